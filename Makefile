@@ -1,0 +1,43 @@
+# ser-hf: set-up, tests and the demo. Everything a fresh machine needs is installed from here.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ser-hf-installed
+
+.PHONY: setup ffmpeg test demo bench lint clean
+
+setup: ffmpeg $(STAMP)
+
+# The virtual environment is rebuilt whenever the package's declared dependencies change.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# torchcodec (and so datasets' Audio feature) decodes through FFmpeg's shared libraries.
+ffmpeg:
+	@if ldconfig -p 2>/dev/null | grep -q 'libavutil\.so'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing FFmpeg's shared libraries (Debian package ffmpeg)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	else \
+		echo "ser-hf needs FFmpeg's shared libraries (libavutil, libavcodec, libavformat) and they are missing." >&2; \
+		echo "Install them, then run make again: 'sudo apt-get install ffmpeg' (Debian/Ubuntu), 'brew install ffmpeg' (macOS)." >&2; \
+		exit 1; \
+	fi
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	$(VENV)/bin/ser-hf demo
+
+bench: setup
+	$(PY) bench/prepare.py --quick
+
+lint: setup
+	$(PY) -m flake8 ser_hf tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,134 @@
+"""Decode and resample every clip once, and keep the result in an Arrow cache file.
+
+Training reads the ``waveform`` column of the prepared dataset (memory-mapped) instead of decoding files again each
+epoch. libsndfile (WAV, FLAC, OGG, MP3) plus soxr's high-quality resampler does the work; containers libsndfile cannot
+read go through torchcodec (FFmpeg). The cache key covers every file's path, size and modification time, the target
+sampling rate and the decoder version, so an edited file or another rate is decoded again and nothing else is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import soundfile
+import soxr
+from datasets import Dataset, List, Value
+from datasets import config as datasets_config
+from datasets.fingerprint import Hasher
+
+from .corpora.base import InvalidClipError
+from .dataset_info import get_ser_info, set_ser_info
+
+logger = logging.getLogger(__name__)
+
+#: Bump when decoding changes, so caches written by older code are not reused.
+DECODER_VERSION = 1
+WAVEFORM_COLUMN = "waveform"
+
+
+def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
+    """Decode one file to a mono float32 waveform at ``sampling_rate``; errors name the file and the problem."""
+    try:
+        samples, native_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        waveform = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+        if native_rate != sampling_rate:
+            waveform = soxr.resample(waveform, native_rate, sampling_rate, quality="HQ")
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        waveform = _decode_with_ffmpeg(path, sampling_rate)
+    if waveform.size == 0:
+        raise InvalidClipError(path, "the audio stream has no samples (zero-length audio)")
+    if not np.isfinite(waveform).all():
+        raise InvalidClipError(path, "the audio contains NaN or infinite sample values")
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _decode_with_ffmpeg(path: str, sampling_rate: int) -> np.ndarray:
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        samples = AudioDecoder(path, sample_rate=sampling_rate, num_channels=1).get_all_samples()
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
+        raise InvalidClipError(path, f"cannot be decoded as audio ({error})") from error
+    return samples.data[0].numpy()
+
+
+def _decode_batch(batch: dict, sampling_rate: int, skip_invalid: bool) -> dict:
+    waveforms, errors = [], []
+    for path in batch["path"]:
+        try:
+            waveforms.append(decode_waveform(path, sampling_rate))
+            errors.append(None)
+        except InvalidClipError as error:
+            if not skip_invalid:
+                raise
+            waveforms.append(np.zeros(0, dtype=np.float32))
+            errors.append(error.problem)
+    return {WAVEFORM_COLUMN: waveforms, "decode_error": errors}
+
+
+def cache_key(dataset: Dataset, sampling_rate: int) -> str:
+    """A hash of what the prepared audio depends on: each file's path, size and mtime, the rate, the decoder."""
+    stats = []
+    for path in dataset["path"]:
+        stat = os.stat(path)
+        stats.append((path, stat.st_size, stat.st_mtime_ns))
+    return Hasher.hash((stats, sampling_rate, DECODER_VERSION))
+
+
+def prepare_audio(
+    dataset: Dataset,
+    *,
+    num_proc: Optional[int] = None,
+    cache_dir: Optional[str | os.PathLike] = None,
+    skip_invalid: bool = False,
+    load_from_cache: bool = True,
+) -> Dataset:
+    """Add a ``waveform`` column (mono float32 at the ``audio`` column's sampling rate), decoded once and cached.
+
+    Args:
+        dataset (`Dataset`): a corpus from :func:`ser_hf.load_corpus` (it needs the ``path`` column).
+        num_proc (`int`, *optional*): decoding processes; defaults to one per CPU core (at most 8).
+        cache_dir (`str`, *optional*): where the Arrow cache lives; defaults to ``$HF_DATASETS_CACHE/ser_hf``.
+        skip_invalid (`bool`, *optional*, defaults to `False`): drop clips that fail to decode (each is logged and
+            listed in the ser-hf record under ``skipped``) instead of stopping at the first one.
+        load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache written for the same files and rate.
+    """
+    if WAVEFORM_COLUMN in dataset.column_names:
+        return dataset
+    sampling_rate = dataset.features["audio"].sampling_rate
+    if sampling_rate is None:
+        raise ValueError("The dataset's audio column has no sampling_rate; load the corpus with sampling_rate=...")
+    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"prepared-{cache_key(dataset, sampling_rate)}.arrow"
+    if num_proc is None:
+        num_proc = min(os.cpu_count() or 1, 8)
+    # One process per 16 clips at least: starting a worker costs more than decoding a handful of files.
+    num_proc = max(1, min(num_proc, len(dataset) // 16))
+    features = dataset.features.copy()
+    features[WAVEFORM_COLUMN] = List(Value("float32"))
+    features["decode_error"] = Value("string")
+    prepared = dataset.map(
+        _decode_batch,
+        batched=True,
+        batch_size=16,
+        writer_batch_size=64,  # rows of audio are large; keep the writer's buffer small
+        num_proc=num_proc if num_proc > 1 else None,
+        fn_kwargs={"sampling_rate": sampling_rate, "skip_invalid": skip_invalid},
+        features=features,
+        cache_file_name=str(cache_file),
+        load_from_cache_file=load_from_cache,
+        desc=f"Decoding to {sampling_rate} Hz mono",
+    )
+    errors = [(path, error) for path, error in zip(prepared["path"], prepared["decode_error"]) if error]
+    if errors:
+        for path, error in errors:
+            logger.warning("Skipping %s: %s", path, error)
+        prepared = prepared.filter(lambda error: error is None, input_columns="decode_error")
+    prepared = prepared.remove_columns("decode_error")
+    skipped = get_ser_info(dataset).get("skipped", []) + [{"path": p, "problem": e} for p, e in errors]
+    return set_ser_info(prepared, skipped=skipped, prepared_cache=str(cache_file))
