@@ -7,7 +7,7 @@ does not use (RAVDESS ``calm`` is the usual case): keep them, merge them into an
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from datasets import ClassLabel
 
@@ -117,7 +117,3 @@ def union_labels(label_sets: Sequence[Sequence[str]]) -> list[str]:
     """The labels any set has, in canonical order (for merged corpora)."""
     return _ordered(name for names in label_sets for name in names)
 
-
-def validate_label_map(label_map: Mapping[str, Optional[str]]) -> dict[str, Optional[str]]:
-    """Check a ``label_map`` given by a user; errors name the key or value at fault."""
-    return LabelPolicy(label_map=dict(label_map)).label_map

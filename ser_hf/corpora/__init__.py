@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
-from datasets import ClassLabel, Dataset, concatenate_datasets
+from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
 from ..dataset_info import get_ser_info, set_ser_info
 from ..emotions import union_labels
@@ -81,7 +81,7 @@ def load_corpus(
         skip_invalid (`bool`, *optional*, defaults to `False`): skip and list bad clips instead of stopping.
         check_audio (`bool`, *optional*, defaults to `True`): read every header so bad files fail at load time.
         options: corpus-specific options: ``demographics_csv`` (cremad); ``csv_path``, ``path_column``,
-            ``label_column``, ``speaker_column``, ``speaker_regex``, ``text_column``, ``name`` (folder).
+            ``label_column``, ``speaker_column``, ``speaker_regex``, ``text_column``, ``corpus_name`` (folder).
 
     Example:
         >>> from ser_hf import load_corpus
@@ -126,7 +126,7 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
                            "speaker_id": [f"{corpus}:{s}" if ":" not in s else s
                                           for corpus, s in zip(batch["corpus"], batch["speaker_id"])]},
             batched=True,
-            features=dataset.features.copy() | {"label": target},
+            features=Features({**dataset.features, "label": target}),
         )
         aligned.append(dataset)
     columns = {}

@@ -31,7 +31,7 @@ def load_folder(
     speaker_column: Optional[str] = None,
     speaker_regex: Optional[str] = None,
     text_column: Optional[str] = None,
-    name: str = "folder",
+    corpus_name: str = "folder",
     label_map: Optional[Mapping[str, Optional[str]]] = None,
     **build_options,
 ) -> Dataset:
@@ -62,7 +62,7 @@ def load_folder(
         codes[code] = canonical_emotion(code) or code.lower()
 
     spec = CorpusSpec(
-        name=name, full_name=name, homepage="", license="unknown", citation="", language="",
+        name=corpus_name, full_name=corpus_name, homepage="", license="unknown", citation="", language="",
         emotion_codes=codes, metadata={column: "string" for column in metadata_columns},
         text_column=text_column if text_column in metadata_columns else None,
     )
