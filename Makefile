@@ -30,8 +30,15 @@ ffmpeg:
 test: setup
 	$(PY) -m pytest
 
+# Until training lands, the demo builds, decodes and splits the shipped RAVDESS sample speaker-independently,
+# audits the split for leakage and prints its summary. It trains nothing and reports no accuracy.
+DEMO_OUT ?= outputs/demo
 demo: setup
-	$(VENV)/bin/ser-hf demo
+	$(VENV)/bin/ser-hf data summary --corpus ravdess --data-dir data/ravdess_sample
+	$(VENV)/bin/ser-hf data split --corpus ravdess --data-dir data/ravdess_sample --protocol speaker \
+		--train-speakers 01,02,03,04,05 --validation-speakers 06 --test-speakers 07,08 \
+		--prepare --output $(DEMO_OUT)
+	@cat $(DEMO_OUT)/audit.md
 
 bench: setup
 	$(PY) bench/prepare.py --quick

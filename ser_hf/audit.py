@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 
 from datasets import Dataset, DatasetDict
 
-from .dataset_info import get_ser_info
+from .dataset_info import column_values, get_ser_info
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def file_sha256(path: str) -> str:
 
 def _hashes(dataset: Dataset) -> dict[str, list[str]]:
     by_hash: dict[str, list[str]] = {}
-    for path in dataset["path"]:
+    for path in column_values(dataset, "path"):
         by_hash.setdefault(file_sha256(path), []).append(path)
     return by_hash
 
@@ -126,12 +126,12 @@ def audit_leakage(
     if text_column is not None and any(text_column not in splits[n].column_names for n in names):
         text_column = None
 
-    speakers = {name: sorted(set(splits[name]["speaker_id"])) for name in names}
+    speakers = {name: sorted(set(column_values(splits[name], "speaker_id"))) for name in names}
     report = LeakageReport(protocol=protocol, clips={name: len(splits[name]) for name in names}, speakers=speakers,
                            text_column=text_column, files_checked=check_files,
                            speaker_overlap_allowed=allow_speaker_overlap or protocol == "random")
     hashes = {name: _hashes(splits[name]) for name in names} if check_files else {}
-    texts = {name: set(splits[name][text_column]) - {None} for name in names} if text_column else {}
+    texts = {name: set(column_values(splits[name], text_column)) - {None} for name in names} if text_column else {}
     for a, b in combinations(names, 2):
         pair = f"{a}/{b}"
         report.speaker_overlap[pair] = sorted(set(speakers[a]) & set(speakers[b]))

@@ -30,3 +30,8 @@ def set_ser_info(dataset: Dataset, **updates: Any) -> Dataset:
     record.update(updates)
     dataset.info.description = json.dumps({_KEY: record}, indent=1, sort_keys=True)
     return dataset
+
+
+def column_values(dataset: Dataset, name: str) -> list:
+    """A column as a Python list, read through Arrow (``dataset[name]`` formats row by row, 10x slower)."""
+    return dataset.with_format("arrow")[name].to_pylist()

@@ -116,4 +116,3 @@ def shared_labels(label_sets: Sequence[Sequence[str]]) -> list[str]:
 def union_labels(label_sets: Sequence[Sequence[str]]) -> list[str]:
     """The labels any set has, in canonical order (for merged corpora)."""
     return _ordered(name for names in label_sets for name in names)
-

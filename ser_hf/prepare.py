@@ -21,7 +21,7 @@ from datasets import config as datasets_config
 from datasets.fingerprint import Hasher
 
 from .corpora.base import InvalidClipError
-from .dataset_info import get_ser_info, set_ser_info
+from .dataset_info import column_values, get_ser_info, set_ser_info
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _decode_batch(batch: dict, sampling_rate: int, skip_invalid: bool) -> dict:
 def cache_key(dataset: Dataset, sampling_rate: int) -> str:
     """A hash of what the prepared audio depends on: each file's path, size and mtime, the rate, the decoder."""
     stats = []
-    for path in dataset["path"]:
+    for path in column_values(dataset, "path"):
         stat = os.stat(path)
         stats.append((path, stat.st_size, stat.st_mtime_ns))
     return Hasher.hash((stats, sampling_rate, DECODER_VERSION))
@@ -124,7 +124,7 @@ def prepare_audio(
         load_from_cache_file=load_from_cache,
         desc=f"Decoding to {sampling_rate} Hz mono",
     )
-    errors = [(path, error) for path, error in zip(prepared["path"], prepared["decode_error"]) if error]
+    errors = [(path, error) for path, error in zip(column_values(prepared, "path"), column_values(prepared, "decode_error")) if error]
     if errors:
         for path, error in errors:
             logger.warning("Skipping %s: %s", path, error)

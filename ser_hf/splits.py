@@ -13,7 +13,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold
 
-from .dataset_info import set_ser_info
+from .dataset_info import column_values, set_ser_info
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class SplitError(ValueError):
 
 
 def _speakers(dataset: Dataset) -> np.ndarray:
-    return np.asarray(dataset["speaker_id"], dtype=object)
+    return np.asarray(column_values(dataset, "speaker_id"), dtype=object)
 
 
 def _make_dict(dataset: Dataset, indices: dict[str, np.ndarray], protocol: str, **record) -> DatasetDict:
@@ -131,7 +131,7 @@ def speaker_kfold(
     n_speakers = len(set(speakers.tolist()))
     if not 2 <= n_splits <= n_speakers:
         raise SplitError(f"n_splits={n_splits} must be between 2 and the number of speakers ({n_speakers}).")
-    labels = np.asarray(dataset["label"])
+    labels = np.asarray(column_values(dataset, "label"))
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     result = []
     for fold, (train_rows, test_rows) in enumerate(folds.split(np.zeros(len(labels)), labels, groups=speakers)):
@@ -175,8 +175,7 @@ def random_split(
         raise SplitError(f"test_size={test_size} and validation_size={validation_size} must be fractions that leave "
                          "some clips for training.")
     stratify_by = "label" if stratify else None
-    rows = Dataset.from_dict({"row": list(range(len(dataset))), "label": dataset["label"]},
-                             features=None).cast_column("label", dataset.features["label"])
+    rows = dataset.select_columns(["label"]).add_column("row", list(range(len(dataset))))
     first = rows.train_test_split(test_size=test_size, seed=seed, stratify_by_column=stratify_by)
     indices = {"train": np.asarray(first["train"]["row"]), "test": np.asarray(first["test"]["row"])}
     if validation_size > 0:

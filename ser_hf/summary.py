@@ -7,13 +7,13 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
-from .dataset_info import get_ser_info
+from .dataset_info import column_values, get_ser_info
 
 
 def _durations(dataset: Dataset) -> dict[str, float] | None:
     if "duration" not in dataset.column_names:
         return None
-    seconds = [d for d in dataset["duration"] if d is not None]
+    seconds = [d for d in column_values(dataset, "duration") if d is not None]
     if not seconds:
         return None
     return {"total_hours": sum(seconds) / 3600, "mean_seconds": sum(seconds) / len(seconds),
@@ -23,21 +23,21 @@ def _durations(dataset: Dataset) -> dict[str, float] | None:
 def summarize_dataset(dataset: Dataset) -> dict[str, Any]:
     """Clips, speakers, clips per label and per speaker, durations and the ser-hf record of one dataset."""
     names = dataset.features["label"].names
-    labels = Counter(dataset["label"])
-    speakers = Counter(dataset["speaker_id"])
+    labels = Counter(column_values(dataset, "label"))
+    speakers = Counter(column_values(dataset, "speaker_id"))
     record = get_ser_info(dataset)
     summary = {
         "clips": len(dataset),
         "speakers": len(speakers),
         "labels": {name: labels.get(i, 0) for i, name in enumerate(names)},
         "clips_per_speaker": dict(sorted(speakers.items())),
-        "corpora": dict(Counter(dataset["corpus"])),
+        "corpora": dict(Counter(column_values(dataset, "corpus"))),
         "durations": _durations(dataset),
         "label_policy": record.get("label_policy"),
         "skipped": record.get("skipped", []),
     }
     if "sex" in dataset.column_names:
-        summary["sex"] = dict(Counter(s for s in dataset["sex"] if s is not None))
+        summary["sex"] = dict(Counter(s for s in column_values(dataset, "sex") if s is not None))
     return summary
 
 
