@@ -124,7 +124,8 @@ def prepare_audio(
         load_from_cache_file=load_from_cache,
         desc=f"Decoding to {sampling_rate} Hz mono",
     )
-    errors = [(path, error) for path, error in zip(column_values(prepared, "path"), column_values(prepared, "decode_error")) if error]
+    decode_errors = zip(column_values(prepared, "path"), column_values(prepared, "decode_error"))
+    errors = [(path, error) for path, error in decode_errors if error]
     if errors:
         for path, error in errors:
             logger.warning("Skipping %s: %s", path, error)
