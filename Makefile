@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 # torchcodec (and so datasets' Audio feature) decodes through FFmpeg's shared libraries.
 ffmpeg:
-	@if ldconfig -p 2>/dev/null | grep -q 'libavutil\.so'; then :; \
+	@if { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libavutil\.so'; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing FFmpeg's shared libraries (Debian package ffmpeg)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \

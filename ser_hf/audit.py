@@ -117,6 +117,8 @@ def audit_leakage(
             recorded as ``random``, which is always accepted).
     """
     names = list(splits)
+    if not names:
+        raise ValueError("audit_leakage needs at least one split.")
     first = splits[names[0]]
     record = get_ser_info(first)
     protocols = {get_ser_info(splits[name]).get("split_protocol") for name in names}

@@ -16,15 +16,19 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import yaml
 from datasets import DatasetDict, load_from_disk
 
 from .audit import LeakageError, audit_leakage
-from .corpora import CorpusError, load_corpus, merge_corpora
+from .corpora import CorpusError, corpus_name, load_corpus, merge_corpora
 from .prepare import prepare_audio
 from .splits import PROTOCOLS, SplitError, split_dataset
 from .summary import format_summary, summarize
 
 logger = logging.getLogger("ser_hf")
+
+# load_corpus arguments with a flag of their own (not accepted through --option).
+_CORPUS_ARGUMENTS = ("sampling_rate", "label_map", "labels", "skip_invalid")
 
 
 def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
@@ -62,19 +66,23 @@ def _load(args: argparse.Namespace):
                           f"{len(args.data_dir)} folders).")
     label_map = {k: (None if v.lower() in ("drop", "none", "") else v)
                  for k, v in _key_values(args.label_map, "--label-map").items()}
-    options: dict[str, dict[str, str]] = {}
+    corpora = [corpus_name(name) for name in args.corpus]
+    options: dict[str, dict] = {}
     for key, value in _key_values(args.option, "--option").items():
         corpus, sep, name = key.rpartition(":")
-        if not sep and len(args.corpus) > 1:
+        if not sep and len(corpora) > 1:
             raise CorpusError(f"--option {key}=... is ambiguous with several corpora; write CORPUS:{key}=...")
-        options.setdefault(corpus or args.corpus[0], {})[name] = value
-    unknown = set(options) - set(args.corpus)
+        if name in _CORPUS_ARGUMENTS:
+            raise CorpusError(f"--option {name}=... has its own flag: use --{name.replace('_', '-')}.")
+        # YAML scalars, so that true/false, numbers and null arrive typed.
+        options.setdefault(corpus_name(corpus) if corpus else corpora[0], {})[name] = yaml.safe_load(value)
+    unknown = set(options) - set(corpora)
     if unknown:
         raise CorpusError(f"--option names corpus {sorted(unknown)} that is not loaded.")
     datasets = [
         load_corpus(name, data_dir, sampling_rate=args.sampling_rate, label_map=label_map or None,
                     labels=_csv_list(args.labels), skip_invalid=args.skip_invalid, **options.get(name, {}))
-        for name, data_dir in zip(args.corpus, args.data_dir)
+        for name, data_dir in zip(corpora, args.data_dir)
     ]
     return datasets[0] if len(datasets) == 1 else merge_corpora(datasets, labels=_csv_list(args.labels))
 
@@ -86,6 +94,9 @@ def data_summary(args: argparse.Namespace) -> int:
 
 
 def _split_options(args: argparse.Namespace) -> dict:
+    # Speaker and random splits hold out validation speakers/clips by default; folds only when asked.
+    if args.validation_size is None:
+        args.validation_size = 0.1 if args.protocol in ("speaker", "random") else 0.0
     if args.protocol == "speaker":
         lists = {"test_speakers": _csv_list(args.test_speakers),
                  "validation_speakers": _csv_list(args.validation_speakers),
@@ -159,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--validation-speakers", help="comma-separated speaker ids for the validation split")
     split.add_argument("--train-speakers", help="comma-separated speaker ids for training (default: all others)")
     split.add_argument("--test-size", type=float, default=0.2, help="fraction of speakers (clips for random)")
-    split.add_argument("--validation-size", type=float, default=0.1, help="fraction of speakers (clips for random)")
+    split.add_argument("--validation-size", type=float, default=None,
+                       help="fraction of speakers (clips for random) held out for validation; default 0.1 for "
+                            "speaker and random splits, 0 for kfold and loso")
     split.add_argument("--n-splits", type=int, default=5, help="folds for --protocol kfold")
     split.add_argument("--seed", type=int, default=42)
     split.add_argument("--prepare", action="store_true", help="decode and resample the audio once into the split")
@@ -181,7 +194,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except (CorpusError, SplitError, LeakageError) as error:
+    except (CorpusError, SplitError, LeakageError, ValueError, FileNotFoundError) as error:
+        # Errors of input (a path, a label, a split option): one line naming it, no traceback.
         print(f"ser-hf: error: {error}", file=sys.stderr)
         return 2
 

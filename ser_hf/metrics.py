@@ -12,8 +12,8 @@ import math
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
-                             precision_recall_fscore_support, recall_score)
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
+                             recall_score)
 
 #: The scalar metrics every evaluation reports, in the order tables show them.
 SCALAR_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1", "expected_calibration_error")
@@ -40,6 +40,12 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, n_
     return float(ece)
 
 
+def _unweighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """Mean recall over the classes present in ``labels`` (balanced accuracy, without scikit-learn's warning when
+    predictions include classes the truth lacks)."""
+    return float(recall_score(labels, predictions, labels=np.unique(labels), average="macro", zero_division=0))
+
+
 def _group_accuracy(groups: Sequence, labels: np.ndarray, predictions: np.ndarray) -> dict[str, dict[str, float]]:
     groups = np.asarray([str(g) for g in groups], dtype=object)
     result = {}
@@ -47,11 +53,7 @@ def _group_accuracy(groups: Sequence, labels: np.ndarray, predictions: np.ndarra
         members = groups == group
         result[group] = {"clips": int(members.sum()),
                          "accuracy": float(accuracy_score(labels[members], predictions[members])),
-                         # Mean recall over the classes this group has (balanced accuracy, without the warning
-                         # scikit-learn gives when a group's predictions include classes it lacks).
-                         "unweighted_accuracy": float(recall_score(labels[members], predictions[members],
-                                                                   labels=np.unique(labels[members]),
-                                                                   average="macro", zero_division=0))}
+                         "unweighted_accuracy": _unweighted_accuracy(labels[members], predictions[members])}
     return result
 
 
@@ -68,8 +70,7 @@ def classification_metrics(
 
     Args:
         labels (`Sequence[int]`): true class ids.
-        logits (`np.ndarray` of shape `(clips, classes)`): model outputs (probabilities work too: softmax is only
-            used for calibration and keeps the argmax).
+        logits (`np.ndarray` of shape `(clips, classes)`): the model's logits (calibration applies softmax).
         label_names (`Sequence[str]`): class names, index = class id.
         speakers, sexes (`Sequence[str]`, *optional*): per-clip speaker and sex for per-group accuracy.
     """
@@ -80,13 +81,16 @@ def classification_metrics(
     precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=classes,
                                                                      zero_division=0)
     counts = confusion_matrix(labels, predictions, labels=classes)
+    present = np.union1d(labels, predictions).tolist()
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
     metrics: dict[str, Any] = {
-        "unweighted_accuracy": float(balanced_accuracy_score(labels, predictions)),
+        "unweighted_accuracy": _unweighted_accuracy(labels, predictions),
         "accuracy": float(accuracy_score(labels, predictions)),
-        "macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(labels, predictions, labels=classes, average="weighted", zero_division=0)),
+        # Averaged over the classes that occur (as truth or prediction): a class absent from a fold's test split
+        # (LOSO, merged corpora) must not count as F1 = 0.
+        "macro_f1": float(f1_score(labels, predictions, labels=present, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(labels, predictions, labels=present, average="weighted", zero_division=0)),
         "expected_calibration_error": expected_calibration_error(softmax(logits), labels, n_bins),
         "clips": int(len(labels)),
         "label_names": list(label_names),

@@ -2,8 +2,9 @@
 
 Training reads the ``waveform`` column of the prepared dataset (memory-mapped) instead of decoding files again each
 epoch. libsndfile (WAV, FLAC, OGG, MP3) plus soxr's high-quality resampler does the work; containers libsndfile cannot
-read go through torchcodec (FFmpeg). The cache key covers every file's path, size and modification time, the target
-sampling rate and the decoder version, so an edited file or another rate is decoded again and nothing else is.
+read go through torchcodec (FFmpeg). The cache holds only ``path -> waveform``; its key covers every file's path,
+size and modification time, the target sampling rate and the decoder version, so an edited file or another rate is
+decoded again and nothing else is. Labels and metadata never come from the cache.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Optional
 import numpy as np
 import soundfile
 import soxr
-from datasets import Dataset, List, Value
+from datasets import Dataset, Features, List, Value, concatenate_datasets
 from datasets import config as datasets_config
 from datasets.fingerprint import Hasher
 
@@ -56,24 +57,24 @@ def _decode_with_ffmpeg(path: str, sampling_rate: int) -> np.ndarray:
     return samples.data[0].numpy()
 
 
-def _decode_batch(batch: dict, sampling_rate: int, skip_invalid: bool) -> dict:
+def _decode_batch(batch: dict, sampling_rate: int) -> dict:
+    # Errors are recorded, never raised, in the workers: whether a bad clip stops the run or is skipped is decided
+    # afterwards in the main process, so a cache written with skip_invalid=True still stops a run without it.
     waveforms, errors = [], []
     for path in batch["path"]:
         try:
             waveforms.append(decode_waveform(path, sampling_rate))
             errors.append(None)
         except InvalidClipError as error:
-            if not skip_invalid:
-                raise
             waveforms.append(np.zeros(0, dtype=np.float32))
             errors.append(error.problem)
     return {WAVEFORM_COLUMN: waveforms, "decode_error": errors}
 
 
-def cache_key(dataset: Dataset, sampling_rate: int) -> str:
-    """A hash of what the prepared audio depends on: each file's path, size and mtime, the rate, the decoder."""
+def cache_key(paths: list[str], sampling_rate: int) -> str:
+    """A hash of what the decoded audio depends on: each file's path, size and mtime, the rate, the decoder."""
     stats = []
-    for path in column_values(dataset, "path"):
+    for path in paths:
         stat = os.stat(path)
         stats.append((path, stat.st_size, stat.st_mtime_ns))
     return Hasher.hash((stats, sampling_rate, DECODER_VERSION))
@@ -104,28 +105,33 @@ def prepare_audio(
         raise ValueError("The dataset's audio column has no sampling_rate; load the corpus with sampling_rate=...")
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"prepared-{cache_key(dataset, sampling_rate)}.arrow"
+    paths = column_values(dataset, "path")
+    # The cache holds only path -> waveform; labels and metadata stay with the dataset, so a new label policy or
+    # merge never reads stale columns back from it.
+    cache_file = cache_dir / f"waveforms-{cache_key(paths, sampling_rate)}.arrow"
     if num_proc is None:
         num_proc = min(os.cpu_count() or 1, 8)
     # One process per 16 clips at least: starting a worker costs more than decoding a handful of files.
     num_proc = max(1, min(num_proc, len(dataset) // 16))
-    features = dataset.features.copy()
-    features[WAVEFORM_COLUMN] = List(Value("float32"))
-    features["decode_error"] = Value("string")
-    prepared = dataset.map(
+    decoded = Dataset.from_dict({"path": paths}).map(
         _decode_batch,
         batched=True,
         batch_size=16,
         writer_batch_size=64,  # rows of audio are large; keep the writer's buffer small
         num_proc=num_proc if num_proc > 1 else None,
-        fn_kwargs={"sampling_rate": sampling_rate, "skip_invalid": skip_invalid},
-        features=features,
+        fn_kwargs={"sampling_rate": sampling_rate},
+        features=Features({"path": Value("string"), WAVEFORM_COLUMN: List(Value("float32")),
+                           "decode_error": Value("string")}),
         cache_file_name=str(cache_file),
         load_from_cache_file=load_from_cache,
         desc=f"Decoding to {sampling_rate} Hz mono",
     )
-    decode_errors = zip(column_values(prepared, "path"), column_values(prepared, "decode_error"))
-    errors = [(path, error) for path, error in decode_errors if error]
+    errors = [(path, error) for path, error in zip(paths, column_values(decoded, "decode_error")) if error]
+    if errors and not skip_invalid:
+        raise InvalidClipError(*errors[0])
+    if dataset._indices is not None:
+        dataset = dataset.flatten_indices()
+    prepared = concatenate_datasets([dataset, decoded.select_columns([WAVEFORM_COLUMN, "decode_error"])], axis=1)
     if errors:
         for path, error in errors:
             logger.warning("Skipping %s: %s", path, error)

@@ -54,9 +54,11 @@ def _group_holdout(speakers: np.ndarray, rows: np.ndarray, size: float, seed: in
     """Split ``rows`` into (rest, held out) so that about ``size`` of their speakers are held out."""
     groups = speakers[rows]
     n_groups = len(set(groups.tolist()))
+    if not 0 < size < 1:
+        raise SplitError(f"A held-out share of speakers must be between 0 and 1, not {size}.")
     if n_groups < 2:
         raise SplitError(f"Cannot hold out speakers from {n_groups} speaker(s); a speaker-independent split needs "
-                         "at least two.")
+                         "at least two (set validation_size=0 for corpora with very few speakers).")
     splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
     rest, held_out = next(splitter.split(rows, groups=groups))
     return rows[rest], rows[held_out]
@@ -95,6 +97,9 @@ def speaker_split(
             shared = sorted(set(lists[a]) & set(lists[b]))
             if shared:
                 raise SplitError(f"Speaker(s) {shared} are listed for both {a} and {b}.")
+        if not lists["train"]:
+            raise SplitError("No speaker is left for training: name train_speakers or leave some speakers out of "
+                             "the test and validation lists.")
         unused = sorted(known - set().union(*lists.values()))
         if unused:
             logger.warning("Speaker(s) %s are in no split and are left out (%d clips).", unused,
@@ -146,6 +151,8 @@ def speaker_kfold(
 def leave_one_speaker_out(dataset: Dataset, *, validation_size: float = 0.0, seed: int = 42) -> list[DatasetDict]:
     """One fold per speaker: that speaker is the test split, the others train (``LeaveOneGroupOut``)."""
     speakers = _speakers(dataset)
+    if len(set(speakers.tolist())) < 2:
+        raise SplitError("Leave-one-speaker-out needs at least two speakers.")
     result = []
     for train_rows, test_rows in LeaveOneGroupOut().split(np.zeros(len(speakers)), groups=speakers):
         indices = {"train": train_rows, "test": test_rows}

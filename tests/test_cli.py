@@ -50,3 +50,14 @@ def test_errors_are_one_line_naming_the_problem(tmp_path):
     assert result.returncode == 2
     assert f"ser-hf: error: Data directory '{tmp_path / 'missing'}' does not exist." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_corpus_options_are_typed_and_input_errors_are_one_line(tmp_path, capsys):
+    assert main(["data", "summary", "--corpus", "RAVDESS", "--data-dir", str(RAVDESS_SAMPLE / "Actor_01"), "--json",
+                 "--option", "check_audio=false"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["clips"] == 30 and summary["durations"] is None  # headers were not read
+    assert main(["data", "summary", "--corpus", "ravdess", "--data-dir", str(RAVDESS_SAMPLE),
+                 "--labels", "joyful"]) == 2
+    assert "Unknown emotion 'joyful'" in capsys.readouterr().err
+    assert main(["data", "audit", str(tmp_path / "nowhere")]) == 2

@@ -276,3 +276,30 @@ def test_cremad_demographics_problems_are_named(tmp_path):
         load_corpus("cremad", tmp_path / "AudioWAV", demographics_csv=str(tmp_path / "demo.csv"))
     with pytest.raises(CorpusError, match="does not exist"):
         cremad.find_demographics(tmp_path, str(tmp_path / "missing.csv"))
+
+
+def test_user_label_map_extends_the_corpus_default(tmp_path):
+    for name in ["03a01Fa.wav", "08b02Lb.wav", "16a05Wc.wav"]:
+        write_audio(tmp_path / "wav" / name)
+    ds = load_corpus("emodb", tmp_path, label_map={"happy": "neutral"})  # boredom is still dropped
+    assert ds.features["label"].names == ["neutral", "angry"] and len(ds) == 2
+
+
+def test_csv_columns_may_not_overwrite_core_columns(tmp_path):
+    write_audio(tmp_path / "a.wav")
+    (tmp_path / "meta.csv").write_text("path,label,speaker,duration\na.wav,sad,A,3.1\n")
+    with pytest.raises(CorpusError, match=r"\['duration'\] would overwrite"):
+        load_corpus("folder", tmp_path, csv_path=str(tmp_path / "meta.csv"), speaker_column="speaker")
+
+
+def test_paths_are_absolute_whatever_the_working_directory(monkeypatch):
+    monkeypatch.chdir(RAVDESS_SAMPLE.parent)
+    ds = load_corpus("ravdess", "ravdess_sample/Actor_02")
+    assert all(Path(p).is_absolute() for p in ds["path"])
+
+
+def test_merge_labels_are_checked_and_put_in_canonical_order():
+    ravdess = load_corpus("ravdess", RAVDESS_SAMPLE / "Actor_01")
+    with pytest.raises(ValueError, match="'Joyful'"):
+        merge_corpora([ravdess], labels=["Joyful", "sad"])
+    assert merge_corpora([ravdess], labels=["sad", "Neutral"]).features["label"].names == ["neutral", "sad"]

@@ -75,3 +75,8 @@ def test_plots_are_written_as_png(tmp_path):
     plot_training_curves(history, str(tmp_path / "curves.png"))
     for name in ("confusion.png", "curves.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_macro_f1_ignores_classes_absent_from_truth_and_predictions():
+    metrics = classification_metrics([0, 1, 0, 1], one_hot_logits([0, 1, 0, 1]), NAMES)
+    assert metrics["unweighted_accuracy"] == 1.0 and metrics["macro_f1"] == 1.0 and metrics["weighted_f1"] == 1.0

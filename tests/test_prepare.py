@@ -78,3 +78,31 @@ def test_a_clip_that_fails_to_decode_is_named_or_skipped_on_request(tmp_path):
     assert len(prepared) == 1
     assert get_ser_info(prepared)["skipped"] == [{"path": str(bad),
                                                   "problem": "the audio contains NaN or infinite sample values"}]
+
+
+def test_cache_never_returns_stale_labels_after_a_new_label_policy(tmp_path):
+    from .conftest import RAVDESS_SAMPLE
+
+    first = prepare_audio(load_corpus("ravdess", RAVDESS_SAMPLE / "Actor_01"), num_proc=1, cache_dir=tmp_path)
+    merged = load_corpus("ravdess", RAVDESS_SAMPLE / "Actor_01", label_map={"calm": "neutral"})
+    second = prepare_audio(merged, num_proc=1, cache_dir=tmp_path)
+    assert second.cache_files[-1]["filename"] in {f["filename"] for f in first.cache_files}  # the cache was used
+    assert second.features["label"].names == merged.features["label"].names
+    assert second["label"] == merged["label"] and second["path"] == merged["path"]
+    assert max(second["label"]) < len(merged.features["label"].names)
+
+
+def test_a_bad_clip_in_a_multiprocess_prepare_is_named_not_hung(tmp_path):
+    bad = _corpus_with_nan_clip(tmp_path / "data")
+    for actor in range(3, 6):
+        for emotion in range(1, 9):
+            for statement in (1, 2):
+                name = f"03-01-{emotion:02d}-01-{statement:02d}-01-{actor:02d}.wav"
+                write_audio(tmp_path / "data" / f"Actor_{actor:02d}" / name, seed=actor * 10 + emotion)
+    ds = load_corpus("ravdess", tmp_path / "data")
+    assert len(ds) >= 32  # enough for two decoding processes
+    with pytest.raises(InvalidClipError, match="NaN") as error:
+        prepare_audio(ds, num_proc=2, cache_dir=tmp_path / "cache")
+    assert error.value.path == str(bad)
+    # The same cache then serves a run that asked to skip.
+    assert len(prepare_audio(ds, num_proc=2, cache_dir=tmp_path / "cache", skip_invalid=True)) == len(ds) - 1

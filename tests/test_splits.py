@@ -112,3 +112,16 @@ def test_real_ravdess_speaker_split_and_five_folds(shared_data):
     test_paths = [p for fold in folds for p in fold["test"]["path"]]
     assert len(test_paths) == 1200 and set(test_paths) == set(ds["path"])
     assert all(audit_leakage(fold, check_files=False).passed for fold in folds)
+
+
+def test_splits_that_leave_nothing_to_train_on_or_too_few_speakers_are_refused(ravdess):
+    everyone = sorted(set(ravdess["speaker_id"]))
+    with pytest.raises(SplitError, match="No speaker is left for training"):
+        speaker_split(ravdess, test_speakers=everyone)
+    one_speaker = ravdess.filter(lambda s: s == "01", input_columns="speaker_id")
+    with pytest.raises(SplitError, match="at least two speakers"):
+        leave_one_speaker_out(one_speaker)
+    with pytest.raises(SplitError, match="validation_size=0"):
+        speaker_split(ravdess.filter(lambda s: s in ("01", "02"), input_columns="speaker_id"), test_size=0.5)
+    with pytest.raises(SplitError, match="between 0 and 1"):
+        speaker_kfold(ravdess, n_splits=2, validation_size=1.5)

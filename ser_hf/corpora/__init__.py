@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Optional, Sequence
 from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
 from ..dataset_info import get_ser_info, set_ser_info
-from ..emotions import union_labels
+from ..emotions import LabelPolicy, union_labels
 from . import cremad, emodb, ravdess, savee, tess
 from .base import (AUDIO_EXTENSIONS, DEFAULT_SAMPLING_RATE, Clip, CorpusError, CorpusSpec, InvalidClipError,
                    build_corpus, find_audio_files, probe_audio)
@@ -24,7 +24,8 @@ from .folder import load_folder
 logger = logging.getLogger(__name__)
 
 __all__ = ["AUDIO_EXTENSIONS", "CORPORA", "Clip", "CorpusError", "CorpusSpec", "DEFAULT_SAMPLING_RATE",
-           "InvalidClipError", "build_corpus", "find_audio_files", "load_corpus", "merge_corpora", "probe_audio"]
+           "InvalidClipError", "build_corpus", "corpus_name", "find_audio_files", "load_corpus", "merge_corpora",
+           "probe_audio"]
 
 #: The corpora ``load_corpus`` knows, by name.
 CORPORA: dict[str, CorpusSpec] = {module.SPEC.name: module.SPEC for module in (cremad, ravdess, tess, savee, emodb)}
@@ -58,6 +59,14 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
 _ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "csv": "folder"}
 
 
+def corpus_name(name: str) -> str:
+    """The loader name for a corpus name or alias (``CREMA-D`` -> ``cremad``); errors list the known corpora."""
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _LOADERS:
+        raise CorpusError(f"Unknown corpus {name!r}; ser-hf loads {', '.join(sorted(_LOADERS))}.")
+    return key
+
+
 def load_corpus(
     name: str,
     data_dir: str | os.PathLike,
@@ -89,9 +98,7 @@ def load_corpus(
         >>> ds.features["label"].names
         ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised']
     """
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key not in _LOADERS:
-        raise CorpusError(f"Unknown corpus {name!r}; ser-hf loads {', '.join(sorted(_LOADERS))}.")
+    key = corpus_name(name)
     loader = _LOADERS[key]
     try:
         return loader(Path(data_dir).expanduser(), sampling_rate=sampling_rate, label_map=label_map, labels=labels,
@@ -111,7 +118,8 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
     """
     if not datasets:
         raise ValueError("merge_corpora needs at least one dataset.")
-    names = list(labels) if labels is not None else union_labels([d.features["label"].names for d in datasets])
+    names = (LabelPolicy(labels=list(labels)).labels if labels is not None
+             else union_labels([d.features["label"].names for d in datasets]))
     target = ClassLabel(names=names)
     sampling_rates = {d.features["audio"].sampling_rate for d in datasets}
     if len(sampling_rates) > 1:
@@ -137,14 +145,17 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
     merged = concatenate_datasets(aligned)
     records = [get_ser_info(d) for d in datasets]
     merged.info.description = ""
-    text_columns = {r.get("text_column") for r in records} - {None}
+    # The audit compares sentences only through a column every corpus fills.
+    text_columns = {r.get("text_column") for r in records}
     return set_ser_info(
         merged,
         corpora=[c for r in records for c in r.get("corpora", [])],
         label_policy={"labels": names, "per_corpus": [r.get("label_policy") for r in records]},
         skipped=[s for r in records for s in r.get("skipped", [])],
         sampling_rate=sampling_rates.pop(),
-        text_column="text" if "text" in text_columns else (text_columns.pop() if len(text_columns) == 1 else None),
+        text_column=text_columns.pop() if len(text_columns) == 1 else None,
+        dropped_by_label_policy=[r.get("dropped_by_label_policy", {}) for r in records],
+        dropped_by_merge=sum(len(d) for d in datasets) - len(merged),
     )
 
 

@@ -16,12 +16,16 @@ import soundfile
 from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
 
 from ..dataset_info import set_ser_info
-from ..emotions import LabelPolicy
+from ..emotions import EMOTIONS, LabelPolicy
 
 logger = logging.getLogger(__name__)
 
 #: Audio formats every loader accepts.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg")
+
+#: Columns every ser-hf corpus has; corpus metadata may not reuse these names.
+RESERVED_COLUMNS: tuple[str, ...] = ("audio", "label", "speaker_id", "corpus", "path", "emotion_code", "duration",
+                                     "original_sampling_rate", "num_channels", "waveform")
 
 #: Default sampling rate of the ``audio`` column (what SSL speech encoders expect).
 DEFAULT_SAMPLING_RATE = 16000
@@ -38,6 +42,10 @@ class InvalidClipError(CorpusError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # Raised in datasets' worker processes too: it must survive pickling with both arguments.
+        return type(self), (self.path, self.problem)
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,8 @@ ClipParser = Callable[[Path], Clip]
 
 def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:
     """Every audio file below ``data_dir``, sorted so that loads are deterministic; errors name the folder."""
-    root = Path(data_dir).expanduser()
+    # Absolute paths: a split saved with save_to_disk must decode from any working directory.
+    root = Path(data_dir).expanduser().resolve()
     if not root.exists():
         raise CorpusError(f"Data directory {str(root)!r} does not exist.")
     if not root.is_dir():
@@ -100,6 +109,8 @@ def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
     libsndfile reads the header of WAV/FLAC/OGG/MP3 in microseconds; other containers go through torchcodec (FFmpeg).
     """
     path = str(path)
+    if not os.path.isfile(path):
+        raise InvalidClipError(path, "the file does not exist (or is a broken link)")
     if os.path.getsize(path) == 0:
         raise InvalidClipError(path, "the file is empty (0 bytes)")
     try:
@@ -152,8 +163,13 @@ def build_corpus(
             empty or undecodable files fail here, not in the middle of training.
         join (`Callable[[list[Clip]], None]`, *optional*): adds metadata from side tables to the parsed clips.
     """
-    policy = LabelPolicy(label_map=dict(spec.default_label_map if label_map is None else label_map),
+    # A user's label_map extends the corpus default (EmoDB drops boredom unless the user maps it).
+    policy = LabelPolicy(label_map={**spec.default_label_map, **dict(label_map or {})},
                          labels=list(labels) if labels is not None else None)
+    outside = sorted({policy.apply(name) for name in spec.emotion_codes.values()} - set(EMOTIONS) - {None})
+    if outside:
+        raise CorpusError(f"{spec.full_name} label(s) {outside} are not in ser-hf's vocabulary {list(EMOTIONS)}; "
+                          f"merge them into one of its labels or drop them with label_map={{{outside[0]!r}: None}}.")
     clips: list[Clip] = []
     skipped: list[dict[str, str]] = []
     dropped: dict[str, int] = {}

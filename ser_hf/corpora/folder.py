@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Sequence
 from datasets import Dataset
 
 from ..emotions import EMOTIONS, canonical_emotion
-from .base import Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+from .base import RESERVED_COLUMNS, Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
 
 
 def load_folder(
@@ -41,11 +41,15 @@ def load_folder(
         raise CorpusError("A folder corpus needs speaker_column (with csv_path) or speaker_regex so that splits "
                           "can keep each speaker in one split.")
     speaker_pattern = _compile_speaker_regex(speaker_regex) if speaker_regex else None
-    label_map = dict(label_map or {})
+    label_map = {str(k).strip().lower(): v for k, v in dict(label_map or {}).items()}
 
     if csv_path is not None:
         rows = _read_csv(Path(csv_path), root, path_column, label_column or "label", speaker_column)
         metadata_columns = [c for c in rows[0][1] if c not in {path_column, label_column or "label", speaker_column}]
+        clashes = sorted(set(metadata_columns) & set(RESERVED_COLUMNS))
+        if clashes:
+            raise CorpusError(f"{csv_path}: column(s) {clashes} would overwrite ser-hf's own columns "
+                              f"{list(RESERVED_COLUMNS)}; rename them in the CSV.")
         files = [path for path, _ in rows]
         table = {str(path): row for path, row in rows}
     else:
@@ -56,10 +60,13 @@ def load_folder(
     def raw_label(path: Path) -> str:
         return table[str(path)][label_column or "label"] if table else path.parent.name
 
+    # Codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label fails in
+    # parse(), per file, so that skip_invalid can skip it.
     codes = {}
     for path in files:
         code = raw_label(path).strip()
-        codes[code] = canonical_emotion(code) or code.lower()
+        if canonical_emotion(code) is not None or code.lower() in label_map:
+            codes[code] = canonical_emotion(code) or code.lower()
 
     spec = CorpusSpec(
         name=corpus_name, full_name=corpus_name, homepage="", license="unknown", citation="", language="",
@@ -69,7 +76,7 @@ def load_folder(
 
     def parse(path: Path) -> Clip:
         code = raw_label(path).strip()
-        if codes[code] not in EMOTIONS and code.lower() not in label_map:
+        if code not in codes:
             raise InvalidClipError(path, f"label {code!r} is not an emotion ser-hf knows ({', '.join(EMOTIONS)}); "
                                          f"map it with label_map={{{code.lower()!r}: ...}} or drop it with None")
         row = table.get(str(path), {})
