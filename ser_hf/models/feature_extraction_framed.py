@@ -168,7 +168,7 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
                 )
             target_length = max_length
         elif padding not in (True, False, "longest", "do_not_pad"):
-            raise ValueError(f"Unknown padding {padding!r}; expected True, False, 'longest', 'max_length' or 'do_not_pad'.")
+            raise ValueError(f"Unknown padding {padding!r}: use True, False, 'longest', 'max_length' or 'do_not_pad'.")
         if pad_to_multiple_of is not None:
             target_length = -(-target_length // pad_to_multiple_of) * pad_to_multiple_of
         target_length = max(target_length, self.n_fft)
@@ -179,7 +179,8 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
             row[: clip.shape[0]] = clip
         waveforms = waveforms.to(device)
         frames = self.num_frames(num_samples).to(device)
-        frame_mask = torch.arange(self.num_frames(torch.tensor(target_length)), device=device)[None, :] < frames[:, None]
+        total_frames = int(self.num_frames(torch.tensor(target_length)))
+        frame_mask = torch.arange(total_frames, device=device)[None, :] < frames[:, None]
 
         with torch.no_grad():
             features = self.compute_features(waveforms, frame_mask)
@@ -222,7 +223,7 @@ def _as_clip_list(raw_speech: AudioInput) -> list[torch.Tensor]:
             return [array.detach().to("cpu", torch.float32)]
         if array.dim() == 2:
             return [row.detach().to("cpu", torch.float32) for row in array]
-        raise ValueError(f"Expected mono audio of 1 (one clip) or 2 (a batch) dimensions, got shape {tuple(array.shape)}.")
+        raise ValueError(f"Expected 1-D (a clip) or 2-D (a batch) mono audio, got shape {tuple(array.shape)}.")
     if isinstance(raw_speech, (list, tuple)):
         if len(raw_speech) == 0:
             raise ValueError("Got an empty batch of clips.")

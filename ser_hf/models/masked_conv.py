@@ -38,7 +38,7 @@ class MaskedBatchNorm(nn.Module):
     """Batch normalisation whose training statistics are taken over real (unmasked) frames only.
 
     Behaves as `nn.BatchNorm1d`/`nn.BatchNorm2d` on inputs `(batch, channels, time)` or `(batch, channels, freq,
-    time)`, with the same parameters and buffers; in evaluation mode it is exactly a batch norm with running statistics.
+    time)`, with the same parameters and buffers; in evaluation mode it is a plain batch norm with running statistics.
 
     Args:
         num_features (`int`): Number of channels.

@@ -1,0 +1,108 @@
+"""Models of ser-hf: self-supervised encoders and baselines, all genuine transformers models.
+
+Importing this package registers every ser-hf model type with `AutoConfig`, `AutoModelForAudioClassification` and
+`AutoFeatureExtractor`, so saved models load through the Auto classes and `pipeline("audio-classification")`. Each
+custom class is also registered for its auto class: `save_pretrained` copies its code and writes `auto_map`, so the
+saved folder loads with `trust_remote_code=True` where ser-hf is not installed.
+"""
+
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+
+from .baselines import BASELINES, build_baseline, default_feature_extractor
+from .configuration_cnn1d import CNN1DConfig
+from .configuration_cnn2d import CNN2DConfig
+from .configuration_crnn import CRNNConfig
+from .configuration_mfcc import MFCCConfig
+from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .feature_extraction_framed import FramedAudioFeatureExtractor
+from .feature_extraction_log_mel import LogMelFeatureExtractor
+from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
+from .labels import label_maps
+from .modeling_cnn1d import CNN1DForAudioClassification
+from .modeling_cnn2d import CNN2DForAudioClassification
+from .modeling_crnn import CRNNForAudioClassification
+from .modeling_mfcc import MFCCForAudioClassification
+from .modeling_ssl_pooling import (
+    SerData2VecAudioForSequenceClassification,
+    SerHubertForSequenceClassification,
+    SerWav2Vec2ForSequenceClassification,
+    SerWavLMForSequenceClassification,
+)
+from .parameters import ParameterCount, count_parameters
+from .pooling import POOLING_MODES, TemporalPooling
+from .ssl import (
+    DEFAULT_LORA_TARGET_MODULES,
+    SSL_MODEL_TYPES,
+    apply_lora,
+    build_ssl_classifier,
+    build_ssl_feature_extractor,
+    freeze_encoder_layers,
+    merge_lora,
+    ssl_lora_config,
+)
+
+# (config, model, feature extractor) of every model type ser-hf defines.
+_MODEL_TYPES = (
+    (CNN2DConfig, CNN2DForAudioClassification, LogMelFeatureExtractor),
+    (CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor),
+    (CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor),
+    (MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor),
+    (SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification, Wav2Vec2FeatureExtractor),
+    (SerHubertConfig, SerHubertForSequenceClassification, Wav2Vec2FeatureExtractor),
+    (SerWavLMConfig, SerWavLMForSequenceClassification, Wav2Vec2FeatureExtractor),
+    (SerData2VecAudioConfig, SerData2VecAudioForSequenceClassification, Wav2Vec2FeatureExtractor),
+)
+
+
+def _register_auto_classes() -> None:
+    for config_class, model_class, feature_extractor_class in _MODEL_TYPES:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModelForAudioClassification.register(config_class, model_class, exist_ok=True)
+        AutoFeatureExtractor.register(config_class, feature_extractor_class, exist_ok=True)
+        config_class.register_for_auto_class()
+        model_class.register_for_auto_class("AutoModelForAudioClassification")
+    # transformers' own Wav2Vec2FeatureExtractor needs no code in the saved folder.
+    for feature_extractor_class in (LogMelFeatureExtractor, MFCCFeatureExtractor):
+        feature_extractor_class.register_for_auto_class("AutoFeatureExtractor")
+
+
+_register_auto_classes()
+
+__all__ = [
+    "BASELINES",
+    "CNN1DConfig",
+    "CNN1DForAudioClassification",
+    "CNN2DConfig",
+    "CNN2DForAudioClassification",
+    "CRNNConfig",
+    "CRNNForAudioClassification",
+    "DEFAULT_LORA_TARGET_MODULES",
+    "FRAME_FEATURE_NAMES",
+    "FramedAudioFeatureExtractor",
+    "LogMelFeatureExtractor",
+    "MFCCConfig",
+    "MFCCFeatureExtractor",
+    "MFCCForAudioClassification",
+    "POOLING_MODES",
+    "ParameterCount",
+    "SSL_MODEL_TYPES",
+    "SerData2VecAudioConfig",
+    "SerData2VecAudioForSequenceClassification",
+    "SerHubertConfig",
+    "SerHubertForSequenceClassification",
+    "SerWav2Vec2Config",
+    "SerWav2Vec2ForSequenceClassification",
+    "SerWavLMConfig",
+    "SerWavLMForSequenceClassification",
+    "TemporalPooling",
+    "apply_lora",
+    "build_baseline",
+    "build_ssl_classifier",
+    "build_ssl_feature_extractor",
+    "count_parameters",
+    "default_feature_extractor",
+    "freeze_encoder_layers",
+    "label_maps",
+    "merge_lora",
+    "ssl_lora_config",
+]

@@ -1,0 +1,361 @@
+"""Self-supervised speech encoders (wav2vec 2.0, HuBERT, WavLM, data2vec-audio) as emotion classifiers.
+
+:func:`build_ssl_classifier` loads a checkpoint (or builds from a config) as a `...ForSequenceClassification` with the
+task's labels, then applies one training regime:
+
+- full fine-tuning, with the convolutional feature encoder frozen (`freeze_feature_encoder`, the default);
+- the lowest `num_frozen_layers` transformer layers frozen, with everything that feeds them;
+- `freeze_base_model`: the whole encoder frozen, only the head trains ("FAST");
+- LoRA through peft (`lora_config`): the encoder frozen, low-rank adapters on its attention projections, the head
+  (`projector`, `classifier` and, for pooling heads, `pooler`) trained in full; :func:`merge_lora` folds the adapters
+  back into a plain transformers model for export.
+
+Mean pooling gives transformers' own classes. Any other `pooling_mode` gives the `Ser...ForSequenceClassification`
+subclasses of :mod:`ser_hf.models.modeling_ssl_pooling`, which save with their own `model_type` and code.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    Data2VecAudioConfig,
+    Data2VecAudioForSequenceClassification,
+    HubertConfig,
+    HubertForSequenceClassification,
+    PreTrainedConfig,
+    PreTrainedModel,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2ForSequenceClassification,
+    WavLMConfig,
+    WavLMForSequenceClassification,
+)
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+
+from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .labels import Labels, label_maps
+from .modeling_ssl_pooling import (
+    SerData2VecAudioForSequenceClassification,
+    SerHubertForSequenceClassification,
+    SerWav2Vec2ForSequenceClassification,
+    SerWavLMForSequenceClassification,
+)
+from .parameters import count_parameters
+from .pooling import POOLING_MODES
+
+logger = logging.getLogger(__name__)
+
+#: Attention projections of every supported encoder: where LoRA adapters go by default.
+DEFAULT_LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj")
+#: Head modules trained in full under LoRA (`pooler` exists only with a pooling head).
+HEAD_MODULES = ("projector", "pooler", "classifier")
+# Keys of `from_pretrained` keyword arguments that also apply when loading the checkpoint's config.
+_HUB_KWARGS = ("revision", "cache_dir", "token", "local_files_only", "force_download", "subfolder")
+# Fields of a serialized config that describe the file, not the model.
+_SERIALIZATION_KEYS = ("model_type", "transformers_version", "architectures", "auto_map")
+
+
+class _Family:
+    """One encoder family: its transformers config and classifier, and the pooling-head variants."""
+
+    def __init__(self, config_class, model_class, pooling_config_class, pooling_model_class):
+        self.config_class = config_class
+        self.model_class = model_class
+        self.pooling_config_class = pooling_config_class
+        self.pooling_model_class = pooling_model_class
+
+
+_FAMILIES = {
+    "wav2vec2": _Family(
+        Wav2Vec2Config, Wav2Vec2ForSequenceClassification, SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification
+    ),
+    "hubert": _Family(
+        HubertConfig, HubertForSequenceClassification, SerHubertConfig, SerHubertForSequenceClassification
+    ),
+    "wavlm": _Family(WavLMConfig, WavLMForSequenceClassification, SerWavLMConfig, SerWavLMForSequenceClassification),
+    "data2vec-audio": _Family(
+        Data2VecAudioConfig,
+        Data2VecAudioForSequenceClassification,
+        SerData2VecAudioConfig,
+        SerData2VecAudioForSequenceClassification,
+    ),
+}
+_FAMILY_OF_MODEL_TYPE = {
+    **{model_type: family for model_type, family in _FAMILIES.items()},
+    **{family.pooling_config_class.model_type: family for family in _FAMILIES.values()},
+}
+#: `model_type`s :func:`build_ssl_classifier` accepts.
+SSL_MODEL_TYPES = tuple(_FAMILY_OF_MODEL_TYPE)
+
+
+def build_ssl_classifier(
+    model_name_or_config: Union[str, os.PathLike, PreTrainedConfig],
+    labels: Optional[Labels] = None,
+    *,
+    id2label: Optional[Mapping[int, str]] = None,
+    label2id: Optional[Mapping[str, int]] = None,
+    pooling_mode: Optional[str] = None,
+    use_weighted_layer_sum: Optional[bool] = None,
+    classifier_proj_size: Optional[int] = None,
+    freeze_feature_encoder: bool = True,
+    num_frozen_layers: int = 0,
+    freeze_base_model: bool = False,
+    lora_config: Optional[LoraConfig] = None,
+    config_overrides: Optional[Mapping[str, Any]] = None,
+    **from_pretrained_kwargs,
+) -> Union[PreTrainedModel, PeftModel]:
+    """Build a speech emotion classifier on a self-supervised encoder.
+
+    Args:
+        model_name_or_config (`str`, `os.PathLike` or `PreTrainedConfig`):
+            A Hub id or folder of a wav2vec 2.0 / HuBERT / WavLM / data2vec-audio checkpoint (for example
+            `"facebook/wav2vec2-base"`), whose weights are loaded; or a config, for a randomly initialised model.
+        labels (`datasets.ClassLabel` or `Sequence[str]`, *optional*):
+            The task's labels, usually `dataset.features["label"]`; or pass `id2label` (and `label2id`).
+        pooling_mode (`str`, *optional*):
+            `"mean"` (transformers' own head), `"max"`, `"statistics"`, `"attention"` or `"attentive_statistics"`.
+            Defaults to the checkpoint's own head (mean for the published encoders).
+        use_weighted_layer_sum (`bool`, *optional*):
+            Classify a learned softmax-weighted sum of all hidden layers (SUPERB) instead of the last one.
+        classifier_proj_size (`int`, *optional*):
+            Width of the projector before pooling; defaults to the config's (256).
+        freeze_feature_encoder (`bool`, *optional*, defaults to `True`):
+            Freeze the convolutional feature encoder, the usual choice when fine-tuning on small corpora.
+        num_frozen_layers (`int`, *optional*, defaults to 0):
+            Freeze the lowest `num_frozen_layers` transformer layers and everything below them (feature encoder,
+            feature projection, positional convolution, input layer norm): training a module under frozen layers
+            would still cost the backward pass through them.
+        freeze_base_model (`bool`, *optional*, defaults to `False`):
+            Freeze the whole encoder; only the head (and the layer weights) train. Fast, and a strong baseline.
+        lora_config (`peft.LoraConfig`, *optional*):
+            Train LoRA adapters instead (see :func:`ssl_lora_config`); the result is a `peft.PeftModel`.
+        config_overrides (`Mapping[str, Any]`, *optional*):
+            Config fields to set before the model is built, such as `{"layerdrop": 0.0, "mask_time_prob": 0.05}`.
+        **from_pretrained_kwargs:
+            Passed to `from_pretrained` (`revision`, `cache_dir`, `token`, `dtype`, `attn_implementation`, ...).
+            `ignore_mismatched_sizes` defaults to `True`: a head fine-tuned for other labels is re-initialised.
+
+    Returns:
+        A `...ForSequenceClassification`, or a `peft.PeftModel` wrapping one when `lora_config` is given.
+
+    Example:
+
+    ```python
+    >>> from ser_hf.models import build_ssl_classifier, ssl_lora_config
+    >>> model = build_ssl_classifier(
+    ...     "facebook/wav2vec2-base", dataset.features["label"], pooling_mode="attentive_statistics",
+    ...     lora_config=ssl_lora_config(r=8),
+    ... )
+    ```
+    """
+    _check_regime(freeze_feature_encoder, num_frozen_layers, freeze_base_model, lora_config)
+    pretrained = None
+    if isinstance(model_name_or_config, PreTrainedConfig):
+        config = copy.deepcopy(model_name_or_config)
+        if from_pretrained_kwargs:
+            raise ValueError(f"{sorted(from_pretrained_kwargs)} only apply when loading a checkpoint, not a config.")
+    else:
+        pretrained = model_name_or_config
+        hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
+        config = AutoConfig.from_pretrained(pretrained, **hub_kwargs)
+
+    family = _FAMILY_OF_MODEL_TYPE.get(config.model_type)
+    if family is None:
+        raise ValueError(
+            f"model_type {config.model_type!r} is not a supported speech encoder; expected one of "
+            f"{', '.join(SSL_MODEL_TYPES)}."
+        )
+    if pooling_mode is None:
+        pooling_mode = getattr(config, "pooling_mode", "mean")
+    if pooling_mode not in POOLING_MODES:
+        raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, got {pooling_mode!r}.")
+
+    settings = dict(config_overrides or {})
+    settings["id2label"], settings["label2id"] = label_maps(labels, id2label, label2id)
+    if use_weighted_layer_sum is not None:
+        settings["use_weighted_layer_sum"] = use_weighted_layer_sum
+    if classifier_proj_size is not None:
+        settings["classifier_proj_size"] = classifier_proj_size
+    if pooling_mode == "mean":
+        config_class, model_class = family.config_class, family.model_class
+    else:
+        config_class, model_class = family.pooling_config_class, family.pooling_model_class
+        settings["pooling_mode"] = pooling_mode
+    config = _convert_config(config, config_class, settings)
+
+    if pretrained is None:
+        model = model_class(config)
+    else:
+        # A checkpoint fine-tuned on other labels (or with another pooling) has a head of another shape: start it anew.
+        from_pretrained_kwargs.setdefault("ignore_mismatched_sizes", True)
+        model = model_class.from_pretrained(pretrained, config=config, **from_pretrained_kwargs)
+
+    if lora_config is not None:
+        model = apply_lora(model, lora_config)
+    elif freeze_base_model:
+        model.freeze_base_model()
+    elif num_frozen_layers:
+        freeze_encoder_layers(model, num_frozen_layers)
+    elif freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    logger.info("Built %s: %s", type(model).__name__, count_parameters(model))
+    return model
+
+
+def _check_regime(freeze_feature_encoder, num_frozen_layers, freeze_base_model, lora_config) -> None:
+    if num_frozen_layers < 0:
+        raise ValueError(f"num_frozen_layers must be >= 0, got {num_frozen_layers}.")
+    if num_frozen_layers and not freeze_feature_encoder:
+        raise ValueError(
+            "num_frozen_layers freezes the feature encoder too: it cannot go with freeze_feature_encoder=False."
+        )
+    if num_frozen_layers and freeze_base_model:
+        raise ValueError("Pass num_frozen_layers or freeze_base_model, not both (freeze_base_model freezes all).")
+    if lora_config is not None and (num_frozen_layers or freeze_base_model):
+        raise ValueError("LoRA already freezes the whole encoder: drop num_frozen_layers and freeze_base_model.")
+
+
+def _convert_config(config: PreTrainedConfig, config_class: type, settings: Mapping[str, Any]) -> PreTrainedConfig:
+    """`config` as an instance of `config_class` (same encoder family) with `settings` applied."""
+    fields = {key: value for key, value in config.to_dict().items() if key not in _SERIALIZATION_KEYS}
+    if not issubclass(config_class, (SerWav2Vec2Config, SerHubertConfig, SerWavLMConfig, SerData2VecAudioConfig)):
+        fields.pop("pooling_mode", None)
+        fields.pop("pooling_attention_size", None)
+    fields.update(settings)
+    name_or_path = fields.pop("_name_or_path", "")
+    converted = config_class(**fields)
+    converted._name_or_path = name_or_path
+    return converted
+
+
+def freeze_encoder_layers(model: PreTrainedModel, num_frozen_layers: int) -> None:
+    """Freeze the lowest `num_frozen_layers` transformer layers of an SSL classifier and everything that feeds them.
+
+    That is the convolutional feature encoder, the feature projection, the masked-frame embedding, the positional
+    convolution and (in the post-norm encoders, which normalise before the first layer) the encoder's layer norm.
+    """
+    config = model.config
+    if not 0 < num_frozen_layers <= config.num_hidden_layers:
+        raise ValueError(f"num_frozen_layers must be in 1..{config.num_hidden_layers}, got {num_frozen_layers}.")
+    encoder_model = model.base_model
+    model.freeze_feature_encoder()
+    frozen = [
+        encoder_model.feature_projection,
+        encoder_model.encoder.pos_conv_embed,
+        *encoder_model.encoder.layers[:num_frozen_layers],
+    ]
+    if not getattr(config, "do_stable_layer_norm", False):
+        frozen.append(encoder_model.encoder.layer_norm)
+    for module in frozen:
+        module.requires_grad_(False)
+    if getattr(encoder_model, "masked_spec_embed", None) is not None:
+        encoder_model.masked_spec_embed.requires_grad_(False)
+
+
+def ssl_lora_config(
+    r: int = 8,
+    lora_alpha: int = 16,
+    lora_dropout: float = 0.05,
+    target_modules: Sequence[str] = DEFAULT_LORA_TARGET_MODULES,
+    modules_to_save: Sequence[str] = ("projector", "classifier"),
+    **kwargs,
+) -> LoraConfig:
+    """A `peft.LoraConfig` for an SSL classifier: adapters on the attention projections, the head trained in full.
+
+    Args:
+        r (`int`, *optional*, defaults to 8): Rank of the adapters.
+        lora_alpha (`int`, *optional*, defaults to 16): Scaling numerator; the update is scaled by `lora_alpha / r`.
+        lora_dropout (`float`, *optional*, defaults to 0.05): Dropout on the adapters' input.
+        target_modules (`Sequence[str]`, *optional*): Module names that get adapters; defaults to the attention's
+            `q_proj`, `k_proj`, `v_proj` and `out_proj`. Add `"intermediate_dense"`, `"output_dense"` for the
+            feed-forward layers.
+        modules_to_save (`Sequence[str]`, *optional*): Modules trained in full and saved with the adapter;
+            :func:`apply_lora` adds the `pooler` of pooling heads.
+        **kwargs: Other `LoraConfig` fields (`bias`, `use_rslora`, `init_lora_weights`, ...).
+    """
+    if kwargs.get("task_type") is not None:
+        raise ValueError("Leave task_type unset: peft's task types are for text models and pass input_ids.")
+    return LoraConfig(
+        r=r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        target_modules=list(target_modules),
+        modules_to_save=list(modules_to_save),
+        **kwargs,
+    )
+
+
+def apply_lora(model: PreTrainedModel, config: LoraConfig) -> PeftModel:
+    """Wrap an SSL classifier in LoRA adapters, training its head (`projector`, `pooler`, `classifier`) in full.
+
+    Head modules missing from `config.modules_to_save` are added. With `use_weighted_layer_sum`, the layer weights
+    (a bare parameter, which peft cannot list in `modules_to_save`) are trained too; adapter-only checkpoints do not
+    hold them, so export with :func:`merge_lora`.
+    """
+    if config.task_type is not None:
+        raise ValueError("Leave task_type unset: peft's task types are for text models and pass input_ids.")
+    config = copy.deepcopy(config)
+    modules_to_save = list(config.modules_to_save or [])
+    for name in HEAD_MODULES:
+        if hasattr(model, name) and name not in modules_to_save:
+            modules_to_save.append(name)
+    config.modules_to_save = modules_to_save
+    peft_model = get_peft_model(model, config)
+    if getattr(model.config, "use_weighted_layer_sum", False):
+        model.layer_weights.requires_grad_(True)
+        logger.warning(
+            "LoRA with use_weighted_layer_sum: the layer weights train, but peft adapter checkpoints do not store "
+            "them; save the model with merge_lora(model).save_pretrained(...)."
+        )
+    return peft_model
+
+
+def merge_lora(model: PeftModel) -> PreTrainedModel:
+    """Fold the LoRA adapters into the encoder's weights and return the plain transformers classifier.
+
+    The result saves and loads like any `...ForSequenceClassification` (no peft needed) and gives the adapted
+    model's outputs. Its parameters keep the `requires_grad` flags of LoRA training.
+    """
+    if not isinstance(model, PeftModel):
+        raise TypeError(f"merge_lora expects a peft.PeftModel, got {type(model).__name__}.")
+    return model.merge_and_unload()
+
+
+def build_ssl_feature_extractor(
+    model_name_or_config: Union[str, os.PathLike, PreTrainedConfig], **from_pretrained_kwargs
+) -> SequenceFeatureExtractor:
+    """The feature extractor matching an SSL encoder: the checkpoint's own, or one derived from a config.
+
+    A config gets a 16 kHz `Wav2Vec2FeatureExtractor` normalising each clip; it returns an attention mask only for
+    encoders whose feature encoder uses layer norm (`feat_extract_norm="layer"`, data2vec-audio). Group-norm encoders
+    such as `wav2vec2-base` were trained on unmasked zero padding, so transformers feeds them none; their outputs then
+    depend slightly on the padding of the batch.
+    """
+    if not isinstance(model_name_or_config, PreTrainedConfig):
+        return AutoFeatureExtractor.from_pretrained(model_name_or_config, **from_pretrained_kwargs)
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16000,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=getattr(model_name_or_config, "feat_extract_norm", "layer") == "layer",
+    )
+
+
+__all__ = [
+    "DEFAULT_LORA_TARGET_MODULES",
+    "SSL_MODEL_TYPES",
+    "apply_lora",
+    "build_ssl_classifier",
+    "build_ssl_feature_extractor",
+    "freeze_encoder_layers",
+    "ssl_lora_config",
+    "merge_lora",
+]
