@@ -3,6 +3,8 @@
     ser-hf data summary --corpus ravdess --data-dir data/ravdess_sample [--json]
     ser-hf data split   --corpus ravdess --data-dir data/ravdess_sample --protocol speaker --output splits/ravdess
     ser-hf data audit   splits/ravdess [--json]
+    ser-hf train recipes/demo.yaml [--key value ...]
+    ser-hf predict outputs/demo data/ravdess_sample/Actor_08/03-01-05-01-01-01-08.flac
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary.
 """
@@ -20,6 +22,7 @@ import yaml
 from datasets import DatasetDict, load_from_disk
 
 from .audit import LeakageError, audit_leakage
+from .configs import RecipeError
 from .corpora import CorpusError, corpus_name, load_corpus, merge_corpora
 from .prepare import prepare_audio
 from .splits import PROTOCOLS, SplitError, split_dataset
@@ -185,7 +188,41 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true")
     audit.add_argument("--no-file-check", action="store_true", help="skip hashing files for identical content")
     audit.set_defaults(run=data_audit)
+
+    train = commands.add_parser("train", help="train and evaluate from a recipe (same as python -m ser_hf.train)",
+                                add_help=False)
+    train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="RECIPE.yaml [--key value ...]")
+    train.set_defaults(run=train_command)
+
+    predict = commands.add_parser("predict", help="classify audio files with a trained model")
+    predict.add_argument("model", help="folder (or Hub id) of a trained model")
+    predict.add_argument("files", nargs="+", help="audio files")
+    predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
+    predict.set_defaults(run=predict_command)
     return parser
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from .train import main as train_main
+
+    train_main(args.recipe_args)
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """One JSON line per file: the file and its top emotions with scores, through pipeline("audio-classification")."""
+    from transformers import pipeline
+
+    from .prepare import decode_waveform
+
+    classifier = pipeline("audio-classification", model=args.model)
+    sampling_rate = classifier.feature_extractor.sampling_rate
+    for path in args.files:
+        waveform = decode_waveform(path, sampling_rate)
+        scores = classifier({"raw": waveform, "sampling_rate": sampling_rate}, top_k=args.top_k)
+        print(json.dumps({"file": path, "predictions": [{"label": s["label"], "score": round(float(s["score"]), 4)}
+                                                        for s in scores]}))
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -194,7 +231,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except (CorpusError, SplitError, LeakageError, ValueError, FileNotFoundError) as error:
+    except (CorpusError, SplitError, LeakageError, RecipeError, ValueError, FileNotFoundError) as error:
         # Errors of input (a path, a label, a split option): one line naming it, no traceback.
         print(f"ser-hf: error: {error}", file=sys.stderr)
         return 2

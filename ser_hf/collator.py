@@ -7,6 +7,7 @@ to ignore the padding.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -33,31 +34,68 @@ class AudioClassificationCollator:
         feature_extractor (`SequenceFeatureExtractor`): the model's feature extractor (pads and normalises).
         max_duration_seconds (`float`, *optional*): crop longer clips to a random window of this length (training);
             `None` keeps whole clips (evaluation).
-        seed (`int`, *optional*, defaults to 0): seed of the crop positions, so a run is reproducible.
+        seed (`int`, *optional*, defaults to 0): seed of the crops and augmentation.
+        augmentation (`WaveformAugmentation`, *optional*): waveform perturbations applied after cropping (training).
+        spec_augment (`SpecAugment`, *optional*): time/frequency masks on the extractor's `input_features`
+            (spectrogram models, training).
         extra_columns (`Sequence[str]`, *optional*): columns passed through into the batch unchanged (as lists).
+        clip_id_column (`str`, *optional*, defaults to `"path"`): column that identifies a clip.
+
+    Every random draw for a clip comes from a generator seeded with ``(seed, epoch, clip id)``, not from a stream
+    consumed batch after batch: a run resumed mid-epoch, which skips the batches it already trained on, crops and
+    augments the remaining clips exactly as the uninterrupted run did, and dataloader workers need no seeding.
+    `Trainer` sets :attr:`epoch` through :class:`ser_hf.trainer.EpochCallback`.
     """
 
     feature_extractor: SequenceFeatureExtractor
     max_duration_seconds: Optional[float] = None
     seed: int = 0
+    augmentation: Optional[Any] = None
+    spec_augment: Optional[Any] = None
     extra_columns: Sequence[str] = ()
-    _rng: np.random.Generator = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self._rng = np.random.default_rng(self.seed)
+    clip_id_column: str = "path"
+    epoch: int = 0
+    _calls: int = field(default=0, init=False, repr=False)
 
     @property
     def sampling_rate(self) -> int:
         return self.feature_extractor.sampling_rate
 
+    @property
+    def is_random(self) -> bool:
+        return self.max_duration_seconds is not None or self.augmentation is not None or self.spec_augment is not None
+
+    def clip_rng(self, row: dict[str, Any], position: int) -> np.random.Generator:
+        """The generator of one clip's random draws in the current epoch."""
+        if self.clip_id_column in row:
+            clip = zlib.crc32(str(row[self.clip_id_column]).encode("utf-8"))
+        else:  # no clip id: fall back on the order of calls (reproducible, but not across a resumed run)
+            clip = self._calls * 1_000_003 + position
+        return np.random.default_rng([self.seed, self.epoch, clip])
+
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        waveforms = [np.asarray(row[WAVEFORM_COLUMN], dtype=np.float32) for row in rows]
+        # A copy: rows may be read-only views of the Arrow cache, and augmentation writes to the waveform.
+        waveforms = [np.array(row[WAVEFORM_COLUMN], dtype=np.float32) for row in rows]
+        rngs = [self.clip_rng(row, i) for i, row in enumerate(rows)] if self.is_random else []
+        self._calls += 1
         if self.max_duration_seconds is not None:
             max_samples = int(self.max_duration_seconds * self.sampling_rate)
-            waveforms = [random_crop(w, max_samples, self._rng) for w in waveforms]
-        batch = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, padding=True,
-                                       return_attention_mask=True, return_tensors="pt")
+            waveforms = [random_crop(w, max_samples, rng) for w, rng in zip(waveforms, rngs)]
+        if self.augmentation is not None:
+            waveforms = [self.augmentation(w, rng) for w, rng in zip(waveforms, rngs)]
+        # The extractor decides on the attention mask: group-norm encoders such as wav2vec2-base are fed zero padding
+        # without one, as they were pre-trained (and as pipeline("audio-classification") will feed them).
+        batch = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, padding=True, return_tensors="pt")
         batch = dict(batch)
+        if self.spec_augment is not None:
+            if "input_features" not in batch:
+                name = type(self.feature_extractor).__name__
+                raise ValueError(f"spec_augment masks spectrogram features, but {name} returns no input_features.")
+            if "attention_mask" in batch:
+                num_frames = batch["attention_mask"].sum(dim=1).tolist()
+            else:
+                num_frames = [batch["input_features"].shape[1]] * len(rows)
+            batch["input_features"] = self.spec_augment(batch["input_features"], num_frames, rngs)
         if "label" in rows[0]:
             batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
         for column in self.extra_columns:

@@ -76,9 +76,11 @@ def speaker_split(
 ) -> DatasetDict:
     """Split into train / validation / test with every speaker in exactly one split.
 
-    Either name the speakers (``test_speakers``, ``validation_speakers`` and optionally ``train_speakers``; without
-    it every other speaker trains; with it, speakers in no list are left out and logged), or give proportions of
-    speakers (``test_size``, ``validation_size``; 0 leaves that split out).
+    Either name the speakers, or give proportions of speakers (``test_size``, ``validation_size``; 0 leaves that
+    split out). With names: without ``train_speakers`` every speaker not named for test or validation trains; with
+    ``train_speakers`` but no ``test_speakers`` the remaining speakers are the test split (the RAVDESS protocol
+    "actors 1-16 train, 17-20 validate, the rest test"); with all three lists, speakers in none are left out and
+    logged.
 
     Example:
         >>> splits = speaker_split(ds, test_speakers=["07", "08"], validation_speakers=["06"])
@@ -93,6 +95,8 @@ def speaker_split(
         }
         lists["train"] = (_check_speakers(train_speakers, known, "train_speakers") if train_speakers is not None
                           else sorted(known - set(lists["test"]) - set(lists["validation"])))
+        if train_speakers is not None and test_speakers is None:
+            lists["test"] = sorted(known - set(lists["train"]) - set(lists["validation"]))
         for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
             shared = sorted(set(lists[a]) & set(lists[b]))
             if shared:

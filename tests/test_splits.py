@@ -38,6 +38,14 @@ def test_speakers_left_out_of_explicit_lists_are_dropped_and_logged(ravdess, cap
     assert len(splits["train"]) == 90 and "validation" not in splits
 
 
+def test_remaining_speakers_are_the_test_split_when_only_train_and_validation_are_listed(ravdess):
+    splits = speaker_split(ravdess, train_speakers=["01", "02", "03", "04"], validation_speakers=["05", "06"])
+    assert _speakers(splits["test"]) == {"07", "08"}
+    assert sum(len(s) for s in splits.values()) == len(ravdess)
+    everyone = speaker_split(ravdess, train_speakers=[f"0{i}" for i in range(1, 7)], validation_speakers=["07", "08"])
+    assert "test" not in everyone  # no speaker left: no test split
+
+
 def test_bad_speaker_lists_are_named(ravdess):
     with pytest.raises(SplitError, match=r"test_speakers: speaker\(s\) \['99'\]"):
         speaker_split(ravdess, test_speakers=["99"])

@@ -1,0 +1,99 @@
+"""Evaluation reports of a trained model: every metric of each split as JSON, confusion matrices and training curves
+as PNG, and the mean ± std summary of a k-fold or leave-one-speaker-out run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from datasets import Dataset
+from transformers import Trainer
+
+from .dataset_info import column_values
+from .metrics import (SCALAR_METRICS, classification_metrics, format_mean_std, plot_confusion_matrix,
+                      plot_training_curves, summarize_folds)
+
+logger = logging.getLogger(__name__)
+
+#: File names of a run's outputs.
+METRICS_FILE = "metrics.json"
+SUMMARY_FILE = "summary.json"
+SUMMARY_MARKDOWN = "summary.md"
+TRAINING_CURVES_PNG = "training_curves.png"
+
+
+def evaluate_split(trainer: Trainer, dataset: Dataset, label_names: Sequence[str], split: str) -> dict[str, Any]:
+    """Predict ``dataset`` (whole clips, gathered across processes) and compute every metric, with per-speaker and
+    (when the corpus records it) per-sex accuracy."""
+    output = trainer.predict(dataset, metric_key_prefix=split)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
+    metrics = classification_metrics(output.label_ids, np.asarray(logits), label_names,
+                                     speakers=column_values(dataset, "speaker_id"), sexes=sexes)
+    logger.info("%s: UA %.1f%%, WA %.1f%%, macro-F1 %.1f%% on %d clips", split,
+                100 * metrics["unweighted_accuracy"], 100 * metrics["accuracy"], 100 * metrics["macro_f1"],
+                metrics["clips"])
+    return metrics
+
+
+def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history: Sequence[Mapping] = ()) -> Path:
+    """Write ``metrics.json`` and the PNG plots (a confusion matrix per evaluated split, training curves)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / METRICS_FILE
+    path.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
+    for split, metrics in report.get("evaluation", {}).items():
+        plot_confusion_matrix(metrics, str(output_dir / f"confusion_matrix_{split}.png"),
+                              title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}")
+    if log_history:
+        plot_training_curves(log_history, str(output_dir / TRAINING_CURVES_PNG))
+    return path
+
+
+def read_report(output_dir: str | Path) -> dict[str, Any] | None:
+    """A finished run's ``metrics.json``, or `None` when the run has not finished."""
+    path = Path(output_dir) / METRICS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_fold_summary(output_dir: str | Path, reports: Sequence[Mapping[str, Any]], split: str = "test") -> dict:
+    """Mean ± std across folds of every scalar metric of ``split``, with the per-fold table, as JSON and Markdown."""
+    fold_metrics = [report["evaluation"][split] for report in reports]
+    summary = summarize_folds(fold_metrics)
+    summary["split"] = split
+    summary["protocol"] = reports[0].get("protocol")
+    summary["fold_ids"] = [report.get("fold") for report in reports]
+    summary["test_speakers"] = [report["split"]["speakers"].get(split, []) for report in reports]
+    summary["leakage_audits_passed"] = all(report["leakage_audit"]["passed"] for report in reports)
+    output_dir = Path(output_dir)
+    (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    (output_dir / SUMMARY_MARKDOWN).write_text(format_fold_summary(summary))
+    return summary
+
+
+def format_fold_summary(summary: Mapping[str, Any]) -> str:
+    """The fold summary as Markdown: mean ± std, then one row per fold."""
+    names = [name for name in SCALAR_METRICS if name != "expected_calibration_error"]
+    lines = [f"# {summary['protocol']} protocol, {summary['folds']} folds, {summary['split']} split", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
+             "| mean ± std | " + " | ".join(format_mean_std(summary, name) for name in names) + " |"]
+    for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
+        label = f"fold {fold} ({', '.join(speakers[:4])}{', ...' if len(speakers) > 4 else ''})"
+        lines.append(f"| {label} | " + " | ".join(f"{100 * row[name]:.1f}" for name in names) + " |")
+    lines += ["", f"Leakage audits: {'all passed' if summary['leakage_audits_passed'] else 'FAILED'}."]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+__all__ = ["METRICS_FILE", "SUMMARY_FILE", "evaluate_split", "format_fold_summary", "read_report",
+           "write_fold_summary", "write_report"]

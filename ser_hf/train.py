@@ -1,0 +1,77 @@
+"""Train and evaluate a speech emotion classifier from a recipe.
+
+    python -m ser_hf.train recipes/ravdess_crnn.yaml [--key value ...]
+    accelerate launch -m ser_hf.train recipes/cremad_full.yaml
+    ser-hf train recipes/demo.yaml
+
+Each section of :func:`main` is one call into the module that does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import datasets
+import transformers
+
+from .configs import RecipeError, parse_recipe
+from .evaluation import write_fold_summary
+from .training import audit_split, encode_for_fast_mode, load_dataset_from_args, make_folds, train_and_evaluate
+
+logger = logging.getLogger("ser_hf")
+
+
+def setup_logging(training_args) -> None:
+    level = training_args.get_process_log_level()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, stream=sys.stdout)
+    # ser-hf's own progress (data, split audit, metrics) is shown on the main process unless asked otherwise.
+    logger.setLevel(logging.INFO if training_args.should_log and training_args.log_level == "passive" else level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+
+
+def main(args: Optional[Sequence[str]] = None) -> list[dict]:
+    """Run a recipe; returns the report of every split trained (one, or one per fold)."""
+    # Configuration: YAML recipe, then command-line overrides; unknown keys stop here.
+    model_args, data_args, augmentation_args, training_args = parse_recipe(args)
+    augmentation_args.check_model(model_args)
+    setup_logging(training_args)
+    logger.info("Training %s on %s (%s protocol) into %s", model_args.model_type, ", ".join(data_args.corpus),
+                data_args.split_protocol, training_args.output_dir)
+
+    # Data: every process needs it; the first decodes and caches, the others read the cache.
+    with training_args.main_process_first(desc="decoding the corpus"):
+        dataset = load_dataset_from_args(data_args)
+    encoder_key, unencoded = None, None
+    if model_args.cache_encoder_outputs:
+        with training_args.main_process_first(desc="encoding the corpus once (FAST mode)"):
+            unencoded = dataset
+            dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args)
+
+    # Split by speaker, audit each split for leakage, then train and evaluate each.
+    reports = []
+    for fold, splits in make_folds(dataset, data_args):
+        leakage_report = audit_split(splits)
+        reports.append(train_and_evaluate(model_args, data_args, augmentation_args, training_args, splits,
+                                          fold=fold, leakage_report=leakage_report, encoder_key=encoder_key,
+                                          unencoded_dataset=unencoded))
+
+    # Folds: mean ± std of every metric.
+    if len(reports) > 1 and training_args.should_save:
+        split = "test" if all("test" in r["evaluation"] for r in reports) else "validation"
+        summary = write_fold_summary(Path(training_args.output_dir), reports, split=split)
+        logger.info("%d folds, %s UA %.1f ± %.1f %%", summary["folds"], split,
+                    100 * summary["mean"]["unweighted_accuracy"], 100 * summary["std"]["unweighted_accuracy"])
+    return reports
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except RecipeError as error:
+        # A recipe mistake (unknown key, bad value): one line naming it, before any work is done.
+        print(f"ser_hf.train: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,289 @@
+"""The stages of a training run, in the order :mod:`ser_hf.train` calls them: load and decode the corpus, split it
+by speaker and audit the split, build the model, train and evaluate one split, export the model and its report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from datasets import Dataset, DatasetDict
+from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.trainer_utils import get_last_checkpoint
+
+from .audit import LeakageReport, audit_leakage
+from .collator import AudioClassificationCollator
+from .configs import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
+from .corpora import load_corpus, merge_corpora
+from .dataset_info import column_values, get_ser_info
+from .evaluation import evaluate_split, read_report, write_report
+from .models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
+from .models.baselines import default_feature_extractor
+from .models.ssl import ssl_lora_config
+from .prepare import WAVEFORM_COLUMN, prepare_audio
+from .splits import split_dataset
+from .trainer import EpochCallback, SERTrainer, class_weights_tensor, metrics_function
+
+logger = logging.getLogger(__name__)
+
+#: Columns a split keeps for training and evaluation (the ``audio`` column would decode every clip again).
+MODEL_INPUT_COLUMNS = (WAVEFORM_COLUMN, "encoder_states", "label", "path", "duration", "speaker_id", "sex")
+#: The run's configuration, written when a run starts and compared when it resumes.
+RUN_CONFIG_FILE = "run_config.json"
+
+
+# --- Data ---------------------------------------------------------------------------------------------------------
+
+def _corpus_options(data_args: DataArguments, corpus: str) -> dict[str, Any]:
+    options = data_args.corpus_options
+    if options and all(key in data_args.corpus and isinstance(value, dict) for key, value in options.items()):
+        return dict(options.get(corpus, {}))
+    if len(data_args.corpus) > 1 and options:
+        raise RecipeError(f"corpus_options with several corpora must map corpus names ({', '.join(data_args.corpus)})"
+                          f" to their options, got keys {sorted(options)}.")
+    return dict(options)
+
+
+def load_dataset_from_args(data_args: DataArguments) -> Dataset:
+    """Load the recipe's corpora on the shared vocabulary, merge them, and decode every clip once (cached)."""
+    corpora = [
+        load_corpus(name, data_dir, sampling_rate=data_args.sampling_rate, label_map=data_args.label_map,
+                    labels=data_args.labels, skip_invalid=data_args.skip_invalid,
+                    **_corpus_options(data_args, name))
+        for name, data_dir in zip(data_args.corpus, data_args.data_dir)
+    ]
+    dataset = corpora[0] if len(corpora) == 1 else merge_corpora(corpora, labels=data_args.labels)
+    return prepare_audio(dataset, num_proc=data_args.preprocessing_num_workers, skip_invalid=data_args.skip_invalid)
+
+
+def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optional[int], DatasetDict]]:
+    """The recipe's split as ``(fold, splits)`` pairs: one pair with fold `None` for the speaker and random
+    protocols, one per selected fold for kfold and loso."""
+    folds = split_dataset(dataset, data_args.split_protocol, **data_args.split_options())
+    if data_args.split_protocol in ("speaker", "random"):
+        if data_args.folds is not None:
+            raise RecipeError(f"folds selects folds of kfold or loso, not of the {data_args.split_protocol} protocol.")
+        return [(None, folds[0])]
+    selected = data_args.folds if data_args.folds is not None else list(range(len(folds)))
+    bad = [fold for fold in selected if not 0 <= fold < len(folds)]
+    if bad:
+        raise RecipeError(f"folds {bad} do not exist: the {data_args.split_protocol} protocol makes folds "
+                          f"0..{len(folds) - 1}.")
+    return [(fold, folds[fold]) for fold in selected]
+
+
+def audit_split(splits: DatasetDict) -> LeakageReport:
+    """Audit the split before training; a leaking speaker-independent split stops the run (LeakageError)."""
+    report = audit_leakage(splits)
+    logger.info("%s", report.describe_failures())
+    return report
+
+
+def model_inputs(dataset: Dataset) -> Dataset:
+    """The columns training and evaluation read, as NumPy arrays (no Python lists of samples)."""
+    columns = [name for name in MODEL_INPUT_COLUMNS if name in dataset.column_names]
+    return dataset.select_columns(columns).with_format("numpy")
+
+
+# --- Model --------------------------------------------------------------------------------------------------------
+
+def build_model(model_args: ModelArguments, augmentation_args: AugmentationArguments,
+                labels) -> tuple[PreTrainedModel, SequenceFeatureExtractor]:
+    """The recipe's model with the task's labels, and the feature extractor that feeds it."""
+    if model_args.is_baseline:
+        extractor_class = type(default_feature_extractor(model_args.model_type))
+        feature_extractor = (extractor_class(**model_args.feature_extractor_config)
+                             if model_args.feature_extractor_config else None)
+        return build_baseline(model_args.model_type, labels, feature_extractor=feature_extractor,
+                              **model_args.model_config)
+    lora_config = None
+    if model_args.use_lora:
+        lora_options = {} if model_args.lora_target_modules is None else {
+            "target_modules": model_args.lora_target_modules}
+        lora_config = ssl_lora_config(r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
+                                      lora_dropout=model_args.lora_dropout, **lora_options)
+    regime = dict(pooling_mode=model_args.pooling_mode, use_weighted_layer_sum=model_args.use_weighted_layer_sum,
+                  freeze_feature_encoder=model_args.freeze_feature_encoder,
+                  num_frozen_layers=model_args.num_frozen_layers, freeze_base_model=model_args.freeze_base_model,
+                  lora_config=lora_config)
+    if model_args.model_name_or_path is None:
+        logger.warning("No model_name_or_path: building a randomly initialised %s from model_config (for tests and "
+                       "smoke runs; real runs start from a pre-trained checkpoint).", model_args.model_type)
+        config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
+        model = build_ssl_classifier(config, labels, config_overrides=augmentation_args.ssl_masking(), **regime)
+        return model, build_ssl_feature_extractor(config)
+    overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
+    model = build_ssl_classifier(model_args.model_name_or_path, labels, config_overrides=overrides,
+                                 revision=model_args.model_revision, **regime)
+    return model, build_ssl_feature_extractor(model_args.model_name_or_path, revision=model_args.model_revision)
+
+
+def encode_for_fast_mode(dataset: Dataset, model_args: ModelArguments, augmentation_args: AugmentationArguments,
+                         training_args: SERTrainingArguments) -> tuple[Dataset, str]:
+    """FAST mode: the frozen encoder's pooled outputs of every clip, computed once and cached as a column.
+
+    Returns the dataset with the ``encoder_states`` column and the cache key that identifies the encoder, which each
+    fold's model is checked against."""
+    from .encoder_cache import encode_dataset, encoder_cache_key
+
+    set_seed(training_args.seed)
+    model, feature_extractor = build_model(model_args, augmentation_args, dataset.features["label"])
+    model.to(training_args.device)
+    encoded = encode_dataset(model, feature_extractor, dataset, batch_size=training_args.per_device_eval_batch_size)
+    return encoded, encoder_cache_key(model, feature_extractor, dataset)
+
+
+# --- Training -----------------------------------------------------------------------------------------------------
+
+def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has_validation: bool):
+    """The training arguments of one split: its own output folder; without a validation split no evaluation
+    during training, no best-model selection and no early stopping (the test split is never used for them)."""
+    changes: dict[str, Any] = {"output_dir": output_dir}
+    if not has_validation and training_args.eval_strategy != "no":
+        logger.warning("No validation split: training runs its epochs without evaluation, best-model selection or "
+                       "early stopping (the test split is never used to choose a model).")
+        changes.update(eval_strategy="no", load_best_model_at_end=False, early_stopping_patience=None)
+    return dataclasses.replace(training_args, **changes)
+
+
+def check_resumable(output_dir: Path, run_config: Mapping[str, Any]) -> Optional[str]:
+    """The last checkpoint in ``output_dir`` to resume from, after checking it was written by the same recipe."""
+    checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    config_file = output_dir / RUN_CONFIG_FILE
+    if checkpoint is not None and config_file.is_file():
+        previous = json.loads(config_file.read_text())
+        changed = sorted(key for key in ("model", "data", "augmentation")
+                         if previous.get(key) != json.loads(json.dumps(run_config[key], default=str)))
+        if changed:
+            raise RecipeError(f"{output_dir} holds checkpoints of a run with other {' and '.join(changed)} settings; "
+                              "resuming would mix two runs. Choose another output_dir, or delete the old run.")
+    return checkpoint
+
+
+def train_and_evaluate(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    augmentation_args: AugmentationArguments,
+    training_args: SERTrainingArguments,
+    splits: DatasetDict,
+    *,
+    fold: Optional[int] = None,
+    leakage_report: Optional[LeakageReport] = None,
+    encoder_key: Optional[str] = None,
+    unencoded_dataset: Optional[Dataset] = None,
+) -> dict[str, Any]:
+    """Train on ``splits["train"]`` (choosing the best epoch on ``validation``), evaluate on validation and test,
+    save the model (with its feature extractor) and write ``metrics.json`` and the plots; returns the report.
+
+    A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
+    """
+    output_dir = Path(training_args.output_dir) / (f"fold-{fold}" if fold is not None else "")
+    finished = read_report(output_dir)
+    if finished is not None:
+        logger.info("%s has finished already (%s); reading its report.", output_dir, output_dir / "metrics.json")
+        return finished
+
+    label_names = splits["train"].features["label"].names
+    run_config = {"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
+                  "augmentation": dataclasses.asdict(augmentation_args), "training": training_args.to_dict()}
+    checkpoint = training_args.resume_from_checkpoint or check_resumable(output_dir, run_config)
+    args = fold_training_args(training_args, str(output_dir), "validation" in splits)
+    if args.should_save:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2, default=str) + "\n")
+
+    set_seed(args.seed)
+    model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
+    inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
+    trainer = build_trainer(model, feature_extractor, inputs, model_args, data_args, augmentation_args, args,
+                            label_names, encoder_key=encoder_key, unencoded_dataset=unencoded_dataset)
+
+    if checkpoint:
+        logger.info("Resuming from %s", checkpoint)
+    started = time.perf_counter()
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    train_seconds = time.perf_counter() - started
+
+    evaluation = {name: evaluate_split(trainer, inputs[name], label_names, name)
+                  for name in ("validation", "test") if name in inputs}
+    report = {
+        "protocol": data_args.split_protocol,
+        "fold": fold,
+        "split": {"clips": {name: len(split) for name, split in splits.items()},
+                  "speakers": {name: sorted(set(column_values(split, "speaker_id")))
+                               for name, split in splits.items()},
+                  **{key: value for key, value in get_ser_info(splits["train"]).items()
+                     if key in ("split_protocol", "seed", "speaker_lists", "n_splits", "test_speaker")}},
+        "leakage_audit": leakage_report.to_dict() if leakage_report is not None else None,
+        "labels": label_names,
+        "evaluation": evaluation,
+        "training": {**train_result.metrics, "wall_seconds": round(train_seconds, 1),
+                     "global_step": trainer.state.global_step, "epochs": trainer.state.epoch,
+                     "best_checkpoint": trainer.state.best_model_checkpoint,
+                     "best_metric": trainer.state.best_metric, "resumed_from": checkpoint,
+                     "parameters": dataclasses.asdict(count_parameters(model))},
+    }
+    if trainer.is_world_process_zero():
+        export_model(model, feature_extractor, output_dir)
+        write_report(output_dir, report, trainer.state.log_history)
+    trainer.accelerator.wait_for_everyone()
+    return report
+
+
+def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: ModelArguments, data_args: DataArguments,
+                  augmentation_args: AugmentationArguments, args: SERTrainingArguments, label_names,
+                  encoder_key: Optional[str] = None, unencoded_dataset: Optional[Dataset] = None) -> SERTrainer:
+    """The `SERTrainer` of one split: collators (random crops and augmentation for training only), metrics,
+    class weights, the head's learning rate and early stopping."""
+    if model_args.cache_encoder_outputs:
+        from .encoder_cache import CachedEncoderHead, EncoderStatesCollator, encoder_cache_key
+
+        if encoder_key is not None and encoder_cache_key(model, feature_extractor, unencoded_dataset) != encoder_key:
+            raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
+        trained_model = CachedEncoderHead(model)
+        train_collator = eval_collator = EncoderStatesCollator()
+        inputs = DatasetDict({name: split.remove_columns(WAVEFORM_COLUMN) for name, split in inputs.items()})
+    else:
+        trained_model = model
+        train_collator = AudioClassificationCollator(
+            feature_extractor, max_duration_seconds=data_args.max_duration_seconds, seed=args.seed,
+            augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
+            spec_augment=augmentation_args.spec_augment())
+        eval_collator = AudioClassificationCollator(feature_extractor)
+    callbacks = [EpochCallback(train_collator)] if isinstance(train_collator, AudioClassificationCollator) else []
+    if args.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+    train_labels = column_values(inputs["train"], "label")
+    return SERTrainer(
+        model=trained_model,
+        args=args,
+        train_dataset=inputs["train"],
+        eval_dataset=inputs.get("validation"),
+        data_collator=train_collator,
+        eval_data_collator=eval_collator,
+        processing_class=feature_extractor,
+        compute_metrics=metrics_function(label_names),
+        callbacks=callbacks,
+        class_weights=class_weights_tensor(args.class_weights, train_labels, label_names),
+        head_learning_rate=args.head_learning_rate,
+    )
+
+
+def export_model(model, feature_extractor: SequenceFeatureExtractor, output_dir: str | os.PathLike) -> None:
+    """Save the trained classifier (LoRA adapters merged in, so it loads without peft) and its feature extractor in
+    safetensors, ready for ``pipeline("audio-classification", model=output_dir)``."""
+    from peft import PeftModel
+
+    if isinstance(model, PeftModel):
+        model = merge_lora(model)
+    model.save_pretrained(output_dir, safe_serialization=True)
+    feature_extractor.save_pretrained(output_dir)
+
+
+__all__ = ["MODEL_INPUT_COLUMNS", "audit_split", "build_model", "build_trainer", "encode_for_fast_mode",
+           "export_model", "load_dataset_from_args", "make_folds", "model_inputs", "train_and_evaluate"]
