@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 #: File names of a run's outputs.
 METRICS_FILE = "metrics.json"
+REPORT_MARKDOWN = "report.md"
 SUMMARY_FILE = "summary.json"
 SUMMARY_MARKDOWN = "summary.md"
 TRAINING_CURVES_PNG = "training_curves.png"
@@ -45,12 +46,42 @@ def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / METRICS_FILE
     path.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
+    (output_dir / REPORT_MARKDOWN).write_text(format_report(report))
     for split, metrics in report.get("evaluation", {}).items():
         plot_confusion_matrix(metrics, str(output_dir / f"confusion_matrix_{split}.png"),
                               title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}")
     if log_history:
         plot_training_curves(log_history, str(output_dir / TRAINING_CURVES_PNG))
     return path
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """A run's report as Markdown: protocol and speakers, leakage audit, the metrics of each split, per-class F1."""
+    split = report["split"]
+    title = f"fold {report['fold']}, " if report.get("fold") is not None else ""
+    lines = [f"# Evaluation ({title}{report['protocol']} protocol)", "",
+             "| split | clips | speakers |", "|---|---:|---|"]
+    lines += [f"| {name} | {clips} | {', '.join(split['speakers'][name])} |" for name, clips in split["clips"].items()]
+    audit = report.get("leakage_audit")
+    if audit is not None:
+        shared = sorted({s for speakers in audit["speaker_overlap"].values() for s in speakers})
+        lines += ["", f"Leakage audit: **{'passed' if audit['passed'] else 'FAILED'}**; speakers shared between "
+                      f"splits: {', '.join(shared) if shared else 'none'}."]
+    names = [name for name in SCALAR_METRICS]
+    lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for name, metrics in report["evaluation"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[m]:.3f}" if m == "expected_calibration_error"
+                                                  else f"{100 * metrics[m]:.1f} %" for m in names) + " |")
+    for name, metrics in report["evaluation"].items():
+        lines += ["", f"Per-class scores ({name}):", "", "| label | precision | recall | F1 | clips |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {label} | {100 * s['precision']:.1f} | {100 * s['recall']:.1f} | {100 * s['f1']:.1f} | "
+                  f"{s['support']} |" for label, s in metrics["per_class"].items()]
+    training = report.get("training", {})
+    if training:
+        lines += ["", f"Training: {training.get('global_step')} steps, {training.get('epochs')} epochs, "
+                      f"{training.get('wall_seconds')} s; best checkpoint {training.get('best_checkpoint')}."]
+    return "\n".join(lines) + "\n"
 
 
 def read_report(output_dir: str | Path) -> dict[str, Any] | None:
@@ -95,5 +126,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["METRICS_FILE", "SUMMARY_FILE", "evaluate_split", "format_fold_summary", "read_report",
+__all__ = ["METRICS_FILE", "REPORT_MARKDOWN", "SUMMARY_FILE", "evaluate_split", "format_fold_summary", "format_report",
+           "read_report",
            "write_fold_summary", "write_report"]

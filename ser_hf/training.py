@@ -151,18 +151,17 @@ def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has
     return dataclasses.replace(training_args, **changes)
 
 
-def check_resumable(output_dir: Path, run_config: Mapping[str, Any]) -> Optional[str]:
-    """The last checkpoint in ``output_dir`` to resume from, after checking it was written by the same recipe."""
-    checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
+    """Refuse to resume (or read back) a run in ``output_dir`` that another model, data or augmentation wrote."""
     config_file = output_dir / RUN_CONFIG_FILE
-    if checkpoint is not None and config_file.is_file():
-        previous = json.loads(config_file.read_text())
-        changed = sorted(key for key in ("model", "data", "augmentation")
-                         if previous.get(key) != json.loads(json.dumps(run_config[key], default=str)))
-        if changed:
-            raise RecipeError(f"{output_dir} holds checkpoints of a run with other {' and '.join(changed)} settings; "
-                              "resuming would mix two runs. Choose another output_dir, or delete the old run.")
-    return checkpoint
+    if not config_file.is_file():
+        return
+    previous = json.loads(config_file.read_text())
+    changed = sorted(key for key in ("model", "data", "augmentation")
+                     if previous.get(key) != json.loads(json.dumps(run_config[key], default=str)))
+    if changed:
+        raise RecipeError(f"{output_dir} holds a run with other {' and '.join(changed)} settings; resuming it would "
+                          "mix two runs. Choose another output_dir, or delete the old run.")
 
 
 def train_and_evaluate(
@@ -183,15 +182,18 @@ def train_and_evaluate(
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
     """
     output_dir = Path(training_args.output_dir) / (f"fold-{fold}" if fold is not None else "")
+    run_config = {"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
+                  "augmentation": dataclasses.asdict(augmentation_args), "training": training_args.to_dict()}
+    check_same_recipe(output_dir, run_config)
     finished = read_report(output_dir)
     if finished is not None:
         logger.info("%s has finished already (%s); reading its report.", output_dir, output_dir / "metrics.json")
         return finished
 
     label_names = splits["train"].features["label"].names
-    run_config = {"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
-                  "augmentation": dataclasses.asdict(augmentation_args), "training": training_args.to_dict()}
-    checkpoint = training_args.resume_from_checkpoint or check_resumable(output_dir, run_config)
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None and output_dir.is_dir():
+        checkpoint = get_last_checkpoint(str(output_dir))
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)

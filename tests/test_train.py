@@ -293,7 +293,7 @@ def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravd
     with pytest.raises(_Interrupt):
         main([str(recipe)])
     monkeypatch.undo()
-    with pytest.raises(RecipeError, match="holds checkpoints of a run with other model settings"):
+    with pytest.raises(RecipeError, match="holds a run with other model settings"):
         main([str(recipe), "--model_type", "crnn", "--model_config", "{conv_channels: [4], lstm_hidden_size: 4}"])
 
 
