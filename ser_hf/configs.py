@@ -425,6 +425,7 @@ class RecipeParser(HfArgumentParser):
     ``TrlParser`` does), command-line flags override them, and unknown keys in either are errors."""
 
     def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
+        kwargs.setdefault("usage", "python -m ser_hf.train RECIPE.yaml [--key value ...]")
         super().__init__(dataclass_types, **kwargs)
 
     def field_names(self) -> set[str]:

@@ -192,6 +192,9 @@ def train_and_evaluate(
 
     label_names = splits["train"].features["label"].names
     checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is not None and fold is not None:
+        raise RecipeError("resume_from_checkpoint names one checkpoint, but this recipe trains several folds; each "
+                          "fold resumes from the last checkpoint in its own folder without it.")
     if checkpoint is None and output_dir.is_dir():
         checkpoint = get_last_checkpoint(str(output_dir))
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
@@ -202,6 +205,8 @@ def train_and_evaluate(
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
     inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
+    if model_args.cache_encoder_outputs:  # the head reads the cached encoder states, never the audio
+        inputs = inputs.remove_columns(WAVEFORM_COLUMN)
     trainer = build_trainer(model, feature_extractor, inputs, model_args, data_args, augmentation_args, args,
                             label_names, encoder_key=encoder_key, unencoded_dataset=unencoded_dataset)
 
@@ -249,7 +254,6 @@ def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: Mod
             raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
         trained_model = CachedEncoderHead(model)
         train_collator = eval_collator = EncoderStatesCollator()
-        inputs = DatasetDict({name: split.remove_columns(WAVEFORM_COLUMN) for name, split in inputs.items()})
     else:
         trained_model = model
         train_collator = AudioClassificationCollator(
