@@ -15,12 +15,18 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
 
+import logging
+import re
+
 import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .models import BASELINES, SSL_MODEL_TYPES
 from .splits import PROTOCOLS
+
+
+logger = logging.getLogger(__name__)
 
 
 class RecipeError(ValueError):
@@ -32,7 +38,7 @@ def _mapping(value: Any, name: str) -> Optional[dict]:
     if value is None or isinstance(value, dict):
         return value
     if isinstance(value, str):
-        parsed = yaml.safe_load(value)
+        parsed = load_yaml(value)
         if parsed is None or isinstance(parsed, dict):
             return parsed
     raise RecipeError(f"{name} must be a mapping such as {{key: value}}, got {value!r}.")
@@ -137,6 +143,9 @@ class ModelArguments:
         elif self.feature_extractor_config:
             raise RecipeError("feature_extractor_config applies to the baselines; SSL encoders use their "
                               "checkpoint's.")
+        if self.use_lora and self.use_weighted_layer_sum:
+            raise RecipeError("use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
+                              "hold the layer weights, so best-model loading and resuming would lose them.")
         if self.cache_encoder_outputs:
             if not self.freeze_base_model:
                 raise RecipeError("cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
@@ -293,6 +302,15 @@ class AugmentationArguments:
         self.speed_factors = [float(f) for f in _as_list(self.speed_factors)]
         for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60"):
             setattr(self, name, list(_range(getattr(self, name), name)))
+        for name in ("noise_files", "impulse_responses"):
+            missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
+            if missing:
+                raise RecipeError(f"{name}: {missing} do not exist.")
+        try:  # the augmentation classes validate their values; fail here, before any data is loaded
+            self.waveform_augmentation(16000)
+            self.spec_augment()
+        except ValueError as error:
+            raise RecipeError(str(error)) from None
 
     def waveform_augmentation(self, sampling_rate: int):
         """The :class:`~ser_hf.augment.WaveformAugmentation` the recipe asks for, or `None` when it asks for none."""
@@ -363,9 +381,10 @@ class SERTrainingArguments(TrainingArguments):
         default=None,
         metadata={"help": "Stop after this many evaluations without improvement of metric_for_best_model."},
     )
-    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = field(
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
-        metadata={"help": "auto: bf16 on a GPU that supports it, full precision otherwise; or no/bf16/fp16."},
+        metadata={"help": "auto: bf16 on a GPU that supports it, full precision otherwise; or fp32/bf16/fp16. (Not "
+                          "named mixed_precision: TrainingArguments uses that attribute for accelerate's setting.)"},
     )
     eval_strategy: str = field(
         default="epoch", metadata={"help": "When to evaluate on the validation split: no, steps or epoch."}
@@ -392,13 +411,18 @@ class SERTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         self.class_weights = _class_weights_option(self.class_weights)
-        if self.mixed_precision == "auto":
+        if self.precision == "auto":
             gpu_bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
             self.bf16 = self.bf16 or gpu_bf16
-        elif self.mixed_precision == "bf16":
+        elif self.precision == "bf16":
             self.bf16 = True
-        elif self.mixed_precision == "fp16":
+        elif self.precision == "fp16":
             self.fp16 = True
+        elif self.precision == "fp32":
+            if self.bf16 or self.fp16 or os.environ.get("ACCELERATE_MIXED_PRECISION", "no") != "no":
+                logger.warning("precision: fp32 overrides bf16/fp16 and accelerate's mixed_precision setting.")
+            self.bf16 = self.fp16 = False
+            os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise RecipeError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}.")
         super().__post_init__()
@@ -440,10 +464,18 @@ class RecipeParser(HfArgumentParser):
         if args and not args[0].startswith("-"):
             recipe_path, args = args[0], args[1:]
         if recipe_path is not None:
-            self.set_defaults(**read_recipe(recipe_path, self.field_names()))
+            values = read_recipe(recipe_path, self.field_names())
+            # argparse checks choices on the command line only; a recipe's values are checked here.
+            for action in self._actions:
+                if action.dest in values and action.choices is not None:
+                    value = values[action.dest]
+                    if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
+                        raise RecipeError(f"{action.dest}: {value!r} is not one of "
+                                          f"{', '.join(map(str, action.choices))} (recipe {recipe_path}).")
+            self.set_defaults(**values)
         try:
             parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
-        except RecipeError as error:
+        except ValueError as error:  # RecipeError, or TrainingArguments' own checks
             where = f" (recipe {recipe_path})" if recipe_path else ""
             raise RecipeError(f"{error}{where}") from None
         *dataclasses_, remaining = parsed
@@ -453,11 +485,35 @@ class RecipeParser(HfArgumentParser):
         return tuple(dataclasses_)
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """YAML with the 1.2 core schema's scalars: ``1e-5`` is a float (PyYAML reads a string) and only ``true``/
+    ``false`` are booleans (PyYAML turns ``eval_strategy: no`` into `False`)."""
+
+
+_REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
+RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*"
+               r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text) -> Any:
+    """Parse recipe YAML (a string or an open file) with :class:`RecipeLoader`."""
+    return yaml.load(text, Loader=RecipeLoader)
+
+
 def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]:
     """The recipe's key/value pairs, after checking that it is a YAML mapping of known keys."""
     try:
         with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle)
+            values = load_yaml(handle)
     except FileNotFoundError:
         raise RecipeError(f"Recipe file {path} does not exist.") from None
     except yaml.YAMLError as error:

@@ -70,8 +70,9 @@ def format_report(report: Mapping[str, Any]) -> str:
     names = [name for name in SCALAR_METRICS]
     lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for name, metrics in report["evaluation"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{metrics[m]:.3f}" if m == "expected_calibration_error"
-                                                  else f"{100 * metrics[m]:.1f} %" for m in names) + " |")
+        cells = [f"{metrics[m]:.3f}" if m == "expected_calibration_error" else f"{100 * metrics[m]:.1f} %"
+                 for m in names]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, metrics in report["evaluation"].items():
         lines += ["", f"Per-class scores ({name}):", "", "| label | precision | recall | F1 | clips |",
                   "|---|---:|---:|---:|---:|"]

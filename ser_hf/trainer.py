@@ -11,7 +11,9 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
+from torch.utils.data import SequentialSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .metrics import classification_metrics, scalar_metrics
 
@@ -66,6 +68,26 @@ class EpochCallback(TrainerCallback):
         self.collator.epoch = int(state.epoch + 1e-6) if state.epoch else 0
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """`LengthGroupedSampler` whose permutation is drawn from its own generator seeded by (seed, epoch).
+
+    transformers' sampler draws from the global torch RNG, which a resumed run has not restored yet when it builds
+    the epoch's order, and which data-parallel processes consume differently: the order of an epoch must depend on
+    the seed and the epoch alone. `Trainer` (through accelerate) calls :meth:`set_epoch` before every epoch."""
+
+    def __init__(self, batch_size: int, lengths, seed: int):
+        super().__init__(batch_size, lengths=list(lengths))
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return super().__iter__()
+
+
 class SERTrainer(Trainer):
     """`Trainer` with SER's loss and optimiser options.
 
@@ -89,6 +111,22 @@ class SERTrainer(Trainer):
         self.head_learning_rate = head_learning_rate
         # The loss below is a per-batch mean: Trainer divides it by the gradient accumulation steps.
         self.loss_is_scaled_for_ga = False
+
+    def _get_train_sampler(self, train_dataset=None):
+        train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if (self.args.train_sampling_strategy == "group_by_length"
+                and self.args.length_column_name in getattr(train_dataset, "column_names", ())):
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                                   train_dataset[self.args.length_column_name], seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        # Evaluation keeps the dataset's order (transformers would group it by length too), so predictions line up
+        # with the split's speaker and sex columns for the per-speaker and per-sex metrics.
+        if self.args.world_size <= 1 and eval_dataset is not None:
+            return SequentialSampler(eval_dataset)
+        return None
 
     def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False,
                         dataloader_key=None):
@@ -148,6 +186,7 @@ class SERTrainer(Trainer):
             pct_start=min(max(warmup / num_training_steps, 1e-3), 0.999) if warmup else 0.3,
             anneal_strategy="cos",
         )
+        self._created_lr_scheduler = True
         return self.lr_scheduler
 
 

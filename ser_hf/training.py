@@ -14,7 +14,6 @@ from typing import Any, Mapping, Optional
 from datasets import Dataset, DatasetDict
 from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
-from transformers.trainer_utils import get_last_checkpoint
 
 from .audit import LeakageReport, audit_leakage
 from .collator import AudioClassificationCollator
@@ -157,11 +156,28 @@ def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
     if not config_file.is_file():
         return
     previous = json.loads(config_file.read_text())
+
+    def comparable(config, section):
+        # Which folds run and how many processes decode do not change what a fold trains on.
+        values = json.loads(json.dumps(config.get(section), default=str)) or {}
+        return {key: value for key, value in values.items() if key not in ("folds", "preprocessing_num_workers")}
+
     changed = sorted(key for key in ("model", "data", "augmentation")
-                     if previous.get(key) != json.loads(json.dumps(run_config[key], default=str)))
+                     if comparable(previous, key) != comparable(run_config, key))
     if changed:
         raise RecipeError(f"{output_dir} holds a run with other {' and '.join(changed)} settings; resuming it would "
                           "mix two runs. Choose another output_dir, or delete the old run.")
+
+
+def last_complete_checkpoint(output_dir: Path) -> Optional[str]:
+    """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``), or `None`."""
+    checkpoints = sorted((p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for checkpoint in checkpoints:
+        if (checkpoint / "trainer_state.json").is_file():
+            return str(checkpoint)
+        logger.warning("Ignoring %s: its save did not finish (no trainer_state.json).", checkpoint)
+    return None
 
 
 def train_and_evaluate(
@@ -196,14 +212,22 @@ def train_and_evaluate(
         raise RecipeError("resume_from_checkpoint names one checkpoint, but this recipe trains several folds; each "
                           "fold resumes from the last checkpoint in its own folder without it.")
     if checkpoint is None and output_dir.is_dir():
-        checkpoint = get_last_checkpoint(str(output_dir))
+        checkpoint = last_complete_checkpoint(output_dir)
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2, default=str) + "\n")
+        # Written aside and renamed: another process may be reading the previous one in check_same_recipe.
+        partial = output_dir / f"{RUN_CONFIG_FILE}.partial"
+        partial.write_text(json.dumps(run_config, indent=2, default=str) + "\n")
+        os.replace(partial, output_dir / RUN_CONFIG_FILE)
 
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
+    if not model_args.is_baseline and not getattr(feature_extractor, "return_attention_mask", True):
+        # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask, so padding changes their output:
+        # evaluate clip by clip, as pipeline() will run the exported model.
+        logger.info("%s takes no attention mask: evaluating one clip per batch.", model_args.model_type)
+        args = dataclasses.replace(args, per_device_eval_batch_size=1)
     inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
     if model_args.cache_encoder_outputs:  # the head reads the cached encoder states, never the audio
         inputs = inputs.remove_columns(WAVEFORM_COLUMN)
@@ -261,6 +285,10 @@ def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: Mod
             augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
             spec_augment=augmentation_args.spec_augment())
         eval_collator = AudioClassificationCollator(feature_extractor)
+    random_collator = isinstance(train_collator, AudioClassificationCollator) and train_collator.is_random
+    if random_collator and args.dataloader_persistent_workers:
+        raise RecipeError("dataloader_persistent_workers keeps each worker's collator from the first epoch, so every "
+                          "epoch would get the same crops and augmentation: turn it off.")
     callbacks = [EpochCallback(train_collator)] if isinstance(train_collator, AudioClassificationCollator) else []
     if args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))

@@ -347,3 +347,42 @@ def test_two_process_accelerate_run_evaluates_the_full_split_once(tmp_path, tiny
     assert report["evaluation"]["test"]["clips"] == 8
     assert np.asarray(report["evaluation"]["test"]["confusion_matrix"]).sum() == 8
     assert (result.stdout + result.stderr).count("test: UA") == 1
+
+
+def test_recipe_yaml_reads_floats_and_no_as_users_mean_them(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    write_recipe(recipe, tmp_path)
+    recipe.write_text(recipe.read_text().replace("learning_rate: 0.01", "learning_rate: 1e-5")
+                      .replace("eval_strategy: steps", "eval_strategy: no").replace("save_strategy: steps", "")
+                      + "save_strategy: no\nlr_scheduler_kwargs: {min_lr: 1e-6}\n")
+    _, _, _, training_args = parse_recipe([str(recipe)])
+    assert training_args.learning_rate == 1e-5 and training_args.save_strategy == "no"
+    assert training_args.lr_scheduler_kwargs == {"min_lr": 1e-6}
+
+
+def test_recipe_values_outside_the_choices_are_refused(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_sampling_strategy="group_by_lenght")
+    with pytest.raises(RecipeError, match="train_sampling_strategy: 'group_by_lenght' is not one of"):
+        parse_recipe([str(recipe)])
+
+
+def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):
+    """Evaluation keeps the split's order (no length grouping), so per-speaker figures pair each clip with its
+    speaker: recomputed clip by clip from the saved model, they agree."""
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, validation_speakers=[],
+                          test_speakers=["03", "04"], eval_strategy="no", load_best_model_at_end=False)
+    (report,) = main([str(recipe)])
+    classifier = pipeline("audio-classification", model=str(tmp_path / "run"))
+    from ser_hf import load_corpus
+
+    corpus = load_corpus("ravdess", tiny_ravdess)
+    names = corpus.features["label"].names
+    correct: dict[str, list[bool]] = {}
+    for row in corpus.select_columns(["path", "speaker_id", "label"]):
+        if row["speaker_id"] not in ("03", "04"):
+            continue
+        top = classifier({"raw": decode_waveform(row["path"], 16000), "sampling_rate": 16000}, top_k=1)[0]
+        correct.setdefault(row["speaker_id"], []).append(top["label"] == names[row["label"]])
+    per_speaker = report["evaluation"]["test"]["per_speaker"]
+    for speaker, hits in correct.items():
+        assert per_speaker[speaker]["accuracy"] == pytest.approx(np.mean(hits))
