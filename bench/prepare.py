@@ -101,6 +101,7 @@ def write_48k_copies(source: Path, target: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the shipped sample only, under a minute")
+    parser.add_argument("--smoke", action="store_true", help="one actor of the sample, one run (tests)")
     parser.add_argument("--data-dir", type=Path, help="a corpus folder to measure instead of the defaults")
     parser.add_argument("--corpus", default="ravdess", help="corpus name for --data-dir")
     parser.add_argument("--repeats", type=int, default=3)
@@ -109,7 +110,12 @@ def main() -> None:
 
     print(f"# bench/prepare.py on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"librosa {librosa.__version__}, {time.strftime('%Y-%m-%d')}")
-    if args.data_dir is not None:
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="ravdess_smoke_") as tmp:
+            for clip in sorted((REPO / "data" / "ravdess_sample" / "Actor_01").glob("*.flac"))[:8]:
+                (Path(tmp) / clip.name).symlink_to(clip)
+            bench("8 clips of the shipped sample", "ravdess", Path(tmp), 1, 1)
+    elif args.data_dir is not None:
         bench(args.data_dir.name, args.corpus, args.data_dir, args.repeats, args.num_proc)
     elif args.quick or not SHARED.is_dir():
         bench("shipped RAVDESS sample", "ravdess", REPO / "data" / "ravdess_sample", args.repeats, args.num_proc)

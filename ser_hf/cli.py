@@ -4,9 +4,13 @@
     ser-hf data split   --corpus ravdess --data-dir data/ravdess_sample --protocol speaker --output splits/ravdess
     ser-hf data audit   splits/ravdess [--json]
     ser-hf train recipes/demo.yaml [--key value ...]
-    ser-hf predict outputs/demo data/ravdess_sample/Actor_08/03-01-05-01-01-01-08.flac
+    ser-hf predict outputs/demo data/ravdess_sample/Actor_08 [--window-seconds 4 --hop-seconds 2] [--output x.csv]
+    ser-hf evaluate --model outputs/demo --corpus ravdess --data-dir data/ravdess_sample --split test
+    ser-hf evaluate --model A --model B --corpus ravdess --data-dir R --corpus cremad --data-dir C   (a matrix)
+    ser-hf push outputs/demo --repo-id me/ser-demo [--private]
 
-``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary.
+``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
+on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from typing import Optional, Sequence
 
 import yaml
 from datasets import DatasetDict, load_from_disk
+from huggingface_hub.errors import HfHubHTTPError
 
 from .audit import LeakageError, audit_leakage
 from .configs import RecipeError
 from .corpora import CorpusError, corpus_name, load_corpus, merge_corpora
+from .evaluate import SPLITS
+from .experiments import register_experiment_commands
 from .prepare import prepare_audio
 from .splits import PROTOCOLS, SplitError, split_dataset
 from .summary import format_summary, summarize
@@ -63,7 +70,8 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
                             "(folder)")
 
 
-def _load(args: argparse.Namespace):
+def _corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, dict[str, dict]]:
+    """``(corpora, label_map, options per corpus)`` of the corpus flags."""
     if len(args.corpus) != len(args.data_dir):
         raise CorpusError(f"Give one --data-dir per --corpus (got {len(args.corpus)} corpora and "
                           f"{len(args.data_dir)} folders).")
@@ -82,6 +90,11 @@ def _load(args: argparse.Namespace):
     unknown = set(options) - set(corpora)
     if unknown:
         raise CorpusError(f"--option names corpus {sorted(unknown)} that is not loaded.")
+    return corpora, label_map, options
+
+
+def _load(args: argparse.Namespace):
+    corpora, label_map, options = _corpus_arguments(args)
     datasets = [
         load_corpus(name, data_dir, sampling_rate=args.sampling_rate, label_map=label_map or None,
                     labels=_csv_list(args.labels), skip_invalid=args.skip_invalid, **options.get(name, {}))
@@ -194,11 +207,56 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="RECIPE.yaml [--key value ...]")
     train.set_defaults(run=train_command)
 
-    predict = commands.add_parser("predict", help="classify audio files with a trained model")
-    predict.add_argument("model", help="folder (or Hub id) of a trained model")
-    predict.add_argument("files", nargs="+", help="audio files")
+    predict = commands.add_parser("predict", help="classify audio files or folders with a trained model, "
+                                                  "windowing long recordings")
+    predict.add_argument("model", help="folder or Hub id of a trained model")
+    predict.add_argument("files", nargs="+", help="audio files, or folders searched for audio files")
     predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
+    predict.add_argument("--window-seconds", type=float, default=None,
+                         help="classify recordings longer than this in windows of this length (default: whole files)")
+    predict.add_argument("--hop-seconds", type=float, default=None,
+                         help="seconds between window starts (default: the window length, no overlap)")
+    predict.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    predict.add_argument("--output", help="write per-window and per-file results to a .csv or .json file (default: "
+                                          "one JSON line per file on stdout)")
+    predict.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    predict.add_argument("--trust-remote-code", action="store_true",
+                         help="run the model code stored with a Hub model (not needed for ser-hf models)")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
     predict.set_defaults(run=predict_command)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate trained models on corpora (cross-corpus on their shared labels); one model and one "
+                         "corpus write an evaluation report, more write a matrix")
+    evaluate.add_argument("--model", action="append", required=True,
+                          help="folder or Hub id of a trained model (repeat for a matrix)")
+    _add_corpus_arguments(evaluate)
+    evaluate.add_argument("--split", choices=SPLITS, default="auto",
+                          help="auto: the model's held-out test speakers on a corpus it was trained on, every clip of "
+                               "another; all; or the speakers of that split of the model's run")
+    evaluate.add_argument("--speakers", help="comma-separated speaker ids to evaluate on (instead of --split)")
+    evaluate.add_argument("--output-dir", help="where the report goes (default: MODEL/reports/CORPUS-SPLIT for a "
+                                               "local model, so that `ser-hf push` publishes it with the model; "
+                                               "cross_corpus/ for a matrix)")
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--revision", help="branch, tag or commit of Hub models")
+    evaluate.add_argument("--trust-remote-code", action="store_true")
+    evaluate.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the report to this repository")
+    evaluate.add_argument("--hub-repo-type", choices=("dataset", "model"), default="dataset",
+                          help="repository type of --push-to-hub (default: a dataset repository of its own)")
+    evaluate.add_argument("--hub-private-repo", action="store_true", help="create the --push-to-hub repo private")
+    evaluate.set_defaults(run=evaluate_command)
+
+    push = commands.add_parser("push", help="push a finished run (model, card, reports, recipe) to the Hub")
+    push.add_argument("run_dir", help="the run's output folder")
+    push.add_argument("--repo-id", required=True, help="namespace/name of the repository (created when missing)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--revision", help="branch to push to (created from main when missing)")
+    push.add_argument("--commit-message", help="message of the commit")
+    push.add_argument("--license", help="licence id for the card (default: the training corpora's)")
+    push.add_argument("--no-card", action="store_true", help="keep the folder's README.md as it is")
+    push.set_defaults(run=push_command)
+    register_experiment_commands(commands)
     return parser
 
 
@@ -210,18 +268,79 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    """One JSON line per file: the file and its top emotions with scores, through pipeline("audio-classification")."""
+    """Classify files and folders through pipeline("audio-classification"), windowing long recordings; one JSON line
+    per file on stdout, or every window and file in --output (CSV or JSON)."""
     from transformers import pipeline
 
-    from .prepare import decode_waveform
+    from .predict import classify_files, find_audio_inputs, write_predictions
 
-    classifier = pipeline("audio-classification", model=args.model)
-    sampling_rate = classifier.feature_extractor.sampling_rate
-    for path in args.files:
-        waveform = decode_waveform(path, sampling_rate)
-        scores = classifier({"raw": waveform, "sampling_rate": sampling_rate}, top_k=args.top_k)
-        print(json.dumps({"file": path, "predictions": [{"label": s["label"], "score": round(float(s["score"]), 4)}
-                                                        for s in scores]}))
+    if args.output is not None and Path(args.output).suffix.lower() not in (".csv", ".json"):
+        raise ValueError(f"--output {args.output}: write .csv or .json.")
+    files = find_audio_inputs(args.files)
+    classifier = pipeline("audio-classification", model=args.model, revision=args.revision,
+                          trust_remote_code=args.trust_remote_code)
+    predictions = []
+    for prediction in classify_files(classifier, files, window_seconds=args.window_seconds,
+                                     hop_seconds=args.hop_seconds, batch_size=args.batch_size,
+                                     progress=not args.no_progress):
+        if args.output is None:
+            print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
+        predictions.append(prediction)
+    if args.output is not None:
+        path = write_predictions(predictions, args.output, top_k=args.top_k)
+        windows = sum(len(p.windows) for p in predictions)
+        print(f"{len(predictions)} file(s), {windows} window(s): {path}")
+    return 0
+
+
+def _evaluation_sources(args: argparse.Namespace):
+    from .evaluate import CorpusSource
+
+    corpora, label_map, options = _corpus_arguments(args)
+    return [CorpusSource(name=name, data_dir=data_dir, label_map=label_map or None, options=options.get(name, {}))
+            for name, data_dir in zip(corpora, args.data_dir)]
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """One model on one corpus: eval_report.json/md and the confusion matrix; more: the cross-corpus matrix."""
+    from .evaluate import (cross_corpus_matrix, default_output_dir, evaluate_model, format_cross_corpus,
+                           format_eval_report, write_eval_report)
+
+    sources = _evaluation_sources(args)
+    labels = _csv_list(args.labels)
+    load = {"revision": args.revision, "trust_remote_code": args.trust_remote_code}
+    if len(args.model) == 1 and len(sources) == 1:
+        report = evaluate_model(args.model[0], sources[0], split=args.split, speakers=_csv_list(args.speakers),
+                                labels=labels, batch_size=args.batch_size, **load)
+        output_dir = Path(args.output_dir or default_output_dir(args.model[0], sources[0], report["split"]["name"]))
+        write_eval_report(output_dir, report)
+        print(format_eval_report(report))
+        print(f"Report written to {output_dir}")
+    else:
+        if args.speakers:
+            raise ValueError("--speakers applies to one model on one corpus; a matrix uses --split.")
+        split = "test" if args.split == "auto" else args.split
+        output_dir = Path(args.output_dir or "cross_corpus")
+        matrix = cross_corpus_matrix(args.model, sources, output_dir=output_dir, split=split, labels=labels,
+                                     batch_size=args.batch_size, **load)
+        print(format_cross_corpus(matrix))
+        print(f"Reports written to {output_dir}")
+    if args.push_to_hub:
+        from .hub import push_reports_to_hub
+
+        commit = push_reports_to_hub(output_dir, args.push_to_hub, repo_type=args.hub_repo_type,
+                                     private=args.hub_private_repo or None)
+        print(f"Pushed to {commit.commit_url}")
+    return 0
+
+
+def push_command(args: argparse.Namespace) -> int:
+    """Push a finished run's folder (weights, config, feature extractor, code, card, reports, recipe)."""
+    from .hub import push_to_hub
+
+    commit = push_to_hub(args.run_dir, args.repo_id, private=args.private or None, revision=args.revision,
+                         commit_message=args.commit_message, create_card=not args.no_card, license=args.license)
+    print(f"Pushed {args.run_dir} to {commit.commit_url}")
     return 0
 
 
@@ -231,8 +350,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except (CorpusError, SplitError, LeakageError, RecipeError, ValueError, FileNotFoundError) as error:
-        # Errors of input (a path, a label, a split option): one line naming it, no traceback.
+    except (CorpusError, SplitError, LeakageError, RecipeError, ValueError, FileNotFoundError,
+            HfHubHTTPError) as error:
+        # Errors of input (a path, a label, a split option) or of the Hub (no access, no repository): one line
+        # naming it, no traceback.
         print(f"ser-hf: error: {error}", file=sys.stderr)
         return 2
 

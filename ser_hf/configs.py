@@ -8,10 +8,14 @@ and the file.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
+import enum
 import os
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
 
@@ -77,6 +81,16 @@ class ModelArguments:
                           "SSL encoder is built from `model_config` with random weights (for tests and smoke runs)."},
     )
     model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of the checkpoint."})
+    reinitialize_head: bool = field(
+        default=False,
+        metadata={"help": "Train a new classification head on a checkpoint fine-tuned for other labels (without it, "
+                          "such a checkpoint is refused, naming both label sets)."},
+    )
+    allow_pickled_weights: bool = field(
+        default=False,
+        metadata={"help": "Load a checkpoint that has only pickled weights (pytorch_model.bin). Off by default: "
+                          "ser-hf loads safetensors only, since unpickling can run code."},
+    )
     model_config: Optional[dict | str] = field(
         default=None,
         metadata={"help": "Config fields: a baseline's config (conv_channels, lstm_hidden_size, ...), or overrides of "
@@ -344,7 +358,8 @@ class AugmentationArguments:
 
     def check_model(self, model_args: ModelArguments) -> None:
         """Refuse augmentation settings the chosen model cannot use, rather than silently ignoring them."""
-        spectrogram_input = model_args.model_type in ("cnn2d", "crnn", "mfcc")
+        # Every baseline but the raw-waveform CNN reads frame features (log-mel or MFCC) that SpecAugment can mask.
+        spectrogram_input = model_args.is_baseline and model_args.model_type != "cnn1d"
         if (self.num_time_masks or self.num_freq_masks) and not spectrogram_input:
             raise RecipeError(f"num_time_masks/num_freq_masks mask spectrograms; {model_args.model_type} reads "
                               "waveforms (use mask_time_prob/mask_feature_prob for SSL encoders).")
@@ -376,6 +391,12 @@ class SERTrainingArguments(TrainingArguments):
         default=False,
         metadata={"help": "Use torch's OneCycleLR (warm-up over warmup_steps, then cosine annealing, momentum "
                           "cycled) instead of lr_scheduler_type."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train again into an output_dir that holds a run (finished or not), deleting that run "
+                          "first. Without it a finished run is read back, not trained again, and an unfinished one "
+                          "resumes from its last checkpoint."},
     )
     early_stopping_patience: Optional[int] = field(
         default=None,
@@ -427,6 +448,13 @@ class SERTrainingArguments(TrainingArguments):
             raise RecipeError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}.")
         super().__post_init__()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.
+        state = self.__dict__.copy()
+        if state.get("hub_token") is not None:
+            state["hub_token"] = None
+        return state
+
 
 def _class_weights_option(value: Any) -> Optional[dict | str]:
     if value is None:
@@ -472,6 +500,7 @@ class RecipeParser(HfArgumentParser):
                     if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
                         raise RecipeError(f"{action.dest}: {value!r} is not one of "
                                           f"{', '.join(map(str, action.choices))} (recipe {recipe_path}).")
+            check_recipe_types(values, self.dataclass_types, recipe_path)
             self.set_defaults(**values)
         try:
             parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
@@ -483,6 +512,73 @@ class RecipeParser(HfArgumentParser):
             raise RecipeError(f"Unknown command-line argument(s) {' '.join(remaining)}; every option is a recipe key "
                               "(python -m ser_hf.train --help lists them).")
         return tuple(dataclasses_)
+
+
+def _matches_type(value: Any, hint: Any) -> bool:
+    """Whether a YAML value can stand for a field annotated `hint` (scalars written as strings are checked by
+    converting them, in :func:`check_recipe_types`)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches_type(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args or str(value) in {str(arg) for arg in args}
+    if origin in (list, tuple, set, collections.abc.Sequence) or hint in (list, tuple):
+        # A single value stands for a one-item list (the dataclasses wrap it).
+        items = value if isinstance(value, list) else [value]
+        return not isinstance(value, dict) and (not args or all(_matches_type(item, args[0]) for item in items))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return True  # a type the recipe cannot spell (a callable, an object): left to the dataclass' own checks
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
+def check_recipe_types(values: dict[str, Any], dataclass_types: Sequence[type], recipe_path) -> None:
+    """Stop on a recipe value of the wrong type, naming the key, the value, the expected type and the file.
+
+    argparse converts string defaults with each option's type, but a YAML list, mapping or number set as a default
+    would reach the dataclasses unchecked (and fail deep inside training, or not at all)."""
+    hints = {}
+    for dataclass_type in dataclass_types:
+        hints.update(typing.get_type_hints(dataclass_type))
+    for key, value in values.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        scalar = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        converters = [arg for arg in scalar if arg in (int, float, bool)]
+        if isinstance(value, str) and converters:  # argparse converts it (a YAML string such as "1e-3", or a typo)
+            if not any(_converts(value, arg) for arg in converters) and not _matches_type(value, hint):
+                raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+            continue
+        if not _matches_type(value, hint):
+            raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+
+
+def _converts(text: str, scalar_type: type) -> bool:
+    if scalar_type is bool:
+        return text.lower() in ("true", "false", "yes", "no", "1", "0")
+    try:
+        scalar_type(text)
+    except ValueError:
+        return False
+    return True
 
 
 class RecipeLoader(yaml.SafeLoader):

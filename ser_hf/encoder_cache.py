@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -125,10 +126,11 @@ def encode_dataset(
 
     A row holds `(num_hidden_layers + 1, hidden_size)` floats with `config.use_weighted_layer_sum` (every layer, the
     input embeddings first), `(hidden_size,)` otherwise (the last layer). Each clip's value equals that of the clip
-    encoded alone, unpadded: encoders that are exactly padding-invariant (layer-norm feature encoder, feature
-    extractor returning an attention mask, not data2vec-audio) are run in batches of clips sorted by length; the
-    others (group-norm encoders such as wav2vec2-base, which get no attention mask; data2vec-audio, whose positional
-    convolutions leak padding into the last frames) one clip per forward.
+    encoded alone, unpadded, and clips are encoded in batches sorted by length: encoders that are exactly
+    padding-invariant (layer-norm feature encoder, feature extractor returning an attention mask, not data2vec-audio)
+    as they are; group-norm encoders such as wav2vec2-base, whose first convolution normalises over the whole padded
+    time axis, with that one layer run clip by clip (see :func:`_first_conv_layer_per_clip`). data2vec-audio, whose
+    positional convolutions leak padding into the last frames, is encoded one clip per forward.
 
     The states are written by `Dataset.map` to `encoder-<key>.arrow` in `cache_dir`, where the key hashes the
     dataset's fingerprint, the model config (less the head's own fields), the encoder's weights and the feature
@@ -172,7 +174,7 @@ def encode_dataset(
     if use_weighted_layer_sum:
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
 
-    batched = _is_padding_invariant(model, feature_extractor)
+    batched = _is_padding_invariant(model, feature_extractor) or _first_conv_layer_apart_is_exact(model)
     encoded = {"clips": 0, "seconds": 0.0}
     was_training = model.training
     model.eval()
@@ -253,6 +255,52 @@ def _is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFea
     return bool(feature_extractor.return_attention_mask) and layer_norm and not data2vec
 
 
+def _first_conv_layer_apart_is_exact(model: PreTrainedModel) -> bool:
+    """Whether a batch gives each clip its unpadded states once the first convolution runs clip by clip: a group-norm
+    feature encoder (only its first layer normalises, over time) under an encoder that masks padded frames (every
+    family but data2vec-audio)."""
+    conv_layers = getattr(getattr(model.base_model, "feature_extractor", None), "conv_layers", None)
+    return (getattr(model.config, "feat_extract_norm", "layer") == "group" and conv_layers is not None
+            and not isinstance(model, Data2VecAudioForSequenceClassification))
+
+
+class _PerClipConvLayer(nn.Module):
+    """Runs a convolution layer on each clip's own samples and zero-pads the outputs into one batch."""
+
+    def __init__(self, layer: nn.Module, num_samples: list[int]):
+        super().__init__()
+        self.layer = layer
+        self.num_samples = num_samples
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        conv = self.layer.conv
+        width = (hidden_states.shape[-1] - conv.kernel_size[0]) // conv.stride[0] + 1
+        outputs = hidden_states.new_zeros(hidden_states.shape[0], conv.out_channels, width)
+        for row, length in enumerate(self.num_samples):
+            output = self.layer(hidden_states[row:row + 1, :, :length])
+            outputs[row, :, :output.shape[-1]] = output[0]
+        return outputs
+
+
+@contextmanager
+def _first_conv_layer_per_clip(model: PreTrainedModel, num_samples: list[int]):
+    """Within the context, the model's first feature-encoder layer runs clip by clip.
+
+    That layer's group norm takes its statistics over the whole time axis, padding included; nothing after it does.
+    The later convolutions are unpadded ("valid"), so the frames a clip has alone read its own samples only; the frames
+    past them, which padding produces, are masked (the attention mask) and zeroed before the positional convolution
+    by the encoder, as the zero padding of that convolution is for a clip alone. The states of every real frame are
+    then those of the clip alone, to float rounding, while the heavy layers run on the whole batch.
+    """
+    conv_layers = model.base_model.feature_extractor.conv_layers
+    first = conv_layers[0]
+    conv_layers[0] = _PerClipConvLayer(first, num_samples)
+    try:
+        yield
+    finally:
+        conv_layers[0] = first
+
+
 def _encode_batch(
     batch: dict[str, list],
     model: PreTrainedModel,
@@ -280,17 +328,34 @@ def _encode_clips(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
 ) -> list[np.ndarray]:
     """Mean over real frames of each clip's hidden states: `(layers, hidden)` or `(hidden,)` per clip."""
-    inputs = feature_extractor(
-        waveforms, sampling_rate=feature_extractor.sampling_rate, padding=True, return_tensors="pt"
-    )
-    input_values = inputs["input_values"].to(device=model.device, dtype=model.dtype)
-    attention_mask = inputs.get("attention_mask")
+    first_layer_apart = (len(waveforms) > 1 and not _is_padding_invariant(model, feature_extractor)
+                         and _first_conv_layer_apart_is_exact(model))
+    if first_layer_apart:
+        # Each clip normalised on its own (an extractor without attention mask would include the padding), then
+        # zero-padded, with the sample mask that gives the encoder its frame mask.
+        values = [feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate,
+                                    return_tensors="np")["input_values"][0] for waveform in waveforms]
+        num_samples = [len(value) for value in values]
+        input_values = torch.zeros(len(values), max(num_samples))
+        attention_mask = torch.zeros(len(values), max(num_samples), dtype=torch.long)
+        for row, value in enumerate(values):
+            input_values[row, :len(value)] = torch.from_numpy(value)
+            attention_mask[row, :len(value)] = 1
+        context = _first_conv_layer_per_clip(model, num_samples)
+    else:
+        inputs = feature_extractor(
+            waveforms, sampling_rate=feature_extractor.sampling_rate, padding=True, return_tensors="pt"
+        )
+        input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
+        context = nullcontext()
+    input_values = input_values.to(device=model.device, dtype=model.dtype)
     if attention_mask is not None:
         attention_mask = attention_mask.to(model.device)
     use_weighted_layer_sum = model.config.use_weighted_layer_sum
-    outputs = model.base_model(
-        input_values, attention_mask=attention_mask, output_hidden_states=use_weighted_layer_sum
-    )
+    with context:
+        outputs = model.base_model(
+            input_values, attention_mask=attention_mask, output_hidden_states=use_weighted_layer_sum
+        )
     layers = outputs.hidden_states if use_weighted_layer_sum else (outputs.last_hidden_state,)
 
     num_frames = layers[0].shape[1]

@@ -12,6 +12,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import Trainer
 
+from .atomic_files import write_text_atomic
 from .dataset_info import column_values
 from .metrics import (SCALAR_METRICS, classification_metrics, format_mean_std, plot_confusion_matrix,
                       plot_training_curves, summarize_folds)
@@ -44,14 +45,15 @@ def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history:
     """Write ``metrics.json`` and the PNG plots (a confusion matrix per evaluated split, training curves)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / METRICS_FILE
-    path.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
-    (output_dir / REPORT_MARKDOWN).write_text(format_report(report))
+    write_text_atomic(output_dir / REPORT_MARKDOWN, format_report(report))
     for split, metrics in report.get("evaluation", {}).items():
-        plot_confusion_matrix(metrics, str(output_dir / f"confusion_matrix_{split}.png"),
+        plot_confusion_matrix(metrics, output_dir / f"confusion_matrix_{split}.png",
                               title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}")
     if log_history:
-        plot_training_curves(log_history, str(output_dir / TRAINING_CURVES_PNG))
+        plot_training_curves(log_history, output_dir / TRAINING_CURVES_PNG)
+    # Last: a metrics.json marks the run finished (a re-run reads it back instead of training again).
+    path = output_dir / METRICS_FILE
+    write_text_atomic(path, json.dumps(report, indent=2, default=_jsonable) + "\n")
     return path
 
 
@@ -101,8 +103,8 @@ def write_fold_summary(output_dir: str | Path, reports: Sequence[Mapping[str, An
     summary["test_speakers"] = [report["split"]["speakers"].get(split, []) for report in reports]
     summary["leakage_audits_passed"] = all(report["leakage_audit"]["passed"] for report in reports)
     output_dir = Path(output_dir)
-    (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    (output_dir / SUMMARY_MARKDOWN).write_text(format_fold_summary(summary))
+    write_text_atomic(output_dir / SUMMARY_MARKDOWN, format_fold_summary(summary))
+    write_text_atomic(output_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
 
 

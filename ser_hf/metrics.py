@@ -9,11 +9,14 @@ are unbalanced.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
                              recall_score)
+
+from .atomic_files import atomic_path
 
 #: The scalar metrics every evaluation reports, in the order tables show them.
 SCALAR_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1", "expected_calibration_error")
@@ -127,7 +130,8 @@ def format_mean_std(summary: Mapping[str, Any], name: str, percent: bool = True)
     return f"{summary['mean'][name] * scale:.1f} ± {summary['std'][name] * scale:.1f}"
 
 
-def plot_confusion_matrix(metrics: Mapping[str, Any], path: str, normalize: bool = True, title: str = "") -> None:
+def plot_confusion_matrix(metrics: Mapping[str, Any], path: str | os.PathLike, normalize: bool = True,
+                          title: str = "") -> None:
     """Write the confusion matrix as a PNG (row-normalised recalls by default, counts in each cell)."""
     import matplotlib
 
@@ -142,11 +146,12 @@ def plot_confusion_matrix(metrics: Mapping[str, Any], path: str, normalize: bool
         ax=axes, cmap="Blues", colorbar=False, values_format=".2f" if normalize else "d", xticks_rotation=45)
     axes.set_title(title or f"UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)
 
 
-def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str) -> None:
+def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
     """Write training/validation loss and validation UA per step (from ``Trainer.state.log_history``) as a PNG."""
     import matplotlib
 
@@ -171,5 +176,6 @@ def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str) ->
     ua_axes.set_ylabel("validation UA")
     ua_axes.set_ylim(0, 1)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -29,12 +30,20 @@ logger = logging.getLogger(__name__)
 #: Bump when decoding changes, so caches written by older code are not reused.
 DECODER_VERSION = 1
 WAVEFORM_COLUMN = "waveform"
+#: libsndfile's diagnosis of a WAV/AIFF whose data chunk is shorter than its header says (a cut-off copy).
+TRUNCATED_DATA_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(?P<declared>\d+)\s*\(should be (?P<present>\d+)\)", re.M)
 
 
 def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
     """Decode one file to a mono float32 waveform at ``sampling_rate``; errors name the file and the problem."""
     try:
-        samples, native_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(path) as audio_file:
+            truncated = TRUNCATED_DATA_CHUNK.search(audio_file.extra_info)
+            native_rate = audio_file.samplerate
+            samples = audio_file.read(dtype="float32", always_2d=True)
+        if truncated:
+            raise InvalidClipError(path, f"the file is truncated: its header declares {truncated['declared']} bytes "
+                                         f"of audio but only {truncated['present']} are there")
         waveform = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
         if native_rate != sampling_rate:
             waveform = soxr.resample(waveform, native_rate, sampling_rate, quality="HQ")
@@ -44,6 +53,8 @@ def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
         raise InvalidClipError(path, "the audio stream has no samples (zero-length audio)")
     if not np.isfinite(waveform).all():
         raise InvalidClipError(path, "the audio contains NaN or infinite sample values")
+    if not waveform.any():
+        raise InvalidClipError(path, "the audio is digital silence (every sample is zero)")
     return np.ascontiguousarray(waveform, dtype=np.float32)
 
 

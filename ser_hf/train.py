@@ -19,7 +19,8 @@ import transformers
 
 from .configs import RecipeError, parse_recipe
 from .evaluation import write_fold_summary
-from .training import audit_split, encode_for_fast_mode, load_dataset_from_args, make_folds, train_and_evaluate
+from .training import (audit_split, encode_for_fast_mode, finish_run, load_dataset_from_args, make_folds,
+                       train_and_evaluate)
 
 logger = logging.getLogger("ser_hf")
 
@@ -54,7 +55,7 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     # Split by speaker, audit each split for leakage, then train and evaluate each.
     reports = []
     for fold, splits in make_folds(dataset, data_args):
-        leakage_report = audit_split(splits)
+        leakage_report = audit_split(splits, fold)
         reports.append(train_and_evaluate(model_args, data_args, augmentation_args, training_args, splits,
                                           fold=fold, leakage_report=leakage_report, encoder_key=encoder_key,
                                           unencoded_dataset=unencoded))
@@ -65,6 +66,10 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
         summary = write_fold_summary(Path(training_args.output_dir), reports, split=split)
         logger.info("%d folds, %s UA %.1f ± %.1f %%", summary["folds"], split,
                     100 * summary["mean"]["unweighted_accuracy"], 100 * summary["std"]["unweighted_accuracy"])
+
+    # Card and push: the recipe and model card of the run, then the Hub when push_to_hub is set (main process).
+    finish_run(model_args, data_args, augmentation_args, training_args, reports,
+               recipe_args=list(sys.argv[1:] if args is None else args))
     return reports
 
 

@@ -11,13 +11,20 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
-from torch.utils.data import SequentialSampler
+from torch.utils.data import Sampler, SequentialSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .metrics import classification_metrics, scalar_metrics
 
 logger = logging.getLogger(__name__)
+
+#: Batch key of the training clips' paths: named in the error when a batch's loss is not finite.
+CLIP_PATHS_KEY = "path"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message names the step and the batch's clips."""
+
 
 #: Names of the modules (or parameters) that make up a classification head, across ser-hf's models.
 HEAD_PARAMETER_PREFIXES = ("projector", "pooler", "classifier", "layer_weights", "head")
@@ -68,24 +75,64 @@ class EpochCallback(TrainerCallback):
         self.collator.epoch = int(state.epoch + 1e-6) if state.epoch else 0
 
 
-class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
-    """`LengthGroupedSampler` whose permutation is drawn from its own generator seeded by (seed, epoch).
+class EpochSeededLengthGroupedSampler(Sampler):
+    """Batches of clips of similar length in random order, drawn from a generator seeded by (seed, epoch) alone.
 
-    transformers' sampler draws from the global torch RNG, which a resumed run has not restored yet when it builds
-    the epoch's order, and which data-parallel processes consume differently: the order of an epoch must depend on
-    the seed and the epoch alone. `Trainer` (through accelerate) calls :meth:`set_epoch` before every epoch."""
+    Every epoch the clips are shuffled and cut into buckets of ``batches_per_bucket`` batches; each bucket is sorted
+    by length and cut into batches; the batches of the whole epoch are shuffled, the one holding the longest clip
+    first (an out-of-memory error shows at the first step, not the last) and the one short batch, if any, last (the
+    `DataLoader` cuts the stream of indices into consecutive batches). A split no larger than one bucket thus keeps
+    the same batches from epoch to epoch, in a new order each time, as ESPnet's sorted batch samplers do; a larger
+    one is regrouped every epoch.
 
-    def __init__(self, batch_size: int, lengths, seed: int):
-        super().__init__(batch_size, lengths=list(lengths))
+    transformers' `LengthGroupedSampler` pads more and orders worse for SER corpora: it makes at least four buckets
+    ("megabatches"), so a split of a few hundred clips gets buckets of one or two batches and almost no grouping; and
+    it walks each bucket from its longest batch to its shortest, so clip length drifts through the epoch. It also
+    draws from the global torch RNG, which a resumed run has not restored yet when it builds the epoch's order, and
+    which data-parallel processes consume differently: the order here depends on the seed and the epoch only.
+    `Trainer` (through accelerate) calls :meth:`set_epoch` before every epoch.
+
+    Args:
+        batch_size (`int`): clips per batch (per optimizer step, with gradient accumulation).
+        lengths (`Sequence[float]`): each clip's length (seconds or samples).
+        seed (`int`): seed of the shuffles.
+        batches_per_bucket (`int`, *optional*, defaults to 50): batches sorted together.
+    """
+
+    def __init__(self, batch_size: int, lengths, seed: int, batches_per_bucket: int = 50):
+        if batch_size < 1 or batches_per_bucket < 1:
+            raise ValueError(f"batch_size and batches_per_bucket must be positive, got {batch_size} and "
+                             f"{batches_per_bucket}.")
+        self.batch_size = batch_size
+        self.lengths = [float(length) for length in lengths]
         self.seed = seed
+        self.batches_per_bucket = batches_per_bucket
         self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def batches(self) -> list[list[int]]:
+        """The epoch's batches of clip indices, in the order they are trained on."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        bucket_size = self.batch_size * self.batches_per_bucket
+        batches = []
+        for start in range(0, len(order), bucket_size):
+            bucket = sorted(order[start:start + bucket_size], key=self.lengths.__getitem__, reverse=True)
+            batches += [bucket[i:i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
+        short = batches.pop() if batches and len(batches[-1]) < self.batch_size else None
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        if batches:
+            longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+            batches[0], batches[longest] = batches[longest], batches[0]
+        return batches + ([short] if short else [])
+
     def __iter__(self):
-        self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return super().__iter__()
+        return iter([index for batch in self.batches() for index in batch])
 
 
 class SERTrainer(Trainer):
@@ -108,6 +155,7 @@ class SERTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
         self.class_weights = class_weights
+        self._device_class_weights: Optional[torch.Tensor] = None
         self.head_learning_rate = head_learning_rate
         # The loss below is a per-batch mean: Trainer divides it by the gradient accumulation steps.
         self.loss_is_scaled_for_ga = False
@@ -142,14 +190,42 @@ class SERTrainer(Trainer):
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch=None):
         labels = inputs.pop("labels", None)
+        paths = inputs.pop(CLIP_PATHS_KEY, None)
         outputs = model(**inputs)
         logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
         if labels is None:
             raise ValueError("SERTrainer needs labels in every batch to compute the loss.")
-        weight = None if self.class_weights is None else self.class_weights.to(logits.device, logits.dtype)
-        loss = nn.functional.cross_entropy(logits.float(), labels, weight=None if weight is None else weight.float(),
+        loss = nn.functional.cross_entropy(logits.float(), labels, weight=self._class_weights_on(logits.device),
                                            label_smoothing=self.args.label_smoothing_factor)
+        # One host sync per step, as Trainer's own logging_nan_inf_filter does: a NaN loss stops the run at the
+        # batch that produced it, instead of being left out of the logs while the weights turn to NaN.
+        if model.training and not torch.isfinite(loss):
+            raise NonFiniteLossError(self._describe_non_finite_loss(loss, inputs, paths))
         return (loss, outputs) if return_outputs else loss
+
+    def _describe_non_finite_loss(self, loss: torch.Tensor, inputs: Mapping[str, Any],
+                                  paths: Optional[Sequence[str]]) -> str:
+        clips = list(paths) if paths is not None else []
+        where = (f"The training loss is {loss.item()} at step {self.state.global_step + 1} (epoch "
+                 f"{self.state.epoch or 0:.2f}), in a batch of {len(clips) or 'unnamed'} clips{': ' if clips else ''}"
+                 f"{', '.join(clips)}.")
+        for name, value in inputs.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                bad_rows = (~torch.isfinite(value.reshape(value.shape[0], -1))).any(dim=1)
+                if bad_rows.any():
+                    culprits = [clips[i] if i < len(clips) else f"row {i}" for i in bad_rows.nonzero()[:, 0].tolist()]
+                    return f"{where} Its {name} hold NaN or infinite values for: {', '.join(culprits)}."
+        return (f"{where} Its inputs are finite, so training diverged: lower learning_rate, set max_grad_norm, or "
+                "use bf16 rather than fp16.")
+
+    def _class_weights_on(self, device: torch.device) -> Optional[torch.Tensor]:
+        """The float32 class weights on ``device``, copied there once rather than at every step (on a GPU each copy
+        from host memory would wait for the queued kernels)."""
+        if self.class_weights is None:
+            return None
+        if self._device_class_weights is None or self._device_class_weights.device != device:
+            self._device_class_weights = self.class_weights.to(device=device, dtype=torch.float32)
+        return self._device_class_weights
 
     def create_optimizer(self, model=None):
         if self.head_learning_rate is None or self.optimizer is not None:
@@ -199,5 +275,5 @@ def is_head_parameter(name: str) -> bool:
     return bool(parts) and parts[0] in HEAD_PARAMETER_PREFIXES
 
 
-__all__ = ["EpochCallback", "HEAD_PARAMETER_PREFIXES", "SERTrainer", "class_weights_tensor", "is_head_parameter",
+__all__ = ["CLIP_PATHS_KEY", "EpochCallback", "HEAD_PARAMETER_PREFIXES", "NonFiniteLossError", "SERTrainer", "class_weights_tensor", "is_head_parameter",
            "metrics_function"]

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -15,18 +16,21 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from .atomic_files import atomic_directory
 from .audit import LeakageReport, audit_leakage
 from .collator import AudioClassificationCollator
 from .configs import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
 from .corpora import load_corpus, merge_corpora
+from .corpora.base import InvalidClipError
 from .dataset_info import column_values, get_ser_info
 from .evaluation import evaluate_split, read_report, write_report
+from .hub import push_to_hub, write_model_card, write_recipe
 from .models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
 from .models.baselines import default_feature_extractor
-from .models.ssl import ssl_lora_config
+from .models.ssl import minimum_input_samples, ssl_lora_config
 from .prepare import WAVEFORM_COLUMN, prepare_audio
-from .splits import split_dataset
-from .trainer import EpochCallback, SERTrainer, class_weights_tensor, metrics_function
+from .splits import SplitError, split_dataset
+from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +80,38 @@ def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optiona
     return [(fold, folds[fold]) for fold in selected]
 
 
-def audit_split(splits: DatasetDict) -> LeakageReport:
-    """Audit the split before training; a leaking speaker-independent split stops the run (LeakageError)."""
+def drop_clips_shorter_than(splits: DatasetDict, min_seconds: float, skip_invalid: bool = False) -> DatasetDict:
+    """Stop on clips too short for the model to see (shorter than its receptive field), naming them; with
+    `skip_invalid` drop them instead, with a warning that lists them."""
+    short = {}
+    for name, split in splits.items():
+        lengths = zip(column_values(split, "path"), column_values(split, "duration"))
+        short[name] = [(path, duration) for path, duration in lengths if duration < min_seconds]
+    clips = [(name, path, duration) for name, found in short.items() for path, duration in found]
+    if not clips:
+        return splits
+    listing = "; ".join(f"{path} ({duration * 1000:.1f} ms, {name})" for name, path, duration in clips[:10])
+    more = f" and {len(clips) - 10} more" if len(clips) > 10 else ""
+    problem = (f"{len(clips)} clip(s) are shorter than the model's receptive field ({min_seconds * 1000:.1f} ms): "
+               f"{listing}{more}")
+    if not skip_invalid:
+        raise InvalidClipError(clips[0][1], f"{problem}. Remove them, or set skip_invalid: true to skip them")
+    logger.warning("Skipping %s", problem)
+    return DatasetDict({name: split.filter(lambda duration: duration >= min_seconds, input_columns="duration")
+                        if short[name] else split for name, split in splits.items()})
+
+
+def audit_split(splits: DatasetDict, fold: Optional[int] = None) -> LeakageReport:
+    """Audit the split before training: a leaking speaker-independent split stops the run (LeakageError), and so
+    does a class with no training clip (the model could never predict it; SplitError naming the class)."""
+    label_names = splits["train"].features["label"].names
+    present = set(column_values(splits["train"], "label"))
+    absent = [name for index, name in enumerate(label_names) if index not in present]
+    if absent:
+        where = f" of fold {fold}" if fold is not None else ""
+        raise SplitError(f"The training split{where} has no clip of class(es) {absent} (its speakers: "
+                         f"{sorted(set(column_values(splits['train'], 'speaker_id')))}). Give those speakers' splits "
+                         "more speakers, or leave the classes out with the labels option.")
     report = audit_leakage(splits)
     logger.info("%s", report.describe_failures())
     return report
@@ -118,7 +152,8 @@ def build_model(model_args: ModelArguments, augmentation_args: AugmentationArgum
         return model, build_ssl_feature_extractor(config)
     overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
     model = build_ssl_classifier(model_args.model_name_or_path, labels, config_overrides=overrides,
-                                 revision=model_args.model_revision, **regime)
+                                 revision=model_args.model_revision, reinitialize_head=model_args.reinitialize_head,
+                                 use_safetensors=None if model_args.allow_pickled_weights else True, **regime)
     return model, build_ssl_feature_extractor(model_args.model_name_or_path, revision=model_args.model_revision)
 
 
@@ -142,7 +177,8 @@ def encode_for_fast_mode(dataset: Dataset, model_args: ModelArguments, augmentat
 def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has_validation: bool):
     """The training arguments of one split: its own output folder; without a validation split no evaluation
     during training, no best-model selection and no early stopping (the test split is never used for them)."""
-    changes: dict[str, Any] = {"output_dir": output_dir}
+    # ser-hf pushes the finished run itself (finish_run: weights, card, reports, recipe), never Trainer's checkpoints.
+    changes: dict[str, Any] = {"output_dir": output_dir, "push_to_hub": False}
     if not has_validation and training_args.eval_strategy != "no":
         logger.warning("No validation split: training runs its epochs without evaluation, best-model selection or "
                        "early stopping (the test split is never used to choose a model).")
@@ -155,6 +191,8 @@ def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
     config_file = output_dir / RUN_CONFIG_FILE
     if not config_file.is_file():
         return
+    if not (output_dir / "metrics.json").is_file() and not any(output_dir.glob("checkpoint-*")):
+        return  # that run stopped before its first checkpoint (on bad input, say): nothing to mix with
     previous = json.loads(config_file.read_text())
 
     def comparable(config, section):
@@ -167,6 +205,16 @@ def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
     if changed:
         raise RecipeError(f"{output_dir} holds a run with other {' and '.join(changed)} settings; resuming it would "
                           "mix two runs. Choose another output_dir, or delete the old run.")
+
+
+def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -> None:
+    """Delete the run in ``output_dir`` (``overwrite_output_dir``). Only a folder that a ser-hf run wrote (it holds
+    ``run_config.json``) is deleted, never an arbitrary folder named by mistake; the main process deletes it while
+    the others wait."""
+    with training_args.main_process_first(desc="removing the previous run"):
+        if training_args.should_save and (output_dir / RUN_CONFIG_FILE).is_file():
+            logger.warning("overwrite_output_dir: deleting the previous run in %s", output_dir)
+            shutil.rmtree(output_dir)
 
 
 def last_complete_checkpoint(output_dir: Path) -> Optional[str]:
@@ -200,10 +248,13 @@ def train_and_evaluate(
     output_dir = Path(training_args.output_dir) / (f"fold-{fold}" if fold is not None else "")
     run_config = {"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
                   "augmentation": dataclasses.asdict(augmentation_args), "training": training_args.to_dict()}
+    if training_args.overwrite_output_dir:
+        remove_previous_run(output_dir, training_args)
     check_same_recipe(output_dir, run_config)
     finished = read_report(output_dir)
     if finished is not None:
-        logger.info("%s has finished already (%s); reading its report.", output_dir, output_dir / "metrics.json")
+        logger.warning("%s holds a finished run (%s): reading its report instead of training again. Set "
+                       "overwrite_output_dir to train it anew.", output_dir, output_dir / "metrics.json")
         return finished
 
     label_names = splits["train"].features["label"].names
@@ -223,6 +274,8 @@ def train_and_evaluate(
 
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
+    splits = drop_clips_shorter_than(splits, minimum_input_samples(model.config) / feature_extractor.sampling_rate,
+                                     skip_invalid=data_args.skip_invalid)
     if not model_args.is_baseline and not getattr(feature_extractor, "return_attention_mask", True):
         # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask, so padding changes their output:
         # evaluate clip by clip, as pipeline() will run the exported model.
@@ -262,6 +315,7 @@ def train_and_evaluate(
     if trainer.is_world_process_zero():
         export_model(model, feature_extractor, output_dir)
         write_report(output_dir, report, trainer.state.log_history)
+        write_model_card(output_dir)
     trainer.accelerator.wait_for_everyone()
     return report
 
@@ -283,7 +337,7 @@ def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: Mod
         train_collator = AudioClassificationCollator(
             feature_extractor, max_duration_seconds=data_args.max_duration_seconds, seed=args.seed,
             augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
-            spec_augment=augmentation_args.spec_augment())
+            spec_augment=augmentation_args.spec_augment(), extra_columns=(CLIP_PATHS_KEY,))
         eval_collator = AudioClassificationCollator(feature_extractor)
     random_collator = isinstance(train_collator, AudioClassificationCollator) and train_collator.is_random
     if random_collator and args.dataloader_persistent_workers:
@@ -315,9 +369,44 @@ def export_model(model, feature_extractor: SequenceFeatureExtractor, output_dir:
 
     if isinstance(model, PeftModel):
         model = merge_lora(model)
-    model.save_pretrained(output_dir, safe_serialization=True)
-    feature_extractor.save_pretrained(output_dir)
+    # Staged and renamed file by file: a run killed mid-export leaves no half-written weights behind.
+    with atomic_directory(output_dir) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        feature_extractor.save_pretrained(staging)
+
+
+# --- Card and push ------------------------------------------------------------------------------------------------
+
+def finish_run(model_args: ModelArguments, data_args: DataArguments, augmentation_args: AugmentationArguments,
+               training_args: SERTrainingArguments, reports: list[dict[str, Any]],
+               recipe_args: Optional[list[str]] = None):
+    """The end of a run, on the main process only: write ``recipe.yaml`` and the model cards (a k-fold run's folds
+    with their mean ± std, and its own card at the top), then push the run when ``push_to_hub`` is set.
+
+    The token comes from ``hub_token`` or ``huggingface_hub``'s usual sources; ``run_config.json`` holds it masked.
+    Returns the push's `CommitInfo`, or `None`.
+    """
+    if not training_args.should_save:
+        return None
+    output_dir = Path(training_args.output_dir)
+    sections = {"Model": dataclasses.asdict(model_args), "Data": dataclasses.asdict(data_args),
+                "Augmentation": dataclasses.asdict(augmentation_args), "Training": training_args.to_dict()}
+    folds = [report["fold"] for report in reports if report.get("fold") is not None]
+    model_dirs = [output_dir / f"fold-{fold}" for fold in folds] or [output_dir]
+    for model_dir in model_dirs:
+        write_recipe(model_dir, sections, recipe_args)
+        write_model_card(model_dir)
+    if len(folds) > 1:  # the k-fold summary was written: a card for the whole run at the top
+        write_recipe(output_dir, sections, recipe_args)
+        write_model_card(output_dir)
+    if not training_args.push_to_hub or training_args.process_index != 0:
+        return None
+    push_dir = output_dir if len(folds) != 1 else model_dirs[0]
+    repo_id = training_args.hub_model_id or output_dir.resolve().name
+    return push_to_hub(push_dir, repo_id, private=training_args.hub_private_repo, token=training_args.hub_token,
+                       revision=training_args.hub_revision)
 
 
 __all__ = ["MODEL_INPUT_COLUMNS", "audit_split", "build_model", "build_trainer", "encode_for_fast_mode",
-           "export_model", "load_dataset_from_args", "make_folds", "model_inputs", "train_and_evaluate"]
+           "export_model", "finish_run", "load_dataset_from_args", "make_folds", "model_inputs",
+           "train_and_evaluate"]

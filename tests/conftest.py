@@ -49,3 +49,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     import datasets.config
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_ravdess(tmp_path_factory) -> Path:
+    """Eight real clips of each of four RAVDESS actors (links into the shipped sample)."""
+    root = tmp_path_factory.mktemp("tiny_ravdess")
+    for actor in ("01", "02", "03", "04"):
+        folder = root / f"Actor_{actor}"
+        folder.mkdir()
+        for clip in sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac"))[::4][:8]:
+            (folder / clip.name).symlink_to(clip)
+    return root

@@ -42,7 +42,7 @@ _SSL_COMMON = dict(
 )
 
 SSL_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
-BASELINE_KINDS = ("cnn2d", "crnn", "cnn1d", "mfcc", "mfcc-cnn")
+BASELINE_KINDS = ("cnn2d", "crnn", "cnn1d", "mfcc", "mfcc-cnn", "parallel_cnn_transformer", "cnn_attention_lstm")
 SSL_KINDS = tuple(f"{family}-{pooling}" for family in SSL_FAMILIES for pooling in ("mean", "attentive_statistics"))
 MODEL_KINDS = BASELINE_KINDS + SSL_KINDS
 
@@ -68,6 +68,12 @@ _TINY_BASELINES = {
     "cnn1d": dict(conv_channels=(4, 8, 8), conv_kernel_sizes=(40, 3, 3), conv_strides=(4, 1, 1), pool_sizes=(4, 4, 4)),
     "mfcc": dict(hidden_sizes=(16,)),
     "mfcc-cnn": dict(head_type="cnn", conv_channels=(8, 8), hidden_sizes=(16,)),
+    "parallel_cnn_transformer": dict(conv_channels=(4, 8), transformer_hidden_size=16, transformer_num_heads=2,
+                                     transformer_intermediate_size=32, transformer_time_pool=3,
+                                     pooling_mode="attentive_statistics", attention_hidden_size=8,
+                                     transformer_dropout=0.0),
+    "cnn_attention_lstm": dict(conv_channels=(8, 8), lstm_hidden_size=8, num_attention_heads=2, attention_dropout=0.0,
+                               attention_hidden_size=8),
 }
 
 
@@ -78,6 +84,8 @@ def build_tiny(kind: str, **options):
         feature_extractor = {
             "cnn2d": LogMelFeatureExtractor(n_mels=32),
             "crnn": LogMelFeatureExtractor(n_mels=32),
+            "parallel_cnn_transformer": LogMelFeatureExtractor(n_mels=32),
+            "cnn_attention_lstm": LogMelFeatureExtractor(n_mels=32),
             "mfcc": MFCCFeatureExtractor(n_mfcc=20, n_mels=32),
         }.get(baseline)
         settings = {**_TINY_BASELINES[kind], **options}

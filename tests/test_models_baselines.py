@@ -1,4 +1,5 @@
-"""The baselines (CNN2D, CRNN, CNN1D, MFCC): padding invariance, training, configuration errors."""
+"""The baselines (CNN2D, CRNN, CNN1D, MFCC, parallel CNN + transformer, CNN + attention-LSTM): padding invariance,
+training, configuration errors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import torch
 from ser_hf.models import (
     CNN1DConfig,
     CNN2DConfig,
+    CNNAttentionLSTMConfig,
     LogMelFeatureExtractor,
     MFCCConfig,
     MFCCFeatureExtractor,
+    ParallelCNNTransformerConfig,
     build_baseline,
     count_parameters,
 )
@@ -82,3 +85,22 @@ def test_configs_reject_inconsistent_architectures():
         CNN2DConfig(pooling_mode="median")
     with pytest.raises(Exception, match="head_type"):
         MFCCConfig(head_type="transformer")
+    with pytest.raises(Exception, match="branch_kernel_sizes must be positive odd"):
+        ParallelCNNTransformerConfig(branch_kernel_sizes=(3, 4))
+    with pytest.raises(Exception, match="transformer_num_heads"):
+        ParallelCNNTransformerConfig(transformer_hidden_size=30, transformer_num_heads=4)
+    with pytest.raises(Exception, match="num_attention_heads"):
+        CNNAttentionLSTMConfig(lstm_hidden_size=5, num_attention_heads=4)
+
+
+def test_new_baselines_have_their_seeds_architecture():
+    model, feature_extractor = build_baseline("parallel_cnn_transformer", LABELS)
+    assert model.config.model_type == "ser_parallel_cnn_transformer" and model.config.num_mel_bins == 64
+    kernels = [branch[0].conv.kernel_size for branch in model.cnn_branches]
+    assert kernels == [(3, 3), (5, 5)]  # the seeds' 3x3 and 5x5 branches, beside a transformer encoder
+    assert len(model.transformer.layers) == 2
+    assert model.classifier.in_features == 2 * 64 + 64  # two CNN branch vectors and the transformer's, concatenated
+    model, _ = build_baseline("cnn_attention_lstm", LABELS, lstm_hidden_size=32)
+    assert model.config.model_type == "ser_cnn_attention_lstm" and model.lstm.bidirectional
+    assert model.attention.embed_dim == 64 and model.encoder[0].conv.in_channels == 64
+    assert isinstance(feature_extractor, LogMelFeatureExtractor)

@@ -173,7 +173,11 @@ def test_checkpoint_path_loads_encoder_weights_into_a_new_head(tmp_path):
     pretrained.save_pretrained(tmp_path)
     feature_extractor.save_pretrained(tmp_path)
 
-    model = build_ssl_classifier(tmp_path, ["calm", "angry"], pooling_mode="attentive_statistics")
+    # The checkpoint's head was trained for LABELS: other labels need an explicit new head.
+    with pytest.raises(ValueError, match=r"fine-tuned for the labels \[.*\], not this task's \['calm', 'angry'\]"):
+        build_ssl_classifier(tmp_path, ["calm", "angry"], pooling_mode="attentive_statistics")
+    model = build_ssl_classifier(tmp_path, ["calm", "angry"], pooling_mode="attentive_statistics",
+                                 reinitialize_head=True)
 
     assert type(model) is SerWav2Vec2ForSequenceClassification
     assert model.config.id2label == {0: "calm", 1: "angry"} and model.classifier.out_features == 2
@@ -184,3 +188,29 @@ def test_checkpoint_path_loads_encoder_weights_into_a_new_head(tmp_path):
 
     plain = build_ssl_classifier(tmp_path, LABELS)
     assert type(plain) is Wav2Vec2ForSequenceClassification
+    # Fine-tuned for exactly these labels: the head is kept, to go on training it.
+    assert torch.equal(plain.classifier.weight, pretrained.classifier.weight)
+
+
+def test_a_head_of_the_same_shape_for_other_labels_is_refused_or_started_anew(tmp_path):
+    torch.manual_seed(0)
+    pretrained, _ = build_tiny("wav2vec2-mean")
+    pretrained.save_pretrained(tmp_path)
+    other = list(reversed(LABELS.names))  # same number of classes, so the head's shape alone would not tell
+    with pytest.raises(ValueError, match="reinitialize_head"):
+        build_ssl_classifier(tmp_path, other)
+    model = build_ssl_classifier(tmp_path, other, reinitialize_head=True)
+    assert model.config.id2label == dict(enumerate(other))
+    assert not torch.equal(model.classifier.weight, pretrained.classifier.weight)
+    assert torch.equal(model.wav2vec2.encoder.layers[0].attention.q_proj.weight,
+                       pretrained.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+
+
+def test_pickled_weights_load_only_when_allowed(tmp_path):
+    pretrained, _ = build_tiny("wav2vec2-mean")
+    pretrained.config.save_pretrained(tmp_path)
+    torch.save(pretrained.state_dict(), tmp_path / "pytorch_model.bin")  # a checkpoint from before safetensors
+    with pytest.raises(OSError, match="model.safetensors"):
+        build_ssl_classifier(tmp_path, LABELS, use_safetensors=True)
+    model = build_ssl_classifier(tmp_path, LABELS, use_safetensors=None)
+    assert torch.equal(model.classifier.weight, pretrained.classifier.weight)

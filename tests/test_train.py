@@ -24,7 +24,7 @@ from ser_hf.train import main
 from ser_hf.trainer import SERTrainer
 from ser_hf.training import build_model
 
-from .conftest import REPO, RAVDESS_SAMPLE
+from .conftest import REPO
 
 TINY_SSL = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
                 conv_dim=[32, 32, 32], conv_stride=[4, 4, 4], conv_kernel=[8, 8, 8], num_conv_pos_embeddings=16,
@@ -35,6 +35,11 @@ TINY_MODELS = {
     "crnn": {"model_type": "crnn", "model_config": {"conv_channels": [4, 8], "lstm_hidden_size": 8}},
     "cnn1d": {"model_type": "cnn1d", "model_config": {"conv_channels": [4, 4, 8, 8]}},
     "mfcc": {"model_type": "mfcc", "model_config": {}},
+    "parallel_cnn_transformer": {"model_type": "parallel_cnn_transformer",
+                                 "model_config": {"conv_channels": [4, 8], "transformer_hidden_size": 8,
+                                                  "transformer_num_heads": 2, "transformer_intermediate_size": 16}},
+    "cnn_attention_lstm": {"model_type": "cnn_attention_lstm",
+                           "model_config": {"conv_channels": [8], "lstm_hidden_size": 8, "num_attention_heads": 2}},
     "wav2vec2": {"model_type": "wav2vec2", "model_config": TINY_SSL, "use_weighted_layer_sum": True,
                  "head_learning_rate": 1.0e-2},
     "hubert-lora": {"model_type": "hubert", "model_config": TINY_SSL, "use_lora": True, "lora_r": 2},
@@ -43,18 +48,6 @@ TINY_MODELS = {
     "wav2vec2-fast": {"model_type": "wav2vec2", "model_config": TINY_SSL, "freeze_base_model": True,
                       "cache_encoder_outputs": True, "use_weighted_layer_sum": True},
 }
-
-
-@pytest.fixture(scope="session")
-def tiny_ravdess(tmp_path_factory) -> Path:
-    """Eight real clips of each of four RAVDESS actors (links into the shipped sample)."""
-    root = tmp_path_factory.mktemp("tiny_ravdess")
-    for actor in ("01", "02", "03", "04"):
-        folder = root / f"Actor_{actor}"
-        folder.mkdir()
-        for clip in sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac"))[::4][:8]:
-            (folder / clip.name).symlink_to(clip)
-    return root
 
 
 def write_recipe(path: Path, data_dir: Path, **values) -> Path:
@@ -114,6 +107,12 @@ def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
     ({"gain_db": [6.0, -6.0]}, r"gain_db must be a range \[low, high\]"),
     ({"class_weights": {"angry": -1}}, "non-negative"),
     ({"model_config": "[1, 2]"}, "model_config must be a mapping"),
+    # Wrong types, which argparse never sees in a recipe: named with the key, the value and the expected type.
+    ({"num_train_epochs": "ten"}, "num_train_epochs: 'ten' is not a valid float"),
+    ({"learning_rate": [1.0e-3, 1.0e-4]}, r"learning_rate: \[0.001, 0.0001\] is not a valid float"),
+    ({"seed": 1.5}, "seed: 1.5 is not a valid int"),
+    ({"use_lora": "maybe"}, "use_lora: 'maybe' is not a valid bool"),
+    ({"validation_speakers": {"06": 1}}, r"validation_speakers: \{'06': 1\} is not a valid Optional\[list\[str\]\]"),
 ])
 def test_bad_recipe_values_stop_before_any_work(tmp_path, values, message):
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **values)

@@ -11,8 +11,10 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClas
 from .baselines import BASELINES, build_baseline, default_feature_extractor
 from .configuration_cnn1d import CNN1DConfig
 from .configuration_cnn2d import CNN2DConfig
+from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
 from .configuration_crnn import CRNNConfig
 from .configuration_mfcc import MFCCConfig
+from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
 from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
@@ -20,8 +22,10 @@ from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
 from .labels import label_maps
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
+from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
 from .modeling_crnn import CRNNForAudioClassification
 from .modeling_mfcc import MFCCForAudioClassification
+from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
 from .modeling_ssl_pooling import (
     SerData2VecAudioForSequenceClassification,
     SerHubertForSequenceClassification,
@@ -47,6 +51,8 @@ _MODEL_TYPES = (
     (CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor),
     (CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor),
     (MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor),
+    (ParallelCNNTransformerConfig, ParallelCNNTransformerForAudioClassification, LogMelFeatureExtractor),
+    (CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor),
     (SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification, Wav2Vec2FeatureExtractor),
     (SerHubertConfig, SerHubertForSequenceClassification, Wav2Vec2FeatureExtractor),
     (SerWavLMConfig, SerWavLMForSequenceClassification, Wav2Vec2FeatureExtractor),
@@ -74,6 +80,8 @@ __all__ = [
     "CNN1DForAudioClassification",
     "CNN2DConfig",
     "CNN2DForAudioClassification",
+    "CNNAttentionLSTMConfig",
+    "CNNAttentionLSTMForAudioClassification",
     "CRNNConfig",
     "CRNNForAudioClassification",
     "DEFAULT_LORA_TARGET_MODULES",
@@ -84,6 +92,8 @@ __all__ = [
     "MFCCFeatureExtractor",
     "MFCCForAudioClassification",
     "POOLING_MODES",
+    "ParallelCNNTransformerConfig",
+    "ParallelCNNTransformerForAudioClassification",
     "ParameterCount",
     "SSL_MODEL_TYPES",
     "SerData2VecAudioConfig",

@@ -109,6 +109,7 @@ def build_ssl_classifier(
     freeze_base_model: bool = False,
     lora_config: Optional[LoraConfig] = None,
     config_overrides: Optional[Mapping[str, Any]] = None,
+    reinitialize_head: bool = False,
     **from_pretrained_kwargs,
 ) -> Union[PreTrainedModel, PeftModel]:
     """Build a speech emotion classifier on a self-supervised encoder.
@@ -138,9 +139,13 @@ def build_ssl_classifier(
             Train LoRA adapters instead (see :func:`ssl_lora_config`); the result is a `peft.PeftModel`.
         config_overrides (`Mapping[str, Any]`, *optional*):
             Config fields to set before the model is built, such as `{"layerdrop": 0.0, "mask_time_prob": 0.05}`.
+        reinitialize_head (`bool`, *optional*, defaults to `False`):
+            Start a new head on a checkpoint whose head was fine-tuned for other labels. Without it such a checkpoint
+            is refused (a head of the same size but other labels would otherwise load silently, with the wrong
+            meaning); a checkpoint fine-tuned for exactly `labels` keeps its head either way.
         **from_pretrained_kwargs:
-            Passed to `from_pretrained` (`revision`, `cache_dir`, `token`, `dtype`, `attn_implementation`, ...).
-            `ignore_mismatched_sizes` defaults to `True`: a head fine-tuned for other labels is re-initialised.
+            Passed to `from_pretrained` (`revision`, `cache_dir`, `token`, `dtype`, `attn_implementation`,
+            `use_safetensors`, ...).
 
     Returns:
         A `...ForSequenceClassification`, or a `peft.PeftModel` wrapping one when `lora_config` is given.
@@ -179,6 +184,15 @@ def build_ssl_classifier(
 
     settings = dict(config_overrides or {})
     settings["id2label"], settings["label2id"] = label_maps(labels, id2label, label2id)
+    head_labels = fine_tuned_labels(config) if pretrained is not None else None
+    task_labels = [settings["id2label"][i] for i in sorted(settings["id2label"])]
+    keep_head = head_labels == task_labels
+    if head_labels is not None and not keep_head and not reinitialize_head:
+        raise ValueError(
+            f"{pretrained} has a classification head fine-tuned for the labels {head_labels}, not this task's "
+            f"{task_labels}. Set reinitialize_head=True (recipe key reinitialize_head: true) to train a new head on "
+            "its encoder."
+        )
     if use_weighted_layer_sum is not None:
         settings["use_weighted_layer_sum"] = use_weighted_layer_sum
     if classifier_proj_size is not None:
@@ -193,9 +207,16 @@ def build_ssl_classifier(
     if pretrained is None:
         model = model_class(config)
     else:
-        # A checkpoint fine-tuned on other labels (or with another pooling) has a head of another shape: start it anew.
+        # A head of another shape (other labels, another pooling) is left out of the loaded weights and initialised.
         from_pretrained_kwargs.setdefault("ignore_mismatched_sizes", True)
         model = model_class.from_pretrained(pretrained, config=config, **from_pretrained_kwargs)
+        if head_labels is not None and not keep_head:
+            # Same shape, other labels: it was loaded, so start it anew here (PyTorch's default initialisation).
+            for name, module in model.named_modules():
+                if name.split(".")[0] in ("projector", "classifier", "pooler") and hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+            logger.info("%s: new classification head for %s (the checkpoint's was for %s).", pretrained,
+                        task_labels, head_labels)
 
     if lora_config is not None:
         model = apply_lora(model, lora_config)
@@ -328,6 +349,29 @@ def merge_lora(model: PeftModel) -> PreTrainedModel:
     return model.merge_and_unload()
 
 
+def fine_tuned_labels(config: PreTrainedConfig) -> Optional[list[str]]:
+    """The labels a checkpoint's classification head was fine-tuned for, or `None` for a bare encoder (whose config
+    holds transformers' placeholder labels ``LABEL_0``, ``LABEL_1``, ...)."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [id2label[i] for i in sorted(id2label)]
+    if not names or names == [f"LABEL_{i}" for i in range(len(names))]:
+        return None
+    return names
+
+
+def minimum_input_samples(config: PreTrainedConfig) -> int:
+    """Samples a clip needs for the model to output one frame: the receptive field of an SSL encoder's convolutional
+    feature encoder (400 samples, 25 ms, for wav2vec2-base geometry), 1 for models without one (the baselines'
+    feature extractors pad a short clip to one analysis window themselves)."""
+    kernels, strides = getattr(config, "conv_kernel", None), getattr(config, "conv_stride", None)
+    if not kernels or not strides:
+        return 1
+    receptive_field = 1
+    for kernel, stride in zip(reversed(kernels), reversed(strides)):
+        receptive_field = (receptive_field - 1) * stride + kernel
+    return receptive_field
+
+
 def build_ssl_feature_extractor(
     model_name_or_config: Union[str, os.PathLike, PreTrainedConfig], **from_pretrained_kwargs
 ) -> SequenceFeatureExtractor:
@@ -355,7 +399,9 @@ __all__ = [
     "apply_lora",
     "build_ssl_classifier",
     "build_ssl_feature_extractor",
+    "fine_tuned_labels",
     "freeze_encoder_layers",
     "ssl_lora_config",
     "merge_lora",
+    "minimum_input_samples",
 ]

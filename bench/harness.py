@@ -1,0 +1,127 @@
+"""What the training and inference benchmarks share: the machine they ran on, the RAVDESS data they read, its
+speaker-independent split, epoch timing, validation metrics and medians.
+
+Quick modes read the clips the repository ships (``data/ravdess_sample``: actors 01-08, 30 clips each); full modes
+read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import transformers
+from datasets import Dataset, DatasetDict
+from transformers import TrainerCallback
+
+from ser_hf import load_corpus, prepare_audio, speaker_split
+from ser_hf.collator import AudioClassificationCollator
+from ser_hf.metrics import classification_metrics
+from ser_hf.training import model_inputs
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "ravdess_sample"
+SHARED_RAVDESS = REPO.parent / "shared" / "data" / "ravdess_16k"
+
+#: Speaker-independent splits: (train actors, validation actors) of the sample and of the 20-actor corpus.
+QUICK_SPEAKERS = ([f"{a:02d}" for a in range(1, 7)], ["07", "08"])
+FULL_SPEAKERS = ([f"{a:02d}" for a in range(1, 17)], ["17", "18", "19", "20"])
+
+
+def machine_line(device: str = "cpu") -> str:
+    """Cores, CPU or GPU, library versions, date and the load average (other work on a shared machine)."""
+    processor = _cpu_model()
+    where = f"{os.cpu_count()} cores ({processor})"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        where += f", GPU {torch.cuda.get_device_name()}"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def data_dir(quick: bool, override: Optional[Path] = None) -> Path:
+    """The RAVDESS folder a benchmark reads: ``--data-dir``, the shipped sample (quick), or the shared corpus."""
+    if override is not None:
+        return override
+    if quick:
+        return SAMPLE
+    if not SHARED_RAVDESS.is_dir():
+        raise SystemExit(f"{SHARED_RAVDESS} is missing: run with --quick (the shipped sample) or --data-dir DIR.")
+    return SHARED_RAVDESS
+
+
+def ravdess_splits(folder: Path, *, prepared: bool, num_proc: Optional[int] = None) -> DatasetDict:
+    """Train and validation splits by actor (the sample's 01-06 / 07-08, or 01-16 / 17-20 of the full corpus).
+
+    ``prepared=True`` adds the ``waveform`` column (decoded once into ser-hf's Arrow cache); ``False`` keeps only the
+    ``audio`` column, which ``datasets`` decodes again on every access, as notebook recipes read it.
+    """
+    corpus = load_corpus("ravdess", folder)
+    if prepared:
+        corpus = prepare_audio(corpus, num_proc=num_proc)
+    speakers = set(corpus.unique("speaker_id"))
+    train, validation = QUICK_SPEAKERS if not speakers - set(QUICK_SPEAKERS[0] + QUICK_SPEAKERS[1]) else FULL_SPEAKERS
+    train = [s for s in train if s in speakers]
+    validation = [s for s in validation if s in speakers]
+    return speaker_split(corpus, train_speakers=train, validation_speakers=validation, test_speakers=[])
+
+
+def subset(dataset: Dataset, clips: Optional[int], seed: int = 0) -> Dataset:
+    """``clips`` rows drawn at random (the same rows for every arm of a benchmark), or all of them."""
+    if clips is None or clips >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(clips))
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+class EpochTimer(TrainerCallback):
+    """Wall-clock seconds of every epoch (data loading, forward, backward and optimizer steps)."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+@torch.no_grad()
+def validation_metrics(model, feature_extractor, validation, device: str) -> dict:
+    """UA and WA on whole validation clips, computed the same way for both loops' models."""
+    model.eval()
+    collator = AudioClassificationCollator(feature_extractor)
+    # Encoders fed no attention mask see padding: they are evaluated clip by clip, as pipeline() runs them.
+    batch_size = 16 if feature_extractor.return_attention_mask else 1
+    validation = model_inputs(validation)
+    rows = [validation[i] for i in range(len(validation))]
+    logits = []
+    for start in range(0, len(rows), batch_size):
+        batch = collator(rows[start:start + batch_size])
+        batch.pop("labels")
+        logits.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
+    metrics = classification_metrics([row["label"] for row in rows], np.concatenate(logits),
+                                     validation.features["label"].names)
+    return {"ua": metrics["unweighted_accuracy"], "wa": metrics["accuracy"]}

@@ -1,0 +1,171 @@
+"""Inference throughput: batched `pipeline("audio-classification")` against one pipeline call per file, and the
+`ser-hf predict` command on the same folder, in one run.
+
+    python bench/inference.py --quick        # 60 clips of the shipped sample (actors 07-08), CRNN: ~1 min
+    python bench/inference.py                # 240 clips of ../shared/data/ravdess_16k (actors 17-20), CRNN and SSL
+    python bench/inference.py --device cuda  # on a GPU
+
+The models are saved with `save_pretrained` (random weights: throughput does not depend on them) and loaded by
+`pipeline("audio-classification")`, as a trained model would be. "one call per file" is what notebooks do:
+``classifier(path)`` for each file, the pipeline decoding it through FFmpeg; "one call per decoded clip" leaves the
+decoding out (ser-hf's decoder, before the calls). "batched" decodes every file once with
+ser-hf's decoder, sorts the clips by length and calls the pipeline once with ``batch_size``. Both return every label's
+score; the largest score difference between them is printed (the models mask padding, so batching changes no score
+beyond float rounding). "ser-hf predict" runs the command line on the folder's files in a subprocess, interpreter
+start and imports included. Figures are clips per second, the median of ``--repeats`` alternating runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import Wav2Vec2Config, pipeline, set_seed
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.harness import SAMPLE, SHARED_RAVDESS, machine_line, median  # noqa: E402
+from bench.train_step import BASELINE_CONFIGS, SSL_GEOMETRIES  # noqa: E402
+from ser_hf.emotions import EMOTIONS  # noqa: E402
+from ser_hf.prepare import decode_waveform  # noqa: E402
+from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor  # noqa: E402
+
+#: Layer-norm feature encoder (as wav2vec2-large-lv60 and the other "stable layer norm" checkpoints): its extractor
+#: returns an attention mask, so padded batches give each clip the scores it gets alone.
+LAYER_NORM_SSL = dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)
+
+
+def save_model(kind: str, geometry: str, folder: str) -> str:
+    set_seed(0)
+    labels = list(EMOTIONS)
+    if kind == "crnn":
+        model, feature_extractor = build_baseline("crnn", labels, **BASELINE_CONFIGS["crnn"])
+    else:
+        config = Wav2Vec2Config(**SSL_GEOMETRIES[geometry], **LAYER_NORM_SSL)
+        model, feature_extractor = build_ssl_classifier(config, labels), build_ssl_feature_extractor(config)
+    model.save_pretrained(folder)
+    feature_extractor.save_pretrained(folder)
+    return folder
+
+
+def one_call_per_file(classifier, files) -> list:
+    """What notebooks do: the pipeline given each file's path (it decodes the file through an FFmpeg process)."""
+    return [classifier(str(path), top_k=None) for path in files]
+
+
+def one_call_per_array(classifier, files) -> list:
+    """One call per file on audio decoded beforehand (ser-hf's decoder): the cost of the calls alone."""
+    sampling_rate = classifier.feature_extractor.sampling_rate
+    return [classifier({"raw": decode_waveform(str(path), sampling_rate), "sampling_rate": sampling_rate}, top_k=None)
+            for path in files]
+
+
+def batched(classifier, files, batch_size: int) -> list:
+    """Every file's scores from one pipeline call over all of them: decoded once with ser-hf's decoder (libsndfile +
+    soxr, as training reads them), longest first so that each batch holds clips of similar length."""
+    sampling_rate = classifier.feature_extractor.sampling_rate
+    waveforms = [decode_waveform(str(path), sampling_rate) for path in files]
+    order = sorted(range(len(files)), key=lambda index: -len(waveforms[index]))
+    inputs = [{"raw": waveforms[index], "sampling_rate": sampling_rate} for index in order]
+    results = [None] * len(files)
+    for index, scores in zip(order, classifier(inputs, batch_size=batch_size, top_k=None)):
+        results[index] = scores
+    return results
+
+
+def predict_command(model: str, files, device: str) -> float:
+    """Seconds of ``ser-hf predict MODEL FILES...`` in a subprocess (start-up and imports included)."""
+    command = [str(Path(sys.executable).parent / "ser-hf"), "predict", model, *map(str, files)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    return time.perf_counter() - started
+
+
+def largest_difference(first: list, second: list) -> float:
+    return max(abs(a["score"] - {s["label"]: s["score"] for s in b_scores}[a["label"]])
+               for a_scores, b_scores in zip(first, second) for a in a_scores)
+
+
+def bench(kind: str, files, args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench_inference_") as folder:
+        save_model(kind, args.ssl_geometry, folder)
+        classifier = pipeline("audio-classification", model=folder, device=args.device)
+        name = "crnn" if kind == "crnn" else f"wav2vec2 ({args.ssl_geometry}, layer norm)"
+        print(f"\n## {name}: {len(files)} clips, batch {args.batch_size}", flush=True)
+        one_call_per_file(classifier, files[:2])  # first-call costs are not part of either figure
+        batched(classifier, files[:2], args.batch_size)
+        ways = {"one call per file": one_call_per_file, "one call per decoded clip": one_call_per_array,
+                "batched": lambda c, f: batched(c, f, args.batch_size)}
+        times = {name: [] for name in [*ways, "ser-hf predict"]}
+        for repeat in range(args.repeats):
+            for name in (list(ways) if repeat % 2 == 0 else list(ways)[::-1]):
+                started = time.perf_counter()
+                result = ways[name](classifier, files)
+                times[name].append(time.perf_counter() - started)
+                if name == "one call per file":
+                    single = result
+                elif name == "batched":
+                    many = result
+            if not args.no_cli:
+                times["ser-hf predict"].append(predict_command(folder, files, args.device))
+        difference = largest_difference(single, many)
+        agree = sum(a[0]["label"] == b[0]["label"] for a, b in zip(single, many))
+    rates = {arm: len(files) / median(seconds) for arm, seconds in times.items() if seconds}
+    base = rates["one call per file"]
+    for arm, rate in rates.items():
+        print(f"{arm:<26}: {rate:8.1f} clips/s   {rate / base:6.2f}x one call per file")
+    print(f"batched vs one call per file: largest score difference {difference:.2e}, same top label for "
+          f"{agree}/{len(files)} clips")
+    return {"model": name, "clips": len(files), "rates": rates, "seconds": times, "largest_difference": difference,
+            "same_top_label": agree}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="60 clips of the shipped sample, CRNN only")
+    parser.add_argument("--smoke", action="store_true", help="4 clips, one run, tiny models (tests)")
+    parser.add_argument("--data-dir", type=Path, help="a folder of audio files instead of the default")
+    parser.add_argument("--models", nargs="+", choices=["crnn", "ssl"], help="default: crnn (quick), crnn ssl")
+    parser.add_argument("--ssl-geometry", choices=list(SSL_GEOMETRIES), default="reduced")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, help="alternating runs of each way (default 3; quick 2)")
+    parser.add_argument("--no-cli", action="store_true", help="leave out the ser-hf predict subprocess")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if args.smoke:
+        args.quick, args.ssl_geometry, args.repeats, args.batch_size = True, "tiny", 1, 2
+    args.models = args.models or (["crnn"] if args.quick else ["crnn", "ssl"])
+    datasets.disable_progress_bars()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    if args.data_dir is not None:
+        folders = [args.data_dir]
+    elif args.quick:
+        folders = [SAMPLE / "Actor_07", SAMPLE / "Actor_08"]
+    else:
+        folders = [SHARED_RAVDESS / f"Actor_{actor}" for actor in range(17, 21)]
+    files = sorted(path for folder in folders for path in folder.rglob("*") if path.suffix in (".flac", ".wav"))
+    if args.smoke:
+        files = files[:4]
+    print(f"# bench/inference.py on {machine_line(args.device)}")
+    print(f"files: {len(files)} under {', '.join(str(f) for f in folders)}; device {args.device}")
+    results = [bench(kind, files, args) for kind in args.models]
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine_line(args.device), "results": results}, indent=2,
+                                        default=str))
+
+
+if __name__ == "__main__":
+    main()

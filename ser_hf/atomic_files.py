@@ -1,0 +1,68 @@
+"""Outputs written whole or not at all: each file goes to a temporary name in its folder, then is renamed over the
+final name (``os.replace`` is atomic on POSIX and Windows). A run killed while writing leaves the previous version or
+nothing, never half a report that a resumed run would take for a finished one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; once the block has written it without raising, rename it to `path`.
+
+    Example:
+
+    ```python
+    >>> with atomic_path(output_dir / "confusion_matrix.png") as partial:
+    ...     figure.savefig(partial, format="png")
+    ```
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    partial = Path(partial)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_path(path) as partial:
+        partial.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; once the block has filled it without raising, move each of its files
+    into `path` with an atomic rename (files already in `path` under other names are left alone).
+
+    For writers that take a folder (``save_pretrained``, ``save_to_disk``): every file of the result is complete,
+    and a failure leaves `path` as it was.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield staging
+        for source in sorted(staging.rglob("*")):
+            target = path / source.relative_to(staging)
+            if source.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["atomic_directory", "atomic_path", "write_text_atomic"]

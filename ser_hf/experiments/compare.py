@@ -1,0 +1,247 @@
+"""Compare finished training runs: one table (UA, WA, macro-F1, mean ± std for k-fold runs, trainable parameters,
+training time) and a bar chart with error bars.
+
+    ser-hf compare runs/ravdess_cnn2d runs/ravdess_crnn runs/ravdess_kfold_cnn2d --output-dir docs/results/compare
+
+A run directory is what ``python -m ser_hf.train`` writes: ``metrics.json`` for one split, or ``fold-<k>/metrics.json``
+(with ``summary.json``) for k-fold and leave-one-speaker-out runs, whose mean ± std (sample standard deviation, as in
+``summary.json``) is computed from the folds' reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..evaluation import METRICS_FILE, read_report
+from ..metrics import summarize_folds
+
+logger = logging.getLogger(__name__)
+
+#: The metrics the comparison shows, in order, with the names tables use.
+COMPARED_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
+METRIC_LABELS = {"unweighted_accuracy": "UA", "accuracy": "WA", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1",
+                 "expected_calibration_error": "ECE"}
+#: File names of the comparison's outputs.
+COMPARISON_CSV = "comparison.csv"
+COMPARISON_MARKDOWN = "comparison.md"
+COMPARISON_PNG = "comparison.png"
+RUN_CONFIG_FILE = "run_config.json"
+
+
+@dataclass
+class RunResult:
+    """One run's scores on one split: the mean (and, over several folds, the sample standard deviation) of every scalar
+    metric, with the model's size and the training time."""
+
+    name: str
+    run_dir: Path
+    split: str
+    folds: int
+    mean: dict[str, float]
+    std: Optional[dict[str, float]]
+    per_fold: list[dict[str, float]]
+    model_type: Optional[str] = None
+    protocol: Optional[str] = None
+    trainable_parameters: Optional[int] = None
+    total_parameters: Optional[int] = None
+    train_seconds: Optional[float] = None
+    epochs: Optional[float] = None
+    fold_ids: list = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        """A flat row for the CSV table."""
+        row: dict[str, Any] = {"run": self.name, "run_dir": str(self.run_dir), "model_type": self.model_type,
+                               "protocol": self.protocol, "split": self.split, "folds": self.folds}
+        for name, value in self.mean.items():
+            row[name] = value
+            row[f"{name}_std"] = self.std[name] if self.std is not None else None
+        row.update(trainable_parameters=self.trainable_parameters, total_parameters=self.total_parameters,
+                   train_seconds=self.train_seconds, epochs=self.epochs)
+        return row
+
+
+def _fold_number(path: Path) -> int:
+    match = re.fullmatch(r"fold-(\d+)", path.parent.name)
+    return int(match.group(1)) if match else -1
+
+
+def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The report (``metrics.json``) of every finished split of a run: one, or one per fold."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"Run directory {run_dir} does not exist.")
+    report = read_report(run_dir)
+    if report is not None:
+        return [report]
+    fold_files = sorted(run_dir.glob(f"fold-*/{METRICS_FILE}"), key=_fold_number)
+    if not fold_files:
+        raise FileNotFoundError(f"{run_dir} holds no finished run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} "
+                                "(a training run writes them when it finishes).")
+    return [json.loads(path.read_text()) for path in fold_files]
+
+
+def read_model_type(run_dir: str | Path) -> Optional[str]:
+    """The model kind a run trained (the recipe's ``model_type``), from ``run_config.json`` or the saved config."""
+    run_dir = Path(run_dir)
+    for path in [run_dir / RUN_CONFIG_FILE, *sorted(run_dir.glob(f"fold-*/{RUN_CONFIG_FILE}"))]:
+        if path.is_file():
+            return json.loads(path.read_text()).get("model", {}).get("model_type")
+    for path in [run_dir / "config.json", *sorted(run_dir.glob("fold-*/config.json"))]:
+        if path.is_file():
+            return json.loads(path.read_text()).get("model_type")
+    return None
+
+
+def summarize_reports(reports: Sequence[Mapping[str, Any]], split: str, where: str = "") -> dict[str, Any]:
+    """Mean and sample standard deviation of every scalar metric of ``split`` over the reports (folds) of a run."""
+    missing = [report.get("fold") for report in reports if split not in report["evaluation"]]
+    if missing:
+        evaluated = sorted({name for report in reports for name in report["evaluation"]})
+        raise ValueError(f"{where or 'The run'} has no {split!r} evaluation (it evaluated {', '.join(evaluated)}); "
+                         "choose another split.")
+    return summarize_folds([report["evaluation"][split] for report in reports])
+
+
+def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] = None) -> RunResult:
+    """Read a finished run (one split or k folds) and summarise its scores on ``split``."""
+    run_dir = Path(run_dir)
+    reports = read_run_reports(run_dir)
+    summary = summarize_reports(reports, split, where=str(run_dir))
+    training = [report.get("training") or {} for report in reports]
+    parameters = training[0].get("parameters") or {}
+    seconds = [t["wall_seconds"] for t in training if t.get("wall_seconds") is not None]
+    epochs = [t["epochs"] for t in training if t.get("epochs") is not None]
+    return RunResult(
+        name=name or run_dir.name, run_dir=run_dir, split=split, folds=len(reports), mean=summary["mean"],
+        std=summary["std"] if len(reports) > 1 else None, per_fold=summary["per_fold"],
+        model_type=read_model_type(run_dir), protocol=reports[0].get("protocol"),
+        trainable_parameters=parameters.get("trainable"), total_parameters=parameters.get("total"),
+        train_seconds=float(sum(seconds)) if seconds else None,
+        epochs=float(np.mean(epochs)) if epochs else None, fold_ids=[report.get("fold") for report in reports],
+    )
+
+
+def _run_names(run_dirs: Sequence[Path]) -> list[str]:
+    """Each run's folder name, or its path where two folders share a name."""
+    names = [path.name for path in run_dirs]
+    return [str(path) if names.count(path.name) > 1 else path.name for path in run_dirs]
+
+
+def compare_runs(run_dirs: Sequence[str | Path], split: str = "test",
+                 names: Optional[Sequence[str]] = None) -> list[RunResult]:
+    """Summaries of several runs on the same split, in the order given."""
+    run_dirs = [Path(path) for path in run_dirs]
+    if not run_dirs:
+        raise ValueError("compare needs at least one run directory.")
+    if names is not None and len(names) != len(run_dirs):
+        raise ValueError(f"Give one name per run: {len(names)} names for {len(run_dirs)} runs.")
+    names = list(names) if names is not None else _run_names(run_dirs)
+    return [summarize_run(path, split, name) for path, name in zip(run_dirs, names)]
+
+
+def format_value(mean: float, std: Optional[float], percent: bool = True) -> str:
+    """``62.3 ± 2.1`` (percent) for several folds, ``62.3`` for one."""
+    scale = 100.0 if percent else 1.0
+    return f"{mean * scale:.1f}" + (f" ± {std * scale:.1f}" if std is not None else "")
+
+
+def format_duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "n/a"
+    minutes = seconds / 60
+    return f"{seconds:.0f} s" if minutes < 1 else f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def format_comparison(results: Sequence[RunResult], metrics: Sequence[str] = COMPARED_METRICS) -> str:
+    """The comparison as a Markdown table (percent; mean ± std over folds where a run has several)."""
+    split = results[0].split
+    lines = [f"# Comparison on the {split} split", "",
+             "| run | model | protocol | folds | " + " | ".join(f"{METRIC_LABELS[m]} (%)" for m in metrics)
+             + " | trainable parameters | training time |",
+             "|---|---|---|---:|" + "---:|" * len(metrics) + "---:|---:|"]
+    for result in results:
+        scores = [format_value(result.mean[m], None if result.std is None else result.std[m]) for m in metrics]
+        parameters = f"{result.trainable_parameters:,}" if result.trainable_parameters is not None else "n/a"
+        lines.append(f"| {result.name} | {result.model_type or 'n/a'} | {result.protocol or 'n/a'} | {result.folds} | "
+                     + " | ".join(scores) + f" | {parameters} | {format_duration(result.train_seconds)} |")
+    lines += ["", "Mean ± sample standard deviation over folds for runs with several folds; training time is the "
+                  "wall time of all folds together."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(results: Sequence[RunResult], path: str | Path, metrics: Sequence[str] = COMPARED_METRICS) -> None:
+    """Grouped bars (one group per metric, one bar per run) with standard-deviation error bars for k-fold runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    positions = np.arange(len(metrics))
+    width = 0.8 / len(results)
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 + 0.5 * len(results) * len(metrics)), 4.5))
+    for index, result in enumerate(results):
+        values = [100 * result.mean[m] for m in metrics]
+        errors = None if result.std is None else [100 * result.std[m] for m in metrics]
+        centres = positions + (index - (len(results) - 1) / 2) * width
+        axes.bar(centres, values, width, yerr=errors, capsize=3, label=result.name)
+        for centre, value, error in zip(centres, values, errors or [0.0] * len(values)):
+            axes.annotate(f"{value:.1f}", (centre, value + error + 1), ha="center", fontsize=7)
+    axes.set_xticks(positions, [METRIC_LABELS[m] for m in metrics])
+    axes.set_ylabel(f"{results[0].split} score (%)")
+    axes.set_ylim(0, 100)
+    axes.set_title(f"{results[0].split} split" + ("; error bars: std over folds" if any(r.std for r in results)
+                                                  else ""))
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(results), 4),
+                frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_comparison(results: Sequence[RunResult], output_dir: str | Path) -> dict[str, Path]:
+    """Write ``comparison.csv``, ``comparison.md`` and ``comparison.png``; returns their paths."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": output_dir / COMPARISON_CSV, "markdown": output_dir / COMPARISON_MARKDOWN,
+             "png": output_dir / COMPARISON_PNG}
+    pd.DataFrame([result.row() for result in results]).to_csv(paths["csv"], index=False)
+    paths["markdown"].write_text(format_comparison(results))
+    plot_comparison(results, paths["png"])
+    return paths
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    names = [name.strip() for name in args.names.split(",")] if args.names else None
+    results = compare_runs(args.run_dirs, split=args.split, names=names)
+    paths = write_comparison(results, args.output_dir)
+    print(paths["markdown"].read_text())
+    print(f"Written {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def add_compare_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf compare`` on the ``ser-hf`` sub-command parsers."""
+    parser = commands.add_parser(
+        "compare", help="one table and bar chart of several finished runs (mean ± std for k-fold runs)",
+        description="Compare finished training runs: UA, WA, macro-F1 (mean ± std over folds for k-fold runs), "
+                    "trainable parameters and training time, as comparison.csv/.md and a bar chart comparison.png.")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output_dir of a finished training run")
+    parser.add_argument("--split", default="test", help="split whose scores are compared (default: test)")
+    parser.add_argument("--names", help="comma-separated names of the runs, in order (default: their folder names)")
+    parser.add_argument("--output-dir", default="outputs/comparison",
+                        help="folder for comparison.csv, comparison.md and comparison.png")
+    parser.set_defaults(run=compare_command)
+    return parser
+
+
+__all__ = ["COMPARED_METRICS", "RunResult", "add_compare_parser", "compare_runs", "format_comparison",
+           "plot_comparison", "read_run_reports", "summarize_reports", "summarize_run", "write_comparison"]

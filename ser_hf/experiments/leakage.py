@@ -1,0 +1,266 @@
+"""The speaker-leakage study: how much a random (clip-level) split inflates a recipe's scores.
+
+    ser-hf leakage-study recipes/ravdess_cnn2d.yaml --output_dir runs/leakage_cnn2d [--key value ...]
+
+The recipe trains twice on the same clips: under its speaker-independent protocol, and under a random split with the
+same train / validation / test sizes, stratified by label (the protocol most SER notebooks use, which puts every
+speaker in train and test). Both splits are audited. The study writes, into the recipe's ``output_dir``:
+``speaker_independent/`` and ``random/`` (two normal training runs), and ``leakage.json``, ``leakage.md`` (scores
+side by side, the inflation per metric, both audits) and ``leakage.png``. Re-running resumes or reads back both runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from datasets import Dataset, DatasetDict
+
+from ..audit import LeakageReport, audit_leakage
+from ..configs import RecipeError, parse_recipe
+from ..dataset_info import column_values, get_ser_info, set_ser_info
+from ..metrics import SCALAR_METRICS
+from ..splits import SplitError, random_split
+from .compare import METRIC_LABELS
+
+logger = logging.getLogger(__name__)
+
+#: The two runs of a study, by folder name.
+SPEAKER_RUN = "speaker_independent"
+RANDOM_RUN = "random"
+LEAKAGE_JSON = "leakage.json"
+LEAKAGE_MARKDOWN = "leakage.md"
+LEAKAGE_PNG = "leakage.png"
+#: The metrics the study's table and plot show (all scalar metrics are in leakage.json).
+SHOWN_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1")
+
+
+def matched_random_fractions(sizes: Mapping[str, int]) -> tuple[float, float]:
+    """``(test_size, validation_size)`` for :func:`ser_hf.splits.random_split` that give exactly ``sizes``' test and
+    validation counts: `datasets` rounds the test share up (``ceil``), then the validation share of the rest, so each
+    share is aimed half a clip below its count."""
+    total = sum(sizes.values())
+    n_test, n_validation = sizes.get("test", 0), sizes.get("validation", 0)
+    if not n_test:
+        raise SplitError(f"matched_random_fractions needs a test split, got sizes {dict(sizes)}.")
+    test_size = (n_test - 0.5) / total
+    if not n_validation:
+        return test_size, 0.0
+    # random_split takes validation_size as a share of all clips and rescales it by 1 / (1 - test_size).
+    validation_size = (n_validation - 0.5) * (total - n_test + 0.5) / (total * (total - n_test))
+    return test_size, validation_size
+
+
+def matched_random_split(dataset: Dataset, speaker_splits: DatasetDict, seed: int = 42) -> DatasetDict:
+    """A clip-level random split (stratified by label) of the clips ``speaker_splits`` uses, with the same size for
+    every split. A speaker split without a test split (RAVDESS actors 01-16 / 17-20 on a copy without actors 21-24)
+    gets a random train / validation split."""
+    if "train" not in speaker_splits or not {"validation", "test"} & set(speaker_splits):
+        raise SplitError(f"The leakage study needs a training split and a held-out one; the speaker split has "
+                         f"{', '.join(speaker_splits)}.")
+    used = set().union(*(column_values(split, "path") for split in speaker_splits.values()))
+    subset = dataset.select([row for row, path in enumerate(column_values(dataset, "path")) if path in used])
+    sizes = {name: len(split) for name, split in speaker_splits.items()}
+    if len(subset) != sum(sizes.values()):
+        raise SplitError(f"The speaker split's clips ({sum(sizes.values())}) are not distinct paths of the dataset "
+                         f"({len(subset)} found): cannot draw a random split of the same clips.")
+    if "test" in sizes:
+        test_size, validation_size = matched_random_fractions(sizes)
+        splits = random_split(subset, test_size=test_size, validation_size=validation_size, seed=seed)
+    else:  # draw the held-out clips as random_split's test split, and name them validation
+        test_size, _ = matched_random_fractions({"train": sizes["train"], "test": sizes["validation"]})
+        drawn = random_split(subset, test_size=test_size, validation_size=0.0, seed=seed)
+        splits = DatasetDict({"train": drawn["train"], "validation": set_ser_info(drawn["test"], split="validation")})
+    got = {name: len(split) for name, split in splits.items()}
+    if got != sizes:
+        raise SplitError(f"The random split has sizes {got}, not the speaker split's {sizes}.")
+    return splits
+
+
+def _inflation(speaker: Mapping[str, float], leaky: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    rows = {}
+    for metric in SCALAR_METRICS:
+        a, b = speaker[metric], leaky[metric]
+        rows[metric] = {SPEAKER_RUN: a, RANDOM_RUN: b, "difference": b - a, "ratio": b / a if a else None}
+    return rows
+
+
+def study_report(reports: Mapping[str, Mapping[str, Any]], audits: Mapping[str, LeakageReport],
+                 recipe: str, model_type: str, corpora: Sequence[str]) -> dict[str, Any]:
+    """What the study found: split sizes, both audits, the scores of each run and the inflation of every metric on
+    every split both runs evaluated (random minus speaker-independent, in absolute terms, and their ratio)."""
+    splits = [name for name in ("test", "validation")
+              if all(name in report["evaluation"] for report in reports.values())]
+    return {
+        "recipe": recipe,
+        "model_type": model_type,
+        "corpora": list(corpora),
+        "split_sizes": {name: report["split"]["clips"] for name, report in reports.items()},
+        "speakers": {name: {split: len(speakers) for split, speakers in report["split"]["speakers"].items()}
+                     for name, report in reports.items()},
+        "audits": {name: audit.to_dict() for name, audit in audits.items()},
+        "metrics": {name: {split: {m: report["evaluation"][split][m] for m in SCALAR_METRICS}
+                           for split in report["evaluation"]} for name, report in reports.items()},
+        "inflation": {split: _inflation(reports[SPEAKER_RUN]["evaluation"][split],
+                                        reports[RANDOM_RUN]["evaluation"][split]) for split in splits},
+    }
+
+
+def format_study(study: Mapping[str, Any], audits: Mapping[str, LeakageReport]) -> str:
+    """The study as Markdown: one table per split (speaker-independent, random, inflation), then both audits."""
+    sizes = study["split_sizes"][SPEAKER_RUN]
+    random_audit = study["audits"][RANDOM_RUN]
+    shared = sorted({s for speakers in random_audit["speaker_overlap"].values() for s in speakers})
+    lines = [f"# Speaker leakage: {study['model_type']} on {', '.join(study['corpora'])}", "",
+             f"Recipe `{study['recipe']}`, trained twice on the same {sum(sizes.values())} clips with the same split "
+             f"sizes ({', '.join(f'{name} {count}' for name, count in sizes.items())}): once with every speaker in "
+             f"one split (speaker-independent), once with the clips split at random (stratified by label), which puts "
+             f"{len(shared)} speaker(s) in more than one split."]
+    for split, rows in study["inflation"].items():
+        lines += ["", f"## {split} split", "", "| metric | speaker-independent | random split | inflation |",
+                  "|---|---:|---:|---:|"]
+        for metric in SHOWN_METRICS:
+            row = rows[metric]
+            ratio = f" ({row['ratio']:.2f}x)" if row["ratio"] else ""
+            lines.append(f"| {METRIC_LABELS[metric]} | {100 * row[SPEAKER_RUN]:.1f} % | "
+                         f"{100 * row[RANDOM_RUN]:.1f} % | {100 * row['difference']:+.1f} points{ratio} |")
+    lines += ["", "## Audits", "", "Speaker-independent split:", "", audits[SPEAKER_RUN].to_markdown(),
+              "Random split:", "", audits[RANDOM_RUN].to_markdown()]
+    return "\n".join(lines)
+
+
+def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") -> None:
+    """Bars of each metric under both protocols, annotated with the inflation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = study["inflation"][split]
+    positions = np.arange(len(SHOWN_METRICS))
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    for offset, (run, label, colour) in zip((-0.2, 0.2), ((SPEAKER_RUN, "speaker-independent", "tab:blue"),
+                                                          (RANDOM_RUN, "random split (leaks speakers)", "tab:red"))):
+        values = [100 * rows[m][run] for m in SHOWN_METRICS]
+        bars = axes.bar(positions + offset, values, 0.4, label=label, color=colour)
+        axes.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=8, padding=2)
+    for position, metric in zip(positions, SHOWN_METRICS):
+        top = 100 * max(rows[metric][SPEAKER_RUN], rows[metric][RANDOM_RUN])
+        axes.annotate(f"{100 * rows[metric]['difference']:+.1f}", (position, min(top + 8, 97)), ha="center",
+                      fontsize=9, fontweight="bold")
+    axes.set_xticks(positions, [METRIC_LABELS[m] for m in SHOWN_METRICS])
+    axes.set_ylim(0, 105)
+    axes.set_ylabel(f"{split} score (%)")
+    axes.set_title(f"{study['model_type']}, {split} split: same clips and split sizes, speakers kept apart or not")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
+    """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
+    from ..training import (audit_split, encode_for_fast_mode, finish_run, load_dataset_from_args, make_folds,
+                            train_and_evaluate)
+
+    model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
+    augmentation_args.check_model(model_args)
+    recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else "(command line)"
+    if data_args.split_protocol != "speaker":
+        raise RecipeError(f"leakage-study compares a speaker-independent train/validation/test split with a random "
+                          f"one; {recipe} has split_protocol {data_args.split_protocol!r}: use a recipe with "
+                          "split_protocol: speaker.")
+    study_dir = Path(training_args.output_dir)
+    if (study_dir / "run_config.json").is_file():
+        raise RecipeError(f"{study_dir} holds a training run; the study needs a folder of its own: set --output_dir.")
+
+    # Data: the recipe's corpus and speaker split, then a random split of the same clips with the same sizes.
+    with training_args.main_process_first(desc="decoding the corpus"):
+        dataset = load_dataset_from_args(data_args)
+    encoder_key, unencoded = None, None
+    if model_args.cache_encoder_outputs:
+        unencoded = dataset
+        dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args)
+    ((_, speaker_splits),) = make_folds(dataset, data_args)
+    audits = {SPEAKER_RUN: audit_split(speaker_splits)}
+    random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
+    audits[RANDOM_RUN] = audit_leakage(random_splits, raise_on_leakage=False)
+    # The random run's configuration records the shares random_split drew its held-out clips with.
+    shares = get_ser_info(random_splits["train"])
+    random_data_args = dataclasses.replace(data_args, split_protocol="random", test_size=shares["test_size"],
+                                           validation_size=shares["validation_size"], train_speakers=None,
+                                           validation_speakers=None, test_speakers=None)
+
+    # Train and evaluate both (each resumes, or is read back when it has finished).
+    reports = {}
+    for run, splits, run_data_args in ((SPEAKER_RUN, speaker_splits, data_args),
+                                       (RANDOM_RUN, random_splits, random_data_args)):
+        logger.info("Leakage study: training the %s run into %s", run, study_dir / run)
+        run_training_args = dataclasses.replace(training_args, output_dir=str(study_dir / run))
+        reports[run] = train_and_evaluate(model_args, run_data_args, augmentation_args, run_training_args, splits,
+                                          leakage_report=audits[run], encoder_key=encoder_key,
+                                          unencoded_dataset=unencoded)
+        # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
+        # random run's recipe lists every setting, since its split sizes come from the study, not from the recipe.
+        finish_run(model_args, run_data_args, augmentation_args,
+                   dataclasses.replace(run_training_args, push_to_hub=False), [reports[run]],
+                   recipe_args=[*recipe_args, "--output_dir", str(study_dir / run)] if run == SPEAKER_RUN else None)
+
+    study = study_report(reports, audits, recipe, model_args.model_type, data_args.corpus)
+    study["output_dir"] = str(study_dir)
+    if training_args.should_save:
+        study_dir.mkdir(parents=True, exist_ok=True)
+        (study_dir / LEAKAGE_JSON).write_text(json.dumps(study, indent=2, default=str) + "\n")
+        (study_dir / LEAKAGE_MARKDOWN).write_text(format_study(study, audits))
+        plot_study(study, study_dir / LEAKAGE_PNG, split="test" if "test" in study["inflation"] else "validation")
+    return study
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``ser-hf leakage-study RECIPE.yaml [--key value ...]`` (also ``python -m ser_hf.experiments.leakage``)."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    study = run_leakage_study(argv)
+    study_dir = Path(study["output_dir"])
+    print((study_dir / LEAKAGE_MARKDOWN).read_text())
+    split, rows = next(iter(study["inflation"].items()))
+    print(f"{split} UA: {100 * rows['unweighted_accuracy'][SPEAKER_RUN]:.1f} % speaker-independent, "
+          f"{100 * rows['unweighted_accuracy'][RANDOM_RUN]:.1f} % on the random split; written to {study_dir}")
+    return 0
+
+
+def add_leakage_study_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf leakage-study`` on the ``ser-hf`` sub-command parsers (the recipe parser reads the
+    arguments, as for ``ser-hf train``)."""
+    parser = commands.add_parser("leakage-study", usage="ser-hf leakage-study RECIPE.yaml [--key value ...]",
+                                 help="train a recipe speaker-independently and on a random split of the same size, "
+                                      "and report the inflation",
+                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", help="a recipe with split_protocol: speaker")
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="recipe overrides, --key value (as ser-hf train)")
+    parser.set_defaults(run=lambda args: main([args.recipe, *args.arguments]))
+    return parser
+
+
+__all__ = ["add_leakage_study_parser", "format_study", "main", "matched_random_fractions", "matched_random_split",
+           "plot_study", "run_leakage_study", "study_report"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        sys.exit(main())
+    except RecipeError as error:
+        print(f"ser-hf leakage-study: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,64 @@
+"""The benchmarks' smoke paths: every script in bench/ runs end to end on a few real clips with tiny models (one step,
+one run), so that none of them rots. They measure nothing worth reading; what they check is that each still compares
+ser-hf's way with the straightforward one and reports the figures the full runs report."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+
+def run_bench(script: str, monkeypatch, tmp_path, *args: str) -> dict | None:
+    module = importlib.import_module(f"bench.{script}")
+    output = tmp_path / f"{script}.json"
+    json_args = ["--json", str(output)] if script != "prepare" else []
+    monkeypatch.setattr(sys, "argv", [f"bench/{script}.py", "--smoke", *json_args, *args])
+    module.main()
+    return json.loads(output.read_text()) if json_args else None
+
+
+@pytest.fixture(autouse=True)
+def _repository_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+
+
+def test_prepare_compares_the_cache_with_a_librosa_loop(monkeypatch, tmp_path, capsys):
+    run_bench("prepare", monkeypatch, tmp_path)
+    out = capsys.readouterr().out
+    assert "naive librosa.load loop" in out and "x naive" in out
+
+
+def test_train_step_compares_both_loops_on_the_same_clips(monkeypatch, tmp_path):
+    report = run_bench("train_step", monkeypatch, tmp_path, "--models", "ssl", "crnn")
+    assert [r["model"] for r in report["results"]] == ["wav2vec2 (tiny)", "crnn"]
+    for result in report["results"]:
+        straightforward, ser_hf = result["straightforward"], result["ser-hf"]
+        assert straightforward["clips_per_second"] > 0 and ser_hf["clips_per_second"] > 0
+        # Padding every clip to the longest training clip wastes more than padding each batch to its own longest.
+        assert ser_hf["padded_fraction"] < straightforward["padded_fraction"]
+        assert result["speedup"] == pytest.approx(ser_hf["clips_per_second"] / straightforward["clips_per_second"])
+
+
+def test_fast_mode_trains_the_head_on_cached_states(monkeypatch, tmp_path):
+    report = run_bench("fast_mode", monkeypatch, tmp_path)
+    assert report["per_epoch"]["FAST"] < report["per_epoch"]["recompute"]
+    assert set(report["metrics"]) == {"recompute", "FAST"}
+
+
+def test_inference_batched_gives_the_scores_of_one_call_per_file(monkeypatch, tmp_path):
+    report = run_bench("inference", monkeypatch, tmp_path, "--no-cli")
+    (result,) = report["results"]
+    assert result["largest_difference"] < 1e-4 and result["same_top_label"] == result["clips"]
+    assert set(result["rates"]) == {"one call per file", "one call per decoded clip", "batched"}
+
+
+def test_models_accounts_lora_and_checkpointing_memory(monkeypatch, tmp_path):
+    report = run_bench("models", monkeypatch, tmp_path)
+    totals = report["accounted_totals_mib"]
+    assert totals["lora + checkpointing"][1] < totals["lora"][1]
+    assert totals["fast (cached)"][1] < totals["full"][1]

@@ -1,0 +1,345 @@
+"""Bad input, interrupted runs and untrusted artefacts: each case gets the exact error a user sees (naming the file,
+key or value at fault) or its documented recovery, and finished work is never lost. The README's "When things go
+wrong" section lists the same cases."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from safetensors.torch import load_file
+
+from ser_hf.atomic_files import atomic_directory, atomic_path, write_text_atomic
+from ser_hf.collator import AudioClassificationCollator
+from ser_hf.configs import RecipeError, parse_recipe
+from ser_hf.corpora import load_corpus
+from ser_hf.corpora.base import CorpusError, InvalidClipError
+from ser_hf.evaluation import METRICS_FILE, write_report
+from ser_hf.models import LogMelFeatureExtractor
+from ser_hf.prepare import decode_waveform, prepare_audio
+from ser_hf.splits import SplitError
+from ser_hf.train import main
+from ser_hf.trainer import NonFiniteLossError
+
+from .conftest import REPO, write_audio
+from .test_train import TINY_SSL, write_recipe
+
+TONE_SECONDS = 1.0
+
+
+def _tone(sampling_rate: int, seconds: float = TONE_SECONDS, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * sampling_rate)) / sampling_rate
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t)
+    return np.repeat(tone[:, None], channels, axis=1) if channels > 1 else tone
+
+
+# --- Audio files: what decodes, and the error of what does not ---------------------------------------------------
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_every_wav_sample_format_decodes_to_the_same_float_waveform(tmp_path, subtype):
+    path = tmp_path / f"{subtype}.wav"
+    soundfile.write(path, _tone(16000), 16000, subtype=subtype)
+    waveform = decode_waveform(str(path), 16000)
+    assert waveform.dtype == np.float32 and waveform.shape == (16000,)
+    tolerance = 1 / 64 if subtype == "PCM_U8" else 1e-4  # 8-bit audio has 256 levels
+    np.testing.assert_allclose(waveform, _tone(16000), atol=tolerance)
+
+
+@pytest.mark.parametrize("channels", [2, 6], ids=["stereo", "5.1"])
+def test_multichannel_audio_is_averaged_to_mono(tmp_path, channels):
+    path = tmp_path / "multi.wav"
+    soundfile.write(path, _tone(16000, channels=channels), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(decode_waveform(str(path), 16000), _tone(16000), atol=1e-6)
+
+
+@pytest.mark.parametrize("native_rate", [8000, 22050, 44100, 96000])
+def test_any_native_rate_is_resampled_to_the_models_rate(tmp_path, native_rate):
+    path = tmp_path / "rate.wav"
+    soundfile.write(path, _tone(native_rate), native_rate, subtype="FLOAT")
+    waveform = decode_waveform(str(path), 16000)
+    assert waveform.shape == (16000,)
+    # The 220 Hz tone survives resampling (away from the edges, where the filter rings).
+    np.testing.assert_allclose(waveform[1000:-1000], _tone(16000)[1000:-1000], atol=2e-3)
+
+
+def _truncated(path: Path) -> Path:
+    soundfile.write(path, _tone(16000), 16000)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a copy cut off half way: the header still promises the whole clip
+    return path
+
+
+def _with_sample(value: float):
+    def write(path: Path) -> Path:
+        samples = _tone(16000).astype(np.float32)
+        samples[100] = value
+        soundfile.write(path, samples, 16000, subtype="FLOAT")
+        return path
+    return write
+
+
+BAD_AUDIO = {
+    "corrupt header": (lambda p: p.write_bytes(b"RIFX" + b"\0" * 40) or p, "cannot be decoded as audio"),
+    "truncated": (_truncated, "the file is truncated: its header declares 32000 bytes of audio but only 159"),
+    "zero-length": (lambda p: soundfile.write(p, np.zeros((0, 1)), 16000) or p, "no samples"),
+    "all silent": (lambda p: soundfile.write(p, np.zeros(16000), 16000) or p, "digital silence"),
+    "NaN samples": (_with_sample(np.nan), "NaN or infinite sample values"),
+    "Inf samples": (_with_sample(np.inf), "NaN or infinite sample values"),
+}
+
+
+@pytest.mark.parametrize("problem", list(BAD_AUDIO))
+def test_bad_audio_is_named_with_its_problem(tmp_path, problem):
+    write, message = BAD_AUDIO[problem]
+    path = write(tmp_path / "clip.wav")
+    with pytest.raises(InvalidClipError, match=message) as error:
+        decode_waveform(str(path), 16000)
+    assert error.value.path == str(path)
+
+
+def test_bad_clips_stop_prepare_before_training_or_are_skipped_and_listed(tmp_path, caplog):
+    """Every problem above in one RAVDESS folder: the load stops at the first (naming it), or with skip_invalid skips
+    each, logs it, and lists it in the dataset's record (and so in the run's report)."""
+    root = tmp_path / "ravdess"
+    good = write_audio(root / "Actor_01" / "03-01-05-01-01-01-01.wav", seconds=1.0)
+    bad = {}
+    for index, (problem, (write, _)) in enumerate(BAD_AUDIO.items()):
+        if problem in ("corrupt header", "zero-length"):
+            continue  # the header probe at load time already rejects these (tests/test_corpora.py)
+        bad[problem] = write(root / "Actor_01" / f"03-01-0{index % 7 + 2}-02-01-01-01.wav")
+    corpus = load_corpus("ravdess", root, skip_invalid=True)
+    with pytest.raises(InvalidClipError):
+        prepare_audio(corpus, cache_dir=tmp_path / "cache", num_proc=1)
+    with caplog.at_level(logging.WARNING):
+        prepared = prepare_audio(corpus, cache_dir=tmp_path / "cache", num_proc=1, skip_invalid=True)
+    assert prepared["path"] == [str(good)]
+    skipped = {item["path"]: item["problem"] for item in prepared.info.description and
+               json.loads(prepared.info.description)["ser_hf"]["skipped"]}
+    assert set(skipped) == {str(path) for path in bad.values()}
+    for path in bad.values():
+        assert str(path) in caplog.text
+
+
+def test_a_ten_minute_clip_is_cropped_for_training_and_padded_batches_stay_small():
+    feature_extractor = LogMelFeatureExtractor(n_mels=16)
+    long_clip = np.random.default_rng(0).standard_normal(16000 * 600).astype(np.float32) * 0.1
+    collator = AudioClassificationCollator(feature_extractor, max_duration_seconds=2.0, seed=0)
+    batch = collator([{"waveform": long_clip, "label": 0, "path": "long.wav"},
+                      {"waveform": long_clip[:8000], "label": 1, "path": "short.wav"}])
+    assert batch["input_features"].shape == (2, feature_extractor.num_frames(torch.tensor(32000)).item(), 16)
+
+
+# --- Splits and recipes: stopped before any training step --------------------------------------------------------
+
+def _linked_corpus(source: Path, destination: Path, keep=lambda clip: True) -> Path:
+    """A RAVDESS folder of links to `source`'s clips (those `keep` accepts)."""
+    for actor in sorted(source.iterdir()):
+        (destination / actor.name).mkdir(parents=True)
+        for clip in actor.iterdir():
+            if keep(clip):
+                (destination / actor.name / clip.name).symlink_to(clip.resolve())
+    return destination
+
+
+def test_a_class_without_training_clips_stops_the_run_naming_it(tmp_path, tiny_ravdess):
+    # The training actors' calm clips (emotion code 02) are gone: calm could never be learnt, only mispredicted.
+    data = _linked_corpus(tiny_ravdess, tmp_path / "data",
+                          keep=lambda clip: not (clip.name.split("-")[2] == "02" and clip.parent.name in
+                                                 ("Actor_01", "Actor_02")))
+    recipe = write_recipe(tmp_path / "r.yaml", data, output_dir=str(tmp_path / "run"))
+    with pytest.raises(SplitError, match=r"has no clip of class\(es\) \['calm'\] \(its speakers: \['01', '02'\]\)"):
+        main([str(recipe)])
+    assert not any((tmp_path / "run").glob("checkpoint-*"))
+
+
+def test_a_speaker_in_no_split_is_left_out_and_named(tmp_path, tiny_ravdess, caplog):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, test_speakers=[], max_steps=1, eval_strategy="no",
+                          save_strategy="no", load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
+    with caplog.at_level(logging.WARNING):
+        (report,) = main([str(recipe)])
+    assert "Speaker(s) ['04'] are in no split and are left out (8 clips)" in caplog.text
+    assert report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": []} or \
+        "test" not in report["split"]["speakers"]
+
+
+def test_a_missing_data_directory_is_named_before_any_work(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "no_such_corpus", output_dir=str(tmp_path / "run"))
+    with pytest.raises(CorpusError, match=r"no_such_corpus.*does not exist"):
+        main([str(recipe)])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tmp_path, tiny_ravdess):
+    data = _linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = write_audio(data / "Actor_01" / "03-01-05-02-02-02-01.wav", seconds=0.005)  # 80 samples
+    values = dict(model_type="wav2vec2", model_config=TINY_SSL, max_steps=1, eval_strategy="no",
+                  save_strategy="no", load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
+    # The tiny encoder's three convolutions (kernel 8, stride 4) see 8 + 7*4 + 7*16 = 148 samples (9.2 ms).
+    with pytest.raises(InvalidClipError, match=r"shorter than the model's receptive field \(9.2 ms\).*5.0 ms, train"):
+        main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
+    (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
+    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+
+
+def test_recipes_are_read_with_a_safe_loader(tmp_path):
+    marker = tmp_path / "pwned"
+    recipe = tmp_path / "evil.yaml"
+    recipe.write_text(f"model_type: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        parse_recipe([str(recipe)])
+    assert not marker.exists()
+
+
+# --- Numerical safety ---------------------------------------------------------------------------------------------
+
+def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_ravdess, monkeypatch):
+    original_call = AudioClassificationCollator.__call__
+    poisoned = []
+
+    def poisoning_call(self, rows):
+        batch = original_call(self, rows)
+        if self.extra_columns and self._calls == 2:  # the second training batch
+            batch["input_features"][1, 3, 0] = float("nan")
+            poisoned.append(rows[1]["path"])
+        return batch
+
+    monkeypatch.setattr(AudioClassificationCollator, "__call__", poisoning_call)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"))
+    with pytest.raises(NonFiniteLossError, match=r"The training loss is nan at step 2 \(epoch 0.25\)") as error:
+        main([str(recipe)])
+    assert f"Its input_features hold NaN or infinite values for: {poisoned[0]}." in str(error.value)
+    assert not (tmp_path / "run" / METRICS_FILE).exists()
+
+
+# --- No lost work -------------------------------------------------------------------------------------------------
+
+def test_atomic_writes_leave_the_previous_file_when_writing_fails(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_text_atomic(path, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as partial:
+            partial.write_text("half")
+            raise RuntimeError("killed while writing")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    with pytest.raises(RuntimeError):
+        with atomic_directory(tmp_path / "model") as staging:
+            (staging / "model.safetensors").write_bytes(b"half")
+            raise RuntimeError("killed while exporting")
+    assert not any((tmp_path / "model").iterdir())
+
+
+def test_the_finished_marker_is_written_last(tmp_path, monkeypatch):
+    """A run killed while its report is written has no metrics.json, so a re-run finishes it instead of reading
+    back half a report."""
+    import ser_hf.evaluation as evaluation
+
+    def failing_plot(*args, **kwargs):
+        raise RuntimeError("killed while plotting")
+
+    monkeypatch.setattr(evaluation, "format_report", lambda report: "# Evaluation")
+    monkeypatch.setattr(evaluation, "plot_training_curves", failing_plot)
+    with pytest.raises(RuntimeError):
+        write_report(tmp_path, {"split": {}, "evaluation": {}}, log_history=[{"loss": 1.0, "step": 1}])
+    assert not (tmp_path / METRICS_FILE).exists()
+
+
+KILLER = """
+import os, signal, sys
+from transformers import TrainerCallback
+from ser_hf import trainer as trainer_module
+from ser_hf.train import main
+
+class KillAtStep(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == int(os.environ["KILL_AT_STEP"]):
+            os.kill(os.getpid(), signal.SIGKILL)  # no exception, no clean-up: the process just dies
+
+original_init = trainer_module.SERTrainer.__init__
+def init(self, *args, **kwargs):
+    original_init(self, *args, **kwargs)
+    self.add_callback(KillAtStep())
+trainer_module.SERTrainer.__init__ = init
+main(sys.argv[1:])
+"""
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_final_weights(tmp_path, tiny_ravdess):
+    values = dict(max_steps=10, save_steps=2, eval_steps=4, gain_prob=0.5, num_time_masks=1,
+                  save_total_limit=None, load_best_model_at_end=False)  # 4 steps per epoch: killed in the 2nd
+    main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])
+
+    recipe = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(recipe)], cwd=REPO, capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "KILL_AT_STEP": "5", "PYTHONWARNINGS": "ignore"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "b" / "checkpoint-4").is_dir() and not (tmp_path / "b" / "checkpoint-6").exists()
+    assert not (tmp_path / "b" / "metrics.json").exists()
+
+    (report,) = main([str(recipe)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-4")
+    final_a, final_b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert final_a.keys() == final_b.keys()
+    assert all(torch.equal(final_a[name], final_b[name]) for name in final_a)
+
+
+def test_a_finished_run_is_not_trained_again_unless_asked(tmp_path, tiny_ravdess, caplog):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, eval_strategy="no", save_strategy="no",
+                          load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
+    (first,) = main([str(recipe)])
+    weights = tmp_path / "run" / "model.safetensors"
+    written = weights.stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING):
+        (again,) = main([str(recipe)])
+    assert again == json.loads((tmp_path / "run" / METRICS_FILE).read_text())
+    assert weights.stat().st_mtime_ns == written and "overwrite_output_dir" in caplog.text
+    (retrained,) = main([str(recipe), "--overwrite_output_dir", "true", "--learning_rate", "0.1"])
+    assert weights.stat().st_mtime_ns != written and retrained["training"]["resumed_from"] is None
+
+
+# --- Security -----------------------------------------------------------------------------------------------------
+
+PLANTED_TOKEN = "hf_plantedTOKENdoNotLeak0123456789"
+
+
+def test_the_hub_token_is_in_no_file_and_no_log_of_a_run(tmp_path, tiny_ravdess, capfd, caplog):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(tmp_path / "run"),
+                          hub_token=PLANTED_TOKEN, logging_steps=1)
+    with caplog.at_level(logging.DEBUG):
+        main([str(recipe)])
+    files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
+    assert any(path.name == "training_args.bin" for path in files)  # the pickled arguments Trainer saves
+    for path in files:
+        assert PLANTED_TOKEN.encode() not in path.read_bytes(), path
+    captured = capfd.readouterr()
+    assert PLANTED_TOKEN not in captured.out + captured.err + caplog.text
+
+
+def test_weights_are_written_as_safetensors_only(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(tmp_path / "run"))
+    main([str(recipe)])
+    names = {path.name for path in (tmp_path / "run").rglob("*") if path.is_file()}
+    assert "model.safetensors" in names
+    assert not names & {"pytorch_model.bin", "model.bin", "adapter_model.bin"}
+
+
+def test_ser_hf_never_turns_on_remote_code_itself():
+    """No call in the package passes trust_remote_code=True: it is only ever the user's own option."""
+    import ast
+
+    turned_on = []
+    for path in (REPO / "ser_hf").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                turned_on += [f"{path.name}:{node.lineno}" for keyword in node.keywords
+                              if keyword.arg == "trust_remote_code" and isinstance(keyword.value, ast.Constant)
+                              and keyword.value.value is True]
+    assert turned_on == []
