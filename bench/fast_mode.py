@@ -40,7 +40,8 @@ from transformers import PrinterCallback, set_seed
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import EpochTimer, data_dir, machine_line, median, ravdess_splits, subset  # noqa: E402
+from bench.harness import (EpochTimer, add_threads_argument, data_dir, machine_line, median,  # noqa: E402
+                           ravdess_splits, set_threads, subset)
 from bench.train_step import SSL_GEOMETRIES  # noqa: E402
 from ser_hf.configs import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments  # noqa: E402
 from ser_hf.encoder_cache import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset  # noqa: E402
@@ -137,7 +138,9 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers of both arms")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.smoke:
         args.quick, args.ssl_geometry = True, args.ssl_geometry or "tiny"
         args.clips, args.validation_clips, args.batch_size = args.clips or 4, args.validation_clips or 4, 2

@@ -34,6 +34,18 @@ QUICK_SPEAKERS = ([f"{a:02d}" for a in range(1, 7)], ["07", "08"])
 FULL_SPEAKERS = ([f"{a:02d}" for a in range(1, 17)], ["17", "18", "19", "20"])
 
 
+def add_threads_argument(parser) -> None:
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads (default: torch's, one per core). On a machine other work keeps "
+                             "busy, use 1: two OpenMP threads then wait on each other at every op, which made steps "
+                             "4-5x slower and blind to how much they compute in our runs")
+
+
+def set_threads(threads: Optional[int]) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def machine_line(device: str = "cpu") -> str:
     """Cores, CPU or GPU, library versions, date and the load average (other work on a shared machine)."""
     processor = _cpu_model()

@@ -34,7 +34,7 @@ from transformers import Wav2Vec2Config, pipeline, set_seed
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import SAMPLE, SHARED_RAVDESS, machine_line, median  # noqa: E402
+from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, median, set_threads  # noqa: E402
 from bench.train_step import BASELINE_CONFIGS, SSL_GEOMETRIES  # noqa: E402
 from ser_hf.emotions import EMOTIONS  # noqa: E402
 from ser_hf.prepare import decode_waveform  # noqa: E402
@@ -143,7 +143,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="alternating runs of each way (default 3; quick 2)")
     parser.add_argument("--no-cli", action="store_true", help="leave out the ser-hf predict subprocess")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.smoke:
         args.quick, args.ssl_geometry, args.repeats, args.batch_size = True, "tiny", 1, 2
     args.models = args.models or (["crnn"] if args.quick else ["crnn", "ssl"])

@@ -212,7 +212,10 @@ def main() -> None:
     parser.add_argument("--no-feature-encoder-input-grad", action="store_true",
                         help="Call freeze_feature_encoder() in every SSL regime (see build()); a no-op once "
                              "build_ssl_classifier does it.")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 on a busy machine")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.smoke:
         args.quick, args.ssl_only = True, True
     seconds = args.seconds or (1.0 if args.quick else 3.0)

@@ -42,8 +42,8 @@ from transformers import PrinterCallback, Trainer, TrainingArguments, Wav2Vec2Co
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import (EpochTimer, data_dir, machine_line, median, ravdess_splits, subset,  # noqa: E402
-                           validation_metrics)
+from bench.harness import (EpochTimer, add_threads_argument, data_dir, machine_line, median,  # noqa: E402
+                           ravdess_splits, set_threads, subset, validation_metrics)
 from ser_hf.collator import AudioClassificationCollator  # noqa: E402
 from ser_hf.configs import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments  # noqa: E402
 from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor  # noqa: E402
@@ -95,8 +95,8 @@ def model_specs(args) -> list[ModelSpec]:
         return lambda labels: build_baseline(kind, labels, **config)
 
     specs = {
-        "ssl": ModelSpec(ssl_name, build_ssl, args.ssl_batch_size or (4 if quick else 4),
-                         args.ssl_clips or (16 if quick else 24), 1 if quick else 2, 5e-5, False),
+        "ssl": ModelSpec(ssl_name, build_ssl, args.ssl_batch_size or 4, args.ssl_clips or (16 if quick else 24),
+                         1 if args.smoke else 2, 5e-5, False),
         "crnn": ModelSpec("crnn", baseline("crnn"), args.batch_size or (16 if quick else 32),
                           args.clips or (96 if quick else None), args.epochs or (2 if quick else 4), 2e-3, True),
         "cnn2d": ModelSpec("cnn2d", baseline("cnn2d"), args.batch_size or (16 if quick else 32),
@@ -270,7 +270,9 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers of both loops")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.smoke:
         args.quick, args.ssl_geometry = True, args.ssl_geometry or "tiny"
         args.clips, args.ssl_clips = args.clips or 8, args.ssl_clips or 4

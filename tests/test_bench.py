@@ -9,14 +9,17 @@ import json
 import sys
 
 import pytest
+import torch
 
 from .conftest import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def run_bench(script: str, monkeypatch, tmp_path, *args: str) -> dict | None:
     module = importlib.import_module(f"bench.{script}")
     output = tmp_path / f"{script}.json"
-    json_args = ["--json", str(output)] if script != "prepare" else []
+    json_args = ["--json", str(output), "--threads", "1"] if script != "prepare" else []
     monkeypatch.setattr(sys, "argv", [f"bench/{script}.py", "--smoke", *json_args, *args])
     module.main()
     return json.loads(output.read_text()) if json_args else None
@@ -25,6 +28,14 @@ def run_bench(script: str, monkeypatch, tmp_path, *args: str) -> dict | None:
 @pytest.fixture(autouse=True)
 def _repository_on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """The scripts' --threads sets torch's process-wide thread count: the session gets its own back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_prepare_compares_the_cache_with_a_librosa_loop(monkeypatch, tmp_path, capsys):
