@@ -275,5 +275,7 @@ def is_head_parameter(name: str) -> bool:
     return bool(parts) and parts[0] in HEAD_PARAMETER_PREFIXES
 
 
-__all__ = ["CLIP_PATHS_KEY", "EpochCallback", "HEAD_PARAMETER_PREFIXES", "NonFiniteLossError", "SERTrainer", "class_weights_tensor", "is_head_parameter",
-           "metrics_function"]
+__all__ = [
+    "CLIP_PATHS_KEY", "EpochCallback", "HEAD_PARAMETER_PREFIXES", "NonFiniteLossError", "SERTrainer",
+    "class_weights_tensor", "is_head_parameter", "metrics_function",
+]

@@ -119,7 +119,7 @@ def test_bad_clips_stop_prepare_before_training_or_are_skipped_and_listed(tmp_pa
     corpus = load_corpus("ravdess", root, skip_invalid=True)
     with pytest.raises(InvalidClipError):
         prepare_audio(corpus, cache_dir=tmp_path / "cache", num_proc=1)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
         prepared = prepare_audio(corpus, cache_dir=tmp_path / "cache", num_proc=1, skip_invalid=True)
     assert prepared["path"] == [str(good)]
     skipped = {item["path"]: item["problem"] for item in prepared.info.description and
@@ -164,7 +164,7 @@ def test_a_class_without_training_clips_stops_the_run_naming_it(tmp_path, tiny_r
 def test_a_speaker_in_no_split_is_left_out_and_named(tmp_path, tiny_ravdess, caplog):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, test_speakers=[], max_steps=1, eval_strategy="no",
                           save_strategy="no", load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (report,) = main([str(recipe)])
     assert "Speaker(s) ['04'] are in no split and are left out (8 clips)" in caplog.text
     assert report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": []} or \
@@ -297,7 +297,7 @@ def test_a_finished_run_is_not_trained_again_unless_asked(tmp_path, tiny_ravdess
     (first,) = main([str(recipe)])
     weights = tmp_path / "run" / "model.safetensors"
     written = weights.stat().st_mtime_ns
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (again,) = main([str(recipe)])
     assert again == json.loads((tmp_path / "run" / METRICS_FILE).read_text())
     assert weights.stat().st_mtime_ns == written and "overwrite_output_dir" in caplog.text
@@ -313,7 +313,7 @@ PLANTED_TOKEN = "hf_plantedTOKENdoNotLeak0123456789"
 def test_the_hub_token_is_in_no_file_and_no_log_of_a_run(tmp_path, tiny_ravdess, capfd, caplog):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(tmp_path / "run"),
                           hub_token=PLANTED_TOKEN, logging_steps=1)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG, logger="ser_hf"):
         main([str(recipe)])
     files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
     assert any(path.name == "training_args.bin" for path in files)  # the pickled arguments Trainer saves

@@ -32,7 +32,7 @@ def test_speaker_lists_put_every_speaker_in_exactly_one_split(ravdess):
 
 
 def test_speakers_left_out_of_explicit_lists_are_dropped_and_logged(ravdess, caplog):
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
         splits = speaker_split(ravdess, train_speakers=["01", "02", "03"], test_speakers=["08"])
     assert "['04', '05', '06', '07'] are in no split" in caplog.text
     assert len(splits["train"]) == 90 and "validation" not in splits
@@ -87,7 +87,7 @@ def test_leave_one_speaker_out(ravdess):
 
 
 def test_random_split_warns_loudly_and_is_audited_as_random(ravdess, caplog):
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
         splits = random_split(ravdess, test_size=0.2, validation_size=0.1, seed=1)
     assert "RANDOM SPLIT" in caplog.text and "speaker leakage" in caplog.text
     assert sum(len(s) for s in splits.values()) == len(ravdess)
