@@ -42,8 +42,15 @@ demo: setup
 	@cat $(DEMO_OUT)/report.md
 	$(VENV)/bin/ser-hf predict $(DEMO_OUT) $(DEMO_CLIP)
 
+# Every benchmark's quick mode on the shipped sample, one torch thread (see BENCHMARKS.md): ser-hf's way against the
+# straightforward one, measured side by side. Full modes read ../shared/data/ravdess_16k: drop --quick.
+BENCH_ARGS ?= --quick
 bench: setup
-	$(PY) bench/prepare.py --quick
+	$(PY) bench/prepare.py $(BENCH_ARGS)
+	$(PY) bench/train_step.py $(BENCH_ARGS) --threads 1
+	$(PY) bench/fast_mode.py $(BENCH_ARGS) --threads 1
+	$(PY) bench/inference.py $(BENCH_ARGS) --threads 1
+	$(PY) bench/models.py $(BENCH_ARGS) --threads 1
 
 lint: setup
 	$(PY) -m flake8 ser_hf tests bench

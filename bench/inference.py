@@ -85,9 +85,11 @@ def batched(classifier, files, batch_size: int) -> list:
 
 
 def predict_command(model: str, files, device: str) -> float:
-    """Seconds of ``ser-hf predict MODEL FILES...`` in a subprocess (start-up and imports included)."""
+    """Seconds of ``ser-hf predict MODEL FILES...`` in a subprocess (start-up and imports included), with as many torch
+    threads as this process."""
     command = [str(Path(sys.executable).parent / "ser-hf"), "predict", model, *map(str, files)]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(torch.get_num_threads()),
+           **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)
     return time.perf_counter() - started

@@ -81,7 +81,7 @@ class Measurement:
     accounted: Optional[dict] = None
 
 
-def build(name: str, regime: str, smoke: bool = False, no_input_grad: bool = False):
+def build(name: str, regime: str, smoke: bool = False):
     """The model and feature extractor to measure: a baseline, or an SSL encoder under a training regime."""
     if name in SSL_CONFIGS:
         # No layer drop: a dropped layer computes, saves and updates nothing, which would make two measurements of
@@ -98,11 +98,6 @@ def build(name: str, regime: str, smoke: bool = False, no_input_grad: bool = Fal
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         if regime.endswith("checkpointing"):
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if no_input_grad:
-            # transformers' feature encoder marks its input as requiring grad unless freeze_feature_encoder() ran,
-            # which build_ssl_classifier does for full fine-tuning only: under LoRA or a frozen encoder, autograd then
-            # records (and back-propagates through) the frozen convolutions for nothing.
-            base.freeze_feature_encoder()
         return model, build_ssl_feature_extractor(config)
     return build_baseline(name.split(" ")[0], LABELS, **BASELINES[name])
 
@@ -122,10 +117,10 @@ def saved_activation_bytes(parameters: set[int]):
 
 
 def measure(name: str, regime: str, batch_size: int, seconds: float, steps: int, device: str, bf16: bool = False,
-            smoke: bool = False, no_input_grad: bool = False) -> Measurement:
+            smoke: bool = False) -> Measurement:
     torch.manual_seed(0)
     rss_before = _current_rss_bytes()
-    model, feature_extractor = build(name, regime, smoke, no_input_grad)
+    model, feature_extractor = build(name, regime, smoke)
     model.to(device).train()
     labels = torch.arange(batch_size, device=device) % len(LABELS)
     if regime == "fast (cached)":
@@ -209,9 +204,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="Timed steps after one warm-up step (default 3).")
     parser.add_argument("--account-batch", type=int, default=32, help="Batch the memory accounting is scaled to.")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--no-feature-encoder-input-grad", action="store_true",
-                        help="Call freeze_feature_encoder() in every SSL regime (see build()); a no-op once "
-                             "build_ssl_classifier does it.")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 on a busy machine")
     args = parser.parse_args()
     if args.threads:
@@ -223,7 +215,7 @@ def main() -> None:
     baseline_batch = args.batch_size or (4 if args.quick else 8)
     ssl_batch = args.batch_size or (1 if args.quick else 2)
     ssl_names = ["wav2vec2-base"] if args.quick else list(SSL_CONFIGS)
-    options = (args.device, args.bf16, args.smoke, args.no_feature_encoder_input_grad)
+    options = (args.device, args.bf16, args.smoke)
 
     print(
         f"ser-hf model benchmark: device {args.device}{', bf16 autocast' if args.bf16 else ''}, "

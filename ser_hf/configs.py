@@ -444,6 +444,8 @@ class SERTrainingArguments(TrainingArguments):
                 logger.warning("precision: fp32 overrides bf16/fp16 and accelerate's mixed_precision setting.")
             self.bf16 = self.fp16 = False
             os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
+        if self.dataloader_pin_memory and (self.use_cpu or not torch.cuda.is_available()):
+            self.dataloader_pin_memory = False  # pinned memory only speeds copies to a GPU (torch warns otherwise)
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise RecipeError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}.")
         super().__post_init__()

@@ -158,3 +158,27 @@ def test_pipeline_names_the_emotions_of_a_real_clip(saved_models, kind):
     with torch.no_grad():
         logits = model(**classify.feature_extractor(clip, sampling_rate=16000, return_tensors="pt")).logits[0]
     assert top["label"] == model.config.id2label[int(logits.argmax())]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_every_model_trains_under_autocast(kind, dtype):
+    """`precision: auto` turns bf16 (or fp16) autocast on for GPU runs: a training step of every model must run under
+    it, keep its float32 batch-norm statistics float32, and give logits close to float32's."""
+    torch.manual_seed(0)
+    model, feature_extractor = build_tiny(kind)
+    inputs = {**featurize(feature_extractor, [load_clip(0, 0.9), load_clip(1, 0.5)]), "labels": torch.tensor([1, 3])}
+    model.train()
+    with torch.autocast("cpu", dtype=dtype):
+        loss = model(**inputs).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(buffer.dtype != dtype for buffer in model.buffers())
+    assert any(parameter.grad is not None and parameter.grad.abs().sum() > 0 for parameter in model.parameters())
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype):
+        logits = model(**inputs).logits
+    # The training step moved the batch-norm running statistics, so compare with a float32 pass after it.
+    with torch.no_grad():
+        reference = model(**inputs).logits
+    torch.testing.assert_close(logits.float(), reference, atol=0.1, rtol=0.1)

@@ -100,6 +100,31 @@ def test_training_step_leaves_frozen_parameters_bit_identical(regime, frozen_pre
     assert {"layer_weights", "pooler.attention.0.weight", "projector.weight"} <= set(before) - frozen
 
 
+@pytest.mark.parametrize(
+    "regime, records_feature_encoder",
+    [
+        (dict(freeze_feature_encoder=False), True),
+        (dict(), False),
+        (dict(num_frozen_layers=1), False),
+        (dict(freeze_base_model=True), False),
+        (dict(lora_config=ssl_lora_config(r=4)), False),
+    ],
+    ids=["full", "frozen-feature-encoder", "frozen-1-layer", "fast", "lora"],
+)
+def test_frozen_feature_encoder_is_left_out_of_the_backward_pass(regime, records_feature_encoder):
+    """transformers' feature encoder marks the waveform as requiring grad unless `freeze_feature_encoder()` ran: every
+    regime that freezes it (LoRA and FAST included) must call it, or autograd records its convolutions for nothing."""
+    torch.manual_seed(0)
+    model, feature_extractor = build_tiny("wav2vec2-mean", **regime)
+    outputs = []
+    encoder = model.get_base_model().wav2vec2 if hasattr(model, "get_base_model") else model.wav2vec2
+    hook = encoder.feature_extractor.register_forward_hook(lambda module, args, output: outputs.append(output))
+    model.train()
+    model(**_training_inputs(feature_extractor)).loss.backward()
+    hook.remove()
+    assert outputs[0].requires_grad is records_feature_encoder
+
+
 def test_lora_trains_adapters_and_head_only_and_merges_exactly(tmp_path):
     torch.manual_seed(0)
     model, feature_extractor = build_tiny(

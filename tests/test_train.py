@@ -42,7 +42,9 @@ TINY_MODELS = {
                            "model_config": {"conv_channels": [8], "lstm_hidden_size": 8, "num_attention_heads": 2}},
     "wav2vec2": {"model_type": "wav2vec2", "model_config": TINY_SSL, "use_weighted_layer_sum": True,
                  "head_learning_rate": 1.0e-2},
-    "hubert-lora": {"model_type": "hubert", "model_config": TINY_SSL, "use_lora": True, "lora_r": 2},
+    # As recipes/cremad_lora.yaml: gradient checkpointing, through which the adapters must still get gradients.
+    "hubert-lora": {"model_type": "hubert", "model_config": TINY_SSL, "use_lora": True, "lora_r": 2,
+                    "gradient_checkpointing": True},
     "wavlm-attentive": {"model_type": "wavlm", "pooling_mode": "attentive_statistics", "num_frozen_layers": 1,
                         "model_config": {**TINY_SSL, "num_buckets": 8, "max_bucket_distance": 20}},
     "wav2vec2-fast": {"model_type": "wav2vec2", "model_config": TINY_SSL, "freeze_base_model": True,

@@ -63,6 +63,9 @@ class MaskedBatchNorm(nn.Module):
                 hidden_states, self.running_mean, self.running_var, self.weight, self.bias,
                 training=self.training, momentum=self.momentum, eps=self.eps,
             )
+        # Statistics in float32 whatever the input (bf16/fp16 under autocast), as the running buffers are kept.
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.float()
         reduce_dims = [0] + list(range(2, hidden_states.dim()))
         frame_mask = _time_mask(mask, hidden_states)
         count = frame_mask.expand_as(hidden_states[:, :1]).sum()
@@ -77,7 +80,8 @@ class MaskedBatchNorm(nn.Module):
         normalized = (hidden_states - _channels(mean, hidden_states)) / torch.sqrt(
             _channels(variance, hidden_states) + self.eps
         )
-        return normalized * _channels(self.weight, hidden_states) + _channels(self.bias, hidden_states)
+        normalized = normalized * _channels(self.weight, hidden_states) + _channels(self.bias, hidden_states)
+        return normalized.to(input_dtype)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
