@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, PreTrainedModel
+from transformers import AutoModelForAudioClassification, PreTrainedModel
 
+from .atomic_files import atomic_path, write_text_atomic
 from .collator import AudioClassificationCollator
 from .corpora import CORPORA, corpus_name, load_corpus
 from .dataset_info import column_values
@@ -136,12 +137,13 @@ def _run_file(name_or_path: str, filename: str, revision: Optional[str], token: 
 def load_trained_model(name_or_path: str, *, revision: Optional[str] = None, token: Optional[str] = None,
                        trust_remote_code: bool = False, device: Optional[str] = None) -> TrainedModel:
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
-    ``metrics.json`` and ``run_config.json`` when they are there."""
-    from . import models  # noqa: F401  (registers the ser-hf model types with the Auto classes)
+    ``metrics.json`` and ``run_config.json`` when they are there. A folder or repository without a feature extractor
+    raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read."""
+    from .models import load_feature_extractor  # also registers the ser-hf model types with the Auto classes
 
     kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
+    feature_extractor = load_feature_extractor(name_or_path, **kwargs)
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)
-    feature_extractor = AutoFeatureExtractor.from_pretrained(name_or_path, **kwargs)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
     return TrainedModel(name_or_path=name_or_path, model=model, feature_extractor=feature_extractor,
                         run_report=_run_file(name_or_path, METRICS_FILE, revision, token),
@@ -335,16 +337,20 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
 
 
 def write_eval_report(output_dir: str | os.PathLike, report: Mapping[str, Any]) -> Path:
-    """Write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``; return the JSON's path."""
+    """Write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``; return the JSON's path.
+
+    Each file is written to a temporary name and renamed, the JSON (what cards and pushes read) last: a failure
+    leaves the previous report as it was."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / EVAL_REPORT_JSON
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (output_dir / EVAL_REPORT_MARKDOWN).write_text(format_eval_report(report))
+    text, markdown = json.dumps(report, indent=2, default=str) + "\n", format_eval_report(report)
     (metrics,) = report["evaluation"].values()
     plot_confusion_matrix(metrics, str(output_dir / CONFUSION_MATRIX_PNG),
                           title=f"{report['corpus_name']} ({report['split']['name']}): UA "
                                 f"{metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}")
+    write_text_atomic(output_dir / EVAL_REPORT_MARKDOWN, markdown)
+    path = output_dir / EVAL_REPORT_JSON
+    write_text_atomic(path, text)
     return path
 
 
@@ -411,9 +417,10 @@ def cross_corpus_matrix(models: Sequence[str | TrainedModel], sources: Sequence[
                 "split": report["split"]["name"], "clips": metrics["clips"], "cross_corpus": report["cross_corpus"],
                 "report": f"{folder}/{EVAL_REPORT_JSON}"}
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / CROSS_CORPUS_JSON).write_text(json.dumps(matrix, indent=2) + "\n")
-    (output_dir / CROSS_CORPUS_MARKDOWN).write_text(format_cross_corpus(matrix))
+    text, markdown = json.dumps(matrix, indent=2) + "\n", format_cross_corpus(matrix)
     plot_cross_corpus(matrix, str(output_dir / CROSS_CORPUS_PNG))
+    write_text_atomic(output_dir / CROSS_CORPUS_MARKDOWN, markdown)
+    write_text_atomic(output_dir / CROSS_CORPUS_JSON, text)
     return matrix
 
 
@@ -460,7 +467,8 @@ def plot_cross_corpus(matrix: Mapping[str, Any], path: str) -> None:
     axes.set_title(f"UA on {len(matrix['labels'])} shared labels")
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)
 
 

@@ -13,6 +13,8 @@ key, and a push refuses to upload a text file that contains it.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.metadata
 import json
 import logging
@@ -22,11 +24,14 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import yaml
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
+from .atomic_files import atomic_path, write_text_atomic
 from .corpora import CORPORA
 from .evaluation import METRICS_FILE, SUMMARY_FILE
 from .metrics import SCALAR_METRICS
@@ -690,7 +695,8 @@ def write_model_card(run_dir: str | os.PathLike, **kwargs) -> Path:
     """Write the card of a finished run as ``README.md`` in its folder (see :func:`create_model_card`)."""
     card = create_model_card(run_dir, **kwargs)
     path = Path(run_dir) / CARD_FILE
-    card.save(path)
+    with atomic_path(path) as partial:
+        card.save(partial)
     return path
 
 
@@ -734,7 +740,7 @@ def write_recipe(output_dir: str | os.PathLike, sections: Mapping[str, Mapping[s
             text = yaml.dump(chosen, Dumper=_RecipeDumper, sort_keys=False, allow_unicode=True, width=119)
             lines += [f"# {title}", text.rstrip(), ""]
     path = Path(output_dir) / RECIPE_FILE
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text_atomic(path, "\n".join(lines))
     return path
 
 
@@ -777,6 +783,47 @@ def _refuse_files_with_token(folder: Path, token: Optional[str]) -> None:
                              "uploaded).")
 
 
+class HubPushError(ConnectionError):
+    """A push that did not reach the Hub (no connection, a timeout); the local folder is unchanged."""
+
+
+def _push_operations(folder: Path, card: Optional[ModelCard]) -> list[CommitOperationAdd]:
+    """One add per file of ``folder`` that a push publishes (see :data:`PUSH_IGNORE_PATTERNS`), with ``card`` (when
+    given) as ``README.md`` in place of the folder's."""
+    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    kept = filter_repo_objects(files, ignore_patterns=[*PUSH_IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS])
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in kept
+                  if card is None or name != CARD_FILE]
+    if card is not None:
+        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=str(card).encode("utf-8")))
+    return operations
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a request that got no answer (no connection, a timeout), in the HTTP client huggingface_hub
+    uses (httpx2 for huggingface_hub 2, httpx before)."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+@contextlib.contextmanager
+def _explained_push_errors(folder: Path, endpoint: str, retry: str) -> Iterator[None]:
+    """Errors of a push say that ``folder`` is unchanged and how to push again (``retry``)."""
+    advice = f"Nothing in {folder} was changed; to try again, run {retry}."
+    try:
+        yield
+    except HfHubHTTPError as error:  # the Hub answered with an error: keep its type (RepositoryNotFoundError, ...)
+        error.append_to_message(f"\n{advice}")
+        raise
+    except _transport_errors() as error:
+        raise HubPushError(f"Could not reach the Hub at {endpoint} to push {folder}: {error}. {advice}") from error
+
+
 def push_to_hub(
     run_dir: str | os.PathLike,
     repo_id: str,
@@ -792,7 +839,10 @@ def push_to_hub(
 ) -> Any:
     """Publish a finished run's output folder to a Hub repository: the weights (safetensors), config and feature
     extractor, the model's code (``auto_map``) for baselines, the card (rendered again for ``repo_id``), the metrics,
-    plots, ``reports/`` and the recipe. Checkpoints are left out.
+    plots, ``reports/`` and the recipe, in one commit. Checkpoints are left out.
+
+    A push that fails (the Hub unreachable or answering with an error) changes no file of ``run_dir`` and commits
+    nothing: its error says so and how to push again.
 
     Args:
         run_dir (`str` or `os.PathLike`): a finished run's output folder.
@@ -800,7 +850,8 @@ def push_to_hub(
         private (`bool`, *optional*): create the repository private; an existing one keeps its visibility.
         token (`str`, *optional*): a Hub token; defaults to ``huggingface_hub``'s (``HF_TOKEN``, ``hf auth login``).
         revision (`str`, *optional*): a branch to push to (created from ``main`` when missing).
-        create_card (`bool`, *optional*, defaults to `True`): write ``README.md`` for ``repo_id`` before pushing.
+        create_card (`bool`, *optional*, defaults to `True`): push a ``README.md`` rendered for ``repo_id``, and
+            write it to ``run_dir`` once the push succeeded.
         license (`str`, *optional*): the card's licence id; defaults to the training corpora's.
         endpoint (`str`, *optional*): a Hub other than ``HF_ENDPOINT``'s.
 
@@ -812,15 +863,20 @@ def push_to_hub(
         read_run(run_dir)  # a clear error for a folder that holds no finished run
     _refuse_files_with_token(run_dir, token or get_token())
     api = HfApi(endpoint=endpoint, token=token)
-    url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
-    repo_id = url.repo_id
-    if create_card:
-        write_model_card(run_dir, model_id=repo_id, license=license)
-    if revision is not None and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, folder_path=str(run_dir), repo_type=repo_type, revision=revision,
-                               commit_message=commit_message or f"Upload {run_dir.resolve().name} with ser-hf",
-                               ignore_patterns=PUSH_IGNORE_PATTERNS)
+    retry = f"`ser-hf push {run_dir} --repo-id {repo_id}{f' --revision {revision}' if revision else ''}`"
+    # The folder is only read until the commit has landed: the card for the repository goes up from memory and
+    # replaces README.md once the push succeeded, so a failed push leaves every file as it was.
+    with _explained_push_errors(run_dir, api.endpoint, retry):
+        repo_id = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True).repo_id
+        card = create_model_card(run_dir, model_id=repo_id, license=license) if create_card else None
+        if revision is not None and revision != "main":
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        commit = api.create_commit(repo_id=repo_id, operations=_push_operations(run_dir, card), repo_type=repo_type,
+                                   revision=revision,
+                                   commit_message=commit_message or f"Upload {run_dir.resolve().name} with ser-hf")
+    if card is not None:
+        with atomic_path(run_dir / CARD_FILE) as partial:
+            card.save(partial)
     logger.info("Pushed %s to %s", run_dir, commit.commit_url)
     return commit
 
@@ -844,6 +900,7 @@ def push_reports_to_hub(report_dir: str | os.PathLike, repo_id: str, *, repo_typ
     return commit
 
 
-__all__ = ["CARD_FILE", "CORPUS_NOTES", "MODEL_CARD_TEMPLATE", "PUSH_IGNORE_PATTERNS", "RECIPE_FILE", "RunRecord",
+__all__ = ["CARD_FILE", "CORPUS_NOTES", "HubPushError", "MODEL_CARD_TEMPLATE", "PUSH_IGNORE_PATTERNS", "RECIPE_FILE",
+           "RunRecord",
            "SERCardData", "create_model_card", "model_card_template_path", "push_reports_to_hub", "push_to_hub",
            "read_run", "write_model_card", "write_recipe"]

@@ -50,7 +50,8 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     if model_args.cache_encoder_outputs:
         with training_args.main_process_first(desc="encoding the corpus once (FAST mode)"):
             unencoded = dataset
-            dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args)
+            dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args,
+                                                        skip_invalid=data_args.skip_invalid)
 
     # Split by speaker, audit each split for leakage, then train and evaluate each.
     reports = []

@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .atomic_files import atomic_directory
+from .atomic_files import atomic_directory, write_text_atomic
 from .audit import LeakageReport, audit_leakage
 from .collator import AudioClassificationCollator
 from .configs import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
@@ -80,9 +80,13 @@ def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optiona
     return [(fold, folds[fold]) for fold in selected]
 
 
-def drop_clips_shorter_than(splits: DatasetDict, min_seconds: float, skip_invalid: bool = False) -> DatasetDict:
-    """Stop on clips too short for the model to see (shorter than its receptive field), naming them; with
-    `skip_invalid` drop them instead, with a warning that lists them."""
+def drop_clips_shorter_than(splits: DatasetDict | Dataset, min_seconds: float,
+                            skip_invalid: bool = False) -> DatasetDict | Dataset:
+    """Stop on clips too short for the model to see (shorter than its receptive field), naming them (and their
+    split); with `skip_invalid` drop them instead, with a warning that lists them. Takes the splits, or the whole
+    corpus before it is split (FAST mode checks it before encoding any clip)."""
+    if isinstance(splits, Dataset):
+        return drop_clips_shorter_than(DatasetDict({"": splits}), min_seconds, skip_invalid)[""]
     short = {}
     for name, split in splits.items():
         lengths = zip(column_values(split, "path"), column_values(split, "duration"))
@@ -90,7 +94,8 @@ def drop_clips_shorter_than(splits: DatasetDict, min_seconds: float, skip_invali
     clips = [(name, path, duration) for name, found in short.items() for path, duration in found]
     if not clips:
         return splits
-    listing = "; ".join(f"{path} ({duration * 1000:.1f} ms, {name})" for name, path, duration in clips[:10])
+    listing = "; ".join(f"{path} ({duration * 1000:.1f} ms{', ' + name if name else ''})"
+                        for name, path, duration in clips[:10])
     more = f" and {len(clips) - 10} more" if len(clips) > 10 else ""
     problem = (f"{len(clips)} clip(s) are shorter than the model's receptive field ({min_seconds * 1000:.1f} ms): "
                f"{listing}{more}")
@@ -150,25 +155,33 @@ def build_model(model_args: ModelArguments, augmentation_args: AugmentationArgum
         config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
         model = build_ssl_classifier(config, labels, config_overrides=augmentation_args.ssl_masking(), **regime)
         return model, build_ssl_feature_extractor(config)
+    # The feature extractor first: a checkpoint without one is named before its weights are read.
+    feature_extractor = build_ssl_feature_extractor(model_args.model_name_or_path, revision=model_args.model_revision)
     overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
     model = build_ssl_classifier(model_args.model_name_or_path, labels, config_overrides=overrides,
                                  revision=model_args.model_revision, reinitialize_head=model_args.reinitialize_head,
                                  use_safetensors=None if model_args.allow_pickled_weights else True, **regime)
-    return model, build_ssl_feature_extractor(model_args.model_name_or_path, revision=model_args.model_revision)
+    return model, feature_extractor
 
 
 def encode_for_fast_mode(dataset: Dataset, model_args: ModelArguments, augmentation_args: AugmentationArguments,
-                         training_args: SERTrainingArguments) -> tuple[Dataset, str]:
+                         training_args: SERTrainingArguments, skip_invalid: bool = False) -> tuple[Dataset, str]:
     """FAST mode: the frozen encoder's pooled outputs of every clip, computed once and cached as a column.
 
-    Returns the dataset with the ``encoder_states`` column and the cache key that identifies the encoder, which each
-    fold's model is checked against."""
+    Clips shorter than the encoder's receptive field stop the run before any clip is encoded, as in normal training
+    (with ``skip_invalid`` they are left out, with a warning that lists them). Returns the dataset with the
+    ``encoder_states`` column and the cache key that identifies the encoder, which each fold's model is checked
+    against."""
     from .encoder_cache import encode_dataset, encoder_cache_key
 
     set_seed(training_args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, dataset.features["label"])
+    min_seconds = minimum_input_samples(model.config) / feature_extractor.sampling_rate
+    long_enough = drop_clips_shorter_than(dataset, min_seconds, skip_invalid=skip_invalid)
     model.to(training_args.device)
-    encoded = encode_dataset(model, feature_extractor, dataset, batch_size=training_args.per_device_eval_batch_size)
+    encoded = encode_dataset(model, feature_extractor, long_enough,
+                             batch_size=training_args.per_device_eval_batch_size)
+    # The key of the corpus as loaded: each split's trainer checks its encoder against it (build_trainer).
     return encoded, encoder_cache_key(model, feature_extractor, dataset)
 
 
@@ -268,9 +281,7 @@ def train_and_evaluate(
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
         # Written aside and renamed: another process may be reading the previous one in check_same_recipe.
-        partial = output_dir / f"{RUN_CONFIG_FILE}.partial"
-        partial.write_text(json.dumps(run_config, indent=2, default=str) + "\n")
-        os.replace(partial, output_dir / RUN_CONFIG_FILE)
+        write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config, indent=2, default=str) + "\n")
 
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])

@@ -23,7 +23,8 @@ Errors carry the ``X-Error-Code`` header (``RepoNotFound``, ``RevisionNotFound``
 ``huggingface_hub`` turns into its typed exceptions. Writes need ``Authorization: Bearer <token>`` with the server's
 token; private repositories are invisible (401, as on the Hub) without it. The server keeps every request's method
 and path (never its headers) in :attr:`LocalHub.requests` and every byte it received in
-:attr:`LocalHub.received`, so tests can check where a token went.
+:attr:`LocalHub.received`, so tests can check where a token went. :meth:`LocalHub.fail` makes it answer chosen
+requests with a server error, as a Hub having trouble does.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ class Repository:
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, error_code: Optional[str] = None):
+    def __init__(self, status: int, message: str, error_code: Optional[str] = None, body: Optional[dict] = None):
         super().__init__(message)
-        self.status, self.message, self.error_code = status, message, error_code
+        self.status, self.message, self.error_code, self.body = status, message, error_code, body or {}
 
 
 class LocalHub:
@@ -104,6 +105,7 @@ class LocalHub:
         self.repos: dict[tuple[str, str], Repository] = {}
         self.requests: list[tuple[str, str]] = []
         self.received: list[bytes] = []
+        self.failures: list[dict] = []
         self.lock = threading.RLock()
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -141,6 +143,24 @@ class LocalHub:
 
     # --- state, for tests ---
 
+    def fail(self, method: str, path_pattern: str, status: int = 500, times: Optional[int] = 1) -> None:
+        """Answer the next ``times`` requests (all of them while ``times`` is `None`, until :attr:`failures` is
+        cleared) whose method is ``method`` and whose path matches the regular expression ``path_pattern`` with
+        ``status`` and no effect."""
+        with self.lock:
+            self.failures.append({"method": method, "path": re.compile(path_pattern), "status": status,
+                                  "times": times})
+
+    def _injected_failure(self, method: str, path: str) -> Optional[HubError]:
+        with self.lock:
+            for failure in self.failures:
+                if failure["method"] == method and failure["path"].fullmatch(path) and failure["times"] != 0:
+                    if failure["times"] is not None:
+                        failure["times"] -= 1
+                    return HubError(failure["status"], "Internal Error - We're working hard to fix this as soon as "
+                                                       "possible!")
+        return None
+
     def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> dict[str, bytes]:
         """The files of a repository at ``revision``."""
         with self.lock:
@@ -169,7 +189,9 @@ class LocalHub:
             raise HubError(400, f"Invalid repository name {namespace}/{name}")
         repo_id = f"{namespace}/{name}"
         if (repo_type, repo_id) in self.repos:
-            raise HubError(409, "You already created this model repo")
+            # As the Hub: the existing repository's URL comes along (create_repo(exist_ok=True) returns it).
+            raise HubError(409, "You already created this model repo",
+                           body={"url": self._repo_url(repo_type, repo_id)})
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = Repository(repo_type=repo_type, repo_id=repo_id, private=private)
         repo.commit("main", "initial commit", {".gitattributes": GITATTRIBUTES})
@@ -339,13 +361,16 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json", "X-Error-Message": error.message}
         if error.error_code:
             headers["X-Error-Code"] = error.error_code
-        self._send(error.status, json.dumps({"error": error.message}).encode(), headers, head=head)
+        self._send(error.status, json.dumps({"error": error.message, **error.body}).encode(), headers, head=head)
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
         self.state.requests.append((method, parts.path))
         body = self._body() if method == "POST" else b""
         try:
+            failure = self.state._injected_failure(method, parts.path)
+            if failure is not None:
+                raise failure
             with self.state.lock:
                 self._route(method, parts.path, parse_qs(parts.query), body)
         except HubError as error:

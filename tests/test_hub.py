@@ -12,6 +12,7 @@ import json
 import os
 import runpy
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -28,7 +29,7 @@ from transformers import pipeline
 
 from ser_hf.cli import main as cli_main
 from ser_hf.configs import parse_recipe
-from ser_hf.hub import model_card_template_path, push_reports_to_hub, push_to_hub
+from ser_hf.hub import HubPushError, model_card_template_path, push_reports_to_hub, push_to_hub
 from ser_hf.metrics import SCALAR_METRICS
 from ser_hf.predict import window_bounds
 from ser_hf.prepare import decode_waveform
@@ -395,6 +396,53 @@ def test_push_refuses_a_folder_holding_the_token_and_a_push_without_token_fails(
     assert ("model", f"{USER}/anonymous") not in hub.repos
     with pytest.raises(FileNotFoundError, match="holds no finished ser-hf run"):
         push_to_hub(tmp_path, f"{USER}/empty", token=TOKEN, endpoint=hub.url)
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_failed_push_changes_no_local_file_and_can_be_run_again(tmp_path, hub, cnn_run):
+    """The Hub answers the commit with a server error: `ser-hf push` says so in one line (no token), commits
+    nothing and changes no file of the run; the same command then pushes it. An unreachable Hub is named likewise."""
+    repo_id, run_dir = f"{USER}/pushed-twice", tmp_path / "run"
+    shutil.copytree(cnn_run, run_dir)
+    before = _folder_bytes(run_dir)
+    env, command = hub_env(hub, tmp_path / "hf_home"), [str(Path(sys.executable).parent / "ser-hf"), "push",
+                                                        str(run_dir), "--repo-id", repo_id]
+    hub.fail("POST", rf"/api/models/{repo_id}/commit/main", times=None)
+    try:
+        failed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        hub.failures.clear()
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    error = failed.stderr[failed.stderr.index("ser-hf: error: "):].strip()
+    assert error.startswith(f"ser-hf: error: Server error '500 Internal Server Error' for url '{hub.url}/api/models/"
+                            f"{repo_id}/commit/main'"), error
+    assert error.endswith(f"\nNothing in {run_dir} was changed; to try again, run `ser-hf push {run_dir} --repo-id "
+                          f"{repo_id}`."), error
+    assert_no_token(run_dir, failed.stdout, failed.stderr)
+    assert _folder_bytes(run_dir) == before  # README.md included: the card for the repository was not written
+    assert set(hub.files(repo_id)) == {".gitattributes"}  # the repository exists, the commit never landed
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(HubPushError, match=rf"Could not reach the Hub at {closed} to push {run_dir}: .*Nothing in "
+                                           rf"{run_dir} was changed"):
+        push_to_hub(run_dir, repo_id, token=TOKEN, endpoint=closed)
+    assert _folder_bytes(run_dir) == before
+
+    pushed = run(command, env)
+    assert f"/{repo_id}/commit/" in pushed.stdout
+    files, after = hub.files(repo_id), _folder_bytes(run_dir)
+    published = {name for name in before if not name.startswith(("checkpoint-", "runs/"))}
+    assert set(files) == published | {".gitattributes"}
+    assert all(files[name] == after[name] for name in published)
+    # The card went up rendered for the repository, and is the run's README.md from now on.
+    assert after["README.md"] != before["README.md"] and f'model="{repo_id}"' in after["README.md"].decode()
+    assert {name: data for name, data in after.items() if name != "README.md"} == \
+        {name: data for name, data in before.items() if name != "README.md"}
 
 
 def test_push_to_a_branch_leaves_main_alone(tmp_path, hub, cnn_run):

@@ -4,9 +4,11 @@ wrong" section lists the same cases."""
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,15 +18,21 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from datasets import Dataset
 from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForAudioClassification
 
+import ser_hf.evaluate as evaluate_module
 from ser_hf.atomic_files import atomic_directory, atomic_path, write_text_atomic
+from ser_hf.cli import main as cli_main
 from ser_hf.collator import AudioClassificationCollator
 from ser_hf.configs import RecipeError, parse_recipe
 from ser_hf.corpora import load_corpus
 from ser_hf.corpora.base import CorpusError, InvalidClipError
+from ser_hf.evaluate import load_trained_model, write_eval_report
 from ser_hf.evaluation import METRICS_FILE, write_report
-from ser_hf.models import LogMelFeatureExtractor
+from ser_hf.experiments.embed import load_classifier
+from ser_hf.models import LogMelFeatureExtractor, MissingFeatureExtractorError, build_ssl_feature_extractor
 from ser_hf.prepare import decode_waveform, prepare_audio
 from ser_hf.splits import SplitError
 from ser_hf.train import main
@@ -190,6 +198,56 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
     assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
 
 
+def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, tiny_ravdess, monkeypatch):
+    """FAST mode (encoder outputs cached) checks the receptive field on the whole corpus before the first clip is
+    encoded, as normal training does on its splits."""
+    import ser_hf.encoder_cache as encoder_cache
+
+    data = _linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = write_audio(data / "Actor_01" / "03-01-05-02-02-02-01.wav", seconds=0.005)  # 80 samples
+    encoded, encode_dataset = [], encoder_cache.encode_dataset
+    monkeypatch.setattr(encoder_cache, "encode_dataset",
+                        lambda model, feature_extractor, dataset, **kwargs: encoded.append(len(dataset)) or
+                        encode_dataset(model, feature_extractor, dataset, **kwargs))
+    values = dict(model_type="wav2vec2", model_config=TINY_SSL, freeze_base_model=True, cache_encoder_outputs=True,
+                  max_steps=1, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
+                  output_dir=str(tmp_path / "run"))
+    problem = (f"{short}: 1 clip(s) are shorter than the model's receptive field (9.2 ms): {short} (5.0 ms). Remove "
+               "them, or set skip_invalid: true to skip them")
+    with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
+        main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
+    assert encoded == [] and not (tmp_path / "run").exists()
+    (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
+    assert encoded == [32]  # the 32 clips of tiny_ravdess, without the short one
+    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+
+
+def test_a_model_folder_without_its_feature_extractor_is_named_with_the_fix(tmp_path, tiny_ravdess, capsys):
+    """Training from, evaluating or embedding with a model folder that lacks preprocessor_config.json stops with the
+    folder, the file and the fix, before any weights are read; the fix it gives works."""
+    checkpoint = tmp_path / "wav2vec2-without-feature-extractor"
+    config = AutoConfig.for_model("wav2vec2", **TINY_SSL)
+    AutoModelForAudioClassification.from_config(config).save_pretrained(checkpoint)
+    message = (f"The model folder {checkpoint} has no feature extractor: preprocessor_config.json is missing. Add the "
+               "one the model was trained with, e.g. AutoFeatureExtractor.from_pretrained(\"facebook/wav2vec2-base\")"
+               f".save_pretrained('{checkpoint}') for a model fine-tuned from wav2vec2-base (ser-hf's own runs save "
+               "it beside the weights).")
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, model_type="wav2vec2", model_config={},
+                          model_name_or_path=str(checkpoint), output_dir=str(tmp_path / "run"))
+    with pytest.raises(MissingFeatureExtractorError) as error:
+        main([str(recipe)])
+    assert str(error.value) == message and isinstance(error.value, FileNotFoundError)
+    assert not any((tmp_path / "run").glob("checkpoint-*"))
+    assert cli_main(["evaluate", "--model", str(checkpoint), "--corpus", "ravdess", "--data-dir", str(tiny_ravdess),
+                     "--speakers", "04"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"ser-hf: error: {message}"
+    with pytest.raises(MissingFeatureExtractorError, match=re.escape(message)):
+        load_classifier(str(checkpoint))
+
+    build_ssl_feature_extractor(config).save_pretrained(checkpoint)
+    assert load_trained_model(str(checkpoint), device="cpu").feature_extractor.sampling_rate == 16000
+
+
 def test_recipes_are_read_with_a_safe_loader(tmp_path):
     marker = tmp_path / "pwned"
     recipe = tmp_path / "evil.yaml"
@@ -250,6 +308,114 @@ def test_the_finished_marker_is_written_last(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report(tmp_path, {"split": {}, "evaluation": {}}, log_history=[{"loss": 1.0, "step": 1}])
     assert not (tmp_path / METRICS_FILE).exists()
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_folder(tmp_path, tiny_ravdess,
+                                                                                   monkeypatch):
+    output = tmp_path / "splits" / "ravdess"
+    split = ["data", "split", "--corpus", "ravdess", "--data-dir", str(tiny_ravdess), "--output", str(output),
+             "--train-speakers", "01,02"]
+    assert cli_main([*split, "--validation-speakers", "03", "--test-speakers", "04"]) == 0
+    before = _folder_bytes(output)
+    assert {"dataset_dict.json", "audit.json", "audit.md", "summary.json", "test/state.json"} <= set(before)
+
+    save_to_disk, saved = Dataset.save_to_disk, []
+
+    def dying_save(self, path, *args, **kwargs):  # the disk fills up after the first split is written
+        if saved:
+            raise OSError(28, "No space left on device")
+        saved.append(path)
+        return save_to_disk(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "save_to_disk", dying_save)
+    with pytest.raises(OSError, match="No space left on device"):
+        cli_main([*split, "--validation-speakers", "04", "--test-speakers", "03"])
+    assert _folder_bytes(output) == before
+    assert [path.name for path in output.parent.iterdir()] == ["ravdess"]  # no temporary folder left behind
+
+    monkeypatch.setattr(Dataset, "save_to_disk", save_to_disk)
+    assert cli_main([*split, "--validation-speakers", "04", "--test-speakers", "03"]) == 0
+    assert json.loads((output / "summary.json").read_text()) != json.loads(before["summary.json"])
+    assert cli_main(["data", "audit", str(output)]) == 0  # the new split, whole
+
+
+def _eval_report(unweighted_accuracy: float) -> dict:
+    return {"corpus_name": "ravdess", "split": {"name": "test"},
+            "evaluation": {"ravdess (test)": {"label_names": ["sad", "angry"], "confusion_matrix": [[2, 0], [1, 1]],
+                                              "confusion_matrix_normalized": [[1.0, 0.0], [0.5, 0.5]],
+                                              "unweighted_accuracy": unweighted_accuracy, "accuracy": 0.75}}}
+
+
+def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate_module, "format_eval_report", lambda report: f"# UA {report['evaluation']}\n")
+    output = tmp_path / "reports" / "ravdess-test"
+    write_eval_report(output, _eval_report(0.75))
+    before = _folder_bytes(output)
+    assert set(before) == {"eval_report.json", "eval_report.md", "confusion_matrix.png"}
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed while plotting")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate_module, "plot_confusion_matrix", killed)
+        with pytest.raises(RuntimeError, match="killed while plotting"):
+            write_eval_report(output, _eval_report(0.5))
+    assert _folder_bytes(output) == before
+
+    write_text = Path.write_text
+
+    def half_written(self, text, *args, **kwargs):  # the JSON, the report of record, is written last
+        if self.name.startswith(f".{evaluate_module.EVAL_REPORT_JSON}."):
+            write_text(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(28, "No space left on device")
+        return write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", half_written)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_eval_report(output, _eval_report(0.5))
+    assert (output / "eval_report.json").read_bytes() == before["eval_report.json"]
+    assert sorted(path.name for path in output.iterdir()) == sorted(before)  # no temporary file left behind
+
+
+# Calls that write a file: methods, and json.dump / open(..., "w").
+FILE_WRITERS = {"write_text", "write_bytes", "savefig", "to_csv", "to_parquet", "save_to_disk", "save_pretrained",
+                "save"}
+
+
+def _writes_a_file(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name == "open":
+        mode = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
+        return isinstance(mode, ast.Constant) and any(flag in mode.value for flag in "wax+")
+    if name == "dump":
+        return isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "json"
+    return isinstance(func, ast.Attribute) and name in FILE_WRITERS
+
+
+def test_ser_hf_writes_its_output_files_through_a_temporary_name():
+    """Every call in the package that writes a file sits in a ``with atomic_path(...)`` or ``with
+    atomic_directory(...)`` block (or is write_text_atomic), so no report, plot, card or dataset is left half
+    written."""
+    direct = []
+    for path in sorted((REPO / "ser_hf").rglob("*.py")):
+        if path.name == "atomic_files.py":
+            continue
+        tree = ast.parse(path.read_text())
+        guarded = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.With) and any(
+                    isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", None) in
+                    ("atomic_path", "atomic_directory") for item in node.items):
+                guarded.update(id(inner) for statement in node.body for inner in ast.walk(statement))
+        direct += [f"{path.relative_to(REPO)}:{node.lineno}" for node in ast.walk(tree)
+                   if isinstance(node, ast.Call) and id(node) not in guarded and _writes_a_file(node)]
+    # ser-hf predict's --output file (ser_hf/predict.py) is changed on its own.
+    assert [where for where in direct if not where.startswith("ser_hf/predict.py:")] == []
 
 
 KILLER = """

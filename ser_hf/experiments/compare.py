@@ -21,6 +21,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ..atomic_files import atomic_path, write_text_atomic
 from ..evaluation import METRICS_FILE, read_report
 from ..metrics import summarize_folds
 
@@ -203,7 +204,8 @@ def plot_comparison(results: Sequence[RunResult], path: str | Path, metrics: Seq
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(results), 4),
                 frameon=False)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)
 
 
@@ -213,8 +215,9 @@ def write_comparison(results: Sequence[RunResult], output_dir: str | Path) -> di
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": output_dir / COMPARISON_CSV, "markdown": output_dir / COMPARISON_MARKDOWN,
              "png": output_dir / COMPARISON_PNG}
-    pd.DataFrame([result.row() for result in results]).to_csv(paths["csv"], index=False)
-    paths["markdown"].write_text(format_comparison(results))
+    with atomic_path(paths["csv"]) as partial:
+        pd.DataFrame([result.row() for result in results]).to_csv(partial, index=False)
+    write_text_atomic(paths["markdown"], format_comparison(results))
     plot_comparison(results, paths["png"])
     return paths
 

@@ -25,6 +25,7 @@ from datasets import Dataset, List, Value
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..atomic_files import atomic_directory, atomic_path, write_text_atomic
 from ..collator import AudioClassificationCollator
 from ..dataset_info import column_values
 from ..prepare import WAVEFORM_COLUMN, prepare_audio
@@ -42,12 +43,14 @@ _KEPT_COLUMNS = ("path", "corpus", "speaker_id", "label", "sex", "duration", "em
 
 
 def load_classifier(model: str):
-    """A saved ser-hf (or transformers) audio classifier and its feature extractor, from a folder or Hub id."""
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+    """A saved ser-hf (or transformers) audio classifier and its feature extractor, from a folder or Hub id (one
+    without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError`)."""
+    from transformers import AutoModelForAudioClassification
 
-    from .. import models  # noqa: F401  (registers ser-hf's model types with the Auto classes)
+    from ..models import load_feature_extractor  # also registers ser-hf's model types with the Auto classes
 
-    return AutoModelForAudioClassification.from_pretrained(model), AutoFeatureExtractor.from_pretrained(model)
+    feature_extractor = load_feature_extractor(model)
+    return AutoModelForAudioClassification.from_pretrained(model), feature_extractor
 
 
 @torch.no_grad()
@@ -148,7 +151,8 @@ def plot_projection(projection: np.ndarray, emotions: Sequence[str], speakers: S
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)
 
 
@@ -180,7 +184,8 @@ def embed_corpus(model_name: str, dataset: Dataset, output_dir: str | Path, meth
                            feature=List(Value("float32"), length=embeddings.shape[1]))
     kept = kept.add_column(PROJECTION_COLUMN, list(projection.astype(np.float32)),
                            feature=List(Value("float32"), length=2))
-    kept.save_to_disk(str(output_dir / EMBEDDINGS_DATASET))
+    with atomic_directory(output_dir / EMBEDDINGS_DATASET) as staging:
+        kept.save_to_disk(str(staging))
     png = output_dir / f"embedding_{method}.png"
     corpora = sorted(set(column_values(dataset, "corpus"))) if "corpus" in dataset.column_names else []
     plot_projection(projection, emotions, speakers, scores, png,
@@ -194,7 +199,7 @@ def embed_corpus(model_name: str, dataset: Dataset, output_dir: str | Path, meth
         "prediction_accuracy": float(np.mean([p == e for p, e in zip(predictions, emotions)])),
         "dataset": str(output_dir / EMBEDDINGS_DATASET), "plot": str(png),
     }
-    (output_dir / EMBED_JSON).write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(output_dir / EMBED_JSON, json.dumps(result, indent=2) + "\n")
     return result
 
 

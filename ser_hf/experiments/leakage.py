@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from datasets import Dataset, DatasetDict
 
+from ..atomic_files import atomic_path, write_text_atomic
 from ..audit import LeakageReport, audit_leakage
 from ..configs import RecipeError, parse_recipe
 from ..dataset_info import column_values, get_ser_info, set_ser_info
@@ -159,7 +160,8 @@ def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") 
     axes.set_title(f"{study['model_type']}, {split} split: same clips and split sizes, speakers kept apart or not")
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)
 
 
@@ -185,7 +187,8 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     encoder_key, unencoded = None, None
     if model_args.cache_encoder_outputs:
         unencoded = dataset
-        dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args)
+        dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args,
+                                                    skip_invalid=data_args.skip_invalid)
     ((_, speaker_splits),) = make_folds(dataset, data_args)
     audits = {SPEAKER_RUN: audit_split(speaker_splits)}
     random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
@@ -215,8 +218,8 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     study["output_dir"] = str(study_dir)
     if training_args.should_save:
         study_dir.mkdir(parents=True, exist_ok=True)
-        (study_dir / LEAKAGE_JSON).write_text(json.dumps(study, indent=2, default=str) + "\n")
-        (study_dir / LEAKAGE_MARKDOWN).write_text(format_study(study, audits))
+        write_text_atomic(study_dir / LEAKAGE_JSON, json.dumps(study, indent=2, default=str) + "\n")
+        write_text_atomic(study_dir / LEAKAGE_MARKDOWN, format_study(study, audits))
         plot_study(study, study_dir / LEAKAGE_PNG, split="test" if "test" in study["inflation"] else "validation")
     return study
 

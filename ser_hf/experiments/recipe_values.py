@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
 
+from ..atomic_files import write_text_atomic
 from ..configs import RecipeError, RecipeParser, load_yaml
 
 
@@ -96,7 +97,7 @@ def write_recipe_file(path: str | os.PathLike, values: Mapping[str, Any], header
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True)
-    path.write_text((f"# {header}\n" if header else "") + text, encoding="utf-8")
+    write_text_atomic(path, (f"# {header}\n" if header else "") + text)
     return path
 
 

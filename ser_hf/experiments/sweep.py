@@ -37,6 +37,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 
+from ..atomic_files import atomic_path, write_text_atomic
 from ..configs import RecipeError, load_yaml, parse_recipe
 from ..metrics import SCALAR_METRICS
 from .compare import METRIC_LABELS, read_run_reports, summarize_reports
@@ -327,7 +328,7 @@ def run_point(point: SweepPoint) -> dict[str, Any]:
     logger.info("Sweep point %s: training into %s", point.values, point.run_dir)
     started = time.time()
     train_main([str(recipe_path)])
-    (point.run_dir / POINT_MARKER).write_text(json.dumps(
+    write_text_atomic(point.run_dir / POINT_MARKER, json.dumps(
         {"values": _jsonable(point.values), "recipe": _jsonable(point.recipe), "started": started,
          "finished": time.time()}, indent=2) + "\n")
     return point_results(point)
@@ -468,7 +469,8 @@ def plot_sweep(table: pd.DataFrame, spec: SweepSpec, path: str | Path) -> None:
     figure.suptitle(f"{len(table)} sweep points: {spec.split} {METRIC_LABELS[spec.metric]} against each swept key",
                     fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     plt.close(figure)
 
 
@@ -476,8 +478,9 @@ def write_sweep_results(sweep_dir: Path, rows: Sequence[Mapping[str, Any]], spec
     """Write ``sweep.csv``, ``sweep.md`` and ``sweep.png``; returns the ranked table."""
     table = results_table(rows, spec)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(sweep_dir / SWEEP_CSV, index=False)
-    (sweep_dir / SWEEP_MARKDOWN).write_text(format_sweep(table, spec))
+    with atomic_path(sweep_dir / SWEEP_CSV) as partial:
+        table.to_csv(partial, index=False)
+    write_text_atomic(sweep_dir / SWEEP_MARKDOWN, format_sweep(table, spec))
     plot_sweep(table, spec, sweep_dir / SWEEP_PNG)
     return table
 

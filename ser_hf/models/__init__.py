@@ -16,6 +16,7 @@ from .configuration_crnn import CRNNConfig
 from .configuration_mfcc import MFCCConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
 from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
@@ -91,6 +92,7 @@ __all__ = [
     "MFCCConfig",
     "MFCCFeatureExtractor",
     "MFCCForAudioClassification",
+    "MissingFeatureExtractorError",
     "POOLING_MODES",
     "ParallelCNNTransformerConfig",
     "ParallelCNNTransformerForAudioClassification",
@@ -113,6 +115,7 @@ __all__ = [
     "default_feature_extractor",
     "freeze_encoder_layers",
     "label_maps",
+    "load_feature_extractor",
     "merge_lora",
     "ssl_lora_config",
 ]
