@@ -11,9 +11,10 @@ The models are saved with `save_pretrained` (random weights: throughput does not
 decoding out (ser-hf's decoder, before the calls). "batched" decodes every file once with ser-hf's decoder, sorts
 the clips by length and calls the pipeline once with ``batch_size``. They return every label's score; the largest
 score difference between batched and one call per file is printed (the models mask padding, so batching changes no
-score beyond float rounding). "ser-hf predict" runs the command line on the folder's files in a subprocess,
-interpreter start and imports included; "once started" takes off the time of the same command on one file. Figures
-are clips per second, the median of ``--repeats`` alternating runs.
+score beyond float rounding). "ser-hf predict" runs the command line on the folder's files in a subprocess, with the
+same ``--batch-size`` (it decodes the files one at a time and batches windows of many files, a chunk of 16 batches
+sorted by length at a time), interpreter start and imports included; "once started" takes off the time of the same
+command on one file. Figures are clips per second, the median of ``--repeats`` alternating runs.
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ def batched(classifier, files, batch_size: int) -> list:
     return results
 
 
-def predict_command(model: str, files, device: str) -> float:
-    """Seconds of ``ser-hf predict MODEL FILES...`` in a subprocess (start-up and imports included), with as many torch
-    threads as this process."""
-    command = [str(Path(sys.executable).parent / "ser-hf"), "predict", model, *map(str, files)]
+def predict_command(model: str, files, device: str, batch_size: int) -> float:
+    """Seconds of ``ser-hf predict MODEL FILES... --batch-size B`` in a subprocess (start-up and imports included),
+    with as many torch threads as this process."""
+    command = [str(Path(sys.executable).parent / "ser-hf"), "predict", model, *map(str, files),
+               "--batch-size", str(batch_size), "--no-progress"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(torch.get_num_threads()),
            **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     started = time.perf_counter()
@@ -110,20 +112,20 @@ def bench(kind: str, files, args) -> dict:
         batched(classifier, files[:2], args.batch_size)
         ways = {"one call per file": one_call_per_file, "one call per decoded clip": one_call_per_array,
                 "batched": lambda c, f: batched(c, f, args.batch_size)}
-        times = {name: [] for name in [*ways, "ser-hf predict"]}
+        times = {way: [] for way in [*ways, "ser-hf predict"]}
         startup = []  # ser-hf predict on one file: start-up, imports, model loading
         for repeat in range(args.repeats):
-            for name in (list(ways) if repeat % 2 == 0 else list(ways)[::-1]):
+            for way in (list(ways) if repeat % 2 == 0 else list(ways)[::-1]):
                 started = time.perf_counter()
-                result = ways[name](classifier, files)
-                times[name].append(time.perf_counter() - started)
-                if name == "one call per file":
+                result = ways[way](classifier, files)
+                times[way].append(time.perf_counter() - started)
+                if way == "one call per file":
                     single = result
-                elif name == "batched":
+                elif way == "batched":
                     many = result
             if not args.no_cli:
-                times["ser-hf predict"].append(predict_command(folder, files, args.device))
-                startup.append(predict_command(folder, files[:1], args.device))
+                times["ser-hf predict"].append(predict_command(folder, files, args.device, args.batch_size))
+                startup.append(predict_command(folder, files[:1], args.device, args.batch_size))
         difference = largest_difference(single, many)
         agree = sum(a[0]["label"] == b[0]["label"] for a, b in zip(single, many))
     rates = {arm: len(files) / median(seconds) for arm, seconds in times.items() if seconds}

@@ -26,6 +26,7 @@ import yaml
 from datasets import DatasetDict, load_from_disk
 from huggingface_hub.errors import HfHubHTTPError
 
+from .atomic_files import atomic_directory
 from .audit import LeakageError, audit_leakage
 from .configs import RecipeError
 from .corpora import CorpusError, corpus_name, load_corpus, merge_corpora
@@ -127,13 +128,16 @@ def _split_options(args: argparse.Namespace) -> dict:
 
 
 def write_split(splits: DatasetDict, output: Path, check_files: bool = True) -> dict:
-    """Save a split with ``save_to_disk`` beside its audit (JSON and Markdown) and summary; return the audit."""
+    """Save a split with ``save_to_disk`` beside its audit (JSON and Markdown) and summary; return the audit.
+
+    Everything is written into a temporary folder beside ``output`` and moved into it once complete: an interrupted
+    split leaves no half-saved dataset, and a split already in ``output`` stays as it was until then."""
     report = audit_leakage(splits, check_files=check_files, raise_on_leakage=False)
-    output.mkdir(parents=True, exist_ok=True)
-    splits.save_to_disk(str(output))
-    (output / "audit.json").write_text(report.to_json())
-    (output / "audit.md").write_text(report.to_markdown())
-    (output / "summary.json").write_text(json.dumps(summarize(splits), indent=2))
+    with atomic_directory(output) as staging:
+        splits.save_to_disk(str(staging))
+        (staging / "audit.json").write_text(report.to_json())
+        (staging / "audit.md").write_text(report.to_markdown())
+        (staging / "summary.json").write_text(json.dumps(summarize(splits), indent=2))
     if not report.passed:
         raise LeakageError(report)
     return report.to_dict()
@@ -207,8 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="RECIPE.yaml [--key value ...]")
     train.set_defaults(run=train_command)
 
-    predict = commands.add_parser("predict", help="classify audio files or folders with a trained model, "
-                                                  "windowing long recordings")
+    predict = commands.add_parser(
+        "predict", help="classify audio files or folders with a trained model, windowing long recordings",
+        description="Classify audio files or folders with a trained model, windowing long recordings. A file that "
+                    "cannot be classified (corrupt, empty, truncated, NaN samples, too short) gets its result with an "
+                    "error and the others go on. Exit status: 0 when every file was classified, 1 when some were not "
+                    "(every result is still written), 2 on a usage error (no audio found, bad --output).")
     predict.add_argument("model", help="folder or Hub id of a trained model")
     predict.add_argument("files", nargs="+", help="audio files, or folders searched for audio files")
     predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
@@ -216,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="classify recordings longer than this in windows of this length (default: whole files)")
     predict.add_argument("--hop-seconds", type=float, default=None,
                          help="seconds between window starts (default: the window length, no overlap)")
-    predict.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
-    predict.add_argument("--output", help="write per-window and per-file results to a .csv or .json file (default: "
-                                          "one JSON line per file on stdout)")
+    predict.add_argument("--batch-size", type=int, default=8,
+                         help="windows per forward pass, taken across files (models without an attention mask: 1)")
+    predict.add_argument("--output", help="write per-window and per-file results to a .csv or .json file, replaced "
+                                          "only once complete (default: one JSON line per file on stdout)")
     predict.add_argument("--revision", help="branch, tag or commit of a Hub model")
     predict.add_argument("--trust-remote-code", action="store_true",
                          help="run the model code stored with a Hub model (not needed for ser-hf models)")
@@ -269,28 +278,48 @@ def train_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     """Classify files and folders through pipeline("audio-classification"), windowing long recordings; one JSON line
-    per file on stdout, or every window and file in --output (CSV or JSON)."""
+    per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
+    place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
+    import contextlib
+
     from transformers import pipeline
 
-    from .predict import classify_files, find_audio_inputs, write_predictions
+    from .models.feature_extraction_auto import load_feature_extractor
+    from .predict import OUTPUT_SUFFIXES, PredictionWriter, classify_files, find_audio_inputs, model_labels
 
-    if args.output is not None and Path(args.output).suffix.lower() not in (".csv", ".json"):
+    if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    for flag, value in (("--window-seconds", args.window_seconds), ("--hop-seconds", args.hop_seconds)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be positive, got {value}.")
     files = find_audio_inputs(args.files)
-    classifier = pipeline("audio-classification", model=args.model, revision=args.revision,
-                          trust_remote_code=args.trust_remote_code)
-    predictions = []
-    for prediction in classify_files(classifier, files, window_seconds=args.window_seconds,
-                                     hop_seconds=args.hop_seconds, batch_size=args.batch_size,
-                                     progress=not args.no_progress):
-        if args.output is None:
-            print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
-        predictions.append(prediction)
-    if args.output is not None:
-        path = write_predictions(predictions, args.output, top_k=args.top_k)
-        windows = sum(len(p.windows) for p in predictions)
-        print(f"{len(predictions)} file(s), {windows} window(s): {path}")
-    return 0
+    # The feature extractor through ser-hf's loader: a model folder without one gets an error naming the fix.
+    feature_extractor = load_feature_extractor(args.model, revision=args.revision,
+                                               trust_remote_code=args.trust_remote_code)
+    classifier = pipeline("audio-classification", model=args.model, feature_extractor=feature_extractor,
+                          revision=args.revision, trust_remote_code=args.trust_remote_code)
+    writer = None if args.output is None else PredictionWriter(args.output, model_labels(classifier), args.top_k)
+    failed = []
+    with writer or contextlib.nullcontext():
+        for prediction in classify_files(classifier, files, window_seconds=args.window_seconds,
+                                         hop_seconds=args.hop_seconds, batch_size=args.batch_size,
+                                         progress=not args.no_progress):
+            if writer is None:
+                print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
+            else:
+                writer.write(prediction)
+            if prediction.error is not None:
+                failed.append(f"{prediction.file}: {prediction.error}")
+    if writer is not None:
+        print(f"{writer.files} file(s), {writer.windows} window(s)"
+              f"{f', {writer.failed} failed' if writer.failed else ''}: {writer.path}")
+    if failed:
+        more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
+        print(f"ser-hf: {len(failed)} of {len(files)} file(s) could not be classified (see their error):\n  "
+              + "\n  ".join(failed[:10]) + more, file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _evaluation_sources(args: argparse.Namespace):
@@ -351,9 +380,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.run(args)
     except (CorpusError, SplitError, LeakageError, RecipeError, ValueError, FileNotFoundError,
-            HfHubHTTPError) as error:
-        # Errors of input (a path, a label, a split option) or of the Hub (no access, no repository): one line
-        # naming it, no traceback.
+            HfHubHTTPError, ConnectionError) as error:
+        # Errors of input (a path, a label, a split option) or of the Hub (no access, no repository, unreachable:
+        # HubPushError is a ConnectionError): one line naming it, no traceback.
         print(f"ser-hf: error: {error}", file=sys.stderr)
         return 2
 

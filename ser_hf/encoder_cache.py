@@ -181,7 +181,7 @@ def encode_dataset(
 
     if batch_group_norm is None:
         batch_group_norm = model.device.type != "cpu"
-    batched = _is_padding_invariant(model, feature_extractor) or (
+    batched = is_padding_invariant(model, feature_extractor) or (
         batch_group_norm and _first_conv_layer_apart_is_exact(model))
     encoded = {"clips": 0, "seconds": 0.0}
     was_training = model.training
@@ -254,8 +254,9 @@ def _check_sampling_rate(dataset: Dataset, feature_extractor: SequenceFeatureExt
         )
 
 
-def _is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> bool:
-    """Whether a clip's encoder outputs are the same in a padded batch as alone (within float tolerance)."""
+def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> bool:
+    """Whether a clip's outputs are the same in a padded batch as alone (within float tolerance): the baselines, and
+    SSL encoders with a layer-norm feature encoder and an attention mask, except data2vec-audio."""
     # Group norm in the feature encoder normalises over the padded time axis; such encoders get no mask either.
     layer_norm = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     # data2vec-audio zeroes the padding before its first positional convolution only, so later ones read padding.
@@ -336,7 +337,7 @@ def _encode_clips(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
 ) -> list[np.ndarray]:
     """Mean over real frames of each clip's hidden states: `(layers, hidden)` or `(hidden,)` per clip."""
-    first_layer_apart = (len(waveforms) > 1 and not _is_padding_invariant(model, feature_extractor)
+    first_layer_apart = (len(waveforms) > 1 and not is_padding_invariant(model, feature_extractor)
                          and _first_conv_layer_apart_is_exact(model))
     if first_layer_apart:
         # Each clip normalised on its own (an extractor without attention mask would include the padding), then
@@ -465,4 +466,5 @@ __all__ = [
     "check_cacheable",
     "encode_dataset",
     "encoder_cache_key",
+    "is_padding_invariant",
 ]

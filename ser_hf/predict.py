@@ -2,23 +2,42 @@
 
 A recording longer than the window is cut into windows (``window_seconds`` long, every ``hop_seconds``, the last one
 ending at the end of the file), each window is classified through ``pipeline("audio-classification")``, and the
-recording's emotion is the duration-weighted mean of its windows' probabilities. Results are written per window and
-per file as CSV or JSON.
+recording's emotion is the duration-weighted mean of its windows' probabilities.
+
+Files are decoded one at a time, as the windows ahead of them are classified: windows from many files go through the
+pipeline together (batches of similar length), and each file's result comes out in the order of the files, so that a
+folder of any size needs the memory of one chunk of windows. A file that cannot be classified (corrupt, empty,
+truncated, NaN samples, too short for the model) gets a result with an ``error`` and the others go on. Results are
+written one file at a time to a temporary file that replaces the output only once it is complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import textwrap
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .corpora import AUDIO_EXTENSIONS
+from .atomic_files import atomic_path
+from .corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
+from .encoder_cache import is_padding_invariant
+from .models.ssl import minimum_input_samples
 from .prepare import decode_waveform
+
+#: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch
+#: holds windows of similar length (little padding) whatever the order of the files.
+BATCHES_PER_CHUNK = 16
+#: ... and at most this many seconds of audio, so that whole long recordings (no ``window_seconds``) are not decoded
+#: many at a time.
+MAX_CHUNK_SECONDS = 600.0
+OUTPUT_SUFFIXES = (".csv", ".json")
 
 
 @dataclass
@@ -36,14 +55,19 @@ class WindowPrediction:
 
 @dataclass
 class FilePrediction:
-    """A recording's windows and their duration-weighted mean (``scores``)."""
+    """A recording's windows and their duration-weighted mean (``scores``), or the ``error`` that kept it from being
+    classified (then no windows, no scores, no label; ``duration`` is `None` when not even the header could be read).
+    """
 
     file: str
-    duration: float
+    duration: Optional[float]
     windows: list[WindowPrediction] = field(default_factory=list)
+    error: Optional[str] = None
 
     @property
     def scores(self) -> dict[str, float]:
+        if self.error is not None or not self.windows:
+            return {}
         weights = np.array([w.end - w.start for w in self.windows], dtype=np.float64)
         labels = list(self.windows[0].scores)
         values = np.array([[w.scores[label] for label in labels] for w in self.windows], dtype=np.float64)
@@ -51,20 +75,23 @@ class FilePrediction:
         return {label: float(v) for label, v in zip(labels, mean)}
 
     @property
-    def label(self) -> str:
+    def label(self) -> Optional[str]:
         scores = self.scores
-        return max(scores, key=scores.get)
+        return max(scores, key=scores.get) if scores else None
 
     def top(self, k: Optional[int] = None) -> list[dict[str, Any]]:
         ranked = sorted(self.scores.items(), key=lambda item: -item[1])
         return [{"label": label, "score": round(score, 4)} for label, score in ranked[:k]]
 
     def to_dict(self, top_k: Optional[int] = None) -> dict[str, Any]:
-        """JSON-ready: the file's top labels, every label's score, and each window's."""
-        return {"file": self.file, "duration": round(self.duration, 3), "label": self.label,
-                "predictions": self.top(top_k), "scores": {k: round(v, 6) for k, v in self.scores.items()},
+        """JSON-ready: the file's top labels, every label's score, each window's, and ``error`` (`None` when
+        classified)."""
+        return {"file": self.file, "duration": None if self.duration is None else round(self.duration, 3),
+                "label": self.label, "predictions": self.top(top_k),
+                "scores": {k: round(v, 6) for k, v in self.scores.items()},
                 "windows": [{"start": round(w.start, 3), "end": round(w.end, 3), "label": w.label,
-                             "scores": {k: round(v, 6) for k, v in w.scores.items()}} for w in self.windows]}
+                             "scores": {k: round(v, 6) for k, v in w.scores.items()}} for w in self.windows],
+                "error": self.error}
 
 
 def window_bounds(num_samples: int, sampling_rate: int, window_seconds: Optional[float],
@@ -108,68 +135,254 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
     return files
 
 
-def classify_files(classifier, files: Sequence[str], *, window_seconds: Optional[float] = None,
+def model_labels(classifier) -> list[str]:
+    """The pipeline's model's labels, in class-id order."""
+    id2label = classifier.model.config.id2label
+    return [id2label[i] for i in range(len(id2label))]
+
+
+@dataclass
+class _PendingFile:
+    """A file whose windows are not all classified yet (``waveform`` is dropped once they are)."""
+
+    prediction: FilePrediction
+    waveform: Optional[np.ndarray] = None
+    num_windows: int = 0
+    remaining: int = 0
+    progress: float = 0.0  # the share of the progress bar's unit already counted
+
+
+@dataclass
+class _Window:
+    pending: _PendingFile
+    index: int
+    start: int
+    end: int
+
+
+def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optional[np.ndarray], FilePrediction]:
+    """Decode one file; a file that cannot be classified gets a :class:`FilePrediction` with its ``error``."""
+    duration = None
+    try:
+        duration = probe_audio(path)["duration"]  # names an empty or missing file better than the decoder does
+        waveform = decode_waveform(path, sampling_rate)
+        duration = len(waveform) / sampling_rate
+        if len(waveform) < min_samples:
+            raise InvalidClipError(path, f"the clip is {duration * 1000:.1f} ms long, shorter than the model's "
+                                         f"receptive field ({min_samples / sampling_rate * 1000:.1f} ms)")
+    except InvalidClipError as error:
+        return None, FilePrediction(file=path, duration=duration, error=error.problem)
+    except OSError as error:  # unreadable: permissions, a folder named like an audio file, I/O errors
+        return None, FilePrediction(file=path, duration=duration, error=f"cannot be read ({error})")
+    return waveform, FilePrediction(file=path, duration=duration)
+
+
+class _WindowQueue:
+    """Decoded files in their order and their windows waiting for the model; classifies them a chunk at a time
+    (longest first, ``batch_size`` per forward pass) and hands back the files whose windows are all done."""
+
+    def __init__(self, classifier, batch_size: int, bar):
+        self.classifier, self.batch_size, self.bar = classifier, batch_size, bar
+        self.sampling_rate = classifier.feature_extractor.sampling_rate
+        self.labels = model_labels(classifier)
+        self.chunk_windows = BATCHES_PER_CHUNK * batch_size
+        self.chunk_samples = int(MAX_CHUNK_SECONDS * self.sampling_rate)
+        self.files: deque[_PendingFile] = deque()
+        self.windows: list[_Window] = []
+        self.samples = 0
+
+    def add(self, prediction: FilePrediction, waveform: Optional[np.ndarray],
+            bounds: Sequence[tuple[int, int]] = ()) -> None:
+        record = _PendingFile(prediction, waveform, num_windows=len(bounds), remaining=len(bounds))
+        prediction.windows = [None] * len(bounds)
+        self.files.append(record)
+        self.windows += [_Window(record, index, start, end) for index, (start, end) in enumerate(bounds)]
+        self.samples += sum(end - start for start, end in bounds)
+
+    def chunk_ready(self) -> bool:
+        return len(self.windows) >= self.chunk_windows or self.samples >= self.chunk_samples
+
+    def classify_chunk(self) -> None:
+        count = size = 0
+        while count < len(self.windows) and count < self.chunk_windows and (not count or size < self.chunk_samples):
+            size += self.windows[count].end - self.windows[count].start
+            count += 1
+        chunk, self.windows, self.samples = self.windows[:count], self.windows[count:], self.samples - size
+        for window, scores in zip(chunk, self._scores(chunk)):
+            record = window.pending
+            if isinstance(scores, Exception):
+                self._fail(record, window, scores)
+            elif record.prediction.error is None:
+                record.prediction.windows[window.index] = WindowPrediction(
+                    start=window.start / self.sampling_rate, end=window.end / self.sampling_rate, scores=scores)
+                record.progress += 1 / record.num_windows
+                self.bar.update(1 / record.num_windows)
+            record.remaining -= 1
+            if record.remaining == 0:
+                record.waveform = None
+
+    def finished(self) -> Iterator[FilePrediction]:
+        """The files at the front whose windows are all classified, in order."""
+        while self.files and self.files[0].remaining == 0:
+            record = self.files.popleft()
+            self.bar.update(max(0.0, 1 - record.progress))
+            yield record.prediction
+
+    def _fail(self, record: _PendingFile, window: _Window, error: Exception) -> None:
+        if record.prediction.error is not None:
+            return
+        where = ""
+        if record.num_windows > 1:
+            where = f" (window {window.start / self.sampling_rate:.3f}-{window.end / self.sampling_rate:.3f} s)"
+        record.prediction.error = f"the model could not classify it{where}: {type(error).__name__}: {error}"
+        record.prediction.windows = []
+
+    def _scores(self, chunk: list[_Window]) -> list[dict[str, float] | Exception]:
+        """Every label's score for each window (in the order given), batched longest first. When a batch fails, its
+        windows are tried one at a time, so that only a window the model cannot take fails (with its exception)."""
+        order = sorted(range(len(chunk)), key=lambda i: chunk[i].start - chunk[i].end)
+        inputs = [{"raw": chunk[i].pending.waveform[chunk[i].start:chunk[i].end], "sampling_rate": self.sampling_rate}
+                  for i in order]
+        try:
+            outputs = self.classifier(inputs, top_k=None, batch_size=self.batch_size)
+        except (RuntimeError, ValueError) as error:
+            outputs = [error] if len(inputs) == 1 else [self._one(window) for window in inputs]
+        results: list[Any] = [None] * len(chunk)
+        for i, output in zip(order, outputs):
+            if isinstance(output, Exception):
+                results[i] = output
+            else:
+                scores = {o["label"]: float(o["score"]) for o in output}
+                results[i] = {label: scores[label] for label in self.labels}
+        return results
+
+    def _one(self, window: dict) -> list[dict] | Exception:
+        try:
+            return self.classifier(window, top_k=None)
+        except (RuntimeError, ValueError) as error:
+            return error
+
+
+def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional[float] = None,
                    hop_seconds: Optional[float] = None, batch_size: int = 8,
-                   progress: bool = True) -> Iterable[FilePrediction]:
+                   progress: bool = True) -> Iterator[FilePrediction]:
     """Classify each file (windowed when longer than ``window_seconds``) with an ``audio-classification`` pipeline;
-    yields one :class:`FilePrediction` per file. The tqdm progress bar counts seconds of audio, so that it moves
-    through a single long recording too."""
+    yields one :class:`FilePrediction` per file, in the order of ``files``, those that failed included (their
+    ``error`` says why). The tqdm progress bar counts files (a long recording's windows move it in steps).
+
+    Files are decoded lazily: windows are gathered from the files ahead until a chunk of ``BATCHES_PER_CHUNK``
+    batches (or ``MAX_CHUNK_SECONDS`` of audio) waits, classified together, and the files they complete are
+    yielded, so that at most about a chunk of audio is held at a time, however many files there are. Models whose
+    feature extractor returns no attention mask (group-norm wav2vec2-base) get one window per forward pass: padding
+    would change what they hear.
+    """
     from tqdm.auto import tqdm
 
-    from .corpora import InvalidClipError, probe_audio
-
+    files = list(files)
     sampling_rate = classifier.feature_extractor.sampling_rate
-    id2label = classifier.model.config.id2label
-    labels = [id2label[i] for i in range(len(id2label))]
-    if not getattr(classifier.feature_extractor, "return_attention_mask", True):
-        batch_size = 1  # padding would change what a model without attention mask hears
-    try:
-        total = sum(probe_audio(path)["duration"] for path in files)
-    except InvalidClipError:
-        total = None  # the decoder names the bad file below
-    bar_format = None if total is None else "{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
-    with tqdm(total=total, desc="Classifying", unit="s", disable=not progress, bar_format=bar_format) as bar:
+    min_samples = minimum_input_samples(classifier.model.config)
+    if not is_padding_invariant(classifier.model, classifier.feature_extractor):
+        batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
+    bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
+    with tqdm(total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format) as bar:
+        queue = _WindowQueue(classifier, batch_size, bar)
         for path in files:
-            waveform = decode_waveform(path, sampling_rate)
-            bounds = window_bounds(len(waveform), sampling_rate, window_seconds, hop_seconds)
-            windows, covered = [], 0
-            for first in range(0, len(bounds), batch_size):
-                chunk = bounds[first:first + batch_size]
-                inputs = [{"raw": waveform[start:end], "sampling_rate": sampling_rate} for start, end in chunk]
-                for (start, end), output in zip(chunk, classifier(inputs, top_k=None, batch_size=batch_size)):
-                    scores = {o["label"]: float(o["score"]) for o in output}
-                    windows.append(WindowPrediction(start=start / sampling_rate, end=end / sampling_rate,
-                                                    scores={label: scores[label] for label in labels}))
-                bar.update((chunk[-1][1] - covered) / sampling_rate)
-                covered = chunk[-1][1]
-            yield FilePrediction(file=path, duration=len(waveform) / sampling_rate, windows=windows)
+            waveform, prediction = _read_clip(path, sampling_rate, min_samples)
+            if waveform is None:
+                queue.add(prediction, None)
+            else:
+                queue.add(prediction, waveform, window_bounds(len(waveform), sampling_rate, window_seconds,
+                                                              hop_seconds))
+            while queue.chunk_ready():
+                queue.classify_chunk()
+            yield from queue.finished()
+        while queue.windows:
+            queue.classify_chunk()
+        yield from queue.finished()
 
 
-def write_predictions(predictions: Sequence[FilePrediction], path: str | os.PathLike,
-                      top_k: Optional[int] = None) -> Path:
-    """Write predictions as JSON (a list of :meth:`FilePrediction.to_dict`) or CSV (one row per window, then one
-    ``all`` row per file with the aggregated scores), chosen by the file's suffix."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".csv"):
-        raise ValueError(f"--output {path}: write .csv or .json.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".json":
-        path.write_text(json.dumps([p.to_dict(top_k) for p in predictions], indent=2) + "\n")
-        return path
-    labels = list(predictions[0].scores) if predictions else []
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "window", "start", "end", "label", "score", *labels])
-        for prediction in predictions:
+class PredictionWriter:
+    """Writes predictions one file at a time to a ``.csv`` or ``.json`` file, atomically: the output appears (or
+    replaces the previous one) only when the writer closes without an error, so an interrupted run leaves no half
+    file.
+
+    CSV: columns ``file, window, start, end, label, score``, one per label, then ``error``. Each file has one ``all``
+    row (its aggregated scores, or its error with the other columns empty), preceded by one row per window when it
+    was cut into several. JSON: a list of :meth:`FilePrediction.to_dict`.
+
+    Example:
+
+    ```python
+    >>> with PredictionWriter("emotions.csv", model_labels(classifier)) as writer:
+    ...     for prediction in classify_files(classifier, files):
+    ...         writer.write(prediction)
+    ```
+    """
+
+    def __init__(self, path: str | os.PathLike, labels: Sequence[str], top_k: Optional[int] = None):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise ValueError(f"--output {self.path}: write .csv or .json.")
+        self.labels, self.top_k = list(labels), top_k
+        self.files = self.windows = self.failed = 0
+        self._stack: Optional[contextlib.ExitStack] = None
+
+    @property
+    def is_json(self) -> bool:
+        return self.path.suffix.lower() == ".json"
+
+    def __enter__(self) -> "PredictionWriter":
+        with contextlib.ExitStack() as stack:
+            partial = stack.enter_context(atomic_path(self.path))
+            self._handle = stack.enter_context(open(partial, "w", newline="", encoding="utf-8"))
+            if self.is_json:
+                self._handle.write("[")
+            else:
+                self._csv = csv.writer(self._handle)
+                self._csv.writerow(["file", "window", "start", "end", "label", "score", *self.labels, "error"])
+            self._stack = stack.pop_all()
+        return self
+
+    def write(self, prediction: FilePrediction) -> None:
+        if self.is_json:
+            item = textwrap.indent(json.dumps(prediction.to_dict(self.top_k), indent=2), "  ")
+            self._handle.write(("\n" if not self.files else ",\n") + item)
+        else:
+            self._write_rows(prediction)
+        self.files += 1
+        self.windows += len(prediction.windows)
+        self.failed += prediction.error is not None
+
+    def _write_rows(self, prediction: FilePrediction) -> None:
+        if prediction.error is not None:
+            duration = "" if prediction.duration is None else f"{prediction.duration:.3f}"
+            self._csv.writerow([prediction.file, "all", "0.000", duration, "", "", *([""] * len(self.labels)),
+                                prediction.error])
+            return
+        if len(prediction.windows) > 1:
             for index, window in enumerate(prediction.windows):
-                writer.writerow([prediction.file, index, f"{window.start:.3f}", f"{window.end:.3f}", window.label,
-                                 f"{window.scores[window.label]:.6f}", *(f"{window.scores[k]:.6f}" for k in labels)])
-            scores = prediction.scores
-            writer.writerow([prediction.file, "all", "0.000", f"{prediction.duration:.3f}", prediction.label,
-                             f"{scores[prediction.label]:.6f}", *(f"{scores[k]:.6f}" for k in labels)])
-    return path
+                self._csv.writerow([prediction.file, index, f"{window.start:.3f}", f"{window.end:.3f}", window.label,
+                                    f"{window.scores[window.label]:.6f}",
+                                    *(f"{window.scores[k]:.6f}" for k in self.labels), ""])
+        scores = prediction.scores
+        self._csv.writerow([prediction.file, "all", "0.000", f"{prediction.duration:.3f}", prediction.label,
+                            f"{scores[prediction.label]:.6f}", *(f"{scores[k]:.6f}" for k in self.labels), ""])
+
+    def __exit__(self, *exc_info) -> bool:
+        stack, self._stack = self._stack, None
+        if exc_info[0] is None and self.is_json:
+            self._handle.write("\n]\n" if self.files else "]\n")
+        return stack.__exit__(*exc_info)
 
 
-__all__ = ["FilePrediction", "WindowPrediction", "classify_files", "find_audio_inputs", "window_bounds",
-           "write_predictions"]
+def write_predictions(predictions: Iterable[FilePrediction], path: str | os.PathLike, labels: Sequence[str],
+                      top_k: Optional[int] = None) -> Path:
+    """Write predictions as they come (see :class:`PredictionWriter` for the formats, chosen by the file's suffix)."""
+    with PredictionWriter(path, labels, top_k=top_k) as writer:
+        for prediction in predictions:
+            writer.write(prediction)
+    return writer.path
+
+
+__all__ = ["FilePrediction", "PredictionWriter", "WindowPrediction", "classify_files", "find_audio_inputs",
+           "model_labels", "window_bounds", "write_predictions"]

@@ -223,8 +223,8 @@ def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, 
 
 
 def test_a_model_folder_without_its_feature_extractor_is_named_with_the_fix(tmp_path, tiny_ravdess, capsys):
-    """Training from, evaluating or embedding with a model folder that lacks preprocessor_config.json stops with the
-    folder, the file and the fix, before any weights are read; the fix it gives works."""
+    """Training from, evaluating, predicting or embedding with a model folder that lacks preprocessor_config.json
+    stops with the folder, the file and the fix, before any weights are read; the fix it gives works."""
     checkpoint = tmp_path / "wav2vec2-without-feature-extractor"
     config = AutoConfig.for_model("wav2vec2", **TINY_SSL)
     AutoModelForAudioClassification.from_config(config).save_pretrained(checkpoint)
@@ -240,6 +240,9 @@ def test_a_model_folder_without_its_feature_extractor_is_named_with_the_fix(tmp_
     assert not any((tmp_path / "run").glob("checkpoint-*"))
     assert cli_main(["evaluate", "--model", str(checkpoint), "--corpus", "ravdess", "--data-dir", str(tiny_ravdess),
                      "--speakers", "04"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"ser-hf: error: {message}"
+    clip = str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0])
+    assert cli_main(["predict", str(checkpoint), clip, "--no-progress"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"ser-hf: error: {message}"
     with pytest.raises(MissingFeatureExtractorError, match=re.escape(message)):
         load_classifier(str(checkpoint))
