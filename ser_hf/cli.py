@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", help="audio files, or folders searched for audio files")
     predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
     predict.add_argument("--window-seconds", type=float, default=None,
-                         help="classify recordings longer than this in windows of this length (default: whole files)")
+                         help="classify recordings longer than this in windows of this length (default: whole files, "
+                              "recordings over 30 s in 30 s windows)")
     predict.add_argument("--hop-seconds", type=float, default=None,
                          help="seconds between window starts (default: the window length, no overlap)")
     predict.add_argument("--batch-size", type=int, default=8,

@@ -38,6 +38,9 @@ BATCHES_PER_CHUNK = 16
 #: many at a time.
 MAX_CHUNK_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".csv", ".json")
+#: Without ``window_seconds``, a recording longer than this is still cut into windows of this length, so that a
+#: 10-minute recording never goes through the model (and its activations into memory) in one piece.
+MAX_WHOLE_FILE_SECONDS = 30.0
 
 
 @dataclass
@@ -264,9 +267,10 @@ class _WindowQueue:
 
 
 def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional[float] = None,
-                   hop_seconds: Optional[float] = None, batch_size: int = 8,
-                   progress: bool = True) -> Iterator[FilePrediction]:
-    """Classify each file (windowed when longer than ``window_seconds``) with an ``audio-classification`` pipeline;
+                   hop_seconds: Optional[float] = None, batch_size: int = 8, progress: bool = True,
+                   max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS) -> Iterator[FilePrediction]:
+    """Classify each file (windowed when longer than ``window_seconds``; without it, when longer than
+    ``max_whole_file_seconds``, in windows of that length) with an ``audio-classification`` pipeline;
     yields one :class:`FilePrediction` per file, in the order of ``files``, those that failed included (their
     ``error`` says why). The tqdm progress bar counts files (a long recording's windows move it in steps).
 
@@ -291,8 +295,10 @@ def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional
             if waveform is None:
                 queue.add(prediction, None)
             else:
-                queue.add(prediction, waveform, window_bounds(len(waveform), sampling_rate, window_seconds,
-                                                              hop_seconds))
+                window, hop = window_seconds, hop_seconds
+                if window is None and len(waveform) > max_whole_file_seconds * sampling_rate:
+                    window, hop = max_whole_file_seconds, None
+                queue.add(prediction, waveform, window_bounds(len(waveform), sampling_rate, window, hop))
             while queue.chunk_ready():
                 queue.classify_chunk()
             yield from queue.finished()

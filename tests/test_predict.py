@@ -333,3 +333,19 @@ def test_prediction_writer_replaces_the_file_only_when_complete(tmp_path, crnn_m
     else:
         assert len(path.read_text().splitlines()) == 1 + len(predictions)
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_ten_minute_recording_is_windowed_without_being_asked(tmp_path, crnn_model, capsys):
+    """Without --window-seconds a recording over 30 s goes through the model in 30 s windows, never in one piece
+    (whose activations would grow with its length): 600 s gives 20 windows, none longer than 30 s."""
+    path = tmp_path / "ten_minutes.wav"
+    tone = np.sin(2 * np.pi * 220 * np.arange(600 * SAMPLING_RATE) / SAMPLING_RATE).astype(np.float32) * 0.1
+    soundfile.write(path, tone, SAMPLING_RATE)
+    classifier = CountingClassifier(pipeline("audio-classification", model=str(crnn_model)))
+    (prediction,) = classify_files(classifier, [str(path)], batch_size=4, progress=False)
+    assert sum(classifier.calls) == 20  # windows, not the whole recording
+    assert prediction.error is None and prediction.duration == pytest.approx(600.0)
+    assert [(w.start, w.end) for w in prediction.windows] == [(30.0 * i, 30.0 * (i + 1)) for i in range(20)]
+    assert prediction.label in LABELS.names
+    assert cli_main(["predict", str(crnn_model), str(path), "--no-progress"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["windows"]) == 20
