@@ -27,8 +27,10 @@ ffmpeg:
 		exit 1; \
 	fi
 
+# One torch/OpenMP thread unless set: the tests' models are tiny, and on a 2-core machine two threads per process
+# (with the subprocesses some tests start) made the suite several times slower (about 3 minutes with one).
 test: setup
-	$(PY) -m pytest
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest
 
 # The demo trains recipes/demo.yaml (a small CRNN) on the RAVDESS sample the repository ships, speaker-independently
 # (actors 01-05 train, 06 validates, 07-08 test), prints its evaluation report, and classifies a test actor's clip
