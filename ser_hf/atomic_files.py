@@ -30,9 +30,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     partial = Path(partial)
     try:
         yield partial
+        # mkstemp creates the file readable by its owner only: give it the mode a plain open() would.
+        os.chmod(partial, 0o666 & ~_umask())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -44,7 +52,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; once the block has filled it without raising, move each of its files
-    into `path` with an atomic rename (files already in `path` under other names are left alone).
+    into `path` with an atomic rename (files already in `path` under other names are left alone), the small JSON
+    files that describe the rest (``config.json``, ``dataset_dict.json``, ``state.json``, ...) last, so that they
+    never point to data that is not there yet.
 
     For writers that take a folder (``save_pretrained``, ``save_to_disk``): every file of the result is complete,
     and a failure leaves `path` as it was.
@@ -54,7 +64,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield staging
-        for source in sorted(staging.rglob("*")):
+        for source in sorted(staging.rglob("*"), key=lambda item: (item.suffix == ".json", str(item))):
             target = path / source.relative_to(staging)
             if source.is_dir():
                 target.mkdir(parents=True, exist_ok=True)

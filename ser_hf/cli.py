@@ -286,6 +286,7 @@ def predict_command(args: argparse.Namespace) -> int:
     from transformers import pipeline
 
     from .models.feature_extraction_auto import load_feature_extractor
+    from .models.ssl import minimum_input_samples
     from .predict import OUTPUT_SUFFIXES, PredictionWriter, classify_files, find_audio_inputs, model_labels
 
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
@@ -295,12 +296,18 @@ def predict_command(args: argparse.Namespace) -> int:
     for flag, value in (("--window-seconds", args.window_seconds), ("--hop-seconds", args.hop_seconds)):
         if value is not None and value <= 0:
             raise ValueError(f"{flag} must be positive, got {value}.")
+    if args.hop_seconds is not None and args.window_seconds is None:
+        raise ValueError("--hop-seconds needs --window-seconds (the length of the windows it spaces).")
     files = find_audio_inputs(args.files)
     # The feature extractor through ser-hf's loader: a model folder without one gets an error naming the fix.
     feature_extractor = load_feature_extractor(args.model, revision=args.revision,
                                                trust_remote_code=args.trust_remote_code)
     classifier = pipeline("audio-classification", model=args.model, feature_extractor=feature_extractor,
                           revision=args.revision, trust_remote_code=args.trust_remote_code)
+    shortest = minimum_input_samples(classifier.model.config) / feature_extractor.sampling_rate
+    if args.window_seconds is not None and args.window_seconds < shortest:
+        raise ValueError(f"--window-seconds {args.window_seconds} is shorter than the model's receptive field "
+                         f"({shortest:.3f} s): no window could be classified.")
     writer = None if args.output is None else PredictionWriter(args.output, model_labels(classifier), args.top_k)
     failed = []
     with writer or contextlib.nullcontext():

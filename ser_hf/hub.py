@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import json
+import shlex
 import logging
 import os
 import re
@@ -49,7 +50,7 @@ REPORTS_DIR = "reports"
 EVAL_REPORT_FILE = "eval_report.json"
 #: What a push leaves out of a run's folder: Trainer checkpoints and half-written files.
 PUSH_IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "**/checkpoint-*/**", "*.partial", "**/*.partial",
-                        "runs/**", "**/runs/**"]
+                        "*.partial/**", "**/*.partial/**", "runs/**", "**/runs/**"]
 #: Text files a push checks for the token before uploading anything.
 _TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".py", ".csv", ".cfg", ".toml", ".log"}
 
@@ -863,7 +864,11 @@ def push_to_hub(
         read_run(run_dir)  # a clear error for a folder that holds no finished run
     _refuse_files_with_token(run_dir, token or get_token())
     api = HfApi(endpoint=endpoint, token=token)
-    retry = f"`ser-hf push {run_dir} --repo-id {repo_id}{f' --revision {revision}' if revision else ''}`"
+    retry = "`" + shlex.join(["ser-hf", "push", str(run_dir), "--repo-id", repo_id,
+                              *(["--private"] if private else []), *(["--revision", revision] if revision else []),
+                              *(["--commit-message", commit_message] if commit_message else []),
+                              *(["--license", license] if license else []),
+                              *([] if create_card else ["--no-card"])]) + "`"
     # The folder is only read until the commit has landed: the card for the repository goes up from memory and
     # replaces README.md once the push succeeded, so a failed push leaves every file as it was.
     with _explained_push_errors(run_dir, api.endpoint, retry):

@@ -111,6 +111,9 @@ def window_bounds(num_samples: int, sampling_rate: int, window_seconds: Optional
         return [(0, num_samples)]
     window = int(round(window_seconds * sampling_rate))
     hop = int(round((hop_seconds or window_seconds) * sampling_rate))
+    if window < 1 or hop < 1:
+        raise ValueError(f"window_seconds {window_seconds} and hop_seconds {hop_seconds} must each be at least one "
+                         f"sample at {sampling_rate} Hz.")
     bounds = [(start, start + window) for start in range(0, num_samples - window + 1, hop)]
     tail = num_samples - bounds[-1][1]
     if 0 < tail < hop / 2:
@@ -121,7 +124,8 @@ def window_bounds(num_samples: int, sampling_rate: int, window_seconds: Optional
 
 
 def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
-    """The audio files named, and those below the folders named (sorted); errors name a path that is neither."""
+    """The audio files named, and those below the folders named (sorted), each once; errors name a path that is
+    neither."""
     files: list[str] = []
     suffixes = {ext.lower() for ext in AUDIO_EXTENSIONS}
     for path in map(Path, paths):
@@ -135,7 +139,7 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
             files.append(str(path))
         else:
             raise FileNotFoundError(f"{path} is neither an audio file nor a folder.")
-    return files
+    return list(dict.fromkeys(files))  # a file named twice (or inside a folder also named) gets one result
 
 
 def model_labels(classifier) -> list[str]:
@@ -167,8 +171,18 @@ def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optiona
     """Decode one file; a file that cannot be classified gets a :class:`FilePrediction` with its ``error``."""
     duration = None
     try:
-        duration = probe_audio(path)["duration"]  # names an empty or missing file better than the decoder does
-        waveform = decode_waveform(path, sampling_rate)
+        probe_error = None
+        try:
+            duration = probe_audio(path)["duration"]  # names an empty or missing file better than the decoder does
+        except InvalidClipError as error:
+            # Streams written through a pipe (WebM/Opus from a browser) declare no duration: the decoder decides.
+            probe_error = error
+        try:
+            waveform = decode_waveform(path, sampling_rate)
+        except InvalidClipError:
+            if probe_error is not None:
+                raise probe_error from None
+            raise
         duration = len(waveform) / sampling_rate
         if len(waveform) < min_samples:
             raise InvalidClipError(path, f"the clip is {duration * 1000:.1f} ms long, shorter than the model's "
@@ -248,7 +262,7 @@ class _WindowQueue:
                   for i in order]
         try:
             outputs = self.classifier(inputs, top_k=None, batch_size=self.batch_size)
-        except (RuntimeError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001 - one bad window must not lose the run's other results
             outputs = [error] if len(inputs) == 1 else [self._one(window) for window in inputs]
         results: list[Any] = [None] * len(chunk)
         for i, output in zip(order, outputs):
@@ -262,7 +276,7 @@ class _WindowQueue:
     def _one(self, window: dict) -> list[dict] | Exception:
         try:
             return self.classifier(window, top_k=None)
-        except (RuntimeError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001
             return error
 
 

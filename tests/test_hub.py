@@ -407,6 +407,9 @@ def test_a_failed_push_changes_no_local_file_and_can_be_run_again(tmp_path, hub,
     nothing and changes no file of the run; the same command then pushes it. An unreachable Hub is named likewise."""
     repo_id, run_dir = f"{USER}/pushed-twice", tmp_path / "run"
     shutil.copytree(cnn_run, run_dir)
+    # What a run killed while exporting a fold leaves (a temporary folder) is never published.
+    (run_dir / ".fold-0.x1y2.partial").mkdir()
+    (run_dir / ".fold-0.x1y2.partial" / "model.safetensors").write_bytes(b"half")
     before = _folder_bytes(run_dir)
     env, command = hub_env(hub, tmp_path / "hf_home"), [str(Path(sys.executable).parent / "ser-hf"), "push",
                                                         str(run_dir), "--repo-id", repo_id]
@@ -429,14 +432,16 @@ def test_a_failed_push_changes_no_local_file_and_can_be_run_again(tmp_path, hub,
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     with pytest.raises(HubPushError, match=rf"Could not reach the Hub at {closed} to push {run_dir}: .*Nothing in "
-                                           rf"{run_dir} was changed"):
-        push_to_hub(run_dir, repo_id, token=TOKEN, endpoint=closed)
+                                           rf"{run_dir} was changed") as unreachable:
+        push_to_hub(run_dir, repo_id, token=TOKEN, endpoint=closed, private=True, create_card=False)
+    # The command to run again keeps every option of the failed push: a private repository stays private.
+    assert str(unreachable.value).endswith(f"run `ser-hf push {run_dir} --repo-id {repo_id} --private --no-card`.")
     assert _folder_bytes(run_dir) == before
 
     pushed = run(command, env)
     assert f"/{repo_id}/commit/" in pushed.stdout
     files, after = hub.files(repo_id), _folder_bytes(run_dir)
-    published = {name for name in before if not name.startswith(("checkpoint-", "runs/"))}
+    published = {name for name in before if not name.startswith(("checkpoint-", "runs/", ".fold-0.x1y2.partial/"))}
     assert set(files) == published | {".gitattributes"}
     assert all(files[name] == after[name] for name in published)
     # The card went up rendered for the repository, and is the run's README.md from now on.

@@ -62,6 +62,17 @@ def test_masked_batch_norm_takes_statistics_from_real_frames_only():
     torch.testing.assert_close(norm(batch, mask), reference(batch))
 
 
+def test_masked_batch_norm_in_bfloat16_keeps_its_buffers_in_their_dtype():
+    """A model cast to bf16 (or run under autocast with float32 buffers) trains: statistics are taken in float32 and
+    stored in the buffers' own dtype, and the output has the input's."""
+    batch, mask = torch.randn(2, 3, 8), torch.tensor([[True] * 8, [True] * 5 + [False] * 3])
+    for module_dtype in (torch.float32, torch.bfloat16):
+        norm = MaskedBatchNorm(3).to(module_dtype)
+        output = norm(batch.to(torch.bfloat16), mask)
+        assert output.dtype == torch.bfloat16 and norm.running_mean.dtype == module_dtype
+        assert norm.num_batches_tracked == 1 and not torch.equal(norm.running_mean, torch.zeros(3, dtype=module_dtype))
+
+
 @pytest.mark.parametrize("extractor", [LogMelFeatureExtractor(n_mels=40), MFCCFeatureExtractor()], ids=type)
 def test_features_of_a_clip_do_not_depend_on_its_batch(extractor):
     long_clip, short_clip = load_clip(0, 1.3), load_clip(1, 0.6)

@@ -154,6 +154,21 @@ def test_predict_folder_of_2000_clips_writes_one_row_per_clip_with_errors(tmp_pa
         assert f"{clip_folder / name}: " in captured.err and problem in captured.err
 
 
+def test_inputs_are_listed_once_and_bad_options_stop_before_the_model_runs(
+        crnn_model, maskless_ssl_model, clip_folder, capsys):
+    first = find_audio_inputs([clip_folder])[0]
+    assert find_audio_inputs([first, clip_folder, first]) == find_audio_inputs([clip_folder])
+    for model, options, message in [
+        (crnn_model, ["--hop-seconds", "1"], "--hop-seconds needs --window-seconds"),
+        (maskless_ssl_model, ["--window-seconds", "0.001"],
+         "--window-seconds 0.001 is shorter than the model's receptive field"),
+    ]:
+        assert cli_main(["predict", str(model), first, "--no-progress", *options]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="must each be at least one sample"):
+        window_bounds(16000, 16000, 1e-5)
+
+
 def test_predict_json_lines_and_json_file_carry_the_error(tmp_path, crnn_model, clip_folder, capsys):
     files = [str(clip_folder / name) for name in ("clip_0001.wav", "clip_0500.wav", "clip_0002.wav")]
     assert cli_main(["predict", str(crnn_model), *files, "--no-progress", "--top-k", "2"]) == 1
@@ -337,7 +352,7 @@ def test_prediction_writer_replaces_the_file_only_when_complete(tmp_path, crnn_m
 
 def test_a_ten_minute_recording_is_windowed_without_being_asked(tmp_path, crnn_model, capsys):
     """Without --window-seconds a recording over 30 s goes through the model in 30 s windows, never in one piece
-    (whose activations would grow with its length): 600 s gives 20 windows, none longer than 30 s."""
+    (whose activations would grow with its length): 600 s gives 20 windows of 30 s."""
     path = tmp_path / "ten_minutes.wav"
     tone = np.sin(2 * np.pi * 220 * np.arange(600 * SAMPLING_RATE) / SAMPLING_RATE).astype(np.float32) * 0.1
     soundfile.write(path, tone, SAMPLING_RATE)

@@ -74,8 +74,8 @@ class MaskedBatchNorm(nn.Module):
         variance = centred.pow(2).sum(dim=reduce_dims) / count
         with torch.no_grad():
             unbiased = variance * count / (count - 1).clamp(min=1.0)
-            self.running_mean.lerp_(mean.detach(), self.momentum)
-            self.running_var.lerp_(unbiased.detach(), self.momentum)
+            self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+            self.running_var.lerp_(unbiased.detach().to(self.running_var.dtype), self.momentum)
             self.num_batches_tracked.add_(1)
         normalized = (hidden_states - _channels(mean, hidden_states)) / torch.sqrt(
             _channels(variance, hidden_states) + self.eps
