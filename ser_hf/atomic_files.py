@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0o666 less the umask, read once (setting the umask to read it
+    is process-wide, so it is not done while other threads may be creating files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; once the block has written it without raising, rename it to `path`.
@@ -31,16 +42,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield partial
         # mkstemp creates the file readable by its owner only: give it the mode a plain open() would.
-        os.chmod(partial, 0o666 & ~_umask())
+        os.chmod(partial, _FILE_MODE)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -364,3 +364,21 @@ def test_a_ten_minute_recording_is_windowed_without_being_asked(tmp_path, crnn_m
     assert prediction.label in LABELS.names
     assert cli_main(["predict", str(crnn_model), str(path), "--no-progress"]) == 0
     assert len(json.loads(capsys.readouterr().out)["windows"]) == 20
+
+
+def test_a_stream_whose_header_declares_no_duration_is_left_to_the_decoder(monkeypatch, crnn_model, clip_folder):
+    """Recordings written through a pipe (WebM/Opus from a browser) declare no duration, which the probe reads as
+    empty: the decoder decides. A file neither can read keeps the probe's error, which names the problem better."""
+    from ser_hf.corpora import InvalidClipError
+
+    def no_duration(path):
+        raise InvalidClipError(path, "zero-length audio")
+
+    monkeypatch.setattr(predict_module, "probe_audio", no_duration)
+    files = find_audio_inputs([clip_folder])
+    good = next(f for f in files if Path(f).name not in BAD_CLIPS)
+    random_bytes = next(f for f in files if Path(f).name == "clip_0003.wav")
+    classifier = pipeline("audio-classification", model=str(crnn_model))
+    classified, unreadable = classify_files(classifier, [good, random_bytes], progress=False)
+    assert classified.error is None and classified.label in LABELS.names
+    assert unreadable.error == "zero-length audio" and not unreadable.windows
