@@ -120,6 +120,14 @@ class ModelArguments:
                           "pooled layer outputs as a dataset column and train the head on them. The saved model is "
                           "still the full classifier that runs on audio."},
     )
+    cache_feature_encoder: Optional[bool] = field(
+        default=None,
+        metadata={"help": "Run an SSL model's frozen convolutional feature encoder once per clip and train on its "
+                          "cached outputs instead of recomputing them every step. By default whenever that is exact: "
+                          "the feature encoder is frozen and the training clips are neither augmented nor cropped "
+                          "(none longer than max_duration_seconds); true demands it (the run stops naming what "
+                          "prevents it), false recomputes them."},
+    )
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) on the frozen encoder."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
@@ -149,7 +157,8 @@ class ModelArguments:
                         "use_weighted_layer_sum": self.use_weighted_layer_sum,
                         "num_frozen_layers": self.num_frozen_layers,
                         "freeze_base_model": self.freeze_base_model, "use_lora": self.use_lora,
-                        "cache_encoder_outputs": self.cache_encoder_outputs}
+                        "cache_encoder_outputs": self.cache_encoder_outputs,
+                        "cache_feature_encoder": self.cache_feature_encoder}
             set_fields = [name for name, value in ssl_only.items() if value]
             if set_fields:
                 raise RecipeError(f"{', '.join(set_fields)} only apply to SSL encoders, not to the {self.model_type} "
@@ -160,6 +169,12 @@ class ModelArguments:
         if self.use_lora and self.use_weighted_layer_sum:
             raise RecipeError("use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
                               "hold the layer weights, so best-model loading and resuming would lose them.")
+        if self.cache_feature_encoder and not self.freeze_feature_encoder:
+            raise RecipeError("cache_feature_encoder: true needs freeze_feature_encoder: true (a feature encoder that "
+                              "trains changes its outputs every step).")
+        if self.cache_feature_encoder and self.cache_encoder_outputs:
+            raise RecipeError("cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
+                              "already caches the whole encoder's outputs; leave cache_feature_encoder unset.")
         if self.cache_encoder_outputs:
             if not self.freeze_base_model:
                 raise RecipeError("cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
@@ -366,6 +381,9 @@ class AugmentationArguments:
         if self.ssl_masking() and model_args.is_baseline:
             raise RecipeError(f"mask_time_prob/mask_feature_prob configure SSL encoders, not the "
                               f"{model_args.model_type} baseline (use num_time_masks/num_freq_masks).")
+        if model_args.cache_feature_encoder and self.waveform_augmentation(16000) is not None:
+            raise RecipeError("cache_feature_encoder: true runs the feature encoder once per clip, so waveform "
+                              "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset.")
         if model_args.cache_encoder_outputs and (self.waveform_augmentation(16000) is not None or self.ssl_masking()):
             raise RecipeError("cache_encoder_outputs encodes each clip once, so waveform augmentation and SSL masking "
                               "cannot apply: turn them off or train without the cache.")

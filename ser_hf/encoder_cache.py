@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -130,7 +130,7 @@ def encode_dataset(
     encoded alone, unpadded: encoders that are exactly padding-invariant (layer-norm feature encoder, feature
     extractor returning an attention mask, not data2vec-audio) run in batches of clips sorted by length; group-norm
     encoders such as wav2vec2-base, whose first convolution normalises over the whole padded time axis, run in such
-    batches on an accelerator, with that one layer run clip by clip (see :func:`_first_conv_layer_per_clip`), and one
+    batches on an accelerator, with that one layer run clip by clip (see :func:`first_conv_layer_per_clip`), and one
     clip per forward on CPU (see `batch_group_norm`); data2vec-audio, whose positional convolutions leak padding into
     the last frames, one clip per forward.
 
@@ -227,17 +227,19 @@ def encoder_cache_key(model: PreTrainedModel, feature_extractor: SequenceFeature
     its head-only fields, the encoder's weights, the feature extractor's settings and whether every layer is kept
     (`use_weighted_layer_sum`)."""
     config = {key: value for key, value in model.config.to_dict().items() if key not in _HEAD_CONFIG_KEYS}
+    parts = (ENCODER_CACHE_VERSION, dataset._fingerprint, json.dumps(config, sort_keys=True, default=str),
+             feature_extractor.to_json_string(), bool(model.config.use_weighted_layer_sum))
+    return cache_key(parts, model.base_model.state_dict())
+
+
+def cache_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A hash of `parts` (by their `str`) and of every tensor of `state_dict` (name, dtype, shape and bytes): the key
+    of a cache of what a module computes from a dataset."""
     hasher = hashlib.blake2b(digest_size=16)
-    for part in (
-        ENCODER_CACHE_VERSION,
-        dataset._fingerprint,
-        json.dumps(config, sort_keys=True, default=str),
-        feature_extractor.to_json_string(),
-        bool(model.config.use_weighted_layer_sum),
-    ):
+    for part in parts:
         hasher.update(str(part).encode())
         hasher.update(b"\0")
-    for name, tensor in model.base_model.state_dict().items():
+    for name, tensor in state_dict.items():
         hasher.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         # Raw bytes through a uint8 view: works for every dtype (bfloat16 has no numpy counterpart).
         hasher.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
@@ -292,8 +294,8 @@ class _PerClipConvLayer(nn.Module):
 
 
 @contextmanager
-def _first_conv_layer_per_clip(model: PreTrainedModel, num_samples: list[int]):
-    """Within the context, the model's first feature-encoder layer runs clip by clip.
+def first_conv_layer_per_clip(feature_encoder: nn.Module, num_samples: list[int]):
+    """Within the context, the first layer of an SSL model's convolutional feature encoder runs clip by clip.
 
     That layer's group norm takes its statistics over the whole time axis, padding included; nothing after it does.
     The later convolutions are unpadded ("valid"), so the frames a clip has alone read its own samples only; the frames
@@ -301,7 +303,7 @@ def _first_conv_layer_per_clip(model: PreTrainedModel, num_samples: list[int]):
     by the encoder, as the zero padding of that convolution is for a clip alone. The states of every real frame are
     then those of the clip alone, to float rounding, while the heavy layers run on the whole batch.
     """
-    conv_layers = model.base_model.feature_extractor.conv_layers
+    conv_layers = feature_encoder.conv_layers
     first = conv_layers[0]
     conv_layers[0] = _PerClipConvLayer(first, num_samples)
     try:
@@ -350,7 +352,7 @@ def _encode_clips(
         for row, value in enumerate(values):
             input_values[row, :len(value)] = torch.from_numpy(value)
             attention_mask[row, :len(value)] = 1
-        context = _first_conv_layer_per_clip(model, num_samples)
+        context = first_conv_layer_per_clip(model.base_model.feature_extractor, num_samples)
     else:
         inputs = feature_extractor(
             waveforms, sampling_rate=feature_extractor.sampling_rate, padding=True, return_tensors="pt"
@@ -463,8 +465,10 @@ __all__ = [
     "ENCODER_STATES_COLUMN",
     "CachedEncoderHead",
     "EncoderStatesCollator",
+    "cache_key",
     "check_cacheable",
     "encode_dataset",
     "encoder_cache_key",
+    "first_conv_layer_per_clip",
     "is_padding_invariant",
 ]

@@ -24,6 +24,8 @@ from .corpora import load_corpus, merge_corpora
 from .corpora.base import InvalidClipError
 from .dataset_info import column_values, get_ser_info
 from .evaluation import evaluate_split, read_report, write_report
+from .feature_cache import (FEATURES_COLUMN, FeatureEncoderOutputsCollator, accept_feature_encoder_outputs,
+                            encode_feature_encoder_outputs, feature_cache_blockers, feature_encoder)
 from .hub import push_to_hub, write_model_card, write_recipe
 from .models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
 from .models.baselines import default_feature_extractor
@@ -287,14 +289,13 @@ def train_and_evaluate(
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
     splits = drop_clips_shorter_than(splits, minimum_input_samples(model.config) / feature_extractor.sampling_rate,
                                      skip_invalid=data_args.skip_invalid)
-    if not model_args.is_baseline and not getattr(feature_extractor, "return_attention_mask", True):
-        # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask, so padding changes their output:
-        # evaluate clip by clip, as pipeline() will run the exported model.
+    inputs = split_inputs(model, feature_extractor, splits, model_args, data_args, augmentation_args, args)
+    if (not model_args.is_baseline and not getattr(feature_extractor, "return_attention_mask", True)
+            and WAVEFORM_COLUMN in inputs["train"].column_names):
+        # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask on raw audio, so padding changes
+        # their output: evaluate clip by clip, as pipeline() will run the exported model.
         logger.info("%s takes no attention mask: evaluating one clip per batch.", model_args.model_type)
         args = dataclasses.replace(args, per_device_eval_batch_size=1)
-    inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
-    if model_args.cache_encoder_outputs:  # the head reads the cached encoder states, never the audio
-        inputs = inputs.remove_columns(WAVEFORM_COLUMN)
     trainer = build_trainer(model, feature_extractor, inputs, model_args, data_args, augmentation_args, args,
                             label_names, encoder_key=encoder_key, unencoded_dataset=unencoded_dataset)
 
@@ -331,6 +332,39 @@ def train_and_evaluate(
     return report
 
 
+def split_inputs(model, feature_extractor: SequenceFeatureExtractor, splits: DatasetDict, model_args: ModelArguments,
+                 data_args: DataArguments, augmentation_args: AugmentationArguments,
+                 args: SERTrainingArguments) -> DatasetDict:
+    """What the model trains and is evaluated on, per split: the columns of :func:`model_inputs`; in FAST mode without
+    the audio (the head reads the cached encoder states); for an SSL model whose frozen feature encoder can be cached
+    (`cache_feature_encoder`, see :mod:`ser_hf.feature_cache`), its outputs in place of the audio."""
+    inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
+    if model_args.cache_encoder_outputs:
+        return inputs.remove_columns(WAVEFORM_COLUMN)
+    if model_args.is_baseline or model_args.cache_feature_encoder is False:
+        return inputs
+    blockers = feature_cache_blockers(
+        model, inputs["train"], feature_extractor.sampling_rate, max_duration_seconds=data_args.max_duration_seconds,
+        waveform_augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate))
+    if blockers:
+        if model_args.cache_feature_encoder:
+            raise RecipeError(f"cache_feature_encoder: true, but the feature encoder's outputs change from epoch to "
+                              f"epoch: {'; '.join(blockers)}.")
+        logger.info("Running the feature encoder at every step (its outputs cannot be cached: %s).",
+                    "; ".join(blockers))
+        return inputs
+    encoder = feature_encoder(model)
+    device = next(encoder.parameters()).device
+    encoder.to(args.device)  # where Trainer will put the model: the encoding runs there
+    try:
+        with args.main_process_first(desc="running the frozen feature encoder once per clip"):
+            return DatasetDict({name: encode_feature_encoder_outputs(
+                model, feature_extractor, split, batch_size=args.per_device_eval_batch_size)
+                for name, split in inputs.items()})
+    finally:
+        encoder.to(device)
+
+
 def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: ModelArguments, data_args: DataArguments,
                   augmentation_args: AugmentationArguments, args: SERTrainingArguments, label_names,
                   encoder_key: Optional[str] = None, unencoded_dataset: Optional[Dataset] = None) -> SERTrainer:
@@ -343,6 +377,11 @@ def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: Mod
             raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
         trained_model = CachedEncoderHead(model)
         train_collator = eval_collator = EncoderStatesCollator()
+    elif FEATURES_COLUMN in inputs["train"].column_names:  # frozen feature encoder's outputs cached (split_inputs)
+        accept_feature_encoder_outputs(model)
+        trained_model = model
+        train_collator = FeatureEncoderOutputsCollator(extra_columns=(CLIP_PATHS_KEY,))
+        eval_collator = FeatureEncoderOutputsCollator()
     else:
         trained_model = model
         train_collator = AudioClassificationCollator(
@@ -419,5 +458,5 @@ def finish_run(model_args: ModelArguments, data_args: DataArguments, augmentatio
 
 
 __all__ = ["MODEL_INPUT_COLUMNS", "audit_split", "build_model", "build_trainer", "encode_for_fast_mode",
-           "export_model", "finish_run", "load_dataset_from_args", "make_folds", "model_inputs",
+           "export_model", "finish_run", "load_dataset_from_args", "make_folds", "model_inputs", "split_inputs",
            "train_and_evaluate"]
