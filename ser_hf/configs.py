@@ -425,6 +425,19 @@ class SERTrainingArguments(TrainingArguments):
         metadata={"help": "auto: bf16 on a GPU that supports it, full precision otherwise; or fp32/bf16/fp16. (Not "
                           "named mixed_precision: TrainingArguments uses that attribute for accelerate's setting.)"},
     )
+    defer_loss_check: Optional[bool] = field(
+        default=None,
+        metadata={"help": "A NaN or infinite training loss stops the run, naming the step and the batch's clips. "
+                          "Checking makes the host wait for the device, so by default each loss is checked at once "
+                          "on CPU (free there) and, on accelerators, kept on the device and checked when Trainer "
+                          "waits anyway (logging, evaluation, saving, epoch end): true or false forces either way."},
+    )
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={"help": "Trainer's filter that leaves NaN/inf losses out of the logged mean. Off: a non-finite "
+                          "loss stops the run instead (defer_loss_check), and the filter would wait for the device "
+                          "at every step."},
+    )
     eval_strategy: str = field(
         default="epoch", metadata={"help": "When to evaluate on the validation split: no, steps or epoch."}
     )
@@ -466,7 +479,13 @@ class SERTrainingArguments(TrainingArguments):
             self.dataloader_pin_memory = False  # pinned memory only speeds copies to a GPU (torch warns otherwise)
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise RecipeError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}.")
+        # Batches in pinned memory are copied to the GPU without the host waiting for the copy (accelerate's
+        # non_blocking), unless the recipe's accelerator_config says otherwise.
+        non_blocking_set = self.accelerator_config is not None and (
+            not isinstance(self.accelerator_config, dict) or "non_blocking" in self.accelerator_config)
         super().__post_init__()
+        if self.dataloader_pin_memory and not non_blocking_set:
+            self.accelerator_config.non_blocking = True
 
     def __getstate__(self) -> dict[str, Any]:
         # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.

@@ -5,6 +5,7 @@ crops and augmentation reproducible across an interrupted and resumed run."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -135,6 +136,43 @@ class EpochSeededLengthGroupedSampler(Sampler):
         return iter([index for batch in self.batches() for index in batch])
 
 
+@dataclass
+class _TrainingLoss:
+    """One training batch's loss, kept on its device until the next check."""
+
+    step: int
+    epoch: float
+    paths: Optional[Sequence[str]]
+    loss: torch.Tensor
+    # Per input tensor, which rows hold NaN or inf (computed on the device when the check is deferred).
+    bad_rows: dict[str, torch.Tensor]
+
+
+def _non_finite_rows(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Per floating-point input tensor, which rows (clips) hold NaN or infinite values, computed where they are."""
+    return {name: (~torch.isfinite(value.reshape(value.shape[0], -1))).any(dim=1) for name, value in inputs.items()
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() > 0}
+
+
+class NonFiniteLossCallback(TrainerCallback):
+    """Checks the training losses kept by :class:`SERTrainer` whenever `Trainer` is about to log, evaluate, save or
+    stop, and at the end of each epoch: a step never waits for the device, and no checkpoint, evaluation or log comes
+    from weights that a non-finite loss has already spoiled."""
+
+    def __init__(self, trainer: "SERTrainer"):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_log or control.should_evaluate or control.should_save or control.should_training_stop:
+            self.trainer.check_training_losses()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.trainer.check_training_losses()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trainer.check_training_losses()
+
+
 class SERTrainer(Trainer):
     """`Trainer` with SER's loss and optimiser options.
 
@@ -159,6 +197,8 @@ class SERTrainer(Trainer):
         self.head_learning_rate = head_learning_rate
         # The loss below is a per-batch mean: Trainer divides it by the gradient accumulation steps.
         self.loss_is_scaled_for_ga = False
+        self._training_losses: list[_TrainingLoss] = []
+        self.add_callback(NonFiniteLossCallback(self))
 
     def _get_train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
@@ -197,24 +237,47 @@ class SERTrainer(Trainer):
             raise ValueError("SERTrainer needs labels in every batch to compute the loss.")
         loss = nn.functional.cross_entropy(logits.float(), labels, weight=self._class_weights_on(logits.device),
                                            label_smoothing=self.args.label_smoothing_factor)
-        # One host sync per step, as Trainer's own logging_nan_inf_filter does: a NaN loss stops the run at the
-        # batch that produced it, instead of being left out of the logs while the weights turn to NaN.
-        if model.training and not torch.isfinite(loss):
-            raise NonFiniteLossError(self._describe_non_finite_loss(loss, inputs, paths))
+        if model.training:
+            self._keep_training_loss(loss, inputs, paths)
         return (loss, outputs) if return_outputs else loss
 
-    def _describe_non_finite_loss(self, loss: torch.Tensor, inputs: Mapping[str, Any],
-                                  paths: Optional[Sequence[str]]) -> str:
-        clips = list(paths) if paths is not None else []
-        where = (f"The training loss is {loss.item()} at step {self.state.global_step + 1} (epoch "
-                 f"{self.state.epoch or 0:.2f}), in a batch of {len(clips) or 'unnamed'} clips{': ' if clips else ''}"
-                 f"{', '.join(clips)}.")
-        for name, value in inputs.items():
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
-                bad_rows = (~torch.isfinite(value.reshape(value.shape[0], -1))).any(dim=1)
-                if bad_rows.any():
-                    culprits = [clips[i] if i < len(clips) else f"row {i}" for i in bad_rows.nonzero()[:, 0].tolist()]
-                    return f"{where} Its {name} hold NaN or infinite values for: {', '.join(culprits)}."
+    def _keep_training_loss(self, loss: torch.Tensor, inputs: Mapping[str, Any],
+                            paths: Optional[Sequence[str]]) -> None:
+        """A non-finite loss stops the run, naming the step and the batch's clips, instead of being left out of the
+        logs while the weights turn to NaN. Testing a device tensor makes the host wait for the device, so on an
+        accelerator the losses (and which input rows are not finite) stay there until `NonFiniteLossCallback` checks
+        them all at once, when Trainer waits anyway (logging, evaluation, saving); on CPU each is checked at once."""
+        defer = getattr(self.args, "defer_loss_check", None)  # plain TrainingArguments have no such field
+        if defer is None:
+            defer = loss.device.type != "cpu"
+        if not defer and bool(torch.isfinite(loss)):
+            return
+        self._training_losses.append(_TrainingLoss(self.state.global_step + 1, self.state.epoch or 0.0, paths,
+                                                   loss.detach(), _non_finite_rows(inputs)))
+        if not defer:
+            self.check_training_losses()
+
+    def check_training_losses(self) -> None:
+        """Raise `NonFiniteLossError` for the first kept training loss that is NaN or infinite (one host-device
+        sync for all of them), and forget them."""
+        if not self._training_losses:
+            return
+        kept, self._training_losses = self._training_losses, []
+        finite = torch.isfinite(torch.stack([record.loss.float() for record in kept])).cpu()
+        if bool(finite.all()):
+            return
+        raise NonFiniteLossError(self._describe_non_finite_loss(kept[int((~finite).nonzero()[0, 0])]))
+
+    @staticmethod
+    def _describe_non_finite_loss(record: _TrainingLoss) -> str:
+        clips = list(record.paths) if record.paths is not None else []
+        where = (f"The training loss is {record.loss.item()} at step {record.step} (epoch {record.epoch:.2f}), in a "
+                 f"batch of {len(clips) or 'unnamed'} clips{': ' if clips else ''}{', '.join(clips)}.")
+        for name, bad_rows in record.bad_rows.items():
+            rows = bad_rows.nonzero()[:, 0].tolist()
+            if rows:
+                culprits = [clips[i] if i < len(clips) else f"row {i}" for i in rows]
+                return f"{where} Its {name} hold NaN or infinite values for: {', '.join(culprits)}."
         return (f"{where} Its inputs are finite, so training diverged: lower learning_rate, set max_grad_norm, or "
                 "use bf16 rather than fp16.")
 
@@ -276,6 +339,7 @@ def is_head_parameter(name: str) -> bool:
 
 
 __all__ = [
-    "CLIP_PATHS_KEY", "EpochCallback", "HEAD_PARAMETER_PREFIXES", "NonFiniteLossError", "SERTrainer",
+    "CLIP_PATHS_KEY", "EpochCallback", "HEAD_PARAMETER_PREFIXES", "NonFiniteLossCallback", "NonFiniteLossError",
+    "SERTrainer",
     "class_weights_tensor", "is_head_parameter", "metrics_function",
 ]

@@ -136,7 +136,8 @@ def test_a_training_step_on_cached_frames_gets_the_gradients_of_raw_audio(regime
     if regime == "lora":
         assert any("lora_" in name for name in cached_gradients)
     for name, gradient in raw_gradients.items():
-        torch.testing.assert_close(cached_gradients[name], gradient, atol=1e-5, rtol=1e-4, msg=lambda error: f"{name}: {error}")
+        torch.testing.assert_close(cached_gradients[name], gradient, atol=1e-5, rtol=1e-4,
+                                   msg=lambda error, name=name: f"{name}: {error}")
 
 
 def test_the_model_still_takes_audio_and_saves_unchanged(tmp_path):

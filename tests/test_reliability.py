@@ -37,7 +37,7 @@ from ser_hf.models import LogMelFeatureExtractor, MissingFeatureExtractorError, 
 from ser_hf.prepare import decode_waveform, prepare_audio
 from ser_hf.splits import SplitError
 from ser_hf.train import main
-from ser_hf.trainer import NonFiniteLossError
+from ser_hf.trainer import NonFiniteLossError, SERTrainer
 
 from .conftest import REPO, write_audio
 from .test_train import TINY_SSL, write_recipe
@@ -280,6 +280,37 @@ def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_
         main([str(recipe)])
     assert f"Its input_features hold NaN or infinite values for: {poisoned[0]}." in str(error.value)
     assert not (tmp_path / "run" / METRICS_FILE).exists()
+
+
+def test_a_deferred_loss_check_waits_for_a_sync_point_names_the_batch_and_saves_nothing_after_it(
+        tmp_path, tiny_ravdess, monkeypatch):
+    # What an accelerator does by default: no step waits for the device; the losses are checked together when Trainer
+    # is about to log, evaluate or save (step 3 here), before anything is written from the spoiled weights.
+    original_call = AudioClassificationCollator.__call__
+    poisoned, checks = [], []
+
+    def poisoning_call(self, rows):
+        batch = original_call(self, rows)
+        if self.extra_columns and self._calls == 2:
+            batch["input_features"][0, 3, 0] = float("nan")
+            poisoned.append(rows[0]["path"])
+        return batch
+
+    original_check = SERTrainer.check_training_losses
+
+    def recording_check(self):
+        checks.append((self.state.global_step, len(self._training_losses)))
+        return original_check(self)
+
+    monkeypatch.setattr(AudioClassificationCollator, "__call__", poisoning_call)
+    monkeypatch.setattr(SERTrainer, "check_training_losses", recording_check)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"), defer_loss_check=True,
+                          max_steps=6, logging_steps=3, eval_steps=3, save_steps=3)
+    with pytest.raises(NonFiniteLossError, match=r"The training loss is nan at step 2 \(epoch 0.25\)") as error:
+        main([str(recipe)])
+    assert f"Its input_features hold NaN or infinite values for: {poisoned[0]}." in str(error.value)
+    assert checks[0] == (3, 3)  # steps 1-3 checked at once, at the first step that logs, evaluates and saves
+    assert not list((tmp_path / "run").glob("checkpoint-*")) and not (tmp_path / "run" / METRICS_FILE).exists()
 
 
 # --- No lost work -------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from accelerate import PartialState
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import pipeline, set_seed
@@ -365,6 +366,23 @@ def test_recipe_values_outside_the_choices_are_refused(tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_sampling_strategy="group_by_lenght")
     with pytest.raises(RecipeError, match="train_sampling_strategy: 'group_by_lenght' is not one of"):
         parse_recipe([str(recipe)])
+
+
+def test_gpu_runs_copy_pinned_batches_without_waiting(tmp_path, monkeypatch):
+    cpu = parse_recipe([str(write_recipe(tmp_path / "cpu.yaml", tmp_path, use_cpu=False))])[3]
+    assert not cpu.dataloader_pin_memory and not cpu.accelerator_config.non_blocking
+    # No GPU here: torch is told there is one, as far as the arguments ask; accelerate's process state (a shared
+    # singleton) set up under that pretence is thrown away after the test.
+    monkeypatch.setattr(PartialState, "_shared_state", {})
+    for name, value in (("is_available", lambda: True), ("is_bf16_supported", lambda: True),
+                        ("set_device", lambda device: None), ("device_count", lambda: 1)):
+        monkeypatch.setattr(torch.cuda, name, value)
+    gpu = parse_recipe([str(write_recipe(tmp_path / "gpu.yaml", tmp_path, use_cpu=False))])[3]
+    assert gpu.dataloader_pin_memory and gpu.accelerator_config.non_blocking and gpu.bf16
+    told = write_recipe(tmp_path / "told.yaml", tmp_path, use_cpu=False, accelerator_config={"non_blocking": False})
+    assert not parse_recipe([str(told)])[3].accelerator_config.non_blocking
+    unpinned = write_recipe(tmp_path / "unpinned.yaml", tmp_path, use_cpu=False, dataloader_pin_memory=False)
+    assert not parse_recipe([str(unpinned)])[3].accelerator_config.non_blocking
 
 
 def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):
