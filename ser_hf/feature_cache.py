@@ -44,6 +44,7 @@ from datasets import config as datasets_config
 from torch import nn
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from .dataset_info import set_ser_info
 from .encoder_cache import cache_key, first_conv_layer_per_clip
 from .prepare import WAVEFORM_COLUMN
 
@@ -112,16 +113,17 @@ def encode_feature_encoder_outputs(
     batch_size: int = 8,
     cache_dir: Optional[Union[str, os.PathLike]] = None,
     load_from_cache: bool = True,
+    keep_waveform: bool = False,
 ) -> Dataset:
-    """Replace the `waveform` column by each clip's feature-encoder frames (`extract_features`) and `num_samples`.
+    """Add each clip's feature-encoder frames (`extract_features`) and `num_samples`, in place of its `waveform`.
 
     Each clip is normalised by `feature_extractor` and encoded on its own, unpadded, in batches of `batch_size` clips
     of similar length (a group-norm first layer runs clip by clip, see
     :func:`ser_hf.encoder_cache.first_conv_layer_per_clip`), on the feature encoder's device. The frames go through
-    `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint, the
-    feature encoder's config and weights and the feature extractor's settings: the same clips and encoder read the file
-    back, any change computes it again. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base
-    model).
+    `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint and
+    :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
+    dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked
+    before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model).
 
     Args:
         model (`nn.Module`): an SSL classifier (or a peft model wrapping one) whose feature encoder is frozen.
@@ -131,6 +133,8 @@ def encode_feature_encoder_outputs(
         cache_dir (`str` or `os.PathLike`, *optional*): where the cache file lives; defaults to
             `$HF_DATASETS_CACHE/ser_hf`.
         load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
+        keep_waveform (`bool`, *optional*, defaults to `False`): keep the `waveform` column too (a corpus encoded
+            before it is split, whose splits may still need the audio).
 
     Returns:
         `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
@@ -148,12 +152,8 @@ def encode_feature_encoder_outputs(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = classifier.config.to_dict()
-    key = cache_key(
-        (FEATURE_CACHE_VERSION, dataset._fingerprint, feature_extractor.to_json_string(),
-         json.dumps({name: config.get(name) for name in _FEATURE_ENCODER_CONFIG_KEYS}, sort_keys=True)),
-        encoder.state_dict(),
-    )
+    encoder_key = feature_encoder_key(model, feature_extractor)
+    key = cache_key((encoder_key, dataset._fingerprint), {})
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache_file = cache_dir / f"feature-encoder-{key}.arrow"
@@ -167,7 +167,7 @@ def encode_feature_encoder_outputs(
             batched=True,
             batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
             fn_kwargs={"encoder": encoder, "output_lengths": classifier._get_feat_extract_output_lengths,
-                       "group_norm": config.get("feat_extract_norm") == "group",
+                       "group_norm": getattr(classifier.config, "feat_extract_norm", None) == "group",
                        "feature_extractor": feature_extractor, "forward_batch_size": batch_size, "encoded": encoded},
             remove_columns=[WAVEFORM_COLUMN],
             features=Features({FEATURES_COLUMN: Array2D(shape=(None, channels), dtype="float32"),
@@ -187,11 +187,25 @@ def encode_feature_encoder_outputs(
     else:
         logger.info("Loaded the feature-encoder outputs of %d clips from %s", len(frames), cache_file)
 
-    others = dataset.remove_columns(WAVEFORM_COLUMN)
+    others = dataset if keep_waveform else dataset.remove_columns(WAVEFORM_COLUMN)
     if others._indices is not None:  # concatenate_datasets needs rows in their stored order
         others = others.flatten_indices()
     result = concatenate_datasets([others, frames], axis=1)
-    return result.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
+    result = result.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
+    return set_ser_info(result, feature_encoder=encoder_key)
+
+
+def feature_encoder_key(model: nn.Module, feature_extractor: SequenceFeatureExtractor) -> str:
+    """A hash of what a clip's frames depend on besides the clip: the feature encoder's config and weights and the
+    feature extractor's settings."""
+    encoder = feature_encoder(model)
+    if encoder is None:
+        raise ValueError(f"{type(model).__name__} has no convolutional feature encoder.")
+    classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = classifier.config.to_dict()
+    return cache_key((FEATURE_CACHE_VERSION, feature_extractor.to_json_string(),
+                      json.dumps({name: config.get(name) for name in _FEATURE_ENCODER_CONFIG_KEYS}, sort_keys=True)),
+                     encoder.state_dict())
 
 
 @torch.no_grad()
@@ -290,5 +304,6 @@ __all__ = [
     "encode_feature_encoder_outputs",
     "feature_cache_blockers",
     "feature_encoder",
+    "feature_encoder_key",
     "waveform_lengths",
 ]

@@ -19,8 +19,8 @@ import transformers
 
 from .configs import RecipeError, parse_recipe
 from .evaluation import write_fold_summary
-from .training import (audit_split, encode_for_fast_mode, finish_run, load_dataset_from_args, make_folds,
-                       train_and_evaluate)
+from .training import (audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
+                       load_dataset_from_args, make_folds, train_and_evaluate)
 
 logger = logging.getLogger("ser_hf")
 
@@ -52,6 +52,9 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
             unencoded = dataset
             dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args,
                                                         skip_invalid=data_args.skip_invalid)
+    else:
+        with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
+            dataset = encode_feature_encoder_once(dataset, model_args, data_args, augmentation_args, training_args)
 
     # Split by speaker, audit each split for leakage, then train and evaluate each.
     reports = []

@@ -24,8 +24,9 @@ from .corpora import load_corpus, merge_corpora
 from .corpora.base import InvalidClipError
 from .dataset_info import column_values, get_ser_info
 from .evaluation import evaluate_split, read_report, write_report
-from .feature_cache import (FEATURES_COLUMN, FeatureEncoderOutputsCollator, accept_feature_encoder_outputs,
-                            encode_feature_encoder_outputs, feature_cache_blockers, feature_encoder)
+from .feature_cache import (FEATURES_COLUMN, NUM_SAMPLES_COLUMN, FeatureEncoderOutputsCollator,
+                            accept_feature_encoder_outputs, encode_feature_encoder_outputs, feature_cache_blockers,
+                            feature_encoder, feature_encoder_key)
 from .hub import push_to_hub, write_model_card, write_recipe
 from .models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
 from .models.baselines import default_feature_extractor
@@ -37,7 +38,8 @@ from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_te
 logger = logging.getLogger(__name__)
 
 #: Columns a split keeps for training and evaluation (the ``audio`` column would decode every clip again).
-MODEL_INPUT_COLUMNS = (WAVEFORM_COLUMN, "encoder_states", "label", "path", "duration", "speaker_id", "sex")
+MODEL_INPUT_COLUMNS = (WAVEFORM_COLUMN, "encoder_states", FEATURES_COLUMN, NUM_SAMPLES_COLUMN, "label", "path",
+                       "duration", "speaker_id", "sex")
 #: The run's configuration, written when a run starts and compared when it resumes.
 RUN_CONFIG_FILE = "run_config.json"
 
@@ -185,6 +187,30 @@ def encode_for_fast_mode(dataset: Dataset, model_args: ModelArguments, augmentat
                              batch_size=training_args.per_device_eval_batch_size)
     # The key of the corpus as loaded: each split's trainer checks its encoder against it (build_trainer).
     return encoded, encoder_cache_key(model, feature_extractor, dataset)
+
+
+def encode_feature_encoder_once(dataset: Dataset, model_args: ModelArguments, data_args: DataArguments,
+                                augmentation_args: AugmentationArguments,
+                                training_args: SERTrainingArguments) -> Dataset:
+    """Run an SSL model's frozen feature encoder over the whole corpus once, before it is split, where its outputs
+    can be cached for the corpus as a whole (see :func:`split_inputs`): every split of every fold (k-fold,
+    leave-one-speaker-out, the leakage study's two runs) then reads its clips' frames from one cache file, instead of
+    each fold writing its own copy of the corpus. The audio is kept, and :func:`split_inputs` still decides for each
+    split. Clips shorter than the model's receptive field stop the run first, as in training (with ``skip_invalid``
+    they are left out)."""
+    if model_args.is_baseline or model_args.cache_encoder_outputs or model_args.cache_feature_encoder is False:
+        return dataset
+    set_seed(training_args.seed)  # as train_and_evaluate builds each split's model: the same feature encoder
+    model, feature_extractor = build_model(model_args, augmentation_args, dataset.features["label"])
+    rate = feature_extractor.sampling_rate
+    if feature_cache_blockers(model, dataset, rate, max_duration_seconds=data_args.max_duration_seconds,
+                              waveform_augmentation=augmentation_args.waveform_augmentation(rate)):
+        return dataset  # each split's training clips are checked (and the reason logged) by split_inputs
+    dataset = drop_clips_shorter_than(dataset, minimum_input_samples(model.config) / rate,
+                                      skip_invalid=data_args.skip_invalid)
+    feature_encoder(model).to(training_args.device)
+    return encode_feature_encoder_outputs(model, feature_extractor, dataset,
+                                          batch_size=training_args.per_device_eval_batch_size, keep_waveform=True)
 
 
 # --- Training -----------------------------------------------------------------------------------------------------
@@ -341,8 +367,10 @@ def split_inputs(model, feature_extractor: SequenceFeatureExtractor, splits: Dat
     inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
     if model_args.cache_encoder_outputs:
         return inputs.remove_columns(WAVEFORM_COLUMN)
+    # Frames of the whole corpus, when encode_feature_encoder_once ran before the split.
+    frame_columns = [name for name in (FEATURES_COLUMN, NUM_SAMPLES_COLUMN) if name in inputs["train"].column_names]
     if model_args.is_baseline or model_args.cache_feature_encoder is False:
-        return inputs
+        return inputs.remove_columns(frame_columns)
     blockers = feature_cache_blockers(
         model, inputs["train"], feature_extractor.sampling_rate, max_duration_seconds=data_args.max_duration_seconds,
         waveform_augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate))
@@ -352,7 +380,14 @@ def split_inputs(model, feature_extractor: SequenceFeatureExtractor, splits: Dat
                               f"epoch: {'; '.join(blockers)}.")
         logger.info("Running the feature encoder at every step (its outputs cannot be cached: %s).",
                     "; ".join(blockers))
-        return inputs
+        return inputs.remove_columns(frame_columns)
+    if frame_columns:
+        if get_ser_info(splits["train"]).get("feature_encoder") == feature_encoder_key(model, feature_extractor):
+            logger.info("Reading the frozen feature encoder's outputs cached for the whole corpus.")
+            return inputs.remove_columns(WAVEFORM_COLUMN)
+        logger.warning("The corpus' cached feature-encoder outputs come from another feature encoder than this "
+                       "split's model: encoding the split's clips again.")
+        inputs = inputs.remove_columns(frame_columns)
     encoder = feature_encoder(model)
     device = next(encoder.parameters()).device
     encoder.to(args.device)  # where Trainer will put the model: the encoding runs there
@@ -457,6 +492,7 @@ def finish_run(model_args: ModelArguments, data_args: DataArguments, augmentatio
                        revision=training_args.hub_revision)
 
 
-__all__ = ["MODEL_INPUT_COLUMNS", "audit_split", "build_model", "build_trainer", "encode_for_fast_mode",
+__all__ = ["MODEL_INPUT_COLUMNS", "audit_split", "build_model", "build_trainer", "encode_feature_encoder_once",
+           "encode_for_fast_mode",
            "export_model", "finish_run", "load_dataset_from_args", "make_folds", "model_inputs", "split_inputs",
            "train_and_evaluate"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from datasets import Dataset, Features, List, Value
 from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification
 
+from ser_hf import feature_cache, training
 from ser_hf.augment import WaveformAugmentation
 from ser_hf.configs import RecipeError
 from ser_hf.feature_cache import (
@@ -239,8 +241,10 @@ def test_what_prevents_caching_is_named(tmp_path):
 
 # --- Training runs ------------------------------------------------------------------------------------------------
 
-# Logged for the training split (8 + 8 clips): computed, or read back from an earlier test's cache of the same clips.
-USED_THE_CACHE = re.compile(r"(Ran the frozen feature encoder on|Loaded the feature-encoder outputs of) 16 clips")
+# Logged for the whole corpus (4 speakers x 8 clips), encoded before it is split: computed, or read back from an
+# earlier test's cache of the same clips.
+ENCODED_THE_CORPUS = re.compile(r"(Ran the frozen feature encoder on|Loaded the feature-encoder outputs of) 32 clips")
+READ_THE_CORPUS_CACHE = "Reading the frozen feature encoder's outputs cached for the whole corpus."
 WHOLE_CLIPS = dict(model_type="wav2vec2", model_config=TINY_SSL, max_duration_seconds=None, learning_rate=1.0e-3,
                    load_best_model_at_end=False)
 
@@ -252,7 +256,7 @@ def test_training_on_cached_frames_ends_with_the_weights_of_training_on_audio(tm
         recipe = write_recipe(tmp_path / f"{cache}.yaml", tiny_ravdess, output_dir=str(tmp_path / str(cache)),
                               cache_feature_encoder=cache, **WHOLE_CLIPS)
         (runs[cache],) = main([str(recipe)])
-    assert USED_THE_CACHE.search(caplog.text)
+    assert ENCODED_THE_CORPUS.search(caplog.text) and caplog.text.count(READ_THE_CORPUS_CACHE) == 1
     cached, recomputed = (load_file(tmp_path / str(cache) / "model.safetensors") for cache in (True, False))
     assert cached.keys() == recomputed.keys()
     for name in cached:
@@ -271,13 +275,42 @@ def test_the_default_caches_whenever_it_is_exact_and_says_why_not(tmp_path, tiny
     main([str(recipe)])
     assert "Running the feature encoder at every step" in caplog.text
     assert "cropped to a random 1 s window every epoch (max_duration_seconds)" in caplog.text
-    assert not USED_THE_CACHE.search(caplog.text)
+    assert not ENCODED_THE_CORPUS.search(caplog.text) and READ_THE_CORPUS_CACHE not in caplog.text
 
     caplog.clear()
     recipe = write_recipe(tmp_path / "whole.yaml", tiny_ravdess, output_dir=str(tmp_path / "whole"), max_steps=1,
                           **WHOLE_CLIPS)
     main([str(recipe)])
-    assert USED_THE_CACHE.search(caplog.text)
+    assert ENCODED_THE_CORPUS.search(caplog.text) and READ_THE_CORPUS_CACHE in caplog.text
+
+
+def test_every_fold_reads_the_corpus_once_encoded(tmp_path, tiny_ravdess, caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="ser_hf")
+    encoded = []
+    original = feature_cache.encode_feature_encoder_outputs
+
+    def recording(model, feature_extractor, dataset, **options):
+        encoded.append(len(dataset))
+        return original(model, feature_extractor, dataset, **options)
+
+    monkeypatch.setattr(training, "encode_feature_encoder_outputs", recording)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, split_protocol="kfold", num_folds=2, validation_size=0.0,
+                          train_speakers=None, validation_speakers=None, test_speakers=None, max_steps=1,
+                          eval_strategy="no", save_strategy="no", **WHOLE_CLIPS)
+    reports = main([str(recipe)])
+    assert [report["fold"] for report in reports] == [0, 1]
+    assert encoded == [32]  # the corpus, once: no fold encodes its own copy
+    assert caplog.text.count(READ_THE_CORPUS_CACHE) == 2
+
+    # A fold whose model has another feature encoder than the one the corpus was encoded with encodes its own clips.
+    caplog.clear()
+    with mock.patch.object(training, "feature_encoder_key", return_value="another encoder"):
+        main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, split_protocol="kfold", num_folds=2,
+                               validation_size=0.0, train_speakers=None, validation_speakers=None,
+                               test_speakers=None, max_steps=1, eval_strategy="no", save_strategy="no",
+                               output_dir=str(tmp_path / "other"), **WHOLE_CLIPS))])
+    assert "come from another feature encoder than this split's model" in caplog.text
+    assert encoded[1:] == [32, 16, 16, 16, 16]  # the corpus, then each fold's training and test clips
 
 
 def test_demanding_the_cache_where_it_cannot_apply_stops_before_training(tmp_path, tiny_ravdess):

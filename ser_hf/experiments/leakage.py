@@ -167,8 +167,8 @@ def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") 
 
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
-    from ..training import (audit_split, encode_for_fast_mode, finish_run, load_dataset_from_args, make_folds,
-                            train_and_evaluate)
+    from ..training import (audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
+                            load_dataset_from_args, make_folds, train_and_evaluate)
 
     model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
     augmentation_args.check_model(model_args)
@@ -189,6 +189,9 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
         unencoded = dataset
         dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args,
                                                     skip_invalid=data_args.skip_invalid)
+    else:  # both runs read one cache of the corpus' feature-encoder outputs, where it applies
+        with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
+            dataset = encode_feature_encoder_once(dataset, model_args, data_args, augmentation_args, training_args)
     ((_, speaker_splits),) = make_folds(dataset, data_args)
     audits = {SPEAKER_RUN: audit_split(speaker_splits)}
     random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
