@@ -19,6 +19,7 @@ import transformers
 
 from .configs import RecipeError, parse_recipe
 from .evaluation import write_fold_summary
+from .run_dir import check_output_dir, hold_output_dir
 from .training import (audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
                        load_dataset_from_args, make_folds, train_and_evaluate)
 
@@ -43,6 +44,16 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     logger.info("Training %s on %s (%s protocol) into %s", model_args.model_type, ", ".join(data_args.corpus),
                 data_args.split_protocol, training_args.output_dir)
 
+    # The output folder: never a data folder or a folder of the user's files, and one training in it at a time.
+    if training_args.should_save:
+        check_output_dir(training_args.output_dir, data_args.data_dir)
+    with hold_output_dir(training_args.output_dir, enabled=training_args.should_save):
+        return run(model_args, data_args, augmentation_args, training_args,
+                   recipe_args=list(sys.argv[1:] if args is None else args))
+
+
+def run(model_args, data_args, augmentation_args, training_args, recipe_args: list[str]) -> list[dict]:
+    """The run itself, once the recipe is parsed and the output folder held: data, splits, training, card, push."""
     # Data: every process needs it; the first decodes and caches, the others read the cache.
     with training_args.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(data_args)
@@ -72,8 +83,7 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
                     100 * summary["mean"]["unweighted_accuracy"], 100 * summary["std"]["unweighted_accuracy"])
 
     # Card and push: the recipe and model card of the run, then the Hub when push_to_hub is set (main process).
-    finish_run(model_args, data_args, augmentation_args, training_args, reports,
-               recipe_args=list(sys.argv[1:] if args is None else args))
+    finish_run(model_args, data_args, augmentation_args, training_args, reports, recipe_args=recipe_args)
     return reports
 
 

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -32,6 +31,7 @@ from .models import build_baseline, build_ssl_classifier, build_ssl_feature_extr
 from .models.baselines import default_feature_extractor
 from .models.ssl import minimum_input_samples, ssl_lora_config
 from .prepare import WAVEFORM_COLUMN, prepare_audio
+from .run_dir import RUN_CONFIG_FILE, is_run_folder, last_complete_checkpoint, remove_run_outputs
 from .splits import SplitError, split_dataset
 from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 #: Columns a split keeps for training and evaluation (the ``audio`` column would decode every clip again).
 MODEL_INPUT_COLUMNS = (WAVEFORM_COLUMN, "encoder_states", FEATURES_COLUMN, NUM_SAMPLES_COLUMN, "label", "path",
                        "duration", "speaker_id", "sex")
-#: The run's configuration, written when a run starts and compared when it resumes.
-RUN_CONFIG_FILE = "run_config.json"
 
 
 # --- Data ---------------------------------------------------------------------------------------------------------
@@ -249,24 +247,15 @@ def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
 
 
 def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -> None:
-    """Delete the run in ``output_dir`` (``overwrite_output_dir``). Only a folder that a ser-hf run wrote (it holds
-    ``run_config.json``) is deleted, never an arbitrary folder named by mistake; the main process deletes it while
-    the others wait."""
+    """Remove the run in ``output_dir`` (``overwrite_output_dir``): only the files a ser-hf run writes
+    (:func:`~ser_hf.run_dir.remove_run_outputs`), in a folder that a ser-hf run wrote (it holds ``run_config.json``);
+    anything else there is kept and named. The main process removes them while the others wait."""
     with training_args.main_process_first(desc="removing the previous run"):
-        if training_args.should_save and (output_dir / RUN_CONFIG_FILE).is_file():
-            logger.warning("overwrite_output_dir: deleting the previous run in %s", output_dir)
-            shutil.rmtree(output_dir)
-
-
-def last_complete_checkpoint(output_dir: Path) -> Optional[str]:
-    """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``), or `None`."""
-    checkpoints = sorted((p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                         key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for checkpoint in checkpoints:
-        if (checkpoint / "trainer_state.json").is_file():
-            return str(checkpoint)
-        logger.warning("Ignoring %s: its save did not finish (no trainer_state.json).", checkpoint)
-    return None
+        if training_args.should_save and is_run_folder(output_dir):
+            logger.warning("overwrite_output_dir: removing the previous run's outputs in %s", output_dir)
+            kept = remove_run_outputs(output_dir)
+            if kept:
+                logger.warning("Kept in %s (not written by ser-hf): %s", output_dir, ", ".join(kept))
 
 
 def train_and_evaluate(

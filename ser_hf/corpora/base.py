@@ -20,8 +20,9 @@ from ..emotions import EMOTIONS, LabelPolicy
 
 logger = logging.getLogger(__name__)
 
-#: Audio formats every loader accepts.
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg")
+#: Audio formats every loader accepts: libsndfile reads the first ones, FFmpeg (through torchcodec) the others.
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".m4a", ".aac",
+                                     ".wma", ".webm")
 
 #: Columns every ser-hf corpus has; corpus metadata may not reuse these names.
 RESERVED_COLUMNS: tuple[str, ...] = ("audio", "label", "speaker_id", "corpus", "path", "emotion_code", "duration",
@@ -88,7 +89,11 @@ ClipParser = Callable[[Path], Clip]
 
 
 def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:
-    """Every audio file below ``data_dir``, sorted so that loads are deterministic; errors name the folder."""
+    """Every audio file below ``data_dir``, sorted so that loads are deterministic; errors name the folder.
+
+    Folders and files reached through symbolic links load like any other (each folder is visited once, so a link
+    cycle ends); a file keeps the path of its link, whose name a corpus parses.
+    """
     # Absolute paths: a split saved with save_to_disk must decode from any working directory.
     root = Path(data_dir).expanduser().resolve()
     if not root.exists():
@@ -96,11 +101,28 @@ def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AU
     if not root.is_dir():
         raise CorpusError(f"Data directory {str(root)!r} is not a folder.")
     suffixes = {ext.lower() for ext in extensions}
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
-                   and not p.name.startswith("._"))
+    files, other_suffixes, visited = [], {}, set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            subfolders[:] = []
+            continue
+        visited.add(real)
+        for name in names:
+            path = Path(folder, name)
+            suffix = path.suffix.lower()
+            if name.startswith("._") or not path.is_file():
+                continue
+            if suffix in suffixes:
+                files.append(path)
+            elif suffix and not name.startswith("."):
+                other_suffixes[suffix] = other_suffixes.get(suffix, 0) + 1
+    if other_suffixes:
+        logger.info("%s: not loaded (not audio formats ser-hf reads): %s", root,
+                    ", ".join(f"{count} {suffix}" for suffix, count in sorted(other_suffixes.items())))
     if not files:
         raise CorpusError(f"No audio files ({', '.join(sorted(suffixes))}) found under {str(root)!r}.")
-    return files
+    return sorted(files)
 
 
 def probe_audio(path: str | os.PathLike) -> dict[str, Any]:

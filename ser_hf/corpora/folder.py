@@ -12,14 +12,19 @@ surprise ...); anything else must be merged or dropped with ``label_map``.
 from __future__ import annotations
 
 import csv
+import logging
+import os
 import re
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from datasets import Dataset
 
+from ..dataset_info import get_ser_info, set_ser_info
 from ..emotions import EMOTIONS, canonical_emotion
 from .base import RESERVED_COLUMNS, Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+
+logger = logging.getLogger(__name__)
 
 
 def load_folder(
@@ -44,7 +49,8 @@ def load_folder(
     label_map = {str(k).strip().lower(): v for k, v in dict(label_map or {}).items()}
 
     if csv_path is not None:
-        rows = _read_csv(Path(csv_path), root, path_column, label_column or "label", speaker_column)
+        rows, csv_skipped = _read_csv(Path(csv_path), root, path_column, label_column or "label", speaker_column,
+                                      skip_invalid=build_options.get("skip_invalid", False))
         metadata_columns = [c for c in rows[0][1] if c not in {path_column, label_column or "label", speaker_column}]
         clashes = sorted(set(metadata_columns) & set(RESERVED_COLUMNS))
         if clashes:
@@ -55,7 +61,7 @@ def load_folder(
     else:
         if speaker_column is not None:
             raise CorpusError("speaker_column needs csv_path; for a folder layout use speaker_regex.")
-        files, table, metadata_columns = find_audio_files(root), {}, []
+        files, table, metadata_columns, csv_skipped = find_audio_files(root), {}, [], []
 
     def raw_label(path: Path) -> str:
         return table[str(path)][label_column or "label"] if table else path.parent.name
@@ -92,7 +98,11 @@ def load_folder(
         return Clip(path=str(path), speaker_id=speaker, emotion_code=code,
                     metadata={column: row.get(column) for column in metadata_columns})
 
-    return build_corpus(spec, files, parse, label_map=label_map, **build_options)
+    dataset = build_corpus(spec, files, parse, label_map=label_map, **build_options)
+    if csv_skipped:
+        info = get_ser_info(dataset)
+        dataset = set_ser_info(dataset, skipped=csv_skipped + info.get("skipped", []))
+    return dataset
 
 
 def _compile_speaker_regex(pattern: str) -> re.Pattern:
@@ -105,31 +115,68 @@ def _compile_speaker_regex(pattern: str) -> re.Pattern:
     return compiled
 
 
-def _read_csv(csv_path: Path, root: Path, path_column: str, label_column: str,
-              speaker_column: Optional[str]) -> list[tuple[Path, dict]]:
+def _read_csv(csv_path: Path, root: Path, path_column: str, label_column: str, speaker_column: Optional[str],
+              skip_invalid: bool = False) -> tuple[list[tuple[Path, dict]], list[dict[str, str]]]:
+    """The CSV's rows as ``(audio path, row)``, and the rows skipped (``skip_invalid``); errors name the CSV's line.
+
+    The CSV is read as UTF-8, with or without the byte-order mark Excel writes. A row's path is taken relative to the
+    data directory without following links (a symlinked clip inside the corpus is fine; ``..`` or an absolute path
+    leading outside it is not), and a file listed twice is an error naming both lines.
+    """
     if not csv_path.is_file():
         raise CorpusError(f"Metadata CSV {str(csv_path)!r} does not exist.")
     if not root.is_dir():
         raise CorpusError(f"Data directory {str(root)!r} does not exist.")
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        required: Sequence[str] = [c for c in (path_column, label_column, speaker_column) if c]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise CorpusError(f"{csv_path}: missing column(s) {missing}; the header is {header}.")
-        rows = list(reader)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            required: Sequence[str] = [c for c in (path_column, label_column, speaker_column) if c]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise CorpusError(f"{csv_path}: missing column(s) {missing}; the header is {header}.")
+            rows = list(reader)
+    except UnicodeDecodeError as error:
+        line = _line_of_byte(csv_path, error.start)
+        raise CorpusError(f"{csv_path}, line {line}: not UTF-8 text ({error.reason} at byte {error.start}). Save the "
+                          "CSV as UTF-8 (in Excel: 'CSV UTF-8'; or iconv -f latin1 -t utf-8).") from None
     if not rows:
         raise CorpusError(f"{csv_path}: no rows.")
-    base = root.resolve()
-    resolved = []
+    resolved, skipped, first_line = [], [], {}
     for line, row in enumerate(rows, start=2):
-        path = (root / row[path_column]).resolve()
-        # A path in a metadata file must not point outside the corpus (../../etc/passwd, absolute paths).
-        if not path.is_relative_to(base):
-            raise CorpusError(f"{csv_path}, line {line}: path {row[path_column]!r} points outside the data "
-                              f"directory {str(root)!r}.")
-        if not path.is_file():
-            raise CorpusError(f"{csv_path}, line {line}: audio file {str(path)!r} does not exist.")
+        try:
+            path = _csv_row_path(csv_path, line, row, root, required)
+            if path in first_line:
+                raise CorpusError(f"{csv_path}, lines {first_line[path]} and {line} both list {str(path)!r}; each "
+                                  "clip must appear once (remove one of the lines).")
+        except CorpusError as error:
+            if not skip_invalid:
+                raise
+            logger.warning("Skipping %s", error)
+            skipped.append({"path": str(row.get(path_column)), "problem": str(error)})
+            continue
+        first_line[path] = line
         resolved.append((path, row))
-    return resolved
+    return resolved, skipped
+
+
+def _csv_row_path(csv_path: Path, line: int, row: dict, root: Path, required: Sequence[str]) -> Path:
+    empty = [column for column in required if not (row.get(column) or "").strip()]
+    if empty:
+        raise CorpusError(f"{csv_path}, line {line}: no value in column(s) {empty} (the row has "
+                          f"{len([v for k, v in row.items() if k is not None and v is not None])} of "
+                          f"{len([k for k in row if k is not None])} fields).")
+    path_column = required[0]
+    # Normalised without following links: a link inside the corpus may point anywhere.
+    path = Path(os.path.normpath(root / row[path_column].strip()))
+    if not path.is_relative_to(root):
+        raise CorpusError(f"{csv_path}, line {line}: path {row[path_column]!r} points outside the data "
+                          f"directory {str(root)!r}.")
+    if not path.is_file():
+        raise CorpusError(f"{csv_path}, line {line}: audio file {str(path)!r} does not exist.")
+    return path
+
+
+def _line_of_byte(path: Path, offset: int) -> int:
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
