@@ -16,6 +16,7 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from .prepare import WAVEFORM_COLUMN
+from .speaker_normalization import FUNCTIONALS_COLUMN, clip_statistics_of
 
 
 def random_crop(waveform: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -40,6 +41,8 @@ class AudioClassificationCollator:
             (spectrogram models, training).
         extra_columns (`Sequence[str]`, *optional*): columns passed through into the batch unchanged (as lists).
         clip_id_column (`str`, *optional*, defaults to `"path"`): column that identifies a clip.
+        normalization (`NormalizationPlan`, *optional*): with speaker normalisation, each speaker's statistics,
+            handed to the extractor for the rows of that speaker (rows need ``speaker_id``).
 
     Every random draw for a clip comes from a generator seeded with ``(seed, epoch, clip id)``, not from a stream
     consumed batch after batch: a run resumed mid-epoch, which skips the batches it already trained on, crops and
@@ -54,6 +57,7 @@ class AudioClassificationCollator:
     spec_augment: Optional[Any] = None
     extra_columns: Sequence[str] = ()
     clip_id_column: str = "path"
+    normalization: Optional[Any] = None
     epoch: int = 0
     _calls: int = field(default=0, init=False, repr=False)
 
@@ -85,7 +89,10 @@ class AudioClassificationCollator:
             waveforms = [self.augmentation(w, rng) for w, rng in zip(waveforms, rngs)]
         # The extractor decides on the attention mask: group-norm encoders such as wav2vec2-base are fed zero padding
         # without one, as they were pre-trained (and as pipeline("audio-classification") will feed them).
-        batch = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, padding=True, return_tensors="pt")
+        statistics = clip_statistics_of(self.normalization, rows)
+        options = {"speaker_statistics": statistics} if statistics is not None else {}
+        batch = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, padding=True, return_tensors="pt",
+                                       **options)
         batch = dict(batch)
         if self.spec_augment is not None:
             if "input_features" not in batch:
@@ -96,6 +103,26 @@ class AudioClassificationCollator:
             else:
                 num_frames = [batch["input_features"].shape[1]] * len(rows)
             batch["input_features"] = self.spec_augment(batch["input_features"], num_frames, rngs)
+        if "label" in rows[0]:
+            batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
+        for column in self.extra_columns:
+            batch[column] = [row[column] for row in rows]
+        return batch
+
+
+@dataclass
+class FunctionalsCollator:
+    """Batches precomputed openSMILE functionals (``functionals`` column), standardised by the model's feature
+    extractor (global statistics, or each row's speaker's with speaker normalisation)."""
+
+    feature_extractor: Any
+    normalization: Optional[Any] = None
+    extra_columns: Sequence[str] = ()
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        functionals = np.stack([np.asarray(row[FUNCTIONALS_COLUMN], dtype=np.float32) for row in rows])
+        features = self.feature_extractor.normalize(functionals, clip_statistics_of(self.normalization, rows))
+        batch: dict[str, Any] = {"input_features": torch.from_numpy(np.ascontiguousarray(features))}
         if "label" in rows[0]:
             batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
         for column in self.extra_columns:

@@ -69,6 +69,10 @@ def format_report(report: Mapping[str, Any]) -> str:
         shared = sorted({s for speakers in audit["speaker_overlap"].values() for s in speakers})
         lines += ["", f"Leakage audit: **{'passed' if audit['passed'] else 'FAILED'}**; speakers shared between "
                       f"splits: {', '.join(shared) if shared else 'none'}."]
+    normalization = report.get("normalization")
+    if normalization:
+        lines += ["", f"Features: {normalization['protocol']}."]
+        lines += [f"- Warning: {warning}." for warning in normalization.get("warnings", [])]
     names = [name for name in SCALAR_METRICS]
     lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for name, metrics in report["evaluation"].items():

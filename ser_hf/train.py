@@ -20,7 +20,7 @@ import transformers
 from .configs import RecipeError, parse_recipe
 from .evaluation import write_fold_summary
 from .run_dir import check_output_dir, hold_output_dir
-from .training import (audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
+from .training import (add_functionals_once, audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
                        load_dataset_from_args, make_folds, train_and_evaluate)
 
 logger = logging.getLogger("ser_hf")
@@ -57,6 +57,7 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
     # Data: every process needs it; the first decodes and caches, the others read the cache.
     with training_args.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(data_args)
+        dataset = add_functionals_once(dataset, model_args, data_args)
     encoder_key, unencoded = None, None
     if model_args.cache_encoder_outputs:
         with training_args.main_process_first(desc="encoding the corpus once (FAST mode)"):

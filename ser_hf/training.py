@@ -17,7 +17,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from .atomic_files import atomic_directory, write_text_atomic
 from .audit import LeakageReport, audit_leakage
-from .collator import AudioClassificationCollator
+from .collator import AudioClassificationCollator, FunctionalsCollator
 from .configs import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
 from .corpora import load_corpus, merge_corpora
 from .corpora.base import InvalidClipError
@@ -32,14 +32,16 @@ from .models.baselines import default_feature_extractor
 from .models.ssl import minimum_input_samples, ssl_lora_config
 from .prepare import WAVEFORM_COLUMN, prepare_audio
 from .run_dir import RUN_CONFIG_FILE, is_run_folder, last_complete_checkpoint, remove_run_outputs
+from .speaker_normalization import (FUNCTIONALS_COLUMN, NormalizationPlan, compute_functionals_once,
+                                    fit_normalization)
 from .splits import SplitError, split_dataset
 from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 
 logger = logging.getLogger(__name__)
 
 #: Columns a split keeps for training and evaluation (the ``audio`` column would decode every clip again).
-MODEL_INPUT_COLUMNS = (WAVEFORM_COLUMN, "encoder_states", FEATURES_COLUMN, NUM_SAMPLES_COLUMN, "label", "path",
-                       "duration", "speaker_id", "sex")
+MODEL_INPUT_COLUMNS = (WAVEFORM_COLUMN, "encoder_states", FEATURES_COLUMN, NUM_SAMPLES_COLUMN, FUNCTIONALS_COLUMN,
+                       "label", "path", "duration", "speaker_id", "sex")
 
 
 # --- Data ---------------------------------------------------------------------------------------------------------
@@ -211,6 +213,16 @@ def encode_feature_encoder_once(dataset: Dataset, model_args: ModelArguments, da
                                           batch_size=training_args.per_device_eval_batch_size, keep_waveform=True)
 
 
+def add_functionals_once(dataset: Dataset, model_args: ModelArguments, data_args: DataArguments) -> Dataset:
+    """The openSMILE baseline: every clip's functionals computed once for the whole corpus, before it is split
+    (see :func:`~ser_hf.speaker_normalization.compute_functionals_once`); other models get the dataset unchanged."""
+    if model_args.model_type != "opensmile":
+        return dataset
+    extractor_class = type(default_feature_extractor(model_args.model_type))
+    feature_extractor = extractor_class(**model_args.feature_extractor_config)
+    return compute_functionals_once(dataset, feature_extractor, num_proc=data_args.preprocessing_num_workers)
+
+
 # --- Training -----------------------------------------------------------------------------------------------------
 
 def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has_validation: bool):
@@ -304,6 +316,8 @@ def train_and_evaluate(
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
     splits = drop_clips_shorter_than(splits, minimum_input_samples(model.config) / feature_extractor.sampling_rate,
                                      skip_invalid=data_args.skip_invalid)
+    # Global (training speakers') statistics into the extractor, and each speaker's own for speaker normalisation.
+    normalization = fit_normalization(feature_extractor, splits)
     inputs = split_inputs(model, feature_extractor, splits, model_args, data_args, augmentation_args, args)
     if (not model_args.is_baseline and not getattr(feature_extractor, "return_attention_mask", True)
             and WAVEFORM_COLUMN in inputs["train"].column_names):
@@ -312,7 +326,8 @@ def train_and_evaluate(
         logger.info("%s takes no attention mask: evaluating one clip per batch.", model_args.model_type)
         args = dataclasses.replace(args, per_device_eval_batch_size=1)
     trainer = build_trainer(model, feature_extractor, inputs, model_args, data_args, augmentation_args, args,
-                            label_names, encoder_key=encoder_key, unencoded_dataset=unencoded_dataset)
+                            label_names, encoder_key=encoder_key, unencoded_dataset=unencoded_dataset,
+                            normalization=normalization)
 
     if checkpoint:
         logger.info("Resuming from %s", checkpoint)
@@ -331,6 +346,7 @@ def train_and_evaluate(
                   **{key: value for key, value in get_ser_info(splits["train"]).items()
                      if key in ("split_protocol", "seed", "speaker_lists", "n_splits", "test_speaker")}},
         "leakage_audit": leakage_report.to_dict() if leakage_report is not None else None,
+        "normalization": normalization.to_dict() if normalization is not None else None,
         "labels": label_names,
         "evaluation": evaluation,
         "training": {**train_result.metrics, "wall_seconds": round(train_seconds, 1),
@@ -358,6 +374,8 @@ def split_inputs(model, feature_extractor: SequenceFeatureExtractor, splits: Dat
         return inputs.remove_columns(WAVEFORM_COLUMN)
     # Frames of the whole corpus, when encode_feature_encoder_once ran before the split.
     frame_columns = [name for name in (FEATURES_COLUMN, NUM_SAMPLES_COLUMN) if name in inputs["train"].column_names]
+    if FUNCTIONALS_COLUMN in inputs["train"].column_names:  # openSMILE: the functionals are the model's input
+        return inputs.remove_columns([*frame_columns, WAVEFORM_COLUMN])
     if model_args.is_baseline or model_args.cache_feature_encoder is False:
         return inputs.remove_columns(frame_columns)
     blockers = feature_cache_blockers(
@@ -391,9 +409,10 @@ def split_inputs(model, feature_extractor: SequenceFeatureExtractor, splits: Dat
 
 def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: ModelArguments, data_args: DataArguments,
                   augmentation_args: AugmentationArguments, args: SERTrainingArguments, label_names,
-                  encoder_key: Optional[str] = None, unencoded_dataset: Optional[Dataset] = None) -> SERTrainer:
-    """The `SERTrainer` of one split: collators (random crops and augmentation for training only), metrics,
-    class weights, the head's learning rate and early stopping."""
+                  encoder_key: Optional[str] = None, unencoded_dataset: Optional[Dataset] = None,
+                  normalization: Optional[NormalizationPlan] = None) -> SERTrainer:
+    """The `SERTrainer` of one split: collators (random crops and augmentation for training only, each speaker's
+    statistics for speaker normalisation), metrics, class weights, the head's learning rate and early stopping."""
     if model_args.cache_encoder_outputs:
         from .encoder_cache import CachedEncoderHead, EncoderStatesCollator, encoder_cache_key
 
@@ -406,13 +425,19 @@ def build_trainer(model, feature_extractor, inputs: DatasetDict, model_args: Mod
         trained_model = model
         train_collator = FeatureEncoderOutputsCollator(extra_columns=(CLIP_PATHS_KEY,))
         eval_collator = FeatureEncoderOutputsCollator()
+    elif FUNCTIONALS_COLUMN in inputs["train"].column_names:  # openSMILE functionals computed once per corpus
+        trained_model = model
+        train_collator = FunctionalsCollator(feature_extractor, normalization=normalization,
+                                             extra_columns=(CLIP_PATHS_KEY,))
+        eval_collator = FunctionalsCollator(feature_extractor, normalization=normalization)
     else:
         trained_model = model
         train_collator = AudioClassificationCollator(
             feature_extractor, max_duration_seconds=data_args.max_duration_seconds, seed=args.seed,
             augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
-            spec_augment=augmentation_args.spec_augment(), extra_columns=(CLIP_PATHS_KEY,))
-        eval_collator = AudioClassificationCollator(feature_extractor)
+            spec_augment=augmentation_args.spec_augment(), extra_columns=(CLIP_PATHS_KEY,),
+            normalization=normalization)
+        eval_collator = AudioClassificationCollator(feature_extractor, normalization=normalization)
     random_collator = isinstance(train_collator, AudioClassificationCollator) and train_collator.is_random
     if random_collator and args.dataloader_persistent_workers:
         raise RecipeError("dataloader_persistent_workers keeps each worker's collator from the first epoch, so every "
@@ -481,6 +506,6 @@ def finish_run(model_args: ModelArguments, data_args: DataArguments, augmentatio
                        revision=training_args.hub_revision)
 
 
-__all__ = ["MODEL_INPUT_COLUMNS", "audit_split", "build_model", "build_trainer", "encode_feature_encoder_once",
+__all__ = ["MODEL_INPUT_COLUMNS", "add_functionals_once", "audit_split", "build_model", "build_trainer", "encode_feature_encoder_once",
            "encode_for_fast_mode", "export_model", "finish_run", "load_dataset_from_args", "make_folds",
            "model_inputs", "split_inputs", "train_and_evaluate"]

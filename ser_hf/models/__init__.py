@@ -14,18 +14,21 @@ from .configuration_cnn2d import CNN2DConfig
 from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
 from .configuration_crnn import CRNNConfig
 from .configuration_mfcc import MFCCConfig
+from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
 from .feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
 from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
+from .feature_extraction_opensmile import OpenSmileFeatureExtractor
 from .labels import label_maps
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
 from .modeling_crnn import CRNNForAudioClassification
 from .modeling_mfcc import MFCCForAudioClassification
+from .modeling_opensmile import OpenSmileForAudioClassification
 from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
 from .modeling_ssl_pooling import (
     SerData2VecAudioForSequenceClassification,
@@ -52,6 +55,7 @@ _MODEL_TYPES = (
     (CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor),
     (CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor),
     (MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor),
+    (OpenSmileConfig, OpenSmileForAudioClassification, OpenSmileFeatureExtractor),
     (ParallelCNNTransformerConfig, ParallelCNNTransformerForAudioClassification, LogMelFeatureExtractor),
     (CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor),
     (SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification, Wav2Vec2FeatureExtractor),
@@ -69,7 +73,7 @@ def _register_auto_classes() -> None:
         config_class.register_for_auto_class()
         model_class.register_for_auto_class("AutoModelForAudioClassification")
     # transformers' own Wav2Vec2FeatureExtractor needs no code in the saved folder.
-    for feature_extractor_class in (LogMelFeatureExtractor, MFCCFeatureExtractor):
+    for feature_extractor_class in (LogMelFeatureExtractor, MFCCFeatureExtractor, OpenSmileFeatureExtractor):
         feature_extractor_class.register_for_auto_class("AutoFeatureExtractor")
 
 
@@ -92,6 +96,9 @@ __all__ = [
     "MFCCConfig",
     "MFCCFeatureExtractor",
     "MFCCForAudioClassification",
+    "OpenSmileConfig",
+    "OpenSmileFeatureExtractor",
+    "OpenSmileForAudioClassification",
     "MissingFeatureExtractorError",
     "POOLING_MODES",
     "ParallelCNNTransformerConfig",

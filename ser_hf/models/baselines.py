@@ -13,15 +13,18 @@ from .configuration_cnn2d import CNN2DConfig
 from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
 from .configuration_crnn import CRNNConfig
 from .configuration_mfcc import MFCCConfig
+from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import MFCCFeatureExtractor
+from .feature_extraction_opensmile import OpenSmileFeatureExtractor
 from .labels import Labels, label_maps
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
 from .modeling_crnn import CRNNForAudioClassification
 from .modeling_mfcc import MFCCForAudioClassification
+from .modeling_opensmile import OpenSmileForAudioClassification
 from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
 from .parameters import count_parameters
 
@@ -36,6 +39,7 @@ BASELINES = {
     "parallel_cnn_transformer": (ParallelCNNTransformerConfig, ParallelCNNTransformerForAudioClassification,
                                  LogMelFeatureExtractor),
     "cnn_attention_lstm": (CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor),
+    "opensmile": (OpenSmileConfig, OpenSmileForAudioClassification, OpenSmileFeatureExtractor),
 }
 
 
@@ -62,8 +66,8 @@ def build_baseline(
     """Build a randomly initialised baseline and its feature extractor, agreeing on the input size.
 
     Args:
-        kind (`str`): `"cnn2d"`, `"crnn"`, `"cnn1d"`, `"mfcc"`, `"parallel_cnn_transformer"` or
-            `"cnn_attention_lstm"` (see :data:`BASELINES`).
+        kind (`str`): `"cnn2d"`, `"crnn"`, `"cnn1d"`, `"mfcc"`, `"parallel_cnn_transformer"`,
+            `"cnn_attention_lstm"` or `"opensmile"` (see :data:`BASELINES`).
         labels (`datasets.ClassLabel` or `Sequence[str]`, *optional*):
             The task's labels, usually `dataset.features["label"]`; or pass `id2label` (and `label2id`).
         feature_extractor (`SequenceFeatureExtractor`, *optional*):
@@ -89,7 +93,8 @@ def build_baseline(
         raise ValueError("The cnn1d baseline masks padded samples: its extractor needs return_attention_mask=True.")
 
     # The config field that must agree with the extractor's features per frame.
-    input_field = {LogMelFeatureExtractor: "num_mel_bins", MFCCFeatureExtractor: "num_features"}.get(
+    input_field = {LogMelFeatureExtractor: "num_mel_bins", MFCCFeatureExtractor: "num_features",
+                   OpenSmileFeatureExtractor: "num_features"}.get(
         feature_extractor_class)
     if input_field is not None:
         given = config_kwargs.setdefault(input_field, feature_extractor.feature_size)

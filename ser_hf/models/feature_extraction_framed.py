@@ -16,15 +16,18 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 
+from .feature_normalization import FeatureStatisticsMixin, Statistics
+
 logger = logging.getLogger(__name__)
 
-#: Per-clip feature normalisations the extractors implement.
-NORMALIZATIONS = ("utterance", "none")
+#: Feature normalisations the extractors implement: per clip, none, or by stored statistics (see
+#: :mod:`feature_normalization`).
+NORMALIZATIONS = ("utterance", "none", "global", "speaker")
 
 AudioInput = Union[np.ndarray, torch.Tensor, Sequence[float], Sequence[np.ndarray], Sequence[torch.Tensor]]
 
 
-class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
+class FramedAudioFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor):
     r"""Base class: pads raw mono audio, frames it, and returns `input_features` `(batch, frames, feature_size)` with a
     frame-level `attention_mask`.
 
@@ -52,7 +55,12 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
             does not produce arbitrarily low values. `None` disables the floor.
         normalization (`str`, *optional*, defaults to `"utterance"`):
             `"utterance"`: each feature is standardised to zero mean and unit variance over the clip's frames
-            (cepstral mean and variance normalisation); `"none"`: features are returned as computed.
+            (cepstral mean and variance normalisation; this also removes the clip's loudness); `"none"`: features
+            are returned as computed; `"global"`: standardised with the training set's `feature_mean` and
+            `feature_std`; `"speaker"`: standardised with the statistics of the clip's speaker, passed as
+            `speaker_statistics` (falling back to the global statistics without them).
+        feature_mean, feature_std (`list[float]`, *optional*):
+            The training set's per-feature statistics, for `"global"` and `"speaker"` (ser-hf training fits them).
         padding_value (`float`, *optional*, defaults to 0.0):
             Value of padded frames.
         return_attention_mask (`bool`, *optional*, defaults to `True`):
@@ -74,6 +82,8 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
         normalization: str = "utterance",
         padding_value: float = 0.0,
         return_attention_mask: bool = True,
+        feature_mean: Optional[list[float]] = None,
+        feature_std: Optional[list[float]] = None,
         **kwargs,
     ):
         if kwargs.get("padding_side", "right") != "right":
@@ -99,6 +109,8 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
         self.f_max = f_max
         self.top_db = top_db
         self.normalization = normalization
+        self.feature_mean = feature_mean
+        self.feature_std = feature_std
 
     def compute_features(self, waveforms: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Features `(batch, frames, feature_size)` of zero-padded `waveforms` `(batch, samples)`.
@@ -124,6 +136,8 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: Optional[bool] = None,
         return_tensors: Optional[str] = None,
         device: Optional[Union[str, torch.device]] = None,
+        speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None,
+        normalize: bool = True,
     ) -> BatchFeature:
         """Compute the features of one clip or a batch of clips.
 
@@ -147,6 +161,10 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
                 `"pt"` for torch tensors (left on `device`), `"np"` for numpy arrays; lists of arrays otherwise.
             device (`str` or `torch.device`, *optional*, defaults to `"cpu"`):
                 Where the features are computed: pass the model's device to compute them on its GPU.
+            speaker_statistics (`list[tuple[np.ndarray, np.ndarray]]`, *optional*):
+                With `normalization="speaker"`: the `(mean, std)` of each clip's speaker.
+            normalize (`bool`, *optional*, defaults to `True`):
+                `False` returns the features before normalisation (to compute statistics from).
         """
         self._check_sampling_rate(sampling_rate)
         clips = _as_clip_list(raw_speech)
@@ -184,8 +202,12 @@ class FramedAudioFeatureExtractor(SequenceFeatureExtractor):
 
         with torch.no_grad():
             features = self.compute_features(waveforms, frame_mask)
-            if self.normalization == "utterance":
+            statistics = self.clip_statistics(len(clips), speaker_statistics) if normalize else None
+            if normalize and self.normalization == "utterance":
                 features = _standardize_over_frames(features, frame_mask)
+            elif statistics is not None:
+                mean, std = (torch.as_tensor(values, device=device).unsqueeze(1) for values in statistics)
+                features = (features - mean) / std
             features = features.masked_fill(~frame_mask.unsqueeze(-1), self.padding_value)
 
         if return_attention_mask is None:

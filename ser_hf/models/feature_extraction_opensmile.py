@@ -1,0 +1,100 @@
+"""openSMILE functionals, the field's standard acoustic features (eGeMAPS, ComParE), as a feature extractor: one
+vector of functionals per clip, standardised with the training set's statistics or each speaker's own.
+
+This file is copied next to saved models (``register_for_auto_class``): it imports nothing from ser-hf.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+
+from .feature_normalization import STATISTICS_NORMALIZATIONS, FeatureStatisticsMixin, Statistics
+
+#: openSMILE's functionals feature sets and how many functionals each gives per clip.
+FEATURE_SETS = {"ComParE_2016": 6373, "eGeMAPSv02": 88, "eGeMAPSv01b": 88, "GeMAPSv01b": 62, "emobase": 988}
+
+
+class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor):
+    r"""Turns 16 kHz mono audio into `input_features` `(batch, feature_size)`: the openSMILE functionals of each clip
+    (`opensmile` from PyPI), standardised.
+
+    Functionals summarise a whole clip (means, percentiles, slopes... of pitch, loudness, spectral and voice-quality
+    descriptors), so clips of any length give one vector and no padding or attention mask is needed. Computing them
+    costs a noticeable fraction of a second per clip: ser-hf training computes them once per corpus and caches them.
+
+    Args:
+        feature_set (`str`, *optional*, defaults to `"ComParE_2016"`):
+            One of :data:`FEATURE_SETS`: `"ComParE_2016"` (6,373 functionals) or `"eGeMAPSv02"` (88, the minimalistic
+            set designed for affect), ...
+        normalization (`str`, *optional*, defaults to `"global"`):
+            `"global"`: standardised with the training set's `feature_mean` and `feature_std`; `"speaker"`: with the
+            statistics of the clip's speaker (`speaker_statistics`), falling back to the global ones without them;
+            `"none"`: as computed.
+        feature_mean, feature_std (`list[float]`, *optional*):
+            The training set's statistics (ser-hf training fits them).
+        sampling_rate (`int`, *optional*, defaults to 16000):
+            Sampling rate the audio must have, in Hz.
+    """
+
+    model_input_names = ["input_features"]
+
+    def __init__(self, feature_set: str = "ComParE_2016", normalization: str = "global",
+                 feature_mean: Optional[list[float]] = None, feature_std: Optional[list[float]] = None,
+                 sampling_rate: int = 16000, padding_value: float = 0.0, **kwargs):
+        if feature_set not in FEATURE_SETS:
+            raise ValueError(f"Unknown openSMILE feature_set {feature_set!r}; expected one of "
+                             f"{', '.join(FEATURE_SETS)}.")
+        if normalization not in (*STATISTICS_NORMALIZATIONS, "none"):
+            raise ValueError(f"normalization must be 'global', 'speaker' or 'none', got {normalization!r}.")
+        kwargs.pop("feature_size", None)
+        kwargs["return_attention_mask"] = False
+        super().__init__(feature_size=FEATURE_SETS[feature_set], sampling_rate=sampling_rate,
+                         padding_value=padding_value, **kwargs)
+        self.feature_set = feature_set
+        self.normalization = normalization
+        self.feature_mean = feature_mean
+        self.feature_std = feature_std
+        self._smile = None
+
+    def functionals(self, waveform: np.ndarray) -> np.ndarray:
+        """The functionals `(feature_size,)` of one mono clip at the extractor's rate, before normalisation."""
+        if self._smile is None:
+            import opensmile
+
+            self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
+                                          feature_level=opensmile.FeatureLevel.Functionals)
+        values = self._smile.process_signal(np.asarray(waveform, np.float32), self.sampling_rate).to_numpy()
+        return np.nan_to_num(values[0].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def normalize(self, features: np.ndarray,
+                  speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None) -> np.ndarray:
+        """Standardise functionals `(batch, feature_size)` as `normalization` says."""
+        features = np.asarray(features, np.float32)
+        statistics = self.clip_statistics(len(features), speaker_statistics)
+        if statistics is None:
+            return features
+        mean, std = statistics
+        return (features - mean) / std
+
+    def __call__(self, raw_speech: Union[np.ndarray, Sequence[np.ndarray]], sampling_rate: Optional[int] = None,
+                 return_tensors: Optional[str] = None,
+                 speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None, normalize: bool = True,
+                 **unused) -> BatchFeature:
+        """Functionals of one clip (1-D) or a batch (a list of clips, or a 2-D array of equal-length clips)."""
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            raise ValueError(f"{type(self).__name__} expects audio at {self.sampling_rate} Hz but got "
+                             f"{sampling_rate} Hz; resample it first.")
+        is_one_clip = isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 1 or (
+            isinstance(raw_speech, (list, tuple)) and raw_speech and np.isscalar(raw_speech[0]))
+        clips = [raw_speech] if is_one_clip else list(raw_speech)
+        features = np.stack([self.functionals(np.asarray(clip, np.float32).ravel()) for clip in clips])
+        if normalize:
+            features = self.normalize(features, speaker_statistics)
+        return BatchFeature({"input_features": features}, tensor_type=return_tensors)
+
+
+__all__ = ["FEATURE_SETS", "OpenSmileFeatureExtractor"]
