@@ -16,11 +16,12 @@ on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import yaml
 from datasets import DatasetDict, load_from_disk
@@ -52,6 +53,17 @@ def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
     return values
 
 
+def positive_int(text: str) -> int:
+    """argparse type of a count or rate that must be at least 1 (``--sampling-rate 0`` is refused as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _csv_list(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
 
@@ -61,7 +73,7 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--corpus", action="append", required=True,
                        help="cremad, ravdess, tess, savee, emodb or folder; repeat with --data-dir to merge corpora")
     group.add_argument("--data-dir", action="append", required=True, help="the corpus folder (one per --corpus)")
-    group.add_argument("--sampling-rate", type=int, default=16000, help="rate the audio decodes to (mono)")
+    group.add_argument("--sampling-rate", type=positive_int, default=16000, help="rate the audio decodes to (mono)")
     group.add_argument("--label-map", action="append", default=[], metavar="LABEL=TARGET",
                        help="merge a label into another (calm=neutral) or drop it (calm=drop)")
     group.add_argument("--labels", help="comma-separated label set to keep (others are dropped)")
@@ -91,7 +103,25 @@ def _corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, dict[s
     unknown = set(options) - set(corpora)
     if unknown:
         raise CorpusError(f"--option names corpus {sorted(unknown)} that is not loaded.")
+    for corpus, values in options.items():
+        accepted = corpus_option_names(corpus)
+        for name in values:
+            if name not in accepted:
+                raise CorpusError(f"--option {name}=...: corpus {corpus} has no option {name!r}; its options are "
+                                  f"{', '.join(accepted)}.")
     return corpora, label_map, options
+
+
+def corpus_option_names(corpus: str) -> list[str]:
+    """What ``--option`` can set for a corpus: the keywords of ``load_corpus`` without a flag of their own
+    (``check_audio``) and those of the corpus' loader (``demographics_csv`` for cremad, ``csv_path`` ... for
+    folder), read from their signatures so that the list cannot drift from what the loaders take."""
+    from .corpora import _LOADERS
+
+    parameters = [*inspect.signature(load_corpus).parameters.values(),
+                  *inspect.signature(_LOADERS[corpus]).parameters.values()]
+    named = {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return sorted(named - {"name", "data_dir", *_CORPUS_ARGUMENTS})
 
 
 def _load(args: argparse.Namespace):
@@ -111,6 +141,10 @@ def data_summary(args: argparse.Namespace) -> int:
 
 
 def _split_options(args: argparse.Namespace) -> dict:
+    if args.protocol == "speaker":
+        _check_split_flags(args)
+    if args.test_size is None:
+        args.test_size = 0.2
     # Speaker and random splits hold out validation speakers/clips by default; folds only when asked.
     if args.validation_size is None:
         args.validation_size = 0.1 if args.protocol in ("speaker", "random") else 0.0
@@ -125,6 +159,18 @@ def _split_options(args: argparse.Namespace) -> dict:
     if args.protocol == "loso":
         return {"validation_size": args.validation_size, "seed": args.seed}
     return {"test_size": args.test_size, "validation_size": args.validation_size, "seed": args.seed}
+
+
+def _check_split_flags(args: argparse.Namespace) -> None:
+    """Shares of speakers given with speaker lists would be ignored: refuse them, naming both flags."""
+    lists = [flag for flag, value in (("--train-speakers", args.train_speakers),
+                                      ("--validation-speakers", args.validation_speakers),
+                                      ("--test-speakers", args.test_speakers)) if value is not None]
+    sizes = [flag for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size))
+             if value is not None]
+    if lists and sizes:
+        raise SplitError(f"{' and '.join(sizes)} cannot be used with {', '.join(lists)}: the split takes the "
+                         f"speakers named and would ignore {' and '.join(sizes)}. Give one or the other.")
 
 
 def write_split(splits: DatasetDict, output: Path, check_files: bool = True) -> dict:
@@ -189,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--test-speakers", help="comma-separated speaker ids for the test split")
     split.add_argument("--validation-speakers", help="comma-separated speaker ids for the validation split")
     split.add_argument("--train-speakers", help="comma-separated speaker ids for training (default: all others)")
-    split.add_argument("--test-size", type=float, default=0.2, help="fraction of speakers (clips for random)")
+    split.add_argument("--test-size", type=float, default=None,
+                       help="fraction of speakers (clips for random) held out for test; default 0.2 (not with "
+                            "speaker lists)")
     split.add_argument("--validation-size", type=float, default=None,
                        help="fraction of speakers (clips for random) held out for validation; default 0.1 for "
                             "speaker and random splits, 0 for kfold and loso")
@@ -381,18 +429,37 @@ def push_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Errors of input (a path, a label, a split option, a recipe value, a clip), of the file system (a folder that cannot
+#: be written, a name too long: OSError naming the path) or of the Hub (no access, no repository, unreachable:
+#: HubPushError is a ConnectionError): one line naming it, no traceback. Anything else is a bug and keeps its
+#: traceback.
+USER_ERRORS = (CorpusError, SplitError, LeakageError, RecipeError, ValueError, OSError, HfHubHTTPError)
+
+
+def run_reporting_errors(command: Callable[[], Any], prog: str) -> int:
+    """Run ``command`` (``ser-hf``'s commands, ``python -m ser_hf.train``) and return its exit status: an error of
+    input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do."""
+    try:
+        status = command()
+    except USER_ERRORS as error:
+        print(f"{prog}: error: {error_line(error)}", file=sys.stderr)
+        return 2
+    return status if isinstance(status, int) else 0
+
+
+def error_line(error: BaseException) -> str:
+    """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``)."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        return f"{paths}: {error.strerror}"
+    return str(error)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.run(args)
-    except (CorpusError, SplitError, LeakageError, RecipeError, ValueError, FileNotFoundError,
-            HfHubHTTPError, ConnectionError) as error:
-        # Errors of input (a path, a label, a split option) or of the Hub (no access, no repository, unreachable:
-        # HubPushError is a ConnectionError): one line naming it, no traceback.
-        print(f"ser-hf: error: {error}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(lambda: args.run(args), "ser-hf")
 
 
 if __name__ == "__main__":

@@ -12,18 +12,22 @@ import collections.abc
 import dataclasses
 import difflib
 import enum
+import inspect
 import os
 import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Sequence
+from pathlib import Path
+from typing import Any, Collection, Literal, Optional, Sequence
 
 import logging
 import re
 
 import torch
 import yaml
+from huggingface_hub.dataclasses import type_validator
+from huggingface_hub.errors import StrictDataclassError
 from transformers import HfArgumentParser, TrainingArguments
 
 from .models import BASELINES, SSL_MODEL_TYPES
@@ -42,7 +46,12 @@ def _mapping(value: Any, name: str) -> Optional[dict]:
     if value is None or isinstance(value, dict):
         return value
     if isinstance(value, str):
-        parsed = load_yaml(value)
+        try:
+            parsed = load_yaml(value)
+        except DuplicateKeyError as error:
+            raise RecipeError(f"{name} sets {error.key!r} twice: {value!r}.") from None
+        except yaml.YAMLError as error:
+            raise RecipeError(f"{name} is not valid YAML ({getattr(error, 'problem', error)}): {value!r}.") from None
         if parsed is None or isinstance(parsed, dict):
             return parsed
     raise RecipeError(f"{name} must be a mapping such as {{key: value}}, got {value!r}.")
@@ -147,11 +156,17 @@ class ModelArguments:
         from .models import default_feature_extractor
 
         if self.is_baseline:
-            _check_known_keys("model_config", self.model_config, BASELINES[self.model_type][0]())
+            config_class = BASELINES[self.model_type][0]
+            _check_known_keys("model_config", self.model_config, config_class())
             _check_known_keys("feature_extractor_config", self.feature_extractor_config,
                               default_feature_extractor(self.model_type))
         else:
-            _check_known_keys("model_config", self.model_config, AutoConfig.for_model(self.model_type))
+            config_class = type(AutoConfig.for_model(self.model_type))
+            _check_known_keys("model_config", self.model_config, config_class())
+        _check_config_types("model_config", self.model_config, config_class)
+        if self.is_baseline or self.model_name_or_path is None:
+            # The whole config is built from model_config (no checkpoint under it): its own checks run here.
+            _check_config_values("model_config", self.model_config, config_class)
         if self.is_baseline:
             ssl_only = {"model_name_or_path": self.model_name_or_path, "pooling_mode": self.pooling_mode,
                         "use_weighted_layer_sum": self.use_weighted_layer_sum,
@@ -186,6 +201,43 @@ class ModelArguments:
     @property
     def is_baseline(self) -> bool:
         return self.model_type in BASELINES
+
+
+def _config_field_types(config_class: type) -> dict[str, Any]:
+    """The annotated type of each field of a config class. Annotations a module left as strings (``from __future__
+    import annotations``, as ser-hf's baseline configs, whose ``@strict`` type checks then do not run) are evaluated;
+    a class whose annotations do not evaluate (transformers' ``PreTrainedConfig``) leaves its fields unchecked."""
+    field_types: dict[str, Any] = {}
+    for klass in reversed(config_class.__mro__):
+        try:
+            field_types.update(inspect.get_annotations(klass, eval_str=True))
+        except (NameError, TypeError, SyntaxError):
+            continue
+    return field_types
+
+
+def _check_config_types(name: str, values: dict, config_class: type) -> None:
+    """Stop on a config value of the wrong type (``conv_channels: 16`` for a list), naming the key, the value and the
+    type, with ``huggingface_hub``'s own type check of strict dataclasses."""
+    field_types = _config_field_types(config_class)
+    for key, value in values.items():
+        expected = field_types.get(key)
+        if expected is None:
+            continue
+        try:
+            type_validator(key, value, expected)
+        except (TypeError, ValueError):
+            raise RecipeError(f"{name}.{key}: {value!r} is not a valid {_type_name(expected)}.") from None
+
+
+def _check_config_values(name: str, values: dict, config_class: type) -> None:
+    """Build the config from ``values`` so that its own checks (``validate_architecture``) stop the run now, in one
+    line, rather than as a ``StrictDataclassError`` once the data is loaded."""
+    try:
+        config_class(**values)
+    except (StrictDataclassError, TypeError, ValueError) as error:
+        cause = error.__cause__ if isinstance(error, StrictDataclassError) and error.__cause__ else error
+        raise RecipeError(f"{name}: {cause}") from None
 
 
 def _check_known_keys(name: str, values: dict, defaults) -> None:
@@ -269,6 +321,24 @@ class DataArguments:
             raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
         if self.max_duration_seconds is not None and self.max_duration_seconds <= 0:
             raise RecipeError(f"max_duration_seconds must be positive, got {self.max_duration_seconds}.")
+        if self.sampling_rate <= 0:
+            raise RecipeError(f"sampling_rate must be a positive number of samples per second, got "
+                              f"{self.sampling_rate}.")
+        if self.num_folds < 2:
+            raise RecipeError(f"num_folds must be at least 2 (each fold tests on the speakers the others train on), "
+                              f"got {self.num_folds}.")
+
+    def check_split_keys(self, given: Collection[str]) -> None:
+        """Refuse shares of speakers (``test_size``, ``validation_size``) given with speaker lists, which the speaker
+        protocol would silently ignore; ``given`` holds the keys the recipe or the command line set."""
+        if self.split_protocol != "speaker":
+            return
+        lists = [name for name in ("train_speakers", "validation_speakers", "test_speakers")
+                 if getattr(self, name) is not None]
+        sizes = [name for name in ("test_size", "validation_size") if name in given]
+        if lists and sizes:
+            raise RecipeError(f"{' and '.join(sizes)} cannot be used with {', '.join(lists)}: the split takes the "
+                              f"speakers named and would ignore {' and '.join(sizes)}. Remove one or the other.")
 
     def split_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`ser_hf.splits.split_dataset` for the recipe's protocol."""
@@ -462,6 +532,7 @@ class SERTrainingArguments(TrainingArguments):
     length_column_name: str = field(default="duration", metadata={"help": "Column of clip lengths for grouping."})
 
     def __post_init__(self):
+        self._check_training_length()
         self.class_weights = _class_weights_option(self.class_weights)
         if self.precision == "auto":
             gpu_bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -486,6 +557,23 @@ class SERTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.dataloader_pin_memory and not non_blocking_set:
             self.accelerator_config.non_blocking = True
+        check_output_dir(self.output_dir)
+
+    def _check_training_length(self) -> None:
+        """Refuse values that would train nothing (and save an untrained model as a finished run) or fail inside
+        torch, naming the key."""
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise RecipeError(f"max_steps must be a positive number of optimizer steps, got {self.max_steps} (leave "
+                              "it out, or set -1, to train for num_train_epochs).")
+        if self.num_train_epochs <= 0:
+            raise RecipeError(f"num_train_epochs must be positive, got {self.num_train_epochs:g}: the run would save "
+                              "an untrained model.")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if not 0 <= self.label_smoothing_factor < 1:
+            raise RecipeError(f"label_smoothing_factor must be in [0, 1) (0: no smoothing), got "
+                              f"{self.label_smoothing_factor:g}.")
 
     def __getstate__(self) -> dict[str, Any]:
         # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.
@@ -493,6 +581,41 @@ class SERTrainingArguments(TrainingArguments):
         if state.get("hub_token") is not None:
             state["hub_token"] = None
         return state
+
+
+def check_output_dir(output_dir: str | os.PathLike) -> None:
+    """Stop before any work when ``output_dir`` cannot hold a run: it is a file, a folder above it is a file, a
+    folder name is longer than the file system allows, or the folder (or the nearest existing one above it) cannot be
+    written."""
+    path = Path(output_dir).expanduser().absolute()
+    existing = path
+    # os.path's tests, not Path's: Path.exists() raises on a name too long for the file system.
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not os.path.isdir(path):
+        raise RecipeError(f"output_dir {output_dir} is a file, not a folder: choose another output_dir.")
+    if not os.path.isdir(existing):
+        raise RecipeError(f"output_dir {output_dir} cannot be created: {existing} is a file, not a folder.")
+    name_max = _path_limit(existing, "PC_NAME_MAX", 255)
+    for name in path.relative_to(existing).parts:
+        if len(os.fsencode(name)) > name_max:
+            raise RecipeError(f"output_dir {output_dir} cannot be created: the folder name {name[:40]}... is "
+                              f"{len(os.fsencode(name))} bytes long, over the file system's limit of {name_max}.")
+    path_max = _path_limit(existing, "PC_PATH_MAX", 4096)
+    if len(os.fsencode(str(path))) >= path_max:
+        raise RecipeError(f"output_dir {output_dir} is {len(os.fsencode(str(path)))} bytes long, over the file "
+                          f"system's limit of {path_max}: choose a shorter output_dir.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+        raise RecipeError(f"output_dir {output_dir} {what} (permissions, or a read-only file system): choose a "
+                          "folder you can write to.")
+
+
+def _path_limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError, AttributeError):  # not defined on this system (Windows has no pathconf)
+        return default
 
 
 def _class_weights_option(value: Any) -> Optional[dict | str]:
@@ -527,9 +650,10 @@ class RecipeParser(HfArgumentParser):
         """Parse ``[RECIPE.yaml] [--key value ...]`` into the dataclasses; a recipe key that is not a field of any
         of them raises :class:`RecipeError` naming the key and the file, before anything else runs."""
         args = list(sys.argv[1:]) if args is None else list(args)
-        recipe_path = None
+        recipe_path, values = None, {}
         if args and not args[0].startswith("-"):
             recipe_path, args = args[0], args[1:]
+        where = f" (recipe {recipe_path})" if recipe_path else ""
         if recipe_path is not None:
             values = read_recipe(recipe_path, self.field_names())
             # argparse checks choices on the command line only; a recipe's values are checked here.
@@ -544,12 +668,17 @@ class RecipeParser(HfArgumentParser):
         try:
             parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
         except ValueError as error:  # RecipeError, or TrainingArguments' own checks
-            where = f" (recipe {recipe_path})" if recipe_path else ""
             raise RecipeError(f"{error}{where}") from None
         *dataclasses_, remaining = parsed
         if remaining:
             raise RecipeError(f"Unknown command-line argument(s) {' '.join(remaining)}; every option is a recipe key "
                               "(python -m ser_hf.train --help lists them).")
+        given = set(values) | {arg[2:].partition("=")[0] for arg in args if arg.startswith("--")}
+        for data_args in (d for d in dataclasses_ if isinstance(d, DataArguments)):
+            try:
+                data_args.check_split_keys(given)
+            except RecipeError as error:
+                raise RecipeError(f"{error}{where}") from None
         return tuple(dataclasses_)
 
 
@@ -620,9 +749,32 @@ def _converts(text: str, scalar_type: type) -> bool:
     return True
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping sets one key twice (PyYAML would keep the last value without a word)."""
+
+    def __init__(self, key: Any, first_line: int, second_line: int, mark):
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+        super().__init__(problem=f"{key!r} is set twice (lines {first_line} and {second_line})", problem_mark=mark)
+
+
 class RecipeLoader(yaml.SafeLoader):
     """YAML with the 1.2 core schema's scalars: ``1e-5`` is a float (PyYAML reads a string) and only ``true``/
-    ``false`` are booleans (PyYAML turns ``eval_strategy: no`` into `False`)."""
+    ``false`` are booleans (PyYAML turns ``eval_strategy: no`` into `False`); a key set twice in one mapping is an
+    error (:class:`DuplicateKeyError`), as the YAML specification says, instead of the last value winning."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` merges keys that the mapping may then override
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, collections.abc.Hashable) and key in lines:
+                    raise DuplicateKeyError(key, lines[key], line, key_node.start_mark)
+                if isinstance(key, collections.abc.Hashable):
+                    lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 _REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
@@ -651,6 +803,9 @@ def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]
             values = load_yaml(handle)
     except FileNotFoundError:
         raise RecipeError(f"Recipe file {path} does not exist.") from None
+    except DuplicateKeyError as error:
+        raise RecipeError(f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
+                          f"{error.second_line}): keep one of them.") from None
     except yaml.YAMLError as error:
         raise RecipeError(f"Recipe {path} is not valid YAML: {error}") from None
     if values is None:
@@ -673,4 +828,4 @@ def parse_recipe(args: Optional[Sequence[str]] = None):
 
 
 __all__ = ["AugmentationArguments", "DataArguments", "MODEL_TYPES", "ModelArguments", "RecipeError", "RecipeParser",
-           "SERTrainingArguments", "parse_recipe", "read_recipe"]
+           "SERTrainingArguments", "check_output_dir", "parse_recipe", "read_recipe"]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
+import re
 import textwrap
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +43,13 @@ OUTPUT_SUFFIXES = (".csv", ".json")
 #: Without ``window_seconds``, a recording longer than this is still cut into windows of this length, so that a
 #: 10-minute recording never goes through the model (and its activations into memory) in one piece.
 MAX_WHOLE_FILE_SECONDS = 30.0
+#: A clip shorter than this holds less than a syllable of speech, far shorter than the utterances of the corpora
+#: models are trained on (seconds): it is classified, with a warning that its emotion is not meaningful.
+SHORTEST_MEANINGFUL_SECONDS = 0.25
+#: ``scheme://...``: a URL, which ``predict`` does not download (``Path`` would turn ``https://`` into ``https:/``).
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,7 +137,11 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
     neither."""
     files: list[str] = []
     suffixes = {ext.lower() for ext in AUDIO_EXTENSIONS}
-    for path in map(Path, paths):
+    for name in paths:
+        if URL.match(str(name)):
+            raise ValueError(f"{name}: URLs are not supported; download the file first (curl -LO URL) and pass its "
+                             "path.")
+        path = Path(name)
         if path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                            and not p.name.startswith("._"))
@@ -192,6 +205,13 @@ def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optiona
     except OSError as error:  # unreadable: permissions, a folder named like an audio file, I/O errors
         return None, FilePrediction(file=path, duration=duration, error=f"cannot be read ({error})")
     return waveform, FilePrediction(file=path, duration=duration)
+
+
+def warn_if_too_short(prediction: FilePrediction, shortest: float = SHORTEST_MEANINGFUL_SECONDS) -> None:
+    """Warn, naming the clip and its duration, when it is too short for its emotion to mean anything."""
+    if prediction.duration is not None and prediction.duration < shortest:
+        logger.warning("%s is %.3f s long, shorter than %.2f s: too little speech for an emotion, so its prediction "
+                       "is not meaningful.", prediction.file, prediction.duration, shortest)
 
 
 class _WindowQueue:
@@ -309,6 +329,7 @@ def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional
             if waveform is None:
                 queue.add(prediction, None)
             else:
+                warn_if_too_short(prediction)
                 window, hop = window_seconds, hop_seconds
                 if window is None and len(waveform) > max_whole_file_seconds * sampling_rate:
                     window, hop = max_whole_file_seconds, None

@@ -139,7 +139,10 @@ def speaker_kfold(
     speakers = _speakers(dataset)
     n_speakers = len(set(speakers.tolist()))
     if not 2 <= n_splits <= n_speakers:
-        raise SplitError(f"n_splits={n_splits} must be between 2 and the number of speakers ({n_speakers}).")
+        # Named as recipes and the command line set it: n_splits is only this function's name for it.
+        raise SplitError(f"{n_splits} folds asked for (num_folds in a recipe, --n-splits on the command line), but "
+                         f"a speaker-grouped k-fold needs at least one speaker per fold and the dataset has "
+                         f"{n_speakers} speakers: ask for 2 to {n_speakers} folds.")
     labels = np.asarray(column_values(dataset, "label"))
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     result = []

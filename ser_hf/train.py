@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import datasets
 import transformers
 
-from .configs import RecipeError, parse_recipe
+from .configs import parse_recipe
 from .evaluation import write_fold_summary
 from .run_dir import check_output_dir, hold_output_dir
 from .training import (add_functionals_once, audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
@@ -89,9 +89,8 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except RecipeError as error:
-        # A recipe mistake (unknown key, bad value): one line naming it, before any work is done.
-        print(f"ser_hf.train: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    from .cli import run_reporting_errors
+
+    # The errors `ser-hf train` prints as one line (a recipe mistake, a corpus or split problem, a folder that cannot
+    # be written) are printed the same way here, also under `accelerate launch -m ser_hf.train`.
+    sys.exit(run_reporting_errors(main, "ser_hf.train"))

@@ -365,7 +365,7 @@ def _folder_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_folder(tmp_path, tiny_ravdess,
-                                                                                   monkeypatch):
+                                                                                   monkeypatch, capsys):
     output = tmp_path / "splits" / "ravdess"
     split = ["data", "split", "--corpus", "ravdess", "--data-dir", str(tiny_ravdess), "--output", str(output),
              "--train-speakers", "01,02"]
@@ -382,8 +382,9 @@ def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_fold
         return save_to_disk(self, path, *args, **kwargs)
 
     monkeypatch.setattr(Dataset, "save_to_disk", dying_save)
-    with pytest.raises(OSError, match="No space left on device"):
-        cli_main([*split, "--validation-speakers", "04", "--test-speakers", "03"])
+    capsys.readouterr()
+    assert cli_main([*split, "--validation-speakers", "04", "--test-speakers", "03"]) == 2
+    assert capsys.readouterr().err.endswith("\nser-hf: error: [Errno 28] No space left on device\n")  # no traceback
     assert _folder_bytes(output) == before
     assert [path.name for path in output.parent.iterdir()] == ["ravdess"]  # no temporary folder left behind
 
@@ -559,3 +560,210 @@ def test_ser_hf_never_turns_on_remote_code_itself():
                               if keyword.arg == "trust_remote_code" and isinstance(keyword.value, ast.Constant)
                               and keyword.value.value is True]
     assert turned_on == []
+
+
+# --- Issue 20: recipe values and one-line errors ----------------------------------------------------------------
+
+@pytest.mark.parametrize("values, message", [
+    ({"max_steps": -1, "num_train_epochs": -1}, "num_train_epochs must be positive, got -1"),
+    ({"max_steps": -1, "num_train_epochs": 0}, "num_train_epochs must be positive, got 0"),
+    ({"max_steps": 0}, "max_steps must be a positive number of optimizer steps, got 0"),
+    ({"max_steps": -3}, "max_steps must be a positive number of optimizer steps, got -3"),
+    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size must be at least 1, got 0"),
+    ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size must be at least 1, got 0"),
+    ({"label_smoothing_factor": 1.0}, r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got 1"),
+    ({"label_smoothing_factor": -0.1}, r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got -0.1"),
+    ({"sampling_rate": 0}, "sampling_rate must be a positive number of samples per second, got 0"),
+    ({"split_protocol": "kfold", "num_folds": 1}, "num_folds must be at least 2 .*, got 1"),
+    ({"model_config": {"conv_channels": 16}},
+     r"model_config\.conv_channels: 16 is not a valid list\[int\] \| tuple\[int, \.\.\.\]"),
+    ({"model_config": {"conv_channels": [4, 8], "pool_size": "2x2"}},
+     r"model_config\.pool_size: '2x2' is not a valid list\[int\] \| tuple\[int, \.\.\.\]"),
+    ({"model_config": {"conv_channels": [0, 8]}},
+     "model_config: num_mel_bins and every conv_channels entry must be positive"),
+    ({"model_type": "wav2vec2", "model_config": {**TINY_SSL, "conv_dim": 32}},
+     r"model_config\.conv_dim: 32 is not a valid list\[int\] \| tuple\[int, \.\.\.\]"),
+    ({"test_size": 0.3}, "test_size cannot be used with train_speakers, validation_speakers, test_speakers"),
+])
+def test_a_bad_recipe_value_stops_before_any_work_naming_the_key_value_and_file(tmp_path, values, message):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **values)
+    with pytest.raises(RecipeError, match=message) as error:
+        main([str(recipe)])
+    assert str(error.value).endswith(f"(recipe {recipe})") and "\n" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_negative_epochs_on_the_command_line_are_refused_not_saved_as_a_finished_run(tmp_path, tiny_ravdess, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess)
+    assert cli_main(["train", str(recipe), "--max_steps", "-1", "--num_train_epochs", "-1"]) == 2
+    assert "ser-hf: error: num_train_epochs must be positive, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # no untrained model, no report a later run would read back
+
+
+def test_test_size_with_speaker_lists_is_refused_on_the_command_line_too(tmp_path, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_speakers=None, validation_speakers=None)
+    with pytest.raises(RecipeError, match=r"validation_size cannot be used with test_speakers: the split takes the "
+                                          r"speakers named and would ignore validation_size"):
+        parse_recipe([str(recipe), "--validation_size=0.2"])
+    # Without speaker lists the shares apply.
+    no_lists = write_recipe(tmp_path / "shares.yaml", tmp_path, train_speakers=None, validation_speakers=None,
+                            test_speakers=None)
+    _, data_args, _, _ = parse_recipe([str(no_lists), "--test_size", "0.25"])
+    assert data_args.split_options() == {"test_size": 0.25, "validation_size": 0.1, "seed": 42}
+
+    assert cli_main(["data", "split", "--corpus", "ravdess", "--data-dir", str(REPO / "data" / "ravdess_sample"),
+                     "--test-speakers", "07", "--test-size", "0.3", "--output", str(tmp_path / "split")]) == 2
+    assert ("ser-hf: error: --test-size cannot be used with --test-speakers: the split takes the speakers named and "
+            "would ignore --test-size") in capsys.readouterr().err
+    assert not (tmp_path / "split").exists()
+
+
+def test_a_yaml_key_set_twice_is_refused_naming_the_key_both_lines_and_the_file(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path)
+    recipe.write_text(recipe.read_text() + "learning_rate: 5.0e-2\n")
+    first = next(number for number, line in enumerate(recipe.read_text().splitlines(), 1)
+                 if line.startswith("learning_rate:"))
+    last = len(recipe.read_text().splitlines())
+    with pytest.raises(RecipeError, match=re.escape(f"Recipe {recipe} sets 'learning_rate' twice (lines {first} and "
+                                                    f"{last}): keep one of them.")):
+        parse_recipe([str(recipe)])
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("model_type: cnn2d\nmodel_config:\n  conv_channels: [4]\n  conv_channels: [8]\n")
+    with pytest.raises(RecipeError, match=r"sets 'conv_channels' twice \(lines 3 and 4\)"):
+        parse_recipe([str(nested)])
+    with pytest.raises(RecipeError, match="model_config sets 'conv_channels' twice"):
+        parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), "--model_config",
+                      "{conv_channels: [4], conv_channels: [8]}"])
+
+
+def test_an_output_dir_that_cannot_be_written_is_named_before_any_work(tmp_path):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("the user's own file")
+    long_name = tmp_path / ("r" * 300) / "run"
+    cases = {str(a_file): f"output_dir {a_file} is a file, not a folder: choose another output_dir.",
+             str(a_file / "run"): f"output_dir {a_file / 'run'} cannot be created: {a_file} is a file, not a folder.",
+             str(long_name): "is 300 bytes long, over the file system's limit of 255"}
+    for output_dir, message in cases.items():
+        with pytest.raises(RecipeError, match=re.escape(message)):
+            main([str(write_recipe(tmp_path / "r.yaml", tmp_path, output_dir=output_dir))])
+    assert a_file.read_text() == "the user's own file"
+
+
+def test_a_read_only_output_folder_is_named_before_any_work(tmp_path, monkeypatch):
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if os.access(read_only, os.W_OK):
+        # Running as root, for whom permission bits do not bind: answer as the kernel answers any other user.
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, *args, **kwargs: (
+            False if Path(path) == read_only and mode & os.W_OK else real_access(path, mode, *args, **kwargs)))
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, output_dir=str(read_only / "run"))
+    with pytest.raises(RecipeError, match=re.escape(f"output_dir {read_only / 'run'} cannot be created: {read_only} "
+                                                    "is not writable (permissions, or a read-only file system)")):
+        main([str(recipe)])
+    read_only.chmod(0o755)
+
+
+def test_an_os_error_during_a_run_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys):
+    def unreadable(data_args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "corpus" / "Actor_01"))
+
+    monkeypatch.setattr("ser_hf.train.load_dataset_from_args", unreadable)
+    assert cli_main(["train", str(write_recipe(tmp_path / "r.yaml", tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert f"ser-hf: error: {tmp_path / 'corpus' / 'Actor_01'}: Permission denied\n" in err
+    assert "Traceback" not in err
+
+
+def test_python_m_ser_hf_train_prints_the_same_one_line_errors_as_ser_hf_train(tmp_path, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "missing_corpus")
+    assert cli_main(["train", str(recipe)]) == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message == f"ser-hf: error: Data directory '{tmp_path / 'missing_corpus'}' does not exist."
+
+    result = subprocess.run([sys.executable, "-m", "ser_hf.train", str(recipe)], cwd=REPO, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == message.replace("ser-hf:", "ser_hf.train:", 1)
+
+
+@pytest.mark.slow
+def test_an_error_under_accelerate_launch_is_printed_once_without_a_traceback_of_ser_hf(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "missing_corpus")
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    result = subprocess.run([accelerate, "launch", "--num_processes", "1", "--cpu", "--num_machines", "1",
+                             "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ser_hf.train", str(recipe)],
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode != 0
+    message = f"ser_hf.train: error: Data directory '{tmp_path / 'missing_corpus'}' does not exist."
+    assert result.stderr.count(message) == 1, result.stderr[-3000:]
+    # What is left is accelerate's own report that its child failed (`accelerate launch -q` leaves it out).
+    assert result.stderr.count("Traceback") <= 1 and "ser_hf/" not in result.stderr.partition("Traceback")[2]
+
+
+def test_too_many_folds_for_the_speakers_names_the_recipe_key(tmp_path, tiny_ravdess, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, split_protocol="kfold", num_folds=12,
+                          train_speakers=None, validation_speakers=None, test_speakers=None, validation_size=0.0)
+    assert cli_main(["train", str(recipe)]) == 2
+    assert ("ser-hf: error: 12 folds asked for (num_folds in a recipe, --n-splits on the command line), but a "
+            "speaker-grouped k-fold needs at least one speaker per fold and the dataset has 4 speakers: ask for 2 to "
+            "4 folds.") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["data summary", "data split", "evaluate", "embed"])
+@pytest.mark.parametrize("rate", ["0", "-16000"])
+def test_a_sampling_rate_below_one_is_a_usage_error_of_every_command(tmp_path, capsys, command, rate):
+    extra = {"data split": ["--output", str(tmp_path / "split")], "evaluate": ["--model", str(tmp_path)],
+             "embed": ["--model", str(tmp_path)]}.get(command, [])
+    with pytest.raises(SystemExit) as exit_:
+        cli_main([*command.split(), "--corpus", "ravdess", "--data-dir", str(REPO / "data" / "ravdess_sample"),
+                  "--sampling-rate", rate, *extra])
+    assert exit_.value.code == 2
+    assert f"error: argument --sampling-rate: must be a positive integer, got {int(rate)}" in capsys.readouterr().err
+
+
+def test_an_unknown_corpus_option_lists_the_options_the_corpus_takes(capsys):
+    data_dir = str(REPO / "data" / "ravdess_sample")
+    assert cli_main(["data", "summary", "--corpus", "ravdess", "--data-dir", data_dir, "--option", "foo=bar"]) == 2
+    assert ("ser-hf: error: --option foo=...: corpus ravdess has no option 'foo'; its options are check_audio."
+            in capsys.readouterr().err)
+    assert cli_main(["data", "summary", "--corpus", "folder", "--data-dir", data_dir,
+                     "--option", "speaker_col=x"]) == 2
+    assert ("its options are check_audio, corpus_name, csv_path, label_column, path_column, speaker_column, "
+            "speaker_regex, text_column." in capsys.readouterr().err)
+
+
+@pytest.fixture(scope="module")
+def tiny_crnn_folder(tmp_path_factory) -> Path:
+    """A tiny CRNN saved as a trained model would be (its receptive field is one sample)."""
+    from .conftest_models import build_tiny
+
+    folder = tmp_path_factory.mktemp("tiny_crnn")
+    model, feature_extractor = build_tiny("crnn")
+    model.save_pretrained(folder)
+    feature_extractor.save_pretrained(folder)
+    return folder
+
+
+def test_predict_warns_about_a_clip_too_short_for_an_emotion_and_still_classifies_it(
+        tmp_path, tiny_crnn_folder, capsys, caplog):
+    short = write_audio(tmp_path / "blip.wav", seconds=0.1)
+    long_enough = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert cli_main(["predict", str(tiny_crnn_folder), str(short), str(long_enough), "--no-progress"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["file"] for line in lines] == [str(short), str(long_enough)]
+    assert all(line["label"] is not None and line["error"] is None for line in lines)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [f"{short} is 0.100 s long, shorter than 0.25 s: too little speech for an emotion, so its "
+                        "prediction is not meaningful."]
+
+
+def test_predict_on_a_url_says_urls_are_not_supported(tiny_crnn_folder, capsys):
+    assert cli_main(["predict", str(tiny_crnn_folder), "https://example.com/clips/happy.wav"]) == 2
+    err = capsys.readouterr().err
+    assert ("ser-hf: error: https://example.com/clips/happy.wav: URLs are not supported; download the file first "
+            "(curl -LO URL) and pass its path.") in err
+    assert "https:/example" not in err

@@ -126,7 +126,8 @@ def test_bad_recipe_values_stop_before_any_work(tmp_path, values, message):
 
 def test_augmentation_the_model_cannot_use_is_refused(tmp_path):
     model_args, _, augmentation_args, _ = parse_recipe(
-        [str(write_recipe(tmp_path / "r.yaml", tmp_path, model_type="cnn1d", num_time_masks=2))])
+        [str(write_recipe(tmp_path / "r.yaml", tmp_path, model_type="cnn1d", num_time_masks=2,
+                          model_config={"conv_channels": [4, 4, 8, 8]}))])
     with pytest.raises(RecipeError, match="num_time_masks/num_freq_masks mask spectrograms"):
         augmentation_args.check_model(model_args)
 
