@@ -23,6 +23,7 @@ from typing import Iterator, Optional, Sequence
 
 from filelock import FileLock, Timeout
 
+from .atomic_files import write_text_atomic
 from .configs import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def hold_output_dir(output_dir: str | os.PathLike, enabled: bool = True) -> Iter
         yield
         return
     folder = Path(output_dir)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / LOCK_FILE)
     try:
@@ -138,12 +140,16 @@ def hold_output_dir(output_dir: str | os.PathLike, enabled: bool = True) -> Iter
             "for it to finish, or choose another output_dir.") from None
     holder = folder / HOLDER_FILE
     try:
-        holder.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "user": getpass.getuser(),
-                                      "started": time.time()}) + "\n")
+        write_text_atomic(holder, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                              "user": getpass.getuser(), "started": time.time()}) + "\n")
         yield
     finally:
         holder.unlink(missing_ok=True)
-        lock.release()  # the lock file stays: removing it would let two processes lock different files
+        lock.release()  # the lock file stays: removing it would let two processes lock different files...
+        if created and [entry.name for entry in folder.iterdir()] == [LOCK_FILE]:
+            # ...except in a folder this run created and left empty (it stopped on bad input): leave no trace.
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+            folder.rmdir()
 
 
 # --- Checkpoints --------------------------------------------------------------------------------------------------
