@@ -23,6 +23,12 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
+def give_plain_mode(path: str | os.PathLike) -> None:
+    """Give a file the mode a plain ``open(path, "w")`` would (0644 under the usual umask): writers that go through a
+    temporary file, such as ``safetensors`` (and :func:`tempfile.mkstemp`), leave it readable by its owner only."""
+    os.chmod(path, _FILE_MODE)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; once the block has written it without raising, rename it to `path`.
@@ -41,8 +47,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     partial = Path(partial)
     try:
         yield partial
-        # mkstemp creates the file readable by its owner only: give it the mode a plain open() would.
-        os.chmod(partial, _FILE_MODE)
+        give_plain_mode(partial)  # mkstemp creates the file readable by its owner only
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -59,7 +64,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; once the block has filled it without raising, move each of its files
     into `path` with an atomic rename (files already in `path` under other names are left alone), the small JSON
     files that describe the rest (``config.json``, ``dataset_dict.json``, ``state.json``, ...) last, so that they
-    never point to data that is not there yet.
+    never point to data that is not there yet. Every file gets the mode a plain write would (``save_pretrained``
+    writes ``model.safetensors`` readable by its owner only).
 
     For writers that take a folder (``save_pretrained``, ``save_to_disk``): every file of the result is complete,
     and a failure leaves `path` as it was.
@@ -75,9 +81,10 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
                 target.mkdir(parents=True, exist_ok=True)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
+                give_plain_mode(source)
                 os.replace(source, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["atomic_directory", "atomic_path", "write_text_atomic"]
+__all__ = ["atomic_directory", "atomic_path", "give_plain_mode", "write_text_atomic"]

@@ -30,9 +30,11 @@ from huggingface_hub.errors import HfHubHTTPError
 from .atomic_files import atomic_directory
 from .audit import LeakageError, audit_leakage
 from .configs import RecipeError
-from .corpora import CorpusError, corpus_name, load_corpus, merge_corpora
+from .corpora import VERIFY_LEVELS, CorpusError, corpus_name, load_corpus, merge_corpora
 from .evaluate import SPLITS
 from .experiments import register_experiment_commands
+from .hub_client import use_hub_timeout
+from .hub_token import redact_log_handlers, redact_tokens
 from .prepare import prepare_audio
 from .splits import PROTOCOLS, SplitError, split_dataset
 from .summary import format_summary, summarize
@@ -40,7 +42,7 @@ from .summary import format_summary, summarize
 logger = logging.getLogger("ser_hf")
 
 # load_corpus arguments with a flag of their own (not accepted through --option).
-_CORPUS_ARGUMENTS = ("sampling_rate", "label_map", "labels", "skip_invalid")
+_CORPUS_ARGUMENTS = ("sampling_rate", "label_map", "labels", "skip_invalid", "verify")
 
 
 def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
@@ -78,6 +80,9 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
                        help="merge a label into another (calm=neutral) or drop it (calm=drop)")
     group.add_argument("--labels", help="comma-separated label set to keep (others are dropped)")
     group.add_argument("--skip-invalid", action="store_true", help="skip and list bad clips instead of stopping")
+    group.add_argument("--verify", choices=VERIFY_LEVELS, default="header",
+                       help="header: read every file's header (default); full: also decode every clip whole, naming "
+                            "files cut short or corrupt past their header")
     group.add_argument("--option", action="append", default=[], metavar="[CORPUS:]KEY=VALUE",
                        help="a corpus-specific option, e.g. demographics_csv=PATH (cremad), speaker_regex=... "
                             "(folder)")
@@ -128,7 +133,8 @@ def _load(args: argparse.Namespace):
     corpora, label_map, options = _corpus_arguments(args)
     datasets = [
         load_corpus(name, data_dir, sampling_rate=args.sampling_rate, label_map=label_map or None,
-                    labels=_csv_list(args.labels), skip_invalid=args.skip_invalid, **options.get(name, {}))
+                    labels=_csv_list(args.labels), skip_invalid=args.skip_invalid, verify=args.verify,
+                    **options.get(name, {}))
         for name, data_dir in zip(corpora, args.data_dir)
     ]
     return datasets[0] if len(datasets) == 1 else merge_corpora(datasets, labels=_csv_list(args.labels))
@@ -382,7 +388,9 @@ def _evaluation_sources(args: argparse.Namespace):
     from .evaluate import CorpusSource
 
     corpora, label_map, options = _corpus_arguments(args)
-    return [CorpusSource(name=name, data_dir=data_dir, label_map=label_map or None, options=options.get(name, {}))
+    verify = {"verify": args.verify} if args.verify != "header" else {}
+    return [CorpusSource(name=name, data_dir=data_dir, label_map=label_map or None,
+                         options={**options.get(name, {}), **verify})
             for name, data_dir in zip(corpora, args.data_dir)]
 
 
@@ -442,7 +450,7 @@ def run_reporting_errors(command: Callable[[], Any], prog: str) -> int:
     try:
         status = command()
     except USER_ERRORS as error:
-        print(f"{prog}: error: {error_line(error)}", file=sys.stderr)
+        print(f"{prog}: error: {redact_tokens(error_line(error))}", file=sys.stderr)
         return 2
     return status if isinstance(status, int) else 0
 
@@ -455,10 +463,22 @@ def error_line(error: BaseException) -> str:
     return str(error)
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line; what follows ``ser-hf train`` (``--help`` included) goes to the recipe parser."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and getattr(args, "command", None) != "train":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.recipe_args = [*unknown, *args.recipe_args]
+    return args
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    redact_log_handlers()
+    use_hub_timeout()
     return run_reporting_errors(lambda: args.run(args), "ser-hf")
 
 

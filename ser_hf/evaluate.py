@@ -150,11 +150,23 @@ def load_trained_model(name_or_path: str, *, revision: Optional[str] = None, tok
                         run_config=_run_file(name_or_path, "run_config.json", revision, token))
 
 
-def load_evaluation_corpus(source: CorpusSource, sampling_rate: int, *, num_proc: Optional[int] = None) -> Dataset:
-    """The corpus at the model's rate, decoded once (the cache of :func:`ser_hf.prepare_audio`)."""
+def load_evaluation_corpus(source: CorpusSource, sampling_rate: int, *, num_proc: Optional[int] = None,
+                           speakers: Optional[Sequence[str]] = None) -> Dataset:
+    """The corpus at the model's rate, decoded once (the cache of :func:`ser_hf.prepare_audio`); with ``speakers``,
+    only their clips, chosen before anything is decoded (a speaker the corpus lacks is an error naming it)."""
     dataset = load_corpus(source.name, source.data_dir, sampling_rate=sampling_rate, label_map=source.label_map,
                           **source.options)
+    if speakers is not None:
+        dataset = _speakers_clips(dataset, source, speakers)
     return prepare_audio(dataset, num_proc=num_proc)
+
+
+def _speakers_clips(dataset: Dataset, source: CorpusSource, speakers: Sequence[str]) -> Dataset:
+    unknown = sorted(set(speakers) - set(column_values(dataset, "speaker_id")))
+    if unknown:
+        raise ValueError(f"Speakers {unknown} are not in {source.name} at {source.data_dir}.")
+    wanted = set(speakers)
+    return dataset.filter(lambda speaker: speaker in wanted, input_columns="speaker_id")
 
 
 def shared_labels(model_labels: Sequence[str], corpus_labels: Sequence[str],
@@ -214,11 +226,7 @@ def evaluate_on_dataset(trained: TrainedModel, dataset: Dataset, source: CorpusS
     split_name, keep = _selection(trained, source, split, speakers)
     corpus_labels = dataset.features["label"].names
     if keep is not None:
-        unknown = sorted(set(keep) - set(column_values(dataset, "speaker_id")))
-        if unknown:
-            raise ValueError(f"Speakers {unknown} are not in {source.name} at {source.data_dir}.")
-        wanted = set(keep)
-        dataset = dataset.filter(lambda speaker: speaker in wanted, input_columns="speaker_id")
+        dataset = _speakers_clips(dataset, source, keep)
     shared = shared_labels(trained.labels, corpus_labels, labels)
     if len(shared) < 2:
         raise ValueError(f"{trained.name_or_path} (labels {trained.labels}) and {source.name} (labels "
@@ -293,7 +301,8 @@ def evaluate_model(model: str | TrainedModel, source: CorpusSource, *, split: st
         speakers the model's own run trained or validated on, and every metric under ``evaluation``.
     """
     trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
-    dataset = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate)
+    _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding
+    dataset = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=keep)
     report = evaluate_on_dataset(trained, dataset, source, split=split, speakers=speakers, labels=labels,
                                  batch_size=batch_size)
     if output_dir is not None:

@@ -14,7 +14,6 @@ key, and a push refuses to upload a text file that contains it.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import importlib.metadata
 import json
 import shlex
@@ -35,6 +34,7 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from .atomic_files import atomic_path, write_text_atomic
 from .corpora import CORPORA
 from .evaluation import METRICS_FILE, SUMMARY_FILE
+from .hub_client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
 from .metrics import SCALAR_METRICS
 from .models import BASELINES
 
@@ -800,18 +800,6 @@ def _push_operations(folder: Path, card: Optional[ModelCard]) -> list[CommitOper
     return operations
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """The errors of a request that got no answer (no connection, a timeout), in the HTTP client huggingface_hub
-    uses (httpx2 for huggingface_hub 2, httpx before)."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module in ("httpx2", "httpx"):
-        try:
-            errors.append(importlib.import_module(module).TransportError)
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
-
-
 @contextlib.contextmanager
 def _explained_push_errors(folder: Path, endpoint: str, retry: str) -> Iterator[None]:
     """Errors of a push say that ``folder`` is unchanged and how to push again (``retry``)."""
@@ -821,7 +809,10 @@ def _explained_push_errors(folder: Path, endpoint: str, retry: str) -> Iterator[
     except HfHubHTTPError as error:  # the Hub answered with an error: keep its type (RepositoryNotFoundError, ...)
         error.append_to_message(f"\n{advice}")
         raise
-    except _transport_errors() as error:
+    except transport_errors() as error:
+        if is_timeout(error):
+            raise HubPushError(f"The Hub at {endpoint} did not answer within {hub_timeout():g} s while pushing "
+                               f"{folder} (set {HUB_TIMEOUT_ENV} to wait longer). {advice}") from error
         raise HubPushError(f"Could not reach the Hub at {endpoint} to push {folder}: {error}. {advice}") from error
 
 
@@ -842,8 +833,8 @@ def push_to_hub(
     extractor, the model's code (``auto_map``) for baselines, the card (rendered again for ``repo_id``), the metrics,
     plots, ``reports/`` and the recipe, in one commit. Checkpoints are left out.
 
-    A push that fails (the Hub unreachable or answering with an error) changes no file of ``run_dir`` and commits
-    nothing: its error says so and how to push again.
+    A push that fails (the Hub unreachable, silent for ``SER_HF_HUB_TIMEOUT`` seconds, or answering with an error)
+    changes no file of ``run_dir`` and commits nothing: its error says so and how to push again.
 
     Args:
         run_dir (`str` or `os.PathLike`): a finished run's output folder.
@@ -860,6 +851,7 @@ def push_to_hub(
         `huggingface_hub.CommitInfo`: the commit, with its URL.
     """
     run_dir = Path(run_dir)
+    use_hub_timeout()
     if create_card:
         read_run(run_dir)  # a clear error for a folder that holds no finished run
     _refuse_files_with_token(run_dir, token or get_token())
@@ -891,16 +883,21 @@ def push_reports_to_hub(report_dir: str | os.PathLike, repo_id: str, *, repo_typ
                         token: Optional[str] = None, commit_message: Optional[str] = None,
                         endpoint: Optional[str] = None) -> Any:
     """Upload a folder of ``ser-hf evaluate`` reports to a repository of its own (a dataset repository by default),
-    under ``path_in_repo`` (the folder's name by default)."""
+    under ``path_in_repo`` (the folder's name by default). A failed upload says how to run it again."""
     report_dir = Path(report_dir)
+    use_hub_timeout()
     if not any(report_dir.glob(f"**/{EVAL_REPORT_FILE}")) and not any(report_dir.glob("**/cross_corpus.json")):
         raise FileNotFoundError(f"{report_dir} holds no {EVAL_REPORT_FILE} (nor cross_corpus.json) to push.")
     _refuse_files_with_token(report_dir, token or get_token())
     api = HfApi(endpoint=endpoint, token=token)
-    url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
-    commit = api.upload_folder(repo_id=url.repo_id, folder_path=str(report_dir), repo_type=repo_type,
-                               path_in_repo=path_in_repo if path_in_repo is not None else report_dir.resolve().name,
-                               commit_message=commit_message or f"Add evaluation reports {report_dir.name}")
+    path_in_repo = path_in_repo if path_in_repo is not None else report_dir.resolve().name
+    retry = "`" + shlex.join(["hf", "upload", repo_id, str(report_dir), path_in_repo, "--repo-type", repo_type,
+                              *(["--private"] if private else [])]) + "`"
+    with _explained_push_errors(report_dir, api.endpoint, retry):
+        url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
+        commit = api.upload_folder(repo_id=url.repo_id, folder_path=str(report_dir), repo_type=repo_type,
+                                   path_in_repo=path_in_repo,
+                                   commit_message=commit_message or f"Add evaluation reports {report_dir.name}")
     logger.info("Pushed %s to %s", report_dir, commit.commit_url)
     return commit
 

@@ -19,9 +19,10 @@ import transformers
 
 from .configs import parse_recipe
 from .evaluation import write_fold_summary
+from .hub_token import redact_log_handlers
 from .run_dir import check_output_dir, hold_output_dir
-from .training import (add_functionals_once, audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
-                       load_dataset_from_args, make_folds, train_and_evaluate)
+from .training import (add_functionals_once, audit_split, encode_feature_encoder_once, encode_for_fast_mode,
+                       finish_run, load_dataset_from_args, make_folds, train_and_evaluate)
 
 logger = logging.getLogger("ser_hf")
 
@@ -29,6 +30,7 @@ logger = logging.getLogger("ser_hf")
 def setup_logging(training_args) -> None:
     level = training_args.get_process_log_level()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, stream=sys.stdout)
+    redact_log_handlers()  # a Hub error that echoes the token is logged without it
     # ser-hf's own progress (data, split audit, metrics) is shown on the main process unless asked otherwise.
     logger.setLevel(logging.INFO if training_args.should_log and training_args.log_level == "passive" else level)
     datasets.utils.logging.set_verbosity(level)
@@ -84,8 +86,23 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
                     100 * summary["mean"]["unweighted_accuracy"], 100 * summary["std"]["unweighted_accuracy"])
 
     # Card and push: the recipe and model card of the run, then the Hub when push_to_hub is set (main process).
-    finish_run(model_args, data_args, augmentation_args, training_args, reports, recipe_args=recipe_args)
+    commit = finish_run(model_args, data_args, augmentation_args, training_args, reports, recipe_args=recipe_args)
+    if training_args.should_save:
+        logger.info("%s", where_the_run_is(Path(training_args.output_dir), reports, commit))
     return reports
+
+
+def where_the_run_is(output_dir: Path, reports: list[dict], commit=None) -> str:
+    """The closing line of a run: the folder it was written to, its model(s), and the Hub commit when pushed."""
+    folds = [f"fold-{report['fold']}" for report in reports if report.get("fold") is not None]
+    if folds:
+        models = f"{len(folds)} fold model(s) in {', '.join(folds)}" + (", mean ± std in summary.json"
+                                                                        if len(folds) > 1 else "")
+        line = f"Finished: the run is in {output_dir} ({models})"
+    else:
+        line = (f"Finished: the run is in {output_dir} (model, metrics.json, model card); try it: "
+                f"ser-hf predict {output_dir} AUDIO_FILE")
+    return line + (f"; pushed to {commit.commit_url}" if commit is not None else "")
 
 
 if __name__ == "__main__":

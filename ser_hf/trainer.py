@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import nn
 from torch.utils.data import Sampler, SequentialSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
 
+from .atomic_files import give_plain_mode
 from .metrics import classification_metrics, scalar_metrics
 
 logger = logging.getLogger(__name__)
@@ -199,6 +201,12 @@ class SERTrainer(Trainer):
         self.loss_is_scaled_for_ga = False
         self._training_losses: list[_TrainingLoss] = []
         self.add_callback(NonFiniteLossCallback(self))
+
+    def _save(self, output_dir: Optional[str] = None, state_dict: Optional[dict] = None) -> None:
+        super()._save(output_dir, state_dict)
+        # safetensors writes the checkpoint's weights readable by their owner only; the rest of it is 0644.
+        for path in Path(output_dir if output_dir is not None else self.args.output_dir).glob("*.safetensors"):
+            give_plain_mode(path)
 
     def _get_train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset

@@ -143,22 +143,26 @@ class LocalHub:
 
     # --- state, for tests ---
 
-    def fail(self, method: str, path_pattern: str, status: int = 500, times: Optional[int] = 1) -> None:
+    def fail(self, method: str, path_pattern: str, status: int = 500, times: Optional[int] = 1,
+             echo_authorization: bool = False) -> None:
         """Answer the next ``times`` requests (all of them while ``times`` is `None`, until :attr:`failures` is
         cleared) whose method is ``method`` and whose path matches the regular expression ``path_pattern`` with
-        ``status`` and no effect."""
+        ``status`` and no effect; with ``echo_authorization``, the error (body and ``X-Error-Message``) quotes the
+        request's ``Authorization`` header, as a careless proxy does."""
         with self.lock:
             self.failures.append({"method": method, "path": re.compile(path_pattern), "status": status,
-                                  "times": times})
+                                  "times": times, "echo_authorization": echo_authorization})
 
-    def _injected_failure(self, method: str, path: str) -> Optional[HubError]:
+    def _injected_failure(self, method: str, path: str, authorization: str = "") -> Optional[HubError]:
         with self.lock:
             for failure in self.failures:
                 if failure["method"] == method and failure["path"].fullmatch(path) and failure["times"] != 0:
                     if failure["times"] is not None:
                         failure["times"] -= 1
-                    return HubError(failure["status"], "Internal Error - We're working hard to fix this as soon as "
-                                                       "possible!")
+                    message = "Internal Error - We're working hard to fix this as soon as possible!"
+                    if failure["echo_authorization"]:
+                        message = f"Request rejected; it carried Authorization: {authorization}"
+                    return HubError(failure["status"], message)
         return None
 
     def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> dict[str, bytes]:
@@ -368,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.requests.append((method, parts.path))
         body = self._body() if method == "POST" else b""
         try:
-            failure = self.state._injected_failure(method, parts.path)
+            failure = self.state._injected_failure(method, parts.path, self.headers.get("Authorization", ""))
             if failure is not None:
                 raise failure
             with self.state.lock:

@@ -5,16 +5,21 @@ wrong" section lists the same cases."""
 from __future__ import annotations
 
 import ast
+import io
 import json
 import logging
 import os
 import re
+import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import huggingface_hub
 import numpy as np
 import pytest
 import soundfile
@@ -30,13 +35,17 @@ from ser_hf.collator import AudioClassificationCollator
 from ser_hf.configs import RecipeError, parse_recipe
 from ser_hf.corpora import load_corpus
 from ser_hf.corpora.base import CorpusError, InvalidClipError
+from ser_hf.dataset_info import get_ser_info
 from ser_hf.evaluate import load_trained_model, write_eval_report
 from ser_hf.evaluation import METRICS_FILE, write_report
+from ser_hf.hub import HubPushError, push_reports_to_hub
 from ser_hf.experiments.embed import load_classifier
-from ser_hf.models import LogMelFeatureExtractor, MissingFeatureExtractorError, build_ssl_feature_extractor
+from ser_hf.models import (LogMelFeatureExtractor, MissingFeatureExtractorError, build_ssl_feature_extractor,
+                           load_feature_extractor)
+from ser_hf.models.location import ModelNotFoundError
 from ser_hf.prepare import decode_waveform, prepare_audio
 from ser_hf.splits import SplitError
-from ser_hf.train import main
+from ser_hf.train import main, where_the_run_is
 from ser_hf.trainer import NonFiniteLossError, SERTrainer
 
 from .conftest import REPO, write_audio
@@ -473,7 +482,7 @@ KILLER = """
 import os, signal, sys
 from transformers import TrainerCallback
 from ser_hf import trainer as trainer_module
-from ser_hf.train import main
+from ser_hf.train import main, where_the_run_is
 
 class KillAtStep(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -767,3 +776,272 @@ def test_predict_on_a_url_says_urls_are_not_supported(tiny_crnn_folder, capsys):
     assert ("ser-hf: error: https://example.com/clips/happy.wav: URLs are not supported; download the file first "
             "(curl -LO URL) and pass its path.") in err
     assert "https:/example" not in err
+
+# --- Issue 20: Hub, decode and CLI cases --------------------------------------------------------------------------
+
+HUB_TOKEN = "hf_issueTwentyTOKENdoNotPrint0123456"
+RAVDESS_LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory) -> Path:
+    """An untrained tiny wav2vec2 classifier over RAVDESS' labels, saved with its feature extractor."""
+    folder = tmp_path_factory.mktemp("tiny_classifier")
+    config = AutoConfig.for_model("wav2vec2", **TINY_SSL, id2label=dict(enumerate(RAVDESS_LABELS)),
+                                  label2id={label: i for i, label in enumerate(RAVDESS_LABELS)})
+    AutoModelForAudioClassification.from_config(config).save_pretrained(folder)
+    build_ssl_feature_extractor(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def no_hub_lookups(monkeypatch) -> list:
+    """Record (and refuse) every repository lookup: a local-looking name must never reach the Hub."""
+    lookups = []
+
+    def refuse(self, repo_id, **kwargs):
+        lookups.append(repo_id)
+        raise AssertionError(f"{repo_id} was looked up on the Hub")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", refuse)
+    return lookups
+
+
+def _last_error_line(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_typo_in_a_local_model_path_is_no_such_folder_at_once(tmp_path, tiny_ravdess, monkeypatch, capsys,
+                                                                no_hub_lookups):
+    """`ser-hf predict outputs/dmeo` and `ser-hf evaluate --model outputs/dmeo` (outputs/ exists) answer in well
+    under 2 s with the folder named and the closest one suggested; names written as paths, and names that are no
+    valid repository id, never reach the Hub either."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "demo").mkdir(parents=True)
+    clip = str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0])
+    message = ("ser-hf: error: No such folder: outputs/dmeo (outputs/ is a folder here, so it is read as a path, not "
+               "as a Hub repository id). Did you mean outputs/demo?")
+    started = time.monotonic()
+    assert cli_main(["predict", "outputs/dmeo", clip, "--no-progress"]) == 2
+    assert time.monotonic() - started < 2
+    assert _last_error_line(capsys) == message
+    started = time.monotonic()
+    assert cli_main(["evaluate", "--model", "outputs/dmeo", "--corpus", "ravdess", "--data-dir", str(tiny_ravdess),
+                     "--speakers", "04"]) == 2
+    assert time.monotonic() - started < 2
+    assert _last_error_line(capsys) == message
+    for name, reason in (("./outputs/dmeo", "it is written as a path"),
+                         ("runs/2024/demo", "it is not a valid Hub repository id (namespace/name) either"),
+                         ("../elsewhere/model", "it is written as a path")):
+        with pytest.raises(ModelNotFoundError, match=re.escape(f"No such folder: {name} ({reason}).")):
+            load_feature_extractor(name)
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"{clip} is a file, not a model folder")):
+        load_classifier(clip)
+    assert no_hub_lookups == []
+
+
+def test_an_ssl_recipe_offline_names_the_missing_encoder_without_retries(tmp_path, tiny_ravdess, monkeypatch,
+                                                                         no_hub_lookups):
+    """With HF_HUB_OFFLINE, a model_name_or_path that is no folder and not in the Hub cache stops the run with one
+    line, and the Hub is not asked."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    name = "ser-hf-tests/no-such-encoder"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, model_type="wav2vec2", model_config={},
+                          model_name_or_path=name, output_dir=str(tmp_path / "run"))
+    with pytest.raises(ModelNotFoundError) as error:
+        main([str(recipe)])
+    assert str(error.value) == (f"No such folder: {name}, and {name} is not in the Hub cache "
+                                f"({huggingface_hub.constants.HF_HUB_CACHE}); HF_HUB_OFFLINE is set, so the Hub was "
+                                "not asked.")
+    assert no_hub_lookups == [] and not any((tmp_path / "run").glob("checkpoint-*"))
+
+
+def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_one_line(tmp_path, tiny_ravdess, monkeypatch, capsys):
+    from .hub_server import LocalHub
+
+    clip = str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0])
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", closed)
+    started = time.monotonic()
+    assert cli_main(["predict", "someone/ser-model", clip, "--no-progress"]) == 2
+    assert time.monotonic() - started < 2
+    assert re.fullmatch(rf"ser-hf: error: No such folder: someone/ser-model, and the Hub at {closed} could not be "
+                        r"reached to download it \(ConnectError: .*\)\. Check the connection, or pass the folder of a "
+                        r"model saved locally\.", _last_error_line(capsys))
+    with LocalHub(token=HUB_TOKEN) as hub:
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+        assert cli_main(["predict", "someone/ser-model", clip, "--no-progress"]) == 2
+        assert _last_error_line(capsys) == ("ser-hf: error: No such folder: someone/ser-model, and no Hub repository "
+                                            "someone/ser-model (or it is private and your token cannot read it: "
+                                            "`hf auth login`).")
+        assert hub.requests == [("GET", "/api/models/someone/ser-model")]
+
+
+@pytest.fixture
+def silent_hub():
+    """An endpoint that accepts connections and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_path, monkeypatch, capsys,
+                                                                            silent_hub):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    monkeypatch.setenv("SER_HF_HUB_TIMEOUT", "0.5")
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", silent_hub)
+    started = time.monotonic()
+    assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+    assert time.monotonic() - started < 10
+    assert _last_error_line(capsys) == (
+        f"ser-hf: error: The Hub at {silent_hub} did not answer within 0.5 s while pushing {run_dir} (set "
+        f"SER_HF_HUB_TIMEOUT to wait longer). Nothing in {run_dir} was changed; to try again, run `ser-hf push "
+        f"{run_dir} --repo-id me/ser-demo --no-card`.")
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.json"]
+
+    reports = tmp_path / "reports"
+    (reports / "ravdess-test").mkdir(parents=True)
+    (reports / "ravdess-test" / "eval_report.json").write_text("{}")
+    with pytest.raises(HubPushError) as error:
+        push_reports_to_hub(reports, "me/ser-reports", endpoint=silent_hub)
+    assert str(error.value).endswith(f"to try again, run `hf upload me/ser-reports {reports} reports --repo-type "
+                                     "dataset`.")
+    monkeypatch.setenv("SER_HF_HUB_TIMEOUT", "soon")
+    assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+    assert _last_error_line(capsys) == ("ser-hf: error: SER_HF_HUB_TIMEOUT='soon': give the seconds to wait for the "
+                                        "Hub, a positive number (default 60).")
+
+
+def test_a_hub_error_that_echoes_the_token_is_printed_redacted(tmp_path, monkeypatch, capsys, caplog):
+    from .hub_server import LocalHub
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    with LocalHub(token=HUB_TOKEN) as hub:
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+        hub.fail("POST", "/api/repos/create", status=400, echo_authorization=True)
+        with caplog.at_level(logging.DEBUG):
+            assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+            logging.getLogger("ser_hf.hub").warning("token %s in a record", HUB_TOKEN)
+    err = capsys.readouterr().err
+    assert "Request rejected; it carried Authorization: Bearer <REDACTED>" in err and "ser-hf: error: " in err
+    assert HUB_TOKEN not in err + caplog.text and "token <REDACTED> in a record" in caplog.text
+
+
+def test_tokens_are_redacted_from_messages_and_log_records():
+    from ser_hf.hub_token import TokenRedactingFilter, redact_tokens
+
+    text = ("401 for Authorization: Bearer s3cret-value; hf_abcdefghijklmnopqrstuvwxyz012345 and the user's own "
+            "my-own-token; hf_hub_download and api_org_ABCDEFGHIJKLMNOPQRST stay/go")
+    assert redact_tokens(text, tokens=["my-own-token"]) == (
+        "401 for Authorization: Bearer <REDACTED>; <REDACTED> and the user's own <REDACTED>; hf_hub_download and "
+        "<REDACTED> stay/go")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(TokenRedactingFilter(tokens=["my-own-token"]))
+    logger = logging.getLogger("ser_hf.test_redaction")
+    logger.addHandler(handler)
+    try:
+        logger.error("pushing with %s", "my-own-token")
+        try:
+            raise ValueError("server said Bearer my-own-token")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "my-own-token" not in stream.getvalue()
+    assert "pushing with <REDACTED>" in stream.getvalue() and "server said Bearer <REDACTED>" in stream.getvalue()
+
+
+def test_verify_full_names_a_clip_that_is_cut_short_past_its_header(tmp_path, tiny_ravdess):
+    """A FLAC cut short keeps a readable header, so the default load takes it and `ds[i]["audio"]` fails later
+    with torchcodec's error, unnamed; verify="full" names it at load time, or skips and lists it."""
+    data = tmp_path / "ravdess"
+    shutil.copytree(tiny_ravdess / "Actor_01", data / "Actor_01")
+    bad = sorted((data / "Actor_01").glob("*.flac"))[2]
+    bad.write_bytes(bad.read_bytes()[:bad.stat().st_size // 3])
+    dataset = load_corpus("ravdess", data)
+    assert len(dataset) == 8
+    with pytest.raises(RuntimeError) as unnamed:
+        dataset[2]["audio"].get_all_samples()
+    assert str(bad) not in str(unnamed.value)
+    with pytest.raises(InvalidClipError) as error:
+        load_corpus("ravdess", data, verify="full")
+    assert error.value.path == str(bad.resolve())
+    assert error.value.problem.startswith("cannot be decoded as audio past its header, cut short or corrupt (")
+    verified = load_corpus("ravdess", data, verify="full", skip_invalid=True)
+    assert len(verified) == 7 and str(bad.resolve()) not in verified["path"]
+    assert [entry["path"] for entry in get_ser_info(verified)["skipped"]] == [str(bad.resolve())]
+    assert all(verified[i]["audio"].get_all_samples().data.numel() for i in range(len(verified)))
+    with pytest.raises(CorpusError, match=r"verify='deep' is not one of header, full"):
+        load_corpus("ravdess", data, verify="deep")
+
+
+def test_train_and_sweep_help_print_their_options(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        cli_main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert exit_status.value.code == 0
+    assert out.startswith("usage: python -m ser_hf.train RECIPE.yaml [--key value ...]")
+    assert "--model_name_or_path" in out and "--num_train_epochs" in out
+    with pytest.raises(SystemExit):
+        cli_main(["sweep", "--help"])
+    out = capsys.readouterr().out
+    assert out.count("options:") == 1 and "--grid KEY=V1,V2" in out
+    with pytest.raises(SystemExit) as exit_status:
+        cli_main(["predict", "--bogus", "model", "clip.wav"])
+    assert exit_status.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_a_run_ends_saying_where_it_was_written_and_its_weights_are_readable_like_its_other_files(
+        tmp_path, tiny_ravdess, caplog):
+    run = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(run))
+    with caplog.at_level(logging.INFO, logger="ser_hf"):
+        main([str(recipe)])
+    closing = [record.getMessage() for record in caplog.records if record.name.startswith("ser_hf")][-1]
+    assert closing == (f"Finished: the run is in {run} (model, metrics.json, model card); try it: ser-hf predict "
+                       f"{run} AUDIO_FILE")
+    (tmp_path / "plain.txt").write_text("")
+    plain = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    weights = [run / "model.safetensors", *run.glob("checkpoint-*/model.safetensors")]
+    assert len(weights) > 1
+    for path in [*weights, run / "config.json", run / "metrics.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) == plain, path
+    assert where_the_run_is(Path("runs/kfold"), [{"fold": 0}, {"fold": 1}]) == (
+        "Finished: the run is in runs/kfold (2 fold model(s) in fold-0, fold-1, mean ± std in summary.json)")
+
+
+def test_embed_shows_its_progress_and_says_when_the_projection_runs(tmp_path, tiny_ravdess, tiny_classifier,
+                                                                    capsys, caplog):
+    with caplog.at_level(logging.INFO, logger="ser_hf"):
+        assert cli_main(["embed", "--model", str(tiny_classifier), "--corpus", "ravdess", "--data-dir",
+                         str(tiny_ravdess), "--speakers", "03,04", "--method", "tsne",
+                         "--output-dir", str(tmp_path / "embed")]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"Embedding: 100%\|.*\| 16/16", err), err
+    assert "Projecting 16 embeddings to 2-D with t-SNE (a while for thousands of clips)" in caplog.text
+
+
+def test_evaluate_on_some_speakers_decodes_only_their_clips(tmp_path, tiny_ravdess, tiny_classifier, monkeypatch):
+    decoded = []
+    real_prepare = evaluate_module.prepare_audio
+    monkeypatch.setattr(evaluate_module, "prepare_audio",
+                        lambda dataset, **kwargs: decoded.append(len(dataset)) or real_prepare(dataset, **kwargs))
+    assert cli_main(["evaluate", "--model", str(tiny_classifier), "--corpus", "ravdess", "--data-dir",
+                     str(tiny_ravdess), "--speakers", "04", "--output-dir", str(tmp_path / "report")]) == 0
+    assert decoded == [8]
+    report = json.loads((tmp_path / "report" / "eval_report.json").read_text())
+    assert report["split"]["speakers"] == {"ravdess (speakers 04)": ["04"]}
+    assert cli_main(["evaluate", "--model", str(tiny_classifier), "--corpus", "ravdess", "--data-dir",
+                     str(tiny_ravdess), "--speakers", "04,99", "--output-dir", str(tmp_path / "report")]) == 2
+    assert decoded == [8]  # an unknown speaker stops it before anything is decoded

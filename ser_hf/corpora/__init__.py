@@ -17,15 +17,15 @@ from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 from ..dataset_info import get_ser_info, set_ser_info
 from ..emotions import LabelPolicy, union_labels
 from . import cremad, emodb, ravdess, savee, tess
-from .base import (AUDIO_EXTENSIONS, DEFAULT_SAMPLING_RATE, Clip, CorpusError, CorpusSpec, InvalidClipError,
-                   build_corpus, find_audio_files, probe_audio)
+from .base import (AUDIO_EXTENSIONS, DEFAULT_SAMPLING_RATE, VERIFY_LEVELS, Clip, CorpusError, CorpusSpec,
+                   InvalidClipError, build_corpus, decode_every_clip, find_audio_files, probe_audio)
 from .folder import load_folder
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["AUDIO_EXTENSIONS", "CORPORA", "Clip", "CorpusError", "CorpusSpec", "DEFAULT_SAMPLING_RATE",
-           "InvalidClipError", "build_corpus", "corpus_name", "find_audio_files", "load_corpus", "merge_corpora",
-           "probe_audio"]
+           "InvalidClipError", "VERIFY_LEVELS", "build_corpus", "corpus_name", "decode_every_clip",
+           "find_audio_files", "load_corpus", "merge_corpora", "probe_audio"]
 
 #: The corpora ``load_corpus`` knows, by name.
 CORPORA: dict[str, CorpusSpec] = {module.SPEC.name: module.SPEC for module in (cremad, ravdess, tess, savee, emodb)}
@@ -76,6 +76,7 @@ def load_corpus(
     labels: Optional[Sequence[str]] = None,
     skip_invalid: bool = False,
     check_audio: bool = True,
+    verify: str = "header",
     **options,
 ) -> Dataset:
     """Load a corpus as a ``datasets.Dataset``.
@@ -89,6 +90,9 @@ def load_corpus(
         labels (`Sequence[str]`, *optional*): keep only these labels (the ``ClassLabel`` is exactly this set).
         skip_invalid (`bool`, *optional*, defaults to `False`): skip and list bad clips instead of stopping.
         check_audio (`bool`, *optional*, defaults to `True`): read every header so bad files fail at load time.
+        verify (`str`, *optional*, defaults to `"header"`): ``"full"`` also decodes every clip whole (slower: the
+            whole corpus is read), so that a file cut short or corrupt past its header is named here (or skipped and
+            listed, with ``skip_invalid``) rather than failing later, unnamed, in ``dataset[i]["audio"]``.
         options: corpus-specific options: ``demographics_csv`` (cremad); ``csv_path``, ``path_column``,
             ``label_column``, ``speaker_column``, ``speaker_regex``, ``text_column``, ``corpus_name`` (folder).
 
@@ -100,13 +104,16 @@ def load_corpus(
     """
     key = corpus_name(name)
     loader = _LOADERS[key]
+    if verify not in VERIFY_LEVELS:
+        raise CorpusError(f"verify={verify!r} is not one of {', '.join(VERIFY_LEVELS)}.")
     try:
-        return loader(Path(data_dir).expanduser(), sampling_rate=sampling_rate, label_map=label_map, labels=labels,
-                      skip_invalid=skip_invalid, check_audio=check_audio, **options)
+        dataset = loader(Path(data_dir).expanduser(), sampling_rate=sampling_rate, label_map=label_map,
+                         labels=labels, skip_invalid=skip_invalid, check_audio=check_audio, **options)
     except TypeError as error:
         if "unexpected keyword argument" in str(error):
             raise CorpusError(f"Corpus {key!r} does not take that option: {error}") from error
         raise
+    return decode_every_clip(dataset, skip_invalid=skip_invalid) if verify == "full" else dataset
 
 
 def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] = None) -> Dataset:

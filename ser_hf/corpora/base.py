@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
@@ -253,6 +254,55 @@ def build_corpus(
         sampling_rate=sampling_rate,
         text_column=spec.text_column,
     )
+
+
+#: How much of every clip :func:`~ser_hf.corpora.load_corpus` checks (``verify``): ``"header"`` reads its header
+#: (empty, missing and unreadable files fail), ``"full"`` also decodes it whole.
+VERIFY_LEVELS = ("header", "full")
+
+
+def decode_every_clip(dataset: Dataset, skip_invalid: bool = False) -> Dataset:
+    """Decode every clip of a corpus whole with torchcodec, the decoder of its ``audio`` column: a file whose header
+    reads but whose audio does not (cut short, corrupt) is named here, where ``dataset[i]["audio"]`` would raise
+    torchcodec's error without the file's name, in the middle of whatever reads it.
+
+    Raises :class:`InvalidClipError` naming the first bad clip; with ``skip_invalid``, bad clips are dropped instead,
+    each logged and listed under ``skipped`` in the dataset's ser-hf record.
+    """
+    import torch
+    from torchcodec.decoders import AudioDecoder
+    from tqdm.auto import tqdm
+
+    from ..dataset_info import column_values, get_ser_info
+
+    problems: dict[int, tuple[str, str]] = {}
+    for row, path in enumerate(tqdm(column_values(dataset, "path"), desc="Decoding every clip", unit="clip")):
+        try:
+            samples = AudioDecoder(path).get_all_samples().data
+        except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
+            # Its messages start with the C++ function and source line that raised them: keep what FFmpeg said.
+            said = re.sub(r"^\w+, \S+:\d+, ", "", str(error))
+            problem = f"cannot be decoded as audio past its header, cut short or corrupt ({said})"
+        else:
+            if samples.numel() == 0:
+                problem = "the audio stream has no samples (zero-length audio)"
+            elif not torch.isfinite(samples).all():
+                problem = "the audio contains NaN or infinite sample values"
+            else:
+                continue
+        if not skip_invalid:
+            raise InvalidClipError(path, problem)
+        logger.warning("Skipping %s: %s", path, problem)
+        problems[row] = (path, problem)
+    if not problems:
+        return dataset
+    if len(problems) == len(dataset):
+        raise CorpusError(f"No usable clips: none of the {len(dataset)} clips decodes (first: "
+                          f"{': '.join(next(iter(problems.values())))}).")
+    skipped = get_ser_info(dataset).get("skipped", []) + [{"path": path, "problem": problem}
+                                                          for path, problem in problems.values()]
+    kept = dataset.select([row for row in range(len(dataset)) if row not in problems])
+    return set_ser_info(kept, skipped=skipped)
 
 
 def corpus_features(class_label: ClassLabel, metadata: Mapping[str, str], sampling_rate: int,

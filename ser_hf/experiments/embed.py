@@ -55,9 +55,11 @@ def load_classifier(model: str):
 
 @torch.no_grad()
 def pooled_embeddings(model: nn.Module, feature_extractor, dataset: Dataset, batch_size: int = 16,
-                      device: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
+                      device: Optional[str] = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The classifier's input (the pooled clip vector) and the logits of every clip of ``dataset`` (with a
-    ``waveform`` column), whole clips, in dataset order."""
+    ``waveform`` column), whole clips, in dataset order; a tqdm bar counts the clips unless ``progress`` is off."""
+    from tqdm.auto import tqdm
+
     classifier = getattr(model, "classifier", None)
     if not isinstance(classifier, nn.Module):
         raise ValueError(f"{type(model).__name__} has no `classifier` module whose input could be read as the clip "
@@ -73,9 +75,11 @@ def pooled_embeddings(model: nn.Module, feature_extractor, dataset: Dataset, bat
                         collate_fn=AudioClassificationCollator(feature_extractor))
     logits = []
     try:
-        for batch in loader:
-            outputs = model(**{name: value.to(device) for name, value in batch.items()})
-            logits.append(outputs.logits.float().cpu())
+        with tqdm(total=len(dataset), desc="Embedding", unit="clip", disable=not progress) as bar:
+            for batch in loader:
+                outputs = model(**{name: value.to(device) for name, value in batch.items()})
+                logits.append(outputs.logits.float().cpu())
+                bar.update(len(outputs.logits))
     finally:
         hook.remove()
     return torch.cat(captured).numpy(), torch.cat(logits).numpy()
@@ -92,6 +96,9 @@ def project_2d(embeddings: np.ndarray, method: str = "auto", seed: int = 0) -> t
     if method == "auto":
         method = "umap" if importlib.util.find_spec("umap") is not None else "tsne"
     features = StandardScaler().fit_transform(embeddings)
+    logger.info("Projecting %d embeddings to 2-D with %s%s", len(features),
+                {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}[method],
+                " (a while for thousands of clips)" if method != "pca" else "")
     if method == "umap":
         try:
             import umap
@@ -157,7 +164,7 @@ def plot_projection(projection: np.ndarray, emotions: Sequence[str], speakers: S
 
 
 def embed_corpus(model_name: str, dataset: Dataset, output_dir: str | Path, method: str = "auto",
-                 batch_size: int = 16, seed: int = 0) -> dict[str, Any]:
+                 batch_size: int = 16, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Embed every clip of ``dataset`` (a corpus as :func:`ser_hf.load_corpus` returns it) with a saved model; save the
     embeddings as a dataset column, the 2-D map as a PNG, and the clustering scores as ``embed.json``."""
     model, feature_extractor = load_classifier(model_name)
@@ -167,7 +174,8 @@ def embed_corpus(model_name: str, dataset: Dataset, output_dir: str | Path, meth
                          f"{feature_extractor.sampling_rate} Hz audio: load it with --sampling-rate "
                          f"{feature_extractor.sampling_rate}.")
     prepared = prepare_audio(dataset)
-    embeddings, logits = pooled_embeddings(model, feature_extractor, prepared, batch_size=batch_size)
+    embeddings, logits = pooled_embeddings(model, feature_extractor, prepared, batch_size=batch_size,
+                                           progress=progress)
     label_names = dataset.features["label"].names
     emotions = [label_names[label] for label in column_values(dataset, "label")]
     speakers = [str(speaker) for speaker in column_values(dataset, "speaker_id")]
@@ -215,7 +223,7 @@ def embed_command(args: argparse.Namespace) -> int:
         speakers = column_values(dataset, "speaker_id")
         dataset = dataset.select([row for row, speaker in enumerate(speakers) if speaker in wanted])
     result = embed_corpus(args.model, dataset, args.output_dir, method=args.method, batch_size=args.batch_size,
-                          seed=args.seed)
+                          seed=args.seed, progress=not args.no_progress)
     scores = ", ".join(f"{name} {value:.3f}" for name, value in result["silhouette"].items() if value is not None)
     print(f"{result['clips']} clips embedded ({result['embedding_size']} dimensions) into {result['dataset']}; "
           f"{result['projection']} map {result['plot']}; silhouette: {scores or 'n/a'}; the model clusters more by "
@@ -240,6 +248,7 @@ def add_embed_parser(commands) -> argparse.ArgumentParser:
                         help="2-D projection: auto (UMAP if umap-learn is installed, else t-SNE), umap, tsne or pca")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of the projection")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=embed_command)
     return parser
 

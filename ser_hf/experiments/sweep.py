@@ -548,9 +548,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def add_sweep_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf sweep`` on the ``ser-hf`` sub-command parsers (its own parser reads the arguments, so that
     recipe overrides pass through as in ``ser-hf train``)."""
+    # The description is the sweep parser's whole help (its options included): no options section of its own.
     parser = commands.add_parser("sweep", help="train a recipe at every point of a grid and rank the points",
                                  usage=argparse.SUPPRESS, description=build_sweep_parser().format_help(),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    parser.add_argument("-h", "--help", action="help", help=argparse.SUPPRESS)
     parser.add_argument("recipe", help=argparse.SUPPRESS)
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(run=lambda args: main([args.recipe, *args.arguments]))

@@ -12,6 +12,8 @@ from transformers import AutoFeatureExtractor
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.utils import FEATURE_EXTRACTOR_NAME, PROCESSOR_NAME
 
+from .location import check_model_location
+
 # transformers' message when neither preprocessor_config.json nor a processor_config.json holding a feature extractor
 # is found, in a folder or a repository (feature_extraction_utils.get_feature_extractor_dict).
 _TRANSFORMERS_MISSING_MESSAGE = "Can't load feature extractor for"
@@ -38,7 +40,11 @@ class MissingFeatureExtractorError(FileNotFoundError):
 def load_feature_extractor(name_or_path: Union[str, os.PathLike],
                            **from_pretrained_kwargs) -> SequenceFeatureExtractor:
     """`AutoFeatureExtractor.from_pretrained`, raising :class:`MissingFeatureExtractorError` when the folder or
-    repository has no feature extractor (a folder is checked before anything is read)."""
+    repository has no feature extractor (a folder is checked before anything is read). A name that is neither a folder
+    nor a Hub repository raises :class:`~ser_hf.models.location.ModelNotFoundError` at once (see
+    :func:`~ser_hf.models.location.check_model_location`)."""
+    check_model_location(name_or_path, revision=from_pretrained_kwargs.get("revision"),
+                         token=from_pretrained_kwargs.get("token"))
     folder = Path(name_or_path) / from_pretrained_kwargs.get("subfolder", "")
     if folder.is_dir() and not any((folder / name).is_file() for name in (FEATURE_EXTRACTOR_NAME, PROCESSOR_NAME)):
         raise MissingFeatureExtractorError(name_or_path)

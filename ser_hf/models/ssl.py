@@ -41,6 +41,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
 from .feature_extraction_auto import load_feature_extractor
 from .labels import Labels, label_maps
+from .location import check_model_location
 from .modeling_ssl_pooling import (
     SerData2VecAudioForSequenceClassification,
     SerHubertForSequenceClassification,
@@ -168,6 +169,8 @@ def build_ssl_classifier(
             raise ValueError(f"{sorted(from_pretrained_kwargs)} only apply when loading a checkpoint, not a config.")
     else:
         pretrained = model_name_or_config
+        check_model_location(pretrained, revision=from_pretrained_kwargs.get("revision"),
+                             token=from_pretrained_kwargs.get("token"))
         hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
         config = AutoConfig.from_pretrained(pretrained, **hub_kwargs)
 
