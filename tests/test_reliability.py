@@ -777,6 +777,7 @@ def test_predict_on_a_url_says_urls_are_not_supported(tiny_crnn_folder, capsys):
             "(curl -LO URL) and pass its path.") in err
     assert "https:/example" not in err
 
+
 # --- Issue 20: Hub, decode and CLI cases --------------------------------------------------------------------------
 
 HUB_TOKEN = "hf_issueTwentyTOKENdoNotPrint0123456"
