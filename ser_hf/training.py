@@ -507,5 +507,5 @@ def finish_run(model_args: ModelArguments, data_args: DataArguments, augmentatio
 
 
 __all__ = ["MODEL_INPUT_COLUMNS", "add_functionals_once", "audit_split", "build_model", "build_trainer",
-           "encode_feature_encoder_once", "encode_for_fast_mode", "export_model", "finish_run", "load_dataset_from_args", "make_folds",
-           "model_inputs", "split_inputs", "train_and_evaluate"]
+           "encode_feature_encoder_once", "encode_for_fast_mode", "export_model", "finish_run",
+           "load_dataset_from_args", "make_folds", "model_inputs", "split_inputs", "train_and_evaluate"]
