@@ -429,6 +429,11 @@ class SERCardData:
                     f"{fe.get('normalization', 'no')} normalisation")
         if "n_mfcc" in fe:
             return f"{fe['n_mfcc']} MFCCs and frame features"
+        if "feature_set" in fe:
+            return f"openSMILE {fe['feature_set']} functionals ({fe.get('feature_size')} per clip)" + (
+                ", speaker-normalised: evaluated transductively, each test speaker standardised with statistics of "
+                "their own unlabelled clips; a single clip falls back to the training speakers' statistics"
+                if fe.get("normalization") == "speaker" else f", {fe.get('normalization', 'no')} normalisation")
         return None
 
     @staticmethod
