@@ -50,7 +50,8 @@ REPORTS_DIR = "reports"
 EVAL_REPORT_FILE = "eval_report.json"
 #: What a push leaves out of a run's folder: Trainer checkpoints and half-written files.
 PUSH_IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "**/checkpoint-*/**", "*.partial", "**/*.partial",
-                        "*.partial/**", "**/*.partial/**", "runs/**", "**/runs/**"]
+                        "*.partial/**", "**/*.partial/**", "runs/**", "**/runs/**", ".ser-hf.lock*",
+                        "**/.ser-hf.lock*"]
 #: Text files a push checks for the token before uploading anything.
 _TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".py", ".csv", ".cfg", ".toml", ".log"}
 
