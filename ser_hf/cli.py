@@ -478,8 +478,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     redact_log_handlers()
-    use_hub_timeout()
-    return run_reporting_errors(lambda: args.run(args), "ser-hf")
+
+    def command():
+        use_hub_timeout()  # a bad SER_HF_HUB_TIMEOUT is an error of input: one line, like the others
+        return args.run(args)
+
+    return run_reporting_errors(command, "ser-hf")
 
 
 if __name__ == "__main__":
