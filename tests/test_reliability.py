@@ -393,7 +393,7 @@ def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_fold
     monkeypatch.setattr(Dataset, "save_to_disk", dying_save)
     capsys.readouterr()
     assert cli_main([*split, "--validation-speakers", "04", "--test-speakers", "03"]) == 2
-    assert capsys.readouterr().err.splitlines()[-1] == "ser-hf: error: [Errno 28] No space left on device"  # no traceback
+    assert capsys.readouterr().err.splitlines()[-1] == "ser-hf: error: [Errno 28] No space left on device"
     assert _folder_bytes(output) == before
     assert [path.name for path in output.parent.iterdir()] == ["ravdess"]  # no temporary folder left behind
 
