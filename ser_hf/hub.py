@@ -36,6 +36,7 @@ from .corpora import CORPORA
 from .evaluation import METRICS_FILE, SUMMARY_FILE
 from .hub_client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
 from .metrics import SCALAR_METRICS
+from .run_dir import RUN_CONFIG_FILE
 from .models import BASELINES
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ MODEL_CARD_TEMPLATE = "model_card_template.md"
 #: File names in a run's output folder (and so in its Hub repository).
 CARD_FILE = "README.md"
 RECIPE_FILE = "recipe.yaml"
-RUN_CONFIG_FILE = "run_config.json"
 REPORTS_DIR = "reports"
 EVAL_REPORT_FILE = "eval_report.json"
 #: What a push leaves out of a run's folder: Trainer checkpoints and half-written files.

@@ -34,14 +34,32 @@ RUN_CONFIG_FILE = "run_config.json"
 LOCK_FILE = ".ser-hf.lock"
 HOLDER_FILE = ".ser-hf.lock.json"
 
-#: What a run writes into its folder (and each ``fold-N`` folder): reports, plots, model, card, recipe, checkpoints,
-#: the model's remote-code files (``*.py``, copied by ``register_for_auto_class``) and Trainer's logs.
+#: Files a run writes into its folder (and each ``fold-N`` folder): reports, plots, model, card, recipe, and the
+#: model's remote-code files (``*.py``, copied by ``register_for_auto_class``; see :func:`_remote_code_files`).
 RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
     RUN_CONFIG_FILE, LOCK_FILE, HOLDER_FILE, "metrics.json", "report.md", "summary.json", "summary.md",
     "training_curves.png", "confusion_matrix_*.png", "README.md", "recipe.yaml", "config.json", "model.safetensors",
     "model-*-of-*.safetensors", "model.safetensors.index.json", "preprocessor_config.json", "training_args.bin",
-    "checkpoint-*", "runs", "reports", ".*.partial",
+    ".*.partial",
 )
+#: Folders written whole by Trainer (``checkpoint-N``) or ser-hf's atomic writes (``.NAME.XXXX.partial``), which
+#: overwriting removes whole.
+WHOLE_FOLDER_PATTERNS: tuple[str, ...] = ("checkpoint-[0-9]*", ".*.partial")
+#: Files of ``ser-hf evaluate`` reports (``reports/CORPUS-SPLIT/``) and of Trainer's logs (``runs/DATE/``).
+REPORT_PATTERNS: tuple[str, ...] = ("eval_report.json", "eval_report.md", "confusion_matrix.png", "cross_corpus.json",
+                                    "cross_corpus.md", "cross_corpus_ua.png", ".*.partial")
+LOG_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*",)
+
+#: What is ser-hf's in a folder of each kind: (its file patterns, its subfolders by pattern and their kind).
+_FOLDER_KINDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "run": (RUN_OUTPUT_PATTERNS, {"fold-*": "run", "reports": "reports", "runs": "logs"}),
+    "reports": (REPORT_PATTERNS, {"*": "reports"}),
+    "logs": (LOG_PATTERNS, {"*": "logs"}),
+}
+
+
+def _matches(name: str, patterns) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def _remote_code_files() -> set[str]:
@@ -52,7 +70,9 @@ def _remote_code_files() -> set[str]:
 
 def is_run_output(name: str) -> bool:
     """Whether an entry of a run folder (by name) is one that a ser-hf run writes."""
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in RUN_OUTPUT_PATTERNS) or name in _remote_code_files()
+    subfolders = _FOLDER_KINDS["run"][1]
+    return (_matches(name, RUN_OUTPUT_PATTERNS) or _matches(name, WHOLE_FOLDER_PATTERNS)
+            or _matches(name, subfolders) or name in _remote_code_files())
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -78,30 +98,39 @@ def check_output_dir(output_dir: str | os.PathLike, data_dirs: Sequence[str | os
     if not folder.is_dir() or is_run_folder(folder):
         return
     foreign = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in folder.iterdir()
-                     if not (entry.name.startswith("fold-") or is_run_output(entry.name)))
+                     if not is_run_output(entry.name))
     if foreign:
         listing = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise RecipeError(f"output_dir {str(output_dir)!r} already holds files that no ser-hf run wrote ({listing}). "
                           "Choose a new or empty folder: ser-hf never writes among, or deletes, a user's files.")
 
 
-def remove_run_outputs(folder: Path) -> list[str]:
-    """Delete what a ser-hf run wrote in ``folder`` (recursing into ``fold-N`` folders) and keep everything else;
-    returns the names kept."""
+def remove_run_outputs(folder: Path, kind: str = "run") -> list[str]:
+    """Delete what a ser-hf run wrote in ``folder`` and keep everything else, returning the names kept: its own
+    files (by name), checkpoints and staging folders whole, and inside ``fold-N``, ``reports`` and ``runs`` only
+    their own files again (a folder left empty is removed). Links are removed, never followed."""
+    patterns, subfolders = _FOLDER_KINDS[kind]
+    if kind == "run":
+        patterns = (*patterns, *_remote_code_files())
     kept = []
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("fold-") and entry.is_dir() and not entry.is_symlink():
-            inner = remove_run_outputs(entry)
-            kept += [f"{entry.name}/{name}" for name in inner]
-            if not inner:
-                entry.rmdir()
-        elif entry.name in (LOCK_FILE, HOLDER_FILE) or not is_run_output(entry.name):
-            if entry.name not in (LOCK_FILE, HOLDER_FILE):  # the lock of the run that is removing the outputs
-                kept.append(entry.name)
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
+        name = entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            inner_kind = next((k for pattern, k in subfolders.items() if fnmatch.fnmatchcase(name, pattern)), None)
+            if kind == "run" and _matches(name, WHOLE_FOLDER_PATTERNS):
+                shutil.rmtree(entry)
+            elif inner_kind is None:
+                kept.append(f"{name}/")
+            else:
+                kept += [f"{name}/{inner}" for inner in remove_run_outputs(entry, inner_kind)]
+                if not any(entry.iterdir()):
+                    entry.rmdir()
+        elif name in (LOCK_FILE, HOLDER_FILE):
+            continue  # the lock of the run that is removing the outputs
+        elif _matches(name, patterns):
             entry.unlink()
+        else:
+            kept.append(name)
     return kept
 
 
@@ -205,6 +234,7 @@ def check_model_files(folder: str | os.PathLike) -> None:
                       "another of the run's checkpoints.")
 
 
-__all__ = ["HOLDER_FILE", "LOCK_FILE", "OutputDirInUseError", "RUN_CONFIG_FILE", "RUN_OUTPUT_PATTERNS",
+__all__ = ["HOLDER_FILE", "LOCK_FILE", "OutputDirInUseError", "REPORT_PATTERNS", "RUN_CONFIG_FILE",
+           "RUN_OUTPUT_PATTERNS", "WHOLE_FOLDER_PATTERNS",
            "check_model_files", "check_output_dir", "damaged_file", "hold_output_dir", "is_run_folder",
            "is_run_output", "last_complete_checkpoint", "remove_run_outputs"]

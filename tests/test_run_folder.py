@@ -95,11 +95,21 @@ def test_removing_run_outputs_recurses_into_folds_and_keeps_everything_else(tmp_
         for name in ("run_config.json", "metrics.json", "model.safetensors", "modeling_crnn.py", "report.md",
                      "confusion_matrix_test.png", "checkpoint-4/optimizer.pt"):
             (folder / name).write_text("x")
+    (run / "reports" / "cremad-test").mkdir(parents=True)
+    (run / "reports" / "cremad-test" / "eval_report.json").write_text("{}")
+    (run / "reports" / "cremad-test" / "reviewer_comments.txt").write_text("redo the CI")
+    (run / "runs" / "Nov23").mkdir(parents=True)
+    (run / "runs" / "Nov23" / "events.out.tfevents.1.host").write_text("x")
     (run / "fold-1" / "my_analysis.ipynb").write_text("{}")
     (run / "data.csv").write_text("path,label\n")
+    (run / "checkpoints_of_mine").mkdir()  # not Trainer's checkpoint-N: kept
+    (run / "checkpoints_of_mine" / "best.pt").write_text("x")
     kept = remove_run_outputs(run)
-    assert kept == ["data.csv", "fold-1/my_analysis.ipynb"]
-    assert tree(run) == {"data.csv", "fold-1", "fold-1/my_analysis.ipynb"}
+    assert kept == ["checkpoints_of_mine/", "data.csv", "fold-1/my_analysis.ipynb",
+                    "reports/cremad-test/reviewer_comments.txt"]
+    assert tree(run) == {"checkpoints_of_mine", "checkpoints_of_mine/best.pt", "data.csv", "fold-1",
+                         "fold-1/my_analysis.ipynb", "reports", "reports/cremad-test",
+                         "reports/cremad-test/reviewer_comments.txt"}
 
 
 # --- Case 2: one training per output folder -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import pandas as pd
 from ..atomic_files import atomic_path, write_text_atomic
 from ..evaluation import METRICS_FILE, read_report
 from ..metrics import summarize_folds
+from ..run_dir import RUN_CONFIG_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ METRIC_LABELS = {"unweighted_accuracy": "UA", "accuracy": "WA", "macro_f1": "mac
 COMPARISON_CSV = "comparison.csv"
 COMPARISON_MARKDOWN = "comparison.md"
 COMPARISON_PNG = "comparison.png"
-RUN_CONFIG_FILE = "run_config.json"
 
 
 @dataclass

@@ -69,8 +69,9 @@ class FeatureStatisticsMixin:
                                                                                           False):
             logger.warning("No speaker statistics for these clips: %s standardises them with the global statistics "
                            "of the training speakers stored in it. The model was trained on features standardised "
-                           "per speaker; group clips by speaker (ser-hf predict --speaker-folders, or "
-                           "--speaker-column) to use each speaker's own statistics.", type(self).__name__)
+                           "per speaker; to use each speaker's own statistics, pass speaker_statistics (one (mean, "
+                           "std) per clip, from ser_hf.speaker_normalization.speaker_statistics over several clips "
+                           "of the speaker).", type(self).__name__)
             self._fallback_said = True
         if self.normalization == "global" or speaker_statistics is None:
             pairs = [self.global_statistics()] * batch_size
