@@ -441,8 +441,10 @@ def test_a_failed_push_changes_no_local_file_and_can_be_run_again(tmp_path, hub,
     pushed = run(command, env)
     assert f"/{repo_id}/commit/" in pushed.stdout
     files, after = hub.files(repo_id), _folder_bytes(run_dir)
-    published = {name for name in before if not name.startswith(("checkpoint-", "runs/", ".fold-0.x1y2.partial/"))}
+    published = {name for name in before
+                 if not name.startswith(("checkpoint-", "runs/", ".fold-0.x1y2.partial/", ".ser-hf.lock"))}
     assert set(files) == published | {".gitattributes"}
+    assert ".ser-hf.lock" in before and ".ser-hf.lock" not in files  # the training's lock stays local
     assert all(files[name] == after[name] for name in published)
     # The card went up rendered for the repository, and is the run's README.md from now on.
     assert after["README.md"] != before["README.md"] and f'model="{repo_id}"' in after["README.md"].decode()
