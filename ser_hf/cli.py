@@ -5,6 +5,7 @@
     ser-hf data audit   splits/ravdess [--json]
     ser-hf train recipes/demo.yaml [--key value ...]
     ser-hf predict outputs/demo data/ravdess_sample/Actor_08 [--window-seconds 4 --hop-seconds 2] [--output x.csv]
+    ser-hf predict outputs/speaker_normalised recordings/ --speaker-from folder   (or --speakers speakers.csv)
     ser-hf evaluate --model outputs/demo --corpus ravdess --data-dir data/ravdess_sample --split test
     ser-hf evaluate --model A --model B --corpus ravdess --data-dir R --corpus cremad --data-dir C   (a matrix)
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
@@ -32,6 +33,7 @@ from .audit import LeakageError, audit_leakage
 from .configs import RecipeError
 from .corpora import VERIFY_LEVELS, CorpusError, corpus_name, load_corpus, merge_corpora
 from .evaluate import SPLITS
+from .predict import SPEAKER_SOURCES
 from .experiments import register_experiment_commands
 from .hub_client import use_hub_timeout
 from .hub_token import redact_log_handlers, redact_tokens
@@ -272,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "error and the others go on. Exit status: 0 when every file was classified, 1 when some were not "
                     "(every result is still written), 2 on a usage error (no audio found, bad --output).")
     predict.add_argument("model", help="folder or Hub id of a trained model")
-    predict.add_argument("files", nargs="+", help="audio files, or folders searched for audio files")
+    predict.add_argument("files", nargs="*",
+                         help="audio files, or folders searched for audio files (default with --speakers: the files "
+                              "its CSV lists)")
     predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
     predict.add_argument("--window-seconds", type=float, default=None,
                          help="classify recordings longer than this in windows of this length (default: whole files, "
@@ -287,6 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--trust-remote-code", action="store_true",
                          help="run the model code stored with a Hub model (not needed for ser-hf models)")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    speakers = predict.add_argument_group(
+        "speakers", "Group the recordings by speaker: results get a speaker column, and a model trained on "
+                    "speaker-normalised features (normalization: speaker) standardises each speaker's recordings with "
+                    "statistics of those recordings (transductive: each result depends on the speaker's other "
+                    "recordings).").add_mutually_exclusive_group()
+    speakers.add_argument("--speaker-from", choices=SPEAKER_SOURCES,
+                          help="folder: each file's speaker is the name of the folder it lies in (one folder per "
+                               "speaker)")
+    speakers.add_argument("--speakers", metavar="CSV",
+                          help="a CSV with columns path,speaker_id (paths relative to the CSV's folder, or absolute) "
+                               "giving every file's speaker")
     predict.set_defaults(run=predict_command)
 
     evaluate = commands.add_parser(
@@ -337,11 +352,10 @@ def predict_command(args: argparse.Namespace) -> int:
     place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
     import contextlib
 
-    from transformers import pipeline
-
     from .models.feature_extraction_auto import load_feature_extractor
     from .models.ssl import minimum_input_samples
-    from .predict import OUTPUT_SUFFIXES, PredictionWriter, classify_files, find_audio_inputs, model_labels
+    from .predict import (OUTPUT_SUFFIXES, PredictionWriter, audio_classification_pipeline, classify_files,
+                          find_audio_inputs, model_labels, read_speakers_csv, speakers_from_folders, speakers_of)
 
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
@@ -352,22 +366,31 @@ def predict_command(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} must be positive, got {value}.")
     if args.hop_seconds is not None and args.window_seconds is None:
         raise ValueError("--hop-seconds needs --window-seconds (the length of the windows it spaces).")
-    files = find_audio_inputs(args.files)
+    table = read_speakers_csv(args.speakers) if args.speakers is not None else None
+    if not args.files and table is None:
+        raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")
+    files = find_audio_inputs(args.files) if args.files else list(table)
+    speakers = None
+    if table is not None:
+        speakers = speakers_of(files, table, args.speakers)
+    elif args.speaker_from == "folder":
+        speakers = speakers_from_folders(files)
     # The feature extractor through ser-hf's loader: a model folder without one gets an error naming the fix.
     feature_extractor = load_feature_extractor(args.model, revision=args.revision,
                                                trust_remote_code=args.trust_remote_code)
-    classifier = pipeline("audio-classification", model=args.model, feature_extractor=feature_extractor,
-                          revision=args.revision, trust_remote_code=args.trust_remote_code)
+    classifier = audio_classification_pipeline(args.model, feature_extractor, revision=args.revision,
+                                               trust_remote_code=args.trust_remote_code)
     shortest = minimum_input_samples(classifier.model.config) / feature_extractor.sampling_rate
     if args.window_seconds is not None and args.window_seconds < shortest:
         raise ValueError(f"--window-seconds {args.window_seconds} is shorter than the model's receptive field "
                          f"({shortest:.3f} s): no window could be classified.")
-    writer = None if args.output is None else PredictionWriter(args.output, model_labels(classifier), args.top_k)
+    writer = None if args.output is None else PredictionWriter(args.output, model_labels(classifier), args.top_k,
+                                                               speaker_column=speakers is not None)
     failed = []
     with writer or contextlib.nullcontext():
         for prediction in classify_files(classifier, files, window_seconds=args.window_seconds,
                                          hop_seconds=args.hop_seconds, batch_size=args.batch_size,
-                                         progress=not args.no_progress):
+                                         progress=not args.no_progress, speakers=speakers):
             if writer is None:
                 print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
             else:

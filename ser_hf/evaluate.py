@@ -29,12 +29,14 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForAudioClassification, PreTrainedModel
 
 from .atomic_files import atomic_path, write_text_atomic
-from .collator import AudioClassificationCollator
+from .collator import AudioClassificationCollator, FunctionalsCollator
 from .corpora import CORPORA, corpus_name, load_corpus
 from .dataset_info import column_values
 from .evaluation import METRICS_FILE, format_report
 from .metrics import classification_metrics, plot_confusion_matrix
 from .prepare import WAVEFORM_COLUMN, prepare_audio
+from .speaker_normalization import (FUNCTIONALS_COLUMN, NormalizationPlan, compute_functionals_once,
+                                    evaluation_normalization)
 
 logger = logging.getLogger(__name__)
 
@@ -177,12 +179,21 @@ def shared_labels(model_labels: Sequence[str], corpus_labels: Sequence[str],
 
 
 @torch.no_grad()
-def predict_logits(model: PreTrainedModel, feature_extractor, dataset: Dataset, batch_size: int = 8) -> np.ndarray:
-    """The model's logits for every clip of a prepared dataset, in its order (whole clips, padded per batch)."""
+def predict_logits(model: PreTrainedModel, feature_extractor, dataset: Dataset, batch_size: int = 8,
+                   normalization: Optional[NormalizationPlan] = None) -> np.ndarray:
+    """The model's logits for every clip of a prepared dataset, in its order (whole clips, padded per batch; the
+    openSMILE functionals when the dataset has them). With speaker ``normalization``, each clip's features are
+    standardised with its speaker's statistics (rows need ``speaker_id``)."""
     if not getattr(feature_extractor, "return_attention_mask", True):
         batch_size = 1  # no attention mask (wav2vec2-base): padding would change the output, as in training
-    collator = AudioClassificationCollator(feature_extractor)
-    rows = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+    if FUNCTIONALS_COLUMN in dataset.column_names:
+        collator, columns = FunctionalsCollator(feature_extractor, normalization=normalization), [FUNCTIONALS_COLUMN]
+    else:
+        collator = AudioClassificationCollator(feature_extractor, normalization=normalization)
+        columns = [WAVEFORM_COLUMN]
+    if normalization is not None and normalization.speaker_statistics is not None:
+        columns.append("speaker_id")
+    rows = dataset.select_columns(columns).with_format("numpy")
     loader = DataLoader(rows, batch_size=batch_size, collate_fn=collator)
     model.eval()
     outputs = []
@@ -243,7 +254,17 @@ def evaluate_on_dataset(trained: TrainedModel, dataset: Dataset, source: CorpusS
         raise ValueError(f"No clip of {source.name} at {source.data_dir} is left to evaluate ({split_name}, labels "
                          f"{shared}).")
 
-    logits = predict_logits(trained.model, trained.feature_extractor, dataset, batch_size=batch_size)
+    key = f"{source.name} ({split_name})"
+    feature_extractor = trained.feature_extractor
+    if getattr(feature_extractor, "normalization", None) == "speaker" and callable(
+            getattr(feature_extractor, "functionals", None)):
+        # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
+        dataset = compute_functionals_once(dataset, feature_extractor)
+    # Speaker normalisation: each evaluated speaker's statistics, from their clips evaluated here, without their
+    # labels (transductive), as training computes the test speakers'.
+    normalization = evaluation_normalization(feature_extractor, dataset, key)
+    logits = predict_logits(trained.model, feature_extractor, dataset, batch_size=batch_size,
+                            normalization=normalization)
     columns = [trained.labels.index(label) for label in shared]  # the model chooses among the shared labels only
     targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
     clip_speakers = column_values(dataset, "speaker_id")
@@ -255,7 +276,6 @@ def evaluate_on_dataset(trained: TrainedModel, dataset: Dataset, source: CorpusS
     evaluated_speakers = sorted(set(clip_speakers))
     overlap = _training_overlap(trained, source, evaluated_speakers)
     cross_corpus = bool(trained.corpora) and source.name not in trained.corpora
-    key = f"{source.name} ({split_name})"
     report = {
         "protocol": "cross-corpus" if cross_corpus else "within-corpus",
         "fold": None,
@@ -271,6 +291,7 @@ def evaluate_on_dataset(trained: TrainedModel, dataset: Dataset, source: CorpusS
         "cross_corpus": cross_corpus,
         "training_overlap": overlap,
         "speaker_independent": None if overlap is None else not overlap.get("train"),
+        "normalization": normalization.to_dict() if normalization is not None else None,
         "evaluation": {key: metrics},
     }
     logger.info("%s on %s: UA %.1f%%, WA %.1f%% on %d clips (%d labels)", trained.name, key,
@@ -298,7 +319,9 @@ def evaluate_model(model: str | TrainedModel, source: CorpusSource, *, split: st
     Returns:
         `dict`: the report: the model and corpus, the split and its speakers, the labels evaluated (those the model
         and the corpus share) and the clips dropped for other labels, whether it is cross-corpus, which evaluated
-        speakers the model's own run trained or validated on, and every metric under ``evaluation``.
+        speakers the model's own run trained or validated on, how the features were standardised
+        (``normalization``: a model trained on speaker-normalised features gets each evaluated speaker's statistics,
+        from their clips here, and the report says it is transductive), and every metric under ``evaluation``.
     """
     trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
     _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding

@@ -9,6 +9,11 @@ pipeline together (batches of similar length), and each file's result comes out 
 folder of any size needs the memory of one chunk of windows. A file that cannot be classified (corrupt, empty,
 truncated, NaN samples, too short for the model) gets a result with an ``error`` and the others go on. Results are
 written one file at a time to a temporary file that replaces the output only once it is complete.
+
+Recordings may be grouped by speaker (one folder per speaker, or a CSV of ``path,speaker_id``): a model whose feature
+extractor standardises per speaker (``normalization="speaker"``) then gets each window standardised with the
+statistics of its speaker's recordings, computed first in a pass of their own over the same windows and without
+labels. The results are then transductive: each depends on the speaker's other recordings classified with it.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ import logging
 import os
 import re
 import textwrap
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
+import torch
+from transformers import AudioClassificationPipeline
 
 from .atomic_files import atomic_path
 from .corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
 from .encoder_cache import is_padding_invariant
+from .models.feature_normalization import Statistics
 from .models.ssl import minimum_input_samples
 from .prepare import decode_waveform
+from .speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
 
 #: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch
 #: holds windows of similar length (little padding) whatever the order of the files.
@@ -48,6 +57,15 @@ MAX_WHOLE_FILE_SECONDS = 30.0
 SHORTEST_MEANINGFUL_SECONDS = 0.25
 #: ``scheme://...``: a URL, which ``predict`` does not download (``Path`` would turn ``https://`` into ``https:/``).
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+#: Where ``--speaker-from`` takes each recording's speaker from: the name of the folder it lies in.
+SPEAKER_SOURCES = ("folder",)
+#: The columns of a ``--speakers`` CSV: each audio file (relative to the CSV's folder, or absolute) and its speaker.
+SPEAKERS_CSV_COLUMNS = ("path", "speaker_id")
+#: A speaker's statistics taken over fewer windows or seconds of audio than these are unreliable: a warning names them.
+MIN_SPEAKER_WINDOWS = 5
+MIN_SPEAKER_SECONDS = 10.0
+#: Windows whose features are computed together for the speakers' statistics.
+STATISTICS_BATCH_WINDOWS = 32
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +93,7 @@ class FilePrediction:
     duration: Optional[float]
     windows: list[WindowPrediction] = field(default_factory=list)
     error: Optional[str] = None
+    speaker: Optional[str] = None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -96,9 +115,10 @@ class FilePrediction:
         return [{"label": label, "score": round(score, 4)} for label, score in ranked[:k]]
 
     def to_dict(self, top_k: Optional[int] = None) -> dict[str, Any]:
-        """JSON-ready: the file's top labels, every label's score, each window's, and ``error`` (`None` when
-        classified)."""
-        return {"file": self.file, "duration": None if self.duration is None else round(self.duration, 3),
+        """JSON-ready: the file (and its ``speaker`` when recordings are grouped by speaker), its top labels, every
+        label's score, each window's, and ``error`` (`None` when classified)."""
+        speaker = {} if self.speaker is None else {"speaker": self.speaker}
+        return {"file": self.file, **speaker, "duration": None if self.duration is None else round(self.duration, 3),
                 "label": self.label, "predictions": self.top(top_k),
                 "scores": {k: round(v, 6) for k, v in self.scores.items()},
                 "windows": [{"start": round(w.start, 3), "end": round(w.end, 3), "label": w.label,
@@ -155,6 +175,76 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
     return list(dict.fromkeys(files))  # a file named twice (or inside a folder also named) gets one result
 
 
+def speakers_from_folders(files: Sequence[str]) -> dict[str, str]:
+    """Each file's speaker: the name of the folder it lies in (``recordings/alice/take1.wav``: ``alice``), for
+    recordings kept in one folder per speaker."""
+    return {file: Path(os.path.abspath(file)).parent.name for file in files}
+
+
+def read_speakers_csv(path: str | os.PathLike) -> dict[str, str]:
+    """``{audio file: speaker}`` from a CSV with columns ``path`` and ``speaker_id`` (others are ignored), in its
+    order; a relative path is read from the CSV's folder. Errors name the CSV and its line: a missing column or
+    value, a file that does not exist, a file listed twice."""
+    from .corpora.folder import read_clips_csv
+
+    csv_path = Path(path)
+    path_column, speaker_column = SPEAKERS_CSV_COLUMNS
+    rows, _ = read_clips_csv(csv_path, csv_path.parent, path_column, None, speaker_column, inside_root=False)
+    return {str(file): row[speaker_column].strip() for file, row in rows}
+
+
+def speakers_of(files: Sequence[str], table: Mapping[str, str], source: str) -> dict[str, str]:
+    """The speaker of each file to classify, from ``table`` (read from ``source``: named in the error when it lists
+    no speaker for some of them). Paths are compared absolute, without following links."""
+    by_path = {os.path.normpath(os.path.abspath(listed)): speaker for listed, speaker in table.items()}
+    speakers = {file: by_path.get(os.path.normpath(os.path.abspath(file))) for file in files}
+    missing = [file for file, speaker in speakers.items() if speaker is None]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"{source} gives no speaker for {len(missing)} of the {len(files)} file(s) to classify: "
+                         f"{shown}. Add a row ({','.join(SPEAKERS_CSV_COLUMNS)}) for each, or leave them out.")
+    return speakers
+
+
+def normalises_per_speaker(feature_extractor) -> bool:
+    """Whether a model's feature extractor standardises each clip with its speaker's statistics."""
+    return getattr(feature_extractor, "normalization", None) == "speaker"
+
+
+class SpeakerNormalizedAudioClassificationPipeline(AudioClassificationPipeline):
+    """``pipeline("audio-classification")`` whose inputs may carry their speaker's statistics,
+    ``{"raw": waveform, "sampling_rate": rate, "speaker_statistics": (mean, std)}``, for a feature extractor that
+    standardises per speaker. The stock pipeline hands its feature extractor the audio alone, which then standardises
+    it with the training speakers' global statistics. Inputs without statistics are handled as the stock pipeline
+    does. Build it with ``pipeline("audio-classification", model=..., pipeline_class=...)``."""
+
+    def preprocess(self, inputs):
+        statistics = inputs.get("speaker_statistics") if isinstance(inputs, dict) else None
+        if statistics is None:
+            return super().preprocess(inputs)
+        waveform = inputs["raw"] if "raw" in inputs else inputs.get("array")
+        if waveform is None or inputs.get("sampling_rate") != self.feature_extractor.sampling_rate:
+            raise ValueError(f"An input with speaker_statistics needs its audio under 'raw' at the model's rate "
+                             f"({self.feature_extractor.sampling_rate} Hz), got a sampling_rate of "
+                             f"{inputs.get('sampling_rate')}.")
+        if isinstance(waveform, torch.Tensor):
+            waveform = waveform.cpu().numpy()
+        processed = self.feature_extractor(np.asarray(waveform, np.float32),
+                                           sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt",
+                                           speaker_statistics=[statistics])
+        return processed if self.dtype is None else processed.to(dtype=self.dtype)
+
+
+def audio_classification_pipeline(model: str, feature_extractor, **kwargs) -> AudioClassificationPipeline:
+    """``pipeline("audio-classification")`` for ``model``; one that passes each window's speaker statistics on when
+    its feature extractor standardises per speaker (see :class:`SpeakerNormalizedAudioClassificationPipeline`)."""
+    from transformers import pipeline
+
+    if normalises_per_speaker(feature_extractor):
+        kwargs["pipeline_class"] = SpeakerNormalizedAudioClassificationPipeline
+    return pipeline("audio-classification", model=model, feature_extractor=feature_extractor, **kwargs)
+
+
 def model_labels(classifier) -> list[str]:
     """The pipeline's model's labels, in class-id order."""
     id2label = classifier.model.config.id2label
@@ -170,6 +260,7 @@ class _PendingFile:
     num_windows: int = 0
     remaining: int = 0
     progress: float = 0.0  # the share of the progress bar's unit already counted
+    speaker_statistics: Optional[Statistics] = None
 
 
 @dataclass
@@ -207,6 +298,87 @@ def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optiona
     return waveform, FilePrediction(file=path, duration=duration)
 
 
+def recording_windows(num_samples: int, sampling_rate: int, window_seconds: Optional[float] = None,
+                      hop_seconds: Optional[float] = None,
+                      max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS) -> list[tuple[int, int]]:
+    """The windows a recording is classified in: :func:`window_bounds`, and windows of ``max_whole_file_seconds``
+    for a recording longer than that when no ``window_seconds`` is given."""
+    if window_seconds is None and num_samples > max_whole_file_seconds * sampling_rate:
+        window_seconds, hop_seconds = max_whole_file_seconds, None
+    return window_bounds(num_samples, sampling_rate, window_seconds, hop_seconds)
+
+
+def speaker_statistics_of_files(feature_extractor, files: Sequence[str], speakers: Mapping[str, str], *,
+                                window_seconds: Optional[float] = None, hop_seconds: Optional[float] = None,
+                                max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS, min_samples: int = 1,
+                                progress: bool = True) -> dict[str, Statistics]:
+    """Each speaker's ``(mean, std)`` over the features, before normalisation, of the windows of their recordings that
+    :func:`classify_files` classifies (their frames, or one vector of openSMILE functionals per window). Reads no
+    label. Files that cannot be classified are left out (their result carries the error). Warns, naming the speaker,
+    when the statistics come from fewer than ``MIN_SPEAKER_WINDOWS`` windows or ``MIN_SPEAKER_SECONDS`` of audio."""
+    from tqdm.auto import tqdm
+
+    sampling_rate = feature_extractor.sampling_rate
+    windows: Counter = Counter()
+    seconds: Counter = Counter()
+
+    def feature_rows() -> Iterator[tuple[str, np.ndarray]]:
+        for path in tqdm(files, desc="Speaker statistics", unit="file", disable=not progress):
+            waveform, _ = _read_clip(path, sampling_rate, min_samples)
+            if waveform is None:
+                continue
+            speaker = speakers[path]
+            bounds = recording_windows(len(waveform), sampling_rate, window_seconds, hop_seconds,
+                                       max_whole_file_seconds)
+            windows[speaker] += len(bounds)
+            seconds[speaker] += len(waveform) / sampling_rate
+            for first in range(0, len(bounds), STATISTICS_BATCH_WINDOWS):
+                clips = [waveform[start:end] for start, end in bounds[first:first + STATISTICS_BATCH_WINDOWS]]
+                for rows in clip_feature_rows(feature_extractor, clips):
+                    yield speaker, rows
+
+    statistics = statistics_by_speaker(feature_rows())
+    for speaker in sorted(statistics):
+        if windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
+            logger.warning("Speaker %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
+                           "%.0f s: their standardisation is unreliable, and so are their predictions.", speaker,
+                           windows[speaker], seconds[speaker], MIN_SPEAKER_WINDOWS, MIN_SPEAKER_SECONDS)
+    logger.info("Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
+                "speaker's other recordings classified here.", len(statistics), TRANSDUCTIVE_PROTOCOL)
+    return {speaker: running.statistics() for speaker, running in statistics.items()}
+
+
+def _speaker_statistics_for(classifier, files: Sequence[str], speakers: Optional[Mapping[str, str]],
+                            **options) -> dict[str, Statistics]:
+    """The statistics of each speaker whose windows the model standardises per speaker (none for other models, or
+    without speakers: then a warning names the fallback and how to group the recordings)."""
+    feature_extractor = classifier.feature_extractor
+    if speakers is not None:
+        missing = [file for file in files if file not in speakers]
+        if missing:
+            raise ValueError(f"speakers gives no speaker for {len(missing)} file(s), e.g. {missing[0]}.")
+    if not normalises_per_speaker(feature_extractor):
+        if speakers is not None:
+            logger.info("%s does not standardise features per speaker (normalization=%r): the speakers only label "
+                        "the results.", type(feature_extractor).__name__,
+                        getattr(feature_extractor, "normalization", None))
+        return {}
+    if speakers is None:
+        logger.warning("The model was trained on features standardised per speaker, but the recordings are not "
+                       "grouped by speaker: each is standardised with the training speakers' global statistics "
+                       "instead, which may cost accuracy. Group them with --speaker-from folder (one folder per "
+                       "speaker) or --speakers CSV (columns %s), or classify_files(..., speakers={file: speaker}).",
+                       ",".join(SPEAKERS_CSV_COLUMNS))
+        feature_extractor._fallback_said = True  # its own warning would say the same, naming the Python API only
+        return {}
+    if not isinstance(classifier, SpeakerNormalizedAudioClassificationPipeline):
+        raise TypeError("The model standardises features per speaker: build the pipeline with "
+                        "audio_classification_pipeline() (or pipeline_class="
+                        "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
+                        "its feature extractor.")
+    return speaker_statistics_of_files(feature_extractor, files, speakers, **options)
+
+
 def warn_if_too_short(prediction: FilePrediction, shortest: float = SHORTEST_MEANINGFUL_SECONDS) -> None:
     """Warn, naming the clip and its duration, when it is too short for its emotion to mean anything."""
     if prediction.duration is not None and prediction.duration < shortest:
@@ -228,9 +400,10 @@ class _WindowQueue:
         self.windows: list[_Window] = []
         self.samples = 0
 
-    def add(self, prediction: FilePrediction, waveform: Optional[np.ndarray],
-            bounds: Sequence[tuple[int, int]] = ()) -> None:
-        record = _PendingFile(prediction, waveform, num_windows=len(bounds), remaining=len(bounds))
+    def add(self, prediction: FilePrediction, waveform: Optional[np.ndarray], bounds: Sequence[tuple[int, int]] = (),
+            speaker_statistics: Optional[Statistics] = None) -> None:
+        record = _PendingFile(prediction, waveform, num_windows=len(bounds), remaining=len(bounds),
+                              speaker_statistics=speaker_statistics)
         prediction.windows = [None] * len(bounds)
         self.files.append(record)
         self.windows += [_Window(record, index, start, end) for index, (start, end) in enumerate(bounds)]
@@ -278,8 +451,13 @@ class _WindowQueue:
         """Every label's score for each window (in the order given), batched longest first. When a batch fails, its
         windows are tried one at a time, so that only a window the model cannot take fails (with its exception)."""
         order = sorted(range(len(chunk)), key=lambda i: chunk[i].start - chunk[i].end)
-        inputs = [{"raw": chunk[i].pending.waveform[chunk[i].start:chunk[i].end], "sampling_rate": self.sampling_rate}
-                  for i in order]
+        inputs = []
+        for i in order:
+            window = chunk[i]
+            inputs.append({"raw": window.pending.waveform[window.start:window.end],
+                           "sampling_rate": self.sampling_rate})
+            if window.pending.speaker_statistics is not None:
+                inputs[-1]["speaker_statistics"] = window.pending.speaker_statistics
         try:
             outputs = self.classifier(inputs, top_k=None, batch_size=self.batch_size)
         except Exception as error:  # noqa: BLE001 - one bad window must not lose the run's other results
@@ -302,7 +480,8 @@ class _WindowQueue:
 
 def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional[float] = None,
                    hop_seconds: Optional[float] = None, batch_size: int = 8, progress: bool = True,
-                   max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS) -> Iterator[FilePrediction]:
+                   max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+                   speakers: Optional[Mapping[str, str]] = None) -> Iterator[FilePrediction]:
     """Classify each file (windowed when longer than ``window_seconds``; without it, when longer than
     ``max_whole_file_seconds``, in windows of that length) with an ``audio-classification`` pipeline;
     yields one :class:`FilePrediction` per file, in the order of ``files``, those that failed included (their
@@ -313,12 +492,22 @@ def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional
     yielded, so that at most about a chunk of audio is held at a time, however many files there are. Models whose
     feature extractor returns no attention mask (group-norm wav2vec2-base) get one window per forward pass: padding
     would change what they hear.
+
+    ``speakers`` (``{file: speaker}``, every file) puts each file's speaker in its result. For a model whose feature
+    extractor standardises per speaker, each speaker's statistics are first computed over the windows of all their
+    files (:func:`speaker_statistics_of_files`, a pass of its own), and every window is standardised with its
+    speaker's: the results are transductive. Such a model needs a
+    :class:`SpeakerNormalizedAudioClassificationPipeline` (see :func:`audio_classification_pipeline`); without
+    ``speakers`` it gets the training speakers' global statistics, with a warning.
     """
     from tqdm.auto import tqdm
 
     files = list(files)
     sampling_rate = classifier.feature_extractor.sampling_rate
     min_samples = minimum_input_samples(classifier.model.config)
+    statistics = _speaker_statistics_for(classifier, files, speakers, window_seconds=window_seconds,
+                                         hop_seconds=hop_seconds, max_whole_file_seconds=max_whole_file_seconds,
+                                         min_samples=min_samples, progress=progress)
     if not is_padding_invariant(classifier.model, classifier.feature_extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
     bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
@@ -326,14 +515,15 @@ def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional
         queue = _WindowQueue(classifier, batch_size, bar)
         for path in files:
             waveform, prediction = _read_clip(path, sampling_rate, min_samples)
+            if speakers is not None:
+                prediction.speaker = speakers[path]
             if waveform is None:
                 queue.add(prediction, None)
             else:
                 warn_if_too_short(prediction)
-                window, hop = window_seconds, hop_seconds
-                if window is None and len(waveform) > max_whole_file_seconds * sampling_rate:
-                    window, hop = max_whole_file_seconds, None
-                queue.add(prediction, waveform, window_bounds(len(waveform), sampling_rate, window, hop))
+                bounds = recording_windows(len(waveform), sampling_rate, window_seconds, hop_seconds,
+                                           max_whole_file_seconds)
+                queue.add(prediction, waveform, bounds, statistics.get(prediction.speaker))
             while queue.chunk_ready():
                 queue.classify_chunk()
             yield from queue.finished()
@@ -347,9 +537,10 @@ class PredictionWriter:
     replaces the previous one) only when the writer closes without an error, so an interrupted run leaves no half
     file.
 
-    CSV: columns ``file, window, start, end, label, score``, one per label, then ``error``. Each file has one ``all``
-    row (its aggregated scores, or its error with the other columns empty), preceded by one row per window when it
-    was cut into several. JSON: a list of :meth:`FilePrediction.to_dict`.
+    CSV: columns ``file`` (and ``speaker`` with ``speaker_column``), ``window, start, end, label, score``, one per
+    label, then ``error``. Each file has one ``all`` row (its aggregated scores, or its error with the other columns
+    empty), preceded by one row per window when it was cut into several. JSON: a list of
+    :meth:`FilePrediction.to_dict`.
 
     Example:
 
@@ -360,11 +551,12 @@ class PredictionWriter:
     ```
     """
 
-    def __init__(self, path: str | os.PathLike, labels: Sequence[str], top_k: Optional[int] = None):
+    def __init__(self, path: str | os.PathLike, labels: Sequence[str], top_k: Optional[int] = None,
+                 speaker_column: bool = False):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
             raise ValueError(f"--output {self.path}: write .csv or .json.")
-        self.labels, self.top_k = list(labels), top_k
+        self.labels, self.top_k, self.speaker_column = list(labels), top_k, speaker_column
         self.files = self.windows = self.failed = 0
         self._stack: Optional[contextlib.ExitStack] = None
 
@@ -380,7 +572,9 @@ class PredictionWriter:
                 self._handle.write("[")
             else:
                 self._csv = csv.writer(self._handle)
-                self._csv.writerow(["file", "window", "start", "end", "label", "score", *self.labels, "error"])
+                speaker = ["speaker"] if self.speaker_column else []
+                self._csv.writerow(["file", *speaker, "window", "start", "end", "label", "score", *self.labels,
+                                    "error"])
             self._stack = stack.pop_all()
         return self
 
@@ -395,18 +589,19 @@ class PredictionWriter:
         self.failed += prediction.error is not None
 
     def _write_rows(self, prediction: FilePrediction) -> None:
+        file = [prediction.file, prediction.speaker or ""] if self.speaker_column else [prediction.file]
         if prediction.error is not None:
             duration = "" if prediction.duration is None else f"{prediction.duration:.3f}"
-            self._csv.writerow([prediction.file, "all", "0.000", duration, "", "", *([""] * len(self.labels)),
+            self._csv.writerow([*file, "all", "0.000", duration, "", "", *([""] * len(self.labels)),
                                 prediction.error])
             return
         if len(prediction.windows) > 1:
             for index, window in enumerate(prediction.windows):
-                self._csv.writerow([prediction.file, index, f"{window.start:.3f}", f"{window.end:.3f}", window.label,
+                self._csv.writerow([*file, index, f"{window.start:.3f}", f"{window.end:.3f}", window.label,
                                     f"{window.scores[window.label]:.6f}",
                                     *(f"{window.scores[k]:.6f}" for k in self.labels), ""])
         scores = prediction.scores
-        self._csv.writerow([prediction.file, "all", "0.000", f"{prediction.duration:.3f}", prediction.label,
+        self._csv.writerow([*file, "all", "0.000", f"{prediction.duration:.3f}", prediction.label,
                             f"{scores[prediction.label]:.6f}", *(f"{scores[k]:.6f}" for k in self.labels), ""])
 
     def __exit__(self, *exc_info) -> bool:
@@ -417,13 +612,16 @@ class PredictionWriter:
 
 
 def write_predictions(predictions: Iterable[FilePrediction], path: str | os.PathLike, labels: Sequence[str],
-                      top_k: Optional[int] = None) -> Path:
+                      top_k: Optional[int] = None, speaker_column: bool = False) -> Path:
     """Write predictions as they come (see :class:`PredictionWriter` for the formats, chosen by the file's suffix)."""
-    with PredictionWriter(path, labels, top_k=top_k) as writer:
+    with PredictionWriter(path, labels, top_k=top_k, speaker_column=speaker_column) as writer:
         for prediction in predictions:
             writer.write(prediction)
     return writer.path
 
 
-__all__ = ["FilePrediction", "PredictionWriter", "WindowPrediction", "classify_files", "find_audio_inputs",
-           "model_labels", "window_bounds", "write_predictions"]
+__all__ = ["FilePrediction", "PredictionWriter", "SPEAKERS_CSV_COLUMNS", "SPEAKER_SOURCES",
+           "SpeakerNormalizedAudioClassificationPipeline", "WindowPrediction", "audio_classification_pipeline",
+           "classify_files", "find_audio_inputs", "model_labels", "normalises_per_speaker", "read_speakers_csv",
+           "recording_windows", "speaker_statistics_of_files", "speakers_from_folders", "speakers_of",
+           "window_bounds", "write_predictions"]

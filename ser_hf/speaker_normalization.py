@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 from datasets import Dataset, DatasetDict
@@ -85,9 +85,18 @@ def compute_functionals_once(dataset: Dataset, feature_extractor, num_proc: Opti
 
 # --- Statistics -----------------------------------------------------------------------------------------------------
 
+def clip_feature_rows(feature_extractor, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each clip's features before normalisation, as rows `(n, features)` to take statistics over: its frames, or
+    its one vector of openSMILE functionals. The extractor's own computation, so that statistics describe exactly what
+    it standardises."""
+    features = feature_extractor(list(waveforms), sampling_rate=feature_extractor.sampling_rate, padding=False,
+                                 normalize=False, return_attention_mask=False)["input_features"]
+    return [np.asarray(clip, np.float32).reshape(-1, np.shape(clip)[-1]) for clip in features]
+
+
 def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
-    """``(speaker, rows)`` of a split: its clips' features before normalisation, as rows to take statistics over
-    (a clip's frames, or its one vector of functionals)."""
+    """``(speaker, rows)`` of a split: its clips' features before normalisation (see :func:`clip_feature_rows`), read
+    from the ``functionals`` column when it is there."""
     speakers = column_values(dataset, "speaker_id")
     if FUNCTIONALS_COLUMN in dataset.column_names:
         functionals = np.asarray(dataset.with_format("numpy")[FUNCTIONALS_COLUMN], np.float32)
@@ -97,17 +106,21 @@ def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
     numpy_view = dataset.with_format("numpy")
     for start in range(0, len(dataset), batch_size):
         waveforms = list(numpy_view[start:start + batch_size][WAVEFORM_COLUMN])
-        features = feature_extractor(waveforms, sampling_rate=feature_extractor.sampling_rate, padding=False,
-                                     normalize=False, return_attention_mask=False)["input_features"]
-        yield from zip(speakers[start:start + batch_size], features)
+        yield from zip(speakers[start:start + batch_size], clip_feature_rows(feature_extractor, waveforms))
+
+
+def statistics_by_speaker(rows: Iterable[tuple[str, np.ndarray]]) -> dict[str, RunningStatistics]:
+    """Running statistics per speaker over ``(speaker, feature rows)`` pairs (a corpus' clips, or the windows of
+    the recordings ``ser-hf predict`` classifies)."""
+    statistics: dict[str, RunningStatistics] = {}
+    for speaker, speaker_rows in rows:
+        statistics.setdefault(speaker, RunningStatistics()).add(speaker_rows)
+    return statistics
 
 
 def speaker_statistics(feature_extractor, dataset: Dataset) -> dict[str, RunningStatistics]:
     """Each speaker's running statistics over their clips' features. Reads no label."""
-    statistics: dict[str, RunningStatistics] = {}
-    for speaker, rows in _feature_rows(feature_extractor, dataset):
-        statistics.setdefault(speaker, RunningStatistics()).add(rows)
-    return statistics
+    return statistics_by_speaker(_feature_rows(feature_extractor, dataset))
 
 
 def _distance(a: Counter, b: Counter) -> float:
@@ -115,16 +128,17 @@ def _distance(a: Counter, b: Counter) -> float:
     return 0.5 * sum(abs(a[key] / total_a - b[key] / total_b) for key in set(a) | set(b))
 
 
-def distribution_warnings(splits: DatasetDict, label_names) -> list[str]:
-    """Speakers outside training whose label or duration distribution is far from the training speakers' (the
-    labels are read for this check only, never for the statistics)."""
-    train = splits["train"]
+def distribution_warnings(splits: DatasetDict, label_names, reference: str = "train",
+                          reference_description: str = "the training speakers'") -> list[str]:
+    """Speakers outside the ``reference`` split (training) whose label or duration distribution is far from its
+    speakers' (the labels are read for this check only, never for the statistics)."""
+    train = splits[reference]
     train_labels = Counter(column_values(train, "label"))
     has_duration = "duration" in train.column_names
     train_durations = Counter(np.digitize(column_values(train, "duration"), DURATION_BINS)) if has_duration else None
     warnings = []
     for name, split in splits.items():
-        if name == "train":
+        if name == reference:
             continue
         speakers = column_values(split, "speaker_id")
         labels = column_values(split, "label")
@@ -135,14 +149,14 @@ def distribution_warnings(splits: DatasetDict, label_names) -> list[str]:
             label_distance = _distance(own_labels, train_labels)
             if label_distance > DISTRIBUTION_WARNING_DISTANCE:
                 heard = ", ".join(label_names[label] for label in sorted(own_labels))
-                warnings.append(f"{name} speaker {speaker}: labels far from the training speakers' (distance "
+                warnings.append(f"{name} speaker {speaker}: labels far from {reference_description} (distance "
                                 f"{label_distance:.2f}; heard in {heard} only or mostly): per-speaker statistics may "
                                 "erase the differences between emotions")
             if has_duration:
                 duration_distance = _distance(Counter(np.digitize([durations[i] for i in rows], DURATION_BINS)),
                                               train_durations)
                 if duration_distance > DISTRIBUTION_WARNING_DISTANCE:
-                    warnings.append(f"{name} speaker {speaker}: clip durations far from the training speakers' "
+                    warnings.append(f"{name} speaker {speaker}: clip durations far from {reference_description} "
                                     f"(distance {duration_distance:.2f})")
     return warnings
 
@@ -171,6 +185,30 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
     return plan
 
 
+def evaluation_normalization(feature_extractor, dataset: Dataset, name: str) -> Optional[NormalizationPlan]:
+    """How a trained model's inputs are standardised when it is evaluated on ``dataset`` (called ``name`` in the
+    warnings): with the training speakers' statistics stored in its extractor (``global``), or each evaluated
+    speaker's own, computed here from their clips without labels (``speaker``, transductive). The training label
+    distribution is not saved with a model, so the distribution check compares each speaker with all the evaluated
+    clips. Returns `None` for extractors that normalise without stored statistics."""
+    mode = getattr(feature_extractor, "normalization", None)
+    if mode not in STATISTICS_NORMALIZATIONS:
+        return None
+    plan = NormalizationPlan(mode=mode)
+    if mode == "speaker":
+        plan.speaker_statistics = {speaker: statistics.statistics()
+                                   for speaker, statistics in speaker_statistics(feature_extractor, dataset).items()}
+        reference = "all evaluated clips"
+        plan.warnings = distribution_warnings(DatasetDict({reference: dataset, name: dataset}),
+                                              dataset.features["label"].names, reference=reference,
+                                              reference_description="those of all the evaluated clips")
+        logger.info("Speaker normalisation: statistics of %d evaluated speaker(s), each from their own clips: %s.",
+                    len(plan.speaker_statistics), TRANSDUCTIVE_PROTOCOL)
+        for warning in plan.warnings:
+            logger.warning("Speaker normalisation: %s.", warning)
+    return plan
+
+
 def clip_statistics_of(plan: Optional[NormalizationPlan],
                        rows: list[Mapping[str, Any]]) -> Optional[list[Optional[Statistics]]]:
     """The statistics of each row's speaker, for a collator; `None` without speaker normalisation."""
@@ -179,5 +217,6 @@ def clip_statistics_of(plan: Optional[NormalizationPlan],
     return [plan.speaker_statistics.get(row["speaker_id"]) for row in rows]
 
 
-__all__ = ["FUNCTIONALS_COLUMN", "NormalizationPlan", "TRANSDUCTIVE_PROTOCOL", "clip_statistics_of",
-           "compute_functionals_once", "distribution_warnings", "fit_normalization", "speaker_statistics"]
+__all__ = ["FUNCTIONALS_COLUMN", "NormalizationPlan", "TRANSDUCTIVE_PROTOCOL", "clip_feature_rows",
+           "clip_statistics_of", "compute_functionals_once", "distribution_warnings", "evaluation_normalization",
+           "fit_normalization", "speaker_statistics", "statistics_by_speaker"]

@@ -77,11 +77,12 @@ _TINY_BASELINES = {
 }
 
 
-def build_tiny(kind: str, **options):
-    """A tiny model of `kind` (see `MODEL_KINDS`) and its feature extractor, with the RAVDESS labels."""
+def build_tiny(kind: str, feature_extractor=None, **options):
+    """A tiny model of `kind` (see `MODEL_KINDS`) and its feature extractor (a baseline's may be given), with the
+    RAVDESS labels."""
     if kind in _TINY_BASELINES:
         baseline = kind.split("-")[0]
-        feature_extractor = {
+        feature_extractor = feature_extractor or {
             "cnn2d": LogMelFeatureExtractor(n_mels=32),
             "crnn": LogMelFeatureExtractor(n_mels=32),
             "parallel_cnn_transformer": LogMelFeatureExtractor(n_mels=32),

@@ -49,8 +49,8 @@ def load_folder(
     label_map = {str(k).strip().lower(): v for k, v in dict(label_map or {}).items()}
 
     if csv_path is not None:
-        rows, csv_skipped = _read_csv(Path(csv_path), root, path_column, label_column or "label", speaker_column,
-                                      skip_invalid=build_options.get("skip_invalid", False))
+        rows, csv_skipped = read_clips_csv(Path(csv_path), root, path_column, label_column or "label",
+                                           speaker_column, skip_invalid=build_options.get("skip_invalid", False))
         metadata_columns = [c for c in rows[0][1] if c not in {path_column, label_column or "label", speaker_column}]
         clashes = sorted(set(metadata_columns) & set(RESERVED_COLUMNS))
         if clashes:
@@ -115,13 +115,15 @@ def _compile_speaker_regex(pattern: str) -> re.Pattern:
     return compiled
 
 
-def _read_csv(csv_path: Path, root: Path, path_column: str, label_column: str, speaker_column: Optional[str],
-              skip_invalid: bool = False) -> tuple[list[tuple[Path, dict]], list[dict[str, str]]]:
+def read_clips_csv(csv_path: Path, root: Path, path_column: str, label_column: Optional[str],
+                   speaker_column: Optional[str], skip_invalid: bool = False,
+                   inside_root: bool = True) -> tuple[list[tuple[Path, dict]], list[dict[str, str]]]:
     """The CSV's rows as ``(audio path, row)``, and the rows skipped (``skip_invalid``); errors name the CSV's line.
 
     The CSV is read as UTF-8, with or without the byte-order mark Excel writes. A row's path is taken relative to the
     data directory without following links (a symlinked clip inside the corpus is fine; ``..`` or an absolute path
-    leading outside it is not), and a file listed twice is an error naming both lines.
+    leading outside it is not, unless ``inside_root`` is `False`), and a file listed twice is an error naming both
+    lines. Also reads ``ser-hf predict --speakers`` (root: the CSV's folder, no label column).
     """
     if not csv_path.is_file():
         raise CorpusError(f"Metadata CSV {str(csv_path)!r} does not exist.")
@@ -145,7 +147,7 @@ def _read_csv(csv_path: Path, root: Path, path_column: str, label_column: str, s
     resolved, skipped, first_line = [], [], {}
     for line, row in enumerate(rows, start=2):
         try:
-            path = _csv_row_path(csv_path, line, row, root, required)
+            path = _csv_row_path(csv_path, line, row, root, required, inside_root)
             if path in first_line:
                 raise CorpusError(f"{csv_path}, lines {first_line[path]} and {line} both list {str(path)!r}; each "
                                   "clip must appear once (remove one of the lines).")
@@ -160,7 +162,8 @@ def _read_csv(csv_path: Path, root: Path, path_column: str, label_column: str, s
     return resolved, skipped
 
 
-def _csv_row_path(csv_path: Path, line: int, row: dict, root: Path, required: Sequence[str]) -> Path:
+def _csv_row_path(csv_path: Path, line: int, row: dict, root: Path, required: Sequence[str],
+                  inside_root: bool = True) -> Path:
     empty = [column for column in required if not (row.get(column) or "").strip()]
     if empty:
         raise CorpusError(f"{csv_path}, line {line}: no value in column(s) {empty} (the row has "
@@ -169,7 +172,7 @@ def _csv_row_path(csv_path: Path, line: int, row: dict, root: Path, required: Se
     path_column = required[0]
     # Normalised without following links: a link inside the corpus may point anywhere.
     path = Path(os.path.normpath(root / row[path_column].strip()))
-    if not path.is_relative_to(root):
+    if inside_root and not path.is_relative_to(root):
         raise CorpusError(f"{csv_path}, line {line}: path {row[path_column]!r} points outside the data "
                           f"directory {str(root)!r}.")
     if not path.is_file():
