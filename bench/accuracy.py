@@ -14,6 +14,8 @@ UA, WA, macro-F1 and training minutes. ``--test-emotions-per-speaker N`` keeps o
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import sys
 import tempfile
@@ -26,8 +28,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line  # noqa: E402
 
+from ser_hf.audit import audit_leakage  # noqa: E402
 from ser_hf.configs import parse_recipe  # noqa: E402
-from ser_hf.dataset_info import column_values  # noqa: E402
+from ser_hf.dataset_info import column_values, get_ser_info  # noqa: E402
+from ser_hf.experiments.leakage import matched_random_split  # noqa: E402
 from ser_hf.training import (add_functionals_once, audit_split, load_dataset_from_args, make_folds,  # noqa: E402
                              train_and_evaluate)
 
@@ -36,10 +40,19 @@ SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_si
 METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
 
 
+def selects_on_validation(values: dict) -> bool:
+    """Whether a recipe uses validation speakers to choose anything: its best epoch (``load_best_model_at_end``, on
+    by default) or when to stop (``early_stopping_patience``)."""
+    return values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None
+
+
 def kfold_recipe(recipe: Path, data_dir: Path, folds: int, seed: int, output_dir: Path,
                  validation_size: float) -> dict:
-    """The recipe's values with its split replaced by speaker k-fold on `data_dir`."""
+    """The recipe's values with its split replaced by speaker k-fold on `data_dir`. A recipe that chooses nothing
+    on validation speakers (fixed epochs, last model) trains on all of each fold's training speakers."""
     values = {key: value for key, value in yaml.safe_load(recipe.read_text()).items() if key not in SPLIT_KEYS}
+    if not selects_on_validation(values):
+        validation_size = 0.0
     values.update(data_dir=str(data_dir), split_protocol="kfold", num_folds=folds, validation_size=validation_size,
                   split_seed=seed, seed=seed, output_dir=str(output_dir), disable_tqdm=True, report_to="none",
                   push_to_hub=False)
@@ -61,8 +74,30 @@ def reduce_test_emotions(splits, emotions_per_speaker: int, seed: int):
     return splits
 
 
-def run_recipe(values: dict, emotions_per_speaker: Optional[int]) -> list[dict]:
-    """Train every fold as ``ser_hf.train`` does (same stages), optionally reducing each test fold first."""
+def random_fold_run(dataset, splits, data_args, training_args, fold: int):
+    """The leakage study's control for one fold: a clip-level random split (stratified by label) of the same clips
+    with the same split sizes, so that every speaker is in train and test; its own output folder."""
+    random_splits = matched_random_split(dataset, splits, seed=data_args.split_seed + fold)
+    shares = get_ser_info(random_splits["train"])
+    random_data_args = dataclasses.replace(data_args, split_protocol="random", test_size=shares["test_size"],
+                                           validation_size=shares["validation_size"])
+    random_training_args = dataclasses.replace(training_args,
+                                               output_dir=str(Path(training_args.output_dir) / "random"))
+    return random_splits, random_data_args, random_training_args
+
+
+def fold_line(fold: int, report: dict, random_split: bool = False) -> str:
+    test = report["evaluation"]["test"]
+    held_out = ("random split of the same clips and sizes" if random_split
+                else f"test speakers {', '.join(report['split']['speakers']['test'])}")
+    return (f"  fold {fold}: {held_out}; "
+            + ", ".join(f"{name} {100 * test[name]:.1f}" for name in METRICS) + f"; {report['bench_minutes']:.1f} min")
+
+
+def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool = False) -> list[dict]:
+    """Train every fold as ``ser_hf.train`` does (same stages), optionally reducing each test fold first. With
+    ``leakage``, each fold also trains on a random split of the same clips and sizes (its report under
+    ``"random"``)."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(values, handle)
     model_args, data_args, augmentation_args, training_args = parse_recipe([handle.name])
@@ -74,11 +109,16 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int]) -> list[dict]:
         report = train_and_evaluate(model_args, data_args, augmentation_args, training_args, splits, fold=fold,
                                     leakage_report=audit_split(splits, fold))
         report["bench_minutes"] = report["training"]["wall_seconds"] / 60
+        print(fold_line(fold, report), flush=True)
+        if leakage:
+            random_splits, random_data_args, random_training_args = random_fold_run(dataset, splits, data_args,
+                                                                                    training_args, fold)
+            report["random"] = train_and_evaluate(model_args, random_data_args, augmentation_args,
+                                                  random_training_args, random_splits, fold=fold,
+                                                  leakage_report=audit_leakage(random_splits, raise_on_leakage=False))
+            report["random"]["bench_minutes"] = report["random"]["training"]["wall_seconds"] / 60
+            print(fold_line(fold, report["random"], random_split=True), flush=True)
         reports.append(report)
-        test = report["evaluation"]["test"]
-        print(f"  fold {fold}: test speakers {', '.join(report['split']['speakers']['test'])}; "
-              + ", ".join(f"{name} {100 * test[name]:.1f}" for name in METRICS)
-              + f"; {report['bench_minutes']:.1f} min", flush=True)
     return reports
 
 
@@ -87,7 +127,57 @@ def mean_std(values) -> str:
     return f"{values.mean():.1f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.1f}"
 
 
-def main(argv=None) -> dict:
+def summarize(recipe: Path, reports: list[dict], folds: int, seeds: int) -> dict:
+    """Mean ± std over folds (and seeds) of every metric, each fold's figures, and with ``--leakage`` the random
+    splits' and the inflation (random minus speaker-grouped, per fold)."""
+    tests = [report["evaluation"]["test"] for report in reports]
+    normalization = reports[0].get("normalization") or {}
+    summary = {
+        "recipe": str(recipe), "protocol": normalization.get("protocol"),
+        "transductive": normalization.get("transductive", False),
+        "folds": [{"fold": report["fold"], "test_speakers": report["split"]["speakers"]["test"],
+                   "minutes": round(report["bench_minutes"], 2),
+                   **{name: round(100 * report["evaluation"]["test"][name], 2) for name in METRICS}}
+                  for report in reports],
+        "mean_std": {name: mean_std([100 * test[name] for test in tests]) for name in METRICS},
+        "minutes_per_run": round(float(np.sum([report["bench_minutes"] for report in reports])) / seeds, 2),
+        "num_folds": folds, "seeds": seeds,
+    }
+    if all("random" in report for report in reports):
+        random = [report["random"]["evaluation"]["test"] for report in reports]
+        summary["random_split"] = {name: mean_std([100 * test[name] for test in random]) for name in METRICS}
+        summary["inflation"] = {name: mean_std([100 * (r[name] - t[name]) for r, t in zip(random, tests)])
+                                for name in METRICS}
+        for row, test in zip(summary["folds"], random):
+            row["random_split"] = {name: round(100 * test[name], 2) for name in METRICS}
+    return summary
+
+
+def markdown_table(summaries: list[dict]) -> str:
+    """One row per recipe: UA of every fold, then mean ± std of UA, WA and macro-F1, and the minutes."""
+    folds = max(len(summary["folds"]) for summary in summaries)
+    lines = ["| recipe | " + " | ".join(f"fold {i}" for i in range(folds)) + " | UA mean ± std | WA | macro-F1 | "
+             "minutes |", "|---|" + "---:|" * (folds + 4)]
+    for summary in summaries:
+        uas = [f"{row['unweighted_accuracy']:.1f}" for row in summary["folds"]]
+        mean = summary["mean_std"]
+        lines.append(f"| `{Path(summary['recipe']).stem}`{' (transductive)' if summary['transductive'] else ''} | "
+                     + " | ".join(uas + [""] * (folds - len(uas))) + f" | **{mean['unweighted_accuracy']}** | "
+                     f"{mean['accuracy']} | {mean['macro_f1']} | {summary['minutes_per_run']:.1f} |")
+    if any("inflation" in summary for summary in summaries):
+        lines += ["", "| recipe | UA, speaker-grouped folds | UA, random folds (same sizes) | inflation (points) | "
+                  "WA inflation | macro-F1 inflation |", "|---|---:|---:|---:|---:|---:|"]
+        for summary in summaries:
+            if "inflation" in summary:
+                inflation = summary["inflation"]
+                lines.append(f"| `{Path(summary['recipe']).stem}` | {summary['mean_std']['unweighted_accuracy']} | "
+                             f"{summary['random_split']['unweighted_accuracy']} | "
+                             f"{inflation['unweighted_accuracy']} | {inflation['accuracy']} | "
+                             f"{inflation['macro_f1']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="+", type=Path)
     parser.add_argument("--folds", type=int, help="speaker folds (default 5; 4 with --quick)")
@@ -96,38 +186,51 @@ def main(argv=None) -> dict:
                         help="seed of the first seed's folds and training (42: the folds BENCHMARKS.md reports); tune "
                              "recipes on other fold seeds, then report on 42")
     parser.add_argument("--validation-size", type=float, default=0.2,
-                        help="share of each fold's training speakers held out for early stopping")
+                        help="share of each fold's training speakers held out for early stopping (recipes that "
+                             "choose nothing on validation train on all of them)")
     parser.add_argument("--quick", action="store_true", help="the shipped sample (actors 01-08) instead")
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default ../shared/data/ravdess_16k)")
     parser.add_argument("--test-emotions-per-speaker", type=int, help="keep N emotions of each test speaker")
+    parser.add_argument("--leakage", action="store_true",
+                        help="also train each fold on a random split of the same clips and sizes (every speaker in "
+                             "train and test) and report the inflation")
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy")
+    parser.add_argument("--results", type=Path, help="write the summaries to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
     folds = args.folds or (4 if args.quick else 5)
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
     print(f"data: {data_dir}; {folds} speaker folds, validation speakers from each fold's training speakers "
-          f"({args.validation_size:.0%}); fold seed {args.fold_seed}, seeds: {args.seeds}"
-          + (f"; test speakers reduced to {args.test_emotions_per_speaker} emotions each"
-             if args.test_emotions_per_speaker else ""))
-    results = {}
+          f"({args.validation_size:.0%}, none for recipes that choose nothing on them); fold seed {args.fold_seed}, "
+          f"seeds: {args.seeds}" + (f"; test speakers reduced to {args.test_emotions_per_speaker} emotions each"
+                                    if args.test_emotions_per_speaker else "")
+          + ("; with random-split controls" if args.leakage else ""))
+    summaries = []
     for recipe in args.recipes:
         print(f"\n{recipe}", flush=True)
         reports = []
-        for seed in range(args.seeds):
+        for seed in range(args.fold_seed, args.fold_seed + args.seeds):
             output_dir = args.output_dir / f"{recipe.stem}-seed{seed}" / (
                 f"test{args.test_emotions_per_speaker}" if args.test_emotions_per_speaker else "all")
-            values = kfold_recipe(recipe, data_dir, folds, args.fold_seed + seed, output_dir, args.validation_size)
-            reports += run_recipe(values, args.test_emotions_per_speaker)
-        tests = [report["evaluation"]["test"] for report in reports]
-        line = {name: mean_std([100 * test[name] for test in tests]) for name in METRICS}
-        minutes = [report["bench_minutes"] for report in reports]
-        normalization = reports[0].get("normalization") or {}
-        print(f"  mean ± std over {len(reports)} folds: UA {line['unweighted_accuracy']}, WA {line['accuracy']}, "
-              f"macro-F1 {line['macro_f1']}; {np.sum(minutes) / args.seeds:.1f} min per {folds} folds"
-              + (f"; {normalization['protocol']}" if normalization else ""), flush=True)
-        results[str(recipe)] = {"folds": reports, "summary": line}
-    return results
+            values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size)
+            reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
+        summary = summarize(recipe, reports, folds, args.seeds)
+        mean = summary["mean_std"]
+        print(f"  mean ± std over {len(reports)} folds: UA {mean['unweighted_accuracy']}, WA {mean['accuracy']}, "
+              f"macro-F1 {mean['macro_f1']}; {summary['minutes_per_run']:.1f} min per {folds} folds"
+              + (f"; {summary['protocol']}" if summary["protocol"] else ""), flush=True)
+        if "inflation" in summary:
+            print(f"  random folds of the same sizes: UA {summary['random_split']['unweighted_accuracy']}; "
+                  f"inflation {summary['inflation']['unweighted_accuracy']} points", flush=True)
+        summaries.append(summary)
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine_line(),
+                                            "recipes": summaries}, indent=2) + "\n")
+        args.results.with_suffix(".md").write_text(markdown_table(summaries))
+        print(f"\nwrote {args.results} and {args.results.with_suffix('.md')}")
+    return summaries
 
 
 if __name__ == "__main__":

@@ -173,6 +173,59 @@ def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_pat
     assert sorted(tested) == ["01", "02", "03", "04"]  # every speaker tested exactly once
 
 
+def test_a_recipe_that_chooses_nothing_on_validation_trains_on_all_training_speakers(tmp_path, tiny_ravdess):
+    bench = load_bench()
+    fixed = bench.kfold_recipe(REPO / "recipes" / "ravdess_opensmile.yaml", tiny_ravdess, folds=4, seed=3,
+                               output_dir=tmp_path / "a", validation_size=0.34)
+    chooses = bench.kfold_recipe(REPO / "recipes" / "demo.yaml", tiny_ravdess, folds=4, seed=3,
+                                 output_dir=tmp_path / "b", validation_size=0.34)
+    assert fixed["load_best_model_at_end"] is False and fixed["validation_size"] == 0.0
+    assert chooses["validation_size"] == 0.34
+    assert bench.selects_on_validation({"load_best_model_at_end": False, "early_stopping_patience": 3})
+
+
+def test_the_benchmarks_random_control_uses_the_same_clips_and_sizes_with_every_speaker_in_test(tmp_path,
+                                                                                                 tiny_ravdess):
+    bench = load_bench()
+    values = bench.kfold_recipe(REPO / "recipes" / "demo.yaml", tiny_ravdess, folds=4, seed=3,
+                                output_dir=tmp_path / "out", validation_size=0.0)
+    path = tmp_path / "kfold.yaml"
+    path.write_text(yaml.safe_dump(values))
+    _, data_args, _, training_args = parse_recipe([str(path)])
+    dataset = load_dataset_from_args(data_args)
+    fold, splits = make_folds(dataset, data_args)[1]
+    random_splits, random_data_args, random_training_args = bench.random_fold_run(dataset, splits, data_args,
+                                                                                  training_args, fold)
+    assert {name: len(split) for name, split in random_splits.items()} == {name: len(split)
+                                                                           for name, split in splits.items()}
+    assert set(column_values(random_splits["test"], "path")) | set(column_values(random_splits["train"], "path")) \
+        == set(column_values(splits["test"], "path")) | set(column_values(splits["train"], "path"))
+    assert set(column_values(random_splits["test"], "speaker_id")) & set(column_values(random_splits["train"],
+                                                                                        "speaker_id"))
+    assert random_data_args.split_protocol == "random"
+    assert Path(random_training_args.output_dir) == Path(training_args.output_dir) / "random"
+
+
+def test_the_benchmark_summary_gives_mean_std_per_metric_and_the_inflation_fold_by_fold():
+    bench = load_bench()
+
+    def report(fold, ua, random_ua=None):
+        metrics = {"unweighted_accuracy": ua, "accuracy": ua, "macro_f1": ua}
+        out = {"fold": fold, "split": {"speakers": {"test": [f"{fold:02d}"]}}, "bench_minutes": 1.0,
+               "evaluation": {"test": metrics}, "normalization": {"protocol": "p", "transductive": True}}
+        if random_ua is not None:
+            out["random"] = {"evaluation": {"test": {name: random_ua for name in metrics}}}
+        return out
+
+    summary = bench.summarize(Path("recipes/x.yaml"), [report(0, 0.5, 0.7), report(1, 0.6, 0.7)], folds=2, seeds=1)
+    assert summary["mean_std"]["unweighted_accuracy"] == "55.0 ± 7.1"
+    assert summary["inflation"]["unweighted_accuracy"] == "15.0 ± 7.1"  # +20 and +10 points
+    assert summary["folds"][1]["random_split"]["unweighted_accuracy"] == 70.0
+    assert summary["transductive"] and summary["minutes_per_run"] == 2.0
+    table = bench.markdown_table([summary])
+    assert "| `x` (transductive) | 50.0 | 60.0 | **55.0 ± 7.1** |" in table and "| 15.0 ± 7.1 |" in table
+
+
 def test_the_benchmark_reduces_each_test_speaker_to_n_emotions(prepared):
     bench = load_bench()
     splits = bench.reduce_test_emotions(speaker_splits(prepared), 2, seed=0)

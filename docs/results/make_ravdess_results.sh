@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# The RAVDESS results of docs/results/ (tracker issue 8): the speaker-leakage study of the CNN2D recipe, the five
-# baselines side by side, and the CNN2D's embedding map of the test actors. Every step resumes (or reads back) what an
-# interrupted run left, so the script can be run again after a stop.
+# The RAVDESS results of docs/results/.
+#
+# 0. (the figures to read) Speaker k-fold: every recipe trained under stratified speaker-grouped 5-fold on actors
+#    01-20 by bench/accuracy.py, with a random-split control of the same clips and sizes per fold (--leakage): mean ±
+#    std over folds, every fold listed, in docs/results/ravdess_kfold/*.{json,md}. KFOLD_RECIPES chooses the recipes
+#    (default: the openSMILE pair, which trains in minutes; the log-mel recipes take about an hour or more each on a
+#    2-core CPU).
+# 1-4. (earlier, single split) the leakage study of the CNN2D recipe, the five baselines side by side and the CNN2D's
+#    embedding map on actors 17-20 held out: one 4-speaker split each, which swings by ±10 points between splits.
+# Every step resumes (or reads back) what an interrupted run left, so the script can be run again after a stop.
 #
 #   bash docs/results/make_ravdess_results.sh            # from the repository root, with ser-hf installed (make setup)
+#   KFOLD_ONLY=1 KFOLD_RECIPES="recipes/ravdess_crnn.yaml" bash docs/results/make_ravdess_results.sh
 #   EPOCHS=30 DATA=/path/to/ravdess bash docs/results/make_ravdess_results.sh
 set -euo pipefail
 
@@ -17,6 +25,18 @@ SER_HF=${SER_HF:-.venv/bin/ser-hf}
 SPLIT=(--train_speakers 01 02 03 04 05 06 07 08 09 10 11 12 13 14 --validation_speakers 15 16
        --test_speakers 17 18 19 20)
 COMMON=(--data_dir "$DATA" --num_train_epochs "$EPOCHS" --disable_tqdm true "${SPLIT[@]}")
+PYTHON=${PYTHON:-.venv/bin/python}
+KFOLD_RECIPES=${KFOLD_RECIPES:-recipes/ravdess_opensmile.yaml recipes/ravdess_opensmile_speaker.yaml}
+
+# 0. Speaker k-fold (5 folds of 4 test actors, each tested once) with random-split controls, then the case where each
+#    test actor is heard in two emotions only (docs/results/ravdess_kfold/accuracy{,-test2}.{json,md}).
+# shellcheck disable=SC2086
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py $KFOLD_RECIPES --data-dir "$DATA" --leakage \
+  --output-dir "$RUNS/bench_accuracy" --results docs/results/ravdess_kfold/accuracy.json
+# shellcheck disable=SC2086
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py $KFOLD_RECIPES --data-dir "$DATA" \
+  --test-emotions-per-speaker 2 --output-dir "$RUNS/bench_accuracy" --results docs/results/ravdess_kfold/accuracy-test2.json
+[ -n "${KFOLD_ONLY:-}" ] && exit 0
 
 # 1. Leakage study: the CNN2D recipe speaker-independently (840 / 120 / 240 clips) and on a random split of the same
 #    1,200 clips with the same split sizes. Its speaker-independent run is also the CNN2D of the comparison.
