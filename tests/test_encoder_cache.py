@@ -119,8 +119,9 @@ def test_cached_head_gives_the_full_models_logits_and_loss(
         output = head(states, labels=labels)
     expected = full_model_logits(model, feature_extractor, dataset["waveform"])
     assert expected.abs().mean() > 0.5  # logits large enough for the tolerance to mean something
-    torch.testing.assert_close(output.logits, expected, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(output.loss, torch.nn.functional.cross_entropy(expected, labels), atol=1e-5, rtol=1e-5)
+    # float32 through a different order of operations (the cached states are stored, then pooled): 1.3e-5 apart seen
+    torch.testing.assert_close(output.logits, expected, atol=5e-5, rtol=1e-4)
+    torch.testing.assert_close(output.loss, torch.nn.functional.cross_entropy(expected, labels), atol=5e-5, rtol=1e-4)
 
 
 def test_encoding_restores_train_mode_and_batches_by_length_without_changing_states(tmp_path):
