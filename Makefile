@@ -27,10 +27,14 @@ ffmpeg:
 		exit 1; \
 	fi
 
-# One torch/OpenMP thread unless set: the tests' models are tiny, and on a 2-core machine two threads per process
-# (with the subprocesses some tests start) made the suite several times slower (about 3 minutes with one).
+# One torch/OpenMP thread per process unless set: the tests' models are tiny, and on a 2-core machine two threads
+# per process (with the subprocesses some tests start) made the suite several times slower.
+# The test files run in parallel (pytest-xdist), one worker per logical CPU and at most 4: beyond that the largest
+# file bounds the time. --dist loadfile keeps each file on one worker, so its module-scoped fixtures (trained runs,
+# the local Hub, saved models) are built once. TEST_WORKERS=0 runs everything in one process, as plain `pytest` does.
+TEST_WORKERS ?= logical
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # The demo trains recipes/demo.yaml (openSMILE eGeMAPS functionals + a linear classifier) on the RAVDESS sample the
 # repository ships, speaker-independently (actors 01-05 train, 06 validates, 07-08 test), prints its evaluation report,

@@ -1,5 +1,6 @@
 import csv
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +81,15 @@ def test_full_ravdess_16k(shared_data):
     assert len(ds.features["label"].names) == 8
 
 
-def _write_cremad_names(root: Path, names, seconds=0.05):
+def _write_cremad_names(root: Path, names, seconds=0.05, hard_links: bool = False):
+    """One clip per name; with ``hard_links`` every name after the first is a hard link to the first clip (a real
+    file to every reader, and thousands of names cost no more than one clip's writing)."""
+    first = None
     for i, name in enumerate(names):
-        write_audio(root / "AudioWAV" / name, seconds=seconds, seed=i)
+        if hard_links and first is not None:
+            os.link(first, root / "AudioWAV" / name)
+        else:
+            first = write_audio(root / "AudioWAV" / name, seconds=seconds, seed=i)
 
 
 def _write_demographics(path: Path, actors):
@@ -112,7 +119,7 @@ def test_cremad_real_file_list(shared_data, tmp_path):
     with open(metadata / "AudioWAV_files.csv", newline="") as handle:
         names = [row["filename"] for row in csv.DictReader(handle)]
     assert len(names) == 7442
-    _write_cremad_names(tmp_path, names, seconds=0.02)
+    _write_cremad_names(tmp_path, names, seconds=0.02, hard_links=True)
     ds = load_corpus("cremad", tmp_path / "AudioWAV", demographics_csv=str(metadata / "VideoDemographics.csv"))
     assert len(ds) == 7442
     assert len(set(ds["speaker_id"])) == 91
