@@ -60,7 +60,8 @@ bench: setup
 	$(PY) bench/models.py $(BENCH_ARGS) --threads 1
 
 lint: setup
-	$(PY) -m flake8 ser_hf tests bench
+	$(PY) -m ruff check ser_hf tests bench
+	$(PY) -m ruff format --check ser_hf tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

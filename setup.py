@@ -1,6 +1,6 @@
 """Package layout that pyproject.toml cannot express: the model card templates live in ``hub_cards/`` at the
 repository root (where the Hub issue puts them) and ship in the wheel as the package ``ser_hf.hub_cards``, so that
-``ser_hf.hub.model_card_template_path()`` finds them through ``importlib.resources`` in an editable install and in
+``ser_hf.hub.card.model_card_template_path()`` finds them through ``importlib.resources`` in an editable install and in
 an installed wheel alike. Everything else is configured in pyproject.toml."""
 
 from pathlib import Path

@@ -26,14 +26,19 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line  # noqa: E402
+from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line
 
-from ser_hf.audit import audit_leakage  # noqa: E402
-from ser_hf.configs import parse_recipe  # noqa: E402
-from ser_hf.dataset_info import column_values, get_ser_info  # noqa: E402
-from ser_hf.experiments.leakage import matched_random_split  # noqa: E402
-from ser_hf.training import (add_functionals_once, audit_split, load_dataset_from_args, make_folds,  # noqa: E402
-                             train_and_evaluate)
+from ser_hf.data.audit import audit_leakage
+from ser_hf.data.dataset_info import column_values, get_ser_info
+from ser_hf.experiments.leakage import matched_random_split
+from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.training.stages import (
+    add_functionals_once,
+    audit_split,
+    load_dataset_from_args,
+    make_folds,
+    train_and_evaluate,
+)
 
 #: Recipe keys of a fixed split, dropped for k-fold.
 SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_size", "folds")
@@ -46,16 +51,26 @@ def selects_on_validation(values: dict) -> bool:
     return values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None
 
 
-def kfold_recipe(recipe: Path, data_dir: Path, folds: int, seed: int, output_dir: Path,
-                 validation_size: float) -> dict:
+def kfold_recipe(
+    recipe: Path, data_dir: Path, folds: int, seed: int, output_dir: Path, validation_size: float
+) -> dict:
     """The recipe's values with its split replaced by speaker k-fold on `data_dir`. A recipe that chooses nothing
     on validation speakers (fixed epochs, last model) trains on all of each fold's training speakers."""
     values = {key: value for key, value in yaml.safe_load(recipe.read_text()).items() if key not in SPLIT_KEYS}
     if not selects_on_validation(values):
         validation_size = 0.0
-    values.update(data_dir=str(data_dir), split_protocol="kfold", num_folds=folds, validation_size=validation_size,
-                  split_seed=seed, seed=seed, output_dir=str(output_dir), disable_tqdm=True, report_to="none",
-                  push_to_hub=False)
+    values.update(
+        data_dir=str(data_dir),
+        split_protocol="kfold",
+        num_folds=folds,
+        validation_size=validation_size,
+        split_seed=seed,
+        seed=seed,
+        output_dir=str(output_dir),
+        disable_tqdm=True,
+        report_to="none",
+        push_to_hub=False,
+    )
     return values
 
 
@@ -79,19 +94,27 @@ def random_fold_run(dataset, splits, data_args, training_args, fold: int):
     with the same split sizes, so that every speaker is in train and test; its own output folder."""
     random_splits = matched_random_split(dataset, splits, seed=data_args.split_seed + fold)
     shares = get_ser_info(random_splits["train"])
-    random_data_args = dataclasses.replace(data_args, split_protocol="random", test_size=shares["test_size"],
-                                           validation_size=shares["validation_size"])
-    random_training_args = dataclasses.replace(training_args,
-                                               output_dir=str(Path(training_args.output_dir) / "random"))
+    random_data_args = dataclasses.replace(
+        data_args, split_protocol="random", test_size=shares["test_size"], validation_size=shares["validation_size"]
+    )
+    random_training_args = dataclasses.replace(
+        training_args, output_dir=str(Path(training_args.output_dir) / "random")
+    )
     return random_splits, random_data_args, random_training_args
 
 
 def fold_line(fold: int, report: dict, random_split: bool = False) -> str:
     test = report["evaluation"]["test"]
-    held_out = ("random split of the same clips and sizes" if random_split
-                else f"test speakers {', '.join(report['split']['speakers']['test'])}")
-    return (f"  fold {fold}: {held_out}; "
-            + ", ".join(f"{name} {100 * test[name]:.1f}" for name in METRICS) + f"; {report['bench_minutes']:.1f} min")
+    held_out = (
+        "random split of the same clips and sizes"
+        if random_split
+        else f"test speakers {', '.join(report['split']['speakers']['test'])}"
+    )
+    return (
+        f"  fold {fold}: {held_out}; "
+        + ", ".join(f"{name} {100 * test[name]:.1f}" for name in METRICS)
+        + f"; {report['bench_minutes']:.1f} min"
+    )
 
 
 def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool = False) -> list[dict]:
@@ -106,16 +129,30 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
     for fold, splits in make_folds(dataset, data_args):
         if emotions_per_speaker:
             splits = reduce_test_emotions(splits, emotions_per_speaker, seed=training_args.seed + fold)
-        report = train_and_evaluate(model_args, data_args, augmentation_args, training_args, splits, fold=fold,
-                                    leakage_report=audit_split(splits, fold))
+        report = train_and_evaluate(
+            model_args,
+            data_args,
+            augmentation_args,
+            training_args,
+            splits,
+            fold=fold,
+            leakage_report=audit_split(splits, fold),
+        )
         report["bench_minutes"] = report["training"]["wall_seconds"] / 60
         print(fold_line(fold, report), flush=True)
         if leakage:
-            random_splits, random_data_args, random_training_args = random_fold_run(dataset, splits, data_args,
-                                                                                    training_args, fold)
-            report["random"] = train_and_evaluate(model_args, random_data_args, augmentation_args,
-                                                  random_training_args, random_splits, fold=fold,
-                                                  leakage_report=audit_leakage(random_splits, raise_on_leakage=False))
+            random_splits, random_data_args, random_training_args = random_fold_run(
+                dataset, splits, data_args, training_args, fold
+            )
+            report["random"] = train_and_evaluate(
+                model_args,
+                random_data_args,
+                augmentation_args,
+                random_training_args,
+                random_splits,
+                fold=fold,
+                leakage_report=audit_leakage(random_splits, raise_on_leakage=False),
+            )
             report["random"]["bench_minutes"] = report["random"]["training"]["wall_seconds"] / 60
             print(fold_line(fold, report["random"], random_split=True), flush=True)
         reports.append(report)
@@ -133,21 +170,29 @@ def summarize(recipe: Path, reports: list[dict], folds: int, seeds: int) -> dict
     tests = [report["evaluation"]["test"] for report in reports]
     normalization = reports[0].get("normalization") or {}
     summary = {
-        "recipe": str(recipe), "protocol": normalization.get("protocol"),
+        "recipe": str(recipe),
+        "protocol": normalization.get("protocol"),
         "transductive": normalization.get("transductive", False),
-        "folds": [{"fold": report["fold"], "test_speakers": report["split"]["speakers"]["test"],
-                   "minutes": round(report["bench_minutes"], 2),
-                   **{name: round(100 * report["evaluation"]["test"][name], 2) for name in METRICS}}
-                  for report in reports],
+        "folds": [
+            {
+                "fold": report["fold"],
+                "test_speakers": report["split"]["speakers"]["test"],
+                "minutes": round(report["bench_minutes"], 2),
+                **{name: round(100 * report["evaluation"]["test"][name], 2) for name in METRICS},
+            }
+            for report in reports
+        ],
         "mean_std": {name: mean_std([100 * test[name] for test in tests]) for name in METRICS},
         "minutes_per_run": round(float(np.sum([report["bench_minutes"] for report in reports])) / seeds, 2),
-        "num_folds": folds, "seeds": seeds,
+        "num_folds": folds,
+        "seeds": seeds,
     }
     if all("random" in report for report in reports):
         random = [report["random"]["evaluation"]["test"] for report in reports]
         summary["random_split"] = {name: mean_std([100 * test[name] for test in random]) for name in METRICS}
-        summary["inflation"] = {name: mean_std([100 * (r[name] - t[name]) for r, t in zip(random, tests)])
-                                for name in METRICS}
+        summary["inflation"] = {
+            name: mean_std([100 * (r[name] - t[name]) for r, t in zip(random, tests)]) for name in METRICS
+        }
         for row, test in zip(summary["folds"], random):
             row["random_split"] = {name: round(100 * test[name], 2) for name in METRICS}
     return summary
@@ -156,24 +201,35 @@ def summarize(recipe: Path, reports: list[dict], folds: int, seeds: int) -> dict
 def markdown_table(summaries: list[dict]) -> str:
     """One row per recipe: UA of every fold, then mean ± std of UA, WA and macro-F1, and the minutes."""
     folds = max(len(summary["folds"]) for summary in summaries)
-    lines = ["| recipe | " + " | ".join(f"fold {i}" for i in range(folds)) + " | UA mean ± std | WA | macro-F1 | "
-             "minutes |", "|---|" + "---:|" * (folds + 4)]
+    lines = [
+        "| recipe | " + " | ".join(f"fold {i}" for i in range(folds)) + " | UA mean ± std | WA | macro-F1 | minutes |",
+        "|---|" + "---:|" * (folds + 4),
+    ]
     for summary in summaries:
         uas = [f"{row['unweighted_accuracy']:.1f}" for row in summary["folds"]]
         mean = summary["mean_std"]
-        lines.append(f"| `{Path(summary['recipe']).stem}`{' (transductive)' if summary['transductive'] else ''} | "
-                     + " | ".join(uas + [""] * (folds - len(uas))) + f" | **{mean['unweighted_accuracy']}** | "
-                     f"{mean['accuracy']} | {mean['macro_f1']} | {summary['minutes_per_run']:.1f} |")
+        lines.append(
+            f"| `{Path(summary['recipe']).stem}`{' (transductive)' if summary['transductive'] else ''} | "
+            + " | ".join(uas + [""] * (folds - len(uas)))
+            + f" | **{mean['unweighted_accuracy']}** | "
+            f"{mean['accuracy']} | {mean['macro_f1']} | {summary['minutes_per_run']:.1f} |"
+        )
     if any("inflation" in summary for summary in summaries):
-        lines += ["", "| recipe | UA, speaker-grouped folds | UA, random folds (same sizes) | inflation (points) | "
-                  "WA inflation | macro-F1 inflation |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "| recipe | UA, speaker-grouped folds | UA, random folds (same sizes) | inflation (points) | "
+            "WA inflation | macro-F1 inflation |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for summary in summaries:
             if "inflation" in summary:
                 inflation = summary["inflation"]
-                lines.append(f"| `{Path(summary['recipe']).stem}` | {summary['mean_std']['unweighted_accuracy']} | "
-                             f"{summary['random_split']['unweighted_accuracy']} | "
-                             f"{inflation['unweighted_accuracy']} | {inflation['accuracy']} | "
-                             f"{inflation['macro_f1']} |")
+                lines.append(
+                    f"| `{Path(summary['recipe']).stem}` | {summary['mean_std']['unweighted_accuracy']} | "
+                    f"{summary['random_split']['unweighted_accuracy']} | "
+                    f"{inflation['unweighted_accuracy']} | {inflation['accuracy']} | "
+                    f"{inflation['macro_f1']} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -182,18 +238,29 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("recipes", nargs="+", type=Path)
     parser.add_argument("--folds", type=int, help="speaker folds (default 5; 4 with --quick)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (split and training)")
-    parser.add_argument("--fold-seed", type=int, default=42,
-                        help="seed of the first seed's folds and training (42: the folds BENCHMARKS.md reports); tune "
-                             "recipes on other fold seeds, then report on 42")
-    parser.add_argument("--validation-size", type=float, default=0.2,
-                        help="share of each fold's training speakers held out for early stopping (recipes that "
-                             "choose nothing on validation train on all of them)")
+    parser.add_argument(
+        "--fold-seed",
+        type=int,
+        default=42,
+        help="seed of the first seed's folds and training (42: the folds BENCHMARKS.md reports); tune "
+        "recipes on other fold seeds, then report on 42",
+    )
+    parser.add_argument(
+        "--validation-size",
+        type=float,
+        default=0.2,
+        help="share of each fold's training speakers held out for early stopping (recipes that "
+        "choose nothing on validation train on all of them)",
+    )
     parser.add_argument("--quick", action="store_true", help="the shipped sample (actors 01-08) instead")
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default ../shared/data/ravdess_16k)")
     parser.add_argument("--test-emotions-per-speaker", type=int, help="keep N emotions of each test speaker")
-    parser.add_argument("--leakage", action="store_true",
-                        help="also train each fold on a random split of the same clips and sizes (every speaker in "
-                             "train and test) and report the inflation")
+    parser.add_argument(
+        "--leakage",
+        action="store_true",
+        help="also train each fold on a random split of the same clips and sizes (every speaker in "
+        "train and test) and report the inflation",
+    )
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy")
     parser.add_argument("--results", type=Path, help="write the summaries to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
@@ -201,33 +268,50 @@ def main(argv=None) -> list[dict]:
     folds = args.folds or (4 if args.quick else 5)
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
-    print(f"data: {data_dir}; {folds} speaker folds, validation speakers from each fold's training speakers "
-          f"({args.validation_size:.0%}, none for recipes that choose nothing on them); fold seed {args.fold_seed}, "
-          f"seeds: {args.seeds}" + (f"; test speakers reduced to {args.test_emotions_per_speaker} emotions each"
-                                    if args.test_emotions_per_speaker else "")
-          + ("; with random-split controls" if args.leakage else ""))
+    print(
+        f"data: {data_dir}; {folds} speaker folds, validation speakers from each fold's training speakers "
+        f"({args.validation_size:.0%}, none for recipes that choose nothing on them); fold seed {args.fold_seed}, "
+        f"seeds: {args.seeds}"
+        + (
+            f"; test speakers reduced to {args.test_emotions_per_speaker} emotions each"
+            if args.test_emotions_per_speaker
+            else ""
+        )
+        + ("; with random-split controls" if args.leakage else "")
+    )
     summaries = []
     for recipe in args.recipes:
         print(f"\n{recipe}", flush=True)
         reports = []
         for seed in range(args.fold_seed, args.fold_seed + args.seeds):
-            output_dir = args.output_dir / f"{recipe.stem}-seed{seed}" / (
-                f"test{args.test_emotions_per_speaker}" if args.test_emotions_per_speaker else "all")
+            output_dir = (
+                args.output_dir
+                / f"{recipe.stem}-seed{seed}"
+                / (f"test{args.test_emotions_per_speaker}" if args.test_emotions_per_speaker else "all")
+            )
             values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size)
             reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
         summary = summarize(recipe, reports, folds, args.seeds)
         mean = summary["mean_std"]
-        print(f"  mean ± std over {len(reports)} folds: UA {mean['unweighted_accuracy']}, WA {mean['accuracy']}, "
-              f"macro-F1 {mean['macro_f1']}; {summary['minutes_per_run']:.1f} min per {folds} folds"
-              + (f"; {summary['protocol']}" if summary["protocol"] else ""), flush=True)
+        print(
+            f"  mean ± std over {len(reports)} folds: UA {mean['unweighted_accuracy']}, WA {mean['accuracy']}, "
+            f"macro-F1 {mean['macro_f1']}; {summary['minutes_per_run']:.1f} min per {folds} folds"
+            + (f"; {summary['protocol']}" if summary["protocol"] else ""),
+            flush=True,
+        )
         if "inflation" in summary:
-            print(f"  random folds of the same sizes: UA {summary['random_split']['unweighted_accuracy']}; "
-                  f"inflation {summary['inflation']['unweighted_accuracy']} points", flush=True)
+            print(
+                f"  random folds of the same sizes: UA {summary['random_split']['unweighted_accuracy']}; "
+                f"inflation {summary['inflation']['unweighted_accuracy']} points",
+                flush=True,
+            )
         summaries.append(summary)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine_line(),
-                                            "recipes": summaries}, indent=2) + "\n")
+        args.results.write_text(
+            json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "recipes": summaries}, indent=2)
+            + "\n"
+        )
         args.results.with_suffix(".md").write_text(markdown_table(summaries))
         print(f"\nwrote {args.results} and {args.results.with_suffix('.md')}")
     return summaries

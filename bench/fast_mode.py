@@ -6,10 +6,10 @@ on the same model, clips, batch size and epochs, in one run.
     python bench/fast_mode.py --ssl-geometry base --device cuda --bf16   # wav2vec2-base geometry, on a GPU
 
 Both train the head of the same randomly initialised wav2vec 2.0 classifier (weighted sum of every layer, as
-recipes/cremad_fast.yaml), encoder frozen, through ser-hf's own loop (`ser_hf.training.build_trainer`):
+recipes/cremad_fast.yaml), encoder frozen, through ser-hf's own loop (`ser_hf.training.stages.build_trainer`):
 
 - "recompute": the frozen encoder runs on every clip of every epoch (length-grouped batches, dynamic padding);
-- "FAST": `ser_hf.encoder_cache.encode_dataset` encodes every clip once (the one-off cost, printed apart), then
+- "FAST": `ser_hf.inputs.encoder_cache.encode_dataset` encodes every clip once (the one-off cost, printed apart), then
   the head trains on the cached per-layer means (`CachedEncoderHead`).
 
 Figures are seconds per epoch (median of the epochs after the first) and the ratio; and the validation unweighted
@@ -40,34 +40,59 @@ from transformers import PrinterCallback, set_seed
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import (EpochTimer, add_threads_argument, data_dir, machine_line, median,  # noqa: E402
-                           ravdess_splits, set_threads, subset)
-from bench.train_step import SSL_GEOMETRIES  # noqa: E402
-from ser_hf.configs import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments  # noqa: E402
-from ser_hf.encoder_cache import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset  # noqa: E402
-from ser_hf.metrics import classification_metrics  # noqa: E402
-from ser_hf.prepare import WAVEFORM_COLUMN  # noqa: E402
-from ser_hf.training import build_model, build_trainer, model_inputs  # noqa: E402
+from bench.harness import (
+    EpochTimer,
+    add_threads_argument,
+    data_dir,
+    machine_line,
+    median,
+    ravdess_splits,
+    set_threads,
+    subset,
+)
+from bench.train_step import SSL_GEOMETRIES
+from ser_hf.data.decode import WAVEFORM_COLUMN
+from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.inputs.encoder_cache import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset
+from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ser_hf.training.stages import build_model, build_trainer, model_inputs
 
 ARMS = ("recompute", "FAST")
 
 
 def model_arguments(args, cached: bool) -> ModelArguments:
-    geometry = {key: list(value) if isinstance(value, tuple) else value
-                for key, value in SSL_GEOMETRIES[args.ssl_geometry].items()}
+    geometry = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in SSL_GEOMETRIES[args.ssl_geometry].items()
+    }
     # No layer drop: transformers 5 returns no hidden state for a dropped layer, which breaks the weighted layer sum
     # of a recomputing run in train mode.
     geometry["layerdrop"] = 0.0
-    return ModelArguments(model_type="wav2vec2", model_config=geometry, freeze_base_model=True,
-                          use_weighted_layer_sum=True, cache_encoder_outputs=cached)
+    return ModelArguments(
+        model_type="wav2vec2",
+        model_config=geometry,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        cache_encoder_outputs=cached,
+    )
 
 
 def training_arguments(args, output_dir: str) -> SERTrainingArguments:
     return SERTrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
-        learning_rate=1e-3, seed=args.seed, report_to="none", disable_tqdm=True, eval_strategy="no",
-        save_strategy="no", load_best_model_at_end=False, logging_strategy="epoch", use_cpu=args.device == "cpu",
-        precision="bf16" if args.bf16 else "fp32", max_steps=1 if args.smoke else -1,
+        output_dir=output_dir,
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=1e-3,
+        seed=args.seed,
+        report_to="none",
+        disable_tqdm=True,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        logging_strategy="epoch",
+        use_cpu=args.device == "cpu",
+        precision="bf16" if args.bf16 else "fp32",
+        max_steps=1 if args.smoke else -1,
         dataloader_num_workers=args.num_workers,
     )
 
@@ -95,9 +120,16 @@ def train(args, cached: bool, splits: DatasetDict, label_names) -> tuple[list[fl
     if cached:
         inputs = inputs.remove_columns(WAVEFORM_COLUMN)
     with tempfile.TemporaryDirectory(prefix="bench_fast_mode_") as output_dir:
-        trainer = build_trainer(model, feature_extractor, inputs, model_args,
-                                DataArguments(corpus=["ravdess"], data_dir=["-"]), AugmentationArguments(),
-                                training_arguments(args, output_dir), label_names)
+        trainer = build_trainer(
+            model,
+            feature_extractor,
+            inputs,
+            model_args,
+            DataArguments(corpus=["ravdess"], data_dir=["-"]),
+            AugmentationArguments(),
+            training_arguments(args, output_dir),
+            label_names,
+        )
         timer = EpochTimer()
         trainer.add_callback(timer)
         trainer.remove_callback(PrinterCallback)
@@ -108,8 +140,9 @@ def train(args, cached: bool, splits: DatasetDict, label_names) -> tuple[list[fl
 def encode(args, splits: DatasetDict, cache_dir: str) -> tuple[DatasetDict, float]:
     """Every clip's cached encoder states, as `ser-hf train` computes them for FAST mode (all splits at once)."""
     set_seed(args.seed)
-    model, feature_extractor = build_model(model_arguments(args, True), AugmentationArguments(),
-                                           splits["train"].features["label"])
+    model, feature_extractor = build_model(
+        model_arguments(args, True), AugmentationArguments(), splits["train"].features["label"]
+    )
     model.to(args.device)
     names = list(splits)
     everything = concatenate_datasets([splits[name] for name in names])
@@ -154,41 +187,70 @@ def main() -> None:
     folder = data_dir(args.quick, args.data_dir)
     print(f"# bench/fast_mode.py on {machine_line(args.device)}")
     prepared = ravdess_splits(folder, prepared=True)
-    splits = DatasetDict({"train": subset(prepared["train"], args.clips),
-                          "validation": subset(prepared["validation"], args.validation_clips)})
+    splits = DatasetDict(
+        {
+            "train": subset(prepared["train"], args.clips),
+            "validation": subset(prepared["validation"], args.validation_clips),
+        }
+    )
     label_names = splits["train"].features["label"].names
-    print(f"data: {folder}, {len(splits['train'])} training and {len(splits['validation'])} validation clips; "
-          f"wav2vec2 ({args.ssl_geometry} geometry), batch {args.batch_size}, {args.epochs} epoch(s); device "
-          f"{args.device}{', bf16' if args.bf16 else ''}")
+    print(
+        f"data: {folder}, {len(splits['train'])} training and {len(splits['validation'])} validation clips; "
+        f"wav2vec2 ({args.ssl_geometry} geometry), batch {args.batch_size}, {args.epochs} epoch(s); device "
+        f"{args.device}{', bf16' if args.bf16 else ''}"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench_fast_cache_") as cache_dir:
         encoded, encode_seconds = encode(args, splits, cache_dir)
         clips = sum(len(split) for split in encoded.values())
         train_share = encode_seconds * len(encoded["train"]) / clips
-        print(f"FAST one-off: encoding {clips} clips once took {encode_seconds:.1f} s (the {len(encoded['train'])} "
-              f"training clips' share: ~{train_share:.1f} s)", flush=True)
+        print(
+            f"FAST one-off: encoding {clips} clips once took {encode_seconds:.1f} s (the {len(encoded['train'])} "
+            f"training clips' share: ~{train_share:.1f} s)",
+            flush=True,
+        )
         epochs, metrics = {}, {}
         for arm in ARMS:
             cached = arm == "FAST"
             seconds, model = train(args, cached, encoded if cached else splits, label_names)
             epochs[arm] = seconds
             metrics[arm] = head_metrics(model, encoded["validation"])
-            print(f"  {arm:<10} epochs {', '.join(f'{s:.2f}' for s in seconds)} s; validation UA "
-                  f"{100 * metrics[arm]['ua']:.1f} %, WA {100 * metrics[arm]['wa']:.1f} %", flush=True)
+            print(
+                f"  {arm:<10} epochs {', '.join(f'{s:.2f}' for s in seconds)} s; validation UA "
+                f"{100 * metrics[arm]['ua']:.1f} %, WA {100 * metrics[arm]['wa']:.1f} %",
+                flush=True,
+            )
 
     per_epoch = {arm: median(s[1:] if len(s) > 1 else s) for arm, s in epochs.items()}
     totals = {"recompute": sum(epochs["recompute"]), "FAST": train_share + sum(epochs["FAST"])}
     ratio = per_epoch["recompute"] / per_epoch["FAST"]
     print(f"\n{'':<11}{'s/epoch':>10}{'x':>10}{f'{args.epochs} epochs s':>14}{'UA %':>8}{'WA %':>8}")
     for arm in ARMS:
-        print(f"{arm:<11}{per_epoch[arm]:>10.3f}{per_epoch['recompute'] / per_epoch[arm]:>9.1f}x{totals[arm]:>14.1f}"
-              f"{100 * metrics[arm]['ua']:>8.1f}{100 * metrics[arm]['wa']:>8.1f}")
-    print(f"FAST is {ratio:.0f}x faster per epoch after the first; its first epoch includes encoding the training "
-          f"clips once (~{train_share:.1f} s); over {args.epochs} epochs {totals['recompute'] / totals['FAST']:.1f}x.")
+        print(
+            f"{arm:<11}{per_epoch[arm]:>10.3f}{per_epoch['recompute'] / per_epoch[arm]:>9.1f}x{totals[arm]:>14.1f}"
+            f"{100 * metrics[arm]['ua']:>8.1f}{100 * metrics[arm]['wa']:>8.1f}"
+        )
+    print(
+        f"FAST is {ratio:.0f}x faster per epoch after the first; its first epoch includes encoding the training "
+        f"clips once (~{train_share:.1f} s); over {args.epochs} epochs {totals['recompute'] / totals['FAST']:.1f}x."
+    )
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine_line(args.device), "args": vars(args) | {
-            "data_dir": str(folder)}, "encode_seconds": encode_seconds, "epoch_seconds": epochs,
-            "per_epoch": per_epoch, "ratio": ratio, "totals": totals, "metrics": metrics}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine_line(args.device),
+                    "args": vars(args) | {"data_dir": str(folder)},
+                    "encode_seconds": encode_seconds,
+                    "epoch_seconds": epochs,
+                    "per_epoch": per_epoch,
+                    "ratio": ratio,
+                    "totals": totals,
+                    "metrics": metrics,
+                },
+                indent=2,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
 
 from ser_hf import load_corpus, prepare_audio, speaker_split
-from ser_hf.collator import AudioClassificationCollator
-from ser_hf.metrics import classification_metrics
-from ser_hf.training import model_inputs
+from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.inputs.collators import AudioClassificationCollator
+from ser_hf.training.stages import model_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "ravdess_sample"
@@ -35,10 +35,13 @@ FULL_SPEAKERS = ([f"{a:02d}" for a in range(1, 17)], ["17", "18", "19", "20"])
 
 
 def add_threads_argument(parser) -> None:
-    parser.add_argument("--threads", type=int,
-                        help="torch intra-op threads (default: torch's, one per core). On a machine other work keeps "
-                             "busy, use 1: two OpenMP threads then wait on each other at every op, which made steps "
-                             "4-5x slower and blind to how much they compute in our runs")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads (default: torch's, one per core). On a machine other work keeps "
+        "busy, use 1: two OpenMP threads then wait on each other at every op, which made steps "
+        "4-5x slower and blind to how much they compute in our runs",
+    )
 
 
 def set_threads(threads: Optional[int]) -> None:
@@ -53,8 +56,10 @@ def machine_line(device: str = "cpu") -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         where += f", GPU {torch.cuda.get_device_name()}"
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}")
+    return (
+        f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}"
+    )
 
 
 def _cpu_model() -> str:
@@ -131,9 +136,10 @@ def validation_metrics(model, feature_extractor, validation, device: str) -> dic
     rows = [validation[i] for i in range(len(validation))]
     logits = []
     for start in range(0, len(rows), batch_size):
-        batch = collator(rows[start:start + batch_size])
+        batch = collator(rows[start : start + batch_size])
         batch.pop("labels")
         logits.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
-    metrics = classification_metrics([row["label"] for row in rows], np.concatenate(logits),
-                                     validation.features["label"].names)
+    metrics = classification_metrics(
+        [row["label"] for row in rows], np.concatenate(logits), validation.features["label"].names
+    )
     return {"ua": metrics["unweighted_accuracy"], "wa": metrics["accuracy"]}

@@ -36,11 +36,11 @@ from transformers import Wav2Vec2Config, pipeline, set_seed
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, median, set_threads  # noqa: E402
-from bench.train_step import BASELINE_CONFIGS, SSL_GEOMETRIES  # noqa: E402
-from ser_hf.emotions import EMOTIONS  # noqa: E402
-from ser_hf.prepare import decode_waveform  # noqa: E402
-from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor  # noqa: E402
+from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, median, set_threads
+from bench.train_step import BASELINE_CONFIGS, SSL_GEOMETRIES
+from ser_hf.data.decode import decode_waveform
+from ser_hf.emotions import EMOTIONS
+from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor
 
 #: Layer-norm feature encoder (as wav2vec2-large-lv60 and the other "stable layer norm" checkpoints): its extractor
 #: returns an attention mask, so padded batches give each clip the scores it gets alone.
@@ -68,8 +68,10 @@ def one_call_per_file(classifier, files) -> list:
 def one_call_per_array(classifier, files) -> list:
     """One call per file on audio decoded beforehand (ser-hf's decoder): the cost of the calls alone."""
     sampling_rate = classifier.feature_extractor.sampling_rate
-    return [classifier({"raw": decode_waveform(str(path), sampling_rate), "sampling_rate": sampling_rate}, top_k=None)
-            for path in files]
+    return [
+        classifier({"raw": decode_waveform(str(path), sampling_rate), "sampling_rate": sampling_rate}, top_k=None)
+        for path in files
+    ]
 
 
 def batched(classifier, files, batch_size: int) -> list:
@@ -88,18 +90,32 @@ def batched(classifier, files, batch_size: int) -> list:
 def predict_command(model: str, files, device: str, batch_size: int) -> float:
     """Seconds of ``ser-hf predict MODEL FILES... --batch-size B`` in a subprocess (start-up and imports included),
     with as many torch threads as this process."""
-    command = [str(Path(sys.executable).parent / "ser-hf"), "predict", model, *map(str, files),
-               "--batch-size", str(batch_size), "--no-progress"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(torch.get_num_threads()),
-           **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
+    command = [
+        str(Path(sys.executable).parent / "ser-hf"),
+        "predict",
+        model,
+        *map(str, files),
+        "--batch-size",
+        str(batch_size),
+        "--no-progress",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),
+        **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}),
+    }
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)
     return time.perf_counter() - started
 
 
 def largest_difference(first: list, second: list) -> float:
-    return max(abs(a["score"] - {s["label"]: s["score"] for s in b_scores}[a["label"]])
-               for a_scores, b_scores in zip(first, second) for a in a_scores)
+    return max(
+        abs(a["score"] - {s["label"]: s["score"] for s in b_scores}[a["label"]])
+        for a_scores, b_scores in zip(first, second)
+        for a in a_scores
+    )
 
 
 def bench(kind: str, files, args) -> dict:
@@ -110,12 +126,15 @@ def bench(kind: str, files, args) -> dict:
         print(f"\n## {name}: {len(files)} clips, batch {args.batch_size}", flush=True)
         one_call_per_file(classifier, files[:2])  # first-call costs are not part of either figure
         batched(classifier, files[:2], args.batch_size)
-        ways = {"one call per file": one_call_per_file, "one call per decoded clip": one_call_per_array,
-                "batched": lambda c, f: batched(c, f, args.batch_size)}
+        ways = {
+            "one call per file": one_call_per_file,
+            "one call per decoded clip": one_call_per_array,
+            "batched": lambda c, f: batched(c, f, args.batch_size),
+        }
         times = {way: [] for way in [*ways, "ser-hf predict"]}
         startup = []  # ser-hf predict on one file: start-up, imports, model loading
         for repeat in range(args.repeats):
-            for way in (list(ways) if repeat % 2 == 0 else list(ways)[::-1]):
+            for way in list(ways) if repeat % 2 == 0 else list(ways)[::-1]:
                 started = time.perf_counter()
                 result = ways[way](classifier, files)
                 times[way].append(time.perf_counter() - started)
@@ -135,10 +154,18 @@ def bench(kind: str, files, args) -> dict:
     base = rates["one call per file"]
     for arm, rate in rates.items():
         print(f"{arm:<29}: {rate:8.1f} clips/s   {rate / base:6.2f}x one call per file")
-    print(f"batched vs one call per file: largest score difference {difference:.2e}, same top label for "
-          f"{agree}/{len(files)} clips")
-    return {"model": name, "clips": len(files), "rates": rates, "seconds": times, "largest_difference": difference,
-            "same_top_label": agree}
+    print(
+        f"batched vs one call per file: largest score difference {difference:.2e}, same top label for "
+        f"{agree}/{len(files)} clips"
+    )
+    return {
+        "model": name,
+        "clips": len(files),
+        "rates": rates,
+        "seconds": times,
+        "largest_difference": difference,
+        "same_top_label": agree,
+    }
 
 
 def main() -> None:
@@ -175,8 +202,9 @@ def main() -> None:
     print(f"files: {len(files)} under {', '.join(str(f) for f in folders)}; device {args.device}")
     results = [bench(kind, files, args) for kind in args.models]
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine_line(args.device), "results": results}, indent=2,
-                                        default=str))
+        args.json.write_text(
+            json.dumps({"machine": machine_line(args.device), "results": results}, indent=2, default=str)
+        )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ are compared.
 A step is forward + backward + AdamW update on a batch of equal-length clips whose features were computed
 beforehand. On CPU each measurement runs in a forked child so that its peak resident memory is its own; on CUDA the
 peak is `torch.cuda.max_memory_allocated`. "fast (cached)" is the step FAST mode trains with: the head alone on cached
-encoder states (`ser_hf.encoder_cache.CachedEncoderHead`); "fast" runs the frozen encoder too.
+encoder states (`ser_hf.inputs.encoder_cache.CachedEncoderHead`); "fast" runs the frozen encoder too.
 
 Peak memory of LoRA against full fine-tuning is also accounted for, device-independently: the bytes of the tensors
 autograd saves for the backward pass (counted through `torch.autograd.graph.saved_tensors_hooks`, each storage once,
@@ -39,7 +39,7 @@ import torch
 import transformers
 from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
 
-from ser_hf.encoder_cache import CachedEncoderHead
+from ser_hf.inputs.encoder_cache import CachedEncoderHead
 from ser_hf.models import (
     build_baseline,
     build_ssl_classifier,
@@ -65,9 +65,18 @@ BASELINES = {
 
 
 #: transformers' test geometry, for --smoke.
-TINY_SSL = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                conv_dim=(32, 32, 32), conv_stride=(4, 4, 4), conv_kernel=(8, 8, 8), num_conv_pos_embeddings=16,
-                num_conv_pos_embedding_groups=2, classifier_proj_size=8)
+TINY_SSL = dict(
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    conv_dim=(32, 32, 32),
+    conv_stride=(4, 4, 4),
+    conv_kernel=(8, 8, 8),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+    classifier_proj_size=8,
+)
 
 
 @dataclass
@@ -116,8 +125,16 @@ def saved_activation_bytes(parameters: set[int]):
     return torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), saved
 
 
-def measure(name: str, regime: str, batch_size: int, seconds: float, steps: int, device: str, bf16: bool = False,
-            smoke: bool = False) -> Measurement:
+def measure(
+    name: str,
+    regime: str,
+    batch_size: int,
+    seconds: float,
+    steps: int,
+    device: str,
+    bf16: bool = False,
+    smoke: bool = False,
+) -> Measurement:
     torch.manual_seed(0)
     rss_before = _current_rss_bytes()
     model, feature_extractor = build(name, regime, smoke)
@@ -147,8 +164,12 @@ def measure(name: str, regime: str, batch_size: int, seconds: float, steps: int,
         "activations": sum(saved.values()),
         "parameters": sum(p.numel() * p.element_size() for p in trained.parameters()),
         "gradients": sum(p.numel() * p.element_size() for p in trained.parameters() if p.requires_grad),
-        "optimizer": sum(t.numel() * t.element_size() for state in optimizer.state.values()
-                         for t in state.values() if torch.is_tensor(t)),
+        "optimizer": sum(
+            t.numel() * t.element_size()
+            for state in optimizer.state.values()
+            for t in state.values()
+            if torch.is_tensor(t)
+        ),
     }
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -164,8 +185,9 @@ def measure(name: str, regime: str, batch_size: int, seconds: float, steps: int,
     step_seconds = (time.perf_counter() - start) / steps
     counts = count_parameters(model)
     label = name if regime == "full" or name not in SSL_CONFIGS else f"{name} {regime}"
-    return Measurement(label, counts.trainable, counts.total, step_seconds, batch_size / step_seconds, peak / 2**20,
-                       accounted)
+    return Measurement(
+        label, counts.trainable, counts.total, step_seconds, batch_size / step_seconds, peak / 2**20, accounted
+    )
 
 
 def _current_rss_bytes() -> int:
@@ -194,8 +216,9 @@ def run(arguments: tuple, device: str, fork: bool = True) -> Measurement:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Short clips, small batches, one timed step.")
-    parser.add_argument("--smoke", action="store_true",
-                        help="wav2vec2 regimes at transformers' test size, in this process (tests).")
+    parser.add_argument(
+        "--smoke", action="store_true", help="wav2vec2 regimes at transformers' test size, in this process (tests)."
+    )
     parser.add_argument("--ssl-only", action="store_true", help="Only the wav2vec2-base regimes (and SSL families).")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (on a GPU, or a CPU with AMX).")
@@ -225,8 +248,11 @@ def main() -> None:
         f"{'max allocated' if args.device.startswith('cuda') else 'peak RSS growth of the measurement'}"
     )
     fork = not args.smoke
-    rows = [] if args.ssl_only else [run((name, "full", baseline_batch, seconds, steps, *options), args.device, fork)
-                                     for name in BASELINES]
+    rows = (
+        []
+        if args.ssl_only
+        else [run((name, "full", baseline_batch, seconds, steps, *options), args.device, fork) for name in BASELINES]
+    )
     ssl_rows = {}
     regimes = ("full", "fast", "fast (cached)", "lora", "lora + checkpointing")
     for name in ssl_names:
@@ -245,8 +271,10 @@ def main() -> None:
     geometry = "wav2vec2 (test size)" if args.smoke else "wav2vec2-base"
     full = ssl_rows["wav2vec2-base", "full"]
     print(f"\n{geometry} regimes (full = everything but the frozen feature encoder trains)")
-    print(f"{'regime':<21}{'trainable':>13}{'of total':>13}{'trainable %':>13}{'step s':>9}{'x full':>8}"
-          f"{'peak MiB':>10}{'x full':>8}")
+    print(
+        f"{'regime':<21}{'trainable':>13}{'of total':>13}{'trainable %':>13}{'step s':>9}{'x full':>8}"
+        f"{'peak MiB':>10}{'x full':>8}"
+    )
     for regime in regimes:
         row = ssl_rows["wav2vec2-base", regime]
         print(
@@ -256,26 +284,43 @@ def main() -> None:
         )
 
     scale = args.account_batch / ssl_batch
-    print(f"\nMemory accounting of {geometry} (MiB): tensors saved for backward at batch {ssl_batch}, and scaled to "
-          f"batch {args.account_batch} ({seconds:g} s clips); parameters, gradients, AdamW state")
-    print(f"{'regime':<21}{'saved':>9}{'params':>9}{'grads':>9}{'AdamW':>9}{f'total b{ssl_batch}':>11}"
-          f"{f'total b{args.account_batch}':>11}{'x full':>8}")
+    print(
+        f"\nMemory accounting of {geometry} (MiB): tensors saved for backward at batch {ssl_batch}, and scaled to "
+        f"batch {args.account_batch} ({seconds:g} s clips); parameters, gradients, AdamW state"
+    )
+    print(
+        f"{'regime':<21}{'saved':>9}{'params':>9}{'grads':>9}{'AdamW':>9}{f'total b{ssl_batch}':>11}"
+        f"{f'total b{args.account_batch}':>11}{'x full':>8}"
+    )
     totals = {}
     for regime in ("full", "lora", "lora + checkpointing", "fast (cached)"):
         parts = {key: value / 2**20 for key, value in ssl_rows["wav2vec2-base", regime].accounted.items()}
         fixed = parts["parameters"] + parts["gradients"] + parts["optimizer"]
         totals[regime] = (fixed + parts["activations"], fixed + parts["activations"] * scale)
-        print(f"{regime:<21}{parts['activations']:>9.0f}{parts['parameters']:>9.0f}{parts['gradients']:>9.0f}"
-              f"{parts['optimizer']:>9.0f}{totals[regime][0]:>11.0f}{totals[regime][1]:>11.0f}"
-              f"{totals[regime][1] / totals['full'][1]:>8.2f}")
+        print(
+            f"{regime:<21}{parts['activations']:>9.0f}{parts['parameters']:>9.0f}{parts['gradients']:>9.0f}"
+            f"{parts['optimizer']:>9.0f}{totals[regime][0]:>11.0f}{totals[regime][1]:>11.0f}"
+            f"{totals[regime][1] / totals['full'][1]:>8.2f}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args), "rows": [dataclasses.asdict(row) for row in rows],
-                                         "accounted_totals_mib": totals}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "rows": [dataclasses.asdict(row) for row in rows],
+                    "accounted_totals_mib": totals,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     for regime in ("lora", "lora + checkpointing"):
         row = ssl_rows["wav2vec2-base", regime]
-        print(f"{regime} peak memory: {100 * row.peak_mib / full.peak_mib:.0f} % of full fine-tuning measured at "
-              f"batch {ssl_batch}; {100 * totals[regime][0] / totals['full'][0]:.0f} % accounted at batch "
-              f"{ssl_batch}, {100 * totals[regime][1] / totals['full'][1]:.0f} % at batch {args.account_batch}.")
+        print(
+            f"{regime} peak memory: {100 * row.peak_mib / full.peak_mib:.0f} % of full fine-tuning measured at "
+            f"batch {ssl_batch}; {100 * totals[regime][0] / totals['full'][0]:.0f} % accounted at batch "
+            f"{ssl_batch}, {100 * totals[regime][1] / totals['full'][1]:.0f} % at batch {args.account_batch}."
+        )
 
 
 if __name__ == "__main__":

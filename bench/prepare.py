@@ -29,8 +29,8 @@ import soundfile
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ser_hf import load_corpus, prepare_audio  # noqa: E402
-from ser_hf.corpora import find_audio_files  # noqa: E402
+from ser_hf import load_corpus, prepare_audio
+from ser_hf.data.corpora import find_audio_files
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -79,11 +79,16 @@ def bench(name: str, corpus: str, data_dir: Path, repeats: int, num_proc: int) -
             reads.append(timed(read_cached, dataset))
         finally:
             shutil.rmtree(cache_dir)
-    rates = {key: len(files) / statistics.median(times) for key, times in
-             (("naive", naive), ("cold", cold), ("cached", cached), ("read", reads))}
+    rates = {
+        key: len(files) / statistics.median(times)
+        for key, times in (("naive", naive), ("cold", cold), ("cached", cached), ("read", reads))
+    }
     print(f"naive librosa.load loop : {rates['naive']:9.1f} clips/s")
-    for key, label in (("cold", f"ser-hf cold (num_proc={num_proc})"), ("cached", "ser-hf cached re-run"),
-                       ("read", "ser-hf cache hit + read")):
+    for key, label in (
+        ("cold", f"ser-hf cold (num_proc={num_proc})"),
+        ("cached", "ser-hf cached re-run"),
+        ("read", "ser-hf cache hit + read"),
+    ):
         print(f"{label:<24}: {rates[key]:9.1f} clips/s   {rates[key] / rates['naive']:6.2f}x naive")
     return rates
 
@@ -108,8 +113,10 @@ def main() -> None:
     parser.add_argument("--num-proc", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
-    print(f"# bench/prepare.py on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"librosa {librosa.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"# bench/prepare.py on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"librosa {librosa.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
     if args.smoke:
         with tempfile.TemporaryDirectory(prefix="ravdess_smoke_") as tmp:
             for clip in sorted((REPO / "data" / "ravdess_sample" / "Actor_01").glob("*.flac"))[:8]:

@@ -8,11 +8,11 @@ size and epochs, in one run.
 The straightforward loop is what audio-classification notebooks do: the corpus' `audio` column, decoded by
 `datasets` on every access; a `with_transform` that calls the feature extractor on each batch with every clip padded
 to the longest clip of the training split (``padding="max_length"``, also when only some of its clips are timed);
-`Trainer` with its default collator and random batches. ser-hf's loop is `ser_hf.training.split_inputs` and
+`Trainer` with its default collator and random batches. ser-hf's loop is `ser_hf.training.stages.split_inputs` and
 `build_trainer`, as `ser-hf train` builds it: clips decoded once into the Arrow cache (`prepare_audio`, a one-off cost
 printed apart); for the SSL model, its frozen convolutional feature encoder run once per clip into a cache
-(`ser_hf.feature_cache`, a one-off cost printed apart and counted in the whole-run figure; `--no-feature-cache` turns
-it off); batches of clips of similar length (`train_sampling_strategy="group_by_length"`,
+(`ser_hf.inputs.feature_encoder_cache`, a one-off cost printed apart and counted in the whole-run figure;
+`--no-feature-cache` turns it off); batches of clips of similar length (`train_sampling_strategy="group_by_length"`,
 `EpochSeededLengthGroupedSampler`), each padded to its own longest clip with an attention mask.
 
 Both train the same model from the same initial weights (same seed), whole clips, no augmentation, the same optimizer
@@ -45,23 +45,42 @@ from transformers import PrinterCallback, Trainer, TrainingArguments, Wav2Vec2Co
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import (EpochTimer, add_threads_argument, data_dir, machine_line, median,  # noqa: E402
-                           ravdess_splits, set_threads, subset, validation_metrics)
-from ser_hf.configs import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments  # noqa: E402
-from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor  # noqa: E402
-from ser_hf.feature_cache import NUM_SAMPLES_COLUMN  # noqa: E402
-from ser_hf.prepare import WAVEFORM_COLUMN  # noqa: E402
-from ser_hf.training import build_trainer, split_inputs  # noqa: E402
+from bench.harness import (
+    EpochTimer,
+    add_threads_argument,
+    data_dir,
+    machine_line,
+    median,
+    ravdess_splits,
+    set_threads,
+    subset,
+    validation_metrics,
+)
+from ser_hf.data.decode import WAVEFORM_COLUMN
+from ser_hf.inputs.feature_encoder_cache import NUM_SAMPLES_COLUMN
+from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor
+from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ser_hf.training.stages import build_trainer, split_inputs
 
 #: wav2vec2-base strides and kernels at a third of its width and a third of its depth: quick mode on 2 CPU cores.
 SSL_GEOMETRIES = {
     "base": {},
-    "reduced": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
-                    conv_dim=(128,) * 7),
+    "reduced": dict(
+        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, conv_dim=(128,) * 7
+    ),
     # --smoke only: transformers' test geometry.
-    "tiny": dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                 conv_dim=(32, 32, 32), conv_stride=(4, 4, 4), conv_kernel=(8, 8, 8), num_conv_pos_embeddings=16,
-                 num_conv_pos_embedding_groups=2, classifier_proj_size=8),
+    "tiny": dict(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(32, 32, 32),
+        conv_stride=(4, 4, 4),
+        conv_kernel=(8, 8, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        classifier_proj_size=8,
+    ),
 }
 #: The baselines' geometries of recipes/ravdess_crnn.yaml and recipes/ravdess_cnn2d.yaml.
 BASELINE_CONFIGS = {
@@ -98,12 +117,33 @@ def model_specs(args) -> list[ModelSpec]:
         return lambda labels: build_baseline(kind, labels, **config)
 
     specs = {
-        "ssl": ModelSpec(ssl_name, build_ssl, args.ssl_batch_size or 4, args.ssl_clips or (16 if quick else 24),
-                         1 if args.smoke else 2, 5e-5, False),
-        "crnn": ModelSpec("crnn", baseline("crnn"), args.batch_size or (16 if quick else 32),
-                          args.clips or (96 if quick else None), args.epochs or (2 if quick else 3), 2e-3, True),
-        "cnn2d": ModelSpec("cnn2d", baseline("cnn2d"), args.batch_size or (16 if quick else 32),
-                           args.clips or (96 if quick else None), args.epochs or (2 if quick else 3), 1.5e-3, True),
+        "ssl": ModelSpec(
+            ssl_name,
+            build_ssl,
+            args.ssl_batch_size or 4,
+            args.ssl_clips or (16 if quick else 24),
+            1 if args.smoke else 2,
+            5e-5,
+            False,
+        ),
+        "crnn": ModelSpec(
+            "crnn",
+            baseline("crnn"),
+            args.batch_size or (16 if quick else 32),
+            args.clips or (96 if quick else None),
+            args.epochs or (2 if quick else 3),
+            2e-3,
+            True,
+        ),
+        "cnn2d": ModelSpec(
+            "cnn2d",
+            baseline("cnn2d"),
+            args.batch_size or (16 if quick else 32),
+            args.clips or (96 if quick else None),
+            args.epochs or (2 if quick else 3),
+            1.5e-3,
+            True,
+        ),
     }
     return [specs[name] for name in args.models]
 
@@ -132,8 +172,9 @@ class MeasuredCollator:
     meter: PaddingMeter = field(default_factory=PaddingMeter)
 
     def __call__(self, rows):
-        lengths = [int(row[NUM_SAMPLES_COLUMN]) if NUM_SAMPLES_COLUMN in row else len(row[WAVEFORM_COLUMN])
-                   for row in rows]
+        lengths = [
+            int(row[NUM_SAMPLES_COLUMN]) if NUM_SAMPLES_COLUMN in row else len(row[WAVEFORM_COLUMN]) for row in rows
+        ]
         self.meter.add(lengths, max(lengths))
         return self.collator(rows)
 
@@ -141,15 +182,27 @@ class MeasuredCollator:
 def common_arguments(args, spec: ModelSpec, output_dir: str, seed: int) -> dict:
     """The `TrainingArguments` values both loops share."""
     return dict(
-        output_dir=output_dir, per_device_train_batch_size=spec.batch_size, num_train_epochs=spec.epochs,
-        learning_rate=spec.learning_rate, seed=seed, data_seed=seed, report_to="none", disable_tqdm=True,
-        eval_strategy="no", save_strategy="no", logging_strategy="epoch", use_cpu=args.device == "cpu",
-        dataloader_num_workers=args.num_workers, bf16=args.bf16, max_steps=1 if args.smoke else -1,
+        output_dir=output_dir,
+        per_device_train_batch_size=spec.batch_size,
+        num_train_epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        disable_tqdm=True,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="epoch",
+        use_cpu=args.device == "cpu",
+        dataloader_num_workers=args.num_workers,
+        bf16=args.bf16,
+        max_steps=1 if args.smoke else -1,
     )
 
 
-def straightforward_trainer(args, spec: ModelSpec, model, feature_extractor, train_audio, seed: int, output_dir: str,
-                            longest_seconds: float):
+def straightforward_trainer(
+    args, spec: ModelSpec, model, feature_extractor, train_audio, seed: int, output_dir: str, longest_seconds: float
+):
     """The notebook recipe: decode on access, features per batch padded to the longest training clip, `Trainer`."""
     max_samples = math.ceil(longest_seconds * feature_extractor.sampling_rate)
     meter = PaddingMeter()
@@ -157,8 +210,14 @@ def straightforward_trainer(args, spec: ModelSpec, model, feature_extractor, tra
     def transform(batch):
         arrays = [audio["array"] for audio in batch["audio"]]
         meter.add([len(a) for a in arrays], max_samples)
-        inputs = feature_extractor(arrays, sampling_rate=feature_extractor.sampling_rate, padding="max_length",
-                                   max_length=max_samples, truncation=True, return_tensors="np")
+        inputs = feature_extractor(
+            arrays,
+            sampling_rate=feature_extractor.sampling_rate,
+            padding="max_length",
+            max_length=max_samples,
+            truncation=True,
+            return_tensors="np",
+        )
         return {**inputs, "labels": batch["label"]}
 
     training_args = TrainingArguments(remove_unused_columns=False, **common_arguments(args, spec, output_dir, seed))
@@ -166,26 +225,38 @@ def straightforward_trainer(args, spec: ModelSpec, model, feature_extractor, tra
     return trainer, meter, 0.0
 
 
-def ser_hf_trainer(args, spec: ModelSpec, model, feature_extractor, train_prepared, seed: int, output_dir: str,
-                   longest_seconds: float):
-    """ser-hf's loop, built exactly as `ser-hf train` builds it: `ser_hf.training.split_inputs` (which runs an SSL
-    model's frozen feature encoder once per clip, a one-off cost printed apart), then `build_trainer`."""
+def ser_hf_trainer(
+    args, spec: ModelSpec, model, feature_extractor, train_prepared, seed: int, output_dir: str, longest_seconds: float
+):
+    """ser-hf's loop, built exactly as `ser-hf train` builds it: `ser_hf.training.stages.split_inputs` (which runs an
+    SSL model's frozen feature encoder once per clip, a one-off cost printed apart), then `build_trainer`."""
     from datasets import DatasetDict
 
     model_type = "wav2vec2" if spec.name.startswith("wav2vec2") else spec.name
-    training_args = SERTrainingArguments(precision="bf16" if args.bf16 else "fp32", load_best_model_at_end=False,
-                                         **{**common_arguments(args, spec, output_dir, seed), "bf16": False})
+    training_args = SERTrainingArguments(
+        precision="bf16" if args.bf16 else "fp32",
+        load_best_model_at_end=False,
+        **{**common_arguments(args, spec, output_dir, seed), "bf16": False},
+    )
     model_args = ModelArguments(model_type=model_type, cache_feature_encoder=None if args.feature_cache else False)
     data_args = DataArguments(corpus=["ravdess"], data_dir=["-"])
     started = time.perf_counter()
     # The cache goes into the run's own temporary folder: every run pays the one-off cost, none reads an earlier one.
     with mock.patch.object(datasets.config, "HF_DATASETS_CACHE", output_dir):
-        inputs = split_inputs(model, feature_extractor, DatasetDict({"train": train_prepared}), model_args, data_args,
-                              AugmentationArguments(), training_args)
+        inputs = split_inputs(
+            model,
+            feature_extractor,
+            DatasetDict({"train": train_prepared}),
+            model_args,
+            data_args,
+            AugmentationArguments(),
+            training_args,
+        )
     one_off = time.perf_counter() - started
     label_names = train_prepared.features["label"].names
-    trainer = build_trainer(model, feature_extractor, inputs, model_args, data_args, AugmentationArguments(),
-                            training_args, label_names)
+    trainer = build_trainer(
+        model, feature_extractor, inputs, model_args, data_args, AugmentationArguments(), training_args, label_names
+    )
     trainer.data_collator = MeasuredCollator(trainer.data_collator)
     return trainer, trainer.data_collator.meter, one_off
 
@@ -221,9 +292,16 @@ def run(args, spec: ModelSpec, splits_audio, splits_prepared) -> dict[str, ArmRe
             model, feature_extractor = spec.build(label_names)
             with tempfile.TemporaryDirectory(prefix="bench_train_step_") as output_dir:
                 build = straightforward_trainer if arm == "straightforward" else ser_hf_trainer
-                trainer, meter, one_off = build(args, spec, model, feature_extractor,
-                                                train_audio if arm == "straightforward" else train_prepared, seed,
-                                                output_dir, longest_seconds)
+                trainer, meter, one_off = build(
+                    args,
+                    spec,
+                    model,
+                    feature_extractor,
+                    train_audio if arm == "straightforward" else train_prepared,
+                    seed,
+                    output_dir,
+                    longest_seconds,
+                )
                 timer = EpochTimer()
                 trainer.add_callback(timer)
                 trainer.remove_callback(PrinterCallback)
@@ -235,47 +313,69 @@ def run(args, spec: ModelSpec, splits_audio, splits_prepared) -> dict[str, ArmRe
             result.all_epoch_seconds.append(list(timer.seconds))
             result.one_off_seconds.append(one_off)
             result.padded.append(meter.padded_fraction)
-            result.losses.append(next((log["train_loss"] for log in reversed(trainer.state.log_history)
-                                       if "train_loss" in log), float("nan")))
+            result.losses.append(
+                next(
+                    (log["train_loss"] for log in reversed(trainer.state.log_history) if "train_loss" in log),
+                    float("nan"),
+                )
+            )
             if spec.has_metrics and not args.smoke:
-                metrics = validation_metrics(trainer.model, feature_extractor, splits_prepared["validation"],
-                                             args.device)
+                metrics = validation_metrics(
+                    trainer.model, feature_extractor, splits_prepared["validation"], args.device
+                )
                 result.ua.append(metrics["ua"])
                 result.wa.append(metrics["wa"])
             epochs = ", ".join(f"{seconds:.1f}" for seconds in timer.seconds)
-            print(f"  {spec.name} {arm:<15} run {repeat + 1}: "
-                  + (f"one-off {one_off:.1f} s, " if one_off >= 0.05 else "")
-                  + f"epochs {epochs} s, padded {100 * meter.padded_fraction:.0f} %"
-                  + (f", validation UA {100 * result.ua[-1]:.1f} %" if result.ua else ""), flush=True)
+            print(
+                f"  {spec.name} {arm:<15} run {repeat + 1}: "
+                + (f"one-off {one_off:.1f} s, " if one_off >= 0.05 else "")
+                + f"epochs {epochs} s, padded {100 * meter.padded_fraction:.0f} %"
+                + (f", validation UA {100 * result.ua[-1]:.1f} %" if result.ua else ""),
+                flush=True,
+            )
     return results
 
 
 def report(spec: ModelSpec, clips: int, results: dict[str, ArmResult]) -> dict:
     rates = {arm: clips / median(result.epoch_seconds) for arm, result in results.items()}
-    print(f"\n{spec.name}: {clips} training clips, batch {spec.batch_size}, {spec.epochs} epoch(s) x "
-          f"{len(results['ser-hf'].padded)} run(s) per loop")
+    print(
+        f"\n{spec.name}: {clips} training clips, batch {spec.batch_size}, {spec.epochs} epoch(s) x "
+        f"{len(results['ser-hf'].padded)} run(s) per loop"
+    )
     print(f"{'loop':<17}{'clips/s':>9}{'x straightforward':>19}{'padded':>8}{'UA % (runs)':>22}")
     summary = {"model": spec.name, "clips": clips, "batch_size": spec.batch_size}
     for arm in ARMS:
         result = results[arm]
         ua = ", ".join(f"{100 * value:.1f}" for value in result.ua) or "n/a"
-        print(f"{arm:<17}{rates[arm]:>9.2f}{rates[arm] / rates['straightforward']:>18.2f}x"
-              f"{100 * median(result.padded):>7.0f}%{ua:>22}")
-        summary[arm] = {"clips_per_second": rates[arm], "padded_fraction": median(result.padded),
-                        "epoch_seconds": result.epoch_seconds, "ua": result.ua, "wa": result.wa,
-                        "train_loss": result.losses}
+        print(
+            f"{arm:<17}{rates[arm]:>9.2f}{rates[arm] / rates['straightforward']:>18.2f}x"
+            f"{100 * median(result.padded):>7.0f}%{ua:>22}"
+        )
+        summary[arm] = {
+            "clips_per_second": rates[arm],
+            "padded_fraction": median(result.padded),
+            "epoch_seconds": result.epoch_seconds,
+            "ua": result.ua,
+            "wa": result.wa,
+            "train_loss": result.losses,
+        }
     summary["speedup"] = rates["ser-hf"] / rates["straightforward"]
     # Whole runs, one-off costs included (the feature-encoder cache of an SSL model): what a run of this many epochs
     # gains, where the figure above is what every further epoch gains.
-    whole = {arm: median([sum(epochs) + one_off
-                          for epochs, one_off in zip(result.all_epoch_seconds, result.one_off_seconds)])
-             for arm, result in results.items()}
+    whole = {
+        arm: median(
+            [sum(epochs) + one_off for epochs, one_off in zip(result.all_epoch_seconds, result.one_off_seconds)]
+        )
+        for arm, result in results.items()
+    }
     summary["whole_run_speedup"] = whole["straightforward"] / whole["ser-hf"]
     if median(results["ser-hf"].one_off_seconds) >= 0.05:
         one_off = median(results["ser-hf"].one_off_seconds)
-        print(f"ser-hf one-off (split_inputs: feature-encoder cache): {one_off:.1f} s per run; "
-              f"whole {spec.epochs}-epoch runs, one-off included: {whole['straightforward']:.1f} s against "
-              f"{whole['ser-hf']:.1f} s, {summary['whole_run_speedup']:.2f}x")
+        print(
+            f"ser-hf one-off (split_inputs: feature-encoder cache): {one_off:.1f} s per run; "
+            f"whole {spec.epochs}-epoch runs, one-off included: {whole['straightforward']:.1f} s against "
+            f"{whole['ser-hf']:.1f} s, {summary['whole_run_speedup']:.2f}x"
+        )
     return summary
 
 
@@ -284,8 +384,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the shipped sample, reduced SSL geometry, ~1 minute")
     parser.add_argument("--smoke", action="store_true", help="one step per loop (tests: keeps the script running)")
     parser.add_argument("--data-dir", type=Path, help="a RAVDESS folder instead of the default")
-    parser.add_argument("--models", nargs="+", choices=["ssl", "crnn", "cnn2d"], help="default: ssl crnn (full adds "
-                        "cnn2d)")
+    parser.add_argument(
+        "--models", nargs="+", choices=["ssl", "crnn", "cnn2d"], help="default: ssl crnn (full adds cnn2d)"
+    )
     parser.add_argument("--ssl-geometry", choices=list(SSL_GEOMETRIES), help="default: base (full), reduced (quick)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast in both loops")
@@ -295,10 +396,18 @@ def main() -> None:
     parser.add_argument("--ssl-clips", type=int, help="SSL training clips (default 24; quick 16)")
     parser.add_argument("--epochs", type=int, help="baselines' epochs per run (default 3; quick 2)")
     parser.add_argument("--repeats", type=int, help="runs per loop, alternating (default 3; quick 2)")
-    parser.add_argument("--num-workers", type=int, default=0,
-                        help="DataLoader workers of both loops (padding is then counted in the workers: not shown)")
-    parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
-                        help="ser-hf's loop without its frozen feature-encoder cache (cache_feature_encoder: false)")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=0,
+        help="DataLoader workers of both loops (padding is then counted in the workers: not shown)",
+    )
+    parser.add_argument(
+        "--no-feature-cache",
+        dest="feature_cache",
+        action="store_false",
+        help="ser-hf's loop without its frozen feature-encoder cache (cache_feature_encoder: false)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     add_threads_argument(parser)
@@ -316,13 +425,17 @@ def main() -> None:
 
     folder = data_dir(args.quick, args.data_dir)
     print(f"# bench/train_step.py on {machine_line(args.device)}")
-    print(f"data: {folder}; device {args.device}{', bf16 autocast' if args.bf16 else ''}; "
-          f"{args.num_workers} DataLoader worker(s)")
+    print(
+        f"data: {folder}; device {args.device}{', bf16 autocast' if args.bf16 else ''}; "
+        f"{args.num_workers} DataLoader worker(s)"
+    )
     splits_audio = ravdess_splits(folder, prepared=False)
     started = time.perf_counter()
     splits_prepared = ravdess_splits(folder, prepared=True)
-    print(f"ser-hf one-off: load_corpus + prepare_audio (decode once or read the cache) "
-          f"{time.perf_counter() - started:.1f} s for {sum(len(s) for s in splits_prepared.values())} clips")
+    print(
+        f"ser-hf one-off: load_corpus + prepare_audio (decode once or read the cache) "
+        f"{time.perf_counter() - started:.1f} s for {sum(len(s) for s in splits_prepared.values())} clips"
+    )
 
     summaries = []
     for spec in model_specs(args):
@@ -332,8 +445,17 @@ def main() -> None:
             clips = min(clips, spec.batch_size)
         summaries.append(report(spec, clips, results))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine_line(args.device), "args": vars(args) | {
-            "data_dir": str(folder), "json": str(args.json)}, "results": summaries}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine_line(args.device),
+                    "args": vars(args) | {"data_dir": str(folder), "json": str(args.json)},
+                    "results": summaries,
+                },
+                indent=2,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,10 @@ class LabelPolicy:
     labels: Optional[list[str]] = None
 
     def __post_init__(self):
-        self.label_map = {_require_emotion(k, "label_map key", allow_unknown=True): _optional_emotion(v)
-                          for k, v in dict(self.label_map or {}).items()}
+        self.label_map = {
+            _require_emotion(k, "label_map key", allow_unknown=True): _optional_emotion(v)
+            for k, v in dict(self.label_map or {}).items()
+        }
         if self.labels is not None:
             self.labels = _ordered(_require_emotion(label, "labels") for label in self.labels)
 

@@ -35,12 +35,12 @@ import torch
 from transformers import AudioClassificationPipeline
 
 from .atomic_files import atomic_path
-from .corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
-from .encoder_cache import is_padding_invariant
+from .data.corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
+from .data.decode import decode_waveform
+from .inputs.encoder_cache import is_padding_invariant
+from .inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
 from .models.feature_normalization import Statistics
 from .models.ssl import minimum_input_samples
-from .prepare import decode_waveform
-from .speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
 
 #: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch
 #: holds windows of similar length (little padding) whatever the order of the files.
@@ -118,16 +118,29 @@ class FilePrediction:
         """JSON-ready: the file (and its ``speaker`` when recordings are grouped by speaker), its top labels, every
         label's score, each window's, and ``error`` (`None` when classified)."""
         speaker = {} if self.speaker is None else {"speaker": self.speaker}
-        return {"file": self.file, **speaker, "duration": None if self.duration is None else round(self.duration, 3),
-                "label": self.label, "predictions": self.top(top_k),
-                "scores": {k: round(v, 6) for k, v in self.scores.items()},
-                "windows": [{"start": round(w.start, 3), "end": round(w.end, 3), "label": w.label,
-                             "scores": {k: round(v, 6) for k, v in w.scores.items()}} for w in self.windows],
-                "error": self.error}
+        return {
+            "file": self.file,
+            **speaker,
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "label": self.label,
+            "predictions": self.top(top_k),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+            "windows": [
+                {
+                    "start": round(w.start, 3),
+                    "end": round(w.end, 3),
+                    "label": w.label,
+                    "scores": {k: round(v, 6) for k, v in w.scores.items()},
+                }
+                for w in self.windows
+            ],
+            "error": self.error,
+        }
 
 
-def window_bounds(num_samples: int, sampling_rate: int, window_seconds: Optional[float],
-                  hop_seconds: Optional[float] = None) -> list[tuple[int, int]]:
+def window_bounds(
+    num_samples: int, sampling_rate: int, window_seconds: Optional[float], hop_seconds: Optional[float] = None
+) -> list[tuple[int, int]]:
     """``(start, end)`` sample indices of the windows of a recording.
 
     A recording no longer than the window (or any, when ``window_seconds`` is `None`) is one window. Otherwise windows
@@ -141,8 +154,10 @@ def window_bounds(num_samples: int, sampling_rate: int, window_seconds: Optional
     window = int(round(window_seconds * sampling_rate))
     hop = int(round((hop_seconds or window_seconds) * sampling_rate))
     if window < 1 or hop < 1:
-        raise ValueError(f"window_seconds {window_seconds} and hop_seconds {hop_seconds} must each be at least one "
-                         f"sample at {sampling_rate} Hz.")
+        raise ValueError(
+            f"window_seconds {window_seconds} and hop_seconds {hop_seconds} must each be at least one "
+            f"sample at {sampling_rate} Hz."
+        )
     bounds = [(start, start + window) for start in range(0, num_samples - window + 1, hop)]
     tail = num_samples - bounds[-1][1]
     if 0 < tail < hop / 2:
@@ -159,12 +174,16 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
     suffixes = {ext.lower() for ext in AUDIO_EXTENSIONS}
     for name in paths:
         if URL.match(str(name)):
-            raise ValueError(f"{name}: URLs are not supported; download the file first (curl -LO URL) and pass its "
-                             "path.")
+            raise ValueError(
+                f"{name}: URLs are not supported; download the file first (curl -LO URL) and pass its path."
+            )
         path = Path(name)
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                           and not p.name.startswith("._"))
+            found = sorted(
+                str(p)
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("._")
+            )
             if not found:
                 raise FileNotFoundError(f"No audio files ({', '.join(sorted(suffixes))}) found under {path}.")
             files += found
@@ -185,7 +204,7 @@ def read_speakers_csv(path: str | os.PathLike) -> dict[str, str]:
     """``{audio file: speaker}`` from a CSV with columns ``path`` and ``speaker_id`` (others are ignored), in its
     order; a relative path is read from the CSV's folder. Errors name the CSV and its line: a missing column or
     value, a file that does not exist, a file listed twice."""
-    from .corpora.folder import read_clips_csv
+    from .data.corpora.folder import read_clips_csv
 
     csv_path = Path(path)
     path_column, speaker_column = SPEAKERS_CSV_COLUMNS
@@ -201,8 +220,10 @@ def speakers_of(files: Sequence[str], table: Mapping[str, str], source: str) -> 
     missing = [file for file, speaker in speakers.items() if speaker is None]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ValueError(f"{source} gives no speaker for {len(missing)} of the {len(files)} file(s) to classify: "
-                         f"{shown}. Add a row ({','.join(SPEAKERS_CSV_COLUMNS)}) for each, or leave them out.")
+        raise ValueError(
+            f"{source} gives no speaker for {len(missing)} of the {len(files)} file(s) to classify: "
+            f"{shown}. Add a row ({','.join(SPEAKERS_CSV_COLUMNS)}) for each, or leave them out."
+        )
     return speakers
 
 
@@ -224,14 +245,19 @@ class SpeakerNormalizedAudioClassificationPipeline(AudioClassificationPipeline):
             return super().preprocess(inputs)
         waveform = inputs["raw"] if "raw" in inputs else inputs.get("array")
         if waveform is None or inputs.get("sampling_rate") != self.feature_extractor.sampling_rate:
-            raise ValueError(f"An input with speaker_statistics needs its audio under 'raw' at the model's rate "
-                             f"({self.feature_extractor.sampling_rate} Hz), got a sampling_rate of "
-                             f"{inputs.get('sampling_rate')}.")
+            raise ValueError(
+                f"An input with speaker_statistics needs its audio under 'raw' at the model's rate "
+                f"({self.feature_extractor.sampling_rate} Hz), got a sampling_rate of "
+                f"{inputs.get('sampling_rate')}."
+            )
         if isinstance(waveform, torch.Tensor):
             waveform = waveform.cpu().numpy()
-        processed = self.feature_extractor(np.asarray(waveform, np.float32),
-                                           sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt",
-                                           speaker_statistics=[statistics])
+        processed = self.feature_extractor(
+            np.asarray(waveform, np.float32),
+            sampling_rate=self.feature_extractor.sampling_rate,
+            return_tensors="pt",
+            speaker_statistics=[statistics],
+        )
         return processed if self.dtype is None else processed.to(dtype=self.dtype)
 
 
@@ -289,8 +315,11 @@ def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optiona
             raise
         duration = len(waveform) / sampling_rate
         if len(waveform) < min_samples:
-            raise InvalidClipError(path, f"the clip is {duration * 1000:.1f} ms long, shorter than the model's "
-                                         f"receptive field ({min_samples / sampling_rate * 1000:.1f} ms)")
+            raise InvalidClipError(
+                path,
+                f"the clip is {duration * 1000:.1f} ms long, shorter than the model's "
+                f"receptive field ({min_samples / sampling_rate * 1000:.1f} ms)",
+            )
     except InvalidClipError as error:
         return None, FilePrediction(file=path, duration=duration, error=error.problem)
     except OSError as error:  # unreadable: permissions, a folder named like an audio file, I/O errors
@@ -298,9 +327,13 @@ def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optiona
     return waveform, FilePrediction(file=path, duration=duration)
 
 
-def recording_windows(num_samples: int, sampling_rate: int, window_seconds: Optional[float] = None,
-                      hop_seconds: Optional[float] = None,
-                      max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS) -> list[tuple[int, int]]:
+def recording_windows(
+    num_samples: int,
+    sampling_rate: int,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+) -> list[tuple[int, int]]:
     """The windows a recording is classified in: :func:`window_bounds`, and windows of ``max_whole_file_seconds``
     for a recording longer than that when no ``window_seconds`` is given."""
     if window_seconds is None and num_samples > max_whole_file_seconds * sampling_rate:
@@ -308,10 +341,17 @@ def recording_windows(num_samples: int, sampling_rate: int, window_seconds: Opti
     return window_bounds(num_samples, sampling_rate, window_seconds, hop_seconds)
 
 
-def speaker_statistics_of_files(feature_extractor, files: Sequence[str], speakers: Mapping[str, str], *,
-                                window_seconds: Optional[float] = None, hop_seconds: Optional[float] = None,
-                                max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS, min_samples: int = 1,
-                                progress: bool = True) -> dict[str, Statistics]:
+def speaker_statistics_of_files(
+    feature_extractor,
+    files: Sequence[str],
+    speakers: Mapping[str, str],
+    *,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+    min_samples: int = 1,
+    progress: bool = True,
+) -> dict[str, Statistics]:
     """Each speaker's ``(mean, std)`` over the features, before normalisation, of the windows of their recordings that
     :func:`classify_files` classifies (their frames, or one vector of openSMILE functionals per window). Reads no
     label. Files that cannot be classified are left out (their result carries the error). Warns, naming the speaker,
@@ -328,28 +368,40 @@ def speaker_statistics_of_files(feature_extractor, files: Sequence[str], speaker
             if waveform is None:
                 continue
             speaker = speakers[path]
-            bounds = recording_windows(len(waveform), sampling_rate, window_seconds, hop_seconds,
-                                       max_whole_file_seconds)
+            bounds = recording_windows(
+                len(waveform), sampling_rate, window_seconds, hop_seconds, max_whole_file_seconds
+            )
             windows[speaker] += len(bounds)
             seconds[speaker] += len(waveform) / sampling_rate
             for first in range(0, len(bounds), STATISTICS_BATCH_WINDOWS):
-                clips = [waveform[start:end] for start, end in bounds[first:first + STATISTICS_BATCH_WINDOWS]]
+                clips = [waveform[start:end] for start, end in bounds[first : first + STATISTICS_BATCH_WINDOWS]]
                 for rows in clip_feature_rows(feature_extractor, clips):
                     yield speaker, rows
 
     statistics = statistics_by_speaker(feature_rows())
     for speaker in sorted(statistics):
         if windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
-            logger.warning("Speaker %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
-                           "%.0f s: their standardisation is unreliable, and so are their predictions.", speaker,
-                           windows[speaker], seconds[speaker], MIN_SPEAKER_WINDOWS, MIN_SPEAKER_SECONDS)
-    logger.info("Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
-                "speaker's other recordings classified here.", len(statistics), TRANSDUCTIVE_PROTOCOL)
+            logger.warning(
+                "Speaker %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
+                "%.0f s: their standardisation is unreliable, and so are their predictions.",
+                speaker,
+                windows[speaker],
+                seconds[speaker],
+                MIN_SPEAKER_WINDOWS,
+                MIN_SPEAKER_SECONDS,
+            )
+    logger.info(
+        "Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
+        "speaker's other recordings classified here.",
+        len(statistics),
+        TRANSDUCTIVE_PROTOCOL,
+    )
     return {speaker: running.statistics() for speaker, running in statistics.items()}
 
 
-def _speaker_statistics_for(classifier, files: Sequence[str], speakers: Optional[Mapping[str, str]],
-                            **options) -> dict[str, Statistics]:
+def _speaker_statistics_for(
+    classifier, files: Sequence[str], speakers: Optional[Mapping[str, str]], **options
+) -> dict[str, Statistics]:
     """The statistics of each speaker whose windows the model standardises per speaker (none for other models, or
     without speakers: then a warning names the fallback and how to group the recordings)."""
     feature_extractor = classifier.feature_extractor
@@ -359,31 +411,43 @@ def _speaker_statistics_for(classifier, files: Sequence[str], speakers: Optional
             raise ValueError(f"speakers gives no speaker for {len(missing)} file(s), e.g. {missing[0]}.")
     if not normalises_per_speaker(feature_extractor):
         if speakers is not None:
-            logger.info("%s does not standardise features per speaker (normalization=%r): the speakers only label "
-                        "the results.", type(feature_extractor).__name__,
-                        getattr(feature_extractor, "normalization", None))
+            logger.info(
+                "%s does not standardise features per speaker (normalization=%r): the speakers only label "
+                "the results.",
+                type(feature_extractor).__name__,
+                getattr(feature_extractor, "normalization", None),
+            )
         return {}
     if speakers is None:
-        logger.warning("The model was trained on features standardised per speaker, but the recordings are not "
-                       "grouped by speaker: each is standardised with the training speakers' global statistics "
-                       "instead, which may cost accuracy. Group them with --speaker-from folder (one folder per "
-                       "speaker) or --speakers CSV (columns %s), or classify_files(..., speakers={file: speaker}).",
-                       ",".join(SPEAKERS_CSV_COLUMNS))
+        logger.warning(
+            "The model was trained on features standardised per speaker, but the recordings are not "
+            "grouped by speaker: each is standardised with the training speakers' global statistics "
+            "instead, which may cost accuracy. Group them with --speaker-from folder (one folder per "
+            "speaker) or --speakers CSV (columns %s), or classify_files(..., speakers={file: speaker}).",
+            ",".join(SPEAKERS_CSV_COLUMNS),
+        )
         feature_extractor._fallback_said = True  # its own warning would say the same, naming the Python API only
         return {}
     if not isinstance(classifier, SpeakerNormalizedAudioClassificationPipeline):
-        raise TypeError("The model standardises features per speaker: build the pipeline with "
-                        "audio_classification_pipeline() (or pipeline_class="
-                        "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
-                        "its feature extractor.")
+        raise TypeError(
+            "The model standardises features per speaker: build the pipeline with "
+            "audio_classification_pipeline() (or pipeline_class="
+            "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
+            "its feature extractor."
+        )
     return speaker_statistics_of_files(feature_extractor, files, speakers, **options)
 
 
 def warn_if_too_short(prediction: FilePrediction, shortest: float = SHORTEST_MEANINGFUL_SECONDS) -> None:
     """Warn, naming the clip and its duration, when it is too short for its emotion to mean anything."""
     if prediction.duration is not None and prediction.duration < shortest:
-        logger.warning("%s is %.3f s long, shorter than %.2f s: too little speech for an emotion, so its prediction "
-                       "is not meaningful.", prediction.file, prediction.duration, shortest)
+        logger.warning(
+            "%s is %.3f s long, shorter than %.2f s: too little speech for an emotion, so its prediction "
+            "is not meaningful.",
+            prediction.file,
+            prediction.duration,
+            shortest,
+        )
 
 
 class _WindowQueue:
@@ -400,10 +464,16 @@ class _WindowQueue:
         self.windows: list[_Window] = []
         self.samples = 0
 
-    def add(self, prediction: FilePrediction, waveform: Optional[np.ndarray], bounds: Sequence[tuple[int, int]] = (),
-            speaker_statistics: Optional[Statistics] = None) -> None:
-        record = _PendingFile(prediction, waveform, num_windows=len(bounds), remaining=len(bounds),
-                              speaker_statistics=speaker_statistics)
+    def add(
+        self,
+        prediction: FilePrediction,
+        waveform: Optional[np.ndarray],
+        bounds: Sequence[tuple[int, int]] = (),
+        speaker_statistics: Optional[Statistics] = None,
+    ) -> None:
+        record = _PendingFile(
+            prediction, waveform, num_windows=len(bounds), remaining=len(bounds), speaker_statistics=speaker_statistics
+        )
         prediction.windows = [None] * len(bounds)
         self.files.append(record)
         self.windows += [_Window(record, index, start, end) for index, (start, end) in enumerate(bounds)]
@@ -424,7 +494,8 @@ class _WindowQueue:
                 self._fail(record, window, scores)
             elif record.prediction.error is None:
                 record.prediction.windows[window.index] = WindowPrediction(
-                    start=window.start / self.sampling_rate, end=window.end / self.sampling_rate, scores=scores)
+                    start=window.start / self.sampling_rate, end=window.end / self.sampling_rate, scores=scores
+                )
                 record.progress += 1 / record.num_windows
                 self.bar.update(1 / record.num_windows)
             record.remaining -= 1
@@ -454,8 +525,9 @@ class _WindowQueue:
         inputs = []
         for i in order:
             window = chunk[i]
-            inputs.append({"raw": window.pending.waveform[window.start:window.end],
-                           "sampling_rate": self.sampling_rate})
+            inputs.append(
+                {"raw": window.pending.waveform[window.start : window.end], "sampling_rate": self.sampling_rate}
+            )
             if window.pending.speaker_statistics is not None:
                 inputs[-1]["speaker_statistics"] = window.pending.speaker_statistics
         try:
@@ -478,10 +550,17 @@ class _WindowQueue:
             return error
 
 
-def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional[float] = None,
-                   hop_seconds: Optional[float] = None, batch_size: int = 8, progress: bool = True,
-                   max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
-                   speakers: Optional[Mapping[str, str]] = None) -> Iterator[FilePrediction]:
+def classify_files(
+    classifier,
+    files: Iterable[str],
+    *,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+    speakers: Optional[Mapping[str, str]] = None,
+) -> Iterator[FilePrediction]:
     """Classify each file (windowed when longer than ``window_seconds``; without it, when longer than
     ``max_whole_file_seconds``, in windows of that length) with an ``audio-classification`` pipeline;
     yields one :class:`FilePrediction` per file, in the order of ``files``, those that failed included (their
@@ -505,9 +584,16 @@ def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional
     files = list(files)
     sampling_rate = classifier.feature_extractor.sampling_rate
     min_samples = minimum_input_samples(classifier.model.config)
-    statistics = _speaker_statistics_for(classifier, files, speakers, window_seconds=window_seconds,
-                                         hop_seconds=hop_seconds, max_whole_file_seconds=max_whole_file_seconds,
-                                         min_samples=min_samples, progress=progress)
+    statistics = _speaker_statistics_for(
+        classifier,
+        files,
+        speakers,
+        window_seconds=window_seconds,
+        hop_seconds=hop_seconds,
+        max_whole_file_seconds=max_whole_file_seconds,
+        min_samples=min_samples,
+        progress=progress,
+    )
     if not is_padding_invariant(classifier.model, classifier.feature_extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
     bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
@@ -521,8 +607,9 @@ def classify_files(classifier, files: Iterable[str], *, window_seconds: Optional
                 queue.add(prediction, None)
             else:
                 warn_if_too_short(prediction)
-                bounds = recording_windows(len(waveform), sampling_rate, window_seconds, hop_seconds,
-                                           max_whole_file_seconds)
+                bounds = recording_windows(
+                    len(waveform), sampling_rate, window_seconds, hop_seconds, max_whole_file_seconds
+                )
                 queue.add(prediction, waveform, bounds, statistics.get(prediction.speaker))
             while queue.chunk_ready():
                 queue.classify_chunk()
@@ -551,8 +638,9 @@ class PredictionWriter:
     ```
     """
 
-    def __init__(self, path: str | os.PathLike, labels: Sequence[str], top_k: Optional[int] = None,
-                 speaker_column: bool = False):
+    def __init__(
+        self, path: str | os.PathLike, labels: Sequence[str], top_k: Optional[int] = None, speaker_column: bool = False
+    ):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
             raise ValueError(f"--output {self.path}: write .csv or .json.")
@@ -573,8 +661,9 @@ class PredictionWriter:
             else:
                 self._csv = csv.writer(self._handle)
                 speaker = ["speaker"] if self.speaker_column else []
-                self._csv.writerow(["file", *speaker, "window", "start", "end", "label", "score", *self.labels,
-                                    "error"])
+                self._csv.writerow(
+                    ["file", *speaker, "window", "start", "end", "label", "score", *self.labels, "error"]
+                )
             self._stack = stack.pop_all()
         return self
 
@@ -592,17 +681,35 @@ class PredictionWriter:
         file = [prediction.file, prediction.speaker or ""] if self.speaker_column else [prediction.file]
         if prediction.error is not None:
             duration = "" if prediction.duration is None else f"{prediction.duration:.3f}"
-            self._csv.writerow([*file, "all", "0.000", duration, "", "", *([""] * len(self.labels)),
-                                prediction.error])
+            self._csv.writerow([*file, "all", "0.000", duration, "", "", *([""] * len(self.labels)), prediction.error])
             return
         if len(prediction.windows) > 1:
             for index, window in enumerate(prediction.windows):
-                self._csv.writerow([*file, index, f"{window.start:.3f}", f"{window.end:.3f}", window.label,
-                                    f"{window.scores[window.label]:.6f}",
-                                    *(f"{window.scores[k]:.6f}" for k in self.labels), ""])
+                self._csv.writerow(
+                    [
+                        *file,
+                        index,
+                        f"{window.start:.3f}",
+                        f"{window.end:.3f}",
+                        window.label,
+                        f"{window.scores[window.label]:.6f}",
+                        *(f"{window.scores[k]:.6f}" for k in self.labels),
+                        "",
+                    ]
+                )
         scores = prediction.scores
-        self._csv.writerow([*file, "all", "0.000", f"{prediction.duration:.3f}", prediction.label,
-                            f"{scores[prediction.label]:.6f}", *(f"{scores[k]:.6f}" for k in self.labels), ""])
+        self._csv.writerow(
+            [
+                *file,
+                "all",
+                "0.000",
+                f"{prediction.duration:.3f}",
+                prediction.label,
+                f"{scores[prediction.label]:.6f}",
+                *(f"{scores[k]:.6f}" for k in self.labels),
+                "",
+            ]
+        )
 
     def __exit__(self, *exc_info) -> bool:
         stack, self._stack = self._stack, None
@@ -611,8 +718,13 @@ class PredictionWriter:
         return stack.__exit__(*exc_info)
 
 
-def write_predictions(predictions: Iterable[FilePrediction], path: str | os.PathLike, labels: Sequence[str],
-                      top_k: Optional[int] = None, speaker_column: bool = False) -> Path:
+def write_predictions(
+    predictions: Iterable[FilePrediction],
+    path: str | os.PathLike,
+    labels: Sequence[str],
+    top_k: Optional[int] = None,
+    speaker_column: bool = False,
+) -> Path:
     """Write predictions as they come (see :class:`PredictionWriter` for the formats, chosen by the file's suffix)."""
     with PredictionWriter(path, labels, top_k=top_k, speaker_column=speaker_column) as writer:
         for prediction in predictions:
@@ -620,8 +732,23 @@ def write_predictions(predictions: Iterable[FilePrediction], path: str | os.Path
     return writer.path
 
 
-__all__ = ["FilePrediction", "PredictionWriter", "SPEAKERS_CSV_COLUMNS", "SPEAKER_SOURCES",
-           "SpeakerNormalizedAudioClassificationPipeline", "WindowPrediction", "audio_classification_pipeline",
-           "classify_files", "find_audio_inputs", "model_labels", "normalises_per_speaker", "read_speakers_csv",
-           "recording_windows", "speaker_statistics_of_files", "speakers_from_folders", "speakers_of",
-           "window_bounds", "write_predictions"]
+__all__ = [
+    "FilePrediction",
+    "PredictionWriter",
+    "SPEAKERS_CSV_COLUMNS",
+    "SPEAKER_SOURCES",
+    "SpeakerNormalizedAudioClassificationPipeline",
+    "WindowPrediction",
+    "audio_classification_pipeline",
+    "classify_files",
+    "find_audio_inputs",
+    "model_labels",
+    "normalises_per_speaker",
+    "read_speakers_csv",
+    "recording_windows",
+    "speaker_statistics_of_files",
+    "speakers_from_folders",
+    "speakers_of",
+    "window_bounds",
+    "write_predictions",
+]

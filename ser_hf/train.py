@@ -17,12 +17,20 @@ from typing import Optional, Sequence
 import datasets
 import transformers
 
-from .configs import parse_recipe
-from .evaluation import write_fold_summary
-from .hub_token import redact_log_handlers
-from .run_dir import check_output_dir, hold_output_dir
-from .training import (add_functionals_once, audit_split, encode_feature_encoder_once, encode_for_fast_mode,
-                       finish_run, load_dataset_from_args, make_folds, train_and_evaluate)
+from .evaluation.report import write_fold_summary
+from .hub.token import redact_log_handlers
+from .recipe.arguments import parse_recipe
+from .training.run_dir import check_output_dir, hold_output_dir
+from .training.stages import (
+    add_functionals_once,
+    audit_split,
+    encode_feature_encoder_once,
+    encode_for_fast_mode,
+    finish_run,
+    load_dataset_from_args,
+    make_folds,
+    train_and_evaluate,
+)
 
 logger = logging.getLogger("ser_hf")
 
@@ -43,15 +51,25 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     model_args, data_args, augmentation_args, training_args = parse_recipe(args)
     augmentation_args.check_model(model_args)
     setup_logging(training_args)
-    logger.info("Training %s on %s (%s protocol) into %s", model_args.model_type, ", ".join(data_args.corpus),
-                data_args.split_protocol, training_args.output_dir)
+    logger.info(
+        "Training %s on %s (%s protocol) into %s",
+        model_args.model_type,
+        ", ".join(data_args.corpus),
+        data_args.split_protocol,
+        training_args.output_dir,
+    )
 
     # The output folder: never a data folder or a folder of the user's files, and one training in it at a time.
     if training_args.should_save:
         check_output_dir(training_args.output_dir, data_args.data_dir)
     with hold_output_dir(training_args.output_dir, enabled=training_args.should_save):
-        return run(model_args, data_args, augmentation_args, training_args,
-                   recipe_args=list(sys.argv[1:] if args is None else args))
+        return run(
+            model_args,
+            data_args,
+            augmentation_args,
+            training_args,
+            recipe_args=list(sys.argv[1:] if args is None else args),
+        )
 
 
 def run(model_args, data_args, augmentation_args, training_args, recipe_args: list[str]) -> list[dict]:
@@ -64,8 +82,9 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
     if model_args.cache_encoder_outputs:
         with training_args.main_process_first(desc="encoding the corpus once (FAST mode)"):
             unencoded = dataset
-            dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args,
-                                                        skip_invalid=data_args.skip_invalid)
+            dataset, encoder_key = encode_for_fast_mode(
+                dataset, model_args, augmentation_args, training_args, skip_invalid=data_args.skip_invalid
+            )
     else:
         with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
             dataset = encode_feature_encoder_once(dataset, model_args, data_args, augmentation_args, training_args)
@@ -74,16 +93,31 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
     reports = []
     for fold, splits in make_folds(dataset, data_args):
         leakage_report = audit_split(splits, fold)
-        reports.append(train_and_evaluate(model_args, data_args, augmentation_args, training_args, splits,
-                                          fold=fold, leakage_report=leakage_report, encoder_key=encoder_key,
-                                          unencoded_dataset=unencoded))
+        reports.append(
+            train_and_evaluate(
+                model_args,
+                data_args,
+                augmentation_args,
+                training_args,
+                splits,
+                fold=fold,
+                leakage_report=leakage_report,
+                encoder_key=encoder_key,
+                unencoded_dataset=unencoded,
+            )
+        )
 
     # Folds: mean ± std of every metric.
     if len(reports) > 1 and training_args.should_save:
         split = "test" if all("test" in r["evaluation"] for r in reports) else "validation"
         summary = write_fold_summary(Path(training_args.output_dir), reports, split=split)
-        logger.info("%d folds, %s UA %.1f ± %.1f %%", summary["folds"], split,
-                    100 * summary["mean"]["unweighted_accuracy"], 100 * summary["std"]["unweighted_accuracy"])
+        logger.info(
+            "%d folds, %s UA %.1f ± %.1f %%",
+            summary["folds"],
+            split,
+            100 * summary["mean"]["unweighted_accuracy"],
+            100 * summary["std"]["unweighted_accuracy"],
+        )
 
     # Card and push: the recipe and model card of the run, then the Hub when push_to_hub is set (main process).
     commit = finish_run(model_args, data_args, augmentation_args, training_args, reports, recipe_args=recipe_args)
@@ -96,12 +130,15 @@ def where_the_run_is(output_dir: Path, reports: list[dict], commit=None) -> str:
     """The closing line of a run: the folder it was written to, its model(s), and the Hub commit when pushed."""
     folds = [f"fold-{report['fold']}" for report in reports if report.get("fold") is not None]
     if folds:
-        models = f"{len(folds)} fold model(s) in {', '.join(folds)}" + (", mean ± std in summary.json"
-                                                                        if len(folds) > 1 else "")
+        models = f"{len(folds)} fold model(s) in {', '.join(folds)}" + (
+            ", mean ± std in summary.json" if len(folds) > 1 else ""
+        )
         line = f"Finished: the run is in {output_dir} ({models})"
     else:
-        line = (f"Finished: the run is in {output_dir} (model, metrics.json, model card); try it: "
-                f"ser-hf predict {output_dir} AUDIO_FILE")
+        line = (
+            f"Finished: the run is in {output_dir} (model, metrics.json, model card); try it: "
+            f"ser-hf predict {output_dir} AUDIO_FILE"
+        )
     return line + (f"; pushed to {commit.commit_url}" if commit is not None else "")
 
 

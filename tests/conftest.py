@@ -15,8 +15,14 @@ RAVDESS_48K_SAMPLE = REPO / "data" / "ravdess_48k_sample"
 SHARED_DATA = Path(os.environ.get("SER_HF_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-def write_audio(path: Path, seconds: float = 0.25, sampling_rate: int = 16000, channels: int = 1,
-                subtype: str | None = None, seed: int = 0) -> Path:
+def write_audio(
+    path: Path,
+    seconds: float = 0.25,
+    sampling_rate: int = 16000,
+    channels: int = 1,
+    subtype: str | None = None,
+    seed: int = 0,
+) -> Path:
     """Write a short tone-plus-noise clip (any format soundfile writes: wav, flac, ogg, mp3)."""
     rng = np.random.default_rng(seed)
     frames = int(seconds * sampling_rate)

@@ -68,12 +68,19 @@ _TINY_BASELINES = {
     "cnn1d": dict(conv_channels=(4, 8, 8), conv_kernel_sizes=(40, 3, 3), conv_strides=(4, 1, 1), pool_sizes=(4, 4, 4)),
     "mfcc": dict(hidden_sizes=(16,)),
     "mfcc-cnn": dict(head_type="cnn", conv_channels=(8, 8), hidden_sizes=(16,)),
-    "parallel_cnn_transformer": dict(conv_channels=(4, 8), transformer_hidden_size=16, transformer_num_heads=2,
-                                     transformer_intermediate_size=32, transformer_time_pool=3,
-                                     pooling_mode="attentive_statistics", attention_hidden_size=8,
-                                     transformer_dropout=0.0),
-    "cnn_attention_lstm": dict(conv_channels=(8, 8), lstm_hidden_size=8, num_attention_heads=2, attention_dropout=0.0,
-                               attention_hidden_size=8),
+    "parallel_cnn_transformer": dict(
+        conv_channels=(4, 8),
+        transformer_hidden_size=16,
+        transformer_num_heads=2,
+        transformer_intermediate_size=32,
+        transformer_time_pool=3,
+        pooling_mode="attentive_statistics",
+        attention_hidden_size=8,
+        transformer_dropout=0.0,
+    ),
+    "cnn_attention_lstm": dict(
+        conv_channels=(8, 8), lstm_hidden_size=8, num_attention_heads=2, attention_dropout=0.0, attention_hidden_size=8
+    ),
 }
 
 

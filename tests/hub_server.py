@@ -143,15 +143,28 @@ class LocalHub:
 
     # --- state, for tests ---
 
-    def fail(self, method: str, path_pattern: str, status: int = 500, times: Optional[int] = 1,
-             echo_authorization: bool = False) -> None:
+    def fail(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int = 500,
+        times: Optional[int] = 1,
+        echo_authorization: bool = False,
+    ) -> None:
         """Answer the next ``times`` requests (all of them while ``times`` is `None`, until :attr:`failures` is
         cleared) whose method is ``method`` and whose path matches the regular expression ``path_pattern`` with
         ``status`` and no effect; with ``echo_authorization``, the error (body and ``X-Error-Message``) quotes the
         request's ``Authorization`` header, as a careless proxy does."""
         with self.lock:
-            self.failures.append({"method": method, "path": re.compile(path_pattern), "status": status,
-                                  "times": times, "echo_authorization": echo_authorization})
+            self.failures.append(
+                {
+                    "method": method,
+                    "path": re.compile(path_pattern),
+                    "status": status,
+                    "times": times,
+                    "echo_authorization": echo_authorization,
+                }
+            )
 
     def _injected_failure(self, method: str, path: str, authorization: str = "") -> Optional[HubError]:
         with self.lock:
@@ -194,8 +207,9 @@ class LocalHub:
         repo_id = f"{namespace}/{name}"
         if (repo_type, repo_id) in self.repos:
             # As the Hub: the existing repository's URL comes along (create_repo(exist_ok=True) returns it).
-            raise HubError(409, "You already created this model repo",
-                           body={"url": self._repo_url(repo_type, repo_id)})
+            raise HubError(
+                409, "You already created this model repo", body={"url": self._repo_url(repo_type, repo_id)}
+            )
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = Repository(repo_type=repo_type, repo_id=repo_id, private=private)
         repo.commit("main", "initial commit", {".gitattributes": GITATTRIBUTES})
@@ -208,11 +222,24 @@ class LocalHub:
 
     def repo_info(self, repo: Repository, revision: str) -> dict:
         commit = self._commit_at(repo, revision)
-        info = {"id": repo.repo_id, "_id": repo.repo_id, "author": repo.repo_id.split("/")[0], "sha": commit.oid,
-                "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
-                "tags": [], "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
-                "siblings": [{"rfilename": path, "size": len(content), "blobId": git_blob_sha1(content)}
-                             for path, content in sorted(commit.files.items())]}
+        info = {
+            "id": repo.repo_id,
+            "_id": repo.repo_id,
+            "author": repo.repo_id.split("/")[0],
+            "sha": commit.oid,
+            "private": repo.private,
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "lastModified": "2026-01-01T00:00:00.000Z",
+            "createdAt": "2026-01-01T00:00:00.000Z",
+            "siblings": [
+                {"rfilename": path, "size": len(content), "blobId": git_blob_sha1(content)}
+                for path, content in sorted(commit.files.items())
+            ],
+        }
         card = _front_matter(commit.files.get("README.md", b"").decode("utf-8", "replace"))
         if card:
             info["cardData"] = card
@@ -225,8 +252,9 @@ class LocalHub:
         if "config.json" in commit.files:
             try:
                 config = json.loads(commit.files["config.json"])
-                info["config"] = {key: config[key] for key in ("architectures", "model_type", "auto_map")
-                                  if key in config}
+                info["config"] = {
+                    key: config[key] for key in ("architectures", "model_type", "auto_map") if key in config
+                }
             except ValueError:
                 pass
         return info
@@ -238,18 +266,20 @@ class LocalHub:
         for path, content in sorted(commit.files.items()):
             if not path.startswith(prefix):
                 continue
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             if "/" in rest and not recursive:
                 folders.add(prefix + rest.split("/")[0])
                 continue
             if recursive:
                 parts = rest.split("/")[:-1]
-                folders.update(prefix + "/".join(parts[:i + 1]) for i in range(len(parts)))
+                folders.update(prefix + "/".join(parts[: i + 1]) for i in range(len(parts)))
             entries.append(_file_entry(path, content))
         if prefix and not entries and not folders:
             raise HubError(404, f"{folder} does not exist at {revision}", "EntryNotFound")
-        return [{"type": "directory", "oid": hashlib.sha1(p.encode()).hexdigest(), "size": 0, "path": p}
-                for p in sorted(folders)] + entries
+        return [
+            {"type": "directory", "oid": hashlib.sha1(p.encode()).hexdigest(), "size": 0, "path": p}
+            for p in sorted(folders)
+        ] + entries
 
     def preupload(self, repo: Repository, revision: str, payload: dict) -> dict:
         commit = repo.resolve(revision)
@@ -258,8 +288,14 @@ class LocalHub:
         for item in payload.get("files", []):
             path = item["path"]
             remote = existing.get(path)
-            files.append({"path": path, "uploadMode": "regular", "shouldIgnore": False,
-                          "oid": git_blob_sha1(remote) if remote is not None else None})
+            files.append(
+                {
+                    "path": path,
+                    "uploadMode": "regular",
+                    "shouldIgnore": False,
+                    "oid": git_blob_sha1(remote) if remote is not None else None,
+                }
+            )
         return {"files": files, "commitOid": commit.oid if commit is not None else None}
 
     def apply_commit(self, repo: Repository, revision: str, body: bytes) -> dict:
@@ -291,9 +327,12 @@ class LocalHub:
         if "README.md" in files:
             _check_metadata(files["README.md"].decode("utf-8", "replace"))
         commit = repo.commit(revision, header.get("summary") or "", files)
-        return {"success": True, "commitOid": commit.oid,
-                "commitUrl": f"{self._repo_url(repo.repo_type, repo.repo_id)}/commit/{commit.oid}",
-                "hookOutput": ""}
+        return {
+            "success": True,
+            "commitOid": commit.oid,
+            "commitUrl": f"{self._repo_url(repo.repo_type, repo.repo_id)}/commit/{commit.oid}",
+            "hookOutput": "",
+        }
 
 
 def _file_entry(path: str, content: bytes) -> dict:
@@ -321,10 +360,10 @@ def _check_metadata(text: str) -> list[str]:
         try:
             model_index_to_eval_results(data["model-index"])
         except (KeyError, TypeError, ValueError) as error:
-            errors.append(f"\"model-index\" is invalid: {error!r}")
+            errors.append(f'"model-index" is invalid: {error!r}')
     for key in ("tags", "datasets"):
         if key in data and not (isinstance(data[key], list) and all(isinstance(v, str) for v in data[key])):
-            errors.append(f"\"{key}\" must be a list of strings")
+            errors.append(f'"{key}" must be a list of strings')
     if errors:
         raise HubError(400, "; ".join(errors))
     return errors
@@ -396,8 +435,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/whoami-v2" and method == "GET":
             if not authorized:
                 raise HubError(401, "Invalid credentials in Authorization header")
-            return self._json({"type": "user", "name": state.user, "orgs": [],
-                               "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+            return self._json(
+                {
+                    "type": "user",
+                    "name": state.user,
+                    "orgs": [],
+                    "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+                }
+            )
         if path == "/api/repos/create" and method == "POST":
             if not authorized:
                 raise HubError(401, "Invalid credentials in Authorization header")
@@ -463,18 +508,27 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"X-Repo-Commit": commit.oid}
         if path not in commit.files:
             error = HubError(404, "Entry not found", "EntryNotFound")
-            self._send(404, b"" if head else json.dumps({"error": error.message}).encode(),
-                       {"X-Error-Code": "EntryNotFound", "X-Error-Message": error.message, **headers}, head=head)
+            self._send(
+                404,
+                b"" if head else json.dumps({"error": error.message}).encode(),
+                {"X-Error-Code": "EntryNotFound", "X-Error-Message": error.message, **headers},
+                head=head,
+            )
             return
         content = commit.files[path]
-        headers.update({"ETag": f'"{git_blob_sha1(content)}"', "Accept-Ranges": "bytes",
-                        "Content-Type": "application/octet-stream"})
+        headers.update(
+            {
+                "ETag": f'"{git_blob_sha1(content)}"',
+                "Accept-Ranges": "bytes",
+                "Content-Type": "application/octet-stream",
+            }
+        )
         byte_range = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if byte_range is not None and not head:
             start = int(byte_range.group(1))
             end = int(byte_range.group(2)) if byte_range.group(2) else len(content) - 1
             headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-            return self._send(206, content[start:end + 1], headers)
+            return self._send(206, content[start : end + 1], headers)
         self._send(200, content, headers, head=head)
 
 

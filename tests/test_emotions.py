@@ -7,9 +7,18 @@ def test_vocabulary_is_the_eight_canonical_emotions():
     assert EMOTIONS == ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 
 
-@pytest.mark.parametrize("name, expected", [("Anger", "angry"), ("happiness", "happy"), ("FEAR", "fearful"),
-                                            ("ps", "surprised"), ("pleasant surprise", "surprised"),
-                                            ("neutral", "neutral"), ("boredom", None)])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("Anger", "angry"),
+        ("happiness", "happy"),
+        ("FEAR", "fearful"),
+        ("ps", "surprised"),
+        ("pleasant surprise", "surprised"),
+        ("neutral", "neutral"),
+        ("boredom", None),
+    ],
+)
 def test_aliases_resolve_to_the_vocabulary(name, expected):
     assert canonical_emotion(name) == expected
 

@@ -17,11 +17,10 @@ from transformers import Wav2Vec2Config, pipeline
 
 import ser_hf.predict as predict_module
 from ser_hf.cli import main as cli_main
+from ser_hf.data.decode import decode_waveform
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 from ser_hf.predict import PredictionWriter, classify_files, find_audio_inputs, model_labels, window_bounds
-from ser_hf.prepare import decode_waveform
-
-from .conftest_models import _SSL_COMMON, LABELS, build_tiny, load_clip
+from tests.conftest_models import _SSL_COMMON, LABELS, build_tiny, load_clip
 
 SAMPLING_RATE = 16000
 NUM_CLIPS = 2000
@@ -95,7 +94,7 @@ def clip_folder(tmp_path_factory) -> Path:
     for index in range(NUM_CLIPS):
         length = int(rng.uniform(0.3, 0.6) * SAMPLING_RATE)
         offset = int(rng.integers(0, len(source) - length))
-        audio = source[offset:offset + length] * rng.uniform(0.5, 2.0) + rng.normal(0, 1e-3, length)
+        audio = source[offset : offset + length] * rng.uniform(0.5, 2.0) + rng.normal(0, 1e-3, length)
         audio = np.clip(audio, -1, 1).astype(np.float32)
         name = f"clip_{index:04d}.wav"
         if name in BAD_CLIPS:
@@ -125,10 +124,12 @@ class CountingClassifier:
 
 # --- A big folder through the command line ------------------------------------------------------------------------
 
+
 def test_predict_folder_of_2000_clips_writes_one_row_per_clip_with_errors(tmp_path, crnn_model, clip_folder, capsys):
     output = tmp_path / "emotions.csv"
-    status = cli_main(["predict", str(crnn_model), str(clip_folder), "--output", str(output), "--batch-size", "16",
-                       "--no-progress"])
+    status = cli_main(
+        ["predict", str(crnn_model), str(clip_folder), "--output", str(output), "--batch-size", "16", "--no-progress"]
+    )
     captured = capsys.readouterr()
     assert status == 1, captured.err  # some clips failed: every row written, the status says so
     with open(output, newline="", encoding="utf-8") as handle:
@@ -155,13 +156,17 @@ def test_predict_folder_of_2000_clips_writes_one_row_per_clip_with_errors(tmp_pa
 
 
 def test_inputs_are_listed_once_and_bad_options_stop_before_the_model_runs(
-        crnn_model, maskless_ssl_model, clip_folder, capsys):
+    crnn_model, maskless_ssl_model, clip_folder, capsys
+):
     first = find_audio_inputs([clip_folder])[0]
     assert find_audio_inputs([first, clip_folder, first]) == find_audio_inputs([clip_folder])
     for model, options, message in [
         (crnn_model, ["--hop-seconds", "1"], "--hop-seconds needs --window-seconds"),
-        (maskless_ssl_model, ["--window-seconds", "0.001"],
-         "--window-seconds 0.001 is shorter than the model's receptive field"),
+        (
+            maskless_ssl_model,
+            ["--window-seconds", "0.001"],
+            "--window-seconds 0.001 is shorter than the model's receptive field",
+        ),
     ]:
         assert cli_main(["predict", str(model), first, "--no-progress", *options]) == 2
         assert message in capsys.readouterr().err
@@ -189,6 +194,7 @@ def test_predict_json_lines_and_json_file_carry_the_error(tmp_path, crnn_model, 
 
 # --- Batching across files ----------------------------------------------------------------------------------------
 
+
 def test_windows_batched_across_files_score_as_each_file_alone(tmp_path, crnn_model, clip_folder):
     """Short clips of many lengths batched together, and a long recording's windows among them: the scores each
     window gets alone, within float rounding."""
@@ -196,8 +202,9 @@ def test_windows_batched_across_files_score_as_each_file_alone(tmp_path, crnn_mo
     soundfile.write(tmp_path / "long.wav", long_audio, SAMPLING_RATE)
     files = find_audio_inputs([clip_folder])[:120] + [str(tmp_path / "long.wav")]
     classifier = CountingClassifier(pipeline("audio-classification", model=str(crnn_model)))
-    predictions = list(classify_files(classifier, files, window_seconds=1.0, hop_seconds=0.5, batch_size=8,
-                                      progress=False))
+    predictions = list(
+        classify_files(classifier, files, window_seconds=1.0, hop_seconds=0.5, batch_size=8, progress=False)
+    )
     calls = classifier.calls
     assert max(calls) > 1 and len(calls) < len(files) / 4  # many files per call, not one call per file
     assert [p.file for p in predictions] == files
@@ -208,8 +215,9 @@ def test_windows_batched_across_files_score_as_each_file_alone(tmp_path, crnn_mo
             continue
         audio = decode_waveform(prediction.file, SAMPLING_RATE)
         bounds = window_bounds(len(audio), SAMPLING_RATE, 1.0, 0.5)
-        assert [(w.start, w.end) for w in prediction.windows] == [(s / SAMPLING_RATE, e / SAMPLING_RATE)
-                                                                  for s, e in bounds]
+        assert [(w.start, w.end) for w in prediction.windows] == [
+            (s / SAMPLING_RATE, e / SAMPLING_RATE) for s, e in bounds
+        ]
         for window, (start, end) in zip(prediction.windows, bounds):
             alone = _direct_scores(classifier, audio[start:end])
             assert window.scores == pytest.approx(alone, abs=1e-5)
@@ -235,8 +243,9 @@ def test_model_without_attention_mask_gets_one_window_per_forward(maskless_ssl_m
         assert prediction.windows[0].scores == pytest.approx(expected, abs=1e-6)
 
 
-def test_clip_shorter_than_the_receptive_field_and_model_failures_get_an_error(tmp_path, maskless_ssl_model,
-                                                                               crnn_model):
+def test_clip_shorter_than_the_receptive_field_and_model_failures_get_an_error(
+    tmp_path, maskless_ssl_model, crnn_model
+):
     soundfile.write(tmp_path / "a_good.wav", load_clip(0, 0.5), SAMPLING_RATE)
     soundfile.write(tmp_path / "b_tiny.wav", load_clip(0)[24000:24080], SAMPLING_RATE)  # 5 ms of speech
     ssl = pipeline("audio-classification", model=str(maskless_ssl_model))
@@ -261,10 +270,12 @@ def test_clip_shorter_than_the_receptive_field_and_model_failures_get_an_error(t
     assert [p.error is None for p in predictions] == [True, True, False, True]
     assert predictions[2].error == "the model could not classify it: RuntimeError: the model cannot take this clip"
     assert predictions[3].windows[0].scores == pytest.approx(
-        _direct_scores(crnn, decode_waveform(str(tmp_path / "d_good.wav"), SAMPLING_RATE)), abs=1e-5)
+        _direct_scores(crnn, decode_waveform(str(tmp_path / "d_good.wav"), SAMPLING_RATE)), abs=1e-5
+    )
 
 
 # --- Bounded memory -----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("max_chunk_seconds", [None, 2.0])
 def test_files_are_decoded_lazily_a_chunk_ahead(monkeypatch, crnn_model, clip_folder, max_chunk_seconds):
@@ -298,6 +309,7 @@ def test_files_are_decoded_lazily_a_chunk_ahead(monkeypatch, crnn_model, clip_fo
 
 # --- Progress bar -------------------------------------------------------------------------------------------------
 
+
 def test_progress_bar_counts_files_on_stderr_unless_no_progress(crnn_model, clip_folder, capsys):
     files = [f for f in find_audio_inputs([clip_folder])[:6] if Path(f).name not in BAD_CLIPS]
     assert cli_main(["predict", str(crnn_model), *files]) == 0
@@ -309,6 +321,7 @@ def test_progress_bar_counts_files_on_stderr_unless_no_progress(crnn_model, clip
 
 
 # --- Atomic output ------------------------------------------------------------------------------------------------
+
 
 def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch, crnn_model, clip_folder):
     output = tmp_path / "emotions.csv"
@@ -323,8 +336,16 @@ def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch
 
     monkeypatch.setattr(predict_module, "classify_files", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        cli_main(["predict", str(crnn_model), *find_audio_inputs([clip_folder])[:50], "--output", str(output),
-                  "--no-progress"])
+        cli_main(
+            [
+                "predict",
+                str(crnn_model),
+                *find_audio_inputs([clip_folder])[:50],
+                "--output",
+                str(output),
+                "--no-progress",
+            ]
+        )
     assert output.read_text() == "the previous run's results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["emotions.csv"]  # no partial file left behind
 
@@ -369,7 +390,7 @@ def test_a_ten_minute_recording_is_windowed_without_being_asked(tmp_path, crnn_m
 def test_a_stream_whose_header_declares_no_duration_is_left_to_the_decoder(monkeypatch, crnn_model, clip_folder):
     """Recordings written through a pipe (WebM/Opus from a browser) declare no duration, which the probe reads as
     empty: the decoder decides. A file neither can read keeps the probe's error, which names the problem better."""
-    from ser_hf.corpora import InvalidClipError
+    from ser_hf.data.corpora import InvalidClipError
 
     def no_duration(path):
         raise InvalidClipError(path, "zero-length audio")

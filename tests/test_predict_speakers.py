@@ -13,17 +13,22 @@ import numpy as np
 import pytest
 import torch
 
-import ser_hf.evaluate as evaluate_module
+import ser_hf.evaluation.evaluate_model as evaluate_module
 from ser_hf.cli import main as cli_main
-from ser_hf.evaluate import CorpusSource, evaluate_model, format_eval_report
+from ser_hf.data.decode import decode_waveform
+from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model, format_eval_report
+from ser_hf.inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL
 from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, build_baseline
-from ser_hf.predict import (audio_classification_pipeline, classify_files, find_audio_inputs, read_speakers_csv,
-                            speakers_from_folders, speakers_of)
-from ser_hf.prepare import decode_waveform
-from ser_hf.speaker_normalization import TRANSDUCTIVE_PROTOCOL
-
-from .conftest_models import LABELS, build_tiny
-from .test_predict import _randomize
+from ser_hf.predict import (
+    audio_classification_pipeline,
+    classify_files,
+    find_audio_inputs,
+    read_speakers_csv,
+    speakers_from_folders,
+    speakers_of,
+)
+from tests.conftest_models import LABELS, build_tiny
+from tests.test_predict import _randomize
 
 SAMPLING_RATE = 16000
 
@@ -90,6 +95,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 # --- Grouping -----------------------------------------------------------------------------------------------------
 
+
 def test_each_file_gets_its_speaker_from_its_folder_or_from_a_csv(tmp_path, speaker_folders, monkeypatch):
     files = find_audio_inputs([speaker_folders])
     by_folder = speakers_from_folders(files)
@@ -98,33 +104,55 @@ def test_each_file_gets_its_speaker_from_its_folder_or_from_a_csv(tmp_path, spea
     # those classified; the files given on the command line relative to another working directory.
     table = tmp_path / "lists" / "speakers.csv"
     table.parent.mkdir()
-    lines = ["path,speaker_id,note"] + [f"../recordings/{Path(f).parent.name}/{Path(f).name},S{i % 3},x"
-                                        for i, f in enumerate(files[1:], start=1)]
+    lines = ["path,speaker_id,note"] + [
+        f"../recordings/{Path(f).parent.name}/{Path(f).name},S{i % 3},x" for i, f in enumerate(files[1:], start=1)
+    ]
     lines.append(f"{files[0]},S0,absolute")
     table.write_text("\n".join(lines) + "\n")
     monkeypatch.chdir(speaker_folders)
     relative = [str(Path(f).relative_to(speaker_folders)) for f in files[:5]]
     assert speakers_of(relative, read_speakers_csv(table), str(table)) == {
-        file: f"S{i % 3}" for i, file in enumerate(relative)}
+        file: f"S{i % 3}" for i, file in enumerate(relative)
+    }
 
 
 def test_predict_writes_each_files_speaker_and_a_non_speaker_model_only_labels_with_them(
-        tmp_path, global_crnn, speaker_folders, capsys, caplog):
+    tmp_path, global_crnn, speaker_folders, capsys, caplog
+):
     output = tmp_path / "emotions.csv"
     with caplog.at_level(logging.INFO, logger="ser_hf"):
-        assert cli_main(["predict", str(global_crnn), str(speaker_folders), "--speaker-from", "folder",
-                         "--output", str(output), "--no-progress"]) == 0
+        assert (
+            cli_main(
+                [
+                    "predict",
+                    str(global_crnn),
+                    str(speaker_folders),
+                    "--speaker-from",
+                    "folder",
+                    "--output",
+                    str(output),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     assert "16 file(s), 16 window(s)" in capsys.readouterr().out
     rows = _read_csv(output)
     assert list(rows[0])[:3] == ["file", "speaker", "window"]
     assert [(Path(row["file"]).parent.name, row["speaker"]) for row in rows] == [("alice", "alice")] * 8 + [
-        ("bob", "bob")] * 8
+        ("bob", "bob")
+    ] * 8
     assert "does not standardise features per speaker (normalization='utterance'): the speakers only label" in (
-        caplog.text)
+        caplog.text
+    )
     assert "transductive" not in caplog.text
     # JSON lines carry it too; without grouping there is no speaker key.
-    assert cli_main(["predict", str(global_crnn), str(speaker_folders / "bob"), "--speaker-from", "folder",
-                     "--no-progress"]) == 0
+    assert (
+        cli_main(
+            ["predict", str(global_crnn), str(speaker_folders / "bob"), "--speaker-from", "folder", "--no-progress"]
+        )
+        == 0
+    )
     assert {json.loads(line)["speaker"] for line in capsys.readouterr().out.splitlines()} == {"bob"}
     assert cli_main(["predict", str(global_crnn), str(speaker_folders / "bob"), "--no-progress"]) == 0
     assert all("speaker" not in json.loads(line) for line in capsys.readouterr().out.splitlines())
@@ -132,18 +160,34 @@ def test_predict_writes_each_files_speaker_and_a_non_speaker_model_only_labels_w
 
 # --- Speaker-normalised models --------------------------------------------------------------------------------------
 
-def test_a_speaker_normalised_model_gets_each_speakers_own_statistics(tmp_path, speaker_crnn, speaker_folders,
-                                                                      caplog):
+
+def test_a_speaker_normalised_model_gets_each_speakers_own_statistics(tmp_path, speaker_crnn, speaker_folders, caplog):
     """The scores predict gives equal the model's on features standardised with the statistics of all the speaker's
     recordings, computed here from the raw log-mels; the log says the results are transductive."""
     output = tmp_path / "emotions.json"
     with caplog.at_level(logging.INFO, logger="ser_hf"):
-        assert cli_main(["predict", str(speaker_crnn), str(speaker_folders), "--speaker-from", "folder",
-                         "--output", str(output), "--no-progress", "--batch-size", "4"]) == 0
+        assert (
+            cli_main(
+                [
+                    "predict",
+                    str(speaker_crnn),
+                    str(speaker_folders),
+                    "--speaker-from",
+                    "folder",
+                    "--output",
+                    str(output),
+                    "--no-progress",
+                    "--batch-size",
+                    "4",
+                ]
+            )
+            == 0
+        )
     results = json.loads(output.read_text())
     assert [r["speaker"] for r in results] == ["alice"] * 8 + ["bob"] * 8
     assert f"Speaker normalisation of 2 speaker(s): {TRANSDUCTIVE_PROTOCOL}. The results are transductive" in (
-        caplog.text)
+        caplog.text
+    )
     assert "No speaker statistics" not in caplog.text and "not grouped by speaker" not in caplog.text
 
     classifier = audio_classification_pipeline(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
@@ -163,14 +207,17 @@ def test_a_speaker_normalised_model_gets_each_speakers_own_statistics(tmp_path, 
     assert differs > 8  # the speakers' own statistics change the scores: the test tells them from the fallback
 
 
-def test_without_grouping_a_speaker_normalised_model_warns_of_the_global_fallback(speaker_crnn, speaker_folders,
-                                                                                  capsys, caplog):
+def test_without_grouping_a_speaker_normalised_model_warns_of_the_global_fallback(
+    speaker_crnn, speaker_folders, capsys, caplog
+):
     with caplog.at_level(logging.WARNING):
         assert cli_main(["predict", str(speaker_crnn), str(speaker_folders / "alice"), "--no-progress"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings  # one warning, naming the flags (not the extractor's own as well)
-    assert ("The model was trained on features standardised per speaker, but the recordings are not grouped by "
-            "speaker: each is standardised with the training speakers' global statistics instead") in warnings[0]
+    assert (
+        "The model was trained on features standardised per speaker, but the recordings are not grouped by "
+        "speaker: each is standardised with the training speakers' global statistics instead"
+    ) in warnings[0]
     assert "--speaker-from folder" in warnings[0] and "--speakers CSV (columns path,speaker_id)" in warnings[0]
     classifier = audio_classification_pipeline(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
     mean, std = classifier.feature_extractor.global_statistics()
@@ -184,12 +231,16 @@ def test_without_grouping_a_speaker_normalised_model_warns_of_the_global_fallbac
 def test_a_speaker_with_few_recordings_is_named_in_a_warning(tmp_path, speaker_crnn, speaker_folders, caplog):
     table = tmp_path / "speakers.csv"
     files = find_audio_inputs([speaker_folders])
-    table.write_text("path,speaker_id\n" + "".join(f"{f},{'carol' if i < 2 else 'dave'}\n"
-                                                   for i, f in enumerate(files)))
+    table.write_text(
+        "path,speaker_id\n" + "".join(f"{f},{'carol' if i < 2 else 'dave'}\n" for i, f in enumerate(files))
+    )
     classifier = audio_classification_pipeline(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
     with caplog.at_level(logging.WARNING):
-        predictions = list(classify_files(classifier, files, progress=False,
-                                          speakers=speakers_of(files, read_speakers_csv(table), str(table))))
+        predictions = list(
+            classify_files(
+                classifier, files, progress=False, speakers=speakers_of(files, read_speakers_csv(table), str(table))
+            )
+        )
     assert [p.speaker for p in predictions] == ["carol"] * 2 + ["dave"] * 14
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.startswith("Speaker carol: statistics from 2 window(s),")
@@ -201,28 +252,45 @@ def test_a_stock_pipeline_is_refused_for_speaker_statistics(speaker_crnn, speake
 
     files = find_audio_inputs([speaker_folders / "alice"])
     with pytest.raises(TypeError, match="audio_classification_pipeline"):
-        list(classify_files(pipeline("audio-classification", model=str(speaker_crnn)), files, progress=False,
-                            speakers=speakers_from_folders(files)))
+        list(
+            classify_files(
+                pipeline("audio-classification", model=str(speaker_crnn)),
+                files,
+                progress=False,
+                speakers=speakers_from_folders(files),
+            )
+        )
 
 
 # --- The speakers CSV's errors ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content, message", [
-    ("file,speaker\nalice/a.wav,alice\n",
-     "missing column(s) ['path', 'speaker_id']; the header is ['file', 'speaker']"),
-    ("path,speaker_id\n{alice},alice\n{bob},\n", "speakers.csv, line 3: no value in column(s) ['speaker_id']"),
-    ("path,speaker_id\n{alice},alice\nalice/missing.wav,alice\n",
-     "speakers.csv, line 3: audio file '{folder}/alice/missing.wav' does not exist"),
-    ("path,speaker_id\n{alice},alice\n{alice},bob\n", "speakers.csv, lines 2 and 3 both list"),
-    ("path,speaker_id\n{alice},alice\n",
-     "speakers.csv gives no speaker for 1 of the 2 file(s) to classify: {bob}. Add a row (path,speaker_id)"),
-])
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "file,speaker\nalice/a.wav,alice\n",
+            "missing column(s) ['path', 'speaker_id']; the header is ['file', 'speaker']",
+        ),
+        ("path,speaker_id\n{alice},alice\n{bob},\n", "speakers.csv, line 3: no value in column(s) ['speaker_id']"),
+        (
+            "path,speaker_id\n{alice},alice\nalice/missing.wav,alice\n",
+            "speakers.csv, line 3: audio file '{folder}/alice/missing.wav' does not exist",
+        ),
+        ("path,speaker_id\n{alice},alice\n{alice},bob\n", "speakers.csv, lines 2 and 3 both list"),
+        (
+            "path,speaker_id\n{alice},alice\n",
+            "speakers.csv gives no speaker for 1 of the 2 file(s) to classify: {bob}. Add a row (path,speaker_id)",
+        ),
+    ],
+)
 def test_speakers_csv_errors_name_the_file_and_line(speaker_folders, capsys, content, message, speaker_crnn):
     alice = find_audio_inputs([speaker_folders / "alice"])[0]
     bob = find_audio_inputs([speaker_folders / "bob"])[0]
     table = speaker_folders / "speakers.csv"
-    table.write_text(content.format(alice=Path(alice).relative_to(speaker_folders),
-                                    bob=Path(bob).relative_to(speaker_folders)))
+    table.write_text(
+        content.format(alice=Path(alice).relative_to(speaker_folders), bob=Path(bob).relative_to(speaker_folders))
+    )
     assert cli_main(["predict", str(speaker_crnn), alice, bob, "--speakers", str(table), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert str(table) in err and message.format(folder=speaker_folders, bob=bob) in err, err
@@ -231,8 +299,9 @@ def test_speakers_csv_errors_name_the_file_and_line(speaker_folders, capsys, con
 def test_the_csvs_files_are_classified_when_no_file_is_named(tmp_path, global_crnn, speaker_folders, capsys):
     files = find_audio_inputs([speaker_folders])[6:10]
     table = speaker_folders / "speakers.csv"
-    table.write_text("path,speaker_id\n" + "".join(f"{Path(f).relative_to(speaker_folders)},{i}\n"
-                                                   for i, f in enumerate(files)))
+    table.write_text(
+        "path,speaker_id\n" + "".join(f"{Path(f).relative_to(speaker_folders)},{i}\n" for i, f in enumerate(files))
+    )
     assert cli_main(["predict", str(global_crnn), "--speakers", str(table), "--no-progress"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["file"], line["speaker"]) for line in lines] == [(f, str(i)) for i, f in enumerate(files)]
@@ -244,6 +313,7 @@ def test_the_csvs_files_are_classified_when_no_file_is_named(tmp_path, global_cr
 
 
 # --- ser-hf evaluate ----------------------------------------------------------------------------------------------
+
 
 def _spy_on_logits(monkeypatch) -> list:
     captured = []
@@ -258,10 +328,12 @@ def _spy_on_logits(monkeypatch) -> list:
 
 
 def test_evaluate_standardises_each_speaker_with_their_own_clips_and_says_it_is_transductive(
-        tmp_path, speaker_crnn, tiny_ravdess, monkeypatch):
+    tmp_path, speaker_crnn, tiny_ravdess, monkeypatch
+):
     logits = _spy_on_logits(monkeypatch)
-    report = evaluate_model(str(speaker_crnn), CorpusSource("ravdess", str(tiny_ravdess)), split="all",
-                            output_dir=tmp_path / "report")
+    report = evaluate_model(
+        str(speaker_crnn), CorpusSource("ravdess", str(tiny_ravdess)), split="all", output_dir=tmp_path / "report"
+    )
     assert report["normalization"]["transductive"] is True
     assert report["normalization"]["speakers"] == ["01", "02", "03", "04"]
     assert report["normalization"]["protocol"] == TRANSDUCTIVE_PROTOCOL
@@ -287,8 +359,11 @@ def test_evaluate_warns_of_a_speaker_heard_in_few_emotions(tmp_path, speaker_crn
     source = CorpusSource("ravdess", str(tiny_ravdess))
     dataset = evaluate_module.load_evaluation_corpus(source, SAMPLING_RATE)
     names = dataset.features["label"].names
-    keep = [i for i, (speaker, label) in enumerate(zip(dataset["speaker_id"], dataset["label"]))
-            if speaker not in labels or names[label] in labels[speaker]]
+    keep = [
+        i
+        for i, (speaker, label) in enumerate(zip(dataset["speaker_id"], dataset["label"]))
+        if speaker not in labels or names[label] in labels[speaker]
+    ]
     trained = evaluate_module.load_trained_model(str(speaker_crnn), device="cpu")
     report = evaluate_module.evaluate_on_dataset(trained, dataset.select(keep), source, split="all")
     (warning,) = report["normalization"]["warnings"]
@@ -305,20 +380,23 @@ def test_evaluate_an_opensmile_model_normalised_per_speaker(tmp_path, tiny_ravde
     extractor.save_pretrained(tmp_path / "model")
     calls = []
     functionals = OpenSmileFeatureExtractor.functionals
-    monkeypatch.setattr(OpenSmileFeatureExtractor, "functionals",
-                        lambda self, waveform: calls.append(1) or functionals(self, waveform))
+    monkeypatch.setattr(
+        OpenSmileFeatureExtractor, "functionals", lambda self, waveform: calls.append(1) or functionals(self, waveform)
+    )
     logits = _spy_on_logits(monkeypatch)
     report = evaluate_model(str(tmp_path / "model"), CorpusSource("ravdess", str(tiny_ravdess)), speakers=["01", "02"])
     assert report["normalization"]["speakers"] == ["01", "02"]
     (metrics,) = report["evaluation"].values()
     paths = [clip["path"] for clip in metrics["clip_predictions"]]
     assert len(calls) == len(paths) == 14  # once per clip (calm is not among the model's labels)
-    raw = np.concatenate(_raw_features(OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", normalization="none"),
-                                       paths))
+    raw = np.concatenate(
+        _raw_features(OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", normalization="none"), paths)
+    )
     speakers = np.array([Path(p).parent.name[-2:] for p in paths])
     trained = evaluate_module.load_trained_model(str(tmp_path / "model"), device="cpu").model
     for speaker in ("01", "02"):
         mean, std = _statistics([raw[speakers == speaker]])
         expected = [_probabilities(trained, row) for row in (raw[speakers == speaker] - mean) / std]
-        np.testing.assert_allclose(torch.tensor(logits[0][speakers == speaker]).softmax(-1).numpy(), expected,
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            torch.tensor(logits[0][speakers == speaker]).softmax(-1).numpy(), expected, atol=1e-4
+        )

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
 

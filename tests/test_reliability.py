@@ -28,28 +28,31 @@ from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForAudioClassification
 
-import ser_hf.evaluate as evaluate_module
+import ser_hf.evaluation.evaluate_model as evaluate_module
 from ser_hf.atomic_files import atomic_directory, atomic_path, write_text_atomic
 from ser_hf.cli import main as cli_main
-from ser_hf.collator import AudioClassificationCollator
-from ser_hf.configs import RecipeError, parse_recipe
-from ser_hf.corpora import load_corpus
-from ser_hf.corpora.base import CorpusError, InvalidClipError
-from ser_hf.dataset_info import get_ser_info
-from ser_hf.evaluate import load_trained_model, write_eval_report
-from ser_hf.evaluation import METRICS_FILE, write_report
-from ser_hf.hub import HubPushError, push_reports_to_hub
+from ser_hf.data.corpora import load_corpus
+from ser_hf.data.corpora.base import CorpusError, InvalidClipError
+from ser_hf.data.dataset_info import get_ser_info
+from ser_hf.data.decode import decode_waveform, prepare_audio
+from ser_hf.data.splits import SplitError
+from ser_hf.evaluation.evaluate_model import load_trained_model, write_eval_report
+from ser_hf.evaluation.report import METRICS_FILE, write_report
 from ser_hf.experiments.embed import load_classifier
-from ser_hf.models import (LogMelFeatureExtractor, MissingFeatureExtractorError, build_ssl_feature_extractor,
-                           load_feature_extractor)
+from ser_hf.hub.card import HubPushError, push_reports_to_hub
+from ser_hf.inputs.collators import AudioClassificationCollator
+from ser_hf.models import (
+    LogMelFeatureExtractor,
+    MissingFeatureExtractorError,
+    build_ssl_feature_extractor,
+    load_feature_extractor,
+)
 from ser_hf.models.location import ModelNotFoundError
-from ser_hf.prepare import decode_waveform, prepare_audio
-from ser_hf.splits import SplitError
+from ser_hf.recipe.arguments import RecipeError, parse_recipe
 from ser_hf.train import main, where_the_run_is
-from ser_hf.trainer import NonFiniteLossError, SERTrainer
-
-from .conftest import REPO, write_audio
-from .test_train import TINY_SSL, write_recipe
+from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
+from tests.conftest import REPO, write_audio
+from tests.training.test_train import TINY_SSL, write_recipe
 
 TONE_SECONDS = 1.0
 
@@ -61,6 +64,7 @@ def _tone(sampling_rate: int, seconds: float = TONE_SECONDS, channels: int = 1) 
 
 
 # --- Audio files: what decodes, and the error of what does not ---------------------------------------------------
+
 
 @pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
 def test_every_wav_sample_format_decodes_to_the_same_float_waveform(tmp_path, subtype):
@@ -102,6 +106,7 @@ def _with_sample(value: float):
         samples[100] = value
         soundfile.write(path, samples, 16000, subtype="FLOAT")
         return path
+
     return write
 
 
@@ -132,7 +137,7 @@ def test_bad_clips_stop_prepare_before_training_or_are_skipped_and_listed(tmp_pa
     bad = {}
     for index, (problem, (write, _)) in enumerate(BAD_AUDIO.items()):
         if problem in ("corrupt header", "zero-length"):
-            continue  # the header probe at load time already rejects these (tests/test_corpora.py)
+            continue  # the header probe at load time already rejects these (tests/data/test_corpora.py)
         bad[problem] = write(root / "Actor_01" / f"03-01-0{index % 7 + 2}-02-01-01-01.wav")
     corpus = load_corpus("ravdess", root, skip_invalid=True)
     with pytest.raises(InvalidClipError):
@@ -140,8 +145,10 @@ def test_bad_clips_stop_prepare_before_training_or_are_skipped_and_listed(tmp_pa
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         prepared = prepare_audio(corpus, cache_dir=tmp_path / "cache", num_proc=1, skip_invalid=True)
     assert prepared["path"] == [str(good)]
-    skipped = {item["path"]: item["problem"] for item in prepared.info.description and
-               json.loads(prepared.info.description)["ser_hf"]["skipped"]}
+    skipped = {
+        item["path"]: item["problem"]
+        for item in prepared.info.description and json.loads(prepared.info.description)["ser_hf"]["skipped"]
+    }
     assert set(skipped) == {str(path) for path in bad.values()}
     for path in bad.values():
         assert str(path) in caplog.text
@@ -151,12 +158,17 @@ def test_a_ten_minute_clip_is_cropped_for_training_and_padded_batches_stay_small
     feature_extractor = LogMelFeatureExtractor(n_mels=16)
     long_clip = np.random.default_rng(0).standard_normal(16000 * 600).astype(np.float32) * 0.1
     collator = AudioClassificationCollator(feature_extractor, max_duration_seconds=2.0, seed=0)
-    batch = collator([{"waveform": long_clip, "label": 0, "path": "long.wav"},
-                      {"waveform": long_clip[:8000], "label": 1, "path": "short.wav"}])
+    batch = collator(
+        [
+            {"waveform": long_clip, "label": 0, "path": "long.wav"},
+            {"waveform": long_clip[:8000], "label": 1, "path": "short.wav"},
+        ]
+    )
     assert batch["input_features"].shape == (2, feature_extractor.num_frames(torch.tensor(32000)).item(), 16)
 
 
 # --- Splits and recipes: stopped before any training step --------------------------------------------------------
+
 
 def _linked_corpus(source: Path, destination: Path, keep=lambda clip: True) -> Path:
     """A RAVDESS folder of links to `source`'s clips (those `keep` accepts)."""
@@ -170,9 +182,11 @@ def _linked_corpus(source: Path, destination: Path, keep=lambda clip: True) -> P
 
 def test_a_class_without_training_clips_stops_the_run_naming_it(tmp_path, tiny_ravdess):
     # The training actors' calm clips (emotion code 02) are gone: calm could never be learnt, only mispredicted.
-    data = _linked_corpus(tiny_ravdess, tmp_path / "data",
-                          keep=lambda clip: not (clip.name.split("-")[2] == "02" and clip.parent.name in
-                                                 ("Actor_01", "Actor_02")))
+    data = _linked_corpus(
+        tiny_ravdess,
+        tmp_path / "data",
+        keep=lambda clip: not (clip.name.split("-")[2] == "02" and clip.parent.name in ("Actor_01", "Actor_02")),
+    )
     recipe = write_recipe(tmp_path / "r.yaml", data, output_dir=str(tmp_path / "run"))
     with pytest.raises(SplitError, match=r"has no clip of class\(es\) \['calm'\] \(its speakers: \['01', '02'\]\)"):
         main([str(recipe)])
@@ -180,13 +194,23 @@ def test_a_class_without_training_clips_stops_the_run_naming_it(tmp_path, tiny_r
 
 
 def test_a_speaker_in_no_split_is_left_out_and_named(tmp_path, tiny_ravdess, caplog):
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, test_speakers=[], max_steps=1, eval_strategy="no",
-                          save_strategy="no", load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        test_speakers=[],
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (report,) = main([str(recipe)])
     assert "Speaker(s) ['04'] are in no split and are left out (8 clips)" in caplog.text
-    assert report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": []} or \
-        "test" not in report["split"]["speakers"]
+    assert (
+        report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": []}
+        or "test" not in report["split"]["speakers"]
+    )
 
 
 def test_a_missing_data_directory_is_named_before_any_work(tmp_path):
@@ -199,8 +223,15 @@ def test_a_missing_data_directory_is_named_before_any_work(tmp_path):
 def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tmp_path, tiny_ravdess):
     data = _linked_corpus(tiny_ravdess, tmp_path / "data")
     short = write_audio(data / "Actor_01" / "03-01-05-02-02-02-01.wav", seconds=0.005)  # 80 samples
-    values = dict(model_type="wav2vec2", model_config=TINY_SSL, max_steps=1, eval_strategy="no",
-                  save_strategy="no", load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
+    values = dict(
+        model_type="wav2vec2",
+        model_config=TINY_SSL,
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
     # The tiny encoder's three convolutions (kernel 8, stride 4) see 8 + 7*4 + 7*16 = 148 samples (9.2 ms).
     with pytest.raises(InvalidClipError, match=r"shorter than the model's receptive field \(9.2 ms\).*5.0 ms, train"):
         main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
@@ -211,19 +242,33 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
 def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, tiny_ravdess, monkeypatch):
     """FAST mode (encoder outputs cached) checks the receptive field on the whole corpus before the first clip is
     encoded, as normal training does on its splits."""
-    import ser_hf.encoder_cache as encoder_cache
+    import ser_hf.inputs.encoder_cache as encoder_cache
 
     data = _linked_corpus(tiny_ravdess, tmp_path / "data")
     short = write_audio(data / "Actor_01" / "03-01-05-02-02-02-01.wav", seconds=0.005)  # 80 samples
     encoded, encode_dataset = [], encoder_cache.encode_dataset
-    monkeypatch.setattr(encoder_cache, "encode_dataset",
-                        lambda model, feature_extractor, dataset, **kwargs: encoded.append(len(dataset)) or
-                        encode_dataset(model, feature_extractor, dataset, **kwargs))
-    values = dict(model_type="wav2vec2", model_config=TINY_SSL, freeze_base_model=True, cache_encoder_outputs=True,
-                  max_steps=1, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-                  output_dir=str(tmp_path / "run"))
-    problem = (f"{short}: 1 clip(s) are shorter than the model's receptive field (9.2 ms): {short} (5.0 ms). Remove "
-               "them, or set skip_invalid: true to skip them")
+    monkeypatch.setattr(
+        encoder_cache,
+        "encode_dataset",
+        lambda model, feature_extractor, dataset, **kwargs: (
+            encoded.append(len(dataset)) or encode_dataset(model, feature_extractor, dataset, **kwargs)
+        ),
+    )
+    values = dict(
+        model_type="wav2vec2",
+        model_config=TINY_SSL,
+        freeze_base_model=True,
+        cache_encoder_outputs=True,
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    problem = (
+        f"{short}: 1 clip(s) are shorter than the model's receptive field (9.2 ms): {short} (5.0 ms). Remove "
+        "them, or set skip_invalid: true to skip them"
+    )
     with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
         main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
     assert encoded == [] and not (tmp_path / "run").exists()
@@ -238,18 +283,40 @@ def test_a_model_folder_without_its_feature_extractor_is_named_with_the_fix(tmp_
     checkpoint = tmp_path / "wav2vec2-without-feature-extractor"
     config = AutoConfig.for_model("wav2vec2", **TINY_SSL)
     AutoModelForAudioClassification.from_config(config).save_pretrained(checkpoint)
-    message = (f"The model folder {checkpoint} has no feature extractor: preprocessor_config.json is missing. Add the "
-               "one the model was trained with, e.g. AutoFeatureExtractor.from_pretrained(\"facebook/wav2vec2-base\")"
-               f".save_pretrained('{checkpoint}') for a model fine-tuned from wav2vec2-base (ser-hf's own runs save "
-               "it beside the weights).")
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, model_type="wav2vec2", model_config={},
-                          model_name_or_path=str(checkpoint), output_dir=str(tmp_path / "run"))
+    message = (
+        f"The model folder {checkpoint} has no feature extractor: preprocessor_config.json is missing. Add the "
+        'one the model was trained with, e.g. AutoFeatureExtractor.from_pretrained("facebook/wav2vec2-base")'
+        f".save_pretrained('{checkpoint}') for a model fine-tuned from wav2vec2-base (ser-hf's own runs save "
+        "it beside the weights)."
+    )
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        model_type="wav2vec2",
+        model_config={},
+        model_name_or_path=str(checkpoint),
+        output_dir=str(tmp_path / "run"),
+    )
     with pytest.raises(MissingFeatureExtractorError) as error:
         main([str(recipe)])
     assert str(error.value) == message and isinstance(error.value, FileNotFoundError)
     assert not any((tmp_path / "run").glob("checkpoint-*"))
-    assert cli_main(["evaluate", "--model", str(checkpoint), "--corpus", "ravdess", "--data-dir", str(tiny_ravdess),
-                     "--speakers", "04"]) == 2
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(checkpoint),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "04",
+            ]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"ser-hf: error: {message}"
     clip = str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0])
     assert cli_main(["predict", str(checkpoint), clip, "--no-progress"]) == 2
@@ -272,6 +339,7 @@ def test_recipes_are_read_with_a_safe_loader(tmp_path):
 
 # --- Numerical safety ---------------------------------------------------------------------------------------------
 
+
 def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_ravdess, monkeypatch):
     original_call = AudioClassificationCollator.__call__
     poisoned = []
@@ -292,7 +360,8 @@ def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_
 
 
 def test_a_deferred_loss_check_waits_for_a_sync_point_names_the_batch_and_saves_nothing_after_it(
-        tmp_path, tiny_ravdess, monkeypatch):
+    tmp_path, tiny_ravdess, monkeypatch
+):
     # What an accelerator does by default: no step waits for the device; the losses are checked together when Trainer
     # is about to log, evaluate or save (step 3 here), before anything is written from the spoiled weights.
     original_call = AudioClassificationCollator.__call__
@@ -313,8 +382,16 @@ def test_a_deferred_loss_check_waits_for_a_sync_point_names_the_batch_and_saves_
 
     monkeypatch.setattr(AudioClassificationCollator, "__call__", poisoning_call)
     monkeypatch.setattr(SERTrainer, "check_training_losses", recording_check)
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"), defer_loss_check=True,
-                          max_steps=6, logging_steps=3, eval_steps=3, save_steps=3)
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        output_dir=str(tmp_path / "run"),
+        defer_loss_check=True,
+        max_steps=6,
+        logging_steps=3,
+        eval_steps=3,
+        save_steps=3,
+    )
     with pytest.raises(NonFiniteLossError, match=r"The training loss is nan at step 2 \(epoch 0.25\)") as error:
         main([str(recipe)])
     assert f"Its input_features hold NaN or infinite values for: {poisoned[0]}." in str(error.value)
@@ -323,6 +400,7 @@ def test_a_deferred_loss_check_waits_for_a_sync_point_names_the_batch_and_saves_
 
 
 # --- No lost work -------------------------------------------------------------------------------------------------
+
 
 def test_atomic_writes_leave_the_previous_file_when_writing_fails(tmp_path):
     path = tmp_path / "metrics.json"
@@ -357,7 +435,7 @@ def test_atomic_outputs_get_the_mode_a_plain_write_would(tmp_path):
 def test_the_finished_marker_is_written_last(tmp_path, monkeypatch):
     """A run killed while its report is written has no metrics.json, so a re-run finishes it instead of reading
     back half a report."""
-    import ser_hf.evaluation as evaluation
+    import ser_hf.evaluation.report as evaluation
 
     def failing_plot(*args, **kwargs):
         raise RuntimeError("killed while plotting")
@@ -373,11 +451,22 @@ def _folder_bytes(folder: Path) -> dict[str, bytes]:
     return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
-def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_folder(tmp_path, tiny_ravdess,
-                                                                                   monkeypatch, capsys):
+def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_folder(
+    tmp_path, tiny_ravdess, monkeypatch, capsys
+):
     output = tmp_path / "splits" / "ravdess"
-    split = ["data", "split", "--corpus", "ravdess", "--data-dir", str(tiny_ravdess), "--output", str(output),
-             "--train-speakers", "01,02"]
+    split = [
+        "data",
+        "split",
+        "--corpus",
+        "ravdess",
+        "--data-dir",
+        str(tiny_ravdess),
+        "--output",
+        str(output),
+        "--train-speakers",
+        "01,02",
+    ]
     assert cli_main([*split, "--validation-speakers", "03", "--test-speakers", "04"]) == 0
     before = _folder_bytes(output)
     assert {"dataset_dict.json", "audit.json", "audit.md", "summary.json", "test/state.json"} <= set(before)
@@ -404,10 +493,19 @@ def test_an_interrupted_data_split_leaves_the_previous_split_and_no_partial_fold
 
 
 def _eval_report(unweighted_accuracy: float) -> dict:
-    return {"corpus_name": "ravdess", "split": {"name": "test"},
-            "evaluation": {"ravdess (test)": {"label_names": ["sad", "angry"], "confusion_matrix": [[2, 0], [1, 1]],
-                                              "confusion_matrix_normalized": [[1.0, 0.0], [0.5, 0.5]],
-                                              "unweighted_accuracy": unweighted_accuracy, "accuracy": 0.75}}}
+    return {
+        "corpus_name": "ravdess",
+        "split": {"name": "test"},
+        "evaluation": {
+            "ravdess (test)": {
+                "label_names": ["sad", "angry"],
+                "confusion_matrix": [[2, 0], [1, 1]],
+                "confusion_matrix_normalized": [[1.0, 0.0], [0.5, 0.5]],
+                "unweighted_accuracy": unweighted_accuracy,
+                "accuracy": 0.75,
+            }
+        },
+    }
 
 
 def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tmp_path, monkeypatch):
@@ -442,8 +540,16 @@ def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tm
 
 
 # Calls that write a file: methods, and json.dump / open(..., "w").
-FILE_WRITERS = {"write_text", "write_bytes", "savefig", "to_csv", "to_parquet", "save_to_disk", "save_pretrained",
-                "save"}
+FILE_WRITERS = {
+    "write_text",
+    "write_bytes",
+    "savefig",
+    "to_csv",
+    "to_parquet",
+    "save_to_disk",
+    "save_pretrained",
+    "save",
+}
 
 
 def _writes_a_file(call: ast.Call) -> bool:
@@ -469,11 +575,16 @@ def test_ser_hf_writes_its_output_files_through_a_temporary_name():
         guarded = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.With) and any(
-                    isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", None) in
-                    ("atomic_path", "atomic_directory") for item in node.items):
+                isinstance(item.context_expr, ast.Call)
+                and getattr(item.context_expr.func, "id", None) in ("atomic_path", "atomic_directory")
+                for item in node.items
+            ):
                 guarded.update(id(inner) for statement in node.body for inner in ast.walk(statement))
-        direct += [f"{path.relative_to(REPO)}:{node.lineno}" for node in ast.walk(tree)
-                   if isinstance(node, ast.Call) and id(node) not in guarded and _writes_a_file(node)]
+        direct += [
+            f"{path.relative_to(REPO)}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and id(node) not in guarded and _writes_a_file(node)
+        ]
     # ser-hf predict's --output file (ser_hf/predict.py) is changed on its own.
     assert [where for where in direct if not where.startswith("ser_hf/predict.py:")] == []
 
@@ -481,7 +592,7 @@ def test_ser_hf_writes_its_output_files_through_a_temporary_name():
 KILLER = """
 import os, signal, sys
 from transformers import TrainerCallback
-from ser_hf import trainer as trainer_module
+from ser_hf.training import trainer as trainer_module
 from ser_hf.train import main, where_the_run_is
 
 class KillAtStep(TrainerCallback):
@@ -499,13 +610,26 @@ main(sys.argv[1:])
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_final_weights(tmp_path, tiny_ravdess):
-    values = dict(max_steps=10, save_steps=2, eval_steps=4, gain_prob=0.5, num_time_masks=1,
-                  save_total_limit=None, load_best_model_at_end=False)  # 4 steps per epoch: killed in the 2nd
+    values = dict(
+        max_steps=10,
+        save_steps=2,
+        eval_steps=4,
+        gain_prob=0.5,
+        num_time_masks=1,
+        save_total_limit=None,
+        load_best_model_at_end=False,
+    )  # 4 steps per epoch: killed in the 2nd
     main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])
 
     recipe = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
-    killed = subprocess.run([sys.executable, "-c", KILLER, str(recipe)], cwd=REPO, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "KILL_AT_STEP": "5", "PYTHONWARNINGS": "ignore"})
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, str(recipe)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KILL_AT_STEP": "5", "PYTHONWARNINGS": "ignore"},
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert (tmp_path / "b" / "checkpoint-4").is_dir() and not (tmp_path / "b" / "checkpoint-6").exists()
     assert not (tmp_path / "b" / "metrics.json").exists()
@@ -518,8 +642,15 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_final_weights(tmp_path, tiny
 
 
 def test_a_finished_run_is_not_trained_again_unless_asked(tmp_path, tiny_ravdess, caplog):
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, eval_strategy="no", save_strategy="no",
-                          load_best_model_at_end=False, output_dir=str(tmp_path / "run"))
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
     (first,) = main([str(recipe)])
     weights = tmp_path / "run" / "model.safetensors"
     written = weights.stat().st_mtime_ns
@@ -537,8 +668,14 @@ PLANTED_TOKEN = "hf_plantedTOKENdoNotLeak0123456789"
 
 
 def test_the_hub_token_is_in_no_file_and_no_log_of_a_run(tmp_path, tiny_ravdess, capfd, caplog):
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(tmp_path / "run"),
-                          hub_token=PLANTED_TOKEN, logging_steps=1)
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        max_steps=2,
+        output_dir=str(tmp_path / "run"),
+        hub_token=PLANTED_TOKEN,
+        logging_steps=1,
+    )
     with caplog.at_level(logging.DEBUG, logger="ser_hf"):
         main([str(recipe)])
     files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
@@ -565,35 +702,54 @@ def test_ser_hf_never_turns_on_remote_code_itself():
     for path in (REPO / "ser_hf").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
-                turned_on += [f"{path.name}:{node.lineno}" for keyword in node.keywords
-                              if keyword.arg == "trust_remote_code" and isinstance(keyword.value, ast.Constant)
-                              and keyword.value.value is True]
+                turned_on += [
+                    f"{path.name}:{node.lineno}"
+                    for keyword in node.keywords
+                    if keyword.arg == "trust_remote_code"
+                    and isinstance(keyword.value, ast.Constant)
+                    and keyword.value.value is True
+                ]
     assert turned_on == []
 
 
 # --- Issue 20: recipe values and one-line errors ----------------------------------------------------------------
 
-@pytest.mark.parametrize("values, message", [
-    ({"max_steps": -1, "num_train_epochs": -1}, "num_train_epochs must be positive, got -1"),
-    ({"max_steps": -1, "num_train_epochs": 0}, "num_train_epochs must be positive, got 0"),
-    ({"max_steps": 0}, "max_steps must be a positive number of optimizer steps, got 0"),
-    ({"max_steps": -3}, "max_steps must be a positive number of optimizer steps, got -3"),
-    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size must be at least 1, got 0"),
-    ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size must be at least 1, got 0"),
-    ({"label_smoothing_factor": 1.0}, r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got 1"),
-    ({"label_smoothing_factor": -0.1}, r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got -0.1"),
-    ({"sampling_rate": 0}, "sampling_rate must be a positive number of samples per second, got 0"),
-    ({"split_protocol": "kfold", "num_folds": 1}, "num_folds must be at least 2 .*, got 1"),
-    ({"model_config": {"conv_channels": 16}},
-     r"model_config\.conv_channels: 16 is not a valid list\[int\] \| tuple\[int, \.\.\.\]"),
-    ({"model_config": {"conv_channels": [4, 8], "pool_size": "2x2"}},
-     r"model_config\.pool_size: '2x2' is not a valid list\[int\] \| tuple\[int, \.\.\.\]"),
-    ({"model_config": {"conv_channels": [0, 8]}},
-     "model_config: num_mel_bins and every conv_channels entry must be positive"),
-    ({"model_type": "wav2vec2", "model_config": {**TINY_SSL, "conv_dim": 32}},
-     r"model_config\.conv_dim: 32 is not a valid list\[int\] \| tuple\[int, \.\.\.\]"),
-    ({"test_size": 0.3}, "test_size cannot be used with train_speakers, validation_speakers, test_speakers"),
-])
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"max_steps": -1, "num_train_epochs": -1}, "num_train_epochs must be positive, got -1"),
+        ({"max_steps": -1, "num_train_epochs": 0}, "num_train_epochs must be positive, got 0"),
+        ({"max_steps": 0}, "max_steps must be a positive number of optimizer steps, got 0"),
+        ({"max_steps": -3}, "max_steps must be a positive number of optimizer steps, got -3"),
+        ({"per_device_train_batch_size": 0}, "per_device_train_batch_size must be at least 1, got 0"),
+        ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size must be at least 1, got 0"),
+        ({"label_smoothing_factor": 1.0}, r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got 1"),
+        (
+            {"label_smoothing_factor": -0.1},
+            r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got -0.1",
+        ),
+        ({"sampling_rate": 0}, "sampling_rate must be a positive number of samples per second, got 0"),
+        ({"split_protocol": "kfold", "num_folds": 1}, "num_folds must be at least 2 .*, got 1"),
+        (
+            {"model_config": {"conv_channels": 16}},
+            r"model_config\.conv_channels: 16 is not a valid list\[int\] \| tuple\[int, \.\.\.\]",
+        ),
+        (
+            {"model_config": {"conv_channels": [4, 8], "pool_size": "2x2"}},
+            r"model_config\.pool_size: '2x2' is not a valid list\[int\] \| tuple\[int, \.\.\.\]",
+        ),
+        (
+            {"model_config": {"conv_channels": [0, 8]}},
+            "model_config: num_mel_bins and every conv_channels entry must be positive",
+        ),
+        (
+            {"model_type": "wav2vec2", "model_config": {**TINY_SSL, "conv_dim": 32}},
+            r"model_config\.conv_dim: 32 is not a valid list\[int\] \| tuple\[int, \.\.\.\]",
+        ),
+        ({"test_size": 0.3}, "test_size cannot be used with train_speakers, validation_speakers, test_speakers"),
+    ],
+)
 def test_a_bad_recipe_value_stops_before_any_work_naming_the_key_value_and_file(tmp_path, values, message):
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **values)
     with pytest.raises(RecipeError, match=message) as error:
@@ -611,47 +767,80 @@ def test_negative_epochs_on_the_command_line_are_refused_not_saved_as_a_finished
 
 def test_test_size_with_speaker_lists_is_refused_on_the_command_line_too(tmp_path, capsys):
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_speakers=None, validation_speakers=None)
-    with pytest.raises(RecipeError, match=r"validation_size cannot be used with test_speakers: the split takes the "
-                                          r"speakers named and would ignore validation_size"):
+    with pytest.raises(
+        RecipeError,
+        match=r"validation_size cannot be used with test_speakers: the split takes the "
+        r"speakers named and would ignore validation_size",
+    ):
         parse_recipe([str(recipe), "--validation_size=0.2"])
     # Without speaker lists the shares apply.
-    no_lists = write_recipe(tmp_path / "shares.yaml", tmp_path, train_speakers=None, validation_speakers=None,
-                            test_speakers=None)
+    no_lists = write_recipe(
+        tmp_path / "shares.yaml", tmp_path, train_speakers=None, validation_speakers=None, test_speakers=None
+    )
     _, data_args, _, _ = parse_recipe([str(no_lists), "--test_size", "0.25"])
     assert data_args.split_options() == {"test_size": 0.25, "validation_size": 0.1, "seed": 42}
 
-    assert cli_main(["data", "split", "--corpus", "ravdess", "--data-dir", str(REPO / "data" / "ravdess_sample"),
-                     "--test-speakers", "07", "--test-size", "0.3", "--output", str(tmp_path / "split")]) == 2
-    assert ("ser-hf: error: --test-size cannot be used with --test-speakers: the split takes the speakers named and "
-            "would ignore --test-size") in capsys.readouterr().err
+    assert (
+        cli_main(
+            [
+                "data",
+                "split",
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(REPO / "data" / "ravdess_sample"),
+                "--test-speakers",
+                "07",
+                "--test-size",
+                "0.3",
+                "--output",
+                str(tmp_path / "split"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        "ser-hf: error: --test-size cannot be used with --test-speakers: the split takes the speakers named and "
+        "would ignore --test-size"
+    ) in capsys.readouterr().err
     assert not (tmp_path / "split").exists()
 
 
 def test_a_yaml_key_set_twice_is_refused_naming_the_key_both_lines_and_the_file(tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path)
     recipe.write_text(recipe.read_text() + "learning_rate: 5.0e-2\n")
-    first = next(number for number, line in enumerate(recipe.read_text().splitlines(), 1)
-                 if line.startswith("learning_rate:"))
+    first = next(
+        number for number, line in enumerate(recipe.read_text().splitlines(), 1) if line.startswith("learning_rate:")
+    )
     last = len(recipe.read_text().splitlines())
-    with pytest.raises(RecipeError, match=re.escape(f"Recipe {recipe} sets 'learning_rate' twice (lines {first} and "
-                                                    f"{last}): keep one of them.")):
+    with pytest.raises(
+        RecipeError,
+        match=re.escape(f"Recipe {recipe} sets 'learning_rate' twice (lines {first} and {last}): keep one of them."),
+    ):
         parse_recipe([str(recipe)])
     nested = tmp_path / "nested.yaml"
     nested.write_text("model_type: cnn2d\nmodel_config:\n  conv_channels: [4]\n  conv_channels: [8]\n")
     with pytest.raises(RecipeError, match=r"sets 'conv_channels' twice \(lines 3 and 4\)"):
         parse_recipe([str(nested)])
     with pytest.raises(RecipeError, match="model_config sets 'conv_channels' twice"):
-        parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), "--model_config",
-                      "{conv_channels: [4], conv_channels: [8]}"])
+        parse_recipe(
+            [
+                str(write_recipe(tmp_path / "ok.yaml", tmp_path)),
+                "--model_config",
+                "{conv_channels: [4], conv_channels: [8]}",
+            ]
+        )
 
 
 def test_an_output_dir_that_cannot_be_written_is_named_before_any_work(tmp_path):
     a_file = tmp_path / "results.txt"
     a_file.write_text("the user's own file")
     long_name = tmp_path / ("r" * 300) / "run"
-    cases = {str(a_file): f"output_dir {a_file} is a file, not a folder: choose another output_dir.",
-             str(a_file / "run"): f"output_dir {a_file / 'run'} cannot be created: {a_file} is a file, not a folder.",
-             str(long_name): "is 300 bytes long, over the file system's limit of 255"}
+    cases = {
+        str(a_file): f"output_dir {a_file} is a file, not a folder: choose another output_dir.",
+        str(a_file / "run"): f"output_dir {a_file / 'run'} cannot be created: {a_file} is a file, not a folder.",
+        str(long_name): "is 300 bytes long, over the file system's limit of 255",
+    }
     for output_dir, message in cases.items():
         with pytest.raises(RecipeError, match=re.escape(message)):
             main([str(write_recipe(tmp_path / "r.yaml", tmp_path, output_dir=output_dir))])
@@ -665,11 +854,21 @@ def test_a_read_only_output_folder_is_named_before_any_work(tmp_path, monkeypatc
     if os.access(read_only, os.W_OK):
         # Running as root, for whom permission bits do not bind: answer as the kernel answers any other user.
         real_access = os.access
-        monkeypatch.setattr(os, "access", lambda path, mode, *args, **kwargs: (
-            False if Path(path) == read_only and mode & os.W_OK else real_access(path, mode, *args, **kwargs)))
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda path, mode, *args, **kwargs: (
+                False if Path(path) == read_only and mode & os.W_OK else real_access(path, mode, *args, **kwargs)
+            ),
+        )
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path, output_dir=str(read_only / "run"))
-    with pytest.raises(RecipeError, match=re.escape(f"output_dir {read_only / 'run'} cannot be created: {read_only} "
-                                                    "is not writable (permissions, or a read-only file system)")):
+    with pytest.raises(
+        RecipeError,
+        match=re.escape(
+            f"output_dir {read_only / 'run'} cannot be created: {read_only} "
+            "is not writable (permissions, or a read-only file system)"
+        ),
+    ):
         main([str(recipe)])
     read_only.chmod(0o755)
 
@@ -691,8 +890,14 @@ def test_python_m_ser_hf_train_prints_the_same_one_line_errors_as_ser_hf_train(t
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message == f"ser-hf: error: Data directory '{tmp_path / 'missing_corpus'}' does not exist."
 
-    result = subprocess.run([sys.executable, "-m", "ser_hf.train", str(recipe)], cwd=REPO, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = subprocess.run(
+        [sys.executable, "-m", "ser_hf.train", str(recipe)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == message.replace("ser-hf:", "ser_hf.train:", 1)
 
@@ -701,10 +906,29 @@ def test_python_m_ser_hf_train_prints_the_same_one_line_errors_as_ser_hf_train(t
 def test_an_error_under_accelerate_launch_is_printed_once_without_a_traceback_of_ser_hf(tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "missing_corpus")
     accelerate = str(Path(sys.executable).parent / "accelerate")
-    result = subprocess.run([accelerate, "launch", "--num_processes", "1", "--cpu", "--num_machines", "1",
-                             "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ser_hf.train", str(recipe)],
-                            cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = subprocess.run(
+        [
+            accelerate,
+            "launch",
+            "--num_processes",
+            "1",
+            "--cpu",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "ser_hf.train",
+            str(recipe),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert result.returncode != 0
     message = f"ser_hf.train: error: Data directory '{tmp_path / 'missing_corpus'}' does not exist."
     assert result.stderr.count(message) == 1, result.stderr[-3000:]
@@ -713,22 +937,45 @@ def test_an_error_under_accelerate_launch_is_printed_once_without_a_traceback_of
 
 
 def test_too_many_folds_for_the_speakers_names_the_recipe_key(tmp_path, tiny_ravdess, capsys):
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, split_protocol="kfold", num_folds=12,
-                          train_speakers=None, validation_speakers=None, test_speakers=None, validation_size=0.0)
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        split_protocol="kfold",
+        num_folds=12,
+        train_speakers=None,
+        validation_speakers=None,
+        test_speakers=None,
+        validation_size=0.0,
+    )
     assert cli_main(["train", str(recipe)]) == 2
-    assert ("ser-hf: error: 12 folds asked for (num_folds in a recipe, --n-splits on the command line), but a "
-            "speaker-grouped k-fold needs at least one speaker per fold and the dataset has 4 speakers: ask for 2 to "
-            "4 folds.") in capsys.readouterr().err
+    assert (
+        "ser-hf: error: 12 folds asked for (num_folds in a recipe, --n-splits on the command line), but a "
+        "speaker-grouped k-fold needs at least one speaker per fold and the dataset has 4 speakers: ask for 2 to "
+        "4 folds."
+    ) in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["data summary", "data split", "evaluate", "embed"])
 @pytest.mark.parametrize("rate", ["0", "-16000"])
 def test_a_sampling_rate_below_one_is_a_usage_error_of_every_command(tmp_path, capsys, command, rate):
-    extra = {"data split": ["--output", str(tmp_path / "split")], "evaluate": ["--model", str(tmp_path)],
-             "embed": ["--model", str(tmp_path)]}.get(command, [])
+    extra = {
+        "data split": ["--output", str(tmp_path / "split")],
+        "evaluate": ["--model", str(tmp_path)],
+        "embed": ["--model", str(tmp_path)],
+    }.get(command, [])
     with pytest.raises(SystemExit) as exit_:
-        cli_main([*command.split(), "--corpus", "ravdess", "--data-dir", str(REPO / "data" / "ravdess_sample"),
-                  "--sampling-rate", rate, *extra])
+        cli_main(
+            [
+                *command.split(),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(REPO / "data" / "ravdess_sample"),
+                "--sampling-rate",
+                rate,
+                *extra,
+            ]
+        )
     assert exit_.value.code == 2
     assert f"error: argument --sampling-rate: must be a positive integer, got {int(rate)}" in capsys.readouterr().err
 
@@ -736,18 +983,23 @@ def test_a_sampling_rate_below_one_is_a_usage_error_of_every_command(tmp_path, c
 def test_an_unknown_corpus_option_lists_the_options_the_corpus_takes(capsys):
     data_dir = str(REPO / "data" / "ravdess_sample")
     assert cli_main(["data", "summary", "--corpus", "ravdess", "--data-dir", data_dir, "--option", "foo=bar"]) == 2
-    assert ("ser-hf: error: --option foo=...: corpus ravdess has no option 'foo'; its options are check_audio."
-            in capsys.readouterr().err)
-    assert cli_main(["data", "summary", "--corpus", "folder", "--data-dir", data_dir,
-                     "--option", "speaker_col=x"]) == 2
-    assert ("its options are check_audio, corpus_name, csv_path, label_column, path_column, speaker_column, "
-            "speaker_regex, text_column." in capsys.readouterr().err)
+    assert (
+        "ser-hf: error: --option foo=...: corpus ravdess has no option 'foo'; its options are check_audio."
+        in capsys.readouterr().err
+    )
+    assert (
+        cli_main(["data", "summary", "--corpus", "folder", "--data-dir", data_dir, "--option", "speaker_col=x"]) == 2
+    )
+    assert (
+        "its options are check_audio, corpus_name, csv_path, label_column, path_column, speaker_column, "
+        "speaker_regex, text_column." in capsys.readouterr().err
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_crnn_folder(tmp_path_factory) -> Path:
     """A tiny CRNN saved as a trained model would be (its receptive field is one sample)."""
-    from .conftest_models import build_tiny
+    from tests.conftest_models import build_tiny
 
     folder = tmp_path_factory.mktemp("tiny_crnn")
     model, feature_extractor = build_tiny("crnn")
@@ -757,7 +1009,8 @@ def tiny_crnn_folder(tmp_path_factory) -> Path:
 
 
 def test_predict_warns_about_a_clip_too_short_for_an_emotion_and_still_classifies_it(
-        tmp_path, tiny_crnn_folder, capsys, caplog):
+    tmp_path, tiny_crnn_folder, capsys, caplog
+):
     short = write_audio(tmp_path / "blip.wav", seconds=0.1)
     long_enough = write_audio(tmp_path / "sentence.wav", seconds=1.0)
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
@@ -766,15 +1019,19 @@ def test_predict_warns_about_a_clip_too_short_for_an_emotion_and_still_classifie
     assert [line["file"] for line in lines] == [str(short), str(long_enough)]
     assert all(line["label"] is not None and line["error"] is None for line in lines)
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
-    assert warnings == [f"{short} is 0.100 s long, shorter than 0.25 s: too little speech for an emotion, so its "
-                        "prediction is not meaningful."]
+    assert warnings == [
+        f"{short} is 0.100 s long, shorter than 0.25 s: too little speech for an emotion, so its "
+        "prediction is not meaningful."
+    ]
 
 
 def test_predict_on_a_url_says_urls_are_not_supported(tiny_crnn_folder, capsys):
     assert cli_main(["predict", str(tiny_crnn_folder), "https://example.com/clips/happy.wav"]) == 2
     err = capsys.readouterr().err
-    assert ("ser-hf: error: https://example.com/clips/happy.wav: URLs are not supported; download the file first "
-            "(curl -LO URL) and pass its path.") in err
+    assert (
+        "ser-hf: error: https://example.com/clips/happy.wav: URLs are not supported; download the file first "
+        "(curl -LO URL) and pass its path."
+    ) in err
     assert "https:/example" not in err
 
 
@@ -788,8 +1045,12 @@ RAVDESS_LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgus
 def tiny_classifier(tmp_path_factory) -> Path:
     """An untrained tiny wav2vec2 classifier over RAVDESS' labels, saved with its feature extractor."""
     folder = tmp_path_factory.mktemp("tiny_classifier")
-    config = AutoConfig.for_model("wav2vec2", **TINY_SSL, id2label=dict(enumerate(RAVDESS_LABELS)),
-                                  label2id={label: i for i, label in enumerate(RAVDESS_LABELS)})
+    config = AutoConfig.for_model(
+        "wav2vec2",
+        **TINY_SSL,
+        id2label=dict(enumerate(RAVDESS_LABELS)),
+        label2id={label: i for i, label in enumerate(RAVDESS_LABELS)},
+    )
     AutoModelForAudioClassification.from_config(config).save_pretrained(folder)
     build_ssl_feature_extractor(config).save_pretrained(folder)
     return folder
@@ -812,28 +1073,47 @@ def _last_error_line(capsys) -> str:
     return capsys.readouterr().err.strip().splitlines()[-1]
 
 
-def test_a_typo_in_a_local_model_path_is_no_such_folder_at_once(tmp_path, tiny_ravdess, monkeypatch, capsys,
-                                                                no_hub_lookups):
+def test_a_typo_in_a_local_model_path_is_no_such_folder_at_once(
+    tmp_path, tiny_ravdess, monkeypatch, capsys, no_hub_lookups
+):
     """`ser-hf predict outputs/dmeo` and `ser-hf evaluate --model outputs/dmeo` (outputs/ exists) answer in well
     under 2 s with the folder named and the closest one suggested; names written as paths, and names that are no
     valid repository id, never reach the Hub either."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "outputs" / "demo").mkdir(parents=True)
     clip = str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0])
-    message = ("ser-hf: error: No such folder: outputs/dmeo (outputs/ is a folder here, so it is read as a path, not "
-               "as a Hub repository id). Did you mean outputs/demo?")
+    message = (
+        "ser-hf: error: No such folder: outputs/dmeo (outputs/ is a folder here, so it is read as a path, not "
+        "as a Hub repository id). Did you mean outputs/demo?"
+    )
     started = time.monotonic()
     assert cli_main(["predict", "outputs/dmeo", clip, "--no-progress"]) == 2
     assert time.monotonic() - started < 2
     assert _last_error_line(capsys) == message
     started = time.monotonic()
-    assert cli_main(["evaluate", "--model", "outputs/dmeo", "--corpus", "ravdess", "--data-dir", str(tiny_ravdess),
-                     "--speakers", "04"]) == 2
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                "outputs/dmeo",
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "04",
+            ]
+        )
+        == 2
+    )
     assert time.monotonic() - started < 2
     assert _last_error_line(capsys) == message
-    for name, reason in (("./outputs/dmeo", "it is written as a path"),
-                         ("runs/2024/demo", "it is not a valid Hub repository id (namespace/name) either"),
-                         ("../elsewhere/model", "it is written as a path")):
+    for name, reason in (
+        ("./outputs/dmeo", "it is written as a path"),
+        ("runs/2024/demo", "it is not a valid Hub repository id (namespace/name) either"),
+        ("../elsewhere/model", "it is written as a path"),
+    ):
         with pytest.raises(ModelNotFoundError, match=re.escape(f"No such folder: {name} ({reason}).")):
             load_feature_extractor(name)
     with pytest.raises(ModelNotFoundError, match=re.escape(f"{clip} is a file, not a model folder")):
@@ -841,24 +1121,33 @@ def test_a_typo_in_a_local_model_path_is_no_such_folder_at_once(tmp_path, tiny_r
     assert no_hub_lookups == []
 
 
-def test_an_ssl_recipe_offline_names_the_missing_encoder_without_retries(tmp_path, tiny_ravdess, monkeypatch,
-                                                                         no_hub_lookups):
+def test_an_ssl_recipe_offline_names_the_missing_encoder_without_retries(
+    tmp_path, tiny_ravdess, monkeypatch, no_hub_lookups
+):
     """With HF_HUB_OFFLINE, a model_name_or_path that is no folder and not in the Hub cache stops the run with one
     line, and the Hub is not asked."""
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     name = "ser-hf-tests/no-such-encoder"
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, model_type="wav2vec2", model_config={},
-                          model_name_or_path=name, output_dir=str(tmp_path / "run"))
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        model_type="wav2vec2",
+        model_config={},
+        model_name_or_path=name,
+        output_dir=str(tmp_path / "run"),
+    )
     with pytest.raises(ModelNotFoundError) as error:
         main([str(recipe)])
-    assert str(error.value) == (f"No such folder: {name}, and {name} is not in the Hub cache "
-                                f"({huggingface_hub.constants.HF_HUB_CACHE}); HF_HUB_OFFLINE is set, so the Hub was "
-                                "not asked.")
+    assert str(error.value) == (
+        f"No such folder: {name}, and {name} is not in the Hub cache "
+        f"({huggingface_hub.constants.HF_HUB_CACHE}); HF_HUB_OFFLINE is set, so the Hub was "
+        "not asked."
+    )
     assert no_hub_lookups == [] and not any((tmp_path / "run").glob("checkpoint-*"))
 
 
 def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_one_line(tmp_path, tiny_ravdess, monkeypatch, capsys):
-    from .hub_server import LocalHub
+    from tests.hub_server import LocalHub
 
     clip = str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0])
     monkeypatch.chdir(tmp_path)
@@ -869,15 +1158,20 @@ def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_one_line(tmp_path, tin
     started = time.monotonic()
     assert cli_main(["predict", "someone/ser-model", clip, "--no-progress"]) == 2
     assert time.monotonic() - started < 2
-    assert re.fullmatch(rf"ser-hf: error: No such folder: someone/ser-model, and the Hub at {closed} could not be "
-                        r"reached to download it \(ConnectError: .*\)\. Check the connection, or pass the folder of a "
-                        r"model saved locally\.", _last_error_line(capsys))
+    assert re.fullmatch(
+        rf"ser-hf: error: No such folder: someone/ser-model, and the Hub at {closed} could not be "
+        r"reached to download it \(ConnectError: .*\)\. Check the connection, or pass the folder of a "
+        r"model saved locally\.",
+        _last_error_line(capsys),
+    )
     with LocalHub(token=HUB_TOKEN) as hub:
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
         assert cli_main(["predict", "someone/ser-model", clip, "--no-progress"]) == 2
-        assert _last_error_line(capsys) == ("ser-hf: error: No such folder: someone/ser-model, and no Hub repository "
-                                            "someone/ser-model (or it is private and your token cannot read it: "
-                                            "`hf auth login`).")
+        assert _last_error_line(capsys) == (
+            "ser-hf: error: No such folder: someone/ser-model, and no Hub repository "
+            "someone/ser-model (or it is private and your token cannot read it: "
+            "`hf auth login`)."
+        )
         assert hub.requests == [("GET", "/api/models/someone/ser-model")]
 
 
@@ -890,8 +1184,7 @@ def silent_hub():
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
-def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_path, monkeypatch, capsys,
-                                                                            silent_hub):
+def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_path, monkeypatch, capsys, silent_hub):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text("{}")
@@ -904,7 +1197,8 @@ def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_
     assert _last_error_line(capsys) == (
         f"ser-hf: error: The Hub at {silent_hub} did not answer within 0.5 s while pushing {run_dir} (set "
         f"SER_HF_HUB_TIMEOUT to wait longer). Nothing in {run_dir} was changed; to try again, run `ser-hf push "
-        f"{run_dir} --repo-id me/ser-demo --no-card`.")
+        f"{run_dir} --repo-id me/ser-demo --no-card`."
+    )
     assert sorted(path.name for path in run_dir.iterdir()) == ["config.json"]
 
     reports = tmp_path / "reports"
@@ -912,16 +1206,19 @@ def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_
     (reports / "ravdess-test" / "eval_report.json").write_text("{}")
     with pytest.raises(HubPushError) as error:
         push_reports_to_hub(reports, "me/ser-reports", endpoint=silent_hub)
-    assert str(error.value).endswith(f"to try again, run `hf upload me/ser-reports {reports} reports --repo-type "
-                                     "dataset`.")
+    assert str(error.value).endswith(
+        f"to try again, run `hf upload me/ser-reports {reports} reports --repo-type dataset`."
+    )
     monkeypatch.setenv("SER_HF_HUB_TIMEOUT", "soon")
     assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
-    assert _last_error_line(capsys) == ("ser-hf: error: SER_HF_HUB_TIMEOUT='soon': give the seconds to wait for the "
-                                        "Hub, a positive number (default 60).")
+    assert _last_error_line(capsys) == (
+        "ser-hf: error: SER_HF_HUB_TIMEOUT='soon': give the seconds to wait for the "
+        "Hub, a positive number (default 60)."
+    )
 
 
 def test_a_hub_error_that_echoes_the_token_is_printed_redacted(tmp_path, monkeypatch, capsys, caplog):
-    from .hub_server import LocalHub
+    from tests.hub_server import LocalHub
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -932,20 +1229,23 @@ def test_a_hub_error_that_echoes_the_token_is_printed_redacted(tmp_path, monkeyp
         hub.fail("POST", "/api/repos/create", status=400, echo_authorization=True)
         with caplog.at_level(logging.DEBUG):
             assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
-            logging.getLogger("ser_hf.hub").warning("token %s in a record", HUB_TOKEN)
+            logging.getLogger("ser_hf.hub.card").warning("token %s in a record", HUB_TOKEN)
     err = capsys.readouterr().err
     assert "Request rejected; it carried Authorization: Bearer <REDACTED>" in err and "ser-hf: error: " in err
     assert HUB_TOKEN not in err + caplog.text and "token <REDACTED> in a record" in caplog.text
 
 
 def test_tokens_are_redacted_from_messages_and_log_records():
-    from ser_hf.hub_token import TokenRedactingFilter, redact_tokens
+    from ser_hf.hub.token import TokenRedactingFilter, redact_tokens
 
-    text = ("401 for Authorization: Bearer s3cret-value; hf_abcdefghijklmnopqrstuvwxyz012345 and the user's own "
-            "my-own-token; hf_hub_download and api_org_ABCDEFGHIJKLMNOPQRST stay/go")
+    text = (
+        "401 for Authorization: Bearer s3cret-value; hf_abcdefghijklmnopqrstuvwxyz012345 and the user's own "
+        "my-own-token; hf_hub_download and api_org_ABCDEFGHIJKLMNOPQRST stay/go"
+    )
     assert redact_tokens(text, tokens=["my-own-token"]) == (
         "401 for Authorization: Bearer <REDACTED>; <REDACTED> and the user's own <REDACTED>; hf_hub_download and "
-        "<REDACTED> stay/go")
+        "<REDACTED> stay/go"
+    )
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(TokenRedactingFilter(tokens=["my-own-token"]))
@@ -969,7 +1269,7 @@ def test_verify_full_names_a_clip_that_is_cut_short_past_its_header(tmp_path, ti
     data = tmp_path / "ravdess"
     shutil.copytree(tiny_ravdess / "Actor_01", data / "Actor_01")
     bad = sorted((data / "Actor_01").glob("*.flac"))[2]
-    bad.write_bytes(bad.read_bytes()[:bad.stat().st_size // 3])
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 3])
     dataset = load_corpus("ravdess", data)
     assert len(dataset) == 8
     with pytest.raises(RuntimeError) as unnamed:
@@ -1004,14 +1304,16 @@ def test_train_and_sweep_help_print_their_options(capsys):
 
 
 def test_a_run_ends_saying_where_it_was_written_and_its_weights_are_readable_like_its_other_files(
-        tmp_path, tiny_ravdess, caplog):
+    tmp_path, tiny_ravdess, caplog
+):
     run = tmp_path / "run"
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(run))
     with caplog.at_level(logging.INFO, logger="ser_hf"):
         main([str(recipe)])
     closing = [record.getMessage() for record in caplog.records if record.name.startswith("ser_hf")][-1]
-    assert closing == (f"Finished: the run is in {run} (model, metrics.json, model card); try it: ser-hf predict "
-                       f"{run} AUDIO_FILE")
+    assert closing == (
+        f"Finished: the run is in {run} (model, metrics.json, model card); try it: ser-hf predict {run} AUDIO_FILE"
+    )
     (tmp_path / "plain.txt").write_text("")
     plain = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
     weights = [run / "model.safetensors", *run.glob("checkpoint-*/model.safetensors")]
@@ -1019,15 +1321,34 @@ def test_a_run_ends_saying_where_it_was_written_and_its_weights_are_readable_lik
     for path in [*weights, run / "config.json", run / "metrics.json"]:
         assert stat.S_IMODE(path.stat().st_mode) == plain, path
     assert where_the_run_is(Path("runs/kfold"), [{"fold": 0}, {"fold": 1}]) == (
-        "Finished: the run is in runs/kfold (2 fold model(s) in fold-0, fold-1, mean ± std in summary.json)")
+        "Finished: the run is in runs/kfold (2 fold model(s) in fold-0, fold-1, mean ± std in summary.json)"
+    )
 
 
-def test_embed_shows_its_progress_and_says_when_the_projection_runs(tmp_path, tiny_ravdess, tiny_classifier,
-                                                                    capsys, caplog):
+def test_embed_shows_its_progress_and_says_when_the_projection_runs(
+    tmp_path, tiny_ravdess, tiny_classifier, capsys, caplog
+):
     with caplog.at_level(logging.INFO, logger="ser_hf"):
-        assert cli_main(["embed", "--model", str(tiny_classifier), "--corpus", "ravdess", "--data-dir",
-                         str(tiny_ravdess), "--speakers", "03,04", "--method", "tsne",
-                         "--output-dir", str(tmp_path / "embed")]) == 0
+        assert (
+            cli_main(
+                [
+                    "embed",
+                    "--model",
+                    str(tiny_classifier),
+                    "--corpus",
+                    "ravdess",
+                    "--data-dir",
+                    str(tiny_ravdess),
+                    "--speakers",
+                    "03,04",
+                    "--method",
+                    "tsne",
+                    "--output-dir",
+                    str(tmp_path / "embed"),
+                ]
+            )
+            == 0
+        )
     err = capsys.readouterr().err
     assert re.search(r"Embedding: 100%\|.*\| 16/16", err), err
     assert "Projecting 16 embeddings to 2-D with t-SNE (a while for thousands of clips)" in caplog.text
@@ -1036,13 +1357,48 @@ def test_embed_shows_its_progress_and_says_when_the_projection_runs(tmp_path, ti
 def test_evaluate_on_some_speakers_decodes_only_their_clips(tmp_path, tiny_ravdess, tiny_classifier, monkeypatch):
     decoded = []
     real_prepare = evaluate_module.prepare_audio
-    monkeypatch.setattr(evaluate_module, "prepare_audio",
-                        lambda dataset, **kwargs: decoded.append(len(dataset)) or real_prepare(dataset, **kwargs))
-    assert cli_main(["evaluate", "--model", str(tiny_classifier), "--corpus", "ravdess", "--data-dir",
-                     str(tiny_ravdess), "--speakers", "04", "--output-dir", str(tmp_path / "report")]) == 0
+    monkeypatch.setattr(
+        evaluate_module,
+        "prepare_audio",
+        lambda dataset, **kwargs: decoded.append(len(dataset)) or real_prepare(dataset, **kwargs),
+    )
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_classifier),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "04",
+                "--output-dir",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 0
+    )
     assert decoded == [8]
     report = json.loads((tmp_path / "report" / "eval_report.json").read_text())
     assert report["split"]["speakers"] == {"ravdess (speakers 04)": ["04"]}
-    assert cli_main(["evaluate", "--model", str(tiny_classifier), "--corpus", "ravdess", "--data-dir",
-                     str(tiny_ravdess), "--speakers", "04,99", "--output-dir", str(tmp_path / "report")]) == 2
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_classifier),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "04,99",
+                "--output-dir",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 2
+    )
     assert decoded == [8]  # an unknown speaker stops it before anything is decoded

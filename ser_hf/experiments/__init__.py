@@ -6,8 +6,8 @@ runs, the speaker-leakage study, and embedding maps.
     ser-hf leakage-study RECIPE.yaml
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
 
-Each builds on the training stages of :mod:`ser_hf.training` and the entry point :mod:`ser_hf.train`: a sweep point
-or a leakage-study run is a normal training run directory, which ``compare`` reads.
+Each builds on the training stages of :mod:`ser_hf.training.stages` and the entry point :mod:`ser_hf.train`: a sweep
+point or a leakage-study run is a normal training run directory, which ``compare`` reads.
 """
 
 from .compare import add_compare_parser, compare_runs, summarize_run, write_comparison
@@ -24,6 +24,18 @@ def register_experiment_commands(commands) -> None:
     add_embed_parser(commands)
 
 
-__all__ = ["add_compare_parser", "add_embed_parser", "add_leakage_study_parser", "add_sweep_parser", "compare_runs",
-           "embed_corpus", "matched_random_split", "pooled_embeddings", "register_experiment_commands",
-           "run_leakage_study", "run_sweep", "summarize_run", "write_comparison"]
+__all__ = [
+    "add_compare_parser",
+    "add_embed_parser",
+    "add_leakage_study_parser",
+    "add_sweep_parser",
+    "compare_runs",
+    "embed_corpus",
+    "matched_random_split",
+    "pooled_embeddings",
+    "register_experiment_commands",
+    "run_leakage_study",
+    "run_sweep",
+    "summarize_run",
+    "write_comparison",
+]

@@ -22,16 +22,21 @@ import numpy as np
 import pandas as pd
 
 from ..atomic_files import atomic_path, write_text_atomic
-from ..evaluation import METRICS_FILE, read_report
-from ..metrics import summarize_folds
-from ..run_dir import RUN_CONFIG_FILE
+from ..evaluation.metrics import summarize_folds
+from ..evaluation.report import METRICS_FILE, read_report
+from ..training.run_dir import RUN_CONFIG_FILE
 
 logger = logging.getLogger(__name__)
 
 #: The metrics the comparison shows, in order, with the names tables use.
 COMPARED_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
-METRIC_LABELS = {"unweighted_accuracy": "UA", "accuracy": "WA", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1",
-                 "expected_calibration_error": "ECE"}
+METRIC_LABELS = {
+    "unweighted_accuracy": "UA",
+    "accuracy": "WA",
+    "macro_f1": "macro-F1",
+    "weighted_f1": "weighted-F1",
+    "expected_calibration_error": "ECE",
+}
 #: File names of the comparison's outputs.
 COMPARISON_CSV = "comparison.csv"
 COMPARISON_MARKDOWN = "comparison.md"
@@ -60,13 +65,23 @@ class RunResult:
 
     def row(self) -> dict[str, Any]:
         """A flat row for the CSV table."""
-        row: dict[str, Any] = {"run": self.name, "run_dir": str(self.run_dir), "model_type": self.model_type,
-                               "protocol": self.protocol, "split": self.split, "folds": self.folds}
+        row: dict[str, Any] = {
+            "run": self.name,
+            "run_dir": str(self.run_dir),
+            "model_type": self.model_type,
+            "protocol": self.protocol,
+            "split": self.split,
+            "folds": self.folds,
+        }
         for name, value in self.mean.items():
             row[name] = value
             row[f"{name}_std"] = self.std[name] if self.std is not None else None
-        row.update(trainable_parameters=self.trainable_parameters, total_parameters=self.total_parameters,
-                   train_seconds=self.train_seconds, epochs=self.epochs)
+        row.update(
+            trainable_parameters=self.trainable_parameters,
+            total_parameters=self.total_parameters,
+            train_seconds=self.train_seconds,
+            epochs=self.epochs,
+        )
         return row
 
 
@@ -85,8 +100,10 @@ def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
         return [report]
     fold_files = sorted(run_dir.glob(f"fold-*/{METRICS_FILE}"), key=_fold_number)
     if not fold_files:
-        raise FileNotFoundError(f"{run_dir} holds no finished run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} "
-                                "(a training run writes them when it finishes).")
+        raise FileNotFoundError(
+            f"{run_dir} holds no finished run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} "
+            "(a training run writes them when it finishes)."
+        )
     return [json.loads(path.read_text()) for path in fold_files]
 
 
@@ -107,8 +124,10 @@ def summarize_reports(reports: Sequence[Mapping[str, Any]], split: str, where: s
     missing = [report.get("fold") for report in reports if split not in report["evaluation"]]
     if missing:
         evaluated = sorted({name for report in reports for name in report["evaluation"]})
-        raise ValueError(f"{where or 'The run'} has no {split!r} evaluation (it evaluated {', '.join(evaluated)}); "
-                         "choose another split.")
+        raise ValueError(
+            f"{where or 'The run'} has no {split!r} evaluation (it evaluated {', '.join(evaluated)}); "
+            "choose another split."
+        )
     return summarize_folds([report["evaluation"][split] for report in reports])
 
 
@@ -122,12 +141,20 @@ def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] 
     seconds = [t["wall_seconds"] for t in training if t.get("wall_seconds") is not None]
     epochs = [t["epochs"] for t in training if t.get("epochs") is not None]
     return RunResult(
-        name=name or run_dir.name, run_dir=run_dir, split=split, folds=len(reports), mean=summary["mean"],
-        std=summary["std"] if len(reports) > 1 else None, per_fold=summary["per_fold"],
-        model_type=read_model_type(run_dir), protocol=reports[0].get("protocol"),
-        trainable_parameters=parameters.get("trainable"), total_parameters=parameters.get("total"),
+        name=name or run_dir.name,
+        run_dir=run_dir,
+        split=split,
+        folds=len(reports),
+        mean=summary["mean"],
+        std=summary["std"] if len(reports) > 1 else None,
+        per_fold=summary["per_fold"],
+        model_type=read_model_type(run_dir),
+        protocol=reports[0].get("protocol"),
+        trainable_parameters=parameters.get("trainable"),
+        total_parameters=parameters.get("total"),
         train_seconds=float(sum(seconds)) if seconds else None,
-        epochs=float(np.mean(epochs)) if epochs else None, fold_ids=[report.get("fold") for report in reports],
+        epochs=float(np.mean(epochs)) if epochs else None,
+        fold_ids=[report.get("fold") for report in reports],
     )
 
 
@@ -137,8 +164,9 @@ def _run_names(run_dirs: Sequence[Path]) -> list[str]:
     return [str(path) if names.count(path.name) > 1 else path.name for path in run_dirs]
 
 
-def compare_runs(run_dirs: Sequence[str | Path], split: str = "test",
-                 names: Optional[Sequence[str]] = None) -> list[RunResult]:
+def compare_runs(
+    run_dirs: Sequence[str | Path], split: str = "test", names: Optional[Sequence[str]] = None
+) -> list[RunResult]:
     """Summaries of several runs on the same split, in the order given."""
     run_dirs = [Path(path) for path in run_dirs]
     if not run_dirs:
@@ -165,17 +193,27 @@ def format_duration(seconds: Optional[float]) -> str:
 def format_comparison(results: Sequence[RunResult], metrics: Sequence[str] = COMPARED_METRICS) -> str:
     """The comparison as a Markdown table (percent; mean ± std over folds where a run has several)."""
     split = results[0].split
-    lines = [f"# Comparison on the {split} split", "",
-             "| run | model | protocol | folds | " + " | ".join(f"{METRIC_LABELS[m]} (%)" for m in metrics)
-             + " | trainable parameters | training time |",
-             "|---|---|---|---:|" + "---:|" * len(metrics) + "---:|---:|"]
+    lines = [
+        f"# Comparison on the {split} split",
+        "",
+        "| run | model | protocol | folds | "
+        + " | ".join(f"{METRIC_LABELS[m]} (%)" for m in metrics)
+        + " | trainable parameters | training time |",
+        "|---|---|---|---:|" + "---:|" * len(metrics) + "---:|---:|",
+    ]
     for result in results:
         scores = [format_value(result.mean[m], None if result.std is None else result.std[m]) for m in metrics]
         parameters = f"{result.trainable_parameters:,}" if result.trainable_parameters is not None else "n/a"
-        lines.append(f"| {result.name} | {result.model_type or 'n/a'} | {result.protocol or 'n/a'} | {result.folds} | "
-                     + " | ".join(scores) + f" | {parameters} | {format_duration(result.train_seconds)} |")
-    lines += ["", "Mean ± sample standard deviation over folds for runs with several folds; training time is the "
-                  "wall time of all folds together."]
+        lines.append(
+            f"| {result.name} | {result.model_type or 'n/a'} | {result.protocol or 'n/a'} | {result.folds} | "
+            + " | ".join(scores)
+            + f" | {parameters} | {format_duration(result.train_seconds)} |"
+        )
+    lines += [
+        "",
+        "Mean ± sample standard deviation over folds for runs with several folds; training time is the "
+        "wall time of all folds together.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -199,10 +237,10 @@ def plot_comparison(results: Sequence[RunResult], path: str | Path, metrics: Seq
     axes.set_xticks(positions, [METRIC_LABELS[m] for m in metrics])
     axes.set_ylabel(f"{results[0].split} score (%)")
     axes.set_ylim(0, 100)
-    axes.set_title(f"{results[0].split} split" + ("; error bars: std over folds" if any(r.std for r in results)
-                                                  else ""))
-    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(results), 4),
-                frameon=False)
+    axes.set_title(
+        f"{results[0].split} split" + ("; error bars: std over folds" if any(r.std for r in results) else "")
+    )
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(results), 4), frameon=False)
     figure.tight_layout()
     with atomic_path(path) as partial:
         figure.savefig(partial, dpi=120, format="png")
@@ -213,8 +251,11 @@ def write_comparison(results: Sequence[RunResult], output_dir: str | Path) -> di
     """Write ``comparison.csv``, ``comparison.md`` and ``comparison.png``; returns their paths."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": output_dir / COMPARISON_CSV, "markdown": output_dir / COMPARISON_MARKDOWN,
-             "png": output_dir / COMPARISON_PNG}
+    paths = {
+        "csv": output_dir / COMPARISON_CSV,
+        "markdown": output_dir / COMPARISON_MARKDOWN,
+        "png": output_dir / COMPARISON_PNG,
+    }
     with atomic_path(paths["csv"]) as partial:
         pd.DataFrame([result.row() for result in results]).to_csv(partial, index=False)
     write_text_atomic(paths["markdown"], format_comparison(results))
@@ -234,17 +275,32 @@ def compare_command(args: argparse.Namespace) -> int:
 def add_compare_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf compare`` on the ``ser-hf`` sub-command parsers."""
     parser = commands.add_parser(
-        "compare", help="one table and bar chart of several finished runs (mean ± std for k-fold runs)",
+        "compare",
+        help="one table and bar chart of several finished runs (mean ± std for k-fold runs)",
         description="Compare finished training runs: UA, WA, macro-F1 (mean ± std over folds for k-fold runs), "
-                    "trainable parameters and training time, as comparison.csv/.md and a bar chart comparison.png.")
+        "trainable parameters and training time, as comparison.csv/.md and a bar chart comparison.png.",
+    )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output_dir of a finished training run")
     parser.add_argument("--split", default="test", help="split whose scores are compared (default: test)")
     parser.add_argument("--names", help="comma-separated names of the runs, in order (default: their folder names)")
-    parser.add_argument("--output-dir", default="outputs/comparison",
-                        help="folder for comparison.csv, comparison.md and comparison.png")
+    parser.add_argument(
+        "--output-dir",
+        default="outputs/comparison",
+        help="folder for comparison.csv, comparison.md and comparison.png",
+    )
     parser.set_defaults(run=compare_command)
     return parser
 
 
-__all__ = ["COMPARED_METRICS", "RunResult", "add_compare_parser", "compare_runs", "format_comparison",
-           "plot_comparison", "read_run_reports", "summarize_reports", "summarize_run", "write_comparison"]
+__all__ = [
+    "COMPARED_METRICS",
+    "RunResult",
+    "add_compare_parser",
+    "compare_runs",
+    "format_comparison",
+    "plot_comparison",
+    "read_run_reports",
+    "summarize_reports",
+    "summarize_run",
+    "write_comparison",
+]

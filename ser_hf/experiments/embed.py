@@ -26,9 +26,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..atomic_files import atomic_directory, atomic_path, write_text_atomic
-from ..collator import AudioClassificationCollator
-from ..dataset_info import column_values
-from ..prepare import WAVEFORM_COLUMN, prepare_audio
+from ..data.dataset_info import column_values
+from ..data.decode import WAVEFORM_COLUMN, prepare_audio
+from ..inputs.collators import AudioClassificationCollator
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +54,23 @@ def load_classifier(model: str):
 
 
 @torch.no_grad()
-def pooled_embeddings(model: nn.Module, feature_extractor, dataset: Dataset, batch_size: int = 16,
-                      device: Optional[str] = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def pooled_embeddings(
+    model: nn.Module,
+    feature_extractor,
+    dataset: Dataset,
+    batch_size: int = 16,
+    device: Optional[str] = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """The classifier's input (the pooled clip vector) and the logits of every clip of ``dataset`` (with a
     ``waveform`` column), whole clips, in dataset order; a tqdm bar counts the clips unless ``progress`` is off."""
     from tqdm.auto import tqdm
 
     classifier = getattr(model, "classifier", None)
     if not isinstance(classifier, nn.Module):
-        raise ValueError(f"{type(model).__name__} has no `classifier` module whose input could be read as the clip "
-                         "embedding.")
+        raise ValueError(
+            f"{type(model).__name__} has no `classifier` module whose input could be read as the clip embedding."
+        )
     if not getattr(feature_extractor, "return_attention_mask", True):
         # Without an attention mask (group-norm encoders), padding changes the output: one clip per batch.
         batch_size = 1
@@ -71,8 +78,11 @@ def pooled_embeddings(model: nn.Module, feature_extractor, dataset: Dataset, bat
     model.to(device).eval()
     captured: list[torch.Tensor] = []
     hook = classifier.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].float().cpu()))
-    loader = DataLoader(dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy"), batch_size=batch_size,
-                        collate_fn=AudioClassificationCollator(feature_extractor))
+    loader = DataLoader(
+        dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy"),
+        batch_size=batch_size,
+        collate_fn=AudioClassificationCollator(feature_extractor),
+    )
     logits = []
     try:
         with tqdm(total=len(dataset), desc="Embedding", unit="clip", disable=not progress) as bar:
@@ -96,15 +106,19 @@ def project_2d(embeddings: np.ndarray, method: str = "auto", seed: int = 0) -> t
     if method == "auto":
         method = "umap" if importlib.util.find_spec("umap") is not None else "tsne"
     features = StandardScaler().fit_transform(embeddings)
-    logger.info("Projecting %d embeddings to 2-D with %s%s", len(features),
-                {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}[method],
-                " (a while for thousands of clips)" if method != "pca" else "")
+    logger.info(
+        "Projecting %d embeddings to 2-D with %s%s",
+        len(features),
+        {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}[method],
+        " (a while for thousands of clips)" if method != "pca" else "",
+    )
     if method == "umap":
         try:
             import umap
         except ImportError:
-            raise ValueError("method umap needs umap-learn (pip install umap-learn); t-SNE needs nothing more.") \
-                from None
+            raise ValueError(
+                "method umap needs umap-learn (pip install umap-learn); t-SNE needs nothing more."
+            ) from None
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(features) - 1), random_state=seed)
         return reducer.fit_transform(features), method
     if method == "tsne":
@@ -128,12 +142,18 @@ def clustering_scores(embeddings: np.ndarray, groups: dict[str, Sequence]) -> di
     scores = {}
     for name, values in groups.items():
         distinct = len(set(values))
-        scores[name] = (float(silhouette_score(features, list(values))) if 2 <= distinct < len(features) else None)
+        scores[name] = float(silhouette_score(features, list(values))) if 2 <= distinct < len(features) else None
     return scores
 
 
-def plot_projection(projection: np.ndarray, emotions: Sequence[str], speakers: Sequence[str],
-                    scores: dict[str, Optional[float]], path: str | Path, title: str = "") -> None:
+def plot_projection(
+    projection: np.ndarray,
+    emotions: Sequence[str],
+    speakers: Sequence[str],
+    scores: dict[str, Optional[float]],
+    path: str | Path,
+    title: str = "",
+) -> None:
     """Two scatter plots of the 2-D map: coloured by emotion, and by speaker."""
     import matplotlib
 
@@ -147,8 +167,14 @@ def plot_projection(projection: np.ndarray, emotions: Sequence[str], speakers: S
         values = np.asarray(values, dtype=object)
         for index, group in enumerate(names):
             members = values == group
-            axes.scatter(projection[members, 0], projection[members, 1], s=10, alpha=0.75,
-                         color=colours(index % colours.N), label=str(group))
+            axes.scatter(
+                projection[members, 0],
+                projection[members, 1],
+                s=10,
+                alpha=0.75,
+                color=colours(index % colours.N),
+                label=str(group),
+            )
         score = scores.get(name)
         axes.set_title(f"by {name}" + (f" (silhouette {score:.2f})" if score is not None else ""))
         axes.set_xticks([])
@@ -163,19 +189,29 @@ def plot_projection(projection: np.ndarray, emotions: Sequence[str], speakers: S
     plt.close(figure)
 
 
-def embed_corpus(model_name: str, dataset: Dataset, output_dir: str | Path, method: str = "auto",
-                 batch_size: int = 16, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+def embed_corpus(
+    model_name: str,
+    dataset: Dataset,
+    output_dir: str | Path,
+    method: str = "auto",
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Embed every clip of ``dataset`` (a corpus as :func:`ser_hf.load_corpus` returns it) with a saved model; save the
     embeddings as a dataset column, the 2-D map as a PNG, and the clustering scores as ``embed.json``."""
     model, feature_extractor = load_classifier(model_name)
     audio_rate = getattr(dataset.features.get("audio"), "sampling_rate", None)
     if audio_rate is not None and audio_rate != feature_extractor.sampling_rate:
-        raise ValueError(f"The corpus is decoded at {audio_rate} Hz but {model_name} reads "
-                         f"{feature_extractor.sampling_rate} Hz audio: load it with --sampling-rate "
-                         f"{feature_extractor.sampling_rate}.")
+        raise ValueError(
+            f"The corpus is decoded at {audio_rate} Hz but {model_name} reads "
+            f"{feature_extractor.sampling_rate} Hz audio: load it with --sampling-rate "
+            f"{feature_extractor.sampling_rate}."
+        )
     prepared = prepare_audio(dataset)
-    embeddings, logits = pooled_embeddings(model, feature_extractor, prepared, batch_size=batch_size,
-                                           progress=progress)
+    embeddings, logits = pooled_embeddings(
+        model, feature_extractor, prepared, batch_size=batch_size, progress=progress
+    )
     label_names = dataset.features["label"].names
     emotions = [label_names[label] for label in column_values(dataset, "label")]
     speakers = [str(speaker) for speaker in column_values(dataset, "speaker_id")]
@@ -188,24 +224,42 @@ def embed_corpus(model_name: str, dataset: Dataset, output_dir: str | Path, meth
     predictions = [model.config.id2label[int(index)] for index in logits.argmax(axis=1)]
     kept = kept.add_column(PREDICTION_COLUMN, predictions)
     # One fixed-length float32 list per clip (add_column takes a 1-D array or a list of rows).
-    kept = kept.add_column(EMBEDDING_COLUMN, list(embeddings.astype(np.float32)),
-                           feature=List(Value("float32"), length=embeddings.shape[1]))
-    kept = kept.add_column(PROJECTION_COLUMN, list(projection.astype(np.float32)),
-                           feature=List(Value("float32"), length=2))
+    kept = kept.add_column(
+        EMBEDDING_COLUMN,
+        list(embeddings.astype(np.float32)),
+        feature=List(Value("float32"), length=embeddings.shape[1]),
+    )
+    kept = kept.add_column(
+        PROJECTION_COLUMN, list(projection.astype(np.float32)), feature=List(Value("float32"), length=2)
+    )
     with atomic_directory(output_dir / EMBEDDINGS_DATASET) as staging:
         kept.save_to_disk(str(staging))
     png = output_dir / f"embedding_{method}.png"
     corpora = sorted(set(column_values(dataset, "corpus"))) if "corpus" in dataset.column_names else []
-    plot_projection(projection, emotions, speakers, scores, png,
-                    title=f"{Path(model_name).name} ({model.config.model_type}) on {', '.join(corpora) or 'a corpus'}"
-                          f": {len(embeddings)} clips, {method.upper() if method != 'tsne' else 't-SNE'}")
+    plot_projection(
+        projection,
+        emotions,
+        speakers,
+        scores,
+        png,
+        title=f"{Path(model_name).name} ({model.config.model_type}) on {', '.join(corpora) or 'a corpus'}"
+        f": {len(embeddings)} clips, {method.upper() if method != 'tsne' else 't-SNE'}",
+    )
     result = {
-        "model": str(model_name), "model_type": model.config.model_type, "clips": len(embeddings),
-        "embedding_size": int(embeddings.shape[1]), "projection": method, "silhouette": scores,
-        "clusters_more_by": (max((k for k in scores if scores[k] is not None), key=lambda k: scores[k])
-                             if any(v is not None for v in scores.values()) else None),
+        "model": str(model_name),
+        "model_type": model.config.model_type,
+        "clips": len(embeddings),
+        "embedding_size": int(embeddings.shape[1]),
+        "projection": method,
+        "silhouette": scores,
+        "clusters_more_by": (
+            max((k for k in scores if scores[k] is not None), key=lambda k: scores[k])
+            if any(v is not None for v in scores.values())
+            else None
+        ),
         "prediction_accuracy": float(np.mean([p == e for p, e in zip(predictions, emotions)])),
-        "dataset": str(output_dir / EMBEDDINGS_DATASET), "plot": str(png),
+        "dataset": str(output_dir / EMBEDDINGS_DATASET),
+        "plot": str(png),
     }
     write_text_atomic(output_dir / EMBED_JSON, json.dumps(result, indent=2) + "\n")
     return result
@@ -222,12 +276,21 @@ def embed_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--speakers {missing} are not speakers of the corpus.")
         speakers = column_values(dataset, "speaker_id")
         dataset = dataset.select([row for row, speaker in enumerate(speakers) if speaker in wanted])
-    result = embed_corpus(args.model, dataset, args.output_dir, method=args.method, batch_size=args.batch_size,
-                          seed=args.seed, progress=not args.no_progress)
+    result = embed_corpus(
+        args.model,
+        dataset,
+        args.output_dir,
+        method=args.method,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     scores = ", ".join(f"{name} {value:.3f}" for name, value in result["silhouette"].items() if value is not None)
-    print(f"{result['clips']} clips embedded ({result['embedding_size']} dimensions) into {result['dataset']}; "
-          f"{result['projection']} map {result['plot']}; silhouette: {scores or 'n/a'}; the model clusters more by "
-          f"{result['clusters_more_by']}.")
+    print(
+        f"{result['clips']} clips embedded ({result['embedding_size']} dimensions) into {result['dataset']}; "
+        f"{result['projection']} map {result['plot']}; silhouette: {scores or 'n/a'}; the model clusters more by "
+        f"{result['clusters_more_by']}."
+    )
     return 0
 
 
@@ -236,16 +299,23 @@ def add_embed_parser(commands) -> argparse.ArgumentParser:
     from ..cli import _add_corpus_arguments
 
     parser = commands.add_parser(
-        "embed", help="pooled embeddings of a model for a corpus, and their 2-D map by emotion and by speaker",
+        "embed",
+        help="pooled embeddings of a model for a corpus, and their 2-D map by emotion and by speaker",
         description="Embed a corpus with a trained model (the classifier's input vector), save the embeddings as a "
-                    "datasets column, and plot a 2-D projection coloured by emotion and by speaker.")
+        "datasets column, and plot a 2-D projection coloured by emotion and by speaker.",
+    )
     parser.add_argument("--model", required=True, help="folder (or Hub id) of a trained model")
     _add_corpus_arguments(parser)
     parser.add_argument("--speakers", help="comma-separated speakers to embed (e.g. a model's test speakers)")
-    parser.add_argument("--output-dir", default="outputs/embeddings",
-                        help="folder for the embeddings dataset, the plot and embed.json")
-    parser.add_argument("--method", choices=PROJECTION_METHODS, default="auto",
-                        help="2-D projection: auto (UMAP if umap-learn is installed, else t-SNE), umap, tsne or pca")
+    parser.add_argument(
+        "--output-dir", default="outputs/embeddings", help="folder for the embeddings dataset, the plot and embed.json"
+    )
+    parser.add_argument(
+        "--method",
+        choices=PROJECTION_METHODS,
+        default="auto",
+        help="2-D projection: auto (UMAP if umap-learn is installed, else t-SNE), umap, tsne or pca",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of the projection")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -253,5 +323,13 @@ def add_embed_parser(commands) -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["EMBEDDING_COLUMN", "add_embed_parser", "clustering_scores", "embed_corpus", "load_classifier",
-           "plot_projection", "pooled_embeddings", "project_2d"]
+__all__ = [
+    "EMBEDDING_COLUMN",
+    "add_embed_parser",
+    "clustering_scores",
+    "embed_corpus",
+    "load_classifier",
+    "plot_projection",
+    "pooled_embeddings",
+    "project_2d",
+]

@@ -21,11 +21,11 @@ from typing import Any, Mapping, Optional, Sequence
 from datasets import Dataset, DatasetDict
 
 from ..atomic_files import atomic_path, write_text_atomic
-from ..audit import LeakageReport, audit_leakage
-from ..configs import RecipeError, parse_recipe
-from ..dataset_info import column_values, get_ser_info, set_ser_info
-from ..metrics import SCALAR_METRICS
-from ..splits import SplitError, random_split
+from ..data.audit import LeakageReport, audit_leakage
+from ..data.dataset_info import column_values, get_ser_info, set_ser_info
+from ..data.splits import SplitError, random_split
+from ..evaluation.metrics import SCALAR_METRICS
+from ..recipe.arguments import RecipeError, parse_recipe
 from .compare import METRIC_LABELS
 
 logger = logging.getLogger(__name__)
@@ -41,9 +41,9 @@ SHOWN_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1")
 
 
 def matched_random_fractions(sizes: Mapping[str, int]) -> tuple[float, float]:
-    """``(test_size, validation_size)`` for :func:`ser_hf.splits.random_split` that give exactly ``sizes``' test and
-    validation counts: `datasets` rounds the test share up (``ceil``), then the validation share of the rest, so each
-    share is aimed half a clip below its count."""
+    """``(test_size, validation_size)`` for :func:`ser_hf.data.splits.random_split` that give exactly ``sizes``' test
+    and validation counts: `datasets` rounds the test share up (``ceil``), then the validation share of the rest, so
+    each share is aimed half a clip below its count."""
     total = sum(sizes.values())
     n_test, n_validation = sizes.get("test", 0), sizes.get("validation", 0)
     if not n_test:
@@ -61,14 +61,18 @@ def matched_random_split(dataset: Dataset, speaker_splits: DatasetDict, seed: in
     every split. A speaker split without a test split (RAVDESS actors 01-16 / 17-20 on a copy without actors 21-24)
     gets a random train / validation split."""
     if "train" not in speaker_splits or not {"validation", "test"} & set(speaker_splits):
-        raise SplitError(f"The leakage study needs a training split and a held-out one; the speaker split has "
-                         f"{', '.join(speaker_splits)}.")
+        raise SplitError(
+            f"The leakage study needs a training split and a held-out one; the speaker split has "
+            f"{', '.join(speaker_splits)}."
+        )
     used = set().union(*(column_values(split, "path") for split in speaker_splits.values()))
     subset = dataset.select([row for row, path in enumerate(column_values(dataset, "path")) if path in used])
     sizes = {name: len(split) for name, split in speaker_splits.items()}
     if len(subset) != sum(sizes.values()):
-        raise SplitError(f"The speaker split's clips ({sum(sizes.values())}) are not distinct paths of the dataset "
-                         f"({len(subset)} found): cannot draw a random split of the same clips.")
+        raise SplitError(
+            f"The speaker split's clips ({sum(sizes.values())}) are not distinct paths of the dataset "
+            f"({len(subset)} found): cannot draw a random split of the same clips."
+        )
     if "test" in sizes:
         test_size, validation_size = matched_random_fractions(sizes)
         splits = random_split(subset, test_size=test_size, validation_size=validation_size, seed=seed)
@@ -90,24 +94,38 @@ def _inflation(speaker: Mapping[str, float], leaky: Mapping[str, float]) -> dict
     return rows
 
 
-def study_report(reports: Mapping[str, Mapping[str, Any]], audits: Mapping[str, LeakageReport],
-                 recipe: str, model_type: str, corpora: Sequence[str]) -> dict[str, Any]:
+def study_report(
+    reports: Mapping[str, Mapping[str, Any]],
+    audits: Mapping[str, LeakageReport],
+    recipe: str,
+    model_type: str,
+    corpora: Sequence[str],
+) -> dict[str, Any]:
     """What the study found: split sizes, both audits, the scores of each run and the inflation of every metric on
     every split both runs evaluated (random minus speaker-independent, in absolute terms, and their ratio)."""
-    splits = [name for name in ("test", "validation")
-              if all(name in report["evaluation"] for report in reports.values())]
+    splits = [
+        name for name in ("test", "validation") if all(name in report["evaluation"] for report in reports.values())
+    ]
     return {
         "recipe": recipe,
         "model_type": model_type,
         "corpora": list(corpora),
         "split_sizes": {name: report["split"]["clips"] for name, report in reports.items()},
-        "speakers": {name: {split: len(speakers) for split, speakers in report["split"]["speakers"].items()}
-                     for name, report in reports.items()},
+        "speakers": {
+            name: {split: len(speakers) for split, speakers in report["split"]["speakers"].items()}
+            for name, report in reports.items()
+        },
         "audits": {name: audit.to_dict() for name, audit in audits.items()},
-        "metrics": {name: {split: {m: report["evaluation"][split][m] for m in SCALAR_METRICS}
-                           for split in report["evaluation"]} for name, report in reports.items()},
-        "inflation": {split: _inflation(reports[SPEAKER_RUN]["evaluation"][split],
-                                        reports[RANDOM_RUN]["evaluation"][split]) for split in splits},
+        "metrics": {
+            name: {
+                split: {m: report["evaluation"][split][m] for m in SCALAR_METRICS} for split in report["evaluation"]
+            }
+            for name, report in reports.items()
+        },
+        "inflation": {
+            split: _inflation(reports[SPEAKER_RUN]["evaluation"][split], reports[RANDOM_RUN]["evaluation"][split])
+            for split in splits
+        },
     }
 
 
@@ -116,21 +134,40 @@ def format_study(study: Mapping[str, Any], audits: Mapping[str, LeakageReport]) 
     sizes = study["split_sizes"][SPEAKER_RUN]
     random_audit = study["audits"][RANDOM_RUN]
     shared = sorted({s for speakers in random_audit["speaker_overlap"].values() for s in speakers})
-    lines = [f"# Speaker leakage: {study['model_type']} on {', '.join(study['corpora'])}", "",
-             f"Recipe `{study['recipe']}`, trained twice on the same {sum(sizes.values())} clips with the same split "
-             f"sizes ({', '.join(f'{name} {count}' for name, count in sizes.items())}): once with every speaker in "
-             f"one split (speaker-independent), once with the clips split at random (stratified by label), which puts "
-             f"{len(shared)} speaker(s) in more than one split."]
+    lines = [
+        f"# Speaker leakage: {study['model_type']} on {', '.join(study['corpora'])}",
+        "",
+        f"Recipe `{study['recipe']}`, trained twice on the same {sum(sizes.values())} clips with the same split "
+        f"sizes ({', '.join(f'{name} {count}' for name, count in sizes.items())}): once with every speaker in "
+        f"one split (speaker-independent), once with the clips split at random (stratified by label), which puts "
+        f"{len(shared)} speaker(s) in more than one split.",
+    ]
     for split, rows in study["inflation"].items():
-        lines += ["", f"## {split} split", "", "| metric | speaker-independent | random split | inflation |",
-                  "|---|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## {split} split",
+            "",
+            "| metric | speaker-independent | random split | inflation |",
+            "|---|---:|---:|---:|",
+        ]
         for metric in SHOWN_METRICS:
             row = rows[metric]
             ratio = f" ({row['ratio']:.2f}x)" if row["ratio"] else ""
-            lines.append(f"| {METRIC_LABELS[metric]} | {100 * row[SPEAKER_RUN]:.1f} % | "
-                         f"{100 * row[RANDOM_RUN]:.1f} % | {100 * row['difference']:+.1f} points{ratio} |")
-    lines += ["", "## Audits", "", "Speaker-independent split:", "", audits[SPEAKER_RUN].to_markdown(),
-              "Random split:", "", audits[RANDOM_RUN].to_markdown()]
+            lines.append(
+                f"| {METRIC_LABELS[metric]} | {100 * row[SPEAKER_RUN]:.1f} % | "
+                f"{100 * row[RANDOM_RUN]:.1f} % | {100 * row['difference']:+.1f} points{ratio} |"
+            )
+    lines += [
+        "",
+        "## Audits",
+        "",
+        "Speaker-independent split:",
+        "",
+        audits[SPEAKER_RUN].to_markdown(),
+        "Random split:",
+        "",
+        audits[RANDOM_RUN].to_markdown(),
+    ]
     return "\n".join(lines)
 
 
@@ -145,15 +182,22 @@ def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") 
     rows = study["inflation"][split]
     positions = np.arange(len(SHOWN_METRICS))
     figure, axes = plt.subplots(figsize=(7, 4.2))
-    for offset, (run, label, colour) in zip((-0.2, 0.2), ((SPEAKER_RUN, "speaker-independent", "tab:blue"),
-                                                          (RANDOM_RUN, "random split (leaks speakers)", "tab:red"))):
+    for offset, (run, label, colour) in zip(
+        (-0.2, 0.2),
+        ((SPEAKER_RUN, "speaker-independent", "tab:blue"), (RANDOM_RUN, "random split (leaks speakers)", "tab:red")),
+    ):
         values = [100 * rows[m][run] for m in SHOWN_METRICS]
         bars = axes.bar(positions + offset, values, 0.4, label=label, color=colour)
         axes.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=8, padding=2)
     for position, metric in zip(positions, SHOWN_METRICS):
         top = 100 * max(rows[metric][SPEAKER_RUN], rows[metric][RANDOM_RUN])
-        axes.annotate(f"{100 * rows[metric]['difference']:+.1f}", (position, min(top + 8, 97)), ha="center",
-                      fontsize=9, fontweight="bold")
+        axes.annotate(
+            f"{100 * rows[metric]['difference']:+.1f}",
+            (position, min(top + 8, 97)),
+            ha="center",
+            fontsize=9,
+            fontweight="bold",
+        )
     axes.set_xticks(positions, [METRIC_LABELS[m] for m in SHOWN_METRICS])
     axes.set_ylim(0, 105)
     axes.set_ylabel(f"{split} score (%)")
@@ -167,16 +211,25 @@ def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") 
 
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
-    from ..training import (audit_split, encode_feature_encoder_once, encode_for_fast_mode, finish_run,
-                            load_dataset_from_args, make_folds, train_and_evaluate)
+    from ..training.stages import (
+        audit_split,
+        encode_feature_encoder_once,
+        encode_for_fast_mode,
+        finish_run,
+        load_dataset_from_args,
+        make_folds,
+        train_and_evaluate,
+    )
 
     model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
     augmentation_args.check_model(model_args)
     recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else "(command line)"
     if data_args.split_protocol != "speaker":
-        raise RecipeError(f"leakage-study compares a speaker-independent train/validation/test split with a random "
-                          f"one; {recipe} has split_protocol {data_args.split_protocol!r}: use a recipe with "
-                          "split_protocol: speaker.")
+        raise RecipeError(
+            f"leakage-study compares a speaker-independent train/validation/test split with a random "
+            f"one; {recipe} has split_protocol {data_args.split_protocol!r}: use a recipe with "
+            "split_protocol: speaker."
+        )
     study_dir = Path(training_args.output_dir)
     if (study_dir / "run_config.json").is_file():
         raise RecipeError(f"{study_dir} holds a training run; the study needs a folder of its own: set --output_dir.")
@@ -187,8 +240,9 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     encoder_key, unencoded = None, None
     if model_args.cache_encoder_outputs:
         unencoded = dataset
-        dataset, encoder_key = encode_for_fast_mode(dataset, model_args, augmentation_args, training_args,
-                                                    skip_invalid=data_args.skip_invalid)
+        dataset, encoder_key = encode_for_fast_mode(
+            dataset, model_args, augmentation_args, training_args, skip_invalid=data_args.skip_invalid
+        )
     else:  # both runs read one cache of the corpus' feature-encoder outputs, where it applies
         with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
             dataset = encode_feature_encoder_once(dataset, model_args, data_args, augmentation_args, training_args)
@@ -198,24 +252,44 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     audits[RANDOM_RUN] = audit_leakage(random_splits, raise_on_leakage=False)
     # The random run's configuration records the shares random_split drew its held-out clips with.
     shares = get_ser_info(random_splits["train"])
-    random_data_args = dataclasses.replace(data_args, split_protocol="random", test_size=shares["test_size"],
-                                           validation_size=shares["validation_size"], train_speakers=None,
-                                           validation_speakers=None, test_speakers=None)
+    random_data_args = dataclasses.replace(
+        data_args,
+        split_protocol="random",
+        test_size=shares["test_size"],
+        validation_size=shares["validation_size"],
+        train_speakers=None,
+        validation_speakers=None,
+        test_speakers=None,
+    )
 
     # Train and evaluate both (each resumes, or is read back when it has finished).
     reports = {}
-    for run, splits, run_data_args in ((SPEAKER_RUN, speaker_splits, data_args),
-                                       (RANDOM_RUN, random_splits, random_data_args)):
+    for run, splits, run_data_args in (
+        (SPEAKER_RUN, speaker_splits, data_args),
+        (RANDOM_RUN, random_splits, random_data_args),
+    ):
         logger.info("Leakage study: training the %s run into %s", run, study_dir / run)
         run_training_args = dataclasses.replace(training_args, output_dir=str(study_dir / run))
-        reports[run] = train_and_evaluate(model_args, run_data_args, augmentation_args, run_training_args, splits,
-                                          leakage_report=audits[run], encoder_key=encoder_key,
-                                          unencoded_dataset=unencoded)
+        reports[run] = train_and_evaluate(
+            model_args,
+            run_data_args,
+            augmentation_args,
+            run_training_args,
+            splits,
+            leakage_report=audits[run],
+            encoder_key=encoder_key,
+            unencoded_dataset=unencoded,
+        )
         # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
         # random run's recipe lists every setting, since its split sizes come from the study, not from the recipe.
-        finish_run(model_args, run_data_args, augmentation_args,
-                   dataclasses.replace(run_training_args, push_to_hub=False), [reports[run]],
-                   recipe_args=[*recipe_args, "--output_dir", str(study_dir / run)] if run == SPEAKER_RUN else None)
+        finish_run(
+            model_args,
+            run_data_args,
+            augmentation_args,
+            dataclasses.replace(run_training_args, push_to_hub=False),
+            [reports[run]],
+            recipe_args=[*recipe_args, "--output_dir", str(study_dir / run)] if run == SPEAKER_RUN else None,
+        )
 
     study = study_report(reports, audits, recipe, model_args.model_type, data_args.corpus)
     study["output_dir"] = str(study_dir)
@@ -239,26 +313,39 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     study_dir = Path(study["output_dir"])
     print((study_dir / LEAKAGE_MARKDOWN).read_text())
     split, rows = next(iter(study["inflation"].items()))
-    print(f"{split} UA: {100 * rows['unweighted_accuracy'][SPEAKER_RUN]:.1f} % speaker-independent, "
-          f"{100 * rows['unweighted_accuracy'][RANDOM_RUN]:.1f} % on the random split; written to {study_dir}")
+    print(
+        f"{split} UA: {100 * rows['unweighted_accuracy'][SPEAKER_RUN]:.1f} % speaker-independent, "
+        f"{100 * rows['unweighted_accuracy'][RANDOM_RUN]:.1f} % on the random split; written to {study_dir}"
+    )
     return 0
 
 
 def add_leakage_study_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf leakage-study`` on the ``ser-hf`` sub-command parsers (the recipe parser reads the
     arguments, as for ``ser-hf train``)."""
-    parser = commands.add_parser("leakage-study", usage="ser-hf leakage-study RECIPE.yaml [--key value ...]",
-                                 help="train a recipe speaker-independently and on a random split of the same size, "
-                                      "and report the inflation",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.add_parser(
+        "leakage-study",
+        usage="ser-hf leakage-study RECIPE.yaml [--key value ...]",
+        help="train a recipe speaker-independently and on a random split of the same size, and report the inflation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("recipe", help="a recipe with split_protocol: speaker")
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="recipe overrides, --key value (as ser-hf train)")
     parser.set_defaults(run=lambda args: main([args.recipe, *args.arguments]))
     return parser
 
 
-__all__ = ["add_leakage_study_parser", "format_study", "main", "matched_random_fractions", "matched_random_split",
-           "plot_study", "run_leakage_study", "study_report"]
+__all__ = [
+    "add_leakage_study_parser",
+    "format_study",
+    "main",
+    "matched_random_fractions",
+    "matched_random_split",
+    "plot_study",
+    "run_leakage_study",
+    "study_report",
+]
 
 
 if __name__ == "__main__":

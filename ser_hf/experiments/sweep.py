@@ -38,11 +38,17 @@ from typing import Any, Mapping, Optional, Sequence
 import pandas as pd
 
 from ..atomic_files import atomic_path, write_text_atomic
-from ..configs import RecipeError, load_yaml, parse_recipe
-from ..metrics import SCALAR_METRICS
+from ..evaluation.metrics import SCALAR_METRICS
+from ..recipe.arguments import RecipeError, load_yaml, parse_recipe
+from ..recipe.overrides import (
+    command_line_values,
+    read_recipe_values,
+    recipe_keys,
+    set_value,
+    unknown_key_message,
+    write_recipe_file,
+)
 from .compare import METRIC_LABELS, read_run_reports, summarize_reports
-from .recipe_values import (command_line_values, read_recipe_values, recipe_keys, set_value, unknown_key_message,
-                            write_recipe_file)
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +98,10 @@ class SweepSpec:
         if self.split not in ("validation", "test"):
             raise RecipeError(f"split must be validation or test, got {self.split!r}.")
         if self.split == "test":
-            logger.warning("Ranking sweep points on the test split tunes on the test set: its scores are no longer "
-                           "held-out results.")
+            logger.warning(
+                "Ranking sweep points on the test split tunes on the test set: its scores are no longer "
+                "held-out results."
+            )
         if self.random is not None and self.random < 1:
             raise RecipeError(f"random must be a positive number of points, got {self.random}.")
         if self.backend not in BACKENDS:
@@ -132,12 +140,15 @@ class SweepPoint:
         current = _jsonable(self.recipe)
         changed = sorted(key for key in set(recorded) | set(current) if recorded.get(key) != current.get(key))
         if changed:
-            raise RecipeError(f"{self.run_dir} was trained with other values of {', '.join(changed)}; the sweep would "
-                              "mix two settings. Choose another output_dir, or remove that folder.")
+            raise RecipeError(
+                f"{self.run_dir} was trained with other values of {', '.join(changed)}; the sweep would "
+                "mix two settings. Choose another output_dir, or remove that folder."
+            )
         return True
 
 
 # --- The grid -----------------------------------------------------------------------------------------------------
+
 
 def parse_grid_option(text: str) -> tuple[str, list]:
     """``KEY=V1,V2,...`` -> ``(KEY, [V1, V2, ...])``, each value read as YAML (``1.0e-3`` is a float, ``[16, 32]`` a
@@ -153,8 +164,16 @@ def parse_grid_option(text: str) -> tuple[str, list]:
     return key, parsed
 
 
-def sweep_spec(section: Optional[Mapping[str, Any]], grid_options: Sequence[str] = (), random_points=None,
-               metric=None, split=None, seed=None, backend=None, recipe_path: str = "the recipe") -> SweepSpec:
+def sweep_spec(
+    section: Optional[Mapping[str, Any]],
+    grid_options: Sequence[str] = (),
+    random_points=None,
+    metric=None,
+    split=None,
+    seed=None,
+    backend=None,
+    recipe_path: str = "the recipe",
+) -> SweepSpec:
     """The sweep of a recipe's ``sweep:`` section, with command-line options taking precedence (a ``--grid`` key
     replaces the section's values for that key)."""
     section = dict(section or {})
@@ -162,8 +181,10 @@ def sweep_spec(section: Optional[Mapping[str, Any]], grid_options: Sequence[str]
         raise RecipeError(f"The sweep: section of {recipe_path} must be a mapping.")
     unknown = [key for key in section if key not in SWEEP_SECTION_KEYS]
     if unknown:
-        raise RecipeError(f"Unknown key(s) {', '.join(unknown_key_message(k, SWEEP_SECTION_KEYS) for k in unknown)} "
-                          f"in the sweep: section of {recipe_path}.")
+        raise RecipeError(
+            f"Unknown key(s) {', '.join(unknown_key_message(k, SWEEP_SECTION_KEYS) for k in unknown)} "
+            f"in the sweep: section of {recipe_path}."
+        )
     grid = section.get("grid") or {}
     if not isinstance(grid, dict):
         raise RecipeError(f"sweep: grid in {recipe_path} must map keys to lists of values.")
@@ -183,16 +204,21 @@ def check_grid_keys(grid: Mapping[str, list], base_values: Mapping[str, Any], ov
     for key in grid:
         top, dot, entry = key.partition(".")
         if top not in known:
-            raise RecipeError(f"--grid: unknown recipe key {unknown_key_message(top, known)}"
-                              + (f" in {key!r}" if dot else "") + "; sweep keys are recipe keys (python -m "
-                              "ser_hf.train --help lists them).")
+            raise RecipeError(
+                f"--grid: unknown recipe key {unknown_key_message(top, known)}"
+                + (f" in {key!r}" if dot else "")
+                + "; sweep keys are recipe keys (python -m "
+                "ser_hf.train --help lists them)."
+            )
         if top in _RESERVED_KEYS:
             raise RecipeError(f"--grid: {top} cannot be swept; the sweep gives each point its own folder under it.")
         if dot and not entry:
             raise RecipeError(f"--grid: {key!r} names no entry of {top}.")
         if top in overrides:
-            raise RecipeError(f"--grid: {key} is also set on the command line (--{top}), which would override every "
-                              "point's value; drop one of them.")
+            raise RecipeError(
+                f"--grid: {key} is also set on the command line (--{top}), which would override every "
+                "point's value; drop one of them."
+            )
         if dot and base_values.get(top) is not None and not isinstance(base_values.get(top), (dict, str)):
             raise RecipeError(f"--grid: {key!r} sets an entry of {top}, which is not a mapping in the recipe.")
 
@@ -258,15 +284,17 @@ def check_point(recipe: Mapping[str, Any], values: Mapping[str, Any]) -> None:
             raise RecipeError(f"Sweep point {dict(values)}: {message}") from None
 
 
-def plan_sweep(recipe_path: str | Path, spec: SweepSpec, overrides: Mapping[str, Any],
-               base_values: Mapping[str, Any]) -> tuple[Path, list[SweepPoint]]:
+def plan_sweep(
+    recipe_path: str | Path, spec: SweepSpec, overrides: Mapping[str, Any], base_values: Mapping[str, Any]
+) -> tuple[Path, list[SweepPoint]]:
     """Check the grid and every point (keys and values), and place each point in its folder; nothing is trained or
     written. Returns the sweep folder and the points (the whole grid for optuna, else the selection)."""
     check_grid_keys(spec.grid, base_values, overrides)
     values = {**base_values, **overrides}
     if "output_dir" not in values:
-        raise RecipeError(f"The sweep writes under the recipe's output_dir: set it in {recipe_path} or with "
-                          "--output_dir.")
+        raise RecipeError(
+            f"The sweep writes under the recipe's output_dir: set it in {recipe_path} or with --output_dir."
+        )
     sweep_dir = Path(values["output_dir"])
     if (sweep_dir / "run_config.json").is_file() or (sweep_dir / "metrics.json").is_file():
         raise RecipeError(f"{sweep_dir} holds a training run; a sweep needs a folder of its own: set --output_dir.")
@@ -289,11 +317,14 @@ def plan_sweep(recipe_path: str | Path, spec: SweepSpec, overrides: Mapping[str,
 
 # --- Running the points -------------------------------------------------------------------------------------------
 
+
 def point_results(point: SweepPoint, status: str = "finished", error: Optional[str] = None) -> dict[str, Any]:
     """One row of the results table: the point's values, its validation and test scores (mean over folds, with the
     standard deviation where there are several), size and training time."""
-    row: dict[str, Any] = {"point": point.name, **{key: _format_value(v) if isinstance(v, (list, dict)) else v
-                                                   for key, v in point.values.items()}}
+    row: dict[str, Any] = {
+        "point": point.name,
+        **{key: _format_value(v) if isinstance(v, (list, dict)) else v for key, v in point.values.items()},
+    }
     row["status"] = status
     if error is not None:
         row["error"] = error
@@ -322,15 +353,28 @@ def run_point(point: SweepPoint) -> dict[str, Any]:
     if point.finished:
         logger.info("Sweep point %s has finished already: reading its results.", point.name)
         return point_results(point)
-    recipe_path = write_recipe_file(point.run_dir / POINT_RECIPE, point.recipe,
-                                    header=f"Sweep point {json.dumps(_jsonable(point.values))}; reproduce with: "
-                                           f"python -m ser_hf.train {point.run_dir / POINT_RECIPE}")
+    recipe_path = write_recipe_file(
+        point.run_dir / POINT_RECIPE,
+        point.recipe,
+        header=f"Sweep point {json.dumps(_jsonable(point.values))}; reproduce with: "
+        f"python -m ser_hf.train {point.run_dir / POINT_RECIPE}",
+    )
     logger.info("Sweep point %s: training into %s", point.values, point.run_dir)
     started = time.time()
     train_main([str(recipe_path)])
-    write_text_atomic(point.run_dir / POINT_MARKER, json.dumps(
-        {"values": _jsonable(point.values), "recipe": _jsonable(point.recipe), "started": started,
-         "finished": time.time()}, indent=2) + "\n")
+    write_text_atomic(
+        point.run_dir / POINT_MARKER,
+        json.dumps(
+            {
+                "values": _jsonable(point.values),
+                "recipe": _jsonable(point.recipe),
+                "started": started,
+                "finished": time.time(),
+            },
+            indent=2,
+        )
+        + "\n",
+    )
     return point_results(point)
 
 
@@ -357,9 +401,12 @@ def run_optuna(points: Sequence[SweepPoint], spec: SweepSpec, sweep_dir: Path) -
     choices = {key: [json.dumps(value) for value in values] for key, values in spec.grid.items()}
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
-        study_name="ser-hf-sweep", storage=f"sqlite:///{(sweep_dir / OPTUNA_STORAGE).resolve()}", load_if_exists=True,
+        study_name="ser-hf-sweep",
+        storage=f"sqlite:///{(sweep_dir / OPTUNA_STORAGE).resolve()}",
+        load_if_exists=True,
         direction="maximize" if spec.greater_is_better else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=spec.seed))
+        sampler=optuna.samplers.TPESampler(seed=spec.seed),
+    )
     rows: dict[str, dict] = {}
 
     def objective(trial) -> float:
@@ -392,20 +439,23 @@ def import_optuna():
     try:
         import optuna
     except ImportError:
-        raise RecipeError("backend optuna needs optuna, which is not installed: pip install optuna (or pip install "
-                          "'ser-hf[experiments]'); the grid backend, with or without --random, needs nothing more.")\
-            from None
+        raise RecipeError(
+            "backend optuna needs optuna, which is not installed: pip install optuna (or pip install "
+            "'ser-hf[experiments]'); the grid backend, with or without --random, needs nothing more."
+        ) from None
     return optuna
 
 
 # --- Results ------------------------------------------------------------------------------------------------------
 
+
 def results_table(rows: Sequence[Mapping[str, Any]], spec: SweepSpec) -> pd.DataFrame:
     """The points as a table, best first by the ranking column (failed points last)."""
     table = pd.DataFrame(list(rows))
     if spec.column in table:
-        table = table.sort_values([spec.column, "point"], ascending=[not spec.greater_is_better, True],
-                                  na_position="last")
+        table = table.sort_values(
+            [spec.column, "point"], ascending=[not spec.greater_is_better, True], na_position="last"
+        )
     return table.reset_index(drop=True)
 
 
@@ -414,15 +464,19 @@ def format_sweep(table: pd.DataFrame, spec: SweepSpec) -> str:
     metrics = ("unweighted_accuracy", "accuracy", "macro_f1")
     score_columns = [f"{split}_{m}" for split in ("validation", "test") for m in metrics if f"{split}_{m}" in table]
     header = list(spec.grid) + [f"{c.split('_', 1)[0]} {METRIC_LABELS[c.split('_', 1)[1]]}" for c in score_columns]
-    lines = [f"# Sweep: {len(table)} points ranked by {spec.split} {METRIC_LABELS[spec.metric]}", "",
-             "| rank | " + " | ".join(header) + " | training time | status |",
-             "|---:|" + "---|" * len(spec.grid) + "---:|" * len(score_columns) + "---:|---|"]
+    lines = [
+        f"# Sweep: {len(table)} points ranked by {spec.split} {METRIC_LABELS[spec.metric]}",
+        "",
+        "| rank | " + " | ".join(header) + " | training time | status |",
+        "|---:|" + "---|" * len(spec.grid) + "---:|" * len(score_columns) + "---:|---|",
+    ]
     for rank, row in enumerate(table.to_dict("records"), start=1):
         cells = [_format_value(row[key]) for key in spec.grid]
         for column in score_columns:
             value, std = row.get(column), row.get(f"{column}_std")
-            cells.append("" if _missing(value) else f"{100 * value:.1f}"
-                         + ("" if _missing(std) else f" ± {100 * std:.1f}"))
+            cells.append(
+                "" if _missing(value) else f"{100 * value:.1f}" + ("" if _missing(std) else f" ± {100 * std:.1f}")
+            )
         seconds = row.get("train_seconds")
         cells.append("" if _missing(seconds) else f"{seconds / 60:.1f} min")
         lines.append(f"| {rank} | " + " | ".join(cells) + f" | {row['status']} |")
@@ -449,8 +503,11 @@ def plot_sweep(table: pd.DataFrame, spec: SweepSpec, path: str | Path) -> None:
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         labels = [_format_value(v) for v in values]
         positions = {label: (float(v) if numeric else index) for index, (v, label) in enumerate(zip(values, labels))}
-        placed = [] if scored is None else [(positions.get(_format_value(v)), 100 * score)
-                                            for v, score in zip(scored[key], scored[spec.column])]
+        placed = (
+            []
+            if scored is None
+            else [(positions.get(_format_value(v)), 100 * score) for v, score in zip(scored[key], scored[spec.column])]
+        )
         x, y = [p for p, _ in placed if p is not None], [s for p, s in placed if p is not None]
         axes.scatter(x, y, alpha=0.7)
         best = {}
@@ -466,8 +523,9 @@ def plot_sweep(table: pd.DataFrame, spec: SweepSpec, path: str | Path) -> None:
             axes.set_xticks(list(positions.values()), labels, rotation=30, fontsize=7)
         axes.set_xlabel(key)
         axes.set_ylabel(f"{spec.split} {METRIC_LABELS[spec.metric]} (%)")
-    figure.suptitle(f"{len(table)} sweep points: {spec.split} {METRIC_LABELS[spec.metric]} against each swept key",
-                    fontsize=9)
+    figure.suptitle(
+        f"{len(table)} sweep points: {spec.split} {METRIC_LABELS[spec.metric]} against each swept key", fontsize=9
+    )
     figure.tight_layout()
     with atomic_path(path) as partial:
         figure.savefig(partial, dpi=120, format="png")
@@ -485,8 +543,12 @@ def write_sweep_results(sweep_dir: Path, rows: Sequence[Mapping[str, Any]], spec
     return table
 
 
-def run_sweep(recipe_path: str | Path, spec_options: Mapping[str, Any] = None, overrides: Sequence[str] = (),
-              dry_run: bool = False) -> tuple[pd.DataFrame, SweepSpec, list[SweepPoint]]:
+def run_sweep(
+    recipe_path: str | Path,
+    spec_options: Mapping[str, Any] = None,
+    overrides: Sequence[str] = (),
+    dry_run: bool = False,
+) -> tuple[pd.DataFrame, SweepSpec, list[SweepPoint]]:
     """Run (or with ``dry_run`` only plan) the sweep of a recipe; returns the ranked results, the sweep and its
     points."""
     base_values, sections = read_recipe_values(recipe_path, sections=(SWEEP_SECTION,))
@@ -505,26 +567,45 @@ def run_sweep(recipe_path: str | Path, spec_options: Mapping[str, Any] = None, o
 
 # --- Command line -------------------------------------------------------------------------------------------------
 
+
 def build_sweep_parser(prog: str = "ser-hf sweep") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, allow_abbrev=False,
+        prog=prog,
+        allow_abbrev=False,
         usage=f"{prog} RECIPE.yaml [--grid KEY=V1,V2 ...] [--random N] [options] [--key value ...]",
         description="Train a recipe at every point of a grid (or N of them), each point in its own folder under "
-                    "the recipe's output_dir, and rank them. Flags not listed here (--key value) override the recipe "
-                    "for every point, as in ser_hf.train.")
+        "the recipe's output_dir, and rank them. Flags not listed here (--key value) override the recipe "
+        "for every point, as in ser_hf.train.",
+    )
     parser.add_argument("recipe", help="the recipe to sweep (it may hold a sweep: section)")
-    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                        help="a recipe key (or model_config.KEY) and its values, read as YAML; repeat for more keys")
-    parser.add_argument("--random", type=int, default=None, metavar="N",
-                        help="train N points drawn at random from the grid (--backend optuna: N points its "
-                             "sampler picks)")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a recipe key (or model_config.KEY) and its values, read as YAML; repeat for more keys",
+    )
+    parser.add_argument(
+        "--random",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train N points drawn at random from the grid (--backend optuna: N points its sampler picks)",
+    )
     parser.add_argument("--metric", default=None, help="metric that ranks the points (default: unweighted_accuracy)")
-    parser.add_argument("--split", default=None, choices=("validation", "test"),
-                        help="split the metric is read on (default: validation; test means tuning on it)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        choices=("validation", "test"),
+        help="split the metric is read on (default: validation; test means tuning on it)",
+    )
     parser.add_argument("--sweep-seed", type=int, default=None, help="seed of the random draw (default: 0)")
-    parser.add_argument("--backend", default=None, choices=BACKENDS,
-                        help="grid: every point or --random N of them; optuna: its TPE sampler picks N points "
-                             "(pip install optuna)")
+    parser.add_argument(
+        "--backend",
+        default=None,
+        choices=BACKENDS,
+        help="grid: every point or --random N of them; optuna: its TPE sampler picks N points (pip install optuna)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="check the recipe and list the points; train nothing")
     return parser
 
@@ -533,8 +614,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """``ser-hf sweep`` (also ``python -m ser_hf.experiments.sweep``); returns 1 if a point failed."""
     parser = build_sweep_parser()
     args, overrides = parser.parse_known_args(argv)
-    options = {"grid_options": args.grid, "random_points": args.random, "metric": args.metric, "split": args.split,
-               "seed": args.sweep_seed, "backend": args.backend}
+    options = {
+        "grid_options": args.grid,
+        "random_points": args.random,
+        "metric": args.metric,
+        "split": args.split,
+        "seed": args.sweep_seed,
+        "backend": args.backend,
+    }
     table, spec, points = run_sweep(args.recipe, options, overrides, dry_run=args.dry_run)
     if args.dry_run:
         print(table.to_string(index=False))
@@ -549,9 +636,14 @@ def add_sweep_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf sweep`` on the ``ser-hf`` sub-command parsers (its own parser reads the arguments, so that
     recipe overrides pass through as in ``ser-hf train``)."""
     # The description is the sweep parser's whole help (its options included): no options section of its own.
-    parser = commands.add_parser("sweep", help="train a recipe at every point of a grid and rank the points",
-                                 usage=argparse.SUPPRESS, description=build_sweep_parser().format_help(),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    parser = commands.add_parser(
+        "sweep",
+        help="train a recipe at every point of a grid and rank the points",
+        usage=argparse.SUPPRESS,
+        description=build_sweep_parser().format_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+    )
     parser.add_argument("-h", "--help", action="help", help=argparse.SUPPRESS)
     parser.add_argument("recipe", help=argparse.SUPPRESS)
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -559,9 +651,21 @@ def add_sweep_parser(commands) -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["SweepPoint", "SweepSpec", "add_sweep_parser", "check_grid_keys", "grid_points", "main",
-           "parse_grid_option", "plan_sweep", "point_name", "run_sweep", "select_points", "sweep_spec",
-           "write_sweep_results"]
+__all__ = [
+    "SweepPoint",
+    "SweepSpec",
+    "add_sweep_parser",
+    "check_grid_keys",
+    "grid_points",
+    "main",
+    "parse_grid_option",
+    "plan_sweep",
+    "point_name",
+    "run_sweep",
+    "select_points",
+    "sweep_spec",
+    "write_sweep_results",
+]
 
 
 if __name__ == "__main__":

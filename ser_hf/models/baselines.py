@@ -36,8 +36,11 @@ BASELINES = {
     "crnn": (CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor),
     "cnn1d": (CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor),
     "mfcc": (MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor),
-    "parallel_cnn_transformer": (ParallelCNNTransformerConfig, ParallelCNNTransformerForAudioClassification,
-                                 LogMelFeatureExtractor),
+    "parallel_cnn_transformer": (
+        ParallelCNNTransformerConfig,
+        ParallelCNNTransformerForAudioClassification,
+        LogMelFeatureExtractor,
+    ),
     "cnn_attention_lstm": (CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor),
     "opensmile": (OpenSmileConfig, OpenSmileForAudioClassification, OpenSmileFeatureExtractor),
 }
@@ -93,9 +96,11 @@ def build_baseline(
         raise ValueError("The cnn1d baseline masks padded samples: its extractor needs return_attention_mask=True.")
 
     # The config field that must agree with the extractor's features per frame.
-    input_field = {LogMelFeatureExtractor: "num_mel_bins", MFCCFeatureExtractor: "num_features",
-                   OpenSmileFeatureExtractor: "num_features"}.get(
-        feature_extractor_class)
+    input_field = {
+        LogMelFeatureExtractor: "num_mel_bins",
+        MFCCFeatureExtractor: "num_features",
+        OpenSmileFeatureExtractor: "num_features",
+    }.get(feature_extractor_class)
     if input_field is not None:
         given = config_kwargs.setdefault(input_field, feature_extractor.feature_size)
         if given != feature_extractor.feature_size:

@@ -71,8 +71,10 @@ class CNNAttentionLSTMConfig(PreTrainedConfig):
         if self.lstm_hidden_size <= 0 or self.lstm_num_layers <= 0 or self.num_attention_heads <= 0:
             raise ValueError("lstm_hidden_size, lstm_num_layers and num_attention_heads must be positive.")
         if (2 * self.lstm_hidden_size) % self.num_attention_heads:
-            raise ValueError(f"num_attention_heads ({self.num_attention_heads}) must divide the bidirectional LSTM's "
-                             f"output size (2 * lstm_hidden_size = {2 * self.lstm_hidden_size}).")
+            raise ValueError(
+                f"num_attention_heads ({self.num_attention_heads}) must divide the bidirectional LSTM's "
+                f"output size (2 * lstm_hidden_size = {2 * self.lstm_hidden_size})."
+            )
         if self.pooling_mode not in POOLING_MODES:
             raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, got {self.pooling_mode!r}.")
 

@@ -69,18 +69,29 @@ class ParallelCNNTransformerConfig(PreTrainedConfig):
         if self.num_mel_bins <= 0 or not self.conv_channels or min(self.conv_channels) <= 0:
             raise ValueError("num_mel_bins and every conv_channels entry must be positive, with at least one block.")
         if not self.branch_kernel_sizes or any(k <= 0 or k % 2 == 0 for k in self.branch_kernel_sizes):
-            raise ValueError(f"branch_kernel_sizes must be positive odd kernel sizes (one per branch), got "
-                             f"{self.branch_kernel_sizes}.")
+            raise ValueError(
+                f"branch_kernel_sizes must be positive odd kernel sizes (one per branch), got "
+                f"{self.branch_kernel_sizes}."
+            )
         if len(self.pool_size) != 2 or min(self.pool_size) <= 0:
             raise ValueError(f"pool_size must be two positive (frequency, time) sizes, got {self.pool_size}.")
         if self.transformer_time_pool <= 0:
             raise ValueError(f"transformer_time_pool must be positive, got {self.transformer_time_pool}.")
-        if min(self.transformer_hidden_size, self.transformer_num_layers, self.transformer_num_heads,
-               self.transformer_intermediate_size) <= 0:
+        if (
+            min(
+                self.transformer_hidden_size,
+                self.transformer_num_layers,
+                self.transformer_num_heads,
+                self.transformer_intermediate_size,
+            )
+            <= 0
+        ):
             raise ValueError("The transformer's sizes, layers and heads must be positive.")
         if self.transformer_hidden_size % self.transformer_num_heads:
-            raise ValueError(f"transformer_num_heads ({self.transformer_num_heads}) must divide "
-                             f"transformer_hidden_size ({self.transformer_hidden_size}).")
+            raise ValueError(
+                f"transformer_num_heads ({self.transformer_num_heads}) must divide "
+                f"transformer_hidden_size ({self.transformer_hidden_size})."
+            )
         if self.pooling_mode not in POOLING_MODES:
             raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, got {self.pooling_mode!r}.")
 

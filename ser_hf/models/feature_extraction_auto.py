@@ -26,25 +26,27 @@ class MissingFeatureExtractorError(FileNotFoundError):
     def __init__(self, name_or_path: Union[str, os.PathLike], revision: Optional[str] = None):
         self.name_or_path = str(name_or_path)
         if Path(name_or_path).is_dir():
-            where, fix = (f"The model folder {self.name_or_path}",
-                          f".save_pretrained({self.name_or_path!r})")
+            where, fix = (f"The model folder {self.name_or_path}", f".save_pretrained({self.name_or_path!r})")
         else:
             at = f" (revision {revision})" if revision not in (None, "main") else ""
             where, fix = f"The Hub repository {self.name_or_path}{at}", f".push_to_hub({self.name_or_path!r})"
         super().__init__(
             f"{where} has no feature extractor: {FEATURE_EXTRACTOR_NAME} is missing. Add the one the model was "
-            f"trained with, e.g. AutoFeatureExtractor.from_pretrained(\"facebook/wav2vec2-base\"){fix} for a "
-            "model fine-tuned from wav2vec2-base (ser-hf's own runs save it beside the weights).")
+            f'trained with, e.g. AutoFeatureExtractor.from_pretrained("facebook/wav2vec2-base"){fix} for a '
+            "model fine-tuned from wav2vec2-base (ser-hf's own runs save it beside the weights)."
+        )
 
 
-def load_feature_extractor(name_or_path: Union[str, os.PathLike],
-                           **from_pretrained_kwargs) -> SequenceFeatureExtractor:
+def load_feature_extractor(
+    name_or_path: Union[str, os.PathLike], **from_pretrained_kwargs
+) -> SequenceFeatureExtractor:
     """`AutoFeatureExtractor.from_pretrained`, raising :class:`MissingFeatureExtractorError` when the folder or
     repository has no feature extractor (a folder is checked before anything is read). A name that is neither a folder
     nor a Hub repository raises :class:`~ser_hf.models.location.ModelNotFoundError` at once (see
     :func:`~ser_hf.models.location.check_model_location`)."""
-    check_model_location(name_or_path, revision=from_pretrained_kwargs.get("revision"),
-                         token=from_pretrained_kwargs.get("token"))
+    check_model_location(
+        name_or_path, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
+    )
     folder = Path(name_or_path) / from_pretrained_kwargs.get("subfolder", "")
     if folder.is_dir() and not any((folder / name).is_file() for name in (FEATURE_EXTRACTOR_NAME, PROCESSOR_NAME)):
         raise MissingFeatureExtractorError(name_or_path)

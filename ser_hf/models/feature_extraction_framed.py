@@ -228,7 +228,8 @@ class FramedAudioFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtract
         if sampling_rate is None:
             logger.warning(
                 "No sampling_rate was passed to %s: pass it to catch audio at the wrong rate (expected %d Hz).",
-                type(self).__name__, self.sampling_rate,
+                type(self).__name__,
+                self.sampling_rate,
             )
         elif sampling_rate != self.sampling_rate:
             raise ValueError(

@@ -42,18 +42,27 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
 
     model_input_names = ["input_features"]
 
-    def __init__(self, feature_set: str = "ComParE_2016", normalization: str = "global",
-                 feature_mean: Optional[list[float]] = None, feature_std: Optional[list[float]] = None,
-                 sampling_rate: int = 16000, padding_value: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        feature_set: str = "ComParE_2016",
+        normalization: str = "global",
+        feature_mean: Optional[list[float]] = None,
+        feature_std: Optional[list[float]] = None,
+        sampling_rate: int = 16000,
+        padding_value: float = 0.0,
+        **kwargs,
+    ):
         if feature_set not in FEATURE_SETS:
-            raise ValueError(f"Unknown openSMILE feature_set {feature_set!r}; expected one of "
-                             f"{', '.join(FEATURE_SETS)}.")
+            raise ValueError(
+                f"Unknown openSMILE feature_set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}."
+            )
         if normalization not in (*STATISTICS_NORMALIZATIONS, "none"):
             raise ValueError(f"normalization must be 'global', 'speaker' or 'none', got {normalization!r}.")
         kwargs.pop("feature_size", None)
         kwargs["return_attention_mask"] = False
-        super().__init__(feature_size=FEATURE_SETS[feature_set], sampling_rate=sampling_rate,
-                         padding_value=padding_value, **kwargs)
+        super().__init__(
+            feature_size=FEATURE_SETS[feature_set], sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
+        )
         self.feature_set = feature_set
         self.normalization = normalization
         self.feature_mean = feature_mean
@@ -65,13 +74,16 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
         if self._smile is None:
             import opensmile
 
-            self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
-                                          feature_level=opensmile.FeatureLevel.Functionals)
+            self._smile = opensmile.Smile(
+                feature_set=getattr(opensmile.FeatureSet, self.feature_set),
+                feature_level=opensmile.FeatureLevel.Functionals,
+            )
         values = self._smile.process_signal(np.asarray(waveform, np.float32), self.sampling_rate).to_numpy()
         return np.nan_to_num(values[0].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
-    def normalize(self, features: np.ndarray,
-                  speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None) -> np.ndarray:
+    def normalize(
+        self, features: np.ndarray, speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None
+    ) -> np.ndarray:
         """Standardise functionals `(batch, feature_size)` as `normalization` says."""
         features = np.asarray(features, np.float32)
         statistics = self.clip_statistics(len(features), speaker_statistics)
@@ -80,16 +92,26 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
         mean, std = statistics
         return (features - mean) / std
 
-    def __call__(self, raw_speech: Union[np.ndarray, Sequence[np.ndarray]], sampling_rate: Optional[int] = None,
-                 return_tensors: Optional[str] = None,
-                 speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None, normalize: bool = True,
-                 **unused) -> BatchFeature:
+    def __call__(
+        self,
+        raw_speech: Union[np.ndarray, Sequence[np.ndarray]],
+        sampling_rate: Optional[int] = None,
+        return_tensors: Optional[str] = None,
+        speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None,
+        normalize: bool = True,
+        **unused,
+    ) -> BatchFeature:
         """Functionals of one clip (1-D) or a batch (a list of clips, or a 2-D array of equal-length clips)."""
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
-            raise ValueError(f"{type(self).__name__} expects audio at {self.sampling_rate} Hz but got "
-                             f"{sampling_rate} Hz; resample it first.")
-        is_one_clip = isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 1 or (
-            isinstance(raw_speech, (list, tuple)) and raw_speech and np.isscalar(raw_speech[0]))
+            raise ValueError(
+                f"{type(self).__name__} expects audio at {self.sampling_rate} Hz but got "
+                f"{sampling_rate} Hz; resample it first."
+            )
+        is_one_clip = (
+            isinstance(raw_speech, np.ndarray)
+            and raw_speech.ndim == 1
+            or (isinstance(raw_speech, (list, tuple)) and raw_speech and np.isscalar(raw_speech[0]))
+        )
         clips = [raw_speech] if is_one_clip else list(raw_speech)
         features = np.stack([self.functionals(np.asarray(clip, np.float32).ravel()) for clip in clips])
         if normalize:

@@ -49,35 +49,47 @@ class FeatureStatisticsMixin:
 
     def global_statistics(self) -> Statistics:
         if self.feature_mean is None or self.feature_std is None:
-            raise ValueError(f"normalization={self.normalization!r} needs the training set's feature_mean and "
-                             f"feature_std in {type(self).__name__}: ser-hf training fits them; set them with "
-                             "set_global_statistics(mean, std).")
+            raise ValueError(
+                f"normalization={self.normalization!r} needs the training set's feature_mean and "
+                f"feature_std in {type(self).__name__}: ser-hf training fits them; set them with "
+                "set_global_statistics(mean, std)."
+            )
         return np.asarray(self.feature_mean, np.float32), np.asarray(self.feature_std, np.float32)
 
-    def clip_statistics(self, batch_size: int,
-                        speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None) -> Optional[Statistics]:
+    def clip_statistics(
+        self, batch_size: int, speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None
+    ) -> Optional[Statistics]:
         """`(mean, std)`, each `(batch, features)`, to standardise a batch with; `None` when the extractor does not
         normalise by stored statistics."""
         if self.normalization not in STATISTICS_NORMALIZATIONS:
             if speaker_statistics is not None:
-                raise ValueError(f"speaker_statistics were given, but {type(self).__name__} normalises with "
-                                 f"normalization={self.normalization!r}, not 'speaker'.")
+                raise ValueError(
+                    f"speaker_statistics were given, but {type(self).__name__} normalises with "
+                    f"normalization={self.normalization!r}, not 'speaker'."
+                )
             return None
         if speaker_statistics is not None and len(speaker_statistics) != batch_size:
             raise ValueError(f"Got {len(speaker_statistics)} speaker statistics for {batch_size} clips.")
-        if self.normalization == "speaker" and speaker_statistics is None and not getattr(self, "_fallback_said",
-                                                                                          False):
-            logger.warning("No speaker statistics for these clips: %s standardises them with the global statistics "
-                           "of the training speakers stored in it. The model was trained on features standardised "
-                           "per speaker; to use each speaker's own statistics, pass speaker_statistics (one (mean, "
-                           "std) per clip, from ser_hf.speaker_normalization.speaker_statistics over several clips "
-                           "of the speaker).", type(self).__name__)
+        if (
+            self.normalization == "speaker"
+            and speaker_statistics is None
+            and not getattr(self, "_fallback_said", False)
+        ):
+            logger.warning(
+                "No speaker statistics for these clips: %s standardises them with the global statistics "
+                "of the training speakers stored in it. The model was trained on features standardised "
+                "per speaker; to use each speaker's own statistics, pass speaker_statistics (one (mean, "
+                "std) per clip, from ser_hf.inputs.speaker_normalization.speaker_statistics over several clips "
+                "of the speaker).",
+                type(self).__name__,
+            )
             self._fallback_said = True
         if self.normalization == "global" or speaker_statistics is None:
             pairs = [self.global_statistics()] * batch_size
         else:
-            pairs = [statistics if statistics is not None else self.global_statistics()
-                     for statistics in speaker_statistics]
+            pairs = [
+                statistics if statistics is not None else self.global_statistics() for statistics in speaker_statistics
+            ]
         means = np.stack([np.asarray(mean, np.float32) for mean, _ in pairs])
         stds = np.stack([np.asarray(std, np.float32) for _, std in pairs])
         return means, stds
@@ -93,7 +105,7 @@ class RunningStatistics:
         rows = np.asarray(rows, np.float64).reshape(-1, np.shape(rows)[-1])
         self.count += rows.shape[0]
         self.total = self.total + rows.sum(axis=0)
-        self.squares = self.squares + (rows ** 2).sum(axis=0)
+        self.squares = self.squares + (rows**2).sum(axis=0)
 
     def merge(self, other: "RunningStatistics") -> None:
         self.count += other.count
@@ -102,7 +114,7 @@ class RunningStatistics:
 
     def statistics(self, eps: float = 1e-5) -> Statistics:
         mean = self.total / max(self.count, 1)
-        variance = np.maximum(self.squares / max(self.count, 1) - mean ** 2, 0.0)
+        variance = np.maximum(self.squares / max(self.count, 1) - mean**2, 0.0)
         return mean.astype(np.float32), np.sqrt(variance + eps).astype(np.float32)
 
 

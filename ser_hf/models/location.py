@@ -20,7 +20,7 @@ from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 from transformers import CONFIG_NAME
 
-from ..hub_client import transport_errors
+from ..hub.client import transport_errors
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -33,8 +33,12 @@ class HubUnreachableError(ConnectionError):
 
 def _looks_local(name: str) -> Optional[str]:
     """Why ``name`` (that is not an existing file or folder) is taken for a local path, or `None` for a Hub id."""
-    if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in name or name.endswith("/") \
-            or os.path.isabs(name):
+    if (
+        name.startswith(("/", "./", "../", "~", ".\\", "..\\"))
+        or "\\" in name
+        or name.endswith("/")
+        or os.path.isabs(name)
+    ):
         return "it is written as a path"
     try:
         validate_repo_id(name)
@@ -59,8 +63,9 @@ def _is_cached(repo_id: str, revision: Optional[str]) -> bool:
     return isinstance(try_to_load_from_cache(repo_id, CONFIG_NAME, revision=revision), str)
 
 
-def check_model_location(name_or_path: Union[str, os.PathLike], *, revision: Optional[str] = None,
-                         token: Union[str, bool, None] = None) -> None:
+def check_model_location(
+    name_or_path: Union[str, os.PathLike], *, revision: Optional[str] = None, token: Union[str, bool, None] = None
+) -> None:
     """Raise at once for a model that cannot be loaded from where its name points.
 
     Raises:
@@ -73,16 +78,19 @@ def check_model_location(name_or_path: Union[str, os.PathLike], *, revision: Opt
     if path.is_dir():
         return
     if path.exists():
-        raise ModelNotFoundError(f"{name} is a file, not a model folder: pass the folder that holds the model's "
-                                 "config.json and weights.")
+        raise ModelNotFoundError(
+            f"{name} is a file, not a model folder: pass the folder that holds the model's config.json and weights."
+        )
     reason = _looks_local(name)
     if reason is not None:
         raise ModelNotFoundError(f"No such folder: {name} ({reason}).{_closest_folder(path)}")
     if _is_cached(name, revision):
         return  # transformers reads it from the cache (and checks for a newer version itself when online)
     if constants.is_offline_mode():
-        raise ModelNotFoundError(f"No such folder: {name}, and {name} is not in the Hub cache "
-                                 f"({constants.HF_HUB_CACHE}); HF_HUB_OFFLINE is set, so the Hub was not asked.")
+        raise ModelNotFoundError(
+            f"No such folder: {name}, and {name} is not in the Hub cache "
+            f"({constants.HF_HUB_CACHE}); HF_HUB_OFFLINE is set, so the Hub was not asked."
+        )
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -90,12 +98,16 @@ def check_model_location(name_or_path: Union[str, os.PathLike], *, revision: Opt
         # One request, no retries: a missing repository or an unreachable Hub is answered here.
         api.model_info(name, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
     except RepositoryNotFoundError:
-        raise ModelNotFoundError(f"No such folder: {name}, and no Hub repository {name} (or it is private and your "
-                                 "token cannot read it: `hf auth login`).") from None
+        raise ModelNotFoundError(
+            f"No such folder: {name}, and no Hub repository {name} (or it is private and your "
+            "token cannot read it: `hf auth login`)."
+        ) from None
     except transport_errors() as error:
-        raise HubUnreachableError(f"No such folder: {name}, and the Hub at {api.endpoint} could not be reached to "
-                                  f"download it ({type(error).__name__}: {error}). Check the connection, or pass the "
-                                  "folder of a model saved locally.") from None
+        raise HubUnreachableError(
+            f"No such folder: {name}, and the Hub at {api.endpoint} could not be reached to "
+            f"download it ({type(error).__name__}: {error}). Check the connection, or pass the "
+            "folder of a model saved locally."
+        ) from None
 
 
 __all__ = ["HubUnreachableError", "ModelNotFoundError", "check_model_location"]

@@ -60,8 +60,14 @@ class MaskedBatchNorm(nn.Module):
     def forward(self, hidden_states: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         if not self.training or mask is None:
             return nn.functional.batch_norm(
-                hidden_states, self.running_mean, self.running_var, self.weight, self.bias,
-                training=self.training, momentum=self.momentum, eps=self.eps,
+                hidden_states,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=self.training,
+                momentum=self.momentum,
+                eps=self.eps,
             )
         # Statistics in float32 whatever the input (bf16/fp16 under autocast), as the running buffers are kept.
         input_dtype = hidden_states.dtype

@@ -57,8 +57,9 @@ class CNNAttentionLSTMForAudioClassification(CNNAttentionLSTMPreTrainedModel):
             bidirectional=True,
         )
         sequence_size = 2 * config.lstm_hidden_size
-        self.attention = nn.MultiheadAttention(sequence_size, config.num_attention_heads,
-                                               dropout=config.attention_dropout, batch_first=True)
+        self.attention = nn.MultiheadAttention(
+            sequence_size, config.num_attention_heads, dropout=config.attention_dropout, batch_first=True
+        )
         self.attention_dropout = nn.Dropout(config.attention_dropout)
         self.attention_norm = nn.LayerNorm(sequence_size)
         self.pooler = TemporalPooling(sequence_size, config.pooling_mode, config.attention_hidden_size)

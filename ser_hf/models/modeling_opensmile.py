@@ -37,8 +37,9 @@ class OpenSmileForAudioClassification(OpenSmilePreTrainedModel):
         self.post_init()
 
     @can_return_tuple
-    def forward(self, input_features: torch.Tensor, labels: Optional[torch.Tensor] = None,
-                **kwargs) -> SequenceClassifierOutput:
+    def forward(
+        self, input_features: torch.Tensor, labels: Optional[torch.Tensor] = None, **kwargs
+    ) -> SequenceClassifierOutput:
         r"""
         input_features (`torch.FloatTensor` of shape `(batch_size, num_features)`):
             Standardised functionals from [`OpenSmileFeatureExtractor`].
@@ -46,8 +47,9 @@ class OpenSmileForAudioClassification(OpenSmilePreTrainedModel):
             Class indices for the classification loss.
         """
         if input_features.dim() != 2 or input_features.shape[1] != self.config.num_features:
-            raise ValueError(f"input_features must be (batch, {self.config.num_features}); got "
-                             f"{tuple(input_features.shape)}.")
+            raise ValueError(
+                f"input_features must be (batch, {self.config.num_features}); got {tuple(input_features.shape)}."
+            )
         logits = self.classifier(self.mlp(input_features))
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -17,8 +17,9 @@ from .masked_conv import MaskedConv2dBlock, init_conv_stack_weights, pool_output
 from .pooling import TemporalPooling, frame_lengths, lengths_to_mask
 
 
-def masked_time_max_pool(frames: torch.Tensor, lengths: torch.Tensor,
-                         pool_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_time_max_pool(
+    frames: torch.Tensor, lengths: torch.Tensor, pool_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Max-pool `frames` `(batch, time, features)` over time in windows of `pool_size`, reading real frames only.
 
     Padded frames are set to the lowest value first, so a window that runs past the end of a clip takes the maximum of
@@ -36,8 +37,9 @@ def masked_time_max_pool(frames: torch.Tensor, lengths: torch.Tensor,
 def sinusoidal_positions(num_positions: int, hidden_size: int, device, dtype) -> torch.Tensor:
     """Fixed sine/cosine position encodings `(num_positions, hidden_size)` (Vaswani et al., 2017), of any length."""
     positions = torch.arange(num_positions, device=device, dtype=torch.float32).unsqueeze(1)
-    frequencies = torch.exp(torch.arange(0, hidden_size, 2, device=device, dtype=torch.float32)
-                            * (-math.log(10000.0) / hidden_size))
+    frequencies = torch.exp(
+        torch.arange(0, hidden_size, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / hidden_size)
+    )
     encodings = torch.zeros(num_positions, hidden_size, device=device, dtype=torch.float32)
     encodings[:, 0::2] = torch.sin(positions * frequencies)
     encodings[:, 1::2] = torch.cos(positions * frequencies)[:, : hidden_size // 2]
@@ -95,8 +97,9 @@ class ParallelCNNTransformerForAudioClassification(ParallelCNNTransformerPreTrai
         )
         self.transformer = nn.TransformerEncoder(layer, config.transformer_num_layers, enable_nested_tensor=False)
         self.transformer_norm = nn.LayerNorm(config.transformer_hidden_size)
-        self.transformer_pooler = TemporalPooling(config.transformer_hidden_size, config.pooling_mode,
-                                                  config.attention_hidden_size)
+        self.transformer_pooler = TemporalPooling(
+            config.transformer_hidden_size, config.pooling_mode, config.attention_hidden_size
+        )
         fused_size = sum(p.output_size for p in self.cnn_poolers) + self.transformer_pooler.output_size
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(fused_size, config.num_labels)
@@ -108,8 +111,9 @@ class ParallelCNNTransformerForAudioClassification(ParallelCNNTransformerPreTrai
             frames, lengths = masked_time_max_pool(frames, lengths, self.config.transformer_time_pool)
         mask = lengths_to_mask(lengths, frames.shape[1])
         hidden_states = self.input_projection(frames)
-        hidden_states = hidden_states + sinusoidal_positions(hidden_states.shape[1], hidden_states.shape[2],
-                                                             hidden_states.device, hidden_states.dtype)
+        hidden_states = hidden_states + sinusoidal_positions(
+            hidden_states.shape[1], hidden_states.shape[2], hidden_states.device, hidden_states.dtype
+        )
         hidden_states = self.transformer(hidden_states, src_key_padding_mask=~mask)
         hidden_states = self.transformer_norm(hidden_states)
         return self.transformer_pooler(hidden_states, mask)

@@ -169,8 +169,9 @@ def build_ssl_classifier(
             raise ValueError(f"{sorted(from_pretrained_kwargs)} only apply when loading a checkpoint, not a config.")
     else:
         pretrained = model_name_or_config
-        check_model_location(pretrained, revision=from_pretrained_kwargs.get("revision"),
-                             token=from_pretrained_kwargs.get("token"))
+        check_model_location(
+            pretrained, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
+        )
         hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
         config = AutoConfig.from_pretrained(pretrained, **hub_kwargs)
 
@@ -218,8 +219,12 @@ def build_ssl_classifier(
             for name, module in model.named_modules():
                 if name.split(".")[0] in ("projector", "classifier", "pooler") and hasattr(module, "reset_parameters"):
                     module.reset_parameters()
-            logger.info("%s: new classification head for %s (the checkpoint's was for %s).", pretrained,
-                        task_labels, head_labels)
+            logger.info(
+                "%s: new classification head for %s (the checkpoint's was for %s).",
+                pretrained,
+                task_labels,
+                head_labels,
+            )
 
     if freeze_feature_encoder or lora_config is not None or freeze_base_model:
         # Besides freezing its weights, this stops the feature encoder marking the waveform as requiring grad: with

@@ -1,0 +1,215 @@
+"""Corpus loaders: every supported corpus becomes a ``datasets.Dataset`` on ser-hf's shared emotion vocabulary.
+
+Columns: ``audio`` (``Audio``, mono, resampled on decode), ``label`` (``ClassLabel``), ``speaker_id``, ``corpus``,
+``path``, ``emotion_code`` (the corpus' own code), ``duration``/``original_sampling_rate``/``num_channels`` (from
+the file header) and the corpus' own metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+from datasets import ClassLabel, Dataset, Features, concatenate_datasets
+
+from ...emotions import LabelPolicy, union_labels
+from ..dataset_info import get_ser_info, set_ser_info
+from . import cremad, emodb, ravdess, savee, tess
+from .base import (
+    AUDIO_EXTENSIONS,
+    DEFAULT_SAMPLING_RATE,
+    VERIFY_LEVELS,
+    Clip,
+    CorpusError,
+    CorpusSpec,
+    InvalidClipError,
+    build_corpus,
+    decode_every_clip,
+    find_audio_files,
+    probe_audio,
+)
+from .folder import load_folder
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "CORPORA",
+    "Clip",
+    "CorpusError",
+    "CorpusSpec",
+    "DEFAULT_SAMPLING_RATE",
+    "InvalidClipError",
+    "VERIFY_LEVELS",
+    "build_corpus",
+    "corpus_name",
+    "decode_every_clip",
+    "find_audio_files",
+    "load_corpus",
+    "merge_corpora",
+    "probe_audio",
+]
+
+#: The corpora ``load_corpus`` knows, by name.
+CORPORA: dict[str, CorpusSpec] = {module.SPEC.name: module.SPEC for module in (cremad, ravdess, tess, savee, emodb)}
+_PARSERS = {module.SPEC.name: module.parse for module in (cremad, ravdess, tess, savee, emodb)}
+
+
+def _load_cremad(data_dir: Path, demographics_csv: Optional[str] = None, **build_options) -> Dataset:
+    demographics = cremad.find_demographics(data_dir, demographics_csv)
+    if demographics is None:
+        logger.info(
+            "CREMA-D: no %s found next to %s; sex/age/race columns stay empty.", cremad.DEMOGRAPHICS_FILE, data_dir
+        )
+    join = cremad.demographics_join(demographics) if demographics is not None else None
+    return build_corpus(cremad.SPEC, find_audio_files(data_dir), cremad.parse, join=join, **build_options)
+
+
+def _standard_loader(name: str) -> Callable[..., Dataset]:
+    def load(data_dir: Path, **build_options) -> Dataset:
+        return build_corpus(CORPORA[name], find_audio_files(data_dir), _PARSERS[name], **build_options)
+
+    return load
+
+
+_LOADERS: dict[str, Callable[..., Dataset]] = {
+    "cremad": _load_cremad,
+    "ravdess": _standard_loader("ravdess"),
+    "tess": _standard_loader("tess"),
+    "savee": _standard_loader("savee"),
+    "emodb": _standard_loader("emodb"),
+    "folder": load_folder,
+}
+_ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "csv": "folder"}
+
+
+def corpus_name(name: str) -> str:
+    """The loader name for a corpus name or alias (``CREMA-D`` -> ``cremad``); errors list the known corpora."""
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _LOADERS:
+        raise CorpusError(f"Unknown corpus {name!r}; ser-hf loads {', '.join(sorted(_LOADERS))}.")
+    return key
+
+
+def load_corpus(
+    name: str,
+    data_dir: str | os.PathLike,
+    *,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    label_map: Optional[Mapping[str, Optional[str]]] = None,
+    labels: Optional[Sequence[str]] = None,
+    skip_invalid: bool = False,
+    check_audio: bool = True,
+    verify: str = "header",
+    **options,
+) -> Dataset:
+    """Load a corpus as a ``datasets.Dataset``.
+
+    Args:
+        name (`str`): ``cremad``, ``ravdess``, ``tess``, ``savee``, ``emodb`` or ``folder`` (folder/CSV layouts).
+        data_dir (`str` or `os.PathLike`): the corpus folder (searched recursively for .wav/.flac/.mp3/.ogg).
+        sampling_rate (`int`, *optional*, defaults to 16000): rate the ``audio`` column decodes to, in mono.
+        label_map (`Mapping[str, Optional[str]]`, *optional*): merge (``{"calm": "neutral"}``) or drop
+            (``{"calm": None}``) labels; recorded in the dataset's ser-hf record (:func:`get_ser_info`).
+        labels (`Sequence[str]`, *optional*): keep only these labels (the ``ClassLabel`` is exactly this set).
+        skip_invalid (`bool`, *optional*, defaults to `False`): skip and list bad clips instead of stopping.
+        check_audio (`bool`, *optional*, defaults to `True`): read every header so bad files fail at load time.
+        verify (`str`, *optional*, defaults to `"header"`): ``"full"`` also decodes every clip whole (slower: the
+            whole corpus is read), so that a file cut short or corrupt past its header is named here (or skipped and
+            listed, with ``skip_invalid``) rather than failing later, unnamed, in ``dataset[i]["audio"]``.
+        options: corpus-specific options: ``demographics_csv`` (cremad); ``csv_path``, ``path_column``,
+            ``label_column``, ``speaker_column``, ``speaker_regex``, ``text_column``, ``corpus_name`` (folder).
+
+    Example:
+        >>> from ser_hf import load_corpus
+        >>> ds = load_corpus("ravdess", "data/ravdess_sample", label_map={"calm": "neutral"})
+        >>> ds.features["label"].names
+        ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised']
+    """
+    key = corpus_name(name)
+    loader = _LOADERS[key]
+    if verify not in VERIFY_LEVELS:
+        raise CorpusError(f"verify={verify!r} is not one of {', '.join(VERIFY_LEVELS)}.")
+    try:
+        dataset = loader(
+            Path(data_dir).expanduser(),
+            sampling_rate=sampling_rate,
+            label_map=label_map,
+            labels=labels,
+            skip_invalid=skip_invalid,
+            check_audio=check_audio,
+            **options,
+        )
+    except TypeError as error:
+        if "unexpected keyword argument" in str(error):
+            raise CorpusError(f"Corpus {key!r} does not take that option: {error}") from error
+        raise
+    return decode_every_clip(dataset, skip_invalid=skip_invalid) if verify == "full" else dataset
+
+
+def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] = None) -> Dataset:
+    """Concatenate corpora into one ``Dataset`` on the shared vocabulary.
+
+    Labels are re-indexed onto one ``ClassLabel`` (the union of the corpora's labels in canonical order, or
+    ``labels``, in which case clips with other labels are dropped). Speaker ids are prefixed with the corpus name
+    so that speaker "01" of two corpora stays two speakers. Metadata columns a corpus lacks are filled with None.
+    """
+    if not datasets:
+        raise ValueError("merge_corpora needs at least one dataset.")
+    names = (
+        LabelPolicy(labels=list(labels)).labels
+        if labels is not None
+        else union_labels([d.features["label"].names for d in datasets])
+    )
+    target = ClassLabel(names=names)
+    sampling_rates = {d.features["audio"].sampling_rate for d in datasets}
+    if len(sampling_rates) > 1:
+        raise CorpusError(
+            f"Corpora decode to different sampling rates {sorted(sampling_rates)}; load them with the "
+            "same sampling_rate."
+        )
+    aligned = []
+    for dataset in datasets:
+        source = dataset.features["label"]
+        dataset = dataset.filter(lambda label: source.int2str(label) in names, input_columns="label")
+        dataset = dataset.map(
+            lambda batch: {
+                "label": [target.str2int(source.int2str(i)) for i in batch["label"]],
+                "speaker_id": [
+                    f"{corpus}:{s}" if ":" not in s else s for corpus, s in zip(batch["corpus"], batch["speaker_id"])
+                ],
+            },
+            batched=True,
+            features=Features({**dataset.features, "label": target}),
+        )
+        aligned.append(dataset)
+    columns = {}
+    for dataset in aligned:
+        for column, feature in dataset.features.items():
+            columns.setdefault(column, feature)
+    aligned = [_with_columns(d, columns) for d in aligned]
+    merged = concatenate_datasets(aligned)
+    records = [get_ser_info(d) for d in datasets]
+    merged.info.description = ""
+    # The audit compares sentences only through a column every corpus fills.
+    text_columns = {r.get("text_column") for r in records}
+    return set_ser_info(
+        merged,
+        corpora=[c for r in records for c in r.get("corpora", [])],
+        label_policy={"labels": names, "per_corpus": [r.get("label_policy") for r in records]},
+        skipped=[s for r in records for s in r.get("skipped", [])],
+        sampling_rate=sampling_rates.pop(),
+        text_column=text_columns.pop() if len(text_columns) == 1 else None,
+        dropped_by_label_policy=[r.get("dropped_by_label_policy", {}) for r in records],
+        dropped_by_merge=sum(len(d) for d in datasets) - len(merged),
+    )
+
+
+def _with_columns(dataset: Dataset, columns: Mapping) -> Dataset:
+    """Add the missing metadata columns (as None) and put columns in one order, so corpora concatenate."""
+    for column, feature in columns.items():
+        if column not in dataset.column_names:
+            dataset = dataset.add_column(column, [None] * len(dataset), feature=feature)
+    return dataset.select_columns(list(columns))

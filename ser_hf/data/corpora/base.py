@@ -1,0 +1,371 @@
+"""The shared machinery behind every corpus loader: file discovery, validation and the ``Dataset`` it builds.
+
+A corpus module only describes its corpus (a :class:`CorpusSpec`: code table, licence, citation) and how one file
+name becomes a :class:`Clip`; :func:`build_corpus` does the rest the same way for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+import soundfile
+from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
+
+from ...emotions import EMOTIONS, LabelPolicy
+from ..dataset_info import set_ser_info
+
+logger = logging.getLogger(__name__)
+
+#: Audio formats every loader accepts: libsndfile reads the first ones, FFmpeg (through torchcodec) the others.
+AUDIO_EXTENSIONS: tuple[str, ...] = (
+    ".wav",
+    ".flac",
+    ".mp3",
+    ".ogg",
+    ".opus",
+    ".aiff",
+    ".aif",
+    ".m4a",
+    ".aac",
+    ".wma",
+    ".webm",
+)
+
+#: Columns every ser-hf corpus has; corpus metadata may not reuse these names.
+RESERVED_COLUMNS: tuple[str, ...] = (
+    "audio",
+    "label",
+    "speaker_id",
+    "corpus",
+    "path",
+    "emotion_code",
+    "duration",
+    "original_sampling_rate",
+    "num_channels",
+    "waveform",
+)
+
+#: Default sampling rate of the ``audio`` column (what SSL speech encoders expect).
+DEFAULT_SAMPLING_RATE = 16000
+
+
+class CorpusError(ValueError):
+    """A corpus could not be loaded: the message names the folder, file, code or value at fault."""
+
+
+class InvalidClipError(CorpusError):
+    """One clip is unusable (unparseable name, unknown emotion code, empty or undecodable audio)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # Raised in datasets' worker processes too: it must survive pickling with both arguments.
+        return type(self), (self.path, self.problem)
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """What ser-hf knows about a corpus: its codes, the metadata columns it adds, licence and citation.
+
+    Args:
+        name (`str`): the name ``load_corpus`` takes.
+        full_name (`str`): the corpus' published name.
+        emotion_codes (`Mapping[str, str]`): the corpus' emotion codes mapped onto ser-hf emotion names.
+            A name outside the vocabulary (EmoDB "boredom") must be merged or dropped by ``default_label_map``.
+        metadata (`Mapping[str, str]`): metadata columns and their ``datasets`` dtype (``"string"``, ``"int32"`` ...).
+        default_label_map (`Mapping[str, Optional[str]]`): merges/drops applied unless the user gives a ``label_map``.
+        text_column (`str`, *optional*): the metadata column holding what was said, used by the leakage audit.
+    """
+
+    name: str
+    full_name: str
+    homepage: str
+    license: str
+    citation: str
+    language: str
+    emotion_codes: Mapping[str, str]
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    default_label_map: Mapping[str, Optional[str]] = field(default_factory=dict)
+    text_column: Optional[str] = None
+
+
+@dataclass
+class Clip:
+    """One audio file as a corpus module parsed it."""
+
+    path: str
+    speaker_id: str
+    emotion_code: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+ClipParser = Callable[[Path], Clip]
+
+
+def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    """Every audio file below ``data_dir``, sorted so that loads are deterministic; errors name the folder.
+
+    Folders and files reached through symbolic links load like any other (each folder is visited once, so a link
+    cycle ends); a file keeps the path of its link, whose name a corpus parses.
+    """
+    # Absolute paths: a split saved with save_to_disk must decode from any working directory.
+    root = Path(data_dir).expanduser().resolve()
+    if not root.exists():
+        raise CorpusError(f"Data directory {str(root)!r} does not exist.")
+    if not root.is_dir():
+        raise CorpusError(f"Data directory {str(root)!r} is not a folder.")
+    suffixes = {ext.lower() for ext in extensions}
+    files, other_suffixes, visited = [], {}, set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            subfolders[:] = []
+            continue
+        visited.add(real)
+        for name in names:
+            path = Path(folder, name)
+            suffix = path.suffix.lower()
+            if name.startswith("._") or not path.is_file():
+                continue
+            if suffix in suffixes:
+                files.append(path)
+            elif suffix and not name.startswith("."):
+                other_suffixes[suffix] = other_suffixes.get(suffix, 0) + 1
+    if other_suffixes:
+        logger.info(
+            "%s: not loaded (not audio formats ser-hf reads): %s",
+            root,
+            ", ".join(f"{count} {suffix}" for suffix, count in sorted(other_suffixes.items())),
+        )
+    if not files:
+        raise CorpusError(f"No audio files ({', '.join(sorted(suffixes))}) found under {str(root)!r}.")
+    return sorted(files)
+
+
+def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an audio file's header: duration, native sampling rate and channels. Raises :class:`InvalidClipError`.
+
+    libsndfile reads the header of WAV/FLAC/OGG/MP3 in microseconds; other containers go through torchcodec (FFmpeg).
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise InvalidClipError(path, "the file does not exist (or is a broken link)")
+    if os.path.getsize(path) == 0:
+        raise InvalidClipError(path, "the file is empty (0 bytes)")
+    try:
+        info = soundfile.info(path)
+        frames, sampling_rate, channels = info.frames, info.samplerate, info.channels
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        frames, sampling_rate, channels = _probe_with_ffmpeg(path)
+    if not frames or frames <= 0:
+        raise InvalidClipError(path, "the audio stream has no samples (zero-length audio)")
+    return {
+        "duration": frames / sampling_rate,
+        "original_sampling_rate": int(sampling_rate),
+        "num_channels": int(channels),
+    }
+
+
+def _probe_with_ffmpeg(path: str) -> tuple[int, int, int]:
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        metadata = AudioDecoder(path).metadata
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
+        raise InvalidClipError(path, f"cannot be decoded as audio ({error})") from error
+    duration = metadata.duration_seconds_from_header or metadata.duration_seconds or 0.0
+    return int(round(duration * metadata.sample_rate)), int(metadata.sample_rate), int(metadata.num_channels)
+
+
+def build_corpus(
+    spec: CorpusSpec,
+    files: Iterable[str | os.PathLike],
+    parse: ClipParser,
+    *,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    label_map: Optional[Mapping[str, Optional[str]]] = None,
+    labels: Optional[Sequence[str]] = None,
+    skip_invalid: bool = False,
+    check_audio: bool = True,
+    join: Optional[Callable[[list[Clip]], None]] = None,
+) -> Dataset:
+    """Build the ``Dataset`` of a corpus from its files.
+
+    Args:
+        spec (`CorpusSpec`): the corpus description.
+        files (`Iterable[PathLike]`): the audio files, in the order the rows should have.
+        parse (`Callable[[Path], Clip]`): turns a path into a :class:`Clip`; raises :class:`InvalidClipError`.
+        sampling_rate (`int`, *optional*, defaults to 16000): rate the ``audio`` column decodes to (always mono).
+        label_map (`Mapping[str, Optional[str]]`, *optional*): merges/drops of labels (``{"calm": "neutral"}``,
+            ``{"calm": None}``); defaults to the corpus' ``default_label_map``.
+        labels (`Sequence[str]`, *optional*): the task's label set; clips with other labels are dropped.
+        skip_invalid (`bool`, *optional*, defaults to `False`): skip bad clips (each is logged and listed in the
+            dataset's ser-hf record) instead of stopping at the first one.
+        check_audio (`bool`, *optional*, defaults to `True`): read every file's header (duration, channels) so that
+            empty or undecodable files fail here, not in the middle of training.
+        join (`Callable[[list[Clip]], None]`, *optional*): adds metadata from side tables to the parsed clips.
+    """
+    # A user's label_map extends the corpus default (EmoDB drops boredom unless the user maps it).
+    policy = LabelPolicy(
+        label_map={**spec.default_label_map, **dict(label_map or {})},
+        labels=list(labels) if labels is not None else None,
+    )
+    outside = sorted({policy.apply(name) for name in spec.emotion_codes.values()} - set(EMOTIONS) - {None})
+    if outside:
+        raise CorpusError(
+            f"{spec.full_name} label(s) {outside} are not in ser-hf's vocabulary {list(EMOTIONS)}; "
+            f"merge them into one of its labels or drop them with label_map={{{outside[0]!r}: None}}."
+        )
+    clips: list[Clip] = []
+    skipped: list[dict[str, str]] = []
+    dropped: dict[str, int] = {}
+
+    def reject(error: InvalidClipError) -> None:
+        if not skip_invalid:
+            raise error
+        logger.warning("Skipping %s", error)
+        skipped.append({"path": error.path, "problem": error.problem})
+
+    for path in files:
+        path = Path(path)
+        try:
+            clip = parse(path)
+            if clip.emotion_code not in spec.emotion_codes:
+                raise InvalidClipError(
+                    path,
+                    f"unknown {spec.full_name} emotion code {clip.emotion_code!r} "
+                    f"(known codes: {', '.join(spec.emotion_codes)})",
+                )
+            if check_audio:
+                clip.metadata.update(probe_audio(path))
+        except InvalidClipError as error:
+            reject(error)
+            continue
+        emotion = policy.apply(spec.emotion_codes[clip.emotion_code])
+        if emotion is None:
+            original = spec.emotion_codes[clip.emotion_code]
+            dropped[original] = dropped.get(original, 0) + 1
+            continue
+        clip.metadata["label"] = emotion
+        clips.append(clip)
+
+    if not clips:
+        raise CorpusError(
+            f"No usable {spec.full_name} clips: every clip was skipped or dropped "
+            f"(skipped {len(skipped)}, dropped by label policy {dropped})."
+        )
+    if join is not None:
+        join(clips)
+
+    class_label = policy.class_label(clip.metadata["label"] for clip in clips)
+    features = corpus_features(class_label, spec.metadata, sampling_rate, with_probe=check_audio)
+    columns: dict[str, list] = {name: [] for name in features}
+    for clip in clips:
+        row = {
+            "audio": clip.path,
+            "label": class_label.str2int(clip.metadata["label"]),
+            "speaker_id": clip.speaker_id,
+            "corpus": spec.name,
+            "path": clip.path,
+            "emotion_code": clip.emotion_code,
+            **clip.metadata,
+        }
+        for name in columns:
+            columns[name].append(row.get(name))
+    info = DatasetInfo(citation=spec.citation, homepage=spec.homepage, license=spec.license, features=features)
+    dataset = Dataset.from_dict(columns, features=features, info=info)
+    if dropped:
+        logger.info("%s: dropped by the label policy: %s", spec.full_name, dropped)
+    if skipped:
+        logger.warning(
+            "%s: skipped %d invalid clip(s); the list is in get_ser_info(dataset)['skipped']",
+            spec.full_name,
+            len(skipped),
+        )
+    return set_ser_info(
+        dataset,
+        corpora=[spec.name],
+        label_policy=policy.to_dict(),
+        dropped_by_label_policy=dropped,
+        skipped=skipped,
+        sampling_rate=sampling_rate,
+        text_column=spec.text_column,
+    )
+
+
+#: How much of every clip :func:`~ser_hf.data.corpora.load_corpus` checks (``verify``): ``"header"`` reads its header
+#: (empty, missing and unreadable files fail), ``"full"`` also decodes it whole.
+VERIFY_LEVELS = ("header", "full")
+
+
+def decode_every_clip(dataset: Dataset, skip_invalid: bool = False) -> Dataset:
+    """Decode every clip of a corpus whole with torchcodec, the decoder of its ``audio`` column: a file whose header
+    reads but whose audio does not (cut short, corrupt) is named here, where ``dataset[i]["audio"]`` would raise
+    torchcodec's error without the file's name, in the middle of whatever reads it.
+
+    Raises :class:`InvalidClipError` naming the first bad clip; with ``skip_invalid``, bad clips are dropped instead,
+    each logged and listed under ``skipped`` in the dataset's ser-hf record.
+    """
+    import torch
+    from torchcodec.decoders import AudioDecoder
+    from tqdm.auto import tqdm
+
+    from ..dataset_info import column_values, get_ser_info
+
+    problems: dict[int, tuple[str, str]] = {}
+    for row, path in enumerate(tqdm(column_values(dataset, "path"), desc="Decoding every clip", unit="clip")):
+        try:
+            samples = AudioDecoder(path).get_all_samples().data
+        except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
+            # Its messages start with the C++ function and source line that raised them: keep what FFmpeg said.
+            said = re.sub(r"^\w+, \S+:\d+, ", "", str(error))
+            problem = f"cannot be decoded as audio past its header, cut short or corrupt ({said})"
+        else:
+            if samples.numel() == 0:
+                problem = "the audio stream has no samples (zero-length audio)"
+            elif not torch.isfinite(samples).all():
+                problem = "the audio contains NaN or infinite sample values"
+            else:
+                continue
+        if not skip_invalid:
+            raise InvalidClipError(path, problem)
+        logger.warning("Skipping %s: %s", path, problem)
+        problems[row] = (path, problem)
+    if not problems:
+        return dataset
+    if len(problems) == len(dataset):
+        raise CorpusError(
+            f"No usable clips: none of the {len(dataset)} clips decodes (first: "
+            f"{': '.join(next(iter(problems.values())))})."
+        )
+    skipped = get_ser_info(dataset).get("skipped", []) + [
+        {"path": path, "problem": problem} for path, problem in problems.values()
+    ]
+    kept = dataset.select([row for row in range(len(dataset)) if row not in problems])
+    return set_ser_info(kept, skipped=skipped)
+
+
+def corpus_features(
+    class_label: ClassLabel, metadata: Mapping[str, str], sampling_rate: int, with_probe: bool = True
+) -> Features:
+    """The columns every ser-hf corpus has, then the corpus' own metadata."""
+    features = {
+        "audio": Audio(sampling_rate=sampling_rate, num_channels=1),
+        "label": class_label,
+        "speaker_id": Value("string"),
+        "corpus": Value("string"),
+        "path": Value("string"),
+        "emotion_code": Value("string"),
+    }
+    if with_probe:
+        features.update(duration=Value("float32"), original_sampling_rate=Value("int32"), num_channels=Value("int32"))
+    features.update({name: Value(dtype) for name, dtype in metadata.items()})
+    return Features(features)

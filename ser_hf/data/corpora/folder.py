@@ -1,0 +1,222 @@
+"""Any corpus laid out as folders or described by a CSV file.
+
+* Folder layout: ``DATA_DIR/<emotion>/<file>`` (label from the parent folder) and a speaker taken from the path by
+  a regular expression, e.g. ``speaker_regex=r"^(?P<speaker>spk\\d+)_"`` on the file name.
+* CSV layout: one row per clip with a path column (relative to the data directory) and label / speaker columns;
+  every other column becomes metadata.
+
+Labels are matched to ser-hf's vocabulary case-insensitively with the usual aliases (anger, happiness, fear,
+surprise ...); anything else must be merged or dropped with ``label_map``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from datasets import Dataset
+
+from ...emotions import EMOTIONS, canonical_emotion
+from ..dataset_info import get_ser_info, set_ser_info
+from .base import RESERVED_COLUMNS, Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+
+logger = logging.getLogger(__name__)
+
+
+def load_folder(
+    data_dir: str,
+    *,
+    csv_path: Optional[str] = None,
+    path_column: str = "path",
+    label_column: Optional[str] = None,
+    speaker_column: Optional[str] = None,
+    speaker_regex: Optional[str] = None,
+    text_column: Optional[str] = None,
+    corpus_name: str = "folder",
+    label_map: Optional[Mapping[str, Optional[str]]] = None,
+    **build_options,
+) -> Dataset:
+    """Load a folder or CSV corpus (see the module docstring). ``build_options`` go to :func:`build_corpus`."""
+    root = Path(data_dir).expanduser().resolve()
+    if speaker_column is None and speaker_regex is None:
+        raise CorpusError(
+            "A folder corpus needs speaker_column (with csv_path) or speaker_regex so that splits "
+            "can keep each speaker in one split."
+        )
+    speaker_pattern = _compile_speaker_regex(speaker_regex) if speaker_regex else None
+    label_map = {str(k).strip().lower(): v for k, v in dict(label_map or {}).items()}
+
+    if csv_path is not None:
+        rows, csv_skipped = read_clips_csv(
+            Path(csv_path),
+            root,
+            path_column,
+            label_column or "label",
+            speaker_column,
+            skip_invalid=build_options.get("skip_invalid", False),
+        )
+        metadata_columns = [c for c in rows[0][1] if c not in {path_column, label_column or "label", speaker_column}]
+        clashes = sorted(set(metadata_columns) & set(RESERVED_COLUMNS))
+        if clashes:
+            raise CorpusError(
+                f"{csv_path}: column(s) {clashes} would overwrite ser-hf's own columns "
+                f"{list(RESERVED_COLUMNS)}; rename them in the CSV."
+            )
+        files = [path for path, _ in rows]
+        table = {str(path): row for path, row in rows}
+    else:
+        if speaker_column is not None:
+            raise CorpusError("speaker_column needs csv_path; for a folder layout use speaker_regex.")
+        files, table, metadata_columns, csv_skipped = find_audio_files(root), {}, [], []
+
+    def raw_label(path: Path) -> str:
+        return table[str(path)][label_column or "label"] if table else path.parent.name
+
+    # Codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label fails in
+    # parse(), per file, so that skip_invalid can skip it.
+    codes = {}
+    for path in files:
+        code = raw_label(path).strip()
+        if canonical_emotion(code) is not None or code.lower() in label_map:
+            codes[code] = canonical_emotion(code) or code.lower()
+
+    spec = CorpusSpec(
+        name=corpus_name,
+        full_name=corpus_name,
+        homepage="",
+        license="unknown",
+        citation="",
+        language="",
+        emotion_codes=codes,
+        metadata={column: "string" for column in metadata_columns},
+        text_column=text_column if text_column in metadata_columns else None,
+    )
+
+    def parse(path: Path) -> Clip:
+        code = raw_label(path).strip()
+        if code not in codes:
+            raise InvalidClipError(
+                path,
+                f"label {code!r} is not an emotion ser-hf knows ({', '.join(EMOTIONS)}); "
+                f"map it with label_map={{{code.lower()!r}: ...}} or drop it with None",
+            )
+        row = table.get(str(path), {})
+        if speaker_column is not None:
+            speaker = row[speaker_column].strip()
+        else:
+            match = speaker_pattern.search(str(path.relative_to(root)))
+            if match is None:
+                raise InvalidClipError(path, f"speaker_regex {speaker_regex!r} does not match the path")
+            speaker = match.group("speaker") if "speaker" in speaker_pattern.groupindex else match.group(1)
+        if not speaker:
+            raise InvalidClipError(path, "empty speaker id")
+        return Clip(
+            path=str(path),
+            speaker_id=speaker,
+            emotion_code=code,
+            metadata={column: row.get(column) for column in metadata_columns},
+        )
+
+    dataset = build_corpus(spec, files, parse, label_map=label_map, **build_options)
+    if csv_skipped:
+        info = get_ser_info(dataset)
+        dataset = set_ser_info(dataset, skipped=csv_skipped + info.get("skipped", []))
+    return dataset
+
+
+def _compile_speaker_regex(pattern: str) -> re.Pattern:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise CorpusError(f"speaker_regex {pattern!r} is not a valid regular expression: {error}") from error
+    if compiled.groups == 0:
+        raise CorpusError(f"speaker_regex {pattern!r} needs a group: (?P<speaker>...) or (...).")
+    return compiled
+
+
+def read_clips_csv(
+    csv_path: Path,
+    root: Path,
+    path_column: str,
+    label_column: Optional[str],
+    speaker_column: Optional[str],
+    skip_invalid: bool = False,
+    inside_root: bool = True,
+) -> tuple[list[tuple[Path, dict]], list[dict[str, str]]]:
+    """The CSV's rows as ``(audio path, row)``, and the rows skipped (``skip_invalid``); errors name the CSV's line.
+
+    The CSV is read as UTF-8, with or without the byte-order mark Excel writes. A row's path is taken relative to the
+    data directory without following links (a symlinked clip inside the corpus is fine; ``..`` or an absolute path
+    leading outside it is not, unless ``inside_root`` is `False`), and a file listed twice is an error naming both
+    lines. Also reads ``ser-hf predict --speakers`` (root: the CSV's folder, no label column).
+    """
+    if not csv_path.is_file():
+        raise CorpusError(f"Metadata CSV {str(csv_path)!r} does not exist.")
+    if not root.is_dir():
+        raise CorpusError(f"Data directory {str(root)!r} does not exist.")
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            required: Sequence[str] = [c for c in (path_column, label_column, speaker_column) if c]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise CorpusError(f"{csv_path}: missing column(s) {missing}; the header is {header}.")
+            rows = list(reader)
+    except UnicodeDecodeError as error:
+        line = _line_of_byte(csv_path, error.start)
+        raise CorpusError(
+            f"{csv_path}, line {line}: not UTF-8 text ({error.reason} at byte {error.start}). Save the "
+            "CSV as UTF-8 (in Excel: 'CSV UTF-8'; or iconv -f latin1 -t utf-8)."
+        ) from None
+    if not rows:
+        raise CorpusError(f"{csv_path}: no rows.")
+    resolved, skipped, first_line = [], [], {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            path = _csv_row_path(csv_path, line, row, root, required, inside_root)
+            if path in first_line:
+                raise CorpusError(
+                    f"{csv_path}, lines {first_line[path]} and {line} both list {str(path)!r}; each "
+                    "clip must appear once (remove one of the lines)."
+                )
+        except CorpusError as error:
+            if not skip_invalid:
+                raise
+            logger.warning("Skipping %s", error)
+            skipped.append({"path": str(row.get(path_column)), "problem": str(error)})
+            continue
+        first_line[path] = line
+        resolved.append((path, row))
+    return resolved, skipped
+
+
+def _csv_row_path(
+    csv_path: Path, line: int, row: dict, root: Path, required: Sequence[str], inside_root: bool = True
+) -> Path:
+    empty = [column for column in required if not (row.get(column) or "").strip()]
+    if empty:
+        raise CorpusError(
+            f"{csv_path}, line {line}: no value in column(s) {empty} (the row has "
+            f"{len([v for k, v in row.items() if k is not None and v is not None])} of "
+            f"{len([k for k in row if k is not None])} fields)."
+        )
+    path_column = required[0]
+    # Normalised without following links: a link inside the corpus may point anywhere.
+    path = Path(os.path.normpath(root / row[path_column].strip()))
+    if inside_root and not path.is_relative_to(root):
+        raise CorpusError(
+            f"{csv_path}, line {line}: path {row[path_column]!r} points outside the data directory {str(root)!r}."
+        )
+    if not path.is_file():
+        raise CorpusError(f"{csv_path}, line {line}: audio file {str(path)!r} does not exist.")
+    return path
+
+
+def _line_of_byte(path: Path, offset: int) -> int:
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n") + 1

@@ -1,0 +1,156 @@
+"""Decode and resample every clip once, and keep the result in an Arrow cache file.
+
+Training reads the ``waveform`` column of the prepared dataset (memory-mapped) instead of decoding files again each
+epoch. libsndfile (WAV, FLAC, OGG, MP3) plus soxr's high-quality resampler does the work; containers libsndfile cannot
+read go through torchcodec (FFmpeg). The cache holds only ``path -> waveform``; its key covers every file's path,
+size and modification time, the target sampling rate and the decoder version, so an edited file or another rate is
+decoded again and nothing else is. Labels and metadata never come from the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import soundfile
+import soxr
+from datasets import Dataset, Features, List, Value, concatenate_datasets
+from datasets import config as datasets_config
+from datasets.fingerprint import Hasher
+
+from .corpora.base import InvalidClipError
+from .dataset_info import column_values, get_ser_info, set_ser_info
+
+logger = logging.getLogger(__name__)
+
+#: Bump when decoding changes, so caches written by older code are not reused.
+DECODER_VERSION = 1
+WAVEFORM_COLUMN = "waveform"
+#: libsndfile's diagnosis of a WAV/AIFF whose data chunk is shorter than its header says (a cut-off copy).
+TRUNCATED_DATA_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(?P<declared>\d+)\s*\(should be (?P<present>\d+)\)", re.M)
+
+
+def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
+    """Decode one file to a mono float32 waveform at ``sampling_rate``; errors name the file and the problem."""
+    try:
+        with soundfile.SoundFile(path) as audio_file:
+            truncated = TRUNCATED_DATA_CHUNK.search(audio_file.extra_info)
+            native_rate = audio_file.samplerate
+            samples = audio_file.read(dtype="float32", always_2d=True)
+        if truncated:
+            raise InvalidClipError(
+                path,
+                f"the file is truncated: its header declares {truncated['declared']} bytes "
+                f"of audio but only {truncated['present']} are there",
+            )
+        waveform = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+        if native_rate != sampling_rate:
+            waveform = soxr.resample(waveform, native_rate, sampling_rate, quality="HQ")
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        waveform = _decode_with_ffmpeg(path, sampling_rate)
+    if waveform.size == 0:
+        raise InvalidClipError(path, "the audio stream has no samples (zero-length audio)")
+    if not np.isfinite(waveform).all():
+        raise InvalidClipError(path, "the audio contains NaN or infinite sample values")
+    if not waveform.any():
+        raise InvalidClipError(path, "the audio is digital silence (every sample is zero)")
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _decode_with_ffmpeg(path: str, sampling_rate: int) -> np.ndarray:
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        samples = AudioDecoder(path, sample_rate=sampling_rate, num_channels=1).get_all_samples()
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
+        raise InvalidClipError(path, f"cannot be decoded as audio ({error})") from error
+    return samples.data[0].numpy()
+
+
+def _decode_batch(batch: dict, sampling_rate: int) -> dict:
+    # Errors are recorded, never raised, in the workers: whether a bad clip stops the run or is skipped is decided
+    # afterwards in the main process, so a cache written with skip_invalid=True still stops a run without it.
+    waveforms, errors = [], []
+    for path in batch["path"]:
+        try:
+            waveforms.append(decode_waveform(path, sampling_rate))
+            errors.append(None)
+        except InvalidClipError as error:
+            waveforms.append(np.zeros(0, dtype=np.float32))
+            errors.append(error.problem)
+    return {WAVEFORM_COLUMN: waveforms, "decode_error": errors}
+
+
+def cache_key(paths: list[str], sampling_rate: int) -> str:
+    """A hash of what the decoded audio depends on: each file's path, size and mtime, the rate, the decoder."""
+    stats = []
+    for path in paths:
+        stat = os.stat(path)
+        stats.append((path, stat.st_size, stat.st_mtime_ns))
+    return Hasher.hash((stats, sampling_rate, DECODER_VERSION))
+
+
+def prepare_audio(
+    dataset: Dataset,
+    *,
+    num_proc: Optional[int] = None,
+    cache_dir: Optional[str | os.PathLike] = None,
+    skip_invalid: bool = False,
+    load_from_cache: bool = True,
+) -> Dataset:
+    """Add a ``waveform`` column (mono float32 at the ``audio`` column's sampling rate), decoded once and cached.
+
+    Args:
+        dataset (`Dataset`): a corpus from :func:`ser_hf.load_corpus` (it needs the ``path`` column).
+        num_proc (`int`, *optional*): decoding processes; defaults to one per CPU core (at most 8).
+        cache_dir (`str`, *optional*): where the Arrow cache lives; defaults to ``$HF_DATASETS_CACHE/ser_hf``.
+        skip_invalid (`bool`, *optional*, defaults to `False`): drop clips that fail to decode (each is logged and
+            listed in the ser-hf record under ``skipped``) instead of stopping at the first one.
+        load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache written for the same files and rate.
+    """
+    if WAVEFORM_COLUMN in dataset.column_names:
+        return dataset
+    sampling_rate = dataset.features["audio"].sampling_rate
+    if sampling_rate is None:
+        raise ValueError("The dataset's audio column has no sampling_rate; load the corpus with sampling_rate=...")
+    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = column_values(dataset, "path")
+    # The cache holds only path -> waveform; labels and metadata stay with the dataset, so a new label policy or
+    # merge never reads stale columns back from it.
+    cache_file = cache_dir / f"waveforms-{cache_key(paths, sampling_rate)}.arrow"
+    if num_proc is None:
+        num_proc = min(os.cpu_count() or 1, 8)
+    # One process per 16 clips at least: starting a worker costs more than decoding a handful of files.
+    num_proc = max(1, min(num_proc, len(dataset) // 16))
+    decoded = Dataset.from_dict({"path": paths}).map(
+        _decode_batch,
+        batched=True,
+        batch_size=16,
+        writer_batch_size=64,  # rows of audio are large; keep the writer's buffer small
+        num_proc=num_proc if num_proc > 1 else None,
+        fn_kwargs={"sampling_rate": sampling_rate},
+        features=Features(
+            {"path": Value("string"), WAVEFORM_COLUMN: List(Value("float32")), "decode_error": Value("string")}
+        ),
+        cache_file_name=str(cache_file),
+        load_from_cache_file=load_from_cache,
+        desc=f"Decoding to {sampling_rate} Hz mono",
+    )
+    errors = [(path, error) for path, error in zip(paths, column_values(decoded, "decode_error")) if error]
+    if errors and not skip_invalid:
+        raise InvalidClipError(*errors[0])
+    if dataset._indices is not None:
+        dataset = dataset.flatten_indices()
+    prepared = concatenate_datasets([dataset, decoded.select_columns([WAVEFORM_COLUMN, "decode_error"])], axis=1)
+    if errors:
+        for path, error in errors:
+            logger.warning("Skipping %s: %s", path, error)
+        prepared = prepared.filter(lambda error: error is None, input_columns="decode_error")
+    prepared = prepared.remove_columns("decode_error")
+    skipped = get_ser_info(dataset).get("skipped", []) + [{"path": p, "problem": e} for p, e in errors]
+    return set_ser_info(prepared, skipped=skipped, prepared_cache=str(cache_file))

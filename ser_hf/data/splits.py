@@ -1,0 +1,241 @@
+"""Speaker-independent splits and folds, plus a random split kept only to show how much it leaks.
+
+Every function returns ``DatasetDict``s whose splits record their protocol, seed and speakers in the ser-hf record
+(:func:`ser_hf.get_ser_info`), which the leakage audit reads. All are deterministic under ``seed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold
+
+from .dataset_info import column_values, set_ser_info
+
+logger = logging.getLogger(__name__)
+
+#: Split protocols by name, as recipes and the CLI name them.
+PROTOCOLS = ("speaker", "kfold", "loso", "random")
+
+
+class SplitError(ValueError):
+    """A split cannot be made as asked (unknown speaker, overlapping lists, too few speakers ...)."""
+
+
+def _speakers(dataset: Dataset) -> np.ndarray:
+    return np.asarray(column_values(dataset, "speaker_id"), dtype=object)
+
+
+def _make_dict(dataset: Dataset, indices: dict[str, np.ndarray], protocol: str, **record) -> DatasetDict:
+    speakers = _speakers(dataset)
+    splits = {}
+    for name, rows in indices.items():
+        if len(rows) == 0:
+            continue
+        split = dataset.select(np.sort(rows))
+        set_ser_info(
+            split, split=name, split_protocol=protocol, split_speakers=sorted(set(speakers[rows].tolist())), **record
+        )
+        splits[name] = split
+    return DatasetDict(splits)
+
+
+def _check_speakers(listed: Sequence[str], known: set, what: str) -> list[str]:
+    listed = [str(s) for s in listed]
+    unknown = [s for s in listed if s not in known]
+    if unknown:
+        raise SplitError(f"{what}: speaker(s) {unknown} are not in the dataset (its speakers: {sorted(known)}).")
+    return listed
+
+
+def _group_holdout(speakers: np.ndarray, rows: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``rows`` into (rest, held out) so that about ``size`` of their speakers are held out."""
+    groups = speakers[rows]
+    n_groups = len(set(groups.tolist()))
+    if not 0 < size < 1:
+        raise SplitError(f"A held-out share of speakers must be between 0 and 1, not {size}.")
+    if n_groups < 2:
+        raise SplitError(
+            f"Cannot hold out speakers from {n_groups} speaker(s); a speaker-independent split needs "
+            "at least two (set validation_size=0 for corpora with very few speakers)."
+        )
+    splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+    rest, held_out = next(splitter.split(rows, groups=groups))
+    return rows[rest], rows[held_out]
+
+
+def speaker_split(
+    dataset: Dataset,
+    *,
+    test_speakers: Optional[Sequence[str]] = None,
+    validation_speakers: Optional[Sequence[str]] = None,
+    train_speakers: Optional[Sequence[str]] = None,
+    test_size: float = 0.2,
+    validation_size: float = 0.1,
+    seed: int = 42,
+) -> DatasetDict:
+    """Split into train / validation / test with every speaker in exactly one split.
+
+    Either name the speakers, or give proportions of speakers (``test_size``, ``validation_size``; 0 leaves that
+    split out). With names: without ``train_speakers`` every speaker not named for test or validation trains; with
+    ``train_speakers`` but no ``test_speakers`` the remaining speakers are the test split (the RAVDESS protocol
+    "actors 1-16 train, 17-20 validate, the rest test"); with all three lists, speakers in none are left out and
+    logged.
+
+    Example:
+        >>> splits = speaker_split(ds, test_speakers=["07", "08"], validation_speakers=["06"])
+    """
+    speakers = _speakers(dataset)
+    known = set(speakers.tolist())
+    rows = np.arange(len(dataset))
+    if test_speakers is not None or validation_speakers is not None or train_speakers is not None:
+        lists = {
+            "test": _check_speakers(test_speakers or [], known, "test_speakers"),
+            "validation": _check_speakers(validation_speakers or [], known, "validation_speakers"),
+        }
+        lists["train"] = (
+            _check_speakers(train_speakers, known, "train_speakers")
+            if train_speakers is not None
+            else sorted(known - set(lists["test"]) - set(lists["validation"]))
+        )
+        if train_speakers is not None and test_speakers is None:
+            lists["test"] = sorted(known - set(lists["train"]) - set(lists["validation"]))
+        for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
+            shared = sorted(set(lists[a]) & set(lists[b]))
+            if shared:
+                raise SplitError(f"Speaker(s) {shared} are listed for both {a} and {b}.")
+        if not lists["train"]:
+            raise SplitError(
+                "No speaker is left for training: name train_speakers or leave some speakers out of "
+                "the test and validation lists."
+            )
+        unused = sorted(known - set().union(*lists.values()))
+        if unused:
+            logger.warning(
+                "Speaker(s) %s are in no split and are left out (%d clips).",
+                unused,
+                int(np.isin(speakers, unused).sum()),
+            )
+        indices = {name: rows[np.isin(speakers, members)] for name, members in lists.items()}
+        return _make_dict(
+            dataset,
+            {k: indices[k] for k in ("train", "validation", "test")},
+            "speaker",
+            seed=seed,
+            speaker_lists={k: sorted(v) for k, v in lists.items()},
+        )
+
+    if not 0 < test_size < 1 or not 0 <= validation_size < 1 or test_size + validation_size >= 1:
+        raise SplitError(
+            f"test_size={test_size} and validation_size={validation_size} must be fractions of the "
+            "speakers that leave some for training."
+        )
+    train_rows, test_rows = _group_holdout(speakers, rows, test_size, seed)
+    indices = {"train": train_rows, "test": test_rows}
+    if validation_size > 0:
+        # validation_size is a fraction of all speakers; rescale it to the speakers left after the test split.
+        train_rows, validation_rows = _group_holdout(speakers, train_rows, validation_size / (1 - test_size), seed)
+        indices = {"train": train_rows, "validation": validation_rows, "test": test_rows}
+    return _make_dict(dataset, indices, "speaker", seed=seed, test_size=test_size, validation_size=validation_size)
+
+
+def speaker_kfold(
+    dataset: Dataset,
+    n_splits: int = 5,
+    *,
+    validation_size: float = 0.0,
+    seed: int = 42,
+) -> list[DatasetDict]:
+    """Stratified speaker-grouped k-fold (``StratifiedGroupKFold``): every clip is in exactly one fold's test split,
+    every speaker in one fold, label proportions as even as the speaker grouping allows.
+
+    ``validation_size`` > 0 also holds out that fraction of each fold's training speakers for validation.
+    """
+    speakers = _speakers(dataset)
+    n_speakers = len(set(speakers.tolist()))
+    if not 2 <= n_splits <= n_speakers:
+        # Named as recipes and the command line set it: n_splits is only this function's name for it.
+        raise SplitError(
+            f"{n_splits} folds asked for (num_folds in a recipe, --n-splits on the command line), but "
+            f"a speaker-grouped k-fold needs at least one speaker per fold and the dataset has "
+            f"{n_speakers} speakers: ask for 2 to {n_speakers} folds."
+        )
+    labels = np.asarray(column_values(dataset, "label"))
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    result = []
+    for fold, (train_rows, test_rows) in enumerate(folds.split(np.zeros(len(labels)), labels, groups=speakers)):
+        indices = {"train": train_rows, "test": test_rows}
+        if validation_size > 0:
+            train_rows, validation_rows = _group_holdout(speakers, train_rows, validation_size, seed)
+            indices = {"train": train_rows, "validation": validation_rows, "test": test_rows}
+        result.append(_make_dict(dataset, indices, "kfold", seed=seed, fold=fold, n_splits=n_splits))
+    return result
+
+
+def leave_one_speaker_out(dataset: Dataset, *, validation_size: float = 0.0, seed: int = 42) -> list[DatasetDict]:
+    """One fold per speaker: that speaker is the test split, the others train (``LeaveOneGroupOut``)."""
+    speakers = _speakers(dataset)
+    if len(set(speakers.tolist())) < 2:
+        raise SplitError("Leave-one-speaker-out needs at least two speakers.")
+    result = []
+    for train_rows, test_rows in LeaveOneGroupOut().split(np.zeros(len(speakers)), groups=speakers):
+        indices = {"train": train_rows, "test": test_rows}
+        if validation_size > 0:
+            train_rows, validation_rows = _group_holdout(speakers, train_rows, validation_size, seed)
+            indices = {"train": train_rows, "validation": validation_rows, "test": test_rows}
+        result.append(
+            _make_dict(dataset, indices, "loso", seed=seed, fold=len(result), test_speaker=str(speakers[test_rows[0]]))
+        )
+    return result
+
+
+def random_split(
+    dataset: Dataset,
+    *,
+    test_size: float = 0.2,
+    validation_size: float = 0.1,
+    seed: int = 42,
+    stratify: bool = True,
+) -> DatasetDict:
+    """A clip-level random split, stratified by label. It puts the same speakers in train and test, which inflates
+    every metric: use it only to measure that inflation next to a speaker-independent split."""
+    logger.warning(
+        "RANDOM SPLIT: clips are split at random, so the same speakers appear in train and test and the scores will "
+        "be inflated by speaker leakage. Use speaker_split/speaker_kfold for results you report."
+    )
+    if not 0 < test_size < 1 or not 0 <= validation_size < 1 or test_size + validation_size >= 1:
+        raise SplitError(
+            f"test_size={test_size} and validation_size={validation_size} must be fractions that leave "
+            "some clips for training."
+        )
+    stratify_by = "label" if stratify else None
+    rows = dataset.select_columns(["label"]).add_column("row", list(range(len(dataset))))
+    first = rows.train_test_split(test_size=test_size, seed=seed, stratify_by_column=stratify_by)
+    indices = {"train": np.asarray(first["train"]["row"]), "test": np.asarray(first["test"]["row"])}
+    if validation_size > 0:
+        second = first["train"].train_test_split(
+            test_size=validation_size / (1 - test_size), seed=seed, stratify_by_column=stratify_by
+        )
+        indices = {
+            "train": np.asarray(second["train"]["row"]),
+            "validation": np.asarray(second["test"]["row"]),
+            "test": indices["test"],
+        }
+    return _make_dict(dataset, indices, "random", seed=seed, test_size=test_size, validation_size=validation_size)
+
+
+def split_dataset(dataset: Dataset, protocol: str, **options) -> list[DatasetDict]:
+    """Split by protocol name (``speaker``, ``kfold``, ``loso``, ``random``); always a list of folds (one for
+    ``speaker`` and ``random``), as recipes and the CLI use it."""
+    if protocol == "speaker":
+        return [speaker_split(dataset, **options)]
+    if protocol == "kfold":
+        return speaker_kfold(dataset, **options)
+    if protocol == "loso":
+        return leave_one_speaker_out(dataset, **options)
+    if protocol == "random":
+        return [random_split(dataset, **options)]
+    raise SplitError(f"Unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")

@@ -1,0 +1,642 @@
+"""Evaluation of any trained model on any corpus: ``ser-hf evaluate``.
+
+A model (a run's output folder or a Hub repository id) is evaluated on a corpus loaded by :func:`ser_hf.load_corpus`:
+every clip, the held-out speakers of the model's own run (``--split test``), or a list of speakers. When the corpus
+is not one the model was trained on (cross-corpus evaluation), clips whose label the model does not know are dropped
+and the model's choice is restricted to the labels both share, so that a RAVDESS model (8 labels) is scored on
+CREMA-D's 6. :func:`cross_corpus_matrix` does this for several models and corpora on the labels all of them share.
+
+Reports reuse the run reports' pieces (:func:`ser_hf.evaluation.metrics.classification_metrics`,
+:func:`ser_hf.evaluation.report.format_report`, :func:`ser_hf.evaluation.metrics.plot_confusion_matrix`):
+``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png`` per evaluation; ``cross_corpus.json``,
+``cross_corpus.md`` and ``cross_corpus_ua.png`` for a matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from transformers import AutoModelForAudioClassification, PreTrainedModel
+
+from ..atomic_files import atomic_path, write_text_atomic
+from ..data.corpora import CORPORA, corpus_name, load_corpus
+from ..data.dataset_info import column_values
+from ..data.decode import WAVEFORM_COLUMN, prepare_audio
+from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator
+from ..inputs.speaker_normalization import (
+    FUNCTIONALS_COLUMN,
+    NormalizationPlan,
+    compute_functionals_once,
+    evaluation_normalization,
+)
+from .metrics import classification_metrics, plot_confusion_matrix
+from .report import METRICS_FILE, format_report
+
+logger = logging.getLogger(__name__)
+
+EVAL_REPORT_JSON = "eval_report.json"
+EVAL_REPORT_MARKDOWN = "eval_report.md"
+CONFUSION_MATRIX_PNG = "confusion_matrix.png"
+CROSS_CORPUS_JSON = "cross_corpus.json"
+CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
+CROSS_CORPUS_PNG = "cross_corpus_ua.png"
+#: ``split`` values: ``auto`` is the model's held-out test speakers on a corpus it was trained on, every clip of
+#: any other corpus; ``train``/``validation``/``test`` are the speakers of that split of the model's run.
+SPLITS = ("auto", "all", "train", "validation", "test")
+
+
+@dataclass
+class CorpusSource:
+    """A corpus to evaluate on.
+
+    Args:
+        name (`str`): loader name (``ravdess``, ``cremad``, ...).
+        data_dir (`str`): the corpus folder.
+        label_map (`dict`, *optional*): merges/drops of labels, as in :func:`ser_hf.load_corpus`.
+        options (`dict`, *optional*): the loader's own options (``demographics_csv=...``).
+    """
+
+    name: str
+    data_dir: str
+    label_map: Optional[dict[str, Optional[str]]] = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.name = corpus_name(self.name)
+
+    @property
+    def full_name(self) -> str:
+        return CORPORA[self.name].full_name if self.name in CORPORA else self.name
+
+
+@dataclass
+class TrainedModel:
+    """A trained classifier, its feature extractor, and what its training run recorded (when it was found).
+
+    Attributes:
+        name_or_path (`str`): the folder or Hub id it was loaded from.
+        model (`PreTrainedModel`), feature_extractor: ready for inference.
+        run_report (`dict`, *optional*): the run's ``metrics.json`` (split speakers, labels, metrics).
+        run_config (`dict`, *optional*): the run's ``run_config.json`` (corpora).
+    """
+
+    name_or_path: str
+    model: PreTrainedModel
+    feature_extractor: Any
+    run_report: Optional[dict] = None
+    run_config: Optional[dict] = None
+
+    @property
+    def labels(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [id2label[i] for i in range(len(id2label))]
+
+    @property
+    def name(self) -> str:
+        path = Path(self.name_or_path)
+        return path.resolve().name if path.exists() else self.name_or_path
+
+    @property
+    def corpora(self) -> list[str]:
+        """The corpora the model was trained on, when its run recorded them."""
+        if self.run_config is None:
+            return []
+        return [corpus_name(c) for c in self.run_config.get("data", {}).get("corpus", [])]
+
+    def split_speakers(self, split: str, corpus: str) -> list[str]:
+        """The speakers of ``corpus`` in ``split`` of the model's run (merged runs prefix them with the corpus)."""
+        if self.run_report is None:
+            raise ValueError(
+                f"{self.name_or_path} has no {METRICS_FILE}, so its {split} speakers are unknown: "
+                "pass the speakers to evaluate on instead."
+            )
+        speakers = self.run_report.get("split", {}).get("speakers", {})
+        if split not in speakers:
+            raise ValueError(
+                f"The run of {self.name_or_path} has no {split} split (its splits: {', '.join(speakers)})."
+            )
+        prefixed = len(self.corpora) > 1
+        return [
+            s.split(":", 1)[1] if prefixed else s
+            for s in speakers[split]
+            if not prefixed or s.startswith(f"{corpus}:")
+        ]
+
+
+def _run_file(name_or_path: str, filename: str, revision: Optional[str], token: Optional[str]) -> Optional[dict]:
+    path = Path(name_or_path) / filename
+    if Path(name_or_path).is_dir():
+        return json.loads(path.read_text()) if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return json.loads(Path(hf_hub_download(name_or_path, filename, revision=revision, token=token)).read_text())
+    except EntryNotFoundError:
+        return None
+
+
+def load_trained_model(
+    name_or_path: str,
+    *,
+    revision: Optional[str] = None,
+    token: Optional[str] = None,
+    trust_remote_code: bool = False,
+    device: Optional[str] = None,
+) -> TrainedModel:
+    """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
+    ``metrics.json`` and ``run_config.json`` when they are there. A folder or repository without a feature extractor
+    raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read."""
+    from ..models import load_feature_extractor  # also registers the ser-hf model types with the Auto classes
+
+    kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
+    feature_extractor = load_feature_extractor(name_or_path, **kwargs)
+    model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+    return TrainedModel(
+        name_or_path=name_or_path,
+        model=model,
+        feature_extractor=feature_extractor,
+        run_report=_run_file(name_or_path, METRICS_FILE, revision, token),
+        run_config=_run_file(name_or_path, "run_config.json", revision, token),
+    )
+
+
+def load_evaluation_corpus(
+    source: CorpusSource,
+    sampling_rate: int,
+    *,
+    num_proc: Optional[int] = None,
+    speakers: Optional[Sequence[str]] = None,
+) -> Dataset:
+    """The corpus at the model's rate, decoded once (the cache of :func:`ser_hf.prepare_audio`); with ``speakers``,
+    only their clips, chosen before anything is decoded (a speaker the corpus lacks is an error naming it)."""
+    dataset = load_corpus(
+        source.name, source.data_dir, sampling_rate=sampling_rate, label_map=source.label_map, **source.options
+    )
+    if speakers is not None:
+        dataset = _speakers_clips(dataset, source, speakers)
+    return prepare_audio(dataset, num_proc=num_proc)
+
+
+def _speakers_clips(dataset: Dataset, source: CorpusSource, speakers: Sequence[str]) -> Dataset:
+    unknown = sorted(set(speakers) - set(column_values(dataset, "speaker_id")))
+    if unknown:
+        raise ValueError(f"Speakers {unknown} are not in {source.name} at {source.data_dir}.")
+    wanted = set(speakers)
+    return dataset.filter(lambda speaker: speaker in wanted, input_columns="speaker_id")
+
+
+def shared_labels(
+    model_labels: Sequence[str], corpus_labels: Sequence[str], labels: Optional[Sequence[str]] = None
+) -> list[str]:
+    """The labels both the model and the corpus have (and ``labels``, when given), in the model's order."""
+    wanted = set(corpus_labels) & (set(labels) if labels is not None else set(model_labels))
+    return [label for label in model_labels if label in wanted]
+
+
+@torch.no_grad()
+def predict_logits(
+    model: PreTrainedModel,
+    feature_extractor,
+    dataset: Dataset,
+    batch_size: int = 8,
+    normalization: Optional[NormalizationPlan] = None,
+) -> np.ndarray:
+    """The model's logits for every clip of a prepared dataset, in its order (whole clips, padded per batch; the
+    openSMILE functionals when the dataset has them). With speaker ``normalization``, each clip's features are
+    standardised with its speaker's statistics (rows need ``speaker_id``)."""
+    if not getattr(feature_extractor, "return_attention_mask", True):
+        batch_size = 1  # no attention mask (wav2vec2-base): padding would change the output, as in training
+    if FUNCTIONALS_COLUMN in dataset.column_names:
+        collator, columns = FunctionalsCollator(feature_extractor, normalization=normalization), [FUNCTIONALS_COLUMN]
+    else:
+        collator = AudioClassificationCollator(feature_extractor, normalization=normalization)
+        columns = [WAVEFORM_COLUMN]
+    if normalization is not None and normalization.speaker_statistics is not None:
+        columns.append("speaker_id")
+    rows = dataset.select_columns(columns).with_format("numpy")
+    loader = DataLoader(rows, batch_size=batch_size, collate_fn=collator)
+    model.eval()
+    outputs = []
+    for batch in loader:
+        batch = {key: value.to(model.device) for key, value in batch.items() if isinstance(value, torch.Tensor)}
+        outputs.append(model(**batch).logits.float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
+def _selection(
+    trained: TrainedModel, source: CorpusSource, split: str, speakers: Optional[Sequence[str]]
+) -> tuple[str, Optional[list[str]]]:
+    """``(split name, speakers to keep or None for every clip)``."""
+    if speakers is not None:
+        speakers = [str(s) for s in speakers]
+        return "speakers " + ", ".join(speakers), speakers
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}.")
+    if split == "auto":
+        split = "test" if source.name in trained.corpora else "all"
+    if split == "all":
+        return "all", None
+    if source.name not in trained.corpora:
+        raise ValueError(
+            f"split {split!r} selects speakers of the run of {trained.name_or_path}, which was not "
+            f"trained on {source.name} (its corpora: {', '.join(trained.corpora) or 'unknown'})."
+        )
+    return split, trained.split_speakers(split, source.name)
+
+
+def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Sequence[str]) -> Optional[dict]:
+    """The evaluated speakers that each split of the model's own run used (only for a corpus it was trained on)."""
+    if trained.run_report is None or source.name not in trained.corpora:
+        return None
+    evaluated = set(speakers)
+    return {
+        split: sorted(evaluated & set(trained.split_speakers(split, source.name)))
+        for split in trained.run_report.get("split", {}).get("speakers", {})
+    }
+
+
+def evaluate_on_dataset(
+    trained: TrainedModel,
+    dataset: Dataset,
+    source: CorpusSource,
+    *,
+    split: str = "auto",
+    speakers: Optional[Sequence[str]] = None,
+    labels: Optional[Sequence[str]] = None,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Evaluate a model on a prepared corpus; returns the evaluation report (see :func:`evaluate_model`)."""
+    split_name, keep = _selection(trained, source, split, speakers)
+    corpus_labels = dataset.features["label"].names
+    if keep is not None:
+        dataset = _speakers_clips(dataset, source, keep)
+    shared = shared_labels(trained.labels, corpus_labels, labels)
+    if len(shared) < 2:
+        raise ValueError(
+            f"{trained.name_or_path} (labels {trained.labels}) and {source.name} (labels "
+            f"{corpus_labels}) share {len(shared)} label(s) {shared}: nothing to classify."
+        )
+    names = column_values(dataset, "label")
+    dropped: dict[str, int] = {}
+    for index in names:
+        if corpus_labels[index] not in shared:
+            dropped[corpus_labels[index]] = dropped.get(corpus_labels[index], 0) + 1
+    if dropped:
+        keep_ids = {corpus_labels.index(label) for label in shared}
+        dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
+    if len(dataset) == 0:
+        raise ValueError(
+            f"No clip of {source.name} at {source.data_dir} is left to evaluate ({split_name}, labels {shared})."
+        )
+
+    key = f"{source.name} ({split_name})"
+    feature_extractor = trained.feature_extractor
+    if getattr(feature_extractor, "normalization", None) == "speaker" and callable(
+        getattr(feature_extractor, "functionals", None)
+    ):
+        # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
+        dataset = compute_functionals_once(dataset, feature_extractor)
+    # Speaker normalisation: each evaluated speaker's statistics, from their clips evaluated here, without their
+    # labels (transductive), as training computes the test speakers'.
+    normalization = evaluation_normalization(feature_extractor, dataset, key)
+    logits = predict_logits(
+        trained.model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization
+    )
+    columns = [trained.labels.index(label) for label in shared]  # the model chooses among the shared labels only
+    targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
+    clip_speakers = column_values(dataset, "speaker_id")
+    sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
+    metrics = classification_metrics(targets, logits[:, columns], shared, speakers=clip_speakers, sexes=sexes)
+    metrics["clip_predictions"] = [
+        {"path": path, "label": shared[t], "prediction": shared[int(p)]}
+        for path, t, p in zip(column_values(dataset, "path"), targets, logits[:, columns].argmax(axis=1))
+    ]
+    evaluated_speakers = sorted(set(clip_speakers))
+    overlap = _training_overlap(trained, source, evaluated_speakers)
+    cross_corpus = bool(trained.corpora) and source.name not in trained.corpora
+    report = {
+        "protocol": "cross-corpus" if cross_corpus else "within-corpus",
+        "fold": None,
+        "model": trained.name_or_path,
+        "model_labels": trained.labels,
+        "corpus": source.name,
+        "corpus_name": source.full_name,
+        "data_dir": str(source.data_dir),
+        "split": {"name": split_name, "clips": {key: len(dataset)}, "speakers": {key: evaluated_speakers}},
+        "labels": shared,
+        "restricted_to_shared_labels": shared != trained.labels,
+        "dropped_clips": dropped,
+        "cross_corpus": cross_corpus,
+        "training_overlap": overlap,
+        "speaker_independent": None if overlap is None else not overlap.get("train"),
+        "normalization": normalization.to_dict() if normalization is not None else None,
+        "evaluation": {key: metrics},
+    }
+    logger.info(
+        "%s on %s: UA %.1f%%, WA %.1f%% on %d clips (%d labels)",
+        trained.name,
+        key,
+        100 * metrics["unweighted_accuracy"],
+        100 * metrics["accuracy"],
+        metrics["clips"],
+        len(shared),
+    )
+    if overlap and overlap.get("train"):
+        logger.warning(
+            "%s trained on speakers %s that this evaluation uses: these scores are not speaker-independent.",
+            trained.name,
+            overlap["train"],
+        )
+    return report
+
+
+def evaluate_model(
+    model: str | TrainedModel,
+    source: CorpusSource,
+    *,
+    split: str = "auto",
+    speakers: Optional[Sequence[str]] = None,
+    labels: Optional[Sequence[str]] = None,
+    batch_size: int = 8,
+    output_dir: Optional[str | os.PathLike] = None,
+    **load_kwargs,
+) -> dict[str, Any]:
+    """Evaluate a trained model on a corpus and (with ``output_dir``) write its report.
+
+    Args:
+        model (`str` or `TrainedModel`): a run's output folder, a Hub repository id, or a loaded model.
+        source (`CorpusSource`): the corpus to evaluate on.
+        split (`str`, *optional*, defaults to `"auto"`): one of :data:`SPLITS`.
+        speakers (`Sequence[str]`, *optional*): evaluate on these speakers instead of a split.
+        labels (`Sequence[str]`, *optional*): restrict the evaluation further to these labels.
+        output_dir (`str`, *optional*): write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``.
+
+    Returns:
+        `dict`: the report: the model and corpus, the split and its speakers, the labels evaluated (those the model
+        and the corpus share) and the clips dropped for other labels, whether it is cross-corpus, which evaluated
+        speakers the model's own run trained or validated on, how the features were standardised
+        (``normalization``: a model trained on speaker-normalised features gets each evaluated speaker's statistics,
+        from their clips here, and the report says it is transductive), and every metric under ``evaluation``.
+    """
+    trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
+    _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding
+    dataset = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=keep)
+    report = evaluate_on_dataset(
+        trained, dataset, source, split=split, speakers=speakers, labels=labels, batch_size=batch_size
+    )
+    if output_dir is not None:
+        write_eval_report(output_dir, report)
+    return report
+
+
+def format_eval_report(report: Mapping[str, Any]) -> str:
+    """An evaluation report as Markdown: what was evaluated on what, then the run report's tables."""
+    ((key, metrics),) = report["evaluation"].items()
+    model = Path(report["model"]).name if Path(report["model"]).exists() else report["model"]
+    if report["cross_corpus"]:
+        relation = "Cross-corpus: the model was not trained on this corpus"
+    elif report["training_overlap"] is not None:
+        relation = "The model was trained on this corpus"
+    else:
+        relation = "The model's training corpora are unknown"
+    lines = [
+        f"# {model} on {report['corpus_name']} ({report['split']['name']})",
+        "",
+        f"- Model: `{report['model']}` ({len(report['model_labels'])} labels)",
+        f"- Corpus: {report['corpus_name']} (`{report['corpus']}`), {metrics['clips']} clips of "
+        f"{len(report['split']['speakers'][key])} speakers",
+        f"- {relation}",
+    ]
+    if report["restricted_to_shared_labels"]:
+        lines.append(
+            f"- Labels: the {len(report['labels'])} the model and the corpus share "
+            f"({', '.join(report['labels'])}); the model chooses among them only"
+        )
+    else:
+        lines.append(f"- Labels: {', '.join(report['labels'])}")
+    if report["dropped_clips"]:
+        lines.append(
+            "- Clips dropped (label unknown to the model): "
+            + ", ".join(f"{label} {count}" for label, count in report["dropped_clips"].items())
+        )
+    overlap = report.get("training_overlap")
+    if overlap is not None:
+        used = {split: speakers for split, speakers in overlap.items() if speakers}
+        if not used:
+            lines.append("- Speakers: none of them was in the model's training run")
+        for split, speakers in used.items():
+            warning = (
+                " **(the model trained on them: not speaker-independent)**"
+                if split == "train"
+                else " (they chose the best epoch: optimistic)"
+                if split == "validation"
+                else ""
+            )
+            lines.append(f"- Speakers of the run's {split} split: {', '.join(speakers)}{warning}")
+    body = format_report(report).split("\n", 1)[1]  # the run report's tables, without its title
+    return "\n".join(lines) + "\n" + body + "\n![Confusion matrix](confusion_matrix.png)\n"
+
+
+def write_eval_report(output_dir: str | os.PathLike, report: Mapping[str, Any]) -> Path:
+    """Write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``; return the JSON's path.
+
+    Each file is written to a temporary name and renamed, the JSON (what cards and pushes read) last: a failure
+    leaves the previous report as it was."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    text, markdown = json.dumps(report, indent=2, default=str) + "\n", format_eval_report(report)
+    (metrics,) = report["evaluation"].values()
+    plot_confusion_matrix(
+        metrics,
+        str(output_dir / CONFUSION_MATRIX_PNG),
+        title=f"{report['corpus_name']} ({report['split']['name']}): UA "
+        f"{metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}",
+    )
+    write_text_atomic(output_dir / EVAL_REPORT_MARKDOWN, markdown)
+    path = output_dir / EVAL_REPORT_JSON
+    write_text_atomic(path, text)
+    return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", text).strip("-")
+
+
+def default_output_dir(model: str, source: CorpusSource, split_name: str) -> Path:
+    """``MODEL/reports/<corpus>-<split>`` for a local model (pushed with it), else ``eval_reports/<repo>/...``."""
+    slug = _slug(f"{source.name}-{split_name}")
+    if Path(model).is_dir():
+        return Path(model) / "reports" / slug
+    return Path("eval_reports") / model.replace("/", "__") / slug
+
+
+# --- Cross-corpus matrix ------------------------------------------------------------------------------------------
+
+
+def cross_corpus_matrix(
+    models: Sequence[str | TrainedModel],
+    sources: Sequence[CorpusSource],
+    *,
+    output_dir: str | os.PathLike,
+    split: str = "test",
+    labels: Optional[Sequence[str]] = None,
+    batch_size: int = 8,
+    **load_kwargs,
+) -> dict[str, Any]:
+    """Evaluate every model on every corpus on the labels all of them share, so that the cells compare.
+
+    A corpus a model was trained on is scored on the held-out ``split`` speakers of its run (never on the speakers it
+    trained on); any other corpus on all its clips. Writes each cell's report under
+    ``output_dir/<model>__<corpus>/`` and the matrix as ``cross_corpus.json``, ``cross_corpus.md`` and
+    ``cross_corpus_ua.png``.
+
+    Returns:
+        `dict`: ``labels``, ``models``, ``corpora``, and ``unweighted_accuracy``/``accuracy``/``macro_f1`` as
+        ``{model: {corpus: value}}``, with each cell's split, clips and report path under ``cells``.
+    """
+    trained = [m if isinstance(m, TrainedModel) else load_trained_model(m, **load_kwargs) for m in models]
+    rates = {m.feature_extractor.sampling_rate for m in trained}
+    if len(rates) > 1:
+        raise ValueError(f"The models read audio at different rates {sorted(rates)}; compare models of one rate.")
+    rate = rates.pop()
+    datasets = {source.name: load_evaluation_corpus(source, rate) for source in sources}
+    common = [
+        label
+        for label in trained[0].labels
+        if all(label in m.labels for m in trained)
+        and all(label in d.features["label"].names for d in datasets.values())
+        and (labels is None or label in labels)
+    ]
+    if len(common) < 2:
+        raise ValueError(f"The models and corpora share {len(common)} label(s) {common}: nothing to compare.")
+    output_dir = Path(output_dir)
+    names = [m.name for m in trained]
+    if len(set(names)) != len(names):  # run folders of the same name: name them by their parent folder too
+        names = [
+            "/".join(Path(m.name_or_path).resolve().parts[-2:]) if Path(m.name_or_path).exists() else m.name
+            for m in trained
+        ]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Two models have the same name {names}; give each its own folder name.")
+    matrix: dict[str, Any] = {
+        "labels": common,
+        "models": names,
+        "model_paths": [m.name_or_path for m in trained],
+        "corpora": [s.name for s in sources],
+        "split": split,
+        "cells": {},
+        **{metric: {} for metric in ("unweighted_accuracy", "accuracy", "macro_f1")},
+    }
+    for name, model in zip(names, trained):
+        for source in sources:
+            cell_split = split if source.name in model.corpora else "all"
+            report = evaluate_on_dataset(
+                model, datasets[source.name], source, split=cell_split, labels=common, batch_size=batch_size
+            )
+            folder = _slug(f"{name}__{source.name}")
+            write_eval_report(output_dir / folder, report)
+            (metrics,) = report["evaluation"].values()
+            for metric in ("unweighted_accuracy", "accuracy", "macro_f1"):
+                matrix[metric].setdefault(name, {})[source.name] = metrics[metric]
+            matrix["cells"].setdefault(name, {})[source.name] = {
+                "split": report["split"]["name"],
+                "clips": metrics["clips"],
+                "cross_corpus": report["cross_corpus"],
+                "report": f"{folder}/{EVAL_REPORT_JSON}",
+            }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    text, markdown = json.dumps(matrix, indent=2) + "\n", format_cross_corpus(matrix)
+    plot_cross_corpus(matrix, str(output_dir / CROSS_CORPUS_PNG))
+    write_text_atomic(output_dir / CROSS_CORPUS_MARKDOWN, markdown)
+    write_text_atomic(output_dir / CROSS_CORPUS_JSON, text)
+    return matrix
+
+
+def format_cross_corpus(matrix: Mapping[str, Any]) -> str:
+    """The matrix as Markdown: UA (WA) of each model (rows) on each corpus (columns)."""
+    corpora = matrix["corpora"]
+    lines = [
+        f"# Cross-corpus evaluation on {len(matrix['labels'])} shared labels",
+        "",
+        f"Labels: {', '.join(matrix['labels'])}. Each model chooses among these labels only; clips of other "
+        f"labels are left out. A corpus a model was trained on is scored on the {matrix['split']} speakers "
+        "of its run (marked *), any other corpus on all its clips.",
+        "",
+        "UA (WA), in %:",
+        "",
+        "| model \\ corpus | " + " | ".join(corpora) + " |",
+        "|---|" + "---:|" * len(corpora),
+    ]
+    for model in matrix["models"]:
+        cells = []
+        for corpus in corpora:
+            cell = matrix["cells"][model][corpus]
+            mark = "" if cell["cross_corpus"] else "*"
+            cells.append(
+                f"[{100 * matrix['unweighted_accuracy'][model][corpus]:.1f} "
+                f"({100 * matrix['accuracy'][model][corpus]:.1f}){mark}]({cell['report'][:-5]}.md)"
+            )
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    lines += ["", "![UA matrix](cross_corpus_ua.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_cross_corpus(matrix: Mapping[str, Any], path: str) -> None:
+    """The UA matrix as a heat map PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models, corpora = matrix["models"], matrix["corpora"]
+    values = np.array([[matrix["unweighted_accuracy"][m][c] for c in corpora] for m in models])
+    figure, axes = plt.subplots(figsize=(1.8 + 1.4 * len(corpora), 1.2 + 0.7 * len(models)))
+    image = axes.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(len(corpora)), corpora)
+    axes.set_yticks(range(len(models)), models)
+    axes.set_xlabel("evaluated on")
+    axes.set_ylabel("model")
+    for i in range(len(models)):
+        for j in range(len(corpora)):
+            axes.text(
+                j, i, f"{values[i, j]:.1%}", ha="center", va="center", color="white" if values[i, j] > 0.6 else "black"
+            )
+    axes.set_title(f"UA on {len(matrix['labels'])} shared labels")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    figure.tight_layout()
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
+    plt.close(figure)
+
+
+__all__ = [
+    "CROSS_CORPUS_JSON",
+    "CorpusSource",
+    "EVAL_REPORT_JSON",
+    "EVAL_REPORT_MARKDOWN",
+    "SPLITS",
+    "TrainedModel",
+    "cross_corpus_matrix",
+    "default_output_dir",
+    "evaluate_model",
+    "evaluate_on_dataset",
+    "format_cross_corpus",
+    "format_eval_report",
+    "load_evaluation_corpus",
+    "load_trained_model",
+    "predict_logits",
+    "shared_labels",
+    "write_eval_report",
+]

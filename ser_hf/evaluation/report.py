@@ -1,0 +1,184 @@
+"""Evaluation reports of a trained model: every metric of each split as JSON, confusion matrices and training curves
+as PNG, and the mean ± std summary of a k-fold or leave-one-speaker-out run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from datasets import Dataset
+from transformers import Trainer
+
+from ..atomic_files import write_text_atomic
+from ..data.dataset_info import column_values
+from .metrics import (
+    SCALAR_METRICS,
+    classification_metrics,
+    format_mean_std,
+    plot_confusion_matrix,
+    plot_training_curves,
+    summarize_folds,
+)
+
+logger = logging.getLogger(__name__)
+
+#: File names of a run's outputs.
+METRICS_FILE = "metrics.json"
+REPORT_MARKDOWN = "report.md"
+SUMMARY_FILE = "summary.json"
+SUMMARY_MARKDOWN = "summary.md"
+TRAINING_CURVES_PNG = "training_curves.png"
+
+
+def evaluate_split(trainer: Trainer, dataset: Dataset, label_names: Sequence[str], split: str) -> dict[str, Any]:
+    """Predict ``dataset`` (whole clips, gathered across processes) and compute every metric, with per-speaker and
+    (when the corpus records it) per-sex accuracy."""
+    output = trainer.predict(dataset, metric_key_prefix=split)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
+    metrics = classification_metrics(
+        output.label_ids, np.asarray(logits), label_names, speakers=column_values(dataset, "speaker_id"), sexes=sexes
+    )
+    logger.info(
+        "%s: UA %.1f%%, WA %.1f%%, macro-F1 %.1f%% on %d clips",
+        split,
+        100 * metrics["unweighted_accuracy"],
+        100 * metrics["accuracy"],
+        100 * metrics["macro_f1"],
+        metrics["clips"],
+    )
+    return metrics
+
+
+def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history: Sequence[Mapping] = ()) -> Path:
+    """Write ``metrics.json`` and the PNG plots (a confusion matrix per evaluated split, training curves)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(output_dir / REPORT_MARKDOWN, format_report(report))
+    for split, metrics in report.get("evaluation", {}).items():
+        plot_confusion_matrix(
+            metrics,
+            output_dir / f"confusion_matrix_{split}.png",
+            title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}",
+        )
+    if log_history:
+        plot_training_curves(log_history, output_dir / TRAINING_CURVES_PNG)
+    # Last: a metrics.json marks the run finished (a re-run reads it back instead of training again).
+    path = output_dir / METRICS_FILE
+    write_text_atomic(path, json.dumps(report, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """A run's report as Markdown: protocol and speakers, leakage audit, the metrics of each split, per-class F1."""
+    split = report["split"]
+    title = f"fold {report['fold']}, " if report.get("fold") is not None else ""
+    lines = [
+        f"# Evaluation ({title}{report['protocol']} protocol)",
+        "",
+        "| split | clips | speakers |",
+        "|---|---:|---|",
+    ]
+    lines += [f"| {name} | {clips} | {', '.join(split['speakers'][name])} |" for name, clips in split["clips"].items()]
+    audit = report.get("leakage_audit")
+    if audit is not None:
+        shared = sorted({s for speakers in audit["speaker_overlap"].values() for s in speakers})
+        lines += [
+            "",
+            f"Leakage audit: **{'passed' if audit['passed'] else 'FAILED'}**; speakers shared between "
+            f"splits: {', '.join(shared) if shared else 'none'}.",
+        ]
+    normalization = report.get("normalization")
+    if normalization:
+        lines += ["", f"Features: {normalization['protocol']}."]
+        lines += [f"- Warning: {warning}." for warning in normalization.get("warnings", [])]
+    names = [name for name in SCALAR_METRICS]
+    lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for name, metrics in report["evaluation"].items():
+        cells = [
+            f"{metrics[m]:.3f}" if m == "expected_calibration_error" else f"{100 * metrics[m]:.1f} %" for m in names
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, metrics in report["evaluation"].items():
+        lines += [
+            "",
+            f"Per-class scores ({name}):",
+            "",
+            "| label | precision | recall | F1 | clips |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {label} | {100 * s['precision']:.1f} | {100 * s['recall']:.1f} | {100 * s['f1']:.1f} | "
+            f"{s['support']} |"
+            for label, s in metrics["per_class"].items()
+        ]
+    training = report.get("training", {})
+    if training:
+        lines += [
+            "",
+            f"Training: {training.get('global_step')} steps, {training.get('epochs')} epochs, "
+            f"{training.get('wall_seconds')} s; best checkpoint {training.get('best_checkpoint')}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def read_report(output_dir: str | Path) -> dict[str, Any] | None:
+    """A finished run's ``metrics.json``, or `None` when the run has not finished."""
+    path = Path(output_dir) / METRICS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_fold_summary(output_dir: str | Path, reports: Sequence[Mapping[str, Any]], split: str = "test") -> dict:
+    """Mean ± std across folds of every scalar metric of ``split``, with the per-fold table, as JSON and Markdown."""
+    fold_metrics = [report["evaluation"][split] for report in reports]
+    summary = summarize_folds(fold_metrics)
+    summary["split"] = split
+    summary["protocol"] = reports[0].get("protocol")
+    summary["fold_ids"] = [report.get("fold") for report in reports]
+    summary["test_speakers"] = [report["split"]["speakers"].get(split, []) for report in reports]
+    summary["leakage_audits_passed"] = all(report["leakage_audit"]["passed"] for report in reports)
+    output_dir = Path(output_dir)
+    write_text_atomic(output_dir / SUMMARY_MARKDOWN, format_fold_summary(summary))
+    write_text_atomic(output_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def format_fold_summary(summary: Mapping[str, Any]) -> str:
+    """The fold summary as Markdown: mean ± std, then one row per fold."""
+    names = [name for name in SCALAR_METRICS if name != "expected_calibration_error"]
+    lines = [
+        f"# {summary['protocol']} protocol, {summary['folds']} folds, {summary['split']} split",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+        "| mean ± std | " + " | ".join(format_mean_std(summary, name) for name in names) + " |",
+    ]
+    for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
+        label = f"fold {fold} ({', '.join(speakers[:4])}{', ...' if len(speakers) > 4 else ''})"
+        lines.append(f"| {label} | " + " | ".join(f"{100 * row[name]:.1f}" for name in names) + " |")
+    lines += ["", f"Leakage audits: {'all passed' if summary['leakage_audits_passed'] else 'FAILED'}."]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+__all__ = [
+    "METRICS_FILE",
+    "REPORT_MARKDOWN",
+    "SUMMARY_FILE",
+    "evaluate_split",
+    "format_fold_summary",
+    "format_report",
+    "read_report",
+    "write_fold_summary",
+    "write_report",
+]

@@ -1,0 +1,1137 @@
+"""Model cards and the Hub: the card of a finished run rendered from ``hub_cards/model_card_template.md`` through
+``huggingface_hub.ModelCard`` (metadata as ``ModelCardData``, every test metric as an ``EvalResult`` in the
+``model-index``), and the push of a run's output folder to a Hub repository.
+
+Everything the card says is read from the run's output folder (``metrics.json``, ``run_config.json``,
+``config.json``, ``preprocessor_config.json``, ``summary.json`` of a k-fold run, ``reports/*/eval_report.json``), so
+the card of any finished run can be written again, and ``ser-hf push`` publishes a run trained long ago.
+
+The Hub token is never an argument of a command line, a log line, a card or a file: it comes from
+``huggingface_hub``'s usual sources (``HF_TOKEN``, the token saved by ``hf auth login``) or the ``hub_token`` recipe
+key, and a push refuses to upload a text file that contains it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import yaml
+from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
+from ..atomic_files import atomic_path, write_text_atomic
+from ..data.corpora import CORPORA
+from ..evaluation.metrics import SCALAR_METRICS
+from ..evaluation.report import METRICS_FILE, SUMMARY_FILE
+from ..models import BASELINES
+from ..training.run_dir import RUN_CONFIG_FILE
+from .client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
+
+logger = logging.getLogger(__name__)
+
+#: The model card template, in ``hub_cards/`` (the package ``ser_hf.hub_cards`` once installed).
+MODEL_CARD_TEMPLATE = "model_card_template.md"
+#: File names in a run's output folder (and so in its Hub repository).
+CARD_FILE = "README.md"
+RECIPE_FILE = "recipe.yaml"
+REPORTS_DIR = "reports"
+EVAL_REPORT_FILE = "eval_report.json"
+#: What a push leaves out of a run's folder: Trainer checkpoints and half-written files.
+PUSH_IGNORE_PATTERNS = [
+    "checkpoint-*",
+    "checkpoint-*/**",
+    "**/checkpoint-*/**",
+    "*.partial",
+    "**/*.partial",
+    "*.partial/**",
+    "**/*.partial/**",
+    "runs/**",
+    "**/runs/**",
+    ".ser-hf.lock*",
+    "**/.ser-hf.lock*",
+]
+#: Text files a push checks for the token before uploading anything.
+_TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".py", ".csv", ".cfg", ".toml", ".log"}
+
+#: How each metric appears in the ``model-index``: (metric type, pretty name, metric config).
+MODEL_INDEX_METRICS = {
+    "unweighted_accuracy": ("unweighted_accuracy", "UA (unweighted accuracy, mean per-class recall)", None),
+    "accuracy": ("accuracy", "WA (accuracy)", None),
+    "macro_f1": ("f1", "Macro F1", "macro"),
+    "weighted_f1": ("f1", "Weighted F1", "weighted"),
+    "expected_calibration_error": ("expected_calibration_error", "Expected calibration error (15 bins)", None),
+}
+
+#: What a card says about each corpus beyond its `CorpusSpec`: the licence in words and who speaks in it.
+CORPUS_NOTES: dict[str, dict[str, str]] = {
+    "ravdess": {
+        "license": "CC BY-NC-SA 4.0",
+        "speakers": "24 professional actors (12 female, 12 male), North American English",
+        "texts": "RAVDESS: two statements, 'Kids are talking by the door' and 'Dogs are sitting by the door'",
+    },
+    "cremad": {
+        "license": "ODbL 1.0 (database), DbCL 1.0 (contents)",
+        "speakers": "91 actors (48 male, 43 female) aged 20 to 74, African American, Asian, Caucasian, Hispanic and "
+        "unspecified, American English",
+        "texts": "CREMA-D: 12 sentences",
+    },
+    "tess": {
+        "license": "CC BY-NC-ND 4.0",
+        "speakers": "2 female speakers aged 26 and 64, Canadian English (Toronto)",
+        "texts": "TESS: 200 words in the carrier phrase 'Say the word ...'",
+    },
+    "savee": {
+        "license": "free for research use; no open licence (see the corpus site)",
+        "speakers": "4 male speakers aged 27 to 31, British English",
+        "texts": "SAVEE: TIMIT sentences",
+    },
+    "emodb": {
+        "license": "no licence published with the corpus; distributed free of charge for research (check the corpus "
+        "site before redistributing)",
+        "speakers": "10 professional actors (5 female, 5 male), German",
+        "texts": "EmoDB: 10 everyday German sentences",
+    },
+}
+
+_AUGMENTATION_NAMES = {
+    "noise_prob": "additive noise",
+    "gain_prob": "random gain",
+    "speed_prob": "speed perturbation",
+    "pitch_prob": "pitch shift",
+    "reverb_prob": "reverberation",
+}
+_HYPERPARAMETERS = (
+    "learning_rate",
+    "head_learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "num_train_epochs",
+    "max_steps",
+    "optim",
+    "lr_scheduler_type",
+    "one_cycle_lr",
+    "warmup_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "label_smoothing_factor",
+    "class_weights",
+    "early_stopping_patience",
+    "metric_for_best_model",
+    "precision",
+    "seed",
+)
+
+
+def model_card_template_path(name: str = MODEL_CARD_TEMPLATE) -> Path:
+    """The path of a card template: from the installed package ``ser_hf.hub_cards`` (a wheel, or an editable install
+    made with this version's ``setup.py``), else from ``hub_cards/`` of the source checkout ser_hf runs from."""
+    try:
+        path = Path(str(resources.files("ser_hf.hub_cards").joinpath(name)))
+        if path.is_file():
+            return path
+    except ModuleNotFoundError:
+        pass
+    checkout = Path(__file__).resolve().parents[2] / "hub_cards" / name
+    if checkout.is_file():
+        return checkout
+    raise FileNotFoundError(
+        f"Model card template {name!r} not found in the package ser_hf.hub_cards nor at {checkout}; reinstall ser-hf."
+    )
+
+
+# --- Reading a run ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    """A finished run's output folder as a card reads it.
+
+    Attributes:
+        run_dir (`Path`): the folder (a model's, or the root of a k-fold run).
+        report (`dict`, *optional*): its ``metrics.json``; `None` at the root of a k-fold run.
+        run_config (`dict`): ``run_config.json`` (a k-fold root's is its first fold's).
+        config, feature_extractor (`dict`, *optional*): the exported model's ``config.json`` and
+            ``preprocessor_config.json``.
+        summary (`dict`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
+        folds (`list[tuple[str, dict]]`): a k-fold root's ``(folder, metrics.json)`` of each fold.
+        eval_reports (`list[tuple[str, dict]]`): ``(path relative to run_dir, eval_report.json)`` of every report
+            ``ser-hf evaluate`` wrote into ``reports/``.
+    """
+
+    run_dir: Path
+    report: Optional[dict]
+    run_config: dict
+    config: Optional[dict] = None
+    feature_extractor: Optional[dict] = None
+    summary: Optional[dict] = None
+    folds: list[tuple[str, dict]] = field(default_factory=list)
+    eval_reports: list[tuple[str, dict]] = field(default_factory=list)
+
+    @property
+    def is_kfold_root(self) -> bool:
+        return self.report is None
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+
+
+def read_run(run_dir: str | os.PathLike) -> RunRecord:
+    """Read what the card needs from a finished run's output folder; errors name the missing file."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} is not a folder.")
+    report = _read_json(run_dir / METRICS_FILE)
+    folds: list[tuple[str, dict]] = []
+    summary = _read_json(run_dir / SUMMARY_FILE)
+    if report is None:
+        fold_dirs = sorted(
+            (p for p in run_dir.glob("fold-*") if (p / METRICS_FILE).is_file()),
+            key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else 0,
+        )
+        if summary is None or not fold_dirs:
+            raise FileNotFoundError(
+                f"{run_dir} holds no finished ser-hf run: no {METRICS_FILE} (nor the "
+                f"{SUMMARY_FILE} and fold-*/{METRICS_FILE} of a k-fold run)."
+            )
+        folds = [(p.name, _read_json(p / METRICS_FILE)) for p in fold_dirs]
+        config_dir = fold_dirs[0]
+    else:
+        config_dir = run_dir
+        if summary is None and run_dir.name.startswith("fold-"):
+            summary = _read_json(run_dir.parent / SUMMARY_FILE)
+    run_config = _read_json(config_dir / RUN_CONFIG_FILE)
+    if run_config is None:
+        raise FileNotFoundError(f"{config_dir / RUN_CONFIG_FILE} is missing: the card needs the run's configuration.")
+    eval_reports = []
+    for path in sorted((run_dir / REPORTS_DIR).glob(f"**/{EVAL_REPORT_FILE}")):
+        eval_reports.append((path.parent.relative_to(run_dir).as_posix(), _read_json(path)))
+    return RunRecord(
+        run_dir=run_dir,
+        report=report,
+        run_config=run_config,
+        config=_read_json(config_dir / "config.json"),
+        feature_extractor=_read_json(config_dir / "preprocessor_config.json"),
+        summary=summary,
+        folds=folds,
+        eval_reports=eval_reports,
+    )
+
+
+# --- The card -----------------------------------------------------------------------------------------------------
+
+
+def _percent(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _main_split(report: Mapping[str, Any]) -> Optional[str]:
+    evaluation = report.get("evaluation", {})
+    return "test" if "test" in evaluation else ("validation" if "validation" in evaluation else None)
+
+
+def _is_hub_id(value: Optional[str]) -> bool:
+    return bool(value) and not Path(value).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", value) is not None
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in ("ser-hf", "transformers", "torch", "datasets", "huggingface_hub", "peft"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    versions["python"] = sys.version.split()[0]
+    return versions
+
+
+@dataclass
+class SERCardData:
+    """The facts of a run that its card states, gathered from its output folder (SetFit's ``SetFitModelCardData``
+    pattern): :meth:`to_model_card_data` gives the Hub metadata, :meth:`template_kwargs` the card body's values.
+
+    Args:
+        run (`RunRecord`): the run, from :func:`read_run`.
+        model_id (`str`, *optional*): the Hub repository id the card is written for (used in the usage snippet and
+            as the `model-index` name); defaults to the run folder's name.
+        license (`str`, *optional*): the model's licence id; defaults to the training corpora's licence.
+    """
+
+    run: RunRecord
+    model_id: Optional[str] = None
+    license: Optional[str] = None
+
+    # --- facts ---
+
+    @property
+    def model_args(self) -> dict:
+        return self.run.run_config.get("model", {})
+
+    @property
+    def data_args(self) -> dict:
+        return self.run.run_config.get("data", {})
+
+    @property
+    def training_args(self) -> dict:
+        return self.run.run_config.get("training", {})
+
+    @property
+    def reports(self) -> list[dict]:
+        return [self.run.report] if self.run.report is not None else [report for _, report in self.run.folds]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.reports[0]["labels"])
+
+    @property
+    def corpora(self) -> list[str]:
+        return list(self.data_args.get("corpus", []))
+
+    @property
+    def model_name(self) -> str:
+        return self.model_id or self.run.run_dir.resolve().name
+
+    @property
+    def base_model(self) -> Optional[str]:
+        name = self.model_args.get("model_name_or_path")
+        return name if _is_hub_id(name) else None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model_args.get("model_type") in BASELINES
+
+    @property
+    def needs_remote_code(self) -> bool:
+        """Whether transformers alone cannot build the model (its classes live in ser-hf or the repo's code)."""
+        return bool(self.run.config and self.run.config.get("auto_map"))
+
+    def corpus_license(self) -> tuple[str, Optional[str], Optional[str]]:
+        """``(license, license_name, license_link)`` inherited from the training corpora."""
+        specs = [CORPORA[name] for name in self.corpora if name in CORPORA]
+        licenses = {spec.license for spec in specs}
+        if len(specs) == len(self.corpora) and len(licenses) == 1 and "other" not in licenses:
+            return licenses.pop(), None, None
+        if len(specs) == 1:
+            return "other", f"{specs[0].name}-license", specs[0].homepage
+        return "other", "training-corpora-licenses", None
+
+    # --- Hub metadata ---
+
+    def eval_results(self) -> list[EvalResult]:
+        """One `EvalResult` per scalar metric of the main split (test, else validation), the k-fold mean, and every
+        ``ser-hf evaluate`` report in ``reports/``."""
+        results: list[EvalResult] = []
+        dataset_type = "+".join(self.corpora)
+        dataset_name = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in self.corpora)
+        if self.run.summary is not None and self.run.is_kfold_root:
+            summary = self.run.summary
+            for name in SCALAR_METRICS:
+                metric_type, pretty, config = MODEL_INDEX_METRICS[name]
+                results.append(
+                    EvalResult(
+                        task_type="audio-classification",
+                        task_name="Speech emotion recognition",
+                        dataset_type=dataset_type,
+                        dataset_name=f"{dataset_name} ({summary['folds']}-fold {summary['protocol']}, mean)",
+                        dataset_split=summary["split"],
+                        metric_type=metric_type,
+                        metric_config=config,
+                        metric_name=f"{pretty}, mean of {summary['folds']} folds",
+                        metric_value=round(float(summary["mean"][name]), 4),
+                    )
+                )
+        elif self.run.report is not None:
+            split = _main_split(self.run.report)
+            if split is not None:
+                metrics = self.run.report["evaluation"][split]
+                speakers = self.run.report["split"]["speakers"].get(split, [])
+                for name in SCALAR_METRICS:
+                    metric_type, pretty, config = MODEL_INDEX_METRICS[name]
+                    results.append(
+                        EvalResult(
+                            task_type="audio-classification",
+                            task_name="Speech emotion recognition",
+                            dataset_type=dataset_type,
+                            dataset_name=f"{dataset_name} ({split} speakers: {', '.join(speakers)})",
+                            dataset_split=split,
+                            metric_type=metric_type,
+                            metric_config=config,
+                            metric_name=f"{split.capitalize()} {pretty}",
+                            metric_value=round(float(metrics[name]), 4),
+                        )
+                    )
+        for path, report in self.run.eval_reports:
+            for key, metrics in report.get("evaluation", {}).items():
+                corpus = report.get("corpus", key)
+                for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
+                    metric_type, pretty, config = MODEL_INDEX_METRICS[name]
+                    kind = "cross-corpus, " if report.get("cross_corpus") else ""
+                    described = f"{kind}{report['split']['name']}, {len(report['labels'])} labels"
+                    results.append(
+                        EvalResult(
+                            task_type="audio-classification",
+                            task_name="Speech emotion recognition",
+                            dataset_type=corpus,
+                            dataset_name=f"{report.get('corpus_name', corpus)} ({described})",
+                            dataset_split=report["split"]["name"],
+                            metric_type=metric_type,
+                            metric_config=config,
+                            metric_name=f"{pretty} ({path})",
+                            metric_value=round(float(metrics[name]), 4),
+                        )
+                    )
+        return results
+
+    def to_model_card_data(self) -> ModelCardData:
+        license_id, license_name, license_link = self.corpus_license()
+        if self.license is not None:
+            license_id, license_name, license_link = self.license, None, None
+        languages = sorted({CORPORA[c].language for c in self.corpora if c in CORPORA and CORPORA[c].language})
+        tags = ["audio-classification", "speech-emotion-recognition", "ser-hf", str(self.model_args.get("model_type"))]
+        tags += self.corpora
+        if self.model_args.get("use_lora"):
+            tags.append("lora")
+        if self.needs_remote_code:
+            tags.append("custom_code")
+        eval_results = self.eval_results()
+        return ModelCardData(
+            base_model=self.base_model,
+            datasets=self.corpora or None,
+            language=languages or None,
+            library_name="transformers",
+            license=license_id,
+            license_name=license_name,
+            license_link=license_link,
+            metrics=["unweighted_accuracy", "accuracy", "f1"],
+            pipeline_tag="audio-classification",
+            tags=tags,
+            model_name=self.model_name if eval_results else None,
+            eval_results=eval_results or None,
+        )
+
+    # --- the card's body ---
+
+    def template_kwargs(self) -> dict[str, Any]:
+        run, report = self.run, self.reports[0]
+        corpora = self._corpora_rows()
+        kwargs: dict[str, Any] = {
+            "title": self.model_name.split("/")[-1],
+            "summary": self._summary_sentence(),
+            "labels": self.labels,
+            "labels_text": ", ".join(f"`{label}`" for label in self.labels),
+            "architecture": self._architecture(),
+            "base_model": self.base_model,
+            "sampling_rate": (run.feature_extractor or {}).get("sampling_rate", self.data_args.get("sampling_rate")),
+            "feature_summary": self._feature_summary(),
+            "parameters": self._parameters(report),
+            "corpora": corpora,
+            "label_policy": self._label_policy(),
+            "split": self._split(report),
+            "audit": None if run.is_kfold_root else self._audit(report),
+            "is_kfold": run.is_kfold_root,
+            "folds": [name for name, _ in run.folds],
+            "needs_remote_code": self.needs_remote_code,
+            "model_path": self.model_id or "path/to/" + run.run_dir.resolve().name,
+            "results": [] if run.is_kfold_root else self._results(report),
+            "kfold": self._kfold(),
+            "main_split": _main_split(report),
+            "per_class": [] if run.is_kfold_root else self._per_class(report),
+            "confusion_matrix_image": self._confusion_matrix_image(report),
+            "per_sex": None if run.is_kfold_root else self._per_sex(report),
+            "eval_reports": self._eval_reports(),
+            "training_regime": self._training_regime(),
+            "hyperparameters": self._hyperparameters(),
+            "augmentation": self._augmentation(),
+            "training_summary": None if run.is_kfold_root else self._training_summary(report),
+            "files": {"recipe": RECIPE_FILE if (run.run_dir / RECIPE_FILE).is_file() else None},
+            "texts": "; ".join(CORPUS_NOTES[c]["texts"] for c in self.corpora if c in CORPUS_NOTES),
+            "languages": ", ".join(sorted({_language_name(CORPORA[c].language) for c in self.corpora if c in CORPORA}))
+            or "those of the training corpora",
+            "speakers_summary": "; ".join(
+                f"{CORPORA[c].full_name}: {CORPUS_NOTES[c]['speakers']}" for c in self.corpora if c in CORPUS_NOTES
+            )
+            or "see the training corpora",
+            "licence_notes": self._licence_notes(),
+            "versions": _versions(),
+        }
+        return kwargs
+
+    def _summary_sentence(self) -> str:
+        names = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in self.corpora)
+        kind = "baseline" if self.is_baseline else "classifier"
+        opening = f"A {self._architecture()} speech emotion {kind} trained with ser-hf on {names}"
+        if self.data_args.get("split_protocol") == "random":
+            return (
+                f"{opening}. **Its split is random by clip, so the same speakers are in training and test: its "
+                "scores overestimate accuracy on new speakers.**"
+            )
+        return f"{opening}, evaluated on speakers it never heard during training."
+
+    def _architecture(self) -> str:
+        model_type = self.model_args.get("model_type", "model")
+        names = {
+            "cnn2d": "log-mel 2-D CNN",
+            "crnn": "log-mel CRNN (CNN + BiLSTM)",
+            "cnn1d": "raw-waveform 1-D CNN",
+            "mfcc": "MFCC frame-feature",
+            "wav2vec2": "wav2vec 2.0",
+            "hubert": "HuBERT",
+            "wavlm": "WavLM",
+            "data2vec-audio": "data2vec-audio",
+        }
+        text = names.get(model_type, model_type)
+        config = self.run.config or {}
+        pooling = self.model_args.get("pooling_mode") or config.get("pooling_mode")
+        if pooling:
+            text += f" with {pooling.replace('_', ' ')} pooling"
+        if self.model_args.get("use_weighted_layer_sum"):
+            text += " over a learned weighted sum of all layers"
+        return text
+
+    def _feature_summary(self) -> Optional[str]:
+        fe = self.run.feature_extractor or {}
+        if "n_mels" in fe and fe.get("feature_extractor_type") != "MFCCFeatureExtractor":
+            return (
+                f"{fe['n_mels']} log-mel bands, {1000 * fe.get('win_length', 400) / fe['sampling_rate']:.0f} ms "
+                f"windows every {1000 * fe.get('hop_length', 160) / fe['sampling_rate']:.0f} ms, "
+                f"{fe.get('normalization', 'no')} normalisation"
+            )
+        if "n_mfcc" in fe:
+            return f"{fe['n_mfcc']} MFCCs and frame features"
+        if "feature_set" in fe:
+            return f"openSMILE {fe['feature_set']} functionals ({fe.get('feature_size')} per clip)" + (
+                ", speaker-normalised: evaluated transductively, each test speaker standardised with statistics of "
+                "their own unlabelled clips; a single clip falls back to the training speakers' statistics"
+                if fe.get("normalization") == "speaker"
+                else f", {fe.get('normalization', 'no')} normalisation"
+            )
+        return None
+
+    @staticmethod
+    def _parameters(report: Mapping[str, Any]) -> str:
+        counts = report.get("training", {}).get("parameters")
+        if not counts:
+            return "not recorded"
+        share = counts["trainable"] / counts["total"] if counts["total"] else 0.0
+        return f"{counts['total']:,} in all, {counts['trainable']:,} trained ({100 * share:.1f} %)"
+
+    def _corpora_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        corpus_counts = self._clips_per_corpus()
+        for name in self.corpora:
+            spec = CORPORA.get(name)
+            notes = CORPUS_NOTES.get(name, {})
+            rows.append(
+                {
+                    "name": name,
+                    "full_name": spec.full_name if spec else name,
+                    "homepage": spec.homepage if spec else "",
+                    "language": spec.language if spec else "",
+                    "license": notes.get("license") or (spec.license if spec else "unknown"),
+                    "citation": spec.citation if spec else "",
+                    "clips": corpus_counts.get(name, {}).get("clips", "–"),
+                    "speakers": corpus_counts.get(name, {}).get("speakers", "–"),
+                    "description": notes.get("speakers", ""),
+                }
+            )
+        return rows
+
+    def _clips_per_corpus(self) -> dict[str, dict[str, int]]:
+        report = self.reports[0]
+        clips = sum(report["split"]["clips"].values())
+        speakers = {s for names in report["split"]["speakers"].values() for s in names}
+        if len(self.corpora) == 1:
+            return {self.corpora[0]: {"clips": clips, "speakers": len(speakers)}}
+        # Merged corpora prefix speaker ids with the corpus name ("ravdess:01").
+        return {
+            name: {"clips": "–", "speakers": sum(1 for s in speakers if s.startswith(f"{name}:"))}
+            for name in self.corpora
+        }
+
+    def _label_policy(self) -> Optional[str]:
+        parts = []
+        label_map = self.data_args.get("label_map") or {}
+        merged = [f"`{k}` merged into `{v}`" for k, v in label_map.items() if v is not None]
+        dropped = [f"`{k}`" for k, v in label_map.items() if v is None]
+        if merged:
+            parts.append(", ".join(merged))
+        if dropped:
+            parts.append(f"clips labelled {', '.join(dropped)} dropped")
+        if self.data_args.get("labels"):
+            parts.append("only the labels " + ", ".join(f"`{label}`" for label in self.data_args["labels"]) + " kept")
+        if "emodb" in self.corpora and not any(k == "boredom" for k in label_map):
+            parts.append("EmoDB's boredom is outside the vocabulary and was dropped")
+        return "; ".join(parts) + "." if parts else None
+
+    def _split(self, report: Mapping[str, Any]) -> dict[str, Any]:
+        protocol = self.data_args.get("split_protocol", report.get("protocol"))
+        descriptions = {
+            "speaker": "speaker-independent: every speaker is in exactly one of train, validation and test",
+            "kfold": f"speaker-grouped stratified {self.data_args.get('num_folds')}-fold cross-validation: every "
+            "speaker is tested exactly once and never trained on in the same fold",
+            "loso": "leave-one-speaker-out: each fold tests one speaker the model never heard",
+            "random": "random by clip (the same speakers are in training and test; it leaks, and is only there to "
+            "measure the leak)",
+        }
+        rows = []
+        if not self.run.is_kfold_root:
+            for name, clips in report["split"]["clips"].items():
+                speakers = report["split"]["speakers"].get(name, [])
+                shown = ", ".join(speakers[:24]) + (", ..." if len(speakers) > 24 else "")
+                rows.append({"name": name, "clips": clips, "num_speakers": len(speakers), "speakers": shown})
+        note = None
+        evaluation = report.get("evaluation", {})
+        if not self.run.is_kfold_root and "test" not in evaluation and "validation" in evaluation:
+            note = (
+                "**This run has no test split: the figures below are on the validation speakers, which chose "
+                "the best epoch (and early stopping), so they are optimistic.**"
+            )
+        if report.get("fold") is not None:
+            fold_note = f"This model is fold {report['fold']} of the run."
+            note = f"{fold_note} {note}" if note else fold_note
+        return {
+            "protocol": protocol,
+            "protocol_description": descriptions.get(protocol, protocol),
+            "seed": report["split"].get("seed", self.data_args.get("split_seed")),
+            "rows": rows,
+            "note": note,
+        }
+
+    @staticmethod
+    def _audit(report: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+        audit = report.get("leakage_audit")
+        if not audit:
+            return None
+
+        def shared(overlaps: Mapping[str, Sequence[str]]) -> str:
+            pairs = [f"{pair}: {', '.join(map(str, values[:5]))}" for pair, values in overlaps.items() if values]
+            return "; ".join(pairs) if pairs else "none"
+
+        text = sorted({t for values in audit.get("text_overlap", {}).values() for t in values})
+        return {
+            "passed": audit["passed"],
+            "speaker_overlap": shared(audit.get("speaker_overlap", {})),
+            "file_overlap": shared(audit.get("file_overlap", {})) if audit.get("files_checked") else "not checked",
+            "text_overlap": ", ".join(f"'{t}'" for t in text[:4]) + (", ..." if len(text) > 4 else ""),
+        }
+
+    @staticmethod
+    def _results(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = []
+        for name, metrics in report.get("evaluation", {}).items():
+            row = {"name": name, "clips": metrics["clips"]}
+            row.update({m: _percent(metrics[m]) for m in SCALAR_METRICS if m != "expected_calibration_error"})
+            row["expected_calibration_error"] = f"{metrics['expected_calibration_error']:.3f}"
+            rows.append(row)
+        return rows
+
+    def _kfold(self) -> Optional[dict[str, Any]]:
+        summary = self.run.summary
+        if summary is None:
+            return None
+        mean = {
+            name: f"{100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f}" for name in SCALAR_METRICS
+        }
+        rows = []
+        for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
+            shown = ", ".join(speakers[:4]) + (", ..." if len(speakers) > 4 else "")
+            rows.append({"fold": fold, "speakers": shown, **{m: _percent(row[m]) for m in SCALAR_METRICS}})
+        return {
+            "folds": summary["folds"],
+            "split": summary["split"],
+            "mean": mean,
+            "rows": rows,
+            "audits_passed": summary.get("leakage_audits_passed"),
+        }
+
+    @staticmethod
+    def _per_class(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+        split = _main_split(report)
+        if split is None:
+            return []
+        return [
+            {
+                "label": label,
+                "precision": _percent(s["precision"]),
+                "recall": _percent(s["recall"]),
+                "f1": _percent(s["f1"]),
+                "support": s["support"],
+            }
+            for label, s in report["evaluation"][split]["per_class"].items()
+        ]
+
+    def _confusion_matrix_image(self, report: Mapping[str, Any]) -> Optional[str]:
+        split = _main_split(report)
+        folder = self.run.run_dir
+        if self.run.is_kfold_root and self.run.folds:
+            folder = folder / self.run.folds[0][0]
+        name = f"confusion_matrix_{split}.png"
+        if split is None or not (folder / name).is_file():
+            return None
+        return (folder / name).relative_to(self.run.run_dir).as_posix()
+
+    @staticmethod
+    def _per_sex(report: Mapping[str, Any]) -> Optional[str]:
+        split = _main_split(report)
+        groups = report["evaluation"][split].get("per_sex") if split else None
+        if not groups:
+            return None
+        return ", ".join(
+            f"{sex} {_percent(g['accuracy'])} WA, {_percent(g['unweighted_accuracy'])} UA on {g['clips']} clips"
+            for sex, g in groups.items()
+        )
+
+    def _eval_reports(self) -> list[dict[str, Any]]:
+        rows = []
+        for path, report in self.run.eval_reports:
+            for key, metrics in report.get("evaluation", {}).items():
+                rows.append(
+                    {
+                        "name": f"{report.get('corpus', key)} / {report['split']['name']}",
+                        "path": f"{path}/eval_report.md",
+                        "corpus": report.get("corpus_name", key),
+                        "cross_corpus": report.get("cross_corpus", False),
+                        "clips": metrics["clips"],
+                        "num_labels": len(report["labels"]),
+                        **{m: _percent(metrics[m]) for m in ("unweighted_accuracy", "accuracy", "macro_f1")},
+                    }
+                )
+        return rows
+
+    def _training_regime(self) -> Optional[str]:
+        model = self.model_args
+        if self.is_baseline:
+            return "Trained from scratch (random initialisation), every parameter updated."
+        parts = []
+        if model.get("use_lora"):
+            targets = model.get("lora_target_modules") or "the attention projections"
+            parts.append(
+                f"LoRA (peft) on the frozen encoder: rank {model.get('lora_r')}, alpha "
+                f"{model.get('lora_alpha')}, dropout {model.get('lora_dropout')}, on {targets}; the "
+                "projector and classifier trained in full; the adapters are merged into the exported "
+                "weights, so the model loads without peft"
+            )
+        elif model.get("freeze_base_model"):
+            parts.append(
+                "Encoder frozen, only the classification head trained"
+                + (
+                    " (FAST mode: encoder outputs computed once and cached)"
+                    if model.get("cache_encoder_outputs")
+                    else ""
+                )
+            )
+        else:
+            if model.get("freeze_feature_encoder"):
+                parts.append("convolutional feature encoder frozen")
+            if model.get("num_frozen_layers"):
+                parts.append(f"lowest {model['num_frozen_layers']} transformer layers frozen")
+            parts = ["Fine-tuned: " + (", ".join(parts) if parts else "every parameter updated")]
+        return "; ".join(parts) + "."
+
+    def _hyperparameters(self) -> list[tuple[str, Any]]:
+        training, data = self.training_args, self.data_args
+        rows = [
+            (name, training[name])
+            for name in _HYPERPARAMETERS
+            if name in training
+            and training[name] not in (None, -1, False, "")
+            and not (name == "num_train_epochs" and (training.get("max_steps") or -1) > 0)
+        ]
+        if data.get("max_duration_seconds"):
+            rows.append(("max_duration_seconds (random training crops)", data["max_duration_seconds"]))
+        rows.append(("evaluation", "whole clips"))
+        return [(name, json.dumps(value) if isinstance(value, (dict, list)) else value) for name, value in rows]
+
+    def _augmentation(self) -> str:
+        augmentation = self.run.run_config.get("augmentation", {})
+        parts = []
+        for key, name in _AUGMENTATION_NAMES.items():
+            probability = augmentation.get(key) or 0
+            if probability:
+                detail = {
+                    "noise_prob": f"SNR {augmentation.get('noise_snr_db')} dB",
+                    "gain_prob": f"{augmentation.get('gain_db')} dB",
+                    "speed_prob": f"factors {augmentation.get('speed_factors')}",
+                    "pitch_prob": f"{augmentation.get('pitch_semitones')} semitones",
+                    "reverb_prob": f"RT60 {augmentation.get('reverb_rt60')} s",
+                }[key]
+                parts.append(f"{name} (p = {probability}, {detail})")
+        if augmentation.get("num_time_masks") or augmentation.get("num_freq_masks"):
+            parts.append(
+                f"SpecAugment ({augmentation.get('num_time_masks')} time masks of up to "
+                f"{augmentation.get('time_mask_width')} frames, {augmentation.get('num_freq_masks')} "
+                f"frequency masks of up to {augmentation.get('freq_mask_width')} bins)"
+            )
+        masking = {k: augmentation[k] for k in ("mask_time_prob", "mask_feature_prob") if augmentation.get(k)}
+        if masking:
+            parts.append("encoder masking " + ", ".join(f"{k} = {v}" for k, v in masking.items()))
+        return "; ".join(parts) if parts else "none"
+
+    def _training_summary(self, report: Mapping[str, Any]) -> Optional[str]:
+        training = report.get("training") or {}
+        metric = self.training_args.get("metric_for_best_model") or "metric"
+        if not training:
+            return None
+        best = training.get("best_checkpoint")
+        text = (
+            f"Trained for {training.get('global_step')} steps ({training.get('epochs')} epochs) in "
+            f"{training.get('wall_seconds')} s"
+        )
+        if best:
+            text += f"; the exported weights are those of {Path(best).name}"
+            if training.get("best_metric") is not None:
+                text += f", the best by validation {metric} ({training['best_metric']:.4f})"
+        return text + "."
+
+    def _licence_notes(self) -> Optional[str]:
+        names = [
+            f"{CORPORA[c].full_name} ({CORPUS_NOTES.get(c, {}).get('license', CORPORA[c].license)})"
+            for c in self.corpora
+            if c in CORPORA
+        ]
+        if not names:
+            return None
+        return (
+            "the weights are derived from " + ", ".join(names) + "; their terms (non-commercial, share-alike or "
+            "no-derivatives where they say so) apply to this model as well."
+        )
+
+
+def _language_name(code: str) -> str:
+    return {"en": "English", "de": "German"}.get(code, code)
+
+
+def create_model_card(
+    run_dir: str | os.PathLike,
+    *,
+    model_id: Optional[str] = None,
+    license: Optional[str] = None,
+    template_path: Optional[str | os.PathLike] = None,
+) -> ModelCard:
+    """Render the model card of a finished run from ``hub_cards/model_card_template.md``.
+
+    Args:
+        run_dir (`str` or `os.PathLike`): the run's output folder (an exported model, a fold, or a k-fold root).
+        model_id (`str`, *optional*): the Hub repository id the card is for (usage snippet, `model-index` name).
+        license (`str`, *optional*): the model's licence id; defaults to the training corpora's.
+        template_path (`str`, *optional*): another Jinja template.
+
+    Example:
+
+    ```python
+    >>> from ser_hf.hub.card import create_model_card
+    >>> card = create_model_card("outputs/demo", model_id="me/ser-demo")
+    >>> card.data.pipeline_tag, card.data.eval_results[0].metric_type
+    ('audio-classification', 'unweighted_accuracy')
+    ```
+    """
+    data = SERCardData(read_run(run_dir), model_id=model_id, license=license)
+    path = Path(template_path) if template_path is not None else model_card_template_path()
+    card = ModelCard.from_template(data.to_model_card_data(), template_path=str(path), **data.template_kwargs())
+    # The template's optional sections leave runs of blank lines behind.
+    return ModelCard(re.sub(r"\n{3,}", "\n\n", str(card)))
+
+
+def write_model_card(run_dir: str | os.PathLike, **kwargs) -> Path:
+    """Write the card of a finished run as ``README.md`` in its folder (see :func:`create_model_card`)."""
+    card = create_model_card(run_dir, **kwargs)
+    path = Path(run_dir) / CARD_FILE
+    with atomic_path(path) as partial:
+        card.save(partial)
+    return path
+
+
+# --- The recipe ---------------------------------------------------------------------------------------------------
+
+
+def write_recipe(
+    output_dir: str | os.PathLike,
+    sections: Mapping[str, Mapping[str, Any]],
+    recipe_args: Optional[Sequence[str]] = None,
+) -> Path:
+    """Write ``recipe.yaml``: the keys the run's recipe and command line set, with the values the run used, in the
+    recipe's sections (``# Model``, ``# Data``, ``# Augmentation``, ``# Training``). Token keys are never written.
+
+    Args:
+        sections (`Mapping[str, Mapping[str, Any]]`): each section's arguments as a dict (``dataclasses.asdict``,
+            ``TrainingArguments.to_dict``), e.g. ``{"Model": {...}, "Data": {...}}``.
+        recipe_args (`Sequence[str]`, *optional*): the run's ``RECIPE.yaml [--key value ...]``; every key with a
+            value other than its default is written when not given.
+    """
+    keys: Optional[set[str]] = None
+    source = None
+    if recipe_args is not None:
+        recipe_args = list(recipe_args)
+        keys = set()
+        if recipe_args and not recipe_args[0].startswith("-"):
+            from ..recipe.arguments import load_yaml
+
+            source = recipe_args[0]
+            try:
+                with open(source, encoding="utf-8") as handle:
+                    keys.update((load_yaml(handle) or {}).keys())
+            except OSError as error:  # the recipe moved during the run: write every value instead
+                logger.warning("Cannot read the recipe %s again (%s); recipe.yaml lists every setting.", source, error)
+                keys = None
+        if keys is not None:
+            keys.update(arg[2:].split("=", 1)[0] for arg in recipe_args if arg.startswith("--"))
+    origin = f" (from {Path(source).name} and the command line)" if source else ""
+    lines = [f"# The recipe of this run as ser-hf ran it{origin}.", "# python -m ser_hf.train recipe.yaml", ""]
+    for title, values in sections.items():
+        chosen = {
+            key: _plain(value)
+            for key, value in values.items()
+            if (keys is None or key in keys) and not key.endswith("_token")
+        }
+        if chosen:
+            text = yaml.dump(chosen, Dumper=_RecipeDumper, sort_keys=False, allow_unicode=True, width=119)
+            lines += [f"# {title}", text.rstrip(), ""]
+    path = Path(output_dir) / RECIPE_FILE
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+class _RecipeDumper(yaml.SafeDumper):
+    """Block-style YAML, with lists of scalars on one line as the shipped recipes write them."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = all(value is None or isinstance(value, (str, int, float, bool)) for value in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_RecipeDumper.add_representer(list, _represent_list)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(getattr(value, "value", value))
+
+
+# --- Pushing ------------------------------------------------------------------------------------------------------
+
+
+def _refuse_files_with_token(folder: Path, token: Optional[str]) -> None:
+    """Stop a push before anything is uploaded when a text file of ``folder`` contains the token."""
+    if not token:
+        return
+    needle = token.encode()
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder).as_posix()
+        if (
+            not path.is_file()
+            or path.suffix.lower() not in _TEXT_SUFFIXES
+            or relative.startswith("checkpoint-")
+            or "/checkpoint-" in relative
+        ):
+            continue
+        if needle in path.read_bytes():
+            raise ValueError(
+                f"{path} contains your Hugging Face token; remove it before pushing (nothing was uploaded)."
+            )
+
+
+class HubPushError(ConnectionError):
+    """A push that did not reach the Hub (no connection, a timeout); the local folder is unchanged."""
+
+
+def _push_operations(folder: Path, card: Optional[ModelCard]) -> list[CommitOperationAdd]:
+    """One add per file of ``folder`` that a push publishes (see :data:`PUSH_IGNORE_PATTERNS`), with ``card`` (when
+    given) as ``README.md`` in place of the folder's."""
+    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    kept = filter_repo_objects(files, ignore_patterns=[*PUSH_IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS])
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+        for name in kept
+        if card is None or name != CARD_FILE
+    ]
+    if card is not None:
+        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=str(card).encode("utf-8")))
+    return operations
+
+
+@contextlib.contextmanager
+def _explained_push_errors(folder: Path, endpoint: str, retry: str) -> Iterator[None]:
+    """Errors of a push say that ``folder`` is unchanged and how to push again (``retry``)."""
+    advice = f"Nothing in {folder} was changed; to try again, run {retry}."
+    try:
+        yield
+    except HfHubHTTPError as error:  # the Hub answered with an error: keep its type (RepositoryNotFoundError, ...)
+        error.append_to_message(f"\n{advice}")
+        raise
+    except transport_errors() as error:
+        if is_timeout(error):
+            raise HubPushError(
+                f"The Hub at {endpoint} did not answer within {hub_timeout():g} s while pushing "
+                f"{folder} (set {HUB_TIMEOUT_ENV} to wait longer). {advice}"
+            ) from error
+        raise HubPushError(f"Could not reach the Hub at {endpoint} to push {folder}: {error}. {advice}") from error
+
+
+def push_to_hub(
+    run_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: Optional[bool] = None,
+    token: Optional[str] = None,
+    revision: Optional[str] = None,
+    commit_message: Optional[str] = None,
+    create_card: bool = True,
+    license: Optional[str] = None,
+    repo_type: str = "model",
+    endpoint: Optional[str] = None,
+) -> Any:
+    """Publish a finished run's output folder to a Hub repository: the weights (safetensors), config and feature
+    extractor, the model's code (``auto_map``) for baselines, the card (rendered again for ``repo_id``), the metrics,
+    plots, ``reports/`` and the recipe, in one commit. Checkpoints are left out.
+
+    A push that fails (the Hub unreachable, silent for ``SER_HF_HUB_TIMEOUT`` seconds, or answering with an error)
+    changes no file of ``run_dir`` and commits nothing: its error says so and how to push again.
+
+    Args:
+        run_dir (`str` or `os.PathLike`): a finished run's output folder.
+        repo_id (`str`): ``namespace/name`` (or ``name``, in the token owner's namespace).
+        private (`bool`, *optional*): create the repository private; an existing one keeps its visibility.
+        token (`str`, *optional*): a Hub token; defaults to ``huggingface_hub``'s (``HF_TOKEN``, ``hf auth login``).
+        revision (`str`, *optional*): a branch to push to (created from ``main`` when missing).
+        create_card (`bool`, *optional*, defaults to `True`): push a ``README.md`` rendered for ``repo_id``, and
+            write it to ``run_dir`` once the push succeeded.
+        license (`str`, *optional*): the card's licence id; defaults to the training corpora's.
+        endpoint (`str`, *optional*): a Hub other than ``HF_ENDPOINT``'s.
+
+    Returns:
+        `huggingface_hub.CommitInfo`: the commit, with its URL.
+    """
+    run_dir = Path(run_dir)
+    use_hub_timeout()
+    if create_card:
+        read_run(run_dir)  # a clear error for a folder that holds no finished run
+    _refuse_files_with_token(run_dir, token or get_token())
+    api = HfApi(endpoint=endpoint, token=token)
+    retry = (
+        "`"
+        + shlex.join(
+            [
+                "ser-hf",
+                "push",
+                str(run_dir),
+                "--repo-id",
+                repo_id,
+                *(["--private"] if private else []),
+                *(["--revision", revision] if revision else []),
+                *(["--commit-message", commit_message] if commit_message else []),
+                *(["--license", license] if license else []),
+                *([] if create_card else ["--no-card"]),
+            ]
+        )
+        + "`"
+    )
+    # The folder is only read until the commit has landed: the card for the repository goes up from memory and
+    # replaces README.md once the push succeeded, so a failed push leaves every file as it was.
+    with _explained_push_errors(run_dir, api.endpoint, retry):
+        repo_id = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True).repo_id
+        card = create_model_card(run_dir, model_id=repo_id, license=license) if create_card else None
+        if revision is not None and revision != "main":
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        commit = api.create_commit(
+            repo_id=repo_id,
+            operations=_push_operations(run_dir, card),
+            repo_type=repo_type,
+            revision=revision,
+            commit_message=commit_message or f"Upload {run_dir.resolve().name} with ser-hf",
+        )
+    if card is not None:
+        with atomic_path(run_dir / CARD_FILE) as partial:
+            card.save(partial)
+    logger.info("Pushed %s to %s", run_dir, commit.commit_url)
+    return commit
+
+
+def push_reports_to_hub(
+    report_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    repo_type: str = "dataset",
+    path_in_repo: Optional[str] = None,
+    private: Optional[bool] = None,
+    token: Optional[str] = None,
+    commit_message: Optional[str] = None,
+    endpoint: Optional[str] = None,
+) -> Any:
+    """Upload a folder of ``ser-hf evaluate`` reports to a repository of its own (a dataset repository by default),
+    under ``path_in_repo`` (the folder's name by default). A failed upload says how to run it again."""
+    report_dir = Path(report_dir)
+    use_hub_timeout()
+    if not any(report_dir.glob(f"**/{EVAL_REPORT_FILE}")) and not any(report_dir.glob("**/cross_corpus.json")):
+        raise FileNotFoundError(f"{report_dir} holds no {EVAL_REPORT_FILE} (nor cross_corpus.json) to push.")
+    _refuse_files_with_token(report_dir, token or get_token())
+    api = HfApi(endpoint=endpoint, token=token)
+    path_in_repo = path_in_repo if path_in_repo is not None else report_dir.resolve().name
+    retry = (
+        "`"
+        + shlex.join(
+            [
+                "hf",
+                "upload",
+                repo_id,
+                str(report_dir),
+                path_in_repo,
+                "--repo-type",
+                repo_type,
+                *(["--private"] if private else []),
+            ]
+        )
+        + "`"
+    )
+    with _explained_push_errors(report_dir, api.endpoint, retry):
+        url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=url.repo_id,
+            folder_path=str(report_dir),
+            repo_type=repo_type,
+            path_in_repo=path_in_repo,
+            commit_message=commit_message or f"Add evaluation reports {report_dir.name}",
+        )
+    logger.info("Pushed %s to %s", report_dir, commit.commit_url)
+    return commit
+
+
+__all__ = [
+    "CARD_FILE",
+    "CORPUS_NOTES",
+    "HubPushError",
+    "MODEL_CARD_TEMPLATE",
+    "PUSH_IGNORE_PATTERNS",
+    "RECIPE_FILE",
+    "RunRecord",
+    "SERCardData",
+    "create_model_card",
+    "model_card_template_path",
+    "push_reports_to_hub",
+    "push_to_hub",
+    "read_run",
+    "write_model_card",
+    "write_recipe",
+]

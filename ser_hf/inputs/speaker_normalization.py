@@ -1,0 +1,273 @@
+"""Model inputs standardised by statistics: the training set's (``global``) or each speaker's own (``speaker``), and
+the openSMILE functionals computed once per corpus.
+
+Speaker normalisation standardises every clip's features with the mean and standard deviation of its own speaker's
+features, computed from that speaker's clips without their labels. It removes much of what differs between
+speakers (vocal tract, habitual pitch and loudness, recording set-up), which a model trained on a few dozen speakers
+otherwise mistakes for emotion. At evaluation it is **transductive**: each test speaker is standardised with
+statistics of their own (unlabelled) test clips, so it needs several clips of every speaker, and every report says
+so. It also assumes each speaker's clips span the emotions roughly as the training speakers' do: a speaker heard in
+one or two emotions only gets statistics of those emotions, which erases the very differences the model needs. The
+report warns where a speaker's label or duration distribution is far from the training one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+from ..data.dataset_info import column_values
+from ..data.decode import WAVEFORM_COLUMN
+from ..models.feature_normalization import STATISTICS_NORMALIZATIONS, RunningStatistics, Statistics
+
+logger = logging.getLogger(__name__)
+
+#: The column of precomputed openSMILE functionals (one vector per clip).
+FUNCTIONALS_COLUMN = "functionals"
+#: How far (total variation distance) a speaker's label or duration distribution may be from the training one
+#: before the report warns that per-speaker statistics may erase emotion differences.
+DISTRIBUTION_WARNING_DISTANCE = 0.35
+#: Duration bins (seconds) for the duration-distribution check.
+DURATION_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, np.inf)
+
+TRANSDUCTIVE_PROTOCOL = (
+    "speaker-normalised features (transductive): every speaker's features, test speakers' "
+    "included, are standardised with statistics of that speaker's own unlabelled clips"
+)
+
+
+@dataclass
+class NormalizationPlan:
+    """How a run standardises its model inputs: the per-speaker statistics to feed the collators (``speaker``
+    only), the protocol line reports carry, and the warnings of the distribution check."""
+
+    mode: str
+    speaker_statistics: Optional[dict[str, Statistics]] = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def protocol(self) -> str:
+        if self.mode == "speaker":
+            return TRANSDUCTIVE_PROTOCOL
+        return "features standardised with the training speakers' statistics (global)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "transductive": self.mode == "speaker",
+            "protocol": self.protocol,
+            "speakers": sorted(self.speaker_statistics) if self.speaker_statistics else [],
+            "warnings": self.warnings,
+        }
+
+
+# --- openSMILE functionals, once per corpus -------------------------------------------------------------------------
+
+
+def _functionals_batch(batch: dict, feature_set: str, sampling_rate: int) -> dict:
+    from ..models import OpenSmileFeatureExtractor
+
+    extractor = OpenSmileFeatureExtractor(feature_set=feature_set, sampling_rate=sampling_rate, normalization="none")
+    return {FUNCTIONALS_COLUMN: [extractor.functionals(waveform) for waveform in batch[WAVEFORM_COLUMN]]}
+
+
+def compute_functionals_once(dataset: Dataset, feature_extractor, num_proc: Optional[int] = None) -> Dataset:
+    """Add the openSMILE functionals of every clip as a column, computed once for the whole corpus before it is
+    split (``datasets`` caches the result beside the decoded audio, keyed by the feature set: a second run, every
+    fold and the leakage study read it back)."""
+    if FUNCTIONALS_COLUMN in dataset.column_names:
+        return dataset
+    logger.info(
+        "Computing %s functionals of %d clips once (cached for later runs).",
+        feature_extractor.feature_set,
+        len(dataset),
+    )
+    return dataset.map(
+        _functionals_batch,
+        batched=True,
+        batch_size=16,
+        num_proc=num_proc,
+        fn_kwargs={"feature_set": feature_extractor.feature_set, "sampling_rate": feature_extractor.sampling_rate},
+        desc=f"openSMILE {feature_extractor.feature_set} functionals",
+    )
+
+
+# --- Statistics -----------------------------------------------------------------------------------------------------
+
+
+def clip_feature_rows(feature_extractor, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each clip's features before normalisation, as rows `(n, features)` to take statistics over: its frames, or
+    its one vector of openSMILE functionals. The extractor's own computation, so that statistics describe exactly what
+    it standardises."""
+    features = feature_extractor(
+        list(waveforms),
+        sampling_rate=feature_extractor.sampling_rate,
+        padding=False,
+        normalize=False,
+        return_attention_mask=False,
+    )["input_features"]
+    return [np.asarray(clip, np.float32).reshape(-1, np.shape(clip)[-1]) for clip in features]
+
+
+def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
+    """``(speaker, rows)`` of a split: its clips' features before normalisation (see :func:`clip_feature_rows`), read
+    from the ``functionals`` column when it is there."""
+    speakers = column_values(dataset, "speaker_id")
+    if FUNCTIONALS_COLUMN in dataset.column_names:
+        functionals = np.asarray(dataset.with_format("numpy")[FUNCTIONALS_COLUMN], np.float32)
+        for speaker, row in zip(speakers, functionals):
+            yield speaker, row[None, :]
+        return
+    numpy_view = dataset.with_format("numpy")
+    for start in range(0, len(dataset), batch_size):
+        waveforms = list(numpy_view[start : start + batch_size][WAVEFORM_COLUMN])
+        yield from zip(speakers[start : start + batch_size], clip_feature_rows(feature_extractor, waveforms))
+
+
+def statistics_by_speaker(rows: Iterable[tuple[str, np.ndarray]]) -> dict[str, RunningStatistics]:
+    """Running statistics per speaker over ``(speaker, feature rows)`` pairs (a corpus' clips, or the windows of
+    the recordings ``ser-hf predict`` classifies)."""
+    statistics: dict[str, RunningStatistics] = {}
+    for speaker, speaker_rows in rows:
+        statistics.setdefault(speaker, RunningStatistics()).add(speaker_rows)
+    return statistics
+
+
+def speaker_statistics(feature_extractor, dataset: Dataset) -> dict[str, RunningStatistics]:
+    """Each speaker's running statistics over their clips' features. Reads no label."""
+    return statistics_by_speaker(_feature_rows(feature_extractor, dataset))
+
+
+def _distance(a: Counter, b: Counter) -> float:
+    total_a, total_b = sum(a.values()) or 1, sum(b.values()) or 1
+    return 0.5 * sum(abs(a[key] / total_a - b[key] / total_b) for key in set(a) | set(b))
+
+
+def distribution_warnings(
+    splits: DatasetDict, label_names, reference: str = "train", reference_description: str = "the training speakers'"
+) -> list[str]:
+    """Speakers outside the ``reference`` split (training) whose label or duration distribution is far from its
+    speakers' (the labels are read for this check only, never for the statistics)."""
+    train = splits[reference]
+    train_labels = Counter(column_values(train, "label"))
+    has_duration = "duration" in train.column_names
+    train_durations = Counter(np.digitize(column_values(train, "duration"), DURATION_BINS)) if has_duration else None
+    warnings = []
+    for name, split in splits.items():
+        if name == reference:
+            continue
+        speakers = column_values(split, "speaker_id")
+        labels = column_values(split, "label")
+        durations = column_values(split, "duration") if has_duration else [0.0] * len(split)
+        for speaker in sorted(set(speakers)):
+            rows = [i for i, s in enumerate(speakers) if s == speaker]
+            own_labels = Counter(labels[i] for i in rows)
+            label_distance = _distance(own_labels, train_labels)
+            if label_distance > DISTRIBUTION_WARNING_DISTANCE:
+                heard = ", ".join(label_names[label] for label in sorted(own_labels))
+                warnings.append(
+                    f"{name} speaker {speaker}: labels far from {reference_description} (distance "
+                    f"{label_distance:.2f}; heard in {heard} only or mostly): per-speaker statistics may "
+                    "erase the differences between emotions"
+                )
+            if has_duration:
+                duration_distance = _distance(
+                    Counter(np.digitize([durations[i] for i in rows], DURATION_BINS)), train_durations
+                )
+                if duration_distance > DISTRIBUTION_WARNING_DISTANCE:
+                    warnings.append(
+                        f"{name} speaker {speaker}: clip durations far from {reference_description} "
+                        f"(distance {duration_distance:.2f})"
+                    )
+    return warnings
+
+
+def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[NormalizationPlan]:
+    """Fit the extractor's global statistics on the training split and, for ``speaker`` normalisation, compute every
+    speaker's own statistics (training, validation and test speakers alike, each from their own clips, without
+    labels). Returns `None` for extractors that normalise without stored statistics."""
+    mode = getattr(feature_extractor, "normalization", None)
+    if mode not in STATISTICS_NORMALIZATIONS:
+        return None
+    per_split = {name: speaker_statistics(feature_extractor, split) for name, split in splits.items()}
+    training = RunningStatistics()
+    for statistics in per_split["train"].values():
+        training.merge(statistics)
+    feature_extractor.set_global_statistics(*training.statistics())
+    plan = NormalizationPlan(mode=mode)
+    if mode == "speaker":
+        plan.speaker_statistics = {
+            speaker: statistics.statistics()
+            for by_speaker in per_split.values()
+            for speaker, statistics in by_speaker.items()
+        }
+        plan.warnings = distribution_warnings(splits, splits["train"].features["label"].names)
+        logger.info(
+            "Speaker normalisation: statistics of %d speakers, each from their own clips (transductive for "
+            "the evaluated speakers).",
+            len(plan.speaker_statistics),
+        )
+        for warning in plan.warnings:
+            logger.warning("Speaker normalisation: %s.", warning)
+    return plan
+
+
+def evaluation_normalization(feature_extractor, dataset: Dataset, name: str) -> Optional[NormalizationPlan]:
+    """How a trained model's inputs are standardised when it is evaluated on ``dataset`` (called ``name`` in the
+    warnings): with the training speakers' statistics stored in its extractor (``global``), or each evaluated
+    speaker's own, computed here from their clips without labels (``speaker``, transductive). The training label
+    distribution is not saved with a model, so the distribution check compares each speaker with all the evaluated
+    clips. Returns `None` for extractors that normalise without stored statistics."""
+    mode = getattr(feature_extractor, "normalization", None)
+    if mode not in STATISTICS_NORMALIZATIONS:
+        return None
+    plan = NormalizationPlan(mode=mode)
+    if mode == "speaker":
+        plan.speaker_statistics = {
+            speaker: statistics.statistics()
+            for speaker, statistics in speaker_statistics(feature_extractor, dataset).items()
+        }
+        reference = "all evaluated clips"
+        plan.warnings = distribution_warnings(
+            DatasetDict({reference: dataset, name: dataset}),
+            dataset.features["label"].names,
+            reference=reference,
+            reference_description="those of all the evaluated clips",
+        )
+        logger.info(
+            "Speaker normalisation: statistics of %d evaluated speaker(s), each from their own clips: %s.",
+            len(plan.speaker_statistics),
+            TRANSDUCTIVE_PROTOCOL,
+        )
+        for warning in plan.warnings:
+            logger.warning("Speaker normalisation: %s.", warning)
+    return plan
+
+
+def clip_statistics_of(
+    plan: Optional[NormalizationPlan], rows: list[Mapping[str, Any]]
+) -> Optional[list[Optional[Statistics]]]:
+    """The statistics of each row's speaker, for a collator; `None` without speaker normalisation."""
+    if plan is None or plan.speaker_statistics is None:
+        return None
+    return [plan.speaker_statistics.get(row["speaker_id"]) for row in rows]
+
+
+__all__ = [
+    "FUNCTIONALS_COLUMN",
+    "NormalizationPlan",
+    "TRANSDUCTIVE_PROTOCOL",
+    "clip_feature_rows",
+    "clip_statistics_of",
+    "compute_functionals_once",
+    "distribution_warnings",
+    "evaluation_normalization",
+    "fit_normalization",
+    "speaker_statistics",
+    "statistics_by_speaker",
+]

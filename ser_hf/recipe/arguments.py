@@ -1,0 +1,956 @@
+"""Configuration of a training run: dataclasses for the model, the data, augmentation and training, and the recipe
+parser that fills them from a YAML file plus command-line overrides.
+
+A recipe is a flat YAML file whose keys are the fields of these dataclasses (alignment-handbook style); flags on the
+command line override it (``--learning_rate 1.0e-4``). An unknown key stops the run before any work, naming the key
+and the file.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import difflib
+import enum
+import inspect
+import logging
+import os
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Collection, Literal, Optional, Sequence
+
+import torch
+import yaml
+from huggingface_hub.dataclasses import type_validator
+from huggingface_hub.errors import StrictDataclassError
+from transformers import HfArgumentParser, TrainingArguments
+
+from ..data.splits import PROTOCOLS
+from ..models import BASELINES, SSL_MODEL_TYPES
+
+logger = logging.getLogger(__name__)
+
+
+class RecipeError(ValueError):
+    """A recipe cannot be used as written: the message names the file and the key or value at fault."""
+
+
+def _mapping(value: Any, name: str) -> Optional[dict]:
+    """A mapping field given in YAML (already a dict) or on the command line (a YAML/JSON string)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = load_yaml(value)
+        except DuplicateKeyError as error:
+            raise RecipeError(f"{name} sets {error.key!r} twice: {value!r}.") from None
+        except yaml.YAMLError as error:
+            raise RecipeError(f"{name} is not valid YAML ({getattr(error, 'problem', error)}): {value!r}.") from None
+        if parsed is None or isinstance(parsed, dict):
+            return parsed
+    raise RecipeError(f"{name} must be a mapping such as {{key: value}}, got {value!r}.")
+
+
+def _as_list(value: Any) -> Optional[list]:
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return [value]
+
+
+def _range(value: Sequence[float], name: str) -> tuple[float, float]:
+    values = [float(v) for v in _as_list(value)]
+    if len(values) != 2 or values[0] > values[1]:
+        raise RecipeError(f"{name} must be a range [low, high] with low <= high, got {value!r}.")
+    return values[0], values[1]
+
+
+MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train and how much of it."""
+
+    model_type: str = field(
+        default="wav2vec2",
+        metadata={
+            "help": f"Model kind: a baseline ({', '.join(BASELINES)}) or a self-supervised encoder "
+            f"({', '.join(t for t in MODEL_TYPES if t not in BASELINES)})."
+        },
+    )
+    model_name_or_path: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Checkpoint of the encoder (Hub id or folder, e.g. facebook/wav2vec2-base). Without one an "
+            "SSL encoder is built from `model_config` with random weights (for tests and smoke runs)."
+        },
+    )
+    model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of the checkpoint."})
+    reinitialize_head: bool = field(
+        default=False,
+        metadata={
+            "help": "Train a new classification head on a checkpoint fine-tuned for other labels (without it, "
+            "such a checkpoint is refused, naming both label sets)."
+        },
+    )
+    allow_pickled_weights: bool = field(
+        default=False,
+        metadata={
+            "help": "Load a checkpoint that has only pickled weights (pytorch_model.bin). Off by default: "
+            "ser-hf loads safetensors only, since unpickling can run code."
+        },
+    )
+    model_config: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Config fields: a baseline's config (conv_channels, lstm_hidden_size, ...), or overrides of "
+            "the encoder's config (layerdrop, hidden_dropout, ...); a whole tiny config without a "
+            "checkpoint."
+        },
+    )
+    feature_extractor_config: Optional[dict | str] = field(
+        default=None, metadata={"help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...)."}
+    )
+    pooling_mode: Optional[str] = field(
+        default=None,
+        metadata={"help": "SSL head pooling: mean, max, statistics, attention or attentive_statistics."},
+    )
+    use_weighted_layer_sum: bool = field(
+        default=False, metadata={"help": "Classify a learned weighted sum of all encoder layers (SUPERB)."}
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Freeze the convolutional feature encoder of an SSL model."}
+    )
+    num_frozen_layers: int = field(
+        default=0, metadata={"help": "Freeze the lowest N transformer layers (and everything below them)."}
+    )
+    freeze_base_model: bool = field(default=False, metadata={"help": "Freeze the whole encoder: train the head only."})
+    cache_encoder_outputs: bool = field(
+        default=False,
+        metadata={
+            "help": "FAST mode (needs freeze_base_model and mean pooling): encode every clip once, cache the "
+            "pooled layer outputs as a dataset column and train the head on them. The saved model is "
+            "still the full classifier that runs on audio."
+        },
+    )
+    cache_feature_encoder: Optional[bool] = field(
+        default=None,
+        metadata={
+            "help": "Run an SSL model's frozen convolutional feature encoder once per clip and train on its "
+            "cached outputs instead of recomputing them every step. By default whenever that is exact: "
+            "the feature encoder is frozen and the training clips are neither augmented nor cropped "
+            "(none longer than max_duration_seconds); true demands it (the run stops naming what "
+            "prevents it), false recomputes them."
+        },
+    )
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) on the frozen encoder."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters' input."})
+    lora_target_modules: Optional[list[str]] = field(
+        default=None, metadata={"help": "Modules that get adapters; defaults to the attention projections."}
+    )
+
+    def __post_init__(self):
+        self.model_config = _mapping(self.model_config, "model_config") or {}
+        self.feature_extractor_config = _mapping(self.feature_extractor_config, "feature_extractor_config") or {}
+        self.lora_target_modules = _as_list(self.lora_target_modules)
+        if self.model_type not in MODEL_TYPES:
+            raise RecipeError(f"model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}.")
+        from transformers import AutoConfig
+
+        from ..models import default_feature_extractor
+
+        if self.is_baseline:
+            config_class = BASELINES[self.model_type][0]
+            _check_known_keys("model_config", self.model_config, config_class())
+            _check_known_keys(
+                "feature_extractor_config", self.feature_extractor_config, default_feature_extractor(self.model_type)
+            )
+        else:
+            config_class = type(AutoConfig.for_model(self.model_type))
+            _check_known_keys("model_config", self.model_config, config_class())
+        _check_config_types("model_config", self.model_config, config_class)
+        if self.is_baseline or self.model_name_or_path is None:
+            # The whole config is built from model_config (no checkpoint under it): its own checks run here.
+            _check_config_values("model_config", self.model_config, config_class)
+        if self.is_baseline:
+            ssl_only = {
+                "model_name_or_path": self.model_name_or_path,
+                "pooling_mode": self.pooling_mode,
+                "use_weighted_layer_sum": self.use_weighted_layer_sum,
+                "num_frozen_layers": self.num_frozen_layers,
+                "freeze_base_model": self.freeze_base_model,
+                "use_lora": self.use_lora,
+                "cache_encoder_outputs": self.cache_encoder_outputs,
+                "cache_feature_encoder": self.cache_feature_encoder,
+            }
+            set_fields = [name for name, value in ssl_only.items() if value]
+            if set_fields:
+                raise RecipeError(
+                    f"{', '.join(set_fields)} only apply to SSL encoders, not to the {self.model_type} "
+                    "baseline (it trains from scratch)."
+                )
+        elif self.feature_extractor_config:
+            raise RecipeError(
+                "feature_extractor_config applies to the baselines; SSL encoders use their checkpoint's."
+            )
+        if self.use_lora and self.use_weighted_layer_sum:
+            raise RecipeError(
+                "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
+                "hold the layer weights, so best-model loading and resuming would lose them."
+            )
+        if self.cache_feature_encoder and not self.freeze_feature_encoder:
+            raise RecipeError(
+                "cache_feature_encoder: true needs freeze_feature_encoder: true (a feature encoder that "
+                "trains changes its outputs every step)."
+            )
+        if self.cache_feature_encoder and self.cache_encoder_outputs:
+            raise RecipeError(
+                "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
+                "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
+            )
+        if self.cache_encoder_outputs:
+            if not self.freeze_base_model:
+                raise RecipeError(
+                    "cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
+                    "change every step and cannot be cached)."
+                )
+            if self.pooling_mode not in (None, "mean"):
+                raise RecipeError(
+                    f"cache_encoder_outputs needs mean pooling, not pooling_mode={self.pooling_mode!r}: "
+                    "only mean pooling can be computed from cached pooled layer outputs."
+                )
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model_type in BASELINES
+
+
+def _config_field_types(config_class: type) -> dict[str, Any]:
+    """The annotated type of each field of a config class. Annotations a module left as strings (``from __future__
+    import annotations``, as ser-hf's baseline configs, whose ``@strict`` type checks then do not run) are evaluated;
+    a class whose annotations do not evaluate (transformers' ``PreTrainedConfig``) leaves its fields unchecked."""
+    field_types: dict[str, Any] = {}
+    for klass in reversed(config_class.__mro__):
+        try:
+            field_types.update(inspect.get_annotations(klass, eval_str=True))
+        except (NameError, TypeError, SyntaxError):
+            continue
+    return field_types
+
+
+def _check_config_types(name: str, values: dict, config_class: type) -> None:
+    """Stop on a config value of the wrong type (``conv_channels: 16`` for a list), naming the key, the value and the
+    type, with ``huggingface_hub``'s own type check of strict dataclasses."""
+    field_types = _config_field_types(config_class)
+    for key, value in values.items():
+        expected = field_types.get(key)
+        if expected is None:
+            continue
+        try:
+            type_validator(key, value, expected)
+        except (TypeError, ValueError):
+            raise RecipeError(f"{name}.{key}: {value!r} is not a valid {_type_name(expected)}.") from None
+
+
+def _check_config_values(name: str, values: dict, config_class: type) -> None:
+    """Build the config from ``values`` so that its own checks (``validate_architecture``) stop the run now, in one
+    line, rather than as a ``StrictDataclassError`` once the data is loaded."""
+    try:
+        config_class(**values)
+    except (StrictDataclassError, TypeError, ValueError) as error:
+        cause = error.__cause__ if isinstance(error, StrictDataclassError) and error.__cause__ else error
+        raise RecipeError(f"{name}: {cause}") from None
+
+
+def _check_known_keys(name: str, values: dict, defaults) -> None:
+    """Configs and feature extractors accept any keyword silently; a misspelt key must stop the run instead."""
+    known = set(defaults.to_dict())
+    unknown = [key for key in values if key not in known]
+    if unknown:
+        hints = [
+            f"{key!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(key, known, n=1))
+            for key in unknown
+        ]
+        raise RecipeError(f"{name}: {', '.join(hints)} is not a field of {type(defaults).__name__}.")
+
+
+@dataclass
+class DataArguments:
+    """Which corpora to train on, with which labels, and how to split them."""
+
+    corpus: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Corpus name(s): cremad, ravdess, tess, savee, emodb, folder. Several are merged."},
+    )
+    data_dir: list[str] = field(default_factory=list, metadata={"help": "Folder of each corpus, in order."})
+    corpus_options: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Options of the corpus loaders, e.g. {demographics_csv: PATH}; with several corpora, "
+            "one mapping per corpus name: {cremad: {demographics_csv: PATH}}."
+        },
+    )
+    label_map: Optional[dict | str] = field(
+        default=None, metadata={"help": "Merge or drop labels, e.g. {calm: neutral} or {calm: null} to drop."}
+    )
+    labels: Optional[list[str]] = field(
+        default=None, metadata={"help": "Label set to keep (others are dropped), e.g. [neutral, happy, sad, angry]."}
+    )
+    sampling_rate: int = field(default=16000, metadata={"help": "Rate clips are decoded to (mono)."})
+    skip_invalid: bool = field(
+        default=False, metadata={"help": "Skip (and list) clips that fail to decode instead of stopping."}
+    )
+    split_protocol: str = field(
+        default="speaker",
+        metadata={
+            "help": "speaker (fixed lists or shares of speakers), kfold (speaker-grouped stratified k-fold), "
+            "loso (leave one speaker out), or random (leaks speakers; only to measure the leak).",
+            "choices": list(PROTOCOLS),
+        },
+    )
+    train_speakers: Optional[list[str]] = field(default=None, metadata={"help": "Training speakers (speaker)."})
+    validation_speakers: Optional[list[str]] = field(
+        default=None, metadata={"help": "Validation speakers (speaker protocol)."}
+    )
+    test_speakers: Optional[list[str]] = field(default=None, metadata={"help": "Test speakers (speaker protocol)."})
+    test_size: float = field(default=0.2, metadata={"help": "Share of speakers held out for test (no lists given)."})
+    validation_size: float = field(
+        default=0.1, metadata={"help": "Share of speakers held out for validation (0 for none)."}
+    )
+    num_folds: int = field(default=5, metadata={"help": "Folds of the kfold protocol."})
+    folds: Optional[list[int]] = field(
+        default=None, metadata={"help": "Run only these folds (0-based) of a kfold or loso protocol."}
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the split, kept apart from the training seed."})
+    max_duration_seconds: Optional[float] = field(
+        default=None,
+        metadata={"help": "Crop training clips to a random window of this length; evaluation uses whole clips."},
+    )
+    preprocessing_num_workers: Optional[int] = field(
+        default=None, metadata={"help": "Processes decoding the audio (defaults to one per core, at most 8)."}
+    )
+
+    def __post_init__(self):
+        self.corpus = [str(c) for c in _as_list(self.corpus) or []]
+        self.data_dir = [str(d) for d in _as_list(self.data_dir) or []]
+        self.corpus_options = _mapping(self.corpus_options, "corpus_options") or {}
+        self.label_map = _mapping(self.label_map, "label_map")
+        self.labels = _as_list(self.labels)
+        for name in ("train_speakers", "validation_speakers", "test_speakers"):
+            speakers = _as_list(getattr(self, name))
+            setattr(self, name, None if speakers is None else [str(s) for s in speakers])
+        self.folds = None if self.folds is None else [int(f) for f in _as_list(self.folds)]
+        if not self.corpus:
+            raise RecipeError("corpus is required: the corpus (or corpora) to train on, e.g. corpus: ravdess.")
+        if len(self.corpus) != len(self.data_dir):
+            raise RecipeError(
+                f"Give one data_dir per corpus: {len(self.corpus)} corpora ({', '.join(self.corpus)}) "
+                f"and {len(self.data_dir)} data_dir."
+            )
+        if self.split_protocol not in PROTOCOLS:
+            raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
+        if self.max_duration_seconds is not None and self.max_duration_seconds <= 0:
+            raise RecipeError(f"max_duration_seconds must be positive, got {self.max_duration_seconds}.")
+        if self.sampling_rate <= 0:
+            raise RecipeError(
+                f"sampling_rate must be a positive number of samples per second, got {self.sampling_rate}."
+            )
+        if self.num_folds < 2:
+            raise RecipeError(
+                f"num_folds must be at least 2 (each fold tests on the speakers the others train on), "
+                f"got {self.num_folds}."
+            )
+
+    def check_split_keys(self, given: Collection[str]) -> None:
+        """Refuse shares of speakers (``test_size``, ``validation_size``) given with speaker lists, which the speaker
+        protocol would silently ignore; ``given`` holds the keys the recipe or the command line set."""
+        if self.split_protocol != "speaker":
+            return
+        lists = [
+            name
+            for name in ("train_speakers", "validation_speakers", "test_speakers")
+            if getattr(self, name) is not None
+        ]
+        sizes = [name for name in ("test_size", "validation_size") if name in given]
+        if lists and sizes:
+            raise RecipeError(
+                f"{' and '.join(sizes)} cannot be used with {', '.join(lists)}: the split takes the "
+                f"speakers named and would ignore {' and '.join(sizes)}. Remove one or the other."
+            )
+
+    def split_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`ser_hf.data.splits.split_dataset` for the recipe's protocol."""
+        if self.split_protocol == "speaker":
+            if any(v is not None for v in (self.train_speakers, self.validation_speakers, self.test_speakers)):
+                return {
+                    "train_speakers": self.train_speakers,
+                    "validation_speakers": self.validation_speakers,
+                    "test_speakers": self.test_speakers,
+                    "seed": self.split_seed,
+                }
+            return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
+        if self.split_protocol == "kfold":
+            return {"n_splits": self.num_folds, "validation_size": self.validation_size, "seed": self.split_seed}
+        if self.split_protocol == "loso":
+            return {"validation_size": self.validation_size, "seed": self.split_seed}
+        return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
+
+
+@dataclass
+class AugmentationArguments:
+    """Training-time augmentation (the training split only). Every probability defaults to 0: off."""
+
+    noise_prob: float = field(default=0.0, metadata={"help": "Probability of adding noise to a clip."})
+    noise_snr_db: list[float] = field(
+        default_factory=lambda: [10.0, 30.0], metadata={"help": "SNR range [low, high] of the added noise, in dB."}
+    )
+    noise_files: Optional[list[str]] = field(
+        default=None, metadata={"help": "Recorded noise clips to mix in; white noise when not given."}
+    )
+    gain_prob: float = field(default=0.0, metadata={"help": "Probability of a random gain."})
+    gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0], metadata={"help": "Gain range in dB."})
+    speed_prob: float = field(default=0.0, metadata={"help": "Probability of speed perturbation (tempo and pitch)."})
+    speed_factors: list[float] = field(
+        default_factory=lambda: [0.9, 1.1], metadata={"help": "Speed factors to choose from (Kaldi uses 0.9, 1.1)."}
+    )
+    pitch_prob: float = field(default=0.0, metadata={"help": "Probability of a pitch shift (tempo kept)."})
+    pitch_semitones: list[float] = field(
+        default_factory=lambda: [-2.0, 2.0], metadata={"help": "Pitch shift range in semitones."}
+    )
+    reverb_prob: float = field(default=0.0, metadata={"help": "Probability of reverberation."})
+    reverb_rt60: list[float] = field(
+        default_factory=lambda: [0.2, 0.8], metadata={"help": "RT60 range (s) of generated impulse responses."}
+    )
+    impulse_responses: Optional[list[str]] = field(
+        default=None, metadata={"help": "Recorded room impulse responses; generated ones when not given."}
+    )
+    num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip (spectrogram models)."})
+    time_mask_width: int = field(default=20, metadata={"help": "Largest SpecAugment time mask, in frames."})
+    num_freq_masks: int = field(
+        default=0, metadata={"help": "SpecAugment frequency masks per clip (spectrogram models)."}
+    )
+    freq_mask_width: int = field(default=8, metadata={"help": "Largest SpecAugment frequency mask, in bins."})
+    mask_time_prob: Optional[float] = field(
+        default=None, metadata={"help": "SSL encoders: wav2vec2's own SpecAugment, share of frames masked."}
+    )
+    mask_time_length: Optional[int] = field(default=None, metadata={"help": "SSL encoders: frames per time mask."})
+    mask_feature_prob: Optional[float] = field(
+        default=None, metadata={"help": "SSL encoders: share of feature channels masked."}
+    )
+    mask_feature_length: Optional[int] = field(
+        default=None, metadata={"help": "SSL encoders: channels per feature mask."}
+    )
+
+    def __post_init__(self):
+        for name in ("noise_files", "impulse_responses"):
+            setattr(self, name, _as_list(getattr(self, name)))
+        self.speed_factors = [float(f) for f in _as_list(self.speed_factors)]
+        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60"):
+            setattr(self, name, list(_range(getattr(self, name), name)))
+        for name in ("noise_files", "impulse_responses"):
+            missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
+            if missing:
+                raise RecipeError(f"{name}: {missing} do not exist.")
+        try:  # the augmentation classes validate their values; fail here, before any data is loaded
+            self.waveform_augmentation(16000)
+            self.spec_augment()
+        except ValueError as error:
+            raise RecipeError(str(error)) from None
+
+    def waveform_augmentation(self, sampling_rate: int):
+        """The :class:`~ser_hf.inputs.augment.WaveformAugmentation` the recipe asks for, or `None` when it asks for
+        none."""
+        if not any((self.noise_prob, self.gain_prob, self.speed_prob, self.pitch_prob, self.reverb_prob)):
+            return None
+        from ..inputs.augment import WaveformAugmentation
+
+        return WaveformAugmentation(
+            sampling_rate=sampling_rate,
+            noise_prob=self.noise_prob,
+            noise_snr_db=tuple(self.noise_snr_db),
+            noise_files=self.noise_files or (),
+            gain_prob=self.gain_prob,
+            gain_db=tuple(self.gain_db),
+            speed_prob=self.speed_prob,
+            speed_factors=tuple(self.speed_factors),
+            pitch_prob=self.pitch_prob,
+            pitch_semitones=tuple(self.pitch_semitones),
+            reverb_prob=self.reverb_prob,
+            reverb_rt60=tuple(self.reverb_rt60),
+            impulse_responses=self.impulse_responses or (),
+        )
+
+    def spec_augment(self):
+        """The :class:`~ser_hf.inputs.augment.SpecAugment` for spectrogram inputs, or `None`."""
+        if not (self.num_time_masks or self.num_freq_masks):
+            return None
+        from ..inputs.augment import SpecAugment
+
+        return SpecAugment(
+            num_time_masks=self.num_time_masks,
+            time_mask_width=self.time_mask_width,
+            num_freq_masks=self.num_freq_masks,
+            freq_mask_width=self.freq_mask_width,
+        )
+
+    def ssl_masking(self) -> dict[str, Any]:
+        """wav2vec2-style masking settings to write into an SSL encoder's config (only those the recipe sets)."""
+        names = ("mask_time_prob", "mask_time_length", "mask_feature_prob", "mask_feature_length")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def check_model(self, model_args: ModelArguments) -> None:
+        """Refuse augmentation settings the chosen model cannot use, rather than silently ignoring them."""
+        # Every baseline but the raw-waveform CNN reads frame features (log-mel or MFCC) that SpecAugment can mask.
+        spectrogram_input = model_args.is_baseline and model_args.model_type != "cnn1d"
+        if (self.num_time_masks or self.num_freq_masks) and not spectrogram_input:
+            raise RecipeError(
+                f"num_time_masks/num_freq_masks mask spectrograms; {model_args.model_type} reads "
+                "waveforms (use mask_time_prob/mask_feature_prob for SSL encoders)."
+            )
+        if self.ssl_masking() and model_args.is_baseline:
+            raise RecipeError(
+                f"mask_time_prob/mask_feature_prob configure SSL encoders, not the "
+                f"{model_args.model_type} baseline (use num_time_masks/num_freq_masks)."
+            )
+        if model_args.cache_feature_encoder and self.waveform_augmentation(16000) is not None:
+            raise RecipeError(
+                "cache_feature_encoder: true runs the feature encoder once per clip, so waveform "
+                "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset."
+            )
+        if model_args.cache_encoder_outputs and (self.waveform_augmentation(16000) is not None or self.ssl_masking()):
+            raise RecipeError(
+                "cache_encoder_outputs encodes each clip once, so waveform augmentation and SSL masking "
+                "cannot apply: turn them off or train without the cache."
+            )
+
+
+@dataclass
+class SERTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with ser-hf's defaults (evaluate and save every epoch, keep the best model by validation
+    UA, group batches by clip length) and what SER training adds: class weights, a separate head learning rate,
+    OneCycle scheduling, early stopping and automatic mixed precision."""
+
+    class_weights: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Weight the loss per class: 'balanced' (inverse class frequency in the training split) or "
+            "a mapping {label: weight}; unweighted when not set."
+        },
+    )
+    head_learning_rate: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": "Learning rate of the classification head (projector, pooler, classifier, layer weights); "
+            "learning_rate then applies to the encoder. Same as learning_rate when not set."
+        },
+    )
+    one_cycle_lr: bool = field(
+        default=False,
+        metadata={
+            "help": "Use torch's OneCycleLR (warm-up over warmup_steps, then cosine annealing, momentum "
+            "cycled) instead of lr_scheduler_type."
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train again into an output_dir that holds a run (finished or not), deleting that run "
+            "first. Without it a finished run is read back, not trained again, and an unfinished one "
+            "resumes from its last checkpoint."
+        },
+    )
+    early_stopping_patience: Optional[int] = field(
+        default=None,
+        metadata={"help": "Stop after this many evaluations without improvement of metric_for_best_model."},
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
+        default="auto",
+        metadata={
+            "help": "auto: bf16 on a GPU that supports it, full precision otherwise; or fp32/bf16/fp16. (Not "
+            "named mixed_precision: TrainingArguments uses that attribute for accelerate's setting.)"
+        },
+    )
+    defer_loss_check: Optional[bool] = field(
+        default=None,
+        metadata={
+            "help": "A NaN or infinite training loss stops the run, naming the step and the batch's clips. "
+            "Checking makes the host wait for the device, so by default each loss is checked at once "
+            "on CPU (free there) and, on accelerators, kept on the device and checked when Trainer "
+            "waits anyway (logging, evaluation, saving, epoch end): true or false forces either way."
+        },
+    )
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={
+            "help": "Trainer's filter that leaves NaN/inf losses out of the logged mean. Off: a non-finite "
+            "loss stops the run instead (defer_loss_check), and the filter would wait for the device "
+            "at every step."
+        },
+    )
+    eval_strategy: str = field(
+        default="epoch", metadata={"help": "When to evaluate on the validation split: no, steps or epoch."}
+    )
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps or epoch."})
+    save_total_limit: Optional[int] = field(default=2, metadata={"help": "Checkpoints kept (the best is kept too)."})
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "End with the checkpoint that scored best on metric_for_best_model."}
+    )
+    metric_for_best_model: Optional[str] = field(
+        default="unweighted_accuracy", metadata={"help": "Validation metric that picks the best model (UA)."}
+    )
+    greater_is_better: Optional[bool] = field(default=True, metadata={"help": "Whether the metric is better higher."})
+    logging_steps: float = field(default=10, metadata={"help": "Log the training loss every N steps."})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Keep the dataset columns: the collator needs the waveform and label."}
+    )
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "group_by_length: batches of clips of similar length (less padding); or random, sequential.",
+            "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+        },
+    )
+    length_column_name: str = field(default="duration", metadata={"help": "Column of clip lengths for grouping."})
+
+    def __post_init__(self):
+        self._check_training_length()
+        self.class_weights = _class_weights_option(self.class_weights)
+        if self.precision == "auto":
+            gpu_bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+            self.bf16 = self.bf16 or gpu_bf16
+        elif self.precision == "bf16":
+            self.bf16 = True
+        elif self.precision == "fp16":
+            self.fp16 = True
+        elif self.precision == "fp32":
+            if self.bf16 or self.fp16 or os.environ.get("ACCELERATE_MIXED_PRECISION", "no") != "no":
+                logger.warning("precision: fp32 overrides bf16/fp16 and accelerate's mixed_precision setting.")
+            self.bf16 = self.fp16 = False
+            os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
+        if self.dataloader_pin_memory and (self.use_cpu or not torch.cuda.is_available()):
+            self.dataloader_pin_memory = False  # pinned memory only speeds copies to a GPU (torch warns otherwise)
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise RecipeError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}.")
+        # Batches in pinned memory are copied to the GPU without the host waiting for the copy (accelerate's
+        # non_blocking), unless the recipe's accelerator_config says otherwise.
+        non_blocking_set = self.accelerator_config is not None and (
+            not isinstance(self.accelerator_config, dict) or "non_blocking" in self.accelerator_config
+        )
+        super().__post_init__()
+        if self.dataloader_pin_memory and not non_blocking_set:
+            self.accelerator_config.non_blocking = True
+        check_output_dir(self.output_dir)
+
+    def _check_training_length(self) -> None:
+        """Refuse values that would train nothing (and save an untrained model as a finished run) or fail inside
+        torch, naming the key."""
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise RecipeError(
+                f"max_steps must be a positive number of optimizer steps, got {self.max_steps} (leave "
+                "it out, or set -1, to train for num_train_epochs)."
+            )
+        if self.num_train_epochs <= 0:
+            raise RecipeError(
+                f"num_train_epochs must be positive, got {self.num_train_epochs:g}: the run would save "
+                "an untrained model."
+            )
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if not 0 <= self.label_smoothing_factor < 1:
+            raise RecipeError(
+                f"label_smoothing_factor must be in [0, 1) (0: no smoothing), got {self.label_smoothing_factor:g}."
+            )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.
+        state = self.__dict__.copy()
+        if state.get("hub_token") is not None:
+            state["hub_token"] = None
+        return state
+
+
+def check_output_dir(output_dir: str | os.PathLike) -> None:
+    """Stop before any work when ``output_dir`` cannot hold a run: it is a file, a folder above it is a file, a
+    folder name is longer than the file system allows, or the folder (or the nearest existing one above it) cannot be
+    written."""
+    path = Path(output_dir).expanduser().absolute()
+    existing = path
+    # os.path's tests, not Path's: Path.exists() raises on a name too long for the file system.
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not os.path.isdir(path):
+        raise RecipeError(f"output_dir {output_dir} is a file, not a folder: choose another output_dir.")
+    if not os.path.isdir(existing):
+        raise RecipeError(f"output_dir {output_dir} cannot be created: {existing} is a file, not a folder.")
+    name_max = _path_limit(existing, "PC_NAME_MAX", 255)
+    for name in path.relative_to(existing).parts:
+        if len(os.fsencode(name)) > name_max:
+            raise RecipeError(
+                f"output_dir {output_dir} cannot be created: the folder name {name[:40]}... is "
+                f"{len(os.fsencode(name))} bytes long, over the file system's limit of {name_max}."
+            )
+    path_max = _path_limit(existing, "PC_PATH_MAX", 4096)
+    if len(os.fsencode(str(path))) >= path_max:
+        raise RecipeError(
+            f"output_dir {output_dir} is {len(os.fsencode(str(path)))} bytes long, over the file "
+            f"system's limit of {path_max}: choose a shorter output_dir."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+        raise RecipeError(
+            f"output_dir {output_dir} {what} (permissions, or a read-only file system): choose a "
+            "folder you can write to."
+        )
+
+
+def _path_limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError, AttributeError):  # not defined on this system (Windows has no pathconf)
+        return default
+
+
+def _class_weights_option(value: Any) -> Optional[dict | str]:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() in ("balanced", "none"):
+        return None if value.strip() == "none" else "balanced"
+    weights = _mapping(value, "class_weights")
+    bad = {
+        label: weight
+        for label, weight in (weights or {}).items()
+        if not isinstance(weight, (int, float)) or weight < 0
+    }
+    if bad:
+        raise RecipeError(f"class_weights must map labels to non-negative numbers; bad entries: {bad}.")
+    return {str(label): float(weight) for label, weight in weights.items()}
+
+
+RECIPE_DATACLASSES = (ModelArguments, DataArguments, AugmentationArguments, SERTrainingArguments)
+
+
+class RecipeParser(HfArgumentParser):
+    """`HfArgumentParser` for ``RECIPE.yaml [--key value ...]``: the YAML sets the parser's defaults (as TRL's
+    ``TrlParser`` does), command-line flags override them, and unknown keys in either are errors."""
+
+    def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
+        kwargs.setdefault("usage", "python -m ser_hf.train RECIPE.yaml [--key value ...]")
+        super().__init__(dataclass_types, **kwargs)
+
+    def field_names(self) -> set[str]:
+        return {
+            f.name for dataclass_type in self.dataclass_types for f in dataclasses.fields(dataclass_type) if f.init
+        }
+
+    def parse_recipe(self, args: Optional[Sequence[str]] = None) -> tuple:
+        """Parse ``[RECIPE.yaml] [--key value ...]`` into the dataclasses; a recipe key that is not a field of any
+        of them raises :class:`RecipeError` naming the key and the file, before anything else runs."""
+        args = list(sys.argv[1:]) if args is None else list(args)
+        recipe_path, values = None, {}
+        if args and not args[0].startswith("-"):
+            recipe_path, args = args[0], args[1:]
+        where = f" (recipe {recipe_path})" if recipe_path else ""
+        if recipe_path is not None:
+            values = read_recipe(recipe_path, self.field_names())
+            # argparse checks choices on the command line only; a recipe's values are checked here.
+            for action in self._actions:
+                if action.dest in values and action.choices is not None:
+                    value = values[action.dest]
+                    if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
+                        raise RecipeError(
+                            f"{action.dest}: {value!r} is not one of "
+                            f"{', '.join(map(str, action.choices))} (recipe {recipe_path})."
+                        )
+            check_recipe_types(values, self.dataclass_types, recipe_path)
+            self.set_defaults(**values)
+        try:
+            parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+        except ValueError as error:  # RecipeError, or TrainingArguments' own checks
+            raise RecipeError(f"{error}{where}") from None
+        *dataclasses_, remaining = parsed
+        if remaining:
+            raise RecipeError(
+                f"Unknown command-line argument(s) {' '.join(remaining)}; every option is a recipe key "
+                "(python -m ser_hf.train --help lists them)."
+            )
+        given = set(values) | {arg[2:].partition("=")[0] for arg in args if arg.startswith("--")}
+        for data_args in (d for d in dataclasses_ if isinstance(d, DataArguments)):
+            try:
+                data_args.check_split_keys(given)
+            except RecipeError as error:
+                raise RecipeError(f"{error}{where}") from None
+        return tuple(dataclasses_)
+
+
+def _matches_type(value: Any, hint: Any) -> bool:
+    """Whether a YAML value can stand for a field annotated `hint` (scalars written as strings are checked by
+    converting them, in :func:`check_recipe_types`)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches_type(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args or str(value) in {str(arg) for arg in args}
+    if origin in (list, tuple, set, collections.abc.Sequence) or hint in (list, tuple):
+        # A single value stands for a one-item list (the dataclasses wrap it).
+        items = value if isinstance(value, list) else [value]
+        return not isinstance(value, dict) and (not args or all(_matches_type(item, args[0]) for item in items))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return True  # a type the recipe cannot spell (a callable, an object): left to the dataclass' own checks
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
+def check_recipe_types(values: dict[str, Any], dataclass_types: Sequence[type], recipe_path) -> None:
+    """Stop on a recipe value of the wrong type, naming the key, the value, the expected type and the file.
+
+    argparse converts string defaults with each option's type, but a YAML list, mapping or number set as a default
+    would reach the dataclasses unchecked (and fail deep inside training, or not at all)."""
+    hints = {}
+    for dataclass_type in dataclass_types:
+        hints.update(typing.get_type_hints(dataclass_type))
+    for key, value in values.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        scalar = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        converters = [arg for arg in scalar if arg in (int, float, bool)]
+        if isinstance(value, str) and converters:  # argparse converts it (a YAML string such as "1e-3", or a typo)
+            if not any(_converts(value, arg) for arg in converters) and not _matches_type(value, hint):
+                raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+            continue
+        if not _matches_type(value, hint):
+            raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+
+
+def _converts(text: str, scalar_type: type) -> bool:
+    if scalar_type is bool:
+        return text.lower() in ("true", "false", "yes", "no", "1", "0")
+    try:
+        scalar_type(text)
+    except ValueError:
+        return False
+    return True
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping sets one key twice (PyYAML would keep the last value without a word)."""
+
+    def __init__(self, key: Any, first_line: int, second_line: int, mark):
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+        super().__init__(problem=f"{key!r} is set twice (lines {first_line} and {second_line})", problem_mark=mark)
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """YAML with the 1.2 core schema's scalars: ``1e-5`` is a float (PyYAML reads a string) and only ``true``/
+    ``false`` are booleans (PyYAML turns ``eval_strategy: no`` into `False`); a key set twice in one mapping is an
+    error (:class:`DuplicateKeyError`), as the YAML specification says, instead of the last value winning."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` merges keys that the mapping may then override
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, collections.abc.Hashable) and key in lines:
+                    raise DuplicateKeyError(key, lines[key], line, key_node.start_mark)
+                if isinstance(key, collections.abc.Hashable):
+                    lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
+RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*"
+        r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text) -> Any:
+    """Parse recipe YAML (a string or an open file) with :class:`RecipeLoader`."""
+    return yaml.load(text, Loader=RecipeLoader)
+
+
+def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]:
+    """The recipe's key/value pairs, after checking that it is a YAML mapping of known keys."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = load_yaml(handle)
+    except FileNotFoundError:
+        raise RecipeError(f"Recipe file {path} does not exist.") from None
+    except DuplicateKeyError as error:
+        raise RecipeError(
+            f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
+            f"{error.second_line}): keep one of them."
+        ) from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"Recipe {path} is not valid YAML: {error}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
+    unknown = [key for key in values if key not in known_keys]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), sorted(known_keys), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise RecipeError(f"Unknown key(s) {', '.join(hints)} in recipe {path}.")
+    return values
+
+
+def parse_recipe(args: Optional[Sequence[str]] = None):
+    """``(model_args, data_args, augmentation_args, training_args)`` from ``RECIPE.yaml [--key value ...]``."""
+    return RecipeParser().parse_recipe(args)
+
+
+__all__ = [
+    "AugmentationArguments",
+    "DataArguments",
+    "MODEL_TYPES",
+    "ModelArguments",
+    "RecipeError",
+    "RecipeParser",
+    "SERTrainingArguments",
+    "check_output_dir",
+    "parse_recipe",
+    "read_recipe",
+]

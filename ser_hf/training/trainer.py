@@ -1,0 +1,394 @@
+"""`Trainer` for speech emotion recognition: a class-weighted, label-smoothed loss, a learning rate of its own for the
+classification head, OneCycle scheduling, validation metrics (UA first) and the epoch hand-off that keeps random
+crops and augmentation reproducible across an interrupted and resumed run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+from torch import nn
+from torch.utils.data import Sampler, SequentialSampler
+from transformers import EvalPrediction, Trainer, TrainerCallback
+
+from ..atomic_files import give_plain_mode
+from ..evaluation.metrics import classification_metrics, scalar_metrics
+
+logger = logging.getLogger(__name__)
+
+#: Batch key of the training clips' paths: named in the error when a batch's loss is not finite.
+CLIP_PATHS_KEY = "path"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message names the step and the batch's clips."""
+
+
+#: Names of the modules (or parameters) that make up a classification head, across ser-hf's models.
+HEAD_PARAMETER_PREFIXES = ("projector", "pooler", "classifier", "layer_weights", "head")
+
+
+def class_weights_tensor(
+    option: Optional[str | Mapping[str, float]], labels: Sequence[int], label_names: Sequence[str]
+) -> Optional[torch.Tensor]:
+    """Loss weights per class id from the recipe's ``class_weights``: ``"balanced"`` gives scikit-learn's
+    ``n_samples / (n_classes * count)`` over the training labels; a mapping gives each named class its weight (1 for
+    classes it leaves out)."""
+    if option is None:
+        return None
+    if option == "balanced":
+        labels = np.asarray(labels)
+        present = np.unique(labels)
+        missing = [label_names[i] for i in range(len(label_names)) if i not in set(present.tolist())]
+        if missing:
+            raise ValueError(
+                f"class_weights: balanced needs every class in the training split; {missing} have no training clips."
+            )
+        weights = compute_class_weight("balanced", classes=np.arange(len(label_names)), y=labels)
+        return torch.tensor(weights, dtype=torch.float32)
+    unknown = sorted(set(option) - set(label_names))
+    if unknown:
+        raise ValueError(f"class_weights names {unknown}, which are not labels of this dataset ({list(label_names)}).")
+    return torch.tensor([float(option.get(name, 1.0)) for name in label_names], dtype=torch.float32)
+
+
+def metrics_function(label_names: Sequence[str]) -> Callable[[EvalPrediction], dict[str, float]]:
+    """``compute_metrics`` for `Trainer`: the scalar SER metrics (UA, WA, macro/weighted F1, ECE)."""
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return scalar_metrics(classification_metrics(prediction.label_ids, logits, label_names))
+
+    return compute_metrics
+
+
+class EpochCallback(TrainerCallback):
+    """Tells the collator which epoch is starting, so its per-clip random draws (crop, augmentation) depend on
+    (seed, epoch, clip) only: a resumed run skips batches without drawing and still sees what an uninterrupted run
+    would have seen."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # state.epoch is fractional (1.5 when resuming mid-epoch); the starting epoch is its integer part.
+        self.collator.epoch = int(state.epoch + 1e-6) if state.epoch else 0
+
+
+class EpochSeededLengthGroupedSampler(Sampler):
+    """Batches of clips of similar length in random order, drawn from a generator seeded by (seed, epoch) alone.
+
+    Every epoch the clips are shuffled and cut into buckets of ``batches_per_bucket`` batches; each bucket is sorted
+    by length and cut into batches; the batches of the whole epoch are shuffled, the one holding the longest clip
+    first (an out-of-memory error shows at the first step, not the last) and the one short batch, if any, last (the
+    `DataLoader` cuts the stream of indices into consecutive batches). A split no larger than one bucket thus keeps
+    the same batches from epoch to epoch, in a new order each time, as ESPnet's sorted batch samplers do; a larger
+    one is regrouped every epoch.
+
+    transformers' `LengthGroupedSampler` pads more and orders worse for SER corpora: it makes at least four buckets
+    ("megabatches"), so a split of a few hundred clips gets buckets of one or two batches and almost no grouping; and
+    it walks each bucket from its longest batch to its shortest, so clip length drifts through the epoch. It also
+    draws from the global torch RNG, which a resumed run has not restored yet when it builds the epoch's order, and
+    which data-parallel processes consume differently: the order here depends on the seed and the epoch only.
+    `Trainer` (through accelerate) calls :meth:`set_epoch` before every epoch.
+
+    Args:
+        batch_size (`int`): clips per batch (per optimizer step, with gradient accumulation).
+        lengths (`Sequence[float]`): each clip's length (seconds or samples).
+        seed (`int`): seed of the shuffles.
+        batches_per_bucket (`int`, *optional*, defaults to 50): batches sorted together.
+    """
+
+    def __init__(self, batch_size: int, lengths, seed: int, batches_per_bucket: int = 50):
+        if batch_size < 1 or batches_per_bucket < 1:
+            raise ValueError(
+                f"batch_size and batches_per_bucket must be positive, got {batch_size} and {batches_per_bucket}."
+            )
+        self.batch_size = batch_size
+        self.lengths = [float(length) for length in lengths]
+        self.seed = seed
+        self.batches_per_bucket = batches_per_bucket
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        """The epoch's batches of clip indices, in the order they are trained on."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        bucket_size = self.batch_size * self.batches_per_bucket
+        batches = []
+        for start in range(0, len(order), bucket_size):
+            bucket = sorted(order[start : start + bucket_size], key=self.lengths.__getitem__, reverse=True)
+            batches += [bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
+        short = batches.pop() if batches and len(batches[-1]) < self.batch_size else None
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        if batches:
+            longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+            batches[0], batches[longest] = batches[longest], batches[0]
+        return batches + ([short] if short else [])
+
+    def __iter__(self):
+        return iter([index for batch in self.batches() for index in batch])
+
+
+@dataclass
+class _TrainingLoss:
+    """One training batch's loss, kept on its device until the next check."""
+
+    step: int
+    epoch: float
+    paths: Optional[Sequence[str]]
+    loss: torch.Tensor
+    # Per input tensor, which rows hold NaN or inf (computed on the device when the check is deferred).
+    bad_rows: dict[str, torch.Tensor]
+
+
+def _non_finite_rows(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Per floating-point input tensor, which rows (clips) hold NaN or infinite values, computed where they are."""
+    return {
+        name: (~torch.isfinite(value.reshape(value.shape[0], -1))).any(dim=1)
+        for name, value in inputs.items()
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() > 0
+    }
+
+
+class NonFiniteLossCallback(TrainerCallback):
+    """Checks the training losses kept by :class:`SERTrainer` whenever `Trainer` is about to log, evaluate, save or
+    stop, and at the end of each epoch: a step never waits for the device, and no checkpoint, evaluation or log comes
+    from weights that a non-finite loss has already spoiled."""
+
+    def __init__(self, trainer: "SERTrainer"):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_log or control.should_evaluate or control.should_save or control.should_training_stop:
+            self.trainer.check_training_losses()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.trainer.check_training_losses()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trainer.check_training_losses()
+
+
+class SERTrainer(Trainer):
+    """`Trainer` with SER's loss and optimiser options.
+
+    Args:
+        eval_data_collator (*optional*): the collator of evaluation and prediction (whole clips, no augmentation);
+            `data_collator` then serves training only.
+        class_weights (`torch.Tensor`, *optional*): per-class weights of the cross-entropy loss.
+        head_learning_rate (`float`, *optional*): learning rate of the head parameters (see
+            :data:`HEAD_PARAMETER_PREFIXES`); the other parameters use ``args.learning_rate``.
+        **kwargs: `Trainer`'s arguments.
+
+    The loss is ``cross_entropy(logits, labels, weight=class_weights, label_smoothing=args.label_smoothing_factor)``,
+    averaged over the batch (and divided by the accumulation steps by `Trainer`).
+    """
+
+    def __init__(
+        self,
+        *args,
+        eval_data_collator: Optional[Callable] = None,
+        class_weights: Optional[torch.Tensor] = None,
+        head_learning_rate: Optional[float] = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+        self.class_weights = class_weights
+        self._device_class_weights: Optional[torch.Tensor] = None
+        self.head_learning_rate = head_learning_rate
+        # The loss below is a per-batch mean: Trainer divides it by the gradient accumulation steps.
+        self.loss_is_scaled_for_ga = False
+        self._training_losses: list[_TrainingLoss] = []
+        self.add_callback(NonFiniteLossCallback(self))
+
+    def _save(self, output_dir: Optional[str] = None, state_dict: Optional[dict] = None) -> None:
+        super()._save(output_dir, state_dict)
+        # safetensors writes the checkpoint's weights readable by their owner only; the rest of it is 0644.
+        for path in Path(output_dir if output_dir is not None else self.args.output_dir).glob("*.safetensors"):
+            give_plain_mode(path)
+
+    def _get_train_sampler(self, train_dataset=None):
+        train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name in getattr(
+            train_dataset, "column_names", ()
+        ):
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                train_dataset[self.args.length_column_name],
+                seed,
+            )
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        # Evaluation keeps the dataset's order (transformers would group it by length too), so predictions line up
+        # with the split's speaker and sex columns for the per-speaker and per-sex metrics.
+        if self.args.world_size <= 1 and eval_dataset is not None:
+            return SequentialSampler(eval_dataset)
+        return None
+
+    def _get_dataloader(
+        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
+    ):
+        # Trainer has one data_collator for every loader; evaluation and prediction must see whole, unaugmented clips.
+        if is_training or self.eval_data_collator is None:
+            return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
+        training_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
+        finally:
+            self.data_collator = training_collator
+
+    def compute_loss(
+        self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
+    ):
+        labels = inputs.pop("labels", None)
+        paths = inputs.pop(CLIP_PATHS_KEY, None)
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
+        if labels is None:
+            raise ValueError("SERTrainer needs labels in every batch to compute the loss.")
+        loss = nn.functional.cross_entropy(
+            logits.float(),
+            labels,
+            weight=self._class_weights_on(logits.device),
+            label_smoothing=self.args.label_smoothing_factor,
+        )
+        if model.training:
+            self._keep_training_loss(loss, inputs, paths)
+        return (loss, outputs) if return_outputs else loss
+
+    def _keep_training_loss(
+        self, loss: torch.Tensor, inputs: Mapping[str, Any], paths: Optional[Sequence[str]]
+    ) -> None:
+        """A non-finite loss stops the run, naming the step and the batch's clips, instead of being left out of the
+        logs while the weights turn to NaN. Testing a device tensor makes the host wait for the device, so on an
+        accelerator the losses (and which input rows are not finite) stay there until `NonFiniteLossCallback` checks
+        them all at once, when Trainer waits anyway (logging, evaluation, saving); on CPU each is checked at once."""
+        defer = getattr(self.args, "defer_loss_check", None)  # plain TrainingArguments have no such field
+        if defer is None:
+            defer = loss.device.type != "cpu"
+        if not defer and bool(torch.isfinite(loss)):
+            return
+        self._training_losses.append(
+            _TrainingLoss(
+                self.state.global_step + 1, self.state.epoch or 0.0, paths, loss.detach(), _non_finite_rows(inputs)
+            )
+        )
+        if not defer:
+            self.check_training_losses()
+
+    def check_training_losses(self) -> None:
+        """Raise `NonFiniteLossError` for the first kept training loss that is NaN or infinite (one host-device
+        sync for all of them), and forget them."""
+        if not self._training_losses:
+            return
+        kept, self._training_losses = self._training_losses, []
+        finite = torch.isfinite(torch.stack([record.loss.float() for record in kept])).cpu()
+        if bool(finite.all()):
+            return
+        raise NonFiniteLossError(self._describe_non_finite_loss(kept[int((~finite).nonzero()[0, 0])]))
+
+    @staticmethod
+    def _describe_non_finite_loss(record: _TrainingLoss) -> str:
+        clips = list(record.paths) if record.paths is not None else []
+        where = (
+            f"The training loss is {record.loss.item()} at step {record.step} (epoch {record.epoch:.2f}), in a "
+            f"batch of {len(clips) or 'unnamed'} clips{': ' if clips else ''}{', '.join(clips)}."
+        )
+        for name, bad_rows in record.bad_rows.items():
+            rows = bad_rows.nonzero()[:, 0].tolist()
+            if rows:
+                culprits = [clips[i] if i < len(clips) else f"row {i}" for i in rows]
+                return f"{where} Its {name} hold NaN or infinite values for: {', '.join(culprits)}."
+        return (
+            f"{where} Its inputs are finite, so training diverged: lower learning_rate, set max_grad_norm, or "
+            "use bf16 rather than fp16."
+        )
+
+    def _class_weights_on(self, device: torch.device) -> Optional[torch.Tensor]:
+        """The float32 class weights on ``device``, copied there once rather than at every step (on a GPU each copy
+        from host memory would wait for the queued kernels)."""
+        if self.class_weights is None:
+            return None
+        if self._device_class_weights is None or self._device_class_weights.device != device:
+            self._device_class_weights = self.class_weights.to(device=device, dtype=torch.float32)
+        return self._device_class_weights
+
+    def create_optimizer(self, model=None):
+        if self.head_learning_rate is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        decay_names = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                groups.setdefault((is_head_parameter(name), name in decay_names), []).append(parameter)
+        if not any(is_head for is_head, _ in groups):
+            raise ValueError(
+                "head_learning_rate is set, but the model has no head parameters to train "
+                f"(expected names starting with {', '.join(HEAD_PARAMETER_PREFIXES)})."
+            )
+        parameter_groups = [
+            {
+                "params": params,
+                "lr": self.head_learning_rate if is_head else self.args.learning_rate,
+                "weight_decay": self.args.weight_decay if decays else 0.0,
+            }
+            for (is_head, decays), params in sorted(groups.items())
+        ]
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(parameter_groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer = None):
+        if not getattr(self.args, "one_cycle_lr", False) or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        optimizer = self.optimizer if optimizer is None else optimizer
+        warmup = self.args.get_warmup_steps(num_training_steps)
+        self.lr_scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=num_training_steps,
+            # OneCycleLR needs a non-empty warm-up; 30 % is its own default.
+            pct_start=min(max(warmup / num_training_steps, 1e-3), 0.999) if warmup else 0.3,
+            anneal_strategy="cos",
+        )
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+
+def is_head_parameter(name: str) -> bool:
+    """Whether a parameter (named as by ``named_parameters``, possibly under a peft wrapper) belongs to the head."""
+    parts = name.split(".")
+    # peft wraps the model (base_model.model.<name>) and saves head copies under modules_to_save.
+    while parts and parts[0] in ("base_model", "model"):
+        parts = parts[1:]
+    return bool(parts) and parts[0] in HEAD_PARAMETER_PREFIXES
+
+
+__all__ = [
+    "CLIP_PATHS_KEY",
+    "EpochCallback",
+    "HEAD_PARAMETER_PREFIXES",
+    "NonFiniteLossCallback",
+    "NonFiniteLossError",
+    "SERTrainer",
+    "class_weights_tensor",
+    "is_head_parameter",
+    "metrics_function",
+]

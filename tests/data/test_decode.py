@@ -1,0 +1,111 @@
+import os
+
+import librosa
+import numpy as np
+import pytest
+import soundfile
+
+from ser_hf import InvalidClipError, get_ser_info, load_corpus, prepare_audio
+from ser_hf.data import decode as prepare_module
+from tests.conftest import RAVDESS_48K_SAMPLE, write_audio
+
+
+def test_prepare_decodes_48k_stereo_to_16k_mono_like_librosa(tmp_path):
+    ds = load_corpus("ravdess", RAVDESS_48K_SAMPLE)
+    prepared = prepare_audio(ds, num_proc=1, cache_dir=tmp_path)
+    assert "waveform" in prepared.column_names and len(prepared) == len(ds)
+    for row in prepared.with_format("numpy"):
+        waveform = row["waveform"]
+        assert waveform.dtype == np.float32 and waveform.ndim == 1
+        reference, _ = librosa.load(row["path"], sr=16000, mono=True)
+        assert len(waveform) == len(reference)
+        np.testing.assert_allclose(waveform, reference, atol=1e-4)
+
+
+def test_second_prepare_reads_the_cache_and_a_changed_file_is_decoded_again(tmp_path, monkeypatch):
+    clip = write_audio(tmp_path / "data" / "Actor_01" / "03-01-05-01-01-01-01.wav", sampling_rate=44100)
+    write_audio(tmp_path / "data" / "Actor_02" / "03-01-04-01-01-01-02.wav", sampling_rate=44100)
+    ds = load_corpus("ravdess", tmp_path / "data")
+    first = prepare_audio(ds, num_proc=1, cache_dir=tmp_path / "cache")
+    cache_files = {f["filename"] for f in first.cache_files}
+    assert cache_files and all(f.startswith(str(tmp_path / "cache")) for f in cache_files)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("decoded again although the cache is valid")
+
+    monkeypatch.setattr(prepare_module, "decode_waveform", fail)
+    second = prepare_audio(ds, num_proc=1, cache_dir=tmp_path / "cache")
+    assert {f["filename"] for f in second.cache_files} == cache_files
+    assert second["waveform"] == first["waveform"]
+
+    monkeypatch.undo()
+    write_audio(clip, seconds=0.5, sampling_rate=44100, seed=5)  # new content, size and mtime
+    os.utime(clip, ns=(1, 1))
+    third = prepare_audio(load_corpus("ravdess", tmp_path / "data"), num_proc=1, cache_dir=tmp_path / "cache")
+    assert len(third[0]["waveform"]) == 8000
+
+
+def test_prepare_in_two_processes_matches_one(tmp_path):
+    for actor in range(1, 5):
+        for emotion in range(1, 9):
+            write_audio(
+                tmp_path / "data" / f"Actor_{actor:02d}" / f"03-01-{emotion:02d}-01-01-01-{actor:02d}.wav",
+                seed=actor * 10 + emotion,
+                sampling_rate=22050,
+            )
+    ds = load_corpus("ravdess", tmp_path / "data")
+    one = prepare_audio(ds, num_proc=1, cache_dir=tmp_path / "one")
+    two = prepare_audio(ds, num_proc=2, cache_dir=tmp_path / "two")
+    assert len(two.cache_files) == 2
+    assert one["path"] == two["path"] and one["waveform"] == two["waveform"]
+
+
+def _corpus_with_nan_clip(root):
+    write_audio(root / "Actor_01" / "03-01-05-01-01-01-01.wav")
+    bad = root / "Actor_02" / "03-01-05-01-01-01-02.wav"
+    samples = np.zeros(1600, dtype=np.float32)
+    samples[100] = np.nan
+    bad.parent.mkdir(parents=True)
+    soundfile.write(bad, samples, 16000, subtype="FLOAT")
+    return bad
+
+
+def test_a_clip_that_fails_to_decode_is_named_or_skipped_on_request(tmp_path):
+    bad = _corpus_with_nan_clip(tmp_path / "data")
+    ds = load_corpus("ravdess", tmp_path / "data")
+    with pytest.raises(InvalidClipError, match="NaN or infinite") as error:
+        prepare_audio(ds, num_proc=1, cache_dir=tmp_path / "cache")
+    assert error.value.path == str(bad)
+    prepared = prepare_audio(ds, num_proc=1, cache_dir=tmp_path / "cache2", skip_invalid=True)
+    assert len(prepared) == 1
+    assert get_ser_info(prepared)["skipped"] == [
+        {"path": str(bad), "problem": "the audio contains NaN or infinite sample values"}
+    ]
+
+
+def test_cache_never_returns_stale_labels_after_a_new_label_policy(tmp_path):
+    from tests.conftest import RAVDESS_SAMPLE
+
+    first = prepare_audio(load_corpus("ravdess", RAVDESS_SAMPLE / "Actor_01"), num_proc=1, cache_dir=tmp_path)
+    merged = load_corpus("ravdess", RAVDESS_SAMPLE / "Actor_01", label_map={"calm": "neutral"})
+    second = prepare_audio(merged, num_proc=1, cache_dir=tmp_path)
+    assert second.cache_files[-1]["filename"] in {f["filename"] for f in first.cache_files}  # the cache was used
+    assert second.features["label"].names == merged.features["label"].names
+    assert second["label"] == merged["label"] and second["path"] == merged["path"]
+    assert max(second["label"]) < len(merged.features["label"].names)
+
+
+def test_a_bad_clip_in_a_multiprocess_prepare_is_named_not_hung(tmp_path):
+    bad = _corpus_with_nan_clip(tmp_path / "data")
+    for actor in range(3, 6):
+        for emotion in range(1, 9):
+            for statement in (1, 2):
+                name = f"03-01-{emotion:02d}-01-{statement:02d}-01-{actor:02d}.wav"
+                write_audio(tmp_path / "data" / f"Actor_{actor:02d}" / name, seed=actor * 10 + emotion)
+    ds = load_corpus("ravdess", tmp_path / "data")
+    assert len(ds) >= 32  # enough for two decoding processes
+    with pytest.raises(InvalidClipError, match="NaN") as error:
+        prepare_audio(ds, num_proc=2, cache_dir=tmp_path / "cache")
+    assert error.value.path == str(bad)
+    # The same cache then serves a run that asked to skip.
+    assert len(prepare_audio(ds, num_proc=2, cache_dir=tmp_path / "cache", skip_invalid=True)) == len(ds) - 1

@@ -1,0 +1,46 @@
+import numpy as np
+import torch
+from transformers import Wav2Vec2FeatureExtractor
+
+from ser_hf import load_corpus, prepare_audio
+from ser_hf.inputs.collators import AudioClassificationCollator, random_crop
+from tests.conftest import RAVDESS_SAMPLE
+
+
+def _extractor():
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+
+
+def test_dynamic_padding_pads_to_the_longest_clip_of_the_batch_only():
+    rows = [{"waveform": np.ones(n, dtype=np.float32) * (i + 1), "label": i} for i, n in enumerate([800, 1600, 400])]
+    batch = AudioClassificationCollator(_extractor())(rows)
+    assert batch["input_values"].shape == (3, 1600)
+    assert batch["attention_mask"].sum(dim=1).tolist() == [800, 1600, 400]
+    assert torch.equal(batch["labels"], torch.tensor([0, 1, 2]))
+    assert torch.all(batch["input_values"][2, 400:] == 0)
+
+
+def test_training_crops_are_random_windows_of_the_clip_and_reproducible():
+    waveform = np.arange(32000, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    crops = [random_crop(waveform, 8000, rng) for _ in range(20)]
+    assert all(len(c) == 8000 and np.all(np.diff(c) == 1) for c in crops)
+    assert len({int(c[0]) for c in crops}) > 10
+    assert len(random_crop(waveform[:100], 8000, rng)) == 100
+    rows = [{"waveform": waveform, "label": 0}, {"waveform": waveform[:4000], "label": 1}]
+    first = AudioClassificationCollator(_extractor(), max_duration_seconds=0.5, seed=3)(rows)
+    again = AudioClassificationCollator(_extractor(), max_duration_seconds=0.5, seed=3)(rows)
+    assert first["input_values"].shape == (2, 8000)
+    assert torch.equal(first["input_values"], again["input_values"])
+
+
+def test_collates_prepared_real_clips(tmp_path):
+    dataset = prepare_audio(load_corpus("ravdess", RAVDESS_SAMPLE / "Actor_01"), num_proc=1, cache_dir=tmp_path)
+    rows = [dataset[i] for i in range(4)]
+    batch = AudioClassificationCollator(_extractor(), extra_columns=["speaker_id"])(rows)
+    lengths = [len(r["waveform"]) for r in rows]
+    assert batch["input_values"].shape == (4, max(lengths))
+    assert batch["attention_mask"].sum(dim=1).tolist() == lengths
+    assert batch["speaker_id"] == ["01"] * 4

@@ -1,0 +1,279 @@
+"""Speaker normalisation, the openSMILE baseline and the k-fold accuracy benchmark's folds (issue 15)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from datasets import Dataset, DatasetDict
+from transformers import pipeline
+
+from ser_hf import load_corpus, prepare_audio
+from ser_hf.data.dataset_info import column_values
+from ser_hf.inputs.collators import AudioClassificationCollator, FunctionalsCollator
+from ser_hf.inputs.speaker_normalization import (
+    FUNCTIONALS_COLUMN,
+    TRANSDUCTIVE_PROTOCOL,
+    compute_functionals_once,
+    distribution_warnings,
+    fit_normalization,
+    speaker_statistics,
+)
+from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, build_baseline
+from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.train import main
+from ser_hf.training.stages import load_dataset_from_args, make_folds
+from tests.conftest import REPO
+from tests.training.test_train import write_recipe
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_ravdess) -> Dataset:
+    return prepare_audio(load_corpus("ravdess", str(tiny_ravdess)))
+
+
+def speaker_splits(dataset: Dataset) -> DatasetDict:
+    speakers = column_values(dataset, "speaker_id")
+    pick = {"train": ("01", "02"), "validation": ("03",), "test": ("04",)}
+    return DatasetDict(
+        {name: dataset.select([i for i, s in enumerate(speakers) if s in chosen]) for name, chosen in pick.items()}
+    )
+
+
+def raw_log_mels(extractor, dataset: Dataset) -> list[np.ndarray]:
+    waveforms = list(dataset.with_format("numpy")["waveform"])
+    return extractor(waveforms, sampling_rate=16000, padding=False, normalize=False)["input_features"]
+
+
+def test_speaker_statistics_are_each_speakers_own_and_read_no_label(prepared):
+    extractor = LogMelFeatureExtractor(n_mels=16, normalization="speaker")
+    statistics = speaker_statistics(extractor, prepared)
+    speakers = column_values(prepared, "speaker_id")
+    features = raw_log_mels(extractor, prepared)
+    for speaker in ("01", "04"):
+        frames = np.concatenate([f for f, s in zip(features, speakers) if s == speaker])
+        mean, std = statistics[speaker].statistics()
+        np.testing.assert_allclose(mean, frames.mean(axis=0), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(std, frames.std(axis=0), rtol=1e-3, atol=1e-3)
+    shuffled = prepared.remove_columns("label").add_column(
+        "label", list(np.random.default_rng(0).permutation(column_values(prepared, "label")))
+    )
+    again = speaker_statistics(extractor, shuffled)
+    assert all(np.array_equal(again[s].statistics()[0], statistics[s].statistics()[0]) for s in statistics)
+
+
+def test_each_clip_is_standardised_with_its_own_speakers_statistics(prepared):
+    extractor = LogMelFeatureExtractor(n_mels=16, normalization="speaker")
+    splits = speaker_splits(prepared)
+    plan = fit_normalization(extractor, splits)
+    assert sorted(plan.speaker_statistics) == ["01", "02", "03", "04"]
+    assert plan.protocol == TRANSDUCTIVE_PROTOCOL and plan.to_dict()["transductive"] is True
+    rows = [splits["test"].with_format("numpy")[0], splits["train"].with_format("numpy")[0]]
+    batch = AudioClassificationCollator(extractor, normalization=plan)(rows)
+    for index, row in enumerate(rows):
+        raw = raw_log_mels(extractor, Dataset.from_dict({"waveform": [row["waveform"]]}))[0]
+        mean, std = plan.speaker_statistics[row["speaker_id"]]
+        frames = int(batch["attention_mask"][index].sum())
+        np.testing.assert_allclose(
+            batch["input_features"][index, :frames].numpy(), (raw - mean) / std, rtol=1e-4, atol=1e-4
+        )
+    # The global statistics stored in the extractor are the training speakers' pooled ones.
+    pooled = np.concatenate(raw_log_mels(extractor, splits["train"]))
+    np.testing.assert_allclose(extractor.feature_mean, pooled.mean(axis=0), rtol=1e-4, atol=1e-3)
+
+
+def test_without_speaker_statistics_the_extractor_falls_back_to_global_ones_and_says_so(prepared, caplog):
+    extractor = LogMelFeatureExtractor(n_mels=16, normalization="speaker")
+    fit_normalization(extractor, speaker_splits(prepared))
+    waveform = prepared.with_format("numpy")[0]["waveform"]
+    with caplog.at_level(logging.WARNING):
+        features = extractor(waveform, sampling_rate=16000, return_tensors="np")["input_features"][0]
+    assert "No speaker statistics for these clips" in caplog.text and "global statistics" in caplog.text
+    raw = extractor(waveform, sampling_rate=16000, normalize=False, return_tensors="np")["input_features"][0]
+    expected = (raw - np.asarray(extractor.feature_mean)) / np.asarray(extractor.feature_std)
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_speaker_heard_in_two_emotions_only_is_warned_about(prepared):
+    splits = speaker_splits(prepared)
+    test = splits["test"]
+    labels = column_values(test, "label")
+    two = sorted(set(labels))[:2]
+    splits["test"] = test.select([i for i, label in enumerate(labels) if label in two])
+    (warning,) = [w for w in distribution_warnings(splits, test.features["label"].names) if "labels" in w]
+    assert warning.startswith("test speaker 04: labels far from the training speakers'")
+    assert "erase the differences between emotions" in warning
+    assert not [
+        w for w in distribution_warnings(speaker_splits(prepared), test.features["label"].names) if "labels" in w
+    ]
+
+
+def test_opensmile_functionals_are_computed_once_and_standardised_per_speaker(prepared):
+    extractor = OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", normalization="speaker")
+    with_functionals = compute_functionals_once(prepared, extractor)
+    functionals = np.asarray(with_functionals.with_format("numpy")[FUNCTIONALS_COLUMN])
+    assert functionals.shape == (len(prepared), 88) and np.isfinite(functionals).all()
+    np.testing.assert_allclose(
+        functionals[0], extractor.functionals(prepared.with_format("numpy")[0]["waveform"]), rtol=1e-5
+    )
+    plan = fit_normalization(extractor, speaker_splits(with_functionals))
+    rows = [row for row in with_functionals.with_format("numpy") if row["speaker_id"] == "04"]
+    batch = FunctionalsCollator(extractor, normalization=plan)(rows)
+    normalised = batch["input_features"].numpy()
+    np.testing.assert_allclose(normalised.mean(axis=0)[np.std(functionals, axis=0) > 1e-3], 0.0, atol=1e-3)
+
+
+def test_an_opensmile_model_round_trips_through_pipeline_with_a_transductive_report(tmp_path, tiny_ravdess):
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        model_type="opensmile",
+        model_config={"hidden_sizes": [16]},
+        feature_extractor_config={"feature_set": "eGeMAPSv02", "normalization": "speaker"},
+        output_dir=str(tmp_path / "run"),
+        max_steps=6,
+    )
+    for key in ("gain_prob", "num_time_masks"):  # spectrogram and waveform augmentation do not apply
+        values = yaml.safe_load(recipe.read_text())
+        values.pop(key, None)
+        recipe.write_text(yaml.safe_dump(values))
+    (report,) = main([str(recipe)])
+    assert report["normalization"]["transductive"] is True
+    markdown = (tmp_path / "run" / "report.md").read_text()
+    assert f"Features: {TRANSDUCTIVE_PROTOCOL}." in markdown
+    extractor = OpenSmileFeatureExtractor.from_pretrained(tmp_path / "run")
+    assert extractor.normalization == "speaker" and len(extractor.feature_mean) == 88
+    classify = pipeline("audio-classification", model=str(tmp_path / "run"))
+    clip = sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0]
+    scores = classify(str(clip), top_k=None)
+    assert {s["label"] for s in scores} == set(report["labels"])
+    assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_build_baseline_makes_the_opensmile_model_agree_with_its_feature_set():
+    model, extractor = build_baseline(
+        "opensmile", ["neutral", "sad"], feature_extractor=OpenSmileFeatureExtractor(feature_set="eGeMAPSv02")
+    )
+    assert model.config.num_features == extractor.feature_size == 88
+    with pytest.raises(ValueError, match="feature_set 'ComParE'"):
+        OpenSmileFeatureExtractor(feature_set="ComParE")
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_accuracy", REPO / "bench" / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_path, tiny_ravdess):
+    bench = load_bench()
+    values = bench.kfold_recipe(
+        REPO / "recipes" / "demo.yaml",
+        tiny_ravdess,
+        folds=4,
+        seed=3,
+        output_dir=tmp_path / "out",
+        validation_size=0.34,
+    )
+    assert values["split_protocol"] == "kfold" and "test_speakers" not in values
+    path = tmp_path / "kfold.yaml"
+    path.write_text(yaml.safe_dump(values))
+    _, data_args, _, _ = parse_recipe([str(path)])
+    folds = make_folds(load_dataset_from_args(data_args), data_args)
+    tested = []
+    for fold, splits in folds:
+        speakers = {name: set(column_values(split, "speaker_id")) for name, split in splits.items()}
+        assert set(speakers) == {"train", "validation", "test"}
+        assert not speakers["train"] & speakers["test"] and not speakers["validation"] & speakers["test"]
+        assert not speakers["train"] & speakers["validation"] and speakers["validation"]
+        tested += sorted(speakers["test"])
+    assert sorted(tested) == ["01", "02", "03", "04"]  # every speaker tested exactly once
+
+
+def test_a_recipe_that_chooses_nothing_on_validation_trains_on_all_training_speakers(tmp_path, tiny_ravdess):
+    bench = load_bench()
+    fixed = bench.kfold_recipe(
+        REPO / "recipes" / "ravdess_opensmile.yaml",
+        tiny_ravdess,
+        folds=4,
+        seed=3,
+        output_dir=tmp_path / "a",
+        validation_size=0.34,
+    )
+    chooses = bench.kfold_recipe(
+        REPO / "recipes" / "demo.yaml", tiny_ravdess, folds=4, seed=3, output_dir=tmp_path / "b", validation_size=0.34
+    )
+    assert fixed["load_best_model_at_end"] is False and fixed["validation_size"] == 0.0
+    assert chooses["validation_size"] == 0.34
+    assert bench.selects_on_validation({"load_best_model_at_end": False, "early_stopping_patience": 3})
+
+
+def test_the_benchmarks_random_control_uses_the_same_clips_and_sizes_with_every_speaker_in_test(
+    tmp_path, tiny_ravdess
+):
+    bench = load_bench()
+    values = bench.kfold_recipe(
+        REPO / "recipes" / "demo.yaml", tiny_ravdess, folds=4, seed=3, output_dir=tmp_path / "out", validation_size=0.0
+    )
+    path = tmp_path / "kfold.yaml"
+    path.write_text(yaml.safe_dump(values))
+    _, data_args, _, training_args = parse_recipe([str(path)])
+    dataset = load_dataset_from_args(data_args)
+    fold, splits = make_folds(dataset, data_args)[1]
+    random_splits, random_data_args, random_training_args = bench.random_fold_run(
+        dataset, splits, data_args, training_args, fold
+    )
+    assert {name: len(split) for name, split in random_splits.items()} == {
+        name: len(split) for name, split in splits.items()
+    }
+    assert set(column_values(random_splits["test"], "path")) | set(
+        column_values(random_splits["train"], "path")
+    ) == set(column_values(splits["test"], "path")) | set(column_values(splits["train"], "path"))
+    random_speakers = {name: set(column_values(split, "speaker_id")) for name, split in random_splits.items()}
+    assert random_speakers["test"] & random_speakers["train"]  # the leak the control is there to show
+    assert random_data_args.split_protocol == "random"
+    assert Path(random_training_args.output_dir) == Path(training_args.output_dir) / "random"
+
+
+def test_the_benchmark_summary_gives_mean_std_per_metric_and_the_inflation_fold_by_fold():
+    bench = load_bench()
+
+    def report(fold, ua, random_ua=None):
+        metrics = {"unweighted_accuracy": ua, "accuracy": ua, "macro_f1": ua}
+        out = {
+            "fold": fold,
+            "split": {"speakers": {"test": [f"{fold:02d}"]}},
+            "bench_minutes": 1.0,
+            "evaluation": {"test": metrics},
+            "normalization": {"protocol": "p", "transductive": True},
+        }
+        if random_ua is not None:
+            out["random"] = {"evaluation": {"test": {name: random_ua for name in metrics}}}
+        return out
+
+    summary = bench.summarize(Path("recipes/x.yaml"), [report(0, 0.5, 0.7), report(1, 0.6, 0.7)], folds=2, seeds=1)
+    assert summary["mean_std"]["unweighted_accuracy"] == "55.0 ± 7.1"
+    assert summary["inflation"]["unweighted_accuracy"] == "15.0 ± 7.1"  # +20 and +10 points
+    assert summary["folds"][1]["random_split"]["unweighted_accuracy"] == 70.0
+    assert summary["transductive"] and summary["minutes_per_run"] == 2.0
+    table = bench.markdown_table([summary])
+    assert "| `x` (transductive) | 50.0 | 60.0 | **55.0 ± 7.1** |" in table and "| 15.0 ± 7.1 |" in table
+
+
+def test_the_benchmark_reduces_each_test_speaker_to_n_emotions(prepared):
+    bench = load_bench()
+    splits = bench.reduce_test_emotions(speaker_splits(prepared), 2, seed=0)
+    assert len(set(column_values(splits["test"], "label"))) == 2
+    assert set(column_values(splits["test"], "speaker_id")) == {"04"}
+
+
+def test_the_shipped_opensmile_recipes_parse(tmp_path):
+    for name in ("ravdess_opensmile.yaml", "ravdess_opensmile_speaker.yaml", "cremad_opensmile.yaml"):
+        model_args, *_ = parse_recipe([str(REPO / "recipes" / name), "--output_dir", str(tmp_path / name)])
+        assert model_args.model_type == "opensmile"
+    assert Path(REPO / "recipes" / "ravdess_opensmile_speaker.yaml").read_text().count("normalization: speaker") == 1

@@ -1,0 +1,564 @@
+"""The training entry point end to end, on a few real RAVDESS clips with tiny models: recipe parsing, one short run per
+model kind, k-fold summaries, FAST mode, resume, and the command lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from accelerate import PartialState
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import pipeline, set_seed
+
+from ser_hf.data.decode import decode_waveform
+from ser_hf.models import merge_lora
+from ser_hf.recipe.arguments import RecipeError, parse_recipe
+from ser_hf.train import main
+from ser_hf.training.stages import build_model
+from ser_hf.training.trainer import SERTrainer
+from tests.conftest import REPO
+
+TINY_SSL = dict(
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    conv_dim=[32, 32, 32],
+    conv_stride=[4, 4, 4],
+    conv_kernel=[8, 8, 8],
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+    classifier_proj_size=8,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    layerdrop=0.0,
+    mask_time_prob=0.0,
+)
+TINY_MODELS = {
+    "cnn2d": {"model_type": "cnn2d", "model_config": {"conv_channels": [4, 8]}},
+    "crnn": {"model_type": "crnn", "model_config": {"conv_channels": [4, 8], "lstm_hidden_size": 8}},
+    "cnn1d": {"model_type": "cnn1d", "model_config": {"conv_channels": [4, 4, 8, 8]}},
+    "mfcc": {"model_type": "mfcc", "model_config": {}},
+    "parallel_cnn_transformer": {
+        "model_type": "parallel_cnn_transformer",
+        "model_config": {
+            "conv_channels": [4, 8],
+            "transformer_hidden_size": 8,
+            "transformer_num_heads": 2,
+            "transformer_intermediate_size": 16,
+        },
+    },
+    "cnn_attention_lstm": {
+        "model_type": "cnn_attention_lstm",
+        "model_config": {"conv_channels": [8], "lstm_hidden_size": 8, "num_attention_heads": 2},
+    },
+    "wav2vec2": {
+        "model_type": "wav2vec2",
+        "model_config": TINY_SSL,
+        "use_weighted_layer_sum": True,
+        "head_learning_rate": 1.0e-2,
+    },
+    # As recipes/cremad_lora.yaml: gradient checkpointing, through which the adapters must still get gradients.
+    "hubert-lora": {
+        "model_type": "hubert",
+        "model_config": TINY_SSL,
+        "use_lora": True,
+        "lora_r": 2,
+        "gradient_checkpointing": True,
+    },
+    "wavlm-attentive": {
+        "model_type": "wavlm",
+        "pooling_mode": "attentive_statistics",
+        "num_frozen_layers": 1,
+        "model_config": {**TINY_SSL, "num_buckets": 8, "max_bucket_distance": 20},
+    },
+    "wav2vec2-fast": {
+        "model_type": "wav2vec2",
+        "model_config": TINY_SSL,
+        "freeze_base_model": True,
+        "cache_encoder_outputs": True,
+        "use_weighted_layer_sum": True,
+    },
+}
+
+
+def write_recipe(path: Path, data_dir: Path, **values) -> Path:
+    recipe = {
+        "model_type": "cnn2d",
+        "model_config": {"conv_channels": [4, 8]},
+        "corpus": "ravdess",
+        "data_dir": str(data_dir),
+        "split_protocol": "speaker",
+        "train_speakers": ["01", "02"],
+        "validation_speakers": ["03"],
+        "test_speakers": ["04"],
+        "max_duration_seconds": 1.0,
+        "output_dir": str(path.parent / "run"),
+        "max_steps": 4,
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 8,
+        "learning_rate": 1.0e-2,
+        "logging_steps": 1,
+        "eval_strategy": "steps",
+        "eval_steps": 2,
+        "save_steps": 2,
+        "save_strategy": "steps",
+        "use_cpu": True,
+        "seed": 7,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+    }
+    recipe.update(values)
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+# --- Recipes ------------------------------------------------------------------------------------------------------
+
+
+def test_yaml_sets_values_and_flags_override_them(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, learning_rate="3.0e-4", label_map={"calm": "neutral"})
+    model_args, data_args, augmentation_args, training_args = parse_recipe(
+        [
+            str(recipe),
+            "--learning_rate",
+            "5e-4",
+            "--max_steps",
+            "9",
+            "--test_speakers",
+            "02",
+            "04",
+            "--class_weights",
+            "{angry: 2.0}",
+        ]
+    )
+    assert training_args.learning_rate == 5e-4 and training_args.max_steps == 9
+    assert data_args.test_speakers == ["02", "04"] and data_args.label_map == {"calm": "neutral"}
+    assert training_args.class_weights == {"angry": 2.0}
+    assert model_args.model_type == "cnn2d" and model_args.model_config == {"conv_channels": [4, 8]}
+    # ser-hf's defaults: keep the best model by validation UA, group batches by length, keep the waveform column.
+    assert training_args.metric_for_best_model == "unweighted_accuracy" and training_args.load_best_model_at_end
+    assert training_args.train_sampling_strategy == "group_by_length"
+    assert training_args.length_column_name == "duration" and not training_args.remove_unused_columns
+    assert augmentation_args.noise_prob == 0.0
+    # A float written as 3.0e-4 in YAML reaches the dataclass as a float.
+    _, _, _, from_yaml = parse_recipe([str(recipe)])
+    assert from_yaml.learning_rate == pytest.approx(3e-4)
+
+
+def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
+    recipe = write_recipe(tmp_path / "bad.yaml", tmp_path, lerning_rate=1.0e-3)
+    with pytest.raises(RecipeError, match=r"'lerning_rate' \(did you mean 'learning_rate'\?\) in recipe .*bad\.yaml"):
+        parse_recipe([str(recipe)])
+    with pytest.raises(RecipeError, match="Unknown command-line argument.*--no_such_flag"):
+        parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), "--no_such_flag", "1"])
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"model_type": "resnet"}, "model_type 'resnet' is not one of"),
+        ({"corpus": ["ravdess", "tess"]}, "one data_dir per corpus"),
+        ({"model_type": "crnn", "use_lora": True}, "use_lora only apply to SSL encoders"),
+        ({"model_type": "wav2vec2", "model_config": {}, "cache_encoder_outputs": True}, "needs freeze_base_model"),
+        (
+            {
+                "model_type": "wav2vec2",
+                "model_config": {},
+                "freeze_base_model": True,
+                "cache_encoder_outputs": True,
+                "pooling_mode": "attentive_statistics",
+            },
+            "needs mean pooling",
+        ),
+        ({"model_config": {"conv_chanels": [4]}}, r"'conv_chanels' \(did you mean 'conv_channels'\?\) is not a field"),
+        ({"feature_extractor_config": {"nmels": 40}}, "'nmels' .*is not a field of LogMelFeatureExtractor"),
+        ({"gain_db": [6.0, -6.0]}, r"gain_db must be a range \[low, high\]"),
+        ({"class_weights": {"angry": -1}}, "non-negative"),
+        ({"model_config": "[1, 2]"}, "model_config must be a mapping"),
+        # Wrong types, which argparse never sees in a recipe: named with the key, the value and the expected type.
+        ({"num_train_epochs": "ten"}, "num_train_epochs: 'ten' is not a valid float"),
+        ({"learning_rate": [1.0e-3, 1.0e-4]}, r"learning_rate: \[0.001, 0.0001\] is not a valid float"),
+        ({"seed": 1.5}, "seed: 1.5 is not a valid int"),
+        ({"use_lora": "maybe"}, "use_lora: 'maybe' is not a valid bool"),
+        (
+            {"validation_speakers": {"06": 1}},
+            r"validation_speakers: \{'06': 1\} is not a valid Optional\[list\[str\]\]",
+        ),
+    ],
+)
+def test_bad_recipe_values_stop_before_any_work(tmp_path, values, message):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **values)
+    with pytest.raises(RecipeError, match=message) as error:
+        parse_recipe([str(recipe)])
+    assert str(recipe) in str(error.value)
+
+
+def test_augmentation_the_model_cannot_use_is_refused(tmp_path):
+    model_args, _, augmentation_args, _ = parse_recipe(
+        [
+            str(
+                write_recipe(
+                    tmp_path / "r.yaml",
+                    tmp_path,
+                    model_type="cnn1d",
+                    num_time_masks=2,
+                    model_config={"conv_channels": [4, 4, 8, 8]},
+                )
+            )
+        ]
+    )
+    with pytest.raises(RecipeError, match="num_time_masks/num_freq_masks mask spectrograms"):
+        augmentation_args.check_model(model_args)
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_parses(recipe):
+    model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
+    augmentation_args.check_model(model_args)
+    assert data_args.corpus and training_args.output_dir
+    text = recipe.read_text()
+    assert "# Model" in text and "# Data" in text and "# Training" in text
+
+
+def test_accelerate_configs_are_valid_yaml():
+    configs = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"cpu", "single_gpu", "multi_gpu"}
+    for path in configs:
+        config = yaml.safe_load(path.read_text())
+        assert config["compute_environment"] == "LOCAL_MACHINE" and "distributed_type" in config
+
+
+# --- Training -----------------------------------------------------------------------------------------------------
+
+
+def _initial_weights(recipe: Path, labels) -> dict[str, torch.Tensor]:
+    model_args, _, augmentation_args, training_args = parse_recipe([str(recipe)])
+    set_seed(training_args.seed)
+    model, _ = build_model(model_args, augmentation_args, labels)
+    if isinstance(model, PeftModel):  # exported models have their adapters merged in
+        model = merge_lora(model)
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", list(TINY_MODELS))
+def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(tmp_path, tiny_ravdess, kind):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **TINY_MODELS[kind])
+    (report,) = main([str(recipe)])
+    run = tmp_path / "run"
+    labels = report["labels"]
+    assert report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": ["04"]}
+    assert report["leakage_audit"]["passed"] and report["protocol"] == "speaker"
+    for split, clips in (("validation", 8), ("test", 8)):
+        metrics = report["evaluation"][split]
+        assert metrics["clips"] == clips and 0.0 <= metrics["unweighted_accuracy"] <= 1.0
+        assert np.asarray(metrics["confusion_matrix"]).sum() == clips
+        assert set(metrics["per_speaker"]) == {"04" if split == "test" else "03"}
+    assert json.loads((run / "metrics.json").read_text())["evaluation"] == json.loads(json.dumps(report["evaluation"]))
+    for png in ("confusion_matrix_test.png", "confusion_matrix_validation.png", "training_curves.png"):
+        assert (run / png).read_bytes()[:4] == b"\x89PNG"
+    assert report["training"]["global_step"] == 4
+
+    # The saved model is safetensors, differs from its initialisation, and classifies a clip through pipeline().
+    saved = load_file(run / "model.safetensors")
+    initial = _initial_weights(recipe, labels)
+    changed = [name for name, tensor in saved.items() if name in initial and not torch.equal(tensor, initial[name])]
+    assert changed, "training changed no weight"
+    if kind == "wav2vec2-fast":
+        assert all(name.startswith(("projector", "classifier", "layer_weights")) for name in changed)
+        encoder = [name for name in saved if name.startswith("wav2vec2.")]
+        assert encoder and all(torch.equal(saved[name], initial[name]) for name in encoder)
+    if kind == "wavlm-attentive":  # the feature encoder and the lowest layer were frozen
+        assert not any(name.startswith(("wavlm.feature_extractor", "wavlm.encoder.layers.0.")) for name in changed)
+        assert any(name.startswith("wavlm.encoder.layers.1.") for name in changed)
+    if kind == "hubert-lora":  # merged adapters change the attention projections, nothing else of the encoder
+        assert any(".attention.q_proj." in name for name in changed)
+        assert not any(name.startswith("hubert.feature_extractor") for name in changed)
+    classifier = pipeline("audio-classification", model=str(run))
+    clip = decode_waveform(str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0]), 16000)
+    scores = classifier({"raw": clip, "sampling_rate": 16000}, top_k=len(labels))
+    assert {s["label"] for s in scores} == set(labels)
+    assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_class_weights_and_label_smoothing_define_the_loss(tmp_path, tiny_ravdess):
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        class_weights="balanced",
+        label_smoothing_factor=0.2,
+        eval_strategy="no",
+        load_best_model_at_end=False,
+    )
+    model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
+    model, _ = build_model(model_args, augmentation_args, ["neutral", "happy", "sad"])
+    weights = torch.tensor([0.5, 1.0, 2.0])
+    trainer = SERTrainer(model=model, args=training_args, class_weights=weights)
+    logits = torch.randn(5, 3)
+    labels = torch.tensor([0, 1, 2, 2, 1])
+
+    class Fixed(torch.nn.Module):
+        def forward(self, **inputs):
+            return {"logits": logits}
+
+    loss = trainer.compute_loss(Fixed(), {"input_features": torch.zeros(1), "labels": labels})
+    expected = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=0.2)(logits, labels)
+    assert torch.allclose(loss, expected)
+
+
+def test_head_learning_rate_gets_its_own_parameter_groups(tmp_path, tiny_ravdess):
+    values = {
+        **TINY_MODELS["wav2vec2"],
+        "learning_rate": 1.0e-4,
+        "head_learning_rate": 1.0e-2,
+        "weight_decay": 0.01,
+        "eval_strategy": "no",
+        "load_best_model_at_end": False,
+    }
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values)
+    model_args, _, augmentation_args, training_args = parse_recipe([str(recipe)])
+    model, _ = build_model(model_args, augmentation_args, ["neutral", "happy"])
+    trainer = SERTrainer(model=model, args=training_args, head_learning_rate=1.0e-2)
+    optimizer = trainer.create_optimizer()
+    by_lr = {}
+    for group in optimizer.param_groups:
+        by_lr.setdefault(group["lr"], set()).update(id(p) for p in group["params"])
+    head = {
+        id(p)
+        for name, p in model.named_parameters()
+        if name.startswith(("projector", "classifier", "layer_weights")) and p.requires_grad
+    }
+    assert by_lr[1.0e-2] == head
+    assert by_lr[1.0e-4] and not by_lr[1.0e-4] & head
+
+
+def test_kfold_recipe_trains_every_fold_and_writes_mean_and_std(tmp_path, tiny_ravdess):
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        split_protocol="kfold",
+        num_folds=2,
+        validation_size=0.0,
+        train_speakers=None,
+        validation_speakers=None,
+        test_speakers=None,
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
+    reports = main([str(recipe)])
+    assert [r["fold"] for r in reports] == [0, 1]
+    test_speakers = [set(r["split"]["speakers"]["test"]) for r in reports]
+    assert test_speakers[0].isdisjoint(test_speakers[1]) and len(test_speakers[0] | test_speakers[1]) == 4
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    ua = [r["evaluation"]["test"]["unweighted_accuracy"] for r in reports]
+    assert summary["folds"] == 2 and summary["protocol"] == "kfold" and summary["leakage_audits_passed"]
+    assert summary["mean"]["unweighted_accuracy"] == pytest.approx(np.mean(ua))
+    assert summary["std"]["unweighted_accuracy"] == pytest.approx(np.std(ua, ddof=1))
+    assert [row["unweighted_accuracy"] for row in summary["per_fold"]] == pytest.approx(ua)
+    assert "mean ± std" in (tmp_path / "run" / "summary.md").read_text()
+    for fold in (0, 1):
+        assert (tmp_path / "run" / f"fold-{fold}" / "model.safetensors").is_file()
+    # A re-run reads the finished folds back instead of training them again.
+    again = main([str(recipe)])
+    assert [r["evaluation"] for r in again] == [json.loads(json.dumps(r["evaluation"])) for r in reports]
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_to_the_same_final_weights(tmp_path, tiny_ravdess, monkeypatch):
+    values = dict(
+        max_steps=6,
+        gain_prob=0.5,
+        num_time_masks=1,
+        num_freq_masks=1,
+        max_duration_seconds=1.0,
+        save_total_limit=None,
+        load_best_model_at_end=False,
+    )
+    uninterrupted = write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values)
+    main([str(uninterrupted)])
+
+    interrupted = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
+    original_step = SERTrainer.training_step
+
+    def failing_step(self, *args, **kwargs):
+        if self.state.global_step == 3:
+            raise _Interrupt("killed at step 3")
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(SERTrainer, "training_step", failing_step)
+    with pytest.raises(_Interrupt):
+        main([str(interrupted)])
+    assert (tmp_path / "b" / "checkpoint-2").is_dir() and not (tmp_path / "b" / "metrics.json").exists()
+    monkeypatch.setattr(SERTrainer, "training_step", original_step)
+
+    (report,) = main([str(interrupted)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    final_a = load_file(tmp_path / "a" / "model.safetensors")
+    final_b = load_file(tmp_path / "b" / "model.safetensors")
+    assert final_a.keys() == final_b.keys()
+    assert all(torch.equal(final_a[name], final_b[name]) for name in final_a)
+
+
+def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravdess, monkeypatch):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=4)
+    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step_3(SERTrainer.training_step))
+    with pytest.raises(_Interrupt):
+        main([str(recipe)])
+    monkeypatch.undo()
+    with pytest.raises(RecipeError, match="holds a run with other model settings"):
+        main([str(recipe), "--model_type", "crnn", "--model_config", "{conv_channels: [4], lstm_hidden_size: 4}"])
+
+
+def _raise_at_step_3(step):
+    def failing_step(self, *args, **kwargs):
+        if self.state.global_step == 3:
+            raise _Interrupt("killed at step 3")
+        return step(self, *args, **kwargs)
+
+    return failing_step
+
+
+# --- Command lines ------------------------------------------------------------------------------------------------
+
+
+def _run(*args, cwd=REPO, timeout=600):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_python_m_ser_hf_train_reports_an_unknown_key_in_one_line(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "bad.yaml", tiny_ravdess, num_train_epoch=3)
+    result = _run(sys.executable, "-m", "ser_hf.train", str(recipe))
+    assert result.returncode == 2
+    assert "error: Unknown key(s) 'num_train_epoch' (did you mean 'num_train_epochs'?)" in result.stderr
+    assert "bad.yaml" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_ser_hf_train_and_predict_command_lines(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2)
+    ser_hf = str(Path(sys.executable).parent / "ser-hf")
+    trained = _run(
+        ser_hf,
+        "train",
+        str(recipe),
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    clip = sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0]
+    predicted = _run(ser_hf, "predict", str(tmp_path / "run"), str(clip), "--top-k", "2")
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    line = json.loads(predicted.stdout.strip().splitlines()[-1])
+    assert line["file"] == str(clip) and len(line["predictions"]) == 2
+
+
+def test_two_process_accelerate_run_evaluates_the_full_split_once(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, per_device_eval_batch_size=3)
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    result = _run(
+        accelerate,
+        "launch",
+        "--config_file",
+        str(REPO / "recipes" / "accelerate_configs" / "cpu.yaml"),
+        "--num_processes",
+        "2",
+        "-m",
+        "ser_hf.train",
+        str(recipe),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["training"]["global_step"] == 2
+    # 8 clips over 2 processes in batches of 3 pad the last batch: gathered metrics drop the padding.
+    assert report["evaluation"]["test"]["clips"] == 8
+    assert np.asarray(report["evaluation"]["test"]["confusion_matrix"]).sum() == 8
+    assert (result.stdout + result.stderr).count("test: UA") == 1
+
+
+def test_recipe_yaml_reads_floats_and_no_as_users_mean_them(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    write_recipe(recipe, tmp_path)
+    recipe.write_text(
+        recipe.read_text()
+        .replace("learning_rate: 0.01", "learning_rate: 1e-5")
+        .replace("eval_strategy: steps", "eval_strategy: no")
+        .replace("save_strategy: steps", "")
+        + "save_strategy: no\nlr_scheduler_kwargs: {min_lr: 1e-6}\n"
+    )
+    _, _, _, training_args = parse_recipe([str(recipe)])
+    assert training_args.learning_rate == 1e-5 and training_args.save_strategy == "no"
+    assert training_args.lr_scheduler_kwargs == {"min_lr": 1e-6}
+
+
+def test_recipe_values_outside_the_choices_are_refused(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_sampling_strategy="group_by_lenght")
+    with pytest.raises(RecipeError, match="train_sampling_strategy: 'group_by_lenght' is not one of"):
+        parse_recipe([str(recipe)])
+
+
+def test_gpu_runs_copy_pinned_batches_without_waiting(tmp_path, monkeypatch):
+    cpu = parse_recipe([str(write_recipe(tmp_path / "cpu.yaml", tmp_path, use_cpu=False))])[3]
+    assert not cpu.dataloader_pin_memory and not cpu.accelerator_config.non_blocking
+    # No GPU here: torch is told there is one, as far as the arguments ask; accelerate's process state (a shared
+    # singleton) set up under that pretence is thrown away after the test.
+    monkeypatch.setattr(PartialState, "_shared_state", {})
+    for name, value in (
+        ("is_available", lambda: True),
+        ("is_bf16_supported", lambda: True),
+        ("set_device", lambda device: None),
+        ("device_count", lambda: 1),
+    ):
+        monkeypatch.setattr(torch.cuda, name, value)
+    gpu = parse_recipe([str(write_recipe(tmp_path / "gpu.yaml", tmp_path, use_cpu=False))])[3]
+    assert gpu.dataloader_pin_memory and gpu.accelerator_config.non_blocking and gpu.bf16
+    told = write_recipe(tmp_path / "told.yaml", tmp_path, use_cpu=False, accelerator_config={"non_blocking": False})
+    assert not parse_recipe([str(told)])[3].accelerator_config.non_blocking
+    unpinned = write_recipe(tmp_path / "unpinned.yaml", tmp_path, use_cpu=False, dataloader_pin_memory=False)
+    assert not parse_recipe([str(unpinned)])[3].accelerator_config.non_blocking
+
+
+def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):
+    """Evaluation keeps the split's order (no length grouping), so per-speaker figures pair each clip with its
+    speaker: recomputed clip by clip from the saved model, they agree."""
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        max_steps=2,
+        validation_speakers=[],
+        test_speakers=["03", "04"],
+        eval_strategy="no",
+        load_best_model_at_end=False,
+    )
+    (report,) = main([str(recipe)])
+    classifier = pipeline("audio-classification", model=str(tmp_path / "run"))
+    from ser_hf import load_corpus
+
+    corpus = load_corpus("ravdess", tiny_ravdess)
+    names = corpus.features["label"].names
+    correct: dict[str, list[bool]] = {}
+    for row in corpus.select_columns(["path", "speaker_id", "label"]):
+        if row["speaker_id"] not in ("03", "04"):
+            continue
+        top = classifier({"raw": decode_waveform(row["path"], 16000), "sampling_rate": 16000}, top_k=1)[0]
+        correct.setdefault(row["speaker_id"], []).append(top["label"] == names[row["label"]])
+    per_speaker = report["evaluation"]["test"]["per_speaker"]
+    for speaker, hits in correct.items():
+        assert per_speaker[speaker]["accuracy"] == pytest.approx(np.mean(hits))
