@@ -9,6 +9,7 @@ from .data.decode import prepare_audio
 from .data.splits import leave_one_speaker_out, random_split, speaker_kfold, speaker_split
 from .data.summary import summarize
 from .emotions import EMOTIONS, LabelPolicy
+from .evaluation.metrics import metrics_path
 
 # Importing the models registers every ser-hf model type with the Auto classes, so saved models load (and run in
 # pipeline("audio-classification")) without trust_remote_code once ser_hf is imported.
@@ -39,6 +40,7 @@ __all__ = [
     "load_corpus",
     "merge_corpora",
     "merge_lora",
+    "metrics_path",
     "prepare_audio",
     "random_split",
     "speaker_kfold",

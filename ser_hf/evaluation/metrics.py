@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -19,6 +20,12 @@ from ..atomic_files import atomic_path
 
 #: The scalar metrics every evaluation reports, in the order tables show them.
 SCALAR_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1", "expected_calibration_error")
+
+
+def metrics_path() -> str:
+    """Path of ser-hf's `evaluate` metric module (:mod:`ser_hf.evaluation.ser_metrics`), loadable offline:
+    ``evaluate.load(ser_hf.metrics_path())`` gives UA, WA, macro-F1 and per-class recall."""
+    return str(Path(__file__).with_name("ser_metrics.py"))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

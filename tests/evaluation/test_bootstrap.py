@@ -1,0 +1,103 @@
+"""The speaker-level bootstrap: intervals on constructed cases with a known answer, and the paired comparison."""
+
+import numpy as np
+import pytest
+
+from ser_hf.evaluation.bootstrap import (
+    format_interval,
+    metrics_from_confusion,
+    paired_comparison,
+    speaker_bootstrap,
+    speaker_confusions,
+)
+from ser_hf.evaluation.metrics import classification_metrics
+
+
+def _scored_speakers(num_speakers, clips_per_speaker=24, num_classes=4, accuracy_of=lambda s: 0.6, seed=0):
+    """Labels, predictions and speaker ids: speaker s classifies a share ``accuracy_of(s)`` of clips correctly."""
+    rng = np.random.default_rng(seed)
+    labels, predictions, speakers = [], [], []
+    for s in range(num_speakers):
+        truth = np.arange(clips_per_speaker) % num_classes
+        right = rng.random(clips_per_speaker) < accuracy_of(s)
+        guess = np.where(right, truth, (truth + 1 + rng.integers(0, num_classes - 1, clips_per_speaker)) % num_classes)
+        labels += truth.tolist()
+        predictions += guess.tolist()
+        speakers += [f"spk{s:02d}"] * clips_per_speaker
+    return np.array(labels), np.array(predictions), speakers
+
+
+def test_metrics_from_confusion_agree_with_classification_metrics():
+    labels, predictions, speakers = _scored_speakers(7, accuracy_of=lambda s: 0.3 + 0.1 * s)
+    predictions[:5] = 3  # a class predicted where it is not the truth
+    _, confusions = speaker_confusions(labels, predictions, speakers, 4)
+    ours = metrics_from_confusion(confusions.sum(axis=0))
+    logits = np.eye(4)[predictions]
+    theirs = classification_metrics(labels, logits, ["a", "b", "c", "d"])
+    for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
+        assert ours[name] == pytest.approx(theirs[name])
+
+
+def test_identical_speakers_give_an_interval_of_zero_width():
+    one_speaker = _scored_speakers(1, accuracy_of=lambda s: 0.5, seed=3)
+    labels = np.tile(one_speaker[0], 8)
+    predictions = np.tile(one_speaker[1], 8)
+    speakers = [f"spk{s}" for s in range(8) for _ in one_speaker[0]]
+    result = speaker_bootstrap(labels, predictions, speakers, 4, n_resamples=500)
+    for low, high in result["intervals"].values():
+        assert low == pytest.approx(high)
+    point = classification_metrics(labels, np.eye(4)[predictions], list("abcd"))
+    assert result["intervals"]["unweighted_accuracy"][0] == pytest.approx(point["unweighted_accuracy"])
+
+
+def test_duplicating_clips_leaves_the_interval_unchanged():
+    """Resampling speakers, not clips: recording every clip twice adds no evidence, and the interval says so."""
+    labels, predictions, speakers = _scored_speakers(10, accuracy_of=lambda s: 0.2 + 0.07 * s)
+    once = speaker_bootstrap(labels, predictions, speakers, 4, n_resamples=500, seed=1)
+    twice = speaker_bootstrap(
+        np.repeat(labels, 2), np.repeat(predictions, 2), np.repeat(speakers, 2).tolist(), 4, n_resamples=500, seed=1
+    )
+    for name in once["intervals"]:
+        assert twice["intervals"][name] == pytest.approx(once["intervals"][name])
+
+
+def test_the_interval_holds_the_point_estimate_and_widens_as_speakers_differ():
+    similar = _scored_speakers(12, accuracy_of=lambda s: 0.6, clips_per_speaker=40)
+    different = _scored_speakers(12, accuracy_of=lambda s: 0.15 + 0.07 * s, clips_per_speaker=40)
+    widths = []
+    for labels, predictions, speakers in (similar, different):
+        result = speaker_bootstrap(labels, predictions, speakers, 4, n_resamples=1000)
+        point = classification_metrics(labels, np.eye(4)[predictions], list("abcd"))["unweighted_accuracy"]
+        low, high = result["intervals"]["unweighted_accuracy"]
+        assert low <= point <= high
+        widths.append(high - low)
+    assert widths[1] > 1.5 * widths[0]
+
+
+def test_fewer_than_five_speakers_are_reported_as_unreliable():
+    labels, predictions, speakers = _scored_speakers(4)
+    result = speaker_bootstrap(labels, predictions, speakers, 4, n_resamples=200)
+    assert result["speakers"] == 4 and not result["reliable"]
+    assert format_interval(result, "unweighted_accuracy") == "n/a (4 speakers: too few for an interval)"
+    labels, predictions, speakers = _scored_speakers(6)
+    result = speaker_bootstrap(labels, predictions, speakers, 4, n_resamples=200)
+    low, high = result["intervals"]["unweighted_accuracy"]
+    assert format_interval(result, "unweighted_accuracy") == f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def test_paired_comparison_finds_a_better_model_and_not_an_identical_one():
+    labels, worse, speakers = _scored_speakers(10, accuracy_of=lambda s: 0.4, seed=5)
+    better = np.where(np.random.default_rng(6).random(len(labels)) < 0.5, labels, worse)
+    result = paired_comparison(labels, worse, better, speakers, 4, n_resamples=1000)
+    assert result["unweighted_accuracy_difference"] > 0
+    assert result["interval"][0] > 0
+    assert result["mcnemar"]["only_a_correct"] == 0 and result["mcnemar"]["p_value"] < 1e-6
+    same = paired_comparison(labels, worse, worse, speakers, 4, n_resamples=200)
+    assert same["unweighted_accuracy_difference"] == 0 and same["interval"] == [0.0, 0.0]
+    assert same["mcnemar"]["p_value"] == 1.0
+
+
+def test_paired_comparison_refuses_predictions_on_different_clips():
+    labels, predictions, speakers = _scored_speakers(5)
+    with pytest.raises(ValueError, match="same clips: 120 labels, 120 and 119 predictions"):
+        paired_comparison(labels, predictions, predictions[:-1], speakers, 4)
