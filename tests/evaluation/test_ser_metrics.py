@@ -52,6 +52,7 @@ def test_evaluator_on_a_ser_hf_model_agrees_with_ser_hf_evaluate(tmp_path, kind)
     )
     (evaluation,) = report["evaluation"].values()
     assert evaluation["clips"] == len(clips) > 0
-    assert sum(recall > 0 for recall in results["per_class_recall"].values()) > 1  # not one class for every clip
+    if kind == "crnn":  # a tiny random SSL encoder gives every clip the same class; the CRNN does not
+        assert sum(recall > 0 for recall in results["per_class_recall"].values()) > 1
     for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
         assert results[name] == pytest.approx(evaluation[name], abs=1e-9)
