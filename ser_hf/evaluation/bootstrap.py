@@ -21,6 +21,8 @@ from scipy.stats import binomtest, bootstrap
 MIN_RELIABLE_SPEAKERS = 5
 #: The metrics that get an interval, in the order reports show them.
 INTERVAL_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
+#: How reports name them.
+METRIC_LABELS = {"unweighted_accuracy": "UA", "accuracy": "WA", "macro_f1": "macro-F1"}
 
 
 def speaker_confusions(
@@ -67,30 +69,27 @@ def _resampled_metric(confusions: np.ndarray, metric: str):
     return statistic
 
 
-def speaker_bootstrap(
-    labels: Sequence[int],
-    predictions: Sequence[int],
-    speakers: Sequence[Any],
-    num_classes: int,
+def bootstrap_intervals(
+    confusions: np.ndarray,
     *,
     metrics: Sequence[str] = INTERVAL_METRICS,
     confidence_level: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Percentile confidence intervals of ``metrics`` by resampling speakers with replacement.
+    """Percentile confidence intervals of ``metrics`` by resampling speakers, given each speaker's confusion matrix
+    (``(speakers, true, predicted)``).
 
     Returns ``{"method", "confidence_level", "n_resamples", "speakers", "reliable", "intervals": {metric: [low,
     high]}}``; ``reliable`` is false below :data:`MIN_RELIABLE_SPEAKERS` speakers."""
-    names, confusions = speaker_confusions(labels, predictions, speakers, num_classes)
     intervals = {}
     for metric in metrics:
-        if len(names) < 2:
+        if len(confusions) < 2:
             value = float(metrics_from_confusion(confusions.sum(axis=0))[metric])
             intervals[metric] = [value, value]
             continue
         result = bootstrap(
-            (np.arange(len(names)),),
+            (np.arange(len(confusions)),),
             _resampled_metric(confusions, metric),
             vectorized=True,
             n_resamples=n_resamples,
@@ -104,10 +103,38 @@ def speaker_bootstrap(
         "method": "speaker bootstrap (percentile)",
         "confidence_level": confidence_level,
         "n_resamples": n_resamples,
-        "speakers": len(names),
-        "reliable": len(names) >= MIN_RELIABLE_SPEAKERS,
+        "speakers": len(confusions),
+        "reliable": len(confusions) >= MIN_RELIABLE_SPEAKERS,
         "intervals": intervals,
     }
+
+
+def speaker_bootstrap(
+    labels: Sequence[int], predictions: Sequence[int], speakers: Sequence[Any], num_classes: int, **options
+) -> dict[str, Any]:
+    """:func:`bootstrap_intervals` of clips scored one by one (``options`` as there)."""
+    _, confusions = speaker_confusions(labels, predictions, speakers, num_classes)
+    return bootstrap_intervals(confusions, **options)
+
+
+def pooled_intervals(evaluations: Sequence[Mapping[str, Any]], **options) -> Optional[dict[str, Any]]:
+    """Intervals over the test speakers of several evaluations pooled (the folds of a k-fold run): each speaker's
+    confusion matrix (``per_speaker[...]["confusion_matrix"]``) summed over the evaluations that hold them; the
+    pooled point estimates come with the intervals. `None` when an evaluation lacks per-speaker matrices."""
+    pooled: dict[str, np.ndarray] = {}
+    for evaluation in evaluations:
+        per_speaker = evaluation.get("per_speaker") or {}
+        if not per_speaker or any("confusion_matrix" not in scores for scores in per_speaker.values()):
+            return None
+        for speaker, scores in per_speaker.items():
+            matrix = np.asarray(scores["confusion_matrix"], dtype=np.float64)
+            pooled[speaker] = pooled[speaker] + matrix if speaker in pooled else matrix
+    if not pooled:
+        return None
+    confusions = np.stack([pooled[speaker] for speaker in sorted(pooled)])
+    result = bootstrap_intervals(confusions, **options)
+    result["pooled"] = {name: float(value) for name, value in metrics_from_confusion(confusions.sum(axis=0)).items()}
+    return result
 
 
 def format_interval(bootstrap_result: Optional[Mapping[str, Any]], metric: str) -> str:
@@ -118,6 +145,23 @@ def format_interval(bootstrap_result: Optional[Mapping[str, Any]], metric: str) 
         return f"n/a ({bootstrap_result['speakers']} speakers: too few for an interval)"
     low, high = bootstrap_result["intervals"][metric]
     return f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def format_intervals(bootstrap_result: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The line reports print under their metrics table, or `None` without speakers to resample."""
+    if not bootstrap_result:
+        return None
+    level = f"{100 * bootstrap_result['confidence_level']:.0f} %"
+    if not bootstrap_result["reliable"]:
+        return (
+            f"{level} confidence intervals: none, {bootstrap_result['speakers']} speakers are too few for an interval "
+            f"(a speaker bootstrap needs at least {MIN_RELIABLE_SPEAKERS})."
+        )
+    cells = ", ".join(
+        f"{METRIC_LABELS.get(metric, metric)} {format_interval(bootstrap_result, metric)} %"
+        for metric in bootstrap_result["intervals"]
+    )
+    return f"{level} confidence intervals (speaker bootstrap over {bootstrap_result['speakers']} speakers): {cells}."
 
 
 def paired_comparison(
@@ -181,10 +225,14 @@ def paired_comparison(
 
 __all__ = [
     "INTERVAL_METRICS",
+    "METRIC_LABELS",
     "MIN_RELIABLE_SPEAKERS",
     "format_interval",
+    "format_intervals",
     "metrics_from_confusion",
     "paired_comparison",
+    "pooled_intervals",
+    "bootstrap_intervals",
     "speaker_bootstrap",
     "speaker_confusions",
 ]

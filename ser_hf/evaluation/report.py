@@ -14,6 +14,7 @@ from transformers import Trainer
 
 from ..atomic_files import write_text_atomic
 from ..data.dataset_info import column_values
+from .bootstrap import METRIC_LABELS, format_intervals
 from .metrics import (
     SCALAR_METRICS,
     classification_metrics,
@@ -103,6 +104,10 @@ def format_report(report: Mapping[str, Any]) -> str:
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, metrics in report["evaluation"].items():
+        intervals = format_intervals(metrics.get("confidence_intervals"))
+        if intervals:
+            lines += ["", f"{name}: {intervals}" if len(report["evaluation"]) > 1 else intervals]
+    for name, metrics in report["evaluation"].items():
         lines += [
             "",
             f"Per-class scores ({name}):",
@@ -159,6 +164,10 @@ def format_fold_summary(summary: Mapping[str, Any]) -> str:
     for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
         label = f"fold {fold} ({', '.join(speakers[:4])}{', ...' if len(speakers) > 4 else ''})"
         lines.append(f"| {label} | " + " | ".join(f"{100 * row[name]:.1f}" for name in names) + " |")
+    pooled = summary.get("confidence_intervals")
+    if pooled:
+        figures = ", ".join(f"{label} {100 * pooled['pooled'][name]:.1f} %" for name, label in METRIC_LABELS.items())
+        lines += ["", f"All folds' test speakers pooled: {figures}. {format_intervals(pooled)}"]
     lines += ["", f"Leakage audits: {'all passed' if summary['leakage_audits_passed'] else 'FAILED'}."]
     return "\n".join(lines) + "\n"
 
