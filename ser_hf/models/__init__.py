@@ -1,12 +1,15 @@
 """Models of ser-hf: self-supervised encoders and baselines, all genuine transformers models.
 
-Importing this package registers every ser-hf model type with `AutoConfig`, `AutoModelForAudioClassification` and
-`AutoFeatureExtractor`, so saved models load through the Auto classes and `pipeline("audio-classification")`. Each
-custom class is also registered for its auto class: `save_pretrained` copies its code and writes `auto_map`, so the
-saved folder loads with `trust_remote_code=True` where ser-hf is not installed.
+Importing this package registers every ser-hf model type (the one list is :mod:`ser_hf.models.registry`) with
+`AutoConfig`, `AutoModelForAudioClassification` and `AutoFeatureExtractor`, so saved models load through the Auto
+classes and `pipeline("audio-classification")`; ser-hf's own code imports it before it loads any model. Registration
+happens here, eagerly, because transformers' Auto classes take the config and model class objects themselves (their
+lazy mapping by module name is for transformers' own models only), and a config class alone already costs the import
+of torch through transformers' `PreTrainedConfig`. Each custom class is also registered for its auto class:
+`save_pretrained` copies its code and writes `auto_map`. So a user who loads a saved model with transformers' Auto
+classes either imports `ser_hf.models` first, or passes `trust_remote_code=True`, as where ser-hf is not installed: the
+saved folder carries the code.
 """
-
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
 from .baselines import BASELINES, build_baseline, default_feature_extractor
 from .configuration_cnn1d import CNN1DConfig
@@ -38,6 +41,7 @@ from .modeling_ssl_pooling import (
 )
 from .parameters import ParameterCount, count_parameters
 from .pooling import POOLING_MODES, TemporalPooling
+from .registry import register_auto_classes
 from .ssl import (
     DEFAULT_LORA_TARGET_MODULES,
     SSL_MODEL_TYPES,
@@ -49,35 +53,7 @@ from .ssl import (
     ssl_lora_config,
 )
 
-# (config, model, feature extractor) of every model type ser-hf defines.
-_MODEL_TYPES = (
-    (CNN2DConfig, CNN2DForAudioClassification, LogMelFeatureExtractor),
-    (CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor),
-    (CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor),
-    (MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor),
-    (OpenSmileConfig, OpenSmileForAudioClassification, OpenSmileFeatureExtractor),
-    (ParallelCNNTransformerConfig, ParallelCNNTransformerForAudioClassification, LogMelFeatureExtractor),
-    (CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor),
-    (SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification, Wav2Vec2FeatureExtractor),
-    (SerHubertConfig, SerHubertForSequenceClassification, Wav2Vec2FeatureExtractor),
-    (SerWavLMConfig, SerWavLMForSequenceClassification, Wav2Vec2FeatureExtractor),
-    (SerData2VecAudioConfig, SerData2VecAudioForSequenceClassification, Wav2Vec2FeatureExtractor),
-)
-
-
-def _register_auto_classes() -> None:
-    for config_class, model_class, feature_extractor_class in _MODEL_TYPES:
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-        AutoModelForAudioClassification.register(config_class, model_class, exist_ok=True)
-        AutoFeatureExtractor.register(config_class, feature_extractor_class, exist_ok=True)
-        config_class.register_for_auto_class()
-        model_class.register_for_auto_class("AutoModelForAudioClassification")
-    # transformers' own Wav2Vec2FeatureExtractor needs no code in the saved folder.
-    for feature_extractor_class in (LogMelFeatureExtractor, MFCCFeatureExtractor, OpenSmileFeatureExtractor):
-        feature_extractor_class.register_for_auto_class("AutoFeatureExtractor")
-
-
-_register_auto_classes()
+register_auto_classes()
 
 __all__ = [
     "BASELINES",

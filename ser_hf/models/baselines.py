@@ -8,47 +8,16 @@ from typing import Mapping, Optional
 from transformers import PreTrainedModel, Wav2Vec2FeatureExtractor
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .configuration_cnn1d import CNN1DConfig
-from .configuration_cnn2d import CNN2DConfig
-from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
-from .configuration_crnn import CRNNConfig
-from .configuration_mfcc import MFCCConfig
-from .configuration_opensmile import OpenSmileConfig
-from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
-from .feature_extraction_log_mel import LogMelFeatureExtractor
-from .feature_extraction_mfcc import MFCCFeatureExtractor
-from .feature_extraction_opensmile import OpenSmileFeatureExtractor
 from .labels import Labels, label_maps
-from .modeling_cnn1d import CNN1DForAudioClassification
-from .modeling_cnn2d import CNN2DForAudioClassification
-from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
-from .modeling_crnn import CRNNForAudioClassification
-from .modeling_mfcc import MFCCForAudioClassification
-from .modeling_opensmile import OpenSmileForAudioClassification
-from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
 from .parameters import count_parameters
+from .registry import BASELINES, Baseline
 
 logger = logging.getLogger(__name__)
-
-#: Baseline name -> (config class, model class, feature extractor class).
-BASELINES = {
-    "cnn2d": (CNN2DConfig, CNN2DForAudioClassification, LogMelFeatureExtractor),
-    "crnn": (CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor),
-    "cnn1d": (CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor),
-    "mfcc": (MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor),
-    "parallel_cnn_transformer": (
-        ParallelCNNTransformerConfig,
-        ParallelCNNTransformerForAudioClassification,
-        LogMelFeatureExtractor,
-    ),
-    "cnn_attention_lstm": (CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor),
-    "opensmile": (OpenSmileConfig, OpenSmileForAudioClassification, OpenSmileFeatureExtractor),
-}
 
 
 def default_feature_extractor(kind: str) -> SequenceFeatureExtractor:
     """The feature extractor a baseline uses unless told otherwise (16 kHz, 25 ms frames, 10 ms hop)."""
-    feature_extractor_class = _baseline(kind)[2]
+    feature_extractor_class = _baseline(kind).feature_extractor_class
     if feature_extractor_class is Wav2Vec2FeatureExtractor:
         # The raw-waveform CNN masks padded samples, so it needs the sample-level attention mask.
         return Wav2Vec2FeatureExtractor(
@@ -87,34 +56,30 @@ def build_baseline(
     ('ser_crnn', 64)
     ```
     """
-    config_class, model_class, feature_extractor_class = _baseline(kind)
+    baseline = _baseline(kind)
     if feature_extractor is None:
         feature_extractor = default_feature_extractor(kind)
-    elif not isinstance(feature_extractor, feature_extractor_class):
-        raise TypeError(f"{kind} needs a {feature_extractor_class.__name__}, got {type(feature_extractor).__name__}.")
+    elif not isinstance(feature_extractor, baseline.feature_extractor_class):
+        raise TypeError(
+            f"{kind} needs a {baseline.feature_extractor_class.__name__}, got {type(feature_extractor).__name__}."
+        )
     if kind == "cnn1d" and not feature_extractor.return_attention_mask:
         raise ValueError("The cnn1d baseline masks padded samples: its extractor needs return_attention_mask=True.")
 
-    # The config field that must agree with the extractor's features per frame.
-    input_field = {
-        LogMelFeatureExtractor: "num_mel_bins",
-        MFCCFeatureExtractor: "num_features",
-        OpenSmileFeatureExtractor: "num_features",
-    }.get(feature_extractor_class)
-    if input_field is not None:
-        given = config_kwargs.setdefault(input_field, feature_extractor.feature_size)
+    if baseline.input_size_field is not None:
+        given = config_kwargs.setdefault(baseline.input_size_field, feature_extractor.feature_size)
         if given != feature_extractor.feature_size:
             raise ValueError(
-                f"{input_field}={given} does not match the feature extractor's {feature_extractor.feature_size} "
-                "features per frame."
+                f"{baseline.input_size_field}={given} does not match the feature extractor's "
+                f"{feature_extractor.feature_size} features per frame."
             )
     config_kwargs["id2label"], config_kwargs["label2id"] = label_maps(labels, id2label, label2id)
-    model = model_class(config_class(**config_kwargs))
+    model = baseline.model_class(baseline.config_class(**config_kwargs))
     logger.info("Built %s: %s", type(model).__name__, count_parameters(model))
     return model, feature_extractor
 
 
-def _baseline(kind: str):
+def _baseline(kind: str) -> Baseline:
     try:
         return BASELINES[kind]
     except KeyError:

@@ -157,6 +157,29 @@ class MaskedConv1dBlock(nn.Module):
         return hidden_states, lengths
 
 
+class MaskedConvStack(nn.ModuleList):
+    """Masked conv blocks run in turn, each given the clip lengths the block before it returned. A `ModuleList`, so its
+    weights are named as those of a plain list of blocks (`encoder.0.conv.weight`, ...)."""
+
+    @classmethod
+    def over_spectrogram(
+        cls, conv_channels: Sequence[int], kernel_size: int, pool_size: Sequence[int]
+    ) -> "MaskedConvStack":
+        r""":class:`MaskedConv2dBlock`\ s with `conv_channels` outputs over a one-channel `(batch, 1, freq, time)`
+        spectrogram, each with a square `kernel_size` and a (frequency, time) `pool_size`."""
+        channels = [1, *conv_channels]
+        return cls(
+            MaskedConv2dBlock(in_channels, out_channels, kernel_size, tuple(pool_size))
+            for in_channels, out_channels in zip(channels[:-1], channels[1:])
+        )
+
+    def forward(self, hidden_states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map inputs and per-clip frame counts to the last block's output and its counts."""
+        for block in self:
+            hidden_states, lengths = block(hidden_states, lengths)
+        return hidden_states, lengths
+
+
 def init_conv_stack_weights(module: nn.Module) -> None:
     """He initialisation for convolutions followed by ReLU, identity for :class:`MaskedBatchNorm`.
 
@@ -179,6 +202,7 @@ __all__ = [
     "MaskedBatchNorm",
     "MaskedConv1dBlock",
     "MaskedConv2dBlock",
+    "MaskedConvStack",
     "conv_output_lengths",
     "init_conv_stack_weights",
     "pool_output_lengths",

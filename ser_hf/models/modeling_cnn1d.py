@@ -6,29 +6,16 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_cnn1d import CNN1DConfig
-from .masked_conv import MaskedConv1dBlock, init_conv_stack_weights
-from .pooling import TemporalPooling, frame_lengths, lengths_to_mask
+from .masked_conv import MaskedConv1dBlock, MaskedConvStack
+from .modeling_baseline import BaselineForAudioClassification
+from .pooling import TemporalPooling, lengths_to_mask
 
 
-class CNN1DPreTrainedModel(PreTrainedModel):
-    config: CNN1DConfig
-    config_class = CNN1DConfig
-    base_model_prefix = "cnn1d"
-    main_input_name = "input_values"
-    input_modalities = ("audio",)
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        super()._init_weights(module)
-        init_conv_stack_weights(module)
-
-
-class CNN1DForAudioClassification(CNN1DPreTrainedModel):
+class CNN1DForAudioClassification(BaselineForAudioClassification):
     r"""Raw-waveform CNN for clip-level classification.
 
     A wide strided first convolution learns a filter bank from the samples; later blocks convolve and pool its
@@ -36,10 +23,15 @@ class CNN1DForAudioClassification(CNN1DPreTrainedModel):
     the normalised waveforms and sample-level mask of a `Wav2Vec2FeatureExtractor(return_attention_mask=True)`.
     """
 
+    config: CNN1DConfig
+    config_class = CNN1DConfig
+    base_model_prefix = "cnn1d"
+    main_input_name = "input_values"
+
     def __init__(self, config: CNN1DConfig):
         super().__init__(config)
         channels = [1, *config.conv_channels]
-        self.encoder = nn.ModuleList(
+        self.encoder = MaskedConvStack(
             MaskedConv1dBlock(in_channels, out_channels, kernel_size, stride, pool_size)
             for in_channels, out_channels, kernel_size, stride, pool_size in zip(
                 channels[:-1], channels[1:], config.conv_kernel_sizes, config.conv_strides, config.pool_sizes
@@ -49,6 +41,13 @@ class CNN1DForAudioClassification(CNN1DPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(self.pooler.output_size, config.num_labels)
         self.post_init()
+
+    def classify(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hidden_states = features.unsqueeze(1)
+        hidden_states, lengths = self.encoder(hidden_states, lengths)
+        frames = hidden_states.transpose(1, 2)
+        pooled = self.pooler(frames, lengths_to_mask(lengths, frames.shape[1]))
+        return self.classifier(self.dropout(pooled))
 
     @can_return_tuple
     def forward(
@@ -66,15 +65,7 @@ class CNN1DForAudioClassification(CNN1DPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class indices for the classification loss.
         """
-        lengths = frame_lengths(input_values, attention_mask)
-        hidden_states = input_values.unsqueeze(1)
-        for block in self.encoder:
-            hidden_states, lengths = block(hidden_states, lengths)
-        frames = hidden_states.transpose(1, 2)
-        pooled = self.pooler(frames, lengths_to_mask(lengths, frames.shape[1]))
-        logits = self.classifier(self.dropout(pooled))
-        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return self._classify_padded(input_values, attention_mask, labels, **kwargs)
 
 
-__all__ = ["CNN1DForAudioClassification", "CNN1DPreTrainedModel"]
+__all__ = ["CNN1DForAudioClassification"]

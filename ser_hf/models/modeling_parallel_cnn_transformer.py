@@ -4,17 +4,14 @@ encoder read the same log-mel spectrogram side by side; their pooled vectors are
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
-from transformers.utils import can_return_tuple
 
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
-from .masked_conv import MaskedConv2dBlock, init_conv_stack_weights, pool_output_lengths
-from .pooling import TemporalPooling, frame_lengths, lengths_to_mask
+from .masked_conv import MaskedConvStack, pool_output_lengths
+from .modeling_baseline import BaselineForAudioClassification
+from .pooling import TemporalPooling, lengths_to_mask
 
 
 def masked_time_max_pool(
@@ -46,20 +43,7 @@ def sinusoidal_positions(num_positions: int, hidden_size: int, device, dtype) ->
     return encodings.to(dtype)
 
 
-class ParallelCNNTransformerPreTrainedModel(PreTrainedModel):
-    config: ParallelCNNTransformerConfig
-    config_class = ParallelCNNTransformerConfig
-    base_model_prefix = "parallel_cnn_transformer"
-    main_input_name = "input_features"
-    input_modalities = ("audio",)
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        super()._init_weights(module)
-        init_conv_stack_weights(module)
-
-
-class ParallelCNNTransformerForAudioClassification(ParallelCNNTransformerPreTrainedModel):
+class ParallelCNNTransformerForAudioClassification(BaselineForAudioClassification):
     r"""Parallel convolutional branches and a transformer encoder over log-mel spectrograms.
 
     Each convolutional branch is a stack of conv - batch norm - ReLU - max-pool blocks with its own kernel size
@@ -67,22 +51,22 @@ class ParallelCNNTransformerForAudioClassification(ParallelCNNTransformerPreTrai
     axis is averaged away and its frames pooled over time. The transformer branch max-pools the mel frames over time,
     projects them to `transformer_hidden_size`, adds sinusoidal positions and runs a pre-norm transformer encoder whose
     attention ignores padded frames. The branch vectors are concatenated and classified. Padding never changes a clip's
-    logits.
+    logits. Inputs are log-mel spectrograms `(batch_size, frames, num_mel_bins)` from [`LogMelFeatureExtractor`].
     """
+
+    config: ParallelCNNTransformerConfig
+    config_class = ParallelCNNTransformerConfig
+    base_model_prefix = "parallel_cnn_transformer"
 
     def __init__(self, config: ParallelCNNTransformerConfig):
         super().__init__(config)
-        channels = [1, *config.conv_channels]
         self.cnn_branches = nn.ModuleList(
-            nn.ModuleList(
-                MaskedConv2dBlock(in_channels, out_channels, kernel_size, tuple(config.pool_size))
-                for in_channels, out_channels in zip(channels[:-1], channels[1:])
-            )
+            MaskedConvStack.over_spectrogram(config.conv_channels, kernel_size, config.pool_size)
             for kernel_size in config.branch_kernel_sizes
         )
         self.frequency_pool = nn.AdaptiveAvgPool2d((1, None))
         self.cnn_poolers = nn.ModuleList(
-            TemporalPooling(channels[-1], config.pooling_mode, config.attention_hidden_size)
+            TemporalPooling(config.conv_channels[-1], config.pooling_mode, config.attention_hidden_size)
             for _ in config.branch_kernel_sizes
         )
         self.input_projection = nn.Linear(config.num_mel_bins, config.transformer_hidden_size)
@@ -118,35 +102,15 @@ class ParallelCNNTransformerForAudioClassification(ParallelCNNTransformerPreTrai
         hidden_states = self.transformer_norm(hidden_states)
         return self.transformer_pooler(hidden_states, mask)
 
-    @can_return_tuple
-    def forward(
-        self,
-        input_features: torch.Tensor,
-        attention_mask: Optional[torch.Tensor] = None,
-        labels: Optional[torch.Tensor] = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput:
-        r"""
-        input_features (`torch.FloatTensor` of shape `(batch_size, frames, num_mel_bins)`):
-            Log-mel spectrograms from [`LogMelFeatureExtractor`].
-        attention_mask (`torch.LongTensor` of shape `(batch_size, frames)`, *optional*):
-            1 on real frames, 0 on padding.
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices for the classification loss.
-        """
-        lengths = frame_lengths(input_features, attention_mask)
-        spectrogram = input_features.transpose(1, 2).unsqueeze(1)
+    def classify(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        spectrogram = features.transpose(1, 2).unsqueeze(1)
         branch_vectors = []
-        for blocks, pooler in zip(self.cnn_branches, self.cnn_poolers):
-            hidden_states, branch_lengths = spectrogram, lengths
-            for block in blocks:
-                hidden_states, branch_lengths = block(hidden_states, branch_lengths)
+        for branch, pooler in zip(self.cnn_branches, self.cnn_poolers):
+            hidden_states, branch_lengths = branch(spectrogram, lengths)
             frames = self.frequency_pool(hidden_states).squeeze(2).transpose(1, 2)
             branch_vectors.append(pooler(frames, lengths_to_mask(branch_lengths, frames.shape[1])))
-        branch_vectors.append(self._transformer_branch(input_features, lengths))
-        logits = self.classifier(self.dropout(torch.cat(branch_vectors, dim=-1)))
-        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        branch_vectors.append(self._transformer_branch(features, lengths))
+        return self.classifier(self.dropout(torch.cat(branch_vectors, dim=-1)))
 
 
-__all__ = ["ParallelCNNTransformerForAudioClassification", "ParallelCNNTransformerPreTrainedModel"]
+__all__ = ["ParallelCNNTransformerForAudioClassification"]

@@ -24,32 +24,18 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import (
     AutoConfig,
-    Data2VecAudioConfig,
-    Data2VecAudioForSequenceClassification,
-    HubertConfig,
-    HubertForSequenceClassification,
     PreTrainedConfig,
     PreTrainedModel,
-    Wav2Vec2Config,
     Wav2Vec2FeatureExtractor,
-    Wav2Vec2ForSequenceClassification,
-    WavLMConfig,
-    WavLMForSequenceClassification,
 )
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
 from .feature_extraction_auto import load_feature_extractor
 from .labels import Labels, label_maps
 from .location import check_model_location
-from .modeling_ssl_pooling import (
-    SerData2VecAudioForSequenceClassification,
-    SerHubertForSequenceClassification,
-    SerWav2Vec2ForSequenceClassification,
-    SerWavLMForSequenceClassification,
-)
 from .parameters import count_parameters
 from .pooling import POOLING_MODES
+from .registry import ENCODER_FAMILIES
 
 logger = logging.getLogger(__name__)
 
@@ -63,34 +49,10 @@ _HUB_KWARGS = ("revision", "cache_dir", "token", "local_files_only", "force_down
 _SERIALIZATION_KEYS = ("model_type", "transformers_version", "architectures", "auto_map")
 
 
-class _Family:
-    """One encoder family: its transformers config and classifier, and the pooling-head variants."""
-
-    def __init__(self, config_class, model_class, pooling_config_class, pooling_model_class):
-        self.config_class = config_class
-        self.model_class = model_class
-        self.pooling_config_class = pooling_config_class
-        self.pooling_model_class = pooling_model_class
-
-
-_FAMILIES = {
-    "wav2vec2": _Family(
-        Wav2Vec2Config, Wav2Vec2ForSequenceClassification, SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification
-    ),
-    "hubert": _Family(
-        HubertConfig, HubertForSequenceClassification, SerHubertConfig, SerHubertForSequenceClassification
-    ),
-    "wavlm": _Family(WavLMConfig, WavLMForSequenceClassification, SerWavLMConfig, SerWavLMForSequenceClassification),
-    "data2vec-audio": _Family(
-        Data2VecAudioConfig,
-        Data2VecAudioForSequenceClassification,
-        SerData2VecAudioConfig,
-        SerData2VecAudioForSequenceClassification,
-    ),
-}
+# The family of every `model_type` build_ssl_classifier accepts: the checkpoints' and ser-hf's pooling-head types.
 _FAMILY_OF_MODEL_TYPE = {
-    **{model_type: family for model_type, family in _FAMILIES.items()},
-    **{family.pooling_config_class.model_type: family for family in _FAMILIES.values()},
+    **ENCODER_FAMILIES,
+    **{family.pooling_config_class.model_type: family for family in ENCODER_FAMILIES.values()},
 }
 #: `model_type`s :func:`build_ssl_classifier` accepts.
 SSL_MODEL_TYPES = tuple(_FAMILY_OF_MODEL_TYPE)
@@ -257,7 +219,7 @@ def _check_regime(freeze_feature_encoder, num_frozen_layers, freeze_base_model, 
 def _convert_config(config: PreTrainedConfig, config_class: type, settings: Mapping[str, Any]) -> PreTrainedConfig:
     """`config` as an instance of `config_class` (same encoder family) with `settings` applied."""
     fields = {key: value for key, value in config.to_dict().items() if key not in _SERIALIZATION_KEYS}
-    if not issubclass(config_class, (SerWav2Vec2Config, SerHubertConfig, SerWavLMConfig, SerData2VecAudioConfig)):
+    if not issubclass(config_class, tuple(family.pooling_config_class for family in ENCODER_FAMILIES.values())):
         fields.pop("pooling_mode", None)
         fields.pop("pooling_attention_size", None)
     fields.update(settings)
