@@ -33,10 +33,10 @@ from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.experiments.leakage import matched_random_split
 from ser_hf.recipe.arguments import parse_recipe
 from ser_hf.training.stages import (
-    add_functionals_once,
     audit_split,
     load_dataset_from_args,
     make_folds,
+    recipe_input_mode,
     train_and_evaluate,
 )
 
@@ -124,7 +124,8 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(values, handle)
     model_args, data_args, augmentation_args, training_args = parse_recipe([handle.name])
-    dataset = add_functionals_once(load_dataset_from_args(data_args), model_args, data_args)
+    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    dataset = input_mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
     reports = []
     for fold, splits in make_folds(dataset, data_args):
         if emotions_per_speaker:
@@ -137,6 +138,7 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
             splits,
             fold=fold,
             leakage_report=audit_split(splits, fold),
+            input_mode=input_mode,
         )
         report["bench_minutes"] = report["training"]["wall_seconds"] / 60
         print(fold_line(fold, report), flush=True)
@@ -152,6 +154,7 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
                 random_splits,
                 fold=fold,
                 leakage_report=audit_leakage(random_splits, raise_on_leakage=False),
+                input_mode=input_mode,
             )
             report["random"]["bench_minutes"] = report["random"]["training"]["wall_seconds"] / 60
             print(fold_line(fold, report["random"], random_split=True), flush=True)

@@ -51,11 +51,11 @@ from bench.harness import (
     subset,
 )
 from bench.train_step import SSL_GEOMETRIES
-from ser_hf.data.decode import WAVEFORM_COLUMN
 from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.inputs.base import model_inputs
 from ser_hf.inputs.encoder_cache import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset
 from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ser_hf.training.stages import build_model, build_trainer, model_inputs
+from ser_hf.training.stages import build_model, build_trainer, recipe_input_mode
 
 ARMS = ("recompute", "FAST")
 
@@ -116,19 +116,13 @@ def train(args, cached: bool, splits: DatasetDict, label_names) -> tuple[list[fl
     # through the whole frozen encoder for nothing: the recomputing loop is measured at its best.
     model.freeze_feature_encoder()
     model.to(args.device)
-    inputs = DatasetDict({"train": model_inputs(splits["train"])})
-    if cached:
-        inputs = inputs.remove_columns(WAVEFORM_COLUMN)
+    input_mode = recipe_input_mode(
+        model_args, DataArguments(corpus=["ravdess"], data_dir=["-"]), AugmentationArguments()
+    )
+    inputs = DatasetDict({"train": model_inputs(splits["train"], input_mode.columns)})
     with tempfile.TemporaryDirectory(prefix="bench_fast_mode_") as output_dir:
         trainer = build_trainer(
-            model,
-            feature_extractor,
-            inputs,
-            model_args,
-            DataArguments(corpus=["ravdess"], data_dir=["-"]),
-            AugmentationArguments(),
-            training_arguments(args, output_dir),
-            label_names,
+            model, feature_extractor, inputs, input_mode, training_arguments(args, output_dir), label_names
         )
         timer = EpochTimer()
         trainer.add_callback(timer)

@@ -22,8 +22,9 @@ from transformers import TrainerCallback
 
 from ser_hf import load_corpus, prepare_audio, speaker_split
 from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.inputs.base import model_inputs
 from ser_hf.inputs.collators import AudioClassificationCollator
-from ser_hf.training.stages import model_inputs
+from ser_hf.inputs.raw_audio import RawAudioMode
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "ravdess_sample"
@@ -132,7 +133,7 @@ def validation_metrics(model, feature_extractor, validation, device: str) -> dic
     collator = AudioClassificationCollator(feature_extractor)
     # Encoders fed no attention mask see padding: they are evaluated clip by clip, as pipeline() runs them.
     batch_size = 16 if feature_extractor.return_attention_mask else 1
-    validation = model_inputs(validation)
+    validation = model_inputs(validation, RawAudioMode.columns)
     rows = [validation[i] for i in range(len(validation))]
     logits = []
     for start in range(0, len(rows), batch_size):

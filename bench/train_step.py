@@ -8,12 +8,13 @@ size and epochs, in one run.
 The straightforward loop is what audio-classification notebooks do: the corpus' `audio` column, decoded by
 `datasets` on every access; a `with_transform` that calls the feature extractor on each batch with every clip padded
 to the longest clip of the training split (``padding="max_length"``, also when only some of its clips are timed);
-`Trainer` with its default collator and random batches. ser-hf's loop is `ser_hf.training.stages.split_inputs` and
-`build_trainer`, as `ser-hf train` builds it: clips decoded once into the Arrow cache (`prepare_audio`, a one-off cost
-printed apart); for the SSL model, its frozen convolutional feature encoder run once per clip into a cache
-(`ser_hf.inputs.feature_encoder_cache`, a one-off cost printed apart and counted in the whole-run figure;
-`--no-feature-cache` turns it off); batches of clips of similar length (`train_sampling_strategy="group_by_length"`,
-`EpochSeededLengthGroupedSampler`), each padded to its own longest clip with an attention mask.
+`Trainer` with its default collator and random batches. ser-hf's loop is the recipe's input mode's `fold_inputs`
+(`ser_hf.inputs`) and `build_trainer`, as `ser-hf train` builds it: clips decoded once into the Arrow cache
+(`prepare_audio`, a one-off cost printed apart); for the SSL model, its frozen convolutional feature encoder run once
+per clip into a cache (`ser_hf.inputs.feature_encoder_cache`, a one-off cost printed apart and counted in the
+whole-run figure; `--no-feature-cache` turns it off); batches of clips of similar length
+(`train_sampling_strategy="group_by_length"`, `EpochSeededLengthGroupedSampler`), each padded to its own longest clip
+with an attention mask.
 
 Both train the same model from the same initial weights (same seed), whole clips, no augmentation, the same optimizer
 (transformers' default, fused AdamW), precision and DataLoader workers. A figure is clips per second over whole
@@ -60,7 +61,7 @@ from ser_hf.data.decode import WAVEFORM_COLUMN
 from ser_hf.inputs.feature_encoder_cache import NUM_SAMPLES_COLUMN
 from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor
 from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ser_hf.training.stages import build_trainer, split_inputs
+from ser_hf.training.stages import build_trainer, recipe_input_mode
 
 #: wav2vec2-base strides and kernels at a third of its width and a third of its depth: quick mode on 2 CPU cores.
 SSL_GEOMETRIES = {
@@ -228,7 +229,7 @@ def straightforward_trainer(
 def ser_hf_trainer(
     args, spec: ModelSpec, model, feature_extractor, train_prepared, seed: int, output_dir: str, longest_seconds: float
 ):
-    """ser-hf's loop, built exactly as `ser-hf train` builds it: `ser_hf.training.stages.split_inputs` (which runs an
+    """ser-hf's loop, built exactly as `ser-hf train` builds it: the recipe's input mode's `fold_inputs` (which runs an
     SSL model's frozen feature encoder once per clip, a one-off cost printed apart), then `build_trainer`."""
     from datasets import DatasetDict
 
@@ -242,21 +243,14 @@ def ser_hf_trainer(
     data_args = DataArguments(corpus=["ravdess"], data_dir=["-"])
     started = time.perf_counter()
     # The cache goes into the run's own temporary folder: every run pays the one-off cost, none reads an earlier one.
+    input_mode = recipe_input_mode(model_args, data_args, AugmentationArguments())
     with mock.patch.object(datasets.config, "HF_DATASETS_CACHE", output_dir):
-        inputs = split_inputs(
-            model,
-            feature_extractor,
-            DatasetDict({"train": train_prepared}),
-            model_args,
-            data_args,
-            AugmentationArguments(),
-            training_args,
+        inputs = input_mode.fold_inputs(
+            model, feature_extractor, DatasetDict({"train": train_prepared}), training_args
         )
     one_off = time.perf_counter() - started
     label_names = train_prepared.features["label"].names
-    trainer = build_trainer(
-        model, feature_extractor, inputs, model_args, data_args, AugmentationArguments(), training_args, label_names
-    )
+    trainer = build_trainer(model, feature_extractor, inputs, input_mode, training_args, label_names)
     trainer.data_collator = MeasuredCollator(trainer.data_collator)
     return trainer, trainer.data_collator.meter, one_off
 
@@ -372,7 +366,7 @@ def report(spec: ModelSpec, clips: int, results: dict[str, ArmResult]) -> dict:
     if median(results["ser-hf"].one_off_seconds) >= 0.05:
         one_off = median(results["ser-hf"].one_off_seconds)
         print(
-            f"ser-hf one-off (split_inputs: feature-encoder cache): {one_off:.1f} s per run; "
+            f"ser-hf one-off (fold_inputs: feature-encoder cache): {one_off:.1f} s per run; "
             f"whole {spec.epochs}-epoch runs, one-off included: {whole['straightforward']:.1f} s against "
             f"{whole['ser-hf']:.1f} s, {summary['whole_run_speedup']:.2f}x"
         )

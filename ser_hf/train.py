@@ -22,13 +22,11 @@ from .hub.token import redact_log_handlers
 from .recipe.arguments import parse_recipe
 from .training.run_dir import check_output_dir, hold_output_dir
 from .training.stages import (
-    add_functionals_once,
     audit_split,
-    encode_feature_encoder_once,
-    encode_for_fast_mode,
     finish_run,
     load_dataset_from_args,
     make_folds,
+    recipe_input_mode,
     train_and_evaluate,
 )
 
@@ -77,17 +75,10 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
     # Data: every process needs it; the first decodes and caches, the others read the cache.
     with training_args.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(data_args)
-        dataset = add_functionals_once(dataset, model_args, data_args)
-    encoder_key, unencoded = None, None
-    if model_args.cache_encoder_outputs:
-        with training_args.main_process_first(desc="encoding the corpus once (FAST mode)"):
-            unencoded = dataset
-            dataset, encoder_key = encode_for_fast_mode(
-                dataset, model_args, augmentation_args, training_args, skip_invalid=data_args.skip_invalid
-            )
-    else:
-        with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
-            dataset = encode_feature_encoder_once(dataset, model_args, data_args, augmentation_args, training_args)
+    # Model inputs: what the recipe's input mode computes once for the whole corpus, before it is split (the frozen
+    # encoder's outputs, the openSMILE functionals), for every fold to read.
+    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    dataset = input_mode.prepare_corpus(dataset, training_args)
 
     # Split by speaker, audit each split for leakage, then train and evaluate each.
     reports = []
@@ -102,8 +93,7 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
                 splits,
                 fold=fold,
                 leakage_report=leakage_report,
-                encoder_key=encoder_key,
-                unencoded_dataset=unencoded,
+                input_mode=input_mode,
             )
         )
 

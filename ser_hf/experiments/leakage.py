@@ -213,11 +213,10 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
     from ..training.stages import (
         audit_split,
-        encode_feature_encoder_once,
-        encode_for_fast_mode,
         finish_run,
         load_dataset_from_args,
         make_folds,
+        recipe_input_mode,
         train_and_evaluate,
     )
 
@@ -237,15 +236,9 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     # Data: the recipe's corpus and speaker split, then a random split of the same clips with the same sizes.
     with training_args.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(data_args)
-    encoder_key, unencoded = None, None
-    if model_args.cache_encoder_outputs:
-        unencoded = dataset
-        dataset, encoder_key = encode_for_fast_mode(
-            dataset, model_args, augmentation_args, training_args, skip_invalid=data_args.skip_invalid
-        )
-    else:  # both runs read one cache of the corpus' feature-encoder outputs, where it applies
-        with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
-            dataset = encode_feature_encoder_once(dataset, model_args, data_args, augmentation_args, training_args)
+    # What the recipe's input mode computes once for the corpus (as ser_hf.train does): both runs read it.
+    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    dataset = input_mode.prepare_corpus(dataset, training_args)
     ((_, speaker_splits),) = make_folds(dataset, data_args)
     audits = {SPEAKER_RUN: audit_split(speaker_splits)}
     random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
@@ -277,8 +270,7 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
             run_training_args,
             splits,
             leakage_report=audits[run],
-            encoder_key=encoder_key,
-            unencoded_dataset=unencoded,
+            input_mode=input_mode,
         )
         # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
         # random run's recipe lists every setting, since its split sizes come from the study, not from the recipe.

@@ -10,6 +10,8 @@ model is saved with `save_pretrained` as usual and runs on raw audio.
 
 The encoder runs in eval mode, as it does at inference: FAST training sees no dropout, layer drop or SpecAugment
 time masking (`mask_time_prob`) in the frozen encoder, which a frozen encoder in train mode would apply.
+
+:class:`FastMode` is the input mode (:mod:`ser_hf.inputs.base`) through which training and the leakage study use it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from transformers import (
     PreTrainedModel,
     Wav2Vec2ForSequenceClassification,
     WavLMForSequenceClassification,
+    set_seed,
 )
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -42,6 +45,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from ..data.dataset_info import set_ser_info
 from ..data.decode import WAVEFORM_COLUMN
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
+from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -485,11 +489,65 @@ class EncoderStatesCollator:
         return batch
 
 
+class FastMode(InputMode):
+    """FAST mode (``cache_encoder_outputs``): the frozen encoder's pooled states of every clip, computed once for the
+    whole corpus before it is split (:func:`encode_dataset`), and the model's head trained on them
+    (:class:`CachedEncoderHead`)."""
+
+    name = "FAST (cached encoder states)"
+    columns = (ENCODER_STATES_COLUMN,)
+    preparation = "encoding the corpus once (FAST mode)"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: The cache key of the encoder the corpus was encoded with, and the corpus as loaded (set by
+        #: :meth:`prepare_corpus`): each split's model is checked against them.
+        self.encoder_key: Optional[str] = None
+        self.unencoded_dataset: Optional[Dataset] = None
+
+    def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
+        """Clips shorter than the encoder's receptive field stop the run before any clip is encoded, as in normal
+        training (with ``skip_invalid`` they are left out, with a warning that lists them)."""
+        set_seed(training_args.seed)
+        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
+        long_enough = drop_clips_shorter_than(
+            dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
+        )
+        model.to(training_args.device)
+        encoded = encode_dataset(
+            model, feature_extractor, long_enough, batch_size=training_args.per_device_eval_batch_size
+        )
+        # The key of the corpus as loaded: each split's model is checked against it (trained_model).
+        self.encoder_key = encoder_cache_key(model, feature_extractor, dataset)
+        self.unencoded_dataset = dataset
+        return encoded
+
+    def fold_inputs(self, model, feature_extractor, splits, training_args):
+        if ENCODER_STATES_COLUMN not in splits["train"].column_names:
+            raise ValueError(
+                f"FAST mode trains on the {ENCODER_STATES_COLUMN!r} column, which the splits lack (columns: "
+                f"{', '.join(splits['train'].column_names)}): encode the corpus with prepare_corpus before "
+                "splitting it."
+            )
+        return super().fold_inputs(model, feature_extractor, splits, training_args)
+
+    def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
+        if self.encoder_key is not None and (
+            encoder_cache_key(model, feature_extractor, self.unencoded_dataset) != self.encoder_key
+        ):
+            raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
+        return CachedEncoderHead(model)
+
+    def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
+        return EncoderStatesCollator(), EncoderStatesCollator()
+
+
 __all__ = [
     "ENCODER_CACHE_VERSION",
     "ENCODER_STATES_COLUMN",
     "CachedEncoderHead",
     "EncoderStatesCollator",
+    "FastMode",
     "cache_key",
     "check_cacheable",
     "encode_dataset",

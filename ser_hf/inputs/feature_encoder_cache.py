@@ -14,7 +14,9 @@ clip's frames never change:
 - :func:`accept_feature_encoder_outputs` lets the model take such a batch as its `input_values`: its feature encoder
   returns 3-D inputs `(batch, channels, frames)` as they are and still runs on waveforms, so everything after it
   (feature projection, SpecAugment masking, transformer, pooling, loss) is the model's own code, and the saved model
-  is unchanged.
+  is unchanged;
+- :class:`FeatureEncoderCacheMode` is the input mode (:mod:`ser_hf.inputs.base`) through which training and the
+  leakage study use them.
 
 Every clip is normalised and encoded on its own, unpadded (a group-norm first layer clip by clip, as FAST mode does),
 and batches carry an attention mask, so each clip trains on the frames it has alone. For encoders whose feature
@@ -39,14 +41,18 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from datasets import Array2D, Dataset, Features, Value, concatenate_datasets
+from datasets import Array2D, Dataset, DatasetDict, Features, Value, concatenate_datasets
 from datasets import config as datasets_config
 from torch import nn
+from transformers import set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from ..data.dataset_info import set_ser_info
+from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN
+from ..recipe.arguments import RecipeError
+from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_cache import cache_key, first_conv_layer_per_clip
+from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
 
@@ -342,10 +348,115 @@ class FeatureEncoderOutputsCollator:
         return batch
 
 
+class FeatureEncoderCacheMode(InputMode):
+    """An SSL model's frozen feature encoder run once per clip (``cache_feature_encoder``, on by default where it
+    applies): over the whole corpus before it is split (:meth:`prepare_corpus`), so that every split of every fold
+    (k-fold, leave-one-speaker-out, the leakage study's two runs) reads its clips' frames from one cache file instead
+    of each fold writing its own copy of the corpus. Each split then decides (:meth:`fold_inputs`): its model reads
+    the frames, or raw audio (:class:`~ser_hf.inputs.raw_audio.RawAudioMode`) where its training clips change from
+    epoch to epoch."""
+
+    name = "cached feature-encoder outputs"
+    columns = (WAVEFORM_COLUMN, FEATURES_COLUMN, NUM_SAMPLES_COLUMN)
+    preparation = "running the frozen feature encoder once per clip"
+
+    def __init__(self, model_args, data_args, augmentation_args, build_model):
+        super().__init__(model_args, data_args, augmentation_args, build_model)
+        #: How a split whose frames cannot be cached is fed.
+        self.raw_audio = RawAudioMode(model_args, data_args, augmentation_args, build_model)
+
+    def _blockers(self, model: nn.Module, dataset: Dataset, sampling_rate: int) -> list[str]:
+        return feature_cache_blockers(
+            model,
+            dataset,
+            sampling_rate,
+            max_duration_seconds=self.data_args.max_duration_seconds,
+            waveform_augmentation=self.augmentation_args.waveform_augmentation(sampling_rate),
+        )
+
+    def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
+        """The corpus with its frames, the audio kept (each split still decides). Clips shorter than the model's
+        receptive field stop the run first, as in training (with ``skip_invalid`` they are left out)."""
+        set_seed(training_args.seed)  # as train_and_evaluate builds each split's model: the same feature encoder
+        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
+        if self._blockers(model, dataset, feature_extractor.sampling_rate):
+            return dataset  # each split's training clips are checked (and the reason logged) by fold_inputs
+        dataset = drop_clips_shorter_than(
+            dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
+        )
+        feature_encoder(model).to(training_args.device)
+        return encode_feature_encoder_outputs(
+            model, feature_extractor, dataset, batch_size=training_args.per_device_eval_batch_size, keep_waveform=True
+        )
+
+    def fold_inputs(self, model, feature_extractor, splits, training_args):
+        """The frames in place of the audio: those of the whole corpus when :meth:`prepare_corpus` encoded it with
+        this split's feature encoder, else the split's own (encoded here); the audio where the frames cannot be
+        cached (an error when the recipe demands the cache with ``cache_feature_encoder: true``)."""
+        inputs = super().fold_inputs(model, feature_extractor, splits, training_args)
+        # Frames of the whole corpus, when prepare_corpus encoded it before the split.
+        frame_columns = [name for name in self.columns[1:] if name in inputs["train"].column_names]
+        blockers = self._blockers(model, inputs["train"], feature_extractor.sampling_rate)
+        if blockers:
+            if self.model_args.cache_feature_encoder:
+                raise RecipeError(
+                    f"cache_feature_encoder: true, but the feature encoder's outputs change from epoch to "
+                    f"epoch: {'; '.join(blockers)}."
+                )
+            logger.info(
+                "Running the feature encoder at every step (its outputs cannot be cached: %s).", "; ".join(blockers)
+            )
+            return inputs.remove_columns(frame_columns)
+        if frame_columns:
+            if get_ser_info(splits["train"]).get("feature_encoder") == feature_encoder_key(model, feature_extractor):
+                logger.info("Reading the frozen feature encoder's outputs cached for the whole corpus.")
+                return inputs.remove_columns(WAVEFORM_COLUMN)
+            logger.warning(
+                "The corpus' cached feature-encoder outputs come from another feature encoder than this "
+                "split's model: encoding the split's clips again."
+            )
+            inputs = inputs.remove_columns(frame_columns)
+        encoder = feature_encoder(model)
+        device = next(encoder.parameters()).device
+        encoder.to(training_args.device)  # where Trainer will put the model: the encoding runs there
+        try:
+            with training_args.main_process_first(desc="running the frozen feature encoder once per clip"):
+                return DatasetDict(
+                    {
+                        name: encode_feature_encoder_outputs(
+                            model, feature_extractor, split, batch_size=training_args.per_device_eval_batch_size
+                        )
+                        for name, split in inputs.items()
+                    }
+                )
+        finally:
+            encoder.to(device)
+
+    @staticmethod
+    def _reads_frames(inputs: DatasetDict) -> bool:
+        return FEATURES_COLUMN in inputs["train"].column_names
+
+    def fold_training_args(self, training_args, feature_extractor, inputs):
+        if self._reads_frames(inputs):
+            return training_args
+        return self.raw_audio.fold_training_args(training_args, feature_extractor, inputs)
+
+    def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
+        if self._reads_frames(inputs):
+            accept_feature_encoder_outputs(model)
+        return model
+
+    def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
+        if not self._reads_frames(inputs):
+            return self.raw_audio.collators(feature_extractor, inputs, training_args, normalization, extra_columns)
+        return FeatureEncoderOutputsCollator(extra_columns=extra_columns), FeatureEncoderOutputsCollator()
+
+
 __all__ = [
     "FEATURES_COLUMN",
     "FEATURE_CACHE_VERSION",
     "NUM_SAMPLES_COLUMN",
+    "FeatureEncoderCacheMode",
     "FeatureEncoderOutputsCollator",
     "accept_feature_encoder_outputs",
     "encode_feature_encoder_outputs",

@@ -18,51 +18,23 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from ..atomic_files import atomic_directory, write_text_atomic
 from ..data.audit import LeakageReport, audit_leakage
 from ..data.corpora import load_corpus, merge_corpora
-from ..data.corpora.base import InvalidClipError
 from ..data.dataset_info import column_values, get_ser_info
-from ..data.decode import WAVEFORM_COLUMN, prepare_audio
+from ..data.decode import prepare_audio
 from ..data.splits import SplitError, split_dataset
 from ..evaluation.report import evaluate_split, read_report, write_report
 from ..hub.card import push_to_hub, write_model_card, write_recipe
-from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator
-from ..inputs.feature_encoder_cache import (
-    FEATURES_COLUMN,
-    NUM_SAMPLES_COLUMN,
-    FeatureEncoderOutputsCollator,
-    accept_feature_encoder_outputs,
-    encode_feature_encoder_outputs,
-    feature_cache_blockers,
-    feature_encoder,
-    feature_encoder_key,
-)
-from ..inputs.speaker_normalization import (
-    FUNCTIONALS_COLUMN,
-    NormalizationPlan,
-    compute_functionals_once,
-    fit_normalization,
-)
+from ..inputs.base import InputMode, drop_clips_shorter_than, receptive_field_seconds
+from ..inputs.collators import AudioClassificationCollator
+from ..inputs.modes import input_mode as recipe_mode
+from ..inputs.speaker_normalization import NormalizationPlan, fit_normalization
 from ..models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
 from ..models.baselines import default_feature_extractor
-from ..models.ssl import minimum_input_samples, ssl_lora_config
+from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
 from .run_dir import RUN_CONFIG_FILE, is_run_folder, last_complete_checkpoint, remove_run_outputs
 from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 
 logger = logging.getLogger(__name__)
-
-#: Columns a split keeps for training and evaluation (the ``audio`` column would decode every clip again).
-MODEL_INPUT_COLUMNS = (
-    WAVEFORM_COLUMN,
-    "encoder_states",
-    FEATURES_COLUMN,
-    NUM_SAMPLES_COLUMN,
-    FUNCTIONALS_COLUMN,
-    "label",
-    "path",
-    "duration",
-    "speaker_id",
-    "sex",
-)
 
 
 # --- Data ---------------------------------------------------------------------------------------------------------
@@ -115,42 +87,6 @@ def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optiona
     return [(fold, folds[fold]) for fold in selected]
 
 
-def drop_clips_shorter_than(
-    splits: DatasetDict | Dataset, min_seconds: float, skip_invalid: bool = False
-) -> DatasetDict | Dataset:
-    """Stop on clips too short for the model to see (shorter than its receptive field), naming them (and their
-    split); with `skip_invalid` drop them instead, with a warning that lists them. Takes the splits, or the whole
-    corpus before it is split (FAST mode checks it before encoding any clip)."""
-    if isinstance(splits, Dataset):
-        return drop_clips_shorter_than(DatasetDict({"": splits}), min_seconds, skip_invalid)[""]
-    short = {}
-    for name, split in splits.items():
-        lengths = zip(column_values(split, "path"), column_values(split, "duration"))
-        short[name] = [(path, duration) for path, duration in lengths if duration < min_seconds]
-    clips = [(name, path, duration) for name, found in short.items() for path, duration in found]
-    if not clips:
-        return splits
-    listing = "; ".join(
-        f"{path} ({duration * 1000:.1f} ms{', ' + name if name else ''})" for name, path, duration in clips[:10]
-    )
-    more = f" and {len(clips) - 10} more" if len(clips) > 10 else ""
-    problem = (
-        f"{len(clips)} clip(s) are shorter than the model's receptive field ({min_seconds * 1000:.1f} ms): "
-        f"{listing}{more}"
-    )
-    if not skip_invalid:
-        raise InvalidClipError(clips[0][1], f"{problem}. Remove them, or set skip_invalid: true to skip them")
-    logger.warning("Skipping %s", problem)
-    return DatasetDict(
-        {
-            name: split.filter(lambda duration: duration >= min_seconds, input_columns="duration")
-            if short[name]
-            else split
-            for name, split in splits.items()
-        }
-    )
-
-
 def audit_split(splits: DatasetDict, fold: Optional[int] = None) -> LeakageReport:
     """Audit the split before training: a leaking speaker-independent split stops the run (LeakageError), and so
     does a class with no training clip (the model could never predict it; SplitError naming the class)."""
@@ -167,12 +103,6 @@ def audit_split(splits: DatasetDict, fold: Optional[int] = None) -> LeakageRepor
     report = audit_leakage(splits)
     logger.info("%s", report.describe_failures())
     return report
-
-
-def model_inputs(dataset: Dataset) -> Dataset:
-    """The columns training and evaluation read, as NumPy arrays (no Python lists of samples)."""
-    columns = [name for name in MODEL_INPUT_COLUMNS if name in dataset.column_names]
-    return dataset.select_columns(columns).with_format("numpy")
 
 
 # --- Model --------------------------------------------------------------------------------------------------------
@@ -230,77 +160,12 @@ def build_model(
     return model, feature_extractor
 
 
-def encode_for_fast_mode(
-    dataset: Dataset,
-    model_args: ModelArguments,
-    augmentation_args: AugmentationArguments,
-    training_args: SERTrainingArguments,
-    skip_invalid: bool = False,
-) -> tuple[Dataset, str]:
-    """FAST mode: the frozen encoder's pooled outputs of every clip, computed once and cached as a column.
-
-    Clips shorter than the encoder's receptive field stop the run before any clip is encoded, as in normal training
-    (with ``skip_invalid`` they are left out, with a warning that lists them). Returns the dataset with the
-    ``encoder_states`` column and the cache key that identifies the encoder, which each fold's model is checked
-    against."""
-    from ..inputs.encoder_cache import encode_dataset, encoder_cache_key
-
-    set_seed(training_args.seed)
-    model, feature_extractor = build_model(model_args, augmentation_args, dataset.features["label"])
-    min_seconds = minimum_input_samples(model.config) / feature_extractor.sampling_rate
-    long_enough = drop_clips_shorter_than(dataset, min_seconds, skip_invalid=skip_invalid)
-    model.to(training_args.device)
-    encoded = encode_dataset(
-        model, feature_extractor, long_enough, batch_size=training_args.per_device_eval_batch_size
-    )
-    # The key of the corpus as loaded: each split's trainer checks its encoder against it (build_trainer).
-    return encoded, encoder_cache_key(model, feature_extractor, dataset)
-
-
-def encode_feature_encoder_once(
-    dataset: Dataset,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
-    training_args: SERTrainingArguments,
-) -> Dataset:
-    """Run an SSL model's frozen feature encoder over the whole corpus once, before it is split, where its outputs
-    can be cached for the corpus as a whole (see :func:`split_inputs`): every split of every fold (k-fold,
-    leave-one-speaker-out, the leakage study's two runs) then reads its clips' frames from one cache file, instead of
-    each fold writing its own copy of the corpus. The audio is kept, and :func:`split_inputs` still decides for each
-    split. Clips shorter than the model's receptive field stop the run first, as in training (with ``skip_invalid``
-    they are left out)."""
-    if model_args.is_baseline or model_args.cache_encoder_outputs or model_args.cache_feature_encoder is False:
-        return dataset
-    set_seed(training_args.seed)  # as train_and_evaluate builds each split's model: the same feature encoder
-    model, feature_extractor = build_model(model_args, augmentation_args, dataset.features["label"])
-    rate = feature_extractor.sampling_rate
-    if feature_cache_blockers(
-        model,
-        dataset,
-        rate,
-        max_duration_seconds=data_args.max_duration_seconds,
-        waveform_augmentation=augmentation_args.waveform_augmentation(rate),
-    ):
-        return dataset  # each split's training clips are checked (and the reason logged) by split_inputs
-    dataset = drop_clips_shorter_than(
-        dataset, minimum_input_samples(model.config) / rate, skip_invalid=data_args.skip_invalid
-    )
-    feature_encoder(model).to(training_args.device)
-    return encode_feature_encoder_outputs(
-        model, feature_extractor, dataset, batch_size=training_args.per_device_eval_batch_size, keep_waveform=True
-    )
-
-
-def add_functionals_once(dataset: Dataset, model_args: ModelArguments, data_args: DataArguments) -> Dataset:
-    """The openSMILE baseline: every clip's functionals computed once for the whole corpus, before it is split
-    (see :func:`~ser_hf.inputs.speaker_normalization.compute_functionals_once`); other models get the dataset
-    unchanged."""
-    if model_args.model_type != "opensmile":
-        return dataset
-    extractor_class = type(default_feature_extractor(model_args.model_type))
-    feature_extractor = extractor_class(**model_args.feature_extractor_config)
-    return compute_functionals_once(dataset, feature_extractor, num_proc=data_args.preprocessing_num_workers)
+def recipe_input_mode(
+    model_args: ModelArguments, data_args: DataArguments, augmentation_args: AugmentationArguments
+) -> InputMode:
+    """How the recipe's model gets its inputs (raw audio, cached feature-encoder outputs, FAST mode or openSMILE
+    functionals; see :func:`ser_hf.inputs.modes.input_mode`), building models with :func:`build_model`."""
+    return recipe_mode(model_args, data_args, augmentation_args, build_model)
 
 
 # --- Training -----------------------------------------------------------------------------------------------------
@@ -366,11 +231,11 @@ def train_and_evaluate(
     *,
     fold: Optional[int] = None,
     leakage_report: Optional[LeakageReport] = None,
-    encoder_key: Optional[str] = None,
-    unencoded_dataset: Optional[Dataset] = None,
+    input_mode: Optional[InputMode] = None,
 ) -> dict[str, Any]:
     """Train on ``splits["train"]`` (choosing the best epoch on ``validation``), evaluate on validation and test,
     save the model (with its feature extractor) and write ``metrics.json`` and the plots; returns the report.
+    ``input_mode`` is the recipe's (:func:`recipe_input_mode`) that prepared the corpus the splits come from.
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
     """
@@ -412,35 +277,14 @@ def train_and_evaluate(
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
     splits = drop_clips_shorter_than(
-        splits,
-        minimum_input_samples(model.config) / feature_extractor.sampling_rate,
-        skip_invalid=data_args.skip_invalid,
+        splits, receptive_field_seconds(model, feature_extractor), skip_invalid=data_args.skip_invalid
     )
     # Global (training speakers') statistics into the extractor, and each speaker's own for speaker normalisation.
     normalization = fit_normalization(feature_extractor, splits)
-    inputs = split_inputs(model, feature_extractor, splits, model_args, data_args, augmentation_args, args)
-    if (
-        not model_args.is_baseline
-        and not getattr(feature_extractor, "return_attention_mask", True)
-        and WAVEFORM_COLUMN in inputs["train"].column_names
-    ):
-        # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask on raw audio, so padding changes
-        # their output: evaluate clip by clip, as pipeline() will run the exported model.
-        logger.info("%s takes no attention mask: evaluating one clip per batch.", model_args.model_type)
-        args = dataclasses.replace(args, per_device_eval_batch_size=1)
-    trainer = build_trainer(
-        model,
-        feature_extractor,
-        inputs,
-        model_args,
-        data_args,
-        augmentation_args,
-        args,
-        label_names,
-        encoder_key=encoder_key,
-        unencoded_dataset=unencoded_dataset,
-        normalization=normalization,
-    )
+    mode = input_mode or recipe_input_mode(model_args, data_args, augmentation_args)
+    inputs = mode.fold_inputs(model, feature_extractor, splits, args)
+    args = mode.fold_training_args(args, feature_extractor, inputs)
+    trainer = build_trainer(model, feature_extractor, inputs, mode, args, label_names, normalization=normalization)
 
     if checkpoint:
         logger.info("Resuming from %s", checkpoint)
@@ -488,115 +332,22 @@ def train_and_evaluate(
     return report
 
 
-def split_inputs(
-    model,
-    feature_extractor: SequenceFeatureExtractor,
-    splits: DatasetDict,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
-    args: SERTrainingArguments,
-) -> DatasetDict:
-    """What the model trains and is evaluated on, per split: the columns of :func:`model_inputs`; in FAST mode without
-    the audio (the head reads the cached encoder states); for an SSL model whose frozen feature encoder can be cached
-    (`cache_feature_encoder`, see :mod:`ser_hf.inputs.feature_encoder_cache`), its outputs in place of the audio."""
-    inputs = DatasetDict({name: model_inputs(split) for name, split in splits.items()})
-    if model_args.cache_encoder_outputs:
-        return inputs.remove_columns(WAVEFORM_COLUMN)
-    # Frames of the whole corpus, when encode_feature_encoder_once ran before the split.
-    frame_columns = [name for name in (FEATURES_COLUMN, NUM_SAMPLES_COLUMN) if name in inputs["train"].column_names]
-    if FUNCTIONALS_COLUMN in inputs["train"].column_names:  # openSMILE: the functionals are the model's input
-        return inputs.remove_columns([*frame_columns, WAVEFORM_COLUMN])
-    if model_args.is_baseline or model_args.cache_feature_encoder is False:
-        return inputs.remove_columns(frame_columns)
-    blockers = feature_cache_blockers(
-        model,
-        inputs["train"],
-        feature_extractor.sampling_rate,
-        max_duration_seconds=data_args.max_duration_seconds,
-        waveform_augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
-    )
-    if blockers:
-        if model_args.cache_feature_encoder:
-            raise RecipeError(
-                f"cache_feature_encoder: true, but the feature encoder's outputs change from epoch to "
-                f"epoch: {'; '.join(blockers)}."
-            )
-        logger.info(
-            "Running the feature encoder at every step (its outputs cannot be cached: %s).", "; ".join(blockers)
-        )
-        return inputs.remove_columns(frame_columns)
-    if frame_columns:
-        if get_ser_info(splits["train"]).get("feature_encoder") == feature_encoder_key(model, feature_extractor):
-            logger.info("Reading the frozen feature encoder's outputs cached for the whole corpus.")
-            return inputs.remove_columns(WAVEFORM_COLUMN)
-        logger.warning(
-            "The corpus' cached feature-encoder outputs come from another feature encoder than this "
-            "split's model: encoding the split's clips again."
-        )
-        inputs = inputs.remove_columns(frame_columns)
-    encoder = feature_encoder(model)
-    device = next(encoder.parameters()).device
-    encoder.to(args.device)  # where Trainer will put the model: the encoding runs there
-    try:
-        with args.main_process_first(desc="running the frozen feature encoder once per clip"):
-            return DatasetDict(
-                {
-                    name: encode_feature_encoder_outputs(
-                        model, feature_extractor, split, batch_size=args.per_device_eval_batch_size
-                    )
-                    for name, split in inputs.items()
-                }
-            )
-    finally:
-        encoder.to(device)
-
-
 def build_trainer(
     model,
     feature_extractor,
     inputs: DatasetDict,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
+    input_mode: InputMode,
     args: SERTrainingArguments,
     label_names,
-    encoder_key: Optional[str] = None,
-    unencoded_dataset: Optional[Dataset] = None,
     normalization: Optional[NormalizationPlan] = None,
 ) -> SERTrainer:
-    """The `SERTrainer` of one split: collators (random crops and augmentation for training only, each speaker's
-    statistics for speaker normalisation), metrics, class weights, the head's learning rate and early stopping."""
-    if model_args.cache_encoder_outputs:
-        from ..inputs.encoder_cache import CachedEncoderHead, EncoderStatesCollator, encoder_cache_key
-
-        if encoder_key is not None and encoder_cache_key(model, feature_extractor, unencoded_dataset) != encoder_key:
-            raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
-        trained_model = CachedEncoderHead(model)
-        train_collator = eval_collator = EncoderStatesCollator()
-    elif FEATURES_COLUMN in inputs["train"].column_names:  # frozen feature encoder's outputs cached (split_inputs)
-        accept_feature_encoder_outputs(model)
-        trained_model = model
-        train_collator = FeatureEncoderOutputsCollator(extra_columns=(CLIP_PATHS_KEY,))
-        eval_collator = FeatureEncoderOutputsCollator()
-    elif FUNCTIONALS_COLUMN in inputs["train"].column_names:  # openSMILE functionals computed once per corpus
-        trained_model = model
-        train_collator = FunctionalsCollator(
-            feature_extractor, normalization=normalization, extra_columns=(CLIP_PATHS_KEY,)
-        )
-        eval_collator = FunctionalsCollator(feature_extractor, normalization=normalization)
-    else:
-        trained_model = model
-        train_collator = AudioClassificationCollator(
-            feature_extractor,
-            max_duration_seconds=data_args.max_duration_seconds,
-            seed=args.seed,
-            augmentation=augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
-            spec_augment=augmentation_args.spec_augment(),
-            extra_columns=(CLIP_PATHS_KEY,),
-            normalization=normalization,
-        )
-        eval_collator = AudioClassificationCollator(feature_extractor, normalization=normalization)
+    """The `SERTrainer` of one split, on the `inputs` its `input_mode` made: what the mode trains, its collators
+    (random crops and augmentation for training only, each speaker's statistics for speaker normalisation), metrics,
+    class weights, the head's learning rate and early stopping."""
+    trained_model = input_mode.trained_model(model, feature_extractor, inputs)
+    train_collator, eval_collator = input_mode.collators(
+        feature_extractor, inputs, args, normalization=normalization, extra_columns=(CLIP_PATHS_KEY,)
+    )
     random_collator = isinstance(train_collator, AudioClassificationCollator) and train_collator.is_random
     if random_collator and args.dataloader_persistent_workers:
         raise RecipeError(
@@ -683,18 +434,13 @@ def finish_run(
 
 
 __all__ = [
-    "MODEL_INPUT_COLUMNS",
-    "add_functionals_once",
     "audit_split",
     "build_model",
     "build_trainer",
-    "encode_feature_encoder_once",
-    "encode_for_fast_mode",
     "export_model",
     "finish_run",
     "load_dataset_from_args",
     "make_folds",
-    "model_inputs",
-    "split_inputs",
+    "recipe_input_mode",
     "train_and_evaluate",
 ]

@@ -28,7 +28,6 @@ from ser_hf.inputs.feature_encoder_cache import (
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor, ssl_lora_config
 from ser_hf.recipe.arguments import RecipeError
 from ser_hf.train import main
-from ser_hf.training import stages as training
 from tests.conftest_models import LABELS, build_tiny, load_clip, tiny_ssl_config
 from tests.training.test_train import TINY_SSL, write_recipe
 
@@ -326,7 +325,7 @@ def test_every_fold_reads_the_corpus_once_encoded(tmp_path, tiny_ravdess, caplog
         encoded.append(len(dataset))
         return original(model, feature_extractor, dataset, **options)
 
-    monkeypatch.setattr(training, "encode_feature_encoder_outputs", recording)
+    monkeypatch.setattr(feature_cache, "encode_feature_encoder_outputs", recording)
     recipe = write_recipe(
         tmp_path / "r.yaml",
         tiny_ravdess,
@@ -348,7 +347,7 @@ def test_every_fold_reads_the_corpus_once_encoded(tmp_path, tiny_ravdess, caplog
 
     # A fold whose model has another feature encoder than the one the corpus was encoded with encodes its own clips.
     caplog.clear()
-    with mock.patch.object(training, "feature_encoder_key", return_value="another encoder"):
+    with mock.patch.object(feature_cache, "get_ser_info", return_value={"feature_encoder": "another encoder"}):
         main(
             [
                 str(

@@ -1,0 +1,163 @@
+"""The interface every input mode implements: how a recipe's model gets its inputs from the decoded clips.
+
+A mode is one of raw audio (:mod:`ser_hf.inputs.raw_audio`), the frozen feature encoder's outputs cached once per clip
+(:mod:`ser_hf.inputs.feature_encoder_cache`), FAST mode's cached encoder states (:mod:`ser_hf.inputs.encoder_cache`)
+and the openSMILE functionals computed once (:mod:`ser_hf.inputs.functionals`); :func:`ser_hf.inputs.modes.input_mode`
+picks it from the recipe. A run calls it at three points, the same in ``ser_hf.train`` and the leakage study:
+
+1. :meth:`InputMode.prepare_corpus` once per corpus, before it is split (what can be cached for the whole corpus);
+2. :meth:`InputMode.fold_inputs` once per split, with the split's model (the columns its batches are made from);
+3. :meth:`InputMode.trained_model` and :meth:`InputMode.collators` when the split's `Trainer` is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, ClassVar, Optional
+
+from datasets import Dataset, DatasetDict
+from torch import nn
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+
+from ..data.corpora.base import InvalidClipError
+from ..data.dataset_info import column_values
+from ..models.ssl import minimum_input_samples
+
+logger = logging.getLogger(__name__)
+
+#: Columns every split keeps besides the model's inputs: the label, and what reports, the trainer's clip names and
+#: speaker normalisation read (the ``audio`` column would decode every clip again).
+SPLIT_COLUMNS = ("label", "path", "duration", "speaker_id", "sex")
+
+#: How a mode builds the recipe's model, for what it caches before the corpus is split:
+#: ``build_model(model_args, augmentation_args, labels) -> (model, feature_extractor)``
+#: (:func:`ser_hf.training.stages.build_model`).
+ModelBuilder = Callable[[Any, Any, Any], "tuple[nn.Module, SequenceFeatureExtractor]"]
+
+
+def model_inputs(dataset: Dataset, columns: tuple[str, ...]) -> Dataset:
+    """The dataset's ``columns`` that it has, and :data:`SPLIT_COLUMNS`, as NumPy arrays (no Python lists of
+    samples)."""
+    kept = [name for name in (*columns, *SPLIT_COLUMNS) if name in dataset.column_names]
+    return dataset.select_columns(kept).with_format("numpy")
+
+
+def receptive_field_seconds(model: nn.Module, feature_extractor: SequenceFeatureExtractor) -> float:
+    """The shortest clip the model can see, in seconds."""
+    return minimum_input_samples(model.config) / feature_extractor.sampling_rate
+
+
+def drop_clips_shorter_than(
+    splits: DatasetDict | Dataset, min_seconds: float, skip_invalid: bool = False
+) -> DatasetDict | Dataset:
+    """Stop on clips too short for the model to see (shorter than its receptive field), naming them (and their
+    split); with `skip_invalid` drop them instead, with a warning that lists them. Takes the splits, or the whole
+    corpus before it is split (FAST mode checks it before encoding any clip)."""
+    if isinstance(splits, Dataset):
+        return drop_clips_shorter_than(DatasetDict({"": splits}), min_seconds, skip_invalid)[""]
+    short = {}
+    for name, split in splits.items():
+        lengths = zip(column_values(split, "path"), column_values(split, "duration"))
+        short[name] = [(path, duration) for path, duration in lengths if duration < min_seconds]
+    clips = [(name, path, duration) for name, found in short.items() for path, duration in found]
+    if not clips:
+        return splits
+    listing = "; ".join(
+        f"{path} ({duration * 1000:.1f} ms{', ' + name if name else ''})" for name, path, duration in clips[:10]
+    )
+    more = f" and {len(clips) - 10} more" if len(clips) > 10 else ""
+    problem = (
+        f"{len(clips)} clip(s) are shorter than the model's receptive field ({min_seconds * 1000:.1f} ms): "
+        f"{listing}{more}"
+    )
+    if not skip_invalid:
+        raise InvalidClipError(clips[0][1], f"{problem}. Remove them, or set skip_invalid: true to skip them")
+    logger.warning("Skipping %s", problem)
+    return DatasetDict(
+        {
+            name: split.filter(lambda duration: duration >= min_seconds, input_columns="duration")
+            if short[name]
+            else split
+            for name, split in splits.items()
+        }
+    )
+
+
+class InputMode:
+    """How the recipe's model gets its inputs: what is computed once per corpus, which columns each split keeps,
+    what `Trainer` trains and how rows are batched.
+
+    Args:
+        model_args (`ModelArguments`), data_args (`DataArguments`), augmentation_args (`AugmentationArguments`):
+            the recipe.
+        build_model (`Callable`): builds the recipe's model and feature extractor from ``(model_args,
+            augmentation_args, labels)``, for the modes that run (part of) it over the corpus once.
+    """
+
+    #: The mode's name, in the field's words.
+    name: ClassVar[str]
+    #: The columns of a split that its batches are made from (besides :data:`SPLIT_COLUMNS`).
+    columns: ClassVar[tuple[str, ...]]
+    #: What :meth:`prepare_corpus` computes, as the other processes' wait for the main one names it; `None` when
+    #: the mode computes nothing before the split.
+    preparation: ClassVar[Optional[str]] = None
+
+    def __init__(self, model_args, data_args, augmentation_args, build_model: ModelBuilder):
+        self.model_args = model_args
+        self.data_args = data_args
+        self.augmentation_args = augmentation_args
+        self.build_model = build_model
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_args.model_type}: {self.name})"
+
+    def prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
+        """The decoded corpus with what this mode computes once for all its splits (every fold, both runs of the
+        leakage study). The main process computes it first; the others then read its cache."""
+        if self.preparation is None:
+            return dataset
+        with training_args.main_process_first(desc=self.preparation):
+            return self._prepare_corpus(dataset, training_args)
+
+    def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
+        return dataset
+
+    def fold_inputs(
+        self, model: nn.Module, feature_extractor: SequenceFeatureExtractor, splits: DatasetDict, training_args
+    ) -> DatasetDict:
+        """What the split's model trains and is evaluated on: each split's :attr:`columns` and
+        :data:`SPLIT_COLUMNS`."""
+        return DatasetDict({name: model_inputs(split, self.columns) for name, split in splits.items()})
+
+    def fold_training_args(self, training_args, feature_extractor: SequenceFeatureExtractor, inputs: DatasetDict):
+        """The training arguments the split's batches need (the recipe's, unless the mode must change them)."""
+        return training_args
+
+    def trained_model(
+        self, model: nn.Module, feature_extractor: SequenceFeatureExtractor, inputs: DatasetDict
+    ) -> nn.Module:
+        """What `Trainer` trains on the split's inputs: the model itself, unless the mode says otherwise."""
+        return model
+
+    def collators(
+        self,
+        feature_extractor: SequenceFeatureExtractor,
+        inputs: DatasetDict,
+        training_args,
+        normalization=None,
+        extra_columns: tuple[str, ...] = (),
+    ) -> tuple[Callable, Callable]:
+        """``(training collator, evaluation collator)`` of the split; the training one passes ``extra_columns``
+        through (the clip paths the trainer names a bad batch's clips with), and ``normalization`` (a
+        `NormalizationPlan`) gives each speaker's statistics to the modes that standardise with them."""
+        raise NotImplementedError
+
+
+__all__ = [
+    "SPLIT_COLUMNS",
+    "InputMode",
+    "ModelBuilder",
+    "drop_clips_shorter_than",
+    "model_inputs",
+    "receptive_field_seconds",
+]

@@ -1,0 +1,47 @@
+"""Raw audio: the model reads each batch's waveforms through its own feature extractor, run by the collator at every
+step (random crops, waveform augmentation and SpecAugment for training). The baselines' mode, and an SSL model's
+where its frozen feature encoder's outputs cannot be cached (:mod:`ser_hf.inputs.feature_encoder_cache`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from datasets import DatasetDict
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+
+from ..data.decode import WAVEFORM_COLUMN
+from .base import InputMode
+from .collators import AudioClassificationCollator
+
+logger = logging.getLogger(__name__)
+
+
+class RawAudioMode(InputMode):
+    """The decoded waveforms, batched by :class:`~ser_hf.inputs.collators.AudioClassificationCollator`."""
+
+    name = "raw audio"
+    columns = (WAVEFORM_COLUMN,)
+
+    def fold_training_args(self, training_args, feature_extractor: SequenceFeatureExtractor, inputs: DatasetDict):
+        if self.model_args.is_baseline or getattr(feature_extractor, "return_attention_mask", True):
+            return training_args
+        # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask on raw audio, so padding changes
+        # their output: evaluate clip by clip, as pipeline() will run the exported model.
+        logger.info("%s takes no attention mask: evaluating one clip per batch.", self.model_args.model_type)
+        return dataclasses.replace(training_args, per_device_eval_batch_size=1)
+
+    def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
+        train_collator = AudioClassificationCollator(
+            feature_extractor,
+            max_duration_seconds=self.data_args.max_duration_seconds,
+            seed=training_args.seed,
+            augmentation=self.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
+            spec_augment=self.augmentation_args.spec_augment(),
+            extra_columns=extra_columns,
+            normalization=normalization,
+        )
+        return train_collator, AudioClassificationCollator(feature_extractor, normalization=normalization)
+
+
+__all__ = ["RawAudioMode"]
