@@ -1,4 +1,5 @@
-"""Shared fixtures: the clips the repository ships, audio written under real corpus file names, and ../shared/data."""
+"""Shared fixtures: the clips the repository ships, audio written under real corpus file names, ../shared/data, and
+tiny runs trained on the shipped clips."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 RAVDESS_SAMPLE = REPO / "data" / "ravdess_sample"
@@ -67,3 +69,109 @@ def tiny_ravdess(tmp_path_factory) -> Path:
         for clip in sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac"))[::4][:8]:
             (folder / clip.name).symlink_to(clip)
     return root
+
+
+# --- Tiny trained runs, shared by the card, Hub, evaluation and prediction tests -----------------------------------
+
+# CREMA-D names for real RAVDESS clips: (statement, repetition) -> sentence, intensity -> level.
+CREMAD_EMOTIONS = {"01": "NEU", "03": "HAP", "04": "SAD", "05": "ANG", "06": "FEA", "07": "DIS"}
+CREMAD_SENTENCES = {("01", "01"): "IEO", ("01", "02"): "TIE", ("02", "01"): "IOM", ("02", "02"): "IWW"}
+
+
+@pytest.fixture(scope="module")
+def cremad_clips(tmp_path_factory) -> Path:
+    """A CREMA-D corpus built from real clips: RAVDESS actors 05-08 under CREMA-D's file names (actors 1001-1004,
+    its six emotions, so neither calm nor surprised)."""
+    root = tmp_path_factory.mktemp("cremad") / "AudioWAV"
+    root.mkdir()
+    for number, actor in enumerate(("05", "06", "07", "08"), start=1001):
+        for clip in sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac")):
+            _, _, emotion, intensity, statement, repetition, _ = clip.stem.split("-")
+            if emotion not in CREMAD_EMOTIONS or (statement, repetition) not in CREMAD_SENTENCES:
+                continue
+            level = "XX" if emotion == "01" else {"01": "LO", "02": "HI"}[intensity]
+            name = f"{number}_{CREMAD_SENTENCES[statement, repetition]}_{CREMAD_EMOTIONS[emotion]}_{level}.flac"
+            if not (root / name).exists() and len(list(root.glob(f"{number}_*_{CREMAD_EMOTIONS[emotion]}_*"))) < 2:
+                (root / name).symlink_to(clip)
+    return root
+
+
+def write_cnn_recipe(path: Path, **values) -> Path:
+    """A recipe training a tiny log-mel CNN on RAVDESS actors 01-02, validating on 03 and testing on 04 (4 steps);
+    ``values`` override its keys."""
+    recipe = {
+        "model_type": "cnn2d",
+        "model_config": {"conv_channels": [4, 8]},
+        "corpus": ["ravdess"],
+        "split_protocol": "speaker",
+        "max_duration_seconds": 1.0,
+        "train_speakers": ["01", "02"],
+        "validation_speakers": ["03"],
+        "test_speakers": ["04"],
+        "output_dir": str(path.parent / "run"),
+        "max_steps": 4,
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 8,
+        "learning_rate": 1.0e-2,
+        "logging_steps": 1,
+        "eval_strategy": "steps",
+        "eval_steps": 2,
+        "save_steps": 2,
+        "save_strategy": "steps",
+        "use_cpu": True,
+        "seed": 7,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "gain_prob": 0.5,
+        "num_time_masks": 1,
+    }
+    recipe.update(values)
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory, tiny_ravdess) -> Path:
+    """A tiny log-mel CNN trained on the RAVDESS clips (speakers 01-02 train, 03 validate, 04 test)."""
+    from ser_hf.train import main as train_main
+
+    folder = tmp_path_factory.mktemp("cnn_run")
+    recipe = write_cnn_recipe(folder / "recipe_cnn.yaml", data_dir=[str(tiny_ravdess)])
+    train_main([str(recipe), "--learning_rate", "2.0e-2"])
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def cremad_run(tmp_path_factory, cremad_clips) -> Path:
+    """A tiny log-mel CNN trained on the CREMA-D clips (actors 1001-1002 train, 1003 validate, 1004 test)."""
+    from ser_hf.train import main as train_main
+
+    folder = tmp_path_factory.mktemp("cremad_run")
+    recipe = write_cnn_recipe(
+        folder / "recipe.yaml",
+        corpus=["cremad"],
+        data_dir=[str(cremad_clips)],
+        train_speakers=["1001", "1002"],
+        validation_speakers=["1003"],
+        test_speakers=["1004"],
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
+    train_main([str(recipe)])
+    return folder / "run"
+
+
+def local_scores(model_dir: Path, clips: list[str]) -> list[dict[str, float]]:
+    """Every label's score of each clip by ``pipeline("audio-classification")`` on the local model."""
+    from transformers import pipeline
+
+    from ser_hf.data.decode import decode_waveform
+
+    classifier = pipeline("audio-classification", model=str(model_dir))
+    scores = []
+    for clip in clips:
+        output = classifier({"raw": decode_waveform(clip, 16000), "sampling_rate": 16000}, top_k=None)
+        scores.append({s["label"]: s["score"] for s in output})
+    return scores

@@ -37,9 +37,9 @@ from ser_hf.data.dataset_info import get_ser_info
 from ser_hf.data.decode import decode_waveform, prepare_audio
 from ser_hf.data.splits import SplitError
 from ser_hf.evaluation.evaluate_model import load_trained_model, write_eval_report
-from ser_hf.evaluation.report import METRICS_FILE, write_report
+from ser_hf.evaluation.report import write_report
 from ser_hf.experiments.embed import load_classifier
-from ser_hf.hub.card import HubPushError, push_reports_to_hub
+from ser_hf.hub.push import HubPushError, push_reports_to_hub
 from ser_hf.inputs.collators import AudioClassificationCollator
 from ser_hf.models import (
     LogMelFeatureExtractor,
@@ -50,6 +50,7 @@ from ser_hf.models import (
 from ser_hf.models.location import ModelNotFoundError
 from ser_hf.recipe.arguments import RecipeError, parse_recipe
 from ser_hf.train import main, where_the_run_is
+from ser_hf.training.run_dir import METRICS_FILE
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, write_audio
 from tests.training.test_train import TINY_SSL, write_recipe
@@ -1229,7 +1230,7 @@ def test_a_hub_error_that_echoes_the_token_is_printed_redacted(tmp_path, monkeyp
         hub.fail("POST", "/api/repos/create", status=400, echo_authorization=True)
         with caplog.at_level(logging.DEBUG):
             assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
-            logging.getLogger("ser_hf.hub.card").warning("token %s in a record", HUB_TOKEN)
+            logging.getLogger("ser_hf.hub.push").warning("token %s in a record", HUB_TOKEN)
     err = capsys.readouterr().err
     assert "Request rejected; it carried Authorization: Bearer <REDACTED>" in err and "ser-hf: error: " in err
     assert HUB_TOKEN not in err + caplog.text and "token <REDACTED> in a record" in caplog.text

@@ -594,7 +594,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         print(format_cross_corpus(matrix))
         print(f"Reports written to {output_dir}")
     if args.push_to_hub:
-        from ..hub.card import push_reports_to_hub
+        from ..hub.push import push_reports_to_hub
 
         commit = push_reports_to_hub(
             output_dir, args.push_to_hub, repo_type=args.hub_repo_type, private=args.hub_private_repo or None
@@ -605,7 +605,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def push_command(args: argparse.Namespace) -> int:
     """Push a finished run's folder (weights, config, feature extractor, code, card, reports, recipe)."""
-    from ..hub.card import push_to_hub
+    from ..hub.push import push_to_hub
 
     commit = push_to_hub(
         args.run_dir,

@@ -39,17 +39,22 @@ from ..inputs.speaker_normalization import (
     compute_functionals_once,
     evaluation_normalization,
 )
+from ..training.run_dir import (
+    CONFUSION_MATRIX_PNG,
+    CROSS_CORPUS_JSON,
+    CROSS_CORPUS_MARKDOWN,
+    CROSS_CORPUS_PNG,
+    EVAL_REPORT_JSON,
+    EVAL_REPORT_MARKDOWN,
+    METRICS_FILE,
+    REPORTS_DIR,
+    RunDir,
+)
 from .metrics import classification_metrics, plot_confusion_matrix
-from .report import METRICS_FILE, format_report
+from .report import format_report
 
 logger = logging.getLogger(__name__)
 
-EVAL_REPORT_JSON = "eval_report.json"
-EVAL_REPORT_MARKDOWN = "eval_report.md"
-CONFUSION_MATRIX_PNG = "confusion_matrix.png"
-CROSS_CORPUS_JSON = "cross_corpus.json"
-CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
-CROSS_CORPUS_PNG = "cross_corpus_ua.png"
 #: ``split`` values: ``auto`` is the model's held-out test speakers on a corpus it was trained on, every clip of
 #: any other corpus; ``train``/``validation``/``test`` are the speakers of that split of the model's run.
 SPLITS = ("auto", "all", "train", "validation", "test")
@@ -133,19 +138,6 @@ class TrainedModel:
         ]
 
 
-def _run_file(name_or_path: str, filename: str, revision: Optional[str], token: Optional[str]) -> Optional[dict]:
-    path = Path(name_or_path) / filename
-    if Path(name_or_path).is_dir():
-        return json.loads(path.read_text()) if path.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        return json.loads(Path(hf_hub_download(name_or_path, filename, revision=revision, token=token)).read_text())
-    except EntryNotFoundError:
-        return None
-
-
 def load_trained_model(
     name_or_path: str,
     *,
@@ -163,12 +155,13 @@ def load_trained_model(
     feature_extractor = load_feature_extractor(name_or_path, **kwargs)
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+    run = RunDir.find(name_or_path, revision=revision, token=token)
     return TrainedModel(
         name_or_path=name_or_path,
         model=model,
         feature_extractor=feature_extractor,
-        run_report=_run_file(name_or_path, METRICS_FILE, revision, token),
-        run_config=_run_file(name_or_path, "run_config.json", revision, token),
+        run_report=run.read_metrics(),
+        run_config=run.read_run_config(),
     )
 
 
@@ -478,7 +471,7 @@ def default_output_dir(model: str, source: CorpusSource, split_name: str) -> Pat
     """``MODEL/reports/<corpus>-<split>`` for a local model (pushed with it), else ``eval_reports/<repo>/...``."""
     slug = _slug(f"{source.name}-{split_name}")
     if Path(model).is_dir():
-        return Path(model) / "reports" / slug
+        return Path(model) / REPORTS_DIR / slug
     return Path("eval_reports") / model.replace("/", "__") / slug
 
 

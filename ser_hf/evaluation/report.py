@@ -14,6 +14,14 @@ from transformers import Trainer
 
 from ..atomic_files import write_text_atomic
 from ..data.dataset_info import column_values
+from ..training.run_dir import (
+    METRICS_FILE,
+    REPORT_MARKDOWN,
+    SUMMARY_FILE,
+    SUMMARY_MARKDOWN,
+    TRAINING_CURVES_PNG,
+    split_confusion_matrix_png,
+)
 from .bootstrap import METRIC_LABELS, format_intervals
 from .metrics import (
     SCALAR_METRICS,
@@ -25,13 +33,6 @@ from .metrics import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: File names of a run's outputs.
-METRICS_FILE = "metrics.json"
-REPORT_MARKDOWN = "report.md"
-SUMMARY_FILE = "summary.json"
-SUMMARY_MARKDOWN = "summary.md"
-TRAINING_CURVES_PNG = "training_curves.png"
 
 
 def evaluate_split(trainer: Trainer, dataset: Dataset, label_names: Sequence[str], split: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history:
     for split, metrics in report.get("evaluation", {}).items():
         plot_confusion_matrix(
             metrics,
-            output_dir / f"confusion_matrix_{split}.png",
+            output_dir / split_confusion_matrix_png(split),
             title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}",
         )
     if log_history:
@@ -130,12 +131,6 @@ def format_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_report(output_dir: str | Path) -> dict[str, Any] | None:
-    """A finished run's ``metrics.json``, or `None` when the run has not finished."""
-    path = Path(output_dir) / METRICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def write_fold_summary(output_dir: str | Path, reports: Sequence[Mapping[str, Any]], split: str = "test") -> dict:
     """Mean ± std across folds of every scalar metric of ``split``, with the per-fold table, as JSON and Markdown."""
     fold_metrics = [report["evaluation"][split] for report in reports]
@@ -181,13 +176,9 @@ def _jsonable(value: Any) -> Any:
 
 
 __all__ = [
-    "METRICS_FILE",
-    "REPORT_MARKDOWN",
-    "SUMMARY_FILE",
     "evaluate_split",
     "format_fold_summary",
     "format_report",
-    "read_report",
     "write_fold_summary",
     "write_report",
 ]

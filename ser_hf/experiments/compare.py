@@ -11,9 +11,7 @@ A run directory is what ``python -m ser_hf.train`` writes: ``metrics.json`` for 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -23,8 +21,7 @@ import pandas as pd
 
 from ..atomic_files import atomic_path, write_text_atomic
 from ..evaluation.metrics import summarize_folds
-from ..evaluation.report import METRICS_FILE, read_report
-from ..training.run_dir import RUN_CONFIG_FILE
+from ..training.run_dir import METRICS_FILE, RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -85,37 +82,35 @@ class RunResult:
         return row
 
 
-def _fold_number(path: Path) -> int:
-    match = re.fullmatch(r"fold-(\d+)", path.parent.name)
-    return int(match.group(1)) if match else -1
-
-
 def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
     """The report (``metrics.json``) of every finished split of a run: one, or one per fold."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
         raise FileNotFoundError(f"Run directory {run_dir} does not exist.")
-    report = read_report(run_dir)
+    report = run.read_metrics()
     if report is not None:
         return [report]
-    fold_files = sorted(run_dir.glob(f"fold-*/{METRICS_FILE}"), key=_fold_number)
-    if not fold_files:
+    folds = run.fold_dirs()
+    if not folds:
         raise FileNotFoundError(
             f"{run_dir} holds no finished run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} "
             "(a training run writes them when it finishes)."
         )
-    return [json.loads(path.read_text()) for path in fold_files]
+    return [fold.read_metrics() for fold in folds]
 
 
 def read_model_type(run_dir: str | Path) -> Optional[str]:
     """The model kind a run trained (the recipe's ``model_type``), from ``run_config.json`` or the saved config."""
-    run_dir = Path(run_dir)
-    for path in [run_dir / RUN_CONFIG_FILE, *sorted(run_dir.glob(f"fold-*/{RUN_CONFIG_FILE}"))]:
-        if path.is_file():
-            return json.loads(path.read_text()).get("model", {}).get("model_type")
-    for path in [run_dir / "config.json", *sorted(run_dir.glob("fold-*/config.json"))]:
-        if path.is_file():
-            return json.loads(path.read_text()).get("model_type")
+    run = RunDir(run_dir)
+    folders = [run, *run.fold_dirs(finished=False)]
+    for folder in folders:
+        run_config = folder.read_run_config()
+        if run_config is not None:
+            return run_config.get("model", {}).get("model_type")
+    for folder in folders:
+        config = folder.read_model_config()
+        if config is not None:
+            return config.get("model_type")
     return None
 
 

@@ -26,6 +26,7 @@ from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
 from ..evaluation.metrics import SCALAR_METRICS
 from ..recipe.arguments import RecipeError, parse_recipe
+from ..training.run_dir import RUN_CONFIG_FILE
 from .compare import METRIC_LABELS
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
             "split_protocol: speaker."
         )
     study_dir = Path(training_args.output_dir)
-    if (study_dir / "run_config.json").is_file():
+    if (study_dir / RUN_CONFIG_FILE).is_file():
         raise RecipeError(f"{study_dir} holds a training run; the study needs a folder of its own: set --output_dir.")
 
     # Data: the recipe's corpus and speaker split, then a random split of the same clips with the same sizes.

@@ -48,6 +48,7 @@ from ..recipe.overrides import (
     unknown_key_message,
     write_recipe_file,
 )
+from ..training.run_dir import METRICS_FILE, RUN_CONFIG_FILE
 from .compare import METRIC_LABELS, read_run_reports, summarize_reports
 
 logger = logging.getLogger(__name__)
@@ -296,7 +297,7 @@ def plan_sweep(
             f"The sweep writes under the recipe's output_dir: set it in {recipe_path} or with --output_dir."
         )
     sweep_dir = Path(values["output_dir"])
-    if (sweep_dir / "run_config.json").is_file() or (sweep_dir / "metrics.json").is_file():
+    if (sweep_dir / RUN_CONFIG_FILE).is_file() or (sweep_dir / METRICS_FILE).is_file():
         raise RecipeError(f"{sweep_dir} holds a training run; a sweep needs a folder of its own: set --output_dir.")
     all_points = grid_points(spec.grid)
     points = all_points if spec.backend == "optuna" else select_points(all_points, spec.random, spec.seed)

@@ -1,78 +1,49 @@
-"""Model cards and the Hub: the card of a finished run rendered from ``hub_cards/model_card_template.md`` through
+"""Model cards: the card of a finished run rendered from ``hub_cards/model_card_template.md`` through
 ``huggingface_hub.ModelCard`` (metadata as ``ModelCardData``, every test metric as an ``EvalResult`` in the
-``model-index``), and the push of a run's output folder to a Hub repository.
+``model-index``). Pushing a run with its card is :mod:`ser_hf.hub.push`.
 
-Everything the card says is read from the run's output folder (``metrics.json``, ``run_config.json``,
-``config.json``, ``preprocessor_config.json``, ``summary.json`` of a k-fold run, ``reports/*/eval_report.json``), so
-the card of any finished run can be written again, and ``ser-hf push`` publishes a run trained long ago.
-
-The Hub token is never an argument of a command line, a log line, a card or a file: it comes from
-``huggingface_hub``'s usual sources (``HF_TOKEN``, the token saved by ``hf auth login``) or the ``hub_token`` recipe
-key, and a push refuses to upload a text file that contains it.
+Everything the card says is read from the run's output folder through :class:`~ser_hf.training.run_dir.RunDir`
+(``metrics.json``, ``run_config.json``, ``config.json``, ``preprocessor_config.json``, ``summary.json`` of a k-fold
+run, ``reports/*/eval_report.json``), so the card of any finished run can be written again, and ``ser-hf push``
+publishes a run trained long ago. :class:`SERCardData` states what the run was (model, data, training);
+:mod:`ser_hf.hub.card_results` what it scored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import logging
 import os
 import re
-import shlex
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import yaml
-from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, get_token
-from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic_files import atomic_path, write_text_atomic
 from ..data.corpora import CORPORA
-from ..evaluation.metrics import SCALAR_METRICS
-from ..evaluation.report import METRICS_FILE, SUMMARY_FILE
 from ..models import BASELINES
-from ..training.run_dir import RUN_CONFIG_FILE
-from .client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
+from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
+from .card_results import (
+    confusion_matrix_image,
+    eval_report_rows,
+    eval_results,
+    kfold_table,
+    main_split,
+    per_class_rows,
+    per_sex_text,
+    results_rows,
+)
 
 logger = logging.getLogger(__name__)
 
 #: The model card template, in ``hub_cards/`` (the package ``ser_hf.hub_cards`` once installed).
 MODEL_CARD_TEMPLATE = "model_card_template.md"
-#: File names in a run's output folder (and so in its Hub repository).
-CARD_FILE = "README.md"
-RECIPE_FILE = "recipe.yaml"
-REPORTS_DIR = "reports"
-EVAL_REPORT_FILE = "eval_report.json"
-#: What a push leaves out of a run's folder: Trainer checkpoints and half-written files.
-PUSH_IGNORE_PATTERNS = [
-    "checkpoint-*",
-    "checkpoint-*/**",
-    "**/checkpoint-*/**",
-    "*.partial",
-    "**/*.partial",
-    "*.partial/**",
-    "**/*.partial/**",
-    "runs/**",
-    "**/runs/**",
-    ".ser-hf.lock*",
-    "**/.ser-hf.lock*",
-]
-#: Text files a push checks for the token before uploading anything.
-_TEXT_SUFFIXES = {".json", ".md", ".yaml", ".yml", ".txt", ".py", ".csv", ".cfg", ".toml", ".log"}
-
-#: How each metric appears in the ``model-index``: (metric type, pretty name, metric config).
-MODEL_INDEX_METRICS = {
-    "unweighted_accuracy": ("unweighted_accuracy", "UA (unweighted accuracy, mean per-class recall)", None),
-    "accuracy": ("accuracy", "WA (accuracy)", None),
-    "macro_f1": ("f1", "Macro F1", "macro"),
-    "weighted_f1": ("f1", "Weighted F1", "weighted"),
-    "expected_calibration_error": ("expected_calibration_error", "Expected calibration error (15 bins)", None),
-}
 
 #: What a card says about each corpus beyond its `CorpusSpec`: the licence in words and who speaks in it.
 CORPUS_NOTES: dict[str, dict[str, str]] = {
@@ -184,67 +155,45 @@ class RunRecord:
         return self.report is None
 
 
-def _read_json(path: Path) -> Optional[dict]:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-
-
 def read_run(run_dir: str | os.PathLike) -> RunRecord:
     """Read what the card needs from a finished run's output folder; errors name the missing file."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
         raise FileNotFoundError(f"{run_dir} is not a folder.")
-    report = _read_json(run_dir / METRICS_FILE)
+    report = run.read_metrics()
     folds: list[tuple[str, dict]] = []
-    summary = _read_json(run_dir / SUMMARY_FILE)
+    summary = run.read_summary()
     if report is None:
-        fold_dirs = sorted(
-            (p for p in run_dir.glob("fold-*") if (p / METRICS_FILE).is_file()),
-            key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else 0,
-        )
+        fold_dirs = run.fold_dirs()
         if summary is None or not fold_dirs:
             raise FileNotFoundError(
                 f"{run_dir} holds no finished ser-hf run: no {METRICS_FILE} (nor the "
                 f"{SUMMARY_FILE} and fold-*/{METRICS_FILE} of a k-fold run)."
             )
-        folds = [(p.name, _read_json(p / METRICS_FILE)) for p in fold_dirs]
+        folds = [(fold.path.name, fold.read_metrics()) for fold in fold_dirs]
         config_dir = fold_dirs[0]
     else:
-        config_dir = run_dir
-        if summary is None and run_dir.name.startswith("fold-"):
-            summary = _read_json(run_dir.parent / SUMMARY_FILE)
-    run_config = _read_json(config_dir / RUN_CONFIG_FILE)
+        config_dir = run
+        if summary is None and run.is_fold:
+            summary = RunDir(run.path.parent).read_summary()
+    run_config = config_dir.read_run_config()
     if run_config is None:
-        raise FileNotFoundError(f"{config_dir / RUN_CONFIG_FILE} is missing: the card needs the run's configuration.")
-    eval_reports = []
-    for path in sorted((run_dir / REPORTS_DIR).glob(f"**/{EVAL_REPORT_FILE}")):
-        eval_reports.append((path.parent.relative_to(run_dir).as_posix(), _read_json(path)))
+        raise FileNotFoundError(
+            f"{config_dir.file(RUN_CONFIG_FILE)} is missing: the card needs the run's configuration."
+        )
     return RunRecord(
-        run_dir=run_dir,
+        run_dir=run.path,
         report=report,
         run_config=run_config,
-        config=_read_json(config_dir / "config.json"),
-        feature_extractor=_read_json(config_dir / "preprocessor_config.json"),
+        config=config_dir.read_model_config(),
+        feature_extractor=config_dir.read_feature_extractor_config(),
         summary=summary,
         folds=folds,
-        eval_reports=eval_reports,
+        eval_reports=run.eval_reports(),
     )
 
 
 # --- The card -----------------------------------------------------------------------------------------------------
-
-
-def _percent(value: Optional[float]) -> str:
-    return "–" if value is None else f"{100 * value:.1f} %"
-
-
-def _main_split(report: Mapping[str, Any]) -> Optional[str]:
-    evaluation = report.get("evaluation", {})
-    return "test" if "test" in evaluation else ("validation" if "validation" in evaluation else None)
 
 
 def _is_hub_id(value: Optional[str]) -> bool:
@@ -335,69 +284,8 @@ class SERCardData:
     # --- Hub metadata ---
 
     def eval_results(self) -> list[EvalResult]:
-        """One `EvalResult` per scalar metric of the main split (test, else validation), the k-fold mean, and every
-        ``ser-hf evaluate`` report in ``reports/``."""
-        results: list[EvalResult] = []
-        dataset_type = "+".join(self.corpora)
-        dataset_name = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in self.corpora)
-        if self.run.summary is not None and self.run.is_kfold_root:
-            summary = self.run.summary
-            for name in SCALAR_METRICS:
-                metric_type, pretty, config = MODEL_INDEX_METRICS[name]
-                results.append(
-                    EvalResult(
-                        task_type="audio-classification",
-                        task_name="Speech emotion recognition",
-                        dataset_type=dataset_type,
-                        dataset_name=f"{dataset_name} ({summary['folds']}-fold {summary['protocol']}, mean)",
-                        dataset_split=summary["split"],
-                        metric_type=metric_type,
-                        metric_config=config,
-                        metric_name=f"{pretty}, mean of {summary['folds']} folds",
-                        metric_value=round(float(summary["mean"][name]), 4),
-                    )
-                )
-        elif self.run.report is not None:
-            split = _main_split(self.run.report)
-            if split is not None:
-                metrics = self.run.report["evaluation"][split]
-                speakers = self.run.report["split"]["speakers"].get(split, [])
-                for name in SCALAR_METRICS:
-                    metric_type, pretty, config = MODEL_INDEX_METRICS[name]
-                    results.append(
-                        EvalResult(
-                            task_type="audio-classification",
-                            task_name="Speech emotion recognition",
-                            dataset_type=dataset_type,
-                            dataset_name=f"{dataset_name} ({split} speakers: {', '.join(speakers)})",
-                            dataset_split=split,
-                            metric_type=metric_type,
-                            metric_config=config,
-                            metric_name=f"{split.capitalize()} {pretty}",
-                            metric_value=round(float(metrics[name]), 4),
-                        )
-                    )
-        for path, report in self.run.eval_reports:
-            for key, metrics in report.get("evaluation", {}).items():
-                corpus = report.get("corpus", key)
-                for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
-                    metric_type, pretty, config = MODEL_INDEX_METRICS[name]
-                    kind = "cross-corpus, " if report.get("cross_corpus") else ""
-                    described = f"{kind}{report['split']['name']}, {len(report['labels'])} labels"
-                    results.append(
-                        EvalResult(
-                            task_type="audio-classification",
-                            task_name="Speech emotion recognition",
-                            dataset_type=corpus,
-                            dataset_name=f"{report.get('corpus_name', corpus)} ({described})",
-                            dataset_split=report["split"]["name"],
-                            metric_type=metric_type,
-                            metric_config=config,
-                            metric_name=f"{pretty} ({path})",
-                            metric_value=round(float(metrics[name]), 4),
-                        )
-                    )
-        return results
+        """The `model-index` results (see :func:`ser_hf.hub.card_results.eval_results`)."""
+        return eval_results(self.run, self.corpora)
 
     def to_model_card_data(self) -> ModelCardData:
         license_id, license_name, license_link = self.corpus_license()
@@ -410,7 +298,7 @@ class SERCardData:
             tags.append("lora")
         if self.needs_remote_code:
             tags.append("custom_code")
-        eval_results = self.eval_results()
+        results = self.eval_results()
         return ModelCardData(
             base_model=self.base_model,
             datasets=self.corpora or None,
@@ -422,8 +310,8 @@ class SERCardData:
             metrics=["unweighted_accuracy", "accuracy", "f1"],
             pipeline_tag="audio-classification",
             tags=tags,
-            model_name=self.model_name if eval_results else None,
-            eval_results=eval_results or None,
+            model_name=self.model_name if results else None,
+            eval_results=results or None,
         )
 
     # --- the card's body ---
@@ -449,18 +337,18 @@ class SERCardData:
             "folds": [name for name, _ in run.folds],
             "needs_remote_code": self.needs_remote_code,
             "model_path": self.model_id or "path/to/" + run.run_dir.resolve().name,
-            "results": [] if run.is_kfold_root else self._results(report),
-            "kfold": self._kfold(),
-            "main_split": _main_split(report),
-            "per_class": [] if run.is_kfold_root else self._per_class(report),
-            "confusion_matrix_image": self._confusion_matrix_image(report),
-            "per_sex": None if run.is_kfold_root else self._per_sex(report),
-            "eval_reports": self._eval_reports(),
+            "results": [] if run.is_kfold_root else results_rows(report),
+            "kfold": kfold_table(run.summary),
+            "main_split": main_split(report),
+            "per_class": [] if run.is_kfold_root else per_class_rows(report),
+            "confusion_matrix_image": confusion_matrix_image(run, report),
+            "per_sex": None if run.is_kfold_root else per_sex_text(report),
+            "eval_reports": eval_report_rows(run.eval_reports),
             "training_regime": self._training_regime(),
             "hyperparameters": self._hyperparameters(),
             "augmentation": self._augmentation(),
             "training_summary": None if run.is_kfold_root else self._training_summary(report),
-            "files": {"recipe": RECIPE_FILE if (run.run_dir / RECIPE_FILE).is_file() else None},
+            "files": {"recipe": RECIPE_FILE if RunDir(run.run_dir).has(RECIPE_FILE) else None},
             "texts": "; ".join(CORPUS_NOTES[c]["texts"] for c in self.corpora if c in CORPUS_NOTES),
             "languages": ", ".join(sorted({_language_name(CORPORA[c].language) for c in self.corpora if c in CORPORA}))
             or "those of the training corpora",
@@ -631,89 +519,6 @@ class SERCardData:
             "file_overlap": shared(audit.get("file_overlap", {})) if audit.get("files_checked") else "not checked",
             "text_overlap": ", ".join(f"'{t}'" for t in text[:4]) + (", ..." if len(text) > 4 else ""),
         }
-
-    @staticmethod
-    def _results(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-        rows = []
-        for name, metrics in report.get("evaluation", {}).items():
-            row = {"name": name, "clips": metrics["clips"]}
-            row.update({m: _percent(metrics[m]) for m in SCALAR_METRICS if m != "expected_calibration_error"})
-            row["expected_calibration_error"] = f"{metrics['expected_calibration_error']:.3f}"
-            rows.append(row)
-        return rows
-
-    def _kfold(self) -> Optional[dict[str, Any]]:
-        summary = self.run.summary
-        if summary is None:
-            return None
-        mean = {
-            name: f"{100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f}" for name in SCALAR_METRICS
-        }
-        rows = []
-        for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
-            shown = ", ".join(speakers[:4]) + (", ..." if len(speakers) > 4 else "")
-            rows.append({"fold": fold, "speakers": shown, **{m: _percent(row[m]) for m in SCALAR_METRICS}})
-        return {
-            "folds": summary["folds"],
-            "split": summary["split"],
-            "mean": mean,
-            "rows": rows,
-            "audits_passed": summary.get("leakage_audits_passed"),
-        }
-
-    @staticmethod
-    def _per_class(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-        split = _main_split(report)
-        if split is None:
-            return []
-        return [
-            {
-                "label": label,
-                "precision": _percent(s["precision"]),
-                "recall": _percent(s["recall"]),
-                "f1": _percent(s["f1"]),
-                "support": s["support"],
-            }
-            for label, s in report["evaluation"][split]["per_class"].items()
-        ]
-
-    def _confusion_matrix_image(self, report: Mapping[str, Any]) -> Optional[str]:
-        split = _main_split(report)
-        folder = self.run.run_dir
-        if self.run.is_kfold_root and self.run.folds:
-            folder = folder / self.run.folds[0][0]
-        name = f"confusion_matrix_{split}.png"
-        if split is None or not (folder / name).is_file():
-            return None
-        return (folder / name).relative_to(self.run.run_dir).as_posix()
-
-    @staticmethod
-    def _per_sex(report: Mapping[str, Any]) -> Optional[str]:
-        split = _main_split(report)
-        groups = report["evaluation"][split].get("per_sex") if split else None
-        if not groups:
-            return None
-        return ", ".join(
-            f"{sex} {_percent(g['accuracy'])} WA, {_percent(g['unweighted_accuracy'])} UA on {g['clips']} clips"
-            for sex, g in groups.items()
-        )
-
-    def _eval_reports(self) -> list[dict[str, Any]]:
-        rows = []
-        for path, report in self.run.eval_reports:
-            for key, metrics in report.get("evaluation", {}).items():
-                rows.append(
-                    {
-                        "name": f"{report.get('corpus', key)} / {report['split']['name']}",
-                        "path": f"{path}/eval_report.md",
-                        "corpus": report.get("corpus_name", key),
-                        "cross_corpus": report.get("cross_corpus", False),
-                        "clips": metrics["clips"],
-                        "num_labels": len(report["labels"]),
-                        **{m: _percent(metrics[m]) for m in ("unweighted_accuracy", "accuracy", "macro_f1")},
-                    }
-                )
-        return rows
 
     def _training_regime(self) -> Optional[str]:
         model = self.model_args
@@ -930,207 +735,15 @@ def _plain(value: Any) -> Any:
     return str(getattr(value, "value", value))
 
 
-# --- Pushing ------------------------------------------------------------------------------------------------------
-
-
-def _refuse_files_with_token(folder: Path, token: Optional[str]) -> None:
-    """Stop a push before anything is uploaded when a text file of ``folder`` contains the token."""
-    if not token:
-        return
-    needle = token.encode()
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder).as_posix()
-        if (
-            not path.is_file()
-            or path.suffix.lower() not in _TEXT_SUFFIXES
-            or relative.startswith("checkpoint-")
-            or "/checkpoint-" in relative
-        ):
-            continue
-        if needle in path.read_bytes():
-            raise ValueError(
-                f"{path} contains your Hugging Face token; remove it before pushing (nothing was uploaded)."
-            )
-
-
-class HubPushError(ConnectionError):
-    """A push that did not reach the Hub (no connection, a timeout); the local folder is unchanged."""
-
-
-def _push_operations(folder: Path, card: Optional[ModelCard]) -> list[CommitOperationAdd]:
-    """One add per file of ``folder`` that a push publishes (see :data:`PUSH_IGNORE_PATTERNS`), with ``card`` (when
-    given) as ``README.md`` in place of the folder's."""
-    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
-    kept = filter_repo_objects(files, ignore_patterns=[*PUSH_IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS])
-    operations = [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
-        for name in kept
-        if card is None or name != CARD_FILE
-    ]
-    if card is not None:
-        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=str(card).encode("utf-8")))
-    return operations
-
-
-@contextlib.contextmanager
-def _explained_push_errors(folder: Path, endpoint: str, retry: str) -> Iterator[None]:
-    """Errors of a push say that ``folder`` is unchanged and how to push again (``retry``)."""
-    advice = f"Nothing in {folder} was changed; to try again, run {retry}."
-    try:
-        yield
-    except HfHubHTTPError as error:  # the Hub answered with an error: keep its type (RepositoryNotFoundError, ...)
-        error.append_to_message(f"\n{advice}")
-        raise
-    except transport_errors() as error:
-        if is_timeout(error):
-            raise HubPushError(
-                f"The Hub at {endpoint} did not answer within {hub_timeout():g} s while pushing "
-                f"{folder} (set {HUB_TIMEOUT_ENV} to wait longer). {advice}"
-            ) from error
-        raise HubPushError(f"Could not reach the Hub at {endpoint} to push {folder}: {error}. {advice}") from error
-
-
-def push_to_hub(
-    run_dir: str | os.PathLike,
-    repo_id: str,
-    *,
-    private: Optional[bool] = None,
-    token: Optional[str] = None,
-    revision: Optional[str] = None,
-    commit_message: Optional[str] = None,
-    create_card: bool = True,
-    license: Optional[str] = None,
-    repo_type: str = "model",
-    endpoint: Optional[str] = None,
-) -> Any:
-    """Publish a finished run's output folder to a Hub repository: the weights (safetensors), config and feature
-    extractor, the model's code (``auto_map``) for baselines, the card (rendered again for ``repo_id``), the metrics,
-    plots, ``reports/`` and the recipe, in one commit. Checkpoints are left out.
-
-    A push that fails (the Hub unreachable, silent for ``SER_HF_HUB_TIMEOUT`` seconds, or answering with an error)
-    changes no file of ``run_dir`` and commits nothing: its error says so and how to push again.
-
-    Args:
-        run_dir (`str` or `os.PathLike`): a finished run's output folder.
-        repo_id (`str`): ``namespace/name`` (or ``name``, in the token owner's namespace).
-        private (`bool`, *optional*): create the repository private; an existing one keeps its visibility.
-        token (`str`, *optional*): a Hub token; defaults to ``huggingface_hub``'s (``HF_TOKEN``, ``hf auth login``).
-        revision (`str`, *optional*): a branch to push to (created from ``main`` when missing).
-        create_card (`bool`, *optional*, defaults to `True`): push a ``README.md`` rendered for ``repo_id``, and
-            write it to ``run_dir`` once the push succeeded.
-        license (`str`, *optional*): the card's licence id; defaults to the training corpora's.
-        endpoint (`str`, *optional*): a Hub other than ``HF_ENDPOINT``'s.
-
-    Returns:
-        `huggingface_hub.CommitInfo`: the commit, with its URL.
-    """
-    run_dir = Path(run_dir)
-    use_hub_timeout()
-    if create_card:
-        read_run(run_dir)  # a clear error for a folder that holds no finished run
-    _refuse_files_with_token(run_dir, token or get_token())
-    api = HfApi(endpoint=endpoint, token=token)
-    retry = (
-        "`"
-        + shlex.join(
-            [
-                "ser-hf",
-                "push",
-                str(run_dir),
-                "--repo-id",
-                repo_id,
-                *(["--private"] if private else []),
-                *(["--revision", revision] if revision else []),
-                *(["--commit-message", commit_message] if commit_message else []),
-                *(["--license", license] if license else []),
-                *([] if create_card else ["--no-card"]),
-            ]
-        )
-        + "`"
-    )
-    # The folder is only read until the commit has landed: the card for the repository goes up from memory and
-    # replaces README.md once the push succeeded, so a failed push leaves every file as it was.
-    with _explained_push_errors(run_dir, api.endpoint, retry):
-        repo_id = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True).repo_id
-        card = create_model_card(run_dir, model_id=repo_id, license=license) if create_card else None
-        if revision is not None and revision != "main":
-            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-        commit = api.create_commit(
-            repo_id=repo_id,
-            operations=_push_operations(run_dir, card),
-            repo_type=repo_type,
-            revision=revision,
-            commit_message=commit_message or f"Upload {run_dir.resolve().name} with ser-hf",
-        )
-    if card is not None:
-        with atomic_path(run_dir / CARD_FILE) as partial:
-            card.save(partial)
-    logger.info("Pushed %s to %s", run_dir, commit.commit_url)
-    return commit
-
-
-def push_reports_to_hub(
-    report_dir: str | os.PathLike,
-    repo_id: str,
-    *,
-    repo_type: str = "dataset",
-    path_in_repo: Optional[str] = None,
-    private: Optional[bool] = None,
-    token: Optional[str] = None,
-    commit_message: Optional[str] = None,
-    endpoint: Optional[str] = None,
-) -> Any:
-    """Upload a folder of ``ser-hf evaluate`` reports to a repository of its own (a dataset repository by default),
-    under ``path_in_repo`` (the folder's name by default). A failed upload says how to run it again."""
-    report_dir = Path(report_dir)
-    use_hub_timeout()
-    if not any(report_dir.glob(f"**/{EVAL_REPORT_FILE}")) and not any(report_dir.glob("**/cross_corpus.json")):
-        raise FileNotFoundError(f"{report_dir} holds no {EVAL_REPORT_FILE} (nor cross_corpus.json) to push.")
-    _refuse_files_with_token(report_dir, token or get_token())
-    api = HfApi(endpoint=endpoint, token=token)
-    path_in_repo = path_in_repo if path_in_repo is not None else report_dir.resolve().name
-    retry = (
-        "`"
-        + shlex.join(
-            [
-                "hf",
-                "upload",
-                repo_id,
-                str(report_dir),
-                path_in_repo,
-                "--repo-type",
-                repo_type,
-                *(["--private"] if private else []),
-            ]
-        )
-        + "`"
-    )
-    with _explained_push_errors(report_dir, api.endpoint, retry):
-        url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=url.repo_id,
-            folder_path=str(report_dir),
-            repo_type=repo_type,
-            path_in_repo=path_in_repo,
-            commit_message=commit_message or f"Add evaluation reports {report_dir.name}",
-        )
-    logger.info("Pushed %s to %s", report_dir, commit.commit_url)
-    return commit
-
-
 __all__ = [
     "CARD_FILE",
     "CORPUS_NOTES",
-    "HubPushError",
     "MODEL_CARD_TEMPLATE",
-    "PUSH_IGNORE_PATTERNS",
     "RECIPE_FILE",
     "RunRecord",
     "SERCardData",
     "create_model_card",
     "model_card_template_path",
-    "push_reports_to_hub",
-    "push_to_hub",
     "read_run",
     "write_model_card",
     "write_recipe",

@@ -1,5 +1,7 @@
-"""The folder a training run writes into: which of its entries ser-hf wrote, the lock that keeps one training in it
-at a time, removing a previous run without touching anything else, and finding the checkpoint a run resumes from.
+"""The folder a training run writes into, and the one owner of its layout: the name of every file a run writes
+(:class:`RunDir` reads them, locally or from the Hub repository a run was pushed to), which of its entries ser-hf
+wrote, the lock that keeps one training in it at a time, removing a previous run without touching anything else, and
+finding the checkpoint a run resumes from.
 
 A user's files are never deleted: ``overwrite_output_dir`` removes only the entries a run writes (the names below),
 a run refuses to start in a folder that already holds files no ser-hf run wrote, and never in a folder that is, or
@@ -9,30 +11,76 @@ contains, one of the recipe's data directories.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import getpass
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from filelock import FileLock, Timeout
+from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from ..atomic_files import write_text_atomic
 from ..recipe.arguments import RecipeError
 
 logger = logging.getLogger(__name__)
 
+# --- File names ---------------------------------------------------------------------------------------------------
+# Every name a run writes, defined here only: writers and readers (RunDir) import them.
+
 #: The run's configuration, written when a run starts and compared when it resumes.
 RUN_CONFIG_FILE = "run_config.json"
+#: A finished split's report (written last: it marks the run finished) and the same as Markdown.
+METRICS_FILE = "metrics.json"
+REPORT_MARKDOWN = "report.md"
+#: Mean ± std over the folds of a k-fold or leave-one-speaker-out run, at its root.
+SUMMARY_FILE = "summary.json"
+SUMMARY_MARKDOWN = "summary.md"
+TRAINING_CURVES_PNG = "training_curves.png"
+#: The confusion matrix of each evaluated split (``confusion_matrix_test.png``).
+SPLIT_CONFUSION_MATRIX_PNG = "confusion_matrix_{split}.png"
+#: The model card and the recipe the run ran.
+CARD_FILE = "README.md"
+RECIPE_FILE = "recipe.yaml"
+#: The exported model's files, as transformers names them.
+MODEL_CONFIG_FILE = CONFIG_NAME
+FEATURE_EXTRACTOR_FILE = FEATURE_EXTRACTOR_NAME
+#: What Trainer's ``save_model`` writes beside the weights, and what marks a checkpoint's save finished.
+TRAINING_ARGS_FILE = "training_args.bin"
+TRAINER_STATE_FILE = "trainer_state.json"
+#: The folder of each fold of a k-fold or leave-one-speaker-out run (``fold-0``, ``fold-1``, ...).
+FOLD_FOLDER = "fold-{fold}"
+#: ``ser-hf evaluate`` reports of a run's model (``reports/CORPUS-SPLIT/``), pushed with it.
+REPORTS_DIR = "reports"
+EVAL_REPORT_JSON = "eval_report.json"
+EVAL_REPORT_MARKDOWN = "eval_report.md"
+CONFUSION_MATRIX_PNG = "confusion_matrix.png"
+CROSS_CORPUS_JSON = "cross_corpus.json"
+CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
+CROSS_CORPUS_PNG = "cross_corpus_ua.png"
 #: The lock a training holds on its output folder, and who holds it (the lock file itself is emptied on each try).
 LOCK_FILE = ".ser-hf.lock"
 HOLDER_FILE = ".ser-hf.lock.json"
+
+
+def fold_folder(fold: int | str) -> str:
+    """The folder name of a fold (``fold-3``)."""
+    return FOLD_FOLDER.format(fold=fold)
+
+
+def split_confusion_matrix_png(split: str) -> str:
+    """The file name of a split's confusion matrix in a run folder (``confusion_matrix_test.png``)."""
+    return SPLIT_CONFUSION_MATRIX_PNG.format(split=split)
+
 
 #: Files a run writes into its folder (and each ``fold-N`` folder): reports, plots, model, card, recipe, and the
 #: model's remote-code files (``*.py``, copied by ``register_for_auto_class``; see :func:`_remote_code_files`).
@@ -40,20 +88,20 @@ RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
     RUN_CONFIG_FILE,
     LOCK_FILE,
     HOLDER_FILE,
-    "metrics.json",
-    "report.md",
-    "summary.json",
-    "summary.md",
-    "training_curves.png",
-    "confusion_matrix_*.png",
-    "README.md",
-    "recipe.yaml",
-    "config.json",
-    "model.safetensors",
+    METRICS_FILE,
+    REPORT_MARKDOWN,
+    SUMMARY_FILE,
+    SUMMARY_MARKDOWN,
+    TRAINING_CURVES_PNG,
+    split_confusion_matrix_png("*"),
+    CARD_FILE,
+    RECIPE_FILE,
+    MODEL_CONFIG_FILE,
+    SAFE_WEIGHTS_NAME,
     "model-*-of-*.safetensors",
-    "model.safetensors.index.json",
-    "preprocessor_config.json",
-    "training_args.bin",
+    SAFE_WEIGHTS_INDEX_NAME,
+    FEATURE_EXTRACTOR_FILE,
+    TRAINING_ARGS_FILE,
     ".*.partial",
 )
 #: Folders written whole by Trainer (``checkpoint-N``) or ser-hf's atomic writes (``.NAME.XXXX.partial``), which
@@ -61,22 +109,212 @@ RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
 WHOLE_FOLDER_PATTERNS: tuple[str, ...] = ("checkpoint-[0-9]*", ".*.partial")
 #: Files of ``ser-hf evaluate`` reports (``reports/CORPUS-SPLIT/``) and of Trainer's logs (``runs/DATE/``).
 REPORT_PATTERNS: tuple[str, ...] = (
-    "eval_report.json",
-    "eval_report.md",
-    "confusion_matrix.png",
-    "cross_corpus.json",
-    "cross_corpus.md",
-    "cross_corpus_ua.png",
+    EVAL_REPORT_JSON,
+    EVAL_REPORT_MARKDOWN,
+    CONFUSION_MATRIX_PNG,
+    CROSS_CORPUS_JSON,
+    CROSS_CORPUS_MARKDOWN,
+    CROSS_CORPUS_PNG,
     ".*.partial",
 )
 LOG_PATTERNS: tuple[str, ...] = ("events.out.tfevents.*",)
 
 #: What is ser-hf's in a folder of each kind: (its file patterns, its subfolders by pattern and their kind).
 _FOLDER_KINDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "run": (RUN_OUTPUT_PATTERNS, {"fold-*": "run", "reports": "reports", "runs": "logs"}),
+    "run": (RUN_OUTPUT_PATTERNS, {fold_folder("*"): "run", REPORTS_DIR: "reports", "runs": "logs"}),
     "reports": (REPORT_PATTERNS, {"*": "reports"}),
     "logs": (LOG_PATTERNS, {"*": "logs"}),
 }
+
+
+# --- Reading a run ------------------------------------------------------------------------------------------------
+
+
+def _fold_number(folder: Path) -> int:
+    match = re.fullmatch(FOLD_FOLDER.format(fold=r"(\d+)"), folder.name)
+    return int(match.group(1)) if match else -1
+
+
+def _checkpoint_step(folder: Path) -> Optional[int]:
+    step = folder.name.split("-")[-1]
+    return int(step) if step.isdigit() else None
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A training run's output folder (a model's, a fold's, or the root of a k-fold run), read by file name: locally,
+    or from the Hub repository it was pushed to (files fetched with ``hf_hub_download``). Listing its folds,
+    checkpoints and ``reports/`` needs the local folder.
+
+    Args:
+        path (`Path`): the folder; for a Hub repository, the folder inside it (``.`` for its root, ``fold-0``).
+        repo_id (`str`, *optional*): the Hub repository that holds the run.
+        revision (`str`, *optional*), token (`str` or `bool`, *optional*): of the Hub repository.
+
+    Example:
+
+    ```python
+    >>> RunDir("outputs/demo").read_run_config()["model"]["model_type"]
+    'cnn2d'
+    >>> [fold.path.name for fold in RunDir("outputs/kfold").fold_dirs()]
+    ['fold-0', 'fold-1', 'fold-2', 'fold-3', 'fold-4']
+    >>> RunDir.find("me/ser-demo").read_metrics()["split"]["speakers"]["test"]  # a Hub repository
+    ['04']
+    ```
+    """
+
+    path: Path = Path(".")
+    repo_id: Optional[str] = None
+    revision: Optional[str] = None
+    token: Optional[Union[str, bool]] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def find(
+        cls, name_or_path: str | os.PathLike, *, revision: Optional[str] = None, token: Optional[str | bool] = None
+    ) -> RunDir:
+        """The folder ``name_or_path`` where there is one, else the Hub repository of that id (as ``from_pretrained``
+        decides)."""
+        if Path(name_or_path).is_dir():
+            return cls(Path(name_or_path))
+        return cls(repo_id=str(name_or_path), revision=revision, token=token)
+
+    @property
+    def on_hub(self) -> bool:
+        return self.repo_id is not None
+
+    def __str__(self) -> str:
+        if not self.on_hub:
+            return str(self.path)
+        return self.repo_id if self.path == Path(".") else f"{self.repo_id}/{self.path.as_posix()}"
+
+    @property
+    def is_fold(self) -> bool:
+        """Whether the folder is one fold (``fold-N``) of a k-fold run."""
+        return _fold_number(self.path) >= 0
+
+    def fold(self, fold: int | str) -> RunDir:
+        """The folder of one fold (``fold-N``)."""
+        return dataclasses.replace(self, path=self.path / fold_folder(fold))
+
+    # --- files ---
+
+    def file(self, name: str) -> Path:
+        """The local path of one of the run's files."""
+        self._require_local(f"the path of {name}")
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        """Whether the (local) run holds the file ``name``."""
+        return self.file(name).is_file()
+
+    def read_json(self, name: str) -> Optional[dict[str, Any]]:
+        """The JSON file ``name`` of the run, or `None` when the run has none; a damaged one is an error naming it."""
+        if self.on_hub:
+            from huggingface_hub import hf_hub_download
+            from huggingface_hub.errors import EntryNotFoundError
+
+            subfolder = None if self.path == Path(".") else self.path.as_posix()
+            try:
+                path = Path(
+                    hf_hub_download(self.repo_id, name, subfolder=subfolder, revision=self.revision, token=self.token)
+                )
+            except EntryNotFoundError:
+                return None
+            where = f"{self}/{name}"
+        else:
+            path = where = self.path / name
+            if not path.is_file():
+                return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{where} is not valid JSON: {error}") from None
+
+    def read_run_config(self) -> Optional[dict[str, Any]]:
+        """``run_config.json``: the model, data, augmentation and training arguments the run started with."""
+        return self.read_json(RUN_CONFIG_FILE)
+
+    def read_metrics(self) -> Optional[dict[str, Any]]:
+        """``metrics.json``, the report of a finished split; `None` while the run has not finished."""
+        return self.read_json(METRICS_FILE)
+
+    def read_summary(self) -> Optional[dict[str, Any]]:
+        """``summary.json``, the mean ± std over the folds at the root of a k-fold run."""
+        return self.read_json(SUMMARY_FILE)
+
+    def read_model_config(self) -> Optional[dict[str, Any]]:
+        """The exported model's ``config.json``."""
+        return self.read_json(MODEL_CONFIG_FILE)
+
+    def read_feature_extractor_config(self) -> Optional[dict[str, Any]]:
+        """The exported feature extractor's ``preprocessor_config.json``."""
+        return self.read_json(FEATURE_EXTRACTOR_FILE)
+
+    # --- the local folder ---
+
+    def _require_local(self, what: str) -> None:
+        if self.on_hub:
+            raise ValueError(f"{self} is a Hub repository: {what} needs a local run folder.")
+
+    def is_finished(self) -> bool:
+        """Whether the split's training finished (its ``metrics.json`` is written last)."""
+        return self.has(METRICS_FILE)
+
+    def is_run_folder(self) -> bool:
+        """A folder a ser-hf training wrote: its ``run_config.json``, or the ``fold-N/run_config.json`` of a k-fold
+        run."""
+        return self.has(RUN_CONFIG_FILE) or any(fold.has(RUN_CONFIG_FILE) for fold in self.fold_dirs(finished=False))
+
+    def fold_dirs(self, finished: bool = True) -> list[RunDir]:
+        """The ``fold-N`` folders of a k-fold run in fold order; with ``finished``, those with a ``metrics.json``."""
+        self._require_local("listing its folds")
+        folders = sorted((p for p in self.path.glob(fold_folder("*")) if p.is_dir()), key=_fold_number)
+        folds = [dataclasses.replace(self, path=folder) for folder in folders]
+        return [fold for fold in folds if fold.is_finished()] if finished else folds
+
+    def eval_reports(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(folder relative to the run, eval_report.json)`` of every report ``ser-hf evaluate`` wrote into
+        ``reports/``."""
+        self._require_local("listing its reports")
+        return [
+            (path.parent.relative_to(self.path).as_posix(), self.read_json(path.relative_to(self.path).as_posix()))
+            for path in sorted((self.path / REPORTS_DIR).glob(f"**/{EVAL_REPORT_JSON}"))
+        ]
+
+    def checkpoints(self) -> list[Path]:
+        """Trainer's ``checkpoint-N`` folders, the newest first."""
+        self._require_local("listing its checkpoints")
+        found = [p for p in self.path.glob("checkpoint-*") if _checkpoint_step(p) is not None]
+        return sorted(found, key=_checkpoint_step, reverse=True)
+
+    def holds_progress(self) -> bool:
+        """Whether a run got far enough here to be resumed or read back: a checkpoint or a finished report."""
+        return self.is_finished() or any(self.path.glob("checkpoint-*"))
+
+    def last_complete_checkpoint(self) -> Optional[str]:
+        """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``) and whose files read whole,
+        or `None`; each one passed over is named in a warning with the reason."""
+        for checkpoint in self.checkpoints():
+            if not (checkpoint / TRAINER_STATE_FILE).is_file():
+                logger.warning("Ignoring %s: its save did not finish (no %s).", checkpoint, TRAINER_STATE_FILE)
+                continue
+            damage = damaged_file(checkpoint)
+            if damage is not None:
+                logger.warning(
+                    "Ignoring %s: %s is damaged (%s); resuming from the previous complete checkpoint.",
+                    checkpoint,
+                    damage[0],
+                    damage[1],
+                )
+                continue
+            return str(checkpoint)
+        return None
+
+
+# --- What a run wrote ----------------------------------------------------------------------------------------------
 
 
 def _matches(name: str, patterns) -> bool:
@@ -100,11 +338,6 @@ def is_run_output(name: str) -> bool:
     )
 
 
-def is_run_folder(folder: Path) -> bool:
-    """A folder a ser-hf training wrote: its ``run_config.json``, or the ``fold-N/run_config.json`` of a k-fold run."""
-    return (folder / RUN_CONFIG_FILE).is_file() or any(folder.glob(f"fold-*/{RUN_CONFIG_FILE}"))
-
-
 def _within(path: Path, folder: Path) -> bool:
     return path == folder or path.is_relative_to(folder)
 
@@ -122,7 +355,7 @@ def check_output_dir(output_dir: str | os.PathLike, data_dirs: Sequence[str | os
                 f"directory {str(data_dir)!r}: a run writes its outputs there. Choose another "
                 "output_dir (outputs/NAME, say)."
             )
-    if not folder.is_dir() or is_run_folder(folder):
+    if not folder.is_dir() or RunDir(folder).is_run_folder():
         return
     foreign = sorted(
         entry.name + ("/" if entry.is_dir() else "") for entry in folder.iterdir() if not is_run_output(entry.name)
@@ -242,31 +475,6 @@ def damaged_file(folder: Path) -> Optional[tuple[Path, str]]:
     return None
 
 
-def last_complete_checkpoint(output_dir: Path) -> Optional[str]:
-    """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``) and whose files read whole, or
-    `None`; each one passed over is named in a warning with the reason."""
-    checkpoints = sorted(
-        (p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-        key=lambda p: int(p.name.split("-")[-1]),
-        reverse=True,
-    )
-    for checkpoint in checkpoints:
-        if not (checkpoint / "trainer_state.json").is_file():
-            logger.warning("Ignoring %s: its save did not finish (no trainer_state.json).", checkpoint)
-            continue
-        damage = damaged_file(checkpoint)
-        if damage is not None:
-            logger.warning(
-                "Ignoring %s: %s is damaged (%s); resuming from the previous complete checkpoint.",
-                checkpoint,
-                damage[0],
-                damage[1],
-            )
-            continue
-        return str(checkpoint)
-    return None
-
-
 def check_model_files(folder: str | os.PathLike) -> None:
     """Raise ``OSError`` naming the file when a saved model's weights are damaged (truncated, say), instead of
     the loader's error that names no file."""
@@ -282,19 +490,40 @@ def check_model_files(folder: str | os.PathLike) -> None:
 
 
 __all__ = [
+    "CARD_FILE",
+    "CONFUSION_MATRIX_PNG",
+    "CROSS_CORPUS_JSON",
+    "CROSS_CORPUS_MARKDOWN",
+    "CROSS_CORPUS_PNG",
+    "EVAL_REPORT_JSON",
+    "EVAL_REPORT_MARKDOWN",
+    "FEATURE_EXTRACTOR_FILE",
+    "FOLD_FOLDER",
     "HOLDER_FILE",
     "LOCK_FILE",
+    "METRICS_FILE",
+    "MODEL_CONFIG_FILE",
     "OutputDirInUseError",
+    "RECIPE_FILE",
+    "REPORTS_DIR",
+    "REPORT_MARKDOWN",
     "REPORT_PATTERNS",
     "RUN_CONFIG_FILE",
     "RUN_OUTPUT_PATTERNS",
+    "RunDir",
+    "SPLIT_CONFUSION_MATRIX_PNG",
+    "SUMMARY_FILE",
+    "SUMMARY_MARKDOWN",
+    "TRAINER_STATE_FILE",
+    "TRAINING_ARGS_FILE",
+    "TRAINING_CURVES_PNG",
     "WHOLE_FOLDER_PATTERNS",
     "check_model_files",
     "check_output_dir",
     "damaged_file",
+    "fold_folder",
     "hold_output_dir",
-    "is_run_folder",
     "is_run_output",
-    "last_complete_checkpoint",
     "remove_run_outputs",
+    "split_confusion_matrix_png",
 ]

@@ -21,8 +21,9 @@ from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
 from ..data.splits import SplitError, split_dataset
-from ..evaluation.report import evaluate_split, read_report, write_report
-from ..hub.card import push_to_hub, write_model_card, write_recipe
+from ..evaluation.report import evaluate_split, write_report
+from ..hub.card import write_model_card, write_recipe
+from ..hub.push import push_to_hub
 from ..inputs.base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from ..inputs.collators import AudioClassificationCollator
 from ..inputs.modes import input_mode as recipe_mode
@@ -31,7 +32,7 @@ from ..models import build_baseline, build_ssl_classifier, build_ssl_feature_ext
 from ..models.baselines import default_feature_extractor
 from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
-from .run_dir import RUN_CONFIG_FILE, is_run_folder, last_complete_checkpoint, remove_run_outputs
+from .run_dir import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
 from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 
 logger = logging.getLogger(__name__)
@@ -187,12 +188,12 @@ def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has
 
 def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
     """Refuse to resume (or read back) a run in ``output_dir`` that another model, data or augmentation wrote."""
-    config_file = output_dir / RUN_CONFIG_FILE
-    if not config_file.is_file():
+    run = RunDir(output_dir)
+    if not run.has(RUN_CONFIG_FILE):
         return
-    if not (output_dir / "metrics.json").is_file() and not any(output_dir.glob("checkpoint-*")):
+    if not run.holds_progress():
         return  # that run stopped before its first checkpoint (on bad input, say): nothing to mix with
-    previous = json.loads(config_file.read_text())
+    previous = run.read_run_config()
 
     def comparable(config, section):
         # Which folds run and how many processes decode do not change what a fold trains on.
@@ -215,7 +216,7 @@ def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -
     ``run_config.json``); anything else there is kept and named. The main process removes them while the others
     wait."""
     with training_args.main_process_first(desc="removing the previous run"):
-        if training_args.should_save and is_run_folder(output_dir):
+        if training_args.should_save and RunDir(output_dir).is_run_folder():
             logger.warning("overwrite_output_dir: removing the previous run's outputs in %s", output_dir)
             kept = remove_run_outputs(output_dir)
             if kept:
@@ -239,7 +240,7 @@ def train_and_evaluate(
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
     """
-    output_dir = Path(training_args.output_dir) / (f"fold-{fold}" if fold is not None else "")
+    output_dir = Path(training_args.output_dir) / (fold_folder(fold) if fold is not None else "")
     run_config = {
         "model": dataclasses.asdict(model_args),
         "data": dataclasses.asdict(data_args),
@@ -249,13 +250,13 @@ def train_and_evaluate(
     if training_args.overwrite_output_dir:
         remove_previous_run(output_dir, training_args)
     check_same_recipe(output_dir, run_config)
-    finished = read_report(output_dir)
+    finished = RunDir(output_dir).read_metrics()
     if finished is not None:
         logger.warning(
             "%s holds a finished run (%s): reading its report instead of training again. Set "
             "overwrite_output_dir to train it anew.",
             output_dir,
-            output_dir / "metrics.json",
+            output_dir / METRICS_FILE,
         )
         return finished
 
@@ -267,7 +268,7 @@ def train_and_evaluate(
             "fold resumes from the last checkpoint in its own folder without it."
         )
     if checkpoint is None and output_dir.is_dir():
-        checkpoint = last_complete_checkpoint(output_dir)
+        checkpoint = RunDir(output_dir).last_complete_checkpoint()
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -413,7 +414,7 @@ def finish_run(
         "Training": training_args.to_dict(),
     }
     folds = [report["fold"] for report in reports if report.get("fold") is not None]
-    model_dirs = [output_dir / f"fold-{fold}" for fold in folds] or [output_dir]
+    model_dirs = [output_dir / fold_folder(fold) for fold in folds] or [output_dir]
     for model_dir in model_dirs:
         write_recipe(model_dir, sections, recipe_args)
         write_model_card(model_dir)

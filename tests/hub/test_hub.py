@@ -21,20 +21,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
-from sklearn.metrics import balanced_accuracy_score
 from transformers import pipeline
 
 from ser_hf.cli import main as cli_main
 from ser_hf.data.decode import decode_waveform
 from ser_hf.evaluation.metrics import SCALAR_METRICS
-from ser_hf.hub.card import HubPushError, model_card_template_path, push_reports_to_hub, push_to_hub
+from ser_hf.hub.card import model_card_template_path
+from ser_hf.hub.push import HubPushError, push_reports_to_hub, push_to_hub
 from ser_hf.predict import window_bounds
 from ser_hf.recipe.arguments import parse_recipe
 from ser_hf.train import main as train_main
-from tests.conftest import RAVDESS_SAMPLE, REPO
+from tests.conftest import RAVDESS_SAMPLE, REPO, local_scores, write_cnn_recipe
 from tests.hub_server import LocalHub
 
 TOKEN = "hf_localTestToken0123456789abcdefXYZ"
@@ -55,9 +54,6 @@ TINY_SSL = dict(
     layerdrop=0.0,
     mask_time_prob=0.0,
 )
-# CREMA-D names for real RAVDESS clips: (statement, repetition) -> sentence, intensity -> level.
-CREMAD_EMOTIONS = {"01": "NEU", "03": "HAP", "04": "SAD", "05": "ANG", "06": "FEA", "07": "DIS"}
-CREMAD_SENTENCES = {("01", "01"): "IEO", ("01", "02"): "TIE", ("02", "01"): "IOM", ("02", "02"): "IWW"}
 
 
 # --- Fixtures -----------------------------------------------------------------------------------------------------
@@ -67,96 +63,6 @@ CREMAD_SENTENCES = {("01", "01"): "IEO", ("01", "02"): "TIE", ("02", "01"): "IOM
 def hub():
     with LocalHub(token=TOKEN, user=USER) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def ravdess_clips(tmp_path_factory) -> Path:
-    """Eight real clips of each of four RAVDESS actors (links into the shipped sample), all eight emotions."""
-    root = tmp_path_factory.mktemp("ravdess")
-    for actor in ("01", "02", "03", "04"):
-        (root / f"Actor_{actor}").mkdir()
-        for clip in sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac"))[::4][:8]:
-            (root / f"Actor_{actor}" / clip.name).symlink_to(clip)
-    return root
-
-
-@pytest.fixture(scope="module")
-def cremad_clips(tmp_path_factory) -> Path:
-    """A CREMA-D corpus built from real clips: RAVDESS actors 05-08 under CREMA-D's file names (actors 1001-1004,
-    its six emotions, so neither calm nor surprised)."""
-    root = tmp_path_factory.mktemp("cremad") / "AudioWAV"
-    root.mkdir()
-    for number, actor in enumerate(("05", "06", "07", "08"), start=1001):
-        for clip in sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac")):
-            _, _, emotion, intensity, statement, repetition, _ = clip.stem.split("-")
-            if emotion not in CREMAD_EMOTIONS or (statement, repetition) not in CREMAD_SENTENCES:
-                continue
-            level = "XX" if emotion == "01" else {"01": "LO", "02": "HI"}[intensity]
-            name = f"{number}_{CREMAD_SENTENCES[statement, repetition]}_{CREMAD_EMOTIONS[emotion]}_{level}.flac"
-            if not (root / name).exists() and len(list(root.glob(f"{number}_*_{CREMAD_EMOTIONS[emotion]}_*"))) < 2:
-                (root / name).symlink_to(clip)
-    return root
-
-
-def write_recipe(path: Path, **values) -> Path:
-    recipe = {
-        "model_type": "cnn2d",
-        "model_config": {"conv_channels": [4, 8]},
-        "corpus": ["ravdess"],
-        "split_protocol": "speaker",
-        "max_duration_seconds": 1.0,
-        "train_speakers": ["01", "02"],
-        "validation_speakers": ["03"],
-        "test_speakers": ["04"],
-        "output_dir": str(path.parent / "run"),
-        "max_steps": 4,
-        "per_device_train_batch_size": 4,
-        "per_device_eval_batch_size": 8,
-        "learning_rate": 1.0e-2,
-        "logging_steps": 1,
-        "eval_strategy": "steps",
-        "eval_steps": 2,
-        "save_steps": 2,
-        "save_strategy": "steps",
-        "use_cpu": True,
-        "seed": 7,
-        "dataloader_num_workers": 0,
-        "disable_tqdm": True,
-        "gain_prob": 0.5,
-        "num_time_masks": 1,
-    }
-    recipe.update(values)
-    path.write_text(yaml.safe_dump(recipe))
-    return path
-
-
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory, ravdess_clips) -> Path:
-    """A tiny log-mel CNN trained on the RAVDESS clips (speakers 01-02 train, 03 validate, 04 test)."""
-    folder = tmp_path_factory.mktemp("cnn_run")
-    recipe = write_recipe(folder / "recipe_cnn.yaml", data_dir=[str(ravdess_clips)])
-    train_main([str(recipe), "--learning_rate", "2.0e-2"])
-    return folder / "run"
-
-
-@pytest.fixture(scope="module")
-def cremad_run(tmp_path_factory, cremad_clips) -> Path:
-    """A tiny log-mel CNN trained on the CREMA-D clips (actors 1001-1002 train, 1003 validate, 1004 test)."""
-    folder = tmp_path_factory.mktemp("cremad_run")
-    recipe = write_recipe(
-        folder / "recipe.yaml",
-        corpus=["cremad"],
-        data_dir=[str(cremad_clips)],
-        train_speakers=["1001", "1002"],
-        validation_speakers=["1003"],
-        test_speakers=["1004"],
-        max_steps=2,
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-    )
-    train_main([str(recipe)])
-    return folder / "run"
 
 
 def hub_env(hub: LocalHub, home: Path, token_source: str = "env") -> dict[str, str]:
@@ -192,15 +98,6 @@ def run_python(code: str, env, cwd: Path = REPO) -> dict:
 
 def clips_of(folder: Path, actor: str, count: int = 2) -> list[str]:
     return [str(p) for p in sorted((folder / f"Actor_{actor}").glob("*.flac"))[:count]]
-
-
-def local_scores(model_dir: Path, clips: list[str]) -> list[dict[str, float]]:
-    classifier = pipeline("audio-classification", model=str(model_dir))
-    scores = []
-    for clip in clips:
-        output = classifier({"raw": decode_waveform(clip, 16000), "sampling_rate": 16000}, top_k=None)
-        scores.append({s["label"]: s["score"] for s in output})
-    return scores
 
 
 def assert_no_token(folder: Path, *texts: str) -> None:
@@ -303,10 +200,10 @@ def test_training_writes_a_card_with_metadata_eval_results_and_the_run_facts(cnn
     assert "hub_token" not in (cnn_run / "recipe.yaml").read_text()
 
 
-def test_kfold_run_card_states_mean_and_std(tmp_path, ravdess_clips):
-    recipe = write_recipe(
+def test_kfold_run_card_states_mean_and_std(tmp_path, tiny_ravdess):
+    recipe = write_cnn_recipe(
         tmp_path / "r.yaml",
-        data_dir=[str(ravdess_clips)],
+        data_dir=[str(tiny_ravdess)],
         split_protocol="kfold",
         num_folds=2,
         validation_size=0.0,
@@ -358,13 +255,13 @@ LOAD_AND_PREDICT = """
 """
 
 
-def test_ssl_model_trained_pushed_and_loaded_by_repo_id_in_a_fresh_process(tmp_path, hub, ravdess_clips):
+def test_ssl_model_trained_pushed_and_loaded_by_repo_id_in_a_fresh_process(tmp_path, hub, tiny_ravdess):
     """ser-hf train with push_to_hub (token in HF_TOKEN) -> a private repo -> pipeline(REPO_ID) and ModelCard.load in a
     process with no ser-hf code: the model is a plain transformers wav2vec2 (LoRA merged)."""
     repo_id = f"{USER}/tiny-wav2vec2-lora"
-    recipe = write_recipe(
+    recipe = write_cnn_recipe(
         tmp_path / "recipe.yaml",
-        data_dir=[str(ravdess_clips)],
+        data_dir=[str(tiny_ravdess)],
         model_type="wav2vec2",
         model_config=TINY_SSL,
         use_lora=True,
@@ -402,7 +299,7 @@ def test_ssl_model_trained_pushed_and_loaded_by_repo_id_in_a_fresh_process(tmp_p
     assert all(TOKEN.encode() not in body for body in hub.received)
     assert files["model.safetensors"] == (run_dir / "model.safetensors").read_bytes()
 
-    clips = clips_of(ravdess_clips, "04")
+    clips = clips_of(tiny_ravdess, "04")
     remote = run_python(LOAD_AND_PREDICT.format(repo=repo_id, clips=clips, kwargs={}, before="", after=""), env)
     assert not remote["ser_hf_imported"]
     assert remote["model_class"].startswith("transformers.models.wav2vec2.")
@@ -426,7 +323,7 @@ def test_ssl_model_trained_pushed_and_loaded_by_repo_id_in_a_fresh_process(tmp_p
 
 
 def test_baseline_pushed_by_the_cli_loads_with_ser_hf_and_with_remote_code(
-    tmp_path, hub, cnn_run, ravdess_clips, wheel_site
+    tmp_path, hub, cnn_run, tiny_ravdess, wheel_site
 ):
     """ser-hf push (token saved by `hf auth login` in HF_HOME) -> pipeline(REPO_ID, trust_remote_code=True) in a
     process that never imports ser_hf, then pipeline(REPO_ID) once ser_hf (laid out as its wheel installs it) is
@@ -445,7 +342,7 @@ def test_baseline_pushed_by_the_cli_loads_with_ser_hf_and_with_remote_code(
     assert not any(name.startswith("checkpoint-") for name in files)
     assert f'pipeline("audio-classification", model="{repo_id}")' in files["README.md"].decode()
 
-    clips = clips_of(ravdess_clips, "04")
+    clips = clips_of(tiny_ravdess, "04")
     env["PYTHONPATH"] = str(wheel_site)
     remote = run_python(
         LOAD_AND_PREDICT.format(
@@ -576,39 +473,16 @@ def test_push_to_a_branch_leaves_main_alone(tmp_path, hub, cnn_run):
     assert hub.repos[("model", repo_id)].resolve("experiment").message == "An experiment"
 
 
-# --- ser-hf evaluate ----------------------------------------------------------------------------------------------
+# --- ser-hf evaluate reports on the card and the Hub ---------------------------------------------------------------
 
 
-def test_evaluate_cli_writes_a_report_and_flags_speakers_the_model_saw(tmp_path, hub, cnn_run, ravdess_clips, capsys):
+def test_evaluate_reports_appear_on_the_card_and_push_to_their_own_repo(tmp_path, hub, cnn_run, tiny_ravdess):
     model_dir = tmp_path / "model"
     shutil.copytree(cnn_run, model_dir)
-    assert (
-        cli_main(
-            [
-                "evaluate",
-                "--model",
-                str(model_dir),
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(ravdess_clips),
-                "--split",
-                "test",
-            ]
-        )
-        == 0
-    )
+    evaluate = ["evaluate", "--model", str(model_dir), "--corpus", "ravdess", "--data-dir", str(tiny_ravdess)]
+    assert cli_main([*evaluate, "--split", "test"]) == 0
     report_dir = model_dir / "reports" / "ravdess-test"
     report = json.loads((report_dir / "eval_report.json").read_text())
-    trained = json.loads((model_dir / "metrics.json").read_text())["evaluation"]["test"]
-    (metrics,) = report["evaluation"].values()
-    # The held-out test speaker of the run, scored as the run scored it.
-    assert report["split"]["speakers"] == {"ravdess (test)": ["04"]} and not report["cross_corpus"]
-    assert report["speaker_independent"] and report["training_overlap"]["train"] == []
-    for name in SCALAR_METRICS:
-        assert metrics[name] == pytest.approx(trained[name], abs=1e-5), name
-    assert (report_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| ravdess (test) | 8 | 04 |" in (report_dir / "eval_report.md").read_text()
     # The card lists the report once it is written again (as a push does).
     from ser_hf.hub.card import create_model_card
 
@@ -621,106 +495,6 @@ def test_evaluate_cli_writes_a_report_and_flags_speakers_the_model_saw(tmp_path,
     pushed = hub.files(f"{USER}/ser-reports", repo_type="dataset")
     assert json.loads(pushed["ravdess-test/eval_report.json"]) == report
     assert {"ravdess-test/eval_report.md", "ravdess-test/confusion_matrix.png"} <= set(pushed)
-
-    # Speakers the model trained on are evaluated if asked, and the report says so.
-    assert (
-        cli_main(
-            [
-                "evaluate",
-                "--model",
-                str(model_dir),
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(ravdess_clips),
-                "--speakers",
-                "01",
-                "--output-dir",
-                str(tmp_path / "leak"),
-            ]
-        )
-        == 0
-    )
-    leak = json.loads((tmp_path / "leak" / "eval_report.json").read_text())
-    assert leak["training_overlap"]["train"] == ["01"] and leak["speaker_independent"] is False
-    assert "the model trained on them: not speaker-independent" in (tmp_path / "leak" / "eval_report.md").read_text()
-    # A split the corpus cannot give is an error naming it.
-    assert (
-        cli_main(
-            [
-                "evaluate",
-                "--model",
-                str(model_dir),
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(ravdess_clips),
-                "--speakers",
-                "99",
-            ]
-        )
-        == 2
-    )
-    assert "Speakers ['99'] are not in ravdess" in capsys.readouterr().err
-
-
-def test_cross_corpus_matrix_on_two_real_corpora_uses_their_shared_labels(
-    tmp_path, cnn_run, cremad_run, ravdess_clips, cremad_clips
-):
-    output = tmp_path / "matrix"
-    assert (
-        cli_main(
-            [
-                "evaluate",
-                "--model",
-                str(cnn_run),
-                "--model",
-                str(cremad_run),
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(ravdess_clips),
-                "--corpus",
-                "cremad",
-                "--data-dir",
-                str(cremad_clips.parent),
-                "--output-dir",
-                str(output),
-            ]
-        )
-        == 0
-    )
-    matrix = json.loads((output / "cross_corpus.json").read_text())
-    shared = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
-    assert matrix["labels"] == shared and matrix["corpora"] == ["ravdess", "cremad"]
-    ravdess_model, cremad_model = matrix["models"]
-    assert ravdess_model == f"{cnn_run.parent.name}/run" and cremad_model == f"{cremad_run.parent.name}/run"
-    cells = matrix["cells"]
-    # In-corpus cells use the held-out test speakers of each run; cross-corpus cells every clip.
-    in_corpus = cells[ravdess_model]["ravdess"]
-    assert (in_corpus["split"], in_corpus["clips"], in_corpus["cross_corpus"]) == ("test", 6, False)
-    assert cells[cremad_model]["cremad"]["split"] == "test" and not cells[cremad_model]["cremad"]["cross_corpus"]
-    assert cells[ravdess_model]["cremad"]["cross_corpus"] and cells[ravdess_model]["cremad"]["split"] == "all"
-    assert cells[cremad_model]["ravdess"]["cross_corpus"] and cells[cremad_model]["ravdess"]["clips"] == 24
-
-    # The RAVDESS model (8 labels) chooses among the 6 shared ones: its choice is the argmax of its own pipeline
-    # scores over those labels, and UA is computed on them.
-    report = json.loads((output / cells[ravdess_model]["cremad"]["report"]).read_text())
-    assert report["restricted_to_shared_labels"] and report["labels"] == shared and report["dropped_clips"] == {}
-    (metrics,) = report["evaluation"].values()
-    predictions = metrics["clip_predictions"][::4]  # every fourth clip: 12 of them, all six labels
-    scores = local_scores(cnn_run, [p["path"] for p in predictions])
-    assert [p["prediction"] for p in predictions] == [max(shared, key=s.get) for s in scores]
-    everything = metrics["clip_predictions"]
-    assert metrics["unweighted_accuracy"] == pytest.approx(
-        balanced_accuracy_score([p["label"] for p in everything], [p["prediction"] for p in everything])
-    )
-    assert matrix["unweighted_accuracy"][ravdess_model]["cremad"] == metrics["unweighted_accuracy"]
-    # The CREMA-D model meets RAVDESS' calm and surprised clips: they are left out and counted.
-    reverse = json.loads((output / cells[cremad_model]["ravdess"]["report"]).read_text())
-    assert reverse["dropped_clips"] == {"calm": 4, "surprised": 4} and not reverse["restricted_to_shared_labels"]
-    assert "| model \\ corpus | ravdess | cremad |" in (output / "cross_corpus.md").read_text()
-    assert (output / "cross_corpus_ua.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # --- ser-hf predict -----------------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from ser_hf.recipe.arguments import RecipeError
 from ser_hf.train import main
 from ser_hf.training.run_dir import (
     OutputDirInUseError,
+    RunDir,
     check_model_files,
     hold_output_dir,
-    last_complete_checkpoint,
     remove_run_outputs,
 )
 from tests.conftest import RAVDESS_SAMPLE
@@ -179,7 +179,7 @@ def test_resume_skips_a_truncated_last_checkpoint_to_the_previous_complete_one(t
         (run / name).unlink()
     damaged = run / "checkpoint-6" / "model.safetensors"
     truncate(damaged)
-    assert last_complete_checkpoint(run) == str(run / "checkpoint-4")
+    assert RunDir(run).last_complete_checkpoint() == str(run / "checkpoint-4")
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (report,) = main([str(recipe)])
     assert report["training"]["resumed_from"] == str(run / "checkpoint-4")
@@ -193,9 +193,9 @@ def test_a_truncated_optimizer_state_is_a_damaged_checkpoint(tmp_path):
     checkpoint.mkdir()
     (checkpoint / "trainer_state.json").write_text("{}")
     torch.save({"state": torch.zeros(1000)}, checkpoint / "optimizer.pt")
-    assert last_complete_checkpoint(tmp_path) == str(checkpoint)
+    assert RunDir(tmp_path).last_complete_checkpoint() == str(checkpoint)
     truncate(checkpoint / "optimizer.pt")
-    assert last_complete_checkpoint(tmp_path) is None
+    assert RunDir(tmp_path).last_complete_checkpoint() is None
 
 
 def test_a_damaged_model_folder_is_named_with_its_file(tmp_path, tiny_ravdess):

@@ -1,0 +1,220 @@
+"""What a model card says a run measured: the ``model-index`` (one ``EvalResult`` per metric of the main split, the
+k-fold mean, and every ``ser-hf evaluate`` report), and the body's result tables (metrics per split, per class and
+per sex, the k-fold mean ± std, the evaluation reports, the confusion matrix). :class:`~ser_hf.hub.card.SERCardData`
+states what the run was (model, data, training) and calls these for what it scored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+
+from huggingface_hub import EvalResult
+
+from ..data.corpora import CORPORA
+from ..evaluation.metrics import SCALAR_METRICS
+from ..training.run_dir import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
+
+if TYPE_CHECKING:
+    from .card import RunRecord
+
+#: How each metric appears in the ``model-index``: (metric type, pretty name, metric config).
+MODEL_INDEX_METRICS = {
+    "unweighted_accuracy": ("unweighted_accuracy", "UA (unweighted accuracy, mean per-class recall)", None),
+    "accuracy": ("accuracy", "WA (accuracy)", None),
+    "macro_f1": ("f1", "Macro F1", "macro"),
+    "weighted_f1": ("f1", "Weighted F1", "weighted"),
+    "expected_calibration_error": ("expected_calibration_error", "Expected calibration error (15 bins)", None),
+}
+#: The metrics a card lists for each ``ser-hf evaluate`` report.
+EVAL_REPORT_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
+
+
+def percent(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def main_split(report: Mapping[str, Any]) -> Optional[str]:
+    """The split a card reports: test, else validation (a run without a test split), else none."""
+    evaluation = report.get("evaluation", {})
+    return "test" if "test" in evaluation else ("validation" if "validation" in evaluation else None)
+
+
+# --- The model-index ----------------------------------------------------------------------------------------------
+
+
+def _metric_results(
+    metrics: Mapping[str, Any],
+    names: Sequence[str],
+    metric_name: Callable[[str], str],
+    *,
+    dataset_type: str,
+    dataset_name: str,
+    dataset_split: str,
+) -> list[EvalResult]:
+    """One `EvalResult` per metric of ``names``, named by ``metric_name`` from the metric's pretty name."""
+    results = []
+    for name in names:
+        metric_type, pretty, config = MODEL_INDEX_METRICS[name]
+        results.append(
+            EvalResult(
+                task_type="audio-classification",
+                task_name="Speech emotion recognition",
+                dataset_type=dataset_type,
+                dataset_name=dataset_name,
+                dataset_split=dataset_split,
+                metric_type=metric_type,
+                metric_config=config,
+                metric_name=metric_name(pretty),
+                metric_value=round(float(metrics[name]), 4),
+            )
+        )
+    return results
+
+
+def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
+    """One `EvalResult` per scalar metric of the main split (test, else validation), the k-fold mean, and every
+    ``ser-hf evaluate`` report in ``reports/``."""
+    results: list[EvalResult] = []
+    dataset_type = "+".join(corpora)
+    dataset_name = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in corpora)
+    if run.summary is not None and run.is_kfold_root:
+        summary = run.summary
+        results += _metric_results(
+            summary["mean"],
+            SCALAR_METRICS,
+            lambda pretty: f"{pretty}, mean of {summary['folds']} folds",
+            dataset_type=dataset_type,
+            dataset_name=f"{dataset_name} ({summary['folds']}-fold {summary['protocol']}, mean)",
+            dataset_split=summary["split"],
+        )
+    elif run.report is not None:
+        split = main_split(run.report)
+        if split is not None:
+            speakers = run.report["split"]["speakers"].get(split, [])
+            results += _metric_results(
+                run.report["evaluation"][split],
+                SCALAR_METRICS,
+                lambda pretty: f"{split.capitalize()} {pretty}",
+                dataset_type=dataset_type,
+                dataset_name=f"{dataset_name} ({split} speakers: {', '.join(speakers)})",
+                dataset_split=split,
+            )
+    for path, report in run.eval_reports:
+        for key, metrics in report.get("evaluation", {}).items():
+            corpus = report.get("corpus", key)
+            kind = "cross-corpus, " if report.get("cross_corpus") else ""
+            described = f"{kind}{report['split']['name']}, {len(report['labels'])} labels"
+            results += _metric_results(
+                metrics,
+                EVAL_REPORT_METRICS,
+                lambda pretty: f"{pretty} ({path})",
+                dataset_type=corpus,
+                dataset_name=f"{report.get('corpus_name', corpus)} ({described})",
+                dataset_split=report["split"]["name"],
+            )
+    return results
+
+
+# --- The body's result tables -------------------------------------------------------------------------------------
+
+
+def results_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each evaluated split's clips and scalar metrics."""
+    rows = []
+    for name, metrics in report.get("evaluation", {}).items():
+        row = {"name": name, "clips": metrics["clips"]}
+        row.update({m: percent(metrics[m]) for m in SCALAR_METRICS if m != "expected_calibration_error"})
+        row["expected_calibration_error"] = f"{metrics['expected_calibration_error']:.3f}"
+        rows.append(row)
+    return rows
+
+
+def kfold_table(summary: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
+    """The k-fold mean ± std and one row per fold, from ``summary.json``."""
+    if summary is None:
+        return None
+    mean = {name: f"{100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f}" for name in SCALAR_METRICS}
+    rows = []
+    for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
+        shown = ", ".join(speakers[:4]) + (", ..." if len(speakers) > 4 else "")
+        rows.append({"fold": fold, "speakers": shown, **{m: percent(row[m]) for m in SCALAR_METRICS}})
+    return {
+        "folds": summary["folds"],
+        "split": summary["split"],
+        "mean": mean,
+        "rows": rows,
+        "audits_passed": summary.get("leakage_audits_passed"),
+    }
+
+
+def per_class_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of each label on the main split."""
+    split = main_split(report)
+    if split is None:
+        return []
+    return [
+        {
+            "label": label,
+            "precision": percent(s["precision"]),
+            "recall": percent(s["recall"]),
+            "f1": percent(s["f1"]),
+            "support": s["support"],
+        }
+        for label, s in report["evaluation"][split]["per_class"].items()
+    ]
+
+
+def per_sex_text(report: Mapping[str, Any]) -> Optional[str]:
+    """WA and UA of each sex on the main split, when the corpus records it."""
+    split = main_split(report)
+    groups = report["evaluation"][split].get("per_sex") if split else None
+    if not groups:
+        return None
+    return ", ".join(
+        f"{sex} {percent(g['accuracy'])} WA, {percent(g['unweighted_accuracy'])} UA on {g['clips']} clips"
+        for sex, g in groups.items()
+    )
+
+
+def confusion_matrix_image(run: RunRecord, report: Mapping[str, Any]) -> Optional[str]:
+    """The main split's confusion matrix relative to the run folder (a k-fold root shows its first fold's)."""
+    split = main_split(report)
+    folder = run.run_dir
+    if run.is_kfold_root and run.folds:
+        folder = folder / run.folds[0][0]
+    if split is None or not (folder / split_confusion_matrix_png(split)).is_file():
+        return None
+    return (folder / split_confusion_matrix_png(split)).relative_to(run.run_dir).as_posix()
+
+
+def eval_report_rows(eval_reports: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per ``ser-hf evaluate`` report in ``reports/``, linking its Markdown."""
+    rows = []
+    for path, report in eval_reports:
+        for key, metrics in report.get("evaluation", {}).items():
+            rows.append(
+                {
+                    "name": f"{report.get('corpus', key)} / {report['split']['name']}",
+                    "path": f"{path}/{EVAL_REPORT_MARKDOWN}",
+                    "corpus": report.get("corpus_name", key),
+                    "cross_corpus": report.get("cross_corpus", False),
+                    "clips": metrics["clips"],
+                    "num_labels": len(report["labels"]),
+                    **{m: percent(metrics[m]) for m in EVAL_REPORT_METRICS},
+                }
+            )
+    return rows
+
+
+__all__ = [
+    "MODEL_INDEX_METRICS",
+    "confusion_matrix_image",
+    "eval_report_rows",
+    "eval_results",
+    "kfold_table",
+    "main_split",
+    "per_class_rows",
+    "per_sex_text",
+    "percent",
+    "results_rows",
+]

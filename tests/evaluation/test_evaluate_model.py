@@ -1,0 +1,147 @@
+"""``ser-hf evaluate``: a trained model on the held-out speakers of its own run, on chosen speakers, and on other
+corpora (cross-corpus, on the labels the models and corpora share)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from ser_hf.cli import main as cli_main
+from ser_hf.evaluation.metrics import SCALAR_METRICS
+from tests.conftest import local_scores
+
+
+def test_evaluate_cli_writes_a_report_and_flags_speakers_the_model_saw(tmp_path, cnn_run, tiny_ravdess, capsys):
+    model_dir = tmp_path / "model"
+    shutil.copytree(cnn_run, model_dir)
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(model_dir),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--split",
+                "test",
+            ]
+        )
+        == 0
+    )
+    report_dir = model_dir / "reports" / "ravdess-test"
+    report = json.loads((report_dir / "eval_report.json").read_text())
+    trained = json.loads((model_dir / "metrics.json").read_text())["evaluation"]["test"]
+    (metrics,) = report["evaluation"].values()
+    # The held-out test speaker of the run, scored as the run scored it.
+    assert report["split"]["speakers"] == {"ravdess (test)": ["04"]} and not report["cross_corpus"]
+    assert report["speaker_independent"] and report["training_overlap"]["train"] == []
+    for name in SCALAR_METRICS:
+        assert metrics[name] == pytest.approx(trained[name], abs=1e-5), name
+    assert (report_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| ravdess (test) | 8 | 04 |" in (report_dir / "eval_report.md").read_text()
+    # The card lists the report, and it pushes to a repository of its own: tests/hub/test_hub.py.
+
+    # Speakers the model trained on are evaluated if asked, and the report says so.
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(model_dir),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "01",
+                "--output-dir",
+                str(tmp_path / "leak"),
+            ]
+        )
+        == 0
+    )
+    leak = json.loads((tmp_path / "leak" / "eval_report.json").read_text())
+    assert leak["training_overlap"]["train"] == ["01"] and leak["speaker_independent"] is False
+    assert "the model trained on them: not speaker-independent" in (tmp_path / "leak" / "eval_report.md").read_text()
+    # A split the corpus cannot give is an error naming it.
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(model_dir),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "99",
+            ]
+        )
+        == 2
+    )
+    assert "Speakers ['99'] are not in ravdess" in capsys.readouterr().err
+
+
+def test_cross_corpus_matrix_on_two_real_corpora_uses_their_shared_labels(
+    tmp_path, cnn_run, cremad_run, tiny_ravdess, cremad_clips
+):
+    output = tmp_path / "matrix"
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(cnn_run),
+                "--model",
+                str(cremad_run),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--corpus",
+                "cremad",
+                "--data-dir",
+                str(cremad_clips.parent),
+                "--output-dir",
+                str(output),
+            ]
+        )
+        == 0
+    )
+    matrix = json.loads((output / "cross_corpus.json").read_text())
+    shared = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+    assert matrix["labels"] == shared and matrix["corpora"] == ["ravdess", "cremad"]
+    ravdess_model, cremad_model = matrix["models"]
+    assert ravdess_model == f"{cnn_run.parent.name}/run" and cremad_model == f"{cremad_run.parent.name}/run"
+    cells = matrix["cells"]
+    # In-corpus cells use the held-out test speakers of each run; cross-corpus cells every clip.
+    in_corpus = cells[ravdess_model]["ravdess"]
+    assert (in_corpus["split"], in_corpus["clips"], in_corpus["cross_corpus"]) == ("test", 6, False)
+    assert cells[cremad_model]["cremad"]["split"] == "test" and not cells[cremad_model]["cremad"]["cross_corpus"]
+    assert cells[ravdess_model]["cremad"]["cross_corpus"] and cells[ravdess_model]["cremad"]["split"] == "all"
+    assert cells[cremad_model]["ravdess"]["cross_corpus"] and cells[cremad_model]["ravdess"]["clips"] == 24
+
+    # The RAVDESS model (8 labels) chooses among the 6 shared ones: its choice is the argmax of its own pipeline
+    # scores over those labels, and UA is computed on them.
+    report = json.loads((output / cells[ravdess_model]["cremad"]["report"]).read_text())
+    assert report["restricted_to_shared_labels"] and report["labels"] == shared and report["dropped_clips"] == {}
+    (metrics,) = report["evaluation"].values()
+    predictions = metrics["clip_predictions"][::4]  # every fourth clip: 12 of them, all six labels
+    scores = local_scores(cnn_run, [p["path"] for p in predictions])
+    assert [p["prediction"] for p in predictions] == [max(shared, key=s.get) for s in scores]
+    everything = metrics["clip_predictions"]
+    assert metrics["unweighted_accuracy"] == pytest.approx(
+        balanced_accuracy_score([p["label"] for p in everything], [p["prediction"] for p in everything])
+    )
+    assert matrix["unweighted_accuracy"][ravdess_model]["cremad"] == metrics["unweighted_accuracy"]
+    # The CREMA-D model meets RAVDESS' calm and surprised clips: they are left out and counted.
+    reverse = json.loads((output / cells[cremad_model]["ravdess"]["report"]).read_text())
+    assert reverse["dropped_clips"] == {"calm": 4, "surprised": 4} and not reverse["restricted_to_shared_labels"]
+    assert "| model \\ corpus | ravdess | cremad |" in (output / "cross_corpus.md").read_text()
+    assert (output / "cross_corpus_ua.png").read_bytes()[:4] == b"\x89PNG"
