@@ -24,7 +24,7 @@ from typing import Iterator, Optional, Sequence
 from filelock import FileLock, Timeout
 
 from ..atomic_files import write_text_atomic
-from ..recipe.arguments import RecipeError
+from ..recipe.errors import RecipeError
 
 logger = logging.getLogger(__name__)
 

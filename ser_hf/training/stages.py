@@ -23,7 +23,7 @@ from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..data.splits import SplitError, split_dataset
 from ..evaluation.report import evaluate_split, read_report, write_report
-from ..hub.card import push_to_hub, write_model_card, write_recipe
+from ..hub.card import push_to_hub, write_model_card
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator
 from ..inputs.feature_encoder_cache import (
     FEATURES_COLUMN,
@@ -44,7 +44,9 @@ from ..inputs.speaker_normalization import (
 from ..models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
 from ..models.baselines import default_feature_extractor
 from ..models.ssl import minimum_input_samples, ssl_lora_config
-from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
+from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ..recipe.errors import RecipeError
+from ..recipe.yaml_io import write_recipe
 from .run_dir import RUN_CONFIG_FILE, is_run_folder, last_complete_checkpoint, remove_run_outputs
 from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 
