@@ -31,7 +31,7 @@ from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.experiments.leakage import matched_random_split
-from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.recipe.parser import parse_recipe
 from ser_hf.training.stages import (
     audit_split,
     load_dataset_from_args,

@@ -19,7 +19,7 @@ import transformers
 
 from .evaluation.report import write_fold_summary
 from .hub.token import redact_log_handlers
-from .recipe.arguments import parse_recipe
+from .recipe.parser import parse_recipe
 from .training.run_dir import check_output_dir, hold_output_dir
 from .training.stages import (
     audit_split,

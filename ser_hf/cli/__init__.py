@@ -39,7 +39,7 @@ from ..experiments import register_experiment_commands
 from ..hub.client import use_hub_timeout
 from ..hub.token import redact_log_handlers, redact_tokens
 from ..predict import SPEAKER_SOURCES
-from ..recipe.arguments import RecipeError
+from ..recipe.errors import RecipeError
 
 logger = logging.getLogger("ser_hf")
 

@@ -25,7 +25,8 @@ from ..data.audit import LeakageReport, audit_leakage
 from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
 from ..evaluation.metrics import SCALAR_METRICS
-from ..recipe.arguments import RecipeError, parse_recipe
+from ..recipe.errors import RecipeError
+from ..recipe.parser import parse_recipe
 from ..training.run_dir import RUN_CONFIG_FILE
 from .compare import METRIC_LABELS
 

@@ -39,15 +39,10 @@ import pandas as pd
 
 from ..atomic_files import atomic_path, write_text_atomic
 from ..evaluation.metrics import SCALAR_METRICS
-from ..recipe.arguments import RecipeError, load_yaml, parse_recipe
-from ..recipe.overrides import (
-    command_line_values,
-    read_recipe_values,
-    recipe_keys,
-    set_value,
-    unknown_key_message,
-    write_recipe_file,
-)
+from ..recipe.errors import RecipeError, unknown_key_message
+from ..recipe.overrides import command_line_values, read_recipe_values, recipe_keys, set_value
+from ..recipe.parser import parse_recipe
+from ..recipe.yaml_io import load_yaml, write_recipe_file
 from ..training.run_dir import METRICS_FILE, RUN_CONFIG_FILE
 from .compare import METRIC_LABELS, read_run_reports, summarize_reports
 

@@ -22,10 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..atomic_files import atomic_path, write_text_atomic
+from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA
 from ..models import BASELINES
 from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
@@ -663,78 +662,6 @@ def write_model_card(run_dir: str | os.PathLike, **kwargs) -> Path:
     return path
 
 
-# --- The recipe ---------------------------------------------------------------------------------------------------
-
-
-def write_recipe(
-    output_dir: str | os.PathLike,
-    sections: Mapping[str, Mapping[str, Any]],
-    recipe_args: Optional[Sequence[str]] = None,
-) -> Path:
-    """Write ``recipe.yaml``: the keys the run's recipe and command line set, with the values the run used, in the
-    recipe's sections (``# Model``, ``# Data``, ``# Augmentation``, ``# Training``). Token keys are never written.
-
-    Args:
-        sections (`Mapping[str, Mapping[str, Any]]`): each section's arguments as a dict (``dataclasses.asdict``,
-            ``TrainingArguments.to_dict``), e.g. ``{"Model": {...}, "Data": {...}}``.
-        recipe_args (`Sequence[str]`, *optional*): the run's ``RECIPE.yaml [--key value ...]``; every key with a
-            value other than its default is written when not given.
-    """
-    keys: Optional[set[str]] = None
-    source = None
-    if recipe_args is not None:
-        recipe_args = list(recipe_args)
-        keys = set()
-        if recipe_args and not recipe_args[0].startswith("-"):
-            from ..recipe.arguments import load_yaml
-
-            source = recipe_args[0]
-            try:
-                with open(source, encoding="utf-8") as handle:
-                    keys.update((load_yaml(handle) or {}).keys())
-            except OSError as error:  # the recipe moved during the run: write every value instead
-                logger.warning("Cannot read the recipe %s again (%s); recipe.yaml lists every setting.", source, error)
-                keys = None
-        if keys is not None:
-            keys.update(arg[2:].split("=", 1)[0] for arg in recipe_args if arg.startswith("--"))
-    origin = f" (from {Path(source).name} and the command line)" if source else ""
-    lines = [f"# The recipe of this run as ser-hf ran it{origin}.", "# python -m ser_hf.train recipe.yaml", ""]
-    for title, values in sections.items():
-        chosen = {
-            key: _plain(value)
-            for key, value in values.items()
-            if (keys is None or key in keys) and not key.endswith("_token")
-        }
-        if chosen:
-            text = yaml.dump(chosen, Dumper=_RecipeDumper, sort_keys=False, allow_unicode=True, width=119)
-            lines += [f"# {title}", text.rstrip(), ""]
-    path = Path(output_dir) / RECIPE_FILE
-    write_text_atomic(path, "\n".join(lines))
-    return path
-
-
-class _RecipeDumper(yaml.SafeDumper):
-    """Block-style YAML, with lists of scalars on one line as the shipped recipes write them."""
-
-
-def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
-    flow = all(value is None or isinstance(value, (str, int, float, bool)) for value in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_RecipeDumper.add_representer(list, _represent_list)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(getattr(value, "value", value))
-
-
 __all__ = [
     "CARD_FILE",
     "CORPUS_NOTES",
@@ -746,5 +673,4 @@ __all__ = [
     "model_card_template_path",
     "read_run",
     "write_model_card",
-    "write_recipe",
 ]

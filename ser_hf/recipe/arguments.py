@@ -1,24 +1,15 @@
-"""Configuration of a training run: dataclasses for the model, the data, augmentation and training, and the recipe
-parser that fills them from a YAML file plus command-line overrides.
+"""The configuration of a training run: dataclasses for the model, the data, augmentation and training, with the checks
+that stop a recipe whose values cannot work before any data is loaded.
 
-A recipe is a flat YAML file whose keys are the fields of these dataclasses (alignment-handbook style); flags on the
-command line override it (``--learning_rate 1.0e-4``). An unknown key stops the run before any work, naming the key
-and the file.
+A recipe is a flat YAML file whose keys are the fields of these dataclasses (alignment-handbook style);
+:mod:`ser_hf.recipe.parser` fills them from the file and the command line.
 """
 
 from __future__ import annotations
 
-import collections.abc
-import dataclasses
-import difflib
-import enum
 import inspect
 import logging
 import os
-import re
-import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Literal, Optional, Sequence
@@ -27,16 +18,14 @@ import torch
 import yaml
 from huggingface_hub.dataclasses import type_validator
 from huggingface_hub.errors import StrictDataclassError
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from ..data.splits import PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
+from .errors import RecipeError, unknown_key_message
+from .yaml_io import DuplicateKeyError, load_yaml
 
 logger = logging.getLogger(__name__)
-
-
-class RecipeError(ValueError):
-    """A recipe cannot be used as written: the message names the file and the key or value at fault."""
 
 
 def _mapping(value: Any, name: str) -> Optional[dict]:
@@ -275,11 +264,8 @@ def _check_known_keys(name: str, values: dict, defaults) -> None:
     known = set(defaults.to_dict())
     unknown = [key for key in values if key not in known]
     if unknown:
-        hints = [
-            f"{key!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(key, known, n=1))
-            for key in unknown
-        ]
-        raise RecipeError(f"{name}: {', '.join(hints)} is not a field of {type(defaults).__name__}.")
+        hints = ", ".join(unknown_key_message(key, known) for key in unknown)
+        raise RecipeError(f"{name}: {hints} is not a field of {type(defaults).__name__}.")
 
 
 @dataclass
@@ -738,208 +724,11 @@ def _class_weights_option(value: Any) -> Optional[dict | str]:
 RECIPE_DATACLASSES = (ModelArguments, DataArguments, AugmentationArguments, SERTrainingArguments)
 
 
-class RecipeParser(HfArgumentParser):
-    """`HfArgumentParser` for ``RECIPE.yaml [--key value ...]``: the YAML sets the parser's defaults (as TRL's
-    ``TrlParser`` does), command-line flags override them, and unknown keys in either are errors."""
-
-    def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
-        kwargs.setdefault("usage", "python -m ser_hf.train RECIPE.yaml [--key value ...]")
-        super().__init__(dataclass_types, **kwargs)
-
-    def field_names(self) -> set[str]:
-        return {
-            f.name for dataclass_type in self.dataclass_types for f in dataclasses.fields(dataclass_type) if f.init
-        }
-
-    def parse_recipe(self, args: Optional[Sequence[str]] = None) -> tuple:
-        """Parse ``[RECIPE.yaml] [--key value ...]`` into the dataclasses; a recipe key that is not a field of any
-        of them raises :class:`RecipeError` naming the key and the file, before anything else runs."""
-        args = list(sys.argv[1:]) if args is None else list(args)
-        recipe_path, values = None, {}
-        if args and not args[0].startswith("-"):
-            recipe_path, args = args[0], args[1:]
-        where = f" (recipe {recipe_path})" if recipe_path else ""
-        if recipe_path is not None:
-            values = read_recipe(recipe_path, self.field_names())
-            # argparse checks choices on the command line only; a recipe's values are checked here.
-            for action in self._actions:
-                if action.dest in values and action.choices is not None:
-                    value = values[action.dest]
-                    if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
-                        raise RecipeError(
-                            f"{action.dest}: {value!r} is not one of "
-                            f"{', '.join(map(str, action.choices))} (recipe {recipe_path})."
-                        )
-            check_recipe_types(values, self.dataclass_types, recipe_path)
-            self.set_defaults(**values)
-        try:
-            parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
-        except ValueError as error:  # RecipeError, or TrainingArguments' own checks
-            raise RecipeError(f"{error}{where}") from None
-        *dataclasses_, remaining = parsed
-        if remaining:
-            raise RecipeError(
-                f"Unknown command-line argument(s) {' '.join(remaining)}; every option is a recipe key "
-                "(python -m ser_hf.train --help lists them)."
-            )
-        given = set(values) | {arg[2:].partition("=")[0] for arg in args if arg.startswith("--")}
-        for data_args in (d for d in dataclasses_ if isinstance(d, DataArguments)):
-            try:
-                data_args.check_split_keys(given)
-            except RecipeError as error:
-                raise RecipeError(f"{error}{where}") from None
-        return tuple(dataclasses_)
-
-
-def _matches_type(value: Any, hint: Any) -> bool:
-    """Whether a YAML value can stand for a field annotated `hint` (scalars written as strings are checked by
-    converting them, in :func:`check_recipe_types`)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any or isinstance(hint, typing.TypeVar):
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches_type(value, arg) for arg in args)
-    if hint is type(None):
-        return value is None
-    if origin is Literal:
-        return value in args or str(value) in {str(arg) for arg in args}
-    if origin in (list, tuple, set, collections.abc.Sequence) or hint in (list, tuple):
-        # A single value stands for a one-item list (the dataclasses wrap it).
-        items = value if isinstance(value, list) else [value]
-        return not isinstance(value, dict) and (not args or all(_matches_type(item, args[0]) for item in items))
-    if origin is dict or hint is dict:
-        return isinstance(value, dict)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
-        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
-    return True  # a type the recipe cannot spell (a callable, an object): left to the dataclass' own checks
-
-
 def _type_name(hint: Any) -> str:
+    """A type as error messages name it (``Optional[list[str]]``), here and in the parser's type check."""
     if isinstance(hint, type):
         return hint.__name__
     return str(hint).replace("typing.", "").replace("NoneType", "None")
-
-
-def check_recipe_types(values: dict[str, Any], dataclass_types: Sequence[type], recipe_path) -> None:
-    """Stop on a recipe value of the wrong type, naming the key, the value, the expected type and the file.
-
-    argparse converts string defaults with each option's type, but a YAML list, mapping or number set as a default
-    would reach the dataclasses unchecked (and fail deep inside training, or not at all)."""
-    hints = {}
-    for dataclass_type in dataclass_types:
-        hints.update(typing.get_type_hints(dataclass_type))
-    for key, value in values.items():
-        hint = hints.get(key)
-        if hint is None:
-            continue
-        scalar = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-        converters = [arg for arg in scalar if arg in (int, float, bool)]
-        if isinstance(value, str) and converters:  # argparse converts it (a YAML string such as "1e-3", or a typo)
-            if not any(_converts(value, arg) for arg in converters) and not _matches_type(value, hint):
-                raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
-            continue
-        if not _matches_type(value, hint):
-            raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
-
-
-def _converts(text: str, scalar_type: type) -> bool:
-    if scalar_type is bool:
-        return text.lower() in ("true", "false", "yes", "no", "1", "0")
-    try:
-        scalar_type(text)
-    except ValueError:
-        return False
-    return True
-
-
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A YAML mapping sets one key twice (PyYAML would keep the last value without a word)."""
-
-    def __init__(self, key: Any, first_line: int, second_line: int, mark):
-        self.key, self.first_line, self.second_line = key, first_line, second_line
-        super().__init__(problem=f"{key!r} is set twice (lines {first_line} and {second_line})", problem_mark=mark)
-
-
-class RecipeLoader(yaml.SafeLoader):
-    """YAML with the 1.2 core schema's scalars: ``1e-5`` is a float (PyYAML reads a string) and only ``true``/
-    ``false`` are booleans (PyYAML turns ``eval_strategy: no`` into `False`); a key set twice in one mapping is an
-    error (:class:`DuplicateKeyError`), as the YAML specification says, instead of the last value winning."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            lines: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # `<<: *defaults` merges keys that the mapping may then override
-                key = self.construct_object(key_node, deep=deep)
-                line = key_node.start_mark.line + 1
-                if isinstance(key, collections.abc.Hashable) and key in lines:
-                    raise DuplicateKeyError(key, lines[key], line, key_node.start_mark)
-                if isinstance(key, collections.abc.Hashable):
-                    lines[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-_REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
-RecipeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*"
-        r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-
-def load_yaml(text) -> Any:
-    """Parse recipe YAML (a string or an open file) with :class:`RecipeLoader`."""
-    return yaml.load(text, Loader=RecipeLoader)
-
-
-def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]:
-    """The recipe's key/value pairs, after checking that it is a YAML mapping of known keys."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            values = load_yaml(handle)
-    except FileNotFoundError:
-        raise RecipeError(f"Recipe file {path} does not exist.") from None
-    except DuplicateKeyError as error:
-        raise RecipeError(
-            f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
-            f"{error.second_line}): keep one of them."
-        ) from None
-    except yaml.YAMLError as error:
-        raise RecipeError(f"Recipe {path} is not valid YAML: {error}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
-    unknown = [key for key in values if key not in known_keys]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), sorted(known_keys), n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise RecipeError(f"Unknown key(s) {', '.join(hints)} in recipe {path}.")
-    return values
-
-
-def parse_recipe(args: Optional[Sequence[str]] = None):
-    """``(model_args, data_args, augmentation_args, training_args)`` from ``RECIPE.yaml [--key value ...]``."""
-    return RecipeParser().parse_recipe(args)
 
 
 __all__ = [
@@ -947,10 +736,7 @@ __all__ = [
     "DataArguments",
     "MODEL_TYPES",
     "ModelArguments",
-    "RecipeError",
-    "RecipeParser",
+    "RECIPE_DATACLASSES",
     "SERTrainingArguments",
     "check_output_dir",
-    "parse_recipe",
-    "read_recipe",
 ]

@@ -1,19 +1,16 @@
 """Recipe values as experiments handle them: read from a YAML file (with the sections that belong to an experiment
-command taken out), overridden from the command line, changed by dotted keys, written back as a self-contained
-recipe. Every key is checked against the recipe's dataclasses before any work, with the same message as
-``ser_hf.train``."""
+command taken out), overridden from the command line, changed by dotted keys (and written back as a self-contained
+recipe by :func:`ser_hf.recipe.yaml_io.write_recipe_file`). Every key is checked against the recipe's dataclasses
+before any work, with the same message as ``ser_hf.train``."""
 
 from __future__ import annotations
 
-import difflib
 import os
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
-import yaml
-
-from ..atomic_files import write_text_atomic
-from .arguments import RecipeError, RecipeParser, load_yaml
+from .errors import RecipeError, unknown_key_message
+from .parser import RecipeParser, check_recipe_keys, read_recipe_file
+from .yaml_io import load_yaml
 
 
 def recipe_keys() -> set[str]:
@@ -21,31 +18,12 @@ def recipe_keys() -> set[str]:
     return RecipeParser().field_names()
 
 
-def unknown_key_message(key: str, known: Iterable[str]) -> str:
-    """``'lerning_rate' (did you mean 'learning_rate'?)``."""
-    close = difflib.get_close_matches(str(key), sorted(known), n=1)
-    return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-
-
 def read_recipe_values(path: str | os.PathLike, sections: Sequence[str] = ()) -> tuple[dict[str, Any], dict]:
     """The recipe's values and, apart, its experiment ``sections`` (such as ``sweep``), after checking that every
     other key is a recipe key."""
-    try:
-        values = load_yaml(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(f"Recipe file {path} does not exist.") from None
-    except yaml.YAMLError as error:
-        raise RecipeError(f"Recipe {path} is not valid YAML: {error}") from None
-    values = {} if values is None else values
-    if not isinstance(values, dict):
-        raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
+    values = read_recipe_file(path)
     extracted = {name: values.pop(name) for name in sections if name in values}
-    known = recipe_keys()
-    unknown = [key for key in values if key not in known]
-    if unknown:
-        raise RecipeError(
-            f"Unknown key(s) {', '.join(unknown_key_message(k, known) for k in unknown)} in recipe {path}."
-        )
+    check_recipe_keys(values, recipe_keys(), path)
     return values, extracted
 
 
@@ -95,20 +73,9 @@ def set_value(values: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]
     return result
 
 
-def write_recipe_file(path: str | os.PathLike, values: Mapping[str, Any], header: Optional[str] = None) -> Path:
-    """Write recipe ``values`` as YAML (floats as ``1.0e-05``, which the recipe loader reads as floats)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True)
-    write_text_atomic(path, (f"# {header}\n" if header else "") + text)
-    return path
-
-
 __all__ = [
     "command_line_values",
     "read_recipe_values",
     "recipe_keys",
     "set_value",
-    "unknown_key_message",
-    "write_recipe_file",
 ]

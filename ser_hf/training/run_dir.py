@@ -30,7 +30,8 @@ from filelock import FileLock, Timeout
 from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from ..atomic_files import write_text_atomic
-from ..recipe.arguments import RecipeError
+from ..recipe.errors import RecipeError
+from ..recipe.yaml_io import RECIPE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,8 @@ SUMMARY_MARKDOWN = "summary.md"
 TRAINING_CURVES_PNG = "training_curves.png"
 #: The confusion matrix of each evaluated split (``confusion_matrix_test.png``).
 SPLIT_CONFUSION_MATRIX_PNG = "confusion_matrix_{split}.png"
-#: The model card and the recipe the run ran.
+#: The model card (the recipe the run ran is RECIPE_FILE, from the recipe package that writes and reads it).
 CARD_FILE = "README.md"
-RECIPE_FILE = "recipe.yaml"
 #: The exported model's files, as transformers names them.
 MODEL_CONFIG_FILE = CONFIG_NAME
 FEATURE_EXTRACTOR_FILE = FEATURE_EXTRACTOR_NAME

@@ -22,7 +22,7 @@ from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
 from ..data.splits import SplitError, split_dataset
 from ..evaluation.report import evaluate_split, write_report
-from ..hub.card import write_model_card, write_recipe
+from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
 from ..inputs.base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from ..inputs.collators import AudioClassificationCollator
@@ -31,7 +31,9 @@ from ..inputs.speaker_normalization import NormalizationPlan, fit_normalization
 from ..models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
 from ..models.baselines import default_feature_extractor
 from ..models.ssl import ssl_lora_config
-from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, RecipeError, SERTrainingArguments
+from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ..recipe.errors import RecipeError
+from ..recipe.yaml_io import write_recipe
 from .run_dir import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
 from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
 

@@ -23,7 +23,7 @@ from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import random_split
 from ser_hf.experiments.leakage import matched_random_fractions, matched_random_split
 from ser_hf.experiments.sweep import run_sweep
-from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.recipe.parser import parse_recipe
 from tests.conftest import RAVDESS_SAMPLE
 
 EMOTIONS = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry"}

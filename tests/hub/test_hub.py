@@ -31,7 +31,7 @@ from ser_hf.evaluation.metrics import SCALAR_METRICS
 from ser_hf.hub.card import model_card_template_path
 from ser_hf.hub.push import HubPushError, push_reports_to_hub, push_to_hub
 from ser_hf.predict import window_bounds
-from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, REPO, local_scores, write_cnn_recipe
 from tests.hub_server import LocalHub

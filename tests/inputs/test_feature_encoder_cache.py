@@ -26,7 +26,7 @@ from ser_hf.inputs.feature_encoder_cache import (
     feature_encoder,
 )
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor, ssl_lora_config
-from ser_hf.recipe.arguments import RecipeError
+from ser_hf.recipe.errors import RecipeError
 from ser_hf.train import main
 from tests.conftest_models import LABELS, build_tiny, load_clip, tiny_ssl_config
 from tests.training.test_train import TINY_SSL, write_recipe

@@ -24,7 +24,7 @@ from ser_hf.inputs.speaker_normalization import (
     speaker_statistics,
 )
 from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, build_baseline
-from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import load_dataset_from_args, make_folds
 from tests.conftest import REPO

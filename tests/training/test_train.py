@@ -1,5 +1,5 @@
-"""The training entry point end to end, on a few real RAVDESS clips with tiny models: recipe parsing, one short run per
-model kind, k-fold summaries, FAST mode, resume, and the command lines."""
+"""The training entry point end to end, on a few real RAVDESS clips with tiny models: one short run per model kind,
+k-fold summaries, FAST mode, resume, and the command lines."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
-from accelerate import PartialState
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import pipeline, set_seed
 
 from ser_hf.data.decode import decode_waveform
 from ser_hf.models import merge_lora
-from ser_hf.recipe.arguments import RecipeError, parse_recipe
+from ser_hf.recipe.errors import RecipeError
+from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import build_model
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest import REPO
+from tests.recipe.test_parser import write_recipe
 
 TINY_SSL = dict(
     hidden_size=16,
@@ -88,153 +88,6 @@ TINY_MODELS = {
         "use_weighted_layer_sum": True,
     },
 }
-
-
-def write_recipe(path: Path, data_dir: Path, **values) -> Path:
-    recipe = {
-        "model_type": "cnn2d",
-        "model_config": {"conv_channels": [4, 8]},
-        "corpus": "ravdess",
-        "data_dir": str(data_dir),
-        "split_protocol": "speaker",
-        "train_speakers": ["01", "02"],
-        "validation_speakers": ["03"],
-        "test_speakers": ["04"],
-        "max_duration_seconds": 1.0,
-        "output_dir": str(path.parent / "run"),
-        "max_steps": 4,
-        "per_device_train_batch_size": 4,
-        "per_device_eval_batch_size": 8,
-        "learning_rate": 1.0e-2,
-        "logging_steps": 1,
-        "eval_strategy": "steps",
-        "eval_steps": 2,
-        "save_steps": 2,
-        "save_strategy": "steps",
-        "use_cpu": True,
-        "seed": 7,
-        "dataloader_num_workers": 0,
-        "disable_tqdm": True,
-    }
-    recipe.update(values)
-    path.write_text(yaml.safe_dump(recipe))
-    return path
-
-
-# --- Recipes ------------------------------------------------------------------------------------------------------
-
-
-def test_yaml_sets_values_and_flags_override_them(tmp_path):
-    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, learning_rate="3.0e-4", label_map={"calm": "neutral"})
-    model_args, data_args, augmentation_args, training_args = parse_recipe(
-        [
-            str(recipe),
-            "--learning_rate",
-            "5e-4",
-            "--max_steps",
-            "9",
-            "--test_speakers",
-            "02",
-            "04",
-            "--class_weights",
-            "{angry: 2.0}",
-        ]
-    )
-    assert training_args.learning_rate == 5e-4 and training_args.max_steps == 9
-    assert data_args.test_speakers == ["02", "04"] and data_args.label_map == {"calm": "neutral"}
-    assert training_args.class_weights == {"angry": 2.0}
-    assert model_args.model_type == "cnn2d" and model_args.model_config == {"conv_channels": [4, 8]}
-    # ser-hf's defaults: keep the best model by validation UA, group batches by length, keep the waveform column.
-    assert training_args.metric_for_best_model == "unweighted_accuracy" and training_args.load_best_model_at_end
-    assert training_args.train_sampling_strategy == "group_by_length"
-    assert training_args.length_column_name == "duration" and not training_args.remove_unused_columns
-    assert augmentation_args.noise_prob == 0.0
-    # A float written as 3.0e-4 in YAML reaches the dataclass as a float.
-    _, _, _, from_yaml = parse_recipe([str(recipe)])
-    assert from_yaml.learning_rate == pytest.approx(3e-4)
-
-
-def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
-    recipe = write_recipe(tmp_path / "bad.yaml", tmp_path, lerning_rate=1.0e-3)
-    with pytest.raises(RecipeError, match=r"'lerning_rate' \(did you mean 'learning_rate'\?\) in recipe .*bad\.yaml"):
-        parse_recipe([str(recipe)])
-    with pytest.raises(RecipeError, match="Unknown command-line argument.*--no_such_flag"):
-        parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), "--no_such_flag", "1"])
-
-
-@pytest.mark.parametrize(
-    "values, message",
-    [
-        ({"model_type": "resnet"}, "model_type 'resnet' is not one of"),
-        ({"corpus": ["ravdess", "tess"]}, "one data_dir per corpus"),
-        ({"model_type": "crnn", "use_lora": True}, "use_lora only apply to SSL encoders"),
-        ({"model_type": "wav2vec2", "model_config": {}, "cache_encoder_outputs": True}, "needs freeze_base_model"),
-        (
-            {
-                "model_type": "wav2vec2",
-                "model_config": {},
-                "freeze_base_model": True,
-                "cache_encoder_outputs": True,
-                "pooling_mode": "attentive_statistics",
-            },
-            "needs mean pooling",
-        ),
-        ({"model_config": {"conv_chanels": [4]}}, r"'conv_chanels' \(did you mean 'conv_channels'\?\) is not a field"),
-        ({"feature_extractor_config": {"nmels": 40}}, "'nmels' .*is not a field of LogMelFeatureExtractor"),
-        ({"gain_db": [6.0, -6.0]}, r"gain_db must be a range \[low, high\]"),
-        ({"class_weights": {"angry": -1}}, "non-negative"),
-        ({"model_config": "[1, 2]"}, "model_config must be a mapping"),
-        # Wrong types, which argparse never sees in a recipe: named with the key, the value and the expected type.
-        ({"num_train_epochs": "ten"}, "num_train_epochs: 'ten' is not a valid float"),
-        ({"learning_rate": [1.0e-3, 1.0e-4]}, r"learning_rate: \[0.001, 0.0001\] is not a valid float"),
-        ({"seed": 1.5}, "seed: 1.5 is not a valid int"),
-        ({"use_lora": "maybe"}, "use_lora: 'maybe' is not a valid bool"),
-        (
-            {"validation_speakers": {"06": 1}},
-            r"validation_speakers: \{'06': 1\} is not a valid Optional\[list\[str\]\]",
-        ),
-    ],
-)
-def test_bad_recipe_values_stop_before_any_work(tmp_path, values, message):
-    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **values)
-    with pytest.raises(RecipeError, match=message) as error:
-        parse_recipe([str(recipe)])
-    assert str(recipe) in str(error.value)
-
-
-def test_augmentation_the_model_cannot_use_is_refused(tmp_path):
-    model_args, _, augmentation_args, _ = parse_recipe(
-        [
-            str(
-                write_recipe(
-                    tmp_path / "r.yaml",
-                    tmp_path,
-                    model_type="cnn1d",
-                    num_time_masks=2,
-                    model_config={"conv_channels": [4, 4, 8, 8]},
-                )
-            )
-        ]
-    )
-    with pytest.raises(RecipeError, match="num_time_masks/num_freq_masks mask spectrograms"):
-        augmentation_args.check_model(model_args)
-
-
-@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_recipe_parses(recipe):
-    model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
-    augmentation_args.check_model(model_args)
-    assert data_args.corpus and training_args.output_dir
-    text = recipe.read_text()
-    assert "# Model" in text and "# Data" in text and "# Training" in text
-
-
-def test_accelerate_configs_are_valid_yaml():
-    configs = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
-    assert {p.stem for p in configs} >= {"cpu", "single_gpu", "multi_gpu"}
-    for path in configs:
-        config = yaml.safe_load(path.read_text())
-        assert config["compute_environment"] == "LOCAL_MACHINE" and "distributed_type" in config
 
 
 # --- Training -----------------------------------------------------------------------------------------------------
@@ -491,48 +344,6 @@ def test_two_process_accelerate_run_evaluates_the_full_split_once(tmp_path, tiny
     assert report["evaluation"]["test"]["clips"] == 8
     assert np.asarray(report["evaluation"]["test"]["confusion_matrix"]).sum() == 8
     assert (result.stdout + result.stderr).count("test: UA") == 1
-
-
-def test_recipe_yaml_reads_floats_and_no_as_users_mean_them(tmp_path):
-    recipe = tmp_path / "r.yaml"
-    write_recipe(recipe, tmp_path)
-    recipe.write_text(
-        recipe.read_text()
-        .replace("learning_rate: 0.01", "learning_rate: 1e-5")
-        .replace("eval_strategy: steps", "eval_strategy: no")
-        .replace("save_strategy: steps", "")
-        + "save_strategy: no\nlr_scheduler_kwargs: {min_lr: 1e-6}\n"
-    )
-    _, _, _, training_args = parse_recipe([str(recipe)])
-    assert training_args.learning_rate == 1e-5 and training_args.save_strategy == "no"
-    assert training_args.lr_scheduler_kwargs == {"min_lr": 1e-6}
-
-
-def test_recipe_values_outside_the_choices_are_refused(tmp_path):
-    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_sampling_strategy="group_by_lenght")
-    with pytest.raises(RecipeError, match="train_sampling_strategy: 'group_by_lenght' is not one of"):
-        parse_recipe([str(recipe)])
-
-
-def test_gpu_runs_copy_pinned_batches_without_waiting(tmp_path, monkeypatch):
-    cpu = parse_recipe([str(write_recipe(tmp_path / "cpu.yaml", tmp_path, use_cpu=False))])[3]
-    assert not cpu.dataloader_pin_memory and not cpu.accelerator_config.non_blocking
-    # No GPU here: torch is told there is one, as far as the arguments ask; accelerate's process state (a shared
-    # singleton) set up under that pretence is thrown away after the test.
-    monkeypatch.setattr(PartialState, "_shared_state", {})
-    for name, value in (
-        ("is_available", lambda: True),
-        ("is_bf16_supported", lambda: True),
-        ("set_device", lambda device: None),
-        ("device_count", lambda: 1),
-    ):
-        monkeypatch.setattr(torch.cuda, name, value)
-    gpu = parse_recipe([str(write_recipe(tmp_path / "gpu.yaml", tmp_path, use_cpu=False))])[3]
-    assert gpu.dataloader_pin_memory and gpu.accelerator_config.non_blocking and gpu.bf16
-    told = write_recipe(tmp_path / "told.yaml", tmp_path, use_cpu=False, accelerator_config={"non_blocking": False})
-    assert not parse_recipe([str(told)])[3].accelerator_config.non_blocking
-    unpinned = write_recipe(tmp_path / "unpinned.yaml", tmp_path, use_cpu=False, dataloader_pin_memory=False)
-    assert not parse_recipe([str(unpinned)])[3].accelerator_config.non_blocking
 
 
 def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):

@@ -1,0 +1,190 @@
+"""The recipe parser: ``RECIPE.yaml [--key value ...]`` into the recipe's dataclasses. The YAML sets the parser's
+defaults (as TRL's ``TrlParser`` does) and command-line flags override them; an unknown key, a value of the wrong type
+or one outside a key's choices stops the run before any work, naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import enum
+import os
+import sys
+import types
+import typing
+from typing import Any, Iterable, Literal, Optional, Sequence
+
+import yaml
+from transformers import HfArgumentParser
+
+from .arguments import RECIPE_DATACLASSES, DataArguments, _type_name
+from .errors import RecipeError, unknown_key_message
+from .yaml_io import DuplicateKeyError, load_yaml
+
+
+class RecipeParser(HfArgumentParser):
+    """`HfArgumentParser` for ``RECIPE.yaml [--key value ...]``: the YAML sets the parser's defaults (as TRL's
+    ``TrlParser`` does), command-line flags override them, and unknown keys in either are errors."""
+
+    def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
+        kwargs.setdefault("usage", "python -m ser_hf.train RECIPE.yaml [--key value ...]")
+        super().__init__(dataclass_types, **kwargs)
+
+    def field_names(self) -> set[str]:
+        return {
+            f.name for dataclass_type in self.dataclass_types for f in dataclasses.fields(dataclass_type) if f.init
+        }
+
+    def parse_recipe(self, args: Optional[Sequence[str]] = None) -> tuple:
+        """Parse ``[RECIPE.yaml] [--key value ...]`` into the dataclasses; a recipe key that is not a field of any
+        of them raises :class:`RecipeError` naming the key and the file, before anything else runs."""
+        args = list(sys.argv[1:]) if args is None else list(args)
+        recipe_path, values = None, {}
+        if args and not args[0].startswith("-"):
+            recipe_path, args = args[0], args[1:]
+        where = f" (recipe {recipe_path})" if recipe_path else ""
+        if recipe_path is not None:
+            values = read_recipe(recipe_path, self.field_names())
+            # argparse checks choices on the command line only; a recipe's values are checked here.
+            for action in self._actions:
+                if action.dest in values and action.choices is not None:
+                    value = values[action.dest]
+                    if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
+                        raise RecipeError(
+                            f"{action.dest}: {value!r} is not one of "
+                            f"{', '.join(map(str, action.choices))} (recipe {recipe_path})."
+                        )
+            check_recipe_types(values, self.dataclass_types, recipe_path)
+            self.set_defaults(**values)
+        try:
+            parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+        except ValueError as error:  # RecipeError, or TrainingArguments' own checks
+            raise RecipeError(f"{error}{where}") from None
+        *dataclasses_, remaining = parsed
+        if remaining:
+            raise RecipeError(
+                f"Unknown command-line argument(s) {' '.join(remaining)}; every option is a recipe key "
+                "(python -m ser_hf.train --help lists them)."
+            )
+        given = set(values) | {arg[2:].partition("=")[0] for arg in args if arg.startswith("--")}
+        for data_args in (d for d in dataclasses_ if isinstance(d, DataArguments)):
+            try:
+                data_args.check_split_keys(given)
+            except RecipeError as error:
+                raise RecipeError(f"{error}{where}") from None
+        return tuple(dataclasses_)
+
+
+def _matches_type(value: Any, hint: Any) -> bool:
+    """Whether a YAML value can stand for a field annotated `hint` (scalars written as strings are checked by
+    converting them, in :func:`check_recipe_types`)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches_type(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args or str(value) in {str(arg) for arg in args}
+    if origin in (list, tuple, set, collections.abc.Sequence) or hint in (list, tuple):
+        # A single value stands for a one-item list (the dataclasses wrap it).
+        items = value if isinstance(value, list) else [value]
+        return not isinstance(value, dict) and (not args or all(_matches_type(item, args[0]) for item in items))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return True  # a type the recipe cannot spell (a callable, an object): left to the dataclass' own checks
+
+
+def check_recipe_types(values: dict[str, Any], dataclass_types: Sequence[type], recipe_path) -> None:
+    """Stop on a recipe value of the wrong type, naming the key, the value, the expected type and the file.
+
+    argparse converts string defaults with each option's type, but a YAML list, mapping or number set as a default
+    would reach the dataclasses unchecked (and fail deep inside training, or not at all)."""
+    hints = {}
+    for dataclass_type in dataclass_types:
+        hints.update(typing.get_type_hints(dataclass_type))
+    for key, value in values.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        scalar = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        converters = [arg for arg in scalar if arg in (int, float, bool)]
+        if isinstance(value, str) and converters:  # argparse converts it (a YAML string such as "1e-3", or a typo)
+            if not any(_converts(value, arg) for arg in converters) and not _matches_type(value, hint):
+                raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+            continue
+        if not _matches_type(value, hint):
+            raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+
+
+def _converts(text: str, scalar_type: type) -> bool:
+    if scalar_type is bool:
+        return text.lower() in ("true", "false", "yes", "no", "1", "0")
+    try:
+        scalar_type(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The recipe's key/value pairs, after checking that the file is a YAML mapping that sets each key once (its keys
+    are not checked: see :func:`check_recipe_keys`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = load_yaml(handle)
+    except FileNotFoundError:
+        raise RecipeError(f"Recipe file {path} does not exist.") from None
+    except DuplicateKeyError as error:
+        raise RecipeError(
+            f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
+            f"{error.second_line}): keep one of them."
+        ) from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"Recipe {path} is not valid YAML: {error}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
+    return values
+
+
+def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: str | os.PathLike) -> None:
+    """Stop on a recipe key that is not in ``known_keys``, naming the key, the closest known key and the file."""
+    known_keys = set(known_keys)
+    unknown = [key for key in values if key not in known_keys]
+    if unknown:
+        raise RecipeError(
+            f"Unknown key(s) {', '.join(unknown_key_message(k, known_keys) for k in unknown)} in recipe {path}."
+        )
+
+
+def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]:
+    """The recipe's key/value pairs, after checking that it is a YAML mapping of known keys."""
+    values = read_recipe_file(path)
+    check_recipe_keys(values, known_keys, path)
+    return values
+
+
+def parse_recipe(args: Optional[Sequence[str]] = None):
+    """``(model_args, data_args, augmentation_args, training_args)`` from ``RECIPE.yaml [--key value ...]``."""
+    return RecipeParser().parse_recipe(args)
+
+
+__all__ = [
+    "RecipeParser",
+    "check_recipe_keys",
+    "check_recipe_types",
+    "parse_recipe",
+    "read_recipe",
+    "read_recipe_file",
+]

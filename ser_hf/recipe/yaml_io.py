@@ -1,0 +1,162 @@
+"""Recipe YAML in and out: the loader that reads recipes with YAML 1.2's scalars and refuses a key set twice, and the
+writers of ``recipe.yaml`` (a run's settings, in the recipe's sections) and of the recipes experiments generate."""
+
+from __future__ import annotations
+
+import collections.abc
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import yaml
+
+from ..atomic_files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+#: The recipe a run writes into its folder, which ``python -m ser_hf.train`` runs again.
+RECIPE_FILE = "recipe.yaml"
+
+# --- Loading ------------------------------------------------------------------------------------------------------
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping sets one key twice (PyYAML would keep the last value without a word)."""
+
+    def __init__(self, key: Any, first_line: int, second_line: int, mark):
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+        super().__init__(problem=f"{key!r} is set twice (lines {first_line} and {second_line})", problem_mark=mark)
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """YAML with the 1.2 core schema's scalars: ``1e-5`` is a float (PyYAML reads a string) and only ``true``/
+    ``false`` are booleans (PyYAML turns ``eval_strategy: no`` into `False`); a key set twice in one mapping is an
+    error (:class:`DuplicateKeyError`), as the YAML specification says, instead of the last value winning."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` merges keys that the mapping may then override
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, collections.abc.Hashable) and key in lines:
+                    raise DuplicateKeyError(key, lines[key], line, key_node.start_mark)
+                if isinstance(key, collections.abc.Hashable):
+                    lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
+RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*"
+        r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text) -> Any:
+    """Parse recipe YAML (a string or an open file) with :class:`RecipeLoader`."""
+    return yaml.load(text, Loader=RecipeLoader)
+
+
+# --- Writing ------------------------------------------------------------------------------------------------------
+
+
+def write_recipe(
+    output_dir: str | os.PathLike,
+    sections: Mapping[str, Mapping[str, Any]],
+    recipe_args: Optional[Sequence[str]] = None,
+) -> Path:
+    """Write ``recipe.yaml``: the keys the run's recipe and command line set, with the values the run used, in the
+    recipe's sections (``# Model``, ``# Data``, ``# Augmentation``, ``# Training``). Token keys are never written.
+
+    Args:
+        sections (`Mapping[str, Mapping[str, Any]]`): each section's arguments as a dict (``dataclasses.asdict``,
+            ``TrainingArguments.to_dict``), e.g. ``{"Model": {...}, "Data": {...}}``.
+        recipe_args (`Sequence[str]`, *optional*): the run's ``RECIPE.yaml [--key value ...]``; every key with a
+            value other than its default is written when not given.
+    """
+    keys: Optional[set[str]] = None
+    source = None
+    if recipe_args is not None:
+        recipe_args = list(recipe_args)
+        keys = set()
+        if recipe_args and not recipe_args[0].startswith("-"):
+            source = recipe_args[0]
+            try:
+                with open(source, encoding="utf-8") as handle:
+                    keys.update((load_yaml(handle) or {}).keys())
+            except OSError as error:  # the recipe moved during the run: write every value instead
+                logger.warning("Cannot read the recipe %s again (%s); recipe.yaml lists every setting.", source, error)
+                keys = None
+        if keys is not None:
+            keys.update(arg[2:].split("=", 1)[0] for arg in recipe_args if arg.startswith("--"))
+    origin = f" (from {Path(source).name} and the command line)" if source else ""
+    lines = [f"# The recipe of this run as ser-hf ran it{origin}.", "# python -m ser_hf.train recipe.yaml", ""]
+    for title, values in sections.items():
+        chosen = {
+            key: _plain(value)
+            for key, value in values.items()
+            if (keys is None or key in keys) and not key.endswith("_token")
+        }
+        if chosen:
+            text = yaml.dump(chosen, Dumper=_RecipeDumper, sort_keys=False, allow_unicode=True, width=119)
+            lines += [f"# {title}", text.rstrip(), ""]
+    path = Path(output_dir) / RECIPE_FILE
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+class _RecipeDumper(yaml.SafeDumper):
+    """Block-style YAML, with lists of scalars on one line as the shipped recipes write them."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = all(value is None or isinstance(value, (str, int, float, bool)) for value in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_RecipeDumper.add_representer(list, _represent_list)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(getattr(value, "value", value))
+
+
+def write_recipe_file(path: str | os.PathLike, values: Mapping[str, Any], header: Optional[str] = None) -> Path:
+    """Write recipe ``values`` as YAML (floats as ``1.0e-05``, which the recipe loader reads as floats)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True)
+    write_text_atomic(path, (f"# {header}\n" if header else "") + text)
+    return path
+
+
+__all__ = [
+    "DuplicateKeyError",
+    "RECIPE_FILE",
+    "RecipeLoader",
+    "load_yaml",
+    "write_recipe",
+    "write_recipe_file",
+]

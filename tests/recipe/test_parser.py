@@ -1,0 +1,145 @@
+"""The recipe parser: YAML values with command-line overrides, unknown keys and wrong values named with the file before
+any work, and every shipped recipe parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ser_hf.recipe.errors import RecipeError
+from ser_hf.recipe.parser import parse_recipe
+from tests.conftest import REPO
+
+
+def write_recipe(path: Path, data_dir: Path, **values) -> Path:
+    recipe = {
+        "model_type": "cnn2d",
+        "model_config": {"conv_channels": [4, 8]},
+        "corpus": "ravdess",
+        "data_dir": str(data_dir),
+        "split_protocol": "speaker",
+        "train_speakers": ["01", "02"],
+        "validation_speakers": ["03"],
+        "test_speakers": ["04"],
+        "max_duration_seconds": 1.0,
+        "output_dir": str(path.parent / "run"),
+        "max_steps": 4,
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 8,
+        "learning_rate": 1.0e-2,
+        "logging_steps": 1,
+        "eval_strategy": "steps",
+        "eval_steps": 2,
+        "save_steps": 2,
+        "save_strategy": "steps",
+        "use_cpu": True,
+        "seed": 7,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+    }
+    recipe.update(values)
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_yaml_sets_values_and_flags_override_them(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, learning_rate="3.0e-4", label_map={"calm": "neutral"})
+    model_args, data_args, augmentation_args, training_args = parse_recipe(
+        [
+            str(recipe),
+            "--learning_rate",
+            "5e-4",
+            "--max_steps",
+            "9",
+            "--test_speakers",
+            "02",
+            "04",
+            "--class_weights",
+            "{angry: 2.0}",
+        ]
+    )
+    assert training_args.learning_rate == 5e-4 and training_args.max_steps == 9
+    assert data_args.test_speakers == ["02", "04"] and data_args.label_map == {"calm": "neutral"}
+    assert training_args.class_weights == {"angry": 2.0}
+    assert model_args.model_type == "cnn2d" and model_args.model_config == {"conv_channels": [4, 8]}
+    # ser-hf's defaults: keep the best model by validation UA, group batches by length, keep the waveform column.
+    assert training_args.metric_for_best_model == "unweighted_accuracy" and training_args.load_best_model_at_end
+    assert training_args.train_sampling_strategy == "group_by_length"
+    assert training_args.length_column_name == "duration" and not training_args.remove_unused_columns
+    assert augmentation_args.noise_prob == 0.0
+    # A float written as 3.0e-4 in YAML reaches the dataclass as a float.
+    _, _, _, from_yaml = parse_recipe([str(recipe)])
+    assert from_yaml.learning_rate == pytest.approx(3e-4)
+
+
+def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
+    recipe = write_recipe(tmp_path / "bad.yaml", tmp_path, lerning_rate=1.0e-3)
+    with pytest.raises(RecipeError, match=r"'lerning_rate' \(did you mean 'learning_rate'\?\) in recipe .*bad\.yaml"):
+        parse_recipe([str(recipe)])
+    with pytest.raises(RecipeError, match="Unknown command-line argument.*--no_such_flag"):
+        parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), "--no_such_flag", "1"])
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"model_type": "resnet"}, "model_type 'resnet' is not one of"),
+        ({"corpus": ["ravdess", "tess"]}, "one data_dir per corpus"),
+        ({"model_type": "crnn", "use_lora": True}, "use_lora only apply to SSL encoders"),
+        ({"model_type": "wav2vec2", "model_config": {}, "cache_encoder_outputs": True}, "needs freeze_base_model"),
+        (
+            {
+                "model_type": "wav2vec2",
+                "model_config": {},
+                "freeze_base_model": True,
+                "cache_encoder_outputs": True,
+                "pooling_mode": "attentive_statistics",
+            },
+            "needs mean pooling",
+        ),
+        ({"model_config": {"conv_chanels": [4]}}, r"'conv_chanels' \(did you mean 'conv_channels'\?\) is not a field"),
+        ({"feature_extractor_config": {"nmels": 40}}, "'nmels' .*is not a field of LogMelFeatureExtractor"),
+        ({"gain_db": [6.0, -6.0]}, r"gain_db must be a range \[low, high\]"),
+        ({"class_weights": {"angry": -1}}, "non-negative"),
+        ({"model_config": "[1, 2]"}, "model_config must be a mapping"),
+        # Wrong types, which argparse never sees in a recipe: named with the key, the value and the expected type.
+        ({"num_train_epochs": "ten"}, "num_train_epochs: 'ten' is not a valid float"),
+        ({"learning_rate": [1.0e-3, 1.0e-4]}, r"learning_rate: \[0.001, 0.0001\] is not a valid float"),
+        ({"seed": 1.5}, "seed: 1.5 is not a valid int"),
+        ({"use_lora": "maybe"}, "use_lora: 'maybe' is not a valid bool"),
+        (
+            {"validation_speakers": {"06": 1}},
+            r"validation_speakers: \{'06': 1\} is not a valid Optional\[list\[str\]\]",
+        ),
+    ],
+)
+def test_bad_recipe_values_stop_before_any_work(tmp_path, values, message):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **values)
+    with pytest.raises(RecipeError, match=message) as error:
+        parse_recipe([str(recipe)])
+    assert str(recipe) in str(error.value)
+
+
+def test_recipe_values_outside_the_choices_are_refused(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, train_sampling_strategy="group_by_lenght")
+    with pytest.raises(RecipeError, match="train_sampling_strategy: 'group_by_lenght' is not one of"):
+        parse_recipe([str(recipe)])
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_parses(recipe):
+    model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
+    augmentation_args.check_model(model_args)
+    assert data_args.corpus and training_args.output_dir
+    text = recipe.read_text()
+    assert "# Model" in text and "# Data" in text and "# Training" in text
+
+
+def test_accelerate_configs_are_valid_yaml():
+    configs = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"cpu", "single_gpu", "multi_gpu"}
+    for path in configs:
+        config = yaml.safe_load(path.read_text())
+        assert config["compute_environment"] == "LOCAL_MACHINE" and "distributed_type" in config
