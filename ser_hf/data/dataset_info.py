@@ -33,5 +33,5 @@ def set_ser_info(dataset: Dataset, **updates: Any) -> Dataset:
 
 
 def column_values(dataset: Dataset, name: str) -> list:
-    """A column as a Python list, read through Arrow (``dataset[name]`` formats row by row, 10x slower)."""
+    """A column as a Python list, read through Arrow (``dataset[name]`` formats row by row, far slower)."""
     return dataset.with_format("arrow")[name].to_pylist()

@@ -149,17 +149,17 @@ class WaveformAugmentation:
             return waveform
         # Read the clip as if recorded at factor * sampling_rate and resample it back (what sox's `speed` does for
         # Kaldi). soxr rather than torchaudio.functional.speed: torchaudio's sinc kernel grows with the reduced rate
-        # ratio, so 0.9 and 1.1 take ~1-5 ms on a 4 s clip but 1/1.1 (14545:16000) takes ~340 ms; soxr takes
-        # under 1 ms for any factor.
+        # ratio, so factors such as 1/1.1 (14545:16000) are orders of magnitude slower than 0.9 or 1.1; soxr's cost
+        # does not depend on the factor.
         return soxr.resample(waveform, self.sampling_rate * factor, self.sampling_rate, quality="HQ")
 
     def _pitch(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         semitones = float(rng.uniform(*self.pitch_semitones))
         # librosa rather than torchaudio.functional.pitch_shift, measured on CPU: torchaudio takes whole semitones
         # only and resamples from int(sr * 2**(n/12)) to sr with a sinc kernel that grows with the reduced rate ratio
-        # (17959:16000 for 2 semitones at 16 kHz), ~10 s per 1-4 s clip; librosa's phase vocoder plus soxr takes
-        # ~10-30 ms for a 4 s clip. Imported here because librosa (with numba) takes 1-2 s to import, which runs
-        # without pitch shift should not pay; its first call also compiles (~1 s, once per process).
+        # (17959:16000 for 2 semitones at 16 kHz), seconds per clip; librosa's phase vocoder plus soxr takes
+        # milliseconds. Imported here because librosa (with numba) is slow to import, which runs without pitch
+        # shift should not pay; its first call also compiles (once per process).
         import librosa.effects
 
         # A ~32 ms analysis window (512 samples at 16 kHz) is the usual one for speech; librosa's default (2048) is
@@ -183,7 +183,7 @@ class WaveformAugmentation:
         # Output samples before len(waveform) only see the first len(waveform) IR taps: a longer IR is cut there.
         impulse_response = impulse_response[: len(waveform)]
         # Zero taps appended to the IR leave those samples unchanged and bring the FFT to a 5-smooth length: torch's
-        # FFT is slow on lengths with large prime factors (4 s clip, 0.8 s IR: 17 ms at 76799, 3 ms at 76800).
+        # FFT is slow on lengths with large prime factors (76799 samples is several times slower than 76800).
         fast_length = scipy.fft.next_fast_len(len(waveform) + len(impulse_response) - 1, real=True)
         impulse_response = np.pad(impulse_response, (0, fast_length - len(waveform) + 1 - len(impulse_response)))
         reverberated = F.fftconvolve(torch.from_numpy(waveform), torch.from_numpy(impulse_response))

@@ -159,7 +159,7 @@ def encode_dataset(
         load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
         batch_group_norm (`bool`, *optional*): encode group-norm encoders in batches, their first convolution clip by
             clip; by default on an accelerator only. On CPU a single 3-5 s clip already makes matrices large enough,
-            and one clip per forward was 1.2-1.4x faster than masked batches (BENCHMARKS.md).
+            and one clip per forward was faster than masked batches (see BENCHMARKS.md).
 
     Returns:
         `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`

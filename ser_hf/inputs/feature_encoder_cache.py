@@ -49,7 +49,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN
-from ..recipe.arguments import RecipeError
+from ..recipe.errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_cache import cache_key, first_conv_layer_per_clip
 from .raw_audio import RawAudioMode

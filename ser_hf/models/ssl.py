@@ -191,7 +191,7 @@ def build_ssl_classifier(
     if freeze_feature_encoder or lora_config is not None or freeze_base_model:
         # Besides freezing its weights, this stops the feature encoder marking the waveform as requiring grad: with
         # the encoder frozen (LoRA, freeze_base_model) autograd would otherwise record the frozen convolutions and
-        # run their backward pass for nothing (1.4x slower LoRA steps, 40 % more saved activations: BENCHMARKS.md).
+        # run their backward pass for nothing (slower LoRA steps, more saved activations: see BENCHMARKS.md).
         model.freeze_feature_encoder()
     if lora_config is not None:
         model = apply_lora(model, lora_config)

@@ -18,7 +18,7 @@ from ser_hf.inputs.functionals import FunctionalsMode
 from ser_hf.inputs.modes import INPUT_MODES
 from ser_hf.inputs.raw_audio import RawAudioMode
 from ser_hf.inputs.speaker_normalization import fit_normalization
-from ser_hf.recipe.arguments import parse_recipe
+from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import build_model, load_dataset_from_args, make_folds, recipe_input_mode
 from tests.training.test_train import TINY_SSL, write_recipe

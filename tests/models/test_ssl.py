@@ -90,10 +90,13 @@ def test_training_step_leaves_frozen_parameters_bit_identical(regime, frozen_pre
 
     _train(model, _training_inputs(feature_extractor))
 
+    # The attention scores' last bias adds one constant to every frame's score, which the softmax over time removes:
+    # its gradient is zero up to float rounding, so whether a step moves it depends on rounding alone.
+    shift_invariant = {"pooler.attention.2.bias"}
     for name, parameter in model.named_parameters():
         if name in frozen:
             assert torch.equal(parameter, before[name]), f"frozen {name} changed"
-        else:
+        elif name not in shift_invariant:
             assert not torch.equal(parameter, before[name]), f"trainable {name} did not change"
     # The head of a pooling model includes the attention pooling and the layer weights.
     assert {"layer_weights", "pooler.attention.0.weight", "projector.weight"} <= set(before) - frozen
