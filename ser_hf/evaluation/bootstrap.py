@@ -137,12 +137,16 @@ def pooled_intervals(evaluations: Sequence[Mapping[str, Any]], **options) -> Opt
     return result
 
 
+def _speakers(count: int) -> str:
+    return f"{count} speaker{'s' if count != 1 else ''}"
+
+
 def format_interval(bootstrap_result: Optional[Mapping[str, Any]], metric: str) -> str:
     """``"[48.1, 57.9]"`` (percent), or why there is no interval to trust."""
     if not bootstrap_result or metric not in bootstrap_result.get("intervals", {}):
         return "n/a"
     if not bootstrap_result["reliable"]:
-        return f"n/a ({bootstrap_result['speakers']} speakers: too few for an interval)"
+        return f"n/a ({_speakers(bootstrap_result['speakers'])}: too few for an interval)"
     low, high = bootstrap_result["intervals"][metric]
     return f"[{100 * low:.1f}, {100 * high:.1f}]"
 
@@ -154,8 +158,8 @@ def format_intervals(bootstrap_result: Optional[Mapping[str, Any]]) -> Optional[
     level = f"{100 * bootstrap_result['confidence_level']:.0f} %"
     if not bootstrap_result["reliable"]:
         return (
-            f"{level} confidence intervals: none, {bootstrap_result['speakers']} speakers are too few for an interval "
-            f"(a speaker bootstrap needs at least {MIN_RELIABLE_SPEAKERS})."
+            f"{level} confidence intervals: none, {_speakers(bootstrap_result['speakers'])} are too few for an "
+            f"interval (a speaker bootstrap needs at least {MIN_RELIABLE_SPEAKERS})."
         )
     cells = ", ".join(
         f"{METRIC_LABELS.get(metric, metric)} {format_interval(bootstrap_result, metric)} %"

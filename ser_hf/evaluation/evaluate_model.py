@@ -50,7 +50,7 @@ from ..training.run_dir import (
     REPORTS_DIR,
     RunDir,
 )
-from .metrics import classification_metrics, plot_confusion_matrix
+from .metrics import classification_metrics, clip_predictions, plot_confusion_matrix
 from .report import format_report
 
 logger = logging.getLogger(__name__)
@@ -312,10 +312,9 @@ def evaluate_on_dataset(
     clip_speakers = column_values(dataset, "speaker_id")
     sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
     metrics = classification_metrics(targets, logits[:, columns], shared, speakers=clip_speakers, sexes=sexes)
-    metrics["clip_predictions"] = [
-        {"path": path, "label": shared[t], "prediction": shared[int(p)]}
-        for path, t, p in zip(column_values(dataset, "path"), targets, logits[:, columns].argmax(axis=1))
-    ]
+    metrics["clip_predictions"] = clip_predictions(
+        column_values(dataset, "path"), clip_speakers, targets, logits[:, columns], shared
+    )
     evaluated_speakers = sorted(set(clip_speakers))
     overlap = _training_overlap(trained, source, evaluated_speakers)
     cross_corpus = bool(trained.corpora) and source.name not in trained.corpora

@@ -139,6 +139,27 @@ def classification_metrics(
     return metrics
 
 
+def clip_predictions(
+    paths: Sequence[str],
+    speakers: Sequence[str],
+    labels: Sequence[int],
+    logits: np.ndarray,
+    label_names: Sequence[str],
+) -> list[dict[str, str]]:
+    """Each clip's path, speaker, true and predicted label: what paired comparisons of two runs on the same clips
+    (``ser-hf compare``) and error analysis read."""
+    predictions = np.asarray(logits).argmax(axis=1)
+    return [
+        {
+            "path": str(path),
+            "speaker_id": str(speaker),
+            "label": label_names[int(t)],
+            "prediction": label_names[int(p)],
+        }
+        for path, speaker, t, p in zip(paths, speakers, labels, predictions)
+    ]
+
+
 def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The scalar metrics of :func:`classification_metrics`' output (what ``Trainer`` logs)."""
     return {name: metrics[name] for name in SCALAR_METRICS}

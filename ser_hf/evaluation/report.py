@@ -26,6 +26,7 @@ from .bootstrap import METRIC_LABELS, format_intervals
 from .metrics import (
     SCALAR_METRICS,
     classification_metrics,
+    clip_predictions,
     format_mean_std,
     plot_confusion_matrix,
     plot_training_curves,
@@ -41,9 +42,12 @@ def evaluate_split(trainer: Trainer, dataset: Dataset, label_names: Sequence[str
     output = trainer.predict(dataset, metric_key_prefix=split)
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
-    metrics = classification_metrics(
-        output.label_ids, np.asarray(logits), label_names, speakers=column_values(dataset, "speaker_id"), sexes=sexes
-    )
+    speakers = column_values(dataset, "speaker_id")
+    metrics = classification_metrics(output.label_ids, np.asarray(logits), label_names, speakers=speakers, sexes=sexes)
+    if "path" in dataset.column_names:
+        metrics["clip_predictions"] = clip_predictions(
+            column_values(dataset, "path"), speakers, output.label_ids, np.asarray(logits), label_names
+        )
     logger.info(
         "%s: UA %.1f%%, WA %.1f%%, macro-F1 %.1f%% on %d clips",
         split,

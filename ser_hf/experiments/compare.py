@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic_files import atomic_path, write_text_atomic
+from ..evaluation.bootstrap import format_interval, paired_comparison
 from ..evaluation.metrics import summarize_folds
 from ..training.run_dir import METRICS_FILE, RunDir
 
@@ -59,6 +60,10 @@ class RunResult:
     train_seconds: Optional[float] = None
     epochs: Optional[float] = None
     fold_ids: list = field(default_factory=list)
+    #: Speaker-bootstrap intervals over all the run's test speakers (its folds pooled), when its reports hold them.
+    intervals: Optional[dict[str, Any]] = None
+    #: Every evaluated clip's path, speaker, label and prediction (all folds), for paired comparisons.
+    clip_predictions: list[dict[str, str]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         """A flat row for the CSV table."""
@@ -73,6 +78,9 @@ class RunResult:
         for name, value in self.mean.items():
             row[name] = value
             row[f"{name}_std"] = self.std[name] if self.std is not None else None
+        for name, (low, high) in ((self.intervals or {}).get("intervals") or {}).items():
+            reliable = self.intervals["reliable"]
+            row[f"{name}_interval_low"], row[f"{name}_interval_high"] = (low, high) if reliable else (None, None)
         row.update(
             trainable_parameters=self.trainable_parameters,
             total_parameters=self.total_parameters,
@@ -150,6 +158,10 @@ def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] 
         train_seconds=float(sum(seconds)) if seconds else None,
         epochs=float(np.mean(epochs)) if epochs else None,
         fold_ids=[report.get("fold") for report in reports],
+        intervals=summary.get("confidence_intervals"),
+        clip_predictions=[
+            clip for report in reports for clip in report["evaluation"][split].get("clip_predictions", [])
+        ],
     )
 
 
@@ -193,8 +205,8 @@ def format_comparison(results: Sequence[RunResult], metrics: Sequence[str] = COM
         "",
         "| run | model | protocol | folds | "
         + " | ".join(f"{METRIC_LABELS[m]} (%)" for m in metrics)
-        + " | trainable parameters | training time |",
-        "|---|---|---|---:|" + "---:|" * len(metrics) + "---:|---:|",
+        + " | UA, 95 % interval | trainable parameters | training time |",
+        "|---|---|---|---:|" + "---:|" * len(metrics) + "---:|---:|---:|",
     ]
     for result in results:
         scores = [format_value(result.mean[m], None if result.std is None else result.std[m]) for m in metrics]
@@ -202,14 +214,63 @@ def format_comparison(results: Sequence[RunResult], metrics: Sequence[str] = COM
         lines.append(
             f"| {result.name} | {result.model_type or 'n/a'} | {result.protocol or 'n/a'} | {result.folds} | "
             + " | ".join(scores)
+            + f" | {format_interval(result.intervals, 'unweighted_accuracy')}"
             + f" | {parameters} | {format_duration(result.train_seconds)} |"
         )
     lines += [
         "",
         "Mean ± sample standard deviation over folds for runs with several folds; training time is the "
-        "wall time of all folds together.",
+        "wall time of all folds together. The interval is a speaker bootstrap over all the run's test speakers "
+        "(its folds pooled); none with fewer than 5 speakers.",
     ]
+    paired = [(results[0], other, paired_runs(results[0], other)) for other in results[1:]]
+    if paired:
+        lines += [
+            "",
+            f"## Paired against {results[0].name}, on the same clips",
+            "",
+            "| run | UA difference (points) | 95 % interval (speaker bootstrap) | McNemar p | clips | speakers |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for _, other, comparison in paired:
+            if isinstance(comparison, str):
+                lines.append(f"| {other.name} | n/a: {comparison} | | | | |")
+                continue
+            low, high = comparison["interval"]
+            interval = f"[{100 * low:+.1f}, {100 * high:+.1f}]" if comparison["reliable"] else "n/a (too few speakers)"
+            lines.append(
+                f"| {other.name} | {100 * comparison['unweighted_accuracy_difference']:+.1f} | {interval} | "
+                f"{comparison['mcnemar']['p_value']:.3g} | {comparison['clips']} | {comparison['speakers']} |"
+            )
+        lines += [
+            "",
+            "The UA difference is the run's minus the first run's; its interval resamples speakers; McNemar's exact "
+            "test counts the clips one run gets right and the other wrong.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def paired_runs(first: RunResult, other: RunResult) -> dict[str, Any] | str:
+    """:func:`~ser_hf.evaluation.bootstrap.paired_comparison` of two runs evaluated on the same clips (their folds
+    pooled), or why they cannot be paired."""
+    if not first.clip_predictions or not other.clip_predictions:
+        return "a run's reports hold no clip predictions (runs trained before ser-hf recorded them)"
+    ours = {clip["path"]: clip for clip in first.clip_predictions}
+    theirs = {clip["path"]: clip for clip in other.clip_predictions}
+    if set(ours) != set(theirs) or any(ours[path]["label"] != theirs[path]["label"] for path in ours):
+        return f"the runs evaluated different clips ({len(ours)} and {len(theirs)})"
+    paths = sorted(ours)
+    names = sorted({ours[p]["label"] for p in paths} | {c["prediction"] for c in (*ours.values(), *theirs.values())})
+    index = {name: i for i, name in enumerate(names)}
+    comparison = paired_comparison(
+        [index[ours[p]["label"]] for p in paths],
+        [index[ours[p]["prediction"]] for p in paths],
+        [index[theirs[p]["prediction"]] for p in paths],
+        [ours[p].get("speaker_id", "unknown") for p in paths],
+        len(names),
+    )
+    comparison["clips"] = len(paths)
+    return comparison
 
 
 def plot_comparison(results: Sequence[RunResult], path: str | Path, metrics: Sequence[str] = COMPARED_METRICS) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA
+from ..evaluation.bootstrap import METRIC_LABELS, format_interval, format_intervals
 from ..evaluation.metrics import SCALAR_METRICS
 from ..training.run_dir import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 
@@ -125,6 +126,7 @@ def results_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         row = {"name": name, "clips": metrics["clips"]}
         row.update({m: percent(metrics[m]) for m in SCALAR_METRICS if m != "expected_calibration_error"})
         row["expected_calibration_error"] = f"{metrics['expected_calibration_error']:.3f}"
+        row["ua_interval"] = format_interval(metrics.get("confidence_intervals"), "unweighted_accuracy")
         rows.append(row)
     return rows
 
@@ -144,7 +146,16 @@ def kfold_table(summary: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]
         "mean": mean,
         "rows": rows,
         "audits_passed": summary.get("leakage_audits_passed"),
+        "pooled": pooled_text(summary.get("confidence_intervals")),
     }
+
+
+def pooled_text(pooled: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """All folds' test speakers pooled: the metrics and their speaker-bootstrap intervals, as one sentence."""
+    if not pooled:
+        return None
+    figures = ", ".join(f"{label} {percent(pooled['pooled'][name])}" for name, label in METRIC_LABELS.items())
+    return f"All folds' test speakers pooled: {figures}. {format_intervals(pooled)}"
 
 
 def per_class_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -201,6 +212,7 @@ def eval_report_rows(eval_reports: Sequence[tuple[str, Mapping[str, Any]]]) -> l
                     "clips": metrics["clips"],
                     "num_labels": len(report["labels"]),
                     **{m: percent(metrics[m]) for m in EVAL_REPORT_METRICS},
+                    "ua_interval": format_interval(metrics.get("confidence_intervals"), "unweighted_accuracy"),
                 }
             )
     return rows
@@ -208,6 +220,7 @@ def eval_report_rows(eval_reports: Sequence[tuple[str, Mapping[str, Any]]]) -> l
 
 __all__ = [
     "MODEL_INDEX_METRICS",
+    "pooled_text",
     "confusion_matrix_image",
     "eval_report_rows",
     "eval_results",

@@ -246,6 +246,34 @@ def test_compare_reports_mean_and_std_over_folds_and_single_runs(tmp_path, corpu
     ua = [100 * r["evaluation"]["test"]["unweighted_accuracy"] for r in folds]
     assert f"{np.mean(ua):.1f} ± {np.std(ua, ddof=1):.1f}" in (output / "comparison.md").read_text()
     assert (output / "comparison.png").read_bytes()[:4] == PNG
+    assert "| single | n/a: the runs evaluated different clips" in (output / "comparison.md").read_text()
+
+
+def test_compare_pairs_runs_evaluated_on_the_same_clips(tmp_path, workspace):
+    from scipy.stats import binomtest
+
+    first, second = workspace["sweep"] / "learning_rate=0.001", workspace["sweep"] / "learning_rate=0.05"
+    assert cli_main(["compare", str(first), str(second), "--output-dir", str(tmp_path / "out")]) == 0
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    assert "## Paired against learning_rate=0.001, on the same clips" in markdown
+
+    reports = [json.loads((run / "metrics.json").read_text())["evaluation"]["test"] for run in (first, second)]
+    clips = [{clip["path"]: clip for clip in report["clip_predictions"]} for report in reports]
+    assert set(clips[0]) == set(clips[1]) and len(clips[0]) == reports[0]["clips"]
+    right = [{path for path, clip in run.items() if clip["label"] == clip["prediction"]} for run in clips]
+    only_first, only_second = len(right[0] - right[1]), len(right[1] - right[0])
+    p_value = binomtest(only_first, only_first + only_second, 0.5).pvalue if only_first + only_second else 1.0
+    difference = 100 * (reports[1]["unweighted_accuracy"] - reports[0]["unweighted_accuracy"])
+    paired = markdown.split("## Paired against")[1]
+    row = next(line for line in paired.splitlines() if line.startswith("| learning_rate=0.05 | "))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == f"{difference:+.1f}" and cells[3] == f"{p_value:.3g}"
+    assert cells[4] == str(len(clips[0]))
+    # The tiny corpus has fewer than 5 test speakers: no interval is printed as if it could be trusted.
+    assert cells[2] == "n/a (too few speakers)"
+    speakers = len({clip["speaker_id"] for clip in clips[0].values()})
+    assert cells[5] == str(speakers) and speakers < 5
+    assert f"n/a ({speakers} speaker{'s' if speakers > 1 else ''}: too few for an interval)" in markdown
 
 
 def test_compare_errors_name_the_run(tmp_path, workspace, capsys):
