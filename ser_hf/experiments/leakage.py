@@ -24,6 +24,7 @@ from ..atomic_files import atomic_path, write_text_atomic
 from ..data.audit import LeakageReport, audit_leakage
 from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
+from ..evaluation.bootstrap import format_intervals
 from ..evaluation.metrics import SCALAR_METRICS
 from ..recipe.errors import RecipeError
 from ..recipe.parser import parse_recipe
@@ -124,6 +125,10 @@ def study_report(
             }
             for name, report in reports.items()
         },
+        "intervals": {
+            name: {split: report["evaluation"][split].get("confidence_intervals") for split in splits}
+            for name, report in reports.items()
+        },
         "inflation": {
             split: _inflation(reports[SPEAKER_RUN]["evaluation"][split], reports[RANDOM_RUN]["evaluation"][split])
             for split in splits
@@ -159,6 +164,10 @@ def format_study(study: Mapping[str, Any], audits: Mapping[str, LeakageReport]) 
                 f"| {METRIC_LABELS[metric]} | {100 * row[SPEAKER_RUN]:.1f} % | "
                 f"{100 * row[RANDOM_RUN]:.1f} % | {100 * row['difference']:+.1f} points{ratio} |"
             )
+        for name, label in ((SPEAKER_RUN, "Speaker-independent"), (RANDOM_RUN, "Random split")):
+            intervals = format_intervals(study.get("intervals", {}).get(name, {}).get(split))
+            if intervals:
+                lines += ["", f"{label}: {intervals}"]
     lines += [
         "",
         "## Audits",

@@ -363,6 +363,10 @@ def test_leakage_study_trains_both_protocols_and_reports_the_inflation(tmp_path,
             assert row["difference"] == pytest.approx(leaky - fair)
     markdown = (study_dir / "leakage.md").read_text()
     assert "| UA |" in markdown and markdown.count("## Leakage audit") == 2
+    # Each run's intervals come with the tables; the tiny corpus's test split has too few speakers for one.
+    speakers = study["intervals"]["random"]["test"]["speakers"]
+    assert speakers == len({c["speaker_id"] for c in reports["random"]["evaluation"]["test"]["clip_predictions"]})
+    assert f"Random split: 95 % confidence intervals: none, {speakers} speaker" in markdown
     assert (study_dir / "leakage.png").read_bytes()[:4] == PNG
 
 
