@@ -24,6 +24,7 @@ from ..atomic_files import atomic_path
 from ..training.run_dir import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE
 from .card import create_model_card, read_run
 from .client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
+from .report_table import folder_rows, reports_dataset_card, table_file, table_lines
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +70,13 @@ class HubPushError(ConnectionError):
     """A push that did not reach the Hub (no connection, a timeout); the local folder is unchanged."""
 
 
-def _push_operations(folder: Path, card: Optional[ModelCard]) -> list[CommitOperationAdd]:
-    """One add per file of ``folder`` that a push publishes (see :data:`PUSH_IGNORE_PATTERNS`), with ``card`` (when
-    given) as ``README.md`` in place of the folder's."""
+def _push_operations(folder: Path, card: Optional[ModelCard], prefix: str = "") -> list[CommitOperationAdd]:
+    """One add per file of ``folder`` that a push publishes (see :data:`PUSH_IGNORE_PATTERNS`), under ``prefix`` in
+    the repository, with ``card`` (when given) as ``README.md`` in place of the folder's."""
     files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
     kept = filter_repo_objects(files, ignore_patterns=[*PUSH_IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS])
     operations = [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+        CommitOperationAdd(path_in_repo=f"{prefix}/{name}" if prefix else name, path_or_fileobj=str(folder / name))
         for name in kept
         if card is None or name != CARD_FILE
     ]
@@ -193,7 +194,9 @@ def push_reports_to_hub(
     endpoint: Optional[str] = None,
 ) -> Any:
     """Upload a folder of ``ser-hf evaluate`` reports to a repository of its own (a dataset repository by default),
-    under ``path_in_repo`` (the folder's name by default). A failed upload says how to run it again."""
+    under ``path_in_repo`` (the folder's name by default), in one commit. A dataset repository also gets the
+    reports' rows in ``data/`` and a card that makes ``datasets.load_dataset(repo_id)`` load every report pushed
+    there as one table (see :mod:`ser_hf.hub.report_table`). A failed upload says how to run it again."""
     report_dir = Path(report_dir)
     use_hub_timeout()
     if not any(report_dir.glob(f"**/{EVAL_REPORT_JSON}")) and not any(report_dir.glob(f"**/{CROSS_CORPUS_JSON}")):
@@ -219,11 +222,17 @@ def push_reports_to_hub(
     )
     with _explained_push_errors(report_dir, api.endpoint, retry):
         url = api.create_repo(repo_id, private=private, repo_type=repo_type, exist_ok=True)
-        commit = api.upload_folder(
+        operations = _push_operations(report_dir, None, prefix=path_in_repo.strip("/"))
+        rows = folder_rows(report_dir, path_in_repo.strip("/"))
+        if repo_type == "dataset" and rows:
+            operations += [
+                CommitOperationAdd(path_in_repo=table_file(path_in_repo), path_or_fileobj=table_lines(rows)),
+                CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=str(reports_dataset_card()).encode()),
+            ]
+        commit = api.create_commit(
             repo_id=url.repo_id,
-            folder_path=str(report_dir),
+            operations=operations,
             repo_type=repo_type,
-            path_in_repo=path_in_repo,
             commit_message=commit_message or f"Add evaluation reports {report_dir.name}",
         )
     logger.info("Pushed %s to %s", report_dir, commit.commit_url)

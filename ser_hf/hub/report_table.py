@@ -1,0 +1,97 @@
+"""A repository of ``ser-hf evaluate`` reports as one table: each push adds a JSON Lines file under ``data/`` with one
+flat row per report (model × corpus × split), and the repository's dataset card points `datasets` at those files, so
+
+    >>> from datasets import load_dataset
+    >>> table = load_dataset("me/ser-reports", split="train")
+
+gives every evaluation ever pushed there in one table, beside the full reports (``eval_report.json``/``.md``) in
+their folders. Every row has the same columns and types, so files pushed at different times load together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from ..evaluation.bootstrap import MIN_RELIABLE_SPEAKERS
+from ..training.run_dir import EVAL_REPORT_JSON
+
+#: The folder of a reports repository that holds its table, one ``.jsonl`` file per pushed report folder.
+REPORTS_TABLE_DIR = "data"
+
+
+def report_rows(report: Mapping[str, Any], location: str) -> list[dict[str, Any]]:
+    """The flat rows of one ``eval_report.json`` (one per evaluated split), ``location`` naming its folder in the
+    repository."""
+    rows = []
+    for key, metrics in report.get("evaluation", {}).items():
+        interval = (metrics.get("confidence_intervals") or {}).get("intervals", {}).get("unweighted_accuracy")
+        speakers = report["split"]["speakers"].get(key, [])
+        rows.append(
+            {
+                "model": str(report["model"]),
+                "corpus": str(report.get("corpus", key)),
+                "corpus_name": str(report.get("corpus_name", key)),
+                "split": str(report["split"]["name"]),
+                "protocol": str(report.get("protocol", "")),
+                "cross_corpus": bool(report.get("cross_corpus", False)),
+                "transductive": bool((report.get("normalization") or {}).get("transductive", False)),
+                "labels": len(report.get("labels", [])),
+                "clips": int(metrics["clips"]),
+                "speakers": len(speakers),
+                "unweighted_accuracy": float(metrics["unweighted_accuracy"]),
+                "accuracy": float(metrics["accuracy"]),
+                "macro_f1": float(metrics["macro_f1"]),
+                # Always numbers (the interval is computed whatever the speaker count), with whether to trust it.
+                "ua_interval_low": float(interval[0]) if interval else float(metrics["unweighted_accuracy"]),
+                "ua_interval_high": float(interval[1]) if interval else float(metrics["unweighted_accuracy"]),
+                "interval_reliable": bool(interval) and len(speakers) >= MIN_RELIABLE_SPEAKERS,
+                "report": location,
+            }
+        )
+    return rows
+
+
+def folder_rows(report_dir: Path, path_in_repo: str) -> list[dict[str, Any]]:
+    """The rows of every ``eval_report.json`` under ``report_dir``, located as they will be in the repository."""
+    rows = []
+    for path in sorted(report_dir.glob(f"**/{EVAL_REPORT_JSON}")):
+        relative = path.parent.relative_to(report_dir).as_posix()
+        location = path_in_repo if relative == "." else f"{path_in_repo}/{relative}".lstrip("/")
+        rows += report_rows(json.loads(path.read_text(encoding="utf-8")), location)
+    return rows
+
+
+def table_file(path_in_repo: str) -> str:
+    """The table file a push of ``path_in_repo`` writes (pushing the same folder again replaces its rows)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "__", path_in_repo.strip("/")) or "reports"
+    return f"{REPORTS_TABLE_DIR}/{slug}.jsonl"
+
+
+def table_lines(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode("utf-8")
+
+
+def reports_dataset_card() -> DatasetCard:
+    """The card of a reports repository: its ``configs`` tell `datasets` to load ``data/*.jsonl`` as one table."""
+    data = DatasetCardData(
+        configs=[
+            {"config_name": "default", "data_files": [{"split": "train", "path": f"{REPORTS_TABLE_DIR}/*.jsonl"}]}
+        ],
+        tags=["ser-hf", "speech-emotion-recognition", "evaluation"],
+    )
+    body = (
+        "# Speech emotion recognition evaluation reports\n\n"
+        "Reports written by `ser-hf evaluate` and pushed with `--push-to-hub`: each folder holds one report "
+        "(`eval_report.json`, `eval_report.md`, the confusion matrix), and `data/` holds one row per report "
+        "(model, corpus, split, protocol, UA, WA, macro-F1 and UA's speaker-bootstrap interval). Load the table "
+        "with `datasets.load_dataset(REPO_ID, split='train')`.\n"
+    )
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+__all__ = ["REPORTS_TABLE_DIR", "folder_rows", "report_rows", "reports_dataset_card", "table_file", "table_lines"]
