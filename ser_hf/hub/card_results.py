@@ -104,7 +104,15 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
         for key, metrics in report.get("evaluation", {}).items():
             corpus = report.get("corpus", key)
             kind = "cross-corpus, " if report.get("cross_corpus") else ""
-            described = f"{kind}{report['split']['name']}, {len(report['labels'])} labels"
+            speakers = len(report["split"]["speakers"].get(key, []))
+            transductive = (
+                ", speaker-normalised (transductive)"
+                if (report.get("normalization") or {}).get("transductive")
+                else ""
+            )
+            described = (
+                f"{kind}{report['split']['name']}, {speakers} speakers, {len(report['labels'])} labels{transductive}"
+            )
             results += _metric_results(
                 metrics,
                 EVAL_REPORT_METRICS,
