@@ -39,6 +39,8 @@ from ..inputs.speaker_normalization import (
     compute_functionals_once,
     evaluation_normalization,
 )
+from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
+from .constants import SPLITS
 from .metrics import classification_metrics, plot_confusion_matrix
 from .report import METRICS_FILE, format_report
 
@@ -50,9 +52,6 @@ CONFUSION_MATRIX_PNG = "confusion_matrix.png"
 CROSS_CORPUS_JSON = "cross_corpus.json"
 CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
 CROSS_CORPUS_PNG = "cross_corpus_ua.png"
-#: ``split`` values: ``auto`` is the model's held-out test speakers on a corpus it was trained on, every clip of
-#: any other corpus; ``train``/``validation``/``test`` are the speakers of that split of the model's run.
-SPLITS = ("auto", "all", "train", "validation", "test")
 
 
 @dataclass
@@ -157,8 +156,6 @@ def load_trained_model(
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
     ``metrics.json`` and ``run_config.json`` when they are there. A folder or repository without a feature extractor
     raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read."""
-    from ..models import load_feature_extractor  # also registers the ser-hf model types with the Auto classes
-
     kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
     feature_extractor = load_feature_extractor(name_or_path, **kwargs)
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)

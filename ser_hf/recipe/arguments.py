@@ -29,7 +29,7 @@ from huggingface_hub.dataclasses import type_validator
 from huggingface_hub.errors import StrictDataclassError
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..data.splits import PROTOCOLS
+from ..data.constants import PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 
 logger = logging.getLogger(__name__)
