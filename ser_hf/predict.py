@@ -36,11 +36,13 @@ from transformers import AudioClassificationPipeline
 
 from .atomic_files import atomic_path
 from .data.corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
+from .data.corpora.folder import read_clips_csv
 from .data.decode import decode_waveform
 from .inputs.encoder_cache import is_padding_invariant
 from .inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
 from .models.feature_normalization import Statistics
 from .models.ssl import minimum_input_samples
+from .predict_constants import OUTPUT_SUFFIXES, SPEAKER_SOURCES
 
 #: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch
 #: holds windows of similar length (little padding) whatever the order of the files.
@@ -48,7 +50,6 @@ BATCHES_PER_CHUNK = 16
 #: ... and at most this many seconds of audio, so that whole long recordings (no ``window_seconds``) are not decoded
 #: many at a time.
 MAX_CHUNK_SECONDS = 600.0
-OUTPUT_SUFFIXES = (".csv", ".json")
 #: Without ``window_seconds``, a recording longer than this is still cut into windows of this length, so that a
 #: 10-minute recording never goes through the model (and its activations into memory) in one piece.
 MAX_WHOLE_FILE_SECONDS = 30.0
@@ -57,8 +58,6 @@ MAX_WHOLE_FILE_SECONDS = 30.0
 SHORTEST_MEANINGFUL_SECONDS = 0.25
 #: ``scheme://...``: a URL, which ``predict`` does not download (``Path`` would turn ``https://`` into ``https:/``).
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-#: Where ``--speaker-from`` takes each recording's speaker from: the name of the folder it lies in.
-SPEAKER_SOURCES = ("folder",)
 #: The columns of a ``--speakers`` CSV: each audio file (relative to the CSV's folder, or absolute) and its speaker.
 SPEAKERS_CSV_COLUMNS = ("path", "speaker_id")
 #: A speaker's statistics taken over fewer windows or seconds of audio than these are unreliable: a warning names them.
@@ -204,8 +203,6 @@ def read_speakers_csv(path: str | os.PathLike) -> dict[str, str]:
     """``{audio file: speaker}`` from a CSV with columns ``path`` and ``speaker_id`` (others are ignored), in its
     order; a relative path is read from the CSV's folder. Errors name the CSV and its line: a missing column or
     value, a file that does not exist, a file listed twice."""
-    from .data.corpora.folder import read_clips_csv
-
     csv_path = Path(path)
     path_column, speaker_column = SPEAKERS_CSV_COLUMNS
     rows, _ = read_clips_csv(csv_path, csv_path.parent, path_column, None, speaker_column, inside_root=False)

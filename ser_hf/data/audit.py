@@ -18,16 +18,9 @@ from typing import Mapping, Optional
 from datasets import Dataset, DatasetDict
 
 from .dataset_info import column_values, get_ser_info
+from .errors import LeakageError
 
 logger = logging.getLogger(__name__)
-
-
-class LeakageError(RuntimeError):
-    """A split leaks: the message says how, ``report`` has the details."""
-
-    def __init__(self, report: "LeakageReport"):
-        self.report = report
-        super().__init__(report.describe_failures())
 
 
 @dataclass

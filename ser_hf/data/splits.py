@@ -13,16 +13,11 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold
 
+from .constants import PROTOCOLS
 from .dataset_info import column_values, set_ser_info
+from .errors import SplitError
 
 logger = logging.getLogger(__name__)
-
-#: Split protocols by name, as recipes and the CLI name them.
-PROTOCOLS = ("speaker", "kfold", "loso", "random")
-
-
-class SplitError(ValueError):
-    """A split cannot be made as asked (unknown speaker, overlapping lists, too few speakers ...)."""
 
 
 def _speakers(dataset: Dataset) -> np.ndarray:

@@ -39,6 +39,7 @@ from ..inputs.speaker_normalization import (
     compute_functionals_once,
     evaluation_normalization,
 )
+from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
 from ..training.run_dir import (
     CONFUSION_MATRIX_PNG,
     CROSS_CORPUS_JSON,
@@ -50,14 +51,11 @@ from ..training.run_dir import (
     REPORTS_DIR,
     RunDir,
 )
+from .constants import SPLITS
 from .metrics import classification_metrics, clip_predictions, plot_confusion_matrix
 from .report import format_report
 
 logger = logging.getLogger(__name__)
-
-#: ``split`` values: ``auto`` is the model's held-out test speakers on a corpus it was trained on, every clip of
-#: any other corpus; ``train``/``validation``/``test`` are the speakers of that split of the model's run.
-SPLITS = ("auto", "all", "train", "validation", "test")
 
 
 @dataclass
@@ -149,8 +147,6 @@ def load_trained_model(
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
     ``metrics.json`` and ``run_config.json`` when they are there. A folder or repository without a feature extractor
     raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read."""
-    from ..models import load_feature_extractor  # also registers the ser-hf model types with the Auto classes
-
     kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
     feature_extractor = load_feature_extractor(name_or_path, **kwargs)
     model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)

@@ -7,35 +7,42 @@ runs, the speaker-leakage study, and embedding maps.
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
 
 Each builds on the training stages of :mod:`ser_hf.training.stages` and the entry point :mod:`ser_hf.train`: a sweep
-point or a leakage-study run is a normal training run directory, which ``compare`` reads.
+point or a leakage-study run is a normal training run directory, which ``compare`` reads. Their command lines live in
+:mod:`ser_hf.cli` (``cli/sweep.py``, ``cli/compare.py``, ``cli/leakage_study.py``, ``cli/embed.py``); the names below
+are imported when first used.
 """
 
-from .compare import add_compare_parser, compare_runs, summarize_run, write_comparison
-from .embed import add_embed_parser, embed_corpus, pooled_embeddings
-from .leakage import add_leakage_study_parser, matched_random_split, run_leakage_study
-from .sweep import add_sweep_parser, run_sweep
+from typing import TYPE_CHECKING
 
+from ..lazy_exports import lazy_exports
 
-def register_experiment_commands(commands) -> None:
-    """Add ``sweep``, ``compare``, ``leakage-study`` and ``embed`` to the ``ser-hf`` sub-command parsers."""
-    add_sweep_parser(commands)
-    add_compare_parser(commands)
-    add_leakage_study_parser(commands)
-    add_embed_parser(commands)
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "compare_runs": ".compare",
+    "embed_corpus": ".embed",
+    "matched_random_split": ".leakage",
+    "pooled_embeddings": ".embed",
+    "run_leakage_study": ".leakage",
+    "run_sweep": ".sweep",
+    "summarize_run": ".compare",
+    "write_comparison": ".compare",
+}
 
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
-    "add_compare_parser",
-    "add_embed_parser",
-    "add_leakage_study_parser",
-    "add_sweep_parser",
     "compare_runs",
     "embed_corpus",
     "matched_random_split",
     "pooled_embeddings",
-    "register_experiment_commands",
     "run_leakage_study",
     "run_sweep",
     "summarize_run",
     "write_comparison",
 ]
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from .compare import compare_runs, summarize_run, write_comparison
+    from .embed import embed_corpus, pooled_embeddings
+    from .leakage import matched_random_split, run_leakage_study
+    from .sweep import run_sweep

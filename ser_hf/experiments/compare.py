@@ -10,7 +10,6 @@ A run directory is what ``python -m ser_hf.train`` writes: ``metrics.json`` for 
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,39 +318,9 @@ def write_comparison(results: Sequence[RunResult], output_dir: str | Path) -> di
     return paths
 
 
-def compare_command(args: argparse.Namespace) -> int:
-    names = [name.strip() for name in args.names.split(",")] if args.names else None
-    results = compare_runs(args.run_dirs, split=args.split, names=names)
-    paths = write_comparison(results, args.output_dir)
-    print(paths["markdown"].read_text())
-    print(f"Written {', '.join(str(p) for p in paths.values())}")
-    return 0
-
-
-def add_compare_parser(commands) -> argparse.ArgumentParser:
-    """Register ``ser-hf compare`` on the ``ser-hf`` sub-command parsers."""
-    parser = commands.add_parser(
-        "compare",
-        help="one table and bar chart of several finished runs (mean ± std for k-fold runs)",
-        description="Compare finished training runs: UA, WA, macro-F1 (mean ± std over folds for k-fold runs), "
-        "trainable parameters and training time, as comparison.csv/.md and a bar chart comparison.png.",
-    )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output_dir of a finished training run")
-    parser.add_argument("--split", default="test", help="split whose scores are compared (default: test)")
-    parser.add_argument("--names", help="comma-separated names of the runs, in order (default: their folder names)")
-    parser.add_argument(
-        "--output-dir",
-        default="outputs/comparison",
-        help="folder for comparison.csv, comparison.md and comparison.png",
-    )
-    parser.set_defaults(run=compare_command)
-    return parser
-
-
 __all__ = [
     "COMPARED_METRICS",
     "RunResult",
-    "add_compare_parser",
     "compare_runs",
     "format_comparison",
     "plot_comparison",

@@ -12,7 +12,6 @@ embeddings says which the model clusters by more; a model that clusters by speak
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import logging
@@ -24,11 +23,14 @@ import torch
 from datasets import Dataset, List, Value
 from torch import nn
 from torch.utils.data import DataLoader
+from transformers import AutoModelForAudioClassification
 
 from ..atomic_files import atomic_directory, atomic_path, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
+from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
+from .constants import PROJECTION_METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,6 @@ PROJECTION_COLUMN = "projection"
 PREDICTION_COLUMN = "prediction"
 EMBEDDINGS_DATASET = "embeddings"
 EMBED_JSON = "embed.json"
-PROJECTION_METHODS = ("auto", "umap", "tsne", "pca")
 # Columns of the corpus kept beside the embeddings (the audio itself is dropped).
 _KEPT_COLUMNS = ("path", "corpus", "speaker_id", "label", "sex", "duration", "emotion_code")
 
@@ -45,10 +46,6 @@ _KEPT_COLUMNS = ("path", "corpus", "speaker_id", "label", "sex", "duration", "em
 def load_classifier(model: str):
     """A saved ser-hf (or transformers) audio classifier and its feature extractor, from a folder or Hub id (one
     without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError`)."""
-    from transformers import AutoModelForAudioClassification
-
-    from ..models import load_feature_extractor  # also registers ser-hf's model types with the Auto classes
-
     feature_extractor = load_feature_extractor(model)
     return AutoModelForAudioClassification.from_pretrained(model), feature_extractor
 
@@ -265,67 +262,8 @@ def embed_corpus(
     return result
 
 
-def embed_command(args: argparse.Namespace) -> int:
-    from ..cli import _load
-
-    dataset = _load(args)
-    if args.speakers:
-        wanted = {speaker.strip() for speaker in args.speakers.split(",") if speaker.strip()}
-        missing = sorted(wanted - set(column_values(dataset, "speaker_id")))
-        if missing:
-            raise ValueError(f"--speakers {missing} are not speakers of the corpus.")
-        speakers = column_values(dataset, "speaker_id")
-        dataset = dataset.select([row for row, speaker in enumerate(speakers) if speaker in wanted])
-    result = embed_corpus(
-        args.model,
-        dataset,
-        args.output_dir,
-        method=args.method,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    scores = ", ".join(f"{name} {value:.3f}" for name, value in result["silhouette"].items() if value is not None)
-    print(
-        f"{result['clips']} clips embedded ({result['embedding_size']} dimensions) into {result['dataset']}; "
-        f"{result['projection']} map {result['plot']}; silhouette: {scores or 'n/a'}; the model clusters more by "
-        f"{result['clusters_more_by']}."
-    )
-    return 0
-
-
-def add_embed_parser(commands) -> argparse.ArgumentParser:
-    """Register ``ser-hf embed`` on the ``ser-hf`` sub-command parsers."""
-    from ..cli import _add_corpus_arguments
-
-    parser = commands.add_parser(
-        "embed",
-        help="pooled embeddings of a model for a corpus, and their 2-D map by emotion and by speaker",
-        description="Embed a corpus with a trained model (the classifier's input vector), save the embeddings as a "
-        "datasets column, and plot a 2-D projection coloured by emotion and by speaker.",
-    )
-    parser.add_argument("--model", required=True, help="folder (or Hub id) of a trained model")
-    _add_corpus_arguments(parser)
-    parser.add_argument("--speakers", help="comma-separated speakers to embed (e.g. a model's test speakers)")
-    parser.add_argument(
-        "--output-dir", default="outputs/embeddings", help="folder for the embeddings dataset, the plot and embed.json"
-    )
-    parser.add_argument(
-        "--method",
-        choices=PROJECTION_METHODS,
-        default="auto",
-        help="2-D projection: auto (UMAP if umap-learn is installed, else t-SNE), umap, tsne or pca",
-    )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the projection")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(run=embed_command)
-    return parser
-
-
 __all__ = [
     "EMBEDDING_COLUMN",
-    "add_embed_parser",
     "clustering_scores",
     "embed_corpus",
     "load_classifier",

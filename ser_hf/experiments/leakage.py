@@ -1,22 +1,17 @@
 """The speaker-leakage study: how much a random (clip-level) split inflates a recipe's scores.
 
-    ser-hf leakage-study recipes/ravdess_cnn2d.yaml --output_dir runs/leakage_cnn2d [--key value ...]
-
-The recipe trains twice on the same clips: under its speaker-independent protocol, and under a random split with the
-same train / validation / test sizes, stratified by label (the protocol most SER notebooks use, which puts every
-speaker in train and test). Both splits are audited. The study writes, into the recipe's ``output_dir``:
-``speaker_independent/`` and ``random/`` (two normal training runs), and ``leakage.json``, ``leakage.md`` (scores
-side by side, the inflation per metric, both audits) and ``leakage.png``. Re-running resumes or reads back both runs.
+What it trains and writes is the help of ``ser-hf leakage-study`` (:mod:`ser_hf.cli.leakage_study`):
+:func:`run_leakage_study` trains the recipe under its speaker-independent split and under a random split of the same
+clips with the same sizes, audits both, and writes ``leakage.json``, ``leakage.md`` and ``leakage.png``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 from datasets import Dataset, DatasetDict
 
@@ -304,45 +299,8 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     return study
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``ser-hf leakage-study RECIPE.yaml [--key value ...]`` (also ``python -m ser_hf.experiments.leakage``)."""
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
-    study = run_leakage_study(argv)
-    study_dir = Path(study["output_dir"])
-    print((study_dir / LEAKAGE_MARKDOWN).read_text())
-    split, rows = next(iter(study["inflation"].items()))
-    print(
-        f"{split} UA: {100 * rows['unweighted_accuracy'][SPEAKER_RUN]:.1f} % speaker-independent, "
-        f"{100 * rows['unweighted_accuracy'][RANDOM_RUN]:.1f} % on the random split; written to {study_dir}"
-    )
-    return 0
-
-
-def add_leakage_study_parser(commands) -> argparse.ArgumentParser:
-    """Register ``ser-hf leakage-study`` on the ``ser-hf`` sub-command parsers (the recipe parser reads the
-    arguments, as for ``ser-hf train``)."""
-    parser = commands.add_parser(
-        "leakage-study",
-        usage="ser-hf leakage-study RECIPE.yaml [--key value ...]",
-        help="train a recipe speaker-independently and on a random split of the same size, and report the inflation",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("recipe", help="a recipe with split_protocol: speaker")
-    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="recipe overrides, --key value (as ser-hf train)")
-    parser.set_defaults(run=lambda args: main([args.recipe, *args.arguments]))
-    return parser
-
-
 __all__ = [
-    "add_leakage_study_parser",
     "format_study",
-    "main",
     "matched_random_fractions",
     "matched_random_split",
     "plot_study",
@@ -351,8 +309,10 @@ __all__ = [
 ]
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command line lives in ser_hf.cli.leakage_study
     import sys
+
+    from ..cli.leakage_study import main
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

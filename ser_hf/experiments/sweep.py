@@ -20,7 +20,6 @@ through ``ser_hf.train`` rather than ``Trainer.hyperparameter_search``, which ca
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -37,6 +36,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 
+from .. import train
 from ..atomic_files import atomic_path, write_text_atomic
 from ..evaluation.metrics import SCALAR_METRICS
 from ..recipe.errors import RecipeError, unknown_key_message
@@ -45,13 +45,13 @@ from ..recipe.parser import parse_recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
 from ..training.run_dir import METRICS_FILE, RUN_CONFIG_FILE
 from .compare import METRIC_LABELS, read_run_reports, summarize_reports
+from .constants import BACKENDS
 
 logger = logging.getLogger(__name__)
 
 #: The recipe section that configures a sweep, and the keys it may hold.
 SWEEP_SECTION = "sweep"
 SWEEP_SECTION_KEYS = ("grid", "random", "metric", "split", "seed", "backend")
-BACKENDS = ("grid", "optuna")
 #: Files of a sweep: the results table (CSV and Markdown) and plot at the top, a recipe and a marker per point.
 SWEEP_CSV = "sweep.csv"
 SWEEP_MARKDOWN = "sweep.md"
@@ -344,8 +344,6 @@ def point_results(point: SweepPoint, status: str = "finished", error: Optional[s
 
 def run_point(point: SweepPoint) -> dict[str, Any]:
     """Train one point through ``ser_hf.train`` unless it has finished; returns its results row."""
-    from ..train import main as train_main
-
     if point.finished:
         logger.info("Sweep point %s has finished already: reading its results.", point.name)
         return point_results(point)
@@ -357,7 +355,7 @@ def run_point(point: SweepPoint) -> dict[str, Any]:
     )
     logger.info("Sweep point %s: training into %s", point.values, point.run_dir)
     started = time.time()
-    train_main([str(recipe_path)])
+    train.main([str(recipe_path)])
     write_text_atomic(
         point.run_dir / POINT_MARKER,
         json.dumps(
@@ -561,99 +559,11 @@ def run_sweep(
     return write_sweep_results(sweep_dir, rows, spec), spec, points
 
 
-# --- Command line -------------------------------------------------------------------------------------------------
-
-
-def build_sweep_parser(prog: str = "ser-hf sweep") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        allow_abbrev=False,
-        usage=f"{prog} RECIPE.yaml [--grid KEY=V1,V2 ...] [--random N] [options] [--key value ...]",
-        description="Train a recipe at every point of a grid (or N of them), each point in its own folder under "
-        "the recipe's output_dir, and rank them. Flags not listed here (--key value) override the recipe "
-        "for every point, as in ser_hf.train.",
-    )
-    parser.add_argument("recipe", help="the recipe to sweep (it may hold a sweep: section)")
-    parser.add_argument(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="KEY=V1,V2",
-        help="a recipe key (or model_config.KEY) and its values, read as YAML; repeat for more keys",
-    )
-    parser.add_argument(
-        "--random",
-        type=int,
-        default=None,
-        metavar="N",
-        help="train N points drawn at random from the grid (--backend optuna: N points its sampler picks)",
-    )
-    parser.add_argument("--metric", default=None, help="metric that ranks the points (default: unweighted_accuracy)")
-    parser.add_argument(
-        "--split",
-        default=None,
-        choices=("validation", "test"),
-        help="split the metric is read on (default: validation; test means tuning on it)",
-    )
-    parser.add_argument("--sweep-seed", type=int, default=None, help="seed of the random draw (default: 0)")
-    parser.add_argument(
-        "--backend",
-        default=None,
-        choices=BACKENDS,
-        help="grid: every point or --random N of them; optuna: its TPE sampler picks N points (pip install optuna)",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="check the recipe and list the points; train nothing")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``ser-hf sweep`` (also ``python -m ser_hf.experiments.sweep``); returns 1 if a point failed."""
-    parser = build_sweep_parser()
-    args, overrides = parser.parse_known_args(argv)
-    options = {
-        "grid_options": args.grid,
-        "random_points": args.random,
-        "metric": args.metric,
-        "split": args.split,
-        "seed": args.sweep_seed,
-        "backend": args.backend,
-    }
-    table, spec, points = run_sweep(args.recipe, options, overrides, dry_run=args.dry_run)
-    if args.dry_run:
-        print(table.to_string(index=False))
-        return 0
-    sweep_dir = points[0].run_dir.parent
-    print((sweep_dir / SWEEP_MARKDOWN).read_text())
-    print(f"Written {sweep_dir / SWEEP_CSV}, {sweep_dir / SWEEP_MARKDOWN}, {sweep_dir / SWEEP_PNG}")
-    return 1 if (table["status"] != "finished").any() else 0
-
-
-def add_sweep_parser(commands) -> argparse.ArgumentParser:
-    """Register ``ser-hf sweep`` on the ``ser-hf`` sub-command parsers (its own parser reads the arguments, so that
-    recipe overrides pass through as in ``ser-hf train``)."""
-    # The description is the sweep parser's whole help (its options included): no options section of its own.
-    parser = commands.add_parser(
-        "sweep",
-        help="train a recipe at every point of a grid and rank the points",
-        usage=argparse.SUPPRESS,
-        description=build_sweep_parser().format_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        add_help=False,
-    )
-    parser.add_argument("-h", "--help", action="help", help=argparse.SUPPRESS)
-    parser.add_argument("recipe", help=argparse.SUPPRESS)
-    parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    parser.set_defaults(run=lambda args: main([args.recipe, *args.arguments]))
-    return parser
-
-
 __all__ = [
     "SweepPoint",
     "SweepSpec",
-    "add_sweep_parser",
     "check_grid_keys",
     "grid_points",
-    "main",
     "parse_grid_option",
     "plan_sweep",
     "point_name",
@@ -664,8 +574,10 @@ __all__ = [
 ]
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command line lives in ser_hf.cli.sweep
     import sys
+
+    from ..cli.sweep import main
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

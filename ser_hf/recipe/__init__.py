@@ -1,39 +1,35 @@
 """The recipe: the dataclasses a training run is configured with (:mod:`.arguments`), the parser that fills them from
 ``RECIPE.yaml [--key value ...]`` (:mod:`.parser`), recipe YAML in and out (:mod:`.yaml_io`), and the overrides the
-experiment commands apply (:mod:`.overrides`). :class:`RecipeError` lives in :mod:`.errors`, which imports nothing."""
+experiment commands apply (:mod:`.overrides`). :class:`RecipeError` lives in :mod:`.errors`, which imports nothing.
 
-from .arguments import (
-    MODEL_TYPES,
-    RECIPE_DATACLASSES,
-    AugmentationArguments,
-    DataArguments,
-    ModelArguments,
-    SERTrainingArguments,
-)
-from .errors import RecipeError, unknown_key_message
-from .overrides import command_line_values, read_recipe_values, recipe_keys, set_value
-from .parser import RecipeParser, parse_recipe, read_recipe
-from .yaml_io import RECIPE_FILE, DuplicateKeyError, load_yaml, write_recipe, write_recipe_file
+The names are imported when first used (:mod:`ser_hf.lazy_exports`): ``from ser_hf.recipe.errors import
+RecipeError`` does not load transformers."""
 
-__all__ = [
-    "MODEL_TYPES",
-    "RECIPE_DATACLASSES",
-    "RECIPE_FILE",
-    "AugmentationArguments",
-    "DataArguments",
-    "DuplicateKeyError",
-    "ModelArguments",
-    "RecipeError",
-    "RecipeParser",
-    "SERTrainingArguments",
-    "command_line_values",
-    "load_yaml",
-    "parse_recipe",
-    "read_recipe",
-    "read_recipe_values",
-    "recipe_keys",
-    "set_value",
-    "unknown_key_message",
-    "write_recipe",
-    "write_recipe_file",
-]
+from ..lazy_exports import lazy_exports
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "MODEL_TYPES": ".arguments",
+    "RECIPE_DATACLASSES": ".arguments",
+    "AugmentationArguments": ".arguments",
+    "DataArguments": ".arguments",
+    "ModelArguments": ".arguments",
+    "SERTrainingArguments": ".arguments",
+    "RecipeError": ".errors",
+    "unknown_key_message": ".errors",
+    "command_line_values": ".overrides",
+    "read_recipe_values": ".overrides",
+    "recipe_keys": ".overrides",
+    "set_value": ".overrides",
+    "RecipeParser": ".parser",
+    "parse_recipe": ".parser",
+    "read_recipe": ".parser",
+    "RECIPE_FILE": ".yaml_io",
+    "DuplicateKeyError": ".yaml_io",
+    "load_yaml": ".yaml_io",
+    "write_recipe": ".yaml_io",
+    "write_recipe_file": ".yaml_io",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -20,7 +20,7 @@ from huggingface_hub.dataclasses import type_validator
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
-from ..data.splits import PROTOCOLS
+from ..data.constants import PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from .errors import RecipeError, unknown_key_message
 from .yaml_io import DuplicateKeyError, load_yaml

@@ -5,7 +5,7 @@ import sys
 from datasets import DatasetDict, load_from_disk
 
 from ser_hf.cli import main
-from tests.conftest import RAVDESS_SAMPLE
+from tests.conftest import RAVDESS_SAMPLE, REPO
 
 
 def test_summary_json(capsys):
@@ -156,3 +156,35 @@ def test_corpus_options_are_typed_and_input_errors_are_one_line(tmp_path, capsys
     )
     assert "Unknown emotion 'joyful'" in capsys.readouterr().err
     assert main(["data", "audit", str(tmp_path / "nowhere")]) == 2
+
+
+# Libraries that building the parser must not import: each command imports its own when it runs.
+HEAVY_LIBRARIES = ("torch", "transformers", "datasets", "peft", "sklearn", "matplotlib", "pandas")
+HELP_WITHOUT_HEAVY_IMPORTS = """
+import json, sys
+from ser_hf.cli import main
+commands = [[], ["data"], ["data", "summary"], ["data", "split"], ["data", "audit"], ["predict"], ["evaluate"],
+            ["push"], ["sweep"], ["compare"], ["leakage-study"], ["embed"]]
+for command in commands:
+    try:
+        main([*command, "--help"])
+    except SystemExit as exit_:
+        assert exit_.code == 0, (command, exit_.code)
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {libraries})))
+"""
+
+
+def test_help_of_every_command_imports_no_heavy_library(tmp_path):
+    """`ser-hf --help` and `ser-hf COMMAND --help` build the parsers only: no torch, transformers, datasets ..."""
+    script = HELP_WITHOUT_HEAVY_IMPORTS.format(libraries=set(HEAVY_LIBRARIES))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: ser-hf [-h] [-v]" in result.stdout and "usage: ser-hf sweep RECIPE.yaml" in result.stdout
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_python_m_ser_hf_cli_help_lists_every_command():
+    result = subprocess.run([sys.executable, "-m", "ser_hf.cli", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for command in ("data", "train", "predict", "evaluate", "push", "sweep", "compare", "leakage-study", "embed"):
+        assert command in result.stdout

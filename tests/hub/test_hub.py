@@ -326,7 +326,7 @@ def test_baseline_pushed_by_the_cli_loads_with_ser_hf_and_with_remote_code(
     tmp_path, hub, cnn_run, tiny_ravdess, wheel_site
 ):
     """ser-hf push (token saved by `hf auth login` in HF_HOME) -> pipeline(REPO_ID, trust_remote_code=True) in a
-    process that never imports ser_hf, then pipeline(REPO_ID) once ser_hf (laid out as its wheel installs it) is
+    process that never imports ser_hf, then pipeline(REPO_ID) once ser_hf.models (laid out as its wheel installs it) is
     imported; the card and run files come along."""
     repo_id = f"{USER}/tiny-cnn2d"
     run_dir = tmp_path / "cnn"
@@ -353,7 +353,7 @@ def test_baseline_pushed_by_the_cli_loads_with_ser_hf_and_with_remote_code(
             after="""
     result["remote_scores"], result["remote_class"] = result["scores"], result["model_class"]
     assert not result["ser_hf_imported"], "trust_remote_code loaded ser_hf"
-    import ser_hf
+    import ser_hf.models  # registers the model types with the Auto classes
     from ser_hf.evaluation.evaluate_model import load_trained_model
     classifier = pipeline("audio-classification", model=repo)
     result["scores"] = [{s["label"]: s["score"] for s in classifier({"raw": load(c), "sampling_rate": 16000},

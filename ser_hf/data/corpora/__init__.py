@@ -15,12 +15,12 @@ from typing import Callable, Mapping, Optional, Sequence
 from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
 from ...emotions import LabelPolicy, union_labels
+from ..constants import VERIFY_LEVELS
 from ..dataset_info import get_ser_info, set_ser_info
 from . import cremad, emodb, ravdess, savee, tess
 from .base import (
     AUDIO_EXTENSIONS,
     DEFAULT_SAMPLING_RATE,
-    VERIFY_LEVELS,
     Clip,
     CorpusError,
     CorpusSpec,

@@ -17,7 +17,8 @@ import soundfile
 from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
 
 from ...emotions import EMOTIONS, LabelPolicy
-from ..dataset_info import set_ser_info
+from ..dataset_info import column_values, get_ser_info, set_ser_info
+from ..errors import CorpusError, InvalidClipError
 
 logger = logging.getLogger(__name__)
 
@@ -52,23 +53,6 @@ RESERVED_COLUMNS: tuple[str, ...] = (
 
 #: Default sampling rate of the ``audio`` column (what SSL speech encoders expect).
 DEFAULT_SAMPLING_RATE = 16000
-
-
-class CorpusError(ValueError):
-    """A corpus could not be loaded: the message names the folder, file, code or value at fault."""
-
-
-class InvalidClipError(CorpusError):
-    """One clip is unusable (unparseable name, unknown emotion code, empty or undecodable audio)."""
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self):
-        # Raised in datasets' worker processes too: it must survive pickling with both arguments.
-        return type(self), (self.path, self.problem)
 
 
 @dataclass(frozen=True)
@@ -301,11 +285,6 @@ def build_corpus(
     )
 
 
-#: How much of every clip :func:`~ser_hf.data.corpora.load_corpus` checks (``verify``): ``"header"`` reads its header
-#: (empty, missing and unreadable files fail), ``"full"`` also decodes it whole.
-VERIFY_LEVELS = ("header", "full")
-
-
 def decode_every_clip(dataset: Dataset, skip_invalid: bool = False) -> Dataset:
     """Decode every clip of a corpus whole with torchcodec, the decoder of its ``audio`` column: a file whose header
     reads but whose audio does not (cut short, corrupt) is named here, where ``dataset[i]["audio"]`` would raise
@@ -317,8 +296,6 @@ def decode_every_clip(dataset: Dataset, skip_invalid: bool = False) -> Dataset:
     import torch
     from torchcodec.decoders import AudioDecoder
     from tqdm.auto import tqdm
-
-    from ..dataset_info import column_values, get_ser_info
 
     problems: dict[int, tuple[str, str]] = {}
     for row, path in enumerate(tqdm(column_values(dataset, "path"), desc="Decoding every clip", unit="clip")):

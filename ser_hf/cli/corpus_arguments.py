@@ -1,0 +1,164 @@
+"""The corpus flags shared by ``ser-hf data``, ``evaluate`` and ``embed`` (``--corpus``/``--data-dir``, repeatable,
+``--sampling-rate``, ``--label-map``, ``--labels``, ``--skip-invalid``, ``--verify``, ``--option``) and what they
+load. Building the flags imports nothing heavy; the corpus loaders (``datasets``) are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from typing import Optional, Sequence
+
+import yaml
+
+from ..data.constants import VERIFY_LEVELS
+from ..data.errors import CorpusError
+
+#: load_corpus arguments with a flag of their own (not accepted through --option).
+CORPUS_ARGUMENTS = ("sampling_rate", "label_map", "labels", "skip_invalid", "verify")
+
+
+def key_values(items: Sequence[str], what: str) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeated flag as a dict; ``what`` names the flag in the error."""
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CorpusError(f"{what} {item!r} is not of the form KEY=VALUE.")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count or rate that must be at least 1 (``--sampling-rate 0`` is refused as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def csv_list(value: Optional[str]) -> Optional[list[str]]:
+    """The items of a comma-separated flag (``--labels a,b``), or None when it was not given."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``corpus`` group of flags to a command's parser."""
+    group = parser.add_argument_group("corpus")
+    group.add_argument(
+        "--corpus",
+        action="append",
+        required=True,
+        help="cremad, ravdess, tess, savee, emodb or folder; repeat with --data-dir to merge corpora",
+    )
+    group.add_argument("--data-dir", action="append", required=True, help="the corpus folder (one per --corpus)")
+    group.add_argument("--sampling-rate", type=positive_int, default=16000, help="rate the audio decodes to (mono)")
+    group.add_argument(
+        "--label-map",
+        action="append",
+        default=[],
+        metavar="LABEL=TARGET",
+        help="merge a label into another (calm=neutral) or drop it (calm=drop)",
+    )
+    group.add_argument("--labels", help="comma-separated label set to keep (others are dropped)")
+    group.add_argument("--skip-invalid", action="store_true", help="skip and list bad clips instead of stopping")
+    group.add_argument(
+        "--verify",
+        choices=VERIFY_LEVELS,
+        default="header",
+        help="header: read every file's header (default); full: also decode every clip whole, naming "
+        "files cut short or corrupt past their header",
+    )
+    group.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="[CORPUS:]KEY=VALUE",
+        help="a corpus-specific option, e.g. demographics_csv=PATH (cremad), speaker_regex=... (folder)",
+    )
+
+
+def parse_corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, dict[str, dict]]:
+    """``(corpora, label_map, options per corpus)`` of the corpus flags."""
+    from ..data.corpora import corpus_name  # the corpus table: imports datasets
+
+    if len(args.corpus) != len(args.data_dir):
+        raise CorpusError(
+            f"Give one --data-dir per --corpus (got {len(args.corpus)} corpora and {len(args.data_dir)} folders)."
+        )
+    label_map = {
+        k: (None if v.lower() in ("drop", "none", "") else v)
+        for k, v in key_values(args.label_map, "--label-map").items()
+    }
+    corpora = [corpus_name(name) for name in args.corpus]
+    options: dict[str, dict] = {}
+    for key, value in key_values(args.option, "--option").items():
+        corpus, sep, name = key.rpartition(":")
+        if not sep and len(corpora) > 1:
+            raise CorpusError(f"--option {key}=... is ambiguous with several corpora; write CORPUS:{key}=...")
+        if name in CORPUS_ARGUMENTS:
+            raise CorpusError(f"--option {name}=... has its own flag: use --{name.replace('_', '-')}.")
+        # YAML scalars, so that true/false, numbers and null arrive typed.
+        options.setdefault(corpus_name(corpus) if corpus else corpora[0], {})[name] = yaml.safe_load(value)
+    unknown = set(options) - set(corpora)
+    if unknown:
+        raise CorpusError(f"--option names corpus {sorted(unknown)} that is not loaded.")
+    for corpus, values in options.items():
+        accepted = corpus_option_names(corpus)
+        for name in values:
+            if name not in accepted:
+                raise CorpusError(
+                    f"--option {name}=...: corpus {corpus} has no option {name!r}; its options are "
+                    f"{', '.join(accepted)}."
+                )
+    return corpora, label_map, options
+
+
+def corpus_option_names(corpus: str) -> list[str]:
+    """What ``--option`` can set for a corpus: the keywords of ``load_corpus`` without a flag of their own
+    (``check_audio``) and those of the corpus' loader (``demographics_csv`` for cremad, ``csv_path`` ... for
+    folder), read from their signatures so that the list cannot drift from what the loaders take."""
+    from ..data.corpora import _LOADERS, load_corpus
+
+    parameters = [
+        *inspect.signature(load_corpus).parameters.values(),
+        *inspect.signature(_LOADERS[corpus]).parameters.values(),
+    ]
+    named = {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return sorted(named - {"name", "data_dir", *CORPUS_ARGUMENTS})
+
+
+def load_corpora(args: argparse.Namespace):
+    """The corpus the flags name (loaded with ``load_corpus``), or the corpora merged onto their shared labels."""
+    from ..data.corpora import load_corpus, merge_corpora
+
+    corpora, label_map, options = parse_corpus_arguments(args)
+    datasets = [
+        load_corpus(
+            name,
+            data_dir,
+            sampling_rate=args.sampling_rate,
+            label_map=label_map or None,
+            labels=csv_list(args.labels),
+            skip_invalid=args.skip_invalid,
+            verify=args.verify,
+            **options.get(name, {}),
+        )
+        for name, data_dir in zip(corpora, args.data_dir)
+    ]
+    return datasets[0] if len(datasets) == 1 else merge_corpora(datasets, labels=csv_list(args.labels))
+
+
+__all__ = [
+    "CORPUS_ARGUMENTS",
+    "add_corpus_arguments",
+    "corpus_option_names",
+    "csv_list",
+    "key_values",
+    "load_corpora",
+    "parse_corpus_arguments",
+    "positive_int",
+]

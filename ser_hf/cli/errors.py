@@ -1,0 +1,39 @@
+"""How ``ser-hf`` and ``python -m ser_hf.train`` report an error of input: one line ``PROG: error: ...``, exit
+status 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from ..data.errors import CorpusError, LeakageError, SplitError
+from ..hub.token import redact_tokens
+
+#: Errors of input (a path, a label, a split option, a recipe value, a clip), of the file system (a folder that cannot
+#: be written, a name too long: OSError naming the path) or of the Hub (no access, no repository, unreachable:
+#: HubPushError is a ConnectionError): one line naming it, no traceback. Anything else is a bug and keeps its
+#: traceback. ``RecipeError`` is a ValueError and ``huggingface_hub``'s ``HfHubHTTPError`` an OSError: both are
+#: caught without importing their modules (transformers, the Hub client) before a command needs them.
+USER_ERRORS = (CorpusError, SplitError, LeakageError, ValueError, OSError)
+
+
+def run_reporting_errors(command: Callable[[], Any], prog: str) -> int:
+    """Run ``command`` (``ser-hf``'s commands, ``python -m ser_hf.train``) and return its exit status: an error of
+    input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do."""
+    try:
+        status = command()
+    except USER_ERRORS as error:
+        print(f"{prog}: error: {redact_tokens(error_line(error))}", file=sys.stderr)
+        return 2
+    return status if isinstance(status, int) else 0
+
+
+def error_line(error: BaseException) -> str:
+    """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``)."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        return f"{paths}: {error.strerror}"
+    return str(error)
+
+
+__all__ = ["USER_ERRORS", "error_line", "run_reporting_errors"]

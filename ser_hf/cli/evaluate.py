@@ -1,0 +1,116 @@
+"""``ser-hf evaluate --model M [--model ...] --corpus C --data-dir D [...]``: an evaluation report of a model on a
+corpus, or the cross-corpus matrix of several. The parser imports nothing heavy; the evaluation (torch, transformers)
+is imported when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..evaluation.constants import SPLITS
+from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments
+
+
+def add_evaluate_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf evaluate`` on the ``ser-hf`` sub-command parsers."""
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate trained models on corpora (cross-corpus on their shared labels); one model and one "
+        "corpus write an evaluation report, more write a matrix",
+    )
+    evaluate.add_argument(
+        "--model", action="append", required=True, help="folder or Hub id of a trained model (repeat for a matrix)"
+    )
+    add_corpus_arguments(evaluate)
+    evaluate.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="auto",
+        help="auto: the model's held-out test speakers on a corpus it was trained on, every clip of "
+        "another; all; or the speakers of that split of the model's run",
+    )
+    evaluate.add_argument("--speakers", help="comma-separated speaker ids to evaluate on (instead of --split)")
+    evaluate.add_argument(
+        "--output-dir",
+        help="where the report goes (default: MODEL/reports/CORPUS-SPLIT for a "
+        "local model, so that `ser-hf push` publishes it with the model; "
+        "cross_corpus/ for a matrix)",
+    )
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--revision", help="branch, tag or commit of Hub models")
+    evaluate.add_argument("--trust-remote-code", action="store_true")
+    evaluate.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the report to this repository")
+    evaluate.add_argument(
+        "--hub-repo-type",
+        choices=("dataset", "model"),
+        default="dataset",
+        help="repository type of --push-to-hub (default: a dataset repository of its own)",
+    )
+    evaluate.add_argument("--hub-private-repo", action="store_true", help="create the --push-to-hub repo private")
+    evaluate.set_defaults(run=evaluate_command)
+    return evaluate
+
+
+def evaluation_sources(args: argparse.Namespace):
+    """One :class:`~ser_hf.evaluation.evaluate_model.CorpusSource` per ``--corpus``/``--data-dir``."""
+    from ..evaluation.evaluate_model import CorpusSource
+
+    corpora, label_map, options = parse_corpus_arguments(args)
+    verify = {"verify": args.verify} if args.verify != "header" else {}
+    return [
+        CorpusSource(
+            name=name, data_dir=data_dir, label_map=label_map or None, options={**options.get(name, {}), **verify}
+        )
+        for name, data_dir in zip(corpora, args.data_dir)
+    ]
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """One model on one corpus: eval_report.json/md and the confusion matrix; more: the cross-corpus matrix."""
+    from ..evaluation.evaluate_model import (
+        cross_corpus_matrix,
+        default_output_dir,
+        evaluate_model,
+        format_cross_corpus,
+        format_eval_report,
+        write_eval_report,
+    )
+
+    sources = evaluation_sources(args)
+    labels = csv_list(args.labels)
+    load = {"revision": args.revision, "trust_remote_code": args.trust_remote_code}
+    if len(args.model) == 1 and len(sources) == 1:
+        report = evaluate_model(
+            args.model[0],
+            sources[0],
+            split=args.split,
+            speakers=csv_list(args.speakers),
+            labels=labels,
+            batch_size=args.batch_size,
+            **load,
+        )
+        output_dir = Path(args.output_dir or default_output_dir(args.model[0], sources[0], report["split"]["name"]))
+        write_eval_report(output_dir, report)
+        print(format_eval_report(report))
+        print(f"Report written to {output_dir}")
+    else:
+        if args.speakers:
+            raise ValueError("--speakers applies to one model on one corpus; a matrix uses --split.")
+        split = "test" if args.split == "auto" else args.split
+        output_dir = Path(args.output_dir or "cross_corpus")
+        matrix = cross_corpus_matrix(
+            args.model, sources, output_dir=output_dir, split=split, labels=labels, batch_size=args.batch_size, **load
+        )
+        print(format_cross_corpus(matrix))
+        print(f"Reports written to {output_dir}")
+    if args.push_to_hub:
+        from ..hub.push import push_reports_to_hub
+
+        commit = push_reports_to_hub(
+            output_dir, args.push_to_hub, repo_type=args.hub_repo_type, private=args.hub_private_repo or None
+        )
+        print(f"Pushed to {commit.commit_url}")
+    return 0
+
+
+__all__ = ["add_evaluate_parser", "evaluate_command", "evaluation_sources"]

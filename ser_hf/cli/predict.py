@@ -1,0 +1,172 @@
+"""``ser-hf predict MODEL FILES_OR_FOLDERS``: classify audio through ``pipeline("audio-classification")``, windowing
+long recordings. The parser imports nothing heavy; the model is loaded (torch, transformers) when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from ..predict_constants import OUTPUT_SUFFIXES, SPEAKER_SOURCES
+
+
+def add_predict_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf predict`` on the ``ser-hf`` sub-command parsers."""
+    predict = commands.add_parser(
+        "predict",
+        help="classify audio files or folders with a trained model, windowing long recordings",
+        description="Classify audio files or folders with a trained model, windowing long recordings. A file that "
+        "cannot be classified (corrupt, empty, truncated, NaN samples, too short) gets its result with an "
+        "error and the others go on. Exit status: 0 when every file was classified, 1 when some were not "
+        "(every result is still written), 2 on a usage error (no audio found, bad --output).",
+    )
+    predict.add_argument("model", help="folder or Hub id of a trained model")
+    predict.add_argument(
+        "files",
+        nargs="*",
+        help="audio files, or folders searched for audio files (default with --speakers: the files its CSV lists)",
+    )
+    predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
+    predict.add_argument(
+        "--window-seconds",
+        type=float,
+        default=None,
+        help="classify recordings longer than this in windows of this length (default: whole files, "
+        "recordings over 30 s in 30 s windows)",
+    )
+    predict.add_argument(
+        "--hop-seconds",
+        type=float,
+        default=None,
+        help="seconds between window starts (default: the window length, no overlap)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="windows per forward pass, taken across files (models without an attention mask: 1)",
+    )
+    predict.add_argument(
+        "--output",
+        help="write per-window and per-file results to a .csv or .json file, replaced "
+        "only once complete (default: one JSON line per file on stdout)",
+    )
+    predict.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    predict.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model code stored with a Hub model (not needed for ser-hf models)",
+    )
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    speakers = predict.add_argument_group(
+        "speakers",
+        "Group the recordings by speaker: results get a speaker column, and a model trained on "
+        "speaker-normalised features (normalization: speaker) standardises each speaker's recordings with "
+        "statistics of those recordings (transductive: each result depends on the speaker's other "
+        "recordings).",
+    ).add_mutually_exclusive_group()
+    speakers.add_argument(
+        "--speaker-from",
+        choices=SPEAKER_SOURCES,
+        help="folder: each file's speaker is the name of the folder it lies in (one folder per speaker)",
+    )
+    speakers.add_argument(
+        "--speakers",
+        metavar="CSV",
+        help="a CSV with columns path,speaker_id (paths relative to the CSV's folder, or absolute) "
+        "giving every file's speaker",
+    )
+    predict.set_defaults(run=predict_command)
+    return predict
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Classify files and folders through pipeline("audio-classification"), windowing long recordings; one JSON line
+    per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
+    place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
+    # ser_hf.predict imports torch and transformers, and ser_hf.models (which registers the model types).
+    from ..models.feature_extraction_auto import load_feature_extractor
+    from ..models.ssl import minimum_input_samples
+    from ..predict import (
+        PredictionWriter,
+        audio_classification_pipeline,
+        classify_files,
+        find_audio_inputs,
+        model_labels,
+        read_speakers_csv,
+        speakers_from_folders,
+        speakers_of,
+    )
+
+    if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--output {args.output}: write .csv or .json.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    for flag, value in (("--window-seconds", args.window_seconds), ("--hop-seconds", args.hop_seconds)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be positive, got {value}.")
+    if args.hop_seconds is not None and args.window_seconds is None:
+        raise ValueError("--hop-seconds needs --window-seconds (the length of the windows it spaces).")
+    table = read_speakers_csv(args.speakers) if args.speakers is not None else None
+    if not args.files and table is None:
+        raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")
+    files = find_audio_inputs(args.files) if args.files else list(table)
+    speakers = None
+    if table is not None:
+        speakers = speakers_of(files, table, args.speakers)
+    elif args.speaker_from == "folder":
+        speakers = speakers_from_folders(files)
+    # The feature extractor through ser-hf's loader: a model folder without one gets an error naming the fix.
+    feature_extractor = load_feature_extractor(
+        args.model, revision=args.revision, trust_remote_code=args.trust_remote_code
+    )
+    classifier = audio_classification_pipeline(
+        args.model, feature_extractor, revision=args.revision, trust_remote_code=args.trust_remote_code
+    )
+    shortest = minimum_input_samples(classifier.model.config) / feature_extractor.sampling_rate
+    if args.window_seconds is not None and args.window_seconds < shortest:
+        raise ValueError(
+            f"--window-seconds {args.window_seconds} is shorter than the model's receptive field "
+            f"({shortest:.3f} s): no window could be classified."
+        )
+    writer = (
+        None
+        if args.output is None
+        else PredictionWriter(args.output, model_labels(classifier), args.top_k, speaker_column=speakers is not None)
+    )
+    failed = []
+    with writer or contextlib.nullcontext():
+        for prediction in classify_files(
+            classifier,
+            files,
+            window_seconds=args.window_seconds,
+            hop_seconds=args.hop_seconds,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            speakers=speakers,
+        ):
+            if writer is None:
+                print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
+            else:
+                writer.write(prediction)
+            if prediction.error is not None:
+                failed.append(f"{prediction.file}: {prediction.error}")
+    if writer is not None:
+        print(
+            f"{writer.files} file(s), {writer.windows} window(s)"
+            f"{f', {writer.failed} failed' if writer.failed else ''}: {writer.path}"
+        )
+    if failed:
+        more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
+        print(
+            f"ser-hf: {len(failed)} of {len(files)} file(s) could not be classified (see their error):\n  "
+            + "\n  ".join(failed[:10])
+            + more,
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+__all__ = ["add_predict_parser", "predict_command"]

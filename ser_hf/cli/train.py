@@ -1,0 +1,34 @@
+"""``ser-hf train RECIPE.yaml [--key value ...]``: :mod:`ser_hf.train` from the ``ser-hf`` command; everything
+after ``train`` (``--help`` included) goes to the recipe parser."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def add_train_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf train`` on the ``ser-hf`` sub-command parsers."""
+    train = commands.add_parser(
+        "train", help="train and evaluate from a recipe (same as python -m ser_hf.train)", add_help=False
+    )
+    train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="RECIPE.yaml [--key value ...]")
+    train.set_defaults(run=train_command)
+    return train
+
+
+def train_command(args: argparse.Namespace) -> int:
+    if any(flag in args.recipe_args for flag in HELP_FLAGS):
+        # The help is the recipe parser's (ser_hf.train parses the recipe first, and stops there); the training
+        # stages (datasets, the trainer, the Hub card) are not imported to print it.
+        from ..recipe.parser import parse_recipe
+
+        parse_recipe(args.recipe_args)
+    from ..train import main as train_main
+
+    train_main(args.recipe_args)
+    return 0
+
+
+__all__ = ["add_train_parser", "train_command"]
