@@ -33,9 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(REPO / "hub_cards" / "examples" / "ravdess_crnn"))
     args = parser.parse_args(argv)
 
-    from ser_hf.configs import parse_recipe
-    from ser_hf.evaluate import CorpusSource, evaluate_model
-    from ser_hf.hub import RECIPE_FILE, write_model_card, write_recipe
+    from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
+    from ser_hf.hub.card import write_model_card
+    from ser_hf.recipe import RECIPE_FILE, parse_recipe, write_recipe
 
     run_dir = Path(args.run_dir)
     missing = [name for name in ("model.safetensors", "metrics.json") if not (run_dir / name).is_file()]
