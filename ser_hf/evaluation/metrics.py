@@ -35,19 +35,30 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
-    """ECE with equal-width confidence bins (Guo et al., 2017): the clip-weighted mean |accuracy - confidence|."""
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> dict[str, list]:
+    """The equal-width confidence bins that ECE and the reliability diagram share: each non-empty bin's index, clips,
+    mean confidence (the top probability) and accuracy, JSON-ready."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # Bin i holds confidences in (edges[i], edges[i + 1]]; a confidence of exactly 0 cannot occur after softmax.
     bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        members = bins == b
-        if members.any():
-            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(ece)
+    clips = np.bincount(bins, minlength=n_bins)
+    filled = np.flatnonzero(clips)
+    return {
+        "n_bins": n_bins,
+        "bin": filled.tolist(),
+        "clips": clips[filled].tolist(),
+        "confidence": (np.bincount(bins, confidence, n_bins)[filled] / clips[filled]).tolist(),
+        "accuracy": (np.bincount(bins, correct, n_bins)[filled] / clips[filled]).tolist(),
+    }
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (Guo et al., 2017): the clip-weighted mean |accuracy - confidence|."""
+    bins = reliability_bins(probabilities, labels, n_bins)
+    gaps = np.abs(np.subtract(bins["accuracy"], bins["confidence"]))
+    return float(np.dot(bins["clips"], gaps) / max(len(labels), 1))
 
 
 def _unweighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:

@@ -1,12 +1,12 @@
-"""Evaluation reports of a trained model: every metric of each split as JSON, confusion matrices and training curves
-as PNG, and the mean ± std summary of a k-fold or leave-one-speaker-out run."""
+"""Evaluation reports of a trained model: every metric of each split as JSON, confusion matrices, reliability diagrams
+and training curves as PNG, and the mean ± std summary of a k-fold or leave-one-speaker-out run."""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from datasets import Dataset
@@ -21,8 +21,10 @@ from ..training.run_dir import (
     SUMMARY_MARKDOWN,
     TRAINING_CURVES_PNG,
     split_confusion_matrix_png,
+    split_reliability_diagram_png,
 )
 from .bootstrap import METRIC_LABELS, format_intervals
+from .calibration import plot_reliability_diagram, split_calibration
 from .metrics import (
     SCALAR_METRICS,
     classification_metrics,
@@ -36,17 +38,35 @@ from .metrics import (
 logger = logging.getLogger(__name__)
 
 
-def evaluate_split(trainer: Trainer, dataset: Dataset, label_names: Sequence[str], split: str) -> dict[str, Any]:
-    """Predict ``dataset`` (whole clips, gathered across processes) and compute every metric, with per-speaker and
-    (when the corpus records it) per-sex accuracy."""
+def predict_split(trainer: Trainer, dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, logits)`` of every clip of ``dataset``, in its order (whole clips, gathered across processes)."""
     output = trainer.predict(dataset, metric_key_prefix=split)
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    return np.asarray(output.label_ids), np.asarray(logits)
+
+
+def evaluate_split(
+    trainer: Trainer,
+    dataset: Dataset,
+    label_names: Sequence[str],
+    split: str,
+    *,
+    predictions: Optional[tuple[np.ndarray, np.ndarray]] = None,
+    temperature: Optional[float] = None,
+) -> dict[str, Any]:
+    """Predict ``dataset`` (or take its ``(labels, logits)`` from :func:`predict_split`) and compute every metric,
+    with per-speaker and (when the corpus records it) per-sex accuracy. With a fitted ``temperature`` the metrics are
+    those of the calibrated logits, and ``calibration`` holds the ECE and reliability bins before and after."""
+    labels, logits = predictions if predictions is not None else predict_split(trainer, dataset, split)
     sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
     speakers = column_values(dataset, "speaker_id")
-    metrics = classification_metrics(output.label_ids, np.asarray(logits), label_names, speakers=speakers, sexes=sexes)
+    scaled = logits if temperature is None else logits / temperature
+    metrics = classification_metrics(labels, scaled, label_names, speakers=speakers, sexes=sexes)
+    if temperature is not None:
+        metrics["calibration"] = split_calibration(labels, logits, temperature)
     if "path" in dataset.column_names:
         metrics["clip_predictions"] = clip_predictions(
-            column_values(dataset, "path"), speakers, output.label_ids, np.asarray(logits), label_names
+            column_values(dataset, "path"), speakers, labels, scaled, label_names
         )
     logger.info(
         "%s: UA %.1f%%, WA %.1f%%, macro-F1 %.1f%% on %d clips",
@@ -60,7 +80,8 @@ def evaluate_split(trainer: Trainer, dataset: Dataset, label_names: Sequence[str
 
 
 def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history: Sequence[Mapping] = ()) -> Path:
-    """Write ``metrics.json`` and the PNG plots (a confusion matrix per evaluated split, training curves)."""
+    """Write ``metrics.json`` and the PNG plots (a confusion matrix and, when the model was calibrated, reliability
+    diagrams per evaluated split; training curves)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output_dir / REPORT_MARKDOWN, format_report(report))
@@ -70,6 +91,10 @@ def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history:
             output_dir / split_confusion_matrix_png(split),
             title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}",
         )
+        if "calibration" in metrics:
+            plot_reliability_diagram(
+                metrics["calibration"], output_dir / split_reliability_diagram_png(split), title=f"{split} split"
+            )
     if log_history:
         plot_training_curves(log_history, output_dir / TRAINING_CURVES_PNG)
     # Last: a metrics.json marks the run finished (a re-run reads it back instead of training again).
@@ -108,6 +133,9 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"{metrics[m]:.3f}" if m == "expected_calibration_error" else f"{100 * metrics[m]:.1f} %" for m in names
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    calibration = format_calibration(report)
+    if calibration:
+        lines += ["", calibration]
     for name, metrics in report["evaluation"].items():
         intervals = format_intervals(metrics.get("confidence_intervals"))
         if intervals:
@@ -133,6 +161,24 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"{training.get('wall_seconds')} s; best checkpoint {training.get('best_checkpoint')}.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def format_calibration(report: Mapping[str, Any]) -> Optional[str]:
+    """One line on the run's temperature scaling: T and each split's ECE before and after, or why there is none."""
+    calibration = report.get("calibration")
+    if not calibration:
+        return None
+    if calibration.get("fitted_on") is None:
+        return f"Calibration: none ({calibration.get('note')}); scores are the model's uncalibrated softmax."
+    eces = "; ".join(
+        f"{name} ECE {split['ece_before']:.3f} before, {split['ece_after']:.3f} after"
+        for name, split in ((name, metrics.get("calibration")) for name, metrics in report["evaluation"].items())
+        if split
+    )
+    return (
+        f"Calibration: temperature scaling, T = {calibration['temperature']:.3f} fitted on the "
+        f"{calibration['fitted_on']} split (the metrics above are after it); {eces}."
+    )
 
 
 def write_fold_summary(output_dir: str | Path, reports: Sequence[Mapping[str, Any]], split: str = "test") -> dict:
@@ -181,8 +227,10 @@ def _jsonable(value: Any) -> Any:
 
 __all__ = [
     "evaluate_split",
+    "format_calibration",
     "format_fold_summary",
     "format_report",
+    "predict_split",
     "write_fold_summary",
     "write_report",
 ]

@@ -29,6 +29,7 @@ from ..data.corpora import CORPORA
 from ..models import BASELINES
 from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
 from .card_results import (
+    calibration_text,
     confusion_matrix_image,
     eval_report_rows,
     eval_results,
@@ -337,6 +338,7 @@ class SERCardData:
             "needs_remote_code": self.needs_remote_code,
             "model_path": self.model_id or "path/to/" + run.run_dir.resolve().name,
             "results": [] if run.is_kfold_root else results_rows(report),
+            "calibration": None if run.is_kfold_root else calibration_text(report),
             "kfold": kfold_table(run.summary),
             "main_split": main_split(report),
             "per_class": [] if run.is_kfold_root else per_class_rows(report),

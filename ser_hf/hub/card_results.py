@@ -139,6 +139,29 @@ def results_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def calibration_text(report: Mapping[str, Any]) -> Optional[str]:
+    """How the scores are calibrated: the temperature and the main split's ECE before and after it, or why none was
+    fitted (`None` for a report from before calibration existed)."""
+    calibration = report.get("calibration")
+    if not calibration:
+        return None
+    if calibration.get("fitted_on") is None:
+        return f"The scores are not calibrated ({calibration.get('note')})."
+    split = main_split(report)
+    measured = (report["evaluation"][split].get("calibration") or {}) if split else {}
+    eces = (
+        f"; {split} ECE {measured['ece_before']:.3f} before, {measured['ece_after']:.3f} after (the table above is "
+        "after it)"
+        if measured
+        else ""
+    )
+    return (
+        f"The scores are calibrated by temperature scaling: the logits are divided by T = "
+        f"{calibration['temperature']:.3f} (`calibration_temperature` in `config.json`, fitted on the "
+        f"{calibration['fitted_on']} split; predictions are unchanged){eces}."
+    )
+
+
 def kfold_table(summary: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
     """The k-fold mean ± std and one row per fold, from ``summary.json``."""
     if summary is None:
@@ -228,7 +251,7 @@ def eval_report_rows(eval_reports: Sequence[tuple[str, Mapping[str, Any]]]) -> l
 
 __all__ = [
     "MODEL_INDEX_METRICS",
-    "pooled_text",
+    "calibration_text",
     "confusion_matrix_image",
     "eval_report_rows",
     "eval_results",
@@ -237,5 +260,6 @@ __all__ = [
     "per_class_rows",
     "per_sex_text",
     "percent",
+    "pooled_text",
     "results_rows",
 ]

@@ -1,6 +1,8 @@
 """What every baseline model shares: its audio input, the weight initialisation of its conv stacks, the frame lengths
 read from the `attention_mask`, the classification loss and the `SequenceClassifierOutput`. A baseline builds its
 layers in `__init__` and turns padded features into logits in :meth:`BaselineForAudioClassification.classify`.
+Logits are divided by `config.calibration_temperature` when the config has one (temperature scaling fitted after
+training; absent, as in configs saved before it existed, means 1).
 
 This file is copied next to saved baseline models with the modeling file that imports it: ``register_for_auto_class``
 copies a model's module and, recursively, every module it imports with ``from .name import``, each by its file name,
@@ -69,7 +71,8 @@ class BaselineForAudioClassification(PreTrainedModel):
         self, logits: torch.Tensor, labels: Optional[torch.Tensor] = None, **kwargs
     ) -> SequenceClassifierOutput:
         """The output for `logits`, with the loss when `labels` are given (`kwargs` go to the loss, such as
-        `num_items_in_batch`)."""
+        `num_items_in_batch`), divided by the calibration temperature first."""
+        logits = logits / getattr(self.config, "calibration_temperature", 1.0)
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

@@ -50,7 +50,7 @@ class OpenSmileForAudioClassification(OpenSmilePreTrainedModel):
             raise ValueError(
                 f"input_features must be (batch, {self.config.num_features}); got {tuple(input_features.shape)}."
             )
-        logits = self.classifier(self.mlp(input_features))
+        logits = self.classifier(self.mlp(input_features)) / getattr(self.config, "calibration_temperature", 1.0)
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

@@ -3,7 +3,8 @@
 Each class subclasses transformers' `...ForSequenceClassification`, so `freeze_feature_encoder`, `freeze_base_model`,
 `use_weighted_layer_sum`, the `projector` and the `classifier` work as there; only the pooling of the projected frames
 changes (`config.pooling_mode`, a :class:`TemporalPooling` named `pooler`), and the classifier reads the pooled vector,
-twice the projector's width for the statistics modes. This file is copied next to saved models
+twice the projector's width for the statistics modes. Logits are divided by `config.calibration_temperature` when the
+config has one (temperature scaling fitted after training; absent means 1). This file is copied next to saved models
 (``register_for_auto_class``): it imports nothing from ser-hf.
 """
 
@@ -79,6 +80,7 @@ class PooledSequenceClassificationMixin:
         if attention_mask is not None:
             frame_mask = self._get_feature_vector_attention_mask(hidden_states.shape[1], attention_mask)
         logits = self.classifier(self.pooler(hidden_states, frame_mask))
+        logits = logits / getattr(self.config, "calibration_temperature", 1.0)
 
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
         output = SequenceClassifierOutput(

@@ -557,6 +557,14 @@ class SERTrainingArguments(TrainingArguments):
         default=None,
         metadata={"help": "Stop after this many evaluations without improvement of metric_for_best_model."},
     )
+    calibrate_temperature: bool = field(
+        default=True,
+        metadata={
+            "help": "After training, fit temperature scaling on the validation split (one temperature T that the "
+            "logits are divided by, minimising their negative log-likelihood) and save T in the model's config, "
+            "so that its scores are calibrated; no prediction changes. Without a validation split T stays 1."
+        },
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
         metadata={

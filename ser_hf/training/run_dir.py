@@ -49,6 +49,8 @@ SUMMARY_MARKDOWN = "summary.md"
 TRAINING_CURVES_PNG = "training_curves.png"
 #: The confusion matrix of each evaluated split (``confusion_matrix_test.png``).
 SPLIT_CONFUSION_MATRIX_PNG = "confusion_matrix_{split}.png"
+#: The reliability diagrams of each evaluated split before and after temperature scaling.
+SPLIT_RELIABILITY_DIAGRAM_PNG = "reliability_diagram_{split}.png"
 #: The model card (the recipe the run ran is RECIPE_FILE, from the recipe package that writes and reads it).
 CARD_FILE = "README.md"
 #: The exported model's files, as transformers names them.
@@ -82,6 +84,11 @@ def split_confusion_matrix_png(split: str) -> str:
     return SPLIT_CONFUSION_MATRIX_PNG.format(split=split)
 
 
+def split_reliability_diagram_png(split: str) -> str:
+    """The file name of a split's reliability diagrams in a run folder (``reliability_diagram_test.png``)."""
+    return SPLIT_RELIABILITY_DIAGRAM_PNG.format(split=split)
+
+
 #: Files a run writes into its folder (and each ``fold-N`` folder): reports, plots, model, card, recipe, and the
 #: model's remote-code files (``*.py``, copied by ``register_for_auto_class``; see :func:`_remote_code_files`).
 RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
@@ -94,6 +101,7 @@ RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
     SUMMARY_MARKDOWN,
     TRAINING_CURVES_PNG,
     split_confusion_matrix_png("*"),
+    split_reliability_diagram_png("*"),
     CARD_FILE,
     RECIPE_FILE,
     MODEL_CONFIG_FILE,
@@ -512,6 +520,7 @@ __all__ = [
     "RUN_OUTPUT_PATTERNS",
     "RunDir",
     "SPLIT_CONFUSION_MATRIX_PNG",
+    "SPLIT_RELIABILITY_DIAGRAM_PNG",
     "SUMMARY_FILE",
     "SUMMARY_MARKDOWN",
     "TRAINER_STATE_FILE",
@@ -526,4 +535,5 @@ __all__ = [
     "is_run_output",
     "remove_run_outputs",
     "split_confusion_matrix_png",
+    "split_reliability_diagram_png",
 ]

@@ -21,7 +21,8 @@ from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
 from ..data.splits import SplitError, split_dataset
-from ..evaluation.report import evaluate_split, write_report
+from ..evaluation.calibration import apply_temperature, fit_temperature_scaling, reset_temperature
+from ..evaluation.report import evaluate_split, predict_split, write_report
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
 from ..inputs.base import InputMode, drop_clips_shorter_than, receptive_field_seconds
@@ -236,8 +237,9 @@ def train_and_evaluate(
     leakage_report: Optional[LeakageReport] = None,
     input_mode: Optional[InputMode] = None,
 ) -> dict[str, Any]:
-    """Train on ``splits["train"]`` (choosing the best epoch on ``validation``), evaluate on validation and test,
-    save the model (with its feature extractor) and write ``metrics.json`` and the plots; returns the report.
+    """Train on ``splits["train"]`` (choosing the best epoch on ``validation``), fit temperature scaling on
+    ``validation`` (``calibrate_temperature``), evaluate validation and test with it, save the model (with its feature
+    extractor and temperature) and write ``metrics.json`` and the plots; returns the report.
     ``input_mode`` is the recipe's (:func:`recipe_input_mode`) that prepared the corpus the splits come from.
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
@@ -279,6 +281,7 @@ def train_and_evaluate(
 
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
+    reset_temperature(model)
     splits = drop_clips_shorter_than(
         splits, receptive_field_seconds(model, feature_extractor), skip_invalid=data_args.skip_invalid
     )
@@ -295,10 +298,16 @@ def train_and_evaluate(
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - started
 
+    # Temperature scaling is fitted on the validation split's logits, and every split is then reported calibrated.
+    predictions = {
+        name: predict_split(trainer, inputs[name], name) for name in ("validation", "test") if name in inputs
+    }
+    validation_labels, validation_logits = predictions.get("validation", (None, None))
+    calibration = fit_temperature_scaling(validation_logits, validation_labels, enabled=args.calibrate_temperature)
+    temperature = calibration.temperature if calibration.fitted else None
     evaluation = {
-        name: evaluate_split(trainer, inputs[name], label_names, name)
-        for name in ("validation", "test")
-        if name in inputs
+        name: evaluate_split(trainer, inputs[name], label_names, name, predictions=split, temperature=temperature)
+        for name, split in predictions.items()
     }
     report = {
         "protocol": data_args.split_protocol,
@@ -316,6 +325,7 @@ def train_and_evaluate(
         "normalization": normalization.to_dict() if normalization is not None else None,
         "labels": label_names,
         "evaluation": evaluation,
+        "calibration": calibration.to_dict(),
         "training": {
             **train_result.metrics,
             "wall_seconds": round(train_seconds, 1),
@@ -328,7 +338,7 @@ def train_and_evaluate(
         },
     }
     if trainer.is_world_process_zero():
-        export_model(model, feature_extractor, output_dir)
+        export_model(model, feature_extractor, output_dir, temperature=calibration.temperature)
         write_report(output_dir, report, trainer.state.log_history)
         write_model_card(output_dir)
     trainer.accelerator.wait_for_everyone()
@@ -376,13 +386,18 @@ def build_trainer(
     )
 
 
-def export_model(model, feature_extractor: SequenceFeatureExtractor, output_dir: str | os.PathLike) -> None:
+def export_model(
+    model, feature_extractor: SequenceFeatureExtractor, output_dir: str | os.PathLike, temperature: float = 1.0
+) -> None:
     """Save the trained classifier (LoRA adapters merged in, so it loads without peft) and its feature extractor in
-    safetensors, ready for ``pipeline("audio-classification", model=output_dir)``."""
+    safetensors, ready for ``pipeline("audio-classification", model=output_dir)``, its logits divided by the
+    calibration ``temperature`` (see :func:`~ser_hf.evaluation.calibration.apply_temperature`)."""
     from peft import PeftModel
 
     if isinstance(model, PeftModel):
         model = merge_lora(model)
+    if temperature != 1.0:
+        apply_temperature(model, temperature)
     # Staged and renamed file by file: a run killed mid-export leaves no half-written weights behind.
     with atomic_directory(output_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)

@@ -373,3 +373,63 @@ def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):
     per_speaker = report["evaluation"]["test"]["per_speaker"]
     for speaker, hits in correct.items():
         assert per_speaker[speaker]["accuracy"] == pytest.approx(np.mean(hits))
+
+
+# --- Calibration --------------------------------------------------------------------------------------------------
+
+
+def test_temperature_fitted_on_validation_is_saved_and_calibrates_the_pipeline_scores(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess)
+    (report,) = main([str(recipe)])
+    run = tmp_path / "run"
+    calibration = report["calibration"]
+    temperature = calibration["temperature"]
+    assert calibration["fitted_on"] == "validation" and temperature > 0 and temperature != 1.0
+    assert calibration["nll_after"] <= calibration["nll_before"]
+    assert json.loads((run / "config.json").read_text())["calibration_temperature"] == pytest.approx(temperature)
+    for split in ("validation", "test"):
+        measured = report["evaluation"][split]["calibration"]
+        assert measured["temperature"] == temperature
+        # The split's reported ECE is the calibrated one.
+        assert report["evaluation"][split]["expected_calibration_error"] == pytest.approx(measured["ece_after"])
+        assert (run / f"reliability_diagram_{split}.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"T = {temperature:.3f} fitted on the validation split" in (run / "report.md").read_text()
+    assert f"T = {temperature:.3f}" in (run / "README.md").read_text()
+
+    # pipeline() scores are softmax(logits / T) of the model's uncalibrated logits; argmax is unchanged.
+    clip = decode_waveform(str(sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0]), 16000)
+    classifier = pipeline("audio-classification", model=str(run))
+    scores = {s["label"]: s["score"] for s in classifier({"raw": clip, "sampling_rate": 16000}, top_k=None)}
+    model, extractor = classifier.model, classifier.feature_extractor
+    inputs = extractor(clip, sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        calibrated = model(**inputs).logits[0]
+        model.config.calibration_temperature = 1.0
+        uncalibrated = model(**inputs).logits[0]
+    expected = torch.softmax(uncalibrated / temperature, dim=-1)
+    assert [scores[model.config.id2label[i]] for i in range(len(expected))] == pytest.approx(
+        expected.tolist(), abs=1e-5
+    )
+    assert calibrated.argmax() == uncalibrated.argmax()
+
+
+@pytest.mark.parametrize(
+    "values, note",
+    [
+        ({"validation_speakers": [], "test_speakers": ["03", "04"], "eval_strategy": "no"}, "no validation split"),
+        ({"calibrate_temperature": False}, "calibrate_temperature is off"),
+    ],
+)
+def test_without_validation_split_or_when_off_the_model_stays_uncalibrated_and_says_so(
+    tmp_path, tiny_ravdess, values, note
+):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, load_best_model_at_end=False, **values)
+    (report,) = main([str(recipe)])
+    run = tmp_path / "run"
+    assert report["calibration"]["temperature"] == 1.0 and report["calibration"]["fitted_on"] is None
+    assert note in report["calibration"]["note"]
+    assert json.loads((run / "config.json").read_text()).get("calibration_temperature", 1.0) == 1.0
+    assert all("calibration" not in metrics for metrics in report["evaluation"].values())
+    assert not list(run.glob("reliability_diagram_*.png"))
+    assert f"Calibration: none ({report['calibration']['note']})" in (run / "report.md").read_text()
+    assert "The scores are not calibrated" in (run / "README.md").read_text()
