@@ -16,6 +16,20 @@ from .feature_normalization import STATISTICS_NORMALIZATIONS, FeatureStatisticsM
 
 #: openSMILE's functionals feature sets and how many functionals each gives per clip.
 FEATURE_SETS = {"ComParE_2016": 6373, "eGeMAPSv02": 88, "eGeMAPSv01b": 88, "GeMAPSv01b": 62, "emobase": 988}
+#: Joins several feature sets into one: ``"ComParE_2016+eGeMAPSv02"`` gives both sets' functionals, side by side.
+FEATURE_SET_SEPARATOR = "+"
+
+
+def split_feature_set(feature_set: Union[str, Sequence[str]]) -> list[str]:
+    """The openSMILE feature sets named by `feature_set`: one name, names joined by ``+``, or a list of names."""
+    names = feature_set.split(FEATURE_SET_SEPARATOR) if isinstance(feature_set, str) else list(feature_set)
+    unknown = [name for name in names if name not in FEATURE_SETS]
+    if unknown or not names:
+        raise ValueError(f"Unknown openSMILE feature_set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}, "
+                         f"or several joined by {FEATURE_SET_SEPARATOR!r} (e.g. 'ComParE_2016+eGeMAPSv02').")
+    if len(set(names)) != len(names):
+        raise ValueError(f"openSMILE feature_set {feature_set!r} names a feature set twice.")
+    return names
 
 
 class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor):
@@ -27,9 +41,10 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
     costs a noticeable fraction of a second per clip: ser-hf training computes them once per corpus and caches them.
 
     Args:
-        feature_set (`str`, *optional*, defaults to `"ComParE_2016"`):
+        feature_set (`str` or `list[str]`, *optional*, defaults to `"ComParE_2016"`):
             One of :data:`FEATURE_SETS`: `"ComParE_2016"` (6,373 functionals) or `"eGeMAPSv02"` (88, the minimalistic
-            set designed for affect), ...
+            set designed for affect), ...; or several joined by `+` (a list is joined so): `"ComParE_2016+eGeMAPSv02"`
+            gives each clip's functionals of every set, concatenated in that order (6,461).
         normalization (`str`, *optional*, defaults to `"global"`):
             `"global"`: standardised with the training set's `feature_mean` and `feature_std`; `"speaker"`: with the
             statistics of the clip's speaker (`speaker_statistics`), falling back to the global ones without them;
@@ -45,30 +60,32 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
     def __init__(self, feature_set: str = "ComParE_2016", normalization: str = "global",
                  feature_mean: Optional[list[float]] = None, feature_std: Optional[list[float]] = None,
                  sampling_rate: int = 16000, padding_value: float = 0.0, **kwargs):
-        if feature_set not in FEATURE_SETS:
-            raise ValueError(f"Unknown openSMILE feature_set {feature_set!r}; expected one of "
-                             f"{', '.join(FEATURE_SETS)}.")
+        feature_sets = split_feature_set(feature_set)
         if normalization not in (*STATISTICS_NORMALIZATIONS, "none"):
             raise ValueError(f"normalization must be 'global', 'speaker' or 'none', got {normalization!r}.")
         kwargs.pop("feature_size", None)
         kwargs["return_attention_mask"] = False
-        super().__init__(feature_size=FEATURE_SETS[feature_set], sampling_rate=sampling_rate,
+        super().__init__(feature_size=sum(FEATURE_SETS[name] for name in feature_sets), sampling_rate=sampling_rate,
                          padding_value=padding_value, **kwargs)
-        self.feature_set = feature_set
+        self.feature_set = FEATURE_SET_SEPARATOR.join(feature_sets)
         self.normalization = normalization
         self.feature_mean = feature_mean
         self.feature_std = feature_std
         self._smile = None
 
     def functionals(self, waveform: np.ndarray) -> np.ndarray:
-        """The functionals `(feature_size,)` of one mono clip at the extractor's rate, before normalisation."""
+        """The functionals `(feature_size,)` of one mono clip at the extractor's rate, before normalisation (every
+        feature set's, in the order `feature_set` names them)."""
         if self._smile is None:
             import opensmile
 
-            self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
-                                          feature_level=opensmile.FeatureLevel.Functionals)
-        values = self._smile.process_signal(np.asarray(waveform, np.float32), self.sampling_rate).to_numpy()
-        return np.nan_to_num(values[0].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+            self._smile = [opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, name),
+                                           feature_level=opensmile.FeatureLevel.Functionals)
+                           for name in split_feature_set(self.feature_set)]
+        waveform = np.asarray(waveform, np.float32)
+        values = np.concatenate([smile.process_signal(waveform, self.sampling_rate).to_numpy()[0]
+                                 for smile in self._smile])
+        return np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
     def normalize(self, features: np.ndarray,
                   speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None) -> np.ndarray:
@@ -97,4 +114,4 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
         return BatchFeature({"input_features": features}, tensor_type=return_tensors)
 
 
-__all__ = ["FEATURE_SETS", "OpenSmileFeatureExtractor"]
+__all__ = ["FEATURE_SETS", "FEATURE_SET_SEPARATOR", "OpenSmileFeatureExtractor", "split_feature_set"]
