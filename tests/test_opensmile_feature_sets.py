@@ -88,10 +88,11 @@ def test_feature_selection_keeps_the_functionals_that_separate_the_training_emot
     np.testing.assert_allclose(extractor.normalize(functionals), standardised[:, [7]])
 
 
-def test_a_trained_model_keeps_its_selected_functionals_through_pipeline(tmp_path, tiny_ravdess):
+@pytest.mark.parametrize("normalization", ["global", "speaker"])
+def test_a_trained_model_keeps_its_selected_functionals_through_pipeline(tmp_path, tiny_ravdess, normalization):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, model_type="opensmile",
                           model_config={"hidden_sizes": []},
-                          feature_extractor_config={"feature_set": "eGeMAPSv02", "normalization": "global",
+                          feature_extractor_config={"feature_set": "eGeMAPSv02", "normalization": normalization,
                                                     "num_selected_features": 10},
                           output_dir=str(tmp_path / "run"), max_steps=4)
     values = yaml.safe_load(recipe.read_text())
