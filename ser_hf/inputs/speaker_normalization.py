@@ -9,11 +9,16 @@ statistics of their own (unlabelled) test clips, so it needs several clips of ev
 so. It also assumes each speaker's clips span the emotions roughly as the training speakers' do: a speaker heard in
 one or two emotions only gets statistics of those emotions, which erases the very differences the model needs. The
 report warns where a speaker's label or duration distribution is far from the training one.
+
+An openSMILE extractor with ``num_selected_features`` also keeps only the functionals that best separate the
+emotions of the training split once standardised (as the model will see them); only the training split's labels are
+read for that.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -214,7 +219,32 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
         )
         for warning in plan.warnings:
             logger.warning("Speaker normalisation: %s.", warning)
+    if getattr(feature_extractor, "num_selected_features", None):
+        fit_feature_selection(feature_extractor, splits["train"], plan)
     return plan
+
+
+def fit_feature_selection(feature_extractor, train: Dataset, plan: NormalizationPlan) -> None:
+    """Keep the extractor's ``num_selected_features`` functionals with the highest ANOVA F statistic (between-emotion
+    over within-emotion variance) on the training split, standardised as the model sees them (with each training
+    speaker's own statistics under speaker normalisation). Reads the training labels only."""
+    from sklearn.feature_selection import f_classif
+
+    speakers, rows = zip(*_feature_rows(feature_extractor, train))
+    features = feature_extractor.standardize(
+        np.concatenate(rows), clip_statistics_of(plan, [{"speaker_id": s} for s in speakers])
+    )
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Features .* are constant", category=UserWarning)
+        f_statistic, _ = f_classif(features, column_values(train, "label"))
+    # A functional constant over the training clips has no F statistic (0/0): never kept before an informative one.
+    ranking = np.argsort(-np.nan_to_num(f_statistic, nan=-1.0), kind="stable")
+    feature_extractor.set_selected_features(ranking[: feature_extractor.num_selected_features])
+    logger.info(
+        "Feature selection: kept the %d of %d functionals that best separate the training split's emotions (ANOVA F).",
+        feature_extractor.num_selected_features,
+        feature_extractor.num_functionals,
+    )
 
 
 def evaluation_normalization(feature_extractor, dataset: Dataset, name: str) -> Optional[NormalizationPlan]:
@@ -267,6 +297,7 @@ __all__ = [
     "compute_functionals_once",
     "distribution_warnings",
     "evaluation_normalization",
+    "fit_feature_selection",
     "fit_normalization",
     "speaker_statistics",
     "statistics_by_speaker",

@@ -13,7 +13,7 @@ class OpenSmileConfig(PreTrainedConfig):
     Args:
         num_features (`int`, *optional*, defaults to 6373):
             Functionals per clip; must equal the feature extractor's `feature_size` (6,373 for ComParE_2016, 88 for
-            eGeMAPSv02).
+            eGeMAPSv02, 6,461 for both).
         hidden_sizes (`list[int]`, *optional*, defaults to `()`):
             Hidden layers of the MLP; empty for a linear classifier (the field's standard functionals baseline).
         input_dropout (`float`, *optional*, defaults to 0.2):
