@@ -6,24 +6,20 @@ from typing import Optional
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_opensmile import OpenSmileConfig
+from .modeling_baseline import BaselineForAudioClassification
 
 
-class OpenSmilePreTrainedModel(PreTrainedModel):
+class OpenSmileForAudioClassification(BaselineForAudioClassification):
+    r"""Linear (or MLP) classifier on openSMILE functionals from [`OpenSmileFeatureExtractor`], which standardises
+    them (the `StandardScaler` of the classic pipelines, with its statistics saved in the extractor)."""
+
     config: OpenSmileConfig
     config_class = OpenSmileConfig
     base_model_prefix = "opensmile"
-    main_input_name = "input_features"
-    input_modalities = ("audio",)
-
-
-class OpenSmileForAudioClassification(OpenSmilePreTrainedModel):
-    r"""Linear (or MLP) classifier on openSMILE functionals from [`OpenSmileFeatureExtractor`], which standardises
-    them (the `StandardScaler` of the classic pipelines, with its statistics saved in the extractor)."""
 
     def __init__(self, config: OpenSmileConfig):
         super().__init__(config)
@@ -36,6 +32,7 @@ class OpenSmileForAudioClassification(OpenSmilePreTrainedModel):
         self.classifier = nn.Linear(width, config.num_labels)
         self.post_init()
 
+    # One vector per clip: no frames, so no attention_mask.
     @can_return_tuple
     def forward(
         self, input_features: torch.Tensor, labels: Optional[torch.Tensor] = None, **kwargs
@@ -50,9 +47,7 @@ class OpenSmileForAudioClassification(OpenSmilePreTrainedModel):
             raise ValueError(
                 f"input_features must be (batch, {self.config.num_features}); got {tuple(input_features.shape)}."
             )
-        logits = self.classifier(self.mlp(input_features)) / getattr(self.config, "calibration_temperature", 1.0)
-        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return self.classification_output(self.classifier(self.mlp(input_features)), labels, **kwargs)
 
 
-__all__ = ["OpenSmileForAudioClassification", "OpenSmilePreTrainedModel"]
+__all__ = ["OpenSmileForAudioClassification"]
