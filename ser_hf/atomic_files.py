@@ -53,6 +53,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
+def save_figure(figure, path: str | os.PathLike) -> None:
+    """Lay out a matplotlib `figure`, write it to `path` as a PNG atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
+    plt.close(figure)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
     with atomic_path(path) as partial:
@@ -87,4 +97,4 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["atomic_directory", "atomic_path", "give_plain_mode", "write_text_atomic"]
+__all__ = ["atomic_directory", "atomic_path", "give_plain_mode", "save_figure", "write_text_atomic"]

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-from ..atomic_files import atomic_path
+from ..atomic_files import save_figure
 from .metrics import expected_calibration_error, reliability_bins, softmax
 
 logger = logging.getLogger(__name__)
@@ -198,10 +198,7 @@ def plot_reliability_diagram(calibration: Mapping[str, Any], path: str | os.Path
     panels[0].legend(loc="upper left")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 __all__ = [

@@ -28,7 +28,7 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import AutoModelForAudioClassification, PreTrainedModel
 
-from ..atomic_files import atomic_path, write_text_atomic
+from ..atomic_files import save_figure, write_text_atomic
 from ..data.corpora import CORPORA, corpus_name, load_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
@@ -603,10 +603,7 @@ def plot_cross_corpus(matrix: Mapping[str, Any], path: str) -> None:
             )
     axes.set_title(f"UA on {len(matrix['labels'])} shared labels")
     figure.colorbar(image, ax=axes, fraction=0.046)
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
-from ..atomic_files import atomic_path
+from ..atomic_files import save_figure
 from .bootstrap import pooled_intervals
 
 #: The scalar metrics every evaluation reports, in the order tables show them.
@@ -217,10 +217,7 @@ def plot_confusion_matrix(
         ax=axes, cmap="Blues", colorbar=False, values_format=".2f" if normalize else "d", xticks_rotation=45
     )
     axes.set_title(title or f"UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}")
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
@@ -247,7 +244,4 @@ def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str | o
     ua_axes.set_xlabel("step")
     ua_axes.set_ylabel("validation UA")
     ua_axes.set_ylim(0, 1)
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)

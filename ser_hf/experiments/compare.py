@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..atomic_files import atomic_path, write_text_atomic
+from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.bootstrap import format_interval, paired_comparison
 from ..evaluation.metrics import summarize_folds
 from ..training.run_dir import METRICS_FILE, RunDir
@@ -296,10 +296,7 @@ def plot_comparison(results: Sequence[RunResult], path: str | Path, metrics: Seq
         f"{results[0].split} split" + ("; error bars: std over folds" if any(r.std for r in results) else "")
     )
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(results), 4), frameon=False)
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def write_comparison(results: Sequence[RunResult], output_dir: str | Path) -> dict[str, Path]:

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import AutoModelForAudioClassification
 
-from ..atomic_files import atomic_directory, atomic_path, write_text_atomic
+from ..atomic_files import atomic_directory, save_figure, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
@@ -180,10 +180,7 @@ def plot_projection(
             axes.legend(fontsize=7, markerscale=1.5, ncol=2 if len(names) > 12 else 1, loc="best")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def embed_corpus(

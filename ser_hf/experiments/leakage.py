@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from datasets import Dataset, DatasetDict
 
-from ..atomic_files import atomic_path, write_text_atomic
+from ..atomic_files import save_figure, write_text_atomic
 from ..data.audit import LeakageReport, audit_leakage
 from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
@@ -209,10 +209,7 @@ def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") 
     axes.set_ylabel(f"{split} score (%)")
     axes.set_title(f"{study['model_type']}, {split} split: same clips and split sizes, speakers kept apart or not")
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:

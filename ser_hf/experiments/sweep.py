@@ -37,7 +37,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pandas as pd
 
 from .. import train
-from ..atomic_files import atomic_path, write_text_atomic
+from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.metrics import SCALAR_METRICS
 from ..recipe.errors import RecipeError, unknown_key_message
 from ..recipe.overrides import command_line_values, read_recipe_values, recipe_keys, set_value
@@ -520,10 +520,7 @@ def plot_sweep(table: pd.DataFrame, spec: SweepSpec, path: str | Path) -> None:
     figure.suptitle(
         f"{len(table)} sweep points: {spec.split} {METRIC_LABELS[spec.metric]} against each swept key", fontsize=9
     )
-    figure.tight_layout()
-    with atomic_path(path) as partial:
-        figure.savefig(partial, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def write_sweep_results(sweep_dir: Path, rows: Sequence[Mapping[str, Any]], spec: SweepSpec) -> pd.DataFrame:
