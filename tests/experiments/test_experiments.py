@@ -418,14 +418,15 @@ def test_embed_saves_the_classifier_input_as_a_datasets_column_and_plots_it(tmp_
     assert vectors.shape == (16, model.classifier.in_features)
     assert np.asarray(column_values(embedded, "projection")).shape == (16, 2)
 
-    # The embedding is what the classifier reads: it gives the model's logits for the clip.
+    # The embedding is what the classifier reads: it gives the model's logits for the clip (divided by the
+    # temperature the run calibrated on its validation speakers).
     extractor = AutoFeatureExtractor.from_pretrained(model_dir)
     from ser_hf.data.decode import decode_waveform
 
     clip = decode_waveform(embedded[5]["path"], 16000)
     with torch.no_grad():
         logits = model(**extractor(clip, sampling_rate=16000, return_tensors="pt")).logits[0]
-        from_embedding = model.classifier(torch.from_numpy(vectors[5]))
+        from_embedding = model.classifier(torch.from_numpy(vectors[5])) / model.config.calibration_temperature
     torch.testing.assert_close(from_embedding, logits, atol=1e-4, rtol=1e-4)
     assert embedded[5]["prediction"] == model.config.id2label[int(logits.argmax())]
 
