@@ -158,8 +158,9 @@ def format_intervals(bootstrap_result: Optional[Mapping[str, Any]]) -> Optional[
     level = f"{100 * bootstrap_result['confidence_level']:.0f} %"
     if not bootstrap_result["reliable"]:
         return (
-            f"{level} confidence intervals: none, {_speakers(bootstrap_result['speakers'])} are too few for an "
-            f"interval (a speaker bootstrap needs at least {MIN_RELIABLE_SPEAKERS})."
+            f"{level} confidence intervals: none, {_speakers(bootstrap_result['speakers'])} "
+            f"{'is' if bootstrap_result['speakers'] == 1 else 'are'} too few for an interval (a speaker bootstrap "
+            f"needs at least {MIN_RELIABLE_SPEAKERS})."
         )
     cells = ", ".join(
         f"{METRIC_LABELS.get(metric, metric)} {format_interval(bootstrap_result, metric)} %"

@@ -79,10 +79,15 @@ class TemperatureScaling:
 
 
 def fit_temperature_scaling(
-    logits: Optional[np.ndarray], labels: Optional[np.ndarray], *, enabled: bool = True, split: str = "validation"
+    logits: Optional[np.ndarray],
+    labels: Optional[np.ndarray],
+    *,
+    enabled: bool = True,
+    split: str = "validation",
+    min_clips: int = 1,
 ) -> TemperatureScaling:
-    """Fit T on ``split``'s ``logits`` and ``labels``; T stays 1 (and the log says why) when calibration is off or
-    there is no such split (``logits`` `None`)."""
+    """Fit T on ``split``'s ``logits`` and ``labels``; T stays 1 (and the log says why) when calibration is off,
+    there is no such split (``logits`` `None`) or it has fewer than ``min_clips`` clips."""
     if not enabled:
         logger.info("calibrate_temperature is off: the model's scores are not calibrated (temperature 1).")
         return TemperatureScaling(note="calibrate_temperature is off")
@@ -91,6 +96,10 @@ def fit_temperature_scaling(
             "No %s split to fit a temperature on: the model's scores are not calibrated (temperature 1).", split
         )
         return TemperatureScaling(note=f"no {split} split to fit a temperature on")
+    if len(logits) < min_clips:
+        note = f"the {split} split's {len(logits)} clips are too few to fit a temperature on (at least {min_clips})"
+        logger.info("Temperature scaling skipped: %s; the model's scores are not calibrated (temperature 1).", note)
+        return TemperatureScaling(note=note)
     temperature = fit_temperature(logits, labels)
     scaling = TemperatureScaling(
         temperature=temperature,

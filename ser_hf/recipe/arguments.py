@@ -565,6 +565,14 @@ class SERTrainingArguments(TrainingArguments):
             "so that its scores are calibrated; no prediction changes. Without a validation split T stays 1."
         },
     )
+    calibration_min_clips: int = field(
+        default=100,
+        metadata={
+            "help": "Fit the temperature only on a validation split of at least this many clips: on fewer, one "
+            "temperature follows the noise of a few clips and can make the scores worse elsewhere (T stays 1, and "
+            "the report says why)."
+        },
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
         metadata={

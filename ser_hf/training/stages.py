@@ -303,7 +303,9 @@ def train_and_evaluate(
         name: predict_split(trainer, inputs[name], name) for name in ("validation", "test") if name in inputs
     }
     validation_labels, validation_logits = predictions.get("validation", (None, None))
-    calibration = fit_temperature_scaling(validation_logits, validation_labels, enabled=args.calibrate_temperature)
+    calibration = fit_temperature_scaling(
+        validation_logits, validation_labels, enabled=args.calibrate_temperature, min_clips=args.calibration_min_clips
+    )
     temperature = calibration.temperature if calibration.fitted else None
     evaluation = {
         name: evaluate_split(trainer, inputs[name], label_names, name, predictions=split, temperature=temperature)

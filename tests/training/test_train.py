@@ -379,7 +379,7 @@ def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):
 
 
 def test_temperature_fitted_on_validation_is_saved_and_calibrates_the_pipeline_scores(tmp_path, tiny_ravdess):
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, calibration_min_clips=1)  # a tiny validation split
     (report,) = main([str(recipe)])
     run = tmp_path / "run"
     calibration = report["calibration"]
@@ -418,6 +418,7 @@ def test_temperature_fitted_on_validation_is_saved_and_calibrates_the_pipeline_s
     [
         ({"validation_speakers": [], "test_speakers": ["03", "04"], "eval_strategy": "no"}, "no validation split"),
         ({"calibrate_temperature": False}, "calibrate_temperature is off"),
+        ({}, "the validation split's 8 clips are too few to fit a temperature on (at least 100)"),
     ],
 )
 def test_without_validation_split_or_when_off_the_model_stays_uncalibrated_and_says_so(
