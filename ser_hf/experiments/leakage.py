@@ -212,6 +212,17 @@ def plot_study(study: Mapping[str, Any], path: str | Path, split: str = "test") 
     save_figure(figure, path)
 
 
+#: The recipe keys the random run sets itself (its recipe.yaml writes them with the values it ran with).
+RANDOM_SPLIT_KEYS = (
+    "split_protocol",
+    "test_size",
+    "validation_size",
+    "train_speakers",
+    "validation_speakers",
+    "test_speakers",
+)
+
+
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
     from ..training.stages import (
@@ -250,12 +261,7 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     shares = get_ser_info(random_splits["train"])
     random_data_args = dataclasses.replace(
         data_args,
-        split_protocol="random",
-        test_size=shares["test_size"],
-        validation_size=shares["validation_size"],
-        train_speakers=None,
-        validation_speakers=None,
-        test_speakers=None,
+        **dict(zip(RANDOM_SPLIT_KEYS, ("random", shares["test_size"], shares["validation_size"], None, None, None))),
     )
 
     # Train and evaluate both (each resumes, or is read back when it has finished).
@@ -276,14 +282,18 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
             input_mode=input_mode,
         )
         # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
-        # random run's recipe lists every setting, since its split sizes come from the study, not from the recipe.
+        # random run's recipe is the study's with its split keys (protocol, the shares the study drew, no speaker
+        # lists) written too, so that it runs again as it ran.
+        run_recipe_args = [*recipe_args, "--output_dir", str(study_dir / run)]
+        if run == RANDOM_RUN:
+            run_recipe_args += [f"--{key}" for key in RANDOM_SPLIT_KEYS]
         finish_run(
             model_args,
             run_data_args,
             augmentation_args,
             dataclasses.replace(run_training_args, push_to_hub=False),
             [reports[run]],
-            recipe_args=[*recipe_args, "--output_dir", str(study_dir / run)] if run == SPEAKER_RUN else None,
+            recipe_args=run_recipe_args,
         )
 
     study = study_report(reports, audits, recipe, model_args.model_type, data_args.corpus)

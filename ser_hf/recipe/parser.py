@@ -49,6 +49,8 @@ class RecipeParser(HfArgumentParser):
             for action in self._actions:
                 if action.dest in values and action.choices is not None:
                     value = values[action.dest]
+                    if value is None and action.default is None:
+                        continue  # a field whose default is None (recipe.yaml of a run writes every value)
                     if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
                         raise RecipeError(
                             f"{action.dest}: {value!r} is not one of "

@@ -87,8 +87,8 @@ def write_recipe(
     Args:
         sections (`Mapping[str, Mapping[str, Any]]`): each section's arguments as a dict (``dataclasses.asdict``,
             ``TrainingArguments.to_dict``), e.g. ``{"Model": {...}, "Data": {...}}``.
-        recipe_args (`Sequence[str]`, *optional*): the run's ``RECIPE.yaml [--key value ...]``; every key with a
-            value other than its default is written when not given.
+        recipe_args (`Sequence[str]`, *optional*): the run's ``RECIPE.yaml [--key value ...]`` (only the keys
+            they name matter: a ``--key`` without a value adds ``key``); every key is written when not given.
     """
     keys: Optional[set[str]] = None
     source = None

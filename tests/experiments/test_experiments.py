@@ -367,6 +367,14 @@ def test_leakage_study_trains_both_protocols_and_reports_the_inflation(tmp_path,
     speakers = study["intervals"]["random"]["test"]["speakers"]
     assert speakers == len({c["speaker_id"] for c in reports["random"]["evaluation"]["test"]["clip_predictions"]})
     assert f"Random split: 95 % confidence intervals: none, {speakers} speaker" in markdown
+    # Each run's recipe.yaml runs again as it ran: the random one with its protocol and the shares the study drew.
+    _, fair_data, _, _ = parse_recipe([str(study_dir / "speaker_independent" / "recipe.yaml")])
+    _, random_data, _, random_training = parse_recipe([str(study_dir / "random" / "recipe.yaml")])
+    assert fair_data.split_protocol == "speaker" and random_data.split_protocol == "random"
+    assert random_data.train_speakers is None and random_data.test_speakers is None
+    ran = json.loads((study_dir / "random" / "run_config.json").read_text())["data"]
+    assert (random_data.test_size, random_data.validation_size) == (ran["test_size"], ran["validation_size"])
+    assert 0 < random_data.test_size < 1 and random_training.output_dir == str(study_dir / "random")
     assert (study_dir / "leakage.png").read_bytes()[:4] == PNG
 
 
