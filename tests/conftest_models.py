@@ -47,6 +47,25 @@ SSL_KINDS = tuple(f"{family}-{pooling}" for family in SSL_FAMILIES for pooling i
 MODEL_KINDS = BASELINE_KINDS + SSL_KINDS
 
 
+#: A tiny wav2vec2 geometry for recipes' model_config (lists, as YAML gives them), shared by the training tests.
+TINY_SSL = dict(
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    conv_dim=[32, 32, 32],
+    conv_stride=[4, 4, 4],
+    conv_kernel=[8, 8, 8],
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+    classifier_proj_size=8,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    layerdrop=0.0,
+    mask_time_prob=0.0,
+)
+
+
 def tiny_ssl_config(family: str, **overrides):
     """A tiny randomly initialised encoder config of `family`."""
     settings = {**_SSL_COMMON, **overrides}

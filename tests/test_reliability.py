@@ -54,7 +54,8 @@ from ser_hf.train import main, where_the_run_is
 from ser_hf.training.run_dir import METRICS_FILE
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, write_audio
-from tests.training.test_train import TINY_SSL, write_recipe
+from tests.conftest_models import TINY_SSL
+from tests.recipe.test_parser import write_recipe
 
 TONE_SECONDS = 1.0
 

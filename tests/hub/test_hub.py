@@ -34,26 +34,11 @@ from ser_hf.predict import window_bounds
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, REPO, local_scores, write_cnn_recipe
+from tests.conftest_models import TINY_SSL
 from tests.hub_server import LocalHub
 
 TOKEN = "hf_localTestToken0123456789abcdefXYZ"
 USER = "ser-hf-tester"
-TINY_SSL = dict(
-    hidden_size=16,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=32,
-    conv_dim=[32, 32, 32],
-    conv_stride=[4, 4, 4],
-    conv_kernel=[8, 8, 8],
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=2,
-    classifier_proj_size=8,
-    feat_extract_norm="layer",
-    do_stable_layer_norm=True,
-    layerdrop=0.0,
-    mask_time_prob=0.0,
-)
 
 
 # --- Fixtures -----------------------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from ser_hf.inputs.feature_encoder_cache import (
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor, ssl_lora_config
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.train import main
-from tests.conftest_models import LABELS, build_tiny, load_clip, tiny_ssl_config
-from tests.training.test_train import TINY_SSL, write_recipe
+from tests.conftest_models import LABELS, TINY_SSL, build_tiny, load_clip, tiny_ssl_config
+from tests.recipe.test_parser import write_recipe
 
 CLIP_SECONDS = (0.5, 0.2, 0.35, 0.15, 0.4, 0.25)
 

@@ -21,7 +21,8 @@ from ser_hf.inputs.speaker_normalization import fit_normalization
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import build_model, load_dataset_from_args, make_folds, recipe_input_mode
-from tests.training.test_train import TINY_SSL, write_recipe
+from tests.conftest_models import TINY_SSL
+from tests.recipe.test_parser import write_recipe
 
 TINY_CNN2D = dict(model_type="cnn2d", model_config={"conv_channels": [4, 8]})
 TINY_WAV2VEC2 = dict(model_type="wav2vec2", model_config=TINY_SSL, max_duration_seconds=None)

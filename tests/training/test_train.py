@@ -24,24 +24,9 @@ from ser_hf.train import main
 from ser_hf.training.stages import build_model
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest import REPO
+from tests.conftest_models import TINY_SSL
 from tests.recipe.test_parser import write_recipe
 
-TINY_SSL = dict(
-    hidden_size=16,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=32,
-    conv_dim=[32, 32, 32],
-    conv_stride=[4, 4, 4],
-    conv_kernel=[8, 8, 8],
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=2,
-    classifier_proj_size=8,
-    feat_extract_norm="layer",
-    do_stable_layer_norm=True,
-    layerdrop=0.0,
-    mask_time_prob=0.0,
-)
 TINY_MODELS = {
     "cnn2d": {"model_type": "cnn2d", "model_config": {"conv_channels": [4, 8]}},
     "crnn": {"model_type": "crnn", "model_config": {"conv_channels": [4, 8], "lstm_hidden_size": 8}},
