@@ -100,7 +100,17 @@ def fit_temperature_scaling(
         note = f"the {split} split's {len(logits)} clips are too few to fit a temperature on (at least {min_clips})"
         logger.info("Temperature scaling skipped: %s; the model's scores are not calibrated (temperature 1).", note)
         return TemperatureScaling(note=note)
+    if (np.asarray(logits).argmax(axis=1) == np.asarray(labels)).all():
+        # Every clip right: the likelihood keeps growing as T shrinks, so the fit would run to its bound and make
+        # the model near-certain on every clip it will ever see.
+        note = f"the {split} split has no misclassified clip, so its likelihood has no minimum in T"
+        logger.info("Temperature scaling skipped: %s; the model's scores are not calibrated (temperature 1).", note)
+        return TemperatureScaling(note=note)
     temperature = fit_temperature(logits, labels)
+    if not TEMPERATURE_BOUNDS[0] * 1.05 < temperature < TEMPERATURE_BOUNDS[1] / 1.05:
+        note = f"the fit on the {split} split ran to the edge of its range (T = {temperature:.3g}): no minimum in T"
+        logger.info("Temperature scaling skipped: %s; the model's scores are not calibrated (temperature 1).", note)
+        return TemperatureScaling(note=note)
     scaling = TemperatureScaling(
         temperature=temperature,
         fitted_on=split,

@@ -177,7 +177,8 @@ def format_calibration(report: Mapping[str, Any]) -> Optional[str]:
     )
     return (
         f"Calibration: temperature scaling, T = {calibration['temperature']:.3f} fitted on the "
-        f"{calibration['fitted_on']} split (the metrics above are after it); {eces}."
+        f"{calibration['fitted_on']} split (the metrics above are after it; that split's ECE after is in-sample, "
+        f"the other splits' are not); {eces}."
     )
 
 

@@ -256,6 +256,8 @@ def paired_runs(first: RunResult, other: RunResult) -> dict[str, Any] | str:
         return "a run's reports hold no clip predictions (runs trained before ser-hf recorded them)"
     ours = {clip["path"]: clip for clip in first.clip_predictions}
     theirs = {clip["path"]: clip for clip in other.clip_predictions}
+    if len(ours) != len(first.clip_predictions) or len(theirs) != len(other.clip_predictions):
+        return "a run evaluated some clips more than once (in several folds)"
     if set(ours) != set(theirs) or any(ours[path]["label"] != theirs[path]["label"] for path in ours):
         return f"the runs evaluated different clips ({len(ours)} and {len(theirs)})"
     paths = sorted(ours)

@@ -157,8 +157,9 @@ def calibration_text(report: Mapping[str, Any]) -> Optional[str]:
     )
     return (
         f"The scores are calibrated by temperature scaling: the logits are divided by T = "
-        f"{calibration['temperature']:.3f} (`calibration_temperature` in `config.json`, fitted on the "
-        f"{calibration['fitted_on']} split; predictions are unchanged){eces}."
+        f"{calibration['temperature']:.3f} (fitted on the {calibration['fitted_on']} split and saved with the model: "
+        f"`calibration_temperature` in `config.json`, or folded into the classifier's weights for transformers' "
+        f"own classification heads; predictions are unchanged){eces}."
     )
 
 

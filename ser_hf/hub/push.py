@@ -24,7 +24,7 @@ from ..atomic_files import atomic_path
 from ..training.run_dir import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE
 from .card import create_model_card, read_run
 from .client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
-from .report_table import folder_rows, reports_dataset_card, table_file, table_lines
+from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 
 logger = logging.getLogger(__name__)
 
@@ -194,16 +194,17 @@ def push_reports_to_hub(
     endpoint: Optional[str] = None,
 ) -> Any:
     """Upload a folder of ``ser-hf evaluate`` reports to a repository of its own (a dataset repository by default),
-    under ``path_in_repo`` (the folder's name by default), in one commit. A dataset repository also gets the
-    reports' rows in ``data/`` and a card that makes ``datasets.load_dataset(repo_id)`` load every report pushed
-    there as one table (see :mod:`ser_hf.hub.report_table`). A failed upload says how to run it again."""
+    under ``path_in_repo`` (by default ``<model>/<folder>``, or ``reports/<folder>`` in a model repository, where the
+    model's card lists it once ``ser-hf push`` renders the card again), in one commit. A dataset repository also
+    gets the reports' rows in ``data/`` and a card that makes ``datasets.load_dataset(repo_id)`` load every report
+    pushed there as one table (see :mod:`ser_hf.hub.report_table`). A failed upload says how to run it again."""
     report_dir = Path(report_dir)
     use_hub_timeout()
     if not any(report_dir.glob(f"**/{EVAL_REPORT_JSON}")) and not any(report_dir.glob(f"**/{CROSS_CORPUS_JSON}")):
         raise FileNotFoundError(f"{report_dir} holds no {EVAL_REPORT_JSON} (nor {CROSS_CORPUS_JSON}) to push.")
     _refuse_files_with_token(report_dir, token or get_token())
     api = HfApi(endpoint=endpoint, token=token)
-    path_in_repo = path_in_repo if path_in_repo is not None else report_dir.resolve().name
+    path_in_repo = path_in_repo if path_in_repo is not None else default_path_in_repo(report_dir, repo_type)
     retry = (
         "`"
         + shlex.join(

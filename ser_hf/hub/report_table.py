@@ -10,6 +10,7 @@ their folders. Every row has the same columns and types, so files pushed at diff
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Mapping
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..evaluation.bootstrap import MIN_RELIABLE_SPEAKERS
-from ..training.run_dir import EVAL_REPORT_JSON
+from ..training.run_dir import EVAL_REPORT_JSON, REPORTS_DIR
 
 #: The folder of a reports repository that holds its table, one ``.jsonl`` file per pushed report folder.
 REPORTS_TABLE_DIR = "data"
@@ -66,6 +67,21 @@ def folder_rows(report_dir: Path, path_in_repo: str) -> list[dict[str, Any]]:
     return rows
 
 
+def default_path_in_repo(report_dir: Path, repo_type: str) -> str:
+    """Where a report folder goes by default: ``reports/<folder>`` in a model repository (where the model's card
+    reads its evaluations), ``<model>/<folder>`` in a reports repository, so that two models evaluated on the same
+    corpus and split keep a folder (and rows) each."""
+    if repo_type == "model":
+        return f"{REPORTS_DIR}/{report_dir.resolve().name}"
+    reports = sorted(report_dir.glob(f"**/{EVAL_REPORT_JSON}"))
+    model = json.loads(reports[0].read_text(encoding="utf-8")).get("model", "") if reports else ""
+    if "/" in model and not Path(model).exists():  # a Hub repository id
+        slug = model
+    else:  # a local run folder: its name, and a short hash of its path, since run folders are often named alike
+        slug = f"{Path(model).name}-{hashlib.sha1(str(Path(model).resolve()).encode()).hexdigest()[:8]}"
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '__', slug).strip('_') or 'model'}/{report_dir.resolve().name}"
+
+
 def table_file(path_in_repo: str) -> str:
     """The table file a push of ``path_in_repo`` writes (pushing the same folder again replaces its rows)."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "__", path_in_repo.strip("/")) or "reports"
@@ -94,4 +110,12 @@ def reports_dataset_card() -> DatasetCard:
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
-__all__ = ["REPORTS_TABLE_DIR", "folder_rows", "report_rows", "reports_dataset_card", "table_file", "table_lines"]
+__all__ = [
+    "REPORTS_TABLE_DIR",
+    "default_path_in_repo",
+    "folder_rows",
+    "report_rows",
+    "reports_dataset_card",
+    "table_file",
+    "table_lines",
+]

@@ -132,3 +132,14 @@ def test_opensmile_model_divides_its_logits_and_training_starts_uncalibrated():
         torch.testing.assert_close(model(features).logits, logits / 4.0)
         reset_temperature(model)
         torch.testing.assert_close(model(features).logits, logits)
+
+
+def test_a_validation_split_without_errors_leaves_the_model_uncalibrated(caplog):
+    """With every validation clip right, the likelihood grows as T shrinks: a fit would run to its bound and make the
+    model near-certain everywhere; T stays 1 and the note says why."""
+    labels = np.arange(200) % 4
+    logits = np.eye(4)[labels] * 6.0
+    with caplog.at_level(logging.INFO, logger="ser_hf.evaluation.calibration"):
+        scaling = fit_temperature_scaling(logits, labels)
+    assert (scaling.temperature, scaling.fitted) == (1.0, False)
+    assert "has no misclassified clip" in scaling.note and "no misclassified clip" in caplog.text

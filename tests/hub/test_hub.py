@@ -478,8 +478,10 @@ def test_evaluate_reports_appear_on_the_card_and_push_to_their_own_repo(tmp_path
     # A report can go to a dataset repository of its own.
     push_reports_to_hub(report_dir, f"{USER}/ser-reports", token=TOKEN, endpoint=hub.url)
     pushed = hub.files(f"{USER}/ser-reports", repo_type="dataset")
-    assert json.loads(pushed["ravdess-test/eval_report.json"]) == report
-    assert {"ravdess-test/eval_report.md", "ravdess-test/confusion_matrix.png"} <= set(pushed)
+    (folder,) = {name.rsplit("/", 1)[0] for name in pushed if name.endswith("/eval_report.json")}
+    assert folder.startswith("model-") and folder.endswith("/ravdess-test")  # <model>/<report folder>
+    assert json.loads(pushed[f"{folder}/eval_report.json"]) == report
+    assert {f"{folder}/eval_report.md", f"{folder}/confusion_matrix.png"} <= set(pushed)
 
 
 # --- ser-hf predict -----------------------------------------------------------------------------------------------

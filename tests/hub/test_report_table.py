@@ -22,39 +22,49 @@ def hub():
         yield server
 
 
-def test_reports_pushed_at_different_times_load_as_one_table(tmp_path, hub, cnn_run, tiny_ravdess, cremad_clips):
-    within = evaluate_model(
-        str(cnn_run), CorpusSource("ravdess", str(tiny_ravdess)), split="test", output_dir=tmp_path / "ravdess-test"
-    )
-    cross = evaluate_model(
-        str(cnn_run), CorpusSource("cremad", str(cremad_clips)), split="all", output_dir=tmp_path / "cremad-all"
-    )
-    push_reports_to_hub(tmp_path / "ravdess-test", REPO, token=TOKEN, endpoint=hub.url)
-    push_reports_to_hub(tmp_path / "cremad-all", REPO, token=TOKEN, endpoint=hub.url)
-    push_reports_to_hub(tmp_path / "ravdess-test", REPO, token=TOKEN, endpoint=hub.url)  # again: rows replaced
-
-    # The repository as `datasets` sees it: its card's configs point at data/*.jsonl.
+def _checkout(hub, tmp_path):
+    """The reports repository as `datasets` sees it (its card's configs point at data/*.jsonl)."""
     checkout = tmp_path / "checkout"
     for name, content in hub.files(REPO, repo_type="dataset").items():
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_bytes(content)
-    assert sorted(p.name for p in (checkout / REPORTS_TABLE_DIR).iterdir()) == [
-        "cremad-all.jsonl",
-        "ravdess-test.jsonl",
-    ]
-    assert json.loads((checkout / "ravdess-test" / "eval_report.json").read_text())["corpus"] == "ravdess"
-    table = load_dataset(str(checkout), split="train").to_pandas().set_index("report")
+    return checkout
 
-    assert sorted(table.index) == ["cremad-all", "ravdess-test"]
-    for location, report in (("ravdess-test", within), ("cremad-all", cross)):
-        row = table.loc[location]
+
+def test_reports_pushed_at_different_times_load_as_one_table(
+    tmp_path, hub, cnn_run, cremad_run, tiny_ravdess, cremad_clips
+):
+    ravdess, cremad = CorpusSource("ravdess", str(tiny_ravdess)), CorpusSource("cremad", str(cremad_clips))
+    reports = {
+        # Two models on the same corpus and split, in folders of the same name: each keeps its own rows.
+        "ravdess model on ravdess": (cnn_run, ravdess, tmp_path / "a" / "ravdess-all"),
+        "cremad model on ravdess": (cremad_run, ravdess, tmp_path / "b" / "ravdess-all"),
+        "ravdess model on cremad": (cnn_run, cremad, tmp_path / "a" / "cremad-all"),
+    }
+    written = {
+        name: evaluate_model(str(model), source, split="all", output_dir=folder)
+        for name, (model, source, folder) in reports.items()
+    }
+    for _, _, folder in reports.values():
+        push_reports_to_hub(folder, REPO, token=TOKEN, endpoint=hub.url)
+    push_reports_to_hub(tmp_path / "a" / "ravdess-all", REPO, token=TOKEN, endpoint=hub.url)  # again: rows replaced
+
+    checkout = _checkout(hub, tmp_path)
+    assert len(list((checkout / REPORTS_TABLE_DIR).iterdir())) == 3
+    table = load_dataset(str(checkout), split="train").to_pandas()
+    assert len(table) == 3 and table["report"].is_unique
+    for name, report in written.items():
+        (row,) = table[(table["model"] == report["model"]) & (table["corpus"] == report["corpus"])].itertuples()
         (metrics,) = report["evaluation"].values()
-        assert row["corpus"] == report["corpus"] and row["split"] == report["split"]["name"]
-        assert bool(row["cross_corpus"]) == report["cross_corpus"]
-        assert row["clips"] == metrics["clips"] and row["labels"] == len(report["labels"])
-        for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
-            assert row[name] == pytest.approx(metrics[name])
+        assert (checkout / row.report / "eval_report.json").is_file()
+        assert json.loads((checkout / row.report / "eval_report.json").read_text()) == json.loads(
+            json.dumps(report, default=str)
+        )
+        assert row.split == report["split"]["name"] and bool(row.cross_corpus) == report["cross_corpus"]
+        assert row.clips == metrics["clips"] and row.labels == len(report["labels"])
+        for metric in ("unweighted_accuracy", "accuracy", "macro_f1"):
+            assert getattr(row, metric) == pytest.approx(metrics[metric])
         low, high = metrics["confidence_intervals"]["intervals"]["unweighted_accuracy"]
-        assert (row["ua_interval_low"], row["ua_interval_high"]) == (pytest.approx(low), pytest.approx(high))
-        assert not row["interval_reliable"]  # a handful of test speakers: not an interval to trust
-    assert bool(table.loc["cremad-all", "cross_corpus"]) and not bool(table.loc["ravdess-test", "cross_corpus"])
+        assert (row.ua_interval_low, row.ua_interval_high) == (pytest.approx(low), pytest.approx(high))
+        assert not row.interval_reliable  # a handful of speakers: not an interval to trust
+    assert sorted(table["cross_corpus"]) == [False, True, True]
