@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,8 @@ def _range(value: Sequence[float], name: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
+#: Models whose inputs have one size for every clip, so that two clips' inputs can be mixed (``mixup_alpha``).
+MIXUP_MODEL_TYPES = ("opensmile",)
 MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
 
 
@@ -434,6 +437,14 @@ class AugmentationArguments:
     mask_feature_length: Optional[int] = field(
         default=None, metadata={"help": "SSL encoders: channels per feature mask."}
     )
+    mixup_alpha: float = field(
+        default=0.0,
+        metadata={
+            "help": "Mixup (Zhang et al., 2018): each training batch's inputs are mixed with the same batch in "
+            "shuffled order, with a weight lambda drawn from Beta(mixup_alpha, mixup_alpha), and the loss mixes the "
+            "two clips' labels the same way. 0: off. Models of fixed-size inputs only (opensmile)."
+        },
+    )
 
     def __post_init__(self):
         for name in ("noise_files", "impulse_responses"):
@@ -445,6 +456,8 @@ class AugmentationArguments:
             missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
             if missing:
                 raise RecipeError(f"{name}: {missing} do not exist.")
+        if not (self.mixup_alpha >= 0 and math.isfinite(self.mixup_alpha)):
+            raise RecipeError(f"mixup_alpha must be 0 (off) or positive, got {self.mixup_alpha!r}.")
         try:  # the augmentation classes validate their values; fail here, before any data is loaded
             self.waveform_augmentation(16000)
             self.spec_augment()
@@ -505,6 +518,12 @@ class AugmentationArguments:
             raise RecipeError(
                 f"mask_time_prob/mask_feature_prob configure SSL encoders, not the "
                 f"{model_args.model_type} baseline (use num_time_masks/num_freq_masks)."
+            )
+        if self.mixup_alpha and model_args.model_type not in MIXUP_MODEL_TYPES:
+            raise RecipeError(
+                f"mixup_alpha: {self.mixup_alpha:g} mixes fixed-size inputs (the {', '.join(MIXUP_MODEL_TYPES)} "
+                f"functionals); {model_args.model_type} reads clips of varying length, whose padding and attention "
+                "masks a mix would blur: leave mixup_alpha unset."
             )
         if model_args.cache_feature_encoder and self.waveform_augmentation(16000) is not None:
             raise RecipeError(
@@ -750,6 +769,7 @@ def _type_name(hint: Any) -> str:
 __all__ = [
     "AugmentationArguments",
     "DataArguments",
+    "MIXUP_MODEL_TYPES",
     "MODEL_TYPES",
     "ModelArguments",
     "RECIPE_DATACLASSES",

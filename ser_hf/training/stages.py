@@ -385,6 +385,7 @@ def build_trainer(
         callbacks=callbacks,
         class_weights=class_weights_tensor(args.class_weights, train_labels, label_names),
         head_learning_rate=args.head_learning_rate,
+        mixup_alpha=input_mode.augmentation_args.mixup_alpha,
     )
 
 

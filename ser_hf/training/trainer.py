@@ -29,6 +29,9 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message names the step and the batch's clips."""
 
 
+#: Batch key of the fixed-size model inputs that mixup mixes (the openSMILE functionals).
+MIXUP_INPUT_KEY = "input_features"
+
 #: Names of the modules (or parameters) that make up a classification head, across ser-hf's models.
 HEAD_PARAMETER_PREFIXES = ("projector", "pooler", "classifier", "layer_weights", "head")
 
@@ -190,10 +193,12 @@ class SERTrainer(Trainer):
         class_weights (`torch.Tensor`, *optional*): per-class weights of the cross-entropy loss.
         head_learning_rate (`float`, *optional*): learning rate of the head parameters (see
             :data:`HEAD_PARAMETER_PREFIXES`); the other parameters use ``args.learning_rate``.
+        mixup_alpha (`float`, *optional*, defaults to 0): mixup of the training batches (see :meth:`mixup`); 0: off.
         **kwargs: `Trainer`'s arguments.
 
     The loss is ``cross_entropy(logits, labels, weight=class_weights, label_smoothing=args.label_smoothing_factor)``,
-    averaged over the batch (and divided by the accumulation steps by `Trainer`).
+    averaged over the batch (and divided by the accumulation steps by `Trainer`). Under mixup a training batch's loss
+    is ``lam * loss(labels) + (1 - lam) * loss(labels[order])``, the same loss on the labels of the clips mixed in.
     """
 
     def __init__(
@@ -202,6 +207,7 @@ class SERTrainer(Trainer):
         eval_data_collator: Optional[Callable] = None,
         class_weights: Optional[torch.Tensor] = None,
         head_learning_rate: Optional[float] = None,
+        mixup_alpha: float = 0.0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -209,6 +215,7 @@ class SERTrainer(Trainer):
         self.class_weights = class_weights
         self._device_class_weights: Optional[torch.Tensor] = None
         self.head_learning_rate = head_learning_rate
+        self.mixup_alpha = mixup_alpha
         # The loss below is a per-batch mean: Trainer divides it by the gradient accumulation steps.
         self.loss_is_scaled_for_ga = False
         self._training_losses: list[_TrainingLoss] = []
@@ -257,19 +264,48 @@ class SERTrainer(Trainer):
     ):
         labels = inputs.pop("labels", None)
         paths = inputs.pop(CLIP_PATHS_KEY, None)
-        outputs = model(**inputs)
-        logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
         if labels is None:
             raise ValueError("SERTrainer needs labels in every batch to compute the loss.")
-        loss = nn.functional.cross_entropy(
+        mixed = self.mixup(inputs) if model.training and self.mixup_alpha > 0 else None
+        # A non-finite loss names the clips whose own inputs hold NaN or inf, not those it was mixed into.
+        outputs = model(**(mixed[0] if mixed is not None else inputs))
+        logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
+        loss = self._cross_entropy(logits, labels)
+        if mixed is not None:
+            _, order, lam = mixed
+            loss = lam * loss + (1 - lam) * self._cross_entropy(logits, labels[order])
+        if model.training:
+            self._keep_training_loss(loss, inputs, paths)
+        return (loss, outputs) if return_outputs else loss
+
+    def _cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(
             logits.float(),
             labels,
             weight=self._class_weights_on(logits.device),
             label_smoothing=self.args.label_smoothing_factor,
         )
-        if model.training:
-            self._keep_training_loss(loss, inputs, paths)
-        return (loss, outputs) if return_outputs else loss
+
+    def mixup_lambda(self) -> float:
+        """The weight of a batch's own clips in its mix, drawn from ``Beta(mixup_alpha, mixup_alpha)`` with torch's
+        global generator (seeded by `Trainer` through ``set_seed``)."""
+        alpha = torch.tensor(float(self.mixup_alpha))
+        return float(torch.distributions.Beta(alpha, alpha).sample())
+
+    def mixup(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor, float]:
+        """Mixup (Zhang et al., 2018) of a training batch: its ``input_features`` become ``lam * features + (1 - lam)
+        * features[order]`` for a random ``order`` of the batch and ``lam`` from :meth:`mixup_lambda`. Returns the
+        mixed inputs, the order and ``lam``; the recipe allows it only for fixed-size inputs, where no padding or
+        attention mask is mixed."""
+        if MIXUP_INPUT_KEY not in inputs:
+            raise ValueError(
+                f"mixup_alpha is set, but the batch has no {MIXUP_INPUT_KEY} to mix (keys: {', '.join(inputs)})."
+            )
+        features = inputs[MIXUP_INPUT_KEY]
+        lam = self.mixup_lambda()
+        order = torch.randperm(features.shape[0]).to(features.device)
+        mixed = {**inputs, MIXUP_INPUT_KEY: lam * features + (1 - lam) * features[order]}
+        return mixed, order, lam
 
     def _keep_training_loss(
         self, loss: torch.Tensor, inputs: Mapping[str, Any], paths: Optional[Sequence[str]]
