@@ -585,6 +585,8 @@ class SERCardData:
                 f"{augmentation.get('time_mask_width')} frames, {augmentation.get('num_freq_masks')} "
                 f"frequency masks of up to {augmentation.get('freq_mask_width')} bins)"
             )
+        if augmentation.get("mixup_alpha"):
+            parts.append(f"mixup of the model inputs (alpha = {augmentation['mixup_alpha']})")
         masking = {k: augmentation[k] for k in ("mask_time_prob", "mask_feature_prob") if augmentation.get(k)}
         if masking:
             parts.append("encoder masking " + ", ".join(f"{k} = {v}" for k, v in masking.items()))
