@@ -29,6 +29,19 @@ class RecipeParser(HfArgumentParser):
     def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
         kwargs.setdefault("usage", "python -m ser_hf.train RECIPE.yaml [--key value ...]")
         super().__init__(dataclass_types, **kwargs)
+        # A `dict | str` field (a mapping in YAML, or "balanced", or YAML text on the command line) reads its
+        # command-line value as text, which the dataclass parses. HfArgumentParser keeps the union's second member as
+        # the type, and typing caches unions: after any `Optional[str | dict]` elsewhere in the process, that member
+        # is `dict`, and `--class_weights balanced` failed depending on what had been imported before.
+        text_fields = {
+            name
+            for dataclass_type in self.dataclass_types
+            for name, hint in typing.get_type_hints(dataclass_type).items()
+            if {dict, str} <= set(typing.get_args(hint))
+        }
+        for action in self._actions:
+            if action.dest in text_fields:
+                action.type = str
 
     def field_names(self) -> set[str]:
         return {

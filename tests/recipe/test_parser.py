@@ -3,6 +3,9 @@ any work, and every shipped recipe parsing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -143,3 +146,21 @@ def test_accelerate_configs_are_valid_yaml():
     for path in configs:
         config = yaml.safe_load(path.read_text())
         assert config["compute_environment"] == "LOCAL_MACHINE" and "distributed_type" in config
+
+
+def test_dict_or_text_keys_parse_whatever_unions_python_has_cached(tmp_path):
+    """typing caches unions, so `Optional[dict | str]` can come back as `Optional[str | dict]` after another module
+    built that one; command-line values of such keys must parse either way (a fresh process, cache poisoned first)."""
+    script = textwrap.dedent(
+        f"""
+        from typing import Optional
+        Optional[str | dict]
+        from ser_hf.recipe.parser import parse_recipe
+        recipe = [{str(REPO / "recipes" / "demo.yaml")!r}, "--class_weights", "balanced"]
+        model_args, _, _, training_args = parse_recipe(recipe + ["--model_config", "{{hidden_sizes: [8]}}"])
+        assert training_args.class_weights == "balanced", training_args.class_weights
+        assert model_args.model_config == {{"hidden_sizes": [8]}}, model_args.model_config
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
