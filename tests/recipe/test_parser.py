@@ -3,16 +3,15 @@ any work, and every shipped recipe parsing."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
+from transformers import HfArgumentParser
 
 from ser_hf.recipe.errors import RecipeError
-from ser_hf.recipe.parser import parse_recipe
+from ser_hf.recipe.parser import RecipeParser, parse_recipe
 from tests.conftest import REPO
 
 
@@ -148,19 +147,21 @@ def test_accelerate_configs_are_valid_yaml():
         assert config["compute_environment"] == "LOCAL_MACHINE" and "distributed_type" in config
 
 
-def test_dict_or_text_keys_parse_whatever_unions_python_has_cached(tmp_path):
-    """typing caches unions, so `Optional[dict | str]` can come back as `Optional[str | dict]` after another module
-    built that one; command-line values of such keys must parse either way (a fresh process, cache poisoned first)."""
-    script = textwrap.dedent(
-        f"""
-        from typing import Optional
-        Optional[str | dict]
-        from ser_hf.recipe.parser import parse_recipe
-        recipe = [{str(REPO / "recipes" / "demo.yaml")!r}, "--class_weights", "balanced"]
-        model_args, _, _, training_args = parse_recipe(recipe + ["--model_config", "{{hidden_sizes: [8]}}"])
-        assert training_args.class_weights == "balanced", training_args.class_weights
-        assert model_args.model_config == {{"hidden_sizes": [8]}}, model_args.model_config
-        """
+@dataclasses.dataclass
+class _TextOrMapping:
+    # The members in the order typing's union cache may hand back for `Optional[dict | str]` (a `|` union is not
+    # cached, so this order holds whatever the process built before).
+    weights: str | dict | None = dataclasses.field(default=None, metadata={"help": "a mapping or a name"})
+
+
+def test_dict_or_text_keys_read_command_line_values_as_text_whatever_the_union_order():
+    """HfArgumentParser keeps a union's second member as the argparse type; typing caches unions, so the recipe's
+    `Optional[dict | str]` keys could come back as `Optional[str | dict]` and make `--class_weights balanced` fail
+    with "invalid dict value", depending on what the process had imported before."""
+    assert [a.type for a in HfArgumentParser(_TextOrMapping)._actions if a.dest == "weights"] == [dict]
+    (parsed,) = RecipeParser(_TextOrMapping).parse_args_into_dataclasses(["--weights", "balanced"])
+    assert parsed.weights == "balanced"
+    model_args, _, _, training_args = parse_recipe(
+        [str(REPO / "recipes" / "demo.yaml"), "--class_weights", "balanced", "--model_config", "{hidden_sizes: [8]}"]
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert training_args.class_weights == "balanced" and model_args.model_config == {"hidden_sizes": [8]}
