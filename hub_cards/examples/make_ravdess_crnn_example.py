@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     output.mkdir(parents=True)
     shutil.copy(card_path, output / "README.md")
     for name in ("metrics.json", "report.md", RECIPE_FILE, "training_curves.png", *(
-            p.name for p in run_dir.glob("confusion_matrix_*.png"))):
+            p.name for pattern in ("confusion_matrix_*.png", "reliability_diagram_*.png") for p in run_dir.glob(pattern))):
         if (run_dir / name).is_file():
             shutil.copy(run_dir / name, output / name)
     shutil.copytree(run_dir / "reports", output / "reports",

@@ -149,9 +149,10 @@ def calibration_text(report: Mapping[str, Any]) -> Optional[str]:
         return f"The scores are not calibrated ({calibration.get('note')})."
     split = main_split(report)
     measured = (report["evaluation"][split].get("calibration") or {}) if split else {}
+    in_sample = " (in-sample: T was fitted on this split)" if split == calibration.get("fitted_on") else ""
     eces = (
-        f"; {split} ECE {measured['ece_before']:.3f} before, {measured['ece_after']:.3f} after (the table above is "
-        "after it)"
+        f"; {split} ECE {measured['ece_before']:.3f} before, {measured['ece_after']:.3f} after{in_sample} (the table "
+        "above is after it)"
         if measured
         else ""
     )
