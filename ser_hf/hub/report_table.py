@@ -74,7 +74,9 @@ def default_path_in_repo(report_dir: Path, repo_type: str) -> str:
     if repo_type == "model":
         return f"{REPORTS_DIR}/{report_dir.resolve().name}"
     reports = sorted(report_dir.glob(f"**/{EVAL_REPORT_JSON}"))
-    model = json.loads(reports[0].read_text(encoding="utf-8")).get("model", "") if reports else ""
+    model = str(json.loads(reports[0].read_text(encoding="utf-8")).get("model") or "") if reports else ""
+    if not model:  # reports that do not name their model keep the folder's name
+        return report_dir.resolve().name
     if "/" in model and not Path(model).exists():  # a Hub repository id
         slug = model
     else:  # a local run folder: its name, and a short hash of its path, since run folders are often named alike
