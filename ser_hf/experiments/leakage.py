@@ -319,11 +319,8 @@ __all__ = [
 if __name__ == "__main__":  # the command line lives in ser_hf.cli.leakage_study
     import sys
 
+    from ..cli.errors import run_reporting_errors
     from ..cli.leakage_study import main
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        sys.exit(main())
-    except RecipeError as error:
-        print(f"ser-hf leakage-study: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_reporting_errors(main, "ser-hf leakage-study"))

@@ -574,11 +574,8 @@ __all__ = [
 if __name__ == "__main__":  # the command line lives in ser_hf.cli.sweep
     import sys
 
+    from ..cli.errors import run_reporting_errors
     from ..cli.sweep import main
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        sys.exit(main())
-    except RecipeError as error:
-        print(f"ser-hf sweep: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_reporting_errors(main, "ser-hf sweep"))

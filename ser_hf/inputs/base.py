@@ -150,7 +150,7 @@ class InputMode:
         """``(training collator, evaluation collator)`` of the split; the training one passes ``extra_columns``
         through (the clip paths the trainer names a bad batch's clips with), and ``normalization`` (a
         `NormalizationPlan`) gives each speaker's statistics to the modes that standardise with them."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement collators().")
 
 
 __all__ = [
