@@ -23,14 +23,12 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .predict_constants import DEFAULT_SMOOTHING
+
 logger = logging.getLogger(__name__)
 
 #: Silero VAD's models run at 8 or 16 kHz; other rates are resampled to this one for the VAD alone.
 VAD_SAMPLING_RATE = 16000
-#: The smoothing ``emotion_timeline`` and ``ser-hf predict --timeline`` apply unless told otherwise (see
-#: :class:`Smoothing`): a segment at least 3 s long keeps its own scores, a shorter one (a word, a fragment that the
-#: VAD cut off) is averaged with the speech within 1.5 s either side of its centre.
-DEFAULT_SMOOTHING = "mean:3s"
 SMOOTHING_METHODS = ("none", "mean", "exponential")
 #: The fields of an RTTM ``SPEAKER`` line (NIST RTTM, as pyannote and most diarisation tools write it).
 RTTM_FIELDS = (
