@@ -135,10 +135,11 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Run an SSL model's frozen convolutional feature encoder once per clip and train on its "
-            "cached outputs instead of recomputing them every step. By default whenever that is exact: "
-            "the feature encoder is frozen and the training clips are neither augmented nor cropped "
-            "(none longer than max_duration_seconds); true demands it (the run stops naming what "
-            "prevents it), false recomputes them."
+            "cached outputs instead of recomputing them every step. Unset (auto): when training on CPU, "
+            "whenever that is exact (the feature encoder is frozen and the training clips are neither "
+            "augmented nor cropped: none longer than max_duration_seconds); on a GPU it is recomputed, "
+            "where the encoder may cost less than reading its cache (not measured yet: BENCHMARKS.md). "
+            "true demands it on any device (the run stops naming what prevents it), false recomputes it."
         },
     )
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) on the frozen encoder."})
