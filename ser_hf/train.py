@@ -77,7 +77,7 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
         dataset = load_dataset_from_args(data_args)
     # Model inputs: what the recipe's input mode computes once for the whole corpus, before it is split (the frozen
     # encoder's outputs, the openSMILE functionals), for every fold to read.
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    input_mode = recipe_input_mode(model_args, data_args, augmentation_args, device=training_args.device.type)
     dataset = input_mode.prepare_corpus(dataset, training_args)
 
     # Split by speaker, audit each split for leakage, then train and evaluate each.

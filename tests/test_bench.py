@@ -73,3 +73,19 @@ def test_models_accounts_lora_and_checkpointing_memory(monkeypatch, tmp_path):
     totals = report["accounted_totals_mib"]
     assert totals["lora + checkpointing"][1] < totals["lora"][1]
     assert totals["fast (cached)"][1] < totals["full"][1]
+
+
+def test_train_step_fast_mode_on_fixed_length_clips_reports_equal_losses(monkeypatch, tmp_path):
+    report = run_bench("train_step", monkeypatch, tmp_path, "--models", "ssl", "--ssl-mode", "fast", "--seconds", "3")
+    (result,) = report["results"]
+    assert result["model"] == "wav2vec2 (tiny), FAST"
+    assert result["ser-hf"]["padded_fraction"] == result["straightforward"]["padded_fraction"] == 0
+    assert result["equal_final_loss"] and result["median_run_speedup"] > 0
+
+
+@pytest.mark.parametrize("flags", [["--device", "cuda"], ["--gpu-utilisation"]])
+def test_train_step_gpu_flags_stop_clearly_without_a_gpu(monkeypatch, tmp_path, flags):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit, match="CUDA GPU|needs --device cuda"):
+        run_bench("train_step", monkeypatch, tmp_path, *flags)

@@ -135,10 +135,11 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Run an SSL model's frozen convolutional feature encoder once per clip and train on its "
-            "cached outputs instead of recomputing them every step. By default whenever that is exact: "
-            "the feature encoder is frozen and the training clips are neither augmented nor cropped "
-            "(none longer than max_duration_seconds); true demands it (the run stops naming what "
-            "prevents it), false recomputes them."
+            "cached outputs instead of recomputing them every step. Unset (auto): when training on CPU, "
+            "whenever that is exact (the feature encoder is frozen and the training clips are neither "
+            "augmented nor cropped: none longer than max_duration_seconds); on a GPU it is recomputed, "
+            "where the encoder may cost less than reading its cache (not measured yet: BENCHMARKS.md). "
+            "true demands it on any device (the run stops naming what prevents it), false recomputes it."
         },
     )
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) on the frozen encoder."})
@@ -640,9 +641,24 @@ class SERTrainingArguments(TrainingArguments):
         },
     )
     length_column_name: str = field(default="duration", metadata={"help": "Column of clip lengths for grouping."})
+    dataloader_num_workers: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "DataLoader worker processes that collate batches beside the training loop. When not set: "
+            "min(4, CPU cores per training process) when training on a GPU, so that collating never keeps the "
+            "GPU waiting, and 0 on CPU, where workers would take cores from the training itself. A value in "
+            "the recipe or on the command line always wins. Workers are started again every epoch "
+            "(dataloader_persistent_workers stays off), so that each epoch's random crops and augmentation "
+            "reach them; clips are decoded once into the Arrow cache before training, never in the workers."
+        },
+    )
 
     def __post_init__(self):
         self._check_training_length()
+        if self.dataloader_num_workers is None:
+            self.dataloader_num_workers = default_dataloader_workers(self.use_cpu)
+        elif self.dataloader_num_workers < 0:
+            raise RecipeError(f"dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
         self.class_weights = _class_weights_option(self.class_weights)
         if self.precision == "auto":
             gpu_bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -697,6 +713,15 @@ class SERTrainingArguments(TrainingArguments):
         if state.get("hub_token") is not None:
             state["hub_token"] = None
         return state
+
+
+def default_dataloader_workers(use_cpu: bool) -> int:
+    """DataLoader workers when the recipe sets none: ``min(4, cores per process)`` when training on a GPU (each
+    process of a multi-GPU launch gets its share of the machine's cores, ``LOCAL_WORLD_SIZE`` of them), 0 on CPU."""
+    if use_cpu or not torch.cuda.is_available():
+        return 0
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(4, (os.cpu_count() or 1) // processes))
 
 
 def check_output_dir(output_dir: str | os.PathLike) -> None:
@@ -775,4 +800,5 @@ __all__ = [
     "RECIPE_DATACLASSES",
     "SERTrainingArguments",
     "check_output_dir",
+    "default_dataloader_workers",
 ]

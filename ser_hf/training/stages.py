@@ -165,11 +165,15 @@ def build_model(
 
 
 def recipe_input_mode(
-    model_args: ModelArguments, data_args: DataArguments, augmentation_args: AugmentationArguments
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    augmentation_args: AugmentationArguments,
+    device: Optional[str] = None,
 ) -> InputMode:
     """How the recipe's model gets its inputs (raw audio, cached feature-encoder outputs, FAST mode or openSMILE
-    functionals; see :func:`ser_hf.inputs.modes.input_mode`), building models with :func:`build_model`."""
-    return recipe_mode(model_args, data_args, augmentation_args, build_model)
+    functionals; see :func:`ser_hf.inputs.modes.input_mode`; ``device``: the type of device it trains on), building
+    models with :func:`build_model`."""
+    return recipe_mode(model_args, data_args, augmentation_args, build_model, device=device)
 
 
 # --- Training -----------------------------------------------------------------------------------------------------

@@ -55,6 +55,31 @@ def test_every_mode_is_chosen_by_some_recipe():
     assert {mode for _, mode, _ in RECIPES.values()} == set(INPUT_MODES)
 
 
+@pytest.mark.parametrize(
+    ("cache_feature_encoder", "device", "mode_class"),
+    [
+        (None, "cpu", FeatureEncoderCacheMode),  # auto: cached on CPU
+        (None, "cuda", RawAudioMode),  # auto: recomputed on a GPU until measured there
+        (True, "cuda", FeatureEncoderCacheMode),  # the recipe wins on any device
+        (False, "cpu", RawAudioMode),
+    ],
+)
+def test_the_feature_encoder_cache_follows_the_device_unless_the_recipe_says(
+    tmp_path, cache_feature_encoder, device, mode_class
+):
+    values = {**TINY_WAV2VEC2, "cache_feature_encoder": cache_feature_encoder}
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, output_dir=str(tmp_path / "run"), **values)
+    model_args, data_args, augmentation_args, _ = parse_recipe([str(recipe)])
+    assert type(recipe_input_mode(model_args, data_args, augmentation_args, device=device)) is mode_class
+
+
+def test_the_feature_encoder_cache_defaults_to_the_device_torch_sees(tmp_path, monkeypatch):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, output_dir=str(tmp_path / "run"), **TINY_WAV2VEC2)
+    model_args, data_args, augmentation_args, _ = parse_recipe([str(recipe)])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert type(recipe_input_mode(model_args, data_args, augmentation_args)) is RawAudioMode
+
+
 @pytest.mark.parametrize("recipe_name", list(RECIPES))
 def test_each_recipe_gets_its_mode_whose_batches_the_model_trains_on(tmp_path, tiny_ravdess, recipe_name):
     values, mode_class, input_column = RECIPES[recipe_name]
