@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 
 from ..hub.client import use_hub_timeout
 from ..hub.token import redact_log_handlers
+from .app import add_app_parser
 from .compare import add_compare_parser
 from .corpus_arguments import corpus_option_names, positive_int
 from .data import add_data_parser, write_split
@@ -53,6 +54,7 @@ COMMAND_PARSERS = (
     add_compare_parser,
     add_leakage_study_parser,
     add_embed_parser,
+    add_app_parser,
 )
 
 
