@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..predict_constants import OUTPUT_SUFFIXES, SPEAKER_SOURCES
+from ..predict_constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 
 
 def add_predict_parser(commands) -> argparse.ArgumentParser:
@@ -78,8 +78,49 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
         help="a CSV with columns path,speaker_id (paths relative to the CSV's folder, or absolute) "
         "giving every file's speaker",
     )
+    add_timeline_arguments(predict)
     predict.set_defaults(run=predict_command)
     return predict
+
+
+def add_timeline_arguments(predict: argparse.ArgumentParser) -> None:
+    """``--timeline`` and its options: emotion over time by voice activity (``ser_hf.timeline``)."""
+    timeline = predict.add_argument_group(
+        "emotion over time",
+        "--timeline cuts each recording into speech segments by voice activity (Silero VAD: pip install "
+        "'ser-hf[timeline]') and classifies each: --output gets one row per segment (file, start, end, speaker, "
+        "label, score_<label>...; JSON: one record per file with its segments).",
+    )
+    timeline.add_argument("--timeline", action="store_true", help="classify each speech segment over time")
+    timeline.add_argument(
+        "--timeline-plot",
+        metavar="PNG_OR_FOLDER",
+        help="draw each timeline (scores stacked over time, silence shaded): a .png file for one recording, "
+        "otherwise a folder that gets <name>.timeline.png per recording",
+    )
+    timeline.add_argument(
+        "--smoothing",
+        default=DEFAULT_SMOOTHING,
+        help="none; mean:3s (mean over the speech within 1.5 s of each segment's centre: segments of 3 s or "
+        "more keep their scores); mean:N (N segments); exponential:2s (causal, half-life) "
+        f"(default: {DEFAULT_SMOOTHING})",
+    )
+    timeline.add_argument(
+        "--rttm",
+        metavar="FILE",
+        help="a diarisation (RTTM): each segment gets the speaker whose turn overlaps it most, cut at turn changes",
+    )
+    timeline.add_argument("--vad-threshold", type=float, default=0.5, help="speech probability threshold (0.5)")
+    timeline.add_argument("--min-speech-seconds", type=float, default=0.25, help="shorter speech is dropped (0.25)")
+    timeline.add_argument(
+        "--min-silence-seconds", type=float, default=0.3, help="shorter pauses do not end a segment (0.3)"
+    )
+    timeline.add_argument(
+        "--max-segment-seconds",
+        type=float,
+        default=10.0,
+        help="longer speech is cut at its longest pause, for finer steps in time (10)",
+    )
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -109,6 +150,10 @@ def predict_command(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} must be positive, got {value}.")
     if args.hop_seconds is not None and args.window_seconds is None:
         raise ValueError("--hop-seconds needs --window-seconds (the length of the windows it spaces).")
+    if args.timeline:
+        return timeline_command(args)
+    if args.timeline_plot is not None or args.rttm is not None:
+        raise ValueError("--timeline-plot and --rttm go with --timeline.")
     table = read_speakers_csv(args.speakers) if args.speakers is not None else None
     if not args.files and table is None:
         raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")
@@ -169,4 +214,67 @@ def predict_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-__all__ = ["add_predict_parser", "predict_command"]
+def timeline_command(args: argparse.Namespace) -> int:
+    """``--timeline``: one :class:`ser_hf.timeline.Timeline` per recording, printed as JSON lines or written to
+    --output, each drawn to --timeline-plot."""
+    from ..predict import find_audio_inputs
+    from ..timeline import (
+        Smoothing,
+        VADOptions,
+        emotion_timeline,
+        load_classifier,
+        load_vad,
+        plot_timeline,
+        read_rttm,
+        timeline_plot_path,
+        turns_of,
+        write_timelines,
+    )
+
+    if args.speakers is not None or args.speaker_from is not None:
+        raise ValueError("--timeline takes its speakers from --rttm, not --speakers or --speaker-from.")
+    if not args.files:
+        raise ValueError("Give the audio files or folders to follow over time.")
+    smoothing = Smoothing.parse(args.smoothing)
+    vad = VADOptions(
+        threshold=args.vad_threshold,
+        min_speech_seconds=args.min_speech_seconds,
+        min_silence_seconds=args.min_silence_seconds,
+        max_segment_seconds=args.max_segment_seconds,
+    )
+    try:
+        load_vad()
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+    files = find_audio_inputs(args.files)
+    turns = read_rttm(args.rttm) if args.rttm is not None else None
+    plots = (
+        [timeline_plot_path(args.timeline_plot, file, len(files) > 1) for file in files] if args.timeline_plot else []
+    )
+    classifier = load_classifier(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
+    timelines = []
+    for index, file in enumerate(files):
+        timeline = emotion_timeline(
+            classifier,
+            file,
+            rttm=None if turns is None else turns_of(turns, file, args.rttm),
+            smoothing=smoothing,
+            window_seconds=args.window_seconds,
+            hop_seconds=args.hop_seconds,
+            batch_size=args.batch_size,
+            **vars(vad),
+        )
+        timelines.append(timeline)
+        if plots:
+            plot_timeline(timeline, plots[index])
+        if args.output is None:
+            print(json.dumps(timeline.to_dict()), flush=True)
+    if args.output is not None:
+        path = write_timelines(timelines, args.output)
+        print(f"{len(files)} file(s), {sum(len(t.segments) for t in timelines)} speech segment(s): {path}")
+    if plots:
+        print(f"timeline plot(s): {', '.join(str(path) for path in plots)}")
+    return 0
+
+
+__all__ = ["add_predict_parser", "predict_command", "timeline_command"]
