@@ -83,8 +83,8 @@ class EmotionRecognizer:
         return result
 
     def timeline(self, audio: str):
-        """The emotion-over-time plot (a PIL image) and one row per speech segment of a recording: its start, end
-        (and speaker), top label and its score, and every label's score."""
+        """The emotion-over-time plot (a PIL image, every label's score) and one row per speech segment of a recording:
+        its start, end (and speaker), top label and that label's score."""
         from PIL import Image
 
         from ser_hf.timeline import emotion_timeline, plot_timeline
@@ -102,7 +102,6 @@ class EmotionRecognizer:
                 **({"speaker": segment.speaker} if timeline.has_speakers else {}),
                 "label": segment.label,
                 "score": round(segment.scores[segment.label], 3),
-                **{label: round(segment.scores[label], 3) for label in self.labels},
             }
             for segment in timeline.segments
         ]
@@ -127,24 +126,34 @@ def build_app(
             (ser-hf models do not need it).
         timeline_seconds (`float`, *optional*, defaults to 10.0): recordings longer than this also get their
             emotion over time; `None` for never.
-        audio (`str`, *optional*): a recording loaded and classified when the page opens (a demo).
+        audio (`str`, *optional*): a recording shown with its results when the page opens (a demo; classified
+            once, when the app is built).
         classifier (*optional*): an ``audio-classification`` pipeline already loaded, used instead of loading
             ``model``.
     """
     gr = require_gradio()
     recognizer = EmotionRecognizer(classifier or load_classifier(model, revision, trust_remote_code), timeline_seconds)
 
+    def segment_table(result: AppResult) -> Optional[dict[str, list]]:
+        if result.timeline_rows is None:
+            return None
+        headers = list(result.timeline_rows[0]) if result.timeline_rows else ["start", "end", "label", "score"]
+        return {"headers": headers, "data": [list(row.values()) for row in result.timeline_rows]}
+
     def classify(path):
         try:
             result = recognizer(path)
         except ValueError as error:
             raise gr.Error(str(error)) from None
-        if result.timeline_rows is None:
-            return result.scores, gr.update(value=None, visible=False), gr.update(value=None, visible=False)
-        headers = list(result.timeline_rows[0]) if result.timeline_rows else ["start", "end", "label", "score"]
-        table = {"headers": headers, "data": [list(row.values()) for row in result.timeline_rows]}
-        return result.scores, gr.update(value=result.timeline_plot, visible=True), gr.update(value=table, visible=True)
+        has_timeline = result.timeline_rows is not None
+        return (
+            result.scores,
+            gr.update(value=result.timeline_plot, visible=has_timeline),
+            gr.update(value=segment_table(result), visible=has_timeline),
+        )
 
+    # A demo recording is classified now, and its results are the page's first values: they show at once.
+    shown = recognizer(audio) if audio is not None else AppResult(scores={}, duration=0.0)
     long_note = (
         f" Recordings longer than {timeline_seconds:g} s also get their emotion over time: the speech segments found "
         "by voice activity detection, each with its scores."
@@ -157,20 +166,23 @@ def build_app(
             f"Model: `{model}`{f' ({revision})' if revision else ''}. Record or upload speech; the model scores "
             f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
         )
+        has_timeline = shown.timeline_rows is not None
         with gr.Row():
             with gr.Column(scale=1):
                 recording = gr.Audio(value=audio, sources=["microphone", "upload"], type="filepath", label="Recording")
                 button = gr.Button("Classify", variant="primary")
+                segments = gr.Dataframe(
+                    segment_table(shown), label="Speech segments", visible=has_timeline, interactive=False
+                )
             with gr.Column(scale=1):
-                scores = gr.Label(label="Emotion", num_top_classes=len(recognizer.labels))
-        plot = gr.Image(label="Emotion over time", format="png", visible=False)
-        segments = gr.Dataframe(label="Speech segments", visible=False, interactive=False)
+                scores = gr.Label(
+                    shown.scores or None, label="The whole recording", num_top_classes=len(recognizer.labels)
+                )
+        plot = gr.Image(shown.timeline_plot, label="Emotion over time", format="png", visible=has_timeline, height=380)
         outputs = [scores, plot, segments]
         button.click(classify, inputs=recording, outputs=outputs, api_name="classify")
         recording.stop_recording(classify, inputs=recording, outputs=outputs, api_name=False)
         recording.upload(classify, inputs=recording, outputs=outputs, api_name=False)
-        if audio is not None:
-            app.load(classify, inputs=recording, outputs=outputs, api_name=False)
     return app
 
 
