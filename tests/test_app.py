@@ -29,6 +29,7 @@ gradio = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from ser_hf.app import MISSING_GRADIO, build_app  # noqa: E402
+from ser_hf.timeline import emotion_timeline  # noqa: E402
 
 APP_FILE = Path(__file__).resolve().parents[1] / "ser_hf" / "app.py"
 
@@ -102,8 +103,10 @@ def test_app_gives_a_long_recording_its_emotion_over_time(served, model_folder, 
     assert label_scores(label) == pytest.approx(predicted_scores(model_folder, path, capsys), abs=1e-5)
     assert plot["visible"] is True and Path(plot["value"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = segments["value"]
-    assert table["headers"][:4] == ["start", "end", "label", "score"]
-    assert len(table["data"]) >= 2
+    assert segments["visible"] is True and table["headers"] == ["start", "end", "label", "score"]
+    expected = emotion_timeline(str(model_folder), path).segments  # what ser_hf.timeline finds in the same file
+    assert len(expected) >= 2
+    assert [row[:3] for row in table["data"]] == [[round(s.start, 2), round(s.end, 2), s.label] for s in expected]
 
 
 def test_space_mode_serves_the_model_named_by_the_environment(model_folder, tmp_path, monkeypatch, capsys):

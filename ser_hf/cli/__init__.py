@@ -9,15 +9,16 @@
     ser-hf evaluate --model outputs/demo --corpus ravdess --data-dir data/ravdess_sample --split test
     ser-hf evaluate --model A --model B --corpus ravdess --data-dir R --corpus cremad --data-dir C   (a matrix)
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
+    ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app; pip install 'ser-hf[app]')
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.
 
 One module per command (``data``, ``train``, ``predict``, ``evaluate``, ``push``, ``sweep``, ``compare``,
-``leakage_study``, ``embed``), each with an ``add_*_parser`` that registers it here and the function that runs it;
-the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in :mod:`.errors`. Building
-the parser imports argparse and light constants only: each command imports its machinery (torch, transformers,
-datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at once.
+``leakage_study``, ``embed``, ``app``), each with an ``add_*_parser`` that registers it here and the function that
+runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in :mod:`.errors`.
+Building the parser imports argparse and light constants only: each command imports its machinery (torch,
+transformers, datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at once.
 """
 
 from __future__ import annotations
