@@ -9,15 +9,16 @@
     ser-hf evaluate --model outputs/demo --corpus ravdess --data-dir data/ravdess_sample --split test
     ser-hf evaluate --model A --model B --corpus ravdess --data-dir R --corpus cremad --data-dir C   (a matrix)
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
+    ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app; pip install 'ser-hf[app]')
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.
 
 One module per command (``data``, ``train``, ``predict``, ``evaluate``, ``push``, ``sweep``, ``compare``,
-``leakage_study``, ``embed``), each with an ``add_*_parser`` that registers it here and the function that runs it;
-the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in :mod:`.errors`. Building
-the parser imports argparse and light constants only: each command imports its machinery (torch, transformers,
-datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at once.
+``leakage_study``, ``embed``, ``app``), each with an ``add_*_parser`` that registers it here and the function that
+runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in :mod:`.errors`.
+Building the parser imports argparse and light constants only: each command imports its machinery (torch,
+transformers, datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Optional, Sequence
 
 from ..hub.client import use_hub_timeout
 from ..hub.token import redact_log_handlers
+from .app import add_app_parser
 from .compare import add_compare_parser
 from .corpus_arguments import corpus_option_names, positive_int
 from .data import add_data_parser, write_split
@@ -53,6 +55,7 @@ COMMAND_PARSERS = (
     add_compare_parser,
     add_leakage_study_parser,
     add_embed_parser,
+    add_app_parser,
 )
 
 

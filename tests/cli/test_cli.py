@@ -159,12 +159,12 @@ def test_corpus_options_are_typed_and_input_errors_are_one_line(tmp_path, capsys
 
 
 # Libraries that building the parser must not import: each command imports its own when it runs.
-HEAVY_LIBRARIES = ("torch", "transformers", "datasets", "peft", "sklearn", "matplotlib", "pandas")
+HEAVY_LIBRARIES = ("torch", "transformers", "datasets", "peft", "sklearn", "matplotlib", "pandas", "gradio")
 HELP_WITHOUT_HEAVY_IMPORTS = """
 import json, sys
 from ser_hf.cli import main
 commands = [[], ["data"], ["data", "summary"], ["data", "split"], ["data", "audit"], ["predict"], ["evaluate"],
-            ["push"], ["sweep"], ["compare"], ["leakage-study"], ["embed"]]
+            ["push"], ["sweep"], ["compare"], ["leakage-study"], ["embed"], ["app"]]
 for command in commands:
     try:
         main([*command, "--help"])
@@ -186,5 +186,16 @@ def test_help_of_every_command_imports_no_heavy_library(tmp_path):
 def test_python_m_ser_hf_cli_help_lists_every_command():
     result = subprocess.run([sys.executable, "-m", "ser_hf.cli", "--help"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
-    for command in ("data", "train", "predict", "evaluate", "push", "sweep", "compare", "leakage-study", "embed"):
+    for command in (
+        "data",
+        "train",
+        "predict",
+        "evaluate",
+        "push",
+        "sweep",
+        "compare",
+        "leakage-study",
+        "embed",
+        "app",
+    ):
         assert command in result.stdout

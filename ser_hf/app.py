@@ -1,0 +1,215 @@
+"""A web app to try a trained model: record or upload speech, see each emotion's score and, for a long recording, its
+emotion over time. ``ser-hf app MODEL`` serves it; the same file is a Hugging Face Space's ``app.py``.
+
+As a Space (see ``docs/space.md``): copy this file into the Space as ``app.py``, set ``MODEL`` below (or the Space
+variable ``SER_HF_MODEL``) to the model's Hub id, and list ``ser-hf[app]`` in its ``requirements.txt``. The imports
+are absolute (``ser_hf.predict``, not ``.predict``) so that the file runs as a script outside the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+#: The model a Space serves (a Hub id such as ``"me/ravdess-crnn"``, or a folder); the environment variable
+#: ``SER_HF_MODEL`` overrides it, and ``SER_HF_REVISION`` picks a branch, tag or commit.
+MODEL = ""
+MODEL_VARIABLE = "SER_HF_MODEL"
+REVISION_VARIABLE = "SER_HF_REVISION"
+#: Recordings longer than this (seconds) also get their emotion over time: speech segments and their scores.
+TIMELINE_SECONDS = 10.0
+MISSING_GRADIO = "the web app needs Gradio, which is not installed: pip install 'ser-hf[app]'"
+
+logger = logging.getLogger(__name__)
+
+
+def require_gradio():
+    """The ``gradio`` module, or an :class:`ImportError` saying how to install it (it is an optional dependency)."""
+    try:
+        import gradio
+    except ImportError:
+        raise ImportError(MISSING_GRADIO) from None
+    return gradio
+
+
+def load_classifier(model: str, revision: Optional[str] = None, trust_remote_code: bool = False):
+    """The ``audio-classification`` pipeline of ``model`` (a folder or Hub id), loaded as ``ser-hf predict`` does."""
+    from ser_hf.models.feature_extraction_auto import load_feature_extractor
+    from ser_hf.predict import audio_classification_pipeline
+
+    feature_extractor = load_feature_extractor(model, revision=revision, trust_remote_code=trust_remote_code)
+    return audio_classification_pipeline(
+        model, feature_extractor, revision=revision, trust_remote_code=trust_remote_code
+    )
+
+
+@dataclass
+class AppResult:
+    """What the app shows for one recording: every label's score, and for a long one its timeline (a plot, as a PIL
+    image, and one row per speech segment)."""
+
+    scores: dict[str, float]
+    duration: float
+    timeline_plot: Any = None
+    timeline_rows: Optional[list[dict[str, Any]]] = None
+
+
+class EmotionRecognizer:
+    """Classifies one recording as ``ser-hf predict`` does (:func:`~ser_hf.predict.classify_files`: whole file, or
+    30-s windows averaged), and segments a long one into its emotion over time."""
+
+    def __init__(self, classifier, timeline_seconds: Optional[float] = TIMELINE_SECONDS):
+        from ser_hf.predict import model_labels
+
+        self.classifier = classifier
+        self.labels = model_labels(classifier)
+        self.timeline_seconds = timeline_seconds
+
+    def __call__(self, audio: Optional[str]) -> AppResult:
+        from ser_hf.predict import classify_files
+
+        if not audio:
+            raise ValueError("Record or upload a recording first.")
+        (prediction,) = classify_files(self.classifier, [audio], progress=False)
+        if prediction.error is not None:
+            raise ValueError(f"This recording cannot be classified: {prediction.error}.")
+        result = AppResult(scores=prediction.scores, duration=prediction.duration)
+        if self.timeline_seconds is not None and prediction.duration > self.timeline_seconds:
+            result.timeline_plot, result.timeline_rows = self.timeline(audio)
+        return result
+
+    def timeline(self, audio: str):
+        """The emotion-over-time plot (a PIL image, every label's score) and one row per speech segment of a recording:
+        its start, end (and speaker), top label and that label's score."""
+        from PIL import Image
+
+        from ser_hf.timeline import emotion_timeline, plot_timeline
+
+        timeline = emotion_timeline(self.classifier, audio)
+        with tempfile.TemporaryDirectory(prefix="ser-hf-app-") as folder:
+            path = Path(folder) / "timeline.png"
+            plot_timeline(timeline, path)  # drawn off screen and closed: the app holds no figure
+            with Image.open(path) as image:
+                plot = image.copy()
+        rows = [
+            {
+                "start": round(segment.start, 2),
+                "end": round(segment.end, 2),
+                **({"speaker": segment.speaker} if timeline.has_speakers else {}),
+                "label": segment.label,
+                "score": round(segment.scores[segment.label], 3),
+            }
+            for segment in timeline.segments
+        ]
+        return plot, rows
+
+
+def build_app(
+    model: str,
+    *,
+    revision: Optional[str] = None,
+    trust_remote_code: bool = False,
+    timeline_seconds: Optional[float] = TIMELINE_SECONDS,
+    audio: Optional[str] = None,
+    classifier=None,
+):
+    """The web app of ``model`` (a folder or Hub id, loaded as ``ser-hf predict`` loads it) as a ``gradio.Blocks``.
+
+    Args:
+        model (`str`): the model's folder or Hub id, also shown in the title.
+        revision (`str`, *optional*): branch, tag or commit of a Hub model.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): run the model code stored with a Hub model
+            (ser-hf models do not need it).
+        timeline_seconds (`float`, *optional*, defaults to 10.0): recordings longer than this also get their
+            emotion over time; `None` for never.
+        audio (`str`, *optional*): a recording shown with its results when the page opens (a demo; classified
+            once, when the app is built).
+        classifier (*optional*): an ``audio-classification`` pipeline already loaded, used instead of loading
+            ``model``.
+    """
+    gr = require_gradio()
+    recognizer = EmotionRecognizer(classifier or load_classifier(model, revision, trust_remote_code), timeline_seconds)
+
+    def segment_table(result: AppResult) -> Optional[dict[str, list]]:
+        if result.timeline_rows is None:
+            return None
+        headers = list(result.timeline_rows[0]) if result.timeline_rows else ["start", "end", "label", "score"]
+        return {"headers": headers, "data": [list(row.values()) for row in result.timeline_rows]}
+
+    def classify(path):
+        try:
+            result = recognizer(path)
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        has_timeline = result.timeline_rows is not None
+        return (
+            result.scores,
+            gr.update(value=result.timeline_plot, visible=has_timeline),
+            gr.update(value=segment_table(result), visible=has_timeline),
+        )
+
+    # A demo recording is classified now, and its results are the page's first values: they show at once.
+    shown = recognizer(audio) if audio is not None else AppResult(scores={}, duration=0.0)
+    long_note = (
+        f" Recordings longer than {timeline_seconds:g} s also get their emotion over time: the speech segments found "
+        "by voice activity detection, each with its scores."
+        if timeline_seconds is not None
+        else ""
+    )
+    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False) as app:
+        gr.Markdown(
+            f"# Speech emotion recognition\n"
+            f"Model: `{model}`{f' ({revision})' if revision else ''}. Record or upload speech; the model scores "
+            f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
+        )
+        has_timeline = shown.timeline_rows is not None
+        with gr.Row():
+            with gr.Column(scale=1):
+                recording = gr.Audio(value=audio, sources=["microphone", "upload"], type="filepath", label="Recording")
+                button = gr.Button("Classify", variant="primary")
+                segments = gr.Dataframe(
+                    segment_table(shown), label="Speech segments", visible=has_timeline, interactive=False
+                )
+            with gr.Column(scale=1):
+                scores = gr.Label(
+                    shown.scores or None, label="The whole recording", num_top_classes=len(recognizer.labels)
+                )
+        plot = gr.Image(shown.timeline_plot, label="Emotion over time", format="png", visible=has_timeline, height=380)
+        outputs = [scores, plot, segments]
+        button.click(classify, inputs=recording, outputs=outputs, api_name="classify")
+        recording.stop_recording(classify, inputs=recording, outputs=outputs, api_name=False)
+        recording.upload(classify, inputs=recording, outputs=outputs, api_name=False)
+    return app
+
+
+def model_from_environment() -> tuple[str, Optional[str]]:
+    """The model (and revision) a Space serves: ``SER_HF_MODEL`` or :data:`MODEL`, and ``SER_HF_REVISION``."""
+    model = os.environ.get(MODEL_VARIABLE) or MODEL
+    if not model:
+        raise ValueError(
+            f"No model to serve: set {MODEL_VARIABLE} (a Hub id or a folder; in a Space, a variable in its "
+            f"settings), or MODEL at the top of {__file__}."
+        )
+    return model, os.environ.get(REVISION_VARIABLE) or None
+
+
+def main() -> None:
+    """``python app.py``: serve the model named by ``SER_HF_MODEL`` (or :data:`MODEL`), as a Space runs it. Gradio
+    takes the address from ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT`` (a Space sets them)."""
+    from ser_hf.cli.errors import run_reporting_errors
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def serve():
+        model, revision = model_from_environment()
+        build_app(model, revision=revision).launch()
+
+    raise SystemExit(run_reporting_errors(serve, Path(__file__).name))
+
+
+if __name__ == "__main__":
+    main()

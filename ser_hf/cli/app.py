@@ -1,0 +1,65 @@
+"""``ser-hf app MODEL``: a web app (Gradio) to record or upload speech and see the model's emotion scores, and a long
+recording's emotion over time. The parser imports nothing heavy; Gradio and the model are loaded when it runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..app import TIMELINE_SECONDS  # ser_hf.app imports Gradio and the model's libraries only when it builds the app
+
+
+def add_app_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf app`` on the ``ser-hf`` sub-command parsers."""
+    app = commands.add_parser(
+        "app",
+        help="a web app to try a model: record or upload speech, see its emotion scores (pip install 'ser-hf[app]')",
+        description="Serve a web app (Gradio) for a trained model: record or upload speech and see each emotion's "
+        "score; recordings longer than --timeline-seconds also get their emotion over time (a plot and a table of "
+        "speech segments). It serves on this machine only unless --host or --share say otherwise. The same app "
+        "runs as a Hugging Face Space: see docs/space.md.",
+    )
+    app.add_argument("model", help="folder or Hub id of a trained model (anything ser-hf predict takes)")
+    app.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    app.add_argument(
+        "--port", type=int, default=None, help="port to serve on (default: Gradio's, 7860 or the next free)"
+    )
+    app.add_argument(
+        "--share", action="store_true", help="also open a public link through Gradio's share servers (72 hours)"
+    )
+    app.add_argument(
+        "--timeline-seconds",
+        type=float,
+        default=TIMELINE_SECONDS,
+        help="recordings longer than this also get their emotion over time",
+    )
+    app.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    app.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model code stored with a Hub model (not needed for ser-hf models)",
+    )
+    app.set_defaults(run=app_command)
+    return app
+
+
+def app_command(args: argparse.Namespace) -> int:
+    """Load the model and serve its web app until interrupted."""
+    from ..app import build_app, require_gradio
+
+    try:
+        require_gradio()
+    except ImportError as error:
+        raise ValueError(str(error)) from None  # an error of set-up: one line, as the other commands report
+    if args.timeline_seconds < 0:
+        raise ValueError(f"--timeline-seconds must not be negative, got {args.timeline_seconds}.")
+    app = build_app(
+        args.model,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        timeline_seconds=args.timeline_seconds,
+    )
+    app.launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+__all__ = ["add_app_parser", "app_command"]
