@@ -9,6 +9,7 @@ next to saved baseline models (``register_for_auto_class``): it imports nothing 
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import torch
@@ -172,6 +173,13 @@ class MaskedConvStack(nn.ModuleList):
             MaskedConv2dBlock(in_channels, out_channels, kernel_size, tuple(pool_size))
             for in_channels, out_channels in zip(channels[:-1], channels[1:])
         )
+
+    def output_bins(self, input_bins: int) -> int:
+        """Frequency bins of the last 2-D block's output for `input_bins` input bins (pooling in `ceil_mode`)."""
+        for block in self:
+            if block.pool is not None:
+                input_bins = math.ceil(input_bins / block.pool.kernel_size[0])
+        return input_bins
 
     def forward(self, hidden_states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map inputs and per-clip frame counts to the last block's output and its counts."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -31,9 +29,7 @@ class CRNNForAudioClassification(BaselineForAudioClassification):
         self.encoder = MaskedConvStack.over_spectrogram(
             config.conv_channels, config.conv_kernel_size, config.pool_size
         )
-        frequency_bins = config.num_mel_bins
-        for _ in config.conv_channels:
-            frequency_bins = math.ceil(frequency_bins / config.pool_size[0])
+        frequency_bins = self.encoder.output_bins(config.num_mel_bins)
         self.lstm = nn.LSTM(
             input_size=config.conv_channels[-1] * frequency_bins,
             hidden_size=config.lstm_hidden_size,

@@ -20,7 +20,7 @@ from ser_hf.models import (
 from tests.conftest_models import BASELINE_KINDS, LABELS, build_tiny, featurize, load_clip
 
 
-@pytest.mark.parametrize("kind", BASELINE_KINDS)
+@pytest.mark.parametrize("kind", (*BASELINE_KINDS, "cnn2d-flatten"))
 def test_padding_does_not_change_a_clips_logits(kind):
     torch.manual_seed(0)
     model, feature_extractor = build_tiny(kind)
@@ -33,7 +33,7 @@ def test_padding_does_not_change_a_clips_logits(kind):
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("kind", BASELINE_KINDS)
+@pytest.mark.parametrize("kind", (*BASELINE_KINDS, "cnn2d-flatten"))
 def test_training_updates_every_parameter_and_fits_a_small_batch(kind):
     torch.manual_seed(0)
     model, feature_extractor = build_tiny(kind, classifier_dropout=0.0)
@@ -82,6 +82,8 @@ def test_configs_reject_inconsistent_architectures():
         CNN1DConfig(conv_channels=(8, 8), conv_kernel_sizes=(3,))
     with pytest.raises(Exception, match="pooling_mode"):
         CNN2DConfig(pooling_mode="median")
+    with pytest.raises(Exception, match="frequency_pooling"):
+        CNN2DConfig(frequency_pooling="sum")
     with pytest.raises(Exception, match="head_type"):
         MFCCConfig(head_type="transformer")
     with pytest.raises(Exception, match="branch_kernel_sizes must be positive odd"):
