@@ -260,9 +260,19 @@ class SpeakerNormalizedAudioClassificationPipeline(AudioClassificationPipeline):
 
 def audio_classification_pipeline(model: str, feature_extractor, **kwargs) -> AudioClassificationPipeline:
     """``pipeline("audio-classification")`` for ``model``; one that passes each window's speaker statistics on when
-    its feature extractor standardises per speaker (see :class:`SpeakerNormalizedAudioClassificationPipeline`)."""
+    its feature extractor standardises per speaker (see :class:`SpeakerNormalizedAudioClassificationPipeline`). A
+    folder written by ``ser-hf export --format onnx`` runs its graph in onnxruntime (see
+    :func:`~ser_hf.export.onnx_runtime.onnx_audio_classification_pipeline`)."""
     from transformers import pipeline
 
+    from .export.onnx_runtime import check_model_folder, is_onnx_export, onnx_audio_classification_pipeline
+
+    if isinstance(model, (str, os.PathLike)):
+        check_model_folder(model)
+        if is_onnx_export(model):
+            return onnx_audio_classification_pipeline(
+                model, feature_extractor, trust_remote_code=kwargs.get("trust_remote_code") or False
+            )
     if normalises_per_speaker(feature_extractor):
         kwargs["pipeline_class"] = SpeakerNormalizedAudioClassificationPipeline
     return pipeline("audio-classification", model=model, feature_extractor=feature_extractor, **kwargs)

@@ -8,6 +8,7 @@
     ser-hf predict outputs/speaker_normalised recordings/ --speaker-from folder   (or --speakers speakers.csv)
     ser-hf evaluate --model outputs/demo --corpus ravdess --data-dir data/ravdess_sample --split test
     ser-hf evaluate --model A --model B --corpus ravdess --data-dir R --corpus cremad --data-dir C   (a matrix)
+    ser-hf export outputs/demo --format onnx outputs/demo-onnx [--parity-audio data/ravdess_sample]
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
     ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app; pip install 'ser-hf[app]')
 
@@ -36,6 +37,7 @@ from .data import add_data_parser, write_split
 from .embed import add_embed_parser
 from .errors import USER_ERRORS, error_line, run_reporting_errors
 from .evaluate import add_evaluate_parser
+from .export import add_export_parser
 from .leakage_study import add_leakage_study_parser
 from .predict import add_predict_parser
 from .push import add_push_parser
@@ -50,6 +52,7 @@ COMMAND_PARSERS = (
     add_train_parser,
     add_predict_parser,
     add_evaluate_parser,
+    add_export_parser,
     add_push_parser,
     add_sweep_parser,
     add_compare_parser,

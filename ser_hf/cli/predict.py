@@ -22,7 +22,7 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
         "error and the others go on. Exit status: 0 when every file was classified, 1 when some were not "
         "(every result is still written), 2 on a usage error (no audio found, bad --output).",
     )
-    predict.add_argument("model", help="folder or Hub id of a trained model")
+    predict.add_argument("model", help="folder or Hub id of a trained model, or a folder of `ser-hf export`")
     predict.add_argument(
         "files",
         nargs="*",
@@ -163,6 +163,9 @@ def predict_command(args: argparse.Namespace) -> int:
         speakers = speakers_of(files, table, args.speakers)
     elif args.speaker_from == "folder":
         speakers = speakers_from_folders(files)
+    from ..export.onnx_runtime import check_model_folder
+
+    check_model_folder(args.model)  # a folder that is neither a model nor an ONNX export: the file it lacks
     # The feature extractor through ser-hf's loader: a model folder without one gets an error naming the fix.
     feature_extractor = load_feature_extractor(
         args.model, revision=args.revision, trust_remote_code=args.trust_remote_code

@@ -146,10 +146,18 @@ def load_trained_model(
 ) -> TrainedModel:
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
     ``metrics.json`` and ``run_config.json`` when they are there. A folder or repository without a feature extractor
-    raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read."""
+    raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read. A folder
+    written by ``ser-hf export --format onnx`` loads as an
+    :class:`~ser_hf.export.onnx_runtime.OnnxModelForAudioClassification`."""
+    from ..export.onnx_runtime import OnnxModelForAudioClassification, check_model_folder, is_onnx_export
+
     kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
+    check_model_folder(name_or_path)
     feature_extractor = load_feature_extractor(name_or_path, **kwargs)
-    model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)
+    if is_onnx_export(name_or_path):  # ser-hf export --format onnx: the graph runs in onnxruntime
+        model = OnnxModelForAudioClassification(name_or_path, trust_remote_code=trust_remote_code)
+    else:
+        model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
     run = RunDir.find(name_or_path, revision=revision, token=token)
     return TrainedModel(

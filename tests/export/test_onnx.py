@@ -1,0 +1,150 @@
+"""ONNX export of the baselines: onnxruntime gives torch's logits on real clips (each alone and in one padded batch),
+the exported folder says what its graph takes, and `ser-hf predict` / `ser-hf evaluate` run it through the CLI. The
+SSL classifiers and LoRA are in test_onnx_ssl.py (a file of their own, so that the slower exports run in parallel)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from ser_hf.cli import main as cli_main
+from ser_hf.export.onnx import export_onnx
+from ser_hf.export.onnx_runtime import OnnxExportError, OnnxModelForAudioClassification
+from ser_hf.models import OpenSmileFeatureExtractor, build_baseline
+from tests.conftest_models import LABELS, SAMPLE_DIR, build_tiny, featurize, load_clip
+
+PARITY_AUDIO = [SAMPLE_DIR / "Actor_01", SAMPLE_DIR / "Actor_08"]
+# Every baseline of the registry (and the MFCC model's CNN head); parallel_cnn_transformer is tested apart: it
+# does not export yet.
+BASELINE_KINDS = ("cnn2d", "crnn", "cnn1d", "mfcc", "mfcc-cnn", "cnn_attention_lstm")
+
+
+def build_opensmile():
+    extractor = OpenSmileFeatureExtractor(
+        feature_set="eGeMAPSv02", normalization="speaker", feature_mean=[0.5] * 88, feature_std=[2.0] * 88
+    )
+    return build_baseline("opensmile", LABELS, feature_extractor=extractor, hidden_sizes=(16,))
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """Each baseline exported once: {kind: (torch model, feature extractor, export)}."""
+    root = tmp_path_factory.mktemp("onnx")
+    built = {kind: build_tiny(kind) for kind in BASELINE_KINDS}
+    built["opensmile"] = build_opensmile()
+    return {
+        kind: (
+            model,
+            extractor,
+            export_onnx(model, root / kind, feature_extractor=extractor, parity_audio=PARITY_AUDIO),
+        )
+        for kind, (model, extractor) in built.items()
+    }
+
+
+@pytest.mark.parametrize("kind", (*BASELINE_KINDS, "opensmile"))
+def test_onnxruntime_gives_torchs_logits_on_real_clips(exports, kind):
+    model, extractor, export = exports[kind]
+    parity = export.parity
+    assert parity.clips == 8 and parity.argmax_identical and parity.max_abs_logit_difference < 1e-4, parity
+    manifest = json.loads((export.path / "onnx_export.json").read_text())
+    assert manifest["parity"]["max_abs_logit_difference"] == parity.max_abs_logit_difference
+    assert manifest["labels"] == LABELS.names and manifest["feature_extractor"]["runs_before_graph"]
+    # Clips the check did not see, at other lengths and batch sizes: the axes are dynamic.
+    clips = [load_clip(20, 1.3), load_clip(40), load_clip(60, 2.1)]
+    features = featurize(extractor, clips)
+    onnx_model = OnnxModelForAudioClassification(export.path)
+    expected = model(**{name: features[name] for name in onnx_model.inputs}).logits.detach().numpy()
+    np.testing.assert_allclose(onnx_model(**features).logits.numpy(), expected, atol=1e-4)
+
+
+def test_the_manifest_says_what_the_graph_takes(exports):
+    inputs = {
+        kind: json.loads((e.path / "onnx_export.json").read_text())["inputs"] for kind, (*_, e) in exports.items()
+    }
+    assert inputs["cnn2d"] == [
+        {"name": "input_features", "dtype": "float32", "shape": ["batch", "frames", 32]},
+        {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "frames"]},
+    ]
+    assert inputs["cnn1d"][0] == {"name": "input_values", "dtype": "float32", "shape": ["batch", "samples"]}
+    # openSMILE functionals: one vector per clip, computed in Python, standardised with the speaker's statistics.
+    assert inputs["opensmile"] == [{"name": "input_features", "dtype": "float32", "shape": ["batch", 88]}]
+    manifest = json.loads((exports["opensmile"][2].path / "onnx_export.json").read_text())
+    assert manifest["feature_extractor"]["normalization"] == "speaker"
+    assert {"model.onnx", "config.json", "preprocessor_config.json"} <= {
+        p.name for p in exports["cnn2d"][2].path.iterdir()
+    }
+
+
+def test_a_model_whose_graph_cannot_run_fails_and_writes_nothing(tmp_path):
+    model, extractor = build_tiny("parallel_cnn_transformer")
+    with pytest.raises(OnnxExportError, match="Nothing was written"):
+        export_onnx(
+            model,
+            tmp_path / "out",
+            feature_extractor=extractor,
+            parity_audio=[SAMPLE_DIR / "Actor_01"],
+            exporter="torchscript",  # dynamo specialises its ceil-mode pooling to the example's length
+        )
+    assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())
+
+
+def test_export_predict_and_evaluate_through_the_cli(tmp_path, capsys):
+    model, extractor = build_tiny("cnn2d")
+    model.save_pretrained(tmp_path / "model")
+    extractor.save_pretrained(tmp_path / "model")
+    onnx = tmp_path / "onnx"
+    args = ["export", str(tmp_path / "model"), "--format", "onnx", str(onnx), "--parity-audio", str(SAMPLE_DIR)]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert "torch.onnx.export (dynamo)" in out and "argmax identical" in out and "max |logit difference|" in out
+
+    clips = str(SAMPLE_DIR / "Actor_08")
+    for name, folder in (("torch", tmp_path / "model"), ("onnx", onnx)):
+        assert (
+            cli_main(["predict", str(folder), clips, "--no-progress", "--output", str(tmp_path / f"{name}.json")]) == 0
+        )
+    torch_rows, onnx_rows = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("torch", "onnx"))
+    assert len(onnx_rows) == 30 and [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    for ours, theirs in zip(onnx_rows, torch_rows):
+        assert ours["scores"] == pytest.approx(theirs["scores"], abs=1e-4)
+
+    evaluate = ["evaluate", "--corpus", "ravdess", "--data-dir", str(SAMPLE_DIR), "--speakers", "08"]
+    reports = {}
+    for name, folder in (("torch", tmp_path / "model"), ("onnx", onnx)):
+        assert cli_main([*evaluate, "--model", str(folder), "--output-dir", str(tmp_path / f"eval-{name}")]) == 0
+        reports[name] = json.loads((tmp_path / f"eval-{name}" / "eval_report.json").read_text())
+    metrics = [next(iter(report["evaluation"].values())) for report in (reports["torch"], reports["onnx"])]
+    assert metrics[0]["clips"] == metrics[1]["clips"] == 26  # RAVDESS "calm" is not a label of the model
+    assert metrics[0]["unweighted_accuracy"] == metrics[1]["unweighted_accuracy"]
+
+
+def test_a_folder_that_is_neither_a_model_nor_an_export_is_named(tmp_path, capsys):
+    clip = str(sorted((SAMPLE_DIR / "Actor_01").glob("*.flac"))[0])
+    (tmp_path / "notes.txt").write_text("not a model")
+    assert cli_main(["predict", str(tmp_path), clip, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is neither a trained model (no config.json) nor an ONNX export (no onnx_export.json)" in err
+    (tmp_path / "model.onnx").write_bytes(b"")
+    evaluate = ["evaluate", "--model", str(tmp_path), "--corpus", "ravdess", "--data-dir", str(SAMPLE_DIR)]
+    assert cli_main([*evaluate, "--speakers", "01"]) == 2
+    assert f"{tmp_path} holds model.onnx but no onnx_export.json" in capsys.readouterr().err
+
+
+def test_an_export_never_overwrites_another_folder(tmp_path, exports):
+    model, extractor, _ = exports["mfcc"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    with pytest.raises(OnnxExportError, match="already holds files and is not an ONNX export"):
+        export_onnx(model, tmp_path / "run", feature_extractor=extractor)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.json"]
+
+
+def test_without_onnxruntime_the_error_says_how_to_install_it(exports, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
+    clip = str(sorted((SAMPLE_DIR / "Actor_01").glob("*.flac"))[0])
+    assert cli_main(["predict", str(exports["cnn2d"][2].path), clip, "--no-progress"]) == 2
+    assert "needs onnxruntime, which is not installed: pip install 'ser-hf[onnx]'" in capsys.readouterr().err
