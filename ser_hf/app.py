@@ -36,17 +36,6 @@ def require_gradio():
     return gradio
 
 
-def load_classifier(model: str, revision: Optional[str] = None, trust_remote_code: bool = False):
-    """The ``audio-classification`` pipeline of ``model`` (a folder or Hub id), loaded as ``ser-hf predict`` does."""
-    from ser_hf.models.feature_extraction_auto import load_feature_extractor
-    from ser_hf.predict import audio_classification_pipeline
-
-    feature_extractor = load_feature_extractor(model, revision=revision, trust_remote_code=trust_remote_code)
-    return audio_classification_pipeline(
-        model, feature_extractor, revision=revision, trust_remote_code=trust_remote_code
-    )
-
-
 @dataclass
 class AppResult:
     """What the app shows for one recording: every label's score, and for a long one its timeline (a plot, as a PIL
@@ -132,7 +121,11 @@ def build_app(
             ``model``.
     """
     gr = require_gradio()
-    recognizer = EmotionRecognizer(classifier or load_classifier(model, revision, trust_remote_code), timeline_seconds)
+    if classifier is None:
+        from ser_hf.predict import load_classifier
+
+        classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
+    recognizer = EmotionRecognizer(classifier, timeline_seconds)
 
     def segment_table(result: AppResult) -> Optional[dict[str, list]]:
         if result.timeline_rows is None:

@@ -278,6 +278,23 @@ def audio_classification_pipeline(model: str, feature_extractor, **kwargs) -> Au
     return pipeline("audio-classification", model=model, feature_extractor=feature_extractor, **kwargs)
 
 
+def load_classifier(
+    model: str | os.PathLike, *, revision: Optional[str] = None, trust_remote_code: bool = False
+) -> AudioClassificationPipeline:
+    """The ``audio-classification`` pipeline of ``model`` (a folder, a Hub id or an ONNX export), with its feature
+    extractor loaded through ser-hf's loader (a folder without one gets an error naming the fix): how ``ser-hf
+    predict``, ``predict --timeline`` and ``ser-hf app`` load a model."""
+    from .export.onnx_runtime import check_model_folder
+    from .models.feature_extraction_auto import load_feature_extractor
+
+    model = str(model)
+    check_model_folder(model)  # a folder that is neither a model nor an ONNX export: the file it lacks
+    feature_extractor = load_feature_extractor(model, revision=revision, trust_remote_code=trust_remote_code)
+    return audio_classification_pipeline(
+        model, feature_extractor, revision=revision, trust_remote_code=trust_remote_code
+    )
+
+
 def model_labels(classifier) -> list[str]:
     """The pipeline's model's labels, in class-id order."""
     id2label = classifier.model.config.id2label
@@ -747,6 +764,7 @@ __all__ = [
     "SpeakerNormalizedAudioClassificationPipeline",
     "WindowPrediction",
     "audio_classification_pipeline",
+    "load_classifier",
     "classify_files",
     "find_audio_inputs",
     "model_labels",

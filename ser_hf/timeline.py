@@ -343,15 +343,6 @@ def speech_segments(waveform: np.ndarray, sampling_rate: int, options: Optional[
 # --- The timeline -------------------------------------------------------------------------------------------------
 
 
-def load_classifier(model: str | os.PathLike, **kwargs):
-    """``pipeline("audio-classification")`` for a model folder or Hub id, loaded as ``ser-hf predict`` loads it."""
-    from .models.feature_extraction_auto import load_feature_extractor
-    from .predict import audio_classification_pipeline
-
-    feature_extractor = load_feature_extractor(str(model), **kwargs)
-    return audio_classification_pipeline(str(model), feature_extractor, **kwargs)
-
-
 def _segment_scores(
     classifier, waveform: np.ndarray, bounds: Sequence[tuple[float, float]], *, window_seconds, hop_seconds, batch_size
 ) -> list[dict[str, float]]:
@@ -422,6 +413,8 @@ def emotion_timeline(
     options = VADOptions(**vad_options)
     load_vad(options.onnx)  # says how to install silero-vad before a model is loaded
     if isinstance(classifier, (str, os.PathLike)):
+        from .predict import load_classifier
+
         classifier = load_classifier(classifier)
     rate = classifier.feature_extractor.sampling_rate
     if isinstance(audio, (str, os.PathLike)):
@@ -571,7 +564,6 @@ __all__ = [
     "Timeline",
     "VADOptions",
     "emotion_timeline",
-    "load_classifier",
     "load_vad",
     "plot_timeline",
     "read_rttm",

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from ser_hf.cli import main as cli_main
+from ser_hf.predict import load_classifier
 from ser_hf.timeline import (
     FIGURE_SIZE,
     Segment,
@@ -24,7 +25,6 @@ from ser_hf.timeline import (
     SpeakerTurn,
     Timeline,
     emotion_timeline,
-    load_classifier,
     plot_timeline,
     read_rttm,
     split_by_speaker,

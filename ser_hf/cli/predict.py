@@ -128,13 +128,12 @@ def predict_command(args: argparse.Namespace) -> int:
     per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
     place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
     # ser_hf.predict imports torch and transformers, and ser_hf.models (which registers the model types).
-    from ..models.feature_extraction_auto import load_feature_extractor
     from ..models.ssl import minimum_input_samples
     from ..predict import (
         PredictionWriter,
-        audio_classification_pipeline,
         classify_files,
         find_audio_inputs,
+        load_classifier,
         model_labels,
         read_speakers_csv,
         speakers_from_folders,
@@ -163,17 +162,8 @@ def predict_command(args: argparse.Namespace) -> int:
         speakers = speakers_of(files, table, args.speakers)
     elif args.speaker_from == "folder":
         speakers = speakers_from_folders(files)
-    from ..export.onnx_runtime import check_model_folder
-
-    check_model_folder(args.model)  # a folder that is neither a model nor an ONNX export: the file it lacks
-    # The feature extractor through ser-hf's loader: a model folder without one gets an error naming the fix.
-    feature_extractor = load_feature_extractor(
-        args.model, revision=args.revision, trust_remote_code=args.trust_remote_code
-    )
-    classifier = audio_classification_pipeline(
-        args.model, feature_extractor, revision=args.revision, trust_remote_code=args.trust_remote_code
-    )
-    shortest = minimum_input_samples(classifier.model.config) / feature_extractor.sampling_rate
+    classifier = load_classifier(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
+    shortest = minimum_input_samples(classifier.model.config) / classifier.feature_extractor.sampling_rate
     if args.window_seconds is not None and args.window_seconds < shortest:
         raise ValueError(
             f"--window-seconds {args.window_seconds} is shorter than the model's receptive field "
@@ -220,12 +210,11 @@ def predict_command(args: argparse.Namespace) -> int:
 def timeline_command(args: argparse.Namespace) -> int:
     """``--timeline``: one :class:`ser_hf.timeline.Timeline` per recording, printed as JSON lines or written to
     --output, each drawn to --timeline-plot."""
-    from ..predict import find_audio_inputs
+    from ..predict import find_audio_inputs, load_classifier
     from ..timeline import (
         Smoothing,
         VADOptions,
         emotion_timeline,
-        load_classifier,
         load_vad,
         plot_timeline,
         read_rttm,
