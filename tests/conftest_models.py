@@ -83,7 +83,7 @@ def tiny_ssl_config(family: str, **overrides):
 
 _TINY_BASELINES = {
     "cnn2d": dict(conv_channels=(4, 8), attention_hidden_size=8),
-    "cnn2d-flatten": dict(conv_channels=(4, 8), frequency_pooling="flatten", pooling_mode="max"),
+    "cnn2d-flatten": dict(conv_channels=(4, 8), frequency_pooling="flatten", pooling_mode="mean_max"),
     "crnn": dict(conv_channels=(4, 8), lstm_hidden_size=8, lstm_num_layers=2, attention_hidden_size=8),
     "cnn1d": dict(conv_channels=(4, 8, 8), conv_kernel_sizes=(40, 3, 3), conv_strides=(4, 1, 1), pool_sizes=(4, 4, 4)),
     "mfcc": dict(hidden_sizes=(16,)),

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 #: The pooling modes :class:`TemporalPooling` implements.
-POOLING_MODES = ("mean", "max", "statistics", "attention", "attentive_statistics")
+POOLING_MODES = ("mean", "max", "mean_max", "statistics", "attention", "attentive_statistics")
 
 # Keeps the standard deviation differentiable where a clip's frames are all equal (a one-frame clip, silence).
 _VARIANCE_FLOOR = 1e-5
@@ -66,7 +66,8 @@ class TemporalPooling(nn.Module):
         hidden_size (`int`):
             Size of each frame vector.
         mode (`str`, *optional*, defaults to `"mean"`):
-            `"mean"`, `"max"`, `"statistics"` (mean and standard deviation, concatenated), `"attention"` (a learned
+            `"mean"`, `"max"`, `"mean_max"` (mean and maximum, concatenated), `"statistics"` (mean and standard
+            deviation, concatenated), `"attention"` (a learned
             softmax weighting of the frames) or `"attentive_statistics"` (attention-weighted mean and standard
             deviation, Okabe et al., 2018).
         attention_hidden_size (`int`, *optional*, defaults to 128):
@@ -88,8 +89,9 @@ class TemporalPooling(nn.Module):
 
     @property
     def output_size(self) -> int:
-        """Size of the pooled vector: twice `hidden_size` for the modes that also return a standard deviation."""
-        return 2 * self.hidden_size if self.mode in ("statistics", "attentive_statistics") else self.hidden_size
+        """Size of the pooled vector: twice `hidden_size` for the modes that concatenate two statistics."""
+        two = ("mean_max", "statistics", "attentive_statistics")
+        return 2 * self.hidden_size if self.mode in two else self.hidden_size
 
     def forward(self, hidden_states: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Pool `hidden_states` `(batch, time, hidden_size)`; `mask` `(batch, time)` is `True` on real frames."""
@@ -98,8 +100,13 @@ class TemporalPooling(nn.Module):
         mask = mask.bool()
         if self.mode == "mean":
             return masked_mean_and_std(hidden_states, mask)[0]
-        if self.mode == "max":
-            return hidden_states.masked_fill(~mask.unsqueeze(-1), torch.finfo(hidden_states.dtype).min).amax(dim=1)
+        if self.mode in ("max", "mean_max"):
+            maximum = hidden_states.masked_fill(~mask.unsqueeze(-1), torch.finfo(hidden_states.dtype).min).amax(dim=1)
+            return (
+                maximum
+                if self.mode == "max"
+                else torch.cat([masked_mean_and_std(hidden_states, mask)[0], maximum], -1)
+            )
         if self.mode == "statistics":
             return torch.cat(masked_mean_and_std(hidden_states, mask), dim=-1)
 
