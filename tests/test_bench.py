@@ -65,7 +65,20 @@ def test_inference_batched_gives_the_scores_of_one_call_per_file(monkeypatch, tm
     report = run_bench("inference", monkeypatch, tmp_path, "--no-cli")
     (result,) = report["results"]
     assert result["largest_difference"] < 1e-4 and result["same_top_label"] == result["clips"]
-    assert set(result["rates"]) == {"one call per file", "one call per decoded clip", "batched"}
+    assert set(result["rates"]) == {
+        "one call per file",
+        "one call per decoded clip",
+        "batched",
+        "batched, onnxruntime",
+        "forward, torch",
+        "forward, onnxruntime",
+    }
+    # onnxruntime against torch on the same model and clips: the export passed its parity check, and the pipeline
+    # on the exported folder gives the torch pipeline's scores.
+    onnx = result["onnx"]
+    assert onnx["parity"]["argmax_identical"] and onnx["largest_difference"] < 1e-4
+    assert onnx["same_top_label"] == result["clips"]
+    assert onnx["batched_ratio"] == pytest.approx(result["rates"]["batched, onnxruntime"] / result["rates"]["batched"])
 
 
 def test_models_accounts_lora_and_checkpointing_memory(monkeypatch, tmp_path):

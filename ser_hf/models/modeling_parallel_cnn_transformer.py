@@ -20,12 +20,17 @@ def masked_time_max_pool(
     """Max-pool `frames` `(batch, time, features)` over time in windows of `pool_size`, reading real frames only.
 
     Padded frames are set to the lowest value first, so a window that runs past the end of a clip takes the maximum of
-    the clip's own frames, as it does when the clip is alone (`ceil_mode` windows ignore what lies past the input).
+    the clip's own frames, as it does when the clip is alone. The windows are those of `ceil_mode` pooling, written as
+    plain pooling over a time axis padded to a whole number of windows: `ceil_mode` makes `torch.export` fix the
+    length (so the ONNX graph would take one length only). The padding is worked out with non-negative integers, where
+    floor division and ONNX's truncating integer `Div` agree.
     Returns the pooled frames, zero past each clip's new length, and the new lengths.
     """
+    windows = (frames.shape[1] + pool_size - 1) // pool_size
+    frames = nn.functional.pad(frames, (0, 0, 0, windows * pool_size - frames.shape[1]))
     mask = lengths_to_mask(lengths, frames.shape[1]).unsqueeze(-1)
     lowest = torch.finfo(frames.dtype).min
-    pooled = nn.functional.max_pool1d(frames.masked_fill(~mask, lowest).transpose(1, 2), pool_size, ceil_mode=True)
+    pooled = nn.functional.max_pool1d(frames.masked_fill(~mask, lowest).transpose(1, 2), pool_size)
     lengths = pool_output_lengths(lengths, pool_size)
     pooled = pooled.transpose(1, 2)
     return pooled * lengths_to_mask(lengths, pooled.shape[1]).unsqueeze(-1).to(pooled.dtype), lengths

@@ -1,12 +1,18 @@
-"""ONNX export of the SSL classifiers (one per encoder family, both pooling heads) and of a LoRA model, merged first:
-onnxruntime gives torch's logits on real clips."""
+"""ONNX export of an SSL classifier and of a LoRA model, merged first: onnxruntime gives torch's logits on real clips.
+
+One encoder family, wav2vec2 (ser-hf's default), with one transformer layer: every family takes the same path through
+ser-hf (the dynamo exporter, a graph from `input_values` and `attention_mask` to logits, the same pooling heads), and
+they differ only inside transformers' encoders, which HuBERT and data2vec-audio copy from wav2vec2's. Whatever a
+family's encoder does, `ser-hf export` runs it against torch on real clips before it writes anything, so an encoder
+that did not export right fails there with its figures (tests/export/test_onnx.py checks that path). Both pooling
+heads are exported: mean pooling plain, attentive statistics under LoRA.
+"""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from ser_hf.export.onnx import export_onnx
@@ -15,22 +21,29 @@ from ser_hf.models import ssl_lora_config
 from tests.conftest_models import SAMPLE_DIR, build_tiny, featurize, load_clip
 
 PARITY_AUDIO = [SAMPLE_DIR / "Actor_02"]
-pytestmark = pytest.mark.slow  # the dynamo exporter takes seconds per encoder
+#: The tiny test geometry with one transformer layer: the exporter traces every layer, at seconds a layer.
+ONE_LAYER = {"config_overrides": {"num_hidden_layers": 1}}
 
-SSL_KINDS = ("wav2vec2-mean", "hubert-attentive_statistics", "wavlm-mean", "data2vec-audio-attentive_statistics")
 
-
-@pytest.mark.parametrize("kind", SSL_KINDS)
-def test_onnxruntime_gives_torchs_logits_on_real_clips(tmp_path, kind):
-    model, extractor = build_tiny(kind)
-    export = export_onnx(model, tmp_path / kind, feature_extractor=extractor, parity_audio=PARITY_AUDIO)
+def test_onnxruntime_gives_torchs_logits_on_real_clips(tmp_path):
+    model, extractor = build_tiny("wav2vec2-mean", **ONE_LAYER)
+    export = export_onnx(model, tmp_path / "wav2vec2", feature_extractor=extractor, parity_audio=PARITY_AUDIO)
     assert export.parity.argmax_identical and export.parity.max_abs_logit_difference < 1e-4, export.parity
     assert export.manifest["exporter"] == "torch.onnx.export (dynamo)"
-    assert [i["name"] for i in export.manifest["inputs"]] == ["input_values", "attention_mask"]
+    assert export.manifest["inputs"] == [
+        {"name": "input_values", "dtype": "float32", "shape": ["batch", "samples"]},
+        {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "samples"]},
+    ]
+    # Clips the check did not see, at other lengths and batch sizes: the axes are dynamic.
+    features = featurize(extractor, [load_clip(5, 1.2), load_clip(50), load_clip(70, 2.3)])
+    with torch.no_grad():
+        expected = model(**features).logits.numpy()
+    onnx_logits = OnnxModelForAudioClassification(export.path)(**features).logits.numpy()
+    np.testing.assert_allclose(onnx_logits, expected, atol=1e-4)
 
 
 def test_a_lora_model_is_merged_and_keeps_its_adapted_logits(tmp_path):
-    model, extractor = build_tiny("wav2vec2-attentive_statistics", lora_config=ssl_lora_config(r=4))
+    model, extractor = build_tiny("wav2vec2-attentive_statistics", lora_config=ssl_lora_config(r=4), **ONE_LAYER)
     model.eval()
     with torch.no_grad():  # trained adapters: B is zero at initialisation, which would make merging a no-op
         for name, parameter in model.named_parameters():
