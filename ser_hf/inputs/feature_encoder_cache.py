@@ -48,7 +48,7 @@ from transformers import set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.dataset_info import get_ser_info, set_ser_info
-from ..data.decode import WAVEFORM_COLUMN
+from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..recipe.errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_cache import cache_key, first_conv_layer_per_clip
@@ -56,7 +56,7 @@ from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
 
-#: Column of each clip's feature-encoder frames, `(frames, channels)` float32.
+#: Column of each clip's feature-encoder frames, `(frames, channels)` float32 (or float16, `precision`).
 FEATURES_COLUMN = "extract_features"
 #: Column of each clip's length in samples (the attention mask of a batch covers that many).
 NUM_SAMPLES_COLUMN = "num_samples"
@@ -136,30 +136,34 @@ def encode_feature_encoder_outputs(
     cache_dir: Optional[Union[str, os.PathLike]] = None,
     load_from_cache: bool = True,
     keep_waveform: bool = False,
+    precision: str = "float32",
 ) -> Dataset:
     """Add each clip's feature-encoder frames (`extract_features`) and `num_samples`, in place of its `waveform`.
 
-    Each clip is normalised by `feature_extractor` and encoded on its own, unpadded, in batches of `batch_size` clips
-    of similar length (a group-norm first layer runs clip by clip, see
-    :func:`ser_hf.inputs.encoder_cache.first_conv_layer_per_clip`), on the feature encoder's device. The frames go
-    through `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint
-    and :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
-    dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked
-    before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model).
+        Each clip is normalised by `feature_extractor` and encoded on its own, unpadded, in batches of `batch_size` clips
+        of similar length (a group-norm first layer runs clip by clip, see
+        :func:`ser_hf.inputs.encoder_cache.first_conv_layer_per_clip`), on the feature encoder's device. The frames go
+        through `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint
+        and :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
+        dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked
+        before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model), half
+    that with `precision="float16"`.
 
-    Args:
-        model (`nn.Module`): an SSL classifier (or a peft model wrapping one) whose feature encoder is frozen.
-        feature_extractor (`SequenceFeatureExtractor`): the model's feature extractor (normalises each clip).
-        dataset (`Dataset`): prepared clips, with the `waveform` column of :func:`ser_hf.prepare_audio`.
-        batch_size (`int`, *optional*, defaults to 8): clips per forward pass.
-        cache_dir (`str` or `os.PathLike`, *optional*): where the cache file lives; defaults to
-            `$HF_DATASETS_CACHE/ser_hf`.
-        load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
-        keep_waveform (`bool`, *optional*, defaults to `False`): keep the `waveform` column too (a corpus encoded
-            before it is split, whose splits may still need the audio).
+        Args:
+            model (`nn.Module`): an SSL classifier (or a peft model wrapping one) whose feature encoder is frozen.
+            feature_extractor (`SequenceFeatureExtractor`): the model's feature extractor (normalises each clip).
+            dataset (`Dataset`): prepared clips, with the `waveform` column of :func:`ser_hf.prepare_audio`.
+            batch_size (`int`, *optional*, defaults to 8): clips per forward pass.
+            cache_dir (`str` or `os.PathLike`, *optional*): where the cache file lives; defaults to
+                `$HF_DATASETS_CACHE/ser_hf`.
+            load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
+            keep_waveform (`bool`, *optional*, defaults to `False`): keep the `waveform` column too (a corpus encoded
+                before it is split, whose splits may still need the audio).
+            precision (`str`, *optional*, defaults to `"float32"`): how the frames are stored, `"float32"` or `"float16"`
+                (half the size; the collator gives the model float32 either way). Part of the cache key.
 
-    Returns:
-        `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
+        Returns:
+            `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
     """
     encoder = feature_encoder(model)
     if encoder is None:
@@ -177,9 +181,11 @@ def encode_feature_encoder_outputs(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_precision(precision)
     classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
     encoder_key = feature_encoder_key(model, feature_extractor)
-    key = cache_key((encoder_key, dataset._fingerprint), {})
+    # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
+    key = cache_key((encoder_key, dataset._fingerprint) + (() if precision == "float32" else (precision,)), {})
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache_file = cache_dir / f"feature-encoder-{key}.arrow"
@@ -199,11 +205,15 @@ def encode_feature_encoder_outputs(
                 "feature_extractor": feature_extractor,
                 "forward_batch_size": batch_size,
                 "encoded": encoded,
+                "precision": precision,
             },
             remove_columns=[WAVEFORM_COLUMN],
             features=Features(
-                {FEATURES_COLUMN: Array2D(shape=(None, channels), dtype="float32"), NUM_SAMPLES_COLUMN: Value("int64")}
+                {FEATURES_COLUMN: Array2D(shape=(None, channels), dtype=precision), NUM_SAMPLES_COLUMN: Value("int64")}
             ),
+            # Rows of frames are large (hundreds of KB each): the writer flushes every map batch instead of holding
+            # datasets' default 1,000 rows in memory.
+            writer_batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
             cache_file_name=str(cache_file),
             load_from_cache_file=load_from_cache,
             # The key covers what the frames depend on; without it datasets would hash the model by pickling it.
@@ -259,6 +269,7 @@ def _encode_batch(
     feature_extractor: SequenceFeatureExtractor,
     forward_batch_size: int,
     encoded: dict[str, float],
+    precision: str = "float32",
 ) -> dict[str, list]:
     start = time.perf_counter()
     parameter = next(encoder.parameters())
@@ -285,7 +296,7 @@ def _encode_batch(
         with context:
             output = encoder(input_values.to(device=parameter.device, dtype=parameter.dtype)).float().cpu()
         for row, index in enumerate(indices):
-            frames[index] = output[row, :, : num_frames[index]].T.numpy()
+            frames[index] = cast_to_precision(output[row, :, : num_frames[index]].T.numpy(), precision)
     encoded["clips"] += len(values)
     encoded["seconds"] += time.perf_counter() - start
     return {FEATURES_COLUMN: frames, NUM_SAMPLES_COLUMN: num_samples}
@@ -386,7 +397,12 @@ class FeatureEncoderCacheMode(InputMode):
         )
         feature_encoder(model).to(training_args.device)
         return encode_feature_encoder_outputs(
-            model, feature_extractor, dataset, batch_size=training_args.per_device_eval_batch_size, keep_waveform=True
+            model,
+            feature_extractor,
+            dataset,
+            batch_size=training_args.per_device_eval_batch_size,
+            keep_waveform=True,
+            precision=self.data_args.cache_precision,
         )
 
     def fold_inputs(self, model, feature_extractor, splits, training_args):
@@ -424,7 +440,11 @@ class FeatureEncoderCacheMode(InputMode):
                 return DatasetDict(
                     {
                         name: encode_feature_encoder_outputs(
-                            model, feature_extractor, split, batch_size=training_args.per_device_eval_batch_size
+                            model,
+                            feature_extractor,
+                            split,
+                            batch_size=training_args.per_device_eval_batch_size,
+                            precision=self.data_args.cache_precision,
                         )
                         for name, split in inputs.items()
                     }
