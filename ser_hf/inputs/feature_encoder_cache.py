@@ -140,30 +140,30 @@ def encode_feature_encoder_outputs(
 ) -> Dataset:
     """Add each clip's feature-encoder frames (`extract_features`) and `num_samples`, in place of its `waveform`.
 
-        Each clip is normalised by `feature_extractor` and encoded on its own, unpadded, in batches of `batch_size` clips
-        of similar length (a group-norm first layer runs clip by clip, see
-        :func:`ser_hf.inputs.encoder_cache.first_conv_layer_per_clip`), on the feature encoder's device. The frames go
-        through `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint
-        and :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
-        dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked
-        before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model), half
+    Each clip is normalised by `feature_extractor` and encoded on its own, unpadded, in batches of `batch_size` clips
+    of similar length (a group-norm first layer runs clip by clip, see
+    :func:`ser_hf.inputs.encoder_cache.first_conv_layer_per_clip`), on the feature encoder's device. The frames go
+    through `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint
+    and :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
+    dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked
+    before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model), half
     that with `precision="float16"`.
 
-        Args:
-            model (`nn.Module`): an SSL classifier (or a peft model wrapping one) whose feature encoder is frozen.
-            feature_extractor (`SequenceFeatureExtractor`): the model's feature extractor (normalises each clip).
-            dataset (`Dataset`): prepared clips, with the `waveform` column of :func:`ser_hf.prepare_audio`.
-            batch_size (`int`, *optional*, defaults to 8): clips per forward pass.
-            cache_dir (`str` or `os.PathLike`, *optional*): where the cache file lives; defaults to
-                `$HF_DATASETS_CACHE/ser_hf`.
-            load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
-            keep_waveform (`bool`, *optional*, defaults to `False`): keep the `waveform` column too (a corpus encoded
-                before it is split, whose splits may still need the audio).
-            precision (`str`, *optional*, defaults to `"float32"`): how the frames are stored, `"float32"` or `"float16"`
-                (half the size; the collator gives the model float32 either way). Part of the cache key.
+    Args:
+        model (`nn.Module`): an SSL classifier (or a peft model wrapping one) whose feature encoder is frozen.
+        feature_extractor (`SequenceFeatureExtractor`): the model's feature extractor (normalises each clip).
+        dataset (`Dataset`): prepared clips, with the `waveform` column of :func:`ser_hf.prepare_audio`.
+        batch_size (`int`, *optional*, defaults to 8): clips per forward pass.
+        cache_dir (`str` or `os.PathLike`, *optional*): where the cache file lives; defaults to
+            `$HF_DATASETS_CACHE/ser_hf`.
+        load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
+        keep_waveform (`bool`, *optional*, defaults to `False`): keep the `waveform` column too (a corpus encoded
+            before it is split, whose splits may still need the audio).
+        precision (`str`, *optional*, defaults to `"float32"`): how the frames are stored, `"float32"` or `"float16"`
+            (half the size; the collator gives the model float32 either way). Part of the cache key.
 
-        Returns:
-            `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
+    Returns:
+        `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
     """
     encoder = feature_encoder(model)
     if encoder is None:
