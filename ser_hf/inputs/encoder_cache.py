@@ -72,6 +72,11 @@ _HEAD_CONFIG_KEYS = (
     "architectures",
     "use_cache",
 )
+#: Batches of clips are padded to a multiple of this many samples, not to their longest clip: on CPU, oneDNN keeps a
+#: compiled convolution (and its buffers) for every input shape it meets, up to 1,024 of them, so a corpus of clips of
+#: every length would fill that cache, gigabytes for a base-sized encoder. Padding never changes a clip's outputs
+#: where a batch is padded at all (an attention mask, or unpadded later convolutions).
+PAD_TO_MULTIPLE_OF = 4096
 # Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
 # larger one pads less.
 _FORWARD_BATCHES_PER_MAP_BATCH = 8
@@ -202,7 +207,9 @@ def encode_dataset(
     was_training = model.training
     model.eval()
     try:
-        states = dataset.select_columns([WAVEFORM_COLUMN]).map(
+        # NumPy batches: the default format would make every sample of a batch a Python float.
+        waveforms = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        states = waveforms.map(
             _encode_batch,
             batched=True,
             batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if batched else batch_size,
@@ -237,6 +244,7 @@ def encode_dataset(
 
     if dataset._indices is not None:
         dataset = dataset.flatten_indices()
+    states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
     result = concatenate_datasets([dataset, states], axis=1)
     return set_ser_info(result, encoder_cache=str(cache_file))
 
@@ -276,6 +284,11 @@ def cache_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> s
         # Raw bytes through a uint8 view: works for every dtype (bfloat16 has no numpy counterpart).
         hasher.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
     return hasher.hexdigest()
+
+
+def padded_length(num_samples: int) -> int:
+    """`num_samples` rounded up to a multiple of :data:`PAD_TO_MULTIPLE_OF`."""
+    return -(-num_samples // PAD_TO_MULTIPLE_OF) * PAD_TO_MULTIPLE_OF
 
 
 def _check_sampling_rate(dataset: Dataset, feature_extractor: SequenceFeatureExtractor) -> None:
@@ -390,15 +403,21 @@ def _encode_clips(
             for waveform in waveforms
         ]
         num_samples = [len(value) for value in values]
-        input_values = torch.zeros(len(values), max(num_samples))
-        attention_mask = torch.zeros(len(values), max(num_samples), dtype=torch.long)
+        padded = padded_length(max(num_samples))
+        input_values = torch.zeros(len(values), padded)
+        attention_mask = torch.zeros(len(values), padded, dtype=torch.long)
         for row, value in enumerate(values):
             input_values[row, : len(value)] = torch.from_numpy(value)
             attention_mask[row, : len(value)] = 1
         context = first_conv_layer_per_clip(model.base_model.feature_extractor, num_samples)
     else:
         inputs = feature_extractor(
-            waveforms, sampling_rate=feature_extractor.sampling_rate, padding=True, return_tensors="pt"
+            waveforms,
+            sampling_rate=feature_extractor.sampling_rate,
+            padding=True,
+            # Only where padding is exact; a clip alone (one per forward) is never padded.
+            pad_to_multiple_of=PAD_TO_MULTIPLE_OF if is_padding_invariant(model, feature_extractor) else None,
+            return_tensors="pt",
         )
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
         context = nullcontext()

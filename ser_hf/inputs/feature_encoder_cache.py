@@ -51,7 +51,7 @@ from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..recipe.errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
-from .encoder_cache import cache_key, first_conv_layer_per_clip
+from .encoder_cache import cache_key, first_conv_layer_per_clip, padded_length
 from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,12 @@ def feature_cache_blockers(
 
 def waveform_lengths(dataset: Dataset) -> list[int]:
     """Each clip's length in samples, read from the Arrow offsets of the `waveform` column (no sample is read)."""
-    return pc.list_value_length(dataset.with_format("arrow")[WAVEFORM_COLUMN]).to_pylist()
+    # From the whole table, then the rows a split selects: selecting the column's rows first (as
+    # `dataset[WAVEFORM_COLUMN]` does for a split) would copy every sample of the split into memory.
+    lengths = pc.list_value_length(dataset.data.column(WAVEFORM_COLUMN))
+    if dataset._indices is not None:
+        lengths = lengths.take(dataset._indices.column(0))
+    return lengths.to_pylist()
 
 
 def encode_feature_encoder_outputs(
@@ -194,7 +199,9 @@ def encode_feature_encoder_outputs(
     was_training = encoder.training
     encoder.eval()
     try:
-        frames = dataset.select_columns([WAVEFORM_COLUMN]).map(
+        # NumPy batches: the default format would make every sample of a batch a Python float.
+        waveforms = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        frames = waveforms.map(
             _encode_batch,
             batched=True,
             batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
@@ -209,7 +216,10 @@ def encode_feature_encoder_outputs(
             },
             remove_columns=[WAVEFORM_COLUMN],
             features=Features(
-                {FEATURES_COLUMN: Array2D(shape=(None, channels), dtype=precision), NUM_SAMPLES_COLUMN: Value("int64")}
+                {
+                    FEATURES_COLUMN: Array2D(shape=(None, channels), dtype=precision),
+                    NUM_SAMPLES_COLUMN: Value("int64"),
+                }
             ),
             # Rows of frames are large (hundreds of KB each): the writer flushes every map batch instead of holding
             # datasets' default 1,000 rows in memory.
@@ -287,12 +297,13 @@ def _encode_batch(
     for offset in range(0, len(order), forward_batch_size):
         indices = order[offset : offset + forward_batch_size]
         lengths = [num_samples[index] for index in indices]
-        input_values = torch.zeros(len(indices), max(lengths))
+        # Padded to a multiple of PAD_TO_MULTIPLE_OF samples (few shapes for oneDNN to compile, see encoder_cache).
+        input_values = torch.zeros(len(indices), padded_length(max(lengths)))
         for row, index in enumerate(indices):
             input_values[row, : lengths[row]] = torch.from_numpy(values[index])
         # The later convolutions are unpadded, so a clip's own frames read its own samples only; a group-norm first
-        # layer normalises over the whole padded axis, so it runs clip by clip.
-        context = first_conv_layer_per_clip(encoder, lengths) if group_norm and len(indices) > 1 else nullcontext()
+        # layer normalises over the whole padded axis, so it runs clip by clip (a clip alone too: it is padded).
+        context = first_conv_layer_per_clip(encoder, lengths) if group_norm else nullcontext()
         with context:
             output = encoder(input_values.to(device=parameter.device, dtype=parameter.dtype)).float().cpu()
         for row, index in enumerate(indices):
