@@ -28,9 +28,10 @@ time is that of its own work, not of re-opening what the stages before it left (
 
 Growth: the slope of log(time) against log(clips) between the sizes run (1 is linear, more is worse). With two
 ``--precisions``, the pipeline runs once per precision (``cache_precision``) and the caches' sizes, the test UA and the
-share of identical test predictions are compared. ``--base-sizes`` adds the cache sizes per hour of a wav2vec2-base
-geometry (random weights, 512 x 50 Hz frames, 13 x 768 states) on a few clips, with the rounding error of float16 and
-bfloat16 storage of its values.
+share of identical test predictions are compared. ``--head-clips`` trains the tiny model's FAST head on float32 and
+on float16 states of the same clips and compares them. ``--base-sizes`` adds the cache sizes per hour of a
+wav2vec2-base geometry (random weights, 512 x 50 Hz frames, 13 x 768 states) on a few clips, with the rounding
+error of float16 and bfloat16 storage of its values.
 """
 
 from __future__ import annotations
@@ -609,6 +610,68 @@ def base_geometry_sizes(corpus: Path, clips: int, work_dir: Path) -> dict:
     return {"clips": clips, "audio_hours": hours, "mb_per_hour": sizes, "rounding": errors}
 
 
+def head_comparison(corpus: Path, clips: int, work_dir: Path, epochs: int, seed: int) -> dict:
+    """The tiny model's FAST head trained on float32 and on float16 cached states of the same clips, the same seed and
+    batches (plain Adam, ``epochs`` epochs, batch 32): test UA of both, the share of identical test predictions and
+    the largest logit difference."""
+    import torch
+    from transformers import Wav2Vec2Config
+
+    from ser_hf import load_corpus, prepare_audio, speaker_split
+    from ser_hf.evaluation.metrics import classification_metrics
+    from ser_hf.inputs.encoder_cache import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset
+    from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
+
+    cache = work_dir / "cache" / "head-comparison"
+    if cache.exists():
+        shutil.rmtree(cache)
+    dataset = load_corpus("folder", corpus, speaker_regex=SPEAKER_REGEX)
+    dataset = prepare_audio(dataset.select(range(min(clips, len(dataset)))), cache_dir=cache)
+    splits = speaker_split(dataset, test_size=0.2, validation_size=0.0)
+    config = Wav2Vec2Config(**TINY_SSL, use_weighted_layer_sum=True)
+    torch.manual_seed(seed)
+    model = build_ssl_classifier(config, dataset.features["label"], freeze_base_model=True)
+    feature_extractor = build_ssl_feature_extractor(config)
+    initial = {name: value.clone() for name, value in CachedEncoderHead(model).state_dict().items()}
+    names = dataset.features["label"].names
+    results = {}
+    for precision in ("float32", "float16"):
+        states = {
+            name: encode_dataset(model, feature_extractor, split, cache_dir=cache, precision=precision, batch_size=32)
+            for name, split in splits.items()
+        }
+        inputs = {
+            name: torch.tensor(np.asarray(split.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32))
+            for name, split in states.items()
+        }
+        labels = {name: torch.tensor(split["label"]) for name, split in states.items()}
+        head = CachedEncoderHead(model)
+        head.load_state_dict(initial)
+        optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(epochs):
+            for batch in torch.randperm(len(labels["train"]), generator=generator).split(32):
+                loss = head(inputs["train"][batch], labels=labels["train"][batch]).loss
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            logits = head(inputs["test"]).logits
+        metrics = classification_metrics(labels["test"].tolist(), logits.numpy(), names)
+        results[precision] = {"logits": logits, "ua": metrics["unweighted_accuracy"]}
+    shutil.rmtree(cache)
+    full, half = results["float32"]["logits"], results["float16"]["logits"]
+    return {
+        "clips": len(dataset),
+        "test_clips": len(full),
+        "epochs": epochs,
+        "test_ua": {precision: result["ua"] for precision, result in results.items()},
+        "same_test_predictions": float((full.argmax(-1) == half.argmax(-1)).float().mean()),
+        "max_logit_difference": float((full - half).abs().max()),
+        "logit_range": float(full.max() - full.min()),
+    }
+
+
 def newest_cache_in(folder: Path, prefix: str) -> str:
     files = sorted(folder.glob(f"{prefix}*.arrow"), key=lambda path: path.stat().st_mtime)
     return str(files[-1]) if files else ""
@@ -628,6 +691,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-caches", action="store_true", help="keep each run's caches (disk!)")
     parser.add_argument("--base-sizes", type=int, default=0, help="clips for the wav2vec2-base cache sizes (0: skip)")
+    parser.add_argument(
+        "--head-clips", type=int, default=0, help="clips of the float16/float32 FAST head comparison (0: skip)"
+    )
+    parser.add_argument(
+        "--extras-only", action="store_true", help="only --head-clips and --base-sizes, on the largest size's corpus"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
@@ -652,9 +721,10 @@ def main() -> None:
         generation[clips] = seconds
         note = f"written in {seconds:.1f} s" if seconds else "already written"
         print(f"\n## {clips:,} clips in {corpus} ({note})", flush=True)
-        for precision in args.precisions:
+        for precision in [] if args.extras_only else args.precisions:
             results.append(pipeline(args.work_dir, corpus, clips, precision, args))
-    print_table(results)
+    if results:
+        print_table(results)
     comparison = compare_precisions(results)
     base = None
     if args.base_sizes:
@@ -663,6 +733,10 @@ def main() -> None:
             f"\nwav2vec2-base geometry, {base['clips']} clips: MB per hour of audio {json.dumps(base['mb_per_hour'])}"
         )
         print(f"rounding of the cached values: {json.dumps(base['rounding'])}")
+    heads = None
+    if args.head_clips:
+        heads = head_comparison(corpus, args.head_clips, args.work_dir, epochs=5, seed=args.seed)
+        print(f"\nFAST head trained on float32 and float16 states: {json.dumps(heads)}")
     if args.json:
         report = {
             "machine": machine_line(),
@@ -671,6 +745,7 @@ def main() -> None:
             "results": results,
             "precision_comparison": comparison,
             "base_geometry": base,
+            "head_comparison": heads,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
