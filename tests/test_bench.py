@@ -102,3 +102,26 @@ def test_train_step_gpu_flags_stop_clearly_without_a_gpu(monkeypatch, tmp_path, 
         pytest.skip("this machine has a GPU")
     with pytest.raises(SystemExit, match="CUDA GPU|needs --device cuda"):
         run_bench("train_step", monkeypatch, tmp_path, *flags)
+
+
+def test_scale_times_every_stage_at_each_size(monkeypatch, tmp_path):
+    report = run_bench("scale", monkeypatch, tmp_path, "--work-dir", str(tmp_path / "work"), "--precisions", "float32")
+    assert [result["clips"] for result in report["results"]] == [20, 40]
+    for result in report["results"]:
+        assert list(result["stages"]) == [
+            "load",
+            "decode",
+            "split",
+            "audit",
+            "feature_cache",
+            "fast_cache",
+            "train",
+            "evaluate",
+        ]
+        assert all(stage["seconds"] >= 0 and stage["peak_rss_bytes"] > 0 for stage in result["stages"].values())
+        assert result["stages"]["load"]["clips"] == result["clips"]
+        # float32 waveforms at 16 kHz: 16,000 x 4 bytes a second, 230.4 MB an hour, and a little Arrow framing.
+        assert result["cache_mb_per_hour"]["waveforms"] == pytest.approx(230.4, rel=0.02)
+        assert result["time_to_first_step_cold"] > 0
+    # A second run reuses the corpus it wrote.
+    assert set(report["generation_seconds"]) == {"20", "40"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Mapping, Optional
@@ -86,7 +87,23 @@ class LeakageReport:
         return "\n".join(lines) + "\n"
 
 
+# Each file's sha256 by path, with the size and modification time it was hashed at: every fold of a k-fold or
+# leave-one-speaker-out run audits the same files, and each is read once per process, not once per fold.
+_FILE_HASHES: dict[str, tuple[int, int, str]] = {}
+
+
 def file_sha256(path: str) -> str:
+    """The sha256 of a file's bytes, read once per process while its size and modification time stay the same."""
+    stat = os.stat(path)
+    known = _FILE_HASHES.get(path)
+    if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
+        return known[2]
+    digest = _sha256(path)
+    _FILE_HASHES[path] = (stat.st_size, stat.st_mtime_ns, digest)
+    return digest
+
+
+def _sha256(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -110,7 +127,8 @@ def audit_leakage(
 
     Args:
         splits (`DatasetDict`): the split (each split needs ``speaker_id``; ``path`` for the file check).
-        check_files (`bool`, *optional*, defaults to `True`): hash every file (sha256) to find identical recordings.
+        check_files (`bool`, *optional*, defaults to `True`): hash every file (sha256) to find identical recordings;
+            a file is hashed once per process (again only when its size or modification time changes).
         text_column (`str`, *optional*): column holding what was said; defaults to the corpus' text column.
         raise_on_leakage (`bool`, *optional*, defaults to `True`): raise :class:`LeakageError` when the audit fails.
         allow_speaker_overlap (`bool`, *optional*, defaults to `False`): accept shared speakers (as for a split

@@ -7,4 +7,8 @@ VERIFY_LEVELS = ("header", "full")
 #: Split protocols by name, as recipes and the CLI name them.
 PROTOCOLS = ("speaker", "kfold", "loso", "random")
 
-__all__ = ["PROTOCOLS", "VERIFY_LEVELS"]
+#: How the decoded waveforms and the cached encoder outputs are stored (``cache_precision``): float32, or float16 at
+#: half the size (see BENCHMARKS.md, "Scale").
+CACHE_PRECISIONS = ("float32", "float16")
+
+__all__ = ["CACHE_PRECISIONS", "PROTOCOLS", "VERIFY_LEVELS"]

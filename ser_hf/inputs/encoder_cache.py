@@ -44,7 +44,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..data.dataset_info import set_ser_info
-from ..data.decode import WAVEFORM_COLUMN
+from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 
@@ -73,6 +73,11 @@ _HEAD_CONFIG_KEYS = (
     "architectures",
     "use_cache",
 )
+#: Batches of clips are padded to a multiple of this many samples, not to their longest clip: on CPU, oneDNN keeps a
+#: compiled convolution (and its buffers) for every input shape it meets, up to 1,024 of them, so a corpus of clips of
+#: every length would fill that cache, gigabytes for a base-sized encoder. Padding never changes a clip's outputs
+#: where a batch is padded at all (an attention mask, or unpadded later convolutions).
+PAD_TO_MULTIPLE_OF = 4096
 # Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
 # larger one pads less.
 _FORWARD_BATCHES_PER_MAP_BATCH = 8
@@ -133,6 +138,7 @@ def encode_dataset(
     cache_dir: Optional[Union[str, os.PathLike]] = None,
     load_from_cache: bool = True,
     batch_group_norm: Optional[bool] = None,
+    precision: str = "float32",
 ) -> Dataset:
     """Add an `encoder_states` column: each clip's encoder hidden states, averaged over its real frames.
 
@@ -161,6 +167,8 @@ def encode_dataset(
         batch_group_norm (`bool`, *optional*): encode group-norm encoders in batches, their first convolution clip by
             clip; by default on an accelerator only. On CPU a single 3-5 s clip already makes matrices large enough,
             and one clip per forward was faster than masked batches (see BENCHMARKS.md).
+        precision (`str`, *optional*, defaults to `"float32"`): how the states are stored, `"float32"` or
+            `"float16"` (half the size; :class:`CachedEncoderHead` computes in float32 either way). Part of the key.
 
     Returns:
         `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`
@@ -177,16 +185,17 @@ def encode_dataset(
     _check_sampling_rate(dataset, feature_extractor)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_precision(precision)
 
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = encoder_cache_key(model, feature_extractor, dataset)
+    key = encoder_cache_key(model, feature_extractor, dataset, precision=precision)
     cache_file = cache_dir / f"encoder-{key}.arrow"
     use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
     hidden_size = model.config.hidden_size
     # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
     # that any reader understands, where datasets' Array2D is an extension type only datasets decodes.
-    state_feature = List(Value("float32"), length=hidden_size)
+    state_feature = List(Value(precision), length=hidden_size)
     if use_weighted_layer_sum:
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
 
@@ -199,7 +208,9 @@ def encode_dataset(
     was_training = model.training
     model.eval()
     try:
-        states = dataset.select_columns([WAVEFORM_COLUMN]).map(
+        # NumPy batches: the default format would make every sample of a batch a Python float.
+        waveforms = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        states = waveforms.map(
             _encode_batch,
             batched=True,
             batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if batched else batch_size,
@@ -208,6 +219,7 @@ def encode_dataset(
                 "feature_extractor": feature_extractor,
                 "forward_batch_size": batch_size if batched else 1,
                 "encoded": encoded,
+                "precision": precision,
             },
             remove_columns=[WAVEFORM_COLUMN],
             features=Features({ENCODER_STATES_COLUMN: state_feature}),
@@ -233,14 +245,20 @@ def encode_dataset(
 
     if dataset._indices is not None:
         dataset = dataset.flatten_indices()
+    states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
     result = concatenate_datasets([dataset, states], axis=1)
     return set_ser_info(result, encoder_cache=str(cache_file))
 
 
-def encoder_cache_key(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, dataset: Dataset) -> str:
+def encoder_cache_key(
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    dataset: Dataset,
+    precision: str = "float32",
+) -> str:
     """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the model config less
-    its head-only fields, the encoder's weights, the feature extractor's settings and whether every layer is kept
-    (`use_weighted_layer_sum`)."""
+    its head-only fields, the encoder's weights, the feature extractor's settings, whether every layer is kept
+    (`use_weighted_layer_sum`) and the storage precision."""
     config = {key: value for key, value in model.config.to_dict().items() if key not in _HEAD_CONFIG_KEYS}
     parts = (
         ENCODER_CACHE_VERSION,
@@ -249,6 +267,9 @@ def encoder_cache_key(model: PreTrainedModel, feature_extractor: SequenceFeature
         feature_extractor.to_json_string(),
         bool(model.config.use_weighted_layer_sum),
     )
+    # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
+    if precision != "float32":
+        parts += (precision,)
     return cache_key(parts, model.base_model.state_dict())
 
 
@@ -264,6 +285,11 @@ def cache_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> s
         # Raw bytes through a uint8 view: works for every dtype (bfloat16 has no numpy counterpart).
         hasher.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
     return hasher.hexdigest()
+
+
+def padded_length(num_samples: int) -> int:
+    """`num_samples` rounded up to a multiple of :data:`PAD_TO_MULTIPLE_OF`."""
+    return -(-num_samples // PAD_TO_MULTIPLE_OF) * PAD_TO_MULTIPLE_OF
 
 
 def _check_sampling_rate(dataset: Dataset, feature_extractor: SequenceFeatureExtractor) -> None:
@@ -342,6 +368,7 @@ def _encode_batch(
     feature_extractor: SequenceFeatureExtractor,
     forward_batch_size: int,
     encoded: dict[str, float],
+    precision: str = "float32",
 ) -> dict[str, list[np.ndarray]]:
     start = time.perf_counter()
     waveforms = [np.asarray(waveform, dtype=np.float32) for waveform in batch[WAVEFORM_COLUMN]]
@@ -352,7 +379,7 @@ def _encode_batch(
         indices = order[offset : offset + forward_batch_size]
         pooled = _encode_clips(model, feature_extractor, [waveforms[index] for index in indices])
         for index, value in zip(indices, pooled):
-            states[index] = value
+            states[index] = cast_to_precision(value, precision)
     encoded["clips"] += len(waveforms)
     encoded["seconds"] += time.perf_counter() - start
     return {ENCODER_STATES_COLUMN: states}
@@ -378,15 +405,21 @@ def _encode_clips(
             for waveform in waveforms
         ]
         num_samples = [len(value) for value in values]
-        input_values = torch.zeros(len(values), max(num_samples))
-        attention_mask = torch.zeros(len(values), max(num_samples), dtype=torch.long)
+        padded = padded_length(max(num_samples))
+        input_values = torch.zeros(len(values), padded)
+        attention_mask = torch.zeros(len(values), padded, dtype=torch.long)
         for row, value in enumerate(values):
             input_values[row, : len(value)] = torch.from_numpy(value)
             attention_mask[row, : len(value)] = 1
         context = first_conv_layer_per_clip(model.base_model.feature_extractor, num_samples)
     else:
         inputs = feature_extractor(
-            waveforms, sampling_rate=feature_extractor.sampling_rate, padding=True, return_tensors="pt"
+            waveforms,
+            sampling_rate=feature_extractor.sampling_rate,
+            padding=True,
+            # Only where padding is exact; a clip alone (one per forward) is never padded.
+            pad_to_multiple_of=PAD_TO_MULTIPLE_OF if is_padding_invariant(model, feature_extractor) else None,
+            return_tensors="pt",
         )
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
         context = nullcontext()
@@ -517,10 +550,14 @@ class FastMode(InputMode):
         )
         model.to(training_args.device)
         encoded = encode_dataset(
-            model, feature_extractor, long_enough, batch_size=training_args.per_device_eval_batch_size
+            model,
+            feature_extractor,
+            long_enough,
+            batch_size=training_args.per_device_eval_batch_size,
+            precision=self.data_args.cache_precision,
         )
         # The key of the corpus as loaded: each split's model is checked against it (trained_model).
-        self.encoder_key = encoder_cache_key(model, feature_extractor, dataset)
+        self.encoder_key = encoder_cache_key(model, feature_extractor, dataset, self.data_args.cache_precision)
         self.unencoded_dataset = dataset
         return encoded
 
@@ -535,7 +572,8 @@ class FastMode(InputMode):
 
     def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
         if self.encoder_key is not None and (
-            encoder_cache_key(model, feature_extractor, self.unencoded_dataset) != self.encoder_key
+            encoder_cache_key(model, feature_extractor, self.unencoded_dataset, self.data_args.cache_precision)
+            != self.encoder_key
         ):
             raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
         return CachedEncoderHead(model)

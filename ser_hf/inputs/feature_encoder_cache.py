@@ -48,15 +48,15 @@ from transformers import set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.dataset_info import get_ser_info, set_ser_info
-from ..data.decode import WAVEFORM_COLUMN
+from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..recipe.errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
-from .encoder_cache import cache_key, first_conv_layer_per_clip
+from .encoder_cache import cache_key, first_conv_layer_per_clip, padded_length
 from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
 
-#: Column of each clip's feature-encoder frames, `(frames, channels)` float32.
+#: Column of each clip's feature-encoder frames, `(frames, channels)` float32 (or float16, `precision`).
 FEATURES_COLUMN = "extract_features"
 #: Column of each clip's length in samples (the attention mask of a batch covers that many).
 NUM_SAMPLES_COLUMN = "num_samples"
@@ -124,7 +124,12 @@ def feature_cache_blockers(
 
 def waveform_lengths(dataset: Dataset) -> list[int]:
     """Each clip's length in samples, read from the Arrow offsets of the `waveform` column (no sample is read)."""
-    return pc.list_value_length(dataset.with_format("arrow")[WAVEFORM_COLUMN]).to_pylist()
+    # From the whole table, then the rows a split selects: selecting the column's rows first (as
+    # `dataset[WAVEFORM_COLUMN]` does for a split) would copy every sample of the split into memory.
+    lengths = pc.list_value_length(dataset.data.column(WAVEFORM_COLUMN))
+    if dataset._indices is not None:
+        lengths = lengths.take(dataset._indices.column(0))
+    return lengths.to_pylist()
 
 
 def encode_feature_encoder_outputs(
@@ -136,6 +141,7 @@ def encode_feature_encoder_outputs(
     cache_dir: Optional[Union[str, os.PathLike]] = None,
     load_from_cache: bool = True,
     keep_waveform: bool = False,
+    precision: str = "float32",
 ) -> Dataset:
     """Add each clip's feature-encoder frames (`extract_features`) and `num_samples`, in place of its `waveform`.
 
@@ -145,7 +151,8 @@ def encode_feature_encoder_outputs(
     through `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint
     and :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
     dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked
-    before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model).
+    before it reads the frames. A clip takes `frames x channels x 4` bytes (400 KB for 4 s through a base model), half
+    that with `precision="float16"`.
 
     Args:
         model (`nn.Module`): an SSL classifier (or a peft model wrapping one) whose feature encoder is frozen.
@@ -157,6 +164,8 @@ def encode_feature_encoder_outputs(
         load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
         keep_waveform (`bool`, *optional*, defaults to `False`): keep the `waveform` column too (a corpus encoded
             before it is split, whose splits may still need the audio).
+        precision (`str`, *optional*, defaults to `"float32"`): how the frames are stored, `"float32"` or `"float16"`
+            (half the size; the collator gives the model float32 either way). Part of the cache key.
 
     Returns:
         `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
@@ -177,9 +186,11 @@ def encode_feature_encoder_outputs(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_precision(precision)
     classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
     encoder_key = feature_encoder_key(model, feature_extractor)
-    key = cache_key((encoder_key, dataset._fingerprint), {})
+    # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
+    key = cache_key((encoder_key, dataset._fingerprint) + (() if precision == "float32" else (precision,)), {})
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache_file = cache_dir / f"feature-encoder-{key}.arrow"
@@ -188,7 +199,9 @@ def encode_feature_encoder_outputs(
     was_training = encoder.training
     encoder.eval()
     try:
-        frames = dataset.select_columns([WAVEFORM_COLUMN]).map(
+        # NumPy batches: the default format would make every sample of a batch a Python float.
+        waveforms = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        frames = waveforms.map(
             _encode_batch,
             batched=True,
             batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
@@ -199,11 +212,18 @@ def encode_feature_encoder_outputs(
                 "feature_extractor": feature_extractor,
                 "forward_batch_size": batch_size,
                 "encoded": encoded,
+                "precision": precision,
             },
             remove_columns=[WAVEFORM_COLUMN],
             features=Features(
-                {FEATURES_COLUMN: Array2D(shape=(None, channels), dtype="float32"), NUM_SAMPLES_COLUMN: Value("int64")}
+                {
+                    FEATURES_COLUMN: Array2D(shape=(None, channels), dtype=precision),
+                    NUM_SAMPLES_COLUMN: Value("int64"),
+                }
             ),
+            # Rows of frames are large (hundreds of KB each): the writer flushes every map batch instead of holding
+            # datasets' default 1,000 rows in memory.
+            writer_batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
             cache_file_name=str(cache_file),
             load_from_cache_file=load_from_cache,
             # The key covers what the frames depend on; without it datasets would hash the model by pickling it.
@@ -259,6 +279,7 @@ def _encode_batch(
     feature_extractor: SequenceFeatureExtractor,
     forward_batch_size: int,
     encoded: dict[str, float],
+    precision: str = "float32",
 ) -> dict[str, list]:
     start = time.perf_counter()
     parameter = next(encoder.parameters())
@@ -276,16 +297,17 @@ def _encode_batch(
     for offset in range(0, len(order), forward_batch_size):
         indices = order[offset : offset + forward_batch_size]
         lengths = [num_samples[index] for index in indices]
-        input_values = torch.zeros(len(indices), max(lengths))
+        # Padded to a multiple of PAD_TO_MULTIPLE_OF samples (few shapes for oneDNN to compile, see encoder_cache).
+        input_values = torch.zeros(len(indices), padded_length(max(lengths)))
         for row, index in enumerate(indices):
             input_values[row, : lengths[row]] = torch.from_numpy(values[index])
         # The later convolutions are unpadded, so a clip's own frames read its own samples only; a group-norm first
-        # layer normalises over the whole padded axis, so it runs clip by clip.
-        context = first_conv_layer_per_clip(encoder, lengths) if group_norm and len(indices) > 1 else nullcontext()
+        # layer normalises over the whole padded axis, so it runs clip by clip (a clip alone too: it is padded).
+        context = first_conv_layer_per_clip(encoder, lengths) if group_norm else nullcontext()
         with context:
             output = encoder(input_values.to(device=parameter.device, dtype=parameter.dtype)).float().cpu()
         for row, index in enumerate(indices):
-            frames[index] = output[row, :, : num_frames[index]].T.numpy()
+            frames[index] = cast_to_precision(output[row, :, : num_frames[index]].T.numpy(), precision)
     encoded["clips"] += len(values)
     encoded["seconds"] += time.perf_counter() - start
     return {FEATURES_COLUMN: frames, NUM_SAMPLES_COLUMN: num_samples}
@@ -386,7 +408,12 @@ class FeatureEncoderCacheMode(InputMode):
         )
         feature_encoder(model).to(training_args.device)
         return encode_feature_encoder_outputs(
-            model, feature_extractor, dataset, batch_size=training_args.per_device_eval_batch_size, keep_waveform=True
+            model,
+            feature_extractor,
+            dataset,
+            batch_size=training_args.per_device_eval_batch_size,
+            keep_waveform=True,
+            precision=self.data_args.cache_precision,
         )
 
     def fold_inputs(self, model, feature_extractor, splits, training_args):
@@ -424,7 +451,11 @@ class FeatureEncoderCacheMode(InputMode):
                 return DatasetDict(
                     {
                         name: encode_feature_encoder_outputs(
-                            model, feature_extractor, split, batch_size=training_args.per_device_eval_batch_size
+                            model,
+                            feature_extractor,
+                            split,
+                            batch_size=training_args.per_device_eval_batch_size,
+                            precision=self.data_args.cache_precision,
                         )
                         for name, split in inputs.items()
                     }

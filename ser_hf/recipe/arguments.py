@@ -21,7 +21,7 @@ from huggingface_hub.dataclasses import type_validator
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
-from ..data.constants import PROTOCOLS
+from ..data.constants import CACHE_PRECISIONS, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from .errors import RecipeError, unknown_key_message
 from .yaml_io import DuplicateKeyError, load_yaml
@@ -327,6 +327,14 @@ class DataArguments:
     preprocessing_num_workers: Optional[int] = field(
         default=None, metadata={"help": "Processes decoding the audio (defaults to one per core, at most 8)."}
     )
+    cache_precision: str = field(
+        default="float32",
+        metadata={
+            "help": "How the decoded waveforms and the cached encoder outputs (feature encoder, FAST) are stored: "
+            "float32, or float16 at half the disk and memory (see BENCHMARKS.md, Scale).",
+            "choices": list(CACHE_PRECISIONS),
+        },
+    )
 
     def __post_init__(self):
         self.corpus = [str(c) for c in _as_list(self.corpus) or []]
@@ -347,6 +355,8 @@ class DataArguments:
             )
         if self.split_protocol not in PROTOCOLS:
             raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
+        if self.cache_precision not in CACHE_PRECISIONS:
+            raise RecipeError(f"cache_precision {self.cache_precision!r} is not one of {', '.join(CACHE_PRECISIONS)}.")
         if self.max_duration_seconds is not None and self.max_duration_seconds <= 0:
             raise RecipeError(f"max_duration_seconds must be positive, got {self.max_duration_seconds}.")
         if self.sampling_rate <= 0:

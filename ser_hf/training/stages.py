@@ -71,7 +71,12 @@ def load_dataset_from_args(data_args: DataArguments) -> Dataset:
         for name, data_dir in zip(data_args.corpus, data_args.data_dir)
     ]
     dataset = corpora[0] if len(corpora) == 1 else merge_corpora(corpora, labels=data_args.labels)
-    return prepare_audio(dataset, num_proc=data_args.preprocessing_num_workers, skip_invalid=data_args.skip_invalid)
+    return prepare_audio(
+        dataset,
+        num_proc=data_args.preprocessing_num_workers,
+        skip_invalid=data_args.skip_invalid,
+        precision=data_args.cache_precision,
+    )
 
 
 def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optional[int], DatasetDict]]:

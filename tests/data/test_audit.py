@@ -59,3 +59,26 @@ def test_random_protocol_recorded_in_the_splits_allows_overlap(ravdess):
     report = audit_leakage(DatasetDict(train=train, test=test), check_files=False)
     assert report.protocol == "random" and report.passed
     assert "inflated by speaker leakage" in report.to_markdown()
+
+
+def test_every_fold_audits_files_hashed_once_and_again_after_an_edit(tiny_ravdess, tmp_path, monkeypatch):
+    from ser_hf.data import audit
+    from ser_hf.data.splits import speaker_kfold
+
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(tiny_ravdess, corpus_dir)  # copies, not links: one is edited below
+    corpus = load_corpus("ravdess", corpus_dir)
+    hashed = []
+    sha256 = audit._sha256
+    monkeypatch.setattr(audit, "_sha256", lambda path: hashed.append(path) or sha256(path))
+    folds = speaker_kfold(corpus, n_splits=4)
+    for splits in folds:
+        assert audit_leakage(splits).passed
+    assert len(folds) == 4 and sorted(hashed) == sorted(corpus["path"])  # each file once, not once per fold
+
+    edited = corpus["path"][0]
+    with open(edited, "ab") as handle:
+        handle.write(b"\0")  # trailing bytes: another size, so another hash
+    hashed.clear()
+    audit_leakage(folds[0])
+    assert hashed == [edited]

@@ -391,3 +391,9 @@ def test_demanding_the_cache_where_it_cannot_apply_stops_before_training(tmp_pat
         )
         with pytest.raises(RecipeError, match=message):
             main([str(recipe)])
+
+
+def test_waveform_lengths_of_a_split_are_those_of_its_rows():
+    dataset = clips_dataset()
+    split = dataset.select([4, 1, 3])  # an indices mapping, as a speaker split leaves
+    assert feature_cache.waveform_lengths(split) == [len(dataset[index]["waveform"]) for index in (4, 1, 3)]
