@@ -238,6 +238,7 @@ def export_graph(
     wrapper = (_MaskedLogits if "attention_mask" in names else _Logits)(model).eval()
     args = tuple(example.values())
     external_data = sum(p.numel() * p.element_size() for p in model.parameters()) > EXTERNAL_DATA_BYTES
+    common = dict(args=args, f=str(path), input_names=names, output_names=[LOGITS], opset_version=opset)
     dynamo_error = None
     if exporter in ("auto", "dynamo"):
         from torch.export import Dim
@@ -252,11 +253,7 @@ def export_graph(
                 warnings.simplefilter("ignore")  # torch.export's notes on transformers internals
                 torch.onnx.export(
                     wrapper,
-                    args,
-                    str(path),
-                    input_names=names,
-                    output_names=[LOGITS],
-                    opset_version=opset,
+                    **common,
                     dynamo=True,
                     dynamic_shapes=dynamic_shapes,
                     external_data=external_data,
@@ -280,16 +277,7 @@ def export_graph(
     wrapper = type(wrapper)(traceable(model)).eval()
     with warnings.catch_warnings(), torch.no_grad(), _without_attention_fast_path():
         warnings.simplefilter("ignore")  # TracerWarnings: the parity check tests what they warn about
-        torch.onnx.export(
-            wrapper,
-            args,
-            str(path),
-            input_names=names,
-            output_names=[LOGITS],
-            opset_version=opset,
-            dynamo=False,
-            dynamic_axes=dynamic_axes,
-        )
+        torch.onnx.export(wrapper, **common, dynamo=False, dynamic_axes=dynamic_axes)
     return "torchscript", dynamo_error
 
 
