@@ -52,6 +52,9 @@ SAMPLING_RATE = 16000
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shipped sample, tiny geometry, 6 steps of 4 clips")
+    parser.add_argument(
+        "--smoke", action="store_true", help="the test suite's run: --quick, 2 steps of 2, 8 clips, once"
+    )
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default: the sample or ../shared/data)")
     parser.add_argument("--geometry", choices=["tiny", "base"], help="encoder sizes (default: tiny quick, else base)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -70,6 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, runs) and print it")
     add_threads_argument(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick = True
+        args.steps, args.batch_size, args.repeats = args.steps or 2, args.batch_size or 2, 1
+        args.clips = args.clips or 8
     args.geometry = args.geometry or ("tiny" if args.quick else "base")
     args.batch_size = args.batch_size or (4 if args.quick else 8)
     args.steps = args.steps or (6 if args.quick else 20)
