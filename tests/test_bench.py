@@ -125,3 +125,17 @@ def test_scale_times_every_stage_at_each_size(monkeypatch, tmp_path):
         assert result["time_to_first_step_cold"] > 0
     # A second run reuses the corpus it wrote.
     assert set(report["generation_seconds"]) == {"20", "40"}
+
+
+def test_peer_runs_ser_hf_and_the_example_script_on_the_same_clips(monkeypatch, tmp_path):
+    report = run_bench("peer", monkeypatch, tmp_path)
+    serhf, peer = report["runs"]["serhf"], report["runs"]["peer"]
+    assert len(serhf) == len(peer) == 1
+    for run in (*serhf, *peer):
+        assert run["steps"] == 2 and run["batch_size"] == 2 and run["device"] == "cpu"
+        assert run["clips_per_second"] > 0 and run["peak_rss_bytes"] > 0
+        assert [step for step, _ in run["losses"]] == [1, 2]
+    summary = report["summary"]
+    assert summary["ratio"] == pytest.approx(serhf[0]["clips_per_second"] / peer[0]["clips_per_second"])
+    # Two steps from the same random encoder: both start near ln(8), eight emotions, and end at about the same loss.
+    assert summary["equal_loss"]
