@@ -32,7 +32,7 @@ from ..atomic_files import save_figure, write_text_atomic
 from ..data.corpora import CORPORA, corpus_name, load_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
-from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator
+from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
 from ..inputs.speaker_normalization import (
     FUNCTIONALS_COLUMN,
     NormalizationPlan,
@@ -218,7 +218,9 @@ def predict_logits(
     if FUNCTIONALS_COLUMN in dataset.column_names:
         collator, columns = FunctionalsCollator(feature_extractor, normalization=normalization), [FUNCTIONALS_COLUMN]
     else:
-        collator = AudioClassificationCollator(feature_extractor, normalization=normalization)
+        collator = AudioClassificationCollator(
+            feature_extractor, normalization=normalization, pad_to_multiple_of=padding_multiple(feature_extractor)
+        )
         columns = [WAVEFORM_COLUMN]
     if normalization is not None and normalization.speaker_statistics is not None:
         columns.append("speaker_id")

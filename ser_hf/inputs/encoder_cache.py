@@ -47,6 +47,7 @@ from ..data.dataset_info import set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
+from .collators import PAD_TO_MULTIPLE_OF
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,6 @@ _HEAD_CONFIG_KEYS = (
     "architectures",
     "use_cache",
 )
-#: Batches of clips are padded to a multiple of this many samples, not to their longest clip: on CPU, oneDNN keeps a
-#: compiled convolution (and its buffers) for every input shape it meets, up to 1,024 of them, so a corpus of clips of
-#: every length would fill that cache, gigabytes for a base-sized encoder. Padding never changes a clip's outputs
-#: where a batch is padded at all (an attention mask, or unpadded later convolutions).
-PAD_TO_MULTIPLE_OF = 4096
 # Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
 # larger one pads less.
 _FORWARD_BATCHES_PER_MAP_BATCH = 8

@@ -12,7 +12,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..data.decode import WAVEFORM_COLUMN
 from .base import InputMode
-from .collators import AudioClassificationCollator
+from .collators import AudioClassificationCollator, padding_multiple
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,12 @@ class RawAudioMode(InputMode):
             extra_columns=extra_columns,
             normalization=normalization,
         )
-        return train_collator, AudioClassificationCollator(feature_extractor, normalization=normalization)
+        # Evaluation batches only: in training, dropout draws its masks over the padded shape, so padding more would
+        # change the random stream and the trained weights (against the feature-encoder cache's path, for one).
+        eval_collator = AudioClassificationCollator(
+            feature_extractor, normalization=normalization, pad_to_multiple_of=padding_multiple(feature_extractor)
+        )
+        return train_collator, eval_collator
 
 
 __all__ = ["RawAudioMode"]

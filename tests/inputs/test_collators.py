@@ -3,7 +3,7 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from ser_hf import load_corpus, prepare_audio
-from ser_hf.inputs.collators import AudioClassificationCollator, random_crop
+from ser_hf.inputs.collators import PAD_TO_MULTIPLE_OF, AudioClassificationCollator, padding_multiple, random_crop
 from tests.conftest import RAVDESS_SAMPLE
 
 
@@ -44,3 +44,23 @@ def test_collates_prepared_real_clips(tmp_path):
     assert batch["input_values"].shape == (4, max(lengths))
     assert batch["attention_mask"].sum(dim=1).tolist() == lengths
     assert batch["speaker_id"] == ["01"] * 4
+
+
+def test_masked_batches_are_padded_to_a_multiple_of_samples_without_changing_a_clips_logits():
+    from tests.conftest_models import build_tiny
+
+    model, feature_extractor = build_tiny("crnn")
+    model.eval()
+    rng = np.random.default_rng(0)
+    rows = [{"waveform": rng.standard_normal(n).astype(np.float32)} for n in (16000, 24100)]
+    assert padding_multiple(feature_extractor) == PAD_TO_MULTIPLE_OF
+    longest = AudioClassificationCollator(feature_extractor)(rows)
+    collator = AudioClassificationCollator(feature_extractor, pad_to_multiple_of=padding_multiple(feature_extractor))
+    multiple = collator(rows)
+    # 24,100 samples padded to 24,576 (6 x 4,096): more padded frames, the same real ones.
+    assert multiple["input_features"].shape[1] > longest["input_features"].shape[1]
+    assert torch.equal(multiple["attention_mask"].sum(1), longest["attention_mask"].sum(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(**multiple).logits, model(**longest).logits)
+    # An extractor without an attention mask (a group-norm encoder's): padding would change the outputs, none added.
+    assert padding_multiple(Wav2Vec2FeatureExtractor(return_attention_mask=False)) is None
