@@ -269,8 +269,9 @@ def export_graph(
                 type(model).__name__,
                 dynamo_error,
             )
-            for leftover in path.parent.glob(f"{path.name}*"):
-                leftover.unlink()
+            # Only what the failed export itself may have written: the graph and its external-data file.
+            for leftover in (path, path.with_name(f"{path.name}.data")):
+                leftover.unlink(missing_ok=True)
     dynamic_axes = {
         name: {0: "batch", **({1: "length"} if _has_length_axis(name, names) else {})} for name in names
     } | {LOGITS: {0: "batch"}}
