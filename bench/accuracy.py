@@ -32,6 +32,15 @@ from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.experiments.leakage import matched_random_split
 from ser_hf.recipe.parser import parse_recipe
+from ser_hf.training.ensemble import (
+    MEMBERS_FOLDER,
+    ensemble_report,
+    is_ensemble_recipe,
+    member_recipes,
+    member_weights,
+    read_recipe_values,
+)
+from ser_hf.training.run_dir import fold_folder
 from ser_hf.training.stages import (
     audit_split,
     load_dataset_from_args,
@@ -158,6 +167,41 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
             )
             report["random"]["bench_minutes"] = report["random"]["training"]["wall_seconds"] / 60
             print(fold_line(fold, report["random"], random_split=True), flush=True)
+        reports.append(report)
+    return reports
+
+
+def run_ensemble(
+    recipe: Path,
+    data_dir: Path,
+    folds: int,
+    seed: int,
+    output_dir: Path,
+    validation_size: float,
+    emotions_per_speaker: Optional[int],
+) -> list[dict]:
+    """An ensemble recipe: every member recipe trained on every fold (as :func:`run_recipe` trains a recipe), then
+    each fold's members fused into one saved ensemble model, scored on the fold's test speakers."""
+    values = read_recipe_values(recipe)
+    members = member_recipes(recipe, values)
+    weights = member_weights(recipe, values, len(members))
+    member_runs = []
+    for member in members:
+        print(f"  member {member.name}:", flush=True)
+        member_dir = output_dir / MEMBERS_FOLDER / member.stem
+        member_values = kfold_recipe(member, data_dir, folds, seed, member_dir, validation_size)
+        member_runs.append((member_dir, run_recipe(member_values, emotions_per_speaker)))
+    reports = []
+    for fold_reports in zip(*(reports for _, reports in member_runs)):
+        fold = fold_reports[0]["fold"]
+        report = ensemble_report(
+            fold_reports,
+            [member_dir / fold_folder(fold) for member_dir, _ in member_runs],
+            output_dir / fold_folder(fold),
+            weights,
+        )
+        report["bench_minutes"] = sum(member["bench_minutes"] for member in fold_reports)
+        print(fold_line(fold, report), flush=True)
         reports.append(report)
     return reports
 
@@ -292,6 +336,13 @@ def main(argv=None) -> list[dict]:
                 / f"{recipe.stem}-seed{seed}"
                 / (f"test{args.test_emotions_per_speaker}" if args.test_emotions_per_speaker else "all")
             )
+            if is_ensemble_recipe(read_recipe_values(recipe)):
+                if args.leakage:
+                    parser.error(f"--leakage is not available for the ensemble recipe {recipe}.")
+                reports += run_ensemble(
+                    recipe, data_dir, folds, seed, output_dir, args.validation_size, args.test_emotions_per_speaker
+                )
+                continue
             values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size)
             reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
         summary = summarize(recipe, reports, folds, args.seeds)

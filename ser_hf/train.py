@@ -20,6 +20,7 @@ import transformers
 from .evaluation.report import write_fold_summary
 from .hub.token import redact_log_handlers
 from .recipe.parser import parse_recipe
+from .training.ensemble import is_ensemble_recipe, read_recipe_values, train_ensemble
 from .training.run_dir import check_output_dir, hold_output_dir
 from .training.stages import (
     audit_split,
@@ -44,7 +45,14 @@ def setup_logging(training_args) -> None:
 
 
 def main(args: Optional[Sequence[str]] = None) -> list[dict]:
-    """Run a recipe; returns the report of every split trained (one, or one per fold)."""
+    """Run a recipe; returns the report of every split trained (one, or one per fold). An ensemble recipe
+    (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each member recipe this way, then fuses them."""
+    args = list(sys.argv[1:] if args is None else args)
+    if args and args[0].endswith((".yaml", ".yml")) and Path(args[0]).is_file():
+        if is_ensemble_recipe(read_recipe_values(args[0])):
+            if not logging.getLogger().handlers:
+                logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+            return train_ensemble(args[0], args[1:], train=main)
     # Configuration: YAML recipe, then command-line overrides; unknown keys stop here.
     model_args, data_args, augmentation_args, training_args = parse_recipe(args)
     augmentation_args.check_model(model_args)
@@ -66,7 +74,7 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
             data_args,
             augmentation_args,
             training_args,
-            recipe_args=list(sys.argv[1:] if args is None else args),
+            recipe_args=args,
         )
 
 

@@ -302,6 +302,18 @@ def evaluate_on_dataset(
 
     key = f"{source.name} ({split_name})"
     feature_extractor = trained.feature_extractor
+    speaker_members = [
+        index
+        for index, member in enumerate(getattr(feature_extractor, "extractors", []))
+        if getattr(member, "normalization", None) == "speaker"
+    ]
+    if speaker_members:
+        logger.warning(
+            "Ensemble members %s were trained on speaker-normalised features, but an ensemble is evaluated with the "
+            "global statistics its members store (per-speaker statistics are not fitted per member here): its "
+            "scores are those of a single clip through pipeline, not the transductive ones of its training report.",
+            speaker_members,
+        )
     if getattr(feature_extractor, "normalization", None) == "speaker" and callable(
         getattr(feature_extractor, "functionals", None)
     ):

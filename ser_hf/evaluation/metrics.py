@@ -156,18 +156,21 @@ def clip_predictions(
     labels: Sequence[int],
     logits: np.ndarray,
     label_names: Sequence[str],
-) -> list[dict[str, str]]:
-    """Each clip's path, speaker, true and predicted label: what paired comparisons of two runs on the same clips
-    (``ser-hf compare``) and error analysis read."""
-    predictions = np.asarray(logits).argmax(axis=1)
+) -> list[dict[str, Any]]:
+    """Each clip's path, speaker, true and predicted label, and the model's score (softmax probability) of every
+    label: what paired comparisons of two runs on the same clips (``ser-hf compare``), error analysis and the fusion
+    of an ensemble's members (:func:`ser_hf.training.ensemble.fuse_clip_predictions`) read."""
+    logits = np.asarray(logits, dtype=np.float64)
+    probabilities = softmax(logits) if logits.size else logits
     return [
         {
             "path": str(path),
             "speaker_id": str(speaker),
             "label": label_names[int(t)],
-            "prediction": label_names[int(p)],
+            "prediction": label_names[int(np.argmax(scores))],
+            "scores": {name: float(score) for name, score in zip(label_names, scores)},
         }
-        for path, speaker, t, p in zip(paths, speakers, labels, predictions)
+        for path, speaker, t, scores in zip(paths, speakers, labels, probabilities)
     ]
 
 

@@ -16,11 +16,14 @@ from .configuration_cnn1d import CNN1DConfig
 from .configuration_cnn2d import CNN2DConfig
 from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
 from .configuration_crnn import CRNNConfig
+from .configuration_ensemble import EnsembleConfig
 from .configuration_mfcc import MFCCConfig
 from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .ensemble import build_ensemble, ensemble_from_models
 from .feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
+from .feature_extraction_ensemble import EnsembleFeatureExtractor
 from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
@@ -30,6 +33,7 @@ from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
 from .modeling_crnn import CRNNForAudioClassification
+from .modeling_ensemble import EnsembleForAudioClassification
 from .modeling_mfcc import MFCCForAudioClassification
 from .modeling_opensmile import OpenSmileForAudioClassification
 from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
@@ -66,6 +70,9 @@ __all__ = [
     "CRNNConfig",
     "CRNNForAudioClassification",
     "DEFAULT_LORA_TARGET_MODULES",
+    "EnsembleConfig",
+    "EnsembleFeatureExtractor",
+    "EnsembleForAudioClassification",
     "FRAME_FEATURE_NAMES",
     "FramedAudioFeatureExtractor",
     "LogMelFeatureExtractor",
@@ -92,10 +99,12 @@ __all__ = [
     "TemporalPooling",
     "apply_lora",
     "build_baseline",
+    "build_ensemble",
     "build_ssl_classifier",
     "build_ssl_feature_extractor",
     "count_parameters",
     "default_feature_extractor",
+    "ensemble_from_models",
     "freeze_encoder_layers",
     "label_maps",
     "load_feature_extractor",

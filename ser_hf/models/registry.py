@@ -34,10 +34,12 @@ from .configuration_cnn1d import CNN1DConfig
 from .configuration_cnn2d import CNN2DConfig
 from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
 from .configuration_crnn import CRNNConfig
+from .configuration_ensemble import EnsembleConfig
 from .configuration_mfcc import MFCCConfig
 from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .feature_extraction_ensemble import EnsembleFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import MFCCFeatureExtractor
 from .feature_extraction_opensmile import OpenSmileFeatureExtractor
@@ -45,6 +47,7 @@ from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
 from .modeling_crnn import CRNNForAudioClassification
+from .modeling_ensemble import EnsembleForAudioClassification
 from .modeling_mfcc import MFCCForAudioClassification
 from .modeling_opensmile import OpenSmileForAudioClassification
 from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
@@ -118,12 +121,13 @@ ENCODER_FAMILIES: dict[str, EncoderFamily] = {
 def ser_model_types() -> Iterator[
     tuple[type[PreTrainedConfig], type[PreTrainedModel], type[SequenceFeatureExtractor]]
 ]:
-    """(config, model, feature extractor) classes of every model type ser-hf itself defines: the baselines and the
-    pooling-head encoders."""
+    """(config, model, feature extractor) classes of every model type ser-hf itself defines: the baselines, the
+    pooling-head encoders and the ensemble of trained models."""
     for baseline in BASELINES.values():
         yield baseline.config_class, baseline.model_class, baseline.feature_extractor_class
     for family in ENCODER_FAMILIES.values():
         yield family.pooling_config_class, family.pooling_model_class, Wav2Vec2FeatureExtractor
+    yield EnsembleConfig, EnsembleForAudioClassification, EnsembleFeatureExtractor
 
 
 def register_auto_classes() -> None:

@@ -12,6 +12,7 @@ from transformers import HfArgumentParser
 
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import RecipeParser, parse_recipe
+from ser_hf.training.ensemble import is_ensemble_recipe, member_recipes, member_values, read_recipe_values
 from tests.conftest import REPO
 
 
@@ -131,7 +132,16 @@ def test_recipe_values_outside_the_choices_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_recipe_parses(recipe):
+def test_every_shipped_recipe_parses(recipe, tmp_path):
+    values = read_recipe_values(recipe)
+    if is_ensemble_recipe(values):  # each member parses with the ensemble's shared keys given to it
+        for member in member_recipes(recipe, values):
+            merged = member_values(member, values, Path("outputs") / recipe.stem)
+            (tmp_path / member.name).write_text(yaml.safe_dump(merged))
+            _, data_args, _, training_args = parse_recipe([str(tmp_path / member.name)])
+            assert data_args.corpus == [values["corpus"]] and training_args.output_dir.endswith(member.stem)
+        assert "# Data" in recipe.read_text()
+        return
     model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
     augmentation_args.check_model(model_args)
     assert data_args.corpus and training_args.output_dir

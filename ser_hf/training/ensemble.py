@@ -1,0 +1,264 @@
+"""Ensemble recipes: train every member recipe on the same splits, then average their probabilities (late fusion) and
+save the members as one :class:`~ser_hf.models.EnsembleForAudioClassification` per split.
+
+An ensemble recipe lists its members' recipes (paths relative to it) under ``ensemble_members``; every other key it
+holds (corpus, data folder, split protocol and speakers, seed...) is given to each member, replacing the member's own,
+so that all members train and are tested on the same speakers. Each member's run goes to
+``OUTPUT_DIR/members/NAME`` with the recipe it was trained from; the ensemble's reports and models to ``OUTPUT_DIR``
+(one ``fold-K`` folder per fold, as any run).
+
+The ensemble's scores of a split are computed from the members' scores of its clips (each member's softmax
+probabilities, as its saved model gives them through ``pipeline``, with speaker normalisation where the member uses
+it): the weighted mean, exactly what the saved ensemble computes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import yaml
+
+from ..atomic_files import atomic_directory, write_text_atomic
+from ..evaluation.metrics import classification_metrics, clip_predictions
+from ..evaluation.report import write_fold_summary, write_report
+from ..hub.card import write_model_card
+from ..models.configuration_ensemble import EnsembleConfig
+from ..models.ensemble import build_ensemble, member_name
+from ..recipe.errors import RecipeError
+from .run_dir import RUN_CONFIG_FILE, RunDir, fold_folder
+
+logger = logging.getLogger(__name__)
+
+#: The recipe key that lists an ensemble's member recipes.
+ENSEMBLE_MEMBERS_KEY = "ensemble_members"
+#: The recipe key of the members' weights (equal by default).
+MEMBER_WEIGHTS_KEY = "member_weights"
+#: Where each member's run goes, under the ensemble's output folder.
+MEMBERS_FOLDER = "members"
+
+
+def is_ensemble_recipe(values: Mapping[str, Any]) -> bool:
+    return ENSEMBLE_MEMBERS_KEY in values
+
+
+def read_recipe_values(path: str | Path) -> dict[str, Any]:
+    """A recipe's keys and values (a YAML mapping)."""
+    values = yaml.safe_load(Path(path).read_text())
+    if not isinstance(values, dict):
+        raise RecipeError(f"{path} is not a recipe: expected a YAML mapping of keys to values.")
+    return values
+
+
+def member_recipes(recipe: str | Path, values: Mapping[str, Any]) -> list[Path]:
+    """The member recipes an ensemble recipe lists, resolved relative to it; each must exist and not be an
+    ensemble itself."""
+    members = values[ENSEMBLE_MEMBERS_KEY]
+    if not isinstance(members, list) or len(members) < 2:
+        raise RecipeError(
+            f"{ENSEMBLE_MEMBERS_KEY} in {recipe} must list at least two member recipes; got {members!r}."
+        )
+    paths = []
+    for member in members:
+        path = Path(recipe).parent / str(member)
+        if not path.is_file():
+            raise RecipeError(f"Member recipe {member!r} of {recipe} not found (looked for {path}).")
+        if is_ensemble_recipe(read_recipe_values(path)):
+            raise RecipeError(f"Member recipe {path} of {recipe} is an ensemble itself: list its members instead.")
+        paths.append(path)
+    stems = [path.stem for path in paths]
+    if len(set(stems)) != len(stems):
+        raise RecipeError(f"The member recipes of {recipe} must have different file names; got {stems}.")
+    return paths
+
+
+def member_weights(recipe: str | Path, values: Mapping[str, Any], count: int) -> Optional[list[float]]:
+    weights = values.get(MEMBER_WEIGHTS_KEY)
+    if weights is None:
+        return None
+    if not isinstance(weights, list) or len(weights) != count or any(float(w) <= 0 for w in weights):
+        raise RecipeError(
+            f"{MEMBER_WEIGHTS_KEY} in {recipe} must give a positive weight to each of the {count} members; "
+            f"got {weights!r}."
+        )
+    return [float(weight) for weight in weights]
+
+
+def member_values(member: Path, shared: Mapping[str, Any], output_dir: Path) -> dict[str, Any]:
+    """A member recipe's values with the ensemble's shared keys given to it, training into its own folder under the
+    ensemble's ``output_dir``."""
+    values = read_recipe_values(member)
+    values.update(
+        {key: value for key, value in shared.items() if key not in (ENSEMBLE_MEMBERS_KEY, MEMBER_WEIGHTS_KEY)}
+    )
+    values["output_dir"] = str(output_dir / MEMBERS_FOLDER / member.stem)
+    return values
+
+
+def fuse_clip_predictions(
+    members: Sequence[Sequence[Mapping[str, Any]]],
+    label_names: Sequence[str],
+    weights: Optional[Sequence[float]] = None,
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """``(paths, speakers, labels, log_probabilities)`` of the clips every member scored (their ``clip_predictions``):
+    the logarithm of the weighted mean of the members' scores, in the first member's order of clips."""
+    weights = np.asarray(weights if weights is not None else [1.0] * len(members), dtype=np.float64)
+    weights = weights / weights.sum()
+    by_path = [{clip["path"]: clip for clip in clips} for clips in members]
+    paths = [clip["path"] for clip in members[0]]
+    if any(set(own) != set(paths) for own in by_path[1:]):
+        raise ValueError("The ensemble's members were evaluated on different clips: they cannot be fused.")
+    probabilities = sum(
+        weight * np.array([[own[path]["scores"][name] for name in label_names] for path in paths])
+        for weight, own in zip(weights, by_path)
+    )
+    labels = np.array([label_names.index(by_path[0][path]["label"]) for path in paths])
+    speakers = [by_path[0][path]["speaker_id"] for path in paths]
+    return paths, speakers, labels, np.log(np.clip(probabilities, 1e-12, None))
+
+
+def ensemble_normalization(
+    member_reports: Sequence[Mapping[str, Any]], member_dirs: Sequence[Path]
+) -> Optional[dict[str, Any]]:
+    """How the members standardised their features, as one protocol line: transductive when any member's is."""
+    plans = [(member_name(path), report.get("normalization")) for path, report in zip(member_dirs, member_reports)]
+    plans = [(name, plan) for name, plan in plans if plan]
+    if not plans:
+        return None
+    return {
+        "mode": "ensemble",
+        "transductive": any(plan.get("transductive", False) for _, plan in plans),
+        "protocol": "; ".join(f"{name}: {plan['protocol']}" for name, plan in plans),
+        "warnings": [warning for _, plan in plans for warning in plan.get("warnings", [])],
+    }
+
+
+def ensemble_report(
+    member_reports: Sequence[Mapping[str, Any]],
+    member_dirs: Sequence[Path],
+    output_dir: Path,
+    weights: Optional[Sequence[float]] = None,
+) -> dict[str, Any]:
+    """Fuse one split's member runs (their reports and trained model folders): save the ensemble model in
+    ``output_dir`` and its report (``metrics.json``, the plots), and return the report."""
+    first = member_reports[0]
+    label_names = first["labels"]
+    if any(report["labels"] != label_names for report in member_reports[1:]):
+        raise ValueError("The ensemble's members were trained on different label sets: they cannot be fused.")
+    evaluation = {}
+    for split in first["evaluation"]:
+        if not all(split in report["evaluation"] for report in member_reports):
+            continue
+        paths, speakers, labels, log_probabilities = fuse_clip_predictions(
+            [report["evaluation"][split]["clip_predictions"] for report in member_reports], label_names, weights
+        )
+        metrics = classification_metrics(labels, log_probabilities, label_names, speakers=speakers)
+        metrics["clip_predictions"] = clip_predictions(paths, speakers, labels, log_probabilities, label_names)
+        evaluation[split] = metrics
+    model, feature_extractor = build_ensemble(member_dirs, weights=weights)
+    # Staged and renamed file by file, as every run's model: a run killed mid-save leaves no half-written weights.
+    with atomic_directory(output_dir) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        feature_extractor.save_pretrained(staging)
+    report = {
+        "protocol": first["protocol"],
+        "fold": first.get("fold"),
+        "split": first["split"],
+        "leakage_audit": first.get("leakage_audit"),
+        "normalization": ensemble_normalization(member_reports, member_dirs),
+        "labels": label_names,
+        "evaluation": evaluation,
+        "ensemble": {
+            "members": [str(path) for path in member_dirs],
+            "weights": list(model.config.member_weights),
+            "member_test_ua": [
+                report["evaluation"].get("test", {}).get("unweighted_accuracy") for report in member_reports
+            ],
+        },
+        "training": {"wall_seconds": sum(report["training"]["wall_seconds"] for report in member_reports)},
+    }
+    write_report(output_dir, report)
+    _write_run_config(output_dir, member_dirs, list(model.config.member_weights))
+    return report
+
+
+def _write_run_config(output_dir: Path, member_dirs: Sequence[Path], weights: Sequence[float]) -> None:
+    """The ensemble's ``run_config.json``: its members and weights, and the data and split its members share (the
+    first member's), for its card and for ``ser-hf evaluate --split``."""
+    member_config = RunDir(member_dirs[0]).read_run_config() or {}
+    run_config = {
+        "model": {
+            "model_type": EnsembleConfig.model_type,
+            "members": [str(path) for path in member_dirs],
+            "member_weights": list(weights),
+        },
+        "data": member_config.get("data", {}),
+        "augmentation": {},
+        "training": {"members": [RunDir(path).read_run_config().get("training", {}) for path in member_dirs]},
+    }
+    write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config, indent=2, default=str) + "\n")
+
+
+def train_ensemble(
+    recipe: str | Path, overrides: Sequence[str], train: Callable[[list[str]], list[dict]]
+) -> list[dict]:
+    """Train an ensemble recipe: each member recipe (its values updated with the ensemble's shared keys, written to
+    ``OUTPUT_DIR/members/NAME.yaml``) through ``train`` (:func:`ser_hf.train.main`) with the command line's
+    ``overrides``, then every split's (or fold's) members fused into one saved ensemble with its report, card and,
+    for k-fold, the mean ± std summary. Members that finished are read back, so an interrupted run resumes."""
+    values = read_recipe_values(recipe)
+    members = member_recipes(recipe, values)
+    weights = member_weights(recipe, values, len(members))
+    overrides, output_dir = _pop_output_dir(list(overrides))
+    output_dir = Path(output_dir or values.get("output_dir") or Path("outputs") / Path(recipe).stem)
+    member_runs = []
+    for member in members:
+        merged = member_values(member, values, output_dir)
+        member_recipe = output_dir / MEMBERS_FOLDER / f"{member.stem}.yaml"
+        member_recipe.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(member_recipe, yaml.safe_dump(merged, sort_keys=False))
+        logger.info("Ensemble member %s: training from %s", member.name, member_recipe)
+        member_runs.append((Path(merged["output_dir"]), train([str(member_recipe), *overrides])))
+    if len({len(reports) for _, reports in member_runs}) != 1:
+        raise RecipeError(f"The members of {recipe} trained different numbers of folds: they cannot be fused.")
+    reports = []
+    for fold_reports in zip(*(reports for _, reports in member_runs)):
+        fold = fold_reports[0].get("fold")
+        folder = fold_folder(fold) if fold is not None else ""
+        member_dirs = [member_dir / folder for member_dir, _ in member_runs]
+        reports.append(ensemble_report(fold_reports, member_dirs, output_dir / folder, weights))
+        write_model_card(output_dir / folder)
+    if len(reports) > 1:
+        split = "test" if all("test" in report["evaluation"] for report in reports) else "validation"
+        write_fold_summary(output_dir, reports, split=split)
+        write_model_card(output_dir)
+    logger.info("Finished: the ensemble is in %s (its members in %s)", output_dir, output_dir / MEMBERS_FOLDER)
+    return reports
+
+
+def _pop_output_dir(overrides: list[str]) -> tuple[list[str], Optional[str]]:
+    """The command line's overrides without ``--output_dir`` (the ensemble's, not its members'), and its value."""
+    for index, argument in enumerate(overrides):
+        if argument.startswith("--output_dir=") or argument.startswith("--output-dir="):
+            return overrides[:index] + overrides[index + 1 :], argument.split("=", 1)[1]
+        if argument in ("--output_dir", "--output-dir") and index + 1 < len(overrides):
+            return overrides[:index] + overrides[index + 2 :], overrides[index + 1]
+    return overrides, None
+
+
+__all__ = [
+    "ENSEMBLE_MEMBERS_KEY",
+    "MEMBERS_FOLDER",
+    "MEMBER_WEIGHTS_KEY",
+    "ensemble_report",
+    "fuse_clip_predictions",
+    "is_ensemble_recipe",
+    "member_recipes",
+    "member_values",
+    "member_weights",
+    "read_recipe_values",
+    "train_ensemble",
+]
