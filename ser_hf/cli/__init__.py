@@ -9,17 +9,19 @@
     ser-hf evaluate --model outputs/demo --corpus ravdess --data-dir data/ravdess_sample --split test
     ser-hf evaluate --model A --model B --corpus ravdess --data-dir R --corpus cremad --data-dir C   (a matrix)
     ser-hf export outputs/demo --format onnx outputs/demo-onnx [--parity-audio data/ravdess_sample]
+    ser-hf ensemble outputs/opensmile outputs/cnn2d --output-dir outputs/ensemble [--weights 0.6 0.4]
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
     ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app; pip install 'ser-hf[app]')
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.
 
-One module per command (``data``, ``train``, ``predict``, ``evaluate``, ``push``, ``sweep``, ``compare``,
-``leakage_study``, ``embed``, ``app``), each with an ``add_*_parser`` that registers it here and the function that
-runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in :mod:`.errors`.
-Building the parser imports argparse and light constants only: each command imports its machinery (torch,
-transformers, datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at once.
+One module per command (``data``, ``train``, ``predict``, ``evaluate``, ``export``, ``ensemble``, ``push``, ``sweep``,
+``compare``, ``leakage_study``, ``embed``, ``app``), each with an ``add_*_parser`` that registers it here and the
+function that runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in
+:mod:`.errors`. Building the parser imports argparse and light constants only: each command imports its machinery
+(torch, transformers, datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at
+once.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .compare import add_compare_parser
 from .corpus_arguments import corpus_option_names, positive_int
 from .data import add_data_parser, write_split
 from .embed import add_embed_parser
+from .ensemble import add_ensemble_parser
 from .errors import USER_ERRORS, error_line, run_reporting_errors
 from .evaluate import add_evaluate_parser
 from .export import add_export_parser
@@ -53,6 +56,7 @@ COMMAND_PARSERS = (
     add_predict_parser,
     add_evaluate_parser,
     add_export_parser,
+    add_ensemble_parser,
     add_push_parser,
     add_sweep_parser,
     add_compare_parser,

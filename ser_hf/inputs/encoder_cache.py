@@ -300,7 +300,12 @@ def _check_sampling_rate(dataset: Dataset, feature_extractor: SequenceFeatureExt
 
 def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> bool:
     """Whether a clip's outputs are the same in a padded batch as alone (within float tolerance): the baselines, and
-    SSL encoders with a layer-norm feature encoder and an attention mask, except data2vec-audio."""
+    SSL encoders with a layer-norm feature encoder and an attention mask, except data2vec-audio; an ensemble when
+    every member is."""
+    from ..models.modeling_ensemble import EnsembleForAudioClassification
+
+    if isinstance(model, EnsembleForAudioClassification):
+        return all(map(is_padding_invariant, model.members, feature_extractor.extractors))
     # Group norm in the feature encoder normalises over the padded time axis; such encoders get no mask either.
     layer_norm = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     # data2vec-audio zeroes the padding before its first positional convolution only, so later ones read padding.

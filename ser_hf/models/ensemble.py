@@ -40,7 +40,10 @@ def ensemble_from_models(
                 f"{name} has {own}."
             )
     if weights is not None and (len(weights) != len(models) or not all(float(w) > 0 for w in weights)):
-        raise ValueError(f"member_weights must be positive, one per member ({len(models)}); got {list(weights)}.")
+        raise ValueError(
+            f"The members' weights (member_weights, --weights) must be positive, one per member ({len(models)}); "
+            f"got {list(weights)}."
+        )
     if any(isinstance(model, EnsembleForAudioClassification) for model in models):
         raise ValueError("An ensemble member cannot be an ensemble itself: list its members instead.")
     config = EnsembleConfig(

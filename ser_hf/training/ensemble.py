@@ -28,6 +28,7 @@ from ..evaluation.report import write_fold_summary, write_report
 from ..hub.card import write_model_card
 from ..models.configuration_ensemble import EnsembleConfig
 from ..models.ensemble import build_ensemble, member_name
+from ..models.modeling_ensemble import EnsembleForAudioClassification
 from ..recipe.errors import RecipeError
 from .run_dir import RUN_CONFIG_FILE, RunDir, fold_folder
 
@@ -158,11 +159,7 @@ def ensemble_report(
         metrics = classification_metrics(labels, log_probabilities, label_names, speakers=speakers)
         metrics["clip_predictions"] = clip_predictions(paths, speakers, labels, log_probabilities, label_names)
         evaluation[split] = metrics
-    model, feature_extractor = build_ensemble(member_dirs, weights=weights)
-    # Staged and renamed file by file, as every run's model: a run killed mid-save leaves no half-written weights.
-    with atomic_directory(output_dir) as staging:
-        model.save_pretrained(staging, safe_serialization=True)
-        feature_extractor.save_pretrained(staging)
+    model = save_ensemble(member_dirs, output_dir, weights=weights)
     report = {
         "protocol": first["protocol"],
         "fold": first.get("fold"),
@@ -181,25 +178,43 @@ def ensemble_report(
         "training": {"wall_seconds": sum(report["training"]["wall_seconds"] for report in member_reports)},
     }
     write_report(output_dir, report)
-    _write_run_config(output_dir, member_dirs, list(model.config.member_weights))
     return report
 
 
-def _write_run_config(output_dir: Path, member_dirs: Sequence[Path], weights: Sequence[float]) -> None:
-    """The ensemble's ``run_config.json``: its members and weights, and the data and split its members share (the
-    first member's), for its card and for ``ser-hf evaluate --split``."""
-    member_config = RunDir(member_dirs[0]).read_run_config() or {}
+def save_ensemble(
+    member_dirs: Sequence[str | Path],
+    output_dir: str | Path,
+    *,
+    weights: Optional[Sequence[float]] = None,
+    names: Optional[Sequence[str]] = None,
+    trust_remote_code: bool = False,
+) -> EnsembleForAudioClassification:
+    """Build the ensemble of the trained models in ``member_dirs`` (:func:`~ser_hf.models.build_ensemble`) and save it
+    in ``output_dir`` with its feature extractor and ``run_config.json`` (its members and weights, and the data and
+    split of its first member, where that member is a ser-hf run: for its card and ``ser-hf evaluate --split``).
+
+    The files are staged and renamed one by one, as every run's model: a run killed mid-save leaves no half-written
+    weights, and files of ``output_dir`` under other names are left alone."""
+    model, feature_extractor = build_ensemble(
+        member_dirs, weights=weights, names=names, trust_remote_code=trust_remote_code
+    )
+    member_configs = [RunDir(path).read_run_config() or {} if Path(path).is_dir() else {} for path in member_dirs]
     run_config = {
         "model": {
             "model_type": EnsembleConfig.model_type,
             "members": [str(path) for path in member_dirs],
-            "member_weights": list(weights),
+            "member_names": list(model.config.member_names),
+            "member_weights": list(model.config.member_weights),
         },
-        "data": member_config.get("data", {}),
+        "data": member_configs[0].get("data", {}),
         "augmentation": {},
-        "training": {"members": [RunDir(path).read_run_config().get("training", {}) for path in member_dirs]},
+        "training": {"members": [config.get("training", {}) for config in member_configs]},
     }
-    write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config, indent=2, default=str) + "\n")
+    with atomic_directory(output_dir) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        feature_extractor.save_pretrained(staging)
+        (staging / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2, default=str) + "\n")
+    return model
 
 
 def train_ensemble(
@@ -260,5 +275,6 @@ __all__ = [
     "member_values",
     "member_weights",
     "read_recipe_values",
+    "save_ensemble",
     "train_ensemble",
 ]

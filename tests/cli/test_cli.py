@@ -164,7 +164,7 @@ HELP_WITHOUT_HEAVY_IMPORTS = """
 import json, sys
 from ser_hf.cli import main
 commands = [[], ["data"], ["data", "summary"], ["data", "split"], ["data", "audit"], ["predict"], ["evaluate"],
-            ["push"], ["sweep"], ["compare"], ["leakage-study"], ["embed"], ["app"]]
+            ["export"], ["ensemble"], ["push"], ["sweep"], ["compare"], ["leakage-study"], ["embed"], ["app"]]
 for command in commands:
     try:
         main([*command, "--help"])
@@ -191,6 +191,8 @@ def test_python_m_ser_hf_cli_help_lists_every_command():
         "train",
         "predict",
         "evaluate",
+        "export",
+        "ensemble",
         "push",
         "sweep",
         "compare",

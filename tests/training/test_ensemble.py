@@ -11,10 +11,12 @@ import pytest
 import yaml
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
+from ser_hf.cli import main as cli_main
 from ser_hf.models import EnsembleForAudioClassification, OpenSmileFeatureExtractor, build_baseline, build_ensemble
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.train import main
 from ser_hf.training.ensemble import fuse_clip_predictions
+from tests.conftest import RAVDESS_SAMPLE
 from tests.conftest_models import LABELS as CLASS_LABEL
 from tests.conftest_models import build_tiny, load_clip
 from tests.recipe.test_parser import write_recipe
@@ -70,8 +72,43 @@ def test_building_an_ensemble_checks_its_members(tmp_path, member_dirs):
         build_ensemble([member_dirs[0], tmp_path / "reversed"])
     with pytest.raises(ValueError, match="at least two models"):
         build_ensemble(member_dirs[:1])
-    with pytest.raises(ValueError, match="member_weights must be positive"):
+    with pytest.raises(ValueError, match=r"weights \(member_weights, --weights\) must be positive"):
         build_ensemble(member_dirs, weights=[1.0, 0.0])
+
+
+def test_ser_hf_ensemble_saves_the_members_as_one_model_and_keeps_other_folders_intact(tmp_path, member_dirs, capsys):
+    output = tmp_path / "ensemble"
+    command = ["ensemble", *map(str, member_dirs), "--output-dir", str(output), "--weights", "1", "3"]
+    assert cli_main([*command, "--names", "logmel", "functionals"]) == 0
+    assert "Ensemble of 2 models saved" in capsys.readouterr().out
+    loaded = AutoModelForAudioClassification.from_pretrained(output)
+    assert loaded.config.member_names == ["logmel", "functionals"] and loaded.config.member_weights == [1.0, 3.0]
+    run_config = json.loads((output / "run_config.json").read_text())
+    assert run_config["model"]["members"] == [str(path) for path in member_dirs]
+    clip = load_clip(5)
+    members = [_scores(pipeline("audio-classification", model=str(path)), clip) for path in member_dirs]
+    ensemble = _scores(pipeline("audio-classification", model=str(output)), clip)
+    for label in LABELS:
+        assert ensemble[label] == pytest.approx(0.25 * members[0][label] + 0.75 * members[1][label], abs=1e-6)
+    # ser-hf predict batches the ensemble's clips as it batches its members' (both are padding-invariant).
+    clip_file = RAVDESS_SAMPLE / "Actor_08" / "03-01-05-01-01-01-08.flac"
+    assert cli_main(["predict", str(output), str(clip_file)]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert row["error"] is None and sum(row["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    # An earlier ensemble is rebuilt in place; a member's folder or a trained run's is refused, left as it was.
+    assert cli_main([*command[:-3], "--weights", "1", "1"]) == 0
+    assert AutoModelForAudioClassification.from_pretrained(output).config.member_weights == [1.0, 1.0]
+    before = {path.name: path.read_bytes() for path in member_dirs[0].iterdir()}
+    assert cli_main([*command[:3], "--output-dir", str(member_dirs[0])]) == 2
+    assert "is one of the members" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    assert cli_main([*command[:3], "--output-dir", str(tmp_path / "run")]) == 2
+    assert "already holds other files (metrics.json)" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["metrics.json"]
+    assert {path.name: path.read_bytes() for path in member_dirs[0].iterdir()} == before
+    assert cli_main([*command[:3], "--output-dir", str(tmp_path / "new"), "--weights", "1"]) == 2
+    assert "one per member (2)" in capsys.readouterr().err and not (tmp_path / "new" / "config.json").exists()
 
 
 def test_fusing_members_scored_on_different_clips_is_refused():
