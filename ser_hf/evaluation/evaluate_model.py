@@ -37,9 +37,13 @@ from ..inputs.speaker_normalization import (
     FUNCTIONALS_COLUMN,
     NormalizationPlan,
     compute_functionals_once,
+    ensemble_normalization,
     evaluation_normalization,
 )
-from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
+from ..models import (  # importing ser_hf.models registers its model types with the Auto classes
+    EnsembleForAudioClassification,
+    load_feature_extractor,
+)
 from ..training.run_dir import (
     CONFUSION_MATRIX_PNG,
     CROSS_CORPUS_JSON,
@@ -234,6 +238,36 @@ def predict_logits(
     return np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 
+def _model_logits(
+    model: PreTrainedModel, feature_extractor, dataset: Dataset, key: str, batch_size: int
+) -> tuple[np.ndarray, Optional[NormalizationPlan]]:
+    """A model's logits for the clips of ``dataset`` (called ``key`` in warnings), and how its inputs were
+    standardised: a model trained on speaker-normalised features gets each evaluated speaker's statistics, from their
+    clips here and without their labels (transductive), as training computes the test speakers'."""
+    if getattr(feature_extractor, "normalization", None) == "speaker" and callable(
+        getattr(feature_extractor, "functionals", None)
+    ):
+        # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
+        dataset = compute_functionals_once(dataset, feature_extractor)
+    normalization = evaluation_normalization(feature_extractor, dataset, key)
+    logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
+    return logits, normalization
+
+
+def _ensemble_logits(
+    model: EnsembleForAudioClassification, feature_extractor, dataset: Dataset, key: str, batch_size: int
+) -> tuple[np.ndarray, Optional[dict[str, Any]]]:
+    """An ensemble's logits, member by member (each with its own inputs and, where it was trained on
+    speaker-normalised features, each evaluated speaker's statistics of those inputs), fused as its forward pass
+    fuses them; and the members' normalisation as one protocol line."""
+    member_logits, plans = [], []
+    for name, member, extractor in zip(model.config.member_names, model.members, feature_extractor.extractors):
+        logits, plan = _model_logits(member, extractor, dataset, f"{key}, {name}", batch_size)
+        member_logits.append(torch.from_numpy(logits))
+        plans.append((name, plan.to_dict() if plan is not None else None))
+    return model.fuse(member_logits).numpy(), ensemble_normalization(plans)
+
+
 def _selection(
     trained: TrainedModel, source: CorpusSource, split: str, speakers: Optional[Sequence[str]]
 ) -> tuple[str, Optional[list[str]]]:
@@ -301,30 +335,11 @@ def evaluate_on_dataset(
         )
 
     key = f"{source.name} ({split_name})"
-    feature_extractor = trained.feature_extractor
-    speaker_members = [
-        index
-        for index, member in enumerate(getattr(feature_extractor, "extractors", []))
-        if getattr(member, "normalization", None) == "speaker"
-    ]
-    if speaker_members:
-        logger.warning(
-            "Ensemble members %s were trained on speaker-normalised features, but an ensemble is evaluated with the "
-            "global statistics its members store (per-speaker statistics are not fitted per member here): its "
-            "scores are those of a single clip through pipeline, not the transductive ones of its training report.",
-            speaker_members,
-        )
-    if getattr(feature_extractor, "normalization", None) == "speaker" and callable(
-        getattr(feature_extractor, "functionals", None)
-    ):
-        # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
-        dataset = compute_functionals_once(dataset, feature_extractor)
-    # Speaker normalisation: each evaluated speaker's statistics, from their clips evaluated here, without their
-    # labels (transductive), as training computes the test speakers'.
-    normalization = evaluation_normalization(feature_extractor, dataset, key)
-    logits = predict_logits(
-        trained.model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization
-    )
+    if isinstance(trained.model, EnsembleForAudioClassification):
+        logits, normalization = _ensemble_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
+    else:
+        logits, plan = _model_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
+        normalization = plan.to_dict() if plan is not None else None
     columns = [trained.labels.index(label) for label in shared]  # the model chooses among the shared labels only
     targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
     clip_speakers = column_values(dataset, "speaker_id")
@@ -351,7 +366,7 @@ def evaluate_on_dataset(
         "cross_corpus": cross_corpus,
         "training_overlap": overlap,
         "speaker_independent": None if overlap is None else not overlap.get("train"),
-        "normalization": normalization.to_dict() if normalization is not None else None,
+        "normalization": normalization,
         "evaluation": {key: metrics},
     }
     logger.info(

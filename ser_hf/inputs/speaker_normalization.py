@@ -71,6 +71,20 @@ class NormalizationPlan:
         }
 
 
+def ensemble_normalization(plans: Sequence[tuple[str, Optional[Mapping[str, Any]]]]) -> Optional[dict[str, Any]]:
+    """How an ensemble's members standardised their features (``(member name, its plan as`` :meth:`NormalizationPlan.
+    to_dict` ``gives it, or None)`` per member), as one protocol line: transductive when any member's is."""
+    plans = [(name, plan) for name, plan in plans if plan]
+    if not plans:
+        return None
+    return {
+        "mode": "ensemble",
+        "transductive": any(plan.get("transductive", False) for _, plan in plans),
+        "protocol": "; ".join(f"{name}: {plan['protocol']}" for name, plan in plans),
+        "warnings": [warning for _, plan in plans for warning in plan.get("warnings", [])],
+    }
+
+
 # --- openSMILE functionals, once per corpus -------------------------------------------------------------------------
 
 

@@ -109,7 +109,7 @@ class EnsembleForAudioClassification(PreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class indices for the classification loss (the negative log-likelihood of the averaged probabilities).
         """
-        log_probabilities = []
+        member_logits = []
         for index, member in enumerate(self.members):
             prefix = member_input_prefix(index)
             own = {key[len(prefix) :]: value for key, value in inputs.items() if key.startswith(prefix)}
@@ -118,14 +118,20 @@ class EnsembleForAudioClassification(PreTrainedModel):
                     f"No inputs for ensemble member {index} ({self.config.member_names[index]}): expected keys "
                     f"starting with {prefix!r}, got {sorted(inputs)}."
                 )
-            logits = member(**own, return_dict=True).logits
-            log_probabilities.append(torch.log_softmax(logits.float(), dim=-1))
-        weights = torch.tensor(self.config.member_weights, dtype=torch.float32, device=log_probabilities[0].device)
-        log_weights = torch.log(weights / weights.sum())
-        logits = torch.logsumexp(torch.stack(log_probabilities) + log_weights[:, None, None], dim=0)
-        logits = logits / getattr(self.config, "calibration_temperature", 1.0)
+            member_logits.append(member(**own, return_dict=True).logits)
+        logits = self.fuse(member_logits)
         loss = nn.functional.nll_loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def fuse(self, member_logits: list[torch.Tensor]) -> torch.Tensor:
+        """The ensemble's logits from its members' logits (one `(batch_size, num_labels)` tensor per member, in the
+        members' order): the logarithm of the weighted mean of their softmax probabilities, divided by the
+        ensemble's calibration temperature when it has one."""
+        log_probabilities = torch.stack([torch.log_softmax(logits.float(), dim=-1) for logits in member_logits])
+        weights = torch.tensor(self.config.member_weights, dtype=torch.float32, device=log_probabilities.device)
+        log_weights = torch.log(weights / weights.sum())
+        logits = torch.logsumexp(log_probabilities + log_weights[:, None, None], dim=0)
+        return logits / getattr(self.config, "calibration_temperature", 1.0)
 
 
 __all__ = ["EnsembleForAudioClassification", "MEMBER_MODEL_CLASSES", "member_input_prefix"]

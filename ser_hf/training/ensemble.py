@@ -26,6 +26,7 @@ from ..atomic_files import atomic_directory, write_text_atomic
 from ..evaluation.metrics import classification_metrics, clip_predictions
 from ..evaluation.report import write_fold_summary, write_report
 from ..hub.card import write_model_card
+from ..inputs.speaker_normalization import ensemble_normalization
 from ..models.configuration_ensemble import EnsembleConfig
 from ..models.ensemble import build_ensemble, member_name
 from ..models.modeling_ensemble import EnsembleForAudioClassification
@@ -121,20 +122,13 @@ def fuse_clip_predictions(
     return paths, speakers, labels, np.log(np.clip(probabilities, 1e-12, None))
 
 
-def ensemble_normalization(
+def member_normalizations(
     member_reports: Sequence[Mapping[str, Any]], member_dirs: Sequence[Path]
 ) -> Optional[dict[str, Any]]:
-    """How the members standardised their features, as one protocol line: transductive when any member's is."""
-    plans = [(member_name(path), report.get("normalization")) for path, report in zip(member_dirs, member_reports)]
-    plans = [(name, plan) for name, plan in plans if plan]
-    if not plans:
-        return None
-    return {
-        "mode": "ensemble",
-        "transductive": any(plan.get("transductive", False) for _, plan in plans),
-        "protocol": "; ".join(f"{name}: {plan['protocol']}" for name, plan in plans),
-        "warnings": [warning for _, plan in plans for warning in plan.get("warnings", [])],
-    }
+    """How the members standardised their features (their reports'), as one protocol line."""
+    return ensemble_normalization(
+        [(member_name(path), report.get("normalization")) for path, report in zip(member_dirs, member_reports)]
+    )
 
 
 def ensemble_report(
@@ -165,7 +159,7 @@ def ensemble_report(
         "fold": first.get("fold"),
         "split": first["split"],
         "leakage_audit": first.get("leakage_audit"),
-        "normalization": ensemble_normalization(member_reports, member_dirs),
+        "normalization": member_normalizations(member_reports, member_dirs),
         "labels": label_names,
         "evaluation": evaluation,
         "ensemble": {

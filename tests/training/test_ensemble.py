@@ -12,6 +12,7 @@ import yaml
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 from ser_hf.cli import main as cli_main
+from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.models import EnsembleForAudioClassification, OpenSmileFeatureExtractor, build_baseline, build_ensemble
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.train import main
@@ -119,7 +120,7 @@ def test_fusing_members_scored_on_different_clips_is_refused():
         fuse_clip_predictions([[clip], [{**clip, "path": "b.flac"}]], ["sad", "angry"])
 
 
-def _member_recipes(tmp_path: Path, data_dir: Path) -> None:
+def _member_recipes(tmp_path: Path, data_dir: Path, normalization: str = "global") -> None:
     write_recipe(
         tmp_path / "cnn.yaml",
         data_dir,
@@ -133,7 +134,11 @@ def _member_recipes(tmp_path: Path, data_dir: Path) -> None:
         data_dir,
         model_type="opensmile",
         model_config={"hidden_sizes": []},
-        feature_extractor_config={"feature_set": "eGeMAPSv02", "num_selected_features": 20},
+        feature_extractor_config={
+            "feature_set": "eGeMAPSv02",
+            "num_selected_features": 20,
+            "normalization": normalization,
+        },
         max_steps=2,
         eval_strategy="no",
         save_strategy="no",
@@ -179,6 +184,30 @@ def test_an_ensemble_recipe_reports_what_its_saved_model_scores(tmp_path, tiny_r
         audio = tiny_ravdess / f"Actor_{clip['speaker_id']}" / Path(clip["path"]).name
         assert _scores(classifier, str(audio)) == pytest.approx(clip["scores"], abs=1e-4)
     assert (run / "README.md").is_file() and "ser_ensemble" in (run / "README.md").read_text()
+
+
+def test_evaluating_an_ensemble_normalises_each_speaker_normalised_member_with_the_speakers_statistics(
+    tmp_path, tiny_ravdess
+):
+    _member_recipes(tmp_path, tiny_ravdess, normalization="speaker")
+    recipe = tmp_path / "ensemble.yaml"
+    split = {"train_speakers": ["01", "02", "03"], "validation_speakers": None, "test_speakers": ["04"]}
+    recipe.write_text(
+        yaml.safe_dump({"ensemble_members": ["cnn.yaml", "smile.yaml"], **split, "output_dir": str(tmp_path / "run")})
+    )
+    (report,) = main([str(recipe)])
+    assert report["normalization"]["transductive"] and "smile: " in report["normalization"]["protocol"]
+    # ser-hf evaluate of the saved ensemble on its test speaker gives the training report's (transductive) scores:
+    # the openSMILE member gets speaker 04's statistics, computed from the evaluated clips, not the global ones.
+    evaluated = evaluate_model(str(tmp_path / "run"), CorpusSource("ravdess", str(tiny_ravdess)), split="test")
+    ((key, metrics),) = evaluated["evaluation"].items()
+    assert evaluated["normalization"]["transductive"] and "smile: " in evaluated["normalization"]["protocol"]
+    expected = {Path(clip["path"]).name: clip["scores"] for clip in report["evaluation"]["test"]["clip_predictions"]}
+    scored = {Path(clip["path"]).name: clip["scores"] for clip in metrics["clip_predictions"]}
+    assert set(scored) == set(expected)
+    for name, scores in scored.items():
+        assert scores == pytest.approx(expected[name], abs=1e-4)
+    assert metrics["unweighted_accuracy"] == pytest.approx(report["evaluation"]["test"]["unweighted_accuracy"])
 
 
 def test_an_ensemble_recipe_names_what_is_wrong_with_it(tmp_path, tiny_ravdess):
