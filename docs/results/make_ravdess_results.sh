@@ -36,9 +36,10 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py $KFOLD_RECIPES
 # shellcheck disable=SC2086
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py $KFOLD_RECIPES --data-dir "$DATA" \
   --test-emotions-per-speaker 2 --output-dir "$RUNS/bench_accuracy" --results docs/results/ravdess_kfold/accuracy-test2.json
-# The log-mel recipes (about 20 min each on 2 cores) and the ensembles (whose openSMILE and CNN2D members train again in
+# The log-mel recipes (20-30 min each on 2 cores) and the ensembles (whose openSMILE and CNN2D members train again in
 # their own folder), without the random-split control.
-for recipe in ravdess_cnn2d ravdess_cnn2d_speaker ravdess_crnn ravdess_ensemble ravdess_ensemble_speaker; do
+for recipe in ravdess_cnn2d ravdess_cnn2d_speaker ravdess_crnn ravdess_crnn_speaker ravdess_ensemble \
+  ravdess_ensemble_speaker ravdess_ensemble3 ravdess_ensemble3_speaker; do
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py "recipes/$recipe.yaml" --data-dir "$DATA" \
     --output-dir "$RUNS/bench_accuracy" --results "docs/results/ravdess_kfold/accuracy-${recipe#ravdess_}.json"
 done
