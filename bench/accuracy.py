@@ -3,6 +3,7 @@
     python bench/accuracy.py recipes/ravdess_opensmile.yaml recipes/ravdess_crnn.yaml [--folds 5] [--seeds 1]
     python bench/accuracy.py recipes/demo.yaml --quick            # the shipped sample (8 actors), 4 folds
     python bench/accuracy.py recipes/ravdess_opensmile_speaker.yaml --test-emotions-per-speaker 2
+    python bench/accuracy.py recipes/ravdess_crnn.yaml --set num_train_epochs=40 --set model_config.lstm_hidden_size=64
 
 Each recipe is trained on every fold of ``../shared/data/ravdess_16k`` (actors 01-20; 5 folds of 4 test actors).
 The validation speakers that choose the best epoch and stop training early come from each fold's *training*
@@ -17,10 +18,11 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import yaml
@@ -31,7 +33,10 @@ from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.experiments.leakage import matched_random_split
+from ser_hf.recipe.errors import RecipeError, unknown_key_message
+from ser_hf.recipe.overrides import recipe_keys, set_value
 from ser_hf.recipe.parser import parse_recipe
+from ser_hf.recipe.yaml_io import load_yaml
 from ser_hf.training.ensemble import (
     MEMBERS_FOLDER,
     ensemble_report,
@@ -60,12 +65,65 @@ def selects_on_validation(values: dict) -> bool:
     return values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None
 
 
+#: Recipe keys the benchmark sets itself: ``--set`` may not change them.
+BENCHMARK_KEYS = SPLIT_KEYS + (
+    "data_dir",
+    "split_protocol",
+    "num_folds",
+    "validation_size",
+    "split_seed",
+    "seed",
+    "output_dir",
+)
+
+
+def parse_overrides(settings: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as recipe values (each value read as YAML; a dotted key such as
+    ``feature_extractor_config.normalization`` sets one entry of a mapping), every key checked against the recipe's
+    keys before any training."""
+    known = recipe_keys()
+    overrides = {}
+    for setting in settings:
+        key, equals, value = setting.partition("=")
+        if not equals or not key:
+            raise RecipeError(
+                f"--set {setting!r}: expected KEY=VALUE, e.g. feature_extractor_config.normalization=speaker."
+            )
+        top = key.partition(".")[0]
+        if top not in known:
+            raise RecipeError(f"--set {setting!r}: {unknown_key_message(top, known)} is not a recipe key.")
+        if top in BENCHMARK_KEYS:
+            raise RecipeError(f"--set {setting!r}: the benchmark sets {top} itself (speaker k-fold).")
+        overrides[key] = load_yaml(value)
+    return overrides
+
+
+def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
+    """The recipe's name with its ``--set`` overrides, as tables and output folders name the variant."""
+    return recipe.stem + "".join(f" {key}={value}" for key, value in overrides.items())
+
+
+def variant_folder(recipe: Path, overrides: Mapping[str, Any]) -> str:
+    """The output folder's name of a recipe variant: its overrides in the name, so that a variant never trains into
+    (or reads back) the plain recipe's folds."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", variant_name(recipe, overrides))
+
+
 def kfold_recipe(
-    recipe: Path, data_dir: Path, folds: int, seed: int, output_dir: Path, validation_size: float
+    recipe: Path,
+    data_dir: Path,
+    folds: int,
+    seed: int,
+    output_dir: Path,
+    validation_size: float,
+    overrides: Optional[Mapping[str, Any]] = None,
 ) -> dict:
-    """The recipe's values with its split replaced by speaker k-fold on `data_dir`. A recipe that chooses nothing
-    on validation speakers (fixed epochs, last model) trains on all of each fold's training speakers."""
+    """The recipe's values, changed by `overrides` (``--set``), with its split replaced by speaker k-fold on
+    `data_dir`. A recipe that chooses nothing on validation speakers (fixed epochs, last model) trains on all of each
+    fold's training speakers."""
     values = {key: value for key, value in yaml.safe_load(recipe.read_text()).items() if key not in SPLIT_KEYS}
+    for key, value in (overrides or {}).items():
+        values = set_value(values, key, value)
     if not selects_on_validation(values):
         validation_size = 0.0
     values.update(
@@ -211,13 +269,17 @@ def mean_std(values) -> str:
     return f"{values.mean():.1f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.1f}"
 
 
-def summarize(recipe: Path, reports: list[dict], folds: int, seeds: int) -> dict:
+def summarize(
+    recipe: Path, reports: list[dict], folds: int, seeds: int, overrides: Optional[Mapping[str, Any]] = None
+) -> dict:
     """Mean ± std over folds (and seeds) of every metric, each fold's figures, and with ``--leakage`` the random
     splits' and the inflation (random minus speaker-grouped, per fold)."""
     tests = [report["evaluation"]["test"] for report in reports]
     normalization = reports[0].get("normalization") or {}
     summary = {
         "recipe": str(recipe),
+        "name": variant_name(recipe, overrides or {}),
+        "overrides": dict(overrides or {}),
         "protocol": normalization.get("protocol"),
         "transductive": normalization.get("transductive", False),
         "folds": [
@@ -245,6 +307,11 @@ def summarize(recipe: Path, reports: list[dict], folds: int, seeds: int) -> dict
     return summary
 
 
+def summary_name(summary: dict) -> str:
+    """A summary's recipe name with its overrides (summaries written before ``--set`` have no ``name``)."""
+    return summary.get("name") or Path(summary["recipe"]).stem
+
+
 def markdown_table(summaries: list[dict]) -> str:
     """One row per recipe: UA of every fold, then mean ± std of UA, WA and macro-F1, and the minutes."""
     folds = max(len(summary["folds"]) for summary in summaries)
@@ -256,7 +323,7 @@ def markdown_table(summaries: list[dict]) -> str:
         uas = [f"{row['unweighted_accuracy']:.1f}" for row in summary["folds"]]
         mean = summary["mean_std"]
         lines.append(
-            f"| `{Path(summary['recipe']).stem}`{' (transductive)' if summary['transductive'] else ''} | "
+            f"| `{summary_name(summary)}`{' (transductive)' if summary['transductive'] else ''} | "
             + " | ".join(uas + [""] * (folds - len(uas)))
             + f" | **{mean['unweighted_accuracy']}** | "
             f"{mean['accuracy']} | {mean['macro_f1']} | {summary['minutes_per_run']:.1f} |"
@@ -272,7 +339,7 @@ def markdown_table(summaries: list[dict]) -> str:
             if "inflation" in summary:
                 inflation = summary["inflation"]
                 lines.append(
-                    f"| `{Path(summary['recipe']).stem}` | {summary['mean_std']['unweighted_accuracy']} | "
+                    f"| `{summary_name(summary)}` | {summary['mean_std']['unweighted_accuracy']} | "
                     f"{summary['random_split']['unweighted_accuracy']} | "
                     f"{inflation['unweighted_accuracy']} | {inflation['accuracy']} | "
                     f"{inflation['macro_f1']} |"
@@ -308,9 +375,23 @@ def main(argv=None) -> list[dict]:
         help="also train each fold on a random split of the same clips and sizes (every speaker in "
         "train and test) and report the inflation",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a recipe value for this run (repeatable; dotted keys set one entry of a mapping, e.g. "
+        "feature_extractor_config.normalization=speaker): the variant is reported under the recipe's name with its "
+        "overrides",
+    )
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy")
     parser.add_argument("--results", type=Path, help="write the summaries to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.overrides)
+    except RecipeError as error:
+        parser.error(str(error))
     data_dir = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
     folds = args.folds or (4 if args.quick else 5)
     logging.basicConfig(level=logging.WARNING)
@@ -328,24 +409,24 @@ def main(argv=None) -> list[dict]:
     )
     summaries = []
     for recipe in args.recipes:
-        print(f"\n{recipe}", flush=True)
+        print(f"\n{recipe}" + "".join(f" --set {key}={value}" for key, value in overrides.items()), flush=True)
         reports = []
         for seed in range(args.fold_seed, args.fold_seed + args.seeds):
             output_dir = (
                 args.output_dir
-                / f"{recipe.stem}-seed{seed}"
+                / f"{variant_folder(recipe, overrides)}-seed{seed}"
                 / (f"test{args.test_emotions_per_speaker}" if args.test_emotions_per_speaker else "all")
             )
             if is_ensemble_recipe(read_recipe_values(recipe)):
-                if args.leakage:
-                    parser.error(f"--leakage is not available for the ensemble recipe {recipe}.")
+                if args.leakage or overrides:
+                    parser.error(f"--leakage and --set are not available for the ensemble recipe {recipe}.")
                 reports += run_ensemble(
                     recipe, data_dir, folds, seed, output_dir, args.validation_size, args.test_emotions_per_speaker
                 )
                 continue
-            values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size)
+            values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size, overrides)
             reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
-        summary = summarize(recipe, reports, folds, args.seeds)
+        summary = summarize(recipe, reports, folds, args.seeds, overrides)
         mean = summary["mean_std"]
         print(
             f"  mean ± std over {len(reports)} folds: UA {mean['unweighted_accuracy']}, WA {mean['accuracy']}, "

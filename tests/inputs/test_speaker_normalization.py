@@ -195,6 +195,43 @@ def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_pat
     assert sorted(tested) == ["01", "02", "03", "04"]  # every speaker tested exactly once
 
 
+def test_the_benchmarks_overrides_change_the_recipe_and_name_the_variant(tmp_path, tiny_ravdess):
+    bench = load_bench()
+    overrides = bench.parse_overrides(
+        ["feature_extractor_config.normalization=speaker", "num_train_epochs=3", "model_config.pooling_mode=mean"]
+    )
+    recipe = REPO / "recipes" / "ravdess_cnn2d.yaml"
+    plain = bench.kfold_recipe(recipe, tiny_ravdess, folds=4, seed=3, output_dir=tmp_path / "a", validation_size=0.0)
+    values = bench.kfold_recipe(
+        recipe, tiny_ravdess, folds=4, seed=3, output_dir=tmp_path / "b", validation_size=0.0, overrides=overrides
+    )
+    assert values["num_train_epochs"] == 3
+    # a dotted key changes one entry and keeps the mapping's others
+    assert values["model_config"] == {**plain["model_config"], "pooling_mode": "mean"}
+    assert values["feature_extractor_config"] == {**plain["feature_extractor_config"], "normalization": "speaker"}
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(values))
+    _, _, _, training_args = parse_recipe([str(path)])
+    assert training_args.num_train_epochs == 3
+    name = bench.variant_name(recipe, overrides)
+    assert name == (
+        "ravdess_cnn2d feature_extractor_config.normalization=speaker num_train_epochs=3 "
+        "model_config.pooling_mode=mean"
+    )
+    assert bench.variant_folder(recipe, overrides) != bench.variant_folder(recipe, {})
+    assert "/" not in bench.variant_folder(
+        recipe, {"model_name_or_path": "org/model"}
+    ) and " " not in bench.variant_folder(recipe, overrides)
+    with pytest.raises(bench.RecipeError, match="'num_train_epoch' \\(did you mean 'num_train_epochs'\\?\\)"):
+        bench.parse_overrides(["num_train_epoch=3"])
+    with pytest.raises(bench.RecipeError, match="the benchmark sets test_speakers itself"):
+        bench.parse_overrides(["test_speakers=[1]"])
+    with pytest.raises(bench.RecipeError, match="expected KEY=VALUE"):
+        bench.parse_overrides(["num_train_epochs"])
+    with pytest.raises(SystemExit):
+        bench.main([str(recipe), "--set", "seed=1", "--data-dir", str(tiny_ravdess)])
+
+
 def test_a_recipe_that_chooses_nothing_on_validation_trains_on_all_training_speakers(tmp_path, tiny_ravdess):
     bench = load_bench()
     fixed = bench.kfold_recipe(
