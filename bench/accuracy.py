@@ -32,6 +32,7 @@ from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line
 
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
+from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.experiments.leakage import matched_random_split
 from ser_hf.recipe.errors import RecipeError, unknown_key_message
 from ser_hf.recipe.overrides import recipe_keys, set_value
@@ -292,6 +293,8 @@ def summarize(
             for report in reports
         ],
         "mean_std": {name: mean_std([100 * test[name] for test in tests]) for name in METRICS},
+        # All folds' test speakers pooled into one speaker bootstrap (a fold's 4 speakers are too few for one).
+        "confidence_intervals": pooled_intervals(tests),
         "minutes_per_run": round(float(np.sum([report["bench_minutes"] for report in reports])) / seeds, 2),
         "num_folds": folds,
         "seeds": seeds,
@@ -307,6 +310,17 @@ def summarize(
     return summary
 
 
+def pooled_ua(summary: dict) -> str:
+    """UA of all folds' test clips pooled, with its speaker-bootstrap interval (``–`` in summaries written before
+    the benchmark recorded it)."""
+    intervals = summary.get("confidence_intervals")
+    if not intervals:
+        return "–"
+    return (
+        f"{100 * intervals['pooled']['unweighted_accuracy']:.1f} {format_interval(intervals, 'unweighted_accuracy')}"
+    )
+
+
 def summary_name(summary: dict) -> str:
     """A summary's recipe name with its overrides (summaries written before ``--set`` have no ``name``)."""
     return summary.get("name") or Path(summary["recipe"]).stem
@@ -316,8 +330,10 @@ def markdown_table(summaries: list[dict]) -> str:
     """One row per recipe: UA of every fold, then mean ± std of UA, WA and macro-F1, and the minutes."""
     folds = max(len(summary["folds"]) for summary in summaries)
     lines = [
-        "| recipe | " + " | ".join(f"fold {i}" for i in range(folds)) + " | UA mean ± std | WA | macro-F1 | minutes |",
-        "|---|" + "---:|" * (folds + 4),
+        "| recipe | "
+        + " | ".join(f"fold {i}" for i in range(folds))
+        + " | UA mean ± std | WA | macro-F1 | UA, folds pooled [95 % CI] | minutes |",
+        "|---|" + "---:|" * (folds + 5),
     ]
     for summary in summaries:
         uas = [f"{row['unweighted_accuracy']:.1f}" for row in summary["folds"]]
@@ -326,7 +342,7 @@ def markdown_table(summaries: list[dict]) -> str:
             f"| `{summary_name(summary)}`{' (transductive)' if summary['transductive'] else ''} | "
             + " | ".join(uas + [""] * (folds - len(uas)))
             + f" | **{mean['unweighted_accuracy']}** | "
-            f"{mean['accuracy']} | {mean['macro_f1']} | {summary['minutes_per_run']:.1f} |"
+            f"{mean['accuracy']} | {mean['macro_f1']} | {pooled_ua(summary)} | {summary['minutes_per_run']:.1f} |"
         )
     if any("inflation" in summary for summary in summaries):
         lines += [
@@ -430,7 +446,8 @@ def main(argv=None) -> list[dict]:
         mean = summary["mean_std"]
         print(
             f"  mean ± std over {len(reports)} folds: UA {mean['unweighted_accuracy']}, WA {mean['accuracy']}, "
-            f"macro-F1 {mean['macro_f1']}; {summary['minutes_per_run']:.1f} min per {folds} folds"
+            f"macro-F1 {mean['macro_f1']}; all folds pooled: UA {pooled_ua(summary)} (95 % speaker-bootstrap "
+            f"interval); {summary['minutes_per_run']:.1f} min per {folds} folds"
             + (f"; {summary['protocol']}" if summary["protocol"] else ""),
             flush=True,
         )

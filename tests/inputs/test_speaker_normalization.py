@@ -14,6 +14,7 @@ from transformers import pipeline
 
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.data.dataset_info import column_values
+from ser_hf.evaluation.metrics import classification_metrics
 from ser_hf.inputs.collators import AudioClassificationCollator, FunctionalsCollator
 from ser_hf.inputs.speaker_normalization import (
     FUNCTIONALS_COLUMN,
@@ -230,6 +231,35 @@ def test_the_benchmarks_overrides_change_the_recipe_and_name_the_variant(tmp_pat
         bench.parse_overrides(["num_train_epochs"])
     with pytest.raises(SystemExit):
         bench.main([str(recipe), "--set", "seed=1", "--data-dir", str(tiny_ravdess)])
+
+
+def test_the_benchmarks_summary_pools_every_folds_speakers_into_one_interval():
+    bench = load_bench()
+    rng = np.random.default_rng(0)
+    names = ["neutral", "happy", "sad"]
+    reports, all_labels, all_predictions = [], [], []
+    for fold in range(3):
+        speakers = [f"{fold}{speaker}" for speaker in range(2) for _ in range(12)]
+        labels = np.tile(np.arange(3), 8)
+        predictions = np.where(rng.random(24) < 0.6, labels, rng.integers(0, 3, 24))
+        test = classification_metrics(labels, np.eye(3)[predictions], names, speakers=speakers)
+        reports.append(
+            {"fold": fold, "split": {"speakers": {"test": sorted(set(speakers))}}, "bench_minutes": 1.0}
+            | {"evaluation": {"test": test}}
+        )
+        all_labels += labels.tolist()
+        all_predictions += predictions.tolist()
+    summary = bench.summarize(Path("recipes/x.yaml"), reports, folds=3, seeds=1)
+    pooled = summary["confidence_intervals"]
+    # one bootstrap over the 6 speakers of the 3 folds, its point estimate the pooled clips' UA
+    assert pooled["speakers"] == 6 and pooled["reliable"]
+    expected = classification_metrics(all_labels, np.eye(3)[all_predictions], names)["unweighted_accuracy"]
+    assert pooled["pooled"]["unweighted_accuracy"] == pytest.approx(expected)
+    low, high = pooled["intervals"]["unweighted_accuracy"]
+    assert low < expected < high
+    table = bench.markdown_table([summary, {**summary, "confidence_intervals": None}])
+    assert f"{100 * expected:.1f} [{100 * low:.1f}, {100 * high:.1f}]" in table.splitlines()[2]
+    assert "| – |" in table.splitlines()[3]  # a summary written before the intervals were recorded
 
 
 def test_a_recipe_that_chooses_nothing_on_validation_trains_on_all_training_speakers(tmp_path, tiny_ravdess):
