@@ -39,7 +39,6 @@ from ser_hf.recipe.overrides import recipe_keys, set_value
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.recipe.yaml_io import load_yaml
 from ser_hf.training.ensemble import (
-    MEMBERS_FOLDER,
     ensemble_report,
     is_ensemble_recipe,
     member_recipes,
@@ -230,24 +229,38 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
     return reports
 
 
+def run_output_dir(
+    output_root: Path, recipe: Path, seed: int, emotions_per_speaker: Optional[int], overrides=None
+) -> Path:
+    """Where the benchmark trains a recipe's (or a variant's) folds for one seed under ``--output-dir``."""
+    return (
+        output_root
+        / f"{variant_folder(recipe, overrides or {})}-seed{seed}"
+        / (f"test{emotions_per_speaker}" if emotions_per_speaker else "all")
+    )
+
+
 def run_ensemble(
     recipe: Path,
     data_dir: Path,
     folds: int,
     seed: int,
-    output_dir: Path,
+    output_root: Path,
     validation_size: float,
     emotions_per_speaker: Optional[int],
 ) -> list[dict]:
     """An ensemble recipe: every member recipe trained on every fold (as :func:`run_recipe` trains a recipe), then
-    each fold's members fused into one saved ensemble model, scored on the fold's test speakers."""
+    each fold's members fused into one saved ensemble model, scored on the fold's test speakers. A member's folds are
+    the member recipe's own run under the same ``--output-dir`` (the same recipe, folds and seed): a member benchmarked
+    on its own, or in another ensemble, is read back instead of trained again."""
     values = read_recipe_values(recipe)
     members = member_recipes(recipe, values)
     weights = member_weights(recipe, values, len(members))
+    output_dir = run_output_dir(output_root, recipe, seed, emotions_per_speaker)
     member_runs = []
     for member in members:
         print(f"  member {member.name}:", flush=True)
-        member_dir = output_dir / MEMBERS_FOLDER / member.stem
+        member_dir = run_output_dir(output_root, member, seed, emotions_per_speaker)
         member_values = kfold_recipe(member, data_dir, folds, seed, member_dir, validation_size)
         member_runs.append((member_dir, run_recipe(member_values, emotions_per_speaker)))
     reports = []
@@ -428,18 +441,20 @@ def main(argv=None) -> list[dict]:
         print(f"\n{recipe}" + "".join(f" --set {key}={value}" for key, value in overrides.items()), flush=True)
         reports = []
         for seed in range(args.fold_seed, args.fold_seed + args.seeds):
-            output_dir = (
-                args.output_dir
-                / f"{variant_folder(recipe, overrides)}-seed{seed}"
-                / (f"test{args.test_emotions_per_speaker}" if args.test_emotions_per_speaker else "all")
-            )
             if is_ensemble_recipe(read_recipe_values(recipe)):
                 if args.leakage or overrides:
                     parser.error(f"--leakage and --set are not available for the ensemble recipe {recipe}.")
                 reports += run_ensemble(
-                    recipe, data_dir, folds, seed, output_dir, args.validation_size, args.test_emotions_per_speaker
+                    recipe,
+                    data_dir,
+                    folds,
+                    seed,
+                    args.output_dir,
+                    args.validation_size,
+                    args.test_emotions_per_speaker,
                 )
                 continue
+            output_dir = run_output_dir(args.output_dir, recipe, seed, args.test_emotions_per_speaker, overrides)
             values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size, overrides)
             reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
         summary = summarize(recipe, reports, folds, args.seeds, overrides)

@@ -3,6 +3,7 @@ tiny runs trained on the shipped clips."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -13,6 +14,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 RAVDESS_SAMPLE = REPO / "data" / "ravdess_sample"
+
+
+def load_bench(name: str = "accuracy"):
+    """A benchmark script of ``bench/`` as a module (they are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 RAVDESS_48K_SAMPLE = REPO / "data" / "ravdess_48k_sample"
 SHARED_DATA = Path(os.environ.get("SER_HF_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -1,68 +1,56 @@
 #!/usr/bin/env bash
-# The RAVDESS results of docs/results/.
+# The RAVDESS results of docs/results/: every shipped RAVDESS recipe under stratified speaker-grouped 5-fold on actors
+# 01-20 (bench/accuracy.py; 4 test actors a fold, every actor tested once, fold seed 42), mean ± std over folds, every
+# fold listed, all folds' test speakers pooled with a 95 % speaker-bootstrap interval, in
+# docs/results/ravdess_kfold/*.{json,md}:
 #
-# 0. (the figures to read) Speaker k-fold: every recipe trained under stratified speaker-grouped 5-fold on actors
-#    01-20 by bench/accuracy.py, with a random-split control of the same clips and sizes per fold (--leakage): mean ±
-#    std over folds, every fold listed, in docs/results/ravdess_kfold/*.{json,md}. KFOLD_RECIPES chooses the recipes
-#    (default: the openSMILE pair, which trains in minutes; the log-mel recipes take about an hour or more each on a
-#    2-core CPU).
-# 1-4. (earlier, single split) the leakage study of the CNN2D recipe, the five baselines side by side and the CNN2D's
-#    embedding map on actors 17-20 held out: one 4-speaker split each, which swings by ±10 points between splits.
-# Every step resumes (or reads back) what an interrupted run left, so the script can be run again after a stop.
+# 1. the openSMILE pair with a random-split control of the same clips and sizes per fold (--leakage: the leakage
+#    study, inflation with its spread), then the same with each test actor heard in two emotions only;
+# 2. every other shipped RAVDESS recipe (log-mel CNN2D and CRNN, the raw-waveform CNN1D, the older log-mel
+#    baselines, the ensembles, whose members train again in their own folder);
+# 3. the log-mel baselines that ship no speaker-normalised recipe, speaker-normalised (--set), so that every model is
+#    measured with and without speaker normalisation (the CNN1D reads the waveform: no features to standardise);
+# 4. the CNN2D's pooled embeddings of fold 0's test actors, coloured by emotion and by speaker (ser-hf embed).
+#
+# The log-mel recipes take 20-50 min each on a 2-core CPU, the CNN1D longer. Every step resumes (or reads back) what
+# an interrupted run left, so the script can be run again after a stop.
 #
 #   bash docs/results/make_ravdess_results.sh            # from the repository root, with ser-hf installed (make setup)
-#   KFOLD_ONLY=1 KFOLD_RECIPES="recipes/ravdess_crnn.yaml" bash docs/results/make_ravdess_results.sh
-#   EPOCHS=30 DATA=/path/to/ravdess bash docs/results/make_ravdess_results.sh
+#   RECIPES="ravdess_crnn" bash docs/results/make_ravdess_results.sh      # step 2 for some recipes only
+#   DATA=/path/to/ravdess bash docs/results/make_ravdess_results.sh
 set -euo pipefail
 
 DATA=${DATA:-../shared/data/ravdess_16k}   # Actor_01 ... Actor_20, 16 kHz speech FLAC
-EPOCHS=${EPOCHS:-15}                        # the recipes say 30; 15 fits the project's 2-core CPU
 RUNS=${RUNS:-runs/results}                  # training runs (models, checkpoints): not committed
-SER_HF=${SER_HF:-.venv/bin/ser-hf}
-# The recipes train on actors 01-16, validate on 17-20 and test on the rest, but ../shared/data has actors 01-20 only:
-# there the recipes' protocol has no test split. These results hold out actors 17-20 for test (never seen, never used
-# to choose anything) and 15-16 for validation (best epoch, early stopping), the same for every model.
-SPLIT=(--train_speakers 01 02 03 04 05 06 07 08 09 10 11 12 13 14 --validation_speakers 15 16
-       --test_speakers 17 18 19 20)
-COMMON=(--data_dir "$DATA" --num_train_epochs "$EPOCHS" --disable_tqdm true "${SPLIT[@]}")
 PYTHON=${PYTHON:-.venv/bin/python}
-KFOLD_RECIPES=${KFOLD_RECIPES:-recipes/ravdess_opensmile.yaml recipes/ravdess_opensmile_speaker.yaml}
+SER_HF=${SER_HF:-.venv/bin/ser-hf}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one torch thread per run (BENCHMARKS.md, "Where and how")
+RECIPES=${RECIPES:-ravdess_cnn2d ravdess_cnn2d_speaker ravdess_crnn ravdess_crnn_speaker ravdess_cnn1d \
+  ravdess_cnn_attention_lstm ravdess_parallel_cnn_transformer ravdess_kfold_cnn2d ravdess_ensemble \
+  ravdess_ensemble_speaker ravdess_ensemble3 ravdess_ensemble3_speaker}
+KFOLD=(--data-dir "$DATA" --output-dir "$RUNS/bench_accuracy")
+OUT=docs/results/ravdess_kfold
 
-# 0. Speaker k-fold (5 folds of 4 test actors, each tested once) with random-split controls, then the case where each
-#    test actor is heard in two emotions only (docs/results/ravdess_kfold/accuracy{,-test2}.{json,md}).
-# shellcheck disable=SC2086
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py $KFOLD_RECIPES --data-dir "$DATA" --leakage \
-  --output-dir "$RUNS/bench_accuracy" --results docs/results/ravdess_kfold/accuracy.json
-# shellcheck disable=SC2086
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py $KFOLD_RECIPES --data-dir "$DATA" \
-  --test-emotions-per-speaker 2 --output-dir "$RUNS/bench_accuracy" --results docs/results/ravdess_kfold/accuracy-test2.json
-# The log-mel recipes (20-30 min each on 2 cores) and the ensembles (whose openSMILE and CNN2D members train again in
-# their own folder), without the random-split control.
-for recipe in ravdess_cnn2d ravdess_cnn2d_speaker ravdess_crnn ravdess_crnn_speaker ravdess_ensemble \
-  ravdess_ensemble_speaker ravdess_ensemble3 ravdess_ensemble3_speaker; do
-  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" bench/accuracy.py "recipes/$recipe.yaml" --data-dir "$DATA" \
-    --output-dir "$RUNS/bench_accuracy" --results "docs/results/ravdess_kfold/accuracy-${recipe#ravdess_}.json"
-done
-[ -n "${KFOLD_ONLY:-}" ] && exit 0
+# 1. The openSMILE pair, with the random-split controls; then each test actor reduced to two emotions.
+OPENSMILE=(recipes/ravdess_opensmile.yaml recipes/ravdess_opensmile_speaker.yaml)
+"$PYTHON" bench/accuracy.py "${OPENSMILE[@]}" "${KFOLD[@]}" --leakage --results "$OUT/accuracy.json"
+"$PYTHON" bench/accuracy.py "${OPENSMILE[@]}" "${KFOLD[@]}" --test-emotions-per-speaker 2 \
+  --results "$OUT/accuracy-test2.json"
 
-# 1. Leakage study: the CNN2D recipe speaker-independently (840 / 120 / 240 clips) and on a random split of the same
-#    1,200 clips with the same split sizes. Its speaker-independent run is also the CNN2D of the comparison.
-"$SER_HF" leakage-study recipes/ravdess_cnn2d.yaml "${COMMON[@]}" --output_dir "$RUNS/leakage_cnn2d"
-mkdir -p docs/results/leakage_cnn2d
-cp "$RUNS"/leakage_cnn2d/leakage.{md,json,png} docs/results/leakage_cnn2d/
-
-# 2. The other baselines, same protocol and epochs.
-for model in crnn cnn1d parallel_cnn_transformer cnn_attention_lstm; do
-  "$SER_HF" train "recipes/ravdess_$model.yaml" "${COMMON[@]}" --output_dir "$RUNS/ravdess_$model"
+# 2. Every other shipped RAVDESS recipe.
+for recipe in $RECIPES; do
+  "$PYTHON" bench/accuracy.py "recipes/$recipe.yaml" "${KFOLD[@]}" --results "$OUT/accuracy-${recipe#ravdess_}.json"
 done
 
-# 3. One table and bar chart of the five (test actors 17-20).
-"$SER_HF" compare "$RUNS/leakage_cnn2d/speaker_independent" \
-  "$RUNS"/ravdess_{crnn,cnn1d,parallel_cnn_transformer,cnn_attention_lstm} \
-  --names CNN2D,CRNN,CNN1D,CNN+transformer,CNN+attention-LSTM --output-dir docs/results/ravdess_baselines
+# 3. The log-mel baselines without a speaker-normalised recipe, speaker-normalised.
+for recipe in ravdess_cnn_attention_lstm ravdess_parallel_cnn_transformer; do
+  "$PYTHON" bench/accuracy.py "recipes/$recipe.yaml" "${KFOLD[@]}" --set feature_extractor_config.normalization=speaker \
+    --results "$OUT/accuracy-${recipe#ravdess_}_speaker.json"
+done
 
-# 4. Where the CNN2D puts the test actors' clips: coloured by emotion and by speaker.
-"$SER_HF" embed --model "$RUNS/leakage_cnn2d/speaker_independent" --corpus ravdess --data-dir "$DATA" \
-  --speakers 17,18,19,20 --output-dir "$RUNS/embed_cnn2d"
+# 4. Where the CNN2D of fold 0 (test actors 01, 06, 13, 14) puts its test actors' clips.
+"$PYTHON" bench/accuracy.py recipes/ravdess_cnn2d.yaml "${KFOLD[@]}"  # reads back step 2's folds
+"$SER_HF" embed --model "$RUNS/bench_accuracy/ravdess_cnn2d-seed42/all/fold-0" --corpus ravdess --data-dir "$DATA" \
+  --speakers 01,06,13,14 --output-dir "$RUNS/embed_cnn2d"
 mkdir -p docs/results/embed_cnn2d
 cp "$RUNS"/embed_cnn2d/embed.json "$RUNS"/embed_cnn2d/embedding_*.png docs/results/embed_cnn2d/

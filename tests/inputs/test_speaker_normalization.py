@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, bui
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import load_dataset_from_args, make_folds
-from tests.conftest import REPO
+from tests.conftest import REPO, load_bench
 from tests.training.test_train import write_recipe
 
 
@@ -162,13 +161,6 @@ def test_build_baseline_makes_the_opensmile_model_agree_with_its_feature_set():
     assert model.config.num_features == extractor.feature_size == 88
     with pytest.raises(ValueError, match="feature_set 'ComParE'"):
         OpenSmileFeatureExtractor(feature_set="ComParE")
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_accuracy", REPO / "bench" / "accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_path, tiny_ravdess):
