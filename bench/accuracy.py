@@ -232,12 +232,10 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
 def run_output_dir(
     output_root: Path, recipe: Path, seed: int, emotions_per_speaker: Optional[int], overrides=None
 ) -> Path:
-    """Where the benchmark trains a recipe's (or a variant's) folds for one seed under ``--output-dir``."""
-    return (
-        output_root
-        / f"{variant_folder(recipe, overrides or {})}-seed{seed}"
-        / (f"test{emotions_per_speaker}" if emotions_per_speaker else "all")
-    )
+    """Where the benchmark trains a recipe's (or a variant's) folds for one seed under ``--output-dir``: one folder
+    named after the run (``ravdess_cnn2d-seed42``, ``...-seed42-test2``), which names an ensemble's members."""
+    suffix = f"-test{emotions_per_speaker}" if emotions_per_speaker else ""
+    return output_root / f"{variant_folder(recipe, overrides or {})}-seed{seed}{suffix}"
 
 
 def run_ensemble(

@@ -233,15 +233,17 @@ def test_the_accuracy_benchmark_reads_back_members_it_benchmarked_on_their_own(t
     recipe.write_text(yaml.safe_dump({"ensemble_members": ["cnn.yaml", "smile.yaml"], "member_weights": [1, 1]}))
     common = ["--data-dir", str(tiny_ravdess), "--folds", "2", "--output-dir", str(tmp_path / "bench")]
     (smile,) = bench.main([str(tmp_path / "smile.yaml"), *common])
-    smile_metrics = sorted((tmp_path / "bench" / "smile-seed42" / "all").glob("fold-*/metrics.json"))
+    smile_metrics = sorted((tmp_path / "bench" / "smile-seed42").glob("fold-*/metrics.json"))
     assert len(smile_metrics) == 2
     written = [path.stat().st_mtime_ns for path in smile_metrics]
     (ensemble,) = bench.main([str(recipe), *common])
     # The openSMILE member was read back from its own benchmark run, not trained again; the CNN2D trained beside it.
     assert [path.stat().st_mtime_ns for path in smile_metrics] == written
-    assert len(list((tmp_path / "bench" / "cnn-seed42" / "all").glob("fold-*/metrics.json"))) == 2
+    assert len(list((tmp_path / "bench" / "cnn-seed42").glob("fold-*/metrics.json"))) == 2
     assert not list((tmp_path / "bench").rglob("members"))
     assert [fold["test_speakers"] for fold in ensemble["folds"]] == [fold["test_speakers"] for fold in smile["folds"]]
-    fused = json.loads((tmp_path / "bench" / "ensemble-seed42" / "all" / "fold-0" / "metrics.json").read_text())
+    fused = json.loads((tmp_path / "bench" / "ensemble-seed42" / "fold-0" / "metrics.json").read_text())
     assert fused["ensemble"]["weights"] == [1.0, 1.0]
+    saved = json.loads((tmp_path / "bench" / "ensemble-seed42" / "fold-0" / "config.json").read_text())
+    assert saved["member_names"] == ["cnn-seed42/fold-0", "smile-seed42/fold-0"]
     assert ensemble["confidence_intervals"]["speakers"] == 4
