@@ -50,7 +50,7 @@ done
 
 # 4. Where the CNN2D of fold 0 (test actors 01, 06, 13, 14) puts its test actors' clips.
 "$PYTHON" bench/accuracy.py recipes/ravdess_cnn2d.yaml "${KFOLD[@]}"  # reads back step 2's folds
-"$SER_HF" embed --model "$RUNS/bench_accuracy/ravdess_cnn2d-seed42/all/fold-0" --corpus ravdess --data-dir "$DATA" \
+"$SER_HF" embed --model "$RUNS/bench_accuracy/ravdess_cnn2d-seed42/fold-0" --corpus ravdess --data-dir "$DATA" \
   --speakers 01,06,13,14 --output-dir "$RUNS/embed_cnn2d"
 mkdir -p docs/results/embed_cnn2d
 cp "$RUNS"/embed_cnn2d/embed.json "$RUNS"/embed_cnn2d/embedding_*.png docs/results/embed_cnn2d/
