@@ -4,6 +4,7 @@
     python bench/accuracy.py recipes/demo.yaml --quick            # the shipped sample (8 actors), 4 folds
     python bench/accuracy.py recipes/ravdess_opensmile_speaker.yaml --test-emotions-per-speaker 2
     python bench/accuracy.py recipes/ravdess_crnn.yaml --set num_train_epochs=40 --set model_config.lstm_hidden_size=64
+    python bench/accuracy.py recipes/ravdess_crnn.yaml --only-folds 3 4   # beside another process training 0-2
 
 Each recipe is trained on every fold of ``../shared/data/ravdess_16k`` (actors 01-20; 5 folds of 4 test actors).
 The validation speakers that choose the best epoch and stop training early come from each fold's *training*
@@ -117,10 +118,12 @@ def kfold_recipe(
     output_dir: Path,
     validation_size: float,
     overrides: Optional[Mapping[str, Any]] = None,
+    only_folds: Optional[Sequence[int]] = None,
 ) -> dict:
     """The recipe's values, changed by `overrides` (``--set``), with its split replaced by speaker k-fold on
     `data_dir`. A recipe that chooses nothing on validation speakers (fixed epochs, last model) trains on all of each
-    fold's training speakers."""
+    fold's training speakers. `only_folds` trains those folds alone (the others can run in other processes: a later
+    run over every fold reads the finished ones back)."""
     values = {key: value for key, value in yaml.safe_load(recipe.read_text()).items() if key not in SPLIT_KEYS}
     for key, value in (overrides or {}).items():
         values = set_value(values, key, value)
@@ -134,6 +137,7 @@ def kfold_recipe(
         split_seed=seed,
         seed=seed,
         output_dir=str(output_dir),
+        folds=list(only_folds) if only_folds else None,
         disable_tqdm=True,
         report_to="none",
         push_to_hub=False,
@@ -246,6 +250,7 @@ def run_ensemble(
     output_root: Path,
     validation_size: float,
     emotions_per_speaker: Optional[int],
+    only_folds: Optional[Sequence[int]] = None,
 ) -> list[dict]:
     """An ensemble recipe: every member recipe trained on every fold (as :func:`run_recipe` trains a recipe), then
     each fold's members fused into one saved ensemble model, scored on the fold's test speakers. A member's folds are
@@ -259,7 +264,7 @@ def run_ensemble(
     for member in members:
         print(f"  member {member.name}:", flush=True)
         member_dir = run_output_dir(output_root, member, seed, emotions_per_speaker)
-        member_values = kfold_recipe(member, data_dir, folds, seed, member_dir, validation_size)
+        member_values = kfold_recipe(member, data_dir, folds, seed, member_dir, validation_size, only_folds=only_folds)
         member_runs.append((member_dir, run_recipe(member_values, emotions_per_speaker)))
     reports = []
     for fold_reports in zip(*(reports for _, reports in member_runs)):
@@ -393,6 +398,13 @@ def main(argv=None) -> list[dict]:
         help="share of each fold's training speakers held out for early stopping (recipes that "
         "choose nothing on validation train on all of them)",
     )
+    parser.add_argument(
+        "--only-folds",
+        type=int,
+        nargs="+",
+        metavar="FOLD",
+        help="train these folds (0-based) alone, e.g. in parallel processes; a later run without it reads them back",
+    )
     parser.add_argument("--quick", action="store_true", help="the shipped sample (actors 01-08) instead")
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default ../shared/data/ravdess_16k)")
     parser.add_argument("--test-emotions-per-speaker", type=int, help="keep N emotions of each test speaker")
@@ -450,10 +462,13 @@ def main(argv=None) -> list[dict]:
                     args.output_dir,
                     args.validation_size,
                     args.test_emotions_per_speaker,
+                    args.only_folds,
                 )
                 continue
             output_dir = run_output_dir(args.output_dir, recipe, seed, args.test_emotions_per_speaker, overrides)
-            values = kfold_recipe(recipe, data_dir, folds, seed, output_dir, args.validation_size, overrides)
+            values = kfold_recipe(
+                recipe, data_dir, folds, seed, output_dir, args.validation_size, overrides, args.only_folds
+            )
             reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
         summary = summarize(recipe, reports, folds, args.seeds, overrides)
         mean = summary["mean_std"]

@@ -186,6 +186,20 @@ def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_pat
         assert not speakers["train"] & speakers["validation"] and speakers["validation"]
         tested += sorted(speakers["test"])
     assert sorted(tested) == ["01", "02", "03", "04"]  # every speaker tested exactly once
+    # --only-folds: the same folds, only those asked for (other processes train the rest)
+    values = bench.kfold_recipe(
+        REPO / "recipes" / "demo.yaml",
+        tiny_ravdess,
+        folds=4,
+        seed=3,
+        output_dir=tmp_path / "out",
+        validation_size=0.34,
+        only_folds=[2],
+    )
+    path.write_text(yaml.safe_dump(values))
+    _, data_args, _, _ = parse_recipe([str(path)])
+    ((fold, splits),) = make_folds(load_dataset_from_args(data_args), data_args)
+    assert fold == 2 and column_values(splits["test"], "path") == column_values(folds[2][1]["test"], "path")
 
 
 def test_the_benchmarks_overrides_change_the_recipe_and_name_the_variant(tmp_path, tiny_ravdess):
