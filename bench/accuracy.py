@@ -475,7 +475,7 @@ def main(argv=None) -> list[dict]:
         print(
             f"  mean ± std over {len(reports)} folds: UA {mean['unweighted_accuracy']}, WA {mean['accuracy']}, "
             f"macro-F1 {mean['macro_f1']}; all folds pooled: UA {pooled_ua(summary)} (95 % speaker-bootstrap "
-            f"interval); {summary['minutes_per_run']:.1f} min per {folds} folds"
+            f"interval); {summary['minutes_per_run']:.1f} min per {len(reports) // args.seeds} folds"
             + (f"; {summary['protocol']}" if summary["protocol"] else ""),
             flush=True,
         )
