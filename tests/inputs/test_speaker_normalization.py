@@ -165,19 +165,24 @@ def test_build_baseline_makes_the_opensmile_model_agree_with_its_feature_set():
 
 def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_path, tiny_ravdess):
     bench = load_bench()
-    values = bench.kfold_recipe(
-        REPO / "recipes" / "demo.yaml",
-        tiny_ravdess,
-        folds=4,
-        seed=3,
-        output_dir=tmp_path / "out",
-        validation_size=0.34,
-    )
-    assert values["split_protocol"] == "kfold" and "test_speakers" not in values
     path = tmp_path / "kfold.yaml"
-    path.write_text(yaml.safe_dump(values))
-    _, data_args, _, _ = parse_recipe([str(path)])
-    folds = make_folds(load_dataset_from_args(data_args), data_args)
+
+    def benchmark_folds(**options):
+        values = bench.kfold_recipe(
+            REPO / "recipes" / "demo.yaml",
+            tiny_ravdess,
+            folds=4,
+            seed=3,
+            output_dir=tmp_path / "out",
+            validation_size=0.34,
+            **options,
+        )
+        assert values["split_protocol"] == "kfold" and "test_speakers" not in values
+        path.write_text(yaml.safe_dump(values))
+        _, data_args, _, _ = parse_recipe([str(path)])
+        return make_folds(load_dataset_from_args(data_args), data_args)
+
+    folds = benchmark_folds()
     tested = []
     for fold, splits in folds:
         speakers = {name: set(column_values(split, "speaker_id")) for name, split in splits.items()}
@@ -187,18 +192,7 @@ def test_the_accuracy_benchmarks_folds_never_put_a_speaker_in_two_places(tmp_pat
         tested += sorted(speakers["test"])
     assert sorted(tested) == ["01", "02", "03", "04"]  # every speaker tested exactly once
     # --only-folds: the same folds, only those asked for (other processes train the rest)
-    values = bench.kfold_recipe(
-        REPO / "recipes" / "demo.yaml",
-        tiny_ravdess,
-        folds=4,
-        seed=3,
-        output_dir=tmp_path / "out",
-        validation_size=0.34,
-        only_folds=[2],
-    )
-    path.write_text(yaml.safe_dump(values))
-    _, data_args, _, _ = parse_recipe([str(path)])
-    ((fold, splits),) = make_folds(load_dataset_from_args(data_args), data_args)
+    ((fold, splits),) = benchmark_folds(only_folds=[2])
     assert fold == 2 and column_values(splits["test"], "path") == column_values(folds[2][1]["test"], "path")
 
 
