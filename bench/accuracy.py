@@ -35,8 +35,8 @@ from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.experiments.leakage import matched_random_split
-from ser_hf.recipe.errors import RecipeError, unknown_key_message
-from ser_hf.recipe.overrides import recipe_keys, set_value
+from ser_hf.recipe.errors import RecipeError
+from ser_hf.recipe.overrides import check_dotted_key, set_value
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.recipe.yaml_io import load_yaml
 from ser_hf.training.ensemble import (
@@ -82,7 +82,6 @@ def parse_overrides(settings: Sequence[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` pairs as recipe values (each value read as YAML; a dotted key such as
     ``feature_extractor_config.normalization`` sets one entry of a mapping), every key checked against the recipe's
     keys before any training."""
-    known = recipe_keys()
     overrides = {}
     for setting in settings:
         key, equals, value = setting.partition("=")
@@ -90,9 +89,7 @@ def parse_overrides(settings: Sequence[str]) -> dict[str, Any]:
             raise RecipeError(
                 f"--set {setting!r}: expected KEY=VALUE, e.g. feature_extractor_config.normalization=speaker."
             )
-        top = key.partition(".")[0]
-        if top not in known:
-            raise RecipeError(f"--set {setting!r}: {unknown_key_message(top, known)} is not a recipe key.")
+        top = check_dotted_key(key, "--set")
         if top in BENCHMARK_KEYS:
             raise RecipeError(f"--set {setting!r}: the benchmark sets {top} itself (speaker k-fold).")
         overrides[key] = load_yaml(value)

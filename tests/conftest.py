@@ -14,6 +14,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 RAVDESS_SAMPLE = REPO / "data" / "ravdess_sample"
+RAVDESS_48K_SAMPLE = REPO / "data" / "ravdess_48k_sample"
+SHARED_DATA = Path(os.environ.get("SER_HF_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def load_bench(name: str = "accuracy"):
@@ -22,10 +24,6 @@ def load_bench(name: str = "accuracy"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-RAVDESS_48K_SAMPLE = REPO / "data" / "ravdess_48k_sample"
-SHARED_DATA = Path(os.environ.get("SER_HF_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def write_audio(

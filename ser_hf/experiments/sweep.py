@@ -40,7 +40,7 @@ from .. import train
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.metrics import SCALAR_METRICS
 from ..recipe.errors import RecipeError, unknown_key_message
-from ..recipe.overrides import command_line_values, read_recipe_values, recipe_keys, set_value
+from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
 from ..recipe.parser import parse_recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
 from ..training.run_dir import METRICS_FILE, RUN_CONFIG_FILE
@@ -198,18 +198,10 @@ def check_grid_keys(grid: Mapping[str, list], base_values: Mapping[str, Any], ov
     before any run, naming the key."""
     known = recipe_keys()
     for key in grid:
-        top, dot, entry = key.partition(".")
-        if top not in known:
-            raise RecipeError(
-                f"--grid: unknown recipe key {unknown_key_message(top, known)}"
-                + (f" in {key!r}" if dot else "")
-                + "; sweep keys are recipe keys (python -m "
-                "ser_hf.train --help lists them)."
-            )
+        top = check_dotted_key(key, "--grid", known)
+        dot = "." in key
         if top in _RESERVED_KEYS:
             raise RecipeError(f"--grid: {top} cannot be swept; the sweep gives each point its own folder under it.")
-        if dot and not entry:
-            raise RecipeError(f"--grid: {key!r} names no entry of {top}.")
         if top in overrides:
             raise RecipeError(
                 f"--grid: {key} is also set on the command line (--{top}), which would override every "

@@ -6,7 +6,7 @@ before any work, with the same message as ``ser_hf.train``."""
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from .errors import RecipeError, unknown_key_message
 from .parser import RecipeParser, check_recipe_keys, read_recipe_file
@@ -56,6 +56,22 @@ def command_line_values(arguments: Sequence[str]) -> dict[str, Any]:
     return values
 
 
+def check_dotted_key(key: str, option: str, known: Optional[set[str]] = None) -> str:
+    """The recipe key that ``key`` (``learning_rate``, or dotted: ``model_config.lstm_hidden_size``) sets, after
+    checking it names one; the error names the command-line ``option`` and suggests the closest key."""
+    known = recipe_keys() if known is None else known
+    top, dot, entry = key.partition(".")
+    if top not in known:
+        raise RecipeError(
+            f"{option}: unknown recipe key {unknown_key_message(top, known)}"
+            + (f" in {key!r}" if dot else "")
+            + " (python -m ser_hf.train --help lists them)."
+        )
+    if dot and not entry:
+        raise RecipeError(f"{option}: {key!r} names no entry of {top}.")
+    return top
+
+
 def set_value(values: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
     """A copy of recipe ``values`` with ``key`` set; a dotted key (``model_config.lstm_hidden_size``) sets one entry of
     a mapping value, keeping its other entries."""
@@ -74,6 +90,7 @@ def set_value(values: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]
 
 
 __all__ = [
+    "check_dotted_key",
     "command_line_values",
     "read_recipe_values",
     "recipe_keys",

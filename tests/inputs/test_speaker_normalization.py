@@ -220,11 +220,12 @@ def test_the_benchmarks_overrides_change_the_recipe_and_name_the_variant(tmp_pat
         "model_config.pooling_mode=mean"
     )
     assert bench.variant_folder(recipe, overrides) != bench.variant_folder(recipe, {})
-    assert "/" not in bench.variant_folder(
-        recipe, {"model_name_or_path": "org/model"}
-    ) and " " not in bench.variant_folder(recipe, overrides)
+    assert " " not in bench.variant_folder(recipe, overrides)
+    assert "/" not in bench.variant_folder(recipe, {"model_name_or_path": "org/model"})
     with pytest.raises(bench.RecipeError, match="'num_train_epoch' \\(did you mean 'num_train_epochs'\\?\\)"):
         bench.parse_overrides(["num_train_epoch=3"])
+    with pytest.raises(bench.RecipeError, match="'model_config.' names no entry of model_config"):
+        bench.parse_overrides(["model_config.=3"])
     with pytest.raises(bench.RecipeError, match="the benchmark sets test_speakers itself"):
         bench.parse_overrides(["test_speakers=[1]"])
     with pytest.raises(bench.RecipeError, match="expected KEY=VALUE"):
