@@ -46,12 +46,13 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from ..data.dataset_info import set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
+from ..models.modeling_whisper import SerWhisperForAudioClassification
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .collators import PAD_TO_MULTIPLE_OF
+from .speaker_normalization import ENCODER_STATES_COLUMN, clip_statistics_of
 
 logger = logging.getLogger(__name__)
 
-ENCODER_STATES_COLUMN = "encoder_states"
 #: Bump when what is cached changes, so cache files written by older code are not reused.
 ENCODER_CACHE_VERSION = 1
 
@@ -61,7 +62,11 @@ _SSL_CLASSIFIERS = (
     HubertForSequenceClassification,
     WavLMForSequenceClassification,
     Data2VecAudioForSequenceClassification,
+    SerWhisperForAudioClassification,
 )
+# Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
+# speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
+_NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std")
 # Config fields of the head alone (and `use_cache`, which Trainer sets): the cache key leaves them out, so trying other
 # labels or projector widths on the same encoder reuses its states.
 _HEAD_CONFIG_KEYS = (
@@ -83,8 +88,9 @@ def check_cacheable(model: Any) -> None:
     """Raise a `ValueError` unless `model`'s logits can be computed from cached, mean-pooled encoder outputs.
 
     That takes a transformers wav2vec 2.0 / HuBERT / WavLM / data2vec-audio `...ForSequenceClassification` (or a
-    ser-hf `Ser...ForSequenceClassification` with `pooling_mode="mean"`), not wrapped by peft, whose whole encoder
-    (`model.base_model`) is frozen, as `build_ssl_classifier(..., freeze_base_model=True)` leaves it.
+    ser-hf `Ser...ForSequenceClassification` or `SerWhisperForAudioClassification` with `pooling_mode="mean"`), not
+    wrapped by peft, whose whole encoder (`model.base_model`) is frozen, as
+    `build_ssl_classifier(..., freeze_base_model=True)` leaves it.
 
     Args:
         model (`PreTrainedModel`): the classifier to check.
@@ -97,11 +103,12 @@ def check_cacheable(model: Any) -> None:
         )
     if not isinstance(model, _SSL_CLASSIFIERS):
         raise ValueError(
-            f"FAST mode needs a wav2vec2 / HuBERT / WavLM / data2vec-audio ...ForSequenceClassification, got "
+            f"FAST mode needs a wav2vec2 / HuBERT / WavLM / data2vec-audio / Whisper classifier, got "
             f"{type(model).__name__}; train other models on raw audio."
         )
     pooling_mode = getattr(model.config, "pooling_mode", "mean")
-    if isinstance(model, PooledSequenceClassificationMixin) and pooling_mode != "mean":
+    pooled_head = isinstance(model, (PooledSequenceClassificationMixin, SerWhisperForAudioClassification))
+    if pooled_head and pooling_mode != "mean":
         raise ValueError(
             f"FAST mode needs mean pooling, but the model pools with pooling_mode={pooling_mode!r}, which reads every "
             "frame, not just their mean. Build it with pooling_mode='mean', or train on raw audio."
@@ -256,11 +263,15 @@ def encoder_cache_key(
     its head-only fields, the encoder's weights, the feature extractor's settings, whether every layer is kept
     (`use_weighted_layer_sum`) and the storage precision."""
     config = {key: value for key, value in model.config.to_dict().items() if key not in _HEAD_CONFIG_KEYS}
+    extractor = feature_extractor.to_dict()
+    for key in _NORMALIZATION_KEYS:
+        extractor.pop(key, None)
     parts = (
         ENCODER_CACHE_VERSION,
         dataset._fingerprint,
         json.dumps(config, sort_keys=True, default=str),
-        feature_extractor.to_json_string(),
+        # As `to_json_string` wrote it while the extractors had no normalisation fields: the keys of existing caches.
+        json.dumps(extractor, indent=2, sort_keys=True, default=np.ndarray.tolist) + "\n",
         bool(model.config.use_weighted_layer_sum),
     )
     # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
@@ -306,6 +317,8 @@ def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeat
 
     if isinstance(model, EnsembleForAudioClassification):
         return all(map(is_padding_invariant, model.members, feature_extractor.extractors))
+    if isinstance(model, SerWhisperForAudioClassification):
+        return True  # every clip is padded to the encoder's whole window, whatever its batch
     # Group norm in the feature encoder normalises over the padded time axis; such encoders get no mask either.
     layer_norm = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     # data2vec-audio zeroes the padding before its first positional convolution only, so later ones read padding.
@@ -391,6 +404,17 @@ def _encode_clips(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
 ) -> list[np.ndarray]:
     """Mean over real frames of each clip's hidden states: `(layers, hidden)` or `(hidden,)` per clip."""
+    if isinstance(model, SerWhisperForAudioClassification):
+        inputs = feature_extractor(
+            waveforms,
+            sampling_rate=feature_extractor.sampling_rate,
+            return_tensors="pt",
+            return_state_statistics=False,
+        )
+        states = model.mean_encoder_states(
+            inputs["input_features"].to(device=model.device, dtype=model.dtype), inputs["attention_mask"]
+        )
+        return list(states.cpu().numpy())
     first_layer_apart = (
         len(waveforms) > 1
         and not is_padding_invariant(model, feature_extractor)
@@ -468,11 +492,19 @@ class CachedEncoderHead(nn.Module):
         self.layer_weights = model.layer_weights if model.config.use_weighted_layer_sum else None
 
     def forward(
-        self, encoder_states: torch.Tensor, labels: Optional[torch.Tensor] = None, **kwargs
+        self,
+        encoder_states: torch.Tensor,
+        labels: Optional[torch.Tensor] = None,
+        state_mean: Optional[torch.Tensor] = None,
+        state_std: Optional[torch.Tensor] = None,
+        **kwargs,
     ) -> SequenceClassifierOutput:
         r"""
         encoder_states (`torch.FloatTensor` of shape `(batch_size, num_hidden_layers + 1, hidden_size)` or
             `(batch_size, hidden_size)`): each clip's mean encoder states, as :func:`encode_dataset` caches them.
+        state_mean, state_std (`torch.FloatTensor` of shape `(batch_size, layers * hidden_size)`, *optional*):
+            Statistics each clip's states are standardised with first, as the full model does (a Whisper classifier
+            whose feature extractor has `normalization`; :class:`EncoderStatesCollator` passes them).
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class indices (`-100` is ignored) for the cross-entropy loss.
         num_items_in_batch (`int` or `torch.Tensor`, *optional*):
@@ -480,6 +512,12 @@ class CachedEncoderHead(nn.Module):
             and divided by it, as transformers' `loss_function`s do. Other keyword arguments are ignored.
         """
         states = encoder_states.to(self.projector.weight.dtype)
+        if state_mean is not None or state_std is not None:
+            if state_mean is None or state_std is None:
+                raise ValueError("Pass both state_mean and state_std, or neither.")
+            shape = states.shape
+            states = (states.reshape(shape[0], -1) - state_mean.to(states.dtype)) / state_std.to(states.dtype)
+            states = states.reshape(shape)
         if self.layer_weights is not None:
             if states.dim() != 3 or states.shape[1] != self.layer_weights.shape[0]:
                 raise ValueError(
@@ -515,11 +553,23 @@ def _cross_entropy(
 @dataclass
 class EncoderStatesCollator:
     """Batches rows `{"encoder_states": ..., "label": int, ...}` into `{"encoder_states": float, "labels": long}`
-    tensors; other columns are dropped. Rows without a `label` give a batch without `labels` (prediction)."""
+    tensors; other columns are dropped. Rows without a `label` give a batch without `labels` (prediction).
+
+    With a `feature_extractor` that standardises the encoder's states (`normalization` global or speaker), the batch
+    also holds the `state_mean` and `state_std` of each row (its speaker's, from the `normalization` plan)."""
+
+    feature_extractor: Optional[SequenceFeatureExtractor] = None
+    normalization: Optional[Any] = None
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         states = np.stack([np.asarray(row[ENCODER_STATES_COLUMN], dtype=np.float32) for row in rows])
         batch = {ENCODER_STATES_COLUMN: torch.from_numpy(states)}
+        clip_statistics = getattr(self.feature_extractor, "clip_statistics", None)
+        statistics = (
+            clip_statistics(len(rows), clip_statistics_of(self.normalization, rows)) if clip_statistics else None
+        )
+        if statistics is not None:
+            batch["state_mean"], batch["state_std"] = (torch.from_numpy(value) for value in statistics)
         if "label" in rows[0]:
             batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
         return batch
@@ -580,7 +630,8 @@ class FastMode(InputMode):
         return CachedEncoderHead(model)
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
-        return EncoderStatesCollator(), EncoderStatesCollator()
+        collator = EncoderStatesCollator(feature_extractor, normalization)
+        return collator, collator
 
 
 __all__ = [

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: The column of precomputed openSMILE functionals (one vector per clip).
 FUNCTIONALS_COLUMN = "functionals"
+#: The column of FAST mode's cached encoder states (each clip's mean states, per layer or of the last one).
+ENCODER_STATES_COLUMN = "encoder_states"
 #: How far (total variation distance) a speaker's label or duration distribution may be from the training one
 #: before the report warns that per-speaker statistics may erase emotion differences.
 DISTRIBUTION_WARNING_DISTANCE = 0.35
@@ -135,13 +137,23 @@ def clip_feature_rows(feature_extractor, waveforms: Sequence[np.ndarray]) -> lis
 
 def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
     """``(speaker, rows)`` of a split: its clips' features before normalisation (see :func:`clip_feature_rows`), read
-    from the ``functionals`` column when it is there."""
+    from the ``functionals`` column, or the ``encoder_states`` column (flattened: every layer's mean states in one
+    row), when it is there."""
     speakers = column_values(dataset, "speaker_id")
-    if FUNCTIONALS_COLUMN in dataset.column_names:
-        functionals = np.asarray(dataset.with_format("numpy")[FUNCTIONALS_COLUMN], np.float32)
-        for speaker, row in zip(speakers, functionals):
-            yield speaker, row[None, :]
-        return
+    for column in (FUNCTIONALS_COLUMN, ENCODER_STATES_COLUMN):
+        if column in dataset.column_names:
+            values = np.asarray(dataset.with_format("numpy")[column], np.float32)
+            for speaker, row in zip(speakers, values.reshape(len(values), -1)):
+                yield speaker, row[None, :]
+            return
+    if getattr(feature_extractor, "model_input_names", [None])[0] == "input_features" and hasattr(
+        feature_extractor, "chunk_length"
+    ):
+        raise ValueError(
+            f"{type(feature_extractor).__name__} standardises the encoder's states, whose statistics are taken "
+            f"from FAST mode's cached states: the dataset has no {ENCODER_STATES_COLUMN!r} column. Train with "
+            "cache_encoder_outputs: true (and freeze_base_model: true)."
+        )
     numpy_view = dataset.with_format("numpy")
     for start in range(0, len(dataset), batch_size):
         waveforms = list(numpy_view[start : start + batch_size][WAVEFORM_COLUMN])
@@ -303,6 +315,7 @@ def clip_statistics_of(
 
 
 __all__ = [
+    "ENCODER_STATES_COLUMN",
     "FUNCTIONALS_COLUMN",
     "NormalizationPlan",
     "TRANSDUCTIVE_PROTOCOL",

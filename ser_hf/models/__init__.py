@@ -21,6 +21,7 @@ from .configuration_mfcc import MFCCConfig
 from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .configuration_whisper import SerWhisperConfig
 from .ensemble import build_ensemble, ensemble_from_models
 from .feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
 from .feature_extraction_ensemble import EnsembleFeatureExtractor
@@ -28,6 +29,7 @@ from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
 from .feature_extraction_opensmile import OpenSmileFeatureExtractor
+from .feature_extraction_whisper import ClipLongerThanWindowError, SerWhisperFeatureExtractor
 from .labels import label_maps
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
@@ -43,6 +45,7 @@ from .modeling_ssl_pooling import (
     SerWav2Vec2ForSequenceClassification,
     SerWavLMForSequenceClassification,
 )
+from .modeling_whisper import SerWhisperForAudioClassification
 from .parameters import ParameterCount, count_parameters
 from .pooling import POOLING_MODES, TemporalPooling
 from .registry import register_auto_classes
@@ -52,8 +55,10 @@ from .ssl import (
     apply_lora,
     build_ssl_classifier,
     build_ssl_feature_extractor,
+    check_feature_extractor,
     freeze_encoder_layers,
     merge_lora,
+    set_encoder_window,
     ssl_lora_config,
 )
 
@@ -96,12 +101,17 @@ __all__ = [
     "SerWav2Vec2ForSequenceClassification",
     "SerWavLMConfig",
     "SerWavLMForSequenceClassification",
+    "SerWhisperConfig",
+    "SerWhisperFeatureExtractor",
+    "SerWhisperForAudioClassification",
+    "ClipLongerThanWindowError",
     "TemporalPooling",
     "apply_lora",
     "build_baseline",
     "build_ensemble",
     "build_ssl_classifier",
     "build_ssl_feature_extractor",
+    "check_feature_extractor",
     "count_parameters",
     "default_feature_extractor",
     "ensemble_from_models",
@@ -109,5 +119,6 @@ __all__ = [
     "label_maps",
     "load_feature_extractor",
     "merge_lora",
+    "set_encoder_window",
     "ssl_lora_config",
 ]

@@ -39,10 +39,12 @@ from .configuration_mfcc import MFCCConfig
 from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from .configuration_whisper import SerWhisperConfig
 from .feature_extraction_ensemble import EnsembleFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import MFCCFeatureExtractor
 from .feature_extraction_opensmile import OpenSmileFeatureExtractor
+from .feature_extraction_whisper import SerWhisperFeatureExtractor
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
@@ -57,6 +59,7 @@ from .modeling_ssl_pooling import (
     SerWav2Vec2ForSequenceClassification,
     SerWavLMForSequenceClassification,
 )
+from .modeling_whisper import SerWhisperForAudioClassification
 
 
 class Baseline(NamedTuple):
@@ -70,14 +73,15 @@ class Baseline(NamedTuple):
 
 
 class EncoderFamily(NamedTuple):
-    """A self-supervised encoder family: transformers' config and classifier (mean pooling), and ser-hf's subclasses
-    with a configurable pooling head, saved under their own `model_type`. Every family reads the waveform through
-    transformers' `Wav2Vec2FeatureExtractor`."""
+    """A pretrained speech encoder family: the config and classifier of mean pooling (transformers' own where they
+    pool only the clip's frames), ser-hf's subclasses with a configurable pooling head, saved under their own
+    `model_type`, and the feature extractor class its models read audio through."""
 
     config_class: type[PreTrainedConfig]
     model_class: type[PreTrainedModel]
     pooling_config_class: type[PreTrainedConfig]
     pooling_model_class: type[PreTrainedModel]
+    feature_extractor_class: type[SequenceFeatureExtractor] = Wav2Vec2FeatureExtractor
 
 
 #: Baseline name (the recipe's `model_type`) -> its classes.
@@ -115,6 +119,15 @@ ENCODER_FAMILIES: dict[str, EncoderFamily] = {
         SerData2VecAudioConfig,
         SerData2VecAudioForSequenceClassification,
     ),
+    # transformers' WhisperForAudioClassification averages the whole 30-s window, padding included: ser-hf's class
+    # serves mean pooling too. Checkpoints are `whisper` (any of OpenAI's, or an encoder-only folder).
+    "whisper": EncoderFamily(
+        SerWhisperConfig,
+        SerWhisperForAudioClassification,
+        SerWhisperConfig,
+        SerWhisperForAudioClassification,
+        SerWhisperFeatureExtractor,
+    ),
 }
 
 
@@ -126,7 +139,7 @@ def ser_model_types() -> Iterator[
     for baseline in BASELINES.values():
         yield baseline.config_class, baseline.model_class, baseline.feature_extractor_class
     for family in ENCODER_FAMILIES.values():
-        yield family.pooling_config_class, family.pooling_model_class, Wav2Vec2FeatureExtractor
+        yield family.pooling_config_class, family.pooling_model_class, family.feature_extractor_class
     yield EnsembleConfig, EnsembleForAudioClassification, EnsembleFeatureExtractor
 
 

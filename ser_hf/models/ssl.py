@@ -1,4 +1,4 @@
-"""Self-supervised speech encoders (wav2vec 2.0, HuBERT, WavLM, data2vec-audio) as emotion classifiers.
+"""Pretrained speech encoders (wav2vec 2.0, HuBERT, WavLM, data2vec-audio, Whisper) as emotion classifiers.
 
 :func:`build_ssl_classifier` loads a checkpoint (or builds from a config) as a `...ForSequenceClassification` with the
 task's labels, then applies one training regime:
@@ -11,7 +11,9 @@ task's labels, then applies one training regime:
   back into a plain transformers model for export.
 
 Mean pooling gives transformers' own classes. Any other `pooling_mode` gives the `Ser...ForSequenceClassification`
-subclasses of :mod:`ser_hf.models.modeling_ssl_pooling`, which save with their own `model_type` and code.
+subclasses of :mod:`ser_hf.models.modeling_ssl_pooling`, which save with their own `model_type` and code. Whisper
+checkpoints always give :class:`~ser_hf.models.modeling_whisper.SerWhisperForAudioClassification` (transformers' class
+averages the padding of the 30-s window too), whose window can be shortened (`encoder_window_seconds`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ import os
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from peft import LoraConfig, PeftModel, get_peft_model
+from torch import nn
 from transformers import (
     AutoConfig,
     PreTrainedConfig,
     PreTrainedModel,
     Wav2Vec2FeatureExtractor,
+    WhisperFeatureExtractor,
 )
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from .configuration_whisper import WHISPER_FRAMES_PER_SECOND, SerWhisperConfig
 from .feature_extraction_auto import load_feature_extractor
+from .feature_extraction_whisper import SerWhisperFeatureExtractor
 from .labels import Labels, label_maps
 from .location import check_model_location
 from .parameters import count_parameters
@@ -73,14 +79,16 @@ def build_ssl_classifier(
     lora_config: Optional[LoraConfig] = None,
     config_overrides: Optional[Mapping[str, Any]] = None,
     reinitialize_head: bool = False,
+    encoder_window_seconds: Optional[int] = None,
     **from_pretrained_kwargs,
 ) -> Union[PreTrainedModel, PeftModel]:
     """Build a speech emotion classifier on a self-supervised encoder.
 
     Args:
         model_name_or_config (`str`, `os.PathLike` or `PreTrainedConfig`):
-            A Hub id or folder of a wav2vec 2.0 / HuBERT / WavLM / data2vec-audio checkpoint (for example
-            `"facebook/wav2vec2-base"`), whose weights are loaded; or a config, for a randomly initialised model.
+            A Hub id or folder of a wav2vec 2.0 / HuBERT / WavLM / data2vec-audio / Whisper checkpoint (for example
+            `"facebook/wav2vec2-base"`, `"openai/whisper-base"`; Whisper's decoder is never read, so an encoder-only
+            folder does), whose weights are loaded; or a config, for a randomly initialised model.
         labels (`datasets.ClassLabel` or `Sequence[str]`, *optional*):
             The task's labels, usually `dataset.features["label"]`; or pass `id2label` (and `label2id`).
         pooling_mode (`str`, *optional*):
@@ -106,6 +114,10 @@ def build_ssl_classifier(
             Start a new head on a checkpoint whose head was fine-tuned for other labels. Without it such a checkpoint
             is refused (a head of the same size but other labels would otherwise load silently, with the wrong
             meaning); a checkpoint fine-tuned for exactly `labels` keeps its head either way.
+        encoder_window_seconds (`int`, *optional*):
+            Whisper only: shorten the encoder's window (30 s for OpenAI's checkpoints) to this many seconds by keeping
+            its first positional embeddings (see :func:`set_encoder_window`); pass the same value to
+            :func:`build_ssl_feature_extractor`. Saved with the model.
         **from_pretrained_kwargs:
             Passed to `from_pretrained` (`revision`, `cache_dir`, `token`, `dtype`, `attn_implementation`,
             `use_safetensors`, ...).
@@ -165,6 +177,8 @@ def build_ssl_classifier(
         settings["classifier_proj_size"] = classifier_proj_size
     if pooling_mode == "mean":
         config_class, model_class = family.config_class, family.model_class
+        if config_class is family.pooling_config_class:
+            settings["pooling_mode"] = pooling_mode
     else:
         config_class, model_class = family.pooling_config_class, family.pooling_model_class
         settings["pooling_mode"] = pooling_mode
@@ -188,6 +202,8 @@ def build_ssl_classifier(
                 head_labels,
             )
 
+    if encoder_window_seconds is not None:
+        set_encoder_window(model, encoder_window_seconds)
     if freeze_feature_encoder or lora_config is not None or freeze_base_model:
         # Besides freezing its weights, this stops the feature encoder marking the waveform as requiring grad: with
         # the encoder frozen (LoRA, freeze_base_model) autograd would otherwise record the frozen convolutions and
@@ -238,8 +254,13 @@ def freeze_encoder_layers(model: PreTrainedModel, num_frozen_layers: int) -> Non
     config = model.config
     if not 0 < num_frozen_layers <= config.num_hidden_layers:
         raise ValueError(f"num_frozen_layers must be in 1..{config.num_hidden_layers}, got {num_frozen_layers}.")
-    encoder_model = model.base_model
     model.freeze_feature_encoder()
+    if isinstance(config, SerWhisperConfig):
+        # Whisper: the convolutions (frozen above) and fixed positional embeddings feed the layers directly.
+        for layer in model.encoder.layers[:num_frozen_layers]:
+            layer.requires_grad_(False)
+        return
+    encoder_model = model.base_model
     frozen = [
         encoder_model.feature_projection,
         encoder_model.encoder.pos_conv_embed,
@@ -251,6 +272,68 @@ def freeze_encoder_layers(model: PreTrainedModel, num_frozen_layers: int) -> Non
         module.requires_grad_(False)
     if getattr(encoder_model, "masked_spec_embed", None) is not None:
         encoder_model.masked_spec_embed.requires_grad_(False)
+
+
+def set_encoder_window(model: PreTrainedModel, seconds: int) -> None:
+    """Shorten a Whisper classifier's encoder window to `seconds` by keeping its first `50 * seconds` positional
+    embeddings (`config.max_source_positions`).
+
+    Whisper was trained on 30-s windows only; a short clip padded to 30 s pays for all of them. A shorter window costs
+    far less and keeps the features close to the 30-s ones (BENCHMARKS.md measures both). The model's feature
+    extractor must use the same window (`chunk_length`): :func:`build_ssl_feature_extractor` with the same
+    `encoder_window_seconds`.
+    """
+    config = model.config
+    if not isinstance(config, SerWhisperConfig):
+        raise ValueError(
+            f"encoder_window_seconds applies to Whisper encoders, not to model_type {config.model_type!r}."
+        )
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        raise ValueError(f"encoder_window_seconds must be a whole number of seconds >= 1, got {seconds!r}.")
+    positions = seconds * WHISPER_FRAMES_PER_SECOND
+    available = config.max_source_positions
+    if positions > available:
+        raise ValueError(
+            f"encoder_window_seconds={seconds} needs {positions} positional embeddings, but this encoder has "
+            f"{available} ({available / WHISPER_FRAMES_PER_SECOND:g} s): choose at most "
+            f"{available // WHISPER_FRAMES_PER_SECOND} s."
+        )
+    if positions == available:
+        return
+    encoder = model.encoder
+    embeddings = encoder.embed_positions
+    shortened = nn.Embedding(positions, embeddings.embedding_dim, device=embeddings.weight.device)
+    shortened.weight.data.copy_(embeddings.weight.data[:positions])
+    shortened.to(embeddings.weight.dtype).requires_grad_(False)
+    encoder.embed_positions = shortened
+    encoder.max_source_positions = positions
+    config.max_source_positions = positions
+    logger.info("Whisper encoder window: %d s (the first %d of %d positions).", seconds, positions, available)
+
+
+def check_feature_extractor(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> None:
+    """Raise a `ValueError` naming both values when a Whisper classifier's feature extractor does not give the inputs
+    its encoder takes: the number of mel bins, and the window (`chunk_length` against `max_source_positions`)."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, SerWhisperConfig):
+        return
+    if not isinstance(feature_extractor, SerWhisperFeatureExtractor):
+        raise ValueError(
+            f"A Whisper classifier needs a SerWhisperFeatureExtractor (it returns the attention mask the model pools "
+            f"the clip's frames with), got {type(feature_extractor).__name__}; build it with "
+            "build_ssl_feature_extractor."
+        )
+    if feature_extractor.feature_size != config.num_mel_bins:
+        raise ValueError(
+            f"The feature extractor computes {feature_extractor.feature_size} mel bins but the encoder takes "
+            f"{config.num_mel_bins} (num_mel_bins): use the checkpoint's own preprocessor_config.json."
+        )
+    if feature_extractor.chunk_length * WHISPER_FRAMES_PER_SECOND != config.max_source_positions:
+        raise ValueError(
+            f"The feature extractor's window is {feature_extractor.chunk_length:g} s (chunk_length) but the "
+            f"encoder's is {config.window_seconds:g} s (max_source_positions={config.max_source_positions}): pass "
+            "the same encoder_window_seconds to build_ssl_classifier and build_ssl_feature_extractor."
+        )
 
 
 def ssl_lora_config(
@@ -346,9 +429,16 @@ def minimum_input_samples(config: PreTrainedConfig) -> int:
 
 
 def build_ssl_feature_extractor(
-    model_name_or_config: Union[str, os.PathLike, PreTrainedConfig], **from_pretrained_kwargs
+    model_name_or_config: Union[str, os.PathLike, PreTrainedConfig],
+    *,
+    encoder_window_seconds: Optional[int] = None,
+    normalization: str = "none",
+    **from_pretrained_kwargs,
 ) -> SequenceFeatureExtractor:
     """The feature extractor matching an SSL encoder: the checkpoint's own, or one derived from a config.
+
+    Whisper encoders get a :class:`~ser_hf.models.SerWhisperFeatureExtractor` with the checkpoint's settings, the
+    window `encoder_window_seconds` (the checkpoint's by default) and the `normalization` of the encoder's states.
 
     A checkpoint without one raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it. A config gets a
     16 kHz `Wav2Vec2FeatureExtractor` normalising each clip; it returns an attention mask only for encoders whose
@@ -356,8 +446,24 @@ def build_ssl_feature_extractor(
     `wav2vec2-base` were trained on unmasked zero padding, so transformers feeds them none; their outputs then depend
     slightly on the padding of the batch.
     """
+    whisper_changes = {"normalization": normalization}
+    if encoder_window_seconds is not None:
+        whisper_changes["chunk_length"] = encoder_window_seconds
     if not isinstance(model_name_or_config, PreTrainedConfig):
-        return load_feature_extractor(model_name_or_config, **from_pretrained_kwargs)
+        feature_extractor = load_feature_extractor(model_name_or_config, **from_pretrained_kwargs)
+        if isinstance(feature_extractor, WhisperFeatureExtractor):
+            return SerWhisperFeatureExtractor.from_whisper(feature_extractor, **whisper_changes)
+        if encoder_window_seconds is not None or normalization != "none":
+            raise ValueError(
+                "encoder_window_seconds and normalization apply to Whisper encoders, not to "
+                f"{type(feature_extractor).__name__}."
+            )
+        return feature_extractor
+    if model_name_or_config.model_type in ("whisper", SerWhisperConfig.model_type):
+        window = model_name_or_config.max_source_positions // WHISPER_FRAMES_PER_SECOND
+        return SerWhisperFeatureExtractor(
+            feature_size=model_name_or_config.num_mel_bins, **{"chunk_length": window, **whisper_changes}
+        )
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16000,
@@ -373,9 +479,11 @@ __all__ = [
     "apply_lora",
     "build_ssl_classifier",
     "build_ssl_feature_extractor",
+    "check_feature_extractor",
     "fine_tuned_labels",
     "freeze_encoder_layers",
     "ssl_lora_config",
     "merge_lora",
     "minimum_input_samples",
+    "set_encoder_window",
 ]

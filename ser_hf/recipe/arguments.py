@@ -63,6 +63,10 @@ def _range(value: Sequence[float], name: str) -> tuple[float, float]:
 #: Models whose inputs have one size for every clip, so that two clips' inputs can be mixed (``mixup_alpha``).
 MIXUP_MODEL_TYPES = ("opensmile",)
 MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
+#: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
+WHISPER_MODEL_TYPE = "whisper"
+#: `feature_extractor_config.normalization` values of a Whisper recipe (as ser_hf.models.feature_extraction_whisper).
+STATE_NORMALIZATIONS = ("none", "global", "speaker")
 
 
 @dataclass
@@ -107,7 +111,19 @@ class ModelArguments:
         },
     )
     feature_extractor_config: Optional[dict | str] = field(
-        default=None, metadata={"help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...)."}
+        default=None,
+        metadata={
+            "help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...); for Whisper, "
+            "`normalization` (none, global or speaker) of the frozen encoder's states (FAST mode)."
+        },
+    )
+    encoder_window_seconds: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "Whisper only: the encoder's window in whole seconds (the checkpoint's 30 by default); a "
+            "shorter one keeps the first positional embeddings and costs far less per clip. Saved with the "
+            "model; longer clips are classified in windows by ser-hf predict, never cut."
+        },
     )
     pooling_mode: Optional[str] = field(
         default=None,
@@ -190,10 +206,40 @@ class ModelArguments:
                     f"{', '.join(set_fields)} only apply to SSL encoders, not to the {self.model_type} "
                     "baseline (it trains from scratch)."
                 )
+        elif self.model_type == WHISPER_MODEL_TYPE:
+            unknown = sorted(set(self.feature_extractor_config) - {"normalization"})
+            if unknown:
+                raise RecipeError(
+                    f"feature_extractor_config: {', '.join(unknown)} cannot be set for Whisper; it takes "
+                    "`normalization` only (the rest is the checkpoint's preprocessor_config.json)."
+                )
+            normalization = self.feature_extractor_config.get("normalization", "none")
+            if normalization not in STATE_NORMALIZATIONS:
+                raise RecipeError(
+                    f"feature_extractor_config.normalization: {normalization!r} is not one of "
+                    f"{', '.join(STATE_NORMALIZATIONS)}."
+                )
+            if normalization != "none" and not self.cache_encoder_outputs:
+                raise RecipeError(
+                    f"feature_extractor_config.normalization: {normalization} standardises the frozen encoder's "
+                    "states with statistics of their cache: it needs cache_encoder_outputs: true and "
+                    "freeze_base_model: true."
+                )
         elif self.feature_extractor_config:
             raise RecipeError(
-                "feature_extractor_config applies to the baselines; SSL encoders use their checkpoint's."
+                "feature_extractor_config applies to the baselines and Whisper; other SSL encoders use their "
+                "checkpoint's."
             )
+        if self.encoder_window_seconds is not None:
+            if self.model_type != WHISPER_MODEL_TYPE:
+                raise RecipeError(
+                    f"encoder_window_seconds applies to Whisper encoders, not to model_type {self.model_type!r}."
+                )
+            if isinstance(self.encoder_window_seconds, bool) or not 1 <= self.encoder_window_seconds <= 30:
+                raise RecipeError(
+                    f"encoder_window_seconds: {self.encoder_window_seconds!r} must be a whole number of seconds "
+                    "from 1 to 30 (Whisper's positional embeddings cover 30 s)."
+                )
         if self.use_lora and self.use_weighted_layer_sum:
             raise RecipeError(
                 "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "

@@ -29,7 +29,14 @@ from ..inputs.base import InputMode, drop_clips_shorter_than, receptive_field_se
 from ..inputs.collators import AudioClassificationCollator
 from ..inputs.modes import input_mode as recipe_mode
 from ..inputs.speaker_normalization import NormalizationPlan, fit_normalization
-from ..models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, count_parameters, merge_lora
+from ..models import (
+    build_baseline,
+    build_ssl_classifier,
+    build_ssl_feature_extractor,
+    check_feature_extractor,
+    count_parameters,
+    merge_lora,
+)
 from ..models.baselines import default_feature_extractor
 from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
@@ -145,6 +152,13 @@ def build_model(
         freeze_base_model=model_args.freeze_base_model,
         lora_config=lora_config,
     )
+    extractor_options = {}
+    if model_args.encoder_window_seconds is not None:
+        regime["encoder_window_seconds"] = extractor_options["encoder_window_seconds"] = (
+            model_args.encoder_window_seconds
+        )
+    if model_args.feature_extractor_config:
+        extractor_options.update(model_args.feature_extractor_config)
     if model_args.model_name_or_path is None:
         logger.warning(
             "No model_name_or_path: building a randomly initialised %s from model_config (for tests and "
@@ -153,9 +167,13 @@ def build_model(
         )
         config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
         model = build_ssl_classifier(config, labels, config_overrides=augmentation_args.ssl_masking(), **regime)
-        return model, build_ssl_feature_extractor(config)
+        feature_extractor = build_ssl_feature_extractor(model.config, **extractor_options)
+        check_feature_extractor(model, feature_extractor)
+        return model, feature_extractor
     # The feature extractor first: a checkpoint without one is named before its weights are read.
-    feature_extractor = build_ssl_feature_extractor(model_args.model_name_or_path, revision=model_args.model_revision)
+    feature_extractor = build_ssl_feature_extractor(
+        model_args.model_name_or_path, revision=model_args.model_revision, **extractor_options
+    )
     overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
     model = build_ssl_classifier(
         model_args.model_name_or_path,
@@ -166,6 +184,7 @@ def build_model(
         use_safetensors=None if model_args.allow_pickled_weights else True,
         **regime,
     )
+    check_feature_extractor(model, feature_extractor)
     return model, feature_extractor
 
 

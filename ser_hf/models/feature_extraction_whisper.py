@@ -1,0 +1,102 @@
+"""Whisper's log-mel feature extractor for ser-hf's Whisper classifiers: always returns the `attention_mask` the model
+pools the clip's own frames with, never cuts a clip longer than the window silently, and passes the statistics that
+standardise the encoder's states (`normalization`).
+
+This file is copied next to saved models (``register_for_auto_class``): it imports nothing from ser-hf.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from transformers import BatchFeature, WhisperFeatureExtractor
+
+from .feature_normalization import STATISTICS_NORMALIZATIONS, FeatureStatisticsMixin, Statistics
+
+#: `normalization` values: none, or standardising the encoder's states with stored statistics.
+STATE_NORMALIZATIONS = ("none", *STATISTICS_NORMALIZATIONS)
+
+
+class ClipLongerThanWindowError(ValueError):
+    """A clip longer than the encoder's window, which Whisper's extractor would cut without a word."""
+
+
+class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor):
+    r"""[`WhisperFeatureExtractor`] that returns an `attention_mask`, refuses clips longer than its window
+    (`chunk_length` seconds) and, with `normalization`, passes statistics of the encoder's mean states.
+
+    Args:
+        normalization (`str`, *optional*, defaults to `"none"`):
+            `"none"`; `"global"`: the model standardises each layer's states with the training clips' statistics
+            stored here (`feature_mean`, `feature_std`, one value per layer and dimension); `"speaker"`: with each
+            speaker's own, passed as `speaker_statistics` (one `(mean, std)` per clip), falling back to the global
+            ones with a warning when none are given. Statistics are fitted by ser-hf training on the frozen encoder's
+            cached states (FAST mode).
+        feature_mean, feature_std (`list[float]`, *optional*): the stored global statistics.
+        **kwargs: the arguments of [`WhisperFeatureExtractor`] (`feature_size`, `chunk_length`, ...).
+    """
+
+    model_input_names = ["input_features", "attention_mask"]
+
+    def __init__(
+        self,
+        normalization: str = "none",
+        feature_mean: Optional[list[float]] = None,
+        feature_std: Optional[list[float]] = None,
+        return_attention_mask: bool = True,
+        **kwargs,
+    ):
+        if normalization not in STATE_NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(STATE_NORMALIZATIONS)}, got {normalization!r}.")
+        super().__init__(return_attention_mask=return_attention_mask, **kwargs)
+        self.normalization = normalization
+        self.feature_mean = feature_mean
+        self.feature_std = feature_std
+
+    @classmethod
+    def from_whisper(cls, feature_extractor: WhisperFeatureExtractor, **changes) -> "SerWhisperFeatureExtractor":
+        """The same settings as a checkpoint's `WhisperFeatureExtractor`, with `changes` (such as `chunk_length`)."""
+        settings = feature_extractor.to_dict()
+        for key in ("feature_extractor_type", "processor_class", "n_samples", "nb_max_frames", "mel_filters"):
+            settings.pop(key, None)
+        settings.update(changes)
+        return cls(**settings)
+
+    def __call__(
+        self,
+        raw_speech,
+        sampling_rate: Optional[int] = None,
+        speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None,
+        return_tensors=None,
+        return_state_statistics: bool = True,
+        **kwargs,
+    ) -> BatchFeature:
+        """Log-mel features of the whole window with their `attention_mask` (and `state_mean`, `state_std` with
+        `normalization`, unless `return_state_statistics=False`: the encoder's raw states, as FAST mode caches
+        them); `**kwargs` as [`WhisperFeatureExtractor.__call__`]. Raises
+        :class:`ClipLongerThanWindowError` for a clip longer than the window (classify long recordings by windows:
+        `ser-hf predict` does)."""
+        is_batched = isinstance(raw_speech, (list, tuple)) or (
+            isinstance(raw_speech, np.ndarray) and raw_speech.ndim > 1
+        )
+        clips = raw_speech if is_batched else [raw_speech]
+        for index, clip in enumerate(clips):
+            samples = np.shape(clip)[-1] if np.ndim(clip) else 0
+            if samples > self.n_samples and kwargs.get("truncation") is not True:
+                rate = sampling_rate or self.sampling_rate
+                raise ClipLongerThanWindowError(
+                    f"Clip {index} is {samples / rate:.2f} s long, longer than the encoder's {self.chunk_length:g}-s "
+                    "window, and would be cut. Classify long recordings in windows (ser-hf predict does), crop the "
+                    "clips (max_duration_seconds), or pass truncation=True to cut them."
+                )
+        kwargs.setdefault("return_attention_mask", True)
+        kwargs.setdefault("truncation", True)
+        features = super().__call__(raw_speech, sampling_rate=sampling_rate, return_tensors=None, **kwargs)
+        statistics = self.clip_statistics(len(clips), speaker_statistics) if return_state_statistics else None
+        if statistics is not None:
+            features["state_mean"], features["state_std"] = statistics
+        return BatchFeature(dict(features), tensor_type=return_tensors)
+
+
+__all__ = ["ClipLongerThanWindowError", "STATE_NORMALIZATIONS", "SerWhisperFeatureExtractor"]

@@ -1,0 +1,183 @@
+"""Whisper's encoder as a speech emotion classifier, pooling only the frames each clip covers.
+
+`WhisperFeatureExtractor` pads every clip with silence to the encoder's whole window (30 s for OpenAI's checkpoints)
+and transformers' `WhisperForAudioClassification` averages every frame of it: a 3-s clip is then one tenth speech and
+nine tenths padding. :class:`SerWhisperForAudioClassification` reads the feature extractor's `attention_mask` (one
+value per mel frame; two mel frames make one encoder frame) and pools the clip's own frames only, with any
+`pooling_mode`. Every clip is padded to the same window, so a clip's logits do not depend on the batch it is in.
+
+The pooled encoder states can be standardised with statistics the feature extractor passes as `state_mean` and
+`state_std` (see `ser_hf.models.SerWhisperFeatureExtractor`, `normalization="global"` or `"speaker"`): each layer's
+frames are standardised before the weighted layer sum, which for mean pooling equals standardising the clip's mean
+states, as FAST mode caches them. This file is copied next to saved models (``register_for_auto_class``): it imports
+nothing from ser-hf.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers import WhisperForAudioClassification
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperPreTrainedModel
+
+from .configuration_whisper import SerWhisperConfig
+from .pooling import TemporalPooling
+
+logger = logging.getLogger(__name__)
+
+# Forwarded to the encoder; every other keyword argument is a loss argument (such as `num_items_in_batch`).
+_ENCODER_OUTPUT_FLAGS = ("output_attentions", "output_hidden_states")
+
+
+class SerWhisperForAudioClassification(WhisperForAudioClassification):
+    """Whisper's encoder, an optional learned weighted sum of its layers, a projector, a pooling of the clip's own
+    frames (`config.pooling_mode`) and a linear classifier. Logits are divided by `config.calibration_temperature`
+    when the config has one (temperature scaling fitted after training)."""
+
+    config_class = SerWhisperConfig
+
+    def __init__(self, config: SerWhisperConfig):
+        # Skips the parent's __init__, which would build a mean-pooling classifier only to replace it.
+        WhisperPreTrainedModel.__init__(self, config)
+        self.encoder = WhisperEncoder(config)
+        if config.use_weighted_layer_sum:
+            num_layers = config.num_hidden_layers + 1  # transformer layers + the input embeddings
+            self.layer_weights = nn.Parameter(torch.ones(num_layers) / num_layers)
+        self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
+        self.pooler = TemporalPooling(config.classifier_proj_size, config.pooling_mode, config.pooling_attention_size)
+        self.classifier = nn.Linear(self.pooler.output_size, config.num_labels)
+        self._unmasked_said = False
+        self.post_init()
+
+    @property
+    def base_model(self) -> WhisperEncoder:
+        """The encoder (Whisper's `base_model_prefix` names the encoder-decoder model, which is not built here)."""
+        return self.encoder
+
+    # The names every ser-hf encoder family answers to (wav2vec 2.0's), so training regimes treat them alike.
+    def freeze_feature_encoder(self) -> None:
+        """Freeze the two convolutions that turn log-mel frames into the encoder's input (the positional embeddings
+        are never trained)."""
+        self.encoder.conv1.requires_grad_(False)
+        self.encoder.conv2.requires_grad_(False)
+
+    def freeze_base_model(self) -> None:
+        """Freeze the whole encoder: only the head (and the layer weights) train."""
+        self.encoder._freeze_parameters()
+
+    def frame_mask(self, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """`(batch, num_frames)` booleans, true on the encoder frames a clip covers, from the feature extractor's
+        mel-frame `attention_mask` (the encoder's second convolution has stride 2)."""
+        stride = self.encoder.conv1.stride[0] * self.encoder.conv2.stride[0]
+        if attention_mask.shape[-1] != num_frames * stride:
+            raise ValueError(
+                f"attention_mask has {attention_mask.shape[-1]} mel frames, but the encoder's window takes "
+                f"{num_frames * stride}: pass the mask this model's feature extractor returns."
+            )
+        return attention_mask[:, ::stride].bool()
+
+    def encoder_layers(self, input_features: torch.Tensor, **encoder_flags):
+        """The encoder's outputs and the hidden states the head reads: every layer (the input embeddings first)
+        with `use_weighted_layer_sum`, the last one otherwise."""
+        if self.config.use_weighted_layer_sum:
+            encoder_flags["output_hidden_states"] = True
+        outputs = self.encoder(input_features, **encoder_flags)
+        layers = outputs.hidden_states if self.config.use_weighted_layer_sum else (outputs.last_hidden_state,)
+        return outputs, layers
+
+    def standardize_states(
+        self, layers: torch.Tensor, state_mean: Optional[torch.Tensor], state_std: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        """Standardise `layers` `(batch, num_layers, ..., hidden)` with per-clip statistics `(batch, num_layers *
+        hidden)` (or `(batch, hidden)` for the last layer alone); unchanged without them."""
+        if state_mean is None and state_std is None:
+            return layers
+        if state_mean is None or state_std is None:
+            raise ValueError("Pass both state_mean and state_std, or neither.")
+        shape = (layers.shape[0], layers.shape[1]) + (1,) * (layers.dim() - 3) + (layers.shape[-1],)
+        expected = layers.shape[1] * layers.shape[-1]
+        if state_mean.shape[-1] != expected or state_std.shape[-1] != expected:
+            raise ValueError(
+                f"state_mean and state_std must hold {expected} values per clip ({layers.shape[1]} layer(s) of "
+                f"{layers.shape[-1]}), got {state_mean.shape[-1]} and {state_std.shape[-1]}: they come from a "
+                "feature extractor fitted for another encoder or layer choice."
+            )
+        mean = state_mean.to(layers.dtype).reshape(shape)
+        std = state_std.to(layers.dtype).reshape(shape)
+        return (layers - mean) / std
+
+    def combine_layers(self, layers: torch.Tensor) -> torch.Tensor:
+        """`(batch, num_layers, ..., hidden)` -> `(batch, ..., hidden)`: the softmax-weighted layer sum, or the one
+        layer."""
+        if not self.config.use_weighted_layer_sum:
+            return layers[:, 0]
+        weights = nn.functional.softmax(self.layer_weights, dim=-1).to(layers.dtype)
+        return (layers * weights.view((1, -1) + (1,) * (layers.dim() - 2))).sum(dim=1)
+
+    def forward(
+        self,
+        input_features: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        state_mean: Optional[torch.Tensor] = None,
+        state_std: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        r"""
+        input_features (`torch.FloatTensor` of shape `(batch_size, num_mel_bins, window_frames)`):
+            Log-mel spectrograms of the whole window, as the model's feature extractor returns them.
+        attention_mask (`torch.LongTensor` of shape `(batch_size, window_frames)`, *optional*):
+            1 on the mel frames the clip covers, 0 on the window's padding. Without it every frame is pooled, the
+            padding included (transformers' `WhisperForAudioClassification` behaviour), with a warning.
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices for the classification loss.
+        state_mean, state_std (`torch.FloatTensor` of shape `(batch_size, layers * hidden_size)`, *optional*):
+            Statistics to standardise each layer's states with (from the feature extractor's `normalization`).
+        """
+        return_dict = kwargs.pop("return_dict", None)
+        encoder_flags = {name: kwargs.pop(name) for name in _ENCODER_OUTPUT_FLAGS if name in kwargs}
+        wants_hidden_states = bool(encoder_flags.get("output_hidden_states", self.config.output_hidden_states))
+        outputs, layers = self.encoder_layers(input_features, **encoder_flags)
+        hidden_states = self.combine_layers(self.standardize_states(torch.stack(layers, dim=1), state_mean, state_std))
+        hidden_states = self.projector(hidden_states)
+        if attention_mask is None:
+            frame_mask = None
+            if not self._unmasked_said:
+                logger.warning(
+                    "No attention_mask: pooling every frame of the %g-s window, the padding included. Pass the "
+                    "attention_mask the model's feature extractor returns to pool only the clip's own frames.",
+                    self.config.window_seconds,
+                )
+                self._unmasked_said = True
+        else:
+            frame_mask = self.frame_mask(attention_mask, hidden_states.shape[1])
+        logits = self.classifier(self.pooler(hidden_states, frame_mask))
+        logits = logits / getattr(self.config, "calibration_temperature", 1.0)
+
+        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
+        output = SequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states if wants_hidden_states else None,
+            attentions=outputs.attentions,
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    @torch.no_grad()
+    def mean_encoder_states(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Each clip's encoder states averaged over its own frames: `(batch, num_layers, hidden)` with
+        `use_weighted_layer_sum` (the input embeddings first), `(batch, hidden)` otherwise. With the head's mean
+        pooling the logits follow from these alone (FAST mode caches them)."""
+        _, layers = self.encoder_layers(input_features)
+        mask = self.frame_mask(attention_mask, layers[0].shape[1]).unsqueeze(-1)
+        counts = mask.sum(dim=1).clamp(min=1).to(torch.float32)
+        # `where`, not a product with the mask: padded frames never reach the sum.
+        means = [torch.where(mask, layer.float(), 0.0).sum(dim=1) / counts for layer in layers]
+        return torch.stack(means, dim=1) if self.config.use_weighted_layer_sum else means[0]
+
+
+__all__ = ["SerWhisperForAudioClassification"]
