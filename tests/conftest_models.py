@@ -66,6 +66,22 @@ TINY_SSL = dict(
 )
 
 
+#: A tiny Whisper geometry for recipes' model_config: 16 mel bins, a 10-s window (recipes may shorten it).
+TINY_WHISPER = dict(
+    d_model=16,
+    encoder_layers=2,
+    encoder_attention_heads=2,
+    encoder_ffn_dim=32,
+    decoder_layers=1,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=32,
+    num_mel_bins=16,
+    max_source_positions=500,
+    classifier_proj_size=8,
+    vocab_size=64,
+)
+
+
 def tiny_ssl_config(family: str, **overrides):
     """A tiny randomly initialised encoder config of `family`."""
     settings = {**_SSL_COMMON, **overrides}

@@ -90,6 +90,8 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
                     "window, and would be cut. Classify long recordings in windows (ser-hf predict does), crop the "
                     "clips (max_duration_seconds), or pass truncation=True to cut them."
                 )
+        # The encoder takes exactly its window: a batch padded to its longest clip (as collators ask) is padded on.
+        kwargs.update(padding="max_length", max_length=None, pad_to_multiple_of=None)
         kwargs.setdefault("return_attention_mask", True)
         kwargs.setdefault("truncation", True)
         features = super().__call__(raw_speech, sampling_rate=sampling_rate, return_tensors=None, **kwargs)

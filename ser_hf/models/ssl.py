@@ -311,6 +311,12 @@ def set_encoder_window(model: PreTrainedModel, seconds: int) -> None:
     logger.info("Whisper encoder window: %d s (the first %d of %d positions).", seconds, positions, available)
 
 
+def _check_whisper_only(feature_extractor, encoder_window_seconds: Optional[int], normalization: str) -> None:
+    if encoder_window_seconds is not None or normalization != "none":
+        name = feature_extractor.__name__ if isinstance(feature_extractor, type) else type(feature_extractor).__name__
+        raise ValueError(f"encoder_window_seconds and normalization apply to Whisper encoders, not to {name}.")
+
+
 def check_feature_extractor(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> None:
     """Raise a `ValueError` naming both values when a Whisper classifier's feature extractor does not give the inputs
     its encoder takes: the number of mel bins, and the window (`chunk_length` against `max_source_positions`)."""
@@ -453,17 +459,14 @@ def build_ssl_feature_extractor(
         feature_extractor = load_feature_extractor(model_name_or_config, **from_pretrained_kwargs)
         if isinstance(feature_extractor, WhisperFeatureExtractor):
             return SerWhisperFeatureExtractor.from_whisper(feature_extractor, **whisper_changes)
-        if encoder_window_seconds is not None or normalization != "none":
-            raise ValueError(
-                "encoder_window_seconds and normalization apply to Whisper encoders, not to "
-                f"{type(feature_extractor).__name__}."
-            )
+        _check_whisper_only(feature_extractor, encoder_window_seconds, normalization)
         return feature_extractor
     if model_name_or_config.model_type in ("whisper", SerWhisperConfig.model_type):
         window = model_name_or_config.max_source_positions // WHISPER_FRAMES_PER_SECOND
         return SerWhisperFeatureExtractor(
             feature_size=model_name_or_config.num_mel_bins, **{"chunk_length": window, **whisper_changes}
         )
+    _check_whisper_only(Wav2Vec2FeatureExtractor, encoder_window_seconds, normalization)
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16000,

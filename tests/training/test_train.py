@@ -24,7 +24,7 @@ from ser_hf.train import main
 from ser_hf.training.stages import build_model
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest import REPO
-from tests.conftest_models import TINY_SSL
+from tests.conftest_models import TINY_SSL, TINY_WHISPER
 from tests.recipe.test_parser import write_recipe
 
 TINY_MODELS = {
@@ -72,6 +72,17 @@ TINY_MODELS = {
         "cache_encoder_outputs": True,
         "use_weighted_layer_sum": True,
     },
+    # As recipes/ravdess_whisper_base_fast_speaker.yaml: a shortened window, states standardised per speaker.
+    "whisper-fast-speaker": {
+        "model_type": "whisper",
+        "model_config": TINY_WHISPER,
+        "encoder_window_seconds": 6,
+        "freeze_base_model": True,
+        "cache_encoder_outputs": True,
+        "use_weighted_layer_sum": True,
+        "feature_extractor_config": {"normalization": "speaker"},
+    },
+    "whisper-lora": {"model_type": "whisper", "model_config": TINY_WHISPER, "use_lora": True, "lora_r": 2},
 }
 
 
@@ -110,10 +121,18 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
     initial = _initial_weights(recipe, labels)
     changed = [name for name, tensor in saved.items() if name in initial and not torch.equal(tensor, initial[name])]
     assert changed, "training changed no weight"
-    if kind == "wav2vec2-fast":
+    if kind in ("wav2vec2-fast", "whisper-fast-speaker"):
         assert all(name.startswith(("projector", "classifier", "layer_weights")) for name in changed)
-        encoder = [name for name in saved if name.startswith("wav2vec2.")]
+        encoder = [name for name in saved if name.startswith(("wav2vec2.", "encoder."))]
         assert encoder and all(torch.equal(saved[name], initial[name]) for name in encoder)
+    if kind == "whisper-fast-speaker":
+        assert report["normalization"]["mode"] == "speaker" and report["normalization"]["transductive"]
+        assert saved["encoder.embed_positions.weight"].shape[0] == 300
+        saved_extractor = json.loads((run / "preprocessor_config.json").read_text())
+        assert saved_extractor["chunk_length"] == 6 and len(saved_extractor["feature_mean"]) == 3 * 16
+    if kind == "whisper-lora":  # merged adapters change the attention projections, not the convolutions
+        assert any(".self_attn.q_proj." in name for name in changed)
+        assert not any(name.startswith("encoder.conv") for name in changed)
     if kind == "wavlm-attentive":  # the feature encoder and the lowest layer were frozen
         assert not any(name.startswith(("wavlm.feature_extractor", "wavlm.encoder.layers.0.")) for name in changed)
         assert any(name.startswith("wavlm.encoder.layers.1.") for name in changed)

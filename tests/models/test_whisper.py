@@ -1,0 +1,281 @@
+"""Whisper's encoder as an emotion classifier: pooling over the clip's own frames, a shorter window, every training
+regime, FAST mode with global and speaker statistics, and saved models through the Auto classes and the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, Features, List, Value
+from peft import PeftModel
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    Wav2Vec2Config,
+    WhisperConfig,
+    pipeline,
+)
+
+from ser_hf.inputs.encoder_cache import CachedEncoderHead, EncoderStatesCollator, check_cacheable, encode_dataset
+from ser_hf.models import (
+    ClipLongerThanWindowError,
+    SerWhisperFeatureExtractor,
+    SerWhisperForAudioClassification,
+    build_ssl_classifier,
+    build_ssl_feature_extractor,
+    check_feature_extractor,
+    merge_lora,
+    set_encoder_window,
+    ssl_lora_config,
+)
+from ser_hf.models.feature_normalization import RunningStatistics
+from tests.conftest_models import LABELS, TINY_WHISPER, load_clip
+
+#: Seconds of the tiny encoder's window (150 positions, 50 a second).
+WINDOW = 3
+
+
+def tiny_whisper_config(**overrides) -> WhisperConfig:
+    """A tiny Whisper geometry (transformers' WhisperModelTester scale) with a 3-s window and 16 mel bins."""
+    return WhisperConfig(**{**TINY_WHISPER, "max_source_positions": WINDOW * 50, **overrides})
+
+
+def tiny_whisper(**options):
+    """A tiny Whisper classifier (head at scale 1, so logits are large enough for tolerances to mean something) and
+    its feature extractor."""
+    torch.manual_seed(0)
+    config = tiny_whisper_config()
+    model = build_ssl_classifier(config, LABELS, **options)
+    with torch.no_grad():
+        for module in (model.projector, model.classifier):
+            for parameter in module.parameters():
+                parameter.normal_()
+    return model.eval(), build_ssl_feature_extractor(model.config)
+
+
+def logits(model, feature_extractor, clips, **kwargs) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**feature_extractor(clips, sampling_rate=16000, return_tensors="pt", **kwargs)).logits
+
+
+@pytest.mark.parametrize("pooling_mode", ["mean", "attentive_statistics"])
+def test_a_clips_logits_do_not_depend_on_its_batch_or_on_the_padding_frames(pooling_mode):
+    model, feature_extractor = tiny_whisper(pooling_mode=pooling_mode)
+    assert isinstance(model, SerWhisperForAudioClassification) and model.config.model_type == "ser_whisper"
+    short, long = load_clip(0, 0.6), load_clip(1, 2.5)
+
+    alone = logits(model, feature_extractor, [short])
+    batched = logits(model, feature_extractor, [short, long])
+    torch.testing.assert_close(batched[:1], alone)
+
+    # Whatever the encoder gives the padded frames, the pooled vector reads only the clip's own: 0.6 s = 30 frames.
+    def scramble_padding(module, args, output):
+        output.last_hidden_state[:, 30:] = 1e4 * torch.randn_like(output.last_hidden_state[:, 30:])
+        return output
+
+    handle = model.encoder.register_forward_hook(scramble_padding)
+    try:
+        scrambled = logits(model, feature_extractor, [short])
+    finally:
+        handle.remove()
+    torch.testing.assert_close(scrambled, alone)
+    # transformers' own class averages the padding too: its logits differ from the clip's own frames' pooling.
+    assert feature_extractor(short, sampling_rate=16000)["attention_mask"][0][::2].sum() == 30
+
+
+def test_mean_pooling_is_the_mean_of_the_clips_own_frames():
+    model, feature_extractor = tiny_whisper(use_weighted_layer_sum=True)
+    inputs = feature_extractor([load_clip(2, 1.0)], sampling_rate=16000, return_tensors="pt")
+    states = model.mean_encoder_states(inputs["input_features"], inputs["attention_mask"])
+    with torch.no_grad():
+        layers = model.encoder(inputs["input_features"], output_hidden_states=True).hidden_states
+    assert states.shape == (1, 3, 16)
+    torch.testing.assert_close(states[0, -1], layers[-1][0, :50].mean(dim=0))
+    assert not torch.allclose(states[0, -1], layers[-1][0].mean(dim=0), atol=1e-3)
+
+
+def test_shorter_window_keeps_the_first_positions_and_saves_with_the_model(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_whisper_config(max_source_positions=300)  # a 6-s encoder
+    full = build_ssl_classifier(config, LABELS)
+    positions = full.encoder.embed_positions.weight.detach().clone()
+    model = build_ssl_classifier(config, LABELS, encoder_window_seconds=2)
+    model.encoder.load_state_dict({**full.encoder.state_dict(), "embed_positions.weight": positions[:100]})
+    feature_extractor = build_ssl_feature_extractor(config, encoder_window_seconds=2)
+
+    assert model.config.max_source_positions == 100 and model.config.window_seconds == 2
+    torch.testing.assert_close(model.encoder.embed_positions.weight, positions[:100])
+    assert not model.encoder.embed_positions.weight.requires_grad
+    assert feature_extractor.chunk_length == 2 and feature_extractor.n_samples == 32000
+    check_feature_extractor(model, feature_extractor)
+    clip = load_clip(0, 1.5)
+    expected = logits(model.eval(), feature_extractor, [clip])
+
+    model.save_pretrained(tmp_path)
+    feature_extractor.save_pretrained(tmp_path)
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    loaded_extractor = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert isinstance(loaded, SerWhisperForAudioClassification)
+    assert isinstance(loaded_extractor, SerWhisperFeatureExtractor) and loaded_extractor.chunk_length == 2
+    torch.testing.assert_close(logits(loaded, loaded_extractor, [clip]), expected)
+    classify = pipeline("audio-classification", model=str(tmp_path), top_k=None)
+    scores = {row["label"]: row["score"] for row in classify({"raw": clip, "sampling_rate": 16000})}
+    torch.testing.assert_close(
+        torch.tensor([scores[label] for label in LABELS.names]), expected.softmax(-1)[0], atol=1e-5, rtol=1e-4
+    )
+
+
+def test_bad_windows_and_mismatched_extractors_name_both_values():
+    model, feature_extractor = tiny_whisper()
+    with pytest.raises(ValueError, match=r"needs 200 positional embeddings, but this encoder has 150 \(3 s\)"):
+        set_encoder_window(model, 4)
+    with pytest.raises(ValueError, match="16 mel bins but the encoder takes 80"):
+        check_feature_extractor(build_ssl_classifier(tiny_whisper_config(num_mel_bins=80), LABELS), feature_extractor)
+    with pytest.raises(ValueError, match=r"window is 2 s \(chunk_length\) but the encoder's is 3 s"):
+        check_feature_extractor(model, SerWhisperFeatureExtractor(feature_size=16, chunk_length=2))
+    with pytest.raises(ClipLongerThanWindowError, match=r"Clip 1 is 3\.27 s long, longer than the encoder's 3-s"):
+        feature_extractor([load_clip(0, 1.0), load_clip(1, 3.5)], sampling_rate=16000)
+    with pytest.raises(ValueError, match="normalization must be one of none, global, speaker, got 'bogus'"):
+        build_ssl_feature_extractor(tiny_whisper_config(), normalization="bogus")
+    with pytest.raises(ValueError, match="apply to Whisper encoders, not to Wav2Vec2FeatureExtractor"):
+        build_ssl_feature_extractor(Wav2Vec2Config(), encoder_window_seconds=10)
+
+
+def test_encoder_only_checkpoint_loads_without_a_decoder(tmp_path):
+    """An encoder-only folder (as ../shared/models holds: the config of the whole model, encoder weights only)."""
+    model, feature_extractor = tiny_whisper()
+    from safetensors.torch import save_file
+
+    config = tiny_whisper_config()
+    config.save_pretrained(tmp_path)
+    save_file(
+        {f"encoder.{name}": tensor for name, tensor in model.encoder.state_dict().items()},
+        tmp_path / "model.safetensors",
+    )
+    feature_extractor.save_pretrained(tmp_path)
+
+    loaded = build_ssl_classifier(str(tmp_path), LABELS, freeze_base_model=True)
+
+    for name, tensor in model.encoder.state_dict().items():
+        torch.testing.assert_close(loaded.encoder.state_dict()[name], tensor)
+    assert isinstance(build_ssl_feature_extractor(str(tmp_path)), SerWhisperFeatureExtractor)
+
+
+def trainable(model) -> set[str]:
+    return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+
+
+def train_step(model, feature_extractor):
+    """One optimiser step on two clips; returns the parameters before it."""
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    model.train()
+    batch = feature_extractor([load_clip(0, 1.0), load_clip(3, 1.5)], sampling_rate=16000, return_tensors="pt")
+    loss = model(**batch, labels=torch.tensor([0, 3])).loss
+    loss.backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    return before
+
+
+def changed(model, before) -> set[str]:
+    return {name for name, parameter in model.named_parameters() if not torch.equal(parameter, before[name])}
+
+
+def test_regimes_train_what_they_say():
+    model, feature_extractor = tiny_whisper(num_frozen_layers=1)
+    before = train_step(model, feature_extractor)
+    moved = changed(model, before)
+    assert not any(name.startswith(("encoder.conv", "encoder.layers.0.")) for name in moved)
+    assert any(name.startswith("encoder.layers.1.") for name in moved) and "classifier.weight" in moved
+
+    model, feature_extractor = tiny_whisper(freeze_base_model=True, use_weighted_layer_sum=True)
+    assert trainable(model) == {"layer_weights", "projector.weight", "projector.bias"} | {
+        "classifier.weight",
+        "classifier.bias",
+    }
+
+    model, feature_extractor = tiny_whisper(lora_config=ssl_lora_config(r=2, target_modules=("q_proj", "v_proj")))
+    assert isinstance(model, PeftModel)
+    before = train_step(model, feature_extractor)
+    moved = changed(model, before)
+    assert moved and all("lora_" in name or "modules_to_save" in name for name in moved), moved
+    model.eval()
+    clip = [load_clip(4, 1.2)]
+    adapted = logits(model, feature_extractor, clip)
+    torch.testing.assert_close(
+        logits(merge_lora(model).eval(), feature_extractor, clip), adapted, atol=1e-4, rtol=1e-4
+    )
+
+
+def encoded_clips(model, feature_extractor, tmp_path) -> Dataset:
+    seconds = (0.5, 1.2, 0.8, 2.0, 0.3, 1.0)
+    dataset = Dataset.from_dict(
+        {
+            "waveform": [load_clip(index, length) for index, length in enumerate(seconds)],
+            "label": [index % LABELS.num_classes for index in range(len(seconds))],
+            "speaker_id": ["a", "a", "a", "b", "b", "b"],
+        },
+        features=Features({"waveform": List(Value("float32")), "label": LABELS, "speaker_id": Value("string")}),
+    )
+    return encode_dataset(model, feature_extractor, dataset, batch_size=4, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("normalization", ["none", "global", "speaker"])
+def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization, tmp_path):
+    torch.manual_seed(0)
+    config = tiny_whisper_config()
+    model = build_ssl_classifier(config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True)
+    with torch.no_grad():
+        for parameter in [*model.projector.parameters(), *model.classifier.parameters(), model.layer_weights]:
+            parameter.normal_()
+    model.eval()
+    check_cacheable(model)
+    feature_extractor = build_ssl_feature_extractor(config, normalization=normalization)
+    encoded = encoded_clips(model, feature_extractor, tmp_path)
+    states = np.asarray(encoded.with_format("numpy")["encoder_states"])
+    assert states.shape == (6, 3, 16)
+
+    plan = None
+    if normalization != "none":
+        from ser_hf.inputs.speaker_normalization import NormalizationPlan, speaker_statistics
+
+        by_speaker = speaker_statistics(feature_extractor, encoded)
+        overall = RunningStatistics()
+        overall.add(states.reshape(6, -1))
+        feature_extractor.set_global_statistics(*overall.statistics())
+        plan = NormalizationPlan(normalization, {speaker: value.statistics() for speaker, value in by_speaker.items()})
+    rows = list(encoded.remove_columns("waveform"))
+    batch = EncoderStatesCollator(feature_extractor, plan)(rows)
+    assert ("state_mean" in batch) == (normalization != "none")
+    with torch.no_grad():
+        cached = CachedEncoderHead(model)(**batch).logits
+
+    waveforms = list(encoded["waveform"])
+    speakers = list(encoded["speaker_id"])
+    expected = []
+    for waveform, speaker in zip(waveforms, speakers):
+        kwargs = {"speaker_statistics": [plan.speaker_statistics[speaker]]} if normalization == "speaker" else {}
+        expected.append(logits(model, feature_extractor, [np.asarray(waveform, np.float32)], **kwargs))
+    expected = torch.cat(expected)
+    assert expected.abs().mean() > 0.5
+    torch.testing.assert_close(cached, expected, atol=1e-4, rtol=1e-4)
+    if normalization == "speaker":  # speakers' own statistics are not the global ones
+        assert not torch.allclose(
+            cached, logits(model, feature_extractor, [np.asarray(w) for w in waveforms]), atol=1e-3
+        )
+
+
+def test_fast_cache_key_ignores_the_statistics(tmp_path):
+    """Global and speaker-normalised recipes of one encoder share its cached states."""
+    from ser_hf.inputs.encoder_cache import encoder_cache_key
+
+    model, _ = tiny_whisper(freeze_base_model=True)
+    dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
+    keys = set()
+    for normalization in ("none", "global", "speaker"):
+        feature_extractor = build_ssl_feature_extractor(model.config, normalization=normalization)
+        if normalization != "none":
+            feature_extractor.set_global_statistics(np.ones(16), np.ones(16))
+        keys.add(encoder_cache_key(model, feature_extractor, dataset))
+    assert len(keys) == 1
+    other_window = build_ssl_feature_extractor(model.config, encoder_window_seconds=2)
+    assert encoder_cache_key(model, other_window, dataset) not in keys
