@@ -9,7 +9,8 @@ from setuptools import find_packages, setup
 
 #: Every ser_hf package, plus the card templates mapped from hub_cards/.
 PACKAGES = find_packages(where=str(Path(__file__).resolve().parent), include=["ser_hf", "ser_hf.*"]) + [
-    "ser_hf.hub_cards"]
+    "ser_hf.hub_cards"
+]
 PACKAGE_DIR = {"ser_hf.hub_cards": "hub_cards"}
 PACKAGE_DATA = {"ser_hf.hub_cards": ["*.md", "*.jinja"]}
 

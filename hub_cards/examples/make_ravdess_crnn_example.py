@@ -24,10 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", default=str(REPO / "runs" / "ravdess_crnn"), help="the finished run")
-    parser.add_argument("--recipe", default=str(REPO / "recipes" / "ravdess_crnn.yaml"),
-                        help="the recipe the run was trained from (for recipe.yaml when the run lacks it)")
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "ravdess_16k"),
-                        help="RAVDESS (folders Actor_01 ... Actor_20)")
+    parser.add_argument(
+        "--recipe",
+        default=str(REPO / "recipes" / "ravdess_crnn.yaml"),
+        help="the recipe the run was trained from (for recipe.yaml when the run lacks it)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=str(REPO.parent / "shared" / "data" / "ravdess_16k"),
+        help="RAVDESS (folders Actor_01 ... Actor_20)",
+    )
     parser.add_argument("--speakers", default="17,18,19,20", help="actors the evaluation report is on")
     parser.add_argument("--model-id", default="ser-hf/ravdess-crnn", help="repository id the card is written for")
     parser.add_argument("--output", default=str(REPO / "hub_cards" / "examples" / "ravdess_crnn"))
@@ -46,14 +52,25 @@ def main(argv=None) -> int:
     if not (run_dir / RECIPE_FILE).is_file():
         recipe_args = [args.recipe, "--data_dir", args.data_dir, "--output_dir", str(run_dir)]
         model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
-        write_recipe(run_dir, {"Model": dataclasses.asdict(model_args), "Data": dataclasses.asdict(data_args),
-                               "Augmentation": dataclasses.asdict(augmentation_args),
-                               "Training": training_args.to_dict()}, recipe_args)
+        write_recipe(
+            run_dir,
+            {
+                "Model": dataclasses.asdict(model_args),
+                "Data": dataclasses.asdict(data_args),
+                "Augmentation": dataclasses.asdict(augmentation_args),
+                "Training": training_args.to_dict(),
+            },
+            recipe_args,
+        )
 
     speakers = [s.strip() for s in args.speakers.split(",") if s.strip()]
     report_name = f"ravdess-actors-{speakers[0]}-{speakers[-1]}"
-    evaluate_model(str(run_dir), CorpusSource("ravdess", args.data_dir), speakers=speakers,
-                   output_dir=run_dir / "reports" / report_name)
+    evaluate_model(
+        str(run_dir),
+        CorpusSource("ravdess", args.data_dir),
+        speakers=speakers,
+        output_dir=run_dir / "reports" / report_name,
+    )
     card_path = write_model_card(run_dir, model_id=args.model_id)
 
     output = Path(args.output)
@@ -61,12 +78,20 @@ def main(argv=None) -> int:
         shutil.rmtree(output)
     output.mkdir(parents=True)
     shutil.copy(card_path, output / "README.md")
-    for name in ("metrics.json", "report.md", RECIPE_FILE, "training_curves.png", *(
-            p.name for pattern in ("confusion_matrix_*.png", "reliability_diagram_*.png") for p in run_dir.glob(pattern))):
+    for name in (
+        "metrics.json",
+        "report.md",
+        RECIPE_FILE,
+        "training_curves.png",
+        *(
+            p.name
+            for pattern in ("confusion_matrix_*.png", "reliability_diagram_*.png")
+            for p in run_dir.glob(pattern)
+        ),
+    ):
         if (run_dir / name).is_file():
             shutil.copy(run_dir / name, output / name)
-    shutil.copytree(run_dir / "reports", output / "reports",
-                    ignore=shutil.ignore_patterns("*.partial"))
+    shutil.copytree(run_dir / "reports", output / "reports", ignore=shutil.ignore_patterns("*.partial"))
     print(f"Example card and report written to {output}")
     return 0
 
