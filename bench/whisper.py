@@ -1,0 +1,203 @@
+"""Whisper's frozen encoder in ser-hf against transformers' `WhisperForAudioClassification` run the straightforward
+way, on the same real clips in one run; and which of its layers carry the emotion.
+
+    python bench/whisper.py --model ../shared/models/whisper-base-encoder                 # speed and window, 96 clips
+    python bench/whisper.py --model ../shared/models/whisper-base-encoder --clips 1200    # all of actors 01-20
+    python bench/whisper.py --model ../shared/models/whisper-base-encoder --layers        # per-layer probe, 5 folds
+
+Speed (one-off FAST cache): ser-hf encodes each clip once through `encode_dataset` (a `window`-second encoder window,
+batches of 8, every layer's mean over the clip's own frames) against transformers' example way: the default
+`WhisperFeatureExtractor` (30-s window) and `WhisperForAudioClassification` with `output_hidden_states`, batches of 8.
+Printed: clips per second of both, their ratio, and the minutes per 1,000 clips. Window: the cosine between each
+clip's mean states (per layer) through the short window and through the 30-s window, the clip's own frames pooled in
+both, and what transformers' class pools (the whole window, padding included) against the clip's own frames.
+
+Layers (``--layers``): a logistic regression on each layer's mean states (and on the mean of all layers), standardised
+with the training speakers' statistics (global) or each speaker's own (speaker), on the same speaker 5-fold as
+bench/accuracy.py (actors 01-20, fold seed 42): pooled test UA per layer. Reads the cache `bench/accuracy.py` wrote
+for the same encoder and window (or computes it once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import SHARED_RAVDESS, machine_line
+
+from ser_hf import load_corpus, prepare_audio
+from ser_hf.data.dataset_info import column_values
+from ser_hf.inputs.encoder_cache import encode_dataset
+from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
+
+BATCH_SIZE = 8
+
+
+def corpus(data_dir: Path, clips: int):
+    """RAVDESS actors 01-20 at 16 kHz, every `len // clips`-th clip (spread over actors and emotions)."""
+    dataset = prepare_audio(load_corpus("ravdess", data_dir, sampling_rate=16000))
+    step = max(len(dataset) // clips, 1)
+    return dataset.select(range(0, len(dataset), step)[:clips]) if clips < len(dataset) else dataset
+
+
+def ser_hf_encoder(model_path: str, window: int | None, labels):
+    model = build_ssl_classifier(
+        model_path, labels, freeze_base_model=True, use_weighted_layer_sum=True, encoder_window_seconds=window
+    )
+    return model.eval(), build_ssl_feature_extractor(model_path, encoder_window_seconds=window)
+
+
+@torch.no_grad()
+def transformers_way(model_path: str, waveforms, labels) -> tuple[float, list[np.ndarray]]:
+    """transformers' example: its feature extractor (30-s window, no mask) and `WhisperForAudioClassification`,
+    every hidden state returned; the seconds and each clip's states as that class pools them (every frame)."""
+    from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
+
+    feature_extractor = WhisperFeatureExtractor.from_pretrained(model_path)
+    model = WhisperForAudioClassification.from_pretrained(
+        model_path, num_labels=len(labels), use_weighted_layer_sum=True
+    ).eval()
+    started = time.perf_counter()
+    pooled = []
+    for start in range(0, len(waveforms), BATCH_SIZE):
+        batch = waveforms[start : start + BATCH_SIZE]
+        inputs = feature_extractor(batch, sampling_rate=16000, return_tensors="pt")
+        output = model(inputs["input_features"], output_hidden_states=True)
+        pooled.extend(torch.stack(output.hidden_states, dim=1).mean(dim=2).numpy())
+    return time.perf_counter() - started, pooled
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-layer cosine of `(clips, layers, hidden)` arrays: `(clips, layers)`."""
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def speed_and_window(args) -> dict:
+    dataset = corpus(args.data_dir, args.clips)
+    labels = dataset.features["label"].names
+    waveforms = [np.asarray(w, np.float32) for w in dataset.with_format("numpy")["waveform"]]
+    print(f"{len(waveforms)} clips of RAVDESS actors 01-20, {sum(map(len, waveforms)) / 16000 / len(waveforms):.2f} s")
+
+    results = {"clips": len(waveforms), "model": str(args.model), "window_seconds": args.window}
+    states = {}
+    for window in (args.window, None):
+        model, feature_extractor = ser_hf_encoder(str(args.model), window, labels)
+        started = time.perf_counter()
+        encoded = encode_dataset(
+            model, feature_extractor, dataset, batch_size=BATCH_SIZE, cache_dir=args.cache_dir, load_from_cache=False
+        )
+        seconds = time.perf_counter() - started
+        name = f"ser_hf_{window or 30}s"
+        results[name] = {"seconds": round(seconds, 1), "clips_per_second": round(len(waveforms) / seconds, 2)}
+        states[name] = np.asarray(encoded.with_format("numpy")["encoder_states"], np.float32)
+        print(f"ser-hf, {window or 30}-s window: {seconds:.1f} s, {len(waveforms) / seconds:.2f} clips/s")
+        if args.skip_30s:
+            break
+
+    seconds, pooled = transformers_way(str(args.model), waveforms, labels)
+    results["transformers_30s"] = {
+        "seconds": round(seconds, 1),
+        "clips_per_second": round(len(waveforms) / seconds, 2),
+    }
+    short = results[f"ser_hf_{args.window}s"]
+    ratio = short["clips_per_second"] / results["transformers_30s"]["clips_per_second"]
+    results["ratio"] = round(ratio, 2)
+    results["minutes_per_1000_clips"] = round(1000 / short["clips_per_second"] / 60, 1)
+    print(
+        f"transformers' WhisperForAudioClassification (30-s window): {seconds:.1f} s, "
+        f"{len(waveforms) / seconds:.2f} clips/s; ser-hf is {ratio:.2f}x its clips/s "
+        f"({results['minutes_per_1000_clips']} min per 1,000 clips)"
+    )
+    if "ser_hf_30s" in states:
+        window_cosine = cosine(states[f"ser_hf_{args.window}s"], states["ser_hf_30s"])
+        padding_cosine = cosine(np.stack(pooled), states["ser_hf_30s"])
+        results["cosine_short_vs_30s_by_layer"] = [round(float(v), 4) for v in window_cosine.mean(0)]
+        results["cosine_whole_window_vs_own_frames_by_layer"] = [round(float(v), 4) for v in padding_cosine.mean(0)]
+        print(f"cosine, {args.window}-s vs 30-s window, by layer: {results['cosine_short_vs_30s_by_layer']}")
+        print(
+            "cosine, transformers' pooling (whole 30-s window) vs the clip's own frames, by layer: "
+            f"{results['cosine_whole_window_vs_own_frames_by_layer']}"
+        )
+    return results
+
+
+def layer_probe(args) -> dict:
+    """Logistic regression per layer on the cached states, on bench/accuracy.py's speaker folds."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ser_hf.data.splits import speaker_kfold
+    from ser_hf.evaluation.metrics import classification_metrics
+
+    dataset = corpus(args.data_dir, 10**9)
+    labels = dataset.features["label"].names
+    model, feature_extractor = ser_hf_encoder(str(args.model), args.window, labels)
+    encoded = encode_dataset(model, feature_extractor, dataset, batch_size=BATCH_SIZE)
+    states = np.asarray(encoded.with_format("numpy")["encoder_states"], np.float64)
+    speakers = np.asarray(column_values(encoded, "speaker_id"))
+    targets = np.asarray(column_values(encoded, "label"))
+    folds = speaker_kfold(encoded.remove_columns(["waveform", "encoder_states"]), n_splits=5, seed=42)
+
+    def standardised(features, normalization, train_rows):
+        out = np.empty_like(features)
+        if normalization == "global":
+            mean, std = features[train_rows].mean(0), features[train_rows].std(0) + 1e-5
+            return (features - mean) / std
+        for speaker in np.unique(speakers):
+            rows = speakers == speaker
+            out[rows] = (features[rows] - features[rows].mean(0)) / (features[rows].std(0) + 1e-5)
+        return out
+
+    results = {}
+    layer_names = [f"layer {index}" for index in range(states.shape[1])] + ["mean of layers"]
+    for normalization in ("global", "speaker"):
+        scores = {}
+        for index, name in enumerate(layer_names):
+            features = states.mean(1) if index == states.shape[1] else states[:, index]
+            predicted = np.empty_like(targets)
+            for fold in folds:
+                test_speakers = set(column_values(fold["test"], "speaker_id"))
+                test_rows = np.isin(speakers, list(test_speakers))
+                train_rows = ~test_rows
+                x = standardised(features, normalization, train_rows)
+                classifier = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced")
+                classifier.fit(x[train_rows], targets[train_rows])
+                predicted[test_rows] = classifier.predict(x[test_rows])
+            ua = classification_metrics(targets, predicted, labels)["unweighted_accuracy"]
+            scores[name] = round(100 * ua, 1)
+        results[normalization] = scores
+        print(f"{normalization}: pooled test UA by layer (0 = input embeddings): {scores}")
+    return results
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="a Whisper checkpoint folder or Hub id")
+    parser.add_argument("--data-dir", type=Path, default=SHARED_RAVDESS)
+    parser.add_argument("--clips", type=int, default=96, help="clips for the speed and window measures")
+    parser.add_argument("--window", type=int, default=10, help="ser-hf's encoder window in seconds")
+    parser.add_argument("--skip-30s", action="store_true", help="do not encode through ser-hf's 30-s window too")
+    parser.add_argument("--layers", action="store_true", help="the per-layer probe instead")
+    parser.add_argument("--c", type=float, default=0.1, help="the probe's inverse regularisation strength")
+    parser.add_argument("--cache-dir", type=Path, help="where the speed runs write their (unreused) caches")
+    parser.add_argument("--results", type=Path, help="write the results to this .json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    print(machine_line())
+    results = layer_probe(args) if args.layers else speed_and_window(args)
+    results["machine"] = machine_line()
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()
