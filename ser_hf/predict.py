@@ -138,13 +138,18 @@ class FilePrediction:
 
 
 def window_bounds(
-    num_samples: int, sampling_rate: int, window_seconds: Optional[float], hop_seconds: Optional[float] = None
+    num_samples: int,
+    sampling_rate: int,
+    window_seconds: Optional[float],
+    hop_seconds: Optional[float] = None,
+    longest_seconds: Optional[float] = None,
 ) -> list[tuple[int, int]]:
     """``(start, end)`` sample indices of the windows of a recording.
 
     A recording no longer than the window (or any, when ``window_seconds`` is `None`) is one window. Otherwise windows
     start every ``hop_seconds`` (defaults to the window: no overlap). No audio is left out: a tail shorter than half a
-    hop extends the last window, a longer one gets a window of its own that ends at the recording's end.
+    hop extends the last window (unless that makes it longer than ``longest_seconds``, a model's fixed encoder
+    window), a longer one gets a window of its own that ends at the recording's end.
     """
     if window_seconds is not None and (window_seconds <= 0 or (hop_seconds is not None and hop_seconds <= 0)):
         raise ValueError(f"window_seconds and hop_seconds must be positive, got {window_seconds} and {hop_seconds}.")
@@ -159,7 +164,8 @@ def window_bounds(
         )
     bounds = [(start, start + window) for start in range(0, num_samples - window + 1, hop)]
     tail = num_samples - bounds[-1][1]
-    if 0 < tail < hop / 2:
+    longest = None if longest_seconds is None else int(longest_seconds * sampling_rate)
+    if 0 < tail < hop / 2 and (longest is None or num_samples - bounds[-1][0] <= longest):
         bounds[-1] = (bounds[-1][0], num_samples)
     elif tail > 0:
         bounds.append((num_samples - window, num_samples))
@@ -357,12 +363,13 @@ def recording_windows(
     window_seconds: Optional[float] = None,
     hop_seconds: Optional[float] = None,
     max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+    longest_seconds: Optional[float] = None,
 ) -> list[tuple[int, int]]:
     """The windows a recording is classified in: :func:`window_bounds`, and windows of ``max_whole_file_seconds``
-    for a recording longer than that when no ``window_seconds`` is given."""
+    for a recording longer than that when no ``window_seconds`` is given; none longer than ``longest_seconds``."""
     if window_seconds is None and num_samples > max_whole_file_seconds * sampling_rate:
         window_seconds, hop_seconds = max_whole_file_seconds, None
-    return window_bounds(num_samples, sampling_rate, window_seconds, hop_seconds)
+    return window_bounds(num_samples, sampling_rate, window_seconds, hop_seconds, longest_seconds)
 
 
 def speaker_statistics_of_files(
@@ -574,6 +581,23 @@ class _WindowQueue:
             return error
 
 
+def fit_to_encoder_window(
+    feature_extractor, window_seconds: Optional[float], max_whole_file_seconds: float
+) -> tuple[Optional[float], float]:
+    """``(window_seconds, max_whole_file_seconds)`` for a model whose encoder hears a fixed window (Whisper's
+    ``chunk_length``): longer recordings go in windows of at most that length, never cut. A ``window_seconds``
+    longer than the encoder's is an error naming both."""
+    encoder_window = getattr(feature_extractor, "chunk_length", None)
+    if encoder_window is None:
+        return window_seconds, max_whole_file_seconds
+    if window_seconds is not None and window_seconds > encoder_window:
+        raise ValueError(
+            f"window_seconds {window_seconds:g} is longer than the model's {encoder_window:g}-s encoder window: "
+            f"pass --window-seconds {encoder_window:g} or less."
+        )
+    return window_seconds, min(max_whole_file_seconds, float(encoder_window))
+
+
 def classify_files(
     classifier,
     files: Iterable[str],
@@ -608,6 +632,9 @@ def classify_files(
     files = list(files)
     sampling_rate = classifier.feature_extractor.sampling_rate
     min_samples = minimum_input_samples(classifier.model.config)
+    window_seconds, max_whole_file_seconds = fit_to_encoder_window(
+        classifier.feature_extractor, window_seconds, max_whole_file_seconds
+    )
     statistics = _speaker_statistics_for(
         classifier,
         files,
@@ -632,7 +659,12 @@ def classify_files(
             else:
                 warn_if_too_short(prediction)
                 bounds = recording_windows(
-                    len(waveform), sampling_rate, window_seconds, hop_seconds, max_whole_file_seconds
+                    len(waveform),
+                    sampling_rate,
+                    window_seconds,
+                    hop_seconds,
+                    max_whole_file_seconds,
+                    getattr(classifier.feature_extractor, "chunk_length", None),
                 )
                 queue.add(prediction, waveform, bounds, statistics.get(prediction.speaker))
             while queue.chunk_ready():

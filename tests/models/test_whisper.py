@@ -279,3 +279,23 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
     assert len(keys) == 1
     other_window = build_ssl_feature_extractor(model.config, encoder_window_seconds=2)
     assert encoder_cache_key(model, other_window, dataset) not in keys
+
+
+def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_path):
+    import soundfile
+
+    from ser_hf.predict import classify_files, load_classifier
+
+    model, feature_extractor = tiny_whisper()
+    model.save_pretrained(tmp_path / "model")
+    feature_extractor.save_pretrained(tmp_path / "model")
+    recording = tmp_path / "long.wav"
+    soundfile.write(recording, np.concatenate([load_clip(0), load_clip(1)]), 16000)  # about 7 s, window 3 s
+
+    classifier = load_classifier(str(tmp_path / "model"))
+    (prediction,) = classify_files(classifier, [str(recording)], progress=False)
+
+    assert prediction.error is None and len(prediction.windows) == 3
+    assert all(window.end - window.start <= WINDOW + 1e-6 for window in prediction.windows)
+    with pytest.raises(ValueError, match="window_seconds 5 is longer than the model's 3-s encoder window"):
+        list(classify_files(classifier, [str(recording)], window_seconds=5, progress=False))
