@@ -401,6 +401,16 @@ def export_onnx(
         feature_extractor = feature_extractor or loaded_extractor
     if feature_extractor is None:
         raise ValueError("Pass the model's feature_extractor with a loaded model.")
+    if (
+        getattr(feature_extractor, "chunk_length", None)
+        and getattr(feature_extractor, "normalization", "none") != "none"
+    ):
+        # The traced graph takes the log-mel features and mask only; the state statistics would be left out.
+        raise OnnxExportError(
+            f"This Whisper model standardises its encoder states (normalization={feature_extractor.normalization!r}), "
+            "which the ONNX export does not carry yet: export a model trained with normalization: none, or run this "
+            "one in torch (ser-hf predict takes the model folder itself)."
+        )
     model = merged(model).eval().to("cpu")
     clips, audio = parity_clips(parity_audio, feature_extractor.sampling_rate)
     extractor = copy.copy(feature_extractor)

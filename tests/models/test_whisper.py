@@ -299,3 +299,14 @@ def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_pa
     assert all(window.end - window.start <= WINDOW + 1e-6 for window in prediction.windows)
     with pytest.raises(ValueError, match="window_seconds 5 is longer than the model's 3-s encoder window"):
         list(classify_files(classifier, [str(recording)], window_seconds=5, progress=False))
+
+
+def test_onnx_export_refuses_a_model_whose_states_are_standardised(tmp_path):
+    from ser_hf.export.onnx import OnnxExportError, export_onnx
+
+    model, _ = tiny_whisper(freeze_base_model=True)
+    feature_extractor = build_ssl_feature_extractor(model.config, normalization="global")
+    feature_extractor.set_global_statistics(np.zeros(16), np.ones(16))
+    with pytest.raises(OnnxExportError, match="normalization='global'.*does not carry yet"):
+        export_onnx(model, tmp_path / "onnx", feature_extractor=feature_extractor)
+    assert not (tmp_path / "onnx").exists()
