@@ -132,9 +132,9 @@ def speed_and_window(args) -> dict:
 def layer_probe(args) -> dict:
     """Logistic regression per layer on the cached states, on bench/accuracy.py's speaker folds."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score  # unweighted accuracy: the mean of per-class recalls
 
     from ser_hf.data.splits import speaker_kfold
-    from ser_hf.evaluation.metrics import classification_metrics
 
     dataset = corpus(args.data_dir, 10**9)
     labels = dataset.features["label"].names
@@ -170,8 +170,7 @@ def layer_probe(args) -> dict:
                 classifier = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced")
                 classifier.fit(x[train_rows], targets[train_rows])
                 predicted[test_rows] = classifier.predict(x[test_rows])
-            ua = classification_metrics(targets, predicted, labels)["unweighted_accuracy"]
-            scores[name] = round(100 * ua, 1)
+            scores[name] = round(100 * balanced_accuracy_score(targets, predicted), 1)
         results[normalization] = scores
         print(f"{normalization}: pooled test UA by layer (0 = input embeddings): {scores}")
     return results
