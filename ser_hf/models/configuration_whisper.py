@@ -11,7 +11,7 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import WhisperConfig
 
-from .pooling import POOLING_MODES
+from .configuration_ssl_pooling import _validate_pooling
 
 #: Encoder frames per second of audio: 100 mel frames a second, halved by the encoder's strided convolution.
 WHISPER_FRAMES_PER_SECOND = 50
@@ -41,10 +41,7 @@ class SerWhisperConfig(WhisperConfig):
     def validate_architecture(self):
         """Part of `@strict`-powered validation."""
         super().validate_architecture()
-        if self.pooling_mode not in POOLING_MODES:
-            raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, got {self.pooling_mode!r}.")
-        if self.pooling_attention_size <= 0:
-            raise ValueError(f"pooling_attention_size must be positive, got {self.pooling_attention_size}.")
+        _validate_pooling(self)
 
     @property
     def window_seconds(self) -> float:
