@@ -401,10 +401,9 @@ def export_onnx(
         feature_extractor = feature_extractor or loaded_extractor
     if feature_extractor is None:
         raise ValueError("Pass the model's feature_extractor with a loaded model.")
-    if (
-        getattr(feature_extractor, "chunk_length", None)
-        and getattr(feature_extractor, "normalization", "none") != "none"
-    ):
+    from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
+
+    if isinstance(feature_extractor, SerWhisperFeatureExtractor) and feature_extractor.normalization != "none":
         # The traced graph takes the log-mel features and mask only; the state statistics would be left out.
         raise OnnxExportError(
             f"This Whisper model standardises its encoder states (normalization={feature_extractor.normalization!r}), "

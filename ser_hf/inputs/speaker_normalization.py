@@ -28,6 +28,7 @@ from datasets import Dataset, DatasetDict
 
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN
+from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.feature_normalization import STATISTICS_NORMALIZATIONS, RunningStatistics, Statistics
 
 logger = logging.getLogger(__name__)
@@ -146,9 +147,7 @@ def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
             for speaker, row in zip(speakers, values.reshape(len(values), -1)):
                 yield speaker, row[None, :]
             return
-    if getattr(feature_extractor, "model_input_names", [None])[0] == "input_features" and hasattr(
-        feature_extractor, "chunk_length"
-    ):
+    if isinstance(feature_extractor, SerWhisperFeatureExtractor):
         raise ValueError(
             f"{type(feature_extractor).__name__} standardises the encoder's states, whose statistics are taken "
             f"from FAST mode's cached states: the dataset has no {ENCODER_STATES_COLUMN!r} column. Train with "

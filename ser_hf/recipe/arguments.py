@@ -23,6 +23,7 @@ from transformers import TrainingArguments
 
 from ..data.constants import CACHE_PRECISIONS, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
+from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS
 from .errors import RecipeError, unknown_key_message
 from .yaml_io import DuplicateKeyError, load_yaml
 
@@ -65,8 +66,6 @@ MIXUP_MODEL_TYPES = ("opensmile",)
 MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
 #: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
 WHISPER_MODEL_TYPE = "whisper"
-#: `feature_extractor_config.normalization` values of a Whisper recipe (as ser_hf.models.feature_extraction_whisper).
-STATE_NORMALIZATIONS = ("none", "global", "speaker")
 
 
 @dataclass
