@@ -45,6 +45,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..data.dataset_info import set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
+from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
@@ -108,10 +109,11 @@ def check_cacheable(model: Any) -> None:
         )
     pooling_mode = getattr(model.config, "pooling_mode", "mean")
     pooled_head = isinstance(model, (PooledSequenceClassificationMixin, SerWhisperForAudioClassification))
-    if pooled_head and pooling_mode != "mean":
+    if pooled_head and pooling_mode not in cacheable_pooling_modes(model):
         raise ValueError(
-            f"FAST mode needs mean pooling, but the model pools with pooling_mode={pooling_mode!r}, which reads every "
-            "frame, not just their mean. Build it with pooling_mode='mean', or train on raw audio."
+            f"FAST mode needs pooling that caches, but the model pools with pooling_mode={pooling_mode!r}, which "
+            f"reads every frame, not just their statistics. Build it with pooling_mode in "
+            f"{', '.join(map(repr, cacheable_pooling_modes(model)))}, or train on raw audio."
         )
     trainable = [name for name, parameter in model.base_model.named_parameters() if parameter.requires_grad]
     if trainable:
@@ -120,6 +122,16 @@ def check_cacheable(model: Any) -> None:
             f"{model.base_model_prefix}.{trainable[0]}). Build the model with freeze_base_model=True, or call "
             "model.freeze_base_model()."
         )
+
+
+def cacheable_pooling_modes(model: Any) -> tuple[str, ...]:
+    """The `pooling_mode`s whose logits follow from cached pooled encoder states: the mean, and for Whisper each
+    layer's statistics (`"layer_statistics"`)."""
+    return ("mean", LAYER_STATISTICS) if isinstance(model, SerWhisperForAudioClassification) else ("mean",)
+
+
+def _pools_layer_statistics(model: Any) -> bool:
+    return bool(getattr(model.config, "pools_layer_statistics", False))
 
 
 def _is_peft_model(model: Any) -> bool:
@@ -198,8 +210,11 @@ def encode_dataset(
     hidden_size = model.config.hidden_size
     # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
     # that any reader understands, where datasets' Array2D is an extension type only datasets decodes.
-    state_feature = List(Value(precision), length=hidden_size)
-    if use_weighted_layer_sum:
+    state_width = 2 * hidden_size if _pools_layer_statistics(model) else hidden_size  # means, standard deviations
+    state_feature = List(Value(precision), length=state_width)
+    if _pools_layer_statistics(model):
+        state_feature = List(state_feature, length=model.config.num_hidden_layers + 1 if use_weighted_layer_sum else 1)
+    elif use_weighted_layer_sum:
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
 
     if batch_group_norm is None:
@@ -277,6 +292,9 @@ def encoder_cache_key(
     # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
     if precision != "float32":
         parts += (precision,)
+    # The pooling is a head field, but what is cached depends on it: mean caches keep the key they had.
+    if _pools_layer_statistics(model):
+        parts += (LAYER_STATISTICS,)
     return cache_key(parts, model.base_model.state_dict())
 
 
@@ -403,7 +421,8 @@ def _encode_batch(
 def _encode_clips(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
 ) -> list[np.ndarray]:
-    """Mean over real frames of each clip's hidden states: `(layers, hidden)` or `(hidden,)` per clip."""
+    """Each clip's pooled hidden states over its real frames: `(layers, hidden)` or `(hidden,)` means per clip (or
+    a Whisper classifier's `pooled_encoder_states`)."""
     if isinstance(model, SerWhisperForAudioClassification):
         inputs = feature_extractor(
             waveforms,
@@ -411,7 +430,7 @@ def _encode_clips(
             return_tensors="pt",
             return_state_statistics=False,
         )
-        states = model.mean_encoder_states(
+        states = model.pooled_encoder_states(
             inputs["input_features"].to(device=model.device, dtype=model.dtype), inputs["attention_mask"]
         )
         return list(states.cpu().numpy())
@@ -489,7 +508,10 @@ class CachedEncoderHead(nn.Module):
         self.config = model.config
         self.projector = model.projector
         self.classifier = model.classifier
-        self.layer_weights = model.layer_weights if model.config.use_weighted_layer_sum else None
+        self.layer_weights = getattr(model, "layer_weights", None) if model.config.use_weighted_layer_sum else None
+        # Whisper's head: its dropout, and its pooling of each layer's statistics (see SerWhisperConfig).
+        self.head_dropout = getattr(model, "head_dropout", None)
+        self.layer_statistics = _pools_layer_statistics(model)
 
     def forward(
         self,
@@ -518,7 +540,15 @@ class CachedEncoderHead(nn.Module):
             shape = states.shape
             states = (states.reshape(shape[0], -1) - state_mean.to(states.dtype)) / state_std.to(states.dtype)
             states = states.reshape(shape)
-        if self.layer_weights is not None:
+        if self.layer_statistics:
+            expected = self.projector.in_features
+            if states[0].numel() != expected:
+                raise ValueError(
+                    f"With pooling_mode='layer_statistics', each clip's encoder_states must hold {expected} values "
+                    f"(every layer's mean and standard deviation); got {tuple(states.shape[1:])}."
+                )
+            states = self.head_dropout(states.reshape(states.shape[0], -1))
+        elif self.layer_weights is not None:
             if states.dim() != 3 or states.shape[1] != self.layer_weights.shape[0]:
                 raise ValueError(
                     f"With use_weighted_layer_sum, encoder_states must be (batch, {self.layer_weights.shape[0]}, "
@@ -528,7 +558,8 @@ class CachedEncoderHead(nn.Module):
             states = (states * weights.view(-1, 1)).sum(dim=1)
         elif states.dim() != 2:
             raise ValueError(f"encoder_states must be (batch, hidden_size); got {tuple(states.shape)}.")
-        logits = self.classifier(self.projector(states))
+        projected = self.projector(states)
+        logits = self.classifier(self.head_dropout(projected) if self.head_dropout is not None else projected)
 
         loss = None
         if labels is not None:

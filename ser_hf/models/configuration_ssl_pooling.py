@@ -14,9 +14,10 @@ from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavL
 from .pooling import POOLING_MODES
 
 
-def _validate_pooling(config) -> None:
-    if config.pooling_mode not in POOLING_MODES:
-        raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, got {config.pooling_mode!r}.")
+def _validate_pooling(config, extra_modes: tuple[str, ...] = ()) -> None:
+    modes = POOLING_MODES + extra_modes
+    if config.pooling_mode not in modes:
+        raise ValueError(f"pooling_mode must be one of {', '.join(modes)}, got {config.pooling_mode!r}.")
     if config.pooling_attention_size <= 0:
         raise ValueError(f"pooling_attention_size must be positive, got {config.pooling_attention_size}.")
 

@@ -15,6 +15,8 @@ from .configuration_ssl_pooling import _validate_pooling
 
 #: Encoder frames per second of audio: 100 mel frames a second, halved by the encoder's strided convolution.
 WHISPER_FRAMES_PER_SECOND = 50
+#: The pooling mode of Whisper's head that pools each layer's raw states to statistics before projecting them.
+LAYER_STATISTICS = "layer_statistics"
 
 
 @strict
@@ -27,21 +29,35 @@ class SerWhisperConfig(WhisperConfig):
 
     Args:
         pooling_mode (`str`, *optional*, defaults to `"mean"`):
-            How the projected frames of the clip (never the window's padding) become one vector: `"mean"`, `"max"`,
-            `"mean_max"`, `"statistics"`, `"attention"` or `"attentive_statistics"`.
+            How the clip's frames (never the window's padding) become one vector: `"mean"`, `"max"`, `"mean_max"`,
+            `"statistics"`, `"attention"` or `"attentive_statistics"` pool the projected frames (of the last layer,
+            or of the weighted layer sum); `"layer_statistics"` pools each layer's own states to their mean and
+            standard deviation and projects them concatenated (every layer with `use_weighted_layer_sum`, which then
+            learns no layer weights: the projector weighs the layers), which FAST mode caches as it does the means.
         pooling_attention_size (`int`, *optional*, defaults to 128):
             Width of the frame-scoring network of the attention modes.
+        head_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on the head's inputs (the pooled vector before the classifier; with `"layer_statistics"`, also
+            the standardised statistics before the projector).
         **kwargs: the arguments of [`WhisperConfig`].
     """
 
     model_type = "ser_whisper"
     pooling_mode: str = "mean"
     pooling_attention_size: int = 128
+    head_dropout: float = 0.0
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation."""
         super().validate_architecture()
-        _validate_pooling(self)
+        _validate_pooling(self, extra_modes=(LAYER_STATISTICS,))
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
+
+    @property
+    def pools_layer_statistics(self) -> bool:
+        """Whether the head reads each layer's mean and standard deviation (`pooling_mode="layer_statistics"`)."""
+        return self.pooling_mode == LAYER_STATISTICS
 
     @property
     def window_seconds(self) -> float:
@@ -49,4 +65,4 @@ class SerWhisperConfig(WhisperConfig):
         return self.max_source_positions / WHISPER_FRAMES_PER_SECOND
 
 
-__all__ = ["SerWhisperConfig", "WHISPER_FRAMES_PER_SECOND"]
+__all__ = ["LAYER_STATISTICS", "SerWhisperConfig", "WHISPER_FRAMES_PER_SECOND"]

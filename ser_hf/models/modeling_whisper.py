@@ -16,7 +16,7 @@ nothing from ser-hf.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperPreTrainedModel
 
 from .configuration_whisper import SerWhisperConfig
-from .pooling import TemporalPooling
+from .pooling import TemporalPooling, masked_mean_and_std
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,23 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         # Skips the parent's __init__, which would build a mean-pooling classifier only to replace it.
         WhisperPreTrainedModel.__init__(self, config)
         self.encoder = WhisperEncoder(config)
-        if config.use_weighted_layer_sum:
-            num_layers = config.num_hidden_layers + 1  # transformer layers + the input embeddings
-            self.layer_weights = nn.Parameter(torch.ones(num_layers) / num_layers)
-        self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
-        self.pooler = TemporalPooling(config.classifier_proj_size, config.pooling_mode, config.pooling_attention_size)
-        self.classifier = nn.Linear(self.pooler.output_size, config.num_labels)
+        num_layers = config.num_hidden_layers + 1 if config.use_weighted_layer_sum else 1  # + the input embeddings
+        if config.pools_layer_statistics:
+            # Each layer's mean and standard deviation over the clip's frames, concatenated: the projector weighs
+            # the layers itself, so no layer weights are learned.
+            self.projector = nn.Linear(2 * num_layers * config.hidden_size, config.classifier_proj_size)
+            self.pooler = None
+            pooled_size = config.classifier_proj_size
+        else:
+            if config.use_weighted_layer_sum:
+                self.layer_weights = nn.Parameter(torch.ones(num_layers) / num_layers)
+            self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
+            self.pooler = TemporalPooling(
+                config.classifier_proj_size, config.pooling_mode, config.pooling_attention_size
+            )
+            pooled_size = self.pooler.output_size
+        self.head_dropout = nn.Dropout(config.head_dropout)
+        self.classifier = nn.Linear(pooled_size, config.num_labels)
         self._unmasked_said = False
         self.post_init()
 
@@ -142,20 +153,18 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         encoder_flags = {name: kwargs.pop(name) for name in _ENCODER_OUTPUT_FLAGS if name in kwargs}
         wants_hidden_states = bool(encoder_flags.get("output_hidden_states", self.config.output_hidden_states))
         outputs, layers = self.encoder_layers(input_features, **encoder_flags)
-        hidden_states = self.combine_layers(self.standardize_states(torch.stack(layers, dim=1), state_mean, state_std))
-        hidden_states = self.projector(hidden_states)
-        if attention_mask is None:
-            frame_mask = None
-            if not self._unmasked_said:
-                logger.warning(
-                    "No attention_mask: pooling every frame of the %g-s window, the padding included. Pass the "
-                    "attention_mask the model's feature extractor returns to pool only the clip's own frames.",
-                    self.config.window_seconds,
-                )
-                self._unmasked_said = True
+        frame_mask = self._frame_mask_or_warn(attention_mask, layers[0].shape[1])
+        if self.config.pools_layer_statistics:
+            pooled = self.standardize_pooled_states(
+                pool_layer_statistics(layers, frame_mask).flatten(1), state_mean, state_std
+            )
+            logits = self.classify_pooled_states(pooled)
         else:
-            frame_mask = self.frame_mask(attention_mask, hidden_states.shape[1])
-        logits = self.classifier(self.pooler(hidden_states, frame_mask))
+            hidden_states = self.combine_layers(
+                self.standardize_states(torch.stack(layers, dim=1), state_mean, state_std)
+            )
+            pooled = self.pooler(self.projector(hidden_states), frame_mask)
+            logits = self.classifier(self.head_dropout(pooled))
         logits = logits / getattr(self.config, "calibration_temperature", 1.0)
 
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
@@ -167,17 +176,69 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         )
         return output if return_dict is not False else output.to_tuple()
 
+    def _frame_mask_or_warn(self, attention_mask: Optional[torch.Tensor], num_frames: int) -> Optional[torch.Tensor]:
+        if attention_mask is not None:
+            return self.frame_mask(attention_mask, num_frames)
+        if not self._unmasked_said:
+            logger.warning(
+                "No attention_mask: pooling every frame of the %g-s window, the padding included. Pass the "
+                "attention_mask the model's feature extractor returns to pool only the clip's own frames.",
+                self.config.window_seconds,
+            )
+            self._unmasked_said = True
+        return None
+
+    def standardize_pooled_states(
+        self, pooled: torch.Tensor, state_mean: Optional[torch.Tensor], state_std: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        """Standardise pooled states `(batch, features)` (flattened as cached) with per-clip statistics of the same
+        width; unchanged without them."""
+        if state_mean is None and state_std is None:
+            return pooled
+        if state_mean is None or state_std is None:
+            raise ValueError("Pass both state_mean and state_std, or neither.")
+        if state_mean.shape[-1] != pooled.shape[-1] or state_std.shape[-1] != pooled.shape[-1]:
+            raise ValueError(
+                f"state_mean and state_std must hold {pooled.shape[-1]} values per clip, got {state_mean.shape[-1]} "
+                f"and {state_std.shape[-1]}: they come from a feature extractor fitted for another encoder, layer "
+                "choice or pooling."
+            )
+        return (pooled - state_mean.to(pooled.dtype)) / state_std.to(pooled.dtype)
+
+    def classify_pooled_states(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits of `"layer_statistics"` pooling from the standardised, flattened layer statistics `(batch, 2 *
+        layers * hidden)`: the head FAST mode trains on the cached statistics."""
+        return self.classifier(self.head_dropout(self.projector(self.head_dropout(pooled))))
+
     @torch.no_grad()
-    def mean_encoder_states(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Each clip's encoder states averaged over its own frames: `(batch, num_layers, hidden)` with
-        `use_weighted_layer_sum` (the input embeddings first), `(batch, hidden)` otherwise. With the head's mean
-        pooling the logits follow from these alone (FAST mode caches them)."""
+    def pooled_encoder_states(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """What FAST mode caches of each clip, from its own frames only: with `"mean"` pooling each layer's mean
+        states, `(batch, num_layers, hidden)` with `use_weighted_layer_sum` (the input embeddings first), `(batch,
+        hidden)` otherwise (with the head's mean pooling the logits follow from these alone); with
+        `"layer_statistics"` each layer's mean and standard deviation, `(batch, num_layers, 2 * hidden)`."""
         _, layers = self.encoder_layers(input_features)
-        mask = self.frame_mask(attention_mask, layers[0].shape[1]).unsqueeze(-1)
-        counts = mask.sum(dim=1).clamp(min=1).to(torch.float32)
-        # `where`, not a product with the mask: padded frames never reach the sum.
-        means = [torch.where(mask, layer.float(), 0.0).sum(dim=1) / counts for layer in layers]
-        return torch.stack(means, dim=1) if self.config.use_weighted_layer_sum else means[0]
+        mask = self.frame_mask(attention_mask, layers[0].shape[1])
+        if self.config.pools_layer_statistics:
+            return pool_layer_statistics(layers, mask)
+        means = pool_layer_statistics(layers, mask, with_std=False)
+        return means if self.config.use_weighted_layer_sum else means[:, 0]
 
 
-__all__ = ["SerWhisperForAudioClassification"]
+def pool_layer_statistics(
+    layers: Sequence[torch.Tensor], frame_mask: Optional[torch.Tensor], with_std: bool = True
+) -> torch.Tensor:
+    """Each layer's mean (and population standard deviation, with the floor of `masked_mean_and_std`) over the
+    frames `frame_mask` marks (every frame without it), in float32: `(batch, num_layers, 2 * hidden)` (means, then
+    standard deviations), or `(batch, num_layers, hidden)` with `with_std=False`."""
+    first = layers[0]
+    if frame_mask is None:
+        frame_mask = torch.ones(first.shape[:2], dtype=torch.bool, device=first.device)
+    if with_std:
+        return torch.stack([torch.cat(masked_mean_and_std(layer.float(), frame_mask), dim=-1) for layer in layers], 1)
+    mask = frame_mask.unsqueeze(-1)
+    counts = mask.sum(dim=1).clamp(min=1).to(torch.float32)
+    # `where`, not a product with the mask: padded frames never reach the sum.
+    return torch.stack([torch.where(mask, layer.float(), 0.0).sum(dim=1) / counts for layer in layers], dim=1)
+
+
+__all__ = ["SerWhisperForAudioClassification", "pool_layer_statistics"]

@@ -34,7 +34,7 @@ from transformers import (
 )
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .configuration_whisper import WHISPER_FRAMES_PER_SECOND, SerWhisperConfig
+from .configuration_whisper import LAYER_STATISTICS, WHISPER_FRAMES_PER_SECOND, SerWhisperConfig
 from .feature_extraction_auto import load_feature_extractor
 from .feature_extraction_whisper import SerWhisperFeatureExtractor
 from .labels import Labels, label_maps
@@ -92,8 +92,10 @@ def build_ssl_classifier(
         labels (`datasets.ClassLabel` or `Sequence[str]`, *optional*):
             The task's labels, usually `dataset.features["label"]`; or pass `id2label` (and `label2id`).
         pooling_mode (`str`, *optional*):
-            `"mean"` (transformers' own head), `"max"`, `"statistics"`, `"attention"` or `"attentive_statistics"`.
-            Defaults to the checkpoint's own head (mean for the published encoders).
+            `"mean"` (transformers' own head), `"max"`, `"mean_max"`, `"statistics"`, `"attention"` or
+            `"attentive_statistics"`; for Whisper also `"layer_statistics"` (each layer's mean and standard deviation
+            over the clip's frames, concatenated; see `SerWhisperConfig`). Defaults to the checkpoint's own head
+            (mean for the published encoders).
         use_weighted_layer_sum (`bool`, *optional*):
             Classify a learned softmax-weighted sum of all hidden layers (SUPERB) instead of the last one.
         classifier_proj_size (`int`, *optional*):
@@ -157,8 +159,9 @@ def build_ssl_classifier(
         )
     if pooling_mode is None:
         pooling_mode = getattr(config, "pooling_mode", "mean")
-    if pooling_mode not in POOLING_MODES:
-        raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, got {pooling_mode!r}.")
+    pooling_modes = POOLING_MODES + ((LAYER_STATISTICS,) if family.config_class is SerWhisperConfig else ())
+    if pooling_mode not in pooling_modes:
+        raise ValueError(f"pooling_mode must be one of {', '.join(pooling_modes)}, got {pooling_mode!r}.")
 
     settings = dict(config_overrides or {})
     settings["id2label"], settings["label2id"] = label_maps(labels, id2label, label2id)

@@ -23,6 +23,7 @@ from transformers import TrainingArguments
 
 from ..data.constants import CACHE_PRECISIONS, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
+from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS
 from .errors import RecipeError, unknown_key_message
 from .yaml_io import DuplicateKeyError, load_yaml
@@ -126,7 +127,10 @@ class ModelArguments:
     )
     pooling_mode: Optional[str] = field(
         default=None,
-        metadata={"help": "SSL head pooling: mean, max, statistics, attention or attentive_statistics."},
+        metadata={
+            "help": "SSL head pooling: mean, max, mean_max, statistics, attention or attentive_statistics; "
+            "for Whisper also layer_statistics (each layer's mean and standard deviation, concatenated)."
+        },
     )
     use_weighted_layer_sum: bool = field(
         default=False, metadata={"help": "Classify a learned weighted sum of all encoder layers (SUPERB)."}
@@ -260,10 +264,11 @@ class ModelArguments:
                     "cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
                     "change every step and cannot be cached)."
                 )
-            if self.pooling_mode not in (None, "mean"):
+            if self.pooling_mode not in (None, "mean", LAYER_STATISTICS):
                 raise RecipeError(
-                    f"cache_encoder_outputs needs mean pooling, not pooling_mode={self.pooling_mode!r}: "
-                    "only mean pooling can be computed from cached pooled layer outputs."
+                    f"cache_encoder_outputs needs mean pooling (or {LAYER_STATISTICS} for Whisper), not "
+                    f"pooling_mode={self.pooling_mode!r}: only they can be computed from cached pooled layer "
+                    "outputs."
                 )
 
     @property

@@ -58,7 +58,7 @@ def logits(model, feature_extractor, clips, **kwargs) -> torch.Tensor:
         return model(**feature_extractor(clips, sampling_rate=16000, return_tensors="pt", **kwargs)).logits
 
 
-@pytest.mark.parametrize("pooling_mode", ["mean", "attentive_statistics"])
+@pytest.mark.parametrize("pooling_mode", ["mean", "attentive_statistics", "layer_statistics"])
 def test_a_clips_logits_do_not_depend_on_its_batch_or_on_the_padding_frames(pooling_mode):
     model, feature_extractor = tiny_whisper(pooling_mode=pooling_mode)
     assert isinstance(model, SerWhisperForAudioClassification) and model.config.model_type == "ser_whisper"
@@ -86,12 +86,30 @@ def test_a_clips_logits_do_not_depend_on_its_batch_or_on_the_padding_frames(pool
 def test_mean_pooling_is_the_mean_of_the_clips_own_frames():
     model, feature_extractor = tiny_whisper(use_weighted_layer_sum=True)
     inputs = feature_extractor([load_clip(2, 1.0)], sampling_rate=16000, return_tensors="pt")
-    states = model.mean_encoder_states(inputs["input_features"], inputs["attention_mask"])
+    states = model.pooled_encoder_states(inputs["input_features"], inputs["attention_mask"])
     with torch.no_grad():
         layers = model.encoder(inputs["input_features"], output_hidden_states=True).hidden_states
     assert states.shape == (1, 3, 16)
     torch.testing.assert_close(states[0, -1], layers[-1][0, :50].mean(dim=0))
     assert not torch.allclose(states[0, -1], layers[-1][0].mean(dim=0), atol=1e-3)
+
+
+def test_layer_statistics_are_each_layers_mean_and_std_over_the_clips_own_frames():
+    model, feature_extractor = tiny_whisper(pooling_mode="layer_statistics", use_weighted_layer_sum=True)
+    assert not hasattr(model, "layer_weights") and model.projector.in_features == 3 * 2 * 16
+    inputs = feature_extractor([load_clip(2, 1.0)], sampling_rate=16000, return_tensors="pt")
+    states = model.pooled_encoder_states(inputs["input_features"], inputs["attention_mask"])
+    with torch.no_grad():
+        layers = model.encoder(inputs["input_features"], output_hidden_states=True).hidden_states
+    assert states.shape == (1, 3, 32)
+    for index, layer in enumerate(layers):  # 1.0 s: the first 50 frames
+        torch.testing.assert_close(states[0, index, :16], layer[0, :50].mean(dim=0))
+        variance = layer[0, :50].var(dim=0, unbiased=False)
+        torch.testing.assert_close(states[0, index, 16:], (variance + 1e-5).sqrt())  # TemporalPooling's floor
+    # The logits follow from these statistics alone: the head FAST mode trains.
+    with torch.no_grad():
+        full = model(**inputs).logits
+        torch.testing.assert_close(model.classify_pooled_states(states.flatten(1)), full)
 
 
 def test_shorter_window_keeps_the_first_positions_and_saves_with_the_model(tmp_path):
@@ -219,20 +237,33 @@ def encoded_clips(model, feature_extractor, tmp_path) -> Dataset:
     return encode_dataset(model, feature_extractor, dataset, batch_size=4, cache_dir=tmp_path)
 
 
-@pytest.mark.parametrize("normalization", ["none", "global", "speaker"])
-def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization, tmp_path):
+@pytest.mark.parametrize(
+    "normalization,pooling_mode",
+    [
+        ("none", "mean"),
+        ("global", "mean"),
+        ("speaker", "mean"),
+        ("none", "layer_statistics"),
+        ("speaker", "layer_statistics"),
+    ],
+)
+def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization, pooling_mode, tmp_path):
     torch.manual_seed(0)
     config = tiny_whisper_config()
-    model = build_ssl_classifier(config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True)
+    model = build_ssl_classifier(
+        config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode=pooling_mode
+    )
     with torch.no_grad():
-        for parameter in [*model.projector.parameters(), *model.classifier.parameters(), model.layer_weights]:
+        for parameter in [*model.projector.parameters(), *model.classifier.parameters()]:
             parameter.normal_()
+        if pooling_mode == "mean":
+            model.layer_weights.normal_()
     model.eval()
     check_cacheable(model)
     feature_extractor = build_ssl_feature_extractor(config, normalization=normalization)
     encoded = encoded_clips(model, feature_extractor, tmp_path)
     states = np.asarray(encoded.with_format("numpy")["encoder_states"])
-    assert states.shape == (6, 3, 16)
+    assert states.shape == ((6, 3, 16) if pooling_mode == "mean" else (6, 3, 32))
 
     plan = None
     if normalization != "none":
@@ -279,6 +310,9 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
     assert len(keys) == 1
     other_window = build_ssl_feature_extractor(model.config, encoder_window_seconds=2)
     assert encoder_cache_key(model, other_window, dataset) not in keys
+    # Layer statistics cache other values than the means: their own key.
+    statistics_model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics")
+    assert encoder_cache_key(statistics_model, feature_extractor, dataset) not in keys
 
 
 def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_path):
