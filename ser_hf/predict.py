@@ -382,9 +382,11 @@ def speaker_statistics_of_files(
     max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
     min_samples: int = 1,
     progress: bool = True,
+    model=None,
 ) -> dict[str, Statistics]:
     """Each speaker's ``(mean, std)`` over the features, before normalisation, of the windows of their recordings that
-    :func:`classify_files` classifies (their frames, or one vector of openSMILE functionals per window). Reads no
+    :func:`classify_files` classifies (their frames, one vector of openSMILE functionals per window, or the pooled
+    encoder states `model` computes of each window for a Whisper classifier). Reads no
     label. Files that cannot be classified are left out (their result carries the error). Warns, naming the speaker,
     when the statistics come from fewer than ``MIN_SPEAKER_WINDOWS`` windows or ``MIN_SPEAKER_SECONDS`` of audio."""
     from tqdm.auto import tqdm
@@ -406,7 +408,7 @@ def speaker_statistics_of_files(
             seconds[speaker] += len(waveform) / sampling_rate
             for first in range(0, len(bounds), STATISTICS_BATCH_WINDOWS):
                 clips = [waveform[start:end] for start, end in bounds[first : first + STATISTICS_BATCH_WINDOWS]]
-                for rows in clip_feature_rows(feature_extractor, clips):
+                for rows in clip_feature_rows(feature_extractor, clips, model):
                     yield speaker, rows
 
     statistics = statistics_by_speaker(feature_rows())
@@ -427,7 +429,7 @@ def speaker_statistics_of_files(
         len(statistics),
         TRANSDUCTIVE_PROTOCOL,
     )
-    return {speaker: running.statistics() for speaker, running in statistics.items()}
+    return {speaker: running.statistics(feature_extractor.variance_floor) for speaker, running in statistics.items()}
 
 
 def _speaker_statistics_for(
@@ -466,7 +468,7 @@ def _speaker_statistics_for(
             "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
             "its feature extractor."
         )
-    return speaker_statistics_of_files(feature_extractor, files, speakers, **options)
+    return speaker_statistics_of_files(feature_extractor, files, speakers, model=classifier.model, **options)
 
 
 def warn_if_too_short(prediction: FilePrediction, shortest: float = SHORTEST_MEANINGFUL_SECONDS) -> None:

@@ -249,7 +249,7 @@ def _model_logits(
     ):
         # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
         dataset = compute_functionals_once(dataset, feature_extractor)
-    normalization = evaluation_normalization(feature_extractor, dataset, key)
+    normalization = evaluation_normalization(feature_extractor, dataset, key, model)
     logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
     return logits, normalization
 

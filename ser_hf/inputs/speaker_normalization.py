@@ -122,10 +122,13 @@ def compute_functionals_once(dataset: Dataset, feature_extractor, num_proc: Opti
 # --- Statistics -----------------------------------------------------------------------------------------------------
 
 
-def clip_feature_rows(feature_extractor, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+def clip_feature_rows(feature_extractor, waveforms: Sequence[np.ndarray], model=None) -> list[np.ndarray]:
     """Each clip's features before normalisation, as rows `(n, features)` to take statistics over: its frames, or
     its one vector of openSMILE functionals. The extractor's own computation, so that statistics describe exactly what
-    it standardises."""
+    it standardises. A Whisper extractor standardises the encoder's pooled states: those come from `model` (the
+    classifier), one row per clip, as FAST mode caches them."""
+    if isinstance(feature_extractor, SerWhisperFeatureExtractor):
+        return _encoder_state_rows(feature_extractor, waveforms, model)
     features = feature_extractor(
         list(waveforms),
         sampling_rate=feature_extractor.sampling_rate,
@@ -136,9 +139,28 @@ def clip_feature_rows(feature_extractor, waveforms: Sequence[np.ndarray]) -> lis
     return [np.asarray(clip, np.float32).reshape(-1, np.shape(clip)[-1]) for clip in features]
 
 
-def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
+def _encoder_state_rows(feature_extractor, waveforms: Sequence[np.ndarray], model) -> list[np.ndarray]:
+    pooled_encoder_states = getattr(model, "pooled_encoder_states", None)
+    if pooled_encoder_states is None:
+        raise ValueError(
+            f"{type(feature_extractor).__name__} standardises the encoder's pooled states, which only its model "
+            f"computes: pass the Whisper classifier (model=...), not {type(model).__name__ if model else 'None'}."
+        )
+    inputs = feature_extractor(
+        list(waveforms),
+        sampling_rate=feature_extractor.sampling_rate,
+        return_tensors="pt",
+        return_state_statistics=False,
+    )
+    states = pooled_encoder_states(
+        inputs["input_features"].to(device=model.device, dtype=model.dtype), inputs["attention_mask"].to(model.device)
+    )
+    return list(states.reshape(len(waveforms), 1, -1).cpu().numpy())
+
+
+def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32, model=None):
     """``(speaker, rows)`` of a split: its clips' features before normalisation (see :func:`clip_feature_rows`), read
-    from the ``functionals`` column, or the ``encoder_states`` column (flattened: every layer's mean states in one
+    from the ``functionals`` column, or the ``encoder_states`` column (flattened: every layer's pooled states in one
     row), when it is there."""
     speakers = column_values(dataset, "speaker_id")
     for column in (FUNCTIONALS_COLUMN, ENCODER_STATES_COLUMN):
@@ -147,16 +169,17 @@ def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32):
             for speaker, row in zip(speakers, values.reshape(len(values), -1)):
                 yield speaker, row[None, :]
             return
-    if isinstance(feature_extractor, SerWhisperFeatureExtractor):
+    if isinstance(feature_extractor, SerWhisperFeatureExtractor) and model is None:
         raise ValueError(
-            f"{type(feature_extractor).__name__} standardises the encoder's states, whose statistics are taken "
-            f"from FAST mode's cached states: the dataset has no {ENCODER_STATES_COLUMN!r} column. Train with "
-            "cache_encoder_outputs: true (and freeze_base_model: true)."
+            f"{type(feature_extractor).__name__} standardises the encoder's states: the dataset has no "
+            f"{ENCODER_STATES_COLUMN!r} column (FAST mode's cache), so pass the model that computes them. Train "
+            "with cache_encoder_outputs: true (and freeze_base_model: true)."
         )
     numpy_view = dataset.with_format("numpy")
     for start in range(0, len(dataset), batch_size):
         waveforms = list(numpy_view[start : start + batch_size][WAVEFORM_COLUMN])
-        yield from zip(speakers[start : start + batch_size], clip_feature_rows(feature_extractor, waveforms))
+        rows = clip_feature_rows(feature_extractor, waveforms, model)
+        yield from zip(speakers[start : start + batch_size], rows)
 
 
 def statistics_by_speaker(rows: Iterable[tuple[str, np.ndarray]]) -> dict[str, RunningStatistics]:
@@ -168,9 +191,10 @@ def statistics_by_speaker(rows: Iterable[tuple[str, np.ndarray]]) -> dict[str, R
     return statistics
 
 
-def speaker_statistics(feature_extractor, dataset: Dataset) -> dict[str, RunningStatistics]:
-    """Each speaker's running statistics over their clips' features. Reads no label."""
-    return statistics_by_speaker(_feature_rows(feature_extractor, dataset))
+def speaker_statistics(feature_extractor, dataset: Dataset, model=None) -> dict[str, RunningStatistics]:
+    """Each speaker's running statistics over their clips' features (a Whisper extractor's from `model`, unless the
+    dataset holds FAST mode's cached states). Reads no label."""
+    return statistics_by_speaker(_feature_rows(feature_extractor, dataset, model=model))
 
 
 def _distance(a: Counter, b: Counter) -> float:
@@ -228,11 +252,11 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
     training = RunningStatistics()
     for statistics in per_split["train"].values():
         training.merge(statistics)
-    feature_extractor.set_global_statistics(*training.statistics())
+    feature_extractor.set_global_statistics(*training.statistics(feature_extractor.variance_floor))
     plan = NormalizationPlan(mode=mode)
     if mode == "speaker":
         plan.speaker_statistics = {
-            speaker: statistics.statistics()
+            speaker: statistics.statistics(feature_extractor.variance_floor)
             for by_speaker in per_split.values()
             for speaker, statistics in by_speaker.items()
         }
@@ -272,20 +296,23 @@ def fit_feature_selection(feature_extractor, train: Dataset, plan: Normalization
     )
 
 
-def evaluation_normalization(feature_extractor, dataset: Dataset, name: str) -> Optional[NormalizationPlan]:
+def evaluation_normalization(
+    feature_extractor, dataset: Dataset, name: str, model=None
+) -> Optional[NormalizationPlan]:
     """How a trained model's inputs are standardised when it is evaluated on ``dataset`` (called ``name`` in the
     warnings): with the training speakers' statistics stored in its extractor (``global``), or each evaluated
     speaker's own, computed here from their clips without labels (``speaker``, transductive). The training label
     distribution is not saved with a model, so the distribution check compares each speaker with all the evaluated
-    clips. Returns `None` for extractors that normalise without stored statistics."""
+    clips. `model` computes the statistics of a Whisper extractor (its encoder's pooled states). Returns `None` for
+    extractors that normalise without stored statistics."""
     mode = getattr(feature_extractor, "normalization", None)
     if mode not in STATISTICS_NORMALIZATIONS:
         return None
     plan = NormalizationPlan(mode=mode)
     if mode == "speaker":
         plan.speaker_statistics = {
-            speaker: statistics.statistics()
-            for speaker, statistics in speaker_statistics(feature_extractor, dataset).items()
+            speaker: statistics.statistics(feature_extractor.variance_floor)
+            for speaker, statistics in speaker_statistics(feature_extractor, dataset, model).items()
         }
         reference = "all evaluated clips"
         plan.warnings = distribution_warnings(

@@ -32,6 +32,9 @@ class FeatureStatisticsMixin:
 
     feature_mean: Optional[list[float]] = None
     feature_std: Optional[list[float]] = None
+    #: Added to each feature's variance before its square root (`RunningStatistics.statistics`): keeps a feature
+    #: that barely varies from being blown up. An extractor whose features vary on a smaller scale sets a smaller one.
+    variance_floor: float = 1e-5
 
     #: Run-time state that is not part of the saved configuration.
     _transient_attributes = ("_fallback_said", "_smile")

@@ -25,6 +25,7 @@ from ..data.constants import CACHE_PRECISIONS, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS
+from ..models.registry import ENCODER_FAMILIES
 from .errors import RecipeError, unknown_key_message
 from .yaml_io import DuplicateKeyError, load_yaml
 
@@ -186,7 +187,9 @@ class ModelArguments:
                 "feature_extractor_config", self.feature_extractor_config, default_feature_extractor(self.model_type)
             )
         else:
-            config_class = type(AutoConfig.for_model(self.model_type))
+            # ser-hf's config of the family (its pooling fields, Whisper's head_dropout) extends the checkpoint's.
+            family = ENCODER_FAMILIES.get(self.model_type)
+            config_class = family.pooling_config_class if family else type(AutoConfig.for_model(self.model_type))
             _check_known_keys("model_config", self.model_config, config_class())
         _check_config_types("model_config", self.model_config, config_class)
         if self.is_baseline or self.model_name_or_path is None:

@@ -344,3 +344,47 @@ def test_onnx_export_refuses_a_model_whose_states_are_standardised(tmp_path):
     with pytest.raises(OnnxExportError, match="normalization='global'.*does not carry yet"):
         export_onnx(model, tmp_path / "onnx", feature_extractor=feature_extractor)
     assert not (tmp_path / "onnx").exists()
+
+
+def test_speaker_statistics_without_the_cache_come_from_the_model_and_reach_predict(tmp_path):
+    """A speaker-normalised Whisper model evaluated or classifying files outside FAST training: each speaker's
+    statistics are computed through the model, equal to those of the cached states, and standardise predict's
+    windows."""
+    import soundfile
+
+    from ser_hf.inputs.speaker_normalization import evaluation_normalization, speaker_statistics
+    from ser_hf.predict import classify_files, load_classifier
+
+    model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics", use_weighted_layer_sum=True)
+    feature_extractor = build_ssl_feature_extractor(model.config, normalization="speaker")
+    encoded = encoded_clips(model, feature_extractor, tmp_path)
+    cached = speaker_statistics(feature_extractor, encoded)
+    raw = encoded.remove_columns("encoder_states")
+    with pytest.raises(ValueError, match="no 'encoder_states' column .* pass the model"):
+        speaker_statistics(feature_extractor, raw)
+    computed = speaker_statistics(feature_extractor, raw, model)
+    for speaker in ("a", "b"):
+        for expected, actual in zip(cached[speaker].statistics(1e-8), computed[speaker].statistics(1e-8)):
+            np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+    plan = evaluation_normalization(feature_extractor, raw, "test", model)
+    assert set(plan.speaker_statistics) == {"a", "b"}
+
+    feature_extractor.set_global_statistics(*cached["a"].statistics(feature_extractor.variance_floor))
+    model.save_pretrained(tmp_path / "model")
+    feature_extractor.save_pretrained(tmp_path / "model")
+    files, waveforms = [], list(encoded["waveform"])[3:]  # speaker b's clips
+    for index, waveform in enumerate(waveforms):
+        files.append(str(tmp_path / f"b{index}.wav"))
+        soundfile.write(files[-1], np.asarray(waveform, np.float32), 16000)
+    classifier = load_classifier(str(tmp_path / "model"))
+    predictions = list(classify_files(classifier, files, speakers=dict.fromkeys(files, "b"), progress=False))
+    assert all(prediction.error is None for prediction in predictions)
+    # Each file is standardised with speaker b's statistics over the three files, not with the global ones.
+    statistics = computed["b"].statistics(feature_extractor.variance_floor)
+    expected = logits(
+        model, feature_extractor, [np.asarray(waveforms[0], np.float32)], speaker_statistics=[statistics]
+    )
+    scores = predictions[0].scores
+    torch.testing.assert_close(
+        torch.tensor([scores[label] for label in LABELS.names]), expected.softmax(-1)[0], atol=1e-4, rtol=1e-3
+    )
