@@ -5,6 +5,9 @@
     python bench/accuracy.py recipes/ravdess_opensmile_speaker.yaml --test-emotions-per-speaker 2
     python bench/accuracy.py recipes/ravdess_crnn.yaml --set num_train_epochs=40 --set model_config.lstm_hidden_size=64
     python bench/accuracy.py recipes/ravdess_crnn.yaml --only-folds 3 4   # beside another process training 0-2
+    python bench/accuracy.py recipes/ravdess_whisper_ensemble_speaker.yaml \
+        --model-path openai/whisper-base=../shared/models/whisper-base-encoder \
+        --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder
 
 Each recipe is trained on every fold of ``../shared/data/ravdess_16k`` (actors 01-20; 5 folds of 4 test actors).
 The validation speakers that choose the best epoch and stop training early come from each fold's *training*
@@ -96,6 +99,20 @@ def parse_overrides(settings: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
+def parse_model_paths(settings: Sequence[str]) -> dict[str, str]:
+    """``--model-path ID=FOLDER`` pairs: each recipe (or ensemble member) whose ``model_name_or_path`` is ID loads
+    FOLDER instead (a local copy of a Hub checkpoint, as benchmarks without network read them)."""
+    paths = {}
+    for setting in settings:
+        model_id, equals, folder = setting.partition("=")
+        if not equals or not model_id or not folder:
+            raise RecipeError(f"--model-path {setting!r}: expected ID=FOLDER, e.g. openai/whisper-base=PATH.")
+        if not Path(folder).is_dir():
+            raise RecipeError(f"--model-path {setting!r}: {folder} is not a folder.")
+        paths[model_id] = folder
+    return paths
+
+
 def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
     """The recipe's name with its ``--set`` overrides, as tables and output folders name the variant."""
     return recipe.stem + "".join(f" {key}={value}" for key, value in overrides.items())
@@ -116,14 +133,18 @@ def kfold_recipe(
     validation_size: float,
     overrides: Optional[Mapping[str, Any]] = None,
     only_folds: Optional[Sequence[int]] = None,
+    model_paths: Optional[Mapping[str, str]] = None,
 ) -> dict:
     """The recipe's values, changed by `overrides` (``--set``), with its split replaced by speaker k-fold on
     `data_dir`. A recipe that chooses nothing on validation speakers (fixed epochs, last model) trains on all of each
     fold's training speakers. `only_folds` trains those folds alone (the others can run in other processes: a later
-    run over every fold reads the finished ones back)."""
+    run over every fold reads the finished ones back). `model_paths` (``--model-path``) replaces a
+    ``model_name_or_path`` by a local folder."""
     values = {key: value for key, value in yaml.safe_load(recipe.read_text()).items() if key not in SPLIT_KEYS}
     for key, value in (overrides or {}).items():
         values = set_value(values, key, value)
+    if values.get("model_name_or_path") in (model_paths or {}):
+        values["model_name_or_path"] = model_paths[values["model_name_or_path"]]
     if not selects_on_validation(values):
         validation_size = 0.0
     values.update(
@@ -248,6 +269,7 @@ def run_ensemble(
     validation_size: float,
     emotions_per_speaker: Optional[int],
     only_folds: Optional[Sequence[int]] = None,
+    model_paths: Optional[Mapping[str, str]] = None,
 ) -> list[dict]:
     """An ensemble recipe: every member recipe trained on every fold (as :func:`run_recipe` trains a recipe), then
     each fold's members fused into one saved ensemble model, scored on the fold's test speakers. A member's folds are
@@ -261,7 +283,9 @@ def run_ensemble(
     for member in members:
         print(f"  member {member.name}:", flush=True)
         member_dir = run_output_dir(output_root, member, seed, emotions_per_speaker)
-        member_values = kfold_recipe(member, data_dir, folds, seed, member_dir, validation_size, only_folds=only_folds)
+        member_values = kfold_recipe(
+            member, data_dir, folds, seed, member_dir, validation_size, only_folds=only_folds, model_paths=model_paths
+        )
         member_runs.append((member_dir, run_recipe(member_values, emotions_per_speaker)))
     reports = []
     for fold_reports in zip(*(reports for _, reports in member_runs)):
@@ -421,11 +445,21 @@ def main(argv=None) -> list[dict]:
         "feature_extractor_config.normalization=speaker): the variant is reported under the recipe's name with its "
         "overrides",
     )
+    parser.add_argument(
+        "--model-path",
+        dest="model_paths",
+        action="append",
+        default=[],
+        metavar="ID=FOLDER",
+        help="load FOLDER wherever a recipe or ensemble member has model_name_or_path ID (repeatable), e.g. "
+        "openai/whisper-base=../shared/models/whisper-base-encoder",
+    )
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy")
     parser.add_argument("--results", type=Path, help="write the summaries to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
     try:
         overrides = parse_overrides(args.overrides)
+        model_paths = parse_model_paths(args.model_paths)
     except RecipeError as error:
         parser.error(str(error))
     data_dir = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
@@ -460,11 +494,20 @@ def main(argv=None) -> list[dict]:
                     args.validation_size,
                     args.test_emotions_per_speaker,
                     args.only_folds,
+                    model_paths,
                 )
                 continue
             output_dir = run_output_dir(args.output_dir, recipe, seed, args.test_emotions_per_speaker, overrides)
             values = kfold_recipe(
-                recipe, data_dir, folds, seed, output_dir, args.validation_size, overrides, args.only_folds
+                recipe,
+                data_dir,
+                folds,
+                seed,
+                output_dir,
+                args.validation_size,
+                overrides,
+                args.only_folds,
+                model_paths,
             )
             reports += run_recipe(values, args.test_emotions_per_speaker, leakage=args.leakage)
         summary = summarize(recipe, reports, folds, args.seeds, overrides)

@@ -234,6 +234,22 @@ def test_the_benchmarks_overrides_change_the_recipe_and_name_the_variant(tmp_pat
         bench.main([str(recipe), "--set", "seed=1", "--data-dir", str(tiny_ravdess)])
 
 
+def test_the_benchmarks_model_paths_replace_a_hub_id_in_recipes_and_ensemble_members(tmp_path, tiny_ravdess):
+    bench = load_bench()
+    paths = bench.parse_model_paths([f"openai/whisper-base={tmp_path}"])
+    recipe = REPO / "recipes" / "ravdess_whisper_base_fast.yaml"
+    values = bench.kfold_recipe(recipe, tiny_ravdess, 4, 3, tmp_path / "out", 0.0, model_paths=paths)
+    assert values["model_name_or_path"] == str(tmp_path)
+    tiny = REPO / "recipes" / "ravdess_whisper_tiny_en_fast.yaml"  # another id: unchanged
+    assert bench.kfold_recipe(tiny, tiny_ravdess, 4, 3, tmp_path, 0.0, model_paths=paths)["model_name_or_path"] == (
+        "openai/whisper-tiny.en"
+    )
+    with pytest.raises(bench.RecipeError, match="expected ID=FOLDER"):
+        bench.parse_model_paths(["openai/whisper-base"])
+    with pytest.raises(bench.RecipeError, match="is not a folder"):
+        bench.parse_model_paths([f"openai/whisper-base={tmp_path / 'missing'}"])
+
+
 def test_the_benchmarks_summary_pools_every_folds_speakers_into_one_interval():
     bench = load_bench()
     rng = np.random.default_rng(0)
