@@ -77,6 +77,7 @@ _HEAD_CONFIG_KEYS = (
     "classifier_proj_size",
     "pooling_mode",
     "pooling_attention_size",
+    "head_dropout",
     "architectures",
     "use_cache",
 )

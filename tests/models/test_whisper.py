@@ -310,6 +310,9 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
     assert len(keys) == 1
     other_window = build_ssl_feature_extractor(model.config, encoder_window_seconds=2)
     assert encoder_cache_key(model, other_window, dataset) not in keys
+    # The head's dropout is the head's: the same states.
+    model.config.head_dropout = 0.3
+    assert encoder_cache_key(model, feature_extractor, dataset) in keys
     # Layer statistics cache other values than the means: their own key.
     statistics_model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics")
     assert encoder_cache_key(statistics_model, feature_extractor, dataset) not in keys
