@@ -344,7 +344,10 @@ def evaluate_on_dataset(
     targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
     clip_speakers = column_values(dataset, "speaker_id")
     sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
-    metrics = classification_metrics(targets, logits[:, columns], shared, speakers=clip_speakers, sexes=sexes)
+    corpora = column_values(dataset, "corpus") if "corpus" in dataset.column_names else None
+    metrics = classification_metrics(
+        targets, logits[:, columns], shared, speakers=clip_speakers, sexes=sexes, corpora=corpora
+    )
     metrics["clip_predictions"] = clip_predictions(
         column_values(dataset, "path"), clip_speakers, targets, logits[:, columns], shared
     )

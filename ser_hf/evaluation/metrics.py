@@ -96,6 +96,7 @@ def classification_metrics(
     *,
     speakers: Optional[Sequence[str]] = None,
     sexes: Optional[Sequence[Optional[str]]] = None,
+    corpora: Optional[Sequence[str]] = None,
     n_bins: int = 15,
 ) -> dict[str, Any]:
     """Every metric of an evaluation, JSON-ready.
@@ -107,6 +108,8 @@ def classification_metrics(
         speakers, sexes (`Sequence[str]`, *optional*): per-clip speaker and sex for per-group accuracy; with
             speakers, ``confidence_intervals`` holds 95 % intervals of UA, WA and macro-F1 by a speaker bootstrap
             (:func:`~ser_hf.evaluation.bootstrap.speaker_bootstrap`).
+        corpora (`Sequence[str]`, *optional*): per-clip corpus; ``per_corpus`` then holds each corpus' WA and UA
+            (what a run on merged corpora reports for each).
     """
     labels = np.asarray(labels)
     logits = np.asarray(logits, dtype=np.float64)
@@ -145,6 +148,8 @@ def classification_metrics(
         metrics["per_speaker"] = _group_accuracy(speakers, labels, predictions, len(label_names))
         # How far to trust UA, WA and macro-F1: resampling speakers, whose clips are correlated, not clips.
         metrics["confidence_intervals"] = pooled_intervals([metrics])
+    if corpora is not None:
+        metrics["per_corpus"] = _group_accuracy(corpora, labels, predictions)
     if sexes is not None and any(s is not None for s in sexes):
         metrics["per_sex"] = _group_accuracy(["unknown" if s is None else s for s in sexes], labels, predictions)
     return metrics

@@ -36,6 +36,7 @@ from .card_results import (
     kfold_table,
     main_split,
     per_class_rows,
+    per_corpus_text,
     per_sex_text,
     results_rows,
 )
@@ -344,6 +345,7 @@ class SERCardData:
             "per_class": [] if run.is_kfold_root else per_class_rows(report),
             "confusion_matrix_image": confusion_matrix_image(run, report),
             "per_sex": None if run.is_kfold_root else per_sex_text(report),
+            "per_corpus": None if run.is_kfold_root else per_corpus_text(report),
             "eval_reports": eval_report_rows(run.eval_reports),
             "training_regime": self._training_regime(),
             "hyperparameters": self._hyperparameters(),

@@ -220,6 +220,18 @@ def per_sex_text(report: Mapping[str, Any]) -> Optional[str]:
     )
 
 
+def per_corpus_text(report: Mapping[str, Any]) -> Optional[str]:
+    """WA and UA of each corpus on the main split of a run on merged corpora (more than one corpus tested)."""
+    split = main_split(report)
+    groups = report["evaluation"][split].get("per_corpus") if split else None
+    if not groups or len(groups) < 2:
+        return None
+    return ", ".join(
+        f"{corpus} {percent(g['accuracy'])} WA, {percent(g['unweighted_accuracy'])} UA on {g['clips']} clips"
+        for corpus, g in groups.items()
+    )
+
+
 def confusion_matrix_image(run: RunRecord, report: Mapping[str, Any]) -> Optional[str]:
     """The main split's confusion matrix relative to the run folder (a k-fold root shows its first fold's)."""
     split = main_split(report)
@@ -260,6 +272,7 @@ __all__ = [
     "kfold_table",
     "main_split",
     "per_class_rows",
+    "per_corpus_text",
     "per_sex_text",
     "percent",
     "pooled_text",

@@ -53,6 +53,24 @@ def test_metrics_against_hand_computed_values():
     json.dumps(metrics)
 
 
+def test_a_merged_runs_metrics_report_and_card_give_each_corpus_its_figures():
+    from ser_hf.evaluation.report import format_report
+    from ser_hf.hub.card_results import per_corpus_text
+
+    corpora = ["ravdess" if speaker == "a" else "tess" for speaker in SPEAKERS]
+    metrics = classification_metrics(LABELS, one_hot_logits(PREDICTIONS), NAMES, speakers=SPEAKERS, corpora=corpora)
+    # The corpora split the clips as the speakers do: speaker a's 4 clips all right, b's 3 of 6.
+    assert metrics["per_corpus"]["ravdess"]["accuracy"] == 1.0 and metrics["per_corpus"]["ravdess"]["clips"] == 4
+    assert metrics["per_corpus"]["tess"]["accuracy"] == pytest.approx(3 / 6)
+    assert metrics["per_corpus"]["tess"]["unweighted_accuracy"] == metrics["per_speaker"]["b"]["unweighted_accuracy"]
+    split = {"clips": {"train": 20, "test": 10}, "speakers": {"train": ["c"], "test": ["a", "b"]}}
+    report = {"labels": NAMES, "protocol": "speaker", "split": split, "evaluation": {"test": metrics}}
+    assert "By corpus (test): ravdess UA 100.0 % (WA 100.0 %, 4 clips); tess UA" in format_report(report)
+    assert per_corpus_text(report).startswith("ravdess 100.0 % WA, 100.0 % UA on 4 clips, tess ")
+    one_corpus = classification_metrics(LABELS, one_hot_logits(PREDICTIONS), NAMES, corpora=["tess"] * 10)
+    assert per_corpus_text({"labels": NAMES, "evaluation": {"test": one_corpus}}) is None
+
+
 def test_ece_is_zero_when_confidence_matches_accuracy():
     probabilities = np.array([[0.75, 0.25]] * 4)
     assert expected_calibration_error(probabilities, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
