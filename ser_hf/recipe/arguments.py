@@ -341,6 +341,14 @@ class DataArguments:
             "one mapping per corpus name: {cremad: {demographics_csv: PATH}}."
         },
     )
+    corpus_weights: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Share of each corpus in the clips drawn for training, with several corpora: {ravdess: 1, tess: "
+            "1} draws as many clips of each per epoch (with replacement) however large each is; a corpus not named "
+            "weighs 1. Unset: every training clip once per epoch."
+        },
+    )
     label_map: Optional[dict | str] = field(
         default=None, metadata={"help": "Merge or drop labels, e.g. {calm: neutral} or {calm: null} to drop."}
     )
@@ -394,6 +402,7 @@ class DataArguments:
         self.data_dir = [str(d) for d in _as_list(self.data_dir) or []]
         self.corpus_options = _mapping(self.corpus_options, "corpus_options") or {}
         self.label_map = _mapping(self.label_map, "label_map")
+        self.corpus_weights = _corpus_weights_option(self.corpus_weights, self.corpus)
         self.labels = _as_list(self.labels)
         for name in ("train_speakers", "validation_speakers", "test_speakers"):
             speakers = _as_list(getattr(self, name))
@@ -826,6 +835,24 @@ def _path_limit(folder: Path, name: str, default: int) -> int:
         return os.pathconf(folder, name)
     except (OSError, ValueError, AttributeError):  # not defined on this system (Windows has no pathconf)
         return default
+
+
+def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[str, float]]:
+    weights = _mapping(value, "corpus_weights")
+    if weights is None:
+        return None
+    unknown = sorted(str(name) for name in weights if str(name) not in corpora)
+    if unknown:
+        raise RecipeError(
+            f"corpus_weights names {', '.join(map(repr, unknown))}, which the recipe does not train on (corpus: "
+            f"{', '.join(corpora)})."
+        )
+    bad = {name: weight for name, weight in weights.items() if not isinstance(weight, (int, float)) or weight <= 0}
+    if bad:
+        raise RecipeError(f"corpus_weights must map corpora to positive numbers; bad entries: {bad}.")
+    if len(corpora) < 2:
+        raise RecipeError("corpus_weights weighs corpora against each other: it needs two corpora or more.")
+    return {name: float(weights.get(name, 1.0)) for name in corpora}
 
 
 def _class_weights_option(value: Any) -> Optional[dict | str]:

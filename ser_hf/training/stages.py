@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import numpy as np
 from datasets import Dataset, DatasetDict
 from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
@@ -43,7 +44,14 @@ from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArgume
 from ..recipe.errors import RecipeError
 from ..recipe.yaml_io import write_recipe
 from .run_dir import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
-from .trainer import CLIP_PATHS_KEY, EpochCallback, SERTrainer, class_weights_tensor, metrics_function
+from .trainer import (
+    CLIP_PATHS_KEY,
+    EpochCallback,
+    SERTrainer,
+    class_weights_tensor,
+    corpus_sampling_weights,
+    metrics_function,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +422,25 @@ def build_trainer(
         class_weights=class_weights_tensor(args.class_weights, train_labels, label_names),
         head_learning_rate=args.head_learning_rate,
         mixup_alpha=input_mode.augmentation_args.mixup_alpha,
+        sample_weights=training_sample_weights(inputs["train"], input_mode.data_args),
     )
+
+
+def training_sample_weights(train, data_args) -> Optional[np.ndarray]:
+    """Each training clip's sampling weight under the recipe's `corpus_weights` (`None` without them), logging
+    each corpus' clips and share of the draws."""
+    if not data_args.corpus_weights:
+        return None
+    corpora = column_values(train, "corpus")
+    weights = corpus_sampling_weights(corpora, data_args.corpus_weights)
+    shares = {}
+    for corpus, weight in zip(corpora, weights):
+        shares[corpus] = shares.get(corpus, 0.0) + weight
+    logger.info(
+        "Corpus sampling: %s of the training clips drawn each epoch (with replacement).",
+        ", ".join(f"{corpus} {100 * share:.0f} % ({corpora.count(corpus)} clips)" for corpus, share in shares.items()),
+    )
+    return weights
 
 
 def export_model(

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
-from torch.utils.data import Sampler, SequentialSampler
+from torch.utils.data import Sampler, SequentialSampler, WeightedRandomSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from ..atomic_files import give_plain_mode
@@ -58,6 +58,19 @@ def class_weights_tensor(
     if unknown:
         raise ValueError(f"class_weights names {unknown}, which are not labels of this dataset ({list(label_names)}).")
     return torch.tensor([float(option.get(name, 1.0)) for name in label_names], dtype=torch.float32)
+
+
+def corpus_sampling_weights(corpora: Sequence[str], corpus_weights: Mapping[str, float]) -> np.ndarray:
+    """A sampling weight per clip such that each corpus' share of the clips drawn is proportional to its weight in
+    `corpus_weights`, however many clips it has: ``corpus_weights[c] / clips of c``, normalised to sum to one."""
+    corpora = np.asarray([str(corpus) for corpus in corpora], dtype=object)
+    names, counts = np.unique(corpora, return_counts=True)
+    missing = [name for name in names if name not in corpus_weights]
+    if missing:
+        raise ValueError(f"corpus_weights gives no weight to corpus {missing[0]!r} of the training split.")
+    per_clip = dict(zip(names, (corpus_weights[name] / count for name, count in zip(names, counts))))
+    weights = np.array([per_clip[corpus] for corpus in corpora], dtype=np.float64)
+    return weights / weights.sum()
 
 
 def metrics_function(label_names: Sequence[str]) -> Callable[[EvalPrediction], dict[str, float]]:
@@ -194,6 +207,9 @@ class SERTrainer(Trainer):
         head_learning_rate (`float`, *optional*): learning rate of the head parameters (see
             :data:`HEAD_PARAMETER_PREFIXES`); the other parameters use ``args.learning_rate``.
         mixup_alpha (`float`, *optional*, defaults to 0): mixup of the training batches (see :meth:`mixup`); 0: off.
+        sample_weights (`Sequence[float]`, *optional*): a weight per training clip: each epoch then draws as many
+            clips as the training split holds, with replacement, each with probability proportional to its weight
+            (see :func:`corpus_sampling_weights`), instead of every clip once.
         **kwargs: `Trainer`'s arguments.
 
     The loss is ``cross_entropy(logits, labels, weight=class_weights, label_smoothing=args.label_smoothing_factor)``,
@@ -208,9 +224,11 @@ class SERTrainer(Trainer):
         class_weights: Optional[torch.Tensor] = None,
         head_learning_rate: Optional[float] = None,
         mixup_alpha: float = 0.0,
+        sample_weights: Optional[Sequence[float]] = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.sample_weights = sample_weights
         self.eval_data_collator = eval_data_collator
         self.class_weights = class_weights
         self._device_class_weights: Optional[torch.Tensor] = None
@@ -229,6 +247,14 @@ class SERTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.sample_weights is not None:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return WeightedRandomSampler(
+                torch.as_tensor(self.sample_weights, dtype=torch.double),
+                num_samples=len(train_dataset),
+                replacement=True,
+                generator=torch.Generator().manual_seed(seed),
+            )
         if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name in getattr(
             train_dataset, "column_names", ()
         ):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -169,6 +170,43 @@ def test_class_weights_and_label_smoothing_define_the_loss(tmp_path, tiny_ravdes
     loss = trainer.compute_loss(Fixed(), {"input_features": torch.zeros(1), "labels": labels})
     expected = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=0.2)(logits, labels)
     assert torch.allclose(loss, expected)
+
+
+def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_path, tiny_ravdess):
+    from collections import Counter
+
+    from datasets import Dataset
+
+    from ser_hf.training.stages import training_sample_weights
+    from ser_hf.training.trainer import corpus_sampling_weights
+
+    corpora = ["ravdess"] * 90 + ["tess"] * 10
+    weights = corpus_sampling_weights(corpora, {"ravdess": 1.0, "tess": 1.0})
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[:90].sum() == pytest.approx(0.5) and weights[90:].sum() == pytest.approx(0.5)
+    assert corpus_sampling_weights(corpora, {"ravdess": 1.0, "tess": 3.0})[90:].sum() == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="no weight to corpus 'tess'"):
+        corpus_sampling_weights(corpora, {"ravdess": 1.0})
+
+    # The trainer draws by them: the small corpus is half of an epoch's clips, with replacement.
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, eval_strategy="no", load_best_model_at_end=False)
+    model_args, _, augmentation_args, training_args = parse_recipe([str(recipe)])
+    model, _ = build_model(model_args, augmentation_args, ["neutral", "happy"])
+    train = Dataset.from_dict({"corpus": corpora})
+    trainer = SERTrainer(model=model, args=training_args, train_dataset=train, sample_weights=weights)
+    drawn = Counter(corpora[index] for _ in range(20) for index in trainer._get_train_sampler(train))
+    assert sum(drawn.values()) == 2000 and 850 < drawn["tess"] < 1150
+    # What build_trainer gives it, from the recipe's data arguments (none without corpus_weights).
+    data_args = SimpleNamespace(corpus_weights={"ravdess": 1.0, "tess": 1.0})
+    np.testing.assert_allclose(training_sample_weights(train, data_args), weights)
+    assert training_sample_weights(train, SimpleNamespace(corpus_weights=None)) is None
+
+    with pytest.raises(RecipeError, match="corpus_weights names 'crema', which the recipe does not train on"):
+        parse_recipe([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, corpus_weights={"crema": 2}))])
+    with pytest.raises(RecipeError, match="needs two corpora or more"):
+        parse_recipe([str(write_recipe(tmp_path / "b.yaml", tiny_ravdess, corpus_weights={"ravdess": 2}))])
+    with pytest.raises(RecipeError, match="positive numbers; bad entries: {'ravdess': 0}"):
+        parse_recipe([str(write_recipe(tmp_path / "c.yaml", tiny_ravdess, corpus_weights={"ravdess": 0}))])
 
 
 def test_head_learning_rate_gets_its_own_parameter_groups(tmp_path, tiny_ravdess):
