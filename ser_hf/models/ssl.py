@@ -390,12 +390,14 @@ def apply_lora(model: PreTrainedModel, config: LoraConfig) -> PeftModel:
     config = copy.deepcopy(config)
     modules_to_save = list(config.modules_to_save or [])
     for name in HEAD_MODULES:
-        if hasattr(model, name) and name not in modules_to_save:
+        if getattr(model, name, None) is not None and name not in modules_to_save:
             modules_to_save.append(name)
     config.modules_to_save = modules_to_save
     peft_model = get_peft_model(model, config)
-    if getattr(model.config, "use_weighted_layer_sum", False):
-        model.layer_weights.requires_grad_(True)
+    # Whisper's layer-statistics head concatenates the layers: it learns no layer weights.
+    layer_weights = getattr(model, "layer_weights", None)
+    if layer_weights is not None:
+        layer_weights.requires_grad_(True)
         logger.warning(
             "LoRA with use_weighted_layer_sum: the layer weights train, but peft adapter checkpoints do not store "
             "them; save the model with merge_lora(model).save_pretrained(...)."

@@ -211,6 +211,19 @@ def test_regimes_train_what_they_say():
         "classifier.bias",
     }
 
+    model, feature_extractor = tiny_whisper(
+        freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics"
+    )
+    assert trainable(model) == {"projector.weight", "projector.bias", "classifier.weight", "classifier.bias"}
+
+    # LoRA under both heads (the layer-statistics head has no pooler and no layer weights to train in full).
+    model, feature_extractor = tiny_whisper(
+        lora_config=ssl_lora_config(r=2), use_weighted_layer_sum=True, pooling_mode="layer_statistics"
+    )
+    moved = changed(model, train_step(model, feature_extractor))
+    assert any("lora_" in name for name in moved) and any("classifier.modules_to_save" in name for name in moved)
+    assert all("lora_" in name or "modules_to_save" in name for name in moved), moved
+
     model, feature_extractor = tiny_whisper(lora_config=ssl_lora_config(r=2, target_modules=("q_proj", "v_proj")))
     assert isinstance(model, PeftModel)
     before = train_step(model, feature_extractor)
