@@ -1370,3 +1370,21 @@ def test_evaluate_on_some_speakers_decodes_only_their_clips(tmp_path, tiny_ravde
         == 2
     )
     assert decoded == [8]  # an unknown speaker stops it before anything is decoded
+
+
+# --- Issue 34: flags, output paths, one-label splits, learning rates, one-line errors -----------------------------
+
+
+@pytest.mark.parametrize("top_k", ["-3", "0"])
+def test_predict_top_k_below_one_is_a_usage_error_naming_the_flag(tmp_path, tiny_crnn_folder, capsys, top_k):
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["predict", str(tiny_crnn_folder), str(clip), "--top-k", top_k, "--no-progress"])
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no file was classified
+    assert captured.err.strip().splitlines()[-1] == (
+        f"ser-hf predict: error: argument --top-k: must be a positive integer, got {int(top_k)}"
+    )
+    assert cli_main(["predict", str(tiny_crnn_folder), str(clip), "--top-k", "1", "--no-progress"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["predictions"]) == 1

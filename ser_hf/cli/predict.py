@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..predict_constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
+from .corpus_arguments import positive_int
 
 
 def add_predict_parser(commands) -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
         nargs="*",
         help="audio files, or folders searched for audio files (default with --speakers: the files its CSV lists)",
     )
-    predict.add_argument("--top-k", type=int, default=3, help="emotions to list per file")
+    predict.add_argument("--top-k", type=positive_int, default=3, help="emotions to list per file (at least 1)")
     predict.add_argument(
         "--window-seconds",
         type=float,
