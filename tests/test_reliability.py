@@ -1388,3 +1388,29 @@ def test_predict_top_k_below_one_is_a_usage_error_naming_the_flag(tmp_path, tiny
     )
     assert cli_main(["predict", str(tiny_crnn_folder), str(clip), "--top-k", "1", "--no-progress"]) == 0
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 1
+
+
+@pytest.mark.parametrize(
+    "key, value, text",
+    [
+        ("learning_rate", float("inf"), "learning_rate: .inf"),
+        ("learning_rate", -0.01, "learning_rate: -0.01"),
+        ("learning_rate", 0.0, "learning_rate: 0.0"),
+        ("learning_rate", float("nan"), "learning_rate: .nan"),
+        ("head_learning_rate", float("inf"), "head_learning_rate: .inf"),
+        ("head_learning_rate", -1.0e-3, "head_learning_rate: -0.001"),
+    ],
+)
+def test_a_learning_rate_that_is_not_finite_and_positive_stops_at_parse_time(tmp_path, key, value, text):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, **{key: value})
+    assert text in recipe.read_text().splitlines()
+    with pytest.raises(RecipeError) as error:
+        parse_recipe([str(recipe)])
+    assert str(error.value) == (
+        f"{key} must be a positive, finite number (2.0e-5, say), got {value:g}. (recipe {recipe})"
+    )
+    with pytest.raises(
+        RecipeError, match=re.escape(f"{key} must be a positive, finite number (2.0e-5, say), got inf")
+    ):
+        parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), f"--{key}", "inf"])
+    assert not (tmp_path / "run").exists()

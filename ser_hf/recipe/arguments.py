@@ -778,6 +778,12 @@ class SERTrainingArguments(TrainingArguments):
             raise RecipeError(
                 f"label_smoothing_factor must be in [0, 1) (0: no smoothing), got {self.label_smoothing_factor:g}."
             )
+        # torch's optimizers accept an infinite rate and fail (or train to NaN) at the first step; a negative one
+        # climbs the loss; zero trains nothing and still saves the model as a finished run.
+        for name in ("learning_rate", "head_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise RecipeError(f"{name} must be a positive, finite number (2.0e-5, say), got {value:g}.")
 
     def __getstate__(self) -> dict[str, Any]:
         # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.
