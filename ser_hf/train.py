@@ -88,10 +88,11 @@ def run(model_args, data_args, augmentation_args, training_args, recipe_args: li
     input_mode = recipe_input_mode(model_args, data_args, augmentation_args, device=training_args.device.type)
     dataset = input_mode.prepare_corpus(dataset, training_args)
 
-    # Split by speaker, audit each split for leakage, then train and evaluate each.
+    # Split by speaker, audit each split (leakage, labels) before its model is built, then train and evaluate each.
+    recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else None
     reports = []
     for fold, splits in make_folds(dataset, data_args):
-        leakage_report = audit_split(splits, fold)
+        leakage_report = audit_split(splits, fold, recipe=recipe)
         reports.append(
             train_and_evaluate(
                 model_args,

@@ -1390,6 +1390,43 @@ def test_predict_top_k_below_one_is_a_usage_error_naming_the_flag(tmp_path, tiny
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 1
 
 
+def test_a_training_split_of_one_emotion_stops_before_the_model_is_built(tmp_path, tiny_ravdess, capsys):
+    data = _linked_corpus(tiny_ravdess, tmp_path / "data", keep=lambda clip: clip.name.split("-")[2] == "05")
+    recipe = write_recipe(tmp_path / "r.yaml", data, output_dir=str(tmp_path / "run"))
+    assert cli_main(["train", str(recipe)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ser-hf: error: The training split holds clips of one emotion only ('angry', all 2 of them): a classifier of "
+        "one label learns nothing and scores 100 % UA. Point data_dir at a corpus with at least two emotions, or "
+        f"widen labels/label_map (recipe {recipe})."
+    )
+    assert not (tmp_path / "run" / "config.json").exists() and not any((tmp_path / "run").glob("checkpoint-*"))
+
+
+def test_validation_and_test_splits_missing_training_labels_are_a_warning(tmp_path, tiny_ravdess, caplog):
+    from ser_hf.training.stages import audit_split, make_folds
+
+    # Sad (04) only for the training actors 01 and 02: validation (03) and test (04) hold angry alone.
+    data = _linked_corpus(
+        tiny_ravdess,
+        tmp_path / "data",
+        keep=lambda clip: (
+            clip.name.split("-")[2] == "05"
+            or (clip.name.split("-")[2] == "04" and clip.parent.name in ("Actor_01", "Actor_02"))
+        ),
+    )
+    _, data_args, _, _ = parse_recipe([str(write_recipe(tmp_path / "r.yaml", data))])
+    dataset = load_corpus("ravdess", str(data))
+    ((_, splits),) = make_folds(dataset, data_args)
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        audit_split(splits, recipe="r.yaml")
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        f"The {name} split holds 1 of the training split's 2 labels (none of ['sad']): its UA and macro-F1 "
+        "average over the labels it holds."
+        for name in ("validation", "test")
+    ]
+
+
 @pytest.mark.parametrize(
     "key, value, text",
     [

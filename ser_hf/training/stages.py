@@ -111,19 +111,50 @@ def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optiona
     return [(fold, folds[fold]) for fold in selected]
 
 
-def audit_split(splits: DatasetDict, fold: Optional[int] = None) -> LeakageReport:
-    """Audit the split before training: a leaking speaker-independent split stops the run (LeakageError), and so
-    does a class with no training clip (the model could never predict it; SplitError naming the class)."""
+def audit_split(
+    splits: DatasetDict, fold: Optional[int] = None, recipe: Optional[str | os.PathLike] = None
+) -> LeakageReport:
+    """Audit the split before the model is built: a training split whose clips all carry one emotion stops the run
+    (a one-label model scores 100 % UA and has learnt nothing; SplitError naming the label), as does a class with no
+    training clip (the model could never predict it; SplitError naming the class) and a leaking speaker-independent
+    split (LeakageError). A validation or test split missing some of the training labels is a warning: its UA
+    averages over the labels it holds.
+
+    Args:
+        recipe (`str` or `os.PathLike`, *optional*): the recipe file, named in the errors.
+    """
     label_names = splits["train"].features["label"].names
-    present = set(column_values(splits["train"], "label"))
+    train_labels = column_values(splits["train"], "label")
+    present = set(train_labels)
+    where = f" of fold {fold}" if fold is not None else ""
+    source = f" (recipe {recipe})" if recipe is not None else ""
+    if len(present) == 1:
+        (only,) = present
+        raise SplitError(
+            f"The training split{where} holds clips of one emotion only ({label_names[only]!r}, all "
+            f"{len(train_labels)} of them): a classifier of one label learns nothing and scores 100 % UA. Point "
+            f"data_dir at a corpus with at least two emotions, or widen labels/label_map{source}."
+        )
     absent = [name for index, name in enumerate(label_names) if index not in present]
     if absent:
-        where = f" of fold {fold}" if fold is not None else ""
         raise SplitError(
             f"The training split{where} has no clip of class(es) {absent} (its speakers: "
             f"{sorted(set(column_values(splits['train'], 'speaker_id')))}). Give those speakers' splits "
-            "more speakers, or leave the classes out with the labels option."
+            f"more speakers, or leave the classes out with the labels option{source}."
         )
+    for name in ("validation", "test"):
+        if name in splits and len(splits[name]) > 0:
+            missing = sorted(present - set(column_values(splits[name], "label")))
+            if missing:
+                logger.warning(
+                    "The %s split%s holds %d of the training split's %d labels (none of %s): its UA and macro-F1 "
+                    "average over the labels it holds.",
+                    name,
+                    where,
+                    len(present) - len(missing),
+                    len(present),
+                    [label_names[index] for index in missing],
+                )
     report = audit_leakage(splits)
     logger.info("%s", report.describe_failures())
     return report
