@@ -325,7 +325,8 @@ def test_progress_bar_counts_files_on_stderr_unless_no_progress(crnn_model, clip
 
 def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch, crnn_model, clip_folder):
     output = tmp_path / "emotions.csv"
-    output.write_text("the previous run's results\n")
+    previous = "file,window,start,end,label,score,error\nold.wav,all,0.000,1.000,happy,0.900000,\n"
+    output.write_text(previous)  # an earlier ser-hf predict's results, which it may replace
     real_classify_files = predict_module.classify_files
 
     def interrupted(*args, **kwargs):
@@ -346,7 +347,7 @@ def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch
                 "--no-progress",
             ]
         )
-    assert output.read_text() == "the previous run's results\n"
+    assert output.read_text() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["emotions.csv"]  # no partial file left behind
 
 

@@ -1390,6 +1390,74 @@ def test_predict_top_k_below_one_is_a_usage_error_naming_the_flag(tmp_path, tiny
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 1
 
 
+def test_predict_never_writes_into_a_model_folder_or_a_folder_of_audio(tmp_path, tiny_crnn_folder, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_crnn_folder, model)
+    config = (model / "config.json").read_bytes()
+    recordings = tmp_path / "recordings"
+    clip = write_audio(recordings / "sentence.wav", seconds=1.0)
+    cases = {
+        model / "config.json": f"{model} is a model folder (it holds config.json)",
+        model / "emotions.csv": f"{model} is a model folder (it holds config.json)",
+        recordings / "emotions.csv": f"{recordings} holds audio files (a corpus or a folder of recordings)",
+    }
+    for output, message in cases.items():
+        for overwrite in ([], ["--overwrite"]):
+            assert cli_main(["predict", str(model), str(clip), "--output", str(output), *overwrite]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert err[-1].startswith(f"ser-hf: error: --output {output}: {message}"), err
+    assert (model / "config.json").read_bytes() == config and not (model / "emotions.csv").exists()
+    assert AutoConfig.from_pretrained(model).model_type == "ser_crnn"  # the model still loads
+
+
+def test_predict_replaces_its_own_output_but_not_a_users_file_without_overwrite(tmp_path, tiny_crnn_folder, capsys):
+    clip = write_audio(tmp_path / "audio" / "sentence.wav", seconds=1.0)
+    for name in ("notes.csv", "notes.json"):
+        output = tmp_path / "results" / name
+        output.parent.mkdir(exist_ok=True)
+        output.write_text("my own notes, not predictions\n")
+        predict = ["predict", str(tiny_crnn_folder), str(clip), "--output", str(output), "--no-progress"]
+        assert cli_main(predict) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == (
+            f"ser-hf: error: --output {output} already exists and is not a file ser-hf wrote: give --overwrite to "
+            "replace it, or another name."
+        )
+        assert output.read_text() == "my own notes, not predictions\n"
+        assert cli_main([*predict, "--overwrite"]) == 0
+        written = output.read_text()
+        assert str(clip) in written
+        assert cli_main(predict) == 0  # an earlier ser-hf predict output is replaced without --overwrite
+        assert output.read_text() == written
+
+
+def test_data_split_refuses_a_model_folder_a_corpus_and_a_folder_of_other_files(tmp_path, tiny_ravdess, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("chapter 1")
+    split = ["data", "split", "--corpus", "ravdess", "--data-dir", str(tiny_ravdess), "--test-speakers", "04"]
+    cases = {
+        model: f"--output {model}: {model} is a model folder (it holds config.json)",
+        tiny_ravdess: f"--output {tiny_ravdess}: {tiny_ravdess} is the data directory {tiny_ravdess}",
+        tiny_ravdess / "splits": f"{tiny_ravdess / 'splits'} is inside the data directory {tiny_ravdess}",
+        mine: f"--output {mine} already holds files that ser-hf did not write (thesis.txt): choose a new or empty "
+        "folder, or give --overwrite",
+    }
+    for output, message in cases.items():
+        assert cli_main([*split, "--output", str(output)]) == 2
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert [path.name for path in model.iterdir()] == ["config.json"] and not (tiny_ravdess / "splits").exists()
+    assert sorted(path.name for path in tiny_ravdess.iterdir()) == ["Actor_01", "Actor_02", "Actor_03", "Actor_04"]
+    for output in (model, tiny_ravdess):  # --overwrite does not open a model or a corpus
+        assert cli_main([*split, "--output", str(output), "--overwrite"]) == 2
+    assert cli_main([*split, "--output", str(mine), "--overwrite"]) == 0
+    assert (mine / "thesis.txt").read_text() == "chapter 1" and (mine / "dataset_dict.json").is_file()
+    assert cli_main([*split, "--output", str(mine / "again")]) == 0
+    assert cli_main([*split, "--output", str(mine / "again")]) == 0  # an earlier split is replaced without asking
+
+
 def test_a_training_split_of_one_emotion_stops_before_the_model_is_built(tmp_path, tiny_ravdess, capsys):
     data = _linked_corpus(tiny_ravdess, tmp_path / "data", keep=lambda clip: clip.name.split("-")[2] == "05")
     recipe = write_recipe(tmp_path / "r.yaml", data, output_dir=str(tmp_path / "run"))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..data.constants import PROTOCOLS
 from ..data.errors import LeakageError, SplitError
 from .corpus_arguments import add_corpus_arguments, csv_list, load_corpora
+from .output_paths import check_output_folder
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -35,7 +36,18 @@ def add_data_parser(commands) -> argparse.ArgumentParser:
         help="speaker-independent train/validation/test, k-fold, leave-one-speaker-out, or random "
         "(leaks speakers; for comparison only)",
     )
-    split.add_argument("--output", required=True, help="folder for save_to_disk, audit.json/md and summary.json")
+    split.add_argument(
+        "--output",
+        required=True,
+        help="folder for save_to_disk, audit.json/md and summary.json: new, empty or an earlier split (never a "
+        "model folder or a corpus)",
+    )
+    split.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --output folder that holds files ser-hf did not write (those of the same names are "
+        "replaced, the others left alone)",
+    )
     split.add_argument("--test-speakers", help="comma-separated speaker ids for the test split")
     split.add_argument("--validation-speakers", help="comma-separated speaker ids for the validation split")
     split.add_argument("--train-speakers", help="comma-separated speaker ids for training (default: all others)")
@@ -151,6 +163,7 @@ def data_split(args: argparse.Namespace) -> int:
     from ..data.splits import split_dataset
     from ..data.summary import format_summary, summarize
 
+    check_output_folder("--output", args.output, args.overwrite, data_dirs=args.data_dir)
     dataset = load_corpora(args)
     if args.prepare:
         dataset = prepare_audio(dataset, num_proc=args.num_proc, skip_invalid=args.skip_invalid)

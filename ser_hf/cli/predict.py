@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..predict_constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from .corpus_arguments import positive_int
+from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
 
 
 def add_predict_parser(commands) -> argparse.ArgumentParser:
@@ -52,7 +53,13 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
     predict.add_argument(
         "--output",
         help="write per-window and per-file results to a .csv or .json file, replaced "
-        "only once complete (default: one JSON line per file on stdout)",
+        "only once complete (default: one JSON line per file on stdout); never in a model folder or a folder of "
+        "audio, and over an existing file only if an earlier ser-hf predict wrote it (or with --overwrite)",
+    )
+    predict.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output (or --timeline-plot) file that ser-hf did not write",
     )
     predict.add_argument("--revision", help="branch, tag or commit of a Hub model")
     predict.add_argument(
@@ -143,6 +150,8 @@ def predict_command(args: argparse.Namespace) -> int:
 
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
+    if args.output is not None:
+        check_output_file("--output", args.output, args.overwrite, is_prediction_file)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
     for flag, value in (("--window-seconds", args.window_seconds), ("--hop-seconds", args.hop_seconds)):
@@ -244,6 +253,8 @@ def timeline_command(args: argparse.Namespace) -> int:
     plots = (
         [timeline_plot_path(args.timeline_plot, file, len(files) > 1) for file in files] if args.timeline_plot else []
     )
+    for plot in plots:
+        check_output_file("--timeline-plot", plot, args.overwrite, is_timeline_plot)
     classifier = load_classifier(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
     timelines = []
     for index, file in enumerate(files):
