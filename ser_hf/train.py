@@ -142,8 +142,8 @@ def where_the_run_is(output_dir: Path, reports: list[dict], commit=None) -> str:
 
 
 if __name__ == "__main__":
-    from .cli import run_reporting_errors
+    from .cli.errors import RESUME_HINT, run_reporting_errors
 
     # The errors `ser-hf train` prints as one line (a recipe mistake, a corpus or split problem, a folder that cannot
-    # be written) are printed the same way here, also under `accelerate launch -m ser_hf.train`.
-    sys.exit(run_reporting_errors(main, "ser_hf.train"))
+    # be written) are printed the same way here, also under `accelerate launch -m ser_hf.train`; so is Ctrl-C.
+    sys.exit(run_reporting_errors(main, "ser_hf.train", interrupted_hint=RESUME_HINT))

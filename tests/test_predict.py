@@ -323,7 +323,7 @@ def test_progress_bar_counts_files_on_stderr_unless_no_progress(crnn_model, clip
 # --- Atomic output ------------------------------------------------------------------------------------------------
 
 
-def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch, crnn_model, clip_folder):
+def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch, crnn_model, clip_folder, capsys):
     output = tmp_path / "emotions.csv"
     previous = "file,window,start,end,label,score,error\nold.wav,all,0.000,1.000,happy,0.900000,\n"
     output.write_text(previous)  # an earlier ser-hf predict's results, which it may replace
@@ -336,17 +336,10 @@ def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch
             yield prediction
 
     monkeypatch.setattr(predict_module, "classify_files", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        cli_main(
-            [
-                "predict",
-                str(crnn_model),
-                *find_audio_inputs([clip_folder])[:50],
-                "--output",
-                str(output),
-                "--no-progress",
-            ]
-        )
+    status = cli_main(
+        ["predict", str(crnn_model), *find_audio_inputs([clip_folder])[:50], "--output", str(output), "--no-progress"]
+    )
+    assert status == 130 and capsys.readouterr().err.strip().splitlines()[-1] == "ser-hf: interrupted"
     assert output.read_text() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["emotions.csv"]  # no partial file left behind
 

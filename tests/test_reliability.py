@@ -1519,3 +1519,91 @@ def test_a_learning_rate_that_is_not_finite_and_positive_stops_at_parse_time(tmp
     ):
         parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path)), f"--{key}", "inf"])
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (
+            "seed: !!python/object/apply:os.system ['touch {marker}']\n",
+            "line 2, column 7: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object/apply:os.system'; recipes are read with a safe loader, which builds "
+            "no Python objects: write plain values",
+        ),
+        (
+            "seed: [1, 2\n",
+            "line 3, column 1: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at line 2, "
+            "column 7)",
+        ),
+    ],
+)
+def test_an_ensemble_recipe_that_is_not_plain_yaml_is_one_line_naming_the_file(tmp_path, capsys, text, problem):
+    marker = tmp_path / "pwned"
+    recipe = tmp_path / "ensemble.yaml"
+    recipe.write_text("ensemble_members: [a.yaml, b.yaml]\n" + text.format(marker=marker))
+    assert cli_main(["train", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and not marker.exists()
+    assert err.strip().splitlines() == [f"ser-hf: error: Recipe {recipe} is not valid YAML: {problem}"]
+
+
+def test_a_nan_loss_under_ser_hf_train_is_one_line_and_status_2(tmp_path, tiny_ravdess, monkeypatch, capsys):
+    original_call = AudioClassificationCollator.__call__
+
+    def poisoning_call(self, rows):
+        batch = original_call(self, rows)
+        if self.extra_columns and self._calls == 2:  # the second training batch
+            batch["input_features"][1, 3, 0] = float("nan")
+        return batch
+
+    monkeypatch.setattr(AudioClassificationCollator, "__call__", poisoning_call)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"))
+    assert cli_main(["train", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ser-hf: error: The training loss is nan at step 2 (epoch 0.25), in a batch of 4 clips: ")
+    )
+    assert not (tmp_path / "run" / METRICS_FILE).exists()
+
+
+INTERRUPTER = """
+import os, signal, sys
+from transformers import TrainerCallback
+from ser_hf.cli import main
+from ser_hf.training import trainer as trainer_module
+
+class CtrlCAtStep(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in the terminal sends
+
+original_init = trainer_module.SERTrainer.__init__
+def init(self, *args, **kwargs):
+    original_init(self, *args, **kwargs)
+    self.add_callback(CtrlCAtStep())
+trainer_module.SERTrainer.__init__ = init
+sys.exit(main(["train", *sys.argv[1:]]))
+"""
+
+
+def test_ctrl_c_during_ser_hf_train_is_one_line_status_130_and_the_run_resumes(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"), max_steps=6)
+    interrupted = subprocess.run(
+        [sys.executable, "-c", INTERRUPTER, str(recipe)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert interrupted.returncode == 130, interrupted.stderr[-3000:]
+    assert "Traceback" not in interrupted.stderr, interrupted.stderr[-3000:]
+    assert interrupted.stderr.strip().splitlines()[-1] == (
+        "ser-hf: interrupted; re-run the same command to resume from its last checkpoint"
+    )
+    assert (tmp_path / "run" / "checkpoint-2").is_dir() and not (tmp_path / "run" / METRICS_FILE).exists()
+    (report,) = main([str(recipe)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-2")

@@ -96,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         use_hub_timeout()  # a bad SER_HF_HUB_TIMEOUT is an error of input: one line, like the others
         return args.run(args)
 
-    return run_reporting_errors(command, "ser-hf")
+    return run_reporting_errors(command, "ser-hf", interrupted_hint=getattr(args, "interrupted_hint", None))
 
 
 __all__ = [

@@ -4,27 +4,41 @@ status 2, no traceback."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..data.errors import CorpusError, LeakageError, SplitError
 from ..hub.token import redact_tokens
+from ..training.errors import NonFiniteLossError
 
 #: Errors of input (a path, a label, a split option, a recipe value, a clip), of the file system (a folder that cannot
 #: be written, a name too long: OSError naming the path) or of the Hub (no access, no repository, unreachable:
-#: HubPushError is a ConnectionError): one line naming it, no traceback. Anything else is a bug and keeps its
-#: traceback. ``RecipeError`` is a ValueError and ``huggingface_hub``'s ``HfHubHTTPError`` an OSError: both are
-#: caught without importing their modules (transformers, the Hub client) before a command needs them.
-USER_ERRORS = (CorpusError, SplitError, LeakageError, ValueError, OSError)
+#: HubPushError is a ConnectionError), and a training loss that turned NaN (its message names the step, the clips and
+#: the fix): one line naming it, no traceback. Anything else is a bug and keeps its traceback. ``RecipeError`` is a
+#: ValueError and ``huggingface_hub``'s ``HfHubHTTPError`` an OSError: both are caught without importing their
+#: modules (transformers, the Hub client) before a command needs them.
+USER_ERRORS = (CorpusError, SplitError, LeakageError, NonFiniteLossError, ValueError, OSError)
+
+#: What ``ser-hf train`` (and ``python -m ser_hf.train``) says after Ctrl-C: a run saves checkpoints and picks up from
+#: the last one when the same command runs again.
+RESUME_HINT = "re-run the same command to resume from its last checkpoint"
+
+#: The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
+INTERRUPTED_STATUS = 130
 
 
-def run_reporting_errors(command: Callable[[], Any], prog: str) -> int:
+def run_reporting_errors(command: Callable[[], Any], prog: str, interrupted_hint: Optional[str] = None) -> int:
     """Run ``command`` (``ser-hf``'s commands, ``python -m ser_hf.train``) and return its exit status: an error of
-    input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do."""
+    input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do; Ctrl-C is
+    one line ``PROG: interrupted`` (followed by ``; interrupted_hint`` when given) and status 130, not the traceback
+    of wherever the command happened to be."""
     try:
         status = command()
     except USER_ERRORS as error:
         print(f"{prog}: error: {redact_tokens(error_line(error))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted{f'; {interrupted_hint}' if interrupted_hint else ''}", file=sys.stderr)
+        return INTERRUPTED_STATUS
     return status if isinstance(status, int) else 0
 
 
@@ -36,4 +50,4 @@ def error_line(error: BaseException) -> str:
     return str(error)
 
 
-__all__ = ["USER_ERRORS", "error_line", "run_reporting_errors"]
+__all__ = ["INTERRUPTED_STATUS", "RESUME_HINT", "USER_ERRORS", "error_line", "run_reporting_errors"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .errors import RESUME_HINT
+
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -14,7 +16,7 @@ def add_train_parser(commands) -> argparse.ArgumentParser:
         "train", help="train and evaluate from a recipe (same as python -m ser_hf.train)", add_help=False
     )
     train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="RECIPE.yaml [--key value ...]")
-    train.set_defaults(run=train_command)
+    train.set_defaults(run=train_command, interrupted_hint=RESUME_HINT)
     return train
 
 

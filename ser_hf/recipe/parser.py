@@ -165,12 +165,30 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
             f"{error.second_line}): keep one of them."
         ) from None
     except yaml.YAMLError as error:
-        raise RecipeError(f"Recipe {path} is not valid YAML: {error}") from None
+        raise RecipeError(f"Recipe {path} is not valid YAML: {yaml_error_line(error)}") from None
     if values is None:
         return {}
     if not isinstance(values, dict):
         raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
     return values
+
+
+def yaml_error_line(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: ``line 2, column 2: expected ',' or ']', but got ':' (while parsing a flow
+    sequence at line 1, column 4)``, instead of its multi-line excerpt of the file."""
+    problem = getattr(error, "problem", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    line = f"{where}{problem}"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context:
+        at = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark is not None else ""
+        line += f" ({context}{at})"
+    if "python/" in problem:
+        line += "; recipes are read with a safe loader, which builds no Python objects: write plain values"
+    return line
 
 
 def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: str | os.PathLike) -> None:
@@ -202,4 +220,5 @@ __all__ = [
     "parse_recipe",
     "read_recipe",
     "read_recipe_file",
+    "yaml_error_line",
 ]

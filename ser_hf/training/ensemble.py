@@ -31,6 +31,7 @@ from ..models.configuration_ensemble import EnsembleConfig
 from ..models.ensemble import build_ensemble, member_name
 from ..models.modeling_ensemble import EnsembleForAudioClassification
 from ..recipe.errors import RecipeError
+from ..recipe.parser import read_recipe_file
 from .run_dir import RUN_CONFIG_FILE, RunDir, fold_folder
 
 logger = logging.getLogger(__name__)
@@ -48,11 +49,9 @@ def is_ensemble_recipe(values: Mapping[str, Any]) -> bool:
 
 
 def read_recipe_values(path: str | Path) -> dict[str, Any]:
-    """A recipe's keys and values (a YAML mapping)."""
-    values = yaml.safe_load(Path(path).read_text())
-    if not isinstance(values, dict):
-        raise RecipeError(f"{path} is not a recipe: expected a YAML mapping of keys to values.")
-    return values
+    """A recipe's keys and values, read as the recipe parser reads them (YAML 1.2 scalars, no Python tags, a key set
+    once): a file that is not such a mapping raises :class:`RecipeError` naming it, before any member is trained."""
+    return read_recipe_file(path)
 
 
 def member_recipes(recipe: str | Path, values: Mapping[str, Any]) -> list[Path]:

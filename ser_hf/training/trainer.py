@@ -18,15 +18,12 @@ from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from ..atomic_files import give_plain_mode
 from ..evaluation.metrics import classification_metrics, scalar_metrics
+from .errors import NonFiniteLossError
 
 logger = logging.getLogger(__name__)
 
 #: Batch key of the training clips' paths: named in the error when a batch's loss is not finite.
 CLIP_PATHS_KEY = "path"
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the message names the step and the batch's clips."""
 
 
 #: Batch key of the fixed-size model inputs that mixup mixes (the openSMILE functionals).
