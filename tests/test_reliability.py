@@ -25,7 +25,7 @@ import pytest
 import soundfile
 import torch
 from datasets import Dataset
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForAudioClassification
 
 import ser_hf.evaluation.evaluate_model as evaluate_module
@@ -1607,3 +1607,103 @@ def test_ctrl_c_during_ser_hf_train_is_one_line_status_130_and_the_run_resumes(t
     assert (tmp_path / "run" / "checkpoint-2").is_dir() and not (tmp_path / "run" / METRICS_FILE).exists()
     (report,) = main([str(recipe)])
     assert report["training"]["resumed_from"].endswith("checkpoint-2")
+
+
+# --- Issue 34, round three: model files that do not load, the debug switch, exports, the app, messages -------------
+
+
+def _model_copy(source: Path, folder: Path) -> Path:
+    shutil.copytree(source, folder)
+    return folder
+
+
+def _ser_hf_lines(capsys) -> list[str]:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()
+
+
+def test_a_model_folder_with_pickled_weights_only_is_refused_naming_the_conversion(tmp_path, tiny_crnn_folder, capsys):
+    """torch's weights_only refuses this pickle (it holds a Namespace): transformers raised its UnpicklingError."""
+    import argparse
+
+    model = _model_copy(tiny_crnn_folder, tmp_path / "model")
+    state = load_file(model / "model.safetensors")
+    (model / "model.safetensors").unlink()
+    torch.save({**state, "args": argparse.Namespace(lr=0.1)}, model / "pytorch_model.bin")
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    evaluate = ["evaluate", "--model", str(model), "--corpus", "ravdess", "--data-dir", str(REPO / "data")]
+    for command in (["predict", str(model), str(clip), "--no-progress"], evaluate, ["export", str(model), "out"]):
+        assert cli_main(command) == 2
+        (line,) = _ser_hf_lines(capsys)
+        assert line.startswith(
+            f"ser-hf: error: {model} (pytorch_model.bin): pickled weights refused: ser-hf loads safetensors only "
+            "(unpickling a file can run any code it holds), and there is no model.safetensors. Convert the "
+            "checkpoint, if you trust where it came from: python -c "
+        ), line
+    assert not (tmp_path / "out").exists()
+    # The conversion the message gives works: the folder then loads, with the same weights.
+    command = line.split("python -c ", 1)[1]
+    subprocess.run([sys.executable, "-c", ast.literal_eval(command)], check=True, cwd=tmp_path)
+    converted = load_file(model / "model.safetensors")
+    assert converted.keys() == state.keys() and all(torch.equal(converted[k], state[k]) for k in state)
+    assert cli_main(["predict", str(model), str(clip), "--no-progress"]) == 0
+
+
+def test_a_tensor_of_the_wrong_shape_is_named_with_both_shapes(tmp_path, tiny_crnn_folder, capsys):
+    model = _model_copy(tiny_crnn_folder, tmp_path / "model")
+    state = load_file(model / "model.safetensors")
+    state["classifier.weight"] = torch.zeros(9, *state["classifier.weight"].shape[1:])
+    needed = list(load_file(tiny_crnn_folder / "model.safetensors")["classifier.weight"].shape)
+    save_file(state, model / "model.safetensors", metadata={"format": "pt"})
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    for command in (["predict", str(model), str(clip), "--no-progress"], ["export", str(model), str(tmp_path / "o")]):
+        assert cli_main(command) == 2
+        assert _ser_hf_lines(capsys) == [
+            f"ser-hf: error: {model}: the weights do not fit the model its config.json describes: classifier.weight "
+            f"is [9, {needed[1]}] in model.safetensors, the model needs {needed}. The weights and config.json come "
+            "from different models (or config.json was edited): keep the config.json saved with these weights, or "
+            "save the model again with save_pretrained."
+        ]
+    # A header cut short is named too (safetensors' own error names no file).
+    data = (model / "model.safetensors").read_bytes()
+    (model / "model.safetensors").write_bytes(data[: len(data) // 2])
+    assert cli_main(["predict", str(model), str(clip), "--no-progress"]) == 2
+    (line,) = _ser_hf_lines(capsys)
+    assert line.startswith(f"ser-hf: error: {model / 'model.safetensors'} is damaged and cannot be loaded (")
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx_export(tmp_path_factory, tiny_crnn_folder) -> Path:
+    """The tiny CRNN exported by `ser-hf export` (TorchScript's exporter: dynamo cannot trace its LSTM)."""
+    folder = tmp_path_factory.mktemp("tiny_onnx") / "export"
+    assert cli_main(["export", str(tiny_crnn_folder), str(folder), "--exporter", "torchscript"]) == 0
+    return folder
+
+
+def test_a_truncated_onnx_graph_and_a_config_that_lost_its_labels_are_named(tmp_path, tiny_onnx_export, capsys):
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    assert cli_main(["predict", str(tiny_onnx_export), str(clip), "--no-progress"]) == 0
+    capsys.readouterr()
+    truncated = _model_copy(tiny_onnx_export, tmp_path / "truncated")
+    graph = truncated / "model.onnx"
+    graph.write_bytes(graph.read_bytes()[:3000])
+    assert cli_main(["predict", str(truncated), str(clip), "--no-progress"]) == 2
+    (line,) = _ser_hf_lines(capsys)
+    assert line.startswith(f"ser-hf: error: {graph} cannot be loaded by onnxruntime: it is truncated or corrupt (")
+    source = json.loads((truncated / "onnx_export.json").read_text())["source_model"]
+    assert line.endswith(f"Export the model again: ser-hf export {source} --format onnx {truncated}.")
+
+    relabelled = _model_copy(tiny_onnx_export, tmp_path / "relabelled")
+    config = json.loads((relabelled / "config.json").read_text())
+    config["id2label"] = {str(i): label for i, label in enumerate(["neutral", "happy", "sad", "angry"])}
+    config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
+    (relabelled / "config.json").write_text(json.dumps(config))
+    evaluate = ["evaluate", "--model", str(relabelled), "--corpus", "ravdess", "--data-dir", str(REPO / "data")]
+    for command in (["predict", str(relabelled), str(clip), "--no-progress"], evaluate):
+        assert cli_main(command) == 2  # not a KeyError: 4 in each clip's row
+        (line,) = _ser_hf_lines(capsys)
+        assert line.startswith(
+            f"ser-hf: error: {relabelled}: config.json has 4 labels, the graph outputs 7: config.json is not the "
+            "one exported with model.onnx (edited, or copied from another model)."
+        ), line

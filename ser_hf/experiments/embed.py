@@ -30,6 +30,7 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
 from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
+from ..models.location import check_model_weights
 from .constants import PROJECTION_METHODS
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def load_classifier(model: str):
     """A saved ser-hf (or transformers) audio classifier and its feature extractor, from a folder or Hub id (one
     without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError`)."""
     feature_extractor = load_feature_extractor(model)
+    check_model_weights(model)  # pickled weights, a damaged file, a tensor of the wrong shape: one error naming it
     return AutoModelForAudioClassification.from_pretrained(model), feature_extractor
 
 

@@ -116,9 +116,10 @@ def load_model_for_export(
     import ser_hf.models  # noqa: F401  (registers ser-hf's model types with the Auto classes)
 
     from ..models.feature_extraction_auto import load_feature_extractor
-    from ..models.location import check_model_location
+    from ..models.location import check_model_location, check_model_weights
 
     check_model_location(name_or_path, revision=revision)
+    check_model_weights(name_or_path)
     kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
     folder = Path(name_or_path)
     if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():

@@ -56,7 +56,11 @@ def is_onnx_export(name_or_path: str | os.PathLike) -> bool:
 
 def check_model_folder(name_or_path: str | os.PathLike) -> None:
     """For a local folder, raise :class:`OnnxExportError` naming the file it lacks when it is neither a trained model
-    (``config.json``) nor an ONNX export (``onnx_export.json`` with ``model.onnx``); a Hub id passes."""
+    (``config.json``) nor an ONNX export (``onnx_export.json`` with ``model.onnx``), and
+    :class:`~ser_hf.models.location.ModelWeightsError` when a trained model's weights would not load (pickled weights
+    only, a damaged ``model.safetensors``, a tensor of another shape than its config's); a Hub id passes."""
+    from ..models.location import check_model_weights
+
     folder = Path(name_or_path)
     if not folder.is_dir():
         return
@@ -64,6 +68,7 @@ def check_model_folder(name_or_path: str | os.PathLike) -> None:
         read_manifest(folder)
         return
     if (folder / "config.json").is_file():
+        check_model_weights(folder)
         return
     if (folder / ONNX_FILE).is_file():
         raise OnnxExportError(
@@ -90,6 +95,34 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     if not graph.is_file():
         raise OnnxExportError(f"{graph} is missing: {path} describes a graph that is not there; export again.")
     return manifest
+
+
+def export_again(folder: Path, manifest: dict[str, Any]) -> str:
+    """The command that writes ``folder`` anew from the model it was exported from."""
+    return f"ser-hf export {manifest.get('source_model') or 'MODEL'} --format onnx {folder}"
+
+
+def check_graph_labels(folder: Path, config, session, manifest: dict[str, Any]) -> None:
+    """Raise :class:`OnnxExportError` when ``config.json``'s labels do not match the graph: as many labels as the
+    graph has logits, and the labels it was exported with (``onnx_export.json``). A config.json edited or copied from
+    another model would otherwise name the wrong emotions, or fail on a class id it lacks (``KeyError: 4``)."""
+    labels = [config.id2label[i] for i in sorted(config.id2label)]
+    outputs = {output.name: output.shape for output in session.get_outputs()}
+    width = (outputs.get(LOGITS) or [None])[-1]
+    if isinstance(width, int) and width != len(labels):
+        raise OnnxExportError(
+            f"{folder}: config.json has {len(labels)} labels, the graph outputs {width}: config.json is not the one "
+            f"exported with {manifest.get('onnx_file', ONNX_FILE)} (edited, or copied from another model). Put back "
+            f"the exported config.json (its labels: {manifest.get('labels') or 'see onnx_export.json'}), or export "
+            f"again: {export_again(folder, manifest)}."
+        )
+    exported = manifest.get("labels")
+    if exported is not None and list(exported) != labels:
+        raise OnnxExportError(
+            f"{folder}: config.json's labels {labels} are not those the graph was exported with ({MANIFEST_FILE}: "
+            f"{list(exported)}): the scores would be given to the wrong emotions. Put back the exported "
+            f"config.json, or export again: {export_again(folder, manifest)}."
+        )
 
 
 class OnnxModelForAudioClassification:
@@ -128,11 +161,18 @@ class OnnxModelForAudioClassification:
         options = ort.SessionOptions()
         if intra_op_num_threads is not None:
             options.intra_op_num_threads = intra_op_num_threads
-        self.session = ort.InferenceSession(
-            str(self.folder / self.manifest.get("onnx_file", ONNX_FILE)),
-            sess_options=options,
-            providers=list(providers or ["CPUExecutionProvider"]),
-        )
+        graph = self.folder / self.manifest.get("onnx_file", ONNX_FILE)
+        try:
+            self.session = ort.InferenceSession(
+                str(graph), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
+            )
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own InvalidProtobuf, Fail, ... (no base)
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise OnnxExportError(
+                f"{graph} cannot be loaded by onnxruntime: it is truncated or corrupt ({reason}). Export the model "
+                f"again: {export_again(self.folder, self.manifest)}."
+            ) from None
+        check_graph_labels(self.folder, self.config, self.session, self.manifest)
         self.inputs = {item["name"]: item for item in self.manifest["inputs"]}
         self.main_input_name = self.manifest["inputs"][0]["name"]
 
@@ -231,6 +271,7 @@ __all__ = [
     "ONNX_FILE",
     "OnnxExportError",
     "OnnxModelForAudioClassification",
+    "check_graph_labels",
     "check_model_folder",
     "import_onnxruntime",
     "is_onnx_export",

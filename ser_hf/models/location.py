@@ -6,11 +6,17 @@ a feature extractor. :func:`check_model_location` answers such a name at once: a
 not a valid repository id, lies in a folder that exists here, or is asked for with ``HF_HUB_OFFLINE`` set (and is not
 in the Hub cache) is a missing folder; any other name is looked up on the Hub once, without retries, so that a missing
 repository or an unreachable Hub is one line too.
+
+A local model folder's weights are checked the same way before they are loaded (:func:`check_model_weights`): pickled
+weights only (``pytorch_model.bin``), a ``model.safetensors`` whose header cannot be read, or a tensor whose shape is
+not the one its ``config.json`` describes are each one error naming the file (and the tensor), where transformers
+gives an ``UnpicklingError``, a ``SafetensorError`` or a size-mismatch report and a ``RuntimeError`` naming neither.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Optional, Union
@@ -22,6 +28,14 @@ from transformers import CONFIG_NAME
 
 from ..hub.client import transport_errors
 
+logger = logging.getLogger(__name__)
+
+#: transformers' names for pickled weights (``torch.save``) and for safetensors weights, one file or sharded.
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin")
+SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors")
+#: Tensors of a mismatch named in full; the others are counted.
+SHOWN_MISMATCHES = 3
+
 
 class ModelNotFoundError(FileNotFoundError):
     """A model name that is neither an existing folder nor a Hub repository ser-hf could find."""
@@ -29,6 +43,11 @@ class ModelNotFoundError(FileNotFoundError):
 
 class HubUnreachableError(ConnectionError):
     """A model that is not in a local folder nor in the Hub cache, while the Hub does not answer."""
+
+
+class ModelWeightsError(ValueError):
+    """A local model folder whose weights ser-hf will not or cannot load: pickled weights only, a damaged
+    ``model.safetensors``, or tensors of other shapes than the model its ``config.json`` describes."""
 
 
 def _looks_local(name: str) -> Optional[str]:
@@ -110,4 +129,100 @@ def check_model_location(
         ) from None
 
 
-__all__ = ["HubUnreachableError", "ModelNotFoundError", "check_model_location"]
+def _files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    return sorted({path for pattern in patterns for path in folder.glob(pattern) if path.is_file()})
+
+
+def check_model_weights(folder: Union[str, os.PathLike]) -> None:
+    """Raise :class:`ModelWeightsError` before a local model folder (one with ``config.json``) is loaded when its
+    weights would fail to load, naming the file and what to do: pickled weights only (ser-hf loads safetensors only,
+    since unpickling can run code: transformers would unpickle them, or torch's ``weights_only`` refuse them with an
+    ``UnpicklingError``), a ``*.safetensors`` file whose header cannot be read (truncated, or not safetensors), or
+    tensors whose shape differs from what the model built from ``config.json`` expects (each named, with both
+    shapes). A Hub id, a folder without ``config.json`` and a config ser-hf cannot build without remote code pass."""
+    folder = Path(folder)
+    if not (folder / CONFIG_NAME).is_file():
+        return
+    safetensors_files = _files(folder, SAFETENSORS_WEIGHTS)
+    pickled = _files(folder, PICKLED_WEIGHTS)
+    if pickled and not safetensors_files:
+        names = ", ".join(path.name for path in pickled)
+        target = folder / SAFETENSORS_WEIGHTS[0]
+        if len(pickled) == 1:
+            how = (
+                'python -c "import torch; from safetensors.torch import save_file; state = torch.load('
+                f"'{pickled[0]}', weights_only=False); save_file({{k: v.contiguous().clone() for k, v in "
+                f"state.items() if isinstance(v, torch.Tensor)}}, '{target}', metadata={{'format': 'pt'}})\""
+            )
+        else:
+            how = "load each shard with torch.load(..., weights_only=False) and write it with safetensors' save_file"
+        raise ModelWeightsError(
+            f"{folder} ({names}): pickled weights refused: ser-hf loads safetensors only (unpickling a file can run "
+            f"any code it holds), and there is no {target.name}. Convert the checkpoint, if you trust where it "
+            f"came from: {how}"
+        )
+    shapes = _safetensors_shapes([path for path in safetensors_files if path.suffix == ".safetensors"])
+    expected = _expected_shapes(folder)
+    if not expected:
+        return
+    mismatched = [
+        (name, file, shape, expected[name])
+        for name, (file, shape) in shapes.items()
+        if name in expected and shape != expected[name]
+    ]
+    if mismatched:
+        shown = "; ".join(
+            f"{name} is {list(shape)} in {file.name}, the model needs {list(needed)}"
+            for name, file, shape, needed in mismatched[:SHOWN_MISMATCHES]
+        )
+        more = f" (and {len(mismatched) - SHOWN_MISMATCHES} more)" if len(mismatched) > SHOWN_MISMATCHES else ""
+        raise ModelWeightsError(
+            f"{folder}: the weights do not fit the model its config.json describes: {shown}{more}. The weights and "
+            "config.json come from different models (or config.json was edited): keep the config.json saved with "
+            "these weights, or save the model again with save_pretrained."
+        )
+
+
+def _safetensors_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:
+    """``{tensor name: (file, shape)}`` read from the headers of ``files``; a header that cannot be read is an
+    error naming its file."""
+    from safetensors import safe_open
+
+    shapes = {}
+    for path in files:
+        try:
+            with safe_open(path, framework="pt") as weights:
+                for name in weights.keys():
+                    shapes[name] = (path, tuple(weights.get_slice(name).get_shape()))
+        except Exception as error:  # noqa: BLE001 - safetensors raises SafetensorError, OSError or ValueError
+            raise ModelWeightsError(
+                f"{path} is damaged and cannot be loaded ({type(error).__name__}: {error}): it was cut short or is "
+                "not a safetensors file. Copy or save the model again."
+            ) from None
+    return shapes
+
+
+def _expected_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of each tensor of the model that ``folder/config.json`` describes, built on the meta device (no
+    memory, no weights read); empty when ser-hf cannot build it (a config of remote code, a model type it lacks:
+    transformers' own loading then reports the problem)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForAudioClassification
+
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)  # never prompts, never runs code
+        with torch.device("meta"):
+            model = AutoModelForAudioClassification.from_config(config)
+    except Exception as error:  # noqa: BLE001 - the check is a courtesy; loading reports any real problem
+        logger.debug("Not checking the shapes of %s's weights: %s: %s", folder, type(error).__name__, error)
+        return {}
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
+__all__ = [
+    "HubUnreachableError",
+    "ModelNotFoundError",
+    "ModelWeightsError",
+    "check_model_location",
+    "check_model_weights",
+]
