@@ -1707,3 +1707,38 @@ def test_a_truncated_onnx_graph_and_a_config_that_lost_its_labels_are_named(tmp_
             f"ser-hf: error: {relabelled}: config.json has 4 labels, the graph outputs 7: config.json is not the "
             "one exported with model.onnx (edited, or copied from another model)."
         ), line
+
+
+def test_debug_and_ser_hf_debug_show_the_traceback_behind_the_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SER_HF_DEBUG", raising=False)
+    clip = str(write_audio(tmp_path / "sentence.wav", seconds=1.0))
+    predict = ["predict", "./missing-model", clip, "--no-progress"]
+    assert cli_main(predict) == 2
+    assert _ser_hf_lines(capsys) == ["ser-hf: error: No such folder: ./missing-model (it is written as a path)."]
+    for argv in (["--debug", *predict], [*predict, "--debug"]):
+        with pytest.raises(ModelNotFoundError, match="No such folder: ./missing-model"):
+            cli_main(argv)
+    monkeypatch.setenv("SER_HF_DEBUG", "1")
+    with pytest.raises(ModelNotFoundError):
+        cli_main(predict)
+    monkeypatch.setenv("SER_HF_DEBUG", "0")
+    assert cli_main(predict) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    assert "--debug (or SER_HF_DEBUG=1) shows its traceback" in " ".join(capsys.readouterr().out.split())
+    # python -m ser_hf.train reads the variable too: Python prints the traceback and exits with status 1.
+    trained = subprocess.run(
+        [sys.executable, "-m", "ser_hf.train", str(tmp_path / "missing.yaml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SER_HF_DEBUG": "1", "PYTHONWARNINGS": "ignore"},
+    )
+    assert trained.returncode == 1
+    assert "Traceback (most recent call last)" in trained.stderr
+    assert trained.stderr.strip().splitlines()[-1] == (
+        f"ser_hf.recipe.errors.RecipeError: Recipe file {tmp_path / 'missing.yaml'} does not exist."
+    )

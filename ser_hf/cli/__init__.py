@@ -38,7 +38,7 @@ from .corpus_arguments import corpus_option_names, positive_int
 from .data import add_data_parser, write_split
 from .embed import add_embed_parser
 from .ensemble import add_ensemble_parser
-from .errors import USER_ERRORS, error_line, run_reporting_errors
+from .errors import DEBUG_VARIABLE, USER_ERRORS, error_line, run_reporting_errors
 from .evaluate import add_evaluate_parser
 from .export import add_export_parser
 from .leakage_study import add_leakage_study_parser
@@ -48,6 +48,9 @@ from .sweep import add_sweep_parser
 from .train import add_train_parser
 
 logger = logging.getLogger("ser_hf")
+
+#: ``ser-hf --debug``: errors keep their traceback (see :func:`.errors.run_reporting_errors`).
+DEBUG_FLAG = "--debug"
 
 #: The sub-commands, in the order ``ser-hf --help`` lists them.
 COMMAND_PARSERS = (
@@ -67,8 +70,20 @@ COMMAND_PARSERS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ser-hf", description="Speech emotion recognition on the HF stack.")
+    parser = argparse.ArgumentParser(
+        prog="ser-hf",
+        description="Speech emotion recognition on the HF stack. An error of input (a path, a value, a model file) is "
+        f"one line 'ser-hf: error: ...' and exit status 2; --debug (or {DEBUG_VARIABLE}=1) shows its traceback "
+        "instead.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"on an error, show the full traceback instead of one line (also: {DEBUG_VARIABLE}=1 in the "
+        "environment, which python -m ser_hf.train reads too); may follow the command, except after train, whose "
+        "--debug is TrainingArguments'",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for add_parser in COMMAND_PARSERS:
         add_parser(commands)
@@ -78,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line; what follows ``ser-hf train`` (``--help`` included) goes to the recipe parser."""
     args, unknown = parser.parse_known_args(argv)
+    if DEBUG_FLAG in unknown and getattr(args, "command", None) != "train":  # `ser-hf predict ... --debug`
+        unknown.remove(DEBUG_FLAG)
+        args.debug = True
     if unknown and getattr(args, "command", None) != "train":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if unknown:
@@ -96,7 +114,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         use_hub_timeout()  # a bad SER_HF_HUB_TIMEOUT is an error of input: one line, like the others
         return args.run(args)
 
-    return run_reporting_errors(command, "ser-hf", interrupted_hint=getattr(args, "interrupted_hint", None))
+    return run_reporting_errors(
+        command, "ser-hf", interrupted_hint=getattr(args, "interrupted_hint", None), debug=args.debug
+    )
 
 
 __all__ = [

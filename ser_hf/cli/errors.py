@@ -1,8 +1,9 @@
 """How ``ser-hf`` and ``python -m ser_hf.train`` report an error of input: one line ``PROG: error: ...``, exit
-status 2, no traceback."""
+status 2, no traceback; ``ser-hf --debug`` or ``SER_HF_DEBUG=1`` lets the error through with its traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable, Optional
 
@@ -25,18 +26,34 @@ RESUME_HINT = "re-run the same command to resume from its last checkpoint"
 #: The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
 INTERRUPTED_STATUS = 130
 
+#: Set (to anything but ``0``, ``false``, ``no``, ``off`` or nothing) to see the traceback behind an error's one line:
+#: for every command, ``python -m ser_hf.train`` (under ``accelerate launch`` too), the sweep and the Space app.
+DEBUG_VARIABLE = "SER_HF_DEBUG"
 
-def run_reporting_errors(command: Callable[[], Any], prog: str, interrupted_hint: Optional[str] = None) -> int:
+
+def debug_requested(flag: bool = False) -> bool:
+    """Whether errors should keep their traceback: ``--debug`` (``flag``), or :data:`DEBUG_VARIABLE` set."""
+    return flag or os.environ.get(DEBUG_VARIABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def run_reporting_errors(
+    command: Callable[[], Any], prog: str, interrupted_hint: Optional[str] = None, debug: bool = False
+) -> int:
     """Run ``command`` (``ser-hf``'s commands, ``python -m ser_hf.train``) and return its exit status: an error of
     input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do; Ctrl-C is
     one line ``PROG: interrupted`` (followed by ``; interrupted_hint`` when given) and status 130, not the traceback
-    of wherever the command happened to be."""
+    of wherever the command happened to be. With ``debug`` (``ser-hf --debug``) or ``SER_HF_DEBUG=1`` both are
+    raised again, so that Python prints their traceback (and exits with status 1, or 130 for Ctrl-C)."""
     try:
         status = command()
     except USER_ERRORS as error:
+        if debug_requested(debug):
+            raise
         print(f"{prog}: error: {redact_tokens(error_line(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if debug_requested(debug):
+            raise
         print(f"{prog}: interrupted{f'; {interrupted_hint}' if interrupted_hint else ''}", file=sys.stderr)
         return INTERRUPTED_STATUS
     return status if isinstance(status, int) else 0
@@ -50,4 +67,12 @@ def error_line(error: BaseException) -> str:
     return str(error)
 
 
-__all__ = ["INTERRUPTED_STATUS", "RESUME_HINT", "USER_ERRORS", "error_line", "run_reporting_errors"]
+__all__ = [
+    "DEBUG_VARIABLE",
+    "INTERRUPTED_STATUS",
+    "RESUME_HINT",
+    "USER_ERRORS",
+    "debug_requested",
+    "error_line",
+    "run_reporting_errors",
+]
