@@ -1742,3 +1742,31 @@ def test_debug_and_ser_hf_debug_show_the_traceback_behind_the_one_line_error(tmp
     assert trained.stderr.strip().splitlines()[-1] == (
         f"ser_hf.recipe.errors.RecipeError: Recipe file {tmp_path / 'missing.yaml'} does not exist."
     )
+
+
+def test_exporting_an_ensemble_is_refused_before_any_work_naming_each_members_export(
+    tmp_path, tiny_crnn_folder, monkeypatch, capsys
+):
+    import ser_hf.export.onnx as onnx_export
+
+    first, second = _model_copy(tiny_crnn_folder, tmp_path / "a"), _model_copy(tiny_crnn_folder, tmp_path / "b")
+    ensemble, out = tmp_path / "ensemble", tmp_path / "exported"
+    assert cli_main(["ensemble", str(first), str(second), "--output-dir", str(ensemble)]) == 0
+    capsys.readouterr()
+
+    def never(*args, **kwargs):
+        raise AssertionError("the ensemble was loaded for an export that cannot succeed")
+
+    monkeypatch.setattr(onnx_export, "load_model_for_export", never)
+    assert cli_main(["export", str(ensemble), "--format", "onnx", str(out)]) == 2
+    assert _ser_hf_lines(capsys) == [
+        f"ser-hf: error: {ensemble} is an ensemble of 2 models (a, b): ensembles are not exportable to ONNX yet, "
+        "since each member has its own inputs (member0_..., member1_..., each made by the member's own feature "
+        "extractor) and an export runs one feature extractor before one graph. Export each member instead "
+        f"(ser-hf export {first} --format onnx {out / 'a'}; ser-hf export {second} --format onnx {out / 'b'}), and "
+        f"run the ensemble itself in torch: ser-hf predict and ser-hf evaluate take {ensemble}."
+    ]
+    assert not out.exists()
+    loaded = AutoModelForAudioClassification.from_pretrained(ensemble)
+    with pytest.raises(ValueError, match="ensembles are not exportable to ONNX yet"):
+        onnx_export.export_onnx(loaded, out, feature_extractor=load_feature_extractor(ensemble))

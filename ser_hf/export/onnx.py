@@ -59,6 +59,8 @@ EXPORTERS = ("auto", "dynamo", "torchscript")
 EXTERNAL_DATA_BYTES = 1 << 30
 #: Files of the model's run copied into the export, so that ``ser-hf evaluate --split test`` finds its test speakers.
 RUN_FILES = ("metrics.json", "run_config.json")
+#: The model type of ``ser-hf ensemble``'s models, which are not exported (see :func:`refuse_ensemble`).
+ENSEMBLE_MODEL_TYPE = "ser_ensemble"
 
 
 @dataclass
@@ -131,6 +133,48 @@ def load_model_for_export(
         return model, load_feature_extractor(folder if has_extractor else base, **kwargs)
     feature_extractor = load_feature_extractor(name_or_path, **kwargs)
     return AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs), feature_extractor
+
+
+def model_config(name_or_path: str | os.PathLike, *, revision: Optional[str] = None, trust_remote_code: bool = False):
+    """The config of a model folder or Hub id (its ``config.json`` alone, no weights), or `None` for a folder of LoRA
+    adapters."""
+    from transformers import AutoConfig
+
+    import ser_hf.models  # noqa: F401  (registers ser-hf's model types with AutoConfig)
+
+    from ..models.location import check_model_location
+
+    check_model_location(name_or_path, revision=revision)
+    folder = Path(name_or_path)
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        return None
+    return AutoConfig.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+
+
+def refuse_ensemble(config, source: str, output_dir: str | os.PathLike) -> None:
+    """Raise :class:`OnnxExportError` for an ensemble (``ser-hf ensemble``'s EnsembleForAudioClassification), naming
+    the export of each member instead. Its graph would take every member's inputs (``member0_input_features``,
+    ``member1_input_values`` ...), each made by the member's own feature extractor, while an export runs one feature
+    extractor before one graph; the ensemble's weighted mean of probabilities would also need carrying over."""
+    if getattr(config, "model_type", None) != ENSEMBLE_MODEL_TYPE:
+        return
+    names = list(getattr(config, "member_names", None) or [])
+    members = names
+    try:  # the members' folders as `ser-hf ensemble` was given them (its run_config.json), when they are known
+        recorded = json.loads((Path(source) / "run_config.json").read_text(encoding="utf-8"))["model"]["members"]
+        if isinstance(recorded, list) and len(recorded) == len(names):
+            members = [str(member) for member in recorded]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    commands = "; ".join(
+        f"ser-hf export {member} --format onnx {Path(output_dir) / name}" for member, name in zip(members, names)
+    )
+    raise OnnxExportError(
+        f"{source} is an ensemble of {len(names)} models ({', '.join(names)}): ensembles are not exportable to ONNX "
+        "yet, since each member has its own inputs (member0_..., member1_..., each made by the member's own feature "
+        "extractor) and an export runs one feature extractor before one graph. Export each member instead "
+        f"({commands}), and run the ensemble itself in torch: ser-hf predict and ser-hf evaluate take {source}."
+    )
 
 
 def merged(model) -> nn.Module:
@@ -385,9 +429,15 @@ def export_onnx(
         exporter (`str`): ``auto`` (dynamo, else TorchScript), ``dynamo`` or ``torchscript``.
 
     Raises:
-        `OnnxExportError`: the output folder holds something else, the parity check failed (nothing is written), or
-            onnx / onnxscript / onnxruntime are not installed.
+        `OnnxExportError`: the model is an ensemble (export each member), the output folder holds something else, the
+            parity check failed (nothing is written), or onnx / onnxscript / onnxruntime are not installed.
     """
+    source = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name_or_path", "") or ""
+    if isinstance(model, (str, os.PathLike)):
+        config = model_config(model, revision=revision, trust_remote_code=trust_remote_code)
+    else:
+        config = getattr(model, "config", None)
+    refuse_ensemble(config, source, output_dir)  # before anything is loaded, exported or written
     for package in ("onnx", "onnxscript"):
         try:
             __import__(package)
@@ -396,7 +446,6 @@ def export_onnx(
     import_onnxruntime()
     output_dir = Path(output_dir)
     _check_output_dir(output_dir)
-    source = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name_or_path", "") or ""
     if isinstance(model, (str, os.PathLike)):
         model, loaded_extractor = load_model_for_export(model, revision=revision, trust_remote_code=trust_remote_code)
         feature_extractor = feature_extractor or loaded_extractor
@@ -492,6 +541,7 @@ def _manifest(
 
 __all__ = [
     "DEFAULT_OPSET",
+    "ENSEMBLE_MODEL_TYPE",
     "DEFAULT_TOLERANCE",
     "EXPORTERS",
     "OnnxExport",
@@ -501,5 +551,7 @@ __all__ = [
     "export_onnx",
     "graph_input_names",
     "load_model_for_export",
+    "model_config",
     "parity_clips",
+    "refuse_ensemble",
 ]
