@@ -22,6 +22,15 @@ MODEL_VARIABLE = "SER_HF_MODEL"
 REVISION_VARIABLE = "SER_HF_REVISION"
 #: Recordings longer than this (seconds) also get their emotion over time: speech segments and their scores.
 TIMELINE_SECONDS = 10.0
+#: The largest upload the app accepts, in MB (2**20 bytes): about ten minutes of 16-bit mono WAV at 44.1 kHz, 27 at
+#: 16 kHz, hours of compressed speech. Gradio refuses a larger file before storing it (``launch(max_file_size=...)``).
+MAX_UPLOAD_MB = 50.0
+#: The longest recording the app classifies, in minutes: longer ones (a compressed hour fits in the upload limit)
+#: are refused before they are decoded; ``ser-hf predict`` takes recordings of any length.
+MAX_RECORDING_MINUTES = 10.0
+#: Gradio's ``delete_cache`` (frequency, age in seconds): every 10 minutes the recordings uploaded or recorded more
+#: than an hour ago are deleted from Gradio's temporary folder, and all of this app's files when it stops.
+DELETE_CACHE = (600, 3600)
 MISSING_GRADIO = "the web app needs Gradio, which is not installed: pip install 'ser-hf[app]'"
 
 logger = logging.getLogger(__name__)
@@ -51,18 +60,43 @@ class EmotionRecognizer:
     """Classifies one recording as ``ser-hf predict`` does (:func:`~ser_hf.predict.classify_files`: whole file, or
     30-s windows averaged), and segments a long one into its emotion over time."""
 
-    def __init__(self, classifier, timeline_seconds: Optional[float] = TIMELINE_SECONDS):
+    def __init__(
+        self,
+        classifier,
+        timeline_seconds: Optional[float] = TIMELINE_SECONDS,
+        max_recording_minutes: Optional[float] = MAX_RECORDING_MINUTES,
+    ):
         from ser_hf.predict import model_labels
 
         self.classifier = classifier
         self.labels = model_labels(classifier)
         self.timeline_seconds = timeline_seconds
+        self.max_recording_minutes = max_recording_minutes
+
+    def check_length(self, audio: str) -> None:
+        """Refuse a recording longer than ``max_recording_minutes`` from its header, before it is decoded (one whose
+        header gives no duration, a browser's WebM, is decoded and classified as any other)."""
+        from ser_hf.data.corpora import InvalidClipError, probe_audio
+
+        if self.max_recording_minutes is None:
+            return
+        try:
+            duration = probe_audio(audio)["duration"]
+        except InvalidClipError:
+            return  # classify_files names what is wrong with it
+        if duration > self.max_recording_minutes * 60:
+            raise ValueError(
+                f"This recording is {duration / 60:.1f} minutes long; this app takes recordings of up to "
+                f"{self.max_recording_minutes:g} minutes. Classify longer ones with `ser-hf predict MODEL FILE`, "
+                "which windows recordings of any length."
+            )
 
     def __call__(self, audio: Optional[str]) -> AppResult:
         from ser_hf.predict import classify_files
 
         if not audio:
             raise ValueError("Record or upload a recording first.")
+        self.check_length(audio)
         (prediction,) = classify_files(self.classifier, [audio], progress=False)
         if prediction.error is not None:
             raise ValueError(f"This recording cannot be classified: {prediction.error}.")
@@ -105,8 +139,12 @@ def build_app(
     timeline_seconds: Optional[float] = TIMELINE_SECONDS,
     audio: Optional[str] = None,
     classifier=None,
+    max_recording_minutes: Optional[float] = MAX_RECORDING_MINUTES,
 ):
     """The web app of ``model`` (a folder or Hub id, loaded as ``ser-hf predict`` loads it) as a ``gradio.Blocks``.
+    Launch it with :func:`launch_options` (the upload limit); the recordings it receives are deleted an hour later,
+    and all of them when it stops (Gradio's ``delete_cache``, :data:`DELETE_CACHE`). A recording it cannot classify
+    is refused with a message on the page and one line in the log.
 
     Args:
         model (`str`): the model's folder or Hub id, also shown in the title.
@@ -119,13 +157,15 @@ def build_app(
             once, when the app is built).
         classifier (*optional*): an ``audio-classification`` pipeline already loaded, used instead of loading
             ``model``.
+        max_recording_minutes (`float`, *optional*, defaults to 10): longer recordings are refused before they are
+            decoded; `None` for no limit.
     """
     gr = require_gradio()
     if classifier is None:
         from ser_hf.predict import load_classifier
 
         classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
-    recognizer = EmotionRecognizer(classifier, timeline_seconds)
+    recognizer = EmotionRecognizer(classifier, timeline_seconds, max_recording_minutes)
 
     def segment_table(result: AppResult) -> Optional[dict[str, list]]:
         if result.timeline_rows is None:
@@ -137,7 +177,9 @@ def build_app(
         try:
             result = recognizer(path)
         except ValueError as error:
-            raise gr.Error(str(error)) from None
+            # The user sees the message; the log gets one line, not Gradio's traceback of an expected refusal.
+            logger.warning("Refused %s: %s", Path(path).name if path else "an empty request", error)
+            raise gr.Error(str(error), print_exception=False) from None
         has_timeline = result.timeline_rows is not None
         return (
             result.scores,
@@ -153,7 +195,7 @@ def build_app(
         if timeline_seconds is not None
         else ""
     )
-    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False) as app:
+    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
         gr.Markdown(
             f"# Speech emotion recognition\n"
             f"Model: `{model}`{f' ({revision})' if revision else ''}. Record or upload speech; the model scores "
@@ -179,6 +221,16 @@ def build_app(
     return app
 
 
+def launch_options(max_upload_mb: Optional[float] = MAX_UPLOAD_MB) -> dict[str, Any]:
+    """The options of ``app.launch`` that bound what a visitor may send: Gradio refuses an upload larger than
+    ``max_upload_mb`` (MB of 2**20 bytes; `None` for no limit), in the browser and on the server, before storing it."""
+    if max_upload_mb is None:
+        return {}
+    if not max_upload_mb > 0:
+        raise ValueError(f"The upload limit must be positive, got {max_upload_mb} MB.")
+    return {"max_file_size": max(1, int(max_upload_mb * 2**20))}
+
+
 def model_from_environment() -> tuple[str, Optional[str]]:
     """The model (and revision) a Space serves: ``SER_HF_MODEL`` or :data:`MODEL`, and ``SER_HF_REVISION``."""
     model = os.environ.get(MODEL_VARIABLE) or MODEL
@@ -199,7 +251,7 @@ def main() -> None:
 
     def serve():
         model, revision = model_from_environment()
-        build_app(model, revision=revision).launch()
+        build_app(model, revision=revision).launch(**launch_options())
 
     raise SystemExit(run_reporting_errors(serve, Path(__file__).name))
 

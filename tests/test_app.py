@@ -11,6 +11,7 @@ import runpy
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,9 +120,10 @@ def test_space_mode_serves_the_model_named_by_the_environment(model_folder, tmp_
 
     def launch_in_background(app, **options):
         served.append(app)
-        assert options == {}  # a Space's address comes from GRADIO_SERVER_NAME/PORT, which gradio reads itself
+        # A Space's address comes from GRADIO_SERVER_NAME/PORT, which gradio reads itself; uploads are bounded.
+        assert options == {"max_file_size": 50 * 2**20}
         return original_launch(
-            app, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True
+            app, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **options
         )
 
     monkeypatch.setattr(gradio.Blocks, "launch", launch_in_background)
@@ -148,3 +150,84 @@ def test_without_gradio_the_app_says_how_to_install_it(model_folder, monkeypatch
     assert capsys.readouterr().err.strip() == f"ser-hf: error: {MISSING_GRADIO}"
     with pytest.raises(ImportError, match=r"pip install 'ser-hf\[app\]'"):
         build_app(str(model_folder))
+
+
+# --- Issue 34: bounded uploads, refusals in one log line, temporary files deleted when the app stops ---------------
+
+
+def test_ser_hf_app_launches_with_an_upload_limit_and_deletes_its_files(model_folder, monkeypatch, capsys):
+    from ser_hf.app import DELETE_CACHE, MAX_UPLOAD_MB
+
+    launched = []
+    monkeypatch.setattr(gradio.Blocks, "launch", lambda app, **options: launched.append((app, options)))
+    assert cli_main(["app", str(model_folder)]) == 0
+    assert cli_main(["app", str(model_folder), "--max-upload-mb", "2.5", "--max-recording-minutes", "1"]) == 0
+    (default, default_options), (small, small_options) = launched
+    assert MAX_UPLOAD_MB == 50 and default_options["max_file_size"] == 50 * 2**20
+    assert small_options["max_file_size"] == int(2.5 * 2**20)
+    assert default.delete_cache == small.delete_cache == DELETE_CACHE
+    capsys.readouterr()
+    for flag in ("--max-upload-mb", "--max-recording-minutes"):
+        assert cli_main(["app", str(model_folder), flag, "0"]) == 2
+        assert capsys.readouterr().err.strip() == f"ser-hf: error: {flag} must be positive, got 0.0."
+    assert len(launched) == 2  # refused before the model was loaded
+
+
+def test_app_refuses_uploads_over_the_limit_before_storing_them(model_folder, tmp_path):
+    import httpx
+
+    from ser_hf.app import launch_options
+
+    app = build_app(str(model_folder))
+    _, url, _ = app.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_options(max_upload_mb=0.1),
+    )
+    try:
+        big = tmp_path / "big.wav"
+        soundfile.write(big, np.zeros(16000 * 4, dtype=np.float32), 16000)  # 4 s of float WAV: 256 KB
+        with big.open("rb") as handle:
+            response = httpx.post(f"{url.rstrip('/')}/gradio_api/upload", files={"files": handle}, timeout=30)
+        assert response.status_code == 413 and "maximum allowed size" in response.text
+        assert not app.upload_file_set
+        with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client is told the limit too
+            client(url, tmp_path).predict(handle_file(str(big)), api_name="/classify")
+        clip = sorted(SAMPLE_DIR.glob("Actor_01/*.flac"))[5]  # under 100 KB: classified
+        label, _, _ = client(url, tmp_path).predict(handle_file(str(clip)), api_name="/classify")
+        assert label["label"]
+    finally:
+        app.close()
+
+
+def test_app_refusals_are_one_log_line_and_its_files_go_when_it_stops(model_folder, tmp_path, caplog, capfd):
+    from gradio_client.exceptions import AppError
+
+    app = build_app(str(model_folder), max_recording_minutes=0.05)  # three seconds
+    url = launch(app)
+    try:
+        long = tmp_path / "long.wav"
+        soundfile.write(long, np.concatenate([load_clip(0), load_clip(1)]), 16000)
+        corrupt = tmp_path / "corrupt.wav"
+        corrupt.write_bytes(b"RIFF" + b"\0" * 200)
+        with caplog.at_level("WARNING", logger="ser_hf.app"):
+            with pytest.raises(AppError, match=r"This recording is 0\.\d minutes long; this app takes recordings"):
+                client(url, tmp_path).predict(handle_file(str(long)), api_name="/classify")
+            with pytest.raises(AppError, match="This recording cannot be classified: "):
+                client(url, tmp_path).predict(handle_file(str(corrupt)), api_name="/classify")
+        refused = [record.getMessage() for record in caplog.records if record.name == "ser_hf.app"]
+        assert [message.split(":")[0] for message in refused] == ["Refused long.wav", "Refused corrupt.wav"]
+        assert all("\n" not in message for message in refused)
+        assert "Traceback" not in capfd.readouterr().err
+        received = [Path(file) for files in app.temp_file_sets for file in files]
+        assert {path.name for path in received} >= {"long.wav", "corrupt.wav"}
+        assert all(path.is_file() for path in received)
+    finally:
+        app.close()
+    for _ in range(100):  # the server's shutdown deletes them
+        if not any(path.exists() for path in received):
+            break
+        time.sleep(0.1)
+    assert [path for path in received if path.exists()] == []

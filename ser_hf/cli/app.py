@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..app import TIMELINE_SECONDS  # ser_hf.app imports Gradio and the model's libraries only when it builds the app
+# ser_hf.app imports Gradio and the model's libraries only when it builds the app.
+from ..app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
 
 
 def add_app_parser(commands) -> argparse.ArgumentParser:
@@ -15,8 +16,10 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         help="a web app to try a model: record or upload speech, see its emotion scores (pip install 'ser-hf[app]')",
         description="Serve a web app (Gradio) for a trained model: record or upload speech and see each emotion's "
         "score; recordings longer than --timeline-seconds also get their emotion over time (a plot and a table of "
-        "speech segments). It serves on this machine only unless --host or --share say otherwise. The same app "
-        "runs as a Hugging Face Space: see docs/space.md.",
+        "speech segments). It serves on this machine only unless --host or --share say otherwise. Uploads over "
+        "--max-upload-mb and recordings over --max-recording-minutes are refused (logged in one line), and the "
+        "recordings it receives are deleted an hour later and when it stops. The same app runs as a Hugging Face "
+        "Space: see docs/space.md.",
     )
     app.add_argument("model", help="folder or Hub id of a trained model (anything ser-hf predict takes)")
     app.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
@@ -32,6 +35,19 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         default=TIMELINE_SECONDS,
         help="recordings longer than this also get their emotion over time",
     )
+    app.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=MAX_UPLOAD_MB,
+        help=f"refuse uploads larger than this many MB, before they are stored (default: {MAX_UPLOAD_MB:g})",
+    )
+    app.add_argument(
+        "--max-recording-minutes",
+        type=float,
+        default=MAX_RECORDING_MINUTES,
+        help=f"refuse recordings longer than this, before they are decoded (default: {MAX_RECORDING_MINUTES:g}; "
+        "ser-hf predict takes any length)",
+    )
     app.add_argument("--revision", help="branch, tag or commit of a Hub model")
     app.add_argument(
         "--trust-remote-code",
@@ -44,7 +60,7 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
 
 def app_command(args: argparse.Namespace) -> int:
     """Load the model and serve its web app until interrupted."""
-    from ..app import build_app, require_gradio
+    from ..app import build_app, launch_options, require_gradio
 
     try:
         require_gradio()
@@ -52,13 +68,18 @@ def app_command(args: argparse.Namespace) -> int:
         raise ValueError(str(error)) from None  # an error of set-up: one line, as the other commands report
     if args.timeline_seconds < 0:
         raise ValueError(f"--timeline-seconds must not be negative, got {args.timeline_seconds}.")
+    limits = {"--max-upload-mb": args.max_upload_mb, "--max-recording-minutes": args.max_recording_minutes}
+    for flag, value in limits.items():
+        if not value > 0:  # NaN included
+            raise ValueError(f"{flag} must be positive, got {value}.")
     app = build_app(
         args.model,
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
         timeline_seconds=args.timeline_seconds,
+        max_recording_minutes=args.max_recording_minutes,
     )
-    app.launch(server_name=args.host, server_port=args.port, share=args.share)
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options(args.max_upload_mb))
     return 0
 
 
