@@ -35,8 +35,9 @@ _ENCODER_OUTPUT_FLAGS = ("output_attentions", "output_hidden_states")
 
 class SerWhisperForAudioClassification(WhisperForAudioClassification):
     """Whisper's encoder, an optional learned weighted sum of its layers, a projector, a pooling of the clip's own
-    frames (`config.pooling_mode`) and a linear classifier. Logits are divided by `config.calibration_temperature`
-    when the config has one (temperature scaling fitted after training)."""
+    frames (`config.pooling_mode`) and a linear classifier; or, with `pooling_mode="layer_statistics"`, each layer's
+    mean and standard deviation over the clip's own frames, concatenated, projected and classified. Logits are divided
+    by `config.calibration_temperature` when the config has one (temperature scaling fitted after training)."""
 
     config_class = SerWhisperConfig
 
