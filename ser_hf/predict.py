@@ -38,8 +38,15 @@ from .atomic_files import atomic_path
 from .data.corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
 from .data.corpora.folder import read_clips_csv
 from .data.decode import decode_waveform
+from .inputs.base import RECEPTIVE_FIELD
 from .inputs.encoder_cache import is_padding_invariant
-from .inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
+from .inputs.speaker_normalization import (
+    TRANSDUCTIVE_PROTOCOL,
+    clip_feature_rows,
+    functionals_minimum_samples,
+    functionals_too_short,
+    statistics_by_speaker,
+)
 from .models.feature_normalization import Statistics
 from .models.ssl import minimum_input_samples
 from .predict_constants import OUTPUT_SUFFIXES, SPEAKER_SOURCES
@@ -327,8 +334,25 @@ class _Window:
     end: int
 
 
-def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optional[np.ndarray], FilePrediction]:
-    """Decode one file; a file that cannot be classified gets a :class:`FilePrediction` with its ``error``."""
+def shortest_clip(classifier) -> tuple[int, str]:
+    """The fewest samples a clip needs for ``classifier``'s model to classify it, and what sets that number: the
+    model's receptive field, or, for openSMILE functionals, the first frame of openSMILE (a shorter clip's functionals
+    are all NaN, which the extractor turns into zeros, and the model would score that as speech)."""
+    samples, what = minimum_input_samples(classifier.model.config), RECEPTIVE_FIELD
+    feature_extractor = classifier.feature_extractor
+    feature_set = getattr(feature_extractor, "feature_set", None)
+    if isinstance(feature_set, str) and callable(getattr(feature_extractor, "functionals", None)):
+        functionals = functionals_minimum_samples(feature_set, feature_extractor.sampling_rate)
+        if functionals > samples:
+            samples, what = functionals, functionals_too_short(feature_set)
+    return samples, what
+
+
+def _read_clip(
+    path: str, sampling_rate: int, min_samples: int, too_short: str = RECEPTIVE_FIELD
+) -> tuple[Optional[np.ndarray], FilePrediction]:
+    """Decode one file; a file that cannot be classified gets a :class:`FilePrediction` with its ``error`` (one shorter
+    than ``min_samples``: ``too_short`` names what sets that length, ``{ms}`` its length in ms)."""
     duration = None
     try:
         probe_error = None
@@ -347,8 +371,8 @@ def _read_clip(path: str, sampling_rate: int, min_samples: int) -> tuple[Optiona
         if len(waveform) < min_samples:
             raise InvalidClipError(
                 path,
-                f"the clip is {duration * 1000:.1f} ms long, shorter than the model's "
-                f"receptive field ({min_samples / sampling_rate * 1000:.1f} ms)",
+                f"the clip is {duration * 1000:.1f} ms long, shorter than "
+                + too_short.format(ms=f"{min_samples / sampling_rate * 1000:.1f}"),
             )
     except InvalidClipError as error:
         return None, FilePrediction(file=path, duration=duration, error=error.problem)
@@ -633,7 +657,7 @@ def classify_files(
 
     files = list(files)
     sampling_rate = classifier.feature_extractor.sampling_rate
-    min_samples = minimum_input_samples(classifier.model.config)
+    min_samples, too_short = shortest_clip(classifier)
     window_seconds, max_whole_file_seconds = fit_to_encoder_window(
         classifier.feature_extractor, window_seconds, max_whole_file_seconds
     )
@@ -653,7 +677,7 @@ def classify_files(
     with tqdm(total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format) as bar:
         queue = _WindowQueue(classifier, batch_size, bar)
         for path in files:
-            waveform, prediction = _read_clip(path, sampling_rate, min_samples)
+            waveform, prediction = _read_clip(path, sampling_rate, min_samples, too_short)
             if speakers is not None:
                 prediction.speaker = speakers[path]
             if waveform is None:
@@ -805,6 +829,7 @@ __all__ = [
     "normalises_per_speaker",
     "read_speakers_csv",
     "recording_windows",
+    "shortest_clip",
     "speaker_statistics_of_files",
     "speakers_from_folders",
     "speakers_of",

@@ -51,7 +51,7 @@ from ser_hf.models.location import ModelNotFoundError
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main, where_the_run_is
-from ser_hf.training.run_dir import METRICS_FILE
+from ser_hf.training.run_dir import METRICS_FILE, RunDir
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, write_audio
 from tests.conftest_models import TINY_SSL
@@ -1770,3 +1770,136 @@ def test_exporting_an_ensemble_is_refused_before_any_work_naming_each_members_ex
     loaded = AutoModelForAudioClassification.from_pretrained(ensemble)
     with pytest.raises(ValueError, match="ensembles are not exportable to ONNX yet"):
         onnx_export.export_onnx(loaded, out, feature_extractor=load_feature_extractor(ensemble))
+
+
+def test_the_functionals_log_says_whether_they_are_computed_or_read_from_the_cache(tmp_path, monkeypatch, caplog):
+    import datasets.config
+
+    from ser_hf.inputs.speaker_normalization import compute_functionals_once
+    from ser_hf.models import OpenSmileFeatureExtractor
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")  # nothing computed before
+    clips = load_corpus("ravdess", REPO / "data" / "ravdess_sample", sampling_rate=16000).select(range(6))
+    extractor = OpenSmileFeatureExtractor(feature_set="eGeMAPSv02")
+    runs = []
+    for _ in range(2):  # two runs of the same recipe
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="ser_hf"):
+            runs.append(compute_functionals_once(prepare_audio(clips, num_proc=1), extractor))
+        assert len([r for r in caplog.records if "functionals of 6 clips" in r.getMessage()]) == 1
+        runs[-1] = (runs[-1], caplog.text)
+    (first, first_log), (second, second_log) = runs
+    assert "Computing eGeMAPSv02 functionals of 6 clips once (cached for later runs)." in first_log
+    assert "Reading the eGeMAPSv02 functionals of 6 clips from the cache (computed by an earlier run)." in second_log
+    assert second.cache_files[-1] == first.cache_files[-1]
+    np.testing.assert_array_equal(np.asarray(first["functionals"]), np.asarray(second["functionals"]))
+
+
+def test_resuming_says_when_no_complete_checkpoint_is_left_and_trains_from_scratch(tmp_path, tiny_ravdess, caplog):
+    from tests.training.test_run_folder import truncate
+
+    run = tmp_path / "run"
+    values = dict(max_steps=4, save_steps=2, save_total_limit=None, load_best_model_at_end=False)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(run), **values)
+    main([str(recipe)])
+    for name in ("metrics.json", "model.safetensors"):  # as if killed after its last checkpoint
+        (run / name).unlink()
+    truncate(run / "checkpoint-4" / "model.safetensors")
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert RunDir(run).last_complete_checkpoint() == str(run / "checkpoint-2")
+    assert f"; resuming from the previous complete checkpoint, {run / 'checkpoint-2'}." in caplog.text
+    truncate(run / "checkpoint-2" / "model.safetensors")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        (report,) = main([str(recipe)])
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Ignoring")]
+    assert [w.split(":")[0] for w in warnings] == [f"Ignoring {run / f'checkpoint-{step}'}" for step in (4, 2)]
+    assert all(w.endswith("; no complete checkpoint is left, so the run trains from scratch.") for w in warnings)
+    assert "previous complete checkpoint" not in caplog.text
+    assert report["training"]["resumed_from"] is None and (run / METRICS_FILE).is_file()
+
+
+def test_a_recipe_that_is_not_utf8_is_named_with_its_line(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_bytes("model_type: cnn2d\n# Données de l'été\nseed: 3\n".encode("latin-1"))
+    assert cli_main(["train", str(recipe)]) == 2
+    assert _ser_hf_lines(capsys) == [
+        f"ser-hf: error: Recipe {recipe}, line 2: not UTF-8 text (invalid continuation byte at byte 24, b'\\xe9'). "
+        "Save the recipe as UTF-8."
+    ]
+
+
+def test_a_model_with_code_of_its_own_names_the_flag_and_the_python_argument(tmp_path, tiny_crnn_folder, capsys):
+    model = _model_copy(tiny_crnn_folder, tmp_path / "foreign")
+    config = json.loads((model / "config.json").read_text())
+    config["model_type"] = "someone_elses_model"
+    config["auto_map"] = {"AutoConfig": "configuration_x.XConfig", "AutoModelForAudioClassification": "modeling_x.X"}
+    (model / "config.json").write_text(json.dumps(config))
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    evaluate = ["evaluate", "--model", str(model), "--corpus", "ravdess", "--data-dir", str(REPO / "data")]
+    for command in (["predict", str(model), str(clip), "--no-progress"], evaluate, ["export", str(model), "o"]):
+        assert cli_main(command) == 2
+        assert _ser_hf_lines(capsys) == [
+            f"ser-hf: error: {model} holds model code of its own (auto_map in its config.json names code that is not "
+            "ser-hf's), which runs only if you allow it: pass --trust-remote-code on the command line (ser-hf "
+            "predict, evaluate, export, ensemble, app) or trust_remote_code=True in Python, once you have read that "
+            f"code (the .py files in {model}) and trust it."
+        ]
+
+
+@pytest.fixture(scope="module")
+def tiny_opensmile_folder(tmp_path_factory) -> Path:
+    """A tiny openSMILE (eGeMAPSv02) classifier saved as a trained model would be."""
+    from ser_hf.models import OpenSmileFeatureExtractor, build_baseline
+    from tests.conftest_models import LABELS
+
+    folder = tmp_path_factory.mktemp("tiny_opensmile")
+    extractor = OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", feature_mean=[0.5] * 88, feature_std=[2.0] * 88)
+    model, extractor = build_baseline("opensmile", LABELS, feature_extractor=extractor, hidden_sizes=(16,))
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    return folder
+
+
+def test_a_clip_too_short_for_opensmile_functionals_is_an_error_row_not_scores(
+    tmp_path, tiny_opensmile_folder, capsys
+):
+    one_sample = tmp_path / "click.wav"
+    soundfile.write(one_sample, np.array([0.1], dtype=np.float32), 16000)
+    blip = write_audio(tmp_path / "blip.wav", seconds=0.05)
+    sentence = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    assert cli_main(["predict", str(tiny_opensmile_folder), str(tmp_path), "--no-progress"]) == 1
+    rows = {Path(row["file"]).name: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    for clip, milliseconds in ((one_sample, "0.1"), (blip, "50.0")):
+        assert rows[clip.name]["scores"] == {} and rows[clip.name]["error"] == (
+            f"the clip is {milliseconds} ms long, shorter than one openSMILE frame (60.0 ms), below which its "
+            "eGeMAPSv02 functionals are all NaN"
+        )
+    assert rows[sentence.name]["error"] is None and rows[sentence.name]["label"] is not None
+
+
+def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skips_it(tmp_path, tiny_ravdess):
+    data = _linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
+    soundfile.write(short, np.array([0.1], dtype=np.float32), 16000)
+    values = dict(
+        model_type="opensmile",
+        model_config={"hidden_sizes": [16]},
+        feature_extractor_config={"feature_set": "eGeMAPSv02"},
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    recipe = write_recipe(tmp_path / "r.yaml", data, **values)
+    for key in ("gain_prob", "num_time_masks"):  # spectrogram and waveform augmentation do not apply
+        recipe.write_text("\n".join(line for line in recipe.read_text().splitlines() if not line.startswith(key)))
+    problem = (
+        f"{short}: 1 clip(s) are shorter than one openSMILE frame (60.0 ms), below which its eGeMAPSv02 "
+        f"functionals are all NaN: {short} (0.1 ms). Remove them, or set skip_invalid: true to skip them"
+    )
+    with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
+        main([str(recipe)])
+    (report,) = main([str(recipe), "--skip_invalid", "true"])
+    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)

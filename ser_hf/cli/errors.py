@@ -4,7 +4,9 @@ status 2, no traceback; ``ser-hf --debug`` or ``SER_HF_DEBUG=1`` lets the error 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..data.errors import CorpusError, LeakageError, SplitError
@@ -60,11 +62,31 @@ def run_reporting_errors(
 
 
 def error_line(error: BaseException) -> str:
-    """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``)."""
+    """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``), and
+    transformers' refusal of a model's own code names the command-line flag as well as the Python argument."""
     if isinstance(error, OSError) and error.strerror and error.filename is not None:
         paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
         return f"{paths}: {error.strerror}"
+    remote_code = _REMOTE_CODE_REFUSAL.search(str(error)) if isinstance(error, ValueError) else None
+    if remote_code is not None and "trust_remote_code=True" in str(error):
+        return remote_code_line(remote_code["name"])
     return str(error)
+
+
+#: transformers' refusal to load a model whose config.json (``auto_map``) names code of its own, without
+#: ``trust_remote_code=True`` (``dynamic_module_utils.resolve_trust_remote_code``): several lines, a Python argument.
+_REMOTE_CODE_REFUSAL = re.compile(r"The repository (?P<name>.+?) contains custom code which must be executed")
+
+
+def remote_code_line(name: str) -> str:
+    """The refusal of a model's own code, in one line giving both forms of the permission: the flag of the commands
+    that take it and the Python argument (``ser-hf train`` runs no model code of its own)."""
+    where = f"the .py files in {name}" if Path(name).is_dir() else f"https://huggingface.co/{name}/tree/main"
+    return (
+        f"{name} holds model code of its own (auto_map in its config.json names code that is not ser-hf's), which "
+        "runs only if you allow it: pass --trust-remote-code on the command line (ser-hf predict, evaluate, export, "
+        f"ensemble, app) or trust_remote_code=True in Python, once you have read that code ({where}) and trust it."
+    )
 
 
 __all__ = [
@@ -74,5 +96,6 @@ __all__ = [
     "USER_ERRORS",
     "debug_requested",
     "error_line",
+    "remote_code_line",
     "run_reporting_errors",
 ]

@@ -136,7 +136,6 @@ def predict_command(args: argparse.Namespace) -> int:
     per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
     place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
     # ser_hf.predict imports torch and transformers, and ser_hf.models (which registers the model types).
-    from ..models.ssl import minimum_input_samples
     from ..predict import (
         PredictionWriter,
         classify_files,
@@ -144,6 +143,7 @@ def predict_command(args: argparse.Namespace) -> int:
         load_classifier,
         model_labels,
         read_speakers_csv,
+        shortest_clip,
         speakers_from_folders,
         speakers_of,
     )
@@ -173,11 +173,12 @@ def predict_command(args: argparse.Namespace) -> int:
     elif args.speaker_from == "folder":
         speakers = speakers_from_folders(files)
     classifier = load_classifier(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
-    shortest = minimum_input_samples(classifier.model.config) / classifier.feature_extractor.sampling_rate
+    shortest, too_short = shortest_clip(classifier)
+    shortest /= classifier.feature_extractor.sampling_rate
     if args.window_seconds is not None and args.window_seconds < shortest:
         raise ValueError(
-            f"--window-seconds {args.window_seconds} is shorter than the model's receptive field "
-            f"({shortest:.3f} s): no window could be classified."
+            f"--window-seconds {args.window_seconds} is shorter than {too_short.format(ms=f'{shortest * 1000:.1f}')}: "
+            "no window could be classified."
         )
     writer = (
         None

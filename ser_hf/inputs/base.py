@@ -47,14 +47,19 @@ def receptive_field_seconds(model: nn.Module, feature_extractor: SequenceFeature
     return minimum_input_samples(model.config) / feature_extractor.sampling_rate
 
 
+#: What :func:`drop_clips_shorter_than` names as the shortest clip by default (``{ms}``: its length).
+RECEPTIVE_FIELD = "the model's receptive field ({ms} ms)"
+
+
 def drop_clips_shorter_than(
-    splits: DatasetDict | Dataset, min_seconds: float, skip_invalid: bool = False
+    splits: DatasetDict | Dataset, min_seconds: float, skip_invalid: bool = False, what: str = RECEPTIVE_FIELD
 ) -> DatasetDict | Dataset:
-    """Stop on clips too short for the model to see (shorter than its receptive field), naming them (and their
-    split); with `skip_invalid` drop them instead, with a warning that lists them. Takes the splits, or the whole
-    corpus before it is split (FAST mode checks it before encoding any clip)."""
+    """Stop on clips too short for the model to see (shorter than its receptive field, or what else ``what`` names,
+    with ``{ms}`` for the length), naming them (and their split); with `skip_invalid` drop them instead, with a
+    warning that lists them. Takes the splits, or the whole corpus before it is split (FAST mode checks it before
+    encoding any clip)."""
     if isinstance(splits, Dataset):
-        return drop_clips_shorter_than(DatasetDict({"": splits}), min_seconds, skip_invalid)[""]
+        return drop_clips_shorter_than(DatasetDict({"": splits}), min_seconds, skip_invalid, what)[""]
     short = {}
     for name, split in splits.items():
         lengths = zip(column_values(split, "path"), column_values(split, "duration"))
@@ -66,10 +71,7 @@ def drop_clips_shorter_than(
         f"{path} ({duration * 1000:.1f} ms{', ' + name if name else ''})" for name, path, duration in clips[:10]
     )
     more = f" and {len(clips) - 10} more" if len(clips) > 10 else ""
-    problem = (
-        f"{len(clips)} clip(s) are shorter than the model's receptive field ({min_seconds * 1000:.1f} ms): "
-        f"{listing}{more}"
-    )
+    problem = f"{len(clips)} clip(s) are shorter than {what.format(ms=f'{min_seconds * 1000:.1f}')}: {listing}{more}"
     if not skip_invalid:
         raise InvalidClipError(clips[0][1], f"{problem}. Remove them, or set skip_invalid: true to skip them")
     logger.warning("Skipping %s", problem)
@@ -154,6 +156,7 @@ class InputMode:
 
 
 __all__ = [
+    "RECEPTIVE_FIELD",
     "SPLIT_COLUMNS",
     "InputMode",
     "ModelBuilder",

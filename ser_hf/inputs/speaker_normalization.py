@@ -17,10 +17,12 @@ read for that.
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -30,6 +32,7 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.feature_normalization import STATISTICS_NORMALIZATIONS, RunningStatistics, Statistics
+from .base import drop_clips_shorter_than
 
 logger = logging.getLogger(__name__)
 
@@ -100,22 +103,124 @@ def _functionals_batch(batch: dict, feature_set: str, sampling_rate: int) -> dic
 
 def compute_functionals_once(dataset: Dataset, feature_extractor, num_proc: Optional[int] = None) -> Dataset:
     """Add the openSMILE functionals of every clip as a column, computed once for the whole corpus before it is
-    split (``datasets`` caches the result beside the decoded audio, keyed by the feature set: a second run, every
-    fold and the leakage study read it back)."""
+    split (``datasets`` caches the result beside the decoded audio, keyed by the dataset, the feature set and the
+    openSMILE version: a second run, every fold and the leakage study read it back, and the log says which it did).
+
+    A clip shorter than openSMILE's first frame (:func:`functionals_minimum_samples`: 60 ms for eGeMAPS) would get
+    functionals that are all NaN, which the extractor turns into zeros, a clip the model scores as if it were speech:
+    such clips are an :class:`~ser_hf.data.corpora.base.InvalidClipError` naming them (training drops them first with
+    ``skip_invalid``)."""
     if FUNCTIONALS_COLUMN in dataset.column_names:
         return dataset
-    logger.info(
-        "Computing %s functionals of %d clips once (cached for later runs).",
-        feature_extractor.feature_set,
-        len(dataset),
-    )
+    feature_set, sampling_rate = feature_extractor.feature_set, feature_extractor.sampling_rate
+    drop_clips_too_short_for_functionals(dataset, feature_set, sampling_rate)
+    fn_kwargs = {"feature_set": feature_set, "sampling_rate": sampling_rate}
+    fingerprint = _functionals_fingerprint(dataset, fn_kwargs)
+    if _map_is_cached(dataset, fingerprint):
+        logger.info(
+            "Reading the %s functionals of %d clips from the cache (computed by an earlier run).",
+            feature_set,
+            len(dataset),
+        )
+    else:
+        logger.info("Computing %s functionals of %d clips once (cached for later runs).", feature_set, len(dataset))
     return dataset.map(
         _functionals_batch,
         batched=True,
         batch_size=16,
         num_proc=num_proc,
-        fn_kwargs={"feature_set": feature_extractor.feature_set, "sampling_rate": feature_extractor.sampling_rate},
-        desc=f"openSMILE {feature_extractor.feature_set} functionals",
+        fn_kwargs=fn_kwargs,
+        new_fingerprint=fingerprint,
+        desc=f"openSMILE {feature_set} functionals",
+    )
+
+
+def _functionals_fingerprint(dataset: Dataset, fn_kwargs: Mapping[str, Any]) -> str:
+    """The fingerprint of the functionals' ``map``, set here rather than by ``datasets`` so that whether its cache
+    exists can be told before it runs: the dataset's, the function's code, the feature set and rate, openSMILE's
+    version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from datasets.fingerprint import Hasher
+
+    try:
+        opensmile_version = version("opensmile")
+    except PackageNotFoundError:
+        opensmile_version = None
+    return Hasher.hash([dataset._fingerprint, _functionals_batch, dict(fn_kwargs), opensmile_version])
+
+
+def _map_is_cached(dataset: Dataset, fingerprint: str) -> bool:
+    """Whether ``dataset.map(..., new_fingerprint=fingerprint)`` reads its result from the cache: as ``datasets``
+    decides, its file ``cache-FINGERPRINT.arrow`` beside the dataset's, or a complete set of the shards a run with
+    ``num_proc`` wrote (``cache-FINGERPRINT_00000_of_00004.arrow`` ...)."""
+    from datasets import is_caching_enabled
+
+    if not dataset.cache_files or not is_caching_enabled():
+        return False  # an in-memory dataset, or caching off: computed every time
+    folder = Path(dataset.cache_files[0]["filename"]).parent
+    if (folder / f"cache-{fingerprint}.arrow").is_file():
+        return True
+    shards = Counter()
+    for path in folder.glob(f"cache-{fingerprint}_*_of_*.arrow"):
+        shards[path.stem.rsplit("_of_", 1)[1]] += 1
+    return any(int(total) == found for total, found in shards.items())
+
+
+def functionals_minimum_samples(feature_set: str, sampling_rate: int) -> int:
+    """The shortest clip (in samples) whose openSMILE functionals of ``feature_set`` (sets joined by ``+`` included)
+    are not all NaN: openSMILE computes them over frames, and gives NaN for a clip shorter than one (60 ms for the
+    eGeMAPS and ComParE sets). Found once per feature set and rate by asking openSMILE itself."""
+    from ..models.feature_extraction_opensmile import split_feature_set
+
+    return max(_one_set_minimum_samples(name, sampling_rate) for name in split_feature_set(feature_set))
+
+
+@functools.lru_cache(maxsize=None)
+def _one_set_minimum_samples(feature_set: str, sampling_rate: int) -> int:
+    import opensmile
+
+    with warnings.catch_warnings():
+        # "Segment too short, filling with NaN." is what is being measured; deprecated sets say so at construction.
+        warnings.simplefilter("ignore", UserWarning)
+        smile = opensmile.Smile(
+            feature_set=getattr(opensmile.FeatureSet, feature_set), feature_level=opensmile.FeatureLevel.Functionals
+        )
+        noise = (0.1 * np.random.default_rng(0).standard_normal(10 * sampling_rate)).astype(np.float32)
+
+        def computed(samples: int) -> bool:
+            return not np.isnan(smile.process_signal(noise[:samples], sampling_rate).to_numpy()[0]).all()
+
+        low, high = 1, sampling_rate
+        while not computed(high):
+            if high >= len(noise):
+                return len(noise)  # not reached by openSMILE's sets: longer than any frame they use
+            low, high = high + 1, min(2 * high, len(noise))
+        while low < high:
+            middle = (low + high) // 2
+            if computed(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return high
+
+
+def functionals_too_short(feature_set: str) -> str:
+    """How an error names the shortest clip openSMILE computes ``feature_set`` functionals of (``{ms}``: its length,
+    for :func:`~ser_hf.inputs.base.drop_clips_shorter_than`)."""
+    return f"one openSMILE frame ({{ms}} ms), below which its {feature_set} functionals are all NaN"
+
+
+def drop_clips_too_short_for_functionals(
+    dataset: Dataset, feature_set: str, sampling_rate: int, skip_invalid: bool = False
+) -> Dataset:
+    """Stop on clips whose openSMILE functionals would all be NaN (see :func:`functionals_minimum_samples`), naming
+    them; with ``skip_invalid`` drop them, with a warning. Reads the ``duration`` column (none: nothing checked)."""
+    if "duration" not in dataset.column_names:
+        return dataset
+    minimum = functionals_minimum_samples(feature_set, sampling_rate) / sampling_rate
+    return drop_clips_shorter_than(
+        dataset, minimum, skip_invalid=skip_invalid, what=functionals_too_short(feature_set)
     )
 
 
@@ -348,6 +453,9 @@ __all__ = [
     "clip_feature_rows",
     "clip_statistics_of",
     "compute_functionals_once",
+    "drop_clips_too_short_for_functionals",
+    "functionals_minimum_samples",
+    "functionals_too_short",
     "distribution_warnings",
     "evaluation_normalization",
     "fit_feature_selection",

@@ -159,6 +159,8 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
             values = load_yaml(handle)
     except FileNotFoundError:
         raise RecipeError(f"Recipe file {path} does not exist.") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"Recipe {path}, {_first_non_utf8(path)}. Save the recipe as UTF-8.") from None
     except DuplicateKeyError as error:
         raise RecipeError(
             f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
@@ -171,6 +173,19 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
     return values
+
+
+def _first_non_utf8(path: str | os.PathLike) -> str:
+    """Where a file stops being UTF-8: ``line 3: not UTF-8 text (invalid continuation byte at byte 41, b'\\xe9')``
+    (the stream's own error counts from the chunk it was decoding, not from the file's start)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line, byte = data[: error.start].count(b"\n") + 1, data[error.start : error.start + 1]
+        return f"line {line}: not UTF-8 text ({error.reason} at byte {error.start}, {byte!r})"
+    return "not UTF-8 text"
 
 
 def yaml_error_line(error: yaml.YAMLError) -> str:

@@ -304,22 +304,27 @@ class RunDir:
 
     def last_complete_checkpoint(self) -> Optional[str]:
         """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``) and whose files read whole,
-        or `None`; each one passed over is named in a warning with the reason."""
+        or `None`; each one passed over is named in a warning with the reason and what the run does instead (resume
+        from the checkpoint found, or train from scratch when none is left)."""
+        passed_over, found = [], None
         for checkpoint in self.checkpoints():
             if not (checkpoint / TRAINER_STATE_FILE).is_file():
-                logger.warning("Ignoring %s: its save did not finish (no %s).", checkpoint, TRAINER_STATE_FILE)
+                passed_over.append((checkpoint, f"its save did not finish (no {TRAINER_STATE_FILE})"))
                 continue
             damage = damaged_file(checkpoint)
             if damage is not None:
-                logger.warning(
-                    "Ignoring %s: %s is damaged (%s); resuming from the previous complete checkpoint.",
-                    checkpoint,
-                    damage[0],
-                    damage[1],
-                )
+                passed_over.append((checkpoint, f"{damage[0]} is damaged ({damage[1]})"))
                 continue
-            return str(checkpoint)
-        return None
+            found = str(checkpoint)
+            break
+        instead = (
+            f"resuming from the previous complete checkpoint, {found}"
+            if found is not None
+            else "no complete checkpoint is left, so the run trains from scratch"
+        )
+        for checkpoint, reason in passed_over:
+            logger.warning("Ignoring %s: %s; %s.", checkpoint, reason, instead)
+        return found
 
 
 # --- What a run wrote ----------------------------------------------------------------------------------------------
