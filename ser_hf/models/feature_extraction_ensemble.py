@@ -15,6 +15,7 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import MFCCFeatureExtractor
 from .feature_extraction_opensmile import OpenSmileFeatureExtractor
+from .feature_extraction_whisper import SerWhisperFeatureExtractor
 
 #: The feature extractors an ensemble member can have, by the `feature_extractor_type` its config saves.
 MEMBER_FEATURE_EXTRACTORS: dict[str, type[SequenceFeatureExtractor]] = {
@@ -23,6 +24,7 @@ MEMBER_FEATURE_EXTRACTORS: dict[str, type[SequenceFeatureExtractor]] = {
         LogMelFeatureExtractor,
         MFCCFeatureExtractor,
         OpenSmileFeatureExtractor,
+        SerWhisperFeatureExtractor,
         Wav2Vec2FeatureExtractor,
     )
 }

@@ -34,6 +34,7 @@ from .modeling_ssl_pooling import (
     SerWav2Vec2ForSequenceClassification,
     SerWavLMForSequenceClassification,
 )
+from .modeling_whisper import SerWhisperForAudioClassification
 
 #: ser-hf's model classes by `model_type`; transformers' own classifiers (wav2vec2, HuBERT, ...) come from its Auto
 #: classes.
@@ -51,6 +52,7 @@ MEMBER_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
         SerHubertForSequenceClassification,
         SerWav2Vec2ForSequenceClassification,
         SerWavLMForSequenceClassification,
+        SerWhisperForAudioClassification,
     )
 }
 

@@ -404,3 +404,26 @@ def test_speaker_statistics_without_the_cache_come_from_the_model_and_reach_pred
     torch.testing.assert_close(
         torch.tensor([scores[label] for label in LABELS.names]), expected.softmax(-1)[0], atol=1e-4, rtol=1e-3
     )
+
+
+def test_whisper_members_make_an_ensemble_that_reloads_and_fuses_their_probabilities(tmp_path):
+    from ser_hf.models import build_ensemble
+
+    clip = [load_clip(3, 1.4)]
+    expected = []
+    for index, pooling_mode in enumerate(("mean", "layer_statistics")):
+        model, _ = tiny_whisper(pooling_mode=pooling_mode, use_weighted_layer_sum=True)
+        feature_extractor = build_ssl_feature_extractor(model.config, normalization="global")
+        width = 3 * 16 if pooling_mode == "mean" else 3 * 32  # per layer: the means (and standard deviations)
+        feature_extractor.set_global_statistics(np.full(width, 0.1), np.full(width, 2.0))
+        model.save_pretrained(tmp_path / f"m{index}")
+        feature_extractor.save_pretrained(tmp_path / f"m{index}")
+        expected.append(logits(model, feature_extractor, clip).log_softmax(-1))
+    ensemble, ensemble_extractor = build_ensemble([tmp_path / "m0", tmp_path / "m1"])
+    ensemble.save_pretrained(tmp_path / "ensemble")
+    ensemble_extractor.save_pretrained(tmp_path / "ensemble")
+
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path / "ensemble").eval()
+    loaded_extractor = AutoFeatureExtractor.from_pretrained(tmp_path / "ensemble")
+    fused = logits(loaded, loaded_extractor, clip)
+    torch.testing.assert_close(fused, torch.logsumexp(torch.stack(expected) + np.log(0.5), dim=0))
