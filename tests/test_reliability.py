@@ -1571,6 +1571,8 @@ def test_a_nan_loss_under_ser_hf_train_is_one_line_and_status_2(tmp_path, tiny_r
 
 INTERRUPTER = """
 import os, signal, sys
+# As in a terminal: a test runner's worker may ignore SIGINT, and a child inherits that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from transformers import TrainerCallback
 from ser_hf.cli import main
 from ser_hf.training import trainer as trainer_module
