@@ -23,7 +23,6 @@ import csv
 import json
 import logging
 import os
-import re
 import textwrap
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -35,7 +34,8 @@ import torch
 from transformers import AudioClassificationPipeline
 
 from .atomic_files import atomic_path
-from .data.corpora import AUDIO_EXTENSIONS, InvalidClipError, probe_audio
+from .audio_inputs import find_audio_inputs
+from .data.corpora import InvalidClipError, probe_audio
 from .data.corpora.folder import read_clips_csv
 from .data.decode import decode_waveform
 from .inputs.base import RECEPTIVE_FIELD
@@ -63,8 +63,6 @@ MAX_WHOLE_FILE_SECONDS = 30.0
 #: A clip shorter than this holds less than a syllable of speech, far shorter than the utterances of the corpora
 #: models are trained on (seconds): it is classified, with a warning that its emotion is not meaningful.
 SHORTEST_MEANINGFUL_SECONDS = 0.25
-#: ``scheme://...``: a URL, which ``predict`` does not download (``Path`` would turn ``https://`` into ``https:/``).
-URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 #: The columns of a ``--speakers`` CSV: each audio file (relative to the CSV's folder, or absolute) and its speaker.
 SPEAKERS_CSV_COLUMNS = ("path", "speaker_id")
 #: A speaker's statistics taken over fewer windows or seconds of audio than these are unreliable: a warning names them.
@@ -177,33 +175,6 @@ def window_bounds(
     elif tail > 0:
         bounds.append((num_samples - window, num_samples))
     return bounds
-
-
-def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
-    """The audio files named, and those below the folders named (sorted), each once; errors name a path that is
-    neither."""
-    files: list[str] = []
-    suffixes = {ext.lower() for ext in AUDIO_EXTENSIONS}
-    for name in paths:
-        if URL.match(str(name)):
-            raise ValueError(
-                f"{name}: URLs are not supported; download the file first (curl -LO URL) and pass its path."
-            )
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(
-                str(p)
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("._")
-            )
-            if not found:
-                raise FileNotFoundError(f"No audio files ({', '.join(sorted(suffixes))}) found under {path}.")
-            files += found
-        elif path.is_file():
-            files.append(str(path))
-        else:
-            raise FileNotFoundError(f"{path} is neither an audio file nor a folder.")
-    return list(dict.fromkeys(files))  # a file named twice (or inside a folder also named) gets one result
 
 
 def speakers_from_folders(files: Sequence[str]) -> dict[str, str]:

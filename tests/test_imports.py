@@ -35,3 +35,17 @@ def test_import_ser_hf_loads_no_heavy_library_and_its_models_register_on_first_u
     result = subprocess.run([sys.executable, "-c", IMPORTED_AFTER], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == {"before": [], "registered": True}
+
+
+WRONG_AUDIO_PATH = """
+import json, sys
+from ser_hf.cli import main
+status = main(["predict", "some/model", "no/such/recording.wav"])
+print(json.dumps({"status": status, "heavy": sorted(n for n in ("torch", "transformers", "datasets") if n in sys.modules)}))
+"""
+
+
+def test_a_wrong_audio_path_is_answered_before_torch_transformers_or_datasets_load():
+    result = subprocess.run([sys.executable, "-c", WRONG_AUDIO_PATH], capture_output=True, text=True, cwd=REPO)
+    assert json.loads(result.stdout.splitlines()[-1]) == {"status": 2, "heavy": []}, result.stderr[-2000:]
+    assert "no/such/recording.wav is neither an audio file nor a folder" in result.stderr

@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..audio_inputs import find_audio_inputs
 from ..predict_constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from .corpus_arguments import positive_int
 from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
@@ -135,11 +136,12 @@ def predict_command(args: argparse.Namespace) -> int:
     """Classify files and folders through pipeline("audio-classification"), windowing long recordings; one JSON line
     per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
     place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
-    # ser_hf.predict imports torch and transformers, and ser_hf.models (which registers the model types).
+    # Paths first, at once: ser_hf.predict imports torch and transformers, and ser_hf.models (which registers the
+    # model types).
+    files = find_audio_inputs(args.files) if args.files else None
     from ..predict import (
         PredictionWriter,
         classify_files,
-        find_audio_inputs,
         load_classifier,
         model_labels,
         read_speakers_csv,
@@ -166,7 +168,7 @@ def predict_command(args: argparse.Namespace) -> int:
     table = read_speakers_csv(args.speakers) if args.speakers is not None else None
     if not args.files and table is None:
         raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")
-    files = find_audio_inputs(args.files) if args.files else list(table)
+    files = files if files is not None else list(table)
     speakers = None
     if table is not None:
         speakers = speakers_of(files, table, args.speakers)
@@ -221,7 +223,7 @@ def predict_command(args: argparse.Namespace) -> int:
 def timeline_command(args: argparse.Namespace) -> int:
     """``--timeline``: one :class:`ser_hf.timeline.Timeline` per recording, printed as JSON lines or written to
     --output, each drawn to --timeline-plot."""
-    from ..predict import find_audio_inputs, load_classifier
+    from ..predict import load_classifier
     from ..timeline import (
         Smoothing,
         VADOptions,

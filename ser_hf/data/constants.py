@@ -11,4 +11,19 @@ PROTOCOLS = ("speaker", "kfold", "loso", "random")
 #: half the size (see BENCHMARKS.md, "Scale").
 CACHE_PRECISIONS = ("float32", "float16")
 
-__all__ = ["CACHE_PRECISIONS", "PROTOCOLS", "VERIFY_LEVELS"]
+#: Audio formats every loader accepts: libsndfile reads the first ones, FFmpeg (through torchcodec) the others.
+AUDIO_EXTENSIONS: tuple[str, ...] = (
+    ".wav",
+    ".flac",
+    ".mp3",
+    ".ogg",
+    ".opus",
+    ".aiff",
+    ".aif",
+    ".m4a",
+    ".aac",
+    ".wma",
+    ".webm",
+)
+
+__all__ = ["AUDIO_EXTENSIONS", "CACHE_PRECISIONS", "PROTOCOLS", "VERIFY_LEVELS"]

@@ -17,25 +17,12 @@ import soundfile
 from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
 
 from ...emotions import EMOTIONS, LabelPolicy
+from ..constants import AUDIO_EXTENSIONS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from ..errors import CorpusError, InvalidClipError
 
 logger = logging.getLogger(__name__)
 
-#: Audio formats every loader accepts: libsndfile reads the first ones, FFmpeg (through torchcodec) the others.
-AUDIO_EXTENSIONS: tuple[str, ...] = (
-    ".wav",
-    ".flac",
-    ".mp3",
-    ".ogg",
-    ".opus",
-    ".aiff",
-    ".aif",
-    ".m4a",
-    ".aac",
-    ".wma",
-    ".webm",
-)
 
 #: Columns every ser-hf corpus has; corpus metadata may not reuse these names.
 RESERVED_COLUMNS: tuple[str, ...] = (
