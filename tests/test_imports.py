@@ -41,7 +41,8 @@ WRONG_AUDIO_PATH = """
 import json, sys
 from ser_hf.cli import main
 status = main(["predict", "some/model", "no/such/recording.wav"])
-print(json.dumps({"status": status, "heavy": sorted(n for n in ("torch", "transformers", "datasets") if n in sys.modules)}))
+heavy = sorted(name for name in ("torch", "transformers", "datasets") if name in sys.modules)
+print(json.dumps({"status": status, "heavy": heavy}))
 """
 
 
