@@ -42,7 +42,10 @@ def _check_speakers(listed: Sequence[str], known: set, what: str) -> list[str]:
     listed = [str(s) for s in listed]
     unknown = [s for s in listed if s not in known]
     if unknown:
-        raise SplitError(f"{what}: speaker(s) {unknown} are not in the dataset (its speakers: {sorted(known)}).")
+        raise SplitError(
+            f"{what}: speaker(s) {unknown} are not in the dataset (its speakers: {sorted(known)}). Name speakers "
+            f"it has: {what} in the recipe, or --{what} ID [ID ...] on the command line."
+        )
     return listed
 
 
@@ -62,6 +65,33 @@ def _group_holdout(speakers: np.ndarray, rows: np.ndarray, size: float, seed: in
     return rows[rest], rows[held_out]
 
 
+def _warn_no_test_speakers(lists: dict[str, list[str]], known: set) -> None:
+    """A speaker split with speaker lists but no test speaker (a recipe for actors 01-24 run on a copy of 01-20): the
+    run would report only validation figures, on speakers that also chose the epoch and fitted the temperature."""
+    validation = lists["validation"]
+    if len(validation) >= 2:
+        half = len(validation) // 2
+        example = f"--validation_speakers {' '.join(validation[:half])} --test_speakers {' '.join(validation[half:])}"
+    else:
+        example = "--test_speakers ID [ID ...]"
+    scores = (
+        "reports only validation figures, on the validation speakers that also choose the best epoch (when "
+        "load_best_model_at_end or early stopping is on) and fit the calibration temperature: in-sample, not a "
+        "held-out estimate"
+        if validation
+        else "reports no figure at all"
+    )
+    speakers = sorted(known)
+    logger.warning(
+        "NO TEST SPEAKERS: the train and validation lists take every speaker of the dataset (%d: %s), so the run has "
+        "no test split and %s. Name test speakers: test_speakers in the recipe, or on the command line, e.g. %s.",
+        len(speakers),
+        ", ".join(speakers[:24]) + (", ..." if len(speakers) > 24 else ""),
+        scores,
+        example,
+    )
+
+
 def speaker_split(
     dataset: Dataset,
     *,
@@ -78,7 +108,8 @@ def speaker_split(
     split out). With names: without ``train_speakers`` every speaker not named for test or validation trains; with
     ``train_speakers`` but no ``test_speakers`` the remaining speakers are the test split (the RAVDESS protocol
     "actors 1-16 train, 17-20 validate, the rest test"); with all three lists, speakers in none are left out and
-    logged.
+    logged. No speaker left for test (a recipe for 24 actors on a copy of 20) leaves the test split out, with a
+    warning: the run then has only validation figures.
 
     Example:
         >>> splits = speaker_split(ds, test_speakers=["07", "08"], validation_speakers=["06"])
@@ -107,6 +138,8 @@ def speaker_split(
                 "No speaker is left for training: name train_speakers or leave some speakers out of "
                 "the test and validation lists."
             )
+        if not lists["test"]:
+            _warn_no_test_speakers(lists, known)
         unused = sorted(known - set().union(*lists.values()))
         if unused:
             logger.warning(

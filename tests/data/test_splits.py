@@ -52,9 +52,30 @@ def test_remaining_speakers_are_the_test_split_when_only_train_and_validation_ar
     assert "test" not in everyone  # no speaker left: no test split
 
 
+def test_no_speaker_left_for_test_is_a_loud_warning_naming_the_fix(ravdess, caplog):
+    """A recipe for actors 01-24 on a copy of fewer actors: train and validation take every speaker, the rest is
+    empty. The run would report validation figures only, so the split says so, with flags that give a test split."""
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        splits = speaker_split(
+            ravdess, train_speakers=["01", "02", "03", "04"], validation_speakers=["05", "06", "07", "08"]
+        )
+    assert list(splits) == ["train", "validation"]
+    (record,) = [r for r in caplog.records if "NO TEST SPEAKERS" in r.getMessage()]
+    message = record.getMessage()
+    assert record.levelno == logging.WARNING
+    assert "every speaker of the dataset (8: 01, 02, 03, 04, 05, 06, 07, 08)" in message
+    assert "reports only validation figures" in message and "fit the calibration temperature" in message
+    assert message.endswith("e.g. --validation_speakers 05 06 --test_speakers 07 08.")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        speaker_split(ravdess, train_speakers=["01", "02", "03", "04"], validation_speakers=["05", "06"])
+    assert "NO TEST SPEAKERS" not in caplog.text  # 07 and 08 are the test split
+
+
 def test_bad_speaker_lists_are_named(ravdess):
-    with pytest.raises(SplitError, match=r"test_speakers: speaker\(s\) \['99'\]"):
+    with pytest.raises(SplitError, match=r"test_speakers: speaker\(s\) \['99'\]") as error:
         speaker_split(ravdess, test_speakers=["99"])
+    assert "test_speakers in the recipe, or --test_speakers ID [ID ...] on the command line" in str(error.value)
     with pytest.raises(SplitError, match=r"\['07'\] are listed for both validation and test"):
         speaker_split(ravdess, test_speakers=["07"], validation_speakers=["07"])
 

@@ -149,6 +149,52 @@ def test_every_shipped_recipe_parses(recipe, tmp_path):
     assert "# Model" in text and "# Data" in text and "# Training" in text
 
 
+RAVDESS_SPEAKER_RECIPES = sorted(
+    path
+    for path in (REPO / "recipes").glob("ravdess_*.yaml")
+    if read_recipe_values(path).get("split_protocol") == "speaker"
+)
+
+
+@pytest.mark.parametrize("recipe", RAVDESS_SPEAKER_RECIPES, ids=lambda p: p.name)
+def test_ravdess_recipes_name_their_test_actors_and_how_to_run_on_actors_01_to_20(recipe, tmp_path):
+    """A recipe for actors 01-24 run on a copy of 01-20 used to leave the test split silently empty. Each shipped
+    RAVDESS recipe names its test actors, so that copy stops at the split naming the flag, and its header says what to
+    pass there: with it, actors 01-20 give non-empty train, validation and test splits, every actor in one."""
+    from datasets import Dataset
+
+    from ser_hf.data.splits import SplitError, split_dataset
+
+    values = read_recipe_values(recipe)
+    assert values["test_speakers"] == ["21", "22", "23", "24"]
+    (hint,) = [line for line in recipe.read_text().splitlines() if line.startswith("#") and "--test_speakers" in line]
+    flags = hint.split("add ", 1)[1].split()
+    assert flags == ["--validation_speakers", "17", "18", "--test_speakers", "19", "20"]
+    if is_ensemble_recipe(values):  # the command line's flags reach every member, after the ensemble's keys
+        (member, *_) = member_recipes(recipe, values)
+        path = tmp_path / member.name
+        path.write_text(yaml.safe_dump(member_values(member, values, Path("outputs") / recipe.stem)))
+    else:
+        path = recipe
+    twenty_actors = Dataset.from_dict(
+        {"speaker_id": [f"{actor:02d}" for actor in range(1, 21) for _ in range(3)], "label": [0, 1, 2] * 20}
+    )
+    _, data_args, _, _ = parse_recipe([str(path)])
+    with pytest.raises(
+        SplitError, match=r"test_speakers: speaker\(s\) \['21', '22', '23', '24'\] are not in"
+    ) as error:
+        split_dataset(twenty_actors, data_args.split_protocol, **data_args.split_options())
+    assert "--test_speakers" in str(error.value)
+    _, data_args, _, _ = parse_recipe([str(path), *flags])
+    (splits,) = split_dataset(twenty_actors, data_args.split_protocol, **data_args.split_options())
+    speakers = {name: sorted(set(split["speaker_id"])) for name, split in splits.items()}
+    assert speakers == {
+        "train": [f"{actor:02d}" for actor in range(1, 17)],
+        "validation": ["17", "18"],
+        "test": ["19", "20"],
+    }
+
+
 def test_accelerate_configs_are_valid_yaml():
     configs = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
     assert {p.stem for p in configs} >= {"cpu", "single_gpu", "multi_gpu"}
