@@ -250,6 +250,20 @@ def test_the_benchmarks_model_paths_replace_a_hub_id_in_recipes_and_ensemble_mem
         bench.parse_model_paths([f"openai/whisper-base={tmp_path / 'missing'}"])
 
 
+def test_the_cross_corpus_benchmark_merges_both_corpora_on_their_shared_labels(tmp_path):
+    crosscorpus = load_bench("crosscorpus")
+    recipe = REPO / "recipes" / "ravdess_whisper_base_fast_speaker.yaml"
+    values = crosscorpus.merged_values(recipe, tmp_path / "out", {"openai/whisper-base": str(tmp_path)})
+    assert values["corpus"] == ["ravdess", "tess"] and len(values["data_dir"]) == 2
+    assert values["labels"] == crosscorpus.SHARED_LABELS and "calm" not in values["labels"]
+    assert values["model_name_or_path"] == str(tmp_path) and values["split_protocol"] == "speaker"
+    assert not {"train_speakers", "validation_speakers", "test_speakers"} & set(values)
+    assert values["feature_extractor_config"] == {"normalization": "speaker"}
+    # A recipe that picks its epoch on validation speakers has none here: refused, not silently changed.
+    with pytest.raises(crosscorpus.RecipeError, match="chooses its epoch on validation speakers"):
+        crosscorpus.merged_values(REPO / "recipes" / "ravdess_cnn1d.yaml", tmp_path / "out", {})
+
+
 def test_the_benchmarks_summary_pools_every_folds_speakers_into_one_interval():
     bench = load_bench()
     rng = np.random.default_rng(0)
