@@ -15,7 +15,12 @@ def add_compare_parser(commands) -> argparse.ArgumentParser:
         "trainable parameters and training time, as comparison.csv/.md and a bar chart comparison.png.",
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output_dir of a finished training run")
-    parser.add_argument("--split", default="test", help="split whose scores are compared (default: test)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="split whose scores are compared (default: test when every run has one, else validation, which the "
+        "table then says)",
+    )
     parser.add_argument("--names", help="comma-separated names of the runs, in order (default: their folder names)")
     parser.add_argument(
         "--output-dir",

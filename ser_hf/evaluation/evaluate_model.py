@@ -57,7 +57,7 @@ from ..training.run_dir import (
 )
 from .constants import SPLITS
 from .metrics import classification_metrics, clip_predictions, plot_confusion_matrix
-from .report import format_report
+from .report import format_report, validation_choices
 
 logger = logging.getLogger(__name__)
 
@@ -369,6 +369,12 @@ def evaluate_on_dataset(
         "cross_corpus": cross_corpus,
         "training_overlap": overlap,
         "speaker_independent": None if overlap is None else not overlap.get("train"),
+        # What the validation speakers of the model's own run chose (the best epoch only where they did).
+        "run_validation_choices": (
+            validation_choices(trained.run_report, (trained.run_config or {}).get("training"))
+            if trained.run_report is not None and overlap is not None
+            else None
+        ),
         "normalization": normalization,
         "evaluation": {key: metrics},
     }
@@ -429,6 +435,17 @@ def evaluate_model(
     return report
 
 
+def _validation_note(choices: Optional[Mapping[str, bool]]) -> str:
+    """What the run's validation speakers chose, after their names in an evaluation report."""
+    if choices is None:
+        return " (the run does not record whether they chose the best epoch: read as optimistic)"
+    if choices.get("best_epoch") or choices.get("early_stopping"):
+        return " (they chose the best epoch: optimistic)"
+    if choices.get("temperature"):
+        return " (they chose no epoch, fixed epochs; they fitted the calibration temperature)"
+    return " (they only reported: fixed epochs, the last model, no temperature)"
+
+
 def format_eval_report(report: Mapping[str, Any]) -> str:
     """An evaluation report as Markdown: what was evaluated on what, then the run report's tables."""
     ((key, metrics),) = report["evaluation"].items()
@@ -468,7 +485,7 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
             warning = (
                 " **(the model trained on them: not speaker-independent)**"
                 if split == "train"
-                else " (they chose the best epoch: optimistic)"
+                else _validation_note(report.get("run_validation_choices"))
                 if split == "validation"
                 else ""
             )

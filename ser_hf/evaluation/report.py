@@ -114,6 +114,92 @@ def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history:
     return path
 
 
+def validation_choices(
+    report: Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
+) -> Optional[dict[str, bool]]:
+    """What a run chose on its validation speakers: ``{"best_epoch", "early_stopping", "temperature"}`` (each `bool`).
+
+    Read from the report's ``validation_choices`` (runs record it), else, for a report from before, from the run's
+    ``training_args`` (the ``training`` section of ``run_config.json``) and ``calibration``; `None` when the run has no
+    validation split or neither source says."""
+    if "validation" not in report.get("evaluation", {}):
+        return None
+    if report.get("validation_choices") is not None:
+        return dict(report["validation_choices"])
+    if not training_args or "load_best_model_at_end" not in training_args:
+        return None
+    evaluates = str(training_args.get("eval_strategy", "epoch")).lower() not in ("no", "intervalstrategy.no")
+    return {
+        "best_epoch": bool(training_args["load_best_model_at_end"]) and evaluates,
+        "early_stopping": training_args.get("early_stopping_patience") is not None and evaluates,
+        "temperature": (report.get("calibration") or {}).get("fitted_on") == "validation",
+    }
+
+
+def _and_join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _chosen(choices: Mapping[str, bool]) -> list[str]:
+    return [
+        text
+        for key, text in (
+            ("best_epoch", "chose the best epoch"),
+            ("early_stopping", "chose when to stop (early stopping)"),
+            ("temperature", "fitted the calibration temperature"),
+        )
+        if choices.get(key)
+    ]
+
+
+def validation_role(report: Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+    """One sentence on what the validation speakers did in the run: chose the best epoch (only where they did:
+    ``load_best_model_at_end``, early stopping), fitted the temperature, or only report; `None` without a validation
+    split."""
+    if "validation" not in report.get("evaluation", {}):
+        return None
+    choices = validation_choices(report, training_args)
+    if choices is None:
+        return (
+            "Validation speakers: this report does not record whether they chose the best epoch (a run from before "
+            "ser-hf recorded it); read their figures as optimistic."
+        )
+    chosen = _chosen(choices)
+    if not choices.get("best_epoch") and not choices.get("early_stopping"):
+        fixed = (
+            "the model trained its fixed epochs and the last one is kept, so the validation speakers chose no epoch"
+        )
+        if chosen:
+            return f"Validation speakers: {fixed}; they {_and_join(chosen)} (their ECE after it is in-sample)."
+        return f"Validation speakers: {fixed} and only report."
+    return f"Validation speakers: they {_and_join(chosen)}, so their figures are optimistic (in-sample)."
+
+
+def no_test_split_text(report: Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+    """The warning of a run without test speakers (a recipe for actors 01-24 on a copy of 01-20): its only figures
+    are the validation speakers', which chose what they chose; `None` when the run has a test split."""
+    evaluation = report.get("evaluation", {})
+    if "test" in evaluation or "validation" not in evaluation:
+        return None
+    choices = validation_choices(report, training_args)
+    if choices is None:
+        what = "which may have chosen the best epoch (the run does not record it): read them as optimistic"
+    elif choices.get("best_epoch") or choices.get("early_stopping"):
+        what = f"which {_and_join(_chosen(choices))}: in-sample, optimistic"
+    elif choices.get("temperature"):
+        what = (
+            "which chose no epoch (fixed epochs, the last model kept) but fitted the calibration temperature: their "
+            "ECE is in-sample, and no held-out speaker confirms their accuracy"
+        )
+    else:
+        what = "which chose nothing (fixed epochs, the last model, no temperature) and only report; no held-out "
+        what += "speaker confirms them"
+    return (
+        "**No test speakers: this run has no test split, so its only figures are on the validation speakers, "
+        f"{what}.** Name test speakers (test_speakers) for a held-out estimate."
+    )
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """A run's report as Markdown: protocol and speakers, leakage audit, the metrics of each split, per-class F1."""
     split = report["split"]
@@ -137,6 +223,9 @@ def format_report(report: Mapping[str, Any]) -> str:
     if normalization:
         lines += ["", f"Features: {normalization['protocol']}."]
         lines += [f"- Warning: {warning}." for warning in normalization.get("warnings", [])]
+    no_test = no_test_split_text(report)
+    if no_test:
+        lines += ["", no_test]
     names = [name for name in SCALAR_METRICS]
     lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for name, metrics in report["evaluation"].items():
@@ -147,6 +236,9 @@ def format_report(report: Mapping[str, Any]) -> str:
     calibration = format_calibration(report)
     if calibration:
         lines += ["", calibration]
+    role = validation_role(report) if report.get("training") else None  # a run's report, not ser-hf evaluate's
+    if role and not no_test:
+        lines += ["", role]
     for name, metrics in report["evaluation"].items():
         intervals = format_intervals(metrics.get("confidence_intervals"))
         if intervals:
@@ -169,10 +261,16 @@ def format_report(report: Mapping[str, Any]) -> str:
         ]
     training = report.get("training", {})
     if training:
+        choices = validation_choices(report) or {}
+        kept = (
+            f"best checkpoint {training.get('best_checkpoint')}"
+            if choices.get("best_epoch", "validation_choices" not in report)
+            else "the last model kept"
+        )
         lines += [
             "",
             f"Training: {training.get('global_step')} steps, {training.get('epochs')} epochs, "
-            f"{training.get('wall_seconds')} s; best checkpoint {training.get('best_checkpoint')}.",
+            f"{training.get('wall_seconds')} s; {kept}.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -242,6 +340,9 @@ def _jsonable(value: Any) -> Any:
 
 __all__ = [
     "evaluate_split",
+    "no_test_split_text",
+    "validation_choices",
+    "validation_role",
     "format_calibration",
     "format_fold_summary",
     "format_report",

@@ -63,6 +63,8 @@ class RunResult:
     intervals: Optional[dict[str, Any]] = None
     #: Every evaluated clip's path, speaker, label and prediction (all folds), for paired comparisons.
     clip_predictions: list[dict[str, str]] = field(default_factory=list)
+    #: The splits every fold of the run evaluated (a run without test speakers has no ``test``).
+    evaluated_splits: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         """A flat row for the CSV table."""
@@ -133,6 +135,28 @@ def summarize_reports(reports: Sequence[Mapping[str, Any]], split: str, where: s
     return summarize_folds([report["evaluation"][split] for report in reports])
 
 
+def evaluated_splits(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The splits every report (fold) of a run evaluated, test first."""
+    shared = set.intersection(*(set(report["evaluation"]) for report in reports)) if reports else set()
+    return sorted(shared, key=lambda name: (name != "test", name != "validation", name))
+
+
+def common_split(runs: Mapping[str, Sequence[str]]) -> str:
+    """The split to compare runs on: ``test`` when every run evaluated it, else ``validation`` when every run did.
+
+    Args:
+        runs (`Mapping[str, Sequence[str]]`): each run's name and the splits it evaluated (:func:`evaluated_splits`).
+    """
+    for split in ("test", "validation"):
+        if all(split in splits for splits in runs.values()):
+            return split
+    raise ValueError(
+        "The runs share neither a test nor a validation evaluation ("
+        + "; ".join(f"{name}: {', '.join(splits) or 'none'}" for name, splits in runs.items())
+        + "); compare runs that share one, or name it with --split."
+    )
+
+
 def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] = None) -> RunResult:
     """Read a finished run (one split or k folds) and summarise its scores on ``split``."""
     run_dir = Path(run_dir)
@@ -161,6 +185,7 @@ def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] 
         clip_predictions=[
             clip for report in reports for clip in report["evaluation"][split].get("clip_predictions", [])
         ],
+        evaluated_splits=evaluated_splits(reports),
     )
 
 
@@ -171,16 +196,43 @@ def _run_names(run_dirs: Sequence[Path]) -> list[str]:
 
 
 def compare_runs(
-    run_dirs: Sequence[str | Path], split: str = "test", names: Optional[Sequence[str]] = None
+    run_dirs: Sequence[str | Path], split: Optional[str] = None, names: Optional[Sequence[str]] = None
 ) -> list[RunResult]:
-    """Summaries of several runs on the same split, in the order given."""
+    """Summaries of several runs on the same split, in the order given.
+
+    Args:
+        split (`str`, *optional*): the split to compare; by default the one every run has (:func:`common_split`):
+            test, else validation (a run without test speakers), which :func:`format_comparison` then says.
+    """
     run_dirs = [Path(path) for path in run_dirs]
     if not run_dirs:
         raise ValueError("compare needs at least one run directory.")
     if names is not None and len(names) != len(run_dirs):
         raise ValueError(f"Give one name per run: {len(names)} names for {len(run_dirs)} runs.")
     names = list(names) if names is not None else _run_names(run_dirs)
+    if split is None:
+        split = common_split({name: evaluated_splits(read_run_reports(path)) for path, name in zip(run_dirs, names)})
+        logger.info(
+            "Comparing the runs on their %s split (%s).",
+            split,
+            "every run has one" if split == "test" else "not every run has a test split",
+        )
     return [summarize_run(path, split, name) for path, name in zip(run_dirs, names)]
+
+
+def split_note(results: Sequence[RunResult]) -> str:
+    """Which split the table compares, and what that means when it is not the test split."""
+    split = results[0].split
+    if split == "test":
+        return "Compared on the test split: held-out speakers of every run."
+    no_test = [result.name for result in results if "test" not in result.evaluated_splits]
+    if split == "validation" and no_test:
+        return (
+            f"**Compared on the validation split: {', '.join(no_test)} {'has' if len(no_test) == 1 else 'have'} no "
+            "test split (no test speakers).** Validation figures are in-sample wherever the validation speakers "
+            "chose the best epoch or fitted the calibration temperature (each run's report.md says what they chose)."
+        )
+    return f"Compared on the {split} split."
 
 
 def format_value(mean: float, std: Optional[float], percent: bool = True) -> str:
@@ -201,6 +253,8 @@ def format_comparison(results: Sequence[RunResult], metrics: Sequence[str] = COM
     split = results[0].split
     lines = [
         f"# Comparison on the {split} split",
+        "",
+        split_note(results),
         "",
         "| run | model | protocol | folds | "
         + " | ".join(f"{METRIC_LABELS[m]} (%)" for m in metrics)
@@ -320,10 +374,13 @@ def write_comparison(results: Sequence[RunResult], output_dir: str | Path) -> di
 __all__ = [
     "COMPARED_METRICS",
     "RunResult",
+    "common_split",
     "compare_runs",
+    "evaluated_splits",
     "format_comparison",
     "plot_comparison",
     "read_run_reports",
+    "split_note",
     "summarize_reports",
     "summarize_run",
     "write_comparison",

@@ -26,6 +26,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA
+from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES
 from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
 from .card_results import (
@@ -487,13 +488,8 @@ class SERCardData:
                 speakers = report["split"]["speakers"].get(name, [])
                 shown = ", ".join(speakers[:24]) + (", ..." if len(speakers) > 24 else "")
                 rows.append({"name": name, "clips": clips, "num_speakers": len(speakers), "speakers": shown})
-        note = None
-        evaluation = report.get("evaluation", {})
-        if not self.run.is_kfold_root and "test" not in evaluation and "validation" in evaluation:
-            note = (
-                "**This run has no test split: the figures below are on the validation speakers, which chose "
-                "the best epoch (and early stopping), so they are optimistic.**"
-            )
+        no_test = None if self.run.is_kfold_root else no_test_split_text(report, self.training_args)
+        note = no_test
         if report.get("fold") is not None:
             fold_note = f"This model is fold {report['fold']} of the run."
             note = f"{fold_note} {note}" if note else fold_note
@@ -503,6 +499,8 @@ class SERCardData:
             "seed": report["split"].get("seed", self.data_args.get("split_seed")),
             "rows": rows,
             "note": note,
+            # Said once: the note of a run without test speakers already says what its validation speakers chose.
+            "validation_role": None if no_test else validation_role(report, self.training_args),
         }
 
     @staticmethod
@@ -604,10 +602,13 @@ class SERCardData:
             f"Trained for {training.get('global_step')} steps ({training.get('epochs')} epochs) in "
             f"{training.get('wall_seconds')} s"
         )
-        if best:
+        choices = validation_choices(report, self.training_args)
+        if best and (choices is None or choices.get("best_epoch")):
             text += f"; the exported weights are those of {Path(best).name}"
             if training.get("best_metric") is not None:
                 text += f", the best by validation {metric} ({training['best_metric']:.4f})"
+        elif choices is not None:
+            text += "; the exported weights are the last model's (no epoch chosen on the validation speakers)"
         return text + "."
 
     def _licence_notes(self) -> Optional[str]:

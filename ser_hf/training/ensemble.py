@@ -161,6 +161,8 @@ def ensemble_report(
         "normalization": member_normalizations(member_reports, member_dirs),
         "labels": label_names,
         "evaluation": evaluation,
+        # The members' validation speakers chose what they chose for each member (reports and cards say so).
+        "validation_choices": _members_validation_choices(member_reports) if "validation" in evaluation else None,
         "ensemble": {
             "members": [str(path) for path in member_dirs],
             "weights": list(model.config.member_weights),
@@ -172,6 +174,14 @@ def ensemble_report(
     }
     write_report(output_dir, report)
     return report
+
+
+def _members_validation_choices(member_reports: Sequence[Mapping]) -> Optional[dict[str, bool]]:
+    """What any member chose on the validation speakers; `None` when a member's report does not record it."""
+    choices = [report.get("validation_choices") for report in member_reports]
+    if any(choice is None for choice in choices):
+        return None
+    return {key: any(choice.get(key) for choice in choices) for key in ("best_epoch", "early_stopping", "temperature")}
 
 
 def save_ensemble(

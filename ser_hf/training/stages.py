@@ -395,6 +395,17 @@ def train_and_evaluate(
         "labels": label_names,
         "evaluation": evaluation,
         "calibration": calibration.to_dict(),
+        # What the validation speakers chose (reports and cards say so, and only what they did): Trainer keeps the
+        # best checkpoint only with load_best_model_at_end and a checkpoint evaluated on them.
+        "validation_choices": (
+            {
+                "best_epoch": bool(args.load_best_model_at_end and trainer.state.best_model_checkpoint),
+                "early_stopping": args.early_stopping_patience is not None,
+                "temperature": calibration.fitted_on == "validation",
+            }
+            if "validation" in evaluation
+            else None
+        ),
         "training": {
             **train_result.metrics,
             "wall_seconds": round(train_seconds, 1),
