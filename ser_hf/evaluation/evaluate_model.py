@@ -115,10 +115,11 @@ class TrainedModel:
 
     @property
     def corpora(self) -> list[str]:
-        """The corpora the model was trained on, when its run recorded them."""
-        if self.run_config is None:
-            return []
-        return [corpus_name(c) for c in self.run_config.get("data", {}).get("corpus", [])]
+        """The corpora the model was trained on, when its run recorded them (``run_config.json``, else the
+        ``training_corpora`` of its ``metrics.json``); empty when unknown."""
+        if self.run_config is not None and self.run_config.get("data", {}).get("corpus"):
+            return [corpus_name(c) for c in self.run_config["data"]["corpus"]]
+        return [corpus_name(c) for c in (self.run_report or {}).get("training_corpora") or []]
 
     def split_speakers(self, split: str, corpus: str) -> list[str]:
         """The speakers of ``corpus`` in ``split`` of the model's run (merged runs prefix them with the corpus)."""
@@ -353,7 +354,8 @@ def evaluate_on_dataset(
     )
     evaluated_speakers = sorted(set(clip_speakers))
     overlap = _training_overlap(trained, source, evaluated_speakers)
-    cross_corpus = bool(trained.corpora) and source.name not in trained.corpora
+    relation = corpus_relation(trained.corpora, source.name)
+    cross_corpus = relation == "cross-corpus"
     report = {
         "protocol": "cross-corpus" if cross_corpus else "within-corpus",
         "fold": None,
@@ -361,6 +363,9 @@ def evaluate_on_dataset(
         "model_labels": trained.labels,
         "corpus": source.name,
         "corpus_name": source.full_name,
+        # Provenance of every figure: what the model trained on, and whether this corpus is one of them.
+        "training_corpora": trained.corpora or None,
+        "corpus_relation": relation,
         "data_dir": str(source.data_dir),
         "split": {"name": split_name, "clips": {key: len(dataset)}, "speakers": {key: evaluated_speakers}},
         "labels": shared,
@@ -435,6 +440,45 @@ def evaluate_model(
     return report
 
 
+def corpus_relation(training_corpora: Sequence[str], corpus: str) -> str:
+    """``in-corpus`` when ``corpus`` is one the model trained on, ``cross-corpus`` when it is not, ``unknown`` when
+    the model's training corpora are not recorded (a model without its run's files)."""
+    if not training_corpora:
+        return "unknown"
+    return "in-corpus" if corpus in training_corpora else "cross-corpus"
+
+
+def corpora_names(corpora: Sequence[str]) -> str:
+    """``RAVDESS + CREMA-D``: the corpora's names as cards and reports write them."""
+    return " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in corpora)
+
+
+def provenance_text(report: Mapping[str, Any]) -> str:
+    """Where a report's figures come from: the corpora the model trained on and whether the evaluated corpus is one of
+    them (``in-corpus``) or not (``cross-corpus``)."""
+    trained_on = report.get("training_corpora")
+    relation = report.get("corpus_relation")
+    if relation is None:  # a report from before ser-hf recorded the training corpora
+        if report.get("cross_corpus"):
+            return "Cross-corpus: the model was not trained on this corpus"
+        if report.get("training_overlap") is not None:
+            return "In-corpus: the model was trained on this corpus"
+        return "The model's training corpora are unknown"
+    evaluated = report["corpus_name"]
+    if relation == "unknown":
+        return (
+            f"Provenance unknown: the model's training corpora are not recorded (no run_config.json or metrics.json "
+            f"with it), so these figures may be in-corpus or cross-corpus on {evaluated}"
+        )
+    names = corpora_names(trained_on)
+    if relation == "in-corpus":
+        return f"In-corpus: the model was trained on {names}, and {evaluated} is one of them"
+    return (
+        f"Cross-corpus: the model was trained on {names}, not on {evaluated}: these figures measure how it carries "
+        "to a corpus it never heard, not comparable with in-corpus ones"
+    )
+
+
 def _validation_note(choices: Optional[Mapping[str, bool]]) -> str:
     """What the run's validation speakers chose, after their names in an evaluation report."""
     if choices is None:
@@ -447,22 +491,17 @@ def _validation_note(choices: Optional[Mapping[str, bool]]) -> str:
 
 
 def format_eval_report(report: Mapping[str, Any]) -> str:
-    """An evaluation report as Markdown: what was evaluated on what, then the run report's tables."""
+    """An evaluation report as Markdown: what was evaluated on what (the model's training corpora, in-corpus or
+    cross-corpus), then the run report's tables."""
     ((key, metrics),) = report["evaluation"].items()
     model = Path(report["model"]).name if Path(report["model"]).exists() else report["model"]
-    if report["cross_corpus"]:
-        relation = "Cross-corpus: the model was not trained on this corpus"
-    elif report["training_overlap"] is not None:
-        relation = "The model was trained on this corpus"
-    else:
-        relation = "The model's training corpora are unknown"
     lines = [
         f"# {model} on {report['corpus_name']} ({report['split']['name']})",
         "",
         f"- Model: `{report['model']}` ({len(report['model_labels'])} labels)",
         f"- Corpus: {report['corpus_name']} (`{report['corpus']}`), {metrics['clips']} clips of "
         f"{len(report['split']['speakers'][key])} speakers",
-        f"- {relation}",
+        f"- {provenance_text(report)}",
     ]
     if report["restricted_to_shared_labels"]:
         lines.append(
@@ -580,6 +619,7 @@ def cross_corpus_matrix(
         "models": names,
         "model_paths": [m.name_or_path for m in trained],
         "corpora": [s.name for s in sources],
+        "training_corpora": {name: model.corpora or None for name, model in zip(names, trained)},
         "split": split,
         "cells": {},
         **{metric: {} for metric in ("unweighted_accuracy", "accuracy", "macro_f1")},
@@ -599,6 +639,7 @@ def cross_corpus_matrix(
                 "split": report["split"]["name"],
                 "clips": metrics["clips"],
                 "cross_corpus": report["cross_corpus"],
+                "corpus_relation": report["corpus_relation"],
                 "report": f"{folder}/{EVAL_REPORT_JSON}",
             }
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -628,12 +669,26 @@ def format_cross_corpus(matrix: Mapping[str, Any]) -> str:
         cells = []
         for corpus in corpora:
             cell = matrix["cells"][model][corpus]
-            mark = "" if cell["cross_corpus"] else "*"
+            mark = {"in-corpus": "*", "unknown": "?"}.get(
+                cell.get("corpus_relation"), "" if cell["cross_corpus"] else "*"
+            )
             cells.append(
                 f"[{100 * matrix['unweighted_accuracy'][model][corpus]:.1f} "
                 f"({100 * matrix['accuracy'][model][corpus]:.1f}){mark}]({cell['report'][:-5]}.md)"
             )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    trained_on = matrix.get("training_corpora")
+    if trained_on:
+        lines += [
+            "",
+            "Trained on: "
+            + "; ".join(
+                f"{model}: {corpora_names(trained_on[model]) if trained_on[model] else 'unknown'}"
+                for model in matrix["models"]
+            )
+            + ". A cell on one of a model's training corpora is in-corpus (*), any other cross-corpus (? where a "
+            "model's training corpora are unknown).",
+        ]
     lines += ["", "![UA matrix](cross_corpus_ua.png)"]
     return "\n".join(lines) + "\n"
 
@@ -670,6 +725,8 @@ __all__ = [
     "EVAL_REPORT_MARKDOWN",
     "SPLITS",
     "TrainedModel",
+    "corpora_names",
+    "corpus_relation",
     "cross_corpus_matrix",
     "default_output_dir",
     "evaluate_model",
@@ -679,6 +736,7 @@ __all__ = [
     "load_evaluation_corpus",
     "load_trained_model",
     "predict_logits",
+    "provenance_text",
     "shared_labels",
     "write_eval_report",
 ]

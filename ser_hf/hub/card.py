@@ -26,6 +26,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA
+from ..evaluation.evaluate_model import corpora_names
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES
 from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
@@ -347,7 +348,9 @@ class SERCardData:
             "confusion_matrix_image": confusion_matrix_image(run, report),
             "per_sex": None if run.is_kfold_root else per_sex_text(report),
             "per_corpus": None if run.is_kfold_root else per_corpus_text(report),
-            "eval_reports": eval_report_rows(run.eval_reports),
+            "provenance": self._provenance(report),
+            "trained_on": corpora_names(self.corpora) or "unknown corpora",
+            "eval_reports": eval_report_rows(run.eval_reports, self.corpora),
             "training_regime": self._training_regime(),
             "hyperparameters": self._hyperparameters(),
             "augmentation": self._augmentation(),
@@ -610,6 +613,22 @@ class SERCardData:
         elif choices is not None:
             text += "; the exported weights are the last model's (no epoch chosen on the validation speakers)"
         return text + "."
+
+    def _provenance(self, report: Mapping[str, Any]) -> str:
+        """Where the Results section's figures come from: held-out speakers (or clips) of the corpora the model
+        trained on, so every one of them is in-corpus."""
+        names = corpora_names(self.corpora) or "its training corpora"
+        if self.data_args.get("split_protocol", report.get("protocol")) == "random":
+            held_out = "held-out clips of the same speakers"
+        elif self.run.is_kfold_root:
+            held_out = "each fold's held-out test speakers"
+        else:
+            held_out = f"its held-out {main_split(report) or 'evaluation'} speakers"
+        return (
+            f"**In-corpus.** The model was trained on {names}; every figure in this section is on {held_out} of "
+            f"{'the same corpus' if len(self.corpora) == 1 else 'the same corpora'}. On a corpus it was not trained "
+            "on (cross-corpus), expect far less: see the limitations below."
+        )
 
     def _licence_notes(self) -> Optional[str]:
         names = [

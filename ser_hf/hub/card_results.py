@@ -12,6 +12,7 @@ from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA
 from ..evaluation.bootstrap import METRIC_LABELS, format_interval, format_intervals
+from ..evaluation.evaluate_model import corpora_names, corpus_relation
 from ..evaluation.metrics import SCALAR_METRICS
 from ..training.run_dir import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 
@@ -32,6 +33,20 @@ EVAL_REPORT_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
 
 def percent(value: Optional[float]) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def report_relation(report: Mapping[str, Any], training_corpora: Sequence[str]) -> str:
+    """Whether a ``ser-hf evaluate`` report is ``in-corpus`` (its corpus is one the model trained on),
+    ``cross-corpus`` or ``unknown``: as the report says, or (a report from before it said) from the run's corpora."""
+    if report.get("corpus_relation"):
+        return report["corpus_relation"]
+    if training_corpora:
+        return corpus_relation(training_corpora, report.get("corpus"))
+    return "cross-corpus" if report.get("cross_corpus") else "unknown"
+
+
+def _trained_on(report: Mapping[str, Any], training_corpora: Sequence[str]) -> str:
+    return corpora_names(report.get("training_corpora") or training_corpora) or "unknown corpora"
 
 
 def main_split(report: Mapping[str, Any]) -> Optional[str]:
@@ -85,7 +100,7 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
             SCALAR_METRICS,
             lambda pretty: f"{pretty}, mean of {summary['folds']} folds",
             dataset_type=dataset_type,
-            dataset_name=f"{dataset_name} ({summary['folds']}-fold {summary['protocol']}, mean)",
+            dataset_name=f"{dataset_name} (in-corpus, {summary['folds']}-fold {summary['protocol']}, mean)",
             dataset_split=summary["split"],
         )
     elif run.report is not None:
@@ -97,13 +112,13 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
                 SCALAR_METRICS,
                 lambda pretty: f"{split.capitalize()} {pretty}",
                 dataset_type=dataset_type,
-                dataset_name=f"{dataset_name} ({split} speakers: {', '.join(speakers)})",
+                dataset_name=f"{dataset_name} (in-corpus, {split} speakers: {', '.join(speakers)})",
                 dataset_split=split,
             )
     for path, report in run.eval_reports:
         for key, metrics in report.get("evaluation", {}).items():
             corpus = report.get("corpus", key)
-            kind = "cross-corpus, " if report.get("cross_corpus") else ""
+            kind = f"{report_relation(report, corpora)}, trained on {_trained_on(report, corpora)}, "
             speakers = len(report["split"]["speakers"].get(key, []))
             transductive = (
                 ", speaker-normalised (transductive)"
@@ -243,17 +258,23 @@ def confusion_matrix_image(run: RunRecord, report: Mapping[str, Any]) -> Optiona
     return (folder / split_confusion_matrix_png(split)).relative_to(run.run_dir).as_posix()
 
 
-def eval_report_rows(eval_reports: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per ``ser-hf evaluate`` report in ``reports/``, linking its Markdown."""
+def eval_report_rows(
+    eval_reports: Sequence[tuple[str, Mapping[str, Any]]], training_corpora: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """One row per ``ser-hf evaluate`` report in ``reports/``, linking its Markdown, with the corpora the model
+    trained on and whether the report's corpus is one of them (``relation``: in-corpus, cross-corpus or unknown)."""
     rows = []
     for path, report in eval_reports:
         for key, metrics in report.get("evaluation", {}).items():
+            relation = report_relation(report, training_corpora)
             rows.append(
                 {
                     "name": f"{report.get('corpus', key)} / {report['split']['name']}",
                     "path": f"{path}/{EVAL_REPORT_MARKDOWN}",
                     "corpus": report.get("corpus_name", key),
-                    "cross_corpus": report.get("cross_corpus", False),
+                    "trained_on": _trained_on(report, training_corpora),
+                    "relation": relation,
+                    "cross_corpus": relation == "cross-corpus",
                     "clips": metrics["clips"],
                     "num_labels": len(report["labels"]),
                     **{m: percent(metrics[m]) for m in EVAL_REPORT_METRICS},
@@ -276,5 +297,6 @@ __all__ = [
     "per_sex_text",
     "percent",
     "pooled_text",
+    "report_relation",
     "results_rows",
 ]

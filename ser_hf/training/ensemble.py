@@ -158,6 +158,7 @@ def ensemble_report(
         "fold": first.get("fold"),
         "split": first["split"],
         "leakage_audit": first.get("leakage_audit"),
+        "training_corpora": first.get("training_corpora"),
         "normalization": member_normalizations(member_reports, member_dirs),
         "labels": label_names,
         "evaluation": evaluation,

@@ -392,6 +392,8 @@ def train_and_evaluate(
         },
         "leakage_audit": leakage_report.to_dict() if leakage_report is not None else None,
         "normalization": normalization.to_dict() if normalization is not None else None,
+        # Every figure of this report is in-corpus: on held-out speakers of the corpora the model trained on.
+        "training_corpora": get_ser_info(splits["train"]).get("corpora") or list(data_args.corpus),
         "labels": label_names,
         "evaluation": evaluation,
         "calibration": calibration.to_dict(),

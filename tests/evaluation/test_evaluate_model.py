@@ -88,6 +88,48 @@ def test_evaluate_cli_writes_a_report_and_flags_speakers_the_model_saw(tmp_path,
     assert "Speakers ['99'] are not in ravdess" in capsys.readouterr().err
 
 
+def test_every_evaluation_says_what_the_model_trained_on_and_whether_the_corpus_is_one_of_them(
+    tmp_path, cnn_run, tiny_ravdess, cremad_clips
+):
+    """In-corpus (RAVDESS model on RAVDESS), cross-corpus (on CREMA-D) and unknown (a model without its run's files):
+    the report records the training corpora and the relation, and its Markdown says both."""
+    unknown = tmp_path / "bare_model"
+    shutil.copytree(cnn_run, unknown, ignore=shutil.ignore_patterns("run_config.json", "metrics.json", "checkpoint-*"))
+    report_only = tmp_path / "model_and_metrics"  # the run's metrics.json records its corpora too
+    shutil.copytree(cnn_run, report_only, ignore=shutil.ignore_patterns("run_config.json", "checkpoint-*"))
+    assert json.loads((cnn_run / "metrics.json").read_text())["training_corpora"] == ["ravdess"]
+    cases = (
+        (
+            report_only,
+            "cremad",
+            cremad_clips.parent,
+            "cross-corpus",
+            "- Cross-corpus: the model was trained on RAVDESS",
+        ),
+        (
+            cnn_run,
+            "ravdess",
+            tiny_ravdess,
+            "in-corpus",
+            "- In-corpus: the model was trained on RAVDESS, and RAVDESS is",
+        ),
+        (cnn_run, "cremad", cremad_clips.parent, "cross-corpus", "- Cross-corpus: the model was trained on RAVDESS, "),
+        (unknown, "ravdess", tiny_ravdess, "unknown", "- Provenance unknown: the model's training corpora are not"),
+    )
+    for model, corpus, data_dir, relation, line in cases:
+        output = tmp_path / f"{model.name}-{corpus}"
+        evaluate = ["evaluate", "--model", str(model), "--corpus", corpus, "--data-dir", str(data_dir)]
+        assert cli_main([*evaluate, "--split", "all", "--output-dir", str(output)]) == 0
+        report = json.loads((output / "eval_report.json").read_text())
+        assert report["corpus_relation"] == relation and report["cross_corpus"] == (relation == "cross-corpus")
+        assert report["training_corpora"] == (None if relation == "unknown" else ["ravdess"])
+        assert line in (output / "eval_report.md").read_text()
+    assert (
+        "not on CREMA-D: these figures measure how it carries to a corpus it never heard"
+        in (tmp_path / "run-cremad" / "eval_report.md").read_text()
+    )
+
+
 def test_cross_corpus_matrix_on_two_real_corpora_uses_their_shared_labels(
     tmp_path, cnn_run, cremad_run, tiny_ravdess, cremad_clips
 ):
@@ -144,4 +186,8 @@ def test_cross_corpus_matrix_on_two_real_corpora_uses_their_shared_labels(
     reverse = json.loads((output / cells[cremad_model]["ravdess"]["report"]).read_text())
     assert reverse["dropped_clips"] == {"calm": 4, "surprised": 4} and not reverse["restricted_to_shared_labels"]
     assert "| model \\ corpus | ravdess | cremad |" in (output / "cross_corpus.md").read_text()
+    assert (
+        f"Trained on: {ravdess_model}: RAVDESS; {cremad_model}: CREMA-D." in (output / "cross_corpus.md").read_text()
+    )
+    assert matrix["training_corpora"] == {ravdess_model: ["ravdess"], cremad_model: ["cremad"]}
     assert (output / "cross_corpus_ua.png").read_bytes()[:4] == b"\x89PNG"

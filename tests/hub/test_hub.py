@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import shutil
 import socket
@@ -211,6 +212,50 @@ def test_kfold_run_card_states_mean_and_std(tmp_path, tiny_ravdess):
     assert f"| **mean ± std** | {mean} |" in card.text and 'subfolder="fold-0"' in card.text
     fold_card = ModelCard.load(run_dir / "fold-1" / "README.md")
     assert f"| **mean ± std** | {mean} |" in fold_card.text and "fold 1 of the run" in fold_card.text
+
+
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_card_says_where_every_figure_comes_from_and_quotes_the_cross_corpus_benchmark(
+    tmp_path, cnn_run, tiny_ravdess, cremad_clips
+):
+    """Every figure of the card names the corpora the model trained on and whether the evaluated corpus is one of them;
+    the limitations quote BENCHMARKS.md's cross-corpus figures, which a test keeps equal to that section."""
+    from ser_hf.hub.card import create_model_card
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(cnn_run, model_dir)
+    for corpus, data_dir, split in (("ravdess", tiny_ravdess, "test"), ("cremad", cremad_clips.parent, "all")):
+        evaluate = ["evaluate", "--model", str(model_dir), "--corpus", corpus, "--data-dir", str(data_dir)]
+        assert cli_main([*evaluate, "--split", split]) == 0
+    card = create_model_card(model_dir)
+    text = card.text
+    results = text.split("## Results", 1)[1].split("## Training procedure", 1)[0]
+    assert results.lstrip().startswith(
+        "**In-corpus.** The model was trained on RAVDESS; every figure in this section is on its held-out test "
+        "speakers of the same corpus."
+    )
+    assert "| RAVDESS → RAVDESS (in-corpus) | 8 |" in results
+    assert "| RAVDESS → CREMA-D (cross-corpus) |" in results
+    by_corpus = {r.dataset_type: r.dataset_name for r in card.data.eval_results}
+    assert by_corpus["ravdess"].startswith("RAVDESS (in-corpus, test speakers: 04")
+    assert by_corpus["cremad"].startswith("CREMA-D (cross-corpus, trained on RAVDESS, all, ")
+
+    limitations = text.split("## Intended use and limitations", 1)[1]
+    quoted = limitations.split("- **Other corpora (cross-corpus).**", 1)[1].split("\n- **", 1)[0]
+    figures = re.findall(r"\d+\.\d %", quoted)
+    assert figures == ["78.6 %", "45.0 %", "31.9 %", "14.3 %", "85.3 %", "49.7 %"]
+    benchmarks = (REPO / "BENCHMARKS.md").read_text()
+    heading = next(line for line in benchmarks.splitlines() if line.startswith("### Cross-corpus: RAVDESS and TESS"))
+    section = benchmarks.split(heading, 1)[1].split("\n### ", 1)[0]
+    for figure in figures:
+        number = re.escape(figure[:-2])
+        assert re.search(rf"\*\*{number}\*\*|\| {number} ", section), figure  # a table cell, bold or not
+    anchor = _github_anchor(heading.lstrip("# "))
+    assert f"(https://github.com/ser-hf/ser-hf/blob/main/BENCHMARKS.md#{anchor})" in quoted
 
 
 # --- The Hub round trip -------------------------------------------------------------------------------------------
