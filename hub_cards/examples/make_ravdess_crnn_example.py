@@ -1,7 +1,7 @@
 """Generate ``hub_cards/examples/ravdess_crnn/`` from a finished run of ``recipes/ravdess_crnn.yaml``.
 
     .venv/bin/python -m ser_hf.train recipes/ravdess_crnn.yaml --data_dir ../shared/data/ravdess_16k \\
-        --output_dir runs/ravdess_crnn
+        --validation_speakers 17 18 --test_speakers 19 20 --output_dir runs/ravdess_crnn
     .venv/bin/python hub_cards/examples/make_ravdess_crnn_example.py
 
 It evaluates the run's model on RAVDESS actors 17-20 with ``ser-hf evaluate`` (writing the report into the run's
