@@ -159,7 +159,9 @@ def encode_dataset(
     """Add an `encoder_states` column: each clip's encoder hidden states, averaged over its real frames.
 
     A row holds `(num_hidden_layers + 1, hidden_size)` floats with `config.use_weighted_layer_sum` (every layer, the
-    input embeddings first), `(hidden_size,)` otherwise (the last layer). Each clip's value equals that of the clip
+    input embeddings first), `(hidden_size,)` otherwise (the last layer); a Whisper classifier with
+    `pooling_mode="layer_statistics"` caches each layer's mean and standard deviation, `(layers, 2 * hidden_size)`.
+    Each clip's value equals that of the clip
     encoded alone, unpadded: encoders that are exactly padding-invariant (layer-norm feature encoder, feature
     extractor returning an attention mask, not data2vec-audio) run in batches of clips sorted by length; group-norm
     encoders such as wav2vec2-base, whose first convolution normalises over the whole padded time axis, run in such
@@ -524,7 +526,8 @@ class CachedEncoderHead(nn.Module):
     ) -> SequenceClassifierOutput:
         r"""
         encoder_states (`torch.FloatTensor` of shape `(batch_size, num_hidden_layers + 1, hidden_size)` or
-            `(batch_size, hidden_size)`): each clip's mean encoder states, as :func:`encode_dataset` caches them.
+            `(batch_size, hidden_size)`): each clip's mean encoder states, as :func:`encode_dataset` caches them
+            (`(batch_size, layers, 2 * hidden_size)` means and standard deviations for Whisper's layer statistics).
         state_mean, state_std (`torch.FloatTensor` of shape `(batch_size, layers * hidden_size)`, *optional*):
             Statistics each clip's states are standardised with first, as the full model does (a Whisper classifier
             whose feature extractor has `normalization`; :class:`EncoderStatesCollator` passes them).
