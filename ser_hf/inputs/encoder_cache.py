@@ -161,13 +161,12 @@ def encode_dataset(
     A row holds `(num_hidden_layers + 1, hidden_size)` floats with `config.use_weighted_layer_sum` (every layer, the
     input embeddings first), `(hidden_size,)` otherwise (the last layer); a Whisper classifier with
     `pooling_mode="layer_statistics"` caches each layer's mean and standard deviation, `(layers, 2 * hidden_size)`.
-    Each clip's value equals that of the clip
-    encoded alone, unpadded: encoders that are exactly padding-invariant (layer-norm feature encoder, feature
-    extractor returning an attention mask, not data2vec-audio) run in batches of clips sorted by length; group-norm
-    encoders such as wav2vec2-base, whose first convolution normalises over the whole padded time axis, run in such
-    batches on an accelerator, with that one layer run clip by clip (see :func:`first_conv_layer_per_clip`), and one
-    clip per forward on CPU (see `batch_group_norm`); data2vec-audio, whose positional convolutions leak padding into
-    the last frames, one clip per forward.
+    Each clip's value equals that of the clip encoded alone, unpadded: encoders that are exactly padding-invariant
+    (layer-norm feature encoder, feature extractor returning an attention mask, not data2vec-audio) run in batches of
+    clips sorted by length; group-norm encoders such as wav2vec2-base, whose first convolution normalises over the
+    whole padded time axis, run in such batches on an accelerator, with that one layer run clip by clip (see
+    :func:`first_conv_layer_per_clip`), and one clip per forward on CPU (see `batch_group_norm`); data2vec-audio, whose
+    positional convolutions leak padding into the last frames, one clip per forward.
 
     The states are written by `Dataset.map` to `encoder-<key>.arrow` in `cache_dir`, where the key hashes the
     dataset's fingerprint, the model config (less the head's own fields), the encoder's weights and the feature
