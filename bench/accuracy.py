@@ -206,30 +206,52 @@ def fold_line(fold: int, report: dict, random_split: bool = False) -> str:
     )
 
 
+def prepare_recipe(values: dict) -> tuple[tuple, Any, Any]:
+    """The recipe's four argument sections parsed from ``values`` (as ``ser_hf.train`` parses a file), its input mode
+    and its corpus, prepared by that mode (decoded, and encoded once in FAST mode)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "recipe.yaml"
+        path.write_text(yaml.safe_dump(values))
+        arguments = parse_recipe([str(path)])
+    model_args, data_args, augmentation_args, training_args = arguments
+    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    return arguments, input_mode, input_mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+
+
+def train_split(arguments: tuple, input_mode, splits, fold: int) -> dict:
+    """Train and evaluate one split as ``ser_hf.train`` does (same stages, leakage audit included); its report, with
+    the training minutes under ``bench_minutes``."""
+    report = train_and_evaluate(
+        *arguments, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode
+    )
+    report["bench_minutes"] = report["training"]["wall_seconds"] / 60
+    return report
+
+
+def add_model_path_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model-path ID=FOLDER`` (repeatable; see :func:`parse_model_paths`)."""
+    parser.add_argument(
+        "--model-path",
+        dest="model_paths",
+        action="append",
+        default=[],
+        metavar="ID=FOLDER",
+        help="load FOLDER wherever a recipe or ensemble member has model_name_or_path ID (repeatable), e.g. "
+        "openai/whisper-base=../shared/models/whisper-base-encoder",
+    )
+
+
 def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool = False) -> list[dict]:
     """Train every fold as ``ser_hf.train`` does (same stages), optionally reducing each test fold first. With
     ``leakage``, each fold also trains on a random split of the same clips and sizes (its report under
     ``"random"``)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        yaml.safe_dump(values, handle)
-    model_args, data_args, augmentation_args, training_args = parse_recipe([handle.name])
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
-    dataset = input_mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+    arguments, input_mode, dataset = prepare_recipe(values)
+    model_args, data_args, augmentation_args, training_args = arguments
     reports = []
     for fold, splits in make_folds(dataset, data_args):
         if emotions_per_speaker:
             splits = reduce_test_emotions(splits, emotions_per_speaker, seed=training_args.seed + fold)
-        report = train_and_evaluate(
-            model_args,
-            data_args,
-            augmentation_args,
-            training_args,
-            splits,
-            fold=fold,
-            leakage_report=audit_split(splits, fold),
-            input_mode=input_mode,
-        )
-        report["bench_minutes"] = report["training"]["wall_seconds"] / 60
+        report = train_split(arguments, input_mode, splits, fold)
         print(fold_line(fold, report), flush=True)
         if leakage:
             random_splits, random_data_args, random_training_args = random_fold_run(
@@ -445,15 +467,7 @@ def main(argv=None) -> list[dict]:
         "feature_extractor_config.normalization=speaker): the variant is reported under the recipe's name with its "
         "overrides",
     )
-    parser.add_argument(
-        "--model-path",
-        dest="model_paths",
-        action="append",
-        default=[],
-        metavar="ID=FOLDER",
-        help="load FOLDER wherever a recipe or ensemble member has model_name_or_path ID (repeatable), e.g. "
-        "openai/whisper-base=../shared/models/whisper-base-encoder",
-    )
+    add_model_path_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy")
     parser.add_argument("--results", type=Path, help="write the summaries to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)

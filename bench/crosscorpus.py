@@ -20,21 +20,18 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import METRICS, SPLIT_KEYS, parse_model_paths
+from accuracy import METRICS, SPLIT_KEYS, add_model_path_argument, parse_model_paths, prepare_recipe, train_split
 from harness import REPO, SHARED_RAVDESS, machine_line
 
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.recipe.errors import RecipeError
-from ser_hf.recipe.parser import parse_recipe
-from ser_hf.training.stages import audit_split, load_dataset_from_args, recipe_input_mode, train_and_evaluate
 
 #: The real corpora, and where they are.
 CORPORA = {"ravdess": SHARED_RAVDESS, "tess": SHARED_RAVDESS.parent / "tess"}
@@ -70,28 +67,14 @@ def merged_values(recipe: Path, output_dir: Path, model_paths: dict[str, str]) -
 
 
 def run_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str]) -> list[dict]:
-    values = merged_values(recipe, output_root / recipe.stem, model_paths)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        yaml.safe_dump(values, handle)
-    model_args, data_args, augmentation_args, training_args = parse_recipe([handle.name])
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
-    dataset = input_mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+    arguments, input_mode, dataset = prepare_recipe(merged_values(recipe, output_root / recipe.stem, model_paths))
     speakers = column_values(dataset, "speaker_id")
     rows = []
     for fold, (source, target) in enumerate((a, b) for a in CORPORA for b in CORPORA if a != b):
         of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in (source, target)}
         splits = speaker_split(dataset, train_speakers=of[source], test_speakers=of[target])
         splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
-        report = train_and_evaluate(
-            model_args,
-            data_args,
-            augmentation_args,
-            training_args,
-            splits,
-            fold=fold,
-            leakage_report=audit_split(splits, fold),
-            input_mode=input_mode,
-        )
+        report = train_split(arguments, input_mode, splits, fold)
         test = report["evaluation"]["test"]
         intervals = pooled_intervals([test])
         row = {
@@ -100,7 +83,7 @@ def run_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str]) -> 
             "test": target,
             "train_speakers": len(of[source]),
             "test_speakers": len(of[target]),
-            "minutes": round(report["training"]["wall_seconds"] / 60, 2),
+            "minutes": round(report["bench_minutes"], 2),
             "protocol": (report.get("normalization") or {}).get("protocol"),
             **{name: round(100 * test[name], 2) for name in METRICS},
             "confidence_intervals": intervals,
@@ -132,14 +115,7 @@ def markdown_table(rows: list[dict]) -> str:
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+", type=Path)
-    parser.add_argument(
-        "--model-path",
-        dest="model_paths",
-        action="append",
-        default=[],
-        metavar="ID=FOLDER",
-        help="load FOLDER wherever a recipe has model_name_or_path ID (repeatable)",
-    )
+    add_model_path_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus")
     parser.add_argument("--results", type=Path, help="write the rows to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
