@@ -139,3 +139,15 @@ def test_peer_runs_ser_hf_and_the_example_script_on_the_same_clips(monkeypatch, 
     assert summary["ratio"] == pytest.approx(serhf[0]["clips_per_second"] / peer[0]["clips_per_second"])
     # Two steps from the same random encoder: both start near ln(8), eight emotions, and end at about the same loss.
     assert summary["equal_loss"]
+
+
+def test_augment_times_audiomentations_against_the_hand_written_augmentation(monkeypatch, capsys):
+    module = importlib.import_module("bench.augment")
+    try:
+        module.handwritten_module()
+    except Exception as error:  # a shallow clone or an sdist lacks the commit the hand-written code is read from
+        pytest.skip(f"the hand-written augmentation's commit is not available: {error}")
+    monkeypatch.setattr(sys, "argv", ["bench/augment.py", "--clips", "2", "--repeats", "1"])
+    module.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| all five |")]
+    assert len(rows) == 1 and float(rows[0].split("|")[-2]) > 0

@@ -1,24 +1,31 @@
-"""Training-time audio augmentation: waveform perturbations and SpecAugment masking.
+"""Training-time audio augmentation: waveform perturbations (audiomentations) and SpecAugment masking (torchaudio).
 
 Both augmenters take their randomness only from the `numpy.random.Generator` the caller passes. The collator builds
 one generator per clip from (seed, epoch, clip id), so a run that is interrupted and resumed sees exactly the same
-augmentations; nothing here reads `torch`'s, `numpy`'s or `random`'s global generators.
+augmentations. audiomentations draws from `random` and `numpy.random`, torchaudio's masks from `torch`'s generator:
+each call seeds the global generator it needs from the clip's generator and puts the caller's state back afterwards,
+so the caller's global generators are left as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
 import os
+import random
+import threading
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.fft
 import soxr
 import torch
 import torchaudio.functional as F
+import torchaudio.transforms as T
 
 from ..data.corpora.base import InvalidClipError
 from ..data.decode import decode_waveform
@@ -30,6 +37,30 @@ logger = logging.getLogger(__name__)
 # 60 dB of amplitude decay is a factor of 1000: exp(-ln(1000) * t / rt60) reaches -60 dB at t = rt60.
 _LN_1000 = math.log(1000.0)
 
+# Held while a call has seeded the process-wide generators, so that two threads augmenting at once cannot interleave
+# their seeding and drawing (data-loader workers are processes, each with its own lock).
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _seeded_global_rngs(
+    seed: int, *, python: bool = False, numpy: bool = False, torch_cpu: bool = False
+) -> Iterator[None]:
+    """The chosen global generators (`random`, `numpy.random`, torch's CPU one) seeded from `seed` inside the block,
+    the caller's states restored after it: audiomentations and torchaudio draw from them and take no generator. Only
+    those a transform reads are touched, as saving and restoring each costs time on every clip."""
+    with _GLOBAL_RNG_LOCK, contextlib.ExitStack() as restore:
+        if python:
+            restore.callback(random.setstate, random.getstate())
+            random.seed(seed)
+        if numpy:
+            restore.callback(np.random.set_state, np.random.get_state())
+            np.random.seed([seed & 0xFFFFFFFF, seed >> 32])
+        if torch_cpu:
+            restore.enter_context(torch.random.fork_rng(devices=[]))
+            torch.manual_seed(seed)
+        yield
+
 
 @dataclass
 class WaveformAugmentation:
@@ -37,7 +68,9 @@ class WaveformAugmentation:
 
     The perturbations run in a fixed order: speed, pitch, reverb, noise, gain (the speaker's voice, then the room,
     then the background, then the recording level). Each draws from its own child generator seeded from `rng`, so
-    switching one on or off (an ablation) leaves the draws of the others unchanged.
+    switching one on or off (an ablation) leaves the draws of the others unchanged. Pitch, noise and gain are
+    audiomentations' `PitchShift`, `AddGaussianSNR` / `AddBackgroundNoise` and `Gain`; speed and reverberation are
+    ser-hf's own (audiomentations has no equivalent of either: see `_speed` and `_reverb`).
 
     Args:
         sampling_rate (`int`, *optional*, defaults to 16000):
@@ -70,8 +103,8 @@ class WaveformAugmentation:
             Recorded room impulse responses, one chosen uniformly and used from its direct-path peak. Exponentially
             decaying white noise with the drawn RT60 when empty.
 
-    Noise and impulse-response files are decoded on first use and kept on the instance (so once per data-loader
-    worker); a large noise collection is held in memory once loaded.
+    Impulse-response files are decoded on first use and kept on the instance (so once per data-loader worker); noise
+    files are checked on first use and then read by audiomentations, one window per clip.
     """
 
     sampling_rate: int = 16000
@@ -87,7 +120,8 @@ class WaveformAugmentation:
     reverb_prob: float = 0.0
     reverb_rt60: tuple[float, float] = (0.2, 0.8)
     impulse_responses: Sequence[str] = ()
-    _noise_cache: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # audiomentations transforms, built on first use (so once per data-loader worker) and kept out of repr/equality.
+    _transforms: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _impulse_response_cache: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -96,6 +130,8 @@ class WaveformAugmentation:
             setattr(self, name, _check_probability(name, getattr(self, name)))
         for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60"):
             setattr(self, name, _check_range(name, getattr(self, name)))
+        if not -24.0 <= self.pitch_semitones[0] <= self.pitch_semitones[1] <= 24.0:  # audiomentations' bounds
+            raise ValueError(f"pitch_semitones must lie within [-24, 24], got {self.pitch_semitones!r}")
         if self.reverb_rt60[0] <= 0:
             raise ValueError(f"reverb_rt60 must be positive seconds, got {self.reverb_rt60!r}")
         self.speed_factors = _check_speed_factors(self.speed_factors)
@@ -110,7 +146,7 @@ class WaveformAugmentation:
         )
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Return an augmented float32 mono copy; all randomness comes from `rng` (never global RNGs).
+        """Return an augmented float32 mono copy; all randomness comes from `rng`.
 
         Args:
             waveform (`np.ndarray`): 1-D mono waveform at `sampling_rate`, finite values.
@@ -140,7 +176,7 @@ class WaveformAugmentation:
         for (probability, step), seed in zip(steps, seeds):
             step_rng = np.random.default_rng(int(seed))
             if probability > 0 and step_rng.random() < probability and augmented.size > 0:
-                augmented = step(augmented, step_rng)
+                augmented = np.asarray(step(augmented, step_rng), dtype=np.float32)
         return np.ascontiguousarray(augmented, dtype=np.float32)
 
     def _speed(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -148,33 +184,21 @@ class WaveformAugmentation:
         if factor == 1.0:
             return waveform
         # Read the clip as if recorded at factor * sampling_rate and resample it back (what sox's `speed` does for
-        # Kaldi). soxr rather than torchaudio.functional.speed: torchaudio's sinc kernel grows with the reduced rate
+        # Kaldi). Ours, not audiomentations': its TimeStretch keeps the pitch, and its Resample (sampling-rate
+        # augmentation) draws an integer rate from a range rather than a factor from a list, through this same soxr
+        # call. soxr rather than torchaudio.functional.speed: torchaudio's sinc kernel grows with the reduced rate
         # ratio, so factors such as 1/1.1 (14545:16000) are orders of magnitude slower than 0.9 or 1.1; soxr's cost
         # does not depend on the factor.
         return soxr.resample(waveform, self.sampling_rate * factor, self.sampling_rate, quality="HQ")
 
     def _pitch(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        semitones = float(rng.uniform(*self.pitch_semitones))
-        # librosa rather than torchaudio.functional.pitch_shift, measured on CPU: torchaudio takes whole semitones
-        # only and resamples from int(sr * 2**(n/12)) to sr with a sinc kernel that grows with the reduced rate ratio
-        # (17959:16000 for 2 semitones at 16 kHz), seconds per clip; librosa's phase vocoder plus soxr takes
-        # milliseconds. Imported here because librosa (with numba) is slow to import, which runs without pitch
-        # shift should not pay; its first call also compiles (once per process).
-        import librosa.effects
-
-        # A ~32 ms analysis window (512 samples at 16 kHz) is the usual one for speech; librosa's default (2048) is
-        # sized for music at 22 kHz and smears syllable onsets.
-        n_fft = 2 ** round(math.log2(0.032 * self.sampling_rate))
-        if len(waveform) < n_fft:
-            logger.debug(
-                "Clip of %d samples is shorter than the pitch-shift window (%d); left as is", len(waveform), n_fft
-            )
-            return waveform
-        return librosa.effects.pitch_shift(
-            waveform, sr=self.sampling_rate, n_steps=semitones, n_fft=n_fft, hop_length=n_fft // 4, res_type="soxr_hq"
-        )
+        return self._apply_transform("pitch", waveform, rng)
 
     def _reverb(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # Ours, not audiomentations': its RoomSimulator (generated rooms) needs pyroomacoustics and an image-source
+        # simulation per clip, and its ApplyImpulseResponse convolves from the file's first sample (delaying the
+        # speech by the IR's silent lead-in) and rescales the result to a 0.5 peak (changing the level), where a
+        # recipe's reverb changes the room only.
         if self.impulse_responses:
             path = self.impulse_responses[int(rng.integers(len(self.impulse_responses)))]
             impulse_response = self._recorded_impulse_response(path)
@@ -212,36 +236,64 @@ class WaveformAugmentation:
         return self._impulse_response_cache[path]
 
     def _noise(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        snr_db = float(rng.uniform(*self.noise_snr_db))
-        if self.noise_files:
-            path = self.noise_files[int(rng.integers(len(self.noise_files)))]
-            if path not in self._noise_cache:
-                self._noise_cache[path] = _load_audio(path, self.sampling_rate, "noise_files")
-            noise = _random_window(self._noise_cache[path], len(waveform), rng)
-        else:
-            noise = rng.standard_normal(len(waveform)).astype(np.float32)
-        if not noise.any():
-            # add_noise would divide by the noise energy; a silent stretch of a recording adds nothing anyway.
-            return waveform
-        # A silent clip has zero energy, so add_noise scales the noise to zero: the clip stays silent, without NaN.
-        noisy = F.add_noise(torch.from_numpy(waveform), torch.from_numpy(noise), torch.tensor(snr_db))
-        return noisy.numpy()
+        return self._apply_transform("noise", waveform, rng)
 
     def _gain(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        gain_db = float(rng.uniform(*self.gain_db))
-        return waveform * np.float32(10.0 ** (gain_db / 20.0))
+        return self._apply_transform("gain", waveform, rng)
+
+    def _apply_transform(self, name: str, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Run audiomentations' transform for `name` with the global generators it reads seeded from `rng`."""
+        if name not in self._transforms:
+            self._transforms[name] = self._build_transform(name)
+        # Every transform draws its parameters from `random`; white noise draws its samples from `numpy.random`.
+        white_noise = name == "noise" and not self.noise_files
+        seed = int(rng.integers(0, 2**63))
+        with _seeded_global_rngs(seed, python=True, numpy=white_noise), warnings.catch_warnings():
+            # AddBackgroundNoise warns on every clip that it resampled a noise file (said once, in _check_noise_file)
+            # or that a window of the recording is silent (nothing to add: the clip is returned as it is).
+            warnings.filterwarnings("ignore", message=".*had to be resampled.*", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*too silent to be added as noise.*", category=UserWarning)
+            return self._transforms[name](waveform, sample_rate=self.sampling_rate)
+
+    def _build_transform(self, name: str):
+        # Imported here: audiomentations imports librosa, which runs without augmentation need not pay for.
+        import audiomentations
+
+        if name == "gain":
+            # Samples are not clipped: the pipeline is floating point.
+            return audiomentations.Gain(min_gain_db=self.gain_db[0], max_gain_db=self.gain_db[1], p=1.0)
+        if name == "pitch":
+            # Signalsmith Stretch, audiomentations' default: faster than librosa's phase vocoder, and it keeps
+            # syllable onsets sharp (librosa's default window is sized for music).
+            return audiomentations.PitchShift(
+                min_semitones=self.pitch_semitones[0], max_semitones=self.pitch_semitones[1], p=1.0
+            )
+        low, high = self.noise_snr_db
+        if not self.noise_files:
+            return audiomentations.AddGaussianSNR(min_snr_db=low, max_snr_db=high, p=1.0)
+        from audiomentations.core.utils import SUPPORTED_EXTENSIONS
+
+        for path in self.noise_files:
+            _check_noise_file(path, self.sampling_rate)
+            # AddBackgroundNoise would silently skip a file without an audio extension (a folder it would search).
+            if not path.lower().endswith(SUPPORTED_EXTENSIONS):
+                raise ValueError(f"noise_files: {path} does not end in an audio extension {SUPPORTED_EXTENSIONS}")
+        return audiomentations.AddBackgroundNoise(
+            sounds_path=list(self.noise_files), min_snr_db=low, max_snr_db=high, noise_rms="relative", p=1.0
+        )
 
 
 @dataclass
 class SpecAugment:
-    """SpecAugment (Park et al., 2019) time and frequency masking of (frames, bins) features, for spectrogram models.
+    """SpecAugment (Park et al., 2019) time and frequency masking of (frames, bins) features, for spectrogram models,
+    through torchaudio's `TimeMasking` and `FrequencyMasking`.
 
     Args:
         num_time_masks (`int`, *optional*, defaults to 0):
             Time masks per clip.
         time_mask_width (`int`, *optional*, defaults to 20):
-            Maximum frames per time mask; each width is drawn uniformly in `[0, time_mask_width]` (and cut to the
-            clip's real frames).
+            Maximum frames per time mask; each width is drawn uniformly in `[0, time_mask_width)` (and cut to the
+            clip's real frames), as torchaudio's `TimeMasking` does.
         num_freq_masks (`int`, *optional*, defaults to 0):
             Frequency masks per clip.
         freq_mask_width (`int`, *optional*, defaults to 8):
@@ -289,37 +341,51 @@ class SpecAugment:
                 f"{len(num_frames)} num_frames, {len(rngs)} rngs"
             )
         masked = features.clone()
-        # Masks are drawn with the clip's own generator rather than torchaudio.functional.mask_along_axis_iid, which
-        # draws from torch's global RNG (so a resumed run would mask differently) and cannot keep each row's time
-        # masks inside its real frames.
+        time_masking = T.TimeMasking(time_mask_param=self.time_mask_width)
+        frequency_masking = T.FrequencyMasking(freq_mask_param=self.freq_mask_width)
         for row, (frames, rng) in enumerate(zip(num_frames, rngs)):
             frames = int(frames)
             if not 0 <= frames <= max_frames:
                 raise ValueError(f"num_frames[{row}] = {frames} is outside [0, {max_frames}]")
-            for _ in range(self.num_time_masks):
-                start, width = _draw_mask(self.time_mask_width, frames, rng)
-                masked[row, start : start + width, :] = self.mask_value
-            for _ in range(self.num_freq_masks):
-                start, width = _draw_mask(self.freq_mask_width, num_bins, rng)
-                masked[row, :frames, start : start + width] = self.mask_value
+            # torchaudio draws from torch's global generator: seeded from the clip's own one (so a resumed run masks
+            # the same cells) and restored after. Only the row's real frames are masked, never its padding.
+            seed = int(rng.integers(0, 2**63))
+            if frames == 0:
+                continue
+            spectrogram = masked[row, :frames].T  # (bins, frames): torchaudio's (..., freq, time)
+            with _seeded_global_rngs(seed, torch_cpu=True):
+                for _ in range(self.num_time_masks):
+                    spectrogram = time_masking(spectrogram, self.mask_value)
+                for _ in range(self.num_freq_masks):
+                    spectrogram = frequency_masking(spectrogram, self.mask_value)
+            masked[row, :frames] = spectrogram.T
         return masked
-
-
-def _draw_mask(max_width: int, size: int, rng: np.random.Generator) -> tuple[int, int]:
-    width = min(int(rng.integers(0, max_width + 1)), size)
-    start = int(rng.integers(0, size - width + 1))
-    return start, width
-
-
-def _random_window(noise: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """`length` samples from a random start; a recording shorter than that is tiled (wrapped around)."""
-    starts = len(noise) - length + 1 if len(noise) >= length else len(noise)
-    start = int(rng.integers(0, starts))
-    return noise.take(np.arange(start, start + length), mode="wrap")
 
 
 def _rms(waveform: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
+
+
+def _check_noise_file(path: str, sampling_rate: int) -> None:
+    """Refuse a missing or undecodable noise file by name, before audiomentations reads it clip after clip."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"noise_files: {path} does not exist")
+    import librosa
+
+    try:
+        with warnings.catch_warnings():  # librosa's audioread fallback warns before failing
+            warnings.simplefilter("ignore")
+            file_rate = librosa.get_samplerate(path)
+    except Exception as error:  # soundfile and audioread raise their own error types
+        raise ValueError(f"noise_files: {path} cannot be decoded as audio ({error})") from None
+    if file_rate != sampling_rate:
+        logger.warning(
+            "noise_files: %s is at %d Hz and is resampled to %d Hz on every use; resample it once beforehand to save "
+            "that time",
+            path,
+            file_rate,
+            sampling_rate,
+        )
 
 
 def _load_audio(path: str, sampling_rate: int, field_name: str) -> np.ndarray:

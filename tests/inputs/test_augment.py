@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 import numpy as np
@@ -239,15 +240,50 @@ def test_very_short_clip_survives_every_augmentation():
     assert out.ndim == 1 and out.dtype == np.float32 and np.isfinite(out).all() and len(out) > 0
 
 
-def test_files_are_loaded_once_and_kept_out_of_repr_and_equality(tmp_path):
-    path = tmp_path / "hum.wav"
+def test_impulse_responses_are_loaded_once_and_files_kept_out_of_repr_and_equality(tmp_path):
+    path = tmp_path / "room.wav"
     write_noise(path, seconds=0.5)
-    augmentation = WaveformAugmentation(noise_prob=1.0, noise_files=[str(path)])
+    augmentation = WaveformAugmentation(reverb_prob=1.0, impulse_responses=[str(path)])
     first = augmentation(sine(), rng(0))
     path.unlink()  # served from the cache from now on
     np.testing.assert_array_equal(augmentation(sine(), rng(0)), first)
-    assert augmentation == WaveformAugmentation(noise_prob=1.0, noise_files=[str(path)])
+    assert augmentation == WaveformAugmentation(reverb_prob=1.0, impulse_responses=[str(path)])
     assert "cache" not in repr(augmentation)
+    noise_path = tmp_path / "hum.wav"
+    write_noise(noise_path, seconds=0.5)
+    with_noise = WaveformAugmentation(noise_prob=1.0, noise_files=[str(noise_path)])
+    with_noise(sine(), rng(0))  # builds audiomentations' AddBackgroundNoise, which stays out of repr and equality
+    assert with_noise == WaveformAugmentation(noise_prob=1.0, noise_files=[str(noise_path)])
+    assert "AddBackgroundNoise" not in repr(with_noise)
+
+
+def test_audiomentations_draws_leave_the_callers_global_generators_alone():
+    # audiomentations reads `random` and `numpy.random`, torchaudio's masks torch's generator: each call seeds them
+    # from the clip's generator and puts the caller's states back.
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    expected = (random.random(), np.random.random(), torch.rand(1).item())
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    ALL_ON(sine(), rng(0))
+    features, num_frames = padded_batch()
+    SpecAugment(num_time_masks=2, num_freq_masks=2)(features, num_frames, [rng(row) for row in range(3)])
+    assert (random.random(), np.random.random(), torch.rand(1).item()) == expected
+    # ... and a caller that reseeds its global generators does not change the augmentation.
+    np.random.seed(123)
+    random.seed(123)
+    np.testing.assert_array_equal(ALL_ON(sine(), rng(0)), ALL_ON(sine(), rng(0)))
+
+
+def test_unsupported_noise_file_extension_is_named(tmp_path):
+    path = tmp_path / "noise.data"
+    write_noise(tmp_path / "noise.wav", seconds=0.5)
+    (tmp_path / "noise.wav").rename(path)
+    with pytest.raises(ValueError, match="noise_files") as error:
+        WaveformAugmentation(noise_prob=1.0, noise_files=[str(path)])(sine(), rng(0))
+    assert str(path) in str(error.value)
 
 
 @pytest.mark.parametrize("field_name", ["noise_files", "impulse_responses"])
@@ -276,6 +312,7 @@ def test_undecodable_noise_file_error_names_the_file(tmp_path):
         ({"gain_db": (6.0, -6.0)}, "gain_db"),
         ({"noise_snr_db": (10.0,)}, "noise_snr_db"),
         ({"pitch_semitones": (float("nan"), 1.0)}, "pitch_semitones"),
+        ({"pitch_semitones": (-30.0, 1.0)}, "pitch_semitones"),
         ({"reverb_rt60": (0.0, 0.5)}, "reverb_rt60"),
         ({"speed_factors": (0.9, 0.0)}, "speed_factors"),
         ({"speed_factors": ()}, "speed_factors"),
