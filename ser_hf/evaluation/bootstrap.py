@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
+from scipy.stats import bootstrap
 
 #: Below this many test speakers an interval is reported as unreliable instead of printed.
 MIN_RELIABLE_SPEAKERS = 5
@@ -181,8 +181,8 @@ def paired_comparison(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Two models scored on the same clips: the UA difference (B - A) with a paired speaker-bootstrap interval, and
-    the exact McNemar test on the clips one model gets right and the other wrong (`scipy.stats.binomtest` on the
-    discordant pairs)."""
+    the exact McNemar test on the clips one model gets right and the other wrong (statsmodels' `mcnemar`, exact: the
+    binomial test on the discordant pairs)."""
     labels = np.asarray(labels, dtype=np.int64)
     a, b = np.asarray(predictions_a, dtype=np.int64), np.asarray(predictions_b, dtype=np.int64)
     if not (len(labels) == len(a) == len(b) == len(speakers)):
@@ -215,9 +215,16 @@ def paired_comparison(
         interval = [float(result.confidence_interval.low), float(result.confidence_interval.high)]
     else:
         interval = [observed, observed]
-    only_a = int(((a == labels) & (b != labels)).sum())
-    only_b = int(((b == labels) & (a != labels)).sum())
-    p_value = float(binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    # Imported here: statsmodels is slow to import, and only paired comparisons need it.
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    a_correct, b_correct = a == labels, b == labels
+    table = [
+        [int((a_correct & b_correct).sum()), int((a_correct & ~b_correct).sum())],
+        [int((~a_correct & b_correct).sum()), int((~a_correct & ~b_correct).sum())],
+    ]
+    only_a, only_b = table[0][1], table[1][0]
+    p_value = float(mcnemar(table, exact=True).pvalue)
     return {
         "unweighted_accuracy_difference": observed,
         "interval": interval,

@@ -97,6 +97,18 @@ def test_paired_comparison_finds_a_better_model_and_not_an_identical_one():
     assert same["mcnemar"]["p_value"] == 1.0
 
 
+def test_mcnemar_p_value_is_the_exact_binomial_test_on_the_discordant_clips():
+    from scipy.stats import binomtest
+
+    labels, a, speakers = _scored_speakers(6, accuracy_of=lambda s: 0.5, seed=1)
+    b = np.where(np.random.default_rng(2).random(len(labels)) < 0.3, labels, a)
+    mcnemar = paired_comparison(labels, a, b, speakers, 4, n_resamples=100)["mcnemar"]
+    only_a = int(((a == labels) & (b != labels)).sum())
+    only_b = int(((b == labels) & (a != labels)).sum())
+    assert (mcnemar["only_a_correct"], mcnemar["only_b_correct"]) == (only_a, only_b) and only_a + only_b > 0
+    assert mcnemar["p_value"] == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue, rel=1e-12)
+
+
 def test_paired_comparison_refuses_predictions_on_different_clips():
     labels, predictions, speakers = _scored_speakers(5)
     with pytest.raises(ValueError, match="same clips: 120 labels, 120 and 119 predictions"):
