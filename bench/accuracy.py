@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SAMPLE, SHARED_RAVDESS, machine_line
+from harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line
 
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
@@ -147,8 +147,16 @@ def kfold_recipe(
         values["model_name_or_path"] = model_paths[values["model_name_or_path"]]
     if not selects_on_validation(values):
         validation_size = 0.0
+    corpora = values.get("corpus")
+    if isinstance(corpora, list) and len(corpora) > 1:
+        # A merged recipe: RAVDESS is folded as alone, the other corpora train in every fold.
+        if "ravdess" not in corpora:
+            raise RecipeError(f"{recipe} merges {corpora}: the benchmark folds RAVDESS, which it does not hold.")
+        values["data_dir"] = [str(data_dir if name == "ravdess" else SHARED_CORPORA[name]) for name in corpora]
+        values["train_only_corpora"] = [name for name in corpora if name != "ravdess"]
+    else:
+        values["data_dir"] = str(data_dir)
     values.update(
-        data_dir=str(data_dir),
         split_protocol="kfold",
         num_folds=folds,
         validation_size=validation_size,

@@ -26,15 +26,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import METRICS, SPLIT_KEYS, add_model_path_argument, parse_model_paths, prepare_recipe, train_split
-from harness import REPO, SHARED_RAVDESS, machine_line
+from harness import REPO, SHARED_CORPORA, machine_line
 
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.recipe.errors import RecipeError
 
-#: The real corpora, and where they are.
-CORPORA = {"ravdess": SHARED_RAVDESS, "tess": SHARED_RAVDESS.parent / "tess"}
 #: The emotions RAVDESS and TESS share (TESS has no calm).
 SHARED_LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 
@@ -54,8 +52,8 @@ def merged_values(recipe: Path, output_dir: Path, model_paths: dict[str, str]) -
     if values.get("model_name_or_path") in model_paths:
         values["model_name_or_path"] = model_paths[values["model_name_or_path"]]
     values.update(
-        corpus=list(CORPORA),
-        data_dir=[str(path) for path in CORPORA.values()],
+        corpus=list(SHARED_CORPORA),
+        data_dir=[str(path) for path in SHARED_CORPORA.values()],
         labels=SHARED_LABELS,
         split_protocol="speaker",
         output_dir=str(output_dir),
@@ -70,7 +68,7 @@ def run_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str]) -> 
     arguments, input_mode, dataset = prepare_recipe(merged_values(recipe, output_root / recipe.stem, model_paths))
     speakers = column_values(dataset, "speaker_id")
     rows = []
-    for fold, (source, target) in enumerate((a, b) for a in CORPORA for b in CORPORA if a != b):
+    for fold, (source, target) in enumerate((a, b) for a in SHARED_CORPORA for b in SHARED_CORPORA if a != b):
         of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in (source, target)}
         splits = speaker_split(dataset, train_speakers=of[source], test_speakers=of[target])
         splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
@@ -123,12 +121,12 @@ def main(argv=None) -> list[dict]:
         model_paths = parse_model_paths(args.model_paths)
     except RecipeError as error:
         parser.error(str(error))
-    missing = [str(path) for path in CORPORA.values() if not path.is_dir()]
+    missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: the cross-corpus benchmark needs ../shared/data.")
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
-    print(f"corpora: {', '.join(CORPORA)}; labels shared: {', '.join(SHARED_LABELS)}")
+    print(f"corpora: {', '.join(SHARED_CORPORA)}; labels shared: {', '.join(SHARED_LABELS)}")
     rows = []
     for recipe in args.recipes:
         print(f"\n{recipe}", flush=True)

@@ -213,6 +213,23 @@ def normalises_per_speaker(feature_extractor) -> bool:
     return getattr(feature_extractor, "normalization", None) == "speaker"
 
 
+def normalises_per_corpus(feature_extractor) -> bool:
+    """Whether a model's feature extractor standardises each clip with its corpus' statistics: the recordings
+    classified together are then standardised as one corpus, with statistics of them all."""
+    return getattr(feature_extractor, "normalization", None) == "corpus"
+
+
+#: The one group of statistics of a model standardised per corpus: all the recordings classified together.
+RECORDINGS_GROUP = "the recordings classified together"
+
+
+def _statistics_group(path: str, speakers: Optional[Mapping[str, str]], feature_extractor) -> Optional[str]:
+    """Whose statistics standardise a file's windows: the recordings' (corpus normalisation), or its speaker's."""
+    if normalises_per_corpus(feature_extractor):
+        return RECORDINGS_GROUP
+    return speakers[path] if speakers is not None else None
+
+
 class SpeakerNormalizedAudioClassificationPipeline(AudioClassificationPipeline):
     """``pipeline("audio-classification")`` whose inputs may carry their speaker's statistics,
     ``{"raw": waveform, "sampling_rate": rate, "speaker_statistics": (mean, std)}``, for a feature extractor that
@@ -257,7 +274,7 @@ def audio_classification_pipeline(model: str, feature_extractor, **kwargs) -> Au
             return onnx_audio_classification_pipeline(
                 model, feature_extractor, trust_remote_code=kwargs.get("trust_remote_code") or False
             )
-    if normalises_per_speaker(feature_extractor):
+    if normalises_per_speaker(feature_extractor) or normalises_per_corpus(feature_extractor):
         kwargs["pipeline_class"] = SpeakerNormalizedAudioClassificationPipeline
     return pipeline("audio-classification", model=model, feature_extractor=feature_extractor, **kwargs)
 
@@ -407,23 +424,26 @@ def speaker_statistics_of_files(
                     yield speaker, rows
 
     statistics = statistics_by_speaker(feature_rows())
+    group = "Corpus" if normalises_per_corpus(feature_extractor) else "Speaker"
     for speaker in sorted(statistics):
         if windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
             logger.warning(
-                "Speaker %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
+                "%s %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
                 "%.0f s: their standardisation is unreliable, and so are their predictions.",
+                group,
                 speaker,
                 windows[speaker],
                 seconds[speaker],
                 MIN_SPEAKER_WINDOWS,
                 MIN_SPEAKER_SECONDS,
             )
-    logger.info(
-        "Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
-        "speaker's other recordings classified here.",
-        len(statistics),
-        TRANSDUCTIVE_PROTOCOL,
-    )
+    if group == "Speaker":
+        logger.info(
+            "Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
+            "speaker's other recordings classified here.",
+            len(statistics),
+            TRANSDUCTIVE_PROTOCOL,
+        )
     return {speaker: running.statistics(feature_extractor.variance_floor) for speaker, running in statistics.items()}
 
 
@@ -437,7 +457,15 @@ def _speaker_statistics_for(
         missing = [file for file in files if file not in speakers]
         if missing:
             raise ValueError(f"speakers gives no speaker for {len(missing)} file(s), e.g. {missing[0]}.")
-    if not normalises_per_speaker(feature_extractor):
+    if normalises_per_corpus(feature_extractor):
+        logger.info(
+            "The model standardises features per corpus: the %d recording(s) classified here are standardised as "
+            "one corpus, with statistics of them all (transductive: each result depends on the others; classify "
+            "recordings of one set-up together, and enough of them to span the emotions).",
+            len(files),
+        )
+        speakers = {file: RECORDINGS_GROUP for file in files}
+    elif not normalises_per_speaker(feature_extractor):
         if speakers is not None:
             logger.info(
                 "%s does not standardise features per speaker (normalization=%r): the speakers only label "
@@ -651,6 +679,7 @@ def classify_files(
             waveform, prediction = _read_clip(path, sampling_rate, min_samples, too_short)
             if speakers is not None:
                 prediction.speaker = speakers[path]
+            group = _statistics_group(path, speakers, classifier.feature_extractor)
             if waveform is None:
                 queue.add(prediction, None)
             else:
@@ -663,7 +692,7 @@ def classify_files(
                     max_whole_file_seconds,
                     getattr(classifier.feature_extractor, "chunk_length", None),
                 )
-                queue.add(prediction, waveform, bounds, statistics.get(prediction.speaker))
+                queue.add(prediction, waveform, bounds, statistics.get(group))
             while queue.chunk_ready():
                 queue.classify_chunk()
             yield from queue.finished()
@@ -797,6 +826,7 @@ __all__ = [
     "classify_files",
     "find_audio_inputs",
     "model_labels",
+    "normalises_per_corpus",
     "normalises_per_speaker",
     "read_speakers_csv",
     "recording_windows",

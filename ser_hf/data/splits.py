@@ -10,11 +10,11 @@ import logging
 from typing import Optional, Sequence
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, concatenate_datasets
 from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold
 
 from .constants import PROTOCOLS
-from .dataset_info import column_values, set_ser_info
+from .dataset_info import column_values, get_ser_info, set_ser_info
 from .errors import SplitError
 
 logger = logging.getLogger(__name__)
@@ -255,9 +255,20 @@ def random_split(
     return _make_dict(dataset, indices, "random", seed=seed, test_size=test_size, validation_size=validation_size)
 
 
-def split_dataset(dataset: Dataset, protocol: str, **options) -> list[DatasetDict]:
+def split_dataset(
+    dataset: Dataset, protocol: str, *, train_only_corpora: Optional[Sequence[str]] = None, **options
+) -> list[DatasetDict]:
     """Split by protocol name (``speaker``, ``kfold``, ``loso``, ``random``); always a list of folds (one for
-    ``speaker`` and ``random``), as recipes and the CLI use it."""
+    ``speaker`` and ``random``), as recipes and the CLI use it.
+
+    Args:
+        train_only_corpora (`Sequence[str]`, *optional*): corpora (``corpus`` column) whose clips join every fold's
+            training split and never a validation or test split; the protocol splits the other corpora. A merged
+            run then scores on the same folds as a run on those corpora alone (e.g. RAVDESS k-fold, TESS always
+            trained on).
+    """
+    if train_only_corpora:
+        return _with_train_only_corpora(dataset, protocol, train_only_corpora, options)
     if protocol == "speaker":
         return [speaker_split(dataset, **options)]
     if protocol == "kfold":
@@ -267,3 +278,49 @@ def split_dataset(dataset: Dataset, protocol: str, **options) -> list[DatasetDic
     if protocol == "random":
         return [random_split(dataset, **options)]
     raise SplitError(f"Unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+
+
+def _with_train_only_corpora(
+    dataset: Dataset, protocol: str, corpora: Sequence[str], options: dict
+) -> list[DatasetDict]:
+    """:func:`split_dataset` of the clips outside ``corpora``, with the clips of ``corpora`` added to every fold's
+    training split (recorded as ``train_only_corpora`` and in the training split's speakers)."""
+    corpus = np.asarray(column_values(dataset, "corpus"), dtype=object)
+    known = sorted(set(corpus.tolist()))
+    corpora = [str(name) for name in corpora]
+    unknown = [name for name in corpora if name not in known]
+    if unknown:
+        raise SplitError(
+            f"train_only_corpora names {unknown}, which the dataset does not hold (its corpora: {known})."
+        )
+    trained_only = np.isin(corpus, corpora)
+    if trained_only.all():
+        raise SplitError(
+            f"train_only_corpora takes every corpus of the dataset ({', '.join(known)}): no clip is left to "
+            "validate or test on. Leave at least one corpus out of train_only_corpora."
+        )
+    speakers = _speakers(dataset)
+    extra_speakers = set(speakers[trained_only].tolist())
+    shared = sorted(extra_speakers & set(speakers[~trained_only].tolist()))
+    if shared:
+        raise SplitError(
+            f"Speaker(s) {shared} have clips in train_only_corpora ({', '.join(corpora)}) and in the corpora split "
+            "into folds: they would train and test. Give each corpus its own speaker ids."
+        )
+    extra = dataset.select(np.flatnonzero(trained_only))
+    folds = split_dataset(dataset.select(np.flatnonzero(~trained_only)), protocol, **options)
+    result = []
+    for splits in folds:
+        record = get_ser_info(splits["train"])
+        train = concatenate_datasets([splits["train"], extra])
+        train.info.description = splits["train"].info.description
+        set_ser_info(
+            train,
+            split_speakers=sorted(set(record.get("split_speakers", [])) | extra_speakers),
+            train_only_corpora=corpora,
+        )
+        for name in splits:
+            if name != "train":
+                set_ser_info(splits[name], train_only_corpora=corpora)
+        result.append(DatasetDict({"train": train, **{name: splits[name] for name in splits if name != "train"}}))
+    return result

@@ -44,6 +44,7 @@ from ..models import (  # importing ser_hf.models registers its model types with
     EnsembleForAudioClassification,
     load_feature_extractor,
 )
+from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..training.run_dir import (
     CONFUSION_MATRIX_PNG,
     CROSS_CORPUS_JSON,
@@ -228,7 +229,7 @@ def predict_logits(
         )
         columns = [WAVEFORM_COLUMN]
     if normalization is not None and normalization.speaker_statistics is not None:
-        columns.append("speaker_id")
+        columns.append(normalization.group_column)
     rows = dataset.select_columns(columns).with_format("numpy")
     loader = DataLoader(rows, batch_size=batch_size, collate_fn=collator)
     model.eval()
@@ -245,7 +246,7 @@ def _model_logits(
     """A model's logits for the clips of ``dataset`` (called ``key`` in warnings), and how its inputs were
     standardised: a model trained on speaker-normalised features gets each evaluated speaker's statistics, from their
     clips here and without their labels (transductive), as training computes the test speakers'."""
-    if getattr(feature_extractor, "normalization", None) == "speaker" and callable(
+    if getattr(feature_extractor, "normalization", None) in GROUP_NORMALIZATIONS and callable(
         getattr(feature_extractor, "functionals", None)
     ):
         # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.

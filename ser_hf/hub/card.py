@@ -415,6 +415,9 @@ class SERCardData:
                 ", speaker-normalised: evaluated transductively, each test speaker standardised with statistics of "
                 "their own unlabelled clips; a single clip falls back to the training speakers' statistics"
                 if fe.get("normalization") == "speaker"
+                else ", corpus-normalised: evaluated transductively, each test corpus standardised with statistics of "
+                "all its unlabelled clips; a single clip falls back to the training speakers' statistics"
+                if fe.get("normalization") == "corpus"
                 else f", {fe.get('normalization', 'no')} normalisation"
             )
         return None

@@ -120,9 +120,10 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
             corpus = report.get("corpus", key)
             kind = f"{report_relation(report, corpora)}, trained on {_trained_on(report, corpora)}, "
             speakers = len(report["split"]["speakers"].get(key, []))
+            normalization = report.get("normalization") or {}
             transductive = (
-                ", speaker-normalised (transductive)"
-                if (report.get("normalization") or {}).get("transductive")
+                f", {normalization.get('mode', 'speaker')}-normalised (transductive)"
+                if normalization.get("transductive")
                 else ""
             )
             described = (

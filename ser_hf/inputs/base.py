@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 #: Columns every split keeps besides the model's inputs: the label, and what reports, the trainer's clip names and
 #: speaker normalisation read (the ``audio`` column would decode every clip again).
-SPLIT_COLUMNS = ("label", "path", "duration", "speaker_id", "sex")
+SPLIT_COLUMNS = ("label", "path", "duration", "speaker_id", "sex", "corpus")
 
 #: How a mode builds the recipe's model, for what it caches before the corpus is split:
 #: ``build_model(model_args, augmentation_args, labels) -> (model, feature_extractor)``

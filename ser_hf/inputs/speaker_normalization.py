@@ -31,7 +31,12 @@ from datasets import Dataset, DatasetDict
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
-from ..models.feature_normalization import STATISTICS_NORMALIZATIONS, RunningStatistics, Statistics
+from ..models.feature_normalization import (
+    GROUP_NORMALIZATIONS,
+    STATISTICS_NORMALIZATIONS,
+    RunningStatistics,
+    Statistics,
+)
 from .base import drop_clips_shorter_than
 
 logger = logging.getLogger(__name__)
@@ -50,27 +55,39 @@ TRANSDUCTIVE_PROTOCOL = (
     "speaker-normalised features (transductive): every speaker's features, test speakers' "
     "included, are standardised with statistics of that speaker's own unlabelled clips"
 )
+CORPUS_PROTOCOL = (
+    "corpus-normalised features (transductive): every corpus' features, the evaluated corpus' included, are "
+    "standardised with statistics of all that corpus' own unlabelled clips"
+)
 
 
 @dataclass
 class NormalizationPlan:
-    """How a run standardises its model inputs: the per-speaker statistics to feed the collators (``speaker``
-    only), the protocol line reports carry, and the warnings of the distribution check."""
+    """How a run standardises its model inputs: the statistics of each group of clips to feed the collators
+    (``speaker``: by speaker; ``corpus``: by corpus; under ``speaker_statistics`` either way), the protocol line
+    reports carry, and the warnings of the distribution check."""
 
     mode: str
     speaker_statistics: Optional[dict[str, Statistics]] = None
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def group_column(self) -> str:
+        """The column naming each clip's group of statistics (``speaker_id``, or ``corpus``)."""
+        return GROUP_NORMALIZATIONS.get(self.mode, "speaker_id")
+
+    @property
     def protocol(self) -> str:
         if self.mode == "speaker":
             return TRANSDUCTIVE_PROTOCOL
+        if self.mode == "corpus":
+            return CORPUS_PROTOCOL
         return "features standardised with the training speakers' statistics (global)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
-            "transductive": self.mode == "speaker",
+            "transductive": self.mode in GROUP_NORMALIZATIONS,
             "protocol": self.protocol,
             "speakers": sorted(self.speaker_statistics) if self.speaker_statistics else [],
             "warnings": self.warnings,
@@ -263,11 +280,13 @@ def _encoder_state_rows(feature_extractor, waveforms: Sequence[np.ndarray], mode
     return list(states.reshape(len(waveforms), 1, -1).cpu().numpy())
 
 
-def _feature_rows(feature_extractor, dataset: Dataset, batch_size: int = 32, model=None):
-    """``(speaker, rows)`` of a split: its clips' features before normalisation (see :func:`clip_feature_rows`), read
-    from the ``functionals`` column, or the ``encoder_states`` column (flattened: every layer's pooled states in one
-    row), when it is there."""
-    speakers = column_values(dataset, "speaker_id")
+def _feature_rows(
+    feature_extractor, dataset: Dataset, batch_size: int = 32, model=None, group_column: str = "speaker_id"
+):
+    """``(speaker, rows)`` of a split (or ``(corpus, rows)`` with ``group_column="corpus"``): its clips' features
+    before normalisation (see :func:`clip_feature_rows`), read from the ``functionals`` column, or the
+    ``encoder_states`` column (flattened: every layer's pooled states in one row), when it is there."""
+    speakers = column_values(dataset, group_column)
     for column in (FUNCTIONALS_COLUMN, ENCODER_STATES_COLUMN):
         if column in dataset.column_names:
             values = np.asarray(dataset.with_format("numpy")[column], np.float32)
@@ -296,10 +315,12 @@ def statistics_by_speaker(rows: Iterable[tuple[str, np.ndarray]]) -> dict[str, R
     return statistics
 
 
-def speaker_statistics(feature_extractor, dataset: Dataset, model=None) -> dict[str, RunningStatistics]:
+def speaker_statistics(
+    feature_extractor, dataset: Dataset, model=None, group_column: str = "speaker_id"
+) -> dict[str, RunningStatistics]:
     """Each speaker's running statistics over their clips' features (a Whisper extractor's from `model`, unless the
-    dataset holds FAST mode's cached states). Reads no label."""
-    return statistics_by_speaker(_feature_rows(feature_extractor, dataset, model=model))
+    dataset holds FAST mode's cached states); each corpus' with ``group_column="corpus"``. Reads no label."""
+    return statistics_by_speaker(_feature_rows(feature_extractor, dataset, model=model, group_column=group_column))
 
 
 def _distance(a: Counter, b: Counter) -> float:
@@ -349,22 +370,32 @@ def distribution_warnings(
 def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[NormalizationPlan]:
     """Fit the extractor's global statistics on the training split and, for ``speaker`` normalisation, compute every
     speaker's own statistics (training, validation and test speakers alike, each from their own clips, without
-    labels). Returns `None` for extractors that normalise without stored statistics."""
+    labels); for ``corpus`` normalisation, every corpus' own, over its clips in all splits. Returns `None` for
+    extractors that normalise without stored statistics."""
     mode = getattr(feature_extractor, "normalization", None)
     if mode not in STATISTICS_NORMALIZATIONS:
         return None
-    per_split = {name: speaker_statistics(feature_extractor, split) for name, split in splits.items()}
+    plan = NormalizationPlan(mode=mode)
+    per_split = {
+        name: speaker_statistics(feature_extractor, split, group_column=plan.group_column)
+        for name, split in splits.items()
+    }
     training = RunningStatistics()
     for statistics in per_split["train"].values():
         training.merge(statistics)
     feature_extractor.set_global_statistics(*training.statistics(feature_extractor.variance_floor))
-    plan = NormalizationPlan(mode=mode)
-    if mode == "speaker":
+    if mode in GROUP_NORMALIZATIONS:
+        # A speaker is in one split; a corpus may be in all of them, its statistics taken over all its clips.
+        by_group: dict[str, RunningStatistics] = {}
+        for by_split_group in per_split.values():
+            for group, statistics in by_split_group.items():
+                by_group.setdefault(group, RunningStatistics()).merge(statistics)
         plan.speaker_statistics = {
-            speaker: statistics.statistics(feature_extractor.variance_floor)
-            for by_speaker in per_split.values()
-            for speaker, statistics in by_speaker.items()
+            group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
         }
+    if mode == "corpus":
+        logger.info("Corpus normalisation: statistics of %d corpora, each from all its clips.", len(by_group))
+    if mode == "speaker":
         plan.warnings = distribution_warnings(splits, splits["train"].features["label"].names)
         logger.info(
             "Speaker normalisation: statistics of %d speakers, each from their own clips (transductive for "
@@ -384,9 +415,9 @@ def fit_feature_selection(feature_extractor, train: Dataset, plan: Normalization
     speaker's own statistics under speaker normalisation). Reads the training labels only."""
     from sklearn.feature_selection import f_classif
 
-    speakers, rows = zip(*_feature_rows(feature_extractor, train))
+    groups, rows = zip(*_feature_rows(feature_extractor, train, group_column=plan.group_column))
     features = feature_extractor.standardize(
-        np.concatenate(rows), clip_statistics_of(plan, [{"speaker_id": s} for s in speakers])
+        np.concatenate(rows), clip_statistics_of(plan, [{plan.group_column: group} for group in groups])
     )
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Features .* are constant", category=UserWarning)
@@ -406,7 +437,8 @@ def evaluation_normalization(
 ) -> Optional[NormalizationPlan]:
     """How a trained model's inputs are standardised when it is evaluated on ``dataset`` (called ``name`` in the
     warnings): with the training speakers' statistics stored in its extractor (``global``), or each evaluated
-    speaker's own, computed here from their clips without labels (``speaker``, transductive). The training label
+    speaker's own, computed here from their clips without labels (``speaker``, transductive), or each evaluated
+    corpus' own, from all its clips (``corpus``, transductive). The training label
     distribution is not saved with a model, so the distribution check compares each speaker with all the evaluated
     clips. `model` computes the statistics of a Whisper extractor (its encoder's pooled states). Returns `None` for
     extractors that normalise without stored statistics."""
@@ -414,11 +446,18 @@ def evaluation_normalization(
     if mode not in STATISTICS_NORMALIZATIONS:
         return None
     plan = NormalizationPlan(mode=mode)
-    if mode == "speaker":
+    if mode in GROUP_NORMALIZATIONS:
         plan.speaker_statistics = {
-            speaker: statistics.statistics(feature_extractor.variance_floor)
-            for speaker, statistics in speaker_statistics(feature_extractor, dataset, model).items()
+            group: statistics.statistics(feature_extractor.variance_floor)
+            for group, statistics in speaker_statistics(feature_extractor, dataset, model, plan.group_column).items()
         }
+    if mode == "corpus":
+        logger.info(
+            "Corpus normalisation: statistics of %d evaluated corpus(es), each from all its clips: %s.",
+            len(plan.speaker_statistics),
+            CORPUS_PROTOCOL,
+        )
+    if mode == "speaker":
         reference = "all evaluated clips"
         plan.warnings = distribution_warnings(
             DatasetDict({reference: dataset, name: dataset}),
@@ -439,13 +478,15 @@ def evaluation_normalization(
 def clip_statistics_of(
     plan: Optional[NormalizationPlan], rows: list[Mapping[str, Any]]
 ) -> Optional[list[Optional[Statistics]]]:
-    """The statistics of each row's speaker, for a collator; `None` without speaker normalisation."""
+    """The statistics of each row's speaker (its corpus', under corpus normalisation), for a collator; `None`
+    without either."""
     if plan is None or plan.speaker_statistics is None:
         return None
-    return [plan.speaker_statistics.get(row["speaker_id"]) for row in rows]
+    return [plan.speaker_statistics.get(row[plan.group_column]) for row in rows]
 
 
 __all__ = [
+    "CORPUS_PROTOCOL",
     "ENCODER_STATES_COLUMN",
     "FUNCTIONALS_COLUMN",
     "NormalizationPlan",

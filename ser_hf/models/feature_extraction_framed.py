@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 #: Feature normalisations the extractors implement: per clip, none, or by stored statistics (see
 #: :mod:`feature_normalization`).
-NORMALIZATIONS = ("utterance", "none", "global", "speaker")
+NORMALIZATIONS = ("utterance", "none", "global", "speaker", "corpus")
 
 AudioInput = Union[np.ndarray, torch.Tensor, Sequence[float], Sequence[np.ndarray], Sequence[torch.Tensor]]
 
@@ -58,7 +58,8 @@ class FramedAudioFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtract
             (cepstral mean and variance normalisation; this also removes the clip's loudness); `"none"`: features
             are returned as computed; `"global"`: standardised with the training set's `feature_mean` and
             `feature_std`; `"speaker"`: standardised with the statistics of the clip's speaker, passed as
-            `speaker_statistics` (falling back to the global statistics without them).
+            `speaker_statistics` (falling back to the global statistics without them); `"corpus"`: with the
+            statistics of the clip's corpus, passed the same way.
         feature_mean, feature_std (`list[float]`, *optional*):
             The training set's per-feature statistics, for `"global"` and `"speaker"` (ser-hf training fits them).
         padding_value (`float`, *optional*, defaults to 0.0):

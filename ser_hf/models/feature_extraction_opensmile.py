@@ -50,7 +50,7 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
         normalization (`str`, *optional*, defaults to `"global"`):
             `"global"`: standardised with the training set's `feature_mean` and `feature_std`; `"speaker"`: with the
             statistics of the clip's speaker (`speaker_statistics`), falling back to the global ones without them;
-            `"none"`: as computed.
+            `"corpus"`: with the statistics of the clip's corpus, passed the same way; `"none"`: as computed.
         feature_mean, feature_std (`list[float]`, *optional*):
             The training set's statistics (ser-hf training fits them).
         num_selected_features (`int`, *optional*):
@@ -80,12 +80,12 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
     ):
         feature_sets = split_feature_set(feature_set)
         if normalization not in (*STATISTICS_NORMALIZATIONS, "none"):
-            raise ValueError(f"normalization must be 'global', 'speaker' or 'none', got {normalization!r}.")
+            raise ValueError(f"normalization must be 'global', 'speaker', 'corpus' or 'none', got {normalization!r}.")
         num_functionals = sum(FEATURE_SETS[name] for name in feature_sets)
         if num_selected_features is not None:
             if normalization not in STATISTICS_NORMALIZATIONS:
                 raise ValueError(
-                    "num_selected_features needs normalization 'global' or 'speaker': the functionals "
+                    "num_selected_features needs normalization 'global', 'speaker' or 'corpus': the functionals "
                     "are selected on standardised training features."
                 )
             if not 0 < num_selected_features <= num_functionals:

@@ -31,7 +31,8 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             `"none"`; `"global"`: the model standardises each layer's states with the training clips' statistics
             stored here (`feature_mean`, `feature_std`, one value per layer and dimension); `"speaker"`: with each
             speaker's own, passed as `speaker_statistics` (one `(mean, std)` per clip), falling back to the global
-            ones with a warning when none are given. Statistics are fitted by ser-hf training on the frozen encoder's
+            ones with a warning when none are given; `"corpus"`: with each corpus' own, passed the same way.
+            Statistics are fitted by ser-hf training on the frozen encoder's
             cached states (FAST mode).
         feature_mean, feature_std (`list[float]`, *optional*): the stored global statistics.
         **kwargs: the arguments of [`WhisperFeatureExtractor`] (`feature_size`, `chunk_length`, ...).

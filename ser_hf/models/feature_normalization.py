@@ -15,7 +15,10 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 #: Normalisations by stored statistics (``utterance`` and ``none`` need none).
-STATISTICS_NORMALIZATIONS = ("global", "speaker")
+STATISTICS_NORMALIZATIONS = ("global", "speaker", "corpus")
+#: The normalisations that standardise each clip with statistics of its group of clips, by the column naming the
+#: group: its speaker's (``speaker_id``) or its corpus' (``corpus``: a whole new corpus standardised by itself).
+GROUP_NORMALIZATIONS = {"speaker": "speaker_id", "corpus": "corpus"}
 
 #: A speaker's (or the training set's) per-feature mean and standard deviation.
 Statistics = tuple[np.ndarray, np.ndarray]
@@ -25,9 +28,10 @@ class FeatureStatisticsMixin:
     """Adds `feature_mean`/`feature_std` and per-clip statistics to a feature extractor whose `normalization` is
     one of :data:`STATISTICS_NORMALIZATIONS`.
 
-    With ``normalization="speaker"`` a call takes ``speaker_statistics``, one `(mean, std)` per clip. Without them
-    (a single clip through ``pipeline``) the extractor falls back to the global statistics it stores, and says so
-    once: a model trained on speaker-standardised features then sees its input standardised globally instead.
+    With ``normalization="speaker"`` (or ``"corpus"``) a call takes ``speaker_statistics``, one `(mean, std)` per
+    clip: its speaker's (or its corpus'). Without them (a single clip through ``pipeline``) the extractor falls back
+    to the global statistics it stores, and says so once: a model trained on speaker-standardised features then sees
+    its input standardised globally instead.
     """
 
     feature_mean: Optional[list[float]] = None
@@ -68,23 +72,27 @@ class FeatureStatisticsMixin:
             if speaker_statistics is not None:
                 raise ValueError(
                     f"speaker_statistics were given, but {type(self).__name__} normalises with "
-                    f"normalization={self.normalization!r}, not 'speaker'."
+                    f"normalization={self.normalization!r}, not 'speaker' or 'corpus'."
                 )
             return None
         if speaker_statistics is not None and len(speaker_statistics) != batch_size:
             raise ValueError(f"Got {len(speaker_statistics)} speaker statistics for {batch_size} clips.")
         if (
-            self.normalization == "speaker"
+            self.normalization in GROUP_NORMALIZATIONS
             and speaker_statistics is None
             and not getattr(self, "_fallback_said", False)
         ):
+            group = self.normalization
             logger.warning(
-                "No speaker statistics for these clips: %s standardises them with the global statistics "
+                "No %s statistics for these clips: %s standardises them with the global statistics "
                 "of the training speakers stored in it. The model was trained on features standardised "
-                "per speaker; to use each speaker's own statistics, pass speaker_statistics (one (mean, "
-                "std) per clip, from ser_hf.inputs.speaker_normalization.speaker_statistics over several clips "
-                "of the speaker).",
+                "per %s; to use each %s's own statistics, pass speaker_statistics (one (mean, std) per clip, "
+                "from ser_hf.inputs.speaker_normalization.speaker_statistics over several clips of the %s).",
+                group,
                 type(self).__name__,
+                group,
+                group,
+                group,
             )
             self._fallback_said = True
         if self.normalization == "global" or speaker_statistics is None:
@@ -121,4 +129,10 @@ class RunningStatistics:
         return mean.astype(np.float32), np.sqrt(variance + eps).astype(np.float32)
 
 
-__all__ = ["FeatureStatisticsMixin", "RunningStatistics", "STATISTICS_NORMALIZATIONS", "Statistics"]
+__all__ = [
+    "FeatureStatisticsMixin",
+    "GROUP_NORMALIZATIONS",
+    "RunningStatistics",
+    "STATISTICS_NORMALIZATIONS",
+    "Statistics",
+]

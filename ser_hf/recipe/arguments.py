@@ -115,7 +115,7 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...); for Whisper, "
-            "`normalization` (none, global or speaker) of the frozen encoder's states (FAST mode)."
+            "`normalization` (none, global, speaker or corpus) of the frozen encoder's states (FAST mode)."
         },
     )
     encoder_window_seconds: Optional[int] = field(
@@ -349,6 +349,14 @@ class DataArguments:
             "weighs 1. Unset: every training clip once per epoch."
         },
     )
+    train_only_corpora: Optional[list[str]] = field(
+        default=None,
+        metadata={
+            "help": "With several corpora: corpora whose clips join every training split and are never validated "
+            "or tested on; the split protocol splits the others, e.g. [tess] scores a RAVDESS+TESS model on the "
+            "same RAVDESS folds as a RAVDESS-only one."
+        },
+    )
     label_map: Optional[dict | str] = field(
         default=None, metadata={"help": "Merge or drop labels, e.g. {calm: neutral} or {calm: null} to drop."}
     )
@@ -404,6 +412,7 @@ class DataArguments:
         self.label_map = _mapping(self.label_map, "label_map")
         self.corpus_weights = _corpus_weights_option(self.corpus_weights, self.corpus)
         self.labels = _as_list(self.labels)
+        self.train_only_corpora = _train_only_corpora_option(self.train_only_corpora, self.corpus)
         for name in ("train_speakers", "validation_speakers", "test_speakers"):
             speakers = _as_list(getattr(self, name))
             setattr(self, name, None if speakers is None else [str(s) for s in speakers])
@@ -450,6 +459,12 @@ class DataArguments:
 
     def split_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`ser_hf.data.splits.split_dataset` for the recipe's protocol."""
+        options = self._protocol_options()
+        if self.train_only_corpora:
+            options["train_only_corpora"] = self.train_only_corpora
+        return options
+
+    def _protocol_options(self) -> dict[str, Any]:
         if self.split_protocol == "speaker":
             if any(v is not None for v in (self.train_speakers, self.validation_speakers, self.test_speakers)):
                 return {
@@ -841,6 +856,25 @@ def _path_limit(folder: Path, name: str, default: int) -> int:
         return os.pathconf(folder, name)
     except (OSError, ValueError, AttributeError):  # not defined on this system (Windows has no pathconf)
         return default
+
+
+def _train_only_corpora_option(value: Any, corpora: Sequence[str]) -> Optional[list[str]]:
+    names = _as_list(value)
+    if not names:
+        return None
+    names = [str(name) for name in names]
+    unknown = [name for name in names if name not in corpora]
+    if unknown:
+        raise RecipeError(
+            f"train_only_corpora names {', '.join(map(repr, unknown))}, which the recipe does not train on (corpus: "
+            f"{', '.join(corpora)})."
+        )
+    if set(names) >= set(corpora):
+        raise RecipeError(
+            f"train_only_corpora lists every corpus of the recipe ({', '.join(corpora)}): none is left to validate "
+            "or test on. Leave at least one out."
+        )
+    return names
 
 
 def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[str, float]]:

@@ -164,3 +164,44 @@ def test_splits_that_leave_nothing_to_train_on_or_too_few_speakers_are_refused(r
         speaker_split(ravdess.filter(lambda s: s in ("01", "02"), input_columns="speaker_id"), test_size=0.5)
     with pytest.raises(SplitError, match="between 0 and 1"):
         speaker_kfold(ravdess, n_splits=2, validation_size=1.5)
+
+
+def test_train_only_corpora_join_every_training_split_and_never_a_scored_one(ravdess, tmp_path):
+    """RAVDESS k-fold with TESS always trained on: the folds are those of RAVDESS alone, so a merged model and a
+    RAVDESS-only one are scored on the same speakers."""
+    from ser_hf import merge_corpora
+    from tests.conftest import write_audio
+
+    for name in ["OAF_back_angry.wav", "OAF_dog_happy.wav", "YAF_back_sad.wav", "YAF_dog_neutral.wav"]:
+        write_audio(tmp_path / "tess" / name.split("_")[0] / name)
+    tess = load_corpus("tess", tmp_path / "tess")
+    merged = merge_corpora([ravdess, tess])
+    alone = speaker_kfold(merge_corpora([ravdess]), n_splits=4, seed=3)
+    folds = split_dataset(merged, "kfold", n_splits=4, seed=3, train_only_corpora=["tess"])
+    assert len(folds) == 4
+    for splits, reference in zip(folds, alone):
+        assert _speakers(splits["test"]) == _speakers(reference["test"])
+        assert _speakers(splits["train"]) == _speakers(reference["train"]) | {"tess:OAF", "tess:YAF"}
+        assert set(splits["test"]["corpus"]) == {"ravdess"}
+        assert len(splits["train"]) == len(reference["train"]) + len(tess)
+        assert get_ser_info(splits["train"])["train_only_corpora"] == ["tess"]
+        assert "tess:OAF" in get_ser_info(splits["train"])["split_speakers"]
+        assert audit_leakage(splits).passed
+    (speaker,) = split_dataset(
+        merged,
+        "speaker",
+        test_speakers=["ravdess:08"],
+        validation_speakers=["ravdess:07"],
+        train_only_corpora=["tess"],
+    )
+    assert _speakers(speaker["validation"]) == {"ravdess:07"} and "tess:YAF" in _speakers(speaker["train"])
+
+    with pytest.raises(SplitError, match=r"train_only_corpora names \['cremad'\], which the dataset does not hold"):
+        split_dataset(merged, "kfold", n_splits=4, train_only_corpora=["cremad"])
+    with pytest.raises(SplitError, match="takes every corpus of the dataset"):
+        split_dataset(merged, "kfold", n_splits=4, train_only_corpora=["ravdess", "tess"])
+    from datasets import Dataset
+
+    clash = Dataset.from_dict({"corpus": ["a", "a", "b"], "speaker_id": ["1", "2", "1"], "label": [0, 1, 0]})
+    with pytest.raises(SplitError, match=r"Speaker\(s\) \['1'\] have clips in train_only_corpora \(b\)"):
+        split_dataset(clash, "kfold", n_splits=2, train_only_corpora=["b"])

@@ -244,6 +244,12 @@ def test_the_benchmarks_model_paths_replace_a_hub_id_in_recipes_and_ensemble_mem
     assert bench.kfold_recipe(tiny, tiny_ravdess, 4, 3, tmp_path, 0.0, model_paths=paths)["model_name_or_path"] == (
         "openai/whisper-tiny.en"
     )
+    # A merged recipe: RAVDESS folded on --data-dir, TESS (from ../shared) trained on in every fold.
+    merged = REPO / "recipes" / "ravdess_tess_whisper_base_fast_speaker.yaml"
+    values = bench.kfold_recipe(merged, tiny_ravdess, 4, 3, tmp_path / "out", 0.0, model_paths=paths)
+    assert values["data_dir"] == [str(tiny_ravdess), str(bench.SHARED_CORPORA["tess"])]
+    assert values["train_only_corpora"] == ["tess"] and values["split_protocol"] == "kfold"
+    assert values["corpus_weights"] == {"ravdess": 1, "tess": 1}
     with pytest.raises(bench.RecipeError, match="expected ID=FOLDER"):
         bench.parse_model_paths(["openai/whisper-base"])
     with pytest.raises(bench.RecipeError, match="is not a folder"):
@@ -375,3 +381,82 @@ def test_the_shipped_opensmile_recipes_parse(tmp_path):
         model_args, *_ = parse_recipe([str(REPO / "recipes" / name), "--output_dir", str(tmp_path / name)])
         assert model_args.model_type == "opensmile"
     assert Path(REPO / "recipes" / "ravdess_opensmile_speaker.yaml").read_text().count("normalization: speaker") == 1
+
+
+def test_corpus_normalisation_standardises_each_corpus_with_all_its_own_clips(prepared):
+    """normalization: corpus: one group of statistics per corpus (over its clips in every split, no label read),
+    not per speaker; the evaluated corpus gets its own, and the report says so (transductive)."""
+    from ser_hf.inputs.speaker_normalization import CORPUS_PROTOCOL, evaluation_normalization
+
+    speakers = column_values(prepared, "speaker_id")
+    two_corpora = prepared.remove_columns("corpus").add_column(
+        "corpus", ["tess" if speaker == "04" else "ravdess" for speaker in speakers]
+    )
+    extractor = LogMelFeatureExtractor(n_mels=16, normalization="corpus")
+    splits = speaker_splits(two_corpora)
+    plan = fit_normalization(extractor, splits)
+    assert sorted(plan.speaker_statistics) == ["ravdess", "tess"] and plan.group_column == "corpus"
+    assert plan.protocol == CORPUS_PROTOCOL and plan.to_dict()["transductive"] is True and not plan.warnings
+    features = raw_log_mels(extractor, two_corpora)
+    ravdess_frames = np.concatenate([f for f, s in zip(features, speakers) if s != "04"])  # train and validation
+    np.testing.assert_allclose(
+        plan.speaker_statistics["ravdess"][0], ravdess_frames.mean(axis=0), rtol=1e-4, atol=1e-3
+    )
+    rows = [splits["test"].with_format("numpy")[0], splits["validation"].with_format("numpy")[0]]
+    batch = AudioClassificationCollator(extractor, normalization=plan)(rows)
+    for index, row in enumerate(rows):
+        raw = raw_log_mels(extractor, Dataset.from_dict({"waveform": [row["waveform"]]}))[0]
+        mean, std = plan.speaker_statistics[row["corpus"]]
+        frames = int(batch["attention_mask"][index].sum())
+        np.testing.assert_allclose(
+            batch["input_features"][index, :frames].numpy(), (raw - mean) / std, rtol=1e-4, atol=1e-4
+        )
+    evaluated = evaluation_normalization(extractor, splits["test"], "test")
+    assert list(evaluated.speaker_statistics) == ["tess"] and evaluated.protocol == CORPUS_PROTOCOL
+    np.testing.assert_allclose(evaluated.speaker_statistics["tess"][0], plan.speaker_statistics["tess"][0], rtol=1e-5)
+
+
+def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classified_together(tmp_path, tiny_ravdess):
+    """Trained with normalization: corpus, then predict: the files classified together are one corpus, standardised
+    with statistics of them all (not the training speakers' stored ones)."""
+    from ser_hf.predict import (
+        RECORDINGS_GROUP,
+        classify_files,
+        load_classifier,
+        speaker_statistics_of_files,
+    )
+
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        model_type="opensmile",
+        model_config={"hidden_sizes": [16]},
+        feature_extractor_config={"feature_set": "eGeMAPSv02", "normalization": "corpus"},
+        output_dir=str(tmp_path / "run"),
+        max_steps=4,
+    )
+    values = yaml.safe_load(recipe.read_text())
+    for key in ("gain_prob", "num_time_masks"):
+        values.pop(key, None)
+    recipe.write_text(yaml.safe_dump(values))
+    (report,) = main([str(recipe)])
+    assert report["normalization"]["mode"] == "corpus" and report["normalization"]["transductive"] is True
+    classifier = load_classifier(tmp_path / "run")
+    files = [str(path) for path in sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[:4]]
+    predictions = list(classify_files(classifier, files, progress=False))
+    statistics = speaker_statistics_of_files(
+        classifier.feature_extractor, files, {file: RECORDINGS_GROUP for file in files}, progress=False
+    )
+    waveform = prepare_audio(load_corpus("ravdess", str(tiny_ravdess))).filter(lambda row: row["path"] == files[0])
+    expected = classifier(
+        {
+            "raw": waveform.with_format("numpy")[0]["waveform"],
+            "sampling_rate": 16000,
+            "speaker_statistics": statistics[RECORDINGS_GROUP],
+        },
+        top_k=None,
+    )
+    for entry in expected:
+        assert predictions[0].scores[entry["label"]] == pytest.approx(entry["score"], abs=1e-5)
+    stored = classifier(files[0], top_k=None)  # one clip alone: the training speakers' statistics
+    assert any(abs(predictions[0].scores[e["label"]] - e["score"]) > 1e-4 for e in stored)

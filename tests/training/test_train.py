@@ -207,6 +207,10 @@ def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_p
         parse_recipe([str(write_recipe(tmp_path / "b.yaml", tiny_ravdess, corpus_weights={"ravdess": 2}))])
     with pytest.raises(RecipeError, match="positive numbers; bad entries: {'ravdess': 0}"):
         parse_recipe([str(write_recipe(tmp_path / "c.yaml", tiny_ravdess, corpus_weights={"ravdess": 0}))])
+    with pytest.raises(RecipeError, match="train_only_corpora names 'tess', which the recipe does not train on"):
+        parse_recipe([str(write_recipe(tmp_path / "d.yaml", tiny_ravdess, train_only_corpora=["tess"]))])
+    with pytest.raises(RecipeError, match="train_only_corpora lists every corpus of the recipe"):
+        parse_recipe([str(write_recipe(tmp_path / "e.yaml", tiny_ravdess, train_only_corpora="ravdess"))])
 
 
 def test_head_learning_rate_gets_its_own_parameter_groups(tmp_path, tiny_ravdess):
