@@ -11,7 +11,8 @@ directions. Each direction trains on the source corpus' speakers for the recipe'
 the shipped FAST recipes choose nothing on them) and tests on the target corpus' speakers, the way ``ser_hf.train``
 trains a split. Printed: UA, WA and macro-F1 on the target corpus, with a speaker-bootstrap 95 % interval where it has
 enough speakers (TESS has 2: its figure has none). With two corpora, leave-one-corpus-out is these two directions.
-Speaker-normalised recipes standardise the target speakers with their own statistics (transductive), as in k-fold.
+Speaker-normalised recipes standardise the target speakers with their own statistics (transductive), as in k-fold;
+``--set feature_extractor_config.normalization=corpus`` standardises each corpus with its own.
 """
 
 from __future__ import annotations
@@ -21,29 +22,46 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any, Mapping, Optional
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import METRICS, SPLIT_KEYS, add_model_path_argument, parse_model_paths, prepare_recipe, train_split
+from accuracy import (
+    METRICS,
+    SPLIT_KEYS,
+    add_model_path_argument,
+    parse_model_paths,
+    parse_overrides,
+    prepare_recipe,
+    train_split,
+    variant_folder,
+    variant_name,
+)
 from harness import REPO, SHARED_CORPORA, machine_line
 
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.recipe.errors import RecipeError
+from ser_hf.recipe.overrides import set_value
 
 #: The emotions RAVDESS and TESS share (TESS has no calm).
 SHARED_LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 
 
-def merged_values(recipe: Path, output_dir: Path, model_paths: dict[str, str]) -> dict:
-    """The recipe's values on the merged corpora and shared labels, its own split and corpus keys dropped."""
+def merged_values(
+    recipe: Path, output_dir: Path, model_paths: dict[str, str], overrides: Optional[Mapping[str, Any]] = None
+) -> dict:
+    """The recipe's values (changed by `overrides`, ``--set``) on the merged corpora and shared labels, its own split
+    and corpus keys dropped."""
     values = {
         key: value
         for key, value in yaml.safe_load(recipe.read_text()).items()
         if key not in SPLIT_KEYS + ("validation_size", "label_map", "labels")
     }
+    for key, value in (overrides or {}).items():
+        values = set_value(values, key, value)
     if values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None:
         raise RecipeError(
             f"{recipe} chooses its epoch on validation speakers; the cross-corpus benchmark trains on every source "
@@ -64,8 +82,12 @@ def merged_values(recipe: Path, output_dir: Path, model_paths: dict[str, str]) -
     return values
 
 
-def run_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str]) -> list[dict]:
-    arguments, input_mode, dataset = prepare_recipe(merged_values(recipe, output_root / recipe.stem, model_paths))
+def run_recipe(
+    recipe: Path, output_root: Path, model_paths: dict[str, str], overrides: Optional[Mapping[str, Any]] = None
+) -> list[dict]:
+    overrides = overrides or {}
+    output_dir = output_root / variant_folder(recipe, overrides)
+    arguments, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
     speakers = column_values(dataset, "speaker_id")
     rows = []
     for fold, (source, target) in enumerate((a, b) for a in SHARED_CORPORA for b in SHARED_CORPORA if a != b):
@@ -77,6 +99,7 @@ def run_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str]) -> 
         intervals = pooled_intervals([test])
         row = {
             "recipe": str(recipe),
+            "variant": variant_name(recipe, overrides),
             "train": source,
             "test": target,
             "train_speakers": len(of[source]),
@@ -104,8 +127,8 @@ def markdown_table(rows: list[dict]) -> str:
     for row in rows:
         ua = f"{row['unweighted_accuracy']:.1f} {format_interval(row['confidence_intervals'], 'unweighted_accuracy')}"
         lines.append(
-            f"| `{Path(row['recipe']).stem}` | {row['train']} → {row['test']} | {ua} | {row['accuracy']:.1f} | "
-            f"{row['macro_f1']:.1f} | {row['minutes']:.1f} |"
+            f"| `{row.get('variant', Path(row['recipe']).stem)}` | {row['train']} → {row['test']} | {ua} | "
+            f"{row['accuracy']:.1f} | {row['macro_f1']:.1f} | {row['minutes']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -114,11 +137,20 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+", type=Path)
     add_model_path_argument(parser)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a recipe value for this run (repeatable), e.g. feature_extractor_config.normalization=corpus",
+    )
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus")
     parser.add_argument("--results", type=Path, help="write the rows to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
     try:
         model_paths = parse_model_paths(args.model_paths)
+        overrides = parse_overrides(args.overrides)
     except RecipeError as error:
         parser.error(str(error))
     missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
@@ -129,8 +161,8 @@ def main(argv=None) -> list[dict]:
     print(f"corpora: {', '.join(SHARED_CORPORA)}; labels shared: {', '.join(SHARED_LABELS)}")
     rows = []
     for recipe in args.recipes:
-        print(f"\n{recipe}", flush=True)
-        rows += run_recipe(recipe, args.output_dir, model_paths)
+        print(f"\n{variant_name(recipe, overrides)}", flush=True)
+        rows += run_recipe(recipe, args.output_dir, model_paths, overrides)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(

@@ -265,6 +265,10 @@ def test_the_cross_corpus_benchmark_merges_both_corpora_on_their_shared_labels(t
     assert values["model_name_or_path"] == str(tmp_path) and values["split_protocol"] == "speaker"
     assert not {"train_speakers", "validation_speakers", "test_speakers"} & set(values)
     assert values["feature_extractor_config"] == {"normalization": "speaker"}
+    corpus = crosscorpus.merged_values(
+        recipe, tmp_path / "out", {}, {"feature_extractor_config.normalization": "corpus"}
+    )
+    assert corpus["feature_extractor_config"] == {"normalization": "corpus"} and corpus["labels"] == values["labels"]
     # A recipe that picks its epoch on validation speakers has none here: refused, not silently changed.
     with pytest.raises(crosscorpus.RecipeError, match="chooses its epoch on validation speakers"):
         crosscorpus.merged_values(REPO / "recipes" / "ravdess_cnn1d.yaml", tmp_path / "out", {})
