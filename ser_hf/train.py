@@ -4,7 +4,9 @@
     accelerate launch -m ser_hf.train recipes/cremad_full.yaml
     ser-hf train recipes/demo.yaml
 
-Each section of :func:`main` is one call into the module that does the work.
+Each section of :func:`main` is one call into the module that does the work. The recipe's keys are checked before
+anything else, and before torch and transformers are imported (seconds on a busy machine), so that a misspelt key is
+answered at once: the modules that train are imported where used, after that check.
 """
 
 from __future__ import annotations
@@ -14,27 +16,17 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import datasets
-import transformers
-
-from .evaluation.report import write_fold_summary
-from .hub.token import redact_log_handlers
-from .recipe.parser import parse_recipe
-from .training.ensemble import is_ensemble_recipe, read_recipe_values, train_ensemble
-from .training.run_dir import check_output_dir, hold_output_dir
-from .training.stages import (
-    audit_split,
-    finish_run,
-    load_dataset_from_args,
-    make_folds,
-    recipe_input_mode,
-    train_and_evaluate,
-)
+from .recipe.keys import check_recipe_before_imports
 
 logger = logging.getLogger("ser_hf")
 
 
 def setup_logging(training_args) -> None:
+    import datasets
+    import transformers
+
+    from .hub.token import redact_log_handlers
+
     level = training_args.get_process_log_level()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, stream=sys.stdout)
     redact_log_handlers()  # a Hub error that echoes the token is logged without it
@@ -48,6 +40,12 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     """Run a recipe; returns the report of every split trained (one, or one per fold). An ensemble recipe
     (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each member recipe this way, then fuses them."""
     args = list(sys.argv[1:] if args is None else args)
+    # The recipe's keys, before torch and transformers load: a misspelt key is answered at once.
+    check_recipe_before_imports(args)
+    from .recipe.parser import parse_recipe
+    from .training.ensemble import is_ensemble_recipe, read_recipe_values, train_ensemble
+    from .training.run_dir import check_output_dir, hold_output_dir
+
     if args and args[0].endswith((".yaml", ".yml")) and Path(args[0]).is_file():
         if is_ensemble_recipe(read_recipe_values(args[0])):
             if not logging.getLogger().handlers:
@@ -80,6 +78,16 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
 
 def run(model_args, data_args, augmentation_args, training_args, recipe_args: list[str]) -> list[dict]:
     """The run itself, once the recipe is parsed and the output folder held: data, splits, training, card, push."""
+    from .evaluation.report import write_fold_summary
+    from .training.stages import (
+        audit_split,
+        finish_run,
+        load_dataset_from_args,
+        make_folds,
+        recipe_input_mode,
+        train_and_evaluate,
+    )
+
     # Data: every process needs it; the first decodes and caches, the others read the cache.
     with training_args.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(data_args)

@@ -845,7 +845,7 @@ def test_an_os_error_during_a_run_is_one_line_naming_the_path(tmp_path, monkeypa
     def unreadable(data_args):
         raise PermissionError(13, "Permission denied", str(tmp_path / "corpus" / "Actor_01"))
 
-    monkeypatch.setattr("ser_hf.train.load_dataset_from_args", unreadable)
+    monkeypatch.setattr("ser_hf.training.stages.load_dataset_from_args", unreadable)  # ser_hf.train imports it per run
     assert cli_main(["train", str(write_recipe(tmp_path / "r.yaml", tmp_path))]) == 2
     err = capsys.readouterr().err
     assert f"ser-hf: error: {tmp_path / 'corpus' / 'Actor_01'}: Permission denied\n" in err

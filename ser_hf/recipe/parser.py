@@ -12,14 +12,14 @@ import os
 import sys
 import types
 import typing
-from typing import Any, Iterable, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
-import yaml
 from transformers import HfArgumentParser
 
 from .arguments import RECIPE_DATACLASSES, DataArguments, _type_name
-from .errors import RecipeError, unknown_key_message
-from .yaml_io import DuplicateKeyError, load_yaml
+from .errors import RecipeError
+from .keys import check_recipe_keys
+from .yaml_io import read_recipe_file, yaml_error_line
 
 
 class RecipeParser(HfArgumentParser):
@@ -149,71 +149,6 @@ def _converts(text: str, scalar_type: type) -> bool:
     except ValueError:
         return False
     return True
-
-
-def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The recipe's key/value pairs, after checking that the file is a YAML mapping that sets each key once (its keys
-    are not checked: see :func:`check_recipe_keys`)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            values = load_yaml(handle)
-    except FileNotFoundError:
-        raise RecipeError(f"Recipe file {path} does not exist.") from None
-    except UnicodeDecodeError:
-        raise RecipeError(f"Recipe {path}, {_first_non_utf8(path)}. Save the recipe as UTF-8.") from None
-    except DuplicateKeyError as error:
-        raise RecipeError(
-            f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
-            f"{error.second_line}): keep one of them."
-        ) from None
-    except yaml.YAMLError as error:
-        raise RecipeError(f"Recipe {path} is not valid YAML: {yaml_error_line(error)}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
-    return values
-
-
-def _first_non_utf8(path: str | os.PathLike) -> str:
-    """Where a file stops being UTF-8: ``line 3: not UTF-8 text (invalid continuation byte at byte 41, b'\\xe9')``
-    (the stream's own error counts from the chunk it was decoding, not from the file's start)."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line, byte = data[: error.start].count(b"\n") + 1, data[error.start : error.start + 1]
-        return f"line {line}: not UTF-8 text ({error.reason} at byte {error.start}, {byte!r})"
-    return "not UTF-8 text"
-
-
-def yaml_error_line(error: yaml.YAMLError) -> str:
-    """PyYAML's error on one line: ``line 2, column 2: expected ',' or ']', but got ':' (while parsing a flow
-    sequence at line 1, column 4)``, instead of its multi-line excerpt of the file."""
-    problem = getattr(error, "problem", None)
-    if problem is None:
-        return " ".join(str(error).split())
-    mark = getattr(error, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    line = f"{where}{problem}"
-    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-    if context:
-        at = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark is not None else ""
-        line += f" ({context}{at})"
-    if "python/" in problem:
-        line += "; recipes are read with a safe loader, which builds no Python objects: write plain values"
-    return line
-
-
-def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: str | os.PathLike) -> None:
-    """Stop on a recipe key that is not in ``known_keys``, naming the key, the closest known key and the file."""
-    known_keys = set(known_keys)
-    unknown = [key for key in values if key not in known_keys]
-    if unknown:
-        raise RecipeError(
-            f"Unknown key(s) {', '.join(unknown_key_message(k, known_keys) for k in unknown)} in recipe {path}."
-        )
 
 
 def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]:

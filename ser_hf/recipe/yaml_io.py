@@ -1,5 +1,6 @@
-"""Recipe YAML in and out: the loader that reads recipes with YAML 1.2's scalars and refuses a key set twice, and the
-writers of ``recipe.yaml`` (a run's settings, in the recipe's sections) and of the recipes experiments generate."""
+"""Recipe YAML in and out: the loader that reads recipes with YAML 1.2's scalars and refuses a key set twice, the
+reader of a recipe file (its errors name the file and the line), and the writers of ``recipe.yaml`` (a run's
+settings, in the recipe's sections) and of the recipes experiments generate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from ..atomic_files import write_text_atomic
+from .errors import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,61 @@ RecipeLoader.add_implicit_resolver(
 def load_yaml(text) -> Any:
     """Parse recipe YAML (a string or an open file) with :class:`RecipeLoader`."""
     return yaml.load(text, Loader=RecipeLoader)
+
+
+def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The recipe's key/value pairs, after checking that the file is a YAML mapping that sets each key once (its keys
+    are not checked: see :func:`check_recipe_keys`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = load_yaml(handle)
+    except FileNotFoundError:
+        raise RecipeError(f"Recipe file {path} does not exist.") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"Recipe {path}, {_first_non_utf8(path)}. Save the recipe as UTF-8.") from None
+    except DuplicateKeyError as error:
+        raise RecipeError(
+            f"Recipe {path} sets {error.key!r} twice (lines {error.first_line} and "
+            f"{error.second_line}): keep one of them."
+        ) from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"Recipe {path} is not valid YAML: {yaml_error_line(error)}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RecipeError(f"Recipe {path} must be a mapping of keys to values, not a {type(values).__name__}.")
+    return values
+
+
+def _first_non_utf8(path: str | os.PathLike) -> str:
+    """Where a file stops being UTF-8: ``line 3: not UTF-8 text (invalid continuation byte at byte 41, b'\\xe9')``
+    (the stream's own error counts from the chunk it was decoding, not from the file's start)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line, byte = data[: error.start].count(b"\n") + 1, data[error.start : error.start + 1]
+        return f"line {line}: not UTF-8 text ({error.reason} at byte {error.start}, {byte!r})"
+    return "not UTF-8 text"
+
+
+def yaml_error_line(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: ``line 2, column 2: expected ',' or ']', but got ':' (while parsing a flow
+    sequence at line 1, column 4)``, instead of its multi-line excerpt of the file."""
+    problem = getattr(error, "problem", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    line = f"{where}{problem}"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context:
+        at = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark is not None else ""
+        line += f" ({context}{at})"
+    if "python/" in problem:
+        line += "; recipes are read with a safe loader, which builds no Python objects: write plain values"
+    return line
 
 
 # --- Writing ------------------------------------------------------------------------------------------------------
@@ -157,6 +214,8 @@ __all__ = [
     "RECIPE_FILE",
     "RecipeLoader",
     "load_yaml",
+    "read_recipe_file",
     "write_recipe",
     "write_recipe_file",
+    "yaml_error_line",
 ]

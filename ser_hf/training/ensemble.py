@@ -31,13 +31,12 @@ from ..models.configuration_ensemble import EnsembleConfig
 from ..models.ensemble import build_ensemble, member_name
 from ..models.modeling_ensemble import EnsembleForAudioClassification
 from ..recipe.errors import RecipeError
+from ..recipe.keys import ENSEMBLE_MEMBERS_KEY
 from ..recipe.parser import read_recipe_file
 from .run_dir import RUN_CONFIG_FILE, RunDir, fold_folder
 
 logger = logging.getLogger(__name__)
 
-#: The recipe key that lists an ensemble's member recipes.
-ENSEMBLE_MEMBERS_KEY = "ensemble_members"
 #: The recipe key of the members' weights (equal by default).
 MEMBER_WEIGHTS_KEY = "member_weights"
 #: Where each member's run goes, under the ensemble's output folder.

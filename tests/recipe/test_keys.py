@@ -1,0 +1,112 @@
+"""The recipe keys known before torch and transformers load: equal to the dataclasses' fields, and a misspelt key in a
+recipe answered quickly by both entry points, naming the key, its closest match and the file."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from transformers import TrainingArguments
+
+from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ser_hf.recipe.errors import RecipeError
+from ser_hf.recipe.keys import (
+    AUGMENTATION_KEYS,
+    DATA_KEYS,
+    MODEL_KEYS,
+    SER_TRAINING_KEYS,
+    check_recipe_before_imports,
+    recipe_keys_before_imports,
+    training_arguments_keys,
+)
+from ser_hf.recipe.parser import RecipeParser
+from tests.conftest import REPO
+
+#: Generous against a busy 2-core machine; the same error takes well under a second on an idle one.
+ERROR_SECONDS_BOUND = 4.0
+
+
+def init_fields(dataclass_type) -> set[str]:
+    return {f.name for f in dataclasses.fields(dataclass_type) if f.init}
+
+
+def test_key_lists_equal_the_dataclass_fields():
+    inherited = init_fields(TrainingArguments)
+    assert training_arguments_keys() == inherited
+    for keys, dataclass_type in [
+        (MODEL_KEYS, ModelArguments),
+        (DATA_KEYS, DataArguments),
+        (AUGMENTATION_KEYS, AugmentationArguments),
+        (SER_TRAINING_KEYS, SERTrainingArguments),
+    ]:
+        own = init_fields(dataclass_type) - (inherited if dataclass_type is SERTrainingArguments else set())
+        assert set(keys) == own, f"ser_hf/recipe/keys.py's list for {dataclass_type.__name__} is out of date"
+        assert len(keys) == len(set(keys))
+    assert recipe_keys_before_imports() == RecipeParser().field_names()
+
+
+def test_every_shipped_recipe_passes_the_early_check():
+    recipes = sorted((REPO / "recipes").glob("*.yaml"))
+    assert recipes
+    for recipe in recipes:
+        check_recipe_before_imports([str(recipe), "--output_dir", "elsewhere"])
+
+
+def test_early_check_names_the_key_its_closest_match_and_the_file(tmp_path):
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text("model_type: cnn1d\nlerning_rate: 2.0e-3\n")
+    with pytest.raises(RecipeError, match=r"'lerning_rate' \(did you mean 'learning_rate'\?\)") as error:
+        check_recipe_before_imports([str(recipe)])
+    assert str(recipe) in str(error.value)
+    # Ensemble recipes hold keys of their own, which they check themselves; flags alone name no recipe.
+    ensemble = tmp_path / "ensemble.yaml"
+    ensemble.write_text("ensemble_members: [a.yaml, b.yaml]\nmember_weights: [1, 2]\n")
+    check_recipe_before_imports([str(ensemble)])
+    check_recipe_before_imports(["--help"])
+
+
+@pytest.mark.parametrize("entry_point", ["ser-hf train", "python -m ser_hf.train"])
+def test_a_misspelt_recipe_key_is_answered_before_torch_loads(tmp_path, entry_point):
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text((REPO / "recipes" / "demo.yaml").read_text().replace("learning_rate:", "lerning_rate:"))
+    ser_hf_script = Path(sys.executable).with_name("ser-hf")  # the console script installed beside this Python
+    command = {
+        "ser-hf train": [str(ser_hf_script), "train"]
+        if ser_hf_script.exists()
+        else [sys.executable, "-c", "from ser_hf.cli import main; raise SystemExit(main())", "train"],
+        "python -m ser_hf.train": [sys.executable, "-m", "ser_hf.train"],
+    }[entry_point]
+    start = time.perf_counter()
+    result = subprocess.run([*command, str(recipe)], capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        f"error: Unknown key(s) 'lerning_rate' (did you mean 'learning_rate'?) in recipe {recipe}."
+    )
+    assert "Traceback" not in result.stderr
+    assert seconds < ERROR_SECONDS_BOUND, f"{entry_point} took {seconds:.1f} s to refuse a misspelt key"
+
+
+def test_torch_and_transformers_are_not_imported_when_the_key_error_is_raised(tmp_path):
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text("model_type: cnn1d\nnum_train_epoch: 3\n")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from ser_hf.recipe.errors import RecipeError
+        from ser_hf.train import main
+        try:
+            main([{str(recipe)!r}])
+        except RecipeError as error:
+            heavy = sorted(name for name in ("torch", "transformers", "datasets") if name in sys.modules)
+            print("heavy:", heavy, "|", error)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.startswith("heavy: [] |"), result.stdout + result.stderr
+    assert "'num_train_epoch' (did you mean 'num_train_epochs'?)" in result.stdout
