@@ -23,7 +23,10 @@ import inspect
 import json
 import logging
 import os
+import re
 import shutil
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +263,10 @@ def _has_length_axis(name: str, names: Sequence[str]) -> bool:
 
 
 def _as_graph_input(name: str, value: torch.Tensor) -> torch.Tensor:
-    return value.long() if name == "attention_mask" else value.float()
+    # The graph takes what the feature extractor gives (the attention mask as int32, as every transformers audio
+    # extractor pads it), so that an InferenceSession runs on the saved extractor's output as it comes; features
+    # are float32, the weights' type.
+    return value if name == "attention_mask" else value.float()
 
 
 def export_graph(
@@ -308,7 +314,7 @@ def export_graph(
         except Exception as error:  # noqa: BLE001 - torch.export raises many kinds; TorchScript may still do
             if exporter == "dynamo":
                 raise OnnxExportError(f"The dynamo exporter cannot export {type(model).__name__}: {error}") from None
-            dynamo_error = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+            dynamo_error = _first_line(error)
             logger.warning(
                 "The dynamo exporter cannot export %s (%s); trying TorchScript's exporter.",
                 type(model).__name__,
@@ -321,10 +327,44 @@ def export_graph(
         name: {0: "batch", **({1: "length"} if _has_length_axis(name, names) else {})} for name in names
     } | {LOGITS: {0: "batch"}}
     wrapper = type(wrapper)(traceable(model)).eval()
-    with warnings.catch_warnings(), torch.no_grad(), _without_attention_fast_path():
+    with warnings.catch_warnings(), torch.no_grad(), _without_attention_fast_path(), _native_warnings_logged():
         warnings.simplefilter("ignore")  # TracerWarnings: the parity check tests what they warn about
         torch.onnx.export(wrapper, **common, dynamo=False, dynamic_axes=dynamic_axes)
     return "torchscript", dynamo_error
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(error: BaseException) -> str:
+    """``Type: first line`` of the error that stopped torch.export (the cause torch.onnx wraps in a page of advice)."""
+    cause = error.__cause__ or error
+    text = _ANSI_ESCAPE.sub("", str(cause)).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def _native_warnings_logged():
+    """torch's C++ warnings written straight to file descriptor 2 during TorchScript's export, past Python's
+    ``warnings`` (shape inference of packed sequences, which the parity check tests), logged at DEBUG instead."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 (an embedding host): nothing to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                if line.strip():
+                    logger.debug("TorchScript exporter: %s", line.strip())
 
 
 # --- Parity -------------------------------------------------------------------------------------------------------
@@ -483,7 +523,7 @@ def export_onnx(
             parity = check_parity(
                 model, OnnxModelForAudioClassification(staging), feature_extractor, clips, audio, tolerance
             )
-            logger.info("%s: %s", output_dir, parity.summary())
+            logger.debug("%s: %s", output_dir, parity.summary())  # the command prints it
             if not parity.passed:
                 raise OnnxExportError(
                     f"The ONNX graph of {source or type(model).__name__} does not match torch ({parity.summary()}); "

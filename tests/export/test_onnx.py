@@ -7,13 +7,13 @@ exporter traces the model), the checks on them milliseconds."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import subprocess
 import sys
 
 import numpy as np
 import pytest
+from transformers import AutoFeatureExtractor
 
 from ser_hf.cli import main as cli_main
 from ser_hf.export.onnx import export_onnx
@@ -26,8 +26,10 @@ PARITY_AUDIO = [SAMPLE_DIR / "Actor_01", SAMPLE_DIR / "Actor_08"]
 #: exporter (cnn2d, cnn1d, mfcc, parallel_cnn_transformer, opensmile) or TorchScript's where dynamo cannot trace them
 #: (the LSTMs of crnn and cnn_attention_lstm, the MFCC CNN head).
 KINDS = (*BASELINE_KINDS, "opensmile")
-#: The kind exported through `ser-hf export` (the others through export_onnx, which the command calls).
-CLI_KIND = "cnn2d"
+#: The kinds exported through `ser-hf export` in a subprocess, as a user runs it (the others through export_onnx, which
+#: the command calls): one through the dynamo exporter, one through TorchScript's, each with its libraries' own noise.
+CLI_KINDS = ("cnn2d", "crnn")
+CLI_KIND = CLI_KINDS[0]
 
 
 def build_opensmile():
@@ -39,22 +41,35 @@ def build_opensmile():
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    """Each baseline exported once: {kind: (torch model, feature extractor, export folder)}, and under "cli" what
-    `ser-hf export` printed for CLI_KIND, exported from its saved folder (under "model")."""
+    """Each baseline exported once: {kind: (torch model, feature extractor, export folder)}; under ("cli", kind) what
+    `ser-hf export` printed for each of CLI_KINDS, exported from its saved folder (CLI_KIND's under "model")."""
     root = tmp_path_factory.mktemp("onnx")
     built = {kind: build_tiny(kind) for kind in BASELINE_KINDS}
     built["opensmile"] = build_opensmile()
     exports = {}
     for kind, (model, extractor) in built.items():
         model.eval()  # as export_onnx sets it, and from_pretrained in `ser-hf export`
-        if kind == CLI_KIND:
-            model.save_pretrained(root / "model")
-            extractor.save_pretrained(root / "model")
-            command = ["export", str(root / "model"), "--format", "onnx", str(root / kind)]
-            printed = io.StringIO()
-            with contextlib.redirect_stdout(printed):
-                assert cli_main([*command, *(f"--parity-audio={folder}" for folder in PARITY_AUDIO)]) == 0
-            exports["cli"] = printed.getvalue()
+        if kind in CLI_KINDS:
+            saved = root / "model" if kind == CLI_KIND else root / f"{kind}-model"
+            model.save_pretrained(saved)
+            extractor.save_pretrained(saved)
+            command = ["export", str(saved), "--format", "onnx", str(root / kind)]
+            run = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "ser_hf.cli",
+                    *command,
+                    *(f"--parity-audio={folder}" for folder in PARITY_AUDIO),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert run.returncode == 0, run.stderr
+            exports["cli", kind] = run
+            if kind == CLI_KIND:
+                exports["cli"] = run.stdout
         else:
             export = export_onnx(model, root / kind, feature_extractor=extractor, parity_audio=PARITY_AUDIO)
             assert export.manifest == json.loads((export.path / "onnx_export.json").read_text())
@@ -83,7 +98,7 @@ def test_the_manifest_says_what_the_graph_takes(exports):
     inputs = {kind: manifest["inputs"] for kind, manifest in manifests.items()}
     assert inputs["cnn2d"] == [
         {"name": "input_features", "dtype": "float32", "shape": ["batch", "frames", 32]},
-        {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "frames"]},
+        {"name": "attention_mask", "dtype": "int32", "shape": ["batch", "frames"]},
     ]
     assert inputs["cnn1d"][0] == {"name": "input_values", "dtype": "float32", "shape": ["batch", "samples"]}
     # openSMILE functionals: one vector per clip, computed in Python, standardised with the speaker's statistics.
@@ -93,6 +108,67 @@ def test_the_manifest_says_what_the_graph_takes(exports):
     exporters = {kind: manifest["exporter"].removeprefix("torch.onnx.export ") for kind, manifest in manifests.items()}
     assert exporters["parallel_cnn_transformer"] == exporters["cnn2d"] == "(dynamo)"
     assert exporters["crnn"] == "(torchscript)" and manifests["crnn"]["dynamo_error"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_bare_inference_session_runs_on_the_saved_extractors_output(exports, kind):
+    """What a user of the folder alone does (issue 33): the saved feature extractor's numpy output, as it comes, into
+    onnxruntime.InferenceSession; the graph takes exactly the names and dtypes the extractor gives."""
+    import onnxruntime
+
+    model, _, folder = exports[kind]
+    extractor = AutoFeatureExtractor.from_pretrained(folder)
+    clips = [load_clip(20, 1.3), load_clip(40)]
+    features = extractor(clips, sampling_rate=16000, padding=True, return_tensors="np")
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    graph_inputs = {item.name: item.type for item in session.get_inputs()}
+    given = {
+        name: f"tensor({'float' if value.dtype == np.float32 else value.dtype})" for name, value in features.items()
+    }
+    assert given == graph_inputs
+    (logits,) = session.run(["logits"], dict(features))
+    expected = model(**featurize(extractor, clips)).logits.detach().numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
+def test_ser_hf_export_prints_only_its_own_lines(exports):
+    """No onnx_ir/onnxscript notes, torch.onnx warnings, C++ warnings of TorchScript's exporter or progress bars:
+    the two lines of the result, and for the CRNN ser-hf's own line on the exporter it fell back to."""
+    for kind, exporter in zip(CLI_KINDS, ("dynamo", "torchscript")):
+        run = exports["cli", kind]
+        lines = run.stdout.splitlines()
+        assert len(lines) == 2 and f"(torch.onnx.export ({exporter}), opset 18)" in lines[0], run.stdout
+        assert lines[1].startswith("parity on 8 clip(s) of ") and "argmax identical" in lines[1]
+        # The CRNN's LSTM takes TorchScript's exporter: ser-hf says so in one line of its own.
+        loggers = [line.split(": ")[0] for line in run.stderr.splitlines()]
+        assert loggers == ([] if exporter == "dynamo" else ["WARNING ser_hf.export.onnx"]), run.stderr
+        assert exporter == "dynamo" or "trying TorchScript's exporter" in run.stderr
+
+
+def test_ser_hf_export_verbose_shows_the_exporters_libraries(monkeypatch, tmp_path, capsys):
+    """With --verbose (after the command, or before it) the exporter's loggers and transformers' bars are left as
+    they are; without it, quiet during the export and put back after."""
+    import logging
+    from types import SimpleNamespace
+
+    from transformers.utils import logging as transformers_logging
+
+    import ser_hf.export.onnx
+
+    seen = []
+
+    def export_onnx(model, output_dir, **options):
+        seen.append((logging.getLogger("onnx_ir").getEffectiveLevel(), transformers_logging.is_progress_bar_enabled()))
+        parity = SimpleNamespace(summary=lambda: "parity")
+        return SimpleNamespace(path=output_dir, manifest={"exporter": "torch.onnx.export (dynamo)"}, parity=parity)
+
+    monkeypatch.setattr(ser_hf.export.onnx, "export_onnx", export_onnx)
+    command = ["export", str(tmp_path / "model"), str(tmp_path / "out")]
+    for argv in (command, [*command, "--verbose"], ["--verbose", *command]):
+        assert cli_main(argv) == 0
+    level = logging.getLogger("onnx_ir").getEffectiveLevel()  # put back after each export
+    assert seen[0] == (logging.ERROR, False) and level < logging.ERROR and seen[1] == seen[2] == (level, True)
+    assert logging.getLogger("onnx_ir").level == logging.NOTSET and transformers_logging.is_progress_bar_enabled()
 
 
 def test_a_model_whose_graph_cannot_run_fails_and_writes_nothing(tmp_path):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnxruntime
 import torch
+from transformers import AutoFeatureExtractor
 
 from ser_hf.export.onnx import export_onnx
 from ser_hf.export.onnx_runtime import OnnxModelForAudioClassification
@@ -32,8 +34,15 @@ def test_onnxruntime_gives_torchs_logits_on_real_clips(tmp_path):
     assert export.manifest["exporter"] == "torch.onnx.export (dynamo)"
     assert export.manifest["inputs"] == [
         {"name": "input_values", "dtype": "float32", "shape": ["batch", "samples"]},
-        {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "samples"]},
+        {"name": "attention_mask", "dtype": "int32", "shape": ["batch", "samples"]},
     ]
+    # The saved Wav2Vec2FeatureExtractor's numpy output, as it comes, runs in a bare InferenceSession (issue 33).
+    saved = AutoFeatureExtractor.from_pretrained(export.path)
+    inputs = saved([load_clip(5, 1.2), load_clip(50)], sampling_rate=16000, padding=True, return_tensors="np")
+    session = onnxruntime.InferenceSession(str(export.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], dict(inputs))
+    with torch.no_grad():
+        np.testing.assert_allclose(logits, model(**inputs.convert_to_tensors("pt")).logits.numpy(), atol=1e-4)
     # Clips the check did not see, at other lengths and batch sizes: the axes are dynamic.
     features = featurize(extractor, [load_clip(5, 1.2), load_clip(50), load_clip(70, 2.3)])
     with torch.no_grad():
