@@ -16,7 +16,7 @@ from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
 from ...emotions import LabelPolicy, union_labels
 from ..constants import VERIFY_LEVELS
-from ..dataset_info import get_ser_info, set_ser_info
+from ..dataset_info import column_values, get_ser_info, set_ser_info
 from . import cremad, emodb, ravdess, savee, tess
 from .base import (
     AUDIO_EXTENSIONS,
@@ -155,6 +155,9 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
     Labels are re-indexed onto one ``ClassLabel`` (the union of the corpora's labels in canonical order, or
     ``labels``, in which case clips with other labels are dropped). Speaker ids are prefixed with the corpus name
     so that speaker "01" of two corpora stays two speakers. Metadata columns a corpus lacks are filled with None.
+    Corpora that share no label (or one left without any of ``labels``) are a :class:`CorpusError`: a model of both
+    would learn to tell the corpora apart, not the emotions. Corpora recorded at different rates or with several
+    channels are said so once in the log (every clip is resampled and down-mixed on decoding).
     """
     if not datasets:
         raise ValueError("merge_corpora needs at least one dataset.")
@@ -170,6 +173,8 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
             f"Corpora decode to different sampling rates {sorted(sampling_rates)}; load them with the "
             "same sampling_rate."
         )
+    _check_shared_labels(datasets, names)
+    _log_conversions(datasets, next(iter(sampling_rates)))
     aligned = []
     for dataset in datasets:
         source = dataset.features["label"]
@@ -205,6 +210,51 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
         dropped_by_label_policy=[r.get("dropped_by_label_policy", {}) for r in records],
         dropped_by_merge=sum(len(d) for d in datasets) - len(merged),
     )
+
+
+def _corpus_names(dataset: Dataset) -> str:
+    return ", ".join(get_ser_info(dataset).get("corpora") or sorted(set(column_values(dataset, "corpus"))))
+
+
+def _check_shared_labels(datasets: Sequence[Dataset], names: Sequence[str]) -> None:
+    """Refuse corpora that share no label, or one that holds none of the labels kept (``names``)."""
+    kept = [(_corpus_names(d), [n for n in d.features["label"].names if n in names]) for d in datasets]
+    for corpus, labels in kept:
+        if not labels:
+            raise CorpusError(
+                f"Corpus {corpus} has none of the labels kept ({', '.join(names)}): nothing of it is left."
+            )
+    for index, (corpus, labels) in enumerate(kept):
+        for other, other_labels in kept[index + 1 :]:
+            if not set(labels) & set(other_labels):
+                raise CorpusError(
+                    f"Corpora {corpus} ({', '.join(labels)}) and {other} ({', '.join(other_labels)}) share no "
+                    "emotion: a model of both would learn to tell the corpora apart, not the emotions. Map their "
+                    "labels onto shared ones (label_map) or merge corpora that share some."
+                )
+
+
+def _log_conversions(datasets: Sequence[Dataset], sampling_rate: int) -> None:
+    """Say once that the corpora were recorded at different rates, or with several channels: every clip is
+    resampled to ``sampling_rate`` and down-mixed to mono on decoding."""
+    rates, multichannel = {}, {}
+    for dataset in datasets:
+        corpus = _corpus_names(dataset)
+        if "original_sampling_rate" in dataset.column_names:
+            rates[corpus] = sorted({r for r in column_values(dataset, "original_sampling_rate") if r})
+        if "num_channels" in dataset.column_names:
+            multichannel[corpus] = sum(1 for c in column_values(dataset, "num_channels") if c and c > 1)
+    if len({rate for found in rates.values() for rate in found}) > 1:
+        logger.info(
+            "The corpora were recorded at different rates (%s): every clip is resampled to %d Hz on decoding.",
+            "; ".join(f"{corpus}: {', '.join(map(str, found))} Hz" for corpus, found in rates.items()),
+            sampling_rate,
+        )
+    if any(multichannel.values()):
+        logger.info(
+            "Clips with several channels (%s) are down-mixed to mono on decoding.",
+            "; ".join(f"{corpus}: {count}" for corpus, count in multichannel.items() if count),
+        )
 
 
 def _with_columns(dataset: Dataset, columns: Mapping) -> Dataset:
