@@ -166,22 +166,41 @@ def test_ravdess_recipes_name_their_test_actors_and_how_to_run_on_actors_01_to_2
     from ser_hf.data.splits import SplitError, split_dataset
 
     values = read_recipe_values(recipe)
-    assert values["test_speakers"] == ["21", "22", "23", "24"]
+    # A merged recipe (RAVDESS + TESS, TESS trained on only) names RAVDESS actors by their merged ids, ravdess:21.
+    merged = isinstance(values["corpus"], list) and len(values["corpus"]) > 1
+    prefix = "ravdess:" if merged else ""
+    assert values["test_speakers"] == [f"{prefix}{actor}" for actor in ("21", "22", "23", "24")]
     (hint,) = [line for line in recipe.read_text().splitlines() if line.startswith("#") and "--test_speakers" in line]
-    flags = hint.split("add ", 1)[1].split()
-    assert flags == ["--validation_speakers", "17", "18", "--test_speakers", "19", "20"]
+    flags = (hint.split("add ", 1)[1] if "add " in hint else hint.lstrip("# ")).split()
+    assert flags == [
+        "--validation_speakers",
+        f"{prefix}17",
+        f"{prefix}18",
+        "--test_speakers",
+        f"{prefix}19",
+        f"{prefix}20",
+    ]
     if is_ensemble_recipe(values):  # the command line's flags reach every member, after the ensemble's keys
         (member, *_) = member_recipes(recipe, values)
         path = tmp_path / member.name
         path.write_text(yaml.safe_dump(member_values(member, values, Path("outputs") / recipe.stem)))
     else:
         path = recipe
-    twenty_actors = Dataset.from_dict(
-        {"speaker_id": [f"{actor:02d}" for actor in range(1, 21) for _ in range(3)], "label": [0, 1, 2] * 20}
-    )
+    columns = {
+        "speaker_id": [f"{prefix}{actor:02d}" for actor in range(1, 21) for _ in range(3)],
+        "label": [0, 1, 2] * 20,
+        "corpus": ["ravdess"] * 60,
+    }
+    if merged:
+        columns = {
+            key: value + addition
+            for (key, value), addition in zip(columns.items(), (["tess:OAF"] * 3, [0, 1, 2], ["tess"] * 3))
+        }
+    twenty_actors = Dataset.from_dict(columns)
     _, data_args, _, _ = parse_recipe([str(path)])
     with pytest.raises(
-        SplitError, match=r"test_speakers: speaker\(s\) \['21', '22', '23', '24'\] are not in"
+        SplitError,
+        match=rf"test_speakers: speaker\(s\) \['{prefix}21', '{prefix}22', '{prefix}23', '{prefix}24'\] are not in",
     ) as error:
         split_dataset(twenty_actors, data_args.split_protocol, **data_args.split_options())
     assert "--test_speakers" in str(error.value)
@@ -189,9 +208,9 @@ def test_ravdess_recipes_name_their_test_actors_and_how_to_run_on_actors_01_to_2
     (splits,) = split_dataset(twenty_actors, data_args.split_protocol, **data_args.split_options())
     speakers = {name: sorted(set(split["speaker_id"])) for name, split in splits.items()}
     assert speakers == {
-        "train": [f"{actor:02d}" for actor in range(1, 17)],
-        "validation": ["17", "18"],
-        "test": ["19", "20"],
+        "train": [f"{prefix}{actor:02d}" for actor in range(1, 17)] + (["tess:OAF"] if merged else []),
+        "validation": [f"{prefix}17", f"{prefix}18"],
+        "test": [f"{prefix}19", f"{prefix}20"],
     }
 
 
