@@ -38,17 +38,14 @@ from .audio_inputs import find_audio_inputs
 from .data.corpora import InvalidClipError, probe_audio
 from .data.corpora.folder import read_clips_csv
 from .data.decode import decode_waveform
-from .inputs.base import RECEPTIVE_FIELD
+from .inputs.base import RECEPTIVE_FIELD, minimum_clip_samples
 from .inputs.encoder_cache import is_padding_invariant
 from .inputs.speaker_normalization import (
     TRANSDUCTIVE_PROTOCOL,
     clip_feature_rows,
-    functionals_minimum_samples,
-    functionals_too_short,
     statistics_by_speaker,
 )
 from .models.feature_normalization import Statistics
-from .models.ssl import minimum_input_samples
 from .predict_constants import OUTPUT_SUFFIXES, SPEAKER_SOURCES
 
 #: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch
@@ -323,17 +320,9 @@ class _Window:
 
 
 def shortest_clip(classifier) -> tuple[int, str]:
-    """The fewest samples a clip needs for ``classifier``'s model to classify it, and what sets that number: the
-    model's receptive field, or, for openSMILE functionals, the first frame of openSMILE (a shorter clip's functionals
-    are all NaN, which the extractor turns into zeros, and the model would score that as speech)."""
-    samples, what = minimum_input_samples(classifier.model.config), RECEPTIVE_FIELD
-    feature_extractor = classifier.feature_extractor
-    feature_set = getattr(feature_extractor, "feature_set", None)
-    if isinstance(feature_set, str) and callable(getattr(feature_extractor, "functionals", None)):
-        functionals = functionals_minimum_samples(feature_set, feature_extractor.sampling_rate)
-        if functionals > samples:
-            samples, what = functionals, functionals_too_short(feature_set)
-    return samples, what
+    """The fewest samples a clip needs for ``classifier``'s model to classify it, and what sets that number (see
+    :func:`ser_hf.inputs.base.minimum_clip_samples`)."""
+    return minimum_clip_samples(classifier.model.config, classifier.feature_extractor)
 
 
 def _read_clip(

@@ -1905,3 +1905,29 @@ def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skip
         main([str(recipe)])
     (report,) = main([str(recipe), "--skip_invalid", "true"])
     assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+
+
+def test_evaluating_on_a_clip_too_short_for_opensmile_functionals_lists_it_unscored(
+    tmp_path, tiny_ravdess, tiny_opensmile_folder, caplog
+):
+    # A globally normalised openSMILE model scored a 1-sample clip's all-NaN functionals (zeroed) as speech.
+    data = _linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
+    soundfile.write(short, np.array([0.1], dtype=np.float32), 16000)
+    output = tmp_path / "evaluation"
+    evaluate = ["evaluate", "--model", str(tiny_opensmile_folder), "--corpus", "ravdess", "--data-dir", str(data)]
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert cli_main([*evaluate, "--output-dir", str(output)]) == 0
+    report = json.loads((output / "eval_report.json").read_text())
+    error = (
+        "the clip is 0.1 ms long, shorter than one openSMILE frame (60.0 ms), below which its eGeMAPSv02 "
+        "functionals are all NaN"
+    )
+    assert report["unscored_clips"] == [
+        {"path": str(short), "speaker_id": "01", "duration": pytest.approx(1 / 16000), "error": error}
+    ]
+    (metrics,) = report["evaluation"].values()
+    assert metrics["clips"] + sum(report["dropped_clips"].values()) == 4 * 8  # every clip of tiny_ravdess
+    assert str(short) not in {clip["path"] for clip in metrics["clip_predictions"]}
+    assert f"`{short}`: {error}" in (output / "eval_report.md").read_text()
+    assert "Not scoring 1 clip(s) of ravdess (all), shorter than one openSMILE frame (60.0 ms)" in caplog.text

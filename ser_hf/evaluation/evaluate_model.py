@@ -32,6 +32,7 @@ from ..atomic_files import save_figure, write_text_atomic
 from ..data.corpora import CORPORA, corpus_name, load_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
+from ..inputs.base import minimum_clip_samples
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
 from ..inputs.speaker_normalization import (
     FUNCTIONALS_COLUMN,
@@ -291,6 +292,54 @@ def _selection(
     return split, trained.split_speakers(split, source.name)
 
 
+def _minimum_clip_samples(model, feature_extractor) -> tuple[int, str]:
+    """The fewest samples a clip needs for the model (for an ensemble, for every member) and what sets that number."""
+    if isinstance(model, EnsembleForAudioClassification):
+        needs = [_minimum_clip_samples(m, e) for m, e in zip(model.members, feature_extractor.extractors)]
+        return max(needs, key=lambda need: need[0])
+    return minimum_clip_samples(model.config, feature_extractor)
+
+
+def leave_out_clips_too_short(trained: TrainedModel, dataset: Dataset, key: str) -> tuple[Dataset, list[dict]]:
+    """The clips the model can classify, and an error row (``path``, ``speaker_id``, ``duration``, ``error``) for
+    each clip it cannot: one shorter than its receptive field or, for openSMILE functionals, than one openSMILE frame
+    (all-NaN functionals, which the extractor would turn into zeros and the model score as if they were speech).
+    ``ser-hf predict`` gives such clips the same error; training refuses them (or drops them with
+    ``skip_invalid``). Reads the ``duration`` column (none: nothing is left out)."""
+    if "duration" not in dataset.column_names:
+        return dataset, []
+    samples, what = _minimum_clip_samples(trained.model, trained.feature_extractor)
+    sampling_rate = trained.feature_extractor.sampling_rate
+    minimum = samples / sampling_rate
+    durations = column_values(dataset, "duration")
+    short = [index for index, duration in enumerate(durations) if duration < minimum]
+    if not short:
+        return dataset, []
+    paths, speakers = column_values(dataset, "path"), column_values(dataset, "speaker_id")
+    shortest = what.format(ms=f"{minimum * 1000:.1f}")
+    rows = [
+        {
+            "path": paths[index],
+            "speaker_id": speakers[index],
+            "duration": float(durations[index]),
+            "error": f"the clip is {durations[index] * 1000:.1f} ms long, shorter than {shortest}",
+        }
+        for index in short
+    ]
+    listing = "; ".join(f"{row['path']} ({row['duration'] * 1000:.1f} ms)" for row in rows[:10])
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    logger.warning(
+        "Not scoring %d clip(s) of %s, shorter than %s (the report lists them): %s%s",
+        len(rows),
+        key,
+        shortest,
+        listing,
+        more,
+    )
+    excluded = set(short)
+    return dataset.select([index for index in range(len(dataset)) if index not in excluded]), rows
+
+
 def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Sequence[str]) -> Optional[dict]:
     """The evaluated speakers that each split of the model's own run used (only for a corpus it was trained on)."""
     if trained.run_report is None or source.name not in trained.corpora:
@@ -331,12 +380,15 @@ def evaluate_on_dataset(
     if dropped:
         keep_ids = {corpus_labels.index(label) for label in shared}
         dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
+    key = f"{source.name} ({split_name})"
+    dataset, unscored = leave_out_clips_too_short(trained, dataset, key)
     if len(dataset) == 0:
+        too_short = f"; {len(unscored)} clip(s) too short for the model: {unscored[0]['error']}" if unscored else ""
         raise ValueError(
-            f"No clip of {source.name} at {source.data_dir} is left to evaluate ({split_name}, labels {shared})."
+            f"No clip of {source.name} at {source.data_dir} is left to evaluate ({split_name}, labels "
+            f"{shared}){too_short}."
         )
 
-    key = f"{source.name} ({split_name})"
     if isinstance(trained.model, EnsembleForAudioClassification):
         logits, normalization = _ensemble_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
     else:
@@ -372,6 +424,8 @@ def evaluate_on_dataset(
         "labels": shared,
         "restricted_to_shared_labels": shared != trained.labels,
         "dropped_clips": dropped,
+        # Clips the model cannot classify (too short), each with its error, as ser-hf predict reports them.
+        "unscored_clips": unscored,
         "cross_corpus": cross_corpus,
         "training_overlap": overlap,
         "speaker_independent": None if overlap is None else not overlap.get("train"),
@@ -428,7 +482,8 @@ def evaluate_model(
         and the corpus share) and the clips dropped for other labels, whether it is cross-corpus, which evaluated
         speakers the model's own run trained or validated on, how the features were standardised
         (``normalization``: a model trained on speaker-normalised features gets each evaluated speaker's statistics,
-        from their clips here, and the report says it is transductive), and every metric under ``evaluation``.
+        from their clips here, and the report says it is transductive), the clips too short for the model to classify
+        (``unscored_clips``, each with its error, left out of the metrics), and every metric under ``evaluation``.
     """
     trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
     _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding
@@ -516,6 +571,11 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
             "- Clips dropped (label unknown to the model): "
             + ", ".join(f"{label} {count}" for label, count in report["dropped_clips"].items())
         )
+    unscored = report.get("unscored_clips") or []
+    if unscored:
+        listing = "; ".join(f"`{row['path']}`: {row['error']}" for row in unscored[:10])
+        more = f" and {len(unscored) - 10} more (eval_report.json lists them)" if len(unscored) > 10 else ""
+        lines.append(f"- Clips not scored (too short for the model): {len(unscored)}: {listing}{more}")
     overlap = report.get("training_overlap")
     if overlap is not None:
         used = {split: speakers for split, speakers in overlap.items() if speakers}

@@ -51,6 +51,24 @@ def receptive_field_seconds(model: nn.Module, feature_extractor: SequenceFeature
 RECEPTIVE_FIELD = "the model's receptive field ({ms} ms)"
 
 
+def minimum_clip_samples(model_config, feature_extractor) -> tuple[int, str]:
+    """The fewest samples a clip needs for a model to classify it, and what sets that number (a ``what`` for
+    :func:`drop_clips_shorter_than`, with ``{ms}``): the model's receptive field, or, for openSMILE functionals, the
+    first frame of openSMILE (a shorter clip's functionals are all NaN, which the extractor turns into zeros, and the
+    model would score that as speech). ``ser-hf predict`` gives such clips an error row; evaluation leaves them
+    out, listing them."""
+    samples, what = minimum_input_samples(model_config), RECEPTIVE_FIELD
+    feature_set = getattr(feature_extractor, "feature_set", None)
+    if isinstance(feature_set, str) and callable(getattr(feature_extractor, "functionals", None)):
+        # Imported here: speaker_normalization builds on this module.
+        from .speaker_normalization import functionals_minimum_samples, functionals_too_short
+
+        functionals = functionals_minimum_samples(feature_set, feature_extractor.sampling_rate)
+        if functionals > samples:
+            samples, what = functionals, functionals_too_short(feature_set)
+    return samples, what
+
+
 def drop_clips_shorter_than(
     splits: DatasetDict | Dataset, min_seconds: float, skip_invalid: bool = False, what: str = RECEPTIVE_FIELD
 ) -> DatasetDict | Dataset:
@@ -161,6 +179,7 @@ __all__ = [
     "InputMode",
     "ModelBuilder",
     "drop_clips_shorter_than",
+    "minimum_clip_samples",
     "model_inputs",
     "receptive_field_seconds",
 ]
