@@ -1,4 +1,4 @@
-"""A web app to try a trained model: record or upload speech, see each emotion's score and, for a long recording, its
+"""A web app to try a trained model: upload or record speech, see each emotion's score and, for a long recording, its
 emotion over time. ``ser-hf app MODEL`` serves it; the same file is a Hugging Face Space's ``app.py``.
 
 As a Space (see ``docs/space.md``): copy this file into the Space as ``app.py``, set ``MODEL`` below (or the Space
@@ -32,6 +32,11 @@ MAX_RECORDING_MINUTES = 10.0
 #: than an hour ago are deleted from Gradio's temporary folder, and all of this app's files when it stops.
 DELETE_CACHE = (600, 3600)
 MISSING_GRADIO = "the web app needs Gradio, which is not installed: pip install 'ser-hf[app]'"
+
+#: Text of Gradio's own interface keys that its locales lack, given to ``launch(i18n=...)``: Gradio 6 announces a
+#: finished event to screen readers as ``common.complete``, which its English locale does not define, so the page
+#: showed the raw key.
+GRADIO_MISSING_TEXT = {"common.complete": "Complete"}
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +100,7 @@ class EmotionRecognizer:
         from ser_hf.predict import classify_files
 
         if not audio:
-            raise ValueError("Record or upload a recording first.")
+            raise ValueError("Upload or record a recording first.")
         self.check_length(audio)
         (prediction,) = classify_files(self.classifier, [audio], progress=False)
         if prediction.error is not None:
@@ -198,13 +203,15 @@ def build_app(
     with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
         gr.Markdown(
             f"# Speech emotion recognition\n"
-            f"Model: `{model}`{f' ({revision})' if revision else ''}. Record or upload speech; the model scores "
+            f"Model: `{model}`{f' ({revision})' if revision else ''}. Upload or record speech; the model scores "
             f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
         )
         has_timeline = shown.timeline_rows is not None
         with gr.Row():
             with gr.Column(scale=1):
-                recording = gr.Audio(value=audio, sources=["microphone", "upload"], type="filepath", label="Recording")
+                # Upload first: it is what the page opens on, and a server (or a browser without one) has no
+                # microphone.
+                recording = gr.Audio(value=audio, sources=["upload", "microphone"], type="filepath", label="Recording")
                 button = gr.Button("Classify", variant="primary")
                 segments = gr.Dataframe(
                     segment_table(shown), label="Speech segments", visible=has_timeline, interactive=False
@@ -222,13 +229,16 @@ def build_app(
 
 
 def launch_options(max_upload_mb: Optional[float] = MAX_UPLOAD_MB) -> dict[str, Any]:
-    """The options of ``app.launch`` that bound what a visitor may send: Gradio refuses an upload larger than
-    ``max_upload_mb`` (MB of 2**20 bytes; `None` for no limit), in the browser and on the server, before storing it."""
+    """The options of ``app.launch``: the text of Gradio's keys its locales lack (:data:`GRADIO_MISSING_TEXT`), and
+    the bound of what a visitor may send: Gradio refuses an upload larger than ``max_upload_mb`` (MB of 2**20 bytes;
+    `None` for no limit), in the browser and on the server, before storing it."""
+    gr = require_gradio()
+    options = {"i18n": gr.I18n(en=GRADIO_MISSING_TEXT)}
     if max_upload_mb is None:
-        return {}
+        return options
     if not max_upload_mb > 0:
         raise ValueError(f"The upload limit must be positive, got {max_upload_mb} MB.")
-    return {"max_file_size": max(1, int(max_upload_mb * 2**20))}
+    return {**options, "max_file_size": max(1, int(max_upload_mb * 2**20))}
 
 
 def model_from_environment() -> tuple[str, Optional[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import shutil
 import socket
@@ -29,7 +30,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from ser_hf.app import MISSING_GRADIO, build_app  # noqa: E402
+from ser_hf.app import GRADIO_MISSING_TEXT, MISSING_GRADIO, build_app, launch_options  # noqa: E402
 from ser_hf.timeline import emotion_timeline  # noqa: E402
 
 APP_FILE = Path(__file__).resolve().parents[1] / "ser_hf" / "app.py"
@@ -121,7 +122,7 @@ def test_space_mode_serves_the_model_named_by_the_environment(model_folder, tmp_
     def launch_in_background(app, **options):
         served.append(app)
         # A Space's address comes from GRADIO_SERVER_NAME/PORT, which gradio reads itself; uploads are bounded.
-        assert options == {"max_file_size": 50 * 2**20}
+        assert options["max_file_size"] == 50 * 2**20 and options["i18n"].translations == {"en": GRADIO_MISSING_TEXT}
         return original_launch(
             app, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **options
         )
@@ -176,8 +177,6 @@ def test_ser_hf_app_launches_with_an_upload_limit_and_deletes_its_files(model_fo
 def test_app_refuses_uploads_over_the_limit_before_storing_them(model_folder, tmp_path):
     import httpx
 
-    from ser_hf.app import launch_options
-
     app = build_app(str(model_folder))
     _, url, _ = app.launch(
         server_name="127.0.0.1",
@@ -231,3 +230,69 @@ def test_app_refusals_are_one_log_line_and_its_files_go_when_it_stops(model_fold
             break
         time.sleep(0.1)
     assert [path for path in received if path.exists()] == []
+
+
+# --- Issue 33: the page in a real browser -------------------------------------------------------------------------
+
+#: Debian's packages: chromium, and chromium-driver's chromedriver, which selenium drives (found on PATH, never
+#: downloaded).
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+#: A Gradio interface key shown as it is, untranslated ("common.complete"): lower-case words joined by a dot.
+RAW_KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*\b")
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Chromium driven by selenium, in English; skipped where Chromium is not installed."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Chromium and its driver (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_AVOID_STATS", "true")  # Selenium Manager sends no usage statistics
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=en-US"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1280,1100")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.mark.browser
+def test_the_page_opens_on_upload_and_shows_an_uploaded_clips_labels(browser, model_folder, capsys):
+    """The app as ser-hf app serves it, in Chromium: it opens on the upload area (a server has no microphone),
+    a shipped clip uploaded there is classified with the scores ser-hf predict gives, and no text of the page is a
+    raw Gradio key."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    app = build_app(str(model_folder))
+    _, url, _ = app.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_options()
+    )
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 20)
+        page_text = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
+        wait.until(lambda page: "Classify" in page_text())
+        assert "Click to Upload" in page_text() and "microphone" not in page_text().lower(), page_text()
+        clip = sorted(SAMPLE_DIR.glob("Actor_01/*.flac"))[5]
+        browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(clip))
+        expected = predicted_scores(model_folder, clip, capsys)
+        # The scores show, then Gradio announces the event's end to screen readers: "Complete", or its raw key.
+        label = "[data-testid='label-output-value']"
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, label) and "omplete" in page_text())
+        assert browser.find_element(By.CSS_SELECTOR, label).text == max(expected, key=expected.get)
+        rows = [
+            row.text.splitlines() for row in browser.find_elements(By.CSS_SELECTOR, "[data-testid$=confidence-set]")
+        ]
+        shown = {name: float(percent.rstrip("%")) / 100 for name, percent in rows}  # each row: "happy", "18%"
+        assert shown == pytest.approx(expected, abs=0.006)
+        assert RAW_KEY.findall(page_text()) == [] and "Complete" in page_text()
+    finally:
+        app.close()
