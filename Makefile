@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ser-hf-installed
 
-.PHONY: setup ffmpeg test demo bench lint clean
+.PHONY: setup ffmpeg test demo bench lint docs package clean
 
 setup: ffmpeg $(STAMP)
 
@@ -63,5 +63,20 @@ lint: setup
 	$(PY) -m ruff check ser_hf tests bench
 	$(PY) -m ruff format --check ser_hf tests bench
 
+# The documentation site (mkdocs.yml): the pages of docs/, BENCHMARKS.md, and the API reference from the docstrings,
+# into site/. --strict makes a broken link, a missing page or a docstring mkdocstrings cannot read an error.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# The wheel and sdist as a release would publish them: built (python -m build), checked (twine check, metadata,
+# extras, entry point), installed into a fresh virtual environment, and run (ser-hf --help, the demo). About a minute:
+# not part of `make test`. DIST keeps a copy of what was built.
+DIST ?= dist
+package: setup
+	rm -rf $(DIST)
+	$(PY) -m build --outdir $(DIST)
+	$(PY) -m twine check --strict $(DIST)/*
+	SER_HF_PACKAGE_TESTS=1 SER_HF_PACKAGE_DIST=$(DIST) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests/test_packaging.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache

@@ -1,6 +1,6 @@
 """Bad input, interrupted runs and untrusted artefacts: each case gets the exact error a user sees (naming the file,
-key or value at fault) or its documented recovery, and finished work is never lost. The README's "When things go
-wrong" section lists the same cases."""
+key or value at fault) or its documented recovery, and finished work is never lost. The troubleshooting guide
+(docs/guides/troubleshooting.md, "When things go wrong") lists the same cases."""
 
 from __future__ import annotations
 
