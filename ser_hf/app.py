@@ -31,7 +31,12 @@ MAX_RECORDING_MINUTES = 10.0
 #: Gradio's ``delete_cache`` (frequency, age in seconds): every 10 minutes the recordings uploaded or recorded more
 #: than an hour ago are deleted from Gradio's temporary folder, and all of this app's files when it stops.
 DELETE_CACHE = (600, 3600)
-MISSING_GRADIO = "the web app needs Gradio, which is not installed: pip install 'ser-hf[app]'"
+#: As ser_hf.extras.install_hint("app") says it; this file imports nothing of ser_hf at its top, since a Space runs it
+#: as a script of its own.
+MISSING_GRADIO = (
+    "the web app needs Gradio, which is not installed: pip install 'ser-hf[app]' "
+    "(from a clone of ser-hf: pip install -e '.[app]')"
+)
 
 #: Text of Gradio's own interface keys that its locales lack, given to ``launch(i18n=...)``: Gradio 6 announces a
 #: finished event to screen readers as ``common.complete``, which its English locale does not define, so the page

@@ -1,7 +1,7 @@
 """Emotion over time in a long recording: ``ser-hf predict --timeline``.
 
 The recording is cut into speech segments by voice activity (Silero VAD, whose model ships inside the ``silero-vad``
-wheel: it works offline; ``pip install 'ser-hf[timeline]'``). Each segment is classified through the same
+wheel: it works offline; the ``timeline`` extra). Each segment is classified through the same
 ``pipeline("audio-classification")`` as ``ser-hf predict`` (a long segment in windows, :func:`recording_windows`,
 its scores the duration-weighted mean of theirs), its scores are smoothed over time (:class:`Smoothing`), and the
 result is a :class:`Timeline` of :class:`Segment` rows (start, end, label, scores, and a speaker when a diarisation is
@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .extras import install_hint
 from .predict_constants import DEFAULT_SMOOTHING
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ RTTM_FIELDS = (
     "confidence",
     "lookahead",
 )
-TIMELINE_INSTALL = "pip install 'ser-hf[timeline]'"
+TIMELINE_INSTALL = install_hint("timeline")
 
 
 @dataclass

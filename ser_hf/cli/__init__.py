@@ -11,7 +11,7 @@
     ser-hf export outputs/demo --format onnx outputs/demo-onnx [--parity-audio data/ravdess_sample]
     ser-hf ensemble outputs/opensmile outputs/cnn2d --output-dir outputs/ensemble [--weights 0.6 0.4]
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
-    ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app; pip install 'ser-hf[app]')
+    ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app: the app extra, ser_hf.extras)
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.

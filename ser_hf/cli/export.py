@@ -13,6 +13,8 @@ import argparse
 import contextlib
 import logging
 
+from ..extras import install_hint
+
 #: Formats ``ser-hf export`` writes.
 EXPORT_FORMATS = ("onnx",)
 #: The exporter's loggers, which show their errors only without ``--verbose``: onnx_ir's and onnxscript's notes on
@@ -30,7 +32,7 @@ def add_export_parser(commands) -> argparse.ArgumentParser:
         "feature extractor (which runs in Python before the graph) and onnx_export.json, which describes the "
         "graph. onnxruntime's logits are compared with torch's on --parity-audio first: when they differ by more "
         "than --tolerance or pick another label, the export fails and OUT is left as it was. `ser-hf predict` and "
-        "`ser-hf evaluate` take OUT as a model. Needs pip install 'ser-hf[onnx]'.",
+        f"`ser-hf evaluate` take OUT as a model. Needs {install_hint('onnx')}.",
     )
     export.add_argument("model", help="folder or Hub id of a trained model (or a folder of LoRA adapters)")
     export.add_argument("output_dir", metavar="OUT", help="the folder to write (new, or an earlier export)")

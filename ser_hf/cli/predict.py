@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..audio_inputs import find_audio_inputs
+from ..extras import install_hint
 from ..predict_constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from .corpus_arguments import positive_int
 from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
@@ -96,9 +97,9 @@ def add_timeline_arguments(predict: argparse.ArgumentParser) -> None:
     """``--timeline`` and its options: emotion over time by voice activity (``ser_hf.timeline``)."""
     timeline = predict.add_argument_group(
         "emotion over time",
-        "--timeline cuts each recording into speech segments by voice activity (Silero VAD: pip install "
-        "'ser-hf[timeline]') and classifies each: --output gets one row per segment (file, start, end, speaker, "
-        "label, score_<label>...; JSON: one record per file with its segments).",
+        "--timeline cuts each recording into speech segments by voice activity (Silero VAD: "
+        f"{install_hint('timeline')}) and classifies each: --output gets one row per segment (file, start, end, "
+        "speaker, label, score_<label>...; JSON: one record per file with its segments).",
     )
     timeline.add_argument("--timeline", action="store_true", help="classify each speech segment over time")
     timeline.add_argument(

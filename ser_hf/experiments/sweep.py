@@ -39,6 +39,7 @@ import pandas as pd
 from .. import train
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.metrics import SCALAR_METRICS
+from ..extras import install_hint
 from ..recipe.errors import RecipeError, unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
 from ..recipe.parser import parse_recipe
@@ -426,8 +427,8 @@ def import_optuna():
         import optuna
     except ImportError:
         raise RecipeError(
-            "backend optuna needs optuna, which is not installed: pip install optuna (or pip install "
-            "'ser-hf[experiments]'); the grid backend, with or without --random, needs nothing more."
+            "backend optuna needs optuna, which is not installed: pip install optuna (or "
+            f"{install_hint('experiments')}); the grid backend, with or without --random, needs nothing more."
         ) from None
     return optuna
 

@@ -20,12 +20,14 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..extras import install_hint
+
 #: The file that marks a folder as an ONNX export and describes its graph.
 MANIFEST_FILE = "onnx_export.json"
 #: The graph, beside the model's ``config.json`` and ``preprocessor_config.json``.
 ONNX_FILE = "model.onnx"
 #: How to get the optional dependencies of the export and the runtime.
-INSTALL_HINT = "pip install 'ser-hf[onnx]'"
+INSTALL_HINT = install_hint("onnx")
 #: The output of every exported graph.
 LOGITS = "logits"
 
