@@ -34,6 +34,11 @@ def setup_logging(training_args) -> None:
     logger.setLevel(logging.INFO if training_args.should_log and training_args.log_level == "passive" else level)
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
+    if training_args.disable_tqdm:
+        # The Trainer's bars follow disable_tqdm; the libraries draw their own (transformers loading weights and
+        # writing model shards, datasets mapping), which only their switches turn off.
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
 
 
 def main(args: Optional[Sequence[str]] = None) -> list[dict]:

@@ -242,7 +242,7 @@ class FramedAudioFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtract
 def _as_clip_list(raw_speech: AudioInput) -> list[torch.Tensor]:
     """Normalise the accepted input types into a list of 1-D float32 CPU tensors."""
     if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
-        array = torch.as_tensor(np.asarray(raw_speech) if isinstance(raw_speech, np.ndarray) else raw_speech)
+        array = _as_tensor(raw_speech)
         if array.dim() == 1:
             return [array.detach().to("cpu", torch.float32)]
         if array.dim() == 2:
@@ -254,13 +254,19 @@ def _as_clip_list(raw_speech: AudioInput) -> list[torch.Tensor]:
         if isinstance(raw_speech[0], (np.ndarray, torch.Tensor, list, tuple)):
             clips = []
             for clip in raw_speech:
-                clip = torch.as_tensor(np.asarray(clip) if not isinstance(clip, torch.Tensor) else clip)
+                clip = _as_tensor(clip)
                 if clip.dim() != 1:
                     raise ValueError(f"Each clip must be mono (1-D), got shape {tuple(clip.shape)}.")
                 clips.append(clip.detach().to("cpu", torch.float32))
             return clips
         return [torch.tensor(raw_speech, dtype=torch.float32)]
     raise TypeError(f"Unsupported audio input of type {type(raw_speech).__name__}.")
+
+
+def _as_tensor(audio) -> torch.Tensor:
+    # Numpy audio is copied: arrays read from a dataset or a buffer are often read-only, which a tensor cannot share
+    # (torch warns "The given NumPy array is not writable"); the clip is copied into the padded batch anyway.
+    return audio.detach() if isinstance(audio, torch.Tensor) else torch.tensor(np.asarray(audio))
 
 
 def _standardize_over_frames(features: torch.Tensor, frame_mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -37,6 +37,12 @@ _ENCODER_OUTPUT_FLAGS = ("output_attentions", "output_hidden_states")
 class PooledSequenceClassificationMixin:
     """Builds and runs the head: optional weighted layer sum, projector, `pooler`, classifier."""
 
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        # peft (0.21) reads this alias, deprecated by transformers 5 (a FutureWarning at every LoRA wrap), when it
+        # wraps the model in adapters: answered with the current name.
+        return self.is_activation_checkpointing
+
     def _build_pooled_head(self, config) -> None:
         if config.use_weighted_layer_sum:
             num_layers = config.num_hidden_layers + 1  # transformer layers + the input embeddings

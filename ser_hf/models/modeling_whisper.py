@@ -41,6 +41,12 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
 
     config_class = SerWhisperConfig
 
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        # peft (0.21) reads this alias, deprecated by transformers 5 (a FutureWarning at every LoRA wrap), when it
+        # wraps the model in adapters: answered with the current name.
+        return self.is_activation_checkpointing
+
     def __init__(self, config: SerWhisperConfig):
         # Skips the parent's __init__, which would build a mean-pooling classifier only to replace it.
         WhisperPreTrainedModel.__init__(self, config)

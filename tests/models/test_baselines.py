@@ -3,6 +3,7 @@ training, configuration errors."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,6 +19,22 @@ from ser_hf.models import (
     count_parameters,
 )
 from tests.conftest_models import BASELINE_KINDS, LABELS, build_tiny, featurize, load_clip
+
+
+def test_read_only_audio_is_featurized_without_a_warning(recwarn):
+    """Audio decoded by datasets or read from a buffer is often a read-only array: the extractor copies it, where
+    torch.as_tensor warned "The given NumPy array is not writable" (issue 33)."""
+    clip = load_clip(0, 1.0)
+    read_only = clip.copy()
+    read_only.flags.writeable = False
+    batch = np.stack([read_only, read_only])
+    batch.flags.writeable = False
+    extractor = LogMelFeatureExtractor(n_mels=32)
+    expected = extractor(clip, sampling_rate=16000, return_tensors="pt")["input_features"][0]
+    for audio in (read_only, [read_only, read_only[:8000]], batch):
+        features = extractor(audio, sampling_rate=16000, return_tensors="pt")["input_features"]
+        torch.testing.assert_close(features[0], expected)
+    assert [str(warning.message) for warning in recwarn] == []
 
 
 @pytest.mark.parametrize("kind", (*BASELINE_KINDS, "cnn2d-flatten"))

@@ -165,6 +165,24 @@ def test_lora_trains_adapters_and_head_only_and_merges_exactly(tmp_path):
         )
 
 
+def test_lora_wrapping_gives_no_deprecation_warning(recwarn):
+    """peft reads transformers' deprecated is_gradient_checkpointing when it wraps a model: ser-hf's classifiers
+    answer it without the FutureWarning every LoRA run printed (issue 33), and with the same meaning."""
+    from tests.models.test_whisper import tiny_whisper_config
+
+    lora = {"lora_config": ssl_lora_config(r=2)}
+    models = [
+        build_tiny("wav2vec2-attentive_statistics", **lora)[0],
+        build_ssl_classifier(tiny_whisper_config(), LABELS, **lora),
+    ]
+    assert [str(warning.message) for warning in recwarn if issubclass(warning.category, FutureWarning)] == []
+    for model in models:
+        base = model.get_base_model()
+        assert base.is_gradient_checkpointing is False
+        base.gradient_checkpointing_enable()
+        assert base.is_gradient_checkpointing is True
+
+
 def test_parameter_accounting_for_every_regime():
     def counts(**regime):
         return count_parameters(build_tiny("wav2vec2-mean", **regime)[0])
