@@ -52,10 +52,9 @@ from ser_hf.training.ensemble import (
 from ser_hf.training.run_dir import fold_folder
 from ser_hf.training.stages import (
     audit_split,
-    load_dataset_from_args,
-    make_folds,
-    recipe_input_mode,
+    prepare_recipe_data,
     train_and_evaluate,
+    train_folds,
 )
 
 #: Recipe keys of a fixed split, dropped for k-fold.
@@ -221,17 +220,21 @@ def prepare_recipe(values: dict) -> tuple[tuple, Any, Any]:
         path = Path(folder) / "recipe.yaml"
         path.write_text(yaml.safe_dump(values))
         arguments = parse_recipe([str(path)])
-    model_args, data_args, augmentation_args, training_args = arguments
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
-    return arguments, input_mode, input_mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+    return (arguments, *prepare_recipe_data(*arguments))
 
 
 def train_split(arguments: tuple, input_mode, splits, fold: int) -> dict:
     """Train and evaluate one split as ``ser_hf.train`` does (same stages, leakage audit included); its report, with
     the training minutes under ``bench_minutes``."""
-    report = train_and_evaluate(
-        *arguments, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode
+    return with_minutes(
+        train_and_evaluate(
+            *arguments, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode
+        )
     )
+
+
+def with_minutes(report: dict) -> dict:
+    """The report, with its training minutes under ``bench_minutes``."""
     report["bench_minutes"] = report["training"]["wall_seconds"] / 60
     return report
 
@@ -256,26 +259,30 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
     arguments, input_mode, dataset = prepare_recipe(values)
     model_args, data_args, augmentation_args, training_args = arguments
     reports = []
-    for fold, splits in make_folds(dataset, data_args):
-        if emotions_per_speaker:
-            splits = reduce_test_emotions(splits, emotions_per_speaker, seed=training_args.seed + fold)
-        report = train_split(arguments, input_mode, splits, fold)
-        print(fold_line(fold, report), flush=True)
+
+    def reduce_test(splits, fold: int):
+        return reduce_test_emotions(splits, emotions_per_speaker, seed=training_args.seed + fold)
+
+    for fold, splits, report in train_folds(
+        *arguments, input_mode, dataset, reduce_test=reduce_test if emotions_per_speaker else None
+    ):
+        print(fold_line(fold, with_minutes(report)), flush=True)
         if leakage:
             random_splits, random_data_args, random_training_args = random_fold_run(
                 dataset, splits, data_args, training_args, fold
             )
-            report["random"] = train_and_evaluate(
-                model_args,
-                random_data_args,
-                augmentation_args,
-                random_training_args,
-                random_splits,
-                fold=fold,
-                leakage_report=audit_leakage(random_splits, raise_on_leakage=False),
-                input_mode=input_mode,
+            report["random"] = with_minutes(
+                train_and_evaluate(
+                    model_args,
+                    random_data_args,
+                    augmentation_args,
+                    random_training_args,
+                    random_splits,
+                    fold=fold,
+                    leakage_report=audit_leakage(random_splits, raise_on_leakage=False),
+                    input_mode=input_mode,
+                )
             )
-            report["random"]["bench_minutes"] = report["random"]["training"]["wall_seconds"] / 60
             print(fold_line(fold, report["random"], random_split=True), flush=True)
         reports.append(report)
     return reports

@@ -84,40 +84,20 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
 def run(model_args, data_args, augmentation_args, training_args, recipe_args: list[str]) -> list[dict]:
     """The run itself, once the recipe is parsed and the output folder held: data, splits, training, card, push."""
     from .evaluation.report import write_fold_summary
-    from .training.stages import (
-        audit_split,
-        finish_run,
-        load_dataset_from_args,
-        make_folds,
-        recipe_input_mode,
-        train_and_evaluate,
-    )
+    from .training.stages import finish_run, prepare_recipe_data, train_folds
 
-    # Data: every process needs it; the first decodes and caches, the others read the cache.
-    with training_args.main_process_first(desc="decoding the corpus"):
-        dataset = load_dataset_from_args(data_args)
-    # Model inputs: what the recipe's input mode computes once for the whole corpus, before it is split (the frozen
-    # encoder's outputs, the openSMILE functionals), for every fold to read.
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args, device=training_args.device.type)
-    dataset = input_mode.prepare_corpus(dataset, training_args)
+    # Data and model inputs: the corpora decoded (cached), and what the recipe's input mode computes once for the
+    # whole corpus before it is split (the frozen encoder's outputs, the openSMILE functionals).
+    input_mode, dataset = prepare_recipe_data(model_args, data_args, augmentation_args, training_args)
 
     # Split by speaker, audit each split (leakage, labels) before its model is built, then train and evaluate each.
     recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else None
-    reports = []
-    for fold, splits in make_folds(dataset, data_args):
-        leakage_report = audit_split(splits, fold, recipe=recipe)
-        reports.append(
-            train_and_evaluate(
-                model_args,
-                data_args,
-                augmentation_args,
-                training_args,
-                splits,
-                fold=fold,
-                leakage_report=leakage_report,
-                input_mode=input_mode,
-            )
+    reports = [
+        report
+        for _, _, report in train_folds(
+            model_args, data_args, augmentation_args, training_args, input_mode, dataset, recipe=recipe
         )
+    ]
 
     # Folds: mean ± std of every metric.
     if len(reports) > 1 and training_args.should_save:

@@ -225,14 +225,7 @@ RANDOM_SPLIT_KEYS = (
 
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
-    from ..training.stages import (
-        audit_split,
-        finish_run,
-        load_dataset_from_args,
-        make_folds,
-        recipe_input_mode,
-        train_and_evaluate,
-    )
+    from ..training.stages import audit_split, finish_run, make_folds, prepare_recipe_data, train_and_evaluate
 
     model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
     augmentation_args.check_model(model_args)
@@ -247,12 +240,9 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     if (study_dir / RUN_CONFIG_FILE).is_file():
         raise RecipeError(f"{study_dir} holds a training run; the study needs a folder of its own: set --output_dir.")
 
-    # Data: the recipe's corpus and speaker split, then a random split of the same clips with the same sizes.
-    with training_args.main_process_first(desc="decoding the corpus"):
-        dataset = load_dataset_from_args(data_args)
-    # What the recipe's input mode computes once for the corpus (as ser_hf.train does): both runs read it.
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args)
-    dataset = input_mode.prepare_corpus(dataset, training_args)
+    # Data: the recipe's corpus and input mode prepared as ser_hf.train prepares them (both runs read them), its
+    # speaker split, then a random split of the same clips with the same sizes.
+    input_mode, dataset = prepare_recipe_data(model_args, data_args, augmentation_args, training_args)
     ((_, speaker_splits),) = make_folds(dataset, data_args)
     audits = {SPEAKER_RUN: audit_split(speaker_splits)}
     random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)

@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 from datasets import Dataset, DatasetDict
@@ -237,6 +237,55 @@ def recipe_input_mode(
     functionals; see :func:`ser_hf.inputs.modes.input_mode`; ``device``: the type of device it trains on), building
     models with :func:`build_model`."""
     return recipe_mode(model_args, data_args, augmentation_args, build_model, device=device)
+
+
+def prepare_recipe_data(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    augmentation_args: AugmentationArguments,
+    training_args: SERTrainingArguments,
+) -> tuple[InputMode, Dataset]:
+    """How every run of a recipe starts (``ser_hf.train``, the leakage study, the benchmarks): the corpora decoded
+    (every process needs them; the first decodes and caches, the others read the cache) and the recipe's input mode,
+    chosen for the device it trains on, with what it computes once for the whole corpus before it is split (the
+    frozen encoder's outputs, the openSMILE functionals) for every split to read."""
+    with training_args.main_process_first(desc="decoding the corpus"):
+        dataset = load_dataset_from_args(data_args)
+    input_mode = recipe_input_mode(model_args, data_args, augmentation_args, device=training_args.device.type)
+    return input_mode, input_mode.prepare_corpus(dataset, training_args)
+
+
+def train_folds(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    augmentation_args: AugmentationArguments,
+    training_args: SERTrainingArguments,
+    input_mode: InputMode,
+    dataset: Dataset,
+    recipe: Optional[str | os.PathLike] = None,
+    reduce_test: Optional[Callable[[DatasetDict, Optional[int]], DatasetDict]] = None,
+) -> Iterator[tuple[Optional[int], DatasetDict, dict[str, Any]]]:
+    """Split the prepared corpus by the recipe's protocol, audit each split (leakage, labels) before its model is
+    built, then train and evaluate it; yields ``(fold, splits, report)`` as each finishes. ``reduce_test(splits,
+    fold)`` changes a split before it is audited (the benchmark's fewer emotions per test speaker)."""
+    for fold, splits in make_folds(dataset, data_args):
+        if reduce_test is not None:
+            splits = reduce_test(splits, fold)
+        leakage_report = audit_split(splits, fold, recipe=recipe)
+        yield (
+            fold,
+            splits,
+            train_and_evaluate(
+                model_args,
+                data_args,
+                augmentation_args,
+                training_args,
+                splits,
+                fold=fold,
+                leakage_report=leakage_report,
+                input_mode=input_mode,
+            ),
+        )
 
 
 # --- Training -----------------------------------------------------------------------------------------------------
