@@ -1,0 +1,149 @@
+"""The import direction docs/ARCHITECTURE.md states: a stage imports only the stages below it, never one above, not
+even inside a function (issue 32).
+
+The stages, bottom to top, are :data:`STAGES`. :data:`KNOWN_UPWARD_IMPORTS` lists the upward imports the code still
+has, each to be removed by issue 32's restructuring; the test fails on any other (a new one) and on a listed one that
+is gone (so that the list only shrinks). Imports under ``if TYPE_CHECKING:`` are not dependencies and are skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ser_hf"
+
+#: ser-hf's stages, bottom to top: the top-level modules or folders of ``ser_hf/`` in each.
+STAGES: list[tuple[str, frozenset[str]]] = [
+    # Shared vocabulary every stage may read: the emotion list, atomic writes, lazy exports, optional extras and the
+    # predict command's constants (read by the CLI's parser without torch).
+    ("base", frozenset({"__version__", "emotions", "atomic_files", "lazy_exports", "extras", "predict_constants"})),
+    ("data", frozenset({"data"})),
+    ("models", frozenset({"models"})),
+    ("inputs", frozenset({"inputs"})),
+    ("recipe", frozenset({"recipe"})),
+    ("evaluation", frozenset({"evaluation"})),
+    ("hub", frozenset({"hub"})),
+    ("training", frozenset({"training"})),
+    ("deploy", frozenset({"predict", "audio_inputs", "export", "timeline", "app"})),
+    ("experiments", frozenset({"experiments"})),
+    ("entry points", frozenset({"train", "cli"})),
+]
+
+#: Upward imports the code still has: (importing module, imported stage). Each is issue 32's to remove.
+KNOWN_UPWARD_IMPORTS = {
+    # The run folder's names live in training/run_dir.py; evaluation and hub read them (item 1: a base module).
+    ("ser_hf.evaluation.report", "training"),
+    ("ser_hf.evaluation.evaluate_model", "training"),
+    ("ser_hf.hub.card", "training"),
+    ("ser_hf.hub.card_results", "training"),
+    ("ser_hf.hub.push", "training"),
+    ("ser_hf.hub.report_table", "training"),
+    # evaluate and ensembles load ONNX exports themselves (item 3: one model loader).
+    ("ser_hf.evaluation.evaluate_model", "deploy"),
+    ("ser_hf.models.ensemble", "deploy"),
+    # A model location's Hub errors come from hub/client.py.
+    ("ser_hf.models.location", "hub"),
+    # An input mode raises RecipeError, an error type that belongs at the bottom with the others.
+    ("ser_hf.inputs.feature_encoder_cache", "recipe"),
+    # Library modules' __main__ blocks and the app's launcher import the CLI (item 6 of the issue's "Why").
+    ("ser_hf.app", "entry points"),
+    ("ser_hf.experiments.leakage", "entry points"),
+    ("ser_hf.experiments.sweep", "entry points"),
+}
+
+
+def stage_of(module: str) -> str | None:
+    """The stage of ``ser_hf.X...`` (None for the package itself)."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for name, members in STAGES:
+        if parts[1] in members:
+            return name
+    raise AssertionError(f"{module} is in no stage of tests/test_architecture.py's STAGES: add it to one.")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    relative = Path(*name.split(".")[1:]) if "." in name else Path()
+    return (PACKAGE / relative).with_suffix(".py").is_file() or (PACKAGE / relative / "__init__.py").is_file()
+
+
+def _type_checking_blocks(tree: ast.AST) -> set[int]:
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(child) for child in ast.walk(node)}
+    return skipped
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every ser-hf module ``path`` imports, at module level or inside functions (``TYPE_CHECKING`` blocks aside)."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_blocks(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("ser_hf")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("ser_hf"):
+                continue
+            for alias in node.names:
+                # `from .. import train` imports the module ser_hf.train; `from ..data import X` the package.
+                found.add(f"{target}.{alias.name}" if _is_module(f"{target}.{alias.name}") else target)
+    return found
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    """(importing module, imported stage) for every import of a stage above the importing module's own."""
+    order = {name: index for index, (name, _) in enumerate(STAGES)}
+    found = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        own = stage_of(module)
+        if own is None:
+            continue
+        for target in imported_modules(path):
+            if target.split(".")[1:2] == ["__version__"]:
+                continue
+            imported = stage_of(target)
+            if imported is not None and order[imported] > order[own]:
+                found.add((module, imported))
+    return found
+
+
+def test_no_stage_imports_a_stage_above_it_beyond_the_known_ones():
+    found = upward_imports()
+    new = sorted(found - KNOWN_UPWARD_IMPORTS)
+    assert not new, (
+        f"Upward imports (module, stage it imports) that docs/ARCHITECTURE.md's direction forbids: {new}. Move the "
+        "shared thing down a stage, or the caller up."
+    )
+    gone = sorted(KNOWN_UPWARD_IMPORTS - found)
+    assert not gone, f"These upward imports are gone: remove them from KNOWN_UPWARD_IMPORTS: {gone}."
+
+
+def test_the_checker_sees_imports_inside_functions_and_skips_type_checking(tmp_path):
+    """The rule counts an import inside a function (a dependency all the same) but not a TYPE_CHECKING one."""
+    assert (
+        "ser_hf.models.ensemble",
+        "deploy",
+    ) in upward_imports()  # `from ..export.onnx_runtime import` in a function
+    source = (PACKAGE / "inputs" / "speaker_normalization.py").read_text()
+    assert "from ..models" in source and ("ser_hf.inputs.speaker_normalization", "models") not in upward_imports()
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..cli import main\n")
+    assert _type_checking_blocks(tree)
