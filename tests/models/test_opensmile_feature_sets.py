@@ -133,7 +133,7 @@ def test_a_trained_model_keeps_its_selected_functionals_through_pipeline(tmp_pat
 
 
 def test_feature_selection_needs_standardised_features_and_a_possible_count():
-    with pytest.raises(ValueError, match="needs normalization 'global' or 'speaker'"):
+    with pytest.raises(ValueError, match="needs normalization 'global', 'speaker' or 'corpus'"):
         OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", normalization="none", num_selected_features=10)
     with pytest.raises(ValueError, match="between 1 and the 88 functionals of eGeMAPSv02, got 100"):
         OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", num_selected_features=100)
