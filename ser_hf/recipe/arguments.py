@@ -510,11 +510,23 @@ class AugmentationArguments:
         default=None, metadata={"help": "Recorded room impulse responses; generated ones when not given."}
     )
     num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip (spectrogram models)."})
-    time_mask_width: int = field(default=20, metadata={"help": "Largest SpecAugment time mask, in frames."})
+    time_mask_width: int = field(
+        default=20,
+        metadata={
+            "help": "SpecAugment time masks are drawn 0 to this many frames wide, this width excluded (torchaudio's "
+            "TimeMasking)."
+        },
+    )
     num_freq_masks: int = field(
         default=0, metadata={"help": "SpecAugment frequency masks per clip (spectrogram models)."}
     )
-    freq_mask_width: int = field(default=8, metadata={"help": "Largest SpecAugment frequency mask, in bins."})
+    freq_mask_width: int = field(
+        default=8,
+        metadata={
+            "help": "SpecAugment frequency masks are drawn 0 to this many bins wide, this width excluded "
+            "(torchaudio's FrequencyMasking)."
+        },
+    )
     mask_time_prob: Optional[float] = field(
         default=None, metadata={"help": "SSL encoders: wav2vec2's own SpecAugment, share of frames masked."}
     )
