@@ -31,6 +31,7 @@ from ..evaluation.report import no_test_split_text, validation_choices, validati
 from ..models import BASELINES
 from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
 from .card_results import (
+    MODEL_INDEX_METRIC_TYPES,
     calibration_text,
     confusion_matrix_image,
     eval_report_rows,
@@ -310,7 +311,7 @@ class SERCardData:
             license=license_id,
             license_name=license_name,
             license_link=license_link,
-            metrics=["unweighted_accuracy", "accuracy", "f1"],
+            metrics=MODEL_INDEX_METRIC_TYPES,
             pipeline_tag="audio-classification",
             tags=tags,
             model_name=self.model_name if results else None,
@@ -671,8 +672,8 @@ def create_model_card(
     ```python
     >>> from ser_hf.hub.card import create_model_card
     >>> card = create_model_card("outputs/demo", model_id="me/ser-demo")
-    >>> card.data.pipeline_tag, card.data.eval_results[0].metric_type
-    ('audio-classification', 'unweighted_accuracy')
+    >>> card.data.pipeline_tag, card.data.eval_results[0].metric_type, card.data.eval_results[0].metric_name
+    ('audio-classification', 'recall', 'Unweighted accuracy (UA, macro recall), test split')
     ```
     """
     data = SERCardData(read_run(run_dir), model_id=model_id, license=license)

@@ -19,14 +19,18 @@ from ..training.run_dir import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 if TYPE_CHECKING:
     from .card import RunRecord
 
-#: How each metric appears in the ``model-index``: (metric type, pretty name, metric config).
+#: The metrics of the ``model-index`` and how each appears there: (metric type, name, metric config). The types are
+#: the Hub's metric ids (hf.co/metrics), with the averaging as the config: UA is macro-averaged recall, WA plain
+#: accuracy; the names say which. The expected calibration error, for which the Hub has no metric type, is in the
+#: card's tables only.
 MODEL_INDEX_METRICS = {
-    "unweighted_accuracy": ("unweighted_accuracy", "UA (unweighted accuracy, mean per-class recall)", None),
-    "accuracy": ("accuracy", "WA (accuracy)", None),
+    "unweighted_accuracy": ("recall", "Unweighted accuracy (UA, macro recall)", "macro"),
+    "accuracy": ("accuracy", "Weighted accuracy (WA, accuracy)", None),
     "macro_f1": ("f1", "Macro F1", "macro"),
     "weighted_f1": ("f1", "Weighted F1", "weighted"),
-    "expected_calibration_error": ("expected_calibration_error", "Expected calibration error (15 bins)", None),
 }
+#: The metric types the card's metadata lists (``metrics:``), in the model-index's order.
+MODEL_INDEX_METRIC_TYPES = list(dict.fromkeys(metric_type for metric_type, _, _ in MODEL_INDEX_METRICS.values()))
 #: The metrics a card lists for each ``ser-hf evaluate`` report.
 EVAL_REPORT_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
 
@@ -88,8 +92,9 @@ def _metric_results(
 
 
 def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
-    """One `EvalResult` per scalar metric of the main split (test, else validation), the k-fold mean, and every
-    ``ser-hf evaluate`` report in ``reports/``."""
+    """One `EvalResult` per metric of :data:`MODEL_INDEX_METRICS` on the main split (test, else validation), or the
+    k-fold mean, and per metric of :data:`EVAL_REPORT_METRICS` in every ``ser-hf evaluate`` report in
+    ``reports/``."""
     results: list[EvalResult] = []
     dataset_type = "+".join(corpora)
     dataset_name = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in corpora)
@@ -97,7 +102,7 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
         summary = run.summary
         results += _metric_results(
             summary["mean"],
-            SCALAR_METRICS,
+            MODEL_INDEX_METRICS,
             lambda pretty: f"{pretty}, mean of {summary['folds']} folds",
             dataset_type=dataset_type,
             dataset_name=f"{dataset_name} (in-corpus, {summary['folds']}-fold {summary['protocol']}, mean)",
@@ -109,8 +114,8 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
             speakers = run.report["split"]["speakers"].get(split, [])
             results += _metric_results(
                 run.report["evaluation"][split],
-                SCALAR_METRICS,
-                lambda pretty: f"{split.capitalize()} {pretty}",
+                MODEL_INDEX_METRICS,
+                lambda pretty: f"{pretty}, {split} split",
                 dataset_type=dataset_type,
                 dataset_name=f"{dataset_name} (in-corpus, {split} speakers: {', '.join(speakers)})",
                 dataset_split=split,
@@ -132,7 +137,7 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
             results += _metric_results(
                 metrics,
                 EVAL_REPORT_METRICS,
-                lambda pretty: f"{pretty} ({path})",
+                lambda pretty: f"{pretty}, {path}",
                 dataset_type=corpus,
                 dataset_name=f"{report.get('corpus_name', corpus)} ({described})",
                 dataset_split=report["split"]["name"],
@@ -287,6 +292,7 @@ def eval_report_rows(
 
 __all__ = [
     "MODEL_INDEX_METRICS",
+    "MODEL_INDEX_METRIC_TYPES",
     "calibration_text",
     "confusion_matrix_image",
     "eval_report_rows",

@@ -30,6 +30,7 @@ from ser_hf.cli import main as cli_main
 from ser_hf.data.decode import decode_waveform
 from ser_hf.evaluation.metrics import SCALAR_METRICS
 from ser_hf.hub.card import model_card_template_path
+from ser_hf.hub.card_results import MODEL_INDEX_METRICS
 from ser_hf.hub.push import HubPushError, push_reports_to_hub, push_to_hub
 from ser_hf.predict import window_bounds
 from ser_hf.recipe.parser import parse_recipe
@@ -140,19 +141,26 @@ def test_training_writes_a_card_with_metadata_eval_results_and_the_run_facts(cnn
     assert data.pipeline_tag == "audio-classification" and data.library_name == "transformers"
     assert data.license == "cc-by-nc-sa-4.0" and data.datasets == ["ravdess"] and data.language == ["en"]
     assert {"speech-emotion-recognition", "ser-hf", "cnn2d", "ravdess", "custom_code"} <= set(data.tags)
-    # One EvalResult per scalar metric of the test split, equal to metrics.json, and the model-index parses back.
+    # One EvalResult per metric of the test split the Hub has a type for, equal to metrics.json, each type one of the
+    # Hub's metric ids with a name that says which metric it is; the model-index parses back.
     results = {(r.metric_type, r.metric_config): r for r in data.eval_results}
     test = report["evaluation"]["test"]
-    assert len(data.eval_results) == len(SCALAR_METRICS)
-    assert results["unweighted_accuracy", None].metric_value == pytest.approx(test["unweighted_accuracy"], abs=1e-4)
+    assert list(results) == [("recall", "macro"), ("accuracy", None), ("f1", "macro"), ("f1", "weighted")]
+    assert data.metrics == ["recall", "accuracy", "f1"]
+    ua = results["recall", "macro"]
+    assert ua.metric_value == pytest.approx(test["unweighted_accuracy"], abs=1e-4)
+    assert ua.metric_name == "Unweighted accuracy (UA, macro recall), test split"
     assert results["accuracy", None].metric_value == pytest.approx(test["accuracy"], abs=1e-4)
+    assert results["accuracy", None].metric_name == "Weighted accuracy (WA, accuracy), test split"
     assert results["f1", "macro"].metric_value == pytest.approx(test["macro_f1"], abs=1e-4)
+    assert results["f1", "weighted"].metric_value == pytest.approx(test["weighted_f1"], abs=1e-4)
     assert all(
         r.dataset_split == "test" and r.task_type == "audio-classification" and r.dataset_type == "ravdess"
         for r in data.eval_results
     )
     name, parsed = model_index_to_eval_results(data.to_dict()["model-index"])
-    assert name == "run" and len(parsed) == len(SCALAR_METRICS)
+    assert name == "run" and len(parsed) == len(MODEL_INDEX_METRICS)
+    assert "expected_calibration_error" in SCALAR_METRICS and "| ECE |" in card.text  # in the table, not the index
 
     text = card.text
     for expected in (
@@ -205,7 +213,7 @@ def test_kfold_run_card_states_mean_and_std(tmp_path, tiny_ravdess):
     run_dir = tmp_path / "run"
     summary = json.loads((run_dir / "summary.json").read_text())
     card = ModelCard.load(run_dir / "README.md")
-    mean_ua = next(r for r in card.data.eval_results if r.metric_type == "unweighted_accuracy")
+    mean_ua = next(r for r in card.data.eval_results if r.metric_type == "recall")
     assert mean_ua.metric_value == pytest.approx(summary["mean"]["unweighted_accuracy"], abs=1e-4)
     assert "mean of 2 folds" in mean_ua.metric_name
     mean = f"{100 * summary['mean']['unweighted_accuracy']:.1f} ± {100 * summary['std']['unweighted_accuracy']:.1f}"
@@ -623,7 +631,7 @@ def test_committed_ravdess_crnn_example_card_and_report_parse():
     card = ModelCard.load(EXAMPLE / "README.md")
     name, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
     assert card.data.pipeline_tag == "audio-classification" and card.data.datasets == ["ravdess"]
-    assert {r.metric_type for r in results} >= {"unweighted_accuracy", "accuracy", "f1"}
+    assert {r.metric_type for r in results} == {"recall", "accuracy", "f1"}
     report = json.loads((EXAMPLE / "reports" / "ravdess-actors-17-20" / "eval_report.json").read_text())
     assert report["corpus"] == "ravdess" and report["split"]["speakers"]
     (metrics,) = report["evaluation"].values()
