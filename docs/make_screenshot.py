@@ -62,13 +62,18 @@ def main() -> None:
 
     from PIL import Image
 
-    from ser_hf.app import build_app
+    from ser_hf.app import build_app, launch_options
 
     with tempfile.TemporaryDirectory(prefix="ser-hf-screenshot-") as folder:
         recording = write_recording(Path(folder) / "four_emotions.wav")
         app = build_app(args.model, audio=str(recording))
         _, url, _ = app.launch(
-            server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, share=False
+            server_name="127.0.0.1",
+            server_port=free_port(),
+            prevent_thread_lock=True,
+            quiet=True,
+            share=False,
+            **launch_options(),  # as ser-hf app launches it
         )
         try:
             shot = Path(folder) / "app.png"
