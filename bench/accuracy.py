@@ -42,6 +42,7 @@ from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import check_dotted_key, set_value
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.recipe.yaml_io import load_yaml
+from ser_hf.run_folder import fold_folder
 from ser_hf.training.ensemble import (
     ensemble_report,
     is_ensemble_recipe,
@@ -49,7 +50,6 @@ from ser_hf.training.ensemble import (
     member_weights,
     read_recipe_values,
 )
-from ser_hf.training.run_dir import fold_folder
 from ser_hf.training.stages import (
     audit_split,
     prepare_recipe_data,

@@ -29,9 +29,9 @@ from typing import Any, Iterator, Optional, Sequence, Union
 from filelock import FileLock, Timeout
 from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
-from ..atomic_files import write_text_atomic
-from ..recipe.errors import RecipeError
-from ..recipe.yaml_io import RECIPE_FILE
+from .atomic_files import write_text_atomic
+from .recipe.errors import RecipeError
+from .recipe.yaml_io import RECIPE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +336,7 @@ def _matches(name: str, patterns) -> bool:
 
 def _remote_code_files() -> set[str]:
     """The model modules ``register_for_auto_class`` copies next to a saved model."""
-    models = Path(__file__).parents[1] / "models"
+    models = Path(__file__).parent / "models"
     return {path.name for path in models.glob("*.py") if path.name != "__init__.py"}
 
 

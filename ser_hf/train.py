@@ -48,8 +48,8 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     # The recipe's keys, before torch and transformers load: a misspelt key is answered at once.
     check_recipe_before_imports(args)
     from .recipe.parser import parse_recipe
+    from .run_folder import check_output_dir, hold_output_dir
     from .training.ensemble import is_ensemble_recipe, read_recipe_values, train_ensemble
-    from .training.run_dir import check_output_dir, hold_output_dir
 
     if args and args[0].endswith((".yaml", ".yml")) and Path(args[0]).is_file():
         if is_ensemble_recipe(read_recipe_values(args[0])):

@@ -50,8 +50,8 @@ from ser_hf.models import (
 from ser_hf.models.location import ModelNotFoundError
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
+from ser_hf.run_folder import METRICS_FILE, RunDir
 from ser_hf.train import main, where_the_run_is
-from ser_hf.training.run_dir import METRICS_FILE, RunDir
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, write_audio
 from tests.conftest_models import TINY_SSL

@@ -51,7 +51,7 @@ def check_ensemble_output(output_dir: Path, models: list[str]) -> None:
     if not entries:
         return
     from ..models.configuration_ensemble import EnsembleConfig
-    from ..training.run_dir import METRICS_FILE, MODEL_CONFIG_FILE
+    from ..run_folder import METRICS_FILE, MODEL_CONFIG_FILE
 
     config_path = output_dir / MODEL_CONFIG_FILE
     try:

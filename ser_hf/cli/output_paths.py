@@ -1,7 +1,7 @@
 """Where a command may write the file or folder its user names (``predict --output``, ``predict --timeline-plot``,
 ``data split --output``), checked before any work: never into a model folder (``--output MODEL/config.json`` would
 leave a model that no longer loads) or a corpus folder, and never over a file or among files that ser-hf did not write
-unless ``--overwrite`` is given. Run folders have their own check (:func:`ser_hf.training.run_dir.check_output_dir`),
+unless ``--overwrite`` is given. Run folders have their own check (:func:`ser_hf.run_folder.check_output_dir`),
 ``ser-hf export`` and ``ser-hf ensemble`` theirs."""
 
 from __future__ import annotations

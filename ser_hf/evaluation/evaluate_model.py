@@ -46,7 +46,7 @@ from ..models import (  # importing ser_hf.models registers its model types with
     load_feature_extractor,
 )
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
-from ..training.run_dir import (
+from ..run_folder import (
     CONFUSION_MATRIX_PNG,
     CROSS_CORPUS_JSON,
     CROSS_CORPUS_MARKDOWN,

@@ -14,7 +14,7 @@ from transformers import Trainer
 
 from ..atomic_files import write_text_atomic
 from ..data.dataset_info import column_values
-from ..training.run_dir import (
+from ..run_folder import (
     METRICS_FILE,
     REPORT_MARKDOWN,
     SUMMARY_FILE,

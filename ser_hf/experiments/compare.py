@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.bootstrap import format_interval, paired_comparison
 from ..evaluation.metrics import summarize_folds
-from ..training.run_dir import METRICS_FILE, RunDir
+from ..run_folder import METRICS_FILE, RunDir
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from ..evaluation.bootstrap import format_intervals
 from ..evaluation.metrics import SCALAR_METRICS
 from ..recipe.errors import RecipeError
 from ..recipe.parser import parse_recipe
-from ..training.run_dir import RUN_CONFIG_FILE
+from ..run_folder import RUN_CONFIG_FILE
 from .compare import METRIC_LABELS
 
 logger = logging.getLogger(__name__)

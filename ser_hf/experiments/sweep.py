@@ -44,7 +44,7 @@ from ..recipe.errors import RecipeError, unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
 from ..recipe.parser import parse_recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
-from ..training.run_dir import METRICS_FILE, RUN_CONFIG_FILE
+from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE
 from .compare import METRIC_LABELS, read_run_reports, summarize_reports
 from .constants import BACKENDS
 

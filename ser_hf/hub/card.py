@@ -2,7 +2,7 @@
 ``huggingface_hub.ModelCard`` (metadata as ``ModelCardData``, every test metric as an ``EvalResult`` in the
 ``model-index``). Pushing a run with its card is :mod:`ser_hf.hub.push`.
 
-Everything the card says is read from the run's output folder through :class:`~ser_hf.training.run_dir.RunDir`
+Everything the card says is read from the run's output folder through :class:`~ser_hf.run_folder.RunDir`
 (``metrics.json``, ``run_config.json``, ``config.json``, ``preprocessor_config.json``, ``summary.json`` of a k-fold
 run, ``reports/*/eval_report.json``), so the card of any finished run can be written again, and ``ser-hf push``
 publishes a run trained long ago. :class:`SERCardData` states what the run was (model, data, training);
@@ -29,7 +29,7 @@ from ..data.corpora import CORPORA
 from ..evaluation.evaluate_model import corpora_names
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES
-from ..training.run_dir import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
+from ..run_folder import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
 from .card_results import (
     MODEL_INDEX_METRIC_TYPES,
     calibration_text,

@@ -14,7 +14,7 @@ from ..data.corpora import CORPORA
 from ..evaluation.bootstrap import METRIC_LABELS, format_interval, format_intervals
 from ..evaluation.evaluate_model import corpora_names, corpus_relation
 from ..evaluation.metrics import SCALAR_METRICS
-from ..training.run_dir import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
+from ..run_folder import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 
 if TYPE_CHECKING:
     from .card import RunRecord

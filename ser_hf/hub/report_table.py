@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..evaluation.bootstrap import MIN_RELIABLE_SPEAKERS
-from ..training.run_dir import EVAL_REPORT_JSON, REPORTS_DIR
+from ..run_folder import EVAL_REPORT_JSON, REPORTS_DIR
 
 #: The folder of a reports repository that holds its table, one ``.jsonl`` file per pushed report folder.
 REPORTS_TABLE_DIR = "data"

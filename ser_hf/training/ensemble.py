@@ -33,7 +33,7 @@ from ..models.modeling_ensemble import EnsembleForAudioClassification
 from ..recipe.errors import RecipeError
 from ..recipe.keys import ENSEMBLE_MEMBERS_KEY
 from ..recipe.parser import read_recipe_file
-from .run_dir import RUN_CONFIG_FILE, RunDir, fold_folder
+from ..run_folder import RUN_CONFIG_FILE, RunDir, fold_folder
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.errors import RecipeError
 from ..recipe.yaml_io import write_recipe
-from .run_dir import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
+from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
 from .trainer import (
     CLIP_PATHS_KEY,
     EpochCallback,
@@ -331,7 +331,7 @@ def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
 
 def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -> None:
     """Remove the run in ``output_dir`` (``overwrite_output_dir``): only the files a ser-hf run writes
-    (:func:`~ser_hf.training.run_dir.remove_run_outputs`), in a folder that a ser-hf run wrote (it holds
+    (:func:`~ser_hf.run_folder.remove_run_outputs`), in a folder that a ser-hf run wrote (it holds
     ``run_config.json``); anything else there is kept and named. The main process removes them while the others
     wait."""
     with training_args.main_process_first(desc="removing the previous run"):

@@ -10,8 +10,7 @@ import huggingface_hub
 import pytest
 from huggingface_hub import HfApi
 
-from ser_hf.train import main
-from ser_hf.training.run_dir import (
+from ser_hf.run_folder import (
     EVAL_REPORT_JSON,
     METRICS_FILE,
     REPORTS_DIR,
@@ -19,6 +18,7 @@ from ser_hf.training.run_dir import (
     SUMMARY_FILE,
     RunDir,
 )
+from ser_hf.train import main
 from tests.hub_server import LocalHub
 from tests.training.test_train import write_recipe
 

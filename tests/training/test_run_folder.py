@@ -16,14 +16,14 @@ from ser_hf.data.corpora import load_corpus
 from ser_hf.data.corpora.base import CorpusError
 from ser_hf.data.dataset_info import get_ser_info
 from ser_hf.recipe.errors import RecipeError
-from ser_hf.train import main
-from ser_hf.training.run_dir import (
+from ser_hf.run_folder import (
     OutputDirInUseError,
     RunDir,
     check_model_files,
     hold_output_dir,
     remove_run_outputs,
 )
+from ser_hf.train import main
 from tests.conftest import RAVDESS_SAMPLE
 from tests.training.test_train import write_recipe
 
