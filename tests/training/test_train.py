@@ -199,6 +199,12 @@ def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_p
     # What build_trainer gives it, from the recipe's data arguments (none without corpus_weights).
     data_args = SimpleNamespace(corpus_weights={"ravdess": 1.0, "tess": 1.0})
     np.testing.assert_allclose(training_sample_weights(train, data_args), weights)
+    # A fold's model inputs keep the corpus column the weights are read from (every input mode keeps these columns).
+    from ser_hf.inputs.base import model_inputs
+
+    inputs = model_inputs(train.add_column("scratch", [0] * len(train)), columns=())
+    assert inputs.column_names == ["corpus"]
+    np.testing.assert_allclose(training_sample_weights(inputs, data_args), weights)
     assert training_sample_weights(train, SimpleNamespace(corpus_weights=None)) is None
 
     with pytest.raises(RecipeError, match="corpus_weights names 'crema', which the recipe does not train on"):
