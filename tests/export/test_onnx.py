@@ -163,12 +163,22 @@ def test_ser_hf_export_verbose_shows_the_exporters_libraries(monkeypatch, tmp_pa
         return SimpleNamespace(path=output_dir, manifest={"exporter": "torch.onnx.export (dynamo)"}, parity=parity)
 
     monkeypatch.setattr(ser_hf.export.onnx, "export_onnx", export_onnx)
-    command = ["export", str(tmp_path / "model"), str(tmp_path / "out")]
-    for argv in (command, [*command, "--verbose"], ["--verbose", *command]):
-        assert cli_main(argv) == 0
-    level = logging.getLogger("onnx_ir").getEffectiveLevel()  # put back after each export
-    assert seen[0] == (logging.ERROR, False) and level < logging.ERROR and seen[1] == seen[2] == (level, True)
-    assert logging.getLogger("onnx_ir").level == logging.NOTSET and transformers_logging.is_progress_bar_enabled()
+    # From a known state (an in-process training earlier in this worker may have turned transformers' bars off), put
+    # back at the end.
+    onnx_ir, bars = logging.getLogger("onnx_ir"), transformers_logging.is_progress_bar_enabled()
+    level = onnx_ir.level
+    onnx_ir.setLevel(logging.INFO)
+    transformers_logging.enable_progress_bar()
+    try:
+        command = ["export", str(tmp_path / "model"), str(tmp_path / "out")]
+        for argv in (command, [*command, "--verbose"], ["--verbose", *command]):
+            assert cli_main(argv) == 0
+        assert seen == [(logging.ERROR, False), (logging.INFO, True), (logging.INFO, True)]
+        assert onnx_ir.level == logging.INFO and transformers_logging.is_progress_bar_enabled()  # put back
+    finally:
+        onnx_ir.setLevel(level)
+        if not bars:
+            transformers_logging.disable_progress_bar()
 
 
 def test_a_model_whose_graph_cannot_run_fails_and_writes_nothing(tmp_path):
