@@ -146,6 +146,26 @@ def hub():
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _library_switches_put_back():
+    """A run in this process turns transformers' and datasets' progress bars and verbosity down for the whole process
+    (``--disable_tqdm true``), as it should for a command; the test files this worker runs next get them back."""
+    import logging
+
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled(), datasets.utils.logging.is_progress_bar_enabled()
+    verbosity = transformers_logging.get_verbosity(), datasets.utils.logging.get_verbosity()
+    ser_hf_level = logging.getLogger("ser_hf").level
+    yield
+    (transformers_logging.enable_progress_bar if bars[0] else transformers_logging.disable_progress_bar)()
+    (datasets.enable_progress_bars if bars[1] else datasets.disable_progress_bars)()
+    transformers_logging.set_verbosity(verbosity[0])
+    datasets.utils.logging.set_verbosity(verbosity[1])
+    logging.getLogger("ser_hf").setLevel(ser_hf_level)
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Path:
     """A folder that looks like the repository root to the examples."""
@@ -243,7 +263,7 @@ def run_page(page: str, sandbox: Path, env: dict[str, str], monkeypatch) -> None
             start = time.perf_counter()
             output = run_block(block, sandbox, env)
             assert output.strip(), f"{block.name} printed nothing"
-            if os.environ.get("SER_HF_DOCS_TIMES"):
+            if os.environ.get("SER_HF_DOCS_TIMES"):  # a file to append each block's time to, to keep the suite fast
                 with open(os.environ["SER_HF_DOCS_TIMES"], "a") as times:
                     times.write(f"{time.perf_counter() - start:6.1f} s {block.name} {block.code[:60]!r}\n")
     _ran.add(page)
