@@ -15,9 +15,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ser_hf"
 
 #: ser-hf's stages, bottom to top: the top-level modules or folders of ``ser_hf/`` in each.
 STAGES: list[tuple[str, frozenset[str]]] = [
-    # Shared vocabulary every stage may read: the emotion list, atomic writes, lazy exports, optional extras and the
-    # predict command's constants (read by the CLI's parser without torch).
-    ("base", frozenset({"__version__", "emotions", "atomic_files", "lazy_exports", "extras", "predict_constants"})),
+    # Shared vocabulary every stage may read: the emotion list, atomic writes, lazy exports, optional extras, the Hub
+    # requests' time-outs and network errors, and the predict command's constants (read by the CLI's parser without
+    # torch).
+    (
+        "base",
+        frozenset(
+            {"__version__", "emotions", "atomic_files", "lazy_exports", "extras", "hub_timeouts", "predict_constants"}
+        ),
+    ),
     ("data", frozenset({"data"})),
     ("models", frozenset({"models"})),
     ("inputs", frozenset({"inputs"})),
@@ -37,8 +43,6 @@ KNOWN_UPWARD_IMPORTS = {
     # evaluate and ensembles load ONNX exports themselves (item 3: one model loader).
     ("ser_hf.evaluation.evaluate_model", "deploy"),
     ("ser_hf.models.ensemble", "deploy"),
-    # A model location's Hub errors come from hub/client.py.
-    ("ser_hf.models.location", "hub"),
     # An input mode raises RecipeError, an error type that belongs at the bottom with the others.
     ("ser_hf.inputs.feature_encoder_cache", "recipe"),
     # Library modules' __main__ blocks and the app's launcher import the CLI (item 6 of the issue's "Why").

@@ -30,8 +30,8 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from ..hub.client import use_hub_timeout
 from ..hub.token import redact_log_handlers
+from ..hub_timeouts import use_hub_timeout
 from .app import add_app_parser
 from .compare import add_compare_parser
 from .corpus_arguments import corpus_option_names, positive_int

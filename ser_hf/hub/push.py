@@ -21,9 +21,9 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ..atomic_files import atomic_path
+from ..hub_timeouts import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
 from ..run_folder import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE
 from .card import create_model_card, read_run
-from .client import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 
 logger = logging.getLogger(__name__)
