@@ -423,12 +423,21 @@ class SERTrainer(Trainer):
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],
             total_steps=num_training_steps,
-            # OneCycleLR needs a non-empty warm-up; 30 % is its own default.
-            pct_start=min(max(warmup / num_training_steps, 1e-3), 0.999) if warmup else 0.3,
+            pct_start=one_cycle_warmup_share(warmup, num_training_steps),
             anneal_strategy="cos",
         )
         self._created_lr_scheduler = True
         return self.lr_scheduler
+
+
+def one_cycle_warmup_share(warmup_steps: int, total_steps: int) -> float:
+    """OneCycleLR's ``pct_start`` for ``warmup_steps`` of warm-up (none: 30 %, torch's default). Its learning rate
+    peaks at step ``pct_start * total_steps - 1`` and torch divides by the length of both phases, so neither may be
+    empty: a one-step warm-up (peak at step 0) divides by zero, and ends half a step later instead."""
+    if not warmup_steps:
+        return 0.3
+    peak = max(warmup_steps - 1, 0.5)
+    return min((peak + 1) / total_steps, 0.999)
 
 
 def is_head_parameter(name: str) -> bool:

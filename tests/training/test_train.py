@@ -488,3 +488,24 @@ def test_without_validation_split_or_when_off_the_model_stays_uncalibrated_and_s
     assert not list(run.glob("reliability_diagram_*.png"))
     assert f"Calibration: none ({report['calibration']['note']})" in (run / "report.md").read_text()
     assert "The scores are not calibrated" in (run / "README.md").read_text()
+
+
+def test_one_cycle_schedules_every_warm_up_length_including_one_step():
+    """OneCycleLR divides by the length of its warm-up and its annealing: a one-step warm-up (0.2 of 2 steps, or 0.1
+    of 10) made it divide by zero on the first step. Every warm-up of every short run now steps through."""
+    from ser_hf.training.trainer import one_cycle_warmup_share
+
+    for total in range(1, 40):
+        for warmup in range(total + 1):
+            optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0e-3)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=1.0e-3, total_steps=total, pct_start=one_cycle_warmup_share(warmup, total)
+            )
+            rates = []
+            for _ in range(total):
+                optimizer.step()
+                scheduler.step()
+                rates.append(scheduler.get_last_lr()[0])
+            assert all(np.isfinite(rates))
+    # The learning rate peaks after the warm-up asked for (its last step), as before for warm-ups over one step.
+    assert one_cycle_warmup_share(4, 100) == pytest.approx(0.04) and one_cycle_warmup_share(0, 100) == 0.3
