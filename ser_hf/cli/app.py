@@ -1,4 +1,4 @@
-"""``ser-hf app MODEL``: a web app (Gradio) to record or upload speech and see the model's emotion scores, and a long
+"""``ser-hf app MODEL``: a web app (Gradio) to upload or record speech and see the model's emotion scores, and a long
 recording's emotion over time. The parser imports nothing heavy; Gradio and the model are loaded when it runs."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf app`` on the ``ser-hf`` sub-command parsers."""
     app = commands.add_parser(
         "app",
-        help=f"a web app to try a model: record or upload speech, see its emotion scores ({install_hint('app')})",
-        description="Serve a web app (Gradio) for a trained model: record or upload speech and see each emotion's "
+        help=f"a web app to try a model: upload or record speech, see its emotion scores ({install_hint('app')})",
+        description="Serve a web app (Gradio) for a trained model: upload or record speech and see each emotion's "
         "score; recordings longer than --timeline-seconds also get their emotion over time (a plot and a table of "
         "speech segments). It serves on this machine only unless --host or --share say otherwise. Uploads over "
         "--max-upload-mb and recordings over --max-recording-minutes are refused (logged in one line), and the "
