@@ -80,6 +80,7 @@ def test_metadata_extras_and_entry_point(dist):
     packages = {str(path.parent.relative_to(REPO)) for path in (REPO / "ser_hf").rglob("__init__.py")}
     assert {name for name in packages if f"{name}/__init__.py" not in names} == set()
     assert "ser_hf/hub_cards/model_card_template.md" in names
+    assert f"{info}/licenses/LICENSE" in names  # the licence's text, not only its name
     assert not [name for name in names if name.startswith(("tests/", "bench/", "recipes/", "data/"))]
 
 
@@ -89,7 +90,7 @@ def test_sdist_holds_the_sources_and_no_tests(dist):
     (sdist,) = dist.glob("ser_hf-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"pyproject.toml", "setup.py", "README.md", "hub_cards/model_card_template.md"} <= names
+    assert {"pyproject.toml", "setup.py", "README.md", "LICENSE", "hub_cards/model_card_template.md"} <= names
     assert "ser_hf/cli/__init__.py" in names and not [name for name in names if name.startswith("tests/")]
 
 
