@@ -37,6 +37,7 @@ from harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
+from ser_hf.evaluation.constants import INTERVAL_METRICS
 from ser_hf.experiments.leakage import matched_random_split
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import check_dotted_key, set_value
@@ -59,7 +60,7 @@ from ser_hf.training.stages import (
 
 #: Recipe keys of a fixed split, dropped for k-fold.
 SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_size", "folds")
-METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
+METRICS = INTERVAL_METRICS
 
 
 def selects_on_validation(values: dict) -> bool:

@@ -17,12 +17,12 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from scipy.stats import bootstrap
 
+from .constants import INTERVAL_METRICS, METRIC_LABELS
+
 #: Below this many test speakers an interval is reported as unreliable instead of printed.
 MIN_RELIABLE_SPEAKERS = 5
-#: The metrics that get an interval, in the order reports show them.
-INTERVAL_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
-#: How reports name them.
-METRIC_LABELS = {"unweighted_accuracy": "UA", "accuracy": "WA", "macro_f1": "macro-F1"}
+#: How reports name the metrics that get an interval (:data:`~ser_hf.evaluation.constants.INTERVAL_METRICS`).
+INTERVAL_LABELS = {name: METRIC_LABELS[name] for name in INTERVAL_METRICS}
 
 
 def speaker_confusions(
@@ -236,8 +236,7 @@ def paired_comparison(
 
 
 __all__ = [
-    "INTERVAL_METRICS",
-    "METRIC_LABELS",
+    "INTERVAL_LABELS",
     "MIN_RELIABLE_SPEAKERS",
     "format_interval",
     "format_intervals",

@@ -1,7 +1,67 @@
-"""Choices of the evaluation stage that the command line offers without loading a model (no ``torch`` import)."""
+"""The evaluation stage's vocabulary, importable without a model (no ``torch`` import): the command line's choices and
+the one table of the metrics every report, card, comparison, sweep and study reads.
+
+To add a metric: compute it in :func:`ser_hf.evaluation.metrics.classification_metrics` and give it one
+:class:`Metric` row in :data:`METRICS`; ``tests/evaluation/test_metrics.py`` checks that every row has what its
+readers need and that every computed scalar has a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
 
 #: ``split`` values: ``auto`` is the model's held-out test speakers on a corpus it was trained on, every clip of
 #: any other corpus; ``train``/``validation``/``test`` are the speakers of that split of the model's run.
 SPLITS = ("auto", "all", "train", "validation", "test")
 
-__all__ = ["SPLITS"]
+
+@dataclass(frozen=True)
+class Metric:
+    """A scalar metric: its key in metric dicts, how tables label it, whether higher is better, whether reports give
+    it a speaker-bootstrap interval, and how the model card's ``model-index`` records it.
+
+    Args:
+        name (`str`): the key in every metrics dict (``unweighted_accuracy``).
+        label (`str`): the short name tables and log lines use (``UA``).
+        greater_is_better (`bool`): the direction sweeps and comparisons rank by.
+        interval (`bool`): whether reports give it a 95 % speaker-bootstrap interval.
+        model_index_type (`str`, *optional*): the Hub's metric id (hf.co/metrics) the model-index records it under;
+            `None` for a metric the Hub has no type for (kept in the card's tables only).
+        model_index_name (`str`, *optional*): the name the model-index shows, saying which averaging it is.
+        model_index_config (`str`, *optional*): the metric's config there (the averaging: ``macro``, ``weighted``).
+    """
+
+    name: str
+    label: str
+    greater_is_better: bool = True
+    interval: bool = False
+    model_index_type: Optional[str] = None
+    model_index_name: Optional[str] = None
+    model_index_config: Optional[str] = None
+
+
+#: Every scalar metric an evaluation reports, in the order tables show them. UA is macro-averaged recall (the
+#: ranking metric of the field, corpora being unbalanced), WA plain accuracy.
+METRICS: dict[str, Metric] = {
+    metric.name: metric
+    for metric in (
+        Metric("unweighted_accuracy", "UA", interval=True, model_index_type="recall",
+               model_index_name="Unweighted accuracy (UA, macro recall)", model_index_config="macro"),
+        Metric("accuracy", "WA", interval=True, model_index_type="accuracy",
+               model_index_name="Weighted accuracy (WA, accuracy)"),
+        Metric("macro_f1", "macro-F1", interval=True, model_index_type="f1", model_index_name="Macro F1",
+               model_index_config="macro"),
+        Metric("weighted_f1", "weighted-F1", model_index_type="f1", model_index_name="Weighted F1",
+               model_index_config="weighted"),
+        Metric("expected_calibration_error", "ECE", greater_is_better=False),
+    )
+}  # fmt: skip
+#: Their names, in order.
+SCALAR_METRICS = tuple(METRICS)
+#: Their short labels, by name.
+METRIC_LABELS = {name: metric.label for name, metric in METRICS.items()}
+#: The metrics that get a speaker-bootstrap interval, in the order reports show them.
+INTERVAL_METRICS = tuple(name for name, metric in METRICS.items() if metric.interval)
+
+__all__ = ["INTERVAL_METRICS", "METRICS", "METRIC_LABELS", "Metric", "SCALAR_METRICS", "SPLITS"]

@@ -18,9 +18,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from ..atomic_files import save_figure
 from .bootstrap import pooled_intervals
-
-#: The scalar metrics every evaluation reports, in the order tables show them.
-SCALAR_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1", "expected_calibration_error")
+from .constants import SCALAR_METRICS
 
 
 def metrics_path() -> str:

@@ -23,7 +23,7 @@ from ..run_folder import (
     split_confusion_matrix_png,
     split_reliability_diagram_png,
 )
-from .bootstrap import METRIC_LABELS, format_intervals
+from .bootstrap import INTERVAL_LABELS, format_intervals
 from .calibration import plot_reliability_diagram, split_calibration
 from .metrics import (
     SCALAR_METRICS,
@@ -324,7 +324,7 @@ def format_fold_summary(summary: Mapping[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(f"{100 * row[name]:.1f}" for name in names) + " |")
     pooled = summary.get("confidence_intervals")
     if pooled:
-        figures = ", ".join(f"{label} {100 * pooled['pooled'][name]:.1f} %" for name, label in METRIC_LABELS.items())
+        figures = ", ".join(f"{label} {100 * pooled['pooled'][name]:.1f} %" for name, label in INTERVAL_LABELS.items())
         lines += ["", f"All folds' test speakers pooled: {figures}. {format_intervals(pooled)}"]
     lines += ["", f"Leakage audits: {'all passed' if summary['leakage_audits_passed'] else 'FAILED'}."]
     return "\n".join(lines) + "\n"

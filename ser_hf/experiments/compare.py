@@ -20,20 +20,14 @@ import pandas as pd
 
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.bootstrap import format_interval, paired_comparison
+from ..evaluation.constants import INTERVAL_METRICS, METRIC_LABELS
 from ..evaluation.metrics import summarize_folds
 from ..run_folder import METRICS_FILE, RunDir
 
 logger = logging.getLogger(__name__)
 
 #: The metrics the comparison shows, in order, with the names tables use.
-COMPARED_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
-METRIC_LABELS = {
-    "unweighted_accuracy": "UA",
-    "accuracy": "WA",
-    "macro_f1": "macro-F1",
-    "weighted_f1": "weighted-F1",
-    "expected_calibration_error": "ECE",
-}
+COMPARED_METRICS = INTERVAL_METRICS
 #: File names of the comparison's outputs.
 COMPARISON_CSV = "comparison.csv"
 COMPARISON_MARKDOWN = "comparison.md"

@@ -20,11 +20,10 @@ from ..data.audit import LeakageReport, audit_leakage
 from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
 from ..evaluation.bootstrap import format_intervals
-from ..evaluation.metrics import SCALAR_METRICS
+from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS
 from ..recipe.errors import RecipeError
 from ..recipe.parser import parse_recipe
 from ..run_folder import RUN_CONFIG_FILE
-from .compare import METRIC_LABELS
 
 logger = logging.getLogger(__name__)
 

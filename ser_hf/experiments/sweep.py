@@ -38,14 +38,14 @@ import pandas as pd
 
 from .. import train
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
-from ..evaluation.metrics import SCALAR_METRICS
+from ..evaluation.constants import METRIC_LABELS, METRICS, SCALAR_METRICS
 from ..extras import install_hint
 from ..recipe.errors import RecipeError, unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
 from ..recipe.parser import parse_recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE
-from .compare import METRIC_LABELS, read_run_reports, summarize_reports
+from .compare import read_run_reports, summarize_reports
 from .constants import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class SweepSpec:
 
     @property
     def greater_is_better(self) -> bool:
-        return self.metric != "expected_calibration_error"
+        return METRICS[self.metric].greater_is_better
 
 
 @dataclass

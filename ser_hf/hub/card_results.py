@@ -11,28 +11,26 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA
-from ..evaluation.bootstrap import METRIC_LABELS, format_interval, format_intervals
+from ..evaluation.bootstrap import INTERVAL_LABELS, format_interval, format_intervals
+from ..evaluation.constants import INTERVAL_METRICS, METRICS, SCALAR_METRICS
 from ..evaluation.evaluate_model import corpora_names, corpus_relation
-from ..evaluation.metrics import SCALAR_METRICS
 from ..run_folder import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 
 if TYPE_CHECKING:
     from .card import RunRecord
 
-#: The metrics of the ``model-index`` and how each appears there: (metric type, name, metric config). The types are
-#: the Hub's metric ids (hf.co/metrics), with the averaging as the config: UA is macro-averaged recall, WA plain
-#: accuracy; the names say which. The expected calibration error, for which the Hub has no metric type, is in the
-#: card's tables only.
+#: The metrics of the ``model-index`` and how each appears there: (metric type, name, metric config), from the
+#: metric table (:data:`~ser_hf.evaluation.constants.METRICS`). Those the Hub has no metric type for (the expected
+#: calibration error) are in the card's tables only.
 MODEL_INDEX_METRICS = {
-    "unweighted_accuracy": ("recall", "Unweighted accuracy (UA, macro recall)", "macro"),
-    "accuracy": ("accuracy", "Weighted accuracy (WA, accuracy)", None),
-    "macro_f1": ("f1", "Macro F1", "macro"),
-    "weighted_f1": ("f1", "Weighted F1", "weighted"),
+    name: (metric.model_index_type, metric.model_index_name, metric.model_index_config)
+    for name, metric in METRICS.items()
+    if metric.model_index_type is not None
 }
 #: The metric types the card's metadata lists (``metrics:``), in the model-index's order.
 MODEL_INDEX_METRIC_TYPES = list(dict.fromkeys(metric_type for metric_type, _, _ in MODEL_INDEX_METRICS.values()))
-#: The metrics a card lists for each ``ser-hf evaluate`` report.
-EVAL_REPORT_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
+#: The metrics a card lists for each ``ser-hf evaluate`` report: those with an interval.
+EVAL_REPORT_METRICS = INTERVAL_METRICS
 
 
 def percent(value: Optional[float]) -> str:
@@ -208,7 +206,7 @@ def pooled_text(pooled: Optional[Mapping[str, Any]]) -> Optional[str]:
     """All folds' test speakers pooled: the metrics and their speaker-bootstrap intervals, as one sentence."""
     if not pooled:
         return None
-    figures = ", ".join(f"{label} {percent(pooled['pooled'][name])}" for name, label in METRIC_LABELS.items())
+    figures = ", ".join(f"{label} {percent(pooled['pooled'][name])}" for name, label in INTERVAL_LABELS.items())
     return f"All folds' test speakers pooled: {figures}. {format_intervals(pooled)}"
 
 

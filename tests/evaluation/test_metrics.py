@@ -112,3 +112,29 @@ def test_plots_are_written_as_png(tmp_path):
 def test_macro_f1_ignores_classes_absent_from_truth_and_predictions():
     metrics = classification_metrics([0, 1, 0, 1], one_hot_logits([0, 1, 0, 1]), NAMES)
     assert metrics["unweighted_accuracy"] == 1.0 and metrics["macro_f1"] == 1.0 and metrics["weighted_f1"] == 1.0
+
+
+def test_every_metric_has_one_row_with_what_its_readers_need():
+    """One table of metrics (issue 32): every scalar classification_metrics computes has a row, and every row what
+    the reports, comparisons, sweeps, intervals and the card's model-index read from it."""
+    from ser_hf.evaluation.bootstrap import INTERVAL_LABELS, pooled_intervals
+    from ser_hf.evaluation.constants import INTERVAL_METRICS, METRICS, SCALAR_METRICS
+    from ser_hf.hub.card_results import MODEL_INDEX_METRICS
+
+    metrics = classification_metrics(LABELS, one_hot_logits(PREDICTIONS), NAMES, speakers=SPEAKERS)
+    scalars = {name for name, value in metrics.items() if isinstance(value, float) and not name.startswith("per_")}
+    assert scalars == set(SCALAR_METRICS) == set(METRICS)
+    for name, metric in METRICS.items():
+        assert metric.name == name and metric.label and isinstance(metric.greater_is_better, bool)
+        if metric.model_index_type is not None:
+            assert metric.model_index_name and MODEL_INDEX_METRICS[name][0] == metric.model_index_type
+    # The Hub's metric ids, each metric named for what it is; ECE has no Hub type and stays in the card's tables.
+    assert MODEL_INDEX_METRICS["unweighted_accuracy"] == ("recall", "Unweighted accuracy (UA, macro recall)", "macro")
+    assert (
+        "expected_calibration_error" not in MODEL_INDEX_METRICS
+        and not METRICS["expected_calibration_error"].greater_is_better
+    )
+    # Every metric with an interval gets one from the speaker bootstrap, under its label.
+    assert list(INTERVAL_LABELS) == list(INTERVAL_METRICS) == ["unweighted_accuracy", "accuracy", "macro_f1"]
+    intervals = pooled_intervals([metrics])
+    assert list(intervals["intervals"]) == list(intervals["pooled"]) == list(INTERVAL_METRICS)
