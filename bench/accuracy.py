@@ -253,6 +253,20 @@ def add_model_path_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_override_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable; see :func:`parse_overrides`)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a recipe value for this run (repeatable; dotted keys set one entry of a mapping, e.g. "
+        "feature_extractor_config.normalization=corpus): the variant is reported under the recipe's name with its "
+        "overrides",
+    )
+
+
 def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool = False) -> list[dict]:
     """Train every fold as ``ser_hf.train`` does (same stages), optionally reducing each test fold first. With
     ``leakage``, each fold also trains on a random split of the same clips and sizes (its report under
@@ -473,16 +487,7 @@ def main(argv=None) -> list[dict]:
         help="also train each fold on a random split of the same clips and sizes (every speaker in "
         "train and test) and report the inflation",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a recipe value for this run (repeatable; dotted keys set one entry of a mapping, e.g. "
-        "feature_extractor_config.normalization=speaker): the variant is reported under the recipe's name with its "
-        "overrides",
-    )
+    add_override_argument(parser)
     add_model_path_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy")
     parser.add_argument("--results", type=Path, help="write the summaries to this .json and a table beside it (.md)")

@@ -31,6 +31,7 @@ from accuracy import (
     METRICS,
     SPLIT_KEYS,
     add_model_path_argument,
+    add_override_argument,
     parse_model_paths,
     parse_overrides,
     prepare_recipe,
@@ -137,14 +138,7 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+", type=Path)
     add_model_path_argument(parser)
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a recipe value for this run (repeatable), e.g. feature_extractor_config.normalization=corpus",
-    )
+    add_override_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus")
     parser.add_argument("--results", type=Path, help="write the rows to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
