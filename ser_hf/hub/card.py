@@ -49,37 +49,6 @@ logger = logging.getLogger(__name__)
 #: The model card template, in ``hub_cards/`` (the package ``ser_hf.hub_cards`` once installed).
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 
-#: What a card says about each corpus beyond its `CorpusSpec`: the licence in words and who speaks in it.
-CORPUS_NOTES: dict[str, dict[str, str]] = {
-    "ravdess": {
-        "license": "CC BY-NC-SA 4.0",
-        "speakers": "24 professional actors (12 female, 12 male), North American English",
-        "texts": "RAVDESS: two statements, 'Kids are talking by the door' and 'Dogs are sitting by the door'",
-    },
-    "cremad": {
-        "license": "ODbL 1.0 (database), DbCL 1.0 (contents)",
-        "speakers": "91 actors (48 male, 43 female) aged 20 to 74, African American, Asian, Caucasian, Hispanic and "
-        "unspecified, American English",
-        "texts": "CREMA-D: 12 sentences",
-    },
-    "tess": {
-        "license": "CC BY-NC-ND 4.0",
-        "speakers": "2 female speakers aged 26 and 64, Canadian English (Toronto)",
-        "texts": "TESS: 200 words in the carrier phrase 'Say the word ...'",
-    },
-    "savee": {
-        "license": "free for research use; no open licence (see the corpus site)",
-        "speakers": "4 male speakers aged 27 to 31, British English",
-        "texts": "SAVEE: TIMIT sentences",
-    },
-    "emodb": {
-        "license": "no licence published with the corpus; distributed free of charge for research (check the corpus "
-        "site before redistributing)",
-        "speakers": "10 professional actors (5 female, 5 male), German",
-        "texts": "EmoDB: 10 everyday German sentences",
-    },
-}
-
 _AUGMENTATION_NAMES = {
     "noise_prob": "additive noise",
     "gain_prob": "random gain",
@@ -357,11 +326,13 @@ class SERCardData:
             "augmentation": self._augmentation(),
             "training_summary": None if run.is_kfold_root else self._training_summary(report),
             "files": {"recipe": RECIPE_FILE if RunDir(run.run_dir).has(RECIPE_FILE) else None},
-            "texts": "; ".join(CORPUS_NOTES[c]["texts"] for c in self.corpora if c in CORPUS_NOTES),
+            "texts": "; ".join(CORPORA[c].texts for c in self.corpora if c in CORPORA and CORPORA[c].texts),
             "languages": ", ".join(sorted({_language_name(CORPORA[c].language) for c in self.corpora if c in CORPORA}))
             or "those of the training corpora",
             "speakers_summary": "; ".join(
-                f"{CORPORA[c].full_name}: {CORPUS_NOTES[c]['speakers']}" for c in self.corpora if c in CORPUS_NOTES
+                f"{CORPORA[c].full_name}: {CORPORA[c].speakers}"
+                for c in self.corpora
+                if c in CORPORA and CORPORA[c].speakers
             )
             or "see the training corpora",
             "licence_notes": self._licence_notes(),
@@ -436,18 +407,17 @@ class SERCardData:
         corpus_counts = self._clips_per_corpus()
         for name in self.corpora:
             spec = CORPORA.get(name)
-            notes = CORPUS_NOTES.get(name, {})
             rows.append(
                 {
                     "name": name,
                     "full_name": spec.full_name if spec else name,
                     "homepage": spec.homepage if spec else "",
                     "language": spec.language if spec else "",
-                    "license": notes.get("license") or (spec.license if spec else "unknown"),
+                    "license": (spec.license_name or spec.license) if spec else "unknown",
                     "citation": spec.citation if spec else "",
                     "clips": corpus_counts.get(name, {}).get("clips", "–"),
                     "speakers": corpus_counts.get(name, {}).get("speakers", "–"),
-                    "description": notes.get("speakers", ""),
+                    "description": spec.speakers if spec else "",
                 }
             )
         return rows
@@ -636,7 +606,7 @@ class SERCardData:
 
     def _licence_notes(self) -> Optional[str]:
         names = [
-            f"{CORPORA[c].full_name} ({CORPUS_NOTES.get(c, {}).get('license', CORPORA[c].license)})"
+            f"{CORPORA[c].full_name} ({CORPORA[c].license_name or CORPORA[c].license})"
             for c in self.corpora
             if c in CORPORA
         ]
@@ -694,7 +664,6 @@ def write_model_card(run_dir: str | os.PathLike, **kwargs) -> Path:
 
 __all__ = [
     "CARD_FILE",
-    "CORPUS_NOTES",
     "MODEL_CARD_TEMPLATE",
     "RECIPE_FILE",
     "RunRecord",

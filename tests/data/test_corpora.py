@@ -341,3 +341,15 @@ def test_merge_labels_are_checked_and_put_in_canonical_order():
     with pytest.raises(ValueError, match="'Joyful'"):
         merge_corpora([ravdess], labels=["Joyful", "sad"])
     assert merge_corpora([ravdess], labels=["sad", "Neutral"]).features["label"].names == ["neutral", "sad"]
+
+
+def test_every_corpus_spec_has_every_fact_a_model_card_reads():
+    """Corpus facts live in each corpus' spec, the one place a new corpus fills in (issue 32): a corpus missing one
+    would silently get a thinner card."""
+    from ser_hf.data.corpora import CORPORA
+
+    card_fields = ("full_name", "homepage", "license", "license_name", "citation", "language", "speakers", "texts")
+    for name, spec in CORPORA.items():
+        missing = [field for field in card_fields if not getattr(spec, field)]
+        assert not missing, f"{name}: {missing}"
+        assert spec.texts.startswith(spec.full_name), name  # the card joins them: "RAVDESS: two statements ..."

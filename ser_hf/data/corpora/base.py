@@ -54,6 +54,12 @@ class CorpusSpec:
         metadata (`Mapping[str, str]`): metadata columns and their ``datasets`` dtype (``"string"``, ``"int32"`` ...).
         default_label_map (`Mapping[str, Optional[str]]`): merges/drops applied unless the user gives a ``label_map``.
         text_column (`str`, *optional*): the metadata column holding what was said, used by the leakage audit.
+        license_name (`str`, *optional*): the licence in words, as a model card names it (``license`` is its Hub id).
+        speakers (`str`, *optional*): who speaks in the corpus (how many, sexes, ages, accent), for model cards.
+        texts (`str`, *optional*): what they say, for model cards.
+
+    A model card reads every corpus fact from here; ``tests/data/test_corpora.py`` checks every shipped corpus has
+    each.
     """
 
     name: str
@@ -66,6 +72,9 @@ class CorpusSpec:
     metadata: Mapping[str, str] = field(default_factory=dict)
     default_label_map: Mapping[str, Optional[str]] = field(default_factory=dict)
     text_column: Optional[str] = None
+    license_name: str = ""
+    speakers: str = ""
+    texts: str = ""
 
 
 @dataclass

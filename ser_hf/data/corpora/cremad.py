@@ -27,6 +27,12 @@ SPEC = CorpusSpec(
         "year={2014},\n  doi={10.1109/TAFFC.2014.2336244}\n}"
     ),
     language="en",
+    license_name="ODbL 1.0 (database), DbCL 1.0 (contents)",
+    speakers=(
+        "91 actors (48 male, 43 female) aged 20 to 74, African American, Asian, Caucasian, Hispanic and "
+        "unspecified, American English"
+    ),
+    texts="CREMA-D: 12 sentences",
     emotion_codes={"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust"},
     metadata={
         "sentence": "string",

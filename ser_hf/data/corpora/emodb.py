@@ -21,6 +21,12 @@ SPEC = CorpusSpec(
         "Weiss, Benjamin},\n  booktitle={Proc. Interspeech}, pages={1517--1520}, year={2005}\n}"
     ),
     language="de",
+    license_name=(
+        "no licence published with the corpus; distributed free of charge for research (check the corpus site "
+        "before redistributing)"
+    ),
+    speakers="10 professional actors (5 female, 5 male), German",
+    texts="EmoDB: 10 everyday German sentences",
     # German initials: Wut/Aerger, Langeweile, Ekel, Angst, Freude, Trauer, Neutral.
     emotion_codes={
         "W": "angry",

@@ -20,6 +20,9 @@ SPEC = CorpusSpec(
         "  doi={10.1371/journal.pone.0196391}\n}"
     ),
     language="en",
+    license_name="CC BY-NC-SA 4.0",
+    speakers="24 professional actors (12 female, 12 male), North American English",
+    texts="RAVDESS: two statements, 'Kids are talking by the door' and 'Dogs are sitting by the door'",
     emotion_codes={
         "01": "neutral",
         "02": "calm",

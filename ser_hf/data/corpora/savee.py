@@ -23,6 +23,9 @@ SPEC = CorpusSpec(
         "year={2008}\n}"
     ),
     language="en",
+    license_name="free for research use; no open licence (see the corpus site)",
+    speakers="4 male speakers aged 27 to 31, British English",
+    texts="SAVEE: TIMIT sentences",
     emotion_codes={
         "n": "neutral",
         "h": "happy",

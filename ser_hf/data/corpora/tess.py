@@ -19,6 +19,9 @@ SPEC = CorpusSpec(
         "  doi={10.5683/SP2/E8H2MF}\n}"
     ),
     language="en",
+    license_name="CC BY-NC-ND 4.0",
+    speakers="2 female speakers aged 26 and 64, Canadian English (Toronto)",
+    texts="TESS: 200 words in the carrier phrase 'Say the word ...'",
     emotion_codes={
         "neutral": "neutral",
         "happy": "happy",
