@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from .data.audio_files import walk_audio_files
 from .data.constants import AUDIO_EXTENSIONS
 
 #: ``scheme://...``: a URL, which ``predict`` does not download (``Path`` would turn ``https://`` into ``https:/``).
@@ -15,8 +16,8 @@ URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 
 
 def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
-    """The audio files named, and those below the folders named (sorted), each once; errors name a path that is
-    neither."""
+    """The audio files named, and those below the folders named (sorted; folders reached through links too, as a corpus
+    load finds them), each once; errors name a path that is neither."""
     files: list[str] = []
     suffixes = {ext.lower() for ext in AUDIO_EXTENSIONS}
     for name in paths:
@@ -26,11 +27,7 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
             )
         path = Path(name)
         if path.is_dir():
-            found = sorted(
-                str(p)
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("._")
-            )
+            found = [str(p) for p in walk_audio_files(path)[0]]
             if not found:
                 raise FileNotFoundError(f"No audio files ({', '.join(sorted(suffixes))}) found under {path}.")
             files += found

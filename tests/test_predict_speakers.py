@@ -400,3 +400,19 @@ def test_evaluate_an_opensmile_model_normalised_per_speaker(tmp_path, tiny_ravde
         np.testing.assert_allclose(
             torch.tensor(logits[0][speakers == speaker]).softmax(-1).numpy(), expected, atol=1e-4
         )
+
+
+def test_the_files_a_command_is_given_are_found_as_a_corpus_load_finds_them(tmp_path):
+    """One audio-file walk (issue 32): predict's folders follow symlinked folders (each real folder once) and pass over
+    macOS resource files, as load_corpus does, and both find the same files."""
+    from ser_hf.data.corpora.base import find_audio_files
+    from tests.conftest import RAVDESS_SAMPLE
+
+    root = tmp_path / "recordings"
+    root.mkdir()
+    (root / "Actor_01").symlink_to(RAVDESS_SAMPLE / "Actor_01", target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)  # a link cycle ends
+    (root / "._03-01-01-01-01-01-01.wav").write_bytes(b"\x00")
+    found = find_audio_inputs([root])
+    assert [Path(f).name for f in found] == sorted(p.name for p in (RAVDESS_SAMPLE / "Actor_01").iterdir())
+    assert [Path(f).resolve() for f in found] == [path.resolve() for path in find_audio_files(root)]

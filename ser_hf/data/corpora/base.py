@@ -17,6 +17,7 @@ import soundfile
 from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
 
 from ...emotions import EMOTIONS, LabelPolicy
+from ..audio_files import walk_audio_files
 from ..constants import AUDIO_EXTENSIONS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from ..errors import CorpusError, InvalidClipError
@@ -102,23 +103,7 @@ def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AU
         raise CorpusError(f"Data directory {str(root)!r} does not exist.")
     if not root.is_dir():
         raise CorpusError(f"Data directory {str(root)!r} is not a folder.")
-    suffixes = {ext.lower() for ext in extensions}
-    files, other_suffixes, visited = [], {}, set()
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in visited:
-            subfolders[:] = []
-            continue
-        visited.add(real)
-        for name in names:
-            path = Path(folder, name)
-            suffix = path.suffix.lower()
-            if name.startswith("._") or not path.is_file():
-                continue
-            if suffix in suffixes:
-                files.append(path)
-            elif suffix and not name.startswith("."):
-                other_suffixes[suffix] = other_suffixes.get(suffix, 0) + 1
+    files, other_suffixes = walk_audio_files(root, extensions)
     if other_suffixes:
         logger.info(
             "%s: not loaded (not audio formats ser-hf reads): %s",
@@ -126,8 +111,9 @@ def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AU
             ", ".join(f"{count} {suffix}" for suffix, count in sorted(other_suffixes.items())),
         )
     if not files:
-        raise CorpusError(f"No audio files ({', '.join(sorted(suffixes))}) found under {str(root)!r}.")
-    return sorted(files)
+        extensions = ", ".join(sorted({ext.lower() for ext in extensions}))
+        raise CorpusError(f"No audio files ({extensions}) found under {str(root)!r}.")
+    return files
 
 
 def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
