@@ -34,6 +34,7 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.base import minimum_clip_samples
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
+from ..inputs.encoder_cache import is_padding_invariant
 from ..inputs.speaker_normalization import (
     FUNCTIONALS_COLUMN,
     NormalizationPlan,
@@ -220,8 +221,8 @@ def predict_logits(
     """The model's logits for every clip of a prepared dataset, in its order (whole clips, padded per batch; the
     openSMILE functionals when the dataset has them). With speaker ``normalization``, each clip's features are
     standardised with its speaker's statistics (rows need ``speaker_id``)."""
-    if not getattr(feature_extractor, "return_attention_mask", True):
-        batch_size = 1  # no attention mask (wav2vec2-base): padding would change the output, as in training
+    if not is_padding_invariant(model, feature_extractor):
+        batch_size = 1  # padding would change the output (no attention mask, data2vec-audio): as predict does
     if FUNCTIONALS_COLUMN in dataset.column_names:
         collator, columns = FunctionalsCollator(feature_extractor, normalization=normalization), [FUNCTIONALS_COLUMN]
     else:

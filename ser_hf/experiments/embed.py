@@ -29,6 +29,7 @@ from ..atomic_files import atomic_directory, save_figure, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
+from ..inputs.encoder_cache import is_padding_invariant
 from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
 from ..models.location import check_model_weights
 from .constants import PROJECTION_METHODS
@@ -70,8 +71,8 @@ def pooled_embeddings(
         raise ValueError(
             f"{type(model).__name__} has no `classifier` module whose input could be read as the clip embedding."
         )
-    if not getattr(feature_extractor, "return_attention_mask", True):
-        # Without an attention mask (group-norm encoders), padding changes the output: one clip per batch.
+    if not is_padding_invariant(model, feature_extractor):
+        # Padding would change the output (group-norm encoders without a mask, data2vec-audio): one clip per batch.
         batch_size = 1
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()

@@ -191,3 +191,28 @@ def test_cross_corpus_matrix_on_two_real_corpora_uses_their_shared_labels(
     )
     assert matrix["training_corpora"] == {ravdess_model: ["ravdess"], cremad_model: ["cremad"]}
     assert (output / "cross_corpus_ua.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_batches_only_what_predict_batches():
+    """One padding rule (issue 32): data2vec-audio returns an attention mask yet hears a batch's padding, so
+    evaluate's logits (like predict's) come one clip at a time, whatever the batch size asked for."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+
+    from ser_hf.evaluation.evaluate_model import predict_logits
+    from ser_hf.inputs.encoder_cache import is_padding_invariant
+    from tests.conftest_models import build_tiny
+
+    model, feature_extractor = build_tiny("data2vec-audio-mean")
+    assert feature_extractor.return_attention_mask and not is_padding_invariant(model, feature_extractor)
+    rng = np.random.default_rng(0)
+    waveforms = [rng.standard_normal(n).astype(np.float32) for n in (4000, 16000, 6000)]
+    dataset = Dataset.from_dict({"waveform": waveforms, "label": [0, 1, 2]})
+    one_by_one = predict_logits(model, feature_extractor, dataset, batch_size=1)
+    np.testing.assert_array_equal(predict_logits(model, feature_extractor, dataset, batch_size=8), one_by_one)
+    # What a padded batch would have given: not the same (the rule's reason).
+    batch = feature_extractor(waveforms, sampling_rate=16000, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        batched = model(**batch).logits.numpy()
+    assert np.abs(batched - one_by_one).max() > 1e-6
