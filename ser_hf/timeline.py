@@ -3,9 +3,10 @@
 The recording is cut into speech segments by voice activity (Silero VAD, whose model ships inside the ``silero-vad``
 wheel: it works offline; the ``timeline`` extra). Each segment is classified through the same
 ``pipeline("audio-classification")`` as ``ser-hf predict`` (a long segment in windows, :func:`recording_windows`,
-its scores the duration-weighted mean of theirs), its scores are smoothed over time (:class:`Smoothing`), and the
-result is a :class:`Timeline` of :class:`Segment` rows (start, end, label, scores, and a speaker when a diarisation is
-given as an RTTM file), written as CSV or JSON rows and drawn by :func:`plot_timeline`.
+its scores the duration-weighted mean of theirs) with some of the audio around it (:func:`segment_context`), its
+scores are smoothed over time (:class:`Smoothing`), and the result is a :class:`Timeline` of :class:`Segment` rows
+(start, end, label, scores, and a speaker when a diarisation is given as an RTTM file), written as CSV or JSON rows
+and drawn by :func:`plot_timeline`.
 
 With a diarisation, a speech segment that crosses a speaker turn is cut at the turn's boundary, each piece gets the
 speaker whose turns overlap it most, and smoothing never mixes two speakers' scores.
@@ -45,6 +46,9 @@ RTTM_FIELDS = (
     "lookahead",
 )
 TIMELINE_INSTALL = install_hint("timeline")
+#: Seconds of the audio around each speech segment that it is classified with (:func:`segment_context`), chosen by
+#: ``bench/timeline.py`` (BENCHMARKS.md): the value with which segments best agree with whole-clip predictions.
+DEFAULT_SEGMENT_CONTEXT = 1.0
 
 
 @dataclass
@@ -344,6 +348,25 @@ def speech_segments(waveform: np.ndarray, sampling_rate: int, options: Optional[
 # --- The timeline -------------------------------------------------------------------------------------------------
 
 
+def segment_context(
+    bounds: Sequence[tuple[float, float]], duration: float, context_seconds: float
+) -> list[tuple[float, float]]:
+    """The stretch of audio each ``(start, end)`` speech segment (in time order) is classified on: the segment and up
+    to ``context_seconds`` of the audio either side of it, never past the middle of the pause to a neighbouring
+    segment (no audio is classified twice, no other speech is heard) nor past the recording's ends.
+
+    Models trained on whole acted clips heard the silence around each utterance; the VAD's tight segments lack it,
+    and their predictions then differ from the whole clip's (``bench/timeline.py``, BENCHMARKS.md)."""
+    if not (context_seconds >= 0):
+        raise ValueError(f"context_seconds must not be negative, got {context_seconds}.")
+    widened = []
+    for index, (start, end) in enumerate(bounds):
+        low = (bounds[index - 1][1] + start) / 2 if index else 0.0
+        high = (end + bounds[index + 1][0]) / 2 if index + 1 < len(bounds) else duration
+        widened.append((max(start - context_seconds, min(low, start)), min(end + context_seconds, max(high, end))))
+    return widened
+
+
 def _segment_scores(
     classifier, waveform: np.ndarray, bounds: Sequence[tuple[float, float]], *, window_seconds, hop_seconds, batch_size
 ) -> list[dict[str, float]]:
@@ -385,6 +408,7 @@ def emotion_timeline(
     *,
     rttm: "str | os.PathLike | Sequence[SpeakerTurn] | None" = None,
     smoothing: "str | Smoothing | None" = DEFAULT_SMOOTHING,
+    context_seconds: float = DEFAULT_SEGMENT_CONTEXT,
     window_seconds: Optional[float] = None,
     hop_seconds: Optional[float] = None,
     batch_size: int = 8,
@@ -400,6 +424,10 @@ def emotion_timeline(
         rttm (*optional*): a diarisation, as an RTTM file or :class:`SpeakerTurn` list: segments get a speaker, and
             are cut where a turn ends inside them. An RTTM of several recordings is matched on the file's name.
         smoothing (`str`, defaults to ``"mean:3s"``): see :class:`Smoothing`; ``"none"`` keeps the model's scores.
+        context_seconds (`float`, defaults to ``DEFAULT_SEGMENT_CONTEXT``): each segment is classified with up to
+            this much of the audio around it, never past the middle of the pause to the next segment
+            (:func:`segment_context`); its reported start and end stay those of the speech. ``0`` classifies the
+            speech alone; ``inf``, all of the pauses around it up to their middles.
         window_seconds, hop_seconds (*optional*): segments longer than ``window_seconds`` are classified in windows,
             as ``ser-hf predict`` does (without it, segments over 30 s are).
         batch_size (`int`, defaults to 8): windows per forward pass.
@@ -442,7 +470,7 @@ def emotion_timeline(
     scores = _segment_scores(
         classifier,
         waveform,
-        [(start, end) for start, end, _ in pieces],
+        segment_context([(start, end) for start, end, _ in pieces], duration, context_seconds),
         window_seconds=window_seconds,
         hop_seconds=hop_seconds,
         batch_size=batch_size,
@@ -558,6 +586,7 @@ def timeline_plot_path(target: str | os.PathLike, file: str, many: bool) -> Path
 
 
 __all__ = [
+    "DEFAULT_SEGMENT_CONTEXT",
     "DEFAULT_SMOOTHING",
     "Segment",
     "Smoothing",
@@ -568,6 +597,7 @@ __all__ = [
     "load_vad",
     "plot_timeline",
     "read_rttm",
+    "segment_context",
     "speech_segments",
     "split_by_speaker",
     "timeline_plot_path",

@@ -151,3 +151,18 @@ def test_augment_times_audiomentations_against_the_hand_written_augmentation(mon
     module.main()
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| all five |")]
     assert len(rows) == 1 and float(rows[0].split("|")[-2]) > 0
+
+
+def test_timeline_compares_segment_labels_with_whole_clip_labels(monkeypatch, tmp_path):
+    report = run_bench("timeline", monkeypatch, tmp_path, "--contexts", "0", "inf", "--smoothings", "none", "mean:3s")
+    assert report["clips"] == 6
+    assert [(r["context_seconds"], r["smoothing"]) for r in report["results"]] == [
+        (0.0, "none"),
+        (0.0, "mean:3s"),
+        (float("inf"), "none"),
+        (float("inf"), "mean:3s"),
+    ]
+    for result in report["results"]:
+        assert 0 < result["clips_found"] <= 6 and result["segments"] >= result["clips_found"]
+        for key in ("agreement_with_whole_clip", "agreement_with_truth"):
+            assert 0 <= result[key] <= 1

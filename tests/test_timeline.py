@@ -19,6 +19,7 @@ from PIL import Image
 from ser_hf.cli import main as cli_main
 from ser_hf.predict import load_classifier
 from ser_hf.timeline import (
+    DEFAULT_SEGMENT_CONTEXT,
     FIGURE_SIZE,
     Segment,
     Smoothing,
@@ -27,6 +28,8 @@ from ser_hf.timeline import (
     emotion_timeline,
     plot_timeline,
     read_rttm,
+    segment_context,
+    speech_segments,
     split_by_speaker,
 )
 from tests.conftest_models import LABELS, SAMPLE_DIR, build_tiny, featurize
@@ -105,7 +108,8 @@ def _label_alone(classifier, clip: np.ndarray) -> str:
 
 def test_segments_match_the_clips_and_their_labels(classifier, recording, clips):
     path, bounds = recording
-    timeline = emotion_timeline(classifier, path, smoothing="none")
+    # The clips are trimmed to their speech: the speech alone (no context) is what the model heard of each.
+    timeline = emotion_timeline(classifier, path, smoothing="none", context_seconds=0)
     found = [(segment.start, segment.end) for segment in timeline.segments]
     assert len(found) == len(bounds), found
     for (start, end), (clip_start, clip_end) in zip(found, bounds):
@@ -117,7 +121,9 @@ def test_segments_match_the_clips_and_their_labels(classifier, recording, clips)
         assert segment.speaker is None and sum(segment.scores.values()) == pytest.approx(1.0)
     # A waveform at another rate: resampled to the model's rate, the same segments.
     audio, _ = soundfile.read(path, dtype="float32")
-    again = emotion_timeline(classifier, soxr.resample(audio, SAMPLING_RATE, 8000), 8000, smoothing="none")
+    again = emotion_timeline(
+        classifier, soxr.resample(audio, SAMPLING_RATE, 8000), 8000, smoothing="none", context_seconds=0
+    )
     assert [t for s in again.segments for t in (s.start, s.end)] == pytest.approx(np.ravel(found), abs=0.05)
     assert again.file == "audio"
     assert again.duration == pytest.approx(timeline.duration, abs=1e-3)
@@ -142,6 +148,37 @@ def test_smoothing():
         with pytest.raises(ValueError, match="smoothing"):
             Smoothing.parse(text)
     assert str(Smoothing.parse(" Mean : 3S ")) == "mean:3s"
+
+
+def test_segment_context_widens_segments_up_to_the_middle_of_each_pause():
+    bounds = [(1.0, 2.0), (3.0, 4.0), (8.0, 9.0), (9.0, 9.5)]  # the last two: one speech segment cut at a turn
+    assert segment_context(bounds, 10.0, 0.0) == bounds
+    assert segment_context(bounds, 10.0, 0.5) == [(0.5, 2.5), (2.5, 4.5), (7.5, 9.0), (9.0, 10.0)]
+    # Unbounded: all of each pause up to its middle, and the recording's ends.
+    assert segment_context(bounds, 10.0, float("inf")) == [(0.0, 2.5), (2.5, 6.0), (6.0, 9.0), (9.0, 10.0)]
+    with pytest.raises(ValueError, match="context_seconds"):
+        segment_context(bounds, 10.0, -1.0)
+
+
+def test_predict_help_gives_the_default_segment_context(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["predict", "--help"])
+    assert f"(default: {DEFAULT_SEGMENT_CONTEXT:g} s," in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("context", [0.0, 0.4, float("inf")])
+def test_segments_are_classified_with_their_context(classifier, recording, context):
+    """A segment's scores are the model's on the speech and the context around it; its start and end stay those of
+    the speech."""
+    path, _ = recording
+    audio, _ = soundfile.read(path, dtype="float32")
+    bounds = speech_segments(audio, SAMPLING_RATE)
+    timeline = emotion_timeline(classifier, path, smoothing="none", context_seconds=context)
+    assert [t for s in timeline.segments for t in (s.start, s.end)] == pytest.approx(np.ravel(bounds))
+    for segment, (low, high) in zip(timeline.segments, segment_context(bounds, len(audio) / SAMPLING_RATE, context)):
+        outputs = classifier({"raw": audio[round(low * SAMPLING_RATE) : round(high * SAMPLING_RATE)],
+                              "sampling_rate": SAMPLING_RATE}, top_k=None)  # fmt: skip
+        assert segment.scores == pytest.approx({o["label"]: o["score"] for o in outputs}, abs=1e-5)
 
 
 def test_rttm_speakers_split_segments_at_turn_changes(tmp_path, classifier, recording):
@@ -208,6 +245,11 @@ def test_cli_writes_csv_json_and_png(tmp_path, model_folder, recording, capsys):
     assert "bad.rttm line 1" in capsys.readouterr().err
     assert cli_main([*common[:-2], "--smoothing", "median:3"]) == 2
     assert "smoothing 'median:3'" in capsys.readouterr().err
+    # --segment-context-seconds reaches the timeline: 0 classifies the speech alone, the scores change.
+    assert cli_main([*common, "--segment-context-seconds", "0"]) == 0
+    alone = json.loads(capsys.readouterr().out.splitlines()[-1])["segments"]
+    assert [s["start"] for s in alone] == [s["start"] for s in timeline["segments"]]
+    assert [s["scores"] for s in alone] != [s["scores"] for s in timeline["segments"]] or DEFAULT_SEGMENT_CONTEXT == 0
 
 
 def test_plot_timeline_draws_speakers_and_silence():

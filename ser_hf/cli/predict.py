@@ -116,6 +116,14 @@ def add_timeline_arguments(predict: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_SMOOTHING})",
     )
     timeline.add_argument(
+        "--segment-context-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="classify each segment with up to this much of the audio around it, never past the middle of the pause "
+        "to the next segment (models trained on whole clips heard their silence; 0: the speech alone; inf: all of "
+        "each pause up to its middle) (default: 1 s, ser_hf.timeline.DEFAULT_SEGMENT_CONTEXT)",
+    )
+    timeline.add_argument(
         "--rttm",
         metavar="FILE",
         help="a diarisation (RTTM): each segment gets the speaker whose turn overlaps it most, cut at turn changes",
@@ -226,6 +234,7 @@ def timeline_command(args: argparse.Namespace) -> int:
     --output, each drawn to --timeline-plot."""
     from ..predict import load_classifier
     from ..timeline import (
+        DEFAULT_SEGMENT_CONTEXT,
         Smoothing,
         VADOptions,
         emotion_timeline,
@@ -267,6 +276,9 @@ def timeline_command(args: argparse.Namespace) -> int:
             file,
             rttm=None if turns is None else turns_of(turns, file, args.rttm),
             smoothing=smoothing,
+            context_seconds=DEFAULT_SEGMENT_CONTEXT
+            if args.segment_context_seconds is None
+            else args.segment_context_seconds,
             window_seconds=args.window_seconds,
             hop_seconds=args.hop_seconds,
             batch_size=args.batch_size,
