@@ -42,14 +42,13 @@ from ser_hf.experiments.leakage import matched_random_split
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import check_dotted_key, set_value
 from ser_hf.recipe.parser import parse_recipe
-from ser_hf.recipe.yaml_io import load_yaml
+from ser_hf.recipe.yaml_io import load_yaml, read_recipe_file
 from ser_hf.run_folder import fold_folder
 from ser_hf.training.ensemble import (
     ensemble_report,
     is_ensemble_recipe,
     member_recipes,
     member_weights,
-    read_recipe_values,
 )
 from ser_hf.training.stages import (
     audit_split,
@@ -327,7 +326,7 @@ def run_ensemble(
     each fold's members fused into one saved ensemble model, scored on the fold's test speakers. A member's folds are
     the member recipe's own run under the same ``--output-dir`` (the same recipe, folds and seed): a member benchmarked
     on its own, or in another ensemble, is read back instead of trained again."""
-    values = read_recipe_values(recipe)
+    values = read_recipe_file(recipe)
     members = member_recipes(recipe, values)
     weights = member_weights(recipe, values, len(members))
     output_dir = run_output_dir(output_root, recipe, seed, emotions_per_speaker)
@@ -517,7 +516,7 @@ def main(argv=None) -> list[dict]:
         print(f"\n{recipe}" + "".join(f" --set {key}={value}" for key, value in overrides.items()), flush=True)
         reports = []
         for seed in range(args.fold_seed, args.fold_seed + args.seeds):
-            if is_ensemble_recipe(read_recipe_values(recipe)):
+            if is_ensemble_recipe(read_recipe_file(recipe)):
                 if args.leakage or overrides:
                     parser.error(f"--leakage and --set are not available for the ensemble recipe {recipe}.")
                 reports += run_ensemble(

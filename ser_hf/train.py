@@ -48,11 +48,12 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     # The recipe's keys, before torch and transformers load: a misspelt key is answered at once.
     check_recipe_before_imports(args)
     from .recipe.parser import parse_recipe
+    from .recipe.yaml_io import read_recipe_file
     from .run_folder import check_output_dir, hold_output_dir
-    from .training.ensemble import is_ensemble_recipe, read_recipe_values, train_ensemble
+    from .training.ensemble import is_ensemble_recipe, train_ensemble
 
     if args and args[0].endswith((".yaml", ".yml")) and Path(args[0]).is_file():
-        if is_ensemble_recipe(read_recipe_values(args[0])):
+        if is_ensemble_recipe(read_recipe_file(args[0])):
             if not logging.getLogger().handlers:
                 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
             return train_ensemble(args[0], args[1:], train=main)

@@ -38,7 +38,7 @@ from ser_hf.data.decode import decode_waveform, prepare_audio
 from ser_hf.data.splits import SplitError
 from ser_hf.evaluation.evaluate_model import load_trained_model, write_eval_report
 from ser_hf.evaluation.report import write_report
-from ser_hf.experiments.embed import load_classifier
+from ser_hf.experiments.embed import load_embedding_model
 from ser_hf.hub.push import HubPushError, push_reports_to_hub
 from ser_hf.inputs.collators import AudioClassificationCollator
 from ser_hf.models import (
@@ -325,7 +325,7 @@ def test_a_model_folder_without_its_feature_extractor_is_named_with_the_fix(tmp_
     assert cli_main(["predict", str(checkpoint), clip, "--no-progress"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"ser-hf: error: {message}"
     with pytest.raises(MissingFeatureExtractorError, match=re.escape(message)):
-        load_classifier(str(checkpoint))
+        load_embedding_model(str(checkpoint))
 
     build_ssl_feature_extractor(config).save_pretrained(checkpoint)
     assert load_trained_model(str(checkpoint), device="cpu").feature_extractor.sampling_rate == 16000
@@ -1085,7 +1085,7 @@ def test_a_typo_in_a_local_model_path_is_no_such_folder_at_once(
         with pytest.raises(ModelNotFoundError, match=re.escape(f"No such folder: {name} ({reason}).")):
             load_feature_extractor(name)
     with pytest.raises(ModelNotFoundError, match=re.escape(f"{clip} is a file, not a model folder")):
-        load_classifier(clip)
+        load_embedding_model(clip)
     assert no_hub_lookups == []
 
 

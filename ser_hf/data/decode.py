@@ -119,7 +119,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def cache_key(paths: list[str], sampling_rate: int, precision: str = "float32") -> str:
+def waveform_cache_key(paths: list[str], sampling_rate: int, precision: str = "float32") -> str:
     """A hash of what the decoded audio depends on: each file's path, size and mtime, the rate, the storage precision,
     the decoder."""
     stats = []
@@ -162,7 +162,7 @@ def prepare_audio(
     paths = column_values(dataset, "path")
     # The cache holds only path -> waveform; labels and metadata stay with the dataset, so a new label policy or
     # merge never reads stale columns back from it.
-    cache_file = cache_dir / f"waveforms-{cache_key(paths, sampling_rate, precision)}.arrow"
+    cache_file = cache_dir / f"waveforms-{waveform_cache_key(paths, sampling_rate, precision)}.arrow"
     if num_proc is None:
         num_proc = min(os.cpu_count() or 1, 8)
     # One process per 16 clips at least: starting a worker costs more than decoding a handful of files.

@@ -202,7 +202,7 @@ def _speakers_clips(dataset: Dataset, source: CorpusSource, speakers: Sequence[s
     return dataset.filter(lambda speaker: speaker in wanted, input_columns="speaker_id")
 
 
-def shared_labels(
+def evaluated_labels(
     model_labels: Sequence[str], corpus_labels: Sequence[str], labels: Optional[Sequence[str]] = None
 ) -> list[str]:
     """The labels both the model and the corpus have (and ``labels``, when given), in the model's order."""
@@ -367,7 +367,7 @@ def evaluate_on_dataset(
     corpus_labels = dataset.features["label"].names
     if keep is not None:
         dataset = _speakers_clips(dataset, source, keep)
-    shared = shared_labels(trained.labels, corpus_labels, labels)
+    shared = evaluated_labels(trained.labels, corpus_labels, labels)
     if len(shared) < 2:
         raise ValueError(
             f"{trained.name_or_path} (labels {trained.labels}) and {source.name} (labels "
@@ -799,6 +799,6 @@ __all__ = [
     "load_trained_model",
     "predict_logits",
     "provenance_text",
-    "shared_labels",
+    "evaluated_labels",
     "write_eval_report",
 ]

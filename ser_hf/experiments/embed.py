@@ -45,7 +45,7 @@ EMBED_JSON = "embed.json"
 _KEPT_COLUMNS = ("path", "corpus", "speaker_id", "label", "sex", "duration", "emotion_code")
 
 
-def load_classifier(model: str):
+def load_embedding_model(model: str):
     """A saved ser-hf (or transformers) audio classifier and its feature extractor, from a folder or Hub id (one
     without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError`)."""
     feature_extractor = load_feature_extractor(model)
@@ -197,7 +197,7 @@ def embed_corpus(
 ) -> dict[str, Any]:
     """Embed every clip of ``dataset`` (a corpus as :func:`ser_hf.load_corpus` returns it) with a saved model; save the
     embeddings as a dataset column, the 2-D map as a PNG, and the clustering scores as ``embed.json``."""
-    model, feature_extractor = load_classifier(model_name)
+    model, feature_extractor = load_embedding_model(model_name)
     audio_rate = getattr(dataset.features.get("audio"), "sampling_rate", None)
     if audio_rate is not None and audio_rate != feature_extractor.sampling_rate:
         raise ValueError(
@@ -266,7 +266,7 @@ __all__ = [
     "EMBEDDING_COLUMN",
     "clustering_scores",
     "embed_corpus",
-    "load_classifier",
+    "load_embedding_model",
     "plot_projection",
     "pooled_embeddings",
     "project_2d",

@@ -297,10 +297,10 @@ def encoder_cache_key(
     # The pooling is a head field, but what is cached depends on it: mean caches keep the key they had.
     if _pools_layer_statistics(model):
         parts += (LAYER_STATISTICS,)
-    return cache_key(parts, model.base_model.state_dict())
+    return model_state_key(parts, model.base_model.state_dict())
 
 
-def cache_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> str:
+def model_state_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> str:
     """A hash of `parts` (by their `str`) and of every tensor of `state_dict` (name, dtype, shape and bytes): the key
     of a cache of what a module computes from a dataset."""
     hasher = hashlib.blake2b(digest_size=16)
@@ -674,7 +674,7 @@ __all__ = [
     "CachedEncoderHead",
     "EncoderStatesCollator",
     "FastMode",
-    "cache_key",
+    "model_state_key",
     "check_cacheable",
     "encode_dataset",
     "encoder_cache_key",

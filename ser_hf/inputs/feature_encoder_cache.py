@@ -51,7 +51,7 @@ from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..recipe.errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
-from .encoder_cache import cache_key, first_conv_layer_per_clip, padded_length
+from .encoder_cache import first_conv_layer_per_clip, model_state_key, padded_length
 from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def encode_feature_encoder_outputs(
     classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
     encoder_key = feature_encoder_key(model, feature_extractor)
     # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
-    key = cache_key((encoder_key, dataset._fingerprint) + (() if precision == "float32" else (precision,)), {})
+    key = model_state_key((encoder_key, dataset._fingerprint) + (() if precision == "float32" else (precision,)), {})
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache_file = cache_dir / f"feature-encoder-{key}.arrow"
@@ -260,7 +260,7 @@ def feature_encoder_key(model: nn.Module, feature_extractor: SequenceFeatureExtr
         raise ValueError(f"{type(model).__name__} has no convolutional feature encoder.")
     classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = classifier.config.to_dict()
-    return cache_key(
+    return model_state_key(
         (
             FEATURE_CACHE_VERSION,
             feature_extractor.to_json_string(),

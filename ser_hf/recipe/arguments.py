@@ -783,7 +783,7 @@ class SERTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.dataloader_pin_memory and not non_blocking_set:
             self.accelerator_config.non_blocking = True
-        check_output_dir(self.output_dir)
+        check_output_dir_writable(self.output_dir)
 
     def _check_training_length(self) -> None:
         """Refuse values that would train nothing (and save an untrained model as a finished run) or fail inside
@@ -829,7 +829,7 @@ def default_dataloader_workers(use_cpu: bool) -> int:
     return max(1, min(4, (os.cpu_count() or 1) // processes))
 
 
-def check_output_dir(output_dir: str | os.PathLike) -> None:
+def check_output_dir_writable(output_dir: str | os.PathLike) -> None:
     """Stop before any work when ``output_dir`` cannot hold a run: it is a file, a folder above it is a file, a
     folder name is longer than the file system allows, or the folder (or the nearest existing one above it) cannot be
     written."""
@@ -941,6 +941,6 @@ __all__ = [
     "ModelArguments",
     "RECIPE_DATACLASSES",
     "SERTrainingArguments",
-    "check_output_dir",
+    "check_output_dir_writable",
     "default_dataloader_workers",
 ]

@@ -47,12 +47,6 @@ def is_ensemble_recipe(values: Mapping[str, Any]) -> bool:
     return ENSEMBLE_MEMBERS_KEY in values
 
 
-def read_recipe_values(path: str | Path) -> dict[str, Any]:
-    """A recipe's keys and values, read as the recipe parser reads them (YAML 1.2 scalars, no Python tags, a key set
-    once): a file that is not such a mapping raises :class:`RecipeError` naming it, before any member is trained."""
-    return read_recipe_file(path)
-
-
 def member_recipes(recipe: str | Path, values: Mapping[str, Any]) -> list[Path]:
     """The member recipes an ensemble recipe lists, resolved relative to it; each must exist and not be an
     ensemble itself."""
@@ -66,7 +60,7 @@ def member_recipes(recipe: str | Path, values: Mapping[str, Any]) -> list[Path]:
         path = Path(recipe).parent / str(member)
         if not path.is_file():
             raise RecipeError(f"Member recipe {member!r} of {recipe} not found (looked for {path}).")
-        if is_ensemble_recipe(read_recipe_values(path)):
+        if is_ensemble_recipe(read_recipe_file(path)):
             raise RecipeError(f"Member recipe {path} of {recipe} is an ensemble itself: list its members instead.")
         paths.append(path)
     stems = [path.stem for path in paths]
@@ -90,7 +84,7 @@ def member_weights(recipe: str | Path, values: Mapping[str, Any], count: int) ->
 def member_values(member: Path, shared: Mapping[str, Any], output_dir: Path) -> dict[str, Any]:
     """A member recipe's values with the ensemble's shared keys given to it, training into its own folder under the
     ensemble's ``output_dir``."""
-    values = read_recipe_values(member)
+    values = read_recipe_file(member)
     values.update(
         {key: value for key, value in shared.items() if key not in (ENSEMBLE_MEMBERS_KEY, MEMBER_WEIGHTS_KEY)}
     )
@@ -227,7 +221,7 @@ def train_ensemble(
     ``OUTPUT_DIR/members/NAME.yaml``) through ``train`` (:func:`ser_hf.train.main`) with the command line's
     ``overrides``, then every split's (or fold's) members fused into one saved ensemble with its report, card and,
     for k-fold, the mean ± std summary. Members that finished are read back, so an interrupted run resumes."""
-    values = read_recipe_values(recipe)
+    values = read_recipe_file(recipe)
     members = member_recipes(recipe, values)
     weights = member_weights(recipe, values, len(members))
     overrides, output_dir = _pop_output_dir(list(overrides))
@@ -277,7 +271,6 @@ __all__ = [
     "member_recipes",
     "member_values",
     "member_weights",
-    "read_recipe_values",
     "save_ensemble",
     "train_ensemble",
 ]

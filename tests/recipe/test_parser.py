@@ -12,7 +12,8 @@ from transformers import HfArgumentParser
 
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import RecipeParser, parse_recipe
-from ser_hf.training.ensemble import is_ensemble_recipe, member_recipes, member_values, read_recipe_values
+from ser_hf.recipe.yaml_io import read_recipe_file
+from ser_hf.training.ensemble import is_ensemble_recipe, member_recipes, member_values
 from tests.conftest import REPO
 
 
@@ -133,7 +134,7 @@ def test_recipe_values_outside_the_choices_are_refused(tmp_path):
 
 @pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_recipe_parses(recipe, tmp_path):
-    values = read_recipe_values(recipe)
+    values = read_recipe_file(recipe)
     if is_ensemble_recipe(values):  # each member parses with the ensemble's shared keys given to it
         for member in member_recipes(recipe, values):
             merged = member_values(member, values, Path("outputs") / recipe.stem)
@@ -152,7 +153,7 @@ def test_every_shipped_recipe_parses(recipe, tmp_path):
 RAVDESS_SPEAKER_RECIPES = sorted(
     path
     for path in (REPO / "recipes").glob("ravdess_*.yaml")
-    if read_recipe_values(path).get("split_protocol") == "speaker"
+    if read_recipe_file(path).get("split_protocol") == "speaker"
 )
 
 
@@ -165,7 +166,7 @@ def test_ravdess_recipes_name_their_test_actors_and_how_to_run_on_actors_01_to_2
 
     from ser_hf.data.splits import SplitError, split_dataset
 
-    values = read_recipe_values(recipe)
+    values = read_recipe_file(recipe)
     # A merged recipe (RAVDESS + TESS, TESS trained on only) names RAVDESS actors by their merged ids, ravdess:21.
     merged = isinstance(values["corpus"], list) and len(values["corpus"]) > 1
     prefix = "ravdess:" if merged else ""
