@@ -45,9 +45,9 @@ KNOWN_UPWARD_IMPORTS = {
     ("ser_hf.models.ensemble", "deploy"),
     # An input mode raises RecipeError, an error type that belongs at the bottom with the others.
     ("ser_hf.inputs.feature_encoder_cache", "recipe"),
-    # Library modules' __main__ blocks and the app's launcher import the CLI (item 6 of the issue's "Why").
+    # The app is also a Space's script (`python app.py`): its main() prints errors as the CLI does.
     ("ser_hf.app", "entry points"),
-    ("ser_hf.experiments.leakage", "entry points"),
+    # A sweep trains each point through ser_hf.train's main (recipe file, ensembles, output folder held).
     ("ser_hf.experiments.sweep", "entry points"),
 }
 

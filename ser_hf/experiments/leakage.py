@@ -303,13 +303,3 @@ __all__ = [
     "run_leakage_study",
     "study_report",
 ]
-
-
-if __name__ == "__main__":  # the command line lives in ser_hf.cli.leakage_study
-    import sys
-
-    from ..cli.errors import run_reporting_errors
-    from ..cli.leakage_study import main
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(run_reporting_errors(main, "ser-hf leakage-study"))

@@ -562,13 +562,3 @@ __all__ = [
     "sweep_spec",
     "write_sweep_results",
 ]
-
-
-if __name__ == "__main__":  # the command line lives in ser_hf.cli.sweep
-    import sys
-
-    from ..cli.errors import run_reporting_errors
-    from ..cli.sweep import main
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(run_reporting_errors(main, "ser-hf sweep"))
