@@ -8,7 +8,7 @@ are compared.
 A step is forward + backward + AdamW update on a batch of equal-length clips whose features were computed
 beforehand. On CPU each measurement runs in a forked child so that its peak resident memory is its own; on CUDA the
 peak is `torch.cuda.max_memory_allocated`. "fast (cached)" is the step FAST mode trains with: the head alone on cached
-encoder states (`ser_hf.inputs.encoder_cache.CachedEncoderHead`); "fast" runs the frozen encoder too.
+encoder states (`ser_hf.inputs.fast_mode.CachedEncoderHead`); "fast" runs the frozen encoder too.
 
 Peak memory of LoRA against full fine-tuning is also accounted for, device-independently: the bytes of the tensors
 autograd saves for the backward pass (counted through `torch.autograd.graph.saved_tensors_hooks`, each storage once,
@@ -39,7 +39,7 @@ import torch
 import transformers
 from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
 
-from ser_hf.inputs.encoder_cache import CachedEncoderHead
+from ser_hf.inputs.fast_mode import CachedEncoderHead
 from ser_hf.models import (
     build_baseline,
     build_ssl_classifier,

@@ -39,13 +39,13 @@ from .data.corpora import InvalidClipError, probe_audio
 from .data.corpora.folder import read_clips_csv
 from .data.decode import decode_waveform
 from .inputs.base import RECEPTIVE_FIELD, minimum_clip_samples
-from .inputs.encoder_cache import is_padding_invariant
 from .inputs.speaker_normalization import (
     TRANSDUCTIVE_PROTOCOL,
     clip_feature_rows,
     statistics_by_speaker,
 )
 from .models.feature_normalization import Statistics
+from .models.padding import is_padding_invariant
 from .predict_constants import OUTPUT_SUFFIXES, SPEAKER_SOURCES
 
 #: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch

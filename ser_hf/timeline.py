@@ -373,7 +373,7 @@ def _segment_scores(
     """Every label's score for each ``(start, end)`` of ``waveform``: a long one classified in windows
     (:func:`recording_windows`), its scores their duration-weighted mean. A segment shorter than the model's receptive
     field is widened around its centre to that length."""
-    from .inputs.encoder_cache import is_padding_invariant
+    from .models.padding import is_padding_invariant
     from .models.ssl import minimum_input_samples
     from .predict import model_labels, recording_windows
 

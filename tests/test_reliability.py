@@ -245,7 +245,7 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
 def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, tiny_ravdess, monkeypatch):
     """FAST mode (encoder outputs cached) checks the receptive field on the whole corpus before the first clip is
     encoded, as normal training does on its splits."""
-    import ser_hf.inputs.encoder_cache as encoder_cache
+    import ser_hf.inputs.fast_mode as encoder_cache
 
     data = _linked_corpus(tiny_ravdess, tmp_path / "data")
     short = write_audio(data / "Actor_01" / "03-01-05-02-02-02-01.wav", seconds=0.005)  # 80 samples

@@ -34,7 +34,6 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.base import minimum_clip_samples
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
-from ..inputs.encoder_cache import is_padding_invariant
 from ..inputs.speaker_normalization import (
     FUNCTIONALS_COLUMN,
     NormalizationPlan,
@@ -47,6 +46,7 @@ from ..models import (  # importing ser_hf.models registers its model types with
     load_feature_extractor,
 )
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
+from ..models.padding import is_padding_invariant
 from ..run_folder import (
     CONFUSION_MATRIX_PNG,
     CROSS_CORPUS_JSON,

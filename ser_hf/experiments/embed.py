@@ -29,9 +29,9 @@ from ..atomic_files import atomic_directory, save_figure, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
-from ..inputs.encoder_cache import is_padding_invariant
 from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
 from ..models.location import check_model_weights
+from ..models.padding import is_padding_invariant
 from .constants import PROJECTION_METHODS
 
 logger = logging.getLogger(__name__)

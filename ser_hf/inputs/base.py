@@ -1,7 +1,7 @@
 """The interface every input mode implements: how a recipe's model gets its inputs from the decoded clips.
 
 A mode is one of raw audio (:mod:`ser_hf.inputs.raw_audio`), the frozen feature encoder's outputs cached once per clip
-(:mod:`ser_hf.inputs.feature_encoder_cache`), FAST mode's cached encoder states (:mod:`ser_hf.inputs.encoder_cache`)
+(:mod:`ser_hf.inputs.feature_encoder_cache`), FAST mode's cached encoder states (:mod:`ser_hf.inputs.fast_mode`)
 and the openSMILE functionals computed once (:mod:`ser_hf.inputs.functionals`); :func:`ser_hf.inputs.modes.input_mode`
 picks it from the recipe. A run calls it at three points, the same in ``ser_hf.train`` and the leakage study:
 

@@ -8,7 +8,7 @@ import logging
 from typing import Optional
 
 from .base import InputMode, ModelBuilder
-from .encoder_cache import FastMode
+from .fast_mode import FastMode
 from .feature_encoder_cache import FeatureEncoderCacheMode
 from .functionals import FUNCTIONALS_MODEL_TYPE, FunctionalsMode
 from .raw_audio import RawAudioMode

@@ -12,7 +12,7 @@ from transformers import TrainingArguments, set_seed
 
 from ser_hf.experiments.leakage import run_leakage_study
 from ser_hf.inputs.base import SPLIT_COLUMNS
-from ser_hf.inputs.encoder_cache import CachedEncoderHead, FastMode
+from ser_hf.inputs.fast_mode import CachedEncoderHead, FastMode
 from ser_hf.inputs.feature_encoder_cache import FeatureEncoderCacheMode
 from ser_hf.inputs.functionals import FunctionalsMode
 from ser_hf.inputs.modes import INPUT_MODES

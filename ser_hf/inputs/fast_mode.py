@@ -32,7 +32,6 @@ from datasets import Dataset, Features, List, Value, concatenate_datasets
 from datasets import config as datasets_config
 from torch import nn
 from transformers import (
-    Data2VecAudioConfig,
     Data2VecAudioForSequenceClassification,
     HubertForSequenceClassification,
     PreTrainedModel,
@@ -48,6 +47,7 @@ from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification
+from ..models.padding import is_padding_invariant
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .collators import PAD_TO_MULTIPLE_OF
 from .speaker_normalization import ENCODER_STATES_COLUMN, clip_statistics_of
@@ -327,24 +327,6 @@ def _check_sampling_rate(dataset: Dataset, feature_extractor: SequenceFeatureExt
             f"The clips are at {rate} Hz but the feature extractor expects {feature_extractor.sampling_rate} Hz; "
             f"load the corpus with sampling_rate={feature_extractor.sampling_rate}."
         )
-
-
-def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> bool:
-    """Whether a clip's outputs are the same in a padded batch as alone (within float tolerance): the baselines, and
-    SSL encoders with a layer-norm feature encoder and an attention mask, except data2vec-audio; an ensemble when
-    every member is."""
-    from ..models.modeling_ensemble import EnsembleForAudioClassification
-
-    if isinstance(model, EnsembleForAudioClassification):
-        return all(map(is_padding_invariant, model.members, feature_extractor.extractors))
-    if isinstance(model, SerWhisperForAudioClassification):
-        return True  # every clip is padded to the encoder's whole window, whatever its batch
-    # Group norm in the feature encoder normalises over the padded time axis; such encoders get no mask either.
-    layer_norm = getattr(model.config, "feat_extract_norm", "layer") == "layer"
-    # data2vec-audio zeroes the padding before its first positional convolution only, so later ones read padding.
-    # Told by the config, which an ONNX export (another class, see ser_hf.export.onnx_runtime) shares.
-    data2vec = isinstance(model.config, Data2VecAudioConfig)
-    return bool(feature_extractor.return_attention_mask) and layer_norm and not data2vec
 
 
 def _first_conv_layer_apart_is_exact(model: PreTrainedModel) -> bool:
@@ -679,5 +661,4 @@ __all__ = [
     "encode_dataset",
     "encoder_cache_key",
     "first_conv_layer_per_clip",
-    "is_padding_invariant",
 ]

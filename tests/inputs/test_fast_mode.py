@@ -11,7 +11,7 @@ from transformers import AutoModelForAudioClassification, Trainer, TrainingArgum
 
 import ser_hf
 from ser_hf.data.dataset_info import get_ser_info
-from ser_hf.inputs.encoder_cache import (
+from ser_hf.inputs.fast_mode import (
     ENCODER_STATES_COLUMN,
     CachedEncoderHead,
     EncoderStatesCollator,
