@@ -394,7 +394,9 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
             group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
         }
     if mode == "corpus":
-        logger.info("Corpus normalisation: statistics of %d corpora, each from all its clips.", len(by_group))
+        logger.info(
+            "Corpus normalisation: statistics of %d corpora, each from all its clips.", len(plan.speaker_statistics)
+        )
     if mode == "speaker":
         plan.warnings = distribution_warnings(splits, splits["train"].features["label"].names)
         logger.info(
