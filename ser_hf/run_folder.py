@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from .atomic_files import write_text_atomic
-from .recipe.errors import RecipeError
+from .errors import RecipeError
 from .recipe.yaml_io import RECIPE_FILE
 
 logger = logging.getLogger(__name__)

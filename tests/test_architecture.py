@@ -21,7 +21,16 @@ STAGES: list[tuple[str, frozenset[str]]] = [
     (
         "base",
         frozenset(
-            {"__version__", "emotions", "atomic_files", "lazy_exports", "extras", "hub_timeouts", "predict_constants"}
+            {
+                "__version__",
+                "emotions",
+                "atomic_files",
+                "errors",
+                "lazy_exports",
+                "extras",
+                "hub_timeouts",
+                "predict_constants",
+            }
         ),
     ),
     ("data", frozenset({"data"})),
@@ -43,8 +52,6 @@ KNOWN_UPWARD_IMPORTS = {
     # evaluate and ensembles load ONNX exports themselves (item 3: one model loader).
     ("ser_hf.evaluation.evaluate_model", "deploy"),
     ("ser_hf.models.ensemble", "deploy"),
-    # An input mode raises RecipeError, an error type that belongs at the bottom with the others.
-    ("ser_hf.inputs.feature_encoder_cache", "recipe"),
     # The app is also a Space's script (`python app.py`): its main() prints errors as the CLI does.
     ("ser_hf.app", "entry points"),
     # A sweep trains each point through ser_hf.train's main (recipe file, ensembles, output folder held).

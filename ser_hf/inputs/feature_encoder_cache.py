@@ -49,7 +49,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
-from ..recipe.errors import RecipeError
+from ..errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .fast_mode import first_conv_layer_per_clip, model_state_key, padded_length
 from .raw_audio import RawAudioMode

@@ -1,14 +1,13 @@
 """The error of a recipe that cannot be used as written, and the hint its messages give for a misspelt key. Kept apart
-from the dataclasses so that the many modules that catch it need not import transformers."""
+from the dataclasses so that the many modules that catch it need not import transformers. :class:`RecipeError` itself
+is defined in :mod:`ser_hf.errors`, at the bottom of the package (every stage may raise it), and re-exported here."""
 
 from __future__ import annotations
 
 import difflib
 from typing import Iterable
 
-
-class RecipeError(ValueError):
-    """A recipe cannot be used as written: the message names the file and the key or value at fault."""
+from ..errors import RecipeError
 
 
 def unknown_key_message(key: str, known: Iterable[str]) -> str:
