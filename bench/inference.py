@@ -17,7 +17,7 @@ same ``--batch-size`` (it decodes the files one at a time and batches windows of
 sorted by length at a time), interpreter start and imports included; "once started" takes off the time of the same
 command on one file.
 
-onnxruntime against torch (CPU): the model is exported with ``ser_hf.export.export_onnx`` (the code of
+onnxruntime against torch (CPU): the model is exported with ``ser_hf.deploy.onnx_export.export_onnx`` (the code of
 ``ser-hf export``, its parity check on the clips benchmarked) and loaded as ``ser-hf predict`` loads an exported
 folder: its saved feature extractor in Python, the graph in an ``onnxruntime.InferenceSession`` behind the same
 pipeline, with as many intra-op threads as torch has here. "batched, onnxruntime" is the batched arm on it (same
@@ -166,8 +166,8 @@ def forward_onnx(onnx_model, batches) -> list:
 def onnx_classifier(folder: str, onnx_folder: str, files, threads: int):
     """The model exported to ``onnx_folder`` (parity checked on ``files``) and loaded as ``ser-hf predict`` loads an
     exported folder, with ``threads`` intra-op threads; and the export's parity report."""
-    from ser_hf.export.onnx import export_onnx
-    from ser_hf.export.onnx_runtime import onnx_audio_classification_pipeline
+    from ser_hf.deploy.onnx_export import export_onnx
+    from ser_hf.deploy.pipelines import onnx_audio_classification_pipeline
 
     export = export_onnx(folder, onnx_folder, parity_audio=files)
     feature_extractor = load_feature_extractor(onnx_folder)

@@ -1,5 +1,5 @@
 """Do timeline segments get the label the same model gives the whole clip? Recordings made of held-out RAVDESS clips
-with known labels, one after another with short pauses, run through ``ser_hf.timeline.emotion_timeline`` under each
+with known labels, one after another with short pauses, run through ``ser_hf.deploy.timeline.emotion_timeline`` under each
 segment context and smoothing.
 
     python bench/timeline.py                    # the shipped sample: a demo-recipe model trained on actors 01-05
@@ -12,7 +12,7 @@ validates, and the clips of 07-08 (the full corpus: 01-14, 15-16, and 17-20), wh
 recordings. Each recording is ``--clips-per-recording`` whole clips (their own leading and trailing silence
 included, as the corpus ships them) in a random order, with ``--pause`` seconds of faint noise between them.
 
-For each clip: the label the model gives the whole clip file (``ser_hf.predict.classify_files``, as ``ser-hf
+For each clip: the label the model gives the whole clip file (``ser_hf.deploy.classify.classify_files``, as ``ser-hf
 predict`` does), and the label of the timeline segment that overlaps the clip most. Reported per setting (segment
 context seconds x smoothing): clips the VAD finds (exactly one segment overlaps the clip, and it overlaps no other
 clip), segments, and the share of clips whose segment label equals the whole-clip label and the true label.
@@ -158,8 +158,9 @@ def main() -> None:
         raise SystemExit(f"{folder} is missing: run without --full (the shipped sample) or give --data-dir DIR.")
     held_out = args.test_speakers or speakers[2]
 
-    from ser_hf.predict import classify_files, load_classifier
-    from ser_hf.timeline import emotion_timeline
+    from ser_hf.deploy.classify import classify_files
+    from ser_hf.deploy.pipelines import load_classifier
+    from ser_hf.deploy.timeline import emotion_timeline
 
     with tempfile.TemporaryDirectory() as scratch:
         if args.model is None:

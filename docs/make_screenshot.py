@@ -62,7 +62,7 @@ def main() -> None:
 
     from PIL import Image
 
-    from ser_hf.app import build_app, launch_options
+    from ser_hf.deploy.app import build_app, launch_options
 
     with tempfile.TemporaryDirectory(prefix="ser-hf-screenshot-") as folder:
         recording = write_recording(Path(folder) / "four_emotions.wav")

@@ -1,5 +1,5 @@
 """MkDocs hook (mkdocs.yml ``hooks:``): links from a page to a file of the repository outside docs/
-(``../recipes/README.md``, ``../ser_hf/app.py``) work on GitHub but not in the site, which holds docs/ only. They
+(``../recipes/README.md``, ``../ser_hf/space_app.py``) work on GitHub but not in the site, which holds docs/ only. They
 become links to the file on the repository's web page, and ``BENCHMARKS.md``, which the site includes, a link to its
 page."""
 

@@ -7,7 +7,7 @@ Registration of the model types: importing :mod:`ser_hf.models` registers every 
 feature extractor) with ``AutoConfig``, ``AutoModelForAudioClassification`` and ``AutoFeatureExtractor``, so that a
 saved ser-hf model loads (and runs in ``pipeline("audio-classification")``) without ``trust_remote_code``. Every
 ser-hf entry point that builds or loads a model imports it first: ``ser-hf predict``/``evaluate``/``embed``,
-``python -m ser_hf.train``, :mod:`ser_hf.predict`, :mod:`ser_hf.evaluation.evaluate_model`, and the names of this
+``python -m ser_hf.train``, :mod:`ser_hf.models.loading` and the names of this
 package that come from it (``from ser_hf import build_baseline``). ``import ser_hf`` alone does not; before loading
 a saved model with transformers alone, write ``import ser_hf.models`` (or pass ``trust_remote_code=True``: the
 model's code ships with it).

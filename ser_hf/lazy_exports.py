@@ -7,7 +7,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from typing import Any, Callable, Mapping
+import warnings
+from typing import Any, Callable, Mapping, Sequence
 
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -31,4 +32,31 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     return __getattr__, __dir__
 
 
-__all__ = ["lazy_exports"]
+def moved_module(old: str, new_modules: Sequence[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for a module whose contents moved to ``new_modules`` (kept so that old imports work
+    for a while): each name is looked up in the new modules, in order, with a ``DeprecationWarning`` saying where it
+    lives now."""
+
+    def __getattr__(name: str) -> Any:
+        if not name.startswith("__"):
+            for module_name in new_modules:
+                module = importlib.import_module(module_name)
+                if hasattr(module, name):
+                    warnings.warn(
+                        f"{old} is deprecated and will be removed: import {name} from {module_name}.",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    return getattr(module, name)
+        raise AttributeError(f"module {old!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        names = set(vars(sys.modules[old]))
+        for module_name in new_modules:
+            names |= set(getattr(importlib.import_module(module_name), "__all__", ()))
+        return sorted(names)
+
+    return __getattr__, __dir__
+
+
+__all__ = ["lazy_exports", "moved_module"]

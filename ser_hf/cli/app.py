@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-# ser_hf.app imports Gradio and the model's libraries only when it builds the app.
-from ..app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
+# ser_hf.deploy.app imports Gradio and the model's libraries only when it builds the app.
+from ..deploy.app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
 from ..extras import install_hint
 
 
@@ -61,7 +61,7 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
 
 def app_command(args: argparse.Namespace) -> int:
     """Load the model and serve its web app until interrupted."""
-    from ..app import build_app, launch_options, require_gradio
+    from ..deploy.app import build_app, launch_options, require_gradio
 
     try:
         require_gradio()

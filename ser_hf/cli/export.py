@@ -74,7 +74,7 @@ def add_export_parser(commands) -> argparse.ArgumentParser:
 
 def export_command(args: argparse.Namespace) -> int:
     """Export, check parity, print where the export is and how close it is to torch."""
-    from ..export.onnx import export_onnx
+    from ..deploy.onnx_export import export_onnx
 
     if args.tolerance <= 0:
         raise ValueError(f"--tolerance must be positive, got {args.tolerance}.")

@@ -9,9 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..audio_inputs import find_audio_inputs
+from ..deploy.audio_inputs import find_audio_inputs
+from ..deploy.constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from ..extras import install_hint
-from ..predict_constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from .corpus_arguments import positive_int
 from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
 
@@ -94,7 +94,7 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
 
 
 def add_timeline_arguments(predict: argparse.ArgumentParser) -> None:
-    """``--timeline`` and its options: emotion over time by voice activity (``ser_hf.timeline``)."""
+    """``--timeline`` and its options: emotion over time by voice activity (``ser_hf.deploy.timeline``)."""
     timeline = predict.add_argument_group(
         "emotion over time",
         "--timeline cuts each recording into speech segments by voice activity (Silero VAD: "
@@ -121,7 +121,7 @@ def add_timeline_arguments(predict: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="classify each segment with up to this much of the audio around it, never past the middle of the pause "
         "to the next segment (models trained on whole clips heard their silence; 0: the speech alone; inf: all of "
-        "each pause up to its middle) (default: 1 s, ser_hf.timeline.DEFAULT_SEGMENT_CONTEXT)",
+        "each pause up to its middle) (default: 1 s, ser_hf.deploy.timeline.DEFAULT_SEGMENT_CONTEXT)",
     )
     timeline.add_argument(
         "--rttm",
@@ -145,19 +145,14 @@ def predict_command(args: argparse.Namespace) -> int:
     """Classify files and folders through pipeline("audio-classification"), windowing long recordings; one JSON line
     per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
     place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
-    # Paths first, at once: ser_hf.predict imports torch and transformers, and ser_hf.models (which registers the
-    # model types).
+    # Paths first, at once: the deploy stage's classifying imports torch and transformers, and ser_hf.models (which
+    # registers the model types).
     files = find_audio_inputs(args.files) if args.files else None
-    from ..predict import (
-        PredictionWriter,
-        classify_files,
-        load_classifier,
-        model_labels,
-        read_speakers_csv,
-        shortest_clip,
-        speakers_from_folders,
-        speakers_of,
-    )
+    from ..deploy.classify import classify_files
+    from ..deploy.pipelines import load_classifier, model_labels
+    from ..deploy.speakers import read_speakers_csv, speakers_from_folders, speakers_of
+    from ..deploy.windows import shortest_clip
+    from ..deploy.writers import PredictionWriter
 
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
@@ -230,21 +225,19 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def timeline_command(args: argparse.Namespace) -> int:
-    """``--timeline``: one :class:`ser_hf.timeline.Timeline` per recording, printed as JSON lines or written to
+    """``--timeline``: one :class:`ser_hf.deploy.timeline.Timeline` per recording, printed as JSON lines or written to
     --output, each drawn to --timeline-plot."""
-    from ..predict import load_classifier
-    from ..timeline import (
+    from ..deploy.diarization import read_rttm, turns_of
+    from ..deploy.pipelines import load_classifier
+    from ..deploy.timeline import (
         DEFAULT_SEGMENT_CONTEXT,
         Smoothing,
-        VADOptions,
         emotion_timeline,
-        load_vad,
         plot_timeline,
-        read_rttm,
         timeline_plot_path,
-        turns_of,
         write_timelines,
     )
+    from ..deploy.voice_activity import VADOptions, load_vad
 
     if args.speakers is not None or args.speaker_from is not None:
         raise ValueError("--timeline takes its speakers from --rttm, not --speakers or --speaker-from.")

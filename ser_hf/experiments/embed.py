@@ -23,14 +23,12 @@ import torch
 from datasets import Dataset, List, Value
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import AutoModelForAudioClassification
 
 from ..atomic_files import atomic_directory, save_figure, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
-from ..models import load_feature_extractor  # importing ser_hf.models registers its model types with the Auto classes
-from ..models.location import check_model_weights
+from ..models.loading import load_model
 from ..models.padding import is_padding_invariant
 from .constants import PROJECTION_METHODS
 
@@ -48,9 +46,7 @@ _KEPT_COLUMNS = ("path", "corpus", "speaker_id", "label", "sex", "duration", "em
 def load_embedding_model(model: str):
     """A saved ser-hf (or transformers) audio classifier and its feature extractor, from a folder or Hub id (one
     without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError`)."""
-    feature_extractor = load_feature_extractor(model)
-    check_model_weights(model)  # pickled weights, a damaged file, a tensor of the wrong shape: one error naming it
-    return AutoModelForAudioClassification.from_pretrained(model), feature_extractor
+    return load_model(model, allow_onnx=False, purpose="embedding")
 
 
 @torch.no_grad()

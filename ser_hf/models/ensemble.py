@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from transformers import AutoModelForAudioClassification, PreTrainedModel
+from transformers import PreTrainedModel
 
 from .configuration_ensemble import EnsembleConfig
-from .feature_extraction_auto import load_feature_extractor
 from .feature_extraction_ensemble import EnsembleFeatureExtractor
+from .loading import load_model
 from .modeling_ensemble import EnsembleForAudioClassification
 
 
@@ -69,14 +69,13 @@ def build_ensemble(
 ) -> tuple[EnsembleForAudioClassification, EnsembleFeatureExtractor]:
     """An ensemble of the trained models in ``model_dirs`` (run folders, fold folders or Hub repositories), named
     after their folders unless ``names`` are given; equal ``weights`` by default."""
-    from ..export.onnx_runtime import is_onnx_export
-
     models, extractors = [], []
     for model_dir in model_dirs:
-        if is_onnx_export(model_dir):
-            raise ValueError(f"{model_dir} is an ONNX export: build the ensemble from the trained model folders.")
-        extractors.append(load_feature_extractor(model_dir, trust_remote_code=trust_remote_code))
-        models.append(AutoModelForAudioClassification.from_pretrained(model_dir, trust_remote_code=trust_remote_code))
+        model, feature_extractor = load_model(
+            model_dir, trust_remote_code=trust_remote_code, allow_onnx=False, purpose="an ensemble"
+        )
+        models.append(model)
+        extractors.append(feature_extractor)
     if names is None:
         names = [member_name(model_dir) for model_dir in model_dirs]
     return ensemble_from_models(models, extractors, names=names, weights=weights)

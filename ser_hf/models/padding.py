@@ -21,7 +21,7 @@ def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeat
     # Group norm in the feature encoder normalises over the padded time axis; such encoders get no mask either.
     layer_norm = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     # data2vec-audio zeroes the padding before its first positional convolution only, so later ones read padding.
-    # Told by the config, which an ONNX export (another class, see ser_hf.export.onnx_runtime) shares.
+    # Told by the config, which an ONNX export (another class, see ser_hf.models.onnx_runtime) shares.
     data2vec = isinstance(model.config, Data2VecAudioConfig)
     return bool(feature_extractor.return_attention_mask) and layer_norm and not data2vec
 

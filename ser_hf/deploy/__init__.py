@@ -1,0 +1,111 @@
+"""Using a trained model: the deploy stage.
+
+- :mod:`.pipelines`: the ``audio-classification`` pipelines (transformers' own, speaker-normalised, ONNX) and
+  :func:`~.pipelines.load_classifier`, which builds the right one for a folder, Hub id or export;
+- :mod:`.windows`: decoding a recording and cutting it into the windows a model classifies;
+- :mod:`.speakers`: grouping recordings by speaker and each speaker's statistics (speaker normalisation);
+- :mod:`.classify`: classifying files of any length, streamed (``ser-hf predict``), with :mod:`.results` their
+  results and :mod:`.writers` the CSV/JSON writer;
+- :mod:`.timeline`: emotion over time by voice activity (``ser-hf predict --timeline``);
+- :mod:`.app`: the web app (``ser-hf app``, and a Space through :mod:`ser_hf.space_app`);
+- :mod:`.onnx_export`: ``ser-hf export --format onnx`` (running an export is the models stage's
+  :mod:`ser_hf.models.onnx_runtime`);
+- :mod:`.audio_inputs` and :mod:`.constants`: what the command line checks before any model loads (no torch).
+
+The names below are imported when first used, so that ``import ser_hf.deploy.constants`` loads no torch.
+"""
+
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "FilePrediction": ".results",
+    "WindowPrediction": ".results",
+    "PredictionWriter": ".writers",
+    "write_predictions": ".writers",
+    "OnnxAudioClassificationPipeline": ".pipelines",
+    "SpeakerNormalizedAudioClassificationPipeline": ".pipelines",
+    "audio_classification_pipeline": ".pipelines",
+    "load_classifier": ".pipelines",
+    "model_labels": ".pipelines",
+    "onnx_audio_classification_pipeline": ".pipelines",
+    "classify_files": ".classify",
+    "find_audio_inputs": ".audio_inputs",
+    "SPEAKERS_CSV_COLUMNS": ".speakers",
+    "normalises_per_corpus": ".speakers",
+    "normalises_per_speaker": ".speakers",
+    "read_speakers_csv": ".speakers",
+    "speaker_statistics_of_files": ".speakers",
+    "speakers_from_folders": ".speakers",
+    "speakers_of": ".speakers",
+    "recording_windows": ".windows",
+    "shortest_clip": ".windows",
+    "window_bounds": ".windows",
+    "SPEAKER_SOURCES": ".constants",
+    "Timeline": ".timeline",
+    "emotion_timeline": ".timeline",
+    "export_onnx": ".onnx_export",
+    "build_app": ".app",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = [
+    "FilePrediction",
+    "OnnxAudioClassificationPipeline",
+    "PredictionWriter",
+    "SPEAKERS_CSV_COLUMNS",
+    "SPEAKER_SOURCES",
+    "SpeakerNormalizedAudioClassificationPipeline",
+    "Timeline",
+    "WindowPrediction",
+    "audio_classification_pipeline",
+    "build_app",
+    "classify_files",
+    "emotion_timeline",
+    "export_onnx",
+    "find_audio_inputs",
+    "load_classifier",
+    "model_labels",
+    "normalises_per_corpus",
+    "normalises_per_speaker",
+    "onnx_audio_classification_pipeline",
+    "read_speakers_csv",
+    "recording_windows",
+    "shortest_clip",
+    "speaker_statistics_of_files",
+    "speakers_from_folders",
+    "speakers_of",
+    "window_bounds",
+    "write_predictions",
+]
+
+if TYPE_CHECKING:
+    from .app import build_app
+    from .audio_inputs import find_audio_inputs
+    from .classify import classify_files
+    from .constants import SPEAKER_SOURCES
+    from .onnx_export import export_onnx
+    from .pipelines import (
+        OnnxAudioClassificationPipeline,
+        SpeakerNormalizedAudioClassificationPipeline,
+        audio_classification_pipeline,
+        load_classifier,
+        model_labels,
+        onnx_audio_classification_pipeline,
+    )
+    from .results import FilePrediction, WindowPrediction
+    from .speakers import (
+        SPEAKERS_CSV_COLUMNS,
+        normalises_per_corpus,
+        normalises_per_speaker,
+        read_speakers_csv,
+        speaker_statistics_of_files,
+        speakers_from_folders,
+        speakers_of,
+    )
+    from .timeline import Timeline, emotion_timeline
+    from .windows import recording_windows, shortest_clip, window_bounds
+    from .writers import PredictionWriter, write_predictions

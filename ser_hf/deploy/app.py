@@ -1,0 +1,249 @@
+"""A web app to try a trained model: upload or record speech, see each emotion's score and, for a long recording, its
+emotion over time. ``ser-hf app MODEL`` serves it, and a Hugging Face Space runs it through :mod:`ser_hf.space_app`
+(the Space's ``app.py``, see ``docs/space.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..extras import install_hint
+
+#: Recordings longer than this (seconds) also get their emotion over time: speech segments and their scores.
+TIMELINE_SECONDS = 10.0
+#: The largest upload the app accepts, in MB (2**20 bytes): about ten minutes of 16-bit mono WAV at 44.1 kHz, 27 at
+#: 16 kHz, hours of compressed speech. Gradio refuses a larger file before storing it (``launch(max_file_size=...)``).
+MAX_UPLOAD_MB = 50.0
+#: The longest recording the app classifies, in minutes: longer ones (a compressed hour fits in the upload limit)
+#: are refused before they are decoded; ``ser-hf predict`` takes recordings of any length.
+MAX_RECORDING_MINUTES = 10.0
+#: Gradio's ``delete_cache`` (frequency, age in seconds): every 10 minutes the recordings uploaded or recorded more
+#: than an hour ago are deleted from Gradio's temporary folder, and all of this app's files when it stops.
+DELETE_CACHE = (600, 3600)
+#: What the app says when Gradio is not installed.
+MISSING_GRADIO = f"the web app needs Gradio, which is not installed: {install_hint('app')}"
+
+#: Text of Gradio's own interface keys that its locales lack, given to ``launch(i18n=...)``: Gradio 6 announces a
+#: finished event to screen readers as ``common.complete``, which its English locale does not define, so the page
+#: showed the raw key.
+GRADIO_MISSING_TEXT = {"common.complete": "Complete"}
+
+logger = logging.getLogger(__name__)
+
+
+def require_gradio():
+    """The ``gradio`` module, or an :class:`ImportError` saying how to install it (it is an optional dependency)."""
+    try:
+        import gradio
+    except ImportError:
+        raise ImportError(MISSING_GRADIO) from None
+    return gradio
+
+
+@dataclass
+class AppResult:
+    """What the app shows for one recording: every label's score, and for a long one its timeline (a plot, as a PIL
+    image, and one row per speech segment)."""
+
+    scores: dict[str, float]
+    duration: float
+    timeline_plot: Any = None
+    timeline_rows: Optional[list[dict[str, Any]]] = None
+
+
+class EmotionRecognizer:
+    """Classifies one recording as ``ser-hf predict`` does (:func:`~ser_hf.deploy.classify.classify_files`: whole
+    file, or 30-s windows averaged), and segments a long one into its emotion over time."""
+
+    def __init__(
+        self,
+        classifier,
+        timeline_seconds: Optional[float] = TIMELINE_SECONDS,
+        max_recording_minutes: Optional[float] = MAX_RECORDING_MINUTES,
+    ):
+        from .pipelines import model_labels
+
+        self.classifier = classifier
+        self.labels = model_labels(classifier)
+        self.timeline_seconds = timeline_seconds
+        self.max_recording_minutes = max_recording_minutes
+
+    def check_length(self, audio: str) -> None:
+        """Refuse a recording longer than ``max_recording_minutes`` from its header, before it is decoded (one whose
+        header gives no duration, a browser's WebM, is decoded and classified as any other)."""
+        from ..data.corpora import InvalidClipError, probe_audio
+
+        if self.max_recording_minutes is None:
+            return
+        try:
+            duration = probe_audio(audio)["duration"]
+        except InvalidClipError:
+            return  # classify_files names what is wrong with it
+        if duration > self.max_recording_minutes * 60:
+            raise ValueError(
+                f"This recording is {duration / 60:.1f} minutes long; this app takes recordings of up to "
+                f"{self.max_recording_minutes:g} minutes. Classify longer ones with `ser-hf predict MODEL FILE`, "
+                "which windows recordings of any length."
+            )
+
+    def __call__(self, audio: Optional[str]) -> AppResult:
+        from .classify import classify_files
+
+        if not audio:
+            raise ValueError("Upload or record a recording first.")
+        self.check_length(audio)
+        (prediction,) = classify_files(self.classifier, [audio], progress=False)
+        if prediction.error is not None:
+            raise ValueError(f"This recording cannot be classified: {prediction.error}.")
+        result = AppResult(scores=prediction.scores, duration=prediction.duration)
+        if self.timeline_seconds is not None and prediction.duration > self.timeline_seconds:
+            result.timeline_plot, result.timeline_rows = self.timeline(audio)
+        return result
+
+    def timeline(self, audio: str):
+        """The emotion-over-time plot (a PIL image, every label's score) and one row per speech segment of a recording:
+        its start, end (and speaker), top label and that label's score."""
+        from PIL import Image
+
+        from .timeline import emotion_timeline, plot_timeline
+
+        timeline = emotion_timeline(self.classifier, audio)
+        with tempfile.TemporaryDirectory(prefix="ser-hf-app-") as folder:
+            path = Path(folder) / "timeline.png"
+            plot_timeline(timeline, path)  # drawn off screen and closed: the app holds no figure
+            with Image.open(path) as image:
+                plot = image.copy()
+        rows = [
+            {
+                "start": round(segment.start, 2),
+                "end": round(segment.end, 2),
+                **({"speaker": segment.speaker} if timeline.has_speakers else {}),
+                "label": segment.label,
+                "score": round(segment.scores[segment.label], 3),
+            }
+            for segment in timeline.segments
+        ]
+        return plot, rows
+
+
+def build_app(
+    model: str,
+    *,
+    revision: Optional[str] = None,
+    trust_remote_code: bool = False,
+    timeline_seconds: Optional[float] = TIMELINE_SECONDS,
+    audio: Optional[str] = None,
+    classifier=None,
+    max_recording_minutes: Optional[float] = MAX_RECORDING_MINUTES,
+):
+    """The web app of ``model`` (a folder or Hub id, loaded as ``ser-hf predict`` loads it) as a ``gradio.Blocks``.
+    Launch it with :func:`launch_options` (the upload limit); the recordings it receives are deleted an hour later,
+    and all of them when it stops (Gradio's ``delete_cache``, :data:`DELETE_CACHE`). A recording it cannot classify
+    is refused with a message on the page and one line in the log.
+
+    Args:
+        model (`str`): the model's folder or Hub id, also shown in the title.
+        revision (`str`, *optional*): branch, tag or commit of a Hub model.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): run the model code stored with a Hub model
+            (ser-hf models do not need it).
+        timeline_seconds (`float`, *optional*, defaults to 10.0): recordings longer than this also get their
+            emotion over time; `None` for never.
+        audio (`str`, *optional*): a recording shown with its results when the page opens (a demo; classified
+            once, when the app is built).
+        classifier (*optional*): an ``audio-classification`` pipeline already loaded, used instead of loading
+            ``model``.
+        max_recording_minutes (`float`, *optional*, defaults to 10): longer recordings are refused before they are
+            decoded; `None` for no limit.
+    """
+    gr = require_gradio()
+    if classifier is None:
+        from .pipelines import load_classifier
+
+        classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
+    recognizer = EmotionRecognizer(classifier, timeline_seconds, max_recording_minutes)
+
+    def segment_table(result: AppResult) -> Optional[dict[str, list]]:
+        if result.timeline_rows is None:
+            return None
+        headers = list(result.timeline_rows[0]) if result.timeline_rows else ["start", "end", "label", "score"]
+        return {"headers": headers, "data": [list(row.values()) for row in result.timeline_rows]}
+
+    def classify(path):
+        try:
+            result = recognizer(path)
+        except ValueError as error:
+            # The user sees the message; the log gets one line, not Gradio's traceback of an expected refusal.
+            logger.warning("Refused %s: %s", Path(path).name if path else "an empty request", error)
+            raise gr.Error(str(error), print_exception=False) from None
+        has_timeline = result.timeline_rows is not None
+        return (
+            result.scores,
+            gr.update(value=result.timeline_plot, visible=has_timeline),
+            gr.update(value=segment_table(result), visible=has_timeline),
+        )
+
+    # A demo recording is classified now, and its results are the page's first values: they show at once.
+    shown = recognizer(audio) if audio is not None else AppResult(scores={}, duration=0.0)
+    long_note = (
+        f" Recordings longer than {timeline_seconds:g} s also get their emotion over time: the speech segments found "
+        "by voice activity detection, each with its scores."
+        if timeline_seconds is not None
+        else ""
+    )
+    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
+        gr.Markdown(
+            f"# Speech emotion recognition\n"
+            f"Model: `{model}`{f' ({revision})' if revision else ''}. Upload or record speech; the model scores "
+            f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
+        )
+        has_timeline = shown.timeline_rows is not None
+        with gr.Row():
+            with gr.Column(scale=1):
+                # Upload first: it is what the page opens on, and a server (or a browser without one) has no
+                # microphone.
+                recording = gr.Audio(value=audio, sources=["upload", "microphone"], type="filepath", label="Recording")
+                button = gr.Button("Classify", variant="primary")
+                segments = gr.Dataframe(
+                    segment_table(shown), label="Speech segments", visible=has_timeline, interactive=False
+                )
+            with gr.Column(scale=1):
+                scores = gr.Label(
+                    shown.scores or None, label="The whole recording", num_top_classes=len(recognizer.labels)
+                )
+        plot = gr.Image(shown.timeline_plot, label="Emotion over time", format="png", visible=has_timeline, height=380)
+        outputs = [scores, plot, segments]
+        button.click(classify, inputs=recording, outputs=outputs, api_name="classify")
+        recording.stop_recording(classify, inputs=recording, outputs=outputs, api_name=False)
+        recording.upload(classify, inputs=recording, outputs=outputs, api_name=False)
+    return app
+
+
+def launch_options(max_upload_mb: Optional[float] = MAX_UPLOAD_MB) -> dict[str, Any]:
+    """The options of ``app.launch``: the text of Gradio's keys its locales lack (:data:`GRADIO_MISSING_TEXT`), and
+    the bound of what a visitor may send: Gradio refuses an upload larger than ``max_upload_mb`` (MB of 2**20 bytes;
+    `None` for no limit), in the browser and on the server, before storing it."""
+    gr = require_gradio()
+    options = {"i18n": gr.I18n(en=GRADIO_MISSING_TEXT)}
+    if max_upload_mb is None:
+        return options
+    if not max_upload_mb > 0:
+        raise ValueError(f"The upload limit must be positive, got {max_upload_mb} MB.")
+    return {**options, "max_file_size": max(1, int(max_upload_mb * 2**20))}
+
+
+__all__ = [
+    "DELETE_CACHE",
+    "MAX_RECORDING_MINUTES",
+    "MAX_UPLOAD_MB",
+    "MISSING_GRADIO",
+    "TIMELINE_SECONDS",
+    "AppResult",
+    "EmotionRecognizer",
+    "build_app",
+    "launch_options",
+    "require_gradio",
+]

@@ -1,0 +1,302 @@
+"""Classify recordings of any length with a trained model: what ``ser-hf predict`` runs.
+
+A recording longer than the window is cut into windows (``window_seconds`` long, every ``hop_seconds``, the last one
+ending at the end of the file), each window is classified through ``pipeline("audio-classification")``, and the
+recording's emotion is the duration-weighted mean of its windows' probabilities.
+
+Files are decoded one at a time, as the windows ahead of them are classified: windows from many files go through the
+pipeline together (batches of similar length), and each file's result comes out in the order of the files, so that a
+folder of any size needs the memory of one chunk of windows. A file that cannot be classified (corrupt, empty,
+truncated, NaN samples, too short for the model) gets a result with an ``error`` and the others go on.
+
+Recordings may be grouped by speaker (:mod:`.speakers`): a model whose feature extractor standardises per speaker
+(``normalization="speaker"``) then gets each window standardised with the statistics of its speaker's recordings,
+computed first in a pass of their own over the same windows and without labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..models.feature_normalization import Statistics
+from ..models.padding import is_padding_invariant
+from .pipelines import SpeakerNormalizedAudioClassificationPipeline, model_labels
+from .results import FilePrediction, WindowPrediction
+from .speakers import (
+    RECORDINGS_GROUP,
+    SPEAKERS_CSV_COLUMNS,
+    normalises_per_corpus,
+    normalises_per_speaker,
+    speaker_statistics_of_files,
+    statistics_group,
+)
+from .windows import (
+    MAX_WHOLE_FILE_SECONDS,
+    fit_to_encoder_window,
+    read_clip,
+    recording_windows,
+    shortest_clip,
+    warn_if_too_short,
+)
+
+#: Windows classified together: this many batches' worth are decoded ahead and sorted by length, so that each batch
+#: holds windows of similar length (little padding) whatever the order of the files.
+BATCHES_PER_CHUNK = 16
+#: ... and at most this many seconds of audio, so that whole long recordings (no ``window_seconds``) are not decoded
+#: many at a time.
+MAX_CHUNK_SECONDS = 600.0
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _PendingFile:
+    """A file whose windows are not all classified yet (``waveform`` is dropped once they are)."""
+
+    prediction: FilePrediction
+    waveform: Optional[np.ndarray] = None
+    num_windows: int = 0
+    remaining: int = 0
+    progress: float = 0.0  # the share of the progress bar's unit already counted
+    speaker_statistics: Optional[Statistics] = None
+
+
+@dataclass
+class _Window:
+    pending: _PendingFile
+    index: int
+    start: int
+    end: int
+
+
+def _speaker_statistics_for(
+    classifier, files: Sequence[str], speakers: Optional[Mapping[str, str]], **options
+) -> dict[str, Statistics]:
+    """The statistics of each speaker whose windows the model standardises per speaker (none for other models, or
+    without speakers: then a warning names the fallback and how to group the recordings)."""
+    feature_extractor = classifier.feature_extractor
+    if speakers is not None:
+        missing = [file for file in files if file not in speakers]
+        if missing:
+            raise ValueError(f"speakers gives no speaker for {len(missing)} file(s), e.g. {missing[0]}.")
+    if normalises_per_corpus(feature_extractor):
+        logger.info(
+            "The model standardises features per corpus: the %d recording(s) classified here are standardised as "
+            "one corpus, with statistics of them all (transductive: each result depends on the others; classify "
+            "recordings of one set-up together, and enough of them to span the emotions).",
+            len(files),
+        )
+        speakers = {file: RECORDINGS_GROUP for file in files}
+    elif not normalises_per_speaker(feature_extractor):
+        if speakers is not None:
+            logger.info(
+                "%s does not standardise features per speaker (normalization=%r): the speakers only label "
+                "the results.",
+                type(feature_extractor).__name__,
+                getattr(feature_extractor, "normalization", None),
+            )
+        return {}
+    if speakers is None:
+        logger.warning(
+            "The model was trained on features standardised per speaker, but the recordings are not "
+            "grouped by speaker: each is standardised with the training speakers' global statistics "
+            "instead, which may cost accuracy. Group them with --speaker-from folder (one folder per "
+            "speaker) or --speakers CSV (columns %s), or classify_files(..., speakers={file: speaker}).",
+            ",".join(SPEAKERS_CSV_COLUMNS),
+        )
+        feature_extractor._fallback_said = True  # its own warning would say the same, naming the Python API only
+        return {}
+    if not isinstance(classifier, SpeakerNormalizedAudioClassificationPipeline):
+        raise TypeError(
+            "The model standardises features per speaker: build the pipeline with "
+            "audio_classification_pipeline() (or pipeline_class="
+            "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
+            "its feature extractor."
+        )
+    return speaker_statistics_of_files(feature_extractor, files, speakers, model=classifier.model, **options)
+
+
+class _WindowQueue:
+    """Decoded files in their order and their windows waiting for the model; classifies them a chunk at a time
+    (longest first, ``batch_size`` per forward pass) and hands back the files whose windows are all done."""
+
+    def __init__(self, classifier, batch_size: int, bar):
+        self.classifier, self.batch_size, self.bar = classifier, batch_size, bar
+        self.sampling_rate = classifier.feature_extractor.sampling_rate
+        self.labels = model_labels(classifier)
+        self.chunk_windows = BATCHES_PER_CHUNK * batch_size
+        self.chunk_samples = int(MAX_CHUNK_SECONDS * self.sampling_rate)
+        self.files: deque[_PendingFile] = deque()
+        self.windows: list[_Window] = []
+        self.samples = 0
+
+    def add(
+        self,
+        prediction: FilePrediction,
+        waveform: Optional[np.ndarray],
+        bounds: Sequence[tuple[int, int]] = (),
+        speaker_statistics: Optional[Statistics] = None,
+    ) -> None:
+        record = _PendingFile(
+            prediction, waveform, num_windows=len(bounds), remaining=len(bounds), speaker_statistics=speaker_statistics
+        )
+        prediction.windows = [None] * len(bounds)
+        self.files.append(record)
+        self.windows += [_Window(record, index, start, end) for index, (start, end) in enumerate(bounds)]
+        self.samples += sum(end - start for start, end in bounds)
+
+    def chunk_ready(self) -> bool:
+        return len(self.windows) >= self.chunk_windows or self.samples >= self.chunk_samples
+
+    def classify_chunk(self) -> None:
+        count = size = 0
+        while count < len(self.windows) and count < self.chunk_windows and (not count or size < self.chunk_samples):
+            size += self.windows[count].end - self.windows[count].start
+            count += 1
+        chunk, self.windows, self.samples = self.windows[:count], self.windows[count:], self.samples - size
+        for window, scores in zip(chunk, self._scores(chunk)):
+            record = window.pending
+            if isinstance(scores, Exception):
+                self._fail(record, window, scores)
+            elif record.prediction.error is None:
+                record.prediction.windows[window.index] = WindowPrediction(
+                    start=window.start / self.sampling_rate, end=window.end / self.sampling_rate, scores=scores
+                )
+                record.progress += 1 / record.num_windows
+                self.bar.update(1 / record.num_windows)
+            record.remaining -= 1
+            if record.remaining == 0:
+                record.waveform = None
+
+    def finished(self) -> Iterator[FilePrediction]:
+        """The files at the front whose windows are all classified, in order."""
+        while self.files and self.files[0].remaining == 0:
+            record = self.files.popleft()
+            self.bar.update(max(0.0, 1 - record.progress))
+            yield record.prediction
+
+    def _fail(self, record: _PendingFile, window: _Window, error: Exception) -> None:
+        if record.prediction.error is not None:
+            return
+        where = ""
+        if record.num_windows > 1:
+            where = f" (window {window.start / self.sampling_rate:.3f}-{window.end / self.sampling_rate:.3f} s)"
+        record.prediction.error = f"the model could not classify it{where}: {type(error).__name__}: {error}"
+        record.prediction.windows = []
+
+    def _scores(self, chunk: list[_Window]) -> list[dict[str, float] | Exception]:
+        """Every label's score for each window (in the order given), batched longest first. When a batch fails, its
+        windows are tried one at a time, so that only a window the model cannot take fails (with its exception)."""
+        order = sorted(range(len(chunk)), key=lambda i: chunk[i].start - chunk[i].end)
+        inputs = []
+        for i in order:
+            window = chunk[i]
+            inputs.append(
+                {"raw": window.pending.waveform[window.start : window.end], "sampling_rate": self.sampling_rate}
+            )
+            if window.pending.speaker_statistics is not None:
+                inputs[-1]["speaker_statistics"] = window.pending.speaker_statistics
+        try:
+            outputs = self.classifier(inputs, top_k=None, batch_size=self.batch_size)
+        except Exception as error:  # noqa: BLE001 - one bad window must not lose the run's other results
+            outputs = [error] if len(inputs) == 1 else [self._one(window) for window in inputs]
+        results: list[Any] = [None] * len(chunk)
+        for i, output in zip(order, outputs):
+            if isinstance(output, Exception):
+                results[i] = output
+            else:
+                scores = {o["label"]: float(o["score"]) for o in output}
+                results[i] = {label: scores[label] for label in self.labels}
+        return results
+
+    def _one(self, window: dict) -> list[dict] | Exception:
+        try:
+            return self.classifier(window, top_k=None)
+        except Exception as error:  # noqa: BLE001
+            return error
+
+
+def classify_files(
+    classifier,
+    files: Iterable[str],
+    *,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+    speakers: Optional[Mapping[str, str]] = None,
+) -> Iterator[FilePrediction]:
+    """Classify each file (windowed when longer than ``window_seconds``; without it, when longer than
+    ``max_whole_file_seconds``, in windows of that length) with an ``audio-classification`` pipeline;
+    yields one :class:`FilePrediction` per file, in the order of ``files``, those that failed included (their
+    ``error`` says why). The tqdm progress bar counts files (a long recording's windows move it in steps).
+
+    Files are decoded lazily: windows are gathered from the files ahead until a chunk of ``BATCHES_PER_CHUNK``
+    batches (or ``MAX_CHUNK_SECONDS`` of audio) waits, classified together, and the files they complete are
+    yielded, so that at most about a chunk of audio is held at a time, however many files there are. Models whose
+    feature extractor returns no attention mask (group-norm wav2vec2-base) get one window per forward pass: padding
+    would change what they hear.
+
+    ``speakers`` (``{file: speaker}``, every file) puts each file's speaker in its result. For a model whose feature
+    extractor standardises per speaker, each speaker's statistics are first computed over the windows of all their
+    files (:func:`speaker_statistics_of_files`, a pass of its own), and every window is standardised with its
+    speaker's: the results are transductive. Such a model needs a
+    :class:`SpeakerNormalizedAudioClassificationPipeline` (see :func:`audio_classification_pipeline`); without
+    ``speakers`` it gets the training speakers' global statistics, with a warning.
+    """
+    from tqdm.auto import tqdm
+
+    files = list(files)
+    sampling_rate = classifier.feature_extractor.sampling_rate
+    min_samples, too_short = shortest_clip(classifier)
+    window_seconds, max_whole_file_seconds = fit_to_encoder_window(
+        classifier.feature_extractor, window_seconds, max_whole_file_seconds
+    )
+    statistics = _speaker_statistics_for(
+        classifier,
+        files,
+        speakers,
+        window_seconds=window_seconds,
+        hop_seconds=hop_seconds,
+        max_whole_file_seconds=max_whole_file_seconds,
+        min_samples=min_samples,
+        progress=progress,
+    )
+    if not is_padding_invariant(classifier.model, classifier.feature_extractor):
+        batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
+    bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
+    with tqdm(total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format) as bar:
+        queue = _WindowQueue(classifier, batch_size, bar)
+        for path in files:
+            waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
+            if speakers is not None:
+                prediction.speaker = speakers[path]
+            group = statistics_group(path, speakers, classifier.feature_extractor)
+            if waveform is None:
+                queue.add(prediction, None)
+            else:
+                warn_if_too_short(prediction)
+                bounds = recording_windows(
+                    len(waveform),
+                    sampling_rate,
+                    window_seconds,
+                    hop_seconds,
+                    max_whole_file_seconds,
+                    getattr(classifier.feature_extractor, "chunk_length", None),
+                )
+                queue.add(prediction, waveform, bounds, statistics.get(group))
+            while queue.chunk_ready():
+                queue.classify_chunk()
+            yield from queue.finished()
+        while queue.windows:
+            queue.classify_chunk()
+        yield from queue.finished()
+
+
+__all__ = ["BATCHES_PER_CHUNK", "MAX_CHUNK_SECONDS", "classify_files"]

@@ -1,0 +1,160 @@
+"""Grouping recordings by speaker for a model whose feature extractor standardises per speaker (or per corpus): whose
+each recording is (one folder per speaker, or a CSV of ``path,speaker_id``), and each speaker's statistics over the
+windows of their recordings, computed without labels. Results classified so are transductive: each depends on the
+speaker's other recordings classified with it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..data.corpora.folder import read_clips_csv
+from ..inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
+from ..models.feature_normalization import Statistics
+from .windows import MAX_WHOLE_FILE_SECONDS, read_clip, recording_windows
+
+#: The columns of a ``--speakers`` CSV: each audio file (relative to the CSV's folder, or absolute) and its speaker.
+SPEAKERS_CSV_COLUMNS = ("path", "speaker_id")
+#: A speaker's statistics taken over fewer windows or seconds of audio than these are unreliable: a warning names them.
+MIN_SPEAKER_WINDOWS = 5
+MIN_SPEAKER_SECONDS = 10.0
+#: Windows whose features are computed together for the speakers' statistics.
+STATISTICS_BATCH_WINDOWS = 32
+
+logger = logging.getLogger(__name__)
+
+
+def speakers_from_folders(files: Sequence[str]) -> dict[str, str]:
+    """Each file's speaker: the name of the folder it lies in (``recordings/alice/take1.wav``: ``alice``), for
+    recordings kept in one folder per speaker."""
+    return {file: Path(os.path.abspath(file)).parent.name for file in files}
+
+
+def read_speakers_csv(path: str | os.PathLike) -> dict[str, str]:
+    """``{audio file: speaker}`` from a CSV with columns ``path`` and ``speaker_id`` (others are ignored), in its
+    order; a relative path is read from the CSV's folder. Errors name the CSV and its line: a missing column or
+    value, a file that does not exist, a file listed twice."""
+    csv_path = Path(path)
+    path_column, speaker_column = SPEAKERS_CSV_COLUMNS
+    rows, _ = read_clips_csv(csv_path, csv_path.parent, path_column, None, speaker_column, inside_root=False)
+    return {str(file): row[speaker_column].strip() for file, row in rows}
+
+
+def speakers_of(files: Sequence[str], table: Mapping[str, str], source: str) -> dict[str, str]:
+    """The speaker of each file to classify, from ``table`` (read from ``source``: named in the error when it lists
+    no speaker for some of them). Paths are compared absolute, without following links."""
+    by_path = {os.path.normpath(os.path.abspath(listed)): speaker for listed, speaker in table.items()}
+    speakers = {file: by_path.get(os.path.normpath(os.path.abspath(file))) for file in files}
+    missing = [file for file, speaker in speakers.items() if speaker is None]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(
+            f"{source} gives no speaker for {len(missing)} of the {len(files)} file(s) to classify: "
+            f"{shown}. Add a row ({','.join(SPEAKERS_CSV_COLUMNS)}) for each, or leave them out."
+        )
+    return speakers
+
+
+def normalises_per_speaker(feature_extractor) -> bool:
+    """Whether a model's feature extractor standardises each clip with its speaker's statistics."""
+    return getattr(feature_extractor, "normalization", None) == "speaker"
+
+
+def normalises_per_corpus(feature_extractor) -> bool:
+    """Whether a model's feature extractor standardises each clip with its corpus' statistics: the recordings
+    classified together are then standardised as one corpus, with statistics of them all."""
+    return getattr(feature_extractor, "normalization", None) == "corpus"
+
+
+#: The one group of statistics of a model standardised per corpus: all the recordings classified together.
+RECORDINGS_GROUP = "the recordings classified together"
+
+
+def statistics_group(path: str, speakers: Optional[Mapping[str, str]], feature_extractor) -> Optional[str]:
+    """Whose statistics standardise a file's windows: the recordings' (corpus normalisation), or its speaker's."""
+    if normalises_per_corpus(feature_extractor):
+        return RECORDINGS_GROUP
+    return speakers[path] if speakers is not None else None
+
+
+def speaker_statistics_of_files(
+    feature_extractor,
+    files: Sequence[str],
+    speakers: Mapping[str, str],
+    *,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+    min_samples: int = 1,
+    progress: bool = True,
+    model=None,
+) -> dict[str, Statistics]:
+    """Each speaker's ``(mean, std)`` over the features, before normalisation, of the windows of their recordings that
+    :func:`classify_files` classifies (their frames, one vector of openSMILE functionals per window, or the pooled
+    encoder states `model` computes of each window for a Whisper classifier). Reads no
+    label. Files that cannot be classified are left out (their result carries the error). Warns, naming the speaker,
+    when the statistics come from fewer than ``MIN_SPEAKER_WINDOWS`` windows or ``MIN_SPEAKER_SECONDS`` of audio."""
+    from tqdm.auto import tqdm
+
+    sampling_rate = feature_extractor.sampling_rate
+    windows: Counter = Counter()
+    seconds: Counter = Counter()
+
+    def feature_rows() -> Iterator[tuple[str, np.ndarray]]:
+        for path in tqdm(files, desc="Speaker statistics", unit="file", disable=not progress):
+            waveform, _ = read_clip(path, sampling_rate, min_samples)
+            if waveform is None:
+                continue
+            speaker = speakers[path]
+            bounds = recording_windows(
+                len(waveform), sampling_rate, window_seconds, hop_seconds, max_whole_file_seconds
+            )
+            windows[speaker] += len(bounds)
+            seconds[speaker] += len(waveform) / sampling_rate
+            for first in range(0, len(bounds), STATISTICS_BATCH_WINDOWS):
+                clips = [waveform[start:end] for start, end in bounds[first : first + STATISTICS_BATCH_WINDOWS]]
+                for rows in clip_feature_rows(feature_extractor, clips, model):
+                    yield speaker, rows
+
+    statistics = statistics_by_speaker(feature_rows())
+    group = "Corpus" if normalises_per_corpus(feature_extractor) else "Speaker"
+    for speaker in sorted(statistics):
+        if windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
+            logger.warning(
+                "%s %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
+                "%.0f s: their standardisation is unreliable, and so are their predictions.",
+                group,
+                speaker,
+                windows[speaker],
+                seconds[speaker],
+                MIN_SPEAKER_WINDOWS,
+                MIN_SPEAKER_SECONDS,
+            )
+    if group == "Speaker":
+        logger.info(
+            "Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
+            "speaker's other recordings classified here.",
+            len(statistics),
+            TRANSDUCTIVE_PROTOCOL,
+        )
+    return {speaker: running.statistics(feature_extractor.variance_floor) for speaker, running in statistics.items()}
+
+
+__all__ = [
+    "MIN_SPEAKER_SECONDS",
+    "MIN_SPEAKER_WINDOWS",
+    "RECORDINGS_GROUP",
+    "SPEAKERS_CSV_COLUMNS",
+    "normalises_per_corpus",
+    "normalises_per_speaker",
+    "read_speakers_csv",
+    "speaker_statistics_of_files",
+    "speakers_from_folders",
+    "speakers_of",
+    "statistics_group",
+]

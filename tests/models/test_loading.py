@@ -1,0 +1,70 @@
+"""The one loader of a trained classifier (ser_hf.models.loading.load_model), which predict, evaluate, embed, export,
+the app and ensembles all call: a folder of LoRA adapters loads merged on its base model, an ONNX export is refused
+where the torch model is needed, and no other module loads a trained classifier itself."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ser_hf.deploy.pipelines import load_classifier
+from ser_hf.models import apply_lora, ssl_lora_config
+from ser_hf.models.loading import is_lora_adapter, load_model
+from ser_hf.models.onnx_runtime import MANIFEST_FILE, OnnxExportError
+from tests.conftest_models import build_tiny, featurize, load_clip
+
+PACKAGE = Path(__file__).resolve().parents[2] / "ser_hf"
+
+
+def test_a_folder_of_lora_adapters_loads_merged_on_its_base_model(tmp_path):
+    model, extractor = build_tiny("wav2vec2-mean", config_overrides={"num_hidden_layers": 1})
+    base_folder, adapter_folder = tmp_path / "base", tmp_path / "adapters"
+    model.save_pretrained(base_folder)
+    extractor.save_pretrained(base_folder)
+    adapted = apply_lora(model, ssl_lora_config(r=4)).eval()
+    with torch.no_grad():  # trained adapters: B is zero at initialisation, which would make merging a no-op
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    adapted.peft_config["default"].base_model_name_or_path = str(base_folder)
+    adapted.save_pretrained(adapter_folder)  # adapter_config.json and the adapters, no config.json
+    assert is_lora_adapter(adapter_folder) and not is_lora_adapter(base_folder)
+
+    loaded, loaded_extractor = load_model(adapter_folder)
+    assert type(loaded) is type(model)  # merged: the plain transformers classifier, no peft wrapper
+    assert loaded_extractor.to_dict() == extractor.to_dict()  # the base model's, as the adapter folder has none
+    features = featurize(extractor, [load_clip(3), load_clip(4, 1.5)])
+    with torch.no_grad():
+        np.testing.assert_allclose(loaded(**features).logits.numpy(), adapted(**features).logits.numpy(), atol=1e-5)
+    # ser-hf predict's pipeline loads it the same way.
+    scores = load_classifier(adapter_folder)(load_clip(3), top_k=None)
+    assert {score["label"] for score in scores} == set(loaded.config.id2label.values())
+
+
+@pytest.mark.parametrize("purpose", ["embedding", "an ensemble", "an export"])
+def test_an_onnx_export_is_refused_where_the_torch_model_is_needed(tmp_path, purpose):
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / MANIFEST_FILE).write_text(json.dumps({"inputs": [{"name": "input_values"}]}))
+    with pytest.raises(OnnxExportError, match=f"{folder} is an ONNX export: {purpose} needs the trained model folder"):
+        load_model(folder, allow_onnx=False, purpose=purpose)
+
+
+def test_no_module_but_the_loader_loads_a_trained_classifier_itself():
+    """predict, evaluate, embed, export, the app and ensembles load through load_model: no other module calls
+    AutoModelForAudioClassification.from_pretrained (models/ssl.py loads a pre-trained encoder to fine-tune, not a
+    trained classifier)."""
+    callers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) == "AutoModelForAudioClassification.from_pretrained"
+            ):
+                callers.append(path.relative_to(PACKAGE).as_posix())
+    assert sorted(set(callers)) == ["models/loading.py"], callers
