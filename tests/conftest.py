@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,91 @@ def local_scores(model_dir: Path, clips: list[str]) -> list[dict[str, float]]:
         output = classifier({"raw": decode_waveform(clip, 16000), "sampling_rate": 16000}, top_k=None)
         scores.append({s["label"]: s["score"] for s in output})
     return scores
+
+
+# --- Shared by the reliability and command-line tests: model folders, corpora of links, error lines --------------
+
+
+def linked_corpus(source: Path, destination: Path, keep=lambda clip: True) -> Path:
+    """A RAVDESS folder of links to `source`'s clips (those `keep` accepts)."""
+    for actor in sorted(source.iterdir()):
+        (destination / actor.name).mkdir(parents=True)
+        for clip in actor.iterdir():
+            if keep(clip):
+                (destination / actor.name / clip.name).symlink_to(clip.resolve())
+    return destination
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (by its relative path) and its bytes."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="session")
+def tiny_crnn_folder(tmp_path_factory) -> Path:
+    """A tiny CRNN saved as a trained model would be (its receptive field is one sample)."""
+    from tests.conftest_models import build_tiny
+
+    folder = tmp_path_factory.mktemp("tiny_crnn")
+    model, feature_extractor = build_tiny("crnn")
+    model.save_pretrained(folder)
+    feature_extractor.save_pretrained(folder)
+    return folder
+
+
+#: The token the Hub tests plant (in the environment, a local Hub): no output may show it.
+HUB_TOKEN = "hf_issueTwentyTOKENdoNotPrint0123456"
+#: RAVDESS' eight labels, as a model trained on all of them holds them.
+RAVDESS_LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory) -> Path:
+    """An untrained tiny wav2vec2 classifier over RAVDESS' labels, saved with its feature extractor."""
+    from transformers import AutoConfig, AutoModelForAudioClassification
+
+    from ser_hf.models import build_ssl_feature_extractor
+    from tests.conftest_models import TINY_SSL
+
+    folder = tmp_path_factory.mktemp("tiny_classifier")
+    config = AutoConfig.for_model(
+        "wav2vec2",
+        **TINY_SSL,
+        id2label=dict(enumerate(RAVDESS_LABELS)),
+        label2id={label: i for i, label in enumerate(RAVDESS_LABELS)},
+    )
+    AutoModelForAudioClassification.from_config(config).save_pretrained(folder)
+    build_ssl_feature_extractor(config).save_pretrained(folder)
+    return folder
+
+
+def last_error_line(capsys) -> str:
+    """The last line a command wrote to stderr."""
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def model_copy(source: Path, folder: Path) -> Path:
+    """A copy of the model folder `source` at `folder`, to damage or edit."""
+    shutil.copytree(source, folder)
+    return folder
+
+
+def ser_hf_error_lines(capsys) -> list[str]:
+    """The lines a command wrote to stderr, which hold no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()
+
+
+@pytest.fixture(scope="session")
+def tiny_opensmile_folder(tmp_path_factory) -> Path:
+    """A tiny openSMILE (eGeMAPSv02) classifier saved as a trained model would be."""
+    from ser_hf.models import OpenSmileFeatureExtractor, build_baseline
+    from tests.conftest_models import LABELS
+
+    folder = tmp_path_factory.mktemp("tiny_opensmile")
+    extractor = OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", feature_mean=[0.5] * 88, feature_std=[2.0] * 88)
+    model, extractor = build_baseline("opensmile", LABELS, feature_extractor=extractor, hidden_sizes=(16,))
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    return folder

@@ -1,165 +1,24 @@
+"""The ``ser-hf`` command line as a whole: ``--help`` of every command answers without importing a heavy library,
+``python -m ser_hf.cli`` lists every command, ``--debug``/``SER_HF_DEBUG`` show the traceback behind a one-line
+error, and the flags the commands share are checked alike. Each command's own tests are in test_<command>.py."""
+
+from __future__ import annotations
+
 import json
+import os
 import subprocess
 import sys
 
-from datasets import DatasetDict, load_from_disk
+import pytest
 
-from ser_hf.cli import main
-from tests.conftest import RAVDESS_SAMPLE, REPO
-
-
-def test_summary_json(capsys):
-    assert (
-        main(
-            [
-                "data",
-                "summary",
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(RAVDESS_SAMPLE),
-                "--json",
-                "--label-map",
-                "calm=neutral",
-            ]
-        )
-        == 0
-    )
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["clips"] == 240 and summary["speakers"] == 8
-    assert summary["labels"]["neutral"] == 48 and "calm" not in summary["labels"]
-    assert summary["clips_per_speaker"]["03"] == 30
-    assert 0.2 < summary["durations"]["total_hours"] < 0.3
-
-
-def test_split_writes_datasets_with_their_audit(tmp_path, capsys):
-    output = tmp_path / "split"
-    assert (
-        main(
-            [
-                "data",
-                "split",
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(RAVDESS_SAMPLE),
-                "--protocol",
-                "speaker",
-                "--test-speakers",
-                "07,08",
-                "--validation-speakers",
-                "06",
-                "--output",
-                str(output),
-                "--prepare",
-                "--num-proc",
-                "1",
-            ]
-        )
-        == 0
-    )
-    assert "Leakage audit passed" in capsys.readouterr().out
-    splits = load_from_disk(str(output))
-    assert isinstance(splits, DatasetDict) and set(splits["test"]["speaker_id"]) == {"07", "08"}
-    assert len(splits["train"][0]["waveform"]) > 16000
-    audit = json.loads((output / "audit.json").read_text())
-    assert audit["passed"] and audit["speakers"]["validation"] == ["06"]
-    assert "Leakage audit" in (output / "audit.md").read_text()
-    assert main(["data", "audit", str(output), "--json"]) == 0
-
-
-def test_kfold_split_writes_one_folder_per_fold_and_random_is_flagged(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "data",
-                "split",
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(RAVDESS_SAMPLE),
-                "--protocol",
-                "kfold",
-                "--n-splits",
-                "4",
-                "--output",
-                str(tmp_path / "kfold"),
-                "--no-file-check",
-            ]
-        )
-        == 0
-    )
-    assert sorted(p.name for p in (tmp_path / "kfold").iterdir()) == ["fold_0", "fold_1", "fold_2", "fold_3"]
-    assert (
-        main(
-            [
-                "data",
-                "split",
-                "--corpus",
-                "ravdess",
-                "--data-dir",
-                str(RAVDESS_SAMPLE),
-                "--protocol",
-                "random",
-                "--output",
-                str(tmp_path / "random"),
-            ]
-        )
-        == 0
-    )
-    audit = json.loads((tmp_path / "random" / "audit.json").read_text())
-    assert audit["protocol"] == "random" and not audit["speaker_independent"]
-
-
-def test_errors_are_one_line_naming_the_problem(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ser_hf.cli",
-            "data",
-            "summary",
-            "--corpus",
-            "ravdess",
-            "--data-dir",
-            str(tmp_path / "missing"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2
-    assert f"ser-hf: error: Data directory '{tmp_path / 'missing'}' does not exist." in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_corpus_options_are_typed_and_input_errors_are_one_line(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "data",
-                "summary",
-                "--corpus",
-                "RAVDESS",
-                "--data-dir",
-                str(RAVDESS_SAMPLE / "Actor_01"),
-                "--json",
-                "--option",
-                "check_audio=false",
-            ]
-        )
-        == 0
-    )
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["clips"] == 30 and summary["durations"] is None  # headers were not read
-    assert (
-        main(["data", "summary", "--corpus", "ravdess", "--data-dir", str(RAVDESS_SAMPLE), "--labels", "joyful"]) == 2
-    )
-    assert "Unknown emotion 'joyful'" in capsys.readouterr().err
-    assert main(["data", "audit", str(tmp_path / "nowhere")]) == 2
-
+from ser_hf.cli import main as cli_main
+from ser_hf.models.location import ModelNotFoundError
+from tests.conftest import REPO, ser_hf_error_lines, write_audio
 
 # Libraries that building the parser must not import: each command imports its own when it runs.
 HEAVY_LIBRARIES = ("torch", "transformers", "datasets", "peft", "sklearn", "matplotlib", "pandas", "gradio")
+
+
 HELP_WITHOUT_HEAVY_IMPORTS = """
 import json, sys
 from ser_hf.cli import main
@@ -201,3 +60,82 @@ def test_python_m_ser_hf_cli_help_lists_every_command():
         "app",
     ):
         assert command in result.stdout
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("command", ["data summary", "data split", "evaluate", "embed"])
+@pytest.mark.parametrize("rate", ["0", "-16000"])
+def test_a_sampling_rate_below_one_is_a_usage_error_of_every_command(tmp_path, capsys, command, rate):
+    extra = {
+        "data split": ["--output", str(tmp_path / "split")],
+        "evaluate": ["--model", str(tmp_path)],
+        "embed": ["--model", str(tmp_path)],
+    }.get(command, [])
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(
+            [
+                *command.split(),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(REPO / "data" / "ravdess_sample"),
+                "--sampling-rate",
+                rate,
+                *extra,
+            ]
+        )
+    assert exit_.value.code == 2
+    assert f"error: argument --sampling-rate: must be a positive integer, got {int(rate)}" in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+def test_train_and_sweep_help_print_their_options(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        cli_main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert exit_status.value.code == 0
+    assert out.startswith("usage: python -m ser_hf.train RECIPE.yaml [--key value ...]")
+    assert "--model_name_or_path" in out and "--num_train_epochs" in out
+    with pytest.raises(SystemExit):
+        cli_main(["sweep", "--help"])
+    out = capsys.readouterr().out
+    assert out.count("options:") == 1 and "--grid KEY=V1,V2" in out
+    with pytest.raises(SystemExit) as exit_status:
+        cli_main(["predict", "--bogus", "model", "clip.wav"])
+    assert exit_status.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.reliability
+def test_debug_and_ser_hf_debug_show_the_traceback_behind_the_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SER_HF_DEBUG", raising=False)
+    clip = str(write_audio(tmp_path / "sentence.wav", seconds=1.0))
+    predict = ["predict", "./missing-model", clip, "--no-progress"]
+    assert cli_main(predict) == 2
+    assert ser_hf_error_lines(capsys) == ["ser-hf: error: No such folder: ./missing-model (it is written as a path)."]
+    for argv in (["--debug", *predict], [*predict, "--debug"]):
+        with pytest.raises(ModelNotFoundError, match="No such folder: ./missing-model"):
+            cli_main(argv)
+    monkeypatch.setenv("SER_HF_DEBUG", "1")
+    with pytest.raises(ModelNotFoundError):
+        cli_main(predict)
+    monkeypatch.setenv("SER_HF_DEBUG", "0")
+    assert cli_main(predict) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    assert "--debug (or SER_HF_DEBUG=1) shows its traceback" in " ".join(capsys.readouterr().out.split())
+    # python -m ser_hf.train reads the variable too: Python prints the traceback and exits with status 1.
+    trained = subprocess.run(
+        [sys.executable, "-m", "ser_hf.train", str(tmp_path / "missing.yaml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SER_HF_DEBUG": "1", "PYTHONWARNINGS": "ignore"},
+    )
+    assert trained.returncode == 1
+    assert "Traceback (most recent call last)" in trained.stderr
+    assert trained.stderr.strip().splitlines()[-1] == (
+        f"ser_hf.errors.RecipeError: Recipe file {tmp_path / 'missing.yaml'} does not exist."
+    )

@@ -4,7 +4,7 @@ One encoder family, wav2vec2 (ser-hf's default), with one transformer layer: eve
 ser-hf (the dynamo exporter, a graph from `input_values` and `attention_mask` to logits, the same pooling heads), and
 they differ only inside transformers' encoders, which HuBERT and data2vec-audio copy from wav2vec2's. Whatever a
 family's encoder does, `ser-hf export` runs it against torch on real clips before it writes anything, so an encoder
-that did not export right fails there with its figures (tests/export/test_onnx.py checks that path). Both pooling
+that did not export right fails there with its figures (tests/deploy/test_onnx.py checks that path). Both pooling
 heads are exported: mean pooling plain, attentive statistics under LoRA.
 """
 

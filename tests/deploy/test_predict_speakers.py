@@ -28,7 +28,7 @@ from ser_hf.predict import (
     speakers_of,
 )
 from tests.conftest_models import LABELS, build_tiny
-from tests.test_predict import _randomize
+from tests.deploy.test_predict import _randomize
 
 SAMPLING_RATE = 16000
 

@@ -1,0 +1,29 @@
+"""``ser-hf push RUN_DIR --repo-id NAMESPACE/NAME`` as a user runs it, against the local Hub of tests/hub_server.py:
+the line it prints, and its one-line errors. What a push uploads (card, reports, recipe) is tested in tests/hub."""
+
+from __future__ import annotations
+
+import huggingface_hub
+import pytest
+
+from ser_hf.cli import main as cli_main
+from tests.conftest import HUB_TOKEN, model_copy
+from tests.hub_server import LocalHub
+
+
+def test_push_prints_where_the_run_went(tmp_path, tiny_crnn_folder, monkeypatch, capsys):
+    run_dir = model_copy(tiny_crnn_folder, tmp_path / "run")
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    with LocalHub(token=HUB_TOKEN) as hub:
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+        assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 0
+        (line,) = capsys.readouterr().out.splitlines()
+        assert line.startswith(f"Pushed {run_dir} to {hub.url}/me/ser-demo/commit/")
+        pushed = hub.files("me/ser-demo")
+    assert pushed["model.safetensors"] == (run_dir / "model.safetensors").read_bytes() and "config.json" in pushed
+
+
+def test_push_needs_a_repo_id(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["push", str(tmp_path)])
+    assert exit_.value.code == 2 and "the following arguments are required: --repo-id" in capsys.readouterr().err

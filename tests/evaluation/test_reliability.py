@@ -1,0 +1,160 @@
+"""Reliability of evaluation reports: the finished marker is written last, a failure while writing a report leaves the
+previous one whole, evaluating some speakers decodes only their clips, and a clip too short for openSMILE
+functionals is listed unscored instead of scored as speech."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+import ser_hf.evaluation.evaluate_model as evaluate_module
+from ser_hf.cli import main as cli_main
+from ser_hf.evaluation.evaluate_model import write_eval_report
+from ser_hf.evaluation.report import write_report
+from ser_hf.run_folder import METRICS_FILE
+from tests.conftest import folder_bytes, linked_corpus
+
+pytestmark = pytest.mark.reliability
+
+
+def test_the_finished_marker_is_written_last(tmp_path, monkeypatch):
+    """A run killed while its report is written has no metrics.json, so a re-run finishes it instead of reading
+    back half a report."""
+    import ser_hf.evaluation.report as evaluation
+
+    def failing_plot(*args, **kwargs):
+        raise RuntimeError("killed while plotting")
+
+    monkeypatch.setattr(evaluation, "format_report", lambda report: "# Evaluation")
+    monkeypatch.setattr(evaluation, "plot_training_curves", failing_plot)
+    with pytest.raises(RuntimeError):
+        write_report(tmp_path, {"split": {}, "evaluation": {}}, log_history=[{"loss": 1.0, "step": 1}])
+    assert not (tmp_path / METRICS_FILE).exists()
+
+
+def _eval_report(unweighted_accuracy: float) -> dict:
+    return {
+        "corpus_name": "ravdess",
+        "split": {"name": "test"},
+        "evaluation": {
+            "ravdess (test)": {
+                "label_names": ["sad", "angry"],
+                "confusion_matrix": [[2, 0], [1, 1]],
+                "confusion_matrix_normalized": [[1.0, 0.0], [0.5, 0.5]],
+                "unweighted_accuracy": unweighted_accuracy,
+                "accuracy": 0.75,
+            }
+        },
+    }
+
+
+def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate_module, "format_eval_report", lambda report: f"# UA {report['evaluation']}\n")
+    output = tmp_path / "reports" / "ravdess-test"
+    write_eval_report(output, _eval_report(0.75))
+    before = folder_bytes(output)
+    assert set(before) == {"eval_report.json", "eval_report.md", "confusion_matrix.png"}
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed while plotting")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate_module, "plot_confusion_matrix", killed)
+        with pytest.raises(RuntimeError, match="killed while plotting"):
+            write_eval_report(output, _eval_report(0.5))
+    assert folder_bytes(output) == before
+
+    write_text = Path.write_text
+
+    def half_written(self, text, *args, **kwargs):  # the JSON, the report of record, is written last
+        if self.name.startswith(f".{evaluate_module.EVAL_REPORT_JSON}."):
+            write_text(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(28, "No space left on device")
+        return write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", half_written)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_eval_report(output, _eval_report(0.5))
+    assert (output / "eval_report.json").read_bytes() == before["eval_report.json"]
+    assert sorted(path.name for path in output.iterdir()) == sorted(before)  # no temporary file left behind
+
+
+def test_evaluate_on_some_speakers_decodes_only_their_clips(tmp_path, tiny_ravdess, tiny_classifier, monkeypatch):
+    decoded = []
+    real_prepare = evaluate_module.prepare_audio
+    monkeypatch.setattr(
+        evaluate_module,
+        "prepare_audio",
+        lambda dataset, **kwargs: decoded.append(len(dataset)) or real_prepare(dataset, **kwargs),
+    )
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_classifier),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "04",
+                "--output-dir",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 0
+    )
+    assert decoded == [8]
+    report = json.loads((tmp_path / "report" / "eval_report.json").read_text())
+    assert report["split"]["speakers"] == {"ravdess (speakers 04)": ["04"]}
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_classifier),
+                "--corpus",
+                "ravdess",
+                "--data-dir",
+                str(tiny_ravdess),
+                "--speakers",
+                "04,99",
+                "--output-dir",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 2
+    )
+    assert decoded == [8]  # an unknown speaker stops it before anything is decoded
+
+
+def test_evaluating_on_a_clip_too_short_for_opensmile_functionals_lists_it_unscored(
+    tmp_path, tiny_ravdess, tiny_opensmile_folder, caplog
+):
+    # A globally normalised openSMILE model scored a 1-sample clip's all-NaN functionals (zeroed) as speech.
+    data = linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
+    soundfile.write(short, np.array([0.1], dtype=np.float32), 16000)
+    output = tmp_path / "evaluation"
+    evaluate = ["evaluate", "--model", str(tiny_opensmile_folder), "--corpus", "ravdess", "--data-dir", str(data)]
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert cli_main([*evaluate, "--output-dir", str(output)]) == 0
+    report = json.loads((output / "eval_report.json").read_text())
+    error = (
+        "the clip is 0.1 ms long, shorter than one openSMILE frame (60.0 ms), below which its eGeMAPSv02 "
+        "functionals are all NaN"
+    )
+    assert report["unscored_clips"] == [
+        {"path": str(short), "speaker_id": "01", "duration": pytest.approx(1 / 16000), "error": error}
+    ]
+    (metrics,) = report["evaluation"].values()
+    assert metrics["clips"] + sum(report["dropped_clips"].values()) == 4 * 8  # every clip of tiny_ravdess
+    assert str(short) not in {clip["path"] for clip in metrics["clip_predictions"]}
+    assert f"`{short}`: {error}" in (output / "eval_report.md").read_text()
+    assert "Not scoring 1 clip(s) of ravdess (all), shorter than one openSMILE frame (60.0 ms)" in caplog.text

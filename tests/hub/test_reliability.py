@@ -1,0 +1,130 @@
+"""Reliability and security of the Hub: the token is in no file and no log of a run, and redacted from messages and
+log records, also when the Hub echoes it; a push to a Hub that never answers times out with the retry advice."""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import time
+
+import huggingface_hub
+import pytest
+
+from ser_hf.cli import main as cli_main
+from ser_hf.hub.push import HubPushError, push_reports_to_hub
+from ser_hf.train import main
+from tests.conftest import HUB_TOKEN, last_error_line
+from tests.recipe.test_parser import write_recipe
+
+pytestmark = pytest.mark.reliability
+
+
+PLANTED_TOKEN = "hf_plantedTOKENdoNotLeak0123456789"
+
+
+def test_the_hub_token_is_in_no_file_and_no_log_of_a_run(tmp_path, tiny_ravdess, capfd, caplog):
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        max_steps=2,
+        output_dir=str(tmp_path / "run"),
+        hub_token=PLANTED_TOKEN,
+        logging_steps=1,
+    )
+    with caplog.at_level(logging.DEBUG, logger="ser_hf"):
+        main([str(recipe)])
+    files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
+    assert any(path.name == "training_args.bin" for path in files)  # the pickled arguments Trainer saves
+    for path in files:
+        assert PLANTED_TOKEN.encode() not in path.read_bytes(), path
+    captured = capfd.readouterr()
+    assert PLANTED_TOKEN not in captured.out + captured.err + caplog.text
+
+
+@pytest.fixture
+def silent_hub():
+    """An endpoint that accepts connections and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_path, monkeypatch, capsys, silent_hub):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    monkeypatch.setenv("SER_HF_HUB_TIMEOUT", "0.5")
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", silent_hub)
+    started = time.monotonic()
+    assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+    assert time.monotonic() - started < 10
+    assert last_error_line(capsys) == (
+        f"ser-hf: error: The Hub at {silent_hub} did not answer within 0.5 s while pushing {run_dir} (set "
+        f"SER_HF_HUB_TIMEOUT to wait longer). Nothing in {run_dir} was changed; to try again, run `ser-hf push "
+        f"{run_dir} --repo-id me/ser-demo --no-card`."
+    )
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.json"]
+
+    reports = tmp_path / "reports"
+    (reports / "ravdess-test").mkdir(parents=True)
+    (reports / "ravdess-test" / "eval_report.json").write_text("{}")
+    with pytest.raises(HubPushError) as error:
+        push_reports_to_hub(reports, "me/ser-reports", endpoint=silent_hub)
+    assert str(error.value).endswith(
+        f"to try again, run `hf upload me/ser-reports {reports} reports --repo-type dataset`."
+    )
+    monkeypatch.setenv("SER_HF_HUB_TIMEOUT", "soon")
+    assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+    assert last_error_line(capsys) == (
+        "ser-hf: error: SER_HF_HUB_TIMEOUT='soon': give the seconds to wait for the "
+        "Hub, a positive number (default 60)."
+    )
+
+
+def test_a_hub_error_that_echoes_the_token_is_printed_redacted(tmp_path, monkeypatch, capsys, caplog):
+    from tests.hub_server import LocalHub
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    with LocalHub(token=HUB_TOKEN) as hub:
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+        hub.fail("POST", "/api/repos/create", status=400, echo_authorization=True)
+        with caplog.at_level(logging.DEBUG):
+            assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+            logging.getLogger("ser_hf.hub.push").warning("token %s in a record", HUB_TOKEN)
+    err = capsys.readouterr().err
+    assert "Request rejected; it carried Authorization: Bearer <REDACTED>" in err and "ser-hf: error: " in err
+    assert HUB_TOKEN not in err + caplog.text and "token <REDACTED> in a record" in caplog.text
+
+
+def test_tokens_are_redacted_from_messages_and_log_records():
+    from ser_hf.hub.token import TokenRedactingFilter, redact_tokens
+
+    text = (
+        "401 for Authorization: Bearer s3cret-value; hf_abcdefghijklmnopqrstuvwxyz012345 and the user's own "
+        "my-own-token; hf_hub_download and api_org_ABCDEFGHIJKLMNOPQRST stay/go"
+    )
+    assert redact_tokens(text, tokens=["my-own-token"]) == (
+        "401 for Authorization: Bearer <REDACTED>; <REDACTED> and the user's own <REDACTED>; hf_hub_download and "
+        "<REDACTED> stay/go"
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(TokenRedactingFilter(tokens=["my-own-token"]))
+    logger = logging.getLogger("ser_hf.test_redaction")
+    logger.addHandler(handler)
+    try:
+        logger.error("pushing with %s", "my-own-token")
+        try:
+            raise ValueError("server said Bearer my-own-token")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "my-own-token" not in stream.getvalue()
+    assert "pushing with <REDACTED>" in stream.getvalue() and "server said Bearer <REDACTED>" in stream.getvalue()

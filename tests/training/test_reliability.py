@@ -1,0 +1,346 @@
+"""Reliability of a training run: splits that cannot train (a class without clips, one emotion, a speaker in no
+split, a missing corpus) stop before any step; too-short clips are named or skipped; a NaN loss stops the run naming
+the step and the clips; a run killed mid-epoch resumes to the same weights, a finished one is not trained again, a
+run without a complete checkpoint trains from scratch; weights are safetensors only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from safetensors.torch import load_file
+
+from ser_hf.cli import main as cli_main
+from ser_hf.data.corpora import load_corpus
+from ser_hf.data.corpora.base import CorpusError, InvalidClipError
+from ser_hf.data.splits import SplitError
+from ser_hf.inputs.collators import AudioClassificationCollator
+from ser_hf.recipe.parser import parse_recipe
+from ser_hf.run_folder import METRICS_FILE, RunDir
+from ser_hf.train import main, where_the_run_is
+from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
+from tests.conftest import REPO, linked_corpus, write_audio
+from tests.conftest_models import TINY_SSL
+from tests.recipe.test_parser import write_recipe
+
+pytestmark = pytest.mark.reliability
+
+
+def test_a_class_without_training_clips_stops_the_run_naming_it(tmp_path, tiny_ravdess):
+    # The training actors' calm clips (emotion code 02) are gone: calm could never be learnt, only mispredicted.
+    data = linked_corpus(
+        tiny_ravdess,
+        tmp_path / "data",
+        keep=lambda clip: not (clip.name.split("-")[2] == "02" and clip.parent.name in ("Actor_01", "Actor_02")),
+    )
+    recipe = write_recipe(tmp_path / "r.yaml", data, output_dir=str(tmp_path / "run"))
+    with pytest.raises(SplitError, match=r"has no clip of class\(es\) \['calm'\] \(its speakers: \['01', '02'\]\)"):
+        main([str(recipe)])
+    assert not any((tmp_path / "run").glob("checkpoint-*"))
+
+
+def test_a_speaker_in_no_split_is_left_out_and_named(tmp_path, tiny_ravdess, caplog):
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        test_speakers=[],
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        (report,) = main([str(recipe)])
+    assert "Speaker(s) ['04'] are in no split and are left out (8 clips)" in caplog.text
+    assert (
+        report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": []}
+        or "test" not in report["split"]["speakers"]
+    )
+
+
+def test_a_missing_data_directory_is_named_before_any_work(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "no_such_corpus", output_dir=str(tmp_path / "run"))
+    with pytest.raises(CorpusError, match=r"no_such_corpus.*does not exist"):
+        main([str(recipe)])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tmp_path, tiny_ravdess):
+    data = linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = write_audio(data / "Actor_01" / "03-01-05-02-02-02-01.wav", seconds=0.005)  # 80 samples
+    values = dict(
+        model_type="wav2vec2",
+        model_config=TINY_SSL,
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    # The tiny encoder's three convolutions (kernel 8, stride 4) see 8 + 7*4 + 7*16 = 148 samples (9.2 ms).
+    with pytest.raises(InvalidClipError, match=r"shorter than the model's receptive field \(9.2 ms\).*5.0 ms, train"):
+        main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
+    (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
+    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+
+
+def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_ravdess, monkeypatch):
+    original_call = AudioClassificationCollator.__call__
+    poisoned = []
+
+    def poisoning_call(self, rows):
+        batch = original_call(self, rows)
+        if self.extra_columns and self._calls == 2:  # the second training batch
+            batch["input_features"][1, 3, 0] = float("nan")
+            poisoned.append(rows[1]["path"])
+        return batch
+
+    monkeypatch.setattr(AudioClassificationCollator, "__call__", poisoning_call)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"))
+    with pytest.raises(NonFiniteLossError, match=r"The training loss is nan at step 2 \(epoch 0.25\)") as error:
+        main([str(recipe)])
+    assert f"Its input_features hold NaN or infinite values for: {poisoned[0]}." in str(error.value)
+    assert not (tmp_path / "run" / METRICS_FILE).exists()
+
+
+def test_a_deferred_loss_check_waits_for_a_sync_point_names_the_batch_and_saves_nothing_after_it(
+    tmp_path, tiny_ravdess, monkeypatch
+):
+    # What an accelerator does by default: no step waits for the device; the losses are checked together when Trainer
+    # is about to log, evaluate or save (step 3 here), before anything is written from the spoiled weights.
+    original_call = AudioClassificationCollator.__call__
+    poisoned, checks = [], []
+
+    def poisoning_call(self, rows):
+        batch = original_call(self, rows)
+        if self.extra_columns and self._calls == 2:
+            batch["input_features"][0, 3, 0] = float("nan")
+            poisoned.append(rows[0]["path"])
+        return batch
+
+    original_check = SERTrainer.check_training_losses
+
+    def recording_check(self):
+        checks.append((self.state.global_step, len(self._training_losses)))
+        return original_check(self)
+
+    monkeypatch.setattr(AudioClassificationCollator, "__call__", poisoning_call)
+    monkeypatch.setattr(SERTrainer, "check_training_losses", recording_check)
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        output_dir=str(tmp_path / "run"),
+        defer_loss_check=True,
+        max_steps=6,
+        logging_steps=3,
+        eval_steps=3,
+        save_steps=3,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"The training loss is nan at step 2 \(epoch 0.25\)") as error:
+        main([str(recipe)])
+    assert f"Its input_features hold NaN or infinite values for: {poisoned[0]}." in str(error.value)
+    assert checks[0] == (3, 3)  # steps 1-3 checked at once, at the first step that logs, evaluates and saves
+    assert not list((tmp_path / "run").glob("checkpoint-*")) and not (tmp_path / "run" / METRICS_FILE).exists()
+
+
+KILLER = """
+import os, signal, sys
+from transformers import TrainerCallback
+from ser_hf.training import trainer as trainer_module
+from ser_hf.train import main, where_the_run_is
+
+class KillAtStep(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == int(os.environ["KILL_AT_STEP"]):
+            os.kill(os.getpid(), signal.SIGKILL)  # no exception, no clean-up: the process just dies
+
+original_init = trainer_module.SERTrainer.__init__
+def init(self, *args, **kwargs):
+    original_init(self, *args, **kwargs)
+    self.add_callback(KillAtStep())
+trainer_module.SERTrainer.__init__ = init
+main(sys.argv[1:])
+"""
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_final_weights(tmp_path, tiny_ravdess):
+    values = dict(
+        max_steps=10,
+        save_steps=2,
+        eval_steps=4,
+        gain_prob=0.5,
+        num_time_masks=1,
+        save_total_limit=None,
+        load_best_model_at_end=False,
+    )  # 4 steps per epoch: killed in the 2nd
+    main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])
+
+    recipe = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, str(recipe)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KILL_AT_STEP": "5", "PYTHONWARNINGS": "ignore"},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "b" / "checkpoint-4").is_dir() and not (tmp_path / "b" / "checkpoint-6").exists()
+    assert not (tmp_path / "b" / "metrics.json").exists()
+
+    (report,) = main([str(recipe)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-4")
+    final_a, final_b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert final_a.keys() == final_b.keys()
+    assert all(torch.equal(final_a[name], final_b[name]) for name in final_a)
+
+
+def test_a_finished_run_is_not_trained_again_unless_asked(tmp_path, tiny_ravdess, caplog):
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    (first,) = main([str(recipe)])
+    weights = tmp_path / "run" / "model.safetensors"
+    written = weights.stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        (again,) = main([str(recipe)])
+    assert again == json.loads((tmp_path / "run" / METRICS_FILE).read_text())
+    assert weights.stat().st_mtime_ns == written and "overwrite_output_dir" in caplog.text
+    (retrained,) = main([str(recipe), "--overwrite_output_dir", "true", "--learning_rate", "0.1"])
+    assert weights.stat().st_mtime_ns != written and retrained["training"]["resumed_from"] is None
+
+
+def test_weights_are_written_as_safetensors_only(tmp_path, tiny_ravdess):
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(tmp_path / "run"))
+    main([str(recipe)])
+    names = {path.name for path in (tmp_path / "run").rglob("*") if path.is_file()}
+    assert "model.safetensors" in names
+    assert not names & {"pytorch_model.bin", "model.bin", "adapter_model.bin"}
+
+
+def test_a_run_ends_saying_where_it_was_written_and_its_weights_are_readable_like_its_other_files(
+    tmp_path, tiny_ravdess, caplog
+):
+    run = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, output_dir=str(run))
+    with caplog.at_level(logging.INFO, logger="ser_hf"):
+        main([str(recipe)])
+    closing = [record.getMessage() for record in caplog.records if record.name.startswith("ser_hf")][-1]
+    assert closing == (
+        f"Finished: the run is in {run} (model, metrics.json, model card); try it: ser-hf predict {run} AUDIO_FILE"
+    )
+    (tmp_path / "plain.txt").write_text("")
+    plain = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    weights = [run / "model.safetensors", *run.glob("checkpoint-*/model.safetensors")]
+    assert len(weights) > 1
+    for path in [*weights, run / "config.json", run / "metrics.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) == plain, path
+    assert where_the_run_is(Path("runs/kfold"), [{"fold": 0}, {"fold": 1}]) == (
+        "Finished: the run is in runs/kfold (2 fold model(s) in fold-0, fold-1, mean ± std in summary.json)"
+    )
+
+
+def test_a_training_split_of_one_emotion_stops_before_the_model_is_built(tmp_path, tiny_ravdess, capsys):
+    data = linked_corpus(tiny_ravdess, tmp_path / "data", keep=lambda clip: clip.name.split("-")[2] == "05")
+    recipe = write_recipe(tmp_path / "r.yaml", data, output_dir=str(tmp_path / "run"))
+    assert cli_main(["train", str(recipe)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ser-hf: error: The training split holds clips of one emotion only ('angry', all 2 of them): a classifier of "
+        "one label learns nothing and scores 100 % UA. Point data_dir at a corpus with at least two emotions, or "
+        f"widen labels/label_map (recipe {recipe})."
+    )
+    assert not (tmp_path / "run" / "config.json").exists() and not any((tmp_path / "run").glob("checkpoint-*"))
+
+
+def test_validation_and_test_splits_missing_training_labels_are_a_warning(tmp_path, tiny_ravdess, caplog):
+    from ser_hf.training.stages import audit_split, make_folds
+
+    # Sad (04) only for the training actors 01 and 02: validation (03) and test (04) hold angry alone.
+    data = linked_corpus(
+        tiny_ravdess,
+        tmp_path / "data",
+        keep=lambda clip: (
+            clip.name.split("-")[2] == "05"
+            or (clip.name.split("-")[2] == "04" and clip.parent.name in ("Actor_01", "Actor_02"))
+        ),
+    )
+    _, data_args, _, _ = parse_recipe([str(write_recipe(tmp_path / "r.yaml", data))])
+    dataset = load_corpus("ravdess", str(data))
+    ((_, splits),) = make_folds(dataset, data_args)
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        audit_split(splits, recipe="r.yaml")
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        f"The {name} split holds 1 of the training split's 2 labels (none of ['sad']): its UA and macro-F1 "
+        "average over the labels it holds."
+        for name in ("validation", "test")
+    ]
+
+
+def test_resuming_says_when_no_complete_checkpoint_is_left_and_trains_from_scratch(tmp_path, tiny_ravdess, caplog):
+    from tests.training.test_run_folder import truncate
+
+    run = tmp_path / "run"
+    values = dict(max_steps=4, save_steps=2, save_total_limit=None, load_best_model_at_end=False)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(run), **values)
+    main([str(recipe)])
+    for name in ("metrics.json", "model.safetensors"):  # as if killed after its last checkpoint
+        (run / name).unlink()
+    truncate(run / "checkpoint-4" / "model.safetensors")
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert RunDir(run).last_complete_checkpoint() == str(run / "checkpoint-2")
+    assert f"; resuming from the previous complete checkpoint, {run / 'checkpoint-2'}." in caplog.text
+    truncate(run / "checkpoint-2" / "model.safetensors")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        (report,) = main([str(recipe)])
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Ignoring")]
+    assert [w.split(":")[0] for w in warnings] == [f"Ignoring {run / f'checkpoint-{step}'}" for step in (4, 2)]
+    assert all(w.endswith("; no complete checkpoint is left, so the run trains from scratch.") for w in warnings)
+    assert "previous complete checkpoint" not in caplog.text
+    assert report["training"]["resumed_from"] is None and (run / METRICS_FILE).is_file()
+
+
+def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skips_it(tmp_path, tiny_ravdess):
+    data = linked_corpus(tiny_ravdess, tmp_path / "data")
+    short = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
+    soundfile.write(short, np.array([0.1], dtype=np.float32), 16000)
+    values = dict(
+        model_type="opensmile",
+        model_config={"hidden_sizes": [16]},
+        feature_extractor_config={"feature_set": "eGeMAPSv02"},
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    recipe = write_recipe(tmp_path / "r.yaml", data, **values)
+    for key in ("gain_prob", "num_time_masks"):  # spectrogram and waveform augmentation do not apply
+        recipe.write_text("\n".join(line for line in recipe.read_text().splitlines() if not line.startswith(key)))
+    problem = (
+        f"{short}: 1 clip(s) are shorter than one openSMILE frame (60.0 ms), below which its eGeMAPSv02 "
+        f"functionals are all NaN: {short} (0.1 ms). Remove them, or set skip_invalid: true to skip them"
+    )
+    with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
+        main([str(recipe)])
+    (report,) = main([str(recipe), "--skip_invalid", "true"])
+    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
