@@ -32,6 +32,7 @@ from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS
 from .atomic_files import write_text_atomic
 from .errors import RecipeError
 from .recipe.yaml_io import RECIPE_FILE
+from .run_record import RunConfig, RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +163,11 @@ class RunDir:
     Example:
 
     ```python
-    >>> RunDir("outputs/demo").read_run_config()["model"]["model_type"]
+    >>> RunDir("outputs/demo").read_config().model_type
     'cnn2d'
     >>> [fold.path.name for fold in RunDir("outputs/kfold").fold_dirs()]
     ['fold-0', 'fold-1', 'fold-2', 'fold-3', 'fold-4']
-    >>> RunDir.find("me/ser-demo").read_metrics()["split"]["speakers"]["test"]  # a Hub repository
+    >>> RunDir.find("me/ser-demo").read_report().split.speakers["test"]  # a Hub repository
     ['04']
     ```
     """
@@ -242,12 +243,22 @@ class RunDir:
             raise ValueError(f"{where} is not valid JSON: {error}") from None
 
     def read_run_config(self) -> Optional[dict[str, Any]]:
-        """``run_config.json``: the model, data, augmentation and training arguments the run started with."""
+        """``run_config.json`` as a dict (see :meth:`read_config` for the typed record)."""
         return self.read_json(RUN_CONFIG_FILE)
 
+    def read_config(self) -> Optional[RunConfig]:
+        """``run_config.json``: the model, data, augmentation and training arguments the run started with."""
+        config = self.read_json(RUN_CONFIG_FILE)
+        return None if config is None else RunConfig.from_dict(config, where=f"{self}/{RUN_CONFIG_FILE}")
+
     def read_metrics(self) -> Optional[dict[str, Any]]:
-        """``metrics.json``, the report of a finished split; `None` while the run has not finished."""
+        """``metrics.json`` as a dict (see :meth:`read_report` for the typed record)."""
         return self.read_json(METRICS_FILE)
+
+    def read_report(self) -> Optional[RunReport]:
+        """``metrics.json``, the report of a finished split; `None` while the run has not finished."""
+        report = self.read_json(METRICS_FILE)
+        return None if report is None else RunReport.from_dict(report, where=f"{self}/{METRICS_FILE}")
 
     def read_summary(self) -> Optional[dict[str, Any]]:
         """``summary.json``, the mean ± std over the folds at the root of a k-fold run."""

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ser_hf"
 STAGES: list[tuple[str, frozenset[str]]] = [
     # Shared vocabulary every stage may read: the emotion list, atomic writes, lazy exports, optional extras, the Hub
     # requests' time-outs and network errors, and the predict command's constants (read by the CLI's parser without
-    # torch).
+    # torch); the error types every stage raises (errors) and the typed records of a run folder's JSON files
+    # (run_record, which the recipe writes run_config.json as and every reader of a run reads).
     (
         "base",
         frozenset(
@@ -30,6 +31,7 @@ STAGES: list[tuple[str, frozenset[str]]] = [
                 "extras",
                 "hub_timeouts",
                 "predict_constants",
+                "run_record",
             }
         ),
     ),
@@ -54,8 +56,6 @@ KNOWN_UPWARD_IMPORTS = {
     ("ser_hf.models.ensemble", "deploy"),
     # The app is also a Space's script (`python app.py`): its main() prints errors as the CLI does.
     ("ser_hf.app", "entry points"),
-    # A sweep trains each point through ser_hf.train's main (recipe file, ensembles, output folder held).
-    ("ser_hf.experiments.sweep", "entry points"),
 }
 
 

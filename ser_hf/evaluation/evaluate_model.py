@@ -58,6 +58,7 @@ from ..run_folder import (
     REPORTS_DIR,
     RunDir,
 )
+from ..run_record import RunConfig, RunReport
 from .constants import SPLITS
 from .metrics import classification_metrics, clip_predictions, plot_confusion_matrix
 from .report import format_report, validation_choices
@@ -96,15 +97,22 @@ class TrainedModel:
     Attributes:
         name_or_path (`str`): the folder or Hub id it was loaded from.
         model (`PreTrainedModel`), feature_extractor: ready for inference.
-        run_report (`dict`, *optional*): the run's ``metrics.json`` (split speakers, labels, metrics).
-        run_config (`dict`, *optional*): the run's ``run_config.json`` (corpora).
+        run_report (`RunReport`, *optional*): the run's ``metrics.json`` (split speakers, labels, metrics).
+        run_config (`RunConfig`, *optional*): the run's ``run_config.json`` (corpora).
     """
 
     name_or_path: str
     model: PreTrainedModel
     feature_extractor: Any
-    run_report: Optional[dict] = None
-    run_config: Optional[dict] = None
+    run_report: Optional[RunReport] = None
+    run_config: Optional[RunConfig] = None
+
+    def __post_init__(self):
+        # The JSON dicts as read are accepted too.
+        if self.run_report is not None:
+            self.run_report = RunReport.from_dict(self.run_report)
+        if self.run_config is not None:
+            self.run_config = RunConfig.from_dict(self.run_config)
 
     @property
     def labels(self) -> list[str]:
@@ -120,9 +128,9 @@ class TrainedModel:
     def corpora(self) -> list[str]:
         """The corpora the model was trained on, when its run recorded them (``run_config.json``, else the
         ``training_corpora`` of its ``metrics.json``); empty when unknown."""
-        if self.run_config is not None and self.run_config.get("data", {}).get("corpus"):
-            return [corpus_name(c) for c in self.run_config["data"]["corpus"]]
-        return [corpus_name(c) for c in (self.run_report or {}).get("training_corpora") or []]
+        if self.run_config is not None and self.run_config.data.get("corpus"):
+            return [corpus_name(c) for c in self.run_config.data["corpus"]]
+        return [corpus_name(c) for c in (self.run_report.training_corpora if self.run_report else None) or []]
 
     def split_speakers(self, split: str, corpus: str) -> list[str]:
         """The speakers of ``corpus`` in ``split`` of the model's run (merged runs prefix them with the corpus)."""
@@ -131,7 +139,7 @@ class TrainedModel:
                 f"{self.name_or_path} has no {METRICS_FILE}, so its {split} speakers are unknown: "
                 "pass the speakers to evaluate on instead."
             )
-        speakers = self.run_report.get("split", {}).get("speakers", {})
+        speakers = self.run_report.split.speakers
         if split not in speakers:
             raise ValueError(
                 f"The run of {self.name_or_path} has no {split} split (its splits: {', '.join(speakers)})."
@@ -172,8 +180,8 @@ def load_trained_model(
         name_or_path=name_or_path,
         model=model,
         feature_extractor=feature_extractor,
-        run_report=run.read_metrics(),
-        run_config=run.read_run_config(),
+        run_report=run.read_report(),
+        run_config=run.read_config(),
     )
 
 
@@ -348,7 +356,7 @@ def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Seq
     evaluated = set(speakers)
     return {
         split: sorted(evaluated & set(trained.split_speakers(split, source.name)))
-        for split in trained.run_report.get("split", {}).get("speakers", {})
+        for split in trained.run_report.split.speakers
     }
 
 
@@ -432,7 +440,7 @@ def evaluate_on_dataset(
         "speaker_independent": None if overlap is None else not overlap.get("train"),
         # What the validation speakers of the model's own run chose (the best epoch only where they did).
         "run_validation_choices": (
-            validation_choices(trained.run_report, (trained.run_config or {}).get("training"))
+            validation_choices(trained.run_report, trained.run_config.training if trained.run_config else None)
             if trained.run_report is not None and overlap is not None
             else None
         ),

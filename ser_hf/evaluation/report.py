@@ -23,6 +23,7 @@ from ..run_folder import (
     split_confusion_matrix_png,
     split_reliability_diagram_png,
 )
+from ..run_record import RunReport
 from .bootstrap import INTERVAL_LABELS, format_intervals
 from .calibration import plot_reliability_diagram, split_calibration
 from .metrics import (
@@ -90,49 +91,53 @@ def per_corpus_line(per_corpus: Mapping[str, Mapping[str, Any]]) -> str:
     )
 
 
-def write_report(output_dir: str | Path, report: Mapping[str, Any], log_history: Sequence[Mapping] = ()) -> Path:
-    """Write ``metrics.json`` and the PNG plots (a confusion matrix and, when the model was calibrated, reliability
-    diagrams per evaluated split; training curves)."""
+def write_report(
+    output_dir: str | Path, report: RunReport | Mapping[str, Any], log_history: Sequence[Mapping] = ()
+) -> Path:
+    """Write ``metrics.json`` (the report, :class:`~ser_hf.run_record.RunReport`) and the PNG plots (a confusion
+    matrix and, when the model was calibrated, reliability diagrams per evaluated split; training curves)."""
+    report = RunReport.from_dict(report)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output_dir / REPORT_MARKDOWN, format_report(report))
-    for split, metrics in report.get("evaluation", {}).items():
+    for split, metrics in report.evaluation.items():
         plot_confusion_matrix(
-            metrics,
+            metrics.to_dict(),
             output_dir / split_confusion_matrix_png(split),
-            title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}",
+            title=f"{split}: UA {metrics.unweighted_accuracy:.1%}, WA {metrics.accuracy:.1%}",
         )
-        if "calibration" in metrics:
+        if metrics.calibration is not None:
             plot_reliability_diagram(
-                metrics["calibration"], output_dir / split_reliability_diagram_png(split), title=f"{split} split"
+                metrics.calibration, output_dir / split_reliability_diagram_png(split), title=f"{split} split"
             )
     if log_history:
         plot_training_curves(log_history, output_dir / TRAINING_CURVES_PNG)
     # Last: a metrics.json marks the run finished (a re-run reads it back instead of training again).
     path = output_dir / METRICS_FILE
-    write_text_atomic(path, json.dumps(report, indent=2, default=_jsonable) + "\n")
+    write_text_atomic(path, json.dumps(report.to_dict(), indent=2, default=_jsonable) + "\n")
     return path
 
 
 def validation_choices(
-    report: Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
+    report: RunReport | Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
 ) -> Optional[dict[str, bool]]:
     """What a run chose on its validation speakers: ``{"best_epoch", "early_stopping", "temperature"}`` (each `bool`).
 
     Read from the report's ``validation_choices`` (runs record it), else, for a report from before, from the run's
     ``training_args`` (the ``training`` section of ``run_config.json``) and ``calibration``; `None` when the run has no
     validation split or neither source says."""
-    if "validation" not in report.get("evaluation", {}):
+    report = RunReport.from_dict(report)
+    if "validation" not in report.evaluation:
         return None
-    if report.get("validation_choices") is not None:
-        return dict(report["validation_choices"])
+    if report.validation_choices is not None:
+        return report.validation_choices.to_dict()
     if not training_args or "load_best_model_at_end" not in training_args:
         return None
     evaluates = str(training_args.get("eval_strategy", "epoch")).lower() not in ("no", "intervalstrategy.no")
     return {
         "best_epoch": bool(training_args["load_best_model_at_end"]) and evaluates,
         "early_stopping": training_args.get("early_stopping_patience") is not None and evaluates,
-        "temperature": (report.get("calibration") or {}).get("fitted_on") == "validation",
+        "temperature": report.calibration is not None and report.calibration.fitted_on == "validation",
     }
 
 
@@ -152,11 +157,14 @@ def _chosen(choices: Mapping[str, bool]) -> list[str]:
     ]
 
 
-def validation_role(report: Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+def validation_role(
+    report: RunReport | Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
+) -> Optional[str]:
     """One sentence on what the validation speakers did in the run: chose the best epoch (only where they did:
     ``load_best_model_at_end``, early stopping), fitted the temperature, or only report; `None` without a validation
     split."""
-    if "validation" not in report.get("evaluation", {}):
+    report = RunReport.from_dict(report)
+    if "validation" not in report.evaluation:
         return None
     choices = validation_choices(report, training_args)
     if choices is None:
@@ -175,11 +183,13 @@ def validation_role(report: Mapping[str, Any], training_args: Optional[Mapping[s
     return f"Validation speakers: they {_and_join(chosen)}, so their figures are optimistic (in-sample)."
 
 
-def no_test_split_text(report: Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+def no_test_split_text(
+    report: RunReport | Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
+) -> Optional[str]:
     """The warning of a run without test speakers (a recipe for actors 01-24 on a copy of 01-20): its only figures
     are the validation speakers', which chose what they chose; `None` when the run has a test split."""
-    evaluation = report.get("evaluation", {})
-    if "test" in evaluation or "validation" not in evaluation:
+    report = RunReport.from_dict(report)
+    if "test" in report.evaluation or "validation" not in report.evaluation:
         return None
     choices = validation_choices(report, training_args)
     if choices is None:
@@ -200,18 +210,20 @@ def no_test_split_text(report: Mapping[str, Any], training_args: Optional[Mappin
     )
 
 
-def format_report(report: Mapping[str, Any]) -> str:
-    """A run's report as Markdown: protocol and speakers, leakage audit, the metrics of each split, per-class F1."""
-    split = report["split"]
-    title = f"fold {report['fold']}, " if report.get("fold") is not None else ""
+def format_report(report: RunReport | Mapping[str, Any]) -> str:
+    """A run's report (or ``ser-hf evaluate``'s, of the same shape) as Markdown: protocol and speakers, leakage
+    audit, the metrics of each split, per-class F1."""
+    report = RunReport.from_dict(report)
+    split = report.split
+    title = f"fold {report.fold}, " if report.fold is not None else ""
     lines = [
-        f"# Evaluation ({title}{report['protocol']} protocol)",
+        f"# Evaluation ({title}{report.protocol} protocol)",
         "",
         "| split | clips | speakers |",
         "|---|---:|---|",
     ]
-    lines += [f"| {name} | {clips} | {', '.join(split['speakers'][name])} |" for name, clips in split["clips"].items()]
-    audit = report.get("leakage_audit")
+    lines += [f"| {name} | {clips} | {', '.join(split.speakers[name])} |" for name, clips in split.clips.items()]
+    audit = report.leakage_audit
     if audit is not None:
         shared = sorted({s for speakers in audit["speaker_overlap"].values() for s in speakers})
         lines += [
@@ -219,7 +231,7 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"Leakage audit: **{'passed' if audit['passed'] else 'FAILED'}**; speakers shared between "
             f"splits: {', '.join(shared) if shared else 'none'}.",
         ]
-    normalization = report.get("normalization")
+    normalization = report.normalization
     if normalization:
         lines += ["", f"Features: {normalization['protocol']}."]
         lines += [f"- Warning: {warning}." for warning in normalization.get("warnings", [])]
@@ -228,25 +240,27 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines += ["", no_test]
     names = [name for name in SCALAR_METRICS]
     lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for name, metrics in report["evaluation"].items():
+    for name, metrics in report.evaluation.items():
         cells = [
-            f"{metrics[m]:.3f}" if m == "expected_calibration_error" else f"{100 * metrics[m]:.1f} %" for m in names
+            f"{metrics.metric(m):.3f}" if m == "expected_calibration_error" else f"{100 * metrics.metric(m):.1f} %"
+            for m in names
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     calibration = format_calibration(report)
     if calibration:
         lines += ["", calibration]
-    role = validation_role(report) if report.get("training") else None  # a run's report, not ser-hf evaluate's
+    # A run's report, not ser-hf evaluate's (which records no training).
+    role = validation_role(report) if report.training and report.training.to_dict() else None
     if role and not no_test:
         lines += ["", role]
-    for name, metrics in report["evaluation"].items():
-        intervals = format_intervals(metrics.get("confidence_intervals"))
+    for name, metrics in report.evaluation.items():
+        intervals = format_intervals(metrics.confidence_intervals)
         if intervals:
-            lines += ["", f"{name}: {intervals}" if len(report["evaluation"]) > 1 else intervals]
-    for name, metrics in report["evaluation"].items():
-        if metrics.get("per_corpus"):
-            lines += ["", f"By corpus ({name}): {per_corpus_line(metrics['per_corpus'])}."]
-    for name, metrics in report["evaluation"].items():
+            lines += ["", f"{name}: {intervals}" if len(report.evaluation) > 1 else intervals]
+    for name, metrics in report.evaluation.items():
+        if metrics.per_corpus:
+            lines += ["", f"By corpus ({name}): {per_corpus_line(metrics.per_corpus)}."]
+    for name, metrics in report.evaluation.items():
         lines += [
             "",
             f"Per-class scores ({name}):",
@@ -257,52 +271,56 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines += [
             f"| {label} | {100 * s['precision']:.1f} | {100 * s['recall']:.1f} | {100 * s['f1']:.1f} | "
             f"{s['support']} |"
-            for label, s in metrics["per_class"].items()
+            for label, s in metrics.per_class.items()
         ]
-    training = report.get("training", {})
+    training = report.training.to_dict() if report.training is not None else {}
     if training:
         choices = validation_choices(report) or {}
         kept = (
-            f"best checkpoint {training.get('best_checkpoint')}"
-            if choices.get("best_epoch", "validation_choices" not in report)
+            f"best checkpoint {report.training.best_checkpoint}"
+            if choices.get("best_epoch", "validation_choices" not in report.to_dict())
             else "the last model kept"
         )
         lines += [
             "",
-            f"Training: {training.get('global_step')} steps, {training.get('epochs')} epochs, "
-            f"{training.get('wall_seconds')} s; {kept}.",
+            f"Training: {report.training.global_step} steps, {report.training.epochs} epochs, "
+            f"{report.training.wall_seconds} s; {kept}.",
         ]
     return "\n".join(lines) + "\n"
 
 
-def format_calibration(report: Mapping[str, Any]) -> Optional[str]:
+def format_calibration(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     """One line on the run's temperature scaling: T and each split's ECE before and after, or why there is none."""
-    calibration = report.get("calibration")
-    if not calibration:
+    report = RunReport.from_dict(report)
+    calibration = report.calibration
+    if calibration is None or not calibration.to_dict():
         return None
-    if calibration.get("fitted_on") is None:
-        return f"Calibration: none ({calibration.get('note')}); scores are the model's uncalibrated softmax."
+    if calibration.fitted_on is None:
+        return f"Calibration: none ({calibration.note}); scores are the model's uncalibrated softmax."
     eces = "; ".join(
-        f"{name} ECE {split['ece_before']:.3f} before, {split['ece_after']:.3f} after"
-        for name, split in ((name, metrics.get("calibration")) for name, metrics in report["evaluation"].items())
-        if split
+        f"{name} ECE {metrics.calibration['ece_before']:.3f} before, {metrics.calibration['ece_after']:.3f} after"
+        for name, metrics in report.evaluation.items()
+        if metrics.calibration
     )
     return (
-        f"Calibration: temperature scaling, T = {calibration['temperature']:.3f} fitted on the "
-        f"{calibration['fitted_on']} split (the metrics above are after it; that split's ECE after is in-sample, "
+        f"Calibration: temperature scaling, T = {calibration.temperature:.3f} fitted on the "
+        f"{calibration.fitted_on} split (the metrics above are after it; that split's ECE after is in-sample, "
         f"the other splits' are not); {eces}."
     )
 
 
-def write_fold_summary(output_dir: str | Path, reports: Sequence[Mapping[str, Any]], split: str = "test") -> dict:
+def write_fold_summary(
+    output_dir: str | Path, reports: Sequence[RunReport | Mapping[str, Any]], split: str = "test"
+) -> dict:
     """Mean ± std across folds of every scalar metric of ``split``, with the per-fold table, as JSON and Markdown."""
-    fold_metrics = [report["evaluation"][split] for report in reports]
+    reports = [RunReport.from_dict(report) for report in reports]
+    fold_metrics = [report.evaluation[split].to_dict() for report in reports]
     summary = summarize_folds(fold_metrics)
     summary["split"] = split
-    summary["protocol"] = reports[0].get("protocol")
-    summary["fold_ids"] = [report.get("fold") for report in reports]
-    summary["test_speakers"] = [report["split"]["speakers"].get(split, []) for report in reports]
-    summary["leakage_audits_passed"] = all(report["leakage_audit"]["passed"] for report in reports)
+    summary["protocol"] = reports[0].protocol
+    summary["fold_ids"] = [report.fold for report in reports]
+    summary["test_speakers"] = [report.split.speakers.get(split, []) for report in reports]
+    summary["leakage_audits_passed"] = all(report.leakage_audit["passed"] for report in reports)
     output_dir = Path(output_dir)
     write_text_atomic(output_dir / SUMMARY_MARKDOWN, format_fold_summary(summary))
     write_text_atomic(output_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")

@@ -6,8 +6,9 @@ runs, the speaker-leakage study, and embedding maps.
     ser-hf leakage-study RECIPE.yaml
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
 
-Each builds on the training stages of :mod:`ser_hf.training.stages` and the entry point :mod:`ser_hf.train`: a sweep
-point or a leakage-study run is a normal training run directory, which ``compare`` reads. Their command lines live in
+Each builds on the training stages of :mod:`ser_hf.training.stages` and on
+:func:`ser_hf.training.run_recipe.run_recipe`, which runs a recipe as ``python -m ser_hf.train`` does: a sweep point or
+a leakage-study run is a normal training run directory, which ``compare`` reads. Their command lines live in
 :mod:`ser_hf.cli` (``cli/sweep.py``, ``cli/compare.py``, ``cli/leakage_study.py``, ``cli/embed.py``); the names below
 are imported when first used.
 """

@@ -23,6 +23,7 @@ from ..evaluation.bootstrap import format_interval, paired_comparison
 from ..evaluation.constants import INTERVAL_METRICS, METRIC_LABELS
 from ..evaluation.metrics import summarize_folds
 from ..run_folder import METRICS_FILE, RunDir
+from ..run_record import RunReport, TrainingRecord
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +86,12 @@ class RunResult:
         return row
 
 
-def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
+def read_run_records(run_dir: str | Path) -> list[RunReport]:
     """The report (``metrics.json``) of every finished split of a run: one, or one per fold."""
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise FileNotFoundError(f"Run directory {run_dir} does not exist.")
-    report = run.read_metrics()
+    report = run.read_report()
     if report is not None:
         return [report]
     folds = run.fold_dirs()
@@ -99,7 +100,12 @@ def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
             f"{run_dir} holds no finished run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} "
             "(a training run writes them when it finishes)."
         )
-    return [fold.read_metrics() for fold in folds]
+    return [fold.read_report() for fold in folds]
+
+
+def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
+    """:func:`read_run_records` as the JSON dicts."""
+    return [report.to_dict() for report in read_run_records(run_dir)]
 
 
 def read_model_type(run_dir: str | Path) -> Optional[str]:
@@ -107,9 +113,9 @@ def read_model_type(run_dir: str | Path) -> Optional[str]:
     run = RunDir(run_dir)
     folders = [run, *run.fold_dirs(finished=False)]
     for folder in folders:
-        run_config = folder.read_run_config()
+        run_config = folder.read_config()
         if run_config is not None:
-            return run_config.get("model", {}).get("model_type")
+            return run_config.model_type
     for folder in folders:
         config = folder.read_model_config()
         if config is not None:
@@ -117,21 +123,23 @@ def read_model_type(run_dir: str | Path) -> Optional[str]:
     return None
 
 
-def summarize_reports(reports: Sequence[Mapping[str, Any]], split: str, where: str = "") -> dict[str, Any]:
+def summarize_reports(reports: Sequence[RunReport | Mapping[str, Any]], split: str, where: str = "") -> dict[str, Any]:
     """Mean and sample standard deviation of every scalar metric of ``split`` over the reports (folds) of a run."""
-    missing = [report.get("fold") for report in reports if split not in report["evaluation"]]
+    reports = [RunReport.from_dict(report) for report in reports]
+    missing = [report.fold for report in reports if split not in report.evaluation]
     if missing:
-        evaluated = sorted({name for report in reports for name in report["evaluation"]})
+        evaluated = sorted({name for report in reports for name in report.evaluation})
         raise ValueError(
             f"{where or 'The run'} has no {split!r} evaluation (it evaluated {', '.join(evaluated)}); "
             "choose another split."
         )
-    return summarize_folds([report["evaluation"][split] for report in reports])
+    return summarize_folds([report.evaluation[split].to_dict() for report in reports])
 
 
-def evaluated_splits(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+def evaluated_splits(reports: Sequence[RunReport | Mapping[str, Any]]) -> list[str]:
     """The splits every report (fold) of a run evaluated, test first."""
-    shared = set.intersection(*(set(report["evaluation"]) for report in reports)) if reports else set()
+    reports = [RunReport.from_dict(report) for report in reports]
+    shared = set.intersection(*(set(report.evaluation) for report in reports)) if reports else set()
     return sorted(shared, key=lambda name: (name != "test", name != "validation", name))
 
 
@@ -154,12 +162,12 @@ def common_split(runs: Mapping[str, Sequence[str]]) -> str:
 def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] = None) -> RunResult:
     """Read a finished run (one split or k folds) and summarise its scores on ``split``."""
     run_dir = Path(run_dir)
-    reports = read_run_reports(run_dir)
+    reports = read_run_records(run_dir)
     summary = summarize_reports(reports, split, where=str(run_dir))
-    training = [report.get("training") or {} for report in reports]
-    parameters = training[0].get("parameters") or {}
-    seconds = [t["wall_seconds"] for t in training if t.get("wall_seconds") is not None]
-    epochs = [t["epochs"] for t in training if t.get("epochs") is not None]
+    training = [report.training or TrainingRecord() for report in reports]
+    parameters = training[0].parameters or {}
+    seconds = [t.wall_seconds for t in training if t.wall_seconds is not None]
+    epochs = [t.epochs for t in training if t.epochs is not None]
     return RunResult(
         name=name or run_dir.name,
         run_dir=run_dir,
@@ -169,16 +177,14 @@ def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] 
         std=summary["std"] if len(reports) > 1 else None,
         per_fold=summary["per_fold"],
         model_type=read_model_type(run_dir),
-        protocol=reports[0].get("protocol"),
+        protocol=reports[0].protocol,
         trainable_parameters=parameters.get("trainable"),
         total_parameters=parameters.get("total"),
         train_seconds=float(sum(seconds)) if seconds else None,
         epochs=float(np.mean(epochs)) if epochs else None,
-        fold_ids=[report.get("fold") for report in reports],
+        fold_ids=[report.fold for report in reports],
         intervals=summary.get("confidence_intervals"),
-        clip_predictions=[
-            clip for report in reports for clip in report["evaluation"][split].get("clip_predictions", [])
-        ],
+        clip_predictions=[clip for report in reports for clip in report.evaluation[split].clip_predictions or []],
         evaluated_splits=evaluated_splits(reports),
     )
 
@@ -205,7 +211,7 @@ def compare_runs(
         raise ValueError(f"Give one name per run: {len(names)} names for {len(run_dirs)} runs.")
     names = list(names) if names is not None else _run_names(run_dirs)
     if split is None:
-        split = common_split({name: evaluated_splits(read_run_reports(path)) for path, name in zip(run_dirs, names)})
+        split = common_split({name: evaluated_splits(read_run_records(path)) for path, name in zip(run_dirs, names)})
         logger.info(
             "Comparing the runs on their %s split (%s).",
             split,
@@ -373,6 +379,7 @@ __all__ = [
     "evaluated_splits",
     "format_comparison",
     "plot_comparison",
+    "read_run_records",
     "read_run_reports",
     "split_note",
     "summarize_reports",

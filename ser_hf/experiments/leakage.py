@@ -19,11 +19,12 @@ from ..atomic_files import save_figure, write_text_atomic
 from ..data.audit import LeakageReport, audit_leakage
 from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
+from ..errors import RecipeError
 from ..evaluation.bootstrap import format_intervals
 from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS
-from ..recipe.errors import RecipeError
-from ..recipe.parser import parse_recipe
+from ..recipe.recipe import Recipe
 from ..run_folder import RUN_CONFIG_FILE
+from ..run_record import RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _inflation(speaker: Mapping[str, float], leaky: Mapping[str, float]) -> dict
 
 
 def study_report(
-    reports: Mapping[str, Mapping[str, Any]],
+    reports: Mapping[str, RunReport | Mapping[str, Any]],
     audits: Mapping[str, LeakageReport],
     recipe: str,
     model_type: str,
@@ -100,31 +101,32 @@ def study_report(
 ) -> dict[str, Any]:
     """What the study found: split sizes, both audits, the scores of each run and the inflation of every metric on
     every split both runs evaluated (random minus speaker-independent, in absolute terms, and their ratio)."""
-    splits = [
-        name for name in ("test", "validation") if all(name in report["evaluation"] for report in reports.values())
-    ]
+    reports = {name: RunReport.from_dict(report) for name, report in reports.items()}
+    splits = [name for name in ("test", "validation") if all(name in report.evaluation for report in reports.values())]
     return {
         "recipe": recipe,
         "model_type": model_type,
         "corpora": list(corpora),
-        "split_sizes": {name: report["split"]["clips"] for name, report in reports.items()},
+        "split_sizes": {name: report.split.clips for name, report in reports.items()},
         "speakers": {
-            name: {split: len(speakers) for split, speakers in report["split"]["speakers"].items()}
+            name: {split: len(speakers) for split, speakers in report.split.speakers.items()}
             for name, report in reports.items()
         },
         "audits": {name: audit.to_dict() for name, audit in audits.items()},
         "metrics": {
             name: {
-                split: {m: report["evaluation"][split][m] for m in SCALAR_METRICS} for split in report["evaluation"]
+                split: {m: metrics.metric(m) for m in SCALAR_METRICS} for split, metrics in report.evaluation.items()
             }
             for name, report in reports.items()
         },
         "intervals": {
-            name: {split: report["evaluation"][split].get("confidence_intervals") for split in splits}
+            name: {split: report.evaluation[split].confidence_intervals for split in splits}
             for name, report in reports.items()
         },
         "inflation": {
-            split: _inflation(reports[SPEAKER_RUN]["evaluation"][split], reports[RANDOM_RUN]["evaluation"][split])
+            split: _inflation(
+                reports[SPEAKER_RUN].evaluation[split].to_dict(), reports[RANDOM_RUN].evaluation[split].to_dict()
+            )
             for split in splits
         },
     }
@@ -226,8 +228,8 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
     from ..training.stages import audit_split, finish_run, make_folds, prepare_recipe_data, train_and_evaluate
 
-    model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
-    augmentation_args.check_model(model_args)
+    parsed = Recipe.parse(recipe_args)
+    model_args, data_args, augmentation_args, training_args = parsed
     recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else "(command line)"
     if data_args.split_protocol != "speaker":
         raise RecipeError(
@@ -241,7 +243,7 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
 
     # Data: the recipe's corpus and input mode prepared as ser_hf.train prepares them (both runs read them), its
     # speaker split, then a random split of the same clips with the same sizes.
-    input_mode, dataset = prepare_recipe_data(model_args, data_args, augmentation_args, training_args)
+    input_mode, dataset = prepare_recipe_data(parsed)
     ((_, speaker_splits),) = make_folds(dataset, data_args)
     audits = {SPEAKER_RUN: audit_split(speaker_splits)}
     random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
@@ -260,30 +262,15 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
         (RANDOM_RUN, random_splits, random_data_args),
     ):
         logger.info("Leakage study: training the %s run into %s", run, study_dir / run)
-        run_training_args = dataclasses.replace(training_args, output_dir=str(study_dir / run))
-        reports[run] = train_and_evaluate(
-            model_args,
-            run_data_args,
-            augmentation_args,
-            run_training_args,
-            splits,
-            leakage_report=audits[run],
-            input_mode=input_mode,
-        )
+        run_recipe = parsed.replace(data=run_data_args, output_dir=str(study_dir / run))
+        reports[run] = train_and_evaluate(run_recipe, splits, leakage_report=audits[run], input_mode=input_mode)
         # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
         # random run's recipe is the study's with its split keys (protocol, the shares the study drew, no speaker
         # lists) written too, so that it runs again as it ran.
         run_recipe_args = [*recipe_args, "--output_dir", str(study_dir / run)]
         if run == RANDOM_RUN:
             run_recipe_args += [f"--{key}" for key in RANDOM_SPLIT_KEYS]
-        finish_run(
-            model_args,
-            run_data_args,
-            augmentation_args,
-            dataclasses.replace(run_training_args, push_to_hub=False),
-            [reports[run]],
-            recipe_args=run_recipe_args,
-        )
+        finish_run(run_recipe.replace(push_to_hub=False), [reports[run]], recipe_args=run_recipe_args)
 
     study = study_report(reports, audits, recipe, model_args.model_type, data_args.corpus)
     study["output_dir"] = str(study_dir)

@@ -6,7 +6,8 @@
 The grid comes from ``--grid KEY=V1,V2,...`` flags and/or a ``sweep:`` section of the recipe (``grid``, ``random``,
 ``metric``, ``split``, ``seed``, ``backend``); a key is any recipe key, or ``model_config.KEY`` (a dotted key sets
 one entry of a mapping). Every point is checked (keys and values) before the first one trains. Each point trains
-into ``OUTPUT_DIR/<point>/`` from the self-contained ``recipe.yaml`` written there, through ``ser_hf.train``; a
+into ``OUTPUT_DIR/<point>/`` from the self-contained ``recipe.yaml`` written there, as ``ser_hf.train`` runs a recipe
+(:func:`ser_hf.training.run_recipe.run_recipe`); a
 finished point (``sweep_point.json``) is never trained again, and an interrupted one resumes from its checkpoints.
 The sweep ranks the points by a validation metric (choosing on the test split would be tuning on it) and writes
 ``sweep.csv``, ``sweep.md`` and ``sweep.png`` (the metric against each swept key).
@@ -36,16 +37,18 @@ from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 
-from .. import train
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
+from ..errors import RecipeError
 from ..evaluation.constants import METRIC_LABELS, METRICS, SCALAR_METRICS
 from ..extras import install_hint
-from ..recipe.errors import RecipeError, unknown_key_message
+from ..recipe.errors import unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
-from ..recipe.parser import parse_recipe
+from ..recipe.recipe import Recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE
-from .compare import read_run_reports, summarize_reports
+from ..run_record import TrainingRecord
+from ..training.run_recipe import run_recipe
+from .compare import read_run_records, summarize_reports
 from .constants import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -266,8 +269,7 @@ def check_point(recipe: Mapping[str, Any], values: Mapping[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = write_recipe_file(Path(folder) / POINT_RECIPE, recipe)
         try:
-            model_args, _, augmentation_args, _ = parse_recipe([str(path)])
-            augmentation_args.check_model(model_args)
+            Recipe.parse([str(path)])
         except RecipeError as error:
             message = str(error).replace(f" (recipe {path})", "").replace(f" in recipe {path}", "")
             raise RecipeError(f"Sweep point {dict(values)}: {message}") from None
@@ -319,24 +321,25 @@ def point_results(point: SweepPoint, status: str = "finished", error: Optional[s
         row["error"] = error
     if status != "finished":
         return row
-    reports = read_run_reports(point.run_dir)
+    reports = read_run_records(point.run_dir)
     row["folds"] = len(reports)
     for split in ("validation", "test"):
-        if not all(split in report["evaluation"] for report in reports):
+        if not all(split in report.evaluation for report in reports):
             continue
         summary = summarize_reports(reports, split)
         for metric in SCALAR_METRICS:
             row[f"{split}_{metric}"] = summary["mean"][metric]
             if len(reports) > 1:
                 row[f"{split}_{metric}_std"] = summary["std"][metric]
-    training = [report.get("training") or {} for report in reports]
-    row["trainable_parameters"] = (training[0].get("parameters") or {}).get("trainable")
-    row["train_seconds"] = sum(t.get("wall_seconds") or 0.0 for t in training)
+    training = [report.training or TrainingRecord() for report in reports]
+    row["trainable_parameters"] = (training[0].parameters or {}).get("trainable")
+    row["train_seconds"] = sum(t.wall_seconds or 0.0 for t in training)
     return row
 
 
 def run_point(point: SweepPoint) -> dict[str, Any]:
-    """Train one point through ``ser_hf.train`` unless it has finished; returns its results row."""
+    """Train one point as ``ser_hf.train`` trains a recipe (:func:`~ser_hf.training.run_recipe.run_recipe`) unless it
+    has finished; returns its results row."""
     if point.finished:
         logger.info("Sweep point %s has finished already: reading its results.", point.name)
         return point_results(point)
@@ -348,7 +351,7 @@ def run_point(point: SweepPoint) -> dict[str, Any]:
     )
     logger.info("Sweep point %s: training into %s", point.values, point.run_dir)
     started = time.time()
-    train.main([str(recipe_path)])
+    run_recipe([str(recipe_path)])
     write_text_atomic(
         point.run_dir / POINT_MARKER,
         json.dumps(

@@ -30,6 +30,7 @@ from ..evaluation.evaluate_model import corpora_names
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES
 from ..run_folder import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
+from ..run_record import RunConfig, RunReport
 from .card_results import (
     MODEL_INDEX_METRIC_TYPES,
     calibration_text,
@@ -104,24 +105,30 @@ class RunRecord:
 
     Attributes:
         run_dir (`Path`): the folder (a model's, or the root of a k-fold run).
-        report (`dict`, *optional*): its ``metrics.json``; `None` at the root of a k-fold run.
-        run_config (`dict`): ``run_config.json`` (a k-fold root's is its first fold's).
+        report (`RunReport`, *optional*): its ``metrics.json``; `None` at the root of a k-fold run.
+        run_config (`RunConfig`): ``run_config.json`` (a k-fold root's is its first fold's).
         config, feature_extractor (`dict`, *optional*): the exported model's ``config.json`` and
             ``preprocessor_config.json``.
         summary (`dict`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
-        folds (`list[tuple[str, dict]]`): a k-fold root's ``(folder, metrics.json)`` of each fold.
+        folds (`list[tuple[str, RunReport]]`): a k-fold root's ``(folder, metrics.json)`` of each fold.
         eval_reports (`list[tuple[str, dict]]`): ``(path relative to run_dir, eval_report.json)`` of every report
             ``ser-hf evaluate`` wrote into ``reports/``.
     """
 
     run_dir: Path
-    report: Optional[dict]
-    run_config: dict
+    report: Optional[RunReport]
+    run_config: RunConfig
     config: Optional[dict] = None
     feature_extractor: Optional[dict] = None
     summary: Optional[dict] = None
-    folds: list[tuple[str, dict]] = field(default_factory=list)
+    folds: list[tuple[str, RunReport]] = field(default_factory=list)
     eval_reports: list[tuple[str, dict]] = field(default_factory=list)
+
+    def __post_init__(self):
+        # The JSON dicts as read are accepted too.
+        self.report = None if self.report is None else RunReport.from_dict(self.report)
+        self.run_config = RunConfig.from_dict(self.run_config)
+        self.folds = [(name, RunReport.from_dict(report)) for name, report in self.folds]
 
     @property
     def is_kfold_root(self) -> bool:
@@ -133,8 +140,8 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise FileNotFoundError(f"{run_dir} is not a folder.")
-    report = run.read_metrics()
-    folds: list[tuple[str, dict]] = []
+    report = run.read_report()
+    folds: list[tuple[str, RunReport]] = []
     summary = run.read_summary()
     if report is None:
         fold_dirs = run.fold_dirs()
@@ -143,13 +150,13 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
                 f"{run_dir} holds no finished ser-hf run: no {METRICS_FILE} (nor the "
                 f"{SUMMARY_FILE} and fold-*/{METRICS_FILE} of a k-fold run)."
             )
-        folds = [(fold.path.name, fold.read_metrics()) for fold in fold_dirs]
+        folds = [(fold.path.name, fold.read_report()) for fold in fold_dirs]
         config_dir = fold_dirs[0]
     else:
         config_dir = run
         if summary is None and run.is_fold:
             summary = RunDir(run.path.parent).read_summary()
-    run_config = config_dir.read_run_config()
+    run_config = config_dir.read_config()
     if run_config is None:
         raise FileNotFoundError(
             f"{config_dir.file(RUN_CONFIG_FILE)} is missing: the card needs the run's configuration."
@@ -204,23 +211,23 @@ class SERCardData:
 
     @property
     def model_args(self) -> dict:
-        return self.run.run_config.get("model", {})
+        return self.run.run_config.model
 
     @property
     def data_args(self) -> dict:
-        return self.run.run_config.get("data", {})
+        return self.run.run_config.data
 
     @property
     def training_args(self) -> dict:
-        return self.run.run_config.get("training", {})
+        return self.run.run_config.training
 
     @property
-    def reports(self) -> list[dict]:
+    def reports(self) -> list[RunReport]:
         return [self.run.report] if self.run.report is not None else [report for _, report in self.run.folds]
 
     @property
     def labels(self) -> list[str]:
-        return list(self.reports[0]["labels"])
+        return list(self.reports[0].labels)
 
     @property
     def corpora(self) -> list[str]:
@@ -395,8 +402,8 @@ class SERCardData:
         return None
 
     @staticmethod
-    def _parameters(report: Mapping[str, Any]) -> str:
-        counts = report.get("training", {}).get("parameters")
+    def _parameters(report: RunReport) -> str:
+        counts = report.training.parameters if report.training is not None else None
         if not counts:
             return "not recorded"
         share = counts["trainable"] / counts["total"] if counts["total"] else 0.0
@@ -424,8 +431,8 @@ class SERCardData:
 
     def _clips_per_corpus(self) -> dict[str, dict[str, int]]:
         report = self.reports[0]
-        clips = sum(report["split"]["clips"].values())
-        speakers = {s for names in report["split"]["speakers"].values() for s in names}
+        clips = sum(report.split.clips.values())
+        speakers = {s for names in report.split.speakers.values() for s in names}
         if len(self.corpora) == 1:
             return {self.corpora[0]: {"clips": clips, "speakers": len(speakers)}}
         # Merged corpora prefix speaker ids with the corpus name ("ravdess:01").
@@ -449,8 +456,8 @@ class SERCardData:
             parts.append("EmoDB's boredom is outside the vocabulary and was dropped")
         return "; ".join(parts) + "." if parts else None
 
-    def _split(self, report: Mapping[str, Any]) -> dict[str, Any]:
-        protocol = self.data_args.get("split_protocol", report.get("protocol"))
+    def _split(self, report: RunReport) -> dict[str, Any]:
+        protocol = self.data_args.get("split_protocol", report.protocol)
         descriptions = {
             "speaker": "speaker-independent: every speaker is in exactly one of train, validation and test",
             "kfold": f"speaker-grouped stratified {self.data_args.get('num_folds')}-fold cross-validation: every "
@@ -461,19 +468,19 @@ class SERCardData:
         }
         rows = []
         if not self.run.is_kfold_root:
-            for name, clips in report["split"]["clips"].items():
-                speakers = report["split"]["speakers"].get(name, [])
+            for name, clips in report.split.clips.items():
+                speakers = report.split.speakers.get(name, [])
                 shown = ", ".join(speakers[:24]) + (", ..." if len(speakers) > 24 else "")
                 rows.append({"name": name, "clips": clips, "num_speakers": len(speakers), "speakers": shown})
         no_test = None if self.run.is_kfold_root else no_test_split_text(report, self.training_args)
         note = no_test
-        if report.get("fold") is not None:
-            fold_note = f"This model is fold {report['fold']} of the run."
+        if report.fold is not None:
+            fold_note = f"This model is fold {report.fold} of the run."
             note = f"{fold_note} {note}" if note else fold_note
         return {
             "protocol": protocol,
             "protocol_description": descriptions.get(protocol, protocol),
-            "seed": report["split"].get("seed", self.data_args.get("split_seed")),
+            "seed": report.split.seed if "seed" in report.split.to_dict() else self.data_args.get("split_seed"),
             "rows": rows,
             "note": note,
             # Said once: the note of a run without test speakers already says what its validation speakers chose.
@@ -481,8 +488,8 @@ class SERCardData:
         }
 
     @staticmethod
-    def _audit(report: Mapping[str, Any]) -> Optional[dict[str, Any]]:
-        audit = report.get("leakage_audit")
+    def _audit(report: RunReport) -> Optional[dict[str, Any]]:
+        audit = report.leakage_audit
         if not audit:
             return None
 
@@ -543,7 +550,7 @@ class SERCardData:
         return [(name, json.dumps(value) if isinstance(value, (dict, list)) else value) for name, value in rows]
 
     def _augmentation(self) -> str:
-        augmentation = self.run.run_config.get("augmentation", {})
+        augmentation = self.run.run_config.augmentation
         parts = []
         for key, name in _AUGMENTATION_NAMES.items():
             probability = augmentation.get(key) or 0
@@ -569,30 +576,27 @@ class SERCardData:
             parts.append("encoder masking " + ", ".join(f"{k} = {v}" for k, v in masking.items()))
         return "; ".join(parts) if parts else "none"
 
-    def _training_summary(self, report: Mapping[str, Any]) -> Optional[str]:
-        training = report.get("training") or {}
+    def _training_summary(self, report: RunReport) -> Optional[str]:
+        training = report.training
         metric = self.training_args.get("metric_for_best_model") or "metric"
-        if not training:
+        if training is None or not training.to_dict():
             return None
-        best = training.get("best_checkpoint")
-        text = (
-            f"Trained for {training.get('global_step')} steps ({training.get('epochs')} epochs) in "
-            f"{training.get('wall_seconds')} s"
-        )
+        best = training.best_checkpoint
+        text = f"Trained for {training.global_step} steps ({training.epochs} epochs) in {training.wall_seconds} s"
         choices = validation_choices(report, self.training_args)
         if best and (choices is None or choices.get("best_epoch")):
             text += f"; the exported weights are those of {Path(best).name}"
-            if training.get("best_metric") is not None:
-                text += f", the best by validation {metric} ({training['best_metric']:.4f})"
+            if training.best_metric is not None:
+                text += f", the best by validation {metric} ({training.best_metric:.4f})"
         elif choices is not None:
             text += "; the exported weights are the last model's (no epoch chosen on the validation speakers)"
         return text + "."
 
-    def _provenance(self, report: Mapping[str, Any]) -> str:
+    def _provenance(self, report: RunReport) -> str:
         """Where the Results section's figures come from: held-out speakers (or clips) of the corpora the model
         trained on, so every one of them is in-corpus."""
         names = corpora_names(self.corpora) or "its training corpora"
-        if self.data_args.get("split_protocol", report.get("protocol")) == "random":
+        if self.data_args.get("split_protocol", report.protocol) == "random":
             held_out = "held-out clips of the same speakers"
         elif self.run.is_kfold_root:
             held_out = "each fold's held-out test speakers"

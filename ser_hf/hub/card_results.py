@@ -15,6 +15,7 @@ from ..evaluation.bootstrap import INTERVAL_LABELS, format_interval, format_inte
 from ..evaluation.constants import INTERVAL_METRICS, METRICS, SCALAR_METRICS
 from ..evaluation.evaluate_model import corpora_names, corpus_relation
 from ..run_folder import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
+from ..run_record import RunReport
 
 if TYPE_CHECKING:
     from .card import RunRecord
@@ -51,9 +52,9 @@ def _trained_on(report: Mapping[str, Any], training_corpora: Sequence[str]) -> s
     return corpora_names(report.get("training_corpora") or training_corpora) or "unknown corpora"
 
 
-def main_split(report: Mapping[str, Any]) -> Optional[str]:
+def main_split(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     """The split a card reports: test, else validation (a run without a test split), else none."""
-    evaluation = report.get("evaluation", {})
+    evaluation = RunReport.from_dict(report).evaluation
     return "test" if "test" in evaluation else ("validation" if "validation" in evaluation else None)
 
 
@@ -109,9 +110,9 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
     elif run.report is not None:
         split = main_split(run.report)
         if split is not None:
-            speakers = run.report["split"]["speakers"].get(split, [])
+            speakers = run.report.split.speakers.get(split, [])
             results += _metric_results(
-                run.report["evaluation"][split],
+                run.report.evaluation[split].to_dict(),
                 MODEL_INDEX_METRICS,
                 lambda pretty: f"{pretty}, {split} split",
                 dataset_type=dataset_type,
@@ -146,29 +147,30 @@ def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
 # --- The body's result tables -------------------------------------------------------------------------------------
 
 
-def results_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def results_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each evaluated split's clips and scalar metrics."""
     rows = []
-    for name, metrics in report.get("evaluation", {}).items():
-        row = {"name": name, "clips": metrics["clips"]}
-        row.update({m: percent(metrics[m]) for m in SCALAR_METRICS if m != "expected_calibration_error"})
-        row["expected_calibration_error"] = f"{metrics['expected_calibration_error']:.3f}"
-        row["ua_interval"] = format_interval(metrics.get("confidence_intervals"), "unweighted_accuracy")
+    for name, metrics in RunReport.from_dict(report).evaluation.items():
+        row = {"name": name, "clips": metrics.clips}
+        row.update({m: percent(metrics.metric(m)) for m in SCALAR_METRICS if m != "expected_calibration_error"})
+        row["expected_calibration_error"] = f"{metrics.expected_calibration_error:.3f}"
+        row["ua_interval"] = format_interval(metrics.confidence_intervals, "unweighted_accuracy")
         rows.append(row)
     return rows
 
 
-def calibration_text(report: Mapping[str, Any]) -> Optional[str]:
+def calibration_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     """How the scores are calibrated: the temperature and the main split's ECE before and after it, or why none was
     fitted (`None` for a report from before calibration existed)."""
-    calibration = report.get("calibration")
-    if not calibration:
+    report = RunReport.from_dict(report)
+    calibration = report.calibration
+    if calibration is None or not calibration.to_dict():
         return None
-    if calibration.get("fitted_on") is None:
-        return f"The scores are not calibrated ({calibration.get('note')})."
+    if calibration.fitted_on is None:
+        return f"The scores are not calibrated ({calibration.note})."
     split = main_split(report)
-    measured = (report["evaluation"][split].get("calibration") or {}) if split else {}
-    in_sample = " (in-sample: T was fitted on this split)" if split == calibration.get("fitted_on") else ""
+    measured = (report.evaluation[split].calibration or {}) if split else {}
+    in_sample = " (in-sample: T was fitted on this split)" if split == calibration.fitted_on else ""
     eces = (
         f"; {split} ECE {measured['ece_before']:.3f} before, {measured['ece_after']:.3f} after{in_sample} (the table "
         "above is after it)"
@@ -177,7 +179,7 @@ def calibration_text(report: Mapping[str, Any]) -> Optional[str]:
     )
     return (
         f"The scores are calibrated by temperature scaling: the logits are divided by T = "
-        f"{calibration['temperature']:.3f} (fitted on the {calibration['fitted_on']} split and saved with the model: "
+        f"{calibration.temperature:.3f} (fitted on the {calibration.fitted_on} split and saved with the model: "
         f"`calibration_temperature` in `config.json`, or folded into the classifier's weights for transformers' "
         f"own classification heads; predictions are unchanged){eces}."
     )
@@ -210,8 +212,9 @@ def pooled_text(pooled: Optional[Mapping[str, Any]]) -> Optional[str]:
     return f"All folds' test speakers pooled: {figures}. {format_intervals(pooled)}"
 
 
-def per_class_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def per_class_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support of each label on the main split."""
+    report = RunReport.from_dict(report)
     split = main_split(report)
     if split is None:
         return []
@@ -223,14 +226,15 @@ def per_class_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "f1": percent(s["f1"]),
             "support": s["support"],
         }
-        for label, s in report["evaluation"][split]["per_class"].items()
+        for label, s in report.evaluation[split].per_class.items()
     ]
 
 
-def per_sex_text(report: Mapping[str, Any]) -> Optional[str]:
+def per_sex_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     """WA and UA of each sex on the main split, when the corpus records it."""
+    report = RunReport.from_dict(report)
     split = main_split(report)
-    groups = report["evaluation"][split].get("per_sex") if split else None
+    groups = report.evaluation[split].per_sex if split else None
     if not groups:
         return None
     return ", ".join(
@@ -239,10 +243,11 @@ def per_sex_text(report: Mapping[str, Any]) -> Optional[str]:
     )
 
 
-def per_corpus_text(report: Mapping[str, Any]) -> Optional[str]:
+def per_corpus_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     """WA and UA of each corpus on the main split of a run on merged corpora (more than one corpus tested)."""
+    report = RunReport.from_dict(report)
     split = main_split(report)
-    groups = report["evaluation"][split].get("per_corpus") if split else None
+    groups = report.evaluation[split].per_corpus if split else None
     if not groups or len(groups) < 2:
         return None
     return ", ".join(
@@ -251,7 +256,7 @@ def per_corpus_text(report: Mapping[str, Any]) -> Optional[str]:
     )
 
 
-def confusion_matrix_image(run: RunRecord, report: Mapping[str, Any]) -> Optional[str]:
+def confusion_matrix_image(run: RunRecord, report: RunReport | Mapping[str, Any]) -> Optional[str]:
     """The main split's confusion matrix relative to the run folder (a k-fold root shows its first fold's)."""
     split = main_split(report)
     folder = run.run_dir

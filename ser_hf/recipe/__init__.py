@@ -1,6 +1,8 @@
 """The recipe: the dataclasses a training run is configured with (:mod:`.arguments`), the parser that fills them from
 ``RECIPE.yaml [--key value ...]`` (:mod:`.parser`), recipe YAML in and out (:mod:`.yaml_io`), and the overrides the
-experiment commands apply (:mod:`.overrides`). :class:`RecipeError` lives in :mod:`.errors`, which imports nothing.
+experiment commands apply (:mod:`.overrides`), and :class:`Recipe` (:mod:`.recipe`), the four sections as one object
+with the one form a run saves them in. :class:`RecipeError` lives in :mod:`ser_hf.errors` (re-exported by
+:mod:`.errors`), which imports nothing.
 
 The names are imported when first used (:mod:`ser_hf.lazy_exports`): ``from ser_hf.recipe.errors import
 RecipeError`` does not load transformers."""
@@ -21,6 +23,7 @@ _EXPORTS = {
     "read_recipe_values": ".overrides",
     "recipe_keys": ".overrides",
     "set_value": ".overrides",
+    "Recipe": ".recipe",
     "RecipeParser": ".parser",
     "parse_recipe": ".parser",
     "read_recipe": ".parser",

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from ..atomic_files import atomic_directory, write_text_atomic
+from ..errors import RecipeError
 from ..evaluation.metrics import classification_metrics, clip_predictions
 from ..evaluation.report import write_fold_summary, write_report
 from ..hub.card import write_model_card
@@ -30,10 +31,10 @@ from ..inputs.speaker_normalization import ensemble_normalization
 from ..models.configuration_ensemble import EnsembleConfig
 from ..models.ensemble import build_ensemble, member_name
 from ..models.modeling_ensemble import EnsembleForAudioClassification
-from ..recipe.errors import RecipeError
 from ..recipe.keys import ENSEMBLE_MEMBERS_KEY
 from ..recipe.parser import read_recipe_file
 from ..run_folder import RUN_CONFIG_FILE, RunDir, fold_folder
+from ..run_record import EnsembleRecord, RunConfig, RunReport, SplitMetrics, TrainingRecord, ValidationChoices
 
 logger = logging.getLogger(__name__)
 
@@ -115,67 +116,79 @@ def fuse_clip_predictions(
 
 
 def member_normalizations(
-    member_reports: Sequence[Mapping[str, Any]], member_dirs: Sequence[Path]
+    member_reports: Sequence[RunReport | Mapping[str, Any]], member_dirs: Sequence[Path]
 ) -> Optional[dict[str, Any]]:
     """How the members standardised their features (their reports'), as one protocol line."""
     return ensemble_normalization(
-        [(member_name(path), report.get("normalization")) for path, report in zip(member_dirs, member_reports)]
+        [
+            (member_name(path), RunReport.from_dict(report).normalization)
+            for path, report in zip(member_dirs, member_reports)
+        ]
     )
 
 
 def ensemble_report(
-    member_reports: Sequence[Mapping[str, Any]],
+    member_reports: Sequence[RunReport | Mapping[str, Any]],
     member_dirs: Sequence[Path],
     output_dir: Path,
     weights: Optional[Sequence[float]] = None,
 ) -> dict[str, Any]:
     """Fuse one split's member runs (their reports and trained model folders): save the ensemble model in
-    ``output_dir`` and its report (``metrics.json``, the plots), and return the report."""
+    ``output_dir`` and its report (``metrics.json``, the plots), and return the report as its JSON dict."""
+    member_reports = [RunReport.from_dict(report) for report in member_reports]
     first = member_reports[0]
-    label_names = first["labels"]
-    if any(report["labels"] != label_names for report in member_reports[1:]):
+    label_names = first.labels
+    if any(report.labels != label_names for report in member_reports[1:]):
         raise ValueError("The ensemble's members were trained on different label sets: they cannot be fused.")
     evaluation = {}
-    for split in first["evaluation"]:
-        if not all(split in report["evaluation"] for report in member_reports):
+    for split in first.evaluation:
+        if not all(split in report.evaluation for report in member_reports):
             continue
         paths, speakers, labels, log_probabilities = fuse_clip_predictions(
-            [report["evaluation"][split]["clip_predictions"] for report in member_reports], label_names, weights
+            [report.evaluation[split].clip_predictions for report in member_reports], label_names, weights
         )
         metrics = classification_metrics(labels, log_probabilities, label_names, speakers=speakers)
         metrics["clip_predictions"] = clip_predictions(paths, speakers, labels, log_probabilities, label_names)
-        evaluation[split] = metrics
+        evaluation[split] = SplitMetrics.from_dict(metrics)
     model = save_ensemble(member_dirs, output_dir, weights=weights)
-    report = {
-        "protocol": first["protocol"],
-        "fold": first.get("fold"),
-        "split": first["split"],
-        "leakage_audit": first.get("leakage_audit"),
-        "training_corpora": first.get("training_corpora"),
-        "normalization": member_normalizations(member_reports, member_dirs),
-        "labels": label_names,
-        "evaluation": evaluation,
+    report = RunReport(
+        protocol=first.protocol,
+        fold=first.fold,
+        split=first.split,
+        leakage_audit=first.leakage_audit,
+        normalization=member_normalizations(member_reports, member_dirs),
+        training_corpora=first.training_corpora,
+        labels=label_names,
+        evaluation=evaluation,
         # The members' validation speakers chose what they chose for each member (reports and cards say so).
-        "validation_choices": _members_validation_choices(member_reports) if "validation" in evaluation else None,
-        "ensemble": {
-            "members": [str(path) for path in member_dirs],
-            "weights": list(model.config.member_weights),
-            "member_test_ua": [
-                report["evaluation"].get("test", {}).get("unweighted_accuracy") for report in member_reports
+        validation_choices=_members_validation_choices(member_reports) if "validation" in evaluation else None,
+        # An ensemble trains nothing itself: its time is its members'.
+        training=TrainingRecord.from_dict(
+            {"wall_seconds": sum(report.training.wall_seconds for report in member_reports)}
+        ),
+        ensemble=EnsembleRecord(
+            members=[str(path) for path in member_dirs],
+            weights=list(model.config.member_weights),
+            member_test_ua=[
+                report.evaluation["test"].unweighted_accuracy if "test" in report.evaluation else None
+                for report in member_reports
             ],
-        },
-        "training": {"wall_seconds": sum(report["training"]["wall_seconds"] for report in member_reports)},
-    }
+        ),
+    )
     write_report(output_dir, report)
-    return report
+    return report.to_dict()
 
 
-def _members_validation_choices(member_reports: Sequence[Mapping]) -> Optional[dict[str, bool]]:
+def _members_validation_choices(member_reports: Sequence[RunReport]) -> Optional[ValidationChoices]:
     """What any member chose on the validation speakers; `None` when a member's report does not record it."""
-    choices = [report.get("validation_choices") for report in member_reports]
+    choices = [report.validation_choices for report in member_reports]
     if any(choice is None for choice in choices):
         return None
-    return {key: any(choice.get(key) for choice in choices) for key in ("best_epoch", "early_stopping", "temperature")}
+    return ValidationChoices(
+        best_epoch=any(choice.best_epoch for choice in choices),
+        early_stopping=any(choice.early_stopping for choice in choices),
+        temperature=any(choice.temperature for choice in choices),
+    )
 
 
 def save_ensemble(
@@ -195,22 +208,24 @@ def save_ensemble(
     model, feature_extractor = build_ensemble(
         member_dirs, weights=weights, names=names, trust_remote_code=trust_remote_code
     )
-    member_configs = [RunDir(path).read_run_config() or {} if Path(path).is_dir() else {} for path in member_dirs]
-    run_config = {
-        "model": {
+    member_configs = [
+        (RunDir(path).read_config() if Path(path).is_dir() else None) or RunConfig() for path in member_dirs
+    ]
+    run_config = RunConfig(
+        model={
             "model_type": EnsembleConfig.model_type,
             "members": [str(path) for path in member_dirs],
             "member_names": list(model.config.member_names),
             "member_weights": list(model.config.member_weights),
         },
-        "data": member_configs[0].get("data", {}),
-        "augmentation": {},
-        "training": {"members": [config.get("training", {}) for config in member_configs]},
-    }
+        data=member_configs[0].data,
+        augmentation={},
+        training={"members": [config.training for config in member_configs]},
+    )
     with atomic_directory(output_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         feature_extractor.save_pretrained(staging)
-        (staging / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2, default=str) + "\n")
+        (staging / RUN_CONFIG_FILE).write_text(json.dumps(run_config.to_dict(), indent=2, default=str) + "\n")
     return model
 
 
@@ -218,9 +233,10 @@ def train_ensemble(
     recipe: str | Path, overrides: Sequence[str], train: Callable[[list[str]], list[dict]]
 ) -> list[dict]:
     """Train an ensemble recipe: each member recipe (its values updated with the ensemble's shared keys, written to
-    ``OUTPUT_DIR/members/NAME.yaml``) through ``train`` (:func:`ser_hf.train.main`) with the command line's
-    ``overrides``, then every split's (or fold's) members fused into one saved ensemble with its report, card and,
-    for k-fold, the mean ± std summary. Members that finished are read back, so an interrupted run resumes."""
+    ``OUTPUT_DIR/members/NAME.yaml``) through ``train`` (:func:`ser_hf.training.run_recipe.run_recipe`) with the
+    command line's ``overrides``, then every split's (or fold's) members fused into one saved ensemble with its
+    report, card and, for k-fold, the mean ± std summary. Members that finished are read back, so an interrupted run
+    resumes."""
     values = read_recipe_file(recipe)
     members = member_recipes(recipe, values)
     weights = member_weights(recipe, values, len(members))
@@ -238,13 +254,13 @@ def train_ensemble(
         raise RecipeError(f"The members of {recipe} trained different numbers of folds: they cannot be fused.")
     reports = []
     for fold_reports in zip(*(reports for _, reports in member_runs)):
-        fold = fold_reports[0].get("fold")
+        fold = RunReport.from_dict(fold_reports[0]).fold
         folder = fold_folder(fold) if fold is not None else ""
         member_dirs = [member_dir / folder for member_dir, _ in member_runs]
         reports.append(ensemble_report(fold_reports, member_dirs, output_dir / folder, weights))
         write_model_card(output_dir / folder)
     if len(reports) > 1:
-        split = "test" if all("test" in report["evaluation"] for report in reports) else "validation"
+        split = "test" if all("test" in RunReport.from_dict(report).evaluation for report in reports) else "validation"
         write_fold_summary(output_dir, reports, split=split)
         write_model_card(output_dir)
     logger.info("Finished: the ensemble is in %s (its members in %s)", output_dir, output_dir / MEMBERS_FOLDER)

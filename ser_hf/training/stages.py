@@ -22,6 +22,7 @@ from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
 from ..data.splits import SplitError, split_dataset
+from ..errors import RecipeError
 from ..evaluation.calibration import apply_temperature, fit_temperature_scaling, reset_temperature
 from ..evaluation.report import evaluate_split, predict_split, write_report
 from ..hub.card import write_model_card
@@ -41,9 +42,17 @@ from ..models import (
 from ..models.baselines import default_feature_extractor
 from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ..recipe.errors import RecipeError
-from ..recipe.yaml_io import write_recipe
+from ..recipe.recipe import Recipe, recipe_argument
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
+from ..run_record import (
+    CalibrationRecord,
+    RunConfig,
+    RunReport,
+    SplitMetrics,
+    SplitRecord,
+    TrainingRecord,
+    ValidationChoices,
+)
 from .trainer import (
     CLIP_PATHS_KEY,
     EpochCallback,
@@ -228,63 +237,65 @@ def build_model(
 
 
 def recipe_input_mode(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
+    model_args: ModelArguments | Recipe,
+    data_args: Optional[DataArguments] = None,
+    augmentation_args: Optional[AugmentationArguments] = None,
     device: Optional[str] = None,
 ) -> InputMode:
     """How the recipe's model gets its inputs (raw audio, cached feature-encoder outputs, FAST mode or openSMILE
     functionals; see :func:`ser_hf.inputs.modes.input_mode`; ``device``: the type of device it trains on), building
-    models with :func:`build_model`."""
+    models with :func:`build_model`. Takes a :class:`~ser_hf.recipe.Recipe`, or its model, data and augmentation
+    sections."""
+    if isinstance(model_args, Recipe):
+        model_args, data_args, augmentation_args, _ = model_args
     return recipe_mode(model_args, data_args, augmentation_args, build_model, device=device)
 
 
-def prepare_recipe_data(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
-    training_args: SERTrainingArguments,
-) -> tuple[InputMode, Dataset]:
+def prepare_recipe_data(recipe: Recipe, *legacy) -> tuple[InputMode, Dataset]:
     """How every run of a recipe starts (``ser_hf.train``, the leakage study, the benchmarks): the corpora decoded
     (every process needs them; the first decodes and caches, the others read the cache) and the recipe's input mode,
     chosen for the device it trains on, with what it computes once for the whole corpus before it is split (the
-    frozen encoder's outputs, the openSMILE functionals) for every split to read."""
-    with training_args.main_process_first(desc="decoding the corpus"):
-        dataset = load_dataset_from_args(data_args)
-    input_mode = recipe_input_mode(model_args, data_args, augmentation_args, device=training_args.device.type)
-    return input_mode, input_mode.prepare_corpus(dataset, training_args)
+    frozen encoder's outputs, the openSMILE functionals) for every split to read.
+
+    The old form, the four sections instead of the recipe, still works (with a `DeprecationWarning`)."""
+    recipe, _ = recipe_argument("prepare_recipe_data", recipe, legacy)
+    with recipe.training.main_process_first(desc="decoding the corpus"):
+        dataset = load_dataset_from_args(recipe.data)
+    input_mode = recipe_input_mode(recipe, device=recipe.training.device.type)
+    return input_mode, input_mode.prepare_corpus(dataset, recipe.training)
 
 
 def train_folds(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
-    training_args: SERTrainingArguments,
-    input_mode: InputMode,
-    dataset: Dataset,
-    recipe: Optional[str | os.PathLike] = None,
+    recipe: Recipe,
+    /,
+    *args,
+    recipe_file: Optional[str | os.PathLike] = None,
     reduce_test: Optional[Callable[[DatasetDict, Optional[int]], DatasetDict]] = None,
+    **legacy,
 ) -> Iterator[tuple[Optional[int], DatasetDict, dict[str, Any]]]:
-    """Split the prepared corpus by the recipe's protocol, audit each split (leakage, labels) before its model is
-    built, then train and evaluate it; yields ``(fold, splits, report)`` as each finishes. ``reduce_test(splits,
-    fold)`` changes a split before it is audited (the benchmark's fewer emotions per test speaker)."""
-    for fold, splits in make_folds(dataset, data_args):
+    """``train_folds(recipe, input_mode, dataset)``: split the prepared corpus (:func:`prepare_recipe_data`) by the
+    recipe's protocol, audit each split (leakage, labels) before its model is built, then train and evaluate it;
+    yields ``(fold, splits, report)`` as each finishes. ``reduce_test(splits, fold)`` changes a split before it is
+    audited (the benchmark's fewer emotions per test speaker); ``recipe_file`` (the recipe's file by default) is
+    named in the audit's errors.
+
+    The old form (the four sections first, then ``input_mode, dataset``, the file as ``recipe=``) still works, with a
+    `DeprecationWarning`."""
+    recipe, args = recipe_argument("train_folds", recipe, args)
+    input_mode, dataset = args if len(args) == 2 else (legacy.pop("input_mode"), legacy.pop("dataset"))
+    if "recipe" in legacy:
+        recipe_file = legacy.pop("recipe")
+    if legacy:
+        raise TypeError(f"train_folds() got unexpected keyword argument(s) {sorted(legacy)}")
+    recipe_file = recipe_file if recipe_file is not None else recipe.path
+    for fold, splits in make_folds(dataset, recipe.data):
         if reduce_test is not None:
             splits = reduce_test(splits, fold)
-        leakage_report = audit_split(splits, fold, recipe=recipe)
+        leakage_report = audit_split(splits, fold, recipe=recipe_file)
         yield (
             fold,
             splits,
-            train_and_evaluate(
-                model_args,
-                data_args,
-                augmentation_args,
-                training_args,
-                splits,
-                fold=fold,
-                leakage_report=leakage_report,
-                input_mode=input_mode,
-            ),
+            train_and_evaluate(recipe, splits, fold=fold, leakage_report=leakage_report, input_mode=input_mode),
         )
 
 
@@ -305,22 +316,23 @@ def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has
     return dataclasses.replace(training_args, **changes)
 
 
-def check_same_recipe(output_dir: Path, run_config: Mapping[str, Any]) -> None:
-    """Refuse to resume (or read back) a run in ``output_dir`` that another model, data or augmentation wrote."""
+def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any]) -> None:
+    """Refuse to resume (or read back) a run in ``output_dir`` that another model, data or augmentation wrote
+    (``run_config``: the resolved recipe, :meth:`~ser_hf.recipe.Recipe.to_run_config`)."""
     run = RunDir(output_dir)
     if not run.has(RUN_CONFIG_FILE):
         return
     if not run.holds_progress():
         return  # that run stopped before its first checkpoint (on bad input, say): nothing to mix with
-    previous = run.read_run_config()
+    previous, current = run.read_config(), RunConfig.from_dict(run_config)
 
-    def comparable(config, section):
+    def comparable(config: RunConfig, section: str) -> dict:
         # Which folds run and how many processes decode do not change what a fold trains on.
-        values = json.loads(json.dumps(config.get(section), default=str)) or {}
+        values = json.loads(json.dumps(getattr(config, section), default=str)) or {}
         return {key: value for key, value in values.items() if key not in ("folds", "preprocessing_num_workers")}
 
     changed = sorted(
-        key for key in ("model", "data", "augmentation") if comparable(previous, key) != comparable(run_config, key)
+        key for key in ("model", "data", "augmentation") if comparable(previous, key) != comparable(current, key)
     )
     if changed:
         raise RecipeError(
@@ -343,30 +355,26 @@ def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -
 
 
 def train_and_evaluate(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
-    training_args: SERTrainingArguments,
-    splits: DatasetDict,
-    *,
+    recipe: Recipe,
+    /,
+    *args,
     fold: Optional[int] = None,
     leakage_report: Optional[LeakageReport] = None,
     input_mode: Optional[InputMode] = None,
 ) -> dict[str, Any]:
-    """Train on ``splits["train"]`` (choosing the best epoch on ``validation``), fit temperature scaling on
-    ``validation`` (``calibrate_temperature``), evaluate validation and test with it, save the model (with its feature
-    extractor and temperature) and write ``metrics.json`` and the plots; returns the report.
+    """``train_and_evaluate(recipe, splits)``: train on ``splits["train"]`` (choosing the best epoch on
+    ``validation``), fit temperature scaling on ``validation`` (``calibrate_temperature``), evaluate validation and
+    test with it, save the model (with its feature extractor and temperature) and write ``metrics.json``
+    (:class:`~ser_hf.run_record.RunReport`) and the plots; returns the report as its JSON dict.
     ``input_mode`` is the recipe's (:func:`recipe_input_mode`) that prepared the corpus the splits come from.
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
+    The old form (the four sections first, then ``splits``) still works, with a `DeprecationWarning`.
     """
+    recipe, (splits,) = recipe_argument("train_and_evaluate", recipe, args)
+    model_args, data_args, augmentation_args, training_args = recipe
     output_dir = Path(training_args.output_dir) / (fold_folder(fold) if fold is not None else "")
-    run_config = {
-        "model": dataclasses.asdict(model_args),
-        "data": dataclasses.asdict(data_args),
-        "augmentation": dataclasses.asdict(augmentation_args),
-        "training": training_args.to_dict(),
-    }
+    run_config = recipe.to_run_config()
     if training_args.overwrite_output_dir:
         remove_previous_run(output_dir, training_args)
     check_same_recipe(output_dir, run_config)
@@ -393,7 +401,7 @@ def train_and_evaluate(
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
         # Written aside and renamed: another process may be reading the previous one in check_same_recipe.
-        write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config, indent=2, default=str) + "\n")
+        write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config.to_dict(), indent=2, default=str) + "\n")
 
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
@@ -427,53 +435,60 @@ def train_and_evaluate(
         name: evaluate_split(trainer, inputs[name], label_names, name, predictions=split, temperature=temperature)
         for name, split in predictions.items()
     }
-    report = {
-        "protocol": data_args.split_protocol,
-        "fold": fold,
-        "split": {
-            "clips": {name: len(split) for name, split in splits.items()},
-            "speakers": {name: sorted(set(column_values(split, "speaker_id"))) for name, split in splits.items()},
-            **{
-                key: value
-                for key, value in get_ser_info(splits["train"]).items()
-                if key in ("split_protocol", "seed", "speaker_lists", "n_splits", "test_speaker")
-            },
-        },
-        "leakage_audit": leakage_report.to_dict() if leakage_report is not None else None,
-        "normalization": normalization.to_dict() if normalization is not None else None,
+    split_info = get_ser_info(splits["train"])
+    report = RunReport(
+        protocol=data_args.split_protocol,
+        fold=fold,
+        split=SplitRecord.from_dict(
+            {
+                "clips": {name: len(split) for name, split in splits.items()},
+                "speakers": {name: sorted(set(column_values(split, "speaker_id"))) for name, split in splits.items()},
+                # The split's own settings, where the split recorded them.
+                **{
+                    key: value
+                    for key, value in split_info.items()
+                    if key in ("split_protocol", "seed", "speaker_lists", "n_splits", "test_speaker")
+                },
+            }
+        ),
+        leakage_audit=leakage_report.to_dict() if leakage_report is not None else None,
+        normalization=normalization.to_dict() if normalization is not None else None,
         # Every figure of this report is in-corpus: on held-out speakers of the corpora the model trained on.
-        "training_corpora": get_ser_info(splits["train"]).get("corpora") or list(data_args.corpus),
-        "labels": label_names,
-        "evaluation": evaluation,
-        "calibration": calibration.to_dict(),
+        training_corpora=split_info.get("corpora") or list(data_args.corpus),
+        labels=label_names,
+        evaluation={name: SplitMetrics.from_dict(metrics) for name, metrics in evaluation.items()},
+        calibration=CalibrationRecord.from_dict(calibration.to_dict()),
         # What the validation speakers chose (reports and cards say so, and only what they did): Trainer keeps the
         # best checkpoint only with load_best_model_at_end and a checkpoint evaluated on them.
-        "validation_choices": (
-            {
-                "best_epoch": bool(args.load_best_model_at_end and trainer.state.best_model_checkpoint),
-                "early_stopping": args.early_stopping_patience is not None,
-                "temperature": calibration.fitted_on == "validation",
-            }
+        validation_choices=(
+            ValidationChoices(
+                best_epoch=bool(args.load_best_model_at_end and trainer.state.best_model_checkpoint),
+                early_stopping=args.early_stopping_patience is not None,
+                temperature=calibration.fitted_on == "validation",
+            )
             if "validation" in evaluation
             else None
         ),
-        "training": {
-            **train_result.metrics,
-            "wall_seconds": round(train_seconds, 1),
-            "global_step": trainer.state.global_step,
-            "epochs": trainer.state.epoch,
-            "best_checkpoint": trainer.state.best_model_checkpoint,
-            "best_metric": trainer.state.best_metric,
-            "resumed_from": checkpoint,
-            "parameters": dataclasses.asdict(count_parameters(model)),
-        },
-    }
+        # Trainer's own train_* metrics (whichever its version reports), then ser-hf's.
+        training=TrainingRecord.from_dict(
+            {
+                **train_result.metrics,
+                "wall_seconds": round(train_seconds, 1),
+                "global_step": trainer.state.global_step,
+                "epochs": trainer.state.epoch,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "best_metric": trainer.state.best_metric,
+                "resumed_from": checkpoint,
+                "parameters": dataclasses.asdict(count_parameters(model)),
+            }
+        ),
+    )
     if trainer.is_world_process_zero():
         export_model(model, feature_extractor, output_dir, temperature=calibration.temperature)
         write_report(output_dir, report, trainer.state.log_history)
         write_model_card(output_dir)
     trainer.accelerator.wait_for_everyone()
-    return report
+    return report.to_dict()
 
 
 def build_trainer(
@@ -557,36 +572,30 @@ def export_model(
 # --- Card and push ------------------------------------------------------------------------------------------------
 
 
-def finish_run(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    augmentation_args: AugmentationArguments,
-    training_args: SERTrainingArguments,
-    reports: list[dict[str, Any]],
-    recipe_args: Optional[list[str]] = None,
-):
-    """The end of a run, on the main process only: write ``recipe.yaml`` and the model cards (a k-fold run's folds
-    with their mean ± std, and its own card at the top), then push the run when ``push_to_hub`` is set.
+def finish_run(recipe: Recipe, /, *args, recipe_args: Optional[list[str]] = None):
+    """``finish_run(recipe, reports)``: the end of a run, on the main process only: write ``recipe.yaml``
+    (:meth:`~ser_hf.recipe.Recipe.write_yaml`, listing the keys ``recipe_args`` set, by default those of the command
+    line the recipe was parsed from) and the model cards (a k-fold run's folds with their mean ± std, and its own card
+    at the top), then push the run when ``push_to_hub`` is set.
 
     The token comes from ``hub_token`` or ``huggingface_hub``'s usual sources; ``run_config.json`` holds it masked.
-    Returns the push's `CommitInfo`, or `None`.
+    Returns the push's `CommitInfo`, or `None`. The old form (the four sections first, then ``reports``) still works,
+    with a `DeprecationWarning`.
     """
+    recipe, (reports,) = recipe_argument("finish_run", recipe, args)
+    if recipe_args is not None:
+        recipe = recipe.replace(args=recipe_args)
+    training_args = recipe.training
     if not training_args.should_save:
         return None
     output_dir = Path(training_args.output_dir)
-    sections = {
-        "Model": dataclasses.asdict(model_args),
-        "Data": dataclasses.asdict(data_args),
-        "Augmentation": dataclasses.asdict(augmentation_args),
-        "Training": training_args.to_dict(),
-    }
-    folds = [report["fold"] for report in reports if report.get("fold") is not None]
+    folds = [report.fold for report in map(RunReport.from_dict, reports) if report.fold is not None]
     model_dirs = [output_dir / fold_folder(fold) for fold in folds] or [output_dir]
     for model_dir in model_dirs:
-        write_recipe(model_dir, sections, recipe_args)
+        recipe.write_yaml(model_dir)
         write_model_card(model_dir)
     if len(folds) > 1:  # the k-fold summary was written: a card for the whole run at the top
-        write_recipe(output_dir, sections, recipe_args)
+        recipe.write_yaml(output_dir)
         write_model_card(output_dir)
     if not training_args.push_to_hub or training_args.process_index != 0:
         return None

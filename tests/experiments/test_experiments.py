@@ -126,13 +126,13 @@ def test_sweep_trains_every_point_in_its_own_run_directory_and_ranks_them(worksp
 
 
 def test_sweep_resumes_without_training_finished_points_again(workspace, monkeypatch, capsys):
-    import ser_hf.train
+    import ser_hf.experiments.sweep
 
     sweep = workspace["sweep"]
     finished = {path.name: (path / "metrics.json").stat().st_mtime_ns for path in sweep.iterdir() if path.is_dir()}
     trained = []
-    train_main = ser_hf.train.main
-    monkeypatch.setattr(ser_hf.train, "main", lambda args=None: trained.append(args) or train_main(args))
+    run_recipe = ser_hf.experiments.sweep.run_recipe  # the sequence ser_hf.train runs a recipe with
+    monkeypatch.setattr(ser_hf.experiments.sweep, "run_recipe", lambda args: trained.append(args) or run_recipe(args))
 
     assert cli_main(["sweep", str(workspace["recipe"]), "--grid", "learning_rate=1.0e-3,5.0e-2,2.0e-2"]) == 0
     assert trained == [[str(sweep / "learning_rate=0.02" / "recipe.yaml")]]  # only the new point trained

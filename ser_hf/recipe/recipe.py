@@ -1,0 +1,131 @@
+"""One training recipe: the four argument sections (model, data, augmentation, training) as one object, parsed from
+``RECIPE.yaml [--key value ...]`` (:meth:`Recipe.parse`) and saved in a run folder in one resolved form
+(:meth:`Recipe.to_run_config`), from which both of the run's copies are derived: ``run_config.json`` (every resolved
+value: what a resumed run is compared against, what the card, ``compare`` and ``evaluate`` read) and ``recipe.yaml``
+(the keys the recipe and command line set, with those values: ``python -m ser_hf.train recipe.yaml`` runs it again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+from ..run_record import RunConfig
+from .arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from .yaml_io import write_recipe
+
+#: The sections of ``run_config.json`` and their titles in ``recipe.yaml``.
+SECTION_TITLES = {"model": "Model", "data": "Data", "augmentation": "Augmentation", "training": "Training"}
+
+
+@dataclass
+class Recipe:
+    """A training recipe: its four sections, and the command line it was parsed from.
+
+    Args:
+        model (`ModelArguments`), data (`DataArguments`), augmentation (`AugmentationArguments`),
+        training (`SERTrainingArguments`): the sections.
+        args (`tuple[str, ...]`, *optional*): ``RECIPE.yaml [--key value ...]`` as given; ``recipe.yaml`` then
+            lists only the keys they set (every key without them).
+
+    Example:
+
+    ```python
+    >>> recipe = Recipe.parse(["recipes/demo.yaml", "--num_train_epochs", "2"])
+    >>> recipe.model.model_type, recipe.training.num_train_epochs
+    ('opensmile', 2.0)
+    >>> model_args, data_args, augmentation_args, training_args = recipe  # the four sections, in order
+    ```
+    """
+
+    model: ModelArguments
+    data: DataArguments
+    augmentation: AugmentationArguments
+    training: SERTrainingArguments
+    args: Optional[tuple[str, ...]] = None
+
+    def __post_init__(self):
+        if self.args is not None:
+            self.args = tuple(self.args)
+
+    @classmethod
+    def parse(cls, args: Optional[Sequence[str]] = None) -> Recipe:
+        """Parse ``[RECIPE.yaml] [--key value ...]`` (the YAML sets the defaults, flags override them; an unknown key
+        is a :class:`~ser_hf.errors.RecipeError` naming it and the file), and check the augmentation against the
+        model."""
+        import sys
+
+        from .parser import RecipeParser
+
+        args = tuple(sys.argv[1:] if args is None else args)
+        recipe = cls(*RecipeParser().parse_recipe(list(args)), args=args)
+        recipe.augmentation.check_model(recipe.model)
+        return recipe
+
+    def __iter__(self) -> Iterator[Any]:
+        """The four sections in order (``model_args, data_args, augmentation_args, training_args = recipe``)."""
+        return iter((self.model, self.data, self.augmentation, self.training))
+
+    @property
+    def path(self) -> Optional[str]:
+        """The recipe file it was parsed from, if any."""
+        return self.args[0] if self.args and not self.args[0].startswith("-") else None
+
+    def replace(self, **changes) -> Recipe:
+        """A copy with sections replaced (``recipe.replace(training=...)``), or, for a key of a section, that section
+        changed: ``recipe.replace(output_dir="runs/a")``."""
+        sections = {name: changes.pop(name) for name in list(changes) if name in SECTION_TITLES or name == "args"}
+        for key, value in changes.items():
+            owner = next(
+                (name for name in SECTION_TITLES if key in {f.name for f in dataclasses.fields(getattr(self, name))}),
+                None,
+            )
+            if owner is None:
+                raise TypeError(f"{key!r} is not a key of any recipe section.")
+            current = sections.get(owner, getattr(self, owner))
+            sections[owner] = dataclasses.replace(current, **{key: value})
+        return dataclasses.replace(self, **sections)
+
+    # --- the saved form ---
+
+    def to_run_config(self) -> RunConfig:
+        """The resolved recipe, section by section (the token masked by ``TrainingArguments.to_dict``): what
+        ``run_config.json`` holds and ``recipe.yaml`` is written from."""
+        return RunConfig(
+            model=dataclasses.asdict(self.model),
+            data=dataclasses.asdict(self.data),
+            augmentation=dataclasses.asdict(self.augmentation),
+            training=self.training.to_dict(),
+        )
+
+    def write_yaml(self, output_dir: str | os.PathLike) -> Path:
+        """Write ``recipe.yaml`` into ``output_dir`` from :meth:`to_run_config`: the keys the recipe and command line
+        set, with the values the run used (token keys never); returns its path."""
+        config = self.to_run_config()
+        sections = {title: getattr(config, name) for name, title in SECTION_TITLES.items()}
+        return write_recipe(output_dir, sections, self.args)
+
+
+def recipe_argument(function: str, first: Any, rest: tuple) -> tuple[Recipe, tuple]:
+    """``(recipe, the other positional arguments)`` of a function that takes a :class:`Recipe` first, also called
+    the old way, with the four sections first (``model_args, data_args, augmentation_args, training_args, ...``):
+    that form still works, with a `DeprecationWarning`."""
+    if isinstance(first, Recipe):
+        return first, rest
+    if isinstance(first, ModelArguments) and len(rest) >= 3 and isinstance(rest[0], DataArguments):
+        warnings.warn(
+            f"{function}(model_args, data_args, augmentation_args, training_args, ...) is deprecated: pass one "
+            f"Recipe instead ({function}(Recipe(model_args, data_args, augmentation_args, training_args), ...), "
+            "or Recipe.parse(args)).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return Recipe(first, *rest[:3]), tuple(rest[3:])
+    raise TypeError(f"{function}() takes a Recipe first, not {type(first).__name__}.")
+
+
+__all__ = ["Recipe", "SECTION_TITLES", "recipe_argument"]

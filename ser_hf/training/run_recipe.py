@@ -1,0 +1,125 @@
+"""Running a recipe from start to finish: the one sequence that ``python -m ser_hf.train`` (and ``ser-hf train``)
+and every point of a sweep call. An ensemble recipe trains each member recipe this way, then fuses them; any other
+recipe is parsed (an unknown key stops it there), its output folder checked and held, and its sections run in order:
+data, splits, training and evaluation of each split, the k-fold summary, the recipe and card, the push.
+
+Heavy modules (datasets, torch, the training stages) are imported where they are used, so that importing this module
+costs no more than the recipe parser.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..recipe.recipe import Recipe
+from ..recipe.yaml_io import read_recipe_file
+from ..run_folder import SUMMARY_FILE, check_output_dir, fold_folder, hold_output_dir
+from ..run_record import RunReport
+
+logger = logging.getLogger("ser_hf")
+
+
+def setup_logging(training_args) -> None:
+    """Log ser-hf's progress (data, split audit, metrics) on the main process at INFO unless asked otherwise, and
+    datasets' and transformers' at the run's level, Hub tokens redacted from every message."""
+    import datasets
+    import transformers
+
+    from ..hub.token import redact_log_handlers
+
+    level = training_args.get_process_log_level()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, stream=sys.stdout)
+    redact_log_handlers()  # a Hub error that echoes the token is logged without it
+    logger.setLevel(logging.INFO if training_args.should_log and training_args.log_level == "passive" else level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    if training_args.disable_tqdm:
+        # The Trainer's bars follow disable_tqdm; the libraries draw their own (transformers loading weights and
+        # writing model shards, datasets mapping), which only their switches turn off.
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+
+
+def run_recipe(args: Sequence[str]) -> list[dict]:
+    """Run ``RECIPE.yaml [--key value ...]``; returns the report (``metrics.json`` as a dict) of every split trained:
+    one, or one per fold. An ensemble recipe (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each
+    member recipe through this function, then fuses them."""
+    from .ensemble import is_ensemble_recipe, train_ensemble
+
+    args = list(args)
+    if args and args[0].endswith((".yaml", ".yml")) and Path(args[0]).is_file():
+        if is_ensemble_recipe(read_recipe_file(args[0])):
+            if not logging.getLogger().handlers:
+                logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+            return train_ensemble(args[0], args[1:], train=run_recipe)
+    # Configuration: YAML recipe, then command-line overrides; unknown keys stop here.
+    recipe = Recipe.parse(args)
+    setup_logging(recipe.training)
+    logger.info(
+        "Training %s on %s (%s protocol) into %s",
+        recipe.model.model_type,
+        ", ".join(recipe.data.corpus),
+        recipe.data.split_protocol,
+        recipe.training.output_dir,
+    )
+    # The output folder: never a data folder or a folder of the user's files, and one training in it at a time.
+    if recipe.training.should_save:
+        check_output_dir(recipe.training.output_dir, recipe.data.data_dir)
+    with hold_output_dir(recipe.training.output_dir, enabled=recipe.training.should_save):
+        return train_recipe(recipe)
+
+
+def train_recipe(recipe: Recipe) -> list[dict]:
+    """The run itself, once the recipe is parsed and its output folder held: data, splits, training, the k-fold
+    summary, the recipe and card, the push."""
+    from ..evaluation.report import write_fold_summary
+    from .stages import finish_run, prepare_recipe_data, train_folds
+
+    # Data and model inputs: the corpora decoded (cached), and what the recipe's input mode computes once for the
+    # whole corpus before it is split (the frozen encoder's outputs, the openSMILE functionals).
+    input_mode, dataset = prepare_recipe_data(recipe)
+
+    # Split by speaker, audit each split (leakage, labels) before its model is built, then train and evaluate each.
+    reports = [report for _, _, report in train_folds(recipe, input_mode, dataset)]
+
+    # Folds: mean ± std of every metric.
+    output_dir = Path(recipe.training.output_dir)
+    if len(reports) > 1 and recipe.training.should_save:
+        records = [RunReport.from_dict(report) for report in reports]
+        split = "test" if all("test" in record.evaluation for record in records) else "validation"
+        summary = write_fold_summary(output_dir, records, split=split)
+        logger.info(
+            "%d folds, %s UA %.1f ± %.1f %%",
+            summary["folds"],
+            split,
+            100 * summary["mean"]["unweighted_accuracy"],
+            100 * summary["std"]["unweighted_accuracy"],
+        )
+
+    # Card and push: the recipe and model card of the run, then the Hub when push_to_hub is set (main process).
+    commit = finish_run(recipe, reports)
+    if recipe.training.should_save:
+        logger.info("%s", where_the_run_is(output_dir, reports, commit))
+    return reports
+
+
+def where_the_run_is(output_dir: Path, reports: Sequence[RunReport | dict], commit=None) -> str:
+    """The closing line of a run: the folder it was written to, its model(s), and the Hub commit when pushed."""
+    folds = [fold_folder(record.fold) for record in map(RunReport.from_dict, reports) if record.fold is not None]
+    if folds:
+        models = f"{len(folds)} fold model(s) in {', '.join(folds)}" + (
+            f", mean ± std in {SUMMARY_FILE}" if len(folds) > 1 else ""
+        )
+        line = f"Finished: the run is in {output_dir} ({models})"
+    else:
+        line = (
+            f"Finished: the run is in {output_dir} (model, metrics.json, model card); try it: "
+            f"ser-hf predict {output_dir} AUDIO_FILE"
+        )
+    return line + (f"; pushed to {commit.commit_url}" if commit is not None else "")
+
+
+__all__ = ["run_recipe", "setup_logging", "train_recipe", "where_the_run_is"]
