@@ -15,6 +15,7 @@ from ser_hf.cli import main as cli_main
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.models import EnsembleForAudioClassification, OpenSmileFeatureExtractor, build_baseline, build_ensemble
 from ser_hf.recipe.errors import RecipeError
+from ser_hf.run_folder import RunDir
 from ser_hf.train import main
 from ser_hf.training.ensemble import fuse_clip_predictions
 from tests.conftest import RAVDESS_SAMPLE, load_bench
@@ -169,6 +170,11 @@ def test_an_ensemble_recipe_reports_what_its_saved_model_scores(tmp_path, tiny_r
     assert yaml.safe_load((run / "members" / "smile.yaml").read_text())["model_type"] == "opensmile"
     assert report == json.loads((run / "metrics.json").read_text())
     assert report["ensemble"]["weights"] == [2.0, 1.0]
+    # Every key the ensemble's report holds is a field of the typed record, and it reads back as written.
+    record = RunDir(run).read_report()
+    assert record.unknown_keys() == [] and record.to_dict() == report
+    assert record.ensemble.members == [str(run / "members" / name) for name in ("cnn", "smile")]
+    assert record.calibration is None and "calibration" not in report  # an ensemble fits no temperature itself
     clips = report["evaluation"]["test"]["clip_predictions"]
     member_clips = [{clip["path"]: clip for clip in m["evaluation"]["test"]["clip_predictions"]} for m in members]
     classifier = pipeline("audio-classification", model=str(run))
