@@ -5,6 +5,7 @@ missing, keys unknown) keeps its shape."""
 from __future__ import annotations
 
 import json
+import shutil
 
 from ser_hf.evaluation.report import validation_choices
 from ser_hf.run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir
@@ -88,3 +89,30 @@ def test_a_record_built_in_code_writes_the_writers_keys():
         "augmentation": {},
         "training": {},
     }
+
+
+def test_a_run_folder_of_an_older_ser_hf_is_carded_compared_and_left_as_it_was(tmp_path, cnn_run):
+    from ser_hf.experiments.compare import summarize_run
+    from ser_hf.hub.card import write_model_card
+
+    old = tmp_path / "old_run"
+    shutil.copytree(cnn_run, old, ignore=shutil.ignore_patterns("checkpoint-*", "README.md"))
+    report = json.loads((old / METRICS_FILE).read_text())
+    for key in ("calibration", "validation_choices", "normalization", "training_corpora"):  # not written back then
+        report.pop(key)
+    report["written_by"] = "ser-hf 0.0.1"  # and a key this version does not know
+    text = json.dumps(report, indent=2) + "\n"
+    (old / METRICS_FILE).write_text(text)
+
+    write_model_card(old)
+    card = (old / "README.md").read_text()
+    # What the validation speakers chose, from run_config.json's training arguments (the report did not record it).
+    assert "Validation speakers: they chose the best epoch, so their figures are optimistic" in card
+    assert "The scores are calibrated" not in card and "The scores are not calibrated" not in card
+    result = summarize_run(old)
+    assert result.mean["unweighted_accuracy"] == report["evaluation"]["test"]["unweighted_accuracy"]
+    assert (
+        result.model_type == "cnn2d" and result.trainable_parameters == report["training"]["parameters"]["trainable"]
+    )
+    assert (old / METRICS_FILE).read_text() == text
+    assert RunDir(old).read_report().unknown_keys() == ["written_by"]
