@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
-from transformers import AutoModelForAudioClassification, PreTrainedModel
+from transformers import PreTrainedModel
 
 from ..atomic_files import save_figure, write_text_atomic
 from ..data.corpora import CORPORA, corpus_name, load_corpus
@@ -41,11 +41,9 @@ from ..inputs.speaker_normalization import (
     ensemble_normalization,
     evaluation_normalization,
 )
-from ..models import (  # importing ser_hf.models registers its model types with the Auto classes
-    EnsembleForAudioClassification,
-    load_feature_extractor,
-)
+from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
+from ..models.loading import load_model
 from ..models.padding import is_padding_invariant
 from ..run_folder import (
     CONFUSION_MATRIX_PNG,
@@ -161,19 +159,13 @@ def load_trained_model(
     device: Optional[str] = None,
 ) -> TrainedModel:
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
-    ``metrics.json`` and ``run_config.json`` when they are there. A folder or repository without a feature extractor
-    raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read. A folder
-    written by ``ser-hf export --format onnx`` loads as an
-    :class:`~ser_hf.export.onnx_runtime.OnnxModelForAudioClassification`."""
-    from ..export.onnx_runtime import OnnxModelForAudioClassification, check_model_folder, is_onnx_export
-
-    kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
-    check_model_folder(name_or_path)
-    feature_extractor = load_feature_extractor(name_or_path, **kwargs)
-    if is_onnx_export(name_or_path):  # ser-hf export --format onnx: the graph runs in onnxruntime
-        model = OnnxModelForAudioClassification(name_or_path, trust_remote_code=trust_remote_code)
-    else:
-        model = AutoModelForAudioClassification.from_pretrained(name_or_path, **kwargs)
+    ``metrics.json`` and ``run_config.json`` when they are there, loaded by :func:`~ser_hf.models.loading.load_model`
+    (a folder, a Hub id, an ONNX export run in onnxruntime, or a folder of LoRA adapters; a folder or repository
+    without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the
+    weights are read)."""
+    model, feature_extractor = load_model(
+        name_or_path, revision=revision, token=token, trust_remote_code=trust_remote_code
+    )
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
     run = RunDir.find(name_or_path, revision=revision, token=token)
     return TrainedModel(
