@@ -141,6 +141,7 @@ import os, signal, sys
 # As in a terminal: a test runner's worker may ignore SIGINT, and a child inherits that.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from transformers import TrainerCallback
+from ser_hf.cli import main
 from ser_hf.training import trainer as trainer_module
 
 class CtrlCAtStep(TrainerCallback):
