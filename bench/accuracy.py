@@ -39,9 +39,9 @@ from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.evaluation.constants import INTERVAL_METRICS
 from ser_hf.experiments.leakage import matched_random_split
+from ser_hf.recipe import Recipe
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import check_dotted_key, set_value
-from ser_hf.recipe.parser import parse_recipe
 from ser_hf.recipe.yaml_io import load_yaml, read_recipe_file
 from ser_hf.run_folder import fold_folder
 from ser_hf.training.ensemble import (
@@ -213,23 +213,21 @@ def fold_line(fold: int, report: dict, random_split: bool = False) -> str:
     )
 
 
-def prepare_recipe(values: dict) -> tuple[tuple, Any, Any]:
-    """The recipe's four argument sections parsed from ``values`` (as ``ser_hf.train`` parses a file), its input mode
+def prepare_recipe(values: dict) -> tuple[Recipe, Any, Any]:
+    """The :class:`~ser_hf.recipe.Recipe` parsed from ``values`` (as ``ser_hf.train`` parses a file), its input mode
     and its corpus, prepared by that mode (decoded, and encoded once in FAST mode)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "recipe.yaml"
         path.write_text(yaml.safe_dump(values))
-        arguments = parse_recipe([str(path)])
-    return (arguments, *prepare_recipe_data(*arguments))
+        recipe = Recipe.parse([str(path)])
+    return (recipe, *prepare_recipe_data(recipe))
 
 
-def train_split(arguments: tuple, input_mode, splits, fold: int) -> dict:
+def train_split(recipe: Recipe, input_mode, splits, fold: int) -> dict:
     """Train and evaluate one split as ``ser_hf.train`` does (same stages, leakage audit included); its report, with
     the training minutes under ``bench_minutes``."""
     return with_minutes(
-        train_and_evaluate(
-            *arguments, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode
-        )
+        train_and_evaluate(recipe, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode)
     )
 
 
@@ -270,27 +268,23 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
     """Train every fold as ``ser_hf.train`` does (same stages), optionally reducing each test fold first. With
     ``leakage``, each fold also trains on a random split of the same clips and sizes (its report under
     ``"random"``)."""
-    arguments, input_mode, dataset = prepare_recipe(values)
-    model_args, data_args, augmentation_args, training_args = arguments
+    recipe, input_mode, dataset = prepare_recipe(values)
     reports = []
 
     def reduce_test(splits, fold: int):
-        return reduce_test_emotions(splits, emotions_per_speaker, seed=training_args.seed + fold)
+        return reduce_test_emotions(splits, emotions_per_speaker, seed=recipe.training.seed + fold)
 
     for fold, splits, report in train_folds(
-        *arguments, input_mode, dataset, reduce_test=reduce_test if emotions_per_speaker else None
+        recipe, input_mode, dataset, reduce_test=reduce_test if emotions_per_speaker else None
     ):
         print(fold_line(fold, with_minutes(report)), flush=True)
         if leakage:
             random_splits, random_data_args, random_training_args = random_fold_run(
-                dataset, splits, data_args, training_args, fold
+                dataset, splits, recipe.data, recipe.training, fold
             )
             report["random"] = with_minutes(
                 train_and_evaluate(
-                    model_args,
-                    random_data_args,
-                    augmentation_args,
-                    random_training_args,
+                    recipe.replace(data=random_data_args, training=random_training_args),
                     random_splits,
                     fold=fold,
                     leakage_report=audit_leakage(random_splits, raise_on_leakage=False),

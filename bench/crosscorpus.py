@@ -88,14 +88,14 @@ def run_recipe(
 ) -> list[dict]:
     overrides = overrides or {}
     output_dir = output_root / variant_folder(recipe, overrides)
-    arguments, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
+    parsed, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
     speakers = column_values(dataset, "speaker_id")
     rows = []
     for fold, (source, target) in enumerate((a, b) for a in SHARED_CORPORA for b in SHARED_CORPORA if a != b):
         of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in (source, target)}
         splits = speaker_split(dataset, train_speakers=of[source], test_speakers=of[target])
         splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
-        report = train_split(arguments, input_mode, splits, fold)
+        report = train_split(parsed, input_mode, splits, fold)
         test = report["evaluation"]["test"]
         intervals = pooled_intervals([test])
         row = {

@@ -1,6 +1,6 @@
 """Do timeline segments get the label the same model gives the whole clip? Recordings made of held-out RAVDESS clips
-with known labels, one after another with short pauses, run through ``ser_hf.deploy.timeline.emotion_timeline`` under each
-segment context and smoothing.
+with known labels, one after another with short pauses, run through ``ser_hf.deploy.timeline.emotion_timeline`` under
+each segment context and smoothing.
 
     python bench/timeline.py                    # the shipped sample: a demo-recipe model trained on actors 01-05
     python bench/timeline.py --full             # ../shared/data/ravdess_16k: trained on actors 01-14

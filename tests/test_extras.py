@@ -29,10 +29,3 @@ def test_every_hint_names_an_extra_and_the_clone_form():
             assert f"-e '.[{extra}]'" in following or f'-e ".[{extra}]"' in following, f"{path}: {match[0]}"
             hints += 1
     assert hints >= 6
-
-
-def test_the_app_says_it_as_install_hint_does():
-    """ser_hf/app.py spells its hint out (a Space runs the file on its own): it stays the same as install_hint's."""
-    from ser_hf.app import MISSING_GRADIO
-
-    assert MISSING_GRADIO == f"the web app needs Gradio, which is not installed: {install_hint('app')}"

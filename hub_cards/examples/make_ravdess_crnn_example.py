@@ -13,7 +13,6 @@ report, recipe, metrics) into ``hub_cards/examples/ravdess_crnn/``. Nothing is p
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ def main(argv=None) -> int:
 
     from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
     from ser_hf.hub.card import write_model_card
-    from ser_hf.recipe import RECIPE_FILE, parse_recipe, write_recipe
+    from ser_hf.recipe import RECIPE_FILE, Recipe
 
     run_dir = Path(args.run_dir)
     missing = [name for name in ("model.safetensors", "metrics.json") if not (run_dir / name).is_file()]
@@ -50,18 +49,7 @@ def main(argv=None) -> int:
         return 1
 
     if not (run_dir / RECIPE_FILE).is_file():
-        recipe_args = [args.recipe, "--data_dir", args.data_dir, "--output_dir", str(run_dir)]
-        model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
-        write_recipe(
-            run_dir,
-            {
-                "Model": dataclasses.asdict(model_args),
-                "Data": dataclasses.asdict(data_args),
-                "Augmentation": dataclasses.asdict(augmentation_args),
-                "Training": training_args.to_dict(),
-            },
-            recipe_args,
-        )
+        Recipe.parse([args.recipe, "--data_dir", args.data_dir, "--output_dir", str(run_dir)]).write_yaml(run_dir)
 
     speakers = [s.strip() for s in args.speakers.split(",") if s.strip()]
     report_name = f"ravdess-actors-{speakers[0]}-{speakers[-1]}"

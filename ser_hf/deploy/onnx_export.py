@@ -47,6 +47,7 @@ from ..models.onnx_runtime import (
     import_onnxruntime,
     is_onnx_export,
 )
+from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ EXPORTERS = ("auto", "dynamo", "torchscript")
 #: Graphs with more weights than this keep them in a file beside model.onnx (a protobuf holds at most 2 GB).
 EXTERNAL_DATA_BYTES = 1 << 30
 #: Files of the model's run copied into the export, so that ``ser-hf evaluate --split test`` finds its test speakers.
-RUN_FILES = ("metrics.json", "run_config.json")
+RUN_FILES = (METRICS_FILE, RUN_CONFIG_FILE)
 #: The model type of ``ser-hf ensemble``'s models, which are not exported (see :func:`refuse_ensemble`).
 ENSEMBLE_MODEL_TYPE = "ser_ensemble"
 

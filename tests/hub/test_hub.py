@@ -28,11 +28,11 @@ from transformers import pipeline
 
 from ser_hf.cli import main as cli_main
 from ser_hf.data.decode import decode_waveform
+from ser_hf.deploy.windows import window_bounds
 from ser_hf.evaluation.metrics import SCALAR_METRICS
 from ser_hf.hub.card import model_card_template_path
 from ser_hf.hub.card_results import MODEL_INDEX_METRICS
 from ser_hf.hub.push import HubPushError, push_reports_to_hub, push_to_hub
-from ser_hf.predict import window_bounds
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, REPO, local_scores, write_cnn_recipe

@@ -423,12 +423,9 @@ def test_corpus_normalisation_standardises_each_corpus_with_all_its_own_clips(pr
 def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classified_together(tmp_path, tiny_ravdess):
     """Trained with normalization: corpus, then predict: the files classified together are one corpus, standardised
     with statistics of them all (not the training speakers' stored ones)."""
-    from ser_hf.predict import (
-        RECORDINGS_GROUP,
-        classify_files,
-        load_classifier,
-        speaker_statistics_of_files,
-    )
+    from ser_hf.deploy.classify import classify_files
+    from ser_hf.deploy.pipelines import load_classifier
+    from ser_hf.deploy.speakers import RECORDINGS_GROUP, speaker_statistics_of_files
 
     recipe = write_recipe(
         tmp_path / "r.yaml",

@@ -334,7 +334,8 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
 def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_path):
     import soundfile
 
-    from ser_hf.predict import classify_files, load_classifier
+    from ser_hf.deploy.classify import classify_files
+    from ser_hf.deploy.pipelines import load_classifier
 
     model, feature_extractor = tiny_whisper()
     model.save_pretrained(tmp_path / "model")
@@ -352,7 +353,8 @@ def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_pa
 
 
 def test_onnx_export_refuses_a_model_whose_states_are_standardised(tmp_path):
-    from ser_hf.export.onnx import OnnxExportError, export_onnx
+    from ser_hf.deploy.onnx_export import export_onnx
+    from ser_hf.models.onnx_runtime import OnnxExportError
 
     model, _ = tiny_whisper(freeze_base_model=True)
     feature_extractor = build_ssl_feature_extractor(model.config, normalization="global")
@@ -368,8 +370,9 @@ def test_speaker_statistics_without_the_cache_come_from_the_model_and_reach_pred
     windows."""
     import soundfile
 
+    from ser_hf.deploy.classify import classify_files
+    from ser_hf.deploy.pipelines import load_classifier
     from ser_hf.inputs.speaker_normalization import evaluation_normalization, speaker_statistics
-    from ser_hf.predict import classify_files, load_classifier
 
     model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics", use_weighted_layer_sum=True)
     feature_extractor = build_ssl_feature_extractor(model.config, normalization="speaker")
