@@ -39,15 +39,18 @@ def moved_module(old: str, new_modules: Sequence[str]) -> tuple[Callable[[str], 
 
     def __getattr__(name: str) -> Any:
         if not name.startswith("__"):
-            for module_name in new_modules:
-                module = importlib.import_module(module_name)
-                if hasattr(module, name):
-                    warnings.warn(
-                        f"{old} is deprecated and will be removed: import {name} from {module_name}.",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
-                    return getattr(module, name)
+            modules = [importlib.import_module(module_name) for module_name in new_modules]
+            # The module that exports the name (its __all__) before one that merely imports it.
+            owners = [m for m in modules if name in getattr(m, "__all__", ())] or [
+                m for m in modules if hasattr(m, name)
+            ]
+            if owners:
+                warnings.warn(
+                    f"{old} is deprecated and will be removed: import {name} from {owners[0].__name__}.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                return getattr(owners[0], name)
         raise AttributeError(f"module {old!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:

@@ -54,7 +54,7 @@ LINKED = ("data", "recipes", "docs", "bench", "hub_cards", "BENCHMARKS.md")
 #: The only reasons a block may be left out, each a phrase its marker line must hold.
 NOT_RUN_REASONS = {
     "is the test suite": "make test runs these tests; running it from them would recurse",
-    "serves until stopped": "a server never returns; tests/test_app.py serves the same app",
+    "serves until stopped": "a server never returns; tests/deploy/test_app.py serves the same app",
     "needs a GPU": "the tests run on CPU",
     "several machines": "a multi-node launch needs the machines",
     "the real Hub": "the tests reach no network; the Hub commands ser-hf runs are tested on the local Hub",

@@ -17,7 +17,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 gradio = pytest.importorskip("gradio")
 
-from ser_hf.app import MISSING_GRADIO, build_app  # noqa: E402
+from ser_hf.deploy.app import MISSING_GRADIO, build_app  # noqa: E402
 
 
 def test_without_gradio_the_app_says_how_to_install_it(tiny_crnn_folder, monkeypatch, capsys):
@@ -29,7 +29,7 @@ def test_without_gradio_the_app_says_how_to_install_it(tiny_crnn_folder, monkeyp
 
 
 def test_ser_hf_app_launches_with_an_upload_limit_and_deletes_its_files(tiny_crnn_folder, monkeypatch, capsys):
-    from ser_hf.app import DELETE_CACHE, MAX_UPLOAD_MB
+    from ser_hf.deploy.app import DELETE_CACHE, MAX_UPLOAD_MB
 
     launched = []
     monkeypatch.setattr(gradio.Blocks, "launch", lambda app, **options: launched.append((app, options)))

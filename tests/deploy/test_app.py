@@ -29,10 +29,10 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from ser_hf.app import GRADIO_MISSING_TEXT, build_app, launch_options  # noqa: E402
-from ser_hf.timeline import emotion_timeline  # noqa: E402
+from ser_hf.deploy.app import GRADIO_MISSING_TEXT, build_app, launch_options  # noqa: E402
+from ser_hf.deploy.timeline import emotion_timeline  # noqa: E402
 
-APP_FILE = Path(__file__).resolve().parents[2] / "ser_hf" / "app.py"
+APP_FILE = Path(__file__).resolve().parents[2] / "ser_hf" / "space_app.py"
 
 
 def free_port() -> int:
@@ -105,7 +105,7 @@ def test_app_gives_a_long_recording_its_emotion_over_time(served, model_folder, 
     assert plot["visible"] is True and Path(plot["value"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = segments["value"]
     assert segments["visible"] is True and table["headers"] == ["start", "end", "label", "score"]
-    expected = emotion_timeline(str(model_folder), path).segments  # what ser_hf.timeline finds in the same file
+    expected = emotion_timeline(str(model_folder), path).segments  # what ser_hf.deploy.timeline finds in the same file
     assert len(expected) >= 2
     assert [row[:3] for row in table["data"]] == [[round(s.start, 2), round(s.end, 2), s.label] for s in expected]
 
@@ -184,12 +184,12 @@ def test_app_refusals_are_one_log_line_and_its_files_go_when_it_stops(model_fold
         soundfile.write(long, np.concatenate([load_clip(0), load_clip(1)]), 16000)
         corrupt = tmp_path / "corrupt.wav"
         corrupt.write_bytes(b"RIFF" + b"\0" * 200)
-        with caplog.at_level("WARNING", logger="ser_hf.app"):
+        with caplog.at_level("WARNING", logger="ser_hf.deploy.app"):
             with pytest.raises(AppError, match=r"This recording is 0\.\d minutes long; this app takes recordings"):
                 client(url, tmp_path).predict(handle_file(str(long)), api_name="/classify")
             with pytest.raises(AppError, match="This recording cannot be classified: "):
                 client(url, tmp_path).predict(handle_file(str(corrupt)), api_name="/classify")
-        refused = [record.getMessage() for record in caplog.records if record.name == "ser_hf.app"]
+        refused = [record.getMessage() for record in caplog.records if record.name == "ser_hf.deploy.app"]
         assert [message.split(":")[0] for message in refused] == ["Refused long.wav", "Refused corrupt.wav"]
         assert all("\n" not in message for message in refused)
         assert "Traceback" not in capfd.readouterr().err

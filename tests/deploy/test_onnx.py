@@ -16,9 +16,9 @@ import pytest
 from transformers import AutoFeatureExtractor
 
 from ser_hf.cli import main as cli_main
-from ser_hf.export.onnx import export_onnx
-from ser_hf.export.onnx_runtime import OnnxExportError, OnnxModelForAudioClassification
+from ser_hf.deploy.onnx_export import export_onnx
 from ser_hf.models import OpenSmileFeatureExtractor, build_baseline
+from ser_hf.models.onnx_runtime import OnnxExportError, OnnxModelForAudioClassification
 from tests.conftest_models import BASELINE_KINDS, LABELS, SAMPLE_DIR, build_tiny, featurize, load_clip
 
 PARITY_AUDIO = [SAMPLE_DIR / "Actor_01", SAMPLE_DIR / "Actor_08"]
@@ -141,7 +141,7 @@ def test_ser_hf_export_prints_only_its_own_lines(exports):
         assert lines[1].startswith("parity on 8 clip(s) of ") and "argmax identical" in lines[1]
         # The CRNN's LSTM takes TorchScript's exporter: ser-hf says so in one line of its own.
         loggers = [line.split(": ")[0] for line in run.stderr.splitlines()]
-        assert loggers == ([] if exporter == "dynamo" else ["WARNING ser_hf.export.onnx"]), run.stderr
+        assert loggers == ([] if exporter == "dynamo" else ["WARNING ser_hf.deploy.onnx_export"]), run.stderr
         assert exporter == "dynamo" or "trying TorchScript's exporter" in run.stderr
 
 
@@ -153,7 +153,7 @@ def test_ser_hf_export_verbose_shows_the_exporters_libraries(monkeypatch, tmp_pa
 
     from transformers.utils import logging as transformers_logging
 
-    import ser_hf.export.onnx
+    import ser_hf.deploy.onnx_export
 
     seen = []
 
@@ -162,7 +162,7 @@ def test_ser_hf_export_verbose_shows_the_exporters_libraries(monkeypatch, tmp_pa
         parity = SimpleNamespace(summary=lambda: "parity")
         return SimpleNamespace(path=output_dir, manifest={"exporter": "torch.onnx.export (dynamo)"}, parity=parity)
 
-    monkeypatch.setattr(ser_hf.export.onnx, "export_onnx", export_onnx)
+    monkeypatch.setattr(ser_hf.deploy.onnx_export, "export_onnx", export_onnx)
     # From a known state (an in-process training earlier in this worker may have turned transformers' bars off), put
     # back at the end.
     onnx_ir, bars = logging.getLogger("onnx_ir"), transformers_logging.is_progress_bar_enabled()

@@ -17,9 +17,9 @@ import onnxruntime
 import torch
 from transformers import AutoFeatureExtractor
 
-from ser_hf.export.onnx import export_onnx
-from ser_hf.export.onnx_runtime import OnnxModelForAudioClassification
+from ser_hf.deploy.onnx_export import export_onnx
 from ser_hf.models import ssl_lora_config
+from ser_hf.models.onnx_runtime import OnnxModelForAudioClassification
 from tests.conftest_models import SAMPLE_DIR, build_tiny, featurize, load_clip
 
 PARITY_AUDIO = [SAMPLE_DIR / "Actor_02"]

@@ -15,11 +15,16 @@ import soundfile
 import torch
 from transformers import Wav2Vec2Config, pipeline
 
-import ser_hf.predict as predict_module
+import ser_hf.deploy.classify as classify_module
+import ser_hf.deploy.windows as windows_module
 from ser_hf.cli import main as cli_main
 from ser_hf.data.decode import decode_waveform
+from ser_hf.deploy.audio_inputs import find_audio_inputs
+from ser_hf.deploy.classify import classify_files
+from ser_hf.deploy.pipelines import model_labels
+from ser_hf.deploy.windows import window_bounds
+from ser_hf.deploy.writers import PredictionWriter
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
-from ser_hf.predict import PredictionWriter, classify_files, find_audio_inputs, model_labels, window_bounds
 from tests.conftest_models import _SSL_COMMON, LABELS, build_tiny, load_clip
 
 SAMPLING_RATE = 16000
@@ -282,16 +287,16 @@ def test_files_are_decoded_lazily_a_chunk_ahead(monkeypatch, crnn_model, clip_fo
     """However many files there are, at most a chunk of windows (BATCHES_PER_CHUNK batches, or MAX_CHUNK_SECONDS of
     audio) is decoded ahead of the result being handed out: memory does not grow with the folder."""
     if max_chunk_seconds is not None:
-        monkeypatch.setattr(predict_module, "MAX_CHUNK_SECONDS", max_chunk_seconds)
+        monkeypatch.setattr(classify_module, "MAX_CHUNK_SECONDS", max_chunk_seconds)
     decoded = []
 
-    read_clip = predict_module._read_clip
+    read_clip = classify_module.read_clip
 
     def spy(path, *args):
         decoded.append(path)
         return read_clip(path, *args)
 
-    monkeypatch.setattr(predict_module, "_read_clip", spy)  # reads (probes and decodes) one file
+    monkeypatch.setattr(classify_module, "read_clip", spy)  # reads (probes and decodes) one file
     classifier = pipeline("audio-classification", model=str(crnn_model))
     files = find_audio_inputs([clip_folder])[:400]
     batch_size = 4
@@ -303,7 +308,7 @@ def test_files_are_decoded_lazily_a_chunk_ahead(monkeypatch, crnn_model, clip_fo
         lead.append(len(decoded) - count)
     assert len(decoded) == len(files)
     # The 0.3-0.6 s clips: a chunk is 16 batches of 4 windows, or the first clips that make 2 s.
-    limit = predict_module.BATCHES_PER_CHUNK * batch_size if max_chunk_seconds is None else int(2.0 / 0.3) + 1
+    limit = classify_module.BATCHES_PER_CHUNK * batch_size if max_chunk_seconds is None else int(2.0 / 0.3) + 1
     assert 0 < max(lead) <= limit
 
 
@@ -327,7 +332,7 @@ def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch
     output = tmp_path / "emotions.csv"
     previous = "file,window,start,end,label,score,error\nold.wav,all,0.000,1.000,happy,0.900000,\n"
     output.write_text(previous)  # an earlier ser-hf predict's results, which it may replace
-    real_classify_files = predict_module.classify_files
+    real_classify_files = classify_module.classify_files
 
     def interrupted(*args, **kwargs):
         for count, prediction in enumerate(real_classify_files(*args, **kwargs)):
@@ -335,7 +340,7 @@ def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch
                 raise KeyboardInterrupt
             yield prediction
 
-    monkeypatch.setattr(predict_module, "classify_files", interrupted)
+    monkeypatch.setattr(classify_module, "classify_files", interrupted)
     status = cli_main(
         ["predict", str(crnn_model), *find_audio_inputs([clip_folder])[:50], "--output", str(output), "--no-progress"]
     )
@@ -389,7 +394,7 @@ def test_a_stream_whose_header_declares_no_duration_is_left_to_the_decoder(monke
     def no_duration(path):
         raise InvalidClipError(path, "zero-length audio")
 
-    monkeypatch.setattr(predict_module, "probe_audio", no_duration)
+    monkeypatch.setattr(windows_module, "probe_audio", no_duration)
     files = find_audio_inputs([clip_folder])
     good = next(f for f in files if Path(f).name not in BAD_CLIPS)
     random_bytes = next(f for f in files if Path(f).name == "clip_0003.wav")

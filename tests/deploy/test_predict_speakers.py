@@ -16,17 +16,13 @@ import torch
 import ser_hf.evaluation.evaluate_model as evaluate_module
 from ser_hf.cli import main as cli_main
 from ser_hf.data.decode import decode_waveform
+from ser_hf.deploy.audio_inputs import find_audio_inputs
+from ser_hf.deploy.classify import classify_files
+from ser_hf.deploy.pipelines import audio_classification_pipeline
+from ser_hf.deploy.speakers import read_speakers_csv, speakers_from_folders, speakers_of
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model, format_eval_report
 from ser_hf.inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL
 from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, build_baseline
-from ser_hf.predict import (
-    audio_classification_pipeline,
-    classify_files,
-    find_audio_inputs,
-    read_speakers_csv,
-    speakers_from_folders,
-    speakers_of,
-)
 from tests.conftest_models import LABELS, build_tiny
 from tests.deploy.test_predict import _randomize
 

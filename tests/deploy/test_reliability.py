@@ -60,7 +60,7 @@ def test_a_truncated_onnx_graph_and_a_config_that_lost_its_labels_are_named(tmp_
 def test_exporting_an_ensemble_is_refused_before_any_work_naming_each_members_export(
     tmp_path, tiny_crnn_folder, monkeypatch, capsys
 ):
-    import ser_hf.export.onnx as onnx_export
+    import ser_hf.deploy.onnx_export as onnx_export
 
     first, second = model_copy(tiny_crnn_folder, tmp_path / "a"), model_copy(tiny_crnn_folder, tmp_path / "b")
     ensemble, out = tmp_path / "ensemble", tmp_path / "exported"

@@ -17,21 +17,19 @@ import torch
 from PIL import Image
 
 from ser_hf.cli import main as cli_main
-from ser_hf.predict import load_classifier
-from ser_hf.timeline import (
+from ser_hf.deploy.diarization import SpeakerTurn, read_rttm, split_by_speaker
+from ser_hf.deploy.pipelines import load_classifier
+from ser_hf.deploy.timeline import (
     DEFAULT_SEGMENT_CONTEXT,
     FIGURE_SIZE,
     Segment,
     Smoothing,
-    SpeakerTurn,
     Timeline,
     emotion_timeline,
     plot_timeline,
-    read_rttm,
     segment_context,
-    speech_segments,
-    split_by_speaker,
 )
+from ser_hf.deploy.voice_activity import speech_segments
 from tests.conftest_models import LABELS, SAMPLE_DIR, build_tiny, featurize
 
 SAMPLING_RATE = 16000
@@ -277,10 +275,10 @@ def test_plot_timeline_draws_speakers_and_silence():
 
 
 def test_missing_silero_vad_says_how_to_install(monkeypatch, model_folder, recording, capsys):
-    import ser_hf.timeline as timeline_module
+    import ser_hf.deploy.voice_activity as voice_activity
 
     monkeypatch.setitem(sys.modules, "silero_vad", None)  # import silero_vad raises ImportError
-    monkeypatch.setattr(timeline_module, "_VAD_MODELS", {})
+    monkeypatch.setattr(voice_activity, "_VAD_MODELS", {})
     with pytest.raises(ImportError, match=r"pip install 'ser-hf\[timeline\]'"):
         emotion_timeline(str(model_folder), recording[0])
     assert cli_main(["predict", str(model_folder), str(recording[0]), "--timeline"]) == 2

@@ -11,7 +11,7 @@ from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.evaluation.metrics import classification_metrics
 from tests.conftest import RAVDESS_SAMPLE
 from tests.conftest_models import LABELS, build_tiny
-from tests.test_predict import _randomize
+from tests.deploy.test_predict import _randomize
 
 TEST_SPEAKERS = ["07", "08"]
 

@@ -1,0 +1,48 @@
+"""The modules the deploy stage replaced (ser_hf.predict, ser_hf.timeline, ser_hf.app, ser_hf.audio_inputs,
+ser_hf.predict_constants, ser_hf.export.onnx, ser_hf.export.onnx_runtime) still give every name they had, the same
+object, with a DeprecationWarning naming where it lives now."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+MOVED = [
+    ("ser_hf.predict", "classify_files", "ser_hf.deploy.classify"),
+    ("ser_hf.predict", "load_classifier", "ser_hf.deploy.pipelines"),
+    ("ser_hf.predict", "SpeakerNormalizedAudioClassificationPipeline", "ser_hf.deploy.pipelines"),
+    ("ser_hf.predict", "FilePrediction", "ser_hf.deploy.results"),
+    ("ser_hf.predict", "read_speakers_csv", "ser_hf.deploy.speakers"),
+    ("ser_hf.predict", "window_bounds", "ser_hf.deploy.windows"),
+    ("ser_hf.predict", "write_predictions", "ser_hf.deploy.writers"),
+    ("ser_hf.predict", "find_audio_inputs", "ser_hf.deploy.audio_inputs"),
+    ("ser_hf.predict", "SPEAKER_SOURCES", "ser_hf.deploy.constants"),
+    ("ser_hf.predict_constants", "DEFAULT_SMOOTHING", "ser_hf.deploy.constants"),
+    ("ser_hf.audio_inputs", "find_audio_inputs", "ser_hf.deploy.audio_inputs"),
+    ("ser_hf.timeline", "emotion_timeline", "ser_hf.deploy.timeline"),
+    ("ser_hf.timeline", "read_rttm", "ser_hf.deploy.diarization"),
+    ("ser_hf.timeline", "VADOptions", "ser_hf.deploy.voice_activity"),
+    ("ser_hf.app", "build_app", "ser_hf.deploy.app"),
+    ("ser_hf.app", "model_from_environment", "ser_hf.space_app"),
+    ("ser_hf.export.onnx", "export_onnx", "ser_hf.deploy.onnx_export"),
+    ("ser_hf.export.onnx_runtime", "OnnxModelForAudioClassification", "ser_hf.models.onnx_runtime"),
+    ("ser_hf.export.onnx_runtime", "onnx_audio_classification_pipeline", "ser_hf.deploy.pipelines"),
+]
+
+
+@pytest.mark.parametrize("old, name, new", MOVED)
+def test_an_old_import_path_still_works_with_a_deprecation_warning(old, name, new):
+    module = importlib.import_module(old)
+    with pytest.warns(
+        DeprecationWarning, match=rf"{old} is deprecated and will be removed: import {name} from {new}\."
+    ):
+        value = getattr(module, name)
+    assert value is getattr(importlib.import_module(new), name)
+
+
+def test_a_name_the_old_module_never_had_is_still_an_attribute_error():
+    import ser_hf.predict
+
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        ser_hf.predict.no_such_name  # noqa: B018
