@@ -67,14 +67,9 @@ def evaluation_sources(args: argparse.Namespace):
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """One model on one corpus: eval_report.json/md and the confusion matrix; more: the cross-corpus matrix."""
-    from ..evaluation.evaluate_model import (
-        cross_corpus_matrix,
-        default_output_dir,
-        evaluate_model,
-        format_cross_corpus,
-        format_eval_report,
-        write_eval_report,
-    )
+    from ..evaluation.cross_corpus import cross_corpus_matrix, format_cross_corpus
+    from ..evaluation.eval_report import format_eval_report, write_eval_report
+    from ..evaluation.evaluate_model import default_output_dir, evaluate_model
 
     sources = evaluation_sources(args)
     labels = csv_list(args.labels)

@@ -4,23 +4,23 @@ A model (a run's output folder or a Hub repository id) is evaluated on a corpus 
 every clip, the held-out speakers of the model's own run (``--split test``), or a list of speakers. When the corpus
 is not one the model was trained on (cross-corpus evaluation), clips whose label the model does not know are dropped
 and the model's choice is restricted to the labels both share, so that a RAVDESS model (8 labels) is scored on
-CREMA-D's 6. :func:`cross_corpus_matrix` does this for several models and corpora on the labels all of them share.
+CREMA-D's 6. :func:`~ser_hf.evaluation.cross_corpus.cross_corpus_matrix` does this for several models and corpora
+on the labels all of them share.
 
 Reports reuse the run reports' pieces (:func:`ser_hf.evaluation.metrics.classification_metrics`,
 :func:`ser_hf.evaluation.report.format_report`, :func:`ser_hf.evaluation.metrics.plot_confusion_matrix`):
-``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png`` per evaluation; ``cross_corpus.json``,
-``cross_corpus.md`` and ``cross_corpus_ua.png`` for a matrix.
+``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png`` per evaluation (:mod:`.eval_report`);
+``cross_corpus.json``, ``cross_corpus.md`` and ``cross_corpus_ua.png`` for a matrix (:mod:`.cross_corpus`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,6 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import PreTrainedModel
 
-from ..atomic_files import save_figure, write_text_atomic
 from ..data.corpora import CORPORA, corpus_name, load_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
@@ -41,15 +40,12 @@ from ..inputs.speaker_normalization import (
     ensemble_normalization,
     evaluation_normalization,
 )
+from ..lazy_exports import moved_module
 from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.loading import load_model
 from ..models.padding import is_padding_invariant
 from ..run_folder import (
-    CONFUSION_MATRIX_PNG,
-    CROSS_CORPUS_JSON,
-    CROSS_CORPUS_MARKDOWN,
-    CROSS_CORPUS_PNG,
     EVAL_REPORT_JSON,
     EVAL_REPORT_MARKDOWN,
     METRICS_FILE,
@@ -58,8 +54,9 @@ from ..run_folder import (
 )
 from ..run_record import RunConfig, RunReport
 from .constants import SPLITS
-from .metrics import classification_metrics, clip_predictions, plot_confusion_matrix
-from .report import format_report, validation_choices
+from .eval_report import corpus_relation, write_eval_report
+from .metrics import classification_metrics, clip_predictions
+from .report import validation_choices
 
 logger = logging.getLogger(__name__)
 
@@ -497,308 +494,32 @@ def evaluate_model(
     return report
 
 
-def corpus_relation(training_corpora: Sequence[str], corpus: str) -> str:
-    """``in-corpus`` when ``corpus`` is one the model trained on, ``cross-corpus`` when it is not, ``unknown`` when
-    the model's training corpora are not recorded (a model without its run's files)."""
-    if not training_corpora:
-        return "unknown"
-    return "in-corpus" if corpus in training_corpora else "cross-corpus"
-
-
-def corpora_names(corpora: Sequence[str]) -> str:
-    """``RAVDESS + CREMA-D``: the corpora's names as cards and reports write them."""
-    return " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in corpora)
-
-
-def provenance_text(report: Mapping[str, Any]) -> str:
-    """Where a report's figures come from: the corpora the model trained on and whether the evaluated corpus is one of
-    them (``in-corpus``) or not (``cross-corpus``)."""
-    trained_on = report.get("training_corpora")
-    relation = report.get("corpus_relation")
-    if relation is None:  # a report from before ser-hf recorded the training corpora
-        if report.get("cross_corpus"):
-            return "Cross-corpus: the model was not trained on this corpus"
-        if report.get("training_overlap") is not None:
-            return "In-corpus: the model was trained on this corpus"
-        return "The model's training corpora are unknown"
-    evaluated = report["corpus_name"]
-    if relation == "unknown":
-        return (
-            f"Provenance unknown: the model's training corpora are not recorded (no run_config.json or metrics.json "
-            f"with it), so these figures may be in-corpus or cross-corpus on {evaluated}"
-        )
-    names = corpora_names(trained_on)
-    if relation == "in-corpus":
-        return f"In-corpus: the model was trained on {names}, and {evaluated} is one of them"
-    return (
-        f"Cross-corpus: the model was trained on {names}, not on {evaluated}: these figures measure how it carries "
-        "to a corpus it never heard, not comparable with in-corpus ones"
-    )
-
-
-def _validation_note(choices: Optional[Mapping[str, bool]]) -> str:
-    """What the run's validation speakers chose, after their names in an evaluation report."""
-    if choices is None:
-        return " (the run does not record whether they chose the best epoch: read as optimistic)"
-    if choices.get("best_epoch") or choices.get("early_stopping"):
-        return " (they chose the best epoch: optimistic)"
-    if choices.get("temperature"):
-        return " (they chose no epoch, fixed epochs; they fitted the calibration temperature)"
-    return " (they only reported: fixed epochs, the last model, no temperature)"
-
-
-def format_eval_report(report: Mapping[str, Any]) -> str:
-    """An evaluation report as Markdown: what was evaluated on what (the model's training corpora, in-corpus or
-    cross-corpus), then the run report's tables."""
-    ((key, metrics),) = report["evaluation"].items()
-    model = Path(report["model"]).name if Path(report["model"]).exists() else report["model"]
-    lines = [
-        f"# {model} on {report['corpus_name']} ({report['split']['name']})",
-        "",
-        f"- Model: `{report['model']}` ({len(report['model_labels'])} labels)",
-        f"- Corpus: {report['corpus_name']} (`{report['corpus']}`), {metrics['clips']} clips of "
-        f"{len(report['split']['speakers'][key])} speakers",
-        f"- {provenance_text(report)}",
-    ]
-    if report["restricted_to_shared_labels"]:
-        lines.append(
-            f"- Labels: the {len(report['labels'])} the model and the corpus share "
-            f"({', '.join(report['labels'])}); the model chooses among them only"
-        )
-    else:
-        lines.append(f"- Labels: {', '.join(report['labels'])}")
-    if report["dropped_clips"]:
-        lines.append(
-            "- Clips dropped (label unknown to the model): "
-            + ", ".join(f"{label} {count}" for label, count in report["dropped_clips"].items())
-        )
-    unscored = report.get("unscored_clips") or []
-    if unscored:
-        listing = "; ".join(f"`{row['path']}`: {row['error']}" for row in unscored[:10])
-        more = f" and {len(unscored) - 10} more (eval_report.json lists them)" if len(unscored) > 10 else ""
-        lines.append(f"- Clips not scored (too short for the model): {len(unscored)}: {listing}{more}")
-    overlap = report.get("training_overlap")
-    if overlap is not None:
-        used = {split: speakers for split, speakers in overlap.items() if speakers}
-        if not used:
-            lines.append("- Speakers: none of them was in the model's training run")
-        for split, speakers in used.items():
-            warning = (
-                " **(the model trained on them: not speaker-independent)**"
-                if split == "train"
-                else _validation_note(report.get("run_validation_choices"))
-                if split == "validation"
-                else ""
-            )
-            lines.append(f"- Speakers of the run's {split} split: {', '.join(speakers)}{warning}")
-    body = format_report(report).split("\n", 1)[1]  # the run report's tables, without its title
-    return "\n".join(lines) + "\n" + body + "\n![Confusion matrix](confusion_matrix.png)\n"
-
-
-def write_eval_report(output_dir: str | os.PathLike, report: Mapping[str, Any]) -> Path:
-    """Write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``; return the JSON's path.
-
-    Each file is written to a temporary name and renamed, the JSON (what cards and pushes read) last: a failure
-    leaves the previous report as it was."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    text, markdown = json.dumps(report, indent=2, default=str) + "\n", format_eval_report(report)
-    (metrics,) = report["evaluation"].values()
-    plot_confusion_matrix(
-        metrics,
-        str(output_dir / CONFUSION_MATRIX_PNG),
-        title=f"{report['corpus_name']} ({report['split']['name']}): UA "
-        f"{metrics['unweighted_accuracy']:.1%}, WA {metrics['accuracy']:.1%}",
-    )
-    write_text_atomic(output_dir / EVAL_REPORT_MARKDOWN, markdown)
-    path = output_dir / EVAL_REPORT_JSON
-    write_text_atomic(path, text)
-    return path
-
-
-def _slug(text: str) -> str:
+def folder_slug(text: str) -> str:
     return re.sub(r"[^\w.-]+", "-", text).strip("-")
 
 
 def default_output_dir(model: str, source: CorpusSource, split_name: str) -> Path:
     """``MODEL/reports/<corpus>-<split>`` for a local model (pushed with it), else ``eval_reports/<repo>/...``."""
-    slug = _slug(f"{source.name}-{split_name}")
+    slug = folder_slug(f"{source.name}-{split_name}")
     if Path(model).is_dir():
         return Path(model) / REPORTS_DIR / slug
     return Path("eval_reports") / model.replace("/", "__") / slug
 
 
-# --- Cross-corpus matrix ------------------------------------------------------------------------------------------
-
-
-def cross_corpus_matrix(
-    models: Sequence[str | TrainedModel],
-    sources: Sequence[CorpusSource],
-    *,
-    output_dir: str | os.PathLike,
-    split: str = "test",
-    labels: Optional[Sequence[str]] = None,
-    batch_size: int = 8,
-    **load_kwargs,
-) -> dict[str, Any]:
-    """Evaluate every model on every corpus on the labels all of them share, so that the cells compare.
-
-    A corpus a model was trained on is scored on the held-out ``split`` speakers of its run (never on the speakers it
-    trained on); any other corpus on all its clips. Writes each cell's report under
-    ``output_dir/<model>__<corpus>/`` and the matrix as ``cross_corpus.json``, ``cross_corpus.md`` and
-    ``cross_corpus_ua.png``.
-
-    Returns:
-        `dict`: ``labels``, ``models``, ``corpora``, and ``unweighted_accuracy``/``accuracy``/``macro_f1`` as
-        ``{model: {corpus: value}}``, with each cell's split, clips and report path under ``cells``.
-    """
-    trained = [m if isinstance(m, TrainedModel) else load_trained_model(m, **load_kwargs) for m in models]
-    rates = {m.feature_extractor.sampling_rate for m in trained}
-    if len(rates) > 1:
-        raise ValueError(f"The models read audio at different rates {sorted(rates)}; compare models of one rate.")
-    rate = rates.pop()
-    datasets = {source.name: load_evaluation_corpus(source, rate) for source in sources}
-    common = [
-        label
-        for label in trained[0].labels
-        if all(label in m.labels for m in trained)
-        and all(label in d.features["label"].names for d in datasets.values())
-        and (labels is None or label in labels)
-    ]
-    if len(common) < 2:
-        raise ValueError(f"The models and corpora share {len(common)} label(s) {common}: nothing to compare.")
-    output_dir = Path(output_dir)
-    names = [m.name for m in trained]
-    if len(set(names)) != len(names):  # run folders of the same name: name them by their parent folder too
-        names = [
-            "/".join(Path(m.name_or_path).resolve().parts[-2:]) if Path(m.name_or_path).exists() else m.name
-            for m in trained
-        ]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Two models have the same name {names}; give each its own folder name.")
-    matrix: dict[str, Any] = {
-        "labels": common,
-        "models": names,
-        "model_paths": [m.name_or_path for m in trained],
-        "corpora": [s.name for s in sources],
-        "training_corpora": {name: model.corpora or None for name, model in zip(names, trained)},
-        "split": split,
-        "cells": {},
-        **{metric: {} for metric in ("unweighted_accuracy", "accuracy", "macro_f1")},
-    }
-    for name, model in zip(names, trained):
-        for source in sources:
-            cell_split = split if source.name in model.corpora else "all"
-            report = evaluate_on_dataset(
-                model, datasets[source.name], source, split=cell_split, labels=common, batch_size=batch_size
-            )
-            folder = _slug(f"{name}__{source.name}")
-            write_eval_report(output_dir / folder, report)
-            (metrics,) = report["evaluation"].values()
-            for metric in ("unweighted_accuracy", "accuracy", "macro_f1"):
-                matrix[metric].setdefault(name, {})[source.name] = metrics[metric]
-            matrix["cells"].setdefault(name, {})[source.name] = {
-                "split": report["split"]["name"],
-                "clips": metrics["clips"],
-                "cross_corpus": report["cross_corpus"],
-                "corpus_relation": report["corpus_relation"],
-                "report": f"{folder}/{EVAL_REPORT_JSON}",
-            }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    text, markdown = json.dumps(matrix, indent=2) + "\n", format_cross_corpus(matrix)
-    plot_cross_corpus(matrix, str(output_dir / CROSS_CORPUS_PNG))
-    write_text_atomic(output_dir / CROSS_CORPUS_MARKDOWN, markdown)
-    write_text_atomic(output_dir / CROSS_CORPUS_JSON, text)
-    return matrix
-
-
-def format_cross_corpus(matrix: Mapping[str, Any]) -> str:
-    """The matrix as Markdown: UA (WA) of each model (rows) on each corpus (columns)."""
-    corpora = matrix["corpora"]
-    lines = [
-        f"# Cross-corpus evaluation on {len(matrix['labels'])} shared labels",
-        "",
-        f"Labels: {', '.join(matrix['labels'])}. Each model chooses among these labels only; clips of other "
-        f"labels are left out. A corpus a model was trained on is scored on the {matrix['split']} speakers "
-        "of its run (marked *), any other corpus on all its clips.",
-        "",
-        "UA (WA), in %:",
-        "",
-        "| model \\ corpus | " + " | ".join(corpora) + " |",
-        "|---|" + "---:|" * len(corpora),
-    ]
-    for model in matrix["models"]:
-        cells = []
-        for corpus in corpora:
-            cell = matrix["cells"][model][corpus]
-            mark = {"in-corpus": "*", "unknown": "?"}.get(
-                cell.get("corpus_relation"), "" if cell["cross_corpus"] else "*"
-            )
-            cells.append(
-                f"[{100 * matrix['unweighted_accuracy'][model][corpus]:.1f} "
-                f"({100 * matrix['accuracy'][model][corpus]:.1f}){mark}]({cell['report'][:-5]}.md)"
-            )
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    trained_on = matrix.get("training_corpora")
-    if trained_on:
-        lines += [
-            "",
-            "Trained on: "
-            + "; ".join(
-                f"{model}: {corpora_names(trained_on[model]) if trained_on[model] else 'unknown'}"
-                for model in matrix["models"]
-            )
-            + ". A cell on one of a model's training corpora is in-corpus (*), any other cross-corpus (? where a "
-            "model's training corpora are unknown).",
-        ]
-    lines += ["", "![UA matrix](cross_corpus_ua.png)"]
-    return "\n".join(lines) + "\n"
-
-
-def plot_cross_corpus(matrix: Mapping[str, Any], path: str) -> None:
-    """The UA matrix as a heat map PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models, corpora = matrix["models"], matrix["corpora"]
-    values = np.array([[matrix["unweighted_accuracy"][m][c] for c in corpora] for m in models])
-    figure, axes = plt.subplots(figsize=(1.8 + 1.4 * len(corpora), 1.2 + 0.7 * len(models)))
-    image = axes.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(len(corpora)), corpora)
-    axes.set_yticks(range(len(models)), models)
-    axes.set_xlabel("evaluated on")
-    axes.set_ylabel("model")
-    for i in range(len(models)):
-        for j in range(len(corpora)):
-            axes.text(
-                j, i, f"{values[i, j]:.1%}", ha="center", va="center", color="white" if values[i, j] > 0.6 else "black"
-            )
-    axes.set_title(f"UA on {len(matrix['labels'])} shared labels")
-    figure.colorbar(image, ax=axes, fraction=0.046)
-    save_figure(figure, path)
-
-
 __all__ = [
-    "CROSS_CORPUS_JSON",
     "CorpusSource",
     "EVAL_REPORT_JSON",
     "EVAL_REPORT_MARKDOWN",
     "SPLITS",
     "TrainedModel",
-    "corpora_names",
-    "corpus_relation",
-    "cross_corpus_matrix",
     "default_output_dir",
     "evaluate_model",
     "evaluate_on_dataset",
-    "format_cross_corpus",
-    "format_eval_report",
     "load_evaluation_corpus",
     "load_trained_model",
     "predict_logits",
-    "provenance_text",
     "evaluated_labels",
-    "write_eval_report",
 ]
+
+# Names that moved to .eval_report and .cross_corpus still import from here, with a DeprecationWarning.
+__getattr__, _ = moved_module(__name__, ["ser_hf.evaluation.eval_report", "ser_hf.evaluation.cross_corpus"])

@@ -26,7 +26,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA
-from ..evaluation.evaluate_model import corpora_names
+from ..evaluation.eval_report import corpora_names
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES
 from ..run_folder import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir

@@ -13,7 +13,7 @@ from huggingface_hub import EvalResult
 from ..data.corpora import CORPORA
 from ..evaluation.bootstrap import INTERVAL_LABELS, format_interval, format_intervals
 from ..evaluation.constants import INTERVAL_METRICS, METRICS, SCALAR_METRICS
-from ..evaluation.evaluate_model import corpora_names, corpus_relation
+from ..evaluation.eval_report import corpora_names, corpus_relation
 from ..run_folder import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 from ..run_record import RunReport
 

@@ -20,7 +20,8 @@ from ser_hf.deploy.audio_inputs import find_audio_inputs
 from ser_hf.deploy.classify import classify_files
 from ser_hf.deploy.pipelines import audio_classification_pipeline
 from ser_hf.deploy.speakers import read_speakers_csv, speakers_from_folders, speakers_of
-from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model, format_eval_report
+from ser_hf.evaluation.eval_report import format_eval_report
+from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL
 from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, build_baseline
 from tests.conftest_models import LABELS, build_tiny

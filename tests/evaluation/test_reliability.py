@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import soundfile
 
+import ser_hf.evaluation.eval_report as eval_report_module
 import ser_hf.evaluation.evaluate_model as evaluate_module
 from ser_hf.cli import main as cli_main
-from ser_hf.evaluation.evaluate_model import write_eval_report
+from ser_hf.evaluation.eval_report import write_eval_report
 from ser_hf.evaluation.report import write_report
 from ser_hf.run_folder import METRICS_FILE
 from tests.conftest import folder_bytes, linked_corpus
@@ -54,7 +55,7 @@ def _eval_report(unweighted_accuracy: float) -> dict:
 
 
 def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluate_module, "format_eval_report", lambda report: f"# UA {report['evaluation']}\n")
+    monkeypatch.setattr(eval_report_module, "format_eval_report", lambda report: f"# UA {report['evaluation']}\n")
     output = tmp_path / "reports" / "ravdess-test"
     write_eval_report(output, _eval_report(0.75))
     before = folder_bytes(output)
@@ -64,7 +65,7 @@ def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tm
         raise RuntimeError("killed while plotting")
 
     with monkeypatch.context() as patch:
-        patch.setattr(evaluate_module, "plot_confusion_matrix", killed)
+        patch.setattr(eval_report_module, "plot_confusion_matrix", killed)
         with pytest.raises(RuntimeError, match="killed while plotting"):
             write_eval_report(output, _eval_report(0.5))
     assert folder_bytes(output) == before
@@ -72,7 +73,7 @@ def test_a_failure_while_writing_an_evaluation_report_leaves_the_previous_one(tm
     write_text = Path.write_text
 
     def half_written(self, text, *args, **kwargs):  # the JSON, the report of record, is written last
-        if self.name.startswith(f".{evaluate_module.EVAL_REPORT_JSON}."):
+        if self.name.startswith(f".{eval_report_module.EVAL_REPORT_JSON}."):
             write_text(self, text[: len(text) // 2], *args, **kwargs)
             raise OSError(28, "No space left on device")
         return write_text(self, text, *args, **kwargs)
