@@ -359,18 +359,9 @@ class SERCardData:
         return f"{opening}, evaluated on speakers it never heard during training."
 
     def _architecture(self) -> str:
-        model_type = self.model_args.get("model_type", "model")
-        names = {
-            "cnn2d": "log-mel 2-D CNN",
-            "crnn": "log-mel CRNN (CNN + BiLSTM)",
-            "cnn1d": "raw-waveform 1-D CNN",
-            "mfcc": "MFCC frame-feature",
-            "wav2vec2": "wav2vec 2.0",
-            "hubert": "HuBERT",
-            "wavlm": "WavLM",
-            "data2vec-audio": "data2vec-audio",
-        }
-        text = names.get(model_type, model_type)
+        from ..models.registry import architecture_name
+
+        text = architecture_name(self.model_args.get("model_type", "model"))
         config = self.run.config or {}
         pooling = self.model_args.get("pooling_mode") or config.get("pooling_mode")
         if pooling:

@@ -63,61 +63,88 @@ from .modeling_whisper import SerWhisperForAudioClassification
 
 
 class Baseline(NamedTuple):
-    """A baseline model: its config, model and feature extractor classes, and the config field that must equal the
-    feature extractor's `feature_size` (features per frame), `None` for a model that reads the waveform."""
+    """A baseline model: its config, model and feature extractor classes, the config field that must equal the
+    feature extractor's `feature_size` (features per frame), `None` for a model that reads the waveform, and how model
+    cards name its architecture."""
 
     config_class: type[PreTrainedConfig]
     model_class: type[PreTrainedModel]
     feature_extractor_class: type[SequenceFeatureExtractor]
     input_size_field: Optional[str]
+    description: str
 
 
 class EncoderFamily(NamedTuple):
     """A pretrained speech encoder family: the config and classifier of mean pooling (transformers' own where they
     pool only the clip's frames), ser-hf's subclasses with a configurable pooling head, saved under their own
-    `model_type`, and the feature extractor class its models read audio through."""
+    `model_type`, how model cards name it, and the feature extractor class its models read audio through."""
 
     config_class: type[PreTrainedConfig]
     model_class: type[PreTrainedModel]
     pooling_config_class: type[PreTrainedConfig]
     pooling_model_class: type[PreTrainedModel]
+    description: str
     feature_extractor_class: type[SequenceFeatureExtractor] = Wav2Vec2FeatureExtractor
 
 
 #: Baseline name (the recipe's `model_type`) -> its classes.
 BASELINES: dict[str, Baseline] = {
-    "cnn2d": Baseline(CNN2DConfig, CNN2DForAudioClassification, LogMelFeatureExtractor, "num_mel_bins"),
-    "crnn": Baseline(CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor, "num_mel_bins"),
-    "cnn1d": Baseline(CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor, None),
-    "mfcc": Baseline(MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor, "num_features"),
+    "cnn2d": Baseline(
+        CNN2DConfig, CNN2DForAudioClassification, LogMelFeatureExtractor, "num_mel_bins", "log-mel 2-D CNN"
+    ),
+    "crnn": Baseline(
+        CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor, "num_mel_bins", "log-mel CRNN (CNN + BiLSTM)"
+    ),
+    "cnn1d": Baseline(
+        CNN1DConfig, CNN1DForAudioClassification, Wav2Vec2FeatureExtractor, None, "raw-waveform 1-D CNN"
+    ),
+    "mfcc": Baseline(
+        MFCCConfig, MFCCForAudioClassification, MFCCFeatureExtractor, "num_features", "MFCC frame-feature"
+    ),
     "parallel_cnn_transformer": Baseline(
         ParallelCNNTransformerConfig,
         ParallelCNNTransformerForAudioClassification,
         LogMelFeatureExtractor,
         "num_mel_bins",
+        "log-mel parallel CNN + Transformer",
     ),
     "cnn_attention_lstm": Baseline(
-        CNNAttentionLSTMConfig, CNNAttentionLSTMForAudioClassification, LogMelFeatureExtractor, "num_mel_bins"
+        CNNAttentionLSTMConfig,
+        CNNAttentionLSTMForAudioClassification,
+        LogMelFeatureExtractor,
+        "num_mel_bins",
+        "log-mel CNN + attention LSTM",
     ),
-    "opensmile": Baseline(OpenSmileConfig, OpenSmileForAudioClassification, OpenSmileFeatureExtractor, "num_features"),
+    "opensmile": Baseline(
+        OpenSmileConfig,
+        OpenSmileForAudioClassification,
+        OpenSmileFeatureExtractor,
+        "num_features",
+        "openSMILE functionals, linear or MLP",
+    ),
 }
 
 #: Encoder family (transformers' `model_type` of its checkpoints) -> its classes.
 ENCODER_FAMILIES: dict[str, EncoderFamily] = {
     "wav2vec2": EncoderFamily(
-        Wav2Vec2Config, Wav2Vec2ForSequenceClassification, SerWav2Vec2Config, SerWav2Vec2ForSequenceClassification
+        Wav2Vec2Config,
+        Wav2Vec2ForSequenceClassification,
+        SerWav2Vec2Config,
+        SerWav2Vec2ForSequenceClassification,
+        "wav2vec 2.0",
     ),
     "hubert": EncoderFamily(
-        HubertConfig, HubertForSequenceClassification, SerHubertConfig, SerHubertForSequenceClassification
+        HubertConfig, HubertForSequenceClassification, SerHubertConfig, SerHubertForSequenceClassification, "HuBERT"
     ),
     "wavlm": EncoderFamily(
-        WavLMConfig, WavLMForSequenceClassification, SerWavLMConfig, SerWavLMForSequenceClassification
+        WavLMConfig, WavLMForSequenceClassification, SerWavLMConfig, SerWavLMForSequenceClassification, "WavLM"
     ),
     "data2vec-audio": EncoderFamily(
         Data2VecAudioConfig,
         Data2VecAudioForSequenceClassification,
         SerData2VecAudioConfig,
         SerData2VecAudioForSequenceClassification,
+        "data2vec-audio",
     ),
     # transformers' WhisperForAudioClassification averages the whole 30-s window, padding included: ser-hf's class
     # serves mean pooling too. Checkpoints are `whisper` (any of OpenAI's, or an encoder-only folder).
@@ -126,6 +153,7 @@ ENCODER_FAMILIES: dict[str, EncoderFamily] = {
         SerWhisperForAudioClassification,
         SerWhisperConfig,
         SerWhisperForAudioClassification,
+        "Whisper encoder",
         SerWhisperFeatureExtractor,
     ),
 }
@@ -157,4 +185,20 @@ def register_auto_classes() -> None:
             feature_extractor_class.register_for_auto_class("AutoFeatureExtractor")
 
 
-__all__ = ["BASELINES", "ENCODER_FAMILIES", "Baseline", "EncoderFamily", "register_auto_classes", "ser_model_types"]
+def architecture_name(model_type: str) -> str:
+    """How model cards name a recipe's ``model_type`` (a baseline, an encoder family or ser-hf's pooling-head type of
+    one); an unknown type as it is."""
+    families = {**ENCODER_FAMILIES, **{f.pooling_config_class.model_type: f for f in ENCODER_FAMILIES.values()}}
+    entry = BASELINES.get(model_type) or families.get(model_type)
+    return entry.description if entry is not None else model_type
+
+
+__all__ = [
+    "BASELINES",
+    "ENCODER_FAMILIES",
+    "Baseline",
+    "EncoderFamily",
+    "architecture_name",
+    "register_auto_classes",
+    "ser_model_types",
+]
