@@ -147,3 +147,15 @@ def test_the_checker_sees_imports_inside_functions_and_skips_type_checking(tmp_p
     assert "from ..models" in source and ("ser_hf.inputs.speaker_normalization", "models") not in upward_imports()
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..cli import main\n")
     assert _type_checking_blocks(tree)
+
+
+def test_architecture_md_states_the_stages_this_test_checks():
+    """docs/ARCHITECTURE.md's table lists the stages bottom to top as STAGES does, each with every top-level module
+    or folder STAGES puts in it (the deprecated forwarders of the deploy stage aside)."""
+    text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
+    rows = [line.split(" | ")[:2] for line in text.splitlines() if line.startswith("| ") and " | `" in line]
+    assert [row[0].lstrip("| ") for row in rows] == [name for name, _ in STAGES]
+    forwarders = {"predict", "predict_constants", "audio_inputs", "timeline", "app", "export"}
+    for (name, members), (_, listed) in zip(STAGES, rows):
+        named = {part.strip("`").rstrip("/").removesuffix(".py") for part in listed.split(", ")}
+        assert members - forwarders - {"__version__"} <= named, (name, members - named)
