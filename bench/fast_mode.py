@@ -9,7 +9,7 @@ Both train the head of the same randomly initialised wav2vec 2.0 classifier (wei
 recipes/cremad_fast.yaml), encoder frozen, through ser-hf's own loop (`ser_hf.training.stages.build_trainer`):
 
 - "recompute": the frozen encoder runs on every clip of every epoch (length-grouped batches, dynamic padding);
-- "FAST": `ser_hf.inputs.fast_mode.encode_dataset` encodes every clip once (the one-off cost, printed apart), then
+- "FAST": `ser_hf.inputs.encoder_states.encode_dataset` encodes every clip once (the one-off cost, printed apart), then
   the head trains on the cached per-layer means (`CachedEncoderHead`).
 
 Figures are seconds per epoch (median of the epochs after the first) and the ratio; and the validation unweighted
@@ -53,7 +53,8 @@ from bench.harness import (
 from bench.train_step import SSL_GEOMETRIES
 from ser_hf.evaluation.metrics import classification_metrics
 from ser_hf.inputs.base import model_inputs
-from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset
+from ser_hf.inputs.encoder_states import encode_dataset
+from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead
 from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ser_hf.training.stages import build_model, build_trainer, recipe_input_mode
 

@@ -275,7 +275,7 @@ def run_stage(stage: str, state: Path) -> dict:
             seconds = time.perf_counter() - start
             cache = get_ser_info(encoded).get("feature_encoder") and newest_cache("feature-encoder-")
             return {"seconds": seconds, "cache_bytes": cache_bytes(cache) if cache else None}
-        from ser_hf.inputs.fast_mode import encode_dataset
+        from ser_hf.inputs.encoder_states import encode_dataset
 
         dataset = prepared()
         model_args.freeze_base_model, model_args.use_weighted_layer_sum = True, True
@@ -563,7 +563,7 @@ def base_geometry_sizes(corpus: Path, clips: int, work_dir: Path) -> dict:
     from transformers import Wav2Vec2Config
 
     from ser_hf import load_corpus, prepare_audio
-    from ser_hf.inputs.fast_mode import encode_dataset
+    from ser_hf.inputs.encoder_states import encode_dataset
     from ser_hf.inputs.feature_encoder_cache import FEATURES_COLUMN, encode_feature_encoder_outputs
     from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 
@@ -619,7 +619,8 @@ def head_comparison(corpus: Path, clips: int, work_dir: Path, epochs: int, seed:
 
     from ser_hf import load_corpus, prepare_audio, speaker_split
     from ser_hf.evaluation.metrics import classification_metrics
-    from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset
+    from ser_hf.inputs.encoder_states import encode_dataset
+    from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead
     from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 
     cache = work_dir / "cache" / "head-comparison"

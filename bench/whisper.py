@@ -35,7 +35,7 @@ from harness import SHARED_RAVDESS, machine_line
 
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.data.dataset_info import column_values
-from ser_hf.inputs.fast_mode import encode_dataset
+from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 
 BATCH_SIZE = 8

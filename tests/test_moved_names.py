@@ -1,6 +1,6 @@
 """Names that moved in issue 32's restructuring still import from where they were: the modules the deploy stage
 replaced (ser_hf.predict, ser_hf.timeline, ser_hf.app, ser_hf.audio_inputs, ser_hf.predict_constants,
-ser_hf.export.onnx, ser_hf.export.onnx_runtime) and evaluate_model's reports (now eval_report and cross_corpus) give
+ser_hf.export.onnx, ser_hf.export.onnx_runtime) evaluate_model's reports (now eval_report and cross_corpus) and FAST mode's encoding (now encoder_states) give
 the same object, with a DeprecationWarning naming where it lives now."""
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ MOVED = [
     ("ser_hf.export.onnx_runtime", "onnx_audio_classification_pipeline", "ser_hf.deploy.pipelines"),
     ("ser_hf.evaluation.evaluate_model", "corpora_names", "ser_hf.evaluation.eval_report"),
     ("ser_hf.evaluation.evaluate_model", "cross_corpus_matrix", "ser_hf.evaluation.cross_corpus"),
+    ("ser_hf.inputs.fast_mode", "first_conv_layer_per_clip", "ser_hf.inputs.encoder_states"),
+    ("ser_hf.inputs.fast_mode", "ENCODER_CACHE_VERSION", "ser_hf.inputs.encoder_states"),
 ]
 
 

@@ -51,7 +51,7 @@ from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
-from .fast_mode import first_conv_layer_per_clip, model_state_key, padded_length
+from .encoder_states import first_conv_layer_per_clip, model_state_key, padded_length
 from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def encode_feature_encoder_outputs(
 
     Each clip is normalised by `feature_extractor` and encoded on its own, unpadded, in batches of `batch_size` clips
     of similar length (a group-norm first layer runs clip by clip, see
-    :func:`ser_hf.inputs.fast_mode.first_conv_layer_per_clip`), on the feature encoder's device. The frames go
+    :func:`ser_hf.inputs.encoder_states.first_conv_layer_per_clip`), on the feature encoder's device. The frames go
     through `Dataset.map` into `feature-encoder-<key>.arrow` in `cache_dir`, the key hashing the dataset's fingerprint
     and :func:`feature_encoder_key`: the same clips and encoder read the file back, any change computes it again. The
     dataset's ser-hf record keeps the feature encoder's key (`feature_encoder`), against which a model can be checked

@@ -13,7 +13,8 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.data.dataset_info import get_ser_info
-from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead, encode_dataset
+from ser_hf.inputs.encoder_states import encode_dataset
+from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead
 from ser_hf.inputs.feature_encoder_cache import FEATURES_COLUMN, encode_feature_encoder_outputs
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 from ser_hf.train import main

@@ -11,13 +11,8 @@ from transformers import AutoModelForAudioClassification, Trainer, TrainingArgum
 
 import ser_hf
 from ser_hf.data.dataset_info import get_ser_info
-from ser_hf.inputs.fast_mode import (
-    ENCODER_STATES_COLUMN,
-    CachedEncoderHead,
-    EncoderStatesCollator,
-    check_cacheable,
-    encode_dataset,
-)
+from ser_hf.inputs.encoder_states import check_cacheable, encode_dataset
+from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead, EncoderStatesCollator
 from ser_hf.models import (
     SerWav2Vec2Config,
     SerWav2Vec2ForSequenceClassification,

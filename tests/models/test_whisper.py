@@ -16,7 +16,8 @@ from transformers import (
     pipeline,
 )
 
-from ser_hf.inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator, check_cacheable, encode_dataset
+from ser_hf.inputs.encoder_states import check_cacheable, encode_dataset
+from ser_hf.inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator
 from ser_hf.models import (
     ClipLongerThanWindowError,
     SerWhisperFeatureExtractor,
@@ -310,7 +311,7 @@ def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization,
 
 def test_fast_cache_key_ignores_the_statistics(tmp_path):
     """Global and speaker-normalised recipes of one encoder share its cached states."""
-    from ser_hf.inputs.fast_mode import encoder_cache_key
+    from ser_hf.inputs.encoder_states import encoder_cache_key
 
     model, _ = tiny_whisper(freeze_base_model=True)
     dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})

@@ -1,0 +1,473 @@
+"""Encoder outputs computed once: each clip's hidden states of a frozen self-supervised encoder, averaged over its
+real frames, cached in an Arrow file keyed by the encoder's weights and settings (:func:`encode_dataset`). FAST mode
+(:mod:`.fast_mode`) trains a head on them; the feature-encoder cache (:mod:`.feature_encoder_cache`) shares the
+per-clip first convolution and the key of a model's weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from datasets import Dataset, Features, List, Value, concatenate_datasets
+from datasets import config as datasets_config
+from torch import nn
+from transformers import (
+    Data2VecAudioForSequenceClassification,
+    HubertForSequenceClassification,
+    PreTrainedModel,
+    Wav2Vec2ForSequenceClassification,
+    WavLMForSequenceClassification,
+)
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+
+from ..data.dataset_info import set_ser_info
+from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
+from ..models.configuration_whisper import LAYER_STATISTICS
+from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
+from ..models.modeling_whisper import SerWhisperForAudioClassification
+from ..models.padding import is_padding_invariant
+from .collators import PAD_TO_MULTIPLE_OF
+from .speaker_normalization import ENCODER_STATES_COLUMN
+
+logger = logging.getLogger(__name__)
+
+#: Bump when what is cached changes, so cache files written by older code are not reused.
+ENCODER_CACHE_VERSION = 1
+
+# transformers' mean-pooling classifiers; ser-hf's pooling heads subclass them.
+_SSL_CLASSIFIERS = (
+    Wav2Vec2ForSequenceClassification,
+    HubertForSequenceClassification,
+    WavLMForSequenceClassification,
+    Data2VecAudioForSequenceClassification,
+    SerWhisperForAudioClassification,
+)
+# Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
+# speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
+_NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std")
+# Config fields of the head alone (and `use_cache`, which Trainer sets): the cache key leaves them out, so trying other
+# labels or projector widths on the same encoder reuses its states.
+_HEAD_CONFIG_KEYS = (
+    "id2label",
+    "label2id",
+    "problem_type",
+    "classifier_proj_size",
+    "pooling_mode",
+    "pooling_attention_size",
+    "head_dropout",
+    "architectures",
+    "use_cache",
+)
+# Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
+# larger one pads less.
+_FORWARD_BATCHES_PER_MAP_BATCH = 8
+
+
+def check_cacheable(model: Any) -> None:
+    """Raise a `ValueError` unless `model`'s logits can be computed from cached, mean-pooled encoder outputs.
+
+    That takes a transformers wav2vec 2.0 / HuBERT / WavLM / data2vec-audio `...ForSequenceClassification` (or a
+    ser-hf `Ser...ForSequenceClassification` or `SerWhisperForAudioClassification` with `pooling_mode="mean"`), not
+    wrapped by peft, whose whole encoder (`model.base_model`) is frozen, as
+    `build_ssl_classifier(..., freeze_base_model=True)` leaves it.
+
+    Args:
+        model (`PreTrainedModel`): the classifier to check.
+    """
+    if _is_peft_model(model):
+        raise ValueError(
+            "FAST mode cannot cache the encoder of a LoRA (peft) model: its adapters train, so the encoder outputs "
+            "change every step. Build the model with freeze_base_model=True and no lora_config, or train LoRA on raw "
+            "audio (or merge trained adapters with ser_hf.merge_lora and freeze the result)."
+        )
+    if not isinstance(model, _SSL_CLASSIFIERS):
+        raise ValueError(
+            f"FAST mode needs a wav2vec2 / HuBERT / WavLM / data2vec-audio / Whisper classifier, got "
+            f"{type(model).__name__}; train other models on raw audio."
+        )
+    pooling_mode = getattr(model.config, "pooling_mode", "mean")
+    pooled_head = isinstance(model, (PooledSequenceClassificationMixin, SerWhisperForAudioClassification))
+    if pooled_head and pooling_mode not in cacheable_pooling_modes(model):
+        raise ValueError(
+            f"FAST mode needs pooling that caches, but the model pools with pooling_mode={pooling_mode!r}, which "
+            f"reads every frame, not just their statistics. Build it with pooling_mode in "
+            f"{', '.join(map(repr, cacheable_pooling_modes(model)))}, or train on raw audio."
+        )
+    trainable = [name for name, parameter in model.base_model.named_parameters() if parameter.requires_grad]
+    if trainable:
+        raise ValueError(
+            f"FAST mode needs the whole encoder frozen, but {len(trainable)} of its parameters train (such as "
+            f"{model.base_model_prefix}.{trainable[0]}). Build the model with freeze_base_model=True, or call "
+            "model.freeze_base_model()."
+        )
+
+
+def cacheable_pooling_modes(model: Any) -> tuple[str, ...]:
+    """The `pooling_mode`s whose logits follow from cached pooled encoder states: the mean, and for Whisper each
+    layer's statistics (`"layer_statistics"`)."""
+    return ("mean", LAYER_STATISTICS) if isinstance(model, SerWhisperForAudioClassification) else ("mean",)
+
+
+def pools_layer_statistics(model: Any) -> bool:
+    return bool(getattr(model.config, "pools_layer_statistics", False))
+
+
+def _is_peft_model(model: Any) -> bool:
+    from peft import PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    if isinstance(model, PeftModel):
+        return True
+    # Adapters injected without the PeftModel wrapper (peft.inject_adapter_in_model) train just the same.
+    return isinstance(model, nn.Module) and any(isinstance(module, BaseTunerLayer) for module in model.modules())
+
+
+def encode_dataset(
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    dataset: Dataset,
+    *,
+    batch_size: int = 8,
+    cache_dir: Optional[Union[str, os.PathLike]] = None,
+    load_from_cache: bool = True,
+    batch_group_norm: Optional[bool] = None,
+    precision: str = "float32",
+) -> Dataset:
+    """Add an `encoder_states` column: each clip's encoder hidden states, averaged over its real frames.
+
+    A row holds `(num_hidden_layers + 1, hidden_size)` floats with `config.use_weighted_layer_sum` (every layer, the
+    input embeddings first), `(hidden_size,)` otherwise (the last layer); a Whisper classifier with
+    `pooling_mode="layer_statistics"` caches each layer's mean and standard deviation, `(layers, 2 * hidden_size)`.
+    Each clip's value equals that of the clip encoded alone, unpadded: encoders that are exactly padding-invariant
+    (layer-norm feature encoder, feature extractor returning an attention mask, not data2vec-audio) run in batches of
+    clips sorted by length; group-norm encoders such as wav2vec2-base, whose first convolution normalises over the
+    whole padded time axis, run in such batches on an accelerator, with that one layer run clip by clip (see
+    :func:`first_conv_layer_per_clip`), and one clip per forward on CPU (see `batch_group_norm`); data2vec-audio, whose
+    positional convolutions leak padding into the last frames, one clip per forward.
+
+    The states are written by `Dataset.map` to `encoder-<key>.arrow` in `cache_dir`, where the key hashes the
+    dataset's fingerprint, the model config (less the head's own fields), the encoder's weights and the feature
+    extractor's settings: a second call with the same encoder and data reads the file, any change recomputes it. The
+    file holds only the new column; every column of `dataset` is kept.
+
+    Args:
+        model (`PreTrainedModel`): an SSL classifier that passes :func:`check_cacheable`; run on its own device.
+        feature_extractor (`SequenceFeatureExtractor`): the model's feature extractor (normalises each clip).
+        dataset (`Dataset`): prepared clips, with the `waveform` column of :func:`ser_hf.prepare_audio`.
+        batch_size (`int`, *optional*, defaults to 8): clips per forward pass, for padding-invariant encoders.
+        cache_dir (`str` or `os.PathLike`, *optional*): where the cache file lives; defaults to
+            `$HF_DATASETS_CACHE/ser_hf`.
+        load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
+        batch_group_norm (`bool`, *optional*): encode group-norm encoders in batches, their first convolution clip by
+            clip; by default on an accelerator only. On CPU a single 3-5 s clip already makes matrices large enough,
+            and one clip per forward was faster than masked batches (see BENCHMARKS.md).
+        precision (`str`, *optional*, defaults to `"float32"`): how the states are stored, `"float32"` or
+            `"float16"` (half the size; :class:`CachedEncoderHead` computes in float32 either way). Part of the key.
+
+    Returns:
+        `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`
+        or a split, are flattened first, as `concatenate_datasets` needs).
+    """
+    check_cacheable(model)
+    if WAVEFORM_COLUMN not in dataset.column_names:
+        raise ValueError(
+            f"encode_dataset reads the {WAVEFORM_COLUMN!r} column, which the dataset lacks "
+            f"(columns: {', '.join(dataset.column_names)}); run ser_hf.prepare_audio first."
+        )
+    if ENCODER_STATES_COLUMN in dataset.column_names:
+        raise ValueError(f"The dataset already has an {ENCODER_STATES_COLUMN!r} column; remove it to encode again.")
+    _check_sampling_rate(dataset, feature_extractor)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_precision(precision)
+
+    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = encoder_cache_key(model, feature_extractor, dataset, precision=precision)
+    cache_file = cache_dir / f"encoder-{key}.arrow"
+    use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
+    hidden_size = model.config.hidden_size
+    # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
+    # that any reader understands, where datasets' Array2D is an extension type only datasets decodes.
+    state_width = 2 * hidden_size if pools_layer_statistics(model) else hidden_size  # means, standard deviations
+    state_feature = List(Value(precision), length=state_width)
+    if pools_layer_statistics(model):
+        state_feature = List(state_feature, length=model.config.num_hidden_layers + 1 if use_weighted_layer_sum else 1)
+    elif use_weighted_layer_sum:
+        state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
+
+    if batch_group_norm is None:
+        batch_group_norm = model.device.type != "cpu"
+    batched = is_padding_invariant(model, feature_extractor) or (
+        batch_group_norm and _first_conv_layer_apart_is_exact(model)
+    )
+    encoded = {"clips": 0, "seconds": 0.0}
+    was_training = model.training
+    model.eval()
+    try:
+        # NumPy batches: the default format would make every sample of a batch a Python float.
+        waveforms = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        states = waveforms.map(
+            _encode_batch,
+            batched=True,
+            batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if batched else batch_size,
+            fn_kwargs={
+                "model": model,
+                "feature_extractor": feature_extractor,
+                "forward_batch_size": batch_size if batched else 1,
+                "encoded": encoded,
+                "precision": precision,
+            },
+            remove_columns=[WAVEFORM_COLUMN],
+            features=Features({ENCODER_STATES_COLUMN: state_feature}),
+            cache_file_name=str(cache_file),
+            load_from_cache_file=load_from_cache,
+            # The key already covers what the states depend on; without it datasets would hash the model by pickling.
+            new_fingerprint=key,
+            desc="Encoding clips with the frozen encoder",
+        )
+    finally:
+        model.train(was_training)
+    if encoded["clips"]:
+        logger.info(
+            "Encoded %d clips in %.1f s (%s, %s) into %s",
+            encoded["clips"],
+            encoded["seconds"],
+            model.device,
+            f"batches of {batch_size}" if batched else "one clip per forward",
+            cache_file,
+        )
+    else:
+        logger.info("Loaded the encoder states of %d clips from %s", len(states), cache_file)
+
+    if dataset._indices is not None:
+        dataset = dataset.flatten_indices()
+    states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
+    result = concatenate_datasets([dataset, states], axis=1)
+    return set_ser_info(result, encoder_cache=str(cache_file))
+
+
+def encoder_cache_key(
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    dataset: Dataset,
+    precision: str = "float32",
+) -> str:
+    """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the model config less
+    its head-only fields, the encoder's weights, the feature extractor's settings, whether every layer is kept
+    (`use_weighted_layer_sum`) and the storage precision."""
+    config = {key: value for key, value in model.config.to_dict().items() if key not in _HEAD_CONFIG_KEYS}
+    extractor = feature_extractor.to_dict()
+    for key in _NORMALIZATION_KEYS:
+        extractor.pop(key, None)
+    parts = (
+        ENCODER_CACHE_VERSION,
+        dataset._fingerprint,
+        json.dumps(config, sort_keys=True, default=str),
+        # As `to_json_string` wrote it while the extractors had no normalisation fields: the keys of existing caches.
+        json.dumps(extractor, indent=2, sort_keys=True, default=np.ndarray.tolist) + "\n",
+        bool(model.config.use_weighted_layer_sum),
+    )
+    # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
+    if precision != "float32":
+        parts += (precision,)
+    # The pooling is a head field, but what is cached depends on it: mean caches keep the key they had.
+    if pools_layer_statistics(model):
+        parts += (LAYER_STATISTICS,)
+    return model_state_key(parts, model.base_model.state_dict())
+
+
+def model_state_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A hash of `parts` (by their `str`) and of every tensor of `state_dict` (name, dtype, shape and bytes): the key
+    of a cache of what a module computes from a dataset."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        hasher.update(str(part).encode())
+        hasher.update(b"\0")
+    for name, tensor in state_dict.items():
+        hasher.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        # Raw bytes through a uint8 view: works for every dtype (bfloat16 has no numpy counterpart).
+        hasher.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
+    return hasher.hexdigest()
+
+
+def padded_length(num_samples: int) -> int:
+    """`num_samples` rounded up to a multiple of :data:`PAD_TO_MULTIPLE_OF`."""
+    return -(-num_samples // PAD_TO_MULTIPLE_OF) * PAD_TO_MULTIPLE_OF
+
+
+def _check_sampling_rate(dataset: Dataset, feature_extractor: SequenceFeatureExtractor) -> None:
+    audio = dataset.features.get("audio")
+    rate = getattr(audio, "sampling_rate", None)
+    if rate is not None and rate != feature_extractor.sampling_rate:
+        raise ValueError(
+            f"The clips are at {rate} Hz but the feature extractor expects {feature_extractor.sampling_rate} Hz; "
+            f"load the corpus with sampling_rate={feature_extractor.sampling_rate}."
+        )
+
+
+def _first_conv_layer_apart_is_exact(model: PreTrainedModel) -> bool:
+    """Whether a batch gives each clip its unpadded states once the first convolution runs clip by clip: a group-norm
+    feature encoder (only its first layer normalises, over time) under an encoder that masks padded frames (every
+    family but data2vec-audio)."""
+    conv_layers = getattr(getattr(model.base_model, "feature_extractor", None), "conv_layers", None)
+    return (
+        getattr(model.config, "feat_extract_norm", "layer") == "group"
+        and conv_layers is not None
+        and not isinstance(model, Data2VecAudioForSequenceClassification)
+    )
+
+
+class _PerClipConvLayer(nn.Module):
+    """Runs a convolution layer on each clip's own samples and zero-pads the outputs into one batch."""
+
+    def __init__(self, layer: nn.Module, num_samples: list[int]):
+        super().__init__()
+        self.layer = layer
+        self.num_samples = num_samples
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        conv = self.layer.conv
+        width = (hidden_states.shape[-1] - conv.kernel_size[0]) // conv.stride[0] + 1
+        outputs = hidden_states.new_zeros(hidden_states.shape[0], conv.out_channels, width)
+        for row, length in enumerate(self.num_samples):
+            output = self.layer(hidden_states[row : row + 1, :, :length])
+            outputs[row, :, : output.shape[-1]] = output[0]
+        return outputs
+
+
+@contextmanager
+def first_conv_layer_per_clip(feature_encoder: nn.Module, num_samples: list[int]):
+    """Within the context, the first layer of an SSL model's convolutional feature encoder runs clip by clip.
+
+    That layer's group norm takes its statistics over the whole time axis, padding included; nothing after it does.
+    The later convolutions are unpadded ("valid"), so the frames a clip has alone read its own samples only; the frames
+    past them, which padding produces, are masked (the attention mask) and zeroed before the positional convolution
+    by the encoder, as the zero padding of that convolution is for a clip alone. The states of every real frame are
+    then those of the clip alone, to float rounding, while the heavy layers run on the whole batch.
+    """
+    conv_layers = feature_encoder.conv_layers
+    first = conv_layers[0]
+    conv_layers[0] = _PerClipConvLayer(first, num_samples)
+    try:
+        yield
+    finally:
+        conv_layers[0] = first
+
+
+def _encode_batch(
+    batch: dict[str, list],
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    forward_batch_size: int,
+    encoded: dict[str, float],
+    precision: str = "float32",
+) -> dict[str, list[np.ndarray]]:
+    start = time.perf_counter()
+    waveforms = [np.asarray(waveform, dtype=np.float32) for waveform in batch[WAVEFORM_COLUMN]]
+    # Longest first, so each forward batch pads little and the first one shows the peak memory.
+    order = sorted(range(len(waveforms)), key=lambda index: -len(waveforms[index]))
+    states: list[Optional[np.ndarray]] = [None] * len(waveforms)
+    for offset in range(0, len(order), forward_batch_size):
+        indices = order[offset : offset + forward_batch_size]
+        pooled = _encode_clips(model, feature_extractor, [waveforms[index] for index in indices])
+        for index, value in zip(indices, pooled):
+            states[index] = cast_to_precision(value, precision)
+    encoded["clips"] += len(waveforms)
+    encoded["seconds"] += time.perf_counter() - start
+    return {ENCODER_STATES_COLUMN: states}
+
+
+@torch.no_grad()
+def _encode_clips(
+    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
+) -> list[np.ndarray]:
+    """Each clip's pooled hidden states over its real frames: `(layers, hidden)` or `(hidden,)` means per clip (or
+    a Whisper classifier's `pooled_encoder_states`)."""
+    if isinstance(model, SerWhisperForAudioClassification):
+        inputs = feature_extractor(
+            waveforms,
+            sampling_rate=feature_extractor.sampling_rate,
+            return_tensors="pt",
+            return_state_statistics=False,
+        )
+        states = model.pooled_encoder_states(
+            inputs["input_features"].to(device=model.device, dtype=model.dtype), inputs["attention_mask"]
+        )
+        return list(states.cpu().numpy())
+    first_layer_apart = (
+        len(waveforms) > 1
+        and not is_padding_invariant(model, feature_extractor)
+        and _first_conv_layer_apart_is_exact(model)
+    )
+    if first_layer_apart:
+        # Each clip normalised on its own (an extractor without attention mask would include the padding), then
+        # zero-padded, with the sample mask that gives the encoder its frame mask.
+        values = [
+            feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="np")[
+                "input_values"
+            ][0]
+            for waveform in waveforms
+        ]
+        num_samples = [len(value) for value in values]
+        padded = padded_length(max(num_samples))
+        input_values = torch.zeros(len(values), padded)
+        attention_mask = torch.zeros(len(values), padded, dtype=torch.long)
+        for row, value in enumerate(values):
+            input_values[row, : len(value)] = torch.from_numpy(value)
+            attention_mask[row, : len(value)] = 1
+        context = first_conv_layer_per_clip(model.base_model.feature_extractor, num_samples)
+    else:
+        inputs = feature_extractor(
+            waveforms,
+            sampling_rate=feature_extractor.sampling_rate,
+            padding=True,
+            # Only where padding is exact; a clip alone (one per forward) is never padded.
+            pad_to_multiple_of=PAD_TO_MULTIPLE_OF if is_padding_invariant(model, feature_extractor) else None,
+            return_tensors="pt",
+        )
+        input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
+        context = nullcontext()
+    input_values = input_values.to(device=model.device, dtype=model.dtype)
+    if attention_mask is not None:
+        attention_mask = attention_mask.to(model.device)
+    use_weighted_layer_sum = model.config.use_weighted_layer_sum
+    with context:
+        outputs = model.base_model(
+            input_values, attention_mask=attention_mask, output_hidden_states=use_weighted_layer_sum
+        )
+    layers = outputs.hidden_states if use_weighted_layer_sum else (outputs.last_hidden_state,)
+
+    num_frames = layers[0].shape[1]
+    if attention_mask is None:
+        frame_mask = torch.ones(layers[0].shape[:2], dtype=torch.bool, device=layers[0].device)
+    else:
+        frame_mask = model._get_feature_vector_attention_mask(num_frames, attention_mask)
+    counts = frame_mask.sum(dim=1, keepdim=True).to(torch.float32)
+    mask = frame_mask.unsqueeze(-1)
+    # `where`, not a product with the mask: padded frames never reach the sum, even were they not finite.
+    means = [torch.where(mask, layer.float(), 0.0).sum(dim=1) / counts for layer in layers]
+    pooled = torch.stack(means, dim=1) if use_weighted_layer_sum else means[0]
+    return list(pooled.cpu().numpy())
+
+
+__all__ = [
+    "ENCODER_CACHE_VERSION",
+    "cacheable_pooling_modes",
+    "check_cacheable",
+    "encode_dataset",
+    "encoder_cache_key",
+    "first_conv_layer_per_clip",
+    "model_state_key",
+    "padded_length",
+    "pools_layer_statistics",
+]
