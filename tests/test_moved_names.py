@@ -1,6 +1,6 @@
 """Names that moved in issue 32's restructuring still import from where they were: the modules the deploy stage
 replaced (ser_hf.predict, ser_hf.timeline, ser_hf.app, ser_hf.audio_inputs, ser_hf.predict_constants,
-ser_hf.export.onnx, ser_hf.export.onnx_runtime) evaluate_model's reports (now eval_report and cross_corpus) and FAST
+ser_hf.export.onnx, ser_hf.export.onnx_runtime), evaluate_model's reports (now eval_report and cross_corpus) and FAST
 mode's encoding (now encoder_states) give the same object, with a DeprecationWarning naming where it lives now."""
 
 from __future__ import annotations
