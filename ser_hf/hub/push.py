@@ -138,6 +138,9 @@ def push_to_hub(
         `huggingface_hub.CommitInfo`: the commit, with its URL.
     """
     run_dir = Path(run_dir)
+    # A folder that is not there is answered before the Hub is asked anything (with or without a card).
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} is not a folder: pass the output folder of a finished run.")
     use_hub_timeout()
     if create_card:
         read_run(run_dir)  # a clear error for a folder that holds no finished run

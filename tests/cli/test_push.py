@@ -27,3 +27,17 @@ def test_push_needs_a_repo_id(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli_main(["push", str(tmp_path)])
     assert exit_.value.code == 2 and "the following arguments are required: --repo-id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("card", [[], ["--no-card"]])
+def test_push_of_a_folder_that_is_not_there_is_answered_before_the_hub_is_asked(tmp_path, monkeypatch, capsys, card):
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the Hub was asked")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", no_hub)
+    missing = tmp_path / "no_such_run"
+    assert cli_main(["push", str(missing), "--repo-id", "me/ser-demo", *card]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1] == f"ser-hf: error: {missing} is not a folder: pass the "
+        "output folder of a finished run."
+    )
