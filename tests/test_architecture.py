@@ -159,3 +159,46 @@ def test_architecture_md_states_the_stages_this_test_checks():
     for (name, members), (_, listed) in zip(STAGES, rows):
         named = {part.strip("`").rstrip("/").removesuffix(".py") for part in listed.split(", ")}
         assert members - forwarders - {"__version__"} <= named, (name, members - named)
+
+
+def import_cycles() -> list[list[str]]:
+    """Cycles of the import graph between ser-hf modules (imports inside functions included, ``TYPE_CHECKING`` ones
+    and a module's import of its own package aside): each one strongly connected set of modules, sorted."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        graph[module] = {t for t in imported_modules(path) if t != module and not module.startswith(f"{t}.")}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph.get(module, ()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    """No import cycle, not even through an import inside a function (issue 32's target): a module that needs a piece
+    of another that builds on it means the piece belongs lower down."""
+    assert import_cycles() == []

@@ -60,8 +60,7 @@ def minimum_clip_samples(model_config, feature_extractor) -> tuple[int, str]:
     samples, what = minimum_input_samples(model_config), RECEPTIVE_FIELD
     feature_set = getattr(feature_extractor, "feature_set", None)
     if isinstance(feature_set, str) and callable(getattr(feature_extractor, "functionals", None)):
-        # Imported here: speaker_normalization builds on this module.
-        from .speaker_normalization import functionals_minimum_samples, functionals_too_short
+        from ..models.feature_extraction_opensmile import functionals_minimum_samples, functionals_too_short
 
         functionals = functionals_minimum_samples(feature_set, feature_extractor.sampling_rate)
         if functionals > samples:

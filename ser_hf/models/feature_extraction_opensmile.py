@@ -6,6 +6,8 @@ This file is copied next to saved models (``register_for_auto_class``): it impor
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -200,4 +202,56 @@ class OpenSmileFeatureExtractor(FeatureStatisticsMixin, SequenceFeatureExtractor
         return BatchFeature({"input_features": features}, tensor_type=return_tensors)
 
 
-__all__ = ["FEATURE_SETS", "FEATURE_SET_SEPARATOR", "OpenSmileFeatureExtractor", "split_feature_set"]
+# --- The shortest clip openSMILE computes functionals of ---------------------------------------------------------
+
+
+def functionals_minimum_samples(feature_set: str, sampling_rate: int) -> int:
+    """The shortest clip (in samples) whose openSMILE functionals of ``feature_set`` (sets joined by ``+`` included)
+    are not all NaN: openSMILE computes them over frames, and gives NaN for a clip shorter than one (60 ms for the
+    eGeMAPS and ComParE sets). Found once per feature set and rate by asking openSMILE itself."""
+    return max(_one_set_minimum_samples(name, sampling_rate) for name in split_feature_set(feature_set))
+
+
+@functools.lru_cache(maxsize=None)
+def _one_set_minimum_samples(feature_set: str, sampling_rate: int) -> int:
+    import opensmile
+
+    with warnings.catch_warnings():
+        # "Segment too short, filling with NaN." is what is being measured; deprecated sets say so at construction.
+        warnings.simplefilter("ignore", UserWarning)
+        smile = opensmile.Smile(
+            feature_set=getattr(opensmile.FeatureSet, feature_set), feature_level=opensmile.FeatureLevel.Functionals
+        )
+        noise = (0.1 * np.random.default_rng(0).standard_normal(10 * sampling_rate)).astype(np.float32)
+
+        def computed(samples: int) -> bool:
+            return not np.isnan(smile.process_signal(noise[:samples], sampling_rate).to_numpy()[0]).all()
+
+        low, high = 1, sampling_rate
+        while not computed(high):
+            if high >= len(noise):
+                return len(noise)  # not reached by openSMILE's sets: longer than any frame they use
+            low, high = high + 1, min(2 * high, len(noise))
+        while low < high:
+            middle = (low + high) // 2
+            if computed(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return high
+
+
+def functionals_too_short(feature_set: str) -> str:
+    """How an error names the shortest clip openSMILE computes ``feature_set`` functionals of (``{ms}``: its length,
+    for :func:`ser_hf.inputs.base.drop_clips_shorter_than`)."""
+    return f"one openSMILE frame ({{ms}} ms), below which its {feature_set} functionals are all NaN"
+
+
+__all__ = [
+    "FEATURE_SETS",
+    "FEATURE_SET_SEPARATOR",
+    "OpenSmileFeatureExtractor",
+    "functionals_minimum_samples",
+    "functionals_too_short",
+    "split_feature_set",
+]
