@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
+from .lazy_exports import moved_module
 from .recipe.keys import check_recipe_before_imports
 
 
@@ -30,13 +31,9 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     return run_recipe(args)
 
 
-def __getattr__(name: str):
-    # The run's closing line and logging set-up moved to the training stage with the sequence that uses them.
-    if name in ("where_the_run_is", "setup_logging"):
-        from .training import run_recipe
-
-        return getattr(run_recipe, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The run's closing line and logging set-up moved to the training stage with the sequence that uses them: they still
+# import from here, with a DeprecationWarning.
+__getattr__, _ = moved_module(__name__, ["ser_hf.training.run_recipe"])
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ MOVED = [
     ("ser_hf.evaluation.evaluate_model", "cross_corpus_matrix", "ser_hf.evaluation.cross_corpus"),
     ("ser_hf.inputs.fast_mode", "first_conv_layer_per_clip", "ser_hf.inputs.encoder_states"),
     ("ser_hf.inputs.fast_mode", "ENCODER_CACHE_VERSION", "ser_hf.inputs.encoder_states"),
+    ("ser_hf.train", "where_the_run_is", "ser_hf.training.run_recipe"),
+    ("ser_hf.train", "setup_logging", "ser_hf.training.run_recipe"),
 ]
 
 

@@ -28,7 +28,8 @@ from ser_hf.data.splits import SplitError
 from ser_hf.inputs.collators import AudioClassificationCollator
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.run_folder import METRICS_FILE, RunDir
-from ser_hf.train import main, where_the_run_is
+from ser_hf.train import main
+from ser_hf.training.run_recipe import where_the_run_is
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, linked_corpus, write_audio
 from tests.conftest_models import TINY_SSL
@@ -159,7 +160,8 @@ KILLER = """
 import os, signal, sys
 from transformers import TrainerCallback
 from ser_hf.training import trainer as trainer_module
-from ser_hf.train import main, where_the_run_is
+from ser_hf.train import main
+from ser_hf.training.run_recipe import where_the_run_is
 
 class KillAtStep(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
