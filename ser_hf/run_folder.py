@@ -499,20 +499,6 @@ def damaged_file(folder: Path) -> Optional[tuple[Path, str]]:
     return None
 
 
-def check_model_files(folder: str | os.PathLike) -> None:
-    """Raise ``OSError`` naming the file when a saved model's weights are damaged (truncated, say), instead of
-    the loader's error that names no file."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return
-    damage = damaged_file(folder)
-    if damage is not None:
-        raise OSError(
-            f"{damage[0]} is damaged and cannot be loaded ({damage[1]}). Export the model again, or use "
-            "another of the run's checkpoints."
-        )
-
-
 __all__ = [
     "CARD_FILE",
     "CONFUSION_MATRIX_PNG",
@@ -543,7 +529,6 @@ __all__ = [
     "TRAINING_ARGS_FILE",
     "TRAINING_CURVES_PNG",
     "WHOLE_FOLDER_PATTERNS",
-    "check_model_files",
     "check_output_dir",
     "damaged_file",
     "fold_folder",

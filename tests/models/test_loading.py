@@ -15,7 +15,9 @@ import torch
 from ser_hf.deploy.pipelines import load_classifier
 from ser_hf.models import apply_lora, ssl_lora_config
 from ser_hf.models.loading import is_lora_adapter, load_model
+from ser_hf.models.location import ModelWeightsError
 from ser_hf.models.onnx_runtime import MANIFEST_FILE, OnnxExportError
+from tests.conftest import model_copy
 from tests.conftest_models import build_tiny, featurize, load_clip
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ser_hf"
@@ -68,3 +70,12 @@ def test_no_module_but_the_loader_loads_a_trained_classifier_itself():
             ):
                 callers.append(path.relative_to(PACKAGE).as_posix())
     assert sorted(set(callers)) == ["models/loading.py"], callers
+
+
+def test_a_cut_short_weights_file_is_named_before_loading(tmp_path, tiny_crnn_folder):
+    folder = model_copy(tiny_crnn_folder, tmp_path / "model")
+    weights = folder / "model.safetensors"
+    with open(weights, "r+b") as handle:
+        handle.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ModelWeightsError, match=rf"{weights} is damaged and cannot be loaded"):
+        load_model(folder)
