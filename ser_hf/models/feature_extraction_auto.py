@@ -38,15 +38,17 @@ class MissingFeatureExtractorError(FileNotFoundError):
 
 
 def load_feature_extractor(
-    name_or_path: Union[str, os.PathLike], **from_pretrained_kwargs
+    name_or_path: Union[str, os.PathLike], *, check_location: bool = True, **from_pretrained_kwargs
 ) -> SequenceFeatureExtractor:
     """`AutoFeatureExtractor.from_pretrained`, raising :class:`MissingFeatureExtractorError` when the folder or
     repository has no feature extractor (a folder is checked before anything is read). A name that is neither a folder
     nor a Hub repository raises :class:`~ser_hf.models.location.ModelNotFoundError` at once (see
-    :func:`~ser_hf.models.location.check_model_location`)."""
-    check_model_location(
-        name_or_path, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
-    )
+    :func:`~ser_hf.models.location.check_model_location`); ``check_location=False`` skips that check for a caller
+    that has just made it (it asks the Hub once for a repository not in the cache)."""
+    if check_location:
+        check_model_location(
+            name_or_path, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
+        )
     folder = Path(name_or_path) / from_pretrained_kwargs.get("subfolder", "")
     if folder.is_dir() and not any((folder / name).is_file() for name in (FEATURE_EXTRACTOR_NAME, PROCESSOR_NAME)):
         raise MissingFeatureExtractorError(name_or_path)

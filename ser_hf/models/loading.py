@@ -79,7 +79,7 @@ def load_model(
     # A folder that is neither a model nor an export, pickled or damaged weights: the file at fault, before loading.
     check_model_folder(name)
     if feature_extractor is None:
-        feature_extractor = load_feature_extractor(name, **kwargs)
+        feature_extractor = load_feature_extractor(name, check_location=False, **kwargs)  # located just above
     if is_onnx_export(name):
         return OnnxModelForAudioClassification(name, trust_remote_code=trust_remote_code), feature_extractor
     from transformers import AutoModelForAudioClassification

@@ -173,6 +173,7 @@ def test_training_writes_a_card_with_metadata_eval_results_and_the_run_facts(cnn
         "random gain (p = 0.5",
         "SpecAugment (1 time masks",
         "Trained from scratch",
+        "**Architecture:** log-mel 2-D CNN",  # the registry's name of the model kind
         "## Intended use and limitations",
         "Acted speech",
         "North American English",

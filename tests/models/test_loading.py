@@ -79,3 +79,21 @@ def test_a_cut_short_weights_file_is_named_before_loading(tmp_path, tiny_crnn_fo
         handle.truncate(weights.stat().st_size // 2)
     with pytest.raises(ModelWeightsError, match=rf"{weights} is damaged and cannot be loaded"):
         load_model(folder)
+
+
+def test_where_a_model_is_is_checked_once(tmp_path, tiny_crnn_folder, monkeypatch):
+    """One location check per load (for a Hub id not in the cache, each check is a request to the Hub)."""
+    import ser_hf.models.feature_extraction_auto as feature_extraction_auto
+    import ser_hf.models.loading as loading
+
+    checked = []
+    real = loading.check_model_location
+
+    def counting(name, **kwargs):
+        checked.append(str(name))
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(loading, "check_model_location", counting)
+    monkeypatch.setattr(feature_extraction_auto, "check_model_location", counting)
+    load_model(tiny_crnn_folder)
+    assert checked == [str(tiny_crnn_folder)]
