@@ -1,18 +1,24 @@
-"""Cross-corpus accuracy: each recipe trained on every speaker of one corpus and tested on every speaker of another,
-on the emotions the two share, for every ordered pair of the real corpora in ``../shared/data``.
+"""Leave-one-corpus-out accuracy, the headline benchmark: each recipe trained on every speaker of every corpus but one
+of the real corpora in ``../shared/data`` (RAVDESS actors 01-20, TESS, nEMO) and tested on every speaker of the one
+left out, on the emotions all of them share, for each corpus in turn and each normalisation asked for.
 
     python bench/crosscorpus.py recipes/ravdess_whisper_base_fast.yaml \\
-        recipes/ravdess_whisper_base_fast_speaker.yaml \\
-        --model-path openai/whisper-base=../shared/models/whisper-base-encoder --results docs/results/crosscorpus.json
+        --normalizations global utterance corpus speaker \\
+        --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
+        --results docs/results/crosscorpus/loco-whisper_base.json
 
-The corpora are loaded merged (``corpus: [ravdess, tess]``, speakers prefixed ``ravdess:01``, ``tess:OAF``) on the
-labels they share (RAVDESS's calm, which TESS lacks, is left out), so a FAST recipe encodes every clip once for both
-directions. Each direction trains on the source corpus' speakers for the recipe's fixed epochs (no validation speakers:
-the shipped FAST recipes choose nothing on them) and tests on the target corpus' speakers, the way ``ser_hf.train``
-trains a split. Printed: UA, WA and macro-F1 on the target corpus, with a speaker-bootstrap 95 % interval where it has
-enough speakers (TESS has 2: its figure has none). With two corpora, leave-one-corpus-out is these two directions.
-Speaker-normalised recipes standardise the target speakers with their own statistics (transductive), as in k-fold;
-``--set feature_extractor_config.normalization=corpus`` standardises each corpus with its own.
+The corpora are loaded merged (``corpus: [ravdess, tess, nemo]``, speakers prefixed ``ravdess:01``, ``tess:OAF``,
+``nemo:EB0``) on the labels all three share (neutral, happy, sad, angry, fearful, surprised: RAVDESS's calm and
+disgust and TESS's disgust are left out), so a FAST recipe encodes every clip once for every left-out corpus and every
+normalisation (its cache key leaves the statistics out). Each left-out corpus is a fold: the recipe trains on the other
+corpora's speakers for its fixed epochs (no validation speakers: the recipes choose nothing on them) and is tested on
+the left-out corpus' speakers. Normalisations (``feature_extractor_config.normalization``): ``global`` standardises
+everything with the training clips' statistics (what a single clip gets); ``utterance`` each clip with its own layers'
+statistics (a single clip too); ``corpus`` each corpus with its own unlabelled clips' statistics, the training corpora
+each with theirs (transductive for the left-out corpus); ``speaker`` each speaker with their own (transductive).
+Printed per fold: UA, WA and macro-F1 on the left-out corpus, with a speaker-bootstrap 95 % interval where it has
+enough speakers (TESS has 2: none, said so); then one table, recipe x normalisation against left-out corpus, with the
+mean. ``--results`` is written after every fold, and a run started again with it skips the folds it holds.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
@@ -41,14 +47,27 @@ from accuracy import (
 )
 from harness import REPO, SHARED_CORPORA, machine_line
 
+from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
+from ser_hf.emotions import EMOTIONS
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import set_value
 
-#: The emotions RAVDESS and TESS share (TESS has no calm).
-SHARED_LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+#: What each normalisation needs besides the clip itself.
+NORMALIZATIONS = {
+    "global": "single clip",
+    "utterance": "single clip",
+    "corpus": "the corpus' unlabelled clips",
+    "speaker": "the speaker's unlabelled clips",
+}
+
+
+def shared_labels(corpora: Sequence[str]) -> list[str]:
+    """The emotions every corpus of `corpora` holds, in ser-hf's order."""
+    sets = [set(CORPORA[name].emotion_codes.values()) for name in corpora]
+    return [emotion for emotion in EMOTIONS if all(emotion in labels for labels in sets)]
 
 
 def merged_values(
@@ -59,7 +78,7 @@ def merged_values(
     values = {
         key: value
         for key, value in yaml.safe_load(recipe.read_text()).items()
-        if key not in SPLIT_KEYS + ("validation_size", "label_map", "labels")
+        if key not in SPLIT_KEYS + ("validation_size", "label_map", "labels", "train_only_corpora", "corpus_weights")
     }
     for key, value in (overrides or {}).items():
         values = set_value(values, key, value)
@@ -73,7 +92,7 @@ def merged_values(
     values.update(
         corpus=list(SHARED_CORPORA),
         data_dir=[str(path) for path in SHARED_CORPORA.values()],
-        labels=SHARED_LABELS,
+        labels=shared_labels(list(SHARED_CORPORA)),
         split_protocol="speaker",
         output_dir=str(output_dir),
         disable_tqdm=True,
@@ -83,87 +102,168 @@ def merged_values(
     return values
 
 
+def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return row["variant"], row["normalization"], row["test"]
+
+
 def run_recipe(
-    recipe: Path, output_root: Path, model_paths: dict[str, str], overrides: Optional[Mapping[str, Any]] = None
+    recipe: Path,
+    output_root: Path,
+    model_paths: dict[str, str],
+    normalization: str,
+    left_out: Sequence[str],
+    overrides: Optional[Mapping[str, Any]] = None,
+    done: Optional[Mapping[tuple, dict]] = None,
+    on_row=None,
 ) -> list[dict]:
-    overrides = overrides or {}
+    """Train and test `recipe` with `normalization` once for each corpus of `left_out`; rows already in `done` (by
+    :func:`row_key`) are read back, not trained again."""
+    overrides = {**(overrides or {}), "feature_extractor_config.normalization": normalization}
+    variant = variant_name(recipe, {key: value for key, value in overrides.items() if "normalization" not in key})
+    todo = [corpus for corpus in left_out if (variant, normalization, corpus) not in (done or {})]
+    rows = [done[(variant, normalization, corpus)] for corpus in left_out if corpus not in todo]
+    for row in rows:
+        print(f"  left out {row['test']}: read back from the results (UA {row['unweighted_accuracy']:.1f})")
+    if not todo:
+        return rows
     output_dir = output_root / variant_folder(recipe, overrides)
     parsed, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
     speakers = column_values(dataset, "speaker_id")
-    rows = []
-    for fold, (source, target) in enumerate((a, b) for a in SHARED_CORPORA for b in SHARED_CORPORA if a != b):
-        of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in (source, target)}
-        splits = speaker_split(dataset, train_speakers=of[source], test_speakers=of[target])
+    of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in SHARED_CORPORA}
+    for corpus in todo:
+        fold = list(SHARED_CORPORA).index(corpus)
+        sources = [name for name in SHARED_CORPORA if name != corpus]
+        splits = speaker_split(
+            dataset, train_speakers=[s for name in sources for s in of[name]], test_speakers=of[corpus]
+        )
         splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
         report = train_split(parsed, input_mode, splits, fold)
         test = report["evaluation"]["test"]
         intervals = pooled_intervals([test])
         row = {
             "recipe": str(recipe),
-            "variant": variant_name(recipe, overrides),
-            "train": source,
-            "test": target,
-            "train_speakers": len(of[source]),
-            "test_speakers": len(of[target]),
+            "variant": variant,
+            "normalization": normalization,
+            "train": "+".join(sources),
+            "test": corpus,
+            "train_speakers": sum(len(of[name]) for name in sources),
+            "test_speakers": len(of[corpus]),
+            "train_clips": len(splits["train"]),
+            "test_clips": len(splits["test"]),
             "minutes": round(report["bench_minutes"], 2),
-            "protocol": (report.get("normalization") or {}).get("protocol"),
             **{name: round(100 * test[name], 2) for name in METRICS},
             "confidence_intervals": intervals,
         }
         ua = f"{row['unweighted_accuracy']:.1f} {format_interval(intervals, 'unweighted_accuracy')}"
         print(
-            f"  {source} -> {target} ({row['train_speakers']} -> {row['test_speakers']} speakers): UA {ua}, "
-            f"WA {row['accuracy']:.1f}, macro-F1 {row['macro_f1']:.1f}; {row['minutes']:.1f} min",
+            f"  left out {corpus} (train {row['train']}, {row['train_speakers']} speakers -> "
+            f"{row['test_speakers']} speakers): UA {ua}, WA {row['accuracy']:.1f}, macro-F1 {row['macro_f1']:.1f}; "
+            f"{row['minutes']:.1f} min",
             flush=True,
         )
         rows.append(row)
+        if on_row is not None:
+            on_row(row)
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
+    """Recipe x normalisation against the left-out corpus (pooled UA and its interval), with the mean UA."""
+    corpora = [corpus for corpus in SHARED_CORPORA if any(row["test"] == corpus for row in rows)]
+    header = " | ".join(f"{CORPORA[corpus].full_name} left out" for corpus in corpora)
     lines = [
-        "| recipe | train → test | UA [95 % CI] | WA | macro-F1 | minutes |",
-        "|---|---|---:|---:|---:|---:|",
+        f"| recipe | statistics (needs) | {header} | mean |",
+        "|---|---|" + "---:|" * (len(corpora) + 1),
     ]
+    groups: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
-        ua = f"{row['unweighted_accuracy']:.1f} {format_interval(row['confidence_intervals'], 'unweighted_accuracy')}"
-        lines.append(
-            f"| `{row.get('variant', Path(row['recipe']).stem)}` | {row['train']} → {row['test']} | {ua} | "
-            f"{row['accuracy']:.1f} | {row['macro_f1']:.1f} | {row['minutes']:.1f} |"
+        groups.setdefault((row["variant"], row["normalization"]), {})[row["test"]] = row
+    for (variant, normalization), by_corpus in groups.items():
+        cells = []
+        for corpus in corpora:
+            row = by_corpus.get(corpus)
+            if row is None:
+                cells.append("–")
+                continue
+            interval = format_interval(row["confidence_intervals"], "unweighted_accuracy")
+            cells.append(f"{row['unweighted_accuracy']:.1f}" + (f" {interval}" if interval.startswith("[") else ""))
+        mean = (
+            f"{sum(by_corpus[c]['unweighted_accuracy'] for c in corpora) / len(corpora):.1f}"
+            if all(c in by_corpus for c in corpora)
+            else "–"
         )
+        needs = NORMALIZATIONS.get(normalization, "")
+        lines.append(f"| `{variant}` | {normalization} ({needs}) | {' | '.join(cells)} | {mean} |")
     return "\n".join(lines) + "\n"
+
+
+def write_results(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "rows": rows}, indent=2) + "\n"
+    )
+    path.with_suffix(".md").write_text(markdown_table(rows))
 
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+", type=Path)
+    parser.add_argument(
+        "--normalizations",
+        nargs="+",
+        default=["global", "corpus", "speaker"],
+        choices=list(NORMALIZATIONS),
+        help="feature_extractor_config.normalization values to run, each a row (default: global corpus speaker)",
+    )
+    parser.add_argument(
+        "--left-out",
+        nargs="+",
+        default=list(SHARED_CORPORA),
+        choices=list(SHARED_CORPORA),
+        help="the corpora to leave out, each in turn (default: every one)",
+    )
     add_model_path_argument(parser)
     add_override_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus")
-    parser.add_argument("--results", type=Path, help="write the rows to this .json and a table beside it (.md)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="write the rows to this .json and the table beside it (.md) after every fold; the folds it already "
+        "holds are read back, not trained again",
+    )
     args = parser.parse_args(argv)
     try:
         model_paths = parse_model_paths(args.model_paths)
         overrides = parse_overrides(args.overrides)
     except RecipeError as error:
         parser.error(str(error))
+    if any("normalization" in key for key in overrides):
+        parser.error("choose the statistics with --normalizations, not --set ...normalization=")
     missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: the cross-corpus benchmark needs ../shared/data.")
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
-    print(f"corpora: {', '.join(SHARED_CORPORA)}; labels shared: {', '.join(SHARED_LABELS)}")
-    rows = []
+    print(
+        f"corpora: {', '.join(SHARED_CORPORA)}; labels shared by all: {', '.join(shared_labels(list(SHARED_CORPORA)))}"
+    )
+    previous = json.loads(args.results.read_text())["rows"] if args.results and args.results.is_file() else []
+    done = {row_key(row): row for row in previous}
+    rows = [row for row in previous]
+
+    def on_row(row: dict) -> None:
+        rows.append(row)
+        if args.results:
+            write_results(args.results, rows)
+
     for recipe in args.recipes:
-        print(f"\n{variant_name(recipe, overrides)}", flush=True)
-        rows += run_recipe(recipe, args.output_dir, model_paths, overrides)
+        for normalization in args.normalizations:
+            print(f"\n{variant_name(recipe, overrides)}, {normalization} statistics", flush=True)
+            run_recipe(recipe, args.output_dir, model_paths, normalization, args.left_out, overrides, done, on_row)
+    print("\n" + markdown_table(rows))
     if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(
-            json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "rows": rows}, indent=2) + "\n"
-        )
-        args.results.with_suffix(".md").write_text(markdown_table(rows))
-        print(f"\nwrote {args.results} and {args.results.with_suffix('.md')}")
+        write_results(args.results, rows)
+        print(f"wrote {args.results} and {args.results.with_suffix('.md')}")
     return rows
 
 

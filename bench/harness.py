@@ -30,7 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "ravdess_sample"
 SHARED_RAVDESS = REPO.parent / "shared" / "data" / "ravdess_16k"
 #: The real corpora in ../shared/data, by corpus name.
-SHARED_CORPORA = {"ravdess": SHARED_RAVDESS, "tess": SHARED_RAVDESS.parent / "tess"}
+SHARED_CORPORA = {
+    "ravdess": SHARED_RAVDESS,
+    "tess": SHARED_RAVDESS.parent / "tess",
+    "nemo": SHARED_RAVDESS.parent / "nemo",
+}
 
 #: Speaker-independent splits: (train actors, validation actors) of the sample and of the 20-actor corpus.
 QUICK_SPEAKERS = ([f"{a:02d}" for a in range(1, 7)], ["07", "08"])

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import yaml
 
-from ..data.constants import VERIFY_LEVELS
+from ..data.constants import CORPUS_NAMES, VERIFY_LEVELS
 from ..data.errors import CorpusError
 
 #: load_corpus arguments with a flag of their own (not accepted through --option).
@@ -52,7 +52,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
         "--corpus",
         action="append",
         required=True,
-        help="cremad, ravdess, tess, savee, emodb or folder; repeat with --data-dir to merge corpora",
+        help=f"{', '.join(CORPUS_NAMES[:-1])} or {CORPUS_NAMES[-1]}; repeat with --data-dir to merge corpora",
     )
     group.add_argument("--data-dir", action="append", required=True, help="the corpus folder (one per --corpus)")
     group.add_argument("--sampling-rate", type=positive_int, default=16000, help="rate the audio decodes to (mono)")

@@ -26,4 +26,8 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
     ".webm",
 )
 
-__all__ = ["AUDIO_EXTENSIONS", "CACHE_PRECISIONS", "PROTOCOLS", "VERIFY_LEVELS"]
+#: The names ``load_corpus`` takes, for help texts that must not import ``datasets``: the named corpora of
+#: ``ser_hf.data.corpora.CORPUS_MODULES`` in its order, then ``folder`` (a test checks the two agree).
+CORPUS_NAMES: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo", "folder")
+
+__all__ = ["AUDIO_EXTENSIONS", "CACHE_PRECISIONS", "CORPUS_NAMES", "PROTOCOLS", "VERIFY_LEVELS"]

@@ -33,7 +33,7 @@ from ..data.dataset_info import set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
-from ..models.modeling_whisper import SerWhisperForAudioClassification
+from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
 from ..models.padding import is_padding_invariant
 from .collators import PAD_TO_MULTIPLE_OF
 from .speaker_normalization import ENCODER_STATES_COLUMN
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 #: Bump when what is cached changes, so cache files written by older code are not reused.
 ENCODER_CACHE_VERSION = 1
+#: The column of each clip's input to the first fine-tuned encoder layer (`encode_dataset`'s `lower_layer`).
+LOWER_STATES_COLUMN = "lower_states"
 
 # transformers' mean-pooling classifiers; ser-hf's pooling heads subclass them.
 _SSL_CLASSIFIERS = (
@@ -141,6 +143,7 @@ def encode_dataset(
     load_from_cache: bool = True,
     batch_group_norm: Optional[bool] = None,
     precision: str = "float32",
+    lower_layer: Optional[int] = None,
 ) -> Dataset:
     """Add an `encoder_states` column: each clip's encoder hidden states, averaged over its real frames.
 
@@ -172,6 +175,10 @@ def encode_dataset(
             and one clip per forward was faster than masked batches (see BENCHMARKS.md).
         precision (`str`, *optional*, defaults to `"float32"`): how the states are stored, `"float32"` or
             `"float16"` (half the size; :class:`CachedEncoderHead` computes in float32 either way). Part of the key.
+        lower_layer (`int`, *optional*): also cache, in a `lower_states` column, each clip's input to this encoder
+            layer (`(frames, hidden_size)`, the clip's own frames only), for the layers above it to be fine-tuned on
+            (:class:`~ser_hf.inputs.top_layers.TopLayersMode`); a Whisper classifier with `trim_window` and
+            `layer_statistics` pooling of every layer only. Part of the key.
 
     Returns:
         `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`
@@ -192,7 +199,9 @@ def encode_dataset(
 
     cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = encoder_cache_key(model, feature_extractor, dataset, precision=precision)
+    if lower_layer is not None:
+        check_lower_layer(model, lower_layer)
+    key = encoder_cache_key(model, feature_extractor, dataset, precision=precision, lower_layer=lower_layer)
     cache_file = cache_dir / f"encoder-{key}.arrow"
     use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
     hidden_size = model.config.hidden_size
@@ -204,6 +213,9 @@ def encode_dataset(
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1 if use_weighted_layer_sum else 1)
     elif use_weighted_layer_sum:
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
+    features = {ENCODER_STATES_COLUMN: state_feature}
+    if lower_layer is not None:
+        features[LOWER_STATES_COLUMN] = List(List(Value(precision), length=hidden_size))
 
     if batch_group_norm is None:
         batch_group_norm = model.device.type != "cpu"
@@ -226,9 +238,10 @@ def encode_dataset(
                 "forward_batch_size": batch_size if batched else 1,
                 "encoded": encoded,
                 "precision": precision,
+                "lower_layer": lower_layer,
             },
             remove_columns=[WAVEFORM_COLUMN],
-            features=Features({ENCODER_STATES_COLUMN: state_feature}),
+            features=Features(features),
             cache_file_name=str(cache_file),
             load_from_cache_file=load_from_cache,
             # The key already covers what the states depend on; without it datasets would hash the model by pickling.
@@ -261,6 +274,7 @@ def encoder_cache_key(
     feature_extractor: SequenceFeatureExtractor,
     dataset: Dataset,
     precision: str = "float32",
+    lower_layer: Optional[int] = None,
 ) -> str:
     """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the model config less
     its head-only fields, the encoder's weights, the feature extractor's settings, whether every layer is kept
@@ -283,6 +297,8 @@ def encoder_cache_key(
     # The pooling is a head field, but what is cached depends on it: mean caches keep the key they had.
     if pools_layer_statistics(model):
         parts += (LAYER_STATISTICS,)
+    if lower_layer is not None:
+        parts += (f"{LOWER_STATES_COLUMN}:{lower_layer}",)
     return model_state_key(parts, model.base_model.state_dict())
 
 
@@ -371,20 +387,62 @@ def _encode_batch(
     forward_batch_size: int,
     encoded: dict[str, float],
     precision: str = "float32",
+    lower_layer: Optional[int] = None,
 ) -> dict[str, list[np.ndarray]]:
     start = time.perf_counter()
     waveforms = [np.asarray(waveform, dtype=np.float32) for waveform in batch[WAVEFORM_COLUMN]]
     # Longest first, so each forward batch pads little and the first one shows the peak memory.
     order = sorted(range(len(waveforms)), key=lambda index: -len(waveforms[index]))
-    states: list[Optional[np.ndarray]] = [None] * len(waveforms)
+    columns = [ENCODER_STATES_COLUMN] + ([LOWER_STATES_COLUMN] if lower_layer is not None else [])
+    states: dict[str, list[Optional[np.ndarray]]] = {column: [None] * len(waveforms) for column in columns}
     for offset in range(0, len(order), forward_batch_size):
         indices = order[offset : offset + forward_batch_size]
-        pooled = _encode_clips(model, feature_extractor, [waveforms[index] for index in indices])
-        for index, value in zip(indices, pooled):
-            states[index] = cast_to_precision(value, precision)
+        clips = [waveforms[index] for index in indices]
+        if lower_layer is None:
+            outputs = {ENCODER_STATES_COLUMN: _encode_clips(model, feature_extractor, clips)}
+        else:
+            outputs = dict(zip(columns, _encode_clips_and_lower_states(model, feature_extractor, clips, lower_layer)))
+        for column, values in outputs.items():
+            for index, value in zip(indices, values):
+                states[column][index] = cast_to_precision(value, precision)
     encoded["clips"] += len(waveforms)
     encoded["seconds"] += time.perf_counter() - start
-    return {ENCODER_STATES_COLUMN: states}
+    return states
+
+
+def check_lower_layer(model: PreTrainedModel, lower_layer: int) -> None:
+    """Raise a `ValueError` unless `model` can cache the input of its encoder layer `lower_layer` for the layers
+    above to train on (:func:`encode_dataset`'s `lower_layer`)."""
+    problems = []
+    if not isinstance(model, SerWhisperForAudioClassification):
+        problems.append(f"a Whisper classifier (got {type(model).__name__})")
+    else:
+        if not model.config.trim_window:
+            problems.append("trim_window=True (each batch encoded through its longest clip, as the layers train)")
+        if not (model.config.pools_layer_statistics and model.config.use_weighted_layer_sum):
+            problems.append("pooling_mode='layer_statistics' with use_weighted_layer_sum=True")
+        if not 0 < lower_layer <= model.config.num_hidden_layers:
+            problems.append(f"a layer from 1 to {model.config.num_hidden_layers} (got {lower_layer})")
+    if problems:
+        raise ValueError(f"Caching the lower layers' states needs {'; '.join(problems)}.")
+
+
+@torch.no_grad()
+def _encode_clips_and_lower_states(
+    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray], lower_layer: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each clip's layer statistics (as :func:`_encode_clips`) and its input to layer `lower_layer` over its own
+    frames, `(frames, hidden)`."""
+    inputs = feature_extractor(
+        waveforms, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt", return_state_statistics=False
+    )
+    features = inputs["input_features"].to(device=model.device, dtype=model.dtype)
+    _, layers = model.encoder_layers(features, inputs["attention_mask"])
+    mask = model.frame_mask(inputs["attention_mask"], layers[0].shape[1]).to(model.device)
+    pooled = pool_layer_statistics(layers, mask).cpu().numpy()
+    lower = layers[lower_layer].float().cpu().numpy()
+    frames = mask.sum(dim=1).tolist()
+    return list(pooled), [lower[row, :count] for row, count in enumerate(frames)]
 
 
 @torch.no_grad()
@@ -462,6 +520,8 @@ def _encode_clips(
 
 __all__ = [
     "ENCODER_CACHE_VERSION",
+    "LOWER_STATES_COLUMN",
+    "check_lower_layer",
     "cacheable_pooling_modes",
     "check_cacheable",
     "encode_dataset",

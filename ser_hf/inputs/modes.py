@@ -12,11 +12,12 @@ from .fast_mode import FastMode
 from .feature_encoder_cache import FeatureEncoderCacheMode
 from .functionals import FUNCTIONALS_MODEL_TYPE, FunctionalsMode
 from .raw_audio import RawAudioMode
+from .top_layers import TopLayersMode
 
 logger = logging.getLogger(__name__)
 
 #: Every input mode.
-INPUT_MODES = (FastMode, FunctionalsMode, RawAudioMode, FeatureEncoderCacheMode)
+INPUT_MODES = (FastMode, TopLayersMode, FunctionalsMode, RawAudioMode, FeatureEncoderCacheMode)
 
 
 def input_mode(
@@ -36,7 +37,9 @@ def input_mode(
         device (`str`, *optional*): the type of device the model trains on (``"cpu"``, ``"cuda"``, ...); by default
             ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
     """
-    if model_args.cache_encoder_outputs:
+    if model_args.cache_encoder_outputs and getattr(model_args, "finetune_top_layers", 0):
+        mode = TopLayersMode
+    elif model_args.cache_encoder_outputs:
         mode = FastMode
     elif model_args.model_type == FUNCTIONALS_MODEL_TYPE:
         mode = FunctionalsMode

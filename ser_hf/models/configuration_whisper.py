@@ -39,6 +39,11 @@ class SerWhisperConfig(WhisperConfig):
         head_dropout (`float`, *optional*, defaults to 0.0):
             Dropout on the head's inputs (the pooled vector before the classifier; with `"layer_statistics"`, also
             the standardised statistics before the projector).
+        trim_window (`bool`, *optional*, defaults to `False`):
+            Encode each batch through its longest clip's frames only (the positional embeddings of those frames,
+            every clip's padding masked out of attention), never the whole window's padding: a 3.5-s clip in a 10-s
+            window costs a third, and its states no longer depend on silence it was not recorded with. `False`:
+            the window whole, as Whisper was trained (a clip's frames attend to the window's padding).
         **kwargs: the arguments of [`WhisperConfig`].
     """
 
@@ -46,6 +51,7 @@ class SerWhisperConfig(WhisperConfig):
     pooling_mode: str = "mean"
     pooling_attention_size: int = 128
     head_dropout: float = 0.0
+    trim_window: bool = False
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation."""

@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 from transformers import WhisperForAudioClassification
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperPreTrainedModel
 
 from .configuration_whisper import SerWhisperConfig
@@ -89,23 +89,63 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
 
     def frame_mask(self, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
         """`(batch, num_frames)` booleans, true on the encoder frames a clip covers, from the feature extractor's
-        mel-frame `attention_mask` (the encoder's second convolution has stride 2)."""
+        mel-frame `attention_mask` (the encoder's second convolution has stride 2), cut to the first `num_frames`
+        (fewer than the window's with `config.trim_window`)."""
         stride = self.encoder.conv1.stride[0] * self.encoder.conv2.stride[0]
-        if attention_mask.shape[-1] != num_frames * stride:
+        window = self.config.max_source_positions * stride
+        if attention_mask.shape[-1] != window:
             raise ValueError(
                 f"attention_mask has {attention_mask.shape[-1]} mel frames, but the encoder's window takes "
-                f"{num_frames * stride}: pass the mask this model's feature extractor returns."
+                f"{window}: pass the mask this model's feature extractor returns."
             )
-        return attention_mask[:, ::stride].bool()
+        return attention_mask[:, ::stride][:, :num_frames].bool()
 
-    def encoder_layers(self, input_features: torch.Tensor, **encoder_flags):
+    def encoder_layers(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor] = None, **flags):
         """The encoder's outputs and the hidden states the head reads: every layer (the input embeddings first)
-        with `use_weighted_layer_sum`, the last one otherwise."""
+        with `use_weighted_layer_sum`, the last one otherwise. With `config.trim_window` (and an `attention_mask`)
+        only the batch's longest clip's frames are encoded (see :meth:`trimmed_encoder_states`)."""
+        if self.config.trim_window and attention_mask is not None:
+            frame_mask = self.frame_mask(attention_mask, self.config.max_source_positions)
+            embeddings, frame_mask = self.trimmed_embeddings(input_features, frame_mask)
+            states = self.run_encoder_layers(embeddings, frame_mask, start=0)
+            layers = tuple(states) if self.config.use_weighted_layer_sum else (states[-1],)
+            outputs = BaseModelOutput(last_hidden_state=states[-1], hidden_states=tuple(states))
+            return outputs, layers
         if self.config.use_weighted_layer_sum:
-            encoder_flags["output_hidden_states"] = True
-        outputs = self.encoder(input_features, **encoder_flags)
+            flags["output_hidden_states"] = True
+        outputs = self.encoder(input_features, **flags)
         layers = outputs.hidden_states if self.config.use_weighted_layer_sum else (outputs.last_hidden_state,)
         return outputs, layers
+
+    def trimmed_embeddings(
+        self, input_features: torch.Tensor, frame_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's input embeddings (convolutions and positional embeddings) of the frames up to the batch's
+        longest clip, `(batch, frames, hidden)`, and the frame mask cut to them. The window's remaining padding is
+        never computed; the frames kept are exactly those the whole window would give (the convolutions see the
+        same mel frames around them)."""
+        frames = max(int(frame_mask.sum(dim=1).max()), 1)
+        stride = self.encoder.conv1.stride[0] * self.encoder.conv2.stride[0]
+        # One mel frame past the last one kept: the second convolution (kernel 3, stride 2) reads it.
+        mel = input_features[..., : min(frames * stride + 1, input_features.shape[-1])]
+        hidden = nn.functional.gelu(self.encoder.conv1(mel))
+        hidden = nn.functional.gelu(self.encoder.conv2(hidden))[..., :frames].permute(0, 2, 1)
+        hidden = hidden + self.encoder.embed_positions.weight[:frames].to(hidden.dtype)
+        return hidden, frame_mask[:, :frames]
+
+    def run_encoder_layers(self, hidden: torch.Tensor, frame_mask: torch.Tensor, start: int) -> list[torch.Tensor]:
+        """Run the encoder's layers from `start` on `hidden` (the input of layer `start`), each clip's padded frames
+        masked out of attention; returns `hidden` and every layer's output, the last after the encoder's layer norm
+        (as Whisper's `hidden_states`)."""
+        mask = torch.zeros(frame_mask.shape, dtype=hidden.dtype, device=hidden.device)
+        mask = mask.masked_fill(~frame_mask.bool(), torch.finfo(hidden.dtype).min)[:, None, None, :]
+        states = [hidden]
+        layers = self.encoder.layers
+        for index in range(start, len(layers)):
+            hidden = layers[index](hidden, mask)
+            states.append(hidden)
+        states[-1] = self.encoder.layer_norm(states[-1])
+        return states
 
     def standardize_states(
         self, layers: torch.Tensor, state_mean: Optional[torch.Tensor], state_std: Optional[torch.Tensor]
@@ -159,7 +199,7 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         return_dict = kwargs.pop("return_dict", None)
         encoder_flags = {name: kwargs.pop(name) for name in _ENCODER_OUTPUT_FLAGS if name in kwargs}
         wants_hidden_states = bool(encoder_flags.get("output_hidden_states", self.config.output_hidden_states))
-        outputs, layers = self.encoder_layers(input_features, **encoder_flags)
+        outputs, layers = self.encoder_layers(input_features, attention_mask, **encoder_flags)
         frame_mask = self._frame_mask_or_warn(attention_mask, layers[0].shape[1])
         if self.config.pools_layer_statistics:
             pooled = self.standardize_pooled_states(
@@ -223,7 +263,7 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         states, `(batch, num_layers, hidden)` with `use_weighted_layer_sum` (the input embeddings first), `(batch,
         hidden)` otherwise (with the head's mean pooling the logits follow from these alone); with
         `"layer_statistics"` each layer's mean and standard deviation, `(batch, num_layers, 2 * hidden)`."""
-        _, layers = self.encoder_layers(input_features)
+        _, layers = self.encoder_layers(input_features, attention_mask)
         mask = self.frame_mask(attention_mask, layers[0].shape[1])
         if self.config.pools_layer_statistics:
             return pool_layer_statistics(layers, mask)

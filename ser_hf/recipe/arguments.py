@@ -21,7 +21,7 @@ from huggingface_hub.dataclasses import type_validator
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
-from ..data.constants import CACHE_PRECISIONS, PROTOCOLS
+from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS
@@ -151,6 +151,14 @@ class ModelArguments:
             "still the full classifier that runs on audio."
         },
     )
+    finetune_top_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Whisper on CPU: fine-tune the encoder's top N layers (and its final layer norm) with the head, "
+            "on the lower layers' outputs cached once (with cache_encoder_outputs, freeze_base_model, "
+            "layer_statistics pooling of every layer and model_config.trim_window: true; global or no statistics)."
+        },
+    )
     cache_feature_encoder: Optional[bool] = field(
         default=None,
         metadata={
@@ -261,6 +269,8 @@ class ModelArguments:
                 "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
                 "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
             )
+        if self.finetune_top_layers:
+            self._check_top_layers()
         if self.cache_encoder_outputs:
             if not self.freeze_base_model:
                 raise RecipeError(
@@ -277,6 +287,36 @@ class ModelArguments:
     @property
     def is_baseline(self) -> bool:
         return self.model_type in BASELINES
+
+    def _check_top_layers(self) -> None:
+        """Every key that conflicts with ``finetune_top_layers``, in one error with the working form."""
+        value = self.finetune_top_layers
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RecipeError(f"finetune_top_layers: {value!r} must be a whole number of layers (0: none).")
+        wanted = {
+            "model_type": (self.model_type, WHISPER_MODEL_TYPE),
+            "cache_encoder_outputs": (self.cache_encoder_outputs, True),
+            "freeze_base_model": (self.freeze_base_model, True),
+            "use_weighted_layer_sum": (self.use_weighted_layer_sum, True),
+            "pooling_mode": (self.pooling_mode, LAYER_STATISTICS),
+            "model_config.trim_window": (self.model_config.get("trim_window", False), True),
+            "use_lora": (self.use_lora, False),
+            "num_frozen_layers": (self.num_frozen_layers, 0),
+        }
+        conflicts = [f"{key}: {have!r} (needs {need!r})" for key, (have, need) in wanted.items() if have != need]
+        normalization = self.feature_extractor_config.get("normalization", "none")
+        if normalization not in ("none", "global"):
+            conflicts.append(
+                f"feature_extractor_config.normalization: {normalization!r} (needs 'global' or 'none': statistics "
+                "of the pretrained states no longer match the fine-tuned model's)"
+            )
+        if conflicts:
+            raise RecipeError(
+                f"finetune_top_layers: {value} conflicts with " + "; ".join(conflicts) + ". A recipe that works: "
+                "model_type: whisper, cache_encoder_outputs: true, freeze_base_model: true, "
+                "use_weighted_layer_sum: true, pooling_mode: layer_statistics, model_config: {trim_window: true}, "
+                "feature_extractor_config: {normalization: global} (recipes/ravdess_whisper_tiny_en_top2.yaml)."
+            )
 
 
 def _config_field_types(config_class: type) -> dict[str, Any]:
@@ -331,7 +371,7 @@ class DataArguments:
 
     corpus: list[str] = field(
         default_factory=list,
-        metadata={"help": "Corpus name(s): cremad, ravdess, tess, savee, emodb, folder. Several are merged."},
+        metadata={"help": f"Corpus name(s): {', '.join(CORPUS_NAMES)}. Several are merged."},
     )
     data_dir: list[str] = field(default_factory=list, metadata={"help": "Folder of each corpus, in order."})
     corpus_options: Optional[dict | str] = field(

@@ -37,6 +37,7 @@ MODEL_KEYS = (
     "num_frozen_layers",
     "freeze_base_model",
     "cache_encoder_outputs",
+    "finetune_top_layers",
     "cache_feature_encoder",
     "use_lora",
     "lora_r",

@@ -353,3 +353,64 @@ def test_every_corpus_spec_has_every_fact_a_model_card_reads():
         missing = [field for field in card_fields if not getattr(spec, field)]
         assert not missing, f"{name}: {missing}"
         assert spec.texts.startswith(spec.full_name), name  # the card joins them: "RAVDESS: two statements ..."
+
+
+def test_nemo_names_and_its_metadata_table(tmp_path):
+    samples = tmp_path / "samples"
+    rows = [
+        ("EB0_anger_10", "EB0", "female", 27),
+        ("WR0_surprised_58", "WR0", "male", 23),
+        ("SM0_happiness_3", "SM0", "male", 24),
+    ]
+    for index, (stem, *_) in enumerate(rows):
+        write_audio(samples / f"{stem}.flac", seed=index)
+    with open(tmp_path / "data.tsv", "w", encoding="utf-8") as handle:
+        handle.write("file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage\n")
+        for stem, speaker, gender, age in rows:
+            handle.write(f"{stem}.wav\tx\tTo jest zdanie.\tto jest zdanie\t{speaker}\t{gender}\t{age}\n")
+    ds = load_corpus("nemo", samples)  # data.tsv one folder up, as nEMO is published
+    assert ds.features["label"].names == ["happy", "angry", "surprised"]
+    by_speaker = {row["speaker_id"]: row for row in ds}
+    assert by_speaker["EB0"]["sex"] == "female" and by_speaker["EB0"]["age"] == 27
+    assert by_speaker["WR0"]["text"] == "To jest zdanie." and by_speaker["WR0"]["sentence_number"] == 58
+    write_audio(samples / "EB0-anger-11.flac")
+    with pytest.raises(InvalidClipError, match="EB0-anger-11"):
+        load_corpus("nemo", samples)
+
+
+def test_real_nemo(shared_data):
+    ds = load_corpus("nemo", shared_data / "nemo")
+    assert len(ds) == 994 and len(set(ds["speaker_id"])) == 9
+    assert ds.features["label"].names == ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
+    assert all(ds["text"]) and set(ds["sex"]) == {"female", "male"}
+
+
+def test_folder_labels_from_file_names_and_the_regex_error_shows_the_string_tried(tmp_path):
+    for speaker in ["AB0", "CD1"]:
+        for number, emotion in enumerate(["anger", "sadness", "neutral"]):
+            write_audio(tmp_path / f"{speaker}_{emotion}_{number}.wav")
+    options = dict(speaker_regex=r"^(?P<speaker>[A-Z]{2}\d)_", label_regex=r"_(?P<label>[a-z]+)_\d+\.wav$")
+    ds = load_corpus("folder", tmp_path, **options)
+    assert ds.features["label"].names == ["neutral", "sad", "angry"]
+    assert sorted(set(ds["speaker_id"])) == ["AB0", "CD1"]
+    write_audio(tmp_path / "nested" / "EF2-joy.wav")
+    with pytest.raises(InvalidClipError) as error:
+        load_corpus("folder", tmp_path, **options)
+    assert "does not match 'nested/EF2-joy.wav'" in str(error.value)
+    ds = load_corpus("folder", tmp_path, skip_invalid=True, **options)
+    assert len(ds) == 6 and get_ser_info(ds)["skipped"][0]["path"].endswith("EF2-joy.wav")
+    with pytest.raises(CorpusError, match="label_regex"):
+        load_corpus("folder", tmp_path, speaker_regex=options["speaker_regex"], label_regex="no group")
+
+
+def test_corpus_names_are_derived_from_the_one_module_list():
+    """A new corpus is one module in CORPUS_MODULES; the torch-free name list the help texts read must follow it
+    (edit ser_hf/data/constants.py CORPUS_NAMES when this fails)."""
+    from ser_hf.data.constants import CORPUS_NAMES
+    from ser_hf.data.corpora import _LOADERS, CORPORA, CORPUS_MODULES
+
+    assert CORPUS_NAMES == (*[module.SPEC.name for module in CORPUS_MODULES], "folder")
+    assert list(_LOADERS) == list(CORPUS_NAMES) and list(CORPORA) == list(CORPUS_NAMES[:-1])
+    corpora_guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "corpora.md").read_text()
+    for name in CORPUS_NAMES:
+        assert f"`{name}`" in corpora_guide, f"docs/guides/corpora.md does not list the corpus {name}"

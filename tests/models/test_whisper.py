@@ -16,7 +16,7 @@ from transformers import (
     pipeline,
 )
 
-from ser_hf.inputs.encoder_states import check_cacheable, encode_dataset
+from ser_hf.inputs.encoder_states import check_cacheable, encode_dataset, encoder_cache_key
 from ser_hf.inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator
 from ser_hf.models import (
     ClipLongerThanWindowError,
@@ -311,7 +311,6 @@ def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization,
 
 def test_fast_cache_key_ignores_the_statistics(tmp_path):
     """Global and speaker-normalised recipes of one encoder share its cached states."""
-    from ser_hf.inputs.encoder_states import encoder_cache_key
 
     model, _ = tiny_whisper(freeze_base_model=True)
     dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
@@ -431,3 +430,71 @@ def test_whisper_members_make_an_ensemble_that_reloads_and_fuses_their_probabili
     loaded_extractor = AutoFeatureExtractor.from_pretrained(tmp_path / "ensemble")
     fused = logits(loaded, loaded_extractor, clip)
     torch.testing.assert_close(fused, torch.logsumexp(torch.stack(expected) + np.log(0.5), dim=0))
+
+
+def test_trimmed_window_gives_the_windows_first_embeddings_and_clip_states_independent_of_the_batch():
+    model, feature_extractor = tiny_whisper(pooling_mode="layer_statistics", use_weighted_layer_sum=True)
+    clips = [load_clip(0, 1.3), load_clip(1, 0.6)]
+    inputs = feature_extractor(clips, sampling_rate=16000, return_tensors="pt")
+    frame_mask = model.frame_mask(inputs["attention_mask"], model.config.max_source_positions)
+    with torch.no_grad():
+        whole = model.encoder(inputs["input_features"], output_hidden_states=True).hidden_states[0]
+        trimmed, mask = model.trimmed_embeddings(inputs["input_features"], frame_mask)
+    # The convolutions see the same mel frames: the kept frames' embeddings are the whole window's.
+    assert trimmed.shape[1] == int(frame_mask.sum(dim=1).max()) < whole.shape[1]
+    torch.testing.assert_close(trimmed, whole[:, : trimmed.shape[1]], atol=1e-5, rtol=1e-5)
+    model.config.trim_window = True
+    together = logits(model, feature_extractor, clips)
+    alone = torch.cat([logits(model, feature_extractor, [clip]) for clip in clips])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+    model.config.trim_window = False  # the whole window: the clip's frames attend to its padding too
+    assert not torch.allclose(logits(model, feature_extractor, clips), together, atol=1e-4)
+
+
+def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_path):
+    from ser_hf.inputs.top_layers import CachedLowerLayersModel, LowerStatesCollator
+
+    torch.manual_seed(0)
+    config = tiny_whisper_config(trim_window=True)
+    model = build_ssl_classifier(
+        config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics"
+    )
+    with torch.no_grad():
+        for parameter in [*model.projector.parameters(), *model.classifier.parameters()]:
+            parameter.normal_()
+    model.eval()
+    feature_extractor = build_ssl_feature_extractor(config, normalization="global")
+    seconds = (0.5, 1.2, 0.8, 2.0)
+    dataset = Dataset.from_dict(
+        {"waveform": [load_clip(index, length) for index, length in enumerate(seconds)], "label": [0, 1, 2, 0]},
+        features=Features({"waveform": List(Value("float32")), "label": LABELS}),
+    )
+    encoded = encode_dataset(model, feature_extractor, dataset, batch_size=2, cache_dir=tmp_path, lower_layer=1)
+    lower = encoded.with_format("numpy")["lower_states"]
+    assert [len(value) for value in lower] == [int(np.ceil(s * 16000 / 320)) for s in seconds]
+    states = np.asarray(encoded.with_format("numpy")["encoder_states"])
+    overall = RunningStatistics()
+    overall.add(states.reshape(len(seconds), -1))
+    feature_extractor.set_global_statistics(*overall.statistics())
+
+    batch = LowerStatesCollator(feature_extractor)(list(encoded.remove_columns("waveform")))
+    wrapper = CachedLowerLayersModel(model, lower_layer=1)
+    assert {name.split(".")[0] for name, p in wrapper.named_parameters() if p.requires_grad} == {
+        "layers",
+        "layer_norm",
+        "projector",
+        "classifier",
+    }
+    with torch.no_grad():
+        cached = wrapper(**batch).logits
+    expected = torch.cat([logits(model, feature_extractor, [np.asarray(w, np.float32)]) for w in dataset["waveform"]])
+    assert expected.abs().mean() > 0.5
+    torch.testing.assert_close(cached, expected, atol=1e-4, rtol=1e-4)
+    # The key knows the cached layer: another depth is encoded again, never read from this cache.
+    assert encoder_cache_key(model, feature_extractor, dataset, lower_layer=1) != encoder_cache_key(
+        model, feature_extractor, dataset, lower_layer=2
+    )
+    model.freeze_base_model()  # the wrapper turned the top layer's gradients on
+    model.config.trim_window = False
+    with pytest.raises(ValueError, match="trim_window=True"):
+        encode_dataset(model, feature_extractor, dataset, cache_dir=tmp_path, lower_layer=1)

@@ -241,3 +241,30 @@ def test_dict_or_text_keys_read_command_line_values_as_text_whatever_the_union_o
         [str(REPO / "recipes" / "demo.yaml"), "--class_weights", "balanced", "--model_config", "{hidden_sizes: [8]}"]
     )
     assert training_args.class_weights == "balanced" and model_args.model_config == {"hidden_sizes": [8]}
+
+
+def test_finetune_top_layers_names_every_conflicting_key_at_once(tmp_path):
+    from tests.conftest_models import TINY_WHISPER
+
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tmp_path,
+        model_type="whisper",
+        model_config=TINY_WHISPER,
+        finetune_top_layers=1,
+        cache_encoder_outputs=True,
+        freeze_base_model=True,
+        feature_extractor_config={"normalization": "speaker"},
+    )
+    with pytest.raises(RecipeError) as error:
+        parse_recipe([str(recipe)])
+    message = str(error.value)
+    for conflict in (
+        "use_weighted_layer_sum: False (needs True)",
+        "pooling_mode: None (needs 'layer_statistics')",
+        "model_config.trim_window: False (needs True)",
+        "feature_extractor_config.normalization: 'speaker'",
+    ):
+        assert conflict in message
+    assert "cache_encoder_outputs" not in message.split("A recipe that works")[0]
+    assert "A recipe that works" in message

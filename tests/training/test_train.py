@@ -84,6 +84,19 @@ TINY_MODELS = {
         "feature_extractor_config": {"normalization": "speaker"},
     },
     "whisper-lora": {"model_type": "whisper", "model_config": TINY_WHISPER, "use_lora": True, "lora_r": 2},
+    # As recipes/ravdess_whisper_tiny_en_top2.yaml: the top layer fine-tuned on the cached input of the lower ones.
+    "whisper-top-layer": {
+        "model_type": "whisper",
+        "model_config": {**TINY_WHISPER, "trim_window": True},
+        "freeze_base_model": True,
+        "cache_encoder_outputs": True,
+        "finetune_top_layers": 1,
+        "use_weighted_layer_sum": True,
+        "pooling_mode": "layer_statistics",
+        "feature_extractor_config": {"normalization": "global"},
+        "cache_precision": "float16",
+        "head_learning_rate": 1.0e-2,
+    },
 }
 
 
@@ -131,6 +144,10 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
         assert saved["encoder.embed_positions.weight"].shape[0] == 300
         saved_extractor = json.loads((run / "preprocessor_config.json").read_text())
         assert saved_extractor["chunk_length"] == 6 and len(saved_extractor["feature_mean"]) == 3 * 16
+    if kind == "whisper-top-layer":  # the top layer and the final layer norm trained, nothing below them
+        assert any(name.startswith("encoder.layers.1.") for name in changed)
+        assert any(name.startswith("encoder.layer_norm.") for name in changed)
+        assert not any(name.startswith(("encoder.layers.0.", "encoder.conv", "encoder.embed")) for name in changed)
     if kind == "whisper-lora":  # merged adapters change the attention projections, not the convolutions
         assert any(".self_attn.q_proj." in name for name in changed)
         assert not any(name.startswith("encoder.conv") for name in changed)

@@ -17,7 +17,7 @@ from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 from ...emotions import LabelPolicy, union_labels
 from ..constants import VERIFY_LEVELS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
-from . import cremad, emodb, ravdess, savee, tess
+from . import cremad, emodb, nemo, ravdess, savee, tess
 from .base import (
     AUDIO_EXTENSIONS,
     DEFAULT_SAMPLING_RATE,
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AUDIO_EXTENSIONS",
     "CORPORA",
+    "CORPUS_MODULES",
     "Clip",
     "CorpusError",
     "CorpusSpec",
@@ -52,34 +53,24 @@ __all__ = [
     "probe_audio",
 ]
 
+#: The corpus modules, the one list every name, parser, loader and help text derives from. A corpus module holds a
+#: ``SPEC`` (:class:`CorpusSpec`), a ``parse(path) -> Clip`` and, where it reads side tables, a
+#: ``load(data_dir, **options)``; adding a corpus is one module and one entry here.
+CORPUS_MODULES = (cremad, ravdess, tess, savee, emodb, nemo)
+
 #: The corpora ``load_corpus`` knows, by name.
-CORPORA: dict[str, CorpusSpec] = {module.SPEC.name: module.SPEC for module in (cremad, ravdess, tess, savee, emodb)}
-_PARSERS = {module.SPEC.name: module.parse for module in (cremad, ravdess, tess, savee, emodb)}
+CORPORA: dict[str, CorpusSpec] = {module.SPEC.name: module.SPEC for module in CORPUS_MODULES}
 
 
-def _load_cremad(data_dir: Path, demographics_csv: Optional[str] = None, **build_options) -> Dataset:
-    demographics = cremad.find_demographics(data_dir, demographics_csv)
-    if demographics is None:
-        logger.info(
-            "CREMA-D: no %s found next to %s; sex/age/race columns stay empty.", cremad.DEMOGRAPHICS_FILE, data_dir
-        )
-    join = cremad.demographics_join(demographics) if demographics is not None else None
-    return build_corpus(cremad.SPEC, find_audio_files(data_dir), cremad.parse, join=join, **build_options)
-
-
-def _standard_loader(name: str) -> Callable[..., Dataset]:
+def _standard_loader(module) -> Callable[..., Dataset]:
     def load(data_dir: Path, **build_options) -> Dataset:
-        return build_corpus(CORPORA[name], find_audio_files(data_dir), _PARSERS[name], **build_options)
+        return build_corpus(module.SPEC, find_audio_files(data_dir), module.parse, **build_options)
 
     return load
 
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {
-    "cremad": _load_cremad,
-    "ravdess": _standard_loader("ravdess"),
-    "tess": _standard_loader("tess"),
-    "savee": _standard_loader("savee"),
-    "emodb": _standard_loader("emodb"),
+    **{module.SPEC.name: getattr(module, "load", None) or _standard_loader(module) for module in CORPUS_MODULES},
     "folder": load_folder,
 }
 _ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "csv": "folder"}
@@ -108,7 +99,8 @@ def load_corpus(
     """Load a corpus as a ``datasets.Dataset``.
 
     Args:
-        name (`str`): ``cremad``, ``ravdess``, ``tess``, ``savee``, ``emodb`` or ``folder`` (folder/CSV layouts).
+        name (`str`): a corpus of :data:`CORPORA` (``cremad``, ``ravdess``, ``tess``, ``savee``, ``emodb``, ``nemo``)
+            or ``folder`` (folder/CSV layouts).
         data_dir (`str` or `os.PathLike`): the corpus folder (searched recursively for .wav/.flac/.mp3/.ogg).
         sampling_rate (`int`, *optional*, defaults to 16000): rate the ``audio`` column decodes to, in mono.
         label_map (`Mapping[str, Optional[str]]`, *optional*): merge (``{"calm": "neutral"}``) or drop
@@ -119,8 +111,9 @@ def load_corpus(
         verify (`str`, *optional*, defaults to `"header"`): ``"full"`` also decodes every clip whole (slower: the
             whole corpus is read), so that a file cut short or corrupt past its header is named here (or skipped and
             listed, with ``skip_invalid``) rather than failing later, unnamed, in ``dataset[i]["audio"]``.
-        options: corpus-specific options: ``demographics_csv`` (cremad); ``csv_path``, ``path_column``,
-            ``label_column``, ``speaker_column``, ``speaker_regex``, ``text_column``, ``corpus_name`` (folder).
+        options: corpus-specific options: ``demographics_csv`` (cremad); ``metadata_tsv`` (nemo); ``csv_path``,
+            ``path_column``, ``label_column``, ``speaker_column``, ``speaker_regex``, ``label_regex``,
+            ``text_column``, ``corpus_name`` (folder).
 
     Example:
         >>> from ser_hf import load_corpus

@@ -7,11 +7,16 @@ directory, its parent, or at ``demographics_csv``).
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from pathlib import Path
 from typing import Optional
 
-from .base import Clip, CorpusError, CorpusSpec, InvalidClipError
+from datasets import Dataset
+
+from .base import Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+
+logger = logging.getLogger(__name__)
 
 SPEC = CorpusSpec(
     name="cremad",
@@ -117,3 +122,12 @@ def demographics_join(csv_path: Path):
             )
 
     return join
+
+
+def load(data_dir: Path, demographics_csv: Optional[str] = None, **build_options) -> Dataset:
+    """CREMA-D from its ``AudioWAV`` folder, with the actors' demographics joined where the table is found."""
+    demographics = find_demographics(data_dir, demographics_csv)
+    if demographics is None:
+        logger.info("CREMA-D: no %s found next to %s; sex/age/race columns stay empty.", DEMOGRAPHICS_FILE, data_dir)
+    join = demographics_join(demographics) if demographics is not None else None
+    return build_corpus(SPEC, find_audio_files(data_dir), parse, join=join, **build_options)

@@ -1,7 +1,10 @@
 """Any corpus laid out as folders or described by a CSV file.
 
-* Folder layout: ``DATA_DIR/<emotion>/<file>`` (label from the parent folder) and a speaker taken from the path by
-  a regular expression, e.g. ``speaker_regex=r"^(?P<speaker>spk\\d+)_"`` on the file name.
+* Folder layout: ``DATA_DIR/<emotion>/<file>`` (label from the parent folder), or files named by their label
+  (``label_regex``, e.g. ``r"_(?P<label>[a-z]+)_\\d+\\.\\w+$"`` for ``EB0_anger_10.wav``), and a speaker taken from the
+  path by a regular expression (``speaker_regex``, e.g. ``r"^(?P<speaker>[A-Z]+\\d)_"``). Both regexes are searched
+  (``re.search``) in the file's path relative to the data directory, with ``/`` between folders: ``anger/EB0_10.wav``
+  in a folder layout, ``EB0_anger_10.wav`` for files in the data directory itself.
 * CSV layout: one row per clip with a path column (relative to the data directory) and label / speaker columns;
   every other column becomes metadata.
 
@@ -35,6 +38,7 @@ def load_folder(
     label_column: Optional[str] = None,
     speaker_column: Optional[str] = None,
     speaker_regex: Optional[str] = None,
+    label_regex: Optional[str] = None,
     text_column: Optional[str] = None,
     corpus_name: str = "folder",
     label_map: Optional[Mapping[str, Optional[str]]] = None,
@@ -47,7 +51,10 @@ def load_folder(
             "A folder corpus needs speaker_column (with csv_path) or speaker_regex so that splits "
             "can keep each speaker in one split."
         )
-    speaker_pattern = _compile_speaker_regex(speaker_regex) if speaker_regex else None
+    speaker_pattern = _compile_regex("speaker_regex", speaker_regex, "speaker") if speaker_regex else None
+    label_pattern = _compile_regex("label_regex", label_regex, "label") if label_regex else None
+    if label_pattern is not None and csv_path is not None:
+        raise CorpusError("label_regex reads labels from file names; with csv_path the labels come from label_column.")
     label_map = {str(k).strip().lower(): v for k, v in dict(label_map or {}).items()}
 
     if csv_path is not None:
@@ -73,14 +80,23 @@ def load_folder(
             raise CorpusError("speaker_column needs csv_path; for a folder layout use speaker_regex.")
         files, table, metadata_columns, csv_skipped = find_audio_files(root), {}, [], []
 
-    def raw_label(path: Path) -> str:
-        return table[str(path)][label_column or "label"] if table else path.parent.name
+    def searched(path: Path) -> str:
+        """What the regexes are tried on: the path relative to the data directory, ``/`` between folders."""
+        return path.relative_to(root).as_posix()
 
-    # Codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label fails in
-    # parse(), per file, so that skip_invalid can skip it.
+    def raw_label(path: Path) -> Optional[str]:
+        if table:
+            return table[str(path)][label_column or "label"]
+        if label_pattern is None:
+            return path.parent.name
+        match = label_pattern.search(searched(path))
+        return _group(match, label_pattern, "label") if match else None
+
+    # Codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label (or a name the
+    # label regex does not match) fails in parse(), per file, so that skip_invalid can skip it.
     codes = {}
     for path in files:
-        code = raw_label(path).strip()
+        code = (raw_label(path) or "").strip()
         if canonical_emotion(code) is not None or code.lower() in label_map:
             codes[code] = canonical_emotion(code) or code.lower()
 
@@ -97,7 +113,10 @@ def load_folder(
     )
 
     def parse(path: Path) -> Clip:
-        code = raw_label(path).strip()
+        code = raw_label(path)
+        if code is None:
+            raise InvalidClipError(path, f"label_regex {label_regex!r} does not match {searched(path)!r}")
+        code = code.strip()
         if code not in codes:
             raise InvalidClipError(
                 path,
@@ -108,10 +127,10 @@ def load_folder(
         if speaker_column is not None:
             speaker = row[speaker_column].strip()
         else:
-            match = speaker_pattern.search(str(path.relative_to(root)))
+            match = speaker_pattern.search(searched(path))
             if match is None:
-                raise InvalidClipError(path, f"speaker_regex {speaker_regex!r} does not match the path")
-            speaker = match.group("speaker") if "speaker" in speaker_pattern.groupindex else match.group(1)
+                raise InvalidClipError(path, f"speaker_regex {speaker_regex!r} does not match {searched(path)!r}")
+            speaker = _group(match, speaker_pattern, "speaker")
         if not speaker:
             raise InvalidClipError(path, "empty speaker id")
         return Clip(
@@ -128,14 +147,19 @@ def load_folder(
     return dataset
 
 
-def _compile_speaker_regex(pattern: str) -> re.Pattern:
+def _compile_regex(option: str, pattern: str, group: str) -> re.Pattern:
     try:
         compiled = re.compile(pattern)
     except re.error as error:
-        raise CorpusError(f"speaker_regex {pattern!r} is not a valid regular expression: {error}") from error
+        raise CorpusError(f"{option} {pattern!r} is not a valid regular expression: {error}") from error
     if compiled.groups == 0:
-        raise CorpusError(f"speaker_regex {pattern!r} needs a group: (?P<speaker>...) or (...).")
+        raise CorpusError(f"{option} {pattern!r} needs a group: (?P<{group}>...) or (...).")
     return compiled
+
+
+def _group(match: re.Match, pattern: re.Pattern, name: str) -> str:
+    """The named group `name` of `match`, or its first group."""
+    return match.group(name) if name in pattern.groupindex else match.group(1)
 
 
 def read_clips_csv(

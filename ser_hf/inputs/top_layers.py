@@ -1,0 +1,163 @@
+"""Fine-tuning the top layers of a Whisper encoder on CPU (``finetune_top_layers``): the frozen lower layers run once.
+
+The corpus is encoded once, before it is split, through each batch's longest clip only (``trim_window``): every
+clip's pooled statistics of every layer (as FAST mode caches them) and its own frames' input to the first fine-tuned
+layer (:data:`LOWER_STATES_COLUMN`, float16 with ``cache_precision: float16``). Every fold and epoch then trains the
+top ``k`` layers, the encoder's final layer norm and the head on those cached frames
+(:class:`CachedLowerLayersModel`): a step costs ``k`` layers over the clips' own frames instead of the whole encoder
+over a padded window. The statistics of the frozen layers come from the cache; those of the fine-tuned layers are
+computed every step. The model's own modules are trained, so the saved model is the full classifier that runs on
+audio (`pipeline("audio-classification")`), encoding each batch through its longest clip as it was trained.
+
+Statistics: ``normalization: global`` standardises every layer's statistics with those the training clips had
+before fine-tuning (a fixed standardisation the fine-tuned layers learn under, stored in the feature extractor, as
+the saved model applies it); ``speaker`` and ``corpus`` statistics are refused, because a fine-tuned model's own
+states would no longer match statistics computed from the pretrained ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch import nn
+from transformers import PreTrainedModel, set_seed
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from ..models.modeling_whisper import pool_layer_statistics
+from .base import drop_clips_shorter_than, receptive_field_seconds
+from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer, encode_dataset, encoder_cache_key
+from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
+from .speaker_normalization import ENCODER_STATES_COLUMN
+
+
+class CachedLowerLayersModel(nn.Module):
+    """The top `num_hidden_layers - lower_layer` layers of a Whisper classifier's encoder, its final layer norm and its
+    head, trained on cached inputs of layer `lower_layer` (see the module docstring). It holds the model's own modules,
+    not copies (training it trains the full model) and turns their gradients on. It runs as a `Trainer` model.
+
+    Args:
+        model (`SerWhisperForAudioClassification`): with `trim_window` and `layer_statistics` pooling of every layer.
+        lower_layer (`int`): the first fine-tuned layer (the layers below it are cached).
+    """
+
+    def __init__(self, model: PreTrainedModel, lower_layer: int):
+        check_lower_layer(model, lower_layer)
+        super().__init__()
+        self.config = model.config
+        self.lower_layer = lower_layer
+        self.layers = nn.ModuleList(model.encoder.layers[lower_layer:])
+        self.layer_norm = model.encoder.layer_norm
+        self.projector = model.projector
+        self.classifier = model.classifier
+        self.head_dropout = model.head_dropout
+        self._whisper = [model]  # a list: not a submodule (its frozen weights stay out of checkpoints)
+        for module in (self.layers, self.layer_norm):
+            module.requires_grad_(True)
+
+    def forward(
+        self,
+        encoder_states: torch.Tensor,
+        lower_states: torch.Tensor,
+        frame_mask: torch.Tensor,
+        labels: Optional[torch.Tensor] = None,
+        state_mean: Optional[torch.Tensor] = None,
+        state_std: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        r"""
+        encoder_states (`torch.FloatTensor` of shape `(batch_size, num_hidden_layers + 1, 2 * hidden_size)`):
+            Each clip's cached layer statistics; those of the layers above `lower_layer` are replaced by the ones the
+            fine-tuned layers give now.
+        lower_states (`torch.FloatTensor` of shape `(batch_size, frames, hidden_size)`):
+            Each clip's cached input to layer `lower_layer`, padded to the batch's longest clip.
+        frame_mask (`torch.BoolTensor` of shape `(batch_size, frames)`): true on each clip's own frames.
+        state_mean, state_std (`torch.FloatTensor`, *optional*): the statistics every layer's are standardised with.
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices for the loss.
+        """
+        whisper = self._whisper[0]
+        hidden = lower_states.to(self.projector.weight.dtype)
+        states = whisper.run_encoder_layers(hidden, frame_mask, start=self.lower_layer)
+        trained = pool_layer_statistics(states[1:], frame_mask)
+        pooled = torch.cat([encoder_states[:, : self.lower_layer + 1].to(trained.dtype), trained], dim=1)
+        pooled = whisper.standardize_pooled_states(pooled.flatten(1), state_mean, state_std)
+        logits = whisper.classify_pooled_states(pooled)
+        logits = logits / getattr(self.config, "calibration_temperature", 1.0)
+        loss = None
+        if labels is not None:
+            loss = _cross_entropy(logits, labels.to(logits.device), kwargs.get("num_items_in_batch"))
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+@dataclass
+class LowerStatesCollator(EncoderStatesCollator):
+    """:class:`EncoderStatesCollator`'s batch, plus each row's `lower_states` padded to the batch's longest clip and
+    the `frame_mask` marking its own frames."""
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = super().__call__(rows)
+        lower = [np.asarray(row[LOWER_STATES_COLUMN], dtype=np.float32) for row in rows]
+        frames = max(len(value) for value in lower)
+        padded = np.zeros((len(lower), frames, lower[0].shape[-1]), dtype=np.float32)
+        mask = np.zeros((len(lower), frames), dtype=bool)
+        for row, value in enumerate(lower):
+            padded[row, : len(value)] = value
+            mask[row, : len(value)] = True
+        batch[LOWER_STATES_COLUMN] = torch.from_numpy(padded)
+        batch["frame_mask"] = torch.from_numpy(mask)
+        return batch
+
+
+class TopLayersMode(FastMode):
+    """``finetune_top_layers: k`` with ``cache_encoder_outputs``: the encoder's lower layers encoded once (their
+    statistics and the first fine-tuned layer's input cached), the top `k` layers and the head trained on them."""
+
+    name = "top encoder layers fine-tuned on cached lower layers"
+    columns = (ENCODER_STATES_COLUMN, LOWER_STATES_COLUMN)
+    preparation = "encoding the corpus once up to the first fine-tuned layer"
+
+    def lower_layer(self, model: PreTrainedModel) -> int:
+        return model.config.num_hidden_layers - self.model_args.finetune_top_layers
+
+    def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
+        set_seed(training_args.seed)
+        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
+        long_enough = drop_clips_shorter_than(
+            dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
+        )
+        model.to(training_args.device)
+        lower_layer = self.lower_layer(model)
+        encoded = encode_dataset(
+            model,
+            feature_extractor,
+            long_enough,
+            batch_size=training_args.per_device_eval_batch_size,
+            precision=self.data_args.cache_precision,
+            lower_layer=lower_layer,
+        )
+        self.encoder_key = encoder_cache_key(
+            model, feature_extractor, dataset, self.data_args.cache_precision, lower_layer=lower_layer
+        )
+        self.unencoded_dataset = dataset
+        return encoded
+
+    def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
+        lower_layer = self.lower_layer(model)
+        if self.encoder_key is not None and (
+            encoder_cache_key(
+                model, feature_extractor, self.unencoded_dataset, self.data_args.cache_precision, lower_layer
+            )
+            != self.encoder_key
+        ):
+            raise RuntimeError("The encoder built for this split differs from the one whose states were cached.")
+        return CachedLowerLayersModel(model, lower_layer)
+
+    def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
+        collator = LowerStatesCollator(feature_extractor, normalization)
+        return collator, collator
+
+
+__all__ = ["CachedLowerLayersModel", "LowerStatesCollator", "TopLayersMode"]
