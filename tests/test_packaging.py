@@ -81,7 +81,8 @@ def test_metadata_extras_and_entry_point(dist):
     assert {name for name in packages if f"{name}/__init__.py" not in names} == set()
     assert "ser_hf/hub_cards/model_card_template.md" in names
     assert f"{info}/licenses/LICENSE" in names  # the licence's text, not only its name
-    assert not [name for name in names if name.startswith(("tests/", "bench/", "recipes/", "data/"))]
+    assert not [name for name in names if name.startswith(("tests/", "bench/", "recipes/", "data/", "pretrained/"))]
+    assert not [name for name in names if name.endswith(".safetensors")]  # the embedded encoder stays out
 
 
 def test_sdist_holds_the_sources_and_no_tests(dist):

@@ -256,12 +256,13 @@ def test_the_benchmarks_model_paths_replace_a_hub_id_in_recipes_and_ensemble_mem
         bench.parse_model_paths([f"openai/whisper-base={tmp_path / 'missing'}"])
 
 
-def test_the_cross_corpus_benchmark_merges_both_corpora_on_their_shared_labels(tmp_path):
+def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_all_share(tmp_path):
     crosscorpus = load_bench("crosscorpus")
     recipe = REPO / "recipes" / "ravdess_whisper_base_fast_speaker.yaml"
     values = crosscorpus.merged_values(recipe, tmp_path / "out", {"openai/whisper-base": str(tmp_path)})
-    assert values["corpus"] == ["ravdess", "tess"] and len(values["data_dir"]) == 2
-    assert values["labels"] == crosscorpus.SHARED_LABELS and "calm" not in values["labels"]
+    assert values["corpus"] == ["ravdess", "tess", "nemo"] and len(values["data_dir"]) == 3
+    # RAVDESS's calm and disgust, TESS's disgust: not in nEMO.
+    assert values["labels"] == ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
     assert values["model_name_or_path"] == str(tmp_path) and values["split_protocol"] == "speaker"
     assert not {"train_speakers", "validation_speakers", "test_speakers"} & set(values)
     assert values["feature_extractor_config"] == {"normalization": "speaker"}
@@ -272,6 +273,20 @@ def test_the_cross_corpus_benchmark_merges_both_corpora_on_their_shared_labels(t
     # A recipe that picks its epoch on validation speakers has none here: refused, not silently changed.
     with pytest.raises(crosscorpus.RecipeError, match="chooses its epoch on validation speakers"):
         crosscorpus.merged_values(REPO / "recipes" / "ravdess_cnn1d.yaml", tmp_path / "out", {})
+    # The summary: recipe x statistics against the left-out corpus, TESS (2 speakers) without an interval.
+    rows = [
+        {
+            "variant": "r",
+            "normalization": "global",
+            "test": corpus,
+            "unweighted_accuracy": ua,
+            "confidence_intervals": None,
+        }
+        for corpus, ua in (("ravdess", 40.0), ("tess", 50.0), ("nemo", 30.0))
+    ]
+    table = crosscorpus.markdown_table(rows)
+    assert "| `r` | global (single clip) | 40.0 | 50.0 | 30.0 | 40.0 |" in table
+    assert "nEMO left out" in table.splitlines()[0]
 
 
 def test_the_benchmarks_summary_pools_every_folds_speakers_into_one_interval():
