@@ -509,6 +509,12 @@ class SERCardData:
                 "projector and classifier trained in full; the adapters are merged into the exported "
                 "weights, so the model loads without peft"
             )
+        elif model.get("finetune_top_layers"):
+            parts.append(
+                f"Fine-tuned: the encoder's top {model['finetune_top_layers']} layer(s) and its final layer norm "
+                "trained with the classification head, the layers below frozen (their outputs computed once and "
+                "cached); each batch encoded through its longest clip, not the whole window"
+            )
         elif model.get("freeze_base_model"):
             parts.append(
                 "Encoder frozen, only the classification head trained"

@@ -929,6 +929,11 @@ def _train_only_corpora_option(value: Any, corpora: Sequence[str]) -> Optional[l
     return names
 
 
+def _is_weight(value: Any) -> bool:
+    """A finite number (not a boolean: YAML's ``true`` is not a weight)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[str, float]]:
     weights = _mapping(value, "corpus_weights")
     if weights is None:
@@ -939,9 +944,9 @@ def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[
             f"corpus_weights names {', '.join(map(repr, unknown))}, which the recipe does not train on (corpus: "
             f"{', '.join(corpora)})."
         )
-    bad = {name: weight for name, weight in weights.items() if not isinstance(weight, (int, float)) or weight <= 0}
+    bad = {name: weight for name, weight in weights.items() if not _is_weight(weight) or weight <= 0}
     if bad:
-        raise RecipeError(f"corpus_weights must map corpora to positive numbers; bad entries: {bad}.")
+        raise RecipeError(f"corpus_weights must map corpora to positive finite numbers; bad entries: {bad}.")
     if len(corpora) < 2:
         raise RecipeError("corpus_weights weighs corpora against each other: it needs two corpora or more.")
     return {name: float(weights.get(name, 1.0)) for name in corpora}
@@ -953,13 +958,9 @@ def _class_weights_option(value: Any) -> Optional[dict | str]:
     if isinstance(value, str) and value.strip() in ("balanced", "none"):
         return None if value.strip() == "none" else "balanced"
     weights = _mapping(value, "class_weights")
-    bad = {
-        label: weight
-        for label, weight in (weights or {}).items()
-        if not isinstance(weight, (int, float)) or weight < 0
-    }
+    bad = {label: weight for label, weight in (weights or {}).items() if not _is_weight(weight) or weight < 0}
     if bad:
-        raise RecipeError(f"class_weights must map labels to non-negative numbers; bad entries: {bad}.")
+        raise RecipeError(f"class_weights must map labels to non-negative finite numbers; bad entries: {bad}.")
     return {str(label): float(weight) for label, weight in weights.items()}
 
 

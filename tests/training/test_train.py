@@ -148,6 +148,8 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
         assert any(name.startswith("encoder.layers.1.") for name in changed)
         assert any(name.startswith("encoder.layer_norm.") for name in changed)
         assert not any(name.startswith(("encoder.layers.0.", "encoder.conv", "encoder.embed")) for name in changed)
+        assert "Fine-tuned: the encoder's top 1 layer(s)" in (run / "README.md").read_text()
+        assert json.loads((run / "config.json").read_text())["trim_window"] is True
     if kind == "whisper-lora":  # merged adapters change the attention projections, not the convolutions
         assert any(".self_attn.q_proj." in name for name in changed)
         assert not any(name.startswith("encoder.conv") for name in changed)
@@ -228,8 +230,13 @@ def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_p
         parse_recipe([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, corpus_weights={"crema": 2}))])
     with pytest.raises(RecipeError, match="needs two corpora or more"):
         parse_recipe([str(write_recipe(tmp_path / "b.yaml", tiny_ravdess, corpus_weights={"ravdess": 2}))])
-    with pytest.raises(RecipeError, match="positive numbers; bad entries: {'ravdess': 0}"):
+    with pytest.raises(RecipeError, match="positive finite numbers; bad entries: {'ravdess': 0}"):
         parse_recipe([str(write_recipe(tmp_path / "c.yaml", tiny_ravdess, corpus_weights={"ravdess": 0}))])
+    # Not finite, or a boolean: refused when the recipe is read, not in torch.multinomial after the data is ready.
+    for index, weight in enumerate([float("nan"), float("inf"), True]):
+        recipe = write_recipe(tmp_path / f"w{index}.yaml", tiny_ravdess, corpus_weights={"ravdess": weight})
+        with pytest.raises(RecipeError, match="positive finite numbers; bad entries: {'ravdess': "):
+            parse_recipe([str(recipe)])
     with pytest.raises(RecipeError, match="train_only_corpora names 'tess', which the recipe does not train on"):
         parse_recipe([str(write_recipe(tmp_path / "d.yaml", tiny_ravdess, train_only_corpora=["tess"]))])
     with pytest.raises(RecipeError, match="train_only_corpora lists every corpus of the recipe"):
