@@ -66,11 +66,12 @@ def _seeded_global_rngs(
 class WaveformAugmentation:
     """Random waveform perturbations for the training split; each applied with its own probability.
 
-    The perturbations run in a fixed order: speed, pitch, reverb, noise, gain (the speaker's voice, then the room,
-    then the background, then the recording level). Each draws from its own child generator seeded from `rng`, so
-    switching one on or off (an ablation) leaves the draws of the others unchanged. Pitch, noise and gain are
-    audiomentations' `PitchShift`, `AddGaussianSNR` / `AddBackgroundNoise` and `Gain`; speed and reverberation are
-    ser-hf's own (audiomentations has no equivalent of either: see `_speed` and `_reverb`).
+    The perturbations run in a fixed order: speed, pitch, reverb, noise, gain, band-limiting (the speaker's voice,
+    then the room, then the background, then the recording level and channel). Each draws from its own child
+    generator seeded from `rng`, so switching one on or off (an ablation) leaves the draws of the others unchanged.
+    Pitch, noise, gain and band-limiting are audiomentations' `PitchShift`, `AddGaussianSNR` / `AddBackgroundNoise`,
+    `Gain` and `LowPassFilter`; speed and reverberation are ser-hf's own (audiomentations has no equivalent of either:
+    see `_speed` and `_reverb`).
 
     Args:
         sampling_rate (`int`, *optional*, defaults to 16000):
@@ -102,6 +103,11 @@ class WaveformAugmentation:
         impulse_responses (`Sequence[str]`, *optional*, defaults to `()`):
             Recorded room impulse responses, one chosen uniformly and used from its direct-path peak. Exponentially
             decaying white noise with the drawn RT60 when empty.
+        lowpass_prob (`float`, *optional*, defaults to 0.0):
+            Probability of band-limiting a clip (audiomentations' `LowPassFilter`), as a narrowband channel
+            (telephone: about 3.4 kHz) or a low-rate recording would.
+        lowpass_hz (`tuple[float, float]`, *optional*, defaults to `(3000.0, 6000.0)`):
+            Cut-off frequency in Hz, drawn uniformly in this range (below half the sampling rate).
 
     Impulse-response files are decoded on first use and kept on the instance (so once per data-loader worker); noise
     files are checked on first use and then read by audiomentations, one window per clip.
@@ -120,16 +126,23 @@ class WaveformAugmentation:
     reverb_prob: float = 0.0
     reverb_rt60: tuple[float, float] = (0.2, 0.8)
     impulse_responses: Sequence[str] = ()
+    lowpass_prob: float = 0.0
+    lowpass_hz: tuple[float, float] = (3000.0, 6000.0)
     # audiomentations transforms, built on first use (so once per data-loader worker) and kept out of repr/equality.
     _transforms: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _impulse_response_cache: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.sampling_rate = _check_count("sampling_rate", self.sampling_rate, minimum=1)
-        for name in ("noise_prob", "gain_prob", "speed_prob", "pitch_prob", "reverb_prob"):
+        for name in ("noise_prob", "gain_prob", "speed_prob", "pitch_prob", "reverb_prob", "lowpass_prob"):
             setattr(self, name, _check_probability(name, getattr(self, name)))
-        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60"):
+        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz"):
             setattr(self, name, _check_range(name, getattr(self, name)))
+        if not 0 < self.lowpass_hz[0] <= self.lowpass_hz[1] < self.sampling_rate / 2:
+            raise ValueError(
+                f"lowpass_hz must lie between 0 and half the sampling rate ({self.sampling_rate / 2:g} Hz), got "
+                f"{self.lowpass_hz!r}"
+            )
         if not -24.0 <= self.pitch_semitones[0] <= self.pitch_semitones[1] <= 24.0:  # audiomentations' bounds
             raise ValueError(f"pitch_semitones must lie within [-24, 24], got {self.pitch_semitones!r}")
         if self.reverb_rt60[0] <= 0:
@@ -142,7 +155,15 @@ class WaveformAugmentation:
     def enabled(self) -> bool:
         """Whether any perturbation can happen (some probability is above 0)."""
         return any(
-            p > 0 for p in (self.noise_prob, self.gain_prob, self.speed_prob, self.pitch_prob, self.reverb_prob)
+            p > 0
+            for p in (
+                self.noise_prob,
+                self.gain_prob,
+                self.speed_prob,
+                self.pitch_prob,
+                self.reverb_prob,
+                self.lowpass_prob,
+            )
         )
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -170,6 +191,8 @@ class WaveformAugmentation:
             (self.reverb_prob, self._reverb),
             (self.noise_prob, self._noise),
             (self.gain_prob, self._gain),
+            # Last, so that the other steps' seeds are those they had before it existed (it commutes with the gain).
+            (self.lowpass_prob, self._lowpass),
         ]
         # One seed per step drawn up front: `rng` advances by the same amount whatever is enabled or applied.
         seeds = rng.integers(0, 2**63, size=len(steps))
@@ -241,6 +264,9 @@ class WaveformAugmentation:
     def _gain(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self._apply_transform("gain", waveform, rng)
 
+    def _lowpass(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self._apply_transform("lowpass", waveform, rng)
+
     def _apply_transform(self, name: str, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Run audiomentations' transform for `name` with the global generators it reads seeded from `rng`."""
         if name not in self._transforms:
@@ -262,6 +288,10 @@ class WaveformAugmentation:
         if name == "gain":
             # Samples are not clipped: the pipeline is floating point.
             return audiomentations.Gain(min_gain_db=self.gain_db[0], max_gain_db=self.gain_db[1], p=1.0)
+        if name == "lowpass":
+            return audiomentations.LowPassFilter(
+                min_cutoff_freq=self.lowpass_hz[0], max_cutoff_freq=self.lowpass_hz[1], p=1.0
+            )
         if name == "pitch":
             # Signalsmith Stretch, audiomentations' default: faster than librosa's phase vocoder, and it keeps
             # syllable onsets sharp (librosa's default window is sized for music).

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -144,6 +145,9 @@ def encode_dataset(
     batch_group_norm: Optional[bool] = None,
     precision: str = "float32",
     lower_layer: Optional[int] = None,
+    augmentation: Optional[Any] = None,
+    augmentation_seed: int = 0,
+    column: str = ENCODER_STATES_COLUMN,
 ) -> Dataset:
     """Add an `encoder_states` column: each clip's encoder hidden states, averaged over its real frames.
 
@@ -179,6 +183,10 @@ def encode_dataset(
             layer (`(frames, hidden_size)`, the clip's own frames only), for the layers above it to be fine-tuned on
             (:class:`~ser_hf.inputs.top_layers.TopLayersMode`); a Whisper classifier with `trim_window` and
             `layer_statistics` pooling of every layer only. Part of the key.
+        augmentation (`WaveformAugmentation`, *optional*): encode each clip augmented by it (a cached augmented copy;
+            each clip's draws from a generator seeded by `augmentation_seed` and the clip's `path`), as
+            :class:`~ser_hf.inputs.augmented_copies.AugmentedCopiesMode` does once per copy. Both are part of the key.
+        column (`str`, *optional*, defaults to `"encoder_states"`): the name of the column added.
 
     Returns:
         `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`
@@ -190,8 +198,8 @@ def encode_dataset(
             f"encode_dataset reads the {WAVEFORM_COLUMN!r} column, which the dataset lacks "
             f"(columns: {', '.join(dataset.column_names)}); run ser_hf.prepare_audio first."
         )
-    if ENCODER_STATES_COLUMN in dataset.column_names:
-        raise ValueError(f"The dataset already has an {ENCODER_STATES_COLUMN!r} column; remove it to encode again.")
+    if column in dataset.column_names:
+        raise ValueError(f"The dataset already has an {column!r} column; remove it to encode again.")
     _check_sampling_rate(dataset, feature_extractor)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -202,6 +210,10 @@ def encode_dataset(
     if lower_layer is not None:
         check_lower_layer(model, lower_layer)
     key = encoder_cache_key(model, feature_extractor, dataset, precision=precision, lower_layer=lower_layer)
+    if augmentation is not None:
+        if "path" not in dataset.column_names:
+            raise ValueError("Encoding augmented copies needs the dataset's 'path' column (each clip's draws).")
+        key = model_state_key((key, repr(augmentation), augmentation_seed), {})
     cache_file = cache_dir / f"encoder-{key}.arrow"
     use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
     hidden_size = model.config.hidden_size
@@ -213,7 +225,7 @@ def encode_dataset(
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1 if use_weighted_layer_sum else 1)
     elif use_weighted_layer_sum:
         state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
-    features = {ENCODER_STATES_COLUMN: state_feature}
+    features = {column: state_feature}
     if lower_layer is not None:
         features[LOWER_STATES_COLUMN] = List(List(Value(precision), length=hidden_size))
 
@@ -227,7 +239,8 @@ def encode_dataset(
     model.eval()
     try:
         # NumPy batches: the default format would make every sample of a batch a Python float.
-        waveforms = dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        read = [WAVEFORM_COLUMN] + (["path"] if augmentation is not None else [])
+        waveforms = dataset.select_columns(read).with_format("numpy")
         states = waveforms.map(
             _encode_batch,
             batched=True,
@@ -239,8 +252,11 @@ def encode_dataset(
                 "encoded": encoded,
                 "precision": precision,
                 "lower_layer": lower_layer,
+                "augmentation": augmentation,
+                "augmentation_seed": augmentation_seed,
+                "column": column,
             },
-            remove_columns=[WAVEFORM_COLUMN],
+            remove_columns=read,
             features=Features(features),
             cache_file_name=str(cache_file),
             load_from_cache_file=load_from_cache,
@@ -388,18 +404,26 @@ def _encode_batch(
     encoded: dict[str, float],
     precision: str = "float32",
     lower_layer: Optional[int] = None,
+    augmentation: Optional[Any] = None,
+    augmentation_seed: int = 0,
+    column: str = ENCODER_STATES_COLUMN,
 ) -> dict[str, list[np.ndarray]]:
     start = time.perf_counter()
     waveforms = [np.asarray(waveform, dtype=np.float32) for waveform in batch[WAVEFORM_COLUMN]]
+    if augmentation is not None:
+        waveforms = [
+            augmentation(waveform, np.random.default_rng([augmentation_seed, zlib.crc32(str(path).encode("utf-8"))]))
+            for waveform, path in zip(waveforms, batch["path"])
+        ]
     # Longest first, so each forward batch pads little and the first one shows the peak memory.
     order = sorted(range(len(waveforms)), key=lambda index: -len(waveforms[index]))
-    columns = [ENCODER_STATES_COLUMN] + ([LOWER_STATES_COLUMN] if lower_layer is not None else [])
+    columns = [column] + ([LOWER_STATES_COLUMN] if lower_layer is not None else [])
     states: dict[str, list[Optional[np.ndarray]]] = {column: [None] * len(waveforms) for column in columns}
     for offset in range(0, len(order), forward_batch_size):
         indices = order[offset : offset + forward_batch_size]
         clips = [waveforms[index] for index in indices]
         if lower_layer is None:
-            outputs = {ENCODER_STATES_COLUMN: _encode_clips(model, feature_extractor, clips)}
+            outputs = {column: _encode_clips(model, feature_extractor, clips)}
         else:
             outputs = dict(zip(columns, _encode_clips_and_lower_states(model, feature_extractor, clips, lower_layer)))
         for column, values in outputs.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+from .augmented_copies import AugmentedCopiesMode
 from .base import InputMode, ModelBuilder
 from .fast_mode import FastMode
 from .feature_encoder_cache import FeatureEncoderCacheMode
@@ -17,7 +18,7 @@ from .top_layers import TopLayersMode
 logger = logging.getLogger(__name__)
 
 #: Every input mode.
-INPUT_MODES = (FastMode, TopLayersMode, FunctionalsMode, RawAudioMode, FeatureEncoderCacheMode)
+INPUT_MODES = (FastMode, AugmentedCopiesMode, TopLayersMode, FunctionalsMode, RawAudioMode, FeatureEncoderCacheMode)
 
 
 def input_mode(
@@ -39,6 +40,8 @@ def input_mode(
     """
     if model_args.cache_encoder_outputs and getattr(model_args, "finetune_top_layers", 0):
         mode = TopLayersMode
+    elif model_args.cache_encoder_outputs and getattr(augmentation_args, "cached_augmented_copies", 0):
+        mode = AugmentedCopiesMode
     elif model_args.cache_encoder_outputs:
         mode = FastMode
     elif model_args.model_type == FUNCTIONALS_MODEL_TYPE:

@@ -549,6 +549,20 @@ class AugmentationArguments:
     impulse_responses: Optional[list[str]] = field(
         default=None, metadata={"help": "Recorded room impulse responses; generated ones when not given."}
     )
+    lowpass_prob: float = field(
+        default=0.0, metadata={"help": "Probability of band-limiting a clip (a narrowband channel, e.g. telephone)."}
+    )
+    lowpass_hz: list[float] = field(
+        default_factory=lambda: [3000.0, 6000.0], metadata={"help": "Cut-off frequency range in Hz."}
+    )
+    cached_augmented_copies: int = field(
+        default=0,
+        metadata={
+            "help": "FAST mode: encode N augmented copies of every clip once (the recipe's waveform augmentation, "
+            "seeded per clip and copy) beside the clip itself; each training epoch draws, per clip, the clip or one "
+            "of its copies. Validation and test clips are never augmented."
+        },
+    )
     num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip (spectrogram models)."})
     time_mask_width: int = field(
         default=20,
@@ -590,8 +604,11 @@ class AugmentationArguments:
         for name in ("noise_files", "impulse_responses"):
             setattr(self, name, _as_list(getattr(self, name)))
         self.speed_factors = [float(f) for f in _as_list(self.speed_factors)]
-        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60"):
+        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz"):
             setattr(self, name, list(_range(getattr(self, name), name)))
+        copies = self.cached_augmented_copies
+        if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 32:
+            raise RecipeError(f"cached_augmented_copies: {copies!r} must be a whole number from 0 to 32.")
         for name in ("noise_files", "impulse_responses"):
             missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
             if missing:
@@ -607,7 +624,9 @@ class AugmentationArguments:
     def waveform_augmentation(self, sampling_rate: int):
         """The :class:`~ser_hf.inputs.augment.WaveformAugmentation` the recipe asks for, or `None` when it asks for
         none."""
-        if not any((self.noise_prob, self.gain_prob, self.speed_prob, self.pitch_prob, self.reverb_prob)):
+        if not any(
+            (self.noise_prob, self.gain_prob, self.speed_prob, self.pitch_prob, self.reverb_prob, self.lowpass_prob)
+        ):
             return None
         from ..inputs.augment import WaveformAugmentation
 
@@ -625,6 +644,8 @@ class AugmentationArguments:
             reverb_prob=self.reverb_prob,
             reverb_rt60=tuple(self.reverb_rt60),
             impulse_responses=self.impulse_responses or (),
+            lowpass_prob=self.lowpass_prob,
+            lowpass_hz=tuple(self.lowpass_hz),
         )
 
     def spec_augment(self):
@@ -670,10 +691,25 @@ class AugmentationArguments:
                 "cache_feature_encoder: true runs the feature encoder once per clip, so waveform "
                 "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset."
             )
-        if model_args.cache_encoder_outputs and (self.waveform_augmentation(16000) is not None or self.ssl_masking()):
+        waveform_augmentation = self.waveform_augmentation(16000) is not None
+        if self.cached_augmented_copies and not (model_args.cache_encoder_outputs and waveform_augmentation):
+            raise RecipeError(
+                f"cached_augmented_copies: {self.cached_augmented_copies} encodes augmented copies of each clip once "
+                "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
+                "gain_prob, speed_prob, pitch_prob, reverb_prob or lowpass_prob above 0)."
+            )
+        if self.cached_augmented_copies and getattr(model_args, "finetune_top_layers", 0):
+            raise RecipeError(
+                "cached_augmented_copies with finetune_top_layers is not supported yet: the copies cache pooled "
+                "states, not the frames the fine-tuned layers read. Leave one of them out."
+            )
+        if model_args.cache_encoder_outputs and (
+            (waveform_augmentation and not self.cached_augmented_copies) or self.ssl_masking()
+        ):
             raise RecipeError(
                 "cache_encoder_outputs encodes each clip once, so waveform augmentation and SSL masking "
-                "cannot apply: turn them off or train without the cache."
+                "cannot apply as they do in training on audio: set cached_augmented_copies: N to encode N augmented "
+                "copies of each clip once, turn them off, or train without the cache."
             )
 
 

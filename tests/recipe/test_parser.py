@@ -268,3 +268,28 @@ def test_finetune_top_layers_names_every_conflicting_key_at_once(tmp_path):
         assert conflict in message
     assert "cache_encoder_outputs" not in message.split("A recipe that works")[0]
     assert "A recipe that works" in message
+
+
+def test_cached_augmented_copies_need_fast_mode_and_an_augmentation(tmp_path):
+    from ser_hf.recipe import Recipe
+    from tests.conftest_models import TINY_WHISPER
+
+    fast = dict(
+        model_type="whisper",
+        model_config=TINY_WHISPER,
+        cache_encoder_outputs=True,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+    )
+    with pytest.raises(RecipeError, match="set cached_augmented_copies: N to encode N augmented copies"):
+        Recipe.parse([str(write_recipe(tmp_path / "a.yaml", tmp_path, reverb_prob=0.5, **fast))])
+    with pytest.raises(RecipeError, match="needs cache_encoder_outputs: true and a waveform augmentation"):
+        Recipe.parse([str(write_recipe(tmp_path / "b.yaml", tmp_path, cached_augmented_copies=2, **fast))])
+    with pytest.raises(RecipeError, match="cached_augmented_copies: -1 must be a whole number from 0 to 32"):
+        Recipe.parse([str(write_recipe(tmp_path / "c.yaml", tmp_path, cached_augmented_copies=-1, **fast))])
+    with pytest.raises(RecipeError, match="lowpass_hz"):
+        Recipe.parse([str(write_recipe(tmp_path / "d.yaml", tmp_path, lowpass_prob=1.0, lowpass_hz=[3000, 9000]))])
+    augmentation_args = Recipe.parse(
+        [str(write_recipe(tmp_path / "e.yaml", tmp_path, cached_augmented_copies=2, lowpass_prob=0.5, **fast))]
+    ).augmentation
+    assert augmentation_args.cached_augmented_copies == 2 and augmentation_args.waveform_augmentation(16000).enabled

@@ -84,6 +84,19 @@ TINY_MODELS = {
         "feature_extractor_config": {"normalization": "speaker"},
     },
     "whisper-lora": {"model_type": "whisper", "model_config": TINY_WHISPER, "use_lora": True, "lora_r": 2},
+    # FAST mode with two cached augmented copies of every clip (band-limited, level changed).
+    "whisper-fast-augmented": {
+        "model_type": "whisper",
+        "model_config": TINY_WHISPER,
+        "freeze_base_model": True,
+        "cache_encoder_outputs": True,
+        "use_weighted_layer_sum": True,
+        "pooling_mode": "layer_statistics",
+        "feature_extractor_config": {"normalization": "global"},
+        "cached_augmented_copies": 2,
+        "gain_prob": 1.0,
+        "lowpass_prob": 0.5,
+    },
     # As recipes/ravdess_whisper_tiny_en_top2.yaml: the top layer fine-tuned on the cached input of the lower ones.
     "whisper-top-layer": {
         "model_type": "whisper",
@@ -135,7 +148,7 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
     initial = _initial_weights(recipe, labels)
     changed = [name for name, tensor in saved.items() if name in initial and not torch.equal(tensor, initial[name])]
     assert changed, "training changed no weight"
-    if kind in ("wav2vec2-fast", "whisper-fast-speaker"):
+    if kind in ("wav2vec2-fast", "whisper-fast-speaker", "whisper-fast-augmented"):
         assert all(name.startswith(("projector", "classifier", "layer_weights")) for name in changed)
         encoder = [name for name in saved if name.startswith(("wav2vec2.", "encoder."))]
         assert encoder and all(torch.equal(saved[name], initial[name]) for name in encoder)

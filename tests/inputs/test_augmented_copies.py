@@ -1,0 +1,74 @@
+"""FAST mode's cached augmented copies (cached_augmented_copies): encoded once, seeded, drawn per epoch in training
+only."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from datasets import Dataset, Features, List, Value
+from transformers import WhisperConfig
+
+from ser_hf.inputs.augment import WaveformAugmentation
+from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copy_column
+from ser_hf.inputs.encoder_states import encode_dataset
+from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
+from tests.conftest_models import LABELS, TINY_WHISPER, load_clip
+
+
+def _clips() -> Dataset:
+    seconds = (0.5, 1.2, 0.8)
+    return Dataset.from_dict(
+        {
+            "waveform": [load_clip(index, length) for index, length in enumerate(seconds)],
+            "label": [0, 1, 2],
+            "path": [f"clip{index}.wav" for index in range(3)],
+        },
+        features=Features({"waveform": List(Value("float32")), "label": LABELS, "path": Value("string")}),
+    )
+
+
+def test_augmented_copies_are_encoded_once_seeded_and_cached_apart(tmp_path):
+    torch.manual_seed(0)
+    model = build_ssl_classifier(
+        WhisperConfig(**TINY_WHISPER),
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    ).eval()
+    feature_extractor = build_ssl_feature_extractor(model.config)
+    clips = _clips()
+    augmentation = WaveformAugmentation(gain_prob=1.0, gain_db=(-12.0, -6.0), lowpass_prob=1.0)
+    plain = np.asarray(encode_dataset(model, feature_extractor, clips, cache_dir=tmp_path)["encoder_states"])
+
+    def copy(seed: int) -> np.ndarray:
+        encoded = encode_dataset(
+            model,
+            feature_extractor,
+            clips,
+            cache_dir=tmp_path,
+            augmentation=augmentation,
+            augmentation_seed=seed,
+            column=copy_column(1),
+        )
+        assert "encoder_states" not in encoded.column_names
+        return np.asarray(encoded[copy_column(1)])
+
+    first, again, other = copy(1), copy(1), copy(2)
+    assert not np.allclose(first, plain, atol=1e-3)  # augmented, and not read from the plain clips' cache
+    np.testing.assert_array_equal(first, again)  # the same draws: read back from its cache
+    assert not np.allclose(first, other, atol=1e-4)  # another copy, other draws
+    assert len(list(tmp_path.glob("encoder-*.arrow"))) == 3
+
+
+def test_the_training_collator_draws_each_clip_or_a_copy_per_epoch_reproducibly():
+    rows = [
+        {"encoder_states": np.zeros((2, 4)), copy_column(1): np.ones((2, 4)), "label": 0, "path": f"c{index}"}
+        for index in range(40)
+    ]
+    collator = AugmentedCopiesCollator(copies=1, seed=3)
+    epoch0 = collator(rows)["encoder_states"][:, 0, 0]
+    assert 0 < float(epoch0.sum()) < len(rows)  # some clips drew their copy, some themselves
+    torch.testing.assert_close(collator(rows)["encoder_states"][:, 0, 0], epoch0)
+    collator.epoch = 1
+    assert not torch.equal(collator(rows)["encoder_states"][:, 0, 0], epoch0)
