@@ -7,8 +7,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -32,34 +31,4 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     return __getattr__, __dir__
 
 
-def moved_module(old: str, new_modules: Sequence[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for a module whose contents moved to ``new_modules`` (kept so that old imports work
-    for a while): each name is looked up in the new modules, in order, with a ``DeprecationWarning`` saying where it
-    lives now."""
-
-    def __getattr__(name: str) -> Any:
-        if not name.startswith("__"):
-            modules = [importlib.import_module(module_name) for module_name in new_modules]
-            # The module that exports the name (its __all__) before one that merely imports it.
-            owners = [m for m in modules if name in getattr(m, "__all__", ())] or [
-                m for m in modules if hasattr(m, name)
-            ]
-            if owners:
-                warnings.warn(
-                    f"{old} is deprecated and will be removed: import {name} from {owners[0].__name__}.",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
-                return getattr(owners[0], name)
-        raise AttributeError(f"module {old!r} has no attribute {name!r}")
-
-    def __dir__() -> list[str]:
-        names = set(vars(sys.modules[old]))
-        for module_name in new_modules:
-            names |= set(getattr(importlib.import_module(module_name), "__all__", ()))
-        return sorted(names)
-
-    return __getattr__, __dir__
-
-
-__all__ = ["lazy_exports", "moved_module"]
+__all__ = ["lazy_exports"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from .lazy_exports import moved_module
 from .recipe.keys import check_recipe_before_imports
 
 
@@ -29,11 +28,6 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     from .training.run_recipe import run_recipe
 
     return run_recipe(args)
-
-
-# The run's closing line and logging set-up moved to the training stage with the sequence that uses them: they still
-# import from here, with a DeprecationWarning.
-__getattr__, _ = moved_module(__name__, ["ser_hf.training.run_recipe"])
 
 
 if __name__ == "__main__":

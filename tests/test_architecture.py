@@ -3,7 +3,9 @@ even inside a function (issue 32).
 
 The stages, bottom to top, are :data:`STAGES`. :data:`KNOWN_UPWARD_IMPORTS` lists the upward imports allowed, each
 with its reason (none today); the test fails on any other (a new one) and on a listed one that is gone (so that the
-list only shrinks). Imports under ``if TYPE_CHECKING:`` are not dependencies and are skipped.
+list only shrinks). Imports under ``if TYPE_CHECKING:`` are not dependencies and are skipped. Imports written as
+strings count as well: ``importlib.import_module("...")`` calls and the name -> module tables a package hands to
+:func:`ser_hf.lazy_exports.lazy_exports` (``ser_hf/__init__.py``'s ``_EXPORTS``).
 """
 
 from __future__ import annotations
@@ -42,9 +44,8 @@ STAGES: list[tuple[str, frozenset[str]]] = [
     ("evaluation", frozenset({"evaluation"})),
     ("hub", frozenset({"hub"})),
     ("training", frozenset({"training"})),
-    # Using a trained model (ser_hf/deploy/), and the deprecated modules that forward to it (predict, timeline, app,
-    # audio_inputs, predict_constants, export).
-    ("deploy", frozenset({"deploy", "predict", "predict_constants", "audio_inputs", "export", "timeline", "app"})),
+    # Using a trained model (ser_hf/deploy/).
+    ("deploy", frozenset({"deploy"})),
     ("experiments", frozenset({"experiments"})),
     # The commands, and a Space's app.py (space_app), which prints errors as the commands do.
     ("entry points", frozenset({"train", "cli", "space_app"})),
@@ -84,13 +85,72 @@ def _type_checking_blocks(tree: ast.AST) -> set[int]:
     return skipped
 
 
+def _resolve(name: str, package: str) -> str:
+    """``name`` (``ser_hf.data``, or relative to ``package`` as ``importlib.import_module(name, package)`` reads it:
+    ``.data`` in ``ser_hf`` is ``ser_hf.data``)."""
+    if not name.startswith("."):
+        return name
+    level = len(name) - len(name.lstrip("."))
+    base = package.split(".")[: len(package.split(".")) - level + 1]
+    return ".".join(base + ([name[level:]] if name[level:] else []))
+
+
+def _string(node: ast.AST | None, module: str, package: str) -> str | None:
+    """The string ``node`` is: a constant, or ``__name__`` / ``__package__`` (the module's own name, its package)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return {"__name__": module, "__package__": package}.get(node.id)
+    return None
+
+
+def _call_name(node: ast.Call) -> str:
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+
+
+def string_imports(tree: ast.AST, module: str, package: str, skipped: set[int] = frozenset()) -> set[str]:
+    """The ser-hf modules ``tree`` (the module ``module``, in ``package``) imports by a string: the first argument of
+    ``importlib.import_module(name[, package])``, and each module of a lazy-export table, ``lazy_exports(__name__,
+    TABLE)`` with ``TABLE`` a dict of name -> module (``".data.corpora"``) written at module level or in the call."""
+    tables = {
+        target.id: node.value
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Dict)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    names = []  # (the module's name as written, the package it is relative to)
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.Call) or not node.args:
+            continue
+        if _call_name(node) == "import_module":
+            name = _string(node.args[0], module, package)
+            anchor = node.args[1] if len(node.args) > 1 else None
+            anchor = next((k.value for k in node.keywords if k.arg == "package"), anchor)
+            names.append((name, _string(anchor, module, package) or package))
+        elif _call_name(node) == "lazy_exports" and len(node.args) > 1:
+            # lazy_exports(package, table) imports each module relative to `package` (the package's __name__).
+            anchor = _string(node.args[0], module, package)
+            table = tables.get(node.args[1].id) if isinstance(node.args[1], ast.Name) else node.args[1]
+            if anchor is None or not isinstance(table, ast.Dict):
+                raise AssertionError(f"{module}: a lazy_exports call this test cannot read: {ast.unparse(node)}")
+            for value in table.values:
+                name = _string(value, module, package)
+                if name is None:
+                    raise AssertionError(f"{module}: a lazy export this test cannot read: {ast.unparse(value)}")
+                names.append((name, anchor))
+    targets = {_resolve(name, anchor) for name, anchor in names if name is not None}
+    return {target for target in targets if target.startswith("ser_hf")}
+
+
 def imported_modules(path: Path) -> set[str]:
-    """Every ser-hf module ``path`` imports, at module level or inside functions (``TYPE_CHECKING`` blocks aside)."""
+    """Every ser-hf module ``path`` imports, at module level or inside functions (``TYPE_CHECKING`` blocks aside),
+    also by a string (:func:`string_imports`)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     tree = ast.parse(path.read_text())
     skipped = _type_checking_blocks(tree)
-    found = set()
+    found = string_imports(tree, module, package, skipped)
     for node in ast.walk(tree):
         if id(node) in skipped:
             continue
@@ -149,16 +209,46 @@ def test_the_checker_sees_imports_inside_functions_and_skips_type_checking(tmp_p
     assert _type_checking_blocks(tree)
 
 
+def test_the_checker_sees_imports_written_as_strings():
+    """An ``importlib.import_module("...")`` call and a package's lazy-export table (name -> module, as strings) are
+    imports all the same: upward ones and cycles through them count."""
+    lazy = imported_modules(PACKAGE / "__init__.py")
+    assert {"ser_hf.data.corpora", "ser_hf.models", "ser_hf.evaluation.metrics"} <= lazy
+    assert "ser_hf.deploy.classify" in imported_modules(PACKAGE / "deploy" / "__init__.py")
+    source = (
+        "import importlib\n"
+        "from importlib import import_module\n"
+        "from ..lazy_exports import lazy_exports\n"
+        "from typing import TYPE_CHECKING\n"
+        "TABLE = {'thing': '.corpora'}\n"
+        "__getattr__, __dir__ = lazy_exports(__name__, TABLE)\n"
+        "def f(name):\n"
+        "    importlib.import_module('ser_hf.deploy.classify')\n"
+        "    import_module('..hub.card', __package__)\n"
+        "    importlib.import_module('.splits', package='ser_hf.data')\n"
+        "    importlib.import_module(name)  # not a constant: unknown, not counted\n"
+        "    importlib.import_module('numpy')\n"
+        "if TYPE_CHECKING:\n"
+        "    importlib.import_module('ser_hf.cli')\n"
+    )
+    tree = ast.parse(source)
+    assert string_imports(tree, "ser_hf.data", "ser_hf.data", _type_checking_blocks(tree)) == {
+        "ser_hf.data.corpora",
+        "ser_hf.deploy.classify",
+        "ser_hf.hub.card",
+        "ser_hf.data.splits",
+    }
+
+
 def test_architecture_md_states_the_stages_this_test_checks():
     """docs/ARCHITECTURE.md's table lists the stages bottom to top as STAGES does, each with every top-level module
-    or folder STAGES puts in it (the deprecated forwarders of the deploy stage aside)."""
+    or folder STAGES puts in it."""
     text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
     rows = [line.split(" | ")[:2] for line in text.splitlines() if line.startswith("| ") and " | `" in line]
     assert [row[0].lstrip("| ") for row in rows] == [name for name, _ in STAGES]
-    forwarders = {"predict", "predict_constants", "audio_inputs", "timeline", "app", "export"}
     for (name, members), (_, listed) in zip(STAGES, rows):
         named = {part.strip("`").rstrip("/").removesuffix(".py") for part in listed.split(", ")}
-        assert members - forwarders - {"__version__"} <= named, (name, members - named)
+        assert members - {"__version__"} <= named, (name, members - named)
 
 
 def import_cycles() -> list[list[str]]:

@@ -40,7 +40,6 @@ from ..inputs.speaker_normalization import (
     ensemble_normalization,
     evaluation_normalization,
 )
-from ..lazy_exports import moved_module
 from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.loading import load_model
@@ -520,6 +519,3 @@ __all__ = [
     "predict_logits",
     "evaluated_labels",
 ]
-
-# Names that moved to .eval_report and .cross_corpus still import from here, with a DeprecationWarning.
-__getattr__, _ = moved_module(__name__, ["ser_hf.evaluation.eval_report", "ser_hf.evaluation.cross_corpus"])

@@ -31,7 +31,6 @@ from transformers import (
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from ..lazy_exports import moved_module
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_states import (
     check_cacheable,
@@ -221,6 +220,3 @@ class FastMode(InputMode):
 
 
 __all__ = ["CachedEncoderHead", "ENCODER_STATES_COLUMN", "EncoderStatesCollator", "FastMode"]
-
-# What moved to .encoder_states (the encoding and its cache) still imports from here, with a DeprecationWarning.
-__getattr__, _ = moved_module(__name__, ["ser_hf.inputs.encoder_states"])

@@ -42,7 +42,7 @@ from ..models import (
 from ..models.baselines import default_feature_extractor
 from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ..recipe.recipe import Recipe, recipe_argument
+from ..recipe.recipe import Recipe
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
 from ..run_record import (
     CalibrationRecord,
@@ -251,14 +251,11 @@ def recipe_input_mode(
     return recipe_mode(model_args, data_args, augmentation_args, build_model, device=device)
 
 
-def prepare_recipe_data(recipe: Recipe, *legacy) -> tuple[InputMode, Dataset]:
+def prepare_recipe_data(recipe: Recipe) -> tuple[InputMode, Dataset]:
     """How every run of a recipe starts (``ser_hf.train``, the leakage study, the benchmarks): the corpora decoded
     (every process needs them; the first decodes and caches, the others read the cache) and the recipe's input mode,
     chosen for the device it trains on, with what it computes once for the whole corpus before it is split (the
-    frozen encoder's outputs, the openSMILE functionals) for every split to read.
-
-    The old form, the four sections instead of the recipe, still works (with a `DeprecationWarning`)."""
-    recipe, _ = recipe_argument("prepare_recipe_data", recipe, legacy)
+    frozen encoder's outputs, the openSMILE functionals) for every split to read."""
     with recipe.training.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(recipe.data)
     input_mode = recipe_input_mode(recipe, device=recipe.training.device.type)
@@ -267,26 +264,18 @@ def prepare_recipe_data(recipe: Recipe, *legacy) -> tuple[InputMode, Dataset]:
 
 def train_folds(
     recipe: Recipe,
+    input_mode: InputMode,
+    dataset: Dataset,
     /,
-    *args,
+    *,
     recipe_file: Optional[str | os.PathLike] = None,
     reduce_test: Optional[Callable[[DatasetDict, Optional[int]], DatasetDict]] = None,
-    **legacy,
 ) -> Iterator[tuple[Optional[int], DatasetDict, dict[str, Any]]]:
     """``train_folds(recipe, input_mode, dataset)``: split the prepared corpus (:func:`prepare_recipe_data`) by the
     recipe's protocol, audit each split (leakage, labels) before its model is built, then train and evaluate it;
     yields ``(fold, splits, report)`` as each finishes. ``reduce_test(splits, fold)`` changes a split before it is
     audited (the benchmark's fewer emotions per test speaker); ``recipe_file`` (the recipe's file by default) is
-    named in the audit's errors.
-
-    The old form (the four sections first, then ``input_mode, dataset``, the file as ``recipe=``) still works, with a
-    `DeprecationWarning`."""
-    recipe, args = recipe_argument("train_folds", recipe, args)
-    input_mode, dataset = args if len(args) == 2 else (legacy.pop("input_mode"), legacy.pop("dataset"))
-    if "recipe" in legacy:
-        recipe_file = legacy.pop("recipe")
-    if legacy:
-        raise TypeError(f"train_folds() got unexpected keyword argument(s) {sorted(legacy)}")
+    named in the audit's errors."""
     recipe_file = recipe_file if recipe_file is not None else recipe.path
     for fold, splits in make_folds(dataset, recipe.data):
         if reduce_test is not None:
@@ -356,8 +345,9 @@ def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -
 
 def train_and_evaluate(
     recipe: Recipe,
+    splits: DatasetDict,
     /,
-    *args,
+    *,
     fold: Optional[int] = None,
     leakage_report: Optional[LeakageReport] = None,
     input_mode: Optional[InputMode] = None,
@@ -369,9 +359,7 @@ def train_and_evaluate(
     ``input_mode`` is the recipe's (:func:`recipe_input_mode`) that prepared the corpus the splits come from.
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
-    The old form (the four sections first, then ``splits``) still works, with a `DeprecationWarning`.
     """
-    recipe, (splits,) = recipe_argument("train_and_evaluate", recipe, args)
     model_args, data_args, augmentation_args, training_args = recipe
     output_dir = Path(training_args.output_dir) / (fold_folder(fold) if fold is not None else "")
     run_config = recipe.to_run_config()
@@ -513,7 +501,8 @@ def build_trainer(
             "dataloader_persistent_workers keeps each worker's collator from the first epoch, so every "
             "epoch would get the same crops and augmentation: turn it off."
         )
-    callbacks = [EpochCallback(train_collator)] if isinstance(train_collator, AudioClassificationCollator) else []
+    # Collators whose per-clip draws depend on the epoch (crops, augmentation, cached augmented copies) follow it.
+    callbacks = [EpochCallback(train_collator)] if hasattr(train_collator, "epoch") else []
     if args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     train_labels = column_values(inputs["train"], "label")
@@ -572,17 +561,15 @@ def export_model(
 # --- Card and push ------------------------------------------------------------------------------------------------
 
 
-def finish_run(recipe: Recipe, /, *args, recipe_args: Optional[list[str]] = None):
+def finish_run(recipe: Recipe, reports: list[dict[str, Any]], /, *, recipe_args: Optional[list[str]] = None):
     """``finish_run(recipe, reports)``: the end of a run, on the main process only: write ``recipe.yaml``
     (:meth:`~ser_hf.recipe.Recipe.write_yaml`, listing the keys ``recipe_args`` set, by default those of the command
     line the recipe was parsed from) and the model cards (a k-fold run's folds with their mean ± std, and its own card
     at the top), then push the run when ``push_to_hub`` is set.
 
     The token comes from ``hub_token`` or ``huggingface_hub``'s usual sources; ``run_config.json`` holds it masked.
-    Returns the push's `CommitInfo`, or `None`. The old form (the four sections first, then ``reports``) still works,
-    with a `DeprecationWarning`.
+    Returns the push's `CommitInfo`, or `None`.
     """
-    recipe, (reports,) = recipe_argument("finish_run", recipe, args)
     if recipe_args is not None:
         recipe = recipe.replace(args=recipe_args)
     training_args = recipe.training
