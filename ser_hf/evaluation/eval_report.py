@@ -66,6 +66,21 @@ def _validation_note(choices: Optional[Mapping[str, bool]]) -> str:
     return " (they only reported: fixed epochs, the last model, no temperature)"
 
 
+def setup_shift_line(report: Optional[dict[str, Any]]) -> Optional[str]:
+    """The report's sentence about the recording set-up, or `None` without a measurement."""
+    if not report:
+        return None
+    training = report.get("training") or {}
+    farthest, median = training.get("speakers_max"), training.get("speakers_median")
+    reference = f" (training speakers: median {median:.2f}, farthest {farthest:.2f})" if farthest is not None else ""
+    verdict = (
+        "far from every training speaker: distrust these scores; corpus or speaker statistics fit such a set-up better"
+        if report["far"]
+        else "within what the training speakers had"
+    )
+    return f"Recording set-up: shift {report['shift']:.2f} from the training statistics{reference}, {verdict}."
+
+
 def format_eval_report(report: Mapping[str, Any]) -> str:
     """An evaluation report as Markdown: what was evaluated on what (the model's training corpora, in-corpus or
     cross-corpus), then the run report's tables."""
@@ -96,6 +111,9 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
         listing = "; ".join(f"`{row['path']}`: {row['error']}" for row in unscored[:10])
         more = f" and {len(unscored) - 10} more (eval_report.json lists them)" if len(unscored) > 10 else ""
         lines.append(f"- Clips not scored (too short for the model): {len(unscored)}: {listing}{more}")
+    shift_line = setup_shift_line(report.get("setup_shift"))
+    if shift_line:
+        lines.append(f"- {shift_line}")
     overlap = report.get("training_overlap")
     if overlap is not None:
         used = {split: speakers for split, speakers in overlap.items() if speakers}

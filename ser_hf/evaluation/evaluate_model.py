@@ -56,6 +56,7 @@ from .constants import SPLITS
 from .eval_report import corpus_relation, write_eval_report
 from .metrics import classification_metrics, clip_predictions
 from .report import validation_choices
+from .setup_shift import setup_shift_report, standardized_states
 
 logger = logging.getLogger(__name__)
 
@@ -240,18 +241,21 @@ def predict_logits(
 
 def _model_logits(
     model: PreTrainedModel, feature_extractor, dataset: Dataset, key: str, batch_size: int
-) -> tuple[np.ndarray, Optional[NormalizationPlan]]:
-    """A model's logits for the clips of ``dataset`` (called ``key`` in warnings), and how its inputs were
-    standardised: a model trained on speaker-normalised features gets each evaluated speaker's statistics, from their
-    clips here and without their labels (transductive), as training computes the test speakers'."""
+) -> tuple[np.ndarray, Optional[NormalizationPlan], Optional[dict[str, Any]]]:
+    """A model's logits for the clips of ``dataset`` (called ``key`` in warnings), how its inputs were
+    standardised (a model trained on speaker-normalised features gets each evaluated speaker's statistics, from their
+    clips here and without their labels, transductive, as training computes the test speakers'), and, for a model
+    standardised with its training statistics, how far the recordings sit from them (:mod:`.setup_shift`)."""
     if getattr(feature_extractor, "normalization", None) in GROUP_NORMALIZATIONS and callable(
         getattr(feature_extractor, "functionals", None)
     ):
         # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
         dataset = compute_functionals_once(dataset, feature_extractor)
     normalization = evaluation_normalization(feature_extractor, dataset, key, model)
-    logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
-    return logits, normalization
+    with standardized_states(model) as standardized:
+        logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
+    shift = setup_shift_report(feature_extractor, dataset, model, standardized)
+    return logits, normalization, shift
 
 
 def _ensemble_logits(
@@ -262,7 +266,7 @@ def _ensemble_logits(
     fuses them; and the members' normalisation as one protocol line."""
     member_logits, plans = [], []
     for name, member, extractor in zip(model.config.member_names, model.members, feature_extractor.extractors):
-        logits, plan = _model_logits(member, extractor, dataset, f"{key}, {name}", batch_size)
+        logits, plan, _ = _model_logits(member, extractor, dataset, f"{key}, {name}", batch_size)
         member_logits.append(torch.from_numpy(logits))
         plans.append((name, plan.to_dict() if plan is not None else None))
     return model.fuse(member_logits).numpy(), ensemble_normalization(plans)
@@ -388,8 +392,9 @@ def evaluate_on_dataset(
 
     if isinstance(trained.model, EnsembleForAudioClassification):
         logits, normalization = _ensemble_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
+        setup_shift = None
     else:
-        logits, plan = _model_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
+        logits, plan, setup_shift = _model_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
         normalization = plan.to_dict() if plan is not None else None
     columns = [trained.labels.index(label) for label in shared]  # the model chooses among the shared labels only
     targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
@@ -433,6 +438,7 @@ def evaluate_on_dataset(
             else None
         ),
         "normalization": normalization,
+        "setup_shift": setup_shift,
         "evaluation": {key: metrics},
     }
     logger.info(

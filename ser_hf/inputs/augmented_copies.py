@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
+from transformers import set_seed
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from .encoder_states import encode_dataset
@@ -67,6 +68,7 @@ class AugmentedCopiesMode(FastMode):
 
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
         encoded = super()._prepare_corpus(dataset, training_args)
+        set_seed(training_args.seed)  # the same encoder as the clips' own states (a randomly initialised one too)
         model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
         model.to(training_args.device)
         augmentation = self.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate)

@@ -56,7 +56,7 @@ _SSL_CLASSIFIERS = (
 )
 # Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
 # speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
-_NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std")
+_NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts")
 # Config fields of the head alone (and `use_cache`, which Trainer sets): the cache key leaves them out, so trying other
 # labels or projector widths on the same encoder reuses its states.
 _HEAD_CONFIG_KEYS = (

@@ -323,6 +323,30 @@ def distribution_warnings(
     return warnings
 
 
+def training_setup_shifts(
+    feature_extractor, train: Dataset, by_group: dict[str, RunningStatistics], group_column: str
+) -> dict[str, Any]:
+    """How far each training corpus' and each training speaker's mean features sit from the global statistics just
+    fitted (:meth:`~ser_hf.models.feature_normalization.FeatureStatisticsMixin.setup_shift`): the yardstick that
+    ``ser-hf evaluate`` holds a new recording set-up against. `by_group`: the training split's statistics by
+    `group_column`, as :func:`fit_normalization` computed them."""
+    speakers = by_group if group_column == "speaker_id" else speaker_statistics(feature_extractor, train)
+    if group_column == "corpus":
+        corpora = by_group
+    elif "corpus" in train.column_names:
+        corpora = speaker_statistics(feature_extractor, train, group_column="corpus")
+    else:
+        corpora = {}
+    speaker_shifts = [feature_extractor.setup_shift(value.statistics()[0]) for value in speakers.values()]
+    return {
+        "corpora": {
+            name: round(feature_extractor.setup_shift(value.statistics()[0]), 4) for name, value in corpora.items()
+        },
+        "speakers_median": round(float(np.median(speaker_shifts)), 4) if speaker_shifts else None,
+        "speakers_max": round(float(np.max(speaker_shifts)), 4) if speaker_shifts else None,
+    }
+
+
 def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[NormalizationPlan]:
     """Fit the extractor's global statistics on the training split and, for ``speaker`` normalisation, compute every
     speaker's own statistics (training, validation and test speakers alike, each from their own clips, without
@@ -340,6 +364,9 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
     for statistics in per_split["train"].values():
         training.merge(statistics)
     feature_extractor.set_global_statistics(*training.statistics(feature_extractor.variance_floor))
+    feature_extractor.setup_shifts = training_setup_shifts(
+        feature_extractor, splits["train"], per_split["train"], plan.group_column
+    )
     if mode in GROUP_NORMALIZATIONS:
         # A speaker is in one split; a corpus may be in all of them, its statistics taken over all its clips.
         by_group: dict[str, RunningStatistics] = {}

@@ -36,6 +36,9 @@ class FeatureStatisticsMixin:
 
     feature_mean: Optional[list[float]] = None
     feature_std: Optional[list[float]] = None
+    #: How far from the stored global statistics the training groups' means were (see :meth:`setup_shift`):
+    #: ``{"corpora": {name: shift}, "speakers_median": ..., "speakers_max": ...}``, set by ser-hf training.
+    setup_shifts: Optional[dict] = None
     #: Added to each feature's variance before its square root (`RunningStatistics.statistics`): keeps a feature
     #: that barely varies from being blown up. An extractor whose features vary on a smaller scale sets a smaller one.
     variance_floor: float = 1e-5
@@ -62,6 +65,15 @@ class FeatureStatisticsMixin:
                 "set_global_statistics(mean, std)."
             )
         return np.asarray(self.feature_mean, np.float32), np.asarray(self.feature_std, np.float32)
+
+    def setup_shift(self, mean: np.ndarray) -> float:
+        """How far a group of clips (a corpus, a speaker, the recordings classified together) sits from the stored
+        global statistics: the root mean square, over features, of its mean standardised with them,
+        ``sqrt(mean(((group_mean - feature_mean) / feature_std) ** 2))``. 0 for the training clips as a whole; a
+        recording set-up unlike every training corpus (another microphone, room, language) is far above what the
+        training corpora and speakers had (:attr:`setup_shifts`)."""
+        global_mean, global_std = self.global_statistics()
+        return float(np.sqrt(np.mean(((np.asarray(mean, np.float64).ravel() - global_mean) / global_std) ** 2)))
 
     def clip_statistics(
         self, batch_size: int, speaker_statistics: Optional[Sequence[Optional[Statistics]]] = None

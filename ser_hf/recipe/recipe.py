@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -110,22 +109,4 @@ class Recipe:
         return write_recipe(output_dir, sections, self.args)
 
 
-def recipe_argument(function: str, first: Any, rest: tuple) -> tuple[Recipe, tuple]:
-    """``(recipe, the other positional arguments)`` of a function that takes a :class:`Recipe` first, also called
-    the old way, with the four sections first (``model_args, data_args, augmentation_args, training_args, ...``):
-    that form still works, with a `DeprecationWarning`."""
-    if isinstance(first, Recipe):
-        return first, rest
-    if isinstance(first, ModelArguments) and len(rest) >= 3 and isinstance(rest[0], DataArguments):
-        warnings.warn(
-            f"{function}(model_args, data_args, augmentation_args, training_args, ...) is deprecated: pass one "
-            f"Recipe instead ({function}(Recipe(model_args, data_args, augmentation_args, training_args), ...), "
-            "or Recipe.parse(args)).",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return Recipe(first, *rest[:3]), tuple(rest[3:])
-    raise TypeError(f"{function}() takes a Recipe first, not {type(first).__name__}.")
-
-
-__all__ = ["Recipe", "SECTION_TITLES", "recipe_argument"]
+__all__ = ["Recipe", "SECTION_TITLES"]

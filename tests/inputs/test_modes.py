@@ -12,20 +12,32 @@ from transformers import TrainingArguments, set_seed
 
 from ser_hf.experiments.leakage import run_leakage_study
 from ser_hf.inputs.base import SPLIT_COLUMNS
+from ser_hf.inputs.augmented_copies import AugmentedCopiesMode
 from ser_hf.inputs.fast_mode import CachedEncoderHead, FastMode
 from ser_hf.inputs.feature_encoder_cache import FeatureEncoderCacheMode
 from ser_hf.inputs.functionals import FunctionalsMode
 from ser_hf.inputs.modes import INPUT_MODES
 from ser_hf.inputs.raw_audio import RawAudioMode
 from ser_hf.inputs.speaker_normalization import fit_normalization
+from ser_hf.inputs.top_layers import CachedLowerLayersModel, TopLayersMode
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import build_model, load_dataset_from_args, make_folds, recipe_input_mode
-from tests.conftest_models import TINY_SSL
+from tests.conftest_models import TINY_SSL, TINY_WHISPER
 from tests.recipe.test_parser import write_recipe
 
 TINY_CNN2D = dict(model_type="cnn2d", model_config={"conv_channels": [4, 8]})
 TINY_WAV2VEC2 = dict(model_type="wav2vec2", model_config=TINY_SSL, max_duration_seconds=None)
+TINY_WHISPER_FAST = dict(
+    model_type="whisper",
+    model_config={**TINY_WHISPER, "trim_window": True},
+    freeze_base_model=True,
+    cache_encoder_outputs=True,
+    use_weighted_layer_sum=True,
+    pooling_mode="layer_statistics",
+    feature_extractor_config={"normalization": "global"},
+    max_duration_seconds=None,
+)
 TINY_OPENSMILE = dict(
     model_type="opensmile",
     model_config={"hidden_sizes": [16]},
@@ -33,21 +45,31 @@ TINY_OPENSMILE = dict(
     max_duration_seconds=None,
 )
 
-# recipe values -> the mode they get, and the column its batches are made from
+# recipe values -> the mode they get, and the columns its batches are made from
 RECIPES = {
-    "baseline": (TINY_CNN2D, RawAudioMode, "waveform"),
+    "baseline": (TINY_CNN2D, RawAudioMode, ("waveform",)),
     "ssl without the feature-encoder cache": (
         {**TINY_WAV2VEC2, "cache_feature_encoder": False},
         RawAudioMode,
-        "waveform",
+        ("waveform",),
     ),
-    "ssl": (TINY_WAV2VEC2, FeatureEncoderCacheMode, "extract_features"),
+    "ssl": (TINY_WAV2VEC2, FeatureEncoderCacheMode, ("extract_features",)),
     "ssl, FAST": (
         {**TINY_WAV2VEC2, "freeze_base_model": True, "cache_encoder_outputs": True},
         FastMode,
-        "encoder_states",
+        ("encoder_states",),
     ),
-    "opensmile": (TINY_OPENSMILE, FunctionalsMode, "functionals"),
+    "whisper, FAST with augmented copies": (
+        {**TINY_WHISPER_FAST, "cached_augmented_copies": 1, "gain_prob": 1.0},
+        AugmentedCopiesMode,
+        ("encoder_states", "encoder_states_copy1"),
+    ),
+    "whisper, top layer fine-tuned": (
+        {**TINY_WHISPER_FAST, "finetune_top_layers": 1},
+        TopLayersMode,
+        ("encoder_states", "lower_states"),
+    ),
+    "opensmile": (TINY_OPENSMILE, FunctionalsMode, ("functionals",)),
 }
 
 
@@ -82,7 +104,7 @@ def test_the_feature_encoder_cache_defaults_to_the_device_torch_sees(tmp_path, m
 
 @pytest.mark.parametrize("recipe_name", list(RECIPES))
 def test_each_recipe_gets_its_mode_whose_batches_the_model_trains_on(tmp_path, tiny_ravdess, recipe_name):
-    values, mode_class, input_column = RECIPES[recipe_name]
+    values, mode_class, input_columns = RECIPES[recipe_name]
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"), **values)
     model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
     mode = recipe_input_mode(model_args, data_args, augmentation_args)
@@ -96,17 +118,18 @@ def test_each_recipe_gets_its_mode_whose_batches_the_model_trains_on(tmp_path, t
     normalization = fit_normalization(feature_extractor, splits)
     inputs = mode.fold_inputs(model, feature_extractor, splits, training_args)
     for split in inputs.values():  # the mode's own input, and the columns every split keeps; no audio to decode
-        assert set(split.column_names) - set(SPLIT_COLUMNS) <= {input_column, "num_samples"}
-        assert input_column in split.column_names and "audio" not in split.column_names
+        assert set(split.column_names) - set(SPLIT_COLUMNS) <= {*input_columns, "num_samples"}
+        assert set(input_columns) <= set(split.column_names) and "audio" not in split.column_names
 
     trained = mode.trained_model(model, feature_extractor, inputs)
-    assert isinstance(trained, CachedEncoderHead) == (mode_class is FastMode)
+    assert isinstance(trained, CachedEncoderHead) == (mode_class in (FastMode, AugmentedCopiesMode))
+    assert isinstance(trained, CachedLowerLayersModel) == (mode_class is TopLayersMode)
     train_collator, eval_collator = mode.collators(
         feature_extractor, inputs, training_args, normalization=normalization, extra_columns=("path",)
     )
     rows = [inputs["train"][index] for index in range(3)]
     batch = train_collator(rows)
-    if mode_class is not FastMode:  # the clip paths the trainer names a bad batch's clips with
+    if not issubclass(mode_class, FastMode):  # the clip paths the trainer names a bad batch's clips with
         assert batch.pop("path") == [str(row["path"]) for row in rows]
     trained.train()
     output = trained(**batch)

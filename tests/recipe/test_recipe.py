@@ -10,9 +10,7 @@ import json
 import pytest
 
 from ser_hf.recipe import Recipe
-from ser_hf.recipe.arguments import ModelArguments
 from ser_hf.recipe.errors import RecipeError
-from ser_hf.recipe.recipe import recipe_argument
 from ser_hf.run_folder import RECIPE_FILE, RUN_CONFIG_FILE, RunDir
 from ser_hf.train import main
 from tests.conftest import write_cnn_recipe
@@ -62,14 +60,3 @@ def test_a_runs_recipe_yaml_and_run_config_json_hold_one_recipe(cnn_run):
     assert report == json.loads((cnn_run / "metrics.json").read_text())
     assert (cnn_run / "model.safetensors").stat().st_mtime_ns == weights
     assert json.loads((cnn_run / RUN_CONFIG_FILE).read_text())["model"] == recorded.model
-
-
-def test_the_four_sections_in_place_of_a_recipe_still_work_with_a_deprecation_warning(tmp_path, tiny_ravdess):
-    recipe = Recipe.parse([str(write_cnn_recipe(tmp_path / "r.yaml", data_dir=[str(tiny_ravdess)]))])
-    assert recipe_argument("train_and_evaluate", recipe, ("splits",)) == (recipe, ("splits",))
-    with pytest.warns(DeprecationWarning, match=r"train_and_evaluate\(model_args, data_args"):
-        again, rest = recipe_argument("train_and_evaluate", recipe.model, (*list(recipe)[1:], "splits"))
-    assert (again.model, again.data, again.augmentation, again.training, rest) == (*recipe, ("splits",))
-    with pytest.raises(TypeError, match="takes a Recipe"):
-        recipe_argument("finish_run", "recipe.yaml", ())
-    assert isinstance(recipe.model, ModelArguments)
