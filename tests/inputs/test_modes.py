@@ -11,8 +11,8 @@ import torch
 from transformers import TrainingArguments, set_seed
 
 from ser_hf.experiments.leakage import run_leakage_study
-from ser_hf.inputs.base import SPLIT_COLUMNS
 from ser_hf.inputs.augmented_copies import AugmentedCopiesMode
+from ser_hf.inputs.base import SPLIT_COLUMNS
 from ser_hf.inputs.fast_mode import CachedEncoderHead, FastMode
 from ser_hf.inputs.feature_encoder_cache import FeatureEncoderCacheMode
 from ser_hf.inputs.functionals import FunctionalsMode
