@@ -258,6 +258,9 @@ def prepare_recipe_data(recipe: Recipe) -> tuple[InputMode, Dataset]:
     frozen encoder's outputs, the openSMILE functionals) for every split to read."""
     with recipe.training.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(recipe.data)
+    # The split is made once on the loaded corpus first, so that a speaker list naming speakers the corpus lacks (or a
+    # protocol it cannot follow) stops the run before minutes of encoding, not after.
+    make_folds(dataset, recipe.data)
     input_mode = recipe_input_mode(recipe, device=recipe.training.device.type)
     return input_mode, input_mode.prepare_corpus(dataset, recipe.training)
 

@@ -546,3 +546,20 @@ def test_one_cycle_schedules_every_warm_up_length_including_one_step():
             assert all(np.isfinite(rates))
     # The learning rate peaks after the warm-up asked for (its last step), as before for warm-ups over one step.
     assert one_cycle_warmup_share(4, 100) == pytest.approx(0.04) and one_cycle_warmup_share(0, 100) == 0.3
+
+
+def test_a_speaker_list_the_corpus_lacks_stops_the_run_before_the_corpus_is_encoded(
+    tmp_path, tiny_ravdess, monkeypatch
+):
+    from ser_hf.data.errors import SplitError
+    from ser_hf.inputs import fast_mode
+
+    def never(*args, **kwargs):
+        raise AssertionError("the corpus was encoded before the split was checked")
+
+    monkeypatch.setattr(fast_mode, "encode_dataset", never)
+    recipe = write_recipe(
+        tmp_path / "r.yaml", tiny_ravdess, test_speakers=["21", "22"], **TINY_MODELS["whisper-fast-speaker"]
+    )
+    with pytest.raises(SplitError, match=r"test_speakers: speaker\(s\) \['21', '22'\] are not in the dataset"):
+        main([str(recipe)])
