@@ -35,6 +35,7 @@ PAGES = [
     "docs/index.md",
     "docs/install.md",
     "docs/guides/corpora.md",
+    "docs/guides/your-data.md",
     "docs/guides/splits.md",
     "docs/guides/models.md",
     "docs/guides/recipes.md",
@@ -49,7 +50,7 @@ PAGES = [
 ]
 
 #: What the sandbox links from the repository (read only by the examples: they write under outputs/).
-LINKED = ("data", "recipes", "docs", "bench", "hub_cards", "BENCHMARKS.md")
+LINKED = ("data", "recipes", "docs", "bench", "hub_cards", "pretrained", "BENCHMARKS.md")
 
 #: The only reasons a block may be left out, each a phrase its marker line must hold.
 NOT_RUN_REASONS = {
