@@ -20,15 +20,14 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic_files import atomic_path
-from ..data.corpora import CORPORA
-from ..evaluation.eval_report import corpora_names
+from ..data.corpora import CORPORA, CorpusSpec
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
-from ..models import BASELINES
+from ..models import BASELINES, EnsembleConfig
 from ..run_folder import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
 from ..run_record import RunConfig, RunReport
 from .card_results import (
@@ -191,6 +190,29 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+#: Files of a run folder that hold the text of a licence the user calls ``other`` (the card links the first found).
+LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt")
+
+
+class TrainingCorpus(NamedTuple):
+    """A corpus the model was trained on, as its card names it.
+
+    Attributes:
+        key (`str`): the loader the recipe named (``ravdess``; ``folder`` for a folder or CSV corpus).
+        name (`str`): the name its dataset recorded: a folder corpus' ``corpus_name``, else the key.
+        spec (`CorpusSpec`, *optional*): what ser-hf knows of it (licence, language, speakers, citation); `None` for a
+            folder or CSV corpus, of which ser-hf knows only what the run measured.
+    """
+
+    key: str
+    name: str
+    spec: Optional[CorpusSpec]
+
+    @property
+    def full_name(self) -> str:
+        return self.spec.full_name if self.spec is not None else self.name
+
+
 @dataclass
 class SERCardData:
     """The facts of a run that its card states, gathered from its output folder (SetFit's ``SetFitModelCardData``
@@ -200,7 +222,9 @@ class SERCardData:
         run (`RunRecord`): the run, from :func:`read_run`.
         model_id (`str`, *optional*): the Hub repository id the card is written for (used in the usage snippet and
             as the `model-index` name); defaults to the run folder's name.
-        license (`str`, *optional*): the model's licence id; defaults to the training corpora's licence.
+        license (`str`, *optional*): the model's licence: a Hub licence id, or ``other`` for one whose text is in the
+            run folder's ``LICENSE``, ``LICENSE.md`` or ``LICENSE.txt``; defaults to the training corpora's licence
+            (``unknown`` for a corpus ser-hf does not know).
     """
 
     run: RunRecord
@@ -234,6 +258,24 @@ class SERCardData:
         return list(self.data_args.get("corpus", []))
 
     @property
+    def training_corpora(self) -> list[TrainingCorpus]:
+        """The training corpora by the names their datasets recorded (the run's ``training_corpora``; a run from
+        before ser-hf recorded them: the recipe's names)."""
+        recorded = self.reports[0].training_corpora or []
+        names = recorded if len(recorded) == len(self.corpora) else self.corpora
+        return [TrainingCorpus(key, name, CORPORA.get(key)) for key, name in zip(self.corpora, names)]
+
+    @property
+    def known_corpora(self) -> list[CorpusSpec]:
+        """The training corpora ser-hf knows (its corpus modules), whose facts the card may state."""
+        return [corpus.spec for corpus in self.training_corpora if corpus.spec is not None]
+
+    @property
+    def corpora_names(self) -> str:
+        """``RAVDESS + my-clips``: the training corpora as the card names them."""
+        return " + ".join(corpus.full_name for corpus in self.training_corpora)
+
+    @property
     def model_name(self) -> str:
         return self.model_id or self.run.run_dir.resolve().name
 
@@ -251,29 +293,44 @@ class SERCardData:
         """Whether transformers alone cannot build the model (its classes live in ser-hf or the repo's code)."""
         return bool(self.run.config and self.run.config.get("auto_map"))
 
-    def corpus_license(self) -> tuple[str, Optional[str], Optional[str]]:
-        """``(license, license_name, license_link)`` inherited from the training corpora."""
-        specs = [CORPORA[name] for name in self.corpora if name in CORPORA]
+    def card_license(self) -> tuple[str, Optional[str], Optional[str]]:
+        """``(license, license_name, license_link)`` of the card: the user's licence, else the one inherited from the
+        training corpora: theirs when they share a Hub licence id, ``unknown`` when ser-hf does not know one of them,
+        else ``other``. A licence ``other`` always comes with a link to its terms."""
+        if self.license == "other":
+            found = [name for name in LICENSE_FILES if (self.run.run_dir / name).is_file()]
+            if not found:
+                raise ValueError(
+                    f"license 'other' needs the licence's text: write it into {self.run.run_dir / LICENSE_FILES[1]} "
+                    "(it is pushed with the model and the card links it), or give a Hub licence id "
+                    "(https://huggingface.co/docs/hub/repositories-licenses)."
+                )
+            return "other", re.sub(r"[^a-z0-9.]+", "-", self.model_name.split("/")[-1].lower()) + "-license", found[0]
+        if self.license is not None:
+            return self.license, None, None
+        specs = self.known_corpora
+        if not specs or len(specs) < len(self.corpora):
+            return "unknown", None, None
         licenses = {spec.license for spec in specs}
-        if len(specs) == len(self.corpora) and len(licenses) == 1 and "other" not in licenses:
+        if len(licenses) == 1 and "other" not in licenses:
             return licenses.pop(), None, None
         if len(specs) == 1:
             return "other", f"{specs[0].name}-license", specs[0].homepage
-        return "other", "training-corpora-licenses", None
+        # Each corpus' licence, with its link, is in the card's training-data table.
+        return "other", "training-corpora-licenses", f"{CARD_FILE}#training-data"
 
     # --- Hub metadata ---
 
     def eval_results(self) -> list[EvalResult]:
         """The `model-index` results (see :func:`ser_hf.hub.card_results.eval_results`)."""
-        return eval_results(self.run, self.corpora)
+        return eval_results(self.run, self.corpora, [corpus.full_name for corpus in self.training_corpora])
 
     def to_model_card_data(self) -> ModelCardData:
-        license_id, license_name, license_link = self.corpus_license()
-        if self.license is not None:
-            license_id, license_name, license_link = self.license, None, None
-        languages = sorted({CORPORA[c].language for c in self.corpora if c in CORPORA and CORPORA[c].language})
+        license_id, license_name, license_link = self.card_license()
+        known = [spec.name for spec in self.known_corpora]  # a folder corpus is no dataset the Hub could link
+        languages = sorted({spec.language for spec in self.known_corpora if spec.language})
         tags = ["audio-classification", "speech-emotion-recognition", "ser-hf", str(self.model_args.get("model_type"))]
-        tags += self.corpora
+        tags += known
         if self.model_args.get("use_lora"):
             tags.append("lora")
         if self.needs_remote_code:
@@ -281,7 +338,7 @@ class SERCardData:
         results = self.eval_results()
         return ModelCardData(
             base_model=self.base_model,
-            datasets=self.corpora or None,
+            datasets=known or None,
             language=languages or None,
             library_name="transformers",
             license=license_id,
@@ -310,6 +367,7 @@ class SERCardData:
             "feature_summary": self._feature_summary(),
             "parameters": self._parameters(report),
             "corpora": corpora,
+            "citations": [row for row in corpora if row["citation"]],
             "label_policy": self._label_policy(),
             "split": self._split(report),
             "audit": None if run.is_kfold_root else self._audit(report),
@@ -317,6 +375,7 @@ class SERCardData:
             "folds": [name for name, _ in run.folds],
             "needs_remote_code": self.needs_remote_code,
             "model_path": self.model_id or "path/to/" + run.run_dir.resolve().name,
+            "code_files": ", ".join(f"`{path.name}`" for path in sorted(_model_folder(run).glob("*.py"))),
             "results": [] if run.is_kfold_root else results_rows(report),
             "calibration": None if run.is_kfold_root else calibration_text(report),
             "kfold": kfold_table(run.summary),
@@ -326,31 +385,24 @@ class SERCardData:
             "per_sex": None if run.is_kfold_root else per_sex_text(report),
             "per_corpus": None if run.is_kfold_root else per_corpus_text(report),
             "provenance": self._provenance(report),
-            "trained_on": corpora_names(self.corpora) or "unknown corpora",
+            "trained_on": self.corpora_names or "unknown corpora",
             "eval_reports": eval_report_rows(run.eval_reports, self.corpora),
             "training_regime": self._training_regime(),
             "hyperparameters": self._hyperparameters(),
             "augmentation": self._augmentation(),
             "training_summary": None if run.is_kfold_root else self._training_summary(report),
             "files": {"recipe": RECIPE_FILE if RunDir(run.run_dir).has(RECIPE_FILE) else None},
-            "texts": "; ".join(CORPORA[c].texts for c in self.corpora if c in CORPORA and CORPORA[c].texts),
-            "languages": ", ".join(sorted({_language_name(CORPORA[c].language) for c in self.corpora if c in CORPORA}))
-            or "those of the training corpora",
-            "speakers_summary": "; ".join(
-                f"{CORPORA[c].full_name}: {CORPORA[c].speakers}"
-                for c in self.corpora
-                if c in CORPORA and CORPORA[c].speakers
-            )
-            or "see the training corpora",
+            **self._speech_facts(),
             "licence_notes": self._licence_notes(),
             "versions": _versions(),
         }
         return kwargs
 
     def _summary_sentence(self) -> str:
-        names = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in self.corpora)
+        """The card's first sentence: what the model is, on which corpora, evaluated how. The architecture's name (a
+        noun phrase of any form: ``openSMILE functionals, linear or MLP``) stands between dashes."""
         kind = "baseline" if self.is_baseline else "classifier"
-        opening = f"A {self._architecture()} speech emotion {kind} trained with ser-hf on {names}"
+        opening = f"A speech emotion {kind} — {self._architecture()} — trained with ser-hf on {self.corpora_names}"
         if self.data_args.get("split_protocol") == "random":
             return (
                 f"{opening}. **Its split is random by clip, so the same speakers are in training and test: its "
@@ -361,7 +413,11 @@ class SERCardData:
     def _architecture(self) -> str:
         from ..models.registry import architecture_name
 
-        text = architecture_name(self.model_args.get("model_type", "model"))
+        model_type = self.model_args.get("model_type", "model")
+        if model_type == EnsembleConfig.model_type:
+            members = self.model_args.get("member_names") or []
+            return f"an ensemble of {len(members)} models ({', '.join(members)})" if members else "an ensemble"
+        text = architecture_name(model_type)
         config = self.run.config or {}
         pooling = self.model_args.get("pooling_mode") or config.get("pooling_mode")
         if pooling:
@@ -403,19 +459,22 @@ class SERCardData:
     def _corpora_rows(self) -> list[dict[str, Any]]:
         rows = []
         corpus_counts = self._clips_per_corpus()
-        for name in self.corpora:
-            spec = CORPORA.get(name)
+        for corpus in self.training_corpora:
+            spec = corpus.spec
             rows.append(
                 {
-                    "name": name,
-                    "full_name": spec.full_name if spec else name,
+                    "name": corpus.name,
+                    "full_name": corpus.full_name,
                     "homepage": spec.homepage if spec else "",
-                    "language": spec.language if spec else "",
+                    "language": spec.language if spec and spec.language else "unknown",
                     "license": (spec.license_name or spec.license) if spec else "unknown",
                     "citation": spec.citation if spec else "",
-                    "clips": corpus_counts.get(name, {}).get("clips", "–"),
-                    "speakers": corpus_counts.get(name, {}).get("speakers", "–"),
-                    "description": spec.speakers if spec else "",
+                    "clips": corpus_counts.get(corpus.name, {}).get("clips", "–"),
+                    "speakers": corpus_counts.get(corpus.name, {}).get("speakers", "–"),
+                    "description": spec.speakers
+                    if spec
+                    else f"not a corpus ser-hf knows (its `{corpus.key}` loader read it); its language, licence, "
+                    "speakers and recording conditions are unknown to ser-hf beyond what this card's tables show",
                 }
             )
         return rows
@@ -424,12 +483,31 @@ class SERCardData:
         report = self.reports[0]
         clips = sum(report.split.clips.values())
         speakers = {s for names in report.split.speakers.values() for s in names}
-        if len(self.corpora) == 1:
-            return {self.corpora[0]: {"clips": clips, "speakers": len(speakers)}}
+        names = [corpus.name for corpus in self.training_corpora]
+        if len(names) == 1:
+            return {names[0]: {"clips": clips, "speakers": len(speakers)}}
         # Merged corpora prefix speaker ids with the corpus name ("ravdess:01").
         return {
-            name: {"clips": "–", "speakers": sum(1 for s in speakers if s.startswith(f"{name}:"))}
-            for name in self.corpora
+            name: {"clips": "–", "speakers": sum(1 for s in speakers if s.startswith(f"{name}:"))} for name in names
+        }
+
+    def _speech_facts(self) -> dict[str, Any]:
+        """What the limitations say of the training speech: acted or not, languages, speakers, what was said. Every
+        corpus ser-hf ships is acted; of a folder corpus, ser-hf knows none of these."""
+        known = self.known_corpora
+        unknown = " and ".join(corpus.name for corpus in self.training_corpora if corpus.spec is None)
+        languages = [", ".join(sorted({_language_name(spec.language) for spec in known if spec.language}))]
+        speakers = [f"{spec.full_name}: {spec.speakers}" for spec in known if spec.speakers]
+        if unknown:
+            languages.append(f"unknown ({unknown})")
+            speakers.append(f"{unknown}: unknown")
+        return {
+            "acted": bool(known) and not unknown,
+            "unknown_corpora": unknown,
+            "acted_corpora": " + ".join(spec.full_name for spec in known),
+            "texts": "; ".join(spec.texts for spec in known if spec.texts),
+            "languages": "; ".join(filter(None, languages)) or "unknown",
+            "speakers_summary": "; ".join(speakers) or "unknown",
         }
 
     def _label_policy(self) -> Optional[str]:
@@ -592,7 +670,7 @@ class SERCardData:
     def _provenance(self, report: RunReport) -> str:
         """Where the Results section's figures come from: held-out speakers (or clips) of the corpora the model
         trained on, so every one of them is in-corpus."""
-        names = corpora_names(self.corpora) or "its training corpora"
+        names = self.corpora_names or "its training corpora"
         if self.data_args.get("split_protocol", report.protocol) == "random":
             held_out = "held-out clips of the same speakers"
         elif self.run.is_kfold_root:
@@ -606,17 +684,25 @@ class SERCardData:
         )
 
     def _licence_notes(self) -> Optional[str]:
-        names = [
-            f"{CORPORA[c].full_name} ({CORPORA[c].license_name or CORPORA[c].license})"
-            for c in self.corpora
-            if c in CORPORA
-        ]
-        if not names:
-            return None
-        return (
-            "the weights are derived from " + ", ".join(names) + "; their terms (non-commercial, share-alike or "
-            "no-derivatives where they say so) apply to this model as well."
-        )
+        derived = [f"{spec.full_name} ({spec.license_name or spec.license})" for spec in self.known_corpora]
+        notes = []
+        if derived:
+            notes.append(
+                "the weights are derived from " + ", ".join(derived) + "; their terms (non-commercial, share-alike "
+                "or no-derivatives where they say so) apply to this model as well"
+            )
+        unknown = " and ".join(corpus.name for corpus in self.training_corpora if corpus.spec is None)
+        if unknown:
+            notes.append(
+                f"the weights are {'also ' if derived else ''}derived from {unknown}, whose licence is unknown to "
+                "ser-hf: check its terms (and its speakers' consent) before publishing or using the model"
+            )
+        return "; ".join(notes) + "." if notes else None
+
+
+def _model_folder(run: RunRecord) -> Path:
+    """The folder of a run's model files: the run's own, or a k-fold root's first fold."""
+    return run.run_dir / run.folds[0][0] if run.is_kfold_root and run.folds else run.run_dir
 
 
 def _language_name(code: str) -> str:
@@ -635,7 +721,8 @@ def create_model_card(
     Args:
         run_dir (`str` or `os.PathLike`): the run's output folder (an exported model, a fold, or a k-fold root).
         model_id (`str`, *optional*): the Hub repository id the card is for (usage snippet, `model-index` name).
-        license (`str`, *optional*): the model's licence id; defaults to the training corpora's.
+        license (`str`, *optional*): the model's licence: a Hub licence id, or ``other`` for one whose text is in the
+            run folder's ``LICENSE``, ``LICENSE.md`` or ``LICENSE.txt``; defaults to the training corpora's.
         template_path (`str`, *optional*): another Jinja template.
 
     Example:

@@ -90,13 +90,18 @@ def _metric_results(
     return results
 
 
-def eval_results(run: RunRecord, corpora: Sequence[str]) -> list[EvalResult]:
+def eval_results(
+    run: RunRecord, corpora: Sequence[str], corpus_names: Optional[Sequence[str]] = None
+) -> list[EvalResult]:
     """One `EvalResult` per metric of :data:`MODEL_INDEX_METRICS` on the main split (test, else validation), or the
     k-fold mean, and per metric of :data:`EVAL_REPORT_METRICS` in every ``ser-hf evaluate`` report in
-    ``reports/``."""
+    ``reports/``. ``corpora`` are the training corpora's loaders, ``corpus_names`` how the card names them (a folder
+    corpus by its ``corpus_name``; by default the loaders' corpora's names)."""
     results: list[EvalResult] = []
     dataset_type = "+".join(corpora)
-    dataset_name = " + ".join(CORPORA[c].full_name if c in CORPORA else c for c in corpora)
+    dataset_name = " + ".join(
+        corpus_names if corpus_names is not None else [CORPORA[c].full_name if c in CORPORA else c for c in corpora]
+    )
     if run.summary is not None and run.is_kfold_root:
         summary = run.summary
         results += _metric_results(

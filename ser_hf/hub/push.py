@@ -23,7 +23,7 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from ..atomic_files import atomic_path
 from ..hub_timeouts import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
 from ..run_folder import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE
-from .card import create_model_card, read_run
+from .card import SERCardData, create_model_card, read_run
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,9 @@ def push_to_hub(
         revision (`str`, *optional*): a branch to push to (created from ``main`` when missing).
         create_card (`bool`, *optional*, defaults to `True`): push a ``README.md`` rendered for ``repo_id``, and
             write it to ``run_dir`` once the push succeeded.
-        license (`str`, *optional*): the card's licence id; defaults to the training corpora's.
+        license (`str`, *optional*): the card's licence: a Hub licence id, or ``other`` for one whose text is in the
+            run folder's ``LICENSE.md`` (or ``LICENSE``, ``LICENSE.txt``), pushed with it; defaults to the training
+            corpora's (``unknown`` for a corpus ser-hf does not know).
         endpoint (`str`, *optional*): a Hub other than ``HF_ENDPOINT``'s.
 
     Returns:
@@ -143,7 +145,8 @@ def push_to_hub(
         raise FileNotFoundError(f"{run_dir} is not a folder: pass the output folder of a finished run.")
     use_hub_timeout()
     if create_card:
-        read_run(run_dir)  # a clear error for a folder that holds no finished run
+        # A clear error for a folder that holds no finished run, or a licence `other` without its text.
+        SERCardData(read_run(run_dir), license=license).card_license()
     _refuse_files_with_token(run_dir, token or get_token())
     api = HfApi(endpoint=endpoint, token=token)
     retry = (

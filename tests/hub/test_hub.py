@@ -36,7 +36,7 @@ from ser_hf.hub.push import HubPushError, push_reports_to_hub, push_to_hub
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, REPO, local_scores, write_cnn_recipe
-from tests.conftest_models import TINY_SSL
+from tests.conftest_models import TINY_SSL, TINY_WHISPER
 from tests.hub_server import LocalHub
 
 TOKEN = "hf_localTestToken0123456789abcdefXYZ"
@@ -417,6 +417,93 @@ def test_baseline_pushed_by_the_cli_loads_with_ser_hf_and_with_remote_code(
     # The wheel's layout: ser_hf and its card template (package data of ser_hf.hub_cards) come from the install.
     assert remote["ser_hf_file"] == str(wheel_site / "ser_hf" / "__init__.py")
     assert remote["template"] == str(wheel_site / "ser_hf" / "hub_cards" / "model_card_template.md")
+
+
+#: A card's "How to use" snippet run as written in a fresh interpreter (``{preamble}`` first), then every label's score
+#: of each clip.
+CARD_SNIPPET = """
+import importlib.util, json, sys
+{preamble}
+import numpy as np
+{snippet}
+scores = [{{s["label"]: s["score"] for s in classifier({{"raw": np.load(path), "sampling_rate": 16000}}, top_k=None)}}
+          for path in {arrays!r}]
+print(json.dumps({{"scores": scores, "model_class": type(classifier.model).__module__,
+                   "ser_hf_imported": any(name.split(".")[0] == "ser_hf" for name in sys.modules)}}))
+"""
+#: For ``python -I -S``, which leaves out the working directory, PYTHON* variables and the ``.pth`` files of
+#: site-packages (among them the finder of ser-hf's editable install): the site-packages folder itself is put back on
+#: the path, so that transformers, torch and numpy import, and ser_hf cannot.
+WITHOUT_SER_HF = """
+sys.path.append({site_packages!r})
+assert importlib.util.find_spec("ser_hf") is None, "ser_hf is importable"
+"""
+
+
+def test_whisper_model_pushed_loads_from_its_card_snippet_where_ser_hf_cannot_be_imported(tmp_path, hub, tiny_ravdess):
+    """A Whisper model (ser-hf's own classes, tagged custom_code) pushed with `ser-hf push`: the card's snippet for
+    readers with transformers alone (`pipeline(..., trust_remote_code=True)`) runs as written in an interpreter that
+    cannot import ser_hf, and scores as `ser-hf predict` does."""
+    repo_id = f"{USER}/tiny-whisper"
+    recipe = write_cnn_recipe(
+        tmp_path / "recipe.yaml",
+        data_dir=[str(tiny_ravdess)],
+        model_type="whisper",
+        model_config=TINY_WHISPER,
+        freeze_base_model=True,
+        cache_encoder_outputs=True,
+        use_weighted_layer_sum=True,
+        num_time_masks=0,
+        gain_prob=0.0,
+    )
+    train_main([str(recipe)])
+    run_dir = tmp_path / "run"
+    env = hub_env(hub, tmp_path / "hf_home", token_source="env")
+    run([str(Path(sys.executable).parent / "ser-hf"), "push", str(run_dir), "--repo-id", repo_id], env)
+    files = hub.files(repo_id)
+    card = files["README.md"].decode()
+    assert "custom_code" in ModelCard(card).data.tags
+    code_files = sorted(name for name in files if name.endswith(".py"))
+    assert {"configuration_whisper.py", "modeling_whisper.py", "feature_extraction_whisper.py"} <= set(code_files)
+    how_to_use = card.split("## How to use\n", 1)[1].split("\n## ", 1)[0]
+    assert "pip install ser-hf" not in how_to_use and 'pip install "ser-hf @ git+https://' in how_to_use
+    assert ", ".join(f"`{name}`" for name in code_files) in how_to_use  # the code that trust_remote_code runs
+    with_ser_hf, transformers_only = re.findall(r"```python\n(.*?)```", how_to_use, flags=re.S)
+    assert with_ser_hf.startswith("import ser_hf") and "trust_remote_code" not in with_ser_hf
+    assert f'pipeline("audio-classification", model="{repo_id}", trust_remote_code=True)' in transformers_only
+
+    # What the reader classifies: 16-kHz clips, as speech.wav for the snippet and as arrays for every label's score.
+    clips = [decode_waveform(clip, 16000) for clip in clips_of(tiny_ravdess, "04", count=3)]
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    wavs, arrays = [], []
+    for number, audio in enumerate(clips):
+        wavs.append(reader / f"clip{number}.wav")
+        soundfile.write(wavs[-1], audio, 16000, subtype="FLOAT")
+        arrays.append(str(reader / f"clip{number}.npy"))
+        np.save(arrays[-1], audio)
+    shutil.copy(wavs[0], reader / "speech.wav")
+    site_packages = next(p for p in sys.path if p.endswith("site-packages"))
+    isolated = WITHOUT_SER_HF.format(site_packages=site_packages)
+    code = CARD_SNIPPET.format(preamble=isolated, snippet=transformers_only, arrays=arrays)
+    result = run([sys.executable, "-I", "-S", "-c", code], env, cwd=reader)
+    snippet_output, remote = result.stdout.strip().splitlines()[-2:]
+    remote = json.loads(remote)
+    assert not remote["ser_hf_imported"] and remote["model_class"].startswith("transformers_modules.")
+    assert len(re.findall(r"'label': '(\w+)'", snippet_output)) == 3  # the snippet's own print: the top 3
+    # The snippet for readers with ser-hf: `import ser_hf` registers the model types, so ser-hf's classes load.
+    installed = run_python(CARD_SNIPPET.format(preamble="", snippet=with_ser_hf, arrays=arrays), env, cwd=reader)
+    assert installed["model_class"] == "ser_hf.models.modeling_whisper"
+
+    assert (
+        cli_main(["predict", str(run_dir), *map(str, wavs), "--output", str(tmp_path / "p.json"), "--no-progress"])
+        == 0
+    )
+    predicted = {Path(r["file"]).name: r["scores"] for r in json.loads((tmp_path / "p.json").read_text())}
+    for wav, scores, own in zip(wavs, remote["scores"], installed["scores"]):
+        assert scores.keys() == own.keys() == predicted[wav.name].keys()
+        assert all(scores[label] == pytest.approx(predicted[wav.name][label], abs=1e-4) for label in scores)
+        assert all(own[label] == pytest.approx(predicted[wav.name][label], abs=1e-4) for label in own)
 
 
 def test_push_refuses_a_folder_holding_the_token_and_a_push_without_token_fails(tmp_path, hub, cnn_run):
