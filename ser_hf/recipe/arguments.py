@@ -233,12 +233,6 @@ class ModelArguments:
                     f"feature_extractor_config.normalization: {normalization!r} is not one of "
                     f"{', '.join(STATE_NORMALIZATIONS)}."
                 )
-            if normalization != "none" and not self.cache_encoder_outputs:
-                raise RecipeError(
-                    f"feature_extractor_config.normalization: {normalization} standardises the frozen encoder's "
-                    "states with statistics of their cache: it needs cache_encoder_outputs: true and "
-                    "freeze_base_model: true."
-                )
         elif self.feature_extractor_config:
             raise RecipeError(
                 "feature_extractor_config applies to the baselines and Whisper; other SSL encoders use their "
@@ -254,39 +248,71 @@ class ModelArguments:
                     f"encoder_window_seconds: {self.encoder_window_seconds!r} must be a whole number of seconds "
                     "from 1 to 30 (Whisper's positional embeddings cover 30 s)."
                 )
-        if self.use_lora and self.use_weighted_layer_sum:
+        conflicts = self._regime_conflicts()
+        if len(conflicts) == 1:
+            raise RecipeError(conflicts[0])
+        if conflicts:
             raise RecipeError(
-                "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
-                "hold the layer weights, so best-model loading and resuming would lose them."
+                f"{len(conflicts)} settings of the recipe conflict: "
+                + " ".join(f"({number}) {text}" for number, text in enumerate(conflicts, start=1))
             )
-        if self.cache_feature_encoder and not self.freeze_feature_encoder:
-            raise RecipeError(
-                "cache_feature_encoder: true needs freeze_feature_encoder: true (a feature encoder that "
-                "trains changes its outputs every step)."
-            )
-        if self.cache_feature_encoder and self.cache_encoder_outputs:
-            raise RecipeError(
-                "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
-                "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
-            )
-        if self.finetune_top_layers:
-            self._check_top_layers()
-        if self.cache_encoder_outputs:
-            if not self.freeze_base_model:
-                raise RecipeError(
-                    "cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
-                    "change every step and cannot be cached)."
-                )
-            if self.pooling_mode not in (None, "mean", LAYER_STATISTICS):
-                raise RecipeError(
-                    f"cache_encoder_outputs needs mean pooling (or {LAYER_STATISTICS} for Whisper), not "
-                    f"pooling_mode={self.pooling_mode!r}: only they can be computed from cached pooled layer "
-                    "outputs."
-                )
 
     @property
     def is_baseline(self) -> bool:
         return self.model_type in BASELINES
+
+    def _regime_conflicts(self) -> list[str]:
+        """Every training-regime setting that conflicts with another, each in words with what to change: reported
+        together, in one error, before anything is decoded."""
+        conflicts = []
+        normalization = self.feature_extractor_config.get("normalization", "none")
+        if self.model_type == WHISPER_MODEL_TYPE and normalization != "none" and not self.cache_encoder_outputs:
+            conflicts.append(
+                f"feature_extractor_config.normalization: {normalization} standardises the frozen encoder's "
+                "states with statistics of their cache: it needs cache_encoder_outputs: true and "
+                "freeze_base_model: true."
+            )
+        if self.use_lora and self.use_weighted_layer_sum:
+            conflicts.append(
+                "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
+                "hold the layer weights, so best-model loading and resuming would lose them."
+            )
+        if self.use_lora and (self.freeze_base_model or self.num_frozen_layers):
+            conflicts.append(
+                "use_lora already freezes the whole encoder: drop freeze_base_model and num_frozen_layers."
+            )
+        if self.num_frozen_layers and self.freeze_base_model:
+            conflicts.append(
+                "num_frozen_layers and freeze_base_model both set: freeze_base_model freezes every layer; keep one."
+            )
+        if self.cache_feature_encoder and not self.freeze_feature_encoder:
+            conflicts.append(
+                "cache_feature_encoder: true needs freeze_feature_encoder: true (a feature encoder that "
+                "trains changes its outputs every step)."
+            )
+        if self.cache_feature_encoder and self.cache_encoder_outputs:
+            conflicts.append(
+                "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
+                "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
+            )
+        if self.finetune_top_layers:
+            try:
+                self._check_top_layers()
+            except RecipeError as error:
+                return conflicts + [str(error)]  # it names the FAST keys it needs itself
+        if self.cache_encoder_outputs:
+            if not self.freeze_base_model:
+                conflicts.append(
+                    "cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
+                    "change every step and cannot be cached; finetune_top_layers trains the top layers on them)."
+                )
+            if self.pooling_mode not in (None, "mean", LAYER_STATISTICS):
+                conflicts.append(
+                    f"cache_encoder_outputs needs mean pooling (or {LAYER_STATISTICS} for Whisper), not "
+                    f"pooling_mode={self.pooling_mode!r}: only they can be computed from cached pooled layer "
+                    "outputs."
+                )
+        return conflicts
 
     def _check_top_layers(self) -> None:
         """Every key that conflicts with ``finetune_top_layers``, in one error with the working form."""

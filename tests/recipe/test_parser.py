@@ -293,3 +293,24 @@ def test_cached_augmented_copies_need_fast_mode_and_an_augmentation(tmp_path):
         [str(write_recipe(tmp_path / "e.yaml", tmp_path, cached_augmented_copies=2, lowpass_prob=0.5, **fast))]
     ).augmentation
     assert augmentation_args.cached_augmented_copies == 2 and augmentation_args.waveform_augmentation(16000).enabled
+
+
+def test_conflicting_training_regime_settings_are_reported_together(tmp_path):
+    from tests.conftest_models import TINY_WHISPER
+
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tmp_path,
+        model_type="whisper",
+        model_config=TINY_WHISPER,
+        use_lora=True,
+        use_weighted_layer_sum=True,
+        freeze_base_model=True,
+        feature_extractor_config={"normalization": "global"},
+    )
+    with pytest.raises(RecipeError) as error:
+        parse_recipe([str(recipe)])
+    message = str(error.value)
+    assert message.startswith("3 settings of the recipe conflict: (1) feature_extractor_config.normalization")
+    assert "(2) use_lora with use_weighted_layer_sum" in message
+    assert "(3) use_lora already freezes the whole encoder" in message
