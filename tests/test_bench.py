@@ -166,3 +166,9 @@ def test_timeline_compares_segment_labels_with_whole_clip_labels(monkeypatch, tm
         assert 0 < result["clips_found"] <= 6 and result["segments"] >= result["clips_found"]
         for key in ("agreement_with_whole_clip", "agreement_with_truth"):
             assert 0 <= result[key] <= 1
+
+
+def test_finetune_compares_top_layers_on_cached_states_with_the_whole_window(monkeypatch, tmp_path):
+    report = run_bench("finetune", monkeypatch, tmp_path)
+    assert set(report["medians"]) == {"ser-hf", "transformers"} and report["one_off_seconds"] > 0
+    assert report["ratio"] == pytest.approx(report["medians"]["transformers"] / report["medians"]["ser-hf"])

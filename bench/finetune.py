@@ -1,0 +1,147 @@
+"""Fine-tuning the top layers of a Whisper encoder: ser-hf's step (the lower layers' outputs cached once, each clip's
+own frames) against the straightforward one (transformers' ``WhisperForAudioClassification``, the same top layers
+unfrozen, every clip padded to the 30-s window, the whole encoder run every step, as transformers'
+``run_audio_classification.py`` fine-tunes it), on the same real clips, batch, optimiser and learning rate.
+
+    python bench/finetune.py --threads 1                               # RAVDESS (../shared/data), Whisper tiny.en
+    python bench/finetune.py --model ../shared/models/whisper-base-encoder --top-layers 1
+
+Printed: the median seconds per training step (forward, backward, AdamW) of each, alternating A B B A over
+``--repeats`` steps after one warm-up step each, the clips/s and their ratio; and ser-hf's one-off cost (encoding the
+clips up to the first fine-tuned layer), with the epochs after which it has paid for itself. The embedded encoder
+(``pretrained/whisper-tiny.en-encoder``) is the default model, so the quick mode runs on any clone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+
+from ser_hf import load_corpus
+from ser_hf.data.decode import decode_waveform
+from ser_hf.inputs.top_layers import CachedLowerLayersModel
+from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
+from ser_hf.models.modeling_whisper import pool_layer_statistics
+
+EMBEDDED = REPO / "pretrained" / "whisper-tiny.en-encoder"
+
+
+def top_layers_trainable(model, encoder, top_layers: int) -> list[torch.nn.Parameter]:
+    """Freeze `encoder` but its top layers and final layer norm; the parameters that train (with the head's)."""
+    encoder.requires_grad_(False)
+    for module in (*encoder.layers[-top_layers:], encoder.layer_norm):
+        module.requires_grad_(True)
+    return [parameter for parameter in model.parameters() if parameter.requires_grad]
+
+
+def timed_step(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=EMBEDDED, help="a Whisper checkpoint folder")
+    parser.add_argument("--top-layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=4, help="timed steps of each way")
+    parser.add_argument("--quick", action="store_true", help="the shipped sample instead of ../shared/data")
+    parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, 2 clips, 1 step each")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_threads_argument(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.batch_size, args.repeats = True, 2, 1
+    set_threads(args.threads)
+    data = SAMPLE if args.quick or not SHARED_RAVDESS.is_dir() else SHARED_RAVDESS
+    corpus = load_corpus("ravdess", data)
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(corpus), size=args.batch_size, replace=False)
+    clips = [decode_waveform(corpus[int(row)]["path"], 16000) for row in rows]
+    labels = torch.tensor([corpus[int(row)]["label"] for row in rows])
+    names = corpus.features["label"]
+    print(machine_line())
+    print(
+        f"{args.model.name}: top {args.top_layers} layer(s) fine-tuned, batch {args.batch_size} real RAVDESS clips "
+        f"({np.mean([len(c) for c in clips]) / 16000:.1f} s on average), {args.threads} thread(s)"
+    )
+
+    # ser-hf: the encoder run once up to the first fine-tuned layer through each clip's own length (trim_window).
+    torch.manual_seed(0)
+    ours = build_ssl_classifier(
+        str(args.model),
+        names,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+        encoder_window_seconds=10,
+    )
+    ours.config.trim_window = True
+    ours_extractor = build_ssl_feature_extractor(str(args.model), encoder_window_seconds=10)
+    lower = ours.config.num_hidden_layers - args.top_layers
+    start = time.perf_counter()
+    with torch.no_grad():
+        inputs = ours_extractor(clips, sampling_rate=16000, return_tensors="pt", return_state_statistics=False)
+        _, layers = ours.encoder_layers(inputs["input_features"], inputs["attention_mask"])
+        mask = ours.frame_mask(inputs["attention_mask"], layers[0].shape[1])
+        pooled = pool_layer_statistics(layers, mask)
+        lower_states = layers[lower].clone()
+    one_off = time.perf_counter() - start
+    wrapper = CachedLowerLayersModel(ours, lower).train()
+    ours_optimizer = torch.optim.AdamW([p for p in wrapper.parameters() if p.requires_grad], lr=1e-4)
+
+    def ours_step():
+        ours_optimizer.zero_grad()
+        wrapper(encoder_states=pooled, lower_states=lower_states, frame_mask=mask, labels=labels).loss.backward()
+        ours_optimizer.step()
+
+    # The straightforward way: transformers' classifier on the 30-s window, the whole encoder every step.
+    from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
+
+    torch.manual_seed(0)
+    peer = WhisperForAudioClassification.from_pretrained(str(args.model), num_labels=names.num_classes).train()
+    peer_parameters = top_layers_trainable(peer, peer.encoder, args.top_layers)
+    peer_optimizer = torch.optim.AdamW(peer_parameters, lr=1e-4)
+    peer_features = WhisperFeatureExtractor.from_pretrained(str(args.model))(
+        clips, sampling_rate=16000, return_tensors="pt"
+    )["input_features"]
+
+    def peer_step():
+        peer_optimizer.zero_grad()
+        peer(input_features=peer_features, labels=labels).loss.backward()
+        peer_optimizer.step()
+
+    timed_step(ours_step), timed_step(peer_step)  # warm-up
+    times = {"ser-hf": [], "transformers": []}
+    for repeat in range(args.repeats):
+        order = (("ser-hf", ours_step), ("transformers", peer_step))
+        for name, step in order if repeat % 2 == 0 else order[::-1]:
+            times[name].append(timed_step(step))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, seconds in medians.items():
+        print(f"  {name:>12}: {seconds:.2f} s a step, {args.batch_size / seconds:.1f} clips/s")
+    ratio = medians["transformers"] / medians["ser-hf"]
+    saved = medians["transformers"] - medians["ser-hf"]
+    print(
+        f"  ser-hf / transformers clips/s: {ratio:.1f}x; ser-hf's one-off encoding of these clips: {one_off:.2f} s, "
+        f"repaid after {one_off / saved:.2f} epoch(s)"
+    )
+    result = {"medians": medians, "ratio": ratio, "one_off_seconds": one_off, "machine": machine_line()}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
