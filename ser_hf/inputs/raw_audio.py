@@ -11,6 +11,7 @@ from datasets import DatasetDict
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.decode import WAVEFORM_COLUMN
+from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from .base import InputMode
 from .collators import AudioClassificationCollator, padding_multiple
 
@@ -24,7 +25,13 @@ class RawAudioMode(InputMode):
     columns = (WAVEFORM_COLUMN,)
 
     def fold_training_args(self, training_args, feature_extractor: SequenceFeatureExtractor, inputs: DatasetDict):
-        if self.model_args.is_baseline or getattr(feature_extractor, "return_attention_mask", True):
+        # ser-hf's Whisper extractor returns the mask whatever its return_attention_mask says (OpenAI's checkpoints
+        # say false): a clip's scores never depend on its batch.
+        if (
+            self.model_args.is_baseline
+            or getattr(feature_extractor, "return_attention_mask", True)
+            or isinstance(feature_extractor, SerWhisperFeatureExtractor)
+        ):
             return training_args
         # Group-norm encoders (wav2vec2-base, hubert-base) see no attention mask on raw audio, so padding changes
         # their output: evaluate clip by clip, as pipeline() will run the exported model.

@@ -43,3 +43,21 @@ def test_the_embedded_encoder_loads_every_weight_and_trimmed_clips_match_the_win
     torch.testing.assert_close(trimmed[:, 0], windowed[:, 0], atol=1e-4, rtol=1e-4)
     cosine = torch.nn.functional.cosine_similarity(trimmed[:, 1:].flatten(1), windowed[:, 1:].flatten(1))
     assert float(cosine) > 0.9 and np.isfinite(trimmed.numpy()).all()
+
+
+def test_whisper_extractors_always_return_the_mask_so_raw_audio_runs_are_batched(caplog):
+    """OpenAI's preprocessor_config.json says return_attention_mask: false (kept: it is part of the FAST cache's key);
+    ser-hf's extractor returns the mask all the same, so training on raw audio (LoRA) evaluates in batches rather than
+    one clip at a time."""
+    import logging
+    from types import SimpleNamespace
+
+    from ser_hf.inputs.raw_audio import RawAudioMode
+
+    extractor = build_ssl_feature_extractor(str(ENCODER), encoder_window_seconds=10)
+    assert "attention_mask" in extractor([load_clip(0, 1.0)], sampling_rate=16000)
+    mode = RawAudioMode(SimpleNamespace(is_baseline=False, model_type="whisper"), None, None, None)
+    arguments = SimpleNamespace(per_device_eval_batch_size=8)
+    with caplog.at_level(logging.INFO):
+        assert mode.fold_training_args(arguments, extractor, None) is arguments
+    assert "one clip per batch" not in caplog.text
