@@ -192,7 +192,7 @@ def build_ssl_classifier(
     else:
         # A head of another shape (other labels, another pooling) is left out of the loaded weights and initialised.
         from_pretrained_kwargs.setdefault("ignore_mismatched_sizes", True)
-        model = model_class.from_pretrained(pretrained, config=config, **from_pretrained_kwargs)
+        model = _load_quietly(model_class, pretrained, config, from_pretrained_kwargs)
         if head_labels is not None and not keep_head:
             # Same shape, other labels: it was loaded, so start it anew here (PyTorch's default initialisation).
             for name, module in model.named_modules():
@@ -219,6 +219,52 @@ def build_ssl_classifier(
     elif num_frozen_layers:
         freeze_encoder_layers(model, num_frozen_layers)
     logger.info("Built %s: %s", type(model).__name__, count_parameters(model))
+    return model
+
+
+#: The weights a classifier built on a pretrained encoder starts without: its head (and the layer weights).
+_HEAD_PREFIXES = ("projector.", "classifier.", "pooler.", "layer_weights")
+
+
+class _DropLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+
+def _load_quietly(model_class, pretrained, config, from_pretrained_kwargs) -> PreTrainedModel:
+    """`model_class.from_pretrained` without transformers' load-report table: the new head's missing weights, which
+    every classifier built on an encoder expects, are logged at debug level; anything else the checkpoint lacks, holds
+    in excess or holds in another shape, in one warning line naming the keys."""
+    # A filter, not a higher level: transformers 5 checks a tensor-parallel plan, and warns about it, whenever its
+    # logger's level is WARNING or above.
+    transformers_logger = logging.getLogger("transformers.modeling_utils")
+    report_filter = _DropLoadReport()
+    transformers_logger.addFilter(report_filter)
+    try:
+        model, info = model_class.from_pretrained(
+            pretrained, config=config, output_loading_info=True, **from_pretrained_kwargs
+        )
+    finally:
+        transformers_logger.removeFilter(report_filter)
+    missing = sorted(info.get("missing_keys") or [])
+    expected = [key for key in missing if key.startswith(_HEAD_PREFIXES)]
+    if expected:
+        logger.debug("%s: a new head, initialised: %s", pretrained, ", ".join(expected))
+    problems = {
+        "missing (initialised)": [key for key in missing if key not in expected],
+        "not used": sorted(info.get("unexpected_keys") or []),
+        "of another shape (initialised)": sorted(str(key) for key in info.get("mismatched_keys") or []),
+    }
+    problems = {what: keys for what, keys in problems.items() if keys}
+    if problems:
+        logger.warning(
+            "%s: weights %s",
+            pretrained,
+            "; ".join(
+                f"{what}: {', '.join(keys[:5])}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+                for what, keys in problems.items()
+            ),
+        )
     return model
 
 
