@@ -323,14 +323,39 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
         values = json.loads(json.dumps(getattr(config, section), default=str)) or {}
         return {key: value for key, value in values.items() if key not in ("folds", "preprocessing_num_workers")}
 
-    changed = sorted(
-        key for key in ("model", "data", "augmentation") if comparable(previous, key) != comparable(current, key)
-    )
+    changed = {}
+    for section, arguments in (
+        ("model", ModelArguments),
+        ("data", DataArguments),
+        ("augmentation", AugmentationArguments),
+    ):
+        before, now = comparable(previous, section), comparable(current, section)
+        defaults = _field_defaults(arguments)
+        keys = sorted(
+            key
+            for key in set(before) | set(now)
+            # A key the earlier ser-hf did not record, at its default now: a setting added since, not a change.
+            if before.get(key) != now.get(key) and not (key not in before and now.get(key) == defaults.get(key))
+        )
+        if keys:
+            changed[section] = keys
     if changed:
         raise RecipeError(
-            f"{output_dir} holds a run with other {' and '.join(changed)} settings; resuming it would "
-            "mix two runs. Choose another output_dir, or delete the old run."
+            f"{output_dir} holds a run with other {' and '.join(changed)} settings ("
+            + "; ".join(f"{section}: {', '.join(keys)}" for section, keys in changed.items())
+            + "); resuming it would mix two runs. Choose another output_dir, or delete the old run."
         )
+
+
+def _field_defaults(arguments: type) -> dict[str, Any]:
+    """Each field's default as a run's record holds it (JSON values)."""
+    defaults = {}
+    for field in dataclasses.fields(arguments):
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            defaults[field.name] = field.default_factory()
+    return json.loads(json.dumps(defaults, default=str))
 
 
 def remove_previous_run(output_dir: Path, training_args: SERTrainingArguments) -> None:

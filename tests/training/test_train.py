@@ -360,8 +360,17 @@ def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravd
     with pytest.raises(_Interrupt):
         main([str(recipe)])
     monkeypatch.undo()
-    with pytest.raises(RecipeError, match="holds a run with other model settings"):
+    with pytest.raises(
+        RecipeError, match=r"holds a run with other model settings \(model: model_config, model_type\)"
+    ):
         main([str(recipe), "--model_type", "crnn", "--model_config", "{conv_channels: [4], lstm_hidden_size: 4}"])
+    # A run an earlier ser-hf wrote, whose record lacks a setting added since (at its default now), resumes.
+    record = tmp_path / "run" / "run_config.json"
+    config = json.loads(record.read_text())
+    del config["augmentation"]["cached_augmented_copies"], config["augmentation"]["lowpass_hz"]
+    record.write_text(json.dumps(config))
+    (report,) = main([str(recipe)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-2")
 
 
 def _raise_at_step_3(step):
