@@ -17,6 +17,7 @@ computed first in a pass of their own over the same windows and without labels.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
@@ -212,6 +213,12 @@ class _WindowQueue:
             else:
                 scores = {o["label"]: float(o["score"]) for o in output}
                 results[i] = {label: scores[label] for label in self.labels}
+                if not all(math.isfinite(score) for score in scores.values()):
+                    # A NaN score is never written as a result: the file gets an error row instead.
+                    results[i] = ValueError(
+                        f"its scores are not finite ({', '.join(f'{k}: {v}' for k, v in scores.items())}): the "
+                        "model's weights or its preprocessor_config.json statistics hold NaN or infinite values"
+                    )
         return results
 
     def _one(self, window: dict) -> list[dict] | Exception:

@@ -236,7 +236,15 @@ def predict_logits(
     for batch in loader:
         batch = {key: value.to(model.device) for key, value in batch.items() if isinstance(value, torch.Tensor)}
         outputs.append(model(**batch).logits.float().cpu().numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    non_finite = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    if len(non_finite):  # never a NaN score in a report: an error instead
+        raise ValueError(
+            f"The model's scores are not finite (NaN or infinite) for {len(non_finite)} of {len(logits)} clips "
+            f"(rows {', '.join(map(str, non_finite[:5]))}{', ...' if len(non_finite) > 5 else ''}): its weights or "
+            "its preprocessor_config.json statistics hold NaN or infinite values."
+        )
+    return logits
 
 
 def _model_logits(

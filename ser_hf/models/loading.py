@@ -12,9 +12,13 @@
 
 Every source is checked before any weight is read, with one error naming what is wrong: a missing folder or Hub
 repository (:func:`~ser_hf.models.location.check_model_location`), a folder that is neither a model nor an export,
-pickled or damaged weights (:func:`~ser_hf.models.onnx_runtime.check_model_folder`), a missing feature extractor
-(:class:`~ser_hf.models.MissingFeatureExtractorError`). Code stored with a Hub model runs only when the caller passes
-``trust_remote_code=True``; ser-hf's own models never need it.
+pickled or damaged weights, a folder whose classification head was never trained (a pretrained encoder's:
+:class:`~ser_hf.models.location.UntrainedHeadError`; see :func:`~ser_hf.models.onnx_runtime.check_model_folder`), a
+missing feature extractor (:class:`~ser_hf.models.MissingFeatureExtractorError`). Before any clip, the feature
+extractor is checked against the model (:func:`check_feature_extractor_fits`): the features per frame it computes
+(mel bins), the length of its stored statistics, and that they are finite with positive standard deviations
+(:class:`FeatureExtractorMismatchError`, naming ``preprocessor_config.json`` and the key). Code stored with a Hub
+model runs only when the caller passes ``trust_remote_code=True``; ser-hf's own models never need it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import numpy as np
 from transformers import CONFIG_NAME
+from transformers.utils import FEATURE_EXTRACTOR_NAME
 
 from .feature_extraction_auto import load_feature_extractor
 from .location import check_model_location
@@ -34,6 +40,15 @@ from .onnx_runtime import OnnxExportError, OnnxModelForAudioClassification, chec
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 
 logger = logging.getLogger(__name__)
+
+#: Values of a bad statistic named in full; the others are counted.
+SHOWN_BAD_VALUES = 3
+
+
+class FeatureExtractorMismatchError(ValueError):
+    """A model's ``preprocessor_config.json`` that does not fit the model (edited, or copied from another model):
+    features of another size than the model takes, statistics of another length than it standardises, or
+    statistics that are not finite or whose standard deviations are not positive (every score would be NaN)."""
 
 
 def is_lora_adapter(name_or_path: Union[str, os.PathLike]) -> bool:
@@ -81,13 +96,103 @@ def load_model(
     if feature_extractor is None:
         feature_extractor = load_feature_extractor(name, check_location=False, **kwargs)  # located just above
     if is_onnx_export(name):
-        return OnnxModelForAudioClassification(name, trust_remote_code=trust_remote_code), feature_extractor
+        model = OnnxModelForAudioClassification(name, trust_remote_code=trust_remote_code)
+        check_feature_extractor_fits(model.config, feature_extractor, Path(name) / FEATURE_EXTRACTOR_NAME)
+        return model, feature_extractor
     from transformers import AutoModelForAudioClassification
 
     import ser_hf.models  # noqa: F401  (registers ser-hf's model types with the Auto classes)
 
     model = AutoModelForAudioClassification.from_pretrained(name, **kwargs)
+    check_feature_extractor_fits(model.config, feature_extractor, Path(name) / FEATURE_EXTRACTOR_NAME)
     return model.eval(), feature_extractor
+
+
+def _model_input_size(config: Any) -> Optional[tuple[str, int]]:
+    """``(config key, value)`` of the features per frame the model takes (a Whisper encoder's mel bins, a
+    baseline's input size), or `None` for a model that reads the waveform."""
+    from .registry import BASELINES
+
+    if getattr(config, "model_type", None) in ("whisper", "ser_whisper"):
+        return "num_mel_bins", int(config.num_mel_bins)
+    for baseline in BASELINES.values():
+        if isinstance(config, baseline.config_class) and baseline.input_size_field:
+            return baseline.input_size_field, int(getattr(config, baseline.input_size_field))
+    return None
+
+
+def _statistics_width(config: Any, input_size: Optional[tuple[str, int]]) -> Optional[tuple[int, str]]:
+    """How many values the model standardises with the extractor's statistics, and what they are: one per encoder
+    state (each layer the head reads, twice with layer statistics: mean and standard deviation) for ser-hf's
+    Whisper, one per feature for a baseline."""
+    from .configuration_whisper import SerWhisperConfig
+
+    if isinstance(config, SerWhisperConfig):
+        layers = config.num_hidden_layers + 1 if config.use_weighted_layer_sum else 1
+        statistics = 2 if config.pools_layer_statistics else 1
+        what = f"{layers} layer(s) of {config.hidden_size} encoder states"
+        return statistics * layers * config.hidden_size, what + (", mean and std of each" if statistics == 2 else "")
+    if input_size is not None:
+        return input_size[1], f"one per feature, {input_size[0]} {input_size[1]} in config.json"
+    return None
+
+
+def _listed(values: np.ndarray, bad: np.ndarray) -> str:
+    indices = np.flatnonzero(bad)
+    shown = ", ".join(f"{float(values[i])!r} at index {i}" for i in indices[:SHOWN_BAD_VALUES])
+    more = f" (and {len(indices) - SHOWN_BAD_VALUES} more)" if len(indices) > SHOWN_BAD_VALUES else ""
+    return shown + more
+
+
+def check_feature_extractor_fits(config: Any, feature_extractor: Any, where: Union[str, os.PathLike]) -> None:
+    """Raise :class:`FeatureExtractorMismatchError` naming ``where`` (the extractor's ``preprocessor_config.json``)
+    and the key, before any clip, when the feature extractor does not give the inputs the model of ``config``
+    takes: another ``feature_size`` than the model's mel bins (or baseline input size), ``feature_mean`` or
+    ``feature_std`` of another length than the model standardises, or statistics that are not finite or standard
+    deviations that are not positive. Where torch's channel error or ``"score": NaN`` would come of it, clip by
+    clip."""
+    from .feature_normalization import STATISTICS_NORMALIZATIONS
+
+    input_size = _model_input_size(config)
+    feature_size = getattr(feature_extractor, "feature_size", None)
+    if input_size is not None and feature_size is not None and feature_size != input_size[1]:
+        raise FeatureExtractorMismatchError(
+            f"{where}: feature_size is {feature_size!r}, but the model takes {input_size[1]} features per frame "
+            f"({input_size[0]} in config.json): the feature extractor was edited or comes from another model; "
+            "restore the preprocessor_config.json saved with the model."
+        )
+    if getattr(feature_extractor, "normalization", None) not in STATISTICS_NORMALIZATIONS:
+        return
+    width = _statistics_width(config, input_size)
+    for key in ("feature_mean", "feature_std"):
+        stored = getattr(feature_extractor, key, None)
+        if stored is None:
+            continue  # the extractor says what it needs when it is called
+        try:
+            values = np.asarray(stored, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1:
+            raise FeatureExtractorMismatchError(
+                f"{where}: {key} must be a list of numbers, got {str(stored)[:80]}: restore the "
+                "preprocessor_config.json saved with the model."
+            )
+        if width is not None and len(values) != width[0]:
+            raise FeatureExtractorMismatchError(
+                f"{where}: {key} holds {len(values)} values, but the model standardises {width[0]} ({width[1]}): "
+                "the statistics were edited or fitted for another model; restore the preprocessor_config.json "
+                "saved with the model."
+            )
+        if not np.isfinite(values).all():
+            raise FeatureExtractorMismatchError(
+                f"{where}: {key} holds values that are not finite ({_listed(values, ~np.isfinite(values))}): every "
+                "score would be NaN; restore the preprocessor_config.json saved with the model."
+            )
+        if key == "feature_std" and (values <= 0).any():
+            raise FeatureExtractorMismatchError(
+                f"{where}: feature_std must be positive, but holds {_listed(values, values <= 0)}: standardising by "
+                "it gives NaN or infinite scores; restore the preprocessor_config.json saved with the model."
+            )
 
 
 def _load_lora_adapter(folder: str, feature_extractor: Any, **kwargs) -> tuple[Any, Any]:
@@ -95,7 +200,6 @@ def _load_lora_adapter(folder: str, feature_extractor: Any, **kwargs) -> tuple[A
     feature extractor, or the base model's when the folder has none."""
     from peft import PeftConfig, PeftModel
     from transformers import AutoModelForAudioClassification
-    from transformers.utils import FEATURE_EXTRACTOR_NAME
 
     import ser_hf.models  # noqa: F401  (registers ser-hf's model types with the Auto classes)
 
@@ -111,7 +215,15 @@ def _load_lora_adapter(folder: str, feature_extractor: Any, **kwargs) -> tuple[A
     if feature_extractor is None:
         has_extractor = (Path(folder) / FEATURE_EXTRACTOR_NAME).is_file()
         feature_extractor = load_feature_extractor(folder if has_extractor else base, **kwargs)
+    where = Path(folder if (Path(folder) / FEATURE_EXTRACTOR_NAME).is_file() else base) / FEATURE_EXTRACTOR_NAME
+    check_feature_extractor_fits(model.config, feature_extractor, where)
     return model.eval(), feature_extractor
 
 
-__all__ = ["ADAPTER_CONFIG_FILE", "is_lora_adapter", "load_model"]
+__all__ = [
+    "ADAPTER_CONFIG_FILE",
+    "FeatureExtractorMismatchError",
+    "check_feature_extractor_fits",
+    "is_lora_adapter",
+    "load_model",
+]

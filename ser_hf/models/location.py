@@ -11,11 +11,15 @@ A local model folder's weights are checked the same way before they are loaded (
 weights only (``pytorch_model.bin``), a ``model.safetensors`` whose header cannot be read, or a tensor whose shape is
 not the one its ``config.json`` describes are each one error naming the file (and the tensor), where transformers
 gives an ``UnpicklingError``, a ``SafetensorError`` or a size-mismatch report and a ``RuntimeError`` naming neither.
+A folder whose classification head was never trained (a pretrained encoder's: its ``config.json`` describes no audio
+classifier, or its weights hold no ``classifier.*`` tensors) is refused too (:class:`UntrainedHeadError`), where
+transformers would fill the head with random weights and every prediction would be a guess.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 from pathlib import Path
@@ -35,6 +39,12 @@ PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch
 SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors")
 #: Tensors of a mismatch named in full; the others are counted.
 SHOWN_MISMATCHES = 3
+#: How the architectures of a trained audio classifier end (``SerWhisperForAudioClassification``,
+#: ``Wav2Vec2ForSequenceClassification``), and the prefix of ser-hf's own model types.
+CLASSIFIER_ARCHITECTURES = ("ForAudioClassification", "ForSequenceClassification")
+SER_MODEL_TYPE_PREFIX = "ser_"
+#: The module holding a classifier's output layer, in ser-hf's models and transformers' alike.
+HEAD_MODULE = "classifier"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -48,6 +58,12 @@ class HubUnreachableError(ConnectionError):
 class ModelWeightsError(ValueError):
     """A local model folder whose weights ser-hf will not or cannot load: pickled weights only, a damaged
     ``model.safetensors``, or tensors of other shapes than the model its ``config.json`` describes."""
+
+
+class UntrainedHeadError(ModelWeightsError):
+    """A local model folder without a trained classification head: a pretrained encoder (its ``config.json``
+    describes no audio classifier, or its weights hold no ``classifier.*`` tensors), which would classify at
+    random."""
 
 
 def _looks_local(name: str) -> Optional[str]:
@@ -161,8 +177,25 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
             f"any code it holds), and there is no {target.name}. Convert the checkpoint, if you trust where it "
             f"came from: {how}"
         )
-    shapes = _safetensors_shapes([path for path in safetensors_files if path.suffix == ".safetensors"])
+    weights_files = [path for path in safetensors_files if path.suffix == ".safetensors"]
+    shapes = _safetensors_shapes(weights_files)
+    not_a_classifier = _not_a_classifier(folder)
     expected = _expected_shapes(folder)
+    head = sorted(name for name in expected if HEAD_MODULE in name.split(".")[:-1])
+    missing_head = [name for name in head if name not in shapes] if shapes else []
+    if not_a_classifier or missing_head:
+        reasons = [not_a_classifier] if not_a_classifier else []
+        if missing_head:
+            files = ", ".join(path.name for path in weights_files)
+            if len(missing_head) == len(head):
+                reasons.append(f"{files} holds no {HEAD_MODULE}.* weights")
+            else:
+                reasons.append(f"{files} lacks {', '.join(missing_head)}")
+        raise UntrainedHeadError(
+            f"{folder} holds a pretrained encoder without a trained classification head ({'; '.join(reasons)}), "
+            f"so its predictions would be random: train one with `ser-hf train RECIPE` (model_name_or_path: "
+            f"{folder}) and pass the run's output folder instead."
+        )
     if not expected:
         return
     mismatched = [
@@ -181,6 +214,27 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
             "config.json come from different models (or config.json was edited): keep the config.json saved with "
             "these weights, or save the model again with save_pretrained."
         )
+
+
+def _not_a_classifier(folder: Path) -> Optional[str]:
+    """Why ``folder/config.json`` describes no trained audio classifier (a plain encoder's config, such as Whisper's
+    ``WhisperForConditionalGeneration``), or `None`: a ser-hf model type, a ``*ForAudioClassification`` or
+    ``*ForSequenceClassification`` architecture, a config naming code of its own (refused on its own terms) or one
+    that names no architecture pass."""
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # transformers names a config.json it cannot read
+    if not isinstance(config, dict) or config.get("auto_map"):
+        return None
+    model_type, architectures = config.get("model_type"), config.get("architectures")
+    if isinstance(model_type, str) and model_type.startswith(SER_MODEL_TYPE_PREFIX):
+        return None
+    if not isinstance(architectures, list) or not architectures:
+        return None
+    if any(isinstance(name, str) and name.endswith(CLASSIFIER_ARCHITECTURES) for name in architectures):
+        return None
+    return f"its config.json describes {', '.join(map(str, architectures))}, not an audio classifier"
 
 
 def _safetensors_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:
@@ -223,6 +277,7 @@ __all__ = [
     "HubUnreachableError",
     "ModelNotFoundError",
     "ModelWeightsError",
+    "UntrainedHeadError",
     "check_model_location",
     "check_model_weights",
 ]
