@@ -80,7 +80,20 @@ def app_command(args: argparse.Namespace) -> int:
         timeline_seconds=args.timeline_seconds,
         max_recording_minutes=args.max_recording_minutes,
     )
-    app.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options(args.max_upload_mb))
+    # Gradio's own start-up lines are quieted: its hint names launch(share=True), where the flag here is --share.
+    app.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        quiet=True,
+        prevent_thread_lock=True,
+        **launch_options(args.max_upload_mb),
+    )
+    where = f" and at {app.share_url} (public, for 72 hours)" if getattr(app, "share_url", None) else ""
+    hint = "" if where else " (--share adds a public link)"
+    local = getattr(app, "local_url", None) or f"http://{args.host}:{args.port or 7860}/"
+    print(f"ser-hf app: {args.model} served at {local}{where}{hint}; Ctrl-C stops it.", flush=True)
+    app.block_thread()
     return 0
 
 

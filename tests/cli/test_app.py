@@ -33,7 +33,11 @@ def test_ser_hf_app_launches_with_an_upload_limit_and_deletes_its_files(tiny_crn
 
     launched = []
     monkeypatch.setattr(gradio.Blocks, "launch", lambda app, **options: launched.append((app, options)))
+    monkeypatch.setattr(gradio.Blocks, "block_thread", lambda app: None)
     assert cli_main(["app", str(tiny_crnn_folder)]) == 0
+    # Gradio's start-up hint ("set share=True in launch()") is quieted; ser-hf's names the flag.
+    assert launched[0][1]["quiet"] is True
+    assert "served at http://127.0.0.1:7860/ (--share adds a public link)" in capsys.readouterr().out
     assert cli_main(["app", str(tiny_crnn_folder), "--max-upload-mb", "2.5", "--max-recording-minutes", "1"]) == 0
     (default, default_options), (small, small_options) = launched
     assert MAX_UPLOAD_MB == 50 and default_options["max_file_size"] == 50 * 2**20
