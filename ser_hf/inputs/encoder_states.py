@@ -215,6 +215,8 @@ def encode_dataset(
             raise ValueError("Encoding augmented copies needs the dataset's 'path' column (each clip's draws).")
         key = model_state_key((key, repr(augmentation), augmentation_seed), {})
     cache_file = cache_dir / f"encoder-{key}.arrow"
+    if load_from_cache and cache_file.exists():
+        discard_damaged_cache(cache_file, len(dataset))
     use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
     hidden_size = model.config.hidden_size
     # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
@@ -432,6 +434,33 @@ def _encode_batch(
     encoded["clips"] += len(waveforms)
     encoded["seconds"] += time.perf_counter() - start
     return states
+
+
+def discard_damaged_cache(cache_file: Path, rows: int) -> bool:
+    """Delete a cache file that does not read back whole (cut short, another file's rows) or holds values that are not
+    finite, naming it and what is wrong, so that the clips are encoded again instead of failing later without the file
+    named (or training on NaN); `True` when it was discarded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        table = Dataset.from_file(str(cache_file)).data.table
+        problem = None if table.num_rows == rows else f"it holds {table.num_rows} rows for {rows} clips"
+        for column in table.columns if problem is None else ():
+            values = column
+            while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type):
+                values = pc.list_flatten(values)
+            if pa.types.is_floating(values.type) and not pc.all(pc.is_finite(values)).as_py():
+                problem = "it holds values that are not finite (NaN or infinite)"
+    except Exception as error:  # noqa: BLE001 - any reading error means the file cannot be used
+        problem = f"it does not read back ({type(error).__name__}: {error})"
+    if problem is None:
+        return False
+    logger.warning(
+        "The encoder cache %s is damaged (%s): deleting it and encoding the clips again.", cache_file, problem
+    )
+    cache_file.unlink()
+    return True
 
 
 def check_lower_layer(model: PreTrainedModel, lower_layer: int) -> None:
