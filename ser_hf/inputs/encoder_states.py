@@ -36,6 +36,7 @@ from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
 from ..models.padding import is_padding_invariant
+from ..models.pooling import _VARIANCE_FLOOR
 from .collators import PAD_TO_MULTIPLE_OF
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -498,6 +499,44 @@ def _encode_clips_and_lower_states(
     return list(pooled), [lower[row, :count] for row, count in enumerate(frames)]
 
 
+def _whisper_states(
+    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
+) -> list[tuple[np.ndarray, int]]:
+    """Each clip's `pooled_encoder_states` (none longer than the window) and its number of encoder frames."""
+    inputs = feature_extractor(
+        waveforms, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt", return_state_statistics=False
+    )
+    states = model.pooled_encoder_states(
+        inputs["input_features"].to(device=model.device, dtype=model.dtype), inputs["attention_mask"]
+    )
+    frames = model.frame_mask(inputs["attention_mask"], model.config.max_source_positions).sum(dim=1).tolist()
+    return list(zip(states.cpu().numpy(), frames))
+
+
+def _whisper_states_in_windows(
+    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveform: np.ndarray
+) -> np.ndarray:
+    """The pooled states of a clip longer than the encoder's window: cut into the fewest windows of equal length,
+    each encoded, their means (and standard deviations) pooled over all the clip's frames, as one window would pool
+    them were it long enough (the layers' states of each window see that window only)."""
+    count = -(-len(waveform) // feature_extractor.n_samples)
+    bounds = np.linspace(0, len(waveform), count + 1).round().astype(int)
+    pieces = _whisper_states(model, feature_extractor, [waveform[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    states = np.stack([state for state, _ in pieces]).astype(np.float64)
+    weights = np.asarray([frames for _, frames in pieces], np.float64)
+    weights = (weights / weights.sum()).reshape((-1,) + (1,) * (states.ndim - 1))
+    if not model.config.pools_layer_statistics:
+        return (states * weights).sum(axis=0).astype(np.float32)
+    hidden = states.shape[-1] // 2
+    means, stds = states[..., :hidden], states[..., hidden:]
+    mean = (means * weights).sum(axis=0)
+    # Each piece's standard deviation carries the pooling's variance floor (masked_mean_and_std): taken out, then
+    # put back once.
+    second_moment = ((stds**2 - _VARIANCE_FLOOR + means**2) * weights).sum(axis=0)
+    std = np.sqrt(np.maximum(second_moment - mean**2, 0.0) + _VARIANCE_FLOOR)
+    return np.concatenate([mean, std], axis=-1).astype(np.float32)
+
+
 @torch.no_grad()
 def _encode_clips(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
@@ -505,16 +544,16 @@ def _encode_clips(
     """Each clip's pooled hidden states over its real frames: `(layers, hidden)` or `(hidden,)` means per clip (or
     a Whisper classifier's `pooled_encoder_states`)."""
     if isinstance(model, SerWhisperForAudioClassification):
-        inputs = feature_extractor(
-            waveforms,
-            sampling_rate=feature_extractor.sampling_rate,
-            return_tensors="pt",
-            return_state_statistics=False,
-        )
-        states = model.pooled_encoder_states(
-            inputs["input_features"].to(device=model.device, dtype=model.dtype), inputs["attention_mask"]
-        )
-        return list(states.cpu().numpy())
+        window = feature_extractor.n_samples
+        if all(len(waveform) <= window for waveform in waveforms):
+            return [states for states, _ in _whisper_states(model, feature_extractor, waveforms)]
+        # A clip longer than the encoder's window: encoded in windows, their statistics pooled over the whole clip.
+        return [
+            _whisper_states_in_windows(model, feature_extractor, waveform)
+            if len(waveform) > window
+            else _whisper_states(model, feature_extractor, [waveform])[0][0]
+            for waveform in waveforms
+        ]
     first_layer_apart = (
         len(waveforms) > 1
         and not is_padding_invariant(model, feature_extractor)

@@ -498,3 +498,26 @@ def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_pa
     model.config.trim_window = False
     with pytest.raises(ValueError, match="trim_window=True"):
         encode_dataset(model, feature_extractor, dataset, cache_dir=tmp_path, lower_layer=1)
+
+
+def test_a_clip_longer_than_the_window_is_encoded_in_windows_pooled_over_the_whole_clip(tmp_path):
+    """FAST mode took a corpus with one clip longer than the window as an error for every clip (issue 44, item 1)."""
+    model, feature_extractor = tiny_whisper(
+        pooling_mode="layer_statistics", use_weighted_layer_sum=True, freeze_base_model=True
+    )
+    long_clip = np.concatenate([load_clip(3), load_clip(4), load_clip(5)])[: int(2.5 * WINDOW * 16000)]  # 3 windows
+    dataset = Dataset.from_dict(
+        {"waveform": [load_clip(0, 1.0), long_clip], "label": [0, 1]},
+        features=Features({"waveform": List(Value("float32")), "label": LABELS}),
+    )
+    states = np.asarray(encode_dataset(model, feature_extractor, dataset, cache_dir=tmp_path)["encoder_states"])
+    assert len(long_clip) == int(2.5 * WINDOW * 16000)
+    pieces = np.array_split(long_clip, 3)
+    inputs = feature_extractor(pieces, sampling_rate=16000, return_tensors="pt")
+    _, layers = model.encoder_layers(inputs["input_features"], inputs["attention_mask"])
+    mask = model.frame_mask(inputs["attention_mask"], layers[0].shape[1])
+    # The three windows' frames pooled together: each layer's mean and standard deviation over all of them.
+    frames = [torch.cat([layer[row][mask[row]] for row in range(3)]) for layer in layers]
+    expected = torch.stack([torch.cat([f.mean(0), torch.sqrt(f.var(0, unbiased=False) + 1e-5)]) for f in frames])
+    np.testing.assert_allclose(states[1], expected.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert np.isfinite(states).all() and not np.allclose(states[0], states[1])
