@@ -121,18 +121,25 @@ def _model_input_size(config: Any) -> Optional[tuple[str, int]]:
     return None
 
 
-def _statistics_width(config: Any, input_size: Optional[tuple[str, int]]) -> Optional[tuple[int, str]]:
+def _statistics_width(
+    config: Any, feature_extractor: Any, input_size: Optional[tuple[str, int]]
+) -> Optional[tuple[int, str]]:
     """How many values the model standardises with the extractor's statistics, and what they are: one per encoder
     state (each layer the head reads, twice with layer statistics: mean and standard deviation) for ser-hf's
-    Whisper, one per feature for a baseline."""
+    Whisper, one per openSMILE functional (standardised before a selection of them), one per feature for another
+    baseline."""
     from .configuration_whisper import SerWhisperConfig
+
+    functionals = getattr(feature_extractor, "num_functionals", None)
+    if isinstance(functionals, int) and not isinstance(functionals, bool):
+        return functionals, f"one per openSMILE functional of {feature_extractor.feature_set}"
 
     if isinstance(config, SerWhisperConfig):
         layers = config.num_hidden_layers + 1 if config.use_weighted_layer_sum else 1
         statistics = 2 if config.pools_layer_statistics else 1
         what = f"{layers} layer(s) of {config.hidden_size} encoder states"
         return statistics * layers * config.hidden_size, what + (", mean and std of each" if statistics == 2 else "")
-    if input_size is not None:
+    if input_size is not None and getattr(config, "model_type", None) != "whisper":
         return input_size[1], f"one per feature, {input_size[0]} {input_size[1]} in config.json"
     return None
 
@@ -163,7 +170,7 @@ def check_feature_extractor_fits(config: Any, feature_extractor: Any, where: Uni
         )
     if getattr(feature_extractor, "normalization", None) not in STATISTICS_NORMALIZATIONS:
         return
-    width = _statistics_width(config, input_size)
+    width = _statistics_width(config, feature_extractor, input_size)
     for key in ("feature_mean", "feature_std"):
         stored = getattr(feature_extractor, key, None)
         if stored is None:
