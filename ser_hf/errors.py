@@ -9,4 +9,9 @@ class RecipeError(ValueError):
     """A recipe cannot be used as written: the message names the file and the key or value at fault."""
 
 
-__all__ = ["RecipeError"]
+class RunRecordError(ValueError):
+    """A run folder's ``metrics.json`` or ``run_config.json`` holds a value ser-hf did not write (edited by hand, or
+    damaged): the message names the file, the key (a dotted path) and the value."""
+
+
+__all__ = ["RecipeError", "RunRecordError"]

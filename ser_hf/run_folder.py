@@ -260,6 +260,14 @@ class RunDir:
         report = self.read_json(METRICS_FILE)
         return None if report is None else RunReport.from_dict(report, where=f"{self}/{METRICS_FILE}")
 
+    def check_records(self) -> None:
+        """Read and validate every ``metrics.json`` and ``run_config.json`` of the (local) run, its folds' too: a
+        value edited out of its type or range is a :class:`~ser_hf.errors.RunRecordError` naming the file, the key
+        and the value (what is published must have been read through it)."""
+        for folder in (self, *self.fold_dirs(finished=False)):
+            folder.read_report()
+            folder.read_config()
+
     def read_summary(self) -> Optional[dict[str, Any]]:
         """``summary.json``, the mean ± std over the folds at the root of a k-fold run."""
         return self.read_json(SUMMARY_FILE)

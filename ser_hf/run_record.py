@@ -8,23 +8,58 @@ added) is kept in ``extra_fields`` and written back, a key a record lacks (an ol
 the keys keep their order; so old run folders and Hub repositories read, and what is written has the same shape as
 before. A record built in code (not read) writes every field, except the ``None`` ones a writer leaves out (those
 marked ``omit_none``: a split's per-corpus scores, an ensemble's members).
+
+``from_dict`` validates what it reads, since a record may have been edited by hand before ``ser-hf compare``, a card or
+a push reads it: a value of another type than its field's (a string for a number, a string for a section), a number
+out of its range (a proportion outside [0, 1], a negative time or count), or a required key missing (a split's
+unweighted accuracy) is a :class:`~ser_hf.errors.RunRecordError` naming the file, the key (a dotted path) and the
+value. Unknown keys and missing optional keys are not errors (old and newer run folders read).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Optional, TypeVar, Union
+
+from .errors import RunRecordError
 
 RecordT = TypeVar("RecordT", bound="JsonRecord")
+
+
+class Range(NamedTuple):
+    """The values a number may take, and how an error names them."""
+
+    description: str
+    accepts: Callable[[float], bool]
+
+
+PROPORTION = Range("a proportion in [0, 1]", lambda value: 0 <= value <= 1)
+SECONDS = Range("a time in seconds, 0 or more", lambda value: value >= 0)
+NON_NEGATIVE = Range("a number, 0 or more", lambda value: value >= 0)
+COUNT = Range("a whole number, 0 or more", lambda value: value >= 0)
+POSITIVE = Range("a number above 0", lambda value: value > 0)
+#: Values longer than this are shortened in errors.
+_SHOWN_VALUE = 80
 
 #: The bookkeeping fields of every record, which are not JSON keys.
 _BOOKKEEPING = ("extra_fields", "key_order")
 
 
-def _optional(**kwargs) -> Any:
-    """A field a freshly built record leaves out of its JSON while it is `None`."""
-    return field(default=None, metadata={"omit_none": True, **kwargs.pop("metadata", {})}, **kwargs)
+def _optional(range_: Optional[Range] = None, **kwargs) -> Any:
+    """A field a freshly built record leaves out of its JSON while it is `None` (its numbers in ``range_``)."""
+    return field(default=None, metadata={"omit_none": True, "range": range_, **kwargs.pop("metadata", {})}, **kwargs)
+
+
+def _number(range_: Range, *, required: bool = False, **kwargs) -> Any:
+    """A number field whose values lie in ``range_`` (every number of a list field); ``required``: a key every
+    record read must have."""
+    kwargs.setdefault("default", None)
+    return field(metadata={"range": range_, "required": required}, **kwargs)
 
 
 def _record(record_type: type, *, mapping: bool = False, omit_none: bool = False, **kwargs) -> Any:
@@ -53,20 +88,40 @@ class JsonRecord:
         """The fields that are JSON keys (the bookkeeping fields aside)."""
         return tuple(f for f in dataclasses.fields(cls) if f.name not in _BOOKKEEPING)
 
+    #: Checks of keys inside the record's mapping fields (``"per_speaker.*.unweighted_accuracy"``, ``*`` for any
+    #: key): the type each must have where present, and the range of its numbers.
+    nested_keys: ClassVar[dict[str, tuple[Any, Optional[Range]]]] = {}
+
     @classmethod
-    def from_dict(cls: type[RecordT], data: Mapping[str, Any] | RecordT, where: str = "") -> RecordT:
-        """The record of a JSON object (a record is returned as it is); ``where`` (the file) is named in errors."""
+    def from_dict(cls: type[RecordT], data: Mapping[str, Any] | RecordT, where: str = "", key: str = "") -> RecordT:
+        """The record of a JSON object (a record is returned as it is), validated (see the module docstring):
+        ``where`` (the file) and ``key`` (the record's dotted path in it) are named in errors."""
         if isinstance(data, cls):
             return data
+        where = where or cls.__name__
         if not isinstance(data, Mapping):
-            raise ValueError(f"{where or cls.__name__}: expected a JSON object, got {type(data).__name__}.")
+            if not key:
+                raise RunRecordError(f"{where}: the file holds {_shown(data)}, not a JSON object.")
+            raise _invalid(where, key, data, "a mapping (a JSON object)")
         known = {f.name: f for f in cls.json_fields()}
+        hints = _type_hints(cls)
         values, extra = {}, {}
-        for key, value in data.items():
-            if key in known:
-                values[key] = _load(known[key], value, f"{where}.{key}" if where else key)
+        for name, value in data.items():
+            path = f"{key}.{name}" if key else name
+            if name in known:
+                values[name] = _load(known[name], hints[name], value, where, path)
             else:
-                extra[key] = value
+                extra[name] = value
+        for name, f in known.items():
+            if f.metadata.get("required") and name not in data:
+                path = f"{key}.{name}" if key else name
+                raise RunRecordError(
+                    f"{where}: {path} is missing: every ser-hf run writes it (the file was edited or damaged: "
+                    "restore it, or train the run again)."
+                )
+        for pattern, (hint, range_) in cls.nested_keys.items():
+            for path, value in _matching(values, pattern.split("."), key):
+                _check(value, hint, range_, where, path)
         return cls(**values, extra_fields=extra, key_order=tuple(data))
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,15 +165,117 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def _load(f: dataclasses.Field, value: Any, where: str) -> Any:
+def _load(f: dataclasses.Field, hint: Any, value: Any, where: str, key: str) -> Any:
     record_type = f.metadata.get("record")
-    if record_type is None or value is None:
+    if record_type is None:
+        _check(value, hint, f.metadata.get("range"), where, key)
+        return value
+    if value is None:
         return value
     if f.metadata.get("mapping"):
         if not isinstance(value, Mapping):
-            raise ValueError(f"{where}: expected a JSON object, got {type(value).__name__}.")
-        return {name: record_type.from_dict(item, f"{where}.{name}") for name, item in value.items()}
-    return record_type.from_dict(value, where)
+            raise _invalid(where, key, value, "a mapping (a JSON object)")
+        return {name: record_type.from_dict(item, where, f"{key}.{name}") for name, item in value.items()}
+    return record_type.from_dict(value, where, key)
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
+
+
+def _invalid(where: str, key: str, value: Any, expected: str) -> RunRecordError:
+    return RunRecordError(
+        f"{where}: {key} is {_shown(value)}, not {expected} (the file was edited or damaged: restore the value the "
+        "run wrote, or train the run again)."
+    )
+
+
+def _describe(hint: Any, range_: Optional[Range]) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        arms = [arm for arm in typing.get_args(hint) if arm is not type(None)]
+        return " or ".join(_describe(arm, range_) for arm in arms)
+    if hint in (int, float) and range_ is not None:
+        return range_.description
+    names = {float: "a number", int: "a whole number", str: "a string", bool: "true or false"}
+    if hint in names:
+        return names[hint]
+    if origin in (list, tuple):
+        return "a list"
+    if origin in (dict, Mapping) or hint is dict:
+        return "a mapping (a JSON object)"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _check(value: Any, hint: Any, range_: Optional[Range], where: str, key: str) -> None:
+    """Raise :class:`RunRecordError` naming ``key`` (or the item of it at fault) when ``value`` is not of type
+    ``hint`` or a number of it lies outside ``range_``."""
+    if hint is Any:
+        return
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        arms = [arm for arm in args if arm is not type(None)]
+        if len(arms) == 1:
+            return _check(value, arms[0], range_, where, key)
+        errors = []
+        for arm in arms:
+            try:
+                _check(value, arm, range_, where, key)
+                return
+            except RunRecordError as error:
+                errors.append((arm, error))
+        # A list (or mapping) whose item is at fault: that item is named.
+        for arm, error in errors:
+            if isinstance(value, (list, Mapping)) and typing.get_origin(arm) in (list, tuple, dict, Mapping):
+                raise error
+        raise _invalid(where, key, value, _describe(hint, range_))
+    if hint in (int, float):
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or (hint is int and not isinstance(value, int)):
+            raise _invalid(where, key, value, _describe(hint, range_))
+        if range_ is not None and (not math.isfinite(value) or not range_.accepts(value)):
+            raise _invalid(where, key, value, range_.description)
+        return
+    if hint in (str, bool):
+        if not isinstance(value, hint):
+            raise _invalid(where, key, value, _describe(hint, range_))
+        return
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise _invalid(where, key, value, "a list")
+        item_hint = args[0] if args else Any
+        for index, item in enumerate(value):
+            _check(item, item_hint, range_, where, f"{key}[{index}]")
+        return
+    if origin in (dict, Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            raise _invalid(where, key, value, "a mapping (a JSON object)")
+        item_hint = args[1] if len(args) == 2 else Any
+        for name, item in value.items():
+            _check(item, item_hint, range_, where, f"{key}.{name}")
+
+
+def _matching(values: Mapping[str, Any], parts: list[str], key: str) -> list[tuple[str, Any]]:
+    """``(dotted path, value)`` of every key of ``values`` the pattern ``parts`` (``*``: any key) names."""
+    head, rest = parts[0], parts[1:]
+    names = list(values) if head == "*" else [head] if head in values else []
+    found = []
+    for name in names:
+        path = f"{key}.{name}" if key else name
+        value = values[name]
+        if not rest:
+            found.append((path, value))
+        elif isinstance(value, Mapping):
+            found += _matching(value, rest, path)
+    return found
 
 
 def _dump(f: dataclasses.Field, value: Any) -> Any:
@@ -137,12 +294,12 @@ class SplitRecord(JsonRecord):
     """How the corpus was split: clips and speakers of each split, and the split's own settings (as the training
     split's ``ser_hf`` metadata records them)."""
 
-    clips: dict[str, int] = field(default_factory=dict)
+    clips: dict[str, int] = field(default_factory=dict, metadata={"range": COUNT})
     speakers: dict[str, list[str]] = field(default_factory=dict)
     split_protocol: Optional[str] = _optional()
     seed: Optional[int] = _optional()
     speaker_lists: Optional[Any] = _optional()
-    n_splits: Optional[int] = _optional()
+    n_splits: Optional[int] = _optional(COUNT)
     test_speaker: Optional[str] = _optional()
 
 
@@ -151,15 +308,15 @@ class SplitMetrics(JsonRecord):
     """Every metric of one evaluated split (:func:`ser_hf.evaluation.metrics.classification_metrics`), with the
     calibration before/after and each clip's prediction where the run recorded them."""
 
-    unweighted_accuracy: Optional[float] = None
-    accuracy: Optional[float] = None
-    macro_f1: Optional[float] = None
-    weighted_f1: Optional[float] = None
-    expected_calibration_error: Optional[float] = None
-    clips: Optional[int] = None
+    unweighted_accuracy: Optional[float] = _number(PROPORTION, required=True)
+    accuracy: Optional[float] = _number(PROPORTION)
+    macro_f1: Optional[float] = _number(PROPORTION)
+    weighted_f1: Optional[float] = _number(PROPORTION)
+    expected_calibration_error: Optional[float] = _number(PROPORTION)
+    clips: Optional[int] = _number(COUNT)
     label_names: list[str] = field(default_factory=list)
     per_class: dict[str, dict[str, Any]] = field(default_factory=dict)
-    confusion_matrix: list[list[int]] = field(default_factory=list)
+    confusion_matrix: list[list[int]] = field(default_factory=list, metadata={"range": COUNT})
     confusion_matrix_normalized: list[list[float]] = field(default_factory=list)
     per_speaker: Optional[dict[str, Any]] = _optional()
     confidence_intervals: Optional[dict[str, Any]] = _optional()
@@ -167,6 +324,17 @@ class SplitMetrics(JsonRecord):
     per_sex: Optional[dict[str, Any]] = _optional()
     calibration: Optional[dict[str, Any]] = _optional()
     clip_predictions: Optional[list[dict[str, Any]]] = _optional()
+
+    nested_keys: ClassVar[dict[str, tuple[Any, Optional[Range]]]] = {
+        **{f"per_class.*.{name}": (Optional[float], PROPORTION) for name in ("precision", "recall", "f1")},
+        "per_class.*.support": (Optional[int], COUNT),
+        **{
+            f"{group}.*.{name}": (Optional[float], PROPORTION)
+            for group in ("per_speaker", "per_corpus", "per_sex")
+            for name in ("unweighted_accuracy", "accuracy")
+        },
+        **{f"{group}.*.clips": (Optional[int], COUNT) for group in ("per_speaker", "per_corpus", "per_sex")},
+    }
 
     def metric(self, name: str) -> Any:
         """A metric by name (``unweighted_accuracy``), from the fields or the keys this ser-hf does not know."""
@@ -180,10 +348,10 @@ class CalibrationRecord(JsonRecord):
     """What temperature scaling did (:class:`ser_hf.evaluation.calibration.TemperatureScaling`)."""
 
     method: Optional[str] = None
-    temperature: Optional[float] = None
+    temperature: Optional[float] = _number(POSITIVE)
     fitted_on: Optional[str] = None
-    nll_before: Optional[float] = None
-    nll_after: Optional[float] = None
+    nll_before: Optional[float] = _number(NON_NEGATIVE)
+    nll_after: Optional[float] = _number(NON_NEGATIVE)
     note: Optional[str] = None
 
 
@@ -201,19 +369,19 @@ class TrainingRecord(JsonRecord):
     """How training went: Trainer's own ``train_*`` metrics, then ser-hf's timings, steps and checkpoints (an
     ensemble records only its members' total ``wall_seconds``)."""
 
-    train_runtime: Optional[float] = _optional()
-    train_samples_per_second: Optional[float] = _optional()
-    train_steps_per_second: Optional[float] = _optional()
-    total_flos: Optional[float] = _optional()
+    train_runtime: Optional[float] = _optional(SECONDS)
+    train_samples_per_second: Optional[float] = _optional(NON_NEGATIVE)
+    train_steps_per_second: Optional[float] = _optional(NON_NEGATIVE)
+    total_flos: Optional[float] = _optional(NON_NEGATIVE)
     train_loss: Optional[float] = _optional()
-    epoch: Optional[float] = _optional()
-    wall_seconds: Optional[float] = None
-    global_step: Optional[int] = _optional()
-    epochs: Optional[float] = _optional()
+    epoch: Optional[float] = _optional(NON_NEGATIVE)
+    wall_seconds: Optional[float] = _number(SECONDS)
+    global_step: Optional[int] = _optional(COUNT)
+    epochs: Optional[float] = _optional(NON_NEGATIVE)
     best_checkpoint: Optional[str] = None
     best_metric: Optional[float] = None
     resumed_from: Optional[str] = None
-    parameters: Optional[dict[str, int]] = _optional()
+    parameters: Optional[dict[str, int]] = _optional(COUNT)
 
 
 @dataclass(kw_only=True)
@@ -221,8 +389,8 @@ class EnsembleRecord(JsonRecord):
     """An ensemble's members (their run folders), their weights and each one's test UA."""
 
     members: list[str] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    member_test_ua: list[Optional[float]] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list, metadata={"range": NON_NEGATIVE})
+    member_test_ua: list[Optional[float]] = field(default_factory=list, metadata={"range": PROPORTION})
 
 
 @dataclass(kw_only=True)
@@ -247,7 +415,7 @@ class RunReport(JsonRecord):
     """
 
     protocol: Optional[str] = None
-    fold: Optional[int] = None
+    fold: Optional[int] = _number(COUNT)
     split: SplitRecord = _record(SplitRecord, default_factory=SplitRecord)
     leakage_audit: Optional[dict[str, Any]] = None
     normalization: Optional[dict[str, Any]] = None
@@ -279,6 +447,43 @@ class RunConfig(JsonRecord):
     augmentation: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
 
+    #: The keys that cards, ``ser-hf compare`` and ``ser-hf evaluate`` read from the sections, checked where present.
+    nested_keys: ClassVar[dict[str, tuple[Any, Optional[Range]]]] = {
+        "model.model_type": (Optional[str], None),
+        "model.model_name_or_path": (Optional[str], None),
+        "model.pooling_mode": (Optional[str], None),
+        "model.use_lora": (Optional[bool], None),
+        "model.use_weighted_layer_sum": (Optional[bool], None),
+        "model.member_names": (Optional[list[str]], None),
+        "data.corpus": (Optional[Union[str, list[str]]], None),
+        "data.labels": (Optional[list[str]], None),
+        "data.label_map": (Optional[dict[str, Any]], None),
+        "data.sampling_rate": (Optional[int], POSITIVE),
+        "data.split_protocol": (Optional[str], None),
+        "data.split_seed": (Optional[int], None),
+        "data.num_folds": (Optional[int], POSITIVE),
+        "training.metric_for_best_model": (Optional[str], None),
+        "training.learning_rate": (Optional[float], NON_NEGATIVE),
+        "training.num_train_epochs": (Optional[float], None),
+        "training.seed": (Optional[int], None),
+        **{
+            f"augmentation.{name}": (Optional[float], PROPORTION)
+            for name in (
+                "noise_prob",
+                "gain_prob",
+                "speed_prob",
+                "pitch_prob",
+                "reverb_prob",
+                "lowpass_prob",
+                "mask_time_prob",
+                "mask_feature_prob",
+            )
+        },
+        "augmentation.mixup_alpha": (Optional[float], NON_NEGATIVE),
+        "augmentation.num_time_masks": (Optional[int], COUNT),
+        "augmentation.num_freq_masks": (Optional[int], COUNT),
+    }
+
     @property
     def model_type(self) -> Optional[str]:
         return self.model.get("model_type")
@@ -291,9 +496,15 @@ class RunConfig(JsonRecord):
 
 
 __all__ = [
+    "COUNT",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "PROPORTION",
+    "SECONDS",
     "CalibrationRecord",
     "EnsembleRecord",
     "JsonRecord",
+    "Range",
     "RunConfig",
     "RunReport",
     "SplitMetrics",

@@ -22,7 +22,7 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ..atomic_files import atomic_path
 from ..hub_timeouts import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
-from ..run_folder import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE
+from ..run_folder import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
 from .card import SERCardData, create_model_card, read_run
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 
@@ -144,6 +144,9 @@ def push_to_hub(
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir} is not a folder: pass the output folder of a finished run.")
     use_hub_timeout()
+    # Hand-edited records (a proportion out of range, a string for a number) are refused before anything is
+    # published, with or without a card: metrics.json and run_config.json are pushed as they are.
+    RunDir(run_dir).check_records()
     if create_card:
         # A clear error for a folder that holds no finished run, or a licence `other` without its text.
         SERCardData(read_run(run_dir), license=license).card_license()
