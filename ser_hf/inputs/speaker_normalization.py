@@ -323,6 +323,22 @@ def distribution_warnings(
     return warnings
 
 
+def warn_single_row_groups(by_group: Mapping[str, RunningStatistics], mode: str) -> None:
+    """Say which speakers (or corpora) have one clip only: standardised with their own statistics, its features all
+    become 0, and the model sees nothing of it."""
+    single = sorted(group for group, statistics in by_group.items() if statistics.count == 1)
+    if single:
+        logger.warning(
+            "%s normalisation: %s %s one clip only: standardised with its own statistics, every feature of it is 0, "
+            "so the model's answer says nothing. Give each %s several clips (in several emotions), or use global "
+            "statistics (feature_extractor_config: {normalization: global}).",
+            mode.capitalize(),
+            ", ".join(single[:10]) + (f" and {len(single) - 10} more" if len(single) > 10 else ""),
+            "has" if len(single) == 1 else "have",
+            mode,
+        )
+
+
 def training_setup_shifts(
     feature_extractor, train: Dataset, by_group: dict[str, RunningStatistics], group_column: str
 ) -> dict[str, Any]:
@@ -373,6 +389,7 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
         for by_split_group in per_split.values():
             for group, statistics in by_split_group.items():
                 by_group.setdefault(group, RunningStatistics()).merge(statistics)
+        warn_single_row_groups(by_group, mode)
         plan.speaker_statistics = {
             group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
         }
@@ -432,9 +449,10 @@ def evaluation_normalization(
         return None
     plan = NormalizationPlan(mode=mode)
     if mode in GROUP_NORMALIZATIONS:
+        by_group = speaker_statistics(feature_extractor, dataset, model, plan.group_column)
+        warn_single_row_groups(by_group, mode)
         plan.speaker_statistics = {
-            group: statistics.statistics(feature_extractor.variance_floor)
-            for group, statistics in speaker_statistics(feature_extractor, dataset, model, plan.group_column).items()
+            group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
         }
     if mode == "corpus":
         logger.info(

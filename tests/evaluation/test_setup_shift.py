@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict
 
 from ser_hf.evaluation.eval_report import setup_shift_line
 from ser_hf.evaluation.setup_shift import setup_shift_report, standardized_states
@@ -78,3 +78,22 @@ def test_the_shift_is_read_from_the_states_the_model_standardises_at_no_extra_en
     np.testing.assert_allclose(captured.statistics()[0], ((pooled - mean) / std).mean(axis=0), atol=1e-4)
     report = setup_shift_report(extractor, None, standardized=captured)
     assert report["shift"] == round(extractor.setup_shift(pooled.mean(axis=0)), 4)
+
+
+def test_a_speaker_with_one_clip_under_speaker_statistics_is_said(caplog):
+    """Issue 44, item 9: a speaker with one clip was standardised to all zeros without a word."""
+    from transformers import WhisperConfig
+
+    rng = np.random.default_rng(1)
+    extractor = build_ssl_feature_extractor(WhisperConfig(**TINY_WHISPER), normalization="speaker")
+    train = Dataset.from_dict(
+        {
+            "encoder_states": _states(rng, 9, 0.0).tolist(),
+            "speaker_id": ["a"] * 4 + ["b"] * 4 + ["c"],
+            "label": [0] * 9,
+        }
+    ).cast_column("label", ClassLabel(names=["neutral"]))
+    with caplog.at_level(logging.WARNING):
+        plan = fit_normalization(extractor, DatasetDict(train=train))
+    assert "Speaker normalisation: c has one clip only" in caplog.text and "normalization: global" in caplog.text
+    assert set(plan.speaker_statistics) == {"a", "b", "c"}
