@@ -110,7 +110,7 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
     if unscored:
         listing = "; ".join(f"`{row['path']}`: {row['error']}" for row in unscored[:10])
         more = f" and {len(unscored) - 10} more (eval_report.json lists them)" if len(unscored) > 10 else ""
-        lines.append(f"- Clips not scored (too short for the model): {len(unscored)}: {listing}{more}")
+        lines.append(f"- Clips not scored (too short or too long for the model): {len(unscored)}: {listing}{more}")
     shift_line = setup_shift_line(report.get("setup_shift"))
     if shift_line:
         lines.append(f"- {shift_line}")

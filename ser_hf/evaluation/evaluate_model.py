@@ -349,6 +349,55 @@ def leave_out_clips_too_short(trained: TrainedModel, dataset: Dataset, key: str)
     return dataset.select([index for index in range(len(dataset)) if index not in excluded]), rows
 
 
+def _window_seconds(model, feature_extractor) -> Optional[float]:
+    """The longest clip a model classifies whole (a Whisper encoder's window; an ensemble's shortest); `None`: any."""
+    if isinstance(model, EnsembleForAudioClassification):
+        windows = [_window_seconds(m, e) for m, e in zip(model.members, feature_extractor.extractors)]
+        windows = [window for window in windows if window is not None]
+        return min(windows) if windows else None
+    samples = getattr(feature_extractor, "n_samples", None)
+    return samples / feature_extractor.sampling_rate if samples and "whisper" in model.config.model_type else None
+
+
+def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) -> tuple[Dataset, list[dict]]:
+    """The clips no longer than the model's window, and an error row for each longer one: a Whisper encoder takes one
+    window, and its feature extractor would stop the whole evaluation at the first such clip. ``ser-hf predict``
+    classifies them in windows. Reads the ``duration`` column (none: nothing is left out)."""
+    window = _window_seconds(trained.model, trained.feature_extractor)
+    if window is None or "duration" not in dataset.column_names:
+        return dataset, []
+    durations = column_values(dataset, "duration")
+    long = [index for index, duration in enumerate(durations) if duration > window]
+    if not long:
+        return dataset, []
+    paths, speakers = column_values(dataset, "path"), column_values(dataset, "speaker_id")
+    rows = [
+        {
+            "path": paths[index],
+            "speaker_id": speakers[index],
+            "duration": float(durations[index]),
+            "error": (
+                f"the clip is {durations[index]:.3f} s long, longer than the model's {window:g}-s window: "
+                "evaluate scores whole clips; ser-hf predict classifies it in windows"
+            ),
+        }
+        for index in long
+    ]
+    listing = "; ".join(f"{row['path']} ({row['duration']:.3f} s)" for row in rows[:10])
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    logger.warning(
+        "Not scoring %d clip(s) of %s, longer than the model's %g-s window (the report lists them; ser-hf predict "
+        "classifies them in windows): %s%s",
+        len(rows),
+        key,
+        window,
+        listing,
+        more,
+    )
+    excluded = set(long)
+    return dataset.select([index for index in range(len(dataset)) if index not in excluded]), rows
+
+
 def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Sequence[str]) -> Optional[dict]:
     """The evaluated speakers that each split of the model's own run used (only for a corpus it was trained on)."""
     if trained.run_report is None or source.name not in trained.corpora:
@@ -391,8 +440,10 @@ def evaluate_on_dataset(
         dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
     key = f"{source.name} ({split_name})"
     dataset, unscored = leave_out_clips_too_short(trained, dataset, key)
+    dataset, too_long = leave_out_clips_too_long(trained, dataset, key)
+    unscored += too_long
     if len(dataset) == 0:
-        too_short = f"; {len(unscored)} clip(s) too short for the model: {unscored[0]['error']}" if unscored else ""
+        too_short = f"; {len(unscored)} clip(s) the model cannot score: {unscored[0]['error']}" if unscored else ""
         raise ValueError(
             f"No clip of {source.name} at {source.data_dir} is left to evaluate ({split_name}, labels "
             f"{shared}){too_short}."
