@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..evaluation.setup_shift import setup_shift_report, standardized_states
 from ..models.feature_normalization import Statistics
 from ..models.padding import is_padding_invariant
 from .pipelines import SpeakerNormalizedAudioClassificationPipeline, model_labels
@@ -278,7 +279,10 @@ def classify_files(
     if not is_padding_invariant(classifier.model, classifier.feature_extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
     bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
-    with tqdm(total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format) as bar:
+    with (
+        standardized_states(classifier.model) as standardized,
+        tqdm(total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format) as bar,
+    ):
         queue = _WindowQueue(classifier, batch_size, bar)
         for path in files:
             waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
@@ -304,6 +308,13 @@ def classify_files(
         while queue.windows:
             queue.classify_chunk()
         yield from queue.finished()
+    if standardized is not None and standardized.count >= MIN_SHIFT_WINDOWS:
+        # Says so (a warning) when the recordings sit farther from the training statistics than any training speaker.
+        setup_shift_report(classifier.feature_extractor, None, standardized=standardized)
 
 
-__all__ = ["BATCHES_PER_CHUNK", "MAX_CHUNK_SECONDS", "classify_files"]
+#: The fewest windows whose shift from a model's training statistics ``classify_files`` judges: a clip or two
+#: differ from their set-up's mean as much as a set-up differs from another.
+MIN_SHIFT_WINDOWS = 10
+
+__all__ = ["BATCHES_PER_CHUNK", "MAX_CHUNK_SECONDS", "MIN_SHIFT_WINDOWS", "classify_files"]
