@@ -572,3 +572,25 @@ def test_a_speaker_list_the_corpus_lacks_stops_the_run_before_the_corpus_is_enco
     )
     with pytest.raises(SplitError, match=r"test_speakers: speaker\(s\) \['21', '22'\] are not in the dataset"):
         main([str(recipe)])
+
+
+@pytest.mark.parametrize("kind", ["whisper-top-layer", "whisper-fast-augmented"])
+def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
+    tmp_path, tiny_ravdess, monkeypatch, kind
+):
+    """Top layers fine-tuned on the cached lower layers, and FAST mode drawing augmented copies: a resumed run reads
+    the cache as it was and ends with the uninterrupted run's weights."""
+    values = dict(TINY_MODELS[kind], max_steps=6, save_total_limit=None, load_best_model_at_end=False)
+    uninterrupted = write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values)
+    main([str(uninterrupted)])
+    interrupted = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
+    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step_3(SERTrainer.training_step))
+    with pytest.raises(_Interrupt):
+        main([str(interrupted)])
+    monkeypatch.undo()
+    (report,) = main([str(interrupted)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    final_a = load_file(tmp_path / "a" / "model.safetensors")
+    final_b = load_file(tmp_path / "b" / "model.safetensors")
+    assert final_a.keys() == final_b.keys()
+    assert all(torch.allclose(final_a[name], final_b[name], atol=1e-6) for name in final_a)
