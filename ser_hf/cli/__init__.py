@@ -103,11 +103,19 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
     return args
 
 
+#: Loggers of the HTTP clients huggingface_hub uses, which log each request at INFO.
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(build_parser(), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        # Every HTTP request the Hub client makes (one line each at INFO) only with --verbose.
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     redact_log_handlers()
 
     def command():

@@ -3,6 +3,8 @@ the line it prints, and its one-line errors. What a push uploads (card, reports,
 
 from __future__ import annotations
 
+import logging
+
 import huggingface_hub
 import pytest
 
@@ -11,12 +13,14 @@ from tests.conftest import HUB_TOKEN, model_copy
 from tests.hub_server import LocalHub
 
 
-def test_push_prints_where_the_run_went(tmp_path, tiny_crnn_folder, monkeypatch, capsys):
+def test_push_prints_where_the_run_went(tmp_path, tiny_crnn_folder, monkeypatch, capsys, caplog):
     run_dir = model_copy(tiny_crnn_folder, tmp_path / "run")
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
-    with LocalHub(token=HUB_TOKEN) as hub:
+    with LocalHub(token=HUB_TOKEN) as hub, caplog.at_level(logging.INFO):
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
         assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 0
+        # The Hub client's HTTP requests are logged with --verbose only (issue 42: one line per request at INFO).
+        assert not [record for record in caplog.records if record.name.startswith(("httpx", "httpcore"))]
         (line,) = capsys.readouterr().out.splitlines()
         assert line.startswith(f"Pushed {run_dir} to {hub.url}/me/ser-demo/commit/")
         pushed = hub.files("me/ser-demo")
