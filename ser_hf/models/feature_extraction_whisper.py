@@ -89,10 +89,12 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             samples = np.shape(clip)[-1] if np.ndim(clip) else 0
             if samples > self.n_samples and kwargs.get("truncation") is not True:
                 rate = sampling_rate or self.sampling_rate
+                where = f"Clip {index} of the {len(clips)} in this call" if len(clips) > 1 else "The clip"
                 raise ClipLongerThanWindowError(
-                    f"Clip {index} is {samples / rate:.2f} s long, longer than the encoder's {self.chunk_length:g}-s "
-                    "window, and would be cut. Classify long recordings in windows (ser-hf predict does), crop the "
-                    "clips (max_duration_seconds), or pass truncation=True to cut them."
+                    f"{where} is {samples / rate:.3f} s long ({samples} samples), longer than the encoder's "
+                    f"{self.chunk_length:g}-s window ({self.n_samples} samples), and would be cut. Classify long "
+                    "recordings in windows (ser-hf predict and FAST training do), or call this extractor with "
+                    "truncation=True to cut them."
                 )
         # The encoder takes exactly its window: a batch padded to its longest clip (as collators ask) is padded on.
         kwargs.update(padding="max_length", max_length=None, pad_to_multiple_of=None)
