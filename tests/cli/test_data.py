@@ -220,8 +220,8 @@ def test_an_unknown_corpus_option_lists_the_options_the_corpus_takes(capsys):
         cli_main(["data", "summary", "--corpus", "folder", "--data-dir", data_dir, "--option", "speaker_col=x"]) == 2
     )
     assert (
-        "its options are check_audio, corpus_name, csv_path, label_column, path_column, speaker_column, "
-        "speaker_regex, text_column." in capsys.readouterr().err
+        "its options are check_audio, corpus_name, csv_path, label_column, label_regex, path_column, "
+        "speaker_column, speaker_regex, text_column." in capsys.readouterr().err
     )
 
 
