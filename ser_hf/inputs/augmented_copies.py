@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
-from transformers import set_seed
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from .encoder_states import encode_dataset
@@ -68,9 +67,7 @@ class AugmentedCopiesMode(FastMode):
 
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
         encoded = super()._prepare_corpus(dataset, training_args)
-        set_seed(training_args.seed)  # the same encoder as the clips' own states (a randomly initialised one too)
-        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
-        model.to(training_args.device)
+        model, feature_extractor = self.build_encoder(dataset, training_args)  # the encoder of the clips' own states
         augmentation = self.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate)
         clips = encoded.remove_columns(ENCODER_STATES_COLUMN)
         columns = []

@@ -176,26 +176,54 @@ class FastMode(InputMode):
         self.encoder_key: Optional[str] = None
         self.unencoded_dataset: Optional[Dataset] = None
 
+    def lower_layer(self, model: PreTrainedModel) -> Optional[int]:
+        """The encoder layer whose input is cached beside the pooled states, for the layers above it to train on
+        (:class:`~ser_hf.inputs.top_layers.TopLayersMode`); `None`: the whole encoder is frozen."""
+        return None
+
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
         """Clips shorter than the encoder's receptive field stop the run before any clip is encoded, as in normal
         training (with ``skip_invalid`` they are left out, with a warning that lists them)."""
-        set_seed(training_args.seed)
-        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
+        model, feature_extractor = self.build_encoder(dataset, training_args)
         long_enough = drop_clips_shorter_than(
             dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
         )
-        model.to(training_args.device)
+        lower_layer = self.lower_layer(model)
         encoded = encode_dataset(
             model,
             feature_extractor,
             long_enough,
             batch_size=training_args.per_device_eval_batch_size,
             precision=self.data_args.cache_precision,
+            lower_layer=lower_layer,
         )
         # The key of the corpus as loaded: each split's model is checked against it (trained_model).
-        self.encoder_key = encoder_cache_key(model, feature_extractor, dataset, self.data_args.cache_precision)
+        self.encoder_key = encoder_cache_key(
+            model, feature_extractor, dataset, self.data_args.cache_precision, lower_layer=lower_layer
+        )
         self.unencoded_dataset = dataset
         return encoded
+
+    def build_encoder(self, dataset: Dataset, training_args) -> tuple[PreTrainedModel, SequenceFeatureExtractor]:
+        """The recipe's model, seeded as every split's is (so a randomly initialised encoder is the same one), on the
+        training device, and its feature extractor."""
+        set_seed(training_args.seed)
+        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
+        return model.to(training_args.device), feature_extractor
+
+    def check_encoder(self, model: PreTrainedModel, feature_extractor) -> None:
+        """Refuse a split's model whose encoder is not the one the corpus was encoded with."""
+        if self.encoder_key is not None and (
+            encoder_cache_key(
+                model,
+                feature_extractor,
+                self.unencoded_dataset,
+                self.data_args.cache_precision,
+                lower_layer=self.lower_layer(model),
+            )
+            != self.encoder_key
+        ):
+            raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
 
     def fold_inputs(self, model, feature_extractor, splits, training_args):
         if ENCODER_STATES_COLUMN not in splits["train"].column_names:
@@ -207,11 +235,7 @@ class FastMode(InputMode):
         return super().fold_inputs(model, feature_extractor, splits, training_args)
 
     def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
-        if self.encoder_key is not None and (
-            encoder_cache_key(model, feature_extractor, self.unencoded_dataset, self.data_args.cache_precision)
-            != self.encoder_key
-        ):
-            raise RuntimeError("The encoder built for this split differs from the one whose outputs were cached.")
+        self.check_encoder(model, feature_extractor)
         return CachedEncoderHead(model)
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):

@@ -22,14 +22,12 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from datasets import Dataset
 from torch import nn
-from transformers import PreTrainedModel, set_seed
+from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..models.modeling_whisper import pool_layer_statistics
-from .base import drop_clips_shorter_than, receptive_field_seconds
-from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer, encode_dataset, encoder_cache_key
+from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -122,38 +120,9 @@ class TopLayersMode(FastMode):
     def lower_layer(self, model: PreTrainedModel) -> int:
         return model.config.num_hidden_layers - self.model_args.finetune_top_layers
 
-    def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
-        set_seed(training_args.seed)
-        model, feature_extractor = self.build_model(self.model_args, self.augmentation_args, dataset.features["label"])
-        long_enough = drop_clips_shorter_than(
-            dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
-        )
-        model.to(training_args.device)
-        lower_layer = self.lower_layer(model)
-        encoded = encode_dataset(
-            model,
-            feature_extractor,
-            long_enough,
-            batch_size=training_args.per_device_eval_batch_size,
-            precision=self.data_args.cache_precision,
-            lower_layer=lower_layer,
-        )
-        self.encoder_key = encoder_cache_key(
-            model, feature_extractor, dataset, self.data_args.cache_precision, lower_layer=lower_layer
-        )
-        self.unencoded_dataset = dataset
-        return encoded
-
     def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
-        lower_layer = self.lower_layer(model)
-        if self.encoder_key is not None and (
-            encoder_cache_key(
-                model, feature_extractor, self.unencoded_dataset, self.data_args.cache_precision, lower_layer
-            )
-            != self.encoder_key
-        ):
-            raise RuntimeError("The encoder built for this split differs from the one whose states were cached.")
-        return CachedLowerLayersModel(model, lower_layer)
+        self.check_encoder(model, feature_extractor)
+        return CachedLowerLayersModel(model, self.lower_layer(model))
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
         collator = LowerStatesCollator(feature_extractor, normalization)
