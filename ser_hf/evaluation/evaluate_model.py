@@ -324,28 +324,34 @@ def leave_out_clips_too_short(trained: TrainedModel, dataset: Dataset, key: str)
     short = [index for index, duration in enumerate(durations) if duration < minimum]
     if not short:
         return dataset, []
-    paths, speakers = column_values(dataset, "path"), column_values(dataset, "speaker_id")
     shortest = what.format(ms=f"{minimum * 1000:.1f}")
+    return _leave_out(
+        dataset,
+        short,
+        lambda duration: f"the clip is {duration * 1000:.1f} ms long, shorter than {shortest}",
+        lambda duration: f"{duration * 1000:.1f} ms",
+        f"Not scoring %d clip(s) of {key}, shorter than {shortest} (the report lists them): %s",
+    )
+
+
+def _leave_out(dataset: Dataset, indices: list[int], error, duration_text, message: str) -> tuple[Dataset, list[dict]]:
+    """`dataset` without the rows at `indices`, an error row for each (``error(duration)``), and one warning
+    (`message`, with the count and a listing of the first ten)."""
+    durations = column_values(dataset, "duration")
+    paths, speakers = column_values(dataset, "path"), column_values(dataset, "speaker_id")
     rows = [
         {
             "path": paths[index],
             "speaker_id": speakers[index],
             "duration": float(durations[index]),
-            "error": f"the clip is {durations[index] * 1000:.1f} ms long, shorter than {shortest}",
+            "error": error(durations[index]),
         }
-        for index in short
+        for index in indices
     ]
-    listing = "; ".join(f"{row['path']} ({row['duration'] * 1000:.1f} ms)" for row in rows[:10])
+    listing = "; ".join(f"{row['path']} ({duration_text(row['duration'])})" for row in rows[:10])
     more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
-    logger.warning(
-        "Not scoring %d clip(s) of %s, shorter than %s (the report lists them): %s%s",
-        len(rows),
-        key,
-        shortest,
-        listing,
-        more,
-    )
-    excluded = set(short)
+    logger.warning(message, len(rows), listing + more)
+    excluded = set(indices)
     return dataset.select([index for index in range(len(dataset)) if index not in excluded]), rows
 
 
@@ -370,32 +376,17 @@ def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) 
     long = [index for index, duration in enumerate(durations) if duration > window]
     if not long:
         return dataset, []
-    paths, speakers = column_values(dataset, "path"), column_values(dataset, "speaker_id")
-    rows = [
-        {
-            "path": paths[index],
-            "speaker_id": speakers[index],
-            "duration": float(durations[index]),
-            "error": (
-                f"the clip is {durations[index]:.3f} s long, longer than the model's {window:g}-s window: "
-                "evaluate scores whole clips; ser-hf predict classifies it in windows"
-            ),
-        }
-        for index in long
-    ]
-    listing = "; ".join(f"{row['path']} ({row['duration']:.3f} s)" for row in rows[:10])
-    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
-    logger.warning(
-        "Not scoring %d clip(s) of %s, longer than the model's %g-s window (the report lists them; ser-hf predict "
-        "classifies them in windows): %s%s",
-        len(rows),
-        key,
-        window,
-        listing,
-        more,
+    return _leave_out(
+        dataset,
+        long,
+        lambda duration: (
+            f"the clip is {duration:.3f} s long, longer than the model's {window:g}-s window: evaluate scores whole "
+            "clips; ser-hf predict classifies it in windows"
+        ),
+        lambda duration: f"{duration:.3f} s",
+        f"Not scoring %d clip(s) of {key}, longer than the model's {window:g}-s window (the report lists them; "
+        "ser-hf predict classifies them in windows): %s",
     )
-    excluded = set(long)
-    return dataset.select([index for index in range(len(dataset)) if index not in excluded]), rows
 
 
 def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Sequence[str]) -> Optional[dict]:
