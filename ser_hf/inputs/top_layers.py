@@ -82,8 +82,8 @@ class CachedLowerLayersModel(nn.Module):
         trained = pool_layer_statistics(states[1:], frame_mask)
         pooled = torch.cat([encoder_states[:, : self.lower_layer + 1].to(trained.dtype), trained], dim=1)
         pooled = whisper.standardize_pooled_states(pooled.flatten(1), state_mean, state_std)
+        # Uncalibrated, as CachedEncoderHead's: training fits the temperature on these logits afterwards.
         logits = whisper.classify_pooled_states(pooled)
-        logits = logits / getattr(self.config, "calibration_temperature", 1.0)
         loss = None
         if labels is not None:
             loss = _cross_entropy(logits, labels.to(logits.device), kwargs.get("num_items_in_batch"))
