@@ -53,6 +53,8 @@ from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_featur
 
 #: Layer-norm feature encoder (as wav2vec2-large-lv60 and the other "stable layer norm" checkpoints): its extractor
 #: returns an attention mask, so padded batches give each clip the scores it gets alone.
+#: The Whisper encoder the repository embeds (real weights, so its batching is measured on a real encoder).
+EMBEDDED_WHISPER = REPO / "pretrained" / "whisper-tiny.en-encoder"
 LAYER_NORM_SSL = dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)
 
 
@@ -61,6 +63,11 @@ def save_model(kind: str, geometry: str, folder: str) -> str:
     labels = list(EMOTIONS)
     if kind == "crnn":
         model, feature_extractor = build_baseline("crnn", labels, **BASELINE_CONFIGS["crnn"])
+    elif kind == "whisper":
+        # The embedded Whisper tiny.en encoder, as the demo recipe builds it (10-s window, layer statistics).
+        options = dict(use_weighted_layer_sum=True, pooling_mode="layer_statistics", encoder_window_seconds=10)
+        model = build_ssl_classifier(str(EMBEDDED_WHISPER), labels, **options)
+        feature_extractor = build_ssl_feature_extractor(str(EMBEDDED_WHISPER), encoder_window_seconds=10)
     else:
         config = Wav2Vec2Config(**SSL_GEOMETRIES[geometry], **LAYER_NORM_SSL)
         model, feature_extractor = build_ssl_classifier(config, labels), build_ssl_feature_extractor(config)
@@ -182,7 +189,9 @@ def bench(kind: str, files, args) -> dict:
         model_folder = str(Path(folder) / "model")
         save_model(kind, args.ssl_geometry, model_folder)
         classifier = pipeline("audio-classification", model=model_folder, device=args.device)
-        name = "crnn" if kind == "crnn" else f"wav2vec2 ({args.ssl_geometry}, layer norm)"
+        name = {"crnn": "crnn", "whisper": "Whisper tiny.en (10-s window, layer statistics)"}.get(
+            kind, f"wav2vec2 ({args.ssl_geometry}, layer norm)"
+        )
         print(f"\n## {name}: {len(files)} clips, batch {args.batch_size}", flush=True)
         ways = {}
         if not args.only_onnx:
@@ -190,7 +199,7 @@ def bench(kind: str, files, args) -> dict:
             ways["one call per decoded clip"] = one_call_per_array
         ways["batched"] = lambda c, f: batched(c, f, args.batch_size)
         onnx = None
-        if args.onnx:
+        if args.onnx and kind != "whisper":  # Whisper's export is measured by bench/whisper.py
             threads = torch.get_num_threads()
             onnx, export = onnx_classifier(model_folder, str(Path(folder) / "onnx"), files, threads)
             parity = export.parity
@@ -262,7 +271,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="60 clips of the shipped sample")
     parser.add_argument("--smoke", action="store_true", help="4 clips, one run, tiny models (tests)")
     parser.add_argument("--data-dir", type=Path, help="a folder of audio files instead of the default")
-    parser.add_argument("--models", nargs="+", choices=["crnn", "ssl"], help="default: crnn ssl (smoke: crnn)")
+    parser.add_argument(
+        "--models", nargs="+", choices=["crnn", "ssl", "whisper"], help="default: crnn ssl (smoke: crnn)"
+    )
     parser.add_argument("--ssl-geometry", choices=list(SSL_GEOMETRIES), default="reduced")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=16)
