@@ -18,7 +18,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 from datasets import Dataset
 
-from ..inputs.speaker_normalization import speaker_statistics
+from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, FUNCTIONALS_COLUMN, speaker_statistics
 from ..models.feature_normalization import RunningStatistics
 from ..models.modeling_whisper import SerWhisperForAudioClassification
 
@@ -62,13 +62,16 @@ def setup_shift_report(
 ) -> Optional[dict[str, Any]]:
     """How far `dataset`'s recordings sit from the model's training statistics, against its training corpora and
     speakers; `None` for a model that does not standardise with global statistics. `standardized`: the statistics of
-    the standardised states the model computed (:func:`standardized_states`); otherwise the features are computed
-    again (through `model` for Whisper)."""
+    the standardised states the model computed (:func:`standardized_states`); otherwise the features `dataset` holds
+    already (openSMILE functionals, FAST mode's cached states), and `None` when it holds none: the recordings are never
+    read a second time for this."""
     if not measures_setup_shift(feature_extractor):
         return None
     if standardized is not None and standardized.count:
         mean_z = standardized.statistics()[0]
         shift = float(np.sqrt(np.mean(np.asarray(mean_z, np.float64) ** 2)))
+    elif dataset is None or not {FUNCTIONALS_COLUMN, ENCODER_STATES_COLUMN} & set(dataset.column_names):
+        return None  # measured only where it costs nothing: never a second pass over the recordings
     else:
         overall = RunningStatistics()
         for statistics in speaker_statistics(feature_extractor, dataset, model=model, group_column="corpus").values():

@@ -54,9 +54,11 @@ def test_training_stores_its_corpora_and_speakers_shifts_and_a_far_set_up_is_sai
     assert far["far"] and far["shift"] > shifts["speakers_max"]
     assert "far from the model's training statistics" in caplog.text and "normalization: corpus" in caplog.text
     assert "distrust these scores" in setup_shift_line(far) and "within what" in setup_shift_line(near)
-    # Without the model's states, the features are computed again (here: read from the cached column).
-    recomputed = setup_shift_report(extractor, train.add_column("x", [0] * 80))
+    # Without the model's states, the features the dataset holds (FAST mode's cached states) are read; without
+    # those, nothing is measured: the recordings are never read a second time for it.
+    recomputed = setup_shift_report(extractor, train)
     assert recomputed["shift"] < 0.05  # the training clips themselves
+    assert setup_shift_report(extractor, train.remove_columns("encoder_states")) is None
     extractor.normalization = "speaker"  # standardised with the recordings' own statistics: nothing to say
     assert setup_shift_report(extractor, train) is None
 
