@@ -340,20 +340,21 @@ def warn_single_row_groups(by_group: Mapping[str, RunningStatistics], mode: str)
 
 
 def training_setup_shifts(
-    feature_extractor, train: Dataset, by_group: dict[str, RunningStatistics], group_column: str
+    feature_extractor, train: Dataset, by_speaker: dict[str, RunningStatistics]
 ) -> dict[str, Any]:
     """How far each training corpus' and each training speaker's mean features sit from the global statistics just
     fitted (:meth:`~ser_hf.models.feature_normalization.FeatureStatisticsMixin.setup_shift`): the yardstick that
-    ``ser-hf evaluate`` holds a new recording set-up against. `by_group`: the training split's statistics by
-    `group_column`, as :func:`fit_normalization` computed them."""
-    speakers = by_group if group_column == "speaker_id" else speaker_statistics(feature_extractor, train)
-    if group_column == "corpus":
-        corpora = by_group
-    elif "corpus" in train.column_names:
-        corpora = speaker_statistics(feature_extractor, train, group_column="corpus")
-    else:
-        corpora = {}
-    speaker_shifts = [feature_extractor.setup_shift(value.statistics()[0]) for value in speakers.values()]
+    ``ser-hf evaluate`` and ``ser-hf predict`` hold a new recording set-up against. `by_speaker`: the training split's
+    statistics by speaker, as :func:`fit_normalization` computed them; each corpus' are merged from its speakers',
+    so no clip is read again."""
+    corpus_of = {}
+    if "corpus" in train.column_names:
+        corpus_of = dict(zip(column_values(train, "speaker_id"), column_values(train, "corpus")))
+    corpora: dict[str, RunningStatistics] = {}
+    for speaker, statistics in by_speaker.items():
+        if speaker in corpus_of:
+            corpora.setdefault(corpus_of[speaker], RunningStatistics()).merge(statistics)
+    speaker_shifts = [feature_extractor.setup_shift(value.statistics()[0]) for value in by_speaker.values()]
     return {
         "corpora": {
             name: round(feature_extractor.setup_shift(value.statistics()[0]), 4) for name, value in corpora.items()
@@ -380,9 +381,8 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
     for statistics in per_split["train"].values():
         training.merge(statistics)
     feature_extractor.set_global_statistics(*training.statistics(feature_extractor.variance_floor))
-    feature_extractor.setup_shifts = training_setup_shifts(
-        feature_extractor, splits["train"], per_split["train"], plan.group_column
-    )
+    if mode == "global":  # only a globally standardised model is left exposed to a shifted set-up
+        feature_extractor.setup_shifts = training_setup_shifts(feature_extractor, splits["train"], per_split["train"])
     if mode in GROUP_NORMALIZATIONS:
         # A speaker is in one split; a corpus may be in all of them, its statistics taken over all its clips.
         by_group: dict[str, RunningStatistics] = {}
