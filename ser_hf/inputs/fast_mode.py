@@ -31,6 +31,7 @@ from transformers import (
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from ..models.modeling_whisper import centred_layer_statistics
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_states import (
     check_cacheable,
@@ -101,7 +102,10 @@ class CachedEncoderHead(nn.Module):
                     f"With pooling_mode='layer_statistics', each clip's encoder_states must hold {expected} values "
                     f"(every layer's mean and standard deviation); got {tuple(states.shape[1:])}."
                 )
-            states = self.head_dropout(states.reshape(states.shape[0], -1))
+            states = states.reshape(states.shape[0], -1)
+            if getattr(self.config, "center_frames", False):
+                states = centred_layer_statistics(states, encoder_states.shape[1])
+            states = self.head_dropout(states)
         elif self.layer_weights is not None:
             if states.dim() != 3 or states.shape[1] != self.layer_weights.shape[0]:
                 raise ValueError(

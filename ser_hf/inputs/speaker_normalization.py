@@ -60,6 +60,11 @@ CORPUS_PROTOCOL = (
     "standardised with statistics of all that corpus' own unlabelled clips"
 )
 
+UTTERANCE_PROTOCOL = (
+    "per-utterance normalisation: each clip's encoder states centred on the clip's own mean over its frames (no "
+    "other clip needed), their standard deviations standardised with the training speakers' statistics"
+)
+
 
 @dataclass
 class NormalizationPlan:
@@ -82,6 +87,8 @@ class NormalizationPlan:
             return TRANSDUCTIVE_PROTOCOL
         if self.mode == "corpus":
             return CORPUS_PROTOCOL
+        if self.mode == "utterance":
+            return UTTERANCE_PROTOCOL
         return "features standardised with the training speakers' statistics (global)"
 
     def to_dict(self) -> dict[str, Any]:
@@ -370,7 +377,7 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
     labels); for ``corpus`` normalisation, every corpus' own, over its clips in all splits. Returns `None` for
     extractors that normalise without stored statistics."""
     mode = getattr(feature_extractor, "normalization", None)
-    if mode not in STATISTICS_NORMALIZATIONS:
+    if mode not in getattr(feature_extractor, "stored_statistics_normalizations", STATISTICS_NORMALIZATIONS):
         return None
     plan = NormalizationPlan(mode=mode)
     per_split = {
@@ -445,7 +452,7 @@ def evaluation_normalization(
     clips. `model` computes the statistics of a Whisper extractor (its encoder's pooled states). Returns `None` for
     extractors that normalise without stored statistics."""
     mode = getattr(feature_extractor, "normalization", None)
-    if mode not in STATISTICS_NORMALIZATIONS:
+    if mode not in getattr(feature_extractor, "stored_statistics_normalizations", STATISTICS_NORMALIZATIONS):
         return None
     plan = NormalizationPlan(mode=mode)
     if mode in GROUP_NORMALIZATIONS:

@@ -52,6 +52,7 @@ class SerWhisperConfig(WhisperConfig):
     pooling_attention_size: int = 128
     head_dropout: float = 0.0
     trim_window: bool = False
+    center_frames: bool = False
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation."""
@@ -59,6 +60,11 @@ class SerWhisperConfig(WhisperConfig):
         _validate_pooling(self, extra_modes=(LAYER_STATISTICS,))
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
+        if self.center_frames and not self.pools_layer_statistics:
+            raise ValueError(
+                f"center_frames needs pooling_mode='{LAYER_STATISTICS}' (centred frames pool to a zero mean), got "
+                f"pooling_mode={self.pooling_mode!r}."
+            )
 
     @property
     def pools_layer_statistics(self) -> bool:

@@ -14,8 +14,10 @@ from transformers import BatchFeature, WhisperFeatureExtractor
 
 from .feature_normalization import STATISTICS_NORMALIZATIONS, FeatureStatisticsMixin, Statistics
 
+#: Each clip's frames centred on their own mean (the model's `center_frames`), the rest standardised globally.
+UTTERANCE_NORMALIZATION = "utterance"
 #: `normalization` values: none, or standardising the encoder's states with stored statistics.
-STATE_NORMALIZATIONS = ("none", *STATISTICS_NORMALIZATIONS)
+STATE_NORMALIZATIONS = ("none", *STATISTICS_NORMALIZATIONS, UTTERANCE_NORMALIZATION)
 
 
 class ClipLongerThanWindowError(ValueError):
@@ -31,7 +33,9 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             `"none"`; `"global"`: the model standardises each layer's states with the training clips' statistics
             stored here (`feature_mean`, `feature_std`, one value per layer and dimension); `"speaker"`: with each
             speaker's own, passed as `speaker_statistics` (one `(mean, std)` per clip), falling back to the global
-            ones with a warning when none are given; `"corpus"`: with each corpus' own, passed the same way.
+            ones with a warning when none are given; `"corpus"`: with each corpus' own, passed the same way;
+            `"utterance"`: each clip's frames centred on their own mean by the model (`center_frames`, which
+            needs no other clip), what remains standardised with the training clips' statistics as with `"global"`.
             Statistics are fitted by ser-hf training on the frozen encoder's
             cached states (FAST mode).
         feature_mean, feature_std (`list[float]`, *optional*): the stored global statistics.
@@ -42,6 +46,7 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
     # The encoder's pooled states vary from clip to clip by variances of 1e-6 to 1e-2: the functionals' floor (1e-5)
     # would flatten a good share of them.
     variance_floor = 1e-8
+    stored_statistics_normalizations = (*STATISTICS_NORMALIZATIONS, UTTERANCE_NORMALIZATION)
 
     def __init__(
         self,
@@ -107,4 +112,9 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         return BatchFeature(dict(features), tensor_type=return_tensors)
 
 
-__all__ = ["ClipLongerThanWindowError", "STATE_NORMALIZATIONS", "SerWhisperFeatureExtractor"]
+__all__ = [
+    "ClipLongerThanWindowError",
+    "STATE_NORMALIZATIONS",
+    "SerWhisperFeatureExtractor",
+    "UTTERANCE_NORMALIZATION",
+]

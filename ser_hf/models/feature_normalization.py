@@ -43,6 +43,9 @@ class FeatureStatisticsMixin:
     #: that barely varies from being blown up. An extractor whose features vary on a smaller scale sets a smaller one.
     variance_floor: float = 1e-5
 
+    #: The `normalization` values that standardise with stored statistics (an extractor adds its own).
+    stored_statistics_normalizations: tuple[str, ...] = STATISTICS_NORMALIZATIONS
+
     #: Run-time state that is not part of the saved configuration.
     _transient_attributes = ("_fallback_said", "_smile")
 
@@ -80,7 +83,7 @@ class FeatureStatisticsMixin:
     ) -> Optional[Statistics]:
         """`(mean, std)`, each `(batch, features)`, to standardise a batch with; `None` when the extractor does not
         normalise by stored statistics."""
-        if self.normalization not in STATISTICS_NORMALIZATIONS:
+        if self.normalization not in self.stored_statistics_normalizations:
             if speaker_statistics is not None:
                 raise ValueError(
                     f"speaker_statistics were given, but {type(self).__name__} normalises with "
@@ -107,7 +110,7 @@ class FeatureStatisticsMixin:
                 group,
             )
             self._fallback_said = True
-        if self.normalization == "global" or speaker_statistics is None:
+        if self.normalization not in GROUP_NORMALIZATIONS or speaker_statistics is None:
             pairs = [self.global_statistics()] * batch_size
         else:
             pairs = [

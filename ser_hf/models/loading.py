@@ -168,7 +168,8 @@ def check_feature_extractor_fits(config: Any, feature_extractor: Any, where: Uni
             f"({input_size[0]} in config.json): the feature extractor was edited or comes from another model; "
             "restore the preprocessor_config.json saved with the model."
         )
-    if getattr(feature_extractor, "normalization", None) not in STATISTICS_NORMALIZATIONS:
+    stored = getattr(feature_extractor, "stored_statistics_normalizations", STATISTICS_NORMALIZATIONS)
+    if getattr(feature_extractor, "normalization", None) not in stored:
         return
     width = _statistics_width(config, feature_extractor, input_size)
     for key in ("feature_mean", "feature_std"):

@@ -205,6 +205,8 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
             pooled = self.standardize_pooled_states(
                 pool_layer_statistics(layers, frame_mask).flatten(1), state_mean, state_std
             )
+            if self.config.center_frames:
+                pooled = centred_layer_statistics(pooled, len(layers))
             logits = self.classify_pooled_states(pooled)
         else:
             hidden_states = self.combine_layers(
@@ -271,6 +273,14 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         return means if self.config.use_weighted_layer_sum else means[:, 0]
 
 
+def centred_layer_statistics(pooled: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """Flattened layer statistics `(batch, num_layers * 2 * hidden)` (each layer's means, then its standard
+    deviations) as they are when every layer's frames are first centred on the clip's own mean (`center_frames`): the
+    means zero, the standard deviations unchanged."""
+    statistics = pooled.reshape(pooled.shape[0], num_layers, 2, -1)
+    return torch.cat([torch.zeros_like(statistics[:, :, :1]), statistics[:, :, 1:]], dim=2).reshape(pooled.shape)
+
+
 def pool_layer_statistics(
     layers: Sequence[torch.Tensor], frame_mask: Optional[torch.Tensor], with_std: bool = True
 ) -> torch.Tensor:
@@ -288,4 +298,4 @@ def pool_layer_statistics(
     return torch.stack([torch.where(mask, layer.float(), 0.0).sum(dim=1) / counts for layer in layers], dim=1)
 
 
-__all__ = ["SerWhisperForAudioClassification", "pool_layer_statistics"]
+__all__ = ["SerWhisperForAudioClassification", "centred_layer_statistics", "pool_layer_statistics"]

@@ -36,7 +36,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from .configuration_whisper import LAYER_STATISTICS, WHISPER_FRAMES_PER_SECOND, SerWhisperConfig
 from .feature_extraction_auto import load_feature_extractor
-from .feature_extraction_whisper import SerWhisperFeatureExtractor
+from .feature_extraction_whisper import UTTERANCE_NORMALIZATION, SerWhisperFeatureExtractor
 from .labels import Labels, label_maps
 from .location import check_model_location
 from .parameters import count_parameters
@@ -388,6 +388,13 @@ def check_feature_extractor(model: PreTrainedModel, feature_extractor: SequenceF
             f"The feature extractor's window is {feature_extractor.chunk_length:g} s (chunk_length) but the "
             f"encoder's is {config.window_seconds:g} s (max_source_positions={config.max_source_positions}): pass "
             "the same encoder_window_seconds to build_ssl_classifier and build_ssl_feature_extractor."
+        )
+    utterance = feature_extractor.normalization == UTTERANCE_NORMALIZATION
+    if utterance != config.center_frames:
+        raise ValueError(
+            f"The feature extractor's normalization is {feature_extractor.normalization!r} but the model's "
+            f"center_frames is {config.center_frames}: per-utterance normalisation needs both "
+            f"(normalization='{UTTERANCE_NORMALIZATION}' with center_frames=True), other normalisations neither."
         )
 
 

@@ -24,7 +24,7 @@ from transformers import TrainingArguments
 from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
-from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS
+from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
 from ..models.registry import ENCODER_FAMILIES
 from .errors import RecipeError, unknown_key_message
 from .yaml_io import DuplicateKeyError, load_yaml
@@ -271,6 +271,12 @@ class ModelArguments:
                 f"feature_extractor_config.normalization: {normalization} standardises the frozen encoder's "
                 "states with statistics of their cache: it needs cache_encoder_outputs: true and "
                 "freeze_base_model: true."
+            )
+        if normalization == UTTERANCE_NORMALIZATION and self.pooling_mode != LAYER_STATISTICS:
+            conflicts.append(
+                f"feature_extractor_config.normalization: {UTTERANCE_NORMALIZATION} centres each clip's frames on "
+                f"their own mean, which leaves only their spread to pool: it needs pooling_mode: {LAYER_STATISTICS} "
+                f"(got {self.pooling_mode!r})."
             )
         if self.use_lora and self.use_weighted_layer_sum:
             conflicts.append(

@@ -40,6 +40,7 @@ from ..models import (
     merge_lora,
 )
 from ..models.baselines import default_feature_extractor
+from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
 from ..models.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe
@@ -207,13 +208,15 @@ def build_model(
         )
     if model_args.feature_extractor_config:
         extractor_options.update(model_args.feature_extractor_config)
+    # Per-utterance normalisation is the model's: each clip's frames centred on their own mean before pooling.
+    center_frames = {"center_frames": True} if extractor_options.get("normalization") == UTTERANCE_NORMALIZATION else {}
     if model_args.model_name_or_path is None:
         logger.warning(
             "No model_name_or_path: building a randomly initialised %s from model_config (for tests and "
             "smoke runs; real runs start from a pre-trained checkpoint).",
             model_args.model_type,
         )
-        config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
+        config = AutoConfig.for_model(model_args.model_type, **model_args.model_config, **center_frames)
         model = build_ssl_classifier(config, labels, config_overrides=augmentation_args.ssl_masking(), **regime)
         feature_extractor = build_ssl_feature_extractor(model.config, **extractor_options)
         check_feature_extractor(model, feature_extractor)
@@ -222,7 +225,7 @@ def build_model(
     feature_extractor = build_ssl_feature_extractor(
         model_args.model_name_or_path, revision=model_args.model_revision, **extractor_options
     )
-    overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
+    overrides = {**model_args.model_config, **center_frames, **augmentation_args.ssl_masking()}
     model = build_ssl_classifier(
         model_args.model_name_or_path,
         labels,

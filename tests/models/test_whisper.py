@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset, Features, List, Value
+from huggingface_hub.errors import StrictDataclassError
 from peft import PeftModel
 from transformers import (
     AutoFeatureExtractor,
@@ -157,7 +158,7 @@ def test_bad_windows_and_mismatched_extractors_name_both_values():
         match=r"Clip 1 of the 2 in this call is 3\.27\d s long \(\d+ samples\), longer than the encoder's 3-s",
     ):
         feature_extractor([load_clip(0, 1.0), load_clip(1, 3.5)], sampling_rate=16000)
-    with pytest.raises(ValueError, match="normalization must be one of none, global, speaker, corpus, got 'bogus'"):
+    with pytest.raises(ValueError, match="normalization must be one of none, global, speaker, corpus, utterance, got .bogus."):
         build_ssl_feature_extractor(tiny_whisper_config(), normalization="bogus")
     with pytest.raises(ValueError, match="apply to Whisper encoders, not to Wav2Vec2FeatureExtractor"):
         build_ssl_feature_extractor(Wav2Vec2Config(), encoder_window_seconds=10)
@@ -262,13 +263,19 @@ def encoded_clips(model, feature_extractor, tmp_path) -> Dataset:
         ("speaker", "mean"),
         ("none", "layer_statistics"),
         ("speaker", "layer_statistics"),
+        ("utterance", "layer_statistics"),
     ],
 )
 def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization, pooling_mode, tmp_path):
     torch.manual_seed(0)
     config = tiny_whisper_config()
     model = build_ssl_classifier(
-        config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode=pooling_mode
+        config,
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode=pooling_mode,
+        config_overrides={"center_frames": normalization == "utterance"},
     )
     with torch.no_grad():
         for parameter in [*model.projector.parameters(), *model.classifier.parameters()]:
@@ -310,6 +317,42 @@ def test_fast_mode_head_gives_the_full_models_logits_on_raw_audio(normalization,
         assert not torch.allclose(
             cached, logits(model, feature_extractor, [np.asarray(w) for w in waveforms]), atol=1e-3
         )
+
+
+def test_utterance_normalisation_reads_only_the_spread_of_each_clips_frames(tmp_path):
+    """Per-utterance normalisation: the model centres each layer's frames on the clip's own mean, so a clip's layer
+    means (what a recording set-up shifts) never reach the logits, in FAST mode as on raw audio; and an extractor and
+    a model that disagree about it are refused."""
+    torch.manual_seed(0)
+    config = tiny_whisper_config()
+    options = dict(freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics")
+    model = build_ssl_classifier(config, LABELS, config_overrides={"center_frames": True}, **options).eval()
+    feature_extractor = build_ssl_feature_extractor(config, normalization="utterance")
+    check_feature_extractor(model, feature_extractor)
+    encoded = encoded_clips(model, feature_extractor, tmp_path)
+    states = np.asarray(encoded.with_format("numpy")["encoder_states"])
+    feature_extractor.set_global_statistics(states.reshape(6, -1).mean(0), states.reshape(6, -1).std(0) + 0.1)
+    rows = list(encoded.remove_columns("waveform"))
+    batch = EncoderStatesCollator(feature_extractor, None)(rows)
+    head = CachedEncoderHead(model)
+    with torch.no_grad():
+        before = head(**batch).logits
+        shifted = batch["encoder_states"].clone()
+        shifted[:, :, :16] += torch.randn(6, 3, 16)  # every layer's means moved, the spread kept
+        after = head(**{**batch, "encoder_states": shifted}).logits
+        moved_spread = batch["encoder_states"].clone()
+        moved_spread[:, :, 16:] *= 2.0
+        spread = head(**{**batch, "encoder_states": moved_spread}).logits
+    torch.testing.assert_close(before, after)
+    assert not torch.allclose(before, spread, atol=1e-3)
+
+    with pytest.raises(ValueError, match="center_frames"):
+        check_feature_extractor(model, build_ssl_feature_extractor(config, normalization="global"))
+    plain = build_ssl_classifier(config, LABELS, **options)
+    with pytest.raises(ValueError, match="center_frames is False"):
+        check_feature_extractor(plain, feature_extractor)
+    with pytest.raises(StrictDataclassError, match="center_frames needs pooling_mode='layer_statistics'"):
+        build_ssl_classifier(config, LABELS, pooling_mode="mean", config_overrides={"center_frames": True})
 
 
 def test_fast_cache_key_ignores_the_statistics(tmp_path):

@@ -103,6 +103,16 @@ def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
             },
             "needs mean pooling",
         ),
+        (
+            {
+                "model_type": "whisper",
+                "model_config": {},
+                "freeze_base_model": True,
+                "cache_encoder_outputs": True,
+                "feature_extractor_config": {"normalization": "utterance"},
+            },
+            "normalization: utterance centres each clip's frames .* needs pooling_mode: layer_statistics",
+        ),
         ({"model_config": {"conv_chanels": [4]}}, r"'conv_chanels' \(did you mean 'conv_channels'\?\) is not a field"),
         ({"feature_extractor_config": {"nmels": 40}}, "'nmels' .*is not a field of LogMelFeatureExtractor"),
         ({"gain_db": [6.0, -6.0]}, r"gain_db must be a range \[low, high\]"),
