@@ -27,6 +27,7 @@ from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
 from ..models.registry import ENCODER_FAMILIES
 from .errors import RecipeError, unknown_key_message
+from .values import NUMBER_RULES, check_number
 from .yaml_io import DuplicateKeyError, load_yaml
 
 logger = logging.getLogger(__name__)
@@ -645,8 +646,7 @@ class AugmentationArguments:
             missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
             if missing:
                 raise RecipeError(f"{name}: {missing} do not exist.")
-        if not (self.mixup_alpha >= 0 and math.isfinite(self.mixup_alpha)):
-            raise RecipeError(f"mixup_alpha must be 0 (off) or positive, got {self.mixup_alpha!r}.")
+        check_number("mixup_alpha", self.mixup_alpha)
         try:  # the augmentation classes validate their values; fail here, before any data is loaded
             self.waveform_augmentation(16000)
             self.spec_augment()
@@ -901,24 +901,9 @@ class SERTrainingArguments(TrainingArguments):
                 f"max_steps must be a positive number of optimizer steps, got {self.max_steps} (leave "
                 "it out, or set -1, to train for num_train_epochs)."
             )
-        if self.num_train_epochs <= 0:
-            raise RecipeError(
-                f"num_train_epochs must be positive, got {self.num_train_epochs:g}: the run would save "
-                "an untrained model."
-            )
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-            if getattr(self, name) < 1:
-                raise RecipeError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if not 0 <= self.label_smoothing_factor < 1:
-            raise RecipeError(
-                f"label_smoothing_factor must be in [0, 1) (0: no smoothing), got {self.label_smoothing_factor:g}."
-            )
-        # torch's optimizers accept an infinite rate and fail (or train to NaN) at the first step; a negative one
-        # climbs the loss; zero trains nothing and still saves the model as a finished run.
-        for name in ("learning_rate", "head_learning_rate"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise RecipeError(f"{name} must be a positive, finite number (2.0e-5, say), got {value:g}.")
+        for name in NUMBER_RULES:
+            if hasattr(self, name):
+                check_number(name, getattr(self, name))
 
     def __getstate__(self) -> dict[str, Any]:
         # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.

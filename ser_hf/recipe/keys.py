@@ -17,6 +17,7 @@ import os
 from typing import Any, Iterable, Optional, Sequence
 
 from .errors import RecipeError, unknown_key_message
+from .values import command_line_values, value_problems
 from .yaml_io import read_recipe_file
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,10 @@ def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: s
 
 
 def check_recipe_before_imports(args: Sequence[str]) -> None:
-    """For ``RECIPE.yaml [--key value ...]``: stop on a recipe that is not a YAML mapping or holds an unknown key,
-    with the recipe parser's message, before torch and transformers are imported. Ensemble recipes and recipes of
+    """For ``RECIPE.yaml [--key value ...]``: stop on a recipe that is not a YAML mapping, holds an unknown key (with
+    the recipe parser's message), a number out of its range or a path that does not exist
+    (:func:`~ser_hf.recipe.values.value_problems`, on the file's values with the command line's over them), before
+    torch and transformers are imported. Ensemble recipes and recipes of
     a transformers whose fields cannot be read here are left to the parser."""
     if not args or str(args[0]).startswith("-"):
         return
@@ -193,6 +196,12 @@ def check_recipe_before_imports(args: Sequence[str]) -> None:
     if known_keys is None or ENSEMBLE_MEMBERS_KEY in values:
         return
     check_recipe_keys(values, known_keys, args[0])
+    problems = value_problems({**values, **command_line_values(list(args[1:]))})
+    if len(problems) == 1:
+        raise RecipeError(f"{problems[0]} (recipe {args[0]})")
+    if problems:
+        numbered = " ".join(f"({number}) {problem}" for number, problem in enumerate(problems, start=1))
+        raise RecipeError(f"{len(problems)} values of recipe {args[0]} cannot work: {numbered}")
 
 
 __all__ = [

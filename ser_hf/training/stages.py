@@ -209,7 +209,8 @@ def build_model(
     if model_args.feature_extractor_config:
         extractor_options.update(model_args.feature_extractor_config)
     # Per-utterance normalisation is the model's: each clip's frames centred on their own mean before pooling.
-    center_frames = {"center_frames": True} if extractor_options.get("normalization") == UTTERANCE_NORMALIZATION else {}
+    utterance = extractor_options.get("normalization") == UTTERANCE_NORMALIZATION
+    center_frames = {"center_frames": True} if utterance else {}
     if model_args.model_name_or_path is None:
         logger.warning(
             "No model_name_or_path: building a randomly initialised %s from model_config (for tests and "

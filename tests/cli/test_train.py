@@ -44,7 +44,7 @@ def test_python_m_ser_hf_train_prints_the_same_one_line_errors_as_ser_hf_train(t
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "missing_corpus")
     assert cli_main(["train", str(recipe)]) == 2
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert message == f"ser-hf: error: Data directory '{tmp_path / 'missing_corpus'}' does not exist."
+    assert message == f"ser-hf: error: data_dir: '{tmp_path / 'missing_corpus'}' does not exist. (recipe {recipe})"
 
     result = subprocess.run(
         [sys.executable, "-m", "ser_hf.train", str(recipe)],
@@ -87,7 +87,7 @@ def test_an_error_under_accelerate_launch_is_printed_once_without_a_traceback_of
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert result.returncode != 0
-    message = f"ser_hf.train: error: Data directory '{tmp_path / 'missing_corpus'}' does not exist."
+    message = f"ser_hf.train: error: data_dir: '{tmp_path / 'missing_corpus'}' does not exist. (recipe {recipe})"
     assert result.stderr.count(message) == 1, result.stderr[-3000:]
     # What is left is accelerate's own report that its child failed (`accelerate launch -q` leaves it out).
     assert result.stderr.count("Traceback") <= 1 and "ser_hf/" not in result.stderr.partition("Traceback")[2]

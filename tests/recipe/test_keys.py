@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from transformers import TrainingArguments
 
 from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
@@ -50,11 +51,51 @@ def test_key_lists_equal_the_dataclass_fields():
     assert recipe_keys_before_imports() == RecipeParser().field_names()
 
 
-def test_every_shipped_recipe_passes_the_early_check():
+def test_every_shipped_recipe_passes_the_early_check(tmp_path):
+    """Its keys and values; its data folders are the user's, given here as a folder that exists."""
     recipes = sorted((REPO / "recipes").glob("*.yaml"))
     assert recipes
     for recipe in recipes:
-        check_recipe_before_imports([str(recipe), "--output_dir", "elsewhere"])
+        data_dirs = yaml.safe_load(recipe.read_text()).get("data_dir")
+        folders = [str(tmp_path)] * (len(data_dirs) if isinstance(data_dirs, list) else 1)
+        check_recipe_before_imports([str(recipe), "--output_dir", "elsewhere", "--data_dir", *folders])
+
+
+@pytest.mark.parametrize(
+    "lines, arguments, message",
+    [
+        ("learning_rate: -1.0e-3\n", [], "learning_rate must be a positive, finite number (2.0e-5, say), got -0.001."),
+        ("learning_rate: true\n", [], "learning_rate must be a positive, finite number (2.0e-5, say), got True."),
+        ("", ["--num_train_epochs", "0"], "num_train_epochs must be positive, got 0: the run would save"),
+        ("", ["--per_device_train_batch_size=0"], "per_device_train_batch_size must be at least 1, got 0."),
+        ("", ["--data_dir", "no/such/folder"], "data_dir: 'no/such/folder' does not exist."),
+        ("model_name_or_path: ./no/such/model\n", [], "model_name_or_path: './no/such/model' does not exist"),
+        ("weight_decay: .nan\nmixup_alpha: -1\n", [], "2 values of recipe"),
+    ],
+)
+def test_bad_values_and_paths_are_answered_before_torch_peft_or_datasets_load(tmp_path, lines, arguments, message):
+    """Errors that need no model: a number out of range, a data folder or model path that does not exist; the module
+    list of the process that raised them is asserted (no torch, transformers' trainer, peft or datasets)."""
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(f"model_type: cnn1d\ndata_dir: {tmp_path}\n" + lines)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from ser_hf.recipe.errors import RecipeError
+        from ser_hf.train import main
+        try:
+            main([{str(recipe)!r}, *{arguments!r}])
+        except RecipeError as error:
+            heavy = sorted(
+                name for name in ("torch", "transformers.trainer", "peft", "datasets") if name in sys.modules
+            )
+            print("heavy:", heavy, "|", error)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.startswith("heavy: [] |"), result.stdout + result.stderr
+    assert message in result.stdout
+    assert str(recipe) in result.stdout
 
 
 def test_early_check_names_the_key_its_closest_match_and_the_file(tmp_path):

@@ -1,0 +1,107 @@
+"""The checks of a recipe's values that need neither torch nor transformers: numbers in their range and paths that
+exist. :func:`ser_hf.recipe.keys.check_recipe_before_imports` runs them on the recipe file and the command line before
+torch, transformers, peft and datasets are imported (seconds of CPU on a busy machine), and the dataclasses of
+:mod:`ser_hf.recipe.arguments` run the number rules again on the parsed values, so each rule is written once, here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Mapping, Optional
+
+from .errors import RecipeError
+
+#: What each numeric recipe value must be, in words, and the test of a finite number. Booleans are never numbers
+#: (YAML's ``true`` is not a learning rate); a value that is not a number at all is left to the parser's type check.
+NUMBER_RULES: dict[str, tuple[str, Callable[[float], bool], str]] = {
+    # torch's optimizers accept an infinite rate and fail (or train to NaN) at the first step; a negative one climbs
+    # the loss; zero trains nothing and still saves the model as a finished run.
+    "learning_rate": ("a positive, finite number (2.0e-5, say)", lambda value: value > 0, ""),
+    "head_learning_rate": ("a positive, finite number (2.0e-5, say)", lambda value: value > 0, ""),
+    "num_train_epochs": ("positive", lambda value: value > 0, "the run would save an untrained model"),
+    "per_device_train_batch_size": ("at least 1", lambda value: value >= 1, ""),
+    "per_device_eval_batch_size": ("at least 1", lambda value: value >= 1, ""),
+    "gradient_accumulation_steps": ("at least 1", lambda value: value >= 1, ""),
+    "label_smoothing_factor": ("in [0, 1) (0: no smoothing)", lambda value: 0 <= value < 1, ""),
+    "weight_decay": ("0 (none) or positive", lambda value: value >= 0, ""),
+    "warmup_steps": ("0 or positive", lambda value: value >= 0, "a number of steps, or below 1 a share of them"),
+    "mixup_alpha": ("0 (off) or positive", lambda value: value >= 0, ""),
+}
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
+def number_problem(name: str, value: Any) -> Optional[str]:
+    """Why `value` is not a valid `name` (a key of :data:`NUMBER_RULES`), or `None` when it is (or is `None`, or is
+    not a number at all, which the parser's type check reports)."""
+    rule, test, why = NUMBER_RULES[name]
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)  # YAML reads 1e-5 as a string; the parser converts it
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value):
+        return f"{name} must be {rule}, got {_shown(value)}" + (f": {why}." if why else ".")
+    return None
+
+
+def check_number(name: str, value: Any) -> None:
+    """Raise :class:`RecipeError` naming `name` and `value` when `value` breaks its rule in :data:`NUMBER_RULES`."""
+    problem = number_problem(name, value)
+    if problem:
+        raise RecipeError(problem)
+
+
+def _looks_local(location: str) -> bool:
+    """Whether a model location is a path on this machine rather than a Hub id (``owner/name``)."""
+    return location.startswith(("/", "./", "../", "~", ".\\", "..\\")) or os.path.isabs(location)
+
+
+def value_problems(values: Mapping[str, Any]) -> list[str]:
+    """Every problem of a recipe's values (file and command line merged) found without torch: numbers out of range,
+    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist."""
+    problems = [problem for name in NUMBER_RULES if name in values for problem in [number_problem(name, values[name])]]
+    problems = [problem for problem in problems if problem]
+    data_dirs = values.get("data_dir")
+    for data_dir in data_dirs if isinstance(data_dirs, list) else [data_dirs] if data_dirs is not None else []:
+        if isinstance(data_dir, (str, os.PathLike)) and not os.path.isdir(os.path.expanduser(data_dir)):
+            what = "is a file, not a folder" if os.path.exists(data_dir) else "does not exist"
+            problems.append(f"data_dir: {str(data_dir)!r} {what}.")
+    model = values.get("model_name_or_path")
+    if isinstance(model, str) and _looks_local(model) and not os.path.exists(os.path.expanduser(model)):
+        problems.append(f"model_name_or_path: {model!r} does not exist (a local path; Hub ids read owner/name).")
+    return problems
+
+
+def command_line_values(args: list[str]) -> dict[str, Any]:
+    """``--key value [value ...]`` and ``--key=value`` pairs of a recipe's command line, each value read as YAML (a
+    flag alone is `True`): what overrides the recipe file's values, for the checks above. Anything else is left to the
+    parser."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    index = 0
+    while index < len(args):
+        token = str(args[index])
+        index += 1
+        if not token.startswith("--"):
+            continue
+        key, _, inline = token[2:].partition("=")
+        words = [inline] if inline else []
+        while not inline and index < len(args) and not str(args[index]).startswith("--"):
+            words.append(str(args[index]))
+            index += 1
+        try:
+            parsed = [yaml.safe_load(word) for word in words]
+        except yaml.YAMLError:
+            continue
+        values[key] = True if not parsed else parsed[0] if len(parsed) == 1 else parsed
+    return values
+
+
+__all__ = ["NUMBER_RULES", "check_number", "command_line_values", "number_problem", "value_problems"]
