@@ -33,7 +33,7 @@ from transformers import CONFIG_NAME
 from transformers.utils import FEATURE_EXTRACTOR_NAME
 
 from .feature_extraction_auto import load_feature_extractor
-from .location import check_model_location
+from .location import HubUnreachableError, ModelNotFoundError, check_model_location
 from .onnx_runtime import OnnxExportError, OnnxModelForAudioClassification, check_model_folder, is_onnx_export
 
 #: The file peft writes beside a LoRA adapter's weights (and the only config of a folder of adapters).
@@ -216,6 +216,13 @@ def _load_lora_adapter(folder: str, feature_extractor: Any, **kwargs) -> tuple[A
     base = PeftConfig.from_pretrained(folder).base_model_name_or_path
     if not base:
         raise ValueError(f"{Path(folder) / ADAPTER_CONFIG_FILE} names no base_model_name_or_path to load them on.")
+    try:  # a folder that is gone, or the Hub asked once (never offline), before peft or transformers try
+        check_model_location(base, token=kwargs.get("token"))
+    except (ModelNotFoundError, HubUnreachableError) as error:
+        raise type(error)(
+            f"{Path(folder) / ADAPTER_CONFIG_FILE} holds LoRA adapters for base_model_name_or_path {base!r}, which "
+            f"cannot be loaded: {error}"
+        ) from None
     logger.info("%s holds LoRA adapters: loading them on %s and merging them.", folder, base)
     model = merge_lora(
         PeftModel.from_pretrained(AutoModelForAudioClassification.from_pretrained(base, **kwargs), folder)

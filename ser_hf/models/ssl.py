@@ -446,6 +446,7 @@ def apply_lora(model: PreTrainedModel, config: LoraConfig) -> PeftModel:
         if getattr(model, name, None) is not None and name not in modules_to_save:
             modules_to_save.append(name)
     config.modules_to_save = modules_to_save
+    check_lora_targets(model, config.target_modules)
     peft_model = get_peft_model(model, config)
     # Whisper's layer-statistics head concatenates the layers: it learns no layer weights.
     layer_weights = getattr(model, "layer_weights", None)
@@ -456,6 +457,30 @@ def apply_lora(model: PreTrainedModel, config: LoraConfig) -> PeftModel:
             "them; save the model with merge_lora(model).save_pretrained(...)."
         )
     return peft_model
+
+
+def check_lora_targets(model: PreTrainedModel, target_modules: Any) -> None:
+    """Raise a `ValueError` naming the recipe key, the names at fault and the encoder's own linear modules when a
+    LoRA target (a module name, as peft matches it by its last part) names no module of `model`'s encoder, before
+    peft wraps anything: a Whisper classifier has no decoder, so a decoder module (`encoder_attn`) is one of them.
+    A regular expression (a string) is left to peft."""
+    if target_modules is None or isinstance(target_modules, str):
+        return
+    encoder = getattr(model, "encoder", None) or model.base_model
+    names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules() if name}
+    missing = sorted(str(target) for target in target_modules if str(target) not in names)
+    if missing:
+        linear = sorted({name.rsplit(".", 1)[-1] for name, m in encoder.named_modules() if isinstance(m, nn.Linear)})
+        decoder = (
+            " (a Whisper classifier keeps the encoder only: decoder modules cannot be adapted)"
+            if (isinstance(model.config, SerWhisperConfig))
+            else ""
+        )
+        raise ValueError(
+            f"lora_target_modules: {', '.join(missing)} name no module of this {model.config.model_type} encoder"
+            f"{decoder}; its linear modules are {', '.join(linear)}. Set lora_target_modules to some of them "
+            f"(default: {', '.join(DEFAULT_LORA_TARGET_MODULES)})."
+        )
 
 
 def merge_lora(model: PeftModel) -> PreTrainedModel:
@@ -541,6 +566,7 @@ __all__ = [
     "build_ssl_classifier",
     "build_ssl_feature_extractor",
     "check_feature_extractor",
+    "check_lora_targets",
     "fine_tuned_labels",
     "freeze_encoder_layers",
     "ssl_lora_config",

@@ -48,6 +48,27 @@ def test_a_folder_of_lora_adapters_loads_merged_on_its_base_model(tmp_path):
     assert {score["label"] for score in scores} == set(loaded.config.id2label.values())
 
 
+def test_lora_adapters_whose_base_is_gone_or_on_the_hub_offline_are_named_without_a_request(tmp_path, monkeypatch):
+    model, _ = build_tiny("wav2vec2-mean", config_overrides={"num_hidden_layers": 1})
+    adapted = apply_lora(model, ssl_lora_config(r=2))
+    folder = tmp_path / "adapters"
+    for base, expected in [
+        (str(tmp_path / "deleted-base"), f"No such folder: {tmp_path / 'deleted-base'}"),
+        ("someone/whisper-ser-base", "HF_HUB_OFFLINE is set, so the Hub was not asked"),
+    ]:
+        adapted.peft_config["default"].base_model_name_or_path = base
+        adapted.save_pretrained(folder)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+        monkeypatch.setattr("huggingface_hub.HfApi.model_info", lambda *a, **k: pytest.fail("the Hub was asked"))
+        with pytest.raises(FileNotFoundError) as error:
+            load_model(folder)
+        message = str(error.value)
+        assert message.startswith(
+            f"{folder / 'adapter_config.json'} holds LoRA adapters for base_model_name_or_path {base!r}"
+        )
+        assert expected in message
+
+
 @pytest.mark.parametrize("purpose", ["embedding", "an ensemble", "an export"])
 def test_an_onnx_export_is_refused_where_the_torch_model_is_needed(tmp_path, purpose):
     folder = tmp_path / "exported"

@@ -242,6 +242,15 @@ def test_regimes_train_what_they_say():
     )
 
 
+def test_a_lora_target_only_the_decoder_has_is_named_with_the_recipe_key_and_the_encoders_modules():
+    with pytest.raises(ValueError) as error:
+        tiny_whisper(lora_config=ssl_lora_config(r=2, target_modules=("q_proj", "encoder_attn", "no_such")))
+    message = str(error.value)
+    assert message.startswith("lora_target_modules: encoder_attn, no_such name no module of this ser_whisper encoder")
+    assert "decoder modules cannot be adapted" in message
+    assert "fc1, fc2, k_proj, out_proj, q_proj, v_proj" in message
+
+
 def encoded_clips(model, feature_extractor, tmp_path) -> Dataset:
     seconds = (0.5, 1.2, 0.8, 2.0, 0.3, 1.0)
     dataset = Dataset.from_dict(
