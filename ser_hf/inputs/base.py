@@ -21,6 +21,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..data.corpora.base import InvalidClipError
 from ..data.dataset_info import column_values
+from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.ssl import minimum_input_samples
 
 logger = logging.getLogger(__name__)
@@ -75,28 +76,58 @@ def drop_clips_shorter_than(
     with ``{ms}`` for the length), naming them (and their split); with `skip_invalid` drop them instead, with a
     warning that lists them. Takes the splits, or the whole corpus before it is split (FAST mode checks it before
     encoding any clip)."""
+    return _drop_clips(
+        splits,
+        lambda duration: duration < min_seconds,
+        f"shorter than {what.format(ms=f'{min_seconds * 1000:.1f}')}",
+        skip_invalid,
+    )
+
+
+def drop_clips_longer_than(
+    splits: DatasetDict | Dataset, max_seconds: Optional[float], skip_invalid: bool = False
+) -> DatasetDict | Dataset:
+    """Stop on clips longer than the encoder's window of a model that reads them whole (`max_seconds`; `None`: no
+    bound, as FAST mode encodes a long clip in windows), naming each file, its duration to the millisecond and its
+    split, before anything is encoded; with `skip_invalid` drop them instead, with a warning that lists them."""
+    if max_seconds is None:
+        return splits
+    return _drop_clips(
+        splits,
+        lambda duration: duration > max_seconds,
+        f"longer than the encoder's {max_seconds:g}-s window (a frozen encoder in FAST mode takes them in windows)",
+        skip_invalid,
+        length=lambda duration: f"{duration:.3f} s",
+    )
+
+
+def _drop_clips(
+    splits: DatasetDict | Dataset,
+    is_bad: Callable[[float], bool],
+    problem: str,
+    skip_invalid: bool,
+    length: Callable[[float], str] = lambda duration: f"{duration * 1000:.1f} ms",
+) -> DatasetDict | Dataset:
     if isinstance(splits, Dataset):
-        return drop_clips_shorter_than(DatasetDict({"": splits}), min_seconds, skip_invalid, what)[""]
-    short = {}
+        return _drop_clips(DatasetDict({"": splits}), is_bad, problem, skip_invalid, length)[""]
+    bad = {}
     for name, split in splits.items():
         lengths = zip(column_values(split, "path"), column_values(split, "duration"))
-        short[name] = [(path, duration) for path, duration in lengths if duration < min_seconds]
-    clips = [(name, path, duration) for name, found in short.items() for path, duration in found]
+        bad[name] = [(path, duration) for path, duration in lengths if is_bad(duration)]
+    clips = [(name, path, duration) for name, found in bad.items() for path, duration in found]
     if not clips:
         return splits
     listing = "; ".join(
-        f"{path} ({duration * 1000:.1f} ms{', ' + name if name else ''})" for name, path, duration in clips[:10]
+        f"{path} ({length(duration)}{', ' + name if name else ''})" for name, path, duration in clips[:10]
     )
     more = f" and {len(clips) - 10} more" if len(clips) > 10 else ""
-    problem = f"{len(clips)} clip(s) are shorter than {what.format(ms=f'{min_seconds * 1000:.1f}')}: {listing}{more}"
+    text = f"{len(clips)} clip(s) are {problem}: {listing}{more}"
     if not skip_invalid:
-        raise InvalidClipError(clips[0][1], f"{problem}. Remove them, or set skip_invalid: true to skip them")
-    logger.warning("Skipping %s", problem)
+        raise InvalidClipError(clips[0][1], f"{text}. Remove them, or set skip_invalid: true to skip them")
+    logger.warning("Skipping %s", text)
     return DatasetDict(
         {
-            name: split.filter(lambda duration: duration >= min_seconds, input_columns="duration")
-            if short[name]
-            else split
+            name: split.filter(lambda duration: not is_bad(duration), input_columns="duration") if bad[name] else split
             for name, split in splits.items()
         }
     )
@@ -147,6 +178,13 @@ class InputMode:
         """What the split's model trains and is evaluated on: each split's :attr:`columns` and
         :data:`SPLIT_COLUMNS`."""
         return DatasetDict({name: model_inputs(split, self.columns) for name, split in splits.items()})
+
+    def longest_clip_seconds(self, feature_extractor: SequenceFeatureExtractor) -> Optional[float]:
+        """The longest clip the model reads whole, in seconds: a Whisper extractor's window (its encoder takes no
+        more); `None`: no bound (the baselines, wav2vec 2.0-style encoders, FAST mode's windows)."""
+        if isinstance(feature_extractor, SerWhisperFeatureExtractor):
+            return feature_extractor.n_samples / feature_extractor.sampling_rate
+        return None
 
     def fold_training_args(self, training_args, feature_extractor: SequenceFeatureExtractor, inputs: DatasetDict):
         """The training arguments the split's batches need (the recipe's, unless the mode must change them)."""

@@ -32,7 +32,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..models.modeling_whisper import centred_layer_statistics
-from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
+from .base import InputMode, drop_clips_longer_than, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_states import (
     check_cacheable,
     encode_dataset,
@@ -185,12 +185,20 @@ class FastMode(InputMode):
         (:class:`~ser_hf.inputs.top_layers.TopLayersMode`); `None`: the whole encoder is frozen."""
         return None
 
+    def longest_clip_seconds(self, feature_extractor: SequenceFeatureExtractor) -> Optional[float]:
+        """No bound: a clip longer than the encoder's window is encoded in windows, pooled over the whole clip."""
+        return None
+
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
-        """Clips shorter than the encoder's receptive field stop the run before any clip is encoded, as in normal
-        training (with ``skip_invalid`` they are left out, with a warning that lists them)."""
+        """Clips shorter than the encoder's receptive field (or, where the mode reads clips whole, longer than its
+        window) stop the run before any clip is encoded, as in normal training (with ``skip_invalid`` they are left
+        out, with a warning that lists them)."""
         model, feature_extractor = self.build_encoder(dataset, training_args)
         long_enough = drop_clips_shorter_than(
             dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
+        )
+        long_enough = drop_clips_longer_than(
+            long_enough, self.longest_clip_seconds(feature_extractor), skip_invalid=self.data_args.skip_invalid
         )
         lower_layer = self.lower_layer(model)
         encoded = encode_dataset(

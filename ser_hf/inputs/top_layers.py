@@ -27,6 +27,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..models.modeling_whisper import pool_layer_statistics
+from .base import InputMode
 from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
 from .speaker_normalization import ENCODER_STATES_COLUMN
@@ -119,6 +120,10 @@ class TopLayersMode(FastMode):
 
     def lower_layer(self, model: PreTrainedModel) -> int:
         return model.config.num_hidden_layers - self.model_args.finetune_top_layers
+
+    def longest_clip_seconds(self, feature_extractor) -> Optional[float]:
+        # The fine-tuned layers read each clip's cached input whole: no windows.
+        return InputMode.longest_clip_seconds(self, feature_extractor)
 
     def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
         self.check_encoder(model, feature_extractor)

@@ -27,7 +27,7 @@ from ..evaluation.calibration import apply_temperature, fit_temperature_scaling,
 from ..evaluation.report import evaluate_split, predict_split, write_report
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
-from ..inputs.base import InputMode, drop_clips_shorter_than, receptive_field_seconds
+from ..inputs.base import InputMode, drop_clips_longer_than, drop_clips_shorter_than, receptive_field_seconds
 from ..inputs.collators import AudioClassificationCollator
 from ..inputs.modes import input_mode as recipe_mode
 from ..inputs.speaker_normalization import NormalizationPlan, fit_normalization
@@ -426,12 +426,15 @@ def train_and_evaluate(
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
     reset_temperature(model)
+    mode = input_mode or recipe_input_mode(model_args, data_args, augmentation_args)
     splits = drop_clips_shorter_than(
         splits, receptive_field_seconds(model, feature_extractor), skip_invalid=data_args.skip_invalid
     )
+    splits = drop_clips_longer_than(
+        splits, mode.longest_clip_seconds(feature_extractor), skip_invalid=data_args.skip_invalid
+    )
     # Global (training speakers') statistics into the extractor, and each speaker's own for speaker normalisation.
     normalization = fit_normalization(feature_extractor, splits)
-    mode = input_mode or recipe_input_mode(model_args, data_args, augmentation_args)
     inputs = mode.fold_inputs(model, feature_extractor, splits, args)
     args = mode.fold_training_args(args, feature_extractor, inputs)
     trainer = build_trainer(model, feature_extractor, inputs, mode, args, label_names, normalization=normalization)

@@ -32,7 +32,7 @@ from ser_hf.train import main
 from ser_hf.training.run_recipe import where_the_run_is
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, linked_corpus, write_audio
-from tests.conftest_models import TINY_SSL
+from tests.conftest_models import TINY_WHISPER, TINY_SSL
 from tests.recipe.test_parser import write_recipe
 
 pytestmark = pytest.mark.reliability
@@ -95,6 +95,49 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
         main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
     assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+
+
+@pytest.mark.parametrize("mode", ["raw audio", "top layers"])
+def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_duration_or_skipped(
+    tmp_path, tiny_ravdess, mode
+):
+    """A Whisper model that reads each clip whole (raw audio, or layers fine-tuned on cached inputs) cannot take a
+    clip longer than its window: the clip is named with its duration before anything is encoded, or skipped with
+    skip_invalid. (FAST mode encodes such a clip in windows; see tests/inputs.)"""
+    values = dict(
+        model_type="whisper",
+        model_config=TINY_WHISPER,
+        encoder_window_seconds=4,  # 10 of the 32 clips run 4.004-5.005 s, one of them a test clip
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    if mode == "top layers":
+        values.update(
+            model_config={**TINY_WHISPER, "trim_window": True},
+            freeze_base_model=True,
+            cache_encoder_outputs=True,
+            finetune_top_layers=1,
+            use_weighted_layer_sum=True,
+            pooling_mode="layer_statistics",
+        )
+    with pytest.raises(InvalidClipError) as error:
+        main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
+    message = str(error.value)
+    assert re.search(r"10 clip\(s\) are longer than the encoder's 4-s window .*: \S+\.flac \(\d\.\d{3} s", message), (
+        message
+    )
+    assert (
+        "(5.005 s" in message and "(4.004 s" in message
+    )  # with its split, where the corpus is split first and "set skip_invalid: true to skip them" in message
+    # Every disgust clip is one of them: the skipping run leaves the class out, or no training speaker would have it.
+    labels = ["neutral", "calm", "happy", "sad", "angry", "fearful", "surprised"]
+    skipping = write_recipe(tmp_path / "r.yaml", tiny_ravdess, skip_invalid=True, labels=labels, **values)
+    (report,) = main([str(skipping)])
+    clips = report["split"]["clips"]
+    assert clips["test"] == 7 and sum(clips.values()) == 28 - 6, clips
 
 
 def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_ravdess, monkeypatch):
