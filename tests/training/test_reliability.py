@@ -32,7 +32,7 @@ from ser_hf.train import main
 from ser_hf.training.run_recipe import where_the_run_is
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
 from tests.conftest import REPO, linked_corpus, write_audio
-from tests.conftest_models import TINY_WHISPER, TINY_SSL
+from tests.conftest_models import TINY_SSL, TINY_WHISPER
 from tests.recipe.test_parser import write_recipe
 
 pytestmark = pytest.mark.reliability
