@@ -4,7 +4,6 @@ long recordings. The parser imports nothing heavy; the model is loaded (torch, t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -148,12 +147,6 @@ def predict_command(args: argparse.Namespace) -> int:
     # Paths first, at once: the deploy stage's classifying imports torch and transformers, and ser_hf.models (which
     # registers the model types).
     files = find_audio_inputs(args.files) if args.files else None
-    from ..deploy.classify import classify_files
-    from ..deploy.pipelines import load_classifier, model_labels
-    from ..deploy.speakers import read_speakers_csv, speakers_from_folders, speakers_of
-    from ..deploy.windows import shortest_clip
-    from ..deploy.writers import PredictionWriter
-
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
     if args.output is not None:
@@ -169,59 +162,40 @@ def predict_command(args: argparse.Namespace) -> int:
         return timeline_command(args)
     if args.timeline_plot is not None or args.rttm is not None:
         raise ValueError("--timeline-plot and --rttm go with --timeline.")
-    table = read_speakers_csv(args.speakers) if args.speakers is not None else None
-    if not args.files and table is None:
-        raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")
-    files = files if files is not None else list(table)
-    speakers = None
-    if table is not None:
-        speakers = speakers_of(files, table, args.speakers)
-    elif args.speaker_from == "folder":
-        speakers = speakers_from_folders(files)
-    classifier = load_classifier(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
-    shortest, too_short = shortest_clip(classifier)
-    shortest /= classifier.feature_extractor.sampling_rate
-    if args.window_seconds is not None and args.window_seconds < shortest:
-        raise ValueError(
-            f"--window-seconds {args.window_seconds} is shorter than {too_short.format(ms=f'{shortest * 1000:.1f}')}: "
-            "no window could be classified."
-        )
-    writer = (
-        None
-        if args.output is None
-        else PredictionWriter(args.output, model_labels(classifier), args.top_k, speaker_column=speakers is not None)
+    # The deploy stage's classifying imports torch and transformers, and ser_hf.models (which registers the model
+    # types): only once every argument is known to be usable.
+    from ..deploy.predict import predict_files
+
+    def print_json_line(prediction) -> None:
+        print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
+
+    summary = predict_files(
+        args.model,
+        files,
+        speakers_csv=args.speakers,
+        speaker_from=args.speaker_from,
+        output=args.output,
+        top_k=args.top_k,
+        window_seconds=args.window_seconds,
+        hop_seconds=args.hop_seconds,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        on_prediction=print_json_line if args.output is None else None,
     )
-    failed = []
-    with writer or contextlib.nullcontext():
-        for prediction in classify_files(
-            classifier,
-            files,
-            window_seconds=args.window_seconds,
-            hop_seconds=args.hop_seconds,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-            speakers=speakers,
-        ):
-            if writer is None:
-                print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
-            else:
-                writer.write(prediction)
-            if prediction.error is not None:
-                failed.append(f"{prediction.file}: {prediction.error}")
-    if writer is not None:
+    if summary.output is not None:
+        failed = f", {len(summary.failed)} failed" if summary.failed else ""
+        print(f"{summary.files} file(s), {summary.windows} window(s){failed}: {summary.output}")
+    if summary.failed:
+        more = f"\n  ... and {len(summary.failed) - 10} more" if len(summary.failed) > 10 else ""
         print(
-            f"{writer.files} file(s), {writer.windows} window(s)"
-            f"{f', {writer.failed} failed' if writer.failed else ''}: {writer.path}"
-        )
-    if failed:
-        more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
-        print(
-            f"ser-hf: {len(failed)} of {len(files)} file(s) could not be classified (see their error):\n  "
-            + "\n  ".join(failed[:10])
+            f"ser-hf: {len(summary.failed)} of {summary.files} file(s) could not be classified (see their error):\n  "
+            + "\n  ".join(summary.failed[:10])
             + more,
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    return 1 if summary.failed else 0
 
 
 def timeline_command(args: argparse.Namespace) -> int:

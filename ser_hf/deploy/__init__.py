@@ -4,8 +4,8 @@
   :func:`~.pipelines.load_classifier`, which builds the right one for a folder, Hub id or export;
 - :mod:`.windows`: decoding a recording and cutting it into the windows a model classifies;
 - :mod:`.speakers`: grouping recordings by speaker and each speaker's statistics (speaker normalisation);
-- :mod:`.classify`: classifying files of any length, streamed (``ser-hf predict``), with :mod:`.results` their
-  results and :mod:`.writers` the CSV/JSON writer;
+- :mod:`.classify`: classifying files of any length, streamed, with :mod:`.results` their results and
+  :mod:`.writers` the CSV/JSON writer; :mod:`.predict`: all of ``ser-hf predict`` in one call;
 - :mod:`.timeline`: emotion over time by voice activity (``ser-hf predict --timeline``);
 - :mod:`.app`: the web app (``ser-hf app``, and a Space through :mod:`ser_hf.space_app`);
 - :mod:`.onnx_export`: ``ser-hf export --format onnx`` (running an export is the models stage's
@@ -27,11 +27,12 @@ _EXPORTS = {
     "write_predictions": ".writers",
     "OnnxAudioClassificationPipeline": ".pipelines",
     "SpeakerNormalizedAudioClassificationPipeline": ".pipelines",
-    "audio_classification_pipeline": ".pipelines",
     "load_classifier": ".pipelines",
     "model_labels": ".pipelines",
     "onnx_audio_classification_pipeline": ".pipelines",
     "classify_files": ".classify",
+    "PredictionSummary": ".predict",
+    "predict_files": ".predict",
     "find_audio_inputs": ".audio_inputs",
     "SPEAKERS_CSV_COLUMNS": ".speakers",
     "normalises_per_corpus": ".speakers",
@@ -55,13 +56,13 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
     "FilePrediction",
     "OnnxAudioClassificationPipeline",
+    "PredictionSummary",
     "PredictionWriter",
     "SPEAKERS_CSV_COLUMNS",
     "SPEAKER_SOURCES",
     "SpeakerNormalizedAudioClassificationPipeline",
     "Timeline",
     "WindowPrediction",
-    "audio_classification_pipeline",
     "build_app",
     "classify_files",
     "emotion_timeline",
@@ -72,6 +73,7 @@ __all__ = [
     "normalises_per_corpus",
     "normalises_per_speaker",
     "onnx_audio_classification_pipeline",
+    "predict_files",
     "read_speakers_csv",
     "recording_windows",
     "shortest_clip",
@@ -91,11 +93,11 @@ if TYPE_CHECKING:
     from .pipelines import (
         OnnxAudioClassificationPipeline,
         SpeakerNormalizedAudioClassificationPipeline,
-        audio_classification_pipeline,
         load_classifier,
         model_labels,
         onnx_audio_classification_pipeline,
     )
+    from .predict import PredictionSummary, predict_files
     from .results import FilePrediction, WindowPrediction
     from .speakers import (
         SPEAKERS_CSV_COLUMNS,

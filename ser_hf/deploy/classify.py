@@ -116,7 +116,7 @@ def _speaker_statistics_for(
     if not isinstance(classifier, SpeakerNormalizedAudioClassificationPipeline):
         raise TypeError(
             "The model standardises features per speaker: build the pipeline with "
-            "audio_classification_pipeline() (or pipeline_class="
+            "load_classifier() (or pipeline_class="
             "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
             "its feature extractor."
         )
@@ -255,7 +255,7 @@ def classify_files(
     extractor standardises per speaker, each speaker's statistics are first computed over the windows of all their
     files (:func:`speaker_statistics_of_files`, a pass of its own), and every window is standardised with its
     speaker's: the results are transductive. Such a model needs a
-    :class:`SpeakerNormalizedAudioClassificationPipeline` (see :func:`audio_classification_pipeline`); without
+    :class:`SpeakerNormalizedAudioClassificationPipeline` (see :func:`load_classifier`); without
     ``speakers`` it gets the training speakers' global statistics, with a warning.
     """
     from tqdm.auto import tqdm
@@ -263,6 +263,11 @@ def classify_files(
     files = list(files)
     sampling_rate = classifier.feature_extractor.sampling_rate
     min_samples, too_short = shortest_clip(classifier)
+    if window_seconds is not None and window_seconds * sampling_rate < min_samples:
+        raise ValueError(
+            f"window_seconds (--window-seconds) {window_seconds} is shorter than "
+            f"{too_short.format(ms=f'{min_samples / sampling_rate * 1000:.1f}')}: no window could be classified."
+        )
     window_seconds, max_whole_file_seconds = fit_to_encoder_window(
         classifier.feature_extractor, window_seconds, max_whole_file_seconds
     )

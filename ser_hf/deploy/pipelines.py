@@ -52,11 +52,19 @@ class OnnxAudioClassificationPipeline(SpeakerNormalizedAudioClassificationPipeli
         classifiers names; its own class is not on that list."""
 
 
-def audio_classification_pipeline(
-    model, feature_extractor, *, revision: Optional[str] = None, token=None, trust_remote_code: bool = False, **kwargs
+def load_classifier(
+    model,
+    feature_extractor=None,
+    *,
+    revision: Optional[str] = None,
+    token=None,
+    trust_remote_code: bool = False,
+    **kwargs,
 ) -> AudioClassificationPipeline:
-    """``pipeline("audio-classification")`` for ``model`` (a loaded model, or a folder, Hub id or ONNX export, loaded
-    by :func:`~ser_hf.models.loading.load_model`): one that passes each window's speaker statistics on when its
+    """``pipeline("audio-classification")`` for ``model`` (a loaded model with its ``feature_extractor``, or a folder,
+    Hub id, ONNX export or folder of LoRA adapters, loaded by :func:`~ser_hf.models.loading.load_model`, whose errors
+    name what is missing): how ``ser-hf predict``, ``predict --timeline`` and ``ser-hf app`` load a model. One that
+    passes each window's speaker statistics on when its
     feature extractor standardises per speaker or per corpus (see
     :class:`SpeakerNormalizedAudioClassificationPipeline`), and one that runs the graph in onnxruntime for an
     export (:class:`OnnxAudioClassificationPipeline`). Other keyword arguments (``device``, ``batch_size`` ...) go
@@ -91,15 +99,6 @@ def onnx_audio_classification_pipeline(folder: str | os.PathLike, feature_extrac
     return OnnxAudioClassificationPipeline(model=model, feature_extractor=feature_extractor, device="cpu")
 
 
-def load_classifier(
-    model: str | os.PathLike, *, revision: Optional[str] = None, trust_remote_code: bool = False
-) -> AudioClassificationPipeline:
-    """The ``audio-classification`` pipeline of ``model`` (a folder, a Hub id, an ONNX export or a folder of LoRA
-    adapters, loaded by :func:`~ser_hf.models.loading.load_model`, whose errors name what is missing): how ``ser-hf
-    predict``, ``predict --timeline`` and ``ser-hf app`` load a model."""
-    return audio_classification_pipeline(model, None, revision=revision, trust_remote_code=trust_remote_code)
-
-
 def model_labels(classifier) -> list[str]:
     """The pipeline's model's labels, in class-id order."""
     id2label = classifier.model.config.id2label
@@ -109,7 +108,6 @@ def model_labels(classifier) -> list[str]:
 __all__ = [
     "OnnxAudioClassificationPipeline",
     "SpeakerNormalizedAudioClassificationPipeline",
-    "audio_classification_pipeline",
     "load_classifier",
     "model_labels",
     "onnx_audio_classification_pipeline",

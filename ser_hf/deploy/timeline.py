@@ -258,7 +258,7 @@ def emotion_timeline(
 
     Args:
         classifier: an ``audio-classification`` pipeline (see
-            :func:`ser_hf.deploy.pipelines.audio_classification_pipeline`), or a model folder or Hub id, loaded as
+            :func:`ser_hf.deploy.pipelines.load_classifier`), or a model folder or Hub id, loaded as
             ``ser-hf predict`` loads it.
         audio: an audio file, or a 1-D waveform (then ``sampling_rate`` is required; it is resampled to the model's).
         rttm (*optional*): a diarisation, as an RTTM file or :class:`SpeakerTurn` list: segments get a speaker, and

@@ -18,7 +18,7 @@ from ser_hf.cli import main as cli_main
 from ser_hf.data.decode import decode_waveform
 from ser_hf.deploy.audio_inputs import find_audio_inputs
 from ser_hf.deploy.classify import classify_files
-from ser_hf.deploy.pipelines import audio_classification_pipeline
+from ser_hf.deploy.pipelines import load_classifier
 from ser_hf.deploy.speakers import read_speakers_csv, speakers_from_folders, speakers_of
 from ser_hf.evaluation.eval_report import format_eval_report
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
@@ -187,7 +187,7 @@ def test_a_speaker_normalised_model_gets_each_speakers_own_statistics(tmp_path, 
     )
     assert "No speaker statistics" not in caplog.text and "not grouped by speaker" not in caplog.text
 
-    classifier = audio_classification_pipeline(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
+    classifier = load_classifier(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
     model, extractor = classifier.model, classifier.feature_extractor
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     fallback = extractor.global_statistics()
@@ -216,7 +216,7 @@ def test_without_grouping_a_speaker_normalised_model_warns_of_the_global_fallbac
         "speaker: each is standardised with the training speakers' global statistics instead"
     ) in warnings[0]
     assert "--speaker-from folder" in warnings[0] and "--speakers CSV (columns path,speaker_id)" in warnings[0]
-    classifier = audio_classification_pipeline(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
+    classifier = load_classifier(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
     mean, std = classifier.feature_extractor.global_statistics()
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     (features,) = _raw_features(classifier.feature_extractor, [first["file"]])
@@ -231,7 +231,7 @@ def test_a_speaker_with_few_recordings_is_named_in_a_warning(tmp_path, speaker_c
     table.write_text(
         "path,speaker_id\n" + "".join(f"{f},{'carol' if i < 2 else 'dave'}\n" for i, f in enumerate(files))
     )
-    classifier = audio_classification_pipeline(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
+    classifier = load_classifier(str(speaker_crnn), LogMelFeatureExtractor.from_pretrained(speaker_crnn))
     with caplog.at_level(logging.WARNING):
         predictions = list(
             classify_files(
@@ -248,7 +248,7 @@ def test_a_stock_pipeline_is_refused_for_speaker_statistics(speaker_crnn, speake
     from transformers import pipeline
 
     files = find_audio_inputs([speaker_folders / "alice"])
-    with pytest.raises(TypeError, match="audio_classification_pipeline"):
+    with pytest.raises(TypeError, match="load_classifier"):
         list(
             classify_files(
                 pipeline("audio-classification", model=str(speaker_crnn)),
