@@ -68,6 +68,7 @@ _HEAD_CONFIG_KEYS = (
     "pooling_mode",
     "pooling_attention_size",
     "head_dropout",
+    "center_frames",  # per-utterance normalisation centres the pooled states in the head
     "architectures",
     "use_cache",
 )

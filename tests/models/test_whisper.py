@@ -381,6 +381,10 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
     # The head's dropout is the head's: the same states.
     model.config.head_dropout = 0.3
     assert encoder_cache_key(model, feature_extractor, dataset) in keys
+    # So is per-utterance normalisation's centring of the pooled states.
+    model.config.center_frames = True
+    assert encoder_cache_key(model, feature_extractor, dataset) in keys
+    model.config.center_frames = False
     # Layer statistics cache other values than the means: their own key.
     statistics_model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics")
     assert encoder_cache_key(statistics_model, feature_extractor, dataset) not in keys
