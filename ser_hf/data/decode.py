@@ -15,6 +15,7 @@ float32 (the collators do).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -30,6 +31,7 @@ from datasets.fingerprint import Hasher
 from .constants import CACHE_PRECISIONS
 from .corpora.base import InvalidClipError
 from .dataset_info import column_values, get_ser_info, set_ser_info
+from .errors import RecordingTooLongError
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +42,18 @@ WAVEFORM_COLUMN = "waveform"
 TRUNCATED_DATA_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(?P<declared>\d+)\s*\(should be (?P<present>\d+)\)", re.M)
 
 
-def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
-    """Decode one file to a mono float32 waveform at ``sampling_rate``; errors name the file and the problem."""
+def decode_waveform(path: str, sampling_rate: int, max_seconds: Optional[float] = None) -> np.ndarray:
+    """Decode one file to a mono float32 waveform at ``sampling_rate``; errors name the file and the problem. With
+    ``max_seconds``, no more than that (and a little) is ever decoded, whatever the file's header says (a browser's
+    WebM declares no duration): a longer recording raises :class:`RecordingTooLongError` saying so."""
     try:
         with soundfile.SoundFile(path) as audio_file:
             truncated = TRUNCATED_DATA_CHUNK.search(audio_file.extra_info)
             native_rate = audio_file.samplerate
-            samples = audio_file.read(dtype="float32", always_2d=True)
+            limit = -1 if max_seconds is None else math.floor(max_seconds * native_rate) + 1
+            samples = audio_file.read(frames=limit, dtype="float32", always_2d=True)
+        if max_seconds is not None and len(samples) > max_seconds * native_rate:
+            raise RecordingTooLongError(path, _longer_than(max_seconds))
         if truncated:
             raise InvalidClipError(
                 path,
@@ -57,7 +64,7 @@ def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
         if native_rate != sampling_rate:
             waveform = soxr.resample(waveform, native_rate, sampling_rate, quality="HQ")
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        waveform = _decode_with_ffmpeg(path, sampling_rate)
+        waveform = _decode_with_ffmpeg(path, sampling_rate, max_seconds)
     if waveform.size == 0:
         raise InvalidClipError(path, "the audio stream has no samples (zero-length audio)")
     if not np.isfinite(waveform).all():
@@ -67,14 +74,25 @@ def decode_waveform(path: str, sampling_rate: int) -> np.ndarray:
     return np.ascontiguousarray(waveform, dtype=np.float32)
 
 
-def _decode_with_ffmpeg(path: str, sampling_rate: int) -> np.ndarray:
+def _longer_than(max_seconds: float) -> str:
+    return f"the recording is longer than {max_seconds:g} s (decoding stopped there)"
+
+
+def _decode_with_ffmpeg(path: str, sampling_rate: int, max_seconds: Optional[float] = None) -> np.ndarray:
     from torchcodec.decoders import AudioDecoder
 
     try:
-        samples = AudioDecoder(path, sample_rate=sampling_rate, num_channels=1).get_all_samples()
+        decoder = AudioDecoder(path, sample_rate=sampling_rate, num_channels=1)
+        if max_seconds is None:
+            samples = decoder.get_all_samples()
+        else:  # a little past the limit, to tell a recording of exactly that length from a longer one
+            samples = decoder.get_samples_played_in_range(0.0, max_seconds + 0.5)
     except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
         raise InvalidClipError(path, f"cannot be decoded as audio ({error})") from error
-    return samples.data[0].numpy()
+    waveform = samples.data[0].numpy()
+    if max_seconds is not None and len(waveform) > max_seconds * sampling_rate:
+        raise RecordingTooLongError(path, _longer_than(max_seconds))
+    return waveform
 
 
 def _decode_batch(batch: dict, sampling_rate: int, precision: str = "float32") -> dict:

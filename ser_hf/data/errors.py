@@ -27,6 +27,10 @@ class InvalidClipError(CorpusError):
         return type(self), (self.path, self.problem)
 
 
+class RecordingTooLongError(InvalidClipError):
+    """A recording longer than a caller's bound, found by decoding no further than the bound."""
+
+
 class SplitError(ValueError):
     """A split cannot be made as asked (unknown speaker, overlapping lists, too few speakers ...)."""
 

@@ -6,6 +6,7 @@ emotion over time. ``ser-hf app MODEL`` serves it, and a Hugging Face Space runs
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,19 +74,32 @@ class EmotionRecognizer:
         self.max_recording_minutes = max_recording_minutes
 
     def check_length(self, audio: str) -> None:
-        """Refuse a recording longer than ``max_recording_minutes`` from its header, before it is decoded (one whose
-        header gives no duration, a browser's WebM, is decoded and classified as any other)."""
+        """Refuse a recording longer than ``max_recording_minutes`` from its header, before it is decoded; one whose
+        header gives no duration (a browser's WebM) is decoded up to the limit, never further, to tell."""
         from ..data.corpora import InvalidClipError, probe_audio
+        from ..data.decode import decode_waveform
+        from ..data.errors import RecordingTooLongError
 
         if self.max_recording_minutes is None:
             return
+        limit = self.max_recording_minutes * 60
         try:
             duration = probe_audio(audio)["duration"]
         except InvalidClipError:
-            return  # classify_files names what is wrong with it
-        if duration > self.max_recording_minutes * 60:
+            try:
+                duration = len(decode_waveform(audio, 16000, max_seconds=limit)) / 16000
+            except RecordingTooLongError:
+                duration = math.inf
+            except InvalidClipError:
+                return  # classify_files names what is wrong with it
+        if duration > limit:
             raise ValueError(
-                f"This recording is {duration / 60:.1f} minutes long; this app takes recordings of up to "
+                (
+                    f"This recording is {duration / 60:.1f} minutes long"
+                    if math.isfinite(duration)
+                    else f"This recording is longer than {self.max_recording_minutes:g} minutes"
+                )
+                + f"; this app takes recordings of up to "
                 f"{self.max_recording_minutes:g} minutes. Classify longer ones with `ser-hf predict MODEL FILE`, "
                 "which windows recordings of any length."
             )

@@ -109,3 +109,41 @@ def test_a_bad_clip_in_a_multiprocess_prepare_is_named_not_hung(tmp_path):
     assert error.value.path == str(bad)
     # The same cache then serves a run that asked to skip.
     assert len(prepare_audio(ds, num_proc=2, cache_dir=tmp_path / "cache", skip_invalid=True)) == len(ds) - 1
+
+
+@pytest.mark.parametrize("decoder", ["soundfile", "ffmpeg"])
+def test_a_bound_on_the_length_stops_decoding_there(tmp_path, monkeypatch, decoder):
+    """`max_seconds`: a longer recording is refused having decoded no more than the bound (and half a second), by
+    libsndfile and by FFmpeg alike (a browser's WebM, which declares no duration, goes through FFmpeg)."""
+    from torchcodec.decoders import AudioDecoder
+
+    from ser_hf.data.decode import decode_waveform
+    from ser_hf.data.errors import RecordingTooLongError
+
+    path = tmp_path / "six-seconds.wav"
+    soundfile.write(path, np.sin(np.arange(6 * 16000) / 5.0).astype(np.float32) * 0.1, 16000)
+    decoded = []
+    if decoder == "ffmpeg":
+        monkeypatch.setattr(soundfile, "SoundFile", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+        original = AudioDecoder.get_samples_played_in_range
+
+        def played(self, start_seconds=0.0, stop_seconds=None):
+            samples = original(self, start_seconds, stop_seconds)
+            decoded.append(samples.data.shape[-1])
+            return samples
+
+        monkeypatch.setattr(AudioDecoder, "get_samples_played_in_range", played)
+        monkeypatch.setattr(AudioDecoder, "get_all_samples", lambda self: pytest.fail("decoded the whole file"))
+    else:
+        original = soundfile.SoundFile.read
+
+        def read(self, frames=-1, *args, **kwargs):
+            samples = original(self, frames, *args, **kwargs)
+            decoded.append(len(samples))
+            return samples
+
+        monkeypatch.setattr(soundfile.SoundFile, "read", read)
+    with pytest.raises(RecordingTooLongError, match=r"six-seconds\.wav: the recording is longer than 2 s"):
+        decode_waveform(str(path), 16000, max_seconds=2.0)
+    assert decoded and max(decoded) <= 2.5 * 16000
+    assert len(decode_waveform(str(path), 16000, max_seconds=6.0)) == 6 * 16000

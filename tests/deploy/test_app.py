@@ -205,6 +205,36 @@ def test_app_refusals_are_one_log_line_and_its_files_go_when_it_stops(model_fold
     assert [path for path in received if path.exists()] == []
 
 
+def test_a_recording_whose_header_gives_no_duration_is_decoded_no_further_than_the_limit(tmp_path, monkeypatch):
+    """The app's recording limit holds for a stream that declares no duration (a browser's WebM): it is decoded up to
+    the limit and refused there, never decoded whole."""
+    from types import SimpleNamespace
+
+    from ser_hf.data.corpora import InvalidClipError
+    from ser_hf.deploy.app import EmotionRecognizer
+
+    def no_duration(path):
+        raise InvalidClipError(path, "the header declares no duration")
+
+    classifier = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(id2label={0: "angry", 1: "sad"})))
+    recognizer = EmotionRecognizer(classifier, max_recording_minutes=0.05)  # three seconds
+    long, short = tmp_path / "long.wav", tmp_path / "short.wav"
+    soundfile.write(long, np.concatenate([load_clip(0), load_clip(1)]), 16000)
+    soundfile.write(short, load_clip(0)[: 2 * 16000], 16000)
+    monkeypatch.setattr("ser_hf.data.corpora.probe_audio", no_duration)
+    read = []
+    original = soundfile.SoundFile.read
+    monkeypatch.setattr(
+        soundfile.SoundFile,
+        "read",
+        lambda self, frames=-1, *a, **k: read.append(frames) or original(self, frames, *a, **k),
+    )
+    with pytest.raises(ValueError, match=r"^This recording is longer than 0\.05 minutes; this app takes recordings"):
+        recognizer.check_length(str(long))
+    assert read == [3 * 16000 + 1]
+    recognizer.check_length(str(short))
+
+
 # --- Issue 33: the page in a real browser -------------------------------------------------------------------------
 
 #: Debian's packages: chromium, and chromium-driver's chromedriver, which selenium drives (found on PATH, never
