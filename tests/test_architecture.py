@@ -201,8 +201,8 @@ def test_no_stage_imports_a_stage_above_it_beyond_the_known_ones():
 
 def test_the_checker_sees_imports_inside_functions_and_skips_type_checking(tmp_path):
     """The rule counts an import inside a function (a dependency all the same) but not a TYPE_CHECKING one."""
-    # `from ..deploy.classify import classify_files` inside predict_command
-    assert "ser_hf.deploy.classify" in imported_modules(PACKAGE / "cli" / "predict.py")
+    # `from ..deploy.predict import predict_files` inside predict_command
+    assert "ser_hf.deploy.predict" in imported_modules(PACKAGE / "cli" / "predict.py")
     source = (PACKAGE / "inputs" / "speaker_normalization.py").read_text()
     assert "from ..models" in source and ("ser_hf.inputs.speaker_normalization", "models") not in upward_imports()
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..cli import main\n")
@@ -249,6 +249,21 @@ def test_architecture_md_states_the_stages_this_test_checks():
     for (name, members), (_, listed) in zip(STAGES, rows):
         named = {part.strip("`").rstrip("/").removesuffix(".py") for part in listed.split(", ")}
         assert members - {"__version__"} <= named, (name, members - named)
+
+
+def test_architecture_md_draws_the_import_order_this_test_checks_and_its_cells_are_short():
+    """The page's first picture is STAGES drawn top (entry points) to bottom (base), and no table cell runs on."""
+    text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
+    drawing = text.split("```text\n", 1)[1].split("```", 1)[0]
+    names = [name for name, _ in STAGES]
+    drawn = [
+        next(name for name in sorted(names, key=len, reverse=True) if line.strip().startswith(name))
+        for line in drawing.splitlines()
+        if line.strip() and line.strip() != "▲"
+    ]
+    assert drawn == names[::-1]
+    cells = [cell.strip() for line in text.splitlines() if line.startswith("| ") for cell in line.split(" | ")]
+    assert max(len(cell) for cell in cells) <= 200, max(cells, key=len)
 
 
 def import_cycles() -> list[list[str]]:
