@@ -214,9 +214,14 @@ def _segment_scores(
     from ..models.padding import is_padding_invariant
     from ..models.ssl import minimum_input_samples
     from .pipelines import model_labels
-    from .windows import recording_windows
+    from .windows import MAX_WHOLE_FILE_SECONDS, fit_to_encoder_window, recording_windows
 
     sampling_rate = classifier.feature_extractor.sampling_rate
+    # A model with a fixed window (Whisper) gets a segment longer than it in windows, as predict gives a recording.
+    window_seconds, max_whole_seconds = fit_to_encoder_window(
+        classifier.feature_extractor, window_seconds, MAX_WHOLE_FILE_SECONDS
+    )
+    encoder_window = getattr(classifier.feature_extractor, "chunk_length", None)
     labels = model_labels(classifier)
     shortest = min(minimum_input_samples(classifier.model.config), len(waveform))
     if not is_padding_invariant(classifier.model, classifier.feature_extractor):
@@ -227,7 +232,9 @@ def _segment_scores(
         if last - first < shortest:
             first = min(max(0, (first + last - shortest) // 2), len(waveform) - shortest)
             last = first + shortest
-        for low, high in recording_windows(last - first, sampling_rate, window_seconds, hop_seconds):
+        for low, high in recording_windows(
+            last - first, sampling_rate, window_seconds, hop_seconds, max_whole_seconds, encoder_window
+        ):
             inputs.append({"raw": waveform[first + low : first + high], "sampling_rate": sampling_rate})
             owners.append(index)
             weights.append(high - low)

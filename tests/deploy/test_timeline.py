@@ -127,6 +127,34 @@ def test_segments_match_the_clips_and_their_labels(classifier, recording, clips)
     assert again.duration == pytest.approx(timeline.duration, abs=1e-3)
 
 
+def test_a_segment_longer_than_a_whisper_window_is_classified_in_windows(tmp_path, clips):
+    """Unbroken speech longer than the encoder's window (max_segment_seconds above it) is classified in windows of at
+    most that length, its scores their duration-weighted mean, as predict classifies a long recording."""
+    from transformers import WhisperConfig
+
+    from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
+    from tests.conftest_models import TINY_WHISPER
+
+    torch.manual_seed(0)
+    config = WhisperConfig(**{**TINY_WHISPER, "max_source_positions": 150})  # a 3-s window
+    model = build_ssl_classifier(config, LABELS).eval()
+    classifier = load_classifier(model, build_ssl_feature_extractor(model.config))
+    speech = np.concatenate(clips)  # about 5.6 s of speech with no pause: two windows of the 3-s encoder
+    assert len(speech) > 3 * SAMPLING_RATE
+    silence = np.zeros(SAMPLING_RATE // 2, np.float32)
+    timeline = emotion_timeline(
+        classifier,
+        np.concatenate([silence, speech, silence]),
+        SAMPLING_RATE,
+        max_segment_seconds=60,
+        smoothing="none",
+        context_seconds=0,
+    )
+    longest = max(timeline.segments, key=lambda segment: segment.end - segment.start)
+    assert longest.end - longest.start > 3.0
+    assert abs(sum(longest.scores.values()) - 1.0) < 1e-5
+
+
 def test_smoothing():
     starts, ends = np.array([0.0, 5.0, 5.4, 9.0]), np.array([4.0, 5.3, 6.0, 10.0])
     scores = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
