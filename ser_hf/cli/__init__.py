@@ -27,49 +27,29 @@ once.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
-from typing import Optional, Sequence
+import sys
+from typing import Collection, Optional, Sequence
 
 from ..hub.token import redact_log_handlers
 from ..hub_timeouts import use_hub_timeout
-from .app import add_app_parser
-from .compare import add_compare_parser
+from .commands import COMMANDS
 from .corpus_arguments import corpus_option_names, positive_int
-from .data import add_data_parser, write_split
-from .embed import add_embed_parser
-from .ensemble import add_ensemble_parser
 from .errors import DEBUG_VARIABLE, USER_ERRORS, error_line, run_reporting_errors
-from .evaluate import add_evaluate_parser
-from .export import add_export_parser
-from .leakage_study import add_leakage_study_parser
-from .predict import add_predict_parser
-from .push import add_push_parser
-from .sweep import add_sweep_parser
-from .train import add_train_parser
 
 logger = logging.getLogger("ser_hf")
 
 #: ``ser-hf --debug``: errors keep their traceback (see :func:`.errors.run_reporting_errors`).
 DEBUG_FLAG = "--debug"
-
-#: The sub-commands, in the order ``ser-hf --help`` lists them.
-COMMAND_PARSERS = (
-    add_data_parser,
-    add_train_parser,
-    add_predict_parser,
-    add_evaluate_parser,
-    add_export_parser,
-    add_ensemble_parser,
-    add_push_parser,
-    add_sweep_parser,
-    add_compare_parser,
-    add_leakage_study_parser,
-    add_embed_parser,
-    add_app_parser,
-)
+#: The flags ``ser-hf`` itself takes before the command.
+GLOBAL_FLAGS = ("-v", "--verbose", DEBUG_FLAG, "-h", "--help")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands_to_build: Optional[Collection[str]] = None) -> argparse.ArgumentParser:
+    """The ``ser-hf`` parser. Each command of `commands_to_build` (every one when `None`) gets its full parser from
+    its module (:data:`.commands.COMMANDS`); the others are listed by name and help only, as ``ser-hf --help`` shows
+    them, and their modules are not imported."""
     parser = argparse.ArgumentParser(
         prog="ser-hf",
         description="Speech emotion recognition on the HF stack. An error of input (a path, a value, a model file) is "
@@ -85,9 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug is TrainingArguments'",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for add_parser in COMMAND_PARSERS:
-        add_parser(commands)
+    for name, command in COMMANDS.items():
+        if commands_to_build is None or name in commands_to_build:
+            module = importlib.import_module(f".{command.module}", __name__)
+            getattr(module, f"add_{command.module}_parser")(commands)
+        else:
+            commands.add_parser(name, help=command.help)
     return parser
+
+
+def command_named(argv: Sequence[str]) -> Optional[str]:
+    """The command a command line runs: its first argument after ``ser-hf``'s own flags, when that is a command."""
+    for argument in argv:
+        if argument not in GLOBAL_FLAGS:
+            return argument if argument in COMMANDS else None
+    return None
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -108,7 +100,9 @@ QUIET_LOGGERS = ("httpx", "httpx2", "httpcore")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(build_parser(), argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = command_named(argv)
+    args = parse_args(build_parser({command} if command else ()), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -128,7 +122,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 __all__ = [
-    "COMMAND_PARSERS",
+    "COMMANDS",
+    "command_named",
     "USER_ERRORS",
     "build_parser",
     "corpus_option_names",
@@ -137,5 +132,4 @@ __all__ = [
     "parse_args",
     "positive_int",
     "run_reporting_errors",
-    "write_split",
 ]

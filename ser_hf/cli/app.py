@@ -7,14 +7,14 @@ import argparse
 
 # ser_hf.deploy.app imports Gradio and the model's libraries only when it builds the app.
 from ..deploy.app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
-from ..extras import install_hint
+from .commands import COMMANDS
 
 
 def add_app_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf app`` on the ``ser-hf`` sub-command parsers."""
     app = commands.add_parser(
         "app",
-        help=f"a web app to try a model: upload or record speech, see its emotion scores ({install_hint('app')})",
+        help=COMMANDS["app"].help,
         description="Serve a web app (Gradio) for a trained model: upload or record speech and see each emotion's "
         "score; recordings longer than --timeline-seconds also get their emotion over time (a plot and a table of "
         "speech segments). It serves on this machine only unless --host or --share say otherwise. Uploads over "

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from .commands import COMMANDS
+
 
 def add_compare_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf compare`` on the ``ser-hf`` sub-command parsers."""
     parser = commands.add_parser(
         "compare",
-        help="one table and bar chart of several finished runs (mean ± std for k-fold runs)",
+        help=COMMANDS["compare"].help,
         description="Compare finished training runs: UA, WA, macro-F1 (mean ± std over folds for k-fold runs), "
         "trainable parameters and training time, as comparison.csv/.md and a bar chart comparison.png.",
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..data.constants import PROTOCOLS
 from ..data.errors import LeakageError, SplitError
+from .commands import COMMANDS
 from .corpus_arguments import add_corpus_arguments, csv_list, load_corpora
 from .output_paths import check_output_folder
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 def add_data_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf data`` and its sub-commands on the ``ser-hf`` sub-command parsers."""
-    data = commands.add_parser("data", help="corpora: summaries, splits, leakage audits")
+    data = commands.add_parser("data", help=COMMANDS["data"].help)
     data_commands = data.add_subparsers(dest="data_command", required=True)
 
     summary = data_commands.add_parser("summary", help="counts per label/speaker and durations of a corpus")

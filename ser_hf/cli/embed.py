@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from ..experiments.constants import PROJECTION_METHODS
+from .commands import COMMANDS
 from .corpus_arguments import add_corpus_arguments, load_corpora
 
 
@@ -14,7 +15,7 @@ def add_embed_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf embed`` on the ``ser-hf`` sub-command parsers."""
     parser = commands.add_parser(
         "embed",
-        help="pooled embeddings of a model for a corpus, and their 2-D map by emotion and by speaker",
+        help=COMMANDS["embed"].help,
         description="Embed a corpus with a trained model (the classifier's input vector), save the embeddings as a "
         "datasets column, and plot a 2-D projection coloured by emotion and by speaker.",
     )

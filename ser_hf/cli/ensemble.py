@@ -8,12 +8,14 @@ import argparse
 import json
 from pathlib import Path
 
+from .commands import COMMANDS
+
 
 def add_ensemble_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf ensemble`` on the ``ser-hf`` sub-command parsers."""
     parser = commands.add_parser(
         "ensemble",
-        help="save trained models as one ensemble model (the weighted mean of their probabilities)",
+        help=COMMANDS["ensemble"].help,
         description="Save two or more trained models with the same labels (run folders, fold folders or Hub ids; "
         "any input each: log-mels, openSMILE functionals, raw audio) as one EnsembleForAudioClassification in OUT: "
         "its scores are the weighted mean of its members' softmax probabilities, and its feature extractor runs each "

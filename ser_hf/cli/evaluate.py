@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..evaluation.constants import SPLITS
+from .commands import COMMANDS
 from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments
 
 
@@ -15,8 +16,7 @@ def add_evaluate_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf evaluate`` on the ``ser-hf`` sub-command parsers."""
     evaluate = commands.add_parser(
         "evaluate",
-        help="evaluate trained models on corpora (cross-corpus on their shared labels); one model and one "
-        "corpus write an evaluation report, more write a matrix",
+        help=COMMANDS["evaluate"].help,
     )
     evaluate.add_argument(
         "--model", action="append", required=True, help="folder or Hub id of a trained model (repeat for a matrix)"

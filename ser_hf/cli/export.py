@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from ..extras import install_hint
+from .commands import COMMANDS
 
 #: Formats ``ser-hf export`` writes.
 EXPORT_FORMATS = ("onnx",)
@@ -27,7 +28,7 @@ def add_export_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf export`` on the ``ser-hf`` sub-command parsers."""
     export = commands.add_parser(
         "export",
-        help="export a trained model to ONNX (checked against torch with onnxruntime)",
+        help=COMMANDS["export"].help,
         description="Export a trained model (LoRA adapters merged) to OUT/model.onnx with its config.json, its "
         "feature extractor (which runs in Python before the graph) and onnx_export.json, which describes the "
         "graph. onnxruntime's logits are compared with torch's on --parity-audio first: when they differ by more "

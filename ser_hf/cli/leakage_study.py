@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .commands import COMMANDS
+
 # This module's docstring is the command's help (``description``, and ``main``'s ``--help``): the parser needs it
 # without importing the study (datasets, the training stages).
 
@@ -26,7 +28,7 @@ def add_leakage_study_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "leakage-study",
         usage="ser-hf leakage-study RECIPE.yaml [--key value ...]",
-        help="train a recipe speaker-independently and on a random split of the same size, and report the inflation",
+        help=COMMANDS["leakage-study"].help,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..deploy.audio_inputs import find_audio_inputs
 from ..deploy.constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from ..extras import install_hint
+from .commands import COMMANDS
 from .corpus_arguments import positive_int
 from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
 
@@ -19,7 +20,7 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf predict`` on the ``ser-hf`` sub-command parsers."""
     predict = commands.add_parser(
         "predict",
-        help="classify audio files or folders with a trained model, windowing long recordings",
+        help=COMMANDS["predict"].help,
         description="Classify audio files or folders with a trained model, windowing long recordings. A file that "
         "cannot be classified (corrupt, empty, truncated, NaN samples, too short) gets its result with an "
         "error and the others go on. Exit status: 0 when every file was classified, 1 when some were not "

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from .commands import COMMANDS
+
 
 def add_push_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf push`` on the ``ser-hf`` sub-command parsers."""
-    push = commands.add_parser("push", help="push a finished run (model, card, reports, recipe) to the Hub")
+    push = commands.add_parser("push", help=COMMANDS["push"].help)
     push.add_argument("run_dir", help="the run's output folder")
     push.add_argument("--repo-id", required=True, help="namespace/name of the repository (created when missing)")
     push.add_argument("--private", action="store_true", help="create the repository private")

@@ -8,6 +8,7 @@ import argparse
 from typing import Optional, Sequence
 
 from ..experiments.constants import BACKENDS
+from .commands import COMMANDS
 
 
 def add_sweep_parser(commands) -> argparse.ArgumentParser:
@@ -16,7 +17,7 @@ def add_sweep_parser(commands) -> argparse.ArgumentParser:
     # The description is the sweep parser's whole help (its options included): no options section of its own.
     parser = commands.add_parser(
         "sweep",
-        help="train a recipe at every point of a grid and rank the points",
+        help=COMMANDS["sweep"].help,
         usage=argparse.SUPPRESS,
         description=build_sweep_parser().format_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,

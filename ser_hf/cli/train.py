@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from .commands import COMMANDS
 from .errors import RESUME_HINT
 
 HELP_FLAGS = ("-h", "--help")
@@ -12,9 +13,7 @@ HELP_FLAGS = ("-h", "--help")
 
 def add_train_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf train`` on the ``ser-hf`` sub-command parsers."""
-    train = commands.add_parser(
-        "train", help="train and evaluate from a recipe (same as python -m ser_hf.train)", add_help=False
-    )
+    train = commands.add_parser("train", help=COMMANDS["train"].help, add_help=False)
     train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="RECIPE.yaml [--key value ...]")
     train.set_defaults(run=train_command, interrupted_hint=RESUME_HINT)
     return train
