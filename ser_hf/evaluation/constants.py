@@ -30,6 +30,10 @@ class Metric:
             `None` for a metric the Hub has no type for (kept in the card's tables only).
         model_index_name (`str`, *optional*): the name the model-index shows, saying which averaging it is.
         model_index_config (`str`, *optional*): the metric's config there (the averaging: ``macro``, ``weighted``).
+        unit (`str`, defaults to ``"percent"``): how tables write it: ``"percent"``, a proportion as a percentage
+            with one decimal (``75.6 %``); ``"score"``, the value as it is with three decimals (``0.042``).
+        views (`tuple[str]`): the comparison views whose tables show it (:data:`VIEWS`: the leakage study, the sweep,
+            the cross-corpus matrix); every metric is in the run reports, cards and JSON files whatever its views.
     """
 
     name: str
@@ -39,7 +43,20 @@ class Metric:
     model_index_type: Optional[str] = None
     model_index_name: Optional[str] = None
     model_index_config: Optional[str] = None
+    unit: str = "percent"
+    views: tuple[str, ...] = ()
 
+    def format(self, value: float, unit: bool = True) -> str:
+        """`value` as tables write it (:attr:`unit`), with the percent sign when `unit`."""
+        if self.unit == "score":
+            return f"{value:.3f}"
+        return f"{100 * value:.1f}" + (" %" if unit else "")
+
+
+#: The comparison views that show a chosen few metrics: ``leakage`` (``ser-hf leakage-study``), ``sweep``
+#: (``ser-hf sweep``), ``cross_corpus`` (``ser-hf evaluate``'s matrix).
+VIEWS = ("leakage", "sweep", "cross_corpus")
+_ALL_VIEWS = VIEWS
 
 #: Every scalar metric an evaluation reports, in the order tables show them. UA is macro-averaged recall (the
 #: ranking metric of the field, corpora being unbalanced), WA plain accuracy.
@@ -47,14 +64,15 @@ METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
         Metric("unweighted_accuracy", "UA", interval=True, model_index_type="recall",
-               model_index_name="Unweighted accuracy (UA, macro recall)", model_index_config="macro"),
+               model_index_name="Unweighted accuracy (UA, macro recall)", model_index_config="macro",
+               views=_ALL_VIEWS),
         Metric("accuracy", "WA", interval=True, model_index_type="accuracy",
-               model_index_name="Weighted accuracy (WA, accuracy)"),
+               model_index_name="Weighted accuracy (WA, accuracy)", views=_ALL_VIEWS),
         Metric("macro_f1", "macro-F1", interval=True, model_index_type="f1", model_index_name="Macro F1",
-               model_index_config="macro"),
+               model_index_config="macro", views=_ALL_VIEWS),
         Metric("weighted_f1", "weighted-F1", model_index_type="f1", model_index_name="Weighted F1",
-               model_index_config="weighted"),
-        Metric("expected_calibration_error", "ECE", greater_is_better=False),
+               model_index_config="weighted", views=("leakage",)),
+        Metric("expected_calibration_error", "ECE", greater_is_better=False, unit="score"),
     )
 }  # fmt: skip
 #: Their names, in order.
@@ -63,5 +81,25 @@ SCALAR_METRICS = tuple(METRICS)
 METRIC_LABELS = {name: metric.label for name, metric in METRICS.items()}
 #: The metrics that get a speaker-bootstrap interval, in the order reports show them.
 INTERVAL_METRICS = tuple(name for name, metric in METRICS.items() if metric.interval)
+#: The metrics written as percentages (the fold summaries' and cards' percentage columns).
+PERCENT_METRICS = tuple(name for name, metric in METRICS.items() if metric.unit == "percent")
 
-__all__ = ["INTERVAL_METRICS", "METRICS", "METRIC_LABELS", "Metric", "SCALAR_METRICS", "SPLITS"]
+
+def view_metrics(view: str) -> tuple[str, ...]:
+    """The metrics a comparison view (one of :data:`VIEWS`) shows, in table order."""
+    if view not in VIEWS:
+        raise ValueError(f"No metric view {view!r}: the views are {', '.join(VIEWS)}.")
+    return tuple(name for name, metric in METRICS.items() if view in metric.views)
+
+
+__all__ = [
+    "INTERVAL_METRICS",
+    "METRICS",
+    "METRIC_LABELS",
+    "Metric",
+    "PERCENT_METRICS",
+    "SCALAR_METRICS",
+    "SPLITS",
+    "VIEWS",
+    "view_metrics",
+]

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..atomic_files import save_figure, write_text_atomic
 from ..run_folder import CROSS_CORPUS_JSON, CROSS_CORPUS_MARKDOWN, CROSS_CORPUS_PNG, EVAL_REPORT_JSON
+from .constants import view_metrics
 from .eval_report import corpora_names, write_eval_report
 from .evaluate_model import (
     CorpusSource,
@@ -77,7 +78,7 @@ def cross_corpus_matrix(
         "training_corpora": {name: model.corpora or None for name, model in zip(names, trained)},
         "split": split,
         "cells": {},
-        **{metric: {} for metric in ("unweighted_accuracy", "accuracy", "macro_f1")},
+        **{metric: {} for metric in view_metrics("cross_corpus")},
     }
     for name, model in zip(names, trained):
         for source in sources:
@@ -88,7 +89,7 @@ def cross_corpus_matrix(
             folder = folder_slug(f"{name}__{source.name}")
             write_eval_report(output_dir / folder, report)
             (metrics,) = report["evaluation"].values()
-            for metric in ("unweighted_accuracy", "accuracy", "macro_f1"):
+            for metric in view_metrics("cross_corpus"):
                 matrix[metric].setdefault(name, {})[source.name] = metrics[metric]
             matrix["cells"].setdefault(name, {})[source.name] = {
                 "split": report["split"]["name"],

@@ -26,6 +26,7 @@ from ..run_folder import (
 from ..run_record import RunReport
 from .bootstrap import INTERVAL_LABELS, format_intervals
 from .calibration import plot_reliability_diagram, split_calibration
+from .constants import METRICS, PERCENT_METRICS
 from .metrics import (
     SCALAR_METRICS,
     classification_metrics,
@@ -241,10 +242,7 @@ def format_report(report: RunReport | Mapping[str, Any]) -> str:
     names = [name for name in SCALAR_METRICS]
     lines += ["", "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for name, metrics in report.evaluation.items():
-        cells = [
-            f"{metrics.metric(m):.3f}" if m == "expected_calibration_error" else f"{100 * metrics.metric(m):.1f} %"
-            for m in names
-        ]
+        cells = [METRICS[m].format(metrics.metric(m)) for m in names]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     calibration = format_calibration(report)
     if calibration:
@@ -329,7 +327,7 @@ def write_fold_summary(
 
 def format_fold_summary(summary: Mapping[str, Any]) -> str:
     """The fold summary as Markdown: mean ± std, then one row per fold."""
-    names = [name for name in SCALAR_METRICS if name != "expected_calibration_error"]
+    names = list(PERCENT_METRICS)
     lines = [
         f"# {summary['protocol']} protocol, {summary['folds']} folds, {summary['split']} split",
         "",

@@ -21,7 +21,7 @@ from ..data.dataset_info import column_values, get_ser_info, set_ser_info
 from ..data.splits import SplitError, random_split
 from ..errors import RecipeError
 from ..evaluation.bootstrap import format_intervals
-from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS
+from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS, view_metrics
 from ..recipe.recipe import Recipe
 from ..run_folder import RUN_CONFIG_FILE
 from ..run_record import RunReport
@@ -35,7 +35,7 @@ LEAKAGE_JSON = "leakage.json"
 LEAKAGE_MARKDOWN = "leakage.md"
 LEAKAGE_PNG = "leakage.png"
 #: The metrics the study's table and plot show (all scalar metrics are in leakage.json).
-SHOWN_METRICS = ("unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1")
+SHOWN_METRICS = view_metrics("leakage")
 
 
 def matched_random_fractions(sizes: Mapping[str, int]) -> tuple[float, float]:

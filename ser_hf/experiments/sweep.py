@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..errors import RecipeError
-from ..evaluation.constants import METRIC_LABELS, METRICS, SCALAR_METRICS
+from ..evaluation.constants import METRIC_LABELS, METRICS, SCALAR_METRICS, view_metrics
 from ..extras import install_hint
 from ..recipe.errors import unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
@@ -451,7 +451,7 @@ def results_table(rows: Sequence[Mapping[str, Any]], spec: SweepSpec) -> pd.Data
 
 def format_sweep(table: pd.DataFrame, spec: SweepSpec) -> str:
     """The results as Markdown: swept values, then validation and test UA / WA / macro-F1 (%)."""
-    metrics = ("unweighted_accuracy", "accuracy", "macro_f1")
+    metrics = view_metrics("sweep")
     score_columns = [f"{split}_{m}" for split in ("validation", "test") for m in metrics if f"{split}_{m}" in table]
     header = list(spec.grid) + [f"{c.split('_', 1)[0]} {METRIC_LABELS[c.split('_', 1)[1]]}" for c in score_columns]
     lines = [

@@ -12,7 +12,7 @@ from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA
 from ..evaluation.bootstrap import INTERVAL_LABELS, format_interval, format_intervals
-from ..evaluation.constants import INTERVAL_METRICS, METRICS, SCALAR_METRICS
+from ..evaluation.constants import INTERVAL_METRICS, METRICS, PERCENT_METRICS, SCALAR_METRICS
 from ..evaluation.eval_report import corpora_names, corpus_relation
 from ..run_folder import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
 from ..run_record import RunReport
@@ -157,8 +157,8 @@ def results_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, metrics in RunReport.from_dict(report).evaluation.items():
         row = {"name": name, "clips": metrics.clips}
-        row.update({m: percent(metrics.metric(m)) for m in SCALAR_METRICS if m != "expected_calibration_error"})
-        row["expected_calibration_error"] = f"{metrics.expected_calibration_error:.3f}"
+        row.update({m: percent(metrics.metric(m)) for m in PERCENT_METRICS})
+        row.update({m: METRICS[m].format(metrics.metric(m)) for m in SCALAR_METRICS if m not in PERCENT_METRICS})
         row["ua_interval"] = format_interval(metrics.confidence_intervals, "unweighted_accuracy")
         rows.append(row)
     return rows

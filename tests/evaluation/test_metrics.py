@@ -134,7 +134,17 @@ def test_every_metric_has_one_row_with_what_its_readers_need():
         "expected_calibration_error" not in MODEL_INDEX_METRICS
         and not METRICS["expected_calibration_error"].greater_is_better
     )
-    # Every metric with an interval gets one from the speaker bootstrap, under its label.
-    assert list(INTERVAL_LABELS) == list(INTERVAL_METRICS) == ["unweighted_accuracy", "accuracy", "macro_f1"]
+    # Every metric with an interval gets one from the speaker bootstrap, under its label: the bootstrap computes each
+    # from confusion matrices, and the one with an interval are exactly the ones it can compute.
+    from ser_hf.evaluation.bootstrap import metrics_from_confusion
+    from ser_hf.evaluation.constants import VIEWS, view_metrics
+
+    computable = set(metrics_from_confusion(np.eye(3)[None]))
+    assert list(INTERVAL_LABELS) == list(INTERVAL_METRICS) == [name for name in METRICS if name in computable]
+    # Every row says how tables write it and which comparison views show it; each view shows some metric.
+    for name, metric in METRICS.items():
+        assert metric.unit in ("percent", "score") and set(metric.views) <= set(VIEWS)
+        assert metric.format(0.5) == ("50.0 %" if metric.unit == "percent" else "0.500")
+    assert all(view_metrics(view) for view in VIEWS)
     intervals = pooled_intervals([metrics])
     assert list(intervals["intervals"]) == list(intervals["pooled"]) == list(INTERVAL_METRICS)
