@@ -59,6 +59,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="the shipped sample instead of ../shared/data")
     parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, 2 clips, 1 step each")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--device", default="cpu", help="where both ways run (cuda on a GPU machine); default cpu")
     add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -69,7 +70,8 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(0)
     rows = rng.choice(len(corpus), size=args.batch_size, replace=False)
     clips = [decode_waveform(corpus[int(row)]["path"], 16000) for row in rows]
-    labels = torch.tensor([corpus[int(row)]["label"] for row in rows])
+    device = torch.device(args.device)
+    labels = torch.tensor([corpus[int(row)]["label"] for row in rows], device=device)
     names = corpus.features["label"]
     print(machine_line())
     print(
@@ -88,11 +90,13 @@ def main(argv=None) -> dict:
         encoder_window_seconds=10,
     )
     ours.config.trim_window = True
+    ours.to(device)
     ours_extractor = build_ssl_feature_extractor(str(args.model), encoder_window_seconds=10)
     lower = ours.config.num_hidden_layers - args.top_layers
     start = time.perf_counter()
     with torch.no_grad():
         inputs = ours_extractor(clips, sampling_rate=16000, return_tensors="pt", return_state_statistics=False)
+        inputs = inputs.to(device)
         _, layers = ours.encoder_layers(inputs["input_features"], inputs["attention_mask"])
         mask = ours.frame_mask(inputs["attention_mask"], layers[0].shape[1])
         pooled = pool_layer_statistics(layers, mask)
@@ -101,26 +105,33 @@ def main(argv=None) -> dict:
     wrapper = CachedLowerLayersModel(ours, lower).train()
     ours_optimizer = torch.optim.AdamW([p for p in wrapper.parameters() if p.requires_grad], lr=1e-4)
 
+    def synchronize():  # a GPU step is timed to its end, not to its launch
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     def ours_step():
         ours_optimizer.zero_grad()
         wrapper(encoder_states=pooled, lower_states=lower_states, frame_mask=mask, labels=labels).loss.backward()
         ours_optimizer.step()
+        synchronize()
 
     # The straightforward way: transformers' classifier on the 30-s window, the whole encoder every step.
     from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
 
     torch.manual_seed(0)
-    peer = WhisperForAudioClassification.from_pretrained(str(args.model), num_labels=names.num_classes).train()
+    peer = WhisperForAudioClassification.from_pretrained(str(args.model), num_labels=names.num_classes)
+    peer = peer.to(device).train()
     peer_parameters = top_layers_trainable(peer, peer.encoder, args.top_layers)
     peer_optimizer = torch.optim.AdamW(peer_parameters, lr=1e-4)
     peer_features = WhisperFeatureExtractor.from_pretrained(str(args.model))(
         clips, sampling_rate=16000, return_tensors="pt"
-    )["input_features"]
+    )["input_features"].to(device)
 
     def peer_step():
         peer_optimizer.zero_grad()
         peer(input_features=peer_features, labels=labels).loss.backward()
         peer_optimizer.step()
+        synchronize()
 
     timed_step(ours_step), timed_step(peer_step)  # warm-up
     times = {"ser-hf": [], "transformers": []}
@@ -137,7 +148,13 @@ def main(argv=None) -> dict:
         f"  ser-hf / transformers clips/s: {ratio:.1f}x; ser-hf's one-off encoding of these clips: {one_off:.2f} s, "
         f"repaid after {one_off / saved:.2f} epoch(s)"
     )
-    result = {"medians": medians, "ratio": ratio, "one_off_seconds": one_off, "machine": machine_line()}
+    result = {
+        "medians": medians,
+        "ratio": ratio,
+        "one_off_seconds": one_off,
+        "device": str(device),
+        "machine": machine_line(),
+    }
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
