@@ -163,9 +163,7 @@ def predict_command(args: argparse.Namespace) -> int:
         return timeline_command(args)
     if args.timeline_plot is not None or args.rttm is not None:
         raise ValueError("--timeline-plot and --rttm go with --timeline.")
-    # The deploy stage's classifying imports torch and transformers, and ser_hf.models (which registers the model
-    # types): only once every argument is known to be usable.
-    from ..deploy.predict import predict_files
+    from ..deploy.predict import predict_files  # torch and transformers: once every argument is known to be usable
 
     def print_json_line(prediction) -> None:
         print(json.dumps(prediction.to_dict(args.top_k)), flush=True)

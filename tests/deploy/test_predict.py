@@ -340,7 +340,7 @@ def test_interrupted_run_leaves_the_previous_output_intact(tmp_path, monkeypatch
                 raise KeyboardInterrupt
             yield prediction
 
-    monkeypatch.setattr(classify_module, "classify_files", interrupted)
+    monkeypatch.setattr("ser_hf.deploy.predict.classify_files", interrupted)  # what ser-hf predict's one call runs
     status = cli_main(
         ["predict", str(crnn_model), *find_audio_inputs([clip_folder])[:50], "--output", str(output), "--no-progress"]
     )
