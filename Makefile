@@ -32,9 +32,11 @@ ffmpeg:
 # The test files run in parallel (pytest-xdist), one worker per logical CPU and at most 4: beyond that the largest
 # file bounds the time. --dist loadfile keeps each file on one worker, so its module-scoped fixtures (trained runs,
 # the local Hub, saved models) are built once. TEST_WORKERS=0 runs everything in one process, as plain `pytest` does.
+# The 15 slowest tests are listed at the end, so that a test that grows past its share shows in every run.
 TEST_WORKERS ?= logical
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile \
+		--durations 15
 
 # The demo trains recipes/demo_whisper.yaml: Whisper tiny.en's pretrained encoder (embedded in the repository,
 # pretrained/whisper-tiny.en-encoder), frozen, every clip of the RAVDESS sample the repository ships encoded once and a
