@@ -466,16 +466,14 @@ def check_lora_targets(model: PreTrainedModel, target_modules: Any) -> None:
     A regular expression (a string) is left to peft."""
     if target_modules is None or isinstance(target_modules, str):
         return
-    encoder = getattr(model, "encoder", None) or model.base_model
+    encoder = model.base_model  # Whisper's classifier answers with its encoder
     names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules() if name}
     missing = sorted(str(target) for target in target_modules if str(target) not in names)
     if missing:
         linear = sorted({name.rsplit(".", 1)[-1] for name, m in encoder.named_modules() if isinstance(m, nn.Linear)})
-        decoder = (
-            " (a Whisper classifier keeps the encoder only: decoder modules cannot be adapted)"
-            if (isinstance(model.config, SerWhisperConfig))
-            else ""
-        )
+        decoder = ""
+        if isinstance(model.config, SerWhisperConfig):
+            decoder = " (a Whisper classifier keeps the encoder only: decoder modules cannot be adapted)"
         raise ValueError(
             f"lora_target_modules: {', '.join(missing)} name no module of this {model.config.model_type} encoder"
             f"{decoder}; its linear modules are {', '.join(linear)}. Set lora_target_modules to some of them "

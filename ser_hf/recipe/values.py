@@ -65,8 +65,7 @@ def _looks_local(location: str) -> bool:
 def value_problems(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a recipe's values (file and command line merged) found without torch: numbers out of range,
     a `data_dir` that does not exist, a local `model_name_or_path` that does not exist."""
-    problems = [problem for name in NUMBER_RULES if name in values for problem in [number_problem(name, values[name])]]
-    problems = [problem for problem in problems if problem]
+    problems = [problem for name in NUMBER_RULES if name in values and (problem := number_problem(name, values[name]))]
     data_dirs = values.get("data_dir")
     for data_dir in data_dirs if isinstance(data_dirs, list) else [data_dirs] if data_dirs is not None else []:
         if isinstance(data_dir, (str, os.PathLike)) and not os.path.isdir(os.path.expanduser(data_dir)):
