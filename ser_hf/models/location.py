@@ -237,6 +237,15 @@ def _not_a_classifier(folder: Path) -> Optional[str]:
     return f"its config.json describes {', '.join(map(str, architectures))}, not an audio classifier"
 
 
+def check_weights_readable(folder: Union[str, os.PathLike]) -> None:
+    """Raise :class:`ModelWeightsError` naming a ``*.safetensors`` file of a local folder that cannot be read (cut
+    short by an interrupted copy or download, or not safetensors), before ``from_pretrained`` meets it: what training
+    checks of the pretrained encoder it starts from (a trained classifier gets :func:`check_model_weights`)."""
+    folder = Path(folder).expanduser()
+    if folder.is_dir():
+        _safetensors_shapes([path for path in _files(folder, SAFETENSORS_WEIGHTS) if path.suffix == ".safetensors"])
+
+
 def _safetensors_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:
     """``{tensor name: (file, shape)}`` read from the headers of ``files``; a header that cannot be read is an
     error naming its file."""
@@ -280,4 +289,5 @@ __all__ = [
     "UntrainedHeadError",
     "check_model_location",
     "check_model_weights",
+    "check_weights_readable",
 ]

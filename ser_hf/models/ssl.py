@@ -38,7 +38,7 @@ from .configuration_whisper import LAYER_STATISTICS, WHISPER_FRAMES_PER_SECOND, 
 from .feature_extraction_auto import load_feature_extractor
 from .feature_extraction_whisper import UTTERANCE_NORMALIZATION, SerWhisperFeatureExtractor
 from .labels import Labels, label_maps
-from .location import check_model_location
+from .location import check_model_location, check_weights_readable
 from .parameters import count_parameters
 from .pooling import POOLING_MODES
 from .registry import ENCODER_FAMILIES
@@ -148,6 +148,7 @@ def build_ssl_classifier(
         check_model_location(
             pretrained, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
         )
+        check_weights_readable(pretrained)
         hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
         config = AutoConfig.from_pretrained(pretrained, **hub_kwargs)
 

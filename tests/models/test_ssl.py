@@ -266,3 +266,19 @@ def test_pickled_weights_load_only_when_allowed(tmp_path):
         build_ssl_classifier(tmp_path, LABELS, use_safetensors=True)
     model = build_ssl_classifier(tmp_path, LABELS, use_safetensors=None)
     assert torch.equal(model.classifier.weight, pretrained.classifier.weight)
+
+
+def test_a_cut_short_encoder_weights_file_is_named_before_training_starts(tmp_path):
+    """A pretrained encoder folder whose model.safetensors an interrupted copy cut short: named, with what to do, as
+    predict names a trained model's (not safetensors' "incomplete metadata" traceback)."""
+    from ser_hf.models.location import ModelWeightsError
+
+    model, extractor = build_tiny("wav2vec2-mean", config_overrides={"num_hidden_layers": 1})
+    folder = tmp_path / "encoder"
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    weights = folder / "model.safetensors"
+    with open(weights, "r+b") as handle:
+        handle.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ModelWeightsError, match=f"{weights} is damaged and cannot be loaded .* Copy or save the model"):
+        build_ssl_classifier(str(folder), LABELS, freeze_base_model=True)
