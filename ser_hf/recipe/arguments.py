@@ -27,7 +27,7 @@ from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
 from ..models.registry import ENCODER_FAMILIES
 from .errors import RecipeError, unknown_key_message
-from .values import NUMBER_RULES, check_number
+from .values import check_numbers
 from .yaml_io import DuplicateKeyError, load_yaml
 
 logger = logging.getLogger(__name__)
@@ -180,6 +180,7 @@ class ModelArguments:
     )
 
     def __post_init__(self):
+        check_numbers(self)
         self.model_config = _mapping(self.model_config, "model_config") or {}
         self.feature_extractor_config = _mapping(self.feature_extractor_config, "feature_extractor_config") or {}
         self.lora_target_modules = _as_list(self.lora_target_modules)
@@ -479,6 +480,7 @@ class DataArguments:
     )
 
     def __post_init__(self):
+        check_numbers(self)
         self.corpus = [str(c) for c in _as_list(self.corpus) or []]
         self.data_dir = [str(d) for d in _as_list(self.data_dir) or []]
         self.corpus_options = _mapping(self.corpus_options, "corpus_options") or {}
@@ -646,7 +648,7 @@ class AugmentationArguments:
             missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
             if missing:
                 raise RecipeError(f"{name}: {missing} do not exist.")
-        check_number("mixup_alpha", self.mixup_alpha)
+        check_numbers(self)
         try:  # the augmentation classes validate their values; fail here, before any data is loaded
             self.waveform_augmentation(16000)
             self.spec_augment()
@@ -901,9 +903,7 @@ class SERTrainingArguments(TrainingArguments):
                 f"max_steps must be a positive number of optimizer steps, got {self.max_steps} (leave "
                 "it out, or set -1, to train for num_train_epochs)."
             )
-        for name in NUMBER_RULES:
-            if hasattr(self, name):
-                check_number(name, getattr(self, name))
+        check_numbers(self)
 
     def __getstate__(self) -> dict[str, Any]:
         # Trainer pickles its arguments into every checkpoint (training_args.bin): never with the Hub token in them.

@@ -27,6 +27,13 @@ NUMBER_RULES: dict[str, tuple[str, Callable[[float], bool], str]] = {
     "weight_decay": ("0 (none) or positive", lambda value: value >= 0, ""),
     "warmup_steps": ("0 or positive", lambda value: value >= 0, "a number of steps, or below 1 a share of them"),
     "mixup_alpha": ("0 (off) or positive", lambda value: value >= 0, ""),
+    "max_grad_norm": ("0 (no clipping) or positive", lambda value: value >= 0, ""),
+    "save_total_limit": ("at least 1 (or left out: keep every checkpoint)", lambda value: value >= 1, ""),
+    "calibration_min_clips": ("at least 1", lambda value: value >= 1, ""),
+    "max_duration_seconds": ("a positive number of seconds", lambda value: value > 0, ""),
+    "lora_r": ("at least 1", lambda value: value >= 1, ""),
+    "lora_alpha": ("positive", lambda value: value > 0, ""),
+    "lora_dropout": ("in [0, 1)", lambda value: 0 <= value < 1, ""),
 }
 
 
@@ -55,6 +62,13 @@ def check_number(name: str, value: Any) -> None:
     problem = number_problem(name, value)
     if problem:
         raise RecipeError(problem)
+
+
+def check_numbers(arguments: Any) -> None:
+    """:func:`check_number` on every field of a recipe dataclass that :data:`NUMBER_RULES` has a rule for."""
+    for name in NUMBER_RULES:
+        if hasattr(arguments, name):
+            check_number(name, getattr(arguments, name))
 
 
 def _looks_local(location: str) -> bool:
@@ -103,4 +117,11 @@ def command_line_values(args: list[str]) -> dict[str, Any]:
     return values
 
 
-__all__ = ["NUMBER_RULES", "check_number", "command_line_values", "number_problem", "value_problems"]
+__all__ = [
+    "NUMBER_RULES",
+    "check_number",
+    "check_numbers",
+    "command_line_values",
+    "number_problem",
+    "value_problems",
+]

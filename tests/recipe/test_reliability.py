@@ -36,6 +36,20 @@ pytestmark = pytest.mark.reliability
             r"label_smoothing_factor must be in \[0, 1\) \(0: no smoothing\), got -0.1",
         ),
         ({"sampling_rate": 0}, "sampling_rate must be a positive number of samples per second, got 0"),
+        # Every numeric value with a range, finite (recipe/values.py's NUMBER_RULES), in each dataclass.
+        ({"max_duration_seconds": float("inf")}, "max_duration_seconds must be a positive number of seconds, got inf"),
+        ({"max_grad_norm": float("nan")}, r"max_grad_norm must be 0 \(no clipping\) or positive, got nan"),
+        ({"save_total_limit": -3}, "save_total_limit must be at least 1 .*, got -3"),
+        ({"calibration_min_clips": 0}, "calibration_min_clips must be at least 1, got 0"),
+        ({"weight_decay": -0.1}, r"weight_decay must be 0 \(none\) or positive, got -0.1"),
+        (
+            {"model_type": "wav2vec2", "model_config": TINY_SSL, "use_lora": True, "lora_dropout": float("nan")},
+            r"lora_dropout must be in \[0, 1\), got nan",
+        ),
+        (
+            {"model_type": "wav2vec2", "model_config": TINY_SSL, "use_lora": True, "lora_r": 0},
+            "lora_r must be at least 1",
+        ),
         ({"split_protocol": "kfold", "num_folds": 1}, "num_folds must be at least 2 .*, got 1"),
         (
             {"model_config": {"conv_channels": 16}},
