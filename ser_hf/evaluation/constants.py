@@ -56,7 +56,6 @@ class Metric:
 #: The comparison views that show a chosen few metrics: ``leakage`` (``ser-hf leakage-study``), ``sweep``
 #: (``ser-hf sweep``), ``cross_corpus`` (``ser-hf evaluate``'s matrix).
 VIEWS = ("leakage", "sweep", "cross_corpus")
-_ALL_VIEWS = VIEWS
 
 #: Every scalar metric an evaluation reports, in the order tables show them. UA is macro-averaged recall (the
 #: ranking metric of the field, corpora being unbalanced), WA plain accuracy.
@@ -65,11 +64,11 @@ METRICS: dict[str, Metric] = {
     for metric in (
         Metric("unweighted_accuracy", "UA", interval=True, model_index_type="recall",
                model_index_name="Unweighted accuracy (UA, macro recall)", model_index_config="macro",
-               views=_ALL_VIEWS),
+               views=VIEWS),
         Metric("accuracy", "WA", interval=True, model_index_type="accuracy",
-               model_index_name="Weighted accuracy (WA, accuracy)", views=_ALL_VIEWS),
+               model_index_name="Weighted accuracy (WA, accuracy)", views=VIEWS),
         Metric("macro_f1", "macro-F1", interval=True, model_index_type="f1", model_index_name="Macro F1",
-               model_index_config="macro", views=_ALL_VIEWS),
+               model_index_config="macro", views=VIEWS),
         Metric("weighted_f1", "weighted-F1", model_index_type="f1", model_index_name="Weighted F1",
                model_index_config="weighted", views=("leakage",)),
         Metric("expected_calibration_error", "ECE", greater_is_better=False, unit="score"),
