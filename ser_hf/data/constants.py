@@ -26,8 +26,13 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
     ".webm",
 )
 
-#: The names ``load_corpus`` takes, for help texts that must not import ``datasets``: the named corpora of
-#: ``ser_hf.data.corpora.CORPUS_MODULES`` in its order, then ``folder`` (a test checks the two agree).
-CORPUS_NAMES: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo", "folder")
+#: The corpus registry: each named corpus is the module ``ser_hf/data/corpora/<name>.py``, and this tuple is the one
+#: list of them. ``ser_hf.data.corpora`` imports its modules from it (``CORPUS_MODULES``), from which the specs, parsers
+#: and loaders derive; the help texts read it here, without importing ``datasets``. Adding a corpus is its module and
+#: one entry here.
+NAMED_CORPORA: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo")
 
-__all__ = ["AUDIO_EXTENSIONS", "CACHE_PRECISIONS", "CORPUS_NAMES", "PROTOCOLS", "VERIFY_LEVELS"]
+#: The names ``load_corpus`` takes: the named corpora, then ``folder`` (a folder or CSV of one's own clips).
+CORPUS_NAMES: tuple[str, ...] = (*NAMED_CORPORA, "folder")
+
+__all__ = ["AUDIO_EXTENSIONS", "CACHE_PRECISIONS", "CORPUS_NAMES", "NAMED_CORPORA", "PROTOCOLS", "VERIFY_LEVELS"]

@@ -7,6 +7,7 @@ the file header) and the corpus' own metadata.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -15,9 +16,8 @@ from typing import Callable, Mapping, Optional, Sequence
 from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
 from ...emotions import LabelPolicy, union_labels
-from ..constants import VERIFY_LEVELS
+from ..constants import NAMED_CORPORA, VERIFY_LEVELS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
-from . import cremad, emodb, nemo, ravdess, savee, tess
 from .base import (
     AUDIO_EXTENSIONS,
     DEFAULT_SAMPLING_RATE,
@@ -53,10 +53,10 @@ __all__ = [
     "probe_audio",
 ]
 
-#: The corpus modules, the one list every name, parser, loader and help text derives from. A corpus module holds a
-#: ``SPEC`` (:class:`CorpusSpec`), a ``parse(path) -> Clip`` and, where it reads side tables, a
-#: ``load(data_dir, **options)``; adding a corpus is one module and one entry here.
-CORPUS_MODULES = (cremad, ravdess, tess, savee, emodb, nemo)
+#: The corpus modules, imported from the registry :data:`~ser_hf.data.constants.NAMED_CORPORA` (the one list every
+#: name, parser, loader and help text derives from). A corpus module holds a ``SPEC`` (:class:`CorpusSpec`, whose name
+#: is the module's), a ``parse(path) -> Clip`` and, where it reads side tables, a ``load(data_dir, **options)``.
+CORPUS_MODULES = tuple(importlib.import_module(f"{__name__}.{name}") for name in NAMED_CORPORA)
 
 #: The corpora ``load_corpus`` knows, by name.
 CORPORA: dict[str, CorpusSpec] = {module.SPEC.name: module.SPEC for module in CORPUS_MODULES}
