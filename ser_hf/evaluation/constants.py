@@ -34,6 +34,8 @@ class Metric:
             with one decimal (``75.6 %``); ``"score"``, the value as it is with three decimals (``0.042``).
         views (`tuple[str]`): the comparison views whose tables show it (:data:`VIEWS`: the leakage study, the sweep,
             the cross-corpus matrix); every metric is in the run reports, cards and JSON files whatever its views.
+        needs_scores (`bool`): computed from the model's scores (its probabilities), not from the predicted classes
+            alone; the `evaluate` module (``ser_metrics.py``), which takes class ids, leaves it out.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Metric:
     model_index_config: Optional[str] = None
     unit: str = "percent"
     views: tuple[str, ...] = ()
+    needs_scores: bool = False
 
     def format(self, value: float, unit: bool = True) -> str:
         """`value` as tables write it (:attr:`unit`), with the percent sign when `unit`."""
@@ -71,7 +74,7 @@ METRICS: dict[str, Metric] = {
                model_index_config="macro", views=VIEWS),
         Metric("weighted_f1", "weighted-F1", model_index_type="f1", model_index_name="Weighted F1",
                model_index_config="weighted", views=("leakage",)),
-        Metric("expected_calibration_error", "ECE", greater_is_better=False, unit="score"),
+        Metric("expected_calibration_error", "ECE", greater_is_better=False, unit="score", needs_scores=True),
     )
 }  # fmt: skip
 #: Their names, in order.
@@ -80,6 +83,8 @@ SCALAR_METRICS = tuple(METRICS)
 METRIC_LABELS = {name: metric.label for name, metric in METRICS.items()}
 #: The metrics that get a speaker-bootstrap interval, in the order reports show them.
 INTERVAL_METRICS = tuple(name for name, metric in METRICS.items() if metric.interval)
+#: The metrics computed from predicted classes alone (what the `evaluate` module returns).
+CLASS_METRICS = tuple(name for name, metric in METRICS.items() if not metric.needs_scores)
 #: The metrics written as percentages (the fold summaries' and cards' percentage columns).
 PERCENT_METRICS = tuple(name for name, metric in METRICS.items() if metric.unit == "percent")
 
@@ -92,6 +97,7 @@ def view_metrics(view: str) -> tuple[str, ...]:
 
 
 __all__ = [
+    "CLASS_METRICS",
     "INTERVAL_METRICS",
     "METRICS",
     "METRIC_LABELS",

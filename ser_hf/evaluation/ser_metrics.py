@@ -5,8 +5,9 @@
     >>> metric.compute(predictions=[0, 1, 1], references=[0, 1, 0])["unweighted_accuracy"]
     0.75
 
-It returns UA (``unweighted_accuracy``, the mean of per-class recalls), WA (``accuracy``), ``macro_f1`` and
-``per_class_recall``, computed by :func:`ser_hf.evaluation.metrics.classification_metrics`: the module is a thin
+It returns every metric of ser-hf's table (:data:`ser_hf.evaluation.constants.METRICS`) that predicted classes
+alone give (``CLASS_METRICS``: UA as ``unweighted_accuracy``, the mean of per-class recalls, WA as ``accuracy``,
+``macro_f1``, ``weighted_f1``), and ``per_class_recall``, computed by :func:`ser_hf.evaluation.metrics.classification_metrics`: the module is a thin
 `evaluate` face on the one implementation ser-hf's reports use, so the figures of `evaluate.evaluator` and of
 ``ser-hf evaluate`` agree on the same clips. `evaluate` copies this file into its module cache and imports it on its
 own, so it imports ser-hf absolutely.
@@ -16,20 +17,21 @@ import datasets
 import evaluate
 import numpy as np
 
+from ser_hf.evaluation.constants import CLASS_METRICS, METRICS
 from ser_hf.evaluation.metrics import classification_metrics
 
 _DESCRIPTION = """Speech emotion recognition metrics: unweighted accuracy (UA, mean per-class recall: the figure SER
 papers rank by, since corpora are unbalanced), weighted accuracy (WA, share of clips right), macro-F1 over the classes
 present, and per-class recall."""
 
-_KWARGS_DESCRIPTION = """
+_KWARGS_DESCRIPTION = f"""
 Args:
     predictions (`list` of `int`): predicted class ids.
     references (`list` of `int`): true class ids.
     label_names (`list` of `str`, *optional*): class names, index = class id; per-class recall is keyed by them
         (by class id as a string otherwise).
 Returns:
-    unweighted_accuracy (`float`), accuracy (`float`), macro_f1 (`float`),
+    {", ".join(f"{name} (`float`, {METRICS[name].label})" for name in CLASS_METRICS)},
     per_class_recall (`dict[str, float]`): recall of every class, 0 for a class absent from the references.
 """
 
@@ -61,8 +63,6 @@ class SERMetrics(evaluate.Metric):
         logits = np.eye(len(label_names))[predictions]
         metrics = classification_metrics(references, logits, list(label_names))
         return {
-            "unweighted_accuracy": metrics["unweighted_accuracy"],
-            "accuracy": metrics["accuracy"],
-            "macro_f1": metrics["macro_f1"],
+            **{name: metrics[name] for name in CLASS_METRICS},
             "per_class_recall": {name: scores["recall"] for name, scores in metrics["per_class"].items()},
         }

@@ -8,6 +8,7 @@ import pytest
 import ser_hf
 from ser_hf.data.corpora import load_corpus
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
+from ser_hf.evaluation.constants import CLASS_METRICS, METRICS
 from ser_hf.evaluation.metrics import classification_metrics
 from tests.conftest import RAVDESS_SAMPLE
 from tests.conftest_models import LABELS, build_tiny
@@ -23,7 +24,11 @@ def test_the_module_loads_by_path_and_computes_the_reports_metrics():
     predictions = np.where(rng.random(50) < 0.6, references, rng.integers(0, 4, 50))
     result = metric.compute(predictions=predictions, references=references, label_names=["a", "b", "c", "d"])
     expected = classification_metrics(references, np.eye(4)[predictions], ["a", "b", "c", "d"])
-    for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
+    # Every metric of the table that class ids give, derived from the table (a new row is returned unasked).
+    assert set(result) == {*CLASS_METRICS, "per_class_recall"}
+    assert set(CLASS_METRICS) == {name for name, metric in METRICS.items() if not metric.needs_scores}
+    assert {"unweighted_accuracy", "accuracy", "macro_f1", "weighted_f1"} <= set(CLASS_METRICS)
+    for name in CLASS_METRICS:
         assert result[name] == pytest.approx(expected[name])
     assert result["per_class_recall"] == {k: v["recall"] for k, v in expected["per_class"].items()}
     assert metric.compute(predictions=[0, 1, 1], references=[0, 1, 0])["unweighted_accuracy"] == 0.75
@@ -54,5 +59,5 @@ def test_evaluator_on_a_ser_hf_model_agrees_with_ser_hf_evaluate(tmp_path, kind)
     assert evaluation["clips"] == len(clips) > 0
     if kind == "crnn":  # a tiny random SSL encoder gives every clip the same class; the CRNN does not
         assert sum(recall > 0 for recall in results["per_class_recall"].values()) > 1
-    for name in ("unweighted_accuracy", "accuracy", "macro_f1"):
+    for name in CLASS_METRICS:
         assert results[name] == pytest.approx(evaluation[name], abs=1e-9)
