@@ -9,6 +9,13 @@ over a padded window. The statistics of the frozen layers come from the cache; t
 computed every step. The model's own modules are trained, so the saved model is the full classifier that runs on
 audio (`pipeline("audio-classification")`), encoding each batch through its longest clip as it was trained.
 
+Augmentation: Whisper's SpecAugment keys in ``model_config`` (``apply_spec_augment``, ``mask_time_prob``,
+``mask_time_length``, ``mask_time_min_masks``, ``mask_feature_prob``, ``mask_feature_length``,
+``mask_feature_min_masks``, as ``WhisperModel`` reads them for its log-mel input) mask spans of frames and of channels
+of the cached input of the first fine-tuned layer in every training step (zeroed, spans drawn by transformers'
+``_compute_mask_indices``): the cache stays exact and each epoch sees other masks. Evaluation and the saved model
+never mask.
+
 Statistics: ``normalization: global`` standardises every layer's statistics with those the training clips had
 before fine-tuning (a fixed standardisation the fine-tuned layers learn under, stored in the feature extractor, as
 the saved model applies it); ``speaker`` and ``corpus`` statistics are refused, because a fine-tuned model's own
@@ -25,6 +32,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.models.whisper.modeling_whisper import _compute_mask_indices
 
 from ..models.modeling_whisper import pool_layer_statistics
 from .base import InputMode
@@ -78,7 +86,7 @@ class CachedLowerLayersModel(nn.Module):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices for the loss.
         """
         whisper = self._whisper[0]
-        hidden = lower_states.to(self.projector.weight.dtype)
+        hidden = self.mask_states(lower_states.to(self.projector.weight.dtype), frame_mask)
         states = whisper.run_encoder_layers(hidden, frame_mask, start=self.lower_layer)
         trained = pool_layer_statistics(states[1:], frame_mask)
         pooled = torch.cat([encoder_states[:, : self.lower_layer + 1].to(trained.dtype), trained], dim=1)
@@ -89,6 +97,32 @@ class CachedLowerLayersModel(nn.Module):
         if labels is not None:
             loss = _cross_entropy(logits, labels.to(logits.device), kwargs.get("num_items_in_batch"))
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def mask_states(self, hidden: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """SpecAugment on the cached states while training (``config.apply_spec_augment``): spans of each clip's own
+        frames (``mask_time_*``) and of channels (``mask_feature_*``) set to zero; `hidden` as it is otherwise."""
+        config = self.config
+        if not (self.training and config.apply_spec_augment):
+            return hidden
+        batch, frames, channels = hidden.shape
+        if config.mask_time_prob > 0:
+            time = _compute_mask_indices(
+                (batch, frames),
+                mask_prob=config.mask_time_prob,
+                mask_length=config.mask_time_length,
+                attention_mask=frame_mask.long(),
+                min_masks=config.mask_time_min_masks,
+            )
+            hidden = hidden.masked_fill(torch.from_numpy(time).to(hidden.device)[:, :, None], 0.0)
+        if config.mask_feature_prob > 0:
+            feature = _compute_mask_indices(
+                (batch, channels),
+                mask_prob=config.mask_feature_prob,
+                mask_length=config.mask_feature_length,
+                min_masks=config.mask_feature_min_masks,
+            )
+            hidden = hidden.masked_fill(torch.from_numpy(feature).to(hidden.device)[:, None, :], 0.0)
+        return hidden
 
 
 @dataclass

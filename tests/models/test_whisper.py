@@ -559,6 +559,48 @@ def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_pa
         encode_dataset(model, feature_extractor, dataset, cache_dir=tmp_path, lower_layer=1)
 
 
+def test_spec_augment_masks_spans_of_the_cached_states_while_training_only():
+    """apply_spec_augment with finetune_top_layers: spans of each clip's own frames and of channels of the first
+    fine-tuned layer's cached input are zeroed in training steps (other spans each step), never in evaluation."""
+    from ser_hf.inputs.top_layers import CachedLowerLayersModel
+
+    config = tiny_whisper_config(
+        trim_window=True,
+        apply_spec_augment=True,
+        mask_time_prob=0.3,
+        mask_time_length=4,
+        mask_time_min_masks=1,
+        mask_feature_prob=0.25,
+        mask_feature_length=2,
+        mask_feature_min_masks=1,
+    )
+    model = build_ssl_classifier(
+        config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics"
+    )
+    wrapper = CachedLowerLayersModel(model, lower_layer=1)
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 40, config.d_model) + 5.0  # no state is zero before masking
+    frame_mask = torch.ones(3, 40, dtype=torch.bool)
+    frame_mask[1, 25:] = False  # a shorter clip: its padding is never where a time span is drawn
+
+    wrapper.eval()
+    assert torch.equal(wrapper.mask_states(hidden, frame_mask), hidden)
+    wrapper.train()
+    np.random.seed(0)  # _compute_mask_indices draws with numpy
+    first, second = wrapper.mask_states(hidden, frame_mask), wrapper.mask_states(hidden, frame_mask)
+    zero = first == 0
+    masked_frames, masked_channels = zero.all(dim=2), zero.all(dim=1)
+    assert masked_frames.any(dim=1).all() and masked_channels.any(dim=1).all()  # every clip: frames and channels
+    assert not masked_frames[1, 25:].any()
+    assert masked_frames.sum(dim=1).max() <= 0.3 * 40 + 4  # spans of mask_time_length, about mask_time_prob
+    # Every state not in a masked frame or channel is the cached one.
+    kept = ~(masked_frames[:, :, None] | masked_channels[:, None, :])
+    assert torch.equal(first[kept], hidden[kept]) and not zero[kept].any()
+    assert not torch.equal(first, second)  # each step draws its own spans
+    model.config.apply_spec_augment = False
+    assert torch.equal(wrapper.mask_states(hidden, frame_mask), hidden)
+
+
 def test_a_clip_longer_than_the_window_is_encoded_in_windows_pooled_over_the_whole_clip(tmp_path):
     """FAST mode took a corpus with one clip longer than the window as an error for every clip (issue 44, item 1)."""
     model, feature_extractor = tiny_whisper(

@@ -280,6 +280,22 @@ def test_finetune_top_layers_names_every_conflicting_key_at_once(tmp_path):
     assert "A recipe that works" in message
 
 
+def test_spec_augment_on_cached_states_needs_finetune_top_layers(tmp_path):
+    """FAST mode caches pooled statistics that no mask reaches: apply_spec_augment there would change nothing."""
+    from tests.conftest_models import TINY_WHISPER
+
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tmp_path,
+        model_type="whisper",
+        model_config={**TINY_WHISPER, "apply_spec_augment": True},
+        cache_encoder_outputs=True,
+        freeze_base_model=True,
+    )
+    with pytest.raises(RecipeError, match="model_config.apply_spec_augment: true needs finetune_top_layers"):
+        parse_recipe([str(recipe)])
+
+
 def test_cached_augmented_copies_need_fast_mode_and_an_augmentation(tmp_path):
     from ser_hf.recipe import Recipe
     from tests.conftest_models import TINY_WHISPER
