@@ -307,3 +307,20 @@ def test_no_module_imports_one_that_imports_it_back():
     """No import cycle, not even through an import inside a function (issue 32's target): a module that needs a piece
     of another that builds on it means the piece belongs lower down."""
     assert import_cycles() == []
+
+
+def test_model_definitions_import_only_each_other():
+    """``ser_hf/models/*.py`` are the files a saved model carries (copied next to its weights and imported there
+    without ser-hf): they import each other and nothing else of ser-hf, never ``ser_hf.models.runtime`` (the registry,
+    builders and loader, which do not travel)."""
+    models = PACKAGE / "models"
+    definitions = {f"ser_hf.models.{path.stem}" for path in models.glob("*.py") if path.stem != "__init__"}
+    assert {"ser_hf.models.modeling_whisper", "ser_hf.models.feature_extraction_opensmile"} <= definitions
+    assert (models / "runtime" / "loading.py").is_file() and not (models / "loading.py").exists()
+    strays = {
+        (module, target)
+        for module in sorted(definitions)
+        for target in imported_modules(models / f"{module.rsplit('.', 1)[1]}.py")
+        if target not in definitions
+    }
+    assert not strays, f"Model definitions importing what a saved model does not carry: {sorted(strays)}"

@@ -9,7 +9,7 @@
 - :mod:`.timeline`: emotion over time by voice activity (``ser-hf predict --timeline``);
 - :mod:`.app`: the web app (``ser-hf app``, and a Space through :mod:`ser_hf.space_app`);
 - :mod:`.onnx_export`: ``ser-hf export --format onnx`` (running an export is the models stage's
-  :mod:`ser_hf.models.onnx_runtime`);
+  :mod:`ser_hf.models.runtime.onnx_runtime`);
 - :mod:`.audio_inputs` and :mod:`.constants`: what the command line checks before any model loads (no torch).
 
 The names below are imported when first used, so that ``import ser_hf.deploy.constants`` loads no torch.

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..evaluation.setup_shift import setup_shift_report, standardized_states
 from ..models.feature_normalization import Statistics
-from ..models.padding import is_padding_invariant
+from ..models.runtime.padding import is_padding_invariant
 from .pipelines import SpeakerNormalizedAudioClassificationPipeline, model_labels
 from .results import FilePrediction, WindowPrediction
 from .speakers import (

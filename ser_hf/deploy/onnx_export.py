@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from ..atomic_files import atomic_directory
-from ..models.onnx_runtime import (
+from ..models.runtime.onnx_runtime import (
     INSTALL_HINT,
     LOGITS,
     MANIFEST_FILE,
@@ -116,8 +116,8 @@ def load_model_for_export(
     name_or_path: str | os.PathLike, *, revision: Optional[str] = None, trust_remote_code: bool = False
 ):
     """``(model, feature_extractor)`` of a trained model folder, Hub id or folder of LoRA adapters (merged), loaded by
-    :func:`~ser_hf.models.loading.load_model`; an ONNX export is refused (export the model it came from)."""
-    from ..models.loading import load_model
+    :func:`~ser_hf.models.runtime.loading.load_model`; an ONNX export is refused (export the model it came from)."""
+    from ..models.runtime.loading import load_model
 
     return load_model(
         name_or_path, revision=revision, trust_remote_code=trust_remote_code, allow_onnx=False, purpose="an export"
@@ -131,8 +131,8 @@ def model_config(name_or_path: str | os.PathLike, *, revision: Optional[str] = N
 
     import ser_hf.models  # noqa: F401  (registers ser-hf's model types with AutoConfig)
 
-    from ..models.loading import is_lora_adapter
-    from ..models.location import check_model_location
+    from ..models.runtime.loading import is_lora_adapter
+    from ..models.runtime.location import check_model_location
 
     check_model_location(name_or_path, revision=revision)
     if is_lora_adapter(name_or_path):
@@ -171,7 +171,7 @@ def merged(model) -> nn.Module:
     from peft import PeftModel
 
     if isinstance(model, PeftModel):
-        from ..models.ssl import merge_lora
+        from ..models.runtime.ssl import merge_lora
 
         return merge_lora(copy.deepcopy(model))
     return model

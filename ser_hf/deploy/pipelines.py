@@ -44,7 +44,7 @@ class SpeakerNormalizedAudioClassificationPipeline(AudioClassificationPipeline):
 
 
 class OnnxAudioClassificationPipeline(SpeakerNormalizedAudioClassificationPipeline):
-    """The audio-classification pipeline on an :class:`~ser_hf.models.onnx_runtime.OnnxModelForAudioClassification`
+    """The audio-classification pipeline on an :class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification`
     (it also takes the per-speaker statistics of a speaker-normalising extractor)."""
 
     def check_model_type(self, supported_models):
@@ -62,7 +62,7 @@ def load_classifier(
     **kwargs,
 ) -> AudioClassificationPipeline:
     """``pipeline("audio-classification")`` for ``model`` (a loaded model with its ``feature_extractor``, or a folder,
-    Hub id, ONNX export or folder of LoRA adapters, loaded by :func:`~ser_hf.models.loading.load_model`, whose errors
+    Hub id, ONNX export or folder of LoRA adapters, loaded by :func:`~ser_hf.models.runtime.loading.load_model`, whose errors
     name what is missing): how ``ser-hf predict``, ``predict --timeline`` and ``ser-hf app`` load a model. One that
     passes each window's speaker statistics on when its
     feature extractor standardises per speaker or per corpus (see
@@ -71,8 +71,8 @@ def load_classifier(
     to ``pipeline``."""
     from transformers import pipeline
 
-    from ..models.loading import load_model
-    from ..models.onnx_runtime import OnnxModelForAudioClassification
+    from ..models.runtime.loading import load_model
+    from ..models.runtime.onnx_runtime import OnnxModelForAudioClassification
 
     if isinstance(model, (str, os.PathLike)):
         model, feature_extractor = load_model(
@@ -91,9 +91,9 @@ def load_classifier(
 
 def onnx_audio_classification_pipeline(folder: str | os.PathLike, feature_extractor, **model_kwargs):
     """``pipeline("audio-classification")`` on an exported folder: the saved feature extractor in Python, the graph
-    in onnxruntime (``model_kwargs``: the :class:`~ser_hf.models.onnx_runtime.OnnxModelForAudioClassification`'s
+    in onnxruntime (``model_kwargs``: the :class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification`'s
     ``providers``, ``intra_op_num_threads``, ``trust_remote_code``)."""
-    from ..models.onnx_runtime import OnnxModelForAudioClassification
+    from ..models.runtime.onnx_runtime import OnnxModelForAudioClassification
 
     model = OnnxModelForAudioClassification(folder, **model_kwargs)
     return OnnxAudioClassificationPipeline(model=model, feature_extractor=feature_extractor, device="cpu")

@@ -211,8 +211,8 @@ def _segment_scores(
     """Every label's score for each ``(start, end)`` of ``waveform``: a long one classified in windows
     (:func:`recording_windows`), its scores their duration-weighted mean. A segment shorter than the model's receptive
     field is widened around its centre to that length."""
-    from ..models.padding import is_padding_invariant
-    from ..models.ssl import minimum_input_samples
+    from ..models.runtime.padding import is_padding_invariant
+    from ..models.runtime.ssl import minimum_input_samples
     from .pipelines import model_labels
     from .windows import MAX_WHOLE_FILE_SECONDS, fit_to_encoder_window, recording_windows
 

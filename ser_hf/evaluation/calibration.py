@@ -149,7 +149,7 @@ def apply_temperature(model, temperature: float) -> None:
     import torch
     from torch import nn
 
-    from ..models.registry import ser_model_types
+    from ..models.runtime.registry import ser_model_types
 
     if isinstance(model, tuple(model_class for _, model_class, _ in ser_model_types())):
         setattr(model.config, TEMPERATURE_CONFIG_KEY, float(temperature))

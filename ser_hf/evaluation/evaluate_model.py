@@ -42,8 +42,8 @@ from ..inputs.speaker_normalization import (
 )
 from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
-from ..models.loading import load_model
-from ..models.padding import is_padding_invariant
+from ..models.runtime.loading import load_model
+from ..models.runtime.padding import is_padding_invariant
 from ..run_folder import (
     EVAL_REPORT_JSON,
     EVAL_REPORT_MARKDOWN,
@@ -156,7 +156,7 @@ def load_trained_model(
     device: Optional[str] = None,
 ) -> TrainedModel:
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
-    ``metrics.json`` and ``run_config.json`` when they are there, loaded by :func:`~ser_hf.models.loading.load_model`
+    ``metrics.json`` and ``run_config.json`` when they are there, loaded by :func:`~ser_hf.models.runtime.loading.load_model`
     (a folder, a Hub id, an ONNX export run in onnxruntime, or a folder of LoRA adapters; a folder or repository
     without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the
     weights are read)."""

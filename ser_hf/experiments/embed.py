@@ -28,8 +28,8 @@ from ..atomic_files import atomic_directory, save_figure, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator
-from ..models.loading import load_model
-from ..models.padding import is_padding_invariant
+from ..models.runtime.loading import load_model
+from ..models.runtime.padding import is_padding_invariant
 from .constants import PROJECTION_METHODS
 
 logger = logging.getLogger(__name__)

@@ -411,7 +411,7 @@ class SERCardData:
         return f"{opening}, evaluated on speakers it never heard during training."
 
     def _architecture(self) -> str:
-        from ..models.registry import architecture_name
+        from ..models.runtime.registry import architecture_name
 
         model_type = self.model_args.get("model_type", "model")
         if model_type == EnsembleConfig.model_type:

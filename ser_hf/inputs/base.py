@@ -22,7 +22,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from ..data.corpora.base import InvalidClipError
 from ..data.dataset_info import column_values
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
-from ..models.ssl import minimum_input_samples
+from ..models.runtime.ssl import minimum_input_samples
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
-from ..models.padding import is_padding_invariant
+from ..models.runtime.padding import is_padding_invariant
 from ..models.pooling import _VARIANCE_FLOOR
 from .collators import PAD_TO_MULTIPLE_OF
 from .speaker_normalization import ENCODER_STATES_COLUMN

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datasets import Dataset, DatasetDict
 
-from ..models.baselines import default_feature_extractor
+from ..models.runtime.baselines import default_feature_extractor
 from .base import InputMode
 from .collators import FunctionalsCollator
 from .speaker_normalization import (

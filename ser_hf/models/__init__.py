@@ -1,6 +1,10 @@
 """Models of ser-hf: self-supervised encoders and baselines, all genuine transformers models.
 
-Importing this package registers every ser-hf model type (the one list is :mod:`ser_hf.models.registry`) with
+The modules here are the model definitions (``configuration_*``, ``modeling_*``, ``feature_extraction_*`` and the
+helpers they import): the files a saved model carries, copied next to its weights. What builds, loads and runs them
+(the registry of kinds, the builders, the loader, the ONNX runtime model) is :mod:`ser_hf.models.runtime`.
+
+Importing this package registers every ser-hf model type (the one list is :mod:`ser_hf.models.runtime.registry`) with
 `AutoConfig`, `AutoModelForAudioClassification` and `AutoFeatureExtractor`, so saved models load through the Auto
 classes and `pipeline("audio-classification")`; ser-hf's own code imports it before it loads any model. Registration
 happens here, eagerly, because transformers' Auto classes take the config and model class objects themselves (their
@@ -11,7 +15,7 @@ classes either imports `ser_hf.models` first, or passes `trust_remote_code=True`
 saved folder carries the code.
 """
 
-from .baselines import BASELINES, build_baseline, default_feature_extractor
+from .runtime.baselines import BASELINES, build_baseline, default_feature_extractor
 from .configuration_cnn1d import CNN1DConfig
 from .configuration_cnn2d import CNN2DConfig
 from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
@@ -22,15 +26,15 @@ from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
 from .configuration_whisper import SerWhisperConfig
-from .ensemble import build_ensemble, ensemble_from_models
-from .feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
+from .runtime.ensemble import build_ensemble, ensemble_from_models
+from .runtime.feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
 from .feature_extraction_ensemble import EnsembleFeatureExtractor
 from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
 from .feature_extraction_opensmile import OpenSmileFeatureExtractor
 from .feature_extraction_whisper import ClipLongerThanWindowError, SerWhisperFeatureExtractor
-from .labels import label_maps
+from .runtime.labels import label_maps
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
@@ -46,10 +50,10 @@ from .modeling_ssl_pooling import (
     SerWavLMForSequenceClassification,
 )
 from .modeling_whisper import SerWhisperForAudioClassification
-from .parameters import ParameterCount, count_parameters
+from .runtime.parameters import ParameterCount, count_parameters
 from .pooling import POOLING_MODES, TemporalPooling
-from .registry import register_auto_classes
-from .ssl import (
+from .runtime.registry import register_auto_classes
+from .runtime.ssl import (
     DEFAULT_LORA_TARGET_MODULES,
     SSL_MODEL_TYPES,
     apply_lora,

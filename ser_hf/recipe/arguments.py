@@ -25,7 +25,7 @@ from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
-from ..models.registry import ENCODER_FAMILIES
+from ..models.runtime.registry import ENCODER_FAMILIES
 from .errors import RecipeError, unknown_key_message
 from .values import check_numbers
 from .yaml_io import DuplicateKeyError, load_yaml

@@ -39,9 +39,9 @@ from ..models import (
     count_parameters,
     merge_lora,
 )
-from ..models.baselines import default_feature_extractor
+from ..models.runtime.baselines import default_feature_extractor
 from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
-from ..models.ssl import ssl_lora_config
+from ..models.runtime.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs

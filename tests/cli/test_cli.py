@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from ser_hf.cli import main as cli_main
-from ser_hf.models.location import ModelNotFoundError
+from ser_hf.models.runtime.location import ModelNotFoundError
 from tests.conftest import REPO, ser_hf_error_lines, write_audio
 
 # Libraries that building the parser must not import: each command imports its own when it runs.

@@ -18,7 +18,7 @@ from transformers import AutoFeatureExtractor
 from ser_hf.cli import main as cli_main
 from ser_hf.deploy.onnx_export import export_onnx
 from ser_hf.models import OpenSmileFeatureExtractor, build_baseline
-from ser_hf.models.onnx_runtime import OnnxExportError, OnnxModelForAudioClassification
+from ser_hf.models.runtime.onnx_runtime import OnnxExportError, OnnxModelForAudioClassification
 from tests.conftest_models import BASELINE_KINDS, LABELS, SAMPLE_DIR, build_tiny, featurize, load_clip
 
 PARITY_AUDIO = [SAMPLE_DIR / "Actor_01", SAMPLE_DIR / "Actor_08"]

@@ -19,7 +19,7 @@ from transformers import AutoFeatureExtractor
 
 from ser_hf.deploy.onnx_export import export_onnx
 from ser_hf.models import ssl_lora_config
-from ser_hf.models.onnx_runtime import OnnxModelForAudioClassification
+from ser_hf.models.runtime.onnx_runtime import OnnxModelForAudioClassification
 from tests.conftest_models import SAMPLE_DIR, build_tiny, featurize, load_clip
 
 PARITY_AUDIO = [SAMPLE_DIR / "Actor_02"]

@@ -201,7 +201,7 @@ def test_evaluate_batches_only_what_predict_batches():
     from datasets import Dataset
 
     from ser_hf.evaluation.evaluate_model import predict_logits
-    from ser_hf.models.padding import is_padding_invariant
+    from ser_hf.models.runtime.padding import is_padding_invariant
     from tests.conftest_models import build_tiny
 
     model, feature_extractor = build_tiny("data2vec-audio-mean")

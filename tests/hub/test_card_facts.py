@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 from ser_hf.hub.card import RunRecord, SERCardData, create_model_card
 from ser_hf.hub.push import push_to_hub
 from ser_hf.models import POOLING_MODES
-from ser_hf.models.registry import BASELINES, ENCODER_FAMILIES
+from ser_hf.models.runtime.registry import BASELINES, ENCODER_FAMILIES
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, write_cnn_recipe
 

@@ -66,7 +66,7 @@ def test_whisper_extractors_always_return_the_mask_so_raw_audio_runs_are_batched
 def test_building_on_an_encoder_prints_no_load_report_and_logs_the_new_head_at_debug(caplog, capfd):
     import logging
 
-    with caplog.at_level(logging.DEBUG, logger="ser_hf.models.ssl"):
+    with caplog.at_level(logging.DEBUG, logger="ser_hf.models.runtime.ssl"):
         build_ssl_classifier(str(ENCODER), LABELS, freeze_base_model=True, pooling_mode="mean")
     assert "LOAD REPORT" not in capfd.readouterr().err
     (record,) = [r for r in caplog.records if "a new head" in r.getMessage()]

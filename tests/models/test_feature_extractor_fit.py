@@ -10,7 +10,7 @@ import json
 import pytest
 
 from ser_hf.cli import main as cli_main
-from ser_hf.models.loading import FeatureExtractorMismatchError, load_model
+from ser_hf.models.runtime.loading import FeatureExtractorMismatchError, load_model
 from ser_hf.train import main as train_main
 from tests.conftest import REPO, model_copy, ser_hf_error_lines, write_audio
 from tests.conftest_models import TINY_WHISPER

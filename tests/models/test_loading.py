@@ -1,4 +1,4 @@
-"""The one loader of a trained classifier (ser_hf.models.loading.load_model), which predict, evaluate, embed, export,
+"""The one loader of a trained classifier (ser_hf.models.runtime.loading.load_model), which predict, evaluate, embed, export,
 the app and ensembles all call: a folder of LoRA adapters loads merged on its base model, an ONNX export is refused
 where the torch model is needed, and no other module loads a trained classifier itself."""
 
@@ -14,9 +14,9 @@ import torch
 
 from ser_hf.deploy.pipelines import load_classifier
 from ser_hf.models import apply_lora, ssl_lora_config
-from ser_hf.models.loading import is_lora_adapter, load_model
-from ser_hf.models.location import ModelWeightsError
-from ser_hf.models.onnx_runtime import MANIFEST_FILE, OnnxExportError
+from ser_hf.models.runtime.loading import is_lora_adapter, load_model
+from ser_hf.models.runtime.location import ModelWeightsError
+from ser_hf.models.runtime.onnx_runtime import MANIFEST_FILE, OnnxExportError
 from tests.conftest import model_copy
 from tests.conftest_models import build_tiny, featurize, load_clip
 
@@ -80,7 +80,7 @@ def test_an_onnx_export_is_refused_where_the_torch_model_is_needed(tmp_path, pur
 
 def test_no_module_but_the_loader_loads_a_trained_classifier_itself():
     """predict, evaluate, embed, export, the app and ensembles load through load_model: no other module calls
-    AutoModelForAudioClassification.from_pretrained (models/ssl.py loads a pre-trained encoder to fine-tune, not a
+    AutoModelForAudioClassification.from_pretrained (models/runtime/ssl.py loads a pre-trained encoder to fine-tune, not a
     trained classifier)."""
     callers = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -90,7 +90,7 @@ def test_no_module_but_the_loader_loads_a_trained_classifier_itself():
                 and ast.unparse(node.func) == "AutoModelForAudioClassification.from_pretrained"
             ):
                 callers.append(path.relative_to(PACKAGE).as_posix())
-    assert sorted(set(callers)) == ["models/loading.py"], callers
+    assert sorted(set(callers)) == ["models/runtime/loading.py"], callers
 
 
 def test_a_cut_short_weights_file_is_named_before_loading(tmp_path, tiny_crnn_folder):
@@ -104,8 +104,8 @@ def test_a_cut_short_weights_file_is_named_before_loading(tmp_path, tiny_crnn_fo
 
 def test_where_a_model_is_is_checked_once(tmp_path, tiny_crnn_folder, monkeypatch):
     """One location check per load (for a Hub id not in the cache, each check is a request to the Hub)."""
-    import ser_hf.models.feature_extraction_auto as feature_extraction_auto
-    import ser_hf.models.loading as loading
+    import ser_hf.models.runtime.feature_extraction_auto as feature_extraction_auto
+    import ser_hf.models.runtime.loading as loading
 
     checked = []
     real = loading.check_model_location

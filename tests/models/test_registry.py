@@ -1,4 +1,4 @@
-"""The one list of model kinds (ser_hf.models.registry) and what the other stages read from it."""
+"""The one list of model kinds (ser_hf.models.runtime.registry) and what the other stages read from it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_every_model_kind_has_the_name_model_cards_give_it():
     """Cards name the architecture from the registry (one list): every baseline and encoder family, and ser-hf's
     pooling-head type of each family, has a name there."""
-    from ser_hf.models.registry import BASELINES, ENCODER_FAMILIES, architecture_name
+    from ser_hf.models.runtime.registry import BASELINES, ENCODER_FAMILIES, architecture_name
 
     for model_type, entry in {**BASELINES, **ENCODER_FAMILIES}.items():
         assert entry.description and architecture_name(model_type) == entry.description

@@ -26,7 +26,7 @@ from ser_hf.models import (
     build_ssl_feature_extractor,
     load_feature_extractor,
 )
-from ser_hf.models.location import ModelNotFoundError
+from ser_hf.models.runtime.location import ModelNotFoundError
 from ser_hf.train import main
 from tests.conftest import HUB_TOKEN, REPO, last_error_line, model_copy, ser_hf_error_lines, write_audio
 from tests.conftest_models import TINY_SSL

@@ -271,7 +271,7 @@ def test_pickled_weights_load_only_when_allowed(tmp_path):
 def test_a_cut_short_encoder_weights_file_is_named_before_training_starts(tmp_path):
     """A pretrained encoder folder whose model.safetensors an interrupted copy cut short: named, with what to do, as
     predict names a trained model's (not safetensors' "incomplete metadata" traceback)."""
-    from ser_hf.models.location import ModelWeightsError
+    from ser_hf.models.runtime.location import ModelWeightsError
 
     model, extractor = build_tiny("wav2vec2-mean", config_overrides={"num_hidden_layers": 1})
     folder = tmp_path / "encoder"

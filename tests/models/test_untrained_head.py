@@ -10,8 +10,8 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from ser_hf.cli import main as cli_main
-from ser_hf.models.loading import load_model
-from ser_hf.models.location import UntrainedHeadError
+from ser_hf.models.runtime.loading import load_model
+from ser_hf.models.runtime.location import UntrainedHeadError
 from tests.conftest import REPO, model_copy, ser_hf_error_lines, write_audio
 
 pytestmark = pytest.mark.reliability
@@ -50,7 +50,7 @@ def test_predict_evaluate_and_export_refuse_the_embedded_encoder_in_one_line(tmp
 def test_the_loader_refuses_it_before_reading_any_weight(monkeypatch):
     """The loader of predict, evaluate, export, embed, ensembles and the app: the head is checked from the config and
     the safetensors header, so neither the feature extractor nor the weights are loaded."""
-    import ser_hf.models.loading as loading
+    import ser_hf.models.runtime.loading as loading
 
     def no_loading(*args, **kwargs):
         raise AssertionError("loaded before the head was checked")

@@ -413,7 +413,7 @@ def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_pa
 
 def test_onnx_export_refuses_a_model_whose_states_are_standardised(tmp_path):
     from ser_hf.deploy.onnx_export import export_onnx
-    from ser_hf.models.onnx_runtime import OnnxExportError
+    from ser_hf.models.runtime.onnx_runtime import OnnxExportError
 
     model, _ = tiny_whisper(freeze_base_model=True)
     feature_extractor = build_ssl_feature_extractor(model.config, normalization="global")

@@ -6,14 +6,14 @@
 - a run folder or fold folder (``config.json``, safetensors weights, ``preprocessor_config.json``);
 - a Hub repository id, at a ``revision`` (branch, tag or commit), with a ``token`` for a private one;
 - a folder written by ``ser-hf export --format onnx``, run in onnxruntime
-  (:class:`~ser_hf.models.onnx_runtime.OnnxModelForAudioClassification`), where the caller can use one;
+  (:class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification`), where the caller can use one;
 - a folder of LoRA adapters saved by peft (``adapter_config.json``, no ``config.json``), loaded on the base model its
   adapter config names and merged into it.
 
 Every source is checked before any weight is read, with one error naming what is wrong: a missing folder or Hub
-repository (:func:`~ser_hf.models.location.check_model_location`), a folder that is neither a model nor an export,
+repository (:func:`~ser_hf.models.runtime.location.check_model_location`), a folder that is neither a model nor an export,
 pickled or damaged weights, a folder whose classification head was never trained (a pretrained encoder's:
-:class:`~ser_hf.models.location.UntrainedHeadError`; see :func:`~ser_hf.models.onnx_runtime.check_model_folder`), a
+:class:`~ser_hf.models.runtime.location.UntrainedHeadError`; see :func:`~ser_hf.models.runtime.onnx_runtime.check_model_folder`), a
 missing feature extractor (:class:`~ser_hf.models.MissingFeatureExtractorError`). Before any clip, the feature
 extractor is checked against the model (:func:`check_feature_extractor_fits`): the features per frame it computes
 (mel bins), the length of its stored statistics, and that they are finite with positive standard deviations
@@ -77,7 +77,7 @@ def load_model(
         token (`str` or `bool`, *optional*): the Hub token for a private repository (default: the logged-in one).
         trust_remote_code (`bool`, *optional*, defaults to `False`): run model code stored with a Hub model.
         allow_onnx (`bool`, *optional*, defaults to `True`): whether an ONNX export is loaded; `False` refuses one
-            with an :class:`~ser_hf.models.onnx_runtime.OnnxExportError` saying that ``purpose`` needs the trained
+            with an :class:`~ser_hf.models.runtime.onnx_runtime.OnnxExportError` saying that ``purpose`` needs the trained
             model folder (embeddings and ensembles need the torch model's layers).
         purpose (`str`, *optional*): what the model is loaded for, named in that error.
         feature_extractor (*optional*): a feature extractor already loaded, used instead of the model's own.
@@ -128,7 +128,7 @@ def _statistics_width(
     state (each layer the head reads, twice with layer statistics: mean and standard deviation) for ser-hf's
     Whisper, one per openSMILE functional (standardised before a selection of them), one per feature for another
     baseline."""
-    from .configuration_whisper import SerWhisperConfig
+    from ..configuration_whisper import SerWhisperConfig
 
     functionals = getattr(feature_extractor, "num_functionals", None)
     if isinstance(functionals, int) and not isinstance(functionals, bool):
@@ -158,7 +158,7 @@ def check_feature_extractor_fits(config: Any, feature_extractor: Any, where: Uni
     ``feature_std`` of another length than the model standardises, or statistics that are not finite or standard
     deviations that are not positive. Where torch's channel error or ``"score": NaN`` would come of it, clip by
     clip."""
-    from .feature_normalization import STATISTICS_NORMALIZATIONS
+    from ..feature_normalization import STATISTICS_NORMALIZATIONS
 
     input_size = _model_input_size(config)
     feature_size = getattr(feature_extractor, "feature_size", None)

@@ -30,7 +30,7 @@ from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 from transformers import CONFIG_NAME
 
-from ..hub_timeouts import transport_errors
+from ...hub_timeouts import transport_errors
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ classes that make it up.
 
 :data:`BASELINES` and :data:`ENCODER_FAMILIES` are read by :func:`register_auto_classes` (called when
 :mod:`ser_hf.models` is imported), by :func:`~ser_hf.models.build_baseline` and
-:func:`~ser_hf.models.default_feature_extractor`, and by :mod:`ser_hf.models.ssl`, whose
+:func:`~ser_hf.models.default_feature_extractor`, and by :mod:`ser_hf.models.runtime.ssl`, whose
 :data:`~ser_hf.models.SSL_MODEL_TYPES` they give. A new model is one entry here beside its ``configuration_*.py`` and
 ``modeling_*.py`` files.
 """
@@ -30,36 +30,36 @@ from transformers import (
 )
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .configuration_cnn1d import CNN1DConfig
-from .configuration_cnn2d import CNN2DConfig
-from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
-from .configuration_crnn import CRNNConfig
-from .configuration_ensemble import EnsembleConfig
-from .configuration_mfcc import MFCCConfig
-from .configuration_opensmile import OpenSmileConfig
-from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
-from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
-from .configuration_whisper import SerWhisperConfig
-from .feature_extraction_ensemble import EnsembleFeatureExtractor
-from .feature_extraction_log_mel import LogMelFeatureExtractor
-from .feature_extraction_mfcc import MFCCFeatureExtractor
-from .feature_extraction_opensmile import OpenSmileFeatureExtractor
-from .feature_extraction_whisper import SerWhisperFeatureExtractor
-from .modeling_cnn1d import CNN1DForAudioClassification
-from .modeling_cnn2d import CNN2DForAudioClassification
-from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
-from .modeling_crnn import CRNNForAudioClassification
-from .modeling_ensemble import EnsembleForAudioClassification
-from .modeling_mfcc import MFCCForAudioClassification
-from .modeling_opensmile import OpenSmileForAudioClassification
-from .modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
-from .modeling_ssl_pooling import (
+from ..configuration_cnn1d import CNN1DConfig
+from ..configuration_cnn2d import CNN2DConfig
+from ..configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
+from ..configuration_crnn import CRNNConfig
+from ..configuration_ensemble import EnsembleConfig
+from ..configuration_mfcc import MFCCConfig
+from ..configuration_opensmile import OpenSmileConfig
+from ..configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
+from ..configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
+from ..configuration_whisper import SerWhisperConfig
+from ..feature_extraction_ensemble import EnsembleFeatureExtractor
+from ..feature_extraction_log_mel import LogMelFeatureExtractor
+from ..feature_extraction_mfcc import MFCCFeatureExtractor
+from ..feature_extraction_opensmile import OpenSmileFeatureExtractor
+from ..feature_extraction_whisper import SerWhisperFeatureExtractor
+from ..modeling_cnn1d import CNN1DForAudioClassification
+from ..modeling_cnn2d import CNN2DForAudioClassification
+from ..modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
+from ..modeling_crnn import CRNNForAudioClassification
+from ..modeling_ensemble import EnsembleForAudioClassification
+from ..modeling_mfcc import MFCCForAudioClassification
+from ..modeling_opensmile import OpenSmileForAudioClassification
+from ..modeling_parallel_cnn_transformer import ParallelCNNTransformerForAudioClassification
+from ..modeling_ssl_pooling import (
     SerData2VecAudioForSequenceClassification,
     SerHubertForSequenceClassification,
     SerWav2Vec2ForSequenceClassification,
     SerWavLMForSequenceClassification,
 )
-from .modeling_whisper import SerWhisperForAudioClassification
+from ..modeling_whisper import SerWhisperForAudioClassification
 
 
 class Baseline(NamedTuple):

@@ -10,10 +10,10 @@ from typing import Optional, Sequence, Union
 
 from transformers import PreTrainedModel
 
-from .configuration_ensemble import EnsembleConfig
-from .feature_extraction_ensemble import EnsembleFeatureExtractor
+from ..configuration_ensemble import EnsembleConfig
+from ..feature_extraction_ensemble import EnsembleFeatureExtractor
 from .loading import load_model
-from .modeling_ensemble import EnsembleForAudioClassification
+from ..modeling_ensemble import EnsembleForAudioClassification
 
 
 def ensemble_from_models(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from transformers import Data2VecAudioConfig, PreTrainedModel
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .modeling_ensemble import EnsembleForAudioClassification
-from .modeling_whisper import SerWhisperForAudioClassification
+from ..modeling_ensemble import EnsembleForAudioClassification
+from ..modeling_whisper import SerWhisperForAudioClassification
 
 
 def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> bool:
@@ -21,7 +21,7 @@ def is_padding_invariant(model: PreTrainedModel, feature_extractor: SequenceFeat
     # Group norm in the feature encoder normalises over the padded time axis; such encoders get no mask either.
     layer_norm = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     # data2vec-audio zeroes the padding before its first positional convolution only, so later ones read padding.
-    # Told by the config, which an ONNX export (another class, see ser_hf.models.onnx_runtime) shares.
+    # Told by the config, which an ONNX export (another class, see ser_hf.models.runtime.onnx_runtime) shares.
     data2vec = isinstance(model.config, Data2VecAudioConfig)
     return bool(feature_extractor.return_attention_mask) and layer_norm and not data2vec
 
