@@ -27,9 +27,9 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
 )
 
 #: The corpus registry: each named corpus is the module ``ser_hf/data/corpora/<name>.py``, and this tuple is the one
-#: list of them. ``ser_hf.data.corpora`` imports its modules from it (``CORPUS_MODULES``), from which the specs, parsers
-#: and loaders derive; the help texts read it here, without importing ``datasets``. Adding a corpus is its module and
-#: one entry here.
+#: list of them. ``ser_hf.data.corpora`` imports its modules from it (``CORPUS_MODULES``), from which the specs,
+#: parsers and loaders derive; the help texts read it here, without importing ``datasets``. Adding a corpus is its
+#: module and one entry here.
 NAMED_CORPORA: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo")
 
 #: The names ``load_corpus`` takes: the named corpora, then ``folder`` (a folder or CSV of one's own clips).

@@ -44,8 +44,9 @@ class SpeakerNormalizedAudioClassificationPipeline(AudioClassificationPipeline):
 
 
 class OnnxAudioClassificationPipeline(SpeakerNormalizedAudioClassificationPipeline):
-    """The audio-classification pipeline on an :class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification`
-    (it also takes the per-speaker statistics of a speaker-normalising extractor)."""
+    """The audio-classification pipeline on an
+    :class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification` (it also takes the per-speaker
+    statistics of a speaker-normalising extractor)."""
 
     def check_model_type(self, supported_models):
         """The ONNX model stands for the torch model it was exported from, whose class transformers' list of audio
@@ -62,13 +63,12 @@ def load_classifier(
     **kwargs,
 ) -> AudioClassificationPipeline:
     """``pipeline("audio-classification")`` for ``model`` (a loaded model with its ``feature_extractor``, or a folder,
-    Hub id, ONNX export or folder of LoRA adapters, loaded by :func:`~ser_hf.models.runtime.loading.load_model`, whose errors
-    name what is missing): how ``ser-hf predict``, ``predict --timeline`` and ``ser-hf app`` load a model. One that
-    passes each window's speaker statistics on when its
-    feature extractor standardises per speaker or per corpus (see
-    :class:`SpeakerNormalizedAudioClassificationPipeline`), and one that runs the graph in onnxruntime for an
-    export (:class:`OnnxAudioClassificationPipeline`). Other keyword arguments (``device``, ``batch_size`` ...) go
-    to ``pipeline``."""
+    Hub id, ONNX export or folder of LoRA adapters, loaded by :func:`~ser_hf.models.runtime.loading.load_model`,
+    whose errors name what is missing): how ``ser-hf predict``, ``predict --timeline`` and ``ser-hf app`` load a
+    model. One that passes each window's speaker statistics on when its feature extractor standardises per speaker or
+    per corpus (see :class:`SpeakerNormalizedAudioClassificationPipeline`), and one that runs the graph in onnxruntime
+    for an export (:class:`OnnxAudioClassificationPipeline`). Other keyword arguments (``device``, ``batch_size``
+    ...) go to ``pipeline``."""
     from transformers import pipeline
 
     from ..models.runtime.loading import load_model
@@ -91,8 +91,8 @@ def load_classifier(
 
 def onnx_audio_classification_pipeline(folder: str | os.PathLike, feature_extractor, **model_kwargs):
     """``pipeline("audio-classification")`` on an exported folder: the saved feature extractor in Python, the graph
-    in onnxruntime (``model_kwargs``: the :class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification`'s
-    ``providers``, ``intra_op_num_threads``, ``trust_remote_code``)."""
+    in onnxruntime (``model_kwargs``: the ``providers``, ``intra_op_num_threads`` and ``trust_remote_code`` of
+    :class:`~ser_hf.models.runtime.onnx_runtime.OnnxModelForAudioClassification`)."""
     from ..models.runtime.onnx_runtime import OnnxModelForAudioClassification
 
     model = OnnxModelForAudioClassification(folder, **model_kwargs)

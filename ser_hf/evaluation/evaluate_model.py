@@ -156,10 +156,10 @@ def load_trained_model(
     device: Optional[str] = None,
 ) -> TrainedModel:
     """Load a classifier and its feature extractor from a folder or a Hub repository, with its run's
-    ``metrics.json`` and ``run_config.json`` when they are there, loaded by :func:`~ser_hf.models.runtime.loading.load_model`
-    (a folder, a Hub id, an ONNX export run in onnxruntime, or a folder of LoRA adapters; a folder or repository
-    without a feature extractor raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the
-    weights are read)."""
+    ``metrics.json`` and ``run_config.json`` when they are there, loaded by
+    :func:`~ser_hf.models.runtime.loading.load_model` (a folder, a Hub id, an ONNX export run in onnxruntime, or a
+    folder of LoRA adapters; a folder or repository without a feature extractor raises
+    :class:`~ser_hf.models.MissingFeatureExtractorError` naming it, before the weights are read)."""
     model, feature_extractor = load_model(
         name_or_path, revision=revision, token=token, trust_remote_code=trust_remote_code
     )

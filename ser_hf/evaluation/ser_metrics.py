@@ -7,10 +7,11 @@
 
 It returns every metric of ser-hf's table (:data:`ser_hf.evaluation.constants.METRICS`) that predicted classes
 alone give (``CLASS_METRICS``: UA as ``unweighted_accuracy``, the mean of per-class recalls, WA as ``accuracy``,
-``macro_f1``, ``weighted_f1``), and ``per_class_recall``, computed by :func:`ser_hf.evaluation.metrics.classification_metrics`: the module is a thin
-`evaluate` face on the one implementation ser-hf's reports use, so the figures of `evaluate.evaluator` and of
-``ser-hf evaluate`` agree on the same clips. `evaluate` copies this file into its module cache and imports it on its
-own, so it imports ser-hf absolutely.
+``macro_f1``, ``weighted_f1``), and ``per_class_recall``, computed by
+:func:`ser_hf.evaluation.metrics.classification_metrics`: the module is a thin `evaluate` face on the one
+implementation ser-hf's reports use, so the figures of `evaluate.evaluator` and of ``ser-hf evaluate`` agree on the
+same clips. `evaluate` copies this file into its module cache and imports it on its own, so it imports ser-hf
+absolutely.
 """
 
 import datasets

@@ -12,7 +12,6 @@ Encoding costs ``N + 1`` times FAST mode's; every epoch after it costs what FAST
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from ..data.dataset_info import get_ser_info, set_ser_info
+from .augment import clip_seed
 from .encoder_states import encode_dataset
 from .fast_mode import EncoderStatesCollator, FastMode
 from .speaker_normalization import ENCODER_STATES_COLUMN
@@ -43,7 +43,7 @@ class AugmentedCopiesCollator(EncoderStatesCollator):
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         drawn = []
         for row in rows:
-            clip = zlib.crc32(str(row.get("path", "")).encode("utf-8"))
+            clip = clip_seed(row.get("path", ""))
             choice = int(np.random.default_rng([self.seed, self.epoch, clip]).integers(0, self.copies + 1))
             drawn.append(
                 {**row, ENCODER_STATES_COLUMN: row[copy_column(choice)] if choice else row[ENCODER_STATES_COLUMN]}

@@ -7,7 +7,6 @@ to ignore the padding.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -16,6 +15,7 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.decode import WAVEFORM_COLUMN
+from .augment import clip_seed
 from .speaker_normalization import FUNCTIONALS_COLUMN, clip_statistics_of
 
 
@@ -87,7 +87,7 @@ class AudioClassificationCollator:
     def clip_rng(self, row: dict[str, Any], position: int) -> np.random.Generator:
         """The generator of one clip's random draws in the current epoch."""
         if self.clip_id_column in row:
-            clip = zlib.crc32(str(row[self.clip_id_column]).encode("utf-8"))
+            clip = clip_seed(row[self.clip_id_column])
         else:  # no clip id: fall back on the order of calls (reproducible, but not across a resumed run)
             clip = self._calls * 1_000_003 + position
         return np.random.default_rng([self.seed, self.epoch, clip])

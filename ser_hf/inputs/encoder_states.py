@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import time
-import zlib
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -35,8 +34,9 @@ from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
-from ..models.runtime.padding import is_padding_invariant
 from ..models.pooling import _VARIANCE_FLOOR
+from ..models.runtime.padding import is_padding_invariant
+from .augment import clip_seed
 from .collators import PAD_TO_MULTIPLE_OF
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -215,7 +215,8 @@ def encode_dataset(
     if augmentation is not None:
         if "path" not in dataset.column_names:
             raise ValueError("Encoding augmented copies needs the dataset's 'path' column (each clip's draws).")
-        key = model_state_key((key, repr(augmentation), augmentation_seed), {})
+        # Each clip's draws are seeded by its folder and file name (clip_seed), not its whole path, since this tag.
+        key = model_state_key((key, repr(augmentation), augmentation_seed, "clip_seed:folder/name"), {})
     cache_file = cache_dir / f"encoder-{key}.arrow"
     if load_from_cache and cache_file.exists():
         discard_damaged_cache(cache_file, len(dataset))
@@ -416,7 +417,7 @@ def _encode_batch(
     waveforms = [np.asarray(waveform, dtype=np.float32) for waveform in batch[WAVEFORM_COLUMN]]
     if augmentation is not None:
         waveforms = [
-            augmentation(waveform, np.random.default_rng([augmentation_seed, zlib.crc32(str(path).encode("utf-8"))]))
+            augmentation(waveform, np.random.default_rng([augmentation_seed, clip_seed(path)]))
             for waveform, path in zip(waveforms, batch["path"])
         ]
     # Longest first, so each forward batch pads little and the first one shows the peak memory.

@@ -15,7 +15,6 @@ classes either imports `ser_hf.models` first, or passes `trust_remote_code=True`
 saved folder carries the code.
 """
 
-from .runtime.baselines import BASELINES, build_baseline, default_feature_extractor
 from .configuration_cnn1d import CNN1DConfig
 from .configuration_cnn2d import CNN2DConfig
 from .configuration_cnn_attention_lstm import CNNAttentionLSTMConfig
@@ -26,15 +25,12 @@ from .configuration_opensmile import OpenSmileConfig
 from .configuration_parallel_cnn_transformer import ParallelCNNTransformerConfig
 from .configuration_ssl_pooling import SerData2VecAudioConfig, SerHubertConfig, SerWav2Vec2Config, SerWavLMConfig
 from .configuration_whisper import SerWhisperConfig
-from .runtime.ensemble import build_ensemble, ensemble_from_models
-from .runtime.feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
 from .feature_extraction_ensemble import EnsembleFeatureExtractor
 from .feature_extraction_framed import FramedAudioFeatureExtractor
 from .feature_extraction_log_mel import LogMelFeatureExtractor
 from .feature_extraction_mfcc import FRAME_FEATURE_NAMES, MFCCFeatureExtractor
 from .feature_extraction_opensmile import OpenSmileFeatureExtractor
 from .feature_extraction_whisper import ClipLongerThanWindowError, SerWhisperFeatureExtractor
-from .runtime.labels import label_maps
 from .modeling_cnn1d import CNN1DForAudioClassification
 from .modeling_cnn2d import CNN2DForAudioClassification
 from .modeling_cnn_attention_lstm import CNNAttentionLSTMForAudioClassification
@@ -50,8 +46,12 @@ from .modeling_ssl_pooling import (
     SerWavLMForSequenceClassification,
 )
 from .modeling_whisper import SerWhisperForAudioClassification
-from .runtime.parameters import ParameterCount, count_parameters
 from .pooling import POOLING_MODES, TemporalPooling
+from .runtime.baselines import BASELINES, build_baseline, default_feature_extractor
+from .runtime.ensemble import build_ensemble, ensemble_from_models
+from .runtime.feature_extraction_auto import MissingFeatureExtractorError, load_feature_extractor
+from .runtime.labels import label_maps
+from .runtime.parameters import ParameterCount, count_parameters
 from .runtime.registry import register_auto_classes
 from .runtime.ssl import (
     DEFAULT_LORA_TARGET_MODULES,

@@ -29,8 +29,8 @@ from ..evaluation.report import write_fold_summary, write_report
 from ..hub.card import write_model_card
 from ..inputs.speaker_normalization import ensemble_normalization
 from ..models.configuration_ensemble import EnsembleConfig
-from ..models.runtime.ensemble import build_ensemble, member_name
 from ..models.modeling_ensemble import EnsembleForAudioClassification
+from ..models.runtime.ensemble import build_ensemble, member_name
 from ..recipe.keys import ENSEMBLE_MEMBERS_KEY
 from ..recipe.parser import read_recipe_file
 from ..run_folder import RUN_CONFIG_FILE, RunDir, fold_folder

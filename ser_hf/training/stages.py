@@ -39,8 +39,8 @@ from ..models import (
     count_parameters,
     merge_lora,
 )
-from ..models.runtime.baselines import default_feature_extractor
 from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
+from ..models.runtime.baselines import default_feature_extractor
 from ..models.runtime.ssl import ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe

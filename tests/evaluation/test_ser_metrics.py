@@ -7,8 +7,8 @@ import pytest
 
 import ser_hf
 from ser_hf.data.corpora import load_corpus
-from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.evaluation.constants import CLASS_METRICS, METRICS
+from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.evaluation.metrics import classification_metrics
 from tests.conftest import RAVDESS_SAMPLE
 from tests.conftest_models import LABELS, build_tiny

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from ser_hf import load_corpus, prepare_audio
+from ser_hf.inputs.augment import clip_seed
 from ser_hf.inputs.collators import PAD_TO_MULTIPLE_OF, AudioClassificationCollator, padding_multiple, random_crop
 from tests.conftest import RAVDESS_SAMPLE
 
@@ -34,6 +37,21 @@ def test_training_crops_are_random_windows_of_the_clip_and_reproducible():
     again = AudioClassificationCollator(_extractor(), max_duration_seconds=0.5, seed=3)(rows)
     assert first["input_values"].shape == (2, 8000)
     assert torch.equal(first["input_values"], again["input_values"])
+
+
+def test_a_clips_draws_do_not_depend_on_where_the_corpus_lies():
+    """Crops and augmentation are seeded by the clip's folder and file name, not its whole path: the same corpus copied
+    to another folder (another machine, a test's temporary folder) trains on the same draws; another clip does not."""
+    waveform = np.random.default_rng(0).standard_normal(32000).astype(np.float32)
+    here, there = "/data/ravdess/Actor_01/03-01-05-01-01-01-01.flac", "/tmp/x/Actor_01/03-01-05-01-01-01-01.flac"
+    assert clip_seed(here) == clip_seed(Path(there)) != clip_seed("/data/ravdess/Actor_02/03-01-05-01-01-01-01.flac")
+
+    def crops(paths):
+        collator = AudioClassificationCollator(_extractor(), max_duration_seconds=0.25, seed=3)
+        return collator([{"waveform": waveform, "label": 0, "path": path} for path in paths])["input_values"]
+
+    assert torch.equal(crops([here, here]), crops([there, there]))
+    assert not torch.equal(crops([here]), crops(["/data/ravdess/Actor_02/03-01-05-01-01-01-01.flac"]))
 
 
 def test_collates_prepared_real_clips(tmp_path):

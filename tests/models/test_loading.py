@@ -1,6 +1,6 @@
-"""The one loader of a trained classifier (ser_hf.models.runtime.loading.load_model), which predict, evaluate, embed, export,
-the app and ensembles all call: a folder of LoRA adapters loads merged on its base model, an ONNX export is refused
-where the torch model is needed, and no other module loads a trained classifier itself."""
+"""The one loader of a trained classifier (ser_hf.models.runtime.loading.load_model), which predict, evaluate, embed,
+export, the app and ensembles all call: a folder of LoRA adapters loads merged on its base model, an ONNX export is
+refused where the torch model is needed, and no other module loads a trained classifier itself."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def test_an_onnx_export_is_refused_where_the_torch_model_is_needed(tmp_path, pur
 
 def test_no_module_but_the_loader_loads_a_trained_classifier_itself():
     """predict, evaluate, embed, export, the app and ensembles load through load_model: no other module calls
-    AutoModelForAudioClassification.from_pretrained (models/runtime/ssl.py loads a pre-trained encoder to fine-tune, not a
-    trained classifier)."""
+    AutoModelForAudioClassification.from_pretrained (models/runtime/ssl.py loads a pre-trained encoder to fine-tune,
+    not a trained classifier)."""
     callers = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

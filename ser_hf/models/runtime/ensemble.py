@@ -12,8 +12,8 @@ from transformers import PreTrainedModel
 
 from ..configuration_ensemble import EnsembleConfig
 from ..feature_extraction_ensemble import EnsembleFeatureExtractor
-from .loading import load_model
 from ..modeling_ensemble import EnsembleForAudioClassification
+from .loading import load_model
 
 
 def ensemble_from_models(

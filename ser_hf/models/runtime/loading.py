@@ -11,14 +11,15 @@
   adapter config names and merged into it.
 
 Every source is checked before any weight is read, with one error naming what is wrong: a missing folder or Hub
-repository (:func:`~ser_hf.models.runtime.location.check_model_location`), a folder that is neither a model nor an export,
-pickled or damaged weights, a folder whose classification head was never trained (a pretrained encoder's:
-:class:`~ser_hf.models.runtime.location.UntrainedHeadError`; see :func:`~ser_hf.models.runtime.onnx_runtime.check_model_folder`), a
-missing feature extractor (:class:`~ser_hf.models.MissingFeatureExtractorError`). Before any clip, the feature
-extractor is checked against the model (:func:`check_feature_extractor_fits`): the features per frame it computes
-(mel bins), the length of its stored statistics, and that they are finite with positive standard deviations
-(:class:`FeatureExtractorMismatchError`, naming ``preprocessor_config.json`` and the key). Code stored with a Hub
-model runs only when the caller passes ``trust_remote_code=True``; ser-hf's own models never need it.
+repository (:func:`~ser_hf.models.runtime.location.check_model_location`), a folder that is neither a model nor an
+export, pickled or damaged weights, a folder whose classification head was never trained (a pretrained encoder's:
+:class:`~ser_hf.models.runtime.location.UntrainedHeadError`; see
+:func:`~ser_hf.models.runtime.onnx_runtime.check_model_folder`), a missing feature extractor
+(:class:`~ser_hf.models.MissingFeatureExtractorError`). Before any clip, the feature extractor is checked against the
+model (:func:`check_feature_extractor_fits`): the features per frame it computes (mel bins), the length of its stored
+statistics, and that they are finite with positive standard deviations (:class:`FeatureExtractorMismatchError`, naming
+``preprocessor_config.json`` and the key). Code stored with a Hub model runs only when the caller passes
+``trust_remote_code=True``; ser-hf's own models never need it.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def load_model(
         token (`str` or `bool`, *optional*): the Hub token for a private repository (default: the logged-in one).
         trust_remote_code (`bool`, *optional*, defaults to `False`): run model code stored with a Hub model.
         allow_onnx (`bool`, *optional*, defaults to `True`): whether an ONNX export is loaded; `False` refuses one
-            with an :class:`~ser_hf.models.runtime.onnx_runtime.OnnxExportError` saying that ``purpose`` needs the trained
-            model folder (embeddings and ensembles need the torch model's layers).
+            with an :class:`~ser_hf.models.runtime.onnx_runtime.OnnxExportError` saying that ``purpose`` needs the
+            trained model folder (embeddings and ensembles need the torch model's layers).
         purpose (`str`, *optional*): what the model is loaded for, named in that error.
         feature_extractor (*optional*): a feature extractor already loaded, used instead of the model's own.
     """

@@ -6,8 +6,8 @@ names, types and axes, and that the saved feature extractor must run first), its
 version and the source model. :class:`OnnxModelForAudioClassification` loads such a folder and, called with the
 feature extractor's tensors, returns a ``SequenceClassifierOutput`` as the torch model does, so that
 ``pipeline("audio-classification")`` (:class:`~ser_hf.deploy.pipelines.OnnxAudioClassificationPipeline`),
-``ser-hf predict`` and ``ser-hf evaluate`` run it unchanged (:func:`~ser_hf.models.runtime.loading.load_model` loads it as
-it loads a trained model folder). Speaker normalisation (``normalization: speaker``) stays in the Python feature
+``ser-hf predict`` and ``ser-hf evaluate`` run it unchanged (:func:`~ser_hf.models.runtime.loading.load_model` loads
+it as it loads a trained model folder). Speaker normalisation (``normalization: speaker``) stays in the Python feature
 extractor, with its statistics.
 """
 
@@ -59,8 +59,8 @@ def is_onnx_export(name_or_path: str | os.PathLike) -> bool:
 def check_model_folder(name_or_path: str | os.PathLike) -> None:
     """For a local folder, raise :class:`OnnxExportError` naming the file it lacks when it is neither a trained model
     (``config.json``) nor an ONNX export (``onnx_export.json`` with ``model.onnx``), and
-    :class:`~ser_hf.models.runtime.location.ModelWeightsError` when a trained model's weights would not load (pickled weights
-    only, a damaged ``model.safetensors``, a tensor of another shape than its config's); a Hub id passes."""
+    :class:`~ser_hf.models.runtime.location.ModelWeightsError` when a trained model's weights would not load (pickled
+    weights only, a damaged ``model.safetensors``, a tensor of another shape than its config's); a Hub id passes."""
     from .location import check_model_weights
 
     folder = Path(name_or_path)

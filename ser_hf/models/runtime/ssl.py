@@ -35,12 +35,12 @@ from transformers import (
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..configuration_whisper import LAYER_STATISTICS, WHISPER_FRAMES_PER_SECOND, SerWhisperConfig
-from .feature_extraction_auto import load_feature_extractor
 from ..feature_extraction_whisper import UTTERANCE_NORMALIZATION, SerWhisperFeatureExtractor
+from ..pooling import POOLING_MODES
+from .feature_extraction_auto import load_feature_extractor
 from .labels import Labels, label_maps
 from .location import check_model_location, check_weights_readable
 from .parameters import count_parameters
-from ..pooling import POOLING_MODES
 from .registry import ENCODER_FAMILIES
 
 logger = logging.getLogger(__name__)
