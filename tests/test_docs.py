@@ -273,6 +273,7 @@ def run_page(page: str, sandbox: Path, env: dict[str, str], monkeypatch) -> None
 @pytest.mark.parametrize(
     "page", [page for page in PAGES if any(b.language in ("python", "bash") for b in BLOCKS[page])]
 )
+@pytest.mark.slow
 def test_page_runs(page, sandbox, hub, monkeypatch):
     use_local_hub(hub, sandbox, monkeypatch)
     run_page(page, sandbox, subprocess_env(hub, sandbox), monkeypatch)

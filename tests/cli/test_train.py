@@ -159,6 +159,7 @@ sys.exit(main(["train", *sys.argv[1:]]))
 
 
 @pytest.mark.reliability
+@pytest.mark.slow
 def test_ctrl_c_during_ser_hf_train_is_one_line_status_130_and_the_run_resumes(tmp_path, tiny_ravdess):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, output_dir=str(tmp_path / "run"), max_steps=6)
     interrupted = subprocess.run(

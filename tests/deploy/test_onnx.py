@@ -21,6 +21,10 @@ from ser_hf.models import OpenSmileFeatureExtractor, build_baseline
 from ser_hf.models.runtime.onnx_runtime import OnnxExportError, OnnxModelForAudioClassification
 from tests.conftest_models import BASELINE_KINDS, LABELS, SAMPLE_DIR, build_tiny, featurize, load_clip
 
+#: Every baseline kind exported and run in onnxruntime: minutes of exports (make test-slow); test_onnx_ssl.py keeps an
+#: export with its parity check in the quick suite.
+pytestmark = pytest.mark.slow
+
 PARITY_AUDIO = [SAMPLE_DIR / "Actor_01", SAMPLE_DIR / "Actor_08"]
 #: Every baseline of the registry (with the MFCC model's CNN head) and openSMILE functionals. They take the dynamo
 #: exporter (cnn2d, cnn1d, mfcc, parallel_cnn_transformer, opensmile) or TorchScript's where dynamo cannot trace them

@@ -294,6 +294,7 @@ LOAD_AND_PREDICT = """
 """
 
 
+@pytest.mark.slow
 def test_ssl_model_trained_pushed_and_loaded_by_repo_id_in_a_fresh_process(tmp_path, hub, tiny_ravdess):
     """ser-hf train with push_to_hub (token in HF_TOKEN) -> a private repo -> pipeline(REPO_ID) and ModelCard.load in a
     process with no ser-hf code: the model is a plain transformers wav2vec2 (LoRA merged)."""
@@ -361,6 +362,7 @@ def test_ssl_model_trained_pushed_and_loaded_by_repo_id_in_a_fresh_process(tmp_p
     assert denied.returncode != 0 and "RepositoryNotFoundError" in denied.stderr, denied.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_baseline_pushed_by_the_cli_loads_with_ser_hf_and_with_remote_code(
     tmp_path, hub, cnn_run, tiny_ravdess, wheel_site
 ):
@@ -440,6 +442,7 @@ assert importlib.util.find_spec("ser_hf") is None, "ser_hf is importable"
 """
 
 
+@pytest.mark.slow
 def test_whisper_model_pushed_loads_from_its_card_snippet_where_ser_hf_cannot_be_imported(tmp_path, hub, tiny_ravdess):
     """A Whisper model (ser-hf's own classes, tagged custom_code) pushed with `ser-hf push`: the card's snippet for
     readers with transformers alone (`pipeline(..., trust_remote_code=True)`) runs as written in an interpreter that
@@ -527,6 +530,7 @@ def _folder_bytes(folder: Path) -> dict[str, bytes]:
     return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
+@pytest.mark.slow
 def test_a_failed_push_changes_no_local_file_and_can_be_run_again(tmp_path, hub, cnn_run):
     """The Hub answers the commit with a server error: `ser-hf push` says so in one line (no token), commits
     nothing and changes no file of the run; the same command then pushes it. An unreachable Hub is named likewise."""

@@ -222,6 +222,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_same_final_weights(tmp_path, tiny_ravdess):
     values = dict(
         max_steps=10,

@@ -399,6 +399,7 @@ def test_python_m_ser_hf_train_reports_an_unknown_key_in_one_line(tmp_path, tiny
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_ser_hf_train_and_predict_command_lines(tmp_path, tiny_ravdess):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2)
     ser_hf = str(Path(sys.executable).parent / "ser-hf")
@@ -423,6 +424,7 @@ def test_ser_hf_train_and_predict_command_lines(tmp_path, tiny_ravdess):
     assert line["file"] == str(clip) and len(line["predictions"]) == 2
 
 
+@pytest.mark.slow
 def test_two_process_accelerate_run_evaluates_the_full_split_once(tmp_path, tiny_ravdess):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, per_device_eval_batch_size=3)
     accelerate = str(Path(sys.executable).parent / "accelerate")
