@@ -34,8 +34,8 @@ ffmpeg:
 # the local Hub, saved models) are built once. TEST_WORKERS=0 runs everything in one process, as plain `pytest` does.
 # The 15 slowest tests are listed at the end, so that a test that grows past its share shows in every run.
 # `make test` leaves out the tests marked slow (end to end: every docs page run, the benchmarks' quick modes, Hub
-# round trips in fresh processes, the ONNX export of every baseline, multi-process and interrupted training), so that
-# it stays within 5 minutes on 2 cores; `make test-slow` runs those, `make test-all` both. CI (.ci/run) runs both.
+# round trips and model loading in fresh processes, ONNX exports, multi-process and interrupted training, the longest
+# training comparisons), so that it stays within 5 minutes on 2 cores; `make test-slow` runs those, `make test-all` both. CI (.ci/run) runs both.
 TEST_WORKERS ?= logical
 PYTEST := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile \
 	--durations 15

@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import onnxruntime
+import pytest
 import torch
 from transformers import AutoFeatureExtractor
 
@@ -27,6 +28,7 @@ PARITY_AUDIO = [SAMPLE_DIR / "Actor_02"]
 ONE_LAYER = {"config_overrides": {"num_hidden_layers": 1}}
 
 
+@pytest.mark.slow
 def test_onnxruntime_gives_torchs_logits_on_real_clips(tmp_path):
     model, extractor = build_tiny("wav2vec2-mean", **ONE_LAYER)
     export = export_onnx(model, tmp_path / "wav2vec2", feature_extractor=extractor, parity_audio=PARITY_AUDIO)

@@ -130,6 +130,7 @@ class CountingClassifier:
 # --- A big folder through the command line ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_predict_folder_of_2000_clips_writes_one_row_per_clip_with_errors(tmp_path, crnn_model, clip_folder, capsys):
     output = tmp_path / "emotions.csv"
     status = cli_main(

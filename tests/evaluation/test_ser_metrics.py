@@ -35,6 +35,7 @@ def test_the_module_loads_by_path_and_computes_the_reports_metrics():
 
 
 @pytest.mark.parametrize("kind", ["crnn", "wav2vec2-mean"])
+@pytest.mark.slow
 def test_evaluator_on_a_ser_hf_model_agrees_with_ser_hf_evaluate(tmp_path, kind):
     model, extractor = build_tiny(kind)
     _randomize(model).save_pretrained(tmp_path)

@@ -31,6 +31,7 @@ def _checkout(hub, tmp_path):
     return checkout
 
 
+@pytest.mark.slow
 def test_reports_pushed_at_different_times_load_as_one_table(
     tmp_path, hub, cnn_run, cremad_run, tiny_ravdess, cremad_clips
 ):

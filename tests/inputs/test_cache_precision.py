@@ -87,6 +87,7 @@ def test_float16_encoder_caches_hold_the_float32_values_within_float16_rounding(
     assert torch.equal(logits["float16"].argmax(-1), logits["float32"].argmax(-1))
 
 
+@pytest.mark.slow
 def test_a_model_trained_from_float16_caches_matches_one_trained_from_float32(tmp_path, tiny_ravdess, prepared):
     """The whole recipe path, waveforms and feature-encoder frames both stored as float16, against float32: the same
     predictions (and so UA) on validation and test, and the saved models' logits on every clip within a tolerance.

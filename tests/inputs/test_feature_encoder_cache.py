@@ -269,6 +269,7 @@ WHOLE_CLIPS = dict(
 )
 
 
+@pytest.mark.slow
 def test_training_on_cached_frames_ends_with_the_weights_of_training_on_audio(tmp_path, tiny_ravdess, caplog):
     caplog.set_level(logging.INFO, logger="ser_hf")
     runs = {}
@@ -316,6 +317,7 @@ def test_the_default_caches_whenever_it_is_exact_and_says_why_not(tmp_path, tiny
     assert ENCODED_THE_CORPUS.search(caplog.text) and READ_THE_CORPUS_CACHE in caplog.text
 
 
+@pytest.mark.slow
 def test_every_fold_reads_the_corpus_once_encoded(tmp_path, tiny_ravdess, caplog, monkeypatch):
     caplog.set_level(logging.INFO, logger="ser_hf")
     encoded = []

@@ -129,6 +129,7 @@ def test_saved_folder_holds_safetensors_and_the_code_it_needs(saved_models, kind
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.slow
 def test_fresh_process_reloads_identical_logits_through_auto_classes(saved_models, reloaded_with_ser_hf, kind):
     result = reloaded_with_ser_hf[kind]
     assert not result["model_module"].startswith("transformers_modules")  # registered classes, not remote code
@@ -137,6 +138,7 @@ def test_fresh_process_reloads_identical_logits_through_auto_classes(saved_model
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.slow
 def test_process_without_ser_hf_loads_the_saved_code(saved_models, reloaded_without_ser_hf, kind):
     result = reloaded_without_ser_hf[kind]
     assert reloaded_without_ser_hf["ser_hf_imported"] is False

@@ -39,6 +39,7 @@ def test_accelerate_reads_each_config(path):
     assert f"--config_file recipes/accelerate_configs/{path.name}" in path.read_text()
 
 
+@pytest.mark.slow
 def test_the_single_gpu_config_launches_the_training_module():
     """No GPU needed: `accelerate launch` reads the config, sets up the process' environment and runs
     `python -m ser_hf.train`, whose argument parser answers --help with every recipe key."""

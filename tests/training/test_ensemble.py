@@ -232,6 +232,7 @@ def test_an_ensemble_recipe_names_what_is_wrong_with_it(tmp_path, tiny_ravdess):
             main([str(tmp_path / name)])
 
 
+@pytest.mark.slow
 def test_the_accuracy_benchmark_reads_back_members_it_benchmarked_on_their_own(tmp_path, tiny_ravdess):
     bench = load_bench()
     _member_recipes(tmp_path, tiny_ravdess)
