@@ -17,9 +17,7 @@ import os
 import random
 import threading
 import warnings
-import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -32,20 +30,12 @@ import torchaudio.transforms as T
 from ..data.corpora.base import InvalidClipError
 from ..data.decode import decode_waveform
 
-__all__ = ["SpecAugment", "WaveformAugmentation", "clip_seed"]
+__all__ = ["SpecAugment", "WaveformAugmentation"]
 
 logger = logging.getLogger(__name__)
 
 # 60 dB of amplitude decay is a factor of 1000: exp(-ln(1000) * t / rt60) reaches -60 dB at t = rt60.
 _LN_1000 = math.log(1000.0)
-
-
-def clip_seed(path: str | os.PathLike) -> int:
-    """The seed a clip's random draws (crops, augmentation, cached augmented copies) derive from: a CRC-32 of its file
-    name and its folder's name only (``Actor_01/03-01-05-01-01-01-01.flac``), so that the same corpus in another
-    folder, or on another machine, draws the same and a run reproduces wherever its data lies."""
-    parts = Path(os.fspath(path)).parts[-2:]
-    return zlib.crc32("/".join(parts).encode("utf-8"))
 
 
 # Held while a call has seeded the process-wide generators, so that two threads augmenting at once cannot interleave

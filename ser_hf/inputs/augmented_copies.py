@@ -20,7 +20,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from ..data.dataset_info import get_ser_info, set_ser_info
-from .augment import clip_seed
+from .collators import clip_seed
 from .encoder_states import encode_dataset
 from .fast_mode import EncoderStatesCollator, FastMode
 from .speaker_normalization import ENCODER_STATES_COLUMN

@@ -7,7 +7,10 @@ to ignore the padding.
 
 from __future__ import annotations
 
+import os
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -15,8 +18,15 @@ import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.decode import WAVEFORM_COLUMN
-from .augment import clip_seed
 from .speaker_normalization import FUNCTIONALS_COLUMN, clip_statistics_of
+
+
+def clip_seed(path: str | os.PathLike) -> int:
+    """The seed a clip's random draws (crops, augmentation, cached augmented copies) derive from: a CRC-32 of its file
+    name and its folder's name only (``Actor_01/03-01-05-01-01-01-01.flac``), so that the same corpus in another
+    folder, or on another machine, draws the same and a run reproduces wherever its data lies."""
+    parts = Path(os.fspath(path)).parts[-2:]
+    return zlib.crc32("/".join(parts).encode("utf-8"))
 
 
 def random_crop(waveform: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -36,8 +36,7 @@ from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
 from ..models.pooling import _VARIANCE_FLOOR
 from ..models.runtime.padding import is_padding_invariant
-from .augment import clip_seed
-from .collators import PAD_TO_MULTIPLE_OF
+from .collators import PAD_TO_MULTIPLE_OF, clip_seed
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
 logger = logging.getLogger(__name__)

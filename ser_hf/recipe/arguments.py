@@ -303,12 +303,18 @@ class ModelArguments:
                 "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
                 "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
             )
-        if self.model_config.get("apply_spec_augment") and not self.finetune_top_layers:
+        # Whisper's classifier reads SpecAugment's keys only on the cached frames of finetune_top_layers (wav2vec 2.0,
+        # HuBERT and WavLM apply them to their own hidden states in training, as transformers does).
+        if (
+            self.model_type == WHISPER_MODEL_TYPE
+            and self.model_config.get("apply_spec_augment")
+            and not self.finetune_top_layers
+        ):
             conflicts.append(
-                "model_config.apply_spec_augment: true needs finetune_top_layers (it masks the cached input of the "
-                "first fine-tuned layer; FAST mode caches pooled statistics that no mask reaches, and the other "
-                "regimes do not read it): set finetune_top_layers, or drop apply_spec_augment and augment the "
-                "audio (cached_augmented_copies, augmentation probabilities)."
+                "model_config.apply_spec_augment: true needs finetune_top_layers with Whisper (it masks the cached "
+                "input of the first fine-tuned layer; FAST mode caches pooled statistics that no mask reaches, and "
+                "the other Whisper regimes do not read it): set finetune_top_layers, or drop apply_spec_augment and "
+                "augment the audio (cached_augmented_copies, augmentation probabilities)."
             )
         if self.finetune_top_layers:
             try:

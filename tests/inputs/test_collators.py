@@ -5,8 +5,13 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from ser_hf import load_corpus, prepare_audio
-from ser_hf.inputs.augment import clip_seed
-from ser_hf.inputs.collators import PAD_TO_MULTIPLE_OF, AudioClassificationCollator, padding_multiple, random_crop
+from ser_hf.inputs.collators import (
+    PAD_TO_MULTIPLE_OF,
+    AudioClassificationCollator,
+    clip_seed,
+    padding_multiple,
+    random_crop,
+)
 from tests.conftest import RAVDESS_SAMPLE
 
 

@@ -294,6 +294,17 @@ def test_spec_augment_on_cached_states_needs_finetune_top_layers(tmp_path):
     )
     with pytest.raises(RecipeError, match="model_config.apply_spec_augment: true needs finetune_top_layers"):
         parse_recipe([str(recipe)])
+    # wav2vec 2.0 masks its own hidden states in training (transformers' SpecAugment): its recipes keep the key.
+    from tests.conftest_models import TINY_SSL
+
+    wav2vec2 = write_recipe(
+        tmp_path / "w.yaml",
+        tmp_path,
+        model_type="wav2vec2",
+        model_config={**TINY_SSL, "apply_spec_augment": True, "mask_time_prob": 0.05},
+    )
+    model_args, *_ = parse_recipe([str(wav2vec2)])
+    assert model_args.model_config["apply_spec_augment"] is True
 
 
 def test_cached_augmented_copies_need_fast_mode_and_an_augmentation(tmp_path):
