@@ -579,7 +579,17 @@ class SERCardData:
         if self.is_baseline:
             return "Trained from scratch (random initialisation), every parameter updated."
         parts = []
-        if model.get("use_lora"):
+        top_layers = model.get("finetune_top_layers")
+        if model.get("use_lora") and top_layers:
+            targets = model.get("lora_target_modules") or "their attention and feed-forward projections"
+            parts.append(
+                f"LoRA (peft) on the encoder's top {top_layers} layer(s): rank {model.get('lora_r')}, alpha "
+                f"{model.get('lora_alpha')}, dropout {model.get('lora_dropout')}, on {targets}; the final layer "
+                "norm and the classification head trained in full, the layers below frozen (their outputs computed "
+                "once and cached); each batch encoded through its longest clip, not the whole window; the adapters "
+                "are merged into the exported weights, so the model loads without peft"
+            )
+        elif model.get("use_lora"):
             targets = model.get("lora_target_modules") or "the attention projections"
             parts.append(
                 f"LoRA (peft) on the frozen encoder: rank {model.get('lora_r')}, alpha "
@@ -587,9 +597,9 @@ class SERCardData:
                 "projector and classifier trained in full; the adapters are merged into the exported "
                 "weights, so the model loads without peft"
             )
-        elif model.get("finetune_top_layers"):
+        elif top_layers:
             parts.append(
-                f"Fine-tuned: the encoder's top {model['finetune_top_layers']} layer(s) and its final layer norm "
+                f"Fine-tuned: the encoder's top {top_layers} layer(s) and its final layer norm "
                 "trained with the classification head, the layers below frozen (their outputs computed once and "
                 "cached); each batch encoded through its longest clip, not the whole window"
             )

@@ -196,6 +196,11 @@ class InputMode:
         """What `Trainer` trains on the split's inputs: the model itself, unless the mode says otherwise."""
         return model
 
+    def exported_model(self, model: nn.Module, trained_model: nn.Module) -> nn.Module:
+        """The classifier to save once `trained_model` (:meth:`trained_model`'s) has trained: `model` itself, unless
+        the mode must fold what it trained into it first."""
+        return model
+
     def collators(
         self,
         feature_extractor: SequenceFeatureExtractor,

@@ -36,6 +36,7 @@ from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
 from ..models.pooling import _VARIANCE_FLOOR
 from ..models.runtime.padding import is_padding_invariant
+from .clip_index import assemble_states, clip_digests, find_cached_clips, index_path, write_clip_index
 from .collators import PAD_TO_MULTIPLE_OF, clip_seed
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -219,6 +220,12 @@ def encode_dataset(
     cache_file = cache_dir / f"encoder-{key}.arrow"
     if load_from_cache and cache_file.exists():
         discard_damaged_cache(cache_file, len(dataset))
+    # Clip by clip reuse across datasets (clip_index); augmented copies draw by clip name, so they are keyed whole.
+    reusable_key = (
+        None
+        if augmentation is not None
+        else encoder_key(model, feature_extractor, precision=precision, lower_layer=lower_layer)
+    )
     use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
     hidden_size = model.config.hidden_size
     # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
@@ -241,11 +248,12 @@ def encode_dataset(
     encoded = {"clips": 0, "seconds": 0.0}
     was_training = model.training
     model.eval()
-    try:
-        # NumPy batches: the default format would make every sample of a batch a Python float.
-        read = [WAVEFORM_COLUMN] + (["path"] if augmentation is not None else [])
-        waveforms = dataset.select_columns(read).with_format("numpy")
-        states = waveforms.map(
+    # NumPy batches: the default format would make every sample of a batch a Python float.
+    read = [WAVEFORM_COLUMN] + (["path"] if augmentation is not None else [])
+    waveforms = dataset.select_columns(read).with_format("numpy")
+
+    def encode(clips: Dataset, file: Path, fingerprint: str) -> Dataset:
+        return clips.map(
             _encode_batch,
             batched=True,
             batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if batched else batch_size,
@@ -262,14 +270,25 @@ def encode_dataset(
             },
             remove_columns=read,
             features=Features(features),
-            cache_file_name=str(cache_file),
+            cache_file_name=str(file),
             load_from_cache_file=load_from_cache,
             # The key already covers what the states depend on; without it datasets would hash the model by pickling.
-            new_fingerprint=key,
+            new_fingerprint=fingerprint,
             desc="Encoding clips with the frozen encoder",
         )
+
+    digests = None
+    states = None
+    try:
+        if reusable_key is not None and load_from_cache and not cache_file.exists():
+            digests = clip_digests(dataset)
+            states = _reuse_cached_clips(waveforms, digests, cache_dir, key, reusable_key, encode)
+        if states is None:
+            states = encode(waveforms, cache_file, key)
     finally:
         model.train(was_training)
+    if reusable_key is not None and not index_path(cache_file, reusable_key).exists():
+        write_clip_index(cache_file, reusable_key, digests or clip_digests(dataset))
     if encoded["clips"]:
         logger.info(
             "Encoded %d clips in %.1f s (%s, %s) into %s",
@@ -289,6 +308,42 @@ def encode_dataset(
     return set_ser_info(result, encoder_cache=str(cache_file))
 
 
+def _reuse_cached_clips(
+    waveforms: Dataset, digests: list[str], cache_dir: Path, key: str, reusable_key: str, encode
+) -> Optional[Dataset]:
+    """The states of `waveforms` from the caches of the same encoder that hold some of its clips (`clip_index`), the
+    others encoded by `encode` into a cache of their own, all written to the dataset's cache file (key `key`);
+    `None` when no cache holds any of them."""
+    # A damaged cache of another dataset is deleted (and its clips encoded), as the dataset's own would be.
+    locations = find_cached_clips(
+        cache_dir, reusable_key, digests, usable=lambda path, rows: not discard_damaged_cache(path, rows)
+    )
+    missing = [row for row, location in enumerate(locations) if location is None]
+    if len(missing) == len(locations):
+        return None
+    reused_files = len({path for path, _ in filter(None, locations)})
+    if missing:
+        missing_digests = [digests[row] for row in missing]
+        part_key = model_state_key((key, "clips", *missing_digests), {})
+        part_file = cache_dir / f"encoder-{part_key}.arrow"
+        encode(waveforms.select(missing), part_file, part_key)
+        write_clip_index(part_file, reusable_key, missing_digests)
+        for position, row in enumerate(missing):
+            locations[row] = (part_file, position)
+    assembled = assemble_states(locations, cache_dir / f"encoder-{key}.arrow", key)
+    if missing:  # the dataset's own cache holds those clips now, and is indexed by encode_dataset
+        part_file.unlink()
+        index_path(part_file, reusable_key).unlink()
+    logger.info(
+        "Reused the encoder states of %d of %d clips from %d cache file(s) of the same encoder; encoded %d.",
+        len(locations) - len(missing),
+        len(locations),
+        reused_files,
+        len(missing),
+    )
+    return assembled
+
+
 def encoder_cache_key(
     model: PreTrainedModel,
     feature_extractor: SequenceFeatureExtractor,
@@ -299,13 +354,34 @@ def encoder_cache_key(
     """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the model config less
     its head-only fields, the encoder's weights, the feature extractor's settings, whether every layer is kept
     (`use_weighted_layer_sum`) and the storage precision."""
+    parts = (
+        ENCODER_CACHE_VERSION,
+        dataset._fingerprint,
+        *_encoder_key_parts(model, feature_extractor, precision, lower_layer),
+    )
+    return model_state_key(parts, model.base_model.state_dict())
+
+
+def encoder_key(
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    precision: str = "float32",
+    lower_layer: Optional[int] = None,
+) -> str:
+    """:func:`encoder_cache_key` without the clips: the key of the encoder alone, which the index of each cache file
+    is filed under (:mod:`.clip_index`)."""
+    parts = (ENCODER_CACHE_VERSION, "encoder", *_encoder_key_parts(model, feature_extractor, precision, lower_layer))
+    return model_state_key(parts, model.base_model.state_dict())
+
+
+def _encoder_key_parts(
+    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, precision: str, lower_layer: Optional[int]
+) -> tuple:
     config = {key: value for key, value in model.config.to_dict().items() if key not in _HEAD_CONFIG_KEYS}
     extractor = feature_extractor.to_dict()
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
     parts = (
-        ENCODER_CACHE_VERSION,
-        dataset._fingerprint,
         json.dumps(config, sort_keys=True, default=str),
         # As `to_json_string` wrote it while the extractors had no normalisation fields: the keys of existing caches.
         json.dumps(extractor, indent=2, sort_keys=True, default=np.ndarray.tolist) + "\n",
@@ -319,7 +395,7 @@ def encoder_cache_key(
         parts += (LAYER_STATISTICS,)
     if lower_layer is not None:
         parts += (f"{LOWER_STATES_COLUMN}:{lower_layer}",)
-    return model_state_key(parts, model.base_model.state_dict())
+    return parts
 
 
 def model_state_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -619,6 +695,7 @@ __all__ = [
     "check_cacheable",
     "encode_dataset",
     "encoder_cache_key",
+    "encoder_key",
     "first_conv_layer_per_clip",
     "model_state_key",
     "padded_length",

@@ -16,6 +16,11 @@ of the cached input of the first fine-tuned layer in every training step (zeroed
 ``_compute_mask_indices``): the cache stays exact and each epoch sees other masks. Evaluation and the saved model
 never mask.
 
+LoRA (``use_lora`` with ``finetune_top_layers``): peft's LoRA adapters on the top layers' attention and feed-forward
+projections (``lora_target_modules``, by default :data:`TOP_LAYERS_LORA_TARGET_MODULES`) train instead of those
+layers' weights, the final layer norm and the head in full; the adapters are merged into the layers' weights before
+the model is saved, so the saved classifier is a plain transformers model of the same size as the pretrained one.
+
 Statistics: ``normalization: global`` standardises every layer's statistics with those the training clips had
 before fine-tuning (a fixed standardisation the fine-tuned layers learn under, stored in the feature extractor, as
 the saved model applies it); ``speaker`` and ``corpus`` statistics are refused, because a fine-tuned model's own
@@ -29,6 +34,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from peft import LoraConfig, LoraModel
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -40,6 +46,10 @@ from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
+#: The modules of a Whisper encoder layer that get LoRA adapters with ``finetune_top_layers`` by default: the
+#: attention's projections and the feed-forward block's two.
+TOP_LAYERS_LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+
 
 class CachedLowerLayersModel(nn.Module):
     """The top `num_hidden_layers - lower_layer` layers of a Whisper classifier's encoder, its final layer norm and its
@@ -49,9 +59,11 @@ class CachedLowerLayersModel(nn.Module):
     Args:
         model (`SerWhisperForAudioClassification`): with `trim_window` and `layer_statistics` pooling of every layer.
         lower_layer (`int`): the first fine-tuned layer (the layers below it are cached).
+        lora_config (`peft.LoraConfig`, *optional*): LoRA adapters on the fine-tuned layers, which then train instead
+            of those layers' weights (merged into them by :meth:`merge_adapters`).
     """
 
-    def __init__(self, model: PreTrainedModel, lower_layer: int):
+    def __init__(self, model: PreTrainedModel, lower_layer: int, lora_config: Optional[LoraConfig] = None):
         check_lower_layer(model, lower_layer)
         super().__init__()
         self.config = model.config
@@ -62,8 +74,19 @@ class CachedLowerLayersModel(nn.Module):
         self.classifier = model.classifier
         self.head_dropout = model.head_dropout
         self._whisper = [model]  # a list: not a submodule (its frozen weights stay out of checkpoints)
-        for module in (self.layers, self.layer_norm):
-            module.requires_grad_(True)
+        self.layer_norm.requires_grad_(True)
+        self._lora: list[LoraModel] = []  # a list, as above: the adapters are registered through self.layers
+        if lora_config is None:
+            self.layers.requires_grad_(True)
+        else:
+            check_lora_modules(self.layers, lora_config)
+            # peft puts the adapters into the model's own layers (in place) and trains the adapters only.
+            self._lora.append(LoraModel(self.layers, lora_config, "default"))
+
+    def merge_adapters(self) -> None:
+        """Fold the LoRA adapters (if any) into the fine-tuned layers' weights, leaving plain transformers layers."""
+        if self._lora:
+            self._lora.pop().merge_and_unload()
 
     def forward(
         self,
@@ -125,6 +148,21 @@ class CachedLowerLayersModel(nn.Module):
         return hidden
 
 
+def check_lora_modules(layers: nn.Module, lora_config: LoraConfig) -> None:
+    """Raise a `ValueError` naming ``lora_target_modules`` entries that name no linear module of the fine-tuned
+    layers, with those the layers have, before peft wraps anything."""
+    linear = sorted(
+        {name.rsplit(".", 1)[-1] for name, module in layers.named_modules() if isinstance(module, nn.Linear)}
+    )
+    targets = lora_config.target_modules
+    missing = [] if isinstance(targets, str) else sorted(str(name) for name in targets if name not in linear)
+    if missing:
+        raise ValueError(
+            f"lora_target_modules: {', '.join(missing)} name no linear module of the fine-tuned layers "
+            f"(finetune_top_layers); they have {', '.join(linear)}."
+        )
+
+
 @dataclass
 class LowerStatesCollator(EncoderStatesCollator):
     """:class:`EncoderStatesCollator`'s batch, plus each row's `lower_states` padded to the batch's longest clip and
@@ -161,11 +199,33 @@ class TopLayersMode(FastMode):
 
     def trained_model(self, model, feature_extractor, inputs) -> nn.Module:
         self.check_encoder(model, feature_extractor)
-        return CachedLowerLayersModel(model, self.lower_layer(model))
+        return CachedLowerLayersModel(model, self.lower_layer(model), lora_config=self.lora_config())
+
+    def lora_config(self) -> Optional[LoraConfig]:
+        """The recipe's LoRA adapters on the fine-tuned layers (``use_lora``), or `None`."""
+        args = self.model_args
+        if not args.use_lora:
+            return None
+        return LoraConfig(
+            r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+            lora_dropout=args.lora_dropout,
+            target_modules=list(args.lora_target_modules or TOP_LAYERS_LORA_TARGET_MODULES),
+        )
+
+    def exported_model(self, model, trained_model) -> nn.Module:
+        trained_model.merge_adapters()
+        return model
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
         collator = LowerStatesCollator(feature_extractor, normalization)
         return collator, collator
 
 
-__all__ = ["CachedLowerLayersModel", "LowerStatesCollator", "TopLayersMode"]
+__all__ = [
+    "TOP_LAYERS_LORA_TARGET_MODULES",
+    "CachedLowerLayersModel",
+    "LowerStatesCollator",
+    "TopLayersMode",
+    "check_lora_modules",
+]

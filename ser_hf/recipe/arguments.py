@@ -157,7 +157,8 @@ class ModelArguments:
         metadata={
             "help": "Whisper on CPU: fine-tune the encoder's top N layers (and its final layer norm) with the head, "
             "on the lower layers' outputs cached once (with cache_encoder_outputs, freeze_base_model, "
-            "layer_statistics pooling of every layer and model_config.trim_window: true; global or no statistics)."
+            "layer_statistics pooling of every layer and model_config.trim_window: true; global or no statistics). "
+            "With use_lora, LoRA adapters on those layers train instead of their weights."
         },
     )
     cache_feature_encoder: Optional[bool] = field(
@@ -171,12 +172,22 @@ class ModelArguments:
             "true demands it on any device (the run stops naming what prevents it), false recomputes it."
         },
     )
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) on the frozen encoder."})
+    use_lora: bool = field(
+        default=False,
+        metadata={
+            "help": "Train LoRA adapters (peft) on the frozen encoder; with finetune_top_layers, on the top layers "
+            "only (their attention and feed-forward projections), on the lower layers' cached outputs."
+        },
+    )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters' input."})
     lora_target_modules: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules that get adapters; defaults to the attention projections."}
+        default=None,
+        metadata={
+            "help": "Modules that get adapters; defaults to the attention projections (with finetune_top_layers, "
+            "also the feed-forward ones: fc1, fc2)."
+        },
     )
 
     def __post_init__(self):
@@ -280,12 +291,14 @@ class ModelArguments:
                 f"their own mean, which leaves only their spread to pool: it needs pooling_mode: {LAYER_STATISTICS} "
                 f"(got {self.pooling_mode!r})."
             )
-        if self.use_lora and self.use_weighted_layer_sum:
+        # With finetune_top_layers, LoRA adapts the top layers only, on the cached lower ones (_check_top_layers).
+        whole_encoder_lora = self.use_lora and not self.finetune_top_layers
+        if whole_encoder_lora and self.use_weighted_layer_sum:
             conflicts.append(
                 "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
                 "hold the layer weights, so best-model loading and resuming would lose them."
             )
-        if self.use_lora and (self.freeze_base_model or self.num_frozen_layers):
+        if whole_encoder_lora and (self.freeze_base_model or self.num_frozen_layers):
             conflicts.append(
                 "use_lora already freezes the whole encoder: drop freeze_base_model and num_frozen_layers."
             )
@@ -347,7 +360,6 @@ class ModelArguments:
             "use_weighted_layer_sum": (self.use_weighted_layer_sum, True),
             "pooling_mode": (self.pooling_mode, LAYER_STATISTICS),
             "model_config.trim_window": (self.model_config.get("trim_window", False), True),
-            "use_lora": (self.use_lora, False),
             "num_frozen_layers": (self.num_frozen_layers, 0),
         }
         conflicts = [f"{key}: {have!r} (needs {need!r})" for key, (have, need) in wanted.items() if have != need]

@@ -186,7 +186,8 @@ def build_model(
             model_args.model_type, labels, feature_extractor=feature_extractor, **model_args.model_config
         )
     lora_config = None
-    if model_args.use_lora:
+    # LoRA on the top layers only is the input mode's (TopLayersMode), on the modules it trains.
+    if model_args.use_lora and not model_args.finetune_top_layers:
         lora_options = (
             {} if model_args.lora_target_modules is None else {"target_modules": model_args.lora_target_modules}
         )
@@ -507,7 +508,12 @@ def train_and_evaluate(
         ),
     )
     if trainer.is_world_process_zero():
-        export_model(model, feature_extractor, output_dir, temperature=calibration.temperature)
+        export_model(
+            mode.exported_model(model, trainer.model),
+            feature_extractor,
+            output_dir,
+            temperature=calibration.temperature,
+        )
         write_report(output_dir, report, trainer.state.log_history)
         write_model_card(output_dir)
     trainer.accelerator.wait_for_everyone()

@@ -559,6 +559,50 @@ def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_pa
         encode_dataset(model, feature_extractor, dataset, cache_dir=tmp_path, lower_layer=1)
 
 
+def test_lora_on_the_top_layers_trains_adapters_only_and_merges_into_the_same_logits():
+    """use_lora with finetune_top_layers: adapters on the fine-tuned layers' projections train (not those layers'
+    weights, nor any layer below); merged, the plain classifier gives the adapted model's logits."""
+    from peft import LoraConfig
+
+    from ser_hf.inputs.top_layers import TOP_LAYERS_LORA_TARGET_MODULES, CachedLowerLayersModel
+
+    torch.manual_seed(0)
+    model = build_ssl_classifier(
+        tiny_whisper_config(trim_window=True),
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    )
+    config = LoraConfig(r=2, lora_alpha=4, lora_dropout=0.0, target_modules=list(TOP_LAYERS_LORA_TARGET_MODULES))
+    wrapper = CachedLowerLayersModel(model, lower_layer=1, lora_config=config)
+    trainable = {name for name, parameter in wrapper.named_parameters() if parameter.requires_grad}
+    layer_parameters = {name for name in trainable if name.startswith("layers.")}
+    assert layer_parameters and all(".lora_" in name for name in layer_parameters)
+    assert {name.split(".")[2] for name in layer_parameters} == {"self_attn", "fc1", "fc2"}
+    assert {name.split(".")[0] for name in trainable} == {"layers", "layer_norm", "projector", "classifier"}
+    assert not any(p.requires_grad for p in model.encoder.layers[0].parameters())
+    with torch.no_grad():  # adapters that have trained (peft starts them at zero)
+        for name, parameter in wrapper.named_parameters():
+            if ".lora_" in name:
+                parameter.normal_(std=0.2)
+    wrapper.eval()
+    hidden = torch.randn(2, 12, model.config.d_model)
+    frame_mask = torch.ones(2, 12, dtype=torch.bool)
+    frame_mask[1, 7:] = False
+    encoder_states = torch.randn(2, model.config.num_hidden_layers + 1, 2 * model.config.d_model)
+    with torch.no_grad():
+        adapted = wrapper(encoder_states, hidden, frame_mask).logits
+        wrapper.merge_adapters()
+        merged = wrapper(encoder_states, hidden, frame_mask).logits
+    assert not any("lora" in name for name in model.state_dict())
+    assert isinstance(model.encoder.layers[1].self_attn.q_proj, torch.nn.Linear)
+    torch.testing.assert_close(merged, adapted, atol=1e-5, rtol=1e-5)
+
+    with pytest.raises(ValueError, match=r"lora_target_modules: encoder_attn name no linear module .* fc1"):
+        CachedLowerLayersModel(model, lower_layer=1, lora_config=LoraConfig(r=2, target_modules=["encoder_attn"]))
+
+
 def test_spec_augment_masks_spans_of_the_cached_states_while_training_only():
     """apply_spec_augment with finetune_top_layers: spans of each clip's own frames and of channels of the first
     fine-tuned layer's cached input are zeroed in training steps (other spans each step), never in evaluation."""

@@ -110,6 +110,21 @@ TINY_MODELS = {
         "cache_precision": "float16",
         "head_learning_rate": 1.0e-2,
     },
+    # LoRA adapters on the top layer instead of its weights, merged into them when saved.
+    "whisper-top-layer-lora": {
+        "model_type": "whisper",
+        "model_config": {**TINY_WHISPER, "trim_window": True},
+        "freeze_base_model": True,
+        "cache_encoder_outputs": True,
+        "finetune_top_layers": 1,
+        "use_lora": True,
+        "lora_r": 2,
+        "use_weighted_layer_sum": True,
+        "pooling_mode": "layer_statistics",
+        "feature_extractor_config": {"normalization": "global"},
+        "learning_rate": 1.0e-2,
+        "head_learning_rate": 1.0e-2,
+    },
 }
 
 
@@ -163,6 +178,17 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
         assert not any(name.startswith(("encoder.layers.0.", "encoder.conv", "encoder.embed")) for name in changed)
         assert "Fine-tuned: the encoder's top 1 layer(s)" in (run / "README.md").read_text()
         assert json.loads((run / "config.json").read_text())["trim_window"] is True
+    if kind == "whisper-top-layer-lora":  # the adapters merged into the top layer's projections, nothing else
+        assert not any("lora" in name for name in saved)
+        top = {name for name in changed if name.startswith("encoder.layers.")}
+        assert top and all(
+            name.startswith("encoder.layers.1.")
+            and name.endswith("_proj.weight")
+            or name.startswith(("encoder.layers.1.fc1.weight", "encoder.layers.1.fc2.weight"))
+            for name in top
+        )
+        assert "encoder.layers.1.fc1.weight" in top and "encoder.layers.1.self_attn.q_proj.weight" in top
+        assert "LoRA" in (run / "README.md").read_text()
     if kind == "whisper-lora":  # merged adapters change the attention projections, not the convolutions
         assert any(".self_attn.q_proj." in name for name in changed)
         assert not any(name.startswith("encoder.conv") for name in changed)

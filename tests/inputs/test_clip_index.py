@@ -1,0 +1,117 @@
+"""Encoder states reused clip by clip across datasets (issue 40: the merged corpus's cache built from each corpus's
+cache, not encoded again)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from datasets import Dataset, Features, List, Value, concatenate_datasets
+from transformers import WhisperConfig
+
+from ser_hf.inputs import encoder_states
+from ser_hf.inputs.clip_index import INDEX_SUFFIX, clip_digests
+from ser_hf.inputs.encoder_states import encode_dataset
+from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
+from tests.conftest_models import LABELS, TINY_WHISPER, load_clip
+
+FEATURES = Features({"waveform": List(Value("float32")), "label": LABELS, "corpus": Value("string")})
+
+
+def _tiny_encoder(seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_ssl_classifier(
+        WhisperConfig(**TINY_WHISPER),
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    ).eval()
+    return model, build_ssl_feature_extractor(model.config)
+
+
+def _corpus(name: str, indices) -> Dataset:
+    return Dataset.from_dict(
+        {
+            "waveform": [load_clip(index, 0.5 + 0.1 * index) for index in indices],
+            "label": [index % 3 for index in indices],
+            "corpus": [name] * len(indices),
+        },
+        features=FEATURES,
+    )
+
+
+def _counting_encoder(monkeypatch) -> list[int]:
+    """The number of clips each `encode_dataset` batch encodes, as they are encoded."""
+    counts: list[int] = []
+    encode_batch = encoder_states._encode_batch
+
+    def counting(batch, **kwargs):
+        counts.append(len(batch["waveform"]))
+        return encode_batch(batch, **kwargs)
+
+    monkeypatch.setattr(encoder_states, "_encode_batch", counting)
+    return counts
+
+
+def test_a_merged_corpus_takes_each_corpus_cached_states_and_encodes_only_new_clips(tmp_path, monkeypatch, caplog):
+    model, extractor = _tiny_encoder()
+    first, second = _corpus("a", range(0, 4)), _corpus("b", range(4, 8))
+    for corpus in (first, second):
+        encode_dataset(model, extractor, corpus, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob(f"encoder-*{INDEX_SUFFIX}"))) == 2
+
+    # Merged as a multi-corpus run merges: some clips dropped (a label the corpora do not share), relabelled,
+    # reordered, and one clip no cache holds: a new fingerprint, so no cache file of its own.
+    merged = concatenate_datasets(
+        [second.select([3, 1, 0]), first.filter(lambda label: label != 2, input_columns="label"), _corpus("c", [9])]
+    ).map(lambda row: {"label": (row["label"] + 1) % 3})
+    counts = _counting_encoder(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="ser_hf.inputs.encoder_states"):
+        reused = encode_dataset(model, extractor, merged, cache_dir=tmp_path)
+    assert sum(counts) == 1  # the new clip only
+    assert "Reused the encoder states of 6 of 7 clips from 2 cache file(s) of the same encoder; encoded 1." in (
+        caplog.text
+    )
+    fresh = encode_dataset(model, extractor, merged, cache_dir=tmp_path / "fresh")
+    np.testing.assert_allclose(
+        np.asarray(reused["encoder_states"]), np.asarray(fresh["encoder_states"]), rtol=1e-5, atol=1e-5
+    )
+    assert reused["label"] == merged["label"] and reused["corpus"] == ["b"] * 3 + ["a"] * 3 + ["c"]
+
+    # The merged dataset has its own cache file and index now (the part encoded alone was folded into it): read
+    # directly, nothing encoded.
+    counts.clear()
+    again = encode_dataset(model, extractor, merged, cache_dir=tmp_path)
+    assert counts == [] and again["encoder_states"] == reused["encoder_states"]
+    assert len(list(tmp_path.glob("encoder-*.arrow"))) == len(list(tmp_path.glob(f"encoder-*{INDEX_SUFFIX}"))) == 3
+
+
+def test_another_encoder_or_a_deleted_cache_is_never_reused(tmp_path, monkeypatch):
+    model, extractor = _tiny_encoder()
+    corpus = _corpus("a", range(3))
+    encode_dataset(model, extractor, corpus, cache_dir=tmp_path)
+    (cache,) = tmp_path.glob("encoder-*.arrow")
+    counts = _counting_encoder(monkeypatch)
+    other, _ = _tiny_encoder(seed=1)  # other weights: other states
+    encode_dataset(other, extractor, corpus.select([2, 0]), cache_dir=tmp_path)
+    assert sum(counts) == 2
+    encode_dataset(model, extractor, corpus, cache_dir=tmp_path, precision="float16")  # stored otherwise
+    assert sum(counts) == 5
+
+    counts.clear()
+    cache.unlink()  # its index stays behind, naming a file that is gone
+    encode_dataset(model, extractor, corpus.select([1, 0]), cache_dir=tmp_path)
+    assert sum(counts) == 2
+
+
+def test_a_clip_digest_depends_on_its_samples_only():
+    corpus = _corpus("a", [0, 1])
+    moved = Dataset.from_dict(
+        {"waveform": corpus["waveform"][::-1]}, features=Features({"waveform": FEATURES["waveform"]})
+    )
+    assert clip_digests(moved) == clip_digests(corpus)[::-1]
+    assert len(set(clip_digests(corpus))) == 2
+    louder = corpus.map(lambda row: {"waveform": np.asarray(row["waveform"], np.float32) * 0.5})
+    assert not set(clip_digests(louder)) & set(clip_digests(corpus))
