@@ -141,7 +141,10 @@ def test_encoding_restores_train_mode_and_batches_by_length_without_changing_sta
     assert model.training
     one_by_one = torch.stack(
         [
-            cached_states(encode_dataset(model, feature_extractor, dataset.select([index]), cache_dir=tmp_path))[0]
+            # Each in a cache folder of its own: a cache holding the clip would give its states (clip_index).
+            cached_states(
+                encode_dataset(model, feature_extractor, dataset.select([index]), cache_dir=tmp_path / str(index))
+            )[0]
             for index in range(len(dataset))
         ]
     )
@@ -191,7 +194,10 @@ def test_group_norm_encoders_are_batched_and_give_each_clip_its_states_alone(fam
     assert counter.calls == 1
     alone = torch.stack(
         [
-            cached_states(encode_dataset(model, feature_extractor, dataset.select([index]), cache_dir=tmp_path))[0]
+            # Each in a cache folder of its own: a cache holding the clip would give its states (clip_index).
+            cached_states(
+                encode_dataset(model, feature_extractor, dataset.select([index]), cache_dir=tmp_path / str(index))
+            )[0]
             for index in range(len(dataset))
         ]
     )
