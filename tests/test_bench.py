@@ -172,3 +172,11 @@ def test_finetune_compares_top_layers_on_cached_states_with_the_whole_window(mon
     report = run_bench("finetune", monkeypatch, tmp_path)
     assert set(report["medians"]) == {"ser-hf", "transformers"} and report["one_off_seconds"] > 0
     assert report["ratio"] == pytest.approx(report["medians"]["transformers"] / report["medians"]["ser-hf"])
+
+
+def test_merged_cache_takes_the_merged_corpus_from_each_corpus_cache(monkeypatch, tmp_path):
+    report = run_bench("merged_cache", monkeypatch, tmp_path)
+    assert 0 < report["clips"]["merged"] < 6  # 3 clips a corpus, one label left out
+    assert set(report["seconds"]) == {"anew", "from each corpus's cache"} and report["one_off_seconds"]
+    assert report["ratio"] == pytest.approx(report["seconds"]["anew"] / report["seconds"]["from each corpus's cache"])
+    assert report["max_abs_difference"] < 1e-4
