@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 from datasets import ClassLabel
-from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
+from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig, WhisperConfig
 
 from ser_hf.models import (
     LogMelFeatureExtractor,
@@ -143,6 +143,22 @@ def build_tiny(kind: str, feature_extractor=None, **options):
     config = tiny_ssl_config(family, **options.pop("config_overrides", {}))
     model = build_ssl_classifier(config, LABELS, pooling_mode=pooling, **options)
     return model, build_ssl_feature_extractor(config)
+
+
+def tiny_whisper_fast(seed: int = 0):
+    """A tiny frozen Whisper classifier pooling every layer's statistics, as FAST mode caches them (seeded: another
+    `seed`, other weights), in eval mode, and its feature extractor."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = build_ssl_classifier(
+        WhisperConfig(**TINY_WHISPER),
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    ).eval()
+    return model, build_ssl_feature_extractor(model.config)
 
 
 def load_clip(index: int = 0, seconds: float | None = None) -> np.ndarray:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from datasets import Dataset, Features, List, Value
-from transformers import WhisperConfig
 
 from ser_hf.inputs.augment import WaveformAugmentation
 from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copy_column
 from ser_hf.inputs.encoder_states import encode_dataset
-from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
-from tests.conftest_models import LABELS, TINY_WHISPER, load_clip
+from tests.conftest_models import LABELS, load_clip, tiny_whisper_fast
 
 
 def _clips() -> Dataset:
@@ -28,15 +26,7 @@ def _clips() -> Dataset:
 
 
 def test_augmented_copies_are_encoded_once_seeded_and_cached_apart(tmp_path):
-    torch.manual_seed(0)
-    model = build_ssl_classifier(
-        WhisperConfig(**TINY_WHISPER),
-        LABELS,
-        freeze_base_model=True,
-        use_weighted_layer_sum=True,
-        pooling_mode="layer_statistics",
-    ).eval()
-    feature_extractor = build_ssl_feature_extractor(model.config)
+    model, feature_extractor = tiny_whisper_fast()
     clips = _clips()
     # Noise as well: gain and band-limiting alone move a tiny random encoder's statistics by as little as 1e-5.
     augmentation = WaveformAugmentation(gain_prob=1.0, gain_db=(-12.0, -6.0), lowpass_prob=1.0, noise_prob=1.0)

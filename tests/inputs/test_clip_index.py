@@ -6,29 +6,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
-from transformers import WhisperConfig
 
 from ser_hf.inputs import encoder_states
 from ser_hf.inputs.clip_index import INDEX_SUFFIX, clip_digests
 from ser_hf.inputs.encoder_states import encode_dataset
-from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
-from tests.conftest_models import LABELS, TINY_WHISPER, load_clip
+from tests.conftest_models import LABELS, load_clip, tiny_whisper_fast
 
 FEATURES = Features({"waveform": List(Value("float32")), "label": LABELS, "corpus": Value("string")})
-
-
-def _tiny_encoder(seed: int = 0):
-    torch.manual_seed(seed)
-    model = build_ssl_classifier(
-        WhisperConfig(**TINY_WHISPER),
-        LABELS,
-        freeze_base_model=True,
-        use_weighted_layer_sum=True,
-        pooling_mode="layer_statistics",
-    ).eval()
-    return model, build_ssl_feature_extractor(model.config)
 
 
 def _corpus(name: str, indices) -> Dataset:
@@ -56,7 +41,7 @@ def _counting_encoder(monkeypatch) -> list[int]:
 
 
 def test_a_merged_corpus_takes_each_corpus_cached_states_and_encodes_only_new_clips(tmp_path, monkeypatch, caplog):
-    model, extractor = _tiny_encoder()
+    model, extractor = tiny_whisper_fast()
     first, second = _corpus("a", range(0, 4)), _corpus("b", range(4, 8))
     for corpus in (first, second):
         encode_dataset(model, extractor, corpus, cache_dir=tmp_path)
@@ -89,12 +74,12 @@ def test_a_merged_corpus_takes_each_corpus_cached_states_and_encodes_only_new_cl
 
 
 def test_another_encoder_or_a_deleted_cache_is_never_reused(tmp_path, monkeypatch):
-    model, extractor = _tiny_encoder()
+    model, extractor = tiny_whisper_fast()
     corpus = _corpus("a", range(3))
     encode_dataset(model, extractor, corpus, cache_dir=tmp_path)
     (cache,) = tmp_path.glob("encoder-*.arrow")
     counts = _counting_encoder(monkeypatch)
-    other, _ = _tiny_encoder(seed=1)  # other weights: other states
+    other, _ = tiny_whisper_fast(seed=1)  # other weights: other states
     encode_dataset(other, extractor, corpus.select([2, 0]), cache_dir=tmp_path)
     assert sum(counts) == 2
     encode_dataset(model, extractor, corpus, cache_dir=tmp_path, precision="float16")  # stored otherwise

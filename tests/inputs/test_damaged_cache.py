@@ -7,25 +7,14 @@ import logging
 
 import numpy as np
 import pyarrow as pa
-import torch
 from datasets import Dataset, Features, List, Value
-from transformers import WhisperConfig
 
 from ser_hf.inputs.encoder_states import encode_dataset
-from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
-from tests.conftest_models import LABELS, TINY_WHISPER, load_clip
+from tests.conftest_models import LABELS, load_clip, tiny_whisper_fast
 
 
 def test_a_cut_short_or_non_finite_cache_is_named_and_encoded_again(tmp_path, caplog):
-    torch.manual_seed(0)
-    model = build_ssl_classifier(
-        WhisperConfig(**TINY_WHISPER),
-        LABELS,
-        freeze_base_model=True,
-        use_weighted_layer_sum=True,
-        pooling_mode="layer_statistics",
-    ).eval()
-    extractor = build_ssl_feature_extractor(model.config)
+    model, extractor = tiny_whisper_fast()
     clips = Dataset.from_dict(
         {"waveform": [load_clip(index, 0.6 + 0.2 * index) for index in range(4)], "label": [0, 1, 2, 0]},
         features=Features({"waveform": List(Value("float32")), "label": LABELS}),
