@@ -602,12 +602,13 @@ def test_a_speaker_list_the_corpus_lacks_stops_the_run_before_the_corpus_is_enco
         main([str(recipe)])
 
 
-@pytest.mark.parametrize("kind", ["whisper-top-layer", "whisper-fast-augmented"])
+@pytest.mark.parametrize("kind", ["whisper-top-layer", "whisper-top-layer-lora", "whisper-fast-augmented"])
 def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
     tmp_path, tiny_ravdess, monkeypatch, kind
 ):
-    """Top layers fine-tuned on the cached lower layers, and FAST mode drawing augmented copies: a resumed run reads
-    the cache as it was and ends with the uninterrupted run's weights."""
+    """Top layers fine-tuned on the cached lower layers (their weights, or LoRA adapters on them), and FAST mode
+    drawing augmented copies: a resumed run reads the cache as it was and ends with the uninterrupted run's
+    weights."""
     values = dict(TINY_MODELS[kind], max_steps=6, save_total_limit=None, load_best_model_at_end=False)
     uninterrupted = write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values)
     main([str(uninterrupted)])
