@@ -41,14 +41,11 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import _compute_mask_indices
 
 from ..models.modeling_whisper import pool_layer_statistics
+from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .base import InputMode
 from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
 from .speaker_normalization import ENCODER_STATES_COLUMN
-
-#: The modules of a Whisper encoder layer that get LoRA adapters with ``finetune_top_layers`` by default: the
-#: attention's projections and the feed-forward block's two.
-TOP_LAYERS_LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
 
 class CachedLowerLayersModel(nn.Module):
@@ -223,7 +220,6 @@ class TopLayersMode(FastMode):
 
 
 __all__ = [
-    "TOP_LAYERS_LORA_TARGET_MODULES",
     "CachedLowerLayersModel",
     "LowerStatesCollator",
     "TopLayersMode",

@@ -26,6 +26,7 @@ from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
 from ..models.runtime.registry import ENCODER_FAMILIES
+from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .errors import RecipeError, unknown_key_message
 from .values import check_numbers
 from .yaml_io import DuplicateKeyError, load_yaml
@@ -363,6 +364,12 @@ class ModelArguments:
             "num_frozen_layers": (self.num_frozen_layers, 0),
         }
         conflicts = [f"{key}: {have!r} (needs {need!r})" for key, (have, need) in wanted.items() if have != need]
+        unknown = [name for name in self.lora_target_modules or () if name not in TOP_LAYERS_LORA_TARGET_MODULES]
+        if self.use_lora and unknown:
+            conflicts.append(
+                f"lora_target_modules: {', '.join(map(str, unknown))} (a Whisper encoder layer's linear modules are "
+                f"{', '.join(TOP_LAYERS_LORA_TARGET_MODULES)})"
+            )
         normalization = self.feature_extractor_config.get("normalization", "none")
         if normalization not in ("none", "global"):
             conflicts.append(

@@ -564,7 +564,8 @@ def test_lora_on_the_top_layers_trains_adapters_only_and_merges_into_the_same_lo
     weights, nor any layer below); merged, the plain classifier gives the adapted model's logits."""
     from peft import LoraConfig
 
-    from ser_hf.inputs.top_layers import TOP_LAYERS_LORA_TARGET_MODULES, CachedLowerLayersModel
+    from ser_hf.inputs.top_layers import CachedLowerLayersModel
+    from ser_hf.models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 
     torch.manual_seed(0)
     model = build_ssl_classifier(

@@ -280,6 +280,29 @@ def test_finetune_top_layers_names_every_conflicting_key_at_once(tmp_path):
     assert "A recipe that works" in message
 
 
+def test_lora_on_the_top_layers_names_a_target_module_the_layers_lack_before_anything_is_encoded(tmp_path):
+    from tests.conftest_models import TINY_WHISPER
+
+    values = dict(
+        model_type="whisper",
+        model_config={**TINY_WHISPER, "trim_window": True},
+        finetune_top_layers=1,
+        use_lora=True,
+        cache_encoder_outputs=True,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    )
+    # Whole-encoder LoRA's conflicts (layer sum, frozen encoder) are not LoRA on the top layers'.
+    assert parse_recipe([str(write_recipe(tmp_path / "ok.yaml", tmp_path, **values))])[0].use_lora
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, lora_target_modules=["q_proj", "encoder_attn"], **values)
+    with pytest.raises(RecipeError) as error:
+        parse_recipe([str(recipe)])
+    assert "lora_target_modules: encoder_attn (a Whisper encoder layer's linear modules are q_proj, k_proj" in str(
+        error.value
+    )
+
+
 def test_spec_augment_on_cached_states_needs_finetune_top_layers(tmp_path):
     """FAST mode caches pooled statistics that no mask reaches: apply_spec_augment there would change nothing."""
     from tests.conftest_models import TINY_WHISPER

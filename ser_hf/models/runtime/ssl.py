@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 #: Attention projections of every supported encoder: where LoRA adapters go by default.
 DEFAULT_LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj")
+#: The linear modules of a Whisper encoder layer, every one of which gets LoRA adapters with ``finetune_top_layers``
+#: by default: the attention's projections and the feed-forward block's two.
+TOP_LAYERS_LORA_TARGET_MODULES = (*DEFAULT_LORA_TARGET_MODULES, "fc1", "fc2")
 #: Head modules trained in full under LoRA (`pooler` exists only with a pooling head).
 HEAD_MODULES = ("projector", "pooler", "classifier")
 # Keys of `from_pretrained` keyword arguments that also apply when loading the checkpoint's config.
@@ -561,6 +564,7 @@ def build_ssl_feature_extractor(
 __all__ = [
     "DEFAULT_LORA_TARGET_MODULES",
     "SSL_MODEL_TYPES",
+    "TOP_LAYERS_LORA_TARGET_MODULES",
     "apply_lora",
     "build_ssl_classifier",
     "build_ssl_feature_extractor",
