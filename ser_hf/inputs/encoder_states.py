@@ -166,7 +166,9 @@ def encode_dataset(
     The states are written by `Dataset.map` to `encoder-<key>.arrow` in `cache_dir`, where the key hashes the
     dataset's fingerprint, the model config (less the head's own fields), the encoder's weights and the feature
     extractor's settings: a second call with the same encoder and data reads the file, any change recomputes it. The
-    file holds only the new column; every column of `dataset` is kept.
+    file holds only the new column; every column of `dataset` is kept. Without a file of its own, a dataset takes the
+    states of the clips that any cache of the same encoder in `cache_dir` holds (an index of clip digests beside each
+    file, :mod:`.clip_index`: a merged corpus from each corpus's cache) and encodes only the others.
 
     Args:
         model (`PreTrainedModel`): an SSL classifier that passes :func:`check_cacheable`; run on its own device.
