@@ -8,7 +8,8 @@ alone), on the same encoder and clips, in one run, each arm in an empty cache fo
 The full mode loads the three real corpora of ``../shared/data`` alone (as a run on one of them does: every label,
 every clip) and merged on the labels they share (as ``bench/crosscorpus.py`` and a multi-corpus recipe do: RAVDESS's
 calm and disgust and TESS's disgust left out, speakers renamed, another row order), through the FAST recipe of
-Whisper tiny.en (``recipes/ravdess_whisper_tiny_en_fast.yaml``, the weights in ``../shared/models``). Arms:
+Whisper tiny.en (``recipes/ravdess_whisper_tiny_en_fast.yaml``, the weights in ``../shared/models``), each clip
+through its own length (``trim_window``). Arms:
 
 - "anew": the merged corpus encoded in an empty cache folder;
 - "from each corpus's cache": each corpus encoded alone first (the one-off cost a user has paid who trained on each,
@@ -40,7 +41,8 @@ from ser_hf.training.stages import build_model
 
 FULL_RECIPE = REPO / "recipes" / "ravdess_whisper_tiny_en_fast.yaml"
 FULL_MODEL = REPO.parent / "shared" / "models" / "whisper-tiny.en-encoder"
-QUICK_RECIPE = REPO / "recipes" / "demo_whisper.yaml"  # the shipped tiny.en encoder
+FULL_MODEL_CONFIG = "{classifier_proj_size: 64, head_dropout: 0.5, trim_window: true}"
+QUICK_RECIPE = REPO / "recipes" / "demo_whisper.yaml"  # the shipped tiny.en encoder, trim_window
 
 
 def corpora(quick: bool, smoke: bool) -> tuple[dict, object]:
@@ -77,7 +79,8 @@ def main() -> None:
     set_threads(args.threads)
 
     recipe = QUICK_RECIPE if args.quick else FULL_RECIPE
-    overrides = [] if args.quick else ["--model_name_or_path", str(FULL_MODEL)]
+    # Each clip through its own length (trim_window, as the top-layers recipes encode), not the 10-s window.
+    overrides = [] if args.quick else ["--model_name_or_path", str(FULL_MODEL), "--model_config", FULL_MODEL_CONFIG]
     model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe), *overrides])
     alone, merged = corpora(args.quick, args.smoke)
     model, feature_extractor = build_model(model_args, augmentation_args, merged.features["label"])
