@@ -73,14 +73,15 @@ def find_cached_clips(
         try:
             record = json.loads(index.read_text(encoding="utf-8"))
             cache_file = index.parent / record["cache_file"]
-            rows = {digest: row for row, digest in enumerate(record["clips"])}
-            if not cache_file.exists() or Dataset.from_file(str(cache_file)).num_rows != len(record["clips"]):
+            clips = record["clips"]
+            rows = {digest: row for row, digest in enumerate(clips)}  # a clip a corpus holds twice: its last row
+            if not cache_file.exists() or Dataset.from_file(str(cache_file)).num_rows != len(clips):
                 continue
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("Skipping the encoder cache index %s, which does not read back: %s", index, error)
             continue
         wanted = [position for position, digest in enumerate(digests) if found[position] is None and digest in rows]
-        if not wanted or not usable(cache_file, len(rows)):
+        if not wanted or not usable(cache_file, len(clips)):
             continue
         for position in wanted:
             found[position] = (cache_file, rows[digests[position]])
