@@ -602,7 +602,11 @@ def test_a_speaker_list_the_corpus_lacks_stops_the_run_before_the_corpus_is_enco
         main([str(recipe)])
 
 
-@pytest.mark.parametrize("kind", ["whisper-top-layer", "whisper-top-layer-lora", "whisper-fast-augmented"])
+@pytest.mark.parametrize(
+    "kind",
+    # LoRA's resume in `make test-slow`, to keep `make test` under 5 minutes (its plain top layer's runs here).
+    ["whisper-top-layer", pytest.param("whisper-top-layer-lora", marks=pytest.mark.slow), "whisper-fast-augmented"],
+)
 def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
     tmp_path, tiny_ravdess, monkeypatch, kind
 ):
