@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crosscorpus import shared_labels
 from harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, machine_line, set_threads
 
 from ser_hf import load_corpus, merge_corpora, prepare_audio
-from ser_hf.emotions import EMOTIONS
 from ser_hf.inputs.encoder_states import ENCODER_STATES_COLUMN, encode_dataset
 from ser_hf.recipe import parse_recipe
 from ser_hf.training.stages import build_model
@@ -61,11 +61,9 @@ def corpora(quick: bool, smoke: bool) -> tuple[dict, object]:
         keep = first.features["label"].names[1:]
         merged = merge_corpora([second, first], labels=keep)
         return alone, prepare_audio(merged)
-    alone = {name: prepare_audio(load_corpus(name, folder)) for name, folder in SHARED_CORPORA.items()}
-    loaded = [load_corpus(name, folder) for name, folder in SHARED_CORPORA.items()]
-    names = [set(corpus.features["label"].names) for corpus in loaded]
-    shared = [emotion for emotion in EMOTIONS if all(emotion in labels for labels in names)]
-    return alone, prepare_audio(merge_corpora(loaded, labels=shared))
+    loaded = {name: load_corpus(name, folder) for name, folder in SHARED_CORPORA.items()}
+    alone = {name: prepare_audio(corpus) for name, corpus in loaded.items()}
+    return alone, prepare_audio(merge_corpora(list(loaded.values()), labels=shared_labels(list(loaded))))
 
 
 def main() -> None:

@@ -75,7 +75,12 @@ def find_cached_clips(
             cache_file = index.parent / record["cache_file"]
             clips = record["clips"]
             rows = {digest: row for row, digest in enumerate(clips)}  # a clip a corpus holds twice: its last row
-            if not cache_file.exists() or Dataset.from_file(str(cache_file)).num_rows != len(clips):
+            # Only an encoder cache beside its index (the reuse may delete a damaged one): never a path elsewhere.
+            if (
+                not _is_cache_name(record["cache_file"])
+                or not cache_file.exists()
+                or Dataset.from_file(str(cache_file)).num_rows != len(clips)
+            ):
                 continue
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("Skipping the encoder cache index %s, which does not read back: %s", index, error)
@@ -88,6 +93,11 @@ def find_cached_clips(
         if all(location is not None for location in found):
             break
     return found
+
+
+def _is_cache_name(name: str) -> bool:
+    """Whether `name` is an encoder cache file's own name (``encoder-<key>.arrow``), no folder in it."""
+    return Path(name).name == name and name.startswith("encoder-") and name.endswith(".arrow")
 
 
 def assemble_states(locations: Sequence[ClipLocation], cache_file: Path, key: str) -> Dataset:

@@ -41,7 +41,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import _compute_mask_indices
 
 from ..models.modeling_whisper import pool_layer_statistics
-from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
+from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES, check_lora_targets
 from .base import InputMode
 from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
@@ -76,7 +76,7 @@ class CachedLowerLayersModel(nn.Module):
         if lora_config is None:
             self.layers.requires_grad_(True)
         else:
-            check_lora_modules(self.layers, lora_config)
+            check_lora_targets(model, lora_config.target_modules)
             # peft puts the adapters into the model's own layers (in place) and trains the adapters only.
             self._lora.append(LoraModel(self.layers, lora_config, "default"))
 
@@ -145,21 +145,6 @@ class CachedLowerLayersModel(nn.Module):
         return hidden
 
 
-def check_lora_modules(layers: nn.Module, lora_config: LoraConfig) -> None:
-    """Raise a `ValueError` naming ``lora_target_modules`` entries that name no linear module of the fine-tuned
-    layers, with those the layers have, before peft wraps anything."""
-    linear = sorted(
-        {name.rsplit(".", 1)[-1] for name, module in layers.named_modules() if isinstance(module, nn.Linear)}
-    )
-    targets = lora_config.target_modules
-    missing = [] if isinstance(targets, str) else sorted(str(name) for name in targets if name not in linear)
-    if missing:
-        raise ValueError(
-            f"lora_target_modules: {', '.join(missing)} name no linear module of the fine-tuned layers "
-            f"(finetune_top_layers); they have {', '.join(linear)}."
-        )
-
-
 @dataclass
 class LowerStatesCollator(EncoderStatesCollator):
     """:class:`EncoderStatesCollator`'s batch, plus each row's `lower_states` padded to the batch's longest clip and
@@ -223,5 +208,4 @@ __all__ = [
     "CachedLowerLayersModel",
     "LowerStatesCollator",
     "TopLayersMode",
-    "check_lora_modules",
 ]

@@ -3,9 +3,11 @@ cache, not encoded again)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
+import pyarrow as pa
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 
 from ser_hf.inputs import encoder_states
@@ -102,3 +104,31 @@ def test_a_clip_digest_depends_on_its_samples_only():
     assert len(set(clip_digests(corpus))) == 2
     louder = corpus.map(lambda row: {"waveform": np.asarray(row["waveform"], np.float32) * 0.5})
     assert not set(clip_digests(louder)) & set(clip_digests(corpus))
+
+
+def test_an_index_naming_a_file_outside_the_cache_folder_is_never_read_or_deleted(tmp_path):
+    """The reuse deletes a damaged cache that an index names: only an encoder cache beside the index, never a path
+    an index (edited, or from elsewhere) points to."""
+    model, extractor = tiny_whisper_fast()
+    corpus = _corpus("a", range(2))
+    cache_dir = tmp_path / "cache"
+    encode_dataset(model, extractor, corpus, cache_dir=cache_dir)
+    (index,) = cache_dir.glob(f"encoder-*{INDEX_SUFFIX}")
+    (cache,) = cache_dir.glob("encoder-*.arrow")
+    # A file outside the cache folder that reads as a damaged cache (the rows it should have, values not finite).
+    victim = tmp_path / "encoder-mine.arrow"
+    table = Dataset.from_file(str(cache)).data.table
+    poisoned = pa.table(
+        {
+            name: pa.array(np.full_like(np.asarray(table[name].to_pylist()), np.nan).tolist(), type=table[name].type)
+            for name in table.column_names
+        }
+    )
+    with pa.OSFile(str(victim), "wb") as sink, pa.ipc.new_stream(sink, poisoned.schema) as writer:
+        writer.write_table(poisoned)
+    record = json.loads(index.read_text())
+    cache.unlink()
+    record["cache_file"] = "../encoder-mine.arrow"
+    index.write_text(json.dumps(record))
+    states = encode_dataset(model, extractor, corpus.select([1, 0]), cache_dir=cache_dir)
+    assert len(states) == 2 and victim.exists()

@@ -600,7 +600,9 @@ def test_lora_on_the_top_layers_trains_adapters_only_and_merges_into_the_same_lo
     assert isinstance(model.encoder.layers[1].self_attn.q_proj, torch.nn.Linear)
     torch.testing.assert_close(merged, adapted, atol=1e-5, rtol=1e-5)
 
-    with pytest.raises(ValueError, match=r"lora_target_modules: encoder_attn name no linear module .* fc1"):
+    with pytest.raises(
+        ValueError, match=r"lora_target_modules: encoder_attn name no module .* linear modules are fc1"
+    ):
         CachedLowerLayersModel(model, lower_layer=1, lora_config=LoraConfig(r=2, target_modules=["encoder_attn"]))
 
 
