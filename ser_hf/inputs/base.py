@@ -201,6 +201,19 @@ class InputMode:
         the mode must fold what it trained into it first."""
         return model
 
+    def callbacks(
+        self,
+        trained_model: nn.Module,
+        feature_extractor: SequenceFeatureExtractor,
+        inputs: DatasetDict,
+        training_args,
+        normalization=None,
+    ) -> list:
+        """The callbacks (`TrainerCallback`) the mode needs while `trained_model` trains on the split's `inputs`
+        (none, unless the mode says otherwise; :class:`~ser_hf.inputs.top_layers.TopLayersMode` recomputes speaker
+        statistics)."""
+        return []
+
     def collators(
         self,
         feature_extractor: SequenceFeatureExtractor,

@@ -23,8 +23,15 @@ the model is saved, so the saved classifier is a plain transformers model of the
 
 Statistics: ``normalization: global`` standardises every layer's statistics with those the training clips had
 before fine-tuning (a fixed standardisation the fine-tuned layers learn under, stored in the feature extractor, as
-the saved model applies it); ``speaker`` and ``corpus`` statistics are refused, because a fine-tuned model's own
-states would no longer match statistics computed from the pretrained ones.
+the saved model applies it). ``speaker`` and ``corpus`` statistics standardise each clip with its speaker's (its
+corpus') own, which must describe the model as it is: the fine-tuned layers' states change every step, and a test
+speaker's statistics are computed by the saved model (``ser-hf evaluate``), not the pretrained one. So every group's
+statistics, every split's speakers alike and without labels, are computed again with the current weights at the start
+of every epoch and once more when training ends (:class:`GroupStatisticsRefresh`: the frozen layers' from the cache,
+the fine-tuned layers' by one pass of those layers over every clip's cached input, about a third of an epoch's
+compute), as are the global statistics the saved extractor falls back on for a single clip. Within an epoch the
+statistics stay those of its start; an interrupted run recomputes them at its checkpoint's step (at an epoch's end,
+as the recipes save, the same ones).
 """
 
 from __future__ import annotations
@@ -34,18 +41,21 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from datasets import Dataset, DatasetDict
 from peft import LoraConfig, LoraModel
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, TrainerCallback
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import _compute_mask_indices
 
+from ..data.dataset_info import column_values
+from ..models.feature_normalization import GROUP_NORMALIZATIONS, RunningStatistics
 from ..models.modeling_whisper import pool_layer_statistics
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES, check_lora_targets
 from .base import InputMode
 from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
-from .speaker_normalization import ENCODER_STATES_COLUMN
+from .speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, statistics_by_speaker
 
 
 class CachedLowerLayersModel(nn.Module):
@@ -106,17 +116,25 @@ class CachedLowerLayersModel(nn.Module):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices for the loss.
         """
         whisper = self._whisper[0]
-        hidden = self.mask_states(lower_states.to(self.projector.weight.dtype), frame_mask)
-        states = whisper.run_encoder_layers(hidden, frame_mask, start=self.lower_layer)
-        trained = pool_layer_statistics(states[1:], frame_mask)
-        pooled = torch.cat([encoder_states[:, : self.lower_layer + 1].to(trained.dtype), trained], dim=1)
-        pooled = whisper.standardize_pooled_states(pooled.flatten(1), state_mean, state_std)
+        pooled = self.pooled_states(encoder_states, lower_states, frame_mask)
+        pooled = whisper.standardize_pooled_states(pooled, state_mean, state_std)
         # Uncalibrated, as CachedEncoderHead's: training fits the temperature on these logits afterwards.
         logits = whisper.classify_pooled_states(pooled)
         loss = None
         if labels is not None:
             loss = _cross_entropy(logits, labels.to(logits.device), kwargs.get("num_items_in_batch"))
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def pooled_states(
+        self, encoder_states: torch.Tensor, lower_states: torch.Tensor, frame_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Each clip's layer statistics as the model has them now, flattened `(batch, (num_hidden_layers + 1) * 2 *
+        hidden_size)` and not standardised: the frozen layers' from the cache, the fine-tuned layers' computed on the
+        cached input of layer `lower_layer` (masked while training, see :meth:`mask_states`)."""
+        hidden = self.mask_states(lower_states.to(self.projector.weight.dtype), frame_mask)
+        states = self._whisper[0].run_encoder_layers(hidden, frame_mask, start=self.lower_layer)
+        trained = pool_layer_statistics(states[1:], frame_mask)
+        return torch.cat([encoder_states[:, : self.lower_layer + 1].to(trained.dtype), trained], dim=1).flatten(1)
 
     def mask_states(self, hidden: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """SpecAugment on the cached states while training (``config.apply_spec_augment``): spans of each clip's own
@@ -164,6 +182,78 @@ class LowerStatesCollator(EncoderStatesCollator):
         return batch
 
 
+class GroupStatisticsRefresh(TrainerCallback):
+    """Speaker (or corpus) normalisation while the top layers train: every group's statistics in the run's
+    `NormalizationPlan` (which the collators read), and the extractor's global ones from the training split, computed
+    again from the model as it is at the start of every epoch and at the end of training (see the module docstring).
+    Reads no label.
+
+    Args:
+        model (`CachedLowerLayersModel`): the trained model, whose :meth:`~CachedLowerLayersModel.pooled_states`
+            give every clip's statistics.
+        feature_extractor (`SerWhisperFeatureExtractor`): its global statistics (saved with the model) follow.
+        inputs (`DatasetDict`): every split's cached states, with the plan's group column.
+        plan (`NormalizationPlan`): updated in place.
+        batch_size (`int`): clips per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: CachedLowerLayersModel,
+        feature_extractor,
+        inputs: DatasetDict,
+        plan: NormalizationPlan,
+        batch_size: int,
+    ):
+        self.model, self.feature_extractor, self.inputs, self.plan = model, feature_extractor, inputs, plan
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.refresh()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute every group's statistics and the training split's global ones with the model's current
+        weights."""
+        per_split = {name: statistics_by_speaker(self._pooled_rows(dataset)) for name, dataset in self.inputs.items()}
+        floor = self.feature_extractor.variance_floor
+        training = RunningStatistics()
+        for statistics in per_split["train"].values():
+            training.merge(statistics)
+        self.feature_extractor.set_global_statistics(*training.statistics(floor))
+        by_group: dict[str, RunningStatistics] = {}
+        for groups in per_split.values():  # a corpus may be in every split: its statistics over all its clips
+            for group, statistics in groups.items():
+                by_group.setdefault(group, RunningStatistics()).merge(statistics)
+        self.plan.speaker_statistics.update(
+            {group: statistics.statistics(floor) for group, statistics in by_group.items()}
+        )
+
+    def _pooled_rows(self, dataset: Dataset):
+        """``(group, pooled states row)`` of every clip of `dataset`, by the model as it is (evaluation mode)."""
+        groups = column_values(dataset, self.plan.group_column)
+        collator = LowerStatesCollator()
+        model = self.model
+        device = model.projector.weight.device
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(dataset), self.batch_size):
+                    stop = min(start + self.batch_size, len(dataset))
+                    batch = collator([dataset[index] for index in range(start, stop)])
+                    pooled = model.pooled_states(
+                        batch[ENCODER_STATES_COLUMN].to(device),
+                        batch[LOWER_STATES_COLUMN].to(device),
+                        batch["frame_mask"].to(device),
+                    )
+                    yield from zip(groups[start:stop], pooled.float().cpu().numpy()[:, None, :])
+        finally:
+            model.train(was_training)
+
+
 class TopLayersMode(FastMode):
     """``finetune_top_layers: k`` with ``cache_encoder_outputs``: the encoder's lower layers encoded once (their
     statistics and the first fine-tuned layer's input cached), the top `k` layers and the head trained on them."""
@@ -203,9 +293,19 @@ class TopLayersMode(FastMode):
         collator = LowerStatesCollator(feature_extractor, normalization)
         return collator, collator
 
+    def callbacks(self, trained_model, feature_extractor, inputs, training_args, normalization=None):
+        if normalization is None or normalization.mode not in GROUP_NORMALIZATIONS:
+            return []  # global statistics: a fixed standardisation, fitted once before fine-tuning
+        return [
+            GroupStatisticsRefresh(
+                trained_model, feature_extractor, inputs, normalization, training_args.per_device_eval_batch_size
+            )
+        ]
+
 
 __all__ = [
     "CachedLowerLayersModel",
+    "GroupStatisticsRefresh",
     "LowerStatesCollator",
     "TopLayersMode",
 ]

@@ -25,6 +25,7 @@ from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
+from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.runtime.registry import ENCODER_FAMILIES
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .errors import RecipeError, unknown_key_message
@@ -371,10 +372,10 @@ class ModelArguments:
                 f"{', '.join(TOP_LAYERS_LORA_TARGET_MODULES)})"
             )
         normalization = self.feature_extractor_config.get("normalization", "none")
-        if normalization not in ("none", "global"):
+        if normalization not in ("none", "global", *GROUP_NORMALIZATIONS):
             conflicts.append(
-                f"feature_extractor_config.normalization: {normalization!r} (needs 'global' or 'none': statistics "
-                "of the pretrained states no longer match the fine-tuned model's)"
+                f"feature_extractor_config.normalization: {normalization!r} (needs 'global', 'speaker', 'corpus' or "
+                "'none': the fine-tuned layers read each clip's cached frames as they are)"
             )
         if conflicts:
             raise RecipeError(

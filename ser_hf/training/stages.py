@@ -546,6 +546,7 @@ def build_trainer(
     callbacks = [EpochCallback(train_collator)] if hasattr(train_collator, "epoch") else []
     if args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+    callbacks += input_mode.callbacks(trained_model, feature_extractor, inputs, args, normalization=normalization)
     train_labels = column_values(inputs["train"], "label")
     return SERTrainer(
         model=trained_model,

@@ -264,7 +264,7 @@ def test_finetune_top_layers_names_every_conflicting_key_at_once(tmp_path):
         finetune_top_layers=1,
         cache_encoder_outputs=True,
         freeze_base_model=True,
-        feature_extractor_config={"normalization": "speaker"},
+        feature_extractor_config={"normalization": "utterance"},
     )
     with pytest.raises(RecipeError) as error:
         parse_recipe([str(recipe)])
@@ -273,7 +273,7 @@ def test_finetune_top_layers_names_every_conflicting_key_at_once(tmp_path):
         "use_weighted_layer_sum: False (needs True)",
         "pooling_mode: None (needs 'layer_statistics')",
         "model_config.trim_window: False (needs True)",
-        "feature_extractor_config.normalization: 'speaker'",
+        "feature_extractor_config.normalization: 'utterance'",
     ):
         assert conflict in message
     assert "cache_encoder_outputs" not in message.split("A recipe that works")[0]

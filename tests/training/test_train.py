@@ -627,3 +627,59 @@ def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
     final_b = load_file(tmp_path / "b" / "model.safetensors")
     assert final_a.keys() == final_b.keys()
     assert all(torch.allclose(final_a[name], final_b[name], atol=1e-6) for name in final_a)
+
+
+def test_speaker_statistics_of_fine_tuned_top_layers_are_the_saved_models_own(tmp_path, tiny_ravdess, monkeypatch):
+    """Speaker normalisation with the top layer fine-tuned: every speaker's statistics (test speaker included) and
+    the saved global ones are, when training ends, those the saved model computes from the audio (as `ser-hf
+    evaluate` does), not the pretrained layer's cached ones."""
+    from datasets import Dataset
+
+    from ser_hf.data.decode import WAVEFORM_COLUMN
+    from ser_hf.evaluation.evaluate_model import load_trained_model
+    from ser_hf.inputs.speaker_normalization import speaker_statistics
+    from ser_hf.training import stages
+
+    plans = []
+    fit_normalization = stages.fit_normalization
+
+    def recording_fit(feature_extractor, splits):
+        plan = fit_normalization(feature_extractor, splits)
+        plans.append((plan, {group: value[0].copy() for group, value in plan.speaker_statistics.items()}))
+        return plan
+
+    monkeypatch.setattr(stages, "fit_normalization", recording_fit)
+    values = dict(
+        TINY_MODELS["whisper-top-layer"],
+        feature_extractor_config={"normalization": "speaker"},
+        cache_precision="float32",
+        max_duration_seconds=None,
+    )
+    (report,) = main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
+    assert report["normalization"]["mode"] == "speaker"
+    ((plan, pretrained_means),) = plans
+    assert sorted(plan.speaker_statistics) == ["01", "02", "03", "04"]
+
+    trained = load_trained_model(str(tmp_path / "run"))
+    paths = {actor: sorted((tiny_ravdess / f"Actor_{actor}").glob("*.flac")) for actor in plan.speaker_statistics}
+    clips = Dataset.from_dict(
+        {
+            WAVEFORM_COLUMN: [decode_waveform(str(path), 16000) for actor in paths for path in paths[actor]],
+            "speaker_id": [actor for actor in paths for _ in paths[actor]],
+        }
+    )
+    saved = {
+        speaker: statistics.statistics(trained.feature_extractor.variance_floor)
+        for speaker, statistics in speaker_statistics(trained.feature_extractor, clips, trained.model).items()
+    }
+    hidden = TINY_WHISPER["d_model"]
+    top_layer = slice(2 * 2 * hidden, 3 * 2 * hidden)  # the statistics of the last of the 2 layers (after embeddings)
+    for speaker, (mean, std) in plan.speaker_statistics.items():
+        np.testing.assert_allclose(mean, saved[speaker][0], atol=2e-4)
+        np.testing.assert_allclose(std, saved[speaker][1], atol=2e-4)
+        # The fine-tuned layer's statistics moved away from the pretrained ones the run began with.
+        assert np.abs(pretrained_means[speaker][top_layer] - mean[top_layer]).max() > 1e-2
+    # The saved extractor's global statistics (a single clip's fallback): the training speakers' clips together.
+    training = clips.filter(lambda row: row["speaker_id"] in ("01", "02")).map(lambda _: {"speaker_id": "train"})
+    (together,) = speaker_statistics(trained.feature_extractor, training, trained.model).values()
+    np.testing.assert_allclose(trained.feature_extractor.global_statistics()[0], together.statistics()[0], atol=2e-4)
