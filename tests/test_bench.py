@@ -8,6 +8,7 @@ import importlib
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -180,3 +181,32 @@ def test_merged_cache_takes_the_merged_corpus_from_each_corpus_cache(monkeypatch
     assert set(report["seconds"]) == {"anew", "from each corpus's cache"} and report["one_off_seconds"]
     assert report["ratio"] == pytest.approx(report["seconds"]["anew"] / report["seconds"]["from each corpus's cache"])
     assert report["max_abs_difference"] < 1e-4
+
+
+def test_layer_transfer_chooses_the_layers_that_carry_over_without_reading_the_left_out_corpus():
+    from bench.layer_transfer import choices, pair_scores, parse_layers
+
+    assert parse_layers("1-3") == [1, 2, 3] and parse_layers("0,4") == [0, 4]
+    # Layer 1 carries the label the same way in every corpus; layer 0 in a way of each corpus' own (its classes
+    # permuted per corpus), so a probe on it fails on any other corpus; layer 2 is noise.
+    rng = np.random.default_rng(0)
+    corpora = np.repeat(["a", "b", "c"], 90)
+    labels = np.tile(np.arange(3), 90)
+    permutation = {"a": [0, 1, 2], "b": [1, 2, 0], "c": [2, 0, 1]}
+    states = rng.normal(size=(270, 3, 4))
+    centres = 3 * np.eye(3, 4)
+    states[:, 1] += centres[labels]
+    states[:, 0] += 2 * centres[[permutation[corpus][label] for corpus, label in zip(corpora, labels)]]
+    scores = pair_scores(states, labels, corpora, {"0-2": [0, 1, 2], "0": [0], "1": [1]}, "global")
+    assert set(scores["1"]) == {"a>b", "a>c", "b>a", "b>c", "c>a", "c>b"}
+    assert min(scores["1"].values()) > 90 and max(scores["0"].values()) < 50
+    assert {choice["layers"] for choice in choices(scores, ["a", "b", "c"]).values()} == {"1"}
+
+    # The choice for a left-out corpus reads only the pairs of the others.
+    made_up = {
+        "x": {"a>b": 50, "b>a": 50, "a>c": 90, "c>a": 90, "b>c": 90, "c>b": 90},
+        "y": dict.fromkeys(scores["1"], 60),
+    }
+    chosen = choices(made_up, ["a", "b", "c"])
+    assert chosen["c"]["layers"] == "y" and chosen["c"]["pairs"] == ["a>b", "b>a"]
+    assert chosen["a"]["layers"] == "x" and chosen["general"]["layers"] == "x"

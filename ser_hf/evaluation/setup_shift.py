@@ -47,7 +47,8 @@ def standardized_states(model) -> Iterator[Optional[RunningStatistics]]:
     def record(module, inputs):
         statistics.add(inputs[0].detach().float().cpu().numpy())
 
-    handle = model.projector.register_forward_pre_hook(record)
+    # Before the head keeps the layers it reads (config.pooled_layers): the shift is over every layer, as stored.
+    handle = (model.layer_selection or model.projector).register_forward_pre_hook(record)
     try:
         yield statistics
     finally:

@@ -422,7 +422,10 @@ class SERCardData:
         pooling = self.model_args.get("pooling_mode") or config.get("pooling_mode")
         if pooling:
             text += f" with {pooling.replace('_', ' ')} pooling"
-        if self.model_args.get("use_weighted_layer_sum"):
+        layers = config.get("pooled_layers")
+        if layers:
+            text += f" of the encoder's layers {', '.join(map(str, layers))} only (0: the input embeddings)"
+        elif self.model_args.get("use_weighted_layer_sum"):
             text += " over a learned weighted sum of all layers"
         return text
 

@@ -69,6 +69,7 @@ _HEAD_CONFIG_KEYS = (
     "pooling_attention_size",
     "head_dropout",
     "center_frames",  # per-utterance normalisation centres the pooled states in the head
+    "pooled_layers",  # the layers the head reads: every layer is cached
     "architectures",
     "use_cache",
 )

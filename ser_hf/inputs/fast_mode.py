@@ -66,6 +66,7 @@ class CachedEncoderHead(nn.Module):
         # Whisper's head: its dropout, and its pooling of each layer's statistics (see SerWhisperConfig).
         self.head_dropout = getattr(model, "head_dropout", None)
         self.layer_statistics = pools_layer_statistics(model)
+        self.layer_selection = getattr(model, "layer_selection", None)  # Whisper's config.pooled_layers
 
     def forward(
         self,
@@ -96,7 +97,8 @@ class CachedEncoderHead(nn.Module):
             states = (states.reshape(shape[0], -1) - state_mean.to(states.dtype)) / state_std.to(states.dtype)
             states = states.reshape(shape)
         if self.layer_statistics:
-            expected = self.projector.in_features
+            layers = self.config.num_hidden_layers + 1 if self.config.use_weighted_layer_sum else 1
+            expected = 2 * self.config.hidden_size * layers
             if states[0].numel() != expected:
                 raise ValueError(
                     f"With pooling_mode='layer_statistics', each clip's encoder_states must hold {expected} values "
@@ -105,6 +107,8 @@ class CachedEncoderHead(nn.Module):
             states = states.reshape(states.shape[0], -1)
             if getattr(self.config, "center_frames", False):
                 states = centred_layer_statistics(states, encoder_states.shape[1])
+            if self.layer_selection is not None:  # config.pooled_layers: the head reads those layers only
+                states = self.layer_selection(states)
             states = self.head_dropout(states)
         elif self.layer_weights is not None:
             if states.dim() != 3 or states.shape[1] != self.layer_weights.shape[0]:

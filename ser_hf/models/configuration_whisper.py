@@ -8,6 +8,8 @@ pooling. This file is copied next to saved models (``register_for_auto_class``):
 
 from __future__ import annotations
 
+from typing import Optional
+
 from huggingface_hub.dataclasses import strict
 from transformers import WhisperConfig
 
@@ -44,6 +46,10 @@ class SerWhisperConfig(WhisperConfig):
             every clip's padding masked out of attention), never the whole window's padding: a 3.5-s clip in a 10-s
             window costs a third, and its states no longer depend on silence it was not recorded with. `False`:
             the window whole, as Whisper was trained (a clip's frames attend to the window's padding).
+        pooled_layers (`list[int]`, *optional*):
+            With `"layer_statistics"` pooling of every layer, the layers whose statistics the head reads (0: the input
+            embeddings, `num_hidden_layers`: the last layer); every layer when unset. The encoder still runs (and FAST
+            mode still caches) every layer: the choice is the head's, so one cache serves every choice.
         **kwargs: the arguments of [`WhisperConfig`].
     """
 
@@ -53,6 +59,7 @@ class SerWhisperConfig(WhisperConfig):
     head_dropout: float = 0.0
     trim_window: bool = False
     center_frames: bool = False
+    pooled_layers: Optional[list[int]] = None
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation."""
@@ -60,11 +67,40 @@ class SerWhisperConfig(WhisperConfig):
         _validate_pooling(self, extra_modes=(LAYER_STATISTICS,))
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
+        if self.pooled_layers is not None:
+            self._validate_pooled_layers()
         if self.center_frames and not self.pools_layer_statistics:
             raise ValueError(
                 f"center_frames needs pooling_mode='{LAYER_STATISTICS}' (centred frames pool to a zero mean), got "
                 f"pooling_mode={self.pooling_mode!r}."
             )
+
+    def _validate_pooled_layers(self) -> None:
+        layers = self.pooled_layers
+        if not (self.pools_layer_statistics and self.use_weighted_layer_sum):
+            raise ValueError(
+                f"pooled_layers needs pooling_mode='{LAYER_STATISTICS}' and use_weighted_layer_sum=True (the head "
+                f"then reads every layer's statistics), got pooling_mode={self.pooling_mode!r}, "
+                f"use_weighted_layer_sum={self.use_weighted_layer_sum}."
+            )
+        valid = range(self.num_hidden_layers + 1)
+        if (
+            not isinstance(layers, (list, tuple))
+            or not layers
+            or any(isinstance(layer, bool) or not isinstance(layer, int) or layer not in valid for layer in layers)
+            or len(set(layers)) != len(layers)
+        ):
+            raise ValueError(
+                "pooled_layers must list distinct layers between 0 (the input embeddings) and "
+                f"{self.num_hidden_layers} (the last layer), got {layers!r}."
+            )
+
+    @property
+    def pooled_layer_count(self) -> int:
+        """How many layers' statistics the head reads."""
+        if self.pooled_layers is not None:
+            return len(self.pooled_layers)
+        return self.num_hidden_layers + 1 if self.use_weighted_layer_sum else 1
 
     @property
     def pools_layer_statistics(self) -> bool:

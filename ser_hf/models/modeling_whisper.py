@@ -52,10 +52,13 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         WhisperPreTrainedModel.__init__(self, config)
         self.encoder = WhisperEncoder(config)
         num_layers = config.num_hidden_layers + 1 if config.use_weighted_layer_sum else 1  # + the input embeddings
+        self.layer_selection = None
         if config.pools_layer_statistics:
             # Each layer's mean and standard deviation over the clip's frames, concatenated: the projector weighs
             # the layers itself, so no layer weights are learned.
-            self.projector = nn.Linear(2 * num_layers * config.hidden_size, config.classifier_proj_size)
+            if config.pooled_layers is not None:
+                self.layer_selection = PooledLayerSelection(config.pooled_layers, num_layers)
+            self.projector = nn.Linear(2 * config.pooled_layer_count * config.hidden_size, config.classifier_proj_size)
             self.pooler = None
             pooled_size = config.classifier_proj_size
         else:
@@ -256,7 +259,10 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
 
     def classify_pooled_states(self, pooled: torch.Tensor) -> torch.Tensor:
         """Logits of `"layer_statistics"` pooling from the standardised, flattened layer statistics `(batch, 2 *
-        layers * hidden)`: the head FAST mode trains on the cached statistics."""
+        layers * hidden)` of every layer: the head FAST mode trains on the cached statistics (reading only
+        `config.pooled_layers`' when set)."""
+        if self.layer_selection is not None:
+            pooled = self.layer_selection(pooled)
         return self.classifier(self.head_dropout(self.projector(self.head_dropout(pooled))))
 
     @torch.no_grad()
@@ -271,6 +277,24 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
             return pool_layer_statistics(layers, mask)
         means = pool_layer_statistics(layers, mask, with_std=False)
         return means if self.config.use_weighted_layer_sum else means[:, 0]
+
+
+class PooledLayerSelection(nn.Module):
+    """The statistics of some layers (`config.pooled_layers`) out of flattened layer statistics `(batch, num_layers *
+    width)`: `(batch, len(layers) * width)`, in the order `layers` lists them."""
+
+    def __init__(self, layers: Sequence[int], num_layers: int):
+        super().__init__()
+        # A list, not a buffer: nothing to save, and no weight loading can leave it uninitialised.
+        self.num_layers, self.layers = num_layers, list(layers)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if pooled.shape[-1] % self.num_layers:
+            raise ValueError(
+                f"Expected the statistics of {self.num_layers} layers, flattened; got {pooled.shape[-1]} values."
+            )
+        index = torch.tensor(self.layers, device=pooled.device)
+        return pooled.reshape(pooled.shape[0], self.num_layers, -1).index_select(1, index).flatten(1)
 
 
 def centred_layer_statistics(pooled: torch.Tensor, num_layers: int) -> torch.Tensor:
@@ -298,4 +322,9 @@ def pool_layer_statistics(
     return torch.stack([torch.where(mask, layer.float(), 0.0).sum(dim=1) / counts for layer in layers], dim=1)
 
 
-__all__ = ["SerWhisperForAudioClassification", "centred_layer_statistics", "pool_layer_statistics"]
+__all__ = [
+    "PooledLayerSelection",
+    "SerWhisperForAudioClassification",
+    "centred_layer_statistics",
+    "pool_layer_statistics",
+]

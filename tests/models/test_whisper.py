@@ -364,6 +364,45 @@ def test_utterance_normalisation_reads_only_the_spread_of_each_clips_frames(tmp_
         build_ssl_classifier(config, LABELS, pooling_mode="mean", config_overrides={"center_frames": True})
 
 
+def test_pooled_layers_read_only_those_layers_statistics_from_the_same_cache(tmp_path):
+    """`pooled_layers`: the head reads the listed layers' statistics only, in FAST mode as on raw audio and after a
+    reload; the cache is the one of every layer (same key); a bad list is refused naming the valid layers."""
+    torch.manual_seed(0)
+    config = tiny_whisper_config()
+    options = dict(freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics")
+    every_layer = build_ssl_classifier(config, LABELS, **options)
+    model = build_ssl_classifier(config, LABELS, config_overrides={"pooled_layers": [2, 1]}, **options).eval()
+    assert model.projector.in_features == 2 * 2 * 16  # two layers' means and standard deviations
+    feature_extractor = build_ssl_feature_extractor(config, normalization="none")
+    encoded = encoded_clips(model, feature_extractor, tmp_path)
+    every_layer.encoder.load_state_dict(model.encoder.state_dict())  # the same encoder, another head
+    assert encoder_cache_key(model, feature_extractor, encoded) == encoder_cache_key(
+        every_layer, feature_extractor, encoded
+    )
+    rows = list(encoded.remove_columns("waveform"))
+    batch = EncoderStatesCollator(feature_extractor, None)(rows)
+    head = CachedEncoderHead(model)
+    with torch.no_grad():
+        cached = head(**batch).logits
+        unread = batch["encoder_states"].clone()
+        unread[:, 0] += torch.randn_like(unread[:, 0])  # the input embeddings' statistics: not read
+        read = batch["encoder_states"].clone()
+        read[:, 1] += torch.randn_like(read[:, 1])
+        torch.testing.assert_close(head(**{**batch, "encoder_states": unread}).logits, cached)
+        assert not torch.allclose(head(**{**batch, "encoder_states": read}).logits, cached, atol=1e-3)
+    expected = torch.cat([logits(model, feature_extractor, [np.asarray(w, np.float32)]) for w in encoded["waveform"]])
+    torch.testing.assert_close(cached, expected, atol=1e-4, rtol=1e-4)
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = AutoModelForAudioClassification.from_pretrained(tmp_path / "saved").eval()
+    assert reloaded.config.pooled_layers == [2, 1]
+    torch.testing.assert_close(logits(reloaded, feature_extractor, [np.asarray(encoded["waveform"][0])]), cached[:1])
+    for bad in ([3], [1, 1], []):
+        with pytest.raises(StrictDataclassError, match="pooled_layers must list distinct layers between 0"):
+            build_ssl_classifier(config, LABELS, config_overrides={"pooled_layers": bad}, **options)
+    with pytest.raises(StrictDataclassError, match="pooled_layers needs pooling_mode='layer_statistics'"):
+        build_ssl_classifier(config, LABELS, freeze_base_model=True, config_overrides={"pooled_layers": [1]})
+
+
 def test_fast_cache_key_ignores_the_statistics(tmp_path):
     """Global and speaker-normalised recipes of one encoder share its cached states."""
 

@@ -1,0 +1,202 @@
+"""Which encoder layers carry emotion from one corpus to another: the choice of ``model_config.pooled_layers`` for
+leave-one-corpus-out, made without the left-out corpus.
+
+    python bench/layer_transfer.py recipes/ravdess_whisper_base_fast.yaml \\
+        --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
+        --results docs/results/crosscorpus/layer_transfer-whisper_base.json
+
+The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO on the labels all three share, as
+``bench/crosscorpus.py`` loads them; every layer's mean and standard deviation per clip) is read once. For every
+ordered pair of corpora (train on one, test on the other) and every candidate set of layers (``--layers``, e.g.
+``0-6 1-3 2-4``; 0 is the input embeddings), a probe, a class-balanced logistic regression (C 0.1) on those layers'
+statistics, is trained and scored (UA on the test corpus), with the statistics standardised as each normalisation
+does (``global``: the training corpus' statistics; ``corpus``: each corpus with its own). A probe, not the recipe's
+head: 24 fits a normalisation take a minute where the recipe would take an hour, and only the ranking is used.
+
+The choice for a left-out corpus is the candidate with the best mean UA over the pairs of the *other* corpora (both
+directions): the left-out corpus is never read, so ``bench/crosscorpus.py --set model_config.pooled_layers=...``
+with that choice reports an honest figure for it. The choice for a general recipe (trained on every corpus, scored
+on corpora nobody here has) is the best mean over all pairs. Printed: the table of pairs, and the choices; with
+``--results``, the same as JSON and a Markdown table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
+from crosscorpus import merged_values
+from harness import SHARED_CORPORA, add_threads_argument, machine_line, set_threads
+
+from ser_hf.data.dataset_info import column_values
+from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
+from ser_hf.recipe.errors import RecipeError
+
+#: The candidates when ``--layers`` is not given (Whisper base: layers 0-6).
+DEFAULT_CANDIDATES = ("0-6", "1-6", "0-3", "1-3", "2-4", "2-5", "3-5", "4-6")
+PROBE_C = 0.1
+
+
+def parse_layers(spec: str) -> list[int]:
+    """``"1-3"`` -> ``[1, 2, 3]``; ``"1,4,6"`` -> ``[1, 4, 6]``."""
+    try:
+        if "-" in spec:
+            first, last = (int(part) for part in spec.split("-"))
+            layers = list(range(first, last + 1))
+        else:
+            layers = [int(part) for part in spec.split(",")]
+    except ValueError:
+        raise RecipeError(f"--layers: {spec!r} is neither FIRST-LAST nor a comma-separated list of layers") from None
+    if not layers or min(layers) < 0:
+        raise RecipeError(f"--layers: {spec!r} names no layer, or a negative one")
+    return layers
+
+
+def standardised(features: np.ndarray, corpora: np.ndarray, normalization: str, train: str) -> np.ndarray:
+    """`features` standardised with the training corpus' statistics (``global``) or each corpus' own (``corpus``)."""
+    if normalization == "global":
+        rows = corpora == train
+        return (features - features[rows].mean(0)) / (features[rows].std(0) + 1e-5)
+    out = np.empty_like(features)
+    for name in np.unique(corpora):
+        rows = corpora == name
+        out[rows] = (features[rows] - features[rows].mean(0)) / (features[rows].std(0) + 1e-5)
+    return out
+
+
+def pair_scores(
+    states: np.ndarray,
+    labels: np.ndarray,
+    corpora: np.ndarray,
+    candidates: Mapping[str, Sequence[int]],
+    normalization: str,
+) -> dict[str, dict[str, float]]:
+    """UA (%) of the probe trained on one corpus and tested on another, ``{candidate: {"a>b": ua}}``, for every
+    ordered pair of corpora. `states`: `(clips, layers, width)`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score  # unweighted accuracy: the mean of per-class recalls
+
+    names = list(dict.fromkeys(corpora))
+    scores: dict[str, dict[str, float]] = {}
+    for candidate, layers in candidates.items():
+        if max(layers) >= states.shape[1]:
+            raise RecipeError(
+                f"--layers: {candidate} names layer {max(layers)}; the encoder has 0-{states.shape[1] - 1}"
+            )
+        features = states[:, list(layers)].reshape(len(states), -1)
+        scores[candidate] = {}
+        for train, test in itertools.permutations(names, 2):
+            x = standardised(features, corpora, normalization, train)
+            probe = LogisticRegression(C=PROBE_C, max_iter=1000, class_weight="balanced")
+            probe.fit(x[corpora == train], labels[corpora == train])
+            predicted = probe.predict(x[corpora == test])
+            scores[candidate][f"{train}>{test}"] = round(
+                100 * balanced_accuracy_score(labels[corpora == test], predicted), 2
+            )
+    return scores
+
+
+def choices(scores: Mapping[str, Mapping[str, float]], corpora: Sequence[str]) -> dict[str, dict]:
+    """For each corpus left out, the candidate with the best mean over the pairs of the other corpora; under
+    ``"general"``, the best over every pair. Ties go to the candidate listed first."""
+
+    def best(pairs: list[str]) -> dict:
+        means = {name: float(np.mean([values[pair] for pair in pairs])) for name, values in scores.items()}
+        chosen = max(means, key=means.get)  # the first of equal means
+        return {"layers": chosen, "mean": round(means[chosen], 2), "pairs": pairs}
+
+    every = [f"{a}>{b}" for a, b in itertools.permutations(corpora, 2)]
+    chosen = {left_out: best([pair for pair in every if left_out not in pair.split(">")]) for left_out in corpora}
+    chosen["general"] = best(every)
+    return chosen
+
+
+def markdown(results: Mapping[str, dict]) -> str:
+    lines = []
+    for normalization, result in results.items():
+        pairs = list(next(iter(result["scores"].values())))
+        lines += [
+            f"**{normalization} statistics**",
+            "",
+            "| layers | " + " | ".join(pair.replace(">", " → ") for pair in pairs) + " | mean |",
+            "|---|" + "---:|" * (len(pairs) + 1),
+        ]
+        for candidate, values in result["scores"].items():
+            cells = " | ".join(f"{values[pair]:.1f}" for pair in pairs)
+            lines.append(f"| {candidate} | {cells} | {np.mean(list(values.values())):.1f} |")
+        lines += [
+            "",
+            "| left out | chosen layers (on the other corpora's pairs) | their mean there |",
+            "|---|---|---:|",
+        ]
+        lines += [
+            f"| {name} | {choice['layers']} | {choice['mean']:.1f} |" for name, choice in result["choices"].items()
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", type=Path, help="a FAST recipe with pooling_mode: layer_statistics")
+    parser.add_argument("--layers", nargs="+", default=list(DEFAULT_CANDIDATES), help="candidate layer sets")
+    parser.add_argument("--normalizations", nargs="+", default=["global", "corpus"], choices=["global", "corpus"])
+    add_model_path_argument(parser)
+    add_threads_argument(parser)
+    parser.add_argument("--results", type=Path, help="write the results to this .json and a table beside it (.md)")
+    args = parser.parse_args(argv)
+    try:
+        model_paths = parse_model_paths(args.model_paths)
+        candidates = {spec: parse_layers(spec) for spec in args.layers}
+    except RecipeError as error:
+        parser.error(str(error))
+    missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} missing: the layer-transfer benchmark needs ../shared/data.")
+    set_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    print(machine_line())
+    with tempfile.TemporaryDirectory() as folder:
+        values = merged_values(
+            args.recipe, Path(folder), model_paths, {"feature_extractor_config.normalization": "global"}
+        )
+        if not values.get("cache_encoder_outputs") or values.get("pooling_mode") != "layer_statistics":
+            parser.error(f"{args.recipe} is not a FAST recipe with pooling_mode: layer_statistics")
+        _, _, dataset = prepare_recipe(values)
+    states = np.asarray(dataset.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32)
+    labels = np.asarray(column_values(dataset, "label"))
+    corpora = np.asarray(column_values(dataset, "corpus"))
+    names = list(dict.fromkeys(corpora))
+    counts = ", ".join(f"{name} {(corpora == name).sum()}" for name in names)
+    print(f"{len(states)} clips ({counts}), {states.shape[1]} layers")
+    results = {}
+    for normalization in args.normalizations:
+        scores = pair_scores(states, labels, corpora, candidates, normalization)
+        results[normalization] = {"scores": scores, "choices": choices(scores, names)}
+    table = markdown(results)
+    print(table)
+    report = {
+        "command": " ".join(["bench/layer_transfer.py", *(argv or sys.argv[1:])]),
+        "machine": machine_line(),
+        **results,
+    }
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(report, indent=2) + "\n")
+        args.results.with_suffix(".md").write_text(table)
+        print(f"wrote {args.results} and {args.results.with_suffix('.md')}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
