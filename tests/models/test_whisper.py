@@ -264,6 +264,12 @@ def encoded_clips(model, feature_extractor, tmp_path) -> Dataset:
     return encode_dataset(model, feature_extractor, dataset, batch_size=4, cache_dir=tmp_path)
 
 
+def cached_head_and_batch(model, feature_extractor, encoded: Dataset) -> tuple[CachedEncoderHead, dict]:
+    """FAST mode's head of `model` and one batch of every encoded clip (no speaker statistics)."""
+    rows = list(encoded.remove_columns("waveform"))
+    return CachedEncoderHead(model), EncoderStatesCollator(feature_extractor, None)(rows)
+
+
 @pytest.mark.parametrize(
     "normalization,pooling_mode",
     [
@@ -341,9 +347,7 @@ def test_utterance_normalisation_reads_only_the_spread_of_each_clips_frames(tmp_
     encoded = encoded_clips(model, feature_extractor, tmp_path)
     states = np.asarray(encoded.with_format("numpy")["encoder_states"])
     feature_extractor.set_global_statistics(states.reshape(6, -1).mean(0), states.reshape(6, -1).std(0) + 0.1)
-    rows = list(encoded.remove_columns("waveform"))
-    batch = EncoderStatesCollator(feature_extractor, None)(rows)
-    head = CachedEncoderHead(model)
+    head, batch = cached_head_and_batch(model, feature_extractor, encoded)
     with torch.no_grad():
         before = head(**batch).logits
         shifted = batch["encoder_states"].clone()
@@ -379,9 +383,7 @@ def test_pooled_layers_read_only_those_layers_statistics_from_the_same_cache(tmp
     assert encoder_cache_key(model, feature_extractor, encoded) == encoder_cache_key(
         every_layer, feature_extractor, encoded
     )
-    rows = list(encoded.remove_columns("waveform"))
-    batch = EncoderStatesCollator(feature_extractor, None)(rows)
-    head = CachedEncoderHead(model)
+    head, batch = cached_head_and_batch(model, feature_extractor, encoded)
     with torch.no_grad():
         cached = head(**batch).logits
         unread = batch["encoder_states"].clone()
