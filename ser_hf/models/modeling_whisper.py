@@ -259,8 +259,8 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
 
     def classify_pooled_states(self, pooled: torch.Tensor) -> torch.Tensor:
         """Logits of `"layer_statistics"` pooling from the standardised, flattened layer statistics `(batch, 2 *
-        layers * hidden)` of every layer: the head FAST mode trains on the cached statistics (reading only
-        `config.pooled_layers`' when set)."""
+        layers * hidden)` of every layer: the head FAST mode trains on the cached statistics (only the layers
+        `config.pooled_layers` lists, when set)."""
         if self.layer_selection is not None:
             pooled = self.layer_selection(pooled)
         return self.classifier(self.head_dropout(self.projector(self.head_dropout(pooled))))

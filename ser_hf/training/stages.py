@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 from datasets import Dataset, DatasetDict
+from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
@@ -228,15 +229,20 @@ def build_model(
         model_args.model_name_or_path, revision=model_args.model_revision, **extractor_options
     )
     overrides = {**model_args.model_config, **center_frames, **augmentation_args.ssl_masking()}
-    model = build_ssl_classifier(
-        model_args.model_name_or_path,
-        labels,
-        config_overrides=overrides,
-        revision=model_args.model_revision,
-        reinitialize_head=model_args.reinitialize_head,
-        use_safetensors=None if model_args.allow_pickled_weights else True,
-        **regime,
-    )
+    try:
+        model = build_ssl_classifier(
+            model_args.model_name_or_path,
+            labels,
+            config_overrides=overrides,
+            revision=model_args.model_revision,
+            reinitialize_head=model_args.reinitialize_head,
+            use_safetensors=None if model_args.allow_pickled_weights else True,
+            **regime,
+        )
+    except StrictDataclassError as error:
+        # The checkpoint's config with the recipe's values failed its own checks (a layer it does not have, ...):
+        # one line naming both, as the recipe's other errors, not a traceback.
+        raise RecipeError(f"model_config on {model_args.model_name_or_path}: {error.__cause__ or error}") from None
     check_feature_extractor(model, feature_extractor)
     return model, feature_extractor
 

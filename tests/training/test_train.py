@@ -602,6 +602,30 @@ def test_a_speaker_list_the_corpus_lacks_stops_the_run_before_the_corpus_is_enco
         main([str(recipe)])
 
 
+def test_a_model_config_value_the_checkpoint_cannot_take_stops_the_run_in_one_line(
+    tmp_path, tiny_ravdess, monkeypatch
+):
+    """A recipe value the checkpoint's own config refuses (a layer a 2-layer encoder lacks) is a RecipeError naming
+    the checkpoint and the value (after the corpus is decoded, before any clip is encoded), not a traceback."""
+    from ser_hf.inputs import fast_mode
+    from tests.conftest_models import tiny_whisper_fast
+
+    def never(*args, **kwargs):
+        raise AssertionError("the corpus was encoded before the recipe's model was checked")
+
+    monkeypatch.setattr(fast_mode, "encode_dataset", never)
+
+    model, feature_extractor = tiny_whisper_fast()
+    model.save_pretrained(tmp_path / "checkpoint")
+    feature_extractor.save_pretrained(tmp_path / "checkpoint")
+    values = dict(
+        TINY_MODELS["whisper-fast-speaker"], model_name_or_path=str(tmp_path / "checkpoint"), reinitialize_head=True
+    )
+    values.update(pooling_mode="layer_statistics", model_config={"pooled_layers": [1, 5]})
+    with pytest.raises(RecipeError, match=r"checkpoint: pooled_layers must list distinct layers between 0 .* and 2 "):
+        main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
+
+
 @pytest.mark.parametrize(
     "kind",
     # LoRA's resume in `make test-slow`, to keep `make test` under 5 minutes (its plain top layer's runs here).
