@@ -382,7 +382,7 @@ def test_an_interrupted_run_resumes_to_the_same_final_weights(tmp_path, tiny_rav
 
 def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravdess, monkeypatch):
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=4)
-    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step_3(SERTrainer.training_step))
+    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step(SERTrainer.training_step))
     with pytest.raises(_Interrupt):
         main([str(recipe)])
     monkeypatch.undo()
@@ -399,10 +399,10 @@ def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravd
     assert report["training"]["resumed_from"].endswith("checkpoint-2")
 
 
-def _raise_at_step_3(step):
+def _raise_at_step(step, at: int = 3):
     def failing_step(self, *args, **kwargs):
-        if self.state.global_step == 3:
-            raise _Interrupt("killed at step 3")
+        if self.state.global_step == at:
+            raise _Interrupt(f"killed at step {at}")
         return step(self, *args, **kwargs)
 
     return failing_step
@@ -641,7 +641,7 @@ def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
     uninterrupted = write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values)
     main([str(uninterrupted)])
     interrupted = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
-    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step_3(SERTrainer.training_step))
+    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step(SERTrainer.training_step))
     with pytest.raises(_Interrupt):
         main([str(interrupted)])
     monkeypatch.undo()
@@ -707,3 +707,34 @@ def test_speaker_statistics_of_fine_tuned_top_layers_are_the_saved_models_own(tm
     training = clips.filter(lambda row: row["speaker_id"] in ("01", "02")).map(lambda _: {"speaker_id": "train"})
     (together,) = speaker_statistics(trained.feature_extractor, training, trained.model).values()
     np.testing.assert_allclose(trained.feature_extractor.global_statistics()[0], together.statistics()[0], atol=2e-4)
+
+
+@pytest.mark.slow
+def test_speaker_statistics_of_fine_tuned_top_layers_resume_at_an_epoch_end_to_the_same_weights(
+    tmp_path, tiny_ravdess, monkeypatch
+):
+    """The speaker statistics are recomputed at each epoch's start: a run interrupted in its second epoch resumes
+    from the first epoch's checkpoint (4 steps of 4 clips), recomputes them with the same weights the uninterrupted
+    run had there, and ends with its weights."""
+    values = dict(
+        TINY_MODELS["whisper-top-layer"],
+        feature_extractor_config={"normalization": "speaker"},
+        max_steps=8,
+        save_steps=4,
+        eval_steps=4,
+        save_total_limit=None,
+        load_best_model_at_end=False,
+    )
+    main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])
+    interrupted = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
+    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step(SERTrainer.training_step, at=6))
+    with pytest.raises(_Interrupt):
+        main([str(interrupted)])
+    monkeypatch.undo()
+    (report,) = main([str(interrupted)])
+    assert report["training"]["resumed_from"].endswith("checkpoint-4")
+    final_a = load_file(tmp_path / "a" / "model.safetensors")
+    final_b = load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.allclose(final_a[name], final_b[name], atol=1e-6) for name in final_a)
+    saved = [json.loads((tmp_path / run / "preprocessor_config.json").read_text()) for run in ("a", "b")]
+    np.testing.assert_allclose(saved[0]["feature_mean"], saved[1]["feature_mean"], atol=1e-6)
