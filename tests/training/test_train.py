@@ -638,19 +638,25 @@ def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
     drawing augmented copies: a resumed run reads the cache as it was and ends with the uninterrupted run's
     weights."""
     values = dict(TINY_MODELS[kind], max_steps=6, save_total_limit=None, load_best_model_at_end=False)
-    uninterrupted = write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values)
-    main([str(uninterrupted)])
+    report = _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values, at=3)
+    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+
+
+def _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values: dict, at: int) -> dict:
+    """Train `values` into tmp_path/a, then into tmp_path/b interrupted at step `at` and resumed; assert both end
+    with the same weights; return the resumed run's report."""
+    main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])
     interrupted = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
-    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step(SERTrainer.training_step))
+    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step(SERTrainer.training_step, at=at))
     with pytest.raises(_Interrupt):
         main([str(interrupted)])
     monkeypatch.undo()
     (report,) = main([str(interrupted)])
-    assert report["training"]["resumed_from"].endswith("checkpoint-2")
     final_a = load_file(tmp_path / "a" / "model.safetensors")
     final_b = load_file(tmp_path / "b" / "model.safetensors")
     assert final_a.keys() == final_b.keys()
     assert all(torch.allclose(final_a[name], final_b[name], atol=1e-6) for name in final_a)
+    return report
 
 
 def test_speaker_statistics_of_fine_tuned_top_layers_are_the_saved_models_own(tmp_path, tiny_ravdess, monkeypatch):
@@ -725,16 +731,7 @@ def test_speaker_statistics_of_fine_tuned_top_layers_resume_at_an_epoch_end_to_t
         save_total_limit=None,
         load_best_model_at_end=False,
     )
-    main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])
-    interrupted = write_recipe(tmp_path / "b.yaml", tiny_ravdess, output_dir=str(tmp_path / "b"), **values)
-    monkeypatch.setattr(SERTrainer, "training_step", _raise_at_step(SERTrainer.training_step, at=6))
-    with pytest.raises(_Interrupt):
-        main([str(interrupted)])
-    monkeypatch.undo()
-    (report,) = main([str(interrupted)])
+    report = _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values, at=6)
     assert report["training"]["resumed_from"].endswith("checkpoint-4")
-    final_a = load_file(tmp_path / "a" / "model.safetensors")
-    final_b = load_file(tmp_path / "b" / "model.safetensors")
-    assert all(torch.allclose(final_a[name], final_b[name], atol=1e-6) for name in final_a)
     saved = [json.loads((tmp_path / run / "preprocessor_config.json").read_text()) for run in ("a", "b")]
     np.testing.assert_allclose(saved[0]["feature_mean"], saved[1]["feature_mean"], atol=1e-6)
