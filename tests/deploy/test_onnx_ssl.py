@@ -53,6 +53,8 @@ def test_onnxruntime_gives_torchs_logits_on_real_clips(tmp_path):
     np.testing.assert_allclose(onnx_logits, expected, atol=1e-4)
 
 
+# In `make test-slow`, to keep `make test` under 5 minutes (LoRA merging is also in the fast training tests).
+@pytest.mark.slow
 def test_a_lora_model_is_merged_and_keeps_its_adapted_logits(tmp_path):
     model, extractor = build_tiny("wav2vec2-attentive_statistics", lora_config=ssl_lora_config(r=4), **ONE_LAYER)
     model.eval()

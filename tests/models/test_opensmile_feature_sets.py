@@ -104,7 +104,8 @@ def test_feature_selection_keeps_the_functionals_that_separate_the_training_emot
     np.testing.assert_allclose(extractor.normalize(functionals), standardised[:, [7]])
 
 
-@pytest.mark.parametrize("normalization", ["global", "speaker"])
+# The global case in `make test-slow`, to keep `make test` under 5 minutes.
+@pytest.mark.parametrize("normalization", [pytest.param("global", marks=pytest.mark.slow), "speaker"])
 def test_a_trained_model_keeps_its_selected_functionals_through_pipeline(tmp_path, tiny_ravdess, normalization):
     recipe = write_recipe(
         tmp_path / "r.yaml",
