@@ -28,10 +28,10 @@ corpus') own, which must describe the model as it is: the fine-tuned layers' sta
 speaker's statistics are computed by the saved model (``ser-hf evaluate``), not the pretrained one. So every group's
 statistics, every split's speakers alike and without labels, are computed again with the current weights at the start
 of every epoch and once more when training ends (:class:`GroupStatisticsRefresh`: the frozen layers' from the cache,
-the fine-tuned layers' by one forward pass of those layers over every clip's cached input: with 4 of 5 speaker
-folds training, about 40 % of an epoch's forward and backward passes, by count), as are the global statistics the saved extractor falls back on for a single clip. Within an epoch the
-statistics stay those of its start; an interrupted run recomputes them at its checkpoint's step (at an epoch's end,
-as the recipes save, the same ones).
+the fine-tuned layers' by one forward pass of those layers over every clip's cached input: with 4 of 5 speaker folds
+training, about 40 % of an epoch's forward and backward passes, by count), as are the global statistics the saved
+extractor falls back on for a single clip. Within an epoch the statistics stay those of its start; an interrupted run
+recomputes them at its checkpoint's step (at an epoch's end, as the recipes save, the same ones).
 """
 
 from __future__ import annotations
