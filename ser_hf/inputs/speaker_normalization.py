@@ -371,6 +371,21 @@ def training_setup_shifts(
     }
 
 
+def merged_statistics(
+    per_split: Mapping[str, Mapping[str, RunningStatistics]],
+) -> tuple[RunningStatistics, dict[str, RunningStatistics]]:
+    """From each split's statistics by group: the training split's as one (the global statistics), and each group's
+    over every split (a speaker is in one split; a corpus may be in all of them, its statistics over all its clips)."""
+    training = RunningStatistics()
+    for statistics in per_split["train"].values():
+        training.merge(statistics)
+    by_group: dict[str, RunningStatistics] = {}
+    for groups in per_split.values():
+        for group, statistics in groups.items():
+            by_group.setdefault(group, RunningStatistics()).merge(statistics)
+    return training, by_group
+
+
 def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[NormalizationPlan]:
     """Fit the extractor's global statistics on the training split and, for ``speaker`` normalisation, compute every
     speaker's own statistics (training, validation and test speakers alike, each from their own clips, without
@@ -384,18 +399,11 @@ def fit_normalization(feature_extractor, splits: DatasetDict) -> Optional[Normal
         name: speaker_statistics(feature_extractor, split, group_column=plan.group_column)
         for name, split in splits.items()
     }
-    training = RunningStatistics()
-    for statistics in per_split["train"].values():
-        training.merge(statistics)
+    training, by_group = merged_statistics(per_split)
     feature_extractor.set_global_statistics(*training.statistics(feature_extractor.variance_floor))
     if mode == "global":  # only a globally standardised model is left exposed to a shifted set-up
         feature_extractor.setup_shifts = training_setup_shifts(feature_extractor, splits["train"], per_split["train"])
     if mode in GROUP_NORMALIZATIONS:
-        # A speaker is in one split; a corpus may be in all of them, its statistics taken over all its clips.
-        by_group: dict[str, RunningStatistics] = {}
-        for by_split_group in per_split.values():
-            for group, statistics in by_split_group.items():
-                by_group.setdefault(group, RunningStatistics()).merge(statistics)
         warn_single_row_groups(by_group, mode)
         plan.speaker_statistics = {
             group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
@@ -509,6 +517,7 @@ __all__ = [
     "evaluation_normalization",
     "fit_feature_selection",
     "fit_normalization",
+    "merged_statistics",
     "speaker_statistics",
     "statistics_by_speaker",
 ]

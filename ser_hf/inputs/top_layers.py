@@ -49,13 +49,18 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import _compute_mask_indices
 
 from ..data.dataset_info import column_values
-from ..models.feature_normalization import GROUP_NORMALIZATIONS, RunningStatistics
+from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.modeling_whisper import pool_layer_statistics
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES, check_lora_targets
 from .base import InputMode
 from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
-from .speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, statistics_by_speaker
+from .speaker_normalization import (
+    ENCODER_STATES_COLUMN,
+    NormalizationPlan,
+    merged_statistics,
+    statistics_by_speaker,
+)
 
 
 class CachedLowerLayersModel(nn.Module):
@@ -219,14 +224,8 @@ class GroupStatisticsRefresh(TrainerCallback):
         weights."""
         per_split = {name: statistics_by_speaker(self._pooled_rows(dataset)) for name, dataset in self.inputs.items()}
         floor = self.feature_extractor.variance_floor
-        training = RunningStatistics()
-        for statistics in per_split["train"].values():
-            training.merge(statistics)
+        training, by_group = merged_statistics(per_split)
         self.feature_extractor.set_global_statistics(*training.statistics(floor))
-        by_group: dict[str, RunningStatistics] = {}
-        for groups in per_split.values():  # a corpus may be in every split: its statistics over all its clips
-            for group, statistics in groups.items():
-                by_group.setdefault(group, RunningStatistics()).merge(statistics)
         self.plan.speaker_statistics.update(
             {group: statistics.statistics(floor) for group, statistics in by_group.items()}
         )
