@@ -54,6 +54,9 @@ from ser_hf.emotions import EMOTIONS
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import set_value
+from ser_hf.recipe.yaml_io import read_recipe_file
+from ser_hf.run_folder import fold_folder
+from ser_hf.training.ensemble import ensemble_report, is_ensemble_recipe, member_recipes, member_weights
 
 #: What each normalisation needs besides the clip itself.
 NORMALIZATIONS = {
@@ -106,6 +109,78 @@ def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     return row["variant"], row["normalization"], row["test"]
 
 
+def train_left_out(
+    recipe: Path,
+    output_root: Path,
+    model_paths: dict[str, str],
+    normalization: str,
+    corpora: Sequence[str],
+    overrides: Optional[Mapping[str, Any]] = None,
+):
+    """Train and test `recipe` with `normalization` once for each corpus of `corpora` left out, yielding ``(corpus,
+    row, report, fold folder)`` as each finishes; a fold whose folder holds a finished run is read back by the training
+    stages, not trained again."""
+    overrides = {**(overrides or {}), "feature_extractor_config.normalization": normalization}
+    variant = variant_name(recipe, {key: value for key, value in overrides.items() if "normalization" not in key})
+    output_dir = output_root / variant_folder(recipe, overrides)
+    parsed, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
+    speakers = column_values(dataset, "speaker_id")
+    of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in SHARED_CORPORA}
+    for corpus in corpora:
+        fold = list(SHARED_CORPORA).index(corpus)
+        sources = [name for name in SHARED_CORPORA if name != corpus]
+        splits = speaker_split(
+            dataset, train_speakers=[s for name in sources for s in of[name]], test_speakers=of[corpus]
+        )
+        splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
+        report = train_split(parsed, input_mode, splits, fold)
+        row = {
+            "recipe": str(recipe),
+            "variant": variant,
+            "normalization": normalization,
+            "train": "+".join(sources),
+            "test": corpus,
+            "train_speakers": sum(len(of[name]) for name in sources),
+            "test_speakers": len(of[corpus]),
+            "train_clips": len(splits["train"]),
+            "test_clips": len(splits["test"]),
+            **row_scores(report),
+        }
+        yield corpus, row, report, output_dir / fold_folder(fold)
+
+
+def row_scores(report: Mapping[str, Any]) -> dict:
+    """A row's minutes, test metrics and pooled intervals, from a run's report."""
+    test = report["evaluation"]["test"]
+    return {
+        "minutes": round(report["bench_minutes"], 2),
+        **{name: round(100 * test[name], 2) for name in METRICS},
+        "confidence_intervals": pooled_intervals([test]),
+    }
+
+
+def print_row(row: Mapping[str, Any]) -> None:
+    ua = f"{row['unweighted_accuracy']:.1f} {format_interval(row['confidence_intervals'], 'unweighted_accuracy')}"
+    print(
+        f"  left out {row['test']} (train {row['train']}, {row['train_speakers']} speakers -> "
+        f"{row['test_speakers']} speakers): UA {ua}, WA {row['accuracy']:.1f}, macro-F1 {row['macro_f1']:.1f}; "
+        f"{row['minutes']:.1f} min",
+        flush=True,
+    )
+
+
+def pending(
+    recipe: Path, normalization: str, left_out: Sequence[str], overrides, done
+) -> tuple[str, list[str], list[dict]]:
+    """The row variant of `recipe`, the corpora of `left_out` still to run, and the rows `done` already holds."""
+    variant = variant_name(recipe, overrides or {})
+    todo = [corpus for corpus in left_out if (variant, normalization, corpus) not in (done or {})]
+    rows = [done[(variant, normalization, corpus)] for corpus in left_out if corpus not in todo]
+    for row in rows:
+        print(f"  left out {row['test']}: read back from the results (UA {row['unweighted_accuracy']:.1f})")
+    return variant, todo, rows
+
+
 def run_recipe(
     recipe: Path,
     output_root: Path,
@@ -117,50 +192,65 @@ def run_recipe(
     on_row=None,
 ) -> list[dict]:
     """Train and test `recipe` with `normalization` once for each corpus of `left_out`; rows already in `done` (by
-    :func:`row_key`) are read back, not trained again."""
-    overrides = {**(overrides or {}), "feature_extractor_config.normalization": normalization}
-    variant = variant_name(recipe, {key: value for key, value in overrides.items() if "normalization" not in key})
-    todo = [corpus for corpus in left_out if (variant, normalization, corpus) not in (done or {})]
-    rows = [done[(variant, normalization, corpus)] for corpus in left_out if corpus not in todo]
-    for row in rows:
-        print(f"  left out {row['test']}: read back from the results (UA {row['unweighted_accuracy']:.1f})")
+    :func:`row_key`) are read back, not trained again. An ensemble recipe (``ensemble_members``) trains each member
+    so and fuses their scores on the left-out corpus (:func:`ser_hf.training.ensemble.ensemble_report`)."""
+    if is_ensemble_recipe(read_recipe_file(recipe)):
+        return run_ensemble(recipe, output_root, model_paths, normalization, left_out, overrides, done, on_row)
+    _, todo, rows = pending(recipe, normalization, left_out, overrides, done)
+    if todo:
+        for _, row, _, _ in train_left_out(recipe, output_root, model_paths, normalization, todo, overrides):
+            print_row(row)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def run_ensemble(
+    recipe: Path,
+    output_root: Path,
+    model_paths: dict[str, str],
+    normalization: str,
+    left_out: Sequence[str],
+    overrides: Optional[Mapping[str, Any]] = None,
+    done: Optional[Mapping[tuple, dict]] = None,
+    on_row=None,
+) -> list[dict]:
+    """An ensemble recipe: each member recipe (with the same `overrides` and `normalization`) trained with each corpus
+    of `left_out` left out, as :func:`run_recipe` trains a recipe (a member's finished folds under `output_root` read
+    back), then the members' scores on the left-out corpus fused with the recipe's ``member_weights`` into one saved
+    ensemble model. A member's own row is added to the results where `done` does not hold it."""
+    variant, todo, rows = pending(recipe, normalization, left_out, overrides, done)
     if not todo:
         return rows
-    output_dir = output_root / variant_folder(recipe, overrides)
-    parsed, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
-    speakers = column_values(dataset, "speaker_id")
-    of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in SHARED_CORPORA}
+    values = read_recipe_file(recipe)
+    members = member_recipes(recipe, values)
+    weights = member_weights(recipe, values, len(members))
+    runs = []
+    for member in members:
+        print(f"  member {member.name}:", flush=True)
+        runs.append({})
+        for corpus, row, report, folder in train_left_out(
+            member, output_root, model_paths, normalization, todo, overrides
+        ):
+            print_row(row)
+            if on_row is not None and row_key(row) not in (done or {}):
+                on_row(row)
+            runs[-1][corpus] = (row, report, folder)
+    output_dir = output_root / variant_folder(
+        recipe, {**(overrides or {}), "feature_extractor_config.normalization": normalization}
+    )
     for corpus in todo:
-        fold = list(SHARED_CORPORA).index(corpus)
-        sources = [name for name in SHARED_CORPORA if name != corpus]
-        splits = speaker_split(
-            dataset, train_speakers=[s for name in sources for s in of[name]], test_speakers=of[corpus]
+        member_runs = [run[corpus] for run in runs]
+        report = ensemble_report(
+            [report for _, report, _ in member_runs],
+            [folder for _, _, folder in member_runs],
+            output_dir / fold_folder(list(SHARED_CORPORA).index(corpus)),
+            weights,
         )
-        splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
-        report = train_split(parsed, input_mode, splits, fold)
-        test = report["evaluation"]["test"]
-        intervals = pooled_intervals([test])
-        row = {
-            "recipe": str(recipe),
-            "variant": variant,
-            "normalization": normalization,
-            "train": "+".join(sources),
-            "test": corpus,
-            "train_speakers": sum(len(of[name]) for name in sources),
-            "test_speakers": len(of[corpus]),
-            "train_clips": len(splits["train"]),
-            "test_clips": len(splits["test"]),
-            "minutes": round(report["bench_minutes"], 2),
-            **{name: round(100 * test[name], 2) for name in METRICS},
-            "confidence_intervals": intervals,
-        }
-        ua = f"{row['unweighted_accuracy']:.1f} {format_interval(intervals, 'unweighted_accuracy')}"
-        print(
-            f"  left out {corpus} (train {row['train']}, {row['train_speakers']} speakers -> "
-            f"{row['test_speakers']} speakers): UA {ua}, WA {row['accuracy']:.1f}, macro-F1 {row['macro_f1']:.1f}; "
-            f"{row['minutes']:.1f} min",
-            flush=True,
-        )
+        report["bench_minutes"] = sum(member["bench_minutes"] for _, member, _ in member_runs)
+        row = {**member_runs[0][0], "recipe": str(recipe), "variant": variant, **row_scores(report)}
+        print_row(row)
         rows.append(row)
         if on_row is not None:
             on_row(row)

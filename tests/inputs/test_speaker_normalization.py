@@ -476,3 +476,60 @@ def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classif
         assert predictions[0].scores[entry["label"]] == pytest.approx(entry["score"], abs=1e-5)
     stored = classifier(files[0], top_k=None)  # one clip alone: the training speakers' statistics
     assert any(abs(predictions[0].scores[e["label"]] - e["score"]) > 1e-4 for e in stored)
+
+
+def test_the_leave_one_corpus_out_benchmark_fuses_an_ensembles_members_on_each_left_out_corpus(tmp_path, monkeypatch):
+    crosscorpus = load_bench("crosscorpus")
+    recipe = REPO / "recipes" / "ravdess_whisper_ensemble.yaml"
+    names = ["neutral", "happy"]
+    speakers = ["a", "a", "b", "b"]
+
+    def scores(predictions):
+        return classification_metrics([0, 1, 0, 1], np.eye(2)[predictions], names, speakers=speakers)
+
+    trained = []
+
+    def train_left_out(member, output_root, model_paths, normalization, corpora, overrides):
+        trained.append((member.name, normalization, list(corpora), dict(overrides)))
+        for corpus in corpora:
+            report = {"bench_minutes": 1.5, "evaluation": {"test": scores([0, 0, 0, 0])}}
+            row = {"variant": crosscorpus.variant_name(member, overrides), "normalization": normalization}
+            row |= {"test": corpus, "train_clips": 7, "train": "x", "train_speakers": 3, "test_speakers": 2}
+            yield corpus, row | crosscorpus.row_scores(report), report, output_root / member.stem / corpus
+
+    fused = []
+
+    def ensemble_report(member_reports, member_dirs, output_dir, weights):
+        fused.append((len(member_reports), [folder.name for folder in member_dirs], output_dir.name, weights))
+        return {"evaluation": {"test": scores([0, 1, 0, 1])}}
+
+    monkeypatch.setattr(crosscorpus, "train_left_out", train_left_out)
+    monkeypatch.setattr(crosscorpus, "ensemble_report", ensemble_report)
+    # TESS's row is in the results already: read back; the tiny.en member's nEMO row too (not added twice).
+    done = {
+        ("ravdess_whisper_ensemble seed=7", "corpus", "tess"): {"test": "tess", "unweighted_accuracy": 70.0},
+        ("ravdess_whisper_tiny_en_fast seed=7", "corpus", "nemo"): {"test": "nemo", "unweighted_accuracy": 40.0},
+    }
+    added = []
+    rows = crosscorpus.run_recipe(
+        recipe, tmp_path, {}, "corpus", ["tess", "nemo"], {"seed": 7}, done=done, on_row=added.append
+    )
+    # Each member trained once, on the corpora still to run, with the same statistics and overrides.
+    assert trained == [
+        ("ravdess_whisper_base_fast.yaml", "corpus", ["nemo"], {"seed": 7}),
+        ("ravdess_whisper_tiny_en_fast.yaml", "corpus", ["nemo"], {"seed": 7}),
+    ]
+    # Both members' nEMO runs fused with the recipe's weights into the ensemble's fold of nEMO (the third corpus).
+    assert fused == [(2, ["nemo", "nemo"], "fold-2", [1.0, 1.0])]
+    assert [row["test"] for row in rows] == ["tess", "nemo"] and rows[0] is done[
+        "ravdess_whisper_ensemble seed=7", "corpus", "tess"
+    ]
+    ensemble = rows[1]
+    assert ensemble["variant"] == "ravdess_whisper_ensemble seed=7" and ensemble["train_clips"] == 7
+    assert (
+        ensemble["unweighted_accuracy"] == 100.0 and ensemble["minutes"] == 3.0
+    )  # the fused scores, both members' time
+    assert [(row["variant"], row["test"]) for row in added] == [
+        ("ravdess_whisper_base_fast seed=7", "nemo"),
+        ("ravdess_whisper_ensemble seed=7", "nemo"),
+    ]

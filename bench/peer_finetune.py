@@ -1,0 +1,239 @@
+"""Fine-tuning a Whisper encoder, ser-hf's way against transformers' example script, UA and clips/s side by side.
+
+    python bench/peer_finetune.py --epochs 1 --threads 1 \\
+        --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder \\
+        --json docs/results/ravdess_kfold/peer_finetune-whisper_tiny_en.json
+
+One speaker fold of RAVDESS actors 01-20 (``--fold``, of the speaker 5-fold with fold seed 42 that every RAVDESS row
+of BENCHMARKS.md uses), trained for the same ``--epochs`` with the same batch size and encoder learning rate both ways:
+
+- **ser-hf**: a fine-tuning recipe (default ``recipes/ravdess_whisper_tiny_en_top2.yaml``: the top 2 layers on the
+  cached input of the first of them, each clip through its own length) through ``bench/accuracy.py``'s fold, its
+  ``num_train_epochs`` set to ``--epochs``, nothing else changed;
+- **the example script**: transformers' ``run_audio_classification.py`` (vendored unchanged in ``bench/peer/``,
+  run by ``bench/peer/measure.py``) fine-tuning ``WhisperForAudioClassification`` from the same checkpoint on the same
+  training clips (an ``audiofolder``, offline), every clip padded to Whisper's 30-s window, the whole encoder trained
+  (the script has no flag to freeze some layers), ``--freeze_feature_encoder False`` (Whisper has no such part), its
+  other settings its defaults; its saved model is then scored on the fold's test clips through the same 30-s window.
+
+Printed: each arm's test UA (pooled clips, speaker-bootstrap 95 % interval), WA, training clips/s (Trainer's own
+``train_samples_per_second``) and training minutes (its ``train_runtime``: the one-off encoding of ser-hf's cache
+and either tool's loading left out); the ratio of clips/s. A fold's test speakers are 4 actors: the interval is
+wide, and one fold at few epochs says how the two ways compare at equal epochs, not what either reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import add_model_path_argument, kfold_recipe, parse_model_paths, run_recipe
+from harness import REPO, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+
+MEASURE = REPO / "bench" / "peer" / "measure.py"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "ravdess_whisper_tiny_en_top2.yaml")
+    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs of both (default 1)")
+    parser.add_argument("--fold", type=int, default=0, help="the speaker fold (0-4, fold seed 42)")
+    parser.add_argument("--data-dir", type=Path, default=SHARED_RAVDESS)
+    parser.add_argument("--output-dir", type=Path, help="where both train (default: a temporary folder, kept)")
+    parser.add_argument("--json", type=Path, help="also write both arms' figures here")
+    add_model_path_argument(parser)
+    add_threads_argument(parser)
+    return parser.parse_args(argv)
+
+
+def serhf_arm(args, model_paths: dict[str, str], output: Path) -> dict:
+    """ser-hf's recipe on the fold, `--epochs` epochs; its report."""
+    values = kfold_recipe(
+        args.recipe,
+        args.data_dir,
+        folds=5,
+        seed=42,
+        output_dir=output,
+        validation_size=0.0,
+        overrides={"num_train_epochs": args.epochs},
+        only_folds=[args.fold],
+        model_paths=model_paths,
+    )
+    (report,) = run_recipe(values, None)
+    return report
+
+
+def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """The fold's clips as an ``audiofolder`` (``train/LABEL/``, and the test clips as ``validation/LABEL/``, which
+    the script loads but never scores), hard links where the file system allows; ``(path, label, speaker)`` per
+    split. The clips and labels are the ones ser-hf's report names."""
+    from datasets import Audio
+
+    from ser_hf import load_corpus
+
+    corpus = load_corpus("ravdess", str(data_dir)).cast_column("audio", Audio(decode=False))
+    names = corpus.features["label"].names
+    speakers = report["split"]["speakers"]
+    clips: dict[str, list[tuple[str, str, str]]] = {"train": [], "validation": []}
+    for row in corpus.select_columns(["path", "label", "speaker_id"]):
+        split = (
+            "train"
+            if row["speaker_id"] in speakers["train"]
+            else "validation"
+            if row["speaker_id"] in speakers["test"]
+            else None
+        )
+        if split is None:
+            continue
+        target = folder / split / names[row["label"]] / Path(row["path"]).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            try:
+                os.link(row["path"], target)
+            except OSError:
+                target.write_bytes(Path(row["path"]).read_bytes())
+        clips[split].append((row["path"], names[row["label"]], row["speaker_id"]))
+    return clips
+
+
+def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, learning_rate: float) -> dict:
+    """The example script's run (``bench/peer/measure.py``, its own process); what it measured (read back where a
+    previous run in the same `output` finished)."""
+    flags = [
+        "--model_name_or_path", model,
+        "--dataset_name", str(audiofolder),
+        "--output_dir", str(output),
+        "--remove_unused_columns", "False",
+        "--freeze_feature_encoder", "False",
+        "--do_train",
+        "--seed", "42",
+        "--num_train_epochs", str(args.epochs),
+        "--per_device_train_batch_size", str(batch),
+        "--learning_rate", str(learning_rate),
+        "--eval_strategy", "no",
+        "--save_strategy", "no",
+        "--logging_steps", "5",
+        "--report_to", "none",
+        "--disable_tqdm", "True",
+        "--use_cpu",
+    ]  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = output.parent / "peer_measure.json"
+    if report.exists() and (output / "config.json").exists():
+        print(f"the example script's run in {output} finished: read back", flush=True)
+        return json.loads(report.read_text())
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    if args.threads:
+        env.update(OMP_NUM_THREADS=str(args.threads), SER_HF_BENCH_THREADS=str(args.threads))
+    log = output.parent / "peer.log"
+    with open(log, "w") as out:
+        done = subprocess.run(
+            [sys.executable, str(MEASURE), str(report), "peer", *flags], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    if done.returncode != 0 or not report.exists():
+        tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
+        raise SystemExit(f"the example script failed (exit {done.returncode}); end of {log}:\n{tail}")
+    return json.loads(report.read_text())
+
+
+def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[str, str, str]], threads) -> dict:
+    """The example script's saved model on the test clips, through its own preprocessing (the 30-s window)."""
+    import numpy as np
+    import soundfile
+    import torch
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    from ser_hf.evaluation.metrics import classification_metrics
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = AutoModelForAudioClassification.from_pretrained(model_dir).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(feature_extractor_dir)
+    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    logits = []
+    for start in range(0, len(clips), 8):
+        waves = [
+            soundfile.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+            for path, _, _ in clips[start : start + 8]
+        ]
+        inputs = extractor(waves, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+        with torch.no_grad():
+            logits.append(model(**inputs).logits.numpy())
+    labels = [names.index(label) for _, label, _ in clips]
+    return classification_metrics(labels, np.concatenate(logits), names, speakers=[s for _, _, s in clips])
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    model_paths = parse_model_paths(args.model_paths)
+    work = args.output_dir or Path(tempfile.mkdtemp(prefix="ser_hf_peer_finetune_"))
+    set_threads(args.threads)
+    print(machine_line(), flush=True)
+    serhf = serhf_arm(args, model_paths, work / "serhf")
+    values = kfold_recipe(args.recipe, args.data_dir, 5, 42, work / "serhf", 0.0, model_paths=model_paths)
+    model, batch = values["model_name_or_path"], values["per_device_train_batch_size"]
+    learning_rate = values["learning_rate"]  # the fine-tuned layers'; the recipe's head has its own
+    clips = write_audiofolder(serhf, args.data_dir, work / "audiofolder")
+    print(
+        f"fold {args.fold} (fold seed 42): {len(clips['train'])} training clips, {len(clips['validation'])} test "
+        f"clips of {', '.join(serhf['split']['speakers']['test'])}; {args.epochs:g} epochs, batch {batch}, encoder "
+        f"learning rate {learning_rate:g}, {model}",
+        flush=True,
+    )
+    peer = peer_arm(args, model, work / "audiofolder", work / "peer" / "model", batch, learning_rate)
+    peer_test = score_peer(work / "peer" / "model", model, clips["validation"], args.threads)
+    rows = {
+        "ser-hf": {
+            "test": serhf["evaluation"]["test"],
+            "clips_per_second": serhf["training"]["train_samples_per_second"],
+            "minutes": serhf["training"]["train_runtime"] / 60,
+        },
+        "example script": {
+            "test": peer_test,
+            "clips_per_second": peer["train_samples_per_second"],
+            "minutes": peer["train_runtime"] / 60,
+        },
+    }
+    from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
+
+    for name, row in rows.items():
+        interval = format_interval(pooled_intervals([row["test"]]), "unweighted_accuracy")
+        print(
+            f"  {name:>14}: UA {100 * row['test']['unweighted_accuracy']:.1f} {interval}, WA "
+            f"{100 * row['test']['accuracy']:.1f}; training {row['clips_per_second']:.2f} clips/s, "
+            f"{row['minutes']:.1f} min",
+            flush=True,
+        )
+    ratio = rows["ser-hf"]["clips_per_second"] / rows["example script"]["clips_per_second"]
+    print(f"ser-hf trains {ratio:.1f}x the example script's clips/s at {args.epochs:g} epochs", flush=True)
+    summary = {
+        "command": " ".join(sys.argv),
+        "machine": machine_line(),
+        "fold": args.fold,
+        "epochs": args.epochs,
+        "ratio": ratio,
+        "arms": {
+            name: {
+                "unweighted_accuracy": row["test"]["unweighted_accuracy"],
+                "accuracy": row["test"]["accuracy"],
+                "confidence_intervals": pooled_intervals([row["test"]]),
+                "clips_per_second": row["clips_per_second"],
+                "minutes": row["minutes"],
+            }
+            for name, row in rows.items()
+        },
+    }
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"runs kept in {work}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
