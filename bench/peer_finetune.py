@@ -3,6 +3,7 @@
     python bench/peer_finetune.py --epochs 1 --threads 1 \\
         --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder \\
         --json docs/results/ravdess_kfold/peer_finetune-whisper_tiny_en.json
+    python bench/peer_finetune.py --quick --threads 1   # the shipped sample and tiny.en (pretrained/), a few minutes
 
 One speaker fold of RAVDESS actors 01-20 (``--fold``, of the speaker 5-fold with fold seed 42 that every RAVDESS row
 of BENCHMARKS.md uses), trained for the same ``--epochs`` with the same batch size and encoder learning rate both ways:
@@ -34,9 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_model_path_argument, kfold_recipe, parse_model_paths, run_recipe
-from harness import REPO, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+
+from ser_hf.recipe.yaml_io import read_recipe_file
 
 MEASURE = REPO / "bench" / "peer" / "measure.py"
+#: The real Whisper tiny.en encoder the repository ships (pretrained/README.md): the quick mode's model.
+EMBEDDED = REPO / "pretrained" / "whisper-tiny.en-encoder"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,29 +49,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "ravdess_whisper_tiny_en_top2.yaml")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs of both (default 1)")
     parser.add_argument("--fold", type=int, default=0, help="the speaker fold (0-4, fold seed 42)")
-    parser.add_argument("--data-dir", type=Path, default=SHARED_RAVDESS)
+    parser.add_argument("--batch-size", type=int, help="training batch of both (default: the recipe's)")
+    parser.add_argument(
+        "--quick", action="store_true", help="the shipped sample (actors 01-08, 4 folds) and the shipped tiny.en"
+    )
+    parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, batch 4, 0.05 epochs")
+    parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default ../shared/data/ravdess_16k)")
     parser.add_argument("--output-dir", type=Path, help="where both train (default: a temporary folder, kept)")
     parser.add_argument("--json", type=Path, help="also write both arms' figures here")
     add_model_path_argument(parser)
     add_threads_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.batch_size, args.epochs = True, args.batch_size or 4, 0.05
+    args.data_dir = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
+    return args
 
 
-def serhf_arm(args, model_paths: dict[str, str], output: Path) -> dict:
-    """ser-hf's recipe on the fold, `--epochs` epochs; its report."""
-    values = kfold_recipe(
+def fold_values(args, model_paths: dict[str, str], output: Path) -> dict:
+    """ser-hf's recipe on the fold (bench/accuracy.py's speaker k-fold), `--epochs` epochs and `--batch-size`."""
+    overrides = {"num_train_epochs": args.epochs}
+    if args.batch_size:
+        overrides["per_device_train_batch_size"] = args.batch_size
+    return kfold_recipe(
         args.recipe,
         args.data_dir,
-        folds=5,
+        folds=4 if args.quick else 5,
         seed=42,
         output_dir=output,
         validation_size=0.0,
-        overrides={"num_train_epochs": args.epochs},
+        overrides=overrides,
         only_folds=[args.fold],
         model_paths=model_paths,
     )
-    (report,) = run_recipe(values, None)
-    return report
 
 
 def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, list[tuple[str, str, str]]]:
@@ -172,11 +187,13 @@ def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[st
 def main(argv=None) -> dict:
     args = parse_args(argv)
     model_paths = parse_model_paths(args.model_paths)
+    if args.quick:
+        model_paths.setdefault(read_recipe_file(args.recipe)["model_name_or_path"], str(EMBEDDED))
     work = args.output_dir or Path(tempfile.mkdtemp(prefix="ser_hf_peer_finetune_"))
     set_threads(args.threads)
     print(machine_line(), flush=True)
-    serhf = serhf_arm(args, model_paths, work / "serhf")
-    values = kfold_recipe(args.recipe, args.data_dir, 5, 42, work / "serhf", 0.0, model_paths=model_paths)
+    values = fold_values(args, model_paths, work / "serhf")
+    (serhf,) = run_recipe(values, None)
     model, batch = values["model_name_or_path"], values["per_device_train_batch_size"]
     learning_rate = values["learning_rate"]  # the fine-tuned layers'; the recipe's head has its own
     clips = write_audiofolder(serhf, args.data_dir, work / "audiofolder")
@@ -216,6 +233,7 @@ def main(argv=None) -> dict:
         "command": " ".join(sys.argv),
         "machine": machine_line(),
         "fold": args.fold,
+        "test_speakers": serhf["split"]["speakers"]["test"],
         "epochs": args.epochs,
         "ratio": ratio,
         "arms": {

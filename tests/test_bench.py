@@ -142,6 +142,23 @@ def test_peer_runs_ser_hf_and_the_example_script_on_the_same_clips(monkeypatch, 
     assert summary["equal_loss"]
 
 
+def test_peer_finetune_scores_both_ways_of_fine_tuning_on_the_same_fold(monkeypatch, tmp_path):
+    report = run_bench("peer_finetune", monkeypatch, tmp_path, "--output-dir", str(tmp_path / "runs"))
+    arms = report["arms"]
+    assert set(arms) == {"ser-hf", "example script"} and report["epochs"] == 0.05
+    for arm in arms.values():
+        assert 0 <= arm["unweighted_accuracy"] <= 1 and arm["clips_per_second"] > 0 and arm["minutes"] > 0
+    assert report["ratio"] == pytest.approx(
+        arms["ser-hf"]["clips_per_second"] / arms["example script"]["clips_per_second"]
+    )
+    # The example script trained on the fold's training clips and was scored on its test clips, none shared.
+    folder = tmp_path / "runs" / "audiofolder"
+    train = {path.name for path in (folder / "train").rglob("*.flac")}
+    test = {path.name for path in (folder / "validation").rglob("*.flac")}
+    assert train and test and not train & test
+    assert {name.split("-")[-1] for name in test} == {f"{s}.flac" for s in report["test_speakers"]}
+
+
 def test_augment_times_audiomentations_against_the_hand_written_augmentation(monkeypatch, capsys):
     module = importlib.import_module("bench.augment")
     try:
