@@ -42,7 +42,7 @@ from ..models import (
 )
 from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
 from ..models.runtime.baselines import default_feature_extractor
-from ..models.runtime.ssl import ssl_lora_config
+from ..models.runtime.ssl import check_config_overrides, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
@@ -240,11 +240,35 @@ def build_model(
             **regime,
         )
     except StrictDataclassError as error:
-        # The checkpoint's config with the recipe's values failed its own checks (a layer it does not have, ...):
-        # one line naming both, as the recipe's other errors, not a traceback.
-        raise RecipeError(f"model_config on {model_args.model_name_or_path}: {error.__cause__ or error}") from None
+        raise model_config_error(model_args, error) from None
     check_feature_extractor(model, feature_extractor)
     return model, feature_extractor
+
+
+def model_config_error(model_args: ModelArguments, error: StrictDataclassError) -> RecipeError:
+    """The checkpoint's config with the recipe's values failed its own checks (a layer it does not have, ...): one
+    line naming both, as the recipe's other errors, not a traceback."""
+    return RecipeError(f"model_config on {model_args.model_name_or_path}: {error.__cause__ or error}")
+
+
+def check_model_config(model_args: ModelArguments, augmentation_args: AugmentationArguments) -> None:
+    """The recipe's ``model_config`` (and SSL masking) applied to its checkpoint's config before the corpus is
+    decoded, so that a value the checkpoint cannot take stops the run before any slow work (:func:`build_model`
+    applies them again when it builds the model)."""
+    if model_args.is_baseline or model_args.model_name_or_path is None:
+        return
+    overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
+    if not overrides:
+        return
+    try:
+        check_config_overrides(
+            model_args.model_name_or_path,
+            overrides,
+            pooling_mode=model_args.pooling_mode,
+            revision=model_args.model_revision,
+        )
+    except StrictDataclassError as error:
+        raise model_config_error(model_args, error) from None
 
 
 def recipe_input_mode(
@@ -267,6 +291,7 @@ def prepare_recipe_data(recipe: Recipe) -> tuple[InputMode, Dataset]:
     (every process needs them; the first decodes and caches, the others read the cache) and the recipe's input mode,
     chosen for the device it trains on, with what it computes once for the whole corpus before it is split (the
     frozen encoder's outputs, the openSMILE functionals) for every split to read."""
+    check_model_config(recipe.model, recipe.augmentation)
     with recipe.training.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(recipe.data)
     # The split is made once on the loaded corpus first, so that a speaker list naming speakers the corpus lacks (or a

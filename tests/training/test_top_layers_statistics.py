@@ -21,14 +21,14 @@ def test_a_model_config_value_the_checkpoint_cannot_take_stops_the_run_in_one_li
     tmp_path, tiny_ravdess, monkeypatch
 ):
     """A recipe value the checkpoint's own config refuses (a layer a 2-layer encoder lacks) is a RecipeError naming
-    the checkpoint and the value (after the corpus is decoded, before any clip is encoded), not a traceback."""
-    from ser_hf.inputs import fast_mode
+    the checkpoint and the value, found from the checkpoint's config before the corpus is decoded, not a traceback."""
+    from ser_hf.training import stages
     from tests.conftest_models import tiny_whisper_fast
 
     def never(*args, **kwargs):
-        raise AssertionError("the corpus was encoded before the recipe's model was checked")
+        raise AssertionError("the corpus was decoded before the recipe's model_config was checked")
 
-    monkeypatch.setattr(fast_mode, "encode_dataset", never)
+    monkeypatch.setattr(stages, "load_dataset_from_args", never)
 
     model, feature_extractor = tiny_whisper_fast()
     model.save_pretrained(tmp_path / "checkpoint")

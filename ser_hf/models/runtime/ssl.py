@@ -182,14 +182,8 @@ def build_ssl_classifier(
         settings["use_weighted_layer_sum"] = use_weighted_layer_sum
     if classifier_proj_size is not None:
         settings["classifier_proj_size"] = classifier_proj_size
-    if pooling_mode == "mean":
-        config_class, model_class = family.config_class, family.model_class
-        if config_class is family.pooling_config_class:
-            settings["pooling_mode"] = pooling_mode
-    else:
-        config_class, model_class = family.pooling_config_class, family.pooling_model_class
-        settings["pooling_mode"] = pooling_mode
-    config = _convert_config(config, config_class, settings)
+    config_class, model_class, pooling = _classes_for_pooling(family, pooling_mode)
+    config = _convert_config(config, config_class, {**settings, **pooling})
 
     if pretrained is None:
         model = model_class(config)
@@ -283,6 +277,37 @@ def _check_regime(freeze_feature_encoder, num_frozen_layers, freeze_base_model, 
         raise ValueError("Pass num_frozen_layers or freeze_base_model, not both (freeze_base_model freezes all).")
     if lora_config is not None and (num_frozen_layers or freeze_base_model):
         raise ValueError("LoRA already freezes the whole encoder: drop num_frozen_layers and freeze_base_model.")
+
+
+def _classes_for_pooling(family, pooling_mode: str) -> tuple[type, type, dict[str, str]]:
+    """The config and model classes of an encoder `family` for `pooling_mode`, and the config setting that names it
+    (transformers' own classes, for the mean, have none)."""
+    if pooling_mode == "mean":
+        pooling = {"pooling_mode": pooling_mode} if family.config_class is family.pooling_config_class else {}
+        return family.config_class, family.model_class, pooling
+    return family.pooling_config_class, family.pooling_model_class, {"pooling_mode": pooling_mode}
+
+
+def check_config_overrides(
+    model_name_or_path: Union[str, os.PathLike],
+    config_overrides: Mapping[str, Any],
+    *,
+    pooling_mode: Optional[str] = None,
+    **hub_kwargs,
+) -> None:
+    """Apply `config_overrides` to the checkpoint's config as :func:`build_ssl_classifier` will, reading only the
+    checkpoint's ``config.json``: a value the config refuses (a layer the encoder lacks, ...) raises its own error
+    before any weights or audio are read. A checkpoint whose config cannot be read here is left to
+    :func:`build_ssl_classifier`, which names what is missing."""
+    try:
+        config = AutoConfig.from_pretrained(model_name_or_path, **hub_kwargs)
+    except (OSError, ValueError):
+        return
+    family = _FAMILY_OF_MODEL_TYPE.get(config.model_type)
+    if family is None:
+        return
+    config_class, _, pooling = _classes_for_pooling(family, pooling_mode or getattr(config, "pooling_mode", "mean"))
+    _convert_config(config, config_class, {**config_overrides, **pooling})
 
 
 def _convert_config(config: PreTrainedConfig, config_class: type, settings: Mapping[str, Any]) -> PreTrainedConfig:
