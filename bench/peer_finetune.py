@@ -50,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs of both (default 1)")
     parser.add_argument("--fold", type=int, default=0, help="the speaker fold (0-4, fold seed 42)")
     parser.add_argument("--batch-size", type=int, help="training batch of both (default: the recipe's)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both train (default cpu)")
     parser.add_argument(
         "--quick", action="store_true", help="the shipped sample (actors 01-08, 4 folds) and the shipped tiny.en"
     )
@@ -68,7 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def fold_values(args, model_paths: dict[str, str], output: Path) -> dict:
     """ser-hf's recipe on the fold (bench/accuracy.py's speaker k-fold), `--epochs` epochs and `--batch-size`."""
-    overrides = {"num_train_epochs": args.epochs}
+    overrides = {"num_train_epochs": args.epochs, "use_cpu": args.device == "cpu"}
     if args.batch_size:
         overrides["per_device_train_batch_size"] = args.batch_size
     return kfold_recipe(
@@ -136,8 +137,9 @@ def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, lear
         "--logging_steps", "5",
         "--report_to", "none",
         "--disable_tqdm", "True",
-        "--use_cpu",
     ]  # fmt: skip
+    if args.device == "cpu":
+        flags.append("--use_cpu")
     output.parent.mkdir(parents=True, exist_ok=True)
     report = output.parent / "peer_measure.json"
     if report.exists() and (output / "config.json").exists():
@@ -157,7 +159,7 @@ def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, lear
     return json.loads(report.read_text())
 
 
-def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[str, str, str]], threads) -> dict:
+def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[str, str, str]], device: str) -> dict:
     """The example script's saved model on the test clips, through its own preprocessing (the 30-s window)."""
     import numpy as np
     import soundfile
@@ -166,9 +168,7 @@ def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[st
 
     from ser_hf.evaluation.metrics import classification_metrics
 
-    if threads:
-        torch.set_num_threads(threads)
-    model = AutoModelForAudioClassification.from_pretrained(model_dir).eval()
+    model = AutoModelForAudioClassification.from_pretrained(model_dir).eval().to(device)
     extractor = AutoFeatureExtractor.from_pretrained(feature_extractor_dir)
     names = [model.config.id2label[index] for index in range(model.config.num_labels)]
     logits = []
@@ -177,9 +177,9 @@ def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[st
             soundfile.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
             for path, _, _ in clips[start : start + 8]
         ]
-        inputs = extractor(waves, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+        inputs = extractor(waves, sampling_rate=extractor.sampling_rate, return_tensors="pt").to(device)
         with torch.no_grad():
-            logits.append(model(**inputs).logits.numpy())
+            logits.append(model(**inputs).logits.float().cpu().numpy())
     labels = [names.index(label) for _, label, _ in clips]
     return classification_metrics(labels, np.concatenate(logits), names, speakers=[s for _, _, s in clips])
 
@@ -204,7 +204,7 @@ def main(argv=None) -> dict:
         flush=True,
     )
     peer = peer_arm(args, model, work / "audiofolder", work / "peer" / "model", batch, learning_rate)
-    peer_test = score_peer(work / "peer" / "model", model, clips["validation"], args.threads)
+    peer_test = score_peer(work / "peer" / "model", model, clips["validation"], args.device)
     rows = {
         "ser-hf": {
             "test": serhf["evaluation"]["test"],
