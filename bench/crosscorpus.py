@@ -8,17 +8,19 @@ left out, on the emotions all of them share, for each corpus in turn and each no
         --results docs/results/crosscorpus/loco-whisper_base.json
 
 The corpora are loaded merged (``corpus: [ravdess, tess, nemo]``, speakers prefixed ``ravdess:01``, ``tess:OAF``,
-``nemo:EB0``) on the labels all three share (neutral, happy, sad, angry, fearful, surprised: RAVDESS's calm and
-disgust and TESS's disgust are left out), so a FAST recipe encodes every clip once for every left-out corpus and every
+``nemo:EB0``) on the labels all three share (neutral, happy, sad, angry, fearful, surprised: RAVDESS's calm and disgust
+and TESS's disgust are left out), so a FAST recipe encodes every clip once for every left-out corpus and every
 normalisation (its cache key leaves the statistics out). Each left-out corpus is a fold: the recipe trains on the other
 corpora's speakers for its fixed epochs (no validation speakers: the recipes choose nothing on them) and is tested on
-the left-out corpus' speakers. Normalisations (``feature_extractor_config.normalization``): ``global`` standardises
-everything with the training clips' statistics (what a single clip gets); ``utterance`` each clip with its own layers'
-statistics (a single clip too); ``corpus`` each corpus with its own unlabelled clips' statistics, the training corpora
-each with theirs (transductive for the left-out corpus); ``speaker`` each speaker with their own (transductive).
-Printed per fold: UA, WA and macro-F1 on the left-out corpus, with a speaker-bootstrap 95 % interval where it has
-enough speakers (TESS has 2: none, said so); then one table, recipe x normalisation against left-out corpus, with the
-mean. ``--results`` is written after every fold, and a run started again with it skips the folds it holds.
+the left-out corpus' speakers; an ensemble recipe (``ensemble_members``) trains each member so and fuses their
+probabilities with its ``member_weights``. Normalisations (``feature_extractor_config.normalization``): ``global``
+standardises everything with the training clips' statistics (what a single clip gets); ``utterance`` each clip with its
+own layers' statistics (a single clip too); ``corpus`` each corpus with its own unlabelled clips' statistics, the
+training corpora each with theirs (transductive for the left-out corpus); ``speaker`` each speaker with their own
+(transductive). Printed per fold: UA, WA and macro-F1 on the left-out corpus, with a speaker-bootstrap 95 % interval
+where it has enough speakers (TESS has 2: none, said so); then one table, recipe x normalisation against left-out
+corpus, with the mean. ``--results`` is written after every fold, and a run started again with it skips the folds it
+holds.
 """
 
 from __future__ import annotations
