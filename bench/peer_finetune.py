@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,7 +114,7 @@ def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, l
             try:
                 os.link(row["path"], target)
             except OSError:
-                target.write_bytes(Path(row["path"]).read_bytes())
+                shutil.copyfile(row["path"], target)
         clips[split].append((row["path"], names[row["label"]], row["speaker_id"]))
     return clips
 
