@@ -171,6 +171,14 @@ def print_row(row: Mapping[str, Any]) -> None:
     )
 
 
+def add_row(row: dict, rows: list[dict], on_row=None) -> None:
+    """Print a finished row, add it to `rows` and hand it to `on_row` (which writes the results file)."""
+    print_row(row)
+    rows.append(row)
+    if on_row is not None:
+        on_row(row)
+
+
 def pending(
     recipe: Path, normalization: str, left_out: Sequence[str], overrides, done
 ) -> tuple[str, list[str], list[dict]]:
@@ -201,10 +209,7 @@ def run_recipe(
     _, todo, rows = pending(recipe, normalization, left_out, overrides, done)
     if todo:
         for _, row, _, _ in train_left_out(recipe, output_root, model_paths, normalization, todo, overrides):
-            print_row(row)
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
+            add_row(row, rows, on_row)
     return rows
 
 
@@ -252,10 +257,7 @@ def run_ensemble(
         )
         report["bench_minutes"] = sum(member["bench_minutes"] for _, member, _ in member_runs)
         row = {**member_runs[0][0], "recipe": str(recipe), "variant": variant, **row_scores(report)}
-        print_row(row)
-        rows.append(row)
-        if on_row is not None:
-            on_row(row)
+        add_row(row, rows, on_row)
     return rows
 
 
