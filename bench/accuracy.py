@@ -36,11 +36,11 @@ from harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line
 
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
+from ser_hf.errors import RecipeError
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.evaluation.constants import INTERVAL_METRICS
 from ser_hf.experiments.leakage import matched_random_split
 from ser_hf.recipe import Recipe
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import check_dotted_key, set_value
 from ser_hf.recipe.yaml_io import load_yaml, read_recipe_file
 from ser_hf.run_folder import fold_folder

@@ -53,8 +53,8 @@ from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
 from ser_hf.emotions import EMOTIONS
+from ser_hf.errors import RecipeError
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.overrides import set_value
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.run_folder import fold_folder

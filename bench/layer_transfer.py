@@ -39,8 +39,8 @@ from crosscorpus import merged_values
 from harness import SHARED_CORPORA, add_threads_argument, machine_line, set_threads
 
 from ser_hf.data.dataset_info import column_values
+from ser_hf.errors import RecipeError
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
-from ser_hf.recipe.errors import RecipeError
 
 #: The candidates when ``--layers`` is not given (Whisper base: layers 0-6).
 DEFAULT_CANDIDATES = ("0-6", "1-6", "0-3", "1-3", "2-4", "2-5", "3-5", "4-6")

@@ -1,11 +1,11 @@
 """The recipe: the dataclasses a training run is configured with (:mod:`.arguments`), the parser that fills them from
 ``RECIPE.yaml [--key value ...]`` (:mod:`.parser`), recipe YAML in and out (:mod:`.yaml_io`), and the overrides the
 experiment commands apply (:mod:`.overrides`), and :class:`Recipe` (:mod:`.recipe`), the four sections as one object
-with the one form a run saves them in. :class:`RecipeError` lives in :mod:`ser_hf.errors` (re-exported by
-:mod:`.errors`), which imports nothing.
+with the one form a run saves them in. :class:`RecipeError` lives in :mod:`ser_hf.errors`, which imports nothing
+(``ser_hf.recipe.RecipeError`` is the same class).
 
-The names are imported when first used (:mod:`ser_hf.lazy_exports`): ``from ser_hf.recipe.errors import
-RecipeError`` does not load transformers."""
+The names are imported when first used (:mod:`ser_hf.lazy_exports`): ``from ser_hf.recipe import RecipeError`` does
+not load transformers."""
 
 from ..lazy_exports import lazy_exports
 
@@ -17,7 +17,7 @@ _EXPORTS = {
     "DataArguments": ".arguments",
     "ModelArguments": ".arguments",
     "SERTrainingArguments": ".arguments",
-    "RecipeError": ".errors",
+    "RecipeError": "..errors",
     "unknown_key_message": ".errors",
     "command_line_values": ".overrides",
     "read_recipe_values": ".overrides",

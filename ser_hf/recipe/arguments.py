@@ -22,13 +22,14 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
 from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
+from ..errors import RecipeError
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.runtime.registry import ENCODER_FAMILIES
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
-from .errors import RecipeError, unknown_key_message
+from .errors import unknown_key_message
 from .values import check_numbers
 from .yaml_io import DuplicateKeyError, load_yaml
 

@@ -1,13 +1,11 @@
-"""The error of a recipe that cannot be used as written, and the hint its messages give for a misspelt key. Kept apart
-from the dataclasses so that the many modules that catch it need not import transformers. :class:`RecipeError` itself
-is defined in :mod:`ser_hf.errors`, at the bottom of the package (every stage may raise it), and re-exported here."""
+"""The hint a recipe error gives for a misspelt key, kept apart from the dataclasses so that the modules that word
+such errors need not import transformers. :class:`~ser_hf.errors.RecipeError` itself is defined in
+:mod:`ser_hf.errors`, at the bottom of the package (every stage may raise it)."""
 
 from __future__ import annotations
 
 import difflib
 from typing import Iterable
-
-from ..errors import RecipeError
 
 
 def unknown_key_message(key: str, known: Iterable[str]) -> str:
@@ -16,4 +14,4 @@ def unknown_key_message(key: str, known: Iterable[str]) -> str:
     return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
-__all__ = ["RecipeError", "unknown_key_message"]
+__all__ = ["unknown_key_message"]

@@ -16,7 +16,8 @@ import logging
 import os
 from typing import Any, Iterable, Optional, Sequence
 
-from .errors import RecipeError, unknown_key_message
+from ..errors import RecipeError
+from .errors import unknown_key_message
 from .values import command_line_values, value_problems
 from .yaml_io import read_recipe_file
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional, Sequence
 
-from .errors import RecipeError, unknown_key_message
+from ..errors import RecipeError
+from .errors import unknown_key_message
 from .parser import RecipeParser, check_recipe_keys, read_recipe_file
 from .yaml_io import load_yaml
 

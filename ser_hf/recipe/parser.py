@@ -16,8 +16,8 @@ from typing import Any, Literal, Optional, Sequence
 
 from transformers import HfArgumentParser
 
+from ..errors import RecipeError
 from .arguments import RECIPE_DATACLASSES, DataArguments, _type_name
-from .errors import RecipeError
 from .keys import check_recipe_keys
 from .yaml_io import read_recipe_file, yaml_error_line
 

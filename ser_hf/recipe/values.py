@@ -10,7 +10,7 @@ import math
 import os
 from typing import Any, Callable, Mapping, Optional
 
-from .errors import RecipeError
+from ..errors import RecipeError
 
 #: What each numeric recipe value must be, in words, and the test of a finite number. Booleans are never numbers
 #: (YAML's ``true`` is not a learning rate); a value that is not a number at all is left to the parser's type check.

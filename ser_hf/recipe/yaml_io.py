@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from ..atomic_files import write_text_atomic
-from .errors import RecipeError
+from ..errors import RecipeError
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from datasets import Dataset, Features, List, Value
 from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification
 
+from ser_hf.errors import RecipeError
 from ser_hf.inputs import feature_encoder_cache as feature_cache
 from ser_hf.inputs.augment import WaveformAugmentation
 from ser_hf.inputs.feature_encoder_cache import (
@@ -26,7 +27,6 @@ from ser_hf.inputs.feature_encoder_cache import (
     feature_encoder,
 )
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor, ssl_lora_config
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.train import main
 from tests.conftest_models import LABELS, TINY_SSL, build_tiny, load_clip, tiny_ssl_config
 from tests.recipe.test_parser import write_recipe

@@ -6,7 +6,7 @@ import pytest
 import torch
 from accelerate import PartialState
 
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from tests.recipe.test_parser import write_recipe
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from transformers import TrainingArguments
 
+from ser_hf.errors import RecipeError
 from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.keys import (
     AUGMENTATION_KEYS,
     DATA_KEYS,
@@ -81,7 +81,7 @@ def test_bad_values_and_paths_are_answered_before_torch_peft_or_datasets_load(tm
     script = textwrap.dedent(
         f"""
         import sys
-        from ser_hf.recipe.errors import RecipeError
+        from ser_hf.errors import RecipeError
         from ser_hf.train import main
         try:
             main([{str(recipe)!r}, *{arguments!r}])
@@ -139,7 +139,7 @@ def test_torch_and_transformers_are_not_imported_when_the_key_error_is_raised(tm
     script = textwrap.dedent(
         f"""
         import sys
-        from ser_hf.recipe.errors import RecipeError
+        from ser_hf.errors import RecipeError
         from ser_hf.train import main
         try:
             main([{str(recipe)!r}])

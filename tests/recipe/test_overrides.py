@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.recipe.overrides import command_line_values, read_recipe_values, set_value
 
 

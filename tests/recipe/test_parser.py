@@ -10,7 +10,7 @@ import pytest
 import yaml
 from transformers import HfArgumentParser
 
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.recipe.parser import RecipeParser, parse_recipe
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.training.ensemble import is_ensemble_recipe, member_recipes, member_values

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from ser_hf.errors import RecipeError
 from ser_hf.recipe import Recipe
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.run_folder import RECIPE_FILE, RUN_CONFIG_FILE, RunDir
 from ser_hf.train import main
 from tests.conftest import write_cnn_recipe

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ser_hf.cli import main as cli_main
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from tests.conftest import REPO, ser_hf_error_lines

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from ser_hf.errors import RecipeError
 from ser_hf.recipe import yaml_io
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from tests.recipe.test_parser import write_recipe
 

@@ -12,9 +12,9 @@ import yaml
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 from ser_hf.cli import main as cli_main
+from ser_hf.errors import RecipeError
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.models import EnsembleForAudioClassification, OpenSmileFeatureExtractor, build_baseline, build_ensemble
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.run_folder import RunDir
 from ser_hf.train import main
 from ser_hf.training.ensemble import fuse_clip_predictions

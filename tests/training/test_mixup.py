@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import PretrainedConfig, set_seed
 
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.training.trainer import SERTrainer
 from tests.recipe.test_parser import write_recipe

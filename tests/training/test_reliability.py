@@ -25,8 +25,8 @@ from ser_hf.cli import main as cli_main
 from ser_hf.data.corpora import load_corpus
 from ser_hf.data.corpora.base import InvalidClipError
 from ser_hf.data.splits import SplitError
+from ser_hf.errors import RecipeError
 from ser_hf.inputs.collators import AudioClassificationCollator
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.run_folder import METRICS_FILE, RunDir
 from ser_hf.train import main

@@ -15,7 +15,7 @@ import soundfile
 from ser_hf.data.corpora import load_corpus
 from ser_hf.data.corpora.base import CorpusError
 from ser_hf.data.dataset_info import get_ser_info
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.run_folder import (
     OutputDirInUseError,
     RunDir,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ser_hf.data.decode import decode_waveform
-from ser_hf.recipe.errors import RecipeError
+from ser_hf.errors import RecipeError
 from ser_hf.train import main
 from tests.conftest_models import TINY_WHISPER
 from tests.recipe.test_parser import write_recipe

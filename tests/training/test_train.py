@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 from transformers import pipeline, set_seed
 
 from ser_hf.data.decode import decode_waveform
+from ser_hf.errors import RecipeError
 from ser_hf.models import merge_lora
-from ser_hf.recipe.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import build_model
