@@ -21,6 +21,10 @@ training corpora each with theirs (transductive for the left-out corpus); ``spea
 where it has enough speakers (TESS has 2: none, said so); then one table, recipe x normalisation against left-out
 corpus, with the mean. ``--results`` is written after every fold, and a run started again with it skips the folds it
 holds.
+
+``--corpora`` puts only some corpora in play, on the same labels: with two, each is left out in turn and the model
+trains on the other, so an option for the benchmark's fold "nEMO left out" can be chosen on RAVDESS -> TESS and TESS
+-> RAVDESS without reading nEMO (the variant's name carries ``corpora=[...]``, and its folds their own folder).
 """
 
 from __future__ import annotations
@@ -75,18 +79,31 @@ def shared_labels(corpora: Sequence[str]) -> list[str]:
     return [emotion for emotion in EMOTIONS if all(emotion in labels for labels in sets)]
 
 
+#: The override that names the corpora in play where they are not all of ``SHARED_CORPORA`` (``--corpora``): part of
+#: the variant's name and folder, so that a subset's runs never mix with the full benchmark's.
+CORPORA_KEY = "corpora"
+
+
+def corpora_in_play(overrides: Optional[Mapping[str, Any]]) -> list[str]:
+    """The corpora a variant trains and tests on: ``--corpora`` (`CORPORA_KEY` in `overrides`) or every one."""
+    return list((overrides or {}).get(CORPORA_KEY, SHARED_CORPORA))
+
+
 def merged_values(
     recipe: Path, output_dir: Path, model_paths: dict[str, str], overrides: Optional[Mapping[str, Any]] = None
 ) -> dict:
-    """The recipe's values (changed by `overrides`, ``--set``) on the merged corpora and shared labels, its own split
-    and corpus keys dropped."""
+    """The recipe's values (changed by `overrides`, ``--set``) on the merged corpora in play and the labels all of
+    ``SHARED_CORPORA`` share (a subset's runs are scored on the benchmark's labels), its own split and corpus keys
+    dropped."""
+    corpora = corpora_in_play(overrides)
     values = {
         key: value
         for key, value in yaml.safe_load(recipe.read_text()).items()
         if key not in SPLIT_KEYS + ("validation_size", "label_map", "labels", "train_only_corpora", "corpus_weights")
     }
     for key, value in (overrides or {}).items():
-        values = set_value(values, key, value)
+        if key != CORPORA_KEY:
+            values = set_value(values, key, value)
     if values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None:
         raise RecipeError(
             f"{recipe} chooses its epoch on validation speakers; the cross-corpus benchmark trains on every source "
@@ -95,8 +112,8 @@ def merged_values(
     if values.get("model_name_or_path") in model_paths:
         values["model_name_or_path"] = model_paths[values["model_name_or_path"]]
     values.update(
-        corpus=list(SHARED_CORPORA),
-        data_dir=[str(path) for path in SHARED_CORPORA.values()],
+        corpus=corpora,
+        data_dir=[str(SHARED_CORPORA[name]) for name in corpora],
         labels=shared_labels(list(SHARED_CORPORA)),
         split_protocol="speaker",
         output_dir=str(output_dir),
@@ -127,10 +144,11 @@ def train_left_out(
     output_dir = output_root / variant_folder(recipe, overrides)
     parsed, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
     speakers = column_values(dataset, "speaker_id")
-    of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in SHARED_CORPORA}
+    in_play = corpora_in_play(overrides)
+    of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in in_play}
     for corpus in corpora:
         fold = list(SHARED_CORPORA).index(corpus)
-        sources = [name for name in SHARED_CORPORA if name != corpus]
+        sources = [name for name in in_play if name != corpus]
         splits = speaker_split(
             dataset, train_speakers=[s for name in sources for s in of[name]], test_speakers=of[corpus]
         )
@@ -310,11 +328,18 @@ def main(argv=None) -> list[dict]:
         help="feature_extractor_config.normalization values to run, each a row (default: global corpus speaker)",
     )
     parser.add_argument(
-        "--left-out",
+        "--corpora",
         nargs="+",
         default=list(SHARED_CORPORA),
         choices=list(SHARED_CORPORA),
-        help="the corpora to leave out, each in turn (default: every one)",
+        help="the corpora in play (default: all three); two give the pairs one corpus -> the other, on which an "
+        "option can be chosen for the corpus left out of them without reading it",
+    )
+    parser.add_argument(
+        "--left-out",
+        nargs="+",
+        choices=list(SHARED_CORPORA),
+        help="the corpora to leave out, each in turn (default: every one in play)",
     )
     add_model_path_argument(parser)
     add_override_argument(parser)
@@ -333,13 +358,22 @@ def main(argv=None) -> list[dict]:
         parser.error(str(error))
     if any("normalization" in key for key in overrides):
         parser.error("choose the statistics with --normalizations, not --set ...normalization=")
+    corpora = [name for name in SHARED_CORPORA if name in args.corpora]
+    if len(corpora) < 2:
+        parser.error(f"--corpora needs two corpora at least (one to train on, one to leave out), got {args.corpora}")
+    left_out = args.left_out or corpora
+    if set(left_out) - set(corpora):
+        parser.error(f"--left-out {' '.join(left_out)}: each corpus left out must be in --corpora {' '.join(corpora)}")
+    if corpora != list(SHARED_CORPORA):
+        overrides[CORPORA_KEY] = corpora
     missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: the cross-corpus benchmark needs ../shared/data.")
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
     print(
-        f"corpora: {', '.join(SHARED_CORPORA)}; labels shared by all: {', '.join(shared_labels(list(SHARED_CORPORA)))}"
+        f"corpora: {', '.join(corpora)}; labels shared by all of {', '.join(SHARED_CORPORA)}: "
+        f"{', '.join(shared_labels(list(SHARED_CORPORA)))}"
     )
     previous = json.loads(args.results.read_text())["rows"] if args.results and args.results.is_file() else []
     done = {row_key(row): row for row in previous}
@@ -353,7 +387,7 @@ def main(argv=None) -> list[dict]:
     for recipe in args.recipes:
         for normalization in args.normalizations:
             print(f"\n{variant_name(recipe, overrides)}, {normalization} statistics", flush=True)
-            run_recipe(recipe, args.output_dir, model_paths, normalization, args.left_out, overrides, done, on_row)
+            run_recipe(recipe, args.output_dir, model_paths, normalization, left_out, overrides, done, on_row)
     print("\n" + markdown_table(rows))
     if args.results:
         write_results(args.results, rows)
