@@ -270,6 +270,15 @@ def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_al
         recipe, tmp_path / "out", {}, {"feature_extractor_config.normalization": "corpus"}
     )
     assert corpus["feature_extractor_config"] == {"normalization": "corpus"} and corpus["labels"] == values["labels"]
+    # --corpora: two corpora in play, on the labels of all three (a pair chooses an option for the third).
+    pair = crosscorpus.merged_values(recipe, tmp_path / "out", {}, {crosscorpus.CORPORA_KEY: ["ravdess", "nemo"]})
+    assert pair["corpus"] == ["ravdess", "nemo"] and pair["labels"] == values["labels"]
+    assert pair["data_dir"] == [str(crosscorpus.SHARED_CORPORA[name]) for name in ("ravdess", "nemo")]
+    assert crosscorpus.CORPORA_KEY not in pair
+    with pytest.raises(SystemExit):
+        crosscorpus.main([str(recipe), "--corpora", "tess"])
+    with pytest.raises(SystemExit):
+        crosscorpus.main([str(recipe), "--corpora", "ravdess", "tess", "--left-out", "nemo"])
     # A recipe that picks its epoch on validation speakers has none here: refused, not silently changed.
     with pytest.raises(crosscorpus.RecipeError, match="chooses its epoch on validation speakers"):
         crosscorpus.merged_values(REPO / "recipes" / "ravdess_cnn1d.yaml", tmp_path / "out", {})
