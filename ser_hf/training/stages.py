@@ -210,9 +210,7 @@ def build_model(
         )
     if model_args.feature_extractor_config:
         extractor_options.update(model_args.feature_extractor_config)
-    # Per-utterance normalisation is the model's: each clip's frames centred on their own mean before pooling.
-    utterance = extractor_options.get("normalization") == UTTERANCE_NORMALIZATION
-    center_frames = {"center_frames": True} if utterance else {}
+    center_frames = utterance_settings(model_args)
     if model_args.model_name_or_path is None:
         logger.warning(
             "No model_name_or_path: building a randomly initialised %s from model_config (for tests and "
@@ -228,7 +226,7 @@ def build_model(
     feature_extractor = build_ssl_feature_extractor(
         model_args.model_name_or_path, revision=model_args.model_revision, **extractor_options
     )
-    overrides = {**model_args.model_config, **center_frames, **augmentation_args.ssl_masking()}
+    overrides = config_overrides(model_args, augmentation_args)
     try:
         model = build_ssl_classifier(
             model_args.model_name_or_path,
@@ -245,6 +243,19 @@ def build_model(
     return model, feature_extractor
 
 
+def utterance_settings(model_args: ModelArguments) -> dict[str, bool]:
+    """The model's part of per-utterance normalisation (``normalization: utterance``): each clip's frames centred on
+    their own mean before pooling (``center_frames``); nothing for the other normalisations."""
+    normalization = (model_args.feature_extractor_config or {}).get("normalization")
+    return {"center_frames": True} if normalization == UTTERANCE_NORMALIZATION else {}
+
+
+def config_overrides(model_args: ModelArguments, augmentation_args: AugmentationArguments) -> dict[str, Any]:
+    """What :func:`build_model` sets on a pre-trained checkpoint's config besides its regime keys: the recipe's
+    ``model_config``, the per-utterance centring and the SSL masking."""
+    return {**model_args.model_config, **utterance_settings(model_args), **augmentation_args.ssl_masking()}
+
+
 def model_config_error(model_args: ModelArguments, error: StrictDataclassError) -> RecipeError:
     """The checkpoint's config with the recipe's values failed its own checks (a layer it does not have, ...): one
     line naming both, as the recipe's other errors, not a traceback."""
@@ -257,7 +268,7 @@ def check_model_config(model_args: ModelArguments, augmentation_args: Augmentati
     applies them again when it builds the model)."""
     if model_args.is_baseline or model_args.model_name_or_path is None:
         return
-    overrides = {**model_args.model_config, **augmentation_args.ssl_masking()}
+    overrides = config_overrides(model_args, augmentation_args)
     if not overrides:
         return
     try:
@@ -265,6 +276,7 @@ def check_model_config(model_args: ModelArguments, augmentation_args: Augmentati
             model_args.model_name_or_path,
             overrides,
             pooling_mode=model_args.pooling_mode,
+            use_weighted_layer_sum=model_args.use_weighted_layer_sum,
             revision=model_args.model_revision,
         )
     except StrictDataclassError as error:

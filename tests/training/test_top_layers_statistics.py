@@ -21,16 +21,22 @@ def test_a_model_config_value_the_checkpoint_cannot_take_stops_the_run_in_one_li
     tmp_path, tiny_ravdess, monkeypatch
 ):
     """A recipe value the checkpoint's own config refuses (a layer a 2-layer encoder lacks) is a RecipeError naming
-    the checkpoint and the value, found from the checkpoint's config before the corpus is decoded, not a traceback."""
+    the checkpoint and the value, found from the checkpoint's config before the corpus is decoded, not a traceback;
+    a value it takes once the recipe's own keys are applied (``pooled_layers`` with the recipe's
+    ``use_weighted_layer_sum: true`` on an encoder saved without it) is not refused."""
     from ser_hf.training import stages
     from tests.conftest_models import tiny_whisper_fast
 
-    def never(*args, **kwargs):
-        raise AssertionError("the corpus was decoded before the recipe's model_config was checked")
+    class Decoding(Exception):
+        pass
 
-    monkeypatch.setattr(stages, "load_dataset_from_args", never)
+    def decoding(*args, **kwargs):
+        raise Decoding
+
+    monkeypatch.setattr(stages, "load_dataset_from_args", decoding)
 
     model, feature_extractor = tiny_whisper_fast()
+    model.config.use_weighted_layer_sum = False  # a plain encoder's config: the recipe asks for the layer sum
     model.save_pretrained(tmp_path / "checkpoint")
     feature_extractor.save_pretrained(tmp_path / "checkpoint")
     values = dict(
@@ -38,6 +44,9 @@ def test_a_model_config_value_the_checkpoint_cannot_take_stops_the_run_in_one_li
     )
     values.update(pooling_mode="layer_statistics", model_config={"pooled_layers": [1, 5]})
     with pytest.raises(RecipeError, match=r"checkpoint: pooled_layers must list distinct layers between 0 .* and 2 "):
+        main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
+    values["model_config"] = {"pooled_layers": [1, 2]}
+    with pytest.raises(Decoding):
         main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
 
 

@@ -293,12 +293,13 @@ def check_config_overrides(
     config_overrides: Mapping[str, Any],
     *,
     pooling_mode: Optional[str] = None,
+    use_weighted_layer_sum: Optional[bool] = None,
     **hub_kwargs,
 ) -> None:
-    """Apply `config_overrides` to the checkpoint's config as :func:`build_ssl_classifier` will, reading only the
-    checkpoint's ``config.json``: a value the config refuses (a layer the encoder lacks, ...) raises its own error
-    before any weights or audio are read. A checkpoint whose config cannot be read here is left to
-    :func:`build_ssl_classifier`, which names what is missing."""
+    """Apply `config_overrides`, `pooling_mode` and `use_weighted_layer_sum` to the checkpoint's config as
+    :func:`build_ssl_classifier` will, reading only the checkpoint's ``config.json``: a value the config refuses (a
+    layer the encoder lacks, ...) raises its own error before any weights or audio are read. A checkpoint whose config
+    cannot be read here is left to :func:`build_ssl_classifier`, which names what is missing."""
     try:
         config = AutoConfig.from_pretrained(model_name_or_path, **hub_kwargs)
     except (OSError, ValueError):
@@ -306,8 +307,11 @@ def check_config_overrides(
     family = _FAMILY_OF_MODEL_TYPE.get(config.model_type)
     if family is None:
         return
+    settings = dict(config_overrides)
+    if use_weighted_layer_sum is not None:
+        settings["use_weighted_layer_sum"] = use_weighted_layer_sum
     config_class, _, pooling = _classes_for_pooling(family, pooling_mode or getattr(config, "pooling_mode", "mean"))
-    _convert_config(config, config_class, {**config_overrides, **pooling})
+    _convert_config(config, config_class, {**settings, **pooling})
 
 
 def _convert_config(config: PreTrainedConfig, config_class: type, settings: Mapping[str, Any]) -> PreTrainedConfig:
