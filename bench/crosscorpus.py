@@ -366,7 +366,7 @@ def main(argv=None) -> list[dict]:
         parser.error(f"--left-out {' '.join(left_out)}: each corpus left out must be in --corpora {' '.join(corpora)}")
     if corpora != list(SHARED_CORPORA):
         overrides[CORPORA_KEY] = corpora
-    missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
+    missing = [str(SHARED_CORPORA[name]) for name in corpora if not SHARED_CORPORA[name].is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: the cross-corpus benchmark needs ../shared/data.")
     logging.basicConfig(level=logging.WARNING)
