@@ -409,20 +409,24 @@ def summary_name(summary: dict) -> str:
 
 
 def markdown_table(summaries: list[dict]) -> str:
-    """One row per recipe: UA of every fold, then mean ± std of UA, WA and macro-F1, and the minutes."""
-    folds = max(len(summary["folds"]) for summary in summaries)
+    """One row per recipe: UA of every fold (a column per fold number, so a run of some folds, ``--only-folds``,
+    puts each under its own; with several seeds a fold's figures are joined by ``/``), then mean ± std of UA, WA
+    and macro-F1, and the minutes."""
+    folds = sorted({row["fold"] for summary in summaries for row in summary["folds"]})
     lines = [
         "| recipe | "
-        + " | ".join(f"fold {i}" for i in range(folds))
+        + " | ".join(f"fold {fold}" for fold in folds)
         + " | UA mean ± std | WA | macro-F1 | UA, folds pooled [95 % CI] | minutes |",
-        "|---|" + "---:|" * (folds + 5),
+        "|---|" + "---:|" * (len(folds) + 5),
     ]
     for summary in summaries:
-        uas = [f"{row['unweighted_accuracy']:.1f}" for row in summary["folds"]]
+        uas = {fold: [] for fold in folds}
+        for row in summary["folds"]:
+            uas[row["fold"]].append(f"{row['unweighted_accuracy']:.1f}")
         mean = summary["mean_std"]
         lines.append(
             f"| `{summary_name(summary)}`{' (transductive)' if summary['transductive'] else ''} | "
-            + " | ".join(uas + [""] * (folds - len(uas)))
+            + " | ".join(" / ".join(uas[fold]) for fold in folds)
             + f" | **{mean['unweighted_accuracy']}** | "
             f"{mean['accuracy']} | {mean['macro_f1']} | {pooled_ua(summary)} | {summary['minutes_per_run']:.1f} |"
         )

@@ -395,6 +395,11 @@ def test_the_benchmark_summary_gives_mean_std_per_metric_and_the_inflation_fold_
     assert summary["transductive"] and summary["minutes_per_run"] == 2.0
     table = bench.markdown_table([summary])
     assert "| `x` (transductive) | 50.0 | 60.0 | **55.0 ± 7.1** |" in table and "| 15.0 ± 7.1 |" in table
+    # some folds only (--only-folds 1 3): each under its own fold number; two seeds of a fold share its column
+    some = bench.summarize(Path("recipes/x.yaml"), [report(1, 0.5), report(3, 0.6), report(3, 0.8)], folds=5, seeds=2)
+    header, _, row = bench.markdown_table([some]).splitlines()
+    assert header.startswith("| recipe | fold 1 | fold 3 | UA mean")
+    assert row.startswith("| `x` (transductive) | 50.0 | 60.0 / 80.0 | **63.3 ± 15.3** |")
 
 
 def test_the_benchmark_reduces_each_test_speaker_to_n_emotions(prepared):
