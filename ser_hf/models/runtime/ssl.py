@@ -167,7 +167,7 @@ def build_ssl_classifier(
     if pooling_mode not in pooling_modes:
         raise ValueError(f"pooling_mode must be one of {', '.join(pooling_modes)}, got {pooling_mode!r}.")
 
-    settings = dict(config_overrides or {})
+    settings = _config_settings(config_overrides, use_weighted_layer_sum, classifier_proj_size)
     settings["id2label"], settings["label2id"] = label_maps(labels, id2label, label2id)
     head_labels = fine_tuned_labels(config) if pretrained is not None else None
     task_labels = [settings["id2label"][i] for i in sorted(settings["id2label"])]
@@ -178,10 +178,6 @@ def build_ssl_classifier(
             f"{task_labels}. Set reinitialize_head=True (recipe key reinitialize_head: true) to train a new head on "
             "its encoder."
         )
-    if use_weighted_layer_sum is not None:
-        settings["use_weighted_layer_sum"] = use_weighted_layer_sum
-    if classifier_proj_size is not None:
-        settings["classifier_proj_size"] = classifier_proj_size
     config_class, model_class, pooling = _classes_for_pooling(family, pooling_mode)
     config = _convert_config(config, config_class, {**settings, **pooling})
 
@@ -307,11 +303,23 @@ def check_config_overrides(
     family = _FAMILY_OF_MODEL_TYPE.get(config.model_type)
     if family is None:
         return
-    settings = dict(config_overrides)
+    config_class, _, pooling = _classes_for_pooling(family, pooling_mode or getattr(config, "pooling_mode", "mean"))
+    _convert_config(config, config_class, {**_config_settings(config_overrides, use_weighted_layer_sum), **pooling})
+
+
+def _config_settings(
+    config_overrides: Optional[Mapping[str, Any]],
+    use_weighted_layer_sum: Optional[bool],
+    classifier_proj_size: Optional[int] = None,
+) -> dict[str, Any]:
+    """The config fields :func:`build_ssl_classifier` (and :func:`check_config_overrides`) set: `config_overrides`,
+    with the arguments given explicitly on top."""
+    settings = dict(config_overrides or {})
     if use_weighted_layer_sum is not None:
         settings["use_weighted_layer_sum"] = use_weighted_layer_sum
-    config_class, _, pooling = _classes_for_pooling(family, pooling_mode or getattr(config, "pooling_mode", "mean"))
-    _convert_config(config, config_class, {**settings, **pooling})
+    if classifier_proj_size is not None:
+        settings["classifier_proj_size"] = classifier_proj_size
+    return settings
 
 
 def _convert_config(config: PreTrainedConfig, config_class: type, settings: Mapping[str, Any]) -> PreTrainedConfig:
