@@ -58,8 +58,9 @@ _SSL_CLASSIFIERS = (
 # Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
 # speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
 _NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts")
-# Config fields of the head alone (and `use_cache`, which Trainer sets): the cache key leaves them out, so trying other
-# labels or projector widths on the same encoder reuses its states.
+# Config fields of the head alone (and `use_cache`, which Trainer sets, and `_name_or_path`, where the weights were
+# read from, which are hashed themselves): the cache key leaves them out, so trying other labels or projector widths on
+# the same encoder reuses its states, and so does the same encoder read through another spelling of its folder.
 _HEAD_CONFIG_KEYS = (
     "id2label",
     "label2id",
@@ -72,6 +73,7 @@ _HEAD_CONFIG_KEYS = (
     "pooled_layers",  # the layers the head reads: every layer is cached
     "architectures",
     "use_cache",
+    "_name_or_path",
 )
 # Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
 # larger one pads less.
@@ -355,8 +357,8 @@ def encoder_cache_key(
     lower_layer: Optional[int] = None,
 ) -> str:
     """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the model config less
-    its head-only fields, the encoder's weights, the feature extractor's settings, whether every layer is kept
-    (`use_weighted_layer_sum`) and the storage precision."""
+    its head-only fields and where it was read from, the encoder's weights, the feature extractor's settings, whether
+    every layer is kept (`use_weighted_layer_sum`) and the storage precision."""
     parts = (
         ENCODER_CACHE_VERSION,
         dataset._fingerprint,

@@ -426,6 +426,9 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
     model.config.center_frames = True
     assert encoder_cache_key(model, feature_extractor, dataset) in keys
     model.config.center_frames = False
+    # Where the weights were read from is not: the weights are hashed, so another spelling of the folder shares them.
+    model.config._name_or_path = str(tmp_path / "elsewhere" / "whisper-tiny")
+    assert encoder_cache_key(model, feature_extractor, dataset) in keys
     # Layer statistics cache other values than the means: their own key.
     statistics_model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics")
     assert encoder_cache_key(statistics_model, feature_extractor, dataset) not in keys
