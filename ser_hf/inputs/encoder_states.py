@@ -58,10 +58,10 @@ _SSL_CLASSIFIERS = (
 # Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
 # speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
 _NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts")
-# Config fields of the head alone (and `use_cache`, which Trainer sets, and `_name_or_path`, where the weights were
-# read from, which are hashed themselves): the cache key leaves them out, so trying other labels or projector widths on
-# the same encoder reuses its states, and so does the same encoder read through another spelling of its folder.
-_HEAD_CONFIG_KEYS = (
+# Config fields the cache key leaves out: the head's own (so trying other labels or projector widths on the same
+# encoder reuses its states), `use_cache` (which Trainer sets) and `_name_or_path` (where the weights were read from:
+# they are hashed themselves, so the same encoder read through another spelling of its folder shares its states).
+_UNKEYED_CONFIG_KEYS = (
     "id2label",
     "label2id",
     "problem_type",
@@ -382,7 +382,7 @@ def encoder_key(
 def _encoder_key_parts(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, precision: str, lower_layer: Optional[int]
 ) -> tuple:
-    config = {key: value for key, value in model.config.to_dict().items() if key not in _HEAD_CONFIG_KEYS}
+    config = {key: value for key, value in model.config.to_dict().items() if key not in _UNKEYED_CONFIG_KEYS}
     extractor = feature_extractor.to_dict()
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
