@@ -113,9 +113,16 @@ RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
     TRAINING_ARGS_FILE,
     ".*.partial",
 )
-#: Folders written whole by Trainer (``checkpoint-N``) or ser-hf's atomic writes (``.NAME.XXXX.partial``), which
-#: overwriting removes whole.
-WHOLE_FOLDER_PATTERNS: tuple[str, ...] = ("checkpoint-[0-9]*", ".*.partial")
+#: An intermediate round of self-training (``self_training_rounds``, :mod:`ser_hf.training.self_training`): its picks
+#: and, until it finishes, its checkpoints.
+SELF_TRAINING_ROUND_FOLDER = "self-training-round-{}"
+#: Folders written whole by Trainer (``checkpoint-N``), ser-hf's atomic writes (``.NAME.XXXX.partial``) or a round of
+#: self-training, which overwriting removes whole.
+WHOLE_FOLDER_PATTERNS: tuple[str, ...] = (
+    "checkpoint-[0-9]*",
+    ".*.partial",
+    SELF_TRAINING_ROUND_FOLDER.format("[0-9]*"),
+)
 #: Files of ``ser-hf evaluate`` reports (``reports/CORPUS-SPLIT/``) and of Trainer's logs (``runs/DATE/``).
 REPORT_PATTERNS: tuple[str, ...] = (
     EVAL_REPORT_JSON,
@@ -536,6 +543,7 @@ __all__ = [
     "TRAINER_STATE_FILE",
     "TRAINING_ARGS_FILE",
     "TRAINING_CURVES_PNG",
+    "SELF_TRAINING_ROUND_FOLDER",
     "WHOLE_FOLDER_PATTERNS",
     "check_output_dir",
     "damaged_file",

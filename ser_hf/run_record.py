@@ -382,6 +382,8 @@ class TrainingRecord(JsonRecord):
     best_metric: Optional[float] = None
     resumed_from: Optional[str] = None
     parameters: Optional[dict[str, int]] = _optional(COUNT)
+    #: Test clips each self-training round added with their predicted labels (``self_training_rounds``).
+    self_training_clips: Optional[list[int]] = _optional(COUNT)
 
 
 @dataclass(kw_only=True)

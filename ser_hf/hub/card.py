@@ -678,6 +678,15 @@ class SERCardData:
                 text += f", the best by validation {metric} ({training.best_metric:.4f})"
         elif choices is not None:
             text += "; the exported weights are the last model's (no epoch chosen on the validation speakers)"
+        if training.self_training_clips:
+            share = self.training_args.get("self_training_share")
+            text += (
+                f". Self-training, transductive ({len(training.self_training_clips)} round(s) before this model): "
+                "each round's model predicted the test split's clips, and the next trained from scratch on the "
+                f"training clips and, for every predicted emotion, the {share:.0%} of its clips predicted with the "
+                f"highest probability ({', '.join(map(str, training.self_training_clips))} clips), with the predicted "
+                "emotions, never the true ones: the test figures are of a model adapted to the test clips' audio"
+            )
         return text + "."
 
     def _provenance(self, report: RunReport) -> str:

@@ -386,6 +386,8 @@ def _encoder_key_parts(
     extractor = feature_extractor.to_dict()
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
+    # Added to the extractor once a checkpoint has saved it with its class registered: says nothing of the encoding.
+    extractor.pop("auto_map", None)
     parts = (
         json.dumps(config, sort_keys=True, default=str),
         # As `to_json_string` wrote it while the extractors had no normalisation fields: the keys of existing caches.

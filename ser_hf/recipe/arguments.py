@@ -836,6 +836,20 @@ class SERTrainingArguments(TrainingArguments):
             "the report says why)."
         },
     )
+    self_training_rounds: int = field(
+        default=0,
+        metadata={
+            "help": "Rounds of self-training on the test split's unlabelled clips (0: off): each round's model "
+            "predicts them, and the next trains from scratch on the training split plus, for every predicted "
+            "emotion, the self_training_share of its clips predicted with the highest probability, with the "
+            "predicted emotions; the last round's model is saved. Transductive, like corpus and speaker "
+            "statistics: the test clips' audio is read, their labels never (ser_hf.training.self_training)."
+        },
+    )
+    self_training_share: float = field(
+        default=0.3,
+        metadata={"help": "Share of the test clips predicted as each emotion that a self-training round keeps."},
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
         metadata={

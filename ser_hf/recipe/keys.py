@@ -110,6 +110,8 @@ SER_TRAINING_KEYS = (
     "early_stopping_patience",
     "calibrate_temperature",
     "calibration_min_clips",
+    "self_training_rounds",
+    "self_training_share",
     "precision",
     "defer_loss_check",
 )

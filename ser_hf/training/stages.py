@@ -55,6 +55,7 @@ from ..run_record import (
     TrainingRecord,
     ValidationChoices,
 )
+from .self_training import pick_pseudo_labels, read_picks, round_folder, with_pseudo_labels, write_picks
 from .trainer import (
     CLIP_PATHS_KEY,
     EpochCallback,
@@ -462,6 +463,12 @@ def train_and_evaluate(
     if checkpoint is None and output_dir.is_dir():
         checkpoint = RunDir(output_dir).last_complete_checkpoint()
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
+    if args.self_training_rounds and not len(splits.get("test", [])):
+        raise RecipeError(
+            f"self_training_rounds: {args.self_training_rounds} picks clips of the test split, but this split has "
+            f"none (splits: {', '.join(f'{name} {len(split)}' for name, split in splits.items())}): give the recipe "
+            "test speakers (test_speakers, or a k-fold or leave-one-speaker-out protocol), or leave it at 0."
+        )
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
         # Written aside and renamed: another process may be reading the previous one in check_same_recipe.
@@ -481,11 +488,41 @@ def train_and_evaluate(
     normalization = fit_normalization(feature_extractor, splits)
     inputs = mode.fold_inputs(model, feature_extractor, splits, args)
     args = mode.fold_training_args(args, feature_extractor, inputs)
-    trainer = build_trainer(model, feature_extractor, inputs, mode, args, label_names, normalization=normalization)
 
+    started = time.perf_counter()
+    # Self-training: each round's model picks test clips by its predictions, which the next one trains on as well.
+    training_inputs, picked = inputs, []
+    for round_index in range(args.self_training_rounds):
+        folder = round_folder(output_dir, round_index)
+        picks = read_picks(folder, len(inputs["test"]))
+        if picks is None:
+            round_trainer = build_trainer(
+                model,
+                feature_extractor,
+                training_inputs,
+                mode,
+                fold_training_args(args, str(folder), "validation" in inputs),
+                label_names,
+                normalization=normalization,
+            )
+            round_checkpoint = RunDir(folder).last_complete_checkpoint() if folder.is_dir() else None
+            round_trainer.train(resume_from_checkpoint=round_checkpoint)
+            picks = pick_pseudo_labels(
+                predict_split(round_trainer, inputs["test"], "test")[1], args.self_training_share
+            )
+            if round_trainer.is_world_process_zero():
+                write_picks(folder, *picks, label_names, len(inputs["test"]))
+            round_trainer.accelerator.wait_for_everyone()
+        picked.append(len(picks[0]))
+        training_inputs = DatasetDict({**inputs, "train": with_pseudo_labels(inputs["train"], inputs["test"], *picks)})
+        set_seed(args.seed)  # the next round from scratch, as the first began
+        model, _ = build_model(model_args, augmentation_args, splits["train"].features["label"])
+        reset_temperature(model)
+    trainer = build_trainer(
+        model, feature_extractor, training_inputs, mode, args, label_names, normalization=normalization
+    )
     if checkpoint:
         logger.info("Resuming from %s", checkpoint)
-    started = time.perf_counter()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - started
 
@@ -547,6 +584,7 @@ def train_and_evaluate(
                 "best_metric": trainer.state.best_metric,
                 "resumed_from": checkpoint,
                 "parameters": dataclasses.asdict(count_parameters(model)),
+                "self_training_clips": picked or None,
             }
         ),
     )

@@ -41,6 +41,8 @@ pytestmark = pytest.mark.reliability
         ({"max_grad_norm": float("nan")}, r"max_grad_norm must be 0 \(no clipping\) or positive, got nan"),
         ({"save_total_limit": -3}, "save_total_limit must be at least 1 .*, got -3"),
         ({"calibration_min_clips": 0}, "calibration_min_clips must be at least 1, got 0"),
+        ({"self_training_rounds": -1}, r"self_training_rounds must be 0 \(off\) or a positive whole number, got -1"),
+        ({"self_training_share": 0}, r"self_training_share must be in \(0, 1\], got 0: the share of each"),
         ({"weight_decay": -0.1}, r"weight_decay must be 0 \(none\) or positive, got -0.1"),
         (
             {"model_type": "wav2vec2", "model_config": TINY_SSL, "use_lora": True, "lora_dropout": float("nan")},
