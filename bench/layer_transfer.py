@@ -106,19 +106,42 @@ def pair_scores(
     return scores
 
 
-def choices(scores: Mapping[str, Mapping[str, float]], corpora: Sequence[str]) -> dict[str, dict]:
+def choices(scores: Mapping[str, Mapping[str, float]], corpora: Sequence[str], key: str = "layers") -> dict[str, dict]:
     """For each corpus left out, the candidate with the best mean over the pairs of the other corpora; under
-    ``"general"``, the best over every pair. Ties go to the candidate listed first."""
+    ``"general"``, the best over every pair. Ties go to the candidate listed first. Each choice names the candidate
+    under `key`."""
 
     def best(pairs: list[str]) -> dict:
         means = {name: float(np.mean([values[pair] for pair in pairs])) for name, values in scores.items()}
         chosen = max(means, key=means.get)  # the first of equal means
-        return {"layers": chosen, "mean": round(means[chosen], 2), "pairs": pairs}
+        return {key: chosen, "mean": round(means[chosen], 2), "pairs": pairs}
 
     every = [f"{a}>{b}" for a, b in itertools.permutations(corpora, 2)]
     chosen = {left_out: best([pair for pair in every if left_out not in pair.split(">")]) for left_out in corpora}
     chosen["general"] = best(every)
     return chosen
+
+
+def merged_states(recipe: Path, model_paths: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(states, labels, corpora)`` of every clip of the corpora ``bench/crosscorpus.py`` merges, read from the FAST
+    `recipe`'s cache (encoded first where it is not cached): states `(clips, layers, 2 x width)`, each layer's mean
+    and standard deviation."""
+    missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} missing: this benchmark needs ../shared/data.")
+    with tempfile.TemporaryDirectory() as folder:
+        values = merged_values(
+            recipe, Path(folder), dict(model_paths), {"feature_extractor_config.normalization": "global"}
+        )
+        if not values.get("cache_encoder_outputs") or values.get("pooling_mode") != "layer_statistics":
+            raise RecipeError(f"{recipe} is not a FAST recipe with pooling_mode: layer_statistics")
+        _, _, dataset = prepare_recipe(values)
+    states = np.asarray(dataset.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32)
+    labels = np.asarray(column_values(dataset, "label"))
+    corpora = np.asarray(column_values(dataset, "corpus"))
+    counts = ", ".join(f"{name} {(corpora == name).sum()}" for name in dict.fromkeys(corpora))
+    print(f"{len(states)} clips ({counts}), {states.shape[1]} layers")
+    return states, labels, corpora
 
 
 def markdown(results: Mapping[str, dict]) -> str:
@@ -160,25 +183,14 @@ def main(argv=None) -> dict:
         candidates = {spec: parse_layers(spec) for spec in args.layers}
     except RecipeError as error:
         parser.error(str(error))
-    missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
-    if missing:
-        raise SystemExit(f"{', '.join(missing)} missing: the layer-transfer benchmark needs ../shared/data.")
     set_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
-    with tempfile.TemporaryDirectory() as folder:
-        values = merged_values(
-            args.recipe, Path(folder), model_paths, {"feature_extractor_config.normalization": "global"}
-        )
-        if not values.get("cache_encoder_outputs") or values.get("pooling_mode") != "layer_statistics":
-            parser.error(f"{args.recipe} is not a FAST recipe with pooling_mode: layer_statistics")
-        _, _, dataset = prepare_recipe(values)
-    states = np.asarray(dataset.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32)
-    labels = np.asarray(column_values(dataset, "label"))
-    corpora = np.asarray(column_values(dataset, "corpus"))
+    try:
+        states, labels, corpora = merged_states(args.recipe, model_paths)
+    except RecipeError as error:
+        parser.error(str(error))
     names = list(dict.fromkeys(corpora))
-    counts = ", ".join(f"{name} {(corpora == name).sum()}" for name in names)
-    print(f"{len(states)} clips ({counts}), {states.shape[1]} layers")
     results = {}
     for normalization in args.normalizations:
         scores = pair_scores(states, labels, corpora, candidates, normalization)

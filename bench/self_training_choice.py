@@ -1,0 +1,135 @@
+"""How much self-training (``self_training_rounds``, ``self_training_share``) to use for leave-one-corpus-out, chosen
+without the left-out corpus, as ``bench/layer_transfer.py`` chooses layers.
+
+    python bench/self_training_choice.py recipes/ravdess_whisper_base_fast.yaml --threads 1 \\
+        --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
+        --results docs/results/crosscorpus/self_training_choice-whisper_base.json
+
+The recipe's FAST cache of the merged corpora is read once, every layer's statistics standardised with each corpus'
+own (corpus statistics). For every ordered pair of corpora and every candidate (``--candidates SHARE:ROUNDS``; 0
+rounds is no self-training), a probe (class-balanced logistic regression, C 0.1, as in ``bench/layer_transfer.py``)
+is trained on one corpus, picks the other corpus' clips as ser-hf's self-training does
+(:func:`ser_hf.training.self_training.pick_pseudo_labels` on its log-probabilities), is trained again from scratch
+on the first corpus and the picks, round after round, and is scored (UA) on the other corpus. A left-out corpus gets
+the candidate with the best mean over the pairs of the other corpora, never read; ``general`` the best over all
+pairs. A probe, not the recipe's head: only the ranking is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import add_model_path_argument, parse_model_paths
+from harness import add_threads_argument, machine_line, set_threads
+from layer_transfer import PROBE_C, choices, merged_states, standardised
+
+from ser_hf.errors import RecipeError
+from ser_hf.training.self_training import pick_pseudo_labels
+
+DEFAULT_CANDIDATES = ("0.3:0", "0.3:1", "0.3:2", "0.5:1", "0.5:2", "0.8:1", "0.8:2")
+
+
+def parse_candidate(spec: str) -> tuple[float, int]:
+    """``"0.3:2"`` -> share 0.3, 2 rounds."""
+    try:
+        share, rounds = spec.split(":")
+        share, rounds = float(share), int(rounds)
+    except ValueError:
+        raise RecipeError(f"--candidates: {spec!r} is not SHARE:ROUNDS (e.g. 0.3:2)") from None
+    if not 0 < share <= 1 or rounds < 0:
+        raise RecipeError(f"--candidates: {spec!r} needs a share in (0, 1] and 0 or more rounds")
+    return share, rounds
+
+
+def self_trained_ua(train_x, train_y, test_x, test_y, share: float, rounds: int) -> float:
+    """UA (%) on the test clips of the probe after `rounds` rounds of self-training on them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    def fit(x, y):
+        return LogisticRegression(C=PROBE_C, max_iter=1000, class_weight="balanced").fit(x, y)
+
+    probe = fit(train_x, train_y)
+    for _ in range(rounds):
+        rows, picked = pick_pseudo_labels(probe.predict_log_proba(test_x), share)
+        probe = fit(np.concatenate([train_x, test_x[rows]]), np.concatenate([train_y, probe.classes_[picked]]))
+    return round(100 * balanced_accuracy_score(test_y, probe.predict(test_x)), 2)
+
+
+def pair_scores(
+    features: np.ndarray, labels: np.ndarray, corpora: np.ndarray, candidates: Mapping[str, tuple[float, int]]
+) -> dict[str, dict[str, float]]:
+    """``{candidate: {"a>b": ua}}`` for every ordered pair of corpora; `features` already standardised."""
+    names = list(dict.fromkeys(corpora))
+    scores: dict[str, dict[str, float]] = {name: {} for name in candidates}
+    for train, test in itertools.permutations(names, 2):
+        rows, other = corpora == train, corpora == test
+        for name, (share, rounds) in candidates.items():
+            scores[name][f"{train}>{test}"] = self_trained_ua(
+                features[rows], labels[rows], features[other], labels[other], share, rounds
+            )
+        print(f"{train} -> {test}: " + ", ".join(f"{n} {v[f'{train}>{test}']:.1f}" for n, v in scores.items()))
+    return scores
+
+
+def markdown(scores: Mapping[str, Mapping[str, float]], chosen: Mapping[str, dict]) -> str:
+    pairs = list(next(iter(scores.values())))
+    lines = [
+        "| share:rounds | " + " | ".join(pair.replace(">", " → ") for pair in pairs) + " | mean |",
+        "|---|" + "---:|" * (len(pairs) + 1),
+    ]
+    for name, values in scores.items():
+        cells = " | ".join(f"{values[pair]:.1f}" for pair in pairs)
+        lines.append(f"| {name} | {cells} | {np.mean(list(values.values())):.1f} |")
+    lines += ["", "| left out | chosen (on the other corpora's pairs) | its mean there |", "|---|---|---:|"]
+    lines += [f"| {name} | {choice['candidate']} | {choice['mean']:.1f} |" for name, choice in chosen.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", type=Path, help="a FAST recipe with pooling_mode: layer_statistics")
+    parser.add_argument("--candidates", nargs="+", default=list(DEFAULT_CANDIDATES), help="SHARE:ROUNDS each")
+    add_model_path_argument(parser)
+    add_threads_argument(parser)
+    parser.add_argument("--results", type=Path, help="write the results to this .json and a table beside it (.md)")
+    args = parser.parse_args(argv)
+    try:
+        model_paths = parse_model_paths(args.model_paths)
+        candidates = {spec: parse_candidate(spec) for spec in args.candidates}
+        set_threads(args.threads)
+        logging.basicConfig(level=logging.WARNING)
+        print(machine_line())
+        states, labels, corpora = merged_states(args.recipe, model_paths)
+    except RecipeError as error:
+        parser.error(str(error))
+    features = standardised(states.reshape(len(states), -1), corpora, "corpus", train="")
+    scores = pair_scores(features, labels, corpora, candidates)
+    chosen = choices(scores, list(dict.fromkeys(corpora)), key="candidate")
+    table = markdown(scores, chosen)
+    print(table)
+    report = {
+        "command": " ".join(["bench/self_training_choice.py", *(argv or sys.argv[1:])]),
+        "machine": machine_line(),
+        "scores": scores,
+        "choices": chosen,
+    }
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(report, indent=2) + "\n")
+        args.results.with_suffix(".md").write_text(table)
+        print(f"wrote {args.results} and {args.results.with_suffix('.md')}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
