@@ -29,7 +29,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -197,16 +197,20 @@ def main(argv=None) -> dict:
         results[normalization] = {"scores": scores, "choices": choices(scores, names)}
     table = markdown(results)
     print(table)
-    report = {
-        "command": " ".join(["bench/layer_transfer.py", *(argv or sys.argv[1:])]),
-        "machine": machine_line(),
-        **results,
-    }
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(report, indent=2) + "\n")
-        args.results.with_suffix(".md").write_text(table)
-        print(f"wrote {args.results} and {args.results.with_suffix('.md')}")
+    return probe_report("bench/layer_transfer.py", argv, results, table, args.results)
+
+
+def probe_report(
+    script: str, argv: Optional[Sequence[str]], results: Mapping, table: str, path: Optional[Path]
+) -> dict:
+    """The command, machine and `results` of a probe benchmark, written to `path` (.json, `table` beside it as .md)
+    when given."""
+    report = {"command": " ".join([script, *(argv or sys.argv[1:])]), "machine": machine_line(), **results}
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        path.with_suffix(".md").write_text(table)
+        print(f"wrote {path} and {path.with_suffix('.md')}")
     return report
 
 

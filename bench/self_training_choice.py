@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_model_path_argument, parse_model_paths
 from harness import add_threads_argument, machine_line, set_threads
-from layer_transfer import PROBE_C, choices, merged_states, standardised
+from layer_transfer import PROBE_C, choices, merged_states, probe_report, standardised
 
 from ser_hf.errors import RecipeError
 from ser_hf.training.self_training import pick_pseudo_labels
@@ -117,18 +116,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     chosen = choices(scores, list(dict.fromkeys(corpora)), key="candidate")
     table = markdown(scores, chosen)
     print(table)
-    report = {
-        "command": " ".join(["bench/self_training_choice.py", *(argv or sys.argv[1:])]),
-        "machine": machine_line(),
-        "scores": scores,
-        "choices": chosen,
-    }
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(report, indent=2) + "\n")
-        args.results.with_suffix(".md").write_text(table)
-        print(f"wrote {args.results} and {args.results.with_suffix('.md')}")
-    return report
+    return probe_report(
+        "bench/self_training_choice.py", argv, {"scores": scores, "choices": chosen}, table, args.results
+    )
 
 
 if __name__ == "__main__":

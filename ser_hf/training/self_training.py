@@ -27,6 +27,7 @@ from datasets import Dataset, concatenate_datasets
 from scipy.special import softmax
 
 from ..atomic_files import write_text_atomic
+from ..errors import RecipeError
 from ..run_folder import SELF_TRAINING_ROUND_FOLDER
 
 logger = logging.getLogger("ser_hf")
@@ -70,7 +71,7 @@ def read_picks(folder: Path, clips: int) -> Optional[tuple[np.ndarray, np.ndarra
         return None
     picks = json.loads(path.read_text())
     if picks["test_clips"] != clips:
-        raise ValueError(
+        raise RecipeError(
             f"{path} holds picks among {picks['test_clips']} test clips, but this split's test split has {clips}: "
             "it comes from another split. Delete the folder (or set overwrite_output_dir) to train the round again."
         )

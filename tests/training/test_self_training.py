@@ -16,20 +16,20 @@ from ser_hf.errors import RecipeError
 from ser_hf.run_folder import remove_run_outputs
 from ser_hf.train import main
 from ser_hf.training import self_training
-from ser_hf.training.self_training import PSEUDO_LABELS_FILE, pick_pseudo_labels, round_folder, with_pseudo_labels
+from ser_hf.training.self_training import (
+    PSEUDO_LABELS_FILE,
+    pick_pseudo_labels,
+    read_picks,
+    round_folder,
+    with_pseudo_labels,
+)
 from ser_hf.training.trainer import SERTrainer
-from tests.conftest_models import TINY_WHISPER
 from tests.recipe.test_parser import write_recipe
-from tests.training.test_train import _Interrupt, _raise_at_step
+from tests.training.test_train import TINY_MODELS, _Interrupt, _raise_at_step
 
 # As recipes/ravdess_whisper_base_fast.yaml with corpus statistics, tiny: the head trained on the cached states.
 FAST = {
-    "model_type": "whisper",
-    "model_config": TINY_WHISPER,
-    "encoder_window_seconds": 6,
-    "freeze_base_model": True,
-    "cache_encoder_outputs": True,
-    "use_weighted_layer_sum": True,
+    **TINY_MODELS["whisper-fast-speaker"],
     "pooling_mode": "layer_statistics",
     "feature_extractor_config": {"normalization": "corpus"},
     "validation_speakers": [],
@@ -77,6 +77,17 @@ def test_picked_clips_join_the_training_split_with_the_predicted_labels_only():
     assert merged.features == train.features
     assert merged["path"] == ["t0", "t1", "u0", "u2"]
     assert merged["label"] == [0, 1, 1, 0] and merged["x"] == [0, 1, 10, 12]
+
+
+def test_picks_of_another_test_split_are_never_read_back(tmp_path):
+    folder = round_folder(tmp_path, 0)
+    assert read_picks(folder, 5) is None  # the round has not finished
+    folder.mkdir()
+    (folder / PSEUDO_LABELS_FILE).write_text(json.dumps({"test_clips": 3, "rows": [0], "labels": [1]}))
+    with pytest.raises(RecipeError, match=r"self-training-round-0/pseudo_labels.json holds picks among 3 test clips"):
+        read_picks(folder, 5)
+    rows, labels = read_picks(folder, 3)
+    assert rows.tolist() == [0] and labels.tolist() == [1]
 
 
 def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, tiny_ravdess, monkeypatch):
