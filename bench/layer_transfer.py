@@ -170,13 +170,9 @@ def markdown(results: Mapping[str, dict]) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recipe", type=Path, help="a FAST recipe with pooling_mode: layer_statistics")
+    parser = probe_parser(__doc__)
     parser.add_argument("--layers", nargs="+", default=list(DEFAULT_CANDIDATES), help="candidate layer sets")
     parser.add_argument("--normalizations", nargs="+", default=["global", "corpus"], choices=["global", "corpus"])
-    add_model_path_argument(parser)
-    add_threads_argument(parser)
-    parser.add_argument("--results", type=Path, help="write the results to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
     try:
         model_paths = parse_model_paths(args.model_paths)
@@ -198,6 +194,17 @@ def main(argv=None) -> dict:
     table = markdown(results)
     print(table)
     return probe_report("bench/layer_transfer.py", argv, results, table, args.results)
+
+
+def probe_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a probe benchmark on a FAST recipe's merged cache: the recipe, ``--model-path``,
+    ``--threads`` and ``--results``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", type=Path, help="a FAST recipe with pooling_mode: layer_statistics")
+    add_model_path_argument(parser)
+    add_threads_argument(parser)
+    parser.add_argument("--results", type=Path, help="write the results to this .json and a table beside it (.md)")
+    return parser
 
 
 def probe_report(

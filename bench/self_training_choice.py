@@ -17,7 +17,6 @@ pairs. A probe, not the recipe's head: only the ranking is used.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import sys
@@ -27,9 +26,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_model_path_argument, parse_model_paths
-from harness import add_threads_argument, machine_line, set_threads
-from layer_transfer import PROBE_C, choices, merged_states, probe_report, standardised
+from accuracy import parse_model_paths
+from harness import machine_line, set_threads
+from layer_transfer import PROBE_C, choices, merged_states, probe_parser, probe_report, standardised
 
 from ser_hf.errors import RecipeError
 from ser_hf.training.self_training import pick_pseudo_labels
@@ -95,12 +94,8 @@ def markdown(scores: Mapping[str, Mapping[str, float]], chosen: Mapping[str, dic
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recipe", type=Path, help="a FAST recipe with pooling_mode: layer_statistics")
+    parser = probe_parser(__doc__)
     parser.add_argument("--candidates", nargs="+", default=list(DEFAULT_CANDIDATES), help="SHARE:ROUNDS each")
-    add_model_path_argument(parser)
-    add_threads_argument(parser)
-    parser.add_argument("--results", type=Path, help="write the results to this .json and a table beside it (.md)")
     args = parser.parse_args(argv)
     try:
         model_paths = parse_model_paths(args.model_paths)
