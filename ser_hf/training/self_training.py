@@ -57,10 +57,17 @@ def pick_pseudo_labels(logits: np.ndarray, share: float) -> tuple[np.ndarray, np
 
 
 def with_pseudo_labels(train: Dataset, test: Dataset, rows: np.ndarray, labels: np.ndarray) -> Dataset:
-    """The training split and the test split's `rows` with `labels` in place of their own."""
-    picked = test.select(rows.tolist()).remove_columns("label")
+    """The training split and the test split's `rows` with `labels` in place of their own, formatted as `train`."""
+    # Unformatted while rows are copied: a numpy-formatted column of 2-D states would not write back as a list.
+    picked = test.with_format(None).select(rows.tolist()).remove_columns("label")
     picked = picked.add_column("label", [int(label) for label in labels], feature=train.features["label"])
-    return concatenate_datasets([train, picked.select_columns(train.column_names)])
+    merged = concatenate_datasets([train.with_format(None), picked.select_columns(train.column_names)])
+    return merged.with_format(
+        train.format["type"],
+        columns=train.format["columns"],
+        output_all_columns=train.format["output_all_columns"],
+        **train.format["format_kwargs"],
+    )
 
 
 def read_picks(folder: Path, clips: int) -> Optional[tuple[np.ndarray, np.ndarray]]:

@@ -68,13 +68,14 @@ def test_a_round_picks_the_surest_share_of_each_predicted_emotion():
 def test_picked_clips_join_the_training_split_with_the_predicted_labels_only():
     features = Features({"path": Value("string"), "label": ClassLabel(names=["a", "b", "c"]), "x": Value("int32")})
     train = Dataset.from_dict({"path": ["t0", "t1"], "label": [0, 1], "x": [0, 1]}, features=features)
+    train = train.with_format("numpy", columns=["label", "x"], output_all_columns=True)  # as the model inputs are
     # The test split's own columns in another order, and its true labels, which must not survive.
     test = Dataset.from_dict({"x": [10, 11, 12], "label": [2, 2, 2], "path": ["u0", "u1", "u2"]})
     test = test.cast(
         Features({"x": Value("int32"), "label": ClassLabel(names=["a", "b", "c"]), "path": Value("string")})
     )
     merged = with_pseudo_labels(train, test, np.array([0, 2]), np.array([1, 0]))
-    assert merged.features == train.features
+    assert merged.features == train.features and merged.format == train.format
     assert merged["path"] == ["t0", "t1", "u0", "u2"]
     assert merged["label"] == [0, 1, 1, 0] and merged["x"] == [0, 1, 10, 12]
 
@@ -90,7 +91,13 @@ def test_picks_of_another_test_split_are_never_read_back(tmp_path):
     assert rows.tolist() == [0] and labels.tolist() == [1]
 
 
-def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, tiny_ravdess, monkeypatch):
+# As recipes/ravdess_whisper_base_top2_speaker.yaml, tiny: the top layer fine-tuned on the cached lower one, each
+# speaker's statistics refreshed with the current weights every epoch.
+TOP_LAYER = {**FAST, **TINY_MODELS["whisper-top-layer"], "feature_extractor_config": {"normalization": "speaker"}}
+
+
+@pytest.mark.parametrize("values", [FAST, TOP_LAYER], ids=["fast-corpus", "top-layer-speaker"])
+def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, tiny_ravdess, monkeypatch, values):
     picked_from = []
     original = self_training.pick_pseudo_labels
 
@@ -99,7 +106,7 @@ def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, 
         return original(logits, share)
 
     monkeypatch.setattr("ser_hf.training.stages.pick_pseudo_labels", recording)
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **FAST, self_training_rounds=2, self_training_share=0.5)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values, self_training_rounds=2, self_training_share=0.5)
     (report,) = main([str(recipe)])
     run = tmp_path / "run"
     test_clips = report["split"]["clips"]["test"]
