@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -28,7 +27,7 @@ from scipy.special import softmax
 
 from ..atomic_files import write_text_atomic
 from ..errors import RecipeError
-from ..run_folder import SELF_TRAINING_ROUND_FOLDER
+from ..run_folder import SELF_TRAINING_ROUND_FOLDER, remove_run_outputs
 
 logger = logging.getLogger("ser_hf")
 
@@ -87,7 +86,8 @@ def read_picks(folder: Path, clips: int) -> Optional[tuple[np.ndarray, np.ndarra
 
 
 def write_picks(folder: Path, rows: np.ndarray, labels: np.ndarray, label_names, test_clips: int) -> None:
-    """Record a finished round's picks (the round's checkpoints are no longer needed and are removed)."""
+    """Record a finished round's picks; the round's checkpoints, no longer needed, are removed (what else is in the
+    folder stays)."""
     counts = {label_names[label]: int((labels == label).sum()) for label in np.unique(labels)}
     write_text_atomic(
         folder / PSEUDO_LABELS_FILE,
@@ -96,8 +96,7 @@ def write_picks(folder: Path, rows: np.ndarray, labels: np.ndarray, label_names,
         )
         + "\n",
     )
-    for checkpoint in folder.glob("checkpoint-*"):
-        shutil.rmtree(checkpoint, ignore_errors=True)
+    remove_run_outputs(folder)  # the round's checkpoints and logs, by ser-hf's own names; links never followed
     logger.info(
         "Self-training: %s picked %d of %d test clips (%s).",
         folder.name,

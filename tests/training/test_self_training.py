@@ -22,6 +22,7 @@ from ser_hf.training.self_training import (
     read_picks,
     round_folder,
     with_pseudo_labels,
+    write_picks,
 )
 from ser_hf.training.trainer import SERTrainer
 from tests.recipe.test_parser import write_recipe
@@ -78,6 +79,29 @@ def test_picked_clips_join_the_training_split_with_the_predicted_labels_only():
     assert merged.features == train.features and merged.format == train.format
     assert merged["path"] == ["t0", "t1", "u0", "u2"]
     assert merged["label"] == [0, 1, 1, 0] and merged["x"] == [0, 1, 10, 12]
+
+
+def test_a_finished_round_removes_its_checkpoints_and_nothing_else(tmp_path):
+    folder = round_folder(tmp_path, 0)
+    (folder / "checkpoint-2").mkdir(parents=True)
+    (folder / "checkpoint-2" / "model.safetensors").write_bytes(b"weights")
+    (folder / "my_notes.txt").write_text("a user's file")
+    (folder / "checkpoint-notes").mkdir()  # a user's folder, not Trainer's checkpoint-N
+    (folder / "checkpoint-notes" / "n.txt").write_text("kept")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("kept")
+    (folder / "checkpoint-9").symlink_to(elsewhere, target_is_directory=True)
+    write_picks(folder, np.array([0, 2]), np.array([1, 0]), ["a", "b"], test_clips=3)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "checkpoint-9",
+        "checkpoint-notes",
+        "my_notes.txt",
+        PSEUDO_LABELS_FILE,
+    ]
+    assert (elsewhere / "keep.txt").read_text() == "kept"  # a link to a folder is never followed into
+    rows, labels = read_picks(folder, 3)
+    assert rows.tolist() == [0, 2] and labels.tolist() == [1, 0]
 
 
 def test_picks_of_another_test_split_are_never_read_back(tmp_path):
