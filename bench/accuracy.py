@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -117,10 +118,20 @@ def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
     return recipe.stem + "".join(f" {key}={value}" for key, value in overrides.items())
 
 
+#: The longest variant folder name kept whole: file systems allow 255 bytes, and suffixes (``-seed42-test2``,
+#: ensemble members) follow it.
+MAX_VARIANT_FOLDER = 160
+
+
 def variant_folder(recipe: Path, overrides: Mapping[str, Any]) -> str:
     """The output folder's name of a recipe variant: its overrides in the name, so that a variant never trains into
-    (or reads back) the plain recipe's folds."""
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", variant_name(recipe, overrides))
+    (or reads back) the plain recipe's folds. A name too long for a file system (many ``--set``) keeps its start
+    and ends with a digest of the whole name, so that two long variants still get folders of their own."""
+    name = re.sub(r"[^A-Za-z0-9._=-]+", "_", variant_name(recipe, overrides))
+    if len(name) <= MAX_VARIANT_FOLDER:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[: MAX_VARIANT_FOLDER - len(digest) - 1]}-{digest}"
 
 
 def kfold_recipe(

@@ -60,6 +60,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, 2 clips, 1 step each")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--device", default="cpu", help="where both ways run (cuda on a GPU machine); default cpu")
+    parser.add_argument("--bf16", action="store_true", help="both ways' steps under bf16 autocast (as Trainer's bf16)")
     add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -69,9 +70,10 @@ def main(argv=None) -> dict:
     corpus = load_corpus("ravdess", data)
     rng = np.random.default_rng(0)
     rows = rng.choice(len(corpus), size=args.batch_size, replace=False)
-    clips = [decode_waveform(corpus[int(row)]["path"], 16000) for row in rows]
+    picked = corpus.select_columns(["path", "label"]).select(rows.tolist())  # decoded by ser-hf, not datasets
+    clips = [decode_waveform(path, 16000) for path in picked["path"]]
     device = torch.device(args.device)
-    labels = torch.tensor([corpus[int(row)]["label"] for row in rows], device=device)
+    labels = torch.tensor(picked["label"], device=device)
     names = corpus.features["label"]
     print(machine_line())
     print(
@@ -109,9 +111,14 @@ def main(argv=None) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
     def ours_step():
         ours_optimizer.zero_grad()
-        wrapper(encoder_states=pooled, lower_states=lower_states, frame_mask=mask, labels=labels).loss.backward()
+        with autocast():
+            loss = wrapper(encoder_states=pooled, lower_states=lower_states, frame_mask=mask, labels=labels).loss
+        loss.backward()
         ours_optimizer.step()
         synchronize()
 
@@ -129,11 +136,25 @@ def main(argv=None) -> dict:
 
     def peer_step():
         peer_optimizer.zero_grad()
-        peer(input_features=peer_features, labels=labels).loss.backward()
+        with autocast():
+            loss = peer(input_features=peer_features, labels=labels).loss
+        loss.backward()
         peer_optimizer.step()
         synchronize()
 
-    timed_step(ours_step), timed_step(peer_step)  # warm-up
+    def step_memory(step) -> dict:
+        """A step's GPU memory (the warm-up step, which also allocates the optimiser's state): its peak, and the
+        peak less what was allocated before it (both ways' models and inputs stay on the GPU throughout)."""
+        if device.type != "cuda":
+            step()
+            return {}
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        peak = torch.cuda.max_memory_allocated(device)
+        return {"peak_mib": peak / 2**20, "step_mib": (peak - before) / 2**20}
+
+    memory = {"ser-hf": step_memory(ours_step), "transformers": step_memory(peer_step)}  # the warm-up steps
     times = {"ser-hf": [], "transformers": []}
     for repeat in range(args.repeats):
         order = (("ser-hf", ours_step), ("transformers", peer_step))
@@ -141,7 +162,9 @@ def main(argv=None) -> dict:
             times[name].append(timed_step(step))
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, seconds in medians.items():
-        print(f"  {name:>12}: {seconds:.2f} s a step, {args.batch_size / seconds:.1f} clips/s")
+        used = memory[name]
+        gpu = f"; GPU memory: step {used['step_mib']:.0f} MiB, peak {used['peak_mib']:.0f} MiB" if used else ""
+        print(f"  {name:>12}: {seconds:.3f} s a step, {args.batch_size / seconds:.1f} clips/s{gpu}")
     ratio = medians["transformers"] / medians["ser-hf"]
     saved = medians["transformers"] - medians["ser-hf"]
     print(
@@ -152,6 +175,9 @@ def main(argv=None) -> dict:
         "medians": medians,
         "ratio": ratio,
         "one_off_seconds": one_off,
+        "gpu_memory": memory,
+        "bf16": args.bf16,
+        "batch_size": args.batch_size,
         "device": str(device),
         "machine": machine_line(),
     }

@@ -559,8 +559,10 @@ def check_lower_layer(model: PreTrainedModel, lower_layer: int) -> None:
             problems.append("trim_window=True (each batch encoded through its longest clip, as the layers train)")
         if not (model.config.pools_layer_statistics and model.config.use_weighted_layer_sum):
             problems.append("pooling_mode='layer_statistics' with use_weighted_layer_sum=True")
-        if not 0 < lower_layer <= model.config.num_hidden_layers:
-            problems.append(f"a layer from 1 to {model.config.num_hidden_layers} (got {lower_layer})")
+        if not 0 <= lower_layer < model.config.num_hidden_layers:
+            problems.append(
+                f"a layer from 0 (every layer fine-tuned) to {model.config.num_hidden_layers - 1} (got {lower_layer})"
+            )
     if problems:
         raise ValueError(f"Caching the lower layers' states needs {'; '.join(problems)}.")
 
@@ -575,8 +577,9 @@ def _encode_clips_and_lower_states(
         waveforms, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt", return_state_statistics=False
     )
     features = inputs["input_features"].to(device=model.device, dtype=model.dtype)
-    _, layers = model.encoder_layers(features, inputs["attention_mask"])
-    mask = model.frame_mask(inputs["attention_mask"], layers[0].shape[1]).to(model.device)
+    attention_mask = inputs["attention_mask"].to(model.device)
+    _, layers = model.encoder_layers(features, attention_mask)
+    mask = model.frame_mask(attention_mask, layers[0].shape[1])
     pooled = pool_layer_statistics(layers, mask).cpu().numpy()
     lower = layers[lower_layer].float().cpu().numpy()
     frames = mask.sum(dim=1).tolist()

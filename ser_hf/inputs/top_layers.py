@@ -49,6 +49,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import _compute_mask_indices
 
 from ..data.dataset_info import column_values
+from ..errors import RecipeError
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.modeling_whisper import pool_layer_statistics
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES, check_lora_targets
@@ -262,7 +263,13 @@ class TopLayersMode(FastMode):
     preparation = "encoding the corpus once up to the first fine-tuned layer"
 
     def lower_layer(self, model: PreTrainedModel) -> int:
-        return model.config.num_hidden_layers - self.model_args.finetune_top_layers
+        layers, top = model.config.num_hidden_layers, self.model_args.finetune_top_layers
+        if top > layers:
+            raise RecipeError(
+                f"finetune_top_layers: {top} is more than the {layers} layers of {model.config.name_or_path or 'the'}"
+                f" encoder: at most {layers} (every layer, on its cached input embeddings)."
+            )
+        return layers - top
 
     def longest_clip_seconds(self, feature_extractor) -> Optional[float]:
         # The fine-tuned layers read each clip's cached input whole: no windows.

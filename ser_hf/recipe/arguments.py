@@ -159,7 +159,8 @@ class ModelArguments:
         default=0,
         metadata={
             "help": "Whisper on CPU: fine-tune the encoder's top N layers (and its final layer norm) with the head, "
-            "on the lower layers' outputs cached once (with cache_encoder_outputs, freeze_base_model, "
+            "on the lower layers' outputs cached once (N may be every layer: the cache then holds the input "
+            "embeddings; with cache_encoder_outputs, freeze_base_model, "
             "layer_statistics pooling of every layer and model_config.trim_window: true; global or no statistics). "
             "With use_lora, LoRA adapters on those layers train instead of their weights."
         },

@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import TrainingArguments, set_seed
 
+from ser_hf.errors import RecipeError
 from ser_hf.experiments.leakage import run_leakage_study
 from ser_hf.inputs.augmented_copies import AugmentedCopiesMode
 from ser_hf.inputs.base import SPLIT_COLUMNS
@@ -186,3 +187,22 @@ def test_fast_mode_refuses_a_split_model_whose_encoder_is_not_the_one_cached(tmp
     inputs = mode.fold_inputs(model, feature_extractor, splits, training_args)
     with pytest.raises(RuntimeError, match="differs from the one whose outputs were cached"):
         mode.trained_model(model, feature_extractor, inputs)
+
+
+def test_top_layers_beyond_the_encoders_depth_are_refused_naming_the_key(tmp_path, tiny_ravdess):
+    """finetune_top_layers may name every layer (the cache then holds the input embeddings), never more."""
+    layers = TINY_WHISPER["encoder_layers"]
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        tiny_ravdess,
+        output_dir=str(tmp_path / "run"),
+        **{**TINY_WHISPER_FAST, "finetune_top_layers": layers + 1},
+    )
+    model_args, data_args, augmentation_args, _ = parse_recipe([str(recipe)])
+    mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    labels = load_dataset_from_args(data_args).features["label"]
+    model, _ = build_model(model_args, augmentation_args, labels)
+    with pytest.raises(RecipeError, match=f"finetune_top_layers: {layers + 1} is more than the {layers} layers"):
+        mode.lower_layer(model)
+    model_args.finetune_top_layers = layers
+    assert mode.lower_layer(model) == 0

@@ -222,6 +222,13 @@ def test_the_benchmarks_overrides_change_the_recipe_and_name_the_variant(tmp_pat
     assert bench.variant_folder(recipe, overrides) != bench.variant_folder(recipe, {})
     assert " " not in bench.variant_folder(recipe, overrides)
     assert "/" not in bench.variant_folder(recipe, {"model_name_or_path": "org/model"})
+    # Many overrides: a folder name a file system takes (255 bytes with the seed's suffix), still one per variant.
+    many = {f"model_config.setting_number_{index}": "a_long_value" for index in range(12)}
+    other = {**many, "model_config.setting_number_11": "another_long_value"}
+    assert len(bench.variant_name(recipe, many)) > 255
+    long_folder = bench.variant_folder(recipe, many)
+    assert len(f"{long_folder}-seed42-test2".encode()) < 255 and long_folder.startswith("ravdess_cnn2d_model_config")
+    assert long_folder != bench.variant_folder(recipe, other) and long_folder == bench.variant_folder(recipe, many)
     with pytest.raises(bench.RecipeError, match="'num_train_epoch' \\(did you mean 'num_train_epochs'\\?\\)"):
         bench.parse_overrides(["num_train_epoch=3"])
     with pytest.raises(bench.RecipeError, match="'model_config.' names no entry of model_config"):

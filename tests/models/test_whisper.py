@@ -554,7 +554,10 @@ def test_trimmed_window_gives_the_windows_first_embeddings_and_clip_states_indep
     assert not torch.allclose(logits(model, feature_extractor, clips), together, atol=1e-4)
 
 
-def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_path):
+@pytest.mark.parametrize("lower_layer", [1, 0], ids=["top-layer", "every-layer"])
+def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_path, lower_layer):
+    """The top layers trained on the cached input of `lower_layer` (0: the input embeddings, every layer fine-tuned)
+    give the whole model's logits."""
     from ser_hf.inputs.top_layers import CachedLowerLayersModel, LowerStatesCollator
 
     torch.manual_seed(0)
@@ -572,7 +575,9 @@ def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_pa
         {"waveform": [load_clip(index, length) for index, length in enumerate(seconds)], "label": [0, 1, 2, 0]},
         features=Features({"waveform": List(Value("float32")), "label": LABELS}),
     )
-    encoded = encode_dataset(model, feature_extractor, dataset, batch_size=2, cache_dir=tmp_path, lower_layer=1)
+    encoded = encode_dataset(
+        model, feature_extractor, dataset, batch_size=2, cache_dir=tmp_path, lower_layer=lower_layer
+    )
     lower = encoded.with_format("numpy")["lower_states"]
     assert [len(value) for value in lower] == [int(np.ceil(s * 16000 / 320)) for s in seconds]
     states = np.asarray(encoded.with_format("numpy")["encoder_states"])
@@ -581,7 +586,8 @@ def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_pa
     feature_extractor.set_global_statistics(*overall.statistics())
 
     batch = LowerStatesCollator(feature_extractor)(list(encoded.remove_columns("waveform")))
-    wrapper = CachedLowerLayersModel(model, lower_layer=1)
+    wrapper = CachedLowerLayersModel(model, lower_layer=lower_layer)
+    assert len(wrapper.layers) == model.config.num_hidden_layers - lower_layer
     assert {name.split(".")[0] for name, p in wrapper.named_parameters() if p.requires_grad} == {
         "layers",
         "layer_norm",
