@@ -8,8 +8,13 @@ unfrozen, every clip padded to the 30-s window, the whole encoder run every step
 
 Printed: the median seconds per training step (forward, backward, AdamW) of each, alternating A B B A over
 ``--repeats`` steps after one warm-up step each, the clips/s and their ratio; and ser-hf's one-off cost (encoding the
-clips up to the first fine-tuned layer), with the epochs after which it has paid for itself. The embedded encoder
-(``pretrained/whisper-tiny.en-encoder``) is the default model, so the quick mode runs on any clone.
+clips up to the first fine-tuned layer), with the epochs after which it has paid for itself. On a GPU (``--device
+cuda``) also each step's GPU memory, and ``--bf16`` runs both ways' steps under bf16 autocast:
+
+    python bench/finetune.py --quick --device cuda --bf16 --batch-size 32 --repeats 8 --model WHISPER_BASE_FOLDER
+
+The embedded encoder (``pretrained/whisper-tiny.en-encoder``) is the default model, so the quick mode runs on any
+clone.
 """
 
 from __future__ import annotations
