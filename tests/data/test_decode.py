@@ -1,9 +1,11 @@
 import os
+import sys
 
 import librosa
 import numpy as np
 import pytest
 import soundfile
+from datasets import Audio
 
 from ser_hf import InvalidClipError, get_ser_info, load_corpus, prepare_audio
 from ser_hf.data import decode as prepare_module
@@ -147,3 +149,32 @@ def test_a_bound_on_the_length_stops_decoding_there(tmp_path, monkeypatch, decod
         decode_waveform(str(path), 16000, max_seconds=2.0)
     assert decoded and max(decoded) <= 2.5 * 16000
     assert len(decode_waveform(str(path), 16000, max_seconds=6.0)) == 6 * 16000
+
+
+class _NoFFmpeg:
+    """An import hook under which torchcodec fails to import, as it does where FFmpeg's libraries are missing."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torchcodec":
+            raise ImportError("torchcodec: FFmpeg's libraries are missing (test)")
+        return None
+
+
+def test_a_corpus_loads_and_decodes_without_ffmpeg(tmp_path, monkeypatch, tiny_ravdess):
+    """Building a corpus of FLAC files and decoding it need libsndfile only, not FFmpeg: datasets encodes an Audio
+    column through torchcodec when a dataset is built with it, so ser-hf builds with the paths and casts them."""
+    monkeypatch.setattr(sys, "meta_path", [_NoFFmpeg(), *sys.meta_path])
+    for name in [name for name in sys.modules if name.split(".")[0] == "torchcodec"]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(ImportError, match="FFmpeg"):
+        import torchcodec.encoders  # noqa: F401
+    corpus = load_corpus("ravdess", tiny_ravdess)
+    assert isinstance(corpus.features["audio"], Audio) and corpus.features["audio"].sampling_rate == 16000
+    assert (
+        corpus.info.license
+        and corpus.cast_column("audio", Audio(decode=False))[0]["audio"]["path"] == corpus["path"][0]
+    )
+    prepared = prepare_audio(corpus.select(range(2)), num_proc=1, cache_dir=tmp_path)
+    first = prepared.select_columns(["path", "waveform"])[0]  # a row with its Audio column would decode it: FFmpeg
+    reference, _ = librosa.load(first["path"], sr=16000)
+    np.testing.assert_allclose(np.asarray(first["waveform"], np.float32), reference, atol=1e-4)

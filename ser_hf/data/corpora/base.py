@@ -246,8 +246,11 @@ def build_corpus(
         }
         for name in columns:
             columns[name].append(row.get(name))
-    info = DatasetInfo(citation=spec.citation, homepage=spec.homepage, license=spec.license, features=features)
-    dataset = Dataset.from_dict(columns, features=features, info=info)
+    # The paths go in as strings and are cast to Audio afterwards: building with the Audio feature would encode every
+    # row through torchcodec, which needs FFmpeg's libraries even where ser-hf reads every file with libsndfile.
+    plain = Features({**features, "audio": Value("string")})
+    info = DatasetInfo(citation=spec.citation, homepage=spec.homepage, license=spec.license, features=plain)
+    dataset = Dataset.from_dict(columns, features=plain, info=info).cast_column("audio", features["audio"])
     if dropped:
         logger.info("%s: dropped by the label policy: %s", spec.full_name, dropped)
     if skipped:
