@@ -8,9 +8,10 @@
 #   bash bench/gpu_whisper.sh accuracy   # carry .gpu_data/ravdess_16k
 #
 # The image has torch, transformers, peft and accelerate but not datasets, soundfile or librosa (carried as wheels,
-# BENCHMARKS.md lists them) nor FFmpeg: torchcodec cannot load there, and datasets imports it whenever a corpus with
-# an Audio column is built. ser-hf decodes FLAC with soundfile, so a stand-in torchcodec whose decoders refuse to run
-# is installed instead; anything that did decode through it would stop with its message, not give other numbers.
+# BENCHMARKS.md lists them) nor FFmpeg: torchcodec cannot load there. When this ran, building a corpus imported it
+# (since fixed: corpora are built from their paths and cast to Audio), so a stand-in torchcodec whose decoders
+# refuse to run was installed instead; ser-hf decodes FLAC with soundfile, and anything that did decode through the
+# stand-in would stop with its message, not give other numbers. It is kept as what ran.
 # Results go to $OUT (the device tool's folder).
 set -u
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
