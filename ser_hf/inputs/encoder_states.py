@@ -577,9 +577,8 @@ def _encode_clips_and_lower_states(
         waveforms, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt", return_state_statistics=False
     )
     features = inputs["input_features"].to(device=model.device, dtype=model.dtype)
-    attention_mask = inputs["attention_mask"].to(model.device)
-    _, layers = model.encoder_layers(features, attention_mask)
-    mask = model.frame_mask(attention_mask, layers[0].shape[1])
+    _, layers = model.encoder_layers(features, inputs["attention_mask"])
+    mask = model.frame_mask(inputs["attention_mask"], layers[0].shape[1])
     pooled = pool_layer_statistics(layers, mask).cpu().numpy()
     lower = layers[lower_layer].float().cpu().numpy()
     frames = mask.sum(dim=1).tolist()

@@ -93,7 +93,8 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
     def frame_mask(self, attention_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
         """`(batch, num_frames)` booleans, true on the encoder frames a clip covers, from the feature extractor's
         mel-frame `attention_mask` (the encoder's second convolution has stride 2), cut to the first `num_frames`
-        (fewer than the window's with `config.trim_window`)."""
+        (fewer than the window's with `config.trim_window`), on the encoder's device (the feature extractor returns
+        the mask on the CPU)."""
         stride = self.encoder.conv1.stride[0] * self.encoder.conv2.stride[0]
         window = self.config.max_source_positions * stride
         if attention_mask.shape[-1] != window:
@@ -101,7 +102,7 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
                 f"attention_mask has {attention_mask.shape[-1]} mel frames, but the encoder's window takes "
                 f"{window}: pass the mask this model's feature extractor returns."
             )
-        return attention_mask[:, ::stride][:, :num_frames].bool()
+        return attention_mask[:, ::stride][:, :num_frames].bool().to(self.encoder.conv1.weight.device)
 
     def encoder_layers(self, input_features: torch.Tensor, attention_mask: Optional[torch.Tensor] = None, **flags):
         """The encoder's outputs and the hidden states the head reads: every layer (the input embeddings first)

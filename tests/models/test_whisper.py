@@ -719,3 +719,15 @@ def test_a_clip_longer_than_the_window_is_encoded_in_windows_pooled_over_the_who
     expected = torch.stack([torch.cat([f.mean(0), torch.sqrt(f.var(0, unbiased=False) + 1e-5)]) for f in frames])
     np.testing.assert_allclose(states[1], expected.detach().numpy(), rtol=1e-4, atol=1e-5)
     assert np.isfinite(states).all() and not np.allclose(states[0], states[1])
+
+
+def test_the_frame_mask_follows_the_encoder_to_its_device():
+    """The feature extractor returns the attention mask on the CPU; FAST encoding and the lower-layer cache pool a
+    GPU encoder's states with the frame mask made from it, so it must come back on the encoder's device (here the
+    meta device stands in for a GPU, which the tests do not have)."""
+    model, feature_extractor = tiny_whisper(pooling_mode="layer_statistics", use_weighted_layer_sum=True)
+    inputs = feature_extractor([load_clip(0, 1.3)], sampling_rate=16000, return_tensors="pt")
+    on_cpu = model.frame_mask(inputs["attention_mask"], model.config.max_source_positions)
+    assert on_cpu.device.type == "cpu" and on_cpu.dtype == torch.bool and on_cpu.sum() > 0
+    moved = model.to("meta").frame_mask(inputs["attention_mask"], model.config.max_source_positions)
+    assert moved.device.type == "meta" and moved.shape == on_cpu.shape
