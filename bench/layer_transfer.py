@@ -63,7 +63,10 @@ def parse_layers(spec: str) -> list[int]:
 
 
 def standardised(features: np.ndarray, corpora: np.ndarray, normalization: str, train: str) -> np.ndarray:
-    """`features` standardised with the training corpus' statistics (``global``) or each corpus' own (``corpus``)."""
+    """`features` standardised with the training corpus' statistics (``global``) or each corpus' own (``corpus``);
+    ``none``: as they are (standardised already)."""
+    if normalization == "none":
+        return features
     if normalization == "global":
         rows = corpora == train
         return (features - features[rows].mean(0)) / (features[rows].std(0) + 1e-5)
@@ -126,6 +129,13 @@ def merged_states(recipe: Path, model_paths: Mapping[str, str]) -> tuple[np.ndar
     """``(states, labels, corpora)`` of every clip of the corpora ``bench/crosscorpus.py`` merges, read from the FAST
     `recipe`'s cache (encoded first where it is not cached): states `(clips, layers, 2 x width)`, each layer's mean
     and standard deviation."""
+    columns = merged_columns(recipe, model_paths)
+    return columns[ENCODER_STATES_COLUMN], columns["label"], columns["corpus"]
+
+
+def merged_columns(recipe: Path, model_paths: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """The columns of :func:`merged_states` (``encoder_states``, ``label``, ``corpus``) and each clip's
+    ``speaker_id``, as arrays."""
     missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: this benchmark needs ../shared/data.")
@@ -136,12 +146,12 @@ def merged_states(recipe: Path, model_paths: Mapping[str, str]) -> tuple[np.ndar
         if not values.get("cache_encoder_outputs") or values.get("pooling_mode") != "layer_statistics":
             raise RecipeError(f"{recipe} is not a FAST recipe with pooling_mode: layer_statistics")
         _, _, dataset = prepare_recipe(values)
-    states = np.asarray(dataset.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32)
-    labels = np.asarray(column_values(dataset, "label"))
-    corpora = np.asarray(column_values(dataset, "corpus"))
+    columns = {name: np.asarray(column_values(dataset, name)) for name in ("label", "corpus", "speaker_id")}
+    columns[ENCODER_STATES_COLUMN] = np.asarray(dataset.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32)
+    corpora = columns["corpus"]
     counts = ", ".join(f"{name} {(corpora == name).sum()}" for name in dict.fromkeys(corpora))
-    print(f"{len(states)} clips ({counts}), {states.shape[1]} layers")
-    return states, labels, corpora
+    print(f"{len(corpora)} clips ({counts}), {columns[ENCODER_STATES_COLUMN].shape[1]} layers")
+    return columns
 
 
 def markdown(results: Mapping[str, dict]) -> str:

@@ -250,3 +250,46 @@ def test_layer_transfer_chooses_the_layers_that_carry_over_without_reading_the_l
     chosen = choices(made_up, ["a", "b", "c"])
     assert chosen["c"]["layers"] == "y" and chosen["c"]["pairs"] == ["a>b", "b>a"]
     assert chosen["a"]["layers"] == "x" and chosen["general"]["layers"] == "x"
+
+
+def test_statistics_transfer_finds_pseudo_speakers_where_speakers_differ_more_than_emotions():
+    from bench.statistics_transfer import candidate_scores, label_free_choices, markdown, parse_candidate
+
+    assert parse_candidate("clusters:4") == ("clusters", 4) and parse_candidate("whitened") == ("whitened", 0)
+    for bad in ("clusters", "clusters:1", "clusters:x", "speaker:2", "utterance"):
+        with pytest.raises(RecipeError, match="--candidates"):
+            parse_candidate(bad)
+    # Two corpora of two speakers each. Layer 1 carries the emotion (3 classes); every speaker shifts it along an axis
+    # of their own (corpus a's speakers along emotion 0's, b's along emotion 1's), and layer 0 carries little but who
+    # is speaking. Corpus statistics leave the speakers' shifts in, which a probe trained on a reads wrongly on b;
+    # each speaker's own statistics take them out, and so do clusters of layer 0, which find the speakers.
+    rng = np.random.default_rng(0)
+    clips = 240
+    corpora = np.repeat(["a", "b"], clips)
+    speakers = np.tile(np.repeat(["1", "2"], clips // 2), 2)
+    labels = np.tile(np.arange(3), 2 * clips // 3)
+    states = rng.normal(scale=0.5, size=(2 * clips, 2, 8))
+    states[:, 1, :3] += 3 * np.eye(3)[labels]
+    sign = np.where(speakers == "1", 1.0, -1.0)
+    axis = np.where(corpora == "a", 0, 1)
+    states[np.arange(2 * clips), 1, axis] += 3 * sign
+    states[:, 0, 3] += 5 * sign
+    columns = {"encoder_states": states, "label": labels, "corpus": corpora, "speaker_id": speakers}
+    candidates = {spec: parse_candidate(spec) for spec in ("corpus", "speaker", "clusters:2", "whitened")}
+    scores, agreement = candidate_scores(columns, candidates, cluster_layers=[0])
+    assert set(scores) == set(candidates) and set(scores["corpus"]) == {"a>b", "b>a"}
+    assert set(agreement) == {"clusters:2"}  # the cluster candidates only
+    for corpus in ("a", "b"):
+        assert agreement["clusters:2"][corpus]["speakers"] > 0.9
+        assert abs(agreement["clusters:2"][corpus]["emotions"]) < 0.1
+    for pair in ("a>b", "b>a"):
+        assert scores["speaker"][pair] > scores["corpus"][pair] + 10
+        assert scores["clusters:2"][pair] == pytest.approx(scores["speaker"][pair], abs=2)
+    # The speakers' statistics are the yardstick, never the choice, even where they score best.
+    chosen = label_free_choices(scores, candidates, ["a", "b"])
+    assert chosen["general"]["statistics"] == "clusters:2"
+    with pytest.raises(RecipeError, match="besides speaker"):
+        label_free_choices({"speaker": scores["speaker"]}, candidates, ["a", "b"])
+    table = markdown(scores, agreement, chosen)
+    assert "| clusters: adjusted Rand index with the speakers / the emotions | a | b |" in table
+    assert "| clusters:2 | 1.00 / " in table and "| general | clusters:2 |" in table
