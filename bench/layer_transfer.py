@@ -154,6 +154,26 @@ def merged_columns(recipe: Path, model_paths: Mapping[str, str]) -> dict[str, np
     return columns
 
 
+def pair_table(scores: Mapping[str, Mapping[str, float]], header: str) -> list[str]:
+    """The lines of a Markdown table of `scores` (``{candidate: {"a>b": ua}}``): a row per candidate (`header` names
+    the column), a column per ordered pair of corpora and their mean."""
+    pairs = list(next(iter(scores.values())))
+    lines = [
+        f"| {header} | " + " | ".join(pair.replace(">", " → ") for pair in pairs) + " | mean |",
+        "|---|" + "---:|" * (len(pairs) + 1),
+    ]
+    for name, values in scores.items():
+        cells = " | ".join(f"{values[pair]:.1f}" for pair in pairs)
+        lines.append(f"| {name} | {cells} | {np.mean(list(values.values())):.1f} |")
+    return lines
+
+
+def choice_table(chosen: Mapping[str, dict], key: str) -> list[str]:
+    """The lines of a Markdown table of :func:`choices`: each left-out corpus' choice (under `key`) and its mean."""
+    lines = ["| left out | chosen (on the other corpora's pairs) | its mean there |", "|---|---|---:|"]
+    return lines + [f"| {name} | {choice[key]} | {choice['mean']:.1f} |" for name, choice in chosen.items()]
+
+
 def markdown(results: Mapping[str, dict]) -> str:
     lines = []
     for normalization, result in results.items():

@@ -28,7 +28,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import parse_model_paths
 from harness import machine_line, set_threads
-from layer_transfer import PROBE_C, choices, merged_states, probe_parser, probe_report, standardised
+from layer_transfer import (
+    PROBE_C,
+    choice_table,
+    choices,
+    merged_states,
+    pair_table,
+    probe_parser,
+    probe_report,
+    standardised,
+)
 
 from ser_hf.errors import RecipeError
 from ser_hf.training.self_training import pick_pseudo_labels
@@ -80,17 +89,7 @@ def pair_scores(
 
 
 def markdown(scores: Mapping[str, Mapping[str, float]], chosen: Mapping[str, dict]) -> str:
-    pairs = list(next(iter(scores.values())))
-    lines = [
-        "| share:rounds | " + " | ".join(pair.replace(">", " → ") for pair in pairs) + " | mean |",
-        "|---|" + "---:|" * (len(pairs) + 1),
-    ]
-    for name, values in scores.items():
-        cells = " | ".join(f"{values[pair]:.1f}" for pair in pairs)
-        lines.append(f"| {name} | {cells} | {np.mean(list(values.values())):.1f} |")
-    lines += ["", "| left out | chosen (on the other corpora's pairs) | its mean there |", "|---|---|---:|"]
-    lines += [f"| {name} | {choice['candidate']} | {choice['mean']:.1f} |" for name, choice in chosen.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*pair_table(scores, "share:rounds"), "", *choice_table(chosen, "candidate")]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -34,9 +34,11 @@ from accuracy import parse_model_paths
 from harness import machine_line, set_threads
 from layer_transfer import (
     PROBE_C,
+    choice_table,
     choices,
     merged_columns,
     pair_scores,
+    pair_table,
     parse_layers,
     probe_parser,
     probe_report,
@@ -141,14 +143,7 @@ def label_free_choices(
 
 
 def markdown(scores: Mapping[str, Mapping[str, float]], agreement: Mapping[str, dict], chosen: Mapping) -> str:
-    pairs = list(next(iter(scores.values())))
-    lines = [
-        "| statistics | " + " | ".join(pair.replace(">", " → ") for pair in pairs) + " | mean |",
-        "|---|" + "---:|" * (len(pairs) + 1),
-    ]
-    for name, values in scores.items():
-        cells = " | ".join(f"{values[pair]:.1f}" for pair in pairs)
-        lines.append(f"| {name} | {cells} | {np.mean(list(values.values())):.1f} |")
+    lines = pair_table(scores, "statistics")
     if agreement:
         corpora = list(next(iter(agreement.values())))
         lines += [
@@ -159,9 +154,7 @@ def markdown(scores: Mapping[str, Mapping[str, float]], agreement: Mapping[str, 
         for name, by_corpus in agreement.items():
             cells = " | ".join(f"{by_corpus[c]['speakers']:.2f} / {by_corpus[c]['emotions']:.2f}" for c in corpora)
             lines.append(f"| {name} | {cells} |")
-    lines += ["", "| left out | chosen (on the other corpora's pairs) | its mean there |", "|---|---|---:|"]
-    lines += [f"| {name} | {choice['statistics']} | {choice['mean']:.1f} |" for name, choice in chosen.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *choice_table(chosen, "statistics")]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
