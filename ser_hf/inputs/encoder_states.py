@@ -386,6 +386,9 @@ def _encoder_key_parts(
     extractor = feature_extractor.to_dict()
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
+    # Untrimmed clips keep the keys their caches had before trimming was an option.
+    if extractor.get("trim_silence_db") is None:
+        extractor.pop("trim_silence_db", None)
     # Added to the extractor once a checkpoint has saved it with its class registered: says nothing of the encoding.
     extractor.pop("auto_map", None)
     parts = (

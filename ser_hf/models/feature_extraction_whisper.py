@@ -1,6 +1,7 @@
 """Whisper's log-mel feature extractor for ser-hf's Whisper classifiers: always returns the `attention_mask` the model
-pools the clip's own frames with, never cuts a clip longer than the window silently, and passes the statistics that
-standardise the encoder's states (`normalization`).
+pools the clip's own frames with, never cuts a clip longer than the window silently, passes the statistics that
+standardise the encoder's states (`normalization`) and, with `trim_silence_db`, trims each clip's leading and trailing
+silence.
 
 This file is copied next to saved models (``register_for_auto_class``): it imports nothing from ser-hf.
 """
@@ -18,6 +19,10 @@ from .feature_normalization import STATISTICS_NORMALIZATIONS, FeatureStatisticsM
 UTTERANCE_NORMALIZATION = "utterance"
 #: `normalization` values: none, or standardising the encoder's states with stored statistics.
 STATE_NORMALIZATIONS = ("none", *STATISTICS_NORMALIZATIONS, UTTERANCE_NORMALIZATION)
+#: Frames of the silence trimming (`trim_silence_db`): 25 ms every 10 ms at 16 kHz, the log-mel's own.
+TRIM_FRAME_LENGTH, TRIM_HOP_LENGTH = 400, 160
+#: A clip that trimming would leave shorter than this (0.1 s at 16 kHz: silence, or nearly) is kept whole.
+TRIM_MIN_SAMPLES = 1600
 
 
 class ClipLongerThanWindowError(ValueError):
@@ -39,6 +44,12 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             Statistics are fitted by ser-hf training on the frozen encoder's
             cached states (FAST mode).
         feature_mean, feature_std (`list[float]`, *optional*): the stored global statistics.
+        trim_silence_db (`float`, *optional*): trim each clip's leading and trailing frames quieter than this many
+            dB below its loudest frame (`librosa.effects.trim`, 25-ms frames) before the log-mel, so that the
+            silence a recording set-up leaves around speech (a second on each side of a RAVDESS clip, little in
+            others) is not pooled with it; a clip trimming would leave under 0.1 s is kept whole. Applies wherever
+            the extractor runs (training, the encoder caches, `pipeline`, `ser-hf predict`'s windows, each one
+            trimmed). `None` (the default): clips as they are.
         **kwargs: the arguments of [`WhisperFeatureExtractor`] (`feature_size`, `chunk_length`, ...).
     """
 
@@ -54,14 +65,33 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         feature_mean: Optional[list[float]] = None,
         feature_std: Optional[list[float]] = None,
         return_attention_mask: bool = True,
+        trim_silence_db: Optional[float] = None,
         **kwargs,
     ):
         if normalization not in STATE_NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(STATE_NORMALIZATIONS)}, got {normalization!r}.")
+        if trim_silence_db is not None and not (
+            isinstance(trim_silence_db, (int, float)) and not isinstance(trim_silence_db, bool) and trim_silence_db > 0
+        ):
+            raise ValueError(f"trim_silence_db must be a number of dB above 0 (e.g. 30), got {trim_silence_db!r}.")
         super().__init__(return_attention_mask=return_attention_mask, **kwargs)
         self.normalization = normalization
         self.feature_mean = feature_mean
         self.feature_std = feature_std
+        self.trim_silence_db = trim_silence_db
+
+    def trim_silence(self, clip) -> np.ndarray:
+        """`clip` without its leading and trailing silence (`trim_silence_db`); as it is without that setting, or
+        where trimming would leave less than 0.1 s."""
+        clip = np.asarray(clip, dtype=np.float32)
+        if self.trim_silence_db is None or clip.ndim != 1 or len(clip) <= TRIM_MIN_SAMPLES:
+            return clip
+        import librosa  # only models that trim need it
+
+        trimmed, _ = librosa.effects.trim(
+            clip, top_db=self.trim_silence_db, frame_length=TRIM_FRAME_LENGTH, hop_length=TRIM_HOP_LENGTH
+        )
+        return trimmed if len(trimmed) >= TRIM_MIN_SAMPLES else clip
 
     @classmethod
     def from_whisper(cls, feature_extractor: WhisperFeatureExtractor, **changes) -> "SerWhisperFeatureExtractor":
@@ -90,6 +120,9 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             isinstance(raw_speech, np.ndarray) and raw_speech.ndim > 1
         )
         clips = raw_speech if is_batched else [raw_speech]
+        if self.trim_silence_db is not None:
+            clips = [self.trim_silence(clip) for clip in clips]
+            raw_speech = clips if is_batched else clips[0]
         for index, clip in enumerate(clips):
             samples = np.shape(clip)[-1] if np.ndim(clip) else 0
             if samples > self.n_samples and kwargs.get("truncation") is not True:
@@ -116,5 +149,6 @@ __all__ = [
     "ClipLongerThanWindowError",
     "STATE_NORMALIZATIONS",
     "SerWhisperFeatureExtractor",
+    "TRIM_MIN_SAMPLES",
     "UTTERANCE_NORMALIZATION",
 ]

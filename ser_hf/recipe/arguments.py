@@ -238,11 +238,18 @@ class ModelArguments:
                     "baseline (it trains from scratch)."
                 )
         elif self.model_type == WHISPER_MODEL_TYPE:
-            unknown = sorted(set(self.feature_extractor_config) - {"normalization"})
+            unknown = sorted(set(self.feature_extractor_config) - {"normalization", "trim_silence_db"})
             if unknown:
                 raise RecipeError(
                     f"feature_extractor_config: {', '.join(unknown)} cannot be set for Whisper; it takes "
-                    "`normalization` only (the rest is the checkpoint's preprocessor_config.json)."
+                    "`normalization` and `trim_silence_db` only (the rest is the checkpoint's "
+                    "preprocessor_config.json)."
+                )
+            trim = self.feature_extractor_config.get("trim_silence_db")
+            if trim is not None and (not isinstance(trim, (int, float)) or isinstance(trim, bool) or trim <= 0):
+                raise RecipeError(
+                    f"feature_extractor_config.trim_silence_db: {trim!r} is not a number of dB above 0 (e.g. 30: "
+                    "frames quieter than 30 dB below the clip's loudest are trimmed from its ends), nor null."
                 )
             normalization = self.feature_extractor_config.get("normalization", "none")
             if normalization not in STATE_NORMALIZATIONS:

@@ -731,3 +731,62 @@ def test_the_frame_mask_follows_the_encoder_to_its_device():
     assert on_cpu.device.type == "cpu" and on_cpu.dtype == torch.bool and on_cpu.sum() > 0
     moved = model.to("meta").frame_mask(inputs["attention_mask"], model.config.max_source_positions)
     assert moved.device.type == "meta" and moved.shape == on_cpu.shape
+
+
+def padded_with_silence(clip: np.ndarray, before: float, after: float) -> np.ndarray:
+    """`clip` with `before` and `after` seconds of near-silence (noise 80 dB below its peak) around it."""
+    rng = np.random.default_rng(0)
+    floor = 1e-4 * np.abs(clip).max()
+    quiet = [floor * rng.standard_normal(int(seconds * 16000)).astype(np.float32) for seconds in (before, after)]
+    return np.concatenate([quiet[0], clip, quiet[1]])
+
+
+def test_trimming_silence_gives_the_speech_alone_its_features_in_training_and_in_the_saved_model(tmp_path):
+    speech = load_clip(0, 1.5)
+    speech = speech[np.flatnonzero(np.abs(speech) > 0.1 * np.abs(speech).max())[0] :]  # the clip's own lead cut
+    padded = padded_with_silence(speech, 0.6, 0.4)
+    model, plain = tiny_whisper(freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics")
+    trimming = build_ssl_feature_extractor(model.config, trim_silence_db=30)
+    assert trimming.trim_silence_db == 30 and plain.trim_silence_db is None
+
+    trimmed = trimming.trim_silence(padded)
+    assert len(speech) - 400 <= len(trimmed) <= len(speech) + 400  # within a frame of the speech's own edges
+    features = trimming(padded, sampling_rate=16000)
+    assert features["attention_mask"].sum() == plain(trimmed, sampling_rate=16000)["attention_mask"].sum()
+    assert features["attention_mask"].sum() < plain(padded, sampling_rate=16000)["attention_mask"].sum()
+    np.testing.assert_allclose(features["input_features"], plain(trimmed, sampling_rate=16000)["input_features"])
+    # A batch trims each clip by itself; silence alone (nothing to keep) and a clip without silence stay as they are.
+    silence = padded_with_silence(speech, 0.5, 0)[:8000] * 0
+    batch = trimming([padded, silence, speech], sampling_rate=16000)
+    assert batch["attention_mask"].sum(-1).tolist() == [
+        plain(clip, sampling_rate=16000)["attention_mask"].sum() for clip in (trimmed, silence, speech)
+    ]
+    # The saved extractor trims as the training one did: the FAST cache and the model on raw audio agree.
+    encoded = encode_dataset(model, trimming, Dataset.from_dict({"waveform": [padded]}), cache_dir=tmp_path / "cache")
+    cached = CachedEncoderHead(model)(**EncoderStatesCollator(trimming)(list(encoded.remove_columns("waveform"))))
+    model.save_pretrained(tmp_path / "saved")
+    trimming.save_pretrained(tmp_path / "saved")
+    reloaded = AutoFeatureExtractor.from_pretrained(tmp_path / "saved")
+    assert reloaded.trim_silence_db == 30
+    torch.testing.assert_close(cached.logits, logits(model, reloaded, [padded]), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(cached.logits, logits(model, plain, [padded]), atol=1e-3)
+
+
+def test_trimming_is_part_of_the_cache_key_and_a_bad_setting_is_named():
+    model, plain = tiny_whisper(freeze_base_model=True)
+    dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
+    # Untrimmed extractors keep the key their caches had before the setting existed (it is left out when unset).
+    before_the_setting = build_ssl_feature_extractor(model.config)
+    del before_the_setting.trim_silence_db
+    assert "trim_silence_db" not in before_the_setting.to_dict()
+    assert encoder_cache_key(model, plain, dataset) == encoder_cache_key(model, before_the_setting, dataset)
+    keys = {
+        encoder_cache_key(model, build_ssl_feature_extractor(model.config, trim_silence_db=db), dataset)
+        for db in (None, 30, 40)
+    }
+    assert len(keys) == 3
+    for bad in (0, -10, "30", True):
+        with pytest.raises(ValueError, match=f"trim_silence_db must be a number of dB above 0.*{bad!r}"):
+            SerWhisperFeatureExtractor(feature_size=16, trim_silence_db=bad)
+    with pytest.raises(ValueError, match="trim_silence_db apply to Whisper encoders, not to Wav2Vec2FeatureExtractor"):
+        build_ssl_feature_extractor(Wav2Vec2Config(), trim_silence_db=30)

@@ -113,6 +113,15 @@ def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
             },
             "normalization: utterance centres each clip's frames .* needs pooling_mode: layer_statistics",
         ),
+        (
+            {"model_type": "whisper", "model_config": {}, "feature_extractor_config": {"trim_silence_db": -30}},
+            "feature_extractor_config.trim_silence_db: -30 is not a number of dB above 0",
+        ),
+        (
+            {"model_type": "whisper", "model_config": {}, "feature_extractor_config": {"trim_db": 30}},
+            "feature_extractor_config: trim_db cannot be set for Whisper; it takes `normalization` and "
+            "`trim_silence_db` only",
+        ),
         ({"model_config": {"conv_chanels": [4]}}, r"'conv_chanels' \(did you mean 'conv_channels'\?\) is not a field"),
         ({"feature_extractor_config": {"nmels": 40}}, "'nmels' .*is not a field of LogMelFeatureExtractor"),
         ({"gain_db": [6.0, -6.0]}, r"gain_db must be a range \[low, high\]"),

@@ -97,7 +97,8 @@ TINY_MODELS = {
         "gain_prob": 1.0,
         "lowpass_prob": 0.5,
     },
-    # As recipes/ravdess_whisper_tiny_en_top2.yaml: the top layer fine-tuned on the cached input of the lower ones.
+    # As recipes/ravdess_whisper_tiny_en_top2.yaml: the top layer fine-tuned on the cached input of the lower ones
+    # (each clip's leading and trailing silence trimmed, as the trimming recipes do).
     "whisper-top-layer": {
         "model_type": "whisper",
         "model_config": {**TINY_WHISPER, "trim_window": True},
@@ -106,7 +107,7 @@ TINY_MODELS = {
         "finetune_top_layers": 1,
         "use_weighted_layer_sum": True,
         "pooling_mode": "layer_statistics",
-        "feature_extractor_config": {"normalization": "global"},
+        "feature_extractor_config": {"normalization": "global", "trim_silence_db": 30},
         "cache_precision": "float16",
         "head_learning_rate": 1.0e-2,
     },
@@ -178,6 +179,7 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
         assert not any(name.startswith(("encoder.layers.0.", "encoder.conv", "encoder.embed")) for name in changed)
         assert "Fine-tuned: the encoder's top 1 layer(s)" in (run / "README.md").read_text()
         assert json.loads((run / "config.json").read_text())["trim_window"] is True
+        assert json.loads((run / "preprocessor_config.json").read_text())["trim_silence_db"] == 30
     if kind == "whisper-top-layer-lora":  # the adapters merged into the top layer's projections, nothing else
         assert not any("lora" in name for name in saved)
         top = {name for name in changed if name.startswith("encoder.layers.")}
