@@ -252,6 +252,22 @@ def test_layer_transfer_chooses_the_layers_that_carry_over_without_reading_the_l
     assert chosen["a"]["layers"] == "x" and chosen["general"]["layers"] == "x"
 
 
+def test_layer_transfer_standardises_as_each_normalisation_does():
+    from bench.layer_transfer import standardised
+
+    rng = np.random.default_rng(0)
+    corpora = np.repeat(["a", "b"], 50)
+    features = rng.normal(size=(100, 3)) + np.where(corpora == "a", 5.0, -5.0)[:, None]
+    assert standardised(features, corpora, "none", "a") is features
+    by_corpus = standardised(features, corpora, "corpus", "a")
+    for name in ("a", "b"):
+        np.testing.assert_allclose(by_corpus[corpora == name].mean(0), 0, atol=1e-9)
+        np.testing.assert_allclose(by_corpus[corpora == name].std(0), 1, atol=1e-4)
+    by_training = standardised(features, corpora, "global", "a")
+    np.testing.assert_allclose(by_training[corpora == "a"].mean(0), 0, atol=1e-9)
+    assert (by_training[corpora == "b"].mean(0) < -5).all()  # the other corpus keeps its offset, scaled
+
+
 def test_statistics_transfer_finds_pseudo_speakers_where_speakers_differ_more_than_emotions():
     from bench.statistics_transfer import candidate_scores, label_free_choices, markdown, parse_candidate
 

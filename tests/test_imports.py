@@ -31,6 +31,8 @@ def test_every_public_name_resolves_to_the_object_of_its_module(package):
         package.no_such_name
 
 
+# A fresh interpreter importing ser-hf and its models (11 s): in `make test-slow`, to keep `make test` under 5 minutes.
+@pytest.mark.slow
 def test_import_ser_hf_loads_no_heavy_library_and_its_models_register_on_first_use():
     result = subprocess.run([sys.executable, "-c", IMPORTED_AFTER], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]

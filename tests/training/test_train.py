@@ -347,6 +347,9 @@ class _Interrupt(Exception):
     pass
 
 
+# Interrupted training of raw audio: in `make test-slow` (the cached-states resume below runs in `make test`),
+# to keep `make test` under 5 minutes.
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_final_weights(tmp_path, tiny_ravdess, monkeypatch):
     values = dict(
         max_steps=6,
