@@ -25,6 +25,11 @@ TRIM_FRAME_LENGTH, TRIM_HOP_LENGTH = 400, 160
 TRIM_MIN_SAMPLES = 1600
 
 
+def is_trim_silence_db(value) -> bool:
+    """Whether `value` is a `trim_silence_db` setting: `None` (no trimming) or a number of dB above 0."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+
+
 class ClipLongerThanWindowError(ValueError):
     """A clip longer than the encoder's window, which Whisper's extractor would cut without a word."""
 
@@ -70,9 +75,7 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
     ):
         if normalization not in STATE_NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(STATE_NORMALIZATIONS)}, got {normalization!r}.")
-        if trim_silence_db is not None and not (
-            isinstance(trim_silence_db, (int, float)) and not isinstance(trim_silence_db, bool) and trim_silence_db > 0
-        ):
+        if not is_trim_silence_db(trim_silence_db):
             raise ValueError(f"trim_silence_db must be a number of dB above 0 (e.g. 30), got {trim_silence_db!r}.")
         super().__init__(return_attention_mask=return_attention_mask, **kwargs)
         self.normalization = normalization
@@ -149,6 +152,6 @@ __all__ = [
     "ClipLongerThanWindowError",
     "STATE_NORMALIZATIONS",
     "SerWhisperFeatureExtractor",
-    "TRIM_MIN_SAMPLES",
+    "is_trim_silence_db",
     "UTTERANCE_NORMALIZATION",
 ]

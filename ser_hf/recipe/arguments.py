@@ -25,7 +25,7 @@ from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
 from ..errors import RecipeError
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
-from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION
+from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.runtime.registry import ENCODER_FAMILIES
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
@@ -246,7 +246,7 @@ class ModelArguments:
                     "preprocessor_config.json)."
                 )
             trim = self.feature_extractor_config.get("trim_silence_db")
-            if trim is not None and (not isinstance(trim, (int, float)) or isinstance(trim, bool) or trim <= 0):
+            if not is_trim_silence_db(trim):
                 raise RecipeError(
                     f"feature_extractor_config.trim_silence_db: {trim!r} is not a number of dB above 0 (e.g. 30: "
                     "frames quieter than 30 dB below the clip's loudest are trimmed from its ends), nor null."

@@ -343,6 +343,8 @@ def test_validation_and_test_splits_missing_training_labels_are_a_warning(tmp_pa
     ]
 
 
+# Resuming an interrupted training: in `make test-slow`, to keep `make test` under 5 minutes.
+@pytest.mark.slow
 def test_resuming_says_when_no_complete_checkpoint_is_left_and_trains_from_scratch(tmp_path, tiny_ravdess, caplog):
     from tests.training.test_run_folder import truncate
 

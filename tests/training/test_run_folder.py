@@ -169,6 +169,8 @@ def truncate(path: Path, keep: float = 0.6) -> None:
         handle.truncate(int(path.stat().st_size * keep))
 
 
+# Resuming an interrupted training: in `make test-slow`, to keep `make test` under 5 minutes.
+@pytest.mark.slow
 def test_resume_skips_a_truncated_last_checkpoint_to_the_previous_complete_one(tmp_path, tiny_ravdess, caplog):
     run = tmp_path / "run"
     values = dict(max_steps=6, save_steps=2, eval_steps=2, save_total_limit=None, load_best_model_at_end=False)
