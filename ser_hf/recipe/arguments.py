@@ -119,7 +119,8 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...); for Whisper, "
-            "`normalization` (none, global, speaker or corpus) of the frozen encoder's states (FAST mode)."
+            "`normalization` (none, global, speaker, corpus or utterance) of the frozen encoder's states (FAST "
+            "mode) and `trim_silence_db` (each clip's leading and trailing silence trimmed, e.g. 30)."
         },
     )
     encoder_window_seconds: Optional[int] = field(
