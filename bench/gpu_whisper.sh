@@ -12,7 +12,8 @@
 #   [COLLECT_WAIT=S] bash bench/gpu_whisper.sh collect    # in the same call as the launches (carry .gpu_data)
 #
 # speaker-folds runs the every-layer LoRA speaker recipe's folds 1-4 side by side (`launch`: one process a fold,
-# which is how four folds took 4.4 minutes instead of about 11; ten ran with THREADS=1) and returns with every finished fold (`collect`).
+# which is how four folds took 4.4 minutes instead of about 11; ten ran with THREADS=1) and returns with every
+# finished fold (`collect`).
 #
 # The image has torch, transformers, peft and accelerate but not datasets, soundfile or librosa (carried as wheels,
 # BENCHMARKS.md lists them) nor FFmpeg: torchcodec cannot load there. When this ran, building a corpus imported it
@@ -70,11 +71,12 @@ launch)
     mkdir -p ../shared/data /tmp/logs && ln -sfn "$PWD/.gpu_data/ravdess_16k" ../shared/data/ravdess_16k
     recipe=$2 folds=$3 && shift 3
     for fold in $folds; do
-        log="/tmp/logs/$(basename "$recipe" .yaml)${1:+-variant}-fold-$fold.log"
+        # the variant's options in the name (letters, digits, '=', '.', '_', '-'), so two variants never share a log
+        log="/tmp/logs/$(basename "$recipe" .yaml)$(printf '%s' "${*:+-$*}" | tr -c 'A-Za-z0-9=._-' _)-fold-$fold.log"
         test -e "$log" && continue  # launched by an earlier call
-        HF_DATASETS_CACHE="/tmp/hf-$(basename "$log" .log)" OMP_NUM_THREADS=${THREADS:-4} setsid python3 bench/accuracy.py \
-            "$recipe" --model-path "openai/whisper-base=$MODEL" --output-dir /tmp/acc --only-folds "$fold" "$@" \
-            > "$log" 2>&1 &
+        HF_DATASETS_CACHE="/tmp/hf-$(basename "$log" .log)" OMP_NUM_THREADS=${THREADS:-4} \
+            setsid python3 bench/accuracy.py "$recipe" --model-path "openai/whisper-base=$MODEL" \
+            --output-dir /tmp/acc --only-folds "$fold" "$@" > "$log" 2>&1 &
     done
     ;;
 collect)

@@ -634,14 +634,17 @@ def _encode_clips(
     a Whisper classifier's `pooled_encoder_states`)."""
     if isinstance(model, SerWhisperForAudioClassification):
         window = feature_extractor.n_samples
-        if all(len(waveform) <= window for waveform in waveforms):
+        # The extractor reads each clip as it trims it (`trim_silence_db`), as `pipeline` does: a clip longer than the
+        # window by its silence alone is read whole.
+        lengths = [len(feature_extractor.trim_silence(waveform)) for waveform in waveforms]
+        if all(length <= window for length in lengths):
             return [states for states, _ in _whisper_states(model, feature_extractor, waveforms)]
         # A clip longer than the encoder's window: encoded in windows, their statistics pooled over the whole clip.
         return [
             _whisper_states_in_windows(model, feature_extractor, waveform)
-            if len(waveform) > window
+            if length > window
             else _whisper_states(model, feature_extractor, [waveform])[0][0]
-            for waveform in waveforms
+            for waveform, length in zip(waveforms, lengths)
         ]
     first_layer_apart = (
         len(waveforms) > 1

@@ -770,6 +770,14 @@ def test_trimming_silence_gives_the_speech_alone_its_features_in_training_and_in
     assert reloaded.trim_silence_db == 30
     torch.testing.assert_close(cached.logits, logits(model, reloaded, [padded]), atol=1e-4, rtol=1e-4)
     assert not torch.allclose(cached.logits, logits(model, plain, [padded]), atol=1e-3)
+    # A clip longer than the 3-s window by its silence alone is read whole, in the cache as through the model.
+    long_silence = padded_with_silence(speech, 2.5, 0.5)
+    assert len(long_silence) > trimming.n_samples
+    encoded = encode_dataset(
+        model, trimming, Dataset.from_dict({"waveform": [long_silence]}), cache_dir=tmp_path / "cache"
+    )
+    cached = CachedEncoderHead(model)(**EncoderStatesCollator(trimming)(list(encoded.remove_columns("waveform"))))
+    torch.testing.assert_close(cached.logits, logits(model, reloaded, [long_silence]), atol=1e-4, rtol=1e-4)
 
 
 def test_trimming_is_part_of_the_cache_key_and_a_bad_setting_is_named():
