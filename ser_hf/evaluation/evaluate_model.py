@@ -355,33 +355,51 @@ def _leave_out(dataset: Dataset, indices: list[int], error, duration_text, messa
     return dataset.select([index for index in range(len(dataset)) if index not in excluded]), rows
 
 
-def _window_seconds(model, feature_extractor) -> Optional[float]:
-    """The longest clip a model classifies whole (a Whisper encoder's window; an ensemble's shortest); `None`: any."""
+def _window_extractors(model, feature_extractor) -> list:
+    """The feature extractors of `model` (each of an ensemble's members) that read a clip through one fixed window
+    (a Whisper encoder's)."""
     if isinstance(model, EnsembleForAudioClassification):
-        windows = [_window_seconds(m, e) for m, e in zip(model.members, feature_extractor.extractors)]
-        windows = [window for window in windows if window is not None]
-        return min(windows) if windows else None
+        return [
+            extractor
+            for member, member_extractor in zip(model.members, feature_extractor.extractors)
+            for extractor in _window_extractors(member, member_extractor)
+        ]
     samples = getattr(feature_extractor, "n_samples", None)
-    return samples / feature_extractor.sampling_rate if samples and "whisper" in model.config.model_type else None
+    return [feature_extractor] if samples and "whisper" in model.config.model_type else []
+
+
+def _fits_once_trimmed(extractors: Sequence, waveform: np.ndarray) -> bool:
+    """Whether every window extractor reads `waveform` whole once it trims its silence (``trim_silence_db``)."""
+    return all(len(extractor.trim_silence(waveform)) <= extractor.n_samples for extractor in extractors)
 
 
 def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) -> tuple[Dataset, list[dict]]:
     """The clips no longer than the model's window, and an error row for each longer one: a Whisper encoder takes one
     window, and its feature extractor would stop the whole evaluation at the first such clip. ``ser-hf predict``
-    classifies them in windows. Reads the ``duration`` column (none: nothing is left out)."""
-    window = _window_seconds(trained.model, trained.feature_extractor)
-    if window is None or "duration" not in dataset.column_names:
+    classifies them in windows. Reads the ``duration`` column (none: nothing is left out); a model that trims each
+    clip's silence (``trim_silence_db``) keeps a longer clip that fits its window once trimmed, as it reads it."""
+    extractors = _window_extractors(trained.model, trained.feature_extractor)
+    if not extractors or "duration" not in dataset.column_names:
         return dataset, []
+    window = min(extractor.n_samples / extractor.sampling_rate for extractor in extractors)
     durations = column_values(dataset, "duration")
     long = [index for index, duration in enumerate(durations) if duration > window]
+    if long and any(getattr(extractor, "trim_silence_db", None) is not None for extractor in extractors):
+        waveforms = dataset.select(long).select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        long = [
+            index
+            for index, row in zip(long, waveforms)
+            if not _fits_once_trimmed(extractors, np.asarray(row[WAVEFORM_COLUMN], np.float32))
+        ]
     if not long:
         return dataset, []
+    trimmed = " (its silence trimmed too)" if any(getattr(e, "trim_silence_db", None) for e in extractors) else ""
     return _leave_out(
         dataset,
         long,
         lambda duration: (
-            f"the clip is {duration:.3f} s long, longer than the model's {window:g}-s window: evaluate scores whole "
-            "clips; ser-hf predict classifies it in windows"
+            f"the clip is {duration:.3f} s long, longer than the model's {window:g}-s window{trimmed}: evaluate "
+            "scores whole clips; ser-hf predict classifies it in windows"
         ),
         lambda duration: f"{duration:.3f} s",
         f"Not scoring %d clip(s) of {key}, longer than the model's {window:g}-s window (the report lists them; "
