@@ -41,6 +41,7 @@ from .windows import (
     MAX_WHOLE_FILE_SECONDS,
     fit_to_encoder_window,
     read_clip,
+    reads_whole_once_trimmed,
     recording_windows,
     shortest_clip,
     warn_if_too_short,
@@ -306,6 +307,8 @@ def classify_files(
                     max_whole_file_seconds,
                     getattr(classifier.feature_extractor, "chunk_length", None),
                 )
+                if len(bounds) > 1 and window_seconds is None and reads_whole_once_trimmed(classifier.feature_extractor, waveform):
+                    bounds = [(0, len(waveform))]  # longer than the window by its silence alone, as training read it
                 queue.add(prediction, waveform, bounds, statistics.get(group))
             while queue.chunk_ready():
                 queue.classify_chunk()

@@ -112,6 +112,15 @@ def recording_windows(
     return window_bounds(num_samples, sampling_rate, window_seconds, hop_seconds, longest_seconds)
 
 
+def reads_whole_once_trimmed(feature_extractor, waveform: np.ndarray) -> bool:
+    """Whether a model that trims each clip's silence (a Whisper extractor's ``trim_silence_db``) reads `waveform`
+    whole through its encoder window, as training and ``ser-hf evaluate`` read it: longer than the window by its
+    silence alone."""
+    if getattr(feature_extractor, "trim_silence_db", None) is None:
+        return False
+    return feature_extractor.reads_whole(waveform)
+
+
 def fit_to_encoder_window(
     feature_extractor, window_seconds: Optional[float], max_whole_file_seconds: float
 ) -> tuple[Optional[float], float]:
@@ -146,6 +155,7 @@ __all__ = [
     "SHORTEST_MEANINGFUL_SECONDS",
     "fit_to_encoder_window",
     "read_clip",
+    "reads_whole_once_trimmed",
     "recording_windows",
     "shortest_clip",
     "warn_if_too_short",

@@ -368,11 +368,6 @@ def _window_extractors(model, feature_extractor) -> list:
     return [feature_extractor] if samples and "whisper" in model.config.model_type else []
 
 
-def _fits_once_trimmed(extractors: Sequence, waveform: np.ndarray) -> bool:
-    """Whether every window extractor reads `waveform` whole once it trims its silence (``trim_silence_db``)."""
-    return all(len(extractor.trim_silence(waveform)) <= extractor.n_samples for extractor in extractors)
-
-
 def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) -> tuple[Dataset, list[dict]]:
     """The clips no longer than the model's window, and an error row for each longer one: a Whisper encoder takes one
     window, and its feature extractor would stop the whole evaluation at the first such clip. ``ser-hf predict``
@@ -389,7 +384,7 @@ def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) 
         long = [
             index
             for index, row in zip(long, waveforms)
-            if not _fits_once_trimmed(extractors, np.asarray(row[WAVEFORM_COLUMN], np.float32))
+            if not all(extractor.reads_whole(row[WAVEFORM_COLUMN]) for extractor in extractors)
         ]
     if not long:
         return dataset, []

@@ -96,6 +96,11 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         )
         return trimmed if len(trimmed) >= TRIM_MIN_SAMPLES else clip
 
+    def reads_whole(self, clip) -> bool:
+        """Whether the encoder reads `clip` whole, through one window, as this extractor trims it: a clip longer than
+        the window by its silence alone (`trim_silence_db`) is."""
+        return len(self.trim_silence(clip)) <= self.n_samples
+
     @classmethod
     def from_whisper(cls, feature_extractor: WhisperFeatureExtractor, **changes) -> "SerWhisperFeatureExtractor":
         """The same settings as a checkpoint's `WhisperFeatureExtractor`, with `changes` (such as `chunk_length`)."""
