@@ -40,9 +40,8 @@ from .speakers import (
 from .windows import (
     MAX_WHOLE_FILE_SECONDS,
     fit_to_encoder_window,
+    model_windows,
     read_clip,
-    reads_whole_once_trimmed,
-    recording_windows,
     shortest_clip,
     warn_if_too_short,
 )
@@ -282,7 +281,8 @@ def classify_files(
         min_samples=min_samples,
         progress=progress,
     )
-    if not is_padding_invariant(classifier.model, classifier.feature_extractor):
+    extractor = classifier.feature_extractor
+    if not is_padding_invariant(classifier.model, extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
     bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
     with (
@@ -294,21 +294,12 @@ def classify_files(
             waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
             if speakers is not None:
                 prediction.speaker = speakers[path]
-            group = statistics_group(path, speakers, classifier.feature_extractor)
+            group = statistics_group(path, speakers, extractor)
             if waveform is None:
                 queue.add(prediction, None)
             else:
                 warn_if_too_short(prediction)
-                bounds = recording_windows(
-                    len(waveform),
-                    sampling_rate,
-                    window_seconds,
-                    hop_seconds,
-                    max_whole_file_seconds,
-                    getattr(classifier.feature_extractor, "chunk_length", None),
-                )
-                if len(bounds) > 1 and window_seconds is None and reads_whole_once_trimmed(classifier.feature_extractor, waveform):
-                    bounds = [(0, len(waveform))]  # longer than the window by its silence alone, as training read it
+                bounds = model_windows(extractor, waveform, window_seconds, hop_seconds, max_whole_file_seconds)
                 queue.add(prediction, waveform, bounds, statistics.get(group))
             while queue.chunk_ready():
                 queue.classify_chunk()

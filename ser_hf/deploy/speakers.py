@@ -16,7 +16,7 @@ import numpy as np
 from ..data.corpora.folder import read_clips_csv
 from ..inputs.speaker_normalization import TRANSDUCTIVE_PROTOCOL, clip_feature_rows, statistics_by_speaker
 from ..models.feature_normalization import Statistics
-from .windows import MAX_WHOLE_FILE_SECONDS, read_clip, recording_windows
+from .windows import MAX_WHOLE_FILE_SECONDS, model_windows, read_clip
 
 #: The columns of a ``--speakers`` CSV: each audio file (relative to the CSV's folder, or absolute) and its speaker.
 SPEAKERS_CSV_COLUMNS = ("path", "speaker_id")
@@ -111,9 +111,7 @@ def speaker_statistics_of_files(
             if waveform is None:
                 continue
             speaker = speakers[path]
-            bounds = recording_windows(
-                len(waveform), sampling_rate, window_seconds, hop_seconds, max_whole_file_seconds
-            )
+            bounds = model_windows(feature_extractor, waveform, window_seconds, hop_seconds, max_whole_file_seconds)
             windows[speaker] += len(bounds)
             seconds[speaker] += len(waveform) / sampling_rate
             for first in range(0, len(bounds), STATISTICS_BATCH_WINDOWS):

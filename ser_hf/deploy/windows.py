@@ -112,13 +112,29 @@ def recording_windows(
     return window_bounds(num_samples, sampling_rate, window_seconds, hop_seconds, longest_seconds)
 
 
-def reads_whole_once_trimmed(feature_extractor, waveform: np.ndarray) -> bool:
-    """Whether a model that trims each clip's silence (a Whisper extractor's ``trim_silence_db``) reads `waveform`
-    whole through its encoder window, as training and ``ser-hf evaluate`` read it: longer than the window by its
-    silence alone."""
-    if getattr(feature_extractor, "trim_silence_db", None) is None:
-        return False
-    return feature_extractor.reads_whole(waveform)
+def model_windows(
+    feature_extractor,
+    waveform: np.ndarray,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
+) -> list[tuple[int, int]]:
+    """The windows a model reads `waveform` in (:func:`recording_windows`, none longer than its fixed encoder window,
+    Whisper's ``chunk_length``). Without ``window_seconds``, a model that trims each clip's silence
+    (``trim_silence_db``) reads a recording longer than its window by its silence alone whole, as training and
+    ``ser-hf evaluate`` read it."""
+    bounds = recording_windows(
+        len(waveform),
+        feature_extractor.sampling_rate,
+        window_seconds,
+        hop_seconds,
+        max_whole_file_seconds,
+        getattr(feature_extractor, "chunk_length", None),
+    )
+    trims = getattr(feature_extractor, "trim_silence_db", None) is not None
+    if len(bounds) > 1 and window_seconds is None and trims and feature_extractor.reads_whole(waveform):
+        return [(0, len(waveform))]
+    return bounds
 
 
 def fit_to_encoder_window(
@@ -154,8 +170,8 @@ __all__ = [
     "MAX_WHOLE_FILE_SECONDS",
     "SHORTEST_MEANINGFUL_SECONDS",
     "fit_to_encoder_window",
+    "model_windows",
     "read_clip",
-    "reads_whole_once_trimmed",
     "recording_windows",
     "shortest_clip",
     "warn_if_too_short",

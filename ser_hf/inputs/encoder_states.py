@@ -29,7 +29,7 @@ from transformers import (
 )
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from ..data.dataset_info import set_ser_info
+from ..data.dataset_info import column_values, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
@@ -225,12 +225,11 @@ def encode_dataset(
     cache_file = cache_dir / f"encoder-{key}.arrow"
     if load_from_cache and cache_file.exists():
         discard_damaged_cache(cache_file, len(dataset))
-    # Clip by clip reuse across datasets (clip_index); augmented copies draw by clip name, so they are keyed whole.
-    reusable_key = (
-        None
-        if augmentation is not None
-        else encoder_key(model, feature_extractor, precision=precision, lower_layer=lower_layer)
-    )
+    # Clip by clip reuse across datasets (clip_index). An augmented copy's draws depend on the clip's folder and file
+    # name as well (clip_seed): its copies are indexed by both, under the augmentation's key.
+    reusable_key = encoder_key(model, feature_extractor, precision=precision, lower_layer=lower_layer)
+    if augmentation is not None:
+        reusable_key = model_state_key((reusable_key, repr(augmentation), augmentation_seed, column, "clip_seed"), {})
     use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
     hidden_size = model.config.hidden_size
     # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
@@ -285,15 +284,15 @@ def encode_dataset(
     digests = None
     states = None
     try:
-        if reusable_key is not None and load_from_cache and not cache_file.exists():
-            digests = clip_digests(dataset)
+        if load_from_cache and not cache_file.exists():
+            digests = _clip_digests(dataset, augmentation is not None)
             states = _reuse_cached_clips(waveforms, digests, cache_dir, key, reusable_key, encode)
         if states is None:
             states = encode(waveforms, cache_file, key)
     finally:
         model.train(was_training)
-    if reusable_key is not None and not index_path(cache_file, reusable_key).exists():
-        write_clip_index(cache_file, reusable_key, digests or clip_digests(dataset))
+    if not index_path(cache_file, reusable_key).exists():
+        write_clip_index(cache_file, reusable_key, digests or _clip_digests(dataset, augmentation is not None))
     if encoded["clips"]:
         logger.info(
             "Encoded %d clips in %.1f s (%s, %s) into %s",
@@ -311,6 +310,16 @@ def encode_dataset(
     states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
     result = concatenate_datasets([dataset, states], axis=1)
     return set_ser_info(result, encoder_cache=str(cache_file))
+
+
+def _clip_digests(dataset: Dataset, augmented: bool) -> list[str]:
+    """Each clip's digest in the clip index (`clip_digests`); for an augmented copy, joined with the seed its draws
+    take from the clip's folder and file name (`clip_seed`), since the same samples under another name draw other
+    augmentations."""
+    digests = clip_digests(dataset)
+    if not augmented:
+        return digests
+    return [f"{digest}:{clip_seed(path)}" for digest, path in zip(digests, column_values(dataset, "path"))]
 
 
 def _reuse_cached_clips(

@@ -63,3 +63,46 @@ def test_the_training_collator_draws_each_clip_or_a_copy_per_epoch_reproducibly(
     torch.testing.assert_close(collator(rows)["encoder_states"][:, 0, 0], epoch0)
     collator.epoch = 1
     assert not torch.equal(collator(rows)["encoder_states"][:, 0, 0], epoch0)
+
+
+def test_a_merged_corpus_takes_each_clips_augmented_copy_from_the_cache_of_its_corpus(tmp_path, monkeypatch):
+    """Issue 40's merged cache, for augmented copies too: a copy drawn for a clip (seeded by its folder and file
+    name) is reused clip by clip in a merged dataset; the same samples under another name draw other augmentations,
+    so they are encoded."""
+    from datasets import concatenate_datasets
+
+    from ser_hf.inputs import encoder_states
+
+    model, feature_extractor = tiny_whisper_fast()
+    augmentation = WaveformAugmentation(gain_prob=1.0, gain_db=(-12.0, -6.0), lowpass_prob=1.0, noise_prob=1.0)
+
+    def copy(clips: Dataset, folder) -> np.ndarray:
+        encoded = encode_dataset(
+            model,
+            feature_extractor,
+            clips,
+            cache_dir=folder,
+            augmentation=augmentation,
+            augmentation_seed=1,
+            column=copy_column(1),
+        )
+        return np.asarray(encoded[copy_column(1)])
+
+    clips = _clips()
+    first, second = clips.select([0, 1]), clips.select([2])
+    first_copies, second_copies = copy(first, tmp_path), copy(second, tmp_path)
+    counts: list[int] = []
+    encode_batch = encoder_states._encode_batch
+    monkeypatch.setattr(
+        encoder_states,
+        "_encode_batch",
+        lambda batch, **kw: counts.append(len(batch["waveform"])) or encode_batch(batch, **kw),
+    )
+    renamed = clips.select([1]).map(lambda row: {"path": "elsewhere.wav"})
+    merged = concatenate_datasets([second, first.select([1, 0]), renamed])
+    reused = copy(merged, tmp_path)
+    assert sum(counts) == 1  # the renamed clip only: its draws differ
+    np.testing.assert_array_equal(reused[:3], np.stack([second_copies[0], first_copies[1], first_copies[0]]))
+    # Encoded anew, each clip batched with others: the same draws, to the batches' rounding.
+    np.testing.assert_allclose(reused, copy(merged, tmp_path / "fresh"), atol=5e-3)
+    assert not np.allclose(reused[3], reused[1], atol=1e-4)  # clip 1 under its own name and under another
