@@ -9,15 +9,18 @@ labels), against each speaker's own (the ``speaker`` normalisation, which needs 
 
 The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO on the labels all three share, as
 ``bench/crosscorpus.py`` loads them) is read once. For every ordered pair of corpora and every candidate
-(``--candidates``: ``corpus``, ``whitened``, ``speaker``, ``clusters:K``), every layer's statistics are standardised
+(``--candidates``: ``corpus``, ``whitened``, ``speaker``, ``clusters:K``, ``speaker_space:K``), every layer's
+statistics are standardised
 as the candidate says and a probe (class-balanced logistic regression, C 0.1, as in ``bench/layer_transfer.py``) is
 trained on one corpus and scored (UA) on the other. ``clusters:K`` groups each corpus' clips into K clusters
 (k-means on the mean states of ``--cluster-layers``, standardised by corpus) and standardises each cluster with its
 own statistics; how well the clusters follow the speakers and the emotions is printed as the adjusted Rand index
-(1: the same partition, 0: chance). ``whitened`` standardises each corpus and layer, then decorrelates it with its
-Ledoit-Wolf covariance. A left-out corpus gets the label-free candidate (any but ``speaker``, the yardstick) with the
-best mean over the pairs of the other corpora; ``general`` the best over all pairs. A probe, not the recipe's head:
-only the ranking is used.
+(1: the same partition, 0: chance). ``speaker_space:K`` clusters each corpus in a space that separates the
+speakers of the *other* corpora (linear discriminant analysis of their speaker labels on the same mean states), so
+that the clusters follow who speaks rather than the emotion. ``whitened`` standardises each corpus and layer, then
+decorrelates it with its Ledoit-Wolf covariance. A left-out corpus gets the label-free candidate (any but ``speaker``,
+the yardstick) with the best mean over the pairs of the other corpora; ``general`` the best over all pairs. A probe,
+not the recipe's head: only the ranking is used.
 """
 
 from __future__ import annotations
@@ -48,7 +51,17 @@ from layer_transfer import (
 from ser_hf.errors import RecipeError
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
 
-DEFAULT_CANDIDATES = ("corpus", "whitened", "speaker", "clusters:2", "clusters:4", "clusters:8")
+DEFAULT_CANDIDATES = (
+    "corpus",
+    "whitened",
+    "speaker",
+    "clusters:2",
+    "clusters:4",
+    "clusters:8",
+    "speaker_space:2",
+    "speaker_space:4",
+    "speaker_space:8",
+)
 
 
 def parse_candidate(spec: str) -> tuple[str, int]:
@@ -56,10 +69,11 @@ def parse_candidate(spec: str) -> tuple[str, int]:
     kind, _, count = spec.partition(":")
     if kind in ("corpus", "whitened", "speaker") and not count:
         return kind, 0
-    if kind == "clusters" and count.isdigit() and int(count) >= 2:
+    if kind in ("clusters", "speaker_space") and count.isdigit() and int(count) >= 2:
         return kind, int(count)
     raise RecipeError(
-        f"--candidates: {spec!r} is none of corpus, whitened, speaker, clusters:K (K 2 or more, e.g. clusters:4)"
+        f"--candidates: {spec!r} is none of corpus, whitened, speaker, clusters:K, speaker_space:K (K 2 or more, "
+        "e.g. clusters:4)"
     )
 
 
@@ -75,6 +89,32 @@ def cluster_groups(states: np.ndarray, corpora: np.ndarray, count: int, layers: 
         key = states[rows][:, list(layers), :width].reshape(len(rows), -1).astype(np.float64)
         key = (key - key.mean(0)) / (key.std(0) + 1e-5)
         clusters = KMeans(n_clusters=count, n_init=4, random_state=0).fit_predict(key)
+        groups[rows] = [f"{corpus}-{cluster}" for cluster in clusters]
+    return groups
+
+
+def speaker_space_groups(
+    states: np.ndarray, corpora: np.ndarray, speakers: np.ndarray, count: int, layers: Sequence[int]
+) -> np.ndarray:
+    """Each clip's pseudo-speaker: ``CORPUS-N``, its cluster among `count` clusters of its corpus' clips in a
+    speaker space learnt on the *other* corpora's speakers (linear discriminant analysis of their speaker labels on
+    the mean states of `layers`, standardised by corpus; Ward clustering of its first 16 directions): directions
+    that separate speakers against everything that varies within a speaker, emotion included. Reads no label of the
+    clustered corpus."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    width = states.shape[2] // 2
+    key = states[:, list(layers), :width].reshape(len(states), -1).astype(np.float64)
+    key = standardised(key, corpora, "corpus", train="")
+    groups = np.empty(len(states), dtype=object)
+    for corpus in dict.fromkeys(corpora):
+        rows, others = corpora == corpus, corpora != corpus
+        others_speakers = np.char.add(np.char.add(corpora[others].astype(str), "-"), speakers[others].astype(str))
+        space = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(key[others], others_speakers)
+        clusters = AgglomerativeClustering(n_clusters=count, linkage="ward").fit_predict(
+            space.transform(key[rows])[:, :16]
+        )
         groups[rows] = [f"{corpus}-{cluster}" for cluster in clusters]
     return groups
 
@@ -115,7 +155,11 @@ def candidate_scores(
             elif kind == "speaker":
                 groups = np.char.add(np.char.add(corpora.astype(str), "-"), columns["speaker_id"].astype(str))
             else:
-                groups = cluster_groups(states, corpora, count, cluster_layers)
+                groups = (
+                    cluster_groups(states, corpora, count, cluster_layers)
+                    if kind == "clusters"
+                    else speaker_space_groups(states, corpora, columns["speaker_id"], count, cluster_layers)
+                )
                 agreement[name] = {
                     corpus: {
                         "speakers": round(adjusted_rand_score(columns["speaker_id"][rows], groups[rows]), 3),
@@ -138,7 +182,9 @@ def label_free_choices(
     yardstick, never chosen (they need to know who spoke each clip)."""
     label_free = {name: values for name, values in scores.items() if candidates[name][0] != "speaker"}
     if not label_free:
-        raise RecipeError("--candidates: name at least one besides speaker (corpus, whitened, clusters:K)")
+        raise RecipeError(
+            "--candidates: name at least one besides speaker (corpus, whitened, clusters:K, speaker_space:K)"
+        )
     return choices(label_free, corpora, key="statistics")
 
 

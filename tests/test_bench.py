@@ -5,6 +5,7 @@ ser-hf's way with the straightforward one and reports the figures the full runs 
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import sys
 
@@ -272,7 +273,8 @@ def test_statistics_transfer_finds_pseudo_speakers_where_speakers_differ_more_th
     from bench.statistics_transfer import candidate_scores, label_free_choices, markdown, parse_candidate
 
     assert parse_candidate("clusters:4") == ("clusters", 4) and parse_candidate("whitened") == ("whitened", 0)
-    for bad in ("clusters", "clusters:1", "clusters:x", "speaker:2", "utterance"):
+    assert parse_candidate("speaker_space:8") == ("speaker_space", 8)
+    for bad in ("clusters", "clusters:1", "clusters:x", "speaker:2", "utterance", "speaker_space"):
         with pytest.raises(RecipeError, match="--candidates"):
             parse_candidate(bad)
     # Two corpora of two speakers each. Layer 1 carries the emotion (3 classes); every speaker shifts it along an axis
@@ -291,16 +293,19 @@ def test_statistics_transfer_finds_pseudo_speakers_where_speakers_differ_more_th
     states[np.arange(2 * clips), 1, axis] += 3 * sign
     states[:, 0, 3] += 5 * sign
     columns = {"encoder_states": states, "label": labels, "corpus": corpora, "speaker_id": speakers}
-    candidates = {spec: parse_candidate(spec) for spec in ("corpus", "speaker", "clusters:2", "whitened")}
+    specs = ("corpus", "speaker", "clusters:2", "whitened", "speaker_space:2")
+    candidates = {spec: parse_candidate(spec) for spec in specs}
     scores, agreement = candidate_scores(columns, candidates, cluster_layers=[0])
     assert set(scores) == set(candidates) and set(scores["corpus"]) == {"a>b", "b>a"}
-    assert set(agreement) == {"clusters:2"}  # the cluster candidates only
-    for corpus in ("a", "b"):
-        assert agreement["clusters:2"][corpus]["speakers"] > 0.9
-        assert abs(agreement["clusters:2"][corpus]["emotions"]) < 0.1
+    assert set(agreement) == {"clusters:2", "speaker_space:2"}  # the cluster candidates only
+    # The speaker space of each corpus is learnt on the other's speakers, who differ along the same axis of layer 0.
+    for name, corpus in itertools.product(("clusters:2", "speaker_space:2"), ("a", "b")):
+        assert agreement[name][corpus]["speakers"] > 0.9
+        assert abs(agreement[name][corpus]["emotions"]) < 0.1
     for pair in ("a>b", "b>a"):
         assert scores["speaker"][pair] > scores["corpus"][pair] + 10
         assert scores["clusters:2"][pair] == pytest.approx(scores["speaker"][pair], abs=2)
+        assert scores["speaker_space:2"][pair] == pytest.approx(scores["speaker"][pair], abs=2)
     # The speakers' statistics are the yardstick, never the choice, even where they score best.
     chosen = label_free_choices(scores, candidates, ["a", "b"])
     assert chosen["general"]["statistics"] == "clusters:2"
