@@ -164,39 +164,9 @@ def test_evaluating_on_a_clip_too_short_for_opensmile_functionals_lists_it_unsco
 def test_evaluating_a_whisper_model_on_a_corpus_with_a_clip_longer_than_its_window_scores_the_others(
     tmp_path, tiny_ravdess, caplog
 ):
-    """Issue 44, item 1: one clip longer than the window refused the whole evaluation ("Clip 7 is 14.00 s long")."""
-    from transformers import WhisperConfig
-
-    from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
-    from tests.conftest import RAVDESS_LABELS
-    from tests.conftest_models import TINY_WHISPER
-
-    config = WhisperConfig(**{**TINY_WHISPER, "max_source_positions": 250})  # a 5-s window
-    model = build_ssl_classifier(config, RAVDESS_LABELS, pooling_mode="mean")
-    folder = tmp_path / "whisper"
-    model.save_pretrained(folder)
-    build_ssl_feature_extractor(model.config).save_pretrained(folder)
-    data = linked_corpus(tiny_ravdess, tmp_path / "data")
-    long = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
-    soundfile.write(long, np.random.default_rng(0).normal(0, 0.05, 16000 * 7 + 7).astype(np.float32), 16000)
-    output = tmp_path / "evaluation"
-    evaluate = ["evaluate", "--model", str(folder), "--corpus", "ravdess", "--data-dir", str(data)]
-    with caplog.at_level(logging.WARNING, logger="ser_hf"):
-        assert cli_main([*evaluate, "--output-dir", str(output)]) == 0
-    report = json.loads((output / "eval_report.json").read_text())
-    rows = {row["path"]: row for row in report["unscored_clips"]}  # a real clip of 5.005 s too
-    assert rows[str(long)]["error"].startswith("the clip is 7.000 s long, longer than the model's 5-s window")
-    assert all(row["duration"] > 5 for row in rows.values())
-    (metrics,) = report["evaluation"].values()
-    assert str(long) not in {clip["path"] for clip in metrics["clip_predictions"]} and metrics["clips"] > 0
-    assert f"Not scoring {len(rows)} clip(s) of ravdess (all), longer than the model's 5-s window" in caplog.text
-
-
-def test_a_whisper_model_that_trims_silence_scores_a_clip_longer_than_its_window_by_its_silence_alone(
-    tmp_path, tiny_ravdess, caplog
-):
-    """A model with `trim_silence_db` reads a clip as it trims it: one longer than the window only by its silence
-    is scored (as `pipeline` and training read it); one longer once trimmed is still left out, said so."""
+    """Issue 44, item 1: one clip longer than the window refused the whole evaluation ("Clip 7 is 14.00 s long").
+    A model that trims each clip's silence (`trim_silence_db`, as this one) reads a clip as it trims it: one longer
+    than the window by its silence alone is scored, as training and `pipeline` read it."""
     from transformers import WhisperConfig
 
     from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
@@ -209,20 +179,22 @@ def test_a_whisper_model_that_trims_silence_scores_a_clip_longer_than_its_window
     model.save_pretrained(folder)
     build_ssl_feature_extractor(model.config, trim_silence_db=30).save_pretrained(folder)
     data = linked_corpus(tiny_ravdess, tmp_path / "data")
-    noise = np.random.default_rng(0).normal(0, 0.05, 16000 * 7).astype(np.float32)
-    padded = data / "Actor_01" / "03-01-05-02-02-02-01.wav"  # 3 s of speech-like noise inside 4 s of silence
-    soundfile.write(padded, np.concatenate([np.zeros(32000), noise[: 16000 * 3], np.zeros(32000)]), 16000)
-    long = data / "Actor_01" / "03-01-05-02-01-02-01.wav"  # 7 s with no silence to trim
+    long = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
+    noise = np.random.default_rng(0).normal(0, 0.05, 16000 * 7 + 7).astype(np.float32)
     soundfile.write(long, noise, 16000)
+    padded = data / "Actor_01" / "03-01-05-02-01-02-01.wav"  # 3 s of noise inside 4 s of silence
+    soundfile.write(padded, np.concatenate([np.zeros(32000), noise[: 16000 * 3], np.zeros(32000)]), 16000)
     output = tmp_path / "evaluation"
     evaluate = ["evaluate", "--model", str(folder), "--corpus", "ravdess", "--data-dir", str(data)]
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         assert cli_main([*evaluate, "--output-dir", str(output)]) == 0
     report = json.loads((output / "eval_report.json").read_text())
-    rows = {row["path"]: row for row in report["unscored_clips"]}
-    assert str(padded) not in rows
+    rows = {row["path"]: row for row in report["unscored_clips"]}  # a real clip of 5.005 s too
     assert rows[str(long)]["error"].startswith(
         "the clip is 7.000 s long, longer than the model's 5-s window (its silence trimmed too)"
     )
+    assert all(row["duration"] > 5 for row in rows.values()) and str(padded) not in rows
     (metrics,) = report["evaluation"].values()
-    assert str(padded) in {clip["path"] for clip in metrics["clip_predictions"]}
+    scored = {clip["path"] for clip in metrics["clip_predictions"]}
+    assert str(long) not in scored and str(padded) in scored
+    assert f"Not scoring {len(rows)} clip(s) of ravdess (all), longer than the model's 5-s window" in caplog.text
