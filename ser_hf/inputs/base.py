@@ -21,6 +21,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..data.corpora.base import InvalidClipError
 from ..data.dataset_info import column_values
+from ..data.decode import WAVEFORM_COLUMN
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.runtime.ssl import minimum_input_samples
 
@@ -85,19 +86,35 @@ def drop_clips_shorter_than(
 
 
 def drop_clips_longer_than(
-    splits: DatasetDict | Dataset, max_seconds: Optional[float], skip_invalid: bool = False
+    splits: DatasetDict | Dataset,
+    max_seconds: Optional[float],
+    skip_invalid: bool = False,
+    feature_extractor: Optional[SequenceFeatureExtractor] = None,
 ) -> DatasetDict | Dataset:
     """Stop on clips longer than the encoder's window of a model that reads them whole (`max_seconds`; `None`: no
     bound, as FAST mode encodes a long clip in windows), naming each file, its duration to the millisecond and its
-    split, before anything is encoded; with `skip_invalid` drop them instead, with a warning that lists them."""
+    split, before anything is encoded; with `skip_invalid` drop them instead, with a warning that lists them. A
+    `feature_extractor` that trims each clip's silence (``trim_silence_db``) keeps a longer clip that fits its window
+    once trimmed, as it reads it."""
     if max_seconds is None:
         return splits
+    trims = getattr(feature_extractor, "trim_silence_db", None) is not None
+
+    def fits_once_trimmed(split: Dataset, rows: list[int]) -> list[bool]:
+        if not trims:
+            return [False] * len(rows)
+        clips = split.select(rows).select_columns([WAVEFORM_COLUMN]).with_format("numpy")
+        return [feature_extractor.reads_whole(clip[WAVEFORM_COLUMN]) for clip in clips]
+
     return _drop_clips(
         splits,
         lambda duration: duration > max_seconds,
-        f"longer than the encoder's {max_seconds:g}-s window (a frozen encoder in FAST mode takes them in windows)",
+        f"longer than the encoder's {max_seconds:g}-s window"
+        + (" once trimmed" if trims else "")
+        + " (a frozen encoder in FAST mode takes them in windows)",
         skip_invalid,
         length=lambda duration: f"{duration:.3f} s",
+        exempt=fits_once_trimmed,
     )
 
 
@@ -107,14 +124,23 @@ def _drop_clips(
     problem: str,
     skip_invalid: bool,
     length: Callable[[float], str] = lambda duration: f"{duration * 1000:.1f} ms",
+    exempt: Optional[Callable[[Dataset, list[int]], list[bool]]] = None,
 ) -> DatasetDict | Dataset:
+    """`splits` without the clips whose duration `is_bad` (unless `exempt(split, rows)` says a row is fine after
+    all), or the error that names them."""
     if isinstance(splits, Dataset):
-        return _drop_clips(DatasetDict({"": splits}), is_bad, problem, skip_invalid, length)[""]
-    bad = {}
+        return _drop_clips(DatasetDict({"": splits}), is_bad, problem, skip_invalid, length, exempt)[""]
+    bad, spared = {}, set()
     for name, split in splits.items():
-        lengths = zip(column_values(split, "path"), column_values(split, "duration"))
-        bad[name] = [(path, duration) for path, duration in lengths if is_bad(duration)]
-    clips = [(name, path, duration) for name, found in bad.items() for path, duration in found]
+        durations = column_values(split, "duration")
+        rows = [row for row, duration in enumerate(durations) if is_bad(duration)]
+        if rows and exempt is not None:
+            fine = exempt(split, rows)
+            spared.update(name for ok in fine if ok)
+            rows = [row for row, ok in zip(rows, fine) if not ok]
+        paths = column_values(split, "path")
+        bad[name] = [(row, paths[row], durations[row]) for row in rows]
+    clips = [(name, path, duration) for name, found in bad.items() for _, path, duration in found]
     if not clips:
         return splits
     listing = "; ".join(
@@ -125,12 +151,17 @@ def _drop_clips(
     if not skip_invalid:
         raise InvalidClipError(clips[0][1], f"{text}. Remove them, or set skip_invalid: true to skip them")
     logger.warning("Skipping %s", text)
-    return DatasetDict(
-        {
-            name: split.filter(lambda duration: not is_bad(duration), input_columns="duration") if bad[name] else split
-            for name, split in splits.items()
-        }
-    )
+    return DatasetDict({name: _without(split, bad[name], is_bad, name in spared) for name, split in splits.items()})
+
+
+def _without(split: Dataset, bad: list[tuple[int, str, float]], is_bad: Callable[[float], bool], spared: bool):
+    """`split` without its `bad` rows: by their duration (`is_bad`) where no clip of that length was `spared`."""
+    if not bad:
+        return split
+    if not spared:
+        return split.filter(lambda duration: not is_bad(duration), input_columns="duration")
+    dropped = {row for row, _, _ in bad}
+    return split.select([row for row in range(len(split)) if row not in dropped])
 
 
 class InputMode:

@@ -202,7 +202,7 @@ class FastMode(InputMode):
             dataset, receptive_field_seconds(model, feature_extractor), skip_invalid=self.data_args.skip_invalid
         )
         long_enough = drop_clips_longer_than(
-            long_enough, self.longest_clip_seconds(feature_extractor), skip_invalid=self.data_args.skip_invalid
+            long_enough, self.longest_clip_seconds(feature_extractor), self.data_args.skip_invalid, feature_extractor
         )
         lower_layer = self.lower_layer(model)
         encoded = encode_dataset(

@@ -482,7 +482,7 @@ def train_and_evaluate(
         splits, receptive_field_seconds(model, feature_extractor), skip_invalid=data_args.skip_invalid
     )
     splits = drop_clips_longer_than(
-        splits, mode.longest_clip_seconds(feature_extractor), skip_invalid=data_args.skip_invalid
+        splits, mode.longest_clip_seconds(feature_extractor), data_args.skip_invalid, feature_extractor
     )
     # Global (training speakers') statistics into the extractor, and each speaker's own for speaker normalisation.
     normalization = fit_normalization(feature_extractor, splits)

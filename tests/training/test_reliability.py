@@ -142,6 +142,45 @@ def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_durati
     assert clips["test"] == 7 and sum(clips.values()) == 28 - 6, clips
 
 
+@pytest.mark.parametrize("mode", ["raw audio", "top layers"])
+def test_a_whisper_model_that_trims_silence_trains_on_clips_longer_than_its_window_by_their_silence_alone(
+    tmp_path, tiny_ravdess, mode
+):
+    """With `trim_silence_db`, a clip is read as the extractor trims it: RAVDESS clips longer than a 4-s window by
+    their silence train, and a clip longer once trimmed is still named before anything is encoded."""
+    values = dict(
+        model_type="whisper",
+        model_config=TINY_WHISPER,
+        encoder_window_seconds=4,  # 10 of the 32 clips run 4.004-5.005 s, about half of each silence
+        feature_extractor_config={"trim_silence_db": 30},
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    if mode == "top layers":
+        values.update(
+            model_config={**TINY_WHISPER, "trim_window": True},
+            freeze_base_model=True,
+            cache_encoder_outputs=True,
+            finetune_top_layers=1,
+            use_weighted_layer_sum=True,
+            pooling_mode="layer_statistics",
+        )
+    data = linked_corpus(tiny_ravdess, tmp_path / "data")
+    long = data / "Actor_01" / "03-01-05-02-02-02-01.wav"  # a 33rd clip, 5 s of noise: nothing to trim
+    soundfile.write(long, np.random.default_rng(0).normal(0, 0.1, 16000 * 5).astype(np.float32), 16000)
+    with pytest.raises(InvalidClipError) as error:
+        main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
+    message = str(error.value)
+    assert "1 clip(s) are longer than the encoder's 4-s window once trimmed" in message
+    assert f"{long} (5.000 s" in message
+    long.unlink()
+    (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
+    assert sum(report["split"]["clips"].values()) == 32  # every clip, the ten longer than the window included
+
+
 def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_ravdess, monkeypatch):
     original_call = AudioClassificationCollator.__call__
     poisoned = []
