@@ -10,17 +10,16 @@ labels), against each speaker's own (the ``speaker`` normalisation, which needs 
 The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO on the labels all three share, as
 ``bench/crosscorpus.py`` loads them) is read once. For every ordered pair of corpora and every candidate
 (``--candidates``: ``corpus``, ``whitened``, ``speaker``, ``clusters:K``, ``speaker_space:K``), every layer's
-statistics are standardised
-as the candidate says and a probe (class-balanced logistic regression, C 0.1, as in ``bench/layer_transfer.py``) is
-trained on one corpus and scored (UA) on the other. ``clusters:K`` groups each corpus' clips into K clusters
-(k-means on the mean states of ``--cluster-layers``, standardised by corpus) and standardises each cluster with its
-own statistics; how well the clusters follow the speakers and the emotions is printed as the adjusted Rand index
-(1: the same partition, 0: chance). ``speaker_space:K`` clusters each corpus in a space that separates the
-speakers of the *other* corpora (linear discriminant analysis of their speaker labels on the same mean states), so
-that the clusters follow who speaks rather than the emotion. ``whitened`` standardises each corpus and layer, then
-decorrelates it with its Ledoit-Wolf covariance. A left-out corpus gets the label-free candidate (any but ``speaker``,
-the yardstick) with the best mean over the pairs of the other corpora; ``general`` the best over all pairs. A probe,
-not the recipe's head: only the ranking is used.
+statistics are standardised as the candidate says and a probe (class-balanced logistic regression, C 0.1, as in
+``bench/layer_transfer.py``) is trained on one corpus and scored (UA) on the other. ``clusters:K`` groups each corpus'
+clips into K clusters (k-means on the mean states of ``--cluster-layers``, standardised by corpus) and standardises
+each cluster with its own statistics; how well the clusters follow the speakers and the emotions is printed as the
+adjusted Rand index (1: the same partition, 0: chance). ``speaker_space:K`` clusters each corpus in a space that
+separates the speakers of the *other* corpora (linear discriminant analysis of their speaker labels on the same mean
+states), so that the clusters follow who speaks rather than the emotion. ``whitened`` standardises each corpus and
+layer, then decorrelates it with its Ledoit-Wolf covariance. A left-out corpus gets the label-free candidate (any but
+``speaker``, the yardstick) with the best mean over the pairs of the other corpora; ``general`` the best over all
+pairs. A probe, not the recipe's head: only the ranking is used.
 """
 
 from __future__ import annotations
