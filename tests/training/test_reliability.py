@@ -99,17 +99,14 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
     assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
 
 
-@pytest.mark.parametrize("mode", ["raw audio", "top layers"])
-def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_duration_or_skipped(
-    tmp_path, tiny_ravdess, mode
-):
-    """A Whisper model that reads each clip whole (raw audio, or layers fine-tuned on cached inputs) cannot take a
-    clip longer than its window: the clip is named with its duration before anything is encoded, or skipped with
-    skip_invalid. (FAST mode encodes such a clip in windows; see tests/inputs.)"""
+def _whole_clip_whisper_recipe(tmp_path: Path, mode: str, **changes) -> dict:
+    """The recipe values of a tiny Whisper model that reads each clip whole ("raw audio", or "top layers" fine-tuned on
+    their cached input) through a 4-s window: 10 of tiny_ravdess's 32 clips run 4.004-5.005 s, one of them a test
+    clip, about half of each silence."""
     values = dict(
         model_type="whisper",
         model_config=TINY_WHISPER,
-        encoder_window_seconds=4,  # 10 of the 32 clips run 4.004-5.005 s, one of them a test clip
+        encoder_window_seconds=4,
         max_steps=1,
         eval_strategy="no",
         save_strategy="no",
@@ -125,6 +122,17 @@ def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_durati
             use_weighted_layer_sum=True,
             pooling_mode="layer_statistics",
         )
+    return {**values, **changes}
+
+
+@pytest.mark.parametrize("mode", ["raw audio", "top layers"])
+def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_duration_or_skipped(
+    tmp_path, tiny_ravdess, mode
+):
+    """A Whisper model that reads each clip whole (raw audio, or layers fine-tuned on cached inputs) cannot take a
+    clip longer than its window: the clip is named with its duration before anything is encoded, or skipped with
+    skip_invalid. (FAST mode encodes such a clip in windows; see tests/inputs.)"""
+    values = _whole_clip_whisper_recipe(tmp_path, mode)
     with pytest.raises(InvalidClipError) as error:
         main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
     message = str(error.value)
@@ -148,26 +156,7 @@ def test_a_whisper_model_that_trims_silence_trains_on_clips_longer_than_its_wind
 ):
     """With `trim_silence_db`, a clip is read as the extractor trims it: RAVDESS clips longer than a 4-s window by
     their silence train, and a clip longer once trimmed is still named before anything is encoded."""
-    values = dict(
-        model_type="whisper",
-        model_config=TINY_WHISPER,
-        encoder_window_seconds=4,  # 10 of the 32 clips run 4.004-5.005 s, about half of each silence
-        feature_extractor_config={"trim_silence_db": 30},
-        max_steps=1,
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-        output_dir=str(tmp_path / "run"),
-    )
-    if mode == "top layers":
-        values.update(
-            model_config={**TINY_WHISPER, "trim_window": True},
-            freeze_base_model=True,
-            cache_encoder_outputs=True,
-            finetune_top_layers=1,
-            use_weighted_layer_sum=True,
-            pooling_mode="layer_statistics",
-        )
+    values = _whole_clip_whisper_recipe(tmp_path, mode, feature_extractor_config={"trim_silence_db": 30})
     data = linked_corpus(tiny_ravdess, tmp_path / "data")
     long = data / "Actor_01" / "03-01-05-02-02-02-01.wav"  # a 33rd clip, 5 s of noise: nothing to trim
     soundfile.write(long, np.random.default_rng(0).normal(0, 0.1, 16000 * 5).astype(np.float32), 16000)
