@@ -295,6 +295,7 @@ def test_training_on_cached_frames_ends_with_the_weights_of_training_on_audio(tm
     assert config["architectures"] == ["Wav2Vec2ForSequenceClassification"]
 
 
+@pytest.mark.slow  # two trainings of an SSL model: about 10 s
 def test_the_default_caches_whenever_it_is_exact_and_says_why_not(tmp_path, tiny_ravdess, caplog):
     caplog.set_level(logging.INFO, logger="ser_hf")
     recipe = write_recipe(

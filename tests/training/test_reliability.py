@@ -150,6 +150,7 @@ def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_durati
     assert clips["test"] == 7 and sum(clips.values()) == 28 - 6, clips
 
 
+@pytest.mark.slow  # four trainings: about 10 s
 @pytest.mark.parametrize("mode", ["raw audio", "top layers"])
 def test_a_whisper_model_that_trims_silence_trains_on_clips_longer_than_its_window_by_their_silence_alone(
     tmp_path, tiny_ravdess, mode
