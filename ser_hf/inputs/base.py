@@ -136,7 +136,8 @@ def _drop_clips(
         rows = [row for row, duration in enumerate(durations) if is_bad(duration)]
         if rows and exempt is not None:
             fine = exempt(split, rows)
-            spared.update(name for ok in fine if ok)
+            if any(fine):
+                spared.add(name)
             rows = [row for row, ok in zip(rows, fine) if not ok]
         paths = column_values(split, "path")
         bad[name] = [(row, paths[row], durations[row]) for row in rows]

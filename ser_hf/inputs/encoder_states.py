@@ -642,18 +642,17 @@ def _encode_clips(
     """Each clip's pooled hidden states over its real frames: `(layers, hidden)` or `(hidden,)` means per clip (or
     a Whisper classifier's `pooled_encoder_states`)."""
     if isinstance(model, SerWhisperForAudioClassification):
-        window = feature_extractor.n_samples
         # The extractor reads each clip as it trims it (`trim_silence_db`), as `pipeline` does: a clip longer than the
         # window by its silence alone is read whole.
-        lengths = [len(feature_extractor.trim_silence(waveform)) for waveform in waveforms]
-        if all(length <= window for length in lengths):
+        whole = [feature_extractor.reads_whole(waveform) for waveform in waveforms]
+        if all(whole):
             return [states for states, _ in _whisper_states(model, feature_extractor, waveforms)]
         # A clip longer than the encoder's window: encoded in windows, their statistics pooled over the whole clip.
         return [
-            _whisper_states_in_windows(model, feature_extractor, waveform)
-            if length > window
-            else _whisper_states(model, feature_extractor, [waveform])[0][0]
-            for waveform, length in zip(waveforms, lengths)
+            _whisper_states(model, feature_extractor, [waveform])[0][0]
+            if fits
+            else _whisper_states_in_windows(model, feature_extractor, waveform)
+            for waveform, fits in zip(waveforms, whole)
         ]
     first_layer_apart = (
         len(waveforms) > 1
