@@ -7,7 +7,9 @@ copy's draws seeded by the recipe's seed, the copy and the clip's path, so the c
 are cached like the clip's own states. Training then draws, for every clip of every epoch, the clip's own states or
 one of its copies' (from a generator seeded by the seed, the epoch and the clip, so a resumed run draws what an
 uninterrupted one would); validation, test and the statistics of ``normalization`` read the clips' own states only.
-Encoding costs ``N + 1`` times FAST mode's; every epoch after it costs what FAST mode's does.
+Encoding costs ``N + 1`` times FAST mode's; every epoch after it costs what FAST mode's does. Fine-tuning the top
+layers (``finetune_top_layers``) takes copies the same way: :class:`~ser_hf.inputs.top_layers_copies.TopLayersCopiesMode`
+caches each copy's input to the first fine-tuned layer too (:func:`add_augmented_copies` with `lower_layer`).
 """
 
 from __future__ import annotations
@@ -21,20 +23,53 @@ from datasets import Dataset, concatenate_datasets
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from .collators import clip_seed
-from .encoder_states import encode_dataset
+from .encoder_states import LOWER_STATES_COLUMN, encode_dataset
 from .fast_mode import EncoderStatesCollator, FastMode
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
 
-def copy_column(copy: int) -> str:
-    """The column of the `copy`-th augmented copy's states (1-based)."""
-    return f"{ENCODER_STATES_COLUMN}_copy{copy}"
+def copy_column(copy: int, column: str = ENCODER_STATES_COLUMN) -> str:
+    """The column of the `copy`-th augmented copy's `column` (1-based): its pooled states by default."""
+    return f"{column}_copy{copy}"
+
+
+def add_augmented_copies(mode: FastMode, encoded: Dataset, training_args) -> Dataset:
+    """`encoded` (a corpus `mode` has encoded as it is) with its clips' `mode.copies` augmented copies encoded the same
+    way, each in columns of its own (:func:`copy_column`): the pooled states and, where the mode caches the input of a
+    first fine-tuned layer (`mode.lower_layer`), each copy's input to that layer. Each copy is cached like the clips'
+    own states (:func:`encode_dataset`)."""
+    model, feature_extractor = mode.build_encoder(encoded, training_args)  # the encoder of the clips' own states
+    lower_layer = mode.lower_layer(model)
+    augmentation = mode.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate)
+    states_columns = (ENCODER_STATES_COLUMN, LOWER_STATES_COLUMN)
+    clips = encoded.remove_columns([name for name in states_columns if name in encoded.column_names])
+    columns = []
+    for copy in range(1, mode.copies + 1):
+        states = encode_dataset(
+            model,
+            feature_extractor,
+            clips,
+            batch_size=training_args.per_device_eval_batch_size,
+            precision=mode.data_args.cache_precision,
+            lower_layer=lower_layer,
+            augmentation=augmentation,
+            augmentation_seed=training_args.seed * 1_000_003 + copy,
+            column=copy_column(copy),
+        )
+        kept = [copy_column(copy)]
+        if lower_layer is not None:
+            states = states.rename_column(LOWER_STATES_COLUMN, copy_column(copy, LOWER_STATES_COLUMN))
+            kept.append(copy_column(copy, LOWER_STATES_COLUMN))
+        columns.append(states.select_columns(kept))
+    info = get_ser_info(encoded)
+    return set_ser_info(concatenate_datasets([encoded, *columns], axis=1), **info)
 
 
 @dataclass
 class AugmentedCopiesCollator(EncoderStatesCollator):
-    """:class:`EncoderStatesCollator` for training: each row's states are its own or one of its `copies` augmented
-    copies', drawn uniformly from a generator seeded by (`seed`, `epoch`, the clip's path)."""
+    """:class:`EncoderStatesCollator` for training: each row's states (its pooled ones, and its input to the first
+    fine-tuned layer where the row has it) are its own or one of its `copies` augmented copies', drawn uniformly from
+    a generator seeded by (`seed`, `epoch`, the clip's path)."""
 
     copies: int = 0
     seed: int = 0
@@ -45,9 +80,16 @@ class AugmentedCopiesCollator(EncoderStatesCollator):
         for row in rows:
             clip = clip_seed(row.get("path", ""))
             choice = int(np.random.default_rng([self.seed, self.epoch, clip]).integers(0, self.copies + 1))
-            drawn.append(
-                {**row, ENCODER_STATES_COLUMN: row[copy_column(choice)] if choice else row[ENCODER_STATES_COLUMN]}
-            )
+            if choice:
+                row = {
+                    **row,
+                    **{
+                        column: row[copy_column(choice, column)]
+                        for column in (ENCODER_STATES_COLUMN, LOWER_STATES_COLUMN)
+                        if column in row
+                    },
+                }
+            drawn.append(row)
         return super().__call__(drawn)
 
 
@@ -66,25 +108,7 @@ class AugmentedCopiesMode(FastMode):
         return (ENCODER_STATES_COLUMN, *(copy_column(copy) for copy in range(1, self.copies + 1)))
 
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
-        encoded = super()._prepare_corpus(dataset, training_args)
-        model, feature_extractor = self.build_encoder(dataset, training_args)  # the encoder of the clips' own states
-        augmentation = self.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate)
-        clips = encoded.remove_columns(ENCODER_STATES_COLUMN)
-        columns = []
-        for copy in range(1, self.copies + 1):
-            states = encode_dataset(
-                model,
-                feature_extractor,
-                clips,
-                batch_size=training_args.per_device_eval_batch_size,
-                precision=self.data_args.cache_precision,
-                augmentation=augmentation,
-                augmentation_seed=training_args.seed * 1_000_003 + copy,
-                column=copy_column(copy),
-            )
-            columns.append(states.select_columns([copy_column(copy)]))
-        info = get_ser_info(encoded)
-        return set_ser_info(concatenate_datasets([encoded, *columns], axis=1), **info)
+        return add_augmented_copies(self, super()._prepare_corpus(dataset, training_args), training_args)
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
         training = AugmentedCopiesCollator(
@@ -93,4 +117,4 @@ class AugmentedCopiesMode(FastMode):
         return training, EncoderStatesCollator(feature_extractor, normalization)
 
 
-__all__ = ["AugmentedCopiesCollator", "AugmentedCopiesMode", "copy_column"]
+__all__ = ["AugmentedCopiesCollator", "AugmentedCopiesMode", "add_augmented_copies", "copy_column"]

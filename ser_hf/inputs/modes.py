@@ -14,11 +14,20 @@ from .feature_encoder_cache import FeatureEncoderCacheMode
 from .functionals import FUNCTIONALS_MODEL_TYPE, FunctionalsMode
 from .raw_audio import RawAudioMode
 from .top_layers import TopLayersMode
+from .top_layers_copies import TopLayersCopiesMode
 
 logger = logging.getLogger(__name__)
 
 #: Every input mode.
-INPUT_MODES = (FastMode, AugmentedCopiesMode, TopLayersMode, FunctionalsMode, RawAudioMode, FeatureEncoderCacheMode)
+INPUT_MODES = (
+    FastMode,
+    AugmentedCopiesMode,
+    TopLayersMode,
+    TopLayersCopiesMode,
+    FunctionalsMode,
+    RawAudioMode,
+    FeatureEncoderCacheMode,
+)
 
 
 def input_mode(
@@ -38,9 +47,10 @@ def input_mode(
         device (`str`, *optional*): the type of device the model trains on (``"cpu"``, ``"cuda"``, ...); by default
             ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
     """
+    copies = getattr(augmentation_args, "cached_augmented_copies", 0)
     if model_args.cache_encoder_outputs and getattr(model_args, "finetune_top_layers", 0):
-        mode = TopLayersMode
-    elif model_args.cache_encoder_outputs and getattr(augmentation_args, "cached_augmented_copies", 0):
+        mode = TopLayersCopiesMode if copies else TopLayersMode
+    elif model_args.cache_encoder_outputs and copies:
         mode = AugmentedCopiesMode
     elif model_args.cache_encoder_outputs:
         mode = FastMode

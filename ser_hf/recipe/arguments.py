@@ -636,9 +636,10 @@ class AugmentationArguments:
     cached_augmented_copies: int = field(
         default=0,
         metadata={
-            "help": "FAST mode: encode N augmented copies of every clip once (the recipe's waveform augmentation, "
-            "seeded per clip and copy) beside the clip itself; each training epoch draws, per clip, the clip or one "
-            "of its copies. Validation and test clips are never augmented."
+            "help": "FAST mode and finetune_top_layers: encode N augmented copies of every clip once (the recipe's "
+            "waveform augmentation, seeded per clip and copy) beside the clip itself, up to the first fine-tuned "
+            "layer with finetune_top_layers; each training epoch draws, per clip, the clip or one of its copies. "
+            "Validation and test clips are never augmented."
         },
     )
     num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip (spectrogram models)."})
@@ -774,11 +775,6 @@ class AugmentationArguments:
                 f"cached_augmented_copies: {self.cached_augmented_copies} encodes augmented copies of each clip once "
                 "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
                 "gain_prob, speed_prob, pitch_prob, reverb_prob or lowpass_prob above 0)."
-            )
-        if self.cached_augmented_copies and getattr(model_args, "finetune_top_layers", 0):
-            raise RecipeError(
-                "cached_augmented_copies with finetune_top_layers is not supported yet: the copies cache pooled "
-                "states, not the frames the fine-tuned layers read. Leave one of them out."
             )
         if model_args.cache_encoder_outputs and (
             (waveform_augmentation and not self.cached_augmented_copies) or self.ssl_masking()

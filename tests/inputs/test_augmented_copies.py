@@ -1,5 +1,5 @@
-"""FAST mode's cached augmented copies (cached_augmented_copies): encoded once, seeded, drawn per epoch in training
-only."""
+"""Cached augmented copies (cached_augmented_copies), in FAST mode and with the top layers fine-tuned: encoded once,
+seeded, drawn per epoch in training only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from datasets import Dataset, Features, List, Value
 from ser_hf.inputs.augment import WaveformAugmentation
 from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copy_column
 from ser_hf.inputs.encoder_states import encode_dataset
+from ser_hf.inputs.top_layers import TopLayersMode
+from ser_hf.inputs.top_layers_copies import LowerStatesCopiesCollator, TopLayersCopiesMode
 from tests.conftest_models import LABELS, load_clip, tiny_whisper_fast
 
 
@@ -106,3 +108,54 @@ def test_a_merged_corpus_takes_each_clips_augmented_copy_from_the_cache_of_its_c
     # Encoded anew, each clip batched with others: the same draws, to the batches' rounding.
     np.testing.assert_allclose(reused, copy(merged, tmp_path / "fresh"), atol=5e-3)
     assert not np.allclose(reused[3], reused[1], atol=1e-4)  # clip 1 under its own name and under another
+
+
+def test_the_top_layers_collator_draws_a_clips_pooled_states_and_frames_from_the_same_copy():
+    """finetune_top_layers with cached_augmented_copies: a row that draws its copy reads that copy's pooled states
+    and its cached input to the first fine-tuned layer (its own length) together, never one without the other."""
+    rows = [
+        {
+            "encoder_states": np.zeros((2, 4)),
+            copy_column(1): np.ones((2, 4)),
+            "lower_states": np.zeros((3, 4)),
+            copy_column(1, "lower_states"): np.ones((5, 4)),
+            "label": 0,
+            "path": f"c{index}",
+        }
+        for index in range(40)
+    ]
+    batch = LowerStatesCopiesCollator(copies=1, seed=3)(rows)
+    drew_copy = batch["encoder_states"][:, 0, 0] == 1
+    assert 0 < int(drew_copy.sum()) < len(rows)
+    assert torch.equal(batch["lower_states"][:, 0, 0] == 1, drew_copy)
+    assert torch.equal(batch["frame_mask"].sum(dim=1), torch.where(drew_copy, 5, 3))
+    # The same draws as FAST mode's collator: one definition of which clip reads which copy.
+    fast = AugmentedCopiesCollator(copies=1, seed=3)(rows)
+    torch.testing.assert_close(fast["encoder_states"], batch["encoder_states"])
+
+
+def test_top_layers_copies_cache_each_copys_frames_and_leave_the_clips_own_as_they_were(tmp_path, tiny_ravdess):
+    from transformers import set_seed
+
+    from ser_hf.recipe.parser import parse_recipe
+    from ser_hf.training.stages import load_dataset_from_args, recipe_input_mode
+    from tests.inputs.test_modes import TINY_WHISPER_FAST
+    from tests.recipe.test_parser import write_recipe
+
+    def prepared(name: str, **values) -> tuple[type, Dataset]:
+        recipe = write_recipe(
+            tmp_path / f"{name}.yaml", tiny_ravdess, output_dir=str(tmp_path / name), **TINY_WHISPER_FAST, **values
+        )
+        model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
+        mode = recipe_input_mode(model_args, data_args, augmentation_args)
+        set_seed(training_args.seed)
+        return type(mode), mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+
+    plain_mode, plain = prepared("plain", finetune_top_layers=1)
+    mode, copies = prepared("copies", finetune_top_layers=1, cached_augmented_copies=1, noise_prob=1.0)
+    assert plain_mode is TopLayersMode and mode is TopLayersCopiesMode
+    for column in ("encoder_states", "lower_states"):
+        np.testing.assert_array_equal(np.asarray(copies[0][column]), np.asarray(plain[0][column]))
+    own, copy = (np.asarray(copies[0][name]) for name in ("lower_states", copy_column(1, "lower_states")))
+    assert own.shape == copy.shape and not np.allclose(own, copy, atol=1e-3)  # noise, not the clip again
+    assert not np.allclose(copies[0]["encoder_states"], copies[0][copy_column(1)], atol=1e-4)

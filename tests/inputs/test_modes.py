@@ -21,6 +21,7 @@ from ser_hf.inputs.modes import INPUT_MODES
 from ser_hf.inputs.raw_audio import RawAudioMode
 from ser_hf.inputs.speaker_normalization import fit_normalization
 from ser_hf.inputs.top_layers import CachedLowerLayersModel, TopLayersMode
+from ser_hf.inputs.top_layers_copies import TopLayersCopiesMode
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
 from ser_hf.training.stages import build_model, load_dataset_from_args, make_folds, recipe_input_mode
@@ -69,6 +70,11 @@ RECIPES = {
         {**TINY_WHISPER_FAST, "finetune_top_layers": 1},
         TopLayersMode,
         ("encoder_states", "lower_states"),
+    ),
+    "whisper, top layer fine-tuned with augmented copies": (
+        {**TINY_WHISPER_FAST, "finetune_top_layers": 1, "cached_augmented_copies": 1, "gain_prob": 1.0},
+        TopLayersCopiesMode,
+        ("encoder_states", "lower_states", "encoder_states_copy1", "lower_states_copy1"),
     ),
     "opensmile": (TINY_OPENSMILE, FunctionalsMode, ("functionals",)),
 }
@@ -124,7 +130,7 @@ def test_each_recipe_gets_its_mode_whose_batches_the_model_trains_on(tmp_path, t
 
     trained = mode.trained_model(model, feature_extractor, inputs)
     assert isinstance(trained, CachedEncoderHead) == (mode_class in (FastMode, AugmentedCopiesMode))
-    assert isinstance(trained, CachedLowerLayersModel) == (mode_class is TopLayersMode)
+    assert isinstance(trained, CachedLowerLayersModel) == issubclass(mode_class, TopLayersMode)
     train_collator, eval_collator = mode.collators(
         feature_extractor, inputs, training_args, normalization=normalization, extra_columns=("path",)
     )
