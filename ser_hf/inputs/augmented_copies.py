@@ -8,8 +8,9 @@ are cached like the clip's own states. Training then draws, for every clip of ev
 one of its copies' (from a generator seeded by the seed, the epoch and the clip, so a resumed run draws what an
 uninterrupted one would); validation, test and the statistics of ``normalization`` read the clips' own states only.
 Encoding costs ``N + 1`` times FAST mode's; every epoch after it costs what FAST mode's does. Fine-tuning the top
-layers (``finetune_top_layers``) takes copies the same way: :class:`~ser_hf.inputs.top_layers_copies.TopLayersCopiesMode`
-caches each copy's input to the first fine-tuned layer too (:func:`add_augmented_copies` with `lower_layer`).
+layers (``finetune_top_layers``) takes copies the same way:
+:class:`~ser_hf.inputs.top_layers_copies.TopLayersCopiesMode` caches each copy's input to the first fine-tuned layer
+too (:func:`add_augmented_copies`).
 """
 
 from __future__ import annotations
