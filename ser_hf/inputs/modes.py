@@ -33,10 +33,11 @@ INPUT_MODES = (
 def input_mode(
     model_args, data_args, augmentation_args, build_model: ModelBuilder, device: Optional[str] = None
 ) -> InputMode:
-    """The recipe's input mode: FAST mode with ``cache_encoder_outputs``; the openSMILE functionals for the opensmile
-    baseline; raw audio for the other baselines and SSL models with ``cache_feature_encoder: false``; otherwise (an
-    SSL model) its frozen feature encoder's outputs cached once per clip, where they can be, when
-    ``cache_feature_encoder`` is true, or left unset (auto) and the model trains on CPU
+    """The recipe's input mode: FAST mode with ``cache_encoder_outputs`` (the top layers fine-tuned on the cached lower
+    ones with ``finetune_top_layers``; either with cached augmented copies with ``cached_augmented_copies``); the
+    openSMILE functionals for the opensmile baseline; raw audio for the other baselines and SSL models with
+    ``cache_feature_encoder: false``; otherwise (an SSL model) its frozen feature encoder's outputs cached once per
+    clip, where they can be, when ``cache_feature_encoder`` is true, or left unset (auto) and the model trains on CPU
     (:func:`caches_feature_encoder`).
 
     Args:
