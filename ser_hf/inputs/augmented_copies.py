@@ -94,11 +94,14 @@ class AugmentedCopiesCollator(EncoderStatesCollator):
         return super().__call__(drawn)
 
 
-class AugmentedCopiesMode(FastMode):
-    """FAST mode whose training clips are drawn among each clip's own states and its cached augmented copies'."""
+class WithAugmentedCopies:
+    """What a cached mode (:class:`FastMode` or a subclass) needs for augmented copies, placed before it in the bases:
+    each copy encoded once as the mode encodes the clips (:func:`add_augmented_copies`), its columns kept in every
+    split, and training batches drawn among each clip and its copies by `training_collator`; evaluation reads the
+    clips' own states through `evaluation_collator`."""
 
-    name = "FAST (cached encoder states, with augmented copies)"
-    preparation = "encoding the corpus and its augmented copies once (FAST mode)"
+    training_collator: type = AugmentedCopiesCollator
+    evaluation_collator: type = EncoderStatesCollator
 
     @property
     def copies(self) -> int:
@@ -106,16 +109,30 @@ class AugmentedCopiesMode(FastMode):
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (ENCODER_STATES_COLUMN, *(copy_column(copy) for copy in range(1, self.copies + 1)))
+        own = super().columns
+        return (*own, *(copy_column(copy, column) for copy in range(1, self.copies + 1) for column in own))
 
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
         return add_augmented_copies(self, super()._prepare_corpus(dataset, training_args), training_args)
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
-        training = AugmentedCopiesCollator(
+        training = self.training_collator(
             feature_extractor, normalization, copies=self.copies, seed=training_args.seed
         )
-        return training, EncoderStatesCollator(feature_extractor, normalization)
+        return training, self.evaluation_collator(feature_extractor, normalization)
 
 
-__all__ = ["AugmentedCopiesCollator", "AugmentedCopiesMode", "add_augmented_copies", "copy_column"]
+class AugmentedCopiesMode(WithAugmentedCopies, FastMode):
+    """FAST mode whose training clips are drawn among each clip's own states and its cached augmented copies'."""
+
+    name = "FAST (cached encoder states, with augmented copies)"
+    preparation = "encoding the corpus and its augmented copies once (FAST mode)"
+
+
+__all__ = [
+    "AugmentedCopiesCollator",
+    "AugmentedCopiesMode",
+    "WithAugmentedCopies",
+    "add_augmented_copies",
+    "copy_column",
+]

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datasets import Dataset
-
-from .augmented_copies import AugmentedCopiesCollator, add_augmented_copies, copy_column
+from .augmented_copies import AugmentedCopiesCollator, WithAugmentedCopies
 from .top_layers import LowerStatesCollator, TopLayersMode
 
 
@@ -28,30 +26,14 @@ class LowerStatesCopiesCollator(AugmentedCopiesCollator, LowerStatesCollator):
     `copies` augmented copies', drawn as :class:`AugmentedCopiesCollator` draws them."""
 
 
-class TopLayersCopiesMode(TopLayersMode):
+class TopLayersCopiesMode(WithAugmentedCopies, TopLayersMode):
     """:class:`TopLayersMode` whose training clips are drawn among each clip's own cached frames and its augmented
     copies'."""
 
     name = "top encoder layers fine-tuned on cached lower layers, with augmented copies"
     preparation = "encoding the corpus and its augmented copies once up to the first fine-tuned layer"
-
-    @property
-    def copies(self) -> int:
-        return self.augmentation_args.cached_augmented_copies
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        own = TopLayersMode.columns
-        return (*own, *(copy_column(copy, column) for copy in range(1, self.copies + 1) for column in own))
-
-    def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
-        return add_augmented_copies(self, super()._prepare_corpus(dataset, training_args), training_args)
-
-    def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
-        training = LowerStatesCopiesCollator(
-            feature_extractor, normalization, copies=self.copies, seed=training_args.seed
-        )
-        return training, LowerStatesCollator(feature_extractor, normalization)
+    training_collator = LowerStatesCopiesCollator
+    evaluation_collator = LowerStatesCollator
 
 
 __all__ = ["LowerStatesCopiesCollator", "TopLayersCopiesMode"]
