@@ -14,7 +14,8 @@ Augmentation: Whisper's SpecAugment keys in ``model_config`` (``apply_spec_augme
 ``mask_feature_min_masks``, as ``WhisperModel`` reads them for its log-mel input) mask spans of frames and of channels
 of the cached input of the first fine-tuned layer in every training step (zeroed, spans drawn by transformers'
 ``_compute_mask_indices``): the cache stays exact and each epoch sees other masks. Evaluation and the saved model
-never mask.
+never mask. Augmented audio (``cached_augmented_copies``) is encoded once per copy up to the first fine-tuned
+layer: :class:`~ser_hf.inputs.top_layers_copies.TopLayersCopiesMode`.
 
 LoRA (``use_lora`` with ``finetune_top_layers``): peft's LoRA adapters on the top layers' attention and feed-forward
 projections (``lora_target_modules``, by default :data:`TOP_LAYERS_LORA_TARGET_MODULES`) train instead of those
