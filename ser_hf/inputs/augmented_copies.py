@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from .collators import clip_seed
@@ -114,6 +114,15 @@ class WithAugmentedCopies:
 
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:
         return add_augmented_copies(self, super()._prepare_corpus(dataset, training_args), training_args)
+
+    def fold_inputs(self, model, feature_extractor, splits, training_args):
+        """The mode's inputs, the copies in the training split only: evaluation never reads them."""
+        inputs = super().fold_inputs(model, feature_extractor, splits, training_args)
+        own = super().columns
+        copies = [name for name in self.columns if name not in own]
+        return DatasetDict(
+            {name: split if name == "train" else split.remove_columns(copies) for name, split in inputs.items()}
+        )
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
         training = self.training_collator(
