@@ -235,6 +235,8 @@ class GroupStatisticsRefresh(TrainerCallback):
     def _pooled_rows(self, dataset: Dataset):
         """``(group, pooled states row)`` of every clip of `dataset`, by the model as it is (evaluation mode)."""
         groups = column_values(dataset, self.plan.group_column)
+        # Only what the model reads: a training split's augmented copies (their frames) stay on disk.
+        dataset = dataset.select_columns([ENCODER_STATES_COLUMN, LOWER_STATES_COLUMN])
         collator = LowerStatesCollator()
         model = self.model
         device = model.projector.weight.device

@@ -855,6 +855,17 @@ class SERTrainingArguments(TrainingArguments):
         default=0.3,
         metadata={"help": "Share of the test clips predicted as each emotion that a self-training round keeps."},
     )
+    corpus_adversarial_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Domain-adversarial training across the training corpora (Ganin and Lempitsky, 2015): a "
+            "classifier of each training clip's corpus learns from the head's projection behind a gradient "
+            "reversal layer, whose reversed gradient, scaled by this weight (ramped up from 0 over training), "
+            "teaches the projection to hide the corpus, so that the head reads what the corpora share. 0: off. "
+            "Needs two training corpora or more and a cached encoder (cache_encoder_outputs); the adversary is "
+            "never saved with the model (ser_hf.training.corpus_adversary)."
+        },
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
         metadata={
@@ -947,6 +958,25 @@ class SERTrainingArguments(TrainingArguments):
         if self.dataloader_pin_memory and not non_blocking_set:
             self.accelerator_config.non_blocking = True
         check_output_dir_writable(self.output_dir)
+
+    def check_model(self, model_args: ModelArguments, data_args: DataArguments) -> None:
+        """Refuse a corpus adversary the recipe's model or corpora cannot train, naming every reason at once."""
+        weight = self.corpus_adversarial_weight
+        if not weight:
+            return
+        problems = []
+        if not model_args.cache_encoder_outputs:
+            problems.append(
+                "it reads the head's projection of each clip, which the models of cached encoder states have "
+                "(set cache_encoder_outputs: true, with finetune_top_layers to fine-tune the top layers)"
+            )
+        if len(data_args.corpus) < 2:
+            problems.append(
+                f"it needs two training corpora or more, and the recipe reads {', '.join(data_args.corpus) or 'none'}"
+                " (corpus: [ravdess, tess, ...])"
+            )
+        if problems:
+            raise RecipeError(f"corpus_adversarial_weight: {weight:g}: " + "; ".join(problems) + ".")
 
     def _check_training_length(self) -> None:
         """Refuse values that would train nothing (and save an untrained model as a finished run) or fail inside

@@ -2,9 +2,9 @@
 ``ser-hf train`` check a recipe's keys against it first, so that a misspelt key is answered at once rather than after
 the seconds those imports take. The recipe parser then checks everything again against the dataclasses themselves.
 
-ser-hf's own fields are listed here (a test keeps the lists equal to the dataclasses' fields); the fields
-``SERTrainingArguments`` inherits are read from the installed transformers' ``TrainingArguments`` source, so that a
-transformers release that adds one does not make a valid key look misspelt.
+ser-hf's own fields are read from the source of :mod:`ser_hf.recipe.arguments` (parsed, not imported), and the fields
+``SERTrainingArguments`` inherits from the installed transformers' ``TrainingArguments`` source, so that a transformers
+release that adds one does not make a valid key look misspelt.
 """
 
 from __future__ import annotations
@@ -23,98 +23,9 @@ from .yaml_io import read_recipe_file
 
 logger = logging.getLogger(__name__)
 
-#: ``ModelArguments``' fields.
-MODEL_KEYS = (
-    "model_type",
-    "model_name_or_path",
-    "model_revision",
-    "reinitialize_head",
-    "allow_pickled_weights",
-    "model_config",
-    "feature_extractor_config",
-    "encoder_window_seconds",
-    "pooling_mode",
-    "use_weighted_layer_sum",
-    "freeze_feature_encoder",
-    "num_frozen_layers",
-    "freeze_base_model",
-    "cache_encoder_outputs",
-    "finetune_top_layers",
-    "cache_feature_encoder",
-    "use_lora",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target_modules",
-)
-
-#: ``DataArguments``' fields.
-DATA_KEYS = (
-    "corpus",
-    "data_dir",
-    "corpus_options",
-    "corpus_weights",
-    "train_only_corpora",
-    "label_map",
-    "labels",
-    "sampling_rate",
-    "skip_invalid",
-    "split_protocol",
-    "train_speakers",
-    "validation_speakers",
-    "test_speakers",
-    "test_size",
-    "validation_size",
-    "num_folds",
-    "folds",
-    "split_seed",
-    "max_duration_seconds",
-    "preprocessing_num_workers",
-    "cache_precision",
-)
-
-#: ``AugmentationArguments``' fields.
-AUGMENTATION_KEYS = (
-    "noise_prob",
-    "noise_snr_db",
-    "noise_files",
-    "gain_prob",
-    "gain_db",
-    "speed_prob",
-    "speed_factors",
-    "pitch_prob",
-    "pitch_semitones",
-    "reverb_prob",
-    "reverb_rt60",
-    "impulse_responses",
-    "lowpass_prob",
-    "lowpass_hz",
-    "cached_augmented_copies",
-    "num_time_masks",
-    "time_mask_width",
-    "num_freq_masks",
-    "freq_mask_width",
-    "mask_time_prob",
-    "mask_time_length",
-    "mask_feature_prob",
-    "mask_feature_length",
-    "mixup_alpha",
-)
-
-#: ``SERTrainingArguments``' fields beyond transformers' ``TrainingArguments`` (see :func:`training_arguments_keys`).
-SER_TRAINING_KEYS = (
-    "class_weights",
-    "head_learning_rate",
-    "one_cycle_lr",
-    "overwrite_output_dir",
-    "early_stopping_patience",
-    "calibrate_temperature",
-    "calibration_min_clips",
-    "self_training_rounds",
-    "self_training_share",
-    "precision",
-    "defer_loss_check",
-)
+#: The recipe's dataclasses (:mod:`ser_hf.recipe.arguments`), whose own fields are recipe keys;
+#: ``SERTrainingArguments`` also takes transformers' ``TrainingArguments`` fields (:func:`training_arguments_keys`).
+RECIPE_CLASSES = ("ModelArguments", "DataArguments", "AugmentationArguments", "SERTrainingArguments")
 
 #: The recipe key that lists an ensemble's member recipes (:mod:`ser_hf.training.ensemble`); an ensemble recipe holds
 #: keys of its own, which it checks itself.
@@ -122,6 +33,30 @@ ENSEMBLE_MEMBERS_KEY = "ensemble_members"
 
 # TrainingArguments fields every transformers version has: their absence means the source was not read right.
 _SURE_TRAINING_KEYS = {"output_dir", "learning_rate", "num_train_epochs", "seed"}
+
+
+def _class_fields(path: str | os.PathLike, class_names: Iterable[str], own_fields_only: bool = False):
+    """``{class name: init field names}`` of the dataclasses `class_names` defined in the Python file `path`, read
+    from its source without importing it; `None` for a class that is missing or, with `own_fields_only`, built from a
+    base class (whose fields would be missed)."""
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), filename=str(path))
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    fields = {}
+    for name in class_names:
+        node = classes.get(name)
+        if node is None or (own_fields_only and node.bases):
+            fields[name] = None
+            continue
+        fields[name] = frozenset(
+            statement.target.id
+            for statement in node.body
+            if isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and not _is_class_variable(statement.annotation)
+            and not _init_false(statement.value)
+        )
+    return fields
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,25 +69,22 @@ def training_arguments_keys() -> Optional[frozenset[str]]:
         if spec is None or not spec.submodule_search_locations:
             return None
         path = os.path.join(list(spec.submodule_search_locations)[0], "training_args.py")
-        with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read(), filename=path)
+        keys = _class_fields(path, ["TrainingArguments"], own_fields_only=True)["TrainingArguments"]
     except (OSError, SyntaxError, ValueError, ImportError) as error:
         logger.debug("TrainingArguments' fields not read from transformers' source: %s", error)
         return None
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
-            if node.bases:
-                return None  # fields inherited from elsewhere would be missed
-            keys = frozenset(
-                statement.target.id
-                for statement in node.body
-                if isinstance(statement, ast.AnnAssign)
-                and isinstance(statement.target, ast.Name)
-                and not _is_class_variable(statement.annotation)
-                and not _init_false(statement.value)
-            )
-            return keys if _SURE_TRAINING_KEYS <= keys else None
-    return None
+    return keys if keys is not None and _SURE_TRAINING_KEYS <= keys else None
+
+
+@functools.lru_cache(maxsize=1)
+def ser_hf_keys() -> frozenset[str]:
+    """The fields ser-hf's recipe dataclasses declare themselves (:data:`RECIPE_CLASSES`), read from
+    ``arguments.py``'s source: the module imports torch and transformers, which this check runs before."""
+    fields = _class_fields(os.path.join(os.path.dirname(__file__), "arguments.py"), RECIPE_CLASSES)
+    missing = [name for name, keys in fields.items() if keys is None]
+    if missing:
+        raise RuntimeError(f"ser_hf/recipe/arguments.py defines no {', '.join(missing)}.")
+    return frozenset().union(*fields.values())
 
 
 def _is_class_variable(annotation: ast.expr) -> bool:
@@ -173,7 +105,7 @@ def recipe_keys_before_imports() -> Optional[frozenset[str]]:
     training_keys = training_arguments_keys()
     if training_keys is None:
         return None
-    return frozenset(MODEL_KEYS + DATA_KEYS + AUGMENTATION_KEYS + SER_TRAINING_KEYS) | training_keys
+    return ser_hf_keys() | training_keys
 
 
 def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: str | os.PathLike) -> None:
@@ -208,13 +140,11 @@ def check_recipe_before_imports(args: Sequence[str]) -> None:
 
 
 __all__ = [
-    "AUGMENTATION_KEYS",
-    "DATA_KEYS",
     "ENSEMBLE_MEMBERS_KEY",
-    "MODEL_KEYS",
-    "SER_TRAINING_KEYS",
+    "RECIPE_CLASSES",
     "check_recipe_before_imports",
     "check_recipe_keys",
     "recipe_keys_before_imports",
+    "ser_hf_keys",
     "training_arguments_keys",
 ]

@@ -54,8 +54,8 @@ class Recipe:
     @classmethod
     def parse(cls, args: Optional[Sequence[str]] = None) -> Recipe:
         """Parse ``[RECIPE.yaml] [--key value ...]`` (the YAML sets the defaults, flags override them; an unknown key
-        is a :class:`~ser_hf.errors.RecipeError` naming it and the file), and check the augmentation against the
-        model."""
+        is a :class:`~ser_hf.errors.RecipeError` naming it and the file), and check the augmentation and the training
+        options against the model (and corpora)."""
         import sys
 
         from .parser import RecipeParser
@@ -63,6 +63,7 @@ class Recipe:
         args = tuple(sys.argv[1:] if args is None else args)
         recipe = cls(*RecipeParser().parse_recipe(list(args)), args=args)
         recipe.augmentation.check_model(recipe.model)
+        recipe.training.check_model(recipe.model, recipe.data)
         return recipe
 
     def __iter__(self) -> Iterator[Any]:

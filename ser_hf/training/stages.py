@@ -55,6 +55,7 @@ from ..run_record import (
     TrainingRecord,
     ValidationChoices,
 )
+from .corpus_adversary import CorpusLabelsCollator, adversary_corpora, attach_corpus_adversary
 from .self_training import pick_pseudo_labels, read_picks, round_folder, with_pseudo_labels, write_picks
 from .trainer import (
     CLIP_PATHS_KEY,
@@ -309,7 +310,10 @@ def prepare_recipe_data(recipe: Recipe) -> tuple[InputMode, Dataset]:
         dataset = load_dataset_from_args(recipe.data)
     # The split is made once on the loaded corpus first, so that a speaker list naming speakers the corpus lacks (or a
     # protocol it cannot follow) stops the run before minutes of encoding, not after.
-    make_folds(dataset, recipe.data)
+    folds = make_folds(dataset, recipe.data)
+    if recipe.training.corpus_adversarial_weight:
+        for _, splits in folds:
+            adversary_corpora(splits["train"], recipe.training.corpus_adversarial_weight)
     input_mode = recipe_input_mode(recipe, device=recipe.training.device.type)
     return input_mode, input_mode.prepare_corpus(dataset, recipe.training)
 
@@ -628,6 +632,10 @@ def build_trainer(
     if args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     callbacks += input_mode.callbacks(trained_model, feature_extractor, inputs, args, normalization=normalization)
+    if args.corpus_adversarial_weight:
+        corpora = adversary_corpora(inputs["train"], args.corpus_adversarial_weight)
+        attach_corpus_adversary(trained_model, corpora)
+        train_collator = CorpusLabelsCollator(train_collator, corpora)
     train_labels = column_values(inputs["train"], "label")
     return SERTrainer(
         model=trained_model,
@@ -643,6 +651,7 @@ def build_trainer(
         head_learning_rate=args.head_learning_rate,
         mixup_alpha=input_mode.augmentation_args.mixup_alpha,
         sample_weights=training_sample_weights(inputs["train"], input_mode.data_args),
+        corpus_adversarial_weight=args.corpus_adversarial_weight,
     )
 
 

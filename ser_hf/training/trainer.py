@@ -18,6 +18,7 @@ from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from ..atomic_files import give_plain_mode
 from ..evaluation.metrics import classification_metrics, scalar_metrics
+from .corpus_adversary import ADVERSARY_ATTRIBUTE, CORPUS_LABELS_KEY, reversal_scale
 from .errors import NonFiniteLossError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ CLIP_PATHS_KEY = "path"
 MIXUP_INPUT_KEY = "input_features"
 
 #: Names of the modules (or parameters) that make up a classification head, across ser-hf's models.
-HEAD_PARAMETER_PREFIXES = ("projector", "pooler", "classifier", "layer_weights", "head")
+HEAD_PARAMETER_PREFIXES = ("projector", "pooler", "classifier", "layer_weights", "head", ADVERSARY_ATTRIBUTE)
 
 
 def class_weights_tensor(
@@ -207,11 +208,16 @@ class SERTrainer(Trainer):
         sample_weights (`Sequence[float]`, *optional*): a weight per training clip: each epoch then draws as many
             clips as the training split holds, with replacement, each with probability proportional to its weight
             (see :func:`corpus_sampling_weights`), instead of every clip once.
+        corpus_adversarial_weight (`float`, *optional*, defaults to 0): domain-adversarial training across the
+            training corpora (:mod:`ser_hf.training.corpus_adversary`): the model carries a `corpus_adversary` and
+            the training batches their `corpus_labels`; 0: off.
         **kwargs: `Trainer`'s arguments.
 
     The loss is ``cross_entropy(logits, labels, weight=class_weights, label_smoothing=args.label_smoothing_factor)``,
     averaged over the batch (and divided by the accumulation steps by `Trainer`). Under mixup a training batch's loss
     is ``lam * loss(labels) + (1 - lam) * loss(labels[order])``, the same loss on the labels of the clips mixed in.
+    With a corpus adversary a training batch's loss adds the adversary's loss on the head's projection (see
+    :mod:`ser_hf.training.corpus_adversary`).
     """
 
     def __init__(
@@ -222,9 +228,20 @@ class SERTrainer(Trainer):
         head_learning_rate: Optional[float] = None,
         mixup_alpha: float = 0.0,
         sample_weights: Optional[Sequence[float]] = None,
+        corpus_adversarial_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.corpus_adversarial_weight = corpus_adversarial_weight
+        self._projections: list[torch.Tensor] = []
+        if corpus_adversarial_weight:
+            if not hasattr(self.model, ADVERSARY_ATTRIBUTE):
+                raise ValueError(
+                    "corpus_adversarial_weight is set, but the model has no corpus adversary "
+                    "(ser_hf.training.corpus_adversary.attach_corpus_adversary)."
+                )
+            # The head's projection of each training clip, as the adversary reads it, kept at every forward pass.
+            self.model.projector.register_forward_hook(self._keep_projection)
         self.sample_weights = sample_weights
         self.eval_data_collator = eval_data_collator
         self.class_weights = class_weights
@@ -287,9 +304,11 @@ class SERTrainer(Trainer):
     ):
         labels = inputs.pop("labels", None)
         paths = inputs.pop(CLIP_PATHS_KEY, None)
+        corpus_labels = inputs.pop(CORPUS_LABELS_KEY, None)
         if labels is None:
             raise ValueError("SERTrainer needs labels in every batch to compute the loss.")
         mixed = self.mixup(inputs) if model.training and self.mixup_alpha > 0 else None
+        self._projections.clear()  # the adversary reads this forward pass's projection only
         # A non-finite loss names the clips whose own inputs hold NaN or inf, not those it was mixed into.
         outputs = model(**(mixed[0] if mixed is not None else inputs))
         logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
@@ -297,9 +316,35 @@ class SERTrainer(Trainer):
         if mixed is not None:
             _, order, lam = mixed
             loss = lam * loss + (1 - lam) * self._cross_entropy(logits, labels[order])
+        projections, self._projections = self._projections, []
+        if model.training and self.corpus_adversarial_weight and corpus_labels is not None:
+            loss = loss + self.adversarial_loss(model, projections, corpus_labels)
         if model.training:
             self._keep_training_loss(loss, inputs, paths)
         return (loss, outputs) if return_outputs else loss
+
+    def _keep_projection(self, module: nn.Module, inputs, output: torch.Tensor) -> None:
+        if module.training:
+            self._projections.append(output)
+
+    def adversarial_loss(
+        self, model: nn.Module, projections: Sequence[torch.Tensor], corpus_labels: torch.Tensor
+    ) -> torch.Tensor:
+        """The corpus adversary's loss on the batch's projections (the forward pass's one), its reversed gradient
+        scaled by ``corpus_adversarial_weight`` on Ganin and Lempitsky's schedule."""
+        if len(projections) != 1 or projections[0].dim() != 2:
+            shapes = ", ".join(str(tuple(value.shape)) for value in projections) or "none"
+            raise ValueError(
+                "corpus_adversarial_weight reads one projection of each clip per training step, (batch, width); "
+                f"the projector gave {shapes}."
+            )
+        progress = self.state.global_step / self.state.max_steps if self.state.max_steps else 0.0
+        adversary = getattr(self.accelerator.unwrap_model(model), ADVERSARY_ATTRIBUTE)
+        return adversary(
+            projections[0],
+            corpus_labels.to(projections[0].device),
+            reversal_scale(self.corpus_adversarial_weight, progress),
+        )
 
     def _cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(
