@@ -343,6 +343,12 @@ def main(argv=None) -> list[dict]:
     )
     add_model_path_argument(parser)
     add_override_argument(parser)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="the training seed (the recipe's when not given; the split is by corpus, so no split changes): another "
+        "seed's rows are reported under the variant with seed=N",
+    )
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus")
     parser.add_argument(
         "--results",
@@ -356,6 +362,8 @@ def main(argv=None) -> list[dict]:
         overrides = parse_overrides(args.overrides)
     except RecipeError as error:
         parser.error(str(error))
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     if any("normalization" in key for key in overrides):
         parser.error("choose the statistics with --normalizations, not --set ...normalization=")
     corpora = [name for name in SHARED_CORPORA if name in args.corpora]

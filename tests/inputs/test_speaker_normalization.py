@@ -263,7 +263,7 @@ def test_the_benchmarks_model_paths_replace_a_hub_id_in_recipes_and_ensemble_mem
         bench.parse_model_paths([f"openai/whisper-base={tmp_path / 'missing'}"])
 
 
-def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_all_share(tmp_path):
+def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_all_share(tmp_path, monkeypatch):
     crosscorpus = load_bench("crosscorpus")
     recipe = REPO / "recipes" / "ravdess_whisper_base_fast_speaker.yaml"
     values = crosscorpus.merged_values(recipe, tmp_path / "out", {"openai/whisper-base": str(tmp_path)})
@@ -286,6 +286,13 @@ def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_al
         crosscorpus.main([str(recipe), "--corpora", "tess"])
     with pytest.raises(SystemExit):
         crosscorpus.main([str(recipe), "--corpora", "ravdess", "tess", "--left-out", "nemo"])
+    # --seed: another training seed, named in the variant (--set refuses seed, which k-fold sets itself).
+    calls = []
+    monkeypatch.setattr(crosscorpus, "run_recipe", lambda *args: calls.append(args[5]))
+    monkeypatch.setattr(crosscorpus, "SHARED_CORPORA", {name: tmp_path for name in crosscorpus.SHARED_CORPORA})
+    crosscorpus.main([str(recipe), "--normalizations", "global", "--seed", "7", "--set", "num_train_epochs=10"])
+    assert calls == [{"num_train_epochs": 10, "seed": 7}]
+    assert crosscorpus.variant_name(recipe, calls[0]).endswith("num_train_epochs=10 seed=7")
     # A recipe that picks its epoch on validation speakers has none here: refused, not silently changed.
     with pytest.raises(crosscorpus.RecipeError, match="chooses its epoch on validation speakers"):
         crosscorpus.merged_values(REPO / "recipes" / "ravdess_cnn1d.yaml", tmp_path / "out", {})
