@@ -25,8 +25,8 @@ from ser_hf.training.corpus_adversary import (
     reversal_scale,
 )
 from ser_hf.training.trainer import SERTrainer
-from tests.conftest_models import TINY_WHISPER
 from tests.recipe.test_parser import write_recipe
+from tests.training.test_train import TINY_MODELS
 
 
 def test_the_reversal_layer_passes_values_and_reverses_scaled_gradients_on_ganins_schedule():
@@ -110,14 +110,10 @@ def test_a_recipe_is_refused_the_adversary_without_cached_states_or_two_corpora(
         parse_recipe([str(write_recipe(tmp_path / "n.yaml", tiny_ravdess, corpus_adversarial_weight=-1))])
 
 
+AUGMENTATION = ("cached_augmented_copies", "gain_prob", "lowpass_prob")
+#: The tiny Whisper FAST recipe of the training tests (without its copies), on RAVDESS and CREMA-D clips.
 FAST_TWO_CORPORA = {
-    "model_type": "whisper",
-    "model_config": TINY_WHISPER,
-    "freeze_base_model": True,
-    "cache_encoder_outputs": True,
-    "use_weighted_layer_sum": True,
-    "pooling_mode": "layer_statistics",
-    "feature_extractor_config": {"normalization": "global"},
+    **{key: value for key, value in TINY_MODELS["whisper-fast-augmented"].items() if key not in AUGMENTATION},
     "corpus": ["ravdess", "cremad"],
     "validation_speakers": ["ravdess:03"],
     "test_speakers": ["ravdess:04"],
