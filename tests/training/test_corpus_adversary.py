@@ -161,3 +161,43 @@ def test_a_split_that_trains_on_one_corpus_is_refused_before_any_clip_is_encoded
     )
     with pytest.raises(RecipeError, match="the training split holds 1 corpus \\(ravdess\\)"):
         main([str(recipe), "--data_dir", str(tiny_ravdess), str(cremad_clips)])
+
+
+def test_the_top_layers_model_trains_its_layers_against_the_adversary_too(tmp_path, tiny_ravdess):
+    """With ``finetune_top_layers`` the projection the adversary reads comes from the fine-tuned layers: their
+    weights get the reversed gradient as well as the emotion loss's."""
+    from ser_hf.inputs.top_layers import CachedLowerLayersModel
+    from ser_hf.models import build_ssl_classifier
+    from tests.conftest_models import LABELS
+    from tests.models.test_whisper import tiny_whisper_config
+
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, eval_strategy="no", load_best_model_at_end=False)
+    _, _, _, training_args = parse_recipe([str(recipe)])
+    torch.manual_seed(0)
+    model = build_ssl_classifier(
+        tiny_whisper_config(trim_window=True),
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    )
+    wrapper = CachedLowerLayersModel(model, lower_layer=1)
+    attach_corpus_adversary(wrapper, ["ravdess", "tess"])
+    layers = model.config.num_hidden_layers + 1
+    batch = {
+        "encoder_states": torch.randn(4, layers, 2 * model.config.d_model),
+        "lower_states": torch.randn(4, 30, model.config.d_model),
+        "frame_mask": torch.ones(4, 30, dtype=torch.bool),
+        "labels": torch.tensor([0, 1, 2, 0]),
+    }
+    gradients = {}
+    for weight in (0.0, 1.0):
+        trainer = SERTrainer(model=wrapper, args=training_args, corpus_adversarial_weight=weight)
+        trainer.state.global_step, trainer.state.max_steps = 5, 10  # half-way: the reversal at 0.99 x the weight
+        wrapper.train()
+        wrapper.zero_grad()
+        torch.manual_seed(1)  # the same dropout both times
+        trainer.compute_loss(wrapper, {**batch, CORPUS_LABELS_KEY: torch.tensor([0, 0, 1, 1])}).backward()
+        gradients[weight] = wrapper.layers[-1].fc2.weight.grad.clone()
+    assert wrapper.corpus_adversary.layers[0].weight.grad.abs().sum() > 0
+    assert not torch.allclose(gradients[0.0], gradients[1.0])
