@@ -100,12 +100,16 @@ def _init_false(value: Optional[ast.expr]) -> bool:
 
 
 def recipe_keys_before_imports() -> Optional[frozenset[str]]:
-    """Every key a recipe may set, or `None` when transformers' ``TrainingArguments`` fields cannot be read without
-    importing it."""
+    """Every key a recipe may set, or `None` when transformers' ``TrainingArguments`` fields or ser-hf's own cannot be
+    read without importing them (an installation without the sources): the parser checks the keys then."""
     training_keys = training_arguments_keys()
     if training_keys is None:
         return None
-    return ser_hf_keys() | training_keys
+    try:
+        return ser_hf_keys() | training_keys
+    except OSError as error:
+        logger.debug("ser-hf's recipe fields not read from its source: %s", error)
+        return None
 
 
 def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: str | os.PathLike) -> None:
