@@ -42,6 +42,18 @@ def tiny_whisper_config(**overrides) -> WhisperConfig:
     return WhisperConfig(**{**TINY_WHISPER, "max_source_positions": WINDOW * 50, **overrides})
 
 
+def tiny_top_layers_classifier(**config_overrides):
+    """A tiny Whisper classifier as ``finetune_top_layers`` trains one (frozen encoder, every layer's statistics, each
+    clip through its own length); `config_overrides` change its config."""
+    return build_ssl_classifier(
+        tiny_whisper_config(trim_window=True, **config_overrides),
+        LABELS,
+        freeze_base_model=True,
+        use_weighted_layer_sum=True,
+        pooling_mode="layer_statistics",
+    )
+
+
 def tiny_whisper(**options):
     """A tiny Whisper classifier (head at scale 1, so logits are large enough for tolerances to mean something) and
     its feature extractor."""
@@ -561,10 +573,8 @@ def test_top_layers_on_the_cached_lower_layer_give_the_full_models_logits(tmp_pa
     from ser_hf.inputs.top_layers import CachedLowerLayersModel, LowerStatesCollator
 
     torch.manual_seed(0)
-    config = tiny_whisper_config(trim_window=True)
-    model = build_ssl_classifier(
-        config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics"
-    )
+    model = tiny_top_layers_classifier()
+    config = model.config
     with torch.no_grad():
         for parameter in [*model.projector.parameters(), *model.classifier.parameters()]:
             parameter.normal_()
@@ -618,13 +628,7 @@ def test_lora_on_the_top_layers_trains_adapters_only_and_merges_into_the_same_lo
     from ser_hf.models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 
     torch.manual_seed(0)
-    model = build_ssl_classifier(
-        tiny_whisper_config(trim_window=True),
-        LABELS,
-        freeze_base_model=True,
-        use_weighted_layer_sum=True,
-        pooling_mode="layer_statistics",
-    )
+    model = tiny_top_layers_classifier()
     config = LoraConfig(r=2, lora_alpha=4, lora_dropout=0.0, target_modules=list(TOP_LAYERS_LORA_TARGET_MODULES))
     wrapper = CachedLowerLayersModel(model, lower_layer=1, lora_config=config)
     trainable = {name for name, parameter in wrapper.named_parameters() if parameter.requires_grad}
@@ -661,8 +665,7 @@ def test_spec_augment_masks_spans_of_the_cached_states_while_training_only():
     fine-tuned layer's cached input are zeroed in training steps (other spans each step), never in evaluation."""
     from ser_hf.inputs.top_layers import CachedLowerLayersModel
 
-    config = tiny_whisper_config(
-        trim_window=True,
+    model = tiny_top_layers_classifier(
         apply_spec_augment=True,
         mask_time_prob=0.3,
         mask_time_length=4,
@@ -671,9 +674,7 @@ def test_spec_augment_masks_spans_of_the_cached_states_while_training_only():
         mask_feature_length=2,
         mask_feature_min_masks=1,
     )
-    model = build_ssl_classifier(
-        config, LABELS, freeze_base_model=True, use_weighted_layer_sum=True, pooling_mode="layer_statistics"
-    )
+    config = model.config
     wrapper = CachedLowerLayersModel(model, lower_layer=1)
     torch.manual_seed(0)
     hidden = torch.randn(3, 40, config.d_model) + 5.0  # no state is zero before masking

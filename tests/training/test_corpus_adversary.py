@@ -167,20 +167,12 @@ def test_the_top_layers_model_trains_its_layers_against_the_adversary_too(tmp_pa
     """With ``finetune_top_layers`` the projection the adversary reads comes from the fine-tuned layers: their
     weights get the reversed gradient as well as the emotion loss's."""
     from ser_hf.inputs.top_layers import CachedLowerLayersModel
-    from ser_hf.models import build_ssl_classifier
-    from tests.conftest_models import LABELS
-    from tests.models.test_whisper import tiny_whisper_config
+    from tests.models.test_whisper import tiny_top_layers_classifier
 
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, eval_strategy="no", load_best_model_at_end=False)
     _, _, _, training_args = parse_recipe([str(recipe)])
     torch.manual_seed(0)
-    model = build_ssl_classifier(
-        tiny_whisper_config(trim_window=True),
-        LABELS,
-        freeze_base_model=True,
-        use_weighted_layer_sum=True,
-        pooling_mode="layer_statistics",
-    )
+    model = tiny_top_layers_classifier()
     wrapper = CachedLowerLayersModel(model, lower_layer=1)
     attach_corpus_adversary(wrapper, ["ravdess", "tess"])
     layers = model.config.num_hidden_layers + 1
