@@ -227,7 +227,8 @@ def plot_confusion_matrix(
 
 
 def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
-    """Write training/validation loss and validation UA per step (from ``Trainer.state.log_history``) as a PNG."""
+    """Write training/validation loss (a corpus adversary's run: its training loss's two parts too) and validation UA
+    per step (from ``Trainer.state.log_history``) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,7 +239,12 @@ def plot_training_curves(log_history: Sequence[Mapping[str, Any]], path: str | o
         return [p[0] for p in points], [p[1] for p in points]
 
     figure, (loss_axes, ua_axes) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("loss", "training loss"), ("eval_loss", "validation loss")):
+    for key, label in (
+        ("loss", "training loss"),
+        ("emotion_loss", "training loss: emotion classifier"),
+        ("corpus_adversary_loss", "training loss: corpus adversary"),
+        ("eval_loss", "validation loss"),
+    ):
         steps, values = series(key)
         if steps:
             loss_axes.plot(steps, values, marker="o", markersize=3, label=label)

@@ -217,7 +217,7 @@ class SERTrainer(Trainer):
     averaged over the batch (and divided by the accumulation steps by `Trainer`). Under mixup a training batch's loss
     is ``lam * loss(labels) + (1 - lam) * loss(labels[order])``, the same loss on the labels of the clips mixed in.
     With a corpus adversary a training batch's loss adds the adversary's loss on the head's projection (see
-    :mod:`ser_hf.training.corpus_adversary`).
+    :mod:`ser_hf.training.corpus_adversary`), and each training log gives the two parts apart (:meth:`log`).
     """
 
     def __init__(
@@ -234,6 +234,9 @@ class SERTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.corpus_adversarial_weight = corpus_adversarial_weight
         self._projections: list[torch.Tensor] = []
+        # The emotion and adversary losses summed over the training batches since the last log, and their count.
+        self._loss_parts: Optional[torch.Tensor] = None
+        self._loss_parts_batches = 0
         if corpus_adversarial_weight:
             if not hasattr(self.model, ADVERSARY_ATTRIBUTE):
                 raise ValueError(
@@ -318,10 +321,32 @@ class SERTrainer(Trainer):
             loss = lam * loss + (1 - lam) * self._cross_entropy(logits, labels[order])
         projections, self._projections = self._projections, []
         if model.training and self.corpus_adversarial_weight and corpus_labels is not None:
-            loss = loss + self.adversarial_loss(model, projections, corpus_labels)
+            adversary_loss = self.adversarial_loss(model, projections, corpus_labels)
+            self._keep_loss_parts(loss, adversary_loss)
+            loss = loss + adversary_loss
         if model.training:
             self._keep_training_loss(loss, inputs, paths)
         return (loss, outputs) if return_outputs else loss
+
+    def _keep_loss_parts(self, emotion_loss: torch.Tensor, adversary_loss: torch.Tensor) -> None:
+        parts = torch.stack([emotion_loss.detach().float(), adversary_loss.detach().float()])
+        self._loss_parts = parts if self._loss_parts is None else self._loss_parts + parts
+        self._loss_parts_batches += 1
+
+    def log(self, logs: dict[str, float], start_time: Optional[float] = None) -> None:
+        """`Trainer.log`; a training log of a run with a corpus adversary also gives the two parts of its ``loss``,
+        each a mean over the batches since the last log (of every process): ``emotion_loss``, the classifier's, and
+        ``corpus_adversary_loss``, the adversary's (near ``ln`` of the number of corpora when it cannot tell them
+        apart)."""
+        if "loss" in logs and self._loss_parts is not None:
+            parts = self.accelerator.gather(self._loss_parts[None]).mean(dim=0) / self._loss_parts_batches
+            logs = {
+                **logs,
+                "emotion_loss": round(parts[0].item(), 4),
+                "corpus_adversary_loss": round(parts[1].item(), 4),
+            }
+            self._loss_parts, self._loss_parts_batches = None, 0
+        super().log(logs, start_time)
 
     def _keep_projection(self, module: nn.Module, inputs, output: torch.Tensor) -> None:
         if module.training:

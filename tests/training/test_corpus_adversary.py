@@ -141,6 +141,16 @@ def test_a_fast_run_on_two_corpora_trains_the_adversary_and_saves_the_classifier
     first, last = (load_file(path / "model.safetensors") for path in (checkpoints[0], checkpoints[-1]))
     adversary = [name for name in last if name.startswith("corpus_adversary.")]
     assert adversary and any(not torch.equal(first[name], last[name]) for name in adversary)
+    # Each training log gives the two parts of its loss apart.
+    logged = [
+        entry
+        for entry in json.loads((checkpoints[-1] / "trainer_state.json").read_text())["log_history"]
+        if "loss" in entry
+    ]
+    assert logged
+    for entry in logged:
+        assert entry["corpus_adversary_loss"] > 0
+        assert entry["emotion_loss"] + entry["corpus_adversary_loss"] == pytest.approx(entry["loss"], abs=1e-3)
     assert json.loads((run / "run_config.json").read_text())["training"]["corpus_adversarial_weight"] == 1.0
 
 
