@@ -25,6 +25,10 @@ holds.
 ``--corpora`` puts only some corpora in play, on the same labels: with two, each is left out in turn and the model
 trains on the other, so an option for the benchmark's fold "nEMO left out" can be chosen on RAVDESS -> TESS and TESS
 -> RAVDESS without reading nEMO (the variant's name carries ``corpora=[...]``, and its folds their own folder).
+
+``--seeds 42 7 43`` trains each variant once per training seed (its rows under ``<variant> seed=N``) and adds a row
+of their mean, each corpus' with the range over the seeds: a single-clip figure on one left-out corpus can move by
+several points from seed to seed, more than many options change it.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,6 +88,8 @@ def shared_labels(corpora: Sequence[str]) -> list[str]:
 #: The override that names the corpora in play where they are not all of ``SHARED_CORPORA`` (``--corpora``): part of
 #: the variant's name and folder, so that a subset's runs never mix with the full benchmark's.
 CORPORA_KEY = "corpora"
+#: The recipe key ``--seeds`` sets, one run per seed (``--set`` refuses it: k-fold sets it itself).
+SEED_KEY = "seed"
 
 
 def corpora_in_play(overrides: Optional[Mapping[str, Any]]) -> list[str]:
@@ -306,7 +314,41 @@ def markdown_table(rows: list[dict]) -> str:
         )
         needs = NORMALIZATIONS.get(normalization, "")
         lines.append(f"| `{variant}` | {normalization} ({needs}) | {' | '.join(cells)} | {mean} |")
+    lines += seed_mean_lines(groups, corpora)
     return "\n".join(lines) + "\n"
+
+
+def seed_of(variant: str) -> tuple[str, Optional[int]]:
+    """A row variant's name without its training seed, and the seed (`None`: the recipe's own): ``--seeds`` names
+    each seed's variant ``<variant> seed=N``."""
+    match = re.fullmatch(rf"(.*) {SEED_KEY}=(-?\d+)", variant)
+    return (match[1], int(match[2])) if match else (variant, None)
+
+
+def seed_mean_lines(groups: Mapping[tuple[str, str], Mapping[str, dict]], corpora: Sequence[str]) -> list[str]:
+    """A table line for each variant and statistics run with two training seeds or more on every left-out corpus:
+    each corpus' UA as the mean over the seeds and its range, and the mean of the seeds' means."""
+    seeds: dict[tuple[str, str], dict[Optional[int], Mapping[str, dict]]] = {}
+    for (variant, normalization), by_corpus in groups.items():
+        if all(corpus in by_corpus for corpus in corpora):
+            family, seed = seed_of(variant)
+            seeds.setdefault((family, normalization), {})[seed] = by_corpus
+    lines = []
+    for (family, normalization), by_seed in seeds.items():
+        if len(by_seed) < 2:
+            continue
+        cells = []
+        for corpus in corpora:
+            values = [by_corpus[corpus]["unweighted_accuracy"] for by_corpus in by_seed.values()]
+            cells.append(f"{np.mean(values):.1f} ({min(values):.1f}-{max(values):.1f})")
+        means = [np.mean([by_corpus[c]["unweighted_accuracy"] for c in corpora]) for by_corpus in by_seed.values()]
+        names = ", ".join("the recipe's" if seed is None else str(seed) for seed in by_seed)
+        needs = NORMALIZATIONS.get(normalization, "")
+        lines.append(
+            f"| `{family}`, mean of seeds {names} (range) | {normalization} ({needs}) | {' | '.join(cells)} | "
+            f"{np.mean(means):.1f} ({min(means):.1f}-{max(means):.1f}) |"
+        )
+    return lines
 
 
 def write_results(path: Path, rows: list[dict]) -> None:
@@ -344,10 +386,13 @@ def main(argv=None) -> list[dict]:
     add_model_path_argument(parser)
     add_override_argument(parser)
     parser.add_argument(
+        "--seeds",
         "--seed",
+        nargs="+",
         type=int,
-        help="the training seed (the recipe's when not given; the split is by corpus, so no split changes): another "
-        "seed's rows are reported under the variant with seed=N",
+        help="training seeds, each run in turn (the recipe's when not given; the split is by corpus, so no split "
+        "changes): each seed's rows are reported under the variant with seed=N, and the table adds the mean over "
+        "the seeds of every variant run with two or more",
     )
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus")
     parser.add_argument(
@@ -362,8 +407,6 @@ def main(argv=None) -> list[dict]:
         overrides = parse_overrides(args.overrides)
     except RecipeError as error:
         parser.error(str(error))
-    if args.seed is not None:
-        overrides["seed"] = args.seed
     if any("normalization" in key for key in overrides):
         parser.error("choose the statistics with --normalizations, not --set ...normalization=")
     corpora = [name for name in SHARED_CORPORA if name in args.corpora]
@@ -393,9 +436,11 @@ def main(argv=None) -> list[dict]:
             write_results(args.results, rows)
 
     for recipe in args.recipes:
-        for normalization in args.normalizations:
-            print(f"\n{variant_name(recipe, overrides)}, {normalization} statistics", flush=True)
-            run_recipe(recipe, args.output_dir, model_paths, normalization, left_out, overrides, done, on_row)
+        for seed in args.seeds or [None]:
+            seeded = overrides if seed is None else {**overrides, SEED_KEY: seed}
+            for normalization in args.normalizations:
+                print(f"\n{variant_name(recipe, seeded)}, {normalization} statistics", flush=True)
+                run_recipe(recipe, args.output_dir, model_paths, normalization, left_out, seeded, done, on_row)
     print("\n" + markdown_table(rows))
     if args.results:
         write_results(args.results, rows)

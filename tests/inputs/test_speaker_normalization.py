@@ -286,13 +286,15 @@ def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_al
         crosscorpus.main([str(recipe), "--corpora", "tess"])
     with pytest.raises(SystemExit):
         crosscorpus.main([str(recipe), "--corpora", "ravdess", "tess", "--left-out", "nemo"])
-    # --seed: another training seed, named in the variant (--set refuses seed, which k-fold sets itself).
+    # --seeds: each training seed in turn, named in the variant (--set refuses seed, which k-fold sets itself).
     calls = []
     monkeypatch.setattr(crosscorpus, "run_recipe", lambda *args: calls.append(args[5]))
     monkeypatch.setattr(crosscorpus, "SHARED_CORPORA", {name: tmp_path for name in crosscorpus.SHARED_CORPORA})
-    crosscorpus.main([str(recipe), "--normalizations", "global", "--seed", "7", "--set", "num_train_epochs=10"])
-    assert calls == [{"num_train_epochs": 10, "seed": 7}]
+    crosscorpus.main([str(recipe), "--normalizations", "global", "--seeds", "7", "43", "--set", "num_train_epochs=10"])
+    assert calls == [{"num_train_epochs": 10, "seed": 7}, {"num_train_epochs": 10, "seed": 43}]
     assert crosscorpus.variant_name(recipe, calls[0]).endswith("num_train_epochs=10 seed=7")
+    assert crosscorpus.seed_of("r num_train_epochs=10 seed=7") == ("r num_train_epochs=10", 7)
+    assert crosscorpus.seed_of("r num_train_epochs=10") == ("r num_train_epochs=10", None)
     # A recipe that picks its epoch on validation speakers has none here: refused, not silently changed.
     with pytest.raises(crosscorpus.RecipeError, match="chooses its epoch on validation speakers"):
         crosscorpus.merged_values(REPO / "recipes" / "ravdess_cnn1d.yaml", tmp_path / "out", {})
@@ -309,7 +311,19 @@ def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_al
     ]
     table = crosscorpus.markdown_table(rows)
     assert "| `r` | global (single clip) | 40.0 | 50.0 | 30.0 | 40.0 |" in table
-    assert "nEMO left out" in table.splitlines()[0]
+    assert "nEMO left out" in table.splitlines()[0] and "mean of seeds" not in table
+    # Two more seeds: their rows, and one of the three seeds' mean, each corpus' with its range.
+    for seed, shift in ((7, 3.0), (43, -6.0)):
+        rows += [
+            {**row, "variant": f"r seed={seed}", "unweighted_accuracy": row["unweighted_accuracy"] + shift}
+            for row in rows[:3]
+        ]
+    rows.append({**rows[0], "variant": "r seed=9", "test": "ravdess"})  # one left-out corpus only: no mean
+    lines = crosscorpus.markdown_table(rows).splitlines()
+    assert lines[-1] == (
+        "| `r`, mean of seeds the recipe's, 7, 43 (range) | global (single clip) | 39.0 (34.0-43.0) | 49.0 (44.0-53.0) "
+        "| 29.0 (24.0-33.0) | 39.0 (34.0-43.0) |"
+    )
 
 
 def test_the_benchmarks_summary_pools_every_folds_speakers_into_one_interval():
