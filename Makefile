@@ -51,8 +51,8 @@ test-all: setup
 # The demo trains recipes/demo_whisper.yaml: Whisper tiny.en's pretrained encoder (embedded in the repository,
 # pretrained/whisper-tiny.en-encoder), frozen, every clip of the RAVDESS sample the repository ships encoded once and a
 # small head trained on its layers' statistics, speaker-independently (actors 01-05 train, 06 validates, 07-08 test);
-# it prints its evaluation report and classifies a test actor's clip with pipeline("audio-classification") loading the
-# saved model. About half a minute on two CPU cores. The openSMILE demo is recipes/demo.yaml (make demo-opensmile).
+# it prints its evaluation report and classifies a test actor's clip with ser-hf predict (the saved model loaded
+# through pipeline("audio-classification")). About a minute on two CPU cores. The openSMILE demo is recipes/demo.yaml (make demo-opensmile).
 DEMO_OUT ?= outputs/demo_whisper
 DEMO_RECIPE ?= recipes/demo_whisper.yaml
 DEMO_CLIP ?= data/ravdess_sample/Actor_08/03-01-05-02-01-01-08.flac

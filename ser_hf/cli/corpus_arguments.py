@@ -121,14 +121,11 @@ def corpus_option_names(corpus: str) -> list[str]:
     """What ``--option`` can set for a corpus: the keywords of ``load_corpus`` without a flag of their own
     (``check_audio``) and those of the corpus' loader (``demographics_csv`` for cremad, ``csv_path`` ... for
     folder), read from their signatures so that the list cannot drift from what the loaders take."""
-    from ..data.corpora import _LOADERS, load_corpus
+    from ..data.corpora import corpus_options, load_corpus
 
-    parameters = [
-        *inspect.signature(load_corpus).parameters.values(),
-        *inspect.signature(_LOADERS[corpus]).parameters.values(),
-    ]
+    parameters = inspect.signature(load_corpus).parameters.values()
     named = {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return sorted(named - {"name", "data_dir", *CORPUS_ARGUMENTS})
+    return sorted((named | set(corpus_options(corpus))) - {"name", "data_dir", *CORPUS_ARGUMENTS})
 
 
 def load_corpora(args: argparse.Namespace):

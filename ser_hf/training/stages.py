@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import numpy as np
 from datasets import Dataset, DatasetDict
 from huggingface_hub.errors import StrictDataclassError
-from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
+from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, TrainingArguments, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..atomic_files import atomic_directory, write_text_atomic
@@ -361,19 +361,67 @@ def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has
     return dataclasses.replace(training_args, **changes)
 
 
+#: The `TrainingArguments` fields that change what a run trains (its optimiser, schedule, batches, seed, precision,
+#: and which epoch it keeps): a finished or interrupted run with other values is not this recipe's run. ser-hf's own
+#: training fields (:data:`OUTCOME_NEUTRAL_SER_TRAINING_FIELDS` aside) all count.
+OUTCOME_TRAINING_FIELDS = (
+    "learning_rate",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "max_grad_norm",
+    "num_train_epochs",
+    "max_steps",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "optim",
+    "optim_args",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "train_sampling_strategy",
+    "dataloader_drop_last",
+    "seed",
+    "data_seed",
+    "label_smoothing_factor",
+    "neftune_noise_alpha",
+    "bf16",
+    "fp16",
+    "eval_strategy",
+    "eval_steps",
+    "load_best_model_at_end",
+    "metric_for_best_model",
+    "greater_is_better",
+)
+#: ser-hf's training fields that change nothing a run trains: how its folder is treated and when losses are checked.
+OUTCOME_NEUTRAL_SER_TRAINING_FIELDS = ("overwrite_output_dir", "defer_loss_check")
+
+
+def _outcome_training_fields() -> set[str]:
+    inherited = {field.name for field in dataclasses.fields(TrainingArguments)}
+    own = {field.name for field in dataclasses.fields(SERTrainingArguments)} - inherited
+    return (set(OUTCOME_TRAINING_FIELDS) | own) - set(OUTCOME_NEUTRAL_SER_TRAINING_FIELDS)
+
+
 def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any]) -> None:
-    """Refuse to resume (or read back) a run in ``output_dir`` that another model, data or augmentation wrote
-    (``run_config``: the resolved recipe, :meth:`~ser_hf.recipe.Recipe.to_run_config`)."""
+    """Refuse to resume (or read back) a run in ``output_dir`` that another model, data, augmentation or training
+    setting wrote (``run_config``: the resolved recipe, :meth:`~ser_hf.recipe.Recipe.to_run_config`; of the training
+    settings, those that change what is trained, :func:`_outcome_training_fields`: not its logging, saving or
+    output)."""
     run = RunDir(output_dir)
     if not run.has(RUN_CONFIG_FILE):
         return
     if not run.holds_progress():
         return  # that run stopped before its first checkpoint (on bad input, say): nothing to mix with
     previous, current = run.read_config(), RunConfig.from_dict(run_config)
+    training_fields = _outcome_training_fields()
 
     def comparable(config: RunConfig, section: str) -> dict:
         # Which folds run and how many processes decode do not change what a fold trains on.
         values = json.loads(json.dumps(getattr(config, section), default=str)) or {}
+        if section == "training":
+            return {key: value for key, value in values.items() if key in training_fields}
         return {key: value for key, value in values.items() if key not in ("folds", "preprocessing_num_workers")}
 
     changed = {}
@@ -381,6 +429,7 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
         ("model", ModelArguments),
         ("data", DataArguments),
         ("augmentation", AugmentationArguments),
+        ("training", SERTrainingArguments),
     ):
         before, now = comparable(previous, section), comparable(current, section)
         defaults = _field_defaults(arguments)
@@ -396,7 +445,8 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
         raise RecipeError(
             f"{output_dir} holds a run with other {' and '.join(changed)} settings ("
             + "; ".join(f"{section}: {', '.join(keys)}" for section, keys in changed.items())
-            + "); resuming it would mix two runs. Choose another output_dir, or delete the old run."
+            + "): reading its results back, or resuming it, would pass that run off as this recipe's. Choose "
+            "another output_dir, or set overwrite_output_dir to train anew in this one."
         )
 
 

@@ -283,8 +283,17 @@ def test_missing_and_empty_folders_are_named(tmp_path):
         load_corpus("ravdess", tmp_path / "empty")
     with pytest.raises(CorpusError, match="Unknown corpus 'iemocap'"):
         load_corpus("iemocap", tmp_path)
-    with pytest.raises(CorpusError, match="does not take that option"):
+    with pytest.raises(
+        CorpusError, match="Corpus 'ravdess' has no option 'demographics_csv': it takes no corpus options"
+    ):
         load_corpus("ravdess", RAVDESS_SAMPLE, demographics_csv="x.csv")
+    # A misspelt option is named with the one meant, and the corpus' options listed, before any file is read.
+    with pytest.raises(CorpusError) as error:
+        load_corpus("folder", tmp_path / "nope", label_regexp="x", speaker_regex="y")
+    assert str(error.value).startswith("Corpus 'folder' has no option 'label_regexp' (did you mean 'label_regex'?)")
+    assert "its options are csv_path, path_column, label_column, speaker_column, speaker_regex, label_regex" in str(
+        error.value
+    )
 
 
 def test_merge_corpora_reindexes_labels_and_keeps_speakers_apart(tmp_path):

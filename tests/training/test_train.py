@@ -402,6 +402,15 @@ def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravd
     record.write_text(json.dumps(config))
     (report,) = main([str(recipe)])
     assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    # The finished run is read back for the same recipe, however it logs, but not for another learning rate or
+    # number of epochs: that run's results are not this recipe's.
+    (again,) = main([str(recipe), "--logging_steps", "7", "--disable_tqdm", "true"])
+    assert again == report
+    with pytest.raises(
+        RecipeError,
+        match=r"other training settings \(training: learning_rate, num_train_epochs\).*overwrite_output_dir",
+    ):
+        main([str(recipe), "--learning_rate", "0.5", "--num_train_epochs", "7"])
 
 
 def _raise_at_step(step, at: int = 3):

@@ -7,7 +7,9 @@ the file header) and the corpus' own metadata.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -76,6 +78,22 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
 _ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "csv": "folder"}
 
 
+#: The keyword arguments every loader takes from :func:`load_corpus` itself: not a corpus' own options.
+_COMMON_LOADER_ARGUMENTS = ("data_dir", "sampling_rate", "label_map", "labels", "skip_invalid", "check_audio")
+
+
+def corpus_options(name: str) -> list[str]:
+    """The options a corpus' loader takes besides :func:`load_corpus`'s own (``corpus_options`` in a recipe): the
+    folder corpus' ``label_regex``, nEMO's ``metadata_tsv`` and so on, read from the loader's signature."""
+    parameters = inspect.signature(_LOADERS[corpus_name(name)]).parameters.values()
+    return [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        and parameter.name not in _COMMON_LOADER_ARGUMENTS
+    ]
+
+
 def corpus_name(name: str) -> str:
     """The loader name for a corpus name or alias (``CREMA-D`` -> ``cremad``); errors list the known corpora."""
     key = _ALIASES.get(name.lower(), name.lower())
@@ -123,22 +141,29 @@ def load_corpus(
     """
     key = corpus_name(name)
     loader = _LOADERS[key]
+    unknown = sorted(set(options) - set(corpus_options(key)))
+    if unknown:
+        known = corpus_options(key)
+        named = ", ".join(
+            f"{option!r}"
+            + "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(option, known, 1))
+            for option in unknown
+        )
+        raise CorpusError(
+            f"Corpus {key!r} has no option{'s' if len(unknown) > 1 else ''} {named}: "
+            + (f"its options are {', '.join(known)}." if known else "it takes no corpus options.")
+        )
     if verify not in VERIFY_LEVELS:
         raise CorpusError(f"verify={verify!r} is not one of {', '.join(VERIFY_LEVELS)}.")
-    try:
-        dataset = loader(
-            Path(data_dir).expanduser(),
-            sampling_rate=sampling_rate,
-            label_map=label_map,
-            labels=labels,
-            skip_invalid=skip_invalid,
-            check_audio=check_audio,
-            **options,
-        )
-    except TypeError as error:
-        if "unexpected keyword argument" in str(error):
-            raise CorpusError(f"Corpus {key!r} does not take that option: {error}") from error
-        raise
+    dataset = loader(
+        Path(data_dir).expanduser(),
+        sampling_rate=sampling_rate,
+        label_map=label_map,
+        labels=labels,
+        skip_invalid=skip_invalid,
+        check_audio=check_audio,
+        **options,
+    )
     return decode_every_clip(dataset, skip_invalid=skip_invalid) if verify == "full" else dataset
 
 
