@@ -23,6 +23,11 @@ SPEAKERS_CSV_COLUMNS = ("path", "speaker_id")
 #: A speaker's statistics taken over fewer windows or seconds of audio than these are unreliable: a warning names them.
 MIN_SPEAKER_WINDOWS = 5
 MIN_SPEAKER_SECONDS = 10.0
+#: A speaker (or the recordings classified together, for a corpus-normalised model) whose statistics rest on fewer
+#: feature rows than this gets the training statistics the model stores instead of their own: standardised by its own
+#: statistics, a single row (one window of a model with one vector a window: Whisper's pooled states, openSMILE's
+#: functionals) becomes all 0, and its scores say nothing. A log-mel model has a row per frame.
+MIN_STATISTICS_ROWS = 2
 #: Windows whose features are computed together for the speakers' statistics.
 STATISTICS_BATCH_WINDOWS = 32
 
@@ -98,7 +103,9 @@ def speaker_statistics_of_files(
     :func:`classify_files` classifies (their frames, one vector of openSMILE functionals per window, or the pooled
     encoder states `model` computes of each window for a Whisper classifier). Reads no
     label. Files that cannot be classified are left out (their result carries the error). Warns, naming the speaker,
-    when the statistics come from fewer than ``MIN_SPEAKER_WINDOWS`` windows or ``MIN_SPEAKER_SECONDS`` of audio."""
+    when the statistics come from fewer than ``MIN_SPEAKER_WINDOWS`` windows or ``MIN_SPEAKER_SECONDS`` of audio; a
+    speaker (or the recordings, per corpus) with fewer than ``MIN_STATISTICS_ROWS`` feature rows gets no statistics
+    (their windows are standardised with the training statistics the model stores), with a warning."""
     from tqdm.auto import tqdm
 
     sampling_rate = feature_extractor.sampling_rate
@@ -120,20 +127,33 @@ def speaker_statistics_of_files(
                     yield speaker, rows
 
     statistics = statistics_by_speaker(feature_rows())
-    group = "Corpus" if normalises_per_corpus(feature_extractor) else "Speaker"
+    per_corpus = normalises_per_corpus(feature_extractor)
     for speaker in sorted(statistics):
-        if windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
+        whose = "The recordings classified together give" if per_corpus else f"Speaker {speaker}:"
+        if statistics[speaker].count < MIN_STATISTICS_ROWS:
             logger.warning(
-                "%s %s: statistics from %d window(s), %.1f s of audio, fewer than %d windows or "
-                "%.0f s: their standardisation is unreliable, and so are their predictions.",
-                group,
-                speaker,
+                "%s statistics from one feature vector (%d window, %.1f s of audio): standardised by their own "
+                "statistics, its features would all be 0, so the training statistics stored in the model "
+                "standardise it instead. Classify several recordings of one %s together for statistics of their "
+                "own.",
+                whose,
+                windows[speaker],
+                seconds[speaker],
+                "set-up" if per_corpus else "speaker",
+            )
+            del statistics[speaker]
+            feature_extractor._fallback_said = True  # said here, naming the recordings
+        elif windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
+            logger.warning(
+                "%s statistics from %d windows, %.1f s of audio, fewer than %d windows or %.0f s: their "
+                "standardisation is unreliable, and so are their predictions.",
+                whose,
                 windows[speaker],
                 seconds[speaker],
                 MIN_SPEAKER_WINDOWS,
                 MIN_SPEAKER_SECONDS,
             )
-    if group == "Speaker":
+    if not per_corpus:
         logger.info(
             "Speaker normalisation of %d speaker(s): %s. The results are transductive: each depends on the "
             "speaker's other recordings classified here.",
@@ -146,6 +166,7 @@ def speaker_statistics_of_files(
 __all__ = [
     "MIN_SPEAKER_SECONDS",
     "MIN_SPEAKER_WINDOWS",
+    "MIN_STATISTICS_ROWS",
     "RECORDINGS_GROUP",
     "SPEAKERS_CSV_COLUMNS",
     "normalises_per_corpus",

@@ -240,7 +240,7 @@ def test_a_speaker_with_few_recordings_is_named_in_a_warning(tmp_path, speaker_c
         )
     assert [p.speaker for p in predictions] == ["carol"] * 2 + ["dave"] * 14
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warning.startswith("Speaker carol: statistics from 2 window(s),")
+    assert warning.startswith("Speaker carol: statistics from 2 windows,")
     assert "fewer than 5 windows or 10 s: their standardisation is unreliable" in warning
 
 

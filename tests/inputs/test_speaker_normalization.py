@@ -477,7 +477,9 @@ def test_corpus_normalisation_standardises_each_corpus_with_all_its_own_clips(pr
     np.testing.assert_allclose(evaluated.speaker_statistics["tess"][0], plan.speaker_statistics["tess"][0], rtol=1e-5)
 
 
-def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classified_together(tmp_path, tiny_ravdess):
+def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classified_together(
+    tmp_path, tiny_ravdess, caplog
+):
     """Trained with normalization: corpus, then predict: the files classified together are one corpus, standardised
     with statistics of them all (not the training speakers' stored ones)."""
     from ser_hf.deploy.classify import classify_files
@@ -518,6 +520,17 @@ def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classif
         assert predictions[0].scores[entry["label"]] == pytest.approx(entry["score"], abs=1e-5)
     stored = classifier(files[0], top_k=None)  # one clip alone: the training speakers' statistics
     assert any(abs(predictions[0].scores[e["label"]] - e["score"]) > 1e-4 for e in stored)
+    # One recording classified alone (ser-hf predict on a clip, the app's upload): its own statistics would make every
+    # functional 0, so it gets the training statistics too, and a warning says so.
+    with caplog.at_level(logging.WARNING):
+        (alone,) = classify_files(classifier, files[:1], progress=False)
+    for entry in stored:
+        assert alone.scores[entry["label"]] == pytest.approx(entry["score"], abs=1e-5)
+    assert any(
+        record.getMessage().startswith("The recordings classified together give statistics from one feature vector")
+        and "the training statistics stored in the model standardise it instead" in record.getMessage()
+        for record in caplog.records
+    )
 
 
 def test_the_leave_one_corpus_out_benchmark_fuses_an_ensembles_members_on_each_left_out_corpus(tmp_path, monkeypatch):
