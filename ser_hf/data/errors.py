@@ -27,6 +27,33 @@ class InvalidClipError(CorpusError):
         return type(self), (self.path, self.problem)
 
 
+class InvalidClipsError(InvalidClipError):
+    """Several clips of a corpus are unusable: every one named (up to :attr:`SHOWN`), so that they are fixed in one go;
+    ``errors`` holds them all, ``path`` and ``problem`` are the first's."""
+
+    #: How many of the unusable clips the message names.
+    SHOWN = 20
+
+    def __init__(self, corpus: str, errors: list[InvalidClipError]):
+        self.corpus = corpus
+        self.errors = list(errors)
+        first = self.errors[0]
+        lines = [f"  {error.path}: {error.problem}" for error in self.errors[: self.SHOWN]]
+        if len(self.errors) > self.SHOWN:
+            lines.append(f"  ... and {len(self.errors) - self.SHOWN} more")
+        CorpusError.__init__(
+            self,
+            f"{len(self.errors)} unusable {corpus} clip(s):\n"
+            + "\n".join(lines)
+            + "\nFix them, or leave them out with skip_invalid: true (--skip-invalid), which lists them in the "
+            "dataset's record (get_ser_info(dataset)['skipped']).",
+        )
+        self.path, self.problem = first.path, first.problem
+
+    def __reduce__(self):
+        return type(self), (self.corpus, self.errors)
+
+
 class RecordingTooLongError(InvalidClipError):
     """A recording longer than a caller's bound, found by decoding no further than the bound."""
 
@@ -43,4 +70,4 @@ class LeakageError(RuntimeError):
         super().__init__(report.describe_failures())
 
 
-__all__ = ["CorpusError", "InvalidClipError", "LeakageError", "SplitError"]
+__all__ = ["CorpusError", "InvalidClipError", "InvalidClipsError", "LeakageError", "SplitError"]

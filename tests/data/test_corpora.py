@@ -1,6 +1,7 @@
 import csv
 import logging
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from datasets import Audio, ClassLabel
 
 from ser_hf import CorpusError, InvalidClipError, get_ser_info, load_corpus, merge_corpora
 from ser_hf.data.corpora import cremad
+from ser_hf.data.errors import InvalidClipsError
 from tests.conftest import RAVDESS_48K_SAMPLE, RAVDESS_SAMPLE, write_audio
 
 CORE_COLUMNS = {"audio", "label", "speaker_id", "corpus", "path", "emotion_code", "duration"}
@@ -408,6 +410,16 @@ def test_folder_labels_from_file_names_and_the_regex_error_shows_the_string_trie
     assert "does not match 'nested/EF2-joy.wav'" in str(error.value)
     ds = load_corpus("folder", tmp_path, skip_invalid=True, **options)
     assert len(ds) == 6 and get_ser_info(ds)["skipped"][0]["path"].endswith("EF2-joy.wav")
+    # Several unusable files: each named in one error, with the way to leave them out.
+    write_audio(tmp_path / "GH3-joy.wav")
+    write_audio(tmp_path / "AB0_boredom_7.wav")
+    with pytest.raises(InvalidClipsError) as error:
+        load_corpus("folder", tmp_path, **options)
+    message = str(error.value)
+    assert message.startswith("3 unusable folder clip(s):") and len(error.value.errors) == 3
+    assert "does not match 'nested/EF2-joy.wav'" in message and "does not match 'GH3-joy.wav'" in message
+    assert "label 'boredom' is not an emotion ser-hf knows" in message and "skip_invalid: true" in message
+    assert isinstance(error.value, InvalidClipError) and pickle.loads(pickle.dumps(error.value)).errors
     with pytest.raises(CorpusError, match="label_regex"):
         load_corpus("folder", tmp_path, speaker_regex=options["speaker_regex"], label_regex="no group")
 

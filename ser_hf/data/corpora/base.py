@@ -20,7 +20,7 @@ from ...emotions import EMOTIONS, LabelPolicy
 from ..audio_files import walk_audio_files
 from ..constants import AUDIO_EXTENSIONS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
-from ..errors import CorpusError, InvalidClipError
+from ..errors import CorpusError, InvalidClipError, InvalidClipsError
 
 logger = logging.getLogger(__name__)
 
@@ -194,9 +194,12 @@ def build_corpus(
     skipped: list[dict[str, str]] = []
     dropped: dict[str, int] = {}
 
+    invalid: list[InvalidClipError] = []
+
     def reject(error: InvalidClipError) -> None:
         if not skip_invalid:
-            raise error
+            invalid.append(error)  # every unusable clip is named at once, after the others were read
+            return
         logger.warning("Skipping %s", error)
         skipped.append({"path": error.path, "problem": error.problem})
 
@@ -223,6 +226,10 @@ def build_corpus(
         clip.metadata["label"] = emotion
         clips.append(clip)
 
+    if len(invalid) == 1:
+        raise invalid[0]
+    if invalid:
+        raise InvalidClipsError(spec.full_name, invalid)
     if not clips:
         raise CorpusError(
             f"No usable {spec.full_name} clips: every clip was skipped or dropped "
