@@ -27,6 +27,7 @@ from ser_hf.models import (
     load_feature_extractor,
 )
 from ser_hf.models.runtime.location import ModelNotFoundError
+from ser_hf.models.runtime.ssl import check_config_overrides
 from ser_hf.train import main
 from tests.conftest import HUB_TOKEN, REPO, last_error_line, model_copy, ser_hf_error_lines, write_audio
 from tests.conftest_models import TINY_SSL
@@ -144,6 +145,9 @@ def test_a_typo_in_a_local_model_path_is_no_such_folder_at_once(
             load_feature_extractor(name)
     with pytest.raises(ModelNotFoundError, match=re.escape(f"{clip} is a file, not a model folder")):
         load_embedding_model(clip)
+    # A recipe's model_name_or_path: refused before transformers asks the Hub for its config (5 retries offline).
+    with pytest.raises(ModelNotFoundError, match=re.escape("Did you mean outputs/demo?")):
+        check_config_overrides("outputs/dmeo", {})
     assert no_hub_lookups == []
 
 

@@ -295,7 +295,10 @@ def check_config_overrides(
     """Apply `config_overrides`, `pooling_mode` and `use_weighted_layer_sum` to the checkpoint's config as
     :func:`build_ssl_classifier` will, reading only the checkpoint's ``config.json``: a value the config refuses (a
     layer the encoder lacks, ...) raises its own error before any weights or audio are read. A checkpoint whose config
-    cannot be read here is left to :func:`build_ssl_classifier`, which names what is missing."""
+    cannot be read here is left to :func:`build_ssl_classifier`, which names what is missing; a name that points
+    nowhere (a misspelt local folder) raises :func:`check_model_location`'s error at once, before transformers asks
+    the Hub for it."""
+    check_model_location(model_name_or_path, revision=hub_kwargs.get("revision"), token=hub_kwargs.get("token"))
     try:
         config = AutoConfig.from_pretrained(model_name_or_path, **hub_kwargs)
     except (OSError, ValueError):
