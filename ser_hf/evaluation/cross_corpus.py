@@ -82,7 +82,7 @@ def cross_corpus_matrix(
     }
     for name, model in zip(names, trained):
         for source in sources:
-            cell_split = split if source.name in model.corpora else "all"
+            cell_split = split if source.identity in model.corpora else "all"
             report = evaluate_on_dataset(
                 model, datasets[source.name], source, split=cell_split, labels=common, batch_size=batch_size
             )

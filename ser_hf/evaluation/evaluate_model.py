@@ -15,6 +15,7 @@ Reports reuse the run reports' pieces (:func:`ser_hf.evaluation.metrics.classifi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -81,8 +82,14 @@ class CorpusSource:
         self.name = corpus_name(self.name)
 
     @property
+    def identity(self) -> str:
+        """The corpus' name in runs and reports: the loader's, or a folder corpus' ``corpus_name`` option (its
+        ``corpus`` column and speaker prefix; ``folder`` by default)."""
+        return str(self.options.get("corpus_name", "folder")) if self.name == "folder" else self.name
+
+    @property
     def full_name(self) -> str:
-        return CORPORA[self.name].full_name if self.name in CORPORA else self.name
+        return CORPORA[self.name].full_name if self.name in CORPORA else self.identity
 
 
 @dataclass
@@ -122,10 +129,32 @@ class TrainedModel:
     @property
     def corpora(self) -> list[str]:
         """The corpora the model was trained on, when its run recorded them (``run_config.json``, else the
-        ``training_corpora`` of its ``metrics.json``); empty when unknown."""
+        ``training_corpora`` of its ``metrics.json``), a folder corpus by its ``corpus_name``; empty when unknown."""
         if self.run_config is not None and self.run_config.data.get("corpus"):
-            return [corpus_name(c) for c in self.run_config.data["corpus"]]
-        return [corpus_name(c) for c in (self.run_report.training_corpora if self.run_report else None) or []]
+            return [
+                CorpusSource(name, data_dir, options=options).identity
+                for name, data_dir, options in self.training_sources()
+            ]
+        return [
+            name if name not in CORPORA and name != "folder" else corpus_name(name)
+            for name in (self.run_report.training_corpora if self.run_report else None) or []
+        ]
+
+    def training_sources(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(loader name, data_dir, corpus options)`` of each corpus the model's run read (``run_config.json``);
+        empty when unknown."""
+        data = self.run_config.data if self.run_config is not None else {}
+        names = list(data.get("corpus") or [])
+        data_dirs = list(data.get("data_dir") or []) + [""] * len(names)
+        options = data.get("corpus_options") or {}
+        return [
+            (
+                corpus_name(name),
+                data_dirs[index],
+                dict(options if len(names) == 1 else options.get(name) or options.get(corpus_name(name)) or {}),
+            )
+            for index, name in enumerate(names)
+        ]
 
     def split_speakers(self, split: str, corpus: str) -> list[str]:
         """The speakers of ``corpus`` in ``split`` of the model's run (merged runs prefix them with the corpus)."""
@@ -172,6 +201,33 @@ def load_trained_model(
         run_report=run.read_report(),
         run_config=run.read_config(),
     )
+
+
+#: The folder corpus' options that say how its files are laid out (where the labels and speakers come from).
+FOLDER_LAYOUT_OPTIONS = ("csv_path", "path_column", "label_column", "speaker_column", "speaker_regex", "label_regex")
+
+
+def with_training_layout(trained: TrainedModel, source: CorpusSource) -> CorpusSource:
+    """A folder corpus given without any layout option (:data:`FOLDER_LAYOUT_OPTIONS`) is read as the model's run
+    read the one folder corpus it trained on: with its options, and, for the same folder, its ``corpus_name`` too (so
+    that ``--split auto`` finds its test speakers); another folder keeps its own name and no CSV of the training
+    one. Any other source is returned as it is."""
+    if source.name != "folder" or any(key in source.options for key in FOLDER_LAYOUT_OPTIONS):
+        return source
+    folders = [(data_dir, options) for name, data_dir, options in trained.training_sources() if name == "folder"]
+    if len(folders) != 1 or not folders[0][1]:
+        return source
+    data_dir, options = folders[0]
+    same = bool(data_dir) and Path(data_dir).expanduser().resolve() == Path(source.data_dir).expanduser().resolve()
+    carried = {key: value for key, value in options.items() if same or key not in ("csv_path", "corpus_name")}
+    logger.info(
+        "Reading %s as the run of %s read its folder corpus%s: %s.",
+        source.data_dir,
+        trained.name_or_path,
+        " (the same folder)" if same else "",
+        ", ".join(f"{key}={value}" for key, value in carried.items()),
+    )
+    return dataclasses.replace(source, options={**carried, **source.options})
 
 
 def load_evaluation_corpus(
@@ -290,15 +346,15 @@ def _selection(
     if split not in SPLITS:
         raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}.")
     if split == "auto":
-        split = "test" if source.name in trained.corpora else "all"
+        split = "test" if source.identity in trained.corpora else "all"
     if split == "all":
         return "all", None
-    if source.name not in trained.corpora:
+    if source.identity not in trained.corpora:
         raise ValueError(
             f"split {split!r} selects speakers of the run of {trained.name_or_path}, which was not "
-            f"trained on {source.name} (its corpora: {', '.join(trained.corpora) or 'unknown'})."
+            f"trained on {source.identity} (its corpora: {', '.join(trained.corpora) or 'unknown'})."
         )
-    return split, trained.split_speakers(split, source.name)
+    return split, trained.split_speakers(split, source.identity)
 
 
 def _minimum_clip_samples(model, feature_extractor) -> tuple[int, str]:
@@ -404,11 +460,11 @@ def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) 
 
 def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Sequence[str]) -> Optional[dict]:
     """The evaluated speakers that each split of the model's own run used (only for a corpus it was trained on)."""
-    if trained.run_report is None or source.name not in trained.corpora:
+    if trained.run_report is None or source.identity not in trained.corpora:
         return None
     evaluated = set(speakers)
     return {
-        split: sorted(evaluated & set(trained.split_speakers(split, source.name)))
+        split: sorted(evaluated & set(trained.split_speakers(split, source.identity)))
         for split in trained.run_report.split.speakers
     }
 
@@ -442,7 +498,7 @@ def evaluate_on_dataset(
     if dropped:
         keep_ids = {corpus_labels.index(label) for label in shared}
         dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
-    key = f"{source.name} ({split_name})"
+    key = f"{source.identity} ({split_name})"
     dataset, unscored = leave_out_clips_too_short(trained, dataset, key)
     dataset, too_long = leave_out_clips_too_long(trained, dataset, key)
     unscored += too_long
@@ -472,7 +528,7 @@ def evaluate_on_dataset(
     )
     evaluated_speakers = sorted(set(clip_speakers))
     overlap = _training_overlap(trained, source, evaluated_speakers)
-    relation = corpus_relation(trained.corpora, source.name)
+    relation = corpus_relation(trained.corpora, source.identity)
     cross_corpus = relation == "cross-corpus"
     report = {
         "protocol": "cross-corpus" if cross_corpus else "within-corpus",
@@ -552,6 +608,7 @@ def evaluate_model(
         (``unscored_clips``, each with its error, left out of the metrics), and every metric under ``evaluation``.
     """
     trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
+    source = with_training_layout(trained, source)
     _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding
     dataset = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=keep)
     report = evaluate_on_dataset(

@@ -216,3 +216,33 @@ def test_evaluate_batches_only_what_predict_batches():
     with torch.no_grad():
         batched = model(**batch).logits.numpy()
     assert np.abs(batched - one_by_one).max() > 1e-6
+
+
+def test_a_folder_corpus_is_evaluated_as_the_model_read_it_and_known_by_its_corpus_name(tmp_path):
+    """`ser-hf evaluate --corpus folder --data-dir D` without the folder's regexes reads D as the model's run read its
+    folder corpus; the same folder keeps the run's corpus_name (in-corpus, its test speakers), another folder does
+    not (cross-corpus), and an option given wins."""
+    from ser_hf.evaluation.eval_report import corpus_relation
+    from ser_hf.evaluation.evaluate_model import CorpusSource, TrainedModel, with_training_layout
+
+    layout = {"label_regex": r"_(?P<label>[a-z]+)_\d+\.wav$", "speaker_regex": r"^(?P<speaker>[A-Z]+\d)_"}
+    data = {
+        "corpus": ["folder"],
+        "data_dir": [str(tmp_path / "mine")],
+        "corpus_options": {**layout, "corpus_name": "mine"},
+    }
+    trained = TrainedModel("m", None, None, run_config={"data": data})
+    assert trained.corpora == ["mine"]
+    same = with_training_layout(trained, CorpusSource("folder", str(tmp_path / "mine")))
+    assert same.options == {**layout, "corpus_name": "mine"} and same.full_name == "mine"
+    assert corpus_relation(trained.corpora, same.identity) == "in-corpus"
+    other = with_training_layout(
+        trained, CorpusSource("folder", str(tmp_path / "theirs"), options={"corpus_name": "t"})
+    )
+    assert other.options == {**layout, "corpus_name": "t"}
+    assert corpus_relation(trained.corpora, other.identity) == "cross-corpus"
+    # A layout given (here a speaker regex) is the folder's own: nothing is carried.
+    given = CorpusSource("folder", str(tmp_path / "theirs"), options={"speaker_regex": "(?P<speaker>x)"})
+    assert with_training_layout(trained, given) is given
+    named = CorpusSource("ravdess", str(tmp_path))
+    assert with_training_layout(trained, named) is named and named.identity == "ravdess"

@@ -115,7 +115,7 @@ def load_folder(
     def parse(path: Path) -> Clip:
         code = raw_label(path)
         if code is None:
-            raise InvalidClipError(path, f"label_regex {label_regex!r} does not match {searched(path)!r}")
+            raise InvalidClipError(path, f"label_regex '{label_regex}' does not match '{searched(path)}'")
         code = code.strip()
         if code not in codes:
             raise InvalidClipError(
@@ -129,7 +129,7 @@ def load_folder(
         else:
             match = speaker_pattern.search(searched(path))
             if match is None:
-                raise InvalidClipError(path, f"speaker_regex {speaker_regex!r} does not match {searched(path)!r}")
+                raise InvalidClipError(path, f"speaker_regex '{speaker_regex}' does not match '{searched(path)}'")
             speaker = _group(match, speaker_pattern, "speaker")
         if not speaker:
             raise InvalidClipError(path, "empty speaker id")
@@ -151,9 +151,9 @@ def _compile_regex(option: str, pattern: str, group: str) -> re.Pattern:
     try:
         compiled = re.compile(pattern)
     except re.error as error:
-        raise CorpusError(f"{option} {pattern!r} is not a valid regular expression: {error}") from error
+        raise CorpusError(f"{option} '{pattern}' is not a valid regular expression: {error}") from error
     if compiled.groups == 0:
-        raise CorpusError(f"{option} {pattern!r} needs a group: (?P<{group}>...) or (...).")
+        raise CorpusError(f"{option} '{pattern}' needs a group: (?P<{group}>...) or (...).")
     return compiled
 
 
