@@ -27,6 +27,7 @@ from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
+from ..models.pooling import POOLING_MODES
 from ..models.runtime.registry import ENCODER_FAMILIES
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .errors import unknown_key_message
@@ -202,6 +203,11 @@ class ModelArguments:
         self.lora_target_modules = _as_list(self.lora_target_modules)
         if self.model_type not in MODEL_TYPES:
             raise RecipeError(f"model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}.")
+        if self.pooling_mode is not None and self.pooling_mode not in PRETRAINED_POOLING_MODES:
+            raise RecipeError(
+                f"pooling_mode {unknown_key_message(self.pooling_mode, PRETRAINED_POOLING_MODES)} is not one of "
+                f"{', '.join(PRETRAINED_POOLING_MODES)} ({LAYER_STATISTICS}: Whisper only)."
+            )
         from transformers import AutoConfig
 
         from ..models import default_feature_extractor
@@ -1088,11 +1094,30 @@ def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[
     return {name: float(weights.get(name, 1.0)) for name in corpora}
 
 
+#: The pooling modes a pretrained encoder's head takes (``pooling_mode``).
+PRETRAINED_POOLING_MODES = (*POOLING_MODES, LAYER_STATISTICS)
+#: The words ``class_weights`` takes besides a mapping of labels to weights.
+CLASS_WEIGHT_WORDS = ("balanced", "none")
+
+
+def _yaml_or_none(text: str) -> Any:
+    """`text` read as YAML, or `None` where it is not valid YAML (the caller's own parsing words that error)."""
+    try:
+        return load_yaml(text)
+    except (yaml.YAMLError, DuplicateKeyError):
+        return None
+
+
 def _class_weights_option(value: Any) -> Optional[dict | str]:
     if value is None:
         return None
-    if isinstance(value, str) and value.strip() in ("balanced", "none"):
+    if isinstance(value, str) and value.strip() in CLASS_WEIGHT_WORDS:
         return None if value.strip() == "none" else "balanced"
+    if isinstance(value, str) and value.strip() and isinstance(_yaml_or_none(value), str):
+        raise RecipeError(
+            f"class_weights {unknown_key_message(value.strip(), CLASS_WEIGHT_WORDS)} is not balanced, none or a "
+            "mapping of labels to weights such as {angry: 2, neutral: 1}."
+        )
     weights = _mapping(value, "class_weights")
     bad = {label: weight for label, weight in (weights or {}).items() if not _is_weight(weight) or weight < 0}
     if bad:

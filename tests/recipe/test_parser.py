@@ -90,6 +90,11 @@ def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
     "values, message",
     [
         ({"model_type": "resnet"}, "model_type 'resnet' is not one of"),
+        (
+            {"model_type": "whisper", "model_config": {}, "cache_encoder_outputs": True, "pooling_mode": "meen"},
+            r"pooling_mode 'meen' \(did you mean 'mean'\?\) is not one of mean, max",
+        ),
+        ({"class_weights": "balance"}, r"class_weights 'balance' \(did you mean 'balanced'\?\) is not balanced, none"),
         ({"corpus": ["ravdess", "tess"]}, "one data_dir per corpus"),
         ({"model_type": "crnn", "use_lora": True}, "use_lora only apply to SSL encoders"),
         ({"model_type": "wav2vec2", "model_config": {}, "cache_encoder_outputs": True}, "needs freeze_base_model"),
