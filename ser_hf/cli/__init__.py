@@ -32,6 +32,7 @@ import logging
 import sys
 from typing import Collection, Optional, Sequence
 
+from .. import __version__
 from ..hub.token import redact_log_handlers
 from ..hub_timeouts import use_hub_timeout
 from .commands import COMMANDS
@@ -43,7 +44,7 @@ logger = logging.getLogger("ser_hf")
 #: ``ser-hf --debug``: errors keep their traceback (see :func:`.errors.run_reporting_errors`).
 DEBUG_FLAG = "--debug"
 #: The flags ``ser-hf`` itself takes before the command.
-GLOBAL_FLAGS = ("-v", "--verbose", DEBUG_FLAG, "-h", "--help")
+GLOBAL_FLAGS = ("-v", "--verbose", DEBUG_FLAG, "-h", "--help", "--version")
 
 
 def build_parser(commands_to_build: Optional[Collection[str]] = None) -> argparse.ArgumentParser:
@@ -57,6 +58,7 @@ def build_parser(commands_to_build: Optional[Collection[str]] = None) -> argpars
         "instead.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"ser-hf {__version__}")
     parser.add_argument(
         "--debug",
         action="store_true",

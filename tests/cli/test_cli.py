@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import ser_hf
 from ser_hf.cli import main as cli_main
 from ser_hf.models.runtime.location import ModelNotFoundError
 from tests.conftest import REPO, ser_hf_error_lines, write_audio
@@ -103,6 +104,13 @@ def test_train_and_sweep_help_print_their_options(capsys):
     with pytest.raises(SystemExit) as exit_status:
         cli_main(["predict", "--bogus", "model", "clip.wav"])
     assert exit_status.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    # No recipe: the usage and where the recipes are, at once (the recipe parser is not imported for it).
+    assert cli_main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ser-hf train RECIPE.yaml") and "ser-hf train recipes/demo_whisper.yaml" in err
+    with pytest.raises(SystemExit) as exit_status:
+        cli_main(["--version"])
+    assert exit_status.value.code == 0 and capsys.readouterr().out.strip() == f"ser-hf {ser_hf.__version__}"
 
 
 @pytest.mark.reliability
