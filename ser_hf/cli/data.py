@@ -73,8 +73,10 @@ def add_data_parser(commands) -> argparse.ArgumentParser:
     split.set_defaults(run=data_split)
 
     audit = data_commands.add_parser("audit", help="leakage audit of a split saved with save_to_disk")
-    audit.add_argument("split_dir")
-    audit.add_argument("--json", action="store_true")
+    audit.add_argument(
+        "split_dir", help="a DatasetDict of splits saved with save_to_disk (e.g. the folder ser-hf data split wrote)"
+    )
+    audit.add_argument("--json", action="store_true", help="print the audit as JSON instead of Markdown")
     audit.add_argument("--no-file-check", action="store_true", help="skip hashing files for identical content")
     audit.set_defaults(run=data_audit)
     return data

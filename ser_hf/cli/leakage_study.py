@@ -29,7 +29,7 @@ def add_leakage_study_parser(commands) -> argparse.ArgumentParser:
         "leakage-study",
         usage="ser-hf leakage-study RECIPE.yaml [--key value ...]",
         help=COMMANDS["leakage-study"].help,
-        description=__doc__,
+        description=__doc__.replace("``", ""),  # the docstring's literals, as a terminal shows them
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("recipe", help="a recipe with split_protocol: speaker")

@@ -165,6 +165,11 @@ def predict_command(args: argparse.Namespace) -> int:
         raise ValueError("--timeline-plot and --rttm go with --timeline.")
     from ..deploy.predict import predict_files  # torch and transformers: once every argument is known to be usable
 
+    if args.no_progress:  # transformers' own bars too (loading the weights)
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
     def print_json_line(prediction) -> None:
         print(json.dumps(prediction.to_dict(args.top_k)), flush=True)
 
