@@ -314,3 +314,30 @@ def test_statistics_transfer_finds_pseudo_speakers_where_speakers_differ_more_th
     table = markdown(scores, agreement, chosen)
     assert "| clusters: adjusted Rand index with the speakers / the emotions | a | b |" in table
     assert "| clusters:2 | 1.00 / " in table and "| general | clusters:2 |" in table
+
+
+def test_group_statistics_classifies_every_test_clip_in_groups_of_each_size(tmp_path, tiny_crnn_folder, tiny_ravdess):
+    import shutil
+
+    from bench import group_statistics
+
+    model = tmp_path / "fold"
+    shutil.copytree(tiny_crnn_folder, model)
+    files = sorted(tiny_ravdess.glob("Actor_0[34]/*.flac"))
+    labels = ["angry", "sad"]
+    clips = [
+        {"path": str(path), "speaker_id": path.parent.name[-2:], "label": labels[index % 2]}
+        for index, path in enumerate(files)
+    ]
+    (model / "metrics.json").write_text(json.dumps({"evaluation": {"test": {"clip_predictions": clips}}}))
+    groups = group_statistics.groups_of(
+        {clip["path"]: clip["speaker_id"] for clip in clips}, 2, np.random.default_rng(0)
+    )
+    assert len(set(groups.values())) == sum(
+        (len(list(tiny_ravdess.glob(f"Actor_{a}/*.flac"))) + 1) // 2 for a in ("03", "04")
+    )
+    output = tmp_path / "groups.json"
+    results = group_statistics.main([str(model), "--sizes", "1", "2", "--threads", "1", "--json", str(output)])
+    assert list(results) == ["training", "1", "2", "whole"] and json.loads(output.read_text())["2"] == results["2"]
+    # The tiny CRNN standardises no group: the groups only label the clips, so every size scores alike.
+    assert len({row["unweighted_accuracy"] for row in results.values()}) == 1
