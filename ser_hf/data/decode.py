@@ -29,7 +29,7 @@ from datasets import config as datasets_config
 from datasets.fingerprint import Hasher
 
 from .constants import CACHE_PRECISIONS
-from .corpora.base import InvalidClipError
+from .corpora.base import InvalidClipError, decoder_problem
 from .dataset_info import column_values, get_ser_info, set_ser_info
 from .errors import RecordingTooLongError
 
@@ -88,7 +88,7 @@ def _decode_with_ffmpeg(path: str, sampling_rate: int, max_seconds: Optional[flo
         else:  # a little past the limit, to tell a recording of exactly that length from a longer one
             samples = decoder.get_samples_played_in_range(0.0, max_seconds + 0.5)
     except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
-        raise InvalidClipError(path, f"cannot be decoded as audio ({error})") from error
+        raise InvalidClipError(path, f"cannot be decoded as audio ({decoder_problem(error)})") from error
     waveform = samples.data[0].numpy()
     if max_seconds is not None and len(waveform) > max_seconds * sampling_rate:
         raise RecordingTooLongError(path, _longer_than(max_seconds))

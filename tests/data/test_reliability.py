@@ -77,6 +77,11 @@ def _with_sample(value: float):
 
 BAD_AUDIO = {
     "corrupt header": (lambda p: p.write_bytes(b"RIFX" + b"\0" * 40) or p, "cannot be decoded as audio"),
+    # Not torchcodec's "This should never happen. Please report an issue" for a file that is no audio at all.
+    "text": (
+        lambda p: p.with_suffix(".flac").write_text("not audio") or p.with_suffix(".flac"),
+        r"cannot be decoded as audio \(FFmpeg finds no audio stream in it: not an audio file\?\)$",
+    ),
     "truncated": (_truncated, "the file is truncated: its header declares 32000 bytes of audio but only 159"),
     "zero-length": (lambda p: soundfile.write(p, np.zeros((0, 1)), 16000) or p, "no samples"),
     "all silent": (lambda p: soundfile.write(p, np.zeros(16000), 16000) or p, "digital silence"),
@@ -101,7 +106,7 @@ def test_bad_clips_stop_prepare_before_training_or_are_skipped_and_listed(tmp_pa
     good = write_audio(root / "Actor_01" / "03-01-05-01-01-01-01.wav", seconds=1.0)
     bad = {}
     for index, (problem, (write, _)) in enumerate(BAD_AUDIO.items()):
-        if problem in ("corrupt header", "zero-length"):
+        if problem in ("corrupt header", "zero-length", "text"):
             continue  # the header probe at load time already rejects these (tests/data/test_corpora.py)
         bad[problem] = write(root / "Actor_01" / f"03-01-0{index % 7 + 2}-02-01-01-01.wav")
     corpus = load_corpus("ravdess", root, skip_invalid=True)

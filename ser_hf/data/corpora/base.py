@@ -140,13 +140,29 @@ def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+#: torchcodec's wording of a file in which FFmpeg finds no audio stream (a text file named .flac, say), and what it
+#: means to a user.
+_NO_AUDIO_STREAM = ("The best audio stream is unknown", "FFmpeg finds no audio stream in it: not an audio file?")
+
+
+def decoder_problem(error: Exception) -> str:
+    """What FFmpeg said, through torchcodec, of a file it cannot decode: without the C++ function and source line
+    torchcodec starts its messages with, and without its "This should never happen. Please report an issue" text,
+    which would send a user to torchcodec's bug tracker for a file that is not audio."""
+    said = re.sub(r"^\w+, \S+:\d+, ", "", str(error))
+    said = said.split("This should never happen.")[0].strip().rstrip(".")
+    if said.startswith(_NO_AUDIO_STREAM[0]):
+        return _NO_AUDIO_STREAM[1]
+    return said
+
+
 def _probe_with_ffmpeg(path: str) -> tuple[int, int, int]:
     from torchcodec.decoders import AudioDecoder
 
     try:
         metadata = AudioDecoder(path).metadata
     except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
-        raise InvalidClipError(path, f"cannot be decoded as audio ({error})") from error
+        raise InvalidClipError(path, f"cannot be decoded as audio ({decoder_problem(error)})") from error
     duration = metadata.duration_seconds_from_header or metadata.duration_seconds or 0.0
     return int(round(duration * metadata.sample_rate)), int(metadata.sample_rate), int(metadata.num_channels)
 
@@ -294,9 +310,7 @@ def decode_every_clip(dataset: Dataset, skip_invalid: bool = False) -> Dataset:
         try:
             samples = AudioDecoder(path).get_all_samples().data
         except Exception as error:  # torchcodec raises RuntimeError/ValueError depending on what FFmpeg says
-            # Its messages start with the C++ function and source line that raised them: keep what FFmpeg said.
-            said = re.sub(r"^\w+, \S+:\d+, ", "", str(error))
-            problem = f"cannot be decoded as audio past its header, cut short or corrupt ({said})"
+            problem = f"cannot be decoded as audio past its header, cut short or corrupt ({decoder_problem(error)})"
         else:
             if samples.numel() == 0:
                 problem = "the audio stream has no samples (zero-length audio)"
