@@ -75,11 +75,17 @@ def _with_sample(value: float):
     return write
 
 
+def _text_named_flac(path):
+    path = path.with_suffix(".flac")
+    path.write_text("not audio")
+    return path
+
+
 BAD_AUDIO = {
     "corrupt header": (lambda p: p.write_bytes(b"RIFX" + b"\0" * 40) or p, "cannot be decoded as audio"),
     # Not torchcodec's "This should never happen. Please report an issue" for a file that is no audio at all.
     "text": (
-        lambda p: p.with_suffix(".flac").write_text("not audio") or p.with_suffix(".flac"),
+        _text_named_flac,
         r"cannot be decoded as audio \(FFmpeg finds no audio stream in it: not an audio file\?\)$",
     ),
     "truncated": (_truncated, "the file is truncated: its header declares 32000 bytes of audio but only 159"),
