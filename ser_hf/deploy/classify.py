@@ -30,6 +30,7 @@ from ..models.runtime.padding import is_padding_invariant
 from .pipelines import SpeakerNormalizedAudioClassificationPipeline, model_labels
 from .results import FilePrediction, WindowPrediction
 from .speakers import (
+    MIN_STATISTICS_ROWS,
     RECORDINGS_GROUP,
     SPEAKERS_CSV_COLUMNS,
     normalises_per_corpus,
@@ -239,6 +240,7 @@ def classify_files(
     progress: bool = True,
     max_whole_file_seconds: float = MAX_WHOLE_FILE_SECONDS,
     speakers: Optional[Mapping[str, str]] = None,
+    min_statistics_rows: int = MIN_STATISTICS_ROWS,
 ) -> Iterator[FilePrediction]:
     """Classify each file (windowed when longer than ``window_seconds``; without it, when longer than
     ``max_whole_file_seconds``, in windows of that length) with an ``audio-classification`` pipeline;
@@ -256,7 +258,9 @@ def classify_files(
     files (:func:`speaker_statistics_of_files`, a pass of its own), and every window is standardised with its
     speaker's: the results are transductive. Such a model needs a
     :class:`SpeakerNormalizedAudioClassificationPipeline` (see :func:`load_classifier`); without
-    ``speakers`` it gets the training speakers' global statistics, with a warning.
+    ``speakers`` it gets the training speakers' global statistics, with a warning, and so does a speaker (or, for a
+    model standardised per corpus, the files classified together) whose statistics would rest on fewer than
+    ``min_statistics_rows`` feature vectors (:data:`~ser_hf.deploy.speakers.MIN_STATISTICS_ROWS`, measured).
     """
     from tqdm.auto import tqdm
 
@@ -280,6 +284,7 @@ def classify_files(
         max_whole_file_seconds=max_whole_file_seconds,
         min_samples=min_samples,
         progress=progress,
+        min_statistics_rows=min_statistics_rows,
     )
     extractor = classifier.feature_extractor
     if not is_padding_invariant(classifier.model, extractor):

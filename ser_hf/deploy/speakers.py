@@ -101,14 +101,16 @@ def speaker_statistics_of_files(
     min_samples: int = 1,
     progress: bool = True,
     model=None,
+    min_statistics_rows: int = MIN_STATISTICS_ROWS,
 ) -> dict[str, Statistics]:
     """Each speaker's ``(mean, std)`` over the features, before normalisation, of the windows of their recordings that
     :func:`classify_files` classifies (their frames, one vector of openSMILE functionals per window, or the pooled
     encoder states `model` computes of each window for a Whisper classifier). Reads no
     label. Files that cannot be classified are left out (their result carries the error). Warns, naming the speaker,
     when the statistics come from fewer than ``MIN_SPEAKER_WINDOWS`` windows or ``MIN_SPEAKER_SECONDS`` of audio; a
-    speaker (or the recordings, per corpus) with fewer than ``MIN_STATISTICS_ROWS`` feature vectors gets no
-    statistics (their windows are standardised with the training statistics the model stores), with a warning."""
+    speaker (or the recordings, per corpus) with fewer than ``min_statistics_rows`` feature vectors
+    (:data:`MIN_STATISTICS_ROWS` by default) gets no statistics (their windows are standardised with the training
+    statistics the model stores), with one warning naming them."""
     from tqdm.auto import tqdm
 
     sampling_rate = feature_extractor.sampling_rate
@@ -131,29 +133,32 @@ def speaker_statistics_of_files(
 
     statistics = statistics_by_speaker(feature_rows())
     per_corpus = normalises_per_corpus(feature_extractor)
-    for speaker in sorted(statistics):
-        whose = "The recordings classified together give" if per_corpus else f"Speaker {speaker}:"
-        if statistics[speaker].count < MIN_STATISTICS_ROWS:
-            logger.warning(
-                "%s statistics from %d feature vector(s) (%d window(s), %.1f s of audio), fewer than %d: "
-                "standardised by so few, the features are further from what the model learnt than with the "
-                "training statistics stored in the model, which standardise them instead. Classify %d recordings or "
-                "more of one %s together for statistics of their own.",
-                whose,
-                statistics[speaker].count,
-                windows[speaker],
-                seconds[speaker],
-                MIN_STATISTICS_ROWS,
-                MIN_STATISTICS_ROWS,
-                "set-up" if per_corpus else "speaker",
-            )
+    too_few = {speaker: value.count for speaker, value in statistics.items() if value.count < min_statistics_rows}
+    if too_few:
+        if per_corpus:
+            whose = f"The recordings classified together give {too_few[RECORDINGS_GROUP]} feature vector(s)"
+        else:
+            named = [f"{speaker} ({count})" for speaker, count in sorted(too_few.items())]
+            whose = f"Speaker(s) {', '.join(named[:10])}{f' and {len(named) - 10} more' if len(named) > 10 else ''}"
+            whose += " have statistics of that many feature vectors"
+        logger.warning(
+            "%s, fewer than %d: standardised by so few, the features sit further from what the model learnt than "
+            "with the training statistics stored in the model, which standardise them instead. Classify %d "
+            "recordings or more of one %s together for statistics of their own.",
+            whose,
+            min_statistics_rows,
+            min_statistics_rows,
+            "set-up" if per_corpus else "speaker",
+        )
+        for speaker in too_few:
             del statistics[speaker]
-            feature_extractor._fallback_said = True  # said here, naming the recordings
-        elif windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
+        feature_extractor._fallback_said = True  # said here, naming the recordings
+    for speaker in sorted(statistics):
+        if windows[speaker] < MIN_SPEAKER_WINDOWS or seconds[speaker] < MIN_SPEAKER_SECONDS:
             logger.warning(
                 "%s statistics from %d windows, %.1f s of audio, fewer than %d windows or %.0f s: their "
                 "standardisation is unreliable, and so are their predictions.",
-                whose,
+                "The recordings classified together give" if per_corpus else f"Speaker {speaker}:",
                 windows[speaker],
                 seconds[speaker],
                 MIN_SPEAKER_WINDOWS,

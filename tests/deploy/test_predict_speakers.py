@@ -413,3 +413,26 @@ def test_the_files_a_command_is_given_are_found_as_a_corpus_load_finds_them(tmp_
     found = find_audio_inputs([root])
     assert [Path(f).name for f in found] == sorted(p.name for p in (RAVDESS_SAMPLE / "Actor_01").iterdir())
     assert [Path(f).resolve() for f in found] == [path.resolve() for path in find_audio_files(root)]
+
+
+def test_speakers_with_too_few_feature_vectors_get_the_training_statistics_in_one_warning(
+    tiny_ravdess, monkeypatch, caplog
+):
+    """A model with one feature vector a window: a speaker with fewer than MIN_STATISTICS_ROWS of them gets no
+    statistics of their own (the training ones standardise them), all such speakers named in one warning."""
+    from types import SimpleNamespace
+
+    from ser_hf.deploy import speakers as module
+
+    files = sorted(str(path) for path in tiny_ravdess.glob("Actor_0[12]/*.flac"))
+    one_vector_a_window = lambda extractor, clips, model=None: [np.full((1, 3), float(len(c))) for c in clips]  # noqa: E731
+    monkeypatch.setattr(module, "clip_feature_rows", one_vector_a_window)
+    extractor = SimpleNamespace(sampling_rate=16000, variance_floor=1e-5, normalization="speaker")
+    speakers = {file: "many" if index < 12 else "few" for index, file in enumerate(files)}
+    with caplog.at_level(logging.WARNING):
+        statistics = module.speaker_statistics_of_files(extractor, files, speakers, progress=False)
+    assert list(statistics) == ["many"] and module.MIN_STATISTICS_ROWS == 10
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("Speaker(s) few (4) have statistics of that many feature vectors, fewer than 10:")
+    everyone = module.speaker_statistics_of_files(extractor, files, speakers, progress=False, min_statistics_rows=1)
+    assert set(everyone) == {"many", "few"}

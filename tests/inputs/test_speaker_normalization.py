@@ -528,7 +528,7 @@ def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classif
     for entry in stored:
         assert alone.scores[entry["label"]] == pytest.approx(entry["score"], abs=1e-5)
     assert any(
-        record.getMessage().startswith("The recordings classified together give statistics from 1 feature vector(s)")
+        record.getMessage().startswith("The recordings classified together give 1 feature vector(s), fewer than 10")
         and "the training statistics stored in the model, which standardise them instead" in record.getMessage()
         for record in caplog.records
     )
