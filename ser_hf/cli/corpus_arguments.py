@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from pathlib import Path
 from typing import Optional, Sequence
 
 import yaml
@@ -43,6 +44,18 @@ def positive_int(text: str) -> int:
 def csv_list(value: Optional[str]) -> Optional[list[str]]:
     """The items of a comma-separated flag (``--labels a,b``), or None when it was not given."""
     return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
+
+
+def speaker_ids(value: Optional[str], flag: str = "--speakers") -> Optional[list[str]]:
+    """The speaker ids of a comma-separated flag (``--speakers 03,04``); a CSV file given instead (``ser-hf predict
+    --speakers`` takes one) is an error saying which flag takes what."""
+    ids = csv_list(value)
+    if ids and len(ids) == 1 and (ids[0].lower().endswith(".csv") or Path(ids[0]).is_file()):
+        raise ValueError(
+            f"{flag} {ids[0]}: this command's {flag} takes speaker ids separated by commas (e.g. {flag} 03,04); a CSV "
+            "of path,speaker_id is what ser-hf predict's --speakers takes."
+        )
+    return ids
 
 
 def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,4 +171,5 @@ __all__ = [
     "load_corpora",
     "parse_corpus_arguments",
     "positive_int",
+    "speaker_ids",
 ]

@@ -8,7 +8,7 @@ import argparse
 
 from ..experiments.constants import PROJECTION_METHODS
 from .commands import COMMANDS
-from .corpus_arguments import add_corpus_arguments, load_corpora
+from .corpus_arguments import add_corpus_arguments, load_corpora, speaker_ids
 
 
 def add_embed_parser(commands) -> argparse.ArgumentParser:
@@ -42,9 +42,9 @@ def embed_command(args: argparse.Namespace) -> int:
     from ..data.dataset_info import column_values
     from ..experiments.embed import embed_corpus
 
+    wanted = set(speaker_ids(args.speakers) or [])  # before the corpus is read
     dataset = load_corpora(args)
-    if args.speakers:
-        wanted = {speaker.strip() for speaker in args.speakers.split(",") if speaker.strip()}
+    if wanted:
         missing = sorted(wanted - set(column_values(dataset, "speaker_id")))
         if missing:
             raise ValueError(f"--speakers {missing} are not speakers of the corpus.")

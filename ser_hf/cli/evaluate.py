@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..evaluation.constants import SPLITS
 from .commands import COMMANDS
-from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments
+from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments, speaker_ids
 
 
 def add_evaluate_parser(commands) -> argparse.ArgumentParser:
@@ -72,6 +72,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate_model import default_output_dir, evaluate_model
 
     sources = evaluation_sources(args)
+    speakers = speaker_ids(args.speakers)
     labels = csv_list(args.labels)
     load = {"revision": args.revision, "trust_remote_code": args.trust_remote_code}
     if len(args.model) == 1 and len(sources) == 1:
@@ -79,7 +80,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             args.model[0],
             sources[0],
             split=args.split,
-            speakers=csv_list(args.speakers),
+            speakers=speakers,
             labels=labels,
             batch_size=args.batch_size,
             **load,

@@ -38,3 +38,12 @@ def test_evaluate_errors_are_one_line_before_any_model_is_loaded(tmp_path, tiny_
     assert cli_main(["evaluate", "--model", model, "--corpus", "ravdess", "--data-dir", str(missing)]) == 2
     assert last_error_line(capsys) == f"ser-hf: error: Data directory '{missing}' does not exist."
     assert not (tmp_path / "matrix").exists()
+    # A CSV given to evaluate's --speakers (predict's takes one; this one takes speaker ids): said before any loading.
+    table = tmp_path / "speakers.csv"
+    table.write_text("path,speaker_id\n")
+    one = ["evaluate", "--model", model, "--corpus", "ravdess", "--data-dir", data, "--speakers", str(table)]
+    assert cli_main(one) == 2
+    assert last_error_line(capsys) == (
+        f"ser-hf: error: --speakers {table}: this command's --speakers takes speaker ids separated by commas (e.g. "
+        "--speakers 03,04); a CSV of path,speaker_id is what ser-hf predict's --speakers takes."
+    )
