@@ -4,7 +4,6 @@ after ``train`` (``--help`` included) goes to the recipe parser."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .commands import COMMANDS
 from .errors import RESUME_HINT
@@ -21,17 +20,15 @@ def add_train_parser(commands) -> argparse.ArgumentParser:
 
 
 #: What ``ser-hf train`` without a recipe says, at once (the recipe parser would import torch and transformers first).
-NO_RECIPE_USAGE = (
-    "usage: ser-hf train RECIPE.yaml [--key value ...]\n"
-    "ser-hf train: error: give a recipe, e.g. ser-hf train recipes/demo_whisper.yaml (the shipped recipes are in "
-    "recipes/, recipes/README.md says what each does); ser-hf train --help lists every key."
+NO_RECIPE = (
+    "give a recipe, e.g. ser-hf train recipes/demo_whisper.yaml (usage: ser-hf train RECIPE.yaml [--key value ...]; "
+    "the shipped recipes are in recipes/, recipes/README.md says what each does; ser-hf train --help lists every key)."
 )
 
 
 def train_command(args: argparse.Namespace) -> int:
     if not args.recipe_args:
-        print(NO_RECIPE_USAGE, file=sys.stderr)
-        return 2
+        raise ValueError(NO_RECIPE)  # one line "ser-hf ...: error: ...", status 2, as every input error
     if any(flag in args.recipe_args for flag in HELP_FLAGS):
         # The help is the recipe parser's (ser_hf.train parses the recipe first, and stops there); the training
         # stages (datasets, the trainer, the Hub card) are not imported to print it.

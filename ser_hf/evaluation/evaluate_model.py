@@ -135,10 +135,8 @@ class TrainedModel:
                 CorpusSource(name, data_dir, options=options).identity
                 for name, data_dir, options in self.training_sources()
             ]
-        return [
-            name if name not in CORPORA and name != "folder" else corpus_name(name)
-            for name in (self.run_report.training_corpora if self.run_report else None) or []
-        ]
+        # metrics.json records each corpus by its dataset name: a folder corpus' corpus_name as it is.
+        return list((self.run_report.training_corpora if self.run_report else None) or [])
 
     def training_sources(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(loader name, data_dir, corpus options)`` of each corpus the model's run read (``run_config.json``);

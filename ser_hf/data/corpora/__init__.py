@@ -141,9 +141,9 @@ def load_corpus(
     """
     key = corpus_name(name)
     loader = _LOADERS[key]
-    unknown = sorted(set(options) - set(corpus_options(key)))
+    known = corpus_options(key)
+    unknown = sorted(set(options) - set(known))
     if unknown:
-        known = corpus_options(key)
         named = ", ".join(
             f"{option!r}"
             + "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(option, known, 1))
