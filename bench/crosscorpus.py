@@ -26,6 +26,12 @@ holds.
 trains on the other, so an option for the benchmark's fold "nEMO left out" can be chosen on RAVDESS -> TESS and TESS
 -> RAVDESS without reading nEMO (the variant's name carries ``corpora=[...]``, and its folds their own folder).
 
+``--train-labels all`` trains on every emotion of the training corpora, as a recipe without ``labels`` (the general
+recipe) trains, instead of the shared ones only: RAVDESS's calm and disgust and TESS's disgust join the training clips
+where their corpus trains. The left-out corpus is still tested on its clips of the shared emotions, each corpus'
+statistics still over its clips in play, and the model's choice is restricted to the shared emotions, as ``ser-hf
+evaluate`` scores a corpus on the labels it shares with a model (the variant's name carries ``train_labels=all``).
+
 ``--seeds 42 7 43`` trains each variant once per training seed (its rows under ``<variant> seed=N``) and adds a row
 of their mean, each corpus' with the range over the seeds: a single-clip figure on one left-out corpus can move by
 several points from seed to seed, more than many options change it.
@@ -65,6 +71,7 @@ from ser_hf.data.splits import speaker_split
 from ser_hf.emotions import EMOTIONS
 from ser_hf.errors import RecipeError
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
+from ser_hf.evaluation.metrics import classification_metrics, clip_predictions
 from ser_hf.recipe.overrides import set_value
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.run_folder import fold_folder
@@ -85,9 +92,18 @@ def shared_labels(corpora: Sequence[str]) -> list[str]:
     return [emotion for emotion in EMOTIONS if all(emotion in labels for labels in sets)]
 
 
+def corpus_labels(corpora: Sequence[str]) -> list[str]:
+    """The emotions any corpus of `corpora` holds, in ser-hf's order: what a recipe without ``labels`` trains on."""
+    held = {emotion for name in corpora for emotion in CORPORA[name].emotion_codes.values()}
+    return [emotion for emotion in EMOTIONS if emotion in held]
+
+
 #: The override that names the corpora in play where they are not all of ``SHARED_CORPORA`` (``--corpora``): part of
 #: the variant's name and folder, so that a subset's runs never mix with the full benchmark's.
 CORPORA_KEY = "corpora"
+#: The override that trains on every emotion of the training corpora (``--train-labels all``), not only the shared
+#: ones: part of the variant's name and folder, as `CORPORA_KEY` is.
+TRAIN_LABELS_KEY = "train_labels"
 #: The recipe key ``--seeds`` sets, one run per seed (``--set`` refuses it: k-fold sets it itself).
 SEED_KEY = "seed"
 
@@ -97,12 +113,17 @@ def corpora_in_play(overrides: Optional[Mapping[str, Any]]) -> list[str]:
     return list((overrides or {}).get(CORPORA_KEY, SHARED_CORPORA))
 
 
+def trains_on_all_labels(overrides: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a variant trains on every emotion of its training corpora (``--train-labels all``)."""
+    return (overrides or {}).get(TRAIN_LABELS_KEY) == "all"
+
+
 def merged_values(
     recipe: Path, output_dir: Path, model_paths: dict[str, str], overrides: Optional[Mapping[str, Any]] = None
 ) -> dict:
     """The recipe's values (changed by `overrides`, ``--set``) on the merged corpora in play and the labels all of
-    ``SHARED_CORPORA`` share (a subset's runs are scored on the benchmark's labels), its own split and corpus keys
-    dropped."""
+    ``SHARED_CORPORA`` share (a subset's runs are scored on the benchmark's labels; :func:`train_left_out` sets each
+    fold's own under ``--train-labels all``), its own split and corpus keys dropped."""
     corpora = corpora_in_play(overrides)
     values = {
         key: value
@@ -110,7 +131,7 @@ def merged_values(
         if key not in SPLIT_KEYS + ("validation_size", "label_map", "labels", "train_only_corpora", "corpus_weights")
     }
     for key, value in (overrides or {}).items():
-        if key != CORPORA_KEY:
+        if key not in (CORPORA_KEY, TRAIN_LABELS_KEY):
             values = set_value(values, key, value)
     if values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None:
         raise RecipeError(
@@ -150,18 +171,25 @@ def train_left_out(
     overrides = {**(overrides or {}), "feature_extractor_config.normalization": normalization}
     variant = variant_name(recipe, {key: value for key, value in overrides.items() if "normalization" not in key})
     output_dir = output_root / variant_folder(recipe, overrides)
-    parsed, input_mode, dataset = prepare_recipe(merged_values(recipe, output_dir, model_paths, overrides))
-    speakers = column_values(dataset, "speaker_id")
+    values = merged_values(recipe, output_dir, model_paths, overrides)
     in_play = corpora_in_play(overrides)
-    of = {corpus: sorted({s for s in speakers if s.startswith(f"{corpus}:")}) for corpus in in_play}
+    prepared = None if trains_on_all_labels(overrides) else prepare_recipe(values)
     for corpus in corpora:
         fold = list(SHARED_CORPORA).index(corpus)
         sources = [name for name in in_play if name != corpus]
+        # Every emotion of the training corpora: a label set of its own for each corpus left out.
+        parsed, input_mode, dataset = prepared or prepare_recipe({**values, "labels": corpus_labels(sources)})
+        speakers = column_values(dataset, "speaker_id")
+        of = {name: sorted({s for s in speakers if s.startswith(f"{name}:")}) for name in in_play}
         splits = speaker_split(
             dataset, train_speakers=[s for name in sources for s in of[name]], test_speakers=of[corpus]
         )
         splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
+        if trains_on_all_labels(overrides):
+            splits["test"] = shared_label_clips(splits["test"])
         report = train_split(parsed, input_mode, splits, fold)
+        if trains_on_all_labels(overrides):
+            report["evaluation"]["test"] = on_shared_labels(report["evaluation"]["test"])
         row = {
             "recipe": str(recipe),
             "variant": variant,
@@ -175,6 +203,35 @@ def train_left_out(
             **row_scores(report),
         }
         yield corpus, row, report, output_dir / fold_folder(fold)
+
+
+def shared_label_clips(split):
+    """The clips of `split` whose emotion every corpus of ``SHARED_CORPORA`` holds (a left-out corpus' test clips
+    under ``--train-labels all``)."""
+    names = split.features["label"].names
+    keep = {names.index(label) for label in shared_labels(list(SHARED_CORPORA))}
+    return split.filter(lambda label: label in keep, input_columns="label")
+
+
+def on_shared_labels(evaluation: Mapping[str, Any]) -> dict:
+    """An evaluation of clips of the shared emotions by a model trained on more, scored again with the model's choice
+    restricted to the shared emotions (as ``ser-hf evaluate`` restricts it to the labels a corpus shares with a
+    model): its metrics and speaker-bootstrap intervals from its ``clip_predictions``, each clip's scores of the
+    shared emotions renormalised."""
+    shared = shared_labels(list(SHARED_CORPORA))
+    clips = evaluation["clip_predictions"]
+    foreign = sorted({clip["label"] for clip in clips} - set(shared))
+    if foreign:
+        raise ValueError(f"clips of {', '.join(foreign)} in an evaluation meant for the shared emotions only")
+    scores = np.array([[clip["scores"][label] for label in shared] for clip in clips], dtype=np.float64)
+    log_probabilities = np.log(np.clip(scores / scores.sum(axis=1, keepdims=True), 1e-12, None))
+    labels = [shared.index(clip["label"]) for clip in clips]
+    speakers = [clip["speaker_id"] for clip in clips]
+    metrics = classification_metrics(labels, log_probabilities, shared, speakers=speakers)
+    metrics["clip_predictions"] = clip_predictions(
+        [clip["path"] for clip in clips], speakers, labels, log_probabilities, shared
+    )
+    return metrics
 
 
 def row_scores(report: Mapping[str, Any]) -> dict:
@@ -386,6 +443,14 @@ def main(argv=None) -> list[dict]:
     add_model_path_argument(parser)
     add_override_argument(parser)
     parser.add_argument(
+        "--train-labels",
+        choices=["shared", "all"],
+        default="shared",
+        help="the emotions the model trains on: those all three corpora share (the default), or every emotion of "
+        "the training corpora, as a recipe without labels (the general recipe) trains, scored on the shared ones "
+        "with the model's choice restricted to them",
+    )
+    parser.add_argument(
         "--seeds",
         "--seed",
         nargs="+",
@@ -417,6 +482,11 @@ def main(argv=None) -> list[dict]:
         parser.error(f"--left-out {' '.join(left_out)}: each corpus left out must be in --corpora {' '.join(corpora)}")
     if corpora != list(SHARED_CORPORA):
         overrides[CORPORA_KEY] = corpora
+    if args.train_labels == "all":
+        ensembles = [str(recipe) for recipe in args.recipes if is_ensemble_recipe(read_recipe_file(recipe))]
+        if ensembles:
+            parser.error(f"--train-labels all scores single models, not ensembles: {', '.join(ensembles)}")
+        overrides[TRAIN_LABELS_KEY] = "all"
     missing = [str(SHARED_CORPORA[name]) for name in corpora if not SHARED_CORPORA[name].is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: the cross-corpus benchmark needs ../shared/data.")

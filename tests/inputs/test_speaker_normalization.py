@@ -326,6 +326,66 @@ def test_the_leave_one_corpus_out_benchmark_merges_every_corpus_on_the_labels_al
     )
 
 
+def test_the_leave_one_corpus_out_benchmark_can_train_on_every_emotion_and_score_the_shared_ones(
+    tmp_path, monkeypatch
+):
+    import datasets
+
+    crosscorpus = load_bench("crosscorpus")
+    shared = crosscorpus.shared_labels(list(crosscorpus.SHARED_CORPORA))
+    # A fold trains on every emotion of its training corpora: nEMO left out, RAVDESS's calm and disgust join.
+    assert crosscorpus.corpus_labels(["ravdess", "tess"]) == [
+        "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"
+    ]  # fmt: skip
+    assert crosscorpus.corpus_labels(["tess", "nemo"]) == [*shared[:5], "disgust", "surprised"]
+    # The left-out corpus is tested on its clips of the shared emotions only.
+    names = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    split = datasets.Dataset.from_dict(
+        {"label": [0, 1, 6, 7]}, features=datasets.Features({"label": datasets.ClassLabel(names=names)})
+    )
+    assert crosscorpus.shared_label_clips(split)["label"] == [0, 7]
+
+    # The model's choice restricted to the shared emotions: a clip it calls calm is scored on the others.
+    def clip(path, label, **scores):
+        return {
+            "path": path,
+            "speaker_id": f"s{path}",
+            "label": label,
+            "scores": {n: scores.get(n, 0.0) for n in names},
+        }
+
+    evaluation = {
+        "unweighted_accuracy": 0.0,
+        "clip_predictions": [
+            clip("1", "neutral", calm=0.7, neutral=0.2, sad=0.1),
+            clip("2", "sad", calm=0.6, neutral=0.3, sad=0.1),
+            clip("3", "angry", angry=0.9, disgust=0.1),
+        ],
+    }
+    scored = crosscorpus.on_shared_labels(evaluation)
+    assert scored["label_names"] == shared and scored["clips"] == 3
+    assert [c["prediction"] for c in scored["clip_predictions"]] == ["neutral", "neutral", "angry"]
+    assert scored["clip_predictions"][0]["scores"]["neutral"] == pytest.approx(2 / 3)
+    assert scored["accuracy"] == pytest.approx(2 / 3)
+    assert scored["unweighted_accuracy"] == pytest.approx(2 / 3)  # neutral 1/1, sad 0/1, angry 1/1
+    assert set(scored["per_speaker"]) == {"s1", "s2", "s3"}
+    evaluation["clip_predictions"].append(clip("4", "calm", calm=1.0))
+    with pytest.raises(ValueError, match="clips of calm"):
+        crosscorpus.on_shared_labels(evaluation)
+    # --train-labels all: named in the variant (its own folder); an ensemble's fused choice is refused.
+    calls = []
+    monkeypatch.setattr(crosscorpus, "run_recipe", lambda *args: calls.append(args[5]))
+    monkeypatch.setattr(crosscorpus, "SHARED_CORPORA", {name: tmp_path for name in crosscorpus.SHARED_CORPORA})
+    recipe = REPO / "recipes" / "general_whisper_base.yaml"
+    crosscorpus.main([str(recipe), "--normalizations", "corpus", "--train-labels", "all"])
+    assert calls == [{crosscorpus.TRAIN_LABELS_KEY: "all"}]
+    assert crosscorpus.variant_name(recipe, calls[0]) == "general_whisper_base train_labels=all"
+    values = crosscorpus.merged_values(recipe, tmp_path / "out", {}, calls[0])
+    assert crosscorpus.TRAIN_LABELS_KEY not in values
+    with pytest.raises(SystemExit):
+        crosscorpus.main([str(REPO / "recipes" / "ravdess_whisper_ensemble.yaml"), "--train-labels", "all"])
+
+
 def test_the_benchmarks_summary_pools_every_folds_speakers_into_one_interval():
     bench = load_bench()
     rng = np.random.default_rng(0)
