@@ -468,7 +468,8 @@ class DataArguments:
         default=None,
         metadata={
             "help": "Share of each corpus in the clips drawn for training, with several corpora: {ravdess: 1, tess: "
-            "1} draws as many clips of each per epoch (with replacement) however large each is; a corpus not named "
+            "1} draws as many clips of each per epoch however large each is (a corpus drawn at half its size shows a "
+            "different half each epoch, one drawn at twice its size each clip twice); a corpus not named "
             "weighs 1. Unset: every training clip once per epoch."
         },
     )

@@ -716,7 +716,7 @@ def training_sample_weights(train, data_args) -> Optional[np.ndarray]:
     for corpus, weight in zip(corpora, weights):
         shares[corpus] = shares.get(corpus, 0.0) + weight
     logger.info(
-        "Corpus sampling: %s of the training clips drawn each epoch (with replacement).",
+        "Corpus sampling: %s of the training clips drawn each epoch.",
         ", ".join(f"{corpus} {100 * share:.0f} % ({corpora.count(corpus)} clips)" for corpus, share in shares.items()),
     )
     return weights

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
-from torch.utils.data import Sampler, SequentialSampler, WeightedRandomSampler
+from torch.utils.data import Sampler, SequentialSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
 
 from ..atomic_files import give_plain_mode
@@ -155,6 +155,54 @@ class EpochSeededLengthGroupedSampler(Sampler):
         return iter([index for batch in self.batches() for index in batch])
 
 
+class EpochSeededWeightedSampler(Sampler):
+    """As many draws an epoch as there are clips, each clip drawn in proportion to its weight, and as evenly as that
+    allows: ``floor(n * w)`` or ``ceil(n * w)`` times for a clip of weight ``w`` among ``n`` (systematic sampling over
+    a shuffled order of the clips), in random order, from a generator seeded by (seed, epoch) alone.
+
+    `torch.utils.data.WeightedRandomSampler` draws with replacement: each clip's count in an epoch is random, so an
+    epoch of corpus weights that leave a clip's expected count at 1 still leaves about a third of the clips out and
+    shows others twice or more. Here a clip whose corpus is drawn at its own size is seen exactly once, a larger
+    corpus drawn at half its size shows a different half of its clips each epoch, and a smaller one drawn at twice its
+    size shows each clip twice. Each corpus' share of the epoch is the same as with replacement. The order depends on
+    the seed and the epoch only, as :class:`EpochSeededLengthGroupedSampler`'s (a resumed run sees the same epochs).
+
+    Args:
+        weights (`Sequence[float]`): a non-negative weight per clip, not all 0 (normalised here).
+        seed (`int`): seed of the draws.
+    """
+
+    def __init__(self, weights, seed: int):
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.ndim != 1 or not len(weights) or (weights < 0).any() or not np.isfinite(weights).all():
+            raise ValueError("sample weights must be one finite, non-negative weight per clip.")
+        if weights.sum() <= 0:
+            raise ValueError("sample weights are all 0: no clip could be drawn.")
+        self.weights = weights / weights.sum()
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def indices(self) -> list[int]:
+        """The epoch's clip indices, in the order they are trained on."""
+        generator = np.random.default_rng([self.seed % 2**32, self.epoch])  # numpy seeds are non-negative
+        count = len(self.weights)
+        order = generator.permutation(count)
+        # One random offset, then a draw every 1/count of the shuffled clips' cumulative weight.
+        edges = np.cumsum(self.weights[order])
+        points = (generator.random() + np.arange(count)) / count
+        drawn = order[np.minimum(np.searchsorted(edges, points, side="right"), count - 1)]
+        return drawn[generator.permutation(count)].tolist()
+
+    def __iter__(self):
+        return iter(self.indices())
+
+
 @dataclass
 class _TrainingLoss:
     """One training batch's loss, kept on its device until the next check."""
@@ -206,8 +254,8 @@ class SERTrainer(Trainer):
             :data:`HEAD_PARAMETER_PREFIXES`); the other parameters use ``args.learning_rate``.
         mixup_alpha (`float`, *optional*, defaults to 0): mixup of the training batches (see :meth:`mixup`); 0: off.
         sample_weights (`Sequence[float]`, *optional*): a weight per training clip: each epoch then draws as many
-            clips as the training split holds, with replacement, each with probability proportional to its weight
-            (see :func:`corpus_sampling_weights`), instead of every clip once.
+            clips as the training split holds, each in proportion to its weight and as evenly as that allows (see
+            :func:`corpus_sampling_weights` and :class:`EpochSeededWeightedSampler`), instead of every clip once.
         corpus_adversarial_weight (`float`, *optional*, defaults to 0): domain-adversarial training across the
             training corpora (:mod:`ser_hf.training.corpus_adversary`): the model carries a `corpus_adversary` and
             the training batches their `corpus_labels`; 0: off.
@@ -266,12 +314,11 @@ class SERTrainer(Trainer):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
         if self.sample_weights is not None:
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return WeightedRandomSampler(
-                torch.as_tensor(self.sample_weights, dtype=torch.double),
-                num_samples=len(train_dataset),
-                replacement=True,
-                generator=torch.Generator().manual_seed(seed),
-            )
+            if len(self.sample_weights) != len(train_dataset):
+                raise ValueError(
+                    f"{len(self.sample_weights)} sample weights for a training split of {len(train_dataset)} clips."
+                )
+            return EpochSeededWeightedSampler(self.sample_weights, seed)
         if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name in getattr(
             train_dataset, "column_names", ()
         ):

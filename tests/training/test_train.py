@@ -238,7 +238,7 @@ def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_p
     from datasets import Dataset
 
     from ser_hf.training.stages import training_sample_weights
-    from ser_hf.training.trainer import corpus_sampling_weights
+    from ser_hf.training.trainer import EpochSeededWeightedSampler, corpus_sampling_weights
 
     corpora = ["ravdess"] * 90 + ["tess"] * 10
     weights = corpus_sampling_weights(corpora, {"ravdess": 1.0, "tess": 1.0})
@@ -248,14 +248,39 @@ def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_p
     with pytest.raises(ValueError, match="no weight to corpus 'tess'"):
         corpus_sampling_weights(corpora, {"ravdess": 1.0})
 
-    # The trainer draws by them: the small corpus is half of an epoch's clips, with replacement.
+    # The trainer draws by them: the small corpus is half of each epoch's clips, each of its clips five times; the
+    # large one shows 50 of its 90 clips once, others the next epoch; the same epoch always draws the same.
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, eval_strategy="no", load_best_model_at_end=False)
     model_args, _, augmentation_args, training_args = parse_recipe([str(recipe)])
     model, _ = build_model(model_args, augmentation_args, ["neutral", "happy"])
     train = Dataset.from_dict({"corpus": corpora})
     trainer = SERTrainer(model=model, args=training_args, train_dataset=train, sample_weights=weights)
-    drawn = Counter(corpora[index] for _ in range(20) for index in trainer._get_train_sampler(train))
-    assert sum(drawn.values()) == 2000 and 850 < drawn["tess"] < 1150
+    sampler = trainer._get_train_sampler(train)
+    epochs = []
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        epochs.append(list(sampler))
+        counts = Counter(epochs[-1])
+        assert len(epochs[-1]) == 100 and Counter(corpora[index] for index in epochs[-1]) == {
+            "ravdess": 50,
+            "tess": 50,
+        }
+        assert {counts[index] for index in range(90, 100)} == {5}
+        assert sorted(counts[index] for index in range(90)) == [0] * 40 + [1] * 50
+    assert {i for i in epochs[0] if i < 90} != {i for i in epochs[1] if i < 90}
+    sampler.set_epoch(0)
+    assert list(sampler) == epochs[0]  # a resumed run sees the epoch it would have seen
+    # Uneven weights: every clip drawn floor or ceil of its expected count.
+    uneven = EpochSeededWeightedSampler([3.0, 1.0, 1.0, 0.0, 1.5], seed=0)
+    for epoch in range(5):
+        uneven.set_epoch(epoch)
+        counts = Counter(uneven)
+        expected = 5 * np.array([3.0, 1.0, 1.0, 0.0, 1.5]) / 6.5
+        assert all(np.floor(e) <= counts[i] <= np.ceil(e) for i, e in enumerate(expected)) and counts[3] == 0
+    with pytest.raises(ValueError, match="all 0"):
+        EpochSeededWeightedSampler([0.0, 0.0], seed=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        EpochSeededWeightedSampler([1.0, -1.0], seed=0)
     # What build_trainer gives it, from the recipe's data arguments (none without corpus_weights).
     data_args = SimpleNamespace(corpus_weights={"ravdess": 1.0, "tess": 1.0})
     np.testing.assert_allclose(training_sample_weights(train, data_args), weights)
