@@ -75,7 +75,13 @@ from ser_hf.evaluation.metrics import classification_metrics, clip_predictions
 from ser_hf.recipe.overrides import set_value
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.run_folder import fold_folder
-from ser_hf.training.ensemble import ensemble_report, is_ensemble_recipe, member_recipes, member_weights
+from ser_hf.training.ensemble import (
+    ensemble_report,
+    fuse_clip_predictions,
+    is_ensemble_recipe,
+    member_recipes,
+    member_weights,
+)
 
 #: What each normalisation needs besides the clip itself.
 NORMALIZATIONS = {
@@ -223,14 +229,10 @@ def on_shared_labels(evaluation: Mapping[str, Any]) -> dict:
     foreign = sorted({clip["label"] for clip in clips} - set(shared))
     if foreign:
         raise ValueError(f"clips of {', '.join(foreign)} in an evaluation meant for the shared emotions only")
-    scores = np.array([[clip["scores"][label] for label in shared] for clip in clips], dtype=np.float64)
-    log_probabilities = np.log(np.clip(scores / scores.sum(axis=1, keepdims=True), 1e-12, None))
-    labels = [shared.index(clip["label"]) for clip in clips]
-    speakers = [clip["speaker_id"] for clip in clips]
-    metrics = classification_metrics(labels, log_probabilities, shared, speakers=speakers)
-    metrics["clip_predictions"] = clip_predictions(
-        [clip["path"] for clip in clips], speakers, labels, log_probabilities, shared
-    )
+    # The shared emotions' scores, as an ensemble of one member reads them: metrics and clip scores softmax them.
+    paths, speakers, labels, log_scores = fuse_clip_predictions([clips], shared)
+    metrics = classification_metrics(labels, log_scores, shared, speakers=speakers)
+    metrics["clip_predictions"] = clip_predictions(paths, speakers, labels, log_scores, shared)
     return metrics
 
 
