@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -45,7 +47,10 @@ def run_reporting_errors(
     input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do; Ctrl-C is
     one line ``PROG: interrupted`` (followed by ``; interrupted_hint`` when given) and status 130, not the traceback
     of wherever the command happened to be. With ``debug`` (``ser-hf --debug``) or ``SER_HF_DEBUG=1`` both are
-    raised again, so that Python prints their traceback (and exits with status 1, or 130 for Ctrl-C)."""
+    raised again, so that Python prints their traceback (and exits with status 1, or 130 for Ctrl-C). Every
+    traceback printed from here on (debug, a bug's, a thread's) goes through :func:`print_redacted_traceback`, so a
+    Hub token that an error echoes is never printed, with or without ``--debug``."""
+    redact_printed_tracebacks()
     try:
         status = command()
     except USER_ERRORS as error:
@@ -59,6 +64,33 @@ def run_reporting_errors(
         print(f"{prog}: interrupted{f'; {interrupted_hint}' if interrupted_hint else ''}", file=sys.stderr)
         return INTERRUPTED_STATUS
     return status if isinstance(status, int) else 0
+
+
+def print_redacted_traceback(error_type, error, trace, file=None) -> None:
+    """Print a traceback as Python does (chained causes and contexts included), with every Hub token in it (the
+    user's own, ``Bearer ...``, ``hf_...``) replaced by ``<REDACTED>``: an exception's message, its ``args`` and
+    the messages of what caused it may all echo a request's ``Authorization`` header."""
+    text = "".join(traceback.format_exception(error_type, error, trace))
+    try:
+        text = redact_tokens(text)
+    except Exception:  # the user's saved token could not be read: at least the environment's and the patterns
+        text = redact_tokens(text, tokens=[os.environ.get("HF_TOKEN", "")])
+    print(text, end="", file=sys.stderr if file is None else file)
+
+
+def _print_redacted_thread_traceback(hook_args) -> None:
+    if hook_args.exc_type is not SystemExit:
+        print_redacted_traceback(hook_args.exc_type, hook_args.exc_value, hook_args.exc_traceback)
+
+
+def redact_printed_tracebacks() -> None:
+    """Make Python print uncaught exceptions (of the main thread and of other threads) through
+    :func:`print_redacted_traceback`; the tracebacks ``--debug`` lets through are printed there. A hook someone
+    else installed (a debugger's, a test runner's) is left in place."""
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = print_redacted_traceback
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _print_redacted_thread_traceback
 
 
 def error_line(error: BaseException) -> str:
@@ -96,6 +128,8 @@ __all__ = [
     "USER_ERRORS",
     "debug_requested",
     "error_line",
+    "print_redacted_traceback",
+    "redact_printed_tracebacks",
     "remote_code_line",
     "run_reporting_errors",
 ]

@@ -128,3 +128,58 @@ def test_tokens_are_redacted_from_messages_and_log_records():
         logger.removeHandler(handler)
     assert "my-own-token" not in stream.getvalue()
     assert "pushing with <REDACTED>" in stream.getvalue() and "server said Bearer <REDACTED>" in stream.getvalue()
+
+
+#: A command whose error echoes the token three ways: in its message, in its args, and in the error that caused it.
+ECHOING_COMMAND = f"""
+import sys
+from ser_hf.cli.errors import run_reporting_errors
+
+def push():
+    try:
+        raise ConnectionError("500; request headers: authorization: Bearer hf_echoedBEARERvalue0123456789")
+    except ConnectionError as cause:
+        raise ValueError("push failed for {HUB_TOKEN}", {{"authorization": "Bearer {HUB_TOKEN}"}}) from cause
+
+def bug():
+    raise RuntimeError("unexpected state", "{HUB_TOKEN}")
+
+sys.exit(run_reporting_errors(push if sys.argv[1] == "push" else bug, "ser-hf", debug=sys.argv[2] == "debug"))
+"""
+
+
+@pytest.mark.parametrize(
+    "command, debug, environment",
+    [("push", "debug", {}), ("push", "plain", {"SER_HF_DEBUG": "1"}), ("bug", "plain", {})],
+    ids=["--debug", "SER_HF_DEBUG=1", "a bug's traceback"],
+)
+def test_no_traceback_prints_the_hub_token(tmp_path, command, debug, environment):
+    """--debug and SER_HF_DEBUG=1 print the traceback, chained cause and args included, with every token redacted;
+    so does the traceback of an error that is not an error of input."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = tmp_path / "echoing.py"
+    script.write_text(ECHOING_COMMAND)
+    environ = {k: v for k, v in os.environ.items() if k != "SER_HF_DEBUG"}
+    finished = subprocess.run(
+        [sys.executable, str(script), command, debug],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**environ, "HF_TOKEN": HUB_TOKEN, "HF_HUB_OFFLINE": "1", **environment},
+    )
+    assert finished.returncode == 1
+    assert "Traceback (most recent call last)" in finished.stderr
+    assert HUB_TOKEN not in finished.stderr and "hf_echoedBEARERvalue" not in finished.stderr
+    if command == "push":
+        assert "authorization: Bearer <REDACTED>" in finished.stderr  # the cause is printed, redacted
+        assert finished.stderr.strip().splitlines()[-1] == (
+            "ValueError: ('push failed for <REDACTED>', {'authorization': 'Bearer <REDACTED>'})"
+        )
+    else:
+        assert finished.stderr.strip().splitlines()[-1] == "RuntimeError: ('unexpected state', '<REDACTED>')"
