@@ -271,3 +271,63 @@ def test_a_model_with_code_of_its_own_names_the_flag_and_the_python_argument(tmp
             "predict, evaluate, export, ensemble, app) or trust_remote_code=True in Python, once you have read that "
             f"code (the .py files in {model}) and trust it."
         ]
+
+
+def test_a_weight_index_naming_a_shard_outside_the_folder_or_a_pickle_is_refused(tmp_path, tiny_crnn_folder, capsys):
+    """transformers reads the shards a model.safetensors.index.json names wherever they are, and unpickles a shard
+    that is not safetensors: each is one line naming the index and the shard, in predict and export alike."""
+    import argparse
+
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    state = load_file(tiny_crnn_folder / "model.safetensors")
+    (tmp_path / "other").mkdir()
+    save_file(state, tmp_path / "other" / "model.safetensors", metadata={"format": "pt"})
+    cases = {
+        "../other/model.safetensors": "which is not inside",
+        str(tmp_path / "other" / "model.safetensors"): "which is not inside",
+        "pytorch_model.bin": "which is not a safetensors file: pickled weights refused: ser-hf loads safetensors only",
+    }
+    for number, (shard, refusal) in enumerate(cases.items()):
+        model = model_copy(tiny_crnn_folder, tmp_path / f"model{number}")
+        (model / "model.safetensors").unlink()
+        torch.save({**state, "args": argparse.Namespace(lr=0.1)}, model / "pytorch_model.bin")
+        index = model / "model.safetensors.index.json"
+        index.write_text(json.dumps({"metadata": {}, "weight_map": {name: shard for name in state}}))
+        out = tmp_path / f"out{number}"
+        for command in (["predict", str(model), str(clip), "--no-progress"], ["export", str(model), str(out)]):
+            assert cli_main(command) == 2
+            (line,) = ser_hf_error_lines(capsys)
+            assert line.startswith(f"ser-hf: error: {index}: weight_map names the shard {shard!r}, {refusal}"), line
+        assert not out.exists()
+
+
+def test_a_pickle_torch_refuses_to_load_is_pickled_weights_refused_not_a_traceback(tmp_path, capsys):
+    """A LoRA adapter's adapter_model.bin is unpickled by peft with weights_only: a pickle holding more than tensors
+    raised a raw UnpicklingError."""
+    import argparse
+
+    from ser_hf.models import apply_lora, ssl_lora_config
+    from tests.conftest_models import build_tiny
+
+    model, extractor = build_tiny("wav2vec2-mean", config_overrides={"num_hidden_layers": 1})
+    base_folder, adapter_folder = tmp_path / "base", tmp_path / "adapters"
+    model.save_pretrained(base_folder)
+    extractor.save_pretrained(base_folder)
+    adapted = apply_lora(model, ssl_lora_config(r=2))
+    adapted.peft_config["default"].base_model_name_or_path = str(base_folder)
+    adapted.save_pretrained(adapter_folder)
+    adapters = load_file(adapter_folder / "adapter_model.safetensors")
+    (adapter_folder / "adapter_model.safetensors").unlink()
+    torch.save({**adapters, "args": argparse.Namespace(lr=0.1)}, adapter_folder / "adapter_model.bin")
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    for command in (
+        ["predict", str(adapter_folder), str(clip), "--no-progress"],
+        ["export", str(adapter_folder), str(tmp_path / "o")],
+    ):
+        assert cli_main(command) == 2
+        (line,) = ser_hf_error_lines(capsys)
+        assert line.startswith(
+            f"ser-hf: error: {adapter_folder}: pickled weights refused: ser-hf loads safetensors only (unpickling a "
+            "file can run any code it holds), and torch would not unpickle one of its files ("
+        ), line
+    assert not (tmp_path / "o").exists()

@@ -34,7 +34,7 @@ from transformers import CONFIG_NAME
 from transformers.utils import FEATURE_EXTRACTOR_NAME
 
 from .feature_extraction_auto import load_feature_extractor
-from .location import HubUnreachableError, ModelNotFoundError, check_model_location
+from .location import HubUnreachableError, ModelNotFoundError, check_model_location, pickled_weights_refused
 from .onnx_runtime import OnnxExportError, OnnxModelForAudioClassification, check_model_folder, is_onnx_export
 
 #: The file peft writes beside a LoRA adapter's weights (and the only config of a folder of adapters).
@@ -87,7 +87,8 @@ def load_model(
     kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
     check_model_location(name, revision=revision, token=token)
     if is_lora_adapter(name):
-        return _load_lora_adapter(name, feature_extractor, **kwargs)
+        with pickled_weights_refused(name):
+            return _load_lora_adapter(name, feature_extractor, **kwargs)
     if is_onnx_export(name) and not allow_onnx:
         raise OnnxExportError(
             f"{name} is an ONNX export: {purpose} needs the trained model folder it was exported from."
@@ -104,7 +105,8 @@ def load_model(
 
     import ser_hf.models  # noqa: F401  (registers ser-hf's model types with the Auto classes)
 
-    model = AutoModelForAudioClassification.from_pretrained(name, **kwargs)
+    with pickled_weights_refused(name):  # a pickle the checks of check_model_folder could not see
+        model = AutoModelForAudioClassification.from_pretrained(name, **kwargs)
     check_feature_extractor_fits(model.config, feature_extractor, Path(name) / FEATURE_EXTRACTOR_NAME)
     return model.eval(), feature_extractor
 

@@ -22,8 +22,10 @@ import difflib
 import json
 import logging
 import os
+import pickle
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
@@ -37,6 +39,9 @@ logger = logging.getLogger(__name__)
 #: transformers' names for pickled weights (``torch.save``) and for safetensors weights, one file or sharded.
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin")
 SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors")
+#: The index of sharded weights (``weight_map``: tensor name -> shard file, which transformers reads relative to the
+#: model's folder), of safetensors and of pickled weights.
+SAFETENSORS_INDEX, PICKLED_INDEX = "model.safetensors.index.json", "pytorch_model.bin.index.json"
 #: Tensors of a mismatch named in full; the others are counted.
 SHOWN_MISMATCHES = 3
 #: How the architectures of a trained audio classifier end (``SerWhisperForAudioClassification``,
@@ -159,6 +164,7 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
     folder = Path(folder)
     if not (folder / CONFIG_NAME).is_file():
         return
+    indexed_shards = _indexed_shards(folder)
     safetensors_files = _files(folder, SAFETENSORS_WEIGHTS)
     pickled = _files(folder, PICKLED_WEIGHTS)
     if pickled and not safetensors_files:
@@ -177,7 +183,7 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
             f"any code it holds), and there is no {target.name}. Convert the checkpoint, if you trust where it "
             f"came from: {how}"
         )
-    weights_files = [path for path in safetensors_files if path.suffix == ".safetensors"]
+    weights_files = sorted({*(path for path in safetensors_files if path.suffix == ".safetensors"), *indexed_shards})
     shapes = _safetensors_shapes(weights_files)
     not_a_classifier = _not_a_classifier(folder)
     expected = _expected_shapes(folder)
@@ -243,7 +249,69 @@ def check_weights_readable(folder: Union[str, os.PathLike]) -> None:
     checks of the pretrained encoder it starts from (a trained classifier gets :func:`check_model_weights`)."""
     folder = Path(folder).expanduser()
     if folder.is_dir():
-        _safetensors_shapes([path for path in _files(folder, SAFETENSORS_WEIGHTS) if path.suffix == ".safetensors"])
+        indexed_shards = _indexed_shards(folder)
+        files = [path for path in _files(folder, SAFETENSORS_WEIGHTS) if path.suffix == ".safetensors"]
+        _safetensors_shapes(sorted({*files, *indexed_shards}))
+
+
+@contextmanager
+def pickled_weights_refused(name_or_path: Union[str, os.PathLike]) -> Iterator[None]:
+    """Turn an ``UnpicklingError`` raised while loading the model at ``name_or_path`` (torch's ``weights_only``
+    refusing a pickle that holds more than tensors: a file the checks above could not see, such as a LoRA adapter's
+    ``adapter_model.bin``) into the one-line :class:`ModelWeightsError` "pickled weights refused"."""
+    try:
+        yield
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelWeightsError(
+            f"{name_or_path}: pickled weights refused: ser-hf loads safetensors only (unpickling a file can run any "
+            f"code it holds), and torch would not unpickle one of its files ({reason}). Convert the weights to "
+            "safetensors, if you trust where they came from, or save the model again with save_pretrained."
+        ) from None
+
+
+def _indexed_shards(folder: Path) -> list[Path]:
+    """The shard files that the weight index of ``folder`` (``model.safetensors.index.json``, or the pickled
+    weights' ``pytorch_model.bin.index.json``) names, once each; raise :class:`ModelWeightsError` naming the index
+    and the shard when one lies outside the folder (an absolute path, or one climbing out with ``..``: transformers
+    would read it, wherever it is), or when the safetensors index names a file that is not safetensors (a pickled
+    ``pytorch_model.bin`` that transformers would unpickle). An index that cannot be read is named too."""
+    shards = []
+    for index_name in (SAFETENSORS_INDEX, PICKLED_INDEX):
+        index = folder / index_name
+        if not index.is_file():
+            continue
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            names = sorted(set(weight_map.values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ModelWeightsError(
+                f"{index} cannot be read as a weight index ({type(error).__name__}: {error}): copy or save the "
+                "model again with save_pretrained."
+            ) from None
+        for name in names:
+            relative = os.path.normpath(name) if isinstance(name, str) and name else ""
+            if not relative or os.path.isabs(relative) or relative.split(os.sep)[0] == os.pardir:
+                raise ModelWeightsError(
+                    f"{index}: weight_map names the shard {name!r}, which is not inside {folder}: ser-hf reads a "
+                    "model's weights from its own folder only. Copy the shard into the folder and name it by its file "
+                    "name there, or save the model again with save_pretrained."
+                )
+            if index_name == SAFETENSORS_INDEX and not relative.endswith(".safetensors"):
+                raise ModelWeightsError(
+                    f"{index}: weight_map names the shard {name!r}, which is not a safetensors file: pickled weights "
+                    "refused: ser-hf loads safetensors only (unpickling a file can run any code it holds). Convert "
+                    "the shard to safetensors, if you trust where it came from, or save the model again with "
+                    "save_pretrained."
+                )
+            if not (folder / relative).is_file():
+                raise ModelWeightsError(
+                    f"{index}: weight_map names the shard {name!r}, which is missing from {folder}: copy the whole "
+                    "model folder again, or save the model again with save_pretrained."
+                )
+            if index_name == SAFETENSORS_INDEX:
+                shards.append(folder / relative)
+    return shards
 
 
 def _safetensors_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:
@@ -290,4 +358,5 @@ __all__ = [
     "check_model_location",
     "check_model_weights",
     "check_weights_readable",
+    "pickled_weights_refused",
 ]
