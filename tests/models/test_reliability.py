@@ -331,3 +331,49 @@ def test_a_pickle_torch_refuses_to_load_is_pickled_weights_refused_not_a_traceba
             "file can run any code it holds), and torch would not unpickle one of its files ("
         ), line
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "edit, key, message",
+    [
+        ("name twice", "id2label", "id2label names a label twice ('happy' is given to ids 1, 3)"),
+        ("maps removed, num_labels kept", "id2label", "id2label is missing"),
+        ("maps and num_labels removed", "id2label", "id2label is missing"),
+        ("num_labels changed", "num_labels", "num_labels is 8, but id2label names 7 labels"),
+    ],
+)
+def test_edited_labels_in_config_json_are_refused_before_any_weight_is_read(
+    tmp_path, tiny_crnn_folder, capsys, edit, key, message
+):
+    """A name given twice merged two outputs' scores under one (predict exited 0 with the wrong top label); removed
+    maps gave LABEL_0... or 'the weights do not fit ... needs [2]'. The weights here are damaged too: the labels are
+    answered first, from config.json alone (with no labels at all, as save_pretrained writes transformers' default
+    two, the head's size is read from the safetensors header, and no weight is loaded)."""
+    model = model_copy(tiny_crnn_folder, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    if edit == "name twice":
+        config["id2label"]["3"] = config["id2label"]["1"]
+    elif edit == "num_labels changed":
+        config["num_labels"] = 8
+    else:
+        config["num_labels"] = len(config.pop("id2label"))
+        del config["label2id"]
+        if edit == "maps and num_labels removed":
+            del config["num_labels"]
+    (model / "config.json").write_text(json.dumps(config))
+    if edit != "maps and num_labels removed":
+        data = (model / "model.safetensors").read_bytes()
+        (model / "model.safetensors").write_bytes(data[: len(data) // 2])
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    evaluate = ["evaluate", "--model", str(model), "--corpus", "ravdess", "--data-dir", str(REPO / "data")]
+    out = tmp_path / "out"
+    for command in (
+        ["predict", str(model), str(clip), "--no-progress", "--top-k", "8"],
+        evaluate,
+        ["export", str(model), str(out)],
+    ):
+        assert cli_main(command) == 2
+        (line,) = ser_hf_error_lines(capsys)
+        assert line.startswith(f"ser-hf: error: {model / 'config.json'}: {message}"), line
+        assert key in line and "restore the config.json saved with the model" in line
+    assert not out.exists()

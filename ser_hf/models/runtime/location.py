@@ -65,6 +65,12 @@ class ModelWeightsError(ValueError):
     ``model.safetensors``, or tensors of other shapes than the model its ``config.json`` describes."""
 
 
+class ModelLabelsError(ValueError):
+    """A model folder whose ``config.json`` does not name each of its outputs once (``id2label`` or ``label2id``
+    removed or edited): transformers would fill in ``LABEL_0``... or give two outputs one name, and predictions would
+    be named wrongly without a word."""
+
+
 class UntrainedHeadError(ModelWeightsError):
     """A local model folder without a trained classification head: a pretrained encoder (its ``config.json``
     describes no audio classifier, or its weights hold no ``classifier.*`` tensors), which would classify at
@@ -209,6 +215,14 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
         for name, (file, shape) in shapes.items()
         if name in expected and shape != expected[name]
     ]
+    if mismatched and "id2label" not in _config_keys(folder):
+        head_outputs = [shape[0] for name, _, shape, _ in mismatched if name in head and name.endswith(".weight")]
+        if head_outputs:
+            raise ModelLabelsError(
+                f"{folder / CONFIG_NAME}: id2label is missing: {_NAMELESS}, and transformers would take the model for "
+                f"one of 2 labels, while its weights give {head_outputs[0]} outputs; restore the config.json saved "
+                "with the model (or save the model again with save_pretrained)."
+            )
     if mismatched:
         shown = "; ".join(
             f"{name} is {list(shape)} in {file.name}, the model needs {list(needed)}"
@@ -220,6 +234,67 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
             "config.json come from different models (or config.json was edited): keep the config.json saved with "
             "these weights, or save the model again with save_pretrained."
         )
+
+
+def check_model_labels(folder: Union[str, os.PathLike]) -> None:
+    """Raise :class:`ModelLabelsError` naming ``folder/config.json`` and the key, before any weight is read, when
+    the labels of a classifier's config are missing or edited: ``id2label`` gone while ``label2id`` or
+    ``num_labels`` remain (transformers would name the outputs ``LABEL_0``...), ids that are not ``0..n-1``, a name
+    given twice (two outputs would share one score), a ``label2id`` that does not invert ``id2label``, or a
+    ``num_labels`` that differs from the count of ``id2label``. A config with no labels at all is what
+    ``save_pretrained`` writes for transformers' default two labels: :func:`check_model_weights` refuses it when the
+    head has another number of outputs. A config that describes no classifier (a pretrained encoder's, answered by
+    :func:`check_model_weights`) or cannot be read (transformers names it) passes."""
+    path = Path(folder) / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(config, dict) or _not_a_classifier(Path(folder)):
+        return
+    restore = "restore the config.json saved with the model (or save the model again with save_pretrained)"
+    id2label, label2id, num_labels = config.get("id2label"), config.get("label2id"), config.get("num_labels")
+    if id2label is None:
+        if label2id is None and num_labels is None:
+            return  # transformers' default labels; the head's size is checked against them with the weights
+        raise ModelLabelsError(f"{path}: id2label is missing: {_NAMELESS}; {restore}.")
+    if not isinstance(id2label, dict) or not id2label:
+        raise ModelLabelsError(f"{path}: id2label is {str(id2label)[:60]!r}, not a map of labels; {restore}.")
+    ids = sorted(id2label, key=lambda index: (len(str(index)), str(index)))
+    if [str(index) for index in ids] != [str(index) for index in range(len(id2label))]:
+        raise ModelLabelsError(f"{path}: id2label's ids must be 0..{len(id2label) - 1}, got {ids}; {restore}.")
+    names = [str(id2label[index]) for index in ids]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        shared = "; ".join(
+            f"{name!r} is given to ids {', '.join(str(i) for i in ids if str(id2label[i]) == name)}"
+            for name in repeated
+        )
+        raise ModelLabelsError(
+            f"{path}: id2label names a label twice ({shared}): each output of the model needs a name of its own, or "
+            f"their scores would be merged under one; {restore}."
+        )
+    if label2id is not None and (
+        not isinstance(label2id, dict)
+        or {str(name): str(index) for name, index in label2id.items()} != {names[int(i)]: str(i) for i in ids}
+    ):
+        raise ModelLabelsError(f"{path}: label2id does not invert id2label; {restore}.")
+    if num_labels is not None and num_labels != len(id2label):
+        raise ModelLabelsError(
+            f"{path}: num_labels is {num_labels!r}, but id2label names {len(id2label)} labels; {restore}."
+        )
+
+
+#: Why a classifier's config.json without id2label is refused.
+_NAMELESS = "without it the model's outputs have no names (transformers would call them LABEL_0, LABEL_1, ...)"
+
+
+def _config_keys(folder: Path) -> set:
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return set(config) if isinstance(config, dict) else set()
 
 
 def _not_a_classifier(folder: Path) -> Optional[str]:
@@ -353,8 +428,10 @@ def _expected_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
 __all__ = [
     "HubUnreachableError",
     "ModelNotFoundError",
+    "ModelLabelsError",
     "ModelWeightsError",
     "UntrainedHeadError",
+    "check_model_labels",
     "check_model_location",
     "check_model_weights",
     "check_weights_readable",
