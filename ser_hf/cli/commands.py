@@ -17,6 +17,10 @@ class Command(NamedTuple):
 COMMANDS: dict[str, Command] = {
     "data": Command("data", "corpora: summaries, splits, leakage audits"),
     "train": Command("train", "train and evaluate from a recipe (same as python -m ser_hf.train)"),
+    "adapt": Command(
+        "adapt",
+        "adapt a trained model to your recordings with a few labelled clips (and unlabelled ones: self-training)",
+    ),
     "predict": Command("predict", "classify audio files or folders with a trained model, windowing long recordings"),
     "evaluate": Command(
         "evaluate",

@@ -68,6 +68,7 @@ _HYPERPARAMETERS = (
     "one_cycle_lr",
     "warmup_steps",
     "weight_decay",
+    "starting_point_weight",
     "max_grad_norm",
     "label_smoothing_factor",
     "class_weights",
@@ -173,6 +174,10 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
 
 
 # --- The card -----------------------------------------------------------------------------------------------------
+
+
+#: How ``ser-hf adapt``'s self-training round names the recordings it adds with predicted labels (one speaker each).
+PSEUDO_LABELLED_SPEAKER_PREFIX = "unlabelled:"
 
 
 def _is_hub_id(value: Optional[str]) -> bool:
@@ -284,6 +289,24 @@ class SERCardData:
         name = self.model_args.get("model_name_or_path")
         return name if _is_hub_id(name) else None
 
+    def adapted_from(self, report: RunReport) -> Optional[dict[str, Any]]:
+        """What an adapted model (``ser-hf adapt``: ``match_head_labels``) started from and trained on: the trained
+        model (a Hub id or the folder's name), its labelled clips and speakers, the clips a self-training round
+        added with predicted labels (their speakers named ``unlabelled:...``) and the L2-SP weight."""
+        if not self.model_args.get("match_head_labels"):
+            return None
+        source = str(self.model_args.get("model_name_or_path"))
+        speakers = report.split.speakers.get("train", [])
+        pseudo = sum(1 for speaker in speakers if speaker.startswith(PSEUDO_LABELLED_SPEAKER_PREFIX))
+        return {
+            "model": source if _is_hub_id(source) else Path(source).name,
+            "is_hub_id": _is_hub_id(source),
+            "labelled_clips": report.split.clips.get("train", 0) - pseudo,
+            "labelled_speakers": len(speakers) - pseudo,
+            "pseudo_labelled_clips": pseudo,
+            "starting_point_weight": self.training_args.get("starting_point_weight"),
+        }
+
     @property
     def is_baseline(self) -> bool:
         return self.model_args.get("model_type") in BASELINES
@@ -363,6 +386,7 @@ class SERCardData:
             "labels_text": ", ".join(f"`{label}`" for label in self.labels),
             "architecture": self._architecture(),
             "base_model": self.base_model,
+            "adapted_from": self.adapted_from(report),
             "sampling_rate": (run.feature_extractor or {}).get("sampling_rate", self.data_args.get("sampling_rate")),
             "feature_summary": self._feature_summary(),
             "parameters": self._parameters(report),

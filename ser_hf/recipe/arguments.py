@@ -101,6 +101,16 @@ class ModelArguments:
             "such a checkpoint is refused, naming both label sets)."
         },
     )
+    match_head_labels: bool = field(
+        default=False,
+        metadata={
+            "help": "Start from a fine-tuned emotion classifier (a trained ser-hf model) whose labels differ from "
+            "the task's: keep its head's rows of the labels both have, start a new row for each task label it "
+            "lacks, and drop its rows of labels the task does not hold, so the model chooses among the task's "
+            "labels only (what ser-hf adapt does). Without it such a checkpoint is refused (or, with "
+            "reinitialize_head, gets a whole new head)."
+        },
+    )
     allow_pickled_weights: bool = field(
         default=False,
         metadata={
@@ -861,6 +871,15 @@ class SERTrainingArguments(TrainingArguments):
     self_training_share: float = field(
         default=0.3,
         metadata={"help": "Share of the test clips predicted as each emotion that a self-training round keeps."},
+    )
+    starting_point_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "L2-SP regularisation (Li, Grandvalet and Davoine, 2018): adds this weight times the squared "
+            "distance of the trained weights from those training started from to the loss, so that a few clips "
+            "adapt a trained model (ser-hf adapt) without wrecking what it learnt; set weight_decay to 0 with it, "
+            "which pulls towards zero instead. 0: off."
+        },
     )
     corpus_adversarial_weight: float = field(
         default=0.0,

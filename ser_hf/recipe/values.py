@@ -32,6 +32,7 @@ NUMBER_RULES: dict[str, tuple[str, Callable[[float], bool], str]] = {
     "calibration_min_clips": ("at least 1", lambda value: value >= 1, ""),
     "self_training_rounds": ("0 (off) or a positive whole number", lambda value: 0 <= value == int(value), ""),
     "corpus_adversarial_weight": ("0 (off) or positive", lambda value: value >= 0, ""),
+    "starting_point_weight": ("0 (off) or positive", lambda value: value >= 0, ""),
     "self_training_share": ("in (0, 1]", lambda value: 0 < value <= 1, "the share of each emotion's clips kept"),
     "max_duration_seconds": ("a positive number of seconds", lambda value: value > 0, ""),
     "lora_r": ("at least 1", lambda value: value >= 1, ""),

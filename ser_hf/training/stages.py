@@ -236,6 +236,7 @@ def build_model(
             config_overrides=overrides,
             revision=model_args.model_revision,
             reinitialize_head=model_args.reinitialize_head,
+            match_head_labels=model_args.match_head_labels,
             use_safetensors=None if model_args.allow_pickled_weights else True,
             **regime,
         )
@@ -702,6 +703,7 @@ def build_trainer(
         mixup_alpha=input_mode.augmentation_args.mixup_alpha,
         sample_weights=training_sample_weights(inputs["train"], input_mode.data_args),
         corpus_adversarial_weight=args.corpus_adversarial_weight,
+        starting_point_weight=args.starting_point_weight,
     )
 
 

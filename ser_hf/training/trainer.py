@@ -259,13 +259,18 @@ class SERTrainer(Trainer):
         corpus_adversarial_weight (`float`, *optional*, defaults to 0): domain-adversarial training across the
             training corpora (:mod:`ser_hf.training.corpus_adversary`): the model carries a `corpus_adversary` and
             the training batches their `corpus_labels`; 0: off.
+        starting_point_weight (`float`, *optional*, defaults to 0): L2-SP (Li et al., 2018), the pull of every
+            trainable weight towards its value when the trainer was built (see :meth:`starting_point_penalty`);
+            0: off.
         **kwargs: `Trainer`'s arguments.
 
     The loss is ``cross_entropy(logits, labels, weight=class_weights, label_smoothing=args.label_smoothing_factor)``,
     averaged over the batch (and divided by the accumulation steps by `Trainer`). Under mixup a training batch's loss
     is ``lam * loss(labels) + (1 - lam) * loss(labels[order])``, the same loss on the labels of the clips mixed in.
     With a corpus adversary a training batch's loss adds the adversary's loss on the head's projection (see
-    :mod:`ser_hf.training.corpus_adversary`), and each training log gives the two parts apart (:meth:`log`).
+    :mod:`ser_hf.training.corpus_adversary`), and each training log gives the two parts apart (:meth:`log`). With
+    ``starting_point_weight`` a training batch's loss adds ``starting_point_weight * sum((w - w0) ** 2)`` over the
+    trainable weights ``w``, ``w0`` their values at the start.
     """
 
     def __init__(
@@ -277,10 +282,22 @@ class SERTrainer(Trainer):
         mixup_alpha: float = 0.0,
         sample_weights: Optional[Sequence[float]] = None,
         corpus_adversarial_weight: float = 0.0,
+        starting_point_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.corpus_adversarial_weight = corpus_adversarial_weight
+        self.starting_point_weight = starting_point_weight
+        # The trainable weights as training starts (a model adapted from a trained one: its weights), for L2-SP.
+        self.starting_point = (
+            {
+                name: parameter.detach().clone()
+                for name, parameter in self.model.named_parameters()
+                if parameter.requires_grad
+            }
+            if starting_point_weight
+            else {}
+        )
         self._projections: list[torch.Tensor] = []
         # The emotion and adversary losses summed over the training batches since the last log, and their count.
         self._loss_parts: Optional[torch.Tensor] = None
@@ -371,9 +388,24 @@ class SERTrainer(Trainer):
             adversary_loss = self.adversarial_loss(model, projections, corpus_labels)
             self._keep_loss_parts(loss, adversary_loss)
             loss = loss + adversary_loss
+        if model.training and self.starting_point_weight:
+            loss = loss + self.starting_point_weight * self.starting_point_penalty(model)
         if model.training:
             self._keep_training_loss(loss, inputs, paths)
         return (loss, outputs) if return_outputs else loss
+
+    def starting_point_penalty(self, model: nn.Module) -> torch.Tensor:
+        """L2-SP's penalty: the squared distance of the trainable weights from their values when the trainer was
+        built, summed (weights the model gained since, such as a corpus adversary, are left out)."""
+        unwrapped = self.accelerator.unwrap_model(model)
+        terms = [
+            (parameter.float() - self.starting_point[name].to(parameter.device).float()).pow(2).sum()
+            for name, parameter in unwrapped.named_parameters()
+            if parameter.requires_grad and name in self.starting_point
+        ]
+        if not terms:
+            raise ValueError("starting_point_weight is set, but the model has no trainable weights to hold.")
+        return torch.stack(terms).sum()
 
     def _keep_loss_parts(self, emotion_loss: torch.Tensor, adversary_loss: torch.Tensor) -> None:
         parts = torch.stack([emotion_loss.detach().float(), adversary_loss.detach().float()])

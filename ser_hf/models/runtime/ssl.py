@@ -82,6 +82,7 @@ def build_ssl_classifier(
     lora_config: Optional[LoraConfig] = None,
     config_overrides: Optional[Mapping[str, Any]] = None,
     reinitialize_head: bool = False,
+    match_head_labels: bool = False,
     encoder_window_seconds: Optional[int] = None,
     **from_pretrained_kwargs,
 ) -> Union[PreTrainedModel, PeftModel]:
@@ -119,6 +120,10 @@ def build_ssl_classifier(
             Start a new head on a checkpoint whose head was fine-tuned for other labels. Without it such a checkpoint
             is refused (a head of the same size but other labels would otherwise load silently, with the wrong
             meaning); a checkpoint fine-tuned for exactly `labels` keeps its head either way.
+        match_head_labels (`bool`, *optional*, defaults to `False`):
+            Start from a checkpoint fine-tuned for other labels (a trained emotion classifier being adapted): its
+            head is kept, the classifier's rows matched to `labels` by name: a label both have keeps its row, a label
+            the checkpoint lacks gets a new one, and the checkpoint's rows of labels not in `labels` are dropped.
         encoder_window_seconds (`int`, *optional*):
             Whisper only: shorten the encoder's window (30 s for OpenAI's checkpoints) to this many seconds by keeping
             its first positional embeddings (see :func:`set_encoder_window`); pass the same value to
@@ -172,7 +177,19 @@ def build_ssl_classifier(
     head_labels = fine_tuned_labels(config) if pretrained is not None else None
     task_labels = [settings["id2label"][i] for i in sorted(settings["id2label"])]
     keep_head = head_labels == task_labels
-    if head_labels is not None and not keep_head and not reinitialize_head:
+    if match_head_labels and reinitialize_head:
+        raise ValueError("match_head_labels keeps the checkpoint's head and reinitialize_head replaces it: pick one.")
+    if match_head_labels and head_labels is None:
+        raise ValueError(
+            f"match_head_labels: {pretrained or 'a config'} has no fine-tuned classification head (its labels are "
+            "transformers' placeholders): start from a trained ser-hf model."
+        )
+    if match_head_labels and not set(head_labels) & set(task_labels):
+        raise ValueError(
+            f"match_head_labels: {pretrained} was fine-tuned for {head_labels}, none of this task's {task_labels}; "
+            "set reinitialize_head=True to train a new head on its encoder instead."
+        )
+    if head_labels is not None and not keep_head and not reinitialize_head and not match_head_labels:
         raise ValueError(
             f"{pretrained} has a classification head fine-tuned for the labels {head_labels}, not this task's "
             f"{task_labels}. Set reinitialize_head=True (recipe key reinitialize_head: true) to train a new head on "
@@ -186,8 +203,12 @@ def build_ssl_classifier(
     else:
         # A head of another shape (other labels, another pooling) is left out of the loaded weights and initialised.
         from_pretrained_kwargs.setdefault("ignore_mismatched_sizes", True)
-        model = _load_quietly(model_class, pretrained, config, from_pretrained_kwargs)
-        if head_labels is not None and not keep_head:
+        # Matched by label below: the classifier of another number of labels is expected to differ in shape.
+        expected_shapes = ("classifier.",) if match_head_labels else ()
+        model = _load_quietly(model_class, pretrained, config, from_pretrained_kwargs, expected_shapes)
+        if match_head_labels and not keep_head:
+            _match_classifier_rows(model, pretrained, head_labels, task_labels, from_pretrained_kwargs)
+        elif head_labels is not None and not keep_head:
             # Same shape, other labels: it was loaded, so start it anew here (PyTorch's default initialisation).
             for name, module in model.named_modules():
                 if name.split(".")[0] in ("projector", "classifier", "pooler") and hasattr(module, "reset_parameters"):
@@ -216,6 +237,52 @@ def build_ssl_classifier(
     return model
 
 
+def _match_classifier_rows(
+    model: PreTrainedModel,
+    pretrained: Union[str, os.PathLike],
+    head_labels: Sequence[str],
+    task_labels: Sequence[str],
+    from_pretrained_kwargs: Mapping[str, Any],
+) -> None:
+    """Give `model`'s final linear ``classifier`` the checkpoint's row of every task label it was fine-tuned for (the
+    rest of the head loaded as it was); a task label it lacks keeps its new row (PyTorch's initialisation)."""
+    import torch
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    classifier = getattr(model, "classifier", None)
+    if not isinstance(classifier, nn.Linear):
+        raise ValueError(f"match_head_labels needs a final linear classifier; {type(model).__name__} has none.")
+    hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
+    weights_file = cached_file(str(pretrained), "model.safetensors", **hub_kwargs)
+    with safe_open(weights_file, framework="pt") as weights:
+        if not {"classifier.weight", "classifier.bias"} <= set(weights.keys()):
+            raise ValueError(f"match_head_labels: {weights_file} holds no classifier.weight and classifier.bias.")
+        weight, bias = weights.get_tensor("classifier.weight"), weights.get_tensor("classifier.bias")
+    if tuple(weight.shape) != (len(head_labels), classifier.in_features):
+        raise ValueError(
+            f"match_head_labels: {weights_file}'s classifier is {tuple(weight.shape)}, not ({len(head_labels)}, "
+            f"{classifier.in_features}) as its config's labels and the head's width say."
+        )
+    kept, new = [], []
+    with torch.no_grad():
+        for row, label in enumerate(task_labels):
+            if label in head_labels:
+                classifier.weight[row] = weight[head_labels.index(label)].to(classifier.weight.dtype)
+                classifier.bias[row] = bias[head_labels.index(label)].to(classifier.bias.dtype)
+                kept.append(label)
+            else:
+                new.append(label)
+    dropped = [label for label in head_labels if label not in task_labels]
+    logger.info(
+        "%s: head kept for %s%s%s.",
+        pretrained,
+        ", ".join(kept),
+        f"; new rows (trained from scratch) for {', '.join(new)}" if new else "",
+        f"; its rows for {', '.join(dropped)} dropped (this task chooses among its own labels)" if dropped else "",
+    )
+
+
 #: The weights a classifier built on a pretrained encoder starts without: its head (and the layer weights).
 _HEAD_PREFIXES = ("projector.", "classifier.", "pooler.", "layer_weights")
 
@@ -225,7 +292,9 @@ class _DropLoadReport(logging.Filter):
         return "LOAD REPORT" not in str(record.msg)
 
 
-def _load_quietly(model_class, pretrained, config, from_pretrained_kwargs) -> PreTrainedModel:
+def _load_quietly(
+    model_class, pretrained, config, from_pretrained_kwargs, expected_shapes: Sequence[str] = ()
+) -> PreTrainedModel:
     """`model_class.from_pretrained` without transformers' load-report table: the new head's missing weights, which
     every classifier built on an encoder expects, are logged at debug level; anything else the checkpoint lacks, holds
     in excess or holds in another shape, in one warning line naming the keys."""
@@ -247,7 +316,11 @@ def _load_quietly(model_class, pretrained, config, from_pretrained_kwargs) -> Pr
     problems = {
         "missing (initialised)": [key for key in missing if key not in expected],
         "not used": sorted(info.get("unexpected_keys") or []),
-        "of another shape (initialised)": sorted(str(key) for key in info.get("mismatched_keys") or []),
+        "of another shape (initialised)": sorted(
+            str(key)
+            for key in info.get("mismatched_keys") or []
+            if not str(key[0] if isinstance(key, tuple) else key).startswith(expected_shapes)
+        ),
     }
     problems = {what: keys for what, keys in problems.items() if keys}
     if problems:

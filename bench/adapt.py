@@ -1,0 +1,410 @@
+"""Adapting the general model to a new set-up with a few labelled clips: the learning curve of ``ser-hf adapt``,
+leave-one-corpus-out over RAVDESS (actors 01-20), TESS and nEMO.
+
+    python bench/adapt.py --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
+        --results docs/results/adapt/learning-curve.json
+
+For each corpus left out, the general recipe (recipes/general_whisper_base.yaml, as bench/crosscorpus.py
+``--train-labels all`` trains it, seed 42, corpus weights drawn evenly) is trained on the other two corpora (a fold
+already trained under ``--output-dir`` is read back). The left-out corpus' speakers are then split in two:
+*adaptation speakers*, whose clips the user would have (a few labelled, the rest unlabelled), and *test speakers*,
+never seen: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted) adapt and the other five
+test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean of the two). For k = 0,
+1, 2, 5, 10, 20 labelled clips per emotion, drawn from the adaptation speakers (``--draws`` seeds, the same draws for
+every arm), four arms score the test speakers' clips of the 6 emotions all three corpora share:
+
+(a) ``zero-shot``: the general model as it ships, each corpus standardised with its own statistics (k = 0);
+(b) ``scratch``: a new head trained on the k clips alone, with the general recipe's own head settings;
+(c) ``adapted``: the general model adapted on the k clips as ``ser-hf adapt`` adapts it (its recipe,
+    :func:`ser_hf.recipe.adaptation.adaptation_values`, and the same stages: :func:`~ser_hf.training.stages.build_model`
+    with ``match_head_labels``, :func:`~ser_hf.training.stages.build_trainer` with L2-SP);
+(d) ``adapted+self-training``: (c), then one self-training round on the adaptation speakers' other (unlabelled)
+    clips: the adapted model predicts them, the surest share of each predicted emotion joins the k clips with the
+    predicted labels, and the general model is adapted again on both.
+
+Every arm standardises the left-out corpus with its own statistics over all its clips (no labels read), as ``ser-hf
+adapt`` does with a user's folder. The encoder runs once per corpus (FAST cache): the rest is head training on cached
+states. Forgetting: the adapted model of every draw at k = 5 is also scored on the training corpora's clips of the
+shared emotions (each with its own statistics), against the general model.
+
+``--results`` is written after each cell (corpus, k, draw); a run started again skips the cells it holds. ``--choose``
+runs the settings grid of :data:`CHOICE_GRID` on RAVDESS left out with draw seeds 100-104 (never the reported draws),
+k = 5, and writes it under ``--results`` too: the choice of :data:`~ser_hf.recipe.adaptation.ADAPTATION_SETTINGS` is
+made there and applied unchanged to every corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
+from crosscorpus import SEED_KEY, TRAIN_LABELS_KEY, shared_labels, train_left_out
+from harness import REPO, SHARED_CORPORA, machine_line
+
+from ser_hf.data.dataset_info import column_values
+from ser_hf.evaluation.bootstrap import format_interval
+from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.evaluation.report import predict_split
+from ser_hf.recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE, ADAPTATION_SETTINGS, adaptation_values
+from ser_hf.training.self_training import pick_pseudo_labels, with_pseudo_labels
+from ser_hf.training.stages import build_model, build_trainer, fit_normalization, fold_training_args
+
+GENERAL_RECIPE = REPO / "recipes" / "general_whisper_base.yaml"
+#: The general model as it ships, as bench/crosscorpus.py trains it left out corpus by corpus (its 61.9 row).
+GENERAL_OVERRIDES = {"corpus_weights": {"ravdess": 1, "tess": 1, "nemo": 1}, TRAIN_LABELS_KEY: "all", SEED_KEY: 42}
+#: The head settings a scratch head trains with: the general recipe's own (made for heads trained from scratch).
+SCRATCH_KEYS = (
+    "num_train_epochs",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "per_device_train_batch_size",
+    "class_weights",
+)
+KS = (0, 1, 2, 5, 10, 20)
+ARMS = ("zero-shot", "scratch", "adapted", "adapted+self-training")
+#: The k at which forgetting is measured on the training corpora.
+FORGETTING_K = 5
+#: What ``--choose`` tries, on RAVDESS left out, draw seeds 100-104, k = 5 (settings written before any run).
+CHOICE_GRID = [
+    {"starting_point_weight": weight, "num_train_epochs": epochs, "learning_rate": rate}
+    for weight in (0.0, 0.01, 0.1, 1.0)
+    for epochs in (10, 30)
+    for rate in (1.0e-3,)
+] + [{"starting_point_weight": 0.1, "num_train_epochs": 30, "learning_rate": 3.0e-4}]
+CHOICE_DRAWS = (100, 101, 102, 103, 104)
+
+
+def directions() -> list[tuple[str, str, list[str], list[str]]]:
+    """``(name, corpus, adaptation speakers, test speakers)`` of every direction (TESS's both ways)."""
+    ravdess = [f"{actor:02d}" for actor in range(1, 21)]
+    nemo = ["EB0", "IC0", "KD0", "KS0", "MK0", "MP0", "SM0", "TP0", "WR0"]  # its nine actors, sorted
+    return [
+        ("ravdess", "ravdess", ravdess[:10], ravdess[10:]),
+        ("tess:OAF->YAF", "tess", ["OAF"], ["YAF"]),
+        ("tess:YAF->OAF", "tess", ["YAF"], ["OAF"]),
+        ("nemo", "nemo", nemo[:4], nemo[4:]),
+    ]
+
+
+def draw_clips(labels: Sequence[int], speakers: Sequence[str], adapt: Sequence[str], k: int, seed: int) -> np.ndarray:
+    """Rows of k clips of every label, drawn at random (seeded) from the adaptation speakers' clips."""
+    labels, speakers = np.asarray(labels), np.asarray(speakers)
+    generator = np.random.default_rng(seed)
+    rows = []
+    for label in np.unique(labels):
+        pool = np.flatnonzero((labels == label) & np.isin(speakers, adapt))
+        if len(pool) < k:
+            raise SystemExit(f"label {label}: {len(pool)} clips of the adaptation speakers, fewer than k = {k}")
+        rows.extend(generator.choice(pool, size=k, replace=False).tolist())
+    return np.sort(np.array(rows, dtype=int))
+
+
+class Direction:
+    """One corpus left out and adapted to: its general model, its encoded clips and statistics, and the arms."""
+
+    def __init__(self, name, corpus, adapt, test, fold_folder: Path, work: Path, settings: Mapping[str, Any]):
+        self.name, self.corpus, self.adapt, self.test_speakers = name, corpus, adapt, test
+        self.work = work
+        labels = shared_labels(list(SHARED_CORPORA))
+        self.values = adaptation_values(
+            fold_folder, SHARED_CORPORA[corpus], work / "adapted", corpus=corpus, labels=labels
+        )
+        self.values.update(settings, report_to="none", disable_tqdm=True)
+        self.recipe, self.input_mode, self.dataset = prepare_recipe(self.values)
+        self.label_names = self.dataset.features["label"].names
+        self.speakers = column_values(self.dataset, "speaker_id")
+        self.labels = column_values(self.dataset, "label")
+        self.test_rows = np.flatnonzero(np.isin(self.speakers, test))
+        self.model, self.feature_extractor = build_model(
+            self.recipe.model, self.recipe.augmentation, self.dataset.features["label"]
+        )
+        # Each corpus with its own statistics over all its clips, labels unread: as ser-hf adapt on a user's folder.
+        self.normalization = fit_normalization(self.feature_extractor, {"train": self.dataset})
+        self.general_head = {name: value.clone() for name, value in self.model.state_dict().items()}
+        scratch_values = yaml.safe_load(GENERAL_RECIPE.read_text())
+        self.scratch_settings = {key: scratch_values[key] for key in SCRATCH_KEYS}
+
+    def _args(self, settings: Mapping[str, Any], seed: int, folder: str):
+        args = fold_training_args(self.recipe.training, str(self.work / folder), has_validation=False)
+        import dataclasses
+
+        return dataclasses.replace(args, seed=seed, **settings)
+
+    def score(self, model, rows: np.ndarray, settings=None, seed: int = 0) -> tuple[dict, np.ndarray]:
+        """Metrics of `model` on the clips `rows` (their labels, speakers) and the logits."""
+        split = self.dataset.select(rows)
+        splits = {"train": split, "test": split}  # the trainer reads class weights from a "train" split
+        inputs = self.input_mode.fold_inputs(model, self.feature_extractor, splits, self.recipe.training)
+        trainer = build_trainer(
+            model,
+            self.feature_extractor,
+            inputs,
+            self.input_mode,
+            self._args(settings or {}, seed, "score"),
+            self.label_names,
+            normalization=self.normalization,
+        )
+        labels, logits = predict_split(trainer, inputs["test"], "test")
+        metrics = classification_metrics(labels, logits, self.label_names, speakers=[self.speakers[i] for i in rows])
+        return metrics, logits
+
+    def train(self, model, train_split, settings: Mapping[str, Any], seed: int, folder: str):
+        """Train `model`'s head on `train_split` (encoded clips) with `settings` through the training stages."""
+        args = self._args(settings, seed, folder)
+        inputs = self.input_mode.fold_inputs(model, self.feature_extractor, {"train": train_split}, args)
+        trainer = build_trainer(
+            model, self.feature_extractor, inputs, self.input_mode, args, self.label_names, self.normalization
+        )
+        trainer.train()
+        return model
+
+    def general_model(self):
+        self.model.load_state_dict(self.general_head)
+        return self.model
+
+    def scratch_model(self, seed: int):
+        from transformers import set_seed
+
+        set_seed(seed)
+        model_args = self.recipe.model
+        import dataclasses
+
+        scratch = dataclasses.replace(model_args, match_head_labels=False, reinitialize_head=True)
+        model, _ = build_model(scratch, self.recipe.augmentation, self.dataset.features["label"])
+        return model
+
+    def adapted(self, train_rows: np.ndarray, seed: int, settings: Mapping[str, Any]):
+        adaptation = {key: value for key, value in self.values.items() if key in ADAPTATION_SETTINGS}
+        return self.train(self.general_model(), self.dataset.select(train_rows), {**adaptation, **settings}, seed, "a")
+
+    def self_trained(self, adapted, train_rows: np.ndarray, seed: int, settings: Mapping[str, Any]):
+        """One self-training round on the adaptation speakers' clips outside `train_rows`, labels unread."""
+        pool_rows = np.setdiff1d(np.flatnonzero(np.isin(self.speakers, self.adapt)), train_rows)
+        _, logits = self.score(adapted, pool_rows)
+        rows, predicted = pick_pseudo_labels(logits, ADAPTATION_SELF_TRAINING_SHARE)
+        labelled = self.dataset.select(train_rows)
+        train = with_pseudo_labels(labelled, self.dataset.select(pool_rows), rows, predicted)
+        adaptation = {key: value for key, value in self.values.items() if key in ADAPTATION_SETTINGS}
+        return self.train(self.general_model(), train, {**adaptation, **settings}, seed, "st"), len(rows)
+
+
+def cell_key(direction: str, arm: str, k: int, draw: Optional[int], variant: str = "") -> str:
+    return f"{variant}|{direction}|{arm}|k={k}|draw={draw}"
+
+
+def cell(direction, arm, k, draw, metrics, seconds, variant="", **extra) -> dict:
+    return {
+        "variant": variant,
+        "direction": direction,
+        "arm": arm,
+        "k": k,
+        "draw": draw,
+        "unweighted_accuracy": round(100 * metrics["unweighted_accuracy"], 2),
+        "accuracy": round(100 * metrics["accuracy"], 2),
+        "macro_f1": round(100 * metrics["macro_f1"], 2),
+        "confidence_intervals": {
+            key: [round(100 * bound, 2) for bound in value]
+            for key, value in (metrics.get("confidence_intervals") or {}).items()
+            if isinstance(value, (list, tuple))
+        },
+        "seconds": round(seconds, 1),
+        **extra,
+    }
+
+
+def summary(cells: Sequence[Mapping[str, Any]], variant: str = "") -> list[dict]:
+    """Per arm and k: each direction's mean UA over the draws (and their range), the corpora's mean (TESS the mean of
+    its two directions) with the range of the draws' corpus means."""
+    rows = []
+    chosen = [c for c in cells if c["variant"] == variant and c.get("corpus_of_scores", "left out") == "left out"]
+    for arm in ARMS:
+        for k in KS:
+            by_direction: dict[str, dict[int, float]] = {}
+            for c in chosen:
+                if c["arm"] == arm and c["k"] == k:
+                    by_direction.setdefault(c["direction"], {})[c["draw"]] = c["unweighted_accuracy"]
+            if not by_direction:
+                continue
+            corpora: dict[str, list[float]] = {}
+            for direction, draws in by_direction.items():
+                corpora.setdefault(direction.split(":")[0], []).append(float(np.mean(list(draws.values()))))
+            row = {
+                "arm": arm,
+                "k": k,
+                "by_direction": {
+                    direction: {
+                        "mean": round(float(np.mean(list(draws.values()))), 2),
+                        "min": round(min(draws.values()), 2),
+                        "max": round(max(draws.values()), 2),
+                        "draws": len(draws),
+                    }
+                    for direction, draws in by_direction.items()
+                },
+                "by_corpus": {corpus: round(float(np.mean(values)), 2) for corpus, values in corpora.items()},
+            }
+            if set(corpora) == set(SHARED_CORPORA):
+                row["loco_mean"] = round(float(np.mean([np.mean(v) for v in corpora.values()])), 2)
+                # The spread over draws: each draw's corpus mean (directions of a corpus averaged draw by draw).
+                draws = sorted(set.intersection(*(set(d) for d in by_direction.values())), key=lambda d: (d is None, d))
+                per_draw = []
+                for draw in draws:
+                    per_corpus: dict[str, list[float]] = {}
+                    for direction, values in by_direction.items():
+                        per_corpus.setdefault(direction.split(":")[0], []).append(values[draw])
+                    per_draw.append(float(np.mean([np.mean(v) for v in per_corpus.values()])))
+                row["loco_draw_range"] = [round(min(per_draw), 2), round(max(per_draw), 2)]
+            rows.append(row)
+    return rows
+
+
+def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = [
+        "| arm | k per emotion | RAVDESS | TESS | nEMO | mean (range over draws) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        corpora = [row["by_corpus"].get(name) for name in SHARED_CORPORA]
+        cells = " | ".join("–" if value is None else f"{value:.1f}" for value in corpora)
+        mean = row.get("loco_mean")
+        spread = row.get("loco_draw_range")
+        total = "–" if mean is None else f"{mean:.1f}" + (f" ({spread[0]:.1f}-{spread[1]:.1f})" if spread else "")
+        lines.append(f"| {row['arm']} | {row['k']} | {cells} | {total} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, cells: list[dict], command: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    variants = sorted({c["variant"] for c in cells})
+    summaries = {variant: summary(cells, variant) for variant in variants}
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "bench/adapt.py",
+                "protocol": "leave-one-corpus-out, adaptation speakers apart from test speakers",
+                "command": command,
+                "machine": machine_line(),
+                "date": time.strftime("%Y-%m-%d"),
+                "settings": ADAPTATION_SETTINGS,
+                "summary": summaries,
+                "cells": cells,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    path.with_suffix(".md").write_text(
+        "".join(f"### {variant or 'ADAPTATION_SETTINGS'}\n\n{markdown(rows)}\n" for variant, rows in summaries.items())
+    )
+
+
+def variant_name(settings: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in settings.items())
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_path_argument(parser)
+    parser.add_argument("--results", type=Path, required=True, help="the JSON written after every cell (and .md)")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_adapt")
+    parser.add_argument("--draws", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="draw seeds (default 1-5)")
+    parser.add_argument("--ks", type=int, nargs="+", default=list(KS), choices=KS)
+    parser.add_argument("--directions", nargs="+", help="directions to run (default: all)")
+    parser.add_argument("--choose", action="store_true", help="the settings grid on RAVDESS left out, draws 100-104")
+    args = parser.parse_args(argv)
+    model_paths = parse_model_paths(args.model_paths)
+    missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
+    previous = json.loads(args.results.read_text())["cells"] if args.results.is_file() else []
+    cells = list(previous)
+    done = {cell_key(c["direction"], c["arm"], c["k"], c["draw"], c["variant"]) + c.get("corpus_of_scores", "") for c in cells}
+    command = "python " + " ".join(sys.argv)
+    logging.basicConfig(level=logging.WARNING)
+    print(machine_line(), flush=True)
+
+    def add(new: dict) -> None:
+        cells.append(new)
+        done.add(cell_key(new["direction"], new["arm"], new["k"], new["draw"], new["variant"]) + new.get("corpus_of_scores", ""))
+        write(args.results, cells, command)
+        print(
+            f"  {new['variant'] or '-'} {new['direction']} {new['arm']} k={new['k']} draw={new['draw']}"
+            f"{' on ' + new['corpus_of_scores'] if 'corpus_of_scores' in new else ''}: UA "
+            f"{new['unweighted_accuracy']:.1f} ({new['seconds']:.1f} s)",
+            flush=True,
+        )
+
+    selected = [d for d in directions() if not args.directions or d[0] in args.directions]
+    if args.choose:
+        selected = [d for d in selected if d[0] == "ravdess"]
+    for name, corpus, adapt, test in selected:
+        fold_folder = None
+        for _, _, _, folder in train_left_out(
+            GENERAL_RECIPE, args.output_dir, model_paths, "corpus", [corpus], GENERAL_OVERRIDES
+        ):
+            fold_folder = folder
+        with tempfile.TemporaryDirectory() as work:
+            direction = Direction(name, corpus, adapt, test, fold_folder, Path(work), {})
+            print(f"\n{name}: {len(direction.test_rows)} test clips of {', '.join(test)}", flush=True)
+            if args.choose:
+                for settings in CHOICE_GRID:
+                    variant = variant_name(settings)
+                    for draw in CHOICE_DRAWS:
+                        if cell_key(name, "adapted", 5, draw, variant) in done:
+                            continue
+                        started = time.perf_counter()
+                        rows = draw_clips(direction.labels, direction.speakers, adapt, 5, draw)
+                        model = direction.adapted(rows, draw, settings)
+                        metrics, _ = direction.score(model, direction.test_rows)
+                        add(cell(name, "adapted", 5, draw, metrics, time.perf_counter() - started, variant))
+                continue
+            run_direction(direction, args.ks, args.draws, done, add)
+    print("\n" + markdown(summary(cells)))
+    return cells
+
+
+def run_direction(direction: Direction, ks, draws, done, add) -> None:
+    name = direction.name
+    if 0 in ks and cell_key(name, "zero-shot", 0, None) not in done:
+        started = time.perf_counter()
+        metrics, _ = direction.score(direction.general_model(), direction.test_rows)
+        add(cell(name, "zero-shot", 0, None, metrics, time.perf_counter() - started))
+    source_rows = None
+    for k in [k for k in ks if k > 0]:
+        for draw in draws:
+            rows = draw_clips(direction.labels, direction.speakers, direction.adapt, k, draw)
+            if cell_key(name, "scratch", k, draw) not in done:
+                started = time.perf_counter()
+                model = direction.train(
+                    direction.scratch_model(draw), direction.dataset.select(rows), direction.scratch_settings, draw, "s"
+                )
+                metrics, _ = direction.score(model, direction.test_rows)
+                add(cell(name, "scratch", k, draw, metrics, time.perf_counter() - started))
+            if cell_key(name, "adapted", k, draw) in done and cell_key(name, "adapted+self-training", k, draw) in done:
+                continue
+            started = time.perf_counter()
+            adapted = direction.adapted(rows, draw, {})
+            seconds = time.perf_counter() - started
+            metrics, _ = direction.score(adapted, direction.test_rows)
+            add(cell(name, "adapted", k, draw, metrics, seconds))
+            started = time.perf_counter()
+            self_trained, picked = direction.self_trained(adapted, rows, draw, {})
+            metrics, _ = direction.score(self_trained, direction.test_rows)
+            add(cell(name, "adapted+self-training", k, draw, metrics, seconds + time.perf_counter() - started,
+                     pseudo_labelled_clips=picked))
+
+
+if __name__ == "__main__":
+    main()

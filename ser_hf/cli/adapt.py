@@ -1,0 +1,220 @@
+"""``ser-hf adapt MODEL --data_dir FOLDER --output_dir OUT``: adapt a trained ser-hf model to a user's recordings with a
+few labelled clips (and, with ``--unlabelled_dir``, their unlabelled recordings of the same set-up).
+
+The adaptation is an ordinary training run of the recipe :func:`ser_hf.recipe.adaptation.adaptation_values` makes:
+the model's frozen encoder (its states of the folder's clips cached, FAST), its head, labels and statistics kept,
+L2-SP holding the head near the trained one. ``--unlabelled_dir`` adds one self-training round: the adapted model
+classifies the unlabelled recordings, the surest share of each predicted emotion joins the labelled clips with the
+predicted labels, and the model is adapted again from MODEL on both. The run folder is an ordinary ser-hf model (card,
+push, ``pipeline``, predict, app). bench/adapt.py measures how many labelled clips it needs (docs/guides/your-data.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from ..errors import RecipeError
+from .commands import COMMANDS
+from .corpus_arguments import csv_list, key_values, speaker_ids
+from .errors import RESUME_HINT
+
+logger = logging.getLogger(__name__)
+
+#: Beside ``--output_dir`` when ``--unlabelled_dir`` adds a self-training round (``OUT.self-training``): the first
+#: adaptation's run (on the labelled clips alone) and the corpus the round trains on.
+SELF_TRAINING_SUFFIX = ".self-training"
+LABELLED_ONLY_FOLDER = "labelled-only"
+SELF_TRAINING_CORPUS_FOLDER = "clips"
+#: The corpus the self-training round trains on: the labelled clips and the picked unlabelled ones, with their labels.
+SELF_TRAINING_CSV = "self_training_clips.csv"
+
+
+def add_adapt_parser(commands) -> argparse.ArgumentParser:
+    """Register ``ser-hf adapt`` on the ``ser-hf`` sub-command parsers."""
+    parser = commands.add_parser(
+        "adapt",
+        help=COMMANDS["adapt"].help,
+        description=__doc__.split("\n\n")[0],
+        allow_abbrev=False,
+    )
+    parser.add_argument("model", help="folder of a trained ser-hf model (a run's output_dir) on a speech encoder")
+    parser.add_argument(
+        "--data_dir", "--data-dir", required=True, help="your labelled recordings: a folder corpus (see --label_regex)"
+    )
+    parser.add_argument("--output_dir", "--output-dir", required=True, help="where the adapted model is saved")
+    parser.add_argument(
+        "--label_regex",
+        "--label-regex",
+        help="read each file's emotion from its name, e.g. '_(?P<label>[a-z]+)_\\d+\\.wav$' (default: the folder "
+        "layout FOLDER/<emotion>/<file>)",
+    )
+    parser.add_argument(
+        "--speaker_regex",
+        "--speaker-regex",
+        help="read each file's speaker from its path, e.g. '^(?P<speaker>[A-Z]+\\d)_' (a speaker per file: "
+        "'(?P<speaker>[^/]+)$'); needed unless --option csv_path=... gives a speaker_column",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another folder-corpus option (csv_path, label_column, speaker_column, corpus_name, ...), repeatable",
+    )
+    parser.add_argument("--labels", help="keep only these emotions of the folder, comma-separated")
+    parser.add_argument(
+        "--test_speakers",
+        "--test-speakers",
+        help="speakers kept out of the adaptation and scored (comma-separated); default: every speaker adapts",
+    )
+    parser.add_argument(
+        "--unlabelled_dir",
+        "--unlabelled-dir",
+        help="unlabelled recordings of the same set-up: one self-training round on them after the adaptation",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="training seed (default 42)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a recipe value of the adaptation (e.g. num_train_epochs=50), repeatable; values read as YAML",
+    )
+    parser.set_defaults(run=adapt_command, interrupted_hint=RESUME_HINT)
+    return parser
+
+
+def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The folder-corpus options of the command line; a folder without a speaker pattern is one speaker's."""
+    options: dict[str, Any] = {key: yaml.safe_load(value) for key, value in key_values(args.option, "--option").items()}
+    if args.label_regex:
+        options["label_regex"] = args.label_regex
+    if args.speaker_regex:
+        options["speaker_regex"] = args.speaker_regex
+    if "speaker_regex" not in options and "speaker_column" not in options:
+        raise RecipeError(
+            "--speaker_regex is needed (the corpus statistics and any --test_speakers are per speaker): e.g. "
+            "'^(?P<speaker>[A-Z]+\\d)_' for files named SPEAKER_..., or '(?P<speaker>[^/]+)$' for a speaker per file."
+        )
+    return options
+
+
+def recipe_overrides(items: Sequence[str]) -> dict[str, Any]:
+    return {key: yaml.safe_load(value) for key, value in key_values(items, "--set").items()}
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """What needs no heavy import, answered at once: the folders exist, the model is a trained ser-hf classifier, the
+    corpus options are complete."""
+    from ..recipe.adaptation import trained_model_facts
+
+    trained_model_facts(args.model)
+    corpus_options(args)
+    for flag, folder in (("--data_dir", args.data_dir), ("--unlabelled_dir", args.unlabelled_dir)):
+        if folder is not None and not Path(folder).expanduser().is_dir():
+            raise RecipeError(f"{flag} {folder}: no such folder.")
+    if Path(args.output_dir).expanduser().resolve() == Path(args.model).expanduser().resolve():
+        raise RecipeError("--output_dir is the model's own folder: save the adapted model elsewhere.")
+
+
+def adapt_command(args: argparse.Namespace) -> int:
+    check_inputs(args)
+    overrides = recipe_overrides(args.overrides)
+    options = corpus_options(args)
+    output_dir = Path(args.output_dir).expanduser()
+    work = output_dir.parent / f"{output_dir.name}{SELF_TRAINING_SUFFIX}"
+    first_output = work / LABELLED_ONLY_FOLDER if args.unlabelled_dir else output_dir
+    run_adaptation(args, args.data_dir, options, first_output, overrides)
+    if args.unlabelled_dir:
+        corpus = self_training_corpus(args, first_output, options, work / SELF_TRAINING_CORPUS_FOLDER)
+        options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
+        run_adaptation(args, corpus, options, output_dir, overrides)
+    return 0
+
+
+def run_adaptation(
+    args: argparse.Namespace, data_dir, options: dict, output_dir: Path, overrides: dict[str, Any]
+) -> None:
+    """One adaptation run of MODEL on the corpus in `data_dir` into `output_dir`, through ``ser_hf.train``."""
+    from ..recipe.adaptation import adaptation_values
+
+    values = adaptation_values(
+        args.model,
+        data_dir,
+        output_dir,
+        corpus_options=options,
+        test_speakers=speaker_ids(args.test_speakers, "--test_speakers") or (),
+        labels=csv_list(args.labels),
+        seed=args.seed,
+    )
+    values.update(overrides)
+    from ..train import main as train_main
+
+    with tempfile.TemporaryDirectory() as folder:
+        recipe = Path(folder) / "adapt.yaml"
+        recipe.write_text(yaml.safe_dump(values, sort_keys=False))
+        train_main([str(recipe)])
+
+
+def self_training_corpus(args: argparse.Namespace, adapted: Path, options: dict, corpus: Path) -> Path:
+    """Classify ``--unlabelled_dir`` with the adapted model in `adapted`, keep the surest share of each predicted
+    emotion (:func:`~ser_hf.training.self_training.pick_pseudo_labels`) and make the corpus of the self-training
+    round in the folder `corpus`: links to the labelled clips (their labels and speakers) and to the kept
+    recordings (the predicted labels; each its own speaker, as their speakers are unknown), listed in a CSV."""
+    import numpy as np
+
+    from ..data.corpora import load_corpus
+    from ..data.dataset_info import column_values
+    from ..deploy.audio_inputs import find_audio_inputs
+    from ..deploy.predict import predict_files
+    from ..hub.card import PSEUDO_LABELLED_SPEAKER_PREFIX
+    from ..recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE
+    from ..training.self_training import pick_pseudo_labels
+
+    labelled = load_corpus("folder", args.data_dir, labels=csv_list(args.labels), **options)
+    names = labelled.features["label"].names
+    clips = [
+        (Path(path), names[label], speaker)
+        for path, label, speaker in zip(
+            column_values(labelled, "path"), column_values(labelled, "label"), column_values(labelled, "speaker_id")
+        )
+    ]
+    predictions = []
+    recordings = find_audio_inputs([args.unlabelled_dir])
+    predict_files(adapted, recordings, progress=False, on_prediction=predictions.append)
+    scored = [prediction for prediction in predictions if prediction.scores]
+    if not scored:
+        raise RecipeError(f"--unlabelled_dir {args.unlabelled_dir}: no recording in it could be classified.")
+    labels = list(scored[0].scores)
+    probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
+    picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
+    clips += [(Path(scored[i].file), labels[label], f"{PSEUDO_LABELLED_SPEAKER_PREFIX}{i}") for i, label in zip(picked, predicted)]
+    corpus.mkdir(parents=True, exist_ok=True)
+    with open(corpus / SELF_TRAINING_CSV, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["path", "label", "speaker"])
+        for number, (path, label, speaker) in enumerate(clips):
+            link = corpus / f"{number:05d}_{path.name}"
+            if not link.is_symlink():
+                link.symlink_to(path.resolve())
+            writer.writerow([link.name, label, speaker])
+    logger.warning(
+        "Self-training: %d of %d unlabelled recordings kept with their predicted emotions (the surest %d %% of each), "
+        "beside the %d labelled clips.",
+        len(picked),
+        len(scored),
+        round(100 * ADAPTATION_SELF_TRAINING_SHARE),
+        len(labelled),
+    )
+    return corpus
+
+
+__all__ = ["add_adapt_parser", "adapt_command"]
