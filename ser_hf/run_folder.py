@@ -329,15 +329,17 @@ class RunDir:
         return self.is_finished() or any(self.path.glob("checkpoint-*"))
 
     def last_complete_checkpoint(self) -> Optional[str]:
-        """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``) and whose files read whole,
-        or `None`; each one passed over is named in a warning with the reason and what the run does instead (resume
-        from the checkpoint found, or train from scratch when none is left)."""
+        """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``), whose
+        ``trainer_state.json`` is valid JSON with a step that fits (``global_step`` is N, and within the run's
+        ``max_steps``) and whose files read whole (:func:`damaged_file`), or `None`; each one passed over is named in a
+        warning with the reason and what the run does instead (resume from the checkpoint found, or train from
+        scratch when none is left)."""
         passed_over, found = [], None
         for checkpoint in self.checkpoints():
             if not (checkpoint / TRAINER_STATE_FILE).is_file():
                 passed_over.append((checkpoint, f"its save did not finish (no {TRAINER_STATE_FILE})"))
                 continue
-            damage = damaged_file(checkpoint)
+            damage = damaged_trainer_state(checkpoint) or damaged_file(checkpoint)
             if damage is not None:
                 passed_over.append((checkpoint, f"{damage[0]} is damaged ({damage[1]})"))
                 continue
@@ -493,9 +495,37 @@ def hold_output_dir(output_dir: str | os.PathLike, enabled: bool = True) -> Iter
 # --- Checkpoints --------------------------------------------------------------------------------------------------
 
 
+def damaged_trainer_state(checkpoint: Path) -> Optional[tuple[Path, str]]:
+    """``checkpoint/trainer_state.json`` with the reason, when Trainer could not resume from it as it is: not valid
+    JSON (Trainer would stop on its JSONDecodeError, naming no file), or a ``global_step`` that is not the
+    checkpoint's own step N, or past the ``max_steps`` it records (an edited state: Trainer would take the run for
+    finished and train no further, without a word); `None` when it fits."""
+    path = checkpoint / TRAINER_STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return path, f"not valid JSON: {error}"
+    if not isinstance(state, dict):
+        return path, f"not a trainer state (a JSON {type(state).__name__})"
+    step, max_steps = state.get("global_step"), state.get("max_steps")
+    if step is None:
+        return None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return path, f"its global_step is {step!r}, not a step number"
+    if isinstance(max_steps, int) and not isinstance(max_steps, bool) and 0 < max_steps < step:
+        return path, f"its global_step {step} is past the run's max_steps {max_steps}"
+    if step != _checkpoint_step(checkpoint):
+        return path, f"its global_step {step} is not the step of {checkpoint.name}"
+    return None
+
+
 def damaged_file(folder: Path) -> Optional[tuple[Path, str]]:
     """The first file of a saved model or checkpoint that cannot be read whole (a truncated ``*.safetensors``, or a
-    ``*.pt``/``*.pth``/``*.bin`` zip archive without its central directory), with the reason; `None` if all read."""
+    ``*.pt``/``*.pth``/``*.bin`` zip archive without its central directory), or a ``*.pt``/``*.pth`` (the optimizer,
+    scheduler and random states) that Trainer's ``torch.load(..., weights_only=True)`` would refuse with an
+    ``UnpicklingError`` (a pickle holding more than tensors and numbers: perhaps code), with the reason; `None` if all
+    read. The pickles are read as Trainer reads them, which never runs their code; their tensors are memory-mapped,
+    not loaded."""
     from safetensors import safe_open
 
     for path in sorted(folder.glob("*.safetensors")):
@@ -511,6 +541,25 @@ def damaged_file(folder: Path) -> Optional[tuple[Path, str]]:
                 archive.infolist()
         except (zipfile.BadZipFile, OSError) as error:
             return path, f"not a complete archive ({error})"
+    for path in sorted([*folder.glob("*.pt"), *folder.glob("*.pth")]):
+        refusal = _refused_pickle(path)
+        if refusal is not None:
+            return path, refusal
+    return None
+
+
+def _refused_pickle(path: Path) -> Optional[str]:
+    """Why ``torch.load(path, weights_only=True)`` (with the numpy types Trainer allows for random states) fails, or
+    `None` when it loads."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    try:
+        with safe_globals():
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # noqa: BLE001 - UnpicklingError for a refused global; anything else is damage too
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return f"torch refuses to unpickle it: {type(error).__name__}: {reason}".rstrip(": ")
     return None
 
 
@@ -547,6 +596,7 @@ __all__ = [
     "WHOLE_FOLDER_PATTERNS",
     "check_output_dir",
     "damaged_file",
+    "damaged_trainer_state",
     "fold_folder",
     "hold_output_dir",
     "is_run_output",

@@ -301,3 +301,65 @@ def test_the_holder_record_lives_as_long_as_the_lock(tmp_path):
     with hold_output_dir(tmp_path / "run"):
         assert os.path.exists(tmp_path / "run" / ".ser-hf.lock.json")
     assert not os.path.exists(tmp_path / "run" / ".ser-hf.lock.json")
+
+
+class _RunsCode:
+    """Unpickling it would run a shell command: what a malicious rng_state.pth holds."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _checkpoint(run: Path, step: int, state: str | None = None) -> Path:
+    """``run/checkpoint-STEP`` as Trainer saves one: its state, its random states (as Trainer pickles them)."""
+    import random
+
+    import torch
+
+    checkpoint = run / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True)
+    default = f'{{"global_step": {step}, "max_steps": 4, "epoch": 1.0, "log_history": []}}'
+    (checkpoint / "trainer_state.json").write_text(default if state is None else state)
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()}
+    torch.save(rng, checkpoint / "rng_state.pth")
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (
+            "not JSON",
+            "trainer_state.json is damaged (not valid JSON: Expecting property name enclosed in double quotes",
+        ),
+        ("step past the end", "trainer_state.json is damaged (its global_step 999999 is past the run's max_steps 4)"),
+        ("step of another checkpoint", "trainer_state.json is damaged (its global_step 3 is not the step of "),
+        ("code in rng_state.pth", "rng_state.pth is damaged (torch refuses to unpickle it: UnpicklingError: "),
+    ],
+)
+def test_a_damaged_trainer_state_or_a_refused_pickle_is_passed_over_by_name(tmp_path, caplog, damage, reason):
+    """Trainer stopped on an invalid trainer_state.json with a JSONDecodeError naming no file, took an edited
+    global_step 999999 for a finished run (exit 0, no training, no warning), and raised a raw UnpicklingError for
+    a rng_state.pth holding code: each checkpoint is now passed over by name, as a truncated file is."""
+    import torch
+
+    run = tmp_path / "run"
+    previous = _checkpoint(run, 2)
+    states = {
+        "not JSON": '{"global_step": 4,\n',
+        "step past the end": '{"global_step": 999999, "max_steps": 4, "log_history": []}',
+        "step of another checkpoint": '{"global_step": 3, "max_steps": 4, "log_history": []}',
+    }
+    last = _checkpoint(run, 4, states.get(damage))
+    marker = tmp_path / "code-ran"
+    if damage == "code in rng_state.pth":
+        torch.save({"python": _RunsCode(marker)}, last / "rng_state.pth")
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert RunDir(run).last_complete_checkpoint() == str(previous)
+    assert not marker.exists()
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warning.startswith(f"Ignoring {last}: {last}/{reason}"), warning
+    assert warning.endswith(f"; resuming from the previous complete checkpoint, {previous}.")
