@@ -8,6 +8,7 @@ import argparse
 # ser_hf.deploy.app imports Gradio and the model's libraries only when it builds the app.
 from ..deploy.app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
 from .commands import COMMANDS
+from .number_arguments import non_negative_seconds, port_number
 
 
 def add_app_parser(commands) -> argparse.ArgumentParser:
@@ -25,16 +26,16 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
     app.add_argument("model", help="folder or Hub id of a trained model (anything ser-hf predict takes)")
     app.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
     app.add_argument(
-        "--port", type=int, default=None, help="port to serve on (default: Gradio's, 7860 or the next free)"
+        "--port", type=port_number, default=None, help="port to serve on (default: Gradio's, 7860 or the next free)"
     )
     app.add_argument(
         "--share", action="store_true", help="also open a public link through Gradio's share servers (72 hours)"
     )
     app.add_argument(
         "--timeline-seconds",
-        type=float,
+        type=non_negative_seconds,
         default=TIMELINE_SECONDS,
-        help="recordings longer than this also get their emotion over time",
+        help="recordings longer than this also get their emotion over time (inf: never)",
     )
     app.add_argument(
         "--max-upload-mb",
@@ -67,8 +68,6 @@ def app_command(args: argparse.Namespace) -> int:
         require_gradio()
     except ImportError as error:
         raise ValueError(str(error)) from None  # an error of set-up: one line, as the other commands report
-    if args.timeline_seconds < 0:
-        raise ValueError(f"--timeline-seconds must not be negative, got {args.timeline_seconds}.")
     limits = {"--max-upload-mb": args.max_upload_mb, "--max-recording-minutes": args.max_recording_minutes}
     for flag, value in limits.items():
         if not value > 0:  # NaN included
@@ -81,14 +80,24 @@ def app_command(args: argparse.Namespace) -> int:
         max_recording_minutes=args.max_recording_minutes,
     )
     # Gradio's own start-up lines are quieted: its hint names launch(share=True), where the flag here is --share.
-    app.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        quiet=True,
-        prevent_thread_lock=True,
-        **launch_options(args.max_upload_mb),
-    )
+    try:
+        app.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            quiet=True,
+            prevent_thread_lock=True,
+            **launch_options(args.max_upload_mb),
+        )
+    except OSError as error:
+        if "port" not in str(error).lower():
+            raise
+        # Gradio's message names its environment variable and launch()'s argument; here the choice is --port.
+        if args.port is not None:
+            busy = f"port {args.port} is in use (or cannot be opened there): pass another --port"
+        else:
+            busy = "every port Gradio tries by default (from 7860) is in use: pass a free one with --port"
+        raise OSError(f"Cannot serve on {args.host}: {busy}, or stop what holds it.") from None
     where = f" and at {app.share_url} (public, for 72 hours)" if getattr(app, "share_url", None) else ""
     hint = "" if where else " (--share adds a public link)"
     local = getattr(app, "local_url", None) or f"http://{args.host}:{args.port or 7860}/"

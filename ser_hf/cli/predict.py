@@ -13,6 +13,7 @@ from ..deploy.constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURC
 from ..extras import install_hint
 from .commands import COMMANDS
 from .corpus_arguments import positive_int
+from .number_arguments import hop_seconds, positive_seconds
 from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
 
 
@@ -35,16 +36,16 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=positive_int, default=3, help="emotions to list per file (at least 1)")
     predict.add_argument(
         "--window-seconds",
-        type=float,
+        type=positive_seconds,
         default=None,
         help="classify recordings longer than this in windows of this length (default: whole files, "
         "recordings over 30 s in 30 s windows)",
     )
     predict.add_argument(
         "--hop-seconds",
-        type=float,
+        type=hop_seconds,
         default=None,
-        help="seconds between window starts (default: the window length, no overlap)",
+        help="seconds between window starts, at least 0.01 (default: the window length, no overlap)",
     )
     predict.add_argument(
         "--batch-size",
@@ -154,9 +155,6 @@ def predict_command(args: argparse.Namespace) -> int:
         check_output_file("--output", args.output, args.overwrite, is_prediction_file)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    for flag, value in (("--window-seconds", args.window_seconds), ("--hop-seconds", args.hop_seconds)):
-        if value is not None and value <= 0:
-            raise ValueError(f"{flag} must be positive, got {value}.")
     if args.hop_seconds is not None and args.window_seconds is None:
         raise ValueError("--hop-seconds needs --window-seconds (the length of the windows it spaces).")
     if args.timeline:

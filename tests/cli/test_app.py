@@ -53,9 +53,30 @@ def test_ser_hf_app_launches_with_an_upload_limit_and_deletes_its_files(tiny_crn
 def test_a_negative_timeline_threshold_is_refused_before_the_model_is_loaded(tmp_path, monkeypatch, capsys):
     launched = []
     monkeypatch.setattr(gradio.Blocks, "launch", lambda app, **options: launched.append(options))
-    assert cli_main(["app", str(tmp_path / "never-loaded"), "--timeline-seconds", "-1"]) == 2
-    assert capsys.readouterr().err.strip() == "ser-hf: error: --timeline-seconds must not be negative, got -1.0."
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["app", str(tmp_path / "never-loaded"), "--timeline-seconds", "-1"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ser-hf app: error: argument --timeline-seconds: must be 0 or more seconds (inf: never), got '-1'"
+    )
     with pytest.raises(SystemExit) as exit_:
         cli_main(["app", str(tmp_path / "never-loaded"), "--port", "http"])
     assert exit_.value.code == 2 and "argument --port: invalid int value: 'http'" in capsys.readouterr().err
     assert launched == []
+
+
+def test_a_busy_port_names_the_port_flag(tiny_crnn_folder, capsys):
+    """Gradio's message said to set GRADIO_SERVER_PORT or pass server_port to launch(); the flag is --port."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        assert cli_main(["app", str(tiny_crnn_folder), "--port", str(port)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == (
+        f"ser-hf: error: Cannot serve on 127.0.0.1: port {port} is in use (or cannot be opened there): pass another "
+        "--port, or stop what holds it."
+    )
+    assert "GRADIO_SERVER_PORT" not in "\n".join(lines) and "Traceback" not in "\n".join(lines)
