@@ -16,8 +16,9 @@ every arm), four arms score the test speakers' clips of the 6 emotions all three
 (a) ``zero-shot``: the general model as it ships, each corpus standardised with its own statistics (k = 0);
 (b) ``scratch``: a new head trained on the k clips alone, with the general recipe's own head settings;
 (c) ``adapted``: the general model adapted on the k clips as ``ser-hf adapt`` adapts it (its recipe,
-    :func:`ser_hf.recipe.adaptation.adaptation_values`, and the same stages: :func:`~ser_hf.training.stages.build_model`
-    with ``match_head_labels``, :func:`~ser_hf.training.stages.build_trainer` with L2-SP);
+    :func:`ser_hf.recipe.adaptation.adaptation_values`, and the same stages:
+    :func:`~ser_hf.training.stages.build_model` with ``match_head_labels``,
+    :func:`~ser_hf.training.stages.build_trainer` with L2-SP);
 (d) ``adapted+self-training``: (c), then one self-training round on the adaptation speakers' other (unlabelled)
     clips: the adapted model predicts them, the surest share of each predicted emotion joins the k clips with the
     predicted labels, and the general model is adapted again on both.
@@ -29,13 +30,15 @@ shared emotions (each with its own statistics), against the general model.
 
 ``--results`` is written after each cell (corpus, k, draw); a run started again skips the cells it holds. ``--choose``
 runs the settings grid of :data:`CHOICE_GRID` on RAVDESS left out with draw seeds 100-104 (never the reported draws),
-k = 5, and writes it under ``--results`` too: the choice of :data:`~ser_hf.recipe.adaptation.ADAPTATION_SETTINGS` is
-made there and applied unchanged to every corpus.
+k = 1, 5 and 20, and writes it under ``--results`` too: the choice of
+:data:`~ser_hf.recipe.adaptation.ADAPTATION_SETTINGS` is made there and applied unchanged to every corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import logging
 import sys
@@ -53,7 +56,6 @@ from crosscorpus import SEED_KEY, TRAIN_LABELS_KEY, shared_labels, train_left_ou
 from harness import REPO, SHARED_CORPORA, machine_line
 
 from ser_hf.data.dataset_info import column_values
-from ser_hf.evaluation.bootstrap import format_interval
 from ser_hf.evaluation.metrics import classification_metrics
 from ser_hf.evaluation.report import predict_split
 from ser_hf.recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE, ADAPTATION_SETTINGS, adaptation_values
@@ -77,7 +79,8 @@ KS = (0, 1, 2, 5, 10, 20)
 ARMS = ("zero-shot", "scratch", "adapted", "adapted+self-training")
 #: The k at which forgetting is measured on the training corpora.
 FORGETTING_K = 5
-#: What ``--choose`` tries, on RAVDESS left out, draw seeds 100-104, k = 5 (settings written before any run).
+#: What ``--choose`` tries, on RAVDESS left out, draw seeds 100-104, k = 1, 5 and 20 (settings written before any
+#: run); the setting with the best mean UA over those k is kept.
 CHOICE_GRID = [
     {"starting_point_weight": weight, "num_train_epochs": epochs, "learning_rate": rate}
     for weight in (0.0, 0.01, 0.1, 1.0)
@@ -85,6 +88,7 @@ CHOICE_GRID = [
     for rate in (1.0e-3,)
 ] + [{"starting_point_weight": 0.1, "num_train_epochs": 30, "learning_rate": 3.0e-4}]
 CHOICE_DRAWS = (100, 101, 102, 103, 104)
+CHOICE_KS = (1, 5, 20)
 
 
 def directions() -> list[tuple[str, str, list[str], list[str]]]:
@@ -134,32 +138,51 @@ class Direction:
         # Each corpus with its own statistics over all its clips, labels unread: as ser-hf adapt on a user's folder.
         self.normalization = fit_normalization(self.feature_extractor, {"train": self.dataset})
         self.general_head = {name: value.clone() for name, value in self.model.state_dict().items()}
+        # The training corpora's clips of the shared emotions, each with its own statistics: what forgetting is
+        # measured on (copied extractor: these statistics are the training corpora's, not the left-out one's).
+        sources = [name for name in SHARED_CORPORA if name != corpus]
+        source_values = {
+            **self.values,
+            "corpus": sources,
+            "data_dir": [str(SHARED_CORPORA[name]) for name in sources],
+            "test_speakers": [],
+        }
+        _, _, self.source_dataset = prepare_recipe(source_values)
+        self.source_extractor = copy.deepcopy(self.feature_extractor)
+        self.source_normalization = fit_normalization(self.source_extractor, {"train": self.source_dataset})
         scratch_values = yaml.safe_load(GENERAL_RECIPE.read_text())
         self.scratch_settings = {key: scratch_values[key] for key in SCRATCH_KEYS}
 
     def _args(self, settings: Mapping[str, Any], seed: int, folder: str):
         args = fold_training_args(self.recipe.training, str(self.work / folder), has_validation=False)
-        import dataclasses
-
         return dataclasses.replace(args, seed=seed, **settings)
 
-    def score(self, model, rows: np.ndarray, settings=None, seed: int = 0) -> tuple[dict, np.ndarray]:
-        """Metrics of `model` on the clips `rows` (their labels, speakers) and the logits."""
-        split = self.dataset.select(rows)
+    def score(self, model, rows: np.ndarray, on_sources: bool = False) -> tuple[dict, np.ndarray]:
+        """Metrics of `model` on the clips `rows` of the left-out corpus (or of the training corpora) and the
+        logits."""
+        dataset, extractor, normalization = (
+            (self.source_dataset, self.source_extractor, self.source_normalization)
+            if on_sources
+            else (self.dataset, self.feature_extractor, self.normalization)
+        )
+        split = dataset.select(rows)
         splits = {"train": split, "test": split}  # the trainer reads class weights from a "train" split
-        inputs = self.input_mode.fold_inputs(model, self.feature_extractor, splits, self.recipe.training)
+        inputs = self.input_mode.fold_inputs(model, extractor, splits, self.recipe.training)
         trainer = build_trainer(
-            model,
-            self.feature_extractor,
-            inputs,
-            self.input_mode,
-            self._args(settings or {}, seed, "score"),
-            self.label_names,
-            normalization=self.normalization,
+            model, extractor, inputs, self.input_mode, self._args({}, 0, "score"), self.label_names, normalization
         )
         labels, logits = predict_split(trainer, inputs["test"], "test")
-        metrics = classification_metrics(labels, logits, self.label_names, speakers=[self.speakers[i] for i in rows])
+        metrics = classification_metrics(labels, logits, self.label_names, speakers=column_values(split, "speaker_id"))
         return metrics, logits
+
+    def forgetting_cells(self, model, arm: str, k: int, draw: Optional[int], seconds: float) -> list[dict]:
+        """`model` scored on each training corpus' clips of the shared emotions (its own statistics)."""
+        corpora = np.asarray(column_values(self.source_dataset, "corpus"))
+        cells = []
+        for corpus in sorted(set(corpora.tolist())):
+            metrics, _ = self.score(model, np.flatnonzero(corpora == corpus), on_sources=True)
+            cells.append(cell(self.name, arm, k, draw, metrics, seconds, corpus_of_scores=corpus))
+        return cells
 
     def train(self, model, train_split, settings: Mapping[str, Any], seed: int, folder: str):
         """Train `model`'s head on `train_split` (encoded clips) with `settings` through the training stages."""
@@ -180,8 +203,6 @@ class Direction:
 
         set_seed(seed)
         model_args = self.recipe.model
-        import dataclasses
-
         scratch = dataclasses.replace(model_args, match_head_labels=False, reinitialize_head=True)
         model, _ = build_model(scratch, self.recipe.augmentation, self.dataset.features["label"])
         return model
@@ -258,7 +279,9 @@ def summary(cells: Sequence[Mapping[str, Any]], variant: str = "") -> list[dict]
             if set(corpora) == set(SHARED_CORPORA):
                 row["loco_mean"] = round(float(np.mean([np.mean(v) for v in corpora.values()])), 2)
                 # The spread over draws: each draw's corpus mean (directions of a corpus averaged draw by draw).
-                draws = sorted(set.intersection(*(set(d) for d in by_direction.values())), key=lambda d: (d is None, d))
+                draws = sorted(
+                    set.intersection(*(set(d) for d in by_direction.values())), key=lambda d: (d is None, d)
+                )
                 per_draw = []
                 for draw in draws:
                     per_corpus: dict[str, list[float]] = {}
@@ -267,6 +290,36 @@ def summary(cells: Sequence[Mapping[str, Any]], variant: str = "") -> list[dict]
                     per_draw.append(float(np.mean([np.mean(v) for v in per_corpus.values()])))
                 row["loco_draw_range"] = [round(min(per_draw), 2), round(max(per_draw), 2)]
             rows.append(row)
+    return rows
+
+
+def forgetting(cells: Sequence[Mapping[str, Any]], variant: str = "") -> list[dict]:
+    """Per direction and training corpus: the general model's UA on its clips and the adapted models' (k =
+    FORGETTING_K, mean over the draws), and the change; then the mean change over every direction and corpus."""
+    rows = []
+    for c in cells:
+        if c["variant"] != variant or c.get("corpus_of_scores", "left out") == "left out" or c["arm"] != "zero-shot":
+            continue
+        adapted = [
+            d["unweighted_accuracy"]
+            for d in cells
+            if d["variant"] == variant
+            and d["arm"] == "adapted"
+            and d["direction"] == c["direction"]
+            and d.get("corpus_of_scores") == c["corpus_of_scores"]
+        ]
+        if adapted:
+            mean = float(np.mean(adapted))
+            rows.append(
+                {
+                    "direction": c["direction"],
+                    "training_corpus": c["corpus_of_scores"],
+                    "general": c["unweighted_accuracy"],
+                    "adapted": round(mean, 2),
+                    "change": round(mean - c["unweighted_accuracy"], 2),
+                    "draws": len(adapted),
+                }
+            )
     return rows
 
 
@@ -289,6 +342,7 @@ def write(path: Path, cells: list[dict], command: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     variants = sorted({c["variant"] for c in cells})
     summaries = {variant: summary(cells, variant) for variant in variants}
+    forgotten = forgetting(cells)
     path.write_text(
         json.dumps(
             {
@@ -299,15 +353,26 @@ def write(path: Path, cells: list[dict], command: str) -> None:
                 "date": time.strftime("%Y-%m-%d"),
                 "settings": ADAPTATION_SETTINGS,
                 "summary": summaries,
+                "forgetting": forgotten,
                 "cells": cells,
             },
             indent=1,
         )
         + "\n"
     )
-    path.with_suffix(".md").write_text(
-        "".join(f"### {variant or 'ADAPTATION_SETTINGS'}\n\n{markdown(rows)}\n" for variant, rows in summaries.items())
+    text = "".join(
+        f"### {variant or 'ADAPTATION_SETTINGS'}\n\n{markdown(rows)}\n" for variant, rows in summaries.items()
     )
+    if forgotten:
+        text += f"### Forgetting (k = {FORGETTING_K}): UA on the training corpora\n\n"
+        text += "| left out | training corpus | general | adapted | change |\n|---|---|---:|---:|---:|\n"
+        text += "".join(
+            f"| {r['direction']} | {r['training_corpus']} | {r['general']:.1f} | {r['adapted']:.1f} | "
+            f"{r['change']:+.1f} |\n"
+            for r in forgotten
+        )
+        text += f"\nMean change: {np.mean([r['change'] for r in forgotten]):+.2f}\n"
+    path.with_suffix(".md").write_text(text)
 
 
 def variant_name(settings: Mapping[str, Any]) -> str:
@@ -330,14 +395,20 @@ def main(argv=None) -> list[dict]:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
     previous = json.loads(args.results.read_text())["cells"] if args.results.is_file() else []
     cells = list(previous)
-    done = {cell_key(c["direction"], c["arm"], c["k"], c["draw"], c["variant"]) + c.get("corpus_of_scores", "") for c in cells}
+    done = {
+        cell_key(c["direction"], c["arm"], c["k"], c["draw"], c["variant"]) + c.get("corpus_of_scores", "")
+        for c in cells
+    }
     command = "python " + " ".join(sys.argv)
     logging.basicConfig(level=logging.WARNING)
     print(machine_line(), flush=True)
 
     def add(new: dict) -> None:
         cells.append(new)
-        done.add(cell_key(new["direction"], new["arm"], new["k"], new["draw"], new["variant"]) + new.get("corpus_of_scores", ""))
+        done.add(
+            cell_key(new["direction"], new["arm"], new["k"], new["draw"], new["variant"])
+            + new.get("corpus_of_scores", "")
+        )
         write(args.results, cells, command)
         print(
             f"  {new['variant'] or '-'} {new['direction']} {new['arm']} k={new['k']} draw={new['draw']}"
@@ -361,18 +432,36 @@ def main(argv=None) -> list[dict]:
             if args.choose:
                 for settings in CHOICE_GRID:
                     variant = variant_name(settings)
-                    for draw in CHOICE_DRAWS:
-                        if cell_key(name, "adapted", 5, draw, variant) in done:
-                            continue
-                        started = time.perf_counter()
-                        rows = draw_clips(direction.labels, direction.speakers, adapt, 5, draw)
-                        model = direction.adapted(rows, draw, settings)
-                        metrics, _ = direction.score(model, direction.test_rows)
-                        add(cell(name, "adapted", 5, draw, metrics, time.perf_counter() - started, variant))
+                    for k in CHOICE_KS:
+                        for draw in CHOICE_DRAWS:
+                            if cell_key(name, "adapted", k, draw, variant) in done:
+                                continue
+                            started = time.perf_counter()
+                            rows = draw_clips(direction.labels, direction.speakers, adapt, k, draw)
+                            model = direction.adapted(rows, draw, settings)
+                            metrics, _ = direction.score(model, direction.test_rows)
+                            add(cell(name, "adapted", k, draw, metrics, time.perf_counter() - started, variant))
+                print_choice(cells)
                 continue
             run_direction(direction, args.ks, args.draws, done, add)
     print("\n" + markdown(summary(cells)))
     return cells
+
+
+def print_choice(cells: Sequence[Mapping[str, Any]]) -> None:
+    """The grid's settings ranked by their mean UA over k (RAVDESS left out, the choice draws)."""
+    means = {}
+    for settings in CHOICE_GRID:
+        variant = variant_name(settings)
+        values = [c["unweighted_accuracy"] for c in cells if c["variant"] == variant and c["k"] in CHOICE_KS]
+        by_k = {
+            k: np.mean([c["unweighted_accuracy"] for c in cells if c["variant"] == variant and c["k"] == k])
+            for k in CHOICE_KS
+        }
+        if values:
+            means[variant] = (float(np.mean(values)), by_k)
+    for variant, (mean, by_k) in sorted(means.items(), key=lambda item: -item[1][0]):
+        print(f"  {mean:.1f}  ({', '.join(f'k={k}: {value:.1f}' for k, value in by_k.items())})  {variant}")
 
 
 def run_direction(direction: Direction, ks, draws, done, add) -> None:
@@ -381,14 +470,19 @@ def run_direction(direction: Direction, ks, draws, done, add) -> None:
         started = time.perf_counter()
         metrics, _ = direction.score(direction.general_model(), direction.test_rows)
         add(cell(name, "zero-shot", 0, None, metrics, time.perf_counter() - started))
-    source_rows = None
+        for forgetting in direction.forgetting_cells(direction.general_model(), "zero-shot", 0, None, 0.0):
+            add(forgetting)
     for k in [k for k in ks if k > 0]:
         for draw in draws:
             rows = draw_clips(direction.labels, direction.speakers, direction.adapt, k, draw)
             if cell_key(name, "scratch", k, draw) not in done:
                 started = time.perf_counter()
                 model = direction.train(
-                    direction.scratch_model(draw), direction.dataset.select(rows), direction.scratch_settings, draw, "s"
+                    direction.scratch_model(draw),
+                    direction.dataset.select(rows),
+                    direction.scratch_settings,
+                    draw,
+                    "s",
                 )
                 metrics, _ = direction.score(model, direction.test_rows)
                 add(cell(name, "scratch", k, draw, metrics, time.perf_counter() - started))
@@ -399,11 +493,23 @@ def run_direction(direction: Direction, ks, draws, done, add) -> None:
             seconds = time.perf_counter() - started
             metrics, _ = direction.score(adapted, direction.test_rows)
             add(cell(name, "adapted", k, draw, metrics, seconds))
+            if k == FORGETTING_K:
+                for forgetting in direction.forgetting_cells(adapted, "adapted", k, draw, seconds):
+                    add(forgetting)
             started = time.perf_counter()
             self_trained, picked = direction.self_trained(adapted, rows, draw, {})
             metrics, _ = direction.score(self_trained, direction.test_rows)
-            add(cell(name, "adapted+self-training", k, draw, metrics, seconds + time.perf_counter() - started,
-                     pseudo_labelled_clips=picked))
+            add(
+                cell(
+                    name,
+                    "adapted+self-training",
+                    k,
+                    draw,
+                    metrics,
+                    seconds + time.perf_counter() - started,
+                    pseudo_labelled_clips=picked,
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""``ser-hf adapt MODEL --data_dir FOLDER --output_dir OUT``: adapt a trained ser-hf model to a user's recordings with a
-few labelled clips (and, with ``--unlabelled_dir``, their unlabelled recordings of the same set-up).
+"""``ser-hf adapt MODEL --data_dir FOLDER --output_dir OUT``: adapt a trained ser-hf model to a user's recordings
+with a few labelled clips (and, with ``--unlabelled_dir``, their unlabelled recordings of the same set-up).
 
 The adaptation is an ordinary training run of the recipe :func:`ser_hf.recipe.adaptation.adaptation_values` makes:
 the model's frozen encoder (its states of the folder's clips cached, FAST), its head, labels and statistics kept,
@@ -94,7 +94,9 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
 
 def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
     """The folder-corpus options of the command line; a folder without a speaker pattern is one speaker's."""
-    options: dict[str, Any] = {key: yaml.safe_load(value) for key, value in key_values(args.option, "--option").items()}
+    options: dict[str, Any] = {
+        key: yaml.safe_load(value) for key, value in key_values(args.option, "--option").items()
+    }
     if args.label_regex:
         options["label_regex"] = args.label_regex
     if args.speaker_regex:
@@ -196,7 +198,10 @@ def self_training_corpus(args: argparse.Namespace, adapted: Path, options: dict,
     labels = list(scored[0].scores)
     probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
     picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
-    clips += [(Path(scored[i].file), labels[label], f"{PSEUDO_LABELLED_SPEAKER_PREFIX}{i}") for i, label in zip(picked, predicted)]
+    clips += [
+        (Path(scored[i].file), labels[label], f"{PSEUDO_LABELLED_SPEAKER_PREFIX}{i}")
+        for i, label in zip(picked, predicted)
+    ]
     corpus.mkdir(parents=True, exist_ok=True)
     with open(corpus / SELF_TRAINING_CSV, "w", newline="") as file:
         writer = csv.writer(file)

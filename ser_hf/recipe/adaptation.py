@@ -3,9 +3,9 @@
 :func:`adaptation_values` reads the trained model's folder (its ``config.json`` and ``preprocessor_config.json``, as
 JSON: nothing heavy is imported, so a wrong folder is answered at once) and returns the values of an ordinary recipe
 that trains it further on a folder corpus: the model's encoder frozen and its clips encoded once (FAST), its head,
-labels and statistics kept (``match_head_labels``: a row per label of the user's, the model's own where it has one), and
-the adaptation settings of :data:`ADAPTATION_SETTINGS`. The adapted model is then an ordinary run: report, card, push,
-``pipeline``, predict, app. ``bench/adapt.py`` measures these settings as a learning curve (docs/results/adapt/).
+labels and statistics kept (``match_head_labels``: a row per label of the user's, the model's own where it has one),
+and the adaptation settings of :data:`ADAPTATION_SETTINGS`. The adapted model is then an ordinary run: report, card,
+push, ``pipeline``, predict, app. ``bench/adapt.py`` measures these settings as a learning curve (docs/results/adapt/).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ ADAPTABLE_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper"
 
 #: How the head is trained on the user's clips, the same for every corpus (chosen once, on RAVDESS left out, by
 #: ``bench/adapt.py --choose``; docs/results/adapt/ holds the choice and the learning curve). L2-SP
-#: (``starting_point_weight``) holds the head near the trained one instead of weight decay's pull towards zero, so that a
-#: few clips move it as far as they can tell, and no further.
+#: (``starting_point_weight``) holds the head near the trained one instead of weight decay's pull towards zero, so
+#: that a few clips move it as far as they can tell, and no further.
 ADAPTATION_SETTINGS: dict[str, Any] = {
     "num_train_epochs": 30,
     "learning_rate": 1.0e-3,

@@ -98,7 +98,9 @@ def _head_distance(weight: float, tmp_path: Path) -> float:
         "encoder_states": torch.stack([row["encoder_states"] for row in batch]),
         "labels": torch.tensor([row["labels"] for row in batch]),
     }
-    trainer = SERTrainer(model=head, args=args, train_dataset=rows, data_collator=collate, starting_point_weight=weight)
+    trainer = SERTrainer(
+        model=head, args=args, train_dataset=rows, data_collator=collate, starting_point_weight=weight
+    )
     trainer.train()
     return sum(float((value.detach() - start[name]).pow(2).sum()) for name, value in head.named_parameters())
 
@@ -184,9 +186,7 @@ def trained_run(tmp_path_factory, tiny_ravdess) -> Path:
     return folder / "run"
 
 
-def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary_model(
-    tmp_path, trained_run, capsys
-):
+def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary_model(tmp_path, trained_run, capsys):
     emotions = {"05": "angry", "03": "happy", "04": "sad"}  # three of the model's labels, by its vocabulary's aliases
     clips = _flat_folder(tmp_path / "clips", RAVDESS_SAMPLE, {"05": "SPA", "06": "SPB"}, emotions, per=2)
     unlabelled = _flat_folder(tmp_path / "unlabelled", RAVDESS_SAMPLE, {"07": "U"}, emotions, per=4)
