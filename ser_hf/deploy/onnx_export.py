@@ -132,11 +132,12 @@ def model_config(name_or_path: str | os.PathLike, *, revision: Optional[str] = N
     import ser_hf.models  # noqa: F401  (registers ser-hf's model types with AutoConfig)
 
     from ..models.runtime.loading import is_lora_adapter
-    from ..models.runtime.location import check_model_location
+    from ..models.runtime.location import check_model_location, check_model_type
 
     check_model_location(name_or_path, revision=revision)
     if is_lora_adapter(name_or_path):
         return None
+    check_model_type(name_or_path)  # an edited model_type: named, where AutoConfig would ask for remote code
     return AutoConfig.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
 
 

@@ -377,3 +377,38 @@ def test_edited_labels_in_config_json_are_refused_before_any_weight_is_read(
         assert line.startswith(f"ser-hf: error: {model / 'config.json'}: {message}"), line
         assert key in line and "restore the config.json saved with the model" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("model_type", ["ser_crnnn", None, "someone_elses_model"])
+def test_an_edited_model_type_is_named_not_sent_to_trust_remote_code(tmp_path, tiny_crnn_folder, capsys, model_type):
+    """A ser-hf model's config.json names ser-hf's own code in its auto_map: with its model_type misspelt or gone,
+    transformers asked for --trust-remote-code; without auto_map, an unknown type got 'upgrade transformers'."""
+    import transformers
+
+    model = model_copy(tiny_crnn_folder, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    assert config["auto_map"]["AutoConfig"] == "configuration_crnn.CRNNConfig"
+    config.pop("model_type")
+    if model_type is not None:
+        config["model_type"] = model_type
+    if model_type == "someone_elses_model":
+        del config["auto_map"]
+    (model / "config.json").write_text(json.dumps(config))
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    evaluate = ["evaluate", "--model", str(model), "--corpus", "ravdess", "--data-dir", str(REPO / "data")]
+    path = model / "config.json"
+    known = "(known: ser_cnn1d, ser_cnn2d, ser_cnn_attention_lstm, ser_crnn, ser_data2vec_audio, ser_ensemble, "
+    if model_type is None:
+        start = f"ser-hf: error: {path} names no model_type {known}"
+    else:
+        start = f"ser-hf: error: {path}: {model_type!r} is not a ser-hf model type {known}"
+    if model_type == "someone_elses_model":
+        end = f", nor one this transformers ({transformers.__version__}) defines: restore the config.json saved "
+    else:
+        end = ", though its auto_map names ser-hf's CRNNConfig, whose model_type is 'ser_crnn': config.json was edited"
+    export = ["export", str(model), str(tmp_path / "out")]
+    for command in (["predict", str(model), str(clip), "--no-progress"], evaluate, export):
+        assert cli_main(command) == 2
+        (line,) = ser_hf_error_lines(capsys)
+        assert line.startswith(start), line
+        assert end in line and "trust-remote-code" not in line, line

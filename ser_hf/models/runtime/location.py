@@ -71,6 +71,12 @@ class ModelLabelsError(ValueError):
     be named wrongly without a word."""
 
 
+class UnknownModelTypeError(ValueError):
+    """A model folder whose ``config.json`` names a ``model_type`` that neither ser-hf nor transformers defines (or
+    none, where its ``auto_map`` names ser-hf's own code): an edited config, where transformers would ask for
+    ``trust_remote_code`` or to upgrade."""
+
+
 class UntrainedHeadError(ModelWeightsError):
     """A local model folder without a trained classification head: a pretrained encoder (its ``config.json``
     describes no audio classifier, or its weights hold no ``classifier.*`` tensors), which would classify at
@@ -234,6 +240,63 @@ def check_model_weights(folder: Union[str, os.PathLike]) -> None:
             "config.json come from different models (or config.json was edited): keep the config.json saved with "
             "these weights, or save the model again with save_pretrained."
         )
+
+
+def check_model_type(folder: Union[str, os.PathLike]) -> None:
+    """Raise :class:`UnknownModelTypeError` naming ``folder/config.json`` when its ``model_type`` is not one ser-hf
+    defines while its ``auto_map`` names only ser-hf's own classes (as every ser-hf model saved with
+    ``save_pretrained`` does), or when there is no ``auto_map`` and transformers does not define that model type
+    either: config.json was edited, and transformers would advise ``--trust-remote-code`` or an upgrade. A config
+    whose ``auto_map`` names code that is not ser-hf's is left to the remote-code refusal."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    from .registry import ser_model_types
+
+    path = Path(folder) / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(config, dict):
+        return
+    model_type, auto_map = config.get("model_type"), config.get("auto_map")
+    config_classes = {
+        f"{config_class.__module__.rsplit('.', 1)[-1]}.{config_class.__name__}": config_class
+        for config_class, _, _ in ser_model_types()
+    }
+    ser_code = {
+        f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for classes in ser_model_types() for cls in classes
+    }
+    known = sorted(config_class.model_type for config_class in config_classes.values())
+    if model_type in known:
+        return
+    where = f"{path}: {model_type!r} is not a ser-hf model type" if model_type else f"{path} names no model_type"
+    known_line = f"(known: {', '.join(known)})"
+    if isinstance(auto_map, dict) and auto_map:
+        named = [str(value).split("--")[-1] for value in auto_map.values()]
+        if not all(name in ser_code for name in named):
+            return  # code of its own: refused, naming --trust-remote-code, when it is loaded
+        expected = config_classes.get(str(auto_map.get("AutoConfig", "")).split("--")[-1])
+        restore = (
+            f"its auto_map names ser-hf's {expected.__name__}, whose model_type is {expected.model_type!r}"
+            if (expected is not None)
+            else "its auto_map names ser-hf's own code"
+        )
+        raise UnknownModelTypeError(
+            f"{where} {known_line}, though {restore}: config.json was edited; restore the config.json saved with "
+            "the model (or save the model again with save_pretrained)."
+        )
+    if model_type and model_type not in CONFIG_MAPPING_NAMES:
+        raise UnknownModelTypeError(
+            f"{where} {known_line}, nor one this transformers ({_transformers_version()}) defines: restore the "
+            "config.json saved with the model, or, for a model type of a newer transformers, upgrade it."
+        )
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
 
 
 def check_model_labels(folder: Union[str, os.PathLike]) -> None:
@@ -430,9 +493,11 @@ __all__ = [
     "ModelNotFoundError",
     "ModelLabelsError",
     "ModelWeightsError",
+    "UnknownModelTypeError",
     "UntrainedHeadError",
     "check_model_labels",
     "check_model_location",
+    "check_model_type",
     "check_model_weights",
     "check_weights_readable",
     "pickled_weights_refused",

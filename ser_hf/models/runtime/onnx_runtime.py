@@ -62,17 +62,20 @@ def check_model_folder(name_or_path: str | os.PathLike) -> None:
     :class:`~ser_hf.models.runtime.location.ModelWeightsError` when a trained model's weights would not load (pickled
     weights only, a damaged ``model.safetensors``, a tensor of another shape than its config's), and
     :class:`~ser_hf.models.runtime.location.ModelLabelsError` when the labels in its ``config.json`` are missing or
-    edited (checked first, from the JSON alone); a Hub id passes."""
-    from .location import check_model_labels, check_model_weights
+    edited, or :class:`~ser_hf.models.runtime.location.UnknownModelTypeError` when its ``model_type`` is one no library
+    defines (both checked first, from the JSON alone); a Hub id passes."""
+    from .location import check_model_labels, check_model_type, check_model_weights
 
     folder = Path(name_or_path)
     if not folder.is_dir():
         return
     if is_onnx_export(folder):
         read_manifest(folder)
+        check_model_type(folder)
         check_model_labels(folder)
         return
     if (folder / "config.json").is_file():
+        check_model_type(folder)
         check_model_labels(folder)
         check_model_weights(folder)
         return
