@@ -19,7 +19,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ser_hf"
 STAGES: list[tuple[str, frozenset[str]]] = [
     # Shared vocabulary every stage may read: the emotion list, atomic writes, lazy exports, optional extras, the Hub
     # requests' time-outs and network errors; the error types every stage raises (errors) and the typed records of a
-    # run folder's JSON files (run_record, which the recipe writes run_config.json as and every reader of a run reads).
+    # run folder's JSON files (run_record, which the recipe writes run_config.json as and every reader of a run reads);
+    # whether a model name is a missing local folder (model_location: the models' loader and the commands, which ask
+    # it before importing torch).
     (
         "base",
         frozenset(
@@ -31,6 +33,7 @@ STAGES: list[tuple[str, frozenset[str]]] = [
                 "lazy_exports",
                 "extras",
                 "hub_timeouts",
+                "model_location",
                 "run_record",
             }
         ),

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..deploy.audio_inputs import find_audio_inputs
 from ..deploy.constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from ..extras import install_hint
+from ..model_location import check_local_model_path
 from .commands import COMMANDS
 from .corpus_arguments import positive_int
 from .number_arguments import hop_seconds, positive_seconds
@@ -147,7 +148,8 @@ def predict_command(args: argparse.Namespace) -> int:
     per file on stdout, or every window and file in --output (CSV or JSON, written as results come and renamed into
     place at the end). A file that cannot be classified gets its row with an `error`, and the exit status is 1."""
     # Paths first, at once: the deploy stage's classifying imports torch and transformers, and ser_hf.models (which
-    # registers the model types).
+    # registers the model types). A model folder that is not there is named from its name alone.
+    check_local_model_path(args.model)
     files = find_audio_inputs(args.files) if args.files else None
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")

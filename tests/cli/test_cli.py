@@ -13,7 +13,7 @@ import pytest
 
 import ser_hf
 from ser_hf.cli import main as cli_main
-from ser_hf.models.runtime.location import ModelNotFoundError
+from ser_hf.model_location import ModelNotFoundError
 from tests.conftest import REPO, ser_hf_error_lines, write_audio
 
 # Libraries that building the parser must not import: each command imports its own when it runs.

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_audio
 
 pytestmark = pytest.mark.reliability
 
@@ -84,3 +84,24 @@ def test_a_flag_out_of_range_is_one_usage_line_naming_it_before_any_heavy_import
     assert status == 2
     assert lines[-1] == line and not any("Traceback" in text for text in lines)
     assert imported == []
+
+
+def test_a_missing_or_misspelt_model_folder_is_named_before_torch_is_imported(tmp_path):
+    """predict imported torch, transformers and datasets (seconds of CPU) before saying "No such folder"."""
+    clip = write_audio(tmp_path / "sentence.wav", seconds=1.0)
+    (tmp_path / "outputs" / "demo").mkdir(parents=True)
+    for model, line in [
+        (
+            "outputs/dmeo",
+            "No such folder: outputs/dmeo (outputs/ is a folder here, so it is read as a path, not as a "
+            "Hub repository id). Did you mean outputs/demo?",
+        ),
+        ("./missing-model", "No such folder: ./missing-model (it is written as a path)."),
+        (
+            "sentence.wav",
+            "sentence.wav is a file, not a model folder: pass the folder that holds the model's "
+            "config.json and weights.",
+        ),
+    ]:
+        status, lines, imported = run_ser_hf("predict", model, str(clip), "--no-progress", cwd=tmp_path)
+        assert (status, lines, imported) == (2, [f"ser-hf: error: {line}"], [])

@@ -21,12 +21,12 @@ from transformers import AutoConfig, AutoModelForAudioClassification
 from ser_hf.cli import main as cli_main
 from ser_hf.evaluation.evaluate_model import load_trained_model
 from ser_hf.experiments.embed import load_embedding_model
+from ser_hf.model_location import ModelNotFoundError
 from ser_hf.models import (
     MissingFeatureExtractorError,
     build_ssl_feature_extractor,
     load_feature_extractor,
 )
-from ser_hf.models.runtime.location import ModelNotFoundError
 from ser_hf.models.runtime.ssl import check_config_overrides
 from ser_hf.train import main
 from tests.conftest import HUB_TOKEN, REPO, last_error_line, model_copy, ser_hf_error_lines, write_audio

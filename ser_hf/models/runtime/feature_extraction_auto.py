@@ -42,7 +42,7 @@ def load_feature_extractor(
 ) -> SequenceFeatureExtractor:
     """`AutoFeatureExtractor.from_pretrained`, raising :class:`MissingFeatureExtractorError` when the folder or
     repository has no feature extractor (a folder is checked before anything is read). A name that is neither a folder
-    nor a Hub repository raises :class:`~ser_hf.models.runtime.location.ModelNotFoundError` at once (see
+    nor a Hub repository raises :class:`~ser_hf.model_location.ModelNotFoundError` at once (see
     :func:`~ser_hf.models.runtime.location.check_model_location`); ``check_location=False`` skips that check for a
     caller that has just made it (it asks the Hub once for a repository not in the cache)."""
     if check_location:

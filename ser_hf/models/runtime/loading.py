@@ -33,8 +33,9 @@ import numpy as np
 from transformers import CONFIG_NAME
 from transformers.utils import FEATURE_EXTRACTOR_NAME
 
+from ...model_location import ModelNotFoundError
 from .feature_extraction_auto import load_feature_extractor
-from .location import HubUnreachableError, ModelNotFoundError, check_model_location, pickled_weights_refused
+from .location import HubUnreachableError, check_model_location, pickled_weights_refused
 from .onnx_runtime import OnnxExportError, OnnxModelForAudioClassification, check_model_folder, is_onnx_export
 
 #: The file peft writes beside a LoRA adapter's weights (and the only config of a folder of adapters).

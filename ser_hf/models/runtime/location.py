@@ -18,7 +18,6 @@ transformers would fill the head with random weights and every prediction would 
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
@@ -28,11 +27,11 @@ from pathlib import Path
 from typing import Iterator, Optional, Union
 
 from huggingface_hub import constants, try_to_load_from_cache
-from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.errors import RepositoryNotFoundError
 from transformers import CONFIG_NAME
 
 from ...hub_timeouts import transport_errors
+from ...model_location import ModelNotFoundError, check_local_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +49,6 @@ CLASSIFIER_ARCHITECTURES = ("ForAudioClassification", "ForSequenceClassification
 SER_MODEL_TYPE_PREFIX = "ser_"
 #: The module holding a classifier's output layer, in ser-hf's models and transformers' alike.
 HEAD_MODULE = "classifier"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model name that is neither an existing folder nor a Hub repository ser-hf could find."""
 
 
 class HubUnreachableError(ConnectionError):
@@ -83,34 +78,6 @@ class UntrainedHeadError(ModelWeightsError):
     random."""
 
 
-def _looks_local(name: str) -> Optional[str]:
-    """Why ``name`` (that is not an existing file or folder) is taken for a local path, or `None` for a Hub id."""
-    if (
-        name.startswith(("/", "./", "../", "~", ".\\", "..\\"))
-        or "\\" in name
-        or name.endswith("/")
-        or os.path.isabs(name)
-    ):
-        return "it is written as a path"
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return "it is not a valid Hub repository id (namespace/name) either"
-    parent = Path(name).parent
-    if parent != Path(".") and parent.is_dir():
-        return f"{parent}/ is a folder here, so it is read as a path, not as a Hub repository id"
-    return None
-
-
-def _closest_folder(path: Path) -> str:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        return ""
-    siblings = [child.name for child in parent.iterdir() if child.is_dir()]
-    matches = difflib.get_close_matches(path.name, siblings, n=1)
-    return f" Did you mean {parent / matches[0]}?" if matches else ""
-
-
 def _is_cached(repo_id: str, revision: Optional[str]) -> bool:
     return isinstance(try_to_load_from_cache(repo_id, CONFIG_NAME, revision=revision), str)
 
@@ -126,16 +93,9 @@ def check_model_location(
         `HubUnreachableError`: it is a Hub repository id, not in the Hub cache, and the Hub did not answer.
     """
     name = os.fspath(name_or_path)
-    path = Path(name).expanduser()
-    if path.is_dir():
+    if Path(name).expanduser().is_dir():
         return
-    if path.exists():
-        raise ModelNotFoundError(
-            f"{name} is a file, not a model folder: pass the folder that holds the model's config.json and weights."
-        )
-    reason = _looks_local(name)
-    if reason is not None:
-        raise ModelNotFoundError(f"No such folder: {name} ({reason}).{_closest_folder(path)}")
+    check_local_model_path(name)  # a file, or a missing folder: from the name alone
     if _is_cached(name, revision):
         return  # transformers reads it from the cache (and checks for a newer version itself when online)
     if constants.is_offline_mode():
@@ -490,7 +450,6 @@ def _expected_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
 
 __all__ = [
     "HubUnreachableError",
-    "ModelNotFoundError",
     "ModelLabelsError",
     "ModelWeightsError",
     "UnknownModelTypeError",
