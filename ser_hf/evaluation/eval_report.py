@@ -81,6 +81,26 @@ def setup_shift_line(report: Optional[dict[str, Any]]) -> Optional[str]:
     return f"Recording set-up: shift {report['shift']:.2f} from the training statistics{reference}, {verdict}."
 
 
+def statistics_clips_line(record: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """Which clips the corpus or speaker statistics came from, or `None` for a model that standardises without
+    them."""
+    if not record:
+        return None
+    other = record.get("other_labels") or {}
+    others = (
+        f", {sum(other.values())} of labels not scored ({', '.join(f'{label} {n}' for label, n in other.items())})"
+        if other
+        else ""
+    )
+    left_out = record.get("left_out") or 0
+    unread = f"; {left_out} clip(s) too short or too long for the model left out" if left_out else ""
+    return (
+        f"Corpus or speaker statistics from {record['clips']} clips: every clip of the evaluated speakers "
+        f"({record.get('selection', 'all')}) the model can read, whatever their labels, labels unread "
+        f"({record['scored_clips']} scored{others}){unread}"
+    )
+
+
 def format_eval_report(report: Mapping[str, Any]) -> str:
     """An evaluation report as Markdown: what was evaluated on what (the model's training corpora, in-corpus or
     cross-corpus), then the run report's tables."""
@@ -111,6 +131,9 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
         listing = "; ".join(f"`{row['path']}`: {row['error']}" for row in unscored[:10])
         more = f" and {len(unscored) - 10} more (eval_report.json lists them)" if len(unscored) > 10 else ""
         lines.append(f"- Clips not scored (too short or too long for the model): {len(unscored)}: {listing}{more}")
+    statistics_line = statistics_clips_line((report.get("normalization") or {}).get("statistics_clips"))
+    if statistics_line:
+        lines.append(f"- {statistics_line}")
     shift_line = setup_shift_line(report.get("setup_shift"))
     if shift_line:
         lines.append(f"- {shift_line}")

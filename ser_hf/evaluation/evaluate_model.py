@@ -15,6 +15,7 @@ Reports reuse the run reports' pieces (:func:`ser_hf.evaluation.metrics.classifi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from torch.utils.data import DataLoader
 from transformers import PreTrainedModel
 
@@ -34,7 +35,10 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.base import minimum_clip_samples
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
+from ..inputs.encoder_states import check_cacheable, encode_dataset
+from ..inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator
 from ..inputs.speaker_normalization import (
+    ENCODER_STATES_COLUMN,
     FUNCTIONALS_COLUMN,
     NormalizationPlan,
     compute_functionals_once,
@@ -42,7 +46,9 @@ from ..inputs.speaker_normalization import (
     evaluation_normalization,
 )
 from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
+from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
+from ..models.modeling_whisper import SerWhisperForAudioClassification
 from ..models.runtime.loading import load_model
 from ..models.runtime.padding import is_padding_invariant
 from ..run_folder import (
@@ -291,8 +297,13 @@ def predict_logits(
         batch = {key: value.to(model.device) for key, value in batch.items() if isinstance(value, torch.Tensor)}
         outputs.append(model(**batch).logits.float().cpu().numpy())
     logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    return _finite(logits)
+
+
+def _finite(logits: np.ndarray) -> np.ndarray:
+    """`logits`, or an error naming the clips whose scores are NaN or infinite: never a NaN score in a report."""
     non_finite = np.flatnonzero(~np.isfinite(logits).all(axis=1))
-    if len(non_finite):  # never a NaN score in a report: an error instead
+    if len(non_finite):
         raise ValueError(
             f"The model's scores are not finite (NaN or infinite) for {len(non_finite)} of {len(logits)} clips "
             f"(rows {', '.join(map(str, non_finite[:5]))}{', ...' if len(non_finite) > 5 else ''}): its weights or "
@@ -302,33 +313,122 @@ def predict_logits(
 
 
 def _model_logits(
-    model: PreTrainedModel, feature_extractor, dataset: Dataset, key: str, batch_size: int
+    model: PreTrainedModel,
+    feature_extractor,
+    dataset: Dataset,
+    key: str,
+    batch_size: int,
+    other_clips: Optional[Dataset] = None,
 ) -> tuple[np.ndarray, Optional[NormalizationPlan], Optional[dict[str, Any]]]:
     """A model's logits for the clips of ``dataset`` (called ``key`` in warnings), how its inputs were
     standardised (a model trained on speaker-normalised features gets each evaluated speaker's statistics, from their
     clips here and without their labels, transductive, as training computes the test speakers'), and, for a model
-    standardised with its training statistics, how far the recordings sit from them (:mod:`.setup_shift`)."""
-    if getattr(feature_extractor, "normalization", None) in GROUP_NORMALIZATIONS and callable(
-        getattr(feature_extractor, "functionals", None)
-    ):
+    standardised with its training statistics, how far the recordings sit from them (:mod:`.setup_shift`).
+
+    Corpus or speaker statistics come from ``dataset`` and ``other_clips`` together: the clips of labels the model
+    does not score are recordings of the same corpus and speakers all the same. A Whisper classifier whose logits
+    follow from its pooled encoder states (FAST mode's cache) encodes each clip once: the states that give the
+    statistics are the ones its head reads (:func:`encoder_states_once`)."""
+    grouped = getattr(feature_extractor, "normalization", None) in GROUP_NORMALIZATIONS
+    statistics_clips = dataset
+    if grouped and other_clips is not None and len(other_clips):
+        statistics_clips = concatenate_datasets([dataset, other_clips])  # the scored clips first
+    if grouped and callable(getattr(feature_extractor, "functionals", None)):
         # openSMILE: the functionals computed once (and cached) serve both the speakers' statistics and the model.
-        dataset = compute_functionals_once(dataset, feature_extractor)
-    normalization = evaluation_normalization(feature_extractor, dataset, key, model)
+        statistics_clips = compute_functionals_once(statistics_clips, feature_extractor)
+        dataset = statistics_clips.select(range(len(dataset)))
+    if grouped and encodes_once(model, feature_extractor):
+        encoded = encoder_states_once(model, feature_extractor, statistics_clips, batch_size)
+        normalization = evaluation_normalization(feature_extractor, encoded, key, model)
+        logits = cached_states_logits(model, feature_extractor, encoded.select(range(len(dataset))), normalization)
+        return logits, normalization, None  # a shift is measured under global statistics only
+    normalization = evaluation_normalization(feature_extractor, statistics_clips, key, model)
     with standardized_states(model) as standardized:
         logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
     shift = setup_shift_report(feature_extractor, dataset, model, standardized)
     return logits, normalization, shift
 
 
+@contextlib.contextmanager
+def _encoder_frozen(model: PreTrainedModel):
+    """While the block runs, the encoder's parameters need no gradient (as FAST mode's cache requires of it); a
+    loaded model's are restored after. Evaluation computes no gradient either way."""
+    trainable = [parameter for parameter in model.base_model.parameters() if parameter.requires_grad]
+    for parameter in trainable:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)
+
+
+def encodes_once(model, feature_extractor) -> bool:
+    """Whether a model's logits follow from its pooled encoder states, so that the states computed for corpus or
+    speaker statistics serve its head too: a Whisper classifier whose pooling caches (``mean``, ``layer_statistics``),
+    not wrapped by peft. Others run the whole model after their statistics (their statistics need no encoder, or
+    their head reads every frame), and the log says why."""
+    if not isinstance(model, SerWhisperForAudioClassification) or not isinstance(
+        feature_extractor, SerWhisperFeatureExtractor
+    ):
+        return False
+    try:
+        with _encoder_frozen(model):
+            check_cacheable(model)
+    except ValueError as error:
+        logger.info("Encoding the clips twice (once for the statistics, once to score them): %s", error)
+        return False
+    return True
+
+
+def encoder_states_once(model: PreTrainedModel, feature_extractor, dataset: Dataset, batch_size: int) -> Dataset:
+    """`dataset` with each clip's pooled encoder states (the ``encoder_states`` column), computed once through FAST
+    mode's cache (:func:`~ser_hf.inputs.encoder_states.encode_dataset`): an evaluation run again, or of a corpus a
+    FAST training run encoded with the same encoder, reads them back."""
+    with _encoder_frozen(model):
+        return encode_dataset(model, feature_extractor, dataset, batch_size=batch_size)
+
+
+@torch.no_grad()
+def cached_states_logits(
+    model: PreTrainedModel,
+    feature_extractor,
+    encoded: Dataset,
+    normalization: Optional[NormalizationPlan] = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """The model's logits from each clip's cached pooled encoder states (its own head, as FAST mode trains it:
+    :class:`~ser_hf.inputs.fast_mode.CachedEncoderHead`), standardised with each row's group statistics of
+    ``normalization``, divided by the model's calibration temperature as its forward pass divides them."""
+    with _encoder_frozen(model):
+        head = CachedEncoderHead(model).eval()
+    collator = EncoderStatesCollator(feature_extractor, normalization)
+    columns = [ENCODER_STATES_COLUMN]
+    if normalization is not None and normalization.speaker_statistics is not None:
+        columns.append(normalization.group_column)
+    rows = encoded.select_columns(columns).with_format("numpy")
+    outputs = []
+    for batch in DataLoader(rows, batch_size=batch_size, collate_fn=collator):
+        batch = {name: value.to(model.device) for name, value in batch.items()}
+        outputs.append(head(**batch).logits.float().cpu().numpy())
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    return _finite(logits / getattr(model.config, "calibration_temperature", 1.0))
+
+
 def _ensemble_logits(
-    model: EnsembleForAudioClassification, feature_extractor, dataset: Dataset, key: str, batch_size: int
+    model: EnsembleForAudioClassification,
+    feature_extractor,
+    dataset: Dataset,
+    key: str,
+    batch_size: int,
+    other_clips: Optional[Dataset] = None,
 ) -> tuple[np.ndarray, Optional[dict[str, Any]]]:
     """An ensemble's logits, member by member (each with its own inputs and, where it was trained on
     speaker-normalised features, each evaluated speaker's statistics of those inputs), fused as its forward pass
     fuses them; and the members' normalisation as one protocol line."""
     member_logits, plans = [], []
     for name, member, extractor in zip(model.config.member_names, model.members, feature_extractor.extractors):
-        logits, plan, _ = _model_logits(member, extractor, dataset, f"{key}, {name}", batch_size)
+        logits, plan, _ = _model_logits(member, extractor, dataset, f"{key}, {name}", batch_size, other_clips)
         member_logits.append(torch.from_numpy(logits))
         plans.append((name, plan.to_dict() if plan is not None else None))
     return model.fuse(member_logits).numpy(), ensemble_normalization(plans)
@@ -369,13 +469,7 @@ def leave_out_clips_too_short(trained: TrainedModel, dataset: Dataset, key: str)
     (all-NaN functionals, which the extractor would turn into zeros and the model score as if they were speech).
     ``ser-hf predict`` gives such clips the same error; training refuses them (or drops them with
     ``skip_invalid``). Reads the ``duration`` column (none: nothing is left out)."""
-    if "duration" not in dataset.column_names:
-        return dataset, []
-    samples, what = _minimum_clip_samples(trained.model, trained.feature_extractor)
-    sampling_rate = trained.feature_extractor.sampling_rate
-    minimum = samples / sampling_rate
-    durations = column_values(dataset, "duration")
-    short = [index for index, duration in enumerate(durations) if duration < minimum]
+    short, minimum, what = _too_short(trained, dataset)
     if not short:
         return dataset, []
     shortest = what.format(ms=f"{minimum * 1000:.1f}")
@@ -386,6 +480,26 @@ def leave_out_clips_too_short(trained: TrainedModel, dataset: Dataset, key: str)
         lambda duration: f"{duration * 1000:.1f} ms",
         f"Not scoring %d clip(s) of {key}, shorter than {shortest} (the report lists them): %s",
     )
+
+
+def _too_short(trained: TrainedModel, dataset: Dataset) -> tuple[list[int], float, str]:
+    """The rows of clips too short for the model, the shortest it reads (seconds), and what sets it."""
+    if "duration" not in dataset.column_names:
+        return [], 0.0, ""
+    samples, what = _minimum_clip_samples(trained.model, trained.feature_extractor)
+    minimum = samples / trained.feature_extractor.sampling_rate
+    durations = column_values(dataset, "duration")
+    return [index for index, duration in enumerate(durations) if duration < minimum], minimum, what
+
+
+def readable_clips(trained: TrainedModel, dataset: Dataset) -> tuple[Dataset, int]:
+    """The clips of `dataset` the model can read (neither too short nor longer than its window, as
+    :func:`leave_out_clips_too_short` and :func:`leave_out_clips_too_long` tell them), and how many it cannot;
+    nothing logged (the clips of labels not scored, read for corpus or speaker statistics only)."""
+    unreadable = set(_too_short(trained, dataset)[0]) | set(_too_long(trained, dataset)[0])
+    if not unreadable:
+        return dataset, 0
+    return dataset.select([index for index in range(len(dataset)) if index not in unreadable]), len(unreadable)
 
 
 def _leave_out(dataset: Dataset, indices: list[int], error, duration_text, message: str) -> tuple[Dataset, list[dict]]:
@@ -422,14 +536,12 @@ def _window_extractors(model, feature_extractor) -> list:
     return [feature_extractor] if samples and "whisper" in model.config.model_type else []
 
 
-def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) -> tuple[Dataset, list[dict]]:
-    """The clips no longer than the model's window, and an error row for each longer one: a Whisper encoder takes one
-    window, and its feature extractor would stop the whole evaluation at the first such clip. ``ser-hf predict``
-    classifies them in windows. Reads the ``duration`` column (none: nothing is left out); a model that trims each
-    clip's silence (``trim_silence_db``) keeps a longer clip that fits its window once trimmed, as it reads it."""
+def _too_long(trained: TrainedModel, dataset: Dataset) -> tuple[list[int], float, list]:
+    """The rows of clips longer than the model's window (once trimmed, for a model that trims their silence), the
+    window (seconds), and the extractors that read through one."""
     extractors = _window_extractors(trained.model, trained.feature_extractor)
     if not extractors or "duration" not in dataset.column_names:
-        return dataset, []
+        return [], 0.0, extractors
     window = min(extractor.n_samples / extractor.sampling_rate for extractor in extractors)
     durations = column_values(dataset, "duration")
     long = [index for index, duration in enumerate(durations) if duration > window]
@@ -440,6 +552,15 @@ def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) 
             for index, row in zip(long, waveforms)
             if not all(extractor.reads_whole(row[WAVEFORM_COLUMN]) for extractor in extractors)
         ]
+    return long, window, extractors
+
+
+def leave_out_clips_too_long(trained: TrainedModel, dataset: Dataset, key: str) -> tuple[Dataset, list[dict]]:
+    """The clips no longer than the model's window, and an error row for each longer one: a Whisper encoder takes one
+    window, and its feature extractor would stop the whole evaluation at the first such clip. ``ser-hf predict``
+    classifies them in windows. Reads the ``duration`` column (none: nothing is left out); a model that trims each
+    clip's silence (``trim_silence_db``) keeps a longer clip that fits its window once trimmed, as it reads it."""
+    long, window, extractors = _too_long(trained, dataset)
     if not long:
         return dataset, []
     trimmed = " (its silence trimmed too)" if any(getattr(e, "trim_silence_db", None) for e in extractors) else ""
@@ -493,13 +614,20 @@ def evaluate_on_dataset(
     for index in names:
         if corpus_labels[index] not in shared:
             dropped[corpus_labels[index]] = dropped.get(corpus_labels[index], 0) + 1
+    other_labels = None
     if dropped:
         keep_ids = {corpus_labels.index(label) for label in shared}
+        other_labels = dataset.filter(lambda label: label not in keep_ids, input_columns="label")
         dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
     key = f"{source.identity} ({split_name})"
     dataset, unscored = leave_out_clips_too_short(trained, dataset, key)
     dataset, too_long = leave_out_clips_too_long(trained, dataset, key)
     unscored += too_long
+    # Corpus or speaker statistics are label-free: the clips of other labels are recordings of the corpus and its
+    # speakers all the same, read for the statistics (never scored).
+    other_clips, other_unreadable = None, 0
+    if other_labels is not None and _group_statistics(trained.model, trained.feature_extractor):
+        other_clips, other_unreadable = readable_clips(trained, other_labels)
     if len(dataset) == 0:
         too_short = f"; {len(unscored)} clip(s) the model cannot score: {unscored[0]['error']}" if unscored else ""
         raise ValueError(
@@ -508,11 +636,19 @@ def evaluate_on_dataset(
         )
 
     if isinstance(trained.model, EnsembleForAudioClassification):
-        logits, normalization = _ensemble_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
+        logits, normalization = _ensemble_logits(
+            trained.model, trained.feature_extractor, dataset, key, batch_size, other_clips
+        )
         setup_shift = None
     else:
-        logits, plan, setup_shift = _model_logits(trained.model, trained.feature_extractor, dataset, key, batch_size)
+        logits, plan, setup_shift = _model_logits(
+            trained.model, trained.feature_extractor, dataset, key, batch_size, other_clips
+        )
         normalization = plan.to_dict() if plan is not None else None
+    if normalization is not None and normalization.get("transductive"):
+        normalization["statistics_clips"] = statistics_clips_record(
+            dataset, other_clips, len(unscored) + other_unreadable, split_name
+        )
     columns = [trained.labels.index(label) for label in shared]  # the model chooses among the shared labels only
     targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
     clip_speakers = column_values(dataset, "speaker_id")
@@ -574,6 +710,33 @@ def evaluate_on_dataset(
             overlap["train"],
         )
     return report
+
+
+def _group_statistics(model, feature_extractor) -> bool:
+    """Whether the model (any member of an ensemble) standardises by corpus or speaker statistics computed from the
+    evaluated clips."""
+    if isinstance(model, EnsembleForAudioClassification):
+        return any(_group_statistics(m, e) for m, e in zip(model.members, feature_extractor.extractors))
+    return getattr(feature_extractor, "normalization", None) in GROUP_NORMALIZATIONS
+
+
+def statistics_clips_record(
+    scored: Dataset, other_clips: Optional[Dataset], left_out: int, split_name: str
+) -> dict[str, Any]:
+    """Which clips corpus or speaker statistics came from: every clip of the evaluated selection (``split_name``)
+    the model can read, whatever its label: the scored ones and those of labels not scored (by label); ``left_out``:
+    clips the model cannot read (too short, too long), in neither."""
+    names = scored.features["label"].names
+    other: dict[str, int] = {}
+    for label in column_values(other_clips, "label") if other_clips is not None else []:
+        other[names[label]] = other.get(names[label], 0) + 1
+    return {
+        "clips": len(scored) + sum(other.values()),
+        "scored_clips": len(scored),
+        "other_labels": dict(sorted(other.items())),
+        "left_out": left_out,
+        "selection": split_name,
+    }
 
 
 def evaluate_model(

@@ -343,8 +343,15 @@ def test_evaluate_standardises_each_speaker_with_their_own_clips_and_says_it_is_
     extractor = LogMelFeatureExtractor.from_pretrained(speaker_crnn)
     raw = _raw_features(extractor, paths)
     speakers = [Path(p).parent.name[-2:] for p in paths]
+    # Each speaker's statistics come from all their clips, whatever the label: the calm ones, which the model does
+    # not score, included (issue 69).
+    every_clip = sorted(tiny_ravdess.glob("Actor_*/*.*"))
+    assert len(every_clip) > len(paths) and {p.name.split("-")[2] for p in every_clip} - {
+        Path(p).name.split("-")[2] for p in paths
+    } == {"02"}
+    every_raw, every_speaker = _raw_features(extractor, every_clip), [p.parent.name[-2:] for p in every_clip]
     for speaker in sorted(set(speakers)):
-        mean, std = _statistics([r for r, s in zip(raw, speakers) if s == speaker])
+        mean, std = _statistics([r for r, s in zip(every_raw, every_speaker) if s == speaker])
         for index in [i for i, s in enumerate(speakers) if s == speaker]:
             expected = _probabilities(model, (raw[index] - mean) / std)
             np.testing.assert_allclose(torch.tensor(logits[0][index]).softmax(-1).numpy(), expected, atol=1e-5)
@@ -385,14 +392,18 @@ def test_evaluate_an_opensmile_model_normalised_per_speaker(tmp_path, tiny_ravde
     assert report["normalization"]["speakers"] == ["01", "02"]
     (metrics,) = report["evaluation"].values()
     paths = [clip["path"] for clip in metrics["clip_predictions"]]
-    assert len(calls) == len(paths) == 14  # once per clip (calm is not among the model's labels)
-    raw = np.concatenate(
-        _raw_features(OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", normalization="none"), paths)
-    )
+    # Once per clip: the 14 scored and the 2 calm ones (not among the model's labels), which the speakers' statistics
+    # read all the same (issue 69).
+    every_clip = sorted(str(p) for actor in ("Actor_01", "Actor_02") for p in (tiny_ravdess / actor).iterdir())
+    assert len(paths) == 14 and len(calls) == len(every_clip) == 16
+    opensmile = OpenSmileFeatureExtractor(feature_set="eGeMAPSv02", normalization="none")
+    raw = np.concatenate(_raw_features(opensmile, paths))
+    every_raw = np.concatenate(_raw_features(opensmile, every_clip))
     speakers = np.array([Path(p).parent.name[-2:] for p in paths])
+    every_speaker = np.array([Path(p).parent.name[-2:] for p in every_clip])
     trained = evaluate_module.load_trained_model(str(tmp_path / "model"), device="cpu").model
     for speaker in ("01", "02"):
-        mean, std = _statistics([raw[speakers == speaker]])
+        mean, std = _statistics([every_raw[every_speaker == speaker]])
         expected = [_probabilities(trained, row) for row in (raw[speakers == speaker] - mean) / std]
         np.testing.assert_allclose(
             torch.tensor(logits[0][speakers == speaker]).softmax(-1).numpy(), expected, atol=1e-4
