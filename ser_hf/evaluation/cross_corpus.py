@@ -51,7 +51,15 @@ def cross_corpus_matrix(
     if len(rates) > 1:
         raise ValueError(f"The models read audio at different rates {sorted(rates)}; compare models of one rate.")
     rate = rates.pop()
-    datasets = {source.name: load_evaluation_corpus(source, rate) for source in sources}
+    identities = [source.identity for source in sources]
+    if len(set(identities)) != len(identities):
+        raise ValueError(
+            f"Two corpora have the same name {identities} (a folder corpus is named by its corpus_name, else its "
+            "folder's name): give each a corpus_name of its own (--option corpus_name=...)."
+        )
+    # Keyed by each corpus' name in reports (a folder corpus' corpus_name or folder name), never the loader's: two
+    # folder corpora are two columns.
+    datasets = {source.identity: load_evaluation_corpus(source, rate) for source in sources}
     common = [
         label
         for label in trained[0].labels
@@ -74,7 +82,7 @@ def cross_corpus_matrix(
         "labels": common,
         "models": names,
         "model_paths": [m.name_or_path for m in trained],
-        "corpora": [s.name for s in sources],
+        "corpora": identities,
         "training_corpora": {name: model.corpora or None for name, model in zip(names, trained)},
         "split": split,
         "cells": {},
@@ -84,14 +92,14 @@ def cross_corpus_matrix(
         for source in sources:
             cell_split = split if source.identity in model.corpora else "all"
             report = evaluate_on_dataset(
-                model, datasets[source.name], source, split=cell_split, labels=common, batch_size=batch_size
+                model, datasets[source.identity], source, split=cell_split, labels=common, batch_size=batch_size
             )
-            folder = folder_slug(f"{name}__{source.name}")
+            folder = folder_slug(f"{name}__{source.identity}")
             write_eval_report(output_dir / folder, report)
             (metrics,) = report["evaluation"].values()
             for metric in view_metrics("cross_corpus"):
-                matrix[metric].setdefault(name, {})[source.name] = metrics[metric]
-            matrix["cells"].setdefault(name, {})[source.name] = {
+                matrix[metric].setdefault(name, {})[source.identity] = metrics[metric]
+            matrix["cells"].setdefault(name, {})[source.identity] = {
                 "split": report["split"]["name"],
                 "clips": metrics["clips"],
                 "cross_corpus": report["cross_corpus"],

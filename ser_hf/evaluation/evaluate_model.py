@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import re
@@ -31,6 +33,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedModel
 
 from ..data.corpora import CORPORA, corpus_name, load_corpus
+from ..data.corpora.folder import folder_corpus_name
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.base import minimum_clip_samples
@@ -89,9 +92,12 @@ class CorpusSource:
 
     @property
     def identity(self) -> str:
-        """The corpus' name in runs and reports: the loader's, or a folder corpus' ``corpus_name`` option (its
-        ``corpus`` column and speaker prefix; ``folder`` by default)."""
-        return str(self.options.get("corpus_name", "folder")) if self.name == "folder" else self.name
+        """The corpus' name in runs, reports, logs and default output folders: the loader's, or a folder corpus'
+        ``corpus_name`` option (its ``corpus`` column and speaker prefix), else its folder's name, as the loader
+        names it (:func:`~ser_hf.data.corpora.folder.folder_corpus_name`)."""
+        if self.name != "folder":
+            return self.name
+        return str(self.options.get("corpus_name") or folder_corpus_name(self.data_dir))
 
     @property
     def full_name(self) -> str:
@@ -254,7 +260,7 @@ def load_evaluation_corpus(
 def _speakers_clips(dataset: Dataset, source: CorpusSource, speakers: Sequence[str]) -> Dataset:
     unknown = sorted(set(speakers) - set(column_values(dataset, "speaker_id")))
     if unknown:
-        raise ValueError(f"Speakers {unknown} are not in {source.name} at {source.data_dir}.")
+        raise ValueError(f"Speakers {unknown} are not in {source.identity} at {source.data_dir}.")
     wanted = set(speakers)
     return dataset.filter(lambda speaker: speaker in wanted, input_columns="speaker_id")
 
@@ -606,7 +612,7 @@ def evaluate_on_dataset(
     shared = evaluated_labels(trained.labels, corpus_labels, labels)
     if len(shared) < 2:
         raise ValueError(
-            f"{trained.name_or_path} (labels {trained.labels}) and {source.name} (labels "
+            f"{trained.name_or_path} (labels {trained.labels}) and {source.identity} (labels "
             f"{corpus_labels}) share {len(shared)} label(s) {shared}: nothing to classify."
         )
     names = column_values(dataset, "label")
@@ -631,7 +637,7 @@ def evaluate_on_dataset(
     if len(dataset) == 0:
         too_short = f"; {len(unscored)} clip(s) the model cannot score: {unscored[0]['error']}" if unscored else ""
         raise ValueError(
-            f"No clip of {source.name} at {source.data_dir} is left to evaluate ({split_name}, labels "
+            f"No clip of {source.identity} at {source.data_dir} is left to evaluate ({split_name}, labels "
             f"{shared}){too_short}."
         )
 
@@ -785,11 +791,29 @@ def folder_slug(text: str) -> str:
 
 
 def default_output_dir(model: str, source: CorpusSource, split_name: str) -> Path:
-    """``MODEL/reports/<corpus>-<split>`` for a local model (pushed with it), else ``eval_reports/<repo>/...``."""
-    slug = folder_slug(f"{source.name}-{split_name}")
-    if Path(model).is_dir():
-        return Path(model) / REPORTS_DIR / slug
-    return Path("eval_reports") / model.replace("/", "__") / slug
+    """``MODEL/reports/<corpus>-<split>`` for a local model (pushed with it), else ``eval_reports/<repo>/...``; the
+    corpus by its :attr:`~CorpusSource.identity` (a folder corpus by its ``corpus_name``, else its folder's name).
+    Where that folder holds the report of another corpus folder under the same name (two folders both called
+    ``wav``), the corpus' folder gets a suffix of its own (a digest of its path): a report never replaces another
+    corpus'."""
+    slug = folder_slug(f"{source.identity}-{split_name}")
+    parent = Path(model) / REPORTS_DIR if Path(model).is_dir() else Path("eval_reports") / model.replace("/", "__")
+    if source.name == "folder" and _reported_data_dir(parent / slug) not in (None, _resolved(source.data_dir)):
+        digest = hashlib.blake2b(_resolved(source.data_dir).encode(), digest_size=4).hexdigest()
+        slug = folder_slug(f"{source.identity}-{digest}-{split_name}")
+    return parent / slug
+
+
+def _resolved(data_dir: str | os.PathLike) -> str:
+    return str(Path(data_dir).expanduser().resolve())
+
+
+def _reported_data_dir(output_dir: Path) -> Optional[str]:
+    """The corpus folder whose report ``output_dir`` holds (resolved), or `None` when it holds none."""
+    try:
+        return _resolved(json.loads((output_dir / EVAL_REPORT_JSON).read_text())["data_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 __all__ = [

@@ -416,7 +416,8 @@ def test_folder_labels_from_file_names_and_the_regex_error_shows_the_string_trie
     with pytest.raises(InvalidClipsError) as error:
         load_corpus("folder", tmp_path, **options)
     message = str(error.value)
-    assert message.startswith("3 unusable folder clip(s):") and len(error.value.errors) == 3
+    # The corpus is named after its folder (it has no corpus_name).
+    assert message.startswith(f"3 unusable {tmp_path.name} clip(s):") and len(error.value.errors) == 3
     assert "does not match 'nested/EF2-joy.wav'" in message and "does not match 'GH3-joy.wav'" in message
     assert "label 'boredom' is not an emotion ser-hf knows" in message and "skip_invalid: true" in message
     assert isinstance(error.value, InvalidClipError) and pickle.loads(pickle.dumps(error.value)).errors

@@ -40,12 +40,21 @@ def load_folder(
     speaker_regex: Optional[str] = None,
     label_regex: Optional[str] = None,
     text_column: Optional[str] = None,
-    corpus_name: str = "folder",
+    corpus_name: Optional[str] = None,
     label_map: Optional[Mapping[str, Optional[str]]] = None,
     **build_options,
 ) -> Dataset:
-    """Load a folder or CSV corpus (see the module docstring). ``build_options`` go to :func:`build_corpus`."""
+    """Load a folder or CSV corpus (see the module docstring). ``build_options`` go to :func:`build_corpus`. Without
+    a ``corpus_name`` the corpus is named after its folder (:func:`folder_corpus_name`), and the log says so."""
     root = Path(data_dir).expanduser().resolve()
+    if not corpus_name:
+        corpus_name = folder_corpus_name(root)
+        logger.info(
+            "The folder corpus at %s has no corpus_name: it is called %r after its folder (in its corpus column, "
+            "speaker prefixes, reports and output folders); set corpus_name to name it otherwise.",
+            root,
+            corpus_name,
+        )
     if speaker_column is None and speaker_regex is None:
         raise CorpusError(
             "A folder corpus needs speaker_column (with csv_path) or speaker_regex so that splits "
@@ -145,6 +154,13 @@ def load_folder(
         info = get_ser_info(dataset)
         dataset = set_ser_info(dataset, skipped=csv_skipped + info.get("skipped", []))
     return dataset
+
+
+def folder_corpus_name(data_dir: str | os.PathLike) -> str:
+    """The name of a folder corpus given without ``corpus_name``: its folder's (resolved, so ``.`` names the current
+    folder), so that two folder corpora read one after the other are told apart in reports and output folders;
+    ``folder`` for a file-system root."""
+    return Path(data_dir).expanduser().resolve().name or "folder"
 
 
 def _compile_regex(option: str, pattern: str, group: str) -> re.Pattern:
