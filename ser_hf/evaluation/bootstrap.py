@@ -99,13 +99,51 @@ def bootstrap_intervals(
         )
         interval = result.confidence_interval
         intervals[metric] = [float(interval.low), float(interval.high)]
-    return {
+    result = {
         "method": "speaker bootstrap (percentile)",
         "confidence_level": confidence_level,
         "n_resamples": n_resamples,
         "speakers": len(confusions),
         "reliable": len(confusions) >= MIN_RELIABLE_SPEAKERS,
         "intervals": intervals,
+    }
+    if not result["reliable"] and len(confusions):
+        # What a reader can still use: how far the figure moves over these clips (labelled as such), beside the
+        # per-speaker table reports print where speakers are this few.
+        result["clip_bootstrap"] = clip_bootstrap_intervals(
+            confusions.sum(axis=0),
+            metrics=metrics,
+            confidence_level=confidence_level,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+    return result
+
+
+def clip_bootstrap_intervals(
+    confusion: np.ndarray,
+    *,
+    metrics: Sequence[str] = INTERVAL_METRICS,
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Percentile intervals of ``metrics`` by resampling *clips* with replacement (a multinomial draw of the pooled
+    confusion matrix's cells, the same thing). Clips of one speaker are correlated, so this interval is narrower
+    than a speaker interval would be: it says how far a figure moves over these clips, not over other speakers; only
+    reported where speakers are too few for :func:`bootstrap_intervals`."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    clips = int(confusion.sum())
+    draws = np.random.default_rng(seed).multinomial(clips, confusion.ravel() / max(clips, 1), size=n_resamples)
+    values = metrics_from_confusion(draws.reshape((n_resamples,) + confusion.shape).astype(np.float64))
+    tail = 100 * (1 - confidence_level) / 2
+    bounds = {metric: np.nanpercentile(values[metric], [tail, 100 - tail]) for metric in metrics}
+    return {
+        "method": "clip bootstrap (percentile): clips treated as independent, narrower than a speaker interval",
+        "confidence_level": confidence_level,
+        "n_resamples": n_resamples,
+        "clips": clips,
+        "intervals": {metric: [float(low), float(high)] for metric, (low, high) in bounds.items()},
     }
 
 
@@ -157,11 +195,23 @@ def format_intervals(bootstrap_result: Optional[Mapping[str, Any]]) -> Optional[
         return None
     level = f"{100 * bootstrap_result['confidence_level']:.0f} %"
     if not bootstrap_result["reliable"]:
-        return (
-            f"{level} confidence intervals: none, {_speakers(bootstrap_result['speakers'])} "
-            f"{'is' if bootstrap_result['speakers'] == 1 else 'are'} too few for an interval (a speaker bootstrap "
-            f"needs at least {MIN_RELIABLE_SPEAKERS})."
+        line = (
+            f"{level} confidence intervals: no speaker interval, {_speakers(bootstrap_result['speakers'])} "
+            f"{'is' if bootstrap_result['speakers'] == 1 else 'are'} too few (a speaker bootstrap needs at least "
+            f"{MIN_RELIABLE_SPEAKERS}): the per-speaker table below shows how the figures vary from speaker to "
+            "speaker."
         )
+        clip = bootstrap_result.get("clip_bootstrap")
+        if clip:
+            cells = ", ".join(
+                f"{METRIC_LABELS.get(metric, metric)} [{100 * low:.1f}, {100 * high:.1f}] %"
+                for metric, (low, high) in clip["intervals"].items()
+            )
+            line += (
+                f" Clip bootstrap over {clip['clips']} clips (clips treated as independent, so narrower than a "
+                f"speaker interval; it says nothing of other speakers): {cells}."
+            )
+        return line
     cells = ", ".join(
         f"{METRIC_LABELS.get(metric, metric)} {format_interval(bootstrap_result, metric)} %"
         for metric in bootstrap_result["intervals"]
@@ -238,6 +288,7 @@ def paired_comparison(
 __all__ = [
     "INTERVAL_LABELS",
     "MIN_RELIABLE_SPEAKERS",
+    "clip_bootstrap_intervals",
     "format_interval",
     "format_intervals",
     "metrics_from_confusion",

@@ -256,6 +256,8 @@ def format_report(report: RunReport | Mapping[str, Any]) -> str:
         if intervals:
             lines += ["", f"{name}: {intervals}" if len(report.evaluation) > 1 else intervals]
     for name, metrics in report.evaluation.items():
+        lines += per_speaker_table(name, metrics)
+    for name, metrics in report.evaluation.items():
         if metrics.per_corpus:
             lines += ["", f"By corpus ({name}): {per_corpus_line(metrics.per_corpus)}."]
     for name, metrics in report.evaluation.items():
@@ -285,6 +287,20 @@ def format_report(report: RunReport | Mapping[str, Any]) -> str:
             f"{report.training.wall_seconds} s; {kept}.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def per_speaker_table(name: str, metrics) -> list[str]:
+    """Each speaker's clips, WA and UA, where the speakers are too few for a speaker interval (the intervals line
+    points here); nothing otherwise."""
+    intervals = metrics.confidence_intervals or {}
+    if not metrics.per_speaker or intervals.get("reliable", True):
+        return []
+    lines = ["", f"Per-speaker scores ({name}):", "", "| speaker | clips | WA | UA |", "|---|---:|---:|---:|"]
+    return lines + [
+        f"| {speaker} | {scores['clips']} | {100 * scores['accuracy']:.1f} | "
+        f"{100 * scores['unweighted_accuracy']:.1f} |"
+        for speaker, scores in metrics.per_speaker.items()
+    ]
 
 
 def format_calibration(report: RunReport | Mapping[str, Any]) -> Optional[str]:

@@ -85,6 +85,37 @@ def test_fewer_than_five_speakers_are_reported_as_unreliable():
     assert format_interval(result, "unweighted_accuracy") == f"[{100 * low:.1f}, {100 * high:.1f}]"
 
 
+def test_fewer_than_five_speakers_get_a_clip_bootstrap_labelled_as_such_and_the_per_speaker_table():
+    """Issue 69: a corpus of four speakers got no interval at all; it gets a clip-level one, labelled, and the
+    report points to (and prints) its per-speaker table."""
+    from ser_hf.evaluation.bootstrap import format_intervals
+    from ser_hf.evaluation.report import format_report
+
+    labels, predictions, speakers = _scored_speakers(4, clips_per_speaker=50)
+    metrics = classification_metrics(labels, np.eye(4)[predictions], list("abcd"), speakers=speakers)
+    result = metrics["confidence_intervals"]
+    assert not result["reliable"] and "intervals" in result  # the speaker interval stays flagged unreliable
+    clip = result["clip_bootstrap"]
+    assert clip["clips"] == 200 and "clips treated as independent" in clip["method"]
+    for metric, (low, high) in clip["intervals"].items():
+        assert low < metrics[metric] < high, metric
+    # Resampling 200 clips of accuracy about 0.6: a binomial standard error of about 3.5 points, so a 95 % interval
+    # about 14 points wide.
+    low, high = clip["intervals"]["accuracy"]
+    assert 0.09 < high - low < 0.19
+    line = format_intervals(result)
+    assert "no speaker interval, 4 speakers are too few" in line and "per-speaker table below" in line
+    assert "Clip bootstrap over 200 clips (clips treated as independent, so narrower than a speaker interval" in line
+    report = format_report({"evaluation": {"test": metrics}, "split": {"clips": {}, "speakers": {}}})
+    table = report.split("Per-speaker scores (test):", 1)[1]
+    assert "| spk00 | 50 |" in table and "| spk03 | 50 |" in table
+    # Five speakers and more: a speaker interval, no clip bootstrap, no table.
+    labels, predictions, speakers = _scored_speakers(6)
+    metrics = classification_metrics(labels, np.eye(4)[predictions], list("abcd"), speakers=speakers)
+    assert "clip_bootstrap" not in metrics["confidence_intervals"]
+    assert "Per-speaker scores" not in format_report({"evaluation": {"test": metrics}, "split": {"clips": {}}})
+
+
 def test_paired_comparison_finds_a_better_model_and_not_an_identical_one():
     labels, worse, speakers = _scored_speakers(10, accuracy_of=lambda s: 0.4, seed=5)
     better = np.where(np.random.default_rng(6).random(len(labels)) < 0.5, labels, worse)
