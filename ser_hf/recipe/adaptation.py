@@ -31,7 +31,7 @@ ADAPTATION_SETTINGS: dict[str, Any] = {
     "lr_scheduler_type": "constant",
     "warmup_steps": 0,
     "weight_decay": 0.0,
-    "starting_point_weight": 1.0e-1,
+    "starting_point_weight": 1.0e-2,
     "per_device_train_batch_size": 16,
     "class_weights": "balanced",
     "load_best_model_at_end": False,
@@ -39,6 +39,11 @@ ADAPTATION_SETTINGS: dict[str, Any] = {
     "save_strategy": "no",
     "logging_steps": 10,
 }
+
+#: The statistics an adapted model standardises the encoder's states with: each speaker's own, from their clips
+#: (labels unread), whatever the trained model used (chosen with :data:`ADAPTATION_SETTINGS`); a model that
+#: standardises nothing keeps doing so.
+ADAPTATION_NORMALIZATION: Optional[str] = "speaker"
 
 #: What a self-training round of an adaptation keeps of the unlabelled recordings: the share of the clips predicted as
 #: each emotion with the highest probability (``self_training_share``).
@@ -140,8 +145,9 @@ def adaptation_values(
     }
     if "encoder_window_seconds" in facts:
         values["encoder_window_seconds"] = facts["encoder_window_seconds"]
-    if facts["normalization"]:
-        values["feature_extractor_config"] = {"normalization": facts["normalization"]}
+    normalization = ADAPTATION_NORMALIZATION if facts["normalization"] else None
+    if normalization or facts["normalization"]:
+        values["feature_extractor_config"] = {"normalization": normalization or facts["normalization"]}
     if corpus_options:
         values["corpus_options"] = dict(corpus_options)
     if labels:
@@ -151,6 +157,7 @@ def adaptation_values(
 
 __all__ = [
     "ADAPTABLE_FAMILIES",
+    "ADAPTATION_NORMALIZATION",
     "ADAPTATION_SELF_TRAINING_SHARE",
     "ADAPTATION_SETTINGS",
     "adaptation_values",

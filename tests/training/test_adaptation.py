@@ -20,7 +20,13 @@ from ser_hf.errors import RecipeError
 from ser_hf.inputs.fast_mode import CachedEncoderHead
 from ser_hf.models import build_ssl_classifier
 from ser_hf.models.runtime.registry import ENCODER_FAMILIES
-from ser_hf.recipe.adaptation import ADAPTABLE_FAMILIES, ADAPTATION_SETTINGS, adaptation_values, trained_model_facts
+from ser_hf.recipe.adaptation import (
+    ADAPTABLE_FAMILIES,
+    ADAPTATION_NORMALIZATION,
+    ADAPTATION_SETTINGS,
+    adaptation_values,
+    trained_model_facts,
+)
 from ser_hf.train import main as train_main
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest import RAVDESS_SAMPLE
@@ -148,7 +154,8 @@ def test_the_adaptation_recipe_keeps_the_models_head_statistics_and_window(tmp_p
     )
     values = adaptation_values(folder, tmp_path / "clips", tmp_path / "out", test_speakers=["03"], labels=["angry"])
     assert values["model_type"] == "whisper" and values["match_head_labels"] and values["cache_encoder_outputs"]
-    assert values["encoder_window_seconds"] == 10 and values["feature_extractor_config"] == {"normalization": "corpus"}
+    assert values["encoder_window_seconds"] == 10
+    assert values["feature_extractor_config"] == {"normalization": ADAPTATION_NORMALIZATION}
     assert values["test_speakers"] == ["03"] and values["labels"] == ["angry"]
     assert {key: values[key] for key in ADAPTATION_SETTINGS} == ADAPTATION_SETTINGS
 
