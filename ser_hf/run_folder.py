@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: The run's configuration, written when a run starts and compared when it resumes.
 RUN_CONFIG_FILE = "run_config.json"
+#: What each split held (clips per speaker, a digest of the clips: :func:`~ser_hf.data.splits.clip_fingerprint`),
+#: written beside ``run_config.json`` and compared before a run is resumed or read back.
+CLIP_FINGERPRINT_FILE = "clip_fingerprint.json"
 #: A finished split's report (written last: it marks the run finished) and the same as Markdown.
 METRICS_FILE = "metrics.json"
 REPORT_MARKDOWN = "report.md"
@@ -94,6 +97,7 @@ def split_reliability_diagram_png(split: str) -> str:
 #: model's remote-code files (``*.py``, copied by ``register_for_auto_class``; see :func:`_remote_code_files`).
 RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
     RUN_CONFIG_FILE,
+    CLIP_FINGERPRINT_FILE,
     LOCK_FILE,
     HOLDER_FILE,
     METRICS_FILE,
@@ -565,6 +569,7 @@ def _refused_pickle(path: Path) -> Optional[str]:
 
 __all__ = [
     "CARD_FILE",
+    "CLIP_FINGERPRINT_FILE",
     "CONFUSION_MATRIX_PNG",
     "CROSS_CORPUS_JSON",
     "CROSS_CORPUS_MARKDOWN",

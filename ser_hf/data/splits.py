@@ -6,8 +6,9 @@ Every function returns ``DatasetDict``s whose splits record their protocol, seed
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets
@@ -278,6 +279,60 @@ def split_dataset(
     if protocol == "random":
         return [random_split(dataset, **options)]
     raise SplitError(f"Unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+
+
+def clip_fingerprint(splits: Mapping[str, Dataset]) -> dict[str, dict[str, Any]]:
+    """What each split holds, for a run folder to record and a later run to compare (:func:`clip_changes`): its number
+    of clips, its clips per speaker, and a SHA-256 of its sorted ``path``, label name and ``speaker_id`` rows (which
+    clips they are, not their paths: the record stays small and names no local file)."""
+    fingerprint = {}
+    for name, split in splits.items():
+        label_names = split.features["label"].names
+        rows = sorted(
+            f"{path}\t{label_names[label]}\t{speaker}"
+            for path, label, speaker in zip(
+                column_values(split, "path"), column_values(split, "label"), column_values(split, "speaker_id")
+            )
+        )
+        speakers: dict[str, int] = {}
+        for speaker in column_values(split, "speaker_id"):
+            speakers[str(speaker)] = speakers.get(str(speaker), 0) + 1
+        fingerprint[name] = {
+            "clips": len(rows),
+            "speakers": dict(sorted(speakers.items())),
+            "sha256": hashlib.sha256("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest(),
+        }
+    return fingerprint
+
+
+def clip_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """How the splits of two :func:`clip_fingerprint` records differ, one phrase per changed split (``"train: 24
+    clips then, 22 now (speaker 01: 12 -> 10)"``); empty when they hold the same clips."""
+    changes = []
+    for name in [*before, *(name for name in now if name not in before)]:
+        old, new = before.get(name), now.get(name)
+        if old == new:
+            continue
+        if old is None or new is None:
+            then, current = (f"{record.get('clips')} clips" if record else "no split" for record in (old, new))
+            changes.append(f"{name}: {then} then, {current} now")
+            continue
+        if old.get("sha256") == new.get("sha256"):
+            continue
+        old_speakers, new_speakers = old.get("speakers") or {}, new.get("speakers") or {}
+        speakers = [
+            f"speaker {speaker}: {old_speakers.get(speaker, 0)} -> {new_speakers.get(speaker, 0)}"
+            for speaker in sorted({*old_speakers, *new_speakers})
+            if old_speakers.get(speaker, 0) != new_speakers.get(speaker, 0)
+        ]
+        if old.get("clips") == new.get("clips") and not speakers:
+            changes.append(f"{name}: {new.get('clips')} clips then and now, but other files or labels")
+        else:
+            changes.append(
+                f"{name}: {old.get('clips')} clips then, {new.get('clips')} now"
+                + (f" ({', '.join(speakers)})" if speakers else "")
+            )
+    return changes
 
 
 def _with_train_only_corpora(

@@ -22,14 +22,17 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ..atomic_files import atomic_path
 from ..hub_timeouts import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
-from ..run_folder import CARD_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
+from ..run_folder import CARD_FILE, CLIP_FINGERPRINT_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
 from .card import SERCardData, create_model_card, read_run
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 
 logger = logging.getLogger(__name__)
 
-#: What a push leaves out of a run's folder: Trainer checkpoints and half-written files.
+#: What a push leaves out of a run's folder: Trainer checkpoints, half-written files, the lock, and the record of
+#: the clips each split held (for resuming on this machine only).
 PUSH_IGNORE_PATTERNS = [
+    CLIP_FINGERPRINT_FILE,
+    f"**/{CLIP_FINGERPRINT_FILE}",
     "checkpoint-*",
     "checkpoint-*/**",
     "**/checkpoint-*/**",

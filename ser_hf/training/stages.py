@@ -22,7 +22,7 @@ from ..data.audit import LeakageReport, audit_leakage
 from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
-from ..data.splits import SplitError, split_dataset
+from ..data.splits import SplitError, clip_changes, clip_fingerprint, split_dataset
 from ..errors import RecipeError
 from ..evaluation.calibration import apply_temperature, fit_temperature_scaling, reset_temperature
 from ..evaluation.report import evaluate_split, predict_split, write_report
@@ -45,7 +45,14 @@ from ..models.runtime.baselines import default_feature_extractor
 from ..models.runtime.ssl import check_config_overrides, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe
-from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, RunDir, fold_folder, remove_run_outputs
+from ..run_folder import (
+    CLIP_FINGERPRINT_FILE,
+    METRICS_FILE,
+    RUN_CONFIG_FILE,
+    RunDir,
+    fold_folder,
+    remove_run_outputs,
+)
 from ..run_record import (
     CalibrationRecord,
     RunConfig,
@@ -451,6 +458,26 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
         )
 
 
+def check_same_clips(output_dir: Path, fingerprint: Mapping[str, Any]) -> None:
+    """Refuse to resume (or read back) a run in ``output_dir`` that trained or was evaluated on other clips than
+    ``splits`` now hold (:func:`~ser_hf.data.splits.clip_fingerprint`: clips deleted, added or relabelled since),
+    naming each split that changed and by how much; a run that recorded no fingerprint (an earlier ser-hf) passes."""
+    run = RunDir(output_dir)
+    if not run.holds_progress():
+        return
+    before = run.read_json(CLIP_FINGERPRINT_FILE)
+    if before is None:
+        return
+    changes = clip_changes(before, fingerprint)
+    if changes:
+        raise RecipeError(
+            f"{output_dir} holds a run on other clips than the corpus holds now ({'; '.join(changes)}; recorded "
+            f"in {output_dir / CLIP_FINGERPRINT_FILE}): reading its results back, or resuming it, would report "
+            "clips that are gone or leave out new ones. Set overwrite_output_dir to train anew on the corpus as it "
+            "is, or choose another output_dir."
+        )
+
+
 def _field_defaults(arguments: type) -> dict[str, Any]:
     """Each field's default as a run's record holds it (JSON values)."""
     defaults = {}
@@ -498,6 +525,8 @@ def train_and_evaluate(
     if training_args.overwrite_output_dir:
         remove_previous_run(output_dir, training_args)
     check_same_recipe(output_dir, run_config)
+    fingerprint = clip_fingerprint(splits)
+    check_same_clips(output_dir, fingerprint)
     finished = RunDir(output_dir).read_metrics()
     if finished is not None:
         logger.warning(
@@ -528,6 +557,7 @@ def train_and_evaluate(
         output_dir.mkdir(parents=True, exist_ok=True)
         # Written aside and renamed: another process may be reading the previous one in check_same_recipe.
         write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config.to_dict(), indent=2, default=str) + "\n")
+        write_text_atomic(output_dir / CLIP_FINGERPRINT_FILE, json.dumps(fingerprint, indent=2) + "\n")
 
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])

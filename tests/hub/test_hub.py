@@ -580,10 +580,12 @@ def test_a_failed_push_changes_no_local_file_and_can_be_run_again(tmp_path, hub,
     published = {
         name
         for name in before
-        if not name.startswith(("checkpoint-", "runs/", ".fold-0.x1y2.partial/", ".ser-hf.lock"))
+        if not name.startswith(("checkpoint-", "runs/", ".fold-0.x1y2.partial/", ".ser-hf.lock", "clip_fingerprint"))
     }
     assert set(files) == published | {".gitattributes"}
-    assert ".ser-hf.lock" in before and ".ser-hf.lock" not in files  # the training's lock stays local
+    # The training's lock and its record of the clips each split held stay local.
+    local_only = {".ser-hf.lock", "clip_fingerprint.json"}
+    assert local_only <= set(before) and not local_only & set(files)
     assert all(files[name] == after[name] for name in published)
     # The card went up rendered for the repository, and is the run's README.md from now on.
     assert after["README.md"] != before["README.md"] and f'model="{repo_id}"' in after["README.md"].decode()

@@ -423,3 +423,33 @@ def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skip
         main([str(recipe)])
     (report,) = main([str(recipe), "--skip_invalid", "true"])
     assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+
+
+def test_a_run_on_a_corpus_that_changed_since_is_not_read_back_and_names_the_change(tmp_path, tiny_ravdess):
+    data = linked_corpus(tiny_ravdess, tmp_path / "data")
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        data,
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        output_dir=str(tmp_path / "run"),
+    )
+    (first,) = main([str(recipe)])
+    assert main([str(recipe)]) == [first]  # the same corpus: the finished run is read back
+    # Clips deleted from a training and a test speaker: the old report is not this corpus' any more.
+    for actor in ("Actor_01", "Actor_04"):
+        sorted((data / actor).iterdir())[0].unlink()
+    before = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()}
+    with pytest.raises(RecipeError) as error:
+        main([str(recipe)])
+    message = str(error.value)
+    assert "\n" not in message and "holds a run on other clips than the corpus holds now" in message
+    assert "train: 16 clips then, 15 now (speaker 01: 8 -> 7)" in message
+    assert "test: 8 clips then, 7 now (speaker 04: 8 -> 7)" in message and "validation" not in message
+    assert "clip_fingerprint.json" in message and "overwrite_output_dir" in message
+    assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()} == before  # nothing lost
+    (retrained,) = main([str(recipe), "--overwrite_output_dir", "true"])
+    assert retrained["split"]["clips"] == {"train": 15, "validation": 8, "test": 7}
+
