@@ -35,4 +35,24 @@ NAMED_CORPORA: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb",
 #: The names ``load_corpus`` takes: the named corpora, then ``folder`` (a folder or CSV of one's own clips).
 CORPUS_NAMES: tuple[str, ...] = (*NAMED_CORPORA, "folder")
 
-__all__ = ["AUDIO_EXTENSIONS", "CACHE_PRECISIONS", "CORPUS_NAMES", "NAMED_CORPORA", "PROTOCOLS", "VERIFY_LEVELS"]
+#: Other spellings of corpus names that ``load_corpus`` takes (after lower-casing).
+CORPUS_ALIASES: dict[str, str] = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "csv": "folder"}
+
+
+def canonical_corpus_name(name: str) -> str:
+    """A corpus name as ``load_corpus`` reads it (``CREMA-D`` -> ``cremad``, ``RAVDESS`` -> ``ravdess``), the name in
+    a named corpus' ``corpus`` column; unknown names are returned lower-cased, not refused."""
+    key = str(name).lower()
+    return CORPUS_ALIASES.get(key, key)
+
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "CACHE_PRECISIONS",
+    "CORPUS_ALIASES",
+    "CORPUS_NAMES",
+    "NAMED_CORPORA",
+    "PROTOCOLS",
+    "VERIFY_LEVELS",
+    "canonical_corpus_name",
+]

@@ -21,7 +21,7 @@ from huggingface_hub.dataclasses import type_validator
 from huggingface_hub.errors import StrictDataclassError
 from transformers import TrainingArguments
 
-from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
+from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS, canonical_corpus_name
 from ..errors import RecipeError
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
@@ -1097,21 +1097,46 @@ def _is_weight(value: Any) -> bool:
 
 
 def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[str, float]]:
+    """``corpus_weights`` keyed as the corpora's ``corpus`` column holds them: names matched to ``corpus`` as
+    ``load_corpus`` matches them (case, aliases: ``RAVDESS``, ``CREMA-D``), every corpus of the recipe given a weight
+    (1 where none is named). The values are kept as written; :func:`~ser_hf.training.trainer.corpus_sampling_weights`
+    scales them by the largest before dividing, so ``1.0e+308`` weighs as ``1``."""
     weights = _mapping(value, "corpus_weights")
     if weights is None:
         return None
-    unknown = sorted(str(name) for name in weights if str(name) not in corpora)
+    names = list(dict.fromkeys(canonical_corpus_name(corpus) for corpus in corpora))
+    given: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    unknown = []
+    for name, weight in weights.items():
+        key = canonical_corpus_name(str(name))
+        if key not in names:
+            unknown.append(str(name))
+        elif key in given:
+            raise RecipeError(
+                f"corpus_weights names corpus {key!r} twice ({spelled[key]!r} and {str(name)!r}): give it one weight."
+            )
+        else:
+            given[key], spelled[key] = weight, str(name)
     if unknown:
         raise RecipeError(
-            f"corpus_weights names {', '.join(map(repr, unknown))}, which the recipe does not train on (corpus: "
-            f"{', '.join(corpora)})."
+            f"corpus_weights names {', '.join(map(repr, sorted(unknown)))}, which the recipe does not train on "
+            f"(corpus: {', '.join(corpora)})."
         )
-    bad = {name: weight for name, weight in weights.items() if not _is_weight(weight) or weight <= 0}
+    bad = {spelled[key]: weight for key, weight in given.items() if not _is_weight(weight) or weight <= 0}
     if bad:
         raise RecipeError(f"corpus_weights must map corpora to positive finite numbers; bad entries: {bad}.")
     if len(corpora) < 2:
         raise RecipeError("corpus_weights weighs corpora against each other: it needs two corpora or more.")
-    return {name: float(weights.get(name, 1.0)) for name in corpora}
+    resolved = {name: float(given.get(name, 1.0)) for name in names}
+    largest = max(resolved.values())
+    drowned = [spelled.get(name, name) for name, weight in resolved.items() if weight / largest == 0.0]
+    if drowned:
+        raise RecipeError(
+            f"corpus_weights: the weight of {', '.join(map(repr, drowned))} is too small beside the largest "
+            f"({largest:g}) to be drawn at all; give weights within a few orders of magnitude of each other."
+        )
+    return resolved
 
 
 #: The pooling modes a pretrained encoder's head takes (``pooling_mode``).

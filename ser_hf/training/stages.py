@@ -19,6 +19,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..atomic_files import atomic_directory, write_text_atomic
 from ..data.audit import LeakageReport, audit_leakage
+from ..data.constants import canonical_corpus_name
 from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
@@ -739,11 +740,20 @@ def build_trainer(
 
 def training_sample_weights(train, data_args) -> Optional[np.ndarray]:
     """Each training clip's sampling weight under the recipe's `corpus_weights` (`None` without them), logging
-    each corpus' clips and share of the draws."""
+    each corpus' clips and share of the draws, and warning of a weight that has no effect (its corpus has no
+    training clip: all its speakers are validation or test speakers)."""
     if not data_args.corpus_weights:
         return None
     corpora = column_values(train, "corpus")
-    weights = corpus_sampling_weights(corpora, data_args.corpus_weights)
+    keys = corpus_weight_keys(sorted(set(corpora)), data_args.corpus_weights)
+    unused = [name for name in data_args.corpus_weights if name not in keys.values()]
+    if unused:
+        logger.warning(
+            "corpus_weights gives %s a weight, but the training split holds no clip of %s: the weight has no effect.",
+            ", ".join(map(repr, unused)),
+            "it" if len(unused) == 1 else "them",
+        )
+    weights = corpus_sampling_weights(corpora, {corpus: data_args.corpus_weights[key] for corpus, key in keys.items()})
     shares = {}
     for corpus, weight in zip(corpora, weights):
         shares[corpus] = shares.get(corpus, 0.0) + weight
@@ -752,6 +762,27 @@ def training_sample_weights(train, data_args) -> Optional[np.ndarray]:
         ", ".join(f"{corpus} {100 * share:.0f} % ({corpora.count(corpus)} clips)" for corpus, share in shares.items()),
     )
     return weights
+
+
+def corpus_weight_keys(corpora: list[str], corpus_weights: Mapping[str, float]) -> dict[str, str]:
+    """The ``corpus_weights`` key of each corpus of a ``corpus`` column: its own name, or its name as the loader reads
+    it (case, aliases); a folder corpus (named by its ``corpus_name``) takes the weight of ``folder`` when it is the
+    only corpus left without one. A corpus that matches no key is a `RecipeError` naming it and the keys."""
+    keys, unmatched = {}, []
+    for corpus in corpora:
+        key = corpus if corpus in corpus_weights else canonical_corpus_name(corpus)
+        if key in corpus_weights:
+            keys[corpus] = key
+        else:
+            unmatched.append(corpus)
+    if len(unmatched) == 1 and "folder" in corpus_weights and "folder" not in keys.values():
+        keys[unmatched.pop()] = "folder"
+    if unmatched:
+        raise RecipeError(
+            f"corpus_weights gives no weight to corpus {', '.join(map(repr, unmatched))} of the training split (its "
+            f"keys: {', '.join(corpus_weights)}): name each corpus as its corpus column does."
+        )
+    return keys
 
 
 def export_model(

@@ -66,7 +66,9 @@ def corpus_sampling_weights(corpora: Sequence[str], corpus_weights: Mapping[str,
     missing = [name for name in names if name not in corpus_weights]
     if missing:
         raise ValueError(f"corpus_weights gives no weight to corpus {missing[0]!r} of the training split.")
-    per_clip = dict(zip(names, (corpus_weights[name] / count for name, count in zip(names, counts))))
+    # Scaled by the largest weight first: 1e308 / clips, summed, would overflow to inf and every share to 0.
+    largest = max(float(corpus_weights[name]) for name in names)
+    per_clip = dict(zip(names, (corpus_weights[name] / largest / count for name, count in zip(names, counts))))
     weights = np.array([per_clip[corpus] for corpus in corpora], dtype=np.float64)
     return weights / weights.sum()
 

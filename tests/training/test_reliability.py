@@ -453,3 +453,44 @@ def test_a_run_on_a_corpus_that_changed_since_is_not_read_back_and_names_the_cha
     (retrained,) = main([str(recipe), "--overwrite_output_dir", "true"])
     assert retrained["split"]["clips"] == {"train": 15, "validation": 8, "test": 7}
 
+
+def test_corpus_weights_are_matched_as_the_loader_matches_names_scaled_before_dividing_and_said_when_idle(
+    tmp_path, tiny_ravdess, caplog
+):
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from ser_hf.training.stages import training_sample_weights
+
+    def data_args(corpus, weights):
+        recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, corpus=corpus, corpus_weights=weights)
+        return parse_recipe([str(recipe), "--data_dir", str(tiny_ravdess), str(tiny_ravdess)])[1]
+
+    corpora = ["ravdess"] * 90 + ["tess"] * 10
+    train = Dataset.from_dict({"corpus": corpora})
+    # Named as the recipe names its corpora, in capitals: the weights reach the clips (was "no weight to 'ravdess'").
+    upper = data_args(["RAVDESS", "TESS"], {"RAVDESS": 1, "TESS": 3})
+    assert upper.corpus_weights == {"ravdess": 1.0, "tess": 3.0}
+    assert training_sample_weights(train, upper)[90:].sum() == pytest.approx(0.75)
+    assert data_args(["cremad", "ravdess"], {"CREMA-D": 2}).corpus_weights == {"cremad": 2.0, "ravdess": 1.0}
+    # Huge but equal weights draw evenly (the shares overflowed to "ravdess 0 %, tess 0 %").
+    huge = data_args(["ravdess", "tess"], {"ravdess": 1.0e308, "tess": 1.0e308})
+    weights = training_sample_weights(train, huge)
+    assert np.isfinite(weights).all() and weights[90:].sum() == pytest.approx(0.5)
+    # A weight too small beside the largest to draw anything, or one corpus named twice: refused when read.
+    with pytest.raises(RecipeError, match=r"corpus_weights: the weight of 'tess' is too small beside the largest"):
+        data_args(["ravdess", "tess"], {"ravdess": 1.0e300, "tess": 1.0e-300})
+    with pytest.raises(
+        RecipeError, match=r"corpus_weights names corpus 'ravdess' twice \('RAVDESS' and 'ravdess'\): give it one"
+    ):
+        data_args(["ravdess", "tess"], {"ravdess": 1, "RAVDESS": 2})
+    # A weight whose corpus has no training clip is said to have no effect.
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        only_ravdess = training_sample_weights(Dataset.from_dict({"corpus": ["ravdess"] * 4}), upper)
+    assert only_ravdess.sum() == pytest.approx(1.0)
+    assert "corpus_weights gives 'tess' a weight, but the training split holds no clip of it" in caplog.text
+    # A folder corpus (its column holds its corpus_name) takes the weight of "folder".
+    folder = SimpleNamespace(corpus_weights={"folder": 3.0, "ravdess": 1.0})
+    mixed = Dataset.from_dict({"corpus": ["ravdess"] * 6 + ["my_clips"] * 2})
+    assert training_sample_weights(mixed, folder)[6:].sum() == pytest.approx(0.75)

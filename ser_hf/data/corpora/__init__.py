@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Optional, Sequence
 from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
 from ...emotions import LabelPolicy, union_labels
-from ..constants import NAMED_CORPORA, VERIFY_LEVELS
+from ..constants import NAMED_CORPORA, VERIFY_LEVELS, canonical_corpus_name
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from .base import (
     AUDIO_EXTENSIONS,
@@ -75,7 +75,6 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     **{module.SPEC.name: getattr(module, "load", None) or _standard_loader(module) for module in CORPUS_MODULES},
     "folder": load_folder,
 }
-_ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "csv": "folder"}
 
 
 #: The keyword arguments every loader takes from :func:`load_corpus` itself: not a corpus' own options.
@@ -96,7 +95,7 @@ def corpus_options(name: str) -> list[str]:
 
 def corpus_name(name: str) -> str:
     """The loader name for a corpus name or alias (``CREMA-D`` -> ``cremad``); errors list the known corpora."""
-    key = _ALIASES.get(name.lower(), name.lower())
+    key = canonical_corpus_name(name)
     if key not in _LOADERS:
         raise CorpusError(f"Unknown corpus {name!r}; ser-hf loads {', '.join(sorted(_LOADERS))}.")
     return key
