@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -132,13 +133,21 @@ def adapt_command(args: argparse.Namespace) -> int:
     overrides = recipe_overrides(args.overrides)
     options = corpus_options(args)
     output_dir = Path(args.output_dir).expanduser()
+    if not args.unlabelled_dir:
+        run_adaptation(args, args.data_dir, options, output_dir, overrides)
+        return 0
     work = output_dir.parent / f"{output_dir.name}{SELF_TRAINING_SUFFIX}"
-    first_output = work / LABELLED_ONLY_FOLDER if args.unlabelled_dir else output_dir
+    first_output = work / LABELLED_ONLY_FOLDER
     run_adaptation(args, args.data_dir, options, first_output, overrides)
-    if args.unlabelled_dir:
-        corpus = self_training_corpus(args, first_output, options, work / SELF_TRAINING_CORPUS_FOLDER)
-        options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
-        run_adaptation(args, corpus, options, output_dir, overrides)
+    corpus, record = self_training_corpus(args, first_output, options, work / SELF_TRAINING_CORPUS_FOLDER)
+    options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
+    run_adaptation(args, corpus, options, output_dir, overrides)
+    # What the card says it was adapted on (the report alone cannot tell labelled clips from pseudo-labelled ones).
+    from ..hub.card import write_model_card
+    from ..recipe.adaptation import ADAPTATION_FILE
+
+    (output_dir / ADAPTATION_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    write_model_card(output_dir)
     return 0
 
 
@@ -166,43 +175,45 @@ def run_adaptation(
         train_main([str(recipe)])
 
 
-def self_training_corpus(args: argparse.Namespace, adapted: Path, options: dict, corpus: Path) -> Path:
-    """Classify ``--unlabelled_dir`` with the adapted model in `adapted`, keep the surest share of each predicted
-    emotion (:func:`~ser_hf.training.self_training.pick_pseudo_labels`) and make the corpus of the self-training
-    round in the folder `corpus`: links to the labelled clips (their labels and speakers) and to the kept
-    recordings (the predicted labels; each its own speaker, as their speakers are unknown), listed in a CSV."""
+def self_training_corpus(
+    args: argparse.Namespace, adapted: Path, options: dict, corpus: Path
+) -> tuple[Path, dict[str, Any]]:
+    """Classify ``--unlabelled_dir`` (its speakers read as the labelled folder's) with the adapted model in
+    `adapted`, keep the surest share of each predicted emotion
+    (:func:`~ser_hf.training.self_training.pick_pseudo_labels`) and make the corpus of the self-training round in the
+    folder `corpus`: links to the labelled clips and to the kept recordings (with the predicted labels), listed in a
+    CSV with their speakers. Returns the folder and the record of the adaptation's clips
+    (:data:`~ser_hf.recipe.adaptation.ADAPTATION_FILE`)."""
     import numpy as np
 
     from ..data.corpora import load_corpus
+    from ..data.corpora.base import find_audio_files
     from ..data.dataset_info import column_values
-    from ..deploy.audio_inputs import find_audio_inputs
     from ..deploy.predict import predict_files
-    from ..hub.card import PSEUDO_LABELLED_SPEAKER_PREFIX
     from ..recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE
     from ..training.self_training import pick_pseudo_labels
 
     labelled = load_corpus("folder", args.data_dir, labels=csv_list(args.labels), **options)
     names = labelled.features["label"].names
-    clips = [
-        (Path(path), names[label], speaker)
-        for path, label, speaker in zip(
-            column_values(labelled, "path"), column_values(labelled, "label"), column_values(labelled, "speaker_id")
-        )
-    ]
+    columns = (column_values(labelled, name) for name in ("path", "label", "speaker_id"))
+    clips = [(Path(path), names[label], speaker) for path, label, speaker in zip(*columns)]
+    corpus.mkdir(parents=True, exist_ok=True)
+    recordings = [str(path) for path in find_audio_files(args.unlabelled_dir)]  # links keep their own names
+    speakers = unlabelled_speakers(recordings, Path(args.unlabelled_dir), options)
+    speakers_csv = corpus / "unlabelled_speakers.csv"
+    with open(speakers_csv, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["path", "speaker_id"])
+        writer.writerows(speakers.items())
     predictions = []
-    recordings = find_audio_inputs([args.unlabelled_dir])
-    predict_files(adapted, recordings, progress=False, on_prediction=predictions.append)
+    predict_files(adapted, speakers_csv=speakers_csv, progress=False, on_prediction=predictions.append)
     scored = [prediction for prediction in predictions if prediction.scores]
     if not scored:
         raise RecipeError(f"--unlabelled_dir {args.unlabelled_dir}: no recording in it could be classified.")
     labels = list(scored[0].scores)
     probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
     picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
-    clips += [
-        (Path(scored[i].file), labels[label], f"{PSEUDO_LABELLED_SPEAKER_PREFIX}{i}")
-        for i, label in zip(picked, predicted)
-    ]
-    corpus.mkdir(parents=True, exist_ok=True)
+    clips += [(Path(scored[i].file), labels[label], scored[i].speaker) for i, label in zip(picked, predicted)]
     with open(corpus / SELF_TRAINING_CSV, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["path", "label", "speaker"])
@@ -219,7 +230,36 @@ def self_training_corpus(args: argparse.Namespace, adapted: Path, options: dict,
         round(100 * ADAPTATION_SELF_TRAINING_SHARE),
         len(labelled),
     )
-    return corpus
+    test_speakers = set(speaker_ids(args.test_speakers, "--test_speakers") or ())
+    record = {
+        "adapted_from": str(args.model),
+        # The clips it trained on: the test speakers' are scored, not trained on.
+        "labelled_clips": sum(1 for _, _, speaker in clips[: len(labelled)] if speaker not in test_speakers),
+        "unlabelled_recordings": len(scored),
+        "pseudo_labelled_clips": len(picked),
+        "self_training_share": ADAPTATION_SELF_TRAINING_SHARE,
+    }
+    return corpus, record
+
+
+def unlabelled_speakers(recordings: Sequence[str], root: Path, options: dict) -> dict[str, str]:
+    """Each unlabelled recording's speaker, read with the labelled folder's ``speaker_regex`` from its path relative
+    to ``--unlabelled_dir``; a recording it does not match is named in the error."""
+    import re
+
+    pattern = options.get("speaker_regex")
+    if pattern is None:
+        raise RecipeError("--unlabelled_dir needs --speaker_regex: each recording's speaker is read with it.")
+    compiled = re.compile(pattern)
+    speakers = {}
+    for recording in recordings:
+        searched = Path(recording).relative_to(root.expanduser().resolve()).as_posix()
+        match = compiled.search(searched)
+        speaker = (match.group("speaker") if "speaker" in compiled.groupindex else match.group(1)) if match else None
+        if not speaker:
+            raise RecipeError(f"--unlabelled_dir: --speaker_regex {pattern!r} finds no speaker in {searched!r}.")
+        speakers[recording] = speaker
+    return speakers
 
 
 __all__ = ["add_adapt_parser", "adapt_command"]

@@ -28,6 +28,7 @@ from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA, CorpusSpec
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES, EnsembleConfig
+from ..recipe.adaptation import ADAPTATION_FILE
 from ..run_folder import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
 from ..run_record import RunConfig, RunReport
 from .card_results import (
@@ -176,10 +177,6 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
 # --- The card -----------------------------------------------------------------------------------------------------
 
 
-#: How ``ser-hf adapt``'s self-training round names the recordings it adds with predicted labels (one speaker each).
-PSEUDO_LABELLED_SPEAKER_PREFIX = "unlabelled:"
-
-
 def _is_hub_id(value: Optional[str]) -> bool:
     return bool(value) and not Path(value).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", value) is not None
 
@@ -291,19 +288,20 @@ class SERCardData:
 
     def adapted_from(self, report: RunReport) -> Optional[dict[str, Any]]:
         """What an adapted model (``ser-hf adapt``: ``match_head_labels``) started from and trained on: the trained
-        model (a Hub id or the folder's name), its labelled clips and speakers, the clips a self-training round
-        added with predicted labels (their speakers named ``unlabelled:...``) and the L2-SP weight."""
+        model (a Hub id or the folder's name), its labelled clips and speakers (from the report, or the adaptation's
+        record where a self-training round added pseudo-labelled clips) and the L2-SP weight."""
         if not self.model_args.get("match_head_labels"):
             return None
         source = str(self.model_args.get("model_name_or_path"))
-        speakers = report.split.speakers.get("train", [])
-        pseudo = sum(1 for speaker in speakers if speaker.startswith(PSEUDO_LABELLED_SPEAKER_PREFIX))
+        record_file = self.run.run_dir / ADAPTATION_FILE
+        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
         return {
             "model": source if _is_hub_id(source) else Path(source).name,
             "is_hub_id": _is_hub_id(source),
-            "labelled_clips": report.split.clips.get("train", 0) - pseudo,
-            "labelled_speakers": len(speakers) - pseudo,
-            "pseudo_labelled_clips": pseudo,
+            "labelled_clips": record.get("labelled_clips", report.split.clips.get("train", 0)),
+            "speakers": len(report.split.speakers.get("train", [])),
+            "pseudo_labelled_clips": record.get("pseudo_labelled_clips", 0),
+            "unlabelled_recordings": record.get("unlabelled_recordings", 0),
             "starting_point_weight": self.training_args.get("starting_point_weight"),
         }
 

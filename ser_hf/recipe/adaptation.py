@@ -45,6 +45,10 @@ ADAPTATION_SETTINGS: dict[str, Any] = {
 #: standardises nothing keeps doing so.
 ADAPTATION_NORMALIZATION: Optional[str] = "speaker"
 
+#: Written by ``ser-hf adapt --unlabelled_dir`` beside the adapted model: what it was adapted from and on how many
+#: labelled and pseudo-labelled clips (which its report cannot tell apart); the model card reads it.
+ADAPTATION_FILE = "adaptation.json"
+
 #: What a self-training round of an adaptation keeps of the unlabelled recordings: the share of the clips predicted as
 #: each emotion with the highest probability (``self_training_share``).
 ADAPTATION_SELF_TRAINING_SHARE = 0.3
@@ -157,6 +161,7 @@ def adaptation_values(
 
 __all__ = [
     "ADAPTABLE_FAMILIES",
+    "ADAPTATION_FILE",
     "ADAPTATION_NORMALIZATION",
     "ADAPTATION_SELF_TRAINING_SHARE",
     "ADAPTATION_SETTINGS",

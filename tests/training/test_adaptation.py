@@ -223,8 +223,11 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     assert [config["id2label"][str(i)] for i in range(3)] == ["happy", "sad", "angry"]  # the user's labels only
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"]["speakers"]["test"] == ["SPB"] and report["evaluation"]["test"]["unweighted_accuracy"] >= 0
-    pseudo = [s for s in report["split"]["speakers"]["train"] if s.startswith("unlabelled:")]
-    assert 0 < len(pseudo) < 12  # the surest share of each predicted emotion of the 12 unlabelled recordings
+    record = json.loads((out / "adaptation.json").read_text())
+    assert record["labelled_clips"] == 6 and record["unlabelled_recordings"] == 12
+    assert 0 < record["pseudo_labelled_clips"] < 12  # the surest share of each predicted emotion
+    assert report["split"]["clips"]["train"] == 6 + record["pseudo_labelled_clips"]
+    assert report["split"]["speakers"]["train"] == ["SPA", "U"]  # the unlabelled ones' speaker, read by the regex
     run_config = json.loads((out / "run_config.json").read_text())
     assert run_config["model"]["match_head_labels"] and run_config["training"]["starting_point_weight"] > 0
     # Only the head trained: the encoder is the trained model's, byte for byte.
@@ -232,8 +235,8 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     assert all(torch.equal(adapted[name], source[name]) for name in source if name.startswith("encoder."))
     assert not torch.equal(adapted["projector.weight"], source["projector.weight"])
     card = (out / "README.md").read_text()
-    assert f"**Adapted from:** `{trained_run.name}`" in card and "on 6 labelled clips of 1 speaker(s)" in card
-    assert f"{len(pseudo)} unlabelled recordings" in card
+    assert f"**Adapted from:** `{trained_run.name}`" in card
+    assert f"on 6 labelled clips and {record['pseudo_labelled_clips']} of 12 unlabelled recordings" in card
     # An ordinary ser-hf model: predict loads it through the pipeline.
     capsys.readouterr()
     assert cli_main(["predict", str(out), str(next(clips.glob("SPB_angry_*")))]) == 0
