@@ -341,3 +341,28 @@ def test_group_statistics_classifies_every_test_clip_in_groups_of_each_size(tmp_
     assert list(results) == ["training", "1", "2", "whole"] and json.loads(output.read_text())["2"] == results["2"]
     # The tiny CRNN standardises no group: the groups only label the clips, so every size scores alike.
     assert len({row["unweighted_accuracy"] for row in results.values()}) == 1
+
+
+def test_evaluate_passes_times_one_encoder_pass_against_two_on_the_same_clips(tmp_path, tiny_ravdess):
+    from bench import evaluate_passes
+    from tests.evaluation.test_evaluation_statistics import whisper_model
+
+    model, feature_extractor = whisper_model("speaker", window_seconds=5)  # RAVDESS clips last 3-4 s
+    model.save_pretrained(tmp_path / "model")
+    feature_extractor.save_pretrained(tmp_path / "model")
+    output = tmp_path / "passes.json"
+    arguments = ["--model", str(tmp_path / "model"), "--data-dir", str(tiny_ravdess), "--speakers", "01"]
+    arguments += ["--label-speakers", "01,02", "--labels", "neutral,happy,sad,angry", "--results", str(output)]
+    assert evaluate_passes.main([*arguments, "--threads", "1"]) == 0
+    result = json.loads(output.read_text())
+    timing = result["timing"]
+    assert timing["figures_one_pass"] == timing["figures_two_passes"] and timing["largest_score_difference"] < 1e-4
+    every, scored = result["statistics"]["from_every_readable_clip"], result["statistics"]["from_scored_clips_only"]
+    assert every["clips"] == scored["clips"] == scored["statistics_clips"]["clips"]
+    assert every["statistics_clips"]["clips"] > every["clips"] and set(every["statistics_clips"]["other_labels"]) == {
+        "calm",
+        "fearful",
+        "disgust",
+        "surprised",
+    }
+    assert result["command"].startswith("OMP_NUM_THREADS=1 python") and result["machine"] and result["commit"]

@@ -43,11 +43,11 @@ def calm_corpus(tmp_path):
     return root
 
 
-def whisper_model(normalization: str):
-    """A tiny Whisper classifier (every layer's statistics, 3-s window, head at scale 1) standardised by
-    `normalization` statistics."""
+def whisper_model(normalization: str, window_seconds: int = 3):
+    """A tiny Whisper classifier (every layer's statistics, head at scale 1) standardised by `normalization`
+    statistics."""
     torch.manual_seed(0)
-    config = WhisperConfig(**{**TINY_WHISPER, "max_source_positions": 150})
+    config = WhisperConfig(**{**TINY_WHISPER, "max_source_positions": 50 * window_seconds})
     model = build_ssl_classifier(config, LABELS, use_weighted_layer_sum=True, pooling_mode="layer_statistics").eval()
     with torch.no_grad():
         for module in (model.projector, model.classifier):

@@ -1,0 +1,189 @@
+"""``ser-hf evaluate`` of a model standardised by corpus or speaker statistics: one encoder pass against two, on the
+same clips in one run (issue 69), and what computing the statistics from every clip, whatever its label, changes.
+
+    OMP_NUM_THREADS=1 python bench/evaluate_passes.py --threads 1 \\
+        --model outputs/bench_adapt/<whisper run>/fold-1 --corpus ravdess \\
+        --data-dir ../shared/data/ravdess_16k --speakers 01 --label-speakers 01,02 \\
+        --labels neutral,happy,sad,angry --results docs/results/evaluate/passes-whisper_base.json
+
+Timing (``--speakers``, every label): ``one pass`` is :func:`~ser_hf.evaluation.evaluate_model.evaluate_on_dataset`
+as it runs now (each clip's pooled encoder states computed once into an empty FAST cache, statistics and head both
+read them); ``two passes`` is the same call with the one-pass path turned off, as evaluation ran before issue 69 (the
+statistics through the model, then the whole model on every clip). Both arms score the same clips: their scores must
+agree (the largest difference of any clip's probability is recorded), and their wall times are measured in this one
+run, the two-pass arm first, so that the cache cannot serve it.
+
+Figures (``--label-speakers``, restricted to ``--labels``): the evaluation as it runs now (statistics from every
+clip of the speakers the model can read, the clips of the other labels included) against statistics from the scored
+clips alone (what evaluation computed before issue 69), each clip encoded once (the cache the first arm fills serves
+the second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import add_threads_argument, machine_line, set_threads
+
+from ser_hf.atomic_files import write_text_atomic
+
+logger = logging.getLogger("bench.evaluate_passes")
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _scores(report) -> np.ndarray:
+    (metrics,) = report["evaluation"].values()
+    return np.array([[row["scores"][label] for label in report["labels"]] for row in metrics["clip_predictions"]])
+
+
+def _figures(report) -> dict:
+    (metrics,) = report["evaluation"].values()
+    return {
+        "clips": metrics["clips"],
+        "unweighted_accuracy": round(metrics["unweighted_accuracy"], 4),
+        "accuracy": round(metrics["accuracy"], 4),
+        "macro_f1": round(metrics["macro_f1"], 4),
+    }
+
+
+def timed(run) -> tuple[dict, float]:
+    start = time.perf_counter()
+    report = run()
+    return report, round(time.perf_counter() - start, 1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a trained model standardised by corpus or speaker statistics")
+    parser.add_argument("--corpus", default="ravdess")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--speakers", required=True, help="comma-separated speakers of the timing arms")
+    parser.add_argument("--label-speakers", help="comma-separated speakers of the figures (default: --speakers)")
+    parser.add_argument("--labels", help="comma-separated labels the figures are restricted to")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--results", type=Path, help="write the figures as JSON here")
+    add_threads_argument(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    set_threads(args.threads)
+
+    import datasets.config
+
+    import ser_hf.evaluation.evaluate_model as evaluate_module
+    from ser_hf.evaluation.evaluate_model import (
+        CorpusSource,
+        evaluate_on_dataset,
+        load_evaluation_corpus,
+        load_trained_model,
+    )
+
+    trained = load_trained_model(args.model, device="cpu")
+    normalization = getattr(trained.feature_extractor, "normalization", None)
+    if normalization not in ("corpus", "speaker"):
+        raise SystemExit(f"{args.model} standardises with {normalization!r} statistics, not corpus or speaker.")
+    source = CorpusSource(args.corpus, args.data_dir)
+    speakers = args.speakers.split(",")
+    label_speakers = (args.label_speakers or args.speakers).split(",")
+    every = sorted(set(speakers) | set(label_speakers))
+    corpus = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=every)
+
+    def clips_of(chosen):
+        return corpus.filter(lambda speaker: speaker in set(chosen), input_columns="speaker_id")
+
+    timing_clips = clips_of(speakers)
+    user_cache = datasets.config.HF_DATASETS_CACHE
+    with tempfile.TemporaryDirectory(prefix="ser_hf_evaluate_passes_") as cache:
+        # An empty cache of its own: no encoder state of an earlier run is read back.
+        datasets.config.HF_DATASETS_CACHE = Path(cache)
+        encodes_once = evaluate_module.encodes_once
+        evaluate_module.encodes_once = lambda model, feature_extractor: False
+        try:
+            two, two_seconds = timed(
+                lambda: evaluate_on_dataset(trained, timing_clips, source, split="all", batch_size=args.batch_size)
+            )
+        finally:
+            evaluate_module.encodes_once = encodes_once
+        one, one_seconds = timed(
+            lambda: evaluate_on_dataset(trained, timing_clips, source, split="all", batch_size=args.batch_size)
+        )
+        difference = float(np.abs(_scores(one) - _scores(two)).max())
+        logger.info("one pass %.1f s, two passes %.1f s (%d clips)", one_seconds, two_seconds, len(timing_clips))
+
+        labels = args.labels.split(",") if args.labels else None
+        label_clips = clips_of(label_speakers)
+        every_clip, every_seconds = timed(
+            lambda: evaluate_on_dataset(
+                trained, label_clips, source, split="all", labels=labels, batch_size=args.batch_size
+            )
+        )
+        shared = every_clip["labels"]
+        names = label_clips.features["label"].names
+        scored_only = label_clips.filter(lambda label: names[label] in shared, input_columns="label")
+        scored, scored_seconds = timed(
+            lambda: evaluate_on_dataset(
+                trained, scored_only, source, split="all", labels=labels, batch_size=args.batch_size
+            )
+        )
+        datasets.config.HF_DATASETS_CACHE = user_cache
+
+    result = {
+        "benchmark": "evaluate_passes",
+        "command": " ".join(["OMP_NUM_THREADS=1 python", sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+        "machine": machine_line(),
+        "model": args.model,
+        "normalization": normalization,
+        "corpus": source.identity,
+        "timing": {
+            "speakers": speakers,
+            "clips": len(timing_clips),
+            "one_pass_seconds": one_seconds,
+            "two_passes_seconds": two_seconds,
+            "speed_up": round(two_seconds / one_seconds, 2) if one_seconds else None,
+            "largest_score_difference": difference,
+            "figures_one_pass": _figures(one),
+            "figures_two_passes": _figures(two),
+        },
+        "statistics": {
+            "speakers": label_speakers,
+            "labels": shared,
+            "from_every_readable_clip": {
+                **_figures(every_clip),
+                "statistics_clips": every_clip["normalization"]["statistics_clips"],
+                "seconds": every_seconds,
+            },
+            "from_scored_clips_only": {
+                **_figures(scored),
+                "statistics_clips": scored["normalization"]["statistics_clips"],
+                "seconds": scored_seconds,
+            },
+        },
+    }
+    text = json.dumps(result, indent=2) + "\n"
+    print(text)
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.results, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
