@@ -41,6 +41,7 @@ import copy
 import dataclasses
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -51,14 +52,21 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
-from crosscorpus import SEED_KEY, TRAIN_LABELS_KEY, shared_labels, train_left_out
+from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe, train_split
+from crosscorpus import SEED_KEY, TRAIN_LABELS_KEY, corpus_labels, merged_values, shared_labels, train_left_out
 from harness import REPO, SHARED_CORPORA, machine_line
 
 from ser_hf.data.dataset_info import column_values
+from ser_hf.data.splits import speaker_split
 from ser_hf.evaluation.metrics import classification_metrics
 from ser_hf.evaluation.report import predict_split
-from ser_hf.recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE, ADAPTATION_SETTINGS, adaptation_values
+from ser_hf.recipe.adaptation import (
+    ADAPTATION_SELF_TRAINING_SHARE,
+    ADAPTATION_SETTINGS,
+    adaptation_values,
+    trained_model_facts,
+)
+from ser_hf.run_folder import fold_folder
 from ser_hf.training.self_training import pick_pseudo_labels, with_pseudo_labels
 from ser_hf.training.stages import build_model, build_trainer, fit_normalization, fold_training_args
 
@@ -78,8 +86,11 @@ SCRATCH_KEYS = (
 KS = (0, 1, 2, 5, 10, 20)
 ZERO_SHOT_SPEAKER = "zero-shot, speaker statistics"
 ARMS = ("zero-shot", ZERO_SHOT_SPEAKER, "scratch", "adapted", "adapted+self-training")
-#: The k at which forgetting is measured on the training corpora.
+#: The k at which forgetting is measured on the training corpora, and the speakers of each corpus the general model of
+#: the forgetting check leaves out of its training to be scored on (TESS has two speakers: none held out).
 FORGETTING_K = 5
+FORGETTING_HELD_OUT = {"ravdess": ("17", "18", "19", "20"), "nemo": ("TP0", "WR0")}
+FORGETTING = "forgetting"
 #: What ``--choose`` tries, on RAVDESS left out, draw seeds 100-104, k = 1, 5 and 20 (settings written before any
 #: run); the setting with the best mean UA over those k is kept.
 CHOICE_GRID = [
@@ -127,7 +138,17 @@ def draw_clips(labels: Sequence[int], speakers: Sequence[str], adapt: Sequence[s
 class Direction:
     """One corpus left out and adapted to: its general model, its encoded clips and statistics, and the arms."""
 
-    def __init__(self, name, corpus, adapt, test, fold_folder: Path, work: Path, settings: Mapping[str, Any]):
+    def __init__(
+        self,
+        name,
+        corpus,
+        adapt,
+        test,
+        fold_folder: Path,
+        work: Path,
+        settings: Mapping[str, Any],
+        source_speakers: Optional[Mapping[str, Sequence[str]]] = None,
+    ):
         self.name, self.corpus, self.adapt, self.test_speakers = name, corpus, adapt, test
         self.work = work
         labels = shared_labels(list(SHARED_CORPORA))
@@ -145,7 +166,7 @@ class Direction:
         )
         # Statistics over all the corpus' clips (by corpus or by speaker), labels unread: as ser-hf adapt on a user's
         # folder. The model's own kind, and the adaptation's (ADAPTATION_NORMALIZATION).
-        self.model_normalization = self.feature_extractor.normalization
+        self.model_normalization = trained_model_facts(fold_folder)["normalization"]
         self.adaptation_normalization = self.values["feature_extractor_config"]["normalization"]
         self._statistics: dict[tuple[str, bool], tuple[Any, Any]] = {}
         self.general_head = {name: value.clone() for name, value in self.model.state_dict().items()}
@@ -159,6 +180,11 @@ class Direction:
             "test_speakers": [],
         }
         _, _, self.source_dataset = prepare_recipe(source_values)
+        if source_speakers is not None:  # the training corpora's held-out speakers only
+            keep = {f"{name}:{speaker}" for name, ids in source_speakers.items() for speaker in ids}
+            rows = [i for i, s in enumerate(column_values(self.source_dataset, "speaker_id")) if s in keep]
+            self.source_dataset = self.source_dataset.select(rows)
+        self.source_names = sorted(set(column_values(self.source_dataset, "corpus")))
         scratch_values = yaml.safe_load(GENERAL_RECIPE.read_text())
         self.scratch_settings = {key: scratch_values[key] for key in SCRATCH_KEYS}
 
@@ -322,6 +348,14 @@ def forgetting(cells: Sequence[Mapping[str, Any]], variant: str = "") -> list[di
     for c in cells:
         if c["variant"] != variant or c.get("corpus_of_scores", "left out") == "left out" or c["arm"] != "zero-shot":
             continue
+        speaker = [
+            d["unweighted_accuracy"]
+            for d in cells
+            if d["variant"] == variant
+            and d["arm"] == ZERO_SHOT_SPEAKER
+            and d["direction"] == c["direction"]
+            and d.get("corpus_of_scores") == c["corpus_of_scores"]
+        ]
         adapted = [
             d["unweighted_accuracy"]
             for d in cells
@@ -337,6 +371,7 @@ def forgetting(cells: Sequence[Mapping[str, Any]], variant: str = "") -> list[di
                     "direction": c["direction"],
                     "training_corpus": c["corpus_of_scores"],
                     "general": c["unweighted_accuracy"],
+                    "general_speaker_statistics": speaker[0] if speaker else None,
                     "adapted": round(mean, 2),
                     "change": round(mean - c["unweighted_accuracy"], 2),
                     "draws": len(adapted),
@@ -362,9 +397,9 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def write(path: Path, cells: list[dict], command: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    variants = sorted({c["variant"] for c in cells})
+    variants = sorted({c["variant"] for c in cells} - {FORGETTING})
     summaries = {variant: summary(cells, variant) for variant in variants}
-    forgotten = forgetting(cells)
+    forgotten = forgetting(cells, FORGETTING)
     path.write_text(
         json.dumps(
             {
@@ -386,11 +421,15 @@ def write(path: Path, cells: list[dict], command: str) -> None:
         f"### {variant or 'ADAPTATION_SETTINGS'}\n\n{markdown(rows)}\n" for variant, rows in summaries.items()
     )
     if forgotten:
-        text += f"### Forgetting (k = {FORGETTING_K}): UA on the training corpora\n\n"
-        text += "| left out | training corpus | general | adapted | change |\n|---|---|---:|---:|---:|\n"
+        text += (
+            f"### Forgetting (k = {FORGETTING_K}): UA on held-out speakers of the training corpora "
+            f"({FORGETTING_HELD_OUT})\n\n"
+            "| left out | training corpus | general (its statistics) | general (speaker statistics) | adapted | "
+            "change |\n|---|---|---:|---:|---:|---:|\n"
+        )
         text += "".join(
-            f"| {r['direction']} | {r['training_corpus']} | {r['general']:.1f} | {r['adapted']:.1f} | "
-            f"{r['change']:+.1f} |\n"
+            f"| {r['direction']} | {r['training_corpus']} | {r['general']:.1f} | "
+            f"{r['general_speaker_statistics'] or float('nan'):.1f} | {r['adapted']:.1f} | {r['change']:+.1f} |\n"
             for r in forgotten
         )
         text += f"\nMean change: {np.mean([r['change'] for r in forgotten]):+.2f}\n"
@@ -410,13 +449,25 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS), choices=KS)
     parser.add_argument("--directions", nargs="+", help="directions to run (default: all)")
     parser.add_argument("--choose", action="store_true", help="the settings grid on RAVDESS left out, draws 100-104")
+    parser.add_argument(
+        "--time",
+        action="store_true",
+        help="time one ser-hf adapt of the general model on 5 clips per emotion of each corpus left out (a fresh "
+        "process, empty caches); run on an idle machine",
+    )
+    parser.add_argument(
+        "--forgetting",
+        action="store_true",
+        help="the forgetting check: general models trained without some speakers of their training corpora, "
+        "scored on them before and after adapting (k = 5)",
+    )
     args = parser.parse_args(argv)
     model_paths = parse_model_paths(args.model_paths)
     missing = [str(path) for path in SHARED_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
-    previous = json.loads(args.results.read_text())["cells"] if args.results.is_file() else []
-    cells = list(previous)
+    previous = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    cells, timings = list(previous.get("cells", [])), list(previous.get("timings", []))
     done = {
         cell_key(c["direction"], c["arm"], c["k"], c["draw"], c["variant"]) + c.get("corpus_of_scores", "")
         for c in cells
@@ -443,13 +494,30 @@ def main(argv=None) -> list[dict]:
     if args.choose:
         selected = [d for d in selected if d[0] == "ravdess"]
     for name, corpus, adapt, test in selected:
-        fold_folder = None
-        for _, _, _, folder in train_left_out(
-            GENERAL_RECIPE, args.output_dir, model_paths, "corpus", [corpus], GENERAL_OVERRIDES
-        ):
-            fold_folder = folder
+        held_out = None
+        if args.forgetting:
+            general = forgetting_fold(corpus, args.output_dir, model_paths)
+            held_out = {name: ids for name, ids in FORGETTING_HELD_OUT.items() if name != corpus}
+        else:
+            for _, _, _, general in train_left_out(
+                GENERAL_RECIPE, args.output_dir, model_paths, "corpus", [corpus], GENERAL_OVERRIDES
+            ):
+                pass
+        if args.time:
+            with tempfile.TemporaryDirectory() as work:
+                timing = time_adaptation(general, corpus, adapt, Path(work))
+            print(f"  {name}: {timing}", flush=True)
+            timings.append(timing)
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            record = {"benchmark": "bench/adapt.py --time", "command": command, "machine": machine_line()}
+            record.update(date=time.strftime("%Y-%m-%d"), timings=timings)
+            args.results.write_text(json.dumps(record, indent=1) + "\n")
+            continue
         with tempfile.TemporaryDirectory() as work:
-            direction = Direction(name, corpus, adapt, test, fold_folder, Path(work), {})
+            direction = Direction(name, corpus, adapt, test, general, Path(work), {}, source_speakers=held_out)
+            if args.forgetting:
+                run_forgetting(direction, args.draws, done, add)
+                continue
             print(f"\n{name}: {len(direction.test_rows)} test clips of {', '.join(test)}", flush=True)
             if args.choose:
                 for mode in ("corpus", "speaker"):
@@ -490,6 +558,89 @@ def print_choice(cells: Sequence[Mapping[str, Any]]) -> None:
         print(f"  {mean:.1f}  ({', '.join(f'k={k}: {value:.1f}' for k, value in by_k.items())})  {variant}")
 
 
+def run_forgetting(direction: Direction, draws, done, add) -> None:
+    """The forgetting check: the general model trained without the held-out speakers of its training corpora
+    (:data:`FORGETTING_HELD_OUT`), scored on them before (its own statistics, and each speaker's own) and after
+    adapting it to the left-out corpus with k = FORGETTING_K clips per emotion (each draw)."""
+    name = direction.name
+    if cell_key(name, "zero-shot", 0, None, FORGETTING) + direction.source_names[0] not in done:
+        for arm, mode in (("zero-shot", direction.model_normalization), (ZERO_SHOT_SPEAKER, "speaker")):
+            for new in direction.forgetting_cells(direction.general_model(), arm, 0, None, 0.0, mode=mode):
+                add({**new, "variant": FORGETTING})
+    for draw in draws:
+        if cell_key(name, "adapted", FORGETTING_K, draw, FORGETTING) + direction.source_names[0] in done:
+            continue
+        rows = draw_clips(direction.labels, direction.speakers, direction.adapt, FORGETTING_K, draw)
+        started = time.perf_counter()
+        adapted = direction.adapted(rows, draw, {})
+        for new in direction.forgetting_cells(adapted, "adapted", FORGETTING_K, draw, time.perf_counter() - started):
+            add({**new, "variant": FORGETTING})
+
+
+def forgetting_fold(corpus: str, output_dir: Path, model_paths: dict[str, str]) -> Path:
+    """The general recipe trained as bench/crosscorpus.py trains it with `corpus` left out, but without the
+    held-out speakers of its training corpora (:data:`FORGETTING_HELD_OUT`), which are its test split; read back
+    when finished. Returns its folder."""
+    sources = [name for name in SHARED_CORPORA if name != corpus]
+    folder = output_dir / FORGETTING / fold_folder(list(SHARED_CORPORA).index(corpus))
+    values = merged_values(GENERAL_RECIPE, output_dir / FORGETTING, model_paths, GENERAL_OVERRIDES)
+    recipe, input_mode, dataset = prepare_recipe({**values, "labels": corpus_labels(sources)})
+    speakers = sorted(set(column_values(dataset, "speaker_id")))
+    held_out = [f"{name}:{speaker}" for name in sources for speaker in FORGETTING_HELD_OUT.get(name, ())]
+    train = [s for s in speakers if s.split(":")[0] in sources and s not in held_out]
+    splits = speaker_split(dataset, train_speakers=train, test_speakers=held_out)
+    splits.pop("validation", None)
+    train_split(recipe, input_mode, splits, list(SHARED_CORPORA).index(corpus))
+    return folder
+
+
+def time_adaptation(general: Path, corpus: str, adapt: Sequence[str], work: Path) -> dict:
+    """Wall and CPU time of one ``ser-hf adapt`` of the general model on FORGETTING_K clips per emotion of `corpus`'s
+    adaptation speakers (draw 1), laid out as a user's flat folder, in a fresh process with empty caches (the
+    encoding of the folder included). Run it on an idle machine: the figure is a time."""
+    import resource
+    import subprocess
+
+    values = adaptation_values(general, SHARED_CORPORA[corpus], work / "unused", corpus=corpus)
+    _, _, dataset = prepare_recipe({**values, "labels": shared_labels(list(SHARED_CORPORA))})
+    names, speakers = dataset.features["label"].names, column_values(dataset, "speaker_id")
+    rows = draw_clips(column_values(dataset, "label"), speakers, adapt, FORGETTING_K, 1)
+    folder = work / "my_recordings"
+    folder.mkdir()
+    paths, labels = column_values(dataset, "path"), column_values(dataset, "label")
+    for number, row in enumerate(rows):
+        source = Path(paths[row])
+        (folder / f"{speakers[row]}_{names[labels[row]]}_{number}{source.suffix}").symlink_to(source.resolve())
+    command = [
+        sys.executable,
+        "-m",
+        "ser_hf.cli",
+        "adapt",
+        str(general),
+        "--data_dir",
+        str(folder),
+        "--output_dir",
+        str(work / "adapted"),
+        "--label_regex",
+        r"_(?P<label>[a-z]+)_\d+\.\w+$",
+        "--speaker_regex",
+        r"^(?P<speaker>[^_]+)_",
+    ]
+    environment = {**os.environ, "HF_DATASETS_CACHE": str(work / "cache"), "OMP_NUM_THREADS": "2"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=environment, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "corpus": corpus,
+        "clips": len(rows),
+        "command": " ".join(command[2:]),
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+    }
+
+
 def run_direction(direction: Direction, ks, draws, done, add) -> None:
     name = direction.name
     if 0 in ks and cell_key(name, "zero-shot", 0, None) not in done:
@@ -499,10 +650,6 @@ def run_direction(direction: Direction, ks, draws, done, add) -> None:
             started = time.perf_counter()
             metrics, _ = direction.score(direction.general_model(), direction.test_rows, mode=mode)
             add(cell(name, arm, 0, None, metrics, time.perf_counter() - started))
-        for forgetting in direction.forgetting_cells(
-            direction.general_model(), "zero-shot", 0, None, 0.0, mode=direction.model_normalization
-        ):
-            add(forgetting)
     for k in [k for k in ks if k > 0]:
         for draw in draws:
             rows = draw_clips(direction.labels, direction.speakers, direction.adapt, k, draw)
@@ -524,9 +671,6 @@ def run_direction(direction: Direction, ks, draws, done, add) -> None:
             seconds = time.perf_counter() - started
             metrics, _ = direction.score(adapted, direction.test_rows)
             add(cell(name, "adapted", k, draw, metrics, seconds))
-            if k == FORGETTING_K:
-                for forgetting in direction.forgetting_cells(adapted, "adapted", k, draw, seconds):
-                    add(forgetting)
             started = time.perf_counter()
             self_trained, picked = direction.self_trained(adapted, rows, draw, {})
             metrics, _ = direction.score(self_trained, direction.test_rows)
