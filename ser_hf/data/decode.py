@@ -31,7 +31,7 @@ from datasets.fingerprint import Hasher
 from .constants import CACHE_PRECISIONS
 from .corpora.base import InvalidClipError, decoder_problem
 from .dataset_info import column_values, get_ser_info, set_ser_info
-from .errors import RecordingTooLongError
+from .errors import InvalidClipsError, RecordingTooLongError
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def prepare_audio(
         num_proc (`int`, *optional*): decoding processes; defaults to one per CPU core (at most 8).
         cache_dir (`str`, *optional*): where the Arrow cache lives; defaults to ``$HF_DATASETS_CACHE/ser_hf``.
         skip_invalid (`bool`, *optional*, defaults to `False`): drop clips that fail to decode (each is logged and
-            listed in the ser-hf record under ``skipped``) instead of stopping at the first one.
+            listed in the ser-hf record under ``skipped``) instead of stopping with an error that names them all.
         load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache written for the same files and rate.
         precision (`str`, *optional*, defaults to `"float32"`): how the waveforms are stored, `"float32"` or
             `"float16"` (half the size; see the module docstring).
@@ -201,7 +201,15 @@ def prepare_audio(
     )
     errors = [(path, error) for path, error in zip(paths, column_values(decoded, "decode_error")) if error]
     if errors and not skip_invalid:
-        raise InvalidClipError(*errors[0])
+        if len(errors) == 1:
+            raise InvalidClipError(*errors[0])
+        # Every clip that does not decode, named at once: fixed in one go, not one rerun per clip.
+        corpora = (
+            ", ".join(sorted(set(map(str, column_values(dataset, "corpus")))))
+            if "corpus" in dataset.column_names
+            else "corpus"
+        )
+        raise InvalidClipsError(corpora, [InvalidClipError(path, error) for path, error in errors])
     if dataset._indices is not None:
         dataset = dataset.flatten_indices()
     prepared = concatenate_datasets([dataset, decoded.select_columns([WAVEFORM_COLUMN, "decode_error"])], axis=1)

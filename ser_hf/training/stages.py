@@ -23,13 +23,20 @@ from ..data.constants import canonical_corpus_name
 from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
 from ..data.decode import prepare_audio
+from ..data.errors import InvalidClipError, InvalidClipsError
 from ..data.splits import SplitError, clip_changes, clip_fingerprint, split_dataset
 from ..errors import RecipeError
 from ..evaluation.calibration import apply_temperature, fit_temperature_scaling, reset_temperature
 from ..evaluation.report import evaluate_split, predict_split, write_report
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
-from ..inputs.base import InputMode, drop_clips_longer_than, drop_clips_shorter_than, receptive_field_seconds
+from ..inputs.base import (
+    RECEPTIVE_FIELD,
+    InputMode,
+    drop_clips_longer_than,
+    drop_clips_shorter_than,
+    receptive_field_seconds,
+)
 from ..inputs.collators import AudioClassificationCollator
 from ..inputs.modes import input_mode as recipe_mode
 from ..inputs.speaker_normalization import NormalizationPlan, fit_normalization
@@ -43,7 +50,7 @@ from ..models import (
 )
 from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
 from ..models.runtime.baselines import default_feature_extractor
-from ..models.runtime.ssl import check_config_overrides, ssl_lora_config
+from ..models.runtime.ssl import check_config_overrides, minimum_input_samples, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe
 from ..run_folder import (
@@ -92,8 +99,12 @@ def _corpus_options(data_args: DataArguments, corpus: str) -> dict[str, Any]:
     return dict(options)
 
 
-def load_dataset_from_args(data_args: DataArguments) -> Dataset:
-    """Load the recipe's corpora on the shared vocabulary, merge them, and decode every clip once (cached)."""
+def load_dataset_from_args(data_args: DataArguments, shortest_clip_seconds: Optional[float] = None) -> Dataset:
+    """Load the recipe's corpora on the shared vocabulary, merge them, and decode every clip once (cached).
+
+    Clips that do not decode are named all in one error; with ``shortest_clip_seconds`` (the model's receptive field,
+    :func:`shortest_clip_seconds`), that error names the clips too short for the model as well, which the run would
+    otherwise only stop on once the others were fixed."""
     corpora = [
         load_corpus(
             name,
@@ -107,12 +118,42 @@ def load_dataset_from_args(data_args: DataArguments) -> Dataset:
         for name, data_dir in zip(data_args.corpus, data_args.data_dir)
     ]
     dataset = corpora[0] if len(corpora) == 1 else merge_corpora(corpora, labels=data_args.labels)
-    return prepare_audio(
-        dataset,
-        num_proc=data_args.preprocessing_num_workers,
-        skip_invalid=data_args.skip_invalid,
-        precision=data_args.cache_precision,
-    )
+    try:
+        return prepare_audio(
+            dataset,
+            num_proc=data_args.preprocessing_num_workers,
+            skip_invalid=data_args.skip_invalid,
+            precision=data_args.cache_precision,
+        )
+    except InvalidClipError as error:
+        errors = list(getattr(error, "errors", [error]))
+        named = {bad.path for bad in errors}
+        too_short = []
+        if shortest_clip_seconds is not None and "duration" in dataset.column_names:
+            limit = RECEPTIVE_FIELD.format(ms=f"{shortest_clip_seconds * 1000:.1f}")
+            for path, duration in zip(column_values(dataset, "path"), column_values(dataset, "duration")):
+                if duration is not None and duration < shortest_clip_seconds and path not in named:
+                    too_short.append(InvalidClipError(path, f"{duration * 1000:.1f} ms, shorter than {limit}"))
+        if not too_short:
+            raise
+        raise InvalidClipsError(", ".join(dict.fromkeys(data_args.corpus)), [*errors, *too_short]) from None
+
+
+def shortest_clip_seconds(model_args: ModelArguments, sampling_rate: int) -> Optional[float]:
+    """The receptive field of the recipe's encoder in seconds, read from its config alone (no weights), or `None`
+    where there is none to read (the baselines see a clip of any length) or its config cannot be read here (the
+    model's own check names it later)."""
+    if model_args.is_baseline:
+        return None
+    try:
+        if model_args.model_name_or_path is None:
+            config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
+        else:
+            config = AutoConfig.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+    except Exception:  # noqa: BLE001 - only a courtesy: build_model reports a config it cannot read
+        return None
+    samples = minimum_input_samples(config)
+    return samples / sampling_rate if samples > 1 else None
 
 
 def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optional[int], DatasetDict]]:
@@ -316,7 +357,9 @@ def prepare_recipe_data(recipe: Recipe) -> tuple[InputMode, Dataset]:
     frozen encoder's outputs, the openSMILE functionals) for every split to read."""
     check_model_config(recipe.model, recipe.augmentation)
     with recipe.training.main_process_first(desc="decoding the corpus"):
-        dataset = load_dataset_from_args(recipe.data)
+        dataset = load_dataset_from_args(
+            recipe.data, shortest_clip_seconds=shortest_clip_seconds(recipe.model, recipe.data.sampling_rate)
+        )
     # The split is made once on the loaded corpus first, so that a speaker list naming speakers the corpus lacks (or a
     # protocol it cannot follow) stops the run before minutes of encoding, not after.
     folds = make_folds(dataset, recipe.data)
