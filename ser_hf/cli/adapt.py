@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,6 +31,8 @@ logger = logging.getLogger(__name__)
 #: adaptation's run (on the labelled clips alone) and the corpus the round trains on.
 SELF_TRAINING_SUFFIX = ".self-training"
 LABELLED_ONLY_FOLDER = "labelled-only"
+#: The recipe of an adaptation, written beside its output folder (``OUT.adapt.yaml``).
+RECIPE_SUFFIX = ".adapt.yaml"
 SELF_TRAINING_CORPUS_FOLDER = "clips"
 #: The corpus the self-training round trains on: the labelled clips and the picked unlabelled ones, with their labels.
 SELF_TRAINING_CSV = "self_training_clips.csv"
@@ -133,22 +134,71 @@ def adapt_command(args: argparse.Namespace) -> int:
     overrides = recipe_overrides(args.overrides)
     options = corpus_options(args)
     output_dir = Path(args.output_dir).expanduser()
-    if not args.unlabelled_dir:
+    record = check_labelled_clips(args, options)
+    if args.unlabelled_dir:
+        work = output_dir.parent / f"{output_dir.name}{SELF_TRAINING_SUFFIX}"
+        first_output = work / LABELLED_ONLY_FOLDER
+        run_adaptation(args, args.data_dir, options, first_output, overrides)
+        corpus, pseudo = self_training_corpus(args, first_output, options, work / SELF_TRAINING_CORPUS_FOLDER)
+        record.update(pseudo)
+        options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
+        run_adaptation(args, corpus, options, output_dir, overrides)
+    else:
         run_adaptation(args, args.data_dir, options, output_dir, overrides)
-        return 0
-    work = output_dir.parent / f"{output_dir.name}{SELF_TRAINING_SUFFIX}"
-    first_output = work / LABELLED_ONLY_FOLDER
-    run_adaptation(args, args.data_dir, options, first_output, overrides)
-    corpus, record = self_training_corpus(args, first_output, options, work / SELF_TRAINING_CORPUS_FOLDER)
-    options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
-    run_adaptation(args, corpus, options, output_dir, overrides)
-    # What the card says it was adapted on (the report alone cannot tell labelled clips from pseudo-labelled ones).
+    # What the card says it was adapted from and on (the report alone cannot tell the model's labels, nor labelled
+    # clips from pseudo-labelled ones).
     from ..hub.card import write_model_card
     from ..recipe.adaptation import ADAPTATION_FILE
 
     (output_dir / ADAPTATION_FILE).write_text(json.dumps(record, indent=2) + "\n")
     write_model_card(output_dir)
     return 0
+
+
+def check_labelled_clips(args: argparse.Namespace, options: dict) -> dict[str, Any]:
+    """The labelled folder read (file names and folders only, nothing decoded) before the model loads: every label
+    has a clip of a speaker who adapts, two labels at least, and the test speakers exist. Returns the adaptation's
+    record so far: the model's labels, the folder's, which are new to the model and which it loses."""
+    from collections import Counter
+
+    from ..data.corpora import load_corpus
+    from ..data.dataset_info import column_values
+    from ..recipe.adaptation import trained_model_facts
+
+    labelled = load_corpus("folder", args.data_dir, labels=csv_list(args.labels), **options)
+    names = labelled.features["label"].names
+    speakers = column_values(labelled, "speaker_id")
+    test_speakers = speaker_ids(args.test_speakers, "--test_speakers") or []
+    unknown = sorted(set(test_speakers) - set(speakers))
+    if unknown:
+        raise RecipeError(
+            f"--test_speakers {', '.join(unknown)}: not among {args.data_dir}'s speakers {sorted(set(speakers))}."
+        )
+    if set(speakers) <= set(test_speakers):
+        raise RecipeError(f"--test_speakers names every speaker of {args.data_dir}: none is left to adapt on.")
+    counts = Counter(
+        names[label]
+        for label, speaker in zip(column_values(labelled, "label"), speakers)
+        if speaker not in test_speakers
+    )
+    missing = [name for name in names if not counts[name]]
+    if missing:
+        raise RecipeError(
+            f"{args.data_dir}: no clip of {', '.join(missing)} among the speakers who adapt (clips per label: "
+            f"{dict(counts) or 'none'}): label at least one clip of every emotion, or leave it out with --labels."
+        )
+    if len(names) < 2:
+        raise RecipeError(f"{args.data_dir}: clips of one emotion only ({names[0]}); label two emotions at least.")
+    model_labels = trained_model_facts(args.model)["labels"]
+    return {
+        "adapted_from": str(args.model),
+        "model_labels": model_labels,
+        "labels": names,
+        "new_labels": [name for name in names if name not in model_labels],
+        "dropped_labels": [name for name in model_labels if name not in names],
+        "labelled_clips": sum(counts.values()),
+        "clips_per_label": {name: counts[name] for name in names},
+    }
 
 
 def run_adaptation(
@@ -169,10 +219,12 @@ def run_adaptation(
     values.update(overrides)
     from ..train import main as train_main
 
-    with tempfile.TemporaryDirectory() as folder:
-        recipe = Path(folder) / "adapt.yaml"
-        recipe.write_text(yaml.safe_dump(values, sort_keys=False))
-        train_main([str(recipe)])
+    # Kept beside the adapted model: errors name a file that exists, and `ser-hf train` runs it again as it is.
+    recipe = output_dir.parent / f"{output_dir.name}{RECIPE_SUFFIX}"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    recipe.write_text(yaml.safe_dump(values, sort_keys=False))
+    logger.info("Adaptation recipe: %s (ser-hf train %s runs it again).", recipe, recipe)
+    train_main([str(recipe)])
 
 
 def self_training_corpus(
@@ -230,11 +282,7 @@ def self_training_corpus(
         round(100 * ADAPTATION_SELF_TRAINING_SHARE),
         len(labelled),
     )
-    test_speakers = set(speaker_ids(args.test_speakers, "--test_speakers") or ())
     record = {
-        "adapted_from": str(args.model),
-        # The clips it trained on: the test speakers' are scored, not trained on.
-        "labelled_clips": sum(1 for _, _, speaker in clips[: len(labelled)] if speaker not in test_speakers),
         "unlabelled_recordings": len(scored),
         "pseudo_labelled_clips": len(picked),
         "self_training_share": ADAPTATION_SELF_TRAINING_SHARE,

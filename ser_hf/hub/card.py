@@ -302,6 +302,8 @@ class SERCardData:
             "speakers": len(report.split.speakers.get("train", [])),
             "pseudo_labelled_clips": record.get("pseudo_labelled_clips", 0),
             "unlabelled_recordings": record.get("unlabelled_recordings", 0),
+            "new_labels": record.get("new_labels", []),
+            "dropped_labels": record.get("dropped_labels", []),
             "starting_point_weight": self.training_args.get("starting_point_weight"),
         }
 

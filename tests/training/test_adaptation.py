@@ -160,6 +160,32 @@ def test_the_adaptation_recipe_keeps_the_models_head_statistics_and_window(tmp_p
     assert {key: values[key] for key in ADAPTATION_SETTINGS} == ADAPTATION_SETTINGS
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--labels", "angry,sad"], "no clip of sad among the speakers who adapt"),
+        (["--test_speakers", "SPA"], "--test_speakers names every speaker"),
+        (["--test_speakers", "NOBODY"], "--test_speakers NOBODY: not among"),
+        (["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$"], "label 'boredom' is not an emotion ser-hf knows"),
+    ],
+    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary"],
+)
+def test_adapt_refuses_a_folder_it_cannot_adapt_on_before_the_model_loads(tmp_path, capsys, flags, message):
+    folder = _write_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "happy"})
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("SPA_angry_0.flac", "SPA_happy_0.flac"):
+        (clips / name).symlink_to(next(RAVDESS_SAMPLE.glob("Actor_01/*.flac")))
+    if "label 'boredom'" in message:
+        (clips / "SPA_boredom_0.flac").symlink_to(next(RAVDESS_SAMPLE.glob("Actor_01/*.flac")))
+    status = cli_main(
+        ["adapt", str(folder), "--data_dir", str(clips), "--output_dir", str(tmp_path / "out")]
+        + ["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$", "--speaker_regex", r"^(?P<speaker>[A-Z]+)_", *flags]
+    )
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_adapt_refuses_a_wrong_model_folder_before_torch_is_imported(tmp_path):
     folder = _write_config(tmp_path / "model", model_type="ser_cnn2d", id2label={"0": "angry"})
     code = (
@@ -225,6 +251,13 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     assert report["split"]["speakers"]["test"] == ["SPB"] and report["evaluation"]["test"]["unweighted_accuracy"] >= 0
     record = json.loads((out / "adaptation.json").read_text())
     assert record["labelled_clips"] == 6 and record["unlabelled_recordings"] == 12
+    assert record["new_labels"] == [] and record["dropped_labels"] == [
+        "neutral",
+        "calm",
+        "fearful",
+        "disgust",
+        "surprised",
+    ]
     assert 0 < record["pseudo_labelled_clips"] < 12  # the surest share of each predicted emotion
     assert report["split"]["clips"]["train"] == 6 + record["pseudo_labelled_clips"]
     assert report["split"]["speakers"]["train"] == ["SPA", "U"]  # the unlabelled ones' speaker, read by the regex
@@ -237,6 +270,8 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     card = (out / "README.md").read_text()
     assert f"**Adapted from:** `{trained_run.name}`" in card
     assert f"on 6 labelled clips and {record['pseudo_labelled_clips']} of 12 unlabelled recordings" in card
+    assert "the trained model's neutral, calm, fearful, disgust, surprised dropped" in card
+    assert (tmp_path / "adapted.adapt.yaml").is_file()  # the recipe that ran, kept beside the model
     # An ordinary ser-hf model: predict loads it through the pipeline.
     capsys.readouterr()
     assert cli_main(["predict", str(out), str(next(clips.glob("SPB_angry_*")))]) == 0
