@@ -11,20 +11,25 @@ truncated, NaN samples, too short for the model) gets a result with an ``error``
 
 Recordings may be grouped by speaker (:mod:`.speakers`): a model whose feature extractor standardises per speaker
 (``normalization="speaker"``) then gets each window standardised with the statistics of its speaker's recordings,
-computed first in a pass of their own over the same windows and without labels.
+computed without labels: in a pass of their own over the same windows, or, for a Whisper classifier whose head reads
+its pooled encoder states, from the states each window is encoded to once, which the head then scores (as
+``ser-hf evaluate`` does).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
+import torch
 
+from ..evaluation.evaluate_model import encodes_once, head_logits
 from ..evaluation.setup_shift import setup_shift_report, standardized_states
+from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan
 from ..models.feature_normalization import Statistics
 from ..models.runtime.padding import is_padding_invariant
 from .pipelines import SpeakerNormalizedAudioClassificationPipeline, model_labels
@@ -36,7 +41,7 @@ from .speakers import (
     normalises_per_corpus,
     normalises_per_speaker,
     speaker_statistics_of_files,
-    statistics_group,
+    statistics_of_groups,
 )
 from .windows import (
     MAX_WHOLE_FILE_SECONDS,
@@ -77,11 +82,12 @@ class _Window:
     end: int
 
 
-def _speaker_statistics_for(
-    classifier, files: Sequence[str], speakers: Optional[Mapping[str, str]], **options
-) -> dict[str, Statistics]:
-    """The statistics of each speaker whose windows the model standardises per speaker (none for other models, or
-    without speakers: then a warning names the fallback and how to group the recordings)."""
+def _statistics_groups(
+    classifier, files: Sequence[str], speakers: Optional[Mapping[str, Optional[str]]]
+) -> Optional[dict[str, Optional[str]]]:
+    """Whose statistics standardise each file (``{file: group}``; `None`: a file no speaker is known for, which gets
+    the training statistics) for a model that standardises per speaker or per corpus; `None` for other models, or
+    without speakers (then a warning names the fallback and how to group the recordings)."""
     feature_extractor = classifier.feature_extractor
     if speakers is not None:
         missing = [file for file in files if file not in speakers]
@@ -94,8 +100,8 @@ def _speaker_statistics_for(
             "recordings of one set-up together, and enough of them to span the emotions).",
             len(files),
         )
-        speakers = {file: RECORDINGS_GROUP for file in files}
-    elif not normalises_per_speaker(feature_extractor):
+        return {file: RECORDINGS_GROUP for file in files}
+    if not normalises_per_speaker(feature_extractor):
         if speakers is not None:
             logger.info(
                 "%s does not standardise features per speaker (normalization=%r): the speakers only label "
@@ -103,7 +109,7 @@ def _speaker_statistics_for(
                 type(feature_extractor).__name__,
                 getattr(feature_extractor, "normalization", None),
             )
-        return {}
+        return None
     if speakers is None:
         logger.warning(
             "The model was trained on features standardised per speaker, but the recordings are not "
@@ -113,7 +119,7 @@ def _speaker_statistics_for(
             ",".join(SPEAKERS_CSV_COLUMNS),
         )
         feature_extractor._fallback_said = True  # its own warning would say the same, naming the Python API only
-        return {}
+        return None
     if not isinstance(classifier, SpeakerNormalizedAudioClassificationPipeline):
         raise TypeError(
             "The model standardises features per speaker: build the pipeline with "
@@ -121,7 +127,157 @@ def _speaker_statistics_for(
             "SpeakerNormalizedAudioClassificationPipeline) so that each window's speaker statistics reach "
             "its feature extractor."
         )
-    return speaker_statistics_of_files(feature_extractor, files, speakers, model=classifier.model, **options)
+    return {file: speakers[file] for file in files}
+
+
+@dataclass
+class _EncodedWindow:
+    """A window of a file (``file``: its index) and its pooled encoder states once computed."""
+
+    file: int
+    start: int
+    end: int
+    states: Optional[np.ndarray] = None
+
+
+def _pooled_states(model, feature_extractor, clips: list[np.ndarray]) -> list[np.ndarray | Exception]:
+    """Each clip's pooled encoder states (what FAST mode caches, the rows of its group's statistics); when a batch
+    fails its clips are tried one at a time, so that only a clip the model cannot take fails, with its exception."""
+    try:
+        inputs = feature_extractor(
+            clips, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt", return_state_statistics=False
+        )
+        states = model.pooled_encoder_states(
+            inputs["input_features"].to(device=model.device, dtype=model.dtype),
+            inputs["attention_mask"].to(model.device),
+        )
+        return list(states.float().cpu().numpy())
+    except Exception as error:  # noqa: BLE001 - one bad window must not lose the run's other results
+        if len(clips) == 1:
+            return [error]
+        return [states for clip in clips for states in _pooled_states(model, feature_extractor, [clip])]
+
+
+def _classify_by_encoder_states(
+    classifier,
+    files: Sequence[str],
+    speakers: Optional[Mapping[str, Optional[str]]],
+    groups: Mapping[str, Optional[str]],
+    *,
+    window_seconds: Optional[float],
+    hop_seconds: Optional[float],
+    max_whole_file_seconds: float,
+    min_samples: int,
+    too_short: str,
+    batch_size: int,
+    progress: bool,
+    min_statistics_rows: int,
+) -> list[FilePrediction]:
+    """Every file's prediction, each window through the encoder once, for a Whisper classifier whose logits follow
+    from its pooled encoder states (:func:`~ser_hf.evaluation.evaluate_model.encodes_once`) standardised per speaker or
+    corpus: the states are kept (one vector a window), the groups' statistics taken over them, and the model's own
+    head scores them (:func:`~ser_hf.evaluation.evaluate_model.head_logits`), as ``ser-hf evaluate`` does. The
+    progress bar counts the files encoded."""
+    from tqdm.auto import tqdm
+
+    model, extractor = classifier.model, classifier.feature_extractor
+    sampling_rate = extractor.sampling_rate
+    predictions: list[FilePrediction] = []
+    windows: list[_EncodedWindow] = []
+    pending: list[tuple[_EncodedWindow, np.ndarray]] = []
+    file_windows: list[int] = []
+    group_windows: Counter = Counter()
+    group_seconds: Counter = Counter()
+    bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
+    with tqdm(
+        total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format, smoothing=0
+    ) as bar:
+
+        def encode_pending() -> None:
+            states = _pooled_states(model, extractor, [clip for _, clip in pending])
+            for (window, _), window_states in zip(pending, states):
+                prediction = predictions[window.file]
+                if isinstance(window_states, Exception):
+                    if prediction.error is None:
+                        where = ""
+                        if file_windows[window.file] > 1:
+                            where = f" (window {window.start / sampling_rate:.3f}-{window.end / sampling_rate:.3f} s)"
+                        prediction.error = (
+                            f"the model could not classify it{where}: {type(window_states).__name__}: {window_states}"
+                        )
+                else:
+                    window.states = window_states
+                bar.update(1 / file_windows[window.file])
+            pending.clear()
+
+        for path in files:
+            waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
+            if speakers is not None:
+                prediction.speaker = speakers[path]
+            predictions.append(prediction)
+            if waveform is None:
+                file_windows.append(0)
+                bar.update(1)
+                continue
+            warn_if_too_short(prediction)
+            bounds = model_windows(extractor, waveform, window_seconds, hop_seconds, max_whole_file_seconds)
+            file_windows.append(len(bounds))
+            if groups[path] is not None:
+                group_windows[groups[path]] += len(bounds)
+                group_seconds[groups[path]] += len(waveform) / sampling_rate
+            for start, end in bounds:
+                window = _EncodedWindow(len(predictions) - 1, start, end)
+                windows.append(window)
+                pending.append((window, waveform[start:end]))
+                if len(pending) >= batch_size:
+                    encode_pending()
+        if pending:
+            encode_pending()
+
+    scored = [window for window in windows if window.states is not None and predictions[window.file].error is None]
+    rows = (
+        (groups[files[window.file]], window.states.reshape(1, -1))
+        for window in scored
+        if groups[files[window.file]] is not None
+    )
+    statistics = statistics_of_groups(extractor, rows, group_windows, group_seconds, min_statistics_rows)
+    plan = NormalizationPlan(extractor.normalization, speaker_statistics=statistics)
+    head_rows = [
+        {ENCODER_STATES_COLUMN: window.states, plan.group_column: groups[files[window.file]]} for window in scored
+    ]
+    logits = head_logits(model, extractor, head_rows, plan)
+    probabilities = _softmax(logits)
+    labels = model_labels(classifier)
+    for window, window_logits, window_probabilities in zip(scored, logits, probabilities):
+        prediction = predictions[window.file]
+        if prediction.error is not None:
+            continue
+        if not np.isfinite(window_logits).all():
+            prediction.error = _not_finite(dict(zip(labels, window_probabilities.tolist())))
+            continue
+        prediction.windows.append(
+            WindowPrediction(
+                start=window.start / sampling_rate,
+                end=window.end / sampling_rate,
+                scores={label: float(score) for label, score in zip(labels, window_probabilities)},
+            )
+        )
+    for prediction in predictions:
+        if prediction.error is not None:
+            prediction.windows = []
+    return predictions
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Each row's probabilities, as the audio-classification pipeline computes them (in float32)."""
+    return torch.from_numpy(np.asarray(logits, np.float32)).softmax(-1).numpy()
+
+
+def _not_finite(scores: Mapping[str, float]) -> str:
+    return (
+        f"its scores are not finite ({', '.join(f'{k}: {v}' for k, v in scores.items())}): the "
+        "model's weights or its preprocessor_config.json statistics hold NaN or infinite values"
+    )
 
 
 class _WindowQueue:
@@ -217,10 +373,7 @@ class _WindowQueue:
                 results[i] = {label: scores[label] for label in self.labels}
                 if not all(math.isfinite(score) for score in scores.values()):
                     # A NaN score is never written as a result: the file gets an error row instead.
-                    results[i] = ValueError(
-                        f"its scores are not finite ({', '.join(f'{k}: {v}' for k, v in scores.items())}): the "
-                        "model's weights or its preprocessor_config.json statistics hold NaN or infinite values"
-                    )
+                    results[i] = ValueError(_not_finite(scores))
         return results
 
     def _one(self, window: dict) -> list[dict] | Exception:
@@ -255,8 +408,10 @@ def classify_files(
 
     ``speakers`` (``{file: speaker}``, every file) puts each file's speaker in its result. For a model whose feature
     extractor standardises per speaker, each speaker's statistics are first computed over the windows of all their
-    files (:func:`speaker_statistics_of_files`, a pass of its own), and every window is standardised with its
-    speaker's: the results are transductive. Such a model needs a
+    files (:func:`speaker_statistics_of_files`, a pass of its own; a Whisper classifier whose logits follow from its
+    pooled encoder states keeps each window's states instead, so that each window is encoded once, and yields its
+    results once every file is encoded), and every window is standardised with its speaker's: the results are
+    transductive. A file whose speaker is `None` gets the training statistics. Such a model needs a
     :class:`SpeakerNormalizedAudioClassificationPipeline` (see :func:`load_classifier`); without
     ``speakers`` it gets the training speakers' global statistics, with a warning, and so does a speaker (or, for a
     model standardised per corpus, the files classified together) whose statistics would rest on fewer than
@@ -275,17 +430,36 @@ def classify_files(
     window_seconds, max_whole_file_seconds = fit_to_encoder_window(
         classifier.feature_extractor, window_seconds, max_whole_file_seconds
     )
-    statistics = _speaker_statistics_for(
-        classifier,
-        files,
-        speakers,
-        window_seconds=window_seconds,
-        hop_seconds=hop_seconds,
-        max_whole_file_seconds=max_whole_file_seconds,
-        min_samples=min_samples,
-        progress=progress,
-        min_statistics_rows=min_statistics_rows,
+    groups = _statistics_groups(classifier, files, speakers)
+    window_options = dict(
+        window_seconds=window_seconds, hop_seconds=hop_seconds, max_whole_file_seconds=max_whole_file_seconds
     )
+    if groups is not None and encodes_once(classifier.model, classifier.feature_extractor):
+        yield from _classify_by_encoder_states(
+            classifier,
+            files,
+            speakers,
+            groups,
+            **window_options,
+            min_samples=min_samples,
+            too_short=too_short,
+            batch_size=batch_size,
+            progress=progress,
+            min_statistics_rows=min_statistics_rows,
+        )
+        return
+    statistics = {}
+    if groups is not None:
+        statistics = speaker_statistics_of_files(
+            classifier.feature_extractor,
+            files,
+            groups,
+            model=classifier.model,
+            **window_options,
+            min_samples=min_samples,
+            progress=progress,
+            min_statistics_rows=min_statistics_rows,
+        )
     extractor = classifier.feature_extractor
     if not is_padding_invariant(classifier.model, extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
@@ -299,7 +473,7 @@ def classify_files(
             waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
             if speakers is not None:
                 prediction.speaker = speakers[path]
-            group = statistics_group(path, speakers, extractor)
+            group = groups[path] if groups is not None else None
             if waveform is None:
                 queue.add(prediction, None)
             else:

@@ -9,7 +9,7 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
+from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -120,10 +120,12 @@ def speaker_statistics_of_files(
 
     def feature_rows() -> Iterator[tuple[str, np.ndarray]]:
         for path in tqdm(files, desc="Speaker statistics", unit="file", disable=not progress):
+            speaker = speakers[path]
+            if speaker is None:  # no speaker known: the training statistics standardise it
+                continue
             waveform, _ = read_clip(path, sampling_rate, min_samples)
             if waveform is None:
                 continue
-            speaker = speakers[path]
             bounds = model_windows(feature_extractor, waveform, window_seconds, hop_seconds, max_whole_file_seconds)
             windows[speaker] += len(bounds)
             seconds[speaker] += len(waveform) / sampling_rate
@@ -132,7 +134,21 @@ def speaker_statistics_of_files(
                 for rows in clip_feature_rows(feature_extractor, clips, model):
                     yield speaker, rows
 
-    statistics = statistics_by_speaker(feature_rows())
+    return statistics_of_groups(feature_extractor, feature_rows(), windows, seconds, min_statistics_rows)
+
+
+def statistics_of_groups(
+    feature_extractor,
+    feature_rows: Iterable[tuple[str, np.ndarray]],
+    windows: Counter,
+    seconds: Counter,
+    min_statistics_rows: int = MIN_STATISTICS_ROWS,
+) -> dict[str, Statistics]:
+    """Each group's ``(mean, std)`` over ``(group, feature rows)`` pairs, with the warnings of
+    :func:`speaker_statistics_of_files` (``windows`` and ``seconds``: each group's, complete once ``feature_rows`` is
+    consumed): a group of fewer than ``min_statistics_rows`` vectors gets none; a group of few windows or seconds is
+    named."""
+    statistics = statistics_by_speaker(feature_rows)
     per_corpus = normalises_per_corpus(feature_extractor)
     too_few = {speaker: value.count for speaker, value in statistics.items() if value.count < min_statistics_rows}
     if too_few:
@@ -188,4 +204,5 @@ __all__ = [
     "speakers_from_folders",
     "speakers_of",
     "statistics_group",
+    "statistics_of_groups",
 ]

@@ -395,7 +395,6 @@ def encoder_states_once(model: PreTrainedModel, feature_extractor, dataset: Data
         return encode_dataset(model, feature_extractor, dataset, batch_size=batch_size)
 
 
-@torch.no_grad()
 def cached_states_logits(
     model: PreTrainedModel,
     feature_extractor,
@@ -406,19 +405,33 @@ def cached_states_logits(
     """The model's logits from each clip's cached pooled encoder states (its own head, as FAST mode trains it:
     :class:`~ser_hf.inputs.fast_mode.CachedEncoderHead`), standardised with each row's group statistics of
     ``normalization``, divided by the model's calibration temperature as its forward pass divides them."""
-    with _encoder_frozen(model):
-        head = CachedEncoderHead(model).eval()
-    collator = EncoderStatesCollator(feature_extractor, normalization)
     columns = [ENCODER_STATES_COLUMN]
     if normalization is not None and normalization.speaker_statistics is not None:
         columns.append(normalization.group_column)
     rows = encoded.select_columns(columns).with_format("numpy")
+    return _finite(head_logits(model, feature_extractor, rows, normalization, batch_size))
+
+
+@torch.no_grad()
+def head_logits(
+    model: PreTrainedModel,
+    feature_extractor,
+    rows: Sequence[dict[str, Any]],
+    normalization: Optional[NormalizationPlan] = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """The logits of :func:`cached_states_logits` for `rows` (``{"encoder_states": ..., group column: ...}``, a
+    dataset's or a list's), NaN or infinite ones left to the caller (``ser-hf predict`` gives each such window's file
+    an error)."""
+    with _encoder_frozen(model):
+        head = CachedEncoderHead(model).eval()
+    collator = EncoderStatesCollator(feature_extractor, normalization)
     outputs = []
     for batch in DataLoader(rows, batch_size=batch_size, collate_fn=collator):
         batch = {name: value.to(model.device) for name, value in batch.items()}
         outputs.append(head(**batch).logits.float().cpu().numpy())
     logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
-    return _finite(logits / getattr(model.config, "calibration_temperature", 1.0))
+    return logits / getattr(model.config, "calibration_temperature", 1.0)
 
 
 def _ensemble_logits(
@@ -823,8 +836,10 @@ __all__ = [
     "SPLITS",
     "TrainedModel",
     "default_output_dir",
+    "encodes_once",
     "evaluate_model",
     "evaluate_on_dataset",
+    "head_logits",
     "load_evaluation_corpus",
     "load_trained_model",
     "predict_logits",
