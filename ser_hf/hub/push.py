@@ -21,7 +21,14 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ..atomic_files import atomic_path
-from ..hub_timeouts import HUB_TIMEOUT_ENV, hub_timeout, is_timeout, transport_errors, use_hub_timeout
+from ..hub_timeouts import (
+    HUB_TIMEOUT_ENV,
+    answer_deadlines,
+    hub_timeout,
+    is_timeout,
+    transport_errors,
+    use_hub_timeout,
+)
 from ..run_folder import CARD_FILE, CLIP_FINGERPRINT_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
 from .card import SERCardData, create_model_card, read_run
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
@@ -93,7 +100,8 @@ def _explained_push_errors(folder: Path, endpoint: str, retry: str) -> Iterator[
     """Errors of a push say that ``folder`` is unchanged and how to push again (``retry``)."""
     advice = f"Nothing in {folder} was changed; to try again, run {retry}."
     try:
-        yield
+        with answer_deadlines():  # each answer whole within SER_HF_HUB_TIMEOUT, not only each read of it
+            yield
     except HfHubHTTPError as error:  # the Hub answered with an error: keep its type (RepositoryNotFoundError, ...)
         error.append_to_message(f"\n{advice}")
         raise

@@ -84,6 +84,71 @@ def test_a_push_to_a_hub_that_never_answers_times_out_with_the_retry_advice(tmp_
     )
 
 
+@pytest.fixture
+def trickling_hub():
+    """An endpoint that answers every request at once with its headers, then one byte of body every 0.2 s (for 30 s
+    at most): each read is quick, the answer never ends."""
+    import threading
+
+    stop = threading.Event()
+
+    def answer(connection):
+        with connection:
+            connection.settimeout(30)
+            try:
+                connection.recv(65536)
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                )
+                for _ in range(150):
+                    if stop.wait(0.2):
+                        return
+                    connection.sendall(b" ")
+            except OSError:
+                return
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.5)
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def test_a_push_to_a_hub_that_trickles_its_answer_stops_at_the_timeout(tmp_path, monkeypatch, capsys, trickling_hub):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    monkeypatch.setenv("SER_HF_HUB_TIMEOUT", "1")
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", trickling_hub)
+    started = time.monotonic()
+    assert cli_main(["push", str(run_dir), "--repo-id", "me/ser-demo", "--no-card"]) == 2
+    # Each byte came well within the per-read limit: only a deadline on the whole answer stops it.
+    assert time.monotonic() - started < 20  # the answer would go on for 30 s
+    assert last_error_line(capsys) == (
+        f"ser-hf: error: The Hub at {trickling_hub} did not answer within 1 s while pushing {run_dir} (set "
+        f"SER_HF_HUB_TIMEOUT to wait longer). Nothing in {run_dir} was changed; to try again, run `ser-hf push "
+        f"{run_dir} --repo-id me/ser-demo --no-card`."
+    )
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.json"]
+
+
 def test_a_hub_error_that_echoes_the_token_is_printed_redacted(tmp_path, monkeypatch, capsys, caplog):
     from tests.hub_server import LocalHub
 
