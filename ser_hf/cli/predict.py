@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..deploy.audio_inputs import find_audio_inputs
+from ..deploy.audio_inputs import audio_inputs, find_audio_inputs
 from ..deploy.constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from ..extras import install_hint
 from ..model_location import check_local_model_path
@@ -150,7 +150,7 @@ def predict_command(args: argparse.Namespace) -> int:
     # Paths first, at once: the deploy stage's classifying imports torch and transformers, and ser_hf.models (which
     # registers the model types). A model folder that is not there is named from its name alone.
     check_local_model_path(args.model)
-    files = find_audio_inputs(args.files) if args.files else None
+    inputs = audio_inputs(args.files) if args.files else None  # each file with its path in the folder named
     if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
     if args.output is not None:
@@ -175,9 +175,10 @@ def predict_command(args: argparse.Namespace) -> int:
 
     summary = predict_files(
         args.model,
-        files,
+        list(inputs) if inputs else None,
         speakers_csv=args.speakers,
         speaker_from=args.speaker_from,
+        searched_paths=inputs,
         output=args.output,
         top_k=args.top_k,
         window_seconds=args.window_seconds,

@@ -18,7 +18,13 @@ URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
     """The audio files named, and those below the folders named (sorted; folders reached through links too, as a corpus
     load finds them), each once; errors name a path that is neither."""
-    files: list[str] = []
+    return list(audio_inputs(paths))
+
+
+def audio_inputs(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
+    """The files of :func:`find_audio_inputs`, each with the path a corpus' ``speaker_regex`` is searched in: its path
+    relative to the folder named, ``/`` between folders, as a folder corpus reads it (a file named: its name)."""
+    files: dict[str, str] = {}
     suffixes = {ext.lower() for ext in AUDIO_EXTENSIONS}
     for name in paths:
         if URL.match(str(name)):
@@ -27,15 +33,16 @@ def find_audio_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
             )
         path = Path(name)
         if path.is_dir():
-            found = [str(p) for p in walk_audio_files(path)[0]]
+            found = walk_audio_files(path)[0]
             if not found:
                 raise FileNotFoundError(f"No audio files ({', '.join(sorted(suffixes))}) found under {path}.")
-            files += found
+            for file in found:
+                files.setdefault(str(file), file.relative_to(path).as_posix())
         elif path.is_file():
-            files.append(str(path))
+            files.setdefault(str(path), path.name)
         else:
             raise FileNotFoundError(f"{path} is neither an audio file nor a folder.")
-    return list(dict.fromkeys(files))  # a file named twice (or inside a folder also named) gets one result
+    return files  # a file named twice (or inside a folder also named) gets one result
 
 
-__all__ = ["URL", "find_audio_inputs"]
+__all__ = ["URL", "audio_inputs", "find_audio_inputs"]

@@ -9,12 +9,18 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from .classify import classify_files
 from .pipelines import load_classifier, model_labels
 from .results import FilePrediction
-from .speakers import read_speakers_csv, speakers_from_folders, speakers_of
+from .speakers import (
+    normalises_per_speaker,
+    read_speakers_csv,
+    speakers_from_folders,
+    speakers_from_training_regex,
+    speakers_of,
+)
 from .writers import PredictionWriter
 
 
@@ -35,6 +41,7 @@ def predict_files(
     *,
     speakers_csv: Optional[str | os.PathLike] = None,
     speaker_from: Optional[str] = None,
+    searched_paths: Optional[Mapping[str, str]] = None,
     output: Optional[str | os.PathLike] = None,
     top_k: Optional[int] = None,
     window_seconds: Optional[float] = None,
@@ -48,7 +55,10 @@ def predict_files(
     """Classify `files` (audio files; with `speakers_csv` and no files, the CSV's) with the model at `model` (a
     folder, Hub id, ONNX export or folder of LoRA adapters): each :class:`FilePrediction` goes to `on_prediction`
     and, with `output` (``.csv`` or ``.json``), into that file, which appears only once complete. Speakers come from
-    `speakers_csv` (columns ``path``, ``speaker_id``) or, with ``speaker_from="folder"``, from each file's folder.
+    `speakers_csv` (columns ``path``, ``speaker_id``) or, with ``speaker_from="folder"``, from each file's folder;
+    without either, a model standardised per speaker reads them as its training corpus did, with the
+    ``speaker_regex`` its run recorded, searched in ``searched_paths[file]`` (the file's path relative to the folder
+    it was found in, :func:`~.audio_inputs.audio_inputs`; default: its name).
     A file that cannot be classified gets its error in its prediction and in the summary; the others go on."""
     table = read_speakers_csv(speakers_csv) if speakers_csv is not None else None
     if not files and table is None:
@@ -60,6 +70,8 @@ def predict_files(
     elif speaker_from == "folder":
         speakers = speakers_from_folders(files)
     classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
+    if speakers is None and normalises_per_speaker(classifier.feature_extractor):
+        speakers = speakers_from_training_regex(model, files, searched_paths, classifier.feature_extractor)
     writer = (
         None
         if output is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence
@@ -67,6 +68,81 @@ def speakers_of(files: Sequence[str], table: Mapping[str, str], source: str) -> 
             f"{shown}. Add a row ({','.join(SPEAKERS_CSV_COLUMNS)}) for each, or leave them out."
         )
     return speakers
+
+
+def training_speaker_regexes(model: str | os.PathLike) -> list[tuple[str, str]]:
+    """``(corpus, speaker_regex)`` of each corpus whose speakers the model's training run read from file paths (the
+    ``corpus_options`` of the ``run_config.json`` in the model's folder), in the run's order; empty for a model
+    without one (a Hub id, an export, a corpus with its own file-name parser)."""
+    if not Path(model).is_dir():
+        return []
+    from ..evaluation.evaluate_model import CorpusSource, run_training_sources
+    from ..run_folder import RunDir
+
+    return [
+        (CorpusSource(name, data_dir, options=options).identity, options["speaker_regex"])
+        for name, data_dir, options in run_training_sources(RunDir(Path(model)).read_config())
+        if options.get("speaker_regex")
+    ]
+
+
+def speakers_from_training_regex(
+    model: str | os.PathLike,
+    files: Sequence[str],
+    searched: Optional[Mapping[str, str]] = None,
+    feature_extractor=None,
+) -> Optional[dict[str, Optional[str]]]:
+    """Each file's speaker, read as the model's training corpus read its speakers (:func:`training_speaker_regexes`;
+    the first that matches, of several) from ``searched[file]`` (its path relative to the folder it was found in;
+    default: its name), said in one log line; a file none matches gets `None` (the training statistics), named in a
+    warning (which stands for `feature_extractor`'s own). `None` when the run recorded no ``speaker_regex`` or it
+    matches no file."""
+    regexes = training_speaker_regexes(model)
+    if not regexes:
+        return None
+    compiled = [re.compile(pattern) for _, pattern in regexes]
+    speakers: dict[str, Optional[str]] = {}
+    for file in files:
+        text = searched.get(file, Path(file).name) if searched is not None else Path(file).name
+        speakers[file] = next(
+            (speaker for pattern in compiled if (speaker := _speaker_group(pattern.search(text), pattern))), None
+        )
+    described = ", ".join(f"{corpus} {pattern!r}" for corpus, pattern in regexes)
+    unmatched = [file for file, speaker in speakers.items() if speaker is None]
+    if unmatched:
+        shown = ", ".join(unmatched[:10]) + (f" and {len(unmatched) - 10} more" if len(unmatched) > 10 else "")
+        every = len(unmatched) == len(files)
+        logger.warning(
+            "%s the %d file(s) match %s speaker_regex of the model's training corpus (%s), so %s: %s",
+            "None of" if every else f"{len(unmatched)} of",
+            len(files),
+            "the" if every else "no",
+            described,
+            "the recordings are not grouped by speaker"
+            if every
+            else "those are standardised with the training speakers' global statistics instead",
+            shown,
+        )
+        if not every and feature_extractor is not None:
+            feature_extractor._fallback_said = True  # said here, naming the files
+    if len(unmatched) == len(files):
+        return None
+    logger.info(
+        "Each file's speaker read with the speaker_regex of the model's training corpus (%s, from its "
+        "run_config.json) in its path relative to the folder given: %d speaker(s) in %d file(s). Pass --speakers or "
+        "--speaker-from to group them otherwise.",
+        described,
+        len({speaker for speaker in speakers.values() if speaker is not None}),
+        len(files) - len(unmatched),
+    )
+    return speakers
+
+
+def _speaker_group(match: Optional[re.Match], pattern: re.Pattern) -> Optional[str]:
+    """The ``speaker`` group of `match` (else its first group), as a folder corpus reads it; `None` without a match."""
+    if match is None:
+        return None
+    return match.group("speaker") if "speaker" in pattern.groupindex else match.group(1)
 
 
 def normalises_per_speaker(feature_extractor) -> bool:
@@ -202,7 +278,9 @@ __all__ = [
     "read_speakers_csv",
     "speaker_statistics_of_files",
     "speakers_from_folders",
+    "speakers_from_training_regex",
     "speakers_of",
     "statistics_group",
     "statistics_of_groups",
+    "training_speaker_regexes",
 ]

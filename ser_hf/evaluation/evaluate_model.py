@@ -153,18 +153,7 @@ class TrainedModel:
     def training_sources(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(loader name, data_dir, corpus options)`` of each corpus the model's run read (``run_config.json``);
         empty when unknown."""
-        data = self.run_config.data if self.run_config is not None else {}
-        names = list(data.get("corpus") or [])
-        data_dirs = list(data.get("data_dir") or []) + [""] * len(names)
-        options = data.get("corpus_options") or {}
-        return [
-            (
-                corpus_name(name),
-                data_dirs[index],
-                dict(options if len(names) == 1 else options.get(name) or options.get(corpus_name(name)) or {}),
-            )
-            for index, name in enumerate(names)
-        ]
+        return run_training_sources(self.run_config)
 
     def split_speakers(self, split: str, corpus: str) -> list[str]:
         """The speakers of ``corpus`` in ``split`` of the model's run (merged runs prefix them with the corpus)."""
@@ -184,6 +173,23 @@ class TrainedModel:
             for s in speakers[split]
             if not prefixed or s.startswith(f"{corpus}:")
         ]
+
+
+def run_training_sources(run_config: Optional[RunConfig]) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(loader name, data_dir, corpus options)`` of each corpus a run read, from its ``run_config.json`` (each
+    corpus' own options where several were read); empty without one."""
+    data = run_config.data if run_config is not None else {}
+    names = list(data.get("corpus") or [])
+    data_dirs = list(data.get("data_dir") or []) + [""] * len(names)
+    options = data.get("corpus_options") or {}
+    return [
+        (
+            corpus_name(name),
+            data_dirs[index],
+            dict(options if len(names) == 1 else options.get(name) or options.get(corpus_name(name)) or {}),
+        )
+        for index, name in enumerate(names)
+    ]
 
 
 def load_trained_model(
@@ -844,4 +850,5 @@ __all__ = [
     "load_trained_model",
     "predict_logits",
     "evaluated_labels",
+    "run_training_sources",
 ]
