@@ -160,6 +160,19 @@ def _checkpoint_step(folder: Path) -> Optional[int]:
     return int(step) if step.isdigit() else None
 
 
+def checkpoint_step(checkpoint: str | os.PathLike) -> Optional[int]:
+    """The step a checkpoint was saved at: its ``trainer_state.json``'s ``global_step``, else the N of its name
+    (``checkpoint-N``); `None` when neither says."""
+    checkpoint = Path(checkpoint)
+    try:
+        step = json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8")).get("global_step")
+    except (OSError, ValueError, AttributeError):
+        step = None
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    return _checkpoint_step(checkpoint)
+
+
 @dataclass(frozen=True)
 class RunDir:
     """A training run's output folder (a model's, a fold's, or the root of a k-fold run), read by file name: locally,
@@ -332,14 +345,19 @@ class RunDir:
         """Whether a run got far enough here to be resumed or read back: a checkpoint or a finished report."""
         return self.is_finished() or any(self.path.glob("checkpoint-*"))
 
-    def last_complete_checkpoint(self) -> Optional[str]:
+    def last_complete_checkpoint(self, max_steps: Optional[int] = None) -> Optional[str]:
         """The newest ``checkpoint-N`` whose save finished (it has ``trainer_state.json``), whose
         ``trainer_state.json`` is valid JSON with a step that fits (``global_step`` is N, and within the run's
         ``max_steps``) and whose files read whole (:func:`damaged_file`), or `None`; each one passed over is named in a
         warning with the reason and what the run does instead (resume from the checkpoint found, or train from
-        scratch when none is left)."""
+        scratch when none is left). With ``max_steps`` (the resuming run's, when positive), a checkpoint past it is
+        passed over too: resumed, it would end the run at once with more steps than asked for."""
         passed_over, found = [], None
         for checkpoint in self.checkpoints():
+            step = _checkpoint_step(checkpoint)
+            if max_steps is not None and max_steps > 0 and step is not None and step > max_steps:
+                passed_over.append((checkpoint, f"its step {step} is past this run's max_steps {max_steps}"))
+                continue
             if not (checkpoint / TRAINER_STATE_FILE).is_file():
                 passed_over.append((checkpoint, f"its save did not finish (no {TRAINER_STATE_FILE})"))
                 continue
@@ -600,6 +618,7 @@ __all__ = [
     "TRAINING_CURVES_PNG",
     "WHOLE_FOLDER_PATTERNS",
     "check_output_dir",
+    "checkpoint_step",
     "damaged_file",
     "damaged_trainer_state",
     "fold_folder",

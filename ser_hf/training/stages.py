@@ -58,6 +58,7 @@ from ..run_folder import (
     METRICS_FILE,
     RUN_CONFIG_FILE,
     RunDir,
+    checkpoint_step,
     fold_folder,
     remove_run_outputs,
 )
@@ -589,7 +590,15 @@ def train_and_evaluate(
             "fold resumes from the last checkpoint in its own folder without it."
         )
     if checkpoint is None and output_dir.is_dir():
-        checkpoint = RunDir(output_dir).last_complete_checkpoint()
+        checkpoint = RunDir(output_dir).last_complete_checkpoint(max_steps=training_args.max_steps)
+    elif checkpoint is not None and training_args.max_steps > 0:
+        step = checkpoint_step(checkpoint)
+        if step is not None and step > training_args.max_steps:
+            raise RecipeError(
+                f"resume_from_checkpoint {checkpoint} is at step {step}, past this run's max_steps "
+                f"{training_args.max_steps}: resumed, it would end at once, trained further than asked. Raise "
+                "max_steps, or resume from an earlier checkpoint."
+            )
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
     if args.self_training_rounds and not len(splits.get("test", [])):
         raise RecipeError(
@@ -634,7 +643,9 @@ def train_and_evaluate(
                 label_names,
                 normalization=normalization,
             )
-            round_checkpoint = RunDir(folder).last_complete_checkpoint() if folder.is_dir() else None
+            round_checkpoint = (
+                RunDir(folder).last_complete_checkpoint(max_steps=args.max_steps) if folder.is_dir() else None
+            )
             round_trainer.train(resume_from_checkpoint=round_checkpoint)
             picks = pick_pseudo_labels(
                 predict_split(round_trainer, inputs["test"], "test")[1], args.self_training_share

@@ -516,3 +516,28 @@ def test_a_nan_an_inf_and_a_too_short_clip_are_named_in_one_error(tmp_path, tiny
     assert f"{bad['inf']}: the audio contains NaN or infinite sample values" in message
     assert f"{bad['short']}: 5.0 ms, shorter than the model's receptive field (9.2 ms)" in message
     assert "skip_invalid" in message and not (tmp_path / "run").exists()
+
+
+def test_a_checkpoint_past_the_runs_max_steps_is_passed_over_by_name_or_refused(tmp_path, tiny_ravdess, caplog):
+    run = tmp_path / "run"
+    for step in (2, 6):
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+        (run / f"checkpoint-{step}" / "trainer_state.json").write_text(
+            json.dumps({"global_step": step, "max_steps": 6})
+        )
+    assert RunDir(run).last_complete_checkpoint() == str(run / "checkpoint-6")
+    # Valid, but past this run's smaller max_steps: resumed, it would end at once ("Finished", no warning).
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert RunDir(run).last_complete_checkpoint(max_steps=4) == str(run / "checkpoint-2")
+    assert (
+        f"Ignoring {run / 'checkpoint-6'}: its step 6 is past this run's max_steps 4; resuming from the previous "
+        f"complete checkpoint, {run / 'checkpoint-2'}." in caplog.text
+    )
+    # Named by resume_from_checkpoint: refused, naming it, its step and max_steps, before the model is built.
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=4, output_dir=str(tmp_path / "other"))
+    with pytest.raises(RecipeError) as error:
+        main([str(recipe), "--resume_from_checkpoint", str(run / "checkpoint-6")])
+    assert str(error.value).startswith(
+        f"resume_from_checkpoint {run / 'checkpoint-6'} is at step 6, past this run's max_steps 4"
+    )
+    assert not any((tmp_path / "other").glob("checkpoint-*"))
