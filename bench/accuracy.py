@@ -461,7 +461,7 @@ def markdown_table(summaries: list[dict]) -> str:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="+", type=Path)
     parser.add_argument("--folds", type=int, help="speaker folds (default 5; 4 with --quick)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (split and training)")

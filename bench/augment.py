@@ -68,7 +68,7 @@ def time_per_clip(augmentation, clips: list[np.ndarray], repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=240, help="clips of the shipped sample to augment")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

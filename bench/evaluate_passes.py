@@ -70,7 +70,9 @@ def timed(run) -> tuple[dict, float]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="a trained model standardised by corpus or speaker statistics")
     parser.add_argument("--corpus", default="ravdess")
     parser.add_argument("--data-dir", required=True)

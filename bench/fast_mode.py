@@ -152,7 +152,9 @@ def encode(args, splits: DatasetDict, cache_dir: str) -> tuple[DatasetDict, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="the shipped sample, a subset of its clips, ~1 minute")
     parser.add_argument("--smoke", action="store_true", help="one step per arm, tiny geometry (tests)")
     parser.add_argument("--data-dir", type=Path, help="a RAVDESS folder instead of the default")

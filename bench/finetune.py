@@ -56,7 +56,7 @@ def timed_step(step) -> float:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=EMBEDDED, help="a Whisper checkpoint folder")
     parser.add_argument("--top-layers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)

@@ -53,7 +53,9 @@ def groups_of(speakers: dict[str, str], size: int, rng: np.random.Generator) -> 
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", type=Path, help="a trained fold's folder (its model and metrics.json)")
     parser.add_argument("--sizes", nargs="+", type=int, default=[1, 2, 3, 5, 10], help="clips per group")
     parser.add_argument("--seed", type=int, default=0, help="the shuffle of each speaker's clips")

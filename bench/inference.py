@@ -267,7 +267,9 @@ def bench(kind: str, files, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="60 clips of the shipped sample")
     parser.add_argument("--smoke", action="store_true", help="4 clips, one run, tiny models (tests)")
     parser.add_argument("--data-dir", type=Path, help="a folder of audio files instead of the default")

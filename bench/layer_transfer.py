@@ -229,7 +229,9 @@ def main(argv=None) -> dict:
 def probe_parser(description: str) -> argparse.ArgumentParser:
     """The arguments of a probe benchmark on a FAST recipe's merged cache: the recipe, ``--model-path``,
     ``--threads`` and ``--results``."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("recipe", type=Path, help="a FAST recipe with pooling_mode: layer_statistics")
     add_model_path_argument(parser)
     add_threads_argument(parser)

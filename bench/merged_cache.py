@@ -67,7 +67,7 @@ def corpora(quick: bool, smoke: bool) -> tuple[dict, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the shipped sample as two corpora")
     parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, 3 clips a corpus")
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -214,7 +214,9 @@ def run(arguments: tuple, device: str, fork: bool = True) -> Measurement:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="Short clips, small batches, one timed step.")
     parser.add_argument(
         "--smoke", action="store_true", help="wav2vec2 regimes at transformers' test size, in this process (tests)."

@@ -50,7 +50,7 @@ SAMPLING_RATE = 16000
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shipped sample, tiny geometry, 6 steps of 4 clips")
     parser.add_argument(
         "--smoke", action="store_true", help="the test suite's run: --quick, 2 steps of 2, 8 clips, once"

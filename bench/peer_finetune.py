@@ -46,7 +46,7 @@ EMBEDDED = REPO / "pretrained" / "whisper-tiny.en-encoder"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "ravdess_whisper_tiny_en_top2.yaml")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs of both (default 1)")
     parser.add_argument("--fold", type=int, default=0, help="the speaker fold (0-4, fold seed 42)")

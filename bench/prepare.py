@@ -104,7 +104,9 @@ def write_48k_copies(source: Path, target: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="the shipped sample only, under a minute")
     parser.add_argument("--smoke", action="store_true", help="one actor of the sample, one run (tests)")
     parser.add_argument("--data-dir", type=Path, help="a corpus folder to measure instead of the defaults")

@@ -679,7 +679,9 @@ def newest_cache_in(folder: Path, prefix: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 clips")
     parser.add_argument("--smoke", action="store_true", help="20 and 40 clips, 2 steps, in this process (tests)")
     parser.add_argument(

@@ -129,7 +129,7 @@ def clip_labels(timeline, bounds: list[tuple[float, float]]) -> tuple[list[str |
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help=f"read {SHARED_RAVDESS} (actors 01-20)")
     parser.add_argument("--data-dir", type=Path, help="a RAVDESS folder (default: the shipped sample, or --full's)")
     parser.add_argument("--model", help="a trained model folder (default: train --recipe here)")

@@ -577,7 +577,9 @@ def report(spec: ModelSpec, clips: int, results: dict[str, ArmResult], loss_tole
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="the shipped sample, reduced SSL geometry, ~1 minute")
     parser.add_argument("--smoke", action="store_true", help="one step per loop (tests: keeps the script running)")
     parser.add_argument("--data-dir", type=Path, help="a RAVDESS folder instead of the default")

@@ -177,7 +177,9 @@ def layer_probe(args) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, required=True, help="a Whisper checkpoint folder or Hub id")
     parser.add_argument("--data-dir", type=Path, default=SHARED_RAVDESS)
     parser.add_argument("--clips", type=int, default=96, help="clips for the speed and window measures")

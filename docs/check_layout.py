@@ -208,7 +208,7 @@ def check_site(site: Path, browser: Browser, width: int = WIDTH) -> dict[str, li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, default=REPOSITORY / "site", help="the built site (built if stale)")
     parser.add_argument("--width", type=int, default=WIDTH, help="the window's width in px")
     args = parser.parse_args(argv)

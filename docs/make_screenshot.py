@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="folder or Hub id of a trained model")
     parser.add_argument("--output", default=str(REPO / "docs" / "app.png"))
     parser.add_argument("--chromium", default="chromium", help="the Chromium executable")

@@ -1,8 +1,9 @@
 """Train and evaluate a speech emotion classifier from a recipe.
 
+    ser-hf train recipes/demo.yaml [--key value ...]
     python -m ser_hf.train recipes/ravdess_crnn.yaml [--key value ...]
     accelerate launch -m ser_hf.train recipes/cremad_full.yaml
-    ser-hf train recipes/demo.yaml
+    ser-hf train --help        (ser-hf's keys, at once; --help-all: transformers' TrainingArguments keys too)
 
 :func:`main` checks the recipe's keys, then runs it through :func:`ser_hf.training.run_recipe.run_recipe`, the one
 sequence a sweep's points run too: the configuration (YAML, then command-line overrides), logging, the output folder
@@ -17,14 +18,27 @@ import sys
 from typing import Optional, Sequence
 
 from .recipe.keys import check_recipe_before_imports
+from .recipe.usage import HELP_ALL_FLAG, check_command_line_flags, help_requested, train_help
 
 
 def main(args: Optional[Sequence[str]] = None) -> list[dict]:
     """Run a recipe; returns the report of every split trained (one, or one per fold). An ensemble recipe
-    (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each member recipe, then fuses them."""
+    (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each member recipe, then fuses them.
+    ``--help`` prints ser-hf's recipe keys at once; ``--help-all`` every key, transformers' included."""
     args = list(sys.argv[1:] if args is None else args)
-    # The recipe's keys, before torch and transformers load: a misspelt key is answered at once.
+    help_flag = help_requested(args)
+    if help_flag == HELP_ALL_FLAG:
+        from .recipe.parser import RecipeParser
+
+        RecipeParser().print_help()
+        return []
+    if help_flag is not None:
+        sys.stdout.write(train_help())
+        return []
+    # The recipe's keys and the command line's flags, before torch and transformers load: a misspelt key is
+    # answered at once.
     check_recipe_before_imports(args)
+    check_command_line_flags(args[1:] if args and not str(args[0]).startswith("-") else args)
     from .training.run_recipe import run_recipe
 
     return run_recipe(args)

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", default=str(REPO / "runs" / "ravdess_crnn"), help="the finished run")
     parser.add_argument(
         "--recipe",

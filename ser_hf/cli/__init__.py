@@ -38,6 +38,7 @@ from ..hub_timeouts import use_hub_timeout
 from .commands import COMMANDS
 from .corpus_arguments import corpus_option_names, positive_int
 from .errors import DEBUG_VARIABLE, USER_ERRORS, error_line, run_reporting_errors
+from .flags import FullFlagsParser, option_strings, unknown_flags_message
 
 logger = logging.getLogger("ser_hf")
 
@@ -50,8 +51,9 @@ GLOBAL_FLAGS = ("-v", "--verbose", DEBUG_FLAG, "-h", "--help", "--version")
 def build_parser(commands_to_build: Optional[Collection[str]] = None) -> argparse.ArgumentParser:
     """The ``ser-hf`` parser. Each command of `commands_to_build` (every one when `None`) gets its full parser from
     its module (:data:`.commands.COMMANDS`); the others are listed by name and help only, as ``ser-hf --help`` shows
-    them, and their modules are not imported."""
-    parser = argparse.ArgumentParser(
+    them, and their modules are not imported. Every parser takes flags as spelt, never by prefix
+    (:class:`.flags.FullFlagsParser`; argparse builds the sub-command parsers with their parent's class)."""
+    parser = FullFlagsParser(
         prog="ser-hf",
         description="Speech emotion recognition on the HF stack. An error of input (a path, a value, a model file) is "
         f"one line 'ser-hf: error: ...' and exit status 2; --debug (or {DEBUG_VARIABLE}=1) shows its traceback "
@@ -91,7 +93,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
         unknown.remove(DEBUG_FLAG)
         args.debug = True
     if unknown and getattr(args, "command", None) != "train":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        parser.error(unknown_flags_message(unknown, option_strings(parser)))
     if unknown:
         args.recipe_args = [*unknown, *args.recipe_args]
     return args

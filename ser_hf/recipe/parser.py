@@ -19,6 +19,7 @@ from transformers import HfArgumentParser
 from ..errors import RecipeError
 from .arguments import RECIPE_DATACLASSES, DataArguments, _type_name
 from .keys import check_recipe_keys
+from .usage import TRAIN_USAGE, unknown_flags_error
 from .yaml_io import read_recipe_file, yaml_error_line
 
 
@@ -27,7 +28,9 @@ class RecipeParser(HfArgumentParser):
     ``TrlParser`` does), command-line flags override them, and unknown keys in either are errors."""
 
     def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
-        kwargs.setdefault("usage", "python -m ser_hf.train RECIPE.yaml [--key value ...]")
+        kwargs.setdefault("usage", f"{TRAIN_USAGE} (or python -m ser_hf.train RECIPE.yaml ...)")
+        # A flag is taken as spelt: argparse's prefix matching made `--num_train_epoch 3` (a typo) the epochs.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(dataclass_types, **kwargs)
         # A `dict | str` field (a mapping in YAML, or "balanced", or YAML text on the command line) reads its
         # command-line value as text, which the dataclass parses. HfArgumentParser keeps the union's second member as
@@ -77,10 +80,7 @@ class RecipeParser(HfArgumentParser):
             raise RecipeError(f"{error}{where}") from None
         *dataclasses_, remaining = parsed
         if remaining:
-            raise RecipeError(
-                f"Unknown command-line argument(s) {' '.join(remaining)}; every option is a recipe key "
-                "(python -m ser_hf.train --help lists them)."
-            )
+            raise RecipeError(unknown_flags_error(remaining, self.field_names()))
         given = set(values) | {arg[2:].partition("=")[0] for arg in args if arg.startswith("--")}
         for data_args in (d for d in dataclasses_ if isinstance(d, DataArguments)):
             try:

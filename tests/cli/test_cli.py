@@ -91,12 +91,10 @@ def test_a_sampling_rate_below_one_is_a_usage_error_of_every_command(tmp_path, c
 
 @pytest.mark.reliability
 def test_train_and_sweep_help_print_their_options(capsys):
-    with pytest.raises(SystemExit) as exit_status:
-        cli_main(["train", "--help"])
+    assert cli_main(["train", "--help"]) == 0
     out = capsys.readouterr().out
-    assert exit_status.value.code == 0
-    assert out.startswith("usage: python -m ser_hf.train RECIPE.yaml [--key value ...]")
-    assert "--model_name_or_path" in out and "--num_train_epochs" in out
+    assert out.startswith("usage: ser-hf train RECIPE.yaml [--key value ...]")
+    assert "--model_name_or_path" in out and "num_train_epochs" in out  # the latter named, behind --help-all
     with pytest.raises(SystemExit):
         cli_main(["sweep", "--help"])
     out = capsys.readouterr().out
@@ -147,3 +145,22 @@ def test_debug_and_ser_hf_debug_show_the_traceback_behind_the_one_line_error(tmp
     assert trained.stderr.strip().splitlines()[-1] == (
         f"ser_hf.errors.RecipeError: Recipe file {tmp_path / 'missing.yaml'} does not exist."
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "closest"),
+    [
+        (["predict", "model", "clip.wav", "--top_k", "3"], "--top-k"),
+        (["predict", "model", "clip.wav", "--window-second", "4"], "--window-seconds"),
+        (["data", "summary", "--corpus", "ravdess", "--data-dir", "d", "--jso"], "--json"),
+    ],
+)
+def test_a_flag_is_never_taken_by_its_prefix_and_a_misspelt_one_names_the_closest(argv, closest, capsys):
+    """argparse's allow_abbrev=True took a prefix (`--window-second`, `--jso`) for the whole flag: every ser-hf parser
+    refuses it, naming the flag meant, before the command runs."""
+    with pytest.raises(SystemExit) as exit_status:
+        cli_main(argv)
+    err = capsys.readouterr().err
+    assert exit_status.value.code == 2
+    assert f"error: unrecognized arguments: {' '.join(argv[-2:] if argv[-1].isdigit() else argv[-1:])}" in err
+    assert f"(did you mean {closest}?)" in err

@@ -1,0 +1,46 @@
+"""Flags taken as spelt, never by prefix: argparse's default ``allow_abbrev=True`` took ``--num_train_epoch 3`` (a
+typo) for ``--num_train_epochs`` and started training. Every ``ser-hf`` parser is a :class:`FullFlagsParser` (the
+sub-command parsers too: argparse builds them with the class of their parent), and a flag it does not know is an
+error naming the closest one it does (:func:`unknown_flags_message`)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from typing import Iterable, Iterator
+
+
+class FullFlagsParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` with ``allow_abbrev=False`` unless asked otherwise."""
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
+def option_strings(parser: argparse.ArgumentParser) -> Iterator[str]:
+    """Every long flag of ``parser`` and of the sub-command parsers under it."""
+    for action in parser._actions:
+        yield from (option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_parser in action.choices.values():
+                yield from option_strings(sub_parser)
+
+
+def closest_flag(flag: str, known: Iterable[str]) -> str | None:
+    """The known flag closest to ``flag`` (``--num_train_epoch`` -> ``--num_train_epochs``), or `None`."""
+    name = flag.partition("=")[0]
+    matches = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_flags_message(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """``unrecognized arguments: --num_train_epoch 3 (did you mean --num_train_epochs?)``: the tokens argparse did not
+    take, with the closest known flag of each unknown one."""
+    unknown, known = list(unknown), list(known)
+    matches = [match for token in unknown if token.startswith("--") and (match := closest_flag(token, known))]
+    return f"unrecognized arguments: {' '.join(unknown)}" + (
+        f" (did you mean {', '.join(matches)}?)" if matches else ""
+    )
+
+
+__all__ = ["FullFlagsParser", "closest_flag", "option_strings", "unknown_flags_message"]

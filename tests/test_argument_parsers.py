@@ -1,0 +1,52 @@
+"""Every argparse parser of the repository (the bench scripts, the docs' and cards' scripts; ``ser-hf``'s own are
+tested by running them in tests/cli/test_cli.py) takes flags as spelt: ``allow_abbrev=False``, so that a prefix such
+as ``--epoch`` is an error rather than silently ``--epochs``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+
+import pytest
+
+from tests.conftest import REPO
+
+#: Scripts another change owns at the moment; each still needs ``allow_abbrev=False`` (issue 65, point 5).
+NOT_YET_CONVERTED = {"bench/adapt.py", "bench/crosscorpus.py", "bench/your_data.py"}
+
+SCRIPTS = sorted(
+    path.relative_to(REPO).as_posix()
+    for folder in ("bench", "docs", "hub_cards", "scripts", "ser_hf")
+    for path in (REPO / folder).rglob("*.py")
+    if "argparse" in path.read_text(encoding="utf-8")
+)
+
+
+def argument_parser_calls(source: str) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("argparse.ArgumentParser", "ArgumentParser")
+    ]
+
+
+@pytest.mark.parametrize("script", [script for script in SCRIPTS if script not in NOT_YET_CONVERTED])
+def test_every_argument_parser_takes_flags_as_spelt(script):
+    for call in argument_parser_calls((REPO / script).read_text(encoding="utf-8")):
+        keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+        assert "allow_abbrev" in keywords and ast.literal_eval(keywords["allow_abbrev"]) is False, (
+            f"{script}:{call.lineno}: argparse.ArgumentParser(...) without allow_abbrev=False"
+        )
+
+
+def test_a_bench_script_refuses_a_prefix_of_its_flag(capsys):
+    """One bench script's parser, run: `--dry` is not taken for a longer flag."""
+    spec = importlib.util.spec_from_file_location("bench_peer", REPO / "bench" / "peer.py")
+    source = spec.loader.get_source("bench_peer")
+    call = argument_parser_calls(source)[0]
+    parser = eval(compile(ast.Expression(call), "bench/peer.py", "eval"), {"argparse": argparse, "__doc__": "x"})
+    parser.add_argument("--dry-run", action="store_true")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--dry"])
+    assert "unrecognized arguments: --dry" in capsys.readouterr().err
