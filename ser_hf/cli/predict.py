@@ -52,7 +52,8 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=8,
-        help="windows per forward pass, taken across files (models without an attention mask: 1)",
+        help="windows per forward pass, taken across files (default: %(default)s; models without an attention "
+        "mask: 1)",
     )
     predict.add_argument(
         "--output",

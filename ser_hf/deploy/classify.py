@@ -188,10 +188,7 @@ def _classify_by_encoder_states(
     file_windows: list[int] = []
     group_windows: Counter = Counter()
     group_seconds: Counter = Counter()
-    bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
-    with tqdm(
-        total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format, smoothing=0
-    ) as bar:
+    with _files_bar(tqdm, len(files), progress) as bar:
 
         def encode_pending() -> None:
             states = _pooled_states(model, extractor, [clip for _, clip in pending])
@@ -268,6 +265,20 @@ def _classify_by_encoder_states(
     return predictions
 
 
+def _files_bar(tqdm, files: int, progress: bool):
+    """The bar of files classified (a file's windows move it by their share). Its time left comes from the average
+    rate since the start (``smoothing=0``): windows are classified a batch at a time, longest first, so the rate of the
+    last few updates says little about the rest."""
+    return tqdm(
+        total=files,
+        desc="Classifying",
+        unit="file",
+        disable=not progress,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]",
+        smoothing=0,
+    )
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     """Each row's probabilities, as the audio-classification pipeline computes them (in float32)."""
     return torch.from_numpy(np.asarray(logits, np.float32)).softmax(-1).numpy()
@@ -318,19 +329,24 @@ class _WindowQueue:
             size += self.windows[count].end - self.windows[count].start
             count += 1
         chunk, self.windows, self.samples = self.windows[:count], self.windows[count:], self.samples - size
-        for window, scores in zip(chunk, self._scores(chunk)):
-            record = window.pending
-            if isinstance(scores, Exception):
-                self._fail(record, window, scores)
-            elif record.prediction.error is None:
-                record.prediction.windows[window.index] = WindowPrediction(
-                    start=window.start / self.sampling_rate, end=window.end / self.sampling_rate, scores=scores
-                )
-                record.progress += 1 / record.num_windows
-                self.bar.update(1 / record.num_windows)
-            record.remaining -= 1
-            if record.remaining == 0:
-                record.waveform = None
+        # Longest first, so that each batch holds windows of similar length; the bar moves after every batch (by
+        # each window's share of its file), not once a chunk.
+        chunk.sort(key=lambda window: window.start - window.end)
+        for first in range(0, len(chunk), self.batch_size):
+            batch = chunk[first : first + self.batch_size]
+            for window, scores in zip(batch, self._scores(batch)):
+                record = window.pending
+                if isinstance(scores, Exception):
+                    self._fail(record, window, scores)
+                elif record.prediction.error is None:
+                    record.prediction.windows[window.index] = WindowPrediction(
+                        start=window.start / self.sampling_rate, end=window.end / self.sampling_rate, scores=scores
+                    )
+                    record.progress += 1 / record.num_windows
+                    self.bar.update(1 / record.num_windows)
+                record.remaining -= 1
+                if record.remaining == 0:
+                    record.waveform = None
 
     def finished(self) -> Iterator[FilePrediction]:
         """The files at the front whose windows are all classified, in order."""
@@ -348,13 +364,11 @@ class _WindowQueue:
         record.prediction.error = f"the model could not classify it{where}: {type(error).__name__}: {error}"
         record.prediction.windows = []
 
-    def _scores(self, chunk: list[_Window]) -> list[dict[str, float] | Exception]:
-        """Every label's score for each window (in the order given), batched longest first. When a batch fails, its
-        windows are tried one at a time, so that only a window the model cannot take fails (with its exception)."""
-        order = sorted(range(len(chunk)), key=lambda i: chunk[i].start - chunk[i].end)
+    def _scores(self, batch: list[_Window]) -> list[dict[str, float] | Exception]:
+        """Every label's score for each window of a batch (in the order given), in one forward pass. When it fails,
+        its windows are tried one at a time, so that only a window the model cannot take fails (with its exception)."""
         inputs = []
-        for i in order:
-            window = chunk[i]
+        for window in batch:
             inputs.append(
                 {"raw": window.pending.waveform[window.start : window.end], "sampling_rate": self.sampling_rate}
             )
@@ -364,8 +378,8 @@ class _WindowQueue:
             outputs = self.classifier(inputs, top_k=None, batch_size=self.batch_size)
         except Exception as error:  # noqa: BLE001 - one bad window must not lose the run's other results
             outputs = [error] if len(inputs) == 1 else [self._one(window) for window in inputs]
-        results: list[Any] = [None] * len(chunk)
-        for i, output in zip(order, outputs):
+        results: list[Any] = [None] * len(batch)
+        for i, output in enumerate(outputs):
             if isinstance(output, Exception):
                 results[i] = output
             else:
@@ -463,10 +477,9 @@ def classify_files(
     extractor = classifier.feature_extractor
     if not is_padding_invariant(classifier.model, extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
-    bar_format = "{l_bar}{bar}| {n:.0f}/{total} files [{elapsed}<{remaining}]"
     with (
         standardized_states(classifier.model) as standardized,
-        tqdm(total=len(files), desc="Classifying", unit="file", disable=not progress, bar_format=bar_format) as bar,
+        _files_bar(tqdm, len(files), progress) as bar,
     ):
         queue = _WindowQueue(classifier, batch_size, bar)
         for path in files:

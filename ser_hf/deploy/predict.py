@@ -69,7 +69,8 @@ def predict_files(
         speakers = speakers_of(files, table, str(speakers_csv))
     elif speaker_from == "folder":
         speakers = speakers_from_folders(files)
-    classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
+    with _no_weight_loading_bar():
+        classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
     if speakers is None and normalises_per_speaker(classifier.feature_extractor):
         speakers = speakers_from_training_regex(model, files, searched_paths, classifier.feature_extractor)
     writer = (
@@ -97,6 +98,27 @@ def predict_files(
     if writer is not None:
         summary.windows = writer.windows
     return summary
+
+
+@contextlib.contextmanager
+def _no_weight_loading_bar():
+    """While the model loads, no transformers progress bar ("Loading weights", a line per command that says nothing a
+    user acts on); a Hub download keeps its bar. Both settings are restored after."""
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as transformers_logging
+
+    transformers_bars = transformers_logging.is_progress_bar_enabled()
+    hub_bars = not hub_utils.are_progress_bars_disabled()
+    transformers_logging.disable_progress_bar()  # the Hub's bars too
+    if hub_bars:
+        hub_utils.enable_progress_bars()
+    try:
+        yield
+    finally:
+        if transformers_bars:
+            transformers_logging.enable_progress_bar()
+        if not hub_bars:
+            hub_utils.disable_progress_bars()
 
 
 __all__ = ["PredictionSummary", "predict_files"]
