@@ -17,8 +17,12 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
+from .data.corpus_sources import missing_corpus_hint
+from .errors import RecipeError
 from .recipe.keys import check_recipe_before_imports
 from .recipe.usage import HELP_ALL_FLAG, check_command_line_flags, help_requested, train_help
+from .recipe.values import command_line_values
+from .recipe.yaml_io import read_recipe_file
 
 
 def main(args: Optional[Sequence[str]] = None) -> list[dict]:
@@ -36,12 +40,26 @@ def main(args: Optional[Sequence[str]] = None) -> list[dict]:
         sys.stdout.write(train_help())
         return []
     # The recipe's keys and the command line's flags, before torch and transformers load: a misspelt key is
-    # answered at once.
-    check_recipe_before_imports(args)
+    # answered at once; a missing corpus folder, with where the corpus comes from and the flag to pass.
+    try:
+        check_recipe_before_imports(args)
+    except RecipeError as error:
+        hint = missing_corpus_hint(recipe_values(args))
+        if hint:
+            raise RecipeError(f"{error} {hint}") from None
+        raise
     check_command_line_flags(args[1:] if args and not str(args[0]).startswith("-") else args)
     from .training.run_recipe import run_recipe
 
     return run_recipe(args)
+
+
+def recipe_values(args: Sequence[str]) -> dict:
+    """The values of ``RECIPE.yaml [--key value ...]``, the command line's over the file's (as checked before the
+    imports; the parser reads them again)."""
+    if not args or str(args[0]).startswith("-"):
+        return {}
+    return {**read_recipe_file(args[0]), **command_line_values(list(args[1:]))}
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@ def setup_logging(training_args) -> None:
         datasets.disable_progress_bars()
 
 
+def check_pretrained_model(model_args) -> None:
+    """Raise at once when the recipe's ``model_name_or_path`` cannot be loaded from where it points: a local folder
+    that is not there, or a Hub repository that is neither in the Hub cache nor reachable (``HF_HUB_OFFLINE`` set,
+    no network, no such repository); see :func:`~ser_hf.models.runtime.location.check_model_location`."""
+    if model_args.model_name_or_path:
+        from ..models.runtime.location import check_model_location
+
+        check_model_location(model_args.model_name_or_path, revision=model_args.model_revision)
+
+
 def run_recipe(args: Sequence[str]) -> list[dict]:
     """Run ``RECIPE.yaml [--key value ...]``; returns the report (``metrics.json`` as a dict) of every split trained:
     one, or one per fold. An ensemble recipe (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each
@@ -57,6 +67,9 @@ def run_recipe(args: Sequence[str]) -> list[dict]:
             return train_ensemble(args[0], args[1:], train=run_recipe)
     # Configuration: YAML recipe, then command-line overrides; unknown keys stop here.
     recipe = Recipe.parse(args)
+    # A Hub model that cannot be had (offline and not cached, no such repository, the Hub unreachable) stops the run
+    # here, in one line, before the corpus is decoded or anything is written.
+    check_pretrained_model(recipe.model)
     setup_logging(recipe.training)
     logger.info(
         "Training %s on %s (%s protocol) into %s",
@@ -122,4 +135,4 @@ def where_the_run_is(output_dir: Path, reports: Sequence[RunReport | dict], comm
     return line + (f"; pushed to {commit.commit_url}" if commit is not None else "")
 
 
-__all__ = ["run_recipe", "setup_logging", "train_recipe", "where_the_run_is"]
+__all__ = ["check_pretrained_model", "run_recipe", "setup_logging", "train_recipe", "where_the_run_is"]

@@ -44,7 +44,11 @@ def test_python_m_ser_hf_train_prints_the_same_one_line_errors_as_ser_hf_train(t
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "missing_corpus")
     assert cli_main(["train", str(recipe)]) == 2
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert message == f"ser-hf: error: data_dir: '{tmp_path / 'missing_corpus'}' does not exist. (recipe {recipe})"
+    assert message == (
+        f"ser-hf: error: data_dir: '{tmp_path / 'missing_corpus'}' does not exist. (recipe {recipe}) RAVDESS is not "
+        "shipped with ser-hf: download it from https://zenodo.org/record/1188976 (its official source) and pass its "
+        "folder with --data_dir PATH."
+    )
 
     result = subprocess.run(
         [sys.executable, "-m", "ser_hf.train", str(recipe)],
@@ -91,6 +95,79 @@ def test_an_error_under_accelerate_launch_is_printed_once_without_a_traceback_of
     assert result.stderr.count(message) == 1, result.stderr[-3000:]
     # What is left is accelerate's own report that its child failed (`accelerate launch -q` leaves it out).
     assert result.stderr.count("Traceback") <= 1 and "ser_hf/" not in result.stderr.partition("Traceback")[2]
+    assert result.stderr.index(message) < result.stderr.find("Traceback") or "Traceback" not in result.stderr
+
+
+def test_the_headline_command_without_crema_d_names_the_corpus_its_source_and_the_flag_before_torch_loads(tmp_path):
+    """`ser-hf train recipes/cremad_full.yaml` where CREMA-D is not: one line that says what to do, read from the
+    corpus module's SPEC, before torch or transformers is imported."""
+    from ser_hf.data.corpora.cremad import SPEC
+    from tests.recipe.test_usage import run_ser_hf
+
+    recipe = tmp_path / "cremad_full.yaml"
+    recipe.write_text((REPO / "recipes" / "cremad_full.yaml").read_text())  # data_dir: data/cremad/AudioWAV
+    result, status, imported = run_ser_hf(["train", str(recipe)])
+    assert status == 2 and imported == []
+    line = result.stderr.strip().splitlines()[-1]
+    assert line == (
+        f"ser-hf: error: data_dir: 'data/cremad/AudioWAV' does not exist. (recipe {recipe}) CREMA-D is not "
+        f"shipped with ser-hf: download it from {SPEC.homepage} (its official source) and pass its folder with "
+        "--data_dir PATH."
+    )
+
+
+def test_a_folder_corpus_that_is_missing_asks_for_the_folder_of_your_clips(tmp_path, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "my_clips", corpus="folder")
+    assert cli_main(["train", str(recipe)]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("does not exist. (recipe " + str(recipe) + ") Pass the folder of your clips with --data_dir PATH.")
+    )
+
+
+@pytest.fixture
+def no_data_loaded(monkeypatch):
+    def refuse(data_args, **kwargs):
+        raise AssertionError("the corpus was loaded before the model was found")
+
+    monkeypatch.setattr("ser_hf.training.stages.load_dataset_from_args", refuse)
+
+
+def test_a_hub_model_offline_and_not_cached_stops_the_run_before_the_data(
+    tmp_path, monkeypatch, capsys, no_data_loaded
+):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    (tmp_path / "AudioWAV").mkdir()
+    output_dir = tmp_path / "run"
+    argv = ["train", str(REPO / "recipes" / "cremad_full.yaml"), "--data_dir", str(tmp_path / "AudioWAV")]
+    assert cli_main([*argv, "--output_dir", str(output_dir)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"ser-hf: error: No such folder: facebook/wav2vec2-base, and facebook/wav2vec2-base is not in the Hub cache "
+        f"({tmp_path / 'hub_cache'}); HF_HUB_OFFLINE is set, so the Hub was not asked."
+    )
+    assert not output_dir.exists()
+
+
+def test_an_unreachable_hub_stops_the_run_before_the_data(tmp_path, monkeypatch, capsys, no_data_loaded):
+    import socket
+
+    import huggingface_hub
+
+    with socket.socket() as probe:  # a port nothing listens on: no network
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", closed)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    (tmp_path / "AudioWAV").mkdir()
+    argv = ["train", str(REPO / "recipes" / "cremad_full.yaml"), "--data_dir", str(tmp_path / "AudioWAV")]
+    assert cli_main([*argv, "--output_dir", str(tmp_path / "run")]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"ser-hf: error: No such folder: facebook/wav2vec2-base, and the Hub at {closed} could not")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.reliability

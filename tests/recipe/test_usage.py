@@ -14,7 +14,7 @@ from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
 from ser_hf.recipe.keys import ser_hf_keys, training_arguments_keys
 from ser_hf.recipe.usage import recipe_sections
-from tests.conftest import REPO, RAVDESS_SAMPLE
+from tests.conftest import RAVDESS_SAMPLE, REPO
 from tests.recipe.test_parser import write_recipe
 
 HEAVY_LIBRARIES = ("torch", "transformers", "datasets", "peft")
