@@ -151,7 +151,8 @@ def _drop_clips(
     text = f"{len(clips)} clip(s) are {problem}: {listing}{more}"
     if not skip_invalid:
         raise InvalidClipError(clips[0][1], f"{text}. Remove them, or set skip_invalid: true to skip them")
-    logger.warning("Skipping %s", text)
+    # A noun phrase, not the error's sentence: "Skipping 1 clip shorter than ...", "Skipping 2 clips longer than ...".
+    logger.warning("Skipping %d clip%s %s: %s%s", len(clips), "" if len(clips) == 1 else "s", problem, listing, more)
     return DatasetDict({name: _without(split, bad[name], is_bad, name in spared) for name, split in splits.items()})
 
 

@@ -99,3 +99,31 @@ def test_the_functionals_log_says_whether_they_are_computed_or_read_from_the_cac
     assert "Reading the eGeMAPSv02 functionals of 6 clips from the cache (computed by an earlier run)." in second_log
     assert second.cache_files[-1] == first.cache_files[-1]
     np.testing.assert_array_equal(np.asarray(first["functionals"]), np.asarray(second["functionals"]))
+
+
+def test_the_skip_warning_of_too_short_clips_reads_as_a_sentence(caplog):
+    """skip_invalid drops the clips too short for the model with a warning that names them: "Skipping 1 clip shorter
+    than ...", not "Skipping 1 clip(s) are shorter than ..." (issue 67, point 9)."""
+    from datasets import Dataset, DatasetDict
+
+    from ser_hf.inputs.base import drop_clips_shorter_than
+
+    splits = DatasetDict(
+        {
+            "train": Dataset.from_dict({"path": ["a.wav", "b.wav", "c.wav"], "duration": [0.005, 1.0, 0.004]}),
+            "test": Dataset.from_dict({"path": ["d.wav", "e.wav"], "duration": [1.0, 0.003]}),
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        kept = drop_clips_shorter_than(splits["test"], 0.0092, skip_invalid=True)
+    assert kept["path"] == ["d.wav"]
+    assert "Skipping 1 clip shorter than the model's receptive field (9.2 ms): e.wav (3.0 ms)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        kept = drop_clips_shorter_than(splits, 0.0092, skip_invalid=True)
+    assert kept["train"]["path"] == ["b.wav"]
+    assert (
+        "Skipping 3 clips shorter than the model's receptive field (9.2 ms): a.wav (5.0 ms, train); c.wav (4.0 ms, "
+        "train); e.wav (3.0 ms, test)"
+    ) in caplog.text
+    assert "are shorter" not in caplog.text
