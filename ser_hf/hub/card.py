@@ -182,7 +182,10 @@ def _is_hub_id(value: Optional[str]) -> bool:
 
 
 def _versions() -> dict[str, str]:
-    versions = {}
+    from .. import __version__
+
+    # ser-hf run from a source tree never installed still knows its version (the card's install line names it).
+    versions = {"ser-hf": __version__}
     for name in ("ser-hf", "transformers", "torch", "datasets", "huggingface_hub", "peft"):
         try:
             versions[name] = importlib.metadata.version(name)
