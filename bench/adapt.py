@@ -109,15 +109,16 @@ CHOICE_GRID = (
     ]
     + [
         {"starting_point_weight": 0.1, "num_train_epochs": 30, "learning_rate": 3.0e-4},
-        # Added after the grid above: the general model's head, adapted on each speaker's own statistics (which left out
-        # corpus by corpus beat corpus statistics by about 5 points: docs/results/crosscorpus/loco-whisper_base-seeds.md).
+        # Added after the grid above: the general model's head, adapted on each speaker's own statistics (which left
+        # out corpus by corpus beat corpus statistics by about 5 points:
+        # docs/results/crosscorpus/loco-whisper_base-seeds.md).
         {"starting_point_weight": 0.01, "num_train_epochs": 30, "learning_rate": 1.0e-3, "normalization": "speaker"},
         {"starting_point_weight": 0.1, "num_train_epochs": 30, "learning_rate": 1.0e-3, "normalization": "speaker"},
         {"starting_point_weight": 0.0, "num_train_epochs": 30, "learning_rate": 1.0e-3, "normalization": "speaker"},
     ]
     + [
-        # A third round, after the learning curve fell short of its k = 20 target: longer training, fixed steps whatever
-        # k, a higher rate, label smoothing, smaller batches (each beside the chosen speaker-statistics setting).
+        # A third round, after the learning curve fell short of its k = 20 target: longer training, fixed steps
+        # whatever k, a higher rate, label smoothing, smaller batches (each beside the chosen speaker-statistics one).
         {**SPEAKER_CHOICE, **change}
         for change in (
             {"num_train_epochs": 60},
@@ -464,7 +465,9 @@ def variant_name(settings: Mapping[str, Any]) -> str:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     add_model_path_argument(parser)
     parser.add_argument("--results", type=Path, required=True, help="the JSON written after every cell (and .md)")
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_adapt")

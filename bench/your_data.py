@@ -54,7 +54,9 @@ def flat_folder(root: Path) -> Path:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     add_model_path_argument(parser)
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_your_data")
