@@ -116,6 +116,20 @@ def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AU
     return files
 
 
+def _check_file_name(path: Path) -> None:
+    """A file name that is not UTF-8 (Latin-1 ``caf\\xe9.wav``) reaches Python with surrogate escapes, which neither
+    libsndfile nor an Arrow string column takes: named with its bytes escaped, and what to do."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        raise InvalidClipError(
+            shown,
+            "the file name is not UTF-8 text: rename it in UTF-8 (e.g. convmv -f latin1 -t utf-8 --notest FILE)",
+        ) from None
+
+
 def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
     """Read an audio file's header: duration, native sampling rate and channels. Raises :class:`InvalidClipError`.
 
@@ -222,6 +236,7 @@ def build_corpus(
     for path in files:
         path = Path(path)
         try:
+            _check_file_name(path)
             clip = parse(path)
             if clip.emotion_code not in spec.emotion_codes:
                 raise InvalidClipError(
