@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..recipe.recipe import Recipe
 from ..recipe.yaml_io import read_recipe_file
@@ -41,6 +42,44 @@ def setup_logging(training_args) -> None:
         # writing model shards, datasets mapping), which only their switches turn off.
         transformers.utils.logging.disable_progress_bar()
         datasets.disable_progress_bars()
+
+
+#: The loggers whose INFO lines describe loading or building a model (``Built SerWhisperForAudioClassification: ...``,
+#: ``Whisper encoder window: ...``): a run builds the same model more than once (to encode the corpus, then for each
+#: split, seeded alike), and says so once.
+MODEL_LOGGERS = "ser_hf.models"
+
+
+class OncePerRunFilter(logging.Filter):
+    """A handler filter that lets through an INFO line of :data:`MODEL_LOGGERS` the first time its text is logged in
+    the run, and drops it after (one record passes every handler it reaches)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first_records: dict[tuple[str, str], logging.LogRecord] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not (
+            record.name == MODEL_LOGGERS or record.name.startswith(f"{MODEL_LOGGERS}.")
+        ):
+            return True
+        return self.first_records.setdefault((record.name, record.getMessage()), record) is record
+
+
+@contextmanager
+def model_lines_once() -> Iterator[None]:
+    """While a run lasts, each model loading or building line is logged once (:class:`OncePerRunFilter` on the
+    handlers those lines reach); the handlers are left as they were afterwards."""
+    loggers = [logging.getLogger(), logging.getLogger("ser_hf"), logging.getLogger(MODEL_LOGGERS)]
+    handlers = list(dict.fromkeys(handler for logger_ in loggers for handler in logger_.handlers))
+    once = OncePerRunFilter()
+    for handler in handlers:
+        handler.addFilter(once)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(once)
 
 
 def check_pretrained_model(model_args) -> None:
@@ -81,7 +120,7 @@ def run_recipe(args: Sequence[str]) -> list[dict]:
     # The output folder: never a data folder or a folder of the user's files, and one training in it at a time.
     if recipe.training.should_save:
         check_output_dir(recipe.training.output_dir, recipe.data.data_dir)
-    with hold_output_dir(recipe.training.output_dir, enabled=recipe.training.should_save):
+    with hold_output_dir(recipe.training.output_dir, enabled=recipe.training.should_save), model_lines_once():
         return train_recipe(recipe)
 
 
@@ -135,4 +174,12 @@ def where_the_run_is(output_dir: Path, reports: Sequence[RunReport | dict], comm
     return line + (f"; pushed to {commit.commit_url}" if commit is not None else "")
 
 
-__all__ = ["check_pretrained_model", "run_recipe", "setup_logging", "train_recipe", "where_the_run_is"]
+__all__ = [
+    "OncePerRunFilter",
+    "check_pretrained_model",
+    "model_lines_once",
+    "run_recipe",
+    "setup_logging",
+    "train_recipe",
+    "where_the_run_is",
+]

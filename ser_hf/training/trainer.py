@@ -15,6 +15,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 from torch.utils.data import Sampler, SequentialSampler
 from transformers import EvalPrediction, Trainer, TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..atomic_files import give_plain_mode
 from ..evaluation.metrics import classification_metrics, scalar_metrics
@@ -226,6 +227,50 @@ def _non_finite_rows(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     }
 
 
+#: The figures of a log that the training bar shows beside it (the full dict goes to the debug log).
+BAR_FIGURES = {"loss": "loss", "eval_loss": "eval_loss", "eval_unweighted_accuracy": "eval_UA", "epoch": "epoch"}
+
+
+def _shown_logs(logs: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: f"{value:.4g}" if isinstance(value, float) else value for key, value in logs.items()}
+
+
+class LogsAtDebugCallback(PrinterCallback):
+    """transformers' `PrinterCallback` (the one ``disable_tqdm`` runs) without its ``print``: each log dict (losses,
+    every evaluation's metrics, the final runtime) goes to ser-hf's logger at DEBUG, not one printed dict per
+    ``logging_steps`` and per epoch; the run's results are ser-hf's own INFO lines (evaluation.report)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_local_process_zero and logs:
+            logger.debug("%s", _shown_logs({key: value for key, value in logs.items() if key != "total_flos"}))
+
+
+class MetricsInBarCallback(ProgressCallback):
+    """transformers' `ProgressCallback` that puts the latest loss, validation loss and UA in the training bar's
+    postfix instead of writing a dict line under it at every log; the full dict goes to the debug log."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not (state.is_world_process_zero and logs):
+            return
+        logger.debug("%s", _shown_logs({key: value for key, value in logs.items() if key != "total_flos"}))
+        if self.training_bar is not None:
+            # The latest of each figure: an evaluation's log holds no training loss, and the other way round.
+            self.figures = {
+                **getattr(self, "figures", {}),
+                **{shown: logs[key] for key, shown in BAR_FIGURES.items() if key in logs},
+            }
+            self.training_bar.set_postfix(_shown_logs(self.figures), refresh=False)
+
+
+def quiet_log_callbacks(trainer: Trainer) -> None:
+    """Swap the trainer's printing callbacks for :class:`LogsAtDebugCallback` and :class:`MetricsInBarCallback`."""
+    for printing, quiet in ((PrinterCallback, LogsAtDebugCallback), (ProgressCallback, MetricsInBarCallback)):
+        for callback in list(trainer.callback_handler.callbacks):
+            if type(callback) is printing:
+                trainer.remove_callback(callback)
+                trainer.add_callback(quiet)
+
+
 class NonFiniteLossCallback(TrainerCallback):
     """Checks the training losses kept by :class:`SERTrainer` whenever `Trainer` is about to log, evaluate, save or
     stop, and at the end of each epoch: a step never waits for the device, and no checkpoint, evaluation or log comes
@@ -322,6 +367,7 @@ class SERTrainer(Trainer):
         self.loss_is_scaled_for_ga = False
         self._training_losses: list[_TrainingLoss] = []
         self.add_callback(NonFiniteLossCallback(self))
+        quiet_log_callbacks(self)
 
     def _save(self, output_dir: Optional[str] = None, state_dict: Optional[dict] = None) -> None:
         super()._save(output_dir, state_dict)
@@ -604,10 +650,13 @@ __all__ = [
     "CLIP_PATHS_KEY",
     "EpochCallback",
     "HEAD_PARAMETER_PREFIXES",
+    "LogsAtDebugCallback",
+    "MetricsInBarCallback",
     "NonFiniteLossCallback",
     "NonFiniteLossError",
     "SERTrainer",
     "class_weights_tensor",
     "is_head_parameter",
     "metrics_function",
+    "quiet_log_callbacks",
 ]
