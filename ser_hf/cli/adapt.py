@@ -95,7 +95,7 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
 
 
 def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The folder-corpus options of the command line; a folder without a speaker pattern is one speaker's."""
+    """The folder-corpus options of the command line; a speaker pattern (or a CSV speaker column) is needed."""
     options: dict[str, Any] = {
         key: yaml.safe_load(value) for key, value in key_values(args.option, "--option").items()
     }
@@ -112,7 +112,19 @@ def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def recipe_overrides(items: Sequence[str]) -> dict[str, Any]:
-    return {key: yaml.safe_load(value) for key, value in key_values(items, "--set").items()}
+    """``--set KEY=VALUE`` as recipe values (a dotted key sets one entry of a mapping), every key checked against the
+    recipe's keys before anything loads."""
+    from ..recipe.errors import unknown_key_message
+    from ..recipe.keys import recipe_keys_before_imports
+
+    known = recipe_keys_before_imports()
+    overrides = {}
+    for key, value in key_values(items, "--set").items():
+        top = key.partition(".")[0]
+        if known is not None and top not in known:
+            raise RecipeError(f"--set: unknown recipe key {unknown_key_message(top, known)}.")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
 
 
 def check_inputs(args: argparse.Namespace) -> None:
@@ -130,8 +142,8 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 
 def adapt_command(args: argparse.Namespace) -> int:
-    check_inputs(args)
     overrides = recipe_overrides(args.overrides)
+    check_inputs(args)
     options = corpus_options(args)
     output_dir = Path(args.output_dir).expanduser()
     record = check_labelled_clips(args, options)
@@ -216,7 +228,10 @@ def run_adaptation(
         labels=csv_list(args.labels),
         seed=args.seed,
     )
-    values.update(overrides)
+    from ..recipe.overrides import set_value
+
+    for key, value in overrides.items():
+        values = set_value(values, key, value)
     from ..train import main as train_main
 
     # Kept beside the adapted model: errors name a file that exists, and `ser-hf train` runs it again as it is.

@@ -167,8 +167,9 @@ def test_the_adaptation_recipe_keeps_the_models_head_statistics_and_window(tmp_p
         (["--test_speakers", "SPA"], "--test_speakers names every speaker"),
         (["--test_speakers", "NOBODY"], "--test_speakers NOBODY: not among"),
         (["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$"], "label 'boredom' is not an emotion ser-hf knows"),
+        (["--set", "num_train_epoch=3"], "--set: unknown recipe key 'num_train_epoch'"),
     ],
-    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary"],
+    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary", "misspelt-key"],
 )
 def test_adapt_refuses_a_folder_it_cannot_adapt_on_before_the_model_loads(tmp_path, capsys, flags, message):
     folder = _write_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "happy"})
@@ -242,6 +243,8 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
             str(unlabelled),
             "--set",
             "num_train_epochs=2",
+            "--set",
+            "feature_extractor_config.normalization=corpus",  # a dotted key sets one entry
         ]
     )
     assert status == 0
@@ -263,6 +266,7 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     assert report["split"]["speakers"]["train"] == ["SPA", "U"]  # the unlabelled ones' speaker, read by the regex
     run_config = json.loads((out / "run_config.json").read_text())
     assert run_config["model"]["match_head_labels"] and run_config["training"]["starting_point_weight"] > 0
+    assert run_config["model"]["feature_extractor_config"] == {"normalization": "corpus"}
     # Only the head trained: the encoder is the trained model's, byte for byte.
     adapted, source = load_file(out / "model.safetensors"), load_file(trained_run / "model.safetensors")
     assert all(torch.equal(adapted[name], source[name]) for name in source if name.startswith("encoder."))
