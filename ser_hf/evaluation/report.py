@@ -81,7 +81,45 @@ def evaluate_split(
     )
     if len(metrics.get("per_corpus", {})) > 1:
         logger.info("%s by corpus: %s", split, per_corpus_line(metrics["per_corpus"]))
+    collapsed = collapsed_speakers(labels, scaled.argmax(axis=1), speakers, label_names)
+    if collapsed:
+        logger.warning(
+            "%s: the predictions of %s collapse onto one or two emotions (%s): the model does not carry over to "
+            "these speakers. Standardise each speaker with their own statistics (feature_extractor_config: "
+            "{normalization: speaker}), or start from a general model and adapt it with a few of their clips "
+            "(ser-hf adapt; docs/guides/your-data.md).",
+            split,
+            "speaker " + ", ".join(collapsed) if len(collapsed) < 4 else f"{len(collapsed)} speakers",
+            "; ".join(f"{speaker}: {share}" for speaker, share in list(collapsed.items())[:3]),
+        )
     return metrics
+
+
+#: A speaker's predictions collapse when this share of their clips, or more, gets the two most predicted emotions
+#: while their clips hold at least ``COLLAPSE_MIN_LABELS`` emotions and ``COLLAPSE_MIN_CLIPS`` clips.
+COLLAPSE_SHARE = 0.8
+COLLAPSE_MIN_LABELS = 4
+COLLAPSE_MIN_CLIPS = 12
+
+
+def collapsed_speakers(
+    labels: Sequence[int], predictions: Sequence[int], speakers: Sequence[str], label_names: Sequence[str]
+) -> dict[str, str]:
+    """The speakers whose clips of several emotions the model answers with one or two of them (the way a model
+    trained on other speakers' recordings fails on a new set-up), each with what it predicted, e.g. ``{"S4": "74 %
+    neutral, 12 % happy of 60 clips"}``."""
+    labels, predictions, speakers = np.asarray(labels), np.asarray(predictions), np.asarray(speakers)
+    collapsed = {}
+    for speaker in dict.fromkeys(speakers.tolist()):
+        rows = speakers == speaker
+        if rows.sum() < COLLAPSE_MIN_CLIPS or len(np.unique(labels[rows])) < COLLAPSE_MIN_LABELS:
+            continue
+        counts = np.bincount(predictions[rows], minlength=len(label_names))
+        top = np.argsort(-counts, kind="stable")[:2]
+        if counts[top].sum() >= COLLAPSE_SHARE * rows.sum():
+            shares = ", ".join(f"{100 * counts[i] / rows.sum():.0f} % {label_names[i]}" for i in top if counts[i])
+            collapsed[str(speaker)] = f"{shares} of {int(rows.sum())} clips"
+    return collapsed
 
 
 def per_corpus_line(per_corpus: Mapping[str, Mapping[str, Any]]) -> str:
