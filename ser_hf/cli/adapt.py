@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from ..atomic_files import write_text_atomic
 from ..errors import RecipeError
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, key_values, speaker_ids
@@ -162,7 +164,7 @@ def adapt_command(args: argparse.Namespace) -> int:
     from ..hub.card import write_model_card
     from ..recipe.adaptation import ADAPTATION_FILE
 
-    (output_dir / ADAPTATION_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(output_dir / ADAPTATION_FILE, json.dumps(record, indent=2) + "\n")
     write_model_card(output_dir)
     return 0
 
@@ -237,7 +239,7 @@ def run_adaptation(
     # Kept beside the adapted model: errors name a file that exists, and `ser-hf train` runs it again as it is.
     recipe = output_dir.parent / f"{output_dir.name}{RECIPE_SUFFIX}"
     recipe.parent.mkdir(parents=True, exist_ok=True)
-    recipe.write_text(yaml.safe_dump(values, sort_keys=False))
+    write_text_atomic(recipe, yaml.safe_dump(values, sort_keys=False))
     logger.info("Adaptation recipe: %s (ser-hf train %s runs it again).", recipe, recipe)
     train_main([str(recipe)])
 
@@ -268,10 +270,7 @@ def self_training_corpus(
     recordings = [str(path) for path in find_audio_files(args.unlabelled_dir)]  # links keep their own names
     speakers = unlabelled_speakers(recordings, Path(args.unlabelled_dir), options)
     speakers_csv = corpus / "unlabelled_speakers.csv"
-    with open(speakers_csv, "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["path", "speaker_id"])
-        writer.writerows(speakers.items())
+    write_text_atomic(speakers_csv, csv_text([("path", "speaker_id"), *speakers.items()]))
     predictions = []
     predict_files(adapted, speakers_csv=speakers_csv, progress=False, on_prediction=predictions.append)
     scored = [prediction for prediction in predictions if prediction.scores]
@@ -281,14 +280,13 @@ def self_training_corpus(
     probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
     picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
     clips += [(Path(scored[i].file), labels[label], scored[i].speaker) for i, label in zip(picked, predicted)]
-    with open(corpus / SELF_TRAINING_CSV, "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["path", "label", "speaker"])
-        for number, (path, label, speaker) in enumerate(clips):
-            link = corpus / f"{number:05d}_{path.name}"
-            if not link.is_symlink():
-                link.symlink_to(path.resolve())
-            writer.writerow([link.name, label, speaker])
+    rows = [("path", "label", "speaker")]
+    for number, (path, label, speaker) in enumerate(clips):
+        link = corpus / f"{number:05d}_{path.name}"
+        if not link.is_symlink():
+            link.symlink_to(path.resolve())
+        rows.append((link.name, label, speaker))
+    write_text_atomic(corpus / SELF_TRAINING_CSV, csv_text(rows))
     logger.warning(
         "Self-training: %d of %d unlabelled recordings kept with their predicted emotions (the surest %d %% of each), "
         "beside the %d labelled clips.",
@@ -303,6 +301,13 @@ def self_training_corpus(
         "self_training_share": ADAPTATION_SELF_TRAINING_SHARE,
     }
     return corpus, record
+
+
+def csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    """`rows` as CSV text."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
 
 
 def unlabelled_speakers(recordings: Sequence[str], root: Path, options: dict) -> dict[str, str]:

@@ -366,7 +366,7 @@ def test_leakage_study_trains_both_protocols_and_reports_the_inflation(tmp_path,
     # Each run's intervals come with the tables; the tiny corpus's test split has too few speakers for one.
     speakers = study["intervals"]["random"]["test"]["speakers"]
     assert speakers == len({c["speaker_id"] for c in reports["random"]["evaluation"]["test"]["clip_predictions"]})
-    assert f"Random split: 95 % confidence intervals: none, {speakers} speaker" in markdown
+    assert f"Random split: 95 % confidence intervals: no speaker interval, {speakers} speaker" in markdown
     # Each run's recipe.yaml runs again as it ran: the random one with its protocol and the shares the study drew.
     _, fair_data, _, _ = parse_recipe([str(study_dir / "speaker_independent" / "recipe.yaml")])
     _, random_data, _, random_training = parse_recipe([str(study_dir / "random" / "recipe.yaml")])

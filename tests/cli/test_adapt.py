@@ -1,0 +1,143 @@
+"""``ser-hf adapt`` end to end: the command adapts a trained model to a labelled folder (and its unlabelled
+recordings), saves an ordinary ser-hf model whose card says what it was adapted from, and refuses what it cannot adapt
+on, naming the file, flag or label, before the model loads (a wrong model folder before torch is imported)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ser_hf.cli import main as cli_main
+from ser_hf.train import main as train_main
+from tests.conftest import RAVDESS_SAMPLE
+from tests.recipe.test_parser import write_recipe
+from tests.training.test_adaptation import write_model_config
+from tests.training.test_self_training import FAST
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--labels", "angry,sad"], "no clip of sad among the speakers who adapt"),
+        (["--test_speakers", "SPA"], "--test_speakers names every speaker"),
+        (["--test_speakers", "NOBODY"], "--test_speakers NOBODY: not among"),
+        (["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$"], "label 'boredom' is not an emotion ser-hf knows"),
+        (["--set", "num_train_epoch=3"], "--set: unknown recipe key 'num_train_epoch'"),
+    ],
+    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary", "misspelt-key"],
+)
+def test_adapt_refuses_a_folder_it_cannot_adapt_on_before_the_model_loads(tmp_path, capsys, flags, message):
+    folder = write_model_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "happy"})
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("SPA_angry_0.flac", "SPA_happy_0.flac"):
+        (clips / name).symlink_to(next(RAVDESS_SAMPLE.glob("Actor_01/*.flac")))
+    if "label 'boredom'" in message:
+        (clips / "SPA_boredom_0.flac").symlink_to(next(RAVDESS_SAMPLE.glob("Actor_01/*.flac")))
+    status = cli_main(
+        ["adapt", str(folder), "--data_dir", str(clips), "--output_dir", str(tmp_path / "out")]
+        + ["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$", "--speaker_regex", r"^(?P<speaker>[A-Z]+)_", *flags]
+    )
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_adapt_refuses_a_wrong_model_folder_before_torch_is_imported(tmp_path):
+    folder = write_model_config(tmp_path / "model", model_type="ser_cnn2d", id2label={"0": "angry"})
+    code = (
+        "import sys\n"
+        "from ser_hf.cli import main\n"
+        f"status = main(['adapt', {str(folder)!r}, '--data_dir', {str(tmp_path)!r}, '--output_dir', 'x'])\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules, 'datasets' in sys.modules, status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False", "False", "False", "2"], result.stdout + result.stderr
+    assert "ser-hf: error:" in result.stderr and "cannot be adapted" in result.stderr
+
+
+def _flat_folder(root: Path, source: Path, speakers: dict[str, str], emotions: dict[str, str], per: int) -> Path:
+    """RAVDESS clips of `speakers` (actor -> new speaker id) laid out flat as SPEAKER_<emotion>_N.flac."""
+    root.mkdir()
+    for actor, speaker in speakers.items():
+        for code, emotion in emotions.items():
+            clips = sorted((source / f"Actor_{actor}").glob(f"03-01-{code}-*.flac"))[:per]
+            for number, clip in enumerate(clips):
+                (root / f"{speaker}_{emotion}_{number}.flac").symlink_to(clip.resolve())
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_ravdess) -> Path:
+    """A tiny Whisper model trained as the general recipe is (FAST, corpus statistics) on RAVDESS actors 01-03."""
+    folder = tmp_path_factory.mktemp("trained")
+    recipe = write_recipe(folder / "r.yaml", tiny_ravdess, **FAST)
+    train_main([str(recipe)])
+    return folder / "run"
+
+
+def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary_model(tmp_path, trained_run, capsys):
+    emotions = {"05": "angry", "03": "happy", "04": "sad"}  # three of the model's labels, by its vocabulary's aliases
+    clips = _flat_folder(tmp_path / "clips", RAVDESS_SAMPLE, {"05": "SPA", "06": "SPB"}, emotions, per=2)
+    unlabelled = _flat_folder(tmp_path / "unlabelled", RAVDESS_SAMPLE, {"07": "U"}, emotions, per=4)
+    out = tmp_path / "adapted"
+    status = cli_main(
+        [
+            "adapt",
+            str(trained_run),
+            "--data_dir",
+            str(clips),
+            "--output_dir",
+            str(out),
+            "--label_regex",
+            r"_(?P<label>[a-z]+)_\d+\.flac$",
+            "--speaker_regex",
+            r"^(?P<speaker>[A-Z]+)_",
+            "--test_speakers",
+            "SPB",
+            "--unlabelled_dir",
+            str(unlabelled),
+            "--set",
+            "num_train_epochs=2",
+            "--set",
+            "feature_extractor_config.normalization=corpus",  # a dotted key sets one entry
+        ]
+    )
+    assert status == 0
+    config = json.loads((out / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(3)] == ["happy", "sad", "angry"]  # the user's labels only
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["split"]["speakers"]["test"] == ["SPB"] and report["evaluation"]["test"]["unweighted_accuracy"] >= 0
+    record = json.loads((out / "adaptation.json").read_text())
+    assert record["labelled_clips"] == 6 and record["unlabelled_recordings"] == 12
+    assert record["new_labels"] == [] and record["dropped_labels"] == [
+        "neutral",
+        "calm",
+        "fearful",
+        "disgust",
+        "surprised",
+    ]
+    assert 0 < record["pseudo_labelled_clips"] < 12  # the surest share of each predicted emotion
+    assert report["split"]["clips"]["train"] == 6 + record["pseudo_labelled_clips"]
+    assert report["split"]["speakers"]["train"] == ["SPA", "U"]  # the unlabelled ones' speaker, read by the regex
+    run_config = json.loads((out / "run_config.json").read_text())
+    assert run_config["model"]["match_head_labels"] and run_config["training"]["starting_point_weight"] > 0
+    assert run_config["model"]["feature_extractor_config"] == {"normalization": "corpus"}
+    # Only the head trained: the encoder is the trained model's, byte for byte.
+    adapted, source = load_file(out / "model.safetensors"), load_file(trained_run / "model.safetensors")
+    assert all(torch.equal(adapted[name], source[name]) for name in source if name.startswith("encoder."))
+    assert not torch.equal(adapted["projector.weight"], source["projector.weight"])
+    card = (out / "README.md").read_text()
+    assert f"**Adapted from:** `{trained_run.name}`" in card
+    assert f"on 6 labelled clips and {record['pseudo_labelled_clips']} of 12 unlabelled recordings" in card
+    assert "the trained model's neutral, calm, fearful, disgust, surprised dropped" in card
+    assert (tmp_path / "adapted.adapt.yaml").is_file()  # the recipe that ran, kept beside the model
+    # An ordinary ser-hf model: predict loads it through the pipeline.
+    capsys.readouterr()
+    assert cli_main(["predict", str(out), str(next(clips.glob("SPB_angry_*")))]) == 0
+    assert any(label in capsys.readouterr().out for label in ("happy", "sad", "angry"))
