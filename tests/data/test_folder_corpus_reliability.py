@@ -39,3 +39,45 @@ def test_a_file_name_that_is_not_utf8_is_named_escaped_and_skipped_with_skip_inv
     argv = ["data", "summary", "--corpus", "folder", "--data-dir", str(data), "--json", "--skip-invalid"]
     assert cli_main([*argv, *[flag for option in options for flag in ("--option", option)]]) == 0
     assert '"clips": 4' in capsys.readouterr().out
+
+
+SPEAKERS_AND_LABELS = ["SP01_angry_1.wav", "SP01_sad_1.wav", "SP02_angry_1.wav", "SP02_sad_1.wav"]
+
+
+def test_a_label_regex_without_a_label_group_is_refused_naming_its_groups(tmp_path, capsys):
+    """Its first group (the speaker) would otherwise be read as the label: every clip "label 'SP01' is not an
+    emotion"."""
+    data = _folder(tmp_path / "data", SPEAKERS_AND_LABELS)
+    pattern = r"^(?P<spk>SP\d+)_(?P<emotion>[a-z]+)_"
+    assert _summary(data, f"label_regex={pattern}", r"speaker_regex=^(?P<speaker>SP\d+)_") != 0
+    (line,) = ser_hf_error_lines(capsys)
+    assert line == (
+        f"ser-hf: error: label_regex '{pattern}' has no group named 'label' (its named groups: spk, emotion): mark "
+        "the label with (?P<label>...)."
+    )
+
+
+def test_a_speaker_regex_that_matches_an_empty_speaker_is_one_error_naming_the_regex(tmp_path, capsys):
+    pattern = r"^(?P<speaker>[A-Z]*)"  # matches at the start of every name, here with nothing
+    data = _folder(tmp_path / "data", ["01_angry_1.wav", "01_sad_1.wav", "02_angry_1.wav", "02_sad_1.wav"])
+    assert _summary(data, f"speaker_regex={pattern}", r"label_regex=_(?P<label>[a-z]+)_") != 0
+    (line,) = ser_hf_error_lines(capsys)
+    assert line == (
+        f"ser-hf: error: speaker_regex '{pattern}' reads an empty speaker from '01_angry_1.wav' "
+        f"({data / '01_angry_1.wav'}): its speaker group can match nothing; make it match at least one character "
+        "(+, not * or ?)."
+    )
+
+
+def test_a_catastrophic_regex_stops_with_an_error_naming_it_instead_of_hanging(tmp_path, capsys, monkeypatch):
+    import ser_hf.data.corpora.folder as folder
+
+    monkeypatch.setattr(folder, "REGEX_TIMEOUT_SECONDS", 0.2)
+    name = "angry/" + "a" * 40 + ".wav"  # the label from the folder, the speaker from the name
+    data = _folder(tmp_path / "data", [name])
+    pattern = r"(?P<speaker>(a|aa)+)+Z"
+    assert _summary(data, f"speaker_regex={pattern}") != 0
+    (line,) = ser_hf_error_lines(capsys)
+    assert line.startswith(
+        f"ser-hf: error: speaker_regex '{pattern}' took over 0.2 s on '{name}': it backtracks catastrophically"
+    )

@@ -17,10 +17,12 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+# The regex module (a dependency of transformers) takes re's syntax and bounds each match's time: a regex that
+# backtracks catastrophically on a long file name, such as (a|aa)+)+Z, would otherwise hang the load silently.
+import regex
 from datasets import Dataset
 
 from ...emotions import EMOTIONS, canonical_emotion
@@ -28,6 +30,9 @@ from ..dataset_info import get_ser_info, set_ser_info
 from .base import RESERVED_COLUMNS, Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
 
 logger = logging.getLogger(__name__)
+
+#: How long ``speaker_regex`` or ``label_regex`` may take on one file's path; a file name takes microseconds.
+REGEX_TIMEOUT_SECONDS = 2.0
 
 
 def load_folder(
@@ -98,7 +103,7 @@ def load_folder(
             return table[str(path)][label_column or "label"]
         if label_pattern is None:
             return path.parent.name
-        match = label_pattern.search(searched(path))
+        match = _search("label_regex", label_pattern, searched(path))
         return _group(match, label_pattern, "label") if match else None
 
     # Codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label (or a name the
@@ -136,10 +141,16 @@ def load_folder(
         if speaker_column is not None:
             speaker = row[speaker_column].strip()
         else:
-            match = speaker_pattern.search(searched(path))
+            match = _search("speaker_regex", speaker_pattern, searched(path))
             if match is None:
                 raise InvalidClipError(path, f"speaker_regex '{speaker_regex}' does not match '{searched(path)}'")
             speaker = _group(match, speaker_pattern, "speaker")
+            if not speaker:
+                # The regex is at fault, not the clip: one error, not one per clip it leaves without a speaker.
+                raise CorpusError(
+                    f"speaker_regex '{speaker_regex}' reads an empty speaker from '{searched(path)}' ({path}): its "
+                    "speaker group can match nothing; make it match at least one character (+, not * or ?)."
+                )
         if not speaker:
             raise InvalidClipError(path, "empty speaker id")
         return Clip(
@@ -163,17 +174,37 @@ def folder_corpus_name(data_dir: str | os.PathLike) -> str:
     return Path(data_dir).expanduser().resolve().name or "folder"
 
 
-def _compile_regex(option: str, pattern: str, group: str) -> re.Pattern:
+def _compile_regex(option: str, pattern: str, group: str) -> regex.Pattern:
+    """`pattern` compiled, refused in one line when it has no group, or named groups but none called `group` (whose
+    first group, read instead, would be the wrong part of the name: a speaker read as the label)."""
     try:
-        compiled = re.compile(pattern)
-    except re.error as error:
+        compiled = regex.compile(pattern)
+    except regex.error as error:
         raise CorpusError(f"{option} '{pattern}' is not a valid regular expression: {error}") from error
     if compiled.groups == 0:
         raise CorpusError(f"{option} '{pattern}' needs a group: (?P<{group}>...) or (...).")
+    if compiled.groupindex and group not in compiled.groupindex:
+        raise CorpusError(
+            f"{option} '{pattern}' has no group named {group!r} (its named groups: "
+            f"{', '.join(compiled.groupindex)}): mark the {group} with (?P<{group}>...)."
+        )
     return compiled
 
 
-def _group(match: re.Match, pattern: re.Pattern, name: str) -> str:
+def _search(option: str, pattern: regex.Pattern, text: str) -> Optional[regex.Match]:
+    """``pattern.search(text)``, or an error naming the regex when it takes longer than :data:`REGEX_TIMEOUT_SECONDS`
+    (it backtracks catastrophically: a repeated group inside a repeated group)."""
+    try:
+        return pattern.search(text, timeout=REGEX_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise CorpusError(
+            f"{option} '{pattern.pattern}' took over {REGEX_TIMEOUT_SECONDS:g} s on '{text}': it backtracks "
+            "catastrophically (a repeated group inside a repeated group, as in (a|aa)+)+); rewrite it so that each "
+            "part of a name can match one way only."
+        ) from None
+
+
+def _group(match: regex.Match, pattern: regex.Pattern, name: str) -> str:
     """The named group `name` of `match`, or its first group."""
     return match.group(name) if name in pattern.groupindex else match.group(1)
 
