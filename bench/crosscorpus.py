@@ -65,6 +65,7 @@ from accuracy import (
 )
 from harness import REPO, SHARED_CORPORA, machine_line
 
+from ser_hf.atomic_files import write_text_atomic
 from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
@@ -72,6 +73,7 @@ from ser_hf.emotions import EMOTIONS
 from ser_hf.errors import RecipeError
 from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
 from ser_hf.evaluation.metrics import classification_metrics, clip_predictions
+from ser_hf.recipe.keys import ENSEMBLE_MEMBERS_KEY, check_recipe_keys, recipe_keys_before_imports
 from ser_hf.recipe.overrides import set_value
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.run_folder import fold_folder
@@ -410,12 +412,55 @@ def seed_mean_lines(groups: Mapping[tuple[str, str], Mapping[str, dict]], corpor
     return lines
 
 
+#: What a results row must hold to be read back: its key (:func:`row_key`) and what the table shows.
+ROW_KEYS = ("variant", "normalization", "test", "unweighted_accuracy", "confidence_intervals")
+
+
 def write_results(path: Path, rows: list[dict]) -> None:
+    """The rows as JSON and the table beside it (.md), each written whole or not at all: a run stopped while writing
+    leaves the previous file, which the next run reads back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "rows": rows}, indent=2) + "\n"
+    write_text_atomic(
+        path, json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "rows": rows}, indent=2) + "\n"
     )
-    path.with_suffix(".md").write_text(markdown_table(rows))
+    write_text_atomic(path.with_suffix(".md"), markdown_table(rows))
+
+
+def read_results(path: Optional[Path]) -> list[dict]:
+    """The rows of the results file an earlier run wrote (none without one). A file that does not read back (cut
+    short, edited, or of an older format) is a `ValueError` naming it and what is wrong, before anything is trained:
+    it is moved aside by its owner, never overwritten."""
+    if path is None or not path.is_file():
+        return []
+    aside = "move it aside or give another --results"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--results {path} is not valid JSON ({error}), perhaps written in part: {aside}.") from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"--results {path} holds no list of rows under 'rows': {aside}.")
+    for number, row in enumerate(rows, start=1):
+        missing = [key for key in ROW_KEYS if key not in row]
+        if missing:
+            raise ValueError(
+                f"--results {path}: row {number} lacks {', '.join(map(repr, missing))} (written by an older "
+                f"bench/crosscorpus.py?): {aside}."
+            )
+    return rows
+
+
+def check_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str], overrides: Mapping[str, Any]) -> None:
+    """Stop on a recipe the benchmark cannot run (not a YAML mapping, an unknown key, one that chooses its epoch on
+    validation speakers; an ensemble's members alike) before any corpus is read: a `RecipeError` naming the file."""
+    values = read_recipe_file(recipe)
+    recipes = member_recipes(recipe, values) if is_ensemble_recipe(values) else [recipe]
+    known_keys = recipe_keys_before_imports()
+    for path in recipes:
+        member = read_recipe_file(path)
+        if known_keys is not None and ENSEMBLE_MEMBERS_KEY not in member:
+            check_recipe_keys(member, known_keys, path)
+        merged_values(path, output_root, model_paths, overrides)
 
 
 def main(argv=None) -> list[dict]:
@@ -484,6 +529,12 @@ def main(argv=None) -> list[dict]:
         parser.error(f"--left-out {' '.join(left_out)}: each corpus left out must be in --corpora {' '.join(corpora)}")
     if corpora != list(SHARED_CORPORA):
         overrides[CORPORA_KEY] = corpora
+    try:
+        for recipe in args.recipes:
+            check_recipe(recipe, args.output_dir, model_paths, overrides)
+        previous = read_results(args.results)
+    except (RecipeError, ValueError) as error:
+        parser.error(str(error))
     if args.train_labels == "all":
         ensembles = [str(recipe) for recipe in args.recipes if is_ensemble_recipe(read_recipe_file(recipe))]
         if ensembles:
@@ -498,7 +549,6 @@ def main(argv=None) -> list[dict]:
         f"corpora: {', '.join(corpora)}; labels shared by all of {', '.join(SHARED_CORPORA)}: "
         f"{', '.join(shared_labels(list(SHARED_CORPORA)))}"
     )
-    previous = json.loads(args.results.read_text())["rows"] if args.results and args.results.is_file() else []
     done = {row_key(row): row for row in previous}
     rows = [row for row in previous]
 
@@ -507,12 +557,15 @@ def main(argv=None) -> list[dict]:
         if args.results:
             write_results(args.results, rows)
 
-    for recipe in args.recipes:
-        for seed in args.seeds or [None]:
-            seeded = overrides if seed is None else {**overrides, SEED_KEY: seed}
-            for normalization in args.normalizations:
-                print(f"\n{variant_name(recipe, seeded)}, {normalization} statistics", flush=True)
-                run_recipe(recipe, args.output_dir, model_paths, normalization, left_out, seeded, done, on_row)
+    try:
+        for recipe in args.recipes:
+            for seed in args.seeds or [None]:
+                seeded = overrides if seed is None else {**overrides, SEED_KEY: seed}
+                for normalization in args.normalizations:
+                    print(f"\n{variant_name(recipe, seeded)}, {normalization} statistics", flush=True)
+                    run_recipe(recipe, args.output_dir, model_paths, normalization, left_out, seeded, done, on_row)
+    except RecipeError as error:  # what only the recipe parser finds; the finished folds are in --results
+        parser.error(str(error))
     print("\n" + markdown_table(rows))
     if args.results:
         write_results(args.results, rows)
