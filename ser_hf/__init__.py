@@ -15,13 +15,13 @@ transformers is already loaded, and otherwise as soon as an import of transforme
 import importlib
 import logging
 import sys
-from typing import TYPE_CHECKING
 
 from .lazy_exports import lazy_exports
 
 __version__ = "0.1.0.dev0"
 
-#: Public name -> the module that defines it.
+#: Public name -> the module that defines it: the package's one list of its names, from which `__all__` and the
+#: lazy imports derive.
 _EXPORTS = {
     "CORPORA": ".data.corpora",
     "EMOTIONS": ".emotions",
@@ -51,50 +51,7 @@ _EXPORTS = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = [
-    "CORPORA",
-    "CorpusError",
-    "EMOTIONS",
-    "InvalidClipError",
-    "LabelPolicy",
-    "LeakageError",
-    "LeakageReport",
-    "audit_leakage",
-    "build_baseline",
-    "build_ssl_classifier",
-    "build_ssl_feature_extractor",
-    "count_parameters",
-    "get_ser_info",
-    "leave_one_speaker_out",
-    "load_corpus",
-    "merge_corpora",
-    "merge_lora",
-    "metrics_path",
-    "prepare_audio",
-    "random_split",
-    "speaker_kfold",
-    "speaker_split",
-    "ssl_lora_config",
-    "summarize",
-]
-
-if TYPE_CHECKING:  # what the names are, for type checkers and editors
-    from .data.audit import LeakageReport, audit_leakage
-    from .data.corpora import CORPORA, load_corpus, merge_corpora
-    from .data.dataset_info import get_ser_info
-    from .data.decode import prepare_audio
-    from .data.errors import CorpusError, InvalidClipError, LeakageError
-    from .data.splits import leave_one_speaker_out, random_split, speaker_kfold, speaker_split
-    from .data.summary import summarize
-    from .emotions import EMOTIONS, LabelPolicy
-    from .models import (
-        build_baseline,
-        build_ssl_classifier,
-        build_ssl_feature_extractor,
-        count_parameters,
-        merge_lora,
-        ssl_lora_config,
-    )
+__all__ = sorted(_EXPORTS)
 
 
 # --- Registration with transformers' Auto classes -----------------------------------------------------------------

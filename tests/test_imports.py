@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import ser_hf
+import ser_hf.deploy
 import ser_hf.experiments
 from tests.conftest import REPO
 
@@ -22,7 +23,7 @@ print(json.dumps({"before": before, "registered": "ser_crnn" in CONFIG_MAPPING})
 """
 
 
-@pytest.mark.parametrize("package", [ser_hf, ser_hf.experiments], ids=lambda package: package.__name__)
+@pytest.mark.parametrize("package", [ser_hf, ser_hf.deploy, ser_hf.experiments], ids=lambda package: package.__name__)
 def test_every_public_name_resolves_to_the_object_of_its_module(package):
     assert sorted(package.__all__) == sorted(package._EXPORTS) and set(package.__all__) <= set(dir(package))
     for name, module in package._EXPORTS.items():

@@ -15,11 +15,10 @@
 The names below are imported when first used, so that ``import ser_hf.deploy.constants`` loads no torch.
 """
 
-from typing import TYPE_CHECKING
-
 from ..lazy_exports import lazy_exports
 
-#: Public name -> the module that defines it.
+#: Public name -> the module that defines it: the package's one list of its names, from which `__all__` and the
+#: lazy imports derive.
 _EXPORTS = {
     "FilePrediction": ".results",
     "WindowPrediction": ".results",
@@ -53,61 +52,4 @@ _EXPORTS = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = [
-    "FilePrediction",
-    "OnnxAudioClassificationPipeline",
-    "PredictionSummary",
-    "PredictionWriter",
-    "SPEAKERS_CSV_COLUMNS",
-    "SPEAKER_SOURCES",
-    "SpeakerNormalizedAudioClassificationPipeline",
-    "Timeline",
-    "WindowPrediction",
-    "build_app",
-    "classify_files",
-    "emotion_timeline",
-    "export_onnx",
-    "find_audio_inputs",
-    "load_classifier",
-    "model_labels",
-    "normalises_per_corpus",
-    "normalises_per_speaker",
-    "onnx_audio_classification_pipeline",
-    "predict_files",
-    "read_speakers_csv",
-    "recording_windows",
-    "shortest_clip",
-    "speaker_statistics_of_files",
-    "speakers_from_folders",
-    "speakers_of",
-    "window_bounds",
-    "write_predictions",
-]
-
-if TYPE_CHECKING:
-    from .app import build_app
-    from .audio_inputs import find_audio_inputs
-    from .classify import classify_files
-    from .constants import SPEAKER_SOURCES
-    from .onnx_export import export_onnx
-    from .pipelines import (
-        OnnxAudioClassificationPipeline,
-        SpeakerNormalizedAudioClassificationPipeline,
-        load_classifier,
-        model_labels,
-        onnx_audio_classification_pipeline,
-    )
-    from .predict import PredictionSummary, predict_files
-    from .results import FilePrediction, WindowPrediction
-    from .speakers import (
-        SPEAKERS_CSV_COLUMNS,
-        normalises_per_corpus,
-        normalises_per_speaker,
-        read_speakers_csv,
-        speaker_statistics_of_files,
-        speakers_from_folders,
-        speakers_of,
-    )
-    from .timeline import Timeline, emotion_timeline
-    from .windows import recording_windows, shortest_clip, window_bounds
-    from .writers import PredictionWriter, write_predictions
+__all__ = sorted(_EXPORTS)
