@@ -20,13 +20,7 @@ import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 from datasets import config as datasets_config
 from torch import nn
-from transformers import (
-    Data2VecAudioForSequenceClassification,
-    HubertForSequenceClassification,
-    PreTrainedModel,
-    Wav2Vec2ForSequenceClassification,
-    WavLMForSequenceClassification,
-)
+from transformers import Data2VecAudioForSequenceClassification, PreTrainedModel
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.dataset_info import column_values, set_ser_info
@@ -36,6 +30,7 @@ from ..models.modeling_ssl_pooling import PooledSequenceClassificationMixin
 from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_layer_statistics
 from ..models.pooling import _VARIANCE_FLOOR
 from ..models.runtime.padding import is_padding_invariant
+from ..models.runtime.registry import ENCODER_FAMILIES
 from .clip_index import assemble_states, clip_digests, find_cached_clips, index_path, write_clip_index
 from .collators import PAD_TO_MULTIPLE_OF, clip_seed
 from .speaker_normalization import ENCODER_STATES_COLUMN
@@ -47,14 +42,9 @@ ENCODER_CACHE_VERSION = 1
 #: The column of each clip's input to the first fine-tuned encoder layer (`encode_dataset`'s `lower_layer`).
 LOWER_STATES_COLUMN = "lower_states"
 
-# transformers' mean-pooling classifiers; ser-hf's pooling heads subclass them.
-_SSL_CLASSIFIERS = (
-    Wav2Vec2ForSequenceClassification,
-    HubertForSequenceClassification,
-    WavLMForSequenceClassification,
-    Data2VecAudioForSequenceClassification,
-    SerWhisperForAudioClassification,
-)
+# Each encoder family's mean-pooling classifier (transformers' own, ser-hf's for Whisper), read from the registry:
+# ser-hf's pooling heads subclass them, so a family added there is cacheable with no edit here.
+_SSL_CLASSIFIERS = tuple(family.model_class for family in ENCODER_FAMILIES.values())
 # Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
 # speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
 _NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts")
@@ -99,8 +89,8 @@ def check_cacheable(model: Any) -> None:
         )
     if not isinstance(model, _SSL_CLASSIFIERS):
         raise ValueError(
-            f"FAST mode needs a wav2vec2 / HuBERT / WavLM / data2vec-audio / Whisper classifier, got "
-            f"{type(model).__name__}; train other models on raw audio."
+            f"FAST mode needs a {' / '.join(family.description for family in ENCODER_FAMILIES.values())} "
+            f"classifier, got {type(model).__name__}; train other models on raw audio."
         )
     pooling_mode = getattr(model.config, "pooling_mode", "mean")
     pooled_head = isinstance(model, (PooledSequenceClassificationMixin, SerWhisperForAudioClassification))
