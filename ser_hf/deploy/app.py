@@ -233,7 +233,74 @@ def build_app(
         button.click(classify, inputs=recording, outputs=outputs, api_name="classify")
         recording.stop_recording(classify, inputs=recording, outputs=outputs, api_name=False)
         recording.upload(classify, inputs=recording, outputs=outputs, api_name=False)
+    refuse_files_not_uploaded(app)
     return app
+
+
+def _sent_names(inputs: Any) -> str:
+    """The file names a request's inputs give (``{"path": ...}`` payloads), for the messages."""
+    names = [Path(str(item["path"])).name for item in inputs or [] if isinstance(item, dict) and item.get("path")]
+    return ", ".join(repr(name) for name in names) or "the file"
+
+
+def refuse_files_not_uploaded(app) -> None:
+    """Wrap ``app.process_api`` (where Gradio checks a request's files before :func:`build_app`'s ``classify`` runs)
+    so that a file the app was never sent (a path never uploaded, ``../..``, absolute or URL-encoded) is answered in
+    words and logged in one line. Gradio refuses it already (nothing is read), but with ``{"error": null}`` for the
+    client and a traceback in the log."""
+    gr = require_gradio()
+    from gradio.exceptions import InvalidPathError
+
+    process_api = app.process_api
+
+    async def checked_process_api(*args, **kwargs):
+        try:
+            return await process_api(*args, **kwargs)
+        except InvalidPathError:
+            names = _sent_names(kwargs.get("inputs"))
+            logger.warning("Refused %s: not a file uploaded to this app", names)
+            raise gr.Error(
+                f"This app classifies recordings uploaded to it or recorded on its page; {names} was not: upload it "
+                "first.",
+                print_exception=False,
+            ) from None
+
+    app.process_api = checked_process_api
+
+
+class RefuseEmptyUploads:
+    """ASGI middleware (``launch(app_kwargs=...)``, from :func:`launch_options`): Gradio answers an upload whose
+    multipart body holds no file (cut short, or with no ``files`` field) with 200 and an empty list; here it is a 400
+    that says so, and one log line."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/upload"):
+            return await self.app(scope, receive, send)
+        held: list[dict] = []
+
+        async def hold(message):
+            held.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                start, body = held[0], b"".join(m.get("body", b"") for m in held[1:])
+                if start.get("status") == 200 and body.strip() == b"[]":
+                    logger.warning("Refused an upload: its multipart body holds no file")
+                    text = b"The upload holds no file: send multipart/form-data with the recording in a 'files' field."
+                    start = {
+                        **start,
+                        "status": 400,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(text)).encode()),
+                        ],
+                    }
+                    body = text
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, hold)
 
 
 def launch_options(max_upload_mb: Optional[float] = MAX_UPLOAD_MB) -> dict[str, Any]:
@@ -241,7 +308,9 @@ def launch_options(max_upload_mb: Optional[float] = MAX_UPLOAD_MB) -> dict[str, 
     the bound of what a visitor may send: Gradio refuses an upload larger than ``max_upload_mb`` (MB of 2**20 bytes;
     `None` for no limit), in the browser and on the server, before storing it."""
     gr = require_gradio()
-    options = {"i18n": gr.I18n(en=GRADIO_MISSING_TEXT)}
+    from starlette.middleware import Middleware
+
+    options = {"i18n": gr.I18n(en=GRADIO_MISSING_TEXT), "app_kwargs": {"middleware": [Middleware(RefuseEmptyUploads)]}}
     if max_upload_mb is None:
         return options
     if not max_upload_mb > 0:
@@ -257,7 +326,9 @@ __all__ = [
     "TIMELINE_SECONDS",
     "AppResult",
     "EmotionRecognizer",
+    "RefuseEmptyUploads",
     "build_app",
     "launch_options",
+    "refuse_files_not_uploaded",
     "require_gradio",
 ]
