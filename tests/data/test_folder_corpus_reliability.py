@@ -81,3 +81,24 @@ def test_a_catastrophic_regex_stops_with_an_error_naming_it_instead_of_hanging(t
     assert line.startswith(
         f"ser-hf: error: speaker_regex '{pattern}' took over 0.2 s on '{name}': it backtracks catastrophically"
     )
+
+
+def test_two_folder_corpora_of_one_name_are_refused_rather_than_merging_their_speakers(tmp_path, capsys):
+    """Two folders both called "clips" (or two folder corpora given the same corpus_name): six people would become
+    three speakers ("clips:SP01" ...), and a speaker-independent split would not be (issue 67, point 4)."""
+    first = _folder(tmp_path / "a" / "clips", SPEAKERS_AND_LABELS)
+    second = _folder(tmp_path / "b" / "clips", SPEAKERS_AND_LABELS)
+    regexes = [
+        "--option",
+        r"folder:speaker_regex=^(?P<speaker>SP\d+)_",
+        "--option",
+        "folder:label_regex=_(?P<label>[a-z]+)_",
+    ]
+    argv = ["data", "summary", "--corpus", "folder", "--data-dir", str(first), "--corpus", "folder", "--data-dir"]
+    assert cli_main([*argv, str(second), *regexes]) != 0
+    (line,) = ser_hf_error_lines(capsys)
+    assert line.startswith("ser-hf: error: Two corpora are both called 'clips' (a folder corpus is named by its ")
+    assert "Give each folder corpus a corpus_name of its own" in line
+    other = _folder(tmp_path / "c" / "takes", SPEAKERS_AND_LABELS)
+    assert cli_main([*argv, str(other), *regexes, "--json"]) == 0
+    assert '"speakers": 4' in capsys.readouterr().out  # clips:SP01, clips:SP02, takes:SP01, takes:SP02

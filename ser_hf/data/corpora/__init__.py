@@ -178,6 +178,7 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
     """
     if not datasets:
         raise ValueError("merge_corpora needs at least one dataset.")
+    _check_distinct_corpora(datasets)
     names = (
         LabelPolicy(labels=list(labels)).labels
         if labels is not None
@@ -231,6 +232,22 @@ def merge_corpora(datasets: Sequence[Dataset], labels: Optional[Sequence[str]] =
 
 def _corpus_names(dataset: Dataset) -> str:
     return ", ".join(get_ser_info(dataset).get("corpora") or sorted(set(column_values(dataset, "corpus"))))
+
+
+def _check_distinct_corpora(datasets: Sequence[Dataset]) -> None:
+    """Refuse two corpora of one name: speakers are told apart by the corpus name they are prefixed with, so speaker
+    "01" of both would be one speaker, and a speaker-independent split would not be one."""
+    seen: dict[str, int] = {}
+    for dataset in datasets:
+        for name in sorted(set(column_values(dataset, "corpus"))):
+            seen[name] = seen.get(name, 0) + 1
+    twice = [name for name, count in seen.items() if count > 1]
+    if twice:
+        raise CorpusError(
+            f"Two corpora are both called {', '.join(map(repr, twice))} (a folder corpus is named by its corpus_name, "
+            "else its folder's name): their speakers would merge. Give each folder corpus a corpus_name of its own "
+            "(corpus_options: {corpus_name: ...}; --option corpus_name=...)."
+        )
 
 
 def _check_shared_labels(datasets: Sequence[Dataset], names: Sequence[str]) -> None:
