@@ -464,7 +464,9 @@ def check_recipe(recipe: Path, output_root: Path, model_paths: dict[str, str], o
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("recipes", nargs="+", type=Path)
     parser.add_argument(
         "--normalizations",

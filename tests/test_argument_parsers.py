@@ -12,9 +12,6 @@ import pytest
 
 from tests.conftest import REPO
 
-#: Scripts another change owns at the moment; each still needs ``allow_abbrev=False`` (issue 65, point 5).
-NOT_YET_CONVERTED = {"bench/crosscorpus.py"}
-
 SCRIPTS = sorted(
     path.relative_to(REPO).as_posix()
     for folder in ("bench", "docs", "hub_cards", "scripts", "ser_hf")
@@ -31,7 +28,7 @@ def argument_parser_calls(source: str) -> list[ast.Call]:
     ]
 
 
-@pytest.mark.parametrize("script", [script for script in SCRIPTS if script not in NOT_YET_CONVERTED])
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_every_argument_parser_takes_flags_as_spelt(script):
     for call in argument_parser_calls((REPO / script).read_text(encoding="utf-8")):
         keywords = {keyword.arg: keyword.value for keyword in call.keywords}
