@@ -24,7 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.modeling_whisper import SerWhisperForAudioClassification
 from ..models.runtime.loading import load_model
 from ..models.runtime.padding import is_padding_invariant
+from ..recipe.values import options_of_each_corpus
 from ..run_folder import (
     EVAL_REPORT_JSON,
     EVAL_REPORT_MARKDOWN,
@@ -182,14 +183,10 @@ def run_training_sources(run_config: Optional[RunConfig]) -> list[tuple[str, str
     names = list(data.get("corpus") or [])
     data_dirs = list(data.get("data_dir") or []) + [""] * len(names)
     options = data.get("corpus_options") or {}
-    return [
-        (
-            corpus_name(name),
-            data_dirs[index],
-            dict(options if len(names) == 1 else options.get(name) or options.get(corpus_name(name)) or {}),
-        )
-        for index, name in enumerate(names)
-    ]
+    if isinstance(options, Mapping) and len(names) > 1:  # keyed by the names as written or as the loader names them
+        options = {name: options.get(name) or options.get(corpus_name(name)) or {} for name in names}
+    each = options_of_each_corpus(names, options)
+    return [(corpus_name(name), data_dirs[index], each[index]) for index, name in enumerate(names)]
 
 
 def load_trained_model(

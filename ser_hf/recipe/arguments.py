@@ -31,7 +31,7 @@ from ..models.pooling import POOLING_MODES
 from ..models.runtime.registry import ENCODER_FAMILIES
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .errors import unknown_key_message
-from .values import check_numbers
+from .values import check_numbers, corpus_name_problem, options_of_each_corpus
 from .yaml_io import DuplicateKeyError, load_yaml
 
 logger = logging.getLogger(__name__)
@@ -467,11 +467,13 @@ class DataArguments:
         metadata={"help": f"Corpus name(s): {', '.join(CORPUS_NAMES)}. Several are merged."},
     )
     data_dir: list[str] = field(default_factory=list, metadata={"help": "Folder of each corpus, in order."})
+    # Also a list of mappings (YAML, or YAML text on the command line), which argparse cannot type beside a mapping.
     corpus_options: Optional[dict | str] = field(
         default=None,
         metadata={
             "help": "Options of the corpus loaders, e.g. {demographics_csv: PATH}; with several corpora, "
-            "one mapping per corpus name: {cremad: {demographics_csv: PATH}}."
+            "one mapping per corpus name: {cremad: {demographics_csv: PATH}}, or a list of mappings, one per corpus "
+            "in corpus order (two folder corpora: [{corpus_name: a, ...}, {corpus_name: b, ...}])."
         },
     )
     corpus_weights: Optional[dict | str] = field(
@@ -543,7 +545,10 @@ class DataArguments:
         check_numbers(self)
         self.corpus = [str(c) for c in _as_list(self.corpus) or []]
         self.data_dir = [str(d) for d in _as_list(self.data_dir) or []]
-        self.corpus_options = _mapping(self.corpus_options, "corpus_options") or {}
+        if isinstance(self.corpus_options, str) and self.corpus_options.lstrip().startswith("["):
+            self.corpus_options = load_yaml(self.corpus_options)
+        if not isinstance(self.corpus_options, list):
+            self.corpus_options = _mapping(self.corpus_options, "corpus_options") or {}
         self.label_map = _mapping(self.label_map, "label_map")
         self.corpus_weights = _corpus_weights_option(self.corpus_weights, self.corpus)
         self.labels = _as_list(self.labels)
@@ -559,6 +564,12 @@ class DataArguments:
                 f"Give one data_dir per corpus: {len(self.corpus)} corpora ({', '.join(self.corpus)}) "
                 f"and {len(self.data_dir)} data_dir."
             )
+        options_of_each_corpus(self.corpus, self.corpus_options)  # one mapping per corpus, or the error naming why
+        problem = corpus_name_problem(
+            {"corpus": self.corpus, "data_dir": self.data_dir, "corpus_options": self.corpus_options}
+        )
+        if problem:
+            raise RecipeError(problem)
         if self.split_protocol not in PROTOCOLS:
             raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
         if self.cache_precision not in CACHE_PRECISIONS:

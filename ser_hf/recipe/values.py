@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import RecipeError
 
@@ -80,10 +80,75 @@ def _looks_local(location: str) -> bool:
     return location.startswith(("/", "./", "../", "~", ".\\", "..\\")) or os.path.isabs(location)
 
 
+def options_of_each_corpus(corpus: Sequence[str], corpus_options: Any) -> list[dict[str, Any]]:
+    """The loader options of each corpus of a recipe, in ``corpus`` order, from its ``corpus_options``: one mapping
+    (one corpus), a mapping of corpus names to mappings, or a list of mappings, one per corpus (the only way to tell
+    apart two corpora read by the same loader, such as two folder corpora)."""
+    corpus = list(corpus)
+    if not corpus_options:
+        return [{} for _ in corpus]
+    if isinstance(corpus_options, (list, tuple)):
+        if len(corpus_options) != len(corpus) or not all(isinstance(o, Mapping) for o in corpus_options):
+            raise RecipeError(
+                f"corpus_options as a list needs one mapping per corpus ({len(corpus)}: {', '.join(corpus)}), in "
+                f"the same order; got {len(corpus_options)} item(s)."
+            )
+        return [dict(options) for options in corpus_options]
+    if not isinstance(corpus_options, Mapping):
+        raise RecipeError(f"corpus_options must be a mapping or a list of mappings, got {corpus_options!r}.")
+    by_name = all(key in corpus and isinstance(value, Mapping) for key, value in corpus_options.items())
+    if by_name:
+        shared = sorted({name for name in corpus if corpus.count(name) > 1 and name in corpus_options})
+        if shared:
+            raise RecipeError(
+                f"corpus_options names {', '.join(shared)}, which the recipe reads more than once: give "
+                "corpus_options as a list, one mapping per corpus in corpus order (e.g. [{corpus_name: a}, "
+                "{corpus_name: b}])."
+            )
+        return [dict(corpus_options.get(name, {})) for name in corpus]
+    if len(corpus) > 1:
+        raise RecipeError(
+            f"corpus_options with several corpora must map corpus names ({', '.join(corpus)}) to their options, or "
+            f"list one mapping per corpus; got keys {sorted(corpus_options)}."
+        )
+    return [dict(corpus_options)]
+
+
+def corpus_name_problem(values: Mapping[str, Any]) -> Optional[str]:
+    """Two corpora of a recipe under one name (two folder corpora named after folders of one name, or the same
+    ``corpus_name``) would merge their speakers (speaker ``01`` of each becoming one): what to do, or `None`."""
+    corpus, data_dirs = values.get("corpus"), values.get("data_dir")
+    corpus = [corpus] if isinstance(corpus, str) else list(corpus or [])
+    data_dirs = [data_dirs] if isinstance(data_dirs, (str, os.PathLike)) else list(data_dirs or [])
+    if len(corpus) < 2 or len(corpus) != len(data_dirs):
+        return None  # one corpus, or a count mismatch the parser names
+    try:
+        options = options_of_each_corpus(corpus, values.get("corpus_options"))
+    except RecipeError as error:
+        return str(error)
+    names = []
+    for loader, data_dir, corpus_options in zip(corpus, data_dirs, options):
+        name = corpus_options.get("corpus_name")
+        if not name and str(loader).lower() == "folder":
+            # As ser_hf.data.corpora.folder.folder_corpus_name names it.
+            name = os.path.basename(os.path.realpath(os.path.expanduser(str(data_dir)))) or "folder"
+        names.append(str(name or loader).lower())
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if not twice:
+        return None
+    return (
+        f"corpus: two corpora would both be called {', '.join(map(repr, twice))} and merge their speakers: give "
+        "each a distinct corpus_name, with corpus_options as a list, one mapping per corpus in corpus order (e.g. "
+        "corpus_options: [{corpus_name: clinic_a}, {corpus_name: clinic_b}])."
+    )
+
+
 def value_problems(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a recipe's values (file and command line merged) found without torch: numbers out of range,
-    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist."""
+    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist, two corpora of one name."""
     problems = [problem for name in NUMBER_RULES if name in values and (problem := number_problem(name, values[name]))]
+    if problem := corpus_name_problem(values):
+        problems.append(problem)
     data_dirs = values.get("data_dir")
     for data_dir in data_dirs if isinstance(data_dirs, list) else [data_dirs] if data_dirs is not None else []:
         if isinstance(data_dir, (str, os.PathLike)) and not os.path.isdir(os.path.expanduser(data_dir)):

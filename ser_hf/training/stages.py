@@ -53,6 +53,7 @@ from ..models.runtime.baselines import default_feature_extractor
 from ..models.runtime.ssl import check_config_overrides, minimum_input_samples, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.recipe import Recipe
+from ..recipe.values import options_of_each_corpus
 from ..run_folder import (
     CLIP_FINGERPRINT_FILE,
     METRICS_FILE,
@@ -88,18 +89,6 @@ logger = logging.getLogger(__name__)
 # --- Data ---------------------------------------------------------------------------------------------------------
 
 
-def _corpus_options(data_args: DataArguments, corpus: str) -> dict[str, Any]:
-    options = data_args.corpus_options
-    if options and all(key in data_args.corpus and isinstance(value, dict) for key, value in options.items()):
-        return dict(options.get(corpus, {}))
-    if len(data_args.corpus) > 1 and options:
-        raise RecipeError(
-            f"corpus_options with several corpora must map corpus names ({', '.join(data_args.corpus)})"
-            f" to their options, got keys {sorted(options)}."
-        )
-    return dict(options)
-
-
 def load_dataset_from_args(data_args: DataArguments, shortest_clip_seconds: Optional[float] = None) -> Dataset:
     """Load the recipe's corpora on the shared vocabulary, merge them, and decode every clip once (cached).
 
@@ -114,9 +103,11 @@ def load_dataset_from_args(data_args: DataArguments, shortest_clip_seconds: Opti
             label_map=data_args.label_map,
             labels=data_args.labels,
             skip_invalid=data_args.skip_invalid,
-            **_corpus_options(data_args, name),
+            **options,
         )
-        for name, data_dir in zip(data_args.corpus, data_args.data_dir)
+        for name, data_dir, options in zip(
+            data_args.corpus, data_args.data_dir, options_of_each_corpus(data_args.corpus, data_args.corpus_options)
+        )
     ]
     dataset = corpora[0] if len(corpora) == 1 else merge_corpora(corpora, labels=data_args.labels)
     try:

@@ -1,0 +1,95 @@
+"""Options per corpus in a recipe (``corpus_options`` as one mapping, by corpus name, or a list in corpus order), and
+two corpora of one name refused before torch loads, asking for a distinct ``corpus_name`` each (issue 67, point 4)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ser_hf.errors import RecipeError
+from ser_hf.recipe.values import corpus_name_problem, options_of_each_corpus
+from ser_hf.training.stages import load_dataset_from_args
+from tests.conftest import REPO, write_audio
+
+SPEAKERS_AND_LABELS = ["SP01_angry_1.wav", "SP01_sad_1.wav", "SP02_angry_1.wav", "SP02_sad_1.wav"]
+OPTIONS = {"speaker_regex": r"^(?P<speaker>SP\d+)_", "label_regex": r"_(?P<label>[a-z]+)_"}
+
+
+def _folder(root: Path) -> Path:
+    for seed, name in enumerate(SPEAKERS_AND_LABELS):
+        write_audio(root / name, seconds=0.2, seed=seed)
+    return root
+
+
+def test_options_of_each_corpus_from_a_mapping_names_or_a_list():
+    assert options_of_each_corpus(["cremad"], {"demographics_csv": "d.csv"}) == [{"demographics_csv": "d.csv"}]
+    assert options_of_each_corpus(["ravdess", "cremad"], {"cremad": {"demographics_csv": "d.csv"}}) == [
+        {},
+        {"demographics_csv": "d.csv"},
+    ]
+    assert options_of_each_corpus(["folder", "folder"], [{"corpus_name": "a"}, {"corpus_name": "b"}]) == [
+        {"corpus_name": "a"},
+        {"corpus_name": "b"},
+    ]
+    assert options_of_each_corpus(["folder", "folder"], None) == [{}, {}]
+    with pytest.raises(RecipeError, match="one mapping per corpus \\(2: folder, folder\\).*got 1 item"):
+        options_of_each_corpus(["folder", "folder"], [{"corpus_name": "a"}])
+    with pytest.raises(RecipeError, match="names folder, which the recipe reads more than once: give corpus_options"):
+        options_of_each_corpus(["folder", "folder"], {"folder": {"corpus_name": "a"}})
+    with pytest.raises(RecipeError, match="must map corpus names \\(ravdess, tess\\)"):
+        options_of_each_corpus(["ravdess", "tess"], {"demographics_csv": "d.csv"})
+
+
+def test_two_folder_corpora_of_one_name_are_a_recipe_problem(tmp_path):
+    first, second = tmp_path / "a" / "clips", tmp_path / "b" / "clips"
+    values = {"corpus": ["folder", "folder"], "data_dir": [str(first), str(second)], "corpus_options": [OPTIONS] * 2}
+    assert "two corpora would both be called 'clips'" in corpus_name_problem(values)
+    values["corpus_options"] = [{**OPTIONS, "corpus_name": "a"}, {**OPTIONS, "corpus_name": "b"}]
+    assert corpus_name_problem(values) is None
+    values["corpus_options"] = [{**OPTIONS, "corpus_name": "same"}, {**OPTIONS, "corpus_name": "Same"}]
+    assert "both be called 'same'" in corpus_name_problem(values)
+    assert corpus_name_problem({"corpus": ["ravdess", "tess"], "data_dir": ["r", "t"]}) is None
+
+
+def test_ser_hf_train_refuses_two_corpora_of_one_name_before_torch_loads(tmp_path):
+    first, second = _folder(tmp_path / "a" / "clips"), _folder(tmp_path / "b" / "clips")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model_type": "cnn2d",
+                "corpus": ["folder", "folder"],
+                "data_dir": [str(first), str(second)],
+                "corpus_options": [OPTIONS, OPTIONS],
+                "output_dir": str(tmp_path / "run"),
+            }
+        )
+    )
+    code = (
+        "import sys\n"
+        "from ser_hf.cli import main\n"
+        f"status = main(['train', {str(recipe)!r}])\n"
+        "print('torch' in sys.modules, 'datasets' in sys.modules, status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout.split() == ["False", "False", "2"], result.stdout + result.stderr
+    assert "two corpora would both be called 'clips'" in result.stderr and "corpus_name" in result.stderr
+
+
+def test_each_folder_corpus_takes_its_own_options_and_keeps_its_speakers_apart(tmp_path):
+    from ser_hf.recipe.arguments import DataArguments
+
+    first, second = _folder(tmp_path / "a" / "clips"), _folder(tmp_path / "b" / "clips")
+    data_args = DataArguments(
+        corpus=["folder", "folder"],
+        data_dir=[str(first), str(second)],
+        corpus_options=[{**OPTIONS, "corpus_name": "clinic_a"}, {**OPTIONS, "corpus_name": "clinic_b"}],
+    )
+    dataset = load_dataset_from_args(data_args)
+    assert sorted(set(dataset["speaker_id"])) == ["clinic_a:SP01", "clinic_a:SP02", "clinic_b:SP01", "clinic_b:SP02"]
+    with pytest.raises(RecipeError, match="both be called 'clips'"):
+        DataArguments(corpus=["folder", "folder"], data_dir=[str(first), str(second)], corpus_options=[OPTIONS] * 2)
