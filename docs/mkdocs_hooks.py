@@ -2,7 +2,7 @@
 
 - Links from a page to a file of the repository outside docs/ (``../recipes/README.md``, ``../ser_hf/space_app.py``)
   work on GitHub but not in the site, which holds docs/ only. They become links to the file on the repository's web
-  page, and ``BENCHMARKS.md``, which the site includes, a link to its page.
+  page, and ``BENCHMARKS.md`` and ``CHANGELOG.md``, which the site includes, links to their pages.
 - The benchmarks page includes BENCHMARKS.md with its headline sections open and every later ``## `` section's body
   folded (a pymdownx.details block under its heading): the file stays one document on GitHub, the page starts with
   what a newcomer wants. The headings stay outside the folds, so the table of contents and the anchors other pages
@@ -25,7 +25,7 @@ import griffe
 LINK = re.compile(r"(\]\()(?!https?:|mailto:|#)([^)\s]+)(\))")
 
 #: Files outside docs/ that the site shows as a page of its own.
-INCLUDED_PAGES = {"BENCHMARKS.md": "benchmarks.md"}
+INCLUDED_PAGES = {"BENCHMARKS.md": "benchmarks.md", "CHANGELOG.md": "changelog.md"}
 
 #: The sections of BENCHMARKS.md shown open (those its first ``## `` headings start with); from the first other
 #: ``## `` section on, each section's body is folded.
@@ -88,11 +88,13 @@ def rewrite_links(markdown: str, source_folder: str, page_folder: str, config) -
 
 
 def include(markdown: str, source: str, config) -> str:
-    """The page's ``--8<-- "source"`` line replaced by the file, its later sections folded (done here rather than by
-    pymdownx.snippets, which would include it after this hook has run)."""
+    """The page's ``--8<-- "source"`` line replaced by the file, BENCHMARKS.md's later sections folded (done here
+    rather than by pymdownx.snippets, which would include it after this hook has run)."""
     text = (Path(config["config_file_path"]).parent / source).read_text(encoding="utf-8")
     text = rewrite_links(text, posixpath.relpath(posixpath.dirname(source) or ".", "docs"), "", config)
-    return markdown.replace(f'--8<-- "{source}"', fold_sections(text, OPEN_SECTIONS))
+    return markdown.replace(
+        f'--8<-- "{source}"', fold_sections(text, OPEN_SECTIONS) if source == "BENCHMARKS.md" else text
+    )
 
 
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")

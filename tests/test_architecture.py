@@ -11,6 +11,7 @@ strings count as well: ``importlib.import_module("...")`` calls and the name -> 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ser_hf"
@@ -254,19 +255,80 @@ def test_architecture_md_states_the_stages_this_test_checks():
         assert members - {"__version__"} <= named, (name, members - named)
 
 
-def test_architecture_md_draws_the_import_order_this_test_checks_and_its_cells_are_short():
-    """The page's first picture is STAGES drawn top (entry points) to bottom (base), and no table cell runs on."""
+def stage_imports() -> dict[str, set[str]]:
+    """Stage -> the other stages its modules import (inside functions and by strings too, ``TYPE_CHECKING`` aside)."""
+    found: dict[str, set[str]] = {name: set() for name, _ in STAGES}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        own = stage_of(_module_name(path))
+        for target in imported_modules(path) if own is not None else ():
+            imported = None if target.split(".")[1:2] == ["__version__"] else stage_of(target)
+            if imported not in (None, own):
+                found[own].add(imported)
+    return found
+
+
+def drawn_rows(drawing: str) -> list[list[str]]:
+    """The stage names on each line of the drawing that names one, top to bottom (``deploy`` counts, ``deploy/``, a
+    folder's name beside it, does not)."""
+    names = sorted((name for name, _ in STAGES), key=len, reverse=True)
+    pattern = re.compile("|".join(rf"(?<![\w/]){re.escape(name)}(?![\w/.])" for name in names))
+    rows = [pattern.findall(line) for line in drawing.splitlines()]
+    return [row for row in rows if row]
+
+
+def test_architecture_md_draws_the_stage_graph_the_code_has_and_its_cells_are_short():
+    """The page's first picture draws each stage once, above every stage it imports and never beside or below one
+    (deploy beside training: neither imports the other); its imports table lists exactly the stages each one imports;
+    no table cell runs on."""
     text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
-    drawing = text.split("```text\n", 1)[1].split("```", 1)[0]
-    names = [name for name, _ in STAGES]
-    drawn = [
-        next(name for name in sorted(names, key=len, reverse=True) if line.strip().startswith(name))
-        for line in drawing.splitlines()
-        if line.strip() and line.strip() != "▲"
+    imports = stage_imports()
+    rows = drawn_rows(text.split("```text\n", 1)[1].split("```", 1)[0])
+    drawn = [name for row in rows for name in row]
+    assert sorted(drawn) == sorted(name for name, _ in STAGES), drawn
+    level = {name: index for index, row in enumerate(rows) for name in row}  # 0 is the top row
+    wrong = {(stage, other) for stage, others in imports.items() for other in others if level[other] <= level[stage]}
+    assert not wrong, f"docs/ARCHITECTURE.md draws these (stage, stage it imports) beside or above each other: {wrong}"
+    table = text.split("| stage | imports |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    listed = {
+        stage: set() if cell == "nothing of ser-hf" else set(cell.split(", "))
+        for stage, cell in (line.strip("| ").split(" | ") for line in table.splitlines())
+    }
+    order = [name for name, _ in STAGES]
+    rows_now = [
+        f"| {stage} | {', '.join(sorted(imports[stage], key=order.index)) or 'nothing of ser-hf'} |"
+        for stage in order
+        if listed.get(stage) != imports[stage]
     ]
-    assert drawn == names[::-1]
+    assert not rows_now, (
+        "docs/ARCHITECTURE.md's imports table differs from the code; the rows now read:\n" + "\n".join(rows_now)
+    )
     cells = [cell.strip() for line in text.splitlines() if line.startswith("| ") for cell in line.split(" | ")]
     assert max(len(cell) for cell in cells) <= 200, max(cells, key=len)
+
+
+#: A path of the repository written in a page: ``ser_hf/data/corpora/<name>.py`` (``<...>`` a placeholder).
+REPOSITORY_PATH = re.compile(r"(?<![\w./-])(?:ser_hf|tests|docs|recipes|bench|hub_cards)/[\w./<>-]*")
+
+
+def test_every_path_and_test_architecture_md_names_exists():
+    """Each file or folder the page names (``ser_hf/...``, ``tests/...``, ``docs/...``, ``recipes/...``, ``bench/...``;
+    one with a placeholder, ``tests/cli/test_<command>.py``, matches a file at least) exists, and so does each test
+    function it names: a "where to add" entry that names a file or a test since renamed is a wrong instruction."""
+    repo = PACKAGE.parent
+    text = (repo / "docs" / "ARCHITECTURE.md").read_text()
+    paths = {match.rstrip(".") for match in REPOSITORY_PATH.findall(text)}
+    assert {"ser_hf/data/corpora/<name>.py", "tests/test_where_to_add.py", "docs/guides/models.md"} <= paths
+    missing = sorted(path for path in paths if not list(repo.glob(re.sub(r"<[^>]+>", "*", path).rstrip("/"))))
+    assert not missing, f"docs/ARCHITECTURE.md names paths that do not exist: {missing}"
+    tests = set(re.findall(r"`(test_\w+)`", text))
+    assert "test_corpus_names_are_derived_from_the_one_module_list" in tests
+    defined = {
+        node.name
+        for path in (repo / "tests").rglob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert tests <= defined, f"docs/ARCHITECTURE.md names tests that do not exist: {sorted(tests - defined)}"
 
 
 def import_cycles() -> list[list[str]]:
