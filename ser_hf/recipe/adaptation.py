@@ -49,6 +49,11 @@ ADAPTATION_NORMALIZATION: Optional[str] = "speaker"
 #: labelled and pseudo-labelled clips (which its report cannot tell apart); the model card reads it.
 ADAPTATION_FILE = "adaptation.json"
 
+#: The feature extractors' ``normalization`` values that standardise with stored statistics (those an adaptation
+#: may switch to :data:`ADAPTATION_NORMALIZATION`): ``ser_hf.models.feature_normalization.STATISTICS_NORMALIZATIONS``,
+#: which imports torch (a test keeps the two equal).
+STORED_STATISTICS = ("global", "corpus", "speaker")
+
 #: What a self-training round of an adaptation keeps of the unlabelled recordings: the share of the clips predicted as
 #: each emotion with the highest probability (``self_training_share``).
 ADAPTATION_SELF_TRAINING_SHARE = 0.3
@@ -149,9 +154,13 @@ def adaptation_values(
     }
     if "encoder_window_seconds" in facts:
         values["encoder_window_seconds"] = facts["encoder_window_seconds"]
-    normalization = ADAPTATION_NORMALIZATION if facts["normalization"] else None
-    if normalization or facts["normalization"]:
-        values["feature_extractor_config"] = {"normalization": normalization or facts["normalization"]}
+    # A model standardised with stored statistics (global, corpus or speaker) is adapted with the adaptation's kind;
+    # one that standardises nothing, or each clip by itself, keeps its own (its head was trained on those inputs).
+    own = facts["normalization"]
+    if own:
+        values["feature_extractor_config"] = {
+            "normalization": ADAPTATION_NORMALIZATION if own in STORED_STATISTICS and ADAPTATION_NORMALIZATION else own
+        }
     if corpus_options:
         values["corpus_options"] = dict(corpus_options)
     if labels:

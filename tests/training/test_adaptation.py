@@ -15,11 +15,13 @@ from transformers import TrainingArguments, WhisperConfig
 from ser_hf.errors import RecipeError
 from ser_hf.inputs.fast_mode import CachedEncoderHead
 from ser_hf.models import build_ssl_classifier
+from ser_hf.models.feature_normalization import STATISTICS_NORMALIZATIONS
 from ser_hf.models.runtime.registry import ENCODER_FAMILIES
 from ser_hf.recipe.adaptation import (
     ADAPTABLE_FAMILIES,
     ADAPTATION_NORMALIZATION,
     ADAPTATION_SETTINGS,
+    STORED_STATISTICS,
     adaptation_values,
     trained_model_facts,
 )
@@ -39,6 +41,23 @@ def _saved_classifier(folder: Path, labels=LABELS) -> Path:
 
 def test_every_encoder_family_of_the_registry_can_be_adapted():
     assert set(ADAPTABLE_FAMILIES) == set(ENCODER_FAMILIES)
+    assert set(STORED_STATISTICS) == set(STATISTICS_NORMALIZATIONS)
+
+
+@pytest.mark.parametrize(
+    "own, adapted",
+    [
+        ("corpus", ADAPTATION_NORMALIZATION),
+        ("global", ADAPTATION_NORMALIZATION),
+        ("none", "none"),
+        ("utterance", "utterance"),
+    ],
+)
+def test_a_model_standardised_with_statistics_adapts_with_speaker_ones_others_keep_theirs(tmp_path, own, adapted):
+    folder = write_model_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "sad"})
+    (folder / "preprocessor_config.json").write_text(json.dumps({"normalization": own}))
+    values = adaptation_values(folder, tmp_path / "clips", tmp_path / "out")
+    assert values["feature_extractor_config"] == {"normalization": adapted}
 
 
 def test_matched_head_keeps_the_rows_of_shared_labels_drops_the_others_and_starts_new_ones(tmp_path):
