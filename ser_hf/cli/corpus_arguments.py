@@ -94,8 +94,10 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, dict[str, dict]]:
-    """``(corpora, label_map, options per corpus)`` of the corpus flags."""
+def parse_corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, list[dict]]:
+    """``(corpora, label_map, options of each corpus)`` of the corpus flags. ``--option KEY=VALUE`` sets an option of
+    the only corpus; with several, ``CORPUS:KEY=VALUE`` sets it for every corpus of that loader and ``N:KEY=VALUE``
+    for the N-th (from 1), which tells apart two corpora of one loader (two folder corpora)."""
     from ..data.corpora import corpus_name  # the corpus table: imports datasets
 
     if len(args.corpus) != len(args.data_dir):
@@ -107,19 +109,32 @@ def parse_corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, d
         for k, v in key_values(args.label_map, "--label-map").items()
     }
     corpora = [corpus_name(name) for name in args.corpus]
-    options: dict[str, dict] = {}
+    options: list[dict] = [{} for _ in corpora]
     for key, value in key_values(args.option, "--option").items():
-        corpus, sep, name = key.rpartition(":")
+        target, sep, name = key.rpartition(":")
         if not sep and len(corpora) > 1:
-            raise CorpusError(f"--option {key}=... is ambiguous with several corpora; write CORPUS:{key}=...")
+            raise CorpusError(
+                f"--option {key}=... is ambiguous with several corpora; write CORPUS:{key}=... (every corpus of that "
+                f"loader) or N:{key}=... (the N-th --corpus, from 1)."
+            )
         if name in CORPUS_ARGUMENTS:
             raise CorpusError(f"--option {name}=... has its own flag: use --{name.replace('_', '-')}.")
-        # YAML scalars, so that true/false, numbers and null arrive typed.
-        options.setdefault(corpus_name(corpus) if corpus else corpora[0], {})[name] = yaml.safe_load(value)
-    unknown = set(options) - set(corpora)
-    if unknown:
-        raise CorpusError(f"--option names corpus {sorted(unknown)} that is not loaded.")
-    for corpus, values in options.items():
+        if not sep:
+            indices = [0]
+        elif target.isdigit():
+            if not 1 <= int(target) <= len(corpora):
+                raise CorpusError(
+                    f"--option {key}=...: there is no corpus {target} (--corpus is given {len(corpora)} times)."
+                )
+            indices = [int(target) - 1]
+        else:
+            indices = [index for index, corpus in enumerate(corpora) if corpus == corpus_name(target)]
+            if not indices:
+                raise CorpusError(f"--option names corpus {[target]} that is not loaded.")
+        for index in indices:
+            # YAML scalars, so that true/false, numbers and null arrive typed.
+            options[index][name] = yaml.safe_load(value)
+    for corpus, values in zip(corpora, options):
         accepted = corpus_option_names(corpus)
         for name in values:
             if name not in accepted:
@@ -155,9 +170,9 @@ def load_corpora(args: argparse.Namespace):
             labels=csv_list(args.labels),
             skip_invalid=args.skip_invalid,
             verify=args.verify,
-            **options.get(name, {}),
+            **corpus_options,
         )
-        for name, data_dir in zip(corpora, args.data_dir)
+        for name, data_dir, corpus_options in zip(corpora, args.data_dir, options)
     ]
     return datasets[0] if len(datasets) == 1 else merge_corpora(datasets, labels=csv_list(args.labels))
 

@@ -58,10 +58,8 @@ def evaluation_sources(args: argparse.Namespace):
     corpora, label_map, options = parse_corpus_arguments(args)
     verify = {"verify": args.verify} if args.verify != "header" else {}
     return [
-        CorpusSource(
-            name=name, data_dir=data_dir, label_map=label_map or None, options={**options.get(name, {}), **verify}
-        )
-        for name, data_dir in zip(corpora, args.data_dir)
+        CorpusSource(name=name, data_dir=data_dir, label_map=label_map or None, options={**corpus_options, **verify})
+        for name, data_dir, corpus_options in zip(corpora, args.data_dir, options)
     ]
 
 

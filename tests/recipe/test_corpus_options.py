@@ -93,3 +93,19 @@ def test_each_folder_corpus_takes_its_own_options_and_keeps_its_speakers_apart(t
     assert sorted(set(dataset["speaker_id"])) == ["clinic_a:SP01", "clinic_a:SP02", "clinic_b:SP01", "clinic_b:SP02"]
     with pytest.raises(RecipeError, match="both be called 'clips'"):
         DataArguments(corpus=["folder", "folder"], data_dir=[str(first), str(second)], corpus_options=[OPTIONS] * 2)
+
+
+def test_the_command_line_gives_each_corpus_its_options_by_position(tmp_path, capsys):
+    from ser_hf.cli import main as cli_main
+
+    first, second = _folder(tmp_path / "a" / "clips"), _folder(tmp_path / "b" / "clips")
+    argv = ["data", "summary", "--corpus", "folder", "--data-dir", str(first), "--corpus", "folder", "--data-dir"]
+    regexes = [f"folder:{key}={value}" for key, value in OPTIONS.items()]  # every folder corpus
+    names = ["1:corpus_name=clinic_a", "2:corpus_name=clinic_b"]  # each its own
+    flags = [flag for option in regexes + names for flag in ("--option", option)]
+    assert cli_main([*argv, str(second), *flags, "--json"]) == 0
+    assert '"speakers": 4' in capsys.readouterr().out
+    assert cli_main([*argv, str(second), *flags, "--option", "3:corpus_name=c"]) == 2
+    assert "--option 3:corpus_name=...: there is no corpus 3" in capsys.readouterr().err
+    assert cli_main([*argv, str(second), *flags[:4]]) == 2  # the regexes only: both are called "clips"
+    assert "--option N:corpus_name=..." in capsys.readouterr().err

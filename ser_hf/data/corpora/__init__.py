@@ -246,7 +246,8 @@ def _check_distinct_corpora(datasets: Sequence[Dataset]) -> None:
         raise CorpusError(
             f"Two corpora are both called {', '.join(map(repr, twice))} (a folder corpus is named by its corpus_name, "
             "else its folder's name): their speakers would merge. Give each folder corpus a corpus_name of its own "
-            "(corpus_options: {corpus_name: ...}; --option corpus_name=...)."
+            "(in a recipe, corpus_options as a list, one mapping per corpus: [{corpus_name: a}, {corpus_name: b}]; "
+            "on the command line, --option N:corpus_name=... with N the corpus' position, 1 for the first)."
         )
 
 
