@@ -10,4 +10,9 @@ def install_hint(extra: str) -> str:
     return f"pip install 'ser-hf[{extra}]' (from a clone of ser-hf: pip install -e '.[{extra}]')"
 
 
-__all__ = ["install_hint"]
+class MissingExtraError(ImportError):
+    """An optional part of ser-hf that a call needs is not installed; the message says how to install it
+    (:func:`install_hint`). The commands report it as an error of set-up: one line, status 2."""
+
+
+__all__ = ["MissingExtraError", "install_hint"]

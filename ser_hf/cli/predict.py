@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..deploy.audio_inputs import audio_inputs, find_audio_inputs
+from ..deploy.audio_inputs import audio_inputs
 from ..deploy.constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, SPEAKER_SOURCES
 from ..extras import install_hint
 from ..model_location import check_local_model_path
@@ -156,12 +156,8 @@ def predict_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--output {args.output}: write .csv or .json.")
     if args.output is not None:
         check_output_file("--output", args.output, args.overwrite, is_prediction_file)
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    if args.hop_seconds is not None and args.window_seconds is None:
-        raise ValueError("--hop-seconds needs --window-seconds (the length of the windows it spaces).")
     if args.timeline:
-        return timeline_command(args)
+        return timeline_command(args, list(inputs or ()))
     if args.timeline_plot is not None or args.rttm is not None:
         raise ValueError("--timeline-plot and --rttm go with --timeline.")
     from ..deploy.predict import predict_files  # torch and transformers: once every argument is known to be usable
@@ -204,69 +200,42 @@ def predict_command(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def timeline_command(args: argparse.Namespace) -> int:
-    """``--timeline``: one :class:`ser_hf.deploy.timeline.Timeline` per recording, printed as JSON lines or written to
-    --output, each drawn to --timeline-plot."""
-    from ..deploy.diarization import read_rttm, turns_of
-    from ..deploy.pipelines import load_classifier
-    from ..deploy.timeline import (
-        DEFAULT_SEGMENT_CONTEXT,
-        Smoothing,
-        emotion_timeline,
-        plot_timeline,
-        timeline_plot_path,
-        write_timelines,
-    )
-    from ..deploy.voice_activity import VADOptions, load_vad
+def timeline_command(args: argparse.Namespace, files: list[str]) -> int:
+    """``--timeline``: one :class:`ser_hf.deploy.timeline.Timeline` per recording (:func:`~ser_hf.deploy.timeline.
+    timeline_files`, which checks its options) of each of `files` (those found in the files and folders named), printed
+    as JSON lines or written to --output, each drawn to --timeline-plot."""
+    from ..deploy.timeline import timeline_files
 
     if args.speakers is not None or args.speaker_from is not None:
         raise ValueError("--timeline takes its speakers from --rttm, not --speakers or --speaker-from.")
-    if not args.files:
-        raise ValueError("Give the audio files or folders to follow over time.")
-    smoothing = Smoothing.parse(args.smoothing)
-    vad = VADOptions(
+
+    def print_json_line(timeline) -> None:
+        print(json.dumps(timeline.to_dict()), flush=True)
+
+    summary = timeline_files(
+        args.model,
+        files,
+        rttm=args.rttm,
+        smoothing=args.smoothing,
+        context_seconds=args.segment_context_seconds,
+        window_seconds=args.window_seconds,
+        hop_seconds=args.hop_seconds,
+        batch_size=args.batch_size,
+        output=args.output,
+        plot=args.timeline_plot,
+        check_plot=lambda path: check_output_file("--timeline-plot", path, args.overwrite, is_timeline_plot),
+        revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+        on_timeline=print_json_line if args.output is None else None,
         threshold=args.vad_threshold,
         min_speech_seconds=args.min_speech_seconds,
         min_silence_seconds=args.min_silence_seconds,
         max_segment_seconds=args.max_segment_seconds,
     )
-    try:
-        load_vad()
-    except ImportError as error:
-        raise ValueError(str(error)) from None
-    files = find_audio_inputs(args.files)
-    turns = read_rttm(args.rttm) if args.rttm is not None else None
-    plots = (
-        [timeline_plot_path(args.timeline_plot, file, len(files) > 1) for file in files] if args.timeline_plot else []
-    )
-    for plot in plots:
-        check_output_file("--timeline-plot", plot, args.overwrite, is_timeline_plot)
-    classifier = load_classifier(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
-    timelines = []
-    for index, file in enumerate(files):
-        timeline = emotion_timeline(
-            classifier,
-            file,
-            rttm=None if turns is None else turns_of(turns, file, args.rttm),
-            smoothing=smoothing,
-            context_seconds=DEFAULT_SEGMENT_CONTEXT
-            if args.segment_context_seconds is None
-            else args.segment_context_seconds,
-            window_seconds=args.window_seconds,
-            hop_seconds=args.hop_seconds,
-            batch_size=args.batch_size,
-            **vars(vad),
-        )
-        timelines.append(timeline)
-        if plots:
-            plot_timeline(timeline, plots[index])
-        if args.output is None:
-            print(json.dumps(timeline.to_dict()), flush=True)
-    if args.output is not None:
-        path = write_timelines(timelines, args.output)
-        print(f"{len(files)} file(s), {sum(len(t.segments) for t in timelines)} speech segment(s): {path}")
-    if plots:
-        print(f"timeline plot(s): {', '.join(str(path) for path in plots)}")
+    if summary.output is not None:
+        print(f"{summary.files} file(s), {summary.segments} speech segment(s): {summary.output}")
+    if summary.plots:
+        print(f"timeline plot(s): {', '.join(str(path) for path in summary.plots)}")
     return 0
 
 

@@ -6,7 +6,8 @@
 - :mod:`.speakers`: grouping recordings by speaker and each speaker's statistics (speaker normalisation);
 - :mod:`.classify`: classifying files of any length, streamed, with :mod:`.results` their results and
   :mod:`.writers` the CSV/JSON writer; :mod:`.predict`: all of ``ser-hf predict`` in one call;
-- :mod:`.timeline`: emotion over time by voice activity (``ser-hf predict --timeline``);
+- :mod:`.timeline`: emotion over time by voice activity; :func:`~.timeline.timeline_files`: all of ``ser-hf predict
+  --timeline`` in one call;
 - :mod:`.app`: the web app (``ser-hf app``, and a Space through :mod:`ser_hf.space_app`);
 - :mod:`.onnx_export`: ``ser-hf export --format onnx`` (running an export is the models stage's
   :mod:`ser_hf.models.runtime.onnx_runtime`);
@@ -45,7 +46,9 @@ _EXPORTS = {
     "window_bounds": ".windows",
     "SPEAKER_SOURCES": ".constants",
     "Timeline": ".timeline",
+    "TimelineSummary": ".timeline",
     "emotion_timeline": ".timeline",
+    "timeline_files": ".timeline",
     "export_onnx": ".onnx_export",
     "build_app": ".app",
 }

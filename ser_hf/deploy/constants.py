@@ -10,4 +10,20 @@ SPEAKER_SOURCES = ("folder",)
 #: on whole utterances is least reliable) is averaged with the speech within 1.5 s of its centre.
 DEFAULT_SMOOTHING = "mean:3s"
 
-__all__ = ["DEFAULT_SMOOTHING", "OUTPUT_SUFFIXES", "SPEAKER_SOURCES"]
+
+def check_window_options(window_seconds: "float | None", hop_seconds: "float | None", batch_size: int) -> None:
+    """Refuse windowing options no recording could be classified with, before a model loads (:func:`predict_files
+    <ser_hf.deploy.predict.predict_files>` and :func:`timeline_files <ser_hf.deploy.timeline.timeline_files>` call
+    it first): a batch of no window, a hop without the window it spaces, a window or hop that is not positive."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size (--batch-size) must be at least 1, got {batch_size}.")
+    if hop_seconds is not None and window_seconds is None:
+        raise ValueError(
+            "hop_seconds (--hop-seconds) needs window_seconds (--window-seconds): the length of the windows it spaces."
+        )
+    for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
+        if value is not None and not value > 0:  # NaN included
+            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be positive, got {value}.")
+
+
+__all__ = ["DEFAULT_SMOOTHING", "OUTPUT_SUFFIXES", "SPEAKER_SOURCES", "check_window_options"]

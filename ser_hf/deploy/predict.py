@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from .classify import classify_files
+from .constants import check_window_options
 from .pipelines import load_classifier, model_labels
 from .results import FilePrediction
 from .speakers import (
@@ -60,6 +61,7 @@ def predict_files(
     ``speaker_regex`` its run recorded, searched in ``searched_paths[file]`` (the file's path relative to the folder
     it was found in, :func:`~.audio_inputs.audio_inputs`; default: its name).
     A file that cannot be classified gets its error in its prediction and in the summary; the others go on."""
+    check_window_options(window_seconds, hop_seconds, batch_size)
     table = read_speakers_csv(speakers_csv) if speakers_csv is not None else None
     if not files and table is None:
         raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")

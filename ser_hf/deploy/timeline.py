@@ -19,11 +19,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .constants import DEFAULT_SMOOTHING
+from .constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, check_window_options
 from .diarization import SpeakerTurn, read_rttm, split_by_speaker, turns_of
 from .voice_activity import VADOptions, load_vad, speech_segments
 
@@ -341,6 +341,90 @@ def emotion_timeline(
     return Timeline(name, duration, segments, labels=labels, smoothing=str(smoothing))
 
 
+@dataclass
+class TimelineSummary:
+    """What :func:`timeline_files` did: how many recordings, their speech segments in all, and the files written
+    (``output``, and one plot per recording)."""
+
+    files: int
+    segments: int = 0
+    output: Optional[Path] = None
+    plots: list[Path] = field(default_factory=list)
+
+
+def timeline_files(
+    model: str | os.PathLike,
+    files: Sequence[str | os.PathLike],
+    *,
+    rttm: "str | os.PathLike | None" = None,
+    smoothing: "str | Smoothing | None" = DEFAULT_SMOOTHING,
+    context_seconds: Optional[float] = None,
+    window_seconds: Optional[float] = None,
+    hop_seconds: Optional[float] = None,
+    batch_size: int = 8,
+    output: "str | os.PathLike | None" = None,
+    plot: "str | os.PathLike | None" = None,
+    check_plot: Optional[Callable[[Path], None]] = None,
+    revision: Optional[str] = None,
+    trust_remote_code: bool = False,
+    on_timeline: Optional[Callable[[Timeline], None]] = None,
+    **vad_options,
+) -> TimelineSummary:
+    """``ser-hf predict --timeline`` in one call: the :class:`Timeline` of each recording in `files` (audio files),
+    with the model at `model` (a folder, Hub id or ONNX export) loaded once.
+
+    Every option is checked before the model loads (windows, smoothing, VAD options, Silero VAD installed, the RTTM
+    read, the plot paths): `rttm` is a diarisation of one or several of the recordings (matched on their names);
+    `plot` a ``.png`` file (one recording) or a folder that gets ``<name>.timeline.png`` per recording
+    (:func:`timeline_plot_path`), each path handed to `check_plot` first (``ser-hf predict`` refuses to replace a
+    file it did not write). `context_seconds` defaults to :data:`DEFAULT_SEGMENT_CONTEXT`; the other options are
+    :func:`emotion_timeline`'s. Each timeline goes to `on_timeline` as it is made, is drawn to its plot, and all are
+    written to `output` (``.csv`` or ``.json``, :func:`write_timelines`) at the end."""
+    check_window_options(window_seconds, hop_seconds, batch_size)
+    if not files:
+        raise ValueError("Give the audio files or folders to follow over time.")
+    if output is not None and Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"{output}: write timelines to a .csv or .json file.")
+    smoothing = Smoothing.parse(smoothing)
+    vad = VADOptions(**vad_options)
+    context_seconds = DEFAULT_SEGMENT_CONTEXT if context_seconds is None else context_seconds
+    if context_seconds < 0:
+        raise ValueError(f"context_seconds must not be negative, got {context_seconds}.")
+    files = [str(file) for file in files]
+    turns = read_rttm(rttm) if rttm is not None else None
+    plots = [timeline_plot_path(plot, file, len(files) > 1) for file in files] if plot is not None else []
+    for path in plots if check_plot is not None else []:
+        check_plot(path)
+    load_vad(vad.onnx)  # says how to install silero-vad before a model is loaded
+
+    from .pipelines import load_classifier
+
+    classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
+    summary = TimelineSummary(files=len(files), plots=plots)
+    timelines = []
+    for index, file in enumerate(files):
+        timeline = emotion_timeline(
+            classifier,
+            file,
+            rttm=None if turns is None else turns_of(turns, file, str(rttm)),
+            smoothing=smoothing,
+            context_seconds=context_seconds,
+            window_seconds=window_seconds,
+            hop_seconds=hop_seconds,
+            batch_size=batch_size,
+            **vars(vad),
+        )
+        timelines.append(timeline)
+        summary.segments += len(timeline.segments)
+        if plots:
+            plot_timeline(timeline, plots[index])
+        if on_timeline is not None:
+            on_timeline(timeline)
+    if output is not None:
+        summary.output = write_timelines(timelines, output)
+    return summary
+
+
 # --- Writing and drawing ------------------------------------------------------------------------------------------
 
 
@@ -438,9 +522,11 @@ __all__ = [
     "Segment",
     "Smoothing",
     "Timeline",
+    "TimelineSummary",
     "emotion_timeline",
     "plot_timeline",
     "segment_context",
+    "timeline_files",
     "timeline_plot_path",
     "write_timelines",
 ]

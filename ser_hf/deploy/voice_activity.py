@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..extras import install_hint
+from ..extras import MissingExtraError, install_hint
 
 #: Silero VAD's models run at 8 or 16 kHz; other rates are resampled to this one for the VAD alone.
 VAD_SAMPLING_RATE = 16000
@@ -46,7 +46,9 @@ def load_vad(onnx: bool = False):
     try:
         import silero_vad
     except ImportError:
-        raise ImportError(f"Emotion over time needs Silero VAD, which is not installed: {TIMELINE_INSTALL}") from None
+        raise MissingExtraError(
+            f"Emotion over time needs Silero VAD, which is not installed: {TIMELINE_INSTALL}"
+        ) from None
     if onnx not in _VAD_MODELS:
         _VAD_MODELS[onnx] = silero_vad.load_silero_vad(onnx=onnx)
     return _VAD_MODELS[onnx]

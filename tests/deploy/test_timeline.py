@@ -28,6 +28,7 @@ from ser_hf.deploy.timeline import (
     emotion_timeline,
     plot_timeline,
     segment_context,
+    timeline_files,
 )
 from ser_hf.deploy.voice_activity import speech_segments
 from tests.conftest_models import LABELS, SAMPLE_DIR, build_tiny, featurize
@@ -276,6 +277,42 @@ def test_cli_writes_csv_json_and_png(tmp_path, model_folder, recording, capsys):
     alone = json.loads(capsys.readouterr().out.splitlines()[-1])["segments"]
     assert [s["start"] for s in alone] == [s["start"] for s in timeline["segments"]]
     assert [s["scores"] for s in alone] != [s["scores"] for s in timeline["segments"]] or DEFAULT_SEGMENT_CONTEXT == 0
+
+
+def test_timeline_files_checks_every_option_before_the_model_loads_then_makes_every_file(
+    tmp_path, model_folder, recording
+):
+    """One call: every option is refused before the model loads (a model that is not there is never reached), then
+    the recordings' timelines are made with the model loaded once, handed on, drawn and written."""
+    path, bounds = recording
+    missing_model = tmp_path / "no_model"
+    for options, message in [
+        ({"hop_seconds": 1.0}, r"hop_seconds \(--hop-seconds\) needs window_seconds"),
+        ({"batch_size": 0}, "batch_size .* must be at least 1"),
+        ({"smoothing": "median:3"}, "smoothing 'median:3'"),
+        ({"threshold": 1.5}, "VAD threshold must be between 0 and 1"),
+        ({"output": tmp_path / "t.txt"}, r"write timelines to a \.csv or \.json file"),
+        ({"context_seconds": -1.0}, "context_seconds must not be negative"),
+        ({"plot": tmp_path / "one.png", "files": [path, path.with_name("other.wav")]}, "give a folder"),
+    ]:
+        files = options.pop("files", [path])
+        with pytest.raises(ValueError, match=message):
+            timeline_files(missing_model, files, **options)
+    checked, made = [], []
+    summary = timeline_files(
+        model_folder,
+        [path],
+        smoothing="none",
+        output=tmp_path / "t.json",
+        plot=tmp_path / "plots",
+        check_plot=checked.append,
+        on_timeline=made.append,
+    )
+    assert checked == summary.plots == [tmp_path / "plots" / "conversation.timeline.png"]
+    assert Image.open(summary.plots[0]).format == "PNG"
+    assert summary.files == 1 and summary.segments == len(made[0].segments) == len(bounds)
+    assert summary.output == tmp_path / "t.json"
+    assert json.loads(summary.output.read_text()) == [made[0].to_dict()]
 
 
 def test_plot_timeline_draws_speakers_and_silence():
