@@ -42,7 +42,7 @@ def test_accelerate_reads_each_config(path):
 @pytest.mark.slow
 def test_the_single_gpu_config_launches_the_training_module():
     """No GPU needed: `accelerate launch` reads the config, sets up the process' environment and runs
-    `python -m ser_hf.train`, whose argument parser answers --help with every recipe key."""
+    `python -m ser_hf.train`, whose argument parser answers --help-all with every recipe key."""
     accelerate = str(Path(sys.executable).parent / "accelerate")
     result = subprocess.run(
         [
@@ -61,5 +61,5 @@ def test_the_single_gpu_config_launches_the_training_module():
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "usage: python -m ser_hf.train RECIPE.yaml" in result.stdout
+    assert "usage: ser-hf train RECIPE.yaml" in result.stdout and "python -m ser_hf.train RECIPE.yaml" in result.stdout
     assert "--dataloader_num_workers" in result.stdout and "--cache_feature_encoder" in result.stdout
