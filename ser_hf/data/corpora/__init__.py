@@ -235,19 +235,26 @@ def _corpus_names(dataset: Dataset) -> str:
 
 
 def _check_distinct_corpora(datasets: Sequence[Dataset]) -> None:
-    """Refuse two corpora of one name: speakers are told apart by the corpus name they are prefixed with, so speaker
-    "01" of both would be one speaker, and a speaker-independent split would not be one."""
-    seen: dict[str, int] = {}
+    """Refuse two corpora of one name that hold a speaker id each: speakers are told apart by the corpus name they are
+    prefixed with, so speaker "01" of both would be one speaker, and a speaker-independent split would not be one.
+    (Parts of one corpus with speakers of their own, such as two halves of RAVDESS by actor, merge as they are.)"""
+    speakers: dict[str, set[str]] = {}
+    twice = set()
     for dataset in datasets:
-        for name in sorted(set(column_values(dataset, "corpus"))):
-            seen[name] = seen.get(name, 0) + 1
-    twice = [name for name, count in seen.items() if count > 1]
+        by_corpus: dict[str, set[str]] = {}
+        for corpus, speaker in zip(column_values(dataset, "corpus"), column_values(dataset, "speaker_id")):
+            by_corpus.setdefault(corpus, set()).add(speaker)
+        for corpus, ids in by_corpus.items():
+            if ids & speakers.get(corpus, set()):
+                twice.add(corpus)
+            speakers.setdefault(corpus, set()).update(ids)
     if twice:
         raise CorpusError(
-            f"Two corpora are both called {', '.join(map(repr, twice))} (a folder corpus is named by its corpus_name, "
-            "else its folder's name): their speakers would merge. Give each folder corpus a corpus_name of its own "
-            "(in a recipe, corpus_options as a list, one mapping per corpus: [{corpus_name: a}, {corpus_name: b}]; "
-            "on the command line, --option N:corpus_name=... with N the corpus' position, 1 for the first)."
+            f"Two corpora are both called {', '.join(map(repr, sorted(twice)))} (a folder corpus is named by its "
+            "corpus_name, else its folder's name) and share speaker ids: their speakers would merge. Give each folder "
+            "corpus a corpus_name of its own (in a recipe, corpus_options as a list, one mapping per corpus: "
+            "[{corpus_name: a}, {corpus_name: b}]; on the command line, --option N:corpus_name=... with N the "
+            "corpus' position, 1 for the first)."
         )
 
 
