@@ -143,12 +143,103 @@ def corpus_name_problem(values: Mapping[str, Any]) -> Optional[str]:
     )
 
 
+#: How long one regex match of a file name may take in these checks; a longer one is left to the corpus loader (which
+#: names a catastrophic pattern itself).
+_MATCH_SECONDS = 1.0
+_SPEAKER_LISTS = ("train_speakers", "validation_speakers", "test_speakers")
+
+
+def _audio_files(data_dir: str) -> list[str]:
+    """Every audio file below `data_dir` as the folder corpus searches its regexes: relative, ``/`` between
+    folders."""
+    from ..data.constants import AUDIO_EXTENSIONS
+
+    suffixes = {extension.lower() for extension in AUDIO_EXTENSIONS}
+    found = []
+    for folder, _, names in os.walk(data_dir, followlinks=True):
+        for name in names:
+            if os.path.splitext(name)[1].lower() in suffixes:
+                found.append(os.path.relpath(os.path.join(folder, name), data_dir).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _group_of(pattern, match, group: str) -> str:
+    return match.group(group) if group in pattern.groupindex else match.group(1)
+
+
+def folder_corpus_problems(values: Mapping[str, Any]) -> list[str]:
+    """What a folder corpus' regexes and a recipe's speaker lists get wrong, read from the file names alone (nothing
+    decoded): a ``label_regex`` or ``speaker_regex`` that matches no file, and speakers the lists name that no file has
+    (checked where every corpus is a folder corpus whose speakers its names give). Anything these checks cannot read
+    is left to the loader."""
+    import regex
+
+    corpus, data_dirs = values.get("corpus"), values.get("data_dir")
+    corpus = [corpus] if isinstance(corpus, str) else list(corpus or [])
+    data_dirs = [data_dirs] if isinstance(data_dirs, (str, os.PathLike)) else list(data_dirs or [])
+    if not corpus or len(corpus) != len(data_dirs):
+        return []
+    try:
+        options = options_of_each_corpus(corpus, values.get("corpus_options"))
+    except RecipeError:
+        return []  # corpus_name_problem names it
+    problems: list[str] = []
+    speakers: Optional[set[str]] = set()
+    for loader, data_dir, corpus_options in zip(corpus, data_dirs, options):
+        data_dir = os.path.expanduser(str(data_dir))
+        if str(loader).lower() != "folder" or corpus_options.get("csv_path") or not os.path.isdir(data_dir):
+            speakers = None  # speakers this check cannot read
+            continue
+        files = _audio_files(data_dir)
+        if not files:
+            problems.append(f"data_dir: {data_dir!r} holds no audio file.")
+            speakers = None
+            continue
+        found: dict[str, set[str]] = {}
+        for option, group in (("label_regex", "label"), ("speaker_regex", "speaker")):
+            pattern_text = corpus_options.get(option)
+            if not pattern_text:
+                continue
+            try:
+                pattern = regex.compile(pattern_text)
+                matches = [pattern.search(name, timeout=_MATCH_SECONDS) for name in files]
+            except (regex.error, TimeoutError):
+                speakers = None if group == "speaker" else speakers
+                continue  # the loader names an invalid or catastrophic pattern
+            if pattern.groups == 0:
+                continue
+            found[group] = {_group_of(pattern, match, group) for match in matches if match is not None} - {""}
+            if not found[group]:
+                problems.append(
+                    f"corpus_options.{option} '{pattern_text}' matches no file of {data_dir} (such as {files[0]!r}; "
+                    "it is searched in each file's path relative to the folder)."
+                )
+        if "speaker" not in found or not found["speaker"] or speakers is None:
+            speakers = None
+            continue
+        name = corpus_options.get("corpus_name") or os.path.basename(os.path.realpath(data_dir)) or "folder"
+        speakers |= found["speaker"] if len(corpus) == 1 else {f"{name}:{speaker}" for speaker in found["speaker"]}
+    if speakers:
+        for key in _SPEAKER_LISTS:
+            listed = values.get(key)
+            listed = [listed] if isinstance(listed, (str, int)) else list(listed or [])
+            unknown = [str(speaker) for speaker in listed if str(speaker) not in speakers]
+            if unknown:
+                problems.append(
+                    f"{key}: speaker(s) {unknown} are not in the folder's file names (its speakers: "
+                    f"{sorted(speakers)[:12]}{' ...' if len(speakers) > 12 else ''})."
+                )
+    return problems
+
+
 def value_problems(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a recipe's values (file and command line merged) found without torch: numbers out of range,
-    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist, two corpora of one name."""
+    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist, two corpora of one name, a
+    folder corpus' regex that matches no file and speakers its file names do not have."""
     problems = [problem for name in NUMBER_RULES if name in values and (problem := number_problem(name, values[name]))]
     if problem := corpus_name_problem(values):
         problems.append(problem)
+    problems += folder_corpus_problems(values)
     data_dirs = values.get("data_dir")
     for data_dir in data_dirs if isinstance(data_dirs, list) else [data_dirs] if data_dirs is not None else []:
         if isinstance(data_dir, (str, os.PathLike)) and not os.path.isdir(os.path.expanduser(data_dir)):
