@@ -1,5 +1,7 @@
-"""Options per corpus in a recipe (``corpus_options`` as one mapping, by corpus name, or a list in corpus order), and
-two corpora of one name refused before torch loads, asking for a distinct ``corpus_name`` each (issue 67, point 4)."""
+"""What a recipe's folder corpora need, checked before torch loads: options per corpus (``corpus_options`` as one
+mapping, by corpus name, or a list in corpus order), two corpora of one name refused, asking for a distinct
+``corpus_name`` each (issue 67, point 4), and the regexes and speaker lists checked against the file names (issue 65,
+point 4)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,12 @@ import pytest
 import yaml
 
 from ser_hf.errors import RecipeError
-from ser_hf.recipe.values import corpus_name_problem, options_of_each_corpus
+from ser_hf.recipe.values import corpus_name_problem, folder_corpus_problems, options_of_each_corpus
 from ser_hf.training.stages import load_dataset_from_args
 from tests.conftest import REPO, write_audio
 
 SPEAKERS_AND_LABELS = ["SP01_angry_1.wav", "SP01_sad_1.wav", "SP02_angry_1.wav", "SP02_sad_1.wav"]
-OPTIONS = {"speaker_regex": r"^(?P<speaker>SP\d+)_", "label_regex": r"_(?P<label>[a-z]+)_"}
+OPTIONS = {"speaker_regex": r"^(?P<speaker>SP\d+)_", "label_regex": r"_(?P<label>[a-z]+)_\d+\.wav$"}
 
 
 def _folder(root: Path) -> Path:
@@ -109,3 +111,57 @@ def test_the_command_line_gives_each_corpus_its_options_by_position(tmp_path, ca
     assert "--option 3:corpus_name=...: there is no corpus 3" in capsys.readouterr().err
     assert cli_main([*argv, str(second), *flags[:4]]) == 2  # the regexes only: both are called "clips"
     assert "--option N:corpus_name=..." in capsys.readouterr().err
+
+
+def test_regexes_and_speaker_lists_are_checked_against_the_file_names(tmp_path):
+    data = _folder(tmp_path / "clips")
+    values = {"corpus": "folder", "data_dir": str(data), "corpus_options": OPTIONS, "test_speakers": ["SP02"]}
+    assert folder_corpus_problems(values) == []
+    (problem,) = folder_corpus_problems({**values, "test_speakers": ["SP2"], "validation_speakers": []})
+    assert (
+        problem
+        == "test_speakers: speaker(s) ['SP2'] are not in the folder's file names (its speakers: ['SP01', 'SP02'])."
+    )
+    (problem,) = folder_corpus_problems(
+        {**values, "corpus_options": {**OPTIONS, "label_regex": r"-(?P<label>\w+)\.wav"}}
+    )
+    assert problem.startswith("corpus_options.label_regex '-(?P<label>\\w+)\\.wav' matches no file of")
+    assert "such as 'SP01_angry_1.wav'" in problem
+    # Two folder corpora: speakers are named corpus:speaker, each corpus by its corpus_name (or folder).
+    other = _folder(tmp_path / "more")
+    merged = {
+        "corpus": ["folder", "folder"],
+        "data_dir": [str(data), str(other)],
+        "corpus_options": [OPTIONS, {**OPTIONS, "corpus_name": "b"}],
+        "test_speakers": ["b:SP01", "clips:SP03"],
+    }
+    (problem,) = folder_corpus_problems(merged)
+    assert "speaker(s) ['clips:SP03']" in problem
+    # What the names cannot tell (a named corpus, a CSV corpus) is left to the loader.
+    assert folder_corpus_problems({"corpus": "ravdess", "data_dir": str(data), "test_speakers": ["99"]}) == []
+
+
+def test_ser_hf_train_names_a_misspelt_speaker_before_torch_loads(tmp_path):
+    data = _folder(tmp_path / "clips")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model_type": "cnn2d",
+                "corpus": "folder",
+                "data_dir": str(data),
+                "corpus_options": OPTIONS,
+                "test_speakers": ["SP2"],
+                "output_dir": str(tmp_path / "run"),
+            }
+        )
+    )
+    code = (
+        "import sys\n"
+        "from ser_hf.cli import main\n"
+        f"status = main(['train', {str(recipe)!r}])\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules, 'datasets' in sys.modules, status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout.split() == ["False", "False", "False", "2"], result.stdout + result.stderr
+    assert "test_speakers: speaker(s) ['SP2'] are not in the folder's file names" in result.stderr
