@@ -1,5 +1,6 @@
-"""`import ser_hf` is cheap (its names are imported on first use), every public name still resolves, and importing
-ser_hf.models registers the model types with the Auto classes."""
+"""`import ser_hf` is cheap (its names are imported on first use), every public name still resolves, and
+`ser_hf.register_auto_classes` registers the model types with the Auto classes: called by ser-hf's loaders, and by
+`import ser_hf` once a user's import has loaded transformers' Auto classes."""
 
 import importlib
 import json
@@ -13,13 +14,19 @@ import ser_hf.deploy
 import ser_hf.experiments
 from tests.conftest import REPO
 
+# The user's own import of transformers' Auto classes (no ser-hf name used) is what registers ser-hf's model types.
 IMPORTED_AFTER = """
 import json, sys
 import ser_hf
 before = sorted(name for name in ("torch", "transformers", "datasets", "sklearn") if name in sys.modules)
-from ser_hf import build_baseline
-from transformers import CONFIG_MAPPING
-print(json.dumps({"before": before, "registered": "ser_crnn" in CONFIG_MAPPING}))
+hooked = [type(finder).__name__ for finder in sys.meta_path if type(finder).__module__ == "ser_hf"]
+from transformers import CONFIG_MAPPING, AutoConfig
+print(json.dumps({
+    "before": before,
+    "hooked": hooked,
+    "registered": "ser_crnn" in CONFIG_MAPPING and type(AutoConfig.for_model("ser_crnn")).__module__,
+    "hook_left": [type(finder).__name__ for finder in sys.meta_path if type(finder).__module__ == "ser_hf"],
+}))
 """
 
 
@@ -34,10 +41,33 @@ def test_every_public_name_resolves_to_the_object_of_its_module(package):
 
 # A fresh interpreter importing ser-hf and its models (11 s): in `make test-slow`, to keep `make test` under 5 minutes.
 @pytest.mark.slow
-def test_import_ser_hf_loads_no_heavy_library_and_its_models_register_on_first_use():
+def test_import_ser_hf_loads_no_heavy_library_and_registers_once_the_user_imports_the_auto_classes():
     result = subprocess.run([sys.executable, "-c", IMPORTED_AFTER], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == {"before": [], "registered": True}
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "before": [],
+        "hooked": ["_RegisterAfterAutoClasses"],
+        "registered": "ser_hf.models.configuration_crnn",
+        "hook_left": [],
+    }
+
+
+def test_register_auto_classes_is_public_idempotent_and_registers_every_ser_hf_type():
+    """`ser_hf.register_auto_classes` is the registry's one function; calling it again changes nothing, and every
+    (config, model, feature extractor) of ser-hf is then what the Auto classes give for its model type."""
+    from transformers import CONFIG_MAPPING, FEATURE_EXTRACTOR_MAPPING, MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
+
+    from ser_hf.models.runtime import registry
+
+    assert ser_hf.register_auto_classes is registry.register_auto_classes
+    ser_hf.register_auto_classes()
+    model_types = list(CONFIG_MAPPING.keys())
+    ser_hf.register_auto_classes()
+    assert list(CONFIG_MAPPING.keys()) == model_types
+    for config_class, model_class, feature_extractor_class in registry.ser_model_types():
+        assert CONFIG_MAPPING[config_class.model_type] is config_class
+        assert MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING[config_class] is model_class
+        assert FEATURE_EXTRACTOR_MAPPING[config_class] is feature_extractor_class
 
 
 WRONG_AUDIO_PATH = """

@@ -129,10 +129,11 @@ def model_config(name_or_path: str | os.PathLike, *, revision: Optional[str] = N
     adapters."""
     from transformers import AutoConfig
 
-    import ser_hf.models  # noqa: F401  (registers ser-hf's model types with AutoConfig)
-
     from ..models.runtime.loading import is_lora_adapter
     from ..models.runtime.location import check_model_location, check_model_type
+    from ..models.runtime.registry import register_auto_classes
+
+    register_auto_classes()  # a ser-hf config is then read without trust_remote_code
 
     check_model_location(name_or_path, revision=revision)
     if is_lora_adapter(name_or_path):

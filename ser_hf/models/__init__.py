@@ -5,14 +5,15 @@ helpers they import): the files a saved model carries, copied next to its weight
 (the registry of kinds, the builders, the loader, the ONNX runtime model) is :mod:`ser_hf.models.runtime`.
 
 Importing this package registers every ser-hf model type (the one list is :mod:`ser_hf.models.runtime.registry`) with
-`AutoConfig`, `AutoModelForAudioClassification` and `AutoFeatureExtractor`, so saved models load through the Auto
-classes and `pipeline("audio-classification")`; ser-hf's own code imports it before it loads any model. Registration
-happens here, eagerly, because transformers' Auto classes take the config and model class objects themselves (their
-lazy mapping by module name is for transformers' own models only), and a config class alone already costs the import
-of torch through transformers' `PreTrainedConfig`. Each custom class is also registered for its auto class:
-`save_pretrained` copies its code and writes `auto_map`. So a user who loads a saved model with transformers' Auto
-classes either imports `ser_hf.models` first, or passes `trust_remote_code=True`, as where ser-hf is not installed: the
-saved folder carries the code.
+`AutoConfig`, `AutoModelForAudioClassification` and `AutoFeatureExtractor`, by calling
+:func:`~ser_hf.register_auto_classes` (idempotent), so saved models load through the Auto classes and
+`pipeline("audio-classification")`; ser-hf's loaders call it themselves before they load a model, and ``import
+ser_hf`` calls it once transformers' Auto classes are loaded. Registration needs the class objects (transformers' Auto
+classes take the config and model classes themselves; their lazy mapping by module name is for transformers' own
+models only), and a config class alone already costs the import of torch through transformers' `PreTrainedConfig`.
+Each custom class is also registered for its auto class: `save_pretrained` copies its code and writes `auto_map`. So a
+user who loads a saved model with transformers' Auto classes either imports `ser_hf` first, or passes
+`trust_remote_code=True`, as where ser-hf is not installed: the saved folder carries the code.
 """
 
 from .configuration_cnn1d import CNN1DConfig
@@ -66,7 +67,7 @@ from .runtime.ssl import (
     ssl_lora_config,
 )
 
-register_auto_classes()
+register_auto_classes()  # the types this package defines, for whoever imports it
 
 __all__ = [
     "BASELINES",

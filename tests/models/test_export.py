@@ -36,7 +36,7 @@ RELOAD_SCRIPT = textwrap.dedent(
         else:
             raise SystemExit("ser_hf is importable: this process cannot prove the saved code is self-sufficient")
     else:
-        import ser_hf.models  # noqa: F401  (registers the model types: no remote code needed)
+        import ser_hf  # noqa: F401  (registers the model types once transformers loads: no remote code needed)
     import numpy as np
     import torch
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline

@@ -160,8 +160,9 @@ class OnnxModelForAudioClassification:
     ):
         from transformers import AutoConfig
 
-        import ser_hf.models  # noqa: F401  (registers ser-hf's model types with AutoConfig)
+        from .registry import register_auto_classes
 
+        register_auto_classes()  # a ser-hf config is then read without trust_remote_code
         ort = import_onnxruntime()
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
