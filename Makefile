@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ser-hf-installed
 
-.PHONY: setup ffmpeg test test-slow test-all demo demo-opensmile bench lint docs package clean
+.PHONY: setup ffmpeg test test-slow test-all demo demo-opensmile bench lint benchmarks docs package clean
 
 setup: ffmpeg $(STAMP)
 
@@ -80,9 +80,15 @@ lint: setup
 	$(PY) -m ruff check ser_hf tests bench
 	$(PY) -m ruff format --check ser_hf tests bench
 
+# BENCHMARKS.md, rewritten from the benchmarks' JSON files under docs/results/ (docs/results/make_benchmarks.py).
+benchmarks: setup
+	$(PY) docs/results/make_benchmarks.py
+
 # The documentation site (mkdocs.yml): the pages of docs/, BENCHMARKS.md, and the API reference from the docstrings,
-# into site/. --strict makes a broken link, a missing page or a docstring mkdocstrings cannot read an error.
+# into site/. --strict makes a broken link, a missing page or a docstring mkdocstrings cannot read an error; it fails
+# first when BENCHMARKS.md is stale (differs from what make benchmarks writes).
 docs: setup
+	$(PY) docs/results/make_benchmarks.py --check
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The wheel and sdist as a release would publish them: built (python -m build), checked (twine check, metadata,

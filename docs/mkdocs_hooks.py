@@ -3,10 +3,12 @@
 - Links from a page to a file of the repository outside docs/ (``../recipes/README.md``, ``../ser_hf/space_app.py``)
   work on GitHub but not in the site, which holds docs/ only. They become links to the file on the repository's web
   page, and ``BENCHMARKS.md`` and ``CHANGELOG.md``, which the site includes, links to their pages.
-- The benchmarks page includes BENCHMARKS.md with its headline sections open and every later ``## `` section's body
-  folded (a pymdownx.details block under its heading): the file stays one document on GitHub, the page starts with
-  what a newcomer wants. The headings stay outside the folds, so the table of contents and the anchors other pages
-  link to are unchanged; Material opens a fold when a link's anchor lies inside it.
+- The benchmarks page includes BENCHMARKS.md (generated from docs/results/ by docs/results/make_benchmarks.py) with
+  its headline sections open and every later ``## `` section's body folded (a pymdownx.details block under its
+  heading): the file stays one document on GitHub, the page starts with what a newcomer wants. The headings stay
+  outside the folds, so the table of contents and the anchors other pages link to are unchanged; Material opens a
+  fold when a link's anchor lies inside it. Its links into docs/ (the research log, the result files) become links
+  within the site.
 - :class:`TransformersDocstrings` makes the transformers-style docstrings read well in the API reference: types from
   the signature (or the docstring's type, its backticks removed) instead of ``\\`str\\`, *optional*, defaults to ...``
   shown raw, and Sphinx roles (``:func:\\`name\\```) shown as code instead of literally.
@@ -29,7 +31,7 @@ INCLUDED_PAGES = {"BENCHMARKS.md": "benchmarks.md", "CHANGELOG.md": "changelog.m
 
 #: The sections of BENCHMARKS.md shown open (those its first ``## `` headings start with); from the first other
 #: ``## `` section on, each section's body is folded.
-OPEN_SECTIONS = ("Headline", "Fine-tuning on CPU")
+OPEN_SECTIONS = ("Headline", "Accuracy")
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -72,8 +74,8 @@ def rewrite_links(markdown: str, source_folder: str, page_folder: str, config) -
     def rewrite(match: re.Match) -> str:
         target, _, anchor = match[2].partition("#")
         in_docs = posixpath.normpath(posixpath.join(source_folder, target))
-        if in_docs.startswith("docs/") and source_folder.startswith(".."):  # an included file naming a page
-            in_docs = in_docs[len("docs/") :]
+        if in_docs.startswith("../docs/"):  # an included file (at the repository root) naming a file of docs/
+            in_docs = in_docs[len("../docs/") :]
         if not in_docs.startswith("../"):
             if source_folder == page_folder:
                 return match[0]

@@ -1,0 +1,127 @@
+"""BENCHMARKS.md is generated from the benchmarks' JSON files under docs/results/ (docs/results/make_benchmarks.py):
+the committed page is what the generator writes, it stays a short reference, and a figure quoted in README.md or a
+recipe's header is one the results data holds (each figure is written by hand in one place: its JSON)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import sys
+
+from tests.conftest import REPO
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("make_benchmarks", REPO / "docs" / "results" / "make_benchmarks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_benchmarks"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+generator = load_generator()
+
+
+@functools.cache
+def rendered() -> str:
+    return generator.render()
+
+
+def test_committed_page_is_the_generated_one():
+    assert (REPO / "BENCHMARKS.md").read_text(encoding="utf-8") == rendered(), (
+        "BENCHMARKS.md is stale: run `make benchmarks` (python docs/results/make_benchmarks.py)"
+    )
+    assert generator.main(["--check"]) == 0
+
+
+def test_page_is_a_short_reference_with_one_section_per_protocol():
+    text = (REPO / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 300
+    sections = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    for protocol in ("leave-one-corpus-out", "speaker 5-fold", "Held-out", "learning curve", "Speed", "GPU"):
+        assert any(protocol in title for title in sections), (protocol, sections)
+    # Every shipped recipe has its row in the k-fold table, measured or "–".
+    kfold = text.split("## Accuracy", 1)[1].split("\n## ", 1)[0]
+    for recipe in (REPO / "recipes").glob("*.yaml"):
+        assert f"| `{recipe.stem}` |" in kfold, recipe.name
+    # The research log is linked, and every result file the page links exists.
+    assert "](docs/results/LOG.md)" in text
+    for target in re.findall(r"\]\((docs/results/[^)#]+)\)", text):
+        assert (REPO / target).exists(), target
+
+
+def test_check_fails_when_a_figure_in_a_json_changes(monkeypatch, capsys):
+    read = generator.read
+
+    def altered(relative):
+        data = read(relative)
+        if relative == "crosscorpus/loco-general_whisper_base-even_draws.json":
+            data["rows"][0]["confidence_intervals"]["pooled"]["unweighted_accuracy"] += 0.01
+        return data
+
+    monkeypatch.setattr(generator, "read", altered)
+    assert generator.main(["--check"]) == 1
+    assert "BENCHMARKS.md is stale" in capsys.readouterr().err
+
+
+# --- Figures quoted outside the reference -------------------------------------------------------------------------
+
+#: A figure as README.md and recipe headers write one: a percentage, "UA 61.9", "70.8 ± 5.5", an interval
+#: "[50.0, 61.6]".
+FIGURE = re.compile(
+    r"(?P<percent>\d+(?:\.\d+)?) ?%"
+    r"|\bUA (?P<ua>\d+(?:\.\d+)?)"
+    r"|(?P<mean>\d+\.\d) ± (?P<std>\d+\.\d)"
+    r"|\[(?P<low>\d+\.\d), (?P<high>\d+\.\d)\]"
+)
+#: A chance level ("chance is 12.5 %": 100 / the number of classes) is arithmetic, not a result.
+CHANCE = re.compile(r"chance(?: level)?(?: is| of|:)? \d+(?:\.\d+)? ?%")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def reference_numbers(names: set[str] | None = None) -> set[str]:
+    """The numbers of the reference (each derived from a JSON file under docs/results): of its rows naming one of
+    ``names`` (a recipe, as `name` or `name KEY=VALUE`), or of the whole page."""
+    text = rendered()
+    if names is None:
+        return set(NUMBER.findall(text))
+    rows = [
+        line for line in text.splitlines() if line.startswith("| `") and line[3:].split("`")[0].split()[0] in names
+    ]
+    return {number for row in rows for number in NUMBER.findall(row.split("](")[0])}
+
+
+def quoted_figures(text: str) -> list[str]:
+    figures = []
+    for match in FIGURE.finditer(CHANCE.sub("", text)):
+        figures += [number for number in match.groupdict().values() if number is not None]
+    return figures
+
+
+def recipe_headers() -> dict[str, str]:
+    return {
+        path.stem: "\n".join(line for line in path.read_text().splitlines() if line.lstrip().startswith("#"))
+        for path in sorted((REPO / "recipes").glob("*.yaml"))
+    }
+
+
+def test_figures_in_readme_and_recipe_headers_match_the_results():
+    """README.md quotes only figures the reference shows; a recipe's header only those of the reference's rows for
+    that recipe or for a recipe it names (one it compares itself with). Anything else: link BENCHMARKS.md."""
+    readme = quoted_figures((REPO / "README.md").read_text(encoding="utf-8"))
+    unmatched = {"README.md": [figure for figure in readme if figure not in reference_numbers()]}
+    headers = recipe_headers()
+    for name, header in headers.items():
+        named = {name} | {recipe for recipe in headers if re.search(rf"\b{recipe}\b", header)}
+        allowed = reference_numbers(named)
+        unmatched[f"recipes/{name}.yaml"] = [figure for figure in quoted_figures(header) if figure not in allowed]
+    unmatched = {name: figures for name, figures in unmatched.items() if figures}
+    assert not unmatched, f"figures with no match in the results (link BENCHMARKS.md instead): {unmatched}"
+
+
+def test_figure_check_catches_a_figure_the_results_lack():
+    assert quoted_figures("test UA 61.9 % (pooled 61.9 [50.0, 61.6]); chance is 12.5 %") == ["61.9", "50.0", "61.6"]
+    general = reference_numbers({"general_whisper_base"})
+    assert "61.9" in general and "59.5" not in general  # ravdess_opensmile's figure, not this recipe's
+    assert "59.5" in reference_numbers({"ravdess_opensmile"})
