@@ -1,18 +1,15 @@
-"""Where a named corpus comes from, known without importing ``datasets``: each corpus module's ``SPEC`` (its
-``full_name`` and ``homepage``) read from its source, so that a recipe whose corpus folder is missing is answered
-before torch and transformers load, with what to do: the corpora are not shipped (licences), so the message names the
-corpus, its official source and the flag that points a recipe at a copy (``--data_dir PATH``)."""
+"""Where a named corpus comes from, known without importing ``datasets`` (each corpus module's ``SPEC``: its
+``full_name`` and ``homepage``), so that a recipe whose corpus folder is missing is answered before torch and
+transformers load, with what to do: the corpora are not shipped (licences), so the message names the corpus, its
+official source and the flag that points a recipe at a copy (``--data_dir PATH``)."""
 
 from __future__ import annotations
 
-import ast
-import functools
 import os
 from typing import Any, Mapping, NamedTuple, Optional
 
-from .constants import NAMED_CORPORA, canonical_corpus_name
-
-_CORPORA_FOLDER = os.path.join(os.path.dirname(__file__), "corpora")
+from .constants import canonical_corpus_name
+from .corpora.named import CORPORA
 
 
 class CorpusSource(NamedTuple):
@@ -20,30 +17,11 @@ class CorpusSource(NamedTuple):
     homepage: str
 
 
-@functools.lru_cache(maxsize=None)
 def corpus_source(name: str) -> Optional[CorpusSource]:
-    """``full_name`` and ``homepage`` of the named corpus ``name`` (any spelling ``load_corpus`` takes), read from
-    ``SPEC = CorpusSpec(...)`` in ``ser_hf/data/corpora/<name>.py``; `None` for ``folder`` and unknown names."""
-    name = canonical_corpus_name(name)
-    if name not in NAMED_CORPORA:
-        return None
-    path = os.path.join(_CORPORA_FOLDER, f"{name}.py")
-    with open(path, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read(), filename=path)
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(target, ast.Name) and target.id == "SPEC" for target in node.targets)
-            and isinstance(node.value, ast.Call)
-        ):
-            fields = {
-                keyword.arg: keyword.value.value
-                for keyword in node.value.keywords
-                if isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)
-            }
-            if fields.get("full_name") and fields.get("homepage"):
-                return CorpusSource(fields["full_name"], fields["homepage"])
-    return None
+    """``full_name`` and ``homepage`` of the named corpus ``name`` (any spelling ``load_corpus`` takes), from its
+    ``SPEC``; `None` for ``folder`` and unknown names."""
+    spec = CORPORA.get(canonical_corpus_name(name))
+    return None if spec is None else CorpusSource(spec.full_name, spec.homepage)
 
 
 def _as_list(value: Any) -> list:

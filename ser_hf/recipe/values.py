@@ -167,12 +167,94 @@ def _group_of(pattern, match, group: str) -> str:
     return match.group(group) if group in pattern.groupindex else match.group(1)
 
 
-def folder_corpus_problems(values: Mapping[str, Any]) -> list[str]:
-    """What a folder corpus' regexes and a recipe's speaker lists get wrong, read from the file names alone (nothing
-    decoded): a ``label_regex`` or ``speaker_regex`` that matches no file, and speakers the lists name that no file has
-    (checked where every corpus is a folder corpus whose speakers its names give). Anything these checks cannot read
-    is left to the loader."""
+def _folder_corpus_speakers(data_dir: str, corpus_options: Mapping[str, Any]) -> tuple[Optional[set[str]], list[str]]:
+    """The speakers a folder corpus' file names give (`None` where this check cannot read them: a CSV corpus, no
+    ``speaker_regex``, a pattern the loader must name) and what its regexes get wrong: a ``label_regex`` or
+    ``speaker_regex`` that matches no file."""
     import regex
+
+    if corpus_options.get("csv_path"):
+        return None, []
+    files = _audio_files(data_dir)
+    if not files:
+        return None, [f"data_dir: {data_dir!r} holds no audio file."]
+    problems: list[str] = []
+    found: dict[str, set[str]] = {}
+    for option, group in (("label_regex", "label"), ("speaker_regex", "speaker")):
+        pattern_text = corpus_options.get(option)
+        if not pattern_text:
+            continue
+        try:
+            pattern = regex.compile(pattern_text)
+            matches = [pattern.search(name, timeout=_MATCH_SECONDS) for name in files]
+        except (regex.error, TimeoutError):
+            continue  # the loader names an invalid or catastrophic pattern
+        if pattern.groups == 0:
+            continue
+        found[group] = {_group_of(pattern, match, group) for match in matches if match is not None} - {""}
+        if not found[group]:
+            problems.append(
+                f"corpus_options.{option} '{pattern_text}' matches no file of {data_dir} (such as {files[0]!r}; "
+                "it is searched in each file's path relative to the folder)."
+            )
+    return found.get("speaker") or None, problems
+
+
+#: How many of a named corpus' files whose names its parser refuses a problem shows.
+_INVALID_SHOWN = 3
+
+
+def _named_corpus_speakers(name: str, data_dir: str, strict: bool) -> tuple[Optional[set[str]], list[str]]:
+    """The speakers a named corpus' file names give (`None` where it has no file, or no file's name parses) and what
+    they get wrong: a folder none of whose files is named as the corpus names its files, and, unless ``skip_invalid``
+    (``strict`` false), files among them the corpus' parser refuses (the loader would stop on each). An empty folder
+    and the side tables some corpora read (CREMA-D's ``VideoDemographics.csv``, nEMO's ``data.tsv``) are left to the
+    loader."""
+    from ..data.corpora.named import read_file_names
+
+    read = read_file_names(name, data_dir)
+    spec, root = read.spec, os.path.realpath(data_dir)
+    if not read.files:
+        return None, []  # the loader names it; an empty folder also stands in for a recipe's in tests/recipe
+    shown = [f"{os.path.relpath(error.path, root)!r}: {error.problem}" for error in read.invalid[:_INVALID_SHOWN]]
+    if len(read.invalid) == read.files:
+        return None, [
+            f"data_dir: no file of {data_dir!r} is named as {spec.full_name} names its files (such as "
+            f"{spec.example_file}); the first of its {read.files} audio file(s), {shown[0]}. Point data_dir at a copy "
+            f"of {spec.full_name}, or read other clips as corpus: folder."
+        ]
+    problems = []
+    if read.invalid and strict:
+        more = f" and {len(read.invalid) - _INVALID_SHOWN} more" if len(read.invalid) > _INVALID_SHOWN else ""
+        problems.append(
+            f"data_dir: {len(read.invalid)} of the {read.files} audio files of {data_dir!r} are not {spec.full_name} "
+            f"clips ({'; '.join(shown)}{more}): move them out of the folder, or leave them out with skip_invalid: "
+            "true (--skip_invalid)."
+        )
+    return set(read.speakers), problems
+
+
+def _is_known_speaker(speaker: Any, speakers: set[str]) -> bool:
+    """Whether a listed speaker is one of ``speakers``. A number may have been written otherwise: the command line's
+    values are read as YAML, where ``--test_speakers 01`` is 1 and ``010`` is 8 (the recipe parser keeps "01"), so a
+    number is known when a speaker's digits read as it."""
+    if str(speaker) in speakers:
+        return True
+    if isinstance(speaker, bool) or not isinstance(speaker, (int, float)):
+        return False
+    digits = [known for known in speakers if known.isascii() and known.isdigit()]
+    octal = [known for known in digits if known.startswith("0") and set(known) <= set("01234567")]
+    return speaker in {int(known) for known in digits} | {int(known, 8) for known in octal}
+
+
+def corpus_file_problems(values: Mapping[str, Any]) -> list[str]:
+    """What a recipe's corpora and speaker lists get wrong, read from the file names alone (nothing decoded): a folder
+    corpus' ``label_regex`` or ``speaker_regex`` that matches no file; a named corpus' folder none of whose file names
+    its parser reads, or some of them without ``skip_invalid``; and, with the speaker protocol, speakers the lists name
+    that no file has (checked where every corpus' speakers come from its file names, ``corpus:speaker`` when several
+    corpora merge). Anything these checks cannot read (a CSV corpus, a pattern that times out, CREMA-D's and nEMO's
+    side tables) is left to the loader."""
+    from ..data.constants import NAMED_CORPORA, canonical_corpus_name
 
     corpus, data_dirs = values.get("corpus"), values.get("data_dir")
     corpus = [corpus] if isinstance(corpus, str) else list(corpus or [])
@@ -183,63 +265,52 @@ def folder_corpus_problems(values: Mapping[str, Any]) -> list[str]:
         options = options_of_each_corpus(corpus, values.get("corpus_options"))
     except RecipeError:
         return []  # corpus_name_problem names it
+    skip_invalid = values.get("skip_invalid")
+    strict = skip_invalid in (None, False) or str(skip_invalid).lower() in ("false", "no", "0")
     problems: list[str] = []
     speakers: Optional[set[str]] = set()
     for loader, data_dir, corpus_options in zip(corpus, data_dirs, options):
         data_dir = os.path.expanduser(str(data_dir))
-        if str(loader).lower() != "folder" or corpus_options.get("csv_path") or not os.path.isdir(data_dir):
-            speakers = None  # speakers this check cannot read
+        key = canonical_corpus_name(str(loader))
+        if not os.path.isdir(data_dir) or key not in (*NAMED_CORPORA, "folder"):
+            speakers = None  # a missing folder or an unknown corpus, which other checks name
             continue
-        files = _audio_files(data_dir)
-        if not files:
-            problems.append(f"data_dir: {data_dir!r} holds no audio file.")
+        if key == "folder":
+            found, corpus_problems = _folder_corpus_speakers(data_dir, corpus_options)
+            name = corpus_options.get("corpus_name") or os.path.basename(os.path.realpath(data_dir)) or "folder"
+        else:
+            found, corpus_problems = _named_corpus_speakers(key, data_dir, strict)
+            name = key
+        problems += corpus_problems
+        if found is None or speakers is None:
             speakers = None
             continue
-        found: dict[str, set[str]] = {}
-        for option, group in (("label_regex", "label"), ("speaker_regex", "speaker")):
-            pattern_text = corpus_options.get(option)
-            if not pattern_text:
-                continue
-            try:
-                pattern = regex.compile(pattern_text)
-                matches = [pattern.search(name, timeout=_MATCH_SECONDS) for name in files]
-            except (regex.error, TimeoutError):
-                speakers = None if group == "speaker" else speakers
-                continue  # the loader names an invalid or catastrophic pattern
-            if pattern.groups == 0:
-                continue
-            found[group] = {_group_of(pattern, match, group) for match in matches if match is not None} - {""}
-            if not found[group]:
-                problems.append(
-                    f"corpus_options.{option} '{pattern_text}' matches no file of {data_dir} (such as {files[0]!r}; "
-                    "it is searched in each file's path relative to the folder)."
-                )
-        if "speaker" not in found or not found["speaker"] or speakers is None:
-            speakers = None
-            continue
-        name = corpus_options.get("corpus_name") or os.path.basename(os.path.realpath(data_dir)) or "folder"
-        speakers |= found["speaker"] if len(corpus) == 1 else {f"{name}:{speaker}" for speaker in found["speaker"]}
-    if speakers:
-        for key in _SPEAKER_LISTS:
-            listed = values.get(key)
-            listed = [listed] if isinstance(listed, (str, int)) else list(listed or [])
-            unknown = [str(speaker) for speaker in listed if str(speaker) not in speakers]
-            if unknown:
-                problems.append(
-                    f"{key}: speaker(s) {unknown} are not in the folder's file names (its speakers: "
-                    f"{sorted(speakers)[:12]}{' ...' if len(speakers) > 12 else ''})."
-                )
+        # As merge_corpora names them: a corpus' speakers are prefixed with its name once several merge.
+        speakers |= found if len(corpus) == 1 else {s if ":" in s else f"{name}:{s}" for s in found}
+    if not speakers or values.get("split_protocol", "speaker") != "speaker":
+        return problems  # other protocols do not read the lists
+    where = "the folder's file names (its" if len(corpus) == 1 else "the folders' file names (their"
+    for key in _SPEAKER_LISTS:
+        listed = values.get(key)
+        listed = [listed] if isinstance(listed, (str, int, float)) else list(listed or [])
+        unknown = [str(speaker) for speaker in listed if not _is_known_speaker(speaker, speakers)]
+        if unknown:
+            problems.append(
+                f"{key}: speaker(s) {unknown} are not in {where} speakers: "
+                f"{sorted(speakers)[:12]}{' ...' if len(speakers) > 12 else ''})."
+            )
     return problems
 
 
 def value_problems(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a recipe's values (file and command line merged) found without torch: numbers out of range,
-    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist, two corpora of one name, a
-    folder corpus' regex that matches no file and speakers its file names do not have."""
+    a `data_dir` that does not exist, a local `model_name_or_path` that does not exist, two corpora of one name, and
+    what the corpora's file names contradict (:func:`corpus_file_problems`: a regex that matches no file, a folder of
+    other files than its corpus', speakers no file has)."""
     problems = [problem for name in NUMBER_RULES if name in values and (problem := number_problem(name, values[name]))]
     if problem := corpus_name_problem(values):
         problems.append(problem)
-    problems += folder_corpus_problems(values)
+    problems += corpus_file_problems(values)
     data_dirs = values.get("data_dir")
     for data_dir in data_dirs if isinstance(data_dirs, list) else [data_dirs] if data_dirs is not None else []:
         if isinstance(data_dir, (str, os.PathLike)) and not os.path.isdir(os.path.expanduser(data_dir)):

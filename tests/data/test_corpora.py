@@ -423,23 +423,3 @@ def test_folder_labels_from_file_names_and_the_regex_error_shows_the_string_trie
     assert isinstance(error.value, InvalidClipError) and pickle.loads(pickle.dumps(error.value)).errors
     with pytest.raises(CorpusError, match="label_regex"):
         load_corpus("folder", tmp_path, speaker_regex=options["speaker_regex"], label_regex="no group")
-
-
-def test_corpus_names_are_derived_from_the_one_module_list():
-    """A new corpus is its module in ser_hf/data/corpora/ and one entry in the registry, NAMED_CORPORA in
-    ser_hf/data/constants.py: a module left out of it, a spec named otherwise than its module, or a corpus missing from
-    docs/guides/corpora.md fails here. Specs, loaders and the help texts' names derive from the registry."""
-    import ser_hf.data.corpora as corpora_package
-    from ser_hf.data.constants import CORPUS_NAMES, NAMED_CORPORA
-    from ser_hf.data.corpora import _LOADERS, CORPORA, CORPUS_MODULES
-
-    package = Path(corpora_package.__file__).parent
-    corpus_modules = {path.stem for path in package.glob("*.py")} - {"__init__", "base", "folder"}
-    assert corpus_modules == set(NAMED_CORPORA), "add the corpus module's name to NAMED_CORPORA (data/constants.py)"
-    assert [module.__name__.rsplit(".", 1)[1] for module in CORPUS_MODULES] == list(NAMED_CORPORA)
-    assert [module.SPEC.name for module in CORPUS_MODULES] == list(NAMED_CORPORA)
-    assert CORPUS_NAMES == (*NAMED_CORPORA, "folder")
-    assert list(_LOADERS) == list(CORPUS_NAMES) and list(CORPORA) == list(NAMED_CORPORA)
-    corpora_guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "corpora.md").read_text()
-    for name in CORPUS_NAMES:
-        assert f"`{name}`" in corpora_guide, f"docs/guides/corpora.md does not list the corpus {name}"

@@ -1,7 +1,10 @@
-"""The shared machinery behind every corpus loader: file discovery, validation and the ``Dataset`` it builds.
+"""The shared machinery behind every corpus loader: reading each file's header, the label policy and the
+``Dataset`` it builds.
 
-A corpus module only describes its corpus (a :class:`CorpusSpec`: code table, licence, citation) and how one file
-name becomes a :class:`Clip`; :func:`build_corpus` does the rest the same way for all of them.
+A corpus module only describes its corpus (a :class:`~ser_hf.data.corpora.spec.CorpusSpec`: code table, licence,
+citation) and how one file name becomes a :class:`~ser_hf.data.corpora.spec.Clip`, both in
+:mod:`ser_hf.data.corpora.spec`, which imports no ``datasets``; :func:`build_corpus` does the rest the same way for all
+of them.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
@@ -17,10 +19,13 @@ import soundfile
 from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
 
 from ...emotions import EMOTIONS, LabelPolicy
-from ..audio_files import walk_audio_files
+
+# AUDIO_EXTENSIONS and find_audio_files (.spec) are read from here by ser_hf/cli's output_paths.py and adapt.py, until
+# they import them from where they are defined, which loads no datasets.
 from ..constants import AUDIO_EXTENSIONS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from ..errors import CorpusError, InvalidClipError, InvalidClipsError
+from .spec import Clip, ClipParser, CorpusSpec, find_audio_files, parse_clip
 
 logger = logging.getLogger(__name__)
 
@@ -41,93 +46,6 @@ RESERVED_COLUMNS: tuple[str, ...] = (
 
 #: Default sampling rate of the ``audio`` column (what SSL speech encoders expect).
 DEFAULT_SAMPLING_RATE = 16000
-
-
-@dataclass(frozen=True)
-class CorpusSpec:
-    """What ser-hf knows about a corpus: its codes, the metadata columns it adds, licence and citation.
-
-    Args:
-        name (`str`): the name ``load_corpus`` takes.
-        full_name (`str`): the corpus' published name.
-        emotion_codes (`Mapping[str, str]`): the corpus' emotion codes mapped onto ser-hf emotion names.
-            A name outside the vocabulary (EmoDB "boredom") must be merged or dropped by ``default_label_map``.
-        metadata (`Mapping[str, str]`): metadata columns and their ``datasets`` dtype (``"string"``, ``"int32"`` ...).
-        default_label_map (`Mapping[str, Optional[str]]`): merges/drops applied unless the user gives a ``label_map``.
-        text_column (`str`, *optional*): the metadata column holding what was said, used by the leakage audit.
-        license_name (`str`, *optional*): the licence in words, as a model card names it (``license`` is its Hub id).
-        speakers (`str`, *optional*): who speaks in the corpus (how many, sexes, ages, accent), for model cards.
-        texts (`str`, *optional*): what they say, for model cards.
-
-    A model card reads every corpus fact from here; ``tests/data/test_corpora.py`` checks every shipped corpus has
-    each.
-    """
-
-    name: str
-    full_name: str
-    homepage: str
-    license: str
-    citation: str
-    language: str
-    emotion_codes: Mapping[str, str]
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    default_label_map: Mapping[str, Optional[str]] = field(default_factory=dict)
-    text_column: Optional[str] = None
-    license_name: str = ""
-    speakers: str = ""
-    texts: str = ""
-
-
-@dataclass
-class Clip:
-    """One audio file as a corpus module parsed it."""
-
-    path: str
-    speaker_id: str
-    emotion_code: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-ClipParser = Callable[[Path], Clip]
-
-
-def find_audio_files(data_dir: str | os.PathLike, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:
-    """Every audio file below ``data_dir``, sorted so that loads are deterministic; errors name the folder.
-
-    Folders and files reached through symbolic links load like any other (each folder is visited once, so a link
-    cycle ends); a file keeps the path of its link, whose name a corpus parses.
-    """
-    # Absolute paths: a split saved with save_to_disk must decode from any working directory.
-    root = Path(data_dir).expanduser().resolve()
-    if not root.exists():
-        raise CorpusError(f"Data directory {str(root)!r} does not exist.")
-    if not root.is_dir():
-        raise CorpusError(f"Data directory {str(root)!r} is not a folder.")
-    files, other_suffixes = walk_audio_files(root, extensions)
-    if other_suffixes:
-        logger.info(
-            "%s: not loaded (not audio formats ser-hf reads): %s",
-            root,
-            ", ".join(f"{count} {suffix}" for suffix, count in sorted(other_suffixes.items())),
-        )
-    if not files:
-        extensions = ", ".join(sorted({ext.lower() for ext in extensions}))
-        raise CorpusError(f"No audio files ({extensions}) found under {str(root)!r}.")
-    return files
-
-
-def _check_file_name(path: Path) -> None:
-    """A file name that is not UTF-8 (Latin-1 ``caf\\xe9.wav``) reaches Python with surrogate escapes, which neither
-    libsndfile nor an Arrow string column takes: named with its bytes escaped, and what to do."""
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
-        raise InvalidClipError(
-            shown,
-            "the file name is not UTF-8 text: rename it in UTF-8 (e.g. convmv -f latin1 -t utf-8 --notest FILE)",
-        ) from None
 
 
 def probe_audio(path: str | os.PathLike) -> dict[str, Any]:
@@ -236,14 +154,7 @@ def build_corpus(
     for path in files:
         path = Path(path)
         try:
-            _check_file_name(path)
-            clip = parse(path)
-            if clip.emotion_code not in spec.emotion_codes:
-                raise InvalidClipError(
-                    path,
-                    f"unknown {spec.full_name} emotion code {clip.emotion_code!r} "
-                    f"(known codes: {', '.join(spec.emotion_codes)})",
-                )
+            clip = parse_clip(spec, parse, path)
             if check_audio:
                 clip.metadata.update(probe_audio(path))
         except InvalidClipError as error:
@@ -367,3 +278,16 @@ def corpus_features(
         features.update(duration=Value("float32"), original_sampling_rate=Value("int32"), num_channels=Value("int32"))
     features.update({name: Value(dtype) for name, dtype in metadata.items()})
     return Features(features)
+
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "DEFAULT_SAMPLING_RATE",
+    "RESERVED_COLUMNS",
+    "build_corpus",
+    "corpus_features",
+    "decode_every_clip",
+    "decoder_problem",
+    "find_audio_files",
+    "probe_audio",
+]

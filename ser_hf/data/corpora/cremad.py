@@ -10,11 +10,13 @@ import csv
 import logging
 import re
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from datasets import Dataset
+from ..errors import CorpusError, InvalidClipError
+from .spec import Clip, CorpusSpec, find_audio_files
 
-from .base import Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ SPEC = CorpusSpec(
         "year={2014},\n  doi={10.1109/TAFFC.2014.2336244}\n}"
     ),
     language="en",
+    example_file="AudioWAV/1001_DFA_ANG_XX.wav",
     license_name="ODbL 1.0 (database), DbCL 1.0 (contents)",
     speakers=(
         "91 actors (48 male, 43 female) aged 20 to 74, African American, Asian, Caucasian, Hispanic and "
@@ -126,6 +129,8 @@ def demographics_join(csv_path: Path):
 
 def load(data_dir: Path, demographics_csv: Optional[str] = None, **build_options) -> Dataset:
     """CREMA-D from its ``AudioWAV`` folder, with the actors' demographics joined where the table is found."""
+    from .base import build_corpus  # imports datasets: the file names parse without it
+
     demographics = find_demographics(data_dir, demographics_csv)
     if demographics is None:
         logger.info("CREMA-D: no %s found next to %s; sex/age/race columns stay empty.", DEMOGRAPHICS_FILE, data_dir)

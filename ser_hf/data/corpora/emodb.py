@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Clip, CorpusSpec, InvalidClipError
+from ..errors import InvalidClipError
+from .spec import Clip, CorpusSpec
 
 SPEC = CorpusSpec(
     name="emodb",
@@ -21,6 +22,7 @@ SPEC = CorpusSpec(
         "Weiss, Benjamin},\n  booktitle={Proc. Interspeech}, pages={1517--1520}, year={2005}\n}"
     ),
     language="de",
+    example_file="wav/03a01Fa.wav",
     license_name=(
         "no licence published with the corpus; distributed free of charge for research (check the corpus site "
         "before redistributing)"

@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from datasets import Dataset
+from ..errors import CorpusError, InvalidClipError
+from .spec import Clip, CorpusSpec, find_audio_files
 
-from ..errors import CorpusError
-from .base import Clip, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 SPEC = CorpusSpec(
     name="nemo",
@@ -25,6 +26,7 @@ SPEC = CorpusSpec(
         "Computational Linguistics, Language Resources and Evaluation (LREC-COLING 2024)},\n  year={2024}\n}"
     ),
     language="pl",
+    example_file="EB0_anger_10.wav",
     license_name="CC BY-NC-SA 4.0",
     speakers="9 actors (5 male, 4 female) aged 23-28, Polish",
     texts="nEMO: 90 Polish sentences, each spoken in every emotion",
@@ -93,6 +95,8 @@ def metadata_join(tsv_path: Path):
 def load(data_dir: Path, metadata_tsv: Optional[str] = None, **build_options) -> Dataset:
     """nEMO from its folder of clips; the text, sex and age columns come from ``data.tsv`` (in `data_dir` or its
     parent, or `metadata_tsv`) and stay empty without one."""
+    from .base import build_corpus  # imports datasets: the file names parse without it
+
     if metadata_tsv is not None and not Path(metadata_tsv).is_file():
         raise CorpusError(f"nEMO metadata file {metadata_tsv!r} does not exist.")
     table = Path(metadata_tsv) if metadata_tsv is not None else find_metadata(data_dir)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Clip, CorpusSpec, InvalidClipError
+from ..errors import InvalidClipError
+from .spec import Clip, CorpusSpec
 
 SPEC = CorpusSpec(
     name="ravdess",
@@ -20,6 +21,7 @@ SPEC = CorpusSpec(
         "  doi={10.1371/journal.pone.0196391}\n}"
     ),
     language="en",
+    example_file="Actor_01/03-01-05-01-01-01-01.wav",
     license_name="CC BY-NC-SA 4.0",
     speakers="24 professional actors (12 female, 12 male), North American English",
     texts="RAVDESS: two statements, 'Kids are talking by the door' and 'Dogs are sitting by the door'",

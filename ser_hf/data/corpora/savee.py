@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Clip, CorpusSpec, InvalidClipError
+from ..errors import InvalidClipError
+from .spec import Clip, CorpusSpec
 
 SPEC = CorpusSpec(
     name="savee",
@@ -23,6 +24,7 @@ SPEC = CorpusSpec(
         "year={2008}\n}"
     ),
     language="en",
+    example_file="AudioData/DC/a01.wav",
     license_name="free for research use; no open licence (see the corpus site)",
     speakers="4 male speakers aged 27 to 31, British English",
     texts="SAVEE: TIMIT sentences",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Clip, CorpusSpec, InvalidClipError
+from ..errors import InvalidClipError
+from .spec import Clip, CorpusSpec
 
 SPEC = CorpusSpec(
     name="tess",
@@ -19,6 +20,7 @@ SPEC = CorpusSpec(
         "  doi={10.5683/SP2/E8H2MF}\n}"
     ),
     language="en",
+    example_file="OAF_back_angry.wav",
     license_name="CC BY-NC-ND 4.0",
     speakers="2 female speakers aged 26 and 64, Canadian English (Toronto)",
     texts="TESS: 200 words in the carrier phrase 'Say the word ...'",
