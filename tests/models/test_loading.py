@@ -118,3 +118,27 @@ def test_where_a_model_is_is_checked_once(tmp_path, tiny_crnn_folder, monkeypatc
     monkeypatch.setattr(feature_extraction_auto, "check_model_location", counting)
     load_model(tiny_crnn_folder)
     assert checked == [str(tiny_crnn_folder)]
+
+
+def test_the_loader_registers_ser_hf_model_types_itself(tiny_crnn_folder, monkeypatch):
+    """load_model calls register_auto_classes itself (no import of the models package as a side effect): with the
+    CRNN's types taken out of transformers' Auto tables, the Auto classes no longer know the folder, and load_model
+    still loads it as ser-hf's own classes, without trust_remote_code."""
+    from transformers import (
+        CONFIG_MAPPING,
+        FEATURE_EXTRACTOR_MAPPING,
+        MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING,
+        AutoConfig,
+    )
+
+    from ser_hf.models import CRNNConfig, CRNNForAudioClassification, LogMelFeatureExtractor
+
+    monkeypatch.delitem(CONFIG_MAPPING._extra_content, "ser_crnn")
+    monkeypatch.delitem(MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING._extra_content, CRNNConfig)
+    monkeypatch.delitem(FEATURE_EXTRACTOR_MAPPING._extra_content, CRNNConfig)
+    with pytest.raises(ValueError):  # unknown type: transformers asks for trust_remote_code (the saved auto_map)
+        AutoConfig.from_pretrained(tiny_crnn_folder, trust_remote_code=False)
+
+    model, feature_extractor = load_model(tiny_crnn_folder)
+    assert type(model) is CRNNForAudioClassification and type(feature_extractor) is LogMelFeatureExtractor
+    assert CONFIG_MAPPING["ser_crnn"] is CRNNConfig

@@ -87,6 +87,9 @@ def load_model(
     name = os.fspath(name_or_path)
     kwargs = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
     check_model_location(name, revision=revision, token=token)
+    from .registry import register_auto_classes
+
+    register_auto_classes()  # before any Auto class reads the folder: ser-hf's types need no trust_remote_code
     if is_lora_adapter(name):
         with pickled_weights_refused(name):
             return _load_lora_adapter(name, feature_extractor, **kwargs)
@@ -104,9 +107,6 @@ def load_model(
         return model, feature_extractor
     from transformers import AutoModelForAudioClassification
 
-    from .registry import register_auto_classes
-
-    register_auto_classes()  # a ser-hf model type is then found without trust_remote_code
     with pickled_weights_refused(name):  # a pickle the checks of check_model_folder could not see
         model = AutoModelForAudioClassification.from_pretrained(name, **kwargs)
     check_feature_extractor_fits(model.config, feature_extractor, Path(name) / FEATURE_EXTRACTOR_NAME)
@@ -214,10 +214,7 @@ def _load_lora_adapter(folder: str, feature_extractor: Any, **kwargs) -> tuple[A
     from peft import PeftConfig, PeftModel
     from transformers import AutoModelForAudioClassification
 
-    from .registry import register_auto_classes
     from .ssl import merge_lora
-
-    register_auto_classes()  # the base model may be a ser-hf model type
 
     base = PeftConfig.from_pretrained(folder).base_model_name_or_path
     if not base:
