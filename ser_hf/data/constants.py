@@ -27,9 +27,10 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
 )
 
 #: The corpus registry: each named corpus is the module ``ser_hf/data/corpora/<name>.py``, and this tuple is the one
-#: list of them. ``ser_hf.data.corpora`` imports its modules from it (``CORPUS_MODULES``), from which the specs,
-#: parsers and loaders derive; the help texts read it here, without importing ``datasets``. Adding a corpus is its
-#: module and one entry here.
+#: list of them. :mod:`ser_hf.data.corpora.named` imports its modules from it (``CORPUS_MODULES``), from which the
+#: specs, parsers, loaders and the checks of a corpus folder before heavy imports derive; the help texts read it here.
+#: Adding a corpus is its module, one entry here, a test that loads it and its row in docs/guides/corpora.md
+#: (``tests/data/test_corpus_registry.py`` checks each).
 NAMED_CORPORA: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo")
 
 #: The names ``load_corpus`` takes: the named corpora, then ``folder`` (a folder or CSV of one's own clips).

@@ -27,7 +27,9 @@ from datasets import Dataset
 
 from ...emotions import EMOTIONS, canonical_emotion
 from ..dataset_info import get_ser_info, set_ser_info
-from .base import RESERVED_COLUMNS, Clip, CorpusError, CorpusSpec, InvalidClipError, build_corpus, find_audio_files
+from ..errors import CorpusError, InvalidClipError
+from .base import RESERVED_COLUMNS, build_corpus
+from .spec import Clip, CorpusSpec, find_audio_files
 
 logger = logging.getLogger(__name__)
 
