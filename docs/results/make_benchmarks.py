@@ -133,6 +133,14 @@ Each recipe trained on every speaker of one corpus and tested on every speaker o
 share (RAVDESS's calm left out). The interval is the speaker bootstrap; TESS's two speakers are too few for one.
 """
 
+GROUP_INTRO = """\
+### How many clips a speaker's statistics need (bench/group_statistics.py)
+
+A speaker-normalised model's test UA when each test speaker's statistics come from groups of k of their clips (drawn
+from their own unlabelled clips), against all their clips and the training statistics the model stores (what
+`ser-hf predict` falls back to below 10 clips). One fold of the RAVDESS k-fold.
+"""
+
 LEAKAGE_INTRO = """\
 ### Speaker leakage: random folds against speaker folds
 
@@ -220,6 +228,11 @@ def when_of(data: dict) -> str:
     """The run's date and time (for choosing the latest of several runs), as its machine line(s) give them."""
     times = sorted(match for line in machines(data) for match in re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", line))
     return times[-1] if times else date_of(data)
+
+
+def dated(data: dict) -> str:
+    """A row's date and the commit it ran from ("–" for the runs recorded before the benchmarks wrote it)."""
+    return f"{date_of(data)}, {commit_of(data)}"
 
 
 def commit_of(data: dict) -> str:
@@ -313,12 +326,12 @@ def loco_section() -> str:
                     *cells,
                     overall,
                     str(len(seeds)),
-                    date_of(data),
+                    dated(data),
                     link(relative),
                 ]
             )
     header = ["recipe", "statistics", "RAVDESS left out", "TESS left out", "nEMO left out", "mean", "seeds"]
-    header += ["date", "data"]
+    header += ["date, commit", "data"]
     return LOCO_INTRO + "\n" + table(header, rows, ["---", "---", *["---:"] * 5, "---", "---"])
 
 
@@ -424,7 +437,7 @@ def kfold_rows(quick: bool) -> list[list[str]]:
                 mean_std.get("accuracy", MISSING),
                 mean_std.get("macro_f1", MISSING),
                 transductive,
-                date_of(data),
+                dated(data),
                 link(relative),
             ]
         )
@@ -439,7 +452,7 @@ def kfold_section() -> str:
         "WA",
         "macro-F1",
         "transductive",
-        "date",
+        "date, commit",
         "data",
     ]
     align = ["---", *["---:"] * 4, "---", "---", "---"]
@@ -467,11 +480,11 @@ def cross_corpus_table() -> str:
                     one(row["unweighted_accuracy"]) + interval(row),
                     one(row["accuracy"]),
                     one(row["macro_f1"]),
-                    date_of(data),
+                    dated(data),
                     link(relative),
                 ]
             )
-    header = ["recipe", "train → test", "UA [95 % CI]", "WA", "macro-F1", "date", "data"]
+    header = ["recipe", "train → test", "UA [95 % CI]", "WA", "macro-F1", "date, commit", "data"]
     return CROSS_INTRO + "\n" + table(header, rows, ["---", "---", "---:", "---:", "---:", "---", "---"])
 
 
@@ -486,11 +499,11 @@ def leakage_table() -> str:
                 summary["mean_std"]["unweighted_accuracy"],
                 summary["random_split"]["unweighted_accuracy"],
                 summary["inflation"]["unweighted_accuracy"],
-                date_of(data),
+                dated(data),
                 link(relative),
             ]
         )
-    header = ["recipe", "UA, speaker folds", "UA, random folds", "inflation (points)", "date", "data"]
+    header = ["recipe", "UA, speaker folds", "UA, random folds", "inflation (points)", "date, commit", "data"]
     return LEAKAGE_INTRO + "\n" + table(header, rows, ["---", "---:", "---:", "---:", "---", "---"])
 
 
@@ -514,11 +527,18 @@ def emotions_table() -> str:
                     "all" if count is None else str(count),
                     summary["mean_std"]["unweighted_accuracy"],
                     one(pooled_ua) + interval(summary) if pooled_ua is not None else MISSING,
-                    date_of(data),
+                    dated(data),
                     link(relative),
                 ]
             )
-    header = ["recipe", "emotions per test speaker", "UA mean ± std", "UA, folds pooled [95 % CI]", "date", "data"]
+    header = [
+        "recipe",
+        "emotions per test speaker",
+        "UA mean ± std",
+        "UA, folds pooled [95 % CI]",
+        "date, commit",
+        "data",
+    ]
     return EMOTIONS_INTRO + "\n" + table(header, rows, ["---", "---:", "---:", "---:", "---", "---"])
 
 
@@ -552,11 +572,11 @@ def fold_seeds_table() -> str:
                 folds,
                 summary["mean_std"]["unweighted_accuracy"],
                 one(pooled_ua) + interval(summary) if pooled_ua is not None else MISSING,
-                date_of(data),
+                dated(data),
                 link(relative),
             ]
         )
-    header = ["recipe", "fold seed", "folds", "UA mean ± std", "UA, folds pooled [95 % CI]", "date", "data"]
+    header = ["recipe", "fold seed", "folds", "UA mean ± std", "UA, folds pooled [95 % CI]", "date, commit", "data"]
     return FOLD_SEEDS_INTRO + "\n" + table(header, rows, ["---", "---:", "---", "---:", "---:", "---", "---"])
 
 
@@ -569,17 +589,39 @@ def your_data_table() -> str:
             code(Path(row.get("model_name_or_path", MISSING)).name),
             one(row["unweighted_accuracy"]) + interval(row, clip=True),
             one(row["macro_f1"]),
-            date_of(data),
+            dated(data),
             link(relative),
         ]
         for row in data["rows"]
     ]
-    header = ["variant", "encoder", "UA [95 % clip CI]", "macro-F1", "date", "data"]
+    header = ["variant", "encoder", "UA [95 % clip CI]", "macro-F1", "date, commit", "data"]
     return YOUR_DATA_INTRO + "\n" + table(header, rows, ["---", "---", "---:", "---:", "---", "---"])
 
 
+def group_statistics_table() -> str:
+    relative = "deploy/group_statistics-whisper_base_speaker.json"
+    data = read(relative)
+    run = re.search(r"group_statistics\.py (\S+)", data.get("command", ""))
+    sizes = [key for key in data if key.isdigit()]
+    header = [
+        "model, fold",
+        *[f"{size} clip{'s' * (size != '1')}" for size in sizes],
+        "all its clips",
+        "training statistics",
+    ]
+    row = [
+        code(Path(run[1]).parent.name.split("-")[0] + ", " + Path(run[1]).name) if run else MISSING,
+        *[one(data[size]["unweighted_accuracy"]) for size in sizes],
+        one(data["whole"]["unweighted_accuracy"]),
+        one(data["training"]["unweighted_accuracy"]),
+    ]
+    text = GROUP_INTRO + "\n" + table(header, [row], ["---", *["---:"] * (len(sizes) + 2)])
+    return text + f"\n{dated(data)}, {where(data)}: {link(relative)}.\n"
+
+
 def held_out_section() -> str:
-    parts = [cross_corpus_table(), emotions_table(), leakage_table(), fold_seeds_table(), your_data_table()]
+    parts = [cross_corpus_table(), emotions_table(), group_statistics_table(), leakage_table()]
+    parts += [fold_seeds_table(), your_data_table()]
     return HELD_OUT_INTRO + "\n" + "\n".join(parts)
 
 
@@ -615,7 +657,7 @@ def speed_rows() -> list[list[str]]:
     rows = []
 
     def add(what, ours, theirs, ratio, relative, data):
-        rows.append([what, ours, theirs, f"**{ratio:.2f}**" if ratio else MISSING, date_of(data), where(data),
+        rows.append([what, ours, theirs, f"**{ratio:.2f}**" if ratio else MISSING, dated(data), where(data),
                      link(relative)])  # fmt: skip
 
     relative = "whisper/speed-whisper-base.json"
@@ -692,7 +734,7 @@ def speed_rows() -> list[list[str]]:
 
 
 def speed_section() -> str:
-    header = ["benchmark", "ser-hf", "the other way", "ratio", "date", "machine", "data"]
+    header = ["benchmark", "ser-hf", "the other way", "ratio", "date, commit", "machine", "data"]
     return SPEED_INTRO + "\n" + table(header, speed_rows(), ["---", "---:", "---:", "---:", "---", "---", "---"])
 
 
@@ -710,12 +752,12 @@ def gpu_section() -> str:
                 f"{data['medians']['transformers'] * 1000:.1f}",
                 f"**{data['ratio']:.2f}**",
                 f"{memory['ser-hf']['peak_mib']:,.0f} / {memory['transformers']['peak_mib']:,.0f}",
-                date_of(data),
+                dated(data),
                 link(relative),
             ]
         )
     header = ["precision", "batch", "ser-hf step (ms)", "straightforward step (ms)", "ratio"]
-    header += ["peak MiB, ser-hf / straightforward", "date", "data"]
+    header += ["peak MiB, ser-hf / straightforward", "date, commit", "data"]
     return GPU_INTRO + "\n" + table(header, rows, ["---", "---:", "---:", "---:", "---:", "---:", "---", "---"])
 
 
