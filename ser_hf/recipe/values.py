@@ -247,14 +247,16 @@ def _is_known_speaker(speaker: Any, speakers: set[str]) -> bool:
     return speaker in {int(known) for known in digits} | {int(known, 8) for known in octal}
 
 
-def corpus_file_problems(values: Mapping[str, Any]) -> list[str]:
-    """What a recipe's corpora and speaker lists get wrong, read from the file names alone (nothing decoded): a folder
-    corpus' ``label_regex`` or ``speaker_regex`` that matches no file; a named corpus' folder none of whose file names
-    its parser reads, or some of them without ``skip_invalid``; and, with the speaker protocol, speakers the lists name
-    that no file has (checked where every corpus' speakers come from its file names, ``corpus:speaker`` when several
-    corpora merge). Anything these checks cannot read (a CSV corpus, a pattern that times out, CREMA-D's and nEMO's
-    side tables) is left to the loader."""
+def corpus_problems(values: Mapping[str, Any]) -> list[str]:
+    """What a recipe's corpora and speaker lists get wrong, read from their options and file names alone (nothing
+    decoded, no ``datasets``): an option the corpus' loader does not take; a folder corpus' ``label_regex`` or
+    ``speaker_regex`` that matches no file; a named corpus' folder none of whose file names its parser reads, or some
+    of them without ``skip_invalid``; and, with the speaker protocol, speakers the lists name that no file has (checked
+    where every corpus' speakers come from its file names, ``corpus:speaker`` when several corpora merge). Anything
+    these checks cannot read (a CSV corpus, a pattern that times out, an empty folder, CREMA-D's and nEMO's side
+    tables) is left to the loader."""
     from ..data.constants import NAMED_CORPORA, canonical_corpus_name
+    from ..data.corpora.named import corpus_options_problem
 
     corpus, data_dirs = values.get("corpus"), values.get("data_dir")
     corpus = [corpus] if isinstance(corpus, str) else list(corpus or [])
@@ -272,6 +274,8 @@ def corpus_file_problems(values: Mapping[str, Any]) -> list[str]:
     for loader, data_dir, corpus_options in zip(corpus, data_dirs, options):
         data_dir = os.path.expanduser(str(data_dir))
         key = canonical_corpus_name(str(loader))
+        if key in (*NAMED_CORPORA, "folder") and (problem := corpus_options_problem(key, map(str, corpus_options))):
+            problems.append(problem)
         if not os.path.isdir(data_dir) or key not in (*NAMED_CORPORA, "folder"):
             speakers = None  # a missing folder or an unknown corpus, which other checks name
             continue
@@ -305,12 +309,12 @@ def corpus_file_problems(values: Mapping[str, Any]) -> list[str]:
 def value_problems(values: Mapping[str, Any]) -> list[str]:
     """Every problem of a recipe's values (file and command line merged) found without torch: numbers out of range,
     a `data_dir` that does not exist, a local `model_name_or_path` that does not exist, two corpora of one name, and
-    what the corpora's file names contradict (:func:`corpus_file_problems`: a regex that matches no file, a folder of
-    other files than its corpus', speakers no file has)."""
+    what the corpora's options and file names contradict (:func:`corpus_problems`: an option a corpus does not take,
+    a regex that matches no file, a folder of other files than its corpus', speakers no file has)."""
     problems = [problem for name in NUMBER_RULES if name in values and (problem := number_problem(name, values[name]))]
     if problem := corpus_name_problem(values):
         problems.append(problem)
-    problems += corpus_file_problems(values)
+    problems += corpus_problems(values)
     data_dirs = values.get("data_dir")
     for data_dir in data_dirs if isinstance(data_dirs, list) else [data_dirs] if data_dirs is not None else []:
         if isinstance(data_dir, (str, os.PathLike)) and not os.path.isdir(os.path.expanduser(data_dir)):

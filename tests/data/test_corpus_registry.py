@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ser_hf.data.constants import CORPUS_NAMES, NAMED_CORPORA
-from ser_hf.data.corpora.named import CORPORA, CORPUS_MODULES, corpus_module, read_file_names
+from ser_hf.data.corpora.named import CORPORA, CORPUS_MODULES, LOADERS, corpus_module, read_file_names
 from ser_hf.data.corpora.spec import parse_clip
 from tests.conftest import REPO
 
@@ -39,14 +39,12 @@ def _guide_row(name: str) -> str:
 
 
 def test_corpus_names_are_derived_from_the_one_module_list():
-    from ser_hf.data.corpora.loading import _LOADERS
-
     modules = {path.stem for path in CORPORA_FOLDER.glob("*.py") if _defines_spec(path)}
     assert modules == set(NAMED_CORPORA), "add the corpus module's name to NAMED_CORPORA (ser_hf/data/constants.py)"
     assert [module.__name__.rsplit(".", 1)[1] for module in CORPUS_MODULES] == list(NAMED_CORPORA)
     assert list(CORPORA) == list(NAMED_CORPORA), "a corpus' SPEC.name is its module's name"
     assert CORPUS_NAMES == (*NAMED_CORPORA, "folder")
-    assert list(_LOADERS) == list(CORPUS_NAMES)
+    assert list(LOADERS) == list(CORPUS_NAMES)
     _guide_row("folder")
 
 

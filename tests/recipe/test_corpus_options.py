@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from ser_hf.errors import RecipeError
-from ser_hf.recipe.values import corpus_name_problem, corpus_file_problems, options_of_each_corpus
+from ser_hf.recipe.values import corpus_name_problem, corpus_problems, options_of_each_corpus
 from ser_hf.training.stages import load_dataset_from_args
 from tests.conftest import REPO, write_audio
 
@@ -116,15 +116,13 @@ def test_the_command_line_gives_each_corpus_its_options_by_position(tmp_path, ca
 def test_regexes_and_speaker_lists_are_checked_against_the_file_names(tmp_path):
     data = _folder(tmp_path / "clips")
     values = {"corpus": "folder", "data_dir": str(data), "corpus_options": OPTIONS, "test_speakers": ["SP02"]}
-    assert corpus_file_problems(values) == []
-    (problem,) = corpus_file_problems({**values, "test_speakers": ["SP2"], "validation_speakers": []})
+    assert corpus_problems(values) == []
+    (problem,) = corpus_problems({**values, "test_speakers": ["SP2"], "validation_speakers": []})
     assert (
         problem
         == "test_speakers: speaker(s) ['SP2'] are not in the folder's file names (its speakers: ['SP01', 'SP02'])."
     )
-    (problem,) = corpus_file_problems(
-        {**values, "corpus_options": {**OPTIONS, "label_regex": r"-(?P<label>\w+)\.wav"}}
-    )
+    (problem,) = corpus_problems({**values, "corpus_options": {**OPTIONS, "label_regex": r"-(?P<label>\w+)\.wav"}})
     assert problem.startswith("corpus_options.label_regex '-(?P<label>\\w+)\\.wav' matches no file of")
     assert "such as 'SP01_angry_1.wav'" in problem
     # Two folder corpora: speakers are named corpus:speaker, each corpus by its corpus_name (or folder).
@@ -135,11 +133,11 @@ def test_regexes_and_speaker_lists_are_checked_against_the_file_names(tmp_path):
         "corpus_options": [OPTIONS, {**OPTIONS, "corpus_name": "b"}],
         "test_speakers": ["b:SP01", "clips:SP03"],
     }
-    (problem,) = corpus_file_problems(merged)
+    (problem,) = corpus_problems(merged)
     assert "speaker(s) ['clips:SP03']" in problem
     # What the names cannot tell (a CSV corpus, the lists of another protocol) is left to the loader.
-    assert corpus_file_problems({**values, "corpus_options": {**OPTIONS, "csv_path": "clips.csv"}}) == []
-    assert corpus_file_problems({**values, "test_speakers": ["SP2"], "split_protocol": "kfold"}) == []
+    assert corpus_problems({**values, "corpus_options": {**OPTIONS, "csv_path": "clips.csv"}}) == []
+    assert corpus_problems({**values, "test_speakers": ["SP2"], "split_protocol": "kfold"}) == []
 
 
 def test_ser_hf_train_names_a_misspelt_speaker_before_torch_loads(tmp_path):

@@ -34,7 +34,7 @@ _EXPORTS = {
     "VERIFY_LEVELS": "..constants",
     "build_corpus": ".base",
     "corpus_name": ".named",
-    "corpus_options": ".loading",
+    "corpus_options": ".named",
     "decode_every_clip": ".base",
     "find_audio_files": ".spec",
     "load_corpus": ".loading",

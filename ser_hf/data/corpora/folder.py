@@ -18,18 +18,17 @@ import csv
 import logging
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 # The regex module (a dependency of transformers) takes re's syntax and bounds each match's time: a regex that
 # backtracks catastrophically on a long file name, such as (a|aa)+)+Z, would otherwise hang the load silently.
 import regex
-from datasets import Dataset
 
-from ...emotions import EMOTIONS, canonical_emotion
-from ..dataset_info import get_ser_info, set_ser_info
 from ..errors import CorpusError, InvalidClipError
-from .base import RESERVED_COLUMNS, build_corpus
 from .spec import Clip, CorpusSpec, find_audio_files
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +52,11 @@ def load_folder(
 ) -> Dataset:
     """Load a folder or CSV corpus (see the module docstring). ``build_options`` go to :func:`build_corpus`. Without
     a ``corpus_name`` the corpus is named after its folder (:func:`folder_corpus_name`), and the log says so."""
+    # Imported here, not with the module (they load datasets): the recipe's checks read this loader's options first.
+    from ...emotions import EMOTIONS, canonical_emotion
+    from ..dataset_info import get_ser_info, set_ser_info
+    from .base import RESERVED_COLUMNS, build_corpus
+
     root = Path(data_dir).expanduser().resolve()
     if not corpus_name:
         corpus_name = folder_corpus_name(root)

@@ -8,12 +8,10 @@ the file header) and the corpus' own metadata.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from datasets import ClassLabel, Dataset, Features, concatenate_datasets
 
@@ -21,41 +19,10 @@ from ...emotions import LabelPolicy, union_labels
 from ..constants import VERIFY_LEVELS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from ..errors import CorpusError
-from .base import DEFAULT_SAMPLING_RATE, build_corpus, decode_every_clip
-from .folder import load_folder
-from .named import CORPUS_MODULES, corpus_name
-from .spec import find_audio_files
+from .base import DEFAULT_SAMPLING_RATE, decode_every_clip
+from .named import LOADERS, corpus_name, corpus_options_problem
 
 logger = logging.getLogger(__name__)
-
-
-def _standard_loader(module) -> Callable[..., Dataset]:
-    def load(data_dir: Path, **build_options) -> Dataset:
-        return build_corpus(module.SPEC, find_audio_files(data_dir), module.parse, **build_options)
-
-    return load
-
-
-_LOADERS: dict[str, Callable[..., Dataset]] = {
-    **{module.SPEC.name: getattr(module, "load", None) or _standard_loader(module) for module in CORPUS_MODULES},
-    "folder": load_folder,
-}
-
-
-#: The keyword arguments every loader takes from :func:`load_corpus` itself: not a corpus' own options.
-_COMMON_LOADER_ARGUMENTS = ("data_dir", "sampling_rate", "label_map", "labels", "skip_invalid", "check_audio")
-
-
-def corpus_options(name: str) -> list[str]:
-    """The options a corpus' loader takes besides :func:`load_corpus`'s own (``corpus_options`` in a recipe): the
-    folder corpus' ``label_regex``, nEMO's ``metadata_tsv`` and so on, read from the loader's signature."""
-    parameters = inspect.signature(_LOADERS[corpus_name(name)]).parameters.values()
-    return [
-        parameter.name
-        for parameter in parameters
-        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
-        and parameter.name not in _COMMON_LOADER_ARGUMENTS
-    ]
 
 
 def load_corpus(
@@ -87,8 +54,9 @@ def load_corpus(
         verify (`str`, *optional*, defaults to `"header"`): ``"full"`` also decodes every clip whole (slower: the
             whole corpus is read), so that a file cut short or corrupt past its header is named here (or skipped and
             listed, with ``skip_invalid``) rather than failing later, unnamed, in ``dataset[i]["audio"]``.
-        options: the corpus' own options, :func:`corpus_options` (its loader's keyword arguments: CREMA-D's
-            ``demographics_csv``, the folder corpus' ``speaker_regex`` ...); another is an error naming them.
+        options: the corpus' own options, :func:`~ser_hf.data.corpora.named.corpus_options` (its loader's keyword
+            arguments: CREMA-D's ``demographics_csv``, the folder corpus' ``speaker_regex`` ...); another is an error
+            naming them.
 
     Example:
         >>> from ser_hf import load_corpus
@@ -97,19 +65,10 @@ def load_corpus(
         ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised']
     """
     key = corpus_name(name)
-    loader = _LOADERS[key]
-    known = corpus_options(key)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        named = ", ".join(
-            f"{option!r}"
-            + "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(option, known, 1))
-            for option in unknown
-        )
-        raise CorpusError(
-            f"Corpus {key!r} has no option{'s' if len(unknown) > 1 else ''} {named}: "
-            + (f"its options are {', '.join(known)}." if known else "it takes no corpus options.")
-        )
+    loader = LOADERS[key]
+    problem = corpus_options_problem(key, options)
+    if problem:
+        raise CorpusError(problem)
     if verify not in VERIFY_LEVELS:
         raise CorpusError(f"verify={verify!r} is not one of {', '.join(VERIFY_LEVELS)}.")
     dataset = loader(
@@ -265,4 +224,4 @@ def _with_columns(dataset: Dataset, columns: Mapping) -> Dataset:
     return dataset.select_columns(list(columns))
 
 
-__all__ = ["corpus_options", "load_corpus", "merge_corpora"]
+__all__ = ["load_corpus", "merge_corpora"]

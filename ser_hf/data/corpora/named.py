@@ -1,19 +1,27 @@
-"""The named corpora, imported from the registry :data:`~ser_hf.data.constants.NAMED_CORPORA` without ``datasets``:
-their modules and specs, the loader name of any spelling, and what a corpus folder's file names say
-(:func:`read_file_names`), which the recipe's checks read before torch, transformers and datasets load."""
+"""The corpora, from the registry :data:`~ser_hf.data.constants.NAMED_CORPORA`, without importing ``datasets``: the
+named corpora's modules and specs, the loader name of any spelling, each corpus' loader and its options, and what a
+corpus folder's file names say (:func:`read_file_names`), which the recipe's checks read before torch, transformers
+and datasets load."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from ..audio_files import walk_audio_files
 from ..constants import CORPUS_NAMES, NAMED_CORPORA, canonical_corpus_name
 from ..errors import CorpusError, InvalidClipError
-from .spec import CorpusSpec, parse_clip
+from .folder import load_folder
+from .spec import CorpusSpec, find_audio_files, parse_clip
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 #: The corpus modules, imported from the registry :data:`~ser_hf.data.constants.NAMED_CORPORA` (the one list every
 #: name, parser, loader and help text derives from). A corpus module holds a ``SPEC`` (:class:`CorpusSpec`, whose name
@@ -41,6 +49,55 @@ def corpus_module(name: str) -> ModuleType:
     if key not in NAMED_CORPORA:
         raise CorpusError(f"{name!r} is not a named corpus (those are {', '.join(NAMED_CORPORA)}).")
     return CORPUS_MODULES[NAMED_CORPORA.index(key)]
+
+
+def _standard_loader(module: ModuleType) -> Callable[..., Dataset]:
+    def load(data_dir: Path, **build_options) -> Dataset:
+        from .base import build_corpus  # imports datasets
+
+        return build_corpus(module.SPEC, find_audio_files(data_dir), module.parse, **build_options)
+
+    return load
+
+
+#: Each corpus' loader, by name: a corpus module's ``load``, or the standard one (its files, parsed by its ``parse``),
+#: then the folder corpus'. Each imports ``datasets`` when called, not before.
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    **{module.SPEC.name: getattr(module, "load", None) or _standard_loader(module) for module in CORPUS_MODULES},
+    "folder": load_folder,
+}
+
+#: The keyword arguments every loader takes from ``load_corpus`` itself: not a corpus' own options.
+_COMMON_LOADER_ARGUMENTS = ("data_dir", "sampling_rate", "label_map", "labels", "skip_invalid", "check_audio")
+
+
+def corpus_options(name: str) -> list[str]:
+    """The options a corpus' loader takes besides ``load_corpus``'s own (``corpus_options`` in a recipe): the folder
+    corpus' ``label_regex``, nEMO's ``metadata_tsv`` and so on, read from the loader's signature."""
+    parameters = inspect.signature(LOADERS[corpus_name(name)]).parameters.values()
+    return [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        and parameter.name not in _COMMON_LOADER_ARGUMENTS
+    ]
+
+
+def corpus_options_problem(name: str, options: Iterable[str]) -> Optional[str]:
+    """What is wrong with the options ``options`` given to the corpus ``name`` (those its loader does not take, each
+    with the closest it does), or `None`: ``load_corpus``'s error, which the recipe's checks give before it runs."""
+    key = corpus_name(name)
+    known = corpus_options(key)
+    unknown = sorted(set(options) - set(known))
+    if not unknown:
+        return None
+    named = ", ".join(
+        f"{option!r}" + "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(option, known, 1))
+        for option in unknown
+    )
+    return f"Corpus {key!r} has no option{'s' if len(unknown) > 1 else ''} {named}: " + (
+        f"its options are {', '.join(known)}." if known else "it takes no corpus options."
+    )
 
 
 @dataclass(frozen=True)
@@ -76,4 +133,14 @@ def read_file_names(name: str, data_dir: str | os.PathLike) -> FileNames:
     return FileNames(module.SPEC, len(paths), frozenset(speakers), tuple(invalid))
 
 
-__all__ = ["CORPORA", "CORPUS_MODULES", "FileNames", "corpus_module", "corpus_name", "read_file_names"]
+__all__ = [
+    "CORPORA",
+    "CORPUS_MODULES",
+    "LOADERS",
+    "FileNames",
+    "corpus_module",
+    "corpus_name",
+    "corpus_options",
+    "corpus_options_problem",
+    "read_file_names",
+]
