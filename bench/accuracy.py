@@ -33,7 +33,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line
+from harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line, run_fields
 
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
@@ -571,10 +571,7 @@ def main(argv=None) -> list[dict]:
         summaries.append(summary)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(
-            json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "recipes": summaries}, indent=2)
-            + "\n"
-        )
+        args.results.write_text(json.dumps({**run_fields(), "recipes": summaries}, indent=2) + "\n")
         args.results.with_suffix(".md").write_text(markdown_table(summaries))
         print(f"\nwrote {args.results} and {args.results.with_suffix('.md')}")
     return summaries

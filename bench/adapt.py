@@ -54,7 +54,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe, train_split
 from crosscorpus import SEED_KEY, TRAIN_LABELS_KEY, corpus_labels, merged_values, shared_labels, train_left_out
-from harness import REPO, SHARED_CORPORA, machine_line
+from harness import REPO, SHARED_CORPORA, commit, machine_line
 
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
@@ -446,6 +446,7 @@ def write(path: Path, cells: list[dict], command: str) -> None:
                 "command": command,
                 "machine": machine_line(),
                 "date": time.strftime("%Y-%m-%d"),
+                "commit": commit(),
                 "settings": ADAPTATION_SETTINGS,
                 "summary": summaries,
                 "forgetting": forgotten,
@@ -550,7 +551,7 @@ def main(argv=None) -> list[dict]:
             timings.append(timing)
             args.results.parent.mkdir(parents=True, exist_ok=True)
             record = {"benchmark": "bench/adapt.py --time", "command": command, "machine": machine_line()}
-            record.update(date=time.strftime("%Y-%m-%d"), timings=timings)
+            record.update(date=time.strftime("%Y-%m-%d"), commit=commit(), timings=timings)
             args.results.write_text(json.dumps(record, indent=1) + "\n")
             continue
         with tempfile.TemporaryDirectory() as work:

@@ -63,7 +63,7 @@ from accuracy import (
     variant_folder,
     variant_name,
 )
-from harness import REPO, SHARED_CORPORA, machine_line
+from harness import REPO, SHARED_CORPORA, machine_line, run_fields
 
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.data.corpora import CORPORA
@@ -420,9 +420,7 @@ def write_results(path: Path, rows: list[dict]) -> None:
     """The rows as JSON and the table beside it (.md), each written whole or not at all: a run stopped while writing
     leaves the previous file, which the next run reads back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        path, json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), "rows": rows}, indent=2) + "\n"
-    )
+    write_text_atomic(path, json.dumps({**run_fields(), "rows": rows}, indent=2) + "\n")
     write_text_atomic(path.with_suffix(".md"), markdown_table(rows))
 
 

@@ -47,6 +47,7 @@ from bench.harness import (
     machine_line,
     median,
     ravdess_splits,
+    run_fields,
     set_threads,
     subset,
 )
@@ -235,7 +236,7 @@ def main() -> None:
         args.json.write_text(
             json.dumps(
                 {
-                    "machine": machine_line(args.device),
+                    **run_fields(args.device),
                     "args": vars(args) | {"data_dir": str(folder)},
                     "encode_seconds": encode_seconds,
                     "epoch_seconds": epochs,

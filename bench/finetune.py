@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
 
 from ser_hf import load_corpus
 from ser_hf.data.decode import decode_waveform
@@ -184,7 +184,7 @@ def main(argv=None) -> dict:
         "bf16": args.bf16,
         "batch_size": args.batch_size,
         "device": str(device),
-        "machine": machine_line(),
+        **run_fields(),
     }
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import machine_line, set_threads
+from harness import machine_line, run_fields, set_threads
 
 WHOLE = "whole"
 TRAINING = "training"
@@ -93,9 +93,7 @@ def main(argv=None) -> dict:
         what = {TRAINING: "the training statistics", WHOLE: "each speaker's clips together"}.get(size)
         print(f"  {what or f'groups of {size} clips'}: UA {results[str(size)]['unweighted_accuracy']:.1f}", flush=True)
     if args.json:
-        args.json.write_text(
-            json.dumps({"command": " ".join(sys.argv), "machine": machine_line(), **results}, indent=2)
-        )
+        args.json.write_text(json.dumps({**run_fields(), **results}, indent=2))
     return results
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -67,6 +69,26 @@ def machine_line(device: str = "cpu") -> str:
         f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}"
     )
+
+
+def commit() -> str:
+    """The commit the benchmark ran from (``git rev-parse HEAD`` in the repository), "unknown" outside a checkout."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def run_fields(device: str = "cpu", command: Optional[str] = None) -> dict:
+    """What every result file under docs/results records of its run, first: the command (``sys.argv`` unless given),
+    the date, the commit and the machine (docs/results/make_benchmarks.py reads them into BENCHMARKS.md)."""
+    return {
+        "command": " ".join(sys.argv) if command is None else command,
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit(),
+        "machine": machine_line(device),
+    }
 
 
 def _cpu_model() -> str:

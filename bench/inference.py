@@ -45,7 +45,7 @@ from transformers import Wav2Vec2Config, pipeline, set_seed
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, median, set_threads
+from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, median, run_fields, set_threads
 from bench.train_step import BASELINE_CONFIGS, SSL_GEOMETRIES
 from ser_hf.data.decode import decode_waveform
 from ser_hf.emotions import EMOTIONS
@@ -311,9 +311,7 @@ def main() -> None:
     print(f"files: {len(files)} under {', '.join(str(f) for f in folders)}; device {args.device}")
     results = [bench(kind, files, args) for kind in args.models]
     if args.json:
-        args.json.write_text(
-            json.dumps({"machine": machine_line(args.device), "results": results}, indent=2, default=str)
-        )
+        args.json.write_text(json.dumps({**run_fields(args.device), "results": results}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
 from crosscorpus import merged_values
-from harness import SHARED_CORPORA, add_threads_argument, machine_line, set_threads
+from harness import SHARED_CORPORA, add_threads_argument, machine_line, run_fields, set_threads
 
 from ser_hf.data.dataset_info import column_values
 from ser_hf.errors import RecipeError
@@ -244,7 +244,7 @@ def probe_report(
 ) -> dict:
     """The command, machine and `results` of a probe benchmark, written to `path` (.json, `table` beside it as .md)
     when given."""
-    report = {"command": " ".join([script, *(argv or sys.argv[1:])]), "machine": machine_line(), **results}
+    report = {**run_fields(command=" ".join([script, *(argv or sys.argv[1:])])), **results}
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")

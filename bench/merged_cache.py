@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crosscorpus import shared_labels
-from harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, machine_line, set_threads
+from harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, run_fields, set_threads
 
 from ser_hf import load_corpus, merge_corpora, prepare_audio
 from ser_hf.inputs.encoder_states import ENCODER_STATES_COLUMN, encode_dataset
@@ -105,7 +105,7 @@ def main() -> None:
 
     clips = {name: len(dataset) for name, dataset in alone.items()}
     report = {
-        "machine": machine_line(),
+        **run_fields(),
         "recipe": str(recipe.relative_to(REPO)),
         "clips": {"merged": len(merged), **clips},
         "seconds": {"anew": anew_seconds, "from each corpus's cache": reuse_seconds},

@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import os
 import resource
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ import torch
 import transformers
 from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import run_fields
 from ser_hf.inputs.fast_mode import CachedEncoderHead
 from ser_hf.models import (
     build_baseline,
@@ -308,6 +312,7 @@ def main() -> None:
         args.json.write_text(
             json.dumps(
                 {
+                    **run_fields(args.device),
                     "args": vars(args),
                     "rows": [dataclasses.asdict(row) for row in rows],
                     "accounted_totals_mib": totals,

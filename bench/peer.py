@@ -41,7 +41,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import FULL_SPEAKERS, QUICK_SPEAKERS, add_threads_argument, data_dir, machine_line, median
+from bench.harness import (
+    FULL_SPEAKERS,
+    QUICK_SPEAKERS,
+    add_threads_argument,
+    data_dir,
+    machine_line,
+    median,
+    run_fields,
+)
 
 MEASURE = REPO / "bench" / "peer" / "measure.py"
 ARMS = ("serhf", "peer")
@@ -310,7 +318,7 @@ def main(argv=None) -> dict:
         summary = summarise(runs, args.loss_tolerance)
         print(summary_line(summary, args.loss_tolerance), flush=True)
         if args.json:
-            args.json.write_text(json.dumps({"runs": runs, "summary": summary}, indent=1))
+            args.json.write_text(json.dumps({**run_fields(args.device), "runs": runs, "summary": summary}, indent=1))
         if args.keep:
             print(f"runs and logs kept in {work}")
         return {"runs": runs, "summary": summary}

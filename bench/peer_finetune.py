@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_model_path_argument, kfold_recipe, parse_model_paths, run_recipe
-from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
 
 from ser_hf.recipe.yaml_io import read_recipe_file
 
@@ -231,8 +231,7 @@ def main(argv=None) -> dict:
     ratio = rows["ser-hf"]["clips_per_second"] / rows["example script"]["clips_per_second"]
     print(f"ser-hf trains {ratio:.1f}x the example script's clips/s at {args.epochs:g} epochs", flush=True)
     summary = {
-        "command": " ".join(sys.argv),
-        "machine": machine_line(),
+        **run_fields(),
         "fold": args.fold,
         "test_speakers": serhf["split"]["speakers"]["test"],
         "epochs": args.epochs,

@@ -54,7 +54,7 @@ import soundfile
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import add_threads_argument, machine_line, set_threads
+from bench.harness import add_threads_argument, machine_line, run_fields, set_threads
 
 SAMPLING_RATE = 16000
 EMOTION_PITCH = {"neutral": 110.0, "happy": 220.0, "sad": 95.0, "angry": 180.0}
@@ -742,8 +742,7 @@ def main() -> None:
         print(f"\nFAST head trained on float32 and float16 states: {json.dumps(heads)}")
     if args.json:
         report = {
-            "machine": machine_line(),
-            "command": " ".join(sys.argv),
+            **run_fields(),
             "generation_seconds": generation,
             "results": results,
             "precision_comparison": comparison,

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 
-from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, set_threads
+from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
 
 SAMPLING_RATE = 16000
 #: (train, validation, held-out) actors of the shipped sample and of the 20-actor corpus.
@@ -215,7 +215,7 @@ def main() -> None:
                 )
     if args.json is not None:
         report = {
-            "machine": machine_line(),
+            **run_fields(),
             "model": model_name,
             "clips": len(truth),
             "whole_clip_accuracy": float(whole_truth),

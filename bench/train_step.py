@@ -71,6 +71,7 @@ from bench.harness import (
     machine_line,
     median,
     ravdess_splits,
+    run_fields,
     set_threads,
     subset,
     validation_metrics,
@@ -693,7 +694,7 @@ def main() -> None:
         args.json.write_text(
             json.dumps(
                 {
-                    "machine": machine_line(args.device),
+                    **run_fields(args.device),
                     "args": vars(args) | {"data_dir": str(folder), "json": str(args.json)},
                     "results": summaries,
                 },

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import SHARED_RAVDESS, machine_line
+from harness import SHARED_RAVDESS, machine_line, run_fields
 
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.data.dataset_info import column_values
@@ -193,7 +193,7 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
     results = layer_probe(args) if args.layers else speed_and_window(args)
-    results["machine"] = machine_line()
+    results.update(run_fields())
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(results, indent=2) + "\n")

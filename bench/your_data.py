@@ -25,7 +25,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_model_path_argument, parse_model_paths
-from harness import REPO, SHARED_CORPORA, machine_line
+from harness import REPO, SHARED_CORPORA, commit, machine_line
 
 GUIDE = REPO / "docs" / "guides" / "your-data.md"
 #: The folder's split: one speaker validates, two test, the other six train.
@@ -118,6 +118,7 @@ def main(argv=None) -> list[dict]:
                         "command": "python " + " ".join(sys.argv),
                         "machine": machine_line(),
                         "date": time.strftime("%Y-%m-%d"),
+                        "commit": commit(),
                         "rows": rows,
                     },
                     indent=1,

@@ -98,6 +98,8 @@ Command: `python bench/crosscorpus.py RECIPE --normalizations ... --results docs
 """
 
 KFOLD_INTRO = """\
+<a id="accuracy"></a>
+
 ## Accuracy: speaker 5-fold on RAVDESS (bench/accuracy.py)
 
 `../shared/data/ravdess_16k`: RAVDESS speech, actors 01–20, 1,200 clips, 8 classes. Stratified speaker-grouped

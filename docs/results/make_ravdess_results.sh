@@ -24,7 +24,7 @@ DATA=${DATA:-../shared/data/ravdess_16k}   # Actor_01 ... Actor_20, 16 kHz speec
 RUNS=${RUNS:-runs/results}                  # training runs (models, checkpoints): not committed
 PYTHON=${PYTHON:-.venv/bin/python}
 SER_HF=${SER_HF:-.venv/bin/ser-hf}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one torch thread per run (BENCHMARKS.md, "Where and how")
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one torch thread per run (docs/results/LOG.md, "Where and how")
 RECIPES=${RECIPES:-ravdess_cnn2d ravdess_cnn2d_speaker ravdess_crnn ravdess_crnn_speaker ravdess_cnn1d \
   ravdess_cnn_attention_lstm ravdess_parallel_cnn_transformer ravdess_kfold_cnn2d ravdess_ensemble \
   ravdess_ensemble_speaker ravdess_ensemble3 ravdess_ensemble3_speaker}
