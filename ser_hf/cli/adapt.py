@@ -256,7 +256,7 @@ def self_training_corpus(
     import numpy as np
 
     from ..data.corpora import load_corpus
-    from ..data.corpora.base import find_audio_files
+    from ..data.corpora.spec import find_audio_files
     from ..data.dataset_info import column_values
     from ..deploy.predict import predict_files
     from ..recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE

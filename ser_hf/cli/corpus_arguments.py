@@ -98,7 +98,7 @@ def parse_corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, l
     """``(corpora, label_map, options of each corpus)`` of the corpus flags. ``--option KEY=VALUE`` sets an option of
     the only corpus; with several, ``CORPUS:KEY=VALUE`` sets it for every corpus of that loader and ``N:KEY=VALUE``
     for the N-th (from 1), which tells apart two corpora of one loader (two folder corpora)."""
-    from ..data.corpora import corpus_name  # the corpus table: imports datasets
+    from ..data.corpora import corpus_name
 
     if len(args.corpus) != len(args.data_dir):
         raise CorpusError(

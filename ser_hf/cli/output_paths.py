@@ -33,7 +33,7 @@ def model_file_in(folder: Path) -> Optional[str]:
 
 def holds_audio(folder: Path) -> bool:
     """Whether ``folder`` itself holds audio files (a corpus, or a folder of recordings)."""
-    from ..data.corpora.base import AUDIO_EXTENSIONS
+    from ..data.constants import AUDIO_EXTENSIONS
 
     suffixes = {suffix.lower() for suffix in AUDIO_EXTENSIONS}
     try:

@@ -413,7 +413,7 @@ def test_evaluate_an_opensmile_model_normalised_per_speaker(tmp_path, tiny_ravde
 def test_the_files_a_command_is_given_are_found_as_a_corpus_load_finds_them(tmp_path):
     """One audio-file walk (issue 32): predict's folders follow symlinked folders (each real folder once) and pass over
     macOS resource files, as load_corpus does, and both find the same files."""
-    from ser_hf.data.corpora.base import find_audio_files
+    from ser_hf.data.corpora.spec import find_audio_files
     from tests.conftest import RAVDESS_SAMPLE
 
     root = tmp_path / "recordings"

@@ -19,13 +19,9 @@ import soundfile
 from datasets import Audio, ClassLabel, Dataset, DatasetInfo, Features, Value
 
 from ...emotions import EMOTIONS, LabelPolicy
-
-# AUDIO_EXTENSIONS and find_audio_files (.spec) are read from here by ser_hf/cli's output_paths.py and adapt.py, until
-# they import them from where they are defined, which loads no datasets.
-from ..constants import AUDIO_EXTENSIONS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from ..errors import CorpusError, InvalidClipError, InvalidClipsError
-from .spec import Clip, ClipParser, CorpusSpec, find_audio_files, parse_clip
+from .spec import Clip, ClipParser, CorpusSpec, parse_clip
 
 logger = logging.getLogger(__name__)
 
@@ -281,13 +277,11 @@ def corpus_features(
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS",
     "DEFAULT_SAMPLING_RATE",
     "RESERVED_COLUMNS",
     "build_corpus",
     "corpus_features",
     "decode_every_clip",
     "decoder_problem",
-    "find_audio_files",
     "probe_audio",
 ]
