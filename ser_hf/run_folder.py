@@ -377,6 +377,95 @@ class RunDir:
         return found
 
 
+# --- A finished run, read once --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    """A finished run's output folder as its readers (``ser-hf compare``, sweeps, the card, ``ser-hf push``) take it:
+    typed records, read once by :func:`read_run`.
+
+    Attributes:
+        run_dir (`Path`): the folder (a model's, or the root of a k-fold run).
+        report (`RunReport`, *optional*): its ``metrics.json``; `None` at the root of a k-fold run.
+        run_config (`RunConfig`, *optional*): ``run_config.json`` (a k-fold root's is its first fold's); `None` when
+            the run has none.
+        config, feature_extractor (`dict`, *optional*): the exported model's ``config.json`` and
+            ``preprocessor_config.json``.
+        summary (`dict`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
+        folds (`list[tuple[str, RunReport]]`): a k-fold root's ``(folder, metrics.json)`` of each finished fold.
+        eval_reports (`list[tuple[str, dict]]`): ``(path relative to run_dir, eval_report.json)`` of every report
+            ``ser-hf evaluate`` wrote into ``reports/``.
+    """
+
+    run_dir: Path
+    report: Optional[RunReport]
+    run_config: Optional[RunConfig]
+    config: Optional[dict[str, Any]] = None
+    feature_extractor: Optional[dict[str, Any]] = None
+    summary: Optional[dict[str, Any]] = None
+    folds: list[tuple[str, RunReport]] = dataclasses.field(default_factory=list)
+    eval_reports: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+    @property
+    def is_kfold_root(self) -> bool:
+        return self.report is None
+
+    @property
+    def reports(self) -> list[RunReport]:
+        """The report of every finished split: the run's own, or each fold's."""
+        return [self.report] if self.report is not None else [report for _, report in self.folds]
+
+    @property
+    def model_dir(self) -> Path:
+        """The folder of the run's model files and configuration: its own, or a k-fold root's first fold."""
+        return self.run_dir / self.folds[0][0] if self.is_kfold_root and self.folds else self.run_dir
+
+    @property
+    def model_type(self) -> Optional[str]:
+        """The model kind the run trained (the recipe's ``model_type``), from ``run_config.json`` or the saved
+        ``config.json``."""
+        if self.run_config is not None and self.run_config.model_type is not None:
+            return self.run_config.model_type
+        return (self.config or {}).get("model_type")
+
+
+def read_run(run_dir: str | os.PathLike) -> RunRecord:
+    """Read a finished run's output folder (one split, or the root of a k-fold run) into a :class:`RunRecord`,
+    validating its records; a folder with no finished split is an error naming what is missing."""
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise FileNotFoundError(
+            f"Run directory {run_dir} does not exist." if not run.path.exists() else f"{run_dir} is not a folder."
+        )
+    report = run.read_report()
+    summary = run.read_summary()
+    folds: list[tuple[str, RunReport]] = []
+    if report is None:
+        fold_dirs = run.fold_dirs()
+        if not fold_dirs:
+            raise FileNotFoundError(
+                f"{run_dir} holds no finished ser-hf run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} (a "
+                "training run writes them when it finishes)."
+            )
+        folds = [(fold.path.name, fold.read_report()) for fold in fold_dirs]
+        model_dir = fold_dirs[0]
+    else:
+        model_dir = run
+        if summary is None and run.is_fold:
+            summary = RunDir(run.path.parent).read_summary()
+    return RunRecord(
+        run_dir=run.path,
+        report=report,
+        run_config=model_dir.read_config(),
+        config=model_dir.read_model_config(),
+        feature_extractor=model_dir.read_feature_extractor_config(),
+        summary=summary,
+        folds=folds,
+        eval_reports=run.eval_reports(),
+    )
+
+
 # --- What a run wrote ----------------------------------------------------------------------------------------------
 
 
@@ -608,6 +697,7 @@ __all__ = [
     "RUN_CONFIG_FILE",
     "RUN_OUTPUT_PATTERNS",
     "RunDir",
+    "RunRecord",
     "SELF_TRAINING_ROUND_FOLDER",
     "SPLIT_CONFUSION_MATRIX_PNG",
     "SPLIT_RELIABILITY_DIAGRAM_PNG",
@@ -624,6 +714,7 @@ __all__ = [
     "fold_folder",
     "hold_output_dir",
     "is_run_output",
+    "read_run",
     "remove_run_outputs",
     "split_confusion_matrix_png",
     "split_reliability_diagram_png",

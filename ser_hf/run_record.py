@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Optional, TypeVar, Union
 
 from .errors import RunRecordError
+from .metric_table import METRICS, Metric
 
 RecordT = TypeVar("RecordT", bound="JsonRecord")
 
@@ -303,16 +304,29 @@ class SplitRecord(JsonRecord):
     test_speaker: Optional[str] = _optional()
 
 
-@dataclass(kw_only=True)
+def _metric_range(metric: Metric) -> Range:
+    low, high = metric.bounds
+    if (low, high) == (0, 1):
+        return PROPORTION
+    return Range(f"a number in [{low}, {high}]", lambda value: low <= value <= high)
+
+
+def _with_metric_fields(cls: type) -> type:
+    """``cls`` as a record with one number field per row of :data:`~ser_hf.metric_table.METRICS` (in its order, before
+    the fields ``cls`` declares): its bounds, and whether every record must have it, come from the row."""
+    for name, metric in METRICS.items():
+        setattr(cls, name, _number(_metric_range(metric), required=metric.required))
+    cls.__annotations__ = {**{name: "Optional[float]" for name in METRICS}, **cls.__annotations__}
+    return dataclass(kw_only=True)(cls)
+
+
+@_with_metric_fields
 class SplitMetrics(JsonRecord):
     """Every metric of one evaluated split (:func:`ser_hf.evaluation.metrics.classification_metrics`), with the
-    calibration before/after and each clip's prediction where the run recorded them."""
+    calibration before/after and each clip's prediction where the run recorded them. Its scalar metrics are the rows
+    of :data:`~ser_hf.metric_table.METRICS`, one field each (``metrics.unweighted_accuracy``), so a metric added
+    there is kept, validated and written back with no edit here."""
 
-    unweighted_accuracy: Optional[float] = _number(PROPORTION, required=True)
-    accuracy: Optional[float] = _number(PROPORTION)
-    macro_f1: Optional[float] = _number(PROPORTION)
-    weighted_f1: Optional[float] = _number(PROPORTION)
-    expected_calibration_error: Optional[float] = _number(PROPORTION)
     clips: Optional[int] = _number(COUNT)
     label_names: list[str] = field(default_factory=list)
     per_class: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -22,7 +22,7 @@ STAGES: list[tuple[str, frozenset[str]]] = [
     # requests' time-outs and network errors; the error types every stage raises (errors) and the typed records of a
     # run folder's JSON files (run_record, which the recipe writes run_config.json as and every reader of a run reads);
     # whether a model name is a missing local folder (model_location: the models' loader and the commands, which ask
-    # it before importing torch).
+    # it before importing torch); the metric table (metric_table), whose rows the run record keeps as fields.
     (
         "base",
         frozenset(
@@ -35,6 +35,7 @@ STAGES: list[tuple[str, frozenset[str]]] = [
                 "extras",
                 "hub_timeouts",
                 "model_location",
+                "metric_table",
                 "run_record",
             }
         ),

@@ -14,6 +14,7 @@ from transformers import Trainer
 
 from ..atomic_files import write_text_atomic
 from ..data.dataset_info import column_values
+from ..metric_table import METRICS
 from ..run_folder import (
     METRICS_FILE,
     REPORT_MARKDOWN,
@@ -26,7 +27,7 @@ from ..run_folder import (
 from ..run_record import RunReport
 from .bootstrap import INTERVAL_LABELS, format_intervals
 from .calibration import plot_reliability_diagram, split_calibration
-from .constants import METRICS, PERCENT_METRICS
+from .constants import PERCENT_METRICS
 from .metrics import (
     SCALAR_METRICS,
     classification_metrics,

@@ -18,8 +18,9 @@ import datasets
 import evaluate
 import numpy as np
 
-from ser_hf.evaluation.constants import CLASS_METRICS, METRICS
+from ser_hf.evaluation.constants import CLASS_METRICS
 from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.metric_table import METRICS
 
 _DESCRIPTION = """Speech emotion recognition metrics: unweighted accuracy (UA, mean per-class recall: the figure SER
 papers rank by, since corpora are unbalanced), weighted accuracy (WA, share of clips right), macro-F1 over the classes

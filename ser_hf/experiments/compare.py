@@ -22,7 +22,7 @@ from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..evaluation.bootstrap import format_interval, paired_comparison
 from ..evaluation.constants import INTERVAL_METRICS, METRIC_LABELS
 from ..evaluation.metrics import summarize_folds
-from ..run_folder import METRICS_FILE, RunDir
+from ..run_folder import RunRecord, read_run
 from ..run_record import RunReport, TrainingRecord
 
 logger = logging.getLogger(__name__)
@@ -86,46 +86,8 @@ class RunResult:
         return row
 
 
-def read_run_records(run_dir: str | Path) -> list[RunReport]:
-    """The report (``metrics.json``) of every finished split of a run: one, or one per fold."""
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise FileNotFoundError(f"Run directory {run_dir} does not exist.")
-    report = run.read_report()
-    if report is not None:
-        return [report]
-    folds = run.fold_dirs()
-    if not folds:
-        raise FileNotFoundError(
-            f"{run_dir} holds no finished run: neither {METRICS_FILE} nor fold-*/{METRICS_FILE} "
-            "(a training run writes them when it finishes)."
-        )
-    return [fold.read_report() for fold in folds]
-
-
-def read_run_reports(run_dir: str | Path) -> list[dict[str, Any]]:
-    """:func:`read_run_records` as the JSON dicts."""
-    return [report.to_dict() for report in read_run_records(run_dir)]
-
-
-def read_model_type(run_dir: str | Path) -> Optional[str]:
-    """The model kind a run trained (the recipe's ``model_type``), from ``run_config.json`` or the saved config."""
-    run = RunDir(run_dir)
-    folders = [run, *run.fold_dirs(finished=False)]
-    for folder in folders:
-        run_config = folder.read_config()
-        if run_config is not None:
-            return run_config.model_type
-    for folder in folders:
-        config = folder.read_model_config()
-        if config is not None:
-            return config.get("model_type")
-    return None
-
-
-def summarize_reports(reports: Sequence[RunReport | Mapping[str, Any]], split: str, where: str = "") -> dict[str, Any]:
+def summarize_reports(reports: Sequence[RunReport], split: str, where: str = "") -> dict[str, Any]:
     """Mean and sample standard deviation of every scalar metric of ``split`` over the reports (folds) of a run."""
-    reports = [RunReport.from_dict(report) for report in reports]
     missing = [report.fold for report in reports if split not in report.evaluation]
     if missing:
         evaluated = sorted({name for report in reports for name in report.evaluation})
@@ -136,9 +98,8 @@ def summarize_reports(reports: Sequence[RunReport | Mapping[str, Any]], split: s
     return summarize_folds([report.evaluation[split].to_dict() for report in reports])
 
 
-def evaluated_splits(reports: Sequence[RunReport | Mapping[str, Any]]) -> list[str]:
+def evaluated_splits(reports: Sequence[RunReport]) -> list[str]:
     """The splits every report (fold) of a run evaluated, test first."""
-    reports = [RunReport.from_dict(report) for report in reports]
     shared = set.intersection(*(set(report.evaluation) for report in reports)) if reports else set()
     return sorted(shared, key=lambda name: (name != "test", name != "validation", name))
 
@@ -159,10 +120,11 @@ def common_split(runs: Mapping[str, Sequence[str]]) -> str:
     )
 
 
-def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] = None) -> RunResult:
-    """Read a finished run (one split or k folds) and summarise its scores on ``split``."""
-    run_dir = Path(run_dir)
-    reports = read_run_records(run_dir)
+def summarize_run(run: str | Path | RunRecord, split: str = "test", name: Optional[str] = None) -> RunResult:
+    """Summarise a finished run's scores on ``split`` (one split or k folds; a folder is read with
+    :func:`~ser_hf.run_folder.read_run`)."""
+    run = run if isinstance(run, RunRecord) else read_run(run)
+    run_dir, reports = run.run_dir, run.reports
     summary = summarize_reports(reports, split, where=str(run_dir))
     training = [report.training or TrainingRecord() for report in reports]
     parameters = training[0].parameters or {}
@@ -176,7 +138,7 @@ def summarize_run(run_dir: str | Path, split: str = "test", name: Optional[str] 
         mean=summary["mean"],
         std=summary["std"] if len(reports) > 1 else None,
         per_fold=summary["per_fold"],
-        model_type=read_model_type(run_dir),
+        model_type=run.model_type,
         protocol=reports[0].protocol,
         trainable_parameters=parameters.get("trainable"),
         total_parameters=parameters.get("total"),
@@ -210,14 +172,15 @@ def compare_runs(
     if names is not None and len(names) != len(run_dirs):
         raise ValueError(f"Give one name per run: {len(names)} names for {len(run_dirs)} runs.")
     names = list(names) if names is not None else _run_names(run_dirs)
+    runs = [read_run(path) for path in run_dirs]
     if split is None:
-        split = common_split({name: evaluated_splits(read_run_records(path)) for path, name in zip(run_dirs, names)})
+        split = common_split({name: evaluated_splits(run.reports) for run, name in zip(runs, names)})
         logger.info(
             "Comparing the runs on their %s split (%s).",
             split,
             "every run has one" if split == "test" else "not every run has a test split",
         )
-    return [summarize_run(path, split, name) for path, name in zip(run_dirs, names)]
+    return [summarize_run(run, split, name) for run, name in zip(runs, names)]
 
 
 def split_note(results: Sequence[RunResult]) -> str:
@@ -379,8 +342,6 @@ __all__ = [
     "evaluated_splits",
     "format_comparison",
     "plot_comparison",
-    "read_run_records",
-    "read_run_reports",
     "split_note",
     "summarize_reports",
     "summarize_run",

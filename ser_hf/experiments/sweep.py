@@ -39,16 +39,17 @@ import pandas as pd
 
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
 from ..errors import RecipeError
-from ..evaluation.constants import METRIC_LABELS, METRICS, SCALAR_METRICS, view_metrics
+from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS, view_metrics
 from ..extras import install_hint
+from ..metric_table import METRICS
 from ..recipe.errors import unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
 from ..recipe.recipe import Recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
-from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE
+from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, read_run
 from ..run_record import TrainingRecord
 from ..training.run_recipe import run_recipe
-from .compare import read_run_records, summarize_reports
+from .compare import summarize_reports
 from .constants import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ def point_results(point: SweepPoint, status: str = "finished", error: Optional[s
         row["error"] = error
     if status != "finished":
         return row
-    reports = read_run_records(point.run_dir)
+    reports = read_run(point.run_dir).reports
     row["folds"] = len(reports)
     for split in ("validation", "test"):
         if not all(split in report.evaluation for report in reports):

@@ -2,7 +2,7 @@
 ``huggingface_hub.ModelCard`` (metadata as ``ModelCardData``, every test metric as an ``EvalResult`` in the
 ``model-index``). Pushing a run with its card is :mod:`ser_hf.hub.push`.
 
-Everything the card says is read from the run's output folder through :class:`~ser_hf.run_folder.RunDir`
+Everything the card says is read from the run's output folder by :func:`~ser_hf.run_folder.read_run`
 (``metrics.json``, ``run_config.json``, ``config.json``, ``preprocessor_config.json``, ``summary.json`` of a k-fold
 run, ``reports/*/eval_report.json``), so the card of any finished run can be written again, and ``ser-hf push``
 publishes a run trained long ago. :class:`SERCardData` states what the run was (model, data, training);
@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
@@ -29,10 +29,13 @@ from ..data.corpora import CORPORA, CorpusSpec
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES, EnsembleConfig
 from ..recipe.adaptation import ADAPTATION_FILE
-from ..run_folder import CARD_FILE, METRICS_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir
-from ..run_record import RunConfig, RunReport
+from ..run_folder import CARD_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir, RunRecord, read_run
+from ..run_record import RunReport
 from .card_results import (
+    EVAL_REPORT_COLUMNS,
+    KFOLD_COLUMNS,
     MODEL_INDEX_METRIC_TYPES,
+    RESULT_COLUMNS,
     calibration_text,
     confusion_matrix_image,
     eval_report_rows,
@@ -97,83 +100,6 @@ def model_card_template_path(name: str = MODEL_CARD_TEMPLATE) -> Path:
     )
 
 
-# --- Reading a run ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunRecord:
-    """A finished run's output folder as a card reads it.
-
-    Attributes:
-        run_dir (`Path`): the folder (a model's, or the root of a k-fold run).
-        report (`RunReport`, *optional*): its ``metrics.json``; `None` at the root of a k-fold run.
-        run_config (`RunConfig`): ``run_config.json`` (a k-fold root's is its first fold's).
-        config, feature_extractor (`dict`, *optional*): the exported model's ``config.json`` and
-            ``preprocessor_config.json``.
-        summary (`dict`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
-        folds (`list[tuple[str, RunReport]]`): a k-fold root's ``(folder, metrics.json)`` of each fold.
-        eval_reports (`list[tuple[str, dict]]`): ``(path relative to run_dir, eval_report.json)`` of every report
-            ``ser-hf evaluate`` wrote into ``reports/``.
-    """
-
-    run_dir: Path
-    report: Optional[RunReport]
-    run_config: RunConfig
-    config: Optional[dict] = None
-    feature_extractor: Optional[dict] = None
-    summary: Optional[dict] = None
-    folds: list[tuple[str, RunReport]] = field(default_factory=list)
-    eval_reports: list[tuple[str, dict]] = field(default_factory=list)
-
-    def __post_init__(self):
-        # The JSON dicts as read are accepted too.
-        self.report = None if self.report is None else RunReport.from_dict(self.report)
-        self.run_config = RunConfig.from_dict(self.run_config)
-        self.folds = [(name, RunReport.from_dict(report)) for name, report in self.folds]
-
-    @property
-    def is_kfold_root(self) -> bool:
-        return self.report is None
-
-
-def read_run(run_dir: str | os.PathLike) -> RunRecord:
-    """Read what the card needs from a finished run's output folder; errors name the missing file."""
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise FileNotFoundError(f"{run_dir} is not a folder.")
-    report = run.read_report()
-    folds: list[tuple[str, RunReport]] = []
-    summary = run.read_summary()
-    if report is None:
-        fold_dirs = run.fold_dirs()
-        if summary is None or not fold_dirs:
-            raise FileNotFoundError(
-                f"{run_dir} holds no finished ser-hf run: no {METRICS_FILE} (nor the "
-                f"{SUMMARY_FILE} and fold-*/{METRICS_FILE} of a k-fold run)."
-            )
-        folds = [(fold.path.name, fold.read_report()) for fold in fold_dirs]
-        config_dir = fold_dirs[0]
-    else:
-        config_dir = run
-        if summary is None and run.is_fold:
-            summary = RunDir(run.path.parent).read_summary()
-    run_config = config_dir.read_config()
-    if run_config is None:
-        raise FileNotFoundError(
-            f"{config_dir.file(RUN_CONFIG_FILE)} is missing: the card needs the run's configuration."
-        )
-    return RunRecord(
-        run_dir=run.path,
-        report=report,
-        run_config=run_config,
-        config=config_dir.read_model_config(),
-        feature_extractor=config_dir.read_feature_extractor_config(),
-        summary=summary,
-        folds=folds,
-        eval_reports=run.eval_reports(),
-    )
-
-
 # --- The card -----------------------------------------------------------------------------------------------------
 
 
@@ -224,7 +150,7 @@ class SERCardData:
     pattern): :meth:`to_model_card_data` gives the Hub metadata, :meth:`template_kwargs` the card body's values.
 
     Args:
-        run (`RunRecord`): the run, from :func:`read_run`.
+        run (`RunRecord`): the run, from :func:`~ser_hf.run_folder.read_run` (see :meth:`read`).
         model_id (`str`, *optional*): the Hub repository id the card is written for (used in the usage snippet and
             as the `model-index` name); defaults to the run folder's name.
         license (`str`, *optional*): the model's licence: a Hub licence id, or ``other`` for one whose text is in the
@@ -235,6 +161,22 @@ class SERCardData:
     run: RunRecord
     model_id: Optional[str] = None
     license: Optional[str] = None
+
+    @classmethod
+    def read(cls, run_dir: str | os.PathLike, **kwargs) -> SERCardData:
+        """The card's facts of the finished run in ``run_dir``; errors name what the card needs and the run lacks (a
+        k-fold root's ``summary.json``, the ``run_config.json``)."""
+        run = read_run(run_dir)
+        if run.is_kfold_root and run.summary is None:
+            raise FileNotFoundError(
+                f"{run_dir} holds no finished ser-hf run: its folds are there but not the {SUMMARY_FILE} a k-fold run "
+                "writes when its last fold finishes."
+            )
+        if run.run_config is None:
+            raise FileNotFoundError(
+                f"{run.model_dir / RUN_CONFIG_FILE} is missing: the card needs the run's configuration."
+            )
+        return cls(run, **kwargs)
 
     # --- facts ---
 
@@ -252,7 +194,7 @@ class SERCardData:
 
     @property
     def reports(self) -> list[RunReport]:
-        return [self.run.report] if self.run.report is not None else [report for _, report in self.run.folds]
+        return self.run.reports
 
     @property
     def labels(self) -> list[str]:
@@ -402,7 +344,9 @@ class SERCardData:
             "folds": [name for name, _ in run.folds],
             "needs_remote_code": self.needs_remote_code,
             "model_path": self.model_id or "path/to/" + run.run_dir.resolve().name,
-            "code_files": ", ".join(f"`{path.name}`" for path in sorted(_model_folder(run).glob("*.py"))),
+            "code_files": ", ".join(f"`{path.name}`" for path in sorted(run.model_dir.glob("*.py"))),
+            # The metric tables' columns, from the metric table (ser_hf.metric_table.METRICS).
+            "columns": {"results": RESULT_COLUMNS, "kfold": KFOLD_COLUMNS, "eval_reports": EVAL_REPORT_COLUMNS},
             "results": [] if run.is_kfold_root else results_rows(report),
             "calibration": None if run.is_kfold_root else calibration_text(report),
             "kfold": kfold_table(run.summary),
@@ -749,11 +693,6 @@ class SERCardData:
         return "; ".join(notes) + "." if notes else None
 
 
-def _model_folder(run: RunRecord) -> Path:
-    """The folder of a run's model files: the run's own, or a k-fold root's first fold."""
-    return run.run_dir / run.folds[0][0] if run.is_kfold_root and run.folds else run.run_dir
-
-
 def _language_name(code: str) -> str:
     return {"en": "English", "de": "German"}.get(code, code)
 
@@ -783,7 +722,7 @@ def create_model_card(
     ('audio-classification', 'recall', 'Unweighted accuracy (UA, macro recall), test split')
     ```
     """
-    data = SERCardData(read_run(run_dir), model_id=model_id, license=license)
+    data = SERCardData.read(run_dir, model_id=model_id, license=license)
     path = Path(template_path) if template_path is not None else model_card_template_path()
     card = ModelCard.from_template(data.to_model_card_data(), template_path=str(path), **data.template_kwargs())
     # The template's optional sections leave runs of blank lines behind.
@@ -803,10 +742,8 @@ __all__ = [
     "CARD_FILE",
     "MODEL_CARD_TEMPLATE",
     "RECIPE_FILE",
-    "RunRecord",
     "SERCardData",
     "create_model_card",
     "model_card_template_path",
-    "read_run",
     "write_model_card",
 ]

@@ -6,19 +6,17 @@ states what the run was (model, data, training) and calls these for what it scor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA
 from ..evaluation.bootstrap import INTERVAL_LABELS, format_interval, format_intervals
-from ..evaluation.constants import INTERVAL_METRICS, METRICS, PERCENT_METRICS, SCALAR_METRICS
+from ..evaluation.constants import INTERVAL_METRICS, PERCENT_METRICS, SCALAR_METRICS
 from ..evaluation.eval_report import corpora_names, corpus_relation
-from ..run_folder import EVAL_REPORT_MARKDOWN, split_confusion_matrix_png
+from ..metric_table import METRICS
+from ..run_folder import EVAL_REPORT_MARKDOWN, RunRecord, split_confusion_matrix_png
 from ..run_record import RunReport
-
-if TYPE_CHECKING:
-    from .card import RunRecord
 
 #: The metrics of the ``model-index`` and how each appears there: (metric type, name, metric config), from the
 #: metric table (:data:`~ser_hf.evaluation.constants.METRICS`). Those the Hub has no metric type for (the expected
@@ -32,6 +30,36 @@ MODEL_INDEX_METRICS = {
 MODEL_INDEX_METRIC_TYPES = list(dict.fromkeys(metric_type for metric_type, _, _ in MODEL_INDEX_METRICS.values()))
 #: The metrics a card lists for each ``ser-hf evaluate`` report: those with an interval.
 EVAL_REPORT_METRICS = INTERVAL_METRICS
+#: The metrics of the k-fold table (mean ± std and each fold): the percentages.
+KFOLD_METRICS = PERCENT_METRICS
+#: The ranking metric, whose speaker-bootstrap interval the result tables show beside it.
+RANKING_METRIC = "unweighted_accuracy"
+
+
+class Column(NamedTuple):
+    """A column of one of the card's metric tables: its heading and the key of its cell in each row."""
+
+    heading: str
+    key: str
+
+
+def metric_columns(names: Sequence[str], *, words: bool = False) -> list[Column]:
+    """The columns of a card table showing ``names`` (:data:`~ser_hf.metric_table.METRICS` rows, in order), with the
+    ranking metric's interval after it where its row has one (``ua_interval``); with ``words``, the headings say what
+    the labels stand for (``UA (unweighted accuracy)``)."""
+    columns = []
+    for name in names:
+        metric = METRICS[name]
+        columns.append(Column(metric.heading if words else metric.label, name))
+        if name == RANKING_METRIC:
+            columns.append(Column(f"{metric.label}, 95 % interval", "ua_interval"))
+    return columns
+
+
+#: The columns of the card's results table (each evaluated split), k-fold table and ``ser-hf evaluate`` table.
+RESULT_COLUMNS = metric_columns(SCALAR_METRICS, words=True)
+KFOLD_COLUMNS = [column for column in metric_columns(KFOLD_METRICS) if column.key in KFOLD_METRICS]
+EVAL_REPORT_COLUMNS = metric_columns(EVAL_REPORT_METRICS)
 
 
 def percent(value: Optional[float]) -> str:
@@ -70,9 +98,12 @@ def _metric_results(
     dataset_name: str,
     dataset_split: str,
 ) -> list[EvalResult]:
-    """One `EvalResult` per metric of ``names``, named by ``metric_name`` from the metric's pretty name."""
+    """One `EvalResult` per metric of ``names`` the Hub has a type for, named by ``metric_name`` from the metric's
+    pretty name."""
     results = []
     for name in names:
+        if name not in MODEL_INDEX_METRICS:
+            continue
         metric_type, pretty, config = MODEL_INDEX_METRICS[name]
         results.append(
             EvalResult(
@@ -159,7 +190,7 @@ def results_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
         row = {"name": name, "clips": metrics.clips}
         row.update({m: percent(metrics.metric(m)) for m in PERCENT_METRICS})
         row.update({m: METRICS[m].format(metrics.metric(m)) for m in SCALAR_METRICS if m not in PERCENT_METRICS})
-        row["ua_interval"] = format_interval(metrics.confidence_intervals, "unweighted_accuracy")
+        row["ua_interval"] = format_interval(metrics.confidence_intervals, RANKING_METRIC)
         rows.append(row)
     return rows
 
@@ -194,11 +225,11 @@ def kfold_table(summary: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]
     """The k-fold mean ± std and one row per fold, from ``summary.json``."""
     if summary is None:
         return None
-    mean = {name: f"{100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f}" for name in SCALAR_METRICS}
+    mean = {name: f"{100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f}" for name in KFOLD_METRICS}
     rows = []
     for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
         shown = ", ".join(speakers[:4]) + (", ..." if len(speakers) > 4 else "")
-        rows.append({"fold": fold, "speakers": shown, **{m: percent(row[m]) for m in SCALAR_METRICS}})
+        rows.append({"fold": fold, "speakers": shown, **{m: percent(row[m]) for m in KFOLD_METRICS}})
     return {
         "folds": summary["folds"],
         "split": summary["split"],
@@ -292,21 +323,26 @@ def eval_report_rows(
                     "clips": metrics["clips"],
                     "num_labels": len(report["labels"]),
                     **{m: percent(metrics[m]) for m in EVAL_REPORT_METRICS},
-                    "ua_interval": format_interval(metrics.get("confidence_intervals"), "unweighted_accuracy"),
+                    "ua_interval": format_interval(metrics.get("confidence_intervals"), RANKING_METRIC),
                 }
             )
     return rows
 
 
 __all__ = [
+    "EVAL_REPORT_COLUMNS",
+    "KFOLD_COLUMNS",
     "MODEL_INDEX_METRICS",
     "MODEL_INDEX_METRIC_TYPES",
+    "RESULT_COLUMNS",
+    "Column",
     "calibration_text",
     "confusion_matrix_image",
     "eval_report_rows",
     "eval_results",
     "kfold_table",
     "main_split",
+    "metric_columns",
     "per_class_rows",
     "per_corpus_text",
     "per_sex_text",

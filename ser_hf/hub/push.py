@@ -30,7 +30,7 @@ from ..hub_timeouts import (
     use_hub_timeout,
 )
 from ..run_folder import CARD_FILE, CLIP_FINGERPRINT_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
-from .card import SERCardData, create_model_card, read_run
+from .card import SERCardData, create_model_card
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def push_to_hub(
     RunDir(run_dir).check_records()
     if create_card:
         # A clear error for a folder that holds no finished run, or a licence `other` without its text.
-        SERCardData(read_run(run_dir), license=license).card_license()
+        SERCardData.read(run_dir, license=license).card_license()
     _refuse_files_with_token(run_dir, token or get_token())
     api = HfApi(endpoint=endpoint, token=token)
     retry = (

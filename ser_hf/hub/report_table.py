@@ -19,10 +19,14 @@ from typing import Any, Mapping
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..evaluation.bootstrap import MIN_RELIABLE_SPEAKERS
+from ..evaluation.constants import INTERVAL_METRICS, METRIC_LABELS
 from ..run_folder import EVAL_REPORT_JSON, REPORTS_DIR
 
 #: The folder of a reports repository that holds its table, one ``.jsonl`` file per pushed report folder.
 REPORTS_TABLE_DIR = "data"
+#: The metrics the table has a column of: those ``ser-hf evaluate`` reports with an interval (as the model card's
+#: table of evaluations), from the metric table.
+TABLE_METRICS = INTERVAL_METRICS
 
 
 def report_rows(report: Mapping[str, Any], location: str) -> list[dict[str, Any]]:
@@ -44,9 +48,7 @@ def report_rows(report: Mapping[str, Any], location: str) -> list[dict[str, Any]
                 "labels": len(report.get("labels", [])),
                 "clips": int(metrics["clips"]),
                 "speakers": len(speakers),
-                "unweighted_accuracy": float(metrics["unweighted_accuracy"]),
-                "accuracy": float(metrics["accuracy"]),
-                "macro_f1": float(metrics["macro_f1"]),
+                **{name: float(metrics[name]) for name in TABLE_METRICS},
                 # Always numbers (the interval is computed whatever the speaker count), with whether to trust it.
                 "ua_interval_low": float(interval[0]) if interval else float(metrics["unweighted_accuracy"]),
                 "ua_interval_high": float(interval[1]) if interval else float(metrics["unweighted_accuracy"]),
@@ -106,7 +108,8 @@ def reports_dataset_card() -> DatasetCard:
         "# Speech emotion recognition evaluation reports\n\n"
         "Reports written by `ser-hf evaluate` and pushed with `--push-to-hub`: each folder holds one report "
         "(`eval_report.json`, `eval_report.md`, the confusion matrix), and `data/` holds one row per report "
-        "(model, corpus, split, protocol, UA, WA, macro-F1 and UA's speaker-bootstrap interval). Load the table "
+        f"(model, corpus, split, protocol, {', '.join(METRIC_LABELS[name] for name in TABLE_METRICS)} and UA's "
+        "speaker-bootstrap interval). Load the table "
         "with `datasets.load_dataset(REPO_ID, split='train')`.\n"
     )
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
@@ -114,6 +117,7 @@ def reports_dataset_card() -> DatasetCard:
 
 __all__ = [
     "REPORTS_TABLE_DIR",
+    "TABLE_METRICS",
     "default_path_in_repo",
     "folder_rows",
     "report_rows",

@@ -118,8 +118,9 @@ def test_every_metric_has_one_row_with_what_its_readers_need():
     """One table of metrics (issue 32): every scalar classification_metrics computes has a row, and every row what
     the reports, comparisons, sweeps, intervals and the card's model-index read from it."""
     from ser_hf.evaluation.bootstrap import INTERVAL_LABELS, pooled_intervals
-    from ser_hf.evaluation.constants import INTERVAL_METRICS, METRICS, SCALAR_METRICS
+    from ser_hf.evaluation.constants import INTERVAL_METRICS, SCALAR_METRICS
     from ser_hf.hub.card_results import MODEL_INDEX_METRICS
+    from ser_hf.metric_table import METRICS
 
     metrics = classification_metrics(LABELS, one_hot_logits(PREDICTIONS), NAMES, speakers=SPEAKERS)
     scalars = {name for name, value in metrics.items() if isinstance(value, float) and not name.startswith("per_")}
@@ -137,7 +138,8 @@ def test_every_metric_has_one_row_with_what_its_readers_need():
     # Every metric with an interval gets one from the speaker bootstrap, under its label: the bootstrap computes each
     # from confusion matrices, and the one with an interval are exactly the ones it can compute.
     from ser_hf.evaluation.bootstrap import metrics_from_confusion
-    from ser_hf.evaluation.constants import VIEWS, view_metrics
+    from ser_hf.evaluation.constants import view_metrics
+    from ser_hf.metric_table import VIEWS
 
     computable = set(metrics_from_confusion(np.eye(3)[None]))
     assert list(INTERVAL_LABELS) == list(INTERVAL_METRICS) == [name for name in METRICS if name in computable]

@@ -7,9 +7,10 @@ import pytest
 
 import ser_hf
 from ser_hf.data.corpora import load_corpus
-from ser_hf.evaluation.constants import CLASS_METRICS, METRICS
+from ser_hf.evaluation.constants import CLASS_METRICS
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.metric_table import METRICS
 from tests.conftest import RAVDESS_SAMPLE
 from tests.conftest_models import LABELS, build_tiny
 from tests.deploy.test_predict import _randomize

@@ -281,7 +281,7 @@ def test_compare_errors_name_the_run(tmp_path, workspace, capsys):
     assert f"Run directory {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
     (tmp_path / "unfinished").mkdir()
     assert cli_main(["compare", str(tmp_path / "unfinished")]) == 2
-    assert "holds no finished run" in capsys.readouterr().err
+    assert "holds no finished ser-hf run" in capsys.readouterr().err
     assert cli_main(["compare", str(workspace["sweep"] / "learning_rate=0.001"), "--split", "dev"]) == 2
     assert "has no 'dev' evaluation (it evaluated test, validation)" in capsys.readouterr().err
 

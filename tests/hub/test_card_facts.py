@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from ser_hf.hub.card import RunRecord, SERCardData, create_model_card
+from ser_hf.hub.card import SERCardData, create_model_card
 from ser_hf.hub.push import push_to_hub
 from ser_hf.models import POOLING_MODES
 from ser_hf.models.runtime.registry import BASELINES, ENCODER_FAMILIES
+from ser_hf.run_folder import RunRecord
+from ser_hf.run_record import RunConfig, RunReport
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, write_cnn_recipe
 
@@ -107,8 +109,8 @@ def test_corpora_under_one_other_licence_each_get_a_licence_link(cnn_run):
 
 
 def _record(corpus=("ravdess",), training_corpora=None, **model) -> RunRecord:
-    report = {"labels": ["neutral", "angry"], "training_corpora": training_corpora or list(corpus)}
-    config = {"model": model, "data": {"corpus": list(corpus), "split_protocol": "speaker"}}
+    report = RunReport(labels=["neutral", "angry"], training_corpora=training_corpora or list(corpus))
+    config = RunConfig(model=model, data={"corpus": list(corpus), "split_protocol": "speaker"})
     return RunRecord(run_dir=Path("runs/x"), report=report, run_config=config)
 
 
@@ -144,8 +146,8 @@ def test_first_sentence_is_grammatical_for_every_model_kind(corpora):
     random_split = SERCardData(
         RunRecord(
             run_dir=Path("runs/x"),
-            report={"labels": ["angry"]},
-            run_config={"model": {"model_type": "crnn"}, "data": {"corpus": ["tess"], "split_protocol": "random"}},
+            report=RunReport(labels=["angry"]),
+            run_config=RunConfig(model={"model_type": "crnn"}, data={"corpus": ["tess"], "split_protocol": "random"}),
         )
     )._summary_sentence()
     assert random_split.startswith(
