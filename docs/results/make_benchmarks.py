@@ -74,9 +74,9 @@ INTRO = """\
 `make benchmarks` rewrites it; `make docs` and tests/test_benchmarks_page.py fail when it is stale. -->
 
 The reference: every shipped recipe and benchmark result, one protocol per section, each figure read from the JSON
-file its benchmark wrote (linked in the last column, beside the command, the machine and every fold). A figure written
-in README.md, a recipe's header or a guide links here instead of being copied. "–": the file lacks that field (the
-runs recorded before the benchmarks wrote their commit, or a recipe not measured under that protocol).
+file its benchmark wrote (linked in the last column; the file holds the command, the machine and every fold).
+README.md, the recipes' headers and the guides link here instead of copying a figure. "–": the file lacks that field
+(the runs recorded before the benchmarks wrote their commit), or the recipe was not measured under that protocol.
 
 How each recipe was chosen, and what was tried and not kept, is the [research log](docs/results/LOG.md), dated. The
 folders of result files are described in [docs/results](docs/results/README.md). Every script in `bench/` does the
