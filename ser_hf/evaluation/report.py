@@ -131,12 +131,9 @@ def per_corpus_line(per_corpus: Mapping[str, Mapping[str, Any]]) -> str:
     )
 
 
-def write_report(
-    output_dir: str | Path, report: RunReport | Mapping[str, Any], log_history: Sequence[Mapping] = ()
-) -> Path:
+def write_report(output_dir: str | Path, report: RunReport, log_history: Sequence[Mapping] = ()) -> Path:
     """Write ``metrics.json`` (the report, :class:`~ser_hf.run_record.RunReport`) and the PNG plots (a confusion
     matrix and, when the model was calibrated, reliability diagrams per evaluated split; training curves)."""
-    report = RunReport.from_dict(report)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(output_dir / REPORT_MARKDOWN, format_report(report))
@@ -159,14 +156,13 @@ def write_report(
 
 
 def validation_choices(
-    report: RunReport | Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
+    report: RunReport, training_args: Optional[Mapping[str, Any]] = None
 ) -> Optional[dict[str, bool]]:
     """What a run chose on its validation speakers: ``{"best_epoch", "early_stopping", "temperature"}`` (each `bool`).
 
     Read from the report's ``validation_choices`` (runs record it), else, for a report from before, from the run's
     ``training_args`` (the ``training`` section of ``run_config.json``) and ``calibration``; `None` when the run has no
     validation split or neither source says."""
-    report = RunReport.from_dict(report)
     if "validation" not in report.evaluation:
         return None
     if report.validation_choices is not None:
@@ -197,13 +193,10 @@ def _chosen(choices: Mapping[str, bool]) -> list[str]:
     ]
 
 
-def validation_role(
-    report: RunReport | Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
-) -> Optional[str]:
+def validation_role(report: RunReport, training_args: Optional[Mapping[str, Any]] = None) -> Optional[str]:
     """One sentence on what the validation speakers did in the run: chose the best epoch (only where they did:
     ``load_best_model_at_end``, early stopping), fitted the temperature, or only report; `None` without a validation
     split."""
-    report = RunReport.from_dict(report)
     if "validation" not in report.evaluation:
         return None
     choices = validation_choices(report, training_args)
@@ -223,12 +216,9 @@ def validation_role(
     return f"Validation speakers: they {_and_join(chosen)}, so their figures are optimistic (in-sample)."
 
 
-def no_test_split_text(
-    report: RunReport | Mapping[str, Any], training_args: Optional[Mapping[str, Any]] = None
-) -> Optional[str]:
+def no_test_split_text(report: RunReport, training_args: Optional[Mapping[str, Any]] = None) -> Optional[str]:
     """The warning of a run without test speakers (a recipe for actors 01-24 on a copy of 01-20): its only figures
     are the validation speakers', which chose what they chose; `None` when the run has a test split."""
-    report = RunReport.from_dict(report)
     if "test" in report.evaluation or "validation" not in report.evaluation:
         return None
     choices = validation_choices(report, training_args)
@@ -342,9 +332,8 @@ def per_speaker_table(name: str, metrics) -> list[str]:
     ]
 
 
-def format_calibration(report: RunReport | Mapping[str, Any]) -> Optional[str]:
+def format_calibration(report: RunReport) -> Optional[str]:
     """One line on the run's temperature scaling: T and each split's ECE before and after, or why there is none."""
-    report = RunReport.from_dict(report)
     calibration = report.calibration
     if calibration is None or not calibration.to_dict():
         return None

@@ -80,9 +80,9 @@ def _trained_on(report: Mapping[str, Any], training_corpora: Sequence[str]) -> s
     return corpora_names(report.get("training_corpora") or training_corpora) or "unknown corpora"
 
 
-def main_split(report: RunReport | Mapping[str, Any]) -> Optional[str]:
+def main_split(report: RunReport) -> Optional[str]:
     """The split a card reports: test, else validation (a run without a test split), else none."""
-    evaluation = RunReport.from_dict(report).evaluation
+    evaluation = report.evaluation
     return "test" if "test" in evaluation else ("validation" if "validation" in evaluation else None)
 
 
@@ -183,10 +183,10 @@ def eval_results(
 # --- The body's result tables -------------------------------------------------------------------------------------
 
 
-def results_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
+def results_rows(report: RunReport) -> list[dict[str, Any]]:
     """Each evaluated split's clips and scalar metrics."""
     rows = []
-    for name, metrics in RunReport.from_dict(report).evaluation.items():
+    for name, metrics in report.evaluation.items():
         row = {"name": name, "clips": metrics.clips}
         row.update({m: percent(metrics.metric(m)) for m in PERCENT_METRICS})
         row.update({m: METRICS[m].format(metrics.metric(m)) for m in SCALAR_METRICS if m not in PERCENT_METRICS})
@@ -195,10 +195,9 @@ def results_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def calibration_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
+def calibration_text(report: RunReport) -> Optional[str]:
     """How the scores are calibrated: the temperature and the main split's ECE before and after it, or why none was
     fitted (`None` for a report from before calibration existed)."""
-    report = RunReport.from_dict(report)
     calibration = report.calibration
     if calibration is None or not calibration.to_dict():
         return None
@@ -248,9 +247,8 @@ def pooled_text(pooled: Optional[Mapping[str, Any]]) -> Optional[str]:
     return f"All folds' test speakers pooled: {figures}. {format_intervals(pooled)}"
 
 
-def per_class_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
+def per_class_rows(report: RunReport) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support of each label on the main split."""
-    report = RunReport.from_dict(report)
     split = main_split(report)
     if split is None:
         return []
@@ -266,9 +264,8 @@ def per_class_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]
     ]
 
 
-def per_sex_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
+def per_sex_text(report: RunReport) -> Optional[str]:
     """WA and UA of each sex on the main split, when the corpus records it."""
-    report = RunReport.from_dict(report)
     split = main_split(report)
     groups = report.evaluation[split].per_sex if split else None
     if not groups:
@@ -279,9 +276,8 @@ def per_sex_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     )
 
 
-def per_corpus_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
+def per_corpus_text(report: RunReport) -> Optional[str]:
     """WA and UA of each corpus on the main split of a run on merged corpora (more than one corpus tested)."""
-    report = RunReport.from_dict(report)
     split = main_split(report)
     groups = report.evaluation[split].per_corpus if split else None
     if not groups or len(groups) < 2:
@@ -292,12 +288,10 @@ def per_corpus_text(report: RunReport | Mapping[str, Any]) -> Optional[str]:
     )
 
 
-def confusion_matrix_image(run: RunRecord, report: RunReport | Mapping[str, Any]) -> Optional[str]:
+def confusion_matrix_image(run: RunRecord, report: RunReport) -> Optional[str]:
     """The main split's confusion matrix relative to the run folder (a k-fold root shows its first fold's)."""
     split = main_split(report)
-    folder = run.run_dir
-    if run.is_kfold_root and run.folds:
-        folder = folder / run.folds[0][0]
+    folder = run.model_dir
     if split is None or not (folder / split_confusion_matrix_png(split)).is_file():
         return None
     return (folder / split_confusion_matrix_png(split)).relative_to(run.run_dir).as_posix()

@@ -56,6 +56,7 @@ def test_metrics_against_hand_computed_values():
 def test_a_merged_runs_metrics_report_and_card_give_each_corpus_its_figures():
     from ser_hf.evaluation.report import format_report
     from ser_hf.hub.card_results import per_corpus_text
+    from ser_hf.run_record import RunReport, SplitMetrics, SplitRecord
 
     corpora = ["ravdess" if speaker == "a" else "tess" for speaker in SPEAKERS]
     metrics = classification_metrics(LABELS, one_hot_logits(PREDICTIONS), NAMES, speakers=SPEAKERS, corpora=corpora)
@@ -64,11 +65,12 @@ def test_a_merged_runs_metrics_report_and_card_give_each_corpus_its_figures():
     assert metrics["per_corpus"]["tess"]["accuracy"] == pytest.approx(3 / 6)
     assert metrics["per_corpus"]["tess"]["unweighted_accuracy"] == metrics["per_speaker"]["b"]["unweighted_accuracy"]
     split = {"clips": {"train": 20, "test": 10}, "speakers": {"train": ["c"], "test": ["a", "b"]}}
-    report = {"labels": NAMES, "protocol": "speaker", "split": split, "evaluation": {"test": metrics}}
+    report = RunReport(labels=NAMES, protocol="speaker", split=SplitRecord.from_dict(split))
+    report.evaluation["test"] = SplitMetrics.from_dict(metrics)
     assert "By corpus (test): ravdess UA 100.0 % (WA 100.0 %, 4 clips); tess UA" in format_report(report)
     assert per_corpus_text(report).startswith("ravdess 100.0 % WA, 100.0 % UA on 4 clips, tess ")
     one_corpus = classification_metrics(LABELS, one_hot_logits(PREDICTIONS), NAMES, corpora=["tess"] * 10)
-    assert per_corpus_text({"labels": NAMES, "evaluation": {"test": one_corpus}}) is None
+    assert per_corpus_text(RunReport.from_dict({"labels": NAMES, "evaluation": {"test": one_corpus}})) is None
 
 
 def test_ece_is_zero_when_confidence_matches_accuracy():

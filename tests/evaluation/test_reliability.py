@@ -18,6 +18,7 @@ from ser_hf.cli import main as cli_main
 from ser_hf.evaluation.eval_report import write_eval_report
 from ser_hf.evaluation.report import write_report
 from ser_hf.run_folder import METRICS_FILE
+from ser_hf.run_record import RunReport
 from tests.conftest import folder_bytes, linked_corpus
 
 pytestmark = pytest.mark.reliability
@@ -34,7 +35,7 @@ def test_the_finished_marker_is_written_last(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "format_report", lambda report: "# Evaluation")
     monkeypatch.setattr(evaluation, "plot_training_curves", failing_plot)
     with pytest.raises(RuntimeError):
-        write_report(tmp_path, {"split": {}, "evaluation": {}}, log_history=[{"loss": 1.0, "step": 1}])
+        write_report(tmp_path, RunReport(), log_history=[{"loss": 1.0, "step": 1}])
     assert not (tmp_path / METRICS_FILE).exists()
 
 
