@@ -94,11 +94,12 @@ def _register_if_auto_classes_loaded(importing: str) -> bool:
 
 class _RegisterAfterAutoClasses:
     """The import hook of ``import ser_hf`` (a `sys.meta_path` finder): it finds no module itself, but gives each
-    module of transformers a loader that, once the module has run, registers ser-hf's model types if it can
-    (:func:`_register_if_auto_classes_loaded`); then it leaves `sys.meta_path`."""
+    module of transformers, peft and ser-hf (:data:`_REGISTRATION_BLOCKERS`) a loader that, once the module has run,
+    registers ser-hf's model types if it can (:func:`_register_if_auto_classes_loaded`): at the end of the outermost
+    such import that loads the Auto classes. Then it leaves `sys.meta_path`."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname.partition(".")[0] != "transformers":
+        if fullname.partition(".")[0] not in _REGISTRATION_BLOCKERS:
             return None
         for finder in sys.meta_path:
             spec = None if finder is self else getattr(finder, "find_spec", lambda *args: None)(fullname, path, target)

@@ -14,12 +14,14 @@ import ser_hf.deploy
 import ser_hf.experiments
 from tests.conftest import REPO
 
-# The user's own import of transformers' Auto classes (no ser-hf name used) is what registers ser-hf's model types.
+# The user's own import of transformers' Auto classes (no ser-hf name used) is what registers ser-hf's model types,
+# also where a package that registering itself imports (peft) loaded them while half-imported.
 IMPORTED_AFTER = """
 import json, sys
 import ser_hf
 before = sorted(name for name in ("torch", "transformers", "datasets", "sklearn") if name in sys.modules)
 hooked = [type(finder).__name__ for finder in sys.meta_path if type(finder).__module__ == "ser_hf"]
+{user_import}
 from transformers import CONFIG_MAPPING, AutoConfig
 print(json.dumps({
     "before": before,
@@ -41,8 +43,10 @@ def test_every_public_name_resolves_to_the_object_of_its_module(package):
 
 # A fresh interpreter importing ser-hf and its models (11 s): in `make test-slow`, to keep `make test` under 5 minutes.
 @pytest.mark.slow
-def test_import_ser_hf_loads_no_heavy_library_and_registers_once_the_user_imports_the_auto_classes():
-    result = subprocess.run([sys.executable, "-c", IMPORTED_AFTER], capture_output=True, text=True, cwd=REPO)
+@pytest.mark.parametrize("user_import", ["from transformers import pipeline", "import peft"])
+def test_import_ser_hf_loads_no_heavy_library_and_registers_once_the_user_imports_the_auto_classes(user_import):
+    code = IMPORTED_AFTER.replace("{user_import}", user_import)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == {
         "before": [],
