@@ -32,7 +32,7 @@ from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS
 from .atomic_files import write_text_atomic
 from .errors import RecipeError
 from .recipe.yaml_io import RECIPE_FILE
-from .run_record import RunConfig, RunReport
+from .run_record import EvalReport, RunConfig, RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -394,8 +394,8 @@ class RunRecord:
             ``preprocessor_config.json``.
         summary (`dict`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
         folds (`list[tuple[str, RunReport]]`): a k-fold root's ``(folder, metrics.json)`` of each finished fold.
-        eval_reports (`list[tuple[str, dict]]`): ``(path relative to run_dir, eval_report.json)`` of every report
-            ``ser-hf evaluate`` wrote into ``reports/``.
+        eval_reports (`list[tuple[str, EvalReport]]`): ``(path relative to run_dir, eval_report.json)`` of every
+            report ``ser-hf evaluate`` wrote into ``reports/``.
     """
 
     run_dir: Path
@@ -405,7 +405,7 @@ class RunRecord:
     feature_extractor: Optional[dict[str, Any]] = None
     summary: Optional[dict[str, Any]] = None
     folds: list[tuple[str, RunReport]] = dataclasses.field(default_factory=list)
-    eval_reports: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    eval_reports: list[tuple[str, EvalReport]] = dataclasses.field(default_factory=list)
 
     @property
     def is_kfold_root(self) -> bool:
@@ -462,7 +462,10 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
         feature_extractor=model_dir.read_feature_extractor_config(),
         summary=summary,
         folds=folds,
-        eval_reports=run.eval_reports(),
+        eval_reports=[
+            (path, EvalReport.from_dict(report, where=f"{run}/{path}/{EVAL_REPORT_JSON}"))
+            for path, report in run.eval_reports()
+        ],
     )
 
 

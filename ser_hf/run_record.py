@@ -1,6 +1,7 @@
 """The typed form of what a run folder's JSON files hold: :class:`RunReport` is a finished split's ``metrics.json``
 (written by :func:`ser_hf.training.stages.train_and_evaluate` and by ensembles), :class:`RunConfig` its
-``run_config.json`` (the resolved recipe the run started with). Readers use attributes (``report.split.speakers``,
+``run_config.json`` (the resolved recipe the run started with), :class:`EvalReport` a ``ser-hf evaluate`` report's
+``eval_report.json``. Readers use attributes (``report.split.speakers``,
 ``report.evaluation["test"].unweighted_accuracy``) instead of string keys.
 
 ``from_dict``/``to_dict`` round-trip the JSON exactly: a key ser-hf does not know (a newer ser-hf's, or one a user
@@ -449,6 +450,61 @@ class RunReport(JsonRecord):
         return list(self.evaluation)
 
 
+# --- eval_report.json ---------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class EvalSplitRecord(JsonRecord):
+    """The clips a ``ser-hf evaluate`` report scored: the split's name (``test``, ``all``, ...), and the clips and
+    speakers of each evaluated corpus (keyed as the report's ``evaluation``)."""
+
+    name: Optional[str] = None
+    clips: dict[str, int] = field(default_factory=dict, metadata={"range": COUNT})
+    speakers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class EvalReport(JsonRecord):
+    """A ``ser-hf evaluate`` report, ``eval_report.json`` (written by
+    :func:`ser_hf.evaluation.eval_report.write_eval_report`, in a run's ``reports/`` or a folder of its own), as the
+    card and the reports table read it.
+
+    Attributes:
+        model (`str`): the model evaluated (a run folder or a Hub id).
+        corpus, corpus_name (`str`): the corpus evaluated on (its loader, and the name it goes by).
+        training_corpora (`list[str]`, *optional*): the corpora the model trained on.
+        corpus_relation (`str`, *optional*): ``in-corpus``, ``cross-corpus`` or ``unknown`` (a report from before it
+            said so: see ``cross_corpus``).
+        split (`EvalSplitRecord`): the split scored, its clips and speakers.
+        labels (`list[str]`): the labels scored (those the model and the corpus share).
+        normalization (`dict`, *optional*): how the speakers were normalised (``transductive`` when on their own
+            clips).
+        evaluation (`dict[str, SplitMetrics]`): the metrics, by evaluated corpus.
+    """
+
+    protocol: Optional[str] = None
+    fold: Optional[int] = _number(COUNT)
+    model: Optional[str] = None
+    model_labels: Optional[list[str]] = None
+    corpus: Optional[str] = None
+    corpus_name: Optional[str] = None
+    training_corpora: Optional[list[str]] = None
+    corpus_relation: Optional[str] = None
+    data_dir: Optional[str] = None
+    split: EvalSplitRecord = _record(EvalSplitRecord, default_factory=EvalSplitRecord)
+    labels: list[str] = field(default_factory=list)
+    restricted_to_shared_labels: Optional[bool] = None
+    dropped_clips: Optional[dict[str, Any]] = None
+    unscored_clips: Optional[list[Any]] = None
+    cross_corpus: Optional[bool] = None
+    training_overlap: Optional[dict[str, Any]] = None
+    speaker_independent: Optional[bool] = None
+    run_validation_choices: Optional[dict[str, Any]] = None
+    normalization: Optional[dict[str, Any]] = None
+    setup_shift: Optional[dict[str, Any]] = None
+    evaluation: dict[str, SplitMetrics] = _record(SplitMetrics, mapping=True, default_factory=dict)
+
+
 # --- run_config.json ----------------------------------------------------------------------------------------------
 
 
@@ -519,6 +575,8 @@ __all__ = [
     "SECONDS",
     "CalibrationRecord",
     "EnsembleRecord",
+    "EvalReport",
+    "EvalSplitRecord",
     "JsonRecord",
     "Range",
     "RunConfig",

@@ -16,7 +16,7 @@ from ..evaluation.constants import INTERVAL_METRICS, PERCENT_METRICS, SCALAR_MET
 from ..evaluation.eval_report import corpora_names, corpus_relation
 from ..metric_table import METRICS
 from ..run_folder import EVAL_REPORT_MARKDOWN, RunRecord, split_confusion_matrix_png
-from ..run_record import RunReport
+from ..run_record import EvalReport, RunReport
 
 #: The metrics of the ``model-index`` and how each appears there: (metric type, name, metric config), from the
 #: metric table (:data:`~ser_hf.evaluation.constants.METRICS`). Those the Hub has no metric type for (the expected
@@ -66,18 +66,18 @@ def percent(value: Optional[float]) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
 
-def report_relation(report: Mapping[str, Any], training_corpora: Sequence[str]) -> str:
+def report_relation(report: EvalReport, training_corpora: Sequence[str]) -> str:
     """Whether a ``ser-hf evaluate`` report is ``in-corpus`` (its corpus is one the model trained on),
     ``cross-corpus`` or ``unknown``: as the report says, or (a report from before it said) from the run's corpora."""
-    if report.get("corpus_relation"):
-        return report["corpus_relation"]
+    if report.corpus_relation:
+        return report.corpus_relation
     if training_corpora:
-        return corpus_relation(training_corpora, report.get("corpus"))
-    return "cross-corpus" if report.get("cross_corpus") else "unknown"
+        return corpus_relation(training_corpora, report.corpus)
+    return "cross-corpus" if report.cross_corpus else "unknown"
 
 
-def _trained_on(report: Mapping[str, Any], training_corpora: Sequence[str]) -> str:
-    return corpora_names(report.get("training_corpora") or training_corpora) or "unknown corpora"
+def _trained_on(report: EvalReport, training_corpora: Sequence[str]) -> str:
+    return corpora_names(report.training_corpora or training_corpora) or "unknown corpora"
 
 
 def main_split(report: RunReport) -> Optional[str]:
@@ -156,26 +156,24 @@ def eval_results(
                 dataset_split=split,
             )
     for path, report in run.eval_reports:
-        for key, metrics in report.get("evaluation", {}).items():
-            corpus = report.get("corpus", key)
+        for key, metrics in report.evaluation.items():
+            corpus = report.corpus or key
             kind = f"{report_relation(report, corpora)}, trained on {_trained_on(report, corpora)}, "
-            speakers = len(report["split"]["speakers"].get(key, []))
-            normalization = report.get("normalization") or {}
+            speakers = len(report.split.speakers.get(key, []))
+            normalization = report.normalization or {}
             transductive = (
                 f", {normalization.get('mode', 'speaker')}-normalised (transductive)"
                 if normalization.get("transductive")
                 else ""
             )
-            described = (
-                f"{kind}{report['split']['name']}, {speakers} speakers, {len(report['labels'])} labels{transductive}"
-            )
+            described = f"{kind}{report.split.name}, {speakers} speakers, {len(report.labels)} labels{transductive}"
             results += _metric_results(
-                metrics,
+                metrics.to_dict(),
                 EVAL_REPORT_METRICS,
                 lambda pretty: f"{pretty}, {path}",
                 dataset_type=corpus,
-                dataset_name=f"{report.get('corpus_name', corpus)} ({described})",
-                dataset_split=report["split"]["name"],
+                dataset_name=f"{report.corpus_name or corpus} ({described})",
+                dataset_split=report.split.name,
             )
     return results
 
@@ -298,26 +296,26 @@ def confusion_matrix_image(run: RunRecord, report: RunReport) -> Optional[str]:
 
 
 def eval_report_rows(
-    eval_reports: Sequence[tuple[str, Mapping[str, Any]]], training_corpora: Sequence[str] = ()
+    eval_reports: Sequence[tuple[str, EvalReport]], training_corpora: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """One row per ``ser-hf evaluate`` report in ``reports/``, linking its Markdown, with the corpora the model
     trained on and whether the report's corpus is one of them (``relation``: in-corpus, cross-corpus or unknown)."""
     rows = []
     for path, report in eval_reports:
-        for key, metrics in report.get("evaluation", {}).items():
+        for key, metrics in report.evaluation.items():
             relation = report_relation(report, training_corpora)
             rows.append(
                 {
-                    "name": f"{report.get('corpus', key)} / {report['split']['name']}",
+                    "name": f"{report.corpus or key} / {report.split.name}",
                     "path": f"{path}/{EVAL_REPORT_MARKDOWN}",
-                    "corpus": report.get("corpus_name", key),
+                    "corpus": report.corpus_name or key,
                     "trained_on": _trained_on(report, training_corpora),
                     "relation": relation,
                     "cross_corpus": relation == "cross-corpus",
-                    "clips": metrics["clips"],
-                    "num_labels": len(report["labels"]),
-                    **{m: percent(metrics[m]) for m in EVAL_REPORT_METRICS},
-                    "ua_interval": format_interval(metrics.get("confidence_intervals"), RANKING_METRIC),
+                    "clips": metrics.clips,
+                    "num_labels": len(report.labels),
+                    **{m: percent(metrics.metric(m)) for m in EVAL_REPORT_METRICS},
+                    "ua_interval": format_interval(metrics.confidence_intervals, RANKING_METRIC),
                 }
             )
     return rows

@@ -14,13 +14,14 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..evaluation.bootstrap import MIN_RELIABLE_SPEAKERS
 from ..evaluation.constants import INTERVAL_METRICS, METRIC_LABELS
 from ..run_folder import EVAL_REPORT_JSON, REPORTS_DIR
+from ..run_record import EvalReport
 
 #: The folder of a reports repository that holds its table, one ``.jsonl`` file per pushed report folder.
 REPORTS_TABLE_DIR = "data"
@@ -29,34 +30,42 @@ REPORTS_TABLE_DIR = "data"
 TABLE_METRICS = INTERVAL_METRICS
 
 
-def report_rows(report: Mapping[str, Any], location: str) -> list[dict[str, Any]]:
+def report_rows(report: EvalReport, location: str) -> list[dict[str, Any]]:
     """The flat rows of one ``eval_report.json`` (one per evaluated split), ``location`` naming its folder in the
     repository."""
     rows = []
-    for key, metrics in report.get("evaluation", {}).items():
-        interval = (metrics.get("confidence_intervals") or {}).get("intervals", {}).get("unweighted_accuracy")
-        speakers = report["split"]["speakers"].get(key, [])
+    for key, metrics in report.evaluation.items():
+        interval = (metrics.confidence_intervals or {}).get("intervals", {}).get("unweighted_accuracy")
+        speakers = report.split.speakers.get(key, [])
         rows.append(
             {
-                "model": str(report["model"]),
-                "corpus": str(report.get("corpus", key)),
-                "corpus_name": str(report.get("corpus_name", key)),
-                "split": str(report["split"]["name"]),
-                "protocol": str(report.get("protocol", "")),
-                "cross_corpus": bool(report.get("cross_corpus", False)),
-                "transductive": bool((report.get("normalization") or {}).get("transductive", False)),
-                "labels": len(report.get("labels", [])),
-                "clips": int(metrics["clips"]),
+                "model": str(report.model),
+                "corpus": str(report.corpus or key),
+                "corpus_name": str(report.corpus_name or key),
+                "split": str(report.split.name),
+                "protocol": str(report.protocol or ""),
+                "cross_corpus": bool(report.cross_corpus),
+                "transductive": bool((report.normalization or {}).get("transductive", False)),
+                "labels": len(report.labels),
+                "clips": int(metrics.clips),
                 "speakers": len(speakers),
-                **{name: float(metrics[name]) for name in TABLE_METRICS},
+                **{name: float(metrics.metric(name)) for name in TABLE_METRICS},
                 # Always numbers (the interval is computed whatever the speaker count), with whether to trust it.
-                "ua_interval_low": float(interval[0]) if interval else float(metrics["unweighted_accuracy"]),
-                "ua_interval_high": float(interval[1]) if interval else float(metrics["unweighted_accuracy"]),
+                "ua_interval_low": float(interval[0]) if interval else float(metrics.unweighted_accuracy),
+                "ua_interval_high": float(interval[1]) if interval else float(metrics.unweighted_accuracy),
                 "interval_reliable": bool(interval) and len(speakers) >= MIN_RELIABLE_SPEAKERS,
                 "report": location,
             }
         )
     return rows
+
+
+def _read_report(path: Path) -> EvalReport:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    return EvalReport.from_dict(report, where=str(path))
 
 
 def folder_rows(report_dir: Path, path_in_repo: str) -> list[dict[str, Any]]:
@@ -65,7 +74,7 @@ def folder_rows(report_dir: Path, path_in_repo: str) -> list[dict[str, Any]]:
     for path in sorted(report_dir.glob(f"**/{EVAL_REPORT_JSON}")):
         relative = path.parent.relative_to(report_dir).as_posix()
         location = path_in_repo if relative == "." else f"{path_in_repo}/{relative}".lstrip("/")
-        rows += report_rows(json.loads(path.read_text(encoding="utf-8")), location)
+        rows += report_rows(_read_report(path), location)
     return rows
 
 
@@ -76,7 +85,7 @@ def default_path_in_repo(report_dir: Path, repo_type: str) -> str:
     if repo_type == "model":
         return f"{REPORTS_DIR}/{report_dir.resolve().name}"
     reports = sorted(report_dir.glob(f"**/{EVAL_REPORT_JSON}"))
-    model = str(json.loads(reports[0].read_text(encoding="utf-8")).get("model") or "") if reports else ""
+    model = str(_read_report(reports[0]).model or "") if reports else ""
     if not model:  # reports that do not name their model keep the folder's name
         return report_dir.resolve().name
     if "/" in model and not Path(model).exists():  # a Hub repository id

@@ -49,6 +49,7 @@ def test_a_new_metric_row_reaches_the_record_the_card_and_the_reports_table(tmp_
         from ser_hf.hub.card import create_model_card
         from ser_hf.hub.report_table import report_rows
         from ser_hf.run_folder import read_run
+        from ser_hf.run_record import EvalReport
 
         report = read_run({str(run_dir)!r}).report
         assert report.evaluation["test"].loudness_share == 0.25 and report.unknown_keys() == []
@@ -68,7 +69,8 @@ def test_a_new_metric_row_reaches_the_record_the_card_and_the_reports_table(tmp_
         evaluations = next(line for line in rows if line.startswith("| report |"))
         assert evaluations.endswith("| macro-F1 | LS |"), evaluations
         assert any(line.startswith("| [ravdess / test]") and line.endswith("| 75.0 % |") for line in rows), rows
-        [row] = report_rows(json.loads({json.dumps(json.dumps(EVAL_REPORT))}), "reports/ravdess-test")
+        evaluated = EvalReport.from_dict(json.loads({json.dumps(json.dumps(EVAL_REPORT))}))
+        [row] = report_rows(evaluated, "reports/ravdess-test")
         assert row["loudness_share"] == 0.75, row
         print("ok")
         """
