@@ -31,6 +31,7 @@ from ..models.pooling import POOLING_MODES
 from ..models.runtime.registry import ENCODER_FAMILIES
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .errors import unknown_key_message
+from .fields import AT_LEAST_ONE, OFF_OR_POSITIVE, POSITIVE_RATE, CardRow, NumberRule
 from .values import check_numbers, corpus_name_problem, options_of_each_corpus
 from .yaml_io import DuplicateKeyError, load_yaml
 
@@ -195,9 +196,21 @@ class ModelArguments:
             "only (their attention and feed-forward projections), on the lower layers' cached outputs."
         },
     )
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters' input."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank.", "range": AT_LEAST_ONE})
+    lora_alpha: int = field(
+        default=16,
+        metadata={
+            "help": "LoRA scaling numerator (update scaled by alpha / r).",
+            "range": NumberRule("positive", greater_than=0),
+        },
+    )
+    lora_dropout: float = field(
+        default=0.05,
+        metadata={
+            "help": "Dropout on the LoRA adapters' input.",
+            "range": NumberRule("in [0, 1)", at_least=0, below=1),
+        },
+    )
     lora_target_modules: Optional[list[str]] = field(
         default=None,
         metadata={
@@ -527,7 +540,11 @@ class DataArguments:
     split_seed: int = field(default=42, metadata={"help": "Seed of the split, kept apart from the training seed."})
     max_duration_seconds: Optional[float] = field(
         default=None,
-        metadata={"help": "Crop training clips to a random window of this length; evaluation uses whole clips."},
+        metadata={
+            "help": "Crop training clips to a random window of this length; evaluation uses whole clips.",
+            "range": NumberRule("a positive number of seconds", greater_than=0),
+            "card": CardRow(20, "max_duration_seconds (random training crops)"),
+        },
     )
     preprocessing_num_workers: Optional[int] = field(
         default=None, metadata={"help": "Processes decoding the audio (defaults to one per core, at most 8)."}
@@ -631,24 +648,51 @@ class DataArguments:
 class AugmentationArguments:
     """Training-time augmentation (the training split only). Every probability defaults to 0: off."""
 
-    noise_prob: float = field(default=0.0, metadata={"help": "Probability of adding noise to a clip."})
+    noise_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of adding noise to a clip.",
+            "card": CardRow(1, "additive noise", "SNR {noise_snr_db} dB"),
+        },
+    )
     noise_snr_db: list[float] = field(
         default_factory=lambda: [10.0, 30.0], metadata={"help": "SNR range [low, high] of the added noise, in dB."}
     )
     noise_files: Optional[list[str]] = field(
         default=None, metadata={"help": "Recorded noise clips to mix in; white noise when not given."}
     )
-    gain_prob: float = field(default=0.0, metadata={"help": "Probability of a random gain."})
+    gain_prob: float = field(
+        default=0.0,
+        metadata={"help": "Probability of a random gain.", "card": CardRow(2, "random gain", "{gain_db} dB")},
+    )
     gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0], metadata={"help": "Gain range in dB."})
-    speed_prob: float = field(default=0.0, metadata={"help": "Probability of speed perturbation (tempo and pitch)."})
+    speed_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of speed perturbation (tempo and pitch).",
+            "card": CardRow(3, "speed perturbation", "factors {speed_factors}"),
+        },
+    )
     speed_factors: list[float] = field(
         default_factory=lambda: [0.9, 1.1], metadata={"help": "Speed factors to choose from (Kaldi uses 0.9, 1.1)."}
     )
-    pitch_prob: float = field(default=0.0, metadata={"help": "Probability of a pitch shift (tempo kept)."})
+    pitch_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of a pitch shift (tempo kept).",
+            "card": CardRow(4, "pitch shift", "{pitch_semitones} semitones"),
+        },
+    )
     pitch_semitones: list[float] = field(
         default_factory=lambda: [-2.0, 2.0], metadata={"help": "Pitch shift range in semitones."}
     )
-    reverb_prob: float = field(default=0.0, metadata={"help": "Probability of reverberation."})
+    reverb_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of reverberation.",
+            "card": CardRow(5, "reverberation", "RT60 {reverb_rt60} s"),
+        },
+    )
     reverb_rt60: list[float] = field(
         default_factory=lambda: [0.2, 0.8], metadata={"help": "RT60 range (s) of generated impulse responses."}
     )
@@ -703,7 +747,8 @@ class AugmentationArguments:
         metadata={
             "help": "Mixup (Zhang et al., 2018): each training batch's inputs are mixed with the same batch in "
             "shuffled order, with a weight lambda drawn from Beta(mixup_alpha, mixup_alpha), and the loss mixes the "
-            "two clips' labels the same way. 0: off. Models of fixed-size inputs only (opensmile)."
+            "two clips' labels the same way. 0: off. Models of fixed-size inputs only (opensmile).",
+            "range": OFF_OR_POSITIVE,
         },
     )
 
@@ -824,21 +869,28 @@ class SERTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "Weight the loss per class: 'balanced' (inverse class frequency in the training split) or "
-            "a mapping {label: weight}; unweighted when not set."
+            "a mapping {label: weight}; unweighted when not set.",
+            "card": CardRow(15),
+            "outcome": True,
         },
     )
     head_learning_rate: Optional[float] = field(
         default=None,
         metadata={
             "help": "Learning rate of the classification head (projector, pooler, classifier, layer weights); "
-            "learning_rate then applies to the encoder. Same as learning_rate when not set."
+            "learning_rate then applies to the encoder. Same as learning_rate when not set.",
+            "range": POSITIVE_RATE,
+            "card": CardRow(2),
+            "outcome": True,
         },
     )
     one_cycle_lr: bool = field(
         default=False,
         metadata={
             "help": "Use torch's OneCycleLR (warm-up over warmup_steps, then cosine annealing, momentum "
-            "cycled) instead of lr_scheduler_type."
+            "cycled) instead of lr_scheduler_type.",
+            "card": CardRow(9),
+            "outcome": True,
         },
     )
     overwrite_output_dir: bool = field(
@@ -846,19 +898,25 @@ class SERTrainingArguments(TrainingArguments):
         metadata={
             "help": "Train again into an output_dir that holds a run (finished or not), deleting that run "
             "first. Without it a finished run is read back, not trained again, and an unfinished one "
-            "resumes from its last checkpoint."
+            "resumes from its last checkpoint.",
+            "outcome": False,
         },
     )
     early_stopping_patience: Optional[int] = field(
         default=None,
-        metadata={"help": "Stop after this many evaluations without improvement of metric_for_best_model."},
+        metadata={
+            "help": "Stop after this many evaluations without improvement of metric_for_best_model.",
+            "card": CardRow(16),
+            "outcome": True,
+        },
     )
     calibrate_temperature: bool = field(
         default=True,
         metadata={
             "help": "After training, fit temperature scaling on the validation split (one temperature T that the "
             "logits are divided by, minimising their negative log-likelihood) and save T in the model's config, "
-            "so that its scores are calibrated; no prediction changes. Without a validation split T stays 1."
+            "so that its scores are calibrated; no prediction changes. Without a validation split T stays 1.",
+            "outcome": True,
         },
     )
     calibration_min_clips: int = field(
@@ -866,7 +924,9 @@ class SERTrainingArguments(TrainingArguments):
         metadata={
             "help": "Fit the temperature only on a validation split of at least this many clips: on fewer, one "
             "temperature follows the noise of a few clips and can make the scores worse elsewhere (T stays 1, and "
-            "the report says why)."
+            "the report says why).",
+            "range": AT_LEAST_ONE,
+            "outcome": True,
         },
     )
     self_training_rounds: int = field(
@@ -876,12 +936,18 @@ class SERTrainingArguments(TrainingArguments):
             "predicts them, and the next trains from scratch on the training split plus, for every predicted "
             "emotion, the self_training_share of its clips predicted with the highest probability, with the "
             "predicted emotions; the last round's model is saved. Transductive, like corpus and speaker "
-            "statistics: the test clips' audio is read, their labels never (ser_hf.training.self_training)."
+            "statistics: the test clips' audio is read, their labels never (ser_hf.training.self_training).",
+            "range": NumberRule("0 (off) or a positive whole number", at_least=0, whole=True),
+            "outcome": True,
         },
     )
     self_training_share: float = field(
         default=0.3,
-        metadata={"help": "Share of the test clips predicted as each emotion that a self-training round keeps."},
+        metadata={
+            "help": "Share of the test clips predicted as each emotion that a self-training round keeps.",
+            "range": NumberRule("in (0, 1]", greater_than=0, at_most=1, why="the share of each emotion's clips kept"),
+            "outcome": True,
+        },
     )
     starting_point_weight: float = field(
         default=0.0,
@@ -889,7 +955,10 @@ class SERTrainingArguments(TrainingArguments):
             "help": "L2-SP regularisation (Li, Grandvalet and Davoine, 2018): adds this weight times the squared "
             "distance of the trained weights from those training started from to the loss, so that a few clips "
             "adapt a trained model (ser-hf adapt) without wrecking what it learnt; set weight_decay to 0 with it, "
-            "which pulls towards zero instead. 0: off."
+            "which pulls towards zero instead. 0: off.",
+            "range": OFF_OR_POSITIVE,
+            "card": CardRow(12),
+            "outcome": True,
         },
     )
     corpus_adversarial_weight: float = field(
@@ -900,14 +969,18 @@ class SERTrainingArguments(TrainingArguments):
             "reversal layer, whose reversed gradient, scaled by this weight (ramped up from 0 over training), "
             "teaches the projection to hide the corpus, so that the head reads what the corpora share. 0: off. "
             "Needs two training corpora or more and a cached encoder (cache_encoder_outputs); the adversary is "
-            "never saved with the model (ser_hf.training.corpus_adversary)."
+            "never saved with the model (ser_hf.training.corpus_adversary).",
+            "range": OFF_OR_POSITIVE,
+            "outcome": True,
         },
     )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
         metadata={
             "help": "auto: bf16 on a GPU that supports it, full precision otherwise; or fp32/bf16/fp16. (Not "
-            "named mixed_precision: TrainingArguments uses that attribute for accelerate's setting.)"
+            "named mixed_precision: TrainingArguments uses that attribute for accelerate's setting.)",
+            "card": CardRow(18),
+            "outcome": True,
         },
     )
     defer_loss_check: Optional[bool] = field(
@@ -916,7 +989,8 @@ class SERTrainingArguments(TrainingArguments):
             "help": "A NaN or infinite training loss stops the run, naming the step and the batch's clips. "
             "Checking makes the host wait for the device, so by default each loss is checked at once "
             "on CPU (free there) and, on accelerators, kept on the device and checked when Trainer "
-            "waits anyway (logging, evaluation, saving, epoch end): true or false forces either way."
+            "waits anyway (logging, evaluation, saving, epoch end): true or false forces either way.",
+            "outcome": False,
         },
     )
     logging_nan_inf_filter: bool = field(
@@ -924,33 +998,54 @@ class SERTrainingArguments(TrainingArguments):
         metadata={
             "help": "Trainer's filter that leaves NaN/inf losses out of the logged mean. Off: a non-finite "
             "loss stops the run instead (defer_loss_check), and the filter would wait for the device "
-            "at every step."
+            "at every step.",
+            "outcome": False,
         },
     )
     eval_strategy: str = field(
-        default="epoch", metadata={"help": "When to evaluate on the validation split: no, steps or epoch."}
+        default="epoch",
+        metadata={"help": "When to evaluate on the validation split: no, steps or epoch.", "outcome": True},
     )
-    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps or epoch."})
-    save_total_limit: Optional[int] = field(default=2, metadata={"help": "Checkpoints kept (the best is kept too)."})
+    save_strategy: str = field(
+        default="epoch", metadata={"help": "When to save a checkpoint: no, steps or epoch.", "outcome": False}
+    )
+    save_total_limit: Optional[int] = field(
+        default=2,
+        metadata={
+            "help": "Checkpoints kept (the best is kept too).",
+            "range": NumberRule("at least 1 (or left out: keep every checkpoint)", at_least=1),
+            "outcome": False,
+        },
+    )
     load_best_model_at_end: bool = field(
-        default=True, metadata={"help": "End with the checkpoint that scored best on metric_for_best_model."}
+        default=True,
+        metadata={"help": "End with the checkpoint that scored best on metric_for_best_model.", "outcome": True},
     )
     metric_for_best_model: Optional[str] = field(
-        default="unweighted_accuracy", metadata={"help": "Validation metric that picks the best model (UA)."}
+        default="unweighted_accuracy",
+        metadata={"help": "Validation metric that picks the best model (UA).", "card": CardRow(17), "outcome": True},
     )
-    greater_is_better: Optional[bool] = field(default=True, metadata={"help": "Whether the metric is better higher."})
-    logging_steps: float = field(default=10, metadata={"help": "Log the training loss every N steps."})
+    greater_is_better: Optional[bool] = field(
+        default=True, metadata={"help": "Whether the metric is better higher.", "outcome": True}
+    )
+    logging_steps: float = field(
+        default=10, metadata={"help": "Log the training loss every N steps.", "outcome": False}
+    )
     remove_unused_columns: bool = field(
-        default=False, metadata={"help": "Keep the dataset columns: the collator needs the waveform and label."}
+        default=False,
+        metadata={"help": "Keep the dataset columns: the collator needs the waveform and label.", "outcome": False},
     )
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={
             "help": "group_by_length: batches of clips of similar length (less padding); or random, sequential.",
             "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+            "outcome": True,
         },
     )
-    length_column_name: str = field(default="duration", metadata={"help": "Column of clip lengths for grouping."})
+    length_column_name: str = field(
+        default="duration", metadata={"help": "Column of clip lengths for grouping.", "outcome": False}
+    )
     dataloader_num_workers: Optional[int] = field(
         default=None,
         metadata={
@@ -959,7 +1054,8 @@ class SERTrainingArguments(TrainingArguments):
             "GPU waiting, and 0 on CPU, where workers would take cores from the training itself. A value in "
             "the recipe or on the command line always wins. Workers are started again every epoch "
             "(dataloader_persistent_workers stays off), so that each epoch's random crops and augmentation "
-            "reach them; clips are decoded once into the Arrow cache before training, never in the workers."
+            "reach them; clips are decoded once into the Arrow cache before training, never in the workers.",
+            "outcome": False,
         },
     )
 

@@ -6,6 +6,7 @@ or one outside a key's choices stops the run before any work, naming the key and
 from __future__ import annotations
 
 import collections.abc
+import copy
 import dataclasses
 import enum
 import os
@@ -18,6 +19,7 @@ from transformers import HfArgumentParser
 
 from ..errors import RecipeError
 from .arguments import RECIPE_DATACLASSES, DataArguments, _type_name
+from .fields import FACT_KEYS
 from .keys import check_recipe_keys
 from .usage import TRAIN_USAGE, unknown_flags_error
 from .yaml_io import read_recipe_file, yaml_error_line
@@ -45,6 +47,16 @@ class RecipeParser(HfArgumentParser):
         for action in self._actions:
             if action.dest in text_fields:
                 action.type = str
+
+    @staticmethod
+    def _parse_dataclass_field(parser, field: dataclasses.Field) -> None:
+        # HfArgumentParser hands a field's metadata to argparse's add_argument, which takes its help and choices but
+        # not ser-hf's facts of the key (its range, card row, outcome: ser_hf.recipe.fields).
+        argparse_field = copy.copy(field)
+        argparse_field.metadata = types.MappingProxyType(
+            {key: value for key, value in field.metadata.items() if key not in FACT_KEYS}
+        )
+        HfArgumentParser._parse_dataclass_field(parser, argparse_field)
 
     def field_names(self) -> set[str]:
         return {

@@ -1,43 +1,25 @@
 """The checks of a recipe's values that need neither torch nor transformers: numbers in their range and paths that
 exist. :func:`ser_hf.recipe.keys.check_recipe_before_imports` runs them on the recipe file and the command line before
 torch, transformers, peft and datasets are imported (seconds of CPU on a busy machine), and the dataclasses of
-:mod:`ser_hf.recipe.arguments` run the number rules again on the parsed values, so each rule is written once, here.
+:mod:`ser_hf.recipe.arguments` run the number rules again on the parsed values; each rule is written once, in the
+metadata of its field (:mod:`ser_hf.recipe.fields`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import RecipeError
+from .fields import RANGE, NumberRule, facts_from_source, number_rules
 
-#: What each numeric recipe value must be, in words, and the test of a finite number. Booleans are never numbers
-#: (YAML's ``true`` is not a learning rate); a value that is not a number at all is left to the parser's type check.
-NUMBER_RULES: dict[str, tuple[str, Callable[[float], bool], str]] = {
-    # torch's optimizers accept an infinite rate and fail (or train to NaN) at the first step; a negative one climbs
-    # the loss; zero trains nothing and still saves the model as a finished run.
-    "learning_rate": ("a positive, finite number (2.0e-5, say)", lambda value: value > 0, ""),
-    "head_learning_rate": ("a positive, finite number (2.0e-5, say)", lambda value: value > 0, ""),
-    "num_train_epochs": ("positive", lambda value: value > 0, "the run would save an untrained model"),
-    "per_device_train_batch_size": ("at least 1", lambda value: value >= 1, ""),
-    "per_device_eval_batch_size": ("at least 1", lambda value: value >= 1, ""),
-    "gradient_accumulation_steps": ("at least 1", lambda value: value >= 1, ""),
-    "label_smoothing_factor": ("in [0, 1) (0: no smoothing)", lambda value: 0 <= value < 1, ""),
-    "weight_decay": ("0 (none) or positive", lambda value: value >= 0, ""),
-    "warmup_steps": ("0 or positive", lambda value: value >= 0, "a number of steps, or below 1 a share of them"),
-    "mixup_alpha": ("0 (off) or positive", lambda value: value >= 0, ""),
-    "max_grad_norm": ("0 (no clipping) or positive", lambda value: value >= 0, ""),
-    "save_total_limit": ("at least 1 (or left out: keep every checkpoint)", lambda value: value >= 1, ""),
-    "calibration_min_clips": ("at least 1", lambda value: value >= 1, ""),
-    "self_training_rounds": ("0 (off) or a positive whole number", lambda value: 0 <= value == int(value), ""),
-    "corpus_adversarial_weight": ("0 (off) or positive", lambda value: value >= 0, ""),
-    "starting_point_weight": ("0 (off) or positive", lambda value: value >= 0, ""),
-    "self_training_share": ("in (0, 1]", lambda value: 0 < value <= 1, "the share of each emotion's clips kept"),
-    "max_duration_seconds": ("a positive number of seconds", lambda value: value > 0, ""),
-    "lora_r": ("at least 1", lambda value: value >= 1, ""),
-    "lora_alpha": ("positive", lambda value: value > 0, ""),
-    "lora_dropout": ("in [0, 1)", lambda value: 0 <= value < 1, ""),
+#: What each numeric recipe value must be (:class:`~ser_hf.recipe.fields.NumberRule`): the ``range`` fact of each
+#: recipe key, read from its field's metadata in ``arguments.py``'s source without importing it
+#: (:func:`~ser_hf.recipe.fields.facts_from_source`). Booleans are never numbers (YAML's ``true`` is not a learning
+#: rate); a value that is not a number at all is left to the parser's type check.
+NUMBER_RULES: dict[str, NumberRule] = {
+    name: facts[RANGE] for name, facts in facts_from_source().items() if RANGE in facts
 }
 
 
@@ -45,10 +27,10 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
 
 
-def number_problem(name: str, value: Any) -> Optional[str]:
-    """Why `value` is not a valid `name` (a key of :data:`NUMBER_RULES`), or `None` when it is (or is `None`, or is
-    not a number at all, which the parser's type check reports)."""
-    rule, test, why = NUMBER_RULES[name]
+def number_problem(name: str, value: Any, rule: Optional[NumberRule] = None) -> Optional[str]:
+    """Why `value` is not a valid `name` (by `rule`, or else its rule in :data:`NUMBER_RULES`), or `None` when it is
+    (or is `None`, or is not a number at all, which the parser's type check reports)."""
+    rule = NUMBER_RULES[name] if rule is None else rule
     if value is None:
         return None
     if isinstance(value, str):
@@ -56,8 +38,13 @@ def number_problem(name: str, value: Any) -> Optional[str]:
             value = float(value)  # YAML reads 1e-5 as a string; the parser converts it
         except ValueError:
             return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value):
-        return f"{name} must be {rule}, got {_shown(value)}" + (f": {why}." if why else ".")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not rule.holds(value)
+    ):
+        return f"{name} must be {rule.words}, got {_shown(value)}" + (f": {rule.why}." if rule.why else ".")
     return None
 
 
@@ -69,10 +56,12 @@ def check_number(name: str, value: Any) -> None:
 
 
 def check_numbers(arguments: Any) -> None:
-    """:func:`check_number` on every field of a recipe dataclass that :data:`NUMBER_RULES` has a rule for."""
-    for name in NUMBER_RULES:
-        if hasattr(arguments, name):
-            check_number(name, getattr(arguments, name))
+    """Raise :class:`RecipeError` on the first field of a recipe dataclass instance that breaks its ``range`` fact
+    (:func:`~ser_hf.recipe.fields.number_rules`)."""
+    for name, rule in number_rules(arguments).items():
+        problem = number_problem(name, getattr(arguments, name), rule)
+        if problem:
+            raise RecipeError(problem)
 
 
 def _looks_local(location: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import numpy as np
 from datasets import Dataset, DatasetDict
 from huggingface_hub.errors import StrictDataclassError
-from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, TrainingArguments, set_seed
+from transformers import AutoConfig, EarlyStoppingCallback, PreTrainedModel, set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..atomic_files import atomic_directory, write_text_atomic
@@ -52,6 +52,7 @@ from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
 from ..models.runtime.baselines import default_feature_extractor
 from ..models.runtime.ssl import check_config_overrides, minimum_input_samples, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ..recipe.fields import outcome_fields
 from ..recipe.recipe import Recipe
 from ..recipe.values import options_of_each_corpus
 from ..run_folder import (
@@ -405,47 +406,11 @@ def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has
     return dataclasses.replace(training_args, **changes)
 
 
-#: The `TrainingArguments` fields that change what a run trains (its optimiser, schedule, batches, seed, precision,
-#: and which epoch it keeps): a finished or interrupted run with other values is not this recipe's run. ser-hf's own
-#: training fields (:data:`OUTCOME_NEUTRAL_SER_TRAINING_FIELDS` aside) all count.
-OUTCOME_TRAINING_FIELDS = (
-    "learning_rate",
-    "weight_decay",
-    "adam_beta1",
-    "adam_beta2",
-    "adam_epsilon",
-    "max_grad_norm",
-    "num_train_epochs",
-    "max_steps",
-    "lr_scheduler_type",
-    "lr_scheduler_kwargs",
-    "warmup_steps",
-    "optim",
-    "optim_args",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "train_sampling_strategy",
-    "dataloader_drop_last",
-    "seed",
-    "data_seed",
-    "label_smoothing_factor",
-    "neftune_noise_alpha",
-    "bf16",
-    "fp16",
-    "eval_strategy",
-    "eval_steps",
-    "load_best_model_at_end",
-    "metric_for_best_model",
-    "greater_is_better",
-)
-#: ser-hf's training fields that change nothing a run trains: how its folder is treated and when losses are checked.
-OUTCOME_NEUTRAL_SER_TRAINING_FIELDS = ("overwrite_output_dir", "defer_loss_check")
-
-
 def _outcome_training_fields() -> set[str]:
-    inherited = {field.name for field in dataclasses.fields(TrainingArguments)}
-    own = {field.name for field in dataclasses.fields(SERTrainingArguments)} - inherited
-    return (set(OUTCOME_TRAINING_FIELDS) | own) - set(OUTCOME_NEUTRAL_SER_TRAINING_FIELDS)
+    """The training settings that change what a run trains (its optimiser, schedule, batches, seed, precision, and
+    which epoch it keeps): a finished or interrupted run with other values is not this recipe's run. Each field's
+    ``outcome`` fact says it (:func:`ser_hf.recipe.fields.outcome_fields`), not its logging, saving or output."""
+    return set(outcome_fields(SERTrainingArguments))
 
 
 def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any]) -> None:
