@@ -1,5 +1,5 @@
 #!/bin/bash
-# Whisper fine-tuning on a GPU machine lent by the device tool (BENCHMARKS.md "Whisper fine-tuning on a GPU"): what
+# Whisper fine-tuning on a GPU machine lent by the device tool (docs/results/LOG.md "Whisper fine-tuning on a GPU"): what
 # ran there on 2026-11-26, in two calls, because the checkout, the wheels, Whisper base's weights and RAVDESS 01-20
 # together pass the 64 MiB a call may carry (the first call leaves the wheels and weights in /tmp for the second,
 # which must follow within the 30 s the machine stays warm).
@@ -16,7 +16,7 @@
 # finished fold (`collect`).
 #
 # The image has torch, transformers, peft and accelerate but not datasets, soundfile or librosa (carried as wheels,
-# BENCHMARKS.md lists them) nor FFmpeg: torchcodec cannot load there. When this ran, building a corpus imported it
+# docs/results/LOG.md lists them) nor FFmpeg: torchcodec cannot load there. When this ran, building a corpus imported it
 # (since fixed: corpora are built from their paths and cast to Audio), so a stand-in torchcodec whose decoders
 # refuse to run was installed instead; ser-hf decodes FLAC with soundfile, and anything that did decode through the
 # stand-in would stop with its message, not give other numbers. It is kept as what ran.

@@ -3,7 +3,7 @@
     python bench/peer.py --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
     python bench/peer.py                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
     python bench/peer.py --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3
-                                                    # on a GPU (BENCHMARKS.md, "GPU (not yet measured)")
+                                                    # on a GPU (BENCHMARKS.md, "GPU")
 
 The peer is transformers' ``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged
 in ``bench/peer/`` (its header says which commit). Both tools fine-tune the same randomly initialised wav2vec2

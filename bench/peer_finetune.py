@@ -6,7 +6,8 @@
     python bench/peer_finetune.py --quick --threads 1   # the shipped sample and tiny.en (pretrained/), a few minutes
 
 One speaker fold of RAVDESS actors 01-20 (``--fold``, of the speaker 5-fold with fold seed 42 that every RAVDESS row
-of BENCHMARKS.md uses), trained for the same ``--epochs`` with the same batch size and encoder learning rate both ways:
+of docs/results/LOG.md uses), trained for the same ``--epochs`` with the same batch size and encoder learning rate
+both ways:
 
 - **ser-hf**: a fine-tuning recipe (default ``recipes/ravdess_whisper_tiny_en_top2.yaml``: the top 2 layers on the
   cached input of the first of them, each clip through its own length) through ``bench/accuracy.py``'s fold, its

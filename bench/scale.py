@@ -1,7 +1,7 @@
 """Scale: time and peak memory of every stage of a run against the corpus size, on a corpus the benchmark writes.
 
     python bench/scale.py --quick                             # 200 and 1,000 clips, a few minutes
-    python bench/scale.py --sizes 1000 10000                  # the sizes BENCHMARKS.md reports
+    python bench/scale.py --sizes 1000 10000                  # the sizes docs/results/LOG.md reports
     python bench/scale.py --sizes 100000 --precisions float16 --work-dir /big/disk   # 100,000 clips (~55 h of audio)
 
 The corpus: short FLAC clips (1-3 s, 16 kHz, 16-bit) in the folder layout ``EMOTION/spkNNNN_IIIIIII.flac`` that

@@ -4,7 +4,7 @@ size and epochs, in one run.
     python bench/train_step.py --quick                  # shipped RAVDESS sample, reduced SSL geometry: ~1 min
     python bench/train_step.py                          # ../shared/data/ravdess_16k, wav2vec2-base geometry, CRNN
     python bench/train_step.py --device cuda --bf16 --models ssl --ssl-batch-size 32 --ssl-clips 960 \
-        --ssl-mode lora --seconds 3 --gpu-utilisation          # on a GPU (BENCHMARKS.md, "GPU (not yet measured)")
+        --ssl-mode lora --seconds 3 --gpu-utilisation          # on a GPU (BENCHMARKS.md, "GPU")
 
 The straightforward loop is what audio-classification notebooks do: the corpus' `audio` column, decoded by
 `datasets` on every access; a `with_transform` that calls the feature extractor on each batch with every clip padded

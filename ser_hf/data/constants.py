@@ -8,7 +8,7 @@ VERIFY_LEVELS = ("header", "full")
 PROTOCOLS = ("speaker", "kfold", "loso", "random")
 
 #: How the decoded waveforms and the cached encoder outputs are stored (``cache_precision``): float32, or float16 at
-#: half the size (see BENCHMARKS.md, "Scale").
+#: half the size (see docs/results/LOG.md, "Scale").
 CACHE_PRECISIONS = ("float32", "float16")
 
 #: Audio formats every loader accepts: libsndfile reads the first ones, FFmpeg (through torchcodec) the others.

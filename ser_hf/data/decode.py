@@ -8,8 +8,8 @@ file or another rate is decoded again and nothing else is. Labels and metadata n
 
 The waveforms are stored as float32, or as float16 (``precision="float16"``, the recipe's ``cache_precision``) at half
 the size: float16 keeps 11 significant bits of every sample, a relative error below 0.05 %, about 66 dB under each
-sample, which changed no prediction of the models BENCHMARKS.md ("Scale") trained both ways. Readers cast rows back to
-float32 (the collators do).
+sample, which changed no prediction of the models docs/results/LOG.md ("Scale") trained both ways. Readers cast rows
+back to float32 (the collators do).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 SMOOTHING_METHODS = ("none", "mean", "exponential")
 #: Seconds of the audio around each speech segment that it is classified with (:func:`segment_context`), chosen by
-#: ``bench/timeline.py`` (BENCHMARKS.md): the value with which segments best agree with whole-clip predictions.
+#: ``bench/timeline.py`` (docs/results/LOG.md): the value with which segments best agree with whole-clip predictions.
 DEFAULT_SEGMENT_CONTEXT = 1.0
 
 
@@ -194,7 +194,7 @@ def segment_context(
     segment (no audio is classified twice, no other speech is heard) nor past the recording's ends.
 
     Models trained on whole acted clips heard the silence around each utterance; the VAD's tight segments lack it,
-    and their predictions then differ from the whole clip's (``bench/timeline.py``, BENCHMARKS.md)."""
+    and their predictions then differ from the whole clip's (``bench/timeline.py``, docs/results/LOG.md)."""
     if not (context_seconds >= 0):
         raise ValueError(f"context_seconds must not be negative, got {context_seconds}.")
     widened = []

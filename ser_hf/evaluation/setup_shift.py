@@ -2,8 +2,8 @@
 
 A model whose features are standardised with its training clips' statistics (``normalization: global``, what a
 single clip needs) is only as good as those statistics fit the new recordings: another microphone, room or language
-shifts every feature, and the model then answers with one or two classes (BENCHMARKS.md, leave-one-corpus-out). The
-shift of a group of recordings is the root mean square of its mean features standardised with the stored statistics
+shifts every feature, and the model then answers with one or two classes (docs/results/LOG.md, leave-one-corpus-out).
+The shift of a group of recordings is the root mean square of its mean features standardised with the stored statistics
 (:meth:`~ser_hf.models.feature_normalization.FeatureStatisticsMixin.setup_shift`); training stores what its corpora
 and speakers had (``setup_shifts``). Recordings farther than every training speaker were are "far": their scores
 deserve distrust, and corpus or speaker statistics (which standardise the recordings with their own) fit them better.

@@ -173,7 +173,7 @@ def encode_dataset(
         load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache file written for the same inputs.
         batch_group_norm (`bool`, *optional*): encode group-norm encoders in batches, their first convolution clip by
             clip; by default on an accelerator only. On CPU a single 3-5 s clip already makes matrices large enough,
-            and one clip per forward was faster than masked batches (see BENCHMARKS.md).
+            and one clip per forward was faster than masked batches (see docs/results/LOG.md).
         precision (`str`, *optional*, defaults to `"float32"`): how the states are stored, `"float32"` or
             `"float16"` (half the size; :class:`CachedEncoderHead` computes in float32 either way). Part of the key.
         lower_layer (`int`, *optional*): also cache, in a `lower_states` column, each clip's input to this encoder

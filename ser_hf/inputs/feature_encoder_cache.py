@@ -4,8 +4,8 @@ wav2vec 2.0, HuBERT, WavLM and data2vec-audio start with a stack of convolutions
 parameters in the base models) that turns 16 kHz samples into 512-channel frames at 50 Hz. Fine-tuning keeps it
 frozen (ser-hf's default, as in transformers' audio-classification example), and so do LoRA and frozen layers, yet a
 training step still runs it on every clip of every epoch: 14 % of a wav2vec2-base training step on CPU
-(BENCHMARKS.md). It has no dropout and nothing random, so when the training clips are neither cropped nor augmented a
-clip's frames never change:
+(docs/results/LOG.md). It has no dropout and nothing random, so when the training clips are neither cropped nor
+augmented a clip's frames never change:
 
 - :func:`encode_feature_encoder_outputs` computes them once per clip into an Arrow cache file (keyed by the clips, the
   feature encoder's config and weights and the feature extractor's settings) and adds them as an `extract_features`

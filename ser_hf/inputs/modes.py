@@ -67,9 +67,9 @@ def input_mode(
 def caches_feature_encoder(model_args, device: Optional[str] = None) -> bool:
     """Whether an SSL model's frozen feature encoder is cached (``cache_feature_encoder``): true or false as the recipe
     says; left unset (auto), on CPU only. On CPU the convolutional feature encoder is a large share of every step and
-    reading its cached outputs is much cheaper (BENCHMARKS.md, bench/train_step.py); on a GPU it may cost less than
-    reading its cache, which is not measured yet, so auto recomputes it there (the GPU subsection of BENCHMARKS.md
-    has the command that measures it)."""
+    reading its cached outputs is much cheaper (docs/results/LOG.md, bench/train_step.py); on a GPU it may cost less
+    than reading its cache, which is not measured yet, so auto recomputes it there (the GPU subsection of
+    docs/results/LOG.md has the command that measures it)."""
     if model_args.cache_feature_encoder is not None:
         return model_args.cache_feature_encoder
     if device is None:

@@ -185,7 +185,7 @@ class ModelArguments:
             "cached outputs instead of recomputing them every step. Unset (auto): when training on CPU, "
             "whenever that is exact (the feature encoder is frozen and the training clips are neither "
             "augmented nor cropped: none longer than max_duration_seconds); on a GPU it is recomputed, "
-            "where the encoder may cost less than reading its cache (not measured yet: BENCHMARKS.md). "
+            "where the encoder may cost less than reading its cache (not measured yet: docs/results/LOG.md). "
             "true demands it on any device (the run stops naming what prevents it), false recomputes it."
         },
     )
@@ -553,7 +553,7 @@ class DataArguments:
         default="float32",
         metadata={
             "help": "How the decoded waveforms and the cached encoder outputs (feature encoder, FAST) are stored: "
-            "float32, or float16 at half the disk and memory (see BENCHMARKS.md, Scale).",
+            "float32, or float16 at half the disk and memory (see docs/results/LOG.md, Scale).",
             "choices": list(CACHE_PRECISIONS),
         },
     )

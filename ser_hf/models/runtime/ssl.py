@@ -225,7 +225,7 @@ def build_ssl_classifier(
     if freeze_feature_encoder or lora_config is not None or freeze_base_model:
         # Besides freezing its weights, this stops the feature encoder marking the waveform as requiring grad: with
         # the encoder frozen (LoRA, freeze_base_model) autograd would otherwise record the frozen convolutions and
-        # run their backward pass for nothing (slower LoRA steps, more saved activations: see BENCHMARKS.md).
+        # run their backward pass for nothing (slower LoRA steps, more saved activations: see docs/results/LOG.md).
         model.freeze_feature_encoder()
     if lora_config is not None:
         model = apply_lora(model, lora_config)
@@ -445,7 +445,7 @@ def set_encoder_window(model: PreTrainedModel, seconds: int) -> None:
     embeddings (`config.max_source_positions`).
 
     Whisper was trained on 30-s windows only; a short clip padded to 30 s pays for all of them. A shorter window costs
-    far less and keeps the features close to the 30-s ones (BENCHMARKS.md measures both). The model's feature
+    far less and keeps the features close to the 30-s ones (docs/results/LOG.md measures both). The model's feature
     extractor must use the same window (`chunk_length`): :func:`build_ssl_feature_extractor` with the same
     `encoder_window_seconds`.
     """
