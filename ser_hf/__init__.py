@@ -25,7 +25,7 @@ __version__ = "0.1.0.dev0"
 #: Public name -> the module that defines it: the package's one list of its names, from which `__all__` and the
 #: lazy imports derive.
 _EXPORTS = {
-    "CORPORA": ".data.corpora",
+    "CORPORA": ".data.corpora.named",
     "EMOTIONS": ".emotions",
     "CorpusError": ".data.errors",
     "InvalidClipError": ".data.errors",
@@ -39,8 +39,8 @@ _EXPORTS = {
     "count_parameters": ".models",
     "get_ser_info": ".data.dataset_info",
     "leave_one_speaker_out": ".data.splits",
-    "load_corpus": ".data.corpora",
-    "merge_corpora": ".data.corpora",
+    "load_corpus": ".data.corpora.loading",
+    "merge_corpora": ".data.corpora.loading",
     "merge_lora": ".models",
     "metrics_path": ".evaluation.metrics",
     "prepare_audio": ".data.decode",

@@ -10,16 +10,7 @@ without it, and the recipe's checks read a corpus folder through them before tor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ...lazy_exports import lazy_exports
-
-if TYPE_CHECKING:
-    # For docs/reference.md, whose entries name these three here (mkdocstrings reads the source, not __getattr__);
-    # once it names them where they are defined (.loading, .named), this block goes.
-    from .loading import load_corpus as load_corpus
-    from .loading import merge_corpora as merge_corpora
-    from .named import CORPORA as CORPORA
 
 #: Each public name -> the module (relative to this package) that defines it.
 _EXPORTS = {
