@@ -1,11 +1,11 @@
 """The one list of ser-hf's model kinds: every baseline and self-supervised encoder family a recipe can name, with the
 classes that make it up.
 
-:data:`BASELINES` and :data:`ENCODER_FAMILIES` are read by :func:`register_auto_classes` (called by every loader,
-when :mod:`ser_hf.models` is imported, and by ``import ser_hf`` once transformers' Auto classes are), by :func:`~ser_hf.models.build_baseline` and
-:func:`~ser_hf.models.default_feature_extractor`, and by :mod:`ser_hf.models.runtime.ssl`, whose
-:data:`~ser_hf.models.SSL_MODEL_TYPES` they give. A new model is one entry here beside its ``configuration_*.py`` and
-``modeling_*.py`` files.
+:data:`BASELINES` and :data:`ENCODER_FAMILIES` are read by :func:`register_auto_classes` (called by every loader, when
+:mod:`ser_hf.models` is imported, and by ``import ser_hf`` once transformers' Auto classes are), by
+:func:`~ser_hf.models.build_baseline` and :func:`~ser_hf.models.default_feature_extractor`, and by
+:mod:`ser_hf.models.runtime.ssl`, whose :data:`~ser_hf.models.SSL_MODEL_TYPES` they give. A new model is one entry here
+beside its ``configuration_*.py`` and ``modeling_*.py`` files.
 """
 
 from __future__ import annotations
