@@ -32,7 +32,7 @@ from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS
 from .atomic_files import write_text_atomic
 from .errors import RecipeError
 from .recipe.yaml_io import RECIPE_FILE
-from .run_record import EvalReport, RunConfig, RunReport
+from .run_record import EvalReport, FoldSummary, RunConfig, RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +293,8 @@ class RunDir:
             folder.read_config()
 
     def read_summary(self) -> Optional[dict[str, Any]]:
-        """``summary.json``, the mean ± std over the folds at the root of a k-fold run."""
+        """``summary.json``, the mean ± std over the folds at the root of a k-fold run (as a dict; :func:`read_run`
+        reads it as a :class:`~ser_hf.run_record.FoldSummary`)."""
         return self.read_json(SUMMARY_FILE)
 
     def read_model_config(self) -> Optional[dict[str, Any]]:
@@ -392,7 +393,7 @@ class RunRecord:
             the run has none.
         config, feature_extractor (`dict`, *optional*): the exported model's ``config.json`` and
             ``preprocessor_config.json``.
-        summary (`dict`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
+        summary (`FoldSummary`, *optional*): the k-fold ``summary.json`` (for a fold, its parent's).
         folds (`list[tuple[str, RunReport]]`): a k-fold root's ``(folder, metrics.json)`` of each finished fold.
         eval_reports (`list[tuple[str, EvalReport]]`): ``(path relative to run_dir, eval_report.json)`` of every
             report ``ser-hf evaluate`` wrote into ``reports/``.
@@ -403,7 +404,7 @@ class RunRecord:
     run_config: Optional[RunConfig]
     config: Optional[dict[str, Any]] = None
     feature_extractor: Optional[dict[str, Any]] = None
-    summary: Optional[dict[str, Any]] = None
+    summary: Optional[FoldSummary] = None
     folds: list[tuple[str, RunReport]] = dataclasses.field(default_factory=list)
     eval_reports: list[tuple[str, EvalReport]] = dataclasses.field(default_factory=list)
 
@@ -439,7 +440,7 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
             f"Run directory {run_dir} does not exist." if not run.path.exists() else f"{run_dir} is not a folder."
         )
     report = run.read_report()
-    summary = run.read_summary()
+    summary_dir = run
     folds: list[tuple[str, RunReport]] = []
     if report is None:
         fold_dirs = run.fold_dirs()
@@ -452,15 +453,16 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord:
         model_dir = fold_dirs[0]
     else:
         model_dir = run
-        if summary is None and run.is_fold:
-            summary = RunDir(run.path.parent).read_summary()
+        if not run.has(SUMMARY_FILE) and run.is_fold:
+            summary_dir = RunDir(run.path.parent)
+    summary = summary_dir.read_summary()
     return RunRecord(
         run_dir=run.path,
         report=report,
         run_config=model_dir.read_config(),
         config=model_dir.read_model_config(),
         feature_extractor=model_dir.read_feature_extractor_config(),
-        summary=summary,
+        summary=None if summary is None else FoldSummary.from_dict(summary, where=f"{summary_dir}/{SUMMARY_FILE}"),
         folds=folds,
         eval_reports=[
             (path, EvalReport.from_dict(report, where=f"{run}/{path}/{EVAL_REPORT_JSON}"))

@@ -1,8 +1,8 @@
 """The typed form of what a run folder's JSON files hold: :class:`RunReport` is a finished split's ``metrics.json``
 (written by :func:`ser_hf.training.stages.train_and_evaluate` and by ensembles), :class:`RunConfig` its
-``run_config.json`` (the resolved recipe the run started with), :class:`EvalReport` a ``ser-hf evaluate`` report's
-``eval_report.json``. Readers use attributes (``report.split.speakers``,
-``report.evaluation["test"].unweighted_accuracy``) instead of string keys.
+``run_config.json`` (the resolved recipe the run started with), :class:`FoldSummary` a k-fold run's ``summary.json``,
+:class:`EvalReport` a ``ser-hf evaluate`` report's ``eval_report.json``. Readers use attributes
+(``report.split.speakers``, ``report.evaluation["test"].unweighted_accuracy``) instead of string keys.
 
 ``from_dict``/``to_dict`` round-trip the JSON exactly: a key ser-hf does not know (a newer ser-hf's, or one a user
 added) is kept in ``extra_fields`` and written back, a key a record lacks (an older ser-hf's report) stays absent, and
@@ -450,6 +450,36 @@ class RunReport(JsonRecord):
         return list(self.evaluation)
 
 
+# --- summary.json -------------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class FoldSummary(JsonRecord):
+    """A k-fold or leave-one-speaker-out run's ``summary.json`` (:func:`ser_hf.evaluation.report.write_fold_summary`):
+    every metric's mean and sample standard deviation over the folds on one split, each fold's metrics, and all folds'
+    test speakers pooled (``confidence_intervals``).
+
+    Attributes:
+        folds (`int`): how many folds.
+        mean, std (`dict[str, float]`): each metric's mean and sample standard deviation over the folds.
+        per_fold (`list[dict]`): each fold's metrics, in fold order.
+        split (`str`): the split summarised (``test``, or ``validation`` for a run without test speakers).
+        fold_ids (`list[int]`), test_speakers (`list[list[str]]`): each fold's number and test speakers.
+        leakage_audits_passed (`bool`, *optional*): whether every fold's leakage audit passed.
+    """
+
+    folds: Optional[int] = _number(COUNT)
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+    per_fold: list[dict[str, Any]] = field(default_factory=list)
+    confidence_intervals: Optional[dict[str, Any]] = _optional()
+    split: Optional[str] = None
+    protocol: Optional[str] = None
+    fold_ids: list[Optional[int]] = field(default_factory=list)
+    test_speakers: list[list[str]] = field(default_factory=list)
+    leakage_audits_passed: Optional[bool] = None
+
+
 # --- eval_report.json ---------------------------------------------------------------------------------------------
 
 
@@ -577,6 +607,7 @@ __all__ = [
     "EnsembleRecord",
     "EvalReport",
     "EvalSplitRecord",
+    "FoldSummary",
     "JsonRecord",
     "Range",
     "RunConfig",

@@ -16,7 +16,7 @@ from ..evaluation.constants import INTERVAL_METRICS, PERCENT_METRICS, SCALAR_MET
 from ..evaluation.eval_report import corpora_names, corpus_relation
 from ..metric_table import METRICS
 from ..run_folder import EVAL_REPORT_MARKDOWN, RunRecord, split_confusion_matrix_png
-from ..run_record import EvalReport, RunReport
+from ..run_record import EvalReport, FoldSummary, RunReport
 
 #: The metrics of the ``model-index`` and how each appears there: (metric type, name, metric config), from the
 #: metric table (:data:`~ser_hf.evaluation.constants.METRICS`). Those the Hub has no metric type for (the expected
@@ -136,12 +136,12 @@ def eval_results(
     if run.summary is not None and run.is_kfold_root:
         summary = run.summary
         results += _metric_results(
-            summary["mean"],
+            summary.mean,
             MODEL_INDEX_METRICS,
-            lambda pretty: f"{pretty}, mean of {summary['folds']} folds",
+            lambda pretty: f"{pretty}, mean of {summary.folds} folds",
             dataset_type=dataset_type,
-            dataset_name=f"{dataset_name} (in-corpus, {summary['folds']}-fold {summary['protocol']}, mean)",
-            dataset_split=summary["split"],
+            dataset_name=f"{dataset_name} (in-corpus, {summary.folds}-fold {summary.protocol}, mean)",
+            dataset_split=summary.split,
         )
     elif run.report is not None:
         split = main_split(run.report)
@@ -218,22 +218,22 @@ def calibration_text(report: RunReport) -> Optional[str]:
     )
 
 
-def kfold_table(summary: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
+def kfold_table(summary: Optional[FoldSummary]) -> Optional[dict[str, Any]]:
     """The k-fold mean ± std and one row per fold, from ``summary.json``."""
     if summary is None:
         return None
-    mean = {name: f"{100 * summary['mean'][name]:.1f} ± {100 * summary['std'][name]:.1f}" for name in KFOLD_METRICS}
+    mean = {name: f"{100 * summary.mean[name]:.1f} ± {100 * summary.std[name]:.1f}" for name in KFOLD_METRICS}
     rows = []
-    for fold, row, speakers in zip(summary["fold_ids"], summary["per_fold"], summary["test_speakers"]):
+    for fold, row, speakers in zip(summary.fold_ids, summary.per_fold, summary.test_speakers):
         shown = ", ".join(speakers[:4]) + (", ..." if len(speakers) > 4 else "")
         rows.append({"fold": fold, "speakers": shown, **{m: percent(row[m]) for m in KFOLD_METRICS}})
     return {
-        "folds": summary["folds"],
-        "split": summary["split"],
+        "folds": summary.folds,
+        "split": summary.split,
         "mean": mean,
         "rows": rows,
-        "audits_passed": summary.get("leakage_audits_passed"),
-        "pooled": pooled_text(summary.get("confidence_intervals")),
+        "audits_passed": summary.leakage_audits_passed,
+        "pooled": pooled_text(summary.confidence_intervals),
     }
 
 
