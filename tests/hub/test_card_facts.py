@@ -4,6 +4,7 @@ can set; the first sentence is one grammatical sentence for every model kind of 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -159,3 +160,24 @@ def test_card_of_a_folder_corpus_run_parses_as_a_model_card(folder_run):
     card = ModelCard(str(create_model_card(folder_run, model_id="me/my-clips-cnn")))
     assert card.data.model_name == "me/my-clips-cnn"
     assert card.data.eval_results[0].dataset_name.startswith("my-clips (in-corpus, test speakers: SP04)")
+
+
+def test_one_reader_serves_compare_and_the_card_which_names_what_it_lacks(tmp_path):
+    """read_run reads any finished run (compare needs no more); the card asks for what it states besides: a k-fold
+    root's summary.json and the run's run_config.json."""
+    from ser_hf.run_folder import read_run
+
+    report = {"labels": ["angry"], "evaluation": {"test": {"unweighted_accuracy": 0.5, "clips": 2}}}
+    for fold in (0, 1):
+        (tmp_path / f"fold-{fold}").mkdir()
+        (tmp_path / f"fold-{fold}" / "metrics.json").write_text(json.dumps({"fold": fold, **report}))
+    run = read_run(tmp_path)
+    assert run.is_kfold_root and [r.fold for r in run.reports] == [0, 1] and run.model_dir == tmp_path / "fold-0"
+    assert run.summary is None and run.run_config is None and run.model_type is None
+    with pytest.raises(FileNotFoundError, match=r"its folds are there but not the summary\.json"):
+        SERCardData.read(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"fold-1/run_config\.json is missing: the card needs"):
+        SERCardData.read(tmp_path / "fold-1")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"empty holds no finished ser-hf run: neither metrics\.json"):
+        read_run(tmp_path / "empty")
