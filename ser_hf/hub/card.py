@@ -29,6 +29,8 @@ from ..data.corpora import CORPORA, CorpusSpec
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES, EnsembleConfig
 from ..recipe.adaptation import ADAPTATION_FILE
+from ..recipe.arguments import AugmentationArguments, DataArguments, SERTrainingArguments
+from ..recipe.fields import card_rows
 from ..run_folder import CARD_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir, RunRecord, read_run
 from ..run_record import RunReport
 from .card_results import (
@@ -53,34 +55,11 @@ logger = logging.getLogger(__name__)
 #: The model card template, in ``hub_cards/`` (the package ``ser_hf.hub_cards`` once installed).
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 
-_AUGMENTATION_NAMES = {
-    "noise_prob": "additive noise",
-    "gain_prob": "random gain",
-    "speed_prob": "speed perturbation",
-    "pitch_prob": "pitch shift",
-    "reverb_prob": "reverberation",
-}
-_HYPERPARAMETERS = (
-    "learning_rate",
-    "head_learning_rate",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "num_train_epochs",
-    "max_steps",
-    "optim",
-    "lr_scheduler_type",
-    "one_cycle_lr",
-    "warmup_steps",
-    "weight_decay",
-    "starting_point_weight",
-    "max_grad_norm",
-    "label_smoothing_factor",
-    "class_weights",
-    "early_stopping_patience",
-    "metric_for_best_model",
-    "precision",
-    "seed",
-)
+#: The settings the card's hyperparameter table shows, in its order: ``(run config section, key, CardRow)`` of each
+#: recipe key whose field metadata holds a card row (:mod:`ser_hf.recipe.fields`).
+_HYPERPARAMETERS = card_rows({"training": SERTrainingArguments, "data": DataArguments})
+#: The waveform augmentations the card names, in its order, each with the settings it shows (its card row's detail).
+_AUGMENTATION_NAMES = card_rows({"augmentation": AugmentationArguments})
 
 
 def model_card_template_path(name: str = MODEL_CARD_TEMPLATE) -> Path:
@@ -595,33 +574,25 @@ class SERCardData:
         return "; ".join(parts) + "."
 
     def _hyperparameters(self) -> list[tuple[str, Any]]:
-        training, data = self.training_args, self.data_args
+        sections = {"training": self.training_args, "data": self.data_args}
+        steps = self.training_args.get("max_steps") or -1
         rows = [
-            (name, training[name])
-            for name in _HYPERPARAMETERS
-            if name in training
-            and training[name] not in (None, -1, False, "")
-            and not (name == "num_train_epochs" and (training.get("max_steps") or -1) > 0)
+            (row.label or name, sections[section][name])
+            for section, name, row in _HYPERPARAMETERS
+            if name in sections[section]
+            and sections[section][name] not in (None, -1, False, "")
+            and not (name == "num_train_epochs" and steps > 0)
         ]
-        if data.get("max_duration_seconds"):
-            rows.append(("max_duration_seconds (random training crops)", data["max_duration_seconds"]))
         rows.append(("evaluation", "whole clips"))
         return [(name, json.dumps(value) if isinstance(value, (dict, list)) else value) for name, value in rows]
 
     def _augmentation(self) -> str:
         augmentation = self.run.run_config.augmentation
         parts = []
-        for key, name in _AUGMENTATION_NAMES.items():
+        for _, key, row in _AUGMENTATION_NAMES:
             probability = augmentation.get(key) or 0
             if probability:
-                detail = {
-                    "noise_prob": f"SNR {augmentation.get('noise_snr_db')} dB",
-                    "gain_prob": f"{augmentation.get('gain_db')} dB",
-                    "speed_prob": f"factors {augmentation.get('speed_factors')}",
-                    "pitch_prob": f"{augmentation.get('pitch_semitones')} semitones",
-                    "reverb_prob": f"RT60 {augmentation.get('reverb_rt60')} s",
-                }[key]
-                parts.append(f"{name} (p = {probability}, {detail})")
+                parts.append(f"{row.label} (p = {probability}, {row.details(augmentation)})")
         if augmentation.get("num_time_masks") or augmentation.get("num_freq_masks"):
             parts.append(
                 f"SpecAugment ({augmentation.get('num_time_masks')} time masks of up to "
