@@ -1,6 +1,6 @@
 """docs/ARCHITECTURE.md's "Where to add", followed once for each kind of addition: every entry of a registry has each
 place the page lists, so a place left out fails here (the corpus and the metric have theirs beside their code:
-``tests/data/test_corpora.py::test_corpus_names_are_derived_from_the_one_module_list``,
+``tests/data/test_corpus_registry.py::test_corpus_names_are_derived_from_the_one_module_list``,
 ``tests/evaluation/test_metrics.py::test_every_metric_has_one_row_with_what_its_readers_need``; the recipe key
 ``tests/recipe/test_keys.py``)."""
 
