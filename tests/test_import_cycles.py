@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_architecture import _type_checking_blocks, string_imports
+
 PACKAGE = Path(__file__).resolve().parent.parent / "ser_hf"
 
 
@@ -44,27 +46,6 @@ def resolve(name: str, level: int, package: str) -> str:
     return ".".join(base + ([name] if name else []))
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    return {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-        for child in ast.walk(node)
-    }
-
-
-def _string(node: ast.AST | None, module: str, package: str) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Name):
-        return {"__name__": module, "__package__": package}.get(node.id)
-    return None
-
-
-def _called(node: ast.Call) -> str:
-    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-
-
 def imports_of(path: Path, known: set[str]) -> set[str]:
     """The ser-hf modules (names in ``known``) that the module at ``path`` imports: ``import a.b`` and ``from a
     import b`` (``a.b`` when it is a module, else ``a``'s ``__init__``), wherever they are written (``TYPE_CHECKING``
@@ -72,14 +53,7 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
     module = module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     tree = ast.parse(path.read_text(), filename=str(path))
-    skipped = _type_checking_nodes(tree)
-    tables = {
-        target.id: node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
+    skipped = _type_checking_blocks(tree)
     found = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -89,18 +63,7 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             target = resolve(node.module or "", node.level, package)
             found |= {f"{target}.{a.name}" if f"{target}.{a.name}" in known else target for a in node.names}
-        elif isinstance(node, ast.Call) and node.args and _called(node) == "import_module":
-            name = _string(node.args[0], module, package)
-            anchor = next((k.value for k in node.keywords if k.arg == "package"), node.args[1:2] and node.args[1])
-            if name is not None:
-                level = len(name) - len(name.lstrip("."))
-                found.add(resolve(name.lstrip("."), level, _string(anchor or None, module, package) or package))
-        elif isinstance(node, ast.Call) and len(node.args) > 1 and _called(node) == "lazy_exports":
-            anchor = _string(node.args[0], module, package) or package
-            table = tables.get(node.args[1].id) if isinstance(node.args[1], ast.Name) else node.args[1]
-            for value in table.values if isinstance(table, ast.Dict) else ():
-                name = _string(value, module, package) or ""
-                found.add(resolve(name.lstrip("."), len(name) - len(name.lstrip(".")), anchor))
+    found |= string_imports(tree, module, package, skipped)  # importlib.import_module, lazy-export tables
     return {name for name in found if name in known}
 
 
