@@ -45,6 +45,7 @@ from ser_hf.recipe import Recipe
 from ser_hf.recipe.overrides import check_dotted_key, set_value
 from ser_hf.recipe.yaml_io import load_yaml, read_recipe_file
 from ser_hf.run_folder import fold_folder
+from ser_hf.run_record import RunReport
 from ser_hf.training.ensemble import (
     ensemble_report,
     is_ensemble_recipe,
@@ -237,9 +238,10 @@ def prepare_recipe(values: dict) -> tuple[Recipe, Any, Any]:
 def train_split(recipe: Recipe, input_mode, splits, fold: int) -> dict:
     """Train and evaluate one split as ``ser_hf.train`` does (same stages, leakage audit included); its report, with
     the training minutes under ``bench_minutes``."""
-    return with_minutes(
-        train_and_evaluate(recipe, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode)
+    report = train_and_evaluate(
+        recipe, splits, fold=fold, leakage_report=audit_split(splits, fold), input_mode=input_mode
     )
+    return with_minutes(report.to_dict())
 
 
 def with_minutes(report: dict) -> dict:
@@ -288,6 +290,7 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
     for fold, splits, report in train_folds(
         recipe, input_mode, dataset, reduce_test=reduce_test if emotions_per_speaker else None
     ):
+        report = report.to_dict()
         print(fold_line(fold, with_minutes(report)), flush=True)
         if leakage:
             random_splits, random_data_args, random_training_args = random_fold_run(
@@ -300,7 +303,7 @@ def run_recipe(values: dict, emotions_per_speaker: Optional[int], leakage: bool 
                     fold=fold,
                     leakage_report=audit_leakage(random_splits, raise_on_leakage=False),
                     input_mode=input_mode,
-                )
+                ).to_dict()
             )
             print(fold_line(fold, report["random"], random_split=True), flush=True)
         reports.append(report)
@@ -347,11 +350,11 @@ def run_ensemble(
     for fold_reports in zip(*(reports for _, reports in member_runs)):
         fold = fold_reports[0]["fold"]
         report = ensemble_report(
-            fold_reports,
+            [RunReport.from_dict(member) for member in fold_reports],
             [member_dir / fold_folder(fold) for member_dir, _ in member_runs],
             output_dir / fold_folder(fold),
             weights,
-        )
+        ).to_dict()
         report["bench_minutes"] = sum(member["bench_minutes"] for member in fold_reports)
         print(fold_line(fold, report), flush=True)
         reports.append(report)

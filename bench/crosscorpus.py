@@ -77,6 +77,7 @@ from ser_hf.recipe.keys import ENSEMBLE_MEMBERS_KEY, check_recipe_keys, recipe_k
 from ser_hf.recipe.overrides import set_value
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.run_folder import fold_folder
+from ser_hf.run_record import RunReport
 from ser_hf.training.ensemble import (
     ensemble_report,
     fuse_clip_predictions,
@@ -337,11 +338,11 @@ def run_ensemble(
     for corpus in todo:
         member_runs = [run[corpus] for run in runs]
         report = ensemble_report(
-            [report for _, report, _ in member_runs],
+            [RunReport.from_dict(report) for _, report, _ in member_runs],
             [folder for _, _, folder in member_runs],
             output_dir / fold_folder(list(SHARED_CORPORA).index(corpus)),
             weights,
-        )
+        ).to_dict()
         report["bench_minutes"] = sum(member["bench_minutes"] for _, member, _ in member_runs)
         row = {**member_runs[0][0], "recipe": str(recipe), "variant": variant, **row_scores(report)}
         add_row(row, rows, on_row)

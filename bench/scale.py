@@ -330,7 +330,7 @@ def train_stage(state: Path) -> dict:
     start = time.perf_counter()
     (report,) = train.main([str(recipe_path(state))])
     total = time.perf_counter() - start
-    steps = report["training"]["global_step"]
+    steps = report.training.global_step
     return {
         "seconds": marks["train_end"] - marks["train_begin"],
         "first_step_seconds": marks["first_step"] - start,
@@ -339,7 +339,7 @@ def train_stage(state: Path) -> dict:
         "steps_per_second": steps / (marks["train_end"] - marks["train_begin"]),
         "predict_seconds": predicting["seconds"],
         "total_seconds": total,
-        "test_ua": report["evaluation"]["test"]["unweighted_accuracy"],
+        "test_ua": report.evaluation["test"].unweighted_accuracy,
     }
 
 

@@ -94,7 +94,7 @@ def main(argv=None) -> list[dict]:
             recipe_file.write_text(yaml.safe_dump(values, sort_keys=False))
             started = time.perf_counter()
             (report,) = train_main([str(recipe_file)])
-            test = report["evaluation"]["test"]
+            test = report.evaluation["test"].to_dict()
             rows.append(
                 {
                     "variant": name,

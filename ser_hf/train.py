@@ -15,7 +15,7 @@ so that a misspelt key is answered at once.
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from .data.corpus_sources import missing_corpus_hint
 from .errors import RecipeError
@@ -24,9 +24,13 @@ from .recipe.usage import HELP_ALL_FLAG, check_command_line_flags, help_requeste
 from .recipe.values import command_line_values
 from .recipe.yaml_io import read_recipe_file
 
+if TYPE_CHECKING:
+    from .run_record import RunReport
 
-def main(args: Optional[Sequence[str]] = None) -> list[dict]:
-    """Run a recipe; returns the report of every split trained (one, or one per fold). An ensemble recipe
+
+def main(args: Optional[Sequence[str]] = None) -> list[RunReport]:
+    """Run a recipe; returns the report of every split trained (one, or one per fold), each a
+    :class:`~ser_hf.run_record.RunReport` (``report.evaluation["test"].unweighted_accuracy``). An ensemble recipe
     (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each member recipe, then fuses them.
     ``--help`` prints ser-hf's recipe keys at once; ``--help-all`` every key, transformers' included."""
     args = list(sys.argv[1:] if args is None else args)

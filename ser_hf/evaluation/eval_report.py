@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..atomic_files import write_text_atomic
 from ..data.corpora import CORPORA
 from ..run_folder import CONFUSION_MATRIX_PNG, EVAL_REPORT_JSON, EVAL_REPORT_MARKDOWN
+from ..run_record import RunReport
 from .metrics import plot_confusion_matrix
 from .report import format_report
 
@@ -151,7 +152,9 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
                 else ""
             )
             lines.append(f"- Speakers of the run's {split} split: {', '.join(speakers)}{warning}")
-    body = format_report(report).split("\n", 1)[1]  # the run report's tables, without its title
+    # The run report's tables, without its title: an eval report's sections (split, normalization, evaluation) have a
+    # run report's shape, and the keys only a run has (leakage audit, calibration, training) are absent.
+    body = format_report(RunReport.from_dict(report, where=EVAL_REPORT_JSON)).split("\n", 1)[1]
     return "\n".join(lines) + "\n" + body + "\n![Confusion matrix](confusion_matrix.png)\n"
 
 

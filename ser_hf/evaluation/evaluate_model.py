@@ -122,13 +122,6 @@ class TrainedModel:
     run_report: Optional[RunReport] = None
     run_config: Optional[RunConfig] = None
 
-    def __post_init__(self):
-        # The JSON dicts as read are accepted too.
-        if self.run_report is not None:
-            self.run_report = RunReport.from_dict(self.run_report)
-        if self.run_config is not None:
-            self.run_config = RunConfig.from_dict(self.run_config)
-
     @property
     def labels(self) -> list[str]:
         id2label = self.model.config.id2label

@@ -24,7 +24,7 @@ from ..run_folder import (
     split_confusion_matrix_png,
     split_reliability_diagram_png,
 )
-from ..run_record import RunReport
+from ..run_record import FoldSummary, RunReport
 from .bootstrap import INTERVAL_LABELS, format_intervals
 from .calibration import plot_reliability_diagram, split_calibration
 from .constants import PERCENT_METRICS
@@ -240,10 +240,9 @@ def no_test_split_text(report: RunReport, training_args: Optional[Mapping[str, A
     )
 
 
-def format_report(report: RunReport | Mapping[str, Any]) -> str:
-    """A run's report (or ``ser-hf evaluate``'s, of the same shape) as Markdown: protocol and speakers, leakage
-    audit, the metrics of each split, per-class F1."""
-    report = RunReport.from_dict(report)
+def format_report(report: RunReport) -> str:
+    """A run's report (or ``ser-hf evaluate``'s, read as one: its sections have the same shape) as Markdown:
+    protocol and speakers, leakage audit, the metrics of each split, per-class F1."""
     split = report.split
     title = f"fold {report.fold}, " if report.fold is not None else ""
     lines = [
@@ -351,11 +350,9 @@ def format_calibration(report: RunReport) -> Optional[str]:
     )
 
 
-def write_fold_summary(
-    output_dir: str | Path, reports: Sequence[RunReport | Mapping[str, Any]], split: str = "test"
-) -> dict:
-    """Mean ± std across folds of every scalar metric of ``split``, with the per-fold table, as JSON and Markdown."""
-    reports = [RunReport.from_dict(report) for report in reports]
+def write_fold_summary(output_dir: str | Path, reports: Sequence[RunReport], split: str = "test") -> FoldSummary:
+    """Mean ± std across folds of every scalar metric of ``split``, with the per-fold table, as JSON and Markdown
+    (``summary.json``, returned as its record)."""
     fold_metrics = [report.evaluation[split].to_dict() for report in reports]
     summary = summarize_folds(fold_metrics)
     summary["split"] = split
@@ -366,7 +363,7 @@ def write_fold_summary(
     output_dir = Path(output_dir)
     write_text_atomic(output_dir / SUMMARY_MARKDOWN, format_fold_summary(summary))
     write_text_atomic(output_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
-    return summary
+    return FoldSummary.from_dict(summary, where=str(output_dir / SUMMARY_FILE))
 
 
 def format_fold_summary(summary: Mapping[str, Any]) -> str:

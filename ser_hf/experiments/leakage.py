@@ -93,7 +93,7 @@ def _inflation(speaker: Mapping[str, float], leaky: Mapping[str, float]) -> dict
 
 
 def study_report(
-    reports: Mapping[str, RunReport | Mapping[str, Any]],
+    reports: Mapping[str, RunReport],
     audits: Mapping[str, LeakageReport],
     recipe: str,
     model_type: str,
@@ -101,7 +101,6 @@ def study_report(
 ) -> dict[str, Any]:
     """What the study found: split sizes, both audits, the scores of each run and the inflation of every metric on
     every split both runs evaluated (random minus speaker-independent, in absolute terms, and their ratio)."""
-    reports = {name: RunReport.from_dict(report) for name, report in reports.items()}
     splits = [name for name in ("test", "validation") if all(name in report.evaluation for report in reports.values())]
     return {
         "recipe": recipe,

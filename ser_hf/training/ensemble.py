@@ -116,26 +116,22 @@ def fuse_clip_predictions(
 
 
 def member_normalizations(
-    member_reports: Sequence[RunReport | Mapping[str, Any]], member_dirs: Sequence[Path]
+    member_reports: Sequence[RunReport], member_dirs: Sequence[Path]
 ) -> Optional[dict[str, Any]]:
     """How the members standardised their features (their reports'), as one protocol line."""
     return ensemble_normalization(
-        [
-            (member_name(path), RunReport.from_dict(report).normalization)
-            for path, report in zip(member_dirs, member_reports)
-        ]
+        [(member_name(path), report.normalization) for path, report in zip(member_dirs, member_reports)]
     )
 
 
 def ensemble_report(
-    member_reports: Sequence[RunReport | Mapping[str, Any]],
+    member_reports: Sequence[RunReport],
     member_dirs: Sequence[Path],
     output_dir: Path,
     weights: Optional[Sequence[float]] = None,
-) -> dict[str, Any]:
+) -> RunReport:
     """Fuse one split's member runs (their reports and trained model folders): save the ensemble model in
-    ``output_dir`` and its report (``metrics.json``, the plots), and return the report as its JSON dict."""
-    member_reports = [RunReport.from_dict(report) for report in member_reports]
+    ``output_dir`` and its report (``metrics.json``, the plots), and return the report."""
     first = member_reports[0]
     label_names = first.labels
     if any(report.labels != label_names for report in member_reports[1:]):
@@ -176,7 +172,7 @@ def ensemble_report(
         ),
     )
     write_report(output_dir, report)
-    return report.to_dict()
+    return report
 
 
 def _members_validation_choices(member_reports: Sequence[RunReport]) -> Optional[ValidationChoices]:
@@ -230,8 +226,8 @@ def save_ensemble(
 
 
 def train_ensemble(
-    recipe: str | Path, overrides: Sequence[str], train: Callable[[list[str]], list[dict]]
-) -> list[dict]:
+    recipe: str | Path, overrides: Sequence[str], train: Callable[[list[str]], list[RunReport]]
+) -> list[RunReport]:
     """Train an ensemble recipe: each member recipe (its values updated with the ensemble's shared keys, written to
     ``OUTPUT_DIR/members/NAME.yaml``) through ``train`` (:func:`ser_hf.training.run_recipe.run_recipe`) with the
     command line's ``overrides``, then every split's (or fold's) members fused into one saved ensemble with its
@@ -254,13 +250,13 @@ def train_ensemble(
         raise RecipeError(f"The members of {recipe} trained different numbers of folds: they cannot be fused.")
     reports = []
     for fold_reports in zip(*(reports for _, reports in member_runs)):
-        fold = RunReport.from_dict(fold_reports[0]).fold
+        fold = fold_reports[0].fold
         folder = fold_folder(fold) if fold is not None else ""
         member_dirs = [member_dir / folder for member_dir, _ in member_runs]
         reports.append(ensemble_report(fold_reports, member_dirs, output_dir / folder, weights))
         write_model_card(output_dir / folder)
     if len(reports) > 1:
-        split = "test" if all("test" in RunReport.from_dict(report).evaluation for report in reports) else "validation"
+        split = "test" if all("test" in report.evaluation for report in reports) else "validation"
         write_fold_summary(output_dir, reports, split=split)
         write_model_card(output_dir)
     logger.info("Finished: the ensemble is in %s (its members in %s)", output_dir, output_dir / MEMBERS_FOLDER)

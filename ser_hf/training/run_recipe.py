@@ -92,8 +92,8 @@ def check_pretrained_model(model_args) -> None:
         check_model_location(model_args.model_name_or_path, revision=model_args.model_revision)
 
 
-def run_recipe(args: Sequence[str]) -> list[dict]:
-    """Run ``RECIPE.yaml [--key value ...]``; returns the report (``metrics.json`` as a dict) of every split trained:
+def run_recipe(args: Sequence[str]) -> list[RunReport]:
+    """Run ``RECIPE.yaml [--key value ...]``; returns the report (``metrics.json``) of every split trained:
     one, or one per fold. An ensemble recipe (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each
     member recipe through this function, then fuses them."""
     from .ensemble import is_ensemble_recipe, train_ensemble
@@ -124,7 +124,7 @@ def run_recipe(args: Sequence[str]) -> list[dict]:
         return train_recipe(recipe)
 
 
-def train_recipe(recipe: Recipe) -> list[dict]:
+def train_recipe(recipe: Recipe) -> list[RunReport]:
     """The run itself, once the recipe is parsed and its output folder held: data, splits, training, the k-fold
     summary, the recipe and card, the push."""
     from ..evaluation.report import write_fold_summary
@@ -140,15 +140,14 @@ def train_recipe(recipe: Recipe) -> list[dict]:
     # Folds: mean ± std of every metric.
     output_dir = Path(recipe.training.output_dir)
     if len(reports) > 1 and recipe.training.should_save:
-        records = [RunReport.from_dict(report) for report in reports]
-        split = "test" if all("test" in record.evaluation for record in records) else "validation"
-        summary = write_fold_summary(output_dir, records, split=split)
+        split = "test" if all("test" in report.evaluation for report in reports) else "validation"
+        summary = write_fold_summary(output_dir, reports, split=split)
         logger.info(
             "%d folds, %s UA %.1f ± %.1f %%",
-            summary["folds"],
+            summary.folds,
             split,
-            100 * summary["mean"]["unweighted_accuracy"],
-            100 * summary["std"]["unweighted_accuracy"],
+            100 * summary.mean["unweighted_accuracy"],
+            100 * summary.std["unweighted_accuracy"],
         )
 
     # Card and push: the recipe and model card of the run, then the Hub when push_to_hub is set (main process).
@@ -158,9 +157,9 @@ def train_recipe(recipe: Recipe) -> list[dict]:
     return reports
 
 
-def where_the_run_is(output_dir: Path, reports: Sequence[RunReport | dict], commit=None) -> str:
+def where_the_run_is(output_dir: Path, reports: Sequence[RunReport], commit=None) -> str:
     """The closing line of a run: the folder it was written to, its model(s), and the Hub commit when pushed."""
-    folds = [fold_folder(record.fold) for record in map(RunReport.from_dict, reports) if record.fold is not None]
+    folds = [fold_folder(report.fold) for report in reports if report.fold is not None]
     if folds:
         models = f"{len(folds)} fold model(s) in {', '.join(folds)}" + (
             f", mean ± std in {SUMMARY_FILE}" if len(folds) > 1 else ""

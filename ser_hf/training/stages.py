@@ -371,7 +371,7 @@ def train_folds(
     *,
     recipe_file: Optional[str | os.PathLike] = None,
     reduce_test: Optional[Callable[[DatasetDict, Optional[int]], DatasetDict]] = None,
-) -> Iterator[tuple[Optional[int], DatasetDict, dict[str, Any]]]:
+) -> Iterator[tuple[Optional[int], DatasetDict, RunReport]]:
     """``train_folds(recipe, input_mode, dataset)``: split the prepared corpus (:func:`prepare_recipe_data`) by the
     recipe's protocol, audit each split (leakage, labels) before its model is built, then train and evaluate it;
     yields ``(fold, splits, report)`` as each finishes. ``reduce_test(splits, fold)`` changes a split before it is
@@ -511,11 +511,11 @@ def train_and_evaluate(
     fold: Optional[int] = None,
     leakage_report: Optional[LeakageReport] = None,
     input_mode: Optional[InputMode] = None,
-) -> dict[str, Any]:
+) -> RunReport:
     """``train_and_evaluate(recipe, splits)``: train on ``splits["train"]`` (choosing the best epoch on
     ``validation``), fit temperature scaling on ``validation`` (``calibrate_temperature``), evaluate validation and
     test with it, save the model (with its feature extractor and temperature) and write ``metrics.json``
-    (:class:`~ser_hf.run_record.RunReport`) and the plots; returns the report as its JSON dict.
+    (:class:`~ser_hf.run_record.RunReport`) and the plots; returns the report.
     ``input_mode`` is the recipe's (:func:`recipe_input_mode`) that prepared the corpus the splits come from.
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
@@ -528,7 +528,7 @@ def train_and_evaluate(
     check_same_recipe(output_dir, run_config)
     fingerprint = clip_fingerprint(splits)
     check_same_clips(output_dir, fingerprint)
-    finished = RunDir(output_dir).read_metrics()
+    finished = RunDir(output_dir).read_report()
     if finished is not None:
         logger.warning(
             "%s holds a finished run (%s): reading its report instead of training again. Set "
@@ -694,7 +694,7 @@ def train_and_evaluate(
         write_report(output_dir, report, trainer.state.log_history)
         write_model_card(output_dir)
     trainer.accelerator.wait_for_everyone()
-    return report.to_dict()
+    return report
 
 
 def build_trainer(
@@ -816,7 +816,7 @@ def export_model(
 # --- Card and push ------------------------------------------------------------------------------------------------
 
 
-def finish_run(recipe: Recipe, reports: list[dict[str, Any]], /, *, recipe_args: Optional[list[str]] = None):
+def finish_run(recipe: Recipe, reports: list[RunReport], /, *, recipe_args: Optional[list[str]] = None):
     """``finish_run(recipe, reports)``: the end of a run, on the main process only: write ``recipe.yaml``
     (:meth:`~ser_hf.recipe.Recipe.write_yaml`, listing the keys ``recipe_args`` set, by default those of the command
     line the recipe was parsed from) and the model cards (a k-fold run's folds with their mean ± std, and its own card
@@ -831,7 +831,7 @@ def finish_run(recipe: Recipe, reports: list[dict[str, Any]], /, *, recipe_args:
     if not training_args.should_save:
         return None
     output_dir = Path(training_args.output_dir)
-    folds = [report.fold for report in map(RunReport.from_dict, reports) if report.fold is not None]
+    folds = [report.fold for report in reports if report.fold is not None]
     model_dirs = [output_dir / fold_folder(fold) for fold in folds] or [output_dir]
     for model_dir in model_dirs:
         recipe.write_yaml(model_dir)

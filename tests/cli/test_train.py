@@ -254,4 +254,4 @@ def test_ctrl_c_during_ser_hf_train_is_one_line_status_130_and_the_run_resumes(t
     )
     assert (tmp_path / "run" / "checkpoint-2").is_dir() and not (tmp_path / "run" / METRICS_FILE).exists()
     (report,) = main([str(recipe)])
-    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    assert report.training.resumed_from.endswith("checkpoint-2")

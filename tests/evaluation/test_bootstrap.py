@@ -11,6 +11,7 @@ from ser_hf.evaluation.bootstrap import (
     speaker_confusions,
 )
 from ser_hf.evaluation.metrics import classification_metrics
+from ser_hf.run_record import RunReport
 
 
 def _scored_speakers(num_speakers, clips_per_speaker=24, num_classes=4, accuracy_of=lambda s: 0.6, seed=0):
@@ -106,14 +107,18 @@ def test_fewer_than_five_speakers_get_a_clip_bootstrap_labelled_as_such_and_the_
     line = format_intervals(result)
     assert "no speaker interval, 4 speakers are too few" in line and "per-speaker table below" in line
     assert "Clip bootstrap over 200 clips (clips treated as independent, so narrower than a speaker interval" in line
-    report = format_report({"evaluation": {"test": metrics}, "split": {"clips": {}, "speakers": {}}})
+    report = format_report(
+        RunReport.from_dict({"evaluation": {"test": metrics}, "split": {"clips": {}, "speakers": {}}})
+    )
     table = report.split("Per-speaker scores (test):", 1)[1]
     assert "| spk00 | 50 |" in table and "| spk03 | 50 |" in table
     # Five speakers and more: a speaker interval, no clip bootstrap, no table.
     labels, predictions, speakers = _scored_speakers(6)
     metrics = classification_metrics(labels, np.eye(4)[predictions], list("abcd"), speakers=speakers)
     assert "clip_bootstrap" not in metrics["confidence_intervals"]
-    assert "Per-speaker scores" not in format_report({"evaluation": {"test": metrics}, "split": {"clips": {}}})
+    assert "Per-speaker scores" not in format_report(
+        RunReport.from_dict({"evaluation": {"test": metrics}, "split": {"clips": {}}})
+    )
 
 
 def test_paired_comparison_finds_a_better_model_and_not_an_identical_one():

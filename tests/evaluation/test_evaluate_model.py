@@ -224,6 +224,7 @@ def test_a_folder_corpus_is_evaluated_as_the_model_read_it_and_known_by_its_corp
     not (cross-corpus), and an option given wins."""
     from ser_hf.evaluation.eval_report import corpus_relation
     from ser_hf.evaluation.evaluate_model import CorpusSource, TrainedModel, with_training_layout
+    from ser_hf.run_record import RunConfig
 
     layout = {"label_regex": r"_(?P<label>[a-z]+)_\d+\.wav$", "speaker_regex": r"^(?P<speaker>[A-Z]+\d)_"}
     data = {
@@ -231,7 +232,7 @@ def test_a_folder_corpus_is_evaluated_as_the_model_read_it_and_known_by_its_corp
         "data_dir": [str(tmp_path / "mine")],
         "corpus_options": {**layout, "corpus_name": "mine"},
     }
-    trained = TrainedModel("m", None, None, run_config={"data": data})
+    trained = TrainedModel("m", None, None, run_config=RunConfig(data=data))
     assert trained.corpora == ["mine"]
     same = with_training_layout(trained, CorpusSource("folder", str(tmp_path / "mine")))
     assert same.options == {**layout, "corpus_name": "mine"} and same.full_name == "mine"

@@ -234,16 +234,16 @@ def test_compare_reports_mean_and_std_over_folds_and_single_runs(tmp_path, corpu
 
     table = pd.read_csv(output / "comparison.csv").set_index("run")
     for metric in ("unweighted_accuracy", "accuracy", "macro_f1"):
-        values = [report["evaluation"]["test"][metric] for report in folds]
+        values = [report.evaluation["test"].metric(metric) for report in folds]
         assert table.loc["kfold", metric] == pytest.approx(np.mean(values))
         assert table.loc["kfold", f"{metric}_std"] == pytest.approx(np.std(values, ddof=1))
         single_report = json.loads((single / "metrics.json").read_text())
         assert table.loc["single", metric] == pytest.approx(single_report["evaluation"]["test"][metric])
         assert pd.isna(table.loc["single", f"{metric}_std"])
     assert table.loc["kfold", "folds"] == 2 and table.loc["single", "protocol"] == "speaker"
-    assert table.loc["kfold", "trainable_parameters"] == folds[0]["training"]["parameters"]["trainable"]
-    assert table.loc["kfold", "train_seconds"] == pytest.approx(sum(r["training"]["wall_seconds"] for r in folds))
-    ua = [100 * r["evaluation"]["test"]["unweighted_accuracy"] for r in folds]
+    assert table.loc["kfold", "trainable_parameters"] == folds[0].training.parameters["trainable"]
+    assert table.loc["kfold", "train_seconds"] == pytest.approx(sum(r.training.wall_seconds for r in folds))
+    ua = [100 * r.evaluation["test"].unweighted_accuracy for r in folds]
     assert f"{np.mean(ua):.1f} ± {np.std(ua, ddof=1):.1f}" in (output / "comparison.md").read_text()
     assert (output / "comparison.png").read_bytes()[:4] == PNG
     assert "| single | n/a: the runs evaluated different clips" in (output / "comparison.md").read_text()

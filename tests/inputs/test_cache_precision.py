@@ -111,9 +111,9 @@ def test_a_model_trained_from_float16_caches_matches_one_trained_from_float32(tm
         )
         (runs[precision],) = main([str(recipe)])
     for split in ("validation", "test"):
-        evaluation = {precision: run["evaluation"][split] for precision, run in runs.items()}
-        assert evaluation["float16"]["confusion_matrix"] == evaluation["float32"]["confusion_matrix"]
-        assert evaluation["float16"]["unweighted_accuracy"] == evaluation["float32"]["unweighted_accuracy"]
+        evaluation = {precision: run.evaluation[split] for precision, run in runs.items()}
+        assert evaluation["float16"].confusion_matrix == evaluation["float32"].confusion_matrix
+        assert evaluation["float16"].unweighted_accuracy == evaluation["float32"].unweighted_accuracy
 
     logits = {}
     for precision in runs:

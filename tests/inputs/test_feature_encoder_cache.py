@@ -344,7 +344,7 @@ def test_every_fold_reads_the_corpus_once_encoded(tmp_path, tiny_ravdess, caplog
         **WHOLE_CLIPS,
     )
     reports = main([str(recipe)])
-    assert [report["fold"] for report in reports] == [0, 1]
+    assert [report.fold for report in reports] == [0, 1]
     assert encoded == [32]  # the corpus, once: no fold encodes its own copy
     assert caplog.text.count(READ_THE_CORPUS_CACHE) == 2
 

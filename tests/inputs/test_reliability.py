@@ -75,7 +75,7 @@ def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, 
     assert encoded == [] and not (tmp_path / "run").exists()
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
     assert encoded == [32]  # the 32 clips of tiny_ravdess, without the short one
-    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+    assert report.split.clips["train"] == 16 and str(short) not in json.dumps(report.to_dict())
 
 
 def test_the_functionals_log_says_whether_they_are_computed_or_read_from_the_cache(tmp_path, monkeypatch, caplog):

@@ -25,6 +25,7 @@ from ser_hf.inputs.speaker_normalization import (
 )
 from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, build_baseline
 from ser_hf.recipe.parser import parse_recipe
+from ser_hf.run_record import RunReport
 from ser_hf.train import main
 from ser_hf.training.stages import load_dataset_from_args, make_folds
 from tests.conftest import REPO, load_bench
@@ -142,7 +143,7 @@ def test_an_opensmile_model_round_trips_through_pipeline_with_a_transductive_rep
         values.pop(key, None)
         recipe.write_text(yaml.safe_dump(values))
     (report,) = main([str(recipe)])
-    assert report["normalization"]["transductive"] is True
+    assert report.normalization["transductive"] is True
     markdown = (tmp_path / "run" / "report.md").read_text()
     assert f"Features: {TRANSDUCTIVE_PROTOCOL}." in markdown
     extractor = OpenSmileFeatureExtractor.from_pretrained(tmp_path / "run")
@@ -150,7 +151,7 @@ def test_an_opensmile_model_round_trips_through_pipeline_with_a_transductive_rep
     classify = pipeline("audio-classification", model=str(tmp_path / "run"))
     clip = sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0]
     scores = classify(str(clip), top_k=None)
-    assert {s["label"] for s in scores} == set(report["labels"])
+    assert {s["label"] for s in scores} == set(report.labels)
     assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -560,7 +561,7 @@ def test_a_corpus_normalised_opensmile_model_standardises_the_recordings_classif
         values.pop(key, None)
     recipe.write_text(yaml.safe_dump(values))
     (report,) = main([str(recipe)])
-    assert report["normalization"]["mode"] == "corpus" and report["normalization"]["transductive"] is True
+    assert report.normalization["mode"] == "corpus" and report.normalization["transductive"] is True
     classifier = load_classifier(tmp_path / "run")
     # Sixteen recordings: statistics of ten or more windows are their own (fewer get the training ones, below).
     files = [str(path) for path in sorted(tiny_ravdess.glob("Actor_0[34]/*.flac"))]
@@ -617,7 +618,7 @@ def test_the_leave_one_corpus_out_benchmark_fuses_an_ensembles_members_on_each_l
 
     def ensemble_report(member_reports, member_dirs, output_dir, weights):
         fused.append((len(member_reports), [folder.name for folder in member_dirs], output_dir.name, weights))
-        return {"evaluation": {"test": scores([0, 1, 0, 1])}}
+        return RunReport.from_dict({"evaluation": {"test": scores([0, 1, 0, 1])}})
 
     monkeypatch.setattr(crosscorpus, "train_left_out", train_left_out)
     monkeypatch.setattr(crosscorpus, "ensemble_report", ensemble_report)

@@ -130,7 +130,7 @@ def test_a_trained_model_keeps_its_selected_functionals_through_pipeline(tmp_pat
     assert len(extractor.feature_mean) == 88  # statistics of every functional, selection after standardisation
     clip = sorted((tiny_ravdess / "Actor_04").glob("*.flac"))[0]
     scores = pipeline("audio-classification", model=str(tmp_path / "run"))(str(clip), top_k=None)
-    assert {s["label"] for s in scores} == set(report["labels"])
+    assert {s["label"] for s in scores} == set(report.labels)
 
 
 def test_feature_selection_needs_standardised_features_and_a_possible_count():

@@ -57,6 +57,6 @@ def test_a_runs_recipe_yaml_and_run_config_json_hold_one_recipe(cnn_run):
     # Run again from its recipe.yaml, the finished run is recognised as the same recipe and read back, not retrained.
     weights = (cnn_run / "model.safetensors").stat().st_mtime_ns
     (report,) = main([str(cnn_run / RECIPE_FILE)])
-    assert report == json.loads((cnn_run / "metrics.json").read_text())
+    assert report.to_dict() == json.loads((cnn_run / "metrics.json").read_text())
     assert (cnn_run / "model.safetensors").stat().st_mtime_ns == weights
     assert json.loads((cnn_run / RUN_CONFIG_FILE).read_text())["model"] == recorded.model

@@ -132,7 +132,7 @@ def test_a_fast_run_on_two_corpora_trains_the_adversary_and_saves_the_classifier
         train_speakers=["ravdess:01", "ravdess:02", "cremad:1001", "cremad:1002"],
     )
     (report,) = main([str(recipe), "--data_dir", str(tiny_ravdess), str(cremad_clips)])
-    assert report["training"]["global_step"] == 4
+    assert report.training.global_step == 4
     run = tmp_path / "run"
     saved = load_file(run / "model.safetensors")
     assert "projector.weight" in saved and not any("corpus_adversary" in name for name in saved)

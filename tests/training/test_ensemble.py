@@ -168,14 +168,16 @@ def test_an_ensemble_recipe_reports_what_its_saved_model_scores(tmp_path, tiny_r
     members = [json.loads((run / "members" / name / "metrics.json").read_text()) for name in ("cnn", "smile")]
     assert all(member["split"]["speakers"] == {"train": ["01", "02", "03"], "test": ["04"]} for member in members)
     assert yaml.safe_load((run / "members" / "smile.yaml").read_text())["model_type"] == "opensmile"
-    assert report == json.loads((run / "metrics.json").read_text())
-    assert report["ensemble"]["weights"] == [2.0, 1.0]
+    assert report.to_dict() == json.loads((run / "metrics.json").read_text())
+    assert report.ensemble.weights == [2.0, 1.0]
     # Every key the ensemble's report holds is a field of the typed record, and it reads back as written.
     record = RunDir(run).read_report()
-    assert record.unknown_keys() == [] and record.to_dict() == report
+    assert record.unknown_keys() == [] and record.to_dict() == report.to_dict()
     assert record.ensemble.members == [str(run / "members" / name) for name in ("cnn", "smile")]
-    assert record.calibration is None and "calibration" not in report  # an ensemble fits no temperature itself
-    clips = report["evaluation"]["test"]["clip_predictions"]
+    assert (
+        record.calibration is None and "calibration" not in report.to_dict()
+    )  # an ensemble fits no temperature itself
+    clips = report.evaluation["test"].clip_predictions
     member_clips = [{clip["path"]: clip for clip in m["evaluation"]["test"]["clip_predictions"]} for m in members]
     classifier = pipeline("audio-classification", model=str(run))
     for clip in clips[:3]:
@@ -184,7 +186,7 @@ def test_an_ensemble_recipe_reports_what_its_saved_model_scores(tmp_path, tiny_r
                 2 * member_clips[0][clip["path"]]["scores"][label] + member_clips[1][clip["path"]]["scores"][label]
             )
             / 3
-            for label in report["labels"]
+            for label in report.labels
         }
         assert clip["scores"] == pytest.approx(expected, abs=1e-6)
         audio = tiny_ravdess / f"Actor_{clip['speaker_id']}" / Path(clip["path"]).name
@@ -202,18 +204,18 @@ def test_evaluating_an_ensemble_normalises_each_speaker_normalised_member_with_t
         yaml.safe_dump({"ensemble_members": ["cnn.yaml", "smile.yaml"], **split, "output_dir": str(tmp_path / "run")})
     )
     (report,) = main([str(recipe)])
-    assert report["normalization"]["transductive"] and "smile: " in report["normalization"]["protocol"]
+    assert report.normalization["transductive"] and "smile: " in report.normalization["protocol"]
     # ser-hf evaluate of the saved ensemble on its test speaker gives the training report's (transductive) scores:
     # the openSMILE member gets speaker 04's statistics, computed from the evaluated clips, not the global ones.
     evaluated = evaluate_model(str(tmp_path / "run"), CorpusSource("ravdess", str(tiny_ravdess)), split="test")
     ((key, metrics),) = evaluated["evaluation"].items()
     assert evaluated["normalization"]["transductive"] and "smile: " in evaluated["normalization"]["protocol"]
-    expected = {Path(clip["path"]).name: clip["scores"] for clip in report["evaluation"]["test"]["clip_predictions"]}
+    expected = {Path(clip["path"]).name: clip["scores"] for clip in report.evaluation["test"].clip_predictions}
     scored = {Path(clip["path"]).name: clip["scores"] for clip in metrics["clip_predictions"]}
     assert set(scored) == set(expected)
     for name, scores in scored.items():
         assert scores == pytest.approx(expected[name], abs=1e-4)
-    assert metrics["unweighted_accuracy"] == pytest.approx(report["evaluation"]["test"]["unweighted_accuracy"])
+    assert metrics["unweighted_accuracy"] == pytest.approx(report.evaluation["test"].unweighted_accuracy)
 
 
 def test_an_ensemble_recipe_names_what_is_wrong_with_it(tmp_path, tiny_ravdess):

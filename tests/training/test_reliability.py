@@ -29,6 +29,7 @@ from ser_hf.errors import RecipeError
 from ser_hf.inputs.collators import AudioClassificationCollator
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.run_folder import METRICS_FILE, RunDir
+from ser_hf.run_record import RunReport
 from ser_hf.train import main
 from ser_hf.training.run_recipe import where_the_run_is
 from ser_hf.training.trainer import NonFiniteLossError, SERTrainer
@@ -67,8 +68,8 @@ def test_a_speaker_in_no_split_is_left_out_and_named(tmp_path, tiny_ravdess, cap
         (report,) = main([str(recipe)])
     assert "Speaker(s) ['04'] are in no split and are left out (8 clips)" in caplog.text
     assert (
-        report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": []}
-        or "test" not in report["split"]["speakers"]
+        report.split.speakers == {"train": ["01", "02"], "validation": ["03"], "test": []}
+        or "test" not in report.split.speakers
     )
 
 
@@ -96,7 +97,7 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
     with pytest.raises(InvalidClipError, match=r"shorter than the model's receptive field \(9.2 ms\).*5.0 ms, train"):
         main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
-    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+    assert report.split.clips["train"] == 16 and str(short) not in json.dumps(report.to_dict())
 
 
 def _whole_clip_whisper_recipe(tmp_path: Path, mode: str, **changes) -> dict:
@@ -146,7 +147,7 @@ def test_a_clip_longer_than_a_whisper_window_read_whole_is_named_with_its_durati
     labels = ["neutral", "calm", "happy", "sad", "angry", "fearful", "surprised"]
     skipping = write_recipe(tmp_path / "r.yaml", tiny_ravdess, skip_invalid=True, labels=labels, **values)
     (report,) = main([str(skipping)])
-    clips = report["split"]["clips"]
+    clips = report.split.clips
     assert clips["test"] == 7 and sum(clips.values()) == 28 - 6, clips
 
 
@@ -168,7 +169,7 @@ def test_a_whisper_model_that_trims_silence_trains_on_clips_longer_than_its_wind
     assert f"{long} (5.000 s" in message
     long.unlink()
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
-    assert sum(report["split"]["clips"].values()) == 32  # every clip, the ten longer than the window included
+    assert sum(report.split.clips.values()) == 32  # every clip, the ten longer than the window included
 
 
 def test_a_nan_loss_stops_training_naming_the_step_and_the_clips(tmp_path, tiny_ravdess, monkeypatch):
@@ -278,7 +279,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_final_weights(tmp_path, tiny
     assert not (tmp_path / "b" / "metrics.json").exists()
 
     (report,) = main([str(recipe)])
-    assert report["training"]["resumed_from"].endswith("checkpoint-4")
+    assert report.training.resumed_from.endswith("checkpoint-4")
     final_a, final_b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert final_a.keys() == final_b.keys()
     assert all(torch.equal(final_a[name], final_b[name]) for name in final_a)
@@ -299,10 +300,10 @@ def test_a_finished_run_is_not_trained_again_unless_asked(tmp_path, tiny_ravdess
     written = weights.stat().st_mtime_ns
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (again,) = main([str(recipe)])
-    assert again == json.loads((tmp_path / "run" / METRICS_FILE).read_text())
+    assert again.to_dict() == json.loads((tmp_path / "run" / METRICS_FILE).read_text())
     assert weights.stat().st_mtime_ns == written and "overwrite_output_dir" in caplog.text
     (retrained,) = main([str(recipe), "--overwrite_output_dir", "true", "--learning_rate", "0.1"])
-    assert weights.stat().st_mtime_ns != written and retrained["training"]["resumed_from"] is None
+    assert weights.stat().st_mtime_ns != written and retrained.training.resumed_from is None
 
 
 def test_weights_are_written_as_safetensors_only(tmp_path, tiny_ravdess):
@@ -330,7 +331,7 @@ def test_a_run_ends_saying_where_it_was_written_and_its_weights_are_readable_lik
     assert len(weights) > 1
     for path in [*weights, run / "config.json", run / "metrics.json"]:
         assert stat.S_IMODE(path.stat().st_mode) == plain, path
-    assert where_the_run_is(Path("runs/kfold"), [{"fold": 0}, {"fold": 1}]) == (
+    assert where_the_run_is(Path("runs/kfold"), [RunReport(fold=0), RunReport(fold=1)]) == (
         "Finished: the run is in runs/kfold (2 fold model(s) in fold-0, fold-1, mean ± std in summary.json)"
     )
 
@@ -395,7 +396,7 @@ def test_resuming_says_when_no_complete_checkpoint_is_left_and_trains_from_scrat
     assert [w.split(":")[0] for w in warnings] == [f"Ignoring {run / f'checkpoint-{step}'}" for step in (4, 2)]
     assert all(w.endswith("; no complete checkpoint is left, so the run trains from scratch.") for w in warnings)
     assert "previous complete checkpoint" not in caplog.text
-    assert report["training"]["resumed_from"] is None and (run / METRICS_FILE).is_file()
+    assert report.training.resumed_from is None and (run / METRICS_FILE).is_file()
 
 
 def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skips_it(tmp_path, tiny_ravdess):
@@ -422,7 +423,7 @@ def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skip
     with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
         main([str(recipe)])
     (report,) = main([str(recipe), "--skip_invalid", "true"])
-    assert report["split"]["clips"]["train"] == 16 and str(short) not in json.dumps(report)
+    assert report.split.clips["train"] == 16 and str(short) not in json.dumps(report.to_dict())
 
 
 def test_a_run_on_a_corpus_that_changed_since_is_not_read_back_and_names_the_change(tmp_path, tiny_ravdess):
@@ -451,7 +452,7 @@ def test_a_run_on_a_corpus_that_changed_since_is_not_read_back_and_names_the_cha
     assert "clip_fingerprint.json" in message and "overwrite_output_dir" in message
     assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()} == before  # nothing lost
     (retrained,) = main([str(recipe), "--overwrite_output_dir", "true"])
-    assert retrained["split"]["clips"] == {"train": 15, "validation": 8, "test": 7}
+    assert retrained.split.clips == {"train": 15, "validation": 8, "test": 7}
 
 
 def test_corpus_weights_are_matched_as_the_loader_matches_names_scaled_before_dividing_and_said_when_idle(

@@ -43,7 +43,7 @@ def test_a_trained_run_reads_back_what_the_training_wrote(tmp_path, tiny_ravdess
     (report,) = main([str(recipe)])
     run = RunDir(tmp_path / "run")
     assert run.is_run_folder() and run.is_finished() and not run.is_fold
-    assert run.read_metrics() == json.loads(json.dumps(report, default=str))
+    assert run.read_metrics() == json.loads(json.dumps(report.to_dict(), default=str))
     run_config = run.read_run_config()
     assert run_config["model"]["model_type"] == "cnn2d" and run_config["data"]["corpus"] == ["ravdess"]
     assert run.read_model_config()["model_type"] == "ser_cnn2d"

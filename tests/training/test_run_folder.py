@@ -83,7 +83,7 @@ def test_overwriting_a_run_keeps_files_the_user_added_to_it(tmp_path, tiny_ravde
     written = (run / "model.safetensors").stat().st_mtime_ns
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (report,) = main([str(recipe), "--overwrite_output_dir", "true"])
-    assert report["training"]["resumed_from"] is None
+    assert report.training.resumed_from is None
     assert (run / "model.safetensors").stat().st_mtime_ns != written
     assert (run / "notes.txt").read_text() == "lr 1e-2 looked unstable"
     assert (run / "figures" / "poster.png").read_bytes() == b"\x89PNG"
@@ -148,7 +148,7 @@ def test_a_second_training_into_a_held_output_dir_stops_naming_the_folder_and_th
             main([str(recipe)])
         assert not (run / "run_config.json").exists() and not (run / "metrics.json").exists()
     (report,) = main([str(recipe)])  # the holder gone, the lock is free again
-    assert (run / "metrics.json").is_file() and report["training"]["global_step"] == 2
+    assert (run / "metrics.json").is_file() and report.training.global_step == 2
 
 
 def test_the_lock_is_released_when_the_run_fails(tmp_path):
@@ -183,7 +183,7 @@ def test_resume_skips_a_truncated_last_checkpoint_to_the_previous_complete_one(t
     assert RunDir(run).last_complete_checkpoint() == str(run / "checkpoint-4")
     with caplog.at_level(logging.WARNING, logger="ser_hf"):
         (report,) = main([str(recipe)])
-    assert report["training"]["resumed_from"] == str(run / "checkpoint-4")
+    assert report.training.resumed_from == str(run / "checkpoint-4")
     assert f"{damaged} is damaged" in caplog.text
 
 

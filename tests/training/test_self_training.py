@@ -137,9 +137,9 @@ def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, 
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values, self_training_rounds=2, self_training_share=0.5)
     (report,) = main([str(recipe)])
     run = tmp_path / "run"
-    test_clips = report["split"]["clips"]["test"]
+    test_clips = report.split.clips["test"]
     assert len(picked_from) == 2 and all(logits.shape[0] == test_clips for logits in picked_from)
-    counts = report["training"]["self_training_clips"]
+    counts = report.training.self_training_clips
     for index, count in enumerate(counts):
         picks = json.loads((round_folder(run, index) / PSEUDO_LABELS_FILE).read_text())
         expected_rows, expected_labels = original(picked_from[index], 0.5)
@@ -148,8 +148,8 @@ def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, 
         # The round's checkpoints are gone once it has picked.
         assert not list(round_folder(run, index).glob("checkpoint-*"))
     # The last model trained on the training clips and the last round's picks: 2 epochs of their batches.
-    train_clips = report["split"]["clips"]["train"]
-    assert report["training"]["global_step"] == 2 * -(-(train_clips + counts[-1]) // 8)
+    train_clips = report.split.clips["train"]
+    assert report.training.global_step == 2 * -(-(train_clips + counts[-1]) // 8)
     # The figures are of a model adapted to the test clips, which the card says.
     card = (run / "README.md").read_text()
     assert "Self-training, transductive (2 round(s) before this model)" in card
@@ -178,7 +178,7 @@ def test_an_interrupted_self_training_run_resumes_at_its_round(tmp_path, tiny_ra
     assert (tmp_path / "b" / "checkpoint-4").is_dir()
     monkeypatch.undo()
     (report,) = main([str(interrupted)])
-    assert report["training"]["resumed_from"].endswith("checkpoint-4")
+    assert report.training.resumed_from.endswith("checkpoint-4")
     final_a = load_file(tmp_path / "a" / "model.safetensors")
     final_b = load_file(tmp_path / "b" / "model.safetensors")
     assert final_a.keys() == final_b.keys()

@@ -77,7 +77,7 @@ def test_speaker_statistics_of_fine_tuned_top_layers_are_the_saved_models_own(tm
         max_duration_seconds=None,
     )
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values))])
-    assert report["normalization"]["mode"] == "speaker"
+    assert report.normalization["mode"] == "speaker"
     ((plan, pretrained_means),) = plans
     assert sorted(plan.speaker_statistics) == ["01", "02", "03", "04"]
 
@@ -123,6 +123,6 @@ def test_speaker_statistics_of_fine_tuned_top_layers_resume_at_an_epoch_end_to_t
         load_best_model_at_end=False,
     )
     report = _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values, at=6)
-    assert report["training"]["resumed_from"].endswith("checkpoint-4")
+    assert report.training.resumed_from.endswith("checkpoint-4")
     saved = [json.loads((tmp_path / run / "preprocessor_config.json").read_text()) for run in ("a", "b")]
     np.testing.assert_allclose(saved[0]["feature_mean"], saved[1]["feature_mean"], atol=1e-6)

@@ -21,6 +21,7 @@ from ser_hf.data.decode import decode_waveform
 from ser_hf.errors import RecipeError
 from ser_hf.models import merge_lora
 from ser_hf.recipe.parser import parse_recipe
+from ser_hf.run_record import RunReport
 from ser_hf.train import main
 from ser_hf.training.stages import build_model
 from ser_hf.training.trainer import SERTrainer
@@ -146,18 +147,20 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **TINY_MODELS[kind])
     (report,) = main([str(recipe)])
     run = tmp_path / "run"
-    labels = report["labels"]
-    assert report["split"]["speakers"] == {"train": ["01", "02"], "validation": ["03"], "test": ["04"]}
-    assert report["leakage_audit"]["passed"] and report["protocol"] == "speaker"
+    labels = report.labels
+    assert report.split.speakers == {"train": ["01", "02"], "validation": ["03"], "test": ["04"]}
+    assert report.leakage_audit["passed"] and report.protocol == "speaker"
     for split, clips in (("validation", 8), ("test", 8)):
-        metrics = report["evaluation"][split]
-        assert metrics["clips"] == clips and 0.0 <= metrics["unweighted_accuracy"] <= 1.0
-        assert np.asarray(metrics["confusion_matrix"]).sum() == clips
-        assert set(metrics["per_speaker"]) == {"04" if split == "test" else "03"}
-    assert json.loads((run / "metrics.json").read_text())["evaluation"] == json.loads(json.dumps(report["evaluation"]))
+        metrics = report.evaluation[split]
+        assert metrics.clips == clips and 0.0 <= metrics.unweighted_accuracy <= 1.0
+        assert np.asarray(metrics.confusion_matrix).sum() == clips
+        assert set(metrics.per_speaker) == {"04" if split == "test" else "03"}
+    assert json.loads((run / "metrics.json").read_text())["evaluation"] == json.loads(
+        json.dumps(report.to_dict()["evaluation"])
+    )
     for png in ("confusion_matrix_test.png", "confusion_matrix_validation.png", "training_curves.png"):
         assert (run / png).read_bytes()[:4] == b"\x89PNG"
-    assert report["training"]["global_step"] == 4
+    assert report.training.global_step == 4
 
     # The saved model is safetensors, differs from its initialisation, and classifies a clip through pipeline().
     saved = load_file(run / "model.safetensors")
@@ -169,7 +172,7 @@ def test_short_training_of_every_model_kind_changes_weights_and_writes_metrics(t
         encoder = [name for name in saved if name.startswith(("wav2vec2.", "encoder."))]
         assert encoder and all(torch.equal(saved[name], initial[name]) for name in encoder)
     if kind == "whisper-fast-speaker":
-        assert report["normalization"]["mode"] == "speaker" and report["normalization"]["transductive"]
+        assert report.normalization["mode"] == "speaker" and report.normalization["transductive"]
         assert saved["encoder.embed_positions.weight"].shape[0] == 300
         saved_extractor = json.loads((run / "preprocessor_config.json").read_text())
         assert saved_extractor["chunk_length"] == 6 and len(saved_extractor["feature_mean"]) == 3 * 16
@@ -351,11 +354,11 @@ def test_kfold_recipe_trains_every_fold_and_writes_mean_and_std(tmp_path, tiny_r
         load_best_model_at_end=False,
     )
     reports = main([str(recipe)])
-    assert [r["fold"] for r in reports] == [0, 1]
-    test_speakers = [set(r["split"]["speakers"]["test"]) for r in reports]
+    assert [r.fold for r in reports] == [0, 1]
+    test_speakers = [set(r.split.speakers["test"]) for r in reports]
     assert test_speakers[0].isdisjoint(test_speakers[1]) and len(test_speakers[0] | test_speakers[1]) == 4
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    ua = [r["evaluation"]["test"]["unweighted_accuracy"] for r in reports]
+    ua = [r.evaluation["test"].unweighted_accuracy for r in reports]
     assert summary["folds"] == 2 and summary["protocol"] == "kfold" and summary["leakage_audits_passed"]
     assert summary["mean"]["unweighted_accuracy"] == pytest.approx(np.mean(ua))
     assert summary["std"]["unweighted_accuracy"] == pytest.approx(np.std(ua, ddof=1))
@@ -365,7 +368,9 @@ def test_kfold_recipe_trains_every_fold_and_writes_mean_and_std(tmp_path, tiny_r
         assert (tmp_path / "run" / f"fold-{fold}" / "model.safetensors").is_file()
     # A re-run reads the finished folds back instead of training them again.
     again = main([str(recipe)])
-    assert [r["evaluation"] for r in again] == [json.loads(json.dumps(r["evaluation"])) for r in reports]
+    assert [r.to_dict()["evaluation"] for r in again] == [
+        json.loads(json.dumps(r.to_dict()["evaluation"])) for r in reports
+    ]
 
 
 class _Interrupt(Exception):
@@ -403,7 +408,7 @@ def test_an_interrupted_run_resumes_to_the_same_final_weights(tmp_path, tiny_rav
     monkeypatch.setattr(SERTrainer, "training_step", original_step)
 
     (report,) = main([str(interrupted)])
-    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    assert report.training.resumed_from.endswith("checkpoint-2")
     final_a = load_file(tmp_path / "a" / "model.safetensors")
     final_b = load_file(tmp_path / "b" / "model.safetensors")
     assert final_a.keys() == final_b.keys()
@@ -426,7 +431,7 @@ def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravd
     del config["augmentation"]["cached_augmented_copies"], config["augmentation"]["lowpass_hz"]
     record.write_text(json.dumps(config))
     (report,) = main([str(recipe)])
-    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    assert report.training.resumed_from.endswith("checkpoint-2")
     # The finished run is read back for the same recipe, however it logs, but not for another learning rate or
     # number of epochs: that run's results are not this recipe's.
     (again,) = main([str(recipe), "--logging_steps", "7", "--disable_tqdm", "true"])
@@ -537,7 +542,7 @@ def test_per_speaker_accuracy_follows_the_dataset_order(tmp_path, tiny_ravdess):
             continue
         top = classifier({"raw": decode_waveform(row["path"], 16000), "sampling_rate": 16000}, top_k=1)[0]
         correct.setdefault(row["speaker_id"], []).append(top["label"] == names[row["label"]])
-    per_speaker = report["evaluation"]["test"]["per_speaker"]
+    per_speaker = report.evaluation["test"].per_speaker
     for speaker, hits in correct.items():
         assert per_speaker[speaker]["accuracy"] == pytest.approx(np.mean(hits))
 
@@ -549,16 +554,16 @@ def test_temperature_fitted_on_validation_is_saved_and_calibrates_the_pipeline_s
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, calibration_min_clips=1)  # a tiny validation split
     (report,) = main([str(recipe)])
     run = tmp_path / "run"
-    calibration = report["calibration"]
-    temperature = calibration["temperature"]
-    assert calibration["fitted_on"] == "validation" and temperature > 0 and temperature != 1.0
-    assert calibration["nll_after"] <= calibration["nll_before"]
+    calibration = report.calibration
+    temperature = calibration.temperature
+    assert calibration.fitted_on == "validation" and temperature > 0 and temperature != 1.0
+    assert calibration.nll_after <= calibration.nll_before
     assert json.loads((run / "config.json").read_text())["calibration_temperature"] == pytest.approx(temperature)
     for split in ("validation", "test"):
-        measured = report["evaluation"][split]["calibration"]
+        measured = report.evaluation[split].calibration
         assert measured["temperature"] == temperature
         # The split's reported ECE is the calibrated one.
-        assert report["evaluation"][split]["expected_calibration_error"] == pytest.approx(measured["ece_after"])
+        assert report.evaluation[split].expected_calibration_error == pytest.approx(measured["ece_after"])
         assert (run / f"reliability_diagram_{split}.png").read_bytes()[:4] == b"\x89PNG"
     assert f"T = {temperature:.3f} fitted on the validation split" in (run / "report.md").read_text()
     assert f"T = {temperature:.3f}" in (run / "README.md").read_text()
@@ -594,12 +599,12 @@ def test_without_validation_split_or_when_off_the_model_stays_uncalibrated_and_s
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, max_steps=2, load_best_model_at_end=False, **values)
     (report,) = main([str(recipe)])
     run = tmp_path / "run"
-    assert report["calibration"]["temperature"] == 1.0 and report["calibration"]["fitted_on"] is None
-    assert note in report["calibration"]["note"]
+    assert report.calibration.temperature == 1.0 and report.calibration.fitted_on is None
+    assert note in report.calibration.note
     assert json.loads((run / "config.json").read_text()).get("calibration_temperature", 1.0) == 1.0
-    assert all("calibration" not in metrics for metrics in report["evaluation"].values())
+    assert all(metrics.calibration is None for metrics in report.evaluation.values())
     assert not list(run.glob("reliability_diagram_*.png"))
-    assert f"Calibration: none ({report['calibration']['note']})" in (run / "report.md").read_text()
+    assert f"Calibration: none ({report.calibration.note})" in (run / "report.md").read_text()
     assert "The scores are not calibrated" in (run / "README.md").read_text()
 
 
@@ -660,10 +665,10 @@ def test_an_interrupted_run_on_cached_states_resumes_to_the_same_final_weights(
     weights."""
     values = dict(TINY_MODELS[kind], max_steps=6, save_total_limit=None, load_best_model_at_end=False)
     report = _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values, at=3)
-    assert report["training"]["resumed_from"].endswith("checkpoint-2")
+    assert report.training.resumed_from.endswith("checkpoint-2")
 
 
-def _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values: dict, at: int) -> dict:
+def _train_uninterrupted_and_interrupted(tmp_path, tiny_ravdess, monkeypatch, values: dict, at: int) -> RunReport:
     """Train `values` into tmp_path/a, then into tmp_path/b interrupted at step `at` and resumed; assert both end
     with the same weights; return the resumed run's report."""
     main([str(write_recipe(tmp_path / "a.yaml", tiny_ravdess, output_dir=str(tmp_path / "a"), **values))])

@@ -54,9 +54,9 @@ class _Records(logging.Handler):
 
 def test_a_run_without_test_speakers_says_so_in_the_log_report_and_card(validation_only_run):
     run_dir, report, warnings = validation_only_run
-    assert list(report["evaluation"]) == ["validation"]
-    assert report["calibration"]["fitted_on"] == "validation"  # the speakers reported on also fitted T
-    assert report["validation_choices"] == {"best_epoch": False, "early_stopping": False, "temperature": True}
+    assert list(report.evaluation) == ["validation"]
+    assert report.calibration.fitted_on == "validation"  # the speakers reported on also fitted T
+    assert report.validation_choices.to_dict() == {"best_epoch": False, "early_stopping": False, "temperature": True}
     assert any(
         m.startswith("NO TEST SPEAKERS") and "--validation_speakers 03 --test_speakers 04" in m for m in warnings
     )
@@ -92,7 +92,7 @@ def test_compare_uses_the_split_every_run_has_and_says_which(tmp_path, cnn_run, 
     printed = capsys.readouterr().out
     assert "# Comparison on the validation split" in printed
     assert "**Compared on the validation split: b has no test split (no test speakers).**" in printed
-    validation_ua = f"{100 * report['evaluation']['validation']['unweighted_accuracy']:.1f}"
+    validation_ua = f"{100 * report.evaluation['validation'].unweighted_accuracy:.1f}"
     assert f"| b | cnn2d | speaker | 1 | {validation_ua} |" in printed
     # Runs that all have a test split are compared on it, and the table says so.
     assert cli_main(["compare", str(cnn_run), "--output-dir", str(tmp_path / "test")]) == 0
