@@ -288,9 +288,7 @@ def test_training_on_cached_frames_ends_with_the_weights_of_training_on_audio(tm
     for name in cached:
         torch.testing.assert_close(cached[name], recomputed[name], atol=1e-5, rtol=1e-4, msg=name)
     for split in ("validation", "test"):
-        assert (
-            runs[True]["evaluation"][split]["confusion_matrix"] == runs[False]["evaluation"][split]["confusion_matrix"]
-        )
+        assert runs[True].evaluation[split].confusion_matrix == runs[False].evaluation[split].confusion_matrix
     config = json.loads((tmp_path / "True" / "config.json").read_text())
     assert config["architectures"] == ["Wav2Vec2ForSequenceClassification"]
 
