@@ -266,18 +266,10 @@ class RunDir:
         except ValueError as error:
             raise ValueError(f"{where} is not valid JSON: {error}") from None
 
-    def read_run_config(self) -> Optional[dict[str, Any]]:
-        """``run_config.json`` as a dict (see :meth:`read_config` for the typed record)."""
-        return self.read_json(RUN_CONFIG_FILE)
-
     def read_config(self) -> Optional[RunConfig]:
         """``run_config.json``: the model, data, augmentation and training arguments the run started with."""
         config = self.read_json(RUN_CONFIG_FILE)
         return None if config is None else RunConfig.from_dict(config, where=f"{self}/{RUN_CONFIG_FILE}")
-
-    def read_metrics(self) -> Optional[dict[str, Any]]:
-        """``metrics.json`` as a dict (see :meth:`read_report` for the typed record)."""
-        return self.read_json(METRICS_FILE)
 
     def read_report(self) -> Optional[RunReport]:
         """``metrics.json``, the report of a finished split; `None` while the run has not finished."""

@@ -43,8 +43,8 @@ def test_a_trained_run_reads_back_what_the_training_wrote(tmp_path, tiny_ravdess
     (report,) = main([str(recipe)])
     run = RunDir(tmp_path / "run")
     assert run.is_run_folder() and run.is_finished() and not run.is_fold
-    assert run.read_metrics() == json.loads(json.dumps(report.to_dict(), default=str))
-    run_config = run.read_run_config()
+    assert run.read_json(METRICS_FILE) == json.loads(json.dumps(report.to_dict(), default=str))
+    run_config = run.read_json(RUN_CONFIG_FILE)
     assert run_config["model"]["model_type"] == "cnn2d" and run_config["data"]["corpus"] == ["ravdess"]
     assert run.read_model_config()["model_type"] == "ser_cnn2d"
     assert run.read_feature_extractor_config()["sampling_rate"] == 16000
@@ -62,10 +62,10 @@ def test_a_kfold_layout_lists_its_folds_in_fold_order_and_its_reports(tmp_path):
     write_json(root / REPORTS_DIR / "cremad-all" / EVAL_REPORT_JSON, {"corpus": "cremad"})
     write_json(root / REPORTS_DIR / "matrix" / "a__cremad" / EVAL_REPORT_JSON, {"corpus": "cremad", "cell": 1})
     run = RunDir(root)
-    assert run.is_run_folder() and not run.is_finished() and run.read_metrics() is None
+    assert run.is_run_folder() and not run.is_finished() and run.read_json(METRICS_FILE) is None
     assert [fold.path.name for fold in run.fold_dirs()] == ["fold-0", "fold-1", "fold-10"]
     assert [fold.path.name for fold in run.fold_dirs(finished=False)] == ["fold-0", "fold-1", "fold-2", "fold-10"]
-    assert [fold.read_metrics() for fold in run.fold_dirs()] == [{"fold": 0}, {"fold": 1}, {"fold": 10}]
+    assert [fold.read_json(METRICS_FILE) for fold in run.fold_dirs()] == [{"fold": 0}, {"fold": 1}, {"fold": 10}]
     assert run.fold(1) == RunDir(root / "fold-1") and run.fold(1).is_fold
     assert run.read_summary() == {"folds": 3}
     assert run.eval_reports() == [
@@ -74,7 +74,7 @@ def test_a_kfold_layout_lists_its_folds_in_fold_order_and_its_reports(tmp_path):
     ]
     (root / "fold-0" / METRICS_FILE).write_text('{"fold": 0,')  # cut short
     with pytest.raises(ValueError, match=r"fold-0/metrics.json is not valid JSON"):
-        run.fold(0).read_metrics()
+        run.fold(0).read_json(METRICS_FILE)
     assert not RunDir(tmp_path / "missing").is_run_folder()
 
 
@@ -108,11 +108,11 @@ def test_a_run_pushed_to_the_hub_reads_through_hf_hub_download(tmp_path, monkeyp
         api.upload_folder(repo_id=repo_id, folder_path=str(folder))
         run = RunDir.find(repo_id, token=TOKEN)
         assert run.on_hub and str(run) == repo_id
-        assert run.read_metrics() == {"split": {"speakers": {"test": ["04"]}}}
-        assert run.read_run_config() == {"data": {"corpus": ["ravdess"]}}
+        assert run.read_json(METRICS_FILE) == {"split": {"speakers": {"test": ["04"]}}}
+        assert run.read_json(RUN_CONFIG_FILE) == {"data": {"corpus": ["ravdess"]}}
         assert run.read_summary() is None  # not in the repository
-        assert run.fold(0).read_metrics() == {"fold": 0} and str(run.fold(0)) == f"{repo_id}/fold-0"
+        assert run.fold(0).read_json(METRICS_FILE) == {"fold": 0} and str(run.fold(0)) == f"{repo_id}/fold-0"
         with pytest.raises(ValueError, match=f"{repo_id} is a Hub repository: listing its folds needs a local"):
             run.fold_dirs()
     # A local folder of that name is read as a folder.
-    assert not RunDir.find(folder).on_hub and RunDir.find(folder).read_metrics() is not None
+    assert not RunDir.find(folder).on_hub and RunDir.find(folder).read_json(METRICS_FILE) is not None

@@ -42,8 +42,8 @@ def test_a_trained_runs_run_config_json_reads_into_its_sections_and_writes_back(
     assert config.model_type == "cnn2d" and config.corpora == ["ravdess"]
     assert config.training["hub_token"] in (None, "<HUB_TOKEN>")
     # The dict readers stay, for code written against them.
-    assert RunDir(cnn_run).read_run_config() == json.loads(text) == config.to_dict()
-    assert RunDir(cnn_run).read_metrics() == RunDir(cnn_run).read_report().to_dict()
+    assert RunDir(cnn_run).read_json(RUN_CONFIG_FILE) == json.loads(text) == config.to_dict()
+    assert RunDir(cnn_run).read_json(METRICS_FILE) == RunDir(cnn_run).read_report().to_dict()
 
 
 def test_a_report_of_another_version_keeps_its_missing_and_unknown_keys():
