@@ -474,8 +474,11 @@ class SERCardData:
             parts.append(f"clips labelled {', '.join(dropped)} dropped")
         if self.data_args.get("labels"):
             parts.append("only the labels " + ", ".join(f"`{label}`" for label in self.data_args["labels"]) + " kept")
-        if "emodb" in self.corpora and not any(k == "boredom" for k in label_map):
-            parts.append("EmoDB's boredom is outside the vocabulary and was dropped")
+        for spec in self.known_corpora:  # each corpus' own merges and drops, where the recipe's label_map keeps them
+            for label, target in spec.default_label_map.items():
+                if label not in label_map:
+                    fate = "was dropped" if target is None else f"was merged into `{target}`"
+                    parts.append(f"{spec.full_name}'s {label} is outside the vocabulary and {fate}")
         return "; ".join(parts) + "." if parts else None
 
     def _split(self, report: RunReport) -> dict[str, Any]:

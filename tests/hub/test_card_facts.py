@@ -181,3 +181,15 @@ def test_one_reader_serves_compare_and_the_card_which_names_what_it_lacks(tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"empty holds no finished ser-hf run: neither metrics\.json"):
         read_run(tmp_path / "empty")
+
+
+def test_label_policy_states_each_corpus_own_drops_unless_the_recipe_maps_the_label():
+    """A corpus spec's ``default_label_map`` (EmoDB drops boredom, outside the vocabulary) is stated on the card from
+    the spec; a recipe's ``label_map`` naming that label replaces it."""
+    record = _record(model_type="cnn2d", corpus=["emodb", "ravdess"])
+    policy = SERCardData(record)._label_policy()
+    assert "EmoDB's boredom is outside the vocabulary and was dropped" in policy
+    record.run_config.data["label_map"] = {"boredom": "calm"}
+    policy = SERCardData(record)._label_policy()
+    assert "`boredom` merged into `calm`" in policy and "EmoDB's boredom" not in policy
+    assert SERCardData(_record(model_type="cnn2d", corpus=["ravdess"]))._label_policy() is None
