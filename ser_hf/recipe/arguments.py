@@ -535,7 +535,8 @@ class DataArguments:
     )
     num_folds: int = field(default=5, metadata={"help": "Folds of the kfold protocol."})
     folds: Optional[list[int]] = field(
-        default=None, metadata={"help": "Run only these folds (0-based) of a kfold or loso protocol."}
+        default=None,
+        metadata={"help": "Run only these folds (0-based) of a kfold or loso protocol.", "outcome": False},
     )
     split_seed: int = field(default=42, metadata={"help": "Seed of the split, kept apart from the training seed."})
     max_duration_seconds: Optional[float] = field(
@@ -547,7 +548,8 @@ class DataArguments:
         },
     )
     preprocessing_num_workers: Optional[int] = field(
-        default=None, metadata={"help": "Processes decoding the audio (defaults to one per core, at most 8)."}
+        default=None,
+        metadata={"help": "Processes decoding the audio (defaults to one per core, at most 8).", "outcome": False},
     )
     cache_precision: str = field(
         default="float32",

@@ -52,7 +52,7 @@ from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
 from ..models.runtime.baselines import default_feature_extractor
 from ..models.runtime.ssl import check_config_overrides, minimum_input_samples, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ..recipe.fields import outcome_fields
+from ..recipe.fields import OUTCOME, field_facts, outcome_fields
 from ..recipe.recipe import Recipe
 from ..recipe.values import options_of_each_corpus
 from ..run_folder import (
@@ -426,12 +426,14 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
     previous, current = run.read_config(), RunConfig.from_dict(run_config)
     training_fields = _outcome_training_fields()
 
-    def comparable(config: RunConfig, section: str) -> dict:
-        # Which folds run and how many processes decode do not change what a fold trains on.
+    def comparable(config: RunConfig, section: str, arguments) -> dict:
+        # Of the training settings, those that change what is trained; of the others, all but those whose facts say
+        # they do not (which folds run, how many processes decode).
         values = json.loads(json.dumps(getattr(config, section), default=str)) or {}
         if section == "training":
             return {key: value for key, value in values.items() if key in training_fields}
-        return {key: value for key, value in values.items() if key not in ("folds", "preprocessing_num_workers")}
+        neutral = {name for name, facts in field_facts(arguments).items() if facts.get(OUTCOME) is False}
+        return {key: value for key, value in values.items() if key not in neutral}
 
     changed = {}
     for section, arguments in (
@@ -440,7 +442,7 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
         ("augmentation", AugmentationArguments),
         ("training", SERTrainingArguments),
     ):
-        before, now = comparable(previous, section), comparable(current, section)
+        before, now = comparable(previous, section, arguments), comparable(current, section, arguments)
         defaults = _field_defaults(arguments)
         keys = sorted(
             key

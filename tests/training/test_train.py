@@ -436,6 +436,9 @@ def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path, tiny_ravd
     # number of epochs: that run's results are not this recipe's.
     (again,) = main([str(recipe), "--logging_steps", "7", "--disable_tqdm", "true"])
     assert again == report
+    # Nor does how many processes decode the audio (a data setting whose facts say so: "outcome": False).
+    (again,) = main([str(recipe), "--preprocessing_num_workers", "1"])
+    assert again == report
     with pytest.raises(
         RecipeError,
         match=r"other training settings \(training: learning_rate, num_train_epochs\).*overwrite_output_dir",
