@@ -96,8 +96,9 @@ def trained_model_facts(model_dir: str | os.PathLike) -> dict[str, Any]:
         raise RecipeError(f"{folder / 'config.json'}: id2label keys must be class numbers, got {sorted(id2label)}.")
     if labels == [f"LABEL_{i}" for i in range(len(labels))]:
         raise RecipeError(
-            f"{folder / 'config.json'}: id2label holds only placeholder labels ({labels[0]}, ...): {folder} is a bare "
-            "encoder, not a trained emotion classifier; train one with ser-hf train first."
+            f"{folder / 'config.json'}: id2label holds only transformers' placeholder labels (LABEL_0 to "
+            f"LABEL_{len(labels) - 1}): {folder} is a bare encoder, not a trained emotion classifier; train one with "
+            "ser-hf train first."
         )
     if len(set(labels)) != len(labels):
         raise RecipeError(f"{folder / 'config.json'}: id2label names a label twice: {labels}.")

@@ -182,7 +182,7 @@ def build_ssl_classifier(
     if match_head_labels and head_labels is None:
         raise ValueError(
             f"match_head_labels: {pretrained or 'a config'} has no fine-tuned classification head (its labels are "
-            "the placeholders LABEL_0, LABEL_1, ...): start from a trained ser-hf model."
+            "transformers' placeholders, LABEL_0 onwards): start from a trained ser-hf model."
         )
     if match_head_labels and not set(head_labels) & set(task_labels):
         raise ValueError(
