@@ -80,13 +80,14 @@ lint: setup
 	$(PY) -m ruff check ser_hf tests bench
 	$(PY) -m ruff format --check ser_hf tests bench
 
-# BENCHMARKS.md, rewritten from the benchmarks' JSON files under docs/results/ (docs/results/make_benchmarks.py).
+# BENCHMARKS.md and README.md's headline table, rewritten from the benchmarks' JSON files under docs/results/
+# (docs/results/make_benchmarks.py).
 benchmarks: setup
 	$(PY) docs/results/make_benchmarks.py
 
 # The documentation site (mkdocs.yml): the pages of docs/, BENCHMARKS.md, and the API reference from the docstrings,
 # into site/. --strict makes a broken link, a missing page or a docstring mkdocstrings cannot read an error; it fails
-# first when BENCHMARKS.md is stale (differs from what make benchmarks writes).
+# first when BENCHMARKS.md or README.md's table is stale (differs from what make benchmarks writes).
 docs: setup
 	$(PY) docs/results/make_benchmarks.py --check
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

@@ -3,9 +3,10 @@
 Each figure is written by hand in one place, the JSON its benchmark wrote; the reference page is made from them, one
 section per protocol and one row per shipped recipe (``recipes/*.yaml``) or benchmark result, with its date and a link
 to its file. What was tried and not kept is in the research log (docs/results/LOG.md), linked, never copied.
+README.md's headline table (one figure per use) is made here too, between its two marker lines.
 
-    python docs/results/make_benchmarks.py           # rewrite BENCHMARKS.md (make benchmarks)
-    python docs/results/make_benchmarks.py --check   # exit 1 if BENCHMARKS.md differs (make docs runs this)
+    python docs/results/make_benchmarks.py           # rewrite BENCHMARKS.md and README.md's table (make benchmarks)
+    python docs/results/make_benchmarks.py --check   # exit 1 if either differs (make docs runs this)
 
 The prose below (one intro per section) holds no figure: every number in the page comes from a JSON file. A field a
 result file lacks (the commit of a run recorded before the benchmarks wrote it) shows as "–".
@@ -291,20 +292,31 @@ def code(text: str) -> str:
 # --- Leave-one-corpus-out -----------------------------------------------------------------------------------------
 
 
+def loco_runs(recipe: str, data: dict) -> dict[str, dict[str, dict[str, dict]]]:
+    """The leave-one-corpus-out rows of ``recipe`` in ``data``: normalisation -> training seed -> corpus left out ->
+    row."""
+    by_normalization: dict[str, dict[str, dict[str, dict]]] = {}
+    for row in data["rows"]:
+        words = (row.get("variant") or "").split()
+        if not words or words[0] != recipe:
+            continue
+        seed = next((word for word in words if word.startswith("seed=")), "seed=42")
+        by_normalization.setdefault(row["normalization"], {}).setdefault(seed, {})[row["test"]] = row
+    return by_normalization
+
+
+def loco_means(seeds: dict[str, dict[str, dict]]) -> list[float]:
+    """The mean over the left-out corpora of each seed that left every corpus out."""
+    complete = [runs for runs in seeds.values() if set(LOCO_CORPORA) <= set(runs)]
+    return [mean(pooled(runs[corpus]) for corpus in LOCO_CORPORA) for runs in complete]
+
+
 def loco_section() -> str:
     rows = []
     for recipe, relative in LOCO_FILES.items():
         data = read(relative)
-        by_normalization: dict[str, dict[str, dict[str, dict]]] = {}
-        for row in data["rows"]:
-            words = (row.get("variant") or "").split()
-            if not words or words[0] != recipe:
-                continue
-            seed = next((word for word in words if word.startswith("seed=")), "seed=42")
-            by_normalization.setdefault(row["normalization"], {}).setdefault(seed, {})[row["test"]] = row
-        for normalization, seeds in by_normalization.items():
+        for normalization, seeds in loco_runs(recipe, data).items():
             cells = []
-            complete = [runs for runs in seeds.values() if set(LOCO_CORPORA) <= set(runs)]
             for corpus in LOCO_CORPORA:
                 values = [pooled(runs[corpus]) for runs in seeds.values() if corpus in runs]
                 if len(values) == 1:
@@ -314,7 +326,7 @@ def loco_section() -> str:
                     cells.append(f"{one(mean(values))} ({one(min(values))}-{one(max(values))})")
                 else:
                     cells.append(MISSING)
-            means = [mean(pooled(runs[corpus]) for corpus in LOCO_CORPORA) for runs in complete]
+            means = loco_means(seeds)
             if len(means) == 1:
                 overall = f"**{one(means[0])}**"
             elif means:
@@ -780,22 +792,80 @@ def render() -> str:
     return "\n".join(section.rstrip("\n") + "\n" for section in sections)
 
 
+# --- README.md's headline table -------------------------------------------------------------------------------------
+
+README = REPO / "README.md"
+#: The lines around README.md's headline table, which :func:`render_readme` writes between them.
+README_START = "  <!-- The table is generated from docs/results by docs/results/make_benchmarks.py: do not edit. -->\n"
+README_END = "  <!-- End of the generated table. -->\n"
+LOCO_ANCHOR = "BENCHMARKS.md#headline-leave-one-corpus-out-benchcrosscorpuspy"
+ADAPT_ANCHOR = "BENCHMARKS.md#adapting-the-general-model-learning-curve-benchadaptpy"
+
+
+def loco_mean(recipe: str, normalization: str) -> str:
+    """The reference's mean for ``recipe`` under ``normalization`` (over its seeds)."""
+    return one(mean(loco_means(loco_runs(recipe, read(LOCO_FILES[recipe]))[normalization])))
+
+
+def headline_table() -> str:
+    """README.md's table: one figure per use, each the reference's, linked to its row."""
+    adapted = next(
+        arm for arm in read("adapt/learning-curve.json")["summary"][""] if arm["arm"] == "adapted" and arm["k"] == 5
+    )
+    rows = [
+        [
+            "one clip at a time",
+            "`recipes/general_whisper_base_single_clip.yaml`",
+            f"{loco_mean('general_whisper_base_single_clip', 'global')} % ([row]({LOCO_ANCHOR}))",
+        ],
+        [
+            "a folder of one set-up, classified together",
+            "`recipes/general_whisper_base.yaml`",
+            f"{loco_mean('general_whisper_base', 'corpus')} % ([row]({LOCO_ANCHOR}), mean of the seeds)",
+        ],
+        [
+            "the same, five labelled clips per emotion of your speakers",
+            "`ser-hf adapt` on that model",
+            f"{one(adapted['loco_mean'])} % ([learning curve]({ADAPT_ANCHOR}), adapted, k = 5)",
+        ],
+    ]
+    text = table(["your recordings", "recipe or command", "mean UA on unseen corpora"], rows)
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def render_readme(current: str) -> str:
+    """README.md (its text ``current``) with the generated headline table between its markers."""
+    if README_START not in current or README_END not in current:
+        raise SystemExit(f"README.md lacks the lines around its generated table: {README_START!r} ... {README_END!r}")
+    before, rest = current.split(README_START, 1)
+    return before + README_START + headline_table() + README_END + rest.split(README_END, 1)[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--check", action="store_true", help="exit 1 if BENCHMARKS.md differs from the generated page")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if BENCHMARKS.md or README.md's table differ from the generated"
+    )
     args = parser.parse_args(argv)
-    text = render()
+    readme = README.read_text(encoding="utf-8")
+    pages = [
+        (PAGE, PAGE.read_text(encoding="utf-8") if PAGE.exists() else "", render()),
+        (README, readme, render_readme(readme)),
+    ]
     if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
+        stale = False
+        for path, current, text in pages:
+            if current != text:
+                diff = difflib.unified_diff(
+                    current.splitlines(), text.splitlines(), path.name, "generated", lineterm=""
+                )
+                sys.stderr.write("\n".join(list(diff)[:40]) + "\n")
+                sys.stderr.write(f"{path.name} is stale: run `make benchmarks` (docs/results/make_benchmarks.py).\n")
+                stale = True
+        return 1 if stale else 0
+    for path, current, text in pages:
         if current != text:
-            diff = difflib.unified_diff(
-                current.splitlines(), text.splitlines(), "BENCHMARKS.md", "generated", lineterm=""
-            )
-            sys.stderr.write("\n".join(list(diff)[:40]) + "\n")
-            sys.stderr.write("BENCHMARKS.md is stale: run `make benchmarks` (docs/results/make_benchmarks.py).\n")
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
+            path.write_text(text, encoding="utf-8")
     return 0
 
 
