@@ -120,12 +120,16 @@ RUN_OUTPUT_PATTERNS: tuple[str, ...] = (
 #: An intermediate round of self-training (``self_training_rounds``, :mod:`ser_hf.training.self_training`): its picks
 #: and, until it finishes, its checkpoints.
 SELF_TRAINING_ROUND_FOLDER = "self-training-round-{}"
-#: Folders written whole by Trainer (``checkpoint-N``), ser-hf's atomic writes (``.NAME.XXXX.partial``) or a round of
-#: self-training, which overwriting removes whole.
+#: A model soup's member other than the run's own (``soup_size``, :mod:`ser_hf.training.soup`): its trained weights
+#: and, until it finishes, its checkpoints.
+SOUP_MEMBER_FOLDER = "soup-{}"
+#: Folders written whole by Trainer (``checkpoint-N``), ser-hf's atomic writes (``.NAME.XXXX.partial``), a round of
+#: self-training or a soup's member, which overwriting removes whole.
 WHOLE_FOLDER_PATTERNS: tuple[str, ...] = (
     "checkpoint-[0-9]*",
     ".*.partial",
     SELF_TRAINING_ROUND_FOLDER.format("[0-9]*"),
+    SOUP_MEMBER_FOLDER.format("[0-9]*"),
 )
 #: Files of ``ser-hf evaluate`` reports (``reports/CORPUS-SPLIT/``) and of Trainer's logs (``runs/DATE/``).
 REPORT_PATTERNS: tuple[str, ...] = (
@@ -696,6 +700,7 @@ __all__ = [
     "RunDir",
     "RunRecord",
     "SELF_TRAINING_ROUND_FOLDER",
+    "SOUP_MEMBER_FOLDER",
     "SPLIT_CONFUSION_MATRIX_PNG",
     "SPLIT_RELIABILITY_DIAGRAM_PNG",
     "SUMMARY_FILE",

@@ -213,7 +213,7 @@ class SERCardData:
     def adapted_from(self, report: RunReport) -> Optional[dict[str, Any]]:
         """What an adapted model (``ser-hf adapt``: ``match_head_labels``) started from and trained on: the trained
         model (a Hub id or the folder's name), its labelled clips and speakers (from the report, or the adaptation's
-        record where a self-training round added pseudo-labelled clips) and the L2-SP weight."""
+        record where a self-training round added pseudo-labelled clips), the L2-SP weight and the soup's size."""
         if not self.model_args.get("match_head_labels"):
             return None
         source = str(self.model_args.get("model_name_or_path"))
@@ -229,6 +229,7 @@ class SERCardData:
             "new_labels": record.get("new_labels", []),
             "dropped_labels": record.get("dropped_labels", []),
             "starting_point_weight": self.training_args.get("starting_point_weight"),
+            "soup_size": self.training_args.get("soup_size"),
         }
 
     @property

@@ -24,14 +24,16 @@ ADAPTABLE_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper"
 #: How the head is trained on the user's clips, the same for every corpus (chosen once, on RAVDESS left out, by
 #: ``bench/adapt.py --choose``; docs/results/adapt/ holds the choice and the learning curve). L2-SP
 #: (``starting_point_weight``) holds the head near the trained one instead of weight decay's pull towards zero, so
-#: that a few clips move it as far as they can tell, and no further.
+#: that a few clips move it as far as they can tell, and no further; the kept head is the average of 5 such
+#: adaptations with different seeds (``soup_size``, :mod:`ser_hf.training.soup`), steadier than any one of them.
 ADAPTATION_SETTINGS: dict[str, Any] = {
-    "num_train_epochs": 30,
+    "num_train_epochs": 60,
     "learning_rate": 1.0e-3,
     "lr_scheduler_type": "constant",
     "warmup_steps": 0,
     "weight_decay": 0.0,
     "starting_point_weight": 1.0e-2,
+    "soup_size": 5,
     "per_device_train_batch_size": 16,
     "class_weights": "balanced",
     "load_best_model_at_end": False,

@@ -963,6 +963,19 @@ class SERTrainingArguments(TrainingArguments):
             "outcome": True,
         },
     )
+    soup_size: int = field(
+        default=1,
+        metadata={
+            "help": "Model soup (Wortsman et al., 2022): train this many models from the same starting weights, "
+            "each with its own seed (seed, seed + 1, ...: data order and dropout), and keep the average of their "
+            "trained weights, one ordinary model. Steadies what a few clips train (ser-hf adapt uses 5); meant "
+            "for models trained on from one start, not heads trained from random starts. 1: off "
+            "(ser_hf.training.soup).",
+            "range": NumberRule("1 (off) or more", at_least=1, whole=True),
+            "card": CardRow(21),
+            "outcome": True,
+        },
+    )
     corpus_adversarial_weight: float = field(
         default=0.0,
         metadata={

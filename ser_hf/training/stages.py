@@ -75,6 +75,7 @@ from ..run_record import (
 )
 from .corpus_adversary import CorpusLabelsCollator, adversary_corpora, attach_corpus_adversary
 from .self_training import pick_pseudo_labels, read_picks, round_folder, with_pseudo_labels, write_picks
+from .soup import finish_soup, train_members
 from .trainer import (
     CLIP_PATHS_KEY,
     EpochCallback,
@@ -616,12 +617,27 @@ def train_and_evaluate(
         set_seed(args.seed)  # the next round from scratch, as the first began
         model, _ = build_model(model_args, augmentation_args, splits["train"].features["label"])
         reset_temperature(model)
+
+    # A model soup's other members (soup_size): trained from the weights the run starts from, each in its folder.
+    def train_member(index: int, folder: Path) -> bool:
+        member_args = dataclasses.replace(
+            fold_training_args(args, str(folder), "validation" in inputs), seed=args.seed + index
+        )
+        member = build_trainer(
+            model, feature_extractor, training_inputs, mode, member_args, label_names, normalization=normalization
+        )
+        resume = RunDir(folder).last_complete_checkpoint(max_steps=args.max_steps) if folder.is_dir() else None
+        member.train(resume_from_checkpoint=resume)
+        return member.is_world_process_zero()
+
+    soup = train_members(model, args.soup_size, output_dir, train_member)
     trainer = build_trainer(
         model, feature_extractor, training_inputs, mode, args, label_names, normalization=normalization
     )
     if checkpoint:
         logger.info("Resuming from %s", checkpoint)
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    finish_soup(model, soup)
     train_seconds = time.perf_counter() - started
 
     # Temperature scaling is fitted on the validation split's logits, and every split is then reported calibrated.

@@ -136,6 +136,9 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     assert f"**Adapted from:** `{trained_run.name}`" in card
     assert f"on 6 labelled clips and {record['pseudo_labelled_clips']} of 12 unlabelled recordings" in card
     assert "the trained model's neutral, calm, fearful, disgust, surprised dropped" in card
+    # The kept head is a soup of ADAPTATION_SETTINGS' soup_size adaptations; the others' weights are kept beside it.
+    assert "the average of 5 such adaptations with different seeds (a model soup)" in card
+    assert sorted(path.name for path in out.glob("soup-*")) == ["soup-1", "soup-2", "soup-3", "soup-4"]
     assert (tmp_path / "adapted.adapt.yaml").is_file()  # the recipe that ran, kept beside the model
     # An ordinary ser-hf model: predict loads it through the pipeline.
     capsys.readouterr()

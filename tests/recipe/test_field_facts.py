@@ -203,7 +203,7 @@ class _TrainingWithExtras(SERTrainingArguments):
         metadata={
             "help": "Steps of easy clips first.",
             "range": fields.OFF_OR_POSITIVE,
-            "card": CardRow(21),
+            "card": CardRow(22),
             "outcome": True,
         },
     )
@@ -220,7 +220,7 @@ def test_a_field_added_with_facts_shows_in_every_derived_table():
 
     assert "curriculum_steps" in fields.number_rules(_TrainingWithExtras)
     rows = fields.card_rows({"training": _TrainingWithExtras, "data": DataArguments})
-    assert [name for _, name, _ in rows][-2:] == ["max_duration_seconds", "curriculum_steps"]
+    assert [name for _, name, _ in rows][-3:] == ["max_duration_seconds", "soup_size", "curriculum_steps"]
     outcome = fields.outcome_fields(_TrainingWithExtras)
     assert "curriculum_steps" in outcome and "progress_bar_colour" not in outcome
     assert outcome - {"curriculum_steps"} == _outcome_training_fields()
