@@ -34,8 +34,11 @@ def member_folder(output_dir: str | os.PathLike, index: int) -> Path:
 
 
 def trained_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of `model`'s trainable weights (those a soup averages: a frozen encoder is the same in every member)."""
-    return {name: value.detach().clone() for name, value in model.named_parameters() if value.requires_grad}
+    """A copy of `model`'s trainable weights on the CPU (those a soup averages: a frozen encoder is the same in every
+    member), whatever device the model trains on, as the members read back from their files are."""
+    return {
+        name: value.detach().to("cpu", copy=True) for name, value in model.named_parameters() if value.requires_grad
+    }
 
 
 def load_weights(model: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
@@ -66,7 +69,7 @@ def write_member(folder: Path, weights: Mapping[str, torch.Tensor]) -> None:
     """Keep a finished member's trained weights (written aside and renamed: a half-written file is never read), and
     remove its checkpoints."""
     with atomic_path(folder / SOUP_MEMBER_FILE) as partial:
-        save_file({name: value.contiguous().cpu() for name, value in weights.items()}, str(partial))
+        save_file({name: value.contiguous() for name, value in weights.items()}, str(partial))
     remove_run_outputs(folder)  # the member's checkpoints and logs, by ser-hf's own names; links never followed
 
 
