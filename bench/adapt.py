@@ -6,14 +6,17 @@ leave-one-corpus-out over RAVDESS (actors 01-20), TESS and nEMO.
 
 For each corpus left out, the general recipe (recipes/general_whisper_base.yaml, as bench/crosscorpus.py
 ``--train-labels all`` trains it, seed 42, corpus weights drawn evenly) is trained on the other two corpora (a fold
-already trained under ``--output-dir`` is read back). The left-out corpus' speakers are then split in two:
+already trained under ``--output-dir`` is read back), with each training speaker's own statistics
+(``--general-normalization speaker``, the default: recipes/general_whisper_base_speaker.yaml) or, as it ships, each
+corpus' (``corpus``). The left-out corpus' speakers are then split in two:
 *adaptation speakers*, whose clips the user would have (a few labelled, the rest unlabelled), and *test speakers*,
 never seen: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted) adapt and the other five
 test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean of the two). For k = 0,
 1, 2, 5, 10, 20 labelled clips per emotion, drawn from the adaptation speakers (``--draws`` seeds, the same draws for
 every arm), four arms score the test speakers' clips of the 6 emotions all three corpora share:
 
-(a) ``zero-shot``: the general model as it ships, each corpus standardised with its own statistics (k = 0);
+(a) ``zero-shot``: the general model before adaptation, with its own kind of statistics (k = 0), and with each
+    speaker's own (the same figure when the model was trained with them);
 (b) ``scratch``: a new head trained on the k clips alone, with the general recipe's own head settings;
 (c) ``adapted``: the general model adapted on the k clips as ``ser-hf adapt`` adapts it (its recipe,
     :func:`ser_hf.recipe.adaptation.adaptation_values`, and the same stages:
@@ -31,7 +34,8 @@ shared emotions (each with its own statistics), against the general model.
 ``--results`` is written after each cell (corpus, k, draw); a run started again skips the cells it holds. ``--choose``
 runs the settings grid of :data:`CHOICE_GRID` on RAVDESS left out with draw seeds 100-104 (never the reported draws),
 k = 1, 5 and 20, and writes it under ``--results`` too: the choice of
-:data:`~ser_hf.recipe.adaptation.ADAPTATION_SETTINGS` is made there and applied unchanged to every corpus.
+:data:`~ser_hf.recipe.adaptation.ADAPTATION_SETTINGS` and of the general model's statistics
+(:data:`GENERAL_NORMALIZATION`: the grid run once with each) is made there and applied unchanged to every corpus.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe,
 from crosscorpus import SEED_KEY, TRAIN_LABELS_KEY, corpus_labels, merged_values, shared_labels, train_left_out
 from harness import REPO, SHARED_CORPORA, commit, machine_line
 
+from ser_hf.atomic_files import write_text_atomic
 from ser_hf.data.dataset_info import column_values
 from ser_hf.data.splits import speaker_split
 from ser_hf.evaluation.metrics import classification_metrics
@@ -68,11 +73,15 @@ from ser_hf.recipe.adaptation import (
 )
 from ser_hf.run_folder import fold_folder
 from ser_hf.training.self_training import pick_pseudo_labels, with_pseudo_labels
+from ser_hf.training.soup import finish_soup, train_members
 from ser_hf.training.stages import build_model, build_trainer, fit_normalization, fold_training_args
 
 GENERAL_RECIPE = REPO / "recipes" / "general_whisper_base.yaml"
-#: The general model as it ships, as bench/crosscorpus.py trains it left out corpus by corpus (its 61.9 row).
+#: The general model, as bench/crosscorpus.py trains it left out corpus by corpus (its headline row).
 GENERAL_OVERRIDES = {"corpus_weights": {"ravdess": 1, "tess": 1, "nemo": 1}, TRAIN_LABELS_KEY: "all", SEED_KEY: 42}
+#: The statistics the general model adapted from trains with: each speaker's own (chosen in the choice's fifth round
+#: over the recipe's corpus statistics), as recipes/general_whisper_base_speaker.yaml, which users train, has them.
+GENERAL_NORMALIZATION = "speaker"
 #: The head settings a scratch head trains with: the general recipe's own (made for heads trained from scratch).
 SCRATCH_KEYS = (
     "num_train_epochs",
@@ -138,6 +147,13 @@ CHOICE_GRID = (
             "starting_point_weight_per_clip": per_clip,
         }
         for per_clip in (0.06, 0.3)
+    ]
+    + [
+        # A fifth round: a uniform model soup of 5 adaptations (seeds draw, draw + 1, ...), after the same choice
+        # draws showed single adaptations a few points apart from seed to seed; with the chosen epochs and with 60
+        # (the best of the third round on the general model trained with speaker statistics).
+        {**SPEAKER_CHOICE, **change, "soup_size": 5}
+        for change in ({}, {"num_train_epochs": 60})
     ]
 )
 CHOICE_DRAWS = (100, 101, 102, 103, 104)
@@ -272,8 +288,23 @@ class Direction:
         extractor, normalization = self.statistics(settings.pop("normalization", self.adaptation_normalization))
         args = self._args(settings, seed, folder)
         inputs = self.input_mode.fold_inputs(model, extractor, {"train": train_split}, args)
-        trainer = build_trainer(model, extractor, inputs, self.input_mode, args, self.label_names, normalization)
-        trainer.train()
+
+        def fit(member_args) -> bool:
+            trainer = build_trainer(
+                model, extractor, inputs, self.input_mode, member_args, self.label_names, normalization
+            )
+            trainer.train()
+            return False  # nothing kept: every cell trains anew
+
+        # A model soup (soup_size) as the training stages make it: its other members first, from the same start.
+        soup = train_members(
+            model,
+            args.soup_size,
+            self.work / folder,
+            lambda index, member: fit(dataclasses.replace(args, output_dir=str(member), seed=seed + index)),
+        )
+        fit(args)
+        finish_soup(model, soup)
         return model
 
     def general_model(self):
@@ -433,12 +464,13 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, cells: list[dict], command: str) -> None:
+def write(path: Path, cells: list[dict], command: str, general_normalization: str = GENERAL_NORMALIZATION) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     variants = sorted({c["variant"] for c in cells} - {FORGETTING})
     summaries = {variant: summary(cells, variant) for variant in variants}
     forgotten = forgetting(cells, FORGETTING)
-    path.write_text(
+    write_text_atomic(  # a run stopped while writing leaves the cells it had: it resumes from them
+        path,
         json.dumps(
             {
                 "benchmark": "bench/adapt.py",
@@ -448,13 +480,14 @@ def write(path: Path, cells: list[dict], command: str) -> None:
                 "date": time.strftime("%Y-%m-%d"),
                 "commit": commit(),
                 "settings": ADAPTATION_SETTINGS,
+                "general_normalization": general_normalization,
                 "summary": summaries,
                 "forgetting": forgotten,
                 "cells": cells,
             },
             indent=1,
         )
-        + "\n"
+        + "\n",
     )
     text = "".join(
         f"### {variant or 'ADAPTATION_SETTINGS'}\n\n{markdown(rows)}\n" for variant, rows in summaries.items()
@@ -472,7 +505,7 @@ def write(path: Path, cells: list[dict], command: str) -> None:
             for r in forgotten
         )
         text += f"\nMean change: {np.mean([r['change'] for r in forgotten]):+.2f}\n"
-    path.with_suffix(".md").write_text(text)
+    write_text_atomic(path.with_suffix(".md"), text)
 
 
 def variant_name(settings: Mapping[str, Any]) -> str:
@@ -490,6 +523,14 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS), choices=KS)
     parser.add_argument("--directions", nargs="+", help="directions to run (default: all)")
     parser.add_argument("--choose", action="store_true", help="the settings grid on RAVDESS left out, draws 100-104")
+    parser.add_argument(
+        "--general-normalization",
+        choices=("corpus", "speaker"),
+        default=GENERAL_NORMALIZATION,
+        help="the statistics the general model trains with, and so the model every arm starts from: speaker (each "
+        "training speaker's own, recipes/general_whisper_base_speaker.yaml; the default, chosen with --choose) or "
+        "corpus (recipes/general_whisper_base.yaml as it ships)",
+    )
     parser.add_argument(
         "--time",
         action="store_true",
@@ -523,7 +564,7 @@ def main(argv=None) -> list[dict]:
             cell_key(new["direction"], new["arm"], new["k"], new["draw"], new["variant"])
             + new.get("corpus_of_scores", "")
         )
-        write(args.results, cells, command)
+        write(args.results, cells, command, args.general_normalization)
         print(
             f"  {new['variant'] or '-'} {new['direction']} {new['arm']} k={new['k']} draw={new['draw']}"
             f"{' on ' + new['corpus_of_scores'] if 'corpus_of_scores' in new else ''}: UA "
@@ -537,11 +578,11 @@ def main(argv=None) -> list[dict]:
     for name, corpus, adapt, test in selected:
         held_out = None
         if args.forgetting:
-            general = forgetting_fold(corpus, args.output_dir, model_paths)
+            general = forgetting_fold(corpus, args.output_dir, model_paths, args.general_normalization)
             held_out = {name: ids for name, ids in FORGETTING_HELD_OUT.items() if name != corpus}
         else:
             for _, _, _, general in train_left_out(
-                GENERAL_RECIPE, args.output_dir, model_paths, "corpus", [corpus], GENERAL_OVERRIDES
+                GENERAL_RECIPE, args.output_dir, model_paths, args.general_normalization, [corpus], GENERAL_OVERRIDES
             ):
                 pass
         if args.time:
@@ -552,7 +593,7 @@ def main(argv=None) -> list[dict]:
             args.results.parent.mkdir(parents=True, exist_ok=True)
             record = {"benchmark": "bench/adapt.py --time", "command": command, "machine": machine_line()}
             record.update(date=time.strftime("%Y-%m-%d"), commit=commit(), timings=timings)
-            args.results.write_text(json.dumps(record, indent=1) + "\n")
+            write_text_atomic(args.results, json.dumps(record, indent=1) + "\n")
             continue
         with tempfile.TemporaryDirectory() as work:
             direction = Direction(name, corpus, adapt, test, general, Path(work), {}, source_speakers=held_out)
@@ -565,7 +606,7 @@ def main(argv=None) -> list[dict]:
                     metrics, _ = direction.score(direction.general_model(), direction.test_rows, mode=mode)
                     print(f"  zero-shot, {mode} statistics: UA {100 * metrics['unweighted_accuracy']:.1f}", flush=True)
                 for settings in CHOICE_GRID:
-                    variant = variant_name(settings)
+                    variant = choice_variant(settings, args.general_normalization)
                     for k in CHOICE_KS:
                         for draw in CHOICE_DRAWS:
                             if cell_key(name, "adapted", k, draw, variant) in done:
@@ -576,18 +617,24 @@ def main(argv=None) -> list[dict]:
                             mode = settings.get("normalization")
                             metrics, _ = direction.score(model, direction.test_rows, mode=mode)
                             add(cell(name, "adapted", k, draw, metrics, time.perf_counter() - started, variant))
-                print_choice(cells)
+                print_choice(cells, args.general_normalization)
                 continue
             run_direction(direction, args.ks, args.draws, done, add)
     print("\n" + markdown(summary(cells)))
     return cells
 
 
-def print_choice(cells: Sequence[Mapping[str, Any]]) -> None:
+def choice_variant(settings: Mapping[str, Any], general_normalization: str) -> str:
+    """The name of a grid setting's cells: its settings, after the general model's statistics unless corpus ones."""
+    general = {} if general_normalization == "corpus" else {"general_normalization": general_normalization}
+    return variant_name({**general, **settings})
+
+
+def print_choice(cells: Sequence[Mapping[str, Any]], general_normalization: str) -> None:
     """The grid's settings ranked by their mean UA over k (RAVDESS left out, the choice draws)."""
     means = {}
     for settings in CHOICE_GRID:
-        variant = variant_name(settings)
+        variant = choice_variant(settings, general_normalization)
         values = [c["unweighted_accuracy"] for c in cells if c["variant"] == variant and c["k"] in CHOICE_KS]
         by_k = {
             k: np.mean([c["unweighted_accuracy"] for c in cells if c["variant"] == variant and c["k"] == k])
@@ -618,13 +665,15 @@ def run_forgetting(direction: Direction, draws, done, add) -> None:
             add({**new, "variant": FORGETTING})
 
 
-def forgetting_fold(corpus: str, output_dir: Path, model_paths: dict[str, str]) -> Path:
+def forgetting_fold(corpus: str, output_dir: Path, model_paths: dict[str, str], normalization: str) -> Path:
     """The general recipe trained as bench/crosscorpus.py trains it with `corpus` left out, but without the
     held-out speakers of its training corpora (:data:`FORGETTING_HELD_OUT`), which are its test split; read back
     when finished. Returns its folder."""
     sources = [name for name in SHARED_CORPORA if name != corpus]
-    folder = output_dir / FORGETTING / fold_folder(list(SHARED_CORPORA).index(corpus))
-    values = merged_values(GENERAL_RECIPE, output_dir / FORGETTING, model_paths, GENERAL_OVERRIDES)
+    root = output_dir / FORGETTING / ("" if normalization == "corpus" else f"normalization={normalization}")
+    folder = root / fold_folder(list(SHARED_CORPORA).index(corpus))
+    overrides = {**GENERAL_OVERRIDES, "feature_extractor_config.normalization": normalization}
+    values = merged_values(GENERAL_RECIPE, root, model_paths, overrides)
     recipe, input_mode, dataset = prepare_recipe({**values, "labels": corpus_labels(sources)})
     speakers = sorted(set(column_values(dataset, "speaker_id")))
     held_out = [f"{name}:{speaker}" for name in sources for speaker in FORGETTING_HELD_OUT.get(name, ())]

@@ -73,3 +73,11 @@ def test_forgetting_compares_the_adapted_models_with_the_general_one_on_each_tra
     assert written["forgetting"] == [row] and written["cells"] == cells
     assert list(written["summary"]) == [""]  # the forgetting cells make no learning curve of their own
     assert "| ravdess | nemo | 76.0 | 79.0 | 79.0 | +3.0 |" in results.with_suffix(".md").read_text()
+
+
+def test_choice_cells_of_another_starting_model_are_named_apart():
+    settings = {"num_train_epochs": 60, "soup_size": 5}
+    assert adapt.choice_variant(settings, "corpus") == "num_train_epochs=60, soup_size=5"
+    assert (
+        adapt.choice_variant(settings, "speaker") == "general_normalization=speaker, num_train_epochs=60, soup_size=5"
+    )
