@@ -75,6 +75,21 @@ def test_forgetting_compares_the_adapted_models_with_the_general_one_on_each_tra
     assert "| ravdess | nemo | 76.0 | 79.0 | 79.0 | +3.0 |" in results.with_suffix(".md").read_text()
 
 
+def test_the_general_model_adapted_from_is_the_general_recipe_with_speaker_statistics():
+    """bench/adapt.py trains the model it adapts as recipes/general_whisper_base.yaml with ``--general-normalization``
+    (speaker by default); recipes/general_whisper_base_speaker.yaml, which users train, must be that model."""
+    import yaml
+
+    general = yaml.safe_load(adapt.GENERAL_RECIPE.read_text())
+    speaker = yaml.safe_load((adapt.GENERAL_RECIPE.parent / "general_whisper_base_speaker.yaml").read_text())
+    assert speaker["feature_extractor_config"] == {"normalization": adapt.GENERAL_NORMALIZATION}
+    assert general["feature_extractor_config"] == {"normalization": "corpus"}
+    same = {key: value for key, value in speaker.items() if key not in ("feature_extractor_config", "output_dir")}
+    assert same == {
+        key: value for key, value in general.items() if key not in ("feature_extractor_config", "output_dir")
+    }
+
+
 def test_choice_cells_of_another_starting_model_are_named_apart():
     settings = {"num_train_epochs": 60, "soup_size": 5}
     assert adapt.choice_variant(settings, "corpus") == "num_train_epochs=60, soup_size=5"

@@ -39,6 +39,7 @@ CORPUS_NAMES = {"ravdess": "RAVDESS", "tess": "TESS", "nemo": "nEMO", "cremad": 
 LOCO_FILES = {
     "general_whisper_base": "crosscorpus/loco-general_whisper_base-even_draws.json",
     "general_whisper_base_single_clip": "crosscorpus/loco-general_whisper_base_single_clip-even_draws.json",
+    "general_whisper_base_speaker": "crosscorpus/loco-general_whisper_base_speaker.json",
     "ravdess_whisper_base_fast": "crosscorpus/loco-whisper_base-seeds.json",
     "ravdess_whisper_base_top2": "crosscorpus/loco-whisper_base-top2.json",
     "ravdess_whisper_ensemble": "crosscorpus/loco-whisper_ensemble.json",
@@ -175,11 +176,14 @@ speakers (too few for a reliable speaker interval: the clip bootstrap is shown, 
 ADAPT_INTRO = """\
 ## Adapting the general model: learning curve (bench/adapt.py)
 
-`ser-hf adapt` on `recipes/general_whisper_base.yaml` left out corpus by corpus: the model trained without the corpus,
-adapted with k labelled clips per emotion of some of its speakers and scored on its other speakers; mean UA over the
-left-out corpora (and, in brackets, the range over the draws of adaptation clips), against the model as it ships
-(k = 0) and a head trained from scratch on the same clips. The choice of its settings, and forgetting on the training
-corpora, are in the [choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md) tables.
+`ser-hf adapt` on `recipes/general_whisper_base_speaker.yaml` (the general recipe with each speaker's own statistics)
+left out corpus by corpus: the model trained without the corpus, adapted with k labelled clips per emotion of some of
+its speakers and scored on its other speakers; mean UA over the left-out corpora (and, in brackets, the range over the
+draws of adaptation clips), against the model before adaptation (k = 0) and a head trained from scratch on the same
+clips. The choice of the starting model and of the settings, and forgetting on the training corpora, are in the
+[choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md) tables; the same curve from
+`recipes/general_whisper_base.yaml` (corpus statistics), with the settings chosen before, is in
+[learning-curve-general_corpus.md](docs/results/adapt/learning-curve-general_corpus.md).
 """
 
 SPEED_INTRO = """\
@@ -822,6 +826,11 @@ def headline_table() -> str:
             "a folder of one set-up, classified together",
             "`recipes/general_whisper_base.yaml`",
             f"{loco_mean('general_whisper_base', 'corpus')} % ([row]({LOCO_ANCHOR}), mean of the seeds)",
+        ],
+        [
+            "a folder where each recording's speaker is known, classified together",
+            "`recipes/general_whisper_base_speaker.yaml`",
+            f"{loco_mean('general_whisper_base_speaker', 'speaker')} % ([row]({LOCO_ANCHOR}), mean of the seeds)",
         ],
         [
             "the same, five labelled clips per emotion of your speakers",
