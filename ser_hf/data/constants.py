@@ -31,7 +31,7 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
 #: specs, parsers, loaders and the checks of a corpus folder before heavy imports derive; the help texts read it here.
 #: Adding a corpus is its module, one entry here, a test that loads it and its row in docs/guides/corpora.md
 #: (``tests/data/test_corpus_registry.py`` checks each).
-NAMED_CORPORA: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo")
+NAMED_CORPORA: tuple[str, ...] = ("cremad", "ravdess", "tess", "savee", "emodb", "nemo", "banglaser")
 
 #: The names ``load_corpus`` takes: the named corpora, then ``folder`` (a folder or CSV of one's own clips).
 CORPUS_NAMES: tuple[str, ...] = (*NAMED_CORPORA, "folder")
