@@ -26,6 +26,14 @@ holds.
 trains on the other, so an option for the benchmark's fold "nEMO left out" can be chosen on RAVDESS -> TESS and TESS
 -> RAVDESS without reading nEMO (the variant's name carries ``corpora=[...]``, and its folds their own folder).
 
+``--corpora ravdess tess nemo banglaser`` adds BanglaSER (``../shared/data/banglaser``), a fourth corpus and a second
+language besides English: in play only when named (the variant's name carries ``corpora=[...]``). A left-out corpus is
+scored on its own emotions that the model has, among the benchmark's six (those RAVDESS, TESS and nEMO share), with
+the model's choice restricted to them: RAVDESS, TESS and nEMO on the six as in the three-corpus benchmark, so their
+directions compare with it; BanglaSER, which has no fear, on five (chance 20 %, not 16.7 %). Each row records the
+emotions it was scored on, the table says them under it, and with four corpora it adds the mean of the three
+directions the three-corpus benchmark reports.
+
 ``--train-labels all`` trains on every emotion of the training corpora, as a recipe without ``labels`` (the general
 recipe) trains, instead of the shared ones only: RAVDESS's calm and disgust and TESS's disgust join the training clips
 where their corpus trains. The left-out corpus is still tested on its clips of the shared emotions, each corpus'
@@ -107,6 +115,29 @@ def corpus_labels(corpora: Sequence[str]) -> list[str]:
     return [emotion for emotion in EMOTIONS if emotion in held]
 
 
+#: Corpora in ``../shared/data`` the benchmark puts in play only when ``--corpora`` names them: the default stays the
+#: three of ``SHARED_CORPORA``, whose labels (:func:`benchmark_labels`) every left-out corpus is scored on.
+EXTRA_CORPORA = {"banglaser": SHARED_CORPORA["ravdess"].parent / "banglaser"}
+
+
+def benchmark_corpora() -> dict[str, Path]:
+    """Every corpus the benchmark can put in play, by name, in the order of its folds: ``SHARED_CORPORA``, then
+    ``EXTRA_CORPORA``."""
+    return {**SHARED_CORPORA, **EXTRA_CORPORA}
+
+
+def benchmark_labels() -> list[str]:
+    """The emotions the benchmark scores: those every corpus of ``SHARED_CORPORA`` holds."""
+    return shared_labels(list(SHARED_CORPORA))
+
+
+def scored_labels(left_out: str, model_labels: Sequence[str]) -> list[str]:
+    """The emotions the left-out corpus `left_out` is scored on: its own that the model has (`model_labels`), among
+    :func:`benchmark_labels` (so that RAVDESS, TESS and nEMO are scored as in the three-corpus benchmark)."""
+    own = set(CORPORA[left_out].emotion_codes.values())
+    return [label for label in benchmark_labels() if label in own and label in model_labels]
+
+
 #: The override that names the corpora in play where they are not all of ``SHARED_CORPORA`` (``--corpora``): part of
 #: the variant's name and folder, so that a subset's runs never mix with the full benchmark's.
 CORPORA_KEY = "corpora"
@@ -151,8 +182,8 @@ def merged_values(
         values["model_name_or_path"] = model_paths[values["model_name_or_path"]]
     values.update(
         corpus=corpora,
-        data_dir=[str(SHARED_CORPORA[name]) for name in corpora],
-        labels=shared_labels(list(SHARED_CORPORA)),
+        data_dir=[str(benchmark_corpora()[name]) for name in corpora],
+        labels=benchmark_labels(),
         split_protocol="speaker",
         output_dir=str(output_dir),
         disable_tqdm=True,
@@ -184,21 +215,24 @@ def train_left_out(
     in_play = corpora_in_play(overrides)
     prepared = None if trains_on_all_labels(overrides) else prepare_recipe(values)
     for corpus in corpora:
-        fold = list(SHARED_CORPORA).index(corpus)
+        fold = list(benchmark_corpora()).index(corpus)
         sources = [name for name in in_play if name != corpus]
         # Every emotion of the training corpora: a label set of its own for each corpus left out.
-        parsed, input_mode, dataset = prepared or prepare_recipe({**values, "labels": corpus_labels(sources)})
+        model_labels = corpus_labels(sources) if trains_on_all_labels(overrides) else values["labels"]
+        parsed, input_mode, dataset = prepared or prepare_recipe({**values, "labels": model_labels})
+        test_labels = scored_labels(corpus, model_labels)
         speakers = column_values(dataset, "speaker_id")
         of = {name: sorted({s for s in speakers if s.startswith(f"{name}:")}) for name in in_play}
         splits = speaker_split(
             dataset, train_speakers=[s for name in sources for s in of[name]], test_speakers=of[corpus]
         )
         splits.pop("validation", None)  # none: the recipe trains on every source speaker for fixed epochs
-        if trains_on_all_labels(overrides):
-            splits["test"] = shared_label_clips(splits["test"])
+        restricted = test_labels != list(model_labels)
+        if restricted:
+            splits["test"] = shared_label_clips(splits["test"], test_labels)
         report = train_split(parsed, input_mode, splits, fold)
-        if trains_on_all_labels(overrides):
-            report["evaluation"]["test"] = on_shared_labels(report["evaluation"]["test"])
+        if restricted:
+            report["evaluation"]["test"] = on_shared_labels(report["evaluation"]["test"], test_labels)
         row = {
             "recipe": str(recipe),
             "variant": variant,
@@ -209,25 +243,26 @@ def train_left_out(
             "test_speakers": len(of[corpus]),
             "train_clips": len(splits["train"]),
             "test_clips": len(splits["test"]),
+            "scored_labels": test_labels,
             **row_scores(report),
         }
         yield corpus, row, report, output_dir / fold_folder(fold)
 
 
-def shared_label_clips(split):
-    """The clips of `split` whose emotion every corpus of ``SHARED_CORPORA`` holds (a left-out corpus' test clips
-    under ``--train-labels all``)."""
+def shared_label_clips(split, labels: Optional[Sequence[str]] = None):
+    """The clips of `split` whose emotion is one of `labels` (by default :func:`benchmark_labels`): a left-out
+    corpus' test clips of the emotions it is scored on (:func:`scored_labels`)."""
     names = split.features["label"].names
-    keep = {names.index(label) for label in shared_labels(list(SHARED_CORPORA))}
+    keep = {names.index(label) for label in (labels or benchmark_labels()) if label in names}
     return split.filter(lambda label: label in keep, input_columns="label")
 
 
-def on_shared_labels(evaluation: Mapping[str, Any]) -> dict:
-    """An evaluation of clips of the shared emotions by a model trained on more, scored again with the model's choice
-    restricted to the shared emotions (as ``ser-hf evaluate`` restricts it to the labels a corpus shares with a
-    model): its metrics and speaker-bootstrap intervals from its ``clip_predictions``, each clip's scores of the
-    shared emotions renormalised."""
-    shared = shared_labels(list(SHARED_CORPORA))
+def on_shared_labels(evaluation: Mapping[str, Any], labels: Optional[Sequence[str]] = None) -> dict:
+    """An evaluation of clips of `labels` (by default :func:`benchmark_labels`) by a model trained on more, scored
+    again with the model's choice restricted to them (as ``ser-hf evaluate`` restricts it to the labels a corpus shares
+    with a model): its metrics and speaker-bootstrap intervals from its ``clip_predictions``, each clip's scores of
+    those emotions renormalised."""
+    shared = list(labels or benchmark_labels())
     clips = evaluation["clip_predictions"]
     foreign = sorted({clip["label"] for clip in clips} - set(shared))
     if foreign:
@@ -340,7 +375,7 @@ def run_ensemble(
         report = ensemble_report(
             [RunReport.from_dict(report) for _, report, _ in member_runs],
             [folder for _, _, folder in member_runs],
-            output_dir / fold_folder(list(SHARED_CORPORA).index(corpus)),
+            output_dir / fold_folder(list(benchmark_corpora()).index(corpus)),
             weights,
         ).to_dict()
         report["bench_minutes"] = sum(member["bench_minutes"] for _, member, _ in member_runs)
@@ -350,12 +385,17 @@ def run_ensemble(
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Recipe x normalisation against the left-out corpus (pooled UA and its interval), with the mean UA."""
-    corpora = [corpus for corpus in SHARED_CORPORA if any(row["test"] == corpus for row in rows)]
-    header = " | ".join(f"{CORPORA[corpus].full_name} left out" for corpus in corpora)
+    """Recipe x normalisation against the left-out corpus (pooled UA and its interval), with the mean UA; where a
+    corpus beyond ``SHARED_CORPORA`` is left out, the mean of ``SHARED_CORPORA``'s directions beside it (what the
+    three-corpus benchmark reports), and under the table the emotions each left-out corpus was scored on."""
+    corpora = [corpus for corpus in benchmark_corpora() if any(row["test"] == corpus for row in rows)]
+    three = list(SHARED_CORPORA) if set(corpora) > set(SHARED_CORPORA) else []
+    header = " | ".join(f"{CORPORA[corpus].full_name} left out" for corpus in corpora) + " | mean"
+    if three:
+        header += f" | mean of {', '.join(CORPORA[corpus].full_name for corpus in three)}"
     lines = [
-        f"| recipe | statistics (needs) | {header} | mean |",
-        "|---|---|" + "---:|" * (len(corpora) + 1),
+        f"| recipe | statistics (needs) | {header} |",
+        "|---|---|" + "---:|" * (len(corpora) + 1 + bool(three)),
     ]
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
@@ -369,14 +409,29 @@ def markdown_table(rows: list[dict]) -> str:
                 continue
             interval = format_interval(row["confidence_intervals"], "unweighted_accuracy")
             cells.append(f"{row['unweighted_accuracy']:.1f}" + (f" {interval}" if interval.startswith("[") else ""))
-        mean = (
-            f"{sum(by_corpus[c]['unweighted_accuracy'] for c in corpora) / len(corpora):.1f}"
-            if all(c in by_corpus for c in corpora)
-            else "–"
-        )
+        for columns in [corpora] + ([three] if three else []):
+            cells.append(
+                f"{sum(by_corpus[c]['unweighted_accuracy'] for c in columns) / len(columns):.1f}"
+                if all(c in by_corpus for c in columns)
+                else "–"
+            )
         needs = NORMALIZATIONS.get(normalization, "")
-        lines.append(f"| `{variant}` | {normalization} ({needs}) | {' | '.join(cells)} | {mean} |")
-    lines += seed_mean_lines(groups, corpora)
+        lines.append(f"| `{variant}` | {normalization} ({needs}) | {' | '.join(cells)} |")
+    lines += seed_mean_lines(groups, corpora, three)
+    scored = {row["test"]: tuple(row["scored_labels"]) for row in rows if row.get("scored_labels")}
+    if scored and set(scored.values()) != {tuple(benchmark_labels())}:
+        lines += [
+            "",
+            "Scored on each left-out corpus' own emotions that the model has, among those "
+            f"{', '.join(CORPORA[corpus].full_name for corpus in SHARED_CORPORA)} share (the model's choice "
+            "restricted to them): "
+            + "; ".join(
+                f"{CORPORA[corpus].full_name} {', '.join(scored[corpus])} (chance {100 / len(scored[corpus]):.1f} %)"
+                for corpus in corpora
+                if corpus in scored
+            )
+            + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -387,9 +442,12 @@ def seed_of(variant: str) -> tuple[str, Optional[int]]:
     return (match[1], int(match[2])) if match else (variant, None)
 
 
-def seed_mean_lines(groups: Mapping[tuple[str, str], Mapping[str, dict]], corpora: Sequence[str]) -> list[str]:
+def seed_mean_lines(
+    groups: Mapping[tuple[str, str], Mapping[str, dict]], corpora: Sequence[str], three: Sequence[str] = ()
+) -> list[str]:
     """A table line for each variant and statistics run with two training seeds or more on every left-out corpus:
-    each corpus' UA as the mean over the seeds and its range, and the mean of the seeds' means."""
+    each corpus' UA as the mean over the seeds and its range, and the mean of the seeds' means (and of their means
+    over `three`, where given)."""
     seeds: dict[tuple[str, str], dict[Optional[int], Mapping[str, dict]]] = {}
     for (variant, normalization), by_corpus in groups.items():
         if all(corpus in by_corpus for corpus in corpora):
@@ -403,12 +461,13 @@ def seed_mean_lines(groups: Mapping[tuple[str, str], Mapping[str, dict]], corpor
         for corpus in corpora:
             values = [by_corpus[corpus]["unweighted_accuracy"] for by_corpus in by_seed.values()]
             cells.append(f"{np.mean(values):.1f} ({min(values):.1f}-{max(values):.1f})")
-        means = [np.mean([by_corpus[c]["unweighted_accuracy"] for c in corpora]) for by_corpus in by_seed.values()]
+        for columns in [corpora] + ([three] if three else []):
+            means = [np.mean([by[c]["unweighted_accuracy"] for c in columns]) for by in by_seed.values()]
+            cells.append(f"{np.mean(means):.1f} ({min(means):.1f}-{max(means):.1f})")
         names = ", ".join("the recipe's" if seed is None else str(seed) for seed in by_seed)
         needs = NORMALIZATIONS.get(normalization, "")
         lines.append(
-            f"| `{family}`, mean of seeds {names} (range) | {normalization} ({needs}) | {' | '.join(cells)} | "
-            f"{np.mean(means):.1f} ({min(means):.1f}-{max(means):.1f}) |"
+            f"| `{family}`, mean of seeds {names} (range) | {normalization} ({needs}) | {' | '.join(cells)} |"
         )
     return lines
 
@@ -478,14 +537,15 @@ def main(argv=None) -> list[dict]:
         "--corpora",
         nargs="+",
         default=list(SHARED_CORPORA),
-        choices=list(SHARED_CORPORA),
-        help="the corpora in play (default: all three); two give the pairs one corpus -> the other, on which an "
+        choices=list(benchmark_corpora()),
+        help=f"the corpora in play (default: {' '.join(SHARED_CORPORA)}; {' '.join(EXTRA_CORPORA)} only when named); "
+        "two give the pairs one corpus -> the other, on which an "
         "option can be chosen for the corpus left out of them without reading it",
     )
     parser.add_argument(
         "--left-out",
         nargs="+",
-        choices=list(SHARED_CORPORA),
+        choices=list(benchmark_corpora()),
         help="the corpora to leave out, each in turn (default: every one in play)",
     )
     add_model_path_argument(parser)
@@ -522,7 +582,7 @@ def main(argv=None) -> list[dict]:
         parser.error(str(error))
     if any("normalization" in key for key in overrides):
         parser.error("choose the statistics with --normalizations, not --set ...normalization=")
-    corpora = [name for name in SHARED_CORPORA if name in args.corpora]
+    corpora = [name for name in benchmark_corpora() if name in args.corpora]
     if len(corpora) < 2:
         parser.error(f"--corpora needs two corpora at least (one to train on, one to leave out), got {args.corpora}")
     left_out = args.left_out or corpora
@@ -541,14 +601,14 @@ def main(argv=None) -> list[dict]:
         if ensembles:
             parser.error(f"--train-labels all scores single models, not ensembles: {', '.join(ensembles)}")
         overrides[TRAIN_LABELS_KEY] = "all"
-    missing = [str(SHARED_CORPORA[name]) for name in corpora if not SHARED_CORPORA[name].is_dir()]
+    missing = [str(benchmark_corpora()[name]) for name in corpora if not benchmark_corpora()[name].is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: the cross-corpus benchmark needs ../shared/data.")
     logging.basicConfig(level=logging.WARNING)
     print(machine_line())
     print(
-        f"corpora: {', '.join(corpora)}; labels shared by all of {', '.join(SHARED_CORPORA)}: "
-        f"{', '.join(shared_labels(list(SHARED_CORPORA)))}"
+        f"corpora: {', '.join(corpora)}; scored on the labels shared by all of {', '.join(SHARED_CORPORA)} "
+        f"({', '.join(benchmark_labels())}) that the left-out corpus has"
     )
     done = {row_key(row): row for row in previous}
     rows = [row for row in previous]
