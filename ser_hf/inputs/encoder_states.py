@@ -6,6 +6,7 @@ per-clip first convolution and the key of a model's weights.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,23 +49,14 @@ _SSL_CLASSIFIERS = tuple(family.model_class for family in ENCODER_FAMILIES.value
 # Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
 # speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
 _NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts")
-# Config fields the cache key leaves out: the head's own (so trying other labels or projector widths on the same
-# encoder reuses its states), `use_cache` (which Trainer sets) and `_name_or_path` (where the weights were read from:
-# they are hashed themselves, so the same encoder read through another spelling of its folder shares its states).
-_UNKEYED_CONFIG_KEYS = (
-    "id2label",
-    "label2id",
-    "problem_type",
-    "classifier_proj_size",
-    "pooling_mode",
-    "pooling_attention_size",
-    "head_dropout",
-    "center_frames",  # per-utterance normalisation centres the pooled states in the head
-    "pooled_layers",  # the layers the head reads: every layer is cached
-    "architectures",
-    "use_cache",
-    "_name_or_path",
-)
+# The config fields the cache key reads are an allow-list: those the encoder family's transformers config declares (the
+# encoder's geometry, window and masking), less the fields of its classification head, plus ser-hf's own fields that
+# change what the encoder computes. Every other field (labels, the head's pooling, dropout and projection, the fitted
+# `calibration_temperature`, and any field added later) belongs to the head or the calibration, so it can never
+# invalidate a cache nor fail a split's check of its encoder.
+_TRANSFORMERS_HEAD_CONFIG_KEYS = ("classifier_proj_size", "use_weighted_layer_sum", "use_cache")
+#: ser-hf's own config fields that change the encoder's states (Whisper's window trimming).
+SER_HF_ENCODING_CONFIG_KEYS = ("trim_window",)
 # Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
 # larger one pads less.
 _FORWARD_BATCHES_PER_MAP_BATCH = 8
@@ -355,9 +347,10 @@ def encoder_cache_key(
     precision: str = "float32",
     lower_layer: Optional[int] = None,
 ) -> str:
-    """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the model config less
-    its head-only fields and where it was read from, the encoder's weights, the feature extractor's settings, whether
-    every layer is kept (`use_weighted_layer_sum`) and the storage precision."""
+    """A hash of what cached encoder states depend on: the clips (the dataset's fingerprint), the config fields the
+    encoder reads (:func:`encoding_config_keys`: never the head's nor the calibration's), the encoder's weights, the
+    feature extractor's encoding settings, whether every layer is kept (`use_weighted_layer_sum`), the cached depth
+    and the storage precision."""
     parts = (
         ENCODER_CACHE_VERSION,
         dataset._fingerprint,
@@ -381,7 +374,8 @@ def encoder_key(
 def _encoder_key_parts(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, precision: str, lower_layer: Optional[int]
 ) -> tuple:
-    config = {key: value for key, value in model.config.to_dict().items() if key not in _UNKEYED_CONFIG_KEYS}
+    keyed = encoding_config_keys(type(model.config))
+    config = {key: value for key, value in model.config.to_dict().items() if key in keyed}
     extractor = feature_extractor.to_dict()
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
@@ -405,6 +399,20 @@ def _encoder_key_parts(
     if lower_layer is not None:
         parts += (f"{LOWER_STATES_COLUMN}:{lower_layer}",)
     return parts
+
+
+@functools.lru_cache(maxsize=None)
+def encoding_config_keys(config_class: type) -> frozenset[str]:
+    """The fields of `config_class` that the encoder's outputs depend on: those its transformers ancestor (e.g.
+    `WhisperConfig` for ser-hf's `SerWhisperConfig`) declares beyond `PreTrainedConfig`'s own, less the
+    classification head's, plus :data:`SER_HF_ENCODING_CONFIG_KEYS`."""
+    from transformers import PreTrainedConfig
+
+    family_config = next(
+        (cls for cls in config_class.__mro__ if cls.__module__.startswith("transformers.models.")), config_class
+    )
+    declared = set(family_config().to_dict()) - set(PreTrainedConfig().to_dict())
+    return frozenset((declared - set(_TRANSFORMERS_HEAD_CONFIG_KEYS)) | set(SER_HF_ENCODING_CONFIG_KEYS))
 
 
 def model_state_key(parts: Sequence[Any], state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -441,6 +441,19 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
     # Where the weights were read from is not: the weights are hashed, so another spelling of the folder shares them.
     model.config._name_or_path = str(tmp_path / "elsewhere" / "whisper-tiny")
     assert encoder_cache_key(model, feature_extractor, dataset) in keys
+    # The fields the head or the calibration reads, and any field added later, are never keyed (an allow-list): a
+    # fitted temperature, other labels, another projection width.
+    model.config.calibration_temperature = 4.66
+    model.config.id2label, model.config.label2id = {0: "calm", 1: "bored"}, {"calm": 0, "bored": 1}
+    model.config.classifier_proj_size = 7
+    model.config.a_field_of_a_later_version = [1, 2]
+    assert encoder_cache_key(model, feature_extractor, dataset) in keys
+    # What the encoder computes with is keyed: its window trimming, its geometry.
+    model.config.trim_window = True
+    assert encoder_cache_key(model, feature_extractor, dataset) not in keys
+    model.config.trim_window = False
+    model.config.encoder_attention_heads = 1
+    assert encoder_cache_key(model, feature_extractor, dataset) not in keys
     # Layer statistics cache other values than the means: their own key.
     statistics_model, _ = tiny_whisper(freeze_base_model=True, pooling_mode="layer_statistics")
     assert encoder_cache_key(statistics_model, feature_extractor, dataset) not in keys
