@@ -51,6 +51,9 @@ STAGES: list[tuple[str, frozenset[str]]] = [
     ("training", frozenset({"training"})),
     # Using a trained model (ser_hf/deploy/).
     ("deploy", frozenset({"deploy"})),
+    # Adapting a trained model to a user's recordings (ser_hf/adaptation/): it trains (training) and classifies the
+    # unlabelled recordings (deploy), and the experiments' learning curve runs it.
+    ("adaptation", frozenset({"adaptation"})),
     ("experiments", frozenset({"experiments"})),
     # The commands, and a Space's app.py (space_app), which prints errors as the commands do.
     ("entry points", frozenset({"train", "cli", "space_app"})),

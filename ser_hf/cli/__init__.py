@@ -38,7 +38,7 @@ from ..hub_timeouts import use_hub_timeout
 from .commands import COMMANDS
 from .corpus_arguments import corpus_option_names, positive_int
 from .errors import DEBUG_VARIABLE, USER_ERRORS, error_line, run_reporting_errors
-from .flags import FullFlagsParser, option_strings, unknown_flags_message
+from .flags import FullFlagsParser, attach_pattern_values, option_strings, unknown_flags_message
 
 logger = logging.getLogger("ser_hf")
 
@@ -88,7 +88,7 @@ def command_named(argv: Sequence[str]) -> Optional[str]:
 
 def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line; what follows ``ser-hf train`` (``--help`` included) goes to the recipe parser."""
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_args(attach_pattern_values(parser, sys.argv[1:] if argv is None else argv))
     if DEBUG_FLAG in unknown and getattr(args, "command", None) != "train":  # `ser-hf predict ... --debug`
         unknown.remove(DEBUG_FLAG)
         args.debug = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 
 class FullFlagsParser(argparse.ArgumentParser):
@@ -24,6 +24,41 @@ def option_strings(parser: argparse.ArgumentParser) -> Iterator[str]:
         if isinstance(action, argparse._SubParsersAction):
             for sub_parser in action.choices.values():
                 yield from option_strings(sub_parser)
+
+
+#: The metavar of the flags whose value is a regular expression, which may start with '-' (``-(?P<speaker>[fm]\d)-``).
+PATTERN_METAVAR = "PATTERN"
+
+
+def pattern_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every flag of ``parser`` and of its sub-command parsers whose value is a pattern (:data:`PATTERN_METAVAR`)."""
+    flags = set()
+    for action in parser._actions:
+        if action.metavar == PATTERN_METAVAR:
+            flags.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_parser in action.choices.values():
+                flags |= pattern_flags(sub_parser)
+    return flags
+
+
+def attach_pattern_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """`argv` with each pattern flag joined to its value (``--speaker_regex=-(?P<speaker>..)-``): argparse takes a
+    separate value that starts with '-' for a flag and answers "expected one argument". A flag of the parser after
+    it is left alone (the value was forgotten: argparse says so)."""
+    flags, joined, arguments = pattern_flags(parser), [], list(argv)
+    known = set(option_strings(parser)) | {"-h", "-v"}
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        value = arguments[index + 1] if index + 1 < len(arguments) else ""
+        if argument in flags and value.startswith("-") and value.partition("=")[0] not in known:
+            joined.append(f"{argument}={value}")
+            index += 2
+            continue
+        joined.append(argument)
+        index += 1
+    return joined
 
 
 def closest_flag(flag: str, known: Iterable[str]) -> str | None:

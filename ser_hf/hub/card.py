@@ -216,9 +216,10 @@ class SERCardData:
         record where a self-training round added pseudo-labelled clips), the L2-SP weight and the soup's size."""
         if not self.model_args.get("match_head_labels"):
             return None
-        source = str(self.model_args.get("model_name_or_path"))
         record_file = self.run.run_dir / ADAPTATION_FILE
         record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+        # The model as the user named it (a Hub id is read from its snapshot in the Hub cache).
+        source = str(record.get("adapted_from") or self.model_args.get("model_name_or_path"))
         return {
             "model": source if _is_hub_id(source) else Path(source).name,
             "is_hub_id": _is_hub_id(source),
@@ -230,6 +231,8 @@ class SERCardData:
             "dropped_labels": record.get("dropped_labels", []),
             "starting_point_weight": self.training_args.get("starting_point_weight"),
             "soup_size": self.training_args.get("soup_size"),
+            "unlabelled_clips_of_labelled_folder": record.get("unlabelled_clips_of_labelled_folder", 0),
+            "self_trained_on_test_speakers": record.get("self_trained_on_test_speakers", []),
         }
 
     @property

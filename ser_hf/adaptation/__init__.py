@@ -1,0 +1,12 @@
+"""Adapting a trained ser-hf model to a user's recordings: the one path ``ser-hf adapt``, the learning-curve benchmark
+and the labelling page all run (:func:`adapt`).
+
+Everything a user gives is checked before a clip is encoded (:func:`check_adaptation`): the model (a folder, or a Hub
+id resolved as ``ser-hf predict`` resolves one), the folders (none inside another, the output outside the audio), the
+labelled clips (every label with a clip of a speaker who adapts), and the unlabelled recordings (those of the labelled
+folder left out of self-training, those of the test speakers refused unless the user says so).
+"""
+
+from .adapt import AdaptationPlan, adapt, check_adaptation, resolve_model_folder
+
+__all__ = ["AdaptationPlan", "adapt", "check_adaptation", "resolve_model_folder"]

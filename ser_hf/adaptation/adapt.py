@@ -1,0 +1,492 @@
+"""``ser_hf.adaptation.adapt(model, data_dir, output_dir, ...)``: a trained ser-hf model adapted to a user's
+recordings with a few labelled clips (and, with `unlabelled_dir`, one self-training round on their unlabelled
+recordings).
+
+The adaptation is an ordinary training run of the recipe :func:`ser_hf.recipe.adaptation.adaptation_values` makes:
+the model's frozen encoder (its states of the folder's clips cached, FAST), its head, labels and statistics kept,
+L2-SP holding the head near the trained one. `unlabelled_dir` adds one self-training round: the adapted model
+classifies the unlabelled recordings, the surest share of each predicted emotion joins the labelled clips with the
+predicted labels, and the model is adapted again from MODEL on both. The run folder is an ordinary ser-hf model (card,
+push, ``pipeline``, predict, app). ``ser-hf adapt`` is a thin shell over :func:`adapt`, and the learning-curve
+benchmark calls it too, so that what is measured is what users run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+
+import yaml
+
+from ..atomic_files import write_text_atomic
+from ..errors import RecipeError
+from ..recipe.adaptation import ADAPTATION_FILE, trained_model_facts
+
+if TYPE_CHECKING:
+    from ..run_record import RunReport
+
+logger = logging.getLogger(__name__)
+
+#: Beside ``output_dir`` when `unlabelled_dir` adds a self-training round (``OUT.self-training``): the first
+#: adaptation's run (on the labelled clips alone) and the corpus the round trains on.
+SELF_TRAINING_SUFFIX = ".self-training"
+LABELLED_ONLY_FOLDER = "labelled-only"
+#: The recipe of an adaptation, written beside its output folder (``OUT.adapt.yaml``).
+RECIPE_SUFFIX = ".adapt.yaml"
+SELF_TRAINING_CORPUS_FOLDER = "clips"
+#: The corpus the self-training round trains on: the labelled clips and the picked unlabelled ones, with their labels.
+SELF_TRAINING_CSV = "self_training_clips.csv"
+#: What the report and the card say when the test speakers' own unlabelled clips were self-trained on.
+TRANSDUCTIVE_NOTE = (
+    "Self-trained on the test speakers' own unlabelled clips (transductive): the test figures are of a model adapted "
+    "to the very recordings it is scored on, with labels it predicted itself."
+)
+
+
+@dataclass
+class AdaptationPlan:
+    """What an adaptation will run on, every input checked (:func:`check_adaptation`) before a clip is encoded.
+
+    Attributes:
+        model_dir (`Path`): the trained model's folder (a Hub id's snapshot in the Hub cache).
+        model (`str`): the model as the user named it (a folder or a Hub id), which the card names.
+        data_dir (`Path`), output_dir (`Path`): the labelled recordings and where the adapted model is saved.
+        corpus_options (`dict`): the folder-corpus options the labelled (and unlabelled) recordings are read with.
+        labels (`list[str]`, *optional*): the emotions of the folder kept.
+        test_speakers (`list[str]`): speakers kept out of the adaptation and scored.
+        unlabelled (`dict[str, str]`): each unlabelled recording self-training may use -> its speaker.
+        record (`dict`): the adaptation's record (``adaptation.json``), so far.
+    """
+
+    model_dir: Path
+    model: str
+    data_dir: Path
+    output_dir: Path
+    corpus_options: dict[str, Any]
+    labels: Optional[list[str]] = None
+    test_speakers: list[str] = field(default_factory=list)
+    unlabelled_dir: Optional[Path] = None
+    unlabelled: dict[str, str] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def transductive(self) -> bool:
+        """Whether self-training reads test speakers' own unlabelled clips."""
+        return bool(self.record.get("self_trained_on_test_speakers"))
+
+
+def adapt(
+    model: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    label_regex: Optional[str] = None,
+    speaker_regex: Optional[str] = None,
+    corpus_options: Optional[Mapping[str, Any]] = None,
+    labels: Optional[Sequence[str]] = None,
+    test_speakers: Sequence[str] = (),
+    unlabelled_dir: Optional[str | os.PathLike] = None,
+    self_train_on_test_speakers: bool = False,
+    seed: int = 42,
+    overrides: Optional[Mapping[str, Any]] = None,
+    revision: Optional[str] = None,
+) -> RunReport:
+    """Adapt the trained model `model` (a run's folder or a Hub id) to the labelled recordings in `data_dir`, saving
+    the adapted model in `output_dir`; returns the adapted run's report (``report.evaluation["test"]`` when
+    `test_speakers` are set aside).
+
+    Args:
+        label_regex (`str`, *optional*): read each file's emotion from its path (default: ``FOLDER/<emotion>/...``).
+        speaker_regex (`str`, *optional*): read each file's speaker from its path (needed unless `corpus_options`
+            gives a CSV ``speaker_column``).
+        corpus_options (`Mapping`, *optional*): other folder-corpus options (``csv_path``, ``label_column``, ...).
+        labels (`Sequence[str]`, *optional*): keep only these emotions of the folder.
+        test_speakers (`Sequence[str]`): speakers kept out of the adaptation and scored.
+        unlabelled_dir (`str`, *optional*): unlabelled recordings of the same set-up, for one self-training round.
+            Recordings that are clips of `data_dir` (the same bytes) are left out of it, and counted.
+        self_train_on_test_speakers (`bool`): allow `unlabelled_dir` to hold test speakers' recordings (refused
+            otherwise); the report and the card then say the evaluation is transductive.
+        overrides (`Mapping`, *optional*): recipe values changed (a dotted key sets one entry of a mapping).
+        revision (`str`, *optional*): the branch, tag or commit of a Hub model.
+    """
+    plan = check_adaptation(
+        model,
+        data_dir,
+        output_dir,
+        label_regex=label_regex,
+        speaker_regex=speaker_regex,
+        corpus_options=corpus_options,
+        labels=labels,
+        test_speakers=test_speakers,
+        unlabelled_dir=unlabelled_dir,
+        self_train_on_test_speakers=self_train_on_test_speakers,
+        revision=revision,
+    )
+    return run_plan(plan, seed=seed, overrides=overrides or {})
+
+
+def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Mapping[str, Any]) -> RunReport:
+    """Run a checked :class:`AdaptationPlan`: the adaptation (twice with a self-training round), then the record and
+    the card."""
+    if plan.unlabelled:
+        work = plan.output_dir.parent / f"{plan.output_dir.name}{SELF_TRAINING_SUFFIX}"
+        first_output = work / LABELLED_ONLY_FOLDER
+        run_adaptation(plan, plan.data_dir, plan.corpus_options, first_output, seed, overrides)
+        corpus, pseudo = self_training_corpus(plan, first_output, work / SELF_TRAINING_CORPUS_FOLDER)
+        plan.record.update(pseudo)
+        options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
+        report = run_adaptation(plan, corpus, options, plan.output_dir, seed, overrides)
+    else:
+        report = run_adaptation(plan, plan.data_dir, plan.corpus_options, plan.output_dir, seed, overrides)
+    # What the card says it was adapted from and on (the report alone cannot tell the model's labels, nor labelled
+    # clips from pseudo-labelled ones).
+    from ..hub.card import write_model_card
+    from ..run_folder import REPORT_MARKDOWN
+
+    write_text_atomic(plan.output_dir / ADAPTATION_FILE, json.dumps(plan.record, indent=2) + "\n")
+    if plan.transductive:
+        report_file = plan.output_dir / REPORT_MARKDOWN
+        if report_file.is_file():
+            write_text_atomic(report_file, f"**{TRANSDUCTIVE_NOTE}**\n\n{report_file.read_text()}")
+    write_model_card(plan.output_dir)
+    return report
+
+
+def folder_corpus_options(
+    label_regex: Optional[str] = None,
+    speaker_regex: Optional[str] = None,
+    corpus_options: Optional[Mapping[str, Any]] = None,
+) -> dict[str, Any]:
+    """The folder-corpus options of an adaptation; a speaker pattern (or a CSV speaker column) is needed, and the
+    patterns must compile."""
+    options = dict(corpus_options or {})
+    if label_regex:
+        options["label_regex"] = label_regex
+    if speaker_regex:
+        options["speaker_regex"] = speaker_regex
+    if "speaker_regex" not in options and "speaker_column" not in options:
+        raise RecipeError(
+            "--speaker_regex is needed (the statistics and any --test_speakers are per speaker): e.g. "
+            "'^(?P<speaker>[A-Z]+\\d)_' for files named SPEAKER_..., or '(?P<speaker>[^/]+)$' for a speaker per file."
+        )
+    for key in ("label_regex", "speaker_regex"):
+        if options.get(key) is not None:
+            try:
+                re.compile(options[key])
+            except re.error as error:
+                raise RecipeError(f"--{key} {options[key]!r} is not a regular expression: {error}.") from None
+    return options
+
+
+def resolve_model_folder(model: str | os.PathLike, revision: Optional[str] = None) -> Path:
+    """The local folder of `model`: itself when it is a folder, else the Hub repository's snapshot (downloaded once,
+    then read from the Hub cache), resolved as ``ser-hf predict`` resolves a model: a missing folder, a missing
+    repository, ``HF_HUB_OFFLINE`` without a cached copy, or an unreachable Hub is one line naming it."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder
+    from huggingface_hub import snapshot_download
+
+    from ..models.runtime.location import check_model_location
+
+    check_model_location(str(model), revision=revision)
+    # The files a trained ser-hf model is made of; never pickled weights (safetensors only).
+    patterns = ["*.json", "*.safetensors", "*.md", "*.py"]
+    return Path(snapshot_download(str(model), revision=revision, allow_patterns=patterns))
+
+
+def check_adaptation(
+    model: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    label_regex: Optional[str] = None,
+    speaker_regex: Optional[str] = None,
+    corpus_options: Optional[Mapping[str, Any]] = None,
+    labels: Optional[Sequence[str]] = None,
+    test_speakers: Sequence[str] = (),
+    unlabelled_dir: Optional[str | os.PathLike] = None,
+    self_train_on_test_speakers: bool = False,
+    revision: Optional[str] = None,
+) -> AdaptationPlan:
+    """Every input of :func:`adapt` checked, file names only (nothing decoded, nothing written): one
+    :class:`~ser_hf.errors.RecipeError` naming the flag, folder, file or label at fault. Returns the plan."""
+    model_dir = resolve_model_folder(model, revision)
+    facts = trained_model_facts(model_dir)
+    options = folder_corpus_options(label_regex, speaker_regex, corpus_options)
+    data, output = check_folders(data_dir, output_dir, unlabelled_dir, model_dir)
+    plan = AdaptationPlan(
+        model_dir=model_dir,
+        model=str(model),
+        data_dir=data,
+        output_dir=output,
+        corpus_options=options,
+        labels=list(labels) if labels else None,
+        test_speakers=list(test_speakers),
+        unlabelled_dir=Path(unlabelled_dir).expanduser() if unlabelled_dir is not None else None,
+    )
+    labelled_paths = check_labelled_clips(plan, facts["labels"])
+    if plan.unlabelled_dir is not None:
+        check_unlabelled_recordings(plan, labelled_paths, self_train_on_test_speakers)
+    return plan
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_folders(
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    unlabelled_dir: Optional[str | os.PathLike],
+    model_dir: Path,
+) -> tuple[Path, Path]:
+    """The labelled and unlabelled folders exist; the output is neither the model's folder nor inside an audio folder
+    (ser-hf never writes its outputs among audio files), nor an audio folder inside it."""
+    folders = {"--data_dir": data_dir, "--unlabelled_dir": unlabelled_dir}
+    for flag, folder in folders.items():
+        if folder is not None and not Path(folder).expanduser().is_dir():
+            raise RecipeError(f"{flag} {folder}: no such folder.")
+    output = _resolved(output_dir)
+    if output == _resolved(model_dir):
+        raise RecipeError("--output_dir is the model's own folder: save the adapted model elsewhere.")
+    for flag, folder in folders.items():
+        if folder is None:
+            continue
+        audio = _resolved(folder)
+        if _inside(output, audio):
+            raise RecipeError(
+                f"--output_dir {output_dir} is inside {flag} {folder}: ser-hf never writes its outputs among audio "
+                "files; save the adapted model elsewhere."
+            )
+        if _inside(audio, output):
+            raise RecipeError(
+                f"{flag} {folder} is inside --output_dir {output_dir}, which the adapted model is saved to: save it "
+                "elsewhere."
+            )
+    return Path(data_dir).expanduser(), Path(output_dir).expanduser()
+
+
+def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> list[Path]:
+    """The labelled folder read (file names and folders only, nothing decoded) before the model loads: every label
+    has a clip of a speaker who adapts, two labels at least, and the test speakers exist. Fills the plan's record: the
+    model's labels, the folder's, which are new to the model and which it loses. Returns the labelled clips' paths."""
+    from collections import Counter
+
+    from ..data.corpora import load_corpus
+    from ..data.dataset_info import column_values
+
+    labelled = load_corpus("folder", plan.data_dir, labels=plan.labels, **plan.corpus_options)
+    names = labelled.features["label"].names
+    speakers = column_values(labelled, "speaker_id")
+    unknown = sorted(set(plan.test_speakers) - set(speakers))
+    if unknown:
+        raise RecipeError(
+            f"--test_speakers {', '.join(unknown)}: not among {plan.data_dir}'s speakers {sorted(set(speakers))}."
+        )
+    if set(speakers) <= set(plan.test_speakers):
+        raise RecipeError(f"--test_speakers names every speaker of {plan.data_dir}: none is left to adapt on.")
+    counts = Counter(
+        names[label]
+        for label, speaker in zip(column_values(labelled, "label"), speakers)
+        if speaker not in plan.test_speakers
+    )
+    missing = [name for name in names if not counts[name]]
+    if missing:
+        raise RecipeError(
+            f"{plan.data_dir}: no clip of {', '.join(missing)} among the speakers who adapt (clips per label: "
+            f"{dict(counts) or 'none'}): label at least one clip of every emotion, or leave it out with --labels."
+        )
+    if len(names) < 2:
+        raise RecipeError(f"{plan.data_dir}: clips of one emotion only ({names[0]}); label two emotions at least.")
+    plan.record.update(
+        {
+            "adapted_from": plan.model,
+            "model_labels": list(model_labels),
+            "labels": names,
+            "new_labels": [name for name in names if name not in model_labels],
+            "dropped_labels": [name for name in model_labels if name not in names],
+            "labelled_clips": sum(counts.values()),
+            "clips_per_label": {name: counts[name] for name in names},
+        }
+    )
+    return [Path(path) for path in column_values(labelled, "path")]
+
+
+def file_digest(path: Path) -> str:
+    """A hash of a file's bytes: the same recording under another name or folder is the same clip."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "blake2b").hexdigest()
+
+
+def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], allow_test_speakers: bool) -> None:
+    """The unlabelled recordings self-training may use, each with its speaker (read with the labelled folder's
+    ``speaker_regex``): those of the labelled folder (the same bytes) are left out and counted; those of a test
+    speaker are refused unless `allow_test_speakers`, and then recorded (transductive)."""
+    from ..data.corpora.spec import find_audio_files
+
+    recordings = [str(path) for path in find_audio_files(plan.unlabelled_dir)]  # links keep their own names
+    speakers = unlabelled_speakers(recordings, plan.unlabelled_dir, plan.corpus_options)
+    labelled_digests = {file_digest(path) for path in labelled}
+    repeated = [recording for recording in recordings if file_digest(Path(recording)) in labelled_digests]
+    if repeated:
+        logger.warning(
+            "--unlabelled_dir: %d of %d recordings are clips of --data_dir (the same bytes), left out of "
+            "self-training: they are labelled already.",
+            len(repeated),
+            len(recordings),
+        )
+    usable = {recording: speakers[recording] for recording in recordings if recording not in set(repeated)}
+    if not usable:
+        raise RecipeError(
+            f"--unlabelled_dir {plan.unlabelled_dir}: every recording in it is a clip of --data_dir {plan.data_dir}, "
+            "so self-training has nothing to read; give a folder of other, unlabelled recordings."
+        )
+    heard = sorted({speaker for speaker in usable.values() if speaker in plan.test_speakers})
+    if heard and not allow_test_speakers:
+        raise RecipeError(
+            f"--unlabelled_dir {plan.unlabelled_dir} holds recordings of the test speakers {', '.join(heard)}: "
+            "self-training on them would adapt the model to the very clips it is scored on. Leave them out of the "
+            "folder, or pass --self_train_on_test_speakers to do so knowingly (the report and the card then say the "
+            "evaluation is transductive)."
+        )
+    if heard:
+        logger.warning("Self-training reads the test speakers' own unlabelled clips (%s): transductive.", heard)
+    plan.unlabelled = usable
+    plan.record["unlabelled_clips_of_labelled_folder"] = len(repeated)
+    if heard:
+        plan.record["self_trained_on_test_speakers"] = heard
+
+
+def run_adaptation(
+    plan: AdaptationPlan,
+    data_dir: str | os.PathLike,
+    options: Mapping[str, Any],
+    output_dir: Path,
+    seed: int,
+    overrides: Mapping[str, Any],
+) -> RunReport:
+    """One adaptation run of the plan's model on the corpus in `data_dir` into `output_dir`, as ``ser-hf train`` runs
+    a recipe."""
+    from ..recipe.adaptation import adaptation_values
+    from ..recipe.overrides import set_value
+    from ..training.run_recipe import run_recipe
+
+    values = adaptation_values(
+        plan.model_dir,
+        data_dir,
+        output_dir,
+        corpus_options=options,
+        test_speakers=plan.test_speakers,
+        labels=plan.labels,
+        seed=seed,
+    )
+    for key, value in overrides.items():
+        values = set_value(values, key, value)
+    # Kept beside the adapted model: errors name a file that exists, and `ser-hf train` runs it again as it is.
+    recipe = output_dir.parent / f"{output_dir.name}{RECIPE_SUFFIX}"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(recipe, yaml.safe_dump(values, sort_keys=False))
+    logger.info("Adaptation recipe: %s (ser-hf train %s runs it again).", recipe, recipe)
+    (report,) = run_recipe([str(recipe)])
+    return report
+
+
+def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> tuple[Path, dict[str, Any]]:
+    """Classify the plan's unlabelled recordings with the adapted model in `adapted`, keep the surest share of each
+    predicted emotion (:func:`~ser_hf.training.self_training.pick_pseudo_labels`) and make the corpus of the
+    self-training round in the folder `corpus`: links to the labelled clips and to the kept recordings (with the
+    predicted labels), listed in a CSV with their speakers. Returns the folder and the record of the adaptation's
+    clips (:data:`~ser_hf.recipe.adaptation.ADAPTATION_FILE`)."""
+    import numpy as np
+
+    from ..data.corpora import load_corpus
+    from ..data.dataset_info import column_values
+    from ..deploy.predict import predict_files
+    from ..recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE
+    from ..training.self_training import pick_pseudo_labels
+
+    labelled = load_corpus("folder", plan.data_dir, labels=plan.labels, **plan.corpus_options)
+    names = labelled.features["label"].names
+    columns = (column_values(labelled, name) for name in ("path", "label", "speaker_id"))
+    clips = [(Path(path), names[label], speaker) for path, label, speaker in zip(*columns)]
+    corpus.mkdir(parents=True, exist_ok=True)
+    speakers_csv = corpus / "unlabelled_speakers.csv"
+    write_text_atomic(speakers_csv, csv_text([("path", "speaker_id"), *plan.unlabelled.items()]))
+    predictions = []
+    predict_files(adapted, speakers_csv=speakers_csv, progress=False, on_prediction=predictions.append)
+    scored = [prediction for prediction in predictions if prediction.scores]
+    if not scored:
+        raise RecipeError(f"--unlabelled_dir {plan.unlabelled_dir}: no recording in it could be classified.")
+    labels = list(scored[0].scores)
+    probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
+    picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
+    clips += [(Path(scored[i].file), labels[label], scored[i].speaker) for i, label in zip(picked, predicted)]
+    rows = [("path", "label", "speaker")]
+    for number, (path, label, speaker) in enumerate(clips):
+        link = corpus / f"{number:05d}_{path.name}"
+        if not link.is_symlink():
+            link.symlink_to(path.resolve())
+        rows.append((link.name, label, speaker))
+    write_text_atomic(corpus / SELF_TRAINING_CSV, csv_text(rows))
+    logger.warning(
+        "Self-training: %d of %d unlabelled recordings kept with their predicted emotions (the surest %d %% of each), "
+        "beside the %d labelled clips.",
+        len(picked),
+        len(scored),
+        round(100 * ADAPTATION_SELF_TRAINING_SHARE),
+        len(labelled),
+    )
+    record = {
+        "unlabelled_recordings": len(scored),
+        "pseudo_labelled_clips": len(picked),
+        "self_training_share": ADAPTATION_SELF_TRAINING_SHARE,
+    }
+    return corpus, record
+
+
+def csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    """`rows` as CSV text."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+def unlabelled_speakers(recordings: Sequence[str], root: Path, options: Mapping[str, Any]) -> dict[str, str]:
+    """Each unlabelled recording's speaker, read with the labelled folder's ``speaker_regex`` from its path relative
+    to `root`; a recording it does not match is named in the error."""
+    pattern = options.get("speaker_regex")
+    if pattern is None:
+        raise RecipeError("--unlabelled_dir needs --speaker_regex: each recording's speaker is read with it.")
+    compiled = re.compile(pattern)
+    speakers = {}
+    for recording in recordings:
+        searched = Path(recording).relative_to(_resolved(root)).as_posix()
+        match = compiled.search(searched)
+        speaker = (match.group("speaker") if "speaker" in compiled.groupindex else match.group(1)) if match else None
+        if not speaker:
+            raise RecipeError(f"--unlabelled_dir: --speaker_regex {pattern!r} finds no speaker in {searched!r}.")
+        speakers[recording] = speaker
+    return speakers
+
+
+__all__ = [
+    "AdaptationPlan",
+    "adapt",
+    "check_adaptation",
+    "folder_corpus_options",
+    "resolve_model_folder",
+    "run_plan",
+]
