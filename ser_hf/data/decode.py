@@ -19,15 +19,17 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
+import pyarrow.compute as pc
 import soundfile
 import soxr
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 from datasets import config as datasets_config
 from datasets.fingerprint import Hasher
 
+from . import ffmpeg
 from .constants import CACHE_PRECISIONS
 from .corpora.base import InvalidClipError, decoder_problem
 from .dataset_info import column_values, get_ser_info, set_ser_info
@@ -79,6 +81,9 @@ def _longer_than(max_seconds: float) -> str:
 
 
 def _decode_with_ffmpeg(path: str, sampling_rate: int, max_seconds: Optional[float] = None) -> np.ndarray:
+    if ffmpeg.ffmpeg_missing():  # named with the clip, not torchcodec's traceback over every FFmpeg version it tried
+        problem = ffmpeg.missing_ffmpeg_message("decoding it")
+        raise InvalidClipError(path, f"libsndfile does not read it, and {problem}")
     from torchcodec.decoders import AudioDecoder
 
     try:
@@ -148,6 +153,19 @@ def waveform_cache_key(paths: list[str], sampling_rate: int, precision: str = "f
     return Hasher.hash((stats, sampling_rate, DECODER_VERSION) + (() if precision == "float32" else (precision,)))
 
 
+class ShortestClip(NamedTuple):
+    """The shortest clip a recipe's model can use, for :func:`prepare_audio`'s check of every clip."""
+
+    #: Its length in seconds.
+    seconds: float
+    #: What sets it, with ``{ms}`` for the length: "the model's receptive field ({ms} ms)", "one openSMILE frame ...".
+    what: str
+
+    def problem(self, duration: float) -> str:
+        """How a clip of ``duration`` seconds is named as too short."""
+        return f"{duration * 1000:.1f} ms, shorter than {self.what.format(ms=f'{self.seconds * 1000:.1f}')}"
+
+
 def prepare_audio(
     dataset: Dataset,
     *,
@@ -156,18 +174,27 @@ def prepare_audio(
     skip_invalid: bool = False,
     load_from_cache: bool = True,
     precision: str = "float32",
+    shortest_clip: Optional[ShortestClip] = None,
 ) -> Dataset:
     """Add a ``waveform`` column (mono, at the ``audio`` column's sampling rate), decoded once and cached.
+
+    Every clip is checked once, here, before any slow work: one that does not decode, is empty, holds NaN or infinite
+    samples or digital silence, or (with ``shortest_clip``) is too short for the model. One error names every such
+    clip of every kind (:class:`~ser_hf.data.errors.InvalidClipsError`, with the remedy), so that a folder is fixed in
+    one go; with ``skip_invalid`` they are all left out with one warning that lists them.
 
     Args:
         dataset (`Dataset`): a corpus from :func:`ser_hf.load_corpus` (it needs the ``path`` column).
         num_proc (`int`, *optional*): decoding processes; defaults to one per CPU core (at most 8).
         cache_dir (`str`, *optional*): where the Arrow cache lives; defaults to ``$HF_DATASETS_CACHE/ser_hf``.
-        skip_invalid (`bool`, *optional*, defaults to `False`): drop clips that fail to decode (each is logged and
-            listed in the ser-hf record under ``skipped``) instead of stopping with an error that names them all.
+        skip_invalid (`bool`, *optional*, defaults to `False`): drop the unusable clips (listed in one warning and in
+            the ser-hf record under ``skipped``) instead of stopping with an error that names them all.
         load_from_cache (`bool`, *optional*, defaults to `True`): reuse a cache written for the same files and rate.
         precision (`str`, *optional*, defaults to `"float32"`): how the waveforms are stored, `"float32"` or
             `"float16"` (half the size; see the module docstring).
+        shortest_clip (`ShortestClip`, *optional*): the shortest clip the recipe's model can use (its receptive
+            field, one openSMILE frame); clips shorter (by their ``duration`` column, else their decoded length) are
+            unusable too. `None`: no bound.
     """
     check_precision(precision)
     if WAVEFORM_COLUMN in dataset.column_names:
@@ -199,24 +226,40 @@ def prepare_audio(
         load_from_cache_file=load_from_cache,
         desc=f"Decoding to {sampling_rate} Hz mono",
     )
-    errors = [(path, error) for path, error in zip(paths, column_values(decoded, "decode_error")) if error]
-    if errors and not skip_invalid:
-        if len(errors) == 1:
-            raise InvalidClipError(*errors[0])
-        # Every clip that does not decode, named at once: fixed in one go, not one rerun per clip.
-        corpora = (
-            ", ".join(sorted(set(map(str, column_values(dataset, "corpus")))))
-            if "corpus" in dataset.column_names
-            else "corpus"
-        )
-        raise InvalidClipsError(corpora, [InvalidClipError(path, error) for path, error in errors])
+    problems = _unusable_clips(dataset, decoded, sampling_rate, shortest_clip)
+    corpora = (
+        ", ".join(sorted(set(map(str, column_values(dataset, "corpus")))))
+        if "corpus" in dataset.column_names
+        else "corpus"
+    )
+    unusable = [InvalidClipError(paths[row], problem) for row, problem in problems.items()]
+    if unusable and not skip_invalid:
+        # Every unusable clip, of every kind, named at once: fixed in one go, not one rerun per clip or per kind.
+        raise InvalidClipsError(corpora, unusable)
     if dataset._indices is not None:
         dataset = dataset.flatten_indices()
-    prepared = concatenate_datasets([dataset, decoded.select_columns([WAVEFORM_COLUMN, "decode_error"])], axis=1)
-    if errors:
-        for path, error in errors:
-            logger.warning("Skipping %s: %s", path, error)
-        prepared = prepared.filter(lambda error: error is None, input_columns="decode_error")
-    prepared = prepared.remove_columns("decode_error")
-    skipped = get_ser_info(dataset).get("skipped", []) + [{"path": p, "problem": e} for p, e in errors]
+    prepared = concatenate_datasets([dataset, decoded.select_columns([WAVEFORM_COLUMN])], axis=1)
+    if unusable:
+        logger.warning("Skipping %s", InvalidClipsError.listing(corpora, unusable))
+        prepared = prepared.select([row for row in range(len(prepared)) if row not in problems])
+    skipped = get_ser_info(dataset).get("skipped", []) + [{"path": e.path, "problem": e.problem} for e in unusable]
     return set_ser_info(prepared, skipped=skipped, prepared_cache=str(cache_file), waveform_precision=precision)
+
+
+def _unusable_clips(
+    dataset: Dataset, decoded: Dataset, sampling_rate: int, shortest_clip: Optional[ShortestClip]
+) -> dict[int, str]:
+    """Row -> problem of each clip that did not decode, or (with ``shortest_clip``) is too short for the model, in the
+    dataset's order."""
+    problems = {row: error for row, error in enumerate(column_values(decoded, "decode_error")) if error}
+    if shortest_clip is None:
+        return problems
+    if "duration" in dataset.column_names:  # the header's, as the later checks of the splits read it
+        durations = column_values(dataset, "duration")
+    else:
+        lengths = pc.list_value_length(decoded.data.column(WAVEFORM_COLUMN)).to_pylist()
+        durations = [length / sampling_rate for length in lengths]
+    for row, duration in enumerate(durations):
+        if row not in problems and duration is not None and duration < shortest_clip.seconds:
+            problems[row] = shortest_clip.problem(duration)
+    return dict(sorted(problems.items()))

@@ -38,17 +38,22 @@ class InvalidClipsError(InvalidClipError):
         self.corpus = corpus
         self.errors = list(errors)
         first = self.errors[0]
-        lines = [f"  {error.path}: {error.problem}" for error in self.errors[: self.SHOWN]]
-        if len(self.errors) > self.SHOWN:
-            lines.append(f"  ... and {len(self.errors) - self.SHOWN} more")
         CorpusError.__init__(
             self,
-            f"{len(self.errors)} unusable {corpus} clip(s):\n"
-            + "\n".join(lines)
+            self.listing(corpus, self.errors)
             + "\nFix them, or leave them out with skip_invalid: true (--skip-invalid), which lists them in the "
             "dataset's record (get_ser_info(dataset)['skipped']).",
         )
         self.path, self.problem = first.path, first.problem
+
+    @classmethod
+    def listing(cls, corpus: str, errors: list[InvalidClipError]) -> str:
+        """``N unusable CORPUS clip(s):`` and a line per clip (the first :attr:`SHOWN`, then how many more):
+        the error's text, and the warning of the clips ``skip_invalid`` leaves out."""
+        lines = [f"  {error.path}: {error.problem}" for error in errors[: cls.SHOWN]]
+        if len(errors) > cls.SHOWN:
+            lines.append(f"  ... and {len(errors) - cls.SHOWN} more")
+        return f"{len(errors)} unusable {corpus} clip(s):\n" + "\n".join(lines)
 
     def __reduce__(self):
         return type(self), (self.corpus, self.errors)

@@ -22,8 +22,7 @@ from ..data.audit import LeakageReport, audit_leakage
 from ..data.constants import canonical_corpus_name
 from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values, get_ser_info
-from ..data.decode import prepare_audio
-from ..data.errors import InvalidClipError, InvalidClipsError
+from ..data.decode import ShortestClip, prepare_audio
 from ..data.splits import SplitError, clip_changes, clip_fingerprint, split_dataset
 from ..errors import RecipeError
 from ..evaluation.calibration import apply_temperature, fit_temperature_scaling, reset_temperature
@@ -31,10 +30,10 @@ from ..evaluation.report import evaluate_split, predict_split, write_report
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
 from ..inputs.base import (
-    RECEPTIVE_FIELD,
     InputMode,
     drop_clips_longer_than,
     drop_clips_shorter_than,
+    minimum_clip_samples,
     receptive_field_seconds,
 )
 from ..inputs.collators import AudioClassificationCollator
@@ -50,7 +49,7 @@ from ..models import (
 )
 from ..models.feature_extraction_whisper import UTTERANCE_NORMALIZATION
 from ..models.runtime.baselines import default_feature_extractor
-from ..models.runtime.ssl import check_config_overrides, minimum_input_samples, ssl_lora_config
+from ..models.runtime.ssl import check_config_overrides, ssl_lora_config
 from ..recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
 from ..recipe.fields import OUTCOME, field_facts, outcome_fields
 from ..recipe.recipe import Recipe
@@ -91,12 +90,12 @@ logger = logging.getLogger(__name__)
 # --- Data ---------------------------------------------------------------------------------------------------------
 
 
-def load_dataset_from_args(data_args: DataArguments, shortest_clip_seconds: Optional[float] = None) -> Dataset:
+def load_dataset_from_args(data_args: DataArguments, shortest_clip: Optional[ShortestClip] = None) -> Dataset:
     """Load the recipe's corpora on the shared vocabulary, merge them, and decode every clip once (cached).
 
-    Clips that do not decode are named all in one error; with ``shortest_clip_seconds`` (the model's receptive field,
-    :func:`shortest_clip_seconds`), that error names the clips too short for the model as well, which the run would
-    otherwise only stop on once the others were fixed."""
+    Every unusable clip (one that does not decode, holds NaN or infinite samples or silence, or is shorter than
+    ``shortest_clip``, the model's: :func:`recipe_shortest_clip`) is named in one error, or, with ``skip_invalid``,
+    left out with one warning (:func:`~ser_hf.data.decode.prepare_audio`)."""
     corpora = [
         load_corpus(
             name,
@@ -112,42 +111,36 @@ def load_dataset_from_args(data_args: DataArguments, shortest_clip_seconds: Opti
         )
     ]
     dataset = corpora[0] if len(corpora) == 1 else merge_corpora(corpora, labels=data_args.labels)
-    try:
-        return prepare_audio(
-            dataset,
-            num_proc=data_args.preprocessing_num_workers,
-            skip_invalid=data_args.skip_invalid,
-            precision=data_args.cache_precision,
-        )
-    except InvalidClipError as error:
-        errors = list(getattr(error, "errors", [error]))
-        named = {bad.path for bad in errors}
-        too_short = []
-        if shortest_clip_seconds is not None and "duration" in dataset.column_names:
-            limit = RECEPTIVE_FIELD.format(ms=f"{shortest_clip_seconds * 1000:.1f}")
-            for path, duration in zip(column_values(dataset, "path"), column_values(dataset, "duration")):
-                if duration is not None and duration < shortest_clip_seconds and path not in named:
-                    too_short.append(InvalidClipError(path, f"{duration * 1000:.1f} ms, shorter than {limit}"))
-        if not too_short:
-            raise
-        raise InvalidClipsError(", ".join(dict.fromkeys(data_args.corpus)), [*errors, *too_short]) from None
+    return prepare_audio(
+        dataset,
+        num_proc=data_args.preprocessing_num_workers,
+        skip_invalid=data_args.skip_invalid,
+        precision=data_args.cache_precision,
+        shortest_clip=shortest_clip,
+    )
 
 
-def shortest_clip_seconds(model_args: ModelArguments, sampling_rate: int) -> Optional[float]:
-    """The receptive field of the recipe's encoder in seconds, read from its config alone (no weights), or `None`
-    where there is none to read (the baselines see a clip of any length) or its config cannot be read here (the
-    model's own check names it later)."""
+def recipe_shortest_clip(model_args: ModelArguments, sampling_rate: int) -> Optional[ShortestClip]:
+    """The shortest clip the recipe's model can use, read before any weights: an SSL encoder's receptive field (from
+    its config), or one openSMILE frame for the functionals baseline
+    (:func:`~ser_hf.inputs.base.minimum_clip_samples`); `None` where any length does (the spectrogram baselines pad a
+    short clip) or the config cannot be read here (the model's own check names it later)."""
     if model_args.is_baseline:
-        return None
-    try:
-        if model_args.model_name_or_path is None:
-            config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
-        else:
-            config = AutoConfig.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
-    except Exception:  # noqa: BLE001 - only a courtesy: build_model reports a config it cannot read
-        return None
-    samples = minimum_input_samples(config)
-    return samples / sampling_rate if samples > 1 else None
+        config, feature_extractor = None, default_feature_extractor(model_args.model_type)
+        if model_args.feature_extractor_config:  # as build_model makes it
+            feature_extractor = type(feature_extractor)(**model_args.feature_extractor_config)
+        sampling_rate = feature_extractor.sampling_rate
+    else:
+        feature_extractor = None
+        try:
+            if model_args.model_name_or_path is None:
+                config = AutoConfig.for_model(model_args.model_type, **model_args.model_config)
+            else:
+                config = AutoConfig.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        except Exception:  # noqa: BLE001 - only a courtesy: build_model reports a config it cannot read
+            return None
+    samples, what = minimum_clip_samples(config, feature_extractor)
+    return ShortestClip(samples / sampling_rate, what) if samples > 1 else None
 
 
 def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optional[int], DatasetDict]]:
@@ -352,7 +345,7 @@ def prepare_recipe_data(recipe: Recipe) -> tuple[InputMode, Dataset]:
     check_model_config(recipe.model, recipe.augmentation)
     with recipe.training.main_process_first(desc="decoding the corpus"):
         dataset = load_dataset_from_args(
-            recipe.data, shortest_clip_seconds=shortest_clip_seconds(recipe.model, recipe.data.sampling_rate)
+            recipe.data, shortest_clip=recipe_shortest_clip(recipe.model, recipe.data.sampling_rate)
         )
     # The split is made once on the loaded corpus first, so that a speaker list naming speakers the corpus lacks (or a
     # protocol it cannot follow) stops the run before minutes of encoding, not after.

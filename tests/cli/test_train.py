@@ -29,7 +29,7 @@ def test_negative_epochs_on_the_command_line_are_refused_not_saved_as_a_finished
 
 @pytest.mark.reliability
 def test_an_os_error_during_a_run_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys):
-    def unreadable(data_args, shortest_clip_seconds=None):
+    def unreadable(data_args, shortest_clip=None):
         raise PermissionError(13, "Permission denied", str(tmp_path / "corpus" / "Actor_01"))
 
     monkeypatch.setattr("ser_hf.training.stages.load_dataset_from_args", unreadable)  # ser_hf.train imports it per run

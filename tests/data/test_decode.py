@@ -178,3 +178,45 @@ def test_a_corpus_loads_and_decodes_without_ffmpeg(tmp_path, monkeypatch, tiny_r
     first = prepared.select_columns(["path", "waveform"])[0]  # a row with its Audio column would decode it: FFmpeg
     reference, _ = librosa.load(first["path"], sr=16000)
     np.testing.assert_allclose(np.asarray(first["waveform"], np.float32), reference, atol=1e-4)
+
+
+def test_every_unusable_clip_of_every_kind_is_named_once_or_skipped_with_one_warning(tmp_path, caplog):
+    """Issue 78: clips that do not decode (NaN, infinite, silent) and clips shorter than the model's shortest
+    (``shortest_clip``) are found in one pass: one error names them all with the remedy, or skip_invalid leaves them
+    all out with one warning and lists them in the record."""
+    import logging
+
+    from ser_hf.data.decode import ShortestClip
+    from ser_hf.data.errors import InvalidClipsError
+
+    root = tmp_path / "data"
+    good = write_audio(root / "Actor_01" / "03-01-05-01-01-01-01.wav", seconds=0.5)
+    bad = {}
+    for index, (samples, what) in enumerate(
+        [(np.full(1600, np.nan), "nan"), (np.full(1600, np.inf), "inf"), (np.zeros(1600), "silent")]
+    ):
+        bad[what] = root / "Actor_02" / f"03-01-05-01-01-0{index + 1}-02.wav"
+        bad[what].parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(bad[what], samples.astype(np.float32), 16000, subtype="FLOAT")
+    bad["short"] = write_audio(root / "Actor_03" / "03-01-05-01-01-01-03.wav", seconds=0.01)
+    corpus = load_corpus("ravdess", root)
+    shortest = ShortestClip(0.06, "one openSMILE frame ({ms} ms)")
+    with pytest.raises(InvalidClipsError) as error:
+        prepare_audio(corpus, num_proc=1, cache_dir=tmp_path / "cache", shortest_clip=shortest)
+    message = str(error.value)
+    assert message.startswith("4 unusable ravdess clip(s):\n") and len(error.value.errors) == 4
+    assert f"{bad['short']}: 10.0 ms, shorter than one openSMILE frame (60.0 ms)" in message
+    assert f"{bad['silent']}: the audio is digital silence" in message and "skip_invalid: true" in message
+    # Without a shortest clip, the short one is usable: the same cache, three clips named.
+    with pytest.raises(InvalidClipsError) as error:
+        prepare_audio(corpus, num_proc=1, cache_dir=tmp_path / "cache")
+    assert len(error.value.errors) == 3 and str(bad["short"]) not in str(error.value)
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        prepared = prepare_audio(
+            corpus, num_proc=1, cache_dir=tmp_path / "cache", shortest_clip=shortest, skip_invalid=True
+        )
+    (warning,) = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Skipping")]
+    assert warning.startswith("Skipping 4 unusable ravdess clip(s):\n")
+    assert all(str(path) in warning for path in bad.values())
+    assert prepared["path"] == [str(good)] and len(prepared[0]["waveform"]) == 8000
+    assert {item["path"] for item in get_ser_info(prepared)["skipped"]} == {str(path) for path in bad.values()}

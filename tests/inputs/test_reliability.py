@@ -41,8 +41,8 @@ def test_a_ten_minute_clip_is_cropped_for_training_and_padded_batches_stay_small
 
 
 def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, tiny_ravdess, monkeypatch):
-    """FAST mode (encoder outputs cached) checks the receptive field on the whole corpus before the first clip is
-    encoded, as normal training does on its splits."""
+    """FAST mode (encoder outputs cached) names a clip shorter than the receptive field before the first clip is
+    encoded."""
     import ser_hf.inputs.fast_mode as encoder_cache
 
     data = linked_corpus(tiny_ravdess, tmp_path / "data")
@@ -66,11 +66,9 @@ def test_fast_mode_names_a_too_short_clip_before_encoding_or_skips_it(tmp_path, 
         load_best_model_at_end=False,
         output_dir=str(tmp_path / "run"),
     )
-    problem = (
-        f"{short}: 1 clip(s) are shorter than the model's receptive field (9.2 ms): {short} (5.0 ms). Remove "
-        "them, or set skip_invalid: true to skip them"
-    )
-    with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
+    # Named with every unusable clip when the corpus is decoded (issue 78), before anything is encoded.
+    problem = f"1 unusable ravdess clip(s):\n  {short}: 5.0 ms, shorter than the model's receptive field (9.2 ms)\n"
+    with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}"):
         main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
     assert encoded == [] and not (tmp_path / "run").exists()
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])

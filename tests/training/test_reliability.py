@@ -93,8 +93,10 @@ def test_a_clip_shorter_than_the_encoders_receptive_field_is_named_or_skipped(tm
         load_best_model_at_end=False,
         output_dir=str(tmp_path / "run"),
     )
-    # The tiny encoder's three convolutions (kernel 8, stride 4) see 8 + 7*4 + 7*16 = 148 samples (9.2 ms).
-    with pytest.raises(InvalidClipError, match=r"shorter than the model's receptive field \(9.2 ms\).*5.0 ms, train"):
+    # The tiny encoder's three convolutions (kernel 8, stride 4) see 8 + 7*4 + 7*16 = 148 samples (9.2 ms); the clip
+    # is named when the corpus is decoded, before it is split.
+    problem = f"{short}: 5.0 ms, shorter than the model's receptive field (9.2 ms)\nFix them, or leave them out"
+    with pytest.raises(InvalidClipError, match=re.escape(problem)):
         main([str(write_recipe(tmp_path / "r.yaml", data, **values))])
     (report,) = main([str(write_recipe(tmp_path / "r.yaml", data, skip_invalid=True, **values))])
     assert report.split.clips["train"] == 16 and str(short) not in json.dumps(report.to_dict())
@@ -399,10 +401,30 @@ def test_resuming_says_when_no_complete_checkpoint_is_left_and_trains_from_scrat
     assert report.training.resumed_from is None and (run / METRICS_FILE).is_file()
 
 
-def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skips_it(tmp_path, tiny_ravdess):
+def _nan_inf_and_short_clips(data: Path, short_samples: int) -> dict[str, Path]:
+    """A NaN clip, an infinite-valued clip and one of ``short_samples`` samples, angry clips of training speaker 01."""
+    bad = {}
+    for index, (values, what) in enumerate(
+        [(np.full(4000, np.nan), "nan"), (np.full(4000, np.inf), "inf"), (np.full(short_samples, 0.1), "short")]
+    ):
+        path = data / "Actor_01" / f"03-01-05-01-02-0{index + 1}-01.wav"
+        soundfile.write(path, values.astype(np.float32), 16000, subtype="FLOAT")
+        bad[what] = path
+    return bad
+
+
+def _skipping_warnings(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.getMessage().startswith("Skipping")]
+
+
+def test_a_nan_an_inf_and_a_clip_shorter_than_an_opensmile_frame_are_named_in_one_error_or_skipped_in_one_warning(
+    tmp_path, tiny_ravdess, caplog
+):
+    """Issue 78: a 10-ms clip (shorter than one openSMILE frame: its functionals would all be NaN) is named in the
+    same error as the NaN and infinite clips, not on the next run; skip_invalid leaves all three out with one
+    warning."""
     data = linked_corpus(tiny_ravdess, tmp_path / "data")
-    short = data / "Actor_01" / "03-01-05-02-02-02-01.wav"
-    soundfile.write(short, np.array([0.1], dtype=np.float32), 16000)
+    bad = _nan_inf_and_short_clips(data, short_samples=160)
     values = dict(
         model_type="opensmile",
         model_config={"hidden_sizes": [16]},
@@ -416,14 +438,24 @@ def test_training_on_a_clip_too_short_for_opensmile_functionals_names_it_or_skip
     recipe = write_recipe(tmp_path / "r.yaml", data, **values)
     for key in ("gain_prob", "num_time_masks"):  # spectrogram and waveform augmentation do not apply
         recipe.write_text("\n".join(line for line in recipe.read_text().splitlines() if not line.startswith(key)))
-    problem = (
-        f"{short}: 1 clip(s) are shorter than one openSMILE frame (60.0 ms), below which its eGeMAPSv02 "
-        f"functionals are all NaN: {short} (0.1 ms). Remove them, or set skip_invalid: true to skip them"
-    )
-    with pytest.raises(InvalidClipError, match=f"^{re.escape(problem)}$"):
+    with pytest.raises(InvalidClipError) as error:
         main([str(recipe)])
-    (report,) = main([str(recipe), "--skip_invalid", "true"])
-    assert report.split.clips["train"] == 16 and str(short) not in json.dumps(report.to_dict())
+    message = str(error.value)
+    assert message.startswith("3 unusable ravdess clip(s):\n"), message
+    assert f"{bad['nan']}: the audio contains NaN or infinite sample values" in message
+    assert f"{bad['inf']}: the audio contains NaN or infinite sample values" in message
+    assert (
+        f"{bad['short']}: 10.0 ms, shorter than one openSMILE frame (60.0 ms), below which its eGeMAPSv02 "
+        "functionals are all NaN" in message
+    )
+    assert message.endswith("(get_ser_info(dataset)['skipped']).") and "skip_invalid: true" in message
+    assert not (tmp_path / "run").exists()
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        (report,) = main([str(recipe), "--skip_invalid", "true"])
+    (warning,) = _skipping_warnings(caplog)
+    assert warning.startswith("Skipping 3 unusable ravdess clip(s):\n")
+    assert all(str(path) in warning for path in bad.values())
+    assert report.split.clips["train"] == 16  # the tiny corpus' clips, none of the three
 
 
 def test_a_run_on_a_corpus_that_changed_since_is_not_read_back_and_names_the_change(tmp_path, tiny_ravdess):
@@ -498,15 +530,9 @@ def test_corpus_weights_are_matched_as_the_loader_matches_names_scaled_before_di
     assert training_sample_weights(mixed, folder)[6:].sum() == pytest.approx(0.75)
 
 
-def test_a_nan_an_inf_and_a_too_short_clip_are_named_in_one_error(tmp_path, tiny_ravdess):
+def test_a_nan_an_inf_and_a_too_short_clip_are_named_in_one_error(tmp_path, tiny_ravdess, caplog):
     data = linked_corpus(tiny_ravdess, tmp_path / "data")
-    bad = {}
-    for index, (values, what) in enumerate(
-        [(np.full(4000, np.nan), "nan"), (np.full(4000, np.inf), "inf"), (np.full(80, 0.1), "short")]
-    ):
-        path = data / "Actor_01" / f"03-01-05-01-02-0{index + 1}-01.wav"  # angry clips of a training speaker
-        soundfile.write(path, values.astype(np.float32), 16000, subtype="FLOAT")
-        bad[what] = path
+    bad = _nan_inf_and_short_clips(data, short_samples=80)
     model = {"model_type": "wav2vec2", "model_config": TINY_SSL}  # receptive field 148 samples, 9.25 ms
     recipe = write_recipe(tmp_path / "r.yaml", data, max_steps=1, **model)
     with pytest.raises(InvalidClipError) as error:
@@ -517,6 +543,12 @@ def test_a_nan_an_inf_and_a_too_short_clip_are_named_in_one_error(tmp_path, tiny
     assert f"{bad['inf']}: the audio contains NaN or infinite sample values" in message
     assert f"{bad['short']}: 5.0 ms, shorter than the model's receptive field (9.2 ms)" in message
     assert "skip_invalid" in message and not (tmp_path / "run").exists()
+    # skip_invalid: the three left out with one warning, before the model is built (no later "Skipping 1 clip").
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        (report,) = main([str(recipe), "--skip_invalid", "true", "--eval_strategy", "no", "--save_strategy", "no"])
+    (warning,) = _skipping_warnings(caplog)
+    assert warning.startswith("Skipping 3 unusable ravdess clip(s):") and all(str(p) in warning for p in bad.values())
+    assert report.split.clips["train"] == 16
 
 
 def test_a_checkpoint_past_the_runs_max_steps_is_passed_over_by_name_or_refused(tmp_path, tiny_ravdess, caplog):

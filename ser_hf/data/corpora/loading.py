@@ -19,6 +19,7 @@ from ...emotions import LabelPolicy, union_labels
 from ..constants import VERIFY_LEVELS
 from ..dataset_info import column_values, get_ser_info, set_ser_info
 from ..errors import CorpusError
+from ..ffmpeg import check_audio_column_decoding
 from .base import DEFAULT_SAMPLING_RATE, decode_every_clip
 from .named import LOADERS, corpus_name, corpus_options_problem
 
@@ -71,6 +72,7 @@ def load_corpus(
         raise CorpusError(problem)
     if verify not in VERIFY_LEVELS:
         raise CorpusError(f"verify={verify!r} is not one of {', '.join(VERIFY_LEVELS)}.")
+    check_audio_column_decoding(decodes_now=verify == "full")
     dataset = loader(
         Path(data_dir).expanduser(),
         sampling_rate=sampling_rate,
