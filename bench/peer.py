@@ -2,8 +2,8 @@
 
     python bench/peer.py --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
     python bench/peer.py                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
-    python bench/peer.py --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3
-                                                    # on a GPU (BENCHMARKS.md, "GPU")
+    python bench/peer.py --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \
+        --gpu-utilisation --profile serhf           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_wav2vec2.sh)
 
 The peer is transformers' ``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged
 in ``bench/peer/`` (its header says which commit). Both tools fine-tune the same randomly initialised wav2vec2
@@ -25,6 +25,13 @@ of the runs' own ratios (run k of ser-hf against run k of the peer). The trainin
 (the mean over all steps): both must end within ``--loss-tolerance`` of each other. Peak RSS is each run's process;
 on CUDA, peak GPU memory is ``torch.cuda.max_memory_allocated`` over the step loop, recorded by a callback that
 ``measure.py`` adds to both tools' ``Trainer`` from outside.
+
+On a GPU, ``--gpu-utilisation`` samples ``nvidia-smi`` every 500 ms beside the runs (as bench/train_step.py does) and
+reports each run's steady state (from the end of step ``--warmup-steps`` to the end of the last): the mean
+utilisation and the share of samples at 85 % or more. ``--profile ARM ...`` adds one run of each arm named, after the
+timed ones and left out of every figure, with ``torch.profiler`` over ``--profile-steps`` steps of its steady state:
+the operators that took most device and CPU time, and the share of the window the device was busy (``profile_<arm>`` in
+the JSON).
 """
 
 from __future__ import annotations
@@ -77,6 +84,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers in both")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each tool, alternating")
     parser.add_argument("--loss-tolerance", type=float, default=0.05, help="relative difference of the losses")
+    parser.add_argument("--warmup-steps", type=int, default=5, help="steps of each run before its steady state")
+    parser.add_argument(
+        "--gpu-utilisation", action="store_true", help="sample nvidia-smi beside the runs (needs --device cuda)"
+    )
+    parser.add_argument(
+        "--profile", nargs="+", choices=ARMS, default=[], help="one more, untimed run of these arms, profiled"
+    )
+    parser.add_argument("--profile-steps", type=int, default=10, help="steps the profiler records (default 10)")
     parser.add_argument("--json", type=Path, help="also write every run's figures and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, runs) and print it")
     add_threads_argument(parser)
@@ -93,6 +108,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
         if not torch.cuda.is_available():
             raise SystemExit("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False).")
+    if args.gpu_utilisation and args.device != "cuda":
+        raise SystemExit("--gpu-utilisation samples nvidia-smi: it needs --device cuda.")
     if args.bf16 and args.device == "cpu":
         print("note: --bf16 on CPU runs bf16 autocast on the CPU", flush=True)
     return args
@@ -243,10 +260,19 @@ def peer_arguments(args, model: Path, audiofolder: Path, output: Path) -> list[s
     return flags
 
 
-def run_arm(arm: str, arguments: list[str], work: Path, run: int, threads) -> dict:
+def run_arm(
+    arm: str, arguments: list[str], work: Path, run, threads, warmup_steps=5, sampler=None, profile_steps=None
+) -> dict:
+    """One run of ``arm`` in its own process (``measure.py``); with ``profile_steps``, profiled (its figures are not
+    timings to compare)."""
     report, log = work / f"{arm}_{run}.json", work / f"{arm}_{run}.log"
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     env["HF_DATASETS_CACHE"] = str(work / "datasets_cache")
+    env["SER_HF_BENCH_WARMUP_STEPS"] = str(warmup_steps)
+    if profile_steps:
+        env.update(
+            SER_HF_BENCH_PROFILE=str(work / f"{arm}_{run}.profile.json"), SER_HF_BENCH_PROFILE_STEPS=str(profile_steps)
+        )
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), SER_HF_BENCH_THREADS=str(threads))
     with open(log, "w") as out:
@@ -262,6 +288,13 @@ def run_arm(arm: str, arguments: list[str], work: Path, run: int, threads) -> di
         result["clips_per_second_after_step_1"] = (steps - 1) * batch / result["steps_after_first_seconds"]
     # Trainer's train_samples_per_second, from its train_runtime unrounded (it logs both rounded).
     result["clips_per_second"] = steps * batch / result["train_runtime"]
+    if sampler is not None:
+        from bench.train_step import utilisation_summary
+
+        result["gpu_utilisation"] = utilisation_summary([sampler.between(*result.get("steady_clock", (None, None)))])
+    if profile_steps:
+        profile = work / f"{arm}_{run}.profile.json"
+        result["profile"] = json.loads(profile.read_text()) if profile.exists() else None
     return result
 
 
@@ -280,6 +313,11 @@ def summarise(runs: dict[str, list[dict]], tolerance: float) -> dict:
         }
         if all("peak_gpu_memory_bytes" in r for r in runs[arm]):
             summary[arm]["peak_gpu_memory_bytes"] = max(r["peak_gpu_memory_bytes"] for r in runs[arm])
+        if all("gpu_utilisation" in r for r in runs[arm]):
+            summary[arm]["gpu_utilisation"] = {
+                key: median([r["gpu_utilisation"][key] for r in runs[arm]])
+                for key in ("mean_percent", "busy_fraction")
+            }
     a, b = summary["serhf"]["train_loss"], summary["peer"]["train_loss"]
     summary["loss_difference"] = abs(a - b) / max(abs(b), 1e-12)
     summary["equal_loss"] = summary["loss_difference"] <= tolerance
@@ -304,24 +342,44 @@ def main(argv=None) -> dict:
             f"{args.workers} DataLoader workers, seed {args.seed}, {args.repeats} runs of each, alternating",
             flush=True,
         )
+
+        def arguments(arm: str, run) -> list[str]:
+            output = work / f"run_{arm}_{run}"
+            if arm == "serhf":
+                return serhf_arguments(args, work / "recipe.yaml", model, ravdess, train, validation, output)
+            return peer_arguments(args, model, audiofolder, output)
+
+        sampler = None
+        if args.gpu_utilisation:
+            from bench.train_step import UtilisationSampler
+
+            sampler = UtilisationSampler()
         runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
-        for run in range(args.repeats):
-            for arm in ARMS:
-                output = work / f"run_{arm}_{run}"
-                if arm == "serhf":
-                    arguments = serhf_arguments(args, work / "recipe.yaml", model, ravdess, train, validation, output)
-                else:
-                    arguments = peer_arguments(args, model, audiofolder, output)
-                result = run_arm(arm, arguments, work, run, args.threads)
-                runs[arm].append(result)
-                print(run_line(arm, run, result), flush=True)
+        profiles = {}
+        try:
+            for run in range(args.repeats):
+                for arm in ARMS:
+                    result = run_arm(arm, arguments(arm, run), work, run, args.threads, args.warmup_steps, sampler)
+                    runs[arm].append(result)
+                    print(run_line(arm, run, result), flush=True)
+            for arm in args.profile:
+                result = run_arm(
+                    arm, arguments(arm, "profile"), work, "profile", args.threads, args.warmup_steps,
+                    profile_steps=args.profile_steps,
+                )  # fmt: skip
+                profiles[f"profile_{arm}"] = result
+                print(profile_line(arm, result.get("profile")), flush=True)
+        finally:
+            if sampler is not None:
+                sampler.close()
         summary = summarise(runs, args.loss_tolerance)
         print(summary_line(summary, args.loss_tolerance), flush=True)
         if args.json:
-            args.json.write_text(json.dumps({**run_fields(args.device), "runs": runs, "summary": summary}, indent=1))
+            fields = {**run_fields(args.device), "runs": runs, "summary": summary, **profiles}
+            args.json.write_text(json.dumps(fields, indent=1))
         if args.keep:
             print(f"runs and logs kept in {work}")
-        return {"runs": runs, "summary": summary}
+        return {"runs": runs, "summary": summary, **profiles}
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -335,7 +393,24 @@ def run_line(arm: str, run: int, result: dict) -> str:
     )
     if "peak_gpu_memory_bytes" in result:
         line += f", peak GPU memory {result['peak_gpu_memory_bytes'] / 2**30:.2f} GiB"
+    if "gpu_utilisation" in result:
+        busy = result["gpu_utilisation"]
+        line += (
+            f", GPU {busy['mean_percent']:.0f} % ({busy['busy_fraction']:.0%} of {busy['samples']} samples >= 85 %)"
+        )
     return line + f", whole process {result['process_seconds']:.0f} s"
+
+
+def profile_line(arm: str, profile: dict | None) -> str:
+    """Where a profiled run's steady-state steps spent their time, in a line."""
+    if not profile:
+        return f"  {ARM_NAMES[arm]:>14} profile: none written (fewer steps than --warmup-steps + --profile-steps?)"
+    top = ", ".join(f"{row['name']} {row['self_cpu_ms']:.0f}" for row in profile["top_by_self_cpu_time"][:4])
+    busy = profile["device_busy_share"]
+    return (
+        f"  {ARM_NAMES[arm]:>14} profile: {profile['steps']} steps in {profile['wall_ms']:.0f} ms, device busy "
+        f"{profile['device_busy_ms']:.0f} ms ({busy:.0%}); most CPU time (ms): {top}"
+    )
 
 
 def summary_line(summary: dict, tolerance: float) -> str:

@@ -4,6 +4,7 @@ way, on the same real clips in one run; and which of its layers carry the emotio
     python bench/whisper.py --model ../shared/models/whisper-base-encoder                 # speed and window, 96 clips
     python bench/whisper.py --model ../shared/models/whisper-base-encoder --clips 1200    # all of actors 01-20
     python bench/whisper.py --model ../shared/models/whisper-base-encoder --layers        # per-layer probe, 5 folds
+    python bench/whisper.py --model pretrained/whisper-tiny.en-encoder --device cuda      # on a GPU (both ways there)
 
 Speed (one-off FAST cache): ser-hf encodes each clip once through `encode_dataset` (a `window`-second encoder window,
 batches of 8, every layer's mean over the clip's own frames) against transformers' example way: the default
@@ -48,15 +49,15 @@ def corpus(data_dir: Path, clips: int):
     return dataset.select(range(0, len(dataset), step)[:clips]) if clips < len(dataset) else dataset
 
 
-def ser_hf_encoder(model_path: str, window: int | None, labels):
+def ser_hf_encoder(model_path: str, window: int | None, labels, device: str = "cpu"):
     model = build_ssl_classifier(
         model_path, labels, freeze_base_model=True, use_weighted_layer_sum=True, encoder_window_seconds=window
     )
-    return model.eval(), build_ssl_feature_extractor(model_path, encoder_window_seconds=window)
+    return model.eval().to(device), build_ssl_feature_extractor(model_path, encoder_window_seconds=window)
 
 
 @torch.no_grad()
-def transformers_way(model_path: str, waveforms, labels) -> tuple[float, list[np.ndarray]]:
+def transformers_way(model_path: str, waveforms, labels, device: str = "cpu") -> tuple[float, list[np.ndarray]]:
     """transformers' example: its feature extractor (30-s window, no mask) and `WhisperForAudioClassification`,
     every hidden state returned; the seconds and each clip's states as that class pools them (every frame)."""
     from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
@@ -65,13 +66,14 @@ def transformers_way(model_path: str, waveforms, labels) -> tuple[float, list[np
     model = WhisperForAudioClassification.from_pretrained(
         model_path, num_labels=len(labels), use_weighted_layer_sum=True
     ).eval()
+    model.to(device)
     started = time.perf_counter()
     pooled = []
     for start in range(0, len(waveforms), BATCH_SIZE):
         batch = waveforms[start : start + BATCH_SIZE]
         inputs = feature_extractor(batch, sampling_rate=16000, return_tensors="pt")
-        output = model(inputs["input_features"], output_hidden_states=True)
-        pooled.extend(torch.stack(output.hidden_states, dim=1).mean(dim=2).numpy())
+        output = model(inputs["input_features"].to(device), output_hidden_states=True)
+        pooled.extend(torch.stack(output.hidden_states, dim=1).mean(dim=2).float().cpu().numpy())
     return time.perf_counter() - started, pooled
 
 
@@ -89,7 +91,9 @@ def speed_and_window(args) -> dict:
     results = {"clips": len(waveforms), "model": str(args.model), "window_seconds": args.window}
     states = {}
     for window in (args.window, None):
-        model, feature_extractor = ser_hf_encoder(str(args.model), window, labels)
+        model, feature_extractor = ser_hf_encoder(str(args.model), window, labels, args.device)
+        if args.device != "cpu":  # the first kernels and library handles, untimed (the other way pays them after)
+            encode_dataset(model, feature_extractor, dataset.select(range(BATCH_SIZE)), batch_size=BATCH_SIZE)
         started = time.perf_counter()
         encoded = encode_dataset(
             model, feature_extractor, dataset, batch_size=BATCH_SIZE, cache_dir=args.cache_dir, load_from_cache=False
@@ -102,7 +106,7 @@ def speed_and_window(args) -> dict:
         if args.skip_30s:
             break
 
-    seconds, pooled = transformers_way(str(args.model), waveforms, labels)
+    seconds, pooled = transformers_way(str(args.model), waveforms, labels, args.device)
     results["transformers_30s"] = {
         "seconds": round(seconds, 1),
         "clips_per_second": round(len(waveforms) / seconds, 2),
@@ -188,12 +192,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--layers", action="store_true", help="the per-layer probe instead")
     parser.add_argument("--c", type=float, default=0.1, help="the probe's inverse regularisation strength")
     parser.add_argument("--cache-dir", type=Path, help="where the speed runs write their (unreused) caches")
+    parser.add_argument("--device", default="cpu", help="where both ways of the speed measure run (cpu or cuda)")
     parser.add_argument("--results", type=Path, help="write the results to this .json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    print(machine_line())
+    print(machine_line(args.device))
     results = layer_probe(args) if args.layers else speed_and_window(args)
-    results.update(run_fields())
+    results.update(run_fields(args.device))
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(results, indent=2) + "\n")

@@ -9,6 +9,12 @@ step loop (``on_train_begin`` to ``on_train_end``, and from the end of the first
 leaves out the first step's warm-up), Trainer's own logged ``train_runtime``, ``train_samples_per_second`` and
 ``train_loss``, the logged losses, and on CUDA ``torch.cuda.max_memory_allocated()`` (reset when training begins).
 Peak RSS is this process's ``ru_maxrss`` (DataLoader workers are other processes: their peak is reported apart).
+``SER_HF_BENCH_WARMUP_STEPS`` (default 5): the run's steady state starts at the end of that step; its start and end are
+recorded on ``time.perf_counter``'s clock (CLOCK_MONOTONIC on Linux, the same in every process), so that bench/peer.py
+can cut its nvidia-smi samples to it. ``SER_HF_BENCH_PROFILE=PATH`` runs ``torch.profiler`` over the
+``SER_HF_BENCH_PROFILE_STEPS`` steps (default 10) after the steady state starts and writes where their time went to
+PATH (JSON: the top operators by self device time and by self CPU time, the window's wall time, the device's busy
+time).
 
 The example script calls ``evaluate.load("accuracy")``, which downloads the metric from the Hub; the benchmark runs
 offline, so that one call is answered here with a local accuracy (the benchmark never evaluates, so it is not used).
@@ -51,6 +57,10 @@ def _measure_every_trainer(record: dict) -> None:
     import torch
     from transformers import Trainer, TrainerCallback
 
+    warmup_steps = int(os.environ.get("SER_HF_BENCH_WARMUP_STEPS", "5"))
+    profile_path = os.environ.get("SER_HF_BENCH_PROFILE")
+    profile_steps = int(os.environ.get("SER_HF_BENCH_PROFILE_STEPS", "10"))
+
     class StepLoopTimer(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
             if torch.cuda.is_available():
@@ -67,6 +77,13 @@ def _measure_every_trainer(record: dict) -> None:
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
                 self._first_step_end = time.perf_counter()
+            if state.global_step == warmup_steps:
+                record["steady_clock"] = [time.perf_counter(), None]
+                if profile_path:
+                    self._profiler = _StepProfiler(torch)
+            elif profile_path and state.global_step == warmup_steps + profile_steps and hasattr(self, "_profiler"):
+                self._profiler.finish(Path(profile_path), profile_steps)
+                del self._profiler
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -81,6 +98,8 @@ def _measure_every_trainer(record: dict) -> None:
                 torch.cuda.synchronize()
                 record["peak_gpu_memory_bytes"] = torch.cuda.max_memory_allocated()
             end = time.perf_counter()
+            if "steady_clock" in record:
+                record["steady_clock"][1] = end
             record["steps"] = state.global_step
             record["step_loop_seconds"] = end - self._begin
             if state.global_step > 1 and hasattr(self, "_first_step_end"):
@@ -93,6 +112,55 @@ def _measure_every_trainer(record: dict) -> None:
         self.add_callback(StepLoopTimer())
 
     Trainer.__init__ = measured_init
+
+
+class _StepProfiler:
+    """``torch.profiler`` over a window of training steps, summarised as where the time went (the operators that took
+    most device time and most CPU time, and the share of the window's wall time the device was busy)."""
+
+    def __init__(self, torch):
+        from torch.profiler import ProfilerActivity, profile
+
+        self.torch = torch
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+        self.profile = profile(activities=activities)
+        self.profile.__enter__()
+        self.started = time.perf_counter()
+
+    def finish(self, path: Path, steps: int) -> None:
+        if self.torch.cuda.is_available():
+            self.torch.cuda.synchronize()
+        wall = time.perf_counter() - self.started
+        self.profile.__exit__(None, None, None)
+        averages = self.profile.key_averages()
+
+        def rows(key: str) -> list[dict]:
+            ranked = sorted(averages, key=lambda event: getattr(event, key, 0), reverse=True)[:25]
+            return [
+                {
+                    "name": event.key,
+                    "calls": event.count,
+                    "self_cpu_ms": event.self_cpu_time_total / 1000,
+                    "self_device_ms": getattr(event, "self_device_time_total", 0) / 1000,
+                }
+                for event in ranked
+            ]
+
+        # The device's busy time: its kernels' and copies' own time (events on the device), not the CPU launching them.
+        device_ms = sum(
+            getattr(event, "self_device_time_total", 0) / 1000
+            for event in averages
+            if "CUDA" in str(getattr(event, "device_type", ""))
+        )
+        summary = {
+            "steps": steps,
+            "wall_ms": wall * 1000,
+            "device_busy_ms": device_ms,
+            "device_busy_share": device_ms / (wall * 1000) if wall else None,
+            "top_by_self_device_time": rows("self_device_time_total"),
+            "top_by_self_cpu_time": rows("self_cpu_time_total"),
+        }
+        path.write_text(json.dumps(summary, indent=1))
 
 
 def main(argv: list[str]) -> None:

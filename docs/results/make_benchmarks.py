@@ -198,6 +198,25 @@ files (`bench/train_step.py`, `bench/fast_mode.py`, `bench/models.py`, `bench/pe
 GPU_INTRO = """\
 ## GPU
 
+One call of `bash bench/gpu_figures.sh` on the device tool's machine, every row from that run: wav2vec2-base (random
+weights, feature encoder frozen, as both tools fine-tune it) trained in bf16 at batch 32 on the shipped RAVDESS sample
+(actors 01-06), ser-hf against transformers' `run_audio_classification.py` (`bench/peer.py`: each tool's own defaults,
+the same clips, steps and flags; clips/s is `Trainer`'s over the whole step loop) and against the straightforward
+`Trainer` loop (`bench/train_step.py`, LoRA and FAST, every clip cut or padded to 3 s: the ratio of the epochs after
+the first, and in brackets of whole runs, ser-hf's one-off encoding included); the Whisper FAST cache (encoding each
+clip once, `bench/whisper.py`) against transformers' 30-s window; and one `ser-hf adapt` at 20 clips per emotion. GPU
+utilisation is `nvidia-smi`'s, sampled every 500 ms over each ser-hf run's steady state (after its fifth step): the
+mean, and the share of samples at 85 % or more. The sizes, and what differs from the shipped recipes, are in the
+script's header and the research log.
+"""
+#: The GPU run's files (docs/results/gpu/), in the order of the table's rows.
+GPU_RUN = "gpu/run.json"
+GPU_PEER_ROWS = (("gpu/peer_full_real.json", "real clips"), ("gpu/peer_full_3s.json", "3-s clips"))
+GPU_STEP_ROWS = (("gpu/train_step_lora_3s.json", "LoRA"), ("gpu/train_step_fast_3s.json", "FAST"))
+GPU_WHISPER = "gpu/whisper_fast_cache.json"
+GPU_ADAPT = "gpu/adapt_k20.json"
+
+FINETUNE_STEP_INTRO = """\
 `bench/finetune.py` on one H100 (the device tool's machine): Whisper base fine-tuned, one training step's median
 time, ser-hf's loop against the straightforward `Trainer` one, batch 32, with the peak GPU memory of each.
 """
@@ -756,7 +775,104 @@ def speed_section() -> str:
     return SPEED_INTRO + "\n" + table(header, speed_rows(), ["---", "---:", "---:", "---:", "---", "---", "---"])
 
 
+def utilisation(busy: dict | None) -> str:
+    """A run's steady-state GPU utilisation: its mean and the share of samples at 85 % or more."""
+    if not busy or busy.get("mean_percent") is None:
+        return MISSING
+    return f"{busy['mean_percent']:.0f} %, {percent(busy['busy_fraction']):.0f} % of samples"
+
+
+def mib(value: float | None, unit: int = 1) -> str:
+    """A memory figure in MiB (``value`` in units of ``unit`` bytes' MiB: 2**20 for bytes)."""
+    return MISSING if value is None else f"{value / unit:,.0f}"
+
+
+def gpu_run_rows() -> list[list[str]]:
+    """The rows of the one GPU run, each file a row (a step the run skipped has no file, and no row)."""
+    rows = []
+    for relative, clips in GPU_PEER_ROWS:
+        if not (RESULTS / relative).exists():
+            continue
+        data = read(relative)
+        summary, serhf, peer = data["summary"], data["summary"]["serhf"], data["summary"]["peer"]
+        loss = "" if summary["equal_loss"] else ", losses NOT equal"
+        rows.append(
+            [
+                f"full fine-tuning against `run_audio_classification.py` (clips/s{loss})",
+                f"{clips}, {data['runs']['serhf'][0]['steps']} steps",
+                f"{serhf['clips_per_second']:.1f}",
+                f"{peer['clips_per_second']:.1f}",
+                f"**{summary['ratio']:.2f}**",
+                f"{mib(serhf.get('peak_gpu_memory_bytes'), 2**20)} / {mib(peer.get('peak_gpu_memory_bytes'), 2**20)}",
+                utilisation(serhf.get("gpu_utilisation")),
+                link(relative),
+            ]
+        )
+    for relative, mode in GPU_STEP_ROWS:
+        if not (RESULTS / relative).exists():
+            continue
+        result = read(relative)["results"][0]
+        ours, theirs = result["ser-hf"], result["straightforward"]
+        loss = "" if result["equal_final_loss"] else ", losses NOT equal"
+        rows.append(
+            [
+                f"{mode} against the straightforward `Trainer` loop (clips/s{loss})",
+                f"3-s, {result['clips']}",
+                f"{ours['clips_per_second']:.1f}",
+                f"{theirs['clips_per_second']:.1f}",
+                f"**{result['median_run_speedup']:.2f}** (whole runs {result['whole_run_speedup']:.2f})",
+                f"{mib(ours.get('peak_gpu_mib'))} / {mib(theirs.get('peak_gpu_mib'))}",
+                utilisation(ours.get("gpu_utilisation")),
+                link(relative),
+            ]
+        )
+    if (RESULTS / GPU_WHISPER).exists():
+        data = read(GPU_WHISPER)
+        rows.append(
+            [
+                f"Whisper FAST cache, {Path(data['model']).name}: {data['window_seconds']}-s window against "
+                "transformers' 30-s one (clips/s)",
+                f"real, {data['clips']}",
+                f"{data['ser_hf_10s']['clips_per_second']:.1f}",
+                f"{data['transformers_30s']['clips_per_second']:.1f}",
+                f"**{data['ratio']:.2f}**",
+                MISSING,
+                MISSING,
+                link(GPU_WHISPER),
+            ]
+        )
+    if (RESULTS / GPU_ADAPT).exists():
+        data = read(GPU_ADAPT)
+        rows.append(
+            [
+                f"one `ser-hf adapt`, {data['clips_per_emotion']} clips per emotion (wall seconds, the process "
+                "included; no other way to compare)",
+                f"real, {data['clips']}",
+                f"{data['wall_seconds']:.1f}",
+                MISSING,
+                MISSING,
+                MISSING,
+                MISSING,
+                link(GPU_ADAPT),
+            ]
+        )
+    return rows
+
+
 def gpu_section() -> str:
+    header = ["benchmark", "clips", "ser-hf", "the other way", "ratio", "peak GPU MiB, ser-hf / other"]
+    header += ["GPU utilisation, ser-hf", "data"]
+    text = GPU_INTRO + "\n" + table(header, gpu_run_rows(), ["---", "---", *["---:"] * 5, "---"])
+    if (RESULTS / GPU_RUN).exists():
+        run = read(GPU_RUN)
+        versions = run["versions"]
+        text += (
+            f"\nRun on {run['date']} ({(run['gpu'] or 'no GPU').split(',')[0]}, {run['cpu_cores']} cores; torch "
+            f"{versions['torch']}, transformers {versions['transformers']}, datasets {versions['datasets']}, peft "
+            f"{versions['peft']}), commit {commit_of(run)}: {link(GPU_RUN)}.\n"
+        )
+    else:
+        text += "\nNot run yet: `bash bench/gpu_figures.sh` needs the device tool's machine.\n"
     rows = []
     for path in sorted(RESULTS.glob("*/finetune_step-*.json")):
         relative = str(path.relative_to(RESULTS))
@@ -776,7 +892,8 @@ def gpu_section() -> str:
         )
     header = ["precision", "batch", "ser-hf step (ms)", "straightforward step (ms)", "ratio"]
     header += ["peak MiB, ser-hf / straightforward", "date, commit", "data"]
-    return GPU_INTRO + "\n" + table(header, rows, ["---", "---:", "---:", "---:", "---:", "---:", "---", "---"])
+    text += "\n" + FINETUNE_STEP_INTRO + "\n"
+    return text + table(header, rows, ["---", "---:", "---:", "---:", "---:", "---:", "---", "---"])
 
 
 # --- The page -----------------------------------------------------------------------------------------------------
