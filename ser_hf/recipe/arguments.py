@@ -249,7 +249,9 @@ class ModelArguments:
         _check_config_types("model_config", self.model_config, config_class)
         if self.is_baseline or self.model_name_or_path is None:
             # The whole config is built from model_config (no checkpoint under it): its own checks run here.
-            _check_config_values("model_config", self.model_config, config_class)
+            # An encoder's config is built with the head's regime (build_model), which some fields need.
+            head = {} if self.is_baseline else self.head_config_fields()
+            _check_config_values("model_config", {**head, **self.model_config}, config_class)
         if self.is_baseline:
             ssl_only = {
                 "model_name_or_path": self.model_name_or_path,
@@ -388,6 +390,11 @@ class ModelArguments:
                     "outputs."
                 )
         return conflicts
+
+    def head_config_fields(self) -> dict[str, Any]:
+        """The head's regime as config fields (``pooling_mode``, ``use_weighted_layer_sum``), those the recipe sets."""
+        fields = {"pooling_mode": self.pooling_mode, "use_weighted_layer_sum": self.use_weighted_layer_sum}
+        return {key: value for key, value in fields.items() if value is not None}
 
     def _check_top_layers(self) -> None:
         """Every key that conflicts with ``finetune_top_layers``, in one error with the working form."""

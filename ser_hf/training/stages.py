@@ -255,7 +255,10 @@ def build_model(
             "smoke runs; real runs start from a pre-trained checkpoint).",
             model_args.model_type,
         )
-        config = AutoConfig.for_model(model_args.model_type, **model_args.model_config, **center_frames)
+        # The head's regime goes into the config it is validated with: model_config may name fields that need it
+        # (pooled_layers needs layer_statistics pooling over every layer).
+        head = model_args.head_config_fields()
+        config = AutoConfig.for_model(model_args.model_type, **{**head, **model_args.model_config, **center_frames})
         model = build_ssl_classifier(config, labels, config_overrides=augmentation_args.ssl_masking(), **regime)
         feature_extractor = build_ssl_feature_extractor(model.config, **extractor_options)
         check_feature_extractor(model, feature_extractor)

@@ -48,8 +48,11 @@ def sample_size_recipe(recipe: Path, data_dir: Path, folder: Path) -> Path:
     values = {key: value for key, value in values.items() if key not in data_keys and key != "model_name_or_path"}
     values["model_config"] = {**TINY_WHISPER, **(values.get("model_config") or {}), "classifier_proj_size": 8}
     values["encoder_window_seconds"] = 6
-    if values["model_config"].get("pooled_layers"):  # the layers the head reads, among the tiny encoder's two
-        values["model_config"]["pooled_layers"] = [1, 2]
+    layers = values["model_config"].get("pooled_layers")
+    if layers:  # those the tiny encoder has (two layers)
+        values["model_config"]["pooled_layers"] = [layer for layer in layers if layer <= 2]
+    # A corpus adversary needs two training corpora; the sample is one (the adversary is not saved with the model).
+    values.pop("corpus_adversarial_weight", None)
     if "finetune_top_layers" in values:
         values["finetune_top_layers"] = 1
     values.update(
