@@ -144,3 +144,22 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     capsys.readouterr()
     assert cli_main(["predict", str(out), str(next(clips.glob("SPB_angry_*")))]) == 0
     assert any(label in capsys.readouterr().out for label in ("happy", "sad", "angry"))
+
+
+def test_self_training_on_the_test_speakers_own_clips_is_said_in_the_report_and_the_card(tmp_path, trained_run):
+    """--self_train_on_test_speakers: the test speaker's unlabelled recordings join self-training, knowingly; the
+    report and the card say the evaluation is transductive."""
+    emotions = {"05": "angry", "03": "happy", "04": "sad"}
+    clips = _flat_folder(tmp_path / "clips", RAVDESS_SAMPLE, {"05": "SPA", "06": "SPB"}, emotions, per=1)
+    unlabelled = _flat_folder(tmp_path / "unlabelled", RAVDESS_SAMPLE, {"06": "SPB"}, {"05": "x", "04": "y"}, per=3)
+    out = tmp_path / "adapted"
+    flags = ["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$", "--speaker_regex", r"^(?P<speaker>[A-Z]+)_"]
+    flags += ["--test_speakers", "SPB", "--unlabelled_dir", str(unlabelled), "--self_train_on_test_speakers"]
+    flags += ["--set", "num_train_epochs=1", "--set", "soup_size=1"]
+    assert cli_main(["adapt", str(trained_run), "--data_dir", str(clips), "--output_dir", str(out), *flags]) == 0
+    assert json.loads((out / "adaptation.json").read_text())["self_trained_on_test_speakers"] == ["SPB"]
+    assert (out / "report.md").read_text().startswith("**Self-trained on the test speakers' own unlabelled clips")
+    assert (
+        "**Transductive evaluation:** self-trained on the test speakers' own unlabelled clips (SPB)"
+        in (out / "README.md").read_text()
+    )
