@@ -38,6 +38,11 @@ COMMANDS: dict[str, Command] = {
         "leakage_study",
         "train a recipe speaker-independently and on a random split of the same size, and report the inflation",
     ),
+    "learning-curve": Command(
+        "learning_curve",
+        "how many labelled clips an adaptation needs: ser-hf adapt at k clips per emotion, drawn again and again, "
+        "scored on test speakers",
+    ),
     "embed": Command(
         "embed", "pooled embeddings of a model for a corpus, and their 2-D map by emotion and by speaker"
     ),

@@ -1,10 +1,11 @@
 """Experiments as commands whose output is a table and a picture: hyperparameter sweeps, comparisons of finished
-runs, the speaker-leakage study, and embedding maps.
+runs, the speaker-leakage study, embedding maps, and the adaptation learning curve.
 
     ser-hf sweep RECIPE.yaml --grid KEY=V1,V2 [--grid KEY2=...] [--random N]
     ser-hf compare RUN_DIR [RUN_DIR ...]
     ser-hf leakage-study RECIPE.yaml
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
+    ser-hf learning-curve MODEL --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
 
 Each builds on the training stages of :mod:`ser_hf.training.stages` and on
 :func:`ser_hf.training.run_recipe.run_recipe`, which runs a recipe as ``python -m ser_hf.train`` does: a sweep point or
@@ -24,6 +25,7 @@ _EXPORTS = {
     "matched_random_split": ".leakage",
     "pooled_embeddings": ".embed",
     "run_leakage_study": ".leakage",
+    "run_learning_curve": ".learning_curve",
     "run_sweep": ".sweep",
     "summarize_run": ".compare",
     "write_comparison": ".compare",
@@ -37,6 +39,7 @@ __all__ = [
     "matched_random_split",
     "pooled_embeddings",
     "run_leakage_study",
+    "run_learning_curve",
     "run_sweep",
     "summarize_run",
     "write_comparison",
@@ -46,4 +49,5 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .compare import compare_runs, summarize_run, write_comparison
     from .embed import embed_corpus, pooled_embeddings
     from .leakage import matched_random_split, run_leakage_study
+    from .learning_curve import run_learning_curve
     from .sweep import run_sweep

@@ -1,0 +1,133 @@
+"""The result file of a protocol experiment (``ser-hf learning-curve``): one JSON document, written atomically after
+every finished cell, read back to skip those cells when the run starts again, with what every result under
+docs/results records first: the command, the date, the commit and the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from ..atomic_files import write_text_atomic
+from ..errors import RecipeError
+
+
+def machine_description() -> str:
+    """Cores, CPU or GPU, library versions, date and the load average (other work on a shared machine)."""
+    import torch
+    import transformers
+
+    where = f"{os.cpu_count()} cores ({platform.processor() or platform.machine()})"
+    if torch.cuda.is_available():
+        where += f", GPU {torch.cuda.get_device_name()}"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+    return (
+        f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}"
+    )
+
+
+def source_commit() -> str:
+    """The commit of the ser-hf checkout that runs (``git rev-parse HEAD`` beside the package), "unknown" outside
+    one (an installed wheel)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def run_fields(command: Optional[str] = None) -> dict[str, str]:
+    """``command`` (``sys.argv`` unless given), ``date``, ``commit`` and ``machine``."""
+    return {
+        "command": " ".join(sys.argv) if command is None else command,
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": source_commit(),
+        "machine": machine_description(),
+    }
+
+
+class ResultFile:
+    """A protocol's result file: its settings (which a run started again must share), its finished cells, and a
+    summary recomputed from them at every write.
+
+    Args:
+        path (`Path`): the JSON file.
+        experiment (`str`): the protocol's name (``learning-curve``).
+        settings (`Mapping`): what defines the experiment (model, corpus, speakers, arms, k, draws); a file written
+            with other settings is refused, naming the first setting that differs, instead of mixing two experiments.
+        summarize (`Callable`): the summary of a list of cells.
+        command (`str`, *optional*): the command line recorded.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        experiment: str,
+        settings: Mapping[str, Any],
+        summarize: Callable[[list[dict]], Any],
+        command: Optional[str] = None,
+    ):
+        self.path = Path(path)
+        self.experiment = experiment
+        self.settings = json.loads(json.dumps(settings))
+        self.summarize = summarize
+        self.fields = run_fields(command)
+        self.cells: list[dict] = []
+        if self.path.is_file():
+            self._read_back()
+
+    def _read_back(self) -> None:
+        try:
+            document = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise RecipeError(f"{self.path}: cannot be read back as a result file ({error}).") from None
+        if document.get("experiment") != self.experiment:
+            raise RecipeError(
+                f"{self.path} holds a {document.get('experiment')!r} result, not {self.experiment!r}: give another "
+                "--output."
+            )
+        for key, value in self.settings.items():
+            if document.get("settings", {}).get(key) != value:
+                raise RecipeError(
+                    f"{self.path} was written with {key} = {document.get('settings', {}).get(key)!r}, not {value!r}: "
+                    "give another --output to run other settings, or the same settings to resume."
+                )
+        self.cells = list(document.get("cells", []))
+
+    def done(self, key: str) -> bool:
+        """Whether the cell `key` is finished (a resumed run skips it)."""
+        return any(cell["key"] == key for cell in self.cells)
+
+    def add(self, cell: dict) -> None:
+        """Record a finished cell and write the file."""
+        self.cells.append(cell)
+        self.write()
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            **self.fields,
+            "settings": self.settings,
+            "summary": self.summarize(self.cells),
+            "cells": self.cells,
+        }
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.path, json.dumps(self.document(), indent=2) + "\n")
+
+
+__all__ = ["ResultFile", "machine_description", "run_fields", "source_commit"]

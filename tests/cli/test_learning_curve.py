@@ -1,0 +1,114 @@
+"""``ser-hf learning-curve`` at sample size: a tiny model trained as the general recipes are, adapted through
+``ser-hf adapt``'s own code at k clips per emotion of RAVDESS sample actors; the draws come from the adaptation
+speakers only, every arm is scored on the test speakers, the result file resumes, and a file of other settings is
+refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import ser_hf.experiments.learning_curve as curve_module
+from ser_hf.cli import main as cli_main
+from ser_hf.errors import RecipeError
+from ser_hf.experiments.learning_curve import draw_clips, run_learning_curve
+from ser_hf.train import main as train_main
+from tests.conftest import RAVDESS_SAMPLE
+from tests.recipe.test_parser import write_recipe
+from tests.training.test_self_training import FAST
+
+ADAPT, TEST = ["05", "06"], ["07"]
+LABELS = ["neutral", "happy", "sad"]
+QUICK = {"num_train_epochs": 1, "soup_size": 1}
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory, tiny_ravdess) -> Path:
+    folder = tmp_path_factory.mktemp("trained")
+    train_main([str(write_recipe(folder / "r.yaml", tiny_ravdess, **FAST))])
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """RAVDESS sample actors 05-07 (links)."""
+    root = tmp_path_factory.mktemp("curve_corpus")
+    for actor in ADAPT + TEST:
+        (root / f"Actor_{actor}").symlink_to(RAVDESS_SAMPLE / f"Actor_{actor}")
+    return root
+
+
+def test_draws_take_k_clips_of_every_label_from_the_adaptation_speakers_only():
+    labels = ["a", "b"] * 6
+    speakers = ["s1"] * 4 + ["s2"] * 4 + ["t"] * 4
+    for seed in range(5):
+        rows = draw_clips(labels, speakers, ["s1", "s2"], 2, seed)
+        assert len(rows) == 4 and {speakers[row] for row in rows} <= {"s1", "s2"}
+        assert sorted(labels[row] for row in rows) == ["a", "a", "b", "b"]
+    draws = {tuple(draw_clips(labels, speakers, ["s1", "s2"], 1, seed)) for seed in range(5)}
+    assert len(draws) > 1  # the seed draws
+    with pytest.raises(RecipeError, match="fewer than k = 5"):
+        draw_clips(labels, speakers, ["s1"], 5, 0)
+
+
+def test_the_curve_runs_ser_hf_adapt_per_cell_scores_the_test_speakers_and_resumes(
+    tmp_path, trained_model, corpus, monkeypatch, capsys
+):
+    output = tmp_path / "curve.json"
+    command = ["learning-curve", str(trained_model), "--data_dir", str(corpus), "--corpus", "ravdess"]
+    command += ["--adapt_speakers", ",".join(ADAPT), "--test_speakers", ",".join(TEST), "--labels", ",".join(LABELS)]
+    command += ["--ks", "0", "1", "2", "--draws", "1", "2", "--output", str(output)]
+    command += ["--arms", "zero-shot", "adapted", "adapted+self-training", "scratch"]
+    command += ["--set", "num_train_epochs=1", "--set", "soup_size=1"]
+    assert cli_main(command) == 0
+    printed = capsys.readouterr().out
+    assert "| adapted | 2 |" in printed and "| zero-shot | 0 |" in printed
+    document = json.loads(output.read_text())
+    assert document["experiment"] == "learning-curve" and {"command", "date", "commit", "machine"} <= set(document)
+    keys = [cell["key"] for cell in document["cells"]]
+    arms = ("adapted", "adapted+self-training", "scratch")
+    assert sorted(keys) == sorted(["zero-shot/0"] + [f"{a}/{k}/{d}" for a in arms for k in (1, 2) for d in (1, 2)])
+    for cell in document["cells"]:  # every arm scored on actor 07's 10 clips of the labels (neutral has 2)
+        assert 0 <= cell["unweighted_accuracy"] <= 100 and cell["test_clips"] == 10
+    assert {row["arm"]: row["draws"] for row in document["summary"] if row["k"] == 2}["scratch"] == 2
+    assert document["settings"]["labels"] == LABELS
+    assert not (tmp_path / "curve.work").exists()  # the cells' models are removed once scored
+
+    # Started again with the same settings: every cell is read back, nothing is adapted.
+    def no_adaptation(*args, **kwargs):
+        raise AssertionError("a finished cell was adapted again")
+
+    monkeypatch.setattr("ser_hf.adaptation.adapt", no_adaptation)
+    monkeypatch.setattr(curve_module, "_zero_shot", no_adaptation)
+    assert cli_main(command) == 0
+    assert [cell["key"] for cell in json.loads(output.read_text())["cells"]] == keys
+    # Other settings into the same file: refused, naming the setting.
+    with pytest.raises(RecipeError, match="was written with labels"):
+        run_learning_curve(
+            trained_model,
+            corpus,
+            output,
+            corpus="ravdess",
+            adapt_speakers=ADAPT,
+            test_speakers=TEST,
+            labels=["sad", "happy"],
+        )
+
+
+def test_speakers_and_arms_are_checked_before_any_adaptation(tmp_path, trained_model, corpus):
+    options = dict(corpus="ravdess", labels=LABELS)
+    with pytest.raises(RecipeError, match="both name 06"):
+        run_learning_curve(
+            trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=["06"], **options
+        )
+    with pytest.raises(RecipeError, match="--test_speakers 99: not among"):
+        run_learning_curve(
+            trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=["99"], **options
+        )
+    with pytest.raises(RecipeError, match="--arms fine-tuned"):
+        run_learning_curve(
+            trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=TEST, arms=["fine-tuned"]
+        )
+    assert not (tmp_path / "c.json").exists()
