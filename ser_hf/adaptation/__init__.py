@@ -5,8 +5,12 @@ Everything a user gives is checked before a clip is encoded (:func:`check_adapta
 id resolved as ``ser-hf predict`` resolves one), the folders (none inside another, the output outside the audio), the
 labelled clips (every label with a clip of a speaker who adapts), and the unlabelled recordings (those of the labelled
 folder left out of self-training, those of the test speakers refused unless the user says so).
+
+Which clips to label is :func:`suggest`'s answer (``ser-hf suggest``): a labelling sheet (:mod:`.sheet`) that a
+person fills in (the app's labelling page, :mod:`.labelling_page`) and ``adapt(..., labels_csv=SHEET)`` reads.
 """
 
 from .adapt import AdaptationPlan, adapt, check_adaptation, resolve_model_folder
+from .suggest import Suggestions, suggest
 
-__all__ = ["AdaptationPlan", "adapt", "check_adaptation", "resolve_model_folder"]
+__all__ = ["AdaptationPlan", "Suggestions", "adapt", "check_adaptation", "resolve_model_folder", "suggest"]

@@ -41,6 +41,9 @@ SELF_TRAINING_SUFFIX = ".self-training"
 LABELLED_ONLY_FOLDER = "labelled-only"
 #: The recipe of an adaptation, written beside its output folder (``OUT.adapt.yaml``).
 RECIPE_SUFFIX = ".adapt.yaml"
+#: With `labels_csv`: the sheet's rows answered with an emotion, beside the output folder (``OUT.labels.csv``), the
+#: folder corpus the adaptation (and ``ser-hf train OUT.adapt.yaml`` again) reads.
+LABELS_SUFFIX = ".labels.csv"
 SELF_TRAINING_CORPUS_FOLDER = "clips"
 #: The corpus the self-training round trains on: the labelled clips and the picked unlabelled ones, with their labels.
 SELF_TRAINING_CSV = "self_training_clips.csv"
@@ -98,6 +101,7 @@ def adapt(
     seed: int = 42,
     overrides: Optional[Mapping[str, Any]] = None,
     revision: Optional[str] = None,
+    labels_csv: Optional[str | os.PathLike] = None,
 ) -> RunReport:
     """Adapt the trained model `model` (a run's folder or a Hub id) to the labelled recordings in `data_dir`, saving
     the adapted model in `output_dir`; returns the adapted run's report (``report.evaluation["test"]`` when
@@ -116,6 +120,9 @@ def adapt(
             otherwise); the report and the card then say the evaluation is transductive.
         overrides (`Mapping`, *optional*): recipe values changed (a dotted key sets one entry of a mapping).
         revision (`str`, *optional*): the branch, tag or commit of a Hub model.
+        labels_csv (`str`, *optional*): a labelling sheet (``ser-hf suggest``, :mod:`.sheet`) whose paths are relative
+            to `data_dir`: the adaptation reads the rows answered with an emotion (each row's label and speaker; skip,
+            not speech and unanswered rows are left out) instead of reading labels from the files' paths.
     """
     plan = check_adaptation(
         model,
@@ -129,6 +136,7 @@ def adapt(
         unlabelled_dir=unlabelled_dir,
         self_train_on_test_speakers=self_train_on_test_speakers,
         revision=revision,
+        labels_csv=labels_csv,
     )
     return run_plan(plan, seed=seed, overrides=overrides or {})
 
@@ -216,13 +224,32 @@ def check_adaptation(
     unlabelled_dir: Optional[str | os.PathLike] = None,
     self_train_on_test_speakers: bool = False,
     revision: Optional[str] = None,
+    labels_csv: Optional[str | os.PathLike] = None,
 ) -> AdaptationPlan:
-    """Every input of :func:`adapt` checked, file names only (nothing decoded, nothing written): one
-    :class:`~ser_hf.errors.RecipeError` naming the flag, folder, file or label at fault. Returns the plan."""
+    """Every input of :func:`adapt` checked, file names only (nothing decoded; with `labels_csv`, only its labelled
+    rows written beside the output, ``OUT.labels.csv``): one :class:`~ser_hf.errors.RecipeError` naming the flag,
+    folder, file or label at fault. Returns the plan."""
     model_dir = resolve_model_folder(model, revision)
     facts = trained_model_facts(model_dir)
+    if labels_csv is not None:
+        given = [f"--{key}" for key in ("label_regex", "csv_path") if (corpus_options or {}).get(key)]
+        given += ["--label_regex"] if label_regex else []
+        if given:
+            raise RecipeError(
+                f"--labels_csv gives each clip's label and speaker: drop {', '.join(sorted(set(given)))}."
+            )
+        corpus_options = {**(corpus_options or {}), "label_column": "label", "speaker_column": "speaker"}
     options = folder_corpus_options(label_regex, speaker_regex, corpus_options)
     data, output = check_folders(data_dir, output_dir, unlabelled_dir, model_dir)
+    sheet_record = {}
+    if labels_csv is not None:
+        from .sheet import labelled_rows_csv
+
+        labelled_csv = output.parent / f"{output.name}{LABELS_SUFFIX}"
+        labelled_csv.parent.mkdir(parents=True, exist_ok=True)
+        counts = labelled_rows_csv(labels_csv, labelled_csv)
+        options["csv_path"] = str(labelled_csv)
+        sheet_record = {"labels_csv": str(labels_csv), "sheet_answers": counts}
     plan = AdaptationPlan(
         model_dir=model_dir,
         model=str(model),
@@ -233,6 +260,7 @@ def check_adaptation(
         test_speakers=list(test_speakers),
         unlabelled_dir=Path(unlabelled_dir).expanduser() if unlabelled_dir is not None else None,
     )
+    plan.record.update(sheet_record)
     labelled_paths = check_labelled_clips(plan, facts["labels"])
     if plan.unlabelled_dir is not None:
         check_unlabelled_recordings(plan, labelled_paths, self_train_on_test_speakers)
@@ -483,6 +511,7 @@ def unlabelled_speakers(recordings: Sequence[str], root: Path, options: Mapping[
 
 
 __all__ = [
+    "LABELS_SUFFIX",
     "AdaptationPlan",
     "adapt",
     "check_adaptation",

@@ -55,6 +55,13 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="another folder-corpus option (csv_path, label_column, speaker_column, corpus_name, ...), repeatable",
     )
+    parser.add_argument(
+        "--labels_csv",
+        "--labels-csv",
+        metavar="SHEET.csv",
+        help="a labelling sheet (ser-hf suggest, the app's labelling page): adapt on its rows answered with an "
+        "emotion (paths relative to --data_dir; skip and not-speech rows left out) instead of --label_regex",
+    )
     parser.add_argument("--labels", help="keep only these emotions of the folder, comma-separated")
     parser.add_argument(
         "--test_speakers",
@@ -119,6 +126,7 @@ def adapt_command(args: argparse.Namespace) -> int:
         unlabelled_dir=args.unlabelled_dir,
         self_train_on_test_speakers=args.self_train_on_test_speakers,
         revision=args.revision,
+        labels_csv=args.labels_csv,
     )
     run_plan(plan, seed=args.seed, overrides=overrides)
     return 0

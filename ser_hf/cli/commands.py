@@ -21,6 +21,10 @@ COMMANDS: dict[str, Command] = {
         "adapt",
         "adapt a trained model to your recordings with a few labelled clips (and unlabelled ones: self-training)",
     ),
+    "suggest": Command(
+        "suggest",
+        "choose which of your unlabelled recordings to label for ser-hf adapt, into a labelling sheet (CSV)",
+    ),
     "predict": Command("predict", "classify audio files or folders with a trained model, windowing long recordings"),
     "evaluate": Command(
         "evaluate",
