@@ -8,6 +8,7 @@ import argparse
 # ser_hf.deploy.app imports Gradio and the model's libraries only when it builds the app.
 from ..deploy.app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
 from .commands import COMMANDS
+from .corpus_arguments import positive_int
 from .number_arguments import non_negative_seconds, port_number
 
 
@@ -56,6 +57,47 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         action="store_true",
         help="run the model code stored with a Hub model (not needed for ser-hf models)",
     )
+    label = app.add_argument_group(
+        "labelling page",
+        "--label FOLDER adds a first tab where you label the clips ser-hf suggest chose among FOLDER's recordings "
+        "(a button and a key per emotion, every answer saved in the sheet at once) and adapt the model on them; the "
+        "adapted model is then served in the Try tab beside the original.",
+    )
+    label.add_argument("--label", metavar="FOLDER", help="your unlabelled recordings: adds the labelling page")
+    label.add_argument(
+        "--sheet",
+        metavar="SHEET.csv",
+        help="the labelling sheet (default: FOLDER.labels.csv beside FOLDER); written by ser-hf suggest first if it "
+        "does not exist",
+    )
+    label.add_argument(
+        "--speaker_regex",
+        "--speaker-regex",
+        metavar="PATTERN",
+        help="read each recording's speaker from its path (as ser-hf suggest and adapt do), when the sheet is written",
+    )
+    label.add_argument(
+        "--per_emotion",
+        "--per-emotion",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="clips suggested per emotion, when the sheet is written (default 5)",
+    )
+    label.add_argument(
+        "--adapted_dir",
+        "--adapted-dir",
+        metavar="DIR",
+        help="where the adapted models go (default: SHEET.adapted beside the sheet)",
+    )
+    label.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a recipe value of the adaptation (as ser-hf adapt --set), repeatable",
+    )
     app.set_defaults(run=app_command)
     return app
 
@@ -72,13 +114,32 @@ def app_command(args: argparse.Namespace) -> int:
     for flag, value in limits.items():
         if not value > 0:  # NaN included
             raise ValueError(f"{flag} must be positive, got {value}.")
-    app = build_app(
-        args.model,
-        revision=args.revision,
-        trust_remote_code=args.trust_remote_code,
-        timeline_seconds=args.timeline_seconds,
-        max_recording_minutes=args.max_recording_minutes,
-    )
+    options = {
+        "revision": args.revision,
+        "trust_remote_code": args.trust_remote_code,
+        "timeline_seconds": args.timeline_seconds,
+        "max_recording_minutes": args.max_recording_minutes,
+    }
+    if args.label is None:
+        app = build_app(args.model, **options)
+    else:
+        from pathlib import Path
+
+        from ..adaptation.labelling_page import build_labelling_app
+        from .adapt import recipe_overrides
+
+        folder = Path(args.label).expanduser()
+        sheet = args.sheet or folder.resolve().with_name(f"{folder.resolve().name}.labels.csv")
+        app = build_labelling_app(
+            args.model,
+            folder,
+            sheet,
+            output_dir=args.adapted_dir,
+            speaker_regex=args.speaker_regex,
+            per_emotion=args.per_emotion,
+            overrides=recipe_overrides(args.overrides),
+            **options,
+        )
     # Gradio's own start-up lines are quieted: its hint names launch(share=True), where the flag here is --share.
     try:
         app.launch(

@@ -10,7 +10,7 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..extras import install_hint
 
@@ -153,6 +153,8 @@ def build_app(
     audio: Optional[str] = None,
     classifier=None,
     max_recording_minutes: Optional[float] = MAX_RECORDING_MINUTES,
+    extra_tabs: Optional[Callable[[], Any]] = None,
+    second_model: Optional[Callable[[], Optional[tuple[str, "EmotionRecognizer", str]]]] = None,
 ):
     """The web app of ``model`` (a folder or Hub id, loaded as ``ser-hf predict`` loads it) as a ``gradio.Blocks``.
     Launch it with :func:`launch_options` (the upload limit); the recordings it receives are deleted an hour later,
@@ -172,6 +174,12 @@ def build_app(
             ``model``.
         max_recording_minutes (`float`, *optional*, defaults to 10): longer recordings are refused before they are
             decoded; `None` for no limit.
+        extra_tabs (`Callable`, *optional*): renders more tabs of the app (Gradio components built inside it), shown
+            before the "Try" tab, which then becomes a tab too (the labelling page of
+            :mod:`ser_hf.adaptation.labelling_page`).
+        second_model (`Callable`, *optional*): asked at each classification for another model to score the recording
+            with beside this one, ``(title, recognizer, report markdown)`` or `None` while there is none (an adapted
+            model, served once its adaptation ends, without restarting the app).
     """
     gr = require_gradio()
     if classifier is None:
@@ -208,12 +216,20 @@ def build_app(
         if timeline_seconds is not None
         else ""
     )
-    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
-        gr.Markdown(
-            f"# Speech emotion recognition\n"
-            f"Model: `{model}`{f' ({revision})' if revision else ''}. Upload or record speech; the model scores "
-            f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
-        )
+
+    def classify_with_both(path):
+        own = classify(path)
+        other = second_model()
+        if other is None:
+            return (*own, gr.update(visible=False), gr.update(visible=False))
+        title, second, report = other
+        try:
+            result = second(path)
+        except ValueError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        return (*own, gr.update(value=result.scores, label=title, visible=True), gr.update(value=report, visible=True))
+
+    def try_section():
         has_timeline = shown.timeline_rows is not None
         with gr.Row():
             with gr.Column(scale=1):
@@ -228,11 +244,32 @@ def build_app(
                 scores = gr.Label(
                     shown.scores or None, label="The whole recording", num_top_classes=len(recognizer.labels)
                 )
+                if second_model is not None:
+                    second_scores = gr.Label(None, label="Adapted model", visible=False, elem_id="second-model")
+                    second_report = gr.Markdown(visible=False, elem_id="second-model-report")
         plot = gr.Image(shown.timeline_plot, label="Emotion over time", format="png", visible=has_timeline, height=380)
         outputs = [scores, plot, segments]
-        button.click(classify, inputs=recording, outputs=outputs, api_name="classify")
-        recording.stop_recording(classify, inputs=recording, outputs=outputs, api_name=False)
-        recording.upload(classify, inputs=recording, outputs=outputs, api_name=False)
+        run = classify
+        if second_model is not None:
+            outputs += [second_scores, second_report]
+            run = classify_with_both
+        button.click(run, inputs=recording, outputs=outputs, api_name="classify")
+        recording.stop_recording(run, inputs=recording, outputs=outputs, api_name=False)
+        recording.upload(run, inputs=recording, outputs=outputs, api_name=False)
+
+    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
+        gr.Markdown(
+            f"# Speech emotion recognition\n"
+            f"Model: `{model}`{f' ({revision})' if revision else ''}. Upload or record speech; the model scores "
+            f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
+        )
+        if extra_tabs is None:
+            try_section()
+        else:
+            with gr.Tabs():
+                extra_tabs()
+                with gr.Tab("Try", id="try"):
+                    try_section()
     refuse_files_not_uploaded(app)
     return app
 
