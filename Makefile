@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ser-hf-installed
 
-.PHONY: setup ffmpeg test test-slow test-all demo demo-opensmile bench lint benchmarks docs package clean
+.PHONY: setup ffmpeg browser test test-slow test-all demo demo-opensmile bench lint benchmarks docs package clean
 
-setup: ffmpeg $(STAMP)
+setup: ffmpeg browser $(STAMP)
 
 # The virtual environment is rebuilt whenever the package's declared dependencies change.
 $(STAMP): pyproject.toml
@@ -25,6 +25,19 @@ ffmpeg:
 		echo "ser-hf needs FFmpeg's shared libraries (libavutil, libavcodec, libavformat) and they are missing." >&2; \
 		echo "Install them, then run make again: 'sudo apt-get install ffmpeg' (Debian/Ubuntu), 'brew install ffmpeg' (macOS)." >&2; \
 		exit 1; \
+	fi
+
+# The browser tests (marker browser: the web app and its labelling page) drive headless Chromium through its driver,
+# found on PATH (Debian: /usr/bin/chromium, /usr/bin/chromedriver). Installed where it can be (as root with apt-get);
+# elsewhere the browser tests skip, which .ci/run (SER_HF_REQUIRE_BROWSER=1) turns into a failure.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium and its driver for the browser tests (Debian packages chromium chromium-driver)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "Chromium and chromedriver are not installed, so the browser tests will skip: install them (Debian/Ubuntu:" \
+			"'sudo apt-get install chromium chromium-driver') to run them." >&2; \
 	fi
 
 # One torch/OpenMP thread per process unless set: the tests' models are tiny, and on a 2-core machine two threads

@@ -121,3 +121,15 @@ def test_the_page_plays_only_clips_inside_the_folder(labelling, tmp_path):
     write_sheet(sheet, rows)
     with pytest.raises(ValueError, match="is not inside"):
         session.clip_audio(read_sheet(sheet)[0])
+
+
+def test_a_browser_test_without_chromium_fails_where_ci_requires_the_browser(monkeypatch):
+    from tests.deploy import test_app
+
+    monkeypatch.setattr(test_app, "CHROMIUM", None)
+    monkeypatch.delenv(test_app.REQUIRE_BROWSER, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs Chromium"):
+        test_app.require_chromium()
+    monkeypatch.setenv(test_app.REQUIRE_BROWSER, "1")
+    with pytest.raises(pytest.fail.Exception, match="SER_HF_REQUIRE_BROWSER=1 .* a failure"):
+        test_app.require_chromium()
