@@ -261,12 +261,23 @@ def peer_arguments(args, model: Path, audiofolder: Path, output: Path) -> list[s
 
 
 def run_arm(
-    arm: str, arguments: list[str], work: Path, run, threads, warmup_steps=5, sampler=None, profile_steps=None
+    arm: str,
+    arguments: list[str],
+    work: Path,
+    run,
+    threads,
+    warmup_steps=5,
+    sampler=None,
+    profile_steps=None,
+    timeout=None,
 ) -> dict:
     """One run of ``arm`` in its own process (``measure.py``); with ``profile_steps``, profiled (its figures are not
-    timings to compare)."""
+    timings to compare). A run that outlasts ``timeout`` seconds is stopped and returns ``{"timed_out": timeout}``."""
     report, log = work / f"{arm}_{run}.json", work / f"{arm}_{run}.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    # The repository first, then what the caller's path holds (packages installed beside the interpreter's: wheels
+    # carried to a GPU machine).
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     env["HF_DATASETS_CACHE"] = str(work / "datasets_cache")
     env["SER_HF_BENCH_WARMUP_STEPS"] = str(warmup_steps)
     if profile_steps:
@@ -276,9 +287,16 @@ def run_arm(
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), SER_HF_BENCH_THREADS=str(threads))
     with open(log, "w") as out:
-        done = subprocess.run(
-            [sys.executable, str(MEASURE), str(report), arm, *arguments], stdout=out, stderr=subprocess.STDOUT, env=env
-        )
+        try:
+            done = subprocess.run(
+                [sys.executable, str(MEASURE), str(report), arm, *arguments],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return {"timed_out": timeout}
     if done.returncode != 0 or not report.exists():
         tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
         raise SystemExit(f"{ARM_NAMES[arm]} run {run} failed (exit {done.returncode}); end of {log}:\n{tail}")
@@ -355,28 +373,32 @@ def main(argv=None) -> dict:
 
             sampler = UtilisationSampler()
         runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
-        profiles = {}
         try:
             for run in range(args.repeats):
                 for arm in ARMS:
                     result = run_arm(arm, arguments(arm, run), work, run, args.threads, args.warmup_steps, sampler)
                     runs[arm].append(result)
                     print(run_line(arm, run, result), flush=True)
-            for arm in args.profile:
-                result = run_arm(
-                    arm, arguments(arm, "profile"), work, "profile", args.threads, args.warmup_steps,
-                    profile_steps=args.profile_steps,
-                )  # fmt: skip
-                profiles[f"profile_{arm}"] = result
-                print(profile_line(arm, result.get("profile")), flush=True)
         finally:
             if sampler is not None:
                 sampler.close()
         summary = summarise(runs, args.loss_tolerance)
         print(summary_line(summary, args.loss_tolerance), flush=True)
-        if args.json:
-            fields = {**run_fields(args.device), "runs": runs, "summary": summary, **profiles}
+        fields = {**run_fields(args.device), "runs": runs, "summary": summary}
+        if args.json:  # written before the profiled runs, so that one that does not end loses no figure
             args.json.write_text(json.dumps(fields, indent=1))
+        profiles = {}
+        for arm in args.profile:
+            # Bounded (three times the arm's slowest timed run, and a minute): the profiler's processing can be long.
+            limit = 3 * max(r["process_seconds"] for r in runs[arm]) + 60
+            result = run_arm(
+                arm, arguments(arm, "profile"), work, "profile", args.threads, args.warmup_steps,
+                profile_steps=args.profile_steps, timeout=limit,
+            )  # fmt: skip
+            profiles[f"profile_{arm}"] = result
+            print(profile_line(arm, result.get("profile"), result.get("timed_out")), flush=True)
+        if args.json and profiles:
+            args.json.write_text(json.dumps({**fields, **profiles}, indent=1))
         if args.keep:
             print(f"runs and logs kept in {work}")
         return {"runs": runs, "summary": summary, **profiles}
@@ -401,8 +423,10 @@ def run_line(arm: str, run: int, result: dict) -> str:
     return line + f", whole process {result['process_seconds']:.0f} s"
 
 
-def profile_line(arm: str, profile: dict | None) -> str:
+def profile_line(arm: str, profile: dict | None, timed_out: float | None = None) -> str:
     """Where a profiled run's steady-state steps spent their time, in a line."""
+    if timed_out:
+        return f"  {ARM_NAMES[arm]:>14} profile: stopped after {timed_out:.0f} s, none written"
     if not profile:
         return f"  {ARM_NAMES[arm]:>14} profile: none written (fewer steps than --warmup-steps + --profile-steps?)"
     top = ", ".join(f"{row['name']} {row['self_cpu_ms']:.0f}" for row in profile["top_by_self_cpu_time"][:4])

@@ -787,6 +787,12 @@ def mib(value: float | None, unit: int = 1) -> str:
     return MISSING if value is None else f"{value / unit:,.0f}"
 
 
+def encoder_name(description: str) -> str:
+    """The encoder folder a model description names (``pretrained/whisper-tiny.en-encoder``), else the description."""
+    match = re.search(r"whisper-[\w.]+-encoder", description)
+    return match[0] if match else description
+
+
 def gpu_run_rows() -> list[list[str]]:
     """The rows of the one GPU run, each file a row (a step the run skipped has no file, and no row)."""
     rows = []
@@ -845,8 +851,9 @@ def gpu_run_rows() -> list[list[str]]:
         data = read(GPU_ADAPT)
         rows.append(
             [
-                f"one `ser-hf adapt`, {data['clips_per_emotion']} clips per emotion (wall seconds, the process "
-                "included; no other way to compare)",
+                f"one `ser-hf adapt` of a general speaker-statistics model ({encoder_name(data['general_model'])}), "
+                f"{data['clips_per_emotion']} clips per emotion (wall seconds, the process included; no other way to "
+                "compare)",
                 f"real, {data['clips']}",
                 f"{data['wall_seconds']:.1f}",
                 MISSING,
