@@ -7,6 +7,15 @@ kind: the SSL encoders' waveform normalisation and padding, the baselines' log-m
 dB floor and standardisation over the real frames of each clip), openSMILE functionals (which no ONNX operator
 computes) and the statistics of speaker normalisation. ``onnx_export.json`` says so beside the graph.
 
+A Whisper classifier whose encoder states are standardised with statistics (``normalization`` global, corpus, speaker
+or utterance: every general recipe, every adapted model) keeps them where the torch model keeps them, in the saved
+feature extractor, which gives them per clip as ``state_mean`` and ``state_std``: the graph takes them as inputs, so
+that one graph serves the stored statistics (a single clip) and each speaker's or corpus' own, computed at prediction
+time. Its second output, ``pooled_encoder_states``, gives what those are computed over, from the same encoder pass.
+Whisper's inputs always span its window: only the batch axis varies. A model that encodes each batch only up to its
+longest clip (``trim_window``) is traced on a clip as long as the window, so that the graph encodes the whole window
+and masks what a clip does not cover, for clips of any length.
+
 A LoRA model (a ``peft.PeftModel``, or a folder of adapters) is merged first, as training does when it saves one.
 
 Before anything is written to ``OUT``, onnxruntime runs the graph on real clips (each alone, and all of them in one
@@ -42,6 +51,8 @@ from ..models.runtime.onnx_runtime import (
     LOGITS,
     MANIFEST_FILE,
     ONNX_FILE,
+    POOLED_STATES,
+    STATE_INPUTS,
     OnnxExportError,
     OnnxModelForAudioClassification,
     import_onnxruntime,
@@ -77,6 +88,11 @@ class ParityReport:
         max_abs_logit_difference (`float`): the largest absolute difference of any logit.
         argmax_identical (`bool`): whether every clip's top label is the same in both.
         tolerance (`float`): the largest difference allowed.
+        max_abs_state_difference (`float`, *optional*): for a graph whose states are standardised with statistics
+            given as inputs, the largest absolute difference of its ``pooled_encoder_states``; its logits were then
+            also compared with the clips' own mean (as ``ser-hf predict`` takes a speaker's) for the stored one.
+        state_scale (`float`, *optional*): the largest absolute pooled state: the states' difference may be
+            ``tolerance`` times this (or times 1, when smaller), since deep layers' states run far above one.
     """
 
     clips: int
@@ -84,17 +100,31 @@ class ParityReport:
     max_abs_logit_difference: float
     argmax_identical: bool
     tolerance: float
+    max_abs_state_difference: Optional[float] = None
+    state_scale: Optional[float] = None
+
+    @property
+    def state_tolerance(self) -> float:
+        """The largest pooled-state difference allowed: the tolerance, times the largest state when above one."""
+        return self.tolerance * max(1.0, self.state_scale or 0.0)
 
     @property
     def passed(self) -> bool:
-        return self.argmax_identical and self.max_abs_logit_difference <= self.tolerance
+        states_match = self.max_abs_state_difference is None or self.max_abs_state_difference <= self.state_tolerance
+        return self.argmax_identical and self.max_abs_logit_difference <= self.tolerance and states_match
 
     def summary(self) -> str:
-        return (
+        summary = (
             f"parity on {self.clips} clip(s) of {self.audio}: max |logit difference| "
             f"{self.max_abs_logit_difference:.2e} (tolerance {self.tolerance:.0e}), argmax "
             f"{'identical' if self.argmax_identical else 'DIFFERENT'}"
         )
+        if self.max_abs_state_difference is not None:
+            summary += (
+                f", with the stored statistics and the clips' own mean; max |pooled state difference| "
+                f"{self.max_abs_state_difference:.2e} (tolerance {self.state_tolerance:.1e})"
+            )
+        return summary
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -202,6 +232,25 @@ class _MaskedLogits(_Logits):
         ).logits
 
 
+class _StandardizedLogits(_Logits):
+    """... of a Whisper classifier whose encoder states are standardised with the statistics given per clip, with the
+    pooled states those statistics are taken over (:meth:`pool_encoder_layers`), from the same encoder pass."""
+
+    def forward(
+        self, features: torch.Tensor, attention_mask: torch.Tensor, state_mean: torch.Tensor, state_std: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.model(
+            input_features=features,
+            attention_mask=attention_mask,
+            state_mean=state_mean,
+            state_std=state_std,
+            output_hidden_states=True,
+            return_dict=True,
+        )
+        layers = self.model.head_layers(output.hidden_states)
+        return output.logits, self.model.pool_encoder_layers(layers, attention_mask)
+
+
 class _MeanOverFrequency(nn.Module):
     """``nn.AdaptiveAvgPool2d((1, None))`` as the mean over the frequency axis, which TorchScript's exporter writes
     for inputs of any length (it cannot write adaptive pooling whose output size depends on the input)."""
@@ -237,17 +286,34 @@ def _without_attention_fast_path():
 
 
 def graph_input_names(model: nn.Module, batch) -> list[str]:
-    """The inputs the graph takes: the model's main input, and the attention mask when the feature extractor gives
-    one and the model's ``forward`` takes it."""
+    """The inputs the graph takes: the model's main input, the attention mask when the feature extractor gives one
+    and the model's ``forward`` takes it, and the statistics its states are standardised with (``state_mean``,
+    ``state_std``) likewise."""
     names = [model.main_input_name]
-    if "attention_mask" in batch and "attention_mask" in inspect.signature(model.forward).parameters:
-        names.append("attention_mask")
+    parameters = inspect.signature(model.forward).parameters
+    for name in ("attention_mask", *STATE_INPUTS):
+        if name in batch and name in parameters:
+            names.append(name)
     return names
 
 
-def _has_length_axis(name: str, names: Sequence[str]) -> bool:
-    # A padded batch (waveforms, or frames with their mask) varies in length; openSMILE's one vector per clip does not.
+def takes_state_statistics(names: Sequence[str]) -> bool:
+    """Whether a graph of these inputs standardises its states with statistics given per clip (and so also outputs the
+    pooled states they are taken over)."""
+    return all(name in names for name in STATE_INPUTS)
+
+
+def _has_length_axis(name: str, names: Sequence[str], fixed_length: bool = False) -> bool:
+    # A padded batch (waveforms, or frames with their mask) varies in length; openSMILE's one vector per clip, the
+    # state statistics and Whisper's window (`fixed_length`: its extractor pads every clip to it) do not.
+    if fixed_length or name in STATE_INPUTS:
+        return False
     return name == "input_values" or "attention_mask" in names
+
+
+def graph_output_names(names: Sequence[str]) -> list[str]:
+    """The outputs of a graph of these inputs: the logits, and the pooled states where it takes state statistics."""
+    return [LOGITS, POOLED_STATES] if takes_state_statistics(names) else [LOGITS]
 
 
 def _as_graph_input(name: str, value: torch.Tensor) -> torch.Tensor:
@@ -264,9 +330,12 @@ def export_graph(
     *,
     opset: int = DEFAULT_OPSET,
     exporter: str = "auto",
+    fixed_length: bool = False,
 ) -> tuple[str, Optional[str]]:
     """Write ``model`` from ``example``'s inputs (a padded batch of two clips or more) to logits as an ONNX graph with
-    dynamic batch and length axes; ``(exporter used, why dynamo was not)``.
+    dynamic batch and length axes (the batch axis only with ``fixed_length``: inputs that always span the encoder's
+    window); ``(exporter used, why dynamo was not)``. A graph that takes state statistics also outputs the pooled
+    states (:func:`graph_output_names`).
 
     ``auto`` tries the dynamo exporter (``torch.export``, translated by onnxscript) and, when it cannot trace the
     model, TorchScript's (``torch.jit`` tracing); the parity check then decides whether the graph is right.
@@ -274,17 +343,24 @@ def export_graph(
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}.")
     names = list(example)
-    wrapper = (_MaskedLogits if "attention_mask" in names else _Logits)(model).eval()
+    if takes_state_statistics(names):
+        if names != [model.main_input_name, "attention_mask", *STATE_INPUTS]:
+            raise ValueError(f"A graph with state statistics takes the features, mask and statistics, got {names}.")
+        kind = _StandardizedLogits
+    else:
+        kind = _MaskedLogits if "attention_mask" in names else _Logits
+    wrapper = kind(model).eval()
     args = tuple(example.values())
+    outputs = graph_output_names(names)
     external_data = sum(p.numel() * p.element_size() for p in model.parameters()) > EXTERNAL_DATA_BYTES
-    common = dict(args=args, f=str(path), input_names=names, output_names=[LOGITS], opset_version=opset)
+    common = dict(args=args, f=str(path), input_names=names, output_names=outputs, opset_version=opset)
     dynamo_error = None
     if exporter in ("auto", "dynamo"):
         from torch.export import Dim
 
         parameters = list(inspect.signature(wrapper.forward).parameters)
         dynamic_shapes = {
-            parameter: {0: Dim.DYNAMIC, **({1: Dim.DYNAMIC} if _has_length_axis(name, names) else {})}
+            parameter: {0: Dim.DYNAMIC, **({1: Dim.DYNAMIC} if _has_length_axis(name, names, fixed_length) else {})}
             for parameter, name in zip(parameters, names)
         }
         try:
@@ -312,9 +388,9 @@ def export_graph(
             for leftover in (path, path.with_name(f"{path.name}.data")):
                 leftover.unlink(missing_ok=True)
     dynamic_axes = {
-        name: {0: "batch", **({1: "length"} if _has_length_axis(name, names) else {})} for name in names
-    } | {LOGITS: {0: "batch"}}
-    wrapper = type(wrapper)(traceable(model)).eval()
+        name: {0: "batch", **({1: "length"} if _has_length_axis(name, names, fixed_length) else {})} for name in names
+    } | {output: {0: "batch"} for output in outputs}
+    wrapper = kind(traceable(model)).eval()
     with warnings.catch_warnings(), torch.no_grad(), _without_attention_fast_path(), _native_warnings_logged():
         warnings.simplefilter("ignore")  # TracerWarnings: the parity check tests what they warn about
         torch.onnx.export(wrapper, **common, dynamo=False, dynamic_axes=dynamic_axes)
@@ -359,22 +435,69 @@ def _native_warnings_logged():
 
 
 def parity_clips(
-    audio: Sequence[str | os.PathLike], sampling_rate: int, count: int = PARITY_CLIPS
+    audio: Sequence[str | os.PathLike],
+    sampling_rate: int,
+    count: int = PARITY_CLIPS,
+    max_samples: Optional[int] = None,
 ) -> tuple[list[np.ndarray], str]:
     """Up to ``count`` clips, spread over the audio files found under ``audio`` (files or folders), and a description
-    of where they came from; without ``audio``, three seconds-long clips of seeded noise."""
+    of where they came from; without ``audio``, three seconds-long clips of seeded noise. With ``max_samples`` (an
+    encoder's fixed window), each clip is its first window, as ``ser-hf predict`` reads a longer recording."""
     if not audio:
         generator = np.random.default_rng(0)
         lengths = (1.0, 1.7, 2.5)
-        return [
-            (0.1 * generator.standard_normal(int(s * sampling_rate))).astype(np.float32) for s in lengths
-        ], "generated noise (no --parity-audio given)"
-    from ..data.decode import decode_waveform
-    from .audio_inputs import find_audio_inputs
+        clips = [(0.1 * generator.standard_normal(int(s * sampling_rate))).astype(np.float32) for s in lengths]
+        described = "generated noise (no --parity-audio given)"
+    else:
+        from ..data.decode import decode_waveform
+        from .audio_inputs import find_audio_inputs
 
-    files = find_audio_inputs(audio)
-    chosen = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int)]
-    return [decode_waveform(path, sampling_rate) for path in dict.fromkeys(chosen)], ", ".join(map(str, audio))
+        files = find_audio_inputs(audio)
+        chosen = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int)]
+        clips = [decode_waveform(path, sampling_rate) for path in dict.fromkeys(chosen)]
+        described = ", ".join(map(str, audio))
+    return [clip[:max_samples] for clip in clips], described
+
+
+def _run_both(model: nn.Module, onnx_model: OnnxModelForAudioClassification, inputs: dict, clips) -> tuple:
+    """torch's and onnxruntime's logits on the same inputs."""
+    with torch.no_grad():
+        expected = model(**inputs, return_dict=True).logits.float().numpy()
+    try:
+        got = onnx_model.logits(**inputs)
+    except Exception as error:  # noqa: BLE001 - onnxruntime's errors are its own classes
+        raise OnnxExportError(
+            f"onnxruntime cannot run the exported graph on {len(clips)} clip(s) of up to "
+            f"{max(map(len, clips))} samples ({type(error).__name__}: {str(error).strip()[:300]}): the "
+            "exporter fixed a shape that varies. Nothing was written."
+        ) from None
+    return expected, got
+
+
+def _own_statistics_parity(
+    model: nn.Module, onnx_model: OnnxModelForAudioClassification, extractor, clips: Sequence[np.ndarray]
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """For a graph that takes state statistics: the largest difference of the pooled states (and the largest state,
+    its scale), and torch's and onnxruntime's logits of ``clips`` standardised with their own mean (taken over torch's
+    pooled states, as ``ser-hf predict`` takes a speaker's) and the stored deviations: statistics other than the stored
+    ones reach the graph as inputs. Not their own deviations: those of a few clips may be far below one and magnify
+    the least difference of the states (the model's conditioning, not the export's; the states are compared
+    themselves)."""
+    features = extractor(
+        list(clips), sampling_rate=extractor.sampling_rate, return_tensors="pt", return_state_statistics=False
+    )
+    inputs = {name: _as_graph_input(name, features[name]) for name in (model.main_input_name, "attention_mask")}
+    with torch.no_grad():
+        expected_states = model.pooled_encoder_states(*inputs.values()).float()
+    got_states = onnx_model.pooled_encoder_states(*inputs.values())
+    difference = float((expected_states - got_states).abs().max())
+    mean = expected_states.reshape(len(clips), -1).mean(dim=0)
+    _, std = extractor.global_statistics()
+    own = dict(zip(STATE_INPUTS, (mean.expand(len(clips), -1), torch.from_numpy(np.tile(std, (len(clips), 1))))))
+    with torch.no_grad():
+        expected = model(**inputs, **own, return_dict=True).logits.float().numpy()
+    scale = float(expected_states.abs().max())
+    return difference, scale, expected, onnx_model.logits(**inputs, **own)
 
 
 def check_parity(
@@ -385,7 +508,9 @@ def check_parity(
     audio: str,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> ParityReport:
-    """Run torch and onnxruntime on the same features of ``clips`` (each alone, then all in one padded batch)."""
+    """Run torch and onnxruntime on the same features of ``clips`` (each alone, then all in one padded batch); for a
+    graph that takes state statistics, with the stored ones, then (two clips or more) with the clips' own mean, and
+    compare the pooled states it outputs (:func:`_own_statistics_parity`)."""
     extractor = copy.copy(feature_extractor)
     extractor._fallback_said = True  # speaker normalisation without speakers: the global statistics, said elsewhere
     worst, same = 0.0, True
@@ -393,19 +518,15 @@ def check_parity(
     for batch in batches:
         features = extractor(batch, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt")
         inputs = {name: _as_graph_input(name, features[name]) for name in onnx_model.inputs if name in features}
-        with torch.no_grad():
-            expected = model(**inputs, return_dict=True).logits.float().numpy()
-        try:
-            got = onnx_model.logits(**inputs)
-        except Exception as error:  # noqa: BLE001 - onnxruntime's errors are its own classes
-            raise OnnxExportError(
-                f"onnxruntime cannot run the exported graph on {len(batch)} clip(s) of up to "
-                f"{max(map(len, batch))} samples ({type(error).__name__}: {str(error).strip()[:300]}): the "
-                "exporter fixed a shape that varies. Nothing was written."
-            ) from None
+        expected, got = _run_both(model, onnx_model, inputs, batch)
         worst = max(worst, float(np.abs(expected - got).max()))
         same = same and bool((expected.argmax(-1) == got.argmax(-1)).all())
-    return ParityReport(len(clips), audio, worst, same, tolerance)
+    state_difference = state_scale = None
+    if takes_state_statistics(list(onnx_model.inputs)) and len(clips) > 1:
+        state_difference, state_scale, expected, got = _own_statistics_parity(model, onnx_model, extractor, clips)
+        worst = max(worst, float(np.abs(expected - got).max()))
+        same = same and bool((expected.argmax(-1) == got.argmax(-1)).all())
+    return ParityReport(len(clips), audio, worst, same, tolerance, state_difference, state_scale)
 
 
 # --- The export ---------------------------------------------------------------------------------------------------
@@ -481,32 +602,35 @@ def export_onnx(
         raise ValueError("Pass the model's feature_extractor with a loaded model.")
     from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 
-    if isinstance(feature_extractor, SerWhisperFeatureExtractor) and feature_extractor.normalization != "none":
-        # The traced graph takes the log-mel features and mask only; the state statistics would be left out.
-        raise OnnxExportError(
-            f"This Whisper model standardises its encoder states (normalization={feature_extractor.normalization!r}), "
-            "which the ONNX export does not carry yet: export a model trained with normalization: none, or run this "
-            "one in torch (ser-hf predict takes the model folder itself)."
-        )
     model = merged(model).eval().to("cpu")
-    clips, audio = parity_clips(parity_audio, feature_extractor.sampling_rate)
+    # Whisper's extractor pads every clip to the encoder's window: its inputs have one shape, and clips are cut to it.
+    window = feature_extractor.n_samples if isinstance(feature_extractor, SerWhisperFeatureExtractor) else None
+    clips, audio = parity_clips(parity_audio, feature_extractor.sampling_rate, max_samples=window)
     extractor = copy.copy(feature_extractor)
     extractor._fallback_said = True
     longest = sorted(clips, key=len)[-2:] if len(clips) > 1 else clips * 2
+    if window is not None and getattr(model.config, "trim_window", False):
+        # Encoded up to the batch's longest clip: traced on a whole window (seeded noise, nothing for trim_silence_db
+        # to cut), so that the graph encodes every frame of the window and masks what a clip does not cover.
+        longest = [(0.1 * np.random.default_rng(0).standard_normal(window)).astype(np.float32), longest[-1]]
     batch = extractor(longest, sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt")
     example = {name: _as_graph_input(name, batch[name]) for name in graph_input_names(model, batch)}
 
     created = not output_dir.exists()
     try:
         with atomic_directory(output_dir) as staging:
-            used, dynamo_error = export_graph(model, example, staging / ONNX_FILE, opset=opset, exporter=exporter)
+            used, dynamo_error = export_graph(
+                model, example, staging / ONNX_FILE, opset=opset, exporter=exporter, fixed_length=window is not None
+            )
             model.config.save_pretrained(staging)
             feature_extractor.save_pretrained(staging)
             if source and Path(source).is_dir():
                 for name in RUN_FILES:
                     if (Path(source) / name).is_file():
                         shutil.copyfile(Path(source) / name, staging / name)
-            manifest = _manifest(model, feature_extractor, example, source, used, dynamo_error, opset)
+            manifest = _manifest(
+                model, feature_extractor, example, source, used, dynamo_error, opset, fixed_length=window is not None
+            )
             (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             parity = check_parity(
                 model, OnnxModelForAudioClassification(staging), feature_extractor, clips, audio, tolerance
@@ -527,15 +651,22 @@ def export_onnx(
 
 
 def _manifest(
-    model, feature_extractor, example: dict[str, torch.Tensor], source: str, exporter: str, dynamo_error, opset: int
+    model,
+    feature_extractor,
+    example: dict[str, torch.Tensor],
+    source: str,
+    exporter: str,
+    dynamo_error,
+    opset: int,
+    fixed_length: bool = False,
 ) -> dict[str, Any]:
     names = list(example)
     axes = {"input_values": ["batch", "samples"], "input_features": ["batch", "frames", "features"]}
     inputs = []
     for name, value in example.items():
-        if name == "attention_mask":
+        if name == "attention_mask" and not fixed_length:
             shape = ["batch", "samples" if names[0] == "input_values" else "frames"]
-        elif _has_length_axis(name, names):
+        elif _has_length_axis(name, names, fixed_length):
             shape = axes.get(name, ["batch", "length"])[: value.dim()]
         else:
             shape = ["batch", *value.shape[1:]]
@@ -544,7 +675,8 @@ def _manifest(
             shape[2] = int(value.shape[2])
         inputs.append({"name": name, "dtype": str(value.dtype).removeprefix("torch."), "shape": shape})
     id2label = model.config.id2label
-    return {
+    outputs = [{"name": LOGITS, "dtype": "float32", "shape": ["batch", len(id2label)]}]
+    manifest = {
         "format": "onnx",
         "onnx_file": ONNX_FILE,
         "opset": opset,
@@ -555,7 +687,7 @@ def _manifest(
         "source_model": source,
         "model_type": model.config.model_type,
         "inputs": inputs,
-        "outputs": [{"name": LOGITS, "dtype": "float32", "shape": ["batch", len(id2label)]}],
+        "outputs": outputs,
         "labels": [id2label[i] for i in range(len(id2label))],
         "feature_extractor": {
             "runs_before_graph": True,
@@ -565,6 +697,36 @@ def _manifest(
             "normalization": getattr(feature_extractor, "normalization", None),
         },
     }
+    if takes_state_statistics(names):
+        with torch.no_grad():
+            states = model.pooled_encoder_states(example[names[0]], example["attention_mask"])
+        outputs.append({"name": POOLED_STATES, "dtype": "float32", "shape": ["batch", *map(int, states.shape[1:])]})
+        manifest["state_statistics"] = _state_statistics_note(feature_extractor)
+    return manifest
+
+
+def _state_statistics_note(feature_extractor) -> dict[str, Any]:
+    """What ``onnx_export.json`` says of the ``state_mean`` and ``state_std`` inputs, for a runtime other than
+    ser-hf's."""
+    from ..models.feature_normalization import GROUP_NORMALIZATIONS
+    from .speakers import MIN_STATISTICS_ROWS
+
+    mode = feature_extractor.normalization
+    note = {
+        "inputs": list(STATE_INPUTS),
+        "normalization": mode,
+        "stored": "feature_mean and feature_std of preprocessor_config.json (the training clips' statistics): one "
+        "row per clip, what the saved feature extractor gives without a speaker's statistics",
+    }
+    if mode in GROUP_NORMALIZATIONS:
+        note["own"] = (
+            f"each {mode}'s own: over the {POOLED_STATES} output of its clips (each clip's flattened to one row), "
+            "the mean and sqrt(variance + variance_floor); what ser-hf predict and evaluate compute for a folder "
+            f"with speakers (ser-hf predict: a group of fewer than {MIN_STATISTICS_ROWS} rows gets the stored "
+            "statistics)"
+        )
+        note["variance_floor"] = feature_extractor.variance_floor
+    return note
 
 
 __all__ = [
@@ -578,8 +740,10 @@ __all__ = [
     "export_graph",
     "export_onnx",
     "graph_input_names",
+    "graph_output_names",
     "load_model_for_export",
     "model_config",
     "parity_clips",
     "refuse_ensemble",
+    "takes_state_statistics",
 ]

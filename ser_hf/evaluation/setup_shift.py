@@ -21,6 +21,7 @@ from datasets import Dataset
 from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, FUNCTIONALS_COLUMN, speaker_statistics
 from ..models.feature_normalization import RunningStatistics
 from ..models.modeling_whisper import SerWhisperForAudioClassification
+from ..models.runtime.onnx_runtime import POOLED_STATES, OnnxModelForAudioClassification
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,16 @@ def measures_setup_shift(feature_extractor) -> bool:
 def standardized_states(model) -> Iterator[Optional[RunningStatistics]]:
     """While the block runs the model, the running statistics of the standardised pooled states a Whisper classifier
     with layer statistics feeds its projector (in evaluation mode, its dropout is the identity), read by a hook: the
-    set-up's shift at no extra encoding. `None` for other models."""
+    set-up's shift at no extra encoding; an ONNX export of one, from the pooled states it outputs beside its logits.
+    `None` for other models."""
+    if _exported_with_pooled_states(model) and model.config.pools_layer_statistics:
+        statistics = RunningStatistics()
+        model.standardized_states_listener = statistics.add
+        try:
+            yield statistics
+        finally:
+            model.standardized_states_listener = None
+        return
     if not (isinstance(model, SerWhisperForAudioClassification) and model.config.pools_layer_statistics):
         yield None
         return
@@ -53,6 +63,10 @@ def standardized_states(model) -> Iterator[Optional[RunningStatistics]]:
         yield statistics
     finally:
         handle.remove()
+
+
+def _exported_with_pooled_states(model) -> bool:
+    return isinstance(model, OnnxModelForAudioClassification) and POOLED_STATES in model.outputs
 
 
 def setup_shift_report(

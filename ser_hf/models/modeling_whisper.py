@@ -112,7 +112,7 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
             frame_mask = self.frame_mask(attention_mask, self.config.max_source_positions)
             embeddings, frame_mask = self.trimmed_embeddings(input_features, frame_mask)
             states = self.run_encoder_layers(embeddings, frame_mask, start=0)
-            layers = tuple(states) if self.config.use_weighted_layer_sum else (states[-1],)
+            layers = self.head_layers(states)
             outputs = BaseModelOutput(last_hidden_state=states[-1], hidden_states=tuple(states))
             return outputs, layers
         if self.config.use_weighted_layer_sum:
@@ -273,11 +273,21 @@ class SerWhisperForAudioClassification(WhisperForAudioClassification):
         hidden)` otherwise (with the head's mean pooling the logits follow from these alone); with
         `"layer_statistics"` each layer's mean and standard deviation, `(batch, num_layers, 2 * hidden)`."""
         _, layers = self.encoder_layers(input_features, attention_mask)
+        return self.pool_encoder_layers(layers, attention_mask)
+
+    def pool_encoder_layers(self, layers: Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`pooled_encoder_states` from the layers the head reads (as :meth:`encoder_layers` returns them): an
+        ONNX export computes them beside the logits, from the same encoder pass."""
         mask = self.frame_mask(attention_mask, layers[0].shape[1])
         if self.config.pools_layer_statistics:
             return pool_layer_statistics(layers, mask)
         means = pool_layer_statistics(layers, mask, with_std=False)
         return means if self.config.use_weighted_layer_sum else means[:, 0]
+
+    def head_layers(self, hidden_states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The layers the head reads, out of every hidden state the encoder returns (`output_hidden_states`, the
+        input embeddings first): all of them with `use_weighted_layer_sum`, the last one otherwise."""
+        return tuple(hidden_states) if self.config.use_weighted_layer_sum else (hidden_states[-1],)
 
 
 class PooledLayerSelection(nn.Module):

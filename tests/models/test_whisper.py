@@ -480,18 +480,6 @@ def test_predict_classifies_a_recording_longer_than_the_window_in_windows(tmp_pa
         list(classify_files(classifier, [str(recording)], window_seconds=5, progress=False))
 
 
-def test_onnx_export_refuses_a_model_whose_states_are_standardised(tmp_path):
-    from ser_hf.deploy.onnx_export import export_onnx
-    from ser_hf.models.runtime.onnx_runtime import OnnxExportError
-
-    model, _ = tiny_whisper(freeze_base_model=True)
-    feature_extractor = build_ssl_feature_extractor(model.config, normalization="global")
-    feature_extractor.set_global_statistics(np.zeros(16), np.ones(16))
-    with pytest.raises(OnnxExportError, match="normalization='global'.*does not carry yet"):
-        export_onnx(model, tmp_path / "onnx", feature_extractor=feature_extractor)
-    assert not (tmp_path / "onnx").exists()
-
-
 def test_speaker_statistics_without_the_cache_come_from_the_model_and_reach_predict(tmp_path):
     """A speaker-normalised Whisper model evaluated or classifying files outside FAST training: each speaker's
     statistics are computed through the model, equal to those of the cached states, and standardise predict's

@@ -9,6 +9,13 @@ feature extractor's tensors, returns a ``SequenceClassifierOutput`` as the torch
 ``ser-hf predict`` and ``ser-hf evaluate`` run it unchanged (:func:`~ser_hf.models.runtime.loading.load_model` loads
 it as it loads a trained model folder). Speaker normalisation (``normalization: speaker``) stays in the Python feature
 extractor, with its statistics.
+
+A Whisper classifier whose encoder states are standardised with statistics (``normalization`` global, corpus, speaker
+or utterance) is exported with those statistics as inputs, ``state_mean`` and ``state_std``, which the saved feature
+extractor gives (its stored ``feature_mean`` and ``feature_std``, or the speaker's or corpus' own), and with a second
+output, ``pooled_encoder_states``, the pooled states a speaker's or corpus' statistics are taken over:
+:meth:`OnnxModelForAudioClassification.pooled_encoder_states` runs it as the torch model's method of that name runs,
+so that ``ser-hf predict`` and ``ser-hf evaluate`` compute each speaker's statistics through the export.
 """
 
 from __future__ import annotations
@@ -30,6 +37,11 @@ ONNX_FILE = "model.onnx"
 INSTALL_HINT = install_hint("onnx")
 #: The output of every exported graph.
 LOGITS = "logits"
+#: The second output of a graph whose encoder states are standardised with statistics given as inputs: each clip's
+#: pooled encoder states before standardisation, what a group's statistics are taken over.
+POOLED_STATES = "pooled_encoder_states"
+#: The inputs of such a graph: the statistics (`(batch, width)`, one row per clip) its states are standardised with.
+STATE_INPUTS = ("state_mean", "state_std")
 
 _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
 
@@ -149,6 +161,10 @@ class OnnxModelForAudioClassification:
 
     input_modalities = ("audio",)
     hf_device_map = None
+    #: Called, while set, with each batch's pooled states standardised as the graph standardised them (`(batch,
+    #: width)`, a graph with :data:`POOLED_STATES` only): what a torch Whisper classifier's head reads, which
+    #: ``ser_hf.evaluation.setup_shift.standardized_states`` measures a recording set-up's shift on.
+    standardized_states_listener = None
 
     def __init__(
         self,
@@ -185,6 +201,7 @@ class OnnxModelForAudioClassification:
         check_graph_labels(self.folder, self.config, self.session, self.manifest)
         self.inputs = {item["name"]: item for item in self.manifest["inputs"]}
         self.main_input_name = self.manifest["inputs"][0]["name"]
+        self.outputs = [output.name for output in self.session.get_outputs()]
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, **kwargs) -> "OnnxModelForAudioClassification":
@@ -234,11 +251,39 @@ class OnnxModelForAudioClassification:
         """The graph's logits `(batch, num_labels)` as a numpy array."""
         return self.session.run([LOGITS], self.feeds(inputs))[0]
 
+    def pooled_encoder_states(self, input_features, attention_mask):
+        """Each clip's pooled encoder states before standardisation, as the torch Whisper classifier's method of this
+        name returns them (a CPU torch tensor): what a speaker's or corpus' statistics are computed over. For a graph
+        with the :data:`POOLED_STATES` output (a Whisper classifier whose states are standardised with statistics);
+        the statistics it is run with here (zero mean, unit deviation) change its logits only, never these states."""
+        import torch
+
+        if POOLED_STATES not in self.outputs:
+            raise ValueError(
+                f"The ONNX graph of {self.folder} has no {POOLED_STATES} output: only a Whisper classifier whose "
+                "states are standardised with statistics (normalization global, corpus, speaker or utterance) is "
+                "exported with it."
+            )
+        inputs = {self.main_input_name: input_features, "attention_mask": attention_mask}
+        batch = int(np.shape(input_features)[0])
+        for name, value in zip(STATE_INPUTS, (0.0, 1.0)):
+            width = self.inputs[name]["shape"][-1]
+            inputs[name] = np.full((batch, width), value, dtype=np.float32)
+        (states,) = self.session.run([POOLED_STATES], self.feeds(inputs))
+        return torch.from_numpy(states)
+
     def __call__(self, **inputs):
         import torch
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        return SequenceClassifierOutput(logits=torch.from_numpy(self.logits(**inputs)))
+        listener = self.standardized_states_listener
+        if listener is None or POOLED_STATES not in self.outputs:
+            return SequenceClassifierOutput(logits=torch.from_numpy(self.logits(**inputs)))
+        feeds = self.feeds(inputs)
+        logits, states = self.session.run([LOGITS, POOLED_STATES], feeds)
+        mean, std = (feeds[name] for name in STATE_INPUTS)
+        listener((states.reshape(len(states), -1) - mean) / std)
+        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
     forward = __call__
 
@@ -252,6 +297,8 @@ __all__ = [
     "ONNX_FILE",
     "OnnxExportError",
     "OnnxModelForAudioClassification",
+    "POOLED_STATES",
+    "STATE_INPUTS",
     "check_graph_labels",
     "check_model_folder",
     "import_onnxruntime",
