@@ -92,7 +92,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
     if DEBUG_FLAG in unknown and getattr(args, "command", None) != "train":  # `ser-hf predict ... --debug`
         unknown.remove(DEBUG_FLAG)
         args.debug = True
-    if unknown and getattr(args, "command", None) != "train":
+    # Commands that run a recipe (train, kfold) pass the flags they do not know to the recipe parser.
+    takes_recipe_flags = getattr(args, "command", None) == "train" or getattr(args, "takes_recipe_flags", False)
+    if unknown and not takes_recipe_flags:
         parser.error(unknown_flags_message(unknown, option_strings(parser)))
     if unknown:
         args.recipe_args = [*unknown, *args.recipe_args]

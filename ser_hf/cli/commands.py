@@ -42,6 +42,9 @@ COMMANDS: dict[str, Command] = {
         "leakage_study",
         "train a recipe speaker-independently and on a random split of the same size, and report the inflation",
     ),
+    "kfold": Command(
+        "kfold", "a recipe's speaker k-fold accuracy: every speaker tested once, the folds pooled with an interval"
+    ),
     "learning-curve": Command(
         "learning_curve",
         "how many labelled clips an adaptation needs: ser-hf adapt at k clips per emotion, drawn again and again, "

@@ -5,6 +5,7 @@ runs, the speaker-leakage study, embedding maps, and the adaptation learning cur
     ser-hf compare RUN_DIR [RUN_DIR ...]
     ser-hf leakage-study RECIPE.yaml
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
+    ser-hf kfold RECIPE.yaml --folds 5 --fold_seed 42 --output result.json
     ser-hf learning-curve MODEL --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
 
 Each builds on the training stages of :mod:`ser_hf.training.stages` and on
@@ -25,6 +26,7 @@ _EXPORTS = {
     "matched_random_split": ".leakage",
     "pooled_embeddings": ".embed",
     "run_leakage_study": ".leakage",
+    "run_kfold": ".kfold",
     "run_learning_curve": ".learning_curve",
     "run_sweep": ".sweep",
     "summarize_run": ".compare",
@@ -38,6 +40,7 @@ __all__ = [
     "embed_corpus",
     "matched_random_split",
     "pooled_embeddings",
+    "run_kfold",
     "run_leakage_study",
     "run_learning_curve",
     "run_sweep",
@@ -48,6 +51,7 @@ __all__ = [
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .compare import compare_runs, summarize_run, write_comparison
     from .embed import embed_corpus, pooled_embeddings
+    from .kfold import run_kfold
     from .leakage import matched_random_split, run_leakage_study
     from .learning_curve import run_learning_curve
     from .sweep import run_sweep

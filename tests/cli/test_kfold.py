@@ -1,0 +1,50 @@
+"""``ser-hf kfold RECIPE`` at sample size: the recipe's speaker k-fold through the training sequence, every speaker
+tested once and never trained on in its fold, the result file written with each fold and read back on a second run
+(no fold trains again), and the k-fold settings refused as recipe overrides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ser_hf.cli import main as cli_main
+from ser_hf.errors import RecipeError
+from ser_hf.experiments.kfold import run_kfold
+from tests.recipe.test_parser import write_recipe
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, tiny_ravdess):
+    folder = tmp_path_factory.mktemp("kfold")
+    return write_recipe(folder / "r.yaml", tiny_ravdess, eval_strategy="no", save_strategy="no", max_steps=2)
+
+
+def test_kfold_tests_every_speaker_once_and_resumes(tmp_path, recipe, capsys, monkeypatch):
+    output, run_dir = tmp_path / "kfold.json", tmp_path / "runs"
+    command = ["kfold", str(recipe), "--folds", "2", "--fold_seed", "7", "--output", str(output)]
+    command += ["--run_dir", str(run_dir), "--disable_tqdm", "true"]
+    assert cli_main(command) == 0
+    printed = capsys.readouterr().out
+    assert "| r (2 folds, seed 7) |" in printed
+    document = json.loads(output.read_text())
+    assert document["experiment"] == "kfold" and {"command", "date", "commit", "machine"} <= set(document)
+    tested = [speaker for cell in document["cells"] for speaker in cell["test_speakers"]]
+    assert sorted(tested) == ["01", "02", "03", "04"]  # every speaker once
+    for fold, cell in enumerate(sorted(document["cells"], key=lambda cell: cell["fold"])):
+        report = json.loads((run_dir / f"fold-{fold}" / "metrics.json").read_text())
+        assert not set(report["split"]["speakers"]["train"]) & set(cell["test_speakers"])
+        assert cell["unweighted_accuracy"] == round(100 * report["evaluation"]["test"]["unweighted_accuracy"], 2)
+    assert document["summary"]["folds"] == 2 and "pooled" in document["summary"]
+
+    # Run again: the folds are read back (nothing trains), the result is the same.
+    monkeypatch.setattr("ser_hf.training.trainer.SERTrainer.train", lambda *a, **k: pytest.fail("a fold trained"))
+    assert cli_main(command) == 0
+    assert json.loads(output.read_text())["cells"] == document["cells"]
+
+
+def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):
+    with pytest.raises(RecipeError, match="--num_folds: set by ser-hf kfold itself"):
+        run_kfold(recipe, tmp_path / "k.json", recipe_args=["--num_folds", "3"])
+    with pytest.raises(RecipeError, match="--folds 1"):
+        run_kfold(recipe, tmp_path / "k.json", folds=1)
