@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def test_suggest_writes_a_sheet_and_adapt_reads_its_answers_without_encoding_a_c
             + ["--output", str(sheet)]
         )
     assert status == 0
-    assert "Encoded 24 clips" in caplog.text  # every readable recording, once
+    # Every readable recording encoded once (or read from a cache of the same encoder another test wrote).
+    assert re.search(r"Encoded 24 clips|Reused the encoder states of \d+ of 24 clips", caplog.text)
     out = capsys.readouterr().out
     assert f"in {sheet}; 3 cannot be used" in out and "--labels_csv" in out
     with open(sheet, newline="") as handle:
