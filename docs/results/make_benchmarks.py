@@ -96,7 +96,9 @@ the pooled UA on the left-out corpus with its 95 % speaker-bootstrap interval wh
 (TESS has 2: none); a row run with several training seeds shows their mean and, in brackets, their range. The
 statistics column says what the features are standardised with, and so what a user must supply: "corpus" and
 "speaker" read unlabelled recordings of the same set-up or speaker (transductive), "global" classifies one clip alone.
-Command: `python bench/crosscorpus.py RECIPE --normalizations ... --results docs/results/crosscorpus/loco-NAME.json`.
+Command: `ser-hf loco RECIPE --seeds 42 7 43 --normalizations ... --data_dir RAVDESS TESS NEMO --output RESULT.json`
+(`ser_hf.experiments.run_loco`; the rows here were written by `bench/crosscorpus.py`, the same protocol, whose
+command each result file records).
 """
 
 KFOLD_INTRO = """\

@@ -45,6 +45,11 @@ COMMANDS: dict[str, Command] = {
     "kfold": Command(
         "kfold", "a recipe's speaker k-fold accuracy: every speaker tested once, the folds pooled with an interval"
     ),
+    "loco": Command(
+        "loco",
+        "a recipe's leave-one-corpus-out accuracy: each of its corpora left out in turn, scored on the emotions they "
+        "share",
+    ),
     "learning-curve": Command(
         "learning_curve",
         "how many labelled clips an adaptation needs: ser-hf adapt at k clips per emotion, drawn again and again, "

@@ -6,6 +6,7 @@ runs, the speaker-leakage study, embedding maps, and the adaptation learning cur
     ser-hf leakage-study RECIPE.yaml
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
     ser-hf kfold RECIPE.yaml --folds 5 --fold_seed 42 --output result.json
+    ser-hf loco RECIPE.yaml --seeds 42 7 43 --output result.json
     ser-hf learning-curve MODEL --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
 
 Each builds on the training stages of :mod:`ser_hf.training.stages` and on
@@ -28,6 +29,7 @@ _EXPORTS = {
     "run_leakage_study": ".leakage",
     "run_kfold": ".kfold",
     "run_learning_curve": ".learning_curve",
+    "run_loco": ".loco",
     "run_sweep": ".sweep",
     "summarize_run": ".compare",
     "write_comparison": ".compare",
@@ -43,6 +45,7 @@ __all__ = [
     "run_kfold",
     "run_leakage_study",
     "run_learning_curve",
+    "run_loco",
     "run_sweep",
     "summarize_run",
     "write_comparison",
@@ -54,4 +57,5 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .kfold import run_kfold
     from .leakage import matched_random_split, run_leakage_study
     from .learning_curve import run_learning_curve
+    from .loco import run_loco
     from .sweep import run_sweep
