@@ -46,18 +46,14 @@ from ser_hf.recipe.overrides import check_dotted_key, set_value
 from ser_hf.recipe.yaml_io import load_yaml, read_recipe_file
 from ser_hf.run_folder import fold_folder
 from ser_hf.run_record import RunReport
+from ser_hf.training.data_stage import audit_split, prepare_recipe_data
 from ser_hf.training.ensemble import (
     ensemble_report,
     is_ensemble_recipe,
     member_recipes,
     member_weights,
 )
-from ser_hf.training.stages import (
-    audit_split,
-    prepare_recipe_data,
-    train_and_evaluate,
-    train_folds,
-)
+from ser_hf.training.train_stage import train_and_evaluate, train_folds
 
 #: Recipe keys of a fixed split, dropped for k-fold.
 SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_size", "folds")

@@ -6,7 +6,7 @@ on the same model, clips, batch size and epochs, in one run.
     python bench/fast_mode.py --ssl-geometry base --device cuda --bf16   # wav2vec2-base geometry, on a GPU
 
 Both train the head of the same randomly initialised wav2vec 2.0 classifier (weighted sum of every layer, as
-recipes/cremad_fast.yaml), encoder frozen, through ser-hf's own loop (`ser_hf.training.stages.build_trainer`):
+recipes/cremad_fast.yaml), encoder frozen, through ser-hf's own loop (`ser_hf.training.train_stage.build_trainer`):
 
 - "recompute": the frozen encoder runs on every clip of every epoch (length-grouped batches, dynamic padding);
 - "FAST": `ser_hf.inputs.encoder_states.encode_dataset` encodes every clip once (the one-off cost, printed apart), then
@@ -56,8 +56,12 @@ from ser_hf.evaluation.metrics import classification_metrics
 from ser_hf.inputs.base import model_inputs
 from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.inputs.fast_mode import ENCODER_STATES_COLUMN, CachedEncoderHead
-from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ser_hf.training.stages import build_model, build_trainer, recipe_input_mode
+from ser_hf.recipe.augmentation_arguments import AugmentationArguments
+from ser_hf.recipe.data_arguments import DataArguments
+from ser_hf.recipe.model_arguments import ModelArguments
+from ser_hf.recipe.training_arguments import SERTrainingArguments
+from ser_hf.training.model_stage import build_model, recipe_input_mode
+from ser_hf.training.train_stage import build_trainer
 
 ARMS = ("recompute", "FAST")
 

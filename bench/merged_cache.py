@@ -37,7 +37,7 @@ from harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, run_fiel
 from ser_hf import load_corpus, merge_corpora, prepare_audio
 from ser_hf.inputs.encoder_states import ENCODER_STATES_COLUMN, encode_dataset
 from ser_hf.recipe import parse_recipe
-from ser_hf.training.stages import build_model
+from ser_hf.training.model_stage import build_model
 
 FULL_RECIPE = REPO / "recipes" / "ravdess_whisper_tiny_en_fast.yaml"
 FULL_MODEL = REPO.parent / "shared" / "models" / "whisper-tiny.en-encoder"

@@ -264,7 +264,8 @@ def run_stage(stage: str, state: Path) -> dict:
         audit_leakage(splits)  # a second fold's audit in the same run: the files' hashes are read back
         return {"seconds": seconds, "audit_again_seconds": time.perf_counter() - start}
     if stage in ("feature_cache", "fast_cache"):
-        from ser_hf.training.stages import build_model, load_dataset_from_args, recipe_input_mode
+        from ser_hf.training.data_stage import load_dataset_from_args
+        from ser_hf.training.model_stage import build_model, recipe_input_mode
 
         if stage == "feature_cache":
             # The corpus as the recipe's run loads it (its fingerprint is part of the cache key): train reads it back.
@@ -297,7 +298,7 @@ def train_stage(state: Path) -> dict:
     from transformers import TrainerCallback
 
     from ser_hf import train
-    from ser_hf.training import stages
+    from ser_hf.training import train_stage
 
     marks: dict[str, float] = {}
 
@@ -311,7 +312,7 @@ def train_stage(state: Path) -> dict:
         def on_train_end(self, args, state, control, **kwargs):
             marks["train_end"] = time.perf_counter()
 
-    build_trainer, predict_split = stages.build_trainer, stages.predict_split
+    build_trainer, predict_split = train_stage.build_trainer, train_stage.predict_split
     predicting = {"seconds": 0.0}
 
     def build_trainer_with_timer(*args, **kwargs):
@@ -326,7 +327,7 @@ def train_stage(state: Path) -> dict:
         finally:
             predicting["seconds"] += time.perf_counter() - start
 
-    stages.build_trainer, stages.predict_split = build_trainer_with_timer, timed_predict_split
+    train_stage.build_trainer, train_stage.predict_split = build_trainer_with_timer, timed_predict_split
     start = time.perf_counter()
     (report,) = train.main([str(recipe_path(state))])
     total = time.perf_counter() - start
@@ -402,15 +403,15 @@ def run_in_process(stage: str, state: Path, cache: Path) -> dict:
 
 
 def _training_hooks():
-    from ser_hf.training import stages
+    from ser_hf.training import train_stage
 
-    return stages.build_trainer, stages.predict_split
+    return train_stage.build_trainer, train_stage.predict_split
 
 
 def _restore_training_hooks(build_trainer, predict_split) -> None:
-    from ser_hf.training import stages
+    from ser_hf.training import train_stage
 
-    stages.build_trainer, stages.predict_split = build_trainer, predict_split
+    train_stage.build_trainer, train_stage.predict_split = build_trainer, predict_split
 
 
 def run_child(stage: str, state: Path, cache: Path, threads: int) -> dict:

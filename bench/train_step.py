@@ -80,8 +80,11 @@ from ser_hf.data.decode import WAVEFORM_COLUMN
 from ser_hf.inputs.feature_encoder_cache import NUM_SAMPLES_COLUMN
 from ser_hf.inputs.modes import input_mode as recipe_input_mode
 from ser_hf.models import build_baseline, build_ssl_classifier, build_ssl_feature_extractor, ssl_lora_config
-from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
-from ser_hf.training.stages import build_trainer
+from ser_hf.recipe.augmentation_arguments import AugmentationArguments
+from ser_hf.recipe.data_arguments import DataArguments
+from ser_hf.recipe.model_arguments import ModelArguments
+from ser_hf.recipe.training_arguments import SERTrainingArguments
+from ser_hf.training.train_stage import build_trainer
 
 #: wav2vec2-base strides and kernels at a third of its width and a third of its depth: quick mode on 2 CPU cores.
 SSL_GEOMETRIES = {

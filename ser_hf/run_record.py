@@ -1,5 +1,5 @@
 """The typed form of what a run folder's JSON files hold: :class:`RunReport` is a finished split's ``metrics.json``
-(written by :func:`ser_hf.training.stages.train_and_evaluate` and by ensembles), :class:`RunConfig` its
+(written by :func:`ser_hf.training.train_stage.train_and_evaluate` and by ensembles), :class:`RunConfig` its
 ``run_config.json`` (the resolved recipe the run started with), :class:`FoldSummary` a k-fold run's ``summary.json``,
 :class:`EvalReport` a ``ser-hf evaluate`` report's ``eval_report.json``. Readers use attributes
 (``report.split.speakers``, ``report.evaluation["test"].unweighted_accuracy``) instead of string keys.

@@ -393,3 +393,17 @@ def test_model_definitions_import_only_each_other():
         if target not in definitions
     }
     assert not strays, f"Model definitions importing what a saved model does not carry: {sorted(strays)}"
+
+
+#: The most lines a module of ser-hf may hold (issue 77): past it, a module holds several things a reader looks for
+#: apart, and is split along the lines its code already has (the recipe's sections, the training stages).
+MAX_MODULE_LINES = 800
+
+
+def test_no_module_is_over_800_lines():
+    """Every module of ``ser_hf/`` keeps under :data:`MAX_MODULE_LINES` lines: a reader finds a stage or a recipe
+    section by its module's name, not by scrolling through a 1,300-line file."""
+    sizes = {path.relative_to(PACKAGE.parent): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    assert sizes[Path("ser_hf/training/train_stage.py")] > 100  # the package was read
+    long = {str(path): lines for path, lines in sorted(sizes.items()) if lines > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them along their sections): {long}"

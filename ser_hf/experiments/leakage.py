@@ -225,7 +225,9 @@ RANDOM_SPLIT_KEYS = (
 
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
     """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
-    from ..training.stages import audit_split, finish_run, make_folds, prepare_recipe_data, train_and_evaluate
+    from ..training.data_stage import audit_split, make_folds, prepare_recipe_data
+    from ..training.export_stage import finish_run
+    from ..training.train_stage import train_and_evaluate
 
     parsed = Recipe.parse(recipe_args)
     model_args, data_args, augmentation_args, training_args = parsed

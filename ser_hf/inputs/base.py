@@ -33,7 +33,7 @@ SPLIT_COLUMNS = ("label", "path", "duration", "speaker_id", "sex", "corpus")
 
 #: How a mode builds the recipe's model, for what it caches before the corpus is split:
 #: ``build_model(model_args, augmentation_args, labels) -> (model, feature_extractor)``
-#: (:func:`ser_hf.training.stages.build_model`).
+#: (:func:`ser_hf.training.model_stage.build_model`).
 ModelBuilder = Callable[[Any, Any, Any], "tuple[nn.Module, SequenceFeatureExtractor]"]
 
 

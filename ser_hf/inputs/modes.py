@@ -43,8 +43,8 @@ def input_mode(
     Args:
         model_args (`ModelArguments`), data_args (`DataArguments`), augmentation_args (`AugmentationArguments`):
             the recipe.
-        build_model (`Callable`): :func:`ser_hf.training.stages.build_model`, which the modes that encode the corpus
-            before it is split build the recipe's model with.
+        build_model (`Callable`): :func:`ser_hf.training.model_stage.build_model`, which the modes that encode the
+            corpus before it is split build the recipe's model with.
         device (`str`, *optional*): the type of device the model trains on (``"cpu"``, ``"cuda"``, ...); by default
             ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
     """

@@ -1,4 +1,5 @@
-"""The recipe: the dataclasses a training run is configured with (:mod:`.arguments`), the parser that fills them from
+"""The recipe: the dataclasses a training run is configured with, one module per section (:mod:`.model_arguments`,
+:mod:`.data_arguments`, :mod:`.augmentation_arguments`, :mod:`.training_arguments`), the parser that fills them from
 ``RECIPE.yaml [--key value ...]`` (:mod:`.parser`), recipe YAML in and out (:mod:`.yaml_io`), and the overrides the
 experiment commands apply (:mod:`.overrides`), and :class:`Recipe` (:mod:`.recipe`), the four sections as one object
 with the one form a run saves them in. :class:`RecipeError` lives in :mod:`ser_hf.errors`, which imports nothing
@@ -11,12 +12,11 @@ from ..lazy_exports import lazy_exports
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "MODEL_TYPES": ".arguments",
-    "RECIPE_DATACLASSES": ".arguments",
-    "AugmentationArguments": ".arguments",
-    "DataArguments": ".arguments",
-    "ModelArguments": ".arguments",
-    "SERTrainingArguments": ".arguments",
+    "AugmentationArguments": ".augmentation_arguments",
+    "DataArguments": ".data_arguments",
+    "MODEL_TYPES": ".model_arguments",
+    "ModelArguments": ".model_arguments",
+    "SERTrainingArguments": ".training_arguments",
     "RecipeError": "..errors",
     "unknown_key_message": ".errors",
     "command_line_values": ".overrides",
@@ -24,6 +24,7 @@ _EXPORTS = {
     "recipe_keys": ".overrides",
     "set_value": ".overrides",
     "Recipe": ".recipe",
+    "RECIPE_DATACLASSES": ".parser",
     "RecipeParser": ".parser",
     "parse_recipe": ".parser",
     "read_recipe": ".parser",

@@ -1,6 +1,7 @@
 """What a recipe key means beyond its type and help: the range its number must be in, how the model card shows it, and
-whether it changes what a run trains. Each fact is written once, in the metadata of the key's dataclass field in
-:mod:`ser_hf.recipe.arguments`, beside its ``help`` (as TRL keeps ``help`` and ``choices`` there)::
+whether it changes what a run trains. Each fact is written once, in the metadata of the key's dataclass field (in
+:mod:`ser_hf.recipe.model_arguments` and its sibling modules), beside its ``help`` (as TRL keeps ``help`` and
+``choices`` there)::
 
     lora_r: int = field(default=8, metadata={"help": "LoRA rank.", "range": AT_LEAST_ONE})
 
@@ -9,11 +10,11 @@ where another value trains another model). The fields ``SERTrainingArguments`` i
 ``TrainingArguments`` without declaring them again have theirs in :data:`TRAINING_ARGUMENTS_FACTS`. Every table a
 reader needs is derived from the fields: :func:`number_rules` (the range checks of :mod:`ser_hf.recipe.values`),
 :func:`card_rows` (the model card's hyperparameters and augmentation) and :func:`outcome_fields` (the training settings
-a resumed run must share, :func:`ser_hf.training.stages.check_same_recipe`).
+a resumed run must share, :func:`ser_hf.training.previous_run.check_same_recipe`).
 
 This module imports neither torch nor transformers: the checks that answer a recipe before those imports read the facts
-from ``arguments.py``'s source (:func:`facts_from_source`), as :mod:`ser_hf.recipe.keys` reads its field names, so a
-fact is written with this module's names (imported by name into ``arguments.py``) and literals only.
+from the dataclasses' source (:func:`facts_from_source`), as :mod:`ser_hf.recipe.keys` reads their field names, so a
+fact is written with this module's names (imported by name into the dataclasses' modules) and literals only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import logging
 import os
 from typing import Any, Mapping, NamedTuple, Optional
 
+from .dataclass_sources import class_source, recipe_class_nodes
+
 logger = logging.getLogger(__name__)
 
 #: The metadata key of a field's range (:class:`NumberRule`).
@@ -36,8 +39,6 @@ CARD = "card"
 OUTCOME = "outcome"
 #: ser-hf's keys of a field's metadata; the others (``help``, ``choices``) are argparse's.
 FACT_KEYS = (RANGE, CARD, OUTCOME)
-
-_ARGUMENTS_SOURCE = os.path.join(os.path.dirname(__file__), "arguments.py")
 
 
 class NumberRule(NamedTuple):
@@ -177,8 +178,9 @@ def outcome_fields(arguments: Any) -> frozenset[str]:
     return frozenset(name for name, facts in field_facts(arguments).items() if facts.get(OUTCOME))
 
 
-def _metadata_facts(statement: ast.AnnAssign, names: dict[str, Any]) -> dict[str, Any]:
-    """The facts of one ``name: type = field(..., metadata={...})`` line of the source, evaluated with `names`."""
+def _metadata_facts(statement: ast.AnnAssign, names: dict[str, Any], source: str) -> dict[str, Any]:
+    """The facts of one ``name: type = field(..., metadata={...})`` line of the file `source`, evaluated with
+    `names`."""
     call = statement.value
     metadata = (
         next((k.value for k in call.keywords if k.arg == "metadata"), None) if isinstance(call, ast.Call) else None
@@ -189,37 +191,34 @@ def _metadata_facts(statement: ast.AnnAssign, names: dict[str, Any]) -> dict[str
     for key, value in zip(metadata.keys, metadata.values):
         if isinstance(key, ast.Constant) and key.value in FACT_KEYS:
             try:
-                facts[key.value] = eval(
-                    compile(ast.Expression(value), _ARGUMENTS_SOURCE, "eval"), {"__builtins__": {}}, names
-                )
+                facts[key.value] = eval(compile(ast.Expression(value), source, "eval"), {"__builtins__": {}}, names)
             except Exception as error:
                 raise RuntimeError(
-                    f"arguments.py: the {key.value!r} fact of {statement.target.id} ({ast.unparse(value)}) must be "
-                    f"written with ser_hf.recipe.fields' names and literals only: {error}"
+                    f"{os.path.basename(source)}: the {key.value!r} fact of {statement.target.id} "
+                    f"({ast.unparse(value)}) must be written with ser_hf.recipe.fields' names and literals only: "
+                    f"{error}"
                 ) from None
     return facts
 
 
 @functools.lru_cache(maxsize=1)
 def facts_from_source() -> dict[str, dict[str, Any]]:
-    """:func:`field_facts` of every recipe dataclass, read from ``arguments.py``'s source without importing it (it
-    imports torch and transformers), with :data:`TRAINING_ARGUMENTS_FACTS`: what the checks that run before those
+    """:func:`field_facts` of every recipe dataclass, read from its module's source without importing it (the modules
+    import torch and transformers), with :data:`TRAINING_ARGUMENTS_FACTS`: what the checks that run before those
     imports read (:data:`ser_hf.recipe.values.NUMBER_RULES`). A test keeps it equal to the dataclasses' own. Without
     the source (an installation of compiled modules only) ser-hf's own fields are left to the dataclasses' checks."""
     try:
-        with open(_ARGUMENTS_SOURCE, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read(), filename=_ARGUMENTS_SOURCE)
+        nodes = recipe_class_nodes()
     except OSError as error:
-        logger.debug("The recipe fields' facts not read from arguments.py's source: %s", error)
-        tree = ast.Module(body=[], type_ignores=[])
+        logger.debug("The recipe fields' facts not read from the recipe dataclasses' source: %s", error)
+        nodes = {}
     names = {name: globals()[name] for name in __all__}
     facts = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            for statement in node.body:
-                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-                    if stated := _metadata_facts(statement, names):
-                        facts[statement.target.id] = stated
+    for class_name, node in nodes.items():
+        for statement in node.body:
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                if stated := _metadata_facts(statement, names, class_source(class_name)):
+                    facts[statement.target.id] = stated
     return {**facts, **{name: dict(stated) for name, stated in TRAINING_ARGUMENTS_FACTS.items() if name not in facts}}
 
 

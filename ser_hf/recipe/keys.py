@@ -2,7 +2,8 @@
 ``ser-hf train`` check a recipe's keys against it first, so that a misspelt key is answered at once rather than after
 the seconds those imports take. The recipe parser then checks everything again against the dataclasses themselves.
 
-ser-hf's own fields are read from the source of :mod:`ser_hf.recipe.arguments` (parsed, not imported), and the fields
+ser-hf's own fields are read from the source of the recipe dataclasses' modules (parsed, not imported:
+:mod:`ser_hf.recipe.dataclass_sources`), and the fields
 ``SERTrainingArguments`` inherits from the installed transformers' ``TrainingArguments`` source, so that a transformers
 release that adds one does not make a valid key look misspelt.
 """
@@ -17,15 +18,12 @@ import os
 from typing import Any, Iterable, Optional, Sequence
 
 from ..errors import RecipeError
+from .dataclass_sources import recipe_class_nodes
 from .errors import unknown_key_message
 from .values import command_line_values, value_problems
 from .yaml_io import read_recipe_file
 
 logger = logging.getLogger(__name__)
-
-#: The recipe's dataclasses (:mod:`ser_hf.recipe.arguments`), whose own fields are recipe keys;
-#: ``SERTrainingArguments`` also takes transformers' ``TrainingArguments`` fields (:func:`training_arguments_keys`).
-RECIPE_CLASSES = ("ModelArguments", "DataArguments", "AugmentationArguments", "SERTrainingArguments")
 
 #: The recipe key that lists an ensemble's member recipes (:mod:`ser_hf.training.ensemble`); an ensemble recipe holds
 #: keys of its own, which it checks itself.
@@ -48,15 +46,20 @@ def _class_fields(path: str | os.PathLike, class_names: Iterable[str], own_field
         if node is None or (own_fields_only and node.bases):
             fields[name] = None
             continue
-        fields[name] = frozenset(
-            statement.target.id
-            for statement in node.body
-            if isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and not _is_class_variable(statement.annotation)
-            and not _init_false(statement.value)
-        )
+        fields[name] = _init_fields(node)
     return fields
+
+
+def _init_fields(node: ast.ClassDef) -> frozenset[str]:
+    """The init field names a dataclass statement declares itself."""
+    return frozenset(
+        statement.target.id
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and not _is_class_variable(statement.annotation)
+        and not _init_false(statement.value)
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,13 +81,10 @@ def training_arguments_keys() -> Optional[frozenset[str]]:
 
 @functools.lru_cache(maxsize=1)
 def ser_hf_keys() -> frozenset[str]:
-    """The fields ser-hf's recipe dataclasses declare themselves (:data:`RECIPE_CLASSES`), read from
-    ``arguments.py``'s source: the module imports torch and transformers, which this check runs before."""
-    fields = _class_fields(os.path.join(os.path.dirname(__file__), "arguments.py"), RECIPE_CLASSES)
-    missing = [name for name, keys in fields.items() if keys is None]
-    if missing:
-        raise RuntimeError(f"ser_hf/recipe/arguments.py defines no {', '.join(missing)}.")
-    return frozenset().union(*fields.values())
+    """The fields ser-hf's recipe dataclasses (:data:`~ser_hf.recipe.dataclass_sources.RECIPE_CLASS_MODULES`) declare
+    themselves, read from their modules' source: the modules import torch and transformers, which this check runs
+    before."""
+    return frozenset().union(*(_init_fields(node) for node in recipe_class_nodes().values()))
 
 
 def _is_class_variable(annotation: ast.expr) -> bool:
@@ -145,7 +145,6 @@ def check_recipe_before_imports(args: Sequence[str]) -> None:
 
 __all__ = [
     "ENSEMBLE_MEMBERS_KEY",
-    "RECIPE_CLASSES",
     "check_recipe_before_imports",
     "check_recipe_keys",
     "recipe_keys_before_imports",

@@ -18,11 +18,18 @@ from typing import Any, Literal, Optional, Sequence
 from transformers import HfArgumentParser
 
 from ..errors import RecipeError
-from .arguments import RECIPE_DATACLASSES, DataArguments, _type_name
+from .augmentation_arguments import AugmentationArguments
+from .data_arguments import DataArguments
 from .fields import FACT_KEYS
 from .keys import check_recipe_keys
+from .model_arguments import ModelArguments
+from .training_arguments import SERTrainingArguments
 from .usage import TRAIN_USAGE, unknown_flags_error
+from .value_forms import type_name
 from .yaml_io import read_recipe_file, yaml_error_line
+
+#: The recipe's sections, in the order a recipe's parsed values come back: model, data, augmentation, training.
+RECIPE_DATACLASSES = (ModelArguments, DataArguments, AugmentationArguments, SERTrainingArguments)
 
 
 class RecipeParser(HfArgumentParser):
@@ -147,10 +154,10 @@ def check_recipe_types(values: dict[str, Any], dataclass_types: Sequence[type], 
         converters = [arg for arg in scalar if arg in (int, float, bool)]
         if isinstance(value, str) and converters:  # argparse converts it (a YAML string such as "1e-3", or a typo)
             if not any(_converts(value, arg) for arg in converters) and not _matches_type(value, hint):
-                raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+                raise RecipeError(f"{key}: {value!r} is not a valid {type_name(hint)} (recipe {recipe_path}).")
             continue
         if not _matches_type(value, hint):
-            raise RecipeError(f"{key}: {value!r} is not a valid {_type_name(hint)} (recipe {recipe_path}).")
+            raise RecipeError(f"{key}: {value!r} is not a valid {type_name(hint)} (recipe {recipe_path}).")
 
 
 def _converts(text: str, scalar_type: type) -> bool:
@@ -176,6 +183,7 @@ def parse_recipe(args: Optional[Sequence[str]] = None):
 
 
 __all__ = [
+    "RECIPE_DATACLASSES",
     "RecipeParser",
     "check_recipe_keys",
     "check_recipe_types",

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from ..run_record import RunConfig
-from .arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from .augmentation_arguments import AugmentationArguments
+from .data_arguments import DataArguments
+from .model_arguments import ModelArguments
+from .training_arguments import SERTrainingArguments
 from .yaml_io import write_recipe
 
 #: The sections of ``run_config.json`` and their titles in ``recipe.yaml``.

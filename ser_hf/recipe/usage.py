@@ -1,7 +1,8 @@
 """``ser-hf train --help`` without torch or transformers: ser-hf's own recipe keys, grouped as the recipe dataclasses
-group them (model, data, augmentation, training), read from the source of :mod:`ser_hf.recipe.arguments` as
-:mod:`ser_hf.recipe.keys` reads their names. transformers' ``TrainingArguments`` keys (some 150) are behind
-``--help-all``, which is the recipe parser's full help and imports transformers to print it.
+group them (model, data, augmentation, training), read from the source of their modules
+(:mod:`ser_hf.recipe.dataclass_sources`) as :mod:`ser_hf.recipe.keys` reads their names. transformers'
+``TrainingArguments`` keys (some 150) are behind ``--help-all``, which is the recipe parser's full help and imports
+transformers to print it.
 
 A misspelt command-line flag is answered here too, before the imports (:func:`check_command_line_flags`).
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 import ast
 import difflib
 import functools
-import os
 import textwrap
 from typing import Iterable, NamedTuple, Optional, Sequence
 
 from ..errors import RecipeError
-from .keys import RECIPE_CLASSES, recipe_keys_before_imports, training_arguments_keys
+from .dataclass_sources import recipe_class_nodes
+from .keys import recipe_keys_before_imports, training_arguments_keys
 
 #: The usage line of training, as ``ser-hf train`` and ``python -m ser_hf.train`` print it.
 TRAIN_USAGE = "ser-hf train RECIPE.yaml [--key value ...]"
@@ -25,8 +26,6 @@ HELP_FLAGS = ("-h", "--help")
 HELP_ALL_FLAG = "--help-all"
 #: Help lines are wrapped to this width, as argparse does on an 80-column terminal.
 HELP_WIDTH = 100
-
-_ARGUMENTS_SOURCE = os.path.join(os.path.dirname(__file__), "arguments.py")
 
 
 class RecipeKey(NamedTuple):
@@ -100,14 +99,10 @@ def _field_key(statement: ast.AnnAssign) -> Optional[RecipeKey]:
 
 @functools.lru_cache(maxsize=1)
 def recipe_sections() -> tuple[RecipeSection, ...]:
-    """ser-hf's recipe keys by dataclass (:data:`~ser_hf.recipe.keys.RECIPE_CLASSES`), each with its type, default
-    and help, read from ``arguments.py``'s source without importing it."""
-    with open(_ARGUMENTS_SOURCE, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read(), filename=_ARGUMENTS_SOURCE)
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    """ser-hf's recipe keys by dataclass (:data:`~ser_hf.recipe.dataclass_sources.RECIPE_CLASS_MODULES`), each with
+    its type, default and help, read from their modules' source without importing them."""
     sections = []
-    for name in RECIPE_CLASSES:
-        node = classes[name]
+    for name, node in recipe_class_nodes().items():
         keys = tuple(
             key
             for statement in node.body

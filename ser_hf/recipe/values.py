@@ -1,8 +1,8 @@
 """The checks of a recipe's values that need neither torch nor transformers: numbers in their range and paths that
 exist. :func:`ser_hf.recipe.keys.check_recipe_before_imports` runs them on the recipe file and the command line before
-torch, transformers, peft and datasets are imported (seconds of CPU on a busy machine), and the dataclasses of
-:mod:`ser_hf.recipe.arguments` run the number rules again on the parsed values; each rule is written once, in the
-metadata of its field (:mod:`ser_hf.recipe.fields`).
+torch, transformers, peft and datasets are imported (seconds of CPU on a busy machine), and the recipe dataclasses
+(:mod:`ser_hf.recipe.model_arguments` and its sibling modules) run the number rules again on the parsed values; each
+rule is written once, in the metadata of its field (:mod:`ser_hf.recipe.fields`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..errors import RecipeError
 from .fields import RANGE, NumberRule, facts_from_source, number_rules
 
 #: What each numeric recipe value must be (:class:`~ser_hf.recipe.fields.NumberRule`): the ``range`` fact of each
-#: recipe key, read from its field's metadata in ``arguments.py``'s source without importing it
+#: recipe key, read from its field's metadata in its dataclass' source without importing it
 #: (:func:`~ser_hf.recipe.fields.facts_from_source`). Booleans are never numbers (YAML's ``true`` is not a learning
 #: rate); a value that is not a number at all is left to the parser's type check.
 NUMBER_RULES: dict[str, NumberRule] = {

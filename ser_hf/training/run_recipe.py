@@ -128,7 +128,9 @@ def train_recipe(recipe: Recipe) -> list[RunReport]:
     """The run itself, once the recipe is parsed and its output folder held: data, splits, training, the k-fold
     summary, the recipe and card, the push."""
     from ..evaluation.report import write_fold_summary
-    from .stages import finish_run, prepare_recipe_data, train_folds
+    from .data_stage import prepare_recipe_data
+    from .export_stage import finish_run
+    from .train_stage import train_folds
 
     # Data and model inputs: the corpora decoded (cached), and what the recipe's input mode computes once for the
     # whole corpus before it is split (the frozen encoder's outputs, the openSMILE functionals).

@@ -32,7 +32,8 @@ def test_an_os_error_during_a_run_is_one_line_naming_the_path(tmp_path, monkeypa
     def unreadable(data_args, shortest_clip=None):
         raise PermissionError(13, "Permission denied", str(tmp_path / "corpus" / "Actor_01"))
 
-    monkeypatch.setattr("ser_hf.training.stages.load_dataset_from_args", unreadable)  # ser_hf.train imports it per run
+    # ser_hf.train imports it per run
+    monkeypatch.setattr("ser_hf.training.data_stage.load_dataset_from_args", unreadable)
     assert cli_main(["train", str(write_recipe(tmp_path / "r.yaml", tmp_path))]) == 2
     err = capsys.readouterr().err
     assert f"ser-hf: error: {tmp_path / 'corpus' / 'Actor_01'}: Permission denied\n" in err
@@ -131,7 +132,7 @@ def no_data_loaded(monkeypatch):
     def refuse(data_args, **kwargs):
         raise AssertionError("the corpus was loaded before the model was found")
 
-    monkeypatch.setattr("ser_hf.training.stages.load_dataset_from_args", refuse)
+    monkeypatch.setattr("ser_hf.training.data_stage.load_dataset_from_args", refuse)
 
 
 def test_a_hub_model_offline_and_not_cached_stops_the_run_before_the_data(

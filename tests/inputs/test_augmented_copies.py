@@ -138,7 +138,8 @@ def test_top_layers_copies_cache_each_copys_frames_and_leave_the_clips_own_as_th
     from transformers import set_seed
 
     from ser_hf.recipe.parser import parse_recipe
-    from ser_hf.training.stages import load_dataset_from_args, recipe_input_mode
+    from ser_hf.training.data_stage import load_dataset_from_args
+    from ser_hf.training.model_stage import recipe_input_mode
     from tests.inputs.test_modes import TINY_WHISPER_FAST
     from tests.recipe.test_parser import write_recipe
 

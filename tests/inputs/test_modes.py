@@ -24,7 +24,8 @@ from ser_hf.inputs.top_layers import CachedLowerLayersModel, TopLayersMode
 from ser_hf.inputs.top_layers_copies import TopLayersCopiesMode
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
-from ser_hf.training.stages import build_model, load_dataset_from_args, make_folds, recipe_input_mode
+from ser_hf.training.data_stage import load_dataset_from_args, make_folds
+from ser_hf.training.model_stage import build_model, recipe_input_mode
 from tests.conftest_models import TINY_SSL, TINY_WHISPER
 from tests.recipe.test_parser import write_recipe
 

@@ -27,7 +27,7 @@ from ser_hf.models import LogMelFeatureExtractor, OpenSmileFeatureExtractor, bui
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.run_record import RunReport
 from ser_hf.train import main
-from ser_hf.training.stages import load_dataset_from_args, make_folds
+from ser_hf.training.data_stage import load_dataset_from_args, make_folds
 from tests.conftest import REPO, load_bench
 from tests.training.test_train import write_recipe
 

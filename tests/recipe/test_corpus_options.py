@@ -14,7 +14,7 @@ import yaml
 
 from ser_hf.errors import RecipeError
 from ser_hf.recipe.values import corpus_name_problem, corpus_problems, options_of_each_corpus
-from ser_hf.training.stages import load_dataset_from_args
+from ser_hf.training.data_stage import load_dataset_from_args
 from tests.conftest import REPO, write_audio
 
 SPEAKERS_AND_LABELS = ["SP01_angry_1.wav", "SP01_sad_1.wav", "SP02_angry_1.wav", "SP02_sad_1.wav"]
@@ -83,7 +83,7 @@ def test_ser_hf_train_refuses_two_corpora_of_one_name_before_torch_loads(tmp_pat
 
 
 def test_each_folder_corpus_takes_its_own_options_and_keeps_its_speakers_apart(tmp_path):
-    from ser_hf.recipe.arguments import DataArguments
+    from ser_hf.recipe.data_arguments import DataArguments
 
     first, second = _folder(tmp_path / "a" / "clips"), _folder(tmp_path / "b" / "clips")
     data_args = DataArguments(

@@ -18,15 +18,13 @@ from transformers import TrainingArguments
 from ser_hf.errors import RecipeError
 from ser_hf.hub import card
 from ser_hf.recipe import fields, values
-from ser_hf.recipe.arguments import (
-    RECIPE_DATACLASSES,
-    AugmentationArguments,
-    DataArguments,
-    ModelArguments,
-    SERTrainingArguments,
-)
+from ser_hf.recipe.augmentation_arguments import AugmentationArguments
+from ser_hf.recipe.data_arguments import DataArguments
 from ser_hf.recipe.fields import CardRow, NumberRule
-from ser_hf.training.stages import _outcome_training_fields
+from ser_hf.recipe.model_arguments import ModelArguments
+from ser_hf.recipe.parser import RECIPE_DATACLASSES
+from ser_hf.recipe.training_arguments import SERTrainingArguments
+from ser_hf.training.previous_run import _outcome_training_fields
 from tests.conftest import REPO
 
 # The hand-kept tables as they were before issue 66 (recipe/values.py's NUMBER_RULES, the card's _HYPERPARAMETERS and
@@ -143,7 +141,7 @@ def test_outcome_fields_are_the_old_ones():
 
 
 def test_facts_read_from_the_source_equal_the_dataclasses():
-    """What the checks before torch read from arguments.py's source is what the imported dataclasses hold."""
+    """What the checks before torch read from the dataclasses' source is what the imported dataclasses hold."""
     imported = {
         name: facts for arguments in RECIPE_DATACLASSES for name, facts in fields.field_facts(arguments).items()
     }

@@ -15,14 +15,18 @@ import yaml
 from transformers import TrainingArguments
 
 from ser_hf.errors import RecipeError
-from ser_hf.recipe.arguments import AugmentationArguments, DataArguments, ModelArguments, SERTrainingArguments
+from ser_hf.recipe.augmentation_arguments import AugmentationArguments
+from ser_hf.recipe.data_arguments import DataArguments
+from ser_hf.recipe.dataclass_sources import RECIPE_CLASS_MODULES
 from ser_hf.recipe.keys import (
     check_recipe_before_imports,
     recipe_keys_before_imports,
     ser_hf_keys,
     training_arguments_keys,
 )
-from ser_hf.recipe.parser import RecipeParser
+from ser_hf.recipe.model_arguments import ModelArguments
+from ser_hf.recipe.parser import RECIPE_DATACLASSES, RecipeParser
+from ser_hf.recipe.training_arguments import SERTrainingArguments
 from tests.conftest import REPO
 
 #: Generous against a busy 2-core machine; the same error takes well under a second on an idle one.
@@ -43,6 +47,14 @@ def test_the_keys_read_from_the_sources_equal_the_dataclass_fields():
     # SERTrainingArguments also declares some inherited fields again, with ser-hf's defaults.
     assert ser_hf_keys() - inherited == own and "corpus_adversarial_weight" in own
     assert recipe_keys_before_imports() == RecipeParser().field_names()
+
+
+def test_each_recipe_dataclass_is_read_from_the_module_that_defines_it():
+    """The checks before torch read each section's fields from the module :data:`RECIPE_CLASS_MODULES` names: the
+    module that defines the class, in the parser's section order."""
+    assert list(RECIPE_CLASS_MODULES) == [dataclass.__name__ for dataclass in RECIPE_DATACLASSES]
+    for dataclass in RECIPE_DATACLASSES:
+        assert dataclass.__module__ == f"ser_hf.recipe.{RECIPE_CLASS_MODULES[dataclass.__name__]}"
 
 
 def test_every_shipped_recipe_passes_the_early_check(tmp_path):

@@ -411,7 +411,7 @@ def test_every_shipped_whisper_recipe_passes_the_early_model_config_check_on_the
     """The check run before the corpus is decoded applies the recipe's model_config to the real checkpoint's config
     as the model build does (a valid shipped recipe, layers chosen on an encoder saved without the layer sum, was
     once refused there). Reads config.json only; skipped where ../shared/models is absent."""
-    from ser_hf.training.stages import check_model_config
+    from ser_hf.training.model_stage import check_model_config
 
     model_args, _, augmentation_args, _ = parse_recipe([str(recipe)])
     local = LOCAL_ENCODERS[model_args.model_name_or_path]

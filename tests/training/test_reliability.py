@@ -351,7 +351,7 @@ def test_a_training_split_of_one_emotion_stops_before_the_model_is_built(tmp_pat
 
 
 def test_validation_and_test_splits_missing_training_labels_are_a_warning(tmp_path, tiny_ravdess, caplog):
-    from ser_hf.training.stages import audit_split, make_folds
+    from ser_hf.training.data_stage import audit_split, make_folds
 
     # Sad (04) only for the training actors 01 and 02: validation (03) and test (04) hold angry alone.
     data = linked_corpus(
@@ -494,7 +494,7 @@ def test_corpus_weights_are_matched_as_the_loader_matches_names_scaled_before_di
 
     from datasets import Dataset
 
-    from ser_hf.training.stages import training_sample_weights
+    from ser_hf.training.train_stage import training_sample_weights
 
     def data_args(corpus, weights):
         recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, corpus=corpus, corpus_weights=weights)

@@ -133,7 +133,7 @@ def test_self_training_trains_the_last_model_on_the_picks_and_says_so(tmp_path, 
         picked_from.append(np.asarray(logits))
         return original(logits, share)
 
-    monkeypatch.setattr("ser_hf.training.stages.pick_pseudo_labels", recording)
+    monkeypatch.setattr("ser_hf.training.train_stage.pick_pseudo_labels", recording)
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **values, self_training_rounds=2, self_training_share=0.5)
     (report,) = main([str(recipe)])
     run = tmp_path / "run"

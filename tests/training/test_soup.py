@@ -91,7 +91,7 @@ def test_a_soup_run_keeps_the_average_of_its_members_and_says_so(tmp_path, tiny_
         last_member.update(trained_weights(model))  # member 0, just trained by the run's own trainer
         return original(model, members)
 
-    monkeypatch.setattr("ser_hf.training.stages.finish_soup", recording)
+    monkeypatch.setattr("ser_hf.training.train_stage.finish_soup", recording)
     recipe = write_recipe(tmp_path / "r.yaml", tiny_ravdess, **FAST, soup_size=3)
     (report,) = main([str(recipe)])
     run = tmp_path / "run"

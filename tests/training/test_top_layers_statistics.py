@@ -24,7 +24,7 @@ def test_a_model_config_value_the_checkpoint_cannot_take_stops_the_run_in_one_li
     the checkpoint and the value, found from the checkpoint's config before the corpus is decoded, not a traceback;
     a value it takes once the recipe's own keys are applied (``pooled_layers`` with the recipe's
     ``use_weighted_layer_sum: true`` on an encoder saved without it) is not refused."""
-    from ser_hf.training import stages
+    from ser_hf.training import data_stage
     from tests.conftest_models import tiny_whisper_fast
 
     class Decoding(Exception):
@@ -33,7 +33,7 @@ def test_a_model_config_value_the_checkpoint_cannot_take_stops_the_run_in_one_li
     def decoding(*args, **kwargs):
         raise Decoding
 
-    monkeypatch.setattr(stages, "load_dataset_from_args", decoding)
+    monkeypatch.setattr(data_stage, "load_dataset_from_args", decoding)
 
     model, feature_extractor = tiny_whisper_fast()
     model.config.use_weighted_layer_sum = False  # a plain encoder's config: the recipe asks for the layer sum
@@ -59,17 +59,17 @@ def test_speaker_statistics_of_fine_tuned_top_layers_are_the_saved_models_own(tm
     from ser_hf.data.decode import WAVEFORM_COLUMN
     from ser_hf.evaluation.evaluate_model import load_trained_model
     from ser_hf.inputs.speaker_normalization import speaker_statistics
-    from ser_hf.training import stages
+    from ser_hf.training import train_stage
 
     plans = []
-    fit_normalization = stages.fit_normalization
+    fit_normalization = train_stage.fit_normalization
 
     def recording_fit(feature_extractor, splits):
         plan = fit_normalization(feature_extractor, splits)
         plans.append((plan, {group: value[0].copy() for group, value in plan.speaker_statistics.items()}))
         return plan
 
-    monkeypatch.setattr(stages, "fit_normalization", recording_fit)
+    monkeypatch.setattr(train_stage, "fit_normalization", recording_fit)
     values = dict(
         TINY_MODELS["whisper-top-layer"],
         feature_extractor_config={"normalization": "speaker"},

@@ -23,7 +23,7 @@ from ser_hf.models import merge_lora
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.run_record import RunReport
 from ser_hf.train import main
-from ser_hf.training.stages import build_model
+from ser_hf.training.model_stage import build_model
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest import REPO
 from tests.conftest_models import TINY_SSL, TINY_WHISPER
@@ -240,7 +240,7 @@ def test_corpus_weights_set_each_corpus_share_of_the_draws_and_are_checked(tmp_p
 
     from datasets import Dataset
 
-    from ser_hf.training.stages import training_sample_weights
+    from ser_hf.training.train_stage import training_sample_weights
     from ser_hf.training.trainer import EpochSeededWeightedSampler, corpus_sampling_weights
 
     corpora = ["ravdess"] * 90 + ["tess"] * 10

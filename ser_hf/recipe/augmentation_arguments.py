@@ -1,0 +1,237 @@
+"""The augmentation section of a recipe (:class:`AugmentationArguments`): training-time augmentation of the training
+split, with the checks that stop settings the recipe's model cannot use before any data is loaded."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..errors import RecipeError
+from .fields import OFF_OR_POSITIVE, CardRow
+from .value_forms import as_list, as_range
+from .values import check_numbers
+
+if TYPE_CHECKING:
+    from .model_arguments import ModelArguments
+
+#: Models whose inputs have one size for every clip, so that two clips' inputs can be mixed (``mixup_alpha``).
+MIXUP_MODEL_TYPES = ("opensmile",)
+
+
+@dataclass
+class AugmentationArguments:
+    """Training-time augmentation (the training split only). Every probability defaults to 0: off."""
+
+    noise_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of adding noise to a clip.",
+            "card": CardRow(1, "additive noise", "SNR {noise_snr_db} dB"),
+        },
+    )
+    noise_snr_db: list[float] = field(
+        default_factory=lambda: [10.0, 30.0], metadata={"help": "SNR range [low, high] of the added noise, in dB."}
+    )
+    noise_files: Optional[list[str]] = field(
+        default=None, metadata={"help": "Recorded noise clips to mix in; white noise when not given."}
+    )
+    gain_prob: float = field(
+        default=0.0,
+        metadata={"help": "Probability of a random gain.", "card": CardRow(2, "random gain", "{gain_db} dB")},
+    )
+    gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0], metadata={"help": "Gain range in dB."})
+    speed_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of speed perturbation (tempo and pitch).",
+            "card": CardRow(3, "speed perturbation", "factors {speed_factors}"),
+        },
+    )
+    speed_factors: list[float] = field(
+        default_factory=lambda: [0.9, 1.1], metadata={"help": "Speed factors to choose from (Kaldi uses 0.9, 1.1)."}
+    )
+    pitch_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of a pitch shift (tempo kept).",
+            "card": CardRow(4, "pitch shift", "{pitch_semitones} semitones"),
+        },
+    )
+    pitch_semitones: list[float] = field(
+        default_factory=lambda: [-2.0, 2.0], metadata={"help": "Pitch shift range in semitones."}
+    )
+    reverb_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of reverberation.",
+            "card": CardRow(5, "reverberation", "RT60 {reverb_rt60} s"),
+        },
+    )
+    reverb_rt60: list[float] = field(
+        default_factory=lambda: [0.2, 0.8], metadata={"help": "RT60 range (s) of generated impulse responses."}
+    )
+    impulse_responses: Optional[list[str]] = field(
+        default=None, metadata={"help": "Recorded room impulse responses; generated ones when not given."}
+    )
+    lowpass_prob: float = field(
+        default=0.0, metadata={"help": "Probability of band-limiting a clip (a narrowband channel, e.g. telephone)."}
+    )
+    lowpass_hz: list[float] = field(
+        default_factory=lambda: [3000.0, 6000.0], metadata={"help": "Cut-off frequency range in Hz."}
+    )
+    cached_augmented_copies: int = field(
+        default=0,
+        metadata={
+            "help": "FAST mode and finetune_top_layers: encode N augmented copies of every clip once (the recipe's "
+            "waveform augmentation, seeded per clip and copy) beside the clip itself, up to the first fine-tuned "
+            "layer with finetune_top_layers; each training epoch draws, per clip, the clip or one of its copies. "
+            "Validation and test clips are never augmented."
+        },
+    )
+    num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip (spectrogram models)."})
+    time_mask_width: int = field(
+        default=20,
+        metadata={
+            "help": "SpecAugment time masks are drawn 0 to this many frames wide, this width excluded (torchaudio's "
+            "TimeMasking)."
+        },
+    )
+    num_freq_masks: int = field(
+        default=0, metadata={"help": "SpecAugment frequency masks per clip (spectrogram models)."}
+    )
+    freq_mask_width: int = field(
+        default=8,
+        metadata={
+            "help": "SpecAugment frequency masks are drawn 0 to this many bins wide, this width excluded "
+            "(torchaudio's FrequencyMasking)."
+        },
+    )
+    mask_time_prob: Optional[float] = field(
+        default=None, metadata={"help": "SSL encoders: wav2vec2's own SpecAugment, share of frames masked."}
+    )
+    mask_time_length: Optional[int] = field(default=None, metadata={"help": "SSL encoders: frames per time mask."})
+    mask_feature_prob: Optional[float] = field(
+        default=None, metadata={"help": "SSL encoders: share of feature channels masked."}
+    )
+    mask_feature_length: Optional[int] = field(
+        default=None, metadata={"help": "SSL encoders: channels per feature mask."}
+    )
+    mixup_alpha: float = field(
+        default=0.0,
+        metadata={
+            "help": "Mixup (Zhang et al., 2018): each training batch's inputs are mixed with the same batch in "
+            "shuffled order, with a weight lambda drawn from Beta(mixup_alpha, mixup_alpha), and the loss mixes the "
+            "two clips' labels the same way. 0: off. Models of fixed-size inputs only (opensmile).",
+            "range": OFF_OR_POSITIVE,
+        },
+    )
+
+    def __post_init__(self):
+        for name in ("noise_files", "impulse_responses"):
+            setattr(self, name, as_list(getattr(self, name)))
+        self.speed_factors = [float(f) for f in as_list(self.speed_factors)]
+        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz"):
+            setattr(self, name, list(as_range(getattr(self, name), name)))
+        copies = self.cached_augmented_copies
+        if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 32:
+            raise RecipeError(f"cached_augmented_copies: {copies!r} must be a whole number from 0 to 32.")
+        for name in ("noise_files", "impulse_responses"):
+            missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
+            if missing:
+                raise RecipeError(f"{name}: {missing} do not exist.")
+        check_numbers(self)
+        try:  # the augmentation classes validate their values; fail here, before any data is loaded
+            self.waveform_augmentation(16000)
+            self.spec_augment()
+        except ValueError as error:
+            raise RecipeError(str(error)) from None
+
+    def waveform_augmentation(self, sampling_rate: int):
+        """The :class:`~ser_hf.inputs.augment.WaveformAugmentation` the recipe asks for, or `None` when it asks for
+        none."""
+        if not any(
+            (self.noise_prob, self.gain_prob, self.speed_prob, self.pitch_prob, self.reverb_prob, self.lowpass_prob)
+        ):
+            return None
+        from ..inputs.augment import WaveformAugmentation
+
+        return WaveformAugmentation(
+            sampling_rate=sampling_rate,
+            noise_prob=self.noise_prob,
+            noise_snr_db=tuple(self.noise_snr_db),
+            noise_files=self.noise_files or (),
+            gain_prob=self.gain_prob,
+            gain_db=tuple(self.gain_db),
+            speed_prob=self.speed_prob,
+            speed_factors=tuple(self.speed_factors),
+            pitch_prob=self.pitch_prob,
+            pitch_semitones=tuple(self.pitch_semitones),
+            reverb_prob=self.reverb_prob,
+            reverb_rt60=tuple(self.reverb_rt60),
+            impulse_responses=self.impulse_responses or (),
+            lowpass_prob=self.lowpass_prob,
+            lowpass_hz=tuple(self.lowpass_hz),
+        )
+
+    def spec_augment(self):
+        """The :class:`~ser_hf.inputs.augment.SpecAugment` for spectrogram inputs, or `None`."""
+        if not (self.num_time_masks or self.num_freq_masks):
+            return None
+        from ..inputs.augment import SpecAugment
+
+        return SpecAugment(
+            num_time_masks=self.num_time_masks,
+            time_mask_width=self.time_mask_width,
+            num_freq_masks=self.num_freq_masks,
+            freq_mask_width=self.freq_mask_width,
+        )
+
+    def ssl_masking(self) -> dict[str, Any]:
+        """wav2vec2-style masking settings to write into an SSL encoder's config (only those the recipe sets)."""
+        names = ("mask_time_prob", "mask_time_length", "mask_feature_prob", "mask_feature_length")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def check_model(self, model_args: ModelArguments) -> None:
+        """Refuse augmentation settings the chosen model cannot use, rather than silently ignoring them."""
+        # Every baseline but the raw-waveform CNN reads frame features (log-mel or MFCC) that SpecAugment can mask.
+        spectrogram_input = model_args.is_baseline and model_args.model_type != "cnn1d"
+        if (self.num_time_masks or self.num_freq_masks) and not spectrogram_input:
+            raise RecipeError(
+                f"num_time_masks/num_freq_masks mask spectrograms; {model_args.model_type} reads "
+                "waveforms (use mask_time_prob/mask_feature_prob for SSL encoders)."
+            )
+        if self.ssl_masking() and model_args.is_baseline:
+            raise RecipeError(
+                f"mask_time_prob/mask_feature_prob configure SSL encoders, not the "
+                f"{model_args.model_type} baseline (use num_time_masks/num_freq_masks)."
+            )
+        if self.mixup_alpha and model_args.model_type not in MIXUP_MODEL_TYPES:
+            raise RecipeError(
+                f"mixup_alpha: {self.mixup_alpha:g} mixes fixed-size inputs (the {', '.join(MIXUP_MODEL_TYPES)} "
+                f"functionals); {model_args.model_type} reads clips of varying length, whose padding and attention "
+                "masks a mix would blur: leave mixup_alpha unset."
+            )
+        if model_args.cache_feature_encoder and self.waveform_augmentation(16000) is not None:
+            raise RecipeError(
+                "cache_feature_encoder: true runs the feature encoder once per clip, so waveform "
+                "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset."
+            )
+        waveform_augmentation = self.waveform_augmentation(16000) is not None
+        if self.cached_augmented_copies and not (model_args.cache_encoder_outputs and waveform_augmentation):
+            raise RecipeError(
+                f"cached_augmented_copies: {self.cached_augmented_copies} encodes augmented copies of each clip once "
+                "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
+                "gain_prob, speed_prob, pitch_prob, reverb_prob or lowpass_prob above 0)."
+            )
+        if model_args.cache_encoder_outputs and (
+            (waveform_augmentation and not self.cached_augmented_copies) or self.ssl_masking()
+        ):
+            raise RecipeError(
+                "cache_encoder_outputs encodes each clip once, so waveform augmentation and SSL masking "
+                "cannot apply as they do in training on audio: set cached_augmented_copies: N to encode N augmented "
+                "copies of each clip once, turn them off, or train without the cache."
+            )
+
+
+__all__ = ["AugmentationArguments", "MIXUP_MODEL_TYPES"]

@@ -1,0 +1,254 @@
+"""The data section of a recipe (:class:`DataArguments`): which corpora to train on, with which labels, and how to
+split them, with the checks that stop a recipe whose data settings cannot work before any data is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Collection, Optional, Sequence
+
+from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS, canonical_corpus_name
+from ..errors import RecipeError
+from .fields import CardRow, NumberRule
+from .value_forms import as_list, as_mapping, is_weight
+from .values import check_numbers, corpus_name_problem, options_of_each_corpus
+from .yaml_io import load_yaml
+
+
+@dataclass
+class DataArguments:
+    """Which corpora to train on, with which labels, and how to split them."""
+
+    corpus: list[str] = field(
+        default_factory=list,
+        metadata={"help": f"Corpus name(s): {', '.join(CORPUS_NAMES)}. Several are merged."},
+    )
+    data_dir: list[str] = field(default_factory=list, metadata={"help": "Folder of each corpus, in order."})
+    # Also a list of mappings (YAML, or YAML text on the command line), which argparse cannot type beside a mapping.
+    corpus_options: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Options of the corpus loaders, e.g. {demographics_csv: PATH}; with several corpora, "
+            "one mapping per corpus name: {cremad: {demographics_csv: PATH}}, or a list of mappings, one per corpus "
+            "in corpus order (two folder corpora: [{corpus_name: a, ...}, {corpus_name: b, ...}])."
+        },
+    )
+    corpus_weights: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Share of each corpus in the clips drawn for training, with several corpora: {ravdess: 1, tess: "
+            "1} draws as many clips of each per epoch however large each is (a corpus drawn at half its size shows a "
+            "different half each epoch, one drawn at twice its size each clip twice); a corpus not named "
+            "weighs 1. Unset: every training clip once per epoch."
+        },
+    )
+    train_only_corpora: Optional[list[str]] = field(
+        default=None,
+        metadata={
+            "help": "With several corpora: corpora whose clips join every training split and are never validated "
+            "or tested on; the split protocol splits the others, e.g. [tess] scores a RAVDESS+TESS model on the "
+            "same RAVDESS folds as a RAVDESS-only one."
+        },
+    )
+    label_map: Optional[dict | str] = field(
+        default=None, metadata={"help": "Merge or drop labels, e.g. {calm: neutral} or {calm: null} to drop."}
+    )
+    labels: Optional[list[str]] = field(
+        default=None, metadata={"help": "Label set to keep (others are dropped), e.g. [neutral, happy, sad, angry]."}
+    )
+    sampling_rate: int = field(default=16000, metadata={"help": "Rate clips are decoded to (mono)."})
+    skip_invalid: bool = field(
+        default=False, metadata={"help": "Skip (and list) clips that fail to decode instead of stopping."}
+    )
+    split_protocol: str = field(
+        default="speaker",
+        metadata={
+            "help": "speaker (fixed lists or shares of speakers), kfold (speaker-grouped stratified k-fold), "
+            "loso (leave one speaker out), or random (leaks speakers; only to measure the leak).",
+            "choices": list(PROTOCOLS),
+        },
+    )
+    train_speakers: Optional[list[str]] = field(default=None, metadata={"help": "Training speakers (speaker)."})
+    validation_speakers: Optional[list[str]] = field(
+        default=None, metadata={"help": "Validation speakers (speaker protocol)."}
+    )
+    test_speakers: Optional[list[str]] = field(default=None, metadata={"help": "Test speakers (speaker protocol)."})
+    test_size: float = field(default=0.2, metadata={"help": "Share of speakers held out for test (no lists given)."})
+    validation_size: float = field(
+        default=0.1, metadata={"help": "Share of speakers held out for validation (0 for none)."}
+    )
+    num_folds: int = field(default=5, metadata={"help": "Folds of the kfold protocol."})
+    folds: Optional[list[int]] = field(
+        default=None,
+        metadata={"help": "Run only these folds (0-based) of a kfold or loso protocol.", "outcome": False},
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the split, kept apart from the training seed."})
+    max_duration_seconds: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": "Crop training clips to a random window of this length; evaluation uses whole clips.",
+            "range": NumberRule("a positive number of seconds", greater_than=0),
+            "card": CardRow(20, "max_duration_seconds (random training crops)"),
+        },
+    )
+    preprocessing_num_workers: Optional[int] = field(
+        default=None,
+        metadata={"help": "Processes decoding the audio (defaults to one per core, at most 8).", "outcome": False},
+    )
+    cache_precision: str = field(
+        default="float32",
+        metadata={
+            "help": "How the decoded waveforms and the cached encoder outputs (feature encoder, FAST) are stored: "
+            "float32, or float16 at half the disk and memory (see docs/results/LOG.md, Scale).",
+            "choices": list(CACHE_PRECISIONS),
+        },
+    )
+
+    def __post_init__(self):
+        check_numbers(self)
+        self.corpus = [str(c) for c in as_list(self.corpus) or []]
+        self.data_dir = [str(d) for d in as_list(self.data_dir) or []]
+        if isinstance(self.corpus_options, str) and self.corpus_options.lstrip().startswith("["):
+            self.corpus_options = load_yaml(self.corpus_options)
+        if not isinstance(self.corpus_options, list):
+            self.corpus_options = as_mapping(self.corpus_options, "corpus_options") or {}
+        self.label_map = as_mapping(self.label_map, "label_map")
+        self.corpus_weights = _corpus_weights_option(self.corpus_weights, self.corpus)
+        self.labels = as_list(self.labels)
+        self.train_only_corpora = _train_only_corpora_option(self.train_only_corpora, self.corpus)
+        for name in ("train_speakers", "validation_speakers", "test_speakers"):
+            speakers = as_list(getattr(self, name))
+            setattr(self, name, None if speakers is None else [str(s) for s in speakers])
+        self.folds = None if self.folds is None else [int(f) for f in as_list(self.folds)]
+        if not self.corpus:
+            raise RecipeError("corpus is required: the corpus (or corpora) to train on, e.g. corpus: ravdess.")
+        if len(self.corpus) != len(self.data_dir):
+            raise RecipeError(
+                f"Give one data_dir per corpus: {len(self.corpus)} corpora ({', '.join(self.corpus)}) "
+                f"and {len(self.data_dir)} data_dir."
+            )
+        options_of_each_corpus(self.corpus, self.corpus_options)  # one mapping per corpus, or the error naming why
+        problem = corpus_name_problem(
+            {"corpus": self.corpus, "data_dir": self.data_dir, "corpus_options": self.corpus_options}
+        )
+        if problem:
+            raise RecipeError(problem)
+        if self.split_protocol not in PROTOCOLS:
+            raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
+        if self.cache_precision not in CACHE_PRECISIONS:
+            raise RecipeError(f"cache_precision {self.cache_precision!r} is not one of {', '.join(CACHE_PRECISIONS)}.")
+        if self.max_duration_seconds is not None and self.max_duration_seconds <= 0:
+            raise RecipeError(f"max_duration_seconds must be positive, got {self.max_duration_seconds}.")
+        if self.sampling_rate <= 0:
+            raise RecipeError(
+                f"sampling_rate must be a positive number of samples per second, got {self.sampling_rate}."
+            )
+        if self.num_folds < 2:
+            raise RecipeError(
+                f"num_folds must be at least 2 (each fold tests on the speakers the others train on), "
+                f"got {self.num_folds}."
+            )
+
+    def check_split_keys(self, given: Collection[str]) -> None:
+        """Refuse shares of speakers (``test_size``, ``validation_size``) given with speaker lists, which the speaker
+        protocol would silently ignore; ``given`` holds the keys the recipe or the command line set."""
+        if self.split_protocol != "speaker":
+            return
+        lists = [
+            name
+            for name in ("train_speakers", "validation_speakers", "test_speakers")
+            if getattr(self, name) is not None
+        ]
+        sizes = [name for name in ("test_size", "validation_size") if name in given]
+        if lists and sizes:
+            raise RecipeError(
+                f"{' and '.join(sizes)} cannot be used with {', '.join(lists)}: the split takes the "
+                f"speakers named and would ignore {' and '.join(sizes)}. Remove one or the other."
+            )
+
+    def split_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`ser_hf.data.splits.split_dataset` for the recipe's protocol."""
+        options = self._protocol_options()
+        if self.train_only_corpora:
+            options["train_only_corpora"] = self.train_only_corpora
+        return options
+
+    def _protocol_options(self) -> dict[str, Any]:
+        if self.split_protocol == "speaker":
+            if any(v is not None for v in (self.train_speakers, self.validation_speakers, self.test_speakers)):
+                return {
+                    "train_speakers": self.train_speakers,
+                    "validation_speakers": self.validation_speakers,
+                    "test_speakers": self.test_speakers,
+                    "seed": self.split_seed,
+                }
+            return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
+        if self.split_protocol == "kfold":
+            return {"n_splits": self.num_folds, "validation_size": self.validation_size, "seed": self.split_seed}
+        if self.split_protocol == "loso":
+            return {"validation_size": self.validation_size, "seed": self.split_seed}
+        return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
+
+
+def _train_only_corpora_option(value: Any, corpora: Sequence[str]) -> Optional[list[str]]:
+    names = as_list(value)
+    if not names:
+        return None
+    names = [str(name) for name in names]
+    unknown = [name for name in names if name not in corpora]
+    if unknown:
+        raise RecipeError(
+            f"train_only_corpora names {', '.join(map(repr, unknown))}, which the recipe does not train on (corpus: "
+            f"{', '.join(corpora)})."
+        )
+    if set(names) >= set(corpora):
+        raise RecipeError(
+            f"train_only_corpora lists every corpus of the recipe ({', '.join(corpora)}): none is left to validate "
+            "or test on. Leave at least one out."
+        )
+    return names
+
+
+def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[str, float]]:
+    """``corpus_weights`` keyed as the corpora's ``corpus`` column holds them: names matched to ``corpus`` as
+    ``load_corpus`` matches them (case, aliases: ``RAVDESS``, ``CREMA-D``), every corpus of the recipe given a weight
+    (1 where none is named). The values are kept as written; :func:`~ser_hf.training.trainer.corpus_sampling_weights`
+    scales them by the largest before dividing, so ``1.0e+308`` weighs as ``1``."""
+    weights = as_mapping(value, "corpus_weights")
+    if weights is None:
+        return None
+    names = list(dict.fromkeys(canonical_corpus_name(corpus) for corpus in corpora))
+    given: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    unknown = []
+    for name, weight in weights.items():
+        key = canonical_corpus_name(str(name))
+        if key not in names:
+            unknown.append(str(name))
+        elif key in given:
+            raise RecipeError(
+                f"corpus_weights names corpus {key!r} twice ({spelled[key]!r} and {str(name)!r}): give it one weight."
+            )
+        else:
+            given[key], spelled[key] = weight, str(name)
+    if unknown:
+        raise RecipeError(
+            f"corpus_weights names {', '.join(map(repr, sorted(unknown)))}, which the recipe does not train on "
+            f"(corpus: {', '.join(corpora)})."
+        )
+    bad = {spelled[key]: weight for key, weight in given.items() if not is_weight(weight) or weight <= 0}
+    if bad:
+        raise RecipeError(f"corpus_weights must map corpora to positive finite numbers; bad entries: {bad}.")
+    if len(corpora) < 2:
+        raise RecipeError("corpus_weights weighs corpora against each other: it needs two corpora or more.")
+    resolved = {name: float(given.get(name, 1.0)) for name in names}
+    largest = max(resolved.values())
+    drowned = [spelled.get(name, name) for name, weight in resolved.items() if weight / largest == 0.0]
+    if drowned:
+        raise RecipeError(
+            f"corpus_weights: the weight of {', '.join(map(repr, drowned))} is too small beside the largest "
+            f"({largest:g}) to be drawn at all; give weights within a few orders of magnitude of each other."
+        )
+    return resolved
+
+
+__all__ = ["DataArguments"]

@@ -1,0 +1,440 @@
+"""The model section of a recipe (:class:`ModelArguments`): which model to train and how much of it, with the checks
+that stop a recipe whose model settings cannot work before any data is loaded.
+
+A recipe is a flat YAML file whose keys are the fields of the recipe dataclasses (this one, :mod:`.data_arguments`,
+:mod:`.augmentation_arguments`, :mod:`.training_arguments`; alignment-handbook style); :mod:`ser_hf.recipe.parser`
+fills them from the file and the command line.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from huggingface_hub.dataclasses import type_validator
+from huggingface_hub.errors import StrictDataclassError
+
+from ..errors import RecipeError
+from ..models import BASELINES, SSL_MODEL_TYPES
+from ..models.configuration_whisper import LAYER_STATISTICS
+from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
+from ..models.feature_normalization import GROUP_NORMALIZATIONS
+from ..models.pooling import POOLING_MODES
+from ..models.runtime.registry import ENCODER_FAMILIES
+from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
+from .errors import unknown_key_message
+from .fields import AT_LEAST_ONE, NumberRule
+from .value_forms import as_list, as_mapping, type_name
+from .values import check_numbers
+
+MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
+#: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
+WHISPER_MODEL_TYPE = "whisper"
+#: The pooling modes a pretrained encoder's head takes (``pooling_mode``).
+PRETRAINED_POOLING_MODES = (*POOLING_MODES, LAYER_STATISTICS)
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train and how much of it."""
+
+    model_type: str = field(
+        default="wav2vec2",
+        metadata={
+            "help": f"Model kind: a baseline ({', '.join(BASELINES)}) or a self-supervised encoder "
+            f"({', '.join(t for t in MODEL_TYPES if t not in BASELINES)})."
+        },
+    )
+    model_name_or_path: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Checkpoint of the encoder (Hub id or folder, e.g. facebook/wav2vec2-base). Without one an "
+            "SSL encoder is built from `model_config` with random weights (for tests and smoke runs)."
+        },
+    )
+    model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of the checkpoint."})
+    reinitialize_head: bool = field(
+        default=False,
+        metadata={
+            "help": "Train a new classification head on a checkpoint fine-tuned for other labels (without it, "
+            "such a checkpoint is refused, naming both label sets)."
+        },
+    )
+    match_head_labels: bool = field(
+        default=False,
+        metadata={
+            "help": "Start from a fine-tuned emotion classifier (a trained ser-hf model) whose labels differ from "
+            "the task's: keep its head's rows of the labels both have, start a new row for each task label it "
+            "lacks, and drop its rows of labels the task does not hold, so the model chooses among the task's "
+            "labels only (what ser-hf adapt does). Without it such a checkpoint is refused (or, with "
+            "reinitialize_head, gets a whole new head)."
+        },
+    )
+    allow_pickled_weights: bool = field(
+        default=False,
+        metadata={
+            "help": "Load a checkpoint that has only pickled weights (pytorch_model.bin). Off by default: "
+            "ser-hf loads safetensors only, since unpickling can run code."
+        },
+    )
+    model_config: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Config fields: a baseline's config (conv_channels, lstm_hidden_size, ...), or overrides of "
+            "the encoder's config (layerdrop, hidden_dropout, ...); a whole tiny config without a "
+            "checkpoint."
+        },
+    )
+    feature_extractor_config: Optional[dict | str] = field(
+        default=None,
+        metadata={
+            "help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...); for Whisper, "
+            "`normalization` (none, global, speaker, corpus or utterance) of the frozen encoder's states (FAST "
+            "mode) and `trim_silence_db` (each clip's leading and trailing silence trimmed, e.g. 30)."
+        },
+    )
+    encoder_window_seconds: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "Whisper only: the encoder's window in whole seconds (the checkpoint's 30 by default); a "
+            "shorter one keeps the first positional embeddings and costs far less per clip. Saved with the "
+            "model; longer clips are classified in windows by ser-hf predict, never cut."
+        },
+    )
+    pooling_mode: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "SSL head pooling: mean, max, mean_max, statistics, attention or attentive_statistics; "
+            "for Whisper also layer_statistics (each layer's mean and standard deviation, concatenated)."
+        },
+    )
+    use_weighted_layer_sum: bool = field(
+        default=False, metadata={"help": "Classify a learned weighted sum of all encoder layers (SUPERB)."}
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Freeze the convolutional feature encoder of an SSL model."}
+    )
+    num_frozen_layers: int = field(
+        default=0, metadata={"help": "Freeze the lowest N transformer layers (and everything below them)."}
+    )
+    freeze_base_model: bool = field(default=False, metadata={"help": "Freeze the whole encoder: train the head only."})
+    cache_encoder_outputs: bool = field(
+        default=False,
+        metadata={
+            "help": "FAST mode (needs freeze_base_model and mean pooling): encode every clip once, cache the "
+            "pooled layer outputs as a dataset column and train the head on them. The saved model is "
+            "still the full classifier that runs on audio."
+        },
+    )
+    finetune_top_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Whisper on CPU: fine-tune the encoder's top N layers (and its final layer norm) with the head, "
+            "on the lower layers' outputs cached once (N may be every layer: the cache then holds the input "
+            "embeddings; with cache_encoder_outputs, freeze_base_model, "
+            "layer_statistics pooling of every layer and model_config.trim_window: true; global or no statistics). "
+            "With use_lora, LoRA adapters on those layers train instead of their weights."
+        },
+    )
+    cache_feature_encoder: Optional[bool] = field(
+        default=None,
+        metadata={
+            "help": "Run an SSL model's frozen convolutional feature encoder once per clip and train on its "
+            "cached outputs instead of recomputing them every step. Unset (auto): when training on CPU, "
+            "whenever that is exact (the feature encoder is frozen and the training clips are neither "
+            "augmented nor cropped: none longer than max_duration_seconds); on a GPU it is recomputed, "
+            "where the encoder may cost less than reading its cache (not measured yet: docs/results/LOG.md). "
+            "true demands it on any device (the run stops naming what prevents it), false recomputes it."
+        },
+    )
+    use_lora: bool = field(
+        default=False,
+        metadata={
+            "help": "Train LoRA adapters (peft) on the frozen encoder; with finetune_top_layers, on the top layers "
+            "only (their attention and feed-forward projections), on the lower layers' cached outputs."
+        },
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank.", "range": AT_LEAST_ONE})
+    lora_alpha: int = field(
+        default=16,
+        metadata={
+            "help": "LoRA scaling numerator (update scaled by alpha / r).",
+            "range": NumberRule("positive", greater_than=0),
+        },
+    )
+    lora_dropout: float = field(
+        default=0.05,
+        metadata={
+            "help": "Dropout on the LoRA adapters' input.",
+            "range": NumberRule("in [0, 1)", at_least=0, below=1),
+        },
+    )
+    lora_target_modules: Optional[list[str]] = field(
+        default=None,
+        metadata={
+            "help": "Modules that get adapters; defaults to the attention projections (with finetune_top_layers, "
+            "also the feed-forward ones: fc1, fc2)."
+        },
+    )
+
+    def __post_init__(self):
+        check_numbers(self)
+        self.model_config = as_mapping(self.model_config, "model_config") or {}
+        self.feature_extractor_config = as_mapping(self.feature_extractor_config, "feature_extractor_config") or {}
+        self.lora_target_modules = as_list(self.lora_target_modules)
+        if self.model_type not in MODEL_TYPES:
+            raise RecipeError(f"model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}.")
+        if self.pooling_mode is not None and self.pooling_mode not in PRETRAINED_POOLING_MODES:
+            raise RecipeError(
+                f"pooling_mode {unknown_key_message(self.pooling_mode, PRETRAINED_POOLING_MODES)} is not one of "
+                f"{', '.join(PRETRAINED_POOLING_MODES)} ({LAYER_STATISTICS}: Whisper only)."
+            )
+        from transformers import AutoConfig
+
+        from ..models import default_feature_extractor
+
+        if self.is_baseline:
+            config_class = BASELINES[self.model_type][0]
+            _check_known_keys("model_config", self.model_config, config_class())
+            _check_known_keys(
+                "feature_extractor_config", self.feature_extractor_config, default_feature_extractor(self.model_type)
+            )
+        else:
+            # ser-hf's config of the family (its pooling fields, Whisper's head_dropout) extends the checkpoint's.
+            family = ENCODER_FAMILIES.get(self.model_type)
+            config_class = family.pooling_config_class if family else type(AutoConfig.for_model(self.model_type))
+            _check_known_keys("model_config", self.model_config, config_class())
+        _check_config_types("model_config", self.model_config, config_class)
+        if self.is_baseline or self.model_name_or_path is None:
+            # The whole config is built from model_config (no checkpoint under it): its own checks run here.
+            # An encoder's config is built with the head's regime (build_model), which some fields need.
+            head = {} if self.is_baseline else self.head_config_fields()
+            _check_config_values("model_config", {**head, **self.model_config}, config_class)
+        if self.is_baseline:
+            ssl_only = {
+                "model_name_or_path": self.model_name_or_path,
+                "pooling_mode": self.pooling_mode,
+                "use_weighted_layer_sum": self.use_weighted_layer_sum,
+                "num_frozen_layers": self.num_frozen_layers,
+                "freeze_base_model": self.freeze_base_model,
+                "use_lora": self.use_lora,
+                "cache_encoder_outputs": self.cache_encoder_outputs,
+                "cache_feature_encoder": self.cache_feature_encoder,
+            }
+            set_fields = [name for name, value in ssl_only.items() if value]
+            if set_fields:
+                raise RecipeError(
+                    f"{', '.join(set_fields)} only apply to SSL encoders, not to the {self.model_type} "
+                    "baseline (it trains from scratch)."
+                )
+        elif self.model_type == WHISPER_MODEL_TYPE:
+            unknown = sorted(set(self.feature_extractor_config) - {"normalization", "trim_silence_db"})
+            if unknown:
+                raise RecipeError(
+                    f"feature_extractor_config: {', '.join(unknown)} cannot be set for Whisper; it takes "
+                    "`normalization` and `trim_silence_db` only (the rest is the checkpoint's "
+                    "preprocessor_config.json)."
+                )
+            trim = self.feature_extractor_config.get("trim_silence_db")
+            if not is_trim_silence_db(trim):
+                raise RecipeError(
+                    f"feature_extractor_config.trim_silence_db: {trim!r} is not a number of dB above 0 (e.g. 30: "
+                    "frames quieter than 30 dB below the clip's loudest are trimmed from its ends), nor null."
+                )
+            normalization = self.feature_extractor_config.get("normalization", "none")
+            if normalization not in STATE_NORMALIZATIONS:
+                raise RecipeError(
+                    f"feature_extractor_config.normalization: {normalization!r} is not one of "
+                    f"{', '.join(STATE_NORMALIZATIONS)}."
+                )
+        elif self.feature_extractor_config:
+            raise RecipeError(
+                "feature_extractor_config applies to the baselines and Whisper; other SSL encoders use their "
+                "checkpoint's."
+            )
+        if self.encoder_window_seconds is not None:
+            if self.model_type != WHISPER_MODEL_TYPE:
+                raise RecipeError(
+                    f"encoder_window_seconds applies to Whisper encoders, not to model_type {self.model_type!r}."
+                )
+            if isinstance(self.encoder_window_seconds, bool) or not 1 <= self.encoder_window_seconds <= 30:
+                raise RecipeError(
+                    f"encoder_window_seconds: {self.encoder_window_seconds!r} must be a whole number of seconds "
+                    "from 1 to 30 (Whisper's positional embeddings cover 30 s)."
+                )
+        conflicts = self._regime_conflicts()
+        if len(conflicts) == 1:
+            raise RecipeError(conflicts[0])
+        if conflicts:
+            raise RecipeError(
+                f"{len(conflicts)} settings of the recipe conflict: "
+                + " ".join(f"({number}) {text}" for number, text in enumerate(conflicts, start=1))
+            )
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model_type in BASELINES
+
+    def _regime_conflicts(self) -> list[str]:
+        """Every training-regime setting that conflicts with another, each in words with what to change: reported
+        together, in one error, before anything is decoded."""
+        conflicts = []
+        normalization = self.feature_extractor_config.get("normalization", "none")
+        if self.model_type == WHISPER_MODEL_TYPE and normalization != "none" and not self.cache_encoder_outputs:
+            conflicts.append(
+                f"feature_extractor_config.normalization: {normalization} standardises the frozen encoder's "
+                "states with statistics of their cache: it needs cache_encoder_outputs: true and "
+                "freeze_base_model: true."
+            )
+        if normalization == UTTERANCE_NORMALIZATION and self.pooling_mode != LAYER_STATISTICS:
+            conflicts.append(
+                f"feature_extractor_config.normalization: {UTTERANCE_NORMALIZATION} centres each clip's frames on "
+                f"their own mean, which leaves only their spread to pool: it needs pooling_mode: {LAYER_STATISTICS} "
+                f"(got {self.pooling_mode!r})."
+            )
+        # With finetune_top_layers, LoRA adapts the top layers only, on the cached lower ones (_check_top_layers).
+        whole_encoder_lora = self.use_lora and not self.finetune_top_layers
+        if whole_encoder_lora and self.use_weighted_layer_sum:
+            conflicts.append(
+                "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
+                "hold the layer weights, so best-model loading and resuming would lose them."
+            )
+        if whole_encoder_lora and (self.freeze_base_model or self.num_frozen_layers):
+            conflicts.append(
+                "use_lora already freezes the whole encoder: drop freeze_base_model and num_frozen_layers."
+            )
+        if self.num_frozen_layers and self.freeze_base_model:
+            conflicts.append(
+                "num_frozen_layers and freeze_base_model both set: freeze_base_model freezes every layer; keep one."
+            )
+        if self.cache_feature_encoder and not self.freeze_feature_encoder:
+            conflicts.append(
+                "cache_feature_encoder: true needs freeze_feature_encoder: true (a feature encoder that "
+                "trains changes its outputs every step)."
+            )
+        if self.cache_feature_encoder and self.cache_encoder_outputs:
+            conflicts.append(
+                "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
+                "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
+            )
+        # Whisper's classifier reads SpecAugment's keys only on the cached frames of finetune_top_layers (wav2vec 2.0,
+        # HuBERT and WavLM apply them to their own hidden states in training, as transformers does).
+        if (
+            self.model_type == WHISPER_MODEL_TYPE
+            and self.model_config.get("apply_spec_augment")
+            and not self.finetune_top_layers
+        ):
+            conflicts.append(
+                "model_config.apply_spec_augment: true needs finetune_top_layers with Whisper (it masks the cached "
+                "input of the first fine-tuned layer; FAST mode caches pooled statistics that no mask reaches, and "
+                "the other Whisper regimes do not read it): set finetune_top_layers, or drop apply_spec_augment and "
+                "augment the audio (cached_augmented_copies, augmentation probabilities)."
+            )
+        if self.finetune_top_layers:
+            try:
+                self._check_top_layers()
+            except RecipeError as error:
+                return conflicts + [str(error)]  # it names the FAST keys it needs itself
+        if self.cache_encoder_outputs:
+            if not self.freeze_base_model:
+                conflicts.append(
+                    "cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
+                    "change every step and cannot be cached; finetune_top_layers trains the top layers on them)."
+                )
+            if self.pooling_mode not in (None, "mean", LAYER_STATISTICS):
+                conflicts.append(
+                    f"cache_encoder_outputs needs mean pooling (or {LAYER_STATISTICS} for Whisper), not "
+                    f"pooling_mode={self.pooling_mode!r}: only they can be computed from cached pooled layer "
+                    "outputs."
+                )
+        return conflicts
+
+    def head_config_fields(self) -> dict[str, Any]:
+        """The head's regime as config fields (``pooling_mode``, ``use_weighted_layer_sum``), those the recipe sets."""
+        fields = {"pooling_mode": self.pooling_mode, "use_weighted_layer_sum": self.use_weighted_layer_sum}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def _check_top_layers(self) -> None:
+        """Every key that conflicts with ``finetune_top_layers``, in one error with the working form."""
+        value = self.finetune_top_layers
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RecipeError(f"finetune_top_layers: {value!r} must be a whole number of layers (0: none).")
+        wanted = {
+            "model_type": (self.model_type, WHISPER_MODEL_TYPE),
+            "cache_encoder_outputs": (self.cache_encoder_outputs, True),
+            "freeze_base_model": (self.freeze_base_model, True),
+            "use_weighted_layer_sum": (self.use_weighted_layer_sum, True),
+            "pooling_mode": (self.pooling_mode, LAYER_STATISTICS),
+            "model_config.trim_window": (self.model_config.get("trim_window", False), True),
+            "num_frozen_layers": (self.num_frozen_layers, 0),
+        }
+        conflicts = [f"{key}: {have!r} (needs {need!r})" for key, (have, need) in wanted.items() if have != need]
+        unknown = [name for name in self.lora_target_modules or () if name not in TOP_LAYERS_LORA_TARGET_MODULES]
+        if self.use_lora and unknown:
+            conflicts.append(
+                f"lora_target_modules: {', '.join(map(str, unknown))} (a Whisper encoder layer's linear modules are "
+                f"{', '.join(TOP_LAYERS_LORA_TARGET_MODULES)})"
+            )
+        normalization = self.feature_extractor_config.get("normalization", "none")
+        if normalization not in ("none", "global", *GROUP_NORMALIZATIONS):
+            conflicts.append(
+                f"feature_extractor_config.normalization: {normalization!r} (needs 'global', 'speaker', 'corpus' or "
+                "'none': the fine-tuned layers read each clip's cached frames as they are)"
+            )
+        if conflicts:
+            raise RecipeError(
+                f"finetune_top_layers: {value} conflicts with " + "; ".join(conflicts) + ". A recipe that works: "
+                "model_type: whisper, cache_encoder_outputs: true, freeze_base_model: true, "
+                "use_weighted_layer_sum: true, pooling_mode: layer_statistics, model_config: {trim_window: true}, "
+                "feature_extractor_config: {normalization: global} (recipes/ravdess_whisper_tiny_en_top2.yaml)."
+            )
+
+
+def _config_field_types(config_class: type) -> dict[str, Any]:
+    """The annotated type of each field of a config class. Annotations a module left as strings (``from __future__
+    import annotations``, as ser-hf's baseline configs, whose ``@strict`` type checks then do not run) are evaluated;
+    a class whose annotations do not evaluate (transformers' ``PreTrainedConfig``) leaves its fields unchecked."""
+    field_types: dict[str, Any] = {}
+    for klass in reversed(config_class.__mro__):
+        try:
+            field_types.update(inspect.get_annotations(klass, eval_str=True))
+        except (NameError, TypeError, SyntaxError):
+            continue
+    return field_types
+
+
+def _check_config_types(name: str, values: dict, config_class: type) -> None:
+    """Stop on a config value of the wrong type (``conv_channels: 16`` for a list), naming the key, the value and the
+    type, with ``huggingface_hub``'s own type check of strict dataclasses."""
+    field_types = _config_field_types(config_class)
+    for key, value in values.items():
+        expected = field_types.get(key)
+        if expected is None:
+            continue
+        try:
+            type_validator(key, value, expected)
+        except (TypeError, ValueError):
+            raise RecipeError(f"{name}.{key}: {value!r} is not a valid {type_name(expected)}.") from None
+
+
+def _check_config_values(name: str, values: dict, config_class: type) -> None:
+    """Build the config from ``values`` so that its own checks (``validate_architecture``) stop the run now, in one
+    line, rather than as a ``StrictDataclassError`` once the data is loaded."""
+    try:
+        config_class(**values)
+    except (StrictDataclassError, TypeError, ValueError) as error:
+        cause = error.__cause__ if isinstance(error, StrictDataclassError) and error.__cause__ else error
+        raise RecipeError(f"{name}: {cause}") from None
+
+
+def _check_known_keys(name: str, values: dict, defaults) -> None:
+    """Configs and feature extractors accept any keyword silently; a misspelt key must stop the run instead."""
+    known = set(defaults.to_dict())
+    unknown = [key for key in values if key not in known]
+    if unknown:
+        hints = ", ".join(unknown_key_message(key, known) for key in unknown)
+        raise RecipeError(f"{name}: {hints} is not a field of {type(defaults).__name__}.")
+
+
+__all__ = ["MODEL_TYPES", "ModelArguments", "PRETRAINED_POOLING_MODES", "WHISPER_MODEL_TYPE"]
