@@ -9,7 +9,7 @@ runs, the speaker-leakage study, embedding maps, and the adaptation learning cur
     ser-hf loco RECIPE.yaml --seeds 42 7 43 --output result.json
     ser-hf learning-curve MODEL --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
 
-Each builds on the training stages of :mod:`ser_hf.training.stages` and on
+Each builds on the training stages (:mod:`ser_hf.training.train_stage` and its siblings) and on
 :func:`ser_hf.training.run_recipe.run_recipe`, which runs a recipe as ``python -m ser_hf.train`` does: a sweep point or
 a leakage-study run is a normal training run directory, which ``compare`` reads. Their command lines live in
 :mod:`ser_hf.cli` (``cli/sweep.py``, ``cli/compare.py``, ``cli/leakage_study.py``, ``cli/embed.py``); the names below

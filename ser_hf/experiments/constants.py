@@ -7,7 +7,7 @@ PROJECTION_METHODS = ("auto", "umap", "tsne", "pca")
 
 #: The arms of ``ser-hf learning-curve`` (:mod:`.learning_curve`), and its defaults: the arms, the labelled clips per
 #: emotion (k) and the draw seeds.
-LEARNING_CURVE_ARMS = ("zero-shot", "adapted", "adapted+self-training", "scratch")
+LEARNING_CURVE_ARMS = ("zero-shot", "adapted", "suggested", "adapted+self-training", "scratch")
 LEARNING_CURVE_DEFAULTS = {
     "arms": ("zero-shot", "adapted", "scratch"),
     "ks": (0, 1, 2, 5, 10, 20),

@@ -10,6 +10,10 @@ k clips of every emotion are drawn from the adaptation speakers' clips, the same
 - ``adapted``: ``ser-hf adapt`` on the k clips;
 - ``adapted+self-training``: ``ser-hf adapt --unlabelled_dir`` with the adaptation speakers' other clips unlabelled
   (the adapted arm's figure is then read from the same run's first adaptation, which is the adapted arm's run);
+- ``suggested``: ``ser-hf adapt`` on clips ``ser-hf suggest`` chose among the adaptation speakers' clips
+  (``--per_emotion k``), labelled with their true labels as a person would label them: the first k x (labels scored)
+  rows of the sheet, the same number of clips as the random arms, further rows only where a label is still missing
+  (and a random clip of a label the whole sheet lacks, counted in the cell's ``filled_at_random``);
 - ``scratch``: the same recipe with a new head (``reinitialize_head``), no L2-SP: what the k clips teach alone.
 
 Every arm is scored on the test speakers' clips of the labels scored: the corpus' labels that the model has (or
@@ -261,6 +265,14 @@ def _draw_cell(
         report = adapt(model, labelled, cell_dir / "scratch", overrides={**overrides, **SCRATCH_OVERRIDES}, **common)
         results.add(_cell("scratch", k, draw, _test_metrics(report), time.perf_counter() - started))
         remove(cell_dir / "scratch")
+    if "suggested" in wanted:
+        started = time.perf_counter()
+        chosen, filled = _suggested_rows(model, clips, adapt_speakers, k, draw, cell_dir)
+        folder = clips.link_folder(cell_dir / "suggested-labelled", chosen + list(test_rows))
+        report = adapt(model, folder, cell_dir / "suggested", overrides=overrides, **common)
+        cell = _cell("suggested", k, draw, _test_metrics(report), time.perf_counter() - started)
+        results.add({**cell, "labelled_clips": len(chosen), "filled_at_random": filled})
+        remove(cell_dir / "suggested")
     if "adapted+self-training" in wanted:
         pool = [row for row in clips.rows_of(adapt_speakers) if row not in set(drawn)]
         unlabelled = clips.link_folder(cell_dir / "unlabelled", pool, unlabelled=True)
@@ -279,6 +291,37 @@ def _draw_cell(
         report = adapt(model, labelled, cell_dir / "adapted", overrides=overrides, **common)
         results.add(_cell("adapted", k, draw, _test_metrics(report), time.perf_counter() - started))
         remove(cell_dir / "adapted")
+
+
+def _suggested_rows(model, clips: CurveCorpus, adapt_speakers, k: int, draw: int, cell_dir: Path) -> tuple[list, int]:
+    """The rows ``ser-hf suggest`` puts first in the sheet of the adaptation speakers' clips (its clustering seeded by
+    `draw`), as many as the random arms label (k of each label scored), more only until every label has a clip; a
+    label the whole sheet lacks gets a random clip (`draw`). Returns the rows and how many were filled at random."""
+    from ..adaptation.suggest import suggest
+
+    pool_rows = clips.rows_of(adapt_speakers)
+    pool = clips.link_folder(cell_dir / "pool", pool_rows, unlabelled=True)
+    sheet = cell_dir / "suggested.csv"
+    if sheet.exists():
+        sheet.unlink()  # this experiment's own sheet, left by an interrupted cell
+    found = suggest(model, pool, sheet, per_emotion=k, speaker_regex=SPEAKER_REGEX, seed=draw)
+    budget, chosen = k * len(clips.labels), []
+    for sheet_row in found.rows:
+        number = int(Path(sheet_row.path).stem.rsplit(LINK_SEPARATOR, 1)[1])
+        row = pool_rows[number]
+        missing = set(clips.labels) - {clips.label_of[r] for r in chosen}
+        if len(chosen) >= budget and not missing:
+            break
+        if len(chosen) < budget or clips.label_of[row] in missing:
+            chosen.append(row)
+    generator = np.random.default_rng(draw)
+    filled = 0
+    for label in clips.labels:
+        if label not in {clips.label_of[r] for r in chosen}:
+            candidates = [r for r in pool_rows if clips.label_of[r] == label]
+            chosen.append(int(generator.choice(candidates)))
+            filled += 1
+    return chosen, filled
 
 
 def _test_metrics(report) -> dict[str, Any]:

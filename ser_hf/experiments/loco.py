@@ -11,7 +11,7 @@ statistics are over its clips in play. This is the protocol of BENCHMARKS.md's h
 leave-one-corpus-out"): its general rows are this experiment on the three corpora with their seeds.
 
 A cell is one (left-out corpus, training seed, normalisation); each trains through the training stages
-(:func:`ser_hf.training.stages.train_and_evaluate`) in its own folder, so a finished cell is read back and an
+(:func:`ser_hf.training.train_stage.train_and_evaluate`) in its own folder, so a finished cell is read back and an
 interrupted one resumes from its last checkpoint, and the result file
 (:class:`~ser_hf.experiments.results.ResultFile`) is written after every cell.
 """
@@ -210,7 +210,7 @@ def corpus_labels(values: Mapping[str, Any]) -> dict[str, list[str]]:
     """The emotions each corpus of `values` holds (its clips', after the recipe's ``label_map`` and ``labels``), by
     corpus name, in ser-hf's order: what a corpus trains on, and what it can be scored on."""
     from ..data.dataset_info import column_values
-    from ..training.stages import load_dataset_from_args, recipe_shortest_clip
+    from ..training.data_stage import load_dataset_from_args, recipe_shortest_clip
 
     recipe = parse_values(values)
     dataset = load_dataset_from_args(
@@ -240,7 +240,8 @@ def train_left_out(
     from ..data.dataset_info import column_values
     from ..data.splits import speaker_split
     from ..evaluation.bootstrap import pooled_intervals
-    from ..training.stages import audit_split, prepare_recipe_data, train_and_evaluate
+    from ..training.data_stage import audit_split, prepare_recipe_data
+    from ..training.train_stage import train_and_evaluate
 
     sources = [name for name in corpora if name != left_out]
     model_labels = training_labels(labels_of, sources)

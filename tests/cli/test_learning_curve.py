@@ -112,3 +112,24 @@ def test_speakers_and_arms_are_checked_before_any_adaptation(tmp_path, trained_m
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=TEST, arms=["fine-tuned"]
         )
     assert not (tmp_path / "c.json").exists()
+
+
+def test_the_suggested_arm_labels_as_many_clips_as_ser_hf_suggest_puts_first(tmp_path, trained_model, corpus):
+    """The clips ser-hf suggest chose among the adaptation speakers' (never a test speaker's), as many as the random
+    arms label, adapted on with their true labels."""
+    document = run_learning_curve(
+        trained_model,
+        corpus,
+        tmp_path / "curve.json",
+        corpus="ravdess",
+        adapt_speakers=ADAPT,
+        test_speakers=TEST,
+        labels=LABELS,
+        ks=[2],
+        draws=[1],
+        arms=["suggested"],
+        overrides=QUICK,
+    )
+    (cell,) = document["cells"]
+    assert cell["key"] == "suggested/2/1" and cell["test_clips"] == 10
+    assert cell["labelled_clips"] >= 2 * len(LABELS) and cell["filled_at_random"] <= len(LABELS)
