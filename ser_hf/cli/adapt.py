@@ -82,16 +82,21 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument("--revision", help="branch, tag or commit of a Hub model")
     parser.add_argument("--seed", type=int, default=42, help="training seed (default 42)")
+    add_set_argument(parser, "change a recipe value of the adaptation (e.g. num_train_epochs=50)")
+    parser.set_defaults(run=adapt_command, interrupted_hint=RESUME_HINT)
+    return parser
+
+
+def add_set_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--set KEY=VALUE`` (repeatable, into ``args.overrides``; read by :func:`recipe_overrides`)."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change a recipe value of the adaptation (e.g. num_train_epochs=50), repeatable; values read as YAML",
+        help=f"{what}, repeatable; values read as YAML, a dotted key sets one entry of a mapping",
     )
-    parser.set_defaults(run=adapt_command, interrupted_hint=RESUME_HINT)
-    return parser
 
 
 def recipe_overrides(items: Sequence[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import argparse
 
 # ser_hf.deploy.app imports Gradio and the model's libraries only when it builds the app.
 from ..deploy.app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
+from .adapt import add_set_argument
 from .commands import COMMANDS
 from .corpus_arguments import positive_int
 from .number_arguments import non_negative_seconds, port_number
@@ -90,14 +91,7 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the adapted models go (default: SHEET.adapted beside the sheet)",
     )
-    label.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a recipe value of the adaptation (as ser-hf adapt --set), repeatable",
-    )
+    add_set_argument(label, "change a recipe value of the adaptation (as ser-hf adapt --set)")
     app.set_defaults(run=app_command)
     return app
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .adapt import recipe_overrides
+from .adapt import add_set_argument, recipe_overrides
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, key_values, speaker_ids
 from .errors import RESUME_HINT
@@ -57,14 +57,7 @@ def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="the result file (JSON), written after every cell")
     parser.add_argument("--work_dir", "--work-dir", help="where the cells' folders go (default: OUTPUT.work)")
     parser.add_argument("--keep_models", "--keep-models", action="store_true", help="keep every cell's model")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a recipe value of every adaptation (e.g. num_train_epochs=30), repeatable",
-    )
+    add_set_argument(parser, "change a recipe value of every adaptation (e.g. num_train_epochs=30)")
     parser.set_defaults(run=learning_curve_command, interrupted_hint=RESUME_HINT)
     return parser
 
