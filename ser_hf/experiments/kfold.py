@@ -1,11 +1,16 @@
 """Speaker k-fold accuracy of a recipe: ``ser-hf kfold RECIPE.yaml --folds 5 --fold_seed 42 --output result.json``.
 
-The recipe runs under the speaker-grouped k-fold protocol (``split_protocol: kfold``, ``num_folds``, ``split_seed``:
-every speaker is tested once, by a model that never heard them), through the same sequence as ``ser-hf train``
-(:func:`ser_hf.training.run_recipe.run_recipe`): a finished fold is read back and an interrupted one resumes from its
-last checkpoint. The result file (:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine)
-holds each fold's scores and the summary: the mean and standard deviation over the folds, and the folds' test speakers
-pooled with a speaker-bootstrap 95 % interval, the figure BENCHMARKS.md reports.
+The recipe runs under the speaker-grouped k-fold protocol (every speaker is tested once, by a model that never heard
+them), as BENCHMARKS.md's k-fold table runs every recipe: its own split lists dropped, ``split_protocol: kfold``,
+``num_folds``, the fold seed as ``split_seed`` and as the training ``seed``; a recipe that chooses nothing on
+validation speakers (fixed epochs, last model) trains on all of each fold's training speakers, one that does holds out
+``validation_size`` of them (0.2 unless ``--validation_size`` says); a merged recipe folds RAVDESS alone while its
+other corpora train in every fold. The resolved recipe is written beside the run folder (``RUN_DIR.kfold.yaml``) and
+runs through the sequence ``ser-hf train`` runs (:func:`ser_hf.training.run_recipe.run_recipe`): a finished fold is
+read back and an interrupted one resumes from its last checkpoint. The result file
+(:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine) holds each fold's scores and the
+summary: the mean and standard deviation over the folds, and the folds' test speakers pooled with a speaker-bootstrap
+95 % interval, the figure BENCHMARKS.md reports.
 """
 
 from __future__ import annotations
@@ -18,8 +23,44 @@ from ..errors import RecipeError
 from .results import ResultFile
 
 EXPERIMENT = "kfold"
+#: A recipe's fixed split, dropped for k-fold.
+SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_size", "folds")
 #: The recipe keys the experiment sets itself: a recipe override of one of them is refused.
-SET_BY_EXPERIMENT = ("split_protocol", "num_folds", "split_seed", "output_dir", "folds")
+SET_BY_EXPERIMENT = SPLIT_KEYS + ("split_protocol", "num_folds", "split_seed", "seed", "output_dir")
+#: The share of each fold's training speakers held out for validation by a recipe that chooses on them.
+VALIDATION_SIZE = 0.2
+#: The corpus folded on its own when a recipe merges several (the others train in every fold).
+FOLDED_CORPUS = "ravdess"
+#: The resolved recipe, beside the run folder (``RUN_DIR.kfold.yaml``): ``ser-hf train`` runs it again as it is.
+RESOLVED_RECIPE_SUFFIX = ".kfold.yaml"
+
+
+def selects_on_validation(values: dict) -> bool:
+    """Whether a recipe uses validation speakers to choose anything: its best epoch (``load_best_model_at_end``, on by
+    default) or when to stop (``early_stopping_patience``)."""
+    return bool(values.get("load_best_model_at_end", True)) or values.get("early_stopping_patience") is not None
+
+
+def kfold_values(
+    values: dict, folds: int, fold_seed: int, output_dir: Path, validation_size: float = VALIDATION_SIZE
+) -> dict:
+    """A recipe's values with its split replaced by speaker k-fold (module docstring); `validation_size` of each fold's
+    training speakers validate where the recipe chooses on them."""
+    values = {key: value for key, value in values.items() if key not in SPLIT_KEYS}
+    corpora = values.get("corpus")
+    if isinstance(corpora, list) and len(corpora) > 1:
+        if FOLDED_CORPUS not in corpora:
+            raise RecipeError(f"The recipe merges {corpora}: ser-hf kfold folds {FOLDED_CORPUS}, which it lacks.")
+        values["train_only_corpora"] = [name for name in corpora if name != FOLDED_CORPUS]
+    values.update(
+        split_protocol="kfold",
+        num_folds=folds,
+        validation_size=validation_size if selects_on_validation(values) else 0.0,
+        split_seed=fold_seed,
+        seed=fold_seed,
+        output_dir=str(output_dir),
+    )
+    return values
 
 
 def _summary(cells: list[dict], pooled: Optional[dict] = None) -> dict[str, Any]:
@@ -52,7 +93,7 @@ def run_kfold(
     seeded by `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` + ``-kfold{folds}-seed{fold_seed}``)
     and write the result file `output`; returns its document."""
     from ..recipe.overrides import command_line_values
-    from ..recipe.yaml_io import read_recipe_file
+    from ..recipe.yaml_io import read_recipe_file, write_recipe_file
     from ..training.run_recipe import run_recipe
 
     if folds < 2:
@@ -76,9 +117,10 @@ def run_kfold(
     }
     pooled: dict[str, Any] = {}
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)
-    args = [str(recipe), *recipe_args, "--split_protocol", "kfold", "--num_folds", str(folds)]
-    args += ["--split_seed", str(fold_seed), "--output_dir", str(run_dir)]
-    reports = run_recipe(args)
+    resolved = run_dir.parent / f"{run_dir.name}{RESOLVED_RECIPE_SUFFIX}"
+    validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
+    write_recipe_file(resolved, kfold_values(values, folds, fold_seed, run_dir, validation_size))
+    reports = run_recipe([str(resolved)])
     from ..run_folder import read_run
 
     record = read_run(run_dir)

@@ -48,3 +48,25 @@ def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):
         run_kfold(recipe, tmp_path / "k.json", recipe_args=["--num_folds", "3"])
     with pytest.raises(RecipeError, match="--folds 1"):
         run_kfold(recipe, tmp_path / "k.json", folds=1)
+
+
+def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
+    """Its own split dropped, the fold seed as split and training seed, no validation speakers where it chooses
+    nothing on them, 0.2 of each fold's training speakers where it does, RAVDESS folded alone in a merged recipe."""
+    from ser_hf.experiments.kfold import kfold_values
+
+    recipe = {"corpus": "ravdess", "train_speakers": ["01"], "test_speakers": ["02"], "load_best_model_at_end": False}
+    values = kfold_values(recipe, 5, 42, tmp_path)
+    assert "train_speakers" not in values and "test_speakers" not in values
+    assert (values["split_protocol"], values["num_folds"], values["split_seed"], values["seed"]) == (
+        "kfold",
+        5,
+        42,
+        42,
+    )
+    assert values["validation_size"] == 0.0
+    assert kfold_values({**recipe, "load_best_model_at_end": True}, 5, 42, tmp_path)["validation_size"] == 0.2
+    merged = kfold_values({"corpus": ["ravdess", "tess", "nemo"], "load_best_model_at_end": False}, 5, 7, tmp_path)
+    assert merged["train_only_corpora"] == ["tess", "nemo"]
+    with pytest.raises(RecipeError, match="folds ravdess, which it lacks"):
+        kfold_values({"corpus": ["tess", "nemo"]}, 5, 42, tmp_path)
