@@ -113,8 +113,11 @@ UA is that of all 1,200 test predictions together with its 95 % speaker-bootstra
 benchmark pooled the folds). Transductive rows standardise each test speaker (or corpus) with statistics of their own
 unlabelled clips: read them as "when several recordings of each speaker are at hand". The general recipes train on
 TESS and nEMO as well and are scored on the same RAVDESS folds. One row per shipped recipe; "–" throughout: not
-measured under this protocol (CREMA-D is not available to the project's benchmarks). Command:
-`python bench/accuracy.py recipes/NAME.yaml --results docs/results/ravdess_kfold/accuracy-NAME.json`.
+measured under this protocol (CREMA-D is not available to the project's benchmarks). Command, on any recipe:
+`ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS`
+(`ser_hf.experiments.run_kfold`, the same folds); the rows here were written by
+`python bench/accuracy.py recipes/NAME.yaml --results docs/results/ravdess_kfold/accuracy-NAME.json`, which also runs
+the random-split control (`--leakage`) and several fold seeds.
 """
 
 DEMO_INTRO = """\
