@@ -49,6 +49,8 @@ SPEAKER_REGEX = rf"^(?P<speaker>.+?){LINK_SEPARATOR}"
 #: What the scratch arm changes in the adaptation recipe: a new head, trained on the k clips alone.
 SCRATCH_OVERRIDES = {"reinitialize_head": True, "match_head_labels": False, "starting_point_weight": 0.0}
 EXPERIMENT = "learning-curve"
+#: The file that marks a work folder as this experiment's own.
+WORK_MARK = ".ser-hf-learning-curve"
 
 
 def draw_clips(labels: Sequence[str], speakers: Sequence[str], adapt: Sequence[str], k: int, seed: int) -> np.ndarray:
@@ -196,6 +198,8 @@ def run_learning_curve(
     }
     results = ResultFile(output, EXPERIMENT, settings, summarize, command=command)
     work = Path(work_dir) if work_dir is not None else Path(output).with_suffix(".work")
+    made_work_folder = not work.exists()
+    own_work_folder(work)
     test_rows = clips.rows_of(test_speakers)
     cells = [(0, None)] if 0 in ks and "zero-shot" in arms else []
     cells += [(k, draw) for k in ks if k > 0 for draw in draws]
@@ -210,9 +214,26 @@ def run_learning_curve(
         if on_cell is not None and results.cells:
             on_cell(results.cells[-1])
     results.write()
-    if not keep_models and work.is_dir():
-        shutil.rmtree(work)
+    if not keep_models:  # what this experiment wrote there, and the folder itself where it made it
+        for child in work.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        if made_work_folder:
+            work.rmdir()
     return results.document()
+
+
+def own_work_folder(folder: Path) -> Path:
+    """`folder`, made for the cells and marked as this experiment's (:data:`WORK_MARK`), so that only a folder it made
+    is ever removed; an existing folder without the mark that holds anything is refused."""
+    mark = folder / WORK_MARK
+    if folder.is_dir() and any(folder.iterdir()) and not mark.is_file():
+        raise RecipeError(
+            f"--work_dir {folder} holds files ser-hf learning-curve did not write: give a new or empty folder (the "
+            "cells' folders are removed once scored)."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+    return folder
 
 
 def _progress(cells: list) -> Any:

@@ -133,3 +133,21 @@ def test_the_suggested_arm_labels_as_many_clips_as_ser_hf_suggest_puts_first(tmp
     (cell,) = document["cells"]
     assert cell["key"] == "suggested/2/1" and cell["test_clips"] == 10
     assert cell["labelled_clips"] >= 2 * len(LABELS) and cell["filled_at_random"] <= len(LABELS)
+
+
+def test_a_work_folder_of_the_users_is_refused_before_anything_runs(tmp_path, trained_model, corpus):
+    work = tmp_path / "mine"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    with pytest.raises(RecipeError, match="holds files ser-hf learning-curve did not write"):
+        run_learning_curve(
+            trained_model,
+            corpus,
+            tmp_path / "c.json",
+            corpus="ravdess",
+            adapt_speakers=ADAPT,
+            test_speakers=TEST,
+            labels=LABELS,
+            work_dir=work,
+        )
+    assert (work / "notes.txt").read_text() == "mine"
