@@ -83,11 +83,11 @@ demo-opensmile:
 # straightforward one, measured side by side. Full modes read ../shared/data/ravdess_16k: drop --quick.
 BENCH_ARGS ?= --quick
 bench: setup
-	$(PY) bench/prepare.py $(BENCH_ARGS)
-	$(PY) bench/train_step.py $(BENCH_ARGS) --threads 1
-	$(PY) bench/fast_mode.py $(BENCH_ARGS) --threads 1
-	$(PY) bench/inference.py $(BENCH_ARGS) --threads 1
-	$(PY) bench/models.py $(BENCH_ARGS) --threads 1
+	$(PY) -m bench.prepare $(BENCH_ARGS)
+	$(PY) -m bench.train_step $(BENCH_ARGS) --threads 1
+	$(PY) -m bench.fast_mode $(BENCH_ARGS) --threads 1
+	$(PY) -m bench.inference $(BENCH_ARGS) --threads 1
+	$(PY) -m bench.models $(BENCH_ARGS) --threads 1
 
 lint: setup
 	$(PY) -m ruff check ser_hf tests bench

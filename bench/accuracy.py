@@ -1,11 +1,11 @@
 """Accuracy of shipped recipes, judged by stratified speaker-grouped k-fold on RAVDESS (never by one split).
 
-    python bench/accuracy.py recipes/ravdess_opensmile.yaml recipes/ravdess_crnn.yaml [--folds 5] [--seeds 1]
-    python bench/accuracy.py recipes/demo.yaml --quick            # the shipped sample (8 actors), 4 folds
-    python bench/accuracy.py recipes/ravdess_opensmile_speaker.yaml --test-emotions-per-speaker 2
-    python bench/accuracy.py recipes/ravdess_crnn.yaml --set num_train_epochs=40 --set model_config.lstm_hidden_size=64
-    python bench/accuracy.py recipes/ravdess_crnn.yaml --only-folds 3 4   # beside another process training 0-2
-    python bench/accuracy.py recipes/ravdess_whisper_ensemble_speaker.yaml \
+    python -m bench.accuracy recipes/ravdess_opensmile.yaml recipes/ravdess_crnn.yaml [--folds 5] [--seeds 1]
+    python -m bench.accuracy recipes/demo.yaml --quick            # the shipped sample (8 actors), 4 folds
+    python -m bench.accuracy recipes/ravdess_opensmile_speaker.yaml --test-emotions-per-speaker 2
+    python -m bench.accuracy recipes/ravdess_crnn.yaml --set num_train_epochs=40 --set model_config.lstm_hidden_size=64
+    python -m bench.accuracy recipes/ravdess_crnn.yaml --only-folds 3 4   # beside another process training 0-2
+    python -m bench.accuracy recipes/ravdess_whisper_ensemble_speaker.yaml \
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder \
         --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder
 
@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -32,9 +31,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line, run_fields
-
+from bench.harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line, run_fields
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.errors import RecipeError

@@ -1,9 +1,9 @@
 """The adaptation learning curve of BENCHMARKS.md: ``ser-hf learning-curve`` (the code ``ser-hf adapt`` runs) from
 the general model as it ships, left out corpus by corpus over RAVDESS (actors 01-20), TESS and nEMO in ../shared/data.
 
-    python bench/adapt.py --model-path ../shared/models/whisper-base-encoder \\
+    python -m bench.adapt --model-path ../shared/models/whisper-base-encoder \\
         --results docs/results/adapt/learning-curve.json
-    python bench/adapt.py --model-path ../shared/models/whisper-base-encoder --time \\
+    python -m bench.adapt --model-path ../shared/models/whisper-base-encoder --time \\
         --results docs/results/adapt/timing.json
 
 For each corpus left out, recipes/general_whisper_base_speaker.yaml is trained as it ships (its settings, statistics,

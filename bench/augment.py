@@ -1,8 +1,8 @@
 """Waveform augmentation speed per clip: ser-hf's augmentation through audiomentations against the hand-written
 implementation it replaced (``ser_hf/inputs/augment.py`` at commit ``HANDWRITTEN_COMMIT``, read with ``git show``).
 
-    python bench/augment.py            # the 240 clips of the shipped RAVDESS sample, each perturbation alone and all
-    python bench/augment.py --clips 40 # fewer clips
+    python -m bench.augment            # the 240 clips of the shipped RAVDESS sample, each perturbation alone and all
+    python -m bench.augment --clips 40 # fewer clips
 
 Each arm augments the same decoded clips (16 kHz) with the same recipe values, each perturbation alone at
 probability 1 and then all five together; the figure is milliseconds per clip (the median of ``--repeats`` runs over
@@ -23,13 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 import numpy as np
 import soundfile
 
-from bench.harness import SAMPLE, machine_line
+from bench.harness import REPO, SAMPLE, machine_line
 from ser_hf.data.decode import decode_waveform
 from ser_hf.inputs.augment import WaveformAugmentation
 

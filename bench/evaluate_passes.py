@@ -1,7 +1,7 @@
 """``ser-hf evaluate`` of a model standardised by corpus or speaker statistics: one encoder pass against two, on the
 same clips in one run (issue 69), and what computing the statistics from every clip, whatever its label, changes.
 
-    OMP_NUM_THREADS=1 python bench/evaluate_passes.py --threads 1 \\
+    OMP_NUM_THREADS=1 python -m bench.evaluate_passes --threads 1 \\
         --model outputs/bench_adapt/<whisper run>/fold-1 --corpus ravdess \\
         --data-dir ../shared/data/ravdess_16k --speakers 01 --label-speakers 01,02 \\
         --labels neutral,happy,sad,angry --results docs/results/evaluate/passes-whisper_base.json
@@ -32,10 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness import add_threads_argument, machine_line, set_threads
-
+from bench.harness import add_threads_argument, machine_line, set_threads
 from ser_hf.atomic_files import write_text_atomic
 
 logger = logging.getLogger("bench.evaluate_passes")
@@ -147,7 +144,9 @@ def main(argv=None) -> int:
 
     result = {
         "benchmark": "evaluate_passes",
-        "command": " ".join(["OMP_NUM_THREADS=1 python", sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["OMP_NUM_THREADS=1 python -m bench.evaluate_passes", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "date": time.strftime("%Y-%m-%d"),
         "commit": _commit(),
         "machine": machine_line(),

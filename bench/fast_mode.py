@@ -1,9 +1,9 @@
 """FAST mode (frozen encoder, its outputs computed once and cached) against recomputing the frozen encoder every epoch,
 on the same model, clips, batch size and epochs, in one run.
 
-    python bench/fast_mode.py --quick            # shipped RAVDESS sample, reduced wav2vec2 geometry: ~1 min
-    python bench/fast_mode.py                    # ../shared/data/ravdess_16k (960 training clips, 240 validation)
-    python bench/fast_mode.py --ssl-geometry base --device cuda --bf16   # wav2vec2-base geometry, on a GPU
+    python -m bench.fast_mode --quick            # shipped RAVDESS sample, reduced wav2vec2 geometry: ~1 min
+    python -m bench.fast_mode                    # ../shared/data/ravdess_16k (960 training clips, 240 validation)
+    python -m bench.fast_mode --ssl-geometry base --device cuda --bf16   # wav2vec2-base geometry, on a GPU
 
 Both train the head of the same randomly initialised wav2vec 2.0 classifier (weighted sum of every layer, as
 recipes/cremad_fast.yaml), encoder frozen, through ser-hf's own loop (`ser_hf.training.train_stage.build_trainer`):
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,9 +35,6 @@ import numpy as np
 import torch
 from datasets import DatasetDict, concatenate_datasets
 from transformers import PrinterCallback, set_seed
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from bench.harness import (
     EpochTimer,

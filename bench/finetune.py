@@ -3,15 +3,15 @@ own frames) against the straightforward one (transformers' ``WhisperForAudioClas
 unfrozen, every clip padded to the 30-s window, the whole encoder run every step, as transformers'
 ``run_audio_classification.py`` fine-tunes it), on the same real clips, batch, optimiser and learning rate.
 
-    python bench/finetune.py --threads 1                               # RAVDESS (../shared/data), Whisper tiny.en
-    python bench/finetune.py --model ../shared/models/whisper-base-encoder --top-layers 1
+    python -m bench.finetune --threads 1                               # RAVDESS (../shared/data), Whisper tiny.en
+    python -m bench.finetune --model ../shared/models/whisper-base-encoder --top-layers 1
 
 Printed: the median seconds per training step (forward, backward, AdamW) of each, alternating A B B A over
 ``--repeats`` steps after one warm-up step each, the clips/s and their ratio; and ser-hf's one-off cost (encoding the
 clips up to the first fine-tuned layer), with the epochs after which it has paid for itself. On a GPU (``--device
 cuda``) also each step's GPU memory, and ``--bf16`` runs both ways' steps under bf16 autocast:
 
-    python bench/finetune.py --quick --device cuda --bf16 --batch-size 32 --repeats 8 --model WHISPER_BASE_FOLDER
+    python -m bench.finetune --quick --device cuda --bf16 --batch-size 32 --repeats 8 --model WHISPER_BASE_FOLDER
 
 The embedded encoder (``pretrained/whisper-tiny.en-encoder``) is the default model, so the quick mode runs on any
 clone.
@@ -22,16 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
-
+from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
 from ser_hf import load_corpus
 from ser_hf.data.decode import decode_waveform
 from ser_hf.inputs.top_layers import CachedLowerLayersModel

@@ -101,7 +101,7 @@ print('torchcodec decodes:', tuple(s.data.shape), s.sample_rate)" || exit 2
 pack
 
 # 1. Full fine-tuning: ser-hf against the example script, real clips, then the profile of a ser-hf run
-step peer_full_real 150 $PY bench/peer.py --data-dir $SAMPLE --device "$DEVICE" "${QUICK[@]}" "${PEER[@]}" \
+step peer_full_real 150 $PY -m bench.peer --data-dir $SAMPLE --device "$DEVICE" "${QUICK[@]}" "${PEER[@]}" \
     --json "$WORK/results/peer_full_real.json"
 
 # 2. ser-hf adapt: the general model, then one adaptation at k = 20 (a fresh process, its own empty caches)
@@ -168,16 +168,16 @@ step adapt_k20 120 bash -c general
 
 # 3. LoRA and FAST against the straightforward loop, 3-s clips
 for mode in lora fast; do
-    step "train_step_${mode}_3s" 75 $PY bench/train_step.py --data-dir $SAMPLE --device "$DEVICE" --models ssl \
+    step "train_step_${mode}_3s" 75 $PY -m bench.train_step --data-dir $SAMPLE --device "$DEVICE" --models ssl \
         --ssl-mode $mode --seconds 3 "${STEP[@]}" --json "$WORK/results/train_step_${mode}_3s.json"
 done
 
 # 4. The Whisper FAST cache: encoding every clip once (tiny.en, 10-s window) against transformers' 30-s way
-step whisper_fast_cache 60 $PY bench/whisper.py --model pretrained/whisper-tiny.en-encoder --data-dir $SAMPLE \
+step whisper_fast_cache 60 $PY -m bench.whisper --model pretrained/whisper-tiny.en-encoder --data-dir $SAMPLE \
     --clips $WHISPER_CLIPS --device "$DEVICE" --skip-30s --results "$WORK/results/whisper_fast_cache.json"
 
 # 5. Full fine-tuning on clips cut or padded to 3 s, if the budget allows
-step peer_full_3s 120 $PY bench/peer.py --data-dir $SAMPLE --device "$DEVICE" "${QUICK[@]}" "${PEER[@]}" --seconds 3 \
+step peer_full_3s 120 $PY -m bench.peer --data-dir $SAMPLE --device "$DEVICE" "${QUICK[@]}" "${PEER[@]}" --seconds 3 \
     --json "$WORK/results/peer_full_3s.json"
 
 [ -n "${SMI:-}" ] && kill "$SMI" 2> /dev/null

@@ -48,7 +48,7 @@ print(torch.__version__, transformers.__version__, peft.__version__, datasets.__
     # `setup quick` skips it
     [ "${2:-}" = quick ] && exit 0
     for precision in "" "--bf16"; do
-        timeout 90 python3 bench/finetune.py --quick --device cuda $precision --batch-size 32 --repeats 8 \
+        timeout 90 python3 -m bench.finetune --quick --device cuda $precision --batch-size 32 --repeats 8 \
             --model "$MODEL" --json "$OUT/finetune_base${precision:+_bf16}.json"
     done
     ;;
@@ -57,7 +57,7 @@ accuracy)
     mkdir -p ../shared/data && ln -sfn "$PWD/.gpu_data/ravdess_16k" ../shared/data/ravdess_16k
     # The every-layer LoRA recipes' speaker 5-fold (bf16 through precision: auto), each bounded so that both fit.
     for run in ravdess_whisper_base_lora_all:250 ravdess_whisper_base_lora_all_speaker:220; do
-        timeout "${run#*:}" python3 bench/accuracy.py "recipes/${run%:*}.yaml" \
+        timeout "${run#*:}" python3 -m bench.accuracy "recipes/${run%:*}.yaml" \
             --model-path "openai/whisper-base=$MODEL" --output-dir /tmp/acc --results "$OUT/${run%:*}.json" 2>&1 \
             | grep --line-buffered -v -i "warn\|it/s\]\|examples/s\]" | tee "$OUT/${run%:*}.log"
     done
@@ -75,7 +75,7 @@ launch)
         log="/tmp/logs/$(basename "$recipe" .yaml)$(printf '%s' "${*:+-$*}" | tr -c 'A-Za-z0-9=._-' _)-fold-$fold.log"
         test -e "$log" && continue  # launched by an earlier call
         HF_DATASETS_CACHE="/tmp/hf-$(basename "$log" .log)" OMP_NUM_THREADS=${THREADS:-4} \
-            setsid python3 bench/accuracy.py "$recipe" --model-path "openai/whisper-base=$MODEL" \
+            setsid python3 -m bench.accuracy "$recipe" --model-path "openai/whisper-base=$MODEL" \
             --output-dir /tmp/acc --only-folds "$fold" "$@" > "$log" 2>&1 &
     done
     ;;

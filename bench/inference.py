@@ -1,10 +1,10 @@
 """Inference throughput: batched `pipeline("audio-classification")` against one pipeline call per file, the
 `ser-hf predict` command on the same folder, and onnxruntime against torch on the same model, in one run.
 
-    python bench/inference.py --quick        # 60 clips of the shipped sample (actors 07-08), CRNN and SSL
-    python bench/inference.py                # 240 clips of ../shared/data/ravdess_16k (actors 17-20), CRNN and SSL
-    python bench/inference.py --only-onnx    # the onnxruntime and torch arms alone
-    python bench/inference.py --device cuda  # on a GPU (no onnxruntime arms: they compare CPU runs)
+    python -m bench.inference --quick        # 60 clips of the shipped sample (actors 07-08), CRNN and SSL
+    python -m bench.inference                # 240 clips of ../shared/data/ravdess_16k (actors 17-20), CRNN and SSL
+    python -m bench.inference --only-onnx    # the onnxruntime and torch arms alone
+    python -m bench.inference --device cuda  # on a GPU (no onnxruntime arms: they compare CPU runs)
 
 The models are saved with `save_pretrained` (random weights: throughput does not depend on them) and loaded by
 `pipeline("audio-classification")`, as a trained model would be. "one call per file" is what notebooks do:
@@ -42,10 +42,16 @@ import datasets
 import torch
 from transformers import Wav2Vec2Config, pipeline, set_seed
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, median, run_fields, set_threads
+from bench.harness import (
+    REPO,
+    SAMPLE,
+    SHARED_RAVDESS,
+    add_threads_argument,
+    machine_line,
+    median,
+    run_fields,
+    set_threads,
+)
 from bench.train_step import BASELINE_CONFIGS, SSL_GEOMETRIES
 from ser_hf.data.decode import decode_waveform
 from ser_hf.emotions import EMOTIONS

@@ -2,8 +2,8 @@
 the merged corpus anew (the straightforward way, and what ser-hf did before: the cache was keyed by the dataset
 alone), on the same encoder and clips, in one run, each arm in an empty cache folder of its own.
 
-    python bench/merged_cache.py --quick     # the shipped sample as two "corpora" (actors 01-04, 05-08): ~1 min
-    python bench/merged_cache.py --threads 1 # RAVDESS 01-20, TESS and nEMO merged as leave-one-corpus-out merges them
+    python -m bench.merged_cache --quick     # the shipped sample as two "corpora" (actors 01-04, 05-08): ~1 min
+    python -m bench.merged_cache --threads 1 # RAVDESS 01-20, TESS and nEMO merged as leave-one-corpus-out merges them
 
 The full mode loads the three real corpora of ``../shared/data`` alone (as a run on one of them does: every label,
 every clip) and merged on the labels they share (as ``bench/crosscorpus.py`` and a multi-corpus recipe do: RAVDESS's
@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crosscorpus import shared_labels
-from harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, run_fields, set_threads
-
+from bench.harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, run_fields, set_threads
 from ser_hf import load_corpus, merge_corpora, prepare_audio
+from ser_hf.data.corpora import CORPORA
+from ser_hf.experiments.loco import shared_labels
 from ser_hf.inputs.encoder_states import ENCODER_STATES_COLUMN, encode_dataset
 from ser_hf.recipe import parse_recipe
 from ser_hf.training.model_stage import build_model
@@ -63,7 +61,8 @@ def corpora(quick: bool, smoke: bool) -> tuple[dict, object]:
         return alone, prepare_audio(merged)
     loaded = {name: load_corpus(name, folder) for name, folder in SHARED_CORPORA.items()}
     alone = {name: prepare_audio(corpus) for name, corpus in loaded.items()}
-    return alone, prepare_audio(merge_corpora(list(loaded.values()), labels=shared_labels(list(loaded))))
+    labels = shared_labels({name: list(CORPORA[name].emotion_codes.values()) for name in loaded}, list(loaded))
+    return alone, prepare_audio(merge_corpora(list(loaded.values()), labels=labels))
 
 
 def main() -> None:

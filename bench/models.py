@@ -15,9 +15,9 @@ autograd saves for the backward pass (counted through `torch.autograd.graph.save
 parameters left out), plus parameters, gradients and AdamW's state. Saved activations grow linearly with the batch, so
 the accounting at the measured batch is also scaled to ``--account-batch`` clips (32 by default, the issue's figure).
 
-    python bench/models.py --quick      # 1 s clips, wav2vec2-base only: about a minute on 2 CPU cores
-    python bench/models.py              # 3 s clips, every SSL family: ~10 minutes on 2 CPU cores
-    python bench/models.py --ssl-only --device cuda --bf16 --batch-size 32 --seconds 3   # the GPU figures
+    python -m bench.models --quick      # 1 s clips, wav2vec2-base only: about a minute on 2 CPU cores
+    python -m bench.models              # 3 s clips, every SSL family: ~10 minutes on 2 CPU cores
+    python -m bench.models --ssl-only --device cuda --bf16 --batch-size 32 --seconds 3   # the GPU figures
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import resource
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -39,8 +38,6 @@ import numpy as np
 import torch
 import transformers
 from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import run_fields
 from ser_hf.inputs.fast_mode import CachedEncoderHead

@@ -1,8 +1,8 @@
 """SSL training throughput of ser-hf against transformers' own example script, run side by side with the same flags.
 
-    python bench/peer.py --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
-    python bench/peer.py                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
-    python bench/peer.py --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \
+    python -m bench.peer --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
+    python -m bench.peer                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
+    python -m bench.peer --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \
         --gpu-utilisation --profile serhf           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_wav2vec2.sh)
 
 The peer is transformers' ``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged
@@ -45,12 +45,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 from bench.harness import (
     FULL_SPEAKERS,
     QUICK_SPEAKERS,
+    REPO,
     add_threads_argument,
     data_dir,
     machine_line,

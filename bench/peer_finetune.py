@@ -1,9 +1,9 @@
 """Fine-tuning a Whisper encoder, ser-hf's way against transformers' example script, UA and clips/s side by side.
 
-    python bench/peer_finetune.py --epochs 1 --threads 1 \\
+    python -m bench.peer_finetune --epochs 1 --threads 1 \\
         --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder \\
         --json docs/results/ravdess_kfold/peer_finetune-whisper_tiny_en.json
-    python bench/peer_finetune.py --quick --threads 1   # the shipped sample and tiny.en (pretrained/), a few minutes
+    python -m bench.peer_finetune --quick --threads 1   # the shipped sample and tiny.en (pretrained/), a few minutes
 
 One speaker fold of RAVDESS actors 01-20 (``--fold``, of the speaker 5-fold with fold seed 42 that every RAVDESS row
 of docs/results/LOG.md uses), trained for the same ``--epochs`` with the same batch size and encoder learning rate
@@ -35,10 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_model_path_argument, kfold_recipe, parse_model_paths, run_recipe
-from harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
-
+from bench.accuracy import add_model_path_argument, kfold_recipe, parse_model_paths, run_recipe
+from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
 from ser_hf.recipe.yaml_io import read_recipe_file
 
 MEASURE = REPO / "bench" / "peer" / "measure.py"

@@ -1,8 +1,8 @@
 """Decode + resample + cache with ser-hf against the naive ``librosa.load(path, sr=16000)`` loop, in one run.
 
-    python bench/prepare.py --quick                      # the shipped RAVDESS sample (240 FLAC clips), < 1 min
-    python bench/prepare.py                              # ../shared/data: 48 kHz WAV originals and RAVDESS 16 kHz
-    python bench/prepare.py --data-dir DIR --corpus NAME # any corpus folder
+    python -m bench.prepare --quick                      # the shipped RAVDESS sample (240 FLAC clips), < 1 min
+    python -m bench.prepare                              # ../shared/data: 48 kHz WAV originals and RAVDESS 16 kHz
+    python -m bench.prepare --data-dir DIR --corpus NAME # any corpus folder
 
 Figures are clips per second, the median of ``--repeats`` runs. "ser-hf cold" is ``load_corpus`` (header check of
 every file) + ``prepare_audio`` into an empty cache; "ser-hf cached" is the same two calls again, served from the
@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +25,10 @@ import librosa
 import numpy as np
 import soundfile
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.data.corpora import find_audio_files
 
+REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 

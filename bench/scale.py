@@ -1,8 +1,8 @@
 """Scale: time and peak memory of every stage of a run against the corpus size, on a corpus the benchmark writes.
 
-    python bench/scale.py --quick                             # 200 and 1,000 clips, a few minutes
-    python bench/scale.py --sizes 1000 10000                  # the sizes docs/results/LOG.md reports
-    python bench/scale.py --sizes 100000 --precisions float16 --work-dir /big/disk   # 100,000 clips (~55 h of audio)
+    python -m bench.scale --quick                             # 200 and 1,000 clips, a few minutes
+    python -m bench.scale --sizes 1000 10000                  # the sizes docs/results/LOG.md reports
+    python -m bench.scale --sizes 100000 --precisions float16 --work-dir /big/disk   # 100,000 clips (~55 h of audio)
 
 The corpus: short FLAC clips (1-3 s, 16 kHz, 16-bit) in the folder layout ``EMOTION/spkNNNN_IIIIIII.flac`` that
 ``load_corpus("folder", ..., speaker_regex=...)`` reads, speakers and labels drawn at random (one speaker per 100
@@ -51,10 +51,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.harness import add_threads_argument, machine_line, run_fields, set_threads
+from bench.harness import REPO, add_threads_argument, machine_line, run_fields, set_threads
 
 SAMPLING_RATE = 16000
 EMOTION_PITCH = {"neutral": 110.0, "happy": 220.0, "sad": 95.0, "angry": 180.0}
@@ -419,7 +416,7 @@ def run_child(stage: str, state: Path, cache: Path, threads: int) -> dict:
     result = state / f"{stage}.json"
     result.unlink(missing_ok=True)
     env = dict(os.environ, HF_DATASETS_CACHE=str(cache), OMP_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
-    command = [sys.executable, __file__, "--stage", stage, "--state", str(state), "--threads", str(threads)]
+    command = [sys.executable, "-m", "bench.scale", "--stage", stage, "--state", str(state), "--threads", str(threads)]
     with open(state / f"{stage}.log", "w") as log:
         child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(child.pid, 0)

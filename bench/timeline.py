@@ -2,9 +2,9 @@
 with known labels, one after another with short pauses, run through ``ser_hf.deploy.timeline.emotion_timeline`` under
 each segment context and smoothing.
 
-    python bench/timeline.py                    # the shipped sample: a demo-recipe model trained on actors 01-05
-    python bench/timeline.py --full             # ../shared/data/ravdess_16k: trained on actors 01-14
-    python bench/timeline.py --model PATH       # a trained model folder; its held-out actors with --test-speakers
+    python -m bench.timeline                    # the shipped sample: a demo-recipe model trained on actors 01-05
+    python -m bench.timeline --full             # ../shared/data/ravdess_16k: trained on actors 01-14
+    python -m bench.timeline --model PATH       # a trained model folder; its held-out actors with --test-speakers
 
 The model (unless ``--model``) is trained here by ``ser_hf.train.main`` on ``--recipe`` (``recipes/demo.yaml``:
 eGeMAPS functionals and a linear classifier) with its speakers overridden: the sample's actors 01-05 train, 06
@@ -24,16 +24,12 @@ import argparse
 import json
 import logging
 import math
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 import numpy as np
 
-from bench.harness import SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
+from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
 
 SAMPLING_RATE = 16000
 #: (train, validation, held-out) actors of the shipped sample and of the 20-actor corpus.

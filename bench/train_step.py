@@ -1,9 +1,9 @@
 """Training throughput of ser-hf's loop against the straightforward `Trainer` recipe, on the same model, clips, batch
 size and epochs, in one run.
 
-    python bench/train_step.py --quick                  # shipped RAVDESS sample, reduced SSL geometry: ~1 min
-    python bench/train_step.py                          # ../shared/data/ravdess_16k, wav2vec2-base geometry, CRNN
-    python bench/train_step.py --device cuda --bf16 --models ssl --ssl-batch-size 32 --ssl-clips 960 \
+    python -m bench.train_step --quick                  # shipped RAVDESS sample, reduced SSL geometry: ~1 min
+    python -m bench.train_step                          # ../shared/data/ravdess_16k, wav2vec2-base geometry, CRNN
+    python -m bench.train_step --device cuda --bf16 --models ssl --ssl-batch-size 32 --ssl-clips 960 \
         --ssl-mode lora --seconds 3 --gpu-utilisation          # on a GPU (BENCHMARKS.md, "GPU")
 
 The straightforward loop is what audio-classification notebooks do: the corpus' `audio` column, decoded by
@@ -48,7 +48,6 @@ import logging
 import math
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -60,9 +59,6 @@ from unittest import mock
 import datasets
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, Wav2Vec2Config, set_seed
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from bench.harness import (
     EpochTimer,

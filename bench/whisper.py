@@ -1,10 +1,10 @@
 """Whisper's frozen encoder in ser-hf against transformers' `WhisperForAudioClassification` run the straightforward
 way, on the same real clips in one run; and which of its layers carry the emotion.
 
-    python bench/whisper.py --model ../shared/models/whisper-base-encoder                 # speed and window, 96 clips
-    python bench/whisper.py --model ../shared/models/whisper-base-encoder --clips 1200    # all of actors 01-20
-    python bench/whisper.py --model ../shared/models/whisper-base-encoder --layers        # per-layer probe, 5 folds
-    python bench/whisper.py --model pretrained/whisper-tiny.en-encoder --device cuda      # on a GPU (both ways there)
+    python -m bench.whisper --model ../shared/models/whisper-base-encoder                 # speed and window, 96 clips
+    python -m bench.whisper --model ../shared/models/whisper-base-encoder --clips 1200    # all of actors 01-20
+    python -m bench.whisper --model ../shared/models/whisper-base-encoder --layers        # per-layer probe, 5 folds
+    python -m bench.whisper --model pretrained/whisper-tiny.en-encoder --device cuda      # on a GPU (both ways there)
 
 Speed (one-off FAST cache): ser-hf encodes each clip once through `encode_dataset` (a `window`-second encoder window,
 batches of 8, every layer's mean over the clip's own frames) against transformers' example way: the default
@@ -24,16 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import SHARED_RAVDESS, machine_line, run_fields
-
+from bench.harness import SHARED_RAVDESS, machine_line, run_fields
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.data.dataset_info import column_values
 from ser_hf.inputs.encoder_states import encode_dataset

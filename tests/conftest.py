@@ -3,7 +3,7 @@ tiny runs trained on the shipped clips."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -20,11 +20,9 @@ SHARED_DATA = Path(os.environ.get("SER_HF_SHARED_DATA", REPO.parent / "shared" /
 
 
 def load_bench(name: str = "accuracy"):
-    """A benchmark script of ``bench/`` as a module (they are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The benchmark ``bench/<name>.py`` as the module ``bench.<name>`` (the repository root is on the path: the tests
+    run from it)."""
+    return importlib.import_module(f"bench.{name}")
 
 
 def write_audio(

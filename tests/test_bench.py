@@ -1,20 +1,15 @@
-"""The benchmarks' smoke paths: every script in bench/ runs end to end on a few real clips with tiny models (one step,
-one run), so that none of them rots. They measure nothing worth reading; what they check is that each still compares
-ser-hf's way with the straightforward one and reports the figures the full runs report."""
+"""The speed benchmarks' smoke paths: every script in bench/ runs end to end on a few real clips with tiny models
+(one step, one run), so that none of them rots. They measure nothing worth reading; what they check is that each
+still compares ser-hf's way with the straightforward one and reports the figures the full runs report."""
 
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import sys
 
-import numpy as np
 import pytest
 import torch
-
-from ser_hf.errors import RecipeError
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +18,9 @@ def run_bench(script: str, monkeypatch, tmp_path, *args: str) -> dict | None:
     module = importlib.import_module(f"bench.{script}")
     output = tmp_path / f"{script}.json"
     json_args = ["--json", str(output), "--threads", "1"] if script != "prepare" else []
-    monkeypatch.setattr(sys, "argv", [f"bench/{script}.py", "--smoke", *json_args, *args])
+    monkeypatch.setattr(sys, "argv", [f"bench.{script}", "--smoke", *json_args, *args])
     module.main()
     return json.loads(output.read_text()) if json_args else None
-
-
-@pytest.fixture(autouse=True)
-def _repository_on_path(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO))
 
 
 @pytest.fixture(autouse=True)
@@ -167,7 +157,7 @@ def test_augment_times_audiomentations_against_the_hand_written_augmentation(mon
         module.handwritten_module()
     except Exception as error:  # a shallow clone or an sdist lacks the commit the hand-written code is read from
         pytest.skip(f"the hand-written augmentation's commit is not available: {error}")
-    monkeypatch.setattr(sys, "argv", ["bench/augment.py", "--clips", "2", "--repeats", "1"])
+    monkeypatch.setattr(sys, "argv", ["bench.augment", "--clips", "2", "--repeats", "1"])
     module.main()
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| all five |")]
     assert len(rows) == 1 and float(rows[0].split("|")[-2]) > 0
@@ -200,147 +190,6 @@ def test_merged_cache_takes_the_merged_corpus_from_each_corpus_cache(monkeypatch
     assert set(report["seconds"]) == {"anew", "from each corpus's cache"} and report["one_off_seconds"]
     assert report["ratio"] == pytest.approx(report["seconds"]["anew"] / report["seconds"]["from each corpus's cache"])
     assert report["max_abs_difference"] < 1e-4
-
-
-def test_self_training_choice_scores_each_candidate_on_every_pair_and_rejects_bad_ones():
-    from bench.self_training_choice import pair_scores, parse_candidate, self_trained_ua
-
-    assert parse_candidate("0.3:2") == (0.3, 2)
-    for bad in ("0.3", "0:1", "0.5:-1", "x:1"):
-        with pytest.raises(RecipeError, match="--candidates"):
-            parse_candidate(bad)
-    # Corpus b's classes sit where a's are, shifted along the class axis: a probe trained on a alone is fooled by the
-    # shift on some of b's clips, and one round on b's surest picks learns b's own centres.
-    rng = np.random.default_rng(0)
-    labels = np.tile(np.arange(3), 60)
-    centres = 3 * np.eye(3)
-    a = rng.normal(size=(180, 3)) + centres[labels]
-    b = rng.normal(size=(180, 3)) + centres[labels] + np.array([2.5, 0.0, 0.0])
-    plain = self_trained_ua(a, labels, b, labels, 0.5, rounds=0)
-    assert self_trained_ua(a, labels, b, labels, 0.5, rounds=2) > plain + 5  # 92.2 against 86.1
-    corpora = np.repeat(["a", "b"], 180)
-    scores = pair_scores(np.concatenate([a, b]), np.tile(labels, 2), corpora, {"0.5:0": (0.5, 0), "0.5:1": (0.5, 1)})
-    assert set(scores) == {"0.5:0", "0.5:1"} and set(scores["0.5:0"]) == {"a>b", "b>a"}
-    assert scores["0.5:0"]["a>b"] == plain
-
-
-def test_layer_transfer_chooses_the_layers_that_carry_over_without_reading_the_left_out_corpus():
-    from bench.layer_transfer import choices, pair_scores, parse_layers
-
-    assert parse_layers("1-3") == [1, 2, 3] and parse_layers("0,4") == [0, 4]
-    # Layer 1 carries the label the same way in every corpus; layer 0 in a way of each corpus' own (its classes
-    # permuted per corpus), so a probe on it fails on any other corpus; layer 2 is noise.
-    rng = np.random.default_rng(0)
-    corpora = np.repeat(["a", "b", "c"], 90)
-    labels = np.tile(np.arange(3), 90)
-    permutation = {"a": [0, 1, 2], "b": [1, 2, 0], "c": [2, 0, 1]}
-    states = rng.normal(size=(270, 3, 4))
-    centres = 3 * np.eye(3, 4)
-    states[:, 1] += centres[labels]
-    states[:, 0] += 2 * centres[[permutation[corpus][label] for corpus, label in zip(corpora, labels)]]
-    scores = pair_scores(states, labels, corpora, {"0-2": [0, 1, 2], "0": [0], "1": [1]}, "global")
-    assert set(scores["1"]) == {"a>b", "a>c", "b>a", "b>c", "c>a", "c>b"}
-    assert min(scores["1"].values()) > 90 and max(scores["0"].values()) < 50
-    assert {choice["layers"] for choice in choices(scores, ["a", "b", "c"]).values()} == {"1"}
-
-    # The choice for a left-out corpus reads only the pairs of the others.
-    made_up = {
-        "x": {"a>b": 50, "b>a": 50, "a>c": 90, "c>a": 90, "b>c": 90, "c>b": 90},
-        "y": dict.fromkeys(scores["1"], 60),
-    }
-    chosen = choices(made_up, ["a", "b", "c"])
-    assert chosen["c"]["layers"] == "y" and chosen["c"]["pairs"] == ["a>b", "b>a"]
-    assert chosen["a"]["layers"] == "x" and chosen["general"]["layers"] == "x"
-
-
-def test_layer_transfer_standardises_as_each_normalisation_does():
-    from bench.layer_transfer import standardised
-
-    rng = np.random.default_rng(0)
-    corpora = np.repeat(["a", "b"], 50)
-    features = rng.normal(size=(100, 3)) + np.where(corpora == "a", 5.0, -5.0)[:, None]
-    assert standardised(features, corpora, "none", "a") is features
-    by_corpus = standardised(features, corpora, "corpus", "a")
-    for name in ("a", "b"):
-        np.testing.assert_allclose(by_corpus[corpora == name].mean(0), 0, atol=1e-9)
-        np.testing.assert_allclose(by_corpus[corpora == name].std(0), 1, atol=1e-4)
-    by_training = standardised(features, corpora, "global", "a")
-    np.testing.assert_allclose(by_training[corpora == "a"].mean(0), 0, atol=1e-9)
-    assert (by_training[corpora == "b"].mean(0) < -5).all()  # the other corpus keeps its offset, scaled
-
-
-def test_statistics_transfer_finds_pseudo_speakers_where_speakers_differ_more_than_emotions():
-    from bench.statistics_transfer import candidate_scores, label_free_choices, markdown, parse_candidate
-
-    assert parse_candidate("clusters:4") == ("clusters", 4) and parse_candidate("whitened") == ("whitened", 0)
-    assert parse_candidate("speaker_space:8") == ("speaker_space", 8)
-    for bad in ("clusters", "clusters:1", "clusters:x", "speaker:2", "utterance", "speaker_space"):
-        with pytest.raises(RecipeError, match="--candidates"):
-            parse_candidate(bad)
-    # Two corpora of two speakers each. Layer 1 carries the emotion (3 classes); every speaker shifts it along an axis
-    # of their own (corpus a's speakers along emotion 0's, b's along emotion 1's), and layer 0 carries little but who
-    # is speaking. Corpus statistics leave the speakers' shifts in, which a probe trained on a reads wrongly on b;
-    # each speaker's own statistics take them out, and so do clusters of layer 0, which find the speakers.
-    rng = np.random.default_rng(0)
-    clips = 240
-    corpora = np.repeat(["a", "b"], clips)
-    speakers = np.tile(np.repeat(["1", "2"], clips // 2), 2)
-    labels = np.tile(np.arange(3), 2 * clips // 3)
-    states = rng.normal(scale=0.5, size=(2 * clips, 2, 8))
-    states[:, 1, :3] += 3 * np.eye(3)[labels]
-    sign = np.where(speakers == "1", 1.0, -1.0)
-    axis = np.where(corpora == "a", 0, 1)
-    states[np.arange(2 * clips), 1, axis] += 3 * sign
-    states[:, 0, 3] += 5 * sign
-    columns = {"encoder_states": states, "label": labels, "corpus": corpora, "speaker_id": speakers}
-    specs = ("corpus", "speaker", "clusters:2", "whitened", "speaker_space:2")
-    candidates = {spec: parse_candidate(spec) for spec in specs}
-    scores, agreement = candidate_scores(columns, candidates, cluster_layers=[0])
-    assert set(scores) == set(candidates) and set(scores["corpus"]) == {"a>b", "b>a"}
-    assert set(agreement) == {"clusters:2", "speaker_space:2"}  # the cluster candidates only
-    # The speaker space of each corpus is learnt on the other's speakers, who differ along the same axis of layer 0.
-    for name, corpus in itertools.product(("clusters:2", "speaker_space:2"), ("a", "b")):
-        assert agreement[name][corpus]["speakers"] > 0.9
-        assert abs(agreement[name][corpus]["emotions"]) < 0.1
-    for pair in ("a>b", "b>a"):
-        assert scores["speaker"][pair] > scores["corpus"][pair] + 10
-        assert scores["clusters:2"][pair] == pytest.approx(scores["speaker"][pair], abs=2)
-        assert scores["speaker_space:2"][pair] == pytest.approx(scores["speaker"][pair], abs=2)
-    # The speakers' statistics are the yardstick, never the choice, even where they score best.
-    chosen = label_free_choices(scores, candidates, ["a", "b"])
-    assert chosen["general"]["statistics"] == "clusters:2"
-    with pytest.raises(RecipeError, match="besides speaker"):
-        label_free_choices({"speaker": scores["speaker"]}, candidates, ["a", "b"])
-    table = markdown(scores, agreement, chosen)
-    assert "| clusters: adjusted Rand index with the speakers / the emotions | a | b |" in table
-    assert "| clusters:2 | 1.00 / " in table and "| general | clusters:2 |" in table
-
-
-def test_group_statistics_classifies_every_test_clip_in_groups_of_each_size(tmp_path, tiny_crnn_folder, tiny_ravdess):
-    import shutil
-
-    from bench import group_statistics
-
-    model = tmp_path / "fold"
-    shutil.copytree(tiny_crnn_folder, model)
-    files = sorted(tiny_ravdess.glob("Actor_0[34]/*.flac"))
-    labels = ["angry", "sad"]
-    clips = [
-        {"path": str(path), "speaker_id": path.parent.name[-2:], "label": labels[index % 2]}
-        for index, path in enumerate(files)
-    ]
-    (model / "metrics.json").write_text(json.dumps({"evaluation": {"test": {"clip_predictions": clips}}}))
-    groups = group_statistics.groups_of(
-        {clip["path"]: clip["speaker_id"] for clip in clips}, 2, np.random.default_rng(0)
-    )
-    assert len(set(groups.values())) == sum(
-        (len(list(tiny_ravdess.glob(f"Actor_{a}/*.flac"))) + 1) // 2 for a in ("03", "04")
-    )
-    output = tmp_path / "groups.json"
-    results = group_statistics.main([str(model), "--sizes", "1", "2", "--threads", "1", "--json", str(output)])
-    assert list(results) == ["training", "1", "2", "whole"] and json.loads(output.read_text())["2"] == results["2"]
-    # The tiny CRNN standardises no group: the groups only label the clips, so every size scores alike.
-    assert len({row["unweighted_accuracy"] for row in results.values()}) == 1
 
 
 def test_evaluate_passes_times_one_encoder_pass_against_two_on_the_same_clips(tmp_path, tiny_ravdess):

@@ -116,14 +116,14 @@ TESS and nEMO as well and are scored on the same RAVDESS folds. One row per ship
 measured under this protocol (CREMA-D is not available to the project's benchmarks). Command, on any recipe:
 `ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS`
 (`ser_hf.experiments.run_kfold`, the same folds); the rows here were written by
-`python bench/accuracy.py recipes/NAME.yaml --results docs/results/ravdess_kfold/accuracy-NAME.json`, which also runs
+`python -m bench.accuracy recipes/NAME.yaml --results docs/results/ravdess_kfold/accuracy-NAME.json`, which also runs
 the random-split control (`--leakage`) and several fold seeds.
 """
 
 DEMO_INTRO = """\
 ### The demo recipes: speaker 4-fold on the shipped sample
 
-`python bench/accuracy.py RECIPE --quick`: the RAVDESS sample in `data/ravdess_sample` (actors 01–08), speaker
+`python -m bench.accuracy RECIPE --quick`: the RAVDESS sample in `data/ravdess_sample` (actors 01–08), speaker
 4-fold, two test actors a fold.
 """
 
@@ -143,11 +143,12 @@ share (RAVDESS's calm left out). The interval is the speaker bootstrap; TESS's t
 """
 
 GROUP_INTRO = """\
-### How many clips a speaker's statistics need (bench/group_statistics.py)
+### How many clips a speaker's statistics need
 
-A speaker-normalised model's test UA when each test speaker's statistics come from groups of k of their clips (drawn
-from their own unlabelled clips), against all their clips and the training statistics the model stores (what
-`ser-hf predict` falls back to below 10 clips). One fold of the RAVDESS k-fold.
+A study (docs/results/studies/group_statistics.py): a speaker-normalised model's test UA when each test speaker's
+statistics come from groups of k of their clips (drawn from their own unlabelled clips), against all their clips and
+the training statistics the model stores (what `ser-hf predict` falls back to below 10 clips). One fold of the RAVDESS
+k-fold.
 """
 
 LEAKAGE_INTRO = """\
@@ -172,10 +173,11 @@ tuned on; a range of seeds (`--seeds N`: N seeds from the first) is one run over
 """
 
 YOUR_DATA_INTRO = """\
-### Your own recordings: nEMO laid out flat (bench/your_data.py)
+### Your own recordings: nEMO laid out flat
 
-The [your-data guide](docs/guides/your-data.md)'s recipe as written, on nEMO copied into one flat folder, two test
-speakers (too few for a reliable speaker interval: the clip bootstrap is shown, narrower).
+A study (docs/results/studies/your_data.py): the [your-data guide](docs/guides/your-data.md)'s recipe as written, on
+nEMO copied into one flat folder, two test speakers (too few for a reliable speaker interval: the clip bootstrap is
+shown, narrower).
 """
 
 ADAPT_INTRO = """\

@@ -30,8 +30,8 @@ MIN_SPEAKER_SECONDS = 10.0
 #: windows worse than the training statistics do: Whisper base FAST with speaker statistics, RAVDESS fold 0's test
 #: speakers in groups of k clips, UA 12.5 / 62.9 / 70.3 / 71.9 / 77.3 / 80.5 for k = 1, 2, 3, 5, 7, 10 (another draw
 #: of the groups: 73.8 at 7), against 73.8 with the training statistics and 82.8 with each speaker's 60
-#: (bench/group_statistics.py, docs/results/LOG.md). A log-mel model has a vector per frame, hundreds a clip: its
-#: speakers keep their own statistics.
+#: (docs/results/studies/group_statistics.py, docs/results/LOG.md). A log-mel model has a vector per frame, hundreds
+#: a clip: its speakers keep their own statistics.
 MIN_STATISTICS_ROWS = 10
 #: Windows whose features are computed together for the speakers' statistics.
 STATISTICS_BATCH_WINDOWS = 32

@@ -1,34 +1,35 @@
 """How much self-training (``self_training_rounds``, ``self_training_share``) to use for leave-one-corpus-out, chosen
-without the left-out corpus, as ``bench/layer_transfer.py`` chooses layers.
+without the left-out corpus, as ``layer_transfer`` chooses layers.
 
-    python bench/self_training_choice.py recipes/ravdess_whisper_base_fast.yaml --threads 1 \\
+    python -m docs.results.studies.self_training_choice recipes/ravdess_whisper_base_fast.yaml --threads 1 \\
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
         --results docs/results/crosscorpus/self_training_choice-whisper_base.json
 
 The recipe's FAST cache of the merged corpora is read once, every layer's statistics standardised with each corpus'
 own (corpus statistics). For every ordered pair of corpora and every candidate (``--candidates SHARE:ROUNDS``; 0
-rounds is no self-training), a probe (class-balanced logistic regression, C 0.1, as in ``bench/layer_transfer.py``)
+rounds is no self-training), a probe (class-balanced logistic regression, C 0.1, as in ``layer_transfer``)
 is trained on one corpus, picks the other corpus' clips as ser-hf's self-training does
 (:func:`ser_hf.training.self_training.pick_pseudo_labels` on its log-probabilities), is trained again from scratch
 on the first corpus and the picks, round after round, and is scored (UA) on the other corpus. A left-out corpus gets
 the candidate with the best mean over the pairs of the other corpora, never read; ``general`` the best over all
 pairs. A probe, not the recipe's head: only the ranking is used.
+
+Archived study (issue 77): kept beside docs/results/LOG.md's account of it as the record of how its result file was
+made; not run by the tests and not kept in step with bench/. Run it from the repository root as a module,
+``python -m docs.results.studies.self_training_choice``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import sys
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import parse_model_paths
-from harness import machine_line, set_threads
-from layer_transfer import (
+from bench.accuracy import parse_model_paths
+from bench.harness import machine_line, set_threads
+from docs.results.studies.layer_transfer import (
     PROBE_C,
     choice_table,
     choices,
@@ -38,7 +39,6 @@ from layer_transfer import (
     probe_report,
     standardised,
 )
-
 from ser_hf.errors import RecipeError
 from ser_hf.training.self_training import pick_pseudo_labels
 
@@ -111,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     table = markdown(scores, chosen)
     print(table)
     return probe_report(
-        "bench/self_training_choice.py", argv, {"scores": scores, "choices": chosen}, table, args.results
+        "docs/results/studies/self_training_choice.py",
+        argv,
+        {"scores": scores, "choices": chosen},
+        table,
+        args.results,
     )
 
 

@@ -3,31 +3,33 @@ corpus-normalised ones) classifying each speaker's clips in groups of k, each gr
 statistics as ``ser-hf predict --speakers`` computes them, against the same clips standardised with the training
 statistics the model stores (what a single recording falls back to).
 
-    python bench/accuracy.py recipes/ravdess_whisper_base_fast_speaker.yaml --only-folds 0 \\
+    python -m bench.accuracy recipes/ravdess_whisper_base_fast_speaker.yaml --only-folds 0 \\
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder --output-dir outputs/bench_accuracy
-    python bench/group_statistics.py outputs/bench_accuracy/ravdess_whisper_base_fast_speaker-seed42/fold-0 \\
-        --sizes 1 2 3 5 10 --threads 1
+    python -m docs.results.studies.group_statistics \\
+        outputs/bench_accuracy/ravdess_whisper_base_fast_speaker-seed42/fold-0 --sizes 1 2 3 5 10 --threads 1
 
 The clips are the fold's test clips (its ``metrics.json``), each speaker's shuffled (``--seed``) and cut into groups of
 k (the last group of a speaker may be smaller); every size classifies every clip through
 :func:`ser_hf.deploy.classify.classify_files`, so a size's time is a pass of statistics and a pass of classification
 over the clips. Prints the UA (unweighted accuracy) of each size, of the speakers' whole sets of clips and of the
 training statistics; ``--json`` writes them.
+
+Archived study (issue 77): kept beside docs/results/LOG.md's account of it as the record of how its result file was
+made; not run by the tests and not kept in step with bench/. Run it from the repository root as a module,
+``python -m docs.results.studies.group_statistics``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import machine_line, run_fields, set_threads
+from bench.harness import machine_line, run_fields, set_threads
 
 WHOLE = "whole"
 TRAINING = "training"

@@ -3,7 +3,7 @@
 clusters of each corpus' clips standing in for its speakers (pseudo-speakers: speaker statistics without speaker
 labels), against each speaker's own (the ``speaker`` normalisation, which needs to know who spoke each clip).
 
-    python bench/statistics_transfer.py recipes/ravdess_whisper_base_fast.yaml --threads 1 \\
+    python -m docs.results.studies.statistics_transfer recipes/ravdess_whisper_base_fast.yaml --threads 1 \\
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
         --results docs/results/crosscorpus/statistics_transfer-whisper_base.json
 
@@ -11,7 +11,7 @@ The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO 
 ``bench/crosscorpus.py`` loads them) is read once. For every ordered pair of corpora and every candidate
 (``--candidates``: ``corpus``, ``whitened``, ``speaker``, ``clusters:K``, ``speaker_space:K``), every layer's
 statistics are standardised as the candidate says and a probe (class-balanced logistic regression, C 0.1, as in
-``bench/layer_transfer.py``) is trained on one corpus and scored (UA) on the other. ``clusters:K`` groups each corpus'
+``layer_transfer``) is trained on one corpus and scored (UA) on the other. ``clusters:K`` groups each corpus'
 clips into K clusters (k-means on the mean states of ``--cluster-layers``, standardised by corpus) and standardises
 each cluster with its own statistics; how well the clusters follow the speakers and the emotions is printed as the
 adjusted Rand index (1: the same partition, 0: chance). ``speaker_space:K`` clusters each corpus in a space that
@@ -20,21 +20,22 @@ states), so that the clusters follow who speaks rather than the emotion. ``white
 layer, then decorrelates it with its Ledoit-Wolf covariance. A left-out corpus gets the label-free candidate (any but
 ``speaker``, the yardstick) with the best mean over the pairs of the other corpora; ``general`` the best over all
 pairs. A probe, not the recipe's head: only the ranking is used.
+
+Archived study (issue 77): kept beside docs/results/LOG.md's account of it as the record of how its result file was
+made; not run by the tests and not kept in step with bench/. Run it from the repository root as a module,
+``python -m docs.results.studies.statistics_transfer``.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import parse_model_paths
-from harness import machine_line, set_threads
-from layer_transfer import (
+from bench.accuracy import parse_model_paths
+from bench.harness import machine_line, set_threads
+from docs.results.studies.layer_transfer import (
     PROBE_C,
     choice_table,
     choices,
@@ -46,7 +47,6 @@ from layer_transfer import (
     probe_report,
     standardised,
 )
-
 from ser_hf.errors import RecipeError
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     table = markdown(scores, agreement, chosen)
     print(table)
     results = {"scores": scores, "cluster_agreement": agreement, "choices": chosen, "probe_c": PROBE_C}
-    return probe_report("bench/statistics_transfer.py", argv, results, table, args.results)
+    return probe_report("docs/results/studies/statistics_transfer.py", argv, results, table, args.results)
 
 
 if __name__ == "__main__":

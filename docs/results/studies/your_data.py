@@ -1,7 +1,7 @@
 """The your-data guide's recipe, run as written on a real folder it was not made for: nEMO (Polish, nine actors) laid
 out flat as ``SPEAKER_EMOTION_N.flac``, speakers SM0 validating and TP0, WR0 testing.
 
-    python bench/your_data.py --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
+    python -m docs.results.studies.your_data --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
         --results docs/results/your-data/nemo-flat.json
 
 The recipe is read from docs/guides/your-data.md (its ``outputs/my_clips.yaml`` block), so the figure the guide quotes
@@ -10,6 +10,10 @@ guide's statistics (its ``feature_extractor_config.normalization``) against the 
 speaker), and its encoder (the embedded English-only tiny.en) against Whisper base (multilingual). Each run's test UA
 on the two test speakers, with the clip-level bootstrap interval (two speakers are too few for a speaker bootstrap),
 is written to ``--results`` as it finishes; a run started again reads finished runs back.
+
+Archived study (issue 77): kept beside docs/results/LOG.md's account of it as the record of how its result file was
+made; not run by the tests and not kept in step with bench/. Run it from the repository root as a module,
+``python -m docs.results.studies.your_data``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_model_path_argument, parse_model_paths
-from harness import REPO, SHARED_CORPORA, commit, machine_line
+from bench.accuracy import add_model_path_argument, parse_model_paths
+from bench.harness import REPO, SHARED_CORPORA, commit, machine_line
 
 GUIDE = REPO / "docs" / "guides" / "your-data.md"
 #: The folder's split: one speaker validates, two test, the other six train.
@@ -63,7 +66,7 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     model_paths = parse_model_paths(args.model_paths)
     if not SHARED_CORPORA["nemo"].is_dir():
-        raise SystemExit(f"{SHARED_CORPORA['nemo']} missing: bench/your_data.py needs ../shared/data.")
+        raise SystemExit(f"{SHARED_CORPORA['nemo']} missing: this study needs ../shared/data.")
     from ser_hf.train import main as train_main
 
     recipe = guide_recipe()
@@ -113,7 +116,7 @@ def main(argv=None) -> list[dict]:
             args.results.write_text(
                 json.dumps(
                     {
-                        "benchmark": "bench/your_data.py",
+                        "benchmark": "docs/results/studies/your_data.py",
                         "protocol": f"the guide's recipe on nEMO laid out flat; {SPLIT}",
                         "command": "python " + " ".join(sys.argv),
                         "machine": machine_line(),

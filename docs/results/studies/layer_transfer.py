@@ -1,7 +1,7 @@
 """Which encoder layers carry emotion from one corpus to another: the choice of ``model_config.pooled_layers`` for
 leave-one-corpus-out, made without the left-out corpus.
 
-    python bench/layer_transfer.py recipes/ravdess_whisper_base_fast.yaml \\
+    python -m docs.results.studies.layer_transfer recipes/ravdess_whisper_base_fast.yaml \\
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
         --results docs/results/crosscorpus/layer_transfer-whisper_base.json
 
@@ -18,6 +18,10 @@ directions): the left-out corpus is never read, so ``bench/crosscorpus.py --set 
 with that choice reports an honest figure for it. The choice for a general recipe (trained on every corpus, scored
 on corpora nobody here has) is the best mean over all pairs. Printed: the table of pairs, and the choices; with
 ``--results``, the same as JSON and a Markdown table beside it.
+
+Archived study (issue 77): kept beside docs/results/LOG.md's account of it as the record of how its result file was
+made; not run by the tests and not kept in step with bench/. Run it from the repository root as a module,
+``python -m docs.results.studies.layer_transfer``.
 """
 
 from __future__ import annotations
@@ -33,11 +37,9 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
-from crosscorpus import merged_values
-from harness import SHARED_CORPORA, add_threads_argument, machine_line, run_fields, set_threads
-
+from bench.accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
+from bench.crosscorpus import merged_values
+from bench.harness import SHARED_CORPORA, add_threads_argument, machine_line, run_fields, set_threads
 from ser_hf.data.dataset_info import column_values
 from ser_hf.errors import RecipeError
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
@@ -223,7 +225,7 @@ def main(argv=None) -> dict:
         results[normalization] = {"scores": scores, "choices": choices(scores, names)}
     table = markdown(results)
     print(table)
-    return probe_report("bench/layer_transfer.py", argv, results, table, args.results)
+    return probe_report("docs/results/studies/layer_transfer.py", argv, results, table, args.results)
 
 
 def probe_parser(description: str) -> argparse.ArgumentParser:
