@@ -51,15 +51,13 @@ import argparse
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import (
+from bench.accuracy import (
     METRICS,
     SPLIT_KEYS,
     add_model_path_argument,
@@ -71,8 +69,7 @@ from accuracy import (
     variant_folder,
     variant_name,
 )
-from harness import REPO, SHARED_CORPORA, machine_line, run_fields
-
+from bench.harness import REPO, SHARED_CORPORA, machine_line, run_fields
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
