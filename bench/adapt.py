@@ -83,9 +83,10 @@ def general_recipe(left_out: str, model_path: str, output_dir: Path) -> Path:
             f"nemo:{s}" for s in NEMO_SPEAKERS if f"nemo:{s}" not in VALIDATION_WITHOUT_RAVDESS
         ]
         values["validation_speakers"] = VALIDATION_WITHOUT_RAVDESS
-        values["test_speakers"] = []
     else:
         values["train_only_corpora"] = [corpus for corpus in values["train_only_corpora"] if corpus != left_out]
+    # The recipe's test actors (RAVDESS 21-24) are not in ../shared's RAVDESS (actors 01-20): no test split.
+    values["test_speakers"] = []
     path = output_dir.parent / f"{output_dir.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(values, sort_keys=False))
@@ -233,15 +234,20 @@ def main(argv=None) -> dict:
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
     chosen = [d for d in DIRECTIONS if args.directions is None or d[0] in args.directions]
-    models = {
-        left_out: trained_general_model(left_out, args.model_path, args.output_dir) for _, left_out, _, _ in chosen
-    }
+    models: dict[str, Path] = {}
+
+    def general_model(left_out: str) -> Path:
+        """Trained when its first direction comes (so that a direction's curve starts as soon as its model is)."""
+        if left_out not in models:
+            models[left_out] = trained_general_model(left_out, args.model_path, args.output_dir)
+        return models[left_out]
+
     if args.time:
         work = args.output_dir / f"timing-{time.strftime('%Y%m%d-%H%M%S')}"
         timings = []
         for _, left_out, adapt, _ in chosen:
             if left_out not in {timing["corpus"] for timing in timings}:
-                timings.append(time_adaptation(models[left_out], left_out, adapt, work))
+                timings.append(time_adaptation(general_model(left_out), left_out, adapt, work))
                 print(timings[-1], flush=True)
         document = {
             "benchmark": "bench/adapt.py --time",
@@ -254,7 +260,7 @@ def main(argv=None) -> dict:
     for name, left_out, adapt, test in chosen:
         output = args.output_dir / f"curve-{name.replace(':', '_').replace('->', '-')}.json"
         directions[name] = run_learning_curve(
-            models[left_out],
+            general_model(left_out),
             CORPORA[left_out],
             output,
             corpus=left_out,
