@@ -32,6 +32,7 @@ def test_the_summary_averages_draws_then_teses_two_directions_then_the_corpora()
     # Draw 1: (60 + (80 + 100) / 2 + 50) / 3; draw 2: (70 + (90 + 90) / 2 + 40) / 3.
     assert row["loco_draw_range"] == [pytest.approx(66.67, abs=0.01), pytest.approx(66.67, abs=0.01)]
     assert row["by_direction"]["nemo"] == {"mean": 45.0, "min": 40.0, "max": 50.0, "draws": 2}
+    assert row["mean_without_choice_corpus"] == 67.5  # TESS and nEMO: the settings were chosen on RAVDESS
 
 
 @pytest.mark.parametrize("left_out", ["ravdess", "tess", "nemo"])
