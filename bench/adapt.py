@@ -228,6 +228,11 @@ def time_adaptation(general: Path, corpus: str, adapt: Sequence[str], work: Path
     }
 
 
+def curve_file(output_dir: Path, direction: str) -> Path:
+    """The result file of one direction's ``ser-hf learning-curve``."""
+    return output_dir / f"curve-{direction.replace(':', '_').replace('->', '-')}.json"
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
@@ -240,11 +245,25 @@ def main(argv=None) -> dict:
     parser.add_argument("--draws", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--arms", nargs="+", default=["zero-shot", "adapted", "adapted+self-training", "scratch"])
     parser.add_argument("--time", action="store_true", help="time one ser-hf adapt per corpus left out (module doc)")
+    parser.add_argument(
+        "--gather",
+        action="store_true",
+        help="train and adapt nothing: gather the directions' result files already under --output-dir into --results",
+    )
     args = parser.parse_args(argv)
     missing = [str(path) for path in CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
     chosen = [d for d in DIRECTIONS if args.directions is None or d[0] in args.directions]
+    if args.gather:
+        directions = {
+            name: json.loads(curve_file(args.output_dir, name).read_text())
+            for name, _, _, _ in chosen
+            if curve_file(args.output_dir, name).is_file()
+        }
+        models = {left_out: str(args.output_dir / f"general-without-{left_out}") for _, left_out, _, _ in chosen}
+        write_results(args.results, directions, models)
+        return json.loads(args.results.read_text())
     models: dict[str, Path] = {}
 
     def general_model(left_out: str) -> Path:
@@ -269,7 +288,7 @@ def main(argv=None) -> dict:
         return document
     directions = {}
     for name, left_out, adapt, test in chosen:
-        output = args.output_dir / f"curve-{name.replace(':', '_').replace('->', '-')}.json"
+        output = curve_file(args.output_dir, name)
         directions[name] = run_learning_curve(
             general_model(left_out),
             CORPORA[left_out],
