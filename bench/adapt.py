@@ -141,7 +141,7 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
                 for corpus in CORPORA
                 if any(left_out == corpus and name in scores for name, left_out, _, _ in DIRECTIONS)
             ]
-            if len(per_corpus) == len(corpora):
+            if len(per_corpus) == len(CORPORA):
                 draw_means.append(float(np.mean(per_corpus)))
         rows.append(
             {
@@ -149,7 +149,10 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
                 "k": k,
                 "by_direction": by_direction,
                 "by_corpus": corpora,
-                "loco_mean": round(float(np.mean(list(corpora.values()))), 2) if corpora else None,
+                # Over the three corpora only: a k measured on some of them has no leave-one-corpus-out mean.
+                "loco_mean": (
+                    round(float(np.mean(list(corpora.values()))), 2) if len(corpora) == len(CORPORA) else None
+                ),
                 # Without RAVDESS, the corpus ADAPTATION_SETTINGS were chosen on (choice draws, docs/results/adapt/).
                 "mean_without_choice_corpus": (
                     round(float(np.mean([v for c, v in corpora.items() if c != CHOICE_CORPUS])), 2)
@@ -174,6 +177,7 @@ def write_results(path: Path, directions: Mapping[str, Mapping[str, Any]], model
         },
         "summary": {"": summary(directions)},
         "forgetting": [],
+        "direction_commands": {name: document["command"] for name, document in directions.items()},
         "directions": {name: document["cells"] for name, document in directions.items()},
     }
     write_text_atomic(path, json.dumps(document, indent=2) + "\n")
