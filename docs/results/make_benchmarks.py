@@ -110,8 +110,9 @@ KFOLD_INTRO = """\
 5-fold, 4 test actors a fold, fold seed 42 for every recipe, so rows are paired fold by fold; a recipe that chooses an
 epoch on validation actors takes them from each fold's training actors. UA mean ± std is over the 5 folds; the pooled
 UA is that of all 1,200 test predictions together with its 95 % speaker-bootstrap interval ("–": recorded before the
-benchmark pooled the folds). Transductive rows standardise each test speaker (or corpus) with statistics of their own
-unlabelled clips: read them as "when several recordings of each speaker are at hand". The general recipes train on
+benchmark pooled the folds). Transductive rows ("own stats": yes) standardise each test speaker (or corpus) with
+statistics of their own unlabelled clips: read them as "when several recordings of each speaker are at hand". The
+general recipes train on
 TESS and nEMO as well and are scored on the same RAVDESS folds. One row per shipped recipe; "–" throughout: not
 measured under this protocol (CREMA-D is not available to the project's benchmarks). Command, on any recipe:
 `ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS`
@@ -500,10 +501,10 @@ def kfold_section() -> str:
     header = [
         "recipe",
         "UA mean ± std",
-        "UA, folds pooled [95 % CI]",
+        "pooled UA [95 % CI]",
         "WA",
         "macro-F1",
-        "transductive",
+        "own stats",
         "date, commit",
         "data",
     ]
@@ -587,7 +588,7 @@ def emotions_table() -> str:
         "recipe",
         "emotions per test speaker",
         "UA mean ± std",
-        "UA, folds pooled [95 % CI]",
+        "pooled UA [95 % CI]",
         "date, commit",
         "data",
     ]
@@ -628,7 +629,7 @@ def fold_seeds_table() -> str:
                 link(relative),
             ]
         )
-    header = ["recipe", "fold seed", "folds", "UA mean ± std", "UA, folds pooled [95 % CI]", "date, commit", "data"]
+    header = ["recipe", "fold seed", "folds", "UA mean ± std", "pooled UA [95 % CI]", "date, commit", "data"]
     return FOLD_SEEDS_INTRO + "\n" + table(header, rows, ["---", "---:", "---", "---:", "---:", "---", "---"])
 
 

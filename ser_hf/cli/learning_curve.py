@@ -33,7 +33,7 @@ def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("model", help="a trained ser-hf model on a speech encoder: a run's output_dir, or a Hub id")
     parser.add_argument("--data_dir", "--data-dir", required=True, help="the corpus folder")
     parser.add_argument(
-        "--corpus", default="folder", help="a named corpus (ravdess, tess, nemo, ...) or folder (the default)"
+        "--corpus", default="folder", help="a named corpus (ser-hf data summary lists them) or folder (the default)"
     )
     parser.add_argument("--label_regex", "--label-regex", metavar="PATTERN", help="a folder corpus' label pattern")
     parser.add_argument("--speaker_regex", "--speaker-regex", metavar="PATTERN", help="a folder corpus' speakers")
