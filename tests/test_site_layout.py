@@ -108,6 +108,7 @@ def test_code_in_a_table_breaks_only_between_words_or_after_an_underscore():
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # builds the whole site and renders every page: about 90 s
 def test_no_page_scrolls_sideways_at_laptop_width(tmp_path):
     """Every page at 1280 px, every fold open: no page wider than the window, no box scrolling sideways or sticking
     out of the text column, no code in a table cut mid-word. Skipped where Chromium is not installed."""

@@ -52,6 +52,7 @@ def recipe(tmp_path_factory, cremad_clips):
     return path
 
 
+@pytest.mark.slow  # trains three leave-one-corpus-out cells twice over: about 40 s
 def test_each_corpus_left_out_once_on_its_shared_emotions_and_resumed(tmp_path, recipe, capsys, monkeypatch):
     output, run_dir = tmp_path / "loco.json", tmp_path / "runs"
     command = ["loco", str(recipe), "--seeds", "3", "--output", str(output), "--run_dir", str(run_dir)]
