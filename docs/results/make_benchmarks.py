@@ -185,21 +185,12 @@ ADAPT_INTRO = """\
 ## Adapting the general model: learning curve (bench/adapt.py)
 
 `ser-hf learning-curve` (the code `ser-hf adapt` runs) from `recipes/general_whisper_base_speaker.yaml` trained as it
-ships (its validation speakers fitting the calibration temperature) without the corpus left out, corpus by corpus:
-adapted with k labelled clips per emotion of some of the left-out corpus' speakers and scored on its other speakers,
-on the six emotions the three corpora share; mean UA over the left-out corpora (and, in brackets, the range over the
-draws of adaptation clips), against the model before adaptation (k = 0). This run (2 cores shared with other runs)
-measured the adapted arm at k = 5 and 20 on every corpus (draws 1-2; RAVDESS also draw 3, and k = 1); the scratch and
-self-training arms and k = 2 and 10 were not run again (`bench/adapt.py --arms ... --ks ...` adds them to the same
-files). Per direction:
-[learning-curve.md](docs/results/adapt/learning-curve.md). On your own corpus: `ser-hf learning-curve MODEL
---data_dir ... --adapt_speakers ... --test_speakers ...`
-([evaluation guide](docs/guides/evaluation.md#the-adaptation-learning-curve)).
-The earlier curve, measured through the benchmark's own adaptation loop from models trained without validation
-speakers (and so without a temperature), is kept in
-[learning-curve-bench_loop.md](docs/results/adapt/learning-curve-bench_loop.md); the choice of the settings and the
-forgetting check in the [choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md)
-tables.
+ships (validation speakers, calibration) without the corpus left out: adapted with k labelled clips per emotion of some
+of its speakers, scored on its others (six shared emotions); mean UA over the left-out corpora (range over draws),
+against the model before adaptation (k = 0). This run: the adapted arm at k = 5 and 20, draws 1-2 (RAVDESS also
+draw 3 and k = 1): [learning-curve.md](docs/results/adapt/learning-curve.md). The earlier curve (the benchmark's own
+loop, scratch and self-training arms): [learning-curve-bench_loop.md](docs/results/adapt/learning-curve-bench_loop.md);
+the settings' [choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md).
 """
 
 SPEED_INTRO = """\
@@ -924,12 +915,8 @@ def gpu_section() -> str:
 LOCO4_INTRO = """\
 ### Leave-one-corpus-out over four corpora: BanglaSER joins (bench/crosscorpus.py --corpora)
 
-The general recipes on RAVDESS (actors 01-20), TESS, nEMO and BanglaSER (Bangla, 34 speakers), each left out in
-turn, the same seeds as the headline. Each left-out corpus is scored on its own emotions that the model has among the
-six RAVDESS, TESS and nEMO share (BanglaSER on five: no fear), the model's choice restricted to them, so the three
-older directions are scored as in the headline (their mean beside the four-corpus one). Mean UA over the seeds (range).
-The general recipes still train on three corpora: adding BanglaSER lowers TESS left out by more than its seed range,
-which is not explained yet (docs/results/LOG.md).
+The headline's protocol and seeds with BanglaSER (34 speakers) added, scored on five emotions (no fear). The general
+recipes still train on three corpora: TESS left out drops beyond its seed range (docs/results/LOG.md).
 """
 LOCO4_RESULTS = ("crosscorpus/loco4-general_whisper_base_speaker.json", "crosscorpus/loco4-general_whisper_base.json")
 LOCO4_CORPORA = ("ravdess", "tess", "nemo", "banglaser")
