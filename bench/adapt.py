@@ -39,6 +39,7 @@ import yaml
 
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
+from ser_hf.experiments.constants import LEARNING_CURVE_ARMS
 from ser_hf.experiments.learning_curve import CurveCorpus, draw_clips
 from ser_hf.experiments.results import run_fields
 from ser_hf.recipe.adaptation import trained_model_facts
@@ -112,7 +113,7 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     rows = []
     arms_ks = sorted(
         {(row["arm"], row["k"]) for document in directions.values() for row in document["summary"]},
-        key=lambda pair: (["zero-shot", "adapted", "adapted+self-training", "scratch"].index(pair[0]), pair[1]),
+        key=lambda pair: (LEARNING_CURVE_ARMS.index(pair[0]), pair[1]),
     )
     for arm, k in arms_ks:
         by_direction, by_draw = {}, {}

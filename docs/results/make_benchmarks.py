@@ -191,6 +191,7 @@ against the model before adaptation (k = 0). This run: the adapted arm at k = 5 
 draw 3 and k = 1): [learning-curve.md](docs/results/adapt/learning-curve.md). The earlier curve (the benchmark's own
 loop, scratch and self-training arms): [learning-curve-bench_loop.md](docs/results/adapt/learning-curve-bench_loop.md);
 the settings' [choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md).
+`suggested`: the clips `ser-hf suggest` puts first (as many as the random draws), labelled, then adapted on.
 """
 
 SPEED_INTRO = """\
