@@ -187,8 +187,8 @@ ADAPT_INTRO = """\
 `ser-hf learning-curve` (the code `ser-hf adapt` runs) from `recipes/general_whisper_base_speaker.yaml` trained as it
 ships (validation speakers, calibration) without the corpus left out: adapted with k labelled clips per emotion of some
 of its speakers, scored on its others (six shared emotions); mean UA over the left-out corpora (range over draws),
-against the model before adaptation (k = 0). This run: the adapted arm at k = 5 and 20, draws 1-2 (RAVDESS also
-draw 3 and k = 1): [learning-curve.md](docs/results/adapt/learning-curve.md). The earlier curve (the benchmark's own
+against the model before adaptation (k = 0). This run: draws 1-2 (RAVDESS also draw 3 at k = 1, 5, 20), no scratch
+or self-training arm: [learning-curve.md](docs/results/adapt/learning-curve.md). The earlier curve (the benchmark's own
 loop, scratch and self-training arms): [learning-curve-bench_loop.md](docs/results/adapt/learning-curve-bench_loop.md);
 the settings' [choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md).
 `suggested`: the clips `ser-hf suggest` puts first (as many as the random draws), labelled, then adapted on.
