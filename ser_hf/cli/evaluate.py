@@ -10,6 +10,7 @@ from pathlib import Path
 from ..evaluation.constants import SPLITS
 from .commands import COMMANDS
 from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments, speaker_ids
+from .flags import add_speaker_check_argument
 
 
 def add_evaluate_parser(commands) -> argparse.ArgumentParser:
@@ -37,6 +38,7 @@ def add_evaluate_parser(commands) -> argparse.ArgumentParser:
         "cross_corpus/ for a matrix)",
     )
     evaluate.add_argument("--batch-size", type=int, default=8)
+    add_speaker_check_argument(evaluate)
     evaluate.add_argument("--revision", help="branch, tag or commit of Hub models")
     evaluate.add_argument("--trust-remote-code", action="store_true")
     evaluate.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the report to this repository")
@@ -81,6 +83,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             speakers=speakers,
             labels=labels,
             batch_size=args.batch_size,
+            speaker_statistics_check=args.speaker_statistics_check,
             **load,
         )
         output_dir = Path(args.output_dir or default_output_dir(args.model[0], sources[0], report["split"]["name"]))
@@ -90,6 +93,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
     else:
         if args.speakers:
             raise ValueError("--speakers applies to one model on one corpus; a matrix uses --split.")
+        if args.speaker_statistics_check is not None:
+            raise ValueError(
+                "--speaker-statistics-check applies to one model on one corpus; a matrix uses each model's own."
+            )
         split = "test" if args.split == "auto" else args.split
         output_dir = Path(args.output_dir or "cross_corpus")
         matrix = cross_corpus_matrix(

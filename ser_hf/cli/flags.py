@@ -78,4 +78,23 @@ def unknown_flags_message(unknown: Iterable[str], known: Iterable[str]) -> str:
     )
 
 
-__all__ = ["FullFlagsParser", "closest_flag", "option_strings", "unknown_flags_message"]
+def add_speaker_check_argument(parser: argparse.ArgumentParser) -> None:
+    """``--speaker-statistics-check`` / ``--no-speaker-statistics-check`` (default: as the model was saved)."""
+    parser.add_argument(
+        "--speaker-statistics-check",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="for a Whisper model standardised per speaker: check that the speakers are heard in enough emotions for "
+        "statistics of their own (from the model's predictions under the statistics of all the clips), falling back "
+        "to those where they are not (default: as the model was saved; the general speaker recipe and ser-hf adapt "
+        "turn it on)",
+    )
+
+
+__all__ = [
+    "FullFlagsParser",
+    "add_speaker_check_argument",
+    "closest_flag",
+    "option_strings",
+    "unknown_flags_message",
+]

@@ -14,6 +14,7 @@ from ..extras import install_hint
 from ..model_location import check_local_model_path
 from .commands import COMMANDS
 from .corpus_arguments import positive_int
+from .flags import add_speaker_check_argument
 from .number_arguments import hop_seconds, positive_seconds
 from .output_paths import check_output_file, is_prediction_file, is_timeline_plot
 
@@ -91,6 +92,7 @@ def add_predict_parser(commands) -> argparse.ArgumentParser:
         help="a CSV with columns path,speaker_id (paths relative to the CSV's folder, or absolute) "
         "giving every file's speaker",
     )
+    add_speaker_check_argument(predict)
     add_timeline_arguments(predict)
     predict.set_defaults(run=predict_command)
     return predict
@@ -185,6 +187,7 @@ def predict_command(args: argparse.Namespace) -> int:
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
         on_prediction=print_json_line if args.output is None else None,
+        speaker_statistics_check=args.speaker_statistics_check,
     )
     if summary.output is not None:
         failed = f", {len(summary.failed)} failed" if summary.failed else ""

@@ -29,7 +29,8 @@ import torch
 
 from ..evaluation.evaluate_model import encodes_once, head_logits
 from ..evaluation.setup_shift import setup_shift_report, standardized_states
-from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan
+from ..evaluation.speaker_check import checked_head_statistics, checks_speakers
+from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, statistics_by_speaker
 from ..models.feature_normalization import Statistics
 from ..models.runtime.padding import is_padding_invariant
 from .pipelines import SpeakerNormalizedAudioClassificationPipeline, model_labels
@@ -242,6 +243,14 @@ def _classify_by_encoder_states(
     head_rows = [
         {ENCODER_STATES_COLUMN: window.states, plan.group_column: groups[files[window.file]]} for window in scored
     ]
+    if checks_speakers(extractor) and statistics:
+        # The speakers statistics_of_groups kept (enough windows of their own) are checked against each other.
+        kept = statistics_by_speaker(
+            (row[plan.group_column], row[ENCODER_STATES_COLUMN].reshape(1, -1))
+            for row in head_rows
+            if row[plan.group_column] in statistics
+        )
+        plan.speaker_statistics, _ = checked_head_statistics(model, extractor, head_rows, plan.group_column, kept)
     logits = head_logits(model, extractor, head_rows, plan)
     probabilities = _softmax(logits)
     labels = model_labels(classifier)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
+from ..evaluation.speaker_check import set_speaker_check
 from .classify import classify_files
 from .constants import check_window_options
 from .pipelines import load_classifier, model_labels
@@ -52,6 +53,7 @@ def predict_files(
     revision: Optional[str] = None,
     trust_remote_code: bool = False,
     on_prediction: Optional[Callable[[FilePrediction], None]] = None,
+    speaker_statistics_check: Optional[bool] = None,
 ) -> PredictionSummary:
     """Classify `files` (audio files; with `speakers_csv` and no files, the CSV's) with the model at `model` (a
     folder, Hub id, ONNX export or folder of LoRA adapters): each :class:`FilePrediction` goes to `on_prediction`
@@ -60,6 +62,8 @@ def predict_files(
     without either, a model standardised per speaker reads them as its training corpus did, with the
     ``speaker_regex`` its run recorded, searched in ``searched_paths[file]`` (the file's path relative to the folder
     it was found in, :func:`~.audio_inputs.audio_inputs`; default: its name).
+    ``speaker_statistics_check`` turns the check of speaker statistics (:mod:`ser_hf.evaluation.speaker_check`) on or
+    off for a Whisper model standardised per speaker (default: as the model was saved).
     A file that cannot be classified gets its error in its prediction and in the summary; the others go on."""
     check_window_options(window_seconds, hop_seconds, batch_size)
     table = read_speakers_csv(speakers_csv) if speakers_csv is not None else None
@@ -73,6 +77,7 @@ def predict_files(
         speakers = speakers_from_folders(files)
     with _no_weight_loading_bar():
         classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
+    set_speaker_check(classifier.feature_extractor, speaker_statistics_check, str(model))
     if speakers is None and normalises_per_speaker(classifier.feature_extractor):
         speakers = speakers_from_training_regex(model, files, searched_paths, classifier.feature_extractor)
     writer = (

@@ -46,6 +46,7 @@ from ..inputs.speaker_normalization import (
     compute_functionals_once,
     ensemble_normalization,
     evaluation_normalization,
+    speaker_statistics,
 )
 from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
@@ -68,6 +69,7 @@ from .eval_report import corpus_relation, write_eval_report
 from .metrics import classification_metrics, clip_predictions
 from .report import validation_choices
 from .setup_shift import setup_shift_report, standardized_states
+from .speaker_check import checked_head_statistics, checks_speakers, set_speaker_check
 
 logger = logging.getLogger(__name__)
 
@@ -342,6 +344,8 @@ def _model_logits(
     if grouped and encodes_once(model, feature_extractor):
         encoded = encoder_states_once(model, feature_extractor, statistics_clips, batch_size)
         normalization = evaluation_normalization(feature_extractor, encoded, key, model)
+        if checks_speakers(feature_extractor):
+            check_evaluated_speakers(model, feature_extractor, encoded, normalization)
         logits = cached_states_logits(model, feature_extractor, encoded.select(range(len(dataset))), normalization)
         return logits, normalization, None  # a shift is measured under global statistics only
     normalization = evaluation_normalization(feature_extractor, statistics_clips, key, model)
@@ -389,6 +393,16 @@ def encoder_states_once(model: PreTrainedModel, feature_extractor, dataset: Data
     FAST training run encoded with the same encoder, reads them back."""
     with _encoder_frozen(model):
         return encode_dataset(model, feature_extractor, dataset, batch_size=batch_size)
+
+
+def check_evaluated_speakers(model, feature_extractor, encoded: Dataset, plan: NormalizationPlan) -> None:
+    """Replace, in ``plan``, the statistics of evaluated speakers heard in too few emotions with those of all the
+    evaluated clips (:mod:`.speaker_check`), recording what was decided under ``plan.check``."""
+    rows = encoded.select_columns([ENCODER_STATES_COLUMN, plan.group_column]).with_format("numpy")
+    by_group = speaker_statistics(feature_extractor, encoded, model, plan.group_column)
+    plan.speaker_statistics, plan.check = checked_head_statistics(
+        model, feature_extractor, rows, plan.group_column, by_group
+    )
 
 
 def cached_states_logits(
@@ -641,6 +655,7 @@ def evaluate_model(
     labels: Optional[Sequence[str]] = None,
     batch_size: int = 8,
     output_dir: Optional[str | os.PathLike] = None,
+    speaker_statistics_check: Optional[bool] = None,
     **load_kwargs,
 ) -> dict[str, Any]:
     """Evaluate a trained model on a corpus and (with ``output_dir``) write its report.
@@ -652,6 +667,8 @@ def evaluate_model(
         speakers (`Sequence[str]`, *optional*): evaluate on these speakers instead of a split.
         labels (`Sequence[str]`, *optional*): restrict the evaluation further to these labels.
         output_dir (`str`, *optional*): write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``.
+        speaker_statistics_check (`bool`, *optional*): check the evaluated speakers' statistics
+            (:mod:`.speaker_check`) or not, for a Whisper model standardised per speaker (default: as it was saved).
 
     Returns:
         `dict`: the report: the model and corpus, the split and its speakers, the labels evaluated (those the model
@@ -662,6 +679,7 @@ def evaluate_model(
         (``unscored_clips``, each with its error, left out of the metrics), and every metric under ``evaluation``.
     """
     trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
+    set_speaker_check(trained.feature_extractor, speaker_statistics_check, trained.name_or_path)
     source = with_training_layout(trained, source)
     _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding
     dataset = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=keep)

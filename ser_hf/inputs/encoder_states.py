@@ -48,7 +48,7 @@ LOWER_STATES_COLUMN = "lower_states"
 _SSL_CLASSIFIERS = tuple(family.model_class for family in ENCODER_FAMILIES.values())
 # Fields of the feature extractor that only standardise the cached states: the key leaves them out, so the global and
 # speaker-normalised recipes of one encoder share its states, and the statistics fitted later do not change the key.
-_NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts")
+_NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_shifts", "speaker_statistics_check")
 # The config fields the cache key reads are an allow-list: those the encoder family's transformers config declares (the
 # encoder's geometry, window and masking), less the fields of its classification head, plus ser-hf's own fields that
 # change what the encoder computes. Every other field (labels, the head's pooling, dropout and projection, the fitted

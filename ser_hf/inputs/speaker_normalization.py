@@ -60,6 +60,11 @@ CORPUS_PROTOCOL = (
     "standardised with statistics of all that corpus' own unlabelled clips"
 )
 
+CHECKED_PROTOCOL = (
+    "checked: where the model's predictions under the statistics of all the evaluated clips say the speakers are "
+    "heard in few emotions, those statistics instead"
+)
+
 UTTERANCE_PROTOCOL = (
     "per-utterance normalisation: each clip's encoder states centred on the clip's own mean over its frames (no "
     "other clip needed), their standard deviations standardised with the training speakers' statistics"
@@ -70,11 +75,13 @@ UTTERANCE_PROTOCOL = (
 class NormalizationPlan:
     """How a run standardises its model inputs: the statistics of each group of clips to feed the collators
     (``speaker``: by speaker; ``corpus``: by corpus; under ``speaker_statistics`` either way), the protocol line
-    reports carry, and the warnings of the distribution check."""
+    reports carry, the warnings of the distribution check, and what the check of speaker statistics decided
+    (``check``, see :mod:`ser_hf.evaluation.speaker_check`)."""
 
     mode: str
     speaker_statistics: Optional[dict[str, Statistics]] = None
     warnings: list[str] = field(default_factory=list)
+    check: Optional[dict[str, Any]] = None
 
     @property
     def group_column(self) -> str:
@@ -83,6 +90,8 @@ class NormalizationPlan:
 
     @property
     def protocol(self) -> str:
+        if self.mode == "speaker" and self.check is not None:
+            return f"{TRANSDUCTIVE_PROTOCOL}, {CHECKED_PROTOCOL}"
         if self.mode == "speaker":
             return TRANSDUCTIVE_PROTOCOL
         if self.mode == "corpus":
@@ -98,6 +107,7 @@ class NormalizationPlan:
             "protocol": self.protocol,
             "speakers": sorted(self.speaker_statistics) if self.speaker_statistics else [],
             "warnings": self.warnings,
+            **({"check": self.check} if self.check is not None else {}),
         }
 
 

@@ -71,14 +71,23 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         feature_std: Optional[list[float]] = None,
         return_attention_mask: bool = True,
         trim_silence_db: Optional[float] = None,
+        speaker_statistics_check: bool = False,
         **kwargs,
     ):
         if normalization not in STATE_NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(STATE_NORMALIZATIONS)}, got {normalization!r}.")
         if not is_trim_silence_db(trim_silence_db):
             raise ValueError(f"trim_silence_db must be a number of dB above 0 (e.g. 30), got {trim_silence_db!r}.")
+        if not isinstance(speaker_statistics_check, bool):
+            raise ValueError(f"speaker_statistics_check must be true or false, got {speaker_statistics_check!r}.")
+        if speaker_statistics_check and normalization != "speaker":
+            raise ValueError(
+                f"speaker_statistics_check checks speaker statistics: it needs normalization='speaker', not "
+                f"{normalization!r}."
+            )
         super().__init__(return_attention_mask=return_attention_mask, **kwargs)
         self.normalization = normalization
+        self.speaker_statistics_check = speaker_statistics_check
         self.feature_mean = feature_mean
         self.feature_std = feature_std
         self.trim_silence_db = trim_silence_db

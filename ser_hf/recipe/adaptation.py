@@ -46,6 +46,10 @@ ADAPTATION_SETTINGS: dict[str, Any] = {
 #: (labels unread), whatever the trained model used (chosen with :data:`ADAPTATION_SETTINGS`); a model that
 #: standardises nothing keeps doing so.
 ADAPTATION_NORMALIZATION: Optional[str] = "speaker"
+#: Whether a Whisper model adapted with speaker statistics checks them (``speaker_statistics_check``): the speaker
+#: general model lost no UA with the check where every speaker is heard in every emotion and kept the corpus
+#: statistics' where each is heard in one (docs/results/crosscorpus/speaker_check-loco4.md).
+ADAPTATION_SPEAKER_CHECK = True
 
 #: Written by ``ser-hf adapt --unlabelled_dir`` beside the adapted model: what it was adapted from and on how many
 #: labelled and pseudo-labelled clips (which its report cannot tell apart); the model card reads it.
@@ -161,9 +165,12 @@ def adaptation_values(
     # one that standardises nothing, or each clip by itself, keeps its own (its head was trained on those inputs).
     own = facts["normalization"]
     if own:
-        values["feature_extractor_config"] = {
-            "normalization": ADAPTATION_NORMALIZATION if own in STORED_STATISTICS and ADAPTATION_NORMALIZATION else own
-        }
+        normalization = ADAPTATION_NORMALIZATION if own in STORED_STATISTICS and ADAPTATION_NORMALIZATION else own
+        values["feature_extractor_config"] = {"normalization": normalization}
+        if normalization == "speaker" and facts["family"] == "whisper":
+            # Speakers heard in few emotions fall back to the statistics of all the clips classified together
+            # (ser_hf.evaluation.speaker_check): what the adapted model's scores and later predictions use.
+            values["feature_extractor_config"]["speaker_statistics_check"] = ADAPTATION_SPEAKER_CHECK
     if corpus_options:
         values["corpus_options"] = dict(corpus_options)
     if labels:
@@ -177,6 +184,7 @@ __all__ = [
     "ADAPTATION_NORMALIZATION",
     "ADAPTATION_SELF_TRAINING_SHARE",
     "ADAPTATION_SETTINGS",
+    "ADAPTATION_SPEAKER_CHECK",
     "adaptation_values",
     "trained_model_facts",
 ]

@@ -28,6 +28,8 @@ from .fields import AT_LEAST_ONE, NumberRule
 from .value_forms import as_list, as_mapping, type_name
 from .values import check_numbers
 
+#: The fields of a Whisper feature extractor a recipe's feature_extractor_config may set.
+WHISPER_EXTRACTOR_FIELDS = ("normalization", "trim_silence_db", "speaker_statistics_check")
 MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
 #: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
 WHISPER_MODEL_TYPE = "whisper"
@@ -91,7 +93,9 @@ class ModelArguments:
         metadata={
             "help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...); for Whisper, "
             "`normalization` (none, global, speaker, corpus or utterance) of the frozen encoder's states (FAST "
-            "mode) and `trim_silence_db` (each clip's leading and trailing silence trimmed, e.g. 30)."
+            "mode), `trim_silence_db` (each clip's leading and trailing silence trimmed, e.g. 30) and, with speaker "
+            "normalization, `speaker_statistics_check` (fall back to the statistics of all the clips classified "
+            "together where the model's predictions say the speakers are heard in few emotions)."
         },
     )
     encoder_window_seconds: Optional[int] = field(
@@ -229,12 +233,12 @@ class ModelArguments:
                     "baseline (it trains from scratch)."
                 )
         elif self.model_type == WHISPER_MODEL_TYPE:
-            unknown = sorted(set(self.feature_extractor_config) - {"normalization", "trim_silence_db"})
+            unknown = sorted(set(self.feature_extractor_config) - set(WHISPER_EXTRACTOR_FIELDS))
             if unknown:
                 raise RecipeError(
                     f"feature_extractor_config: {', '.join(unknown)} cannot be set for Whisper; it takes "
-                    "`normalization` and `trim_silence_db` only (the rest is the checkpoint's "
-                    "preprocessor_config.json)."
+                    f"{', '.join(f'`{name}`' for name in WHISPER_EXTRACTOR_FIELDS)} only (the rest is the "
+                    "checkpoint's preprocessor_config.json)."
                 )
             trim = self.feature_extractor_config.get("trim_silence_db")
             if not is_trim_silence_db(trim):
@@ -247,6 +251,12 @@ class ModelArguments:
                 raise RecipeError(
                     f"feature_extractor_config.normalization: {normalization!r} is not one of "
                     f"{', '.join(STATE_NORMALIZATIONS)}."
+                )
+            check = self.feature_extractor_config.get("speaker_statistics_check", False)
+            if not isinstance(check, bool) or (check and normalization != "speaker"):
+                raise RecipeError(
+                    f"feature_extractor_config.speaker_statistics_check: {check!r} must be true or false, and true "
+                    f"only with normalization: speaker (here {normalization!r})."
                 )
         elif self.feature_extractor_config:
             raise RecipeError(

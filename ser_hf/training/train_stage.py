@@ -25,6 +25,7 @@ from ..data.splits import clip_fingerprint
 from ..errors import RecipeError
 from ..evaluation.calibration import fit_temperature_scaling, reset_temperature
 from ..evaluation.report import evaluate_split, predict_split, write_report
+from ..evaluation.speaker_check import check_split_speakers, checks_speakers
 from ..hub.card import write_model_card
 from ..inputs.base import InputMode, drop_clips_longer_than, drop_clips_shorter_than, receptive_field_seconds
 from ..inputs.collators import AudioClassificationCollator
@@ -228,6 +229,9 @@ def train_and_evaluate(
     finish_soup(model, soup)
     train_seconds = time.perf_counter() - started
 
+    if normalization is not None and checks_speakers(feature_extractor):
+        # The evaluated speakers' statistics checked with the trained model, as ser-hf evaluate and predict check them.
+        check_split_speakers(model, feature_extractor, inputs, normalization)
     # Temperature scaling is fitted on the validation split's logits, and every split is then reported calibrated.
     predictions = {
         name: predict_split(trainer, inputs[name], name) for name in ("validation", "test") if name in inputs

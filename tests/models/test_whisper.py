@@ -428,6 +428,10 @@ def test_fast_cache_key_ignores_the_statistics(tmp_path):
         if normalization != "none":
             feature_extractor.set_global_statistics(np.ones(16), np.ones(16))
         keys.add(encoder_cache_key(model, feature_extractor, dataset))
+    # Checked speaker statistics only choose the statistics: the same states.
+    checked = build_ssl_feature_extractor(model.config, normalization="speaker", speaker_statistics_check=True)
+    checked.set_global_statistics(np.ones(16), np.ones(16))
+    keys.add(encoder_cache_key(model, checked, dataset))
     assert len(keys) == 1
     other_window = build_ssl_feature_extractor(model.config, encoder_window_seconds=2)
     assert encoder_cache_key(model, other_window, dataset) not in keys

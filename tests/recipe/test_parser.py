@@ -124,8 +124,17 @@ def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
         ),
         (
             {"model_type": "whisper", "model_config": {}, "feature_extractor_config": {"trim_db": 30}},
-            "feature_extractor_config: trim_db cannot be set for Whisper; it takes `normalization` and "
-            "`trim_silence_db` only",
+            "feature_extractor_config: trim_db cannot be set for Whisper; it takes `normalization`, "
+            "`trim_silence_db`, `speaker_statistics_check` only",
+        ),
+        (
+            {
+                "model_type": "whisper",
+                "model_config": {},
+                "feature_extractor_config": {"normalization": "corpus", "speaker_statistics_check": True},
+            },
+            "speaker_statistics_check: True must be true or false, and true only with normalization: speaker "
+            r"\(here 'corpus'\)",
         ),
         ({"model_config": {"conv_chanels": [4]}}, r"'conv_chanels' \(did you mean 'conv_channels'\?\) is not a field"),
         ({"feature_extractor_config": {"nmels": 40}}, "'nmels' .*is not a field of LogMelFeatureExtractor"),

@@ -478,13 +478,19 @@ def set_encoder_window(model: PreTrainedModel, seconds: int) -> None:
 
 
 def _check_whisper_only(
-    feature_extractor, encoder_window_seconds: Optional[int], normalization: str, trim_silence_db: Optional[float]
+    feature_extractor,
+    encoder_window_seconds: Optional[int],
+    normalization: str,
+    trim_silence_db: Optional[float],
+    speaker_statistics_check: bool = False,
 ) -> None:
     if encoder_window_seconds is not None or normalization != "none" or trim_silence_db is not None:
         name = feature_extractor.__name__ if isinstance(feature_extractor, type) else type(feature_extractor).__name__
         raise ValueError(
             f"encoder_window_seconds, normalization and trim_silence_db apply to Whisper encoders, not to {name}."
         )
+    if speaker_statistics_check:
+        raise ValueError("speaker_statistics_check applies to Whisper encoders with speaker normalization.")
 
 
 def check_feature_extractor(model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor) -> None:
@@ -642,13 +648,15 @@ def build_ssl_feature_extractor(
     encoder_window_seconds: Optional[int] = None,
     normalization: str = "none",
     trim_silence_db: Optional[float] = None,
+    speaker_statistics_check: bool = False,
     **from_pretrained_kwargs,
 ) -> SequenceFeatureExtractor:
     """The feature extractor matching an SSL encoder: the checkpoint's own, or one derived from a config.
 
     Whisper encoders get a :class:`~ser_hf.models.SerWhisperFeatureExtractor` with the checkpoint's settings, the
     window `encoder_window_seconds` (the checkpoint's by default), the `normalization` of the encoder's states and
-    `trim_silence_db` (each clip's leading and trailing silence trimmed; `None`: not).
+    `trim_silence_db` (each clip's leading and trailing silence trimmed; `None`: not), and whether speaker statistics
+    are checked (`speaker_statistics_check`, see :mod:`ser_hf.evaluation.speaker_check`).
 
     A checkpoint without one raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it. A config gets a
     16 kHz `Wav2Vec2FeatureExtractor` normalising each clip; it returns an attention mask only for encoders whose
@@ -656,21 +664,29 @@ def build_ssl_feature_extractor(
     `wav2vec2-base` were trained on unmasked zero padding, so transformers feeds them none; their outputs then depend
     slightly on the padding of the batch.
     """
-    whisper_changes = {"normalization": normalization, "trim_silence_db": trim_silence_db}
+    whisper_changes = {
+        "normalization": normalization,
+        "trim_silence_db": trim_silence_db,
+        "speaker_statistics_check": speaker_statistics_check,
+    }
     if encoder_window_seconds is not None:
         whisper_changes["chunk_length"] = encoder_window_seconds
     if not isinstance(model_name_or_config, PreTrainedConfig):
         feature_extractor = load_feature_extractor(model_name_or_config, **from_pretrained_kwargs)
         if isinstance(feature_extractor, WhisperFeatureExtractor):
             return SerWhisperFeatureExtractor.from_whisper(feature_extractor, **whisper_changes)
-        _check_whisper_only(feature_extractor, encoder_window_seconds, normalization, trim_silence_db)
+        _check_whisper_only(
+            feature_extractor, encoder_window_seconds, normalization, trim_silence_db, speaker_statistics_check
+        )
         return feature_extractor
     if model_name_or_config.model_type in ("whisper", SerWhisperConfig.model_type):
         window = model_name_or_config.max_source_positions // WHISPER_FRAMES_PER_SECOND
         return SerWhisperFeatureExtractor(
             feature_size=model_name_or_config.num_mel_bins, **{"chunk_length": window, **whisper_changes}
         )
-    _check_whisper_only(Wav2Vec2FeatureExtractor, encoder_window_seconds, normalization, trim_silence_db)
+    _check_whisper_only(
+        Wav2Vec2FeatureExtractor, encoder_window_seconds, normalization, trim_silence_db, speaker_statistics_check
+    )
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16000,
