@@ -137,10 +137,14 @@ def summarize(cells: list[dict]) -> dict[str, Any]:
         corpora = [corpus for corpus in order if all(corpus in per for per in means.values())]
         rows = {}
         for arm, per in means.items():
+            seeds = min(len(by_arm[arm][corpus]) for corpus in corpora) if corpora else 0
+            # Each seed's mean over the corpora (cells in the same seed order for every corpus).
+            seed_means = [float(np.mean([by_arm[arm][c][index] for c in corpora])) for index in range(seeds)]
             rows[arm] = {
                 **{corpus: round(per[corpus], 1) for corpus in corpora},
                 "mean": round(float(np.mean([per[c] for c in corpora])), 1) if corpora else None,
-                "seeds": len(by_arm[arm][corpora[0]]) if corpora else 0,
+                "seed_range": [round(min(seed_means), 1), round(max(seed_means), 1)] if seed_means else None,
+                "seeds": seeds,
             }
         corpus_arms = [arm for arm in rows if arm in ("corpus", CORPUS_ARM)]
         if "speaker" in rows and corpus_arms:
@@ -152,7 +156,17 @@ def summarize(cells: list[dict]) -> dict[str, Any]:
 
 
 def markdown(document: dict[str, Any]) -> str:
-    lines = []
+    draws = document["settings"]["draws"]
+    lines = [
+        f"`{document['command']}` ({document['date']}, commit {document['commit'][:10]})",
+        "",
+        "UA (%) on each left-out corpus, mean of the training seeds; `mean`: over the corpora, with the range of the "
+        f"seeds' means; each reduced condition averaged over {draws} draws. `below the better`: points below the "
+        "best of speaker statistics and the two corpus arms. Scored on the left-out corpus' own emotions among the "
+        "six RAVDESS, TESS and nEMO share, the model's choice restricted to them. TESS has two speakers: with one "
+        "emotion each, two of its emotions are tested per draw.",
+        "",
+    ]
     for condition, part in document["summary"].items():
         corpora = part["corpora"]
         lines += [
@@ -164,7 +178,10 @@ def markdown(document: dict[str, Any]) -> str:
         for arm, row in part["arms"].items():
             values = " | ".join(f"{row[c]:.1f}" for c in corpora)
             loss = row.get("loss_against_better")
-            lines.append(f"| {arm} | {values} | {row['mean']:.1f} | {'' if loss is None else f'{loss:.1f}'} |")
+            low, high = row["seed_range"]
+            lines.append(
+                f"| {arm} | {values} | {row['mean']:.1f} ({low:.1f}-{high:.1f}) | {'' if loss is None else f'{loss:.1f}'} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
