@@ -179,9 +179,8 @@ def markdown(document: dict[str, Any]) -> str:
             values = " | ".join(f"{row[c]:.1f}" for c in corpora)
             loss = row.get("loss_against_better")
             low, high = row["seed_range"]
-            lines.append(
-                f"| {arm} | {values} | {row['mean']:.1f} ({low:.1f}-{high:.1f}) | {'' if loss is None else f'{loss:.1f}'} |"
-            )
+            below = "" if loss is None else f"{loss:.1f}"
+            lines.append(f"| {arm} | {values} | {row['mean']:.1f} ({low:.1f}-{high:.1f}) | {below} |")
         lines.append("")
     return "\n".join(lines)
 

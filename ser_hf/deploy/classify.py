@@ -29,7 +29,7 @@ import torch
 
 from ..evaluation.evaluate_model import encodes_once, head_logits
 from ..evaluation.setup_shift import setup_shift_report, standardized_states
-from ..evaluation.speaker_check import checked_head_statistics, checks_speakers
+from ..evaluation.speaker_check import checked_head_statistics, checks_speakers, warn_unchecked
 from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, statistics_by_speaker
 from ..models.feature_normalization import Statistics
 from ..models.runtime.padding import is_padding_invariant
@@ -473,6 +473,7 @@ def classify_files(
         return
     statistics = {}
     if groups is not None:
+        warn_unchecked(classifier.feature_extractor)
         statistics = speaker_statistics_of_files(
             classifier.feature_extractor,
             files,

@@ -69,7 +69,7 @@ from .eval_report import corpus_relation, write_eval_report
 from .metrics import classification_metrics, clip_predictions
 from .report import validation_choices
 from .setup_shift import setup_shift_report, standardized_states
-from .speaker_check import checked_head_statistics, checks_speakers, set_speaker_check
+from .speaker_check import checked_head_statistics, checks_speakers, set_speaker_check, warn_unchecked
 
 logger = logging.getLogger(__name__)
 
@@ -349,6 +349,7 @@ def _model_logits(
         logits = cached_states_logits(model, feature_extractor, encoded.select(range(len(dataset))), normalization)
         return logits, normalization, None  # a shift is measured under global statistics only
     normalization = evaluation_normalization(feature_extractor, statistics_clips, key, model)
+    warn_unchecked(feature_extractor)
     with standardized_states(model) as standardized:
         logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
     shift = setup_shift_report(feature_extractor, dataset, model, standardized)

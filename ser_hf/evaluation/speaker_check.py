@@ -203,6 +203,16 @@ def set_speaker_check(feature_extractor, enabled: Optional[bool], model: str) ->
     feature_extractor.speaker_statistics_check = bool(enabled)
 
 
+def warn_unchecked(feature_extractor) -> None:
+    """Say that a model asking for checked speaker statistics gets its speakers' own, unchecked: its logits do not
+    follow from cached pooled encoder states (a fine-tuned or unfrozen encoder)."""
+    if checks_speakers(feature_extractor):
+        logger.warning(
+            "speaker_statistics_check: this model's head does not read cached encoder states (FAST mode), so its "
+            "speakers' statistics are not checked: each speaker is standardised with their own."
+        )
+
+
 def checks_speakers(feature_extractor) -> bool:
     """Whether a model's feature extractor asks for checked speaker statistics (``speaker_statistics_check``)."""
     return getattr(feature_extractor, "normalization", None) == "speaker" and bool(
@@ -234,4 +244,5 @@ __all__ = [
     "merged_statistics_of",
     "record_line",
     "set_speaker_check",
+    "warn_unchecked",
 ]

@@ -206,3 +206,22 @@ def test_predict_with_the_check_falls_back_to_the_statistics_of_the_recordings(t
         np.testing.assert_allclose(kept[file], by_speaker[file], atol=1e-4, err_msg=file)
         np.testing.assert_allclose(fallen_back[file], by_corpus[file], atol=1e-4, err_msg=file)
     assert max(np.abs(np.subtract(by_speaker[f], by_corpus[f])).max() for f in files if by_corpus[f]) > 1e-2
+
+
+def test_a_model_whose_head_does_not_read_cached_states_says_its_speakers_are_not_checked(
+    calm_corpus,  # noqa: F811
+    encoded_clips,  # noqa: F811
+    monkeypatch,
+    caplog,
+):
+    import ser_hf.evaluation.evaluate_model as evaluate_module
+
+    model, extractor = whisper_model("speaker")
+    extractor.speaker_statistics_check = True
+    source = source_of(calm_corpus)
+    dataset = load_evaluation_corpus(source, 16000)
+    monkeypatch.setattr(evaluate_module, "encodes_once", lambda model, extractor: False)  # as a fine-tuned encoder
+    with caplog.at_level(logging.WARNING):
+        report = evaluate_on_dataset(TrainedModel("tiny", model, extractor), dataset, source)
+    assert "speakers' statistics are not checked" in caplog.text
+    assert "check" not in report["normalization"]
