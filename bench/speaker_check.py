@@ -186,7 +186,7 @@ def markdown(document: dict[str, Any]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--runs", nargs="+", required=True, help="the speaker recipe's run folders (one per seed)")
     parser.add_argument("--corpus-runs", nargs="*", default=[], help="the corpus recipe's run folders (optional)")
     parser.add_argument("--draws", type=int, default=3, help="draws of each reduced condition")

@@ -15,7 +15,6 @@ Reports reuse the run reports' pieces (:func:`ser_hf.evaluation.metrics.classifi
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,7 +37,7 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
 from ..inputs.encoder_states import check_cacheable, encode_dataset
-from ..inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator
+from ..inputs.fast_mode import encoder_frozen, head_logits
 from ..inputs.speaker_normalization import (
     ENCODER_STATES_COLUMN,
     FUNCTIONALS_COLUMN,
@@ -356,20 +355,6 @@ def _model_logits(
     return logits, normalization, shift
 
 
-@contextlib.contextmanager
-def _encoder_frozen(model: PreTrainedModel):
-    """While the block runs, the encoder's parameters need no gradient (as FAST mode's cache requires of it); a
-    loaded model's are restored after. Evaluation computes no gradient either way."""
-    trainable = [parameter for parameter in model.base_model.parameters() if parameter.requires_grad]
-    for parameter in trainable:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter in trainable:
-            parameter.requires_grad_(True)
-
-
 def encodes_once(model, feature_extractor) -> bool:
     """Whether a model's logits follow from its pooled encoder states, so that the states computed for corpus or
     speaker statistics serve its head too: a Whisper classifier whose pooling caches (``mean``, ``layer_statistics``),
@@ -380,7 +365,7 @@ def encodes_once(model, feature_extractor) -> bool:
     ):
         return False
     try:
-        with _encoder_frozen(model):
+        with encoder_frozen(model):
             check_cacheable(model)
     except ValueError as error:
         logger.info("Encoding the clips twice (once for the statistics, once to score them): %s", error)
@@ -392,7 +377,7 @@ def encoder_states_once(model: PreTrainedModel, feature_extractor, dataset: Data
     """`dataset` with each clip's pooled encoder states (the ``encoder_states`` column), computed once through FAST
     mode's cache (:func:`~ser_hf.inputs.encoder_states.encode_dataset`): an evaluation run again, or of a corpus a
     FAST training run encoded with the same encoder, reads them back."""
-    with _encoder_frozen(model):
+    with encoder_frozen(model):
         return encode_dataset(model, feature_extractor, dataset, batch_size=batch_size)
 
 
@@ -421,28 +406,6 @@ def cached_states_logits(
         columns.append(normalization.group_column)
     rows = encoded.select_columns(columns).with_format("numpy")
     return _finite(head_logits(model, feature_extractor, rows, normalization, batch_size))
-
-
-@torch.no_grad()
-def head_logits(
-    model: PreTrainedModel,
-    feature_extractor,
-    rows: Sequence[dict[str, Any]],
-    normalization: Optional[NormalizationPlan] = None,
-    batch_size: int = 256,
-) -> np.ndarray:
-    """The logits of :func:`cached_states_logits` for `rows` (``{"encoder_states": ..., group column: ...}``, a
-    dataset's or a list's), NaN or infinite ones left to the caller (``ser-hf predict`` gives each such window's file
-    an error)."""
-    with _encoder_frozen(model):
-        head = CachedEncoderHead(model).eval()
-    collator = EncoderStatesCollator(feature_extractor, normalization)
-    outputs = []
-    for batch in DataLoader(rows, batch_size=batch_size, collate_fn=collator):
-        batch = {name: value.to(model.device) for name, value in batch.items()}
-        outputs.append(head(**batch).logits.float().cpu().numpy())
-    logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
-    return logits / getattr(model.config, "calibration_temperature", 1.0)
 
 
 def _ensemble_logits(

@@ -142,8 +142,8 @@ def checked_head_statistics(
     ``{"encoder_states": ..., group_column: speaker}`` (a speaker of `None` is left out), ``by_group`` each speaker's
     running statistics over them. The model's own head predicts each row standardised with the statistics of them
     all."""
+    from ..inputs.fast_mode import head_logits
     from ..inputs.speaker_normalization import NormalizationPlan
-    from .evaluate_model import head_logits
 
     floor = feature_extractor.variance_floor
     shared = merged_statistics_of(by_group).statistics(floor)

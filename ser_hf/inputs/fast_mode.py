@@ -16,14 +16,16 @@ time masking (`mask_time_prob`) in the frozen encoder, which a frozen encoder in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
+from torch.utils.data import DataLoader
 from transformers import (
     PreTrainedModel,
     set_seed,
@@ -39,7 +41,7 @@ from .encoder_states import (
     encoder_cache_key,
     pools_layer_statistics,
 )
-from .speaker_normalization import ENCODER_STATES_COLUMN, clip_statistics_of
+from .speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, clip_statistics_of
 
 logger = logging.getLogger(__name__)
 
@@ -259,4 +261,49 @@ class FastMode(InputMode):
         return collator, collator
 
 
-__all__ = ["CachedEncoderHead", "ENCODER_STATES_COLUMN", "EncoderStatesCollator", "FastMode"]
+@contextlib.contextmanager
+def encoder_frozen(model: PreTrainedModel):
+    """While the block runs, the encoder's parameters need no gradient (as FAST mode's cache requires of it); a
+    loaded model's are restored after. Evaluation computes no gradient either way."""
+    trainable = [parameter for parameter in model.base_model.parameters() if parameter.requires_grad]
+    for parameter in trainable:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)
+
+
+@torch.no_grad()
+def head_logits(
+    model: PreTrainedModel,
+    feature_extractor,
+    rows: Sequence[dict[str, Any]],
+    normalization: Optional[NormalizationPlan] = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """A model's logits from cached pooled encoder states: its own head (:class:`CachedEncoderHead`, as FAST mode
+    trains it) on `rows` (``{"encoder_states": ..., group column: ...}``, a dataset's or a list's), each row
+    standardised with its group's statistics of ``normalization``, the logits divided by the model's calibration
+    temperature as its forward pass divides them. NaN or infinite logits are left to the caller (``ser-hf predict``
+    gives each such window's file an error)."""
+    with encoder_frozen(model):
+        head = CachedEncoderHead(model).eval()
+    collator = EncoderStatesCollator(feature_extractor, normalization)
+    outputs = []
+    for batch in DataLoader(rows, batch_size=batch_size, collate_fn=collator):
+        batch = {name: value.to(model.device) for name, value in batch.items()}
+        outputs.append(head(**batch).logits.float().cpu().numpy())
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    return logits / getattr(model.config, "calibration_temperature", 1.0)
+
+
+__all__ = [
+    "CachedEncoderHead",
+    "ENCODER_STATES_COLUMN",
+    "EncoderStatesCollator",
+    "FastMode",
+    "encoder_frozen",
+    "head_logits",
+]
