@@ -177,7 +177,7 @@ def _classify_by_encoder_states(
     """Every file's prediction, each window through the encoder once, for a Whisper classifier whose logits follow
     from its pooled encoder states (:func:`~ser_hf.evaluation.evaluate_model.encodes_once`) standardised per speaker or
     corpus: the states are kept (one vector a window), the groups' statistics taken over them, and the model's own
-    head scores them (:func:`~ser_hf.evaluation.evaluate_model.head_logits`), as ``ser-hf evaluate`` does. The
+    head scores them (:func:`~ser_hf.inputs.fast_mode.head_logits`), as ``ser-hf evaluate`` does. The
     progress bar counts the files encoded."""
     from tqdm.auto import tqdm
 
