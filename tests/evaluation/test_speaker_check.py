@@ -225,3 +225,31 @@ def test_a_model_whose_head_does_not_read_cached_states_says_its_speakers_are_no
         report = evaluate_on_dataset(TrainedModel("tiny", model, extractor), dataset, source)
     assert "speakers' statistics are not checked" in caplog.text
     assert "check" not in report["normalization"]
+
+
+def test_a_training_run_checks_its_evaluated_speakers_with_the_trained_model(
+    calm_corpus,  # noqa: F811
+    encoded_clips,  # noqa: F811
+    monkeypatch,
+    caplog,
+):
+    from ser_hf.evaluation.evaluate_model import encoder_states_once
+    from ser_hf.evaluation.speaker_check import check_split_speakers
+    from ser_hf.inputs.speaker_normalization import evaluation_normalization
+
+    model, extractor = whisper_model("speaker")
+    extractor.speaker_statistics_check = True
+    dataset = load_evaluation_corpus(source_of(calm_corpus), 16000)
+    encoded = encoder_states_once(model, extractor, dataset, 8)
+    plan = evaluation_normalization(extractor, encoded, "test", model)
+    own = dict(plan.speaker_statistics)
+    monkeypatch.setattr(speaker_check, "SET_DIVERGENCE", 0.0)
+    with caplog.at_level(logging.WARNING):
+        check_split_speakers(model, extractor, {"validation": dataset, "test": encoded}, plan)
+    # The test split (cached states) is checked: every speaker falls back to the split's statistics ...
+    assert plan.check["test"]["set_statistics_for_all"] and sorted(plan.check) == ["test"]
+    shared_mean = plan.speaker_statistics["A1"][0]
+    np.testing.assert_allclose(plan.speaker_statistics["B1"][0], shared_mean)
+    assert np.abs(shared_mean - own["A1"][0]).max() > 1e-6
+    # ... and a split without cached states is named, unchecked.
+    assert "the validation split has no cached encoder states" in caplog.text
