@@ -726,6 +726,11 @@ def _state_statistics_note(feature_extractor) -> dict[str, Any]:
             "statistics)"
         )
         note["variance_floor"] = feature_extractor.variance_floor
+    if getattr(feature_extractor, "speaker_statistics_check", False):
+        note["speaker_statistics_check"] = (
+            "not exported: the check of speaker statistics runs the PyTorch model's head (ser_hf.evaluation."
+            "speaker_check); the export standardises each speaker with their own statistics"
+        )
     return note
 
 
