@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..evaluation.constants import SPLITS
 from .commands import COMMANDS
-from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments, speaker_ids
+from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments, positive_int, speaker_ids
 from .flags import add_speaker_check_argument
 
 
@@ -39,6 +39,14 @@ def add_evaluate_parser(commands) -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--batch-size", type=int, default=8)
     add_speaker_check_argument(evaluate)
+    evaluate.add_argument(
+        "--emotions-per-speaker",
+        type=positive_int,
+        metavar="N",
+        help="evaluate as if each speaker were heard in N emotions only (talk-show clips): each keeps the clips of N "
+        "of the evaluated emotions, every emotion still tested, drawn with --condition-seed",
+    )
+    evaluate.add_argument("--condition-seed", type=int, default=0, help="the draw of --emotions-per-speaker (0)")
     evaluate.add_argument("--revision", help="branch, tag or commit of Hub models")
     evaluate.add_argument("--trust-remote-code", action="store_true")
     evaluate.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the report to this repository")
@@ -84,6 +92,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
             labels=labels,
             batch_size=args.batch_size,
             speaker_statistics_check=args.speaker_statistics_check,
+            emotions_per_speaker=args.emotions_per_speaker,
+            condition_seed=args.condition_seed,
             **load,
         )
         output_dir = Path(args.output_dir or default_output_dir(args.model[0], sources[0], report["split"]["name"]))
@@ -93,9 +103,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
     else:
         if args.speakers:
             raise ValueError("--speakers applies to one model on one corpus; a matrix uses --split.")
-        if args.speaker_statistics_check is not None:
+        if args.speaker_statistics_check is not None or args.emotions_per_speaker is not None:
             raise ValueError(
-                "--speaker-statistics-check applies to one model on one corpus; a matrix uses each model's own."
+                "--speaker-statistics-check and --emotions-per-speaker apply to one model on one corpus; a matrix "
+                "uses each model's own statistics on every clip."
             )
         split = "test" if args.split == "auto" else args.split
         output_dir = Path(args.output_dir or "cross_corpus")

@@ -15,6 +15,7 @@ from ..run_folder import CONFUSION_MATRIX_PNG, EVAL_REPORT_JSON, EVAL_REPORT_MAR
 from ..run_record import RunReport
 from .metrics import plot_confusion_matrix
 from .report import format_report
+from .speaker_check import record_line
 
 
 def corpus_relation(training_corpora: Sequence[str], corpus: str) -> str:
@@ -138,6 +139,15 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
     shift_line = setup_shift_line(report.get("setup_shift"))
     if shift_line:
         lines.append(f"- {shift_line}")
+    check = record_line((report.get("normalization") or {}).get("check"))
+    if check:
+        lines.append(f"- Speaker statistics {check}")
+    condition = report.get("condition")
+    if condition:
+        lines.append(
+            f"- Condition: each speaker heard in {condition['emotions_per_speaker']} emotion(s) only (draw "
+            f"{condition['seed']}): not the corpus as recorded"
+        )
     overlap = report.get("training_overlap")
     if overlap is not None:
         used = {split: speakers for split, speakers in overlap.items() if speakers}

@@ -63,6 +63,7 @@ from ..run_folder import (
 )
 from ..run_record import RunConfig, RunReport
 from .clip_lengths import leave_out_clips_too_long, leave_out_clips_too_short, readable_clips
+from .conditions import keep_emotions_per_speaker
 from .constants import SPLITS
 from .eval_report import corpus_relation, write_eval_report
 from .metrics import classification_metrics, clip_predictions
@@ -620,6 +621,8 @@ def evaluate_model(
     batch_size: int = 8,
     output_dir: Optional[str | os.PathLike] = None,
     speaker_statistics_check: Optional[bool] = None,
+    emotions_per_speaker: Optional[int] = None,
+    condition_seed: int = 0,
     **load_kwargs,
 ) -> dict[str, Any]:
     """Evaluate a trained model on a corpus and (with ``output_dir``) write its report.
@@ -633,6 +636,10 @@ def evaluate_model(
         output_dir (`str`, *optional*): write ``eval_report.json``, ``eval_report.md`` and ``confusion_matrix.png``.
         speaker_statistics_check (`bool`, *optional*): check the evaluated speakers' statistics
             (:mod:`.speaker_check`) or not, for a Whisper model standardised per speaker (default: as it was saved).
+        emotions_per_speaker (`int`, *optional*): evaluate as if each speaker were heard in this many emotions only:
+            each keeps the clips of that many of the evaluated labels, every label still tested
+            (:func:`~.conditions.keep_emotions_per_speaker`, drawn with ``condition_seed``); the report says so under
+            ``condition``.
 
     Returns:
         `dict`: the report: the model and corpus, the split and its speakers, the labels evaluated (those the model
@@ -647,9 +654,19 @@ def evaluate_model(
     source = with_training_layout(trained, source)
     _, keep = _selection(trained, source, split, speakers)  # the clips to evaluate are chosen before decoding
     dataset = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=keep)
+    if emotions_per_speaker is not None:
+        evaluated = evaluated_labels(trained.labels, dataset.features["label"].names, labels)
+        dataset = keep_emotions_per_speaker(dataset, emotions_per_speaker, condition_seed, evaluated)
     report = evaluate_on_dataset(
         trained, dataset, source, split=split, speakers=speakers, labels=labels, batch_size=batch_size
     )
+    if emotions_per_speaker is not None:
+        report["condition"] = {
+            "emotions_per_speaker": emotions_per_speaker,
+            "seed": condition_seed,
+            "protocol": "each evaluated speaker keeps the clips of this many emotions only, every emotion tested "
+            "(ser_hf.evaluation.conditions.keep_emotions_per_speaker)",
+        }
     if output_dir is not None:
         write_eval_report(output_dir, report)
     return report

@@ -253,3 +253,37 @@ def test_a_training_run_checks_its_evaluated_speakers_with_the_trained_model(
     assert np.abs(shared_mean - own["A1"][0]).max() > 1e-6
     # ... and a split without cached states is named, unchecked.
     assert "the validation split has no cached encoder states" in caplog.text
+
+
+def test_ser_hf_evaluate_under_one_emotion_per_speaker_with_and_without_the_check(
+    tmp_path,
+    calm_corpus,  # noqa: F811
+    capsys,
+):
+    """The command a user runs to see how a model fares on speakers heard in one emotion each."""
+    import json
+
+    from ser_hf.cli import main as cli_main
+    from tests.evaluation.test_evaluation_statistics import SPEAKER_REGEX
+
+    model, extractor = whisper_model("speaker")
+    model.save_pretrained(tmp_path / "model")
+    extractor.save_pretrained(tmp_path / "model")
+    arguments = ["evaluate", "--model", str(tmp_path / "model"), "--corpus", "folder", "--data-dir", str(calm_corpus)]
+    arguments += ["--option", f"speaker_regex={SPEAKER_REGEX}", "--emotions-per-speaker", "1"]
+    reports = {}
+    for flag in ("--speaker-statistics-check", "--no-speaker-statistics-check"):
+        output = tmp_path / flag.strip("-")
+        assert cli_main([*arguments, flag, "--output-dir", str(output)]) == 0
+        reports[flag] = json.loads((output / "eval_report.json").read_text())
+        assert "each speaker heard in 1 emotion(s) only" in (output / "eval_report.md").read_text()
+    checked, unchecked = reports["--speaker-statistics-check"], reports["--no-speaker-statistics-check"]
+    # Each of the two speakers keeps one of the two emotions the model scores: 4 clips.
+    (metrics,) = checked["evaluation"].values()
+    assert metrics["clips"] == 4 and checked["condition"]["emotions_per_speaker"] == 1
+    assert "check" in checked["normalization"] and "check" not in unchecked["normalization"]
+    corpus_model = str(whisper_folder(tmp_path / "corpus", "corpus"))
+    capsys.readouterr()
+    status = cli_main([*arguments[:2], corpus_model, *arguments[3:], "--speaker-statistics-check"])
+    assert status != 0
+    assert "--speaker-statistics-check applies to Whisper models standardised per speaker" in capsys.readouterr().err
