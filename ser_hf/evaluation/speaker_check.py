@@ -52,14 +52,16 @@ def merged_statistics_of(statistics: Mapping[Hashable, RunningStatistics]) -> Ru
 
 
 def _divergences(probabilities: np.ndarray, groups: Sequence[Hashable]) -> dict[Hashable, float]:
-    """Each group's Kullback-Leibler divergence (nats) of its mean predicted distribution from the whole set's."""
+    """Each group's Kullback-Leibler divergence (nats, ``scipy.stats.entropy``) of its mean predicted distribution
+    from the whole set's."""
+    from scipy.stats import entropy
+
     overall = probabilities.mean(axis=0)
     groups = np.asarray(groups, dtype=object)
-    divergences = {}
-    for group in dict.fromkeys(groups.tolist()):
-        own = probabilities[groups == group].mean(axis=0)
-        divergences[group] = float(np.sum(own * (np.log(own + 1e-12) - np.log(overall + 1e-12))))
-    return divergences
+    return {
+        group: float(entropy(probabilities[groups == group].mean(axis=0), overall))
+        for group in dict.fromkeys(groups.tolist())
+    }
 
 
 def check_speaker_statistics(
@@ -142,6 +144,8 @@ def checked_head_statistics(
     ``{"encoder_states": ..., group_column: speaker}`` (a speaker of `None` is left out), ``by_group`` each speaker's
     running statistics over them. The model's own head predicts each row standardised with the statistics of them
     all."""
+    from scipy.special import softmax
+
     from ..inputs.fast_mode import head_logits
     from ..inputs.speaker_normalization import NormalizationPlan
 
@@ -150,8 +154,7 @@ def checked_head_statistics(
     known = [row for row in rows if row[group_column] in by_group]
     plan = NormalizationPlan("corpus", speaker_statistics={"all": shared})
     logits = head_logits(model, feature_extractor, [{**row, "corpus": "all"} for row in known], plan)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probabilities = softmax(logits.astype(np.float64), axis=1)
     own = {group: value.statistics(floor) for group, value in by_group.items()}
     return check_speaker_statistics(probabilities, [row[group_column] for row in known], own, shared)
 
