@@ -47,7 +47,7 @@ def test_each_general_model_is_the_shipped_speaker_recipe_without_the_left_out_c
     assert {key: value for key, value in recipe.items() if key not in changed} == {
         key: value for key, value in shipped.items() if key not in changed
     }
-    assert recipe["feature_extractor_config"] == {"normalization": "speaker"}
+    assert recipe["feature_extractor_config"] == {"normalization": "speaker", "speaker_statistics_check": True}
     if left_out == "ravdess":  # nEMO's two speakers validate (and fit the temperature) in RAVDESS's place
         assert recipe["validation_speakers"] == ["nemo:TP0", "nemo:WR0"]
         assert "nemo" not in recipe["train_only_corpora"] and "nemo:TP0" not in recipe["train_speakers"]

@@ -423,6 +423,11 @@ def run_adaptation(
     )
     for key, value in overrides.items():
         values = set_value(values, key, value)
+    extractor = values.get("feature_extractor_config") or {}
+    checked_by_user = any(key.endswith("speaker_statistics_check") for key in overrides)
+    if extractor.get("normalization") != "speaker" and not checked_by_user:
+        # The check goes with the adaptation's speaker statistics: other statistics set with --set drop it.
+        extractor.pop("speaker_statistics_check", None)
     # Kept beside the adapted model: errors name a file that exists, and `ser-hf train` runs it again as it is.
     recipe = output_dir.parent / f"{output_dir.name}{RECIPE_SUFFIX}"
     recipe.parent.mkdir(parents=True, exist_ok=True)

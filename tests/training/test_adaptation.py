@@ -21,6 +21,7 @@ from ser_hf.recipe.adaptation import (
     ADAPTABLE_FAMILIES,
     ADAPTATION_NORMALIZATION,
     ADAPTATION_SETTINGS,
+    ADAPTATION_SPEAKER_CHECK,
     STORED_STATISTICS,
     adaptation_values,
     trained_model_facts,
@@ -57,7 +58,9 @@ def test_a_model_standardised_with_statistics_adapts_with_speaker_ones_others_ke
     folder = write_model_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "sad"})
     (folder / "preprocessor_config.json").write_text(json.dumps({"normalization": own}))
     values = adaptation_values(folder, tmp_path / "clips", tmp_path / "out")
-    assert values["feature_extractor_config"] == {"normalization": adapted}
+    # A Whisper model adapted with speaker statistics checks them (speakers heard in few emotions fall back).
+    checked = {"speaker_statistics_check": ADAPTATION_SPEAKER_CHECK} if adapted == "speaker" else {}
+    assert values["feature_extractor_config"] == {"normalization": adapted, **checked}
 
 
 def test_matched_head_keeps_the_rows_of_shared_labels_drops_the_others_and_starts_new_ones(tmp_path):
@@ -166,6 +169,9 @@ def test_the_adaptation_recipe_keeps_the_models_head_statistics_and_window(tmp_p
     values = adaptation_values(folder, tmp_path / "clips", tmp_path / "out", test_speakers=["03"], labels=["angry"])
     assert values["model_type"] == "whisper" and values["match_head_labels"] and values["cache_encoder_outputs"]
     assert values["encoder_window_seconds"] == 10
-    assert values["feature_extractor_config"] == {"normalization": ADAPTATION_NORMALIZATION}
+    assert values["feature_extractor_config"] == {
+        "normalization": ADAPTATION_NORMALIZATION,
+        "speaker_statistics_check": ADAPTATION_SPEAKER_CHECK,
+    }
     assert values["test_speakers"] == ["03"] and values["labels"] == ["angry"]
     assert {key: values[key] for key in ADAPTATION_SETTINGS} == ADAPTATION_SETTINGS
