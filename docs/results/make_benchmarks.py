@@ -160,10 +160,9 @@ train and test); the inflation is the difference, fold by fold (mean ± std over
 """
 
 SPEAKER_CHECK_INTRO = """\
-**When a speaker does not span the emotions.** `bench/speaker_check.py`: the four-corpus leave-one-corpus-out models
-(3 seeds) on their left-out corpus, each speaker keeping every clip, one or two emotions (every emotion still tested),
-or half of them one emotion; mean UA over the corpora (seed range), 3 draws a condition. `checked`:
-`speaker_statistics_check` (ser_hf.evaluation.speaker_check), the speaker general recipe's default: {link}.
+**When a speaker does not span the emotions.** `bench/speaker_check.py`: the four-corpus models (3 seeds) on their
+left-out corpus, each speaker keeping every clip, one or two emotions (all still tested), or half of them one; mean UA
+over the corpora (seed range), 3 draws each. `checked`: `speaker_statistics_check`, the speaker recipe's: {link}.
 """
 SPEAKER_CHECK_RESULTS = "crosscorpus/speaker_check-loco4.json"
 SPEAKER_CHECK_ARMS = {
@@ -946,9 +945,13 @@ LOCO4_INTRO = """\
 ### Leave-one-corpus-out over four corpora: BanglaSER joins (bench/crosscorpus.py --corpora)
 
 The headline's protocol and seeds with BanglaSER (34 speakers) added, scored on five emotions (no fear). The general
-recipes still train on three corpora: TESS left out drops beyond its seed range (docs/results/LOG.md).
+recipes still train on three corpora: TESS left out drops beyond its seed range, on fear (docs/results/LOG.md).
 """
-LOCO4_RESULTS = ("crosscorpus/loco4-general_whisper_base_speaker.json", "crosscorpus/loco4-general_whisper_base.json")
+LOCO4_RESULTS = (
+    "crosscorpus/loco4-general_whisper_base_speaker.json",
+    "crosscorpus/loco4-general_whisper_base.json",
+    "crosscorpus/loco4-general_whisper_base_single_clip.json",
+)
 LOCO4_CORPORA = ("ravdess", "tess", "nemo", "banglaser")
 
 
