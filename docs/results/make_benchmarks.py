@@ -973,10 +973,10 @@ def loco4_section() -> str:
 
         complete = all(len(by_corpus.get(corpus, [])) == seeds for corpus in LOCO4_CORPORA)
         means = [sum(by_corpus[c]) / len(by_corpus[c]) for c in LOCO4_CORPORA] if complete else None
+        name = code(Path(data["rows"][0]["recipe"]).stem) if data["rows"] else relative
         rows.append(
             [
-                code(Path(data["rows"][0]["recipe"]).stem) if data["rows"] else relative,
-                f"{seeds}" + ("" if complete else " (partial)"),
+                f"{name}, {seeds} seed{'s' if seeds != 1 else ''}" + ("" if complete else " (partial)"),
                 *[cell(corpus) for corpus in LOCO4_CORPORA],
                 f"**{one(sum(means) / 4)}**" if means else MISSING,
                 one(sum(means[:3]) / 3) if means else MISSING,
@@ -984,8 +984,8 @@ def loco4_section() -> str:
             ]
         )
     names = [f"{CORPUS_NAMES.get(corpus, 'BanglaSER')} left out" for corpus in LOCO4_CORPORA]
-    header = ["recipe", "seeds", *names, "mean", "mean of RAVDESS, TESS, nEMO", "data"]
-    return LOCO4_INTRO + "\n" + table(header, rows, ["---", "---:", *["---:"] * 6, "---"])
+    header = ["recipe", *names, "mean", "mean of RAVDESS, TESS, nEMO", "data"]
+    return LOCO4_INTRO + "\n" + table(header, rows, ["---", *["---:"] * 6, "---"])
 
 
 # --- The page -----------------------------------------------------------------------------------------------------
