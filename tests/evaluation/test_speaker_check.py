@@ -208,6 +208,13 @@ def test_predict_with_the_check_falls_back_to_the_statistics_of_the_recordings(t
     assert max(np.abs(np.subtract(by_speaker[f], by_corpus[f])).max() for f in files if by_corpus[f]) > 1e-2
 
 
+def checked_whisper_model():
+    """The tiny speaker-standardised Whisper classifier, saved-setting ``speaker_statistics_check`` on."""
+    model, extractor = whisper_model("speaker")
+    extractor.speaker_statistics_check = True
+    return model, extractor
+
+
 def test_a_model_whose_head_does_not_read_cached_states_says_its_speakers_are_not_checked(
     calm_corpus,  # noqa: F811
     encoded_clips,  # noqa: F811
@@ -216,8 +223,7 @@ def test_a_model_whose_head_does_not_read_cached_states_says_its_speakers_are_no
 ):
     import ser_hf.evaluation.evaluate_model as evaluate_module
 
-    model, extractor = whisper_model("speaker")
-    extractor.speaker_statistics_check = True
+    model, extractor = checked_whisper_model()
     source = source_of(calm_corpus)
     dataset = load_evaluation_corpus(source, 16000)
     monkeypatch.setattr(evaluate_module, "encodes_once", lambda model, extractor: False)  # as a fine-tuned encoder
@@ -237,8 +243,7 @@ def test_a_training_run_checks_its_evaluated_speakers_with_the_trained_model(
     from ser_hf.evaluation.speaker_check import check_split_speakers
     from ser_hf.inputs.speaker_normalization import evaluation_normalization
 
-    model, extractor = whisper_model("speaker")
-    extractor.speaker_statistics_check = True
+    model, extractor = checked_whisper_model()
     dataset = load_evaluation_corpus(source_of(calm_corpus), 16000)
     encoded = encoder_states_once(model, extractor, dataset, 8)
     plan = evaluation_normalization(extractor, encoded, "test", model)
