@@ -8,14 +8,15 @@ the general model as it ships, left out corpus by corpus over RAVDESS (actors 01
 
 For each corpus left out, recipes/general_whisper_base_speaker.yaml is trained as it ships (its settings, statistics,
 validation speakers and the calibration temperature they fit) on the other corpora (``ser-hf train``; a model already
-trained under ``--output-dir`` is read back). Its validation speakers are RAVDESS actors 17-20, as shipped; with
-RAVDESS left out, nEMO's TP0 and WR0 validate instead. The left-out corpus' speakers are then split in two, as in
-every earlier curve: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted) adapt and the other
-five test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean of the two). Each
-direction is one ``ser-hf learning-curve`` result (:func:`ser_hf.experiments.run_learning_curve`) on the six emotions
-the three corpora share, and ``--results`` gathers them (the summary per arm and k: each direction's mean over draws,
-TESS's two directions averaged, then the mean of the corpora). Every result file is written after each cell, and the
-command started again resumes.
+trained under ``--output-dir`` is read back): BanglaSER is always among them, as in the recipe, and never left out
+(it has no fear, one of the emotions every direction is scored on). Its validation speakers are RAVDESS actors 17-20,
+as shipped; with RAVDESS left out, nEMO's TP0 and WR0 validate instead. The left-out corpus' speakers are then split
+in two, as in every earlier curve: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted) adapt
+and the other five test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean of the
+two). Each direction is one ``ser-hf learning-curve`` result (:func:`ser_hf.experiments.run_learning_curve`) on the six
+emotions the three corpora share, and ``--results`` gathers them (the summary per arm and k: each direction's mean
+over draws, TESS's two directions averaged, then the mean of the corpora). Every result file is written after each
+cell, and the command started again resumes.
 
 ``--time`` times one ``ser-hf adapt`` of each general model on 5 clips per emotion of its left-out corpus (draw 1),
 laid out as a user's flat folder, in a fresh process with empty caches (the encoding included); run it on an idle
@@ -47,7 +48,10 @@ from ser_hf.recipe.yaml_io import read_recipe_file
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
+#: The corpora left out in turn (the curve's columns): the three of every earlier curve.
 CORPORA = {"ravdess": SHARED / "ravdess_16k", "tess": SHARED / "tess", "nemo": SHARED / "nemo"}
+#: Every corpus the general recipe trains on (BanglaSER is never left out: it lacks fear, one of SHARED_LABELS).
+TRAINING_CORPORA = {**CORPORA, "banglaser": SHARED / "banglaser"}
 GENERAL_RECIPE = REPO / "recipes" / "general_whisper_base_speaker.yaml"
 #: The emotions the three corpora share: every arm and direction is scored on them, as in every earlier curve.
 SHARED_LABELS = ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
@@ -75,7 +79,7 @@ def general_recipe(left_out: str, model_path: str, output_dir: Path) -> Path:
     values.update(
         model_name_or_path=model_path,
         corpus=kept,
-        data_dir=[str(CORPORA[corpus]) for corpus in kept],
+        data_dir=[str(TRAINING_CORPORA[corpus]) for corpus in kept],
         corpus_weights={corpus: weight for corpus, weight in values["corpus_weights"].items() if corpus != left_out},
         output_dir=str(output_dir),
         disable_tqdm=True,
@@ -256,7 +260,7 @@ def main(argv=None) -> dict:
         help="train and adapt nothing: gather the directions' result files already under --output-dir into --results",
     )
     args = parser.parse_args(argv)
-    missing = [str(path) for path in CORPORA.values() if not path.is_dir()]
+    missing = [str(path) for path in TRAINING_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
     chosen = [d for d in DIRECTIONS if args.directions is None or d[0] in args.directions]

@@ -41,6 +41,9 @@ def test_each_general_model_is_the_shipped_speaker_recipe_without_the_left_out_c
     recipe = yaml.safe_load(adapt.general_recipe(left_out, "whisper-base", tmp_path / "general").read_text())
     assert left_out not in recipe["corpus"] and len(recipe["corpus"]) == len(shipped["corpus"]) - 1
     assert left_out not in recipe["corpus_weights"] and left_out not in recipe["train_only_corpora"]
+    # BanglaSER (never left out: it lacks fear) trains in every direction, read from ../shared/data/banglaser.
+    assert recipe["data_dir"][recipe["corpus"].index("banglaser")] == str(adapt.SHARED / "banglaser")
+    assert "banglaser" in recipe["train_only_corpora"]
     changed = {"corpus", "data_dir", "corpus_weights", "train_only_corpora", "model_name_or_path", "output_dir"}
     changed |= {"disable_tqdm", "report_to", "train_speakers", "validation_speakers", "test_speakers"}
     # Everything else (statistics, head, training settings) as shipped.

@@ -21,7 +21,7 @@ def add_loco_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "loco",
         usage="ser-hf loco RECIPE.yaml --output RESULT.json [--seeds 42 ...] [--normalizations corpus ...] "
-        "[--corpora A B ...] [--model_path ID=FOLDER] [--key value ...]",
+        "[--corpora A B ...] [--model_path ID=FOLDER] [--score_labels EMOTION ...] [--key value ...]",
         help=COMMANDS["loco"].help,
         description=__doc__.split("\n\n")[0],
         allow_abbrev=False,
@@ -54,6 +54,14 @@ def add_loco_parser(commands) -> argparse.ArgumentParser:
         help="load FOLDER where the recipe's model_name_or_path is ID (a local copy of a Hub checkpoint; repeatable)",
     )
     parser.add_argument("--run_dir", "--run-dir", help="the cells' runs (default: the recipe's output_dir-loco)")
+    parser.add_argument(
+        "--score_labels",
+        "--score-labels",
+        nargs="+",
+        metavar="EMOTION",
+        help="score each left-out corpus on its emotions among these (default: those every corpus in play holds); "
+        "BENCHMARKS.md's four-corpus rows: neutral happy sad angry fearful surprised",
+    )
     # Any other --key value is a recipe override, as for ser-hf train (--data_dir A B C: the corpora's folders).
     parser.set_defaults(run=loco_command, interrupted_hint=RESUME_HINT, takes_recipe_flags=True, recipe_args=[])
     return parser
@@ -84,6 +92,7 @@ def loco_command(args: argparse.Namespace) -> int:
         model_paths=model_paths(args.model_paths),
         recipe_args=args.recipe_args,
         run_dir=args.run_dir,
+        score_labels=args.score_labels,
         command="ser-hf " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["loco"] else None,
     )
     print(loco_row(document))

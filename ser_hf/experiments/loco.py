@@ -351,6 +351,9 @@ def run_loco(
     unknown = sorted(set(normalizations or ()) - set(NORMALIZATIONS))
     if unknown:
         raise RecipeError(f"--normalizations {' '.join(unknown)}: choose among {', '.join(NORMALIZATIONS)}.")
+    unknown = [label for label in score_labels or () if label not in EMOTIONS]
+    if unknown:
+        raise RecipeError(f"--score_labels {' '.join(unknown)}: not emotions of ser-hf ({', '.join(EMOTIONS)}).")
     base = values.get("output_dir") or f"outputs/{Path(recipe).stem}"
     run_dir = Path(run_dir) if run_dir is not None else Path(f"{base}-loco")
     seed_list = list(seeds) if seeds else [values.get("seed")]

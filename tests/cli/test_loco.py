@@ -120,6 +120,25 @@ def test_the_protocol_refuses_what_it_sets_itself(tmp_path, recipe):
         run_loco(recipe, tmp_path / "l.json", corpora=["tess"])
     with pytest.raises(RecipeError, match="--corpora nemo: not among the recipe's corpora"):
         run_loco(recipe, tmp_path / "l.json", corpora=["tess", "nemo"])
+    with pytest.raises(RecipeError, match="--score_labels fear joy: not emotions of ser-hf"):
+        run_loco(recipe, tmp_path / "l.json", score_labels=["happy", "fear", "joy"])
+    assert not (tmp_path / "l.json").exists()
+
+
+def test_score_labels_reach_the_protocol_from_the_command_line(tmp_path, recipe, monkeypatch, capsys):
+    """``--score_labels`` (BENCHMARKS.md's four-corpus protocol: the six emotions RAVDESS, TESS and nEMO share, where
+    the left-out corpus has them) is passed to run_loco as given; an unknown emotion is refused before training."""
+    import ser_hf.experiments.loco as loco
+
+    calls = []
+    monkeypatch.setattr(loco, "run_loco", lambda *args, **kwargs: calls.append(kwargs) or {"cells": []})
+    monkeypatch.setattr(loco, "loco_row", lambda document: "row")
+    labels = ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
+    assert cli_main(["loco", str(recipe), "--output", str(tmp_path / "l.json"), "--score-labels", *labels]) == 0
+    assert calls[0]["score_labels"] == labels
+    monkeypatch.undo()
+    assert cli_main(["loco", str(recipe), "--output", str(tmp_path / "l.json"), "--score_labels", "joy"]) == 2
+    assert "--score_labels joy: not emotions of ser-hf" in capsys.readouterr().err
 
 
 def test_scored_labels_are_the_left_out_corpus_own_that_the_model_has_among_the_shared():
