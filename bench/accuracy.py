@@ -31,7 +31,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import yaml
 
-from bench.harness import REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line, run_fields
+from bench.harness import EXTRA_CORPORA, REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, machine_line, run_fields
 from ser_hf.data.audit import audit_leakage
 from ser_hf.data.dataset_info import column_values, get_ser_info
 from ser_hf.errors import RecipeError
@@ -156,7 +156,11 @@ def kfold_recipe(
         # A merged recipe: RAVDESS is folded as alone, the other corpora train in every fold.
         if "ravdess" not in corpora:
             raise RecipeError(f"{recipe} merges {corpora}: the benchmark folds RAVDESS, which it does not hold.")
-        values["data_dir"] = [str(data_dir if name == "ravdess" else SHARED_CORPORA[name]) for name in corpora]
+        shared = {**SHARED_CORPORA, **EXTRA_CORPORA}
+        unknown = [name for name in corpora if name != "ravdess" and name not in shared]
+        if unknown:
+            raise RecipeError(f"{recipe} merges {', '.join(unknown)}: not among ../shared/data's {', '.join(shared)}.")
+        values["data_dir"] = [str(data_dir if name == "ravdess" else shared[name]) for name in corpora]
         values["train_only_corpora"] = [name for name in corpora if name != "ravdess"]
     else:
         values["data_dir"] = str(data_dir)

@@ -69,7 +69,7 @@ from bench.accuracy import (
     variant_folder,
     variant_name,
 )
-from bench.harness import REPO, SHARED_CORPORA, machine_line, run_fields
+from bench.harness import EXTRA_CORPORA, REPO, SHARED_CORPORA, machine_line, run_fields
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
@@ -110,11 +110,6 @@ def corpus_labels(corpora: Sequence[str]) -> list[str]:
     """The emotions any corpus of `corpora` holds, in ser-hf's order: what a recipe without ``labels`` trains on."""
     held = {emotion for name in corpora for emotion in CORPORA[name].emotion_codes.values()}
     return [emotion for emotion in EMOTIONS if emotion in held]
-
-
-#: Corpora in ``../shared/data`` the benchmark puts in play only when ``--corpora`` names them: the default stays the
-#: three of ``SHARED_CORPORA``, whose labels (:func:`benchmark_labels`) every left-out corpus is scored on.
-EXTRA_CORPORA = {"banglaser": SHARED_CORPORA["ravdess"].parent / "banglaser"}
 
 
 def benchmark_corpora() -> dict[str, Path]:

@@ -37,6 +37,9 @@ SHARED_CORPORA = {
     "tess": SHARED_RAVDESS.parent / "tess",
     "nemo": SHARED_RAVDESS.parent / "nemo",
 }
+#: Corpora of ../shared/data the benchmarks put in play only where named (a recipe's corpus list, ``--corpora``):
+#: their labels are not part of the three-corpus protocols' shared ones.
+EXTRA_CORPORA = {"banglaser": SHARED_RAVDESS.parent / "banglaser"}
 
 #: Speaker-independent splits: (train actors, validation actors) of the sample and of the 20-actor corpus.
 QUICK_SPEAKERS = ([f"{a:02d}" for a in range(1, 7)], ["07", "08"])
