@@ -111,7 +111,7 @@ epoch on validation actors takes them from each fold's training actors. UA mean 
 UA is that of all 1,200 test predictions together with its 95 % speaker-bootstrap interval ("–": recorded before the
 benchmark pooled the folds). Transductive rows ("own stats": yes) standardise each test speaker (or corpus) with
 statistics of their own unlabelled clips: read them as "when several recordings of each speaker are at hand". The
-general recipes train on TESS, nEMO and BanglaSER as well (three-corpus runs: dated before the switch, LOG.md) and are
+general recipes train on TESS, nEMO and BanglaSER as well (`*-four_corpora.json`; on three corpora: LOG.md) and are
 scored on the same RAVDESS folds. One row per shipped recipe; "–" throughout: not
 measured under this protocol (CREMA-D is not available to the project's benchmarks). Command, on any recipe:
 `ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS`
@@ -180,7 +180,8 @@ FOLD_SEEDS_INTRO = """\
 ### Other fold seeds
 
 The shipped recipes on other speaker folds of the same actors (`--fold-seed`): seed 7 gave the folds the recipes were
-tuned on; a range of seeds (`--seeds N`: N seeds from the first) is one run over all of them.
+tuned on; a range of seeds (`--seeds N`: N seeds from the first) is one run over all of them. `general_whisper_base`:
+the recipe as it was on three corpora (not run again on four).
 """
 
 YOUR_DATA_INTRO = """\
@@ -197,8 +198,8 @@ ADAPT_INTRO = """\
 `ser-hf learning-curve` (the code `ser-hf adapt` runs) from `recipes/general_whisper_base_speaker.yaml` trained as it
 ships (four corpora, validation speakers, calibration) without the corpus left out (BanglaSER, which lacks fear, always
 trains): adapted with k labelled clips per emotion of some of its speakers, scored on its others (six shared emotions);
-mean UA over the left-out corpora (range over draws 1-2), against the model before adaptation (k = 0). `suggested`:
-the clips `ser-hf suggest` puts first (as many), labelled, then adapted on. The three-corpus model's curve:
+mean UA over the left-out corpora (range over draws 1-2), against the model before adaptation (k = 0). Suggested
+clips: those `ser-hf suggest` puts first (as many), labelled, then adapted on. The three-corpus model's curve:
 [learning-curve-three_corpora.md](docs/results/adapt/learning-curve-three_corpora.md); with scratch and self-training
 arms: [learning-curve-bench_loop.md](docs/results/adapt/learning-curve-bench_loop.md); the settings'
 [choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md).
@@ -705,20 +706,27 @@ def adapt_section() -> str:
     data = read(relative)
     rows = []
     for variant, arms in data["summary"].items():
+        # The suggested clips' mean sits beside the random draws' of the same k.
+        suggested = {arm["k"]: arm for arm in arms if arm["arm"] == "suggested"}
         for arm in arms:
+            if arm["arm"] == "suggested":
+                continue
             low, high = arm.get("loco_draw_range") or (None, None)
             spread = f" ({one(low)}-{one(high)})" if low is not None and high != low else ""
             corpora = arm.get("by_corpus") or {}
+            beside = suggested.get(arm["k"]) if arm["arm"] == "adapted" else None
             rows.append(
                 [
                     arm["arm"] + (f", {variant}" if variant else ""),
                     str(arm["k"]),
                     *[one(corpora.get(corpus)) for corpus in LOCO_CORPORA],
                     f"**{one(arm.get('loco_mean'))}**{spread}",
+                    one(beside.get("loco_mean")) if beside else MISSING,
                 ]
             )
     header = ["arm", "k", "RAVDESS left out", "TESS left out", "nEMO left out", "mean (draws' range)"]
-    text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---:", *["---:"] * 4])
+    header.append("suggested clips: mean")
+    text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---:", *["---:"] * 5])
     return text + f"\nRun on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(relative)}.\n"
 
 
@@ -985,7 +993,8 @@ def loco4_section() -> str:
         three = [sum(by_corpus[c]) / seeds for c in LOCO4_CORPORA[:3]] if mean_ is not None else None
         rows.append(
             [
-                f"{code(recipe)}, {seeds} seed{'s' if seeds != 1 else ''}" + ("" if mean_ is not None else " (partial)"),
+                f"{code(recipe)}, {seeds} seed{'s' if seeds != 1 else ''}"
+                + ("" if mean_ is not None else " (partial)"),
                 *[cell(corpus) for corpus in LOCO4_CORPORA],
                 f"**{one(mean_)}**" if mean_ is not None else MISSING,
                 one(sum(three) / 3) if three else MISSING,
@@ -1030,7 +1039,8 @@ def loco4_mean(recipe: str) -> str:
     """The shipped ``recipe``'s mean UA over the four corpora left out in turn (each corpus the mean of its seeds),
     and how many seeds that is."""
     _, seeds, mean_ = loco4_figures(LOCO4_RESULTS[recipe])
-    return f"{one(mean_)} % ([row]({LOCO4_ANCHOR}), " + ("mean of 3 seeds)" if seeds == 3 else f"{seeds} seed(s) of 3)")
+    seeds_text = "mean of 3 seeds" if seeds == 3 else f"{seeds} seed{'s' if seeds != 1 else ''} of 3"
+    return f"{one(mean_)} % ([row]({LOCO4_ANCHOR}), {seeds_text})"
 
 
 def headline_table() -> str:
