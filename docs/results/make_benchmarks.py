@@ -967,14 +967,16 @@ LOCO4_CORPORA = ("ravdess", "tess", "nemo", "banglaser")
 
 
 def loco4_figures(relative: str) -> tuple[dict[str, list[float]], int, float | None]:
-    """One four-corpus result file: each left-out corpus' UA per seed, the number of seeds, and the mean over the four
-    corpora of their seeds' means (None until every corpus has every seed)."""
-    by_corpus: dict[str, list[float]] = {}
+    """One four-corpus result file: each left-out corpus' UA per training seed, over the seeds every corpus was run
+    with (a seed still running counts once it is); the number of those seeds; and the mean over the four corpora of
+    their seeds' means (None before any seed is complete)."""
+    by_seed: dict[str, dict[str, float]] = {}
     for row in read(relative)["rows"]:
-        by_corpus.setdefault(row["test"], []).append(row["unweighted_accuracy"])
-    seeds = max((len(values) for values in by_corpus.values()), default=0)
-    complete = all(len(by_corpus.get(corpus, [])) == seeds for corpus in LOCO4_CORPORA)
-    mean_ = sum(sum(by_corpus[c]) / seeds for c in LOCO4_CORPORA) / len(LOCO4_CORPORA) if complete else None
+        by_seed.setdefault(row["variant"], {})[row["test"]] = row["unweighted_accuracy"]
+    complete = [scores for scores in by_seed.values() if all(corpus in scores for corpus in LOCO4_CORPORA)]
+    by_corpus = {corpus: [scores[corpus] for scores in complete] for corpus in LOCO4_CORPORA} if complete else {}
+    seeds = len(complete)
+    mean_ = sum(sum(values) / seeds for values in by_corpus.values()) / len(LOCO4_CORPORA) if complete else None
     return by_corpus, seeds, mean_
 
 
@@ -993,8 +995,7 @@ def loco4_section() -> str:
         three = [sum(by_corpus[c]) / seeds for c in LOCO4_CORPORA[:3]] if mean_ is not None else None
         rows.append(
             [
-                f"{code(recipe)}, {seeds} seed{'s' if seeds != 1 else ''}"
-                + ("" if mean_ is not None else " (partial)"),
+                f"{code(recipe)}, {seeds} seed{'s' if seeds != 1 else ''}",
                 *[cell(corpus) for corpus in LOCO4_CORPORA],
                 f"**{one(mean_)}**" if mean_ is not None else MISSING,
                 one(sum(three) / 3) if three else MISSING,
