@@ -159,11 +159,12 @@ train and test); the inflation is the difference, fold by fold (mean ± std over
 """
 
 SPEAKER_CHECK_INTRO = """\
-**When a speaker does not span the emotions.** `bench/speaker_check.py`: the four-corpus models (3 seeds) on their
-left-out corpus, each speaker keeping every clip, one or two emotions (all still tested), or half of them one; mean UA
-over the corpora (seed range), 3 draws each. `checked`: `speaker_statistics_check`, the speaker recipe's: {link}.
+**When a speaker does not span the emotions.** `bench/speaker_check.py`: the four-corpus models as they ship (3 seeds)
+on their left-out corpus, each speaker keeping every clip, one or two emotions (all still tested), or half of them one;
+mean UA over the corpora (seed range), 3 draws each. `checked`: `speaker_statistics_check`, the speaker recipe's:
+{link} (equal corpus weights: speaker_check-loco4.json).
 """
-SPEAKER_CHECK_RESULTS = "crosscorpus/speaker_check-loco4.json"
+SPEAKER_CHECK_RESULTS = "crosscorpus/speaker_check-loco4-banglaser_half.json"
 SPEAKER_CHECK_ARMS = {
     "speaker": "speaker model, own statistics",
     "checked": "speaker model, checked statistics",
