@@ -9,58 +9,26 @@ so the caller's global generators are left as they were.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import numbers
 import os
-import random
-import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
-import scipy.fft
 import soxr
 import torch
-import torchaudio.functional as F
 import torchaudio.transforms as T
 
 from ..data.corpora.base import InvalidClipError
 from ..data.decode import decode_waveform
+from .degradations import add_colored_noise, reverberate, seeded_global_rngs, simulated_reverberation
 
 __all__ = ["SpecAugment", "WaveformAugmentation"]
 
 logger = logging.getLogger(__name__)
-
-# 60 dB of amplitude decay is a factor of 1000: exp(-ln(1000) * t / rt60) reaches -60 dB at t = rt60.
-_LN_1000 = math.log(1000.0)
-
-
-# Held while a call has seeded the process-wide generators, so that two threads augmenting at once cannot interleave
-# their seeding and drawing (data-loader workers are processes, each with its own lock).
-_GLOBAL_RNG_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _seeded_global_rngs(
-    seed: int, *, python: bool = False, numpy: bool = False, torch_cpu: bool = False
-) -> Iterator[None]:
-    """The chosen global generators (`random`, `numpy.random`, torch's CPU one) seeded from `seed` inside the block,
-    the caller's states restored after it: audiomentations and torchaudio draw from them and take no generator. Only
-    those a transform reads are touched, as saving and restoring each costs time on every clip."""
-    with _GLOBAL_RNG_LOCK, contextlib.ExitStack() as restore:
-        if python:
-            restore.callback(random.setstate, random.getstate())
-            random.seed(seed)
-        if numpy:
-            restore.callback(np.random.set_state, np.random.get_state())
-            np.random.seed([seed & 0xFFFFFFFF, seed >> 32])
-        if torch_cpu:
-            restore.enter_context(torch.random.fork_rng(devices=[]))
-            torch.manual_seed(seed)
-        yield
 
 
 @dataclass
@@ -70,9 +38,10 @@ class WaveformAugmentation:
     The perturbations run in a fixed order: speed, pitch, reverb, noise, gain, band-limiting (the speaker's voice,
     then the room, then the background, then the recording level and channel). Each draws from its own child
     generator seeded from `rng`, so switching one on or off (an ablation) leaves the draws of the others unchanged.
-    Pitch, noise, gain and band-limiting are audiomentations' `PitchShift`, `AddGaussianSNR` / `AddBackgroundNoise`,
-    `Gain` and `LowPassFilter`; speed and reverberation are ser-hf's own (audiomentations has no equivalent of either:
-    see `_speed` and `_reverb`).
+    Pitch, recorded noise, gain and band-limiting are audiomentations' `PitchShift`, `AddBackgroundNoise`, `Gain` and
+    `LowPassFilter`; white noise and reverberation are those of ``ser-hf evaluate --conditions``
+    (:mod:`.degradations`: audiomentations' `AddColorNoise`, rooms simulated by pyroomacoustics); speed is a soxr
+    resampling (see `_speed`).
 
     Args:
         sampling_rate (`int`, *optional*, defaults to 16000):
@@ -100,10 +69,12 @@ class WaveformAugmentation:
         reverb_prob (`float`, *optional*, defaults to 0.0):
             Probability of reverberation.
         reverb_rt60 (`tuple[float, float]`, *optional*, defaults to `(0.2, 0.8)`):
-            Reverberation time in seconds of generated impulse responses, drawn uniformly in this range.
+            Reverberation time in seconds of simulated rooms, drawn uniformly in this range and simulated on a grid
+            of :data:`~.degradations.RT60_STEP` (each clip in one of a few rooms of that RT60, simulated once per
+            process: :func:`~.degradations.simulated_reverberation`).
         impulse_responses (`Sequence[str]`, *optional*, defaults to `()`):
-            Recorded room impulse responses, one chosen uniformly and used from its direct-path peak. Exponentially
-            decaying white noise with the drawn RT60 when empty.
+            Recorded room impulse responses, one chosen uniformly and used from its direct-path peak. Simulated rooms
+            when empty.
         lowpass_prob (`float`, *optional*, defaults to 0.0):
             Probability of band-limiting a clip (audiomentations' `LowPassFilter`), as a narrowband channel
             (telephone: about 3.4 kHz) or a low-rate recording would.
@@ -219,34 +190,13 @@ class WaveformAugmentation:
         return self._apply_transform("pitch", waveform, rng)
 
     def _reverb(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        # Ours, not audiomentations': its RoomSimulator (generated rooms) needs pyroomacoustics and an image-source
-        # simulation per clip, and its ApplyImpulseResponse convolves from the file's first sample (delaying the
-        # speech by the IR's silent lead-in) and rescales the result to a 0.5 peak (changing the level), where a
-        # recipe's reverb changes the room only.
+        # Recorded impulse responses are used from their direct path and the level is kept (audiomentations'
+        # ApplyImpulseResponse convolves from the file's first sample, delaying the speech by the IR's silent lead-in,
+        # and rescales the result to a 0.5 peak): a recipe's reverb changes the room only.
         if self.impulse_responses:
             path = self.impulse_responses[int(rng.integers(len(self.impulse_responses)))]
-            impulse_response = self._recorded_impulse_response(path)
-        else:
-            impulse_response = self._generated_impulse_response(float(rng.uniform(*self.reverb_rt60)), rng)
-        # Output samples before len(waveform) only see the first len(waveform) IR taps: a longer IR is cut there.
-        impulse_response = impulse_response[: len(waveform)]
-        # Zero taps appended to the IR leave those samples unchanged and bring the FFT to a 5-smooth length: torch's
-        # FFT is slow on lengths with large prime factors (76799 samples is several times slower than 76800).
-        fast_length = scipy.fft.next_fast_len(len(waveform) + len(impulse_response) - 1, real=True)
-        impulse_response = np.pad(impulse_response, (0, fast_length - len(waveform) + 1 - len(impulse_response)))
-        reverberated = F.fftconvolve(torch.from_numpy(waveform), torch.from_numpy(impulse_response))
-        reverberated = reverberated[: len(waveform)].numpy()
-        # Back to the input's RMS, so that reverberation changes the room and not the loudness.
-        input_rms, output_rms = _rms(waveform), _rms(reverberated)
-        if output_rms == 0.0:
-            return np.zeros_like(waveform)
-        return reverberated * np.float32(input_rms / output_rms)
-
-    def _generated_impulse_response(self, rt60: float, rng: np.random.Generator) -> np.ndarray:
-        length = max(1, int(round(rt60 * self.sampling_rate)))
-        time = np.arange(length) / self.sampling_rate
-        impulse_response = rng.standard_normal(length) * np.exp(-_LN_1000 * time / rt60)
-        return (impulse_response / np.linalg.norm(impulse_response)).astype(np.float32)
+            return reverberate(waveform, self._recorded_impulse_response(path))
+        return simulated_reverberation(waveform, self.sampling_rate, float(rng.uniform(*self.reverb_rt60)), rng)
 
     def _recorded_impulse_response(self, path: str) -> np.ndarray:
         if path not in self._impulse_response_cache:
@@ -260,6 +210,10 @@ class WaveformAugmentation:
         return self._impulse_response_cache[path]
 
     def _noise(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self.noise_files:
+            return add_colored_noise(
+                waveform, self.sampling_rate, float(rng.uniform(*self.noise_snr_db)), "white", rng
+            )
         return self._apply_transform("noise", waveform, rng)
 
     def _gain(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -272,10 +226,9 @@ class WaveformAugmentation:
         """Run audiomentations' transform for `name` with the global generators it reads seeded from `rng`."""
         if name not in self._transforms:
             self._transforms[name] = self._build_transform(name)
-        # Every transform draws its parameters from `random`; white noise draws its samples from `numpy.random`.
-        white_noise = name == "noise" and not self.noise_files
+        # Every transform draws its parameters from `random`.
         seed = int(rng.integers(0, 2**63))
-        with _seeded_global_rngs(seed, python=True, numpy=white_noise), warnings.catch_warnings():
+        with seeded_global_rngs(seed, python=True), warnings.catch_warnings():
             # AddBackgroundNoise warns on every clip that it resampled a noise file (said once, in _check_noise_file)
             # or that a window of the recording is silent (nothing to add: the clip is returned as it is).
             warnings.filterwarnings("ignore", message=".*had to be resampled.*", category=UserWarning)
@@ -300,8 +253,6 @@ class WaveformAugmentation:
                 min_semitones=self.pitch_semitones[0], max_semitones=self.pitch_semitones[1], p=1.0
             )
         low, high = self.noise_snr_db
-        if not self.noise_files:
-            return audiomentations.AddGaussianSNR(min_snr_db=low, max_snr_db=high, p=1.0)
         from audiomentations.core.utils import SUPPORTED_EXTENSIONS
 
         for path in self.noise_files:
@@ -384,17 +335,13 @@ class SpecAugment:
             if frames == 0:
                 continue
             spectrogram = masked[row, :frames].T  # (bins, frames): torchaudio's (..., freq, time)
-            with _seeded_global_rngs(seed, torch_cpu=True):
+            with seeded_global_rngs(seed, torch_cpu=True):
                 for _ in range(self.num_time_masks):
                     spectrogram = time_masking(spectrogram, self.mask_value)
                 for _ in range(self.num_freq_masks):
                     spectrogram = frequency_masking(spectrogram, self.mask_value)
             masked[row, :frames] = spectrogram.T
         return masked
-
-
-def _rms(waveform: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
 
 
 def _check_noise_file(path: str, sampling_rate: int) -> None:
