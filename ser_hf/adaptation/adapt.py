@@ -2,13 +2,16 @@
 recordings with a few labelled clips (and, with `unlabelled_dir`, one self-training round on their unlabelled
 recordings).
 
-The adaptation is an ordinary training run of the recipe :func:`ser_hf.recipe.adaptation.adaptation_values` makes:
-the model's frozen encoder (its states of the folder's clips cached, FAST), its head, labels and statistics kept,
-L2-SP holding the head near the trained one. `unlabelled_dir` adds one self-training round: the adapted model
-classifies the unlabelled recordings, the surest share of each predicted emotion joins the labelled clips with the
-predicted labels, and the model is adapted again from MODEL on both. The run folder is an ordinary ser-hf model (card,
-push, ``pipeline``, predict, app). ``ser-hf adapt`` is a thin shell over :func:`adapt`, and the learning-curve
-benchmark calls it too, so that what is measured is what users run.
+The model's frozen encoder encodes the labelled clips once (FAST mode's cache) and the adaptation is chosen by
+cross-validation over the user's labelled speakers among the unchanged model, its classifier refitted with a pull
+towards the trained one at a few strengths, class prototypes, and the two mixed (:mod:`.selection`, :mod:`.fitting`):
+never worse, on the held-out speakers, than the model it starts from, with an estimate of how good it is on new
+speakers (``adaptation.json``, the report, the card, and the command's last line). `unlabelled_dir` adds one
+self-training round: the adapted model classifies the unlabelled recordings, the surest share of each predicted
+emotion joins the labelled clips with the predicted labels (they train, the estimate never scores them), and the
+adaptation is chosen again from MODEL on both. The output folder is an ordinary ser-hf model (card, push,
+``pipeline``, predict, app). ``ser-hf adapt`` is a thin shell over :func:`adapt`, and the learning curve calls it
+too, so that what is measured is what users run.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-import yaml
-
 from ..atomic_files import write_text_atomic
 from ..errors import RecipeError
 from ..recipe.adaptation import ADAPTATION_FILE, trained_model_facts
@@ -39,10 +40,8 @@ logger = logging.getLogger(__name__)
 #: adaptation's run (on the labelled clips alone) and the corpus the round trains on.
 SELF_TRAINING_SUFFIX = ".self-training"
 LABELLED_ONLY_FOLDER = "labelled-only"
-#: The recipe of an adaptation, written beside its output folder (``OUT.adapt.yaml``).
-RECIPE_SUFFIX = ".adapt.yaml"
 #: With `labels_csv`: the sheet's rows answered with an emotion, beside the output folder (``OUT.labels.csv``), the
-#: folder corpus the adaptation (and ``ser-hf train OUT.adapt.yaml`` again) reads.
+#: folder corpus the adaptation reads.
 LABELS_SUFFIX = ".labels.csv"
 SELF_TRAINING_CORPUS_FOLDER = "clips"
 #: The corpus the self-training round trains on: the labelled clips and the picked unlabelled ones, with their labels.
@@ -67,6 +66,7 @@ class AdaptationPlan:
         test_speakers (`list[str]`): speakers kept out of the adaptation and scored.
         unlabelled (`dict[str, str]`): each unlabelled recording self-training may use -> its speaker.
         record (`dict`): the adaptation's record (``adaptation.json``), so far.
+        labelled_paths (`list[Path]`): every clip of the labelled folder (the test speakers' included).
     """
 
     model_dir: Path
@@ -79,6 +79,7 @@ class AdaptationPlan:
     unlabelled_dir: Optional[Path] = None
     unlabelled: dict[str, str] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+    labelled_paths: list[Path] = field(default_factory=list)
 
     @property
     def transductive(self) -> bool:
@@ -141,30 +142,41 @@ def adapt(
     return run_plan(plan, seed=seed, overrides=overrides or {})
 
 
-def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Mapping[str, Any]) -> RunReport:
-    """Run a checked :class:`AdaptationPlan`: the adaptation (twice with a self-training round), then the record and
-    the card."""
-    if plan.unlabelled:
-        work = plan.output_dir.parent / f"{plan.output_dir.name}{SELF_TRAINING_SUFFIX}"
-        first_output = work / LABELLED_ONLY_FOLDER
-        run_adaptation(plan, plan.data_dir, plan.corpus_options, first_output, seed, overrides)
-        corpus, pseudo = self_training_corpus(plan, first_output, work / SELF_TRAINING_CORPUS_FOLDER)
-        plan.record.update(pseudo)
-        options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
-        report = run_adaptation(plan, corpus, options, plan.output_dir, seed, overrides)
-    else:
-        report = run_adaptation(plan, plan.data_dir, plan.corpus_options, plan.output_dir, seed, overrides)
-    # What the card says it was adapted from and on (the report alone cannot tell the model's labels, nor labelled
-    # clips from pseudo-labelled ones).
+def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Optional[Mapping[str, Any]] = None) -> RunReport:
+    """Run a checked :class:`AdaptationPlan`: the adaptation (twice with a self-training round), then the record, the
+    report and the card. Its last log line is the estimate (:func:`~.selection.estimate_line`)."""
+    if overrides:
+        raise RecipeError(
+            f"--set {', '.join(sorted(overrides))}: ser-hf adapt trains no recipe any more (it chooses among "
+            "adaptations by cross-validation on your labelled speakers, ser_hf.adaptation.selection); drop --set."
+        )
+    from ..evaluation.report import write_report
     from ..hub.card import write_model_card
     from ..run_folder import REPORT_MARKDOWN
 
+    if plan.unlabelled:
+        work = plan.output_dir.parent / f"{plan.output_dir.name}{SELF_TRAINING_SUFFIX}"
+        first_output = work / LABELLED_ONLY_FOLDER
+        first, _ = run_adaptation(plan, plan.data_dir, plan.corpus_options, first_output, seed)
+        write_report(first_output, first)
+        labelled = {str(path.resolve()) for path in plan.labelled_paths}
+        corpus, pseudo = self_training_corpus(plan, first_output, work / SELF_TRAINING_CORPUS_FOLDER)
+        plan.record.update(pseudo)
+        options = {"csv_path": str(corpus / SELF_TRAINING_CSV), "label_column": "label", "speaker_column": "speaker"}
+        report, selection = run_adaptation(plan, corpus, options, plan.output_dir, seed, scored_paths=labelled)
+    else:
+        report, selection = run_adaptation(plan, plan.data_dir, plan.corpus_options, plan.output_dir, seed)
+    plan.record["selection"] = selection.to_dict()
     write_text_atomic(plan.output_dir / ADAPTATION_FILE, json.dumps(plan.record, indent=2) + "\n")
+    write_report(plan.output_dir, report)
+    # The report opens with what the user must know first: what was kept, and how good it is expected to be.
+    notes = [f"**{selection.estimate_line()}**"]
     if plan.transductive:
-        report_file = plan.output_dir / REPORT_MARKDOWN
-        if report_file.is_file():
-            write_text_atomic(report_file, f"**{TRANSDUCTIVE_NOTE}**\n\n{report_file.read_text()}")
+        notes.insert(0, f"**{TRANSDUCTIVE_NOTE}**")
+    report_file = plan.output_dir / REPORT_MARKDOWN
+    write_text_atomic(report_file, "\n\n".join(notes) + "\n\n" + report_file.read_text())
     write_model_card(plan.output_dir)
+    logger.warning("%s", selection.estimate_line())
     return report
 
 
@@ -261,9 +273,9 @@ def check_adaptation(
         unlabelled_dir=Path(unlabelled_dir).expanduser() if unlabelled_dir is not None else None,
     )
     plan.record.update(sheet_record)
-    labelled_paths = check_labelled_clips(plan, facts["labels"])
+    plan.labelled_paths = check_labelled_clips(plan, facts["labels"])
     if plan.unlabelled_dir is not None:
-        check_unlabelled_recordings(plan, labelled_paths, self_train_on_test_speakers)
+        check_unlabelled_recordings(plan, plan.labelled_paths, self_train_on_test_speakers)
     return plan
 
 
@@ -404,37 +416,23 @@ def run_adaptation(
     options: Mapping[str, Any],
     output_dir: Path,
     seed: int,
-    overrides: Mapping[str, Any],
-) -> RunReport:
-    """One adaptation run of the plan's model on the corpus in `data_dir` into `output_dir`, as ``ser-hf train`` runs
-    a recipe."""
-    from ..recipe.adaptation import adaptation_values
-    from ..recipe.overrides import set_value
-    from ..training.run_recipe import run_recipe
+    scored_paths: Optional[set[str]] = None,
+) -> tuple[RunReport, Any]:
+    """One adaptation of the plan's model on the corpus in `data_dir`, saved in `output_dir`
+    (:func:`~.fitting.fit_adaptation`); `scored_paths` (resolved) are the clips its cross-validation scores (default:
+    all). Returns the report and the :class:`~.selection.Selection`."""
+    from .fitting import fit_adaptation
 
-    values = adaptation_values(
+    return fit_adaptation(
         plan.model_dir,
         data_dir,
+        options,
         output_dir,
-        corpus_options=options,
-        test_speakers=plan.test_speakers,
         labels=plan.labels,
+        test_speakers=plan.test_speakers,
         seed=seed,
+        scored_paths=scored_paths,
     )
-    for key, value in overrides.items():
-        values = set_value(values, key, value)
-    extractor = values.get("feature_extractor_config") or {}
-    checked_by_user = any(key.endswith("speaker_statistics_check") for key in overrides)
-    if extractor.get("normalization") != "speaker" and not checked_by_user:
-        # The check goes with the adaptation's speaker statistics: other statistics set with --set drop it.
-        extractor.pop("speaker_statistics_check", None)
-    # Kept beside the adapted model: errors name a file that exists, and `ser-hf train` runs it again as it is.
-    recipe = output_dir.parent / f"{output_dir.name}{RECIPE_SUFFIX}"
-    recipe.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(recipe, yaml.safe_dump(values, sort_keys=False))
-    logger.info("Adaptation recipe: %s (ser-hf train %s runs it again).", recipe, recipe)
-    (report,) = run_recipe([str(recipe)])
-    return report
 
 
 def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> tuple[Path, dict[str, Any]]:

@@ -153,10 +153,39 @@ def checked_head_statistics(
     shared = merged_statistics_of(by_group).statistics(floor)
     known = [row for row in rows if row[group_column] in by_group]
     plan = NormalizationPlan("corpus", speaker_statistics={"all": shared})
-    logits = head_logits(model, feature_extractor, [{**row, "corpus": "all"} for row in known], plan)
+    with speaker_check_head(model):
+        logits = head_logits(model, feature_extractor, [{**row, "corpus": "all"} for row in known], plan)
     probabilities = softmax(logits.astype(np.float64), axis=1)
     own = {group: value.statistics(floor) for group, value in by_group.items()}
     return check_speaker_statistics(probabilities, [row[group_column] for row in known], own, shared)
+
+
+class speaker_check_head:
+    """A context: within it, ``model.classifier`` is the classifier the speaker check decides with: the one the model
+    was adapted from (``config.speaker_check_classifier``) where it was adapted, its own otherwise."""
+
+    def __init__(self, model):
+        self.model = model
+        self.own = None
+
+    def __enter__(self):
+        import torch
+        from torch import nn
+
+        stored = getattr(self.model.config, "speaker_check_classifier", None)
+        if stored:
+            weight = torch.tensor(stored["weight"], dtype=self.model.classifier.weight.dtype)
+            check = nn.Linear(weight.shape[1], weight.shape[0]).to(self.model.classifier.weight.device)
+            with torch.no_grad():
+                check.weight.copy_(weight)
+                check.bias.copy_(torch.tensor(stored["bias"], dtype=weight.dtype))
+            self.own, self.model.classifier = self.model.classifier, check
+        return self.model
+
+    def __exit__(self, *exc):
+        if self.own is not None:
+            self.model.classifier = self.own
+        return False
 
 
 def check_split_speakers(
@@ -247,5 +276,6 @@ __all__ = [
     "merged_statistics_of",
     "record_line",
     "set_speaker_check",
+    "speaker_check_head",
     "warn_unchecked",
 ]

@@ -213,13 +213,15 @@ class SERCardData:
         return name if _is_hub_id(name) else None
 
     def adapted_from(self, report: RunReport) -> Optional[dict[str, Any]]:
-        """What an adapted model (``ser-hf adapt``: ``match_head_labels``) started from and trained on: the trained
-        model (a Hub id or the folder's name), its labelled clips and speakers (from the report, or the adaptation's
-        record where a self-training round added pseudo-labelled clips), the L2-SP weight and the soup's size."""
-        if not self.model_args.get("match_head_labels"):
-            return None
+        """What an adapted model (``ser-hf adapt``, which writes ``adaptation.json``) started from and trained on: the
+        trained model (a Hub id or the folder's name), its labelled clips and speakers (from the report, or the
+        adaptation's record where a self-training round added pseudo-labelled clips), which adaptation the
+        cross-validation kept and its estimate on new speakers (:mod:`ser_hf.adaptation.selection`)."""
         record_file = self.run.run_dir / ADAPTATION_FILE
-        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+        if not record_file.is_file():
+            return None
+        record = json.loads(record_file.read_text())
+        selection = record.get("selection")
         # The model as the user named it (a Hub id is read from its snapshot in the Hub cache).
         source = str(record.get("adapted_from") or self.model_args.get("model_name_or_path"))
         return {
@@ -231,8 +233,9 @@ class SERCardData:
             "unlabelled_recordings": record.get("unlabelled_recordings", 0),
             "new_labels": record.get("new_labels", []),
             "dropped_labels": record.get("dropped_labels", []),
-            "starting_point_weight": self.training_args.get("starting_point_weight"),
-            "soup_size": self.training_args.get("soup_size"),
+            "kept": None if selection is None else selection["chosen"],
+            "unchanged": bool(selection and selection["unchanged"]),
+            "estimate": None if selection is None else selection.get("estimate_line"),
             "unlabelled_clips_of_labelled_folder": record.get("unlabelled_clips_of_labelled_folder", 0),
             "self_trained_on_test_speakers": record.get("self_trained_on_test_speakers", []),
         }

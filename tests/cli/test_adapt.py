@@ -28,9 +28,9 @@ from tests.training.test_self_training import FAST
         (["--test_speakers", "SPA"], "--test_speakers names every speaker"),
         (["--test_speakers", "NOBODY"], "--test_speakers NOBODY: not among"),
         (["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$"], "label 'boredom' is not an emotion ser-hf knows"),
-        (["--set", "num_train_epoch=3"], "--set: unknown recipe key 'num_train_epoch'"),
+        (["--label_regex", r"_(?P<label>[a-z]+_\d+\.flac$"], "is not a regular expression"),
     ],
-    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary", "misspelt-key"],
+    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary", "bad-regex"],
 )
 def test_adapt_refuses_a_folder_it_cannot_adapt_on_before_the_model_loads(tmp_path, capsys, flags, message):
     folder = write_model_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "happy"})
@@ -102,13 +102,11 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
             "SPB",
             "--unlabelled_dir",
             str(unlabelled),
-            "--set",
-            "num_train_epochs=2",
-            "--set",
-            "feature_extractor_config.normalization=corpus",  # a dotted key sets one entry
         ]
     )
     assert status == 0
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last_line.startswith("Expected UA on new speakers of your set-up: ")
     config = json.loads((out / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(3)] == ["happy", "sad", "angry"]  # the user's labels only
     report = json.loads((out / "metrics.json").read_text())
@@ -125,21 +123,23 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     assert 0 < record["pseudo_labelled_clips"] < 12  # the surest share of each predicted emotion
     assert report["split"]["clips"]["train"] == 6 + record["pseudo_labelled_clips"]
     assert report["split"]["speakers"]["train"] == ["SPA", "U"]  # the unlabelled ones' speaker, read by the regex
-    run_config = json.loads((out / "run_config.json").read_text())
-    assert run_config["model"]["match_head_labels"] and run_config["training"]["starting_point_weight"] > 0
-    assert run_config["model"]["feature_extractor_config"] == {"normalization": "corpus"}
-    # Only the head trained: the encoder is the trained model's, byte for byte.
+    selection = record["selection"]
+    assert selection["estimate_line"] == last_line and selection["chosen"] in selection["cross_validated_ua"]
+    # One labelled speaker (SPA; U's clips are pseudo-labelled): folds over clips, said; the pseudo-labelled clips
+    # only train, so the estimate scores the 6 labelled clips.
+    assert "folds over clips" in selection["cross_validation"] and "one speaker" in selection["cross_validation"]
+    # Only the classifier can change: the encoder and the projector are the trained model's, byte for byte.
     adapted, source = load_file(out / "model.safetensors"), load_file(trained_run / "model.safetensors")
-    assert all(torch.equal(adapted[name], source[name]) for name in source if name.startswith("encoder."))
-    assert not torch.equal(adapted["projector.weight"], source["projector.weight"])
+    assert all(torch.equal(adapted[name], source[name]) for name in source if not name.startswith("classifier."))
+    assert config["speaker_check_classifier"]["labels"] == [
+        json.loads((trained_run / "config.json").read_text())["id2label"][str(i)] for i in range(8)
+    ]
     card = (out / "README.md").read_text()
     assert f"**Adapted from:** `{trained_run.name}`" in card
     assert f"on 6 labelled clips and {record['pseudo_labelled_clips']} of 12 unlabelled recordings" in card
     assert "the trained model's neutral, calm, fearful, disgust, surprised dropped" in card
-    # The kept head is a soup of ADAPTATION_SETTINGS' soup_size adaptations; the others' weights are kept beside it.
-    assert "the average of 5 such adaptations with different seeds (a model soup)" in card
-    assert sorted(path.name for path in out.glob("soup-*")) == ["soup-1", "soup-2", "soup-3", "soup-4"]
-    assert (tmp_path / "adapted.adapt.yaml").is_file()  # the recipe that ran, kept beside the model
+    assert f"**Expected on new speakers of the set-up it was adapted to:** {last_line}" in card
+    assert (out / "report.md").read_text().startswith(f"**{last_line}**")
     # An ordinary ser-hf model: predict loads it through the pipeline.
     capsys.readouterr()
     assert cli_main(["predict", str(out), str(next(clips.glob("SPB_angry_*")))]) == 0
@@ -155,10 +155,10 @@ def test_self_training_on_the_test_speakers_own_clips_is_said_in_the_report_and_
     out = tmp_path / "adapted"
     flags = ["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$", "--speaker_regex", r"^(?P<speaker>[A-Z]+)_"]
     flags += ["--test_speakers", "SPB", "--unlabelled_dir", str(unlabelled), "--self_train_on_test_speakers"]
-    flags += ["--set", "num_train_epochs=1", "--set", "soup_size=1"]
     assert cli_main(["adapt", str(trained_run), "--data_dir", str(clips), "--output_dir", str(out), *flags]) == 0
     assert json.loads((out / "adaptation.json").read_text())["self_trained_on_test_speakers"] == ["SPB"]
     assert (out / "report.md").read_text().startswith("**Self-trained on the test speakers' own unlabelled clips")
+    assert "**Expected UA on new speakers of your set-up:" in (out / "report.md").read_text()
     assert (
         "**Transductive evaluation:** self-trained on the test speakers' own unlabelled clips (SPB)"
         in (out / "README.md").read_text()
