@@ -14,9 +14,12 @@ as shipped; with RAVDESS left out, nEMO's TP0 and WR0 validate instead. The left
 in two, as in every earlier curve: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted) adapt
 and the other five test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean of the
 two). Each direction is one ``ser-hf learning-curve`` result (:func:`ser_hf.experiments.run_learning_curve`) on the six
-emotions the three corpora share, and ``--results`` gathers them (the summary per arm and k: each direction's mean
-over draws, TESS's two directions averaged, then the mean of the corpora). Every result file is written after each
-cell, and the command started again resumes.
+emotions the three corpora share, and ``--results`` gathers them (the summary per condition, arm and k: each
+direction's mean over draws, TESS's two directions averaged, then the mean of the corpora; beside it the mean of the
+adaptation's own cross-validated estimates and their mean absolute difference from the test speakers' UA). The
+``few-emotions`` condition (every speaker heard in two emotions) runs on RAVDESS and nEMO only: TESS has one
+adaptation speaker, who cannot be heard in two emotions and cover six. Every result file is written after each cell,
+and the command started again resumes.
 
 ``--time`` times one ``ser-hf adapt`` of each general model on 5 clips per emotion of its left-out corpus (draw 1),
 laid out as a user's flat folder, in a fresh process with empty caches (the encoding included); run it on an idle
@@ -40,7 +43,7 @@ import yaml
 
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
-from ser_hf.experiments.constants import LEARNING_CURVE_ARMS
+from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS
 from ser_hf.experiments.learning_curve import CurveCorpus, draw_clips
 from ser_hf.experiments.results import run_fields
 from ser_hf.recipe.adaptation import trained_model_facts
@@ -112,28 +115,34 @@ def trained_general_model(left_out: str, model_path: str, work: Path) -> Path:
 
 
 def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
-    """Per arm and k: each direction's mean, lowest and highest UA over draws, TESS's two directions averaged into
-    TESS's figure, and the mean of the three corpora (with the range of that mean over draws)."""
-    rows = []
-    arms_ks = sorted(
-        {(row["arm"], row["k"]) for document in directions.values() for row in document["summary"]},
-        key=lambda pair: (LEARNING_CURVE_ARMS.index(pair[0]), pair[1]),
+    """Per condition, arm and k: each direction's mean, lowest and highest UA over draws, TESS's two directions
+    averaged into TESS's figure, the mean of the corpora measured (with the range of that mean over draws), and the
+    adaptation's own estimates: their mean, and their mean absolute difference from the test UA over the cells."""
+    cells = [(name, cell) for name, document in directions.items() for cell in document["cells"]]
+    keys = sorted(
+        {(cell.get("condition", "ordinary"), cell["arm"], cell["k"]) for _, cell in cells},
+        key=lambda key: (LEARNING_CURVE_CONDITIONS.index(key[0]), LEARNING_CURVE_ARMS.index(key[1]), key[2]),
     )
-    for arm, k in arms_ks:
+    rows = []
+    for condition, arm, k in keys:
+        chosen = [
+            (name, cell)
+            for name, cell in cells
+            if (cell.get("condition", "ordinary"), cell["arm"], cell["k"]) == (condition, arm, k)
+        ]
         by_direction, by_draw = {}, {}
-        for name, document in directions.items():
-            cells = [cell for cell in document["cells"] if cell["arm"] == arm and cell["k"] == k]
-            if not cells:
-                continue
-            values = [cell["unweighted_accuracy"] for cell in cells]
-            by_direction[name] = {
-                "mean": round(float(np.mean(values)), 2),
-                "min": min(values),
-                "max": max(values),
-                "draws": len(values),
-            }
-            for cell in cells:
-                by_draw.setdefault(cell["draw"], {})[name] = cell["unweighted_accuracy"]
+        for name in directions:
+            values = [cell["unweighted_accuracy"] for owner, cell in chosen if owner == name]
+            if values:
+                by_direction[name] = {
+                    "mean": round(float(np.mean(values)), 2),
+                    "min": min(values),
+                    "max": max(values),
+                    "draws": len(values),
+                }
+            for owner, cell in chosen:
+                if owner == name:
+                    by_draw.setdefault(cell["draw"], {})[name] = cell["unweighted_accuracy"]
         corpora = {}
         for corpus in CORPORA:
             names = [name for name, left_out, _, _ in DIRECTIONS if left_out == corpus and name in by_direction]
@@ -143,28 +152,37 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
         for scores in by_draw.values():
             per_corpus = [
                 np.mean([scores[name] for name, left_out, _, _ in DIRECTIONS if left_out == corpus and name in scores])
-                for corpus in CORPORA
+                for corpus in corpora
                 if any(left_out == corpus and name in scores for name, left_out, _, _ in DIRECTIONS)
             ]
-            if len(per_corpus) == len(CORPORA):
+            if len(per_corpus) == len(corpora):
                 draw_means.append(float(np.mean(per_corpus)))
+        estimated = [cell for _, cell in chosen if cell.get("estimate_ua") is not None]
         rows.append(
             {
+                "condition": condition,
                 "arm": arm,
                 "k": k,
                 "by_direction": by_direction,
                 "by_corpus": corpora,
-                # Over the three corpora only: a k measured on some of them has no leave-one-corpus-out mean.
-                "loco_mean": (
-                    round(float(np.mean(list(corpora.values()))), 2) if len(corpora) == len(CORPORA) else None
-                ),
-                # Without RAVDESS, the corpus ADAPTATION_SETTINGS were chosen on (choice draws, docs/results/adapt/).
+                "corpora": sorted(corpora),
+                "loco_mean": round(float(np.mean(list(corpora.values()))), 2) if corpora else None,
                 "mean_without_choice_corpus": (
                     round(float(np.mean([v for c, v in corpora.items() if c != CHOICE_CORPUS])), 2)
                     if any(c != CHOICE_CORPUS for c in corpora)
                     else None
                 ),
                 "loco_draw_range": [round(min(draw_means), 2), round(max(draw_means), 2)] if draw_means else None,
+                "estimate_mean": (
+                    round(float(np.mean([cell["estimate_ua"] for cell in estimated])), 2) if estimated else None
+                ),
+                "estimate_error": (
+                    round(float(np.mean([abs(c["estimate_ua"] - c["unweighted_accuracy"]) for c in estimated])), 2)
+                    if estimated
+                    else None
+                ),
+                "kept_unchanged": sum(cell.get("kept") in ("unchanged", "not adapted") for _, cell in chosen),
+                "cells": len(chosen),
             }
         )
     return rows
@@ -181,7 +199,6 @@ def write_results(path: Path, directions: Mapping[str, Mapping[str, Any]], model
             key: value for key, value in next(iter(directions.values()))["settings"].items() if key != "model"
         },
         "summary": {"": summary(directions)},
-        "forgetting": [],
         "direction_commands": {name: document["command"] for name, document in directions.items()},
         "directions": {name: document["cells"] for name, document in directions.items()},
     }
@@ -190,22 +207,33 @@ def write_results(path: Path, directions: Mapping[str, Mapping[str, Any]], model
 
 
 def markdown(document: Mapping[str, Any]) -> str:
-    """The summary as a table: UA (%) per corpus left out, and their mean with its range over draws."""
+    """The summary as a table: UA (%) per corpus left out, their mean with its range over draws, and the
+    adaptation's own estimate beside it."""
     lines = [
         f"# Adaptation learning curve ({document['date']}, commit {document['commit'][:7]})",
         "",
         f"`{document['command']}`",
         "",
-        "| arm | k | RAVDESS left out | TESS left out | nEMO left out | mean (draws' range) | mean without RAVDESS |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "k: clips per emotion of the oracle arm; the random and suggested arms label as many clips (k x 6), whatever "
+        "their emotions. Own estimate: the adaptation's cross-validated UA on the labelled speakers (mean), and its "
+        "mean absolute difference from the test speakers' UA.",
+        "",
+        "| condition | arm | k | RAVDESS left out | TESS left out | nEMO left out | mean (draws' range) | "
+        "own estimate (error) | kept unchanged |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in document["summary"][""]:
         corpora = [f"{row['by_corpus'][c]:.1f}" if c in row["by_corpus"] else "-" for c in CORPORA]
         low, high = row["loco_draw_range"] or (row["loco_mean"], row["loco_mean"])
         mean = f"{row['loco_mean']:.1f} ({low:.1f}-{high:.1f})" if row["loco_mean"] is not None else "-"
-        without = row.get("mean_without_choice_corpus")
-        without = "-" if without is None else f"{without:.1f}"
-        lines.append(f"| {row['arm']} | {row['k']} | {' | '.join(corpora)} | {mean} | {without} |")
+        estimate = "-"
+        if row.get("estimate_mean") is not None:
+            estimate = f"{row['estimate_mean']:.1f} ({row['estimate_error']:.1f})"
+        kept = f"{row.get('kept_unchanged', 0)} of {row.get('cells', 0)}" if row["arm"] != "zero-shot" else "-"
+        lines.append(
+            f"| {row['condition']} | {row['arm']} | {row['k']} | {' | '.join(corpora)} | {mean} | {estimate} | "
+            f"{kept} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -252,7 +280,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--directions", nargs="+", choices=[d[0] for d in DIRECTIONS], help="default: all")
     parser.add_argument("--ks", type=int, nargs="+", default=[0, 1, 2, 5, 10, 20])
     parser.add_argument("--draws", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--arms", nargs="+", default=["zero-shot", "adapted", "adapted+self-training", "scratch"])
+    parser.add_argument("--arms", nargs="+", default=["zero-shot", "random", "suggested", "oracle"])
+    parser.add_argument("--conditions", nargs="+", default=list(LEARNING_CURVE_CONDITIONS))
     parser.add_argument("--time", action="store_true", help="time one ser-hf adapt per corpus left out (module doc)")
     parser.add_argument(
         "--gather",
@@ -265,13 +294,14 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
     chosen = [d for d in DIRECTIONS if args.directions is None or d[0] in args.directions]
     if args.gather:
-        directions = {
-            name: json.loads(curve_file(args.output_dir, name).read_text())
+        documents = {
+            (condition, name): json.loads(curve_file(args.output_dir, f"{condition}-{name}").read_text())
+            for condition in args.conditions
             for name, _, _, _ in chosen
-            if curve_file(args.output_dir, name).is_file()
+            if curve_file(args.output_dir, f"{condition}-{name}").is_file()
         }
         models = {left_out: str(args.output_dir / f"general-without-{left_out}") for _, left_out, _, _ in chosen}
-        write_results(args.results, directions, models)
+        write_results(args.results, merged_directions(documents), models)
         return json.loads(args.results.read_text())
     models: dict[str, Path] = {}
 
@@ -295,24 +325,47 @@ def main(argv=None) -> dict:
         }
         write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
         return document
-    directions = {}
-    for name, left_out, adapt, test in chosen:
-        output = curve_file(args.output_dir, name)
-        directions[name] = run_learning_curve(
-            general_model(left_out),
-            CORPORA[left_out],
-            output,
-            corpus=left_out,
-            adapt_speakers=adapt,
-            test_speakers=test,
-            labels=SHARED_LABELS,
-            ks=args.ks,
-            draws=args.draws,
-            arms=args.arms,
-            on_cell=lambda cell, name=name: print(name, cell, flush=True),
-        )
-        write_results(args.results, directions, {left_out: str(path) for left_out, path in models.items()})
+    documents = {}
+    for condition in args.conditions:
+        for name, left_out, adapt, test in chosen:
+            if condition == "few-emotions" and len(adapt) < 2:
+                continue  # one adaptation speaker heard in two emotions cannot cover six (module text)
+            documents[condition, name] = run_direction(args, condition, name, left_out, adapt, test, models)
+            models_used = {left_out: str(path) for left_out, path in models.items()}
+            write_results(args.results, merged_directions(documents), models_used)
     return json.loads(args.results.read_text())
+
+
+def merged_directions(documents: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, dict]:
+    """Each direction's result files (one per condition) as one document: the cells of every condition (each cell
+    names its condition), the first file's settings, and its command."""
+    merged: dict[str, dict] = {}
+    for (_, name), document in documents.items():
+        entry = merged.setdefault(
+            name, {"settings": document["settings"], "command": document["command"], "cells": []}
+        )
+        entry["cells"].extend(document["cells"])
+    return merged
+
+
+def run_direction(args, condition, name, left_out, adapt, test, models) -> dict:
+    """One direction's ``ser-hf learning-curve`` under one condition (its general model trained when first needed)."""
+    if left_out not in models:
+        models[left_out] = trained_general_model(left_out, args.model_path, args.output_dir)
+    return run_learning_curve(
+        models[left_out],
+        CORPORA[left_out],
+        curve_file(args.output_dir, f"{condition}-{name}"),
+        corpus=left_out,
+        adapt_speakers=adapt,
+        test_speakers=test,
+        labels=SHARED_LABELS,
+        ks=args.ks,
+        draws=args.draws,
+        arms=args.arms,
+        conditions=[condition],
+        on_cell=lambda cell: print(condition, name, cell, flush=True),
+    )
 
 
 if __name__ == "__main__":

@@ -14,25 +14,43 @@ adapt = load_bench("adapt")
 
 def _document(cells: list[tuple[str, int, int, float]]) -> dict:
     return {
-        "summary": [{"arm": arm, "k": k} for arm, k in {(arm, k) for arm, k, _, _ in cells}],
         "cells": [{"arm": arm, "k": k, "draw": draw, "unweighted_accuracy": ua} for arm, k, draw, ua in cells],
     }
 
 
 def test_the_summary_averages_draws_then_teses_two_directions_then_the_corpora():
     directions = {
-        "ravdess": _document([("adapted", 5, 1, 60.0), ("adapted", 5, 2, 70.0)]),
-        "tess:OAF->YAF": _document([("adapted", 5, 1, 80.0), ("adapted", 5, 2, 90.0)]),
-        "tess:YAF->OAF": _document([("adapted", 5, 1, 100.0), ("adapted", 5, 2, 90.0)]),
-        "nemo": _document([("adapted", 5, 1, 50.0), ("adapted", 5, 2, 40.0)]),
+        "ravdess": _document([("oracle", 5, 1, 60.0), ("oracle", 5, 2, 70.0)]),
+        "tess:OAF->YAF": _document([("oracle", 5, 1, 80.0), ("oracle", 5, 2, 90.0)]),
+        "tess:YAF->OAF": _document([("oracle", 5, 1, 100.0), ("oracle", 5, 2, 90.0)]),
+        "nemo": _document([("oracle", 5, 1, 50.0), ("oracle", 5, 2, 40.0)]),
     }
     (row,) = adapt.summary(directions)
+    assert row["condition"] == "ordinary" and row["estimate_mean"] is None
     assert row["by_corpus"] == {"ravdess": 65.0, "tess": 90.0, "nemo": 45.0}
     assert row["loco_mean"] == pytest.approx(200 / 3, abs=0.01)
     # Draw 1: (60 + (80 + 100) / 2 + 50) / 3; draw 2: (70 + (90 + 90) / 2 + 40) / 3.
     assert row["loco_draw_range"] == [pytest.approx(66.67, abs=0.01), pytest.approx(66.67, abs=0.01)]
     assert row["by_direction"]["nemo"] == {"mean": 45.0, "min": 40.0, "max": 50.0, "draws": 2}
     assert row["mean_without_choice_corpus"] == 67.5  # TESS and nEMO: the settings were chosen on RAVDESS
+
+
+def test_the_summary_keeps_the_conditions_apart_and_scores_the_adaptations_own_estimate():
+    def cell(condition, arm, draw, ua, estimate=None):
+        return {"condition": condition, "arm": arm, "k": 5, "draw": draw, "unweighted_accuracy": ua,
+                "estimate_ua": estimate, "kept": "prototypes"}  # fmt: skip
+
+    directions = {
+        "ravdess": {
+            "cells": [cell("ordinary", "random", 1, 60.0, 70.0), cell("few-emotions", "random", 1, 40.0, 30.0)]
+        },
+        "nemo": {"cells": [cell("ordinary", "random", 1, 50.0, 48.0), cell("few-emotions", "random", 1, 44.0, 44.0)]},
+    }
+    ordinary, few = adapt.summary(directions)
+    assert (ordinary["condition"], few["condition"]) == ("ordinary", "few-emotions")
+    assert ordinary["loco_mean"] == 55.0 and ordinary["corpora"] == ["nemo", "ravdess"]
+    assert ordinary["estimate_mean"] == 59.0 and ordinary["estimate_error"] == 6.0  # |70 - 60| and |48 - 50|
+    assert few["loco_mean"] == 42.0 and few["estimate_error"] == 5.0
 
 
 @pytest.mark.parametrize("left_out", ["ravdess", "tess", "nemo"])

@@ -320,16 +320,20 @@ def check_folders(
 
 
 def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> list[Path]:
-    """The labelled folder read (file names and folders only, nothing decoded) before the model loads: every label
-    has a clip of a speaker who adapts, two labels at least, and the test speakers exist. Fills the plan's record: the
-    model's labels, the folder's, which are new to the model and which it loses. Returns the labelled clips' paths."""
+    """The labelled folder read (file names and folders only, nothing decoded) before the model loads: the test
+    speakers exist, two emotions at least have clips of a speaker who adapts, and every emotion the adapted model
+    will choose among has clips or a row of the model's own. Those are `labels` where given, else the model's labels
+    and the folder's new ones: an emotion the user labelled no clip of keeps the model's classifier row (an adaptation
+    never makes the model unable to name what it named). Fills the plan's record (the model's labels, the adapted
+    model's, which are new, which dropped, which kept unlabelled) and sets ``plan.labels``. Returns the labelled
+    clips' paths."""
     from collections import Counter
 
     from ..data.corpora import load_corpus
     from ..data.dataset_info import column_values
 
-    labelled = load_corpus("folder", plan.data_dir, labels=plan.labels, **plan.corpus_options)
-    names = labelled.features["label"].names
+    labelled = load_corpus("folder", plan.data_dir, **plan.corpus_options)
+    folder_names = labelled.features["label"].names
     speakers = column_values(labelled, "speaker_id")
     unknown = sorted(set(plan.test_speakers) - set(speakers))
     if unknown:
@@ -339,18 +343,28 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
     if set(speakers) <= set(plan.test_speakers):
         raise RecipeError(f"--test_speakers names every speaker of {plan.data_dir}: none is left to adapt on.")
     counts = Counter(
-        names[label]
+        folder_names[label]
         for label, speaker in zip(column_values(labelled, "label"), speakers)
         if speaker not in plan.test_speakers
     )
-    missing = [name for name in names if not counts[name]]
-    if missing:
+    if plan.labels:
+        names = list(plan.labels)
+    else:
+        names = list(model_labels) + [name for name in folder_names if name not in model_labels and counts[name]]
+    impossible = [name for name in names if not counts[name] and name not in model_labels]
+    if impossible:
         raise RecipeError(
-            f"{plan.data_dir}: no clip of {', '.join(missing)} among the speakers who adapt (clips per label: "
-            f"{dict(counts) or 'none'}): label at least one clip of every emotion, or leave it out with --labels."
+            f"{plan.data_dir}: no clip of {', '.join(impossible)} among the speakers who adapt (clips per label: "
+            f"{dict(counts) or 'none'}), and the model has no such emotion: label at least one clip of it, or leave "
+            "it out with --labels."
         )
-    if len(names) < 2:
-        raise RecipeError(f"{plan.data_dir}: clips of one emotion only ({names[0]}); label two emotions at least.")
+    labelled_emotions = [name for name in names if counts[name]]
+    if len(labelled_emotions) < 2:
+        raise RecipeError(
+            f"{plan.data_dir}: clips of {len(labelled_emotions)} emotion(s) of {', '.join(names)} only "
+            f"({', '.join(labelled_emotions) or 'none'}); label two emotions at least."
+        )
+    plan.labels = names
     plan.record.update(
         {
             "adapted_from": plan.model,
@@ -358,7 +372,8 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
             "labels": names,
             "new_labels": [name for name in names if name not in model_labels],
             "dropped_labels": [name for name in model_labels if name not in names],
-            "labelled_clips": sum(counts.values()),
+            "unlabelled_labels": [name for name in names if not counts[name]],
+            "labelled_clips": sum(counts[name] for name in names),
             "clips_per_label": {name: counts[name] for name in names},
         }
     )
@@ -449,10 +464,11 @@ def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> t
     from ..recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE
     from ..training.self_training import pick_pseudo_labels
 
-    labelled = load_corpus("folder", plan.data_dir, labels=plan.labels, **plan.corpus_options)
+    labelled = load_corpus("folder", plan.data_dir, **plan.corpus_options)
     names = labelled.features["label"].names
     columns = (column_values(labelled, name) for name in ("path", "label", "speaker_id"))
     clips = [(Path(path), names[label], speaker) for path, label, speaker in zip(*columns)]
+    clips = [clip for clip in clips if clip[1] in plan.labels]
     corpus.mkdir(parents=True, exist_ok=True)
     speakers_csv = corpus / "unlabelled_speakers.csv"
     write_text_atomic(speakers_csv, csv_text([("path", "speaker_id"), *plan.unlabelled.items()]))

@@ -87,10 +87,14 @@ def labelled_states(
     from .suggest import unlabelled_normalization
 
     sampling_rate = feature_extractor.sampling_rate
-    dataset = load_corpus("folder", str(data_dir), labels=labels, sampling_rate=sampling_rate, **dict(options))
-    names = dataset.features["label"].names
+    dataset = load_corpus("folder", str(data_dir), sampling_rate=sampling_rate, **dict(options))
+    folder_names = dataset.features["label"].names
+    names = list(labels) if labels else list(folder_names)
+    index = {folder_names.index(name): position for position, name in enumerate(names) if name in folder_names}
     excluded = set(test_speakers)
-    dataset = dataset.filter(lambda speaker: speaker not in excluded, input_columns="speaker_id")
+    dataset = dataset.filter(
+        lambda speaker, label: speaker not in excluded and label in index, input_columns=["speaker_id", "label"]
+    )
     samples, what = minimum_clip_samples(model.config, feature_extractor)
     shortest = ShortestClip(samples / sampling_rate, what) if samples > 1 else None
     prepared = prepare_audio(dataset, skip_invalid=True, shortest_clip=shortest)
@@ -101,7 +105,7 @@ def labelled_states(
             len(dataset),
         )
     encoded = encoder_states_once(model, feature_extractor, prepared, 8)
-    label_ids = np.asarray(column_values(encoded, "label"), dtype=np.int64)
+    label_ids = np.asarray([index[label] for label in column_values(encoded, "label")], dtype=np.int64)
     speakers = [str(speaker) for speaker in column_values(encoded, "speaker_id")]
     paths = [str(path) for path in column_values(encoded, "path")]
     if len(set(label_ids.tolist())) < 2:
@@ -137,7 +141,7 @@ def labelled_states(
     return LabelledStates(
         paths=paths,
         labels=label_ids,
-        label_names=list(names),
+        label_names=names,
         speakers=speakers,
         scored=scored,
         training=projected_representation(model, feature_extractor, rows, training_plan),

@@ -1,8 +1,9 @@
 """``ser-hf learning-curve MODEL --data_dir FOLDER --adapt_speakers A,B --test_speakers C,D --output curve.json``:
-how many labelled clips per emotion an adaptation of MODEL needs on your corpus, measured through ``ser-hf adapt``
-itself (:mod:`ser_hf.experiments.learning_curve`): for each k and each draw, k clips of every emotion drawn from the
-adaptation speakers, the model adapted on them (and the other arms), scored on the test speakers. The result file is
-written after every cell; the same command started again resumes.
+how many labelled clips an adaptation of MODEL needs on your corpus, measured through ``ser-hf adapt`` itself
+(:mod:`ser_hf.experiments.learning_curve`): for each k and each draw, k x (labels) clips of the adaptation speakers
+labelled as a user would (at random, or as ``ser-hf suggest`` orders them; or k of each emotion, the oracle), the
+model adapted on them, scored on the test speakers beside the adaptation's own estimate. The result file is written
+after every cell; the same command started again resumes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import yaml
 
-from .adapt import add_set_argument, recipe_overrides
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, key_values, speaker_ids
 from .errors import RESUME_HINT
@@ -22,7 +22,7 @@ from .errors import RESUME_HINT
 
 def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf learning-curve`` on the ``ser-hf`` sub-command parsers."""
-    from ..experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_DEFAULTS
+    from ..experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
 
     parser = commands.add_parser(
         "learning-curve",
@@ -54,10 +54,16 @@ def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
         default=list(LEARNING_CURVE_DEFAULTS["arms"]),
         help="what is scored at each k (default: %(default)s)",
     )
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=LEARNING_CURVE_CONDITIONS,
+        default=list(LEARNING_CURVE_DEFAULTS["conditions"]),
+        help="ordinary, and/or few-emotions: every speaker heard in two emotions only (default: %(default)s)",
+    )
     parser.add_argument("--output", required=True, help="the result file (JSON), written after every cell")
     parser.add_argument("--work_dir", "--work-dir", help="where the cells' folders go (default: OUTPUT.work)")
     parser.add_argument("--keep_models", "--keep-models", action="store_true", help="keep every cell's model")
-    add_set_argument(parser, "change a recipe value of every adaptation (e.g. num_train_epochs=30)")
     parser.set_defaults(run=learning_curve_command, interrupted_hint=RESUME_HINT)
     return parser
 
@@ -84,8 +90,8 @@ def learning_curve_command(args: argparse.Namespace) -> int:
         ks=args.ks,
         draws=args.draws,
         arms=args.arms,
+        conditions=args.conditions,
         work_dir=args.work_dir,
-        overrides=recipe_overrides(args.overrides),
         keep_models=args.keep_models,
         command="ser-hf " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["learning-curve"] else None,
     )

@@ -5,13 +5,21 @@ BACKENDS = ("grid", "optuna")
 #: 2-D projections of ``ser-hf embed``: ``auto`` is UMAP when umap-learn is installed, else t-SNE.
 PROJECTION_METHODS = ("auto", "umap", "tsne", "pca")
 
-#: The arms of ``ser-hf learning-curve`` (:mod:`.learning_curve`), and its defaults: the arms, the labelled clips per
-#: emotion (k) and the draw seeds.
-LEARNING_CURVE_ARMS = ("zero-shot", "adapted", "suggested", "adapted+self-training", "scratch")
+#: The arms of ``ser-hf learning-curve`` (:mod:`.learning_curve`), its conditions, and its defaults: the arms, the
+#: labelled clips per emotion (k; the unstratified arms label k x labels clips) and the draw seeds.
+LEARNING_CURVE_ARMS = ("zero-shot", "random", "suggested", "oracle", "oracle+self-training")
+LEARNING_CURVE_CONDITIONS = ("ordinary", "few-emotions")
 LEARNING_CURVE_DEFAULTS = {
-    "arms": ("zero-shot", "adapted", "scratch"),
+    "arms": ("zero-shot", "random", "oracle"),
+    "conditions": ("ordinary",),
     "ks": (0, 1, 2, 5, 10, 20),
     "draws": (1, 2, 3, 4, 5),
 }
 
-__all__ = ["BACKENDS", "LEARNING_CURVE_ARMS", "LEARNING_CURVE_DEFAULTS", "PROJECTION_METHODS"]
+__all__ = [
+    "BACKENDS",
+    "LEARNING_CURVE_ARMS",
+    "LEARNING_CURVE_CONDITIONS",
+    "LEARNING_CURVE_DEFAULTS",
+    "PROJECTION_METHODS",
+]

@@ -3,24 +3,33 @@
 (:func:`ser_hf.adaptation.adapt`, the code of ``ser-hf adapt``).
 
 The corpus' speakers are split in two: *adaptation speakers*, whose clips a user would have (a few labelled, the rest
-unlabelled), and *test speakers*, never adapted on. For each k (labelled clips per emotion) and each draw (a seed),
-k clips of every emotion are drawn from the adaptation speakers' clips, the same draw for every arm:
+unlabelled), and *test speakers*, never adapted on. For each k and each draw (a seed), the arms label clips of the
+adaptation speakers as a user could:
 
 - ``zero-shot`` (k = 0): the model as it is, scored on the test speakers (``ser-hf evaluate``'s API);
-- ``adapted``: ``ser-hf adapt`` on the k clips;
-- ``adapted+self-training``: ``ser-hf adapt --unlabelled_dir`` with the adaptation speakers' other clips unlabelled
-  (the adapted arm's figure is then read from the same run's first adaptation, which is the adapted arm's run);
-- ``suggested``: ``ser-hf adapt`` on clips ``ser-hf suggest`` chose among the adaptation speakers' clips
-  (``--per_emotion k``), labelled with their true labels as a person would label them: the first k x (labels scored)
-  rows of the sheet, the same number of clips as the random arms, further rows only where a label is still missing
-  (and a random clip of a label the whole sheet lacks, counted in the cell's ``filled_at_random``);
-- ``scratch``: the same recipe with a new head (``reinitialize_head``), no L2-SP: what the k clips teach alone.
+- ``random``: k x (labels scored) clips drawn at random from the adaptation speakers' clips *without looking at their
+  labels* (a user labelling whatever comes, with no suggestion); an emotion the draw missed keeps the model's own
+  classifier row (the cell records ``missing_labels``), and a draw of one emotion is not adapted (the user keeps the
+  model: the cell is the zero-shot figure, ``kept: "not adapted"``);
+- ``suggested``: the first k x (labels scored) clips of the sheet ``ser-hf suggest`` writes for the adaptation
+  speakers' clips, labelled with their true labels as a person would label them (missed emotions as in ``random``);
+- ``oracle``: k clips of every emotion, drawn by their true labels: a baseline no user has (they would have to know
+  the labels to choose the clips), kept to compare with earlier curves;
+- ``oracle+self-training``: the oracle's clips, and the adaptation speakers' other clips unlabelled
+  (``ser-hf adapt --unlabelled_dir``).
+
+Conditions: ``ordinary`` (every clip), and ``few-emotions``: every adaptation and test speaker heard in
+:data:`FEW_EMOTIONS` emotions only (:func:`ser_hf.evaluation.conditions.assign_emotions`, the assignment
+``ser-hf evaluate --emotions-per-speaker`` makes, per side so that every emotion stays), where per-speaker
+statistics break; the oracle then labels k clips of an emotion or as many as the speakers have.
 
 Every arm is scored on the test speakers' clips of the labels scored: the corpus' labels that the model has (or
-``labels``). Each cell is a folder of links named ``SPEAKER__LABEL__N.ext`` (the test speakers' clips and the drawn
-ones), which the adaptation reads as a user's folder; its adapted model is removed once scored (``keep_models``
-keeps them). The result file (:class:`~ser_hf.experiments.results.ResultFile`) is written after every cell, and a run
-started again with it skips the cells it holds.
+``labels``), and every adapted cell records the adaptation's own cross-validated estimate (``estimate_ua`` and its
+interval) and what it kept (``kept``) beside the test figure. Each cell is a folder of links named
+``SPEAKER__LABEL__N.ext`` (the test speakers' clips and the drawn ones), which the adaptation reads as a user's folder;
+its adapted model is removed once scored (``keep_models`` keeps them). The result file
+(:class:`~ser_hf.experiments.results.ResultFile`, bound to the model's files by a fingerprint) is written after every
+cell, and a run started again with it skips the cells it holds.
 """
 
 from __future__ import annotations
@@ -35,62 +44,89 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import RecipeError
-from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_DEFAULTS
-from .results import ResultFile
+from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
+from .results import ResultFile, file_fingerprint
 
 logger = logging.getLogger(__name__)
 
-ARMS = LEARNING_CURVE_ARMS
-DEFAULT_ARMS, DEFAULT_KS, DEFAULT_DRAWS = (LEARNING_CURVE_DEFAULTS[key] for key in ("arms", "ks", "draws"))
+ARMS, CONDITIONS = LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS
+DEFAULT_ARMS, DEFAULT_KS, DEFAULT_DRAWS, DEFAULT_CONDITIONS = (
+    LEARNING_CURVE_DEFAULTS[key] for key in ("arms", "ks", "draws", "conditions")
+)
+#: The emotions each speaker keeps in the ``few-emotions`` condition.
+FEW_EMOTIONS = 2
+#: The seed of the ``few-emotions`` condition's assignment of emotions to speakers.
+CONDITION_SEED = 0
 #: How a cell's links are named and read back (``SPEAKER__LABEL__N.ext``; unlabelled ones ``SPEAKER__unlabelled__N``).
 LINK_SEPARATOR = "__"
 LABEL_REGEX = rf"{LINK_SEPARATOR}(?P<label>[a-z_]+?){LINK_SEPARATOR}\d+\.\w+$"
 SPEAKER_REGEX = rf"^(?P<speaker>.+?){LINK_SEPARATOR}"
-#: What the scratch arm changes in the adaptation recipe: a new head, trained on the k clips alone.
-SCRATCH_OVERRIDES = {"reinitialize_head": True, "match_head_labels": False, "starting_point_weight": 0.0}
 EXPERIMENT = "learning-curve"
 #: The file that marks a work folder as this experiment's own.
 WORK_MARK = ".ser-hf-learning-curve"
 
 
-def draw_clips(labels: Sequence[str], speakers: Sequence[str], adapt: Sequence[str], k: int, seed: int) -> np.ndarray:
-    """Rows of k clips of every label, drawn at random (`seed`) from the adaptation speakers' clips."""
+def draw_clips(
+    labels: Sequence[str], speakers: Sequence[str], adapt: Sequence[str], k: int, seed: int, at_most: bool = False
+) -> np.ndarray:
+    """Rows of k clips of every label, drawn at random (`seed`) from the adaptation speakers' clips (the oracle arm:
+    the draw reads the labels); with `at_most`, a label with fewer clips gives all of them."""
     labels, speakers = np.asarray(labels), np.asarray(speakers)
     generator = np.random.default_rng(seed)
     rows = []
     for label in sorted(set(labels.tolist())):
         pool = np.flatnonzero((labels == label) & np.isin(speakers, list(adapt)))
-        if len(pool) < k:
+        if len(pool) < k and not at_most:
             raise RecipeError(f"{label}: {len(pool)} clips of the adaptation speakers, fewer than k = {k}.")
-        rows.extend(generator.choice(pool, size=k, replace=False).tolist())
+        rows.extend(generator.choice(pool, size=min(k, len(pool)), replace=False).tolist())
     return np.sort(np.array(rows, dtype=int))
 
 
+def draw_unstratified(pool: Sequence[int], count: int, seed: int) -> list[int]:
+    """`count` of the rows `pool` (the adaptation speakers' clips) drawn at random (`seed`), their labels unread (the
+    random arm: what a user labelling whatever comes ends with)."""
+    if len(pool) < count:
+        raise RecipeError(f"{len(pool)} clips of the adaptation speakers, fewer than the {count} to label.")
+    return sorted(np.random.default_rng([seed, count]).choice(np.asarray(pool), size=count, replace=False).tolist())
+
+
 def summarize(cells: list[dict]) -> list[dict]:
-    """Per arm and k: the mean, lowest and highest unweighted accuracy over the draws (in %)."""
+    """Per condition, arm and k: the mean, lowest and highest unweighted accuracy over the draws (in %), and the mean
+    of the adaptation's own estimates where it made them."""
     rows = []
-    for arm in ARMS:
-        for k in sorted({cell["k"] for cell in cells if cell["arm"] == arm}):
-            values = [cell["unweighted_accuracy"] for cell in cells if cell["arm"] == arm and cell["k"] == k]
-            rows.append(
-                {
-                    "arm": arm,
-                    "k": k,
-                    "mean": round(float(np.mean(values)), 2),
-                    "min": round(min(values), 2),
-                    "max": round(max(values), 2),
-                    "draws": len(values),
-                }
-            )
+    for condition in CONDITIONS:
+        for arm in ARMS:
+            chosen = [cell for cell in cells if cell.get("condition", "ordinary") == condition and cell["arm"] == arm]
+            for k in sorted({cell["k"] for cell in chosen}):
+                at_k = [cell for cell in chosen if cell["k"] == k]
+                values = [cell["unweighted_accuracy"] for cell in at_k]
+                estimates = [cell["estimate_ua"] for cell in at_k if cell.get("estimate_ua") is not None]
+                rows.append(
+                    {
+                        "condition": condition,
+                        "arm": arm,
+                        "k": k,
+                        "mean": round(float(np.mean(values)), 2),
+                        "min": round(min(values), 2),
+                        "max": round(max(values), 2),
+                        "estimate": round(float(np.mean(estimates)), 2) if estimates else None,
+                        "draws": len(values),
+                    }
+                )
     return rows
 
 
 def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """The summary as a Markdown table, a row a user can paste beside BENCHMARKS.md's."""
-    lines = ["| arm | k | UA % (mean) | range over draws | draws |", "|---|---:|---:|---|---:|"]
+    lines = [
+        "| condition | arm | k | UA % (mean) | range over draws | own estimate % | draws |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
     for row in summary:
+        estimate = "-" if row.get("estimate") is None else f"{row['estimate']:.1f}"
         lines.append(
-            f"| {row['arm']} | {row['k']} | {row['mean']:.1f} | {row['min']:.1f}-{row['max']:.1f} | {row['draws']} |"
+            f"| {row.get('condition', 'ordinary')} | {row['arm']} | {row['k']} | {row['mean']:.1f} | "
+            f"{row['min']:.1f}-{row['max']:.1f} | {estimate} | {row['draws']} |"
         )
     return "\n".join(lines)
 
@@ -127,6 +163,7 @@ class CurveCorpus:
         self.speaker_of = [str(column_values(dataset, "speaker_id")[i]) for i in keep]
 
     def check_speakers(self, adapt: Sequence[str], test: Sequence[str]) -> None:
+        self.adapt_speakers, self.test_speakers = list(adapt), list(test)
         known = set(self.speaker_of)
         for flag, speakers in (("--adapt_speakers", adapt), ("--test_speakers", test)):
             unknown = sorted(set(speakers) - known)
@@ -138,8 +175,29 @@ class CurveCorpus:
         if both:
             raise RecipeError(f"--adapt_speakers and --test_speakers both name {', '.join(both)}: keep them apart.")
 
-    def rows_of(self, speakers: Sequence[str]) -> list[int]:
-        return [i for i, speaker in enumerate(self.speaker_of) if speaker in set(speakers)]
+    def rows_of(self, speakers: Sequence[str], condition: str = "ordinary") -> list[int]:
+        """The rows of `speakers`' clips; under the ``few-emotions`` condition, of the emotions each keeps."""
+        kept = self.kept_rows(condition)
+        return [i for i, speaker in enumerate(self.speaker_of) if speaker in set(speakers) and i in kept]
+
+    def kept_rows(self, condition: str) -> set[int]:
+        """The clips the condition keeps: every clip, or (``few-emotions``) each speaker's clips of the
+        :data:`FEW_EMOTIONS` emotions :func:`~ser_hf.evaluation.conditions.assign_emotions` gives them, assigned
+        among the adaptation speakers and among the test speakers apart (each side keeps every emotion)."""
+        if condition == "ordinary":
+            return set(range(len(self.paths)))
+        from ..evaluation.conditions import assign_emotions
+
+        emotions = list(range(len(self.labels)))
+        kept = set()
+        for side in (self.adapt_speakers, self.test_speakers):
+            assigned = assign_emotions(sorted(side), emotions, FEW_EMOTIONS, CONDITION_SEED)
+            kept |= {
+                i
+                for i, (speaker, label) in enumerate(zip(self.speaker_of, self.label_of))
+                if speaker in assigned and self.labels.index(label) in assigned[speaker]
+            }
+        return kept
 
     def link_folder(self, folder: Path, rows: Sequence[int], unlabelled: bool = False) -> Path:
         """A folder of links to the clips `rows`, named ``SPEAKER__LABEL__N.ext`` (``unlabelled`` for the label)."""
@@ -167,52 +225,62 @@ def run_learning_curve(
     ks: Sequence[int] = DEFAULT_KS,
     draws: Sequence[int] = DEFAULT_DRAWS,
     arms: Sequence[str] = DEFAULT_ARMS,
+    conditions: Sequence[str] = DEFAULT_CONDITIONS,
     work_dir: Optional[str | os.PathLike] = None,
-    overrides: Optional[Mapping[str, Any]] = None,
     keep_models: bool = False,
     command: Optional[str] = None,
     on_cell: Optional[Callable[[dict], None]] = None,
 ) -> dict[str, Any]:
     """Run the learning curve of `model` on the corpus in `data_dir` (module docstring) into the result file
-    `output`; returns its document (``summary``: per arm and k, the mean UA over the draws, and every cell)."""
+    `output`; returns its document (``summary``: per condition, arm and k, the mean UA over the draws, and every
+    cell)."""
     from ..recipe.adaptation import trained_model_facts
 
-    unknown = sorted(set(arms) - set(ARMS))
-    if unknown:
-        raise RecipeError(f"--arms {', '.join(unknown)}: the arms are {', '.join(ARMS)}.")
+    for flag, given, known in (("--arms", arms, ARMS), ("--conditions", conditions, CONDITIONS)):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise RecipeError(f"{flag} {', '.join(unknown)}: the choices are {', '.join(known)}.")
     if any(k < 0 for k in ks):
         raise RecipeError(f"--ks {list(ks)}: clips per emotion are 0 or more.")
+    if any(draw < 0 for draw in draws):
+        raise RecipeError(f"--draws {list(draws)}: draw seeds are 0 or more.")
+    work = Path(work_dir) if work_dir is not None else Path(output).with_suffix(".work")
+    if Path(output).resolve().parent == work.resolve() or work.resolve() in Path(output).resolve().parents:
+        raise RecipeError(
+            f"--output {output} is inside --work_dir {work}, whose cells are removed once scored: write the result "
+            "file elsewhere."
+        )
     from ..adaptation.adapt import resolve_model_folder
 
-    facts = trained_model_facts(resolve_model_folder(model))
+    model_dir = resolve_model_folder(model)
+    facts = trained_model_facts(model_dir)
     clips = CurveCorpus(corpus, data_dir, corpus_options or {}, facts["labels"], labels)
     clips.check_speakers(adapt_speakers, test_speakers)
     settings = {
         "model": str(model),
+        # The model's files, not its path: a folder whose model was replaced is another experiment.
+        "model_fingerprint": file_fingerprint([model_dir / "config.json", model_dir / "model.safetensors"]),
         "corpus": corpus,
         "data_dir": str(data_dir),
         "adapt_speakers": sorted(adapt_speakers),
         "test_speakers": sorted(test_speakers),
         "labels": clips.labels,
-        "overrides": dict(overrides or {}),
     }
     results = ResultFile(output, EXPERIMENT, settings, summarize, command=command)
-    work = Path(work_dir) if work_dir is not None else Path(output).with_suffix(".work")
     made_work_folder = not work.exists()
     own_work_folder(work)
-    test_rows = clips.rows_of(test_speakers)
-    cells = [(0, None)] if 0 in ks and "zero-shot" in arms else []
-    cells += [(k, draw) for k in ks if k > 0 for draw in draws]
-    for k, draw in _progress(cells):
+    cells = [(condition, 0, None) for condition in conditions if 0 in ks and "zero-shot" in arms]
+    cells += [(condition, k, draw) for condition in conditions for k in ks if k > 0 for draw in draws]
+    for condition, k, draw in _progress(cells):
+        before = len(results.cells)
         if k == 0:
-            if not results.done("zero-shot/0"):
-                _zero_shot(model, clips, test_rows, test_speakers, work, results, on_cell)
-            continue
-        _draw_cell(
-            model, clips, test_rows, adapt_speakers, test_speakers, k, draw, arms, work, results, settings, keep_models
-        )
-        if on_cell is not None and results.cells:
-            on_cell(results.cells[-1])
+            if not results.done(_key(condition, "zero-shot", 0, None)):
+                _zero_shot(model, clips, condition, work, results)
+        else:
+            _draw_cell(model, clips, condition, k, draw, arms, work, results, keep_models)
+        if on_cell is not None:
+            for cell in results.cells[before:]:
+                on_cell(cell)
     results.write()
     if not keep_models:  # what this experiment wrote there, and the folder itself where it made it
         for child in work.iterdir():
@@ -220,6 +288,12 @@ def run_learning_curve(
         if made_work_folder:
             work.rmdir()
     return results.document()
+
+
+def _key(condition: str, arm: str, k: int, draw: Optional[int]) -> str:
+    """A cell's key: ``arm/k/draw`` (``zero-shot/0``), prefixed by its condition other than ``ordinary``."""
+    key = f"{arm}/{k}" if draw is None else f"{arm}/{k}/{draw}"
+    return key if condition == "ordinary" else f"{condition}:{key}"
 
 
 def own_work_folder(folder: Path) -> Path:
@@ -242,131 +316,134 @@ def _progress(cells: list) -> Any:
     return tqdm(cells, desc="learning curve", unit="cell", disable=None)
 
 
-def _zero_shot(model, clips: CurveCorpus, test_rows, test_speakers, work: Path, results: ResultFile, on_cell) -> None:
+def _zero_shot(model, clips: CurveCorpus, condition: str, work: Path, results: ResultFile) -> None:
     from ..evaluation.evaluate_model import CorpusSource, evaluate_model
 
     started = time.perf_counter()
-    folder = clips.link_folder(work / "zero-shot", test_rows)
+    test_rows = clips.rows_of(clips.test_speakers, condition)
+    folder = clips.link_folder(work / f"zero-shot-{condition}", test_rows)
     source = CorpusSource("folder", str(folder), options={"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX})
-    report = evaluate_model(str(model), source, speakers=list(test_speakers), labels=clips.labels)
+    report = evaluate_model(str(model), source, speakers=list(clips.test_speakers), labels=clips.labels)
     (metrics,) = report["evaluation"].values()
-    results.add(_cell("zero-shot", 0, None, metrics, time.perf_counter() - started))
-    if on_cell is not None:
-        on_cell(results.cells[-1])
+    results.add(_cell(condition, "zero-shot", 0, None, _scores(metrics), time.perf_counter() - started))
 
 
-def _draw_cell(
-    model, clips, test_rows, adapt_speakers, test_speakers, k, draw, arms, work, results, settings, keep_models
-) -> None:
-    """The arms of one draw of k clips per emotion, each through :func:`ser_hf.adaptation.adapt`."""
+def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, results, keep_models) -> None:
+    """The arms of one draw (`draw`) at k, each through :func:`ser_hf.adaptation.adapt`."""
     from ..adaptation import adapt
-    from ..adaptation.adapt import LABELLED_ONLY_FOLDER, RECIPE_SUFFIX, SELF_TRAINING_SUFFIX
-    from ..run_folder import read_run
+    from ..adaptation.adapt import LABELLED_ONLY_FOLDER, SELF_TRAINING_SUFFIX
+
+    wanted = [arm for arm in arms if arm != "zero-shot" and not results.done(_key(condition, arm, k, draw))]
+    if not wanted:
+        return
+    test_rows = clips.rows_of(clips.test_speakers, condition)
+    pool = clips.rows_of(clips.adapt_speakers, condition)
+    cell_dir = work / f"{condition}-k{k}-draw{draw}"
+    patterns = {"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX}
+    common = dict(test_speakers=list(clips.test_speakers), seed=draw, corpus_options=patterns)
+    budget = k * len(clips.labels)
 
     def remove(*folders: Path) -> None:
-        """The folders this experiment had the adaptation write (a model per cell), and the recipes beside them."""
+        """The folders this experiment had the adaptation write (a model per cell)."""
         for folder in folders if not keep_models else ():
             if folder.is_dir():
                 shutil.rmtree(folder)
-            recipe = folder.parent / f"{folder.name}{RECIPE_SUFFIX}"
-            if recipe.is_file():
-                recipe.unlink()
 
-    wanted = [arm for arm in arms if arm != "zero-shot" and not results.done(f"{arm}/{k}/{draw}")]
-    if not wanted:
-        return
-    drawn = draw_clips(clips.label_of, clips.speaker_of, adapt_speakers, k, draw).tolist()
-    cell_dir = work / f"k{k}-draw{draw}"
-    labelled = clips.link_folder(cell_dir / "labelled", drawn + list(test_rows))
-    patterns = {"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX}
-    common = dict(test_speakers=list(test_speakers), labels=clips.labels, seed=draw, corpus_options=patterns)
-    overrides = dict(settings["overrides"])
-    if "scratch" in wanted:
+    def adapted_cell(arm: str, rows: list[int], started: float, **extra) -> None:
+        """Adapt on the clips `rows` (an emotion they lack keeps the model's own row), score the test speakers on
+        every label scored, and record the cell."""
+        present = [label for label in clips.labels if label in {clips.label_of[row] for row in rows}]
+        output = cell_dir / arm
+        if len(present) < 2:  # ser-hf adapt needs clips of two emotions: the user keeps the model
+            zero = next(c for c in results.cells if c["key"] == _key(condition, "zero-shot", 0, None))
+            scores = {name: zero[name] / 100 for name in ("unweighted_accuracy", "accuracy", "macro_f1")}
+            scores["test_clips"] = zero["test_clips"]
+            cell = {**_cell(condition, arm, k, draw, scores, time.perf_counter() - started), "kept": "not adapted"}
+        else:
+            folder = clips.link_folder(cell_dir / f"{arm}-labelled", list(rows) + list(test_rows))
+            report = adapt(model, folder, output, labels=clips.labels, **common, **extra)
+            scores = _scores(report.evaluation["test"].to_dict())
+            cell = {**_cell(condition, arm, k, draw, scores, time.perf_counter() - started), **_estimate(output)}
+        missing = [label for label in clips.labels if label not in present]
+        results.add({**cell, "labelled_clips": len(rows), "missing_labels": missing})
+        remove(output)
+
+    if "random" in wanted:
         started = time.perf_counter()
-        report = adapt(model, labelled, cell_dir / "scratch", overrides={**overrides, **SCRATCH_OVERRIDES}, **common)
-        results.add(_cell("scratch", k, draw, _test_metrics(report), time.perf_counter() - started))
-        remove(cell_dir / "scratch")
+        adapted_cell("random", draw_unstratified(pool, budget, draw), started)
     if "suggested" in wanted:
         started = time.perf_counter()
-        chosen, filled = _suggested_rows(model, clips, adapt_speakers, k, draw, cell_dir)
-        folder = clips.link_folder(cell_dir / "suggested-labelled", chosen + list(test_rows))
-        report = adapt(model, folder, cell_dir / "suggested", overrides=overrides, **common)
-        cell = _cell("suggested", k, draw, _test_metrics(report), time.perf_counter() - started)
-        results.add({**cell, "labelled_clips": len(chosen), "filled_at_random": filled})
-        remove(cell_dir / "suggested")
-    if "adapted+self-training" in wanted:
-        pool = [row for row in clips.rows_of(adapt_speakers) if row not in set(drawn)]
-        unlabelled = clips.link_folder(cell_dir / "unlabelled", pool, unlabelled=True)
+        adapted_cell("suggested", _suggested_rows(model, clips, pool, budget, draw, cell_dir), started)
+    oracle = draw_clips(
+        [clips.label_of[row] for row in pool],
+        [clips.speaker_of[row] for row in pool],
+        clips.adapt_speakers,
+        k,
+        draw,
+        at_most=condition != "ordinary",
+    )
+    oracle = [pool[row] for row in oracle]
+    if "oracle" in wanted:
+        adapted_cell("oracle", oracle, time.perf_counter())
+    if "oracle+self-training" in wanted:
         started = time.perf_counter()
-        output = cell_dir / "self-trained"
-        report = adapt(model, labelled, output, unlabelled_dir=unlabelled, overrides=overrides, **common)
-        seconds = time.perf_counter() - started
-        work_folder = output.parent / f"{output.name}{SELF_TRAINING_SUFFIX}"
-        if "adapted" in wanted:  # the same run's first adaptation is the adapted arm's, on the k clips alone
-            first = read_run(work_folder / LABELLED_ONLY_FOLDER).report
-            results.add(_cell("adapted", k, draw, _test_metrics(first), seconds))
-        results.add(_cell("adapted+self-training", k, draw, _test_metrics(report), seconds))
-        remove(output, work_folder)
-    elif "adapted" in wanted:
-        started = time.perf_counter()
-        report = adapt(model, labelled, cell_dir / "adapted", overrides=overrides, **common)
-        results.add(_cell("adapted", k, draw, _test_metrics(report), time.perf_counter() - started))
-        remove(cell_dir / "adapted")
+        unlabelled = clips.link_folder(
+            cell_dir / "unlabelled", [row for row in pool if row not in set(oracle)], unlabelled=True
+        )
+        adapted_cell("oracle+self-training", oracle, started, unlabelled_dir=unlabelled)
+        remove(cell_dir / f"oracle+self-training{SELF_TRAINING_SUFFIX}" / LABELLED_ONLY_FOLDER)
 
 
-def _suggested_rows(model, clips: CurveCorpus, adapt_speakers, k: int, draw: int, cell_dir: Path) -> tuple[list, int]:
-    """The rows ``ser-hf suggest`` puts first in the sheet of the adaptation speakers' clips (its clustering seeded by
-    `draw`), as many as the random arms label (k of each label scored), more only until every label has a clip; a
-    label the whole sheet lacks gets a random clip (`draw`). Returns the rows and how many were filled at random."""
+def _suggested_rows(model, clips: CurveCorpus, pool_rows, budget: int, draw: int, cell_dir: Path) -> list[int]:
+    """The first `budget` rows of the sheet ``ser-hf suggest`` writes for the adaptation speakers' clips (its
+    clustering seeded by `draw`): what a user following the suggestions labels with that budget."""
     from ..adaptation.suggest import suggest
 
-    pool_rows = clips.rows_of(adapt_speakers)
     pool = clips.link_folder(cell_dir / "pool", pool_rows, unlabelled=True)
     sheet = cell_dir / "suggested.csv"
     if sheet.exists():
         sheet.unlink()  # this experiment's own sheet, left by an interrupted cell
-    found = suggest(model, pool, sheet, per_emotion=k, speaker_regex=SPEAKER_REGEX, seed=draw)
-    budget, chosen = k * len(clips.labels), []
-    for sheet_row in found.rows:
-        number = int(Path(sheet_row.path).stem.rsplit(LINK_SEPARATOR, 1)[1])
-        row = pool_rows[number]
-        missing = set(clips.labels) - {clips.label_of[r] for r in chosen}
-        if len(chosen) >= budget and not missing:
-            break
-        if len(chosen) < budget or clips.label_of[row] in missing:
-            chosen.append(row)
-    generator = np.random.default_rng(draw)
-    filled = 0
-    for label in clips.labels:
-        if label not in {clips.label_of[r] for r in chosen}:
-            candidates = [r for r in pool_rows if clips.label_of[r] == label]
-            chosen.append(int(generator.choice(candidates)))
-            filled += 1
-    return chosen, filled
+    per_emotion = -(-budget // len(clips.labels))
+    found = suggest(model, pool, sheet, per_emotion=per_emotion, speaker_regex=SPEAKER_REGEX, seed=draw)
+    return [pool_rows[int(Path(row.path).stem.rsplit(LINK_SEPARATOR, 1)[1])] for row in found.rows[:budget]]
 
 
-def _test_metrics(report) -> dict[str, Any]:
-    """A run report's test scores."""
-    test = report.evaluation["test"]
+def _scores(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """A split's UA, WA and macro-F1 (fractions) and its clips."""
     return {
-        "unweighted_accuracy": test.unweighted_accuracy,
-        "accuracy": test.accuracy,
-        "macro_f1": test.macro_f1,
-        "clips": test.clips,
+        **{name: float(metrics[name]) for name in ("unweighted_accuracy", "accuracy", "macro_f1")},
+        "test_clips": int(metrics["clips"]),
     }
 
 
-def _cell(arm: str, k: int, draw: Optional[int], metrics: Mapping[str, Any], seconds: float) -> dict:
+def _estimate(output: Path) -> dict[str, Any]:
+    """What the adaptation in `output` kept and its own cross-validated estimate (``adaptation.json``)."""
+    import json
+
+    from ..recipe.adaptation import ADAPTATION_FILE
+
+    selection = json.loads((output / ADAPTATION_FILE).read_text())["selection"]
+    estimate, before = selection["estimate"], selection.get("before_adaptation") or {}
+    return {
+        "kept": selection["chosen"],
+        "estimate_ua": estimate["ua"],
+        "estimate_interval": [estimate["low"], estimate["high"]],
+        "estimate_before_ua": before.get("ua"),
+    }
+
+
+def _cell(condition: str, arm: str, k: int, draw: Optional[int], scores: Mapping[str, Any], seconds: float) -> dict:
     """A finished cell: its key, the scores in % and the seconds it took."""
     return {
-        "key": f"{arm}/{k}" if draw is None else f"{arm}/{k}/{draw}",
+        "key": _key(condition, arm, k, draw),
+        "condition": condition,
         "arm": arm,
         "k": k,
         "draw": draw,
-        **{name: round(100 * float(metrics[name]), 2) for name in ("unweighted_accuracy", "accuracy", "macro_f1")},
-        "test_clips": int(metrics["clips"]),
+        **{name: round(100 * float(scores[name]), 2) for name in ("unweighted_accuracy", "accuracy", "macro_f1")},
+        "test_clips": int(scores["test_clips"]),
         "seconds": round(seconds, 1),
     }
 
 
-__all__ = ["ARMS", "draw_clips", "run_learning_curve", "summarize", "summary_table"]
+__all__ = ["ARMS", "CONDITIONS", "draw_clips", "draw_unstratified", "run_learning_curve", "summarize", "summary_table"]

@@ -59,6 +59,21 @@ def run_fields(command: Optional[str] = None) -> dict[str, str]:
     }
 
 
+def file_fingerprint(paths) -> str:
+    """A digest of the files' bytes (and names): what a result measured, not where it lay."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        path = Path(path)
+        digest.update(path.name.encode())
+        if path.is_file():
+            with open(path, "rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
 class ResultFile:
     """A protocol's result file: its settings (which a run started again must share), its finished cells, and a
     summary recomputed from them at every write.
@@ -94,6 +109,13 @@ class ResultFile:
             document = json.loads(self.path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise RecipeError(f"{self.path}: cannot be read back as a result file ({error}).") from None
+        where = f"{self.path}: not a {self.experiment} result file"
+        if not isinstance(document, dict):
+            raise RecipeError(f"{where} (a JSON {type(document).__name__}, not an object); give another --output.")
+        if not isinstance(document.get("settings"), dict) or not isinstance(document.get("cells", []), list):
+            raise RecipeError(f"{where} (no settings object or no list of cells); give another --output.")
+        if any(not isinstance(cell, dict) or "key" not in cell for cell in document.get("cells", [])):
+            raise RecipeError(f"{where} (a cell without its key); give another --output.")
         if document.get("experiment") != self.experiment:
             raise RecipeError(
                 f"{self.path} holds a {document.get('experiment')!r} result, not {self.experiment!r}: give another "
@@ -103,7 +125,8 @@ class ResultFile:
             if document.get("settings", {}).get(key) != value:
                 raise RecipeError(
                     f"{self.path} was written with {key} = {document.get('settings', {}).get(key)!r}, not {value!r}: "
-                    "give another --output to run other settings, or the same settings to resume."
+                    "give another --output to run other settings, the same settings to resume, or delete the file "
+                    "to start over."
                 )
         self.cells = list(document.get("cells", []))
 
@@ -130,4 +153,4 @@ class ResultFile:
         write_text_atomic(self.path, json.dumps(self.document(), indent=2) + "\n")
 
 
-__all__ = ["ResultFile", "machine_description", "run_fields", "source_commit"]
+__all__ = ["ResultFile", "file_fingerprint", "machine_description", "run_fields", "source_commit"]

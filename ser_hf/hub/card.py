@@ -233,6 +233,7 @@ class SERCardData:
             "unlabelled_recordings": record.get("unlabelled_recordings", 0),
             "new_labels": record.get("new_labels", []),
             "dropped_labels": record.get("dropped_labels", []),
+            "unlabelled_labels": record.get("unlabelled_labels", []),
             "kept": None if selection is None else selection["chosen"],
             "unchanged": bool(selection and selection["unchanged"]),
             "estimate": None if selection is None else selection.get("estimate_line"),

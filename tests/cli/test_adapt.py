@@ -25,12 +25,20 @@ from tests.training.test_self_training import FAST
     "flags, message",
     [
         (["--labels", "angry,sad"], "no clip of sad among the speakers who adapt"),
+        (["--labels", "angry"], "clips of 1 emotion(s) of angry only"),
         (["--test_speakers", "SPA"], "--test_speakers names every speaker"),
         (["--test_speakers", "NOBODY"], "--test_speakers NOBODY: not among"),
         (["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$"], "label 'boredom' is not an emotion ser-hf knows"),
         (["--label_regex", r"_(?P<label>[a-z]+_\d+\.flac$"], "is not a regular expression"),
     ],
-    ids=["label-without-clips", "no-speaker-left", "unknown-test-speaker", "label-out-of-vocabulary", "bad-regex"],
+    ids=[
+        "label-without-clips",
+        "one-emotion-labelled",
+        "no-speaker-left",
+        "unknown-test-speaker",
+        "label-out-of-vocabulary",
+        "bad-regex",
+    ],
 )
 def test_adapt_refuses_a_folder_it_cannot_adapt_on_before_the_model_loads(tmp_path, capsys, flags, message):
     folder = write_model_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "happy"})
@@ -108,18 +116,15 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert last_line.startswith("Expected UA on new speakers of your set-up: ")
     config = json.loads((out / "config.json").read_text())
-    assert [config["id2label"][str(i)] for i in range(3)] == ["happy", "sad", "angry"]  # the user's labels only
+    # Every emotion the model named, those without a labelled clip kept as the model had them.
+    model_labels = [json.loads((trained_run / "config.json").read_text())["id2label"][str(i)] for i in range(8)]
+    assert [config["id2label"][str(i)] for i in range(8)] == model_labels
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"]["speakers"]["test"] == ["SPB"] and report["evaluation"]["test"]["unweighted_accuracy"] >= 0
     record = json.loads((out / "adaptation.json").read_text())
     assert record["labelled_clips"] == 6 and record["unlabelled_recordings"] == 12
-    assert record["new_labels"] == [] and record["dropped_labels"] == [
-        "neutral",
-        "calm",
-        "fearful",
-        "disgust",
-        "surprised",
-    ]
+    assert record["new_labels"] == [] and record["dropped_labels"] == []
+    assert record["unlabelled_labels"] == ["neutral", "calm", "fearful", "disgust", "surprised"]
     assert 0 < record["pseudo_labelled_clips"] < 12  # the surest share of each predicted emotion
     assert report["split"]["clips"]["train"] == 6 + record["pseudo_labelled_clips"]
     assert report["split"]["speakers"]["train"] == ["SPA", "U"]  # the unlabelled ones' speaker, read by the regex
@@ -131,13 +136,11 @@ def test_adapt_trains_the_models_head_on_a_labelled_folder_and_saves_an_ordinary
     # Only the classifier can change: the encoder and the projector are the trained model's, byte for byte.
     adapted, source = load_file(out / "model.safetensors"), load_file(trained_run / "model.safetensors")
     assert all(torch.equal(adapted[name], source[name]) for name in source if not name.startswith("classifier."))
-    assert config["speaker_check_classifier"]["labels"] == [
-        json.loads((trained_run / "config.json").read_text())["id2label"][str(i)] for i in range(8)
-    ]
+    assert config["speaker_check_classifier"]["labels"] == model_labels
     card = (out / "README.md").read_text()
     assert f"**Adapted from:** `{trained_run.name}`" in card
     assert f"on 6 labelled clips and {record['pseudo_labelled_clips']} of 12 unlabelled recordings" in card
-    assert "the trained model's neutral, calm, fearful, disgust, surprised dropped" in card
+    assert "neutral, calm, fearful, disgust, surprised kept as the trained model had them" in card
     assert f"**Expected on new speakers of the set-up it was adapted to:** {last_line}" in card
     assert (out / "report.md").read_text().startswith(f"**{last_line}**")
     # An ordinary ser-hf model: predict loads it through the pipeline.

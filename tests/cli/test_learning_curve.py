@@ -1,7 +1,8 @@
 """``ser-hf learning-curve`` at sample size: a tiny model trained as the general recipes are, adapted through
-``ser-hf adapt``'s own code at k clips per emotion of RAVDESS sample actors; the draws come from the adaptation
-speakers only, every arm is scored on the test speakers, the result file resumes, and a file of other settings is
-refused."""
+``ser-hf adapt``'s own code on clips of RAVDESS sample actors drawn as users would label them (at random, as
+``ser-hf suggest`` orders them) and by their labels (the oracle); the draws come from the adaptation speakers only,
+every arm is scored on the test speakers beside the adaptation's own estimate, the result file resumes, and a file of
+other settings, another model under the same path, or a malformed file is refused."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import ser_hf.experiments.learning_curve as curve_module
 from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
-from ser_hf.experiments.learning_curve import draw_clips, run_learning_curve
+from ser_hf.experiments.learning_curve import draw_clips, draw_unstratified, run_learning_curve
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE
 from tests.recipe.test_parser import write_recipe
@@ -21,7 +22,6 @@ from tests.training.test_self_training import FAST
 
 ADAPT, TEST = ["05", "06"], ["07"]
 LABELS = ["neutral", "happy", "sad"]
-QUICK = {"num_train_epochs": 1, "soup_size": 1}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,16 @@ def test_draws_take_k_clips_of_every_label_from_the_adaptation_speakers_only():
     assert len(draws) > 1  # the seed draws
     with pytest.raises(RecipeError, match="fewer than k = 5"):
         draw_clips(labels, speakers, ["s1"], 5, 0)
+    assert len(draw_clips(labels, speakers, ["s1"], 5, 0, at_most=True)) == 4  # all of s1's clips
+
+
+def test_the_random_arm_draws_from_the_pool_without_reading_labels():
+    pool = list(range(10, 30))
+    draws = [draw_unstratified(pool, 6, seed) for seed in range(20)]
+    assert all(len(rows) == 6 and set(rows) <= set(pool) for rows in draws)
+    assert len({tuple(rows) for rows in draws}) > 1
+    with pytest.raises(RecipeError, match="fewer than the 21 to label"):
+        draw_unstratified(pool, 21, 0)
 
 
 def test_the_curve_runs_ser_hf_adapt_per_cell_scores_the_test_speakers_and_resumes(
@@ -59,21 +69,26 @@ def test_the_curve_runs_ser_hf_adapt_per_cell_scores_the_test_speakers_and_resum
     output = tmp_path / "curve.json"
     command = ["learning-curve", str(trained_model), "--data_dir", str(corpus), "--corpus", "ravdess"]
     command += ["--adapt_speakers", ",".join(ADAPT), "--test_speakers", ",".join(TEST), "--labels", ",".join(LABELS)]
-    command += ["--ks", "0", "1", "2", "--draws", "1", "2", "--output", str(output)]
-    command += ["--arms", "zero-shot", "adapted", "adapted+self-training", "scratch"]
-    command += ["--set", "num_train_epochs=1", "--set", "soup_size=1"]
+    command += ["--ks", "0", "1", "2", "--draws", "1", "--output", str(output)]
+    command += ["--arms", "zero-shot", "random", "oracle", "oracle+self-training"]
     assert cli_main(command) == 0
     printed = capsys.readouterr().out
-    assert "| adapted | 2 |" in printed and "| zero-shot | 0 |" in printed
+    assert "| ordinary | oracle | 2 |" in printed and "| ordinary | zero-shot | 0 |" in printed
     document = json.loads(output.read_text())
     assert document["experiment"] == "learning-curve" and {"command", "date", "commit", "machine"} <= set(document)
     keys = [cell["key"] for cell in document["cells"]]
-    arms = ("adapted", "adapted+self-training", "scratch")
-    assert sorted(keys) == sorted(["zero-shot/0"] + [f"{a}/{k}/{d}" for a in arms for k in (1, 2) for d in (1, 2)])
+    arms = ("random", "oracle", "oracle+self-training")
+    assert sorted(keys) == sorted(["zero-shot/0"] + [f"{a}/{k}/1" for a in arms for k in (1, 2)])
     for cell in document["cells"]:  # every arm scored on actor 07's 10 clips of the labels (neutral has 2)
         assert 0 <= cell["unweighted_accuracy"] <= 100 and cell["test_clips"] == 10
-    assert {row["arm"]: row["draws"] for row in document["summary"] if row["k"] == 2}["scratch"] == 2
-    assert document["settings"]["labels"] == LABELS
+    for cell in (cell for cell in document["cells"] if cell["arm"] == "random"):
+        assert cell["labelled_clips"] == cell["k"] * len(LABELS)  # k x labels clips, whatever their labels
+    for cell in (cell for cell in document["cells"] if cell["arm"] == "oracle"):
+        assert cell["labelled_clips"] == cell["k"] * len(LABELS) and cell["missing_labels"] == []
+        # Beside the test figure: the adaptation's own cross-validated estimate and what it kept.
+        assert 0 <= cell["estimate_ua"] <= 100 and cell["kept"]
+    assert {row["arm"]: row["draws"] for row in document["summary"] if row["k"] == 2}["oracle"] == 1
+    assert document["settings"]["labels"] == LABELS and document["settings"]["model_fingerprint"]
     assert not (tmp_path / "curve.work").exists()  # the cells' models are removed once scored
 
     # Started again with the same settings: every cell is read back, nothing is adapted.
@@ -116,7 +131,7 @@ def test_speakers_and_arms_are_checked_before_any_adaptation(tmp_path, trained_m
 
 def test_the_suggested_arm_labels_as_many_clips_as_ser_hf_suggest_puts_first(tmp_path, trained_model, corpus):
     """The clips ser-hf suggest chose among the adaptation speakers' (never a test speaker's), as many as the random
-    arms label, adapted on with their true labels."""
+    arm labels, adapted on with their true labels."""
     document = run_learning_curve(
         trained_model,
         corpus,
@@ -128,11 +143,57 @@ def test_the_suggested_arm_labels_as_many_clips_as_ser_hf_suggest_puts_first(tmp
         ks=[2],
         draws=[1],
         arms=["suggested"],
-        overrides=QUICK,
     )
     (cell,) = document["cells"]
     assert cell["key"] == "suggested/2/1" and cell["test_clips"] == 10
-    assert cell["labelled_clips"] >= 2 * len(LABELS) and cell["filled_at_random"] <= len(LABELS)
+    assert cell["labelled_clips"] == 2 * len(LABELS)
+
+
+def test_the_few_emotions_condition_hears_every_speaker_in_two_emotions(tmp_path, trained_model, corpus):
+    document = run_learning_curve(
+        trained_model,
+        corpus,
+        tmp_path / "curve.json",
+        corpus="ravdess",
+        adapt_speakers=ADAPT,
+        test_speakers=TEST,
+        labels=LABELS,
+        ks=[0, 2],
+        draws=[1],
+        arms=["zero-shot", "oracle"],
+        conditions=["few-emotions"],
+    )
+    keys = sorted(cell["key"] for cell in document["cells"])
+    assert keys == ["few-emotions:oracle/2/1", "few-emotions:zero-shot/0"]
+    # Actor 07 (the one test speaker) keeps two of the three emotions: fewer test clips than the 10 of all three.
+    assert all(cell["test_clips"] < 10 for cell in document["cells"])
+
+
+def test_a_result_file_of_another_model_or_malformed_is_refused(tmp_path, trained_model, corpus):
+    options = dict(corpus="ravdess", adapt_speakers=ADAPT, test_speakers=TEST, labels=LABELS, ks=[0])
+    output = tmp_path / "curve.json"
+    run_learning_curve(trained_model, corpus, output, arms=["zero-shot"], **options)
+    other = tmp_path / "model"  # another model under the path the file names
+    other.mkdir()
+    for file in trained_model.iterdir():
+        if file.is_file():
+            (other / file.name).write_bytes(file.read_bytes())
+    document = json.loads(output.read_text())
+    document["settings"]["model"] = str(other)
+    output.write_text(json.dumps(document))
+    (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(RecipeError, match="was written with model_fingerprint"):
+        run_learning_curve(other, corpus, output, arms=["zero-shot"], **options)
+    for text, problem in (
+        ("[]", "a JSON list"),
+        ('{"settings": null}', "no settings"),
+        ('{"settings": {}, "cells": [{"arm": "x"}]}', "a cell without its key"),
+    ):
+        output.write_text(text)
+        with pytest.raises(RecipeError, match=problem):
+            run_learning_curve(trained_model, corpus, output, arms=["zero-shot"], **options)
+    with pytest.raises(RecipeError, match="is inside --work_dir"):
+        run_learning_curve(trained_model, corpus, tmp_path / "lc" / "c.json", work_dir=tmp_path / "lc", **options)
 
 
 def test_a_work_folder_of_the_users_is_refused_before_anything_runs(tmp_path, trained_model, corpus):
