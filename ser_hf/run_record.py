@@ -533,6 +533,8 @@ class EvalReport(JsonRecord):
     normalization: Optional[dict[str, Any]] = None
     setup_shift: Optional[dict[str, Any]] = None
     evaluation: dict[str, SplitMetrics] = _record(SplitMetrics, mapping=True, default_factory=dict)
+    #: ``ser-hf evaluate --conditions``: the clean figures and each condition's, with its change against clean.
+    recording_conditions: Optional[dict[str, Any]] = None
 
 
 # --- run_config.json ----------------------------------------------------------------------------------------------

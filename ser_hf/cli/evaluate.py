@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..evaluation.constants import SPLITS
+from ..inputs.degradations import condition_usage, parse_condition
 from .commands import COMMANDS
 from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments, positive_int, speaker_ids
 from .flags import add_speaker_check_argument
@@ -46,7 +47,21 @@ def add_evaluate_parser(commands) -> argparse.ArgumentParser:
         help="evaluate as if each speaker were heard in N emotions only (talk-show clips): each keeps the clips of N "
         "of the evaluated emotions, every emotion still tested, drawn with --condition-seed",
     )
-    evaluate.add_argument("--condition-seed", type=int, default=0, help="the draw of --emotions-per-speaker (0)")
+    evaluate.add_argument(
+        "--conditions",
+        nargs="+",
+        type=recording_condition,
+        metavar="CONDITION",
+        help="also score the same clips under each of these recording conditions, degraded on the fly and seeded by "
+        f"--condition-seed, each with its UA and its change against clean: {condition_usage()} (e.g. "
+        "--conditions pink_noise:snr=10 telephone opus:bitrate=12k reverb:rt60=0.6 babble:snr=5)",
+    )
+    evaluate.add_argument(
+        "--condition-seed",
+        type=int,
+        default=0,
+        help="the draw of --emotions-per-speaker and of the --conditions' degradations (0)",
+    )
     evaluate.add_argument("--revision", help="branch, tag or commit of Hub models")
     evaluate.add_argument("--trust-remote-code", action="store_true")
     evaluate.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the report to this repository")
@@ -59,6 +74,14 @@ def add_evaluate_parser(commands) -> argparse.ArgumentParser:
     evaluate.add_argument("--hub-private-repo", action="store_true", help="create the --push-to-hub repo private")
     evaluate.set_defaults(run=evaluate_command)
     return evaluate
+
+
+def recording_condition(text: str):
+    """``--conditions``' reader: a bad condition is a usage error naming it, before anything is loaded."""
+    try:
+        return parse_condition(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def evaluation_sources(args: argparse.Namespace):
@@ -94,6 +117,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             speaker_statistics_check=args.speaker_statistics_check,
             emotions_per_speaker=args.emotions_per_speaker,
             condition_seed=args.condition_seed,
+            conditions=args.conditions or (),
             **load,
         )
         output_dir = Path(args.output_dir or default_output_dir(args.model[0], sources[0], report["split"]["name"]))
@@ -103,10 +127,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
     else:
         if args.speakers:
             raise ValueError("--speakers applies to one model on one corpus; a matrix uses --split.")
-        if args.speaker_statistics_check is not None or args.emotions_per_speaker is not None:
+        if args.speaker_statistics_check is not None or args.emotions_per_speaker is not None or args.conditions:
             raise ValueError(
-                "--speaker-statistics-check and --emotions-per-speaker apply to one model on one corpus; a matrix "
-                "uses each model's own statistics on every clip."
+                "--speaker-statistics-check, --emotions-per-speaker and --conditions apply to one model on one "
+                "corpus; a matrix uses each model's own statistics on every clip."
             )
         split = "test" if args.split == "auto" else args.split
         output_dir = Path(args.output_dir or "cross_corpus")
@@ -125,4 +149,4 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_evaluate_parser", "evaluate_command", "evaluation_sources"]
+__all__ = ["add_evaluate_parser", "evaluate_command", "evaluation_sources", "recording_condition"]

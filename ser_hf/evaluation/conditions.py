@@ -1,4 +1,5 @@
-"""Evaluation conditions built from a corpus: speakers heard in a few emotions only.
+"""Evaluation conditions built from a corpus: speakers heard in a few emotions only, and recordings degraded as users
+make them (noise, babble, telephone, codecs, rooms: :mod:`ser_hf.inputs.degradations`).
 
 Corpora recorded for emotion research give every speaker every emotion; recordings gathered elsewhere often do not
 (talk-show clips: one speaker angry throughout, another sad). Statistics taken per speaker behave very differently
@@ -7,16 +8,29 @@ there, so the protocol builds that condition from the corpora at hand: each spea
 order, take the emotions in turn, the emotions in a seeded random order too), and ``speaker_share`` of the speakers
 (drawn with the same seed) are reduced so, the others keeping every clip (a set mixing both kinds of speaker). A
 speaker with no clip of an emotion assigned to them is heard in fewer (in none: they leave the set).
+
+Recording conditions (``ser-hf evaluate --conditions``) score the same clips again, each degraded once under each
+condition (:func:`degraded_clips`), and set each condition's figures beside the clean ones (:func:`condition_record`):
+UA with its speaker-bootstrap interval and its change against clean with a paired speaker-bootstrap interval.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import hashlib
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from datasets import Dataset
 
 from ..data.dataset_info import column_values
+from ..data.decode import WAVEFORM_COLUMN
+from ..inputs.collators import clip_seed
+from ..inputs.degradations import RecordingCondition
+from .bootstrap import paired_comparison
+from .constants import INTERVAL_METRICS
+
+#: Part of each degraded dataset's fingerprint (so of the encoder cache's key): raised when a degradation changes.
+DEGRADATION_VERSION = 1
 
 
 def assign_emotions(
@@ -71,4 +85,96 @@ def keep_emotions_per_speaker(
     return dataset.select(rows)
 
 
-__all__ = ["assign_emotions", "keep_emotions_per_speaker"]
+def degraded_clips(dataset: Dataset, condition: RecordingCondition, seed: int, sampling_rate: int) -> Dataset:
+    """``dataset`` with each clip's ``waveform`` degraded under ``condition``, made here and now (never written beside
+    the recordings: the datasets cache holds it, as it holds the decoded clips). Each clip draws from a generator
+    seeded by ``seed``, its folder and file name and the condition, so the same seed degrades every clip the same way
+    again; babble mixes in ``condition.talkers`` clips of other speakers of ``dataset`` (each of another speaker
+    where there are enough), drawn the same way. The
+    result's fingerprint, and so the key of the encoder cache that FAST models read, holds the condition and the
+    seed."""
+    speakers = [str(value) for value in column_values(dataset, "speaker_id")]
+    if condition.talkers and len(set(speakers)) < 2:
+        raise ValueError(f"{condition} mixes in other speakers' clips, and the evaluated clips have one speaker only.")
+    clips_by_speaker: dict[str, list[int]] = {}
+    for row, speaker in enumerate(speakers):
+        clips_by_speaker.setdefault(speaker, []).append(row)
+    fingerprint = hashlib.sha256(
+        f"{dataset._fingerprint}|{condition}|{seed}|degradation-{DEGRADATION_VERSION}".encode()
+    ).hexdigest()[:32]
+    return dataset.map(
+        _degrade_batch,
+        batched=True,
+        batch_size=16,
+        with_indices=True,
+        fn_kwargs={
+            "condition": condition,
+            "seed": seed,
+            "clips": dataset.select_columns([WAVEFORM_COLUMN]).with_format("numpy"),
+            "speakers": speakers,
+            "clips_by_speaker": clips_by_speaker,
+            "sampling_rate": sampling_rate,
+        },
+        features=dataset.features,
+        new_fingerprint=fingerprint,
+        desc=f"Degrading clips: {condition}",
+    )
+
+
+def _degrade_batch(
+    batch: dict[str, list],
+    indices: list[int],
+    condition: RecordingCondition,
+    seed: int,
+    clips: Dataset,
+    speakers: list[str],
+    clips_by_speaker: dict[str, list[int]],
+    sampling_rate: int,
+) -> dict[str, list[np.ndarray]]:
+    waveforms = []
+    for index, waveform, path in zip(indices, batch[WAVEFORM_COLUMN], batch["path"]):
+        rng = np.random.default_rng([seed, clip_seed(path), condition.seed()])
+        talkers = []
+        if condition.talkers:
+            # As many other speakers as it asks for where the set has them (each heard once), in turn where it has
+            # fewer; a clip of each drawn at random.
+            voices = rng.permutation(sorted(set(speakers) - {speakers[index]}))
+            for turn in range(condition.talkers):
+                rows = clips_by_speaker[str(voices[turn % len(voices)])]
+                row = rows[int(rng.integers(len(rows)))]
+                talkers.append(np.asarray(clips[row][WAVEFORM_COLUMN], dtype=np.float32))
+        waveform = np.asarray(waveform, dtype=np.float32)
+        waveforms.append(condition.apply(waveform, sampling_rate, rng, talkers))
+    return {WAVEFORM_COLUMN: waveforms}
+
+
+def condition_record(
+    condition: RecordingCondition, clean: Mapping[str, Any], degraded: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One condition's row of the report: the metrics with an interval (:data:`~.constants.INTERVAL_METRICS`: UA, WA,
+    macro-F1) with their speaker-bootstrap intervals, and the
+    change of UA against ``clean`` on the same clips (``degraded`` minus ``clean``) with a paired speaker-bootstrap
+    interval and McNemar's exact test (:func:`~.bootstrap.paired_comparison`). ``clean`` and ``degraded`` are the
+    metrics of the two evaluations (with their ``clip_predictions``)."""
+    clean_clips = {row["path"]: row for row in clean["clip_predictions"]}
+    rows = [row for row in degraded["clip_predictions"] if row["path"] in clean_clips]
+    labels = list(clean["label_names"])
+    comparison = paired_comparison(
+        [labels.index(row["label"]) for row in rows],
+        [labels.index(clean_clips[row["path"]]["prediction"]) for row in rows],
+        [labels.index(row["prediction"]) for row in rows],
+        [row["speaker_id"] for row in rows],
+        len(labels),
+    )
+    return {
+        "condition": str(condition),
+        "family": condition.family,
+        "description": condition.description(),
+        "clips": degraded["clips"],
+        **{name: degraded[name] for name in INTERVAL_METRICS},
+        "confidence_intervals": degraded.get("confidence_intervals"),
+        "change": comparison,
+    }
+
+
+__all__ = ["DEGRADATION_VERSION", "assign_emotions", "condition_record", "degraded_clips", "keep_emotions_per_speaker"]

@@ -13,6 +13,7 @@ from ..atomic_files import write_text_atomic
 from ..data.corpora import CORPORA
 from ..run_folder import CONFUSION_MATRIX_PNG, EVAL_REPORT_JSON, EVAL_REPORT_MARKDOWN
 from ..run_record import RunReport
+from .bootstrap import MIN_RELIABLE_SPEAKERS, format_interval
 from .metrics import plot_confusion_matrix
 from .report import format_report
 from .speaker_check import record_line
@@ -103,6 +104,49 @@ def statistics_clips_line(record: Optional[Mapping[str, Any]]) -> Optional[str]:
     )
 
 
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def _change(value: float) -> str:
+    return f"{100 * value:+.1f}".replace("-", "−")
+
+
+def _change_interval(change: Mapping[str, Any]) -> str:
+    if not change["reliable"]:
+        return f"n/a ({change['speakers']} speakers: too few for an interval)"
+    low, high = change["interval"]
+    return f"[{_change(low)}, {_change(high)}]"
+
+
+def recording_conditions_table(record: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The ``Recording conditions`` section of an evaluation report (each condition's UA and interval, and its change
+    against the clean clips), or `None` for a report scored clean only."""
+    if not record:
+        return None
+    clean = record["clean"]
+    clips = record["conditions"][0]["clips"] if record["conditions"] else "the"
+    lines = [
+        "## Recording conditions",
+        "",
+        f"The same {clips} clips, each degraded once under each condition (seed {record['seed']}: the same seed gives "
+        "the same figures); change: UA under the condition minus clean UA on the same clips, in points, with a paired "
+        f"speaker-bootstrap interval (95 %, at least {MIN_RELIABLE_SPEAKERS} speakers).",
+        "",
+        "| condition | what | UA | UA, 95 % interval | change | change, 95 % interval |",
+        "|---|---|---:|---:|---:|---:|",
+        f"| clean | as recorded | {_percent(clean['unweighted_accuracy'])} | "
+        f"{format_interval(clean.get('confidence_intervals'), 'unweighted_accuracy')} | – | – |",
+    ]
+    for row in record["conditions"]:
+        lines.append(
+            f"| `{row['condition']}` | {row['description']} | {_percent(row['unweighted_accuracy'])} | "
+            f"{format_interval(row.get('confidence_intervals'), 'unweighted_accuracy')} | "
+            f"{_change(row['change']['unweighted_accuracy_difference'])} | {_change_interval(row['change'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def format_eval_report(report: Mapping[str, Any]) -> str:
     """An evaluation report as Markdown: what was evaluated on what (the model's training corpora, in-corpus or
     cross-corpus), then the run report's tables."""
@@ -165,6 +209,8 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
     # The run report's tables, without its title: an eval report's sections (split, normalization, evaluation) have a
     # run report's shape, and the keys only a run has (leakage audit, calibration, training) are absent.
     body = format_report(RunReport.from_dict(report, where=EVAL_REPORT_JSON)).split("\n", 1)[1]
+    conditions = recording_conditions_table(report.get("recording_conditions"))
+    body += f"\n{conditions}" if conditions else ""
     return "\n".join(lines) + "\n" + body + "\n![Confusion matrix](confusion_matrix.png)\n"
 
 
@@ -189,4 +235,11 @@ def write_eval_report(output_dir: str | os.PathLike, report: Mapping[str, Any]) 
     return path
 
 
-__all__ = ["corpora_names", "corpus_relation", "format_eval_report", "provenance_text", "write_eval_report"]
+__all__ = [
+    "corpora_names",
+    "corpus_relation",
+    "format_eval_report",
+    "provenance_text",
+    "recording_conditions_table",
+    "write_eval_report",
+]

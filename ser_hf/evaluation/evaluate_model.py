@@ -36,6 +36,7 @@ from ..data.corpora.folder import folder_corpus_name
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
+from ..inputs.degradations import RecordingCondition, distinct_conditions
 from ..inputs.encoder_states import check_cacheable, encode_dataset
 from ..inputs.fast_mode import encoder_frozen, head_logits
 from ..inputs.speaker_normalization import (
@@ -63,8 +64,8 @@ from ..run_folder import (
 )
 from ..run_record import RunConfig, RunReport
 from .clip_lengths import leave_out_clips_too_long, leave_out_clips_too_short, readable_clips
-from .conditions import keep_emotions_per_speaker
-from .constants import SPLITS
+from .conditions import condition_record, degraded_clips, keep_emotions_per_speaker
+from .constants import INTERVAL_METRICS, SPLITS
 from .eval_report import corpus_relation, write_eval_report
 from .metrics import classification_metrics, clip_predictions
 from .report import validation_choices
@@ -623,6 +624,7 @@ def evaluate_model(
     speaker_statistics_check: Optional[bool] = None,
     emotions_per_speaker: Optional[int] = None,
     condition_seed: int = 0,
+    conditions: Sequence[RecordingCondition] = (),
     **load_kwargs,
 ) -> dict[str, Any]:
     """Evaluate a trained model on a corpus and (with ``output_dir``) write its report.
@@ -640,6 +642,14 @@ def evaluate_model(
             each keeps the clips of that many of the evaluated labels, every label still tested
             (:func:`~.conditions.keep_emotions_per_speaker`, drawn with ``condition_seed``); the report says so under
             ``condition``.
+        condition_seed (`int`, *optional*, defaults to 0): the draw of ``emotions_per_speaker`` and of the
+            ``conditions``' degradations: the same seed gives the same figures.
+        conditions (`Sequence[RecordingCondition]`, *optional*): recording conditions
+            (:func:`~ser_hf.inputs.degradations.parse_conditions` reads ``pink_noise:snr=10``, ``telephone``, ...):
+            the same clips are scored again under each, degraded on the fly (:func:`~.conditions.degraded_clips`),
+            and ``recording_conditions`` holds each one's UA, WA and macro-F1 with their speaker-bootstrap intervals
+            and the change of UA against the clean clips with a paired interval
+            (:func:`~.conditions.condition_record`).
 
     Returns:
         `dict`: the report: the model and corpus, the split and its speakers, the labels evaluated (those the model
@@ -649,6 +659,9 @@ def evaluate_model(
         from their clips here, and the report says it is transductive), the clips too short for the model to classify
         (``unscored_clips``, each with its error, left out of the metrics), and every metric under ``evaluation``.
     """
+    conditions = distinct_conditions(conditions)
+    for condition in conditions:  # a codec FFmpeg lacks is said before anything is loaded
+        condition.check_available()
     trained = model if isinstance(model, TrainedModel) else load_trained_model(model, **load_kwargs)
     set_speaker_check(trained.feature_extractor, speaker_statistics_check, trained.name_or_path)
     source = with_training_layout(trained, source)
@@ -657,9 +670,12 @@ def evaluate_model(
     if emotions_per_speaker is not None:
         evaluated = evaluated_labels(trained.labels, dataset.features["label"].names, labels)
         dataset = keep_emotions_per_speaker(dataset, emotions_per_speaker, condition_seed, evaluated)
-    report = evaluate_on_dataset(
-        trained, dataset, source, split=split, speakers=speakers, labels=labels, batch_size=batch_size
-    )
+    selection = {"split": split, "speakers": speakers, "labels": labels, "batch_size": batch_size}
+    report = evaluate_on_dataset(trained, dataset, source, **selection)
+    if conditions:
+        report["recording_conditions"] = score_conditions(
+            trained, dataset, source, report, conditions, condition_seed, **selection
+        )
     if emotions_per_speaker is not None:
         report["condition"] = {
             "emotions_per_speaker": emotions_per_speaker,
@@ -670,6 +686,46 @@ def evaluate_model(
     if output_dir is not None:
         write_eval_report(output_dir, report)
     return report
+
+
+def score_conditions(
+    trained: TrainedModel,
+    dataset: Dataset,
+    source: CorpusSource,
+    clean_report: Mapping[str, Any],
+    conditions: Sequence[RecordingCondition],
+    seed: int,
+    **selection,
+) -> dict[str, Any]:
+    """The clips of ``dataset`` scored under each of ``conditions`` as :func:`evaluate_on_dataset` scored them clean
+    (``clean_report``; ``selection``: its split, speakers, labels and batch size), each condition's figures set beside
+    the clean ones (:func:`~.conditions.condition_record`)."""
+    ((key, clean),) = clean_report["evaluation"].items()
+    records = []
+    for condition in conditions:
+        degraded = degraded_clips(dataset, condition, seed, trained.feature_extractor.sampling_rate)
+        (metrics,) = evaluate_on_dataset(trained, degraded, source, **selection)["evaluation"].values()
+        records.append(condition_record(condition, clean, metrics))
+        logger.info(
+            "%s on %s under %s: UA %.1f%% (clean %.1f%%)",
+            trained.name,
+            key,
+            condition,
+            100 * metrics["unweighted_accuracy"],
+            100 * clean["unweighted_accuracy"],
+        )
+    return {
+        "seed": seed,
+        "protocol": "the same clips, each degraded once under each condition (ser_hf.inputs.degradations), seeded by "
+        "the seed, the clip's folder and file name and the condition; change: UA under the condition minus clean UA, "
+        "with a paired speaker-bootstrap interval",
+        "clean": {
+            "clips": clean["clips"],
+            **{name: clean[name] for name in INTERVAL_METRICS},
+            "confidence_intervals": clean.get("confidence_intervals"),
+        },
+        "conditions": records,
+    }
 
 
 def folder_slug(text: str) -> str:
@@ -717,5 +773,6 @@ __all__ = [
     "load_trained_model",
     "predict_logits",
     "evaluated_labels",
+    "score_conditions",
     "run_training_sources",
 ]

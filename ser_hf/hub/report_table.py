@@ -31,8 +31,9 @@ TABLE_METRICS = INTERVAL_METRICS
 
 
 def report_rows(report: EvalReport, location: str) -> list[dict[str, Any]]:
-    """The flat rows of one ``eval_report.json`` (one per evaluated split), ``location`` naming its folder in the
-    repository."""
+    """The flat rows of one ``eval_report.json`` (one per evaluated split, its ``condition`` ``clean``, then one per
+    recording condition of ``ser-hf evaluate --conditions`` with its ``ua_change`` against clean), ``location``
+    naming its folder in the repository."""
     rows = []
     for key, metrics in report.evaluation.items():
         interval = (metrics.confidence_intervals or {}).get("intervals", {}).get("unweighted_accuracy")
@@ -55,6 +56,21 @@ def report_rows(report: EvalReport, location: str) -> list[dict[str, Any]]:
                 "ua_interval_high": float(interval[1]) if interval else float(metrics.unweighted_accuracy),
                 "interval_reliable": bool(interval) and len(speakers) >= MIN_RELIABLE_SPEAKERS,
                 "report": location,
+                "condition": "clean",
+                "ua_change": 0.0,
+            }
+        )
+    for record in (report.recording_conditions or {}).get("conditions", []) if rows else []:
+        interval = (record.get("confidence_intervals") or {}).get("intervals", {}).get("unweighted_accuracy")
+        rows.append(
+            {
+                **rows[0],
+                "clips": int(record["clips"]),
+                **{name: float(record[name]) for name in TABLE_METRICS},
+                "ua_interval_low": float(interval[0]) if interval else float(record["unweighted_accuracy"]),
+                "ua_interval_high": float(interval[1]) if interval else float(record["unweighted_accuracy"]),
+                "condition": str(record["condition"]),
+                "ua_change": float(record["change"]["unweighted_accuracy_difference"]),
             }
         )
     return rows
@@ -118,8 +134,8 @@ def reports_dataset_card() -> DatasetCard:
         "Reports written by `ser-hf evaluate` and pushed with `--push-to-hub`: each folder holds one report "
         "(`eval_report.json`, `eval_report.md`, the confusion matrix), and `data/` holds one row per report "
         f"(model, corpus, split, protocol, {', '.join(METRIC_LABELS[name] for name in TABLE_METRICS)} and UA's "
-        "speaker-bootstrap interval). Load the table "
-        "with `datasets.load_dataset(REPO_ID, split='train')`.\n"
+        "speaker-bootstrap interval), and one more per recording condition the report scored (`condition`, with "
+        "`ua_change` against `clean`). Load the table with `datasets.load_dataset(REPO_ID, split='train')`.\n"
     )
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 

@@ -275,6 +275,10 @@ class RecordingCondition:
         """The parameters as the syntax writes them (``{"snr": "10"}``)."""
         return {}
 
+    def description(self) -> str:
+        """What the condition is, in words (``pink noise, 10 dB SNR``)."""
+        raise NotImplementedError
+
     def __str__(self) -> str:
         parameters = ",".join(f"{key}={value}" for key, value in self.parameters().items())
         return f"{self.name}:{parameters}" if parameters else self.name
@@ -314,6 +318,9 @@ class ColoredNoise(RecordingCondition):
     def name(self) -> str:
         return f"{self.color}_noise"
 
+    def description(self) -> str:
+        return f"{self.color} noise, {self.snr_db:g} dB SNR"
+
     def parameters(self) -> dict[str, str]:
         return {"snr": f"{self.snr_db:g}"}
 
@@ -323,8 +330,8 @@ class ColoredNoise(RecordingCondition):
 
 @dataclass(frozen=True)
 class Babble(RecordingCondition):
-    """Other speakers talking over the clip: ``speakers`` clips of other speakers of the same set, at a
-    signal-to-noise ratio over the whole clip."""
+    """Other speakers talking over the clip: ``speakers`` clips of other speakers of the same set (each of a speaker
+    of its own where the set has enough), at a signal-to-noise ratio over the whole clip."""
 
     snr_db: float
     speakers: int = 4
@@ -338,6 +345,9 @@ class Babble(RecordingCondition):
     @property
     def name(self) -> str:
         return "babble"
+
+    def description(self) -> str:
+        return f"babble: {self.speakers} clips of other speakers, {self.snr_db:g} dB SNR"
 
     @property
     def talkers(self) -> int:
@@ -360,6 +370,9 @@ class Telephone(RecordingCondition):
     def name(self) -> str:
         return "telephone"
 
+    def description(self) -> str:
+        return "telephone: 300-3,400 Hz, 8 kHz, mu-law"
+
     def apply(self, waveform, sampling_rate, rng, talkers=()):
         return telephone_channel(waveform, sampling_rate)
 
@@ -380,6 +393,9 @@ class Codec(RecordingCondition):
     @property
     def name(self) -> str:
         return self.codec
+
+    def description(self) -> str:
+        return f"{'Opus' if self.codec == 'opus' else 'MP3'} at {self.bitrate / 1000:g} kbit/s"
 
     def parameters(self) -> dict[str, str]:
         bitrate = f"{self.bitrate // 1000}k" if self.bitrate % 1000 == 0 else str(self.bitrate)
@@ -406,6 +422,9 @@ class Reverberation(RecordingCondition):
     @property
     def name(self) -> str:
         return "reverb"
+
+    def description(self) -> str:
+        return f"reverberation: simulated rooms, RT60 {self.rt60:g} s"
 
     def parameters(self) -> dict[str, str]:
         return {"rt60": f"{self.rt60:g}"}
@@ -522,12 +541,16 @@ def parse_condition(text: str) -> RecordingCondition:
 
 def parse_conditions(texts: Sequence[str]) -> list[RecordingCondition]:
     """Each of ``texts`` parsed (:func:`parse_condition`); the same condition twice is an error naming it."""
-    conditions = [parse_condition(text) for text in texts]
+    return distinct_conditions([parse_condition(text) for text in texts])
+
+
+def distinct_conditions(conditions: Sequence[RecordingCondition]) -> list[RecordingCondition]:
+    """``conditions`` as a list; the same condition twice is an error naming it."""
     names = [str(condition) for condition in conditions]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(f"condition {repeated[0]} is given more than once.")
-    return conditions
+    return list(conditions)
 
 
 __all__ = [
@@ -542,6 +565,7 @@ __all__ = [
     "add_colored_noise",
     "codec_round_trip",
     "condition_usage",
+    "distinct_conditions",
     "mix_at_snr",
     "parse_condition",
     "parse_conditions",
