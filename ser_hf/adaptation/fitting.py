@@ -224,7 +224,7 @@ def fit_adaptation(
     selection.statistics = states.statistics
     set_classifier(model, selection.classifier, states.label_names)
     export_model(model, feature_extractor, output_dir)
-    evaluation = {}
+    evaluation, normalization = {}, {"mode": getattr(feature_extractor, "normalization", None)}
     if test_speakers:
         source = CorpusSource("folder", str(data_dir), options=dict(options))
         scored = evaluate_model(
@@ -232,6 +232,7 @@ def fit_adaptation(
         )
         (metrics,) = scored["evaluation"].values()
         evaluation["test"] = SplitMetrics.from_dict(metrics)
+        normalization = scored.get("normalization") or normalization
     report = RunReport(
         protocol="speaker",
         split=SplitRecord.from_dict(
@@ -240,6 +241,7 @@ def fit_adaptation(
                 "speakers": {"train": sorted(set(states.speakers)), "test": sorted(test_speakers)},
             }
         ),
+        normalization=normalization,
         training_corpora=["folder"],
         labels=states.label_names,
         evaluation=evaluation,

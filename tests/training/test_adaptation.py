@@ -1,6 +1,7 @@
-"""Adapting a trained ser-hf model to a user's recordings (``ser-hf adapt``): the head's rows matched to the user's
-labels by name (``match_head_labels``), L2-SP towards the trained weights (``starting_point_weight``), the recipe
-``adaptation_values`` makes from a model folder and its refusals (the command end to end: tests/cli/test_adapt.py)."""
+"""Training further from a trained ser-hf model (the recipe keys a user adapting by hand sets): the head's rows
+matched to the user's labels by name (``match_head_labels``), L2-SP towards the trained weights
+(``starting_point_weight``), and what ``ser-hf adapt`` reads of a model folder with its refusals
+(``trained_model_facts``; the command end to end: tests/cli/test_adapt.py)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,7 @@ from ser_hf.inputs.fast_mode import CachedEncoderHead
 from ser_hf.models import build_ssl_classifier
 from ser_hf.models.feature_normalization import STATISTICS_NORMALIZATIONS
 from ser_hf.models.runtime.registry import ENCODER_FAMILIES
-from ser_hf.recipe.adaptation import (
-    ADAPTABLE_FAMILIES,
-    ADAPTATION_NORMALIZATION,
-    ADAPTATION_SETTINGS,
-    ADAPTATION_SPEAKER_CHECK,
-    STORED_STATISTICS,
-    adaptation_values,
-    trained_model_facts,
-)
+from ser_hf.recipe.adaptation import ADAPTABLE_FAMILIES, STORED_STATISTICS, trained_model_facts
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest_models import TINY_WHISPER
 
@@ -43,24 +36,6 @@ def _saved_classifier(folder: Path, labels=LABELS) -> Path:
 def test_every_encoder_family_of_the_registry_can_be_adapted():
     assert set(ADAPTABLE_FAMILIES) == set(ENCODER_FAMILIES)
     assert set(STORED_STATISTICS) == set(STATISTICS_NORMALIZATIONS)
-
-
-@pytest.mark.parametrize(
-    "own, adapted",
-    [
-        ("corpus", ADAPTATION_NORMALIZATION),
-        ("global", ADAPTATION_NORMALIZATION),
-        ("none", "none"),
-        ("utterance", "utterance"),
-    ],
-)
-def test_a_model_standardised_with_statistics_adapts_with_speaker_ones_others_keep_theirs(tmp_path, own, adapted):
-    folder = write_model_config(tmp_path / "model", model_type="ser_whisper", id2label={"0": "angry", "1": "sad"})
-    (folder / "preprocessor_config.json").write_text(json.dumps({"normalization": own}))
-    values = adaptation_values(folder, tmp_path / "clips", tmp_path / "out")
-    # A Whisper model adapted with speaker statistics checks them (speakers heard in few emotions fall back).
-    checked = {"speaker_statistics_check": ADAPTATION_SPEAKER_CHECK} if adapted == "speaker" else {}
-    assert values["feature_extractor_config"] == {"normalization": adapted, **checked}
 
 
 def test_matched_head_keeps_the_rows_of_shared_labels_drops_the_others_and_starts_new_ones(tmp_path):
@@ -155,23 +130,3 @@ def test_a_folder_that_is_no_trained_ser_hf_classifier_is_refused_naming_the_fil
     assert "config.json" in str(error.value)
     with pytest.raises(RecipeError, match="No such model folder"):
         trained_model_facts(tmp_path / "missing")
-
-
-def test_the_adaptation_recipe_keeps_the_models_head_statistics_and_window(tmp_path):
-    folder = write_model_config(
-        tmp_path / "model",
-        model_type="ser_whisper",
-        id2label={"0": "neutral", "1": "angry"},
-        pooling_mode="layer_statistics",
-        use_weighted_layer_sum=True,
-        max_source_positions=500,
-    )
-    values = adaptation_values(folder, tmp_path / "clips", tmp_path / "out", test_speakers=["03"], labels=["angry"])
-    assert values["model_type"] == "whisper" and values["match_head_labels"] and values["cache_encoder_outputs"]
-    assert values["encoder_window_seconds"] == 10
-    assert values["feature_extractor_config"] == {
-        "normalization": ADAPTATION_NORMALIZATION,
-        "speaker_statistics_check": ADAPTATION_SPEAKER_CHECK,
-    }
-    assert values["test_speakers"] == ["03"] and values["labels"] == ["angry"]
-    assert {key: values[key] for key in ADAPTATION_SETTINGS} == ADAPTATION_SETTINGS
