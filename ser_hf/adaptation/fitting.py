@@ -59,6 +59,25 @@ def projected_representation(model, feature_extractor, rows: Sequence[Mapping[st
     return np.concatenate([tensor.detach().float().cpu().numpy() for tensor in captured]).astype(np.float64)
 
 
+def unlabelled_normalization(feature_extractor, encoded, model):
+    """How the model's head standardises the states of unlabelled recordings: each speaker's (or the folder's) own
+    statistics, from their clips, where the model standardises with its group's statistics (as evaluation does,
+    transductively; no label is read); the stored ones otherwise; `None` where it standardises nothing."""
+    from ..inputs.speaker_normalization import NormalizationPlan, speaker_statistics
+    from ..models.feature_normalization import GROUP_NORMALIZATIONS, STATISTICS_NORMALIZATIONS
+
+    mode = getattr(feature_extractor, "normalization", None)
+    if mode not in getattr(feature_extractor, "stored_statistics_normalizations", STATISTICS_NORMALIZATIONS):
+        return None
+    plan = NormalizationPlan(mode=mode)
+    if mode in GROUP_NORMALIZATIONS:
+        by_group = speaker_statistics(feature_extractor, encoded, model, plan.group_column)
+        plan.speaker_statistics = {
+            group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
+        }
+    return plan
+
+
 def labelled_states(
     model,
     feature_extractor,
@@ -84,7 +103,6 @@ def labelled_states(
     )
     from ..inputs.base import minimum_clip_samples
     from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, speaker_statistics
-    from .suggest import unlabelled_normalization
 
     sampling_rate = feature_extractor.sampling_rate
     dataset = load_corpus("folder", str(data_dir), sampling_rate=sampling_rate, **dict(options))
@@ -202,7 +220,7 @@ def fit_adaptation(
 ) -> tuple[Any, Selection]:
     """Choose and fit the adaptation of the model in `model_dir` to the labelled clips of `data_dir`, save it in
     `output_dir` with its report (test speakers scored) and return ``(RunReport, Selection)``."""
-    from ..evaluation.evaluate_model import CorpusSource, evaluate_model
+    from ..evaluation.evaluate_model import CorpusSource, TrainedModel, evaluate_model
     from ..models.runtime.loading import load_model
     from ..run_record import RunReport, SplitMetrics, SplitRecord, TrainingRecord
     from ..training.export_stage import export_model
@@ -227,9 +245,9 @@ def fit_adaptation(
     evaluation, normalization = {}, {"mode": getattr(feature_extractor, "normalization", None)}
     if test_speakers:
         source = CorpusSource("folder", str(data_dir), options=dict(options))
-        scored = evaluate_model(
-            str(output_dir), source, speakers=list(test_speakers), labels=states.label_names, split="test"
-        )
+        # The model in memory is the one just saved (its weights, labels and feature extractor): not loaded again.
+        adapted = TrainedModel(name_or_path=str(output_dir), model=model, feature_extractor=feature_extractor)
+        scored = evaluate_model(adapted, source, speakers=list(test_speakers), labels=states.label_names)
         (metrics,) = scored["evaluation"].values()
         evaluation["test"] = SplitMetrics.from_dict(metrics)
         normalization = scored.get("normalization") or normalization
@@ -290,4 +308,4 @@ def write_run_config(
     write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
 
 
-__all__ = ["LabelledStates", "fit_adaptation", "labelled_states"]
+__all__ = ["LabelledStates", "fit_adaptation", "labelled_states", "unlabelled_normalization"]

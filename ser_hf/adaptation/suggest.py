@@ -197,6 +197,7 @@ def score_recordings(
     from ..evaluation.evaluate_model import cached_states_logits, encoder_states_once
     from ..inputs.base import minimum_clip_samples
     from ..models.runtime.loading import load_model
+    from .fitting import unlabelled_normalization
 
     model, feature_extractor = load_model(model_dir, allow_onnx=False, purpose="ser-hf suggest")
     sampling_rate = feature_extractor.sampling_rate
@@ -230,25 +231,6 @@ def score_recordings(
         "probabilities": probabilities,
     }
     return scored, skipped
-
-
-def unlabelled_normalization(feature_extractor, encoded, model):
-    """How the model's head standardises the states of unlabelled recordings: each speaker's (or the folder's) own
-    statistics, from their clips, where the model standardises with its group's statistics (as evaluation does,
-    transductively; no label is read); the stored ones otherwise; `None` where it standardises nothing."""
-    from ..inputs.speaker_normalization import NormalizationPlan, speaker_statistics
-    from ..models.feature_normalization import GROUP_NORMALIZATIONS, STATISTICS_NORMALIZATIONS
-
-    mode = getattr(feature_extractor, "normalization", None)
-    if mode not in getattr(feature_extractor, "stored_statistics_normalizations", STATISTICS_NORMALIZATIONS):
-        return None
-    plan = NormalizationPlan(mode=mode)
-    if mode in GROUP_NORMALIZATIONS:
-        by_group = speaker_statistics(feature_extractor, encoded, model, plan.group_column)
-        plan.speaker_statistics = {
-            group: statistics.statistics(feature_extractor.variance_floor) for group, statistics in by_group.items()
-        }
-    return plan
 
 
 def choose_clips(
@@ -354,5 +336,4 @@ __all__ = [
     "recording_speakers",
     "score_recordings",
     "suggest",
-    "unlabelled_normalization",
 ]
