@@ -114,6 +114,8 @@ def run_kfold(
         "folds": folds,
         "fold_seed": fold_seed,
         "output_dir": str(run_dir),
+        # What the folds train, not where the recipe lay: an edited recipe is another experiment.
+        "recipe_values": {key: values[key] for key in sorted(values)},
     }
     pooled: dict[str, Any] = {}
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)

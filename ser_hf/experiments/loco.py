@@ -369,6 +369,8 @@ def run_loco(
         "normalizations": normalization_list,
         "run_dir": str(run_dir),
         "score_labels": list(score_labels) if score_labels else None,
+        # What the cells train, not where the recipe lay: an edited recipe is another experiment.
+        "recipe_values": {key: values[key] for key in sorted(values)},
     }
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, in_play), command=command)
     todo = [

@@ -74,6 +74,15 @@ def file_fingerprint(paths) -> str:
     return digest.hexdigest()
 
 
+def first_difference(key: str, written: Any, value: Any) -> tuple[str, Any, Any]:
+    """Where two settings differ, down to the first differing entry of mappings (``recipe_values.labels``)."""
+    if isinstance(written, dict) and isinstance(value, dict):
+        for name in sorted(set(written) | set(value), key=str):
+            if written.get(name) != value.get(name):
+                return first_difference(f"{key}.{name}", written.get(name), value.get(name))
+    return key, written, value
+
+
 class ResultFile:
     """A protocol's result file: its settings (which a run started again must share), its finished cells, and a
     summary recomputed from them at every write.
@@ -97,7 +106,10 @@ class ResultFile:
     ):
         self.path = Path(path)
         self.experiment = experiment
-        self.settings = json.loads(json.dumps(settings))
+        from .. import __version__
+
+        # What produced the cells is part of what they measured: another ser-hf version is another experiment.
+        self.settings = json.loads(json.dumps({**settings, "ser_hf_version": __version__}, default=str))
         self.summarize = summarize
         self.fields = run_fields(command)
         self.cells: list[dict] = []
@@ -122,11 +134,12 @@ class ResultFile:
                 "--output."
             )
         for key, value in self.settings.items():
-            if document.get("settings", {}).get(key) != value:
+            written = document["settings"].get(key)
+            if written != value:
+                key, written, value = first_difference(key, written, value)
                 raise RecipeError(
-                    f"{self.path} was written with {key} = {document.get('settings', {}).get(key)!r}, not {value!r}: "
-                    "give another --output to run other settings, the same settings to resume, or delete the file "
-                    "to start over."
+                    f"{self.path} was written with {key} = {written!r}, not {value!r}: give another --output to run "
+                    "other settings, the same settings to resume, or delete the file to start over."
                 )
         self.cells = list(document.get("cells", []))
 

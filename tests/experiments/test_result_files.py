@@ -1,0 +1,56 @@
+"""A protocol's result file is bound to what it measured: resumed with other recipe values, another model or another
+ser-hf version, it refuses in one line naming the first setting that differs; a malformed file is one line too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ser_hf import __version__
+from ser_hf.errors import RecipeError
+from ser_hf.experiments.results import ResultFile
+
+
+def result_file(path, settings):
+    return ResultFile(path, "kfold", settings, lambda cells: {"cells": len(cells)})
+
+
+def test_a_recipe_edited_between_two_runs_is_named_down_to_the_key_that_changed(tmp_path):
+    path = tmp_path / "kfold.json"
+    first = result_file(path, {"recipe_values": {"labels": ["angry", "sad"], "seed": 42}})
+    first.add({"key": "fold/0", "unweighted_accuracy": 50.0})
+    assert json.loads(path.read_text())["settings"]["ser_hf_version"] == __version__
+    again = result_file(path, {"recipe_values": {"labels": ["angry", "sad"], "seed": 42}})
+    assert [cell["key"] for cell in again.cells] == ["fold/0"]  # the same values resume
+    with pytest.raises(RecipeError, match=r"recipe_values\.labels = \['angry', 'sad'\], not \['angry'\]"):
+        result_file(path, {"recipe_values": {"labels": ["angry"], "seed": 42}})
+    with pytest.raises(RecipeError, match="delete the file to start over"):
+        result_file(path, {"recipe_values": {"labels": ["angry", "sad"], "seed": 7}})
+
+
+def test_another_ser_hf_version_is_another_experiment(tmp_path):
+    path = tmp_path / "kfold.json"
+    result_file(path, {"folds": 5}).write()
+    document = json.loads(path.read_text())
+    document["settings"]["ser_hf_version"] = "0.0.1"
+    path.write_text(json.dumps(document))
+    with pytest.raises(RecipeError, match="ser_hf_version = '0.0.1'"):
+        result_file(path, {"folds": 5})
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("[]", "a JSON list"),
+        ('{"experiment": "kfold", "settings": null}', "no settings"),
+        ('{"experiment": "kfold", "settings": {}, "cells": [{"fold": 0}]}', "a cell without its key"),
+        ("{not json", "cannot be read back"),
+    ],
+)
+def test_a_malformed_result_file_is_one_line_naming_it(tmp_path, text, problem):
+    path = tmp_path / "kfold.json"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=problem) as error:
+        result_file(path, {"folds": 5})
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
