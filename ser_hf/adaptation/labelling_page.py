@@ -5,13 +5,21 @@ model in the app's "Try" tab beside the original, with its report.
 
 It extends the app of :func:`ser_hf.deploy.app.build_app` (its "Try" tab, limits and refusals unchanged) from this
 stage, which may run an adaptation; the deploy stage never imports it. The page only plays clips listed in the sheet
-and lying inside FOLDER: the browser names a clip by its row, never by a path, and a row whose path leads outside
-FOLDER (a hand-edited sheet) is refused.
+and lying inside FOLDER: the browser never names a path to play, and a row whose path leads outside FOLDER (a
+hand-edited sheet) is refused.
+
+Every answer is bound to the clip the page played, never to a row number: the server keeps, per page, the clip it
+shows and the order of the sheet it was read from (:class:`LabellingPage`), writes the answer on that clip's row of
+the sheet as read at that moment, and, where the sheet was sorted or edited on disk meanwhile, says so on the page
+("the sheet changed on disk: reloaded"). A sheet that is missing or unreadable, a clip no longer in the sheet, or a
+table selection that names no clip is one sentence on the page and one line in the log, never an error dialog or a
+traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import threading
 import time
@@ -23,7 +31,18 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import RecipeError
-from .sheet import NOT_SPEECH, SKIP, SheetRow, read_sheet, record_answer
+from .sheet import (
+    NOT_EMOTIONS,
+    NOT_SPEECH,
+    SKIP,
+    ClipNotInSheet,
+    SheetRow,
+    answer_spelling,
+    claim_sheet,
+    read_sheet,
+    record_answer,
+    sheet_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +52,8 @@ SKIP_KEY, NOT_SPEECH_KEY = "s", "n"
 STATUS_SECONDS = 1.0
 #: Loggers whose lines the page shows as the adaptation's progress.
 PROGRESS_LOGGERS = ("ser_hf", "transformers.trainer")
+#: What the page says when the sheet read for a request is not the one it showed (sorted, or rows added or removed).
+SHEET_RELOADED = "The sheet changed on disk: reloaded"
 
 
 @dataclass
@@ -90,6 +111,7 @@ class LabellingSession:
         self.max_recording_minutes = max_recording_minutes
         self.job: Optional[AdaptationJob] = None
         self._job_lock = threading.Lock()
+        self.served = None  # the claim on the sheet (claim()), while this app serves it
 
     @property
     def answers(self) -> list[str]:
@@ -113,21 +135,31 @@ class LabellingSession:
         samples = decode_waveform(str(self.clip_path(row)), 16000, max_seconds=limit)
         return 16000, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)  # 16-bit, as the player sends it
 
-    def answer(self, index: int, label: str) -> list[SheetRow]:
-        """Write `label` as the answer of the clip in row `index`, at once."""
-        rows = self.rows()
-        if not 0 <= index < len(rows):
-            raise ValueError(f"No clip {index + 1} in {self.sheet} ({len(rows)} clips).")
-        rows = record_answer(self.sheet, rows[index].path, label, self.labels)
-        logger.info("Answer: %s -> %s", rows[index].path, label)
+    def answer(self, path: str, label: str) -> list[SheetRow]:
+        """Write `label` as the answer of the clip `path` (the one the page played), at once, on that clip's row of
+        the sheet as read now (:func:`~.sheet.record_answer`); returns the sheet's rows."""
+        rows = record_answer(self.sheet, path, label, self.labels)
+        logger.info("Answer: %s -> %s", path, label)
         return rows
+
+    def claim(self) -> None:
+        """Mark the sheet as served by this app (:func:`~.sheet.claim_sheet`: a second app on it warns at start)."""
+        self.served = claim_sheet(self.sheet)
+
+    def release(self) -> None:
+        """Let another app serve the sheet without a warning (also done by the end of the process)."""
+        served, self.served = self.served, None
+        if served is not None:
+            served.release()
 
     def progress(self, rows: Sequence[SheetRow]) -> str:
         """Answers so far per emotion, skipped and not speech, as one line of Markdown."""
         counts = {answer: 0 for answer in self.answers}
         for row in rows:
-            if row.label in counts:
-                counts[row.label] += 1
+            spelling = answer_spelling(row.label)
+            answer = spelling if spelling in NOT_EMOTIONS else row.label
+            if answer in counts:
+                counts[answer] += 1
         answered = sum(counts.values())
         parts = [f"{answer} **{count}**" for answer, count in counts.items()]
         return f"{answered} of {len(rows)} clips answered: " + " · ".join(parts)
@@ -231,20 +263,42 @@ def button_id(number: int) -> str:
     return f"answer-{number}"
 
 
-def labelling_tab(session: LabellingSession):
-    """Render the "Label" tab of `session` (inside the app's ``gr.Tabs``); returns what the page's load event needs:
-    the components a clip is shown in, the row of the first clip without an answer, and the view of a row."""
-    import gradio as gr
+def _first_open(rows: Sequence[SheetRow]) -> int:
+    return next((index for index, row in enumerate(rows) if not row.answered), 0)
 
-    keys = answer_keys(session.labels)
 
-    def first_open(rows: Sequence[SheetRow]) -> int:
-        return next((index for index, row in enumerate(rows) if not row.answered), 0)
+def _selected_row(event) -> Any:
+    """The row a table selection names (``event.index``, ``[row, column]``), as the browser sent it."""
+    index = getattr(event, "index", None)
+    return index[0] if isinstance(index, (list, tuple)) and index else index
 
-    def view(index: int, rows: Optional[list[SheetRow]] = None):
-        rows = session.rows() if rows is None else rows
+
+def _selected_path(event) -> Optional[str]:
+    """The path of the row a table selection names (its second cell), where the browser sent one."""
+    values = getattr(event, "row_value", None)
+    return values[1] if isinstance(values, (list, tuple)) and len(values) > 1 and isinstance(values[1], str) else None
+
+
+class LabellingPage:
+    """What each request of the labelling page does. A page's state (``shown``, a ``gr.State`` kept on the server)
+    is the clip it plays: ``{"index": row, "path": clip, "order": sheet_order(rows)}``. Every request reads the sheet
+    again and returns the page's new content, :data:`PAGE_OUTPUTS` in order: ``shown``, a notice (one sentence, or
+    empty), the clip's description, its audio, the progress line and the table.
+
+    A request that cannot be done as asked (the sheet missing or unreadable, the clip answered no longer in the sheet,
+    a selection that names no clip) returns the page with a notice saying so and logs it in one line; it never raises.
+    """
+
+    def __init__(self, session: LabellingSession):
+        self.session = session
+
+    def view(self, index: int, rows: Sequence[SheetRow], notice: str = "") -> tuple:
+        """The page on the clip of row `index` of `rows` (the nearest row where there is none), with `notice`."""
+        session = self.session
+        order = sheet_order(rows)
         if not rows:
-            return index, "The sheet lists no clip.", "", None, session.progress(rows), []
+            shown = {"index": 0, "path": "", "order": order}
+            return shown, notice, "The sheet lists no clip.", None, session.progress(rows), []
         index = min(max(index, 0), len(rows) - 1)
         row = rows[index]
         guess = (
@@ -260,7 +314,117 @@ def labelling_tab(session: LabellingSession):
             logger.warning("Not played: %s", error)
             audio, about = None, f"{about} It cannot be played: {error}"
         table = [[number + 1, r.path, r.speaker, r.model_guess, r.label] for number, r in enumerate(rows)]
-        return index, about, row.path, audio, session.progress(rows), table
+        shown = {"index": index, "path": row.path, "order": order}
+        return shown, notice, about, audio, session.progress(rows), table
+
+    def locate(self, shown: Any, rows: Sequence[SheetRow]) -> tuple[int, bool]:
+        """The row of `rows` (the sheet read now) holding the clip the page shows, found by its path, and whether the
+        sheet changed on disk since the page read it; a page that shows no clip yet gets the first unanswered one."""
+        if not isinstance(shown, dict) or not shown.get("path"):
+            return _first_open(rows), False
+        changed = shown.get("order") != sheet_order(rows)
+        for number, row in enumerate(rows):
+            if row.path == shown["path"]:
+                return number, changed
+        index = shown.get("index")
+        return (index if isinstance(index, int) else 0), True
+
+    def _trouble(self, shown: Any, message: str) -> tuple:
+        """The page after a request that could not be done: `message` as its notice and one line in the log; the
+        clip it showed, where the sheet can still be read."""
+        logger.warning("Labelling page: %s", message)
+        try:
+            rows = self.session.rows()
+        except (RecipeError, ValueError, OSError):
+            return shown, message, "No clip to show until the sheet can be read again.", None, "", []
+        return self.view(self.locate(shown, rows)[0], rows, notice=message)
+
+    def _guarded(self, shown: Any, request) -> tuple:
+        try:
+            return request()
+        except (RecipeError, ValueError, OSError) as error:  # the sheet, as a user or another program left it
+            return self._trouble(shown, str(error))
+
+    def open(self, shown: Any = None) -> tuple:
+        """The page opened or reloaded: the first clip without an answer."""
+
+        def request():
+            rows = self.session.rows()
+            return self.view(_first_open(rows), rows)
+
+        return self._guarded(shown, request)
+
+    def step(self, shown: Any, move: int) -> tuple:
+        """The clip `move` rows after (or before) the one the page shows, in the sheet as read now."""
+
+        def request():
+            rows = self.session.rows()
+            index, changed = self.locate(shown, rows)
+            return self.view(index + move, rows, notice=self._reloaded(changed))
+
+        return self._guarded(shown, request)
+
+    def answer(self, label: str, shown: Any) -> tuple:
+        """`label` written as the answer of the clip the page shows (found by its path in the sheet as read now);
+        then the next clip without an answer."""
+
+        def request():
+            path = shown.get("path") if isinstance(shown, dict) else None
+            if not path:
+                return self._trouble(shown, "No clip was shown, so the answer was not written: answer this one.")
+            try:
+                rows = self.session.answer(path, label)
+            except ClipNotInSheet:
+                return self._trouble(
+                    shown, f"{SHEET_RELOADED}, and {path} is no longer in it: the answer was not written."
+                )
+            index, changed = self.locate(shown, rows)
+            # The next clip without an answer, from the top again past the last one.
+            following = next(
+                (i for i in [*range(index + 1, len(rows)), *range(index)] if not rows[i].answered), index + 1
+            )
+            notice = f"{SHEET_RELOADED}; your answer went to {path}, the clip you heard." if changed else ""
+            if notice:
+                logger.info("Labelling page: %s", notice)
+            return self.view(following, rows, notice=notice)
+
+        return self._guarded(shown, request)
+
+    def select(self, shown: Any, event) -> tuple:
+        """The clip of the table's row the person chose: found by the row's path where the browser sent it, by the
+        row number in a table that is still the sheet's order, and otherwise refused in a sentence."""
+
+        def request():
+            rows = self.session.rows()
+            row, path = _selected_row(event), _selected_path(event)
+            paths = [r.path for r in rows]
+            outdated = isinstance(shown, dict) and shown.get("order") != sheet_order(rows)
+            if path in paths:
+                return self.view(paths.index(path), rows, notice=self._reloaded(outdated))
+            if not (isinstance(row, numbers.Integral) and not isinstance(row, bool) and 0 <= row < len(rows)):
+                return self._trouble(
+                    shown, f"That selection ({row!r}) names no clip of the sheet: choose a row of the table."
+                )
+            if outdated:  # the row of a table the sheet no longer matches may hold another clip now
+                return self._trouble(shown, f"{SHEET_RELOADED}: choose the clip again in the table below.")
+            return self.view(int(row), rows)
+
+        return self._guarded(shown, request)
+
+    @staticmethod
+    def _reloaded(changed: bool) -> str:
+        if changed:
+            logger.info("Labelling page: %s.", SHEET_RELOADED)
+        return f"{SHEET_RELOADED}." if changed else ""
+
+
+def labelling_tab(session: LabellingSession) -> tuple[list, LabellingPage]:
+    """Render the "Label" tab of `session` (inside the app's ``gr.Tabs``); returns the components a request updates
+    (in the order :class:`LabellingPage` returns them) and the page's requests."""
+    import gradio as gr
+
+    keys = answer_keys(session.labels)
+    page = LabellingPage(session)
 
     with gr.Tab("Label", id="label"):
         gr.Markdown(
@@ -269,10 +433,10 @@ def labelling_tab(session: LabellingSession):
             + "). Every answer is saved in the sheet at once; a reload starts at the first clip without one."
         )
         progress = gr.Markdown(elem_id="label-progress")
+        notice = gr.Markdown(elem_id="label-notice")
         about = gr.Markdown(elem_id="label-clip")
-        current_path = gr.Textbox(visible=False)
         player = gr.Audio(label="Clip", type="numpy", interactive=False, elem_id="label-player")
-        index = gr.State(0)
+        shown = gr.State(None)
         with gr.Row():
             answer_buttons = [
                 (answer, gr.Button(f"{answer} ({key})", elem_id=button_id(number), size="sm"))
@@ -297,40 +461,34 @@ def labelling_tab(session: LabellingSession):
         status = gr.Markdown(session.adaptation_status(), elem_id="adapt-status")
         timer = gr.Timer(STATUS_SECONDS)
 
-        outputs = [index, about, current_path, player, progress, table]
-
-        def answer(label: str, number: int):
-            try:
-                rows = session.answer(number, label)
-            except ValueError as error:
-                raise gr.Error(str(error), print_exception=False) from None
-            following_open = next(
-                (i for i in range(number + 1, len(rows)) if not rows[i].answered), min(number + 1, len(rows) - 1)
-            )
-            return view(following_open, rows)
-
+        outputs = [shown, notice, about, player, progress, table]
         for label, button in answer_buttons:
-            button.click(partial(answer, label), inputs=index, outputs=outputs, api_name=False)
-        previous.click(lambda number: view(number - 1), inputs=index, outputs=outputs, api_name=False)
-        following.click(lambda number: view(number + 1), inputs=index, outputs=outputs, api_name=False)
+            button.click(partial(page.answer, label), inputs=shown, outputs=outputs, api_name=False)
+        previous.click(partial(_step, page, -1), inputs=shown, outputs=outputs, api_name=False)
+        following.click(partial(_step, page, 1), inputs=shown, outputs=outputs, api_name=False)
 
-        def chosen(event):
-            return view(event.index[0])
+        def chosen(state, event):
+            return page.select(state, event)
 
         chosen.__annotations__["event"] = gr.SelectData  # the object, which Gradio reads to pass the selected row
 
-        table.select(chosen, inputs=None, outputs=outputs, api_name=False)
+        table.select(chosen, inputs=shown, outputs=outputs, api_name=False)
 
         def start(speakers: str):
             try:
                 session.start_adaptation([s.strip() for s in (speakers or "").split(",") if s.strip()])
             except ValueError as error:
-                raise gr.Error(str(error), print_exception=False) from None
+                logger.warning("Labelling page: %s", error)
+                return f"{error} {session.adaptation_status()}"
             return session.adaptation_status()
 
         adapt_button.click(start, inputs=test_speakers, outputs=status, api_name=False)
         timer.tick(session.adaptation_status, outputs=status, api_name=False, show_progress="hidden")
-        return outputs, first_open, view
+        return outputs, page
+
+
+def _step(page: LabellingPage, move: int, shown: Any) -> tuple:
+    return page.step(shown, move)
 
 
 def build_labelling_app(
@@ -383,22 +541,28 @@ def build_labelling_app(
     built: dict[str, Any] = {}
 
     def tabs():
-        built["outputs"], built["first_open"], built["view"] = labelling_tab(session)
+        built["outputs"], built["page"] = labelling_tab(session)
 
     app = build_app(model, revision=revision, extra_tabs=tabs, second_model=session.adapted_model, **app_options)
     with app:
         # Opened (or reloaded) on the first clip without an answer, the sheet read from disk.
-        def opened():
-            rows = session.rows()
-            return built["view"](built["first_open"](rows), rows)
+        app.load(built["page"].open, inputs=built["outputs"][0], outputs=built["outputs"], api_name=False)
+    session.claim()  # a second app on the same sheet warns now
+    close = app.close
 
-        app.load(opened, inputs=None, outputs=built["outputs"], api_name=False)
-    app.labelling_session = session
+    def close_and_release(*args, **kwargs):
+        session.release()
+        return close(*args, **kwargs)
+
+    app.close = close_and_release
+    app.labelling_session, app.labelling_page = session, built["page"]
     return app
 
 
 __all__ = [
+    "SHEET_RELOADED",
     "AdaptationJob",
+    "LabellingPage",
     "LabellingSession",
     "answer_keys",
     "build_labelling_app",

@@ -5,12 +5,13 @@ with the adapted model beside the original. Also, without a browser: the page pl
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 import pytest
 
-from ser_hf.adaptation.sheet import SKIP, read_sheet, write_sheet
+from ser_hf.adaptation.sheet import SKIP, SheetRow, read_sheet, write_sheet
 from tests.adaptation.test_suggest import SPEAKER_REGEX, trained_model, unlabelled_folder  # noqa: F401
 from tests.conftest import RAVDESS_SAMPLE
 
@@ -19,12 +20,9 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 gradio = pytest.importorskip("gradio")
 
-from ser_hf.adaptation.labelling_page import build_labelling_app  # noqa: E402
+from ser_hf.adaptation.labelling_page import SHEET_RELOADED, build_labelling_app  # noqa: E402
 from ser_hf.deploy.app import launch_options  # noqa: E402
 from tests.deploy.test_app import browser, free_port  # noqa: E402, F401
-
-#: The adaptation's settings on the page: as small as a test affords.
-TINY_ADAPTATION = {"num_train_epochs": 1, "soup_size": 1}
 
 
 def wait_for(condition, timeout: float = 20.0, what: str = "the condition"):
@@ -49,7 +47,6 @@ def labelling(tmp_path, trained_model):  # noqa: F811
         sheet,
         speaker_regex=SPEAKER_REGEX,
         per_emotion=1,
-        overrides=TINY_ADAPTATION,
     )
     _, url, _ = app.launch(
         server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_options()
@@ -133,3 +130,193 @@ def test_a_browser_test_without_chromium_fails_where_ci_requires_the_browser(mon
     monkeypatch.setenv(test_app.REQUIRE_BROWSER, "1")
     with pytest.raises(pytest.fail.Exception, match="SER_HF_REQUIRE_BROWSER=1 .* a failure"):
         test_app.require_chromium()
+
+
+# --- Issue 85: every answer bound to its clip; a missing sheet or a stale selection is one sentence ----------------
+
+
+@pytest.fixture
+def page(tmp_path):
+    """The page's requests (no server, no model) over a sheet of four shipped clips."""
+    from ser_hf.adaptation.labelling_page import LabellingPage, LabellingSession
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    rows = []
+    for number, clip in enumerate(sorted(RAVDESS_SAMPLE.glob("Actor_01/*.flac"))[:4]):
+        (folder / f"SPA_{number:02d}.flac").symlink_to(clip)
+        rows.append(SheetRow(path=f"SPA_{number:02d}.flac", speaker="SPA"))
+    sheet = tmp_path / "sheet.csv"
+    write_sheet(sheet, rows)
+    session = LabellingSession("no-model", folder, sheet, ["angry", "sad"], tmp_path / "adapted")
+    return LabellingPage(session), sheet
+
+
+def labelling_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "ser_hf.adaptation.labelling_page" and r.levelno >= 30]
+
+
+def test_an_answer_goes_to_the_clip_played_when_the_sheet_was_sorted_on_disk_and_the_page_is_told(page):
+    page, sheet = page
+    shown, notice, about, audio, *_ = page.open()
+    assert shown["path"] == "SPA_00.flac" and notice == "" and about.startswith("Clip 1 of 4") and audio is not None
+    write_sheet(sheet, list(reversed(read_sheet(sheet))))  # sorted in a spreadsheet while the page shows clip 1
+    shown, notice, *_ = page.answer("angry", shown)
+    assert [(row.path, row.label) for row in read_sheet(sheet) if row.label] == [("SPA_00.flac", "angry")]
+    assert notice == f"{SHEET_RELOADED}; your answer went to SPA_00.flac, the clip you heard."
+    assert shown["path"] == "SPA_03.flac"  # the next clip without an answer, in the sheet's new order
+    # The clip shown removed from the sheet meanwhile: nothing written, and the page says so.
+    write_sheet(sheet, [row for row in read_sheet(sheet) if row.path != "SPA_03.flac"])
+    shown, notice, *_ = page.answer("sad", shown)
+    assert [row.label for row in read_sheet(sheet)] == ["", "", "angry"]
+    assert notice == f"{SHEET_RELOADED}, and SPA_03.flac is no longer in it: the answer was not written."
+    # Unchanged, an answer says nothing and moves on.
+    shown, notice, *_ = page.answer("sad", page.open()[0])
+    assert notice == "" and [row.label for row in read_sheet(sheet)] == ["sad", "", "angry"]
+
+
+def test_a_missing_sheet_is_one_sentence_on_the_page_and_one_line_in_the_log(page, caplog):
+    page, sheet = page
+    shown = page.open()[0]
+    sheet.unlink()
+    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+        for request in (lambda: page.step(shown, 1), lambda: page.open(shown), lambda: page.answer("sad", shown)):
+            caplog.clear()
+            kept, notice, about, audio, progress, table = request()
+            assert notice == f"{sheet}: no such labelling sheet (ser-hf suggest writes one)."
+            assert about == "No clip to show until the sheet can be read again." and audio is None and table == []
+            assert kept == shown
+            assert labelling_warnings(caplog) == [f"Labelling page: {notice}"]
+
+
+@pytest.mark.parametrize("row", ["SPA_01.flac", 1.5, None, True, 7, -1])
+def test_a_selection_that_names_no_clip_is_one_sentence_and_one_log_line(page, caplog, row):
+    page, sheet = page
+    shown = page.open()[0]
+    event = gradio.SelectData(None, {"index": [row, 1], "value": "x", "row_value": None})
+    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+        kept, notice, about, *_ = page.select(shown, event)
+    assert notice == f"That selection ({row!r}) names no clip of the sheet: choose a row of the table."
+    assert kept["path"] == shown["path"] and about.startswith("Clip 1 of 4")
+    assert labelling_warnings(caplog) == [f"Labelling page: {notice}"]
+
+
+def test_a_selection_opens_its_clip_by_path_even_from_a_table_the_sheet_outdated(page, caplog):
+    page, sheet = page
+    shown = page.open()[0]
+    row_of = lambda number: gradio.SelectData(  # noqa: E731
+        None, {"index": [number, 1], "value": f"SPA_0{number}.flac", "row_value": [number + 1, f"SPA_0{number}.flac"]}
+    )
+    assert page.select(shown, row_of(2))[0]["path"] == "SPA_02.flac"
+    write_sheet(sheet, list(reversed(read_sheet(sheet))))
+    kept, notice, about, *_ = page.select(shown, row_of(2))  # row 3 of the old table: SPA_02, now row 2
+    assert kept["path"] == "SPA_02.flac" and about.startswith("Clip 2 of 4") and notice == f"{SHEET_RELOADED}."
+    # Without the row's path, a row number of an outdated table is not trusted.
+    kept, notice, *_ = page.select(shown, gradio.SelectData(None, {"index": [2, 1], "value": "x"}))
+    assert kept["path"] == "SPA_00.flac" and notice == f"{SHEET_RELOADED}: choose the clip again in the table below."
+
+
+@pytest.mark.browser
+def test_in_the_browser_a_sheet_sorted_mid_session_gets_the_answer_on_the_clip_shown(browser, labelling):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    app, url, folder, sheet = labelling
+    labels = app.labelling_session.labels
+    rows = read_sheet(sheet)
+    page_text = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
+    browser.get(url)
+    wait_for(lambda: f"Clip 1 of {len(rows)}" in page_text(), what="the first clip")
+    assert rows[0].path in page_text()
+    write_sheet(sheet, list(reversed(rows)))  # a spreadsheet's sort while the page plays the first clip
+    browser.find_element(By.ID, "answer-0").click()
+    wait_for(lambda: SHEET_RELOADED in page_text(), what="the page told of the sheet's change")
+    assert [(row.path, row.label) for row in read_sheet(sheet) if row.label] == [(rows[0].path, labels[0])]
+    assert f"your answer went to {rows[0].path}, the clip you heard" in page_text()
+
+
+@pytest.mark.browser
+def test_in_the_browser_a_deleted_sheet_then_next_is_one_sentence_and_one_log_line(
+    browser,  # noqa: F811
+    labelling,
+    caplog,
+    capfd,
+):
+    from selenium.webdriver.common.by import By
+
+    app, url, folder, sheet = labelling
+    page_text = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
+    browser.get(url)
+    wait_for(lambda: "Clip 1 of" in page_text(), what="the first clip")
+    sheet.unlink()
+    missing = f"{sheet}: no such labelling sheet (ser-hf suggest writes one)."
+    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+        browser.find_element(By.ID, "label-next").click()
+        wait_for(lambda: missing in page_text(), what="the missing sheet said on the page")
+        assert "Error" not in page_text()
+        browser.refresh()
+        wait_for(lambda: missing in page_text(), what="the missing sheet said on the reloaded page")
+        time.sleep(0.5)
+        assert "Error" not in page_text()
+    assert labelling_warnings(caplog) == [f"Labelling page: {missing}"] * 2
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_second_app_on_a_served_sheet_warns_at_start_and_a_closed_app_frees_it(labelling, trained_model, caplog):  # noqa: F811
+    app, url, folder, sheet = labelling
+    with caplog.at_level(logging.WARNING, logger="ser_hf.adaptation.sheet"):
+        second = build_labelling_app(str(trained_model), folder, sheet)
+    assert [r.getMessage() for r in caplog.records if r.name == "ser_hf.adaptation.sheet"] == [
+        f"{sheet} is served by another ser-hf app already (it holds {sheet.parent / f'.{sheet.name}.served'}): every "
+        "answer of both is kept, each written under a lock, but each page sees the other's answers only at its next "
+        "step; stop one of the apps to label alone."
+    ]
+    second.close()
+    app.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ser_hf.adaptation.sheet"):
+        third = build_labelling_app(str(trained_model), folder, sheet)
+    third.close()
+    assert [r for r in caplog.records if r.name == "ser_hf.adaptation.sheet"] == []
+
+
+def test_selections_sent_over_http_as_a_hostile_page_would_are_answered_without_a_traceback(labelling, caplog, capfd):
+    """The table's select event driven over HTTP, as the page's own code sends it, with a path, a float and null as
+    the row: each is one sentence back and one line in the log (were four tracebacks)."""
+    import json
+
+    import httpx
+
+    app, url, folder, sheet = labelling
+    (select,) = [block for block in app.fns.values() if getattr(block.fn, "__name__", "") == "chosen"]
+    base = url.rstrip("/")
+    notices = []
+    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+        for number, row in enumerate([read_sheet(sheet)[1].path, 1.5, None]):
+            session = f"hostile{number}"
+            joined = httpx.post(
+                f"{base}/gradio_api/queue/join",
+                json={
+                    "data": [None],
+                    "event_data": {"index": [row, 1], "value": "x"},
+                    "fn_index": select._id,
+                    "trigger_id": select.targets[0][0],
+                    "session_hash": session,
+                },
+                timeout=30,
+            )
+            assert joined.status_code == 200, joined.text
+            with httpx.stream(
+                "GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}, timeout=60
+            ) as r:
+                for line in r.iter_lines():
+                    message = json.loads(line[5:]) if line.startswith("data:") else {}
+                    if message.get("msg") == "process_completed":
+                        assert message["success"] is True, message
+                        notices.append(message["output"]["data"][1])
+                        break
+    assert notices == [
+        f"That selection ({row!r}) names no clip of the sheet: choose a row of the table."
+        for row in [read_sheet(sheet)[1].path, 1.5, None]
+    ]
+    assert len(labelling_warnings(caplog)) == 3
+    assert "Traceback" not in capfd.readouterr().err
