@@ -258,8 +258,9 @@ def check_adaptation(
         from .sheet import labelled_rows_csv
 
         labelled_csv = output.parent / f"{output.name}{LABELS_SUFFIX}"
+        # The whole sheet is checked (the model's emotions, every file in the folder) before the file is written.
         labelled_csv.parent.mkdir(parents=True, exist_ok=True)
-        counts = labelled_rows_csv(labels_csv, labelled_csv)
+        counts = labelled_rows_csv(labels_csv, labelled_csv, labels=facts["labels"], data_dir=data)
         options["csv_path"] = str(labelled_csv)
         sheet_record = {"labels_csv": str(labels_csv), "sheet_answers": counts}
     plan = AdaptationPlan(
@@ -273,9 +274,14 @@ def check_adaptation(
         unlabelled_dir=Path(unlabelled_dir).expanduser() if unlabelled_dir is not None else None,
     )
     plan.record.update(sheet_record)
-    plan.labelled_paths = check_labelled_clips(plan, facts["labels"])
-    if plan.unlabelled_dir is not None:
-        check_unlabelled_recordings(plan, plan.labelled_paths, self_train_on_test_speakers)
+    try:
+        plan.labelled_paths = check_labelled_clips(plan, facts["labels"])
+        if plan.unlabelled_dir is not None:
+            check_unlabelled_recordings(plan, plan.labelled_paths, self_train_on_test_speakers)
+    except RecipeError:
+        if labels_csv is not None:  # the file derived from the user's sheet goes with the refused adaptation
+            Path(options["csv_path"]).unlink(missing_ok=True)
+        raise
     return plan
 
 

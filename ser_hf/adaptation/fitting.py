@@ -41,6 +41,7 @@ class LabelledStates:
     training: np.ndarray
     evaluation: np.ndarray
     statistics: dict[str, Any]
+    normalization: Optional[dict[str, Any]] = None
 
 
 def projected_representation(model, feature_extractor, rows: Sequence[Mapping[str, Any]], plan) -> np.ndarray:
@@ -165,6 +166,7 @@ def labelled_states(
         training=projected_representation(model, feature_extractor, rows, training_plan),
         evaluation=projected_representation(model, feature_extractor, rows, evaluation_plan),
         statistics=statistics,
+        normalization=evaluation_plan.to_dict() if evaluation_plan is not None else None,
     )
 
 
@@ -242,7 +244,7 @@ def fit_adaptation(
     selection.statistics = states.statistics
     set_classifier(model, selection.classifier, states.label_names)
     export_model(model, feature_extractor, output_dir)
-    evaluation, normalization = {}, {"mode": getattr(feature_extractor, "normalization", None)}
+    evaluation, normalization = {}, states.normalization
     if test_speakers:
         source = CorpusSource("folder", str(data_dir), options=dict(options))
         # The model in memory is the one just saved (its weights, labels and feature extractor): not loaded again.

@@ -18,6 +18,7 @@ traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import numbers
 import os
@@ -31,6 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import RecipeError
+from ..recipe.adaptation import ADAPTATION_FILE
 from .sheet import (
     NOT_EMOTIONS,
     NOT_SPEECH,
@@ -68,6 +70,7 @@ class AdaptationJob:
     error: Optional[str] = None
     recognizer: Any = None
     report: str = ""
+    estimate: str = ""
 
 
 class _LastLine(logging.Handler):
@@ -89,7 +92,6 @@ class LabellingSession:
         sheet (`Path`): the labelling sheet.
         labels (`Sequence[str]`): the model's emotions, the page's buttons.
         output_dir (`Path`): where the adapted models go (``adaptation-1``, ``adaptation-2``, ... inside it).
-        overrides (`Mapping`, *optional*): recipe values the adaptation changes (``ser-hf app --set``).
     """
 
     def __init__(
@@ -101,13 +103,11 @@ class LabellingSession:
         output_dir: Path,
         *,
         revision: Optional[str] = None,
-        overrides: Optional[Mapping[str, Any]] = None,
         max_recording_minutes: Optional[float] = None,
     ):
         self.model, self.revision = model, revision
         self.folder = folder.expanduser().resolve()
         self.sheet, self.labels, self.output_dir = sheet, list(labels), output_dir
-        self.overrides = dict(overrides or {})
         self.max_recording_minutes = max_recording_minutes
         self.job: Optional[AdaptationJob] = None
         self._job_lock = threading.Lock()
@@ -196,7 +196,6 @@ class LabellingSession:
                 job.output_dir,
                 labels_csv=self.sheet,
                 test_speakers=test_speakers,
-                overrides=self.overrides,
                 revision=self.revision,
             )
             job.recognizer = EmotionRecognizer(
@@ -204,11 +203,17 @@ class LabellingSession:
             )
             report = job.output_dir / REPORT_MARKDOWN
             job.report = report.read_text() if report.is_file() else ""
+            # What the adaptation kept and how good it is expected to be on new speakers (ser-hf adapt's last line).
+            record = json.loads((job.output_dir / ADAPTATION_FILE).read_text())
+            job.estimate = record["selection"]["estimate_line"]
             job.state = "done"
             logger.info("Adapted model served beside the original: %s", job.output_dir)
         except (RecipeError, ValueError, OSError, RuntimeError) as error:
             job.state, job.error = "failed", str(error)
             logger.warning("The adaptation failed: %s", error)
+        except Exception as error:  # a bug must not leave the page saying "Adapting" for ever
+            job.state, job.error = "failed", f"{type(error).__name__}: {error}"
+            logger.exception("The adaptation failed")
         finally:
             for progress_logger in progress_loggers:
                 progress_logger.removeHandler(handler)
@@ -224,8 +229,8 @@ class LabellingSession:
         if job.state == "failed":
             return f"The adaptation failed: {job.error}"
         return (
-            f"Adapted: `{job.output_dir}`. The **Try** tab scores a recording with it beside the original "
-            "(ser-hf predict, app and push take the folder)."
+            f"Adapted: `{job.output_dir}`. {job.estimate} The **Try** tab scores a recording with it beside the "
+            "original (ser-hf predict, app and push take the folder)."
         )
 
     def adapted_model(self) -> Optional[tuple[str, Any, str]]:
@@ -499,7 +504,6 @@ def build_labelling_app(
     output_dir: Optional[str | os.PathLike] = None,
     speaker_regex: Optional[str] = None,
     per_emotion: int = 5,
-    overrides: Optional[Mapping[str, Any]] = None,
     revision: Optional[str] = None,
     **app_options,
 ):
@@ -534,7 +538,6 @@ def build_labelling_app(
         labels,
         output,
         revision=revision,
-        overrides=overrides,
         max_recording_minutes=app_options.get("max_recording_minutes", MAX_RECORDING_MINUTES),
     )
     session.rows()  # a sheet that does not read is refused now, not on the page

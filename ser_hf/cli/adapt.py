@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Sequence
 
 import yaml
 
-from ..errors import RecipeError
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, key_values, speaker_ids
 from .errors import RESUME_HINT
@@ -87,34 +85,6 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42, help="seed of the cross-validation's folds (default 42)")
     parser.set_defaults(run=adapt_command, interrupted_hint=RESUME_HINT)
     return parser
-
-
-def add_set_argument(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--set KEY=VALUE`` (repeatable, into ``args.overrides``; read by :func:`recipe_overrides`)."""
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"{what}, repeatable; values read as YAML, a dotted key sets one entry of a mapping",
-    )
-
-
-def recipe_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` as recipe values (a dotted key sets one entry of a mapping), every key checked against the
-    recipe's keys before anything loads."""
-    from ..recipe.errors import unknown_key_message
-    from ..recipe.keys import recipe_keys_before_imports
-
-    known = recipe_keys_before_imports()
-    overrides = {}
-    for key, value in key_values(items, "--set").items():
-        top = key.partition(".")[0]
-        if known is not None and top not in known:
-            raise RecipeError(f"--set: unknown recipe key {unknown_key_message(top, known)}.")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
 
 
 def adapt_command(args: argparse.Namespace) -> int:

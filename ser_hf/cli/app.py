@@ -7,7 +7,6 @@ import argparse
 
 # ser_hf.deploy.app imports Gradio and the model's libraries only when it builds the app.
 from ..deploy.app import MAX_RECORDING_MINUTES, MAX_UPLOAD_MB, TIMELINE_SECONDS
-from .adapt import add_set_argument
 from .commands import COMMANDS
 from .corpus_arguments import positive_int
 from .number_arguments import non_negative_seconds, port_number
@@ -91,7 +90,6 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the adapted models go (default: SHEET.adapted beside the sheet)",
     )
-    add_set_argument(label, "change a recipe value of the adaptation (as ser-hf adapt --set)")
     app.set_defaults(run=app_command)
     return app
 
@@ -120,7 +118,6 @@ def app_command(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from ..adaptation.labelling_page import build_labelling_app
-        from .adapt import recipe_overrides
 
         folder = Path(args.label).expanduser()
         sheet = args.sheet or folder.resolve().with_name(f"{folder.resolve().name}.labels.csv")
@@ -131,7 +128,6 @@ def app_command(args: argparse.Namespace) -> int:
             output_dir=args.adapted_dir,
             speaker_regex=args.speaker_regex,
             per_emotion=args.per_emotion,
-            overrides=recipe_overrides(args.overrides),
             **options,
         )
     # Gradio's own start-up lines are quieted: its hint names launch(share=True), where the flag here is --share.

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -200,10 +199,8 @@ def cell_values(values: Mapping[str, Any], seed: Optional[int], normalization: O
 def parse_values(values: Mapping[str, Any]):
     """The :class:`~ser_hf.recipe.Recipe` of `values`, parsed as ``ser-hf train`` parses a file (every key checked)."""
     from ..recipe import Recipe
-    from ..recipe.yaml_io import write_recipe_file
 
-    with tempfile.TemporaryDirectory() as folder:
-        return Recipe.parse([str(write_recipe_file(Path(folder) / "loco_recipe.yaml", values))])
+    return Recipe.from_values(values)
 
 
 def corpus_labels(values: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ import os
 import sys
 import types
 import typing
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 from transformers import HfArgumentParser
 
@@ -77,9 +77,20 @@ class RecipeParser(HfArgumentParser):
         recipe_path, values = None, {}
         if args and not args[0].startswith("-"):
             recipe_path, args = args[0], args[1:]
-        where = f" (recipe {recipe_path})" if recipe_path else ""
         if recipe_path is not None:
             values = read_recipe(recipe_path, self.field_names())
+        return self.parse_values(values, args, recipe_path)
+
+    def parse_values(
+        self, values: Mapping[str, Any], args: Sequence[str] = (), recipe_path: Optional[str] = None
+    ) -> tuple:
+        """Parse recipe `values` (the mapping a recipe file holds; `recipe_path` names its file in errors) and
+        ``--key value`` `args` over them into the dataclasses: every key checked as in a file, strings parsed from
+        `args` only."""
+        values, args = dict(values), list(args)
+        where = f" (recipe {recipe_path})" if recipe_path else ""
+        check_recipe_keys(values, self.field_names(), recipe_path or "the recipe's values")
+        if values:
             # argparse checks choices on the command line only; a recipe's values are checked here.
             for action in self._actions:
                 if action.dest in values and action.choices is not None:
@@ -88,10 +99,9 @@ class RecipeParser(HfArgumentParser):
                         continue  # a field whose default is None (recipe.yaml of a run writes every value)
                     if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
                         raise RecipeError(
-                            f"{action.dest}: {value!r} is not one of "
-                            f"{', '.join(map(str, action.choices))} (recipe {recipe_path})."
+                            f"{action.dest}: {value!r} is not one of {', '.join(map(str, action.choices))}{where}."
                         )
-            check_recipe_types(values, self.dataclass_types, recipe_path)
+            check_recipe_types(values, self.dataclass_types, recipe_path or "the recipe's values")
             self.set_defaults(**values)
         try:
             parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)

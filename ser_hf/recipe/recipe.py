@@ -11,7 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from ..run_record import RunConfig
 from .augmentation_arguments import AugmentationArguments
@@ -65,6 +65,18 @@ class Recipe:
 
         args = tuple(sys.argv[1:] if args is None else args)
         recipe = cls(*RecipeParser().parse_recipe(list(args)), args=args)
+        recipe.augmentation.check_model(recipe.model)
+        recipe.training.check_model(recipe.model, recipe.data)
+        return recipe
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], args: Sequence[str] = ()) -> Recipe:
+        """The recipe of `values` (a mapping of recipe keys to values, as a recipe file holds them; ``--key value``
+        `args` over them), parsed and checked as :meth:`parse` parses a file: the library's typed entry, with no
+        file written or read."""
+        from .parser import RecipeParser
+
+        recipe = cls(*RecipeParser().parse_values(values, args), args=None)
         recipe.augmentation.check_model(recipe.model)
         recipe.training.check_model(recipe.model, recipe.data)
         return recipe

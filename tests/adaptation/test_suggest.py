@@ -128,14 +128,15 @@ def test_suggest_writes_a_sheet_and_adapt_reads_its_answers_without_encoding_a_c
     with caplog.at_level(logging.INFO, logger="ser_hf"):
         status = cli_main(
             ["adapt", str(trained_model), "--data_dir", str(folder), "--labels_csv", str(sheet)]
-            + ["--output_dir", str(adapted), "--set", "num_train_epochs=1", "--set", "soup_size=1"]
+            + ["--output_dir", str(adapted)]
         )
     assert status == 0
     labelled = len(rows) - 2
     assert f"Reused the encoder states of {labelled} of {labelled} clips" in caplog.text
     assert "encoded 0." in caplog.text and "Encoded " not in caplog.text
     record = json.loads((adapted / "adaptation.json").read_text())
-    assert record["labelled_clips"] == labelled and set(record["labels"]) == emotions_answered
+    assert record["labelled_clips"] == labelled and record["labels"] == record["model_labels"]
+    assert {label for label, clips in record["clips_per_label"].items() if clips} == emotions_answered
     assert record["sheet_answers"] == {"emotion": labelled, SKIP: 1, NOT_SPEECH: 1, "unanswered": 0}
     assert (tmp_path / "adapted.labels.csv").is_file()
 

@@ -91,6 +91,8 @@ def test_labelling_by_click_and_key_survives_a_reload_then_adapt_and_try_the_ada
     browser.find_element(By.ID, "adapt-button").click()
     wait_for(lambda: "Adapted:" in page_text() or "failed" in page_text(), timeout=300, what="the adaptation")
     assert "Adapted:" in page_text(), page_text()
+    # How good the adapted model is expected to be on new speakers (or that the model was kept): on the page.
+    assert "Expected UA on new speakers of your set-up:" in page_text()
     browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Try')]").click()
     clip = sorted(RAVDESS_SAMPLE.glob("Actor_08/*.flac"))[3]
     file_input = wait_for(
