@@ -30,6 +30,11 @@ def add_kfold_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--run_dir", "--run-dir", help="the runs' folder (default: the recipe's output_dir-kfold{folds}-seed{seed})"
     )
+    parser.add_argument(
+        "--fold_corpus",
+        "--fold-corpus",
+        help="in a recipe merging corpora, the corpus the folds split (default: the one not in train_only_corpora)",
+    )
     # Any other --key value is a recipe override, as for ser-hf train (ser_hf.cli.parse_args).
     parser.set_defaults(run=kfold_command, interrupted_hint=RESUME_HINT, takes_recipe_flags=True, recipe_args=[])
     return parser
@@ -45,6 +50,7 @@ def kfold_command(args: argparse.Namespace) -> int:
         fold_seed=args.fold_seed,
         recipe_args=args.recipe_args,
         output_dir=args.run_dir,
+        fold_corpus=args.fold_corpus,
         command="ser-hf " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["kfold"] else None,
     )
     print(kfold_row(document))

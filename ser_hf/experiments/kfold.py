@@ -4,11 +4,12 @@ The recipe runs under the speaker-grouped k-fold protocol (every speaker is test
 them), as BENCHMARKS.md's k-fold table runs every recipe: its own split lists dropped, ``split_protocol: kfold``,
 ``num_folds``, the fold seed as ``split_seed`` and as the training ``seed``; a recipe that chooses nothing on
 validation speakers (fixed epochs, last model) trains on all of each fold's training speakers, one that does holds out
-``validation_size`` of them (0.2 unless ``--validation_size`` says); a merged recipe folds RAVDESS alone while its
-other corpora train in every fold. The resolved recipe is written beside the run folder (``RUN_DIR.kfold.yaml``) and
-runs through the sequence ``ser-hf train`` runs (:func:`ser_hf.training.run_recipe.run_recipe`): a finished fold is
-read back and an interrupted one resumes from its last checkpoint. The result file
-(:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine) holds each fold's scores and the
+``validation_size`` of them (0.2 unless ``--validation_size`` says); a merged recipe's folds split the one corpus
+it does not list in ``train_only_corpora`` (or ``--fold_corpus``) while its other corpora train in every fold. The
+resolved values (:meth:`~ser_hf.recipe.Recipe.from_values`) run through the
+sequence ``ser-hf train`` runs (:func:`ser_hf.training.run_recipe.run_parsed_recipe`), whose run folder keeps them in
+its ``recipe.yaml``: a finished fold is read back and an interrupted one resumes from its last checkpoint. The result
+file (:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine) holds each fold's scores and the
 summary: the mean and standard deviation over the folds, and the folds' test speakers pooled with a speaker-bootstrap
 95 % interval, the figure BENCHMARKS.md reports.
 """
@@ -29,10 +30,6 @@ SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_si
 SET_BY_EXPERIMENT = SPLIT_KEYS + ("split_protocol", "num_folds", "split_seed", "seed", "output_dir")
 #: The share of each fold's training speakers held out for validation by a recipe that chooses on them.
 VALIDATION_SIZE = 0.2
-#: The corpus folded on its own when a recipe merges several (the others train in every fold).
-FOLDED_CORPUS = "ravdess"
-#: The resolved recipe, beside the run folder (``RUN_DIR.kfold.yaml``): ``ser-hf train`` runs it again as it is.
-RESOLVED_RECIPE_SUFFIX = ".kfold.yaml"
 
 
 def selects_on_validation(values: dict) -> bool:
@@ -41,17 +38,40 @@ def selects_on_validation(values: dict) -> bool:
     return bool(values.get("load_best_model_at_end", True)) or values.get("early_stopping_patience") is not None
 
 
+def folded_corpus(values: dict, fold_corpus: Optional[str] = None) -> Optional[str]:
+    """The corpus a merged recipe's folds split (the others train in every fold): `fold_corpus` where given, else the
+    one corpus the recipe does not list in ``train_only_corpora``; `None` for a recipe of one corpus."""
+    corpora = values.get("corpus")
+    if not isinstance(corpora, list) or len(corpora) < 2:
+        return None
+    if fold_corpus is not None:
+        if fold_corpus not in corpora:
+            raise RecipeError(f"--fold_corpus {fold_corpus}: not among the recipe's corpora ({', '.join(corpora)}).")
+        return fold_corpus
+    folded = [name for name in corpora if name not in (values.get("train_only_corpora") or [])]
+    if len(folded) != 1:
+        raise RecipeError(
+            f"The recipe merges {', '.join(corpora)} and trains on {', '.join(folded) or 'none of them'} only in "
+            "its splits: name the corpus the folds split with --fold_corpus (the others train in every fold)."
+        )
+    return folded[0]
+
+
 def kfold_values(
-    values: dict, folds: int, fold_seed: int, output_dir: Path, validation_size: float = VALIDATION_SIZE
+    values: dict,
+    folds: int,
+    fold_seed: int,
+    output_dir: Path,
+    validation_size: float = VALIDATION_SIZE,
+    fold_corpus: Optional[str] = None,
 ) -> dict:
     """A recipe's values with its split replaced by speaker k-fold (module docstring); `validation_size` of each fold's
-    training speakers validate where the recipe chooses on them."""
+    training speakers validate where the recipe chooses on them; a merged recipe's folds split one corpus
+    (:func:`folded_corpus`)."""
+    folded = folded_corpus(values, fold_corpus)
     values = {key: value for key, value in values.items() if key not in SPLIT_KEYS}
-    corpora = values.get("corpus")
-    if isinstance(corpora, list) and len(corpora) > 1:
-        if FOLDED_CORPUS not in corpora:
-            raise RecipeError(f"The recipe merges {corpora}: ser-hf kfold folds {FOLDED_CORPUS}, which it lacks.")
-        values["train_only_corpora"] = [name for name in corpora if name != FOLDED_CORPUS]
+    if folded is not None:
+        values["train_only_corpora"] = [name for name in values["corpus"] if name != folded]
     values.update(
         split_protocol="kfold",
         num_folds=folds,
@@ -87,14 +107,17 @@ def run_kfold(
     fold_seed: int = 42,
     recipe_args: Sequence[str] = (),
     output_dir: Optional[str | os.PathLike] = None,
+    fold_corpus: Optional[str] = None,
     command: Optional[str] = None,
 ) -> dict[str, Any]:
     """Run `recipe` (with ``--key value`` `recipe_args`) under speaker `folds`-fold cross-validation (fold assignment
     seeded by `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` + ``-kfold{folds}-seed{fold_seed}``)
     and write the result file `output`; returns its document."""
+    from ..evaluation.bootstrap import pooled_intervals
+    from ..recipe import Recipe
     from ..recipe.overrides import command_line_values
-    from ..recipe.yaml_io import read_recipe_file, write_recipe_file
-    from ..training.run_recipe import run_recipe
+    from ..recipe.yaml_io import read_recipe_file
+    from ..training.run_recipe import run_parsed_recipe
 
     if folds < 2:
         raise RecipeError(f"--folds {folds}: a k-fold needs 2 folds or more.")
@@ -108,6 +131,8 @@ def run_kfold(
     values = {**read_recipe_file(recipe), **overrides}
     base = values.get("output_dir") or f"outputs/{Path(recipe).stem}"
     run_dir = Path(output_dir) if output_dir is not None else Path(f"{base}-kfold{folds}-seed{fold_seed}")
+    validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
+    resolved = kfold_values(values, folds, fold_seed, run_dir, validation_size, fold_corpus)
     settings = {
         "recipe": str(recipe),
         "recipe_args": list(recipe_args),
@@ -115,19 +140,13 @@ def run_kfold(
         "fold_seed": fold_seed,
         "output_dir": str(run_dir),
         # What the folds train, not where the recipe lay: an edited recipe is another experiment.
-        "recipe_values": {key: values[key] for key in sorted(values)},
+        "recipe_values": {key: resolved[key] for key in sorted(resolved)},
     }
     pooled: dict[str, Any] = {}
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)
-    resolved = run_dir.parent / f"{run_dir.name}{RESOLVED_RECIPE_SUFFIX}"
-    validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
-    write_recipe_file(resolved, kfold_values(values, folds, fold_seed, run_dir, validation_size))
-    reports = run_recipe([str(resolved)])
-    from ..run_folder import read_run
-
-    record = read_run(run_dir)
-    if record.summary is not None and record.summary.confidence_intervals:
-        pooled.update(record.summary.confidence_intervals)
+    reports = run_parsed_recipe(Recipe.from_values(resolved))
+    # The folds' test speakers pooled with a speaker-bootstrap interval, from the reports the run returned.
+    pooled.update(pooled_intervals([report.evaluation["test"].to_dict() for report in reports]) or {})
     for report in reports:
         key = f"fold/{report.fold}"
         if results.done(key):

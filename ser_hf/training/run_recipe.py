@@ -105,7 +105,12 @@ def run_recipe(args: Sequence[str]) -> list[RunReport]:
                 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
             return train_ensemble(args[0], args[1:], train=run_recipe)
     # Configuration: YAML recipe, then command-line overrides; unknown keys stop here.
-    recipe = Recipe.parse(args)
+    return run_parsed_recipe(Recipe.parse(args))
+
+
+def run_parsed_recipe(recipe: Recipe) -> list[RunReport]:
+    """Run a parsed :class:`~ser_hf.recipe.Recipe` (:meth:`~ser_hf.recipe.Recipe.from_values` makes one from values:
+    the entry the experiments call); returns the report of every split trained."""
     # A Hub model that cannot be had (offline and not cached, no such repository, the Hub unreachable) stops the run
     # here, in one line, before the corpus is decoded or anything is written.
     check_pretrained_model(recipe.model)

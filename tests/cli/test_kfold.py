@@ -52,7 +52,8 @@ def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):
 
 def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
     """Its own split dropped, the fold seed as split and training seed, no validation speakers where it chooses
-    nothing on them, 0.2 of each fold's training speakers where it does, RAVDESS folded alone in a merged recipe."""
+    nothing on them, 0.2 of each fold's training speakers where it does, a merged recipe's folds splitting the
+    corpus it does not train only on (or the one named)."""
     from ser_hf.experiments.kfold import kfold_values
 
     recipe = {"corpus": "ravdess", "train_speakers": ["01"], "test_speakers": ["02"], "load_best_model_at_end": False}
@@ -66,7 +67,11 @@ def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
     )
     assert values["validation_size"] == 0.0
     assert kfold_values({**recipe, "load_best_model_at_end": True}, 5, 42, tmp_path)["validation_size"] == 0.2
-    merged = kfold_values({"corpus": ["ravdess", "tess", "nemo"], "load_best_model_at_end": False}, 5, 7, tmp_path)
-    assert merged["train_only_corpora"] == ["tess", "nemo"]
-    with pytest.raises(RecipeError, match="folds ravdess, which it lacks"):
+    merged = {"corpus": ["ravdess", "tess", "nemo"], "train_only_corpora": ["tess", "nemo"]}
+    assert kfold_values(merged, 5, 7, tmp_path)["train_only_corpora"] == ["tess", "nemo"]  # as the recipe says
+    chosen = kfold_values(merged, 5, 7, tmp_path, fold_corpus="nemo")
+    assert chosen["train_only_corpora"] == ["ravdess", "tess"]
+    with pytest.raises(RecipeError, match="name the corpus the folds split with --fold_corpus"):
         kfold_values({"corpus": ["tess", "nemo"]}, 5, 42, tmp_path)
+    with pytest.raises(RecipeError, match="--fold_corpus cremad: not among"):
+        kfold_values(merged, 5, 42, tmp_path, fold_corpus="cremad")
