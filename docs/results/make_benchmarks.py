@@ -198,16 +198,12 @@ ADAPT_INTRO = """\
 
 `ser-hf learning-curve` (the code `ser-hf adapt` runs) from `recipes/general_whisper_base_speaker.yaml` trained as it
 ships (four corpora, validation speakers, calibration) without the corpus left out (BanglaSER, which lacks fear, always
-trains), scored on some of that corpus' speakers after labelling clips of its others (six shared emotions). The arms
-label as users could: `random`, k x 6 clips drawn without reading their labels (no suggestion); `suggested`, the first
-k x 6 clips of `ser-hf suggest`'s sheet; `oracle`, k clips of each emotion chosen by their labels (no user can: a
-baseline). `ser-hf adapt` chooses its adaptation by cross-validation over the labelled speakers, the model unchanged
-among the candidates; *own estimate* is that cross-validated UA (mean over cells) with its mean absolute difference
-from the test speakers' UA, and *kept unchanged* counts the cells where no adaptation beat the model. Mean UA over the
-left-out corpora (range over draws 1-3); `few-emotions`: every adaptation and test speaker heard in two emotions only
-(RAVDESS and nEMO: TESS has one adaptation speaker). The curve of the earlier adaptation (the head trained through
-`Trainer`, L2-SP, a soup of five; k clips of each emotion):
-[learning-curve-trainer_head.md](docs/results/adapt/learning-curve-trainer_head.md).
+trains): adapted with k labelled clips per emotion of some of its speakers, scored on its others (six shared emotions);
+mean UA over the left-out corpora (range over draws 1-2), against the model before adaptation (k = 0). Suggested
+clips: those `ser-hf suggest` puts first (as many), labelled, then adapted on. The three-corpus model's curve:
+[learning-curve-three_corpora.md](docs/results/adapt/learning-curve-three_corpora.md); with scratch and self-training
+arms: [learning-curve-bench_loop.md](docs/results/adapt/learning-curve-bench_loop.md); the settings'
+[choice](docs/results/adapt/choice.md) and [forgetting](docs/results/adapt/forgetting.md).
 """
 
 SPEED_INTRO = """\
@@ -710,28 +706,28 @@ def adapt_section() -> str:
     relative = "adapt/learning-curve.json"
     data = read(relative)
     rows = []
-    for arm in data["summary"][""]:
-        low, high = arm.get("loco_draw_range") or (None, None)
-        spread = f" ({one(low)}-{one(high)})" if low is not None and high != low else ""
-        corpora = arm.get("by_corpus") or {}
-        estimate = MISSING
-        if arm.get("estimate_mean") is not None:
-            estimate = f"{one(arm['estimate_mean'])} ({one(arm['estimate_error'])})"
-        kept = f"{arm['kept_unchanged']} of {arm['cells']}" if arm["arm"] != "zero-shot" else MISSING
-        rows.append(
-            [
-                arm.get("condition", "ordinary"),
-                arm["arm"],
-                str(arm["k"]),
-                *[one(corpora.get(corpus)) for corpus in LOCO_CORPORA],
-                f"**{one(arm.get('loco_mean'))}**{spread}",
-                estimate,
-                kept,
-            ]
-        )
-    header = ["condition", "arm", "k", "RAVDESS left out", "TESS left out", "nEMO left out", "mean (draws' range)"]
-    header += ["own estimate (error)", "kept unchanged"]
-    text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---", "---:", *["---:"] * 6])
+    for variant, arms in data["summary"].items():
+        # The suggested clips' mean sits beside the random draws' of the same k.
+        suggested = {arm["k"]: arm for arm in arms if arm["arm"] == "suggested"}
+        for arm in arms:
+            if arm["arm"] == "suggested":
+                continue
+            low, high = arm.get("loco_draw_range") or (None, None)
+            spread = f" ({one(low)}-{one(high)})" if low is not None and high != low else ""
+            corpora = arm.get("by_corpus") or {}
+            beside = suggested.get(arm["k"]) if arm["arm"] == "adapted" else None
+            rows.append(
+                [
+                    arm["arm"] + (f", {variant}" if variant else ""),
+                    str(arm["k"]),
+                    *[one(corpora.get(corpus)) for corpus in LOCO_CORPORA],
+                    f"**{one(arm.get('loco_mean'))}**{spread}",
+                    one(beside.get("loco_mean")) if beside else MISSING,
+                ]
+            )
+    header = ["arm", "k", "RAVDESS left out", "TESS left out", "nEMO left out", "mean (draws' range)"]
+    header.append("suggested clips: mean")
+    text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---:", *["---:"] * 5])
     return text + f"\nRun on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(relative)}.\n"
 
 
@@ -1052,9 +1048,7 @@ def loco4_mean(recipe: str) -> str:
 def headline_table() -> str:
     """README.md's table: one figure per use, each the reference's, linked to its row."""
     adapted = next(
-        arm
-        for arm in read("adapt/learning-curve.json")["summary"][""]
-        if (arm.get("condition", "ordinary"), arm["arm"], arm["k"]) == ("ordinary", "oracle", 5)
+        arm for arm in read("adapt/learning-curve.json")["summary"][""] if arm["arm"] == "adapted" and arm["k"] == 5
     )
     one_emotion = read(SPEAKER_CHECK_RESULTS)["summary"]["one emotion"]["arms"]
     rows = [
@@ -1076,7 +1070,7 @@ def headline_table() -> str:
         [
             "the same, five labelled clips per emotion of your speakers",
             "`ser-hf adapt` on that model",
-            f"{one(adapted['loco_mean'])} % ([learning curve]({ADAPT_ANCHOR}), oracle arm, k = 5)",
+            f"{one(adapted['loco_mean'])} % ([learning curve]({ADAPT_ANCHOR}), adapted, k = 5)",
         ],
         [
             "a folder of known speakers, each heard in one emotion only (talk-show clips)",
