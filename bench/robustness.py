@@ -99,7 +99,9 @@ def markdown(document: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--model-path", required=True, help="the Whisper base encoder (openai/whisper-base's folder)")
     parser.add_argument("--models-dir", type=Path, default=REPO / "outputs" / "bench_adapt")
     parser.add_argument("--results", type=Path, required=True)

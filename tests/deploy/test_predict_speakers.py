@@ -370,8 +370,8 @@ def test_evaluate_warns_of_a_speaker_heard_in_few_emotions(tmp_path, speaker_crn
     ]
     trained = evaluate_module.load_trained_model(str(speaker_crnn), device="cpu")
     report = evaluate_module.evaluate_on_dataset(trained, dataset.select(keep), source, split="all")
-    (warning,) = report["normalization"]["warnings"]
-    assert warning.startswith("ravdess (all) speaker 04: labels far from those of all the evaluated clips")
+    (warning,) = [text for text in report["normalization"]["warnings"] if "labels far from" in text]
+    assert warning.startswith("ravdess (all) speaker 04: labels far from those of the other evaluated speakers")
     assert f"- Warning: {warning}." in format_eval_report(report)
 
 
