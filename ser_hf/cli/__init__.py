@@ -12,13 +12,21 @@
     ser-hf ensemble outputs/opensmile outputs/cnn2d --output-dir outputs/ensemble [--weights 0.6 0.4]
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
     ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app: the app extra, ser_hf.extras)
+    ser-hf adapt outputs/demo --data_dir MY_CLIPS --output_dir MY_MODEL --speaker_regex PATTERN
+    ser-hf suggest outputs/demo MY_RECORDINGS --speaker_regex PATTERN --output sheet.csv
+    ser-hf kfold recipes/demo.yaml --folds 5 --output kfold.json
+    ser-hf loco recipes/general_whisper_base.yaml --output loco.json
+    ser-hf learning-curve outputs/demo --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
+    ser-hf sweep recipes/demo.yaml --grid learning_rate=1.0e-3,3.0e-3
+    ser-hf compare outputs/a outputs/b
+    ser-hf leakage-study recipes/demo.yaml
+    ser-hf embed outputs/demo --corpus ravdess --data-dir data/ravdess_sample
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.
 
-One module per command (``data``, ``train``, ``predict``, ``evaluate``, ``export``, ``ensemble``, ``push``, ``sweep``,
-``compare``, ``leakage_study``, ``embed``, ``app``), each with an ``add_*_parser`` that registers it here and the
-function that runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in
+One module per command (:data:`.commands.COMMANDS` lists them, and a test keeps the lines above listing each), each
+with an ``add_*_parser`` that registers it here and the function that runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in
 :mod:`.errors`. Building the parser imports argparse and light constants only: each command imports its machinery
 (torch, transformers, datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at
 once.

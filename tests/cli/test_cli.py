@@ -164,3 +164,14 @@ def test_a_flag_is_never_taken_by_its_prefix_and_a_misspelt_one_names_the_closes
     assert exit_status.value.code == 2
     assert f"error: unrecognized arguments: {' '.join(argv[-2:] if argv[-1].isdigit() else argv[-1:])}" in err
     assert f"(did you mean {closest}?)" in err
+
+
+def test_the_command_lines_docstring_shows_every_command():
+    """The usage lines at the top of ``ser_hf.cli`` (what ``help(ser_hf.cli)`` and the API reference show) name every
+    command the parser registers."""
+    import ser_hf.cli
+    from ser_hf.cli.commands import COMMANDS
+
+    usage = ser_hf.cli.__doc__.split("\n\n")[1]
+    missing = [name for name in COMMANDS if f"ser-hf {name} " not in usage]
+    assert not missing, f"ser_hf/cli/__init__.py's usage lines lack {missing}"
