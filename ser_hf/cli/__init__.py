@@ -26,10 +26,10 @@
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.
 
 One module per command (:data:`.commands.COMMANDS` lists them, and a test keeps the lines above listing each), each
-with an ``add_*_parser`` that registers it here and the function that runs it; the corpus flags they share are in :mod:`.corpus_arguments`, the one-line error report in
-:mod:`.errors`. Building the parser imports argparse and light constants only: each command imports its machinery
-(torch, transformers, datasets ...) when it runs, so that ``ser-hf --help`` and ``ser-hf COMMAND --help`` answer at
-once.
+with an ``add_*_parser`` that registers it here and the function that runs it; the corpus flags they share are in
+:mod:`.corpus_arguments`, the one-line error report in :mod:`.errors`. Building the parser imports argparse and light
+constants only: each command imports its machinery (torch, transformers, datasets ...) when it runs, so that ``ser-hf
+--help`` and ``ser-hf COMMAND --help`` answer at once.
 """
 
 from __future__ import annotations
