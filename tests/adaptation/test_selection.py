@@ -205,3 +205,16 @@ def test_speakers_heard_in_one_emotion_no_longer_make_the_adaptation_collapse(tm
     assert own_statistics <= zero_shot["unweighted_accuracy"] - 0.2  # the collapse, reproduced
     assert with_labels_rule >= zero_shot["unweighted_accuracy"] - 0.005  # gone: the emotion is kept
     assert chosen >= zero_shot["unweighted_accuracy"] - 0.005  # and never worse than the model as it was
+
+
+def test_too_few_clips_or_one_speaker_keep_the_model_and_say_why():
+    wrong = Classifier(np.roll(np.eye(3, 8), 1, axis=0), np.zeros(3))  # an adaptation would gain everything
+    features, labels, speakers = clusters(1, 10)  # one speaker, ten clips of each emotion
+    selection = select_adaptation(wrong, features, features, labels, speakers)
+    assert selection.unchanged and "clips of one speaker" in selection.estimate_line()
+    assert "folds over clips" in selection.folds
+    features, labels, speakers = clusters(4, 1)  # four speakers, four clips of each emotion
+    selection = select_adaptation(wrong, features, features, labels, speakers)
+    assert selection.unchanged and "fewer than 5 labelled clips per emotion" in selection.estimate_line()
+    features, labels, speakers = clusters(5, 1)  # five of each: enough
+    assert not select_adaptation(wrong, features, features, labels, speakers).unchanged
