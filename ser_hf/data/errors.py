@@ -67,6 +67,15 @@ class SplitError(ValueError):
     """A split cannot be made as asked (unknown speaker, overlapping lists, too few speakers ...)."""
 
 
+class TooManyFoldsError(SplitError):
+    """A speaker k-fold asked for more folds than the dataset has speakers (``folds`` and ``speakers`` say how many),
+    so that each command can name the flag its user typed."""
+
+    def __init__(self, message: str, folds: int, speakers: int):
+        super().__init__(message)
+        self.folds, self.speakers = folds, speakers
+
+
 class LeakageError(RuntimeError):
     """A split leaks: the message says how, ``report`` has the details."""
 
@@ -75,4 +84,4 @@ class LeakageError(RuntimeError):
         super().__init__(report.describe_failures())
 
 
-__all__ = ["CorpusError", "InvalidClipError", "InvalidClipsError", "LeakageError", "SplitError"]
+__all__ = ["CorpusError", "InvalidClipError", "InvalidClipsError", "LeakageError", "SplitError", "TooManyFoldsError"]

@@ -16,7 +16,7 @@ from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, Stratif
 
 from .constants import PROTOCOLS
 from .dataset_info import column_values, get_ser_info, set_ser_info
-from .errors import SplitError
+from .errors import SplitError, TooManyFoldsError
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +187,12 @@ def speaker_kfold(
     n_speakers = len(set(speakers.tolist()))
     if not 2 <= n_splits <= n_speakers:
         # Named as recipes and the command line set it: n_splits is only this function's name for it.
-        raise SplitError(
+        raise TooManyFoldsError(
             f"{n_splits} folds asked for (num_folds in a recipe, --n-splits on the command line), but "
             f"a speaker-grouped k-fold needs at least one speaker per fold and the dataset has "
-            f"{n_speakers} speakers: ask for 2 to {n_speakers} folds."
+            f"{n_speakers} speakers: ask for 2 to {n_speakers} folds.",
+            folds=n_splits,
+            speakers=n_speakers,
         )
     labels = np.asarray(column_values(dataset, "label"))
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)

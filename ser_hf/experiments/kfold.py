@@ -113,6 +113,7 @@ def run_kfold(
     """Run `recipe` (with ``--key value`` `recipe_args`) under speaker `folds`-fold cross-validation (fold assignment
     seeded by `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` + ``-kfold{folds}-seed{fold_seed}``)
     and write the result file `output`; returns its document."""
+    from ..data.errors import TooManyFoldsError
     from ..evaluation.bootstrap import pooled_intervals
     from ..recipe import Recipe
     from ..recipe.overrides import command_line_values
@@ -144,7 +145,13 @@ def run_kfold(
     }
     pooled: dict[str, Any] = {}
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)
-    reports = run_parsed_recipe(Recipe.from_values(resolved))
+    try:
+        reports = run_parsed_recipe(Recipe.from_values(resolved))
+    except TooManyFoldsError as error:  # named as the user typed it: --folds, not the recipe's num_folds
+        raise RecipeError(
+            f"--folds {folds}: the recipe's folded corpus has {error.speakers} speakers, and a speaker k-fold needs "
+            f"one per fold at least: give --folds 2 to {error.speakers}."
+        ) from None
     # The folds' test speakers pooled with a speaker-bootstrap interval, from the reports the run returned.
     pooled.update(pooled_intervals([report.evaluation["test"].to_dict() for report in reports]) or {})
     for report in reports:

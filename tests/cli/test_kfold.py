@@ -50,6 +50,14 @@ def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):
         run_kfold(recipe, tmp_path / "k.json", folds=1)
 
 
+def test_more_folds_than_speakers_names_the_flag_as_typed(tmp_path, recipe, capsys):
+    command = ["kfold", str(recipe), "--folds", "20", "--output", str(tmp_path / "k.json")]
+    assert cli_main(command + ["--run_dir", str(tmp_path / "runs"), "--disable_tqdm", "true"]) == 2
+    error = capsys.readouterr().err
+    assert "--folds 20: the recipe's folded corpus has 4 speakers" in error and "give --folds 2 to 4" in error
+    assert "num_folds" not in error and "--n-splits" not in error
+
+
 def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
     """Its own split dropped, the fold seed as split and training seed, no validation speakers where it chooses
     nothing on them, 0.2 of each fold's training speakers where it does, a merged recipe's folds splitting the

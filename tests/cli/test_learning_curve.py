@@ -122,6 +122,11 @@ def test_speakers_and_arms_are_checked_before_any_adaptation(tmp_path, trained_m
         run_learning_curve(
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=["99"], **options
         )
+    with pytest.raises(RecipeError, match=r"--draws \[-1\]: draw seeds are 0 or more"):
+        run_learning_curve(
+            trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=TEST, draws=[-1]
+        )
+    assert not (tmp_path / "c.work").exists()  # refused before its work folder was made
     with pytest.raises(RecipeError, match="--arms fine-tuned"):
         run_learning_curve(
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=TEST, arms=["fine-tuned"]
