@@ -21,7 +21,7 @@ from .data.corpus_sources import missing_corpus_hint
 from .errors import RecipeError
 from .recipe.keys import check_recipe_before_imports
 from .recipe.usage import HELP_ALL_FLAG, check_command_line_flags, help_requested, train_help
-from .recipe.values import command_line_values
+from .recipe.values import overrides_before_imports
 from .recipe.yaml_io import read_recipe_file
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def recipe_values(args: Sequence[str]) -> dict:
     imports; the parser reads them again)."""
     if not args or str(args[0]).startswith("-"):
         return {}
-    return {**read_recipe_file(args[0]), **command_line_values(list(args[1:]))}
+    return {**read_recipe_file(args[0]), **overrides_before_imports(list(args[1:]))}
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..errors import RecipeError
 from .dataclass_sources import recipe_class_nodes
 from .errors import unknown_key_message
-from .values import command_line_values, value_problems
+from .values import overrides_before_imports, value_problems
 from .yaml_io import read_recipe_file
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def check_recipe_before_imports(args: Sequence[str]) -> None:
     if known_keys is None or ENSEMBLE_MEMBERS_KEY in values:
         return
     check_recipe_keys(values, known_keys, args[0])
-    problems = value_problems({**values, **command_line_values(list(args[1:]))})
+    problems = value_problems({**values, **overrides_before_imports(list(args[1:]))})
     if len(problems) == 1:
         raise RecipeError(f"{problems[0]} (recipe {args[0]})")
     if problems:

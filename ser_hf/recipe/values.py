@@ -315,10 +315,11 @@ def value_problems(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def command_line_values(args: list[str]) -> dict[str, Any]:
+def overrides_before_imports(args: list[str]) -> dict[str, Any]:
     """``--key value [value ...]`` and ``--key=value`` pairs of a recipe's command line, each value read as YAML (a
-    flag alone is `True`): what overrides the recipe file's values, for the checks above. Anything else is left to the
-    parser."""
+    flag alone is `True`): what overrides the recipe file's values, for the checks above, read leniently before any
+    heavy import (an unknown key or a value that is not YAML is left to the parser; the strict reading, which imports
+    the parser, is :func:`ser_hf.recipe.overrides.command_line_values`)."""
     import yaml
 
     values: dict[str, Any] = {}
@@ -345,7 +346,7 @@ __all__ = [
     "NUMBER_RULES",
     "check_number",
     "check_numbers",
-    "command_line_values",
     "number_problem",
+    "overrides_before_imports",
     "value_problems",
 ]
