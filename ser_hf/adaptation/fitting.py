@@ -96,13 +96,13 @@ def labelled_states(
     from ..data.corpora import load_corpus
     from ..data.dataset_info import column_values
     from ..data.decode import ShortestClip, prepare_audio
-    from ..evaluation.evaluate_model import encoder_states_once
     from ..evaluation.speaker_check import (
         checked_head_statistics,
         checks_speakers,
         merged_statistics_of,
     )
     from ..inputs.base import minimum_clip_samples
+    from ..inputs.fast_mode import encoder_states_once
     from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, speaker_statistics
 
     sampling_rate = feature_extractor.sampling_rate

@@ -194,8 +194,9 @@ def score_recordings(
 
     from ..data.dataset_info import column_values, get_ser_info
     from ..data.decode import ShortestClip, prepare_audio
-    from ..evaluation.evaluate_model import cached_states_logits, encoder_states_once
+    from ..evaluation.evaluate_model import cached_states_logits
     from ..inputs.base import minimum_clip_samples
+    from ..inputs.fast_mode import encoder_states_once
     from ..models.runtime.loading import load_model
     from .fitting import unlabelled_normalization
 

@@ -27,9 +27,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from ..evaluation.evaluate_model import encodes_once, head_logits
 from ..evaluation.setup_shift import setup_shift_report, standardized_states
 from ..evaluation.speaker_check import checked_head_statistics, checks_speakers, warn_unchecked
+from ..inputs.fast_mode import encodes_once, head_logits
 from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, statistics_by_speaker
 from ..models.feature_normalization import Statistics
 from ..models.runtime.padding import is_padding_invariant
@@ -175,7 +175,7 @@ def _classify_by_encoder_states(
     min_statistics_rows: int,
 ) -> list[FilePrediction]:
     """Every file's prediction, each window through the encoder once, for a Whisper classifier whose logits follow
-    from its pooled encoder states (:func:`~ser_hf.evaluation.evaluate_model.encodes_once`) standardised per speaker or
+    from its pooled encoder states (:func:`~ser_hf.inputs.fast_mode.encodes_once`) standardised per speaker or
     corpus: the states are kept (one vector a window), the groups' statistics taken over them, and the model's own
     head scores them (:func:`~ser_hf.inputs.fast_mode.head_logits`), as ``ser-hf evaluate`` does. The
     progress bar counts the files encoded."""

@@ -37,8 +37,7 @@ from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
 from ..inputs.degradations import RecordingCondition, distinct_conditions
-from ..inputs.encoder_states import check_cacheable, encode_dataset
-from ..inputs.fast_mode import encoder_frozen, head_logits
+from ..inputs.fast_mode import encoder_states_once, encodes_once, head_logits
 from ..inputs.speaker_normalization import (
     ENCODER_STATES_COLUMN,
     FUNCTIONALS_COLUMN,
@@ -49,9 +48,7 @@ from ..inputs.speaker_normalization import (
     speaker_statistics,
 )
 from ..models import EnsembleForAudioClassification  # importing ser_hf.models registers its model types
-from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
-from ..models.modeling_whisper import SerWhisperForAudioClassification
 from ..models.runtime.loading import load_model
 from ..models.runtime.padding import is_padding_invariant
 from ..recipe.values import options_of_each_corpus
@@ -355,32 +352,6 @@ def _model_logits(
         logits = predict_logits(model, feature_extractor, dataset, batch_size=batch_size, normalization=normalization)
     shift = setup_shift_report(feature_extractor, dataset, model, standardized)
     return logits, normalization, shift
-
-
-def encodes_once(model, feature_extractor) -> bool:
-    """Whether a model's logits follow from its pooled encoder states, so that the states computed for corpus or
-    speaker statistics serve its head too: a Whisper classifier whose pooling caches (``mean``, ``layer_statistics``),
-    not wrapped by peft. Others run the whole model after their statistics (their statistics need no encoder, or
-    their head reads every frame), and the log says why."""
-    if not isinstance(model, SerWhisperForAudioClassification) or not isinstance(
-        feature_extractor, SerWhisperFeatureExtractor
-    ):
-        return False
-    try:
-        with encoder_frozen(model):
-            check_cacheable(model)
-    except ValueError as error:
-        logger.info("Encoding the clips twice (once for the statistics, once to score them): %s", error)
-        return False
-    return True
-
-
-def encoder_states_once(model: PreTrainedModel, feature_extractor, dataset: Dataset, batch_size: int) -> Dataset:
-    """`dataset` with each clip's pooled encoder states (the ``encoder_states`` column), computed once through FAST
-    mode's cache (:func:`~ser_hf.inputs.encoder_states.encode_dataset`): an evaluation run again, or of a corpus a
-    FAST training run encoded with the same encoder, reads them back."""
-    with encoder_frozen(model):
-        return encode_dataset(model, feature_extractor, dataset, batch_size=batch_size)
 
 
 def check_evaluated_speakers(model, feature_extractor, encoded: Dataset, plan: NormalizationPlan) -> None:
@@ -765,7 +736,6 @@ __all__ = [
     "SPLITS",
     "TrainedModel",
     "default_output_dir",
-    "encodes_once",
     "evaluate_model",
     "evaluate_on_dataset",
     "head_logits",

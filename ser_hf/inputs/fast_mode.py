@@ -33,7 +33,8 @@ from transformers import (
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from ..models.modeling_whisper import centred_layer_statistics
+from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
+from ..models.modeling_whisper import SerWhisperForAudioClassification, centred_layer_statistics
 from .base import InputMode, drop_clips_longer_than, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_states import (
     check_cacheable,
@@ -299,11 +300,39 @@ def head_logits(
     return logits / getattr(model.config, "calibration_temperature", 1.0)
 
 
+def encodes_once(model, feature_extractor) -> bool:
+    """Whether a model's logits follow from its pooled encoder states, so that the states computed for corpus or
+    speaker statistics serve its head too: a Whisper classifier whose pooling caches (``mean``, ``layer_statistics``),
+    not wrapped by peft. Others run the whole model after their statistics (their statistics need no encoder, or
+    their head reads every frame), and the log says why."""
+    if not isinstance(model, SerWhisperForAudioClassification) or not isinstance(
+        feature_extractor, SerWhisperFeatureExtractor
+    ):
+        return False
+    try:
+        with encoder_frozen(model):
+            check_cacheable(model)
+    except ValueError as error:
+        logger.info("Encoding the clips twice (once for the statistics, once to score them): %s", error)
+        return False
+    return True
+
+
+def encoder_states_once(model: PreTrainedModel, feature_extractor, dataset: Dataset, batch_size: int) -> Dataset:
+    """`dataset` with each clip's pooled encoder states (the ``encoder_states`` column), computed once through FAST
+    mode's cache (:func:`~ser_hf.inputs.encoder_states.encode_dataset`): an evaluation run again, or of a corpus a
+    FAST training run encoded with the same encoder, reads them back."""
+    with encoder_frozen(model):
+        return encode_dataset(model, feature_extractor, dataset, batch_size=batch_size)
+
+
 __all__ = [
     "CachedEncoderHead",
     "ENCODER_STATES_COLUMN",
     "EncoderStatesCollator",
     "FastMode",
     "encoder_frozen",
+    "encoder_states_once",
+    "encodes_once",
     "head_logits",
 ]

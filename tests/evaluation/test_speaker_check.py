@@ -239,8 +239,8 @@ def test_a_training_run_checks_its_evaluated_speakers_with_the_trained_model(
     monkeypatch,
     caplog,
 ):
-    from ser_hf.evaluation.evaluate_model import encoder_states_once
     from ser_hf.evaluation.speaker_check import check_split_speakers
+    from ser_hf.inputs.fast_mode import encoder_states_once
     from ser_hf.inputs.speaker_normalization import evaluation_normalization
 
     model, extractor = checked_whisper_model()
