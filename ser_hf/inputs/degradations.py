@@ -14,6 +14,7 @@ A :class:`RecordingCondition` is one named, parametrised degradation (``pink_noi
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import functools
 import math
@@ -254,7 +255,7 @@ def _same_length(waveform: np.ndarray, length: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RecordingCondition:
+class RecordingCondition(abc.ABC):
     """One degradation with its parameters, applied to a clip by :meth:`apply`; ``str()`` writes it in the syntax
     :func:`parse_condition` reads (``pink_noise:snr=10``), which names it in reports.
 
@@ -263,8 +264,9 @@ class RecordingCondition:
     family: ClassVar[str] = "signal distortion"
 
     @property
+    @abc.abstractmethod
     def name(self) -> str:
-        raise NotImplementedError
+        """The condition's name in the syntax (``pink_noise``)."""
 
     @property
     def talkers(self) -> int:
@@ -275,14 +277,15 @@ class RecordingCondition:
         """The parameters as the syntax writes them (``{"snr": "10"}``)."""
         return {}
 
+    @abc.abstractmethod
     def description(self) -> str:
         """What the condition is, in words (``pink noise, 10 dB SNR``)."""
-        raise NotImplementedError
 
     def __str__(self) -> str:
         parameters = ",".join(f"{key}={value}" for key, value in self.parameters().items())
         return f"{self.name}:{parameters}" if parameters else self.name
 
+    @abc.abstractmethod
     def apply(
         self,
         waveform: np.ndarray,
@@ -291,7 +294,6 @@ class RecordingCondition:
         talkers: Sequence[np.ndarray] = (),
     ) -> np.ndarray:
         """The degraded clip: float32, mono, as long as ``waveform``; its draws from ``rng`` only."""
-        raise NotImplementedError
 
     def check_available(self) -> None:
         """Raise `ValueError` when a library this condition needs cannot run here (a codec FFmpeg lacks)."""
