@@ -16,7 +16,8 @@ from pathlib import Path
 import yaml
 
 from .commands import COMMANDS
-from .corpus_arguments import csv_list, key_values, speaker_ids
+from ..recipe.overrides import key_value_pairs
+from .corpus_arguments import csv_list, speaker_ids
 from .errors import RESUME_HINT
 
 
@@ -96,7 +97,7 @@ def adapt_command(args: argparse.Namespace) -> int:
         args.output_dir,
         label_regex=args.label_regex,
         speaker_regex=args.speaker_regex,
-        corpus_options={key: yaml.safe_load(value) for key, value in key_values(args.option, "--option").items()},
+        corpus_options={key: yaml.safe_load(value) for key, value in key_value_pairs(args.option, "--option").items()},
         labels=csv_list(args.labels),
         test_speakers=speaker_ids(args.test_speakers, "--test_speakers") or (),
         unlabelled_dir=args.unlabelled_dir,

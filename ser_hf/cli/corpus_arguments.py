@@ -14,20 +14,10 @@ import yaml
 
 from ..data.constants import CORPUS_NAMES, VERIFY_LEVELS
 from ..data.errors import CorpusError
+from ..recipe.overrides import key_value_pairs
 
 #: load_corpus arguments with a flag of their own (not accepted through --option).
 CORPUS_ARGUMENTS = ("sampling_rate", "label_map", "labels", "skip_invalid", "verify")
-
-
-def key_values(items: Sequence[str], what: str) -> dict[str, str]:
-    """``KEY=VALUE`` items of a repeated flag as a dict; ``what`` names the flag in the error."""
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CorpusError(f"{what} {item!r} is not of the form KEY=VALUE.")
-        values[key.strip()] = value.strip()
-    return values
 
 
 def positive_int(text: str) -> int:
@@ -106,11 +96,11 @@ def parse_corpus_arguments(args: argparse.Namespace) -> tuple[list[str], dict, l
         )
     label_map = {
         k: (None if v.lower() in ("drop", "none", "") else v)
-        for k, v in key_values(args.label_map, "--label-map").items()
+        for k, v in key_value_pairs(args.label_map, "--label-map").items()
     }
     corpora = [corpus_name(name) for name in args.corpus]
     options: list[dict] = [{} for _ in corpora]
-    for key, value in key_values(args.option, "--option").items():
+    for key, value in key_value_pairs(args.option, "--option").items():
         target, sep, name = key.rpartition(":")
         if not sep and len(corpora) > 1:
             raise CorpusError(
@@ -182,7 +172,6 @@ __all__ = [
     "add_corpus_arguments",
     "corpus_option_names",
     "csv_list",
-    "key_values",
     "load_corpora",
     "parse_corpus_arguments",
     "positive_int",

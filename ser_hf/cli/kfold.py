@@ -12,13 +12,15 @@ import sys
 
 from .commands import COMMANDS
 from .errors import RESUME_HINT
+from .loco import add_model_path_argument
 
 
 def add_kfold_parser(commands) -> argparse.ArgumentParser:
     """Register ``ser-hf kfold`` on the ``ser-hf`` sub-command parsers."""
     parser = commands.add_parser(
         "kfold",
-        usage="ser-hf kfold RECIPE.yaml --output RESULT.json [--folds 5] [--fold_seed 42] [--key value ...]",
+        usage="ser-hf kfold RECIPE.yaml --output RESULT.json [--folds 5] [--fold_seed 42] "
+        "[--model_path ID=FOLDER] [--key value ...]",
         help=COMMANDS["kfold"].help,
         description=__doc__.split("\n\n")[0],
         allow_abbrev=False,
@@ -35,6 +37,7 @@ def add_kfold_parser(commands) -> argparse.ArgumentParser:
         "--fold-corpus",
         help="in a recipe merging corpora, the corpus the folds split (default: the one not in train_only_corpora)",
     )
+    add_model_path_argument(parser)
     # Any other --key value is a recipe override, as for ser-hf train (ser_hf.cli.parse_args).
     parser.set_defaults(run=kfold_command, interrupted_hint=RESUME_HINT, takes_recipe_flags=True, recipe_args=[])
     return parser
@@ -42,13 +45,15 @@ def add_kfold_parser(commands) -> argparse.ArgumentParser:
 
 def kfold_command(args: argparse.Namespace) -> int:
     from ..experiments.kfold import kfold_row, run_kfold
+    from ..recipe.overrides import command_line_values, model_paths
 
     document = run_kfold(
         args.recipe,
         args.output,
         folds=args.folds,
         fold_seed=args.fold_seed,
-        recipe_args=args.recipe_args,
+        overrides=command_line_values(args.recipe_args),
+        model_paths=model_paths(args.model_paths),
         output_dir=args.run_dir,
         fold_corpus=args.fold_corpus,
         command="ser-hf " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["kfold"] else None,

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from .commands import COMMANDS
-from .corpus_arguments import csv_list, key_values, speaker_ids
+from ..recipe.overrides import key_value_pairs
+from .corpus_arguments import csv_list, speaker_ids
 from .errors import RESUME_HINT
 
 
@@ -72,7 +73,7 @@ def learning_curve_command(args: argparse.Namespace) -> int:
     from ..experiments.learning_curve import run_learning_curve, summary_table
 
     options: dict[str, Any] = {
-        key: yaml.safe_load(value) for key, value in key_values(args.option, "--option").items()
+        key: yaml.safe_load(value) for key, value in key_value_pairs(args.option, "--option").items()
     }
     if args.label_regex:
         options["label_regex"] = args.label_regex

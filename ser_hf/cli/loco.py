@@ -44,15 +44,7 @@ def add_loco_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--corpora", nargs="+", metavar="NAME", help="the recipe's corpora in play, by name (default: all)"
     )
-    parser.add_argument(
-        "--model_path",
-        "--model-path",
-        dest="model_paths",
-        action="append",
-        default=[],
-        metavar="ID=FOLDER",
-        help="load FOLDER where the recipe's model_name_or_path is ID (a local copy of a Hub checkpoint; repeatable)",
-    )
+    add_model_path_argument(parser)
     parser.add_argument("--run_dir", "--run-dir", help="the cells' runs (default: the recipe's output_dir-loco)")
     parser.add_argument(
         "--score_labels",
@@ -67,21 +59,22 @@ def add_loco_parser(commands) -> argparse.ArgumentParser:
     return parser
 
 
-def model_paths(settings) -> dict[str, str]:
-    """``ID=FOLDER`` pairs (``--model_path``) as a mapping."""
-    from ..errors import RecipeError
-
-    paths = {}
-    for setting in settings:
-        model_id, equals, folder = setting.partition("=")
-        if not equals or not model_id or not folder:
-            raise RecipeError(f"--model_path {setting!r}: expected ID=FOLDER, e.g. openai/whisper-base=PATH.")
-        paths[model_id] = folder
-    return paths
+def add_model_path_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model_path ID=FOLDER`` (repeatable), read by :func:`ser_hf.recipe.overrides.model_paths`."""
+    parser.add_argument(
+        "--model_path",
+        "--model-path",
+        dest="model_paths",
+        action="append",
+        default=[],
+        metavar="ID=FOLDER",
+        help="load FOLDER where the recipe's model_name_or_path is ID (a local copy of a Hub checkpoint; repeatable)",
+    )
 
 
 def loco_command(args: argparse.Namespace) -> int:
     from ..experiments.loco import loco_row, run_loco
+    from ..recipe.overrides import command_line_values, model_paths
 
     document = run_loco(
         args.recipe,
@@ -90,7 +83,7 @@ def loco_command(args: argparse.Namespace) -> int:
         normalizations=args.normalizations,
         corpora=args.corpora,
         model_paths=model_paths(args.model_paths),
-        recipe_args=args.recipe_args,
+        overrides=command_line_values(args.recipe_args),
         run_dir=args.run_dir,
         score_labels=args.score_labels,
         command="ser-hf " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["loco"] else None,
@@ -100,4 +93,4 @@ def loco_command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_loco_parser", "loco_command"]
+__all__ = ["add_loco_parser", "add_model_path_argument", "loco_command"]

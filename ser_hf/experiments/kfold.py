@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 from ..errors import RecipeError
 from .results import ResultFile
@@ -105,38 +105,45 @@ def run_kfold(
     *,
     folds: int = 5,
     fold_seed: int = 42,
-    recipe_args: Sequence[str] = (),
+    overrides: Optional[Mapping[str, Any]] = None,
+    model_paths: Optional[Mapping[str, str]] = None,
     output_dir: Optional[str | os.PathLike] = None,
     fold_corpus: Optional[str] = None,
     command: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Run `recipe` (with ``--key value`` `recipe_args`) under speaker `folds`-fold cross-validation (fold assignment
-    seeded by `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` + ``-kfold{folds}-seed{fold_seed}``)
-    and write the result file `output`; returns its document."""
+    """Run `recipe` (its values changed by `overrides`, recipe keys to values, a dotted key setting one entry of a
+    mapping; ``model_name_or_path`` read from the local folder `model_paths` gives for it) under speaker `folds`-fold
+    cross-validation (fold assignment seeded by `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` +
+    ``-kfold{folds}-seed{fold_seed}``) and write the result file `output`; returns its document."""
     from ..data.errors import TooManyFoldsError
     from ..evaluation.bootstrap import pooled_intervals
     from ..recipe import Recipe
-    from ..recipe.overrides import command_line_values
+    from ..recipe.overrides import apply_overrides, overridden_keys, with_model_path
     from ..recipe.yaml_io import read_recipe_file
+    from ..training.ensemble import is_ensemble_recipe
     from ..training.run_recipe import run_parsed_recipe
 
     if folds < 2:
         raise RecipeError(f"--folds {folds}: a k-fold needs 2 folds or more.")
-    overrides = command_line_values(list(recipe_args))
-    clashing = sorted(set(overrides) & set(SET_BY_EXPERIMENT))
+    overrides = dict(overrides or {})
+    clashing = sorted(overridden_keys(overrides) & set(SET_BY_EXPERIMENT))
     if clashing:
         raise RecipeError(
             f"{', '.join('--' + key for key in clashing)}: set by ser-hf kfold itself (--folds, --fold_seed, "
             "--output_dir); leave them out of the recipe overrides."
         )
-    values = {**read_recipe_file(recipe), **overrides}
+    raw = read_recipe_file(recipe)
+    if is_ensemble_recipe(raw):
+        raise RecipeError(f"{recipe} is an ensemble recipe: run ser-hf kfold on each member recipe.")
+    values = with_model_path(apply_overrides(raw, overrides), model_paths)
     base = values.get("output_dir") or f"outputs/{Path(recipe).stem}"
     run_dir = Path(output_dir) if output_dir is not None else Path(f"{base}-kfold{folds}-seed{fold_seed}")
     validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
     resolved = kfold_values(values, folds, fold_seed, run_dir, validation_size, fold_corpus)
     settings = {
         "recipe": str(recipe),
-        "recipe_args": list(recipe_args),
+        "overrides": overrides,
+        "model_paths": dict(model_paths or {}),
         "folds": folds,
         "fold_seed": fold_seed,
         "output_dir": str(run_dir),

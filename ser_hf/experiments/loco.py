@@ -125,20 +125,21 @@ def restrict_choice(evaluation: Mapping[str, Any], labels: Sequence[str]) -> dic
 
 def loco_values(
     recipe: str | os.PathLike,
-    recipe_args: Sequence[str] = (),
+    overrides: Optional[Mapping[str, Any]] = None,
     *,
     corpora: Optional[Sequence[str]] = None,
     model_paths: Optional[Mapping[str, str]] = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The recipe's values (changed by ``--key value`` `recipe_args`) on its merged corpora in play (`corpora` of
-    them, by name; all by default), its split keys dropped, and the names of the corpora in play.
-    `model_paths` loads a local folder wherever ``model_name_or_path`` names a Hub checkpoint."""
-    from ..recipe.overrides import command_line_values
+    """The recipe's values (changed by `overrides`, recipe keys to values, a dotted key setting one entry of a
+    mapping) on its merged corpora in play (`corpora` of them, by name; all by default), its split keys dropped, and
+    the names of the corpora in play. `model_paths` loads a local folder wherever ``model_name_or_path`` names a Hub
+    checkpoint."""
+    from ..recipe.overrides import apply_overrides, overridden_keys, with_model_path
     from ..recipe.yaml_io import read_recipe_file
     from ..training.ensemble import is_ensemble_recipe
 
-    overrides = command_line_values(list(recipe_args))
-    clashing = sorted(set(overrides) & set(SPLIT_KEYS + ("output_dir",)))
+    overrides = dict(overrides or {})
+    clashing = sorted(overridden_keys(overrides) & set(SPLIT_KEYS + ("output_dir",)))
     if clashing:
         raise RecipeError(
             f"{', '.join('--' + key for key in clashing)}: set by ser-hf loco itself (each corpus left out in turn, "
@@ -147,7 +148,7 @@ def loco_values(
     raw = read_recipe_file(recipe)
     if is_ensemble_recipe(raw):
         raise RecipeError(f"{recipe} is an ensemble recipe: run ser-hf loco on each member recipe.")
-    values = {key: value for key, value in {**raw, **overrides}.items() if key not in SPLIT_KEYS}
+    values = {key: value for key, value in apply_overrides(raw, overrides).items() if key not in SPLIT_KEYS}
     if values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None:
         raise RecipeError(
             f"{recipe} chooses its epoch on validation speakers; leave-one-corpus-out trains on every speaker of the "
@@ -176,8 +177,7 @@ def loco_values(
         values["corpus_weights"] = {
             key: weight for key, weight in values["corpus_weights"].items() if str(key).lower() in in_play
         }
-    if values.get("model_name_or_path") in (model_paths or {}):
-        values["model_name_or_path"] = model_paths[values["model_name_or_path"]]
+    values = with_model_path(values, model_paths)
     values.update(split_protocol="speaker", report_to="none", push_to_hub=False)
     return values, in_play
 
@@ -331,12 +331,12 @@ def run_loco(
     normalizations: Optional[Sequence[str]] = None,
     corpora: Optional[Sequence[str]] = None,
     model_paths: Optional[Mapping[str, str]] = None,
-    recipe_args: Sequence[str] = (),
+    overrides: Optional[Mapping[str, Any]] = None,
     run_dir: Optional[str | os.PathLike] = None,
     score_labels: Optional[Sequence[str]] = None,
     command: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Leave each corpus of `recipe` (with ``--key value`` `recipe_args`; `corpora` of them) out in turn, for each
+    """Leave each corpus of `recipe` (its values changed by `overrides`; `corpora` of them) out in turn, for each
     training seed of `seeds` (the recipe's by default) and each normalisation of `normalizations` (the recipe's by
     default), training into `run_dir` (default: the recipe's ``output_dir`` + ``-loco``), and write the result file
     `output` after every cell; cells it holds are skipped. A left-out corpus is scored on its emotions among
@@ -344,7 +344,7 @@ def run_loco(
     from ..run_folder import fold_folder
     from ..training.run_recipe import setup_logging
 
-    values, in_play = loco_values(recipe, recipe_args, corpora=corpora, model_paths=model_paths)
+    values, in_play = loco_values(recipe, overrides, corpora=corpora, model_paths=model_paths)
     unknown = sorted(set(normalizations or ()) - set(NORMALIZATIONS))
     if unknown:
         raise RecipeError(f"--normalizations {' '.join(unknown)}: choose among {', '.join(NORMALIZATIONS)}.")
@@ -358,7 +358,7 @@ def run_loco(
     normalization_list = list(normalizations) if normalizations else [own]
     settings = {
         "recipe": str(recipe),
-        "recipe_args": list(recipe_args),
+        "overrides": dict(overrides or {}),
         "corpora": in_play,
         "data_dir": values["data_dir"],
         "model_paths": dict(model_paths or {}),

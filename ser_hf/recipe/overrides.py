@@ -1,7 +1,10 @@
 """Recipe values as experiments handle them: read from a YAML file (with the sections that belong to an experiment
 command taken out), overridden from the command line, changed by dotted keys (and written back as a self-contained
 recipe by :func:`ser_hf.recipe.yaml_io.write_recipe_file`). Every key is checked against the recipe's dataclasses
-before any work, with the same message as ``ser_hf.train``."""
+before any work, with the same message as ``ser_hf.train``.
+
+The command line's ``KEY=VALUE`` flags (``--option``, ``--label-map``) and ``ID=FOLDER`` flags (``--model_path``) are
+read here too, once for every command: :func:`key_value_pairs`, :func:`model_paths`."""
 
 from __future__ import annotations
 
@@ -10,18 +13,21 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import RecipeError
 from .errors import unknown_key_message
-from .parser import RecipeParser, check_recipe_keys, read_recipe_file
 from .yaml_io import load_yaml
 
 
 def recipe_keys() -> set[str]:
     """Every key a recipe may set (the fields of the four recipe dataclasses)."""
+    from .parser import RecipeParser  # the dataclasses import the models: only where a key is checked
+
     return RecipeParser().field_names()
 
 
 def read_recipe_values(path: str | os.PathLike, sections: Sequence[str] = ()) -> tuple[dict[str, Any], dict]:
     """The recipe's values and, apart, its experiment ``sections`` (such as ``sweep``), after checking that every
     other key is a recipe key."""
+    from .parser import check_recipe_keys, read_recipe_file
+
     values = read_recipe_file(path)
     extracted = {name: values.pop(name) for name in sections if name in values}
     check_recipe_keys(values, recipe_keys(), path)
@@ -30,7 +36,8 @@ def read_recipe_values(path: str | os.PathLike, sections: Sequence[str] = ()) ->
 
 def command_line_values(arguments: Sequence[str]) -> dict[str, Any]:
     """Recipe overrides given as ``--key value [value ...]`` (or ``--key=value``; a bare ``--flag`` is `True`,
-    ``--no_flag`` `False`), as typed recipe values: each value is read as YAML, several values make a list."""
+    ``--no_flag`` `False`), as typed recipe values: each value is read as YAML, several values make a list. A dotted
+    key (``--feature_extractor_config.normalization corpus``) sets one entry of a mapping (:func:`apply_overrides`)."""
     known = recipe_keys()
     values: dict[str, Any] = {}
     index = 0
@@ -47,7 +54,9 @@ def command_line_values(arguments: Sequence[str]) -> dict[str, Any]:
         if key not in known and key.startswith("no_") and key[3:] in known and not given:
             values[key[3:]] = False
             continue
-        if key not in known:
+        if "." in key:
+            check_dotted_key(key, f"--{key}", known)
+        elif key not in known:
             raise RecipeError(
                 f"Unknown command-line argument --{key}: {unknown_key_message(key, known)} is not a "
                 "recipe key (python -m ser_hf.train --help lists them)."
@@ -90,10 +99,57 @@ def set_value(values: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]
     return result
 
 
+def apply_overrides(values: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of recipe ``values`` with every override set (:func:`set_value`: a dotted key sets one entry of a
+    mapping)."""
+    result = dict(values)
+    for key, value in overrides.items():
+        result = set_value(result, key, value)
+    return result
+
+
+def overridden_keys(overrides: Mapping[str, Any]) -> set[str]:
+    """The recipe keys `overrides` change (a dotted key changes its top key)."""
+    return {key.partition(".")[0] for key in overrides}
+
+
+def key_value_pairs(
+    items: Sequence[str], option: str, example: str = "KEY=VALUE", allow_empty: bool = True
+) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeated flag as a dict of strings (an empty VALUE where `allow_empty`); the error
+    names the flag (`option`) as typed and shows the form (`example`)."""
+    pairs = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or not (allow_empty or value.strip()):
+            raise RecipeError(f"{option} {item!r} is not of the form {example}.")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def model_paths(items: Sequence[str], option: str = "--model_path") -> dict[str, str]:
+    """``ID=FOLDER`` items (``--model_path``: load FOLDER wherever a recipe's ``model_name_or_path`` is ID, a local
+    copy of a Hub checkpoint) as a mapping; the error names the flag as typed."""
+    return key_value_pairs(items, option, "ID=FOLDER, e.g. openai/whisper-base=PATH", allow_empty=False)
+
+
+def with_model_path(values: Mapping[str, Any], paths: Optional[Mapping[str, str]]) -> dict[str, Any]:
+    """A copy of recipe ``values`` loading the local folder `paths` gives for its ``model_name_or_path``, if any."""
+    result = dict(values)
+    if result.get("model_name_or_path") in (paths or {}):
+        result["model_name_or_path"] = paths[result["model_name_or_path"]]
+    return result
+
+
 __all__ = [
+    "apply_overrides",
     "check_dotted_key",
     "command_line_values",
+    "key_value_pairs",
+    "model_paths",
+    "overridden_keys",
     "read_recipe_values",
     "recipe_keys",
     "set_value",
+    "with_model_path",
 ]

@@ -23,7 +23,7 @@ def recipe(tmp_path_factory, tiny_ravdess):
 def test_kfold_tests_every_speaker_once_and_resumes(tmp_path, recipe, capsys, monkeypatch):
     output, run_dir = tmp_path / "kfold.json", tmp_path / "runs"
     command = ["kfold", str(recipe), "--folds", "2", "--fold_seed", "7", "--output", str(output)]
-    command += ["--run_dir", str(run_dir), "--disable_tqdm", "true"]
+    command += ["--run_dir", str(run_dir), "--disable_tqdm", "true", "--model_config.conv_channels", "[4, 6]"]
     assert cli_main(command) == 0
     printed = capsys.readouterr().out
     assert "| r (2 folds, seed 7) |" in printed
@@ -36,6 +36,10 @@ def test_kfold_tests_every_speaker_once_and_resumes(tmp_path, recipe, capsys, mo
         assert not set(report["split"]["speakers"]["train"]) & set(cell["test_speakers"])
         assert cell["unweighted_accuracy"] == round(100 * report["evaluation"]["test"]["unweighted_accuracy"], 2)
     assert document["summary"]["folds"] == 2 and "pooled" in document["summary"]
+    # The dotted override set one entry of the recipe's model_config, the folds trained with it.
+    assert document["settings"]["overrides"] == {"disable_tqdm": True, "model_config.conv_channels": [4, 6]}
+    for fold in (0, 1):
+        assert json.loads((run_dir / f"fold-{fold}" / "config.json").read_text())["conv_channels"] == [4, 6]
 
     # Run again: the folds are read back (nothing trains), the result is the same.
     monkeypatch.setattr("ser_hf.training.trainer.SERTrainer.train", lambda *a, **k: pytest.fail("a fold trained"))
@@ -45,7 +49,7 @@ def test_kfold_tests_every_speaker_once_and_resumes(tmp_path, recipe, capsys, mo
 
 def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):
     with pytest.raises(RecipeError, match="--num_folds: set by ser-hf kfold itself"):
-        run_kfold(recipe, tmp_path / "k.json", recipe_args=["--num_folds", "3"])
+        run_kfold(recipe, tmp_path / "k.json", overrides={"num_folds": 3})
     with pytest.raises(RecipeError, match="--folds 1"):
         run_kfold(recipe, tmp_path / "k.json", folds=1)
 
@@ -83,3 +87,25 @@ def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
         kfold_values({"corpus": ["tess", "nemo"]}, 5, 42, tmp_path)
     with pytest.raises(RecipeError, match="--fold_corpus cremad: not among"):
         kfold_values(merged, 5, 42, tmp_path, fold_corpus="cremad")
+
+
+def test_model_path_and_ensemble_recipes_are_answered_before_anything_runs(tmp_path, recipe, capsys):
+    """``--model_path`` must be ID=FOLDER (the flag named as typed); an ensemble recipe is refused in one line; a
+    recipe's Hub id is replaced by the local folder given for it, and nothing else."""
+    from ser_hf.recipe.overrides import with_model_path
+
+    command = ["kfold", str(recipe), "--output", str(tmp_path / "k.json"), "--model_path", "openai/whisper-base"]
+    assert cli_main(command) == 2
+    assert "--model_path 'openai/whisper-base' is not of the form ID=FOLDER" in capsys.readouterr().err
+    assert not (tmp_path / "k.json").exists()
+    ensemble = tmp_path / "e.yaml"
+    ensemble.write_text(f"ensemble_members: [{recipe.name}, {recipe.name}]\n")
+    with pytest.raises(RecipeError, match="is an ensemble recipe: run ser-hf kfold on each member recipe"):
+        run_kfold(ensemble, tmp_path / "k.json")
+    paths = {"openai/whisper-base": "/models/whisper-base"}
+    assert with_model_path({"model_name_or_path": "openai/whisper-base"}, paths) == {
+        "model_name_or_path": "/models/whisper-base"
+    }
+    assert with_model_path({"model_name_or_path": "openai/whisper-tiny"}, paths) == {
+        "model_name_or_path": "openai/whisper-tiny"
+    }

@@ -99,7 +99,7 @@ def test_each_corpus_left_out_once_on_its_shared_emotions_and_resumed(tmp_path, 
 
     # Other settings into the same result file are refused before anything trains.
     with pytest.raises(RecipeError, match="was written with seeds = \\[3\\], not \\[4\\]"):
-        run_loco(recipe, output, seeds=[4], run_dir=run_dir, recipe_args=["--disable_tqdm", "true"])
+        run_loco(recipe, output, seeds=[4], run_dir=run_dir, overrides={"disable_tqdm": True})
     with pytest.raises(RecipeError, match="was written with corpora"):
         run_loco(
             recipe,
@@ -107,15 +107,15 @@ def test_each_corpus_left_out_once_on_its_shared_emotions_and_resumed(tmp_path, 
             seeds=[3],
             corpora=["ravdess", "tess"],
             run_dir=run_dir,
-            recipe_args=["--disable_tqdm", "true"],
+            overrides={"disable_tqdm": True},
         )
 
 
 def test_the_protocol_refuses_what_it_sets_itself(tmp_path, recipe):
     with pytest.raises(RecipeError, match="--test_speakers: set by ser-hf loco itself"):
-        run_loco(recipe, tmp_path / "l.json", recipe_args=["--test_speakers", "01"])
+        run_loco(recipe, tmp_path / "l.json", overrides={"test_speakers": ["01"]})
     with pytest.raises(RecipeError, match="chooses its epoch on validation speakers"):
-        run_loco(recipe, tmp_path / "l.json", recipe_args=["--load_best_model_at_end", "true"])
+        run_loco(recipe, tmp_path / "l.json", overrides={"load_best_model_at_end": True})
     with pytest.raises(RecipeError, match="two corpora at least"):
         run_loco(recipe, tmp_path / "l.json", corpora=["tess"])
     with pytest.raises(RecipeError, match="--corpora nemo: not among the recipe's corpora"):

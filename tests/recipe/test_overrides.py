@@ -7,7 +7,14 @@ import pytest
 import yaml
 
 from ser_hf.errors import RecipeError
-from ser_hf.recipe.overrides import command_line_values, read_recipe_values, set_value
+from ser_hf.recipe.overrides import (
+    apply_overrides,
+    command_line_values,
+    key_value_pairs,
+    model_paths,
+    read_recipe_values,
+    set_value,
+)
 
 
 def test_command_line_overrides_become_typed_recipe_values():
@@ -49,3 +56,29 @@ def test_an_experiment_section_is_taken_apart_and_other_keys_are_checked(tmp_pat
         RecipeError, match=r"Unknown key\(s\) 'sweep' \(did you mean 'seed'\?\) in recipe .*sweep\.yaml"
     ):
         read_recipe_values(recipe)
+
+
+def test_a_dotted_command_line_key_overrides_one_entry_and_is_checked():
+    overrides = command_line_values(["--feature_extractor_config.normalization", "corpus", "--seed", "3"])
+    assert overrides == {"feature_extractor_config.normalization": "corpus", "seed": 3}
+    recipe = {"feature_extractor_config": {"normalization": "global", "layers": [5]}, "seed": 42}
+    assert apply_overrides(recipe, overrides) == {
+        "feature_extractor_config": {"normalization": "corpus", "layers": [5]},
+        "seed": 3,
+    }
+    with pytest.raises(RecipeError, match="--model_confg.dropout: unknown recipe key 'model_confg'"):
+        command_line_values(["--model_confg.dropout", "0.1"])
+
+
+def test_key_value_and_id_folder_flags_are_read_once_with_the_flag_named():
+    assert key_value_pairs(["csv_path=a.csv", "corpus_name = mine", "calm="], "--option") == {
+        "csv_path": "a.csv",
+        "corpus_name": "mine",
+        "calm": "",  # --label-map calm= drops a label
+    }
+    with pytest.raises(RecipeError, match="--option 'csv_path' is not of the form KEY=VALUE"):
+        key_value_pairs(["csv_path"], "--option")
+    assert model_paths(["openai/whisper-base=/m/wb"]) == {"openai/whisper-base": "/m/wb"}
+    for item in ("openai/whisper-base", "openai/whisper-base=", "=/m/wb"):
+        with pytest.raises(RecipeError, match=f"--model-path '{item}' is not of the form ID=FOLDER"):
+            model_paths([item], "--model-path")
