@@ -7,6 +7,8 @@ read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import statistics
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +46,14 @@ EXTRA_CORPORA = {"banglaser": SHARED_RAVDESS.parent / "banglaser"}
 #: Speaker-independent splits: (train actors, validation actors) of the sample and of the 20-actor corpus.
 QUICK_SPEAKERS = ([f"{a:02d}" for a in range(1, 7)], ["07", "08"])
 FULL_SPEAKERS = ([f"{a:02d}" for a in range(1, 17)], ["17", "18", "19", "20"])
+
+
+def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
+    """A recipe's name in result files and run folders: its file name, and a digest of its overrides where there are
+    any, so that a variant never reads back (or is refused by) the plain recipe's runs."""
+    if not overrides:
+        return recipe.stem
+    return f"{recipe.stem}-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}"
 
 
 def add_threads_argument(parser) -> None:

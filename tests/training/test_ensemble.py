@@ -18,7 +18,7 @@ from ser_hf.models import EnsembleForAudioClassification, OpenSmileFeatureExtrac
 from ser_hf.run_folder import RunDir
 from ser_hf.train import main
 from ser_hf.training.ensemble import fuse_clip_predictions
-from tests.conftest import RAVDESS_SAMPLE, load_bench
+from tests.conftest import RAVDESS_SAMPLE
 from tests.conftest_models import LABELS as CLASS_LABEL
 from tests.conftest_models import build_tiny, load_clip
 from tests.recipe.test_parser import write_recipe
@@ -232,27 +232,3 @@ def test_an_ensemble_recipe_names_what_is_wrong_with_it(tmp_path, tiny_ravdess):
         (tmp_path / name).write_text(yaml.safe_dump(values))
         with pytest.raises(RecipeError, match=message):
             main([str(tmp_path / name)])
-
-
-@pytest.mark.slow
-def test_the_accuracy_benchmark_reads_back_members_it_benchmarked_on_their_own(tmp_path, tiny_ravdess):
-    bench = load_bench()
-    _member_recipes(tmp_path, tiny_ravdess)
-    recipe = tmp_path / "ensemble.yaml"
-    recipe.write_text(yaml.safe_dump({"ensemble_members": ["cnn.yaml", "smile.yaml"], "member_weights": [1, 1]}))
-    common = ["--data-dir", str(tiny_ravdess), "--folds", "2", "--output-dir", str(tmp_path / "bench")]
-    (smile,) = bench.main([str(tmp_path / "smile.yaml"), *common])
-    smile_metrics = sorted((tmp_path / "bench" / "smile-seed42").glob("fold-*/metrics.json"))
-    assert len(smile_metrics) == 2
-    written = [path.stat().st_mtime_ns for path in smile_metrics]
-    (ensemble,) = bench.main([str(recipe), *common])
-    # The openSMILE member was read back from its own benchmark run, not trained again; the CNN2D trained beside it.
-    assert [path.stat().st_mtime_ns for path in smile_metrics] == written
-    assert len(list((tmp_path / "bench" / "cnn-seed42").glob("fold-*/metrics.json"))) == 2
-    assert not list((tmp_path / "bench").rglob("members"))
-    assert [fold["test_speakers"] for fold in ensemble["folds"]] == [fold["test_speakers"] for fold in smile["folds"]]
-    fused = json.loads((tmp_path / "bench" / "ensemble-seed42" / "fold-0" / "metrics.json").read_text())
-    assert fused["ensemble"]["weights"] == [1.0, 1.0]
-    saved = json.loads((tmp_path / "bench" / "ensemble-seed42" / "fold-0" / "config.json").read_text())
-    assert saved["member_names"] == ["cnn-seed42/fold-0", "smile-seed42/fold-0"]
-    assert ensemble["confidence_intervals"]["speakers"] == 4
