@@ -579,6 +579,8 @@ class RunConfig(JsonRecord):
                 "pitch_prob",
                 "reverb_prob",
                 "lowpass_prob",
+                "telephone_prob",
+                "codec_prob",
                 "mask_time_prob",
                 "mask_feature_prob",
             )

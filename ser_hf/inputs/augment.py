@@ -24,9 +24,31 @@ import torchaudio.transforms as T
 
 from ..data.corpora.base import InvalidClipError
 from ..data.decode import decode_waveform
-from .degradations import add_colored_noise, reverberate, seeded_global_rngs, simulated_reverberation
+from .degradations import (
+    CODECS,
+    NOISE_COLORS,
+    add_colored_noise,
+    check_codec,
+    codec_round_trip,
+    reverberate,
+    seeded_global_rngs,
+    simulated_reverberation,
+    telephone_channel,
+)
 
-__all__ = ["SpecAugment", "WaveformAugmentation"]
+__all__ = ["PROBABILITIES", "SpecAugment", "WaveformAugmentation"]
+
+#: The perturbations' probabilities, each a field of :class:`WaveformAugmentation` (and of a recipe).
+PROBABILITIES = (
+    "noise_prob",
+    "gain_prob",
+    "speed_prob",
+    "pitch_prob",
+    "reverb_prob",
+    "lowpass_prob",
+    "telephone_prob",
+    "codec_prob",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +57,14 @@ logger = logging.getLogger(__name__)
 class WaveformAugmentation:
     """Random waveform perturbations for the training split; each applied with its own probability.
 
-    The perturbations run in a fixed order: speed, pitch, reverb, noise, gain, band-limiting (the speaker's voice,
-    then the room, then the background, then the recording level and channel). Each draws from its own child
+    The perturbations run in a fixed order: speed, pitch, reverb, noise, gain, band-limiting, telephone, codec (the
+    speaker's voice, then the room, then the background, then the recording level and channel, then the transmission). Each draws from its own child
     generator seeded from `rng`, so switching one on or off (an ablation) leaves the draws of the others unchanged.
     Pitch, recorded noise, gain and band-limiting are audiomentations' `PitchShift`, `AddBackgroundNoise`, `Gain` and
-    `LowPassFilter`; white noise and reverberation are those of ``ser-hf evaluate --conditions``
-    (:mod:`.degradations`: audiomentations' `AddColorNoise`, rooms simulated by pyroomacoustics); speed is a soxr
-    resampling (see `_speed`).
+    `LowPassFilter`; coloured noise, reverberation, the telephone channel and the codecs are those of
+    ``ser-hf evaluate --conditions`` (:mod:`.degradations`: audiomentations' `AddColorNoise`, rooms simulated by
+    pyroomacoustics, the G.712 band at 8 kHz with G.711 mu-law, FFmpeg's Opus and MP3 encoders through torchcodec), so
+    a model can be trained on the recordings it is then scored on; speed is a soxr resampling (see `_speed`).
 
     Args:
         sampling_rate (`int`, *optional*, defaults to 16000):
@@ -52,7 +75,10 @@ class WaveformAugmentation:
             Signal-to-noise ratio in dB, drawn uniformly in this range.
         noise_files (`Sequence[str]`, *optional*, defaults to `()`):
             Recorded noise clips; one is chosen uniformly and a random window of it is mixed in (tiled when shorter
-            than the clip). White noise when empty.
+            than the clip). Generated noise of `noise_colors` when empty.
+        noise_colors (`Sequence[str]`, *optional*, defaults to `("white",)`):
+            Colours of the generated noise (:data:`~.degradations.NOISE_COLORS`: white, pink, brown), one chosen
+            uniformly per clip.
         gain_prob (`float`, *optional*, defaults to 0.0):
             Probability of changing the level of a clip.
         gain_db (`tuple[float, float]`, *optional*, defaults to `(-6.0, 6.0)`):
@@ -80,6 +106,16 @@ class WaveformAugmentation:
             (telephone: about 3.4 kHz) or a low-rate recording would.
         lowpass_hz (`tuple[float, float]`, *optional*, defaults to `(3000.0, 6000.0)`):
             Cut-off frequency in Hz, drawn uniformly in this range (below half the sampling rate).
+        telephone_prob (`float`, *optional*, defaults to 0.0):
+            Probability of passing a clip through a narrowband telephone channel
+            (:func:`~.degradations.telephone_channel`: 300-3,400 Hz, 8 kHz, 8-bit mu-law), as ``ser-hf evaluate
+            --conditions telephone`` does.
+        codec_prob (`float`, *optional*, defaults to 0.0):
+            Probability of a lossy codec round trip (:func:`~.degradations.codec_round_trip`).
+        codecs (`Sequence[str]`, *optional*, defaults to `("opus", "mp3")`):
+            Codecs to choose from, uniformly (:data:`~.degradations.CODECS`).
+        codec_bitrate_kbps (`tuple[float, float]`, *optional*, defaults to `(8.0, 32.0)`):
+            Bit rate in kbit/s, drawn uniformly in this range (rounded to whole kbit/s).
 
     Impulse-response files are decoded on first use and kept on the instance (so once per data-loader worker); noise
     files are checked on first use and then read by audiomentations, one window per clip.
@@ -89,6 +125,7 @@ class WaveformAugmentation:
     noise_prob: float = 0.0
     noise_snr_db: tuple[float, float] = (10.0, 30.0)
     noise_files: Sequence[str] = ()
+    noise_colors: Sequence[str] = ("white",)
     gain_prob: float = 0.0
     gain_db: tuple[float, float] = (-6.0, 6.0)
     speed_prob: float = 0.0
@@ -100,15 +137,19 @@ class WaveformAugmentation:
     impulse_responses: Sequence[str] = ()
     lowpass_prob: float = 0.0
     lowpass_hz: tuple[float, float] = (3000.0, 6000.0)
+    telephone_prob: float = 0.0
+    codec_prob: float = 0.0
+    codecs: Sequence[str] = ("opus", "mp3")
+    codec_bitrate_kbps: tuple[float, float] = (8.0, 32.0)
     # audiomentations transforms, built on first use (so once per data-loader worker) and kept out of repr/equality.
     _transforms: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _impulse_response_cache: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.sampling_rate = _check_count("sampling_rate", self.sampling_rate, minimum=1)
-        for name in ("noise_prob", "gain_prob", "speed_prob", "pitch_prob", "reverb_prob", "lowpass_prob"):
+        for name in PROBABILITIES:
             setattr(self, name, _check_probability(name, getattr(self, name)))
-        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz"):
+        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz", "codec_bitrate_kbps"):
             setattr(self, name, _check_range(name, getattr(self, name)))
         if not 0 < self.lowpass_hz[0] <= self.lowpass_hz[1] < self.sampling_rate / 2:
             raise ValueError(
@@ -119,6 +160,13 @@ class WaveformAugmentation:
             raise ValueError(f"pitch_semitones must lie within [-24, 24], got {self.pitch_semitones!r}")
         if self.reverb_rt60[0] <= 0:
             raise ValueError(f"reverb_rt60 must be positive seconds, got {self.reverb_rt60!r}")
+        if self.codec_bitrate_kbps[0] < 1:
+            raise ValueError(f"codec_bitrate_kbps must be at least 1 kbit/s, got {self.codec_bitrate_kbps!r}")
+        self.noise_colors = _check_choices("noise_colors", self.noise_colors, NOISE_COLORS)
+        self.codecs = _check_choices("codecs", self.codecs, CODECS)
+        if self.codec_prob > 0:
+            for codec in self.codecs:  # an FFmpeg without the encoder is refused here, before any clip is encoded
+                check_codec(codec)
         self.speed_factors = _check_speed_factors(self.speed_factors)
         self.noise_files = _check_paths("noise_files", self.noise_files)
         self.impulse_responses = _check_paths("impulse_responses", self.impulse_responses)
@@ -126,17 +174,7 @@ class WaveformAugmentation:
     @property
     def enabled(self) -> bool:
         """Whether any perturbation can happen (some probability is above 0)."""
-        return any(
-            p > 0
-            for p in (
-                self.noise_prob,
-                self.gain_prob,
-                self.speed_prob,
-                self.pitch_prob,
-                self.reverb_prob,
-                self.lowpass_prob,
-            )
-        )
+        return any(getattr(self, name) > 0 for name in PROBABILITIES)
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return an augmented float32 mono copy; all randomness comes from `rng`.
@@ -165,6 +203,9 @@ class WaveformAugmentation:
             (self.gain_prob, self._gain),
             # Last, so that the other steps' seeds are those they had before it existed (it commutes with the gain).
             (self.lowpass_prob, self._lowpass),
+            # The transmission after the recording; appended, for the same reason.
+            (self.telephone_prob, self._telephone),
+            (self.codec_prob, self._codec),
         ]
         # One seed per step drawn up front: `rng` advances by the same amount whatever is enabled or applied.
         seeds = rng.integers(0, 2**63, size=len(steps))
@@ -211,9 +252,11 @@ class WaveformAugmentation:
 
     def _noise(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if not self.noise_files:
-            return add_colored_noise(
-                waveform, self.sampling_rate, float(rng.uniform(*self.noise_snr_db)), "white", rng
-            )
+            snr_db = float(rng.uniform(*self.noise_snr_db))
+            # One colour needs no draw: a white-noise recipe's clips are those it had before colours existed.
+            colors = self.noise_colors
+            color = colors[int(rng.integers(len(colors)))] if len(colors) > 1 else colors[0]
+            return add_colored_noise(waveform, self.sampling_rate, snr_db, color, rng)
         return self._apply_transform("noise", waveform, rng)
 
     def _gain(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -221,6 +264,14 @@ class WaveformAugmentation:
 
     def _lowpass(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self._apply_transform("lowpass", waveform, rng)
+
+    def _telephone(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return telephone_channel(waveform, self.sampling_rate)
+
+    def _codec(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        codec = self.codecs[int(rng.integers(len(self.codecs)))]
+        bitrate = 1000 * round(float(rng.uniform(*self.codec_bitrate_kbps)))
+        return codec_round_trip(waveform, self.sampling_rate, codec, bitrate)
 
     def _apply_transform(self, name: str, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Run audiomentations' transform for `name` with the global generators it reads seeded from `rng`."""
@@ -400,6 +451,14 @@ def _check_range(name: str, value: Sequence[float]) -> tuple[float, float]:
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
         raise ValueError(f"{name} must be finite with low <= high, got {value!r}")
     return low, high
+
+
+def _check_choices(name: str, value: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
+    choices = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [choice for choice in choices if choice not in known]
+    if not choices or unknown:
+        raise ValueError(f"{name} must name one or more of {', '.join(known)}, got {list(choices)!r}")
+    return choices
 
 
 def _check_speed_factors(value: Sequence[float]) -> tuple[float, ...]:

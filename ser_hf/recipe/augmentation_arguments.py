@@ -4,7 +4,7 @@ split, with the checks that stop settings the recipe's model cannot use before a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import RecipeError
@@ -34,7 +34,11 @@ class AugmentationArguments:
         default_factory=lambda: [10.0, 30.0], metadata={"help": "SNR range [low, high] of the added noise, in dB."}
     )
     noise_files: Optional[list[str]] = field(
-        default=None, metadata={"help": "Recorded noise clips to mix in; white noise when not given."}
+        default=None, metadata={"help": "Recorded noise clips to mix in; generated noise (noise_colors) when not given."}
+    )
+    noise_colors: list[str] = field(
+        default_factory=lambda: ["white"],
+        metadata={"help": "Colours of the generated noise, one drawn per clip: white, pink, brown."},
     )
     gain_prob: float = field(
         default=0.0,
@@ -75,10 +79,35 @@ class AugmentationArguments:
         default=None, metadata={"help": "Recorded room impulse responses; generated ones when not given."}
     )
     lowpass_prob: float = field(
-        default=0.0, metadata={"help": "Probability of band-limiting a clip (a narrowband channel, e.g. telephone)."}
+        default=0.0,
+        metadata={
+            "help": "Probability of band-limiting a clip (a narrowband channel, e.g. telephone).",
+            "card": CardRow(6, "band-limiting", "cut-off {lowpass_hz} Hz"),
+        },
     )
     lowpass_hz: list[float] = field(
         default_factory=lambda: [3000.0, 6000.0], metadata={"help": "Cut-off frequency range in Hz."}
+    )
+    telephone_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of passing a clip through a narrowband telephone channel (300-3,400 Hz, 8 kHz, "
+            "8-bit mu-law), as `ser-hf evaluate --conditions telephone` does.",
+            "card": CardRow(7, "telephone channel", "300-3,400 Hz, 8 kHz, mu-law"),
+        },
+    )
+    codec_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "Probability of a lossy codec round trip (FFmpeg's encoder through torchcodec).",
+            "card": CardRow(8, "lossy codec", "{codecs} at {codec_bitrate_kbps} kbit/s"),
+        },
+    )
+    codecs: list[str] = field(
+        default_factory=lambda: ["opus", "mp3"], metadata={"help": "Codecs to draw from, one per clip: opus, mp3."}
+    )
+    codec_bitrate_kbps: list[float] = field(
+        default_factory=lambda: [8.0, 32.0], metadata={"help": "Bit-rate range [low, high] of the codec, in kbit/s."}
     )
     cached_augmented_copies: int = field(
         default=0,
@@ -130,8 +159,10 @@ class AugmentationArguments:
     def __post_init__(self):
         for name in ("noise_files", "impulse_responses"):
             setattr(self, name, as_list(getattr(self, name)))
+        for name in ("noise_colors", "codecs"):
+            setattr(self, name, [str(choice) for choice in as_list(getattr(self, name))])
         self.speed_factors = [float(f) for f in as_list(self.speed_factors)]
-        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz"):
+        for name in ("noise_snr_db", "gain_db", "pitch_semitones", "reverb_rt60", "lowpass_hz", "codec_bitrate_kbps"):
             setattr(self, name, list(as_range(getattr(self, name), name)))
         copies = self.cached_augmented_copies
         if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 32:
@@ -150,9 +181,7 @@ class AugmentationArguments:
     def waveform_augmentation(self, sampling_rate: int):
         """The :class:`~ser_hf.inputs.augment.WaveformAugmentation` the recipe asks for, or `None` when it asks for
         none."""
-        if not any(
-            (self.noise_prob, self.gain_prob, self.speed_prob, self.pitch_prob, self.reverb_prob, self.lowpass_prob)
-        ):
+        if not any(getattr(self, name) for name in self.waveform_probabilities()):
             return None
         from ..inputs.augment import WaveformAugmentation
 
@@ -172,7 +201,17 @@ class AugmentationArguments:
             impulse_responses=self.impulse_responses or (),
             lowpass_prob=self.lowpass_prob,
             lowpass_hz=tuple(self.lowpass_hz),
+            noise_colors=tuple(self.noise_colors),
+            telephone_prob=self.telephone_prob,
+            codec_prob=self.codec_prob,
+            codecs=tuple(self.codecs),
+            codec_bitrate_kbps=tuple(self.codec_bitrate_kbps),
         )
+
+    @classmethod
+    def waveform_probabilities(cls) -> list[str]:
+        """The waveform perturbations' probabilities (``*_prob``; wav2vec2's ``mask_*_prob`` mask features)."""
+        return [item.name for item in fields(cls) if item.name.endswith("_prob") and not item.name.startswith("mask_")]
 
     def spec_augment(self):
         """The :class:`~ser_hf.inputs.augment.SpecAugment` for spectrogram inputs, or `None`."""
@@ -222,7 +261,8 @@ class AugmentationArguments:
             raise RecipeError(
                 f"cached_augmented_copies: {self.cached_augmented_copies} encodes augmented copies of each clip once "
                 "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
-                "gain_prob, speed_prob, pitch_prob, reverb_prob or lowpass_prob above 0)."
+                "gain_prob, speed_prob, pitch_prob, reverb_prob, lowpass_prob, telephone_prob or codec_prob above "
+                "0)."
             )
         if model_args.cache_encoder_outputs and (
             (waveform_augmentation and not self.cached_augmented_copies) or self.ssl_masking()

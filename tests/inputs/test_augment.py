@@ -421,3 +421,72 @@ def test_spec_augment_refuses_a_batch_that_does_not_match_its_lengths():
         spec_augment(features, num_frames, [rng(0)])
     with pytest.raises(ValueError, match="num_frames"):
         spec_augment(features, [61, 35, 0], [rng(row) for row in range(3)])
+
+
+# ---------------------------------------------------------------- the transmission: telephone and codecs
+
+
+def band_energy(waveform: np.ndarray, low_hz: float, high_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(waveform.astype(np.float64))) ** 2
+    frequencies = np.fft.rfftfreq(len(waveform), 1 / SAMPLING_RATE)
+    return float(spectrum[(frequencies >= low_hz) & (frequencies < high_hz)].sum())
+
+
+def test_telephone_keeps_the_voice_band_and_removes_what_lies_above_it():
+    waveform = sine(frequency=1000.0, amplitude=0.3) + sine(frequency=6000.0, amplitude=0.3)
+    out = WaveformAugmentation(telephone_prob=1.0)(waveform, rng(0))
+    assert out.shape == waveform.shape
+    assert band_energy(out, 5500, 6500) < 1e-3 * band_energy(waveform, 5500, 6500)
+    assert band_energy(out, 900, 1100) > 0.5 * band_energy(waveform, 900, 1100)
+
+
+def test_codec_round_trip_is_seeded_and_lossy_and_the_rate_is_drawn_from_the_range():
+    augmentation = WaveformAugmentation(codec_prob=1.0, codecs=("opus",), codec_bitrate_kbps=(6.0, 6.0))
+    waveform = sine(frequency=440.0) + 0.05 * np.random.default_rng(0).standard_normal(SAMPLING_RATE).astype(
+        np.float32
+    )
+    first, again = augmentation(waveform, rng(5)), augmentation(waveform, rng(5))
+    assert first.shape == waveform.shape and np.array_equal(first, again)
+    assert not np.allclose(first, waveform, atol=1e-3)
+    assert abs(dominant_frequency(first) - 440.0) < 5  # the tone survives the codec
+    # A higher bit rate keeps more of the clip.
+    fine = replace(augmentation, codec_bitrate_kbps=(64.0, 64.0))(waveform, rng(5))
+    assert np.mean((fine - waveform) ** 2) < np.mean((first - waveform) ** 2)
+
+
+def test_noise_colours_are_drawn_per_clip_and_one_colour_keeps_the_white_noise_draws():
+    waveform = sine()
+    white = WaveformAugmentation(noise_prob=1.0)(waveform, rng(7))
+    assert np.array_equal(white, WaveformAugmentation(noise_prob=1.0, noise_colors=("white",))(waveform, rng(7)))
+    brown = WaveformAugmentation(noise_prob=1.0, noise_colors=("brown",), noise_snr_db=(0.0, 0.0))
+    noise = brown(waveform, rng(7)) - waveform
+    # Brown noise puts its power in the low frequencies, white noise spreads it evenly.
+    assert band_energy(noise, 20, 500) > 10 * band_energy(noise, 4000, 4480)
+    mixed = WaveformAugmentation(noise_prob=1.0, noise_colors=("white", "pink", "brown"))
+    assert len({mixed(waveform, rng(seed)).tobytes() for seed in range(4)}) == 4
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"noise_colors": ("purple",)}, "noise_colors must name one or more of white, pink, brown"),
+        ({"codecs": ("aac",)}, "codecs must name one or more of opus, mp3"),
+        ({"codecs": ()}, "codecs must name one or more"),
+        ({"codec_bitrate_kbps": (0.5, 8.0)}, "codec_bitrate_kbps must be at least 1 kbit/s"),
+        ({"telephone_prob": 1.5}, "telephone_prob"),
+    ],
+)
+def test_bad_transmission_settings_are_refused_by_name(settings, message):
+    with pytest.raises(ValueError, match=message):
+        WaveformAugmentation(**settings)
+
+
+def test_a_recipe_passes_every_waveform_perturbation_on():
+    from ser_hf.inputs.augment import PROBABILITIES
+    from ser_hf.recipe.augmentation_arguments import AugmentationArguments
+
+    assert sorted(AugmentationArguments.waveform_probabilities()) == sorted(PROBABILITIES)
+    arguments = AugmentationArguments(telephone_prob=0.25, codec_prob=0.5, codecs=["opus"], noise_colors="pink")
+    augmentation = arguments.waveform_augmentation(SAMPLING_RATE)
+    assert (augmentation.telephone_prob, augmentation.codec_prob, augmentation.codecs) == (0.25, 0.5, ("opus",))
+    assert augmentation.noise_colors == ("pink",)

@@ -167,7 +167,7 @@ def test_card_rows_are_unique_and_their_details_name_fields():
     augmentation = {field.name for field in dataclasses.fields(AugmentationArguments)}
     for _, name, row in card._AUGMENTATION_NAMES:
         named = {part[1] for part in string.Formatter().parse(row.detail) if part[1]}
-        assert row.label and named and named <= augmentation, name
+        assert row.label and row.detail and named <= augmentation, name
 
 
 def test_only_facts_of_known_kinds_are_in_the_metadata():
@@ -188,7 +188,7 @@ class _EchoAugmentation(AugmentationArguments):
         metadata={
             "help": "Probability of an echo.",
             "range": NumberRule("in [0, 1]", at_least=0, at_most=1),
-            "card": CardRow(6, "echo", "delay {echo_ms} ms"),
+            "card": CardRow(9, "echo", "delay {echo_ms} ms"),
         },
     )
     echo_ms: float = dataclasses.field(default=50.0, metadata={"help": "Echo delay in ms."})
@@ -213,7 +213,7 @@ def test_a_field_added_with_facts_shows_in_every_derived_table():
     with pytest.raises(RecipeError, match=r"^echo_prob must be in \[0, 1\], got 1.5\.$"):
         _EchoAugmentation(echo_prob=1.5)
     rows = fields.card_rows({"augmentation": _EchoAugmentation})
-    assert rows[-1] == ("augmentation", "echo_prob", CardRow(6, "echo", "delay {echo_ms} ms"))
+    assert rows[-1] == ("augmentation", "echo_prob", CardRow(9, "echo", "delay {echo_ms} ms"))
     assert rows[-1][2].details({"echo_ms": 40}) == "delay 40 ms"
 
     assert "curriculum_steps" in fields.number_rules(_TrainingWithExtras)
@@ -241,7 +241,8 @@ def test_the_card_shows_a_run_as_before():
         ("evaluation", "whole clips"),
     ]
     assert card.SERCardData._augmentation(data) == (
-        "additive noise (p = 0.5, SNR [10.0, 30.0] dB); reverberation (p = 0.2, RT60 None s)"
+        "additive noise (p = 0.5, SNR [10.0, 30.0] dB); reverberation (p = 0.2, RT60 None s); "
+        "band-limiting (p = 0.3, cut-off None Hz)"
     )
 
 
