@@ -1,16 +1,19 @@
-"""Accuracy under the recordings users make: the general speaker model of each leave-one-corpus-out direction
-(recipes/general_whisper_base_speaker.yaml as it ships, trained without the corpus it is scored on: bench/adapt.py's
-general models) scored on its left-out corpus clean and under the named recording conditions of
-``ser-hf evaluate --conditions`` (:func:`ser_hf.evaluation.evaluate_model`, the code users run).
+"""Accuracy under the recordings users make: every model of a ``ser-hf loco`` result file (one per left-out corpus and
+seed, each trained without the corpus it is scored on) scored on its left-out corpus clean and under the recording
+conditions of ``ser-hf evaluate --conditions`` (:func:`ser_hf.evaluation.evaluate_model`, the code users run).
 
-    python -m bench.robustness --model-path ../shared/models/whisper-base-encoder \\
-        --models-dir outputs/bench_adapt5 --results docs/results/robustness/loco-speaker-seed42.json
+    ser-hf loco recipes/general_whisper_base_speaker.yaml --seeds 42 7 43 --run_dir outputs/loco4/speaker \\
+        --data_dir RAVDESS TESS NEMO BANGLASER --score_labels neutral happy sad angry fearful surprised \\
+        --model_path openai/whisper-base=../shared/models/whisper-base-encoder --output LOCO.json
+    python -m bench.robustness --loco speaker=LOCO.json [augmented=LOCO2.json ...] \\
+        --results docs/results/robustness/loco4-general_whisper_base_speaker.json
 
-Each left-out corpus is scored on a fixed, seeded sample of :data:`CLIPS_PER_LABEL` clips of each of the six emotions
-RAVDESS, TESS and nEMO share (from every speaker, laid out as a folder of links, as ``ser-hf learning-curve`` lays out
-its cells), so that six passes (clean and five conditions, each re-encoded) fit a 2-core machine; every condition is
-seeded (``condition_seed`` 0), so a run again gives the same figures. BanglaSER is never left out here (it lacks fear,
-one of the six emotions). The result file is written after every corpus, and a corpus it holds is not scored again.
+Each left-out corpus is scored on a fixed, seeded sample of ``--clips-per-label`` clips of each of its emotions among
+the loco run's ``score_labels`` (from every speaker, laid out as a folder of links, as ``ser-hf learning-curve`` lays
+out its cells), the same sample for every model, so that six passes (clean and five conditions, each re-encoded, and
+the encodings cached under the condition's key for the next model) fit a 2-core machine; every condition is seeded
+(``condition_seed`` 0), so a run again gives the same figures. The result file is written after every model, and a
+model it holds is not scored again.
 """
 
 from __future__ import annotations
@@ -30,31 +33,28 @@ from ser_hf.inputs.degradations import parse_conditions
 from ser_hf.recipe.adaptation import trained_model_facts
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from bench.adapt import CORPORA, SHARED_LABELS, trained_general_model  # noqa: E402
-
 #: The conditions of issue 86's targets: noise at 10 and 0 dB SNR, telephone, Opus at 12 kbit/s, a room of RT60 0.6 s.
 CONDITIONS = ["pink_noise:snr=10", "pink_noise:snr=0", "telephone", "opus:bitrate=12k", "reverb:rt60=0.6"]
-CLIPS_PER_LABEL = 40
 
 
-def sample_folder(corpus: str, model: Path, folder: Path, seed: int = 0) -> Path:
-    """A folder of links to :data:`CLIPS_PER_LABEL` clips of each shared emotion of `corpus`, drawn with `seed`."""
-    clips = CurveCorpus(corpus, CORPORA[corpus], {}, trained_model_facts(model)["labels"], SHARED_LABELS)
-    generator = np.random.default_rng(seed)
+def sample_folder(corpus: str, data_dir: str, labels: list[str], folder: Path, clips_per_label: int) -> Path:
+    """A folder of links to `clips_per_label` clips of each of `labels` that `corpus` holds, drawn with seed 0; made
+    once, so that every model reads the same files (and the encodings cached for them)."""
+    if folder.is_dir() and any(folder.iterdir()):
+        return folder
+    clips = CurveCorpus(corpus, data_dir, {}, labels, None)
+    generator = np.random.default_rng(0)
     rows = []
     for label in clips.labels:
         pool = [row for row, name in enumerate(clips.label_of) if name == label]
-        rows += generator.choice(pool, size=min(CLIPS_PER_LABEL, len(pool)), replace=False).tolist()
+        rows += generator.choice(pool, size=min(clips_per_label, len(pool)), replace=False).tolist()
     return clips.link_folder(folder, sorted(rows))
 
 
-def score(model: Path, folder: Path) -> dict:
+def score(model: Path, folder: Path, labels: list[str]) -> dict:
     """The model on the folder, clean and under every condition: UA and its change against clean, with intervals."""
     source = CorpusSource("folder", str(folder), options={"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX})
-    report = evaluate_model(
-        str(model), source, split="all", labels=SHARED_LABELS, conditions=parse_conditions(CONDITIONS)
-    )
+    report = evaluate_model(str(model), source, split="all", labels=labels, conditions=parse_conditions(CONDITIONS))
     conditions = report["recording_conditions"]
     row = {"clean": round(100 * conditions["clean"]["unweighted_accuracy"], 2), "clips": conditions["clean"]["clips"]}
     for name, condition in zip(CONDITIONS, conditions["conditions"]):
@@ -68,56 +68,143 @@ def score(model: Path, folder: Path) -> dict:
     return row
 
 
+def summary(cells: dict) -> dict:
+    """Per left-out corpus, the mean over seeds of clean UA and of each condition's UA and change; then the mean over
+    corpora of each seed, and those seed means' mean and range (clean, each condition, and the conditions' mean)."""
+    corpora = sorted(
+        {cell["test"] for cell in cells.values()}, key=list(cell["test"] for cell in cells.values()).index
+    )
+    seeds = sorted({cell["seed"] for cell in cells.values()})
+    columns = ["clean", *CONDITIONS, "conditions"]
+
+    def value(cell: dict, column: str) -> float:
+        if column == "clean":
+            return cell["clean"]
+        if column == "conditions":
+            return float(np.mean([cell[name]["unweighted_accuracy"] for name in CONDITIONS]))
+        return cell[column]["unweighted_accuracy"]
+
+    by_corpus = {
+        corpus: {
+            column: round(float(np.mean([value(c, column) for c in cells.values() if c["test"] == corpus])), 2)
+            for column in columns
+        }
+        for corpus in corpora
+    }
+    by_seed = {}
+    for seed in seeds:
+        of_seed = [c for c in cells.values() if c["seed"] == seed]
+        if {c["test"] for c in of_seed} == set(corpora):  # a seed counts once every corpus is scored
+            by_seed[seed] = {column: float(np.mean([value(c, column) for c in of_seed])) for column in columns}
+    mean = (
+        {
+            column: {
+                "mean": round(float(np.mean([row[column] for row in by_seed.values()])), 2),
+                "range": [
+                    round(min(row[column] for row in by_seed.values()), 2),
+                    round(max(row[column] for row in by_seed.values()), 2),
+                ],  # fmt: skip
+            }
+            for column in columns
+        }
+        if by_seed
+        else {}
+    )
+    return {"corpora": corpora, "seeds": sorted(by_seed), "by_corpus": by_corpus, "mean": mean}
+
+
 def markdown(document: dict) -> str:
     lines = [
         f"# Accuracy under recording conditions ({document['date']}, commit {document['commit'][:7]})",
         "",
         f"`{document['command']}`",
         "",
-        f"UA (%) of the general speaker model on each corpus it never trained on ({CLIPS_PER_LABEL} clips of each of "
-        "six emotions), clean and under each condition (change against clean in brackets).",
-        "",
-        "| corpus left out | clean | " + " | ".join(CONDITIONS) + " |",
-        "|---|---:|" + "---:|" * len(CONDITIONS),
+        f"UA (%) of each leave-one-corpus-out model on the corpus it never trained on ({document['clips_per_label']} "
+        "clips of each emotion), clean and under each condition; per corpus the mean over seeds, and the mean over "
+        "corpora with its range over seeds (change against clean in brackets).",
     ]
-    rows = dict(document["corpora"])
-    if len(rows) > 1:
-        rows["mean"] = {
-            "clean": round(float(np.mean([row["clean"] for row in document["corpora"].values()])), 2),
-            **{
-                name: {
-                    key: round(float(np.mean([row[name][key] for row in document["corpora"].values()])), 2)
-                    for key in ("unweighted_accuracy", "change")
-                }
-                for name in CONDITIONS
-            },
-        }
-    for corpus, row in rows.items():
-        cells = [f"{row[name]['unweighted_accuracy']:.1f} ({row[name]['change']:+.1f})" for name in CONDITIONS]
-        lines.append(f"| {corpus} | {row['clean']:.1f} | " + " | ".join(cells) + " |")
+    for name, run in document["runs"].items():
+        facts = summary(run["cells"])
+        lines += ["", f"## {name} ({run['loco']}; seeds {', '.join(map(str, facts['seeds'])) or 'incomplete'})", ""]
+        lines += ["| corpus left out | clean | " + " | ".join(CONDITIONS) + " | conditions' mean |"]
+        lines += ["|---|---:|" + "---:|" * (len(CONDITIONS) + 1)]
+        for corpus, row in facts["by_corpus"].items():
+            cells = [f"{row[c]:.1f} ({row[c] - row['clean']:+.1f})" for c in [*CONDITIONS, "conditions"]]
+            lines.append(f"| {corpus} | {row['clean']:.1f} | " + " | ".join(cells) + " |")
+        if facts["mean"]:
+            mean = facts["mean"]
+            cells = [
+                f"{mean[c]['mean']:.1f} ({mean[c]['mean'] - mean['clean']['mean']:+.1f}; "
+                f"{mean[c]['range'][0]:.1f}-{mean[c]['range'][1]:.1f})"
+                for c in [*CONDITIONS, "conditions"]
+            ]
+            clean = mean["clean"]
+            lines.append(
+                f"| **mean** | {clean['mean']:.1f} ({clean['range'][0]:.1f}-{clean['range'][1]:.1f}) | "
+                + " | ".join(cells)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
+
+
+def loco_cells(path: Path) -> tuple[dict, dict]:
+    """The settings of a ``ser-hf loco`` result file and its cells by key, refused in one line when it is not one."""
+    try:
+        document = json.loads(path.read_text())
+        return document["settings"], {cell["key"]: cell for cell in document["cells"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"--loco {path}: not a ser-hf loco result file ({error!r})") from None
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
     )
-    parser.add_argument("--model-path", required=True, help="the Whisper base encoder (openai/whisper-base's folder)")
-    parser.add_argument("--models-dir", type=Path, default=REPO / "outputs" / "bench_adapt")
+    parser.add_argument("--loco", nargs="+", required=True, metavar="NAME=RESULT.json", help="ser-hf loco results")
     parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--corpora", nargs="+", choices=list(CORPORA), default=list(CORPORA))
+    parser.add_argument("--clips-per-label", type=int, default=40)
+    parser.add_argument("--samples-dir", type=Path, default=REPO / "outputs" / "robustness_samples")
     args = parser.parse_args(argv)
-    document = json.loads(args.results.read_text()) if args.results.is_file() else {"corpora": {}}
-    document.update(run_fields("python " + " ".join(sys.argv)), conditions=CONDITIONS, clips_per_label=CLIPS_PER_LABEL)
-    for corpus in args.corpora:
-        if corpus in document["corpora"]:
-            continue
-        model = trained_general_model(corpus, args.model_path, args.models_dir)
-        folder = sample_folder(corpus, model, args.models_dir / f"robustness-{corpus}")
-        document["corpora"][corpus] = score(model, folder)
-        print(corpus, document["corpora"][corpus], flush=True)
-        write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
-        write_text_atomic(args.results.with_suffix(".md"), markdown(document))
+    runs = {}
+    for text in args.loco:
+        name, _, path = text.partition("=")
+        if not path:
+            raise SystemExit(f"--loco {text}: expected NAME=RESULT.json")
+        runs[name] = Path(path)
+    document = json.loads(args.results.read_text()) if args.results.is_file() else {"runs": {}}
+    if document.get("clips_per_label", args.clips_per_label) != args.clips_per_label:
+        raise SystemExit(f"{args.results} holds samples of {document['clips_per_label']} clips a label: --restart")
+    document.update(
+        run_fields("python -m bench.robustness " + " ".join(sys.argv[1:] if argv is None else argv)),
+        conditions=CONDITIONS,
+        clips_per_label=args.clips_per_label,
+    )
+    for name, path in runs.items():
+        settings, cells = loco_cells(path)
+        data_dirs = dict(zip(settings["corpora"], settings["data_dir"]))
+        run = document["runs"].setdefault(name, {"loco": str(path), "cells": {}})
+        for key, cell in cells.items():
+            if key in run["cells"]:
+                continue
+            model = Path(cell["run"])
+            labels = [label for label in settings["score_labels"] if label in trained_model_facts(model)["labels"]]
+            corpus = cell["test"]
+            folder = sample_folder(
+                corpus,
+                data_dirs[corpus],
+                labels,
+                args.samples_dir / f"{corpus}-{args.clips_per_label}",
+                args.clips_per_label,
+            )
+            row = score(model, folder, [label for label in labels if label in cell["scored_labels"]])
+            run["cells"][key] = {"test": corpus, "seed": cell["seed"], "model": str(model), **row}
+            print(name, key, row["clean"], {c: row[c]["change"] for c in CONDITIONS}, flush=True)
+            write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
+            write_text_atomic(args.results.with_suffix(".md"), markdown(document))
+    for run in document["runs"].values():
+        run["summary"] = summary(run["cells"])
+    write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
+    write_text_atomic(args.results.with_suffix(".md"), markdown(document))
     return document
 
 

@@ -2,9 +2,10 @@
 encoder's outputs be cached.
 
 Each clip is encoded once as it is and once per copy, augmented by the recipe's waveform augmentation (room
-reverberation, noise, gain, speed, pitch, band-limiting: :class:`~ser_hf.inputs.augment.WaveformAugmentation`), each
-copy's draws seeded by the recipe's seed, the copy and the clip's path, so the copies are the same in every run and
-are cached like the clip's own states. Training then draws, for every clip of every epoch, the clip's own states or
+reverberation, noise, gain, speed, pitch, band-limiting, telephone, codecs:
+:class:`~ser_hf.inputs.augment.WaveformAugmentation`), each copy's draws seeded by the recipe's ``augmentation_seed``
+(its training seed unless set), the copy and the clip's path, so the copies are the same in every run and are cached
+like the clip's own states. Training then draws, for every clip of every epoch, the clip's own states or
 one of its copies' (from a generator seeded by the seed, the epoch and the clip, so a resumed run draws what an
 uninterrupted one would); validation, test and the statistics of ``normalization`` read the clips' own states only.
 Encoding costs ``N + 1`` times FAST mode's; every epoch after it costs what FAST mode's does. Fine-tuning the top
@@ -34,6 +35,12 @@ def copy_column(copy: int, column: str = ENCODER_STATES_COLUMN) -> str:
     return f"{column}_copy{copy}"
 
 
+def copies_seed(augmentation_args, training_args) -> int:
+    """The seed of the copies' draws: the recipe's ``augmentation_seed``, else its training seed."""
+    seed = getattr(augmentation_args, "augmentation_seed", None)
+    return training_args.seed if seed is None else seed
+
+
 def add_augmented_copies(mode: FastMode, encoded: Dataset, training_args) -> Dataset:
     """`encoded` (a corpus `mode` has encoded as it is) with its clips' `mode.copies` augmented copies encoded the same
     way, each in columns of its own (:func:`copy_column`): the pooled states and, where the mode caches the input of a
@@ -54,7 +61,7 @@ def add_augmented_copies(mode: FastMode, encoded: Dataset, training_args) -> Dat
             precision=mode.data_args.cache_precision,
             lower_layer=lower_layer,
             augmentation=augmentation,
-            augmentation_seed=training_args.seed * 1_000_003 + copy,
+            augmentation_seed=copies_seed(mode.augmentation_args, training_args) * 1_000_003 + copy,
             column=copy_column(copy),
         )
         kept = [copy_column(copy)]

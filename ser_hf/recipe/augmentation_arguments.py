@@ -118,6 +118,14 @@ class AugmentationArguments:
             "Validation and test clips are never augmented."
         },
     )
+    augmentation_seed: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "Seed of the augmented copies' draws (cached_augmented_copies); default: the training seed. Fix "
+            "it to train several seeds on the same copies, encoded once: the seeds then vary the training, not the "
+            "copies."
+        },
+    )
     num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip (spectrogram models)."})
     time_mask_width: int = field(
         default=20,
@@ -167,6 +175,9 @@ class AugmentationArguments:
         copies = self.cached_augmented_copies
         if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 32:
             raise RecipeError(f"cached_augmented_copies: {copies!r} must be a whole number from 0 to 32.")
+        seed = self.augmentation_seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise RecipeError(f"augmentation_seed: {seed!r} must be a whole number from 0, or unset.")
         for name in ("noise_files", "impulse_responses"):
             missing = [path for path in getattr(self, name) or [] if not os.path.isfile(path)]
             if missing:

@@ -3,12 +3,14 @@ seeded, drawn per epoch in training only."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 from datasets import Dataset, Features, List, Value
 
 from ser_hf.inputs.augment import WaveformAugmentation
-from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copy_column
+from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copies_seed, copy_column
 from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.inputs.top_layers import TopLayersMode
 from ser_hf.inputs.top_layers_copies import LowerStatesCopiesCollator, TopLayersCopiesMode
@@ -160,3 +162,35 @@ def test_top_layers_copies_cache_each_copys_frames_and_leave_the_clips_own_as_th
     own, copy = (np.asarray(copies[0][name]) for name in ("lower_states", copy_column(1, "lower_states")))
     assert own.shape == copy.shape and not np.allclose(own, copy, atol=1e-3)  # noise, not the clip again
     assert not np.allclose(copies[0]["encoder_states"], copies[0][copy_column(1)], atol=1e-4)
+
+
+def test_the_copies_are_drawn_from_augmentation_seed_not_the_training_seed(tmp_path, tiny_ravdess):
+    from ser_hf.recipe.parser import parse_recipe
+    from ser_hf.training.data_stage import load_dataset_from_args
+    from ser_hf.training.model_stage import recipe_input_mode
+    from tests.inputs.test_modes import TINY_WHISPER_FAST
+    from tests.recipe.test_parser import write_recipe
+
+    def first_copy(name: str, **values) -> np.ndarray:
+        recipe = write_recipe(
+            tmp_path / f"{name}.yaml",
+            tiny_ravdess,
+            output_dir=str(tmp_path / name),
+            **TINY_WHISPER_FAST,
+            cached_augmented_copies=1,
+            telephone_prob=0.5,
+            noise_prob=0.5,
+            **values,
+        )
+        model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
+        mode = recipe_input_mode(model_args, data_args, augmentation_args)
+        encoded = mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+        return np.stack([np.asarray(row) for row in encoded[copy_column(1)]])
+
+    # (The tiny encoder is initialised from the training seed, so the training seed stays 1 here.)
+    default = first_copy("default", seed=1)
+    np.testing.assert_array_equal(default, first_copy("explicit", seed=1, augmentation_seed=1))
+    assert not np.allclose(default, first_copy("other", seed=1, augmentation_seed=5), atol=1e-4)
+    training_args = SimpleNamespace(seed=7)
+    assert copies_seed(SimpleNamespace(augmentation_seed=None), training_args) == 7
+    assert copies_seed(SimpleNamespace(augmentation_seed=5), training_args) == 5
