@@ -16,15 +16,19 @@ with a digest of the overrides where there are any; read back, fold by fold, whe
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from pathlib import Path
 
-from bench.harness import EXTRA_CORPORA, REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS, variant_name
+from bench.harness import (
+    EXTRA_CORPORA,
+    SAMPLE,
+    SHARED_CORPORA,
+    SHARED_RAVDESS,
+    driver_arguments,
+    driver_parser,
+    variant_name,
+)
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.kfold import kfold_row, run_kfold
-from ser_hf.recipe.overrides import command_line_values, model_paths
 from ser_hf.recipe.yaml_io import read_recipe_file
 
 #: The corpus the benchmark's folds split; a merged recipe's other corpora train in every fold.
@@ -46,10 +50,7 @@ def corpus_folders(recipe: Path, ravdess: Path) -> list[str]:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
-    )
-    parser.add_argument("recipes", nargs="+", type=Path)
+    parser = driver_parser("accuracy", __doc__)
     parser.add_argument("--quick", action="store_true", help="the shipped sample (actors 01-08), 4 folds")
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default ../shared/data/ravdess_16k)")
     parser.add_argument("--folds", type=int, help="speaker folds (default 5; 4 with --quick)")
@@ -60,14 +61,9 @@ def main(argv=None) -> list[dict]:
         default=[42],
         help="fold seeds, each a k-fold (42: the folds BENCHMARKS.md reports; choose options on others)",
     )
-    parser.add_argument("--model-path", dest="model_paths", action="append", default=[], metavar="ID=FOLDER")
-    parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy", help="the runs")
-    parser.add_argument("--results", type=Path, default=REPO / "outputs" / "bench_accuracy", help="result files")
-    args, recipe_flags = parser.parse_known_args(argv)
+    args, overrides, paths = driver_arguments(parser, argv)
     ravdess = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
     try:
-        overrides = command_line_values(recipe_flags)
-        paths = model_paths(args.model_paths, "--model-path")
         folders = {recipe: corpus_folders(recipe, ravdess) for recipe in args.recipes}
     except RecipeError as error:
         parser.error(str(error))
@@ -85,7 +81,7 @@ def main(argv=None) -> list[dict]:
                 model_paths=paths,
                 output_dir=args.output_dir / f"{name}-seed{fold_seed}",
                 fold_corpus=FOLDED_CORPUS if len(folders[recipe]) > 1 else None,
-                command="python -m bench.accuracy " + shlex.join(sys.argv[1:] if argv is None else argv),
+                command=args.command,
             )
             print(kfold_row(document), f"\nwritten to {output}", flush=True)
             documents.append(document)

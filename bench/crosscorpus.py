@@ -19,16 +19,11 @@ the overrides where there are any), read back cell by cell when run again, and p
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from pathlib import Path
 
-from bench.harness import EXTRA_CORPORA, REPO, SHARED_CORPORA, variant_name
+from bench.harness import EXTRA_CORPORA, SHARED_CORPORA, driver_arguments, driver_parser, variant_name
 from ser_hf.data.corpora import CORPORA
-from ser_hf.errors import RecipeError
 from ser_hf.experiments.loco import NORMALIZATIONS, loco_row, run_loco, shared_labels
-from ser_hf.recipe.overrides import command_line_values, model_paths
 from ser_hf.recipe.yaml_io import read_recipe_file
 
 
@@ -39,22 +34,11 @@ def benchmark_labels() -> list[str]:
 
 def main(argv=None) -> list[dict]:
     corpora_in_reach = {**SHARED_CORPORA, **EXTRA_CORPORA}
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
-    )
-    parser.add_argument("recipes", nargs="+", type=Path)
+    parser = driver_parser("crosscorpus", __doc__)
     parser.add_argument("--corpora", nargs="+", choices=list(corpora_in_reach), help="default: see above")
     parser.add_argument("--normalizations", nargs="+", choices=list(NORMALIZATIONS), help="default: the recipe's")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the recipe's)")
-    parser.add_argument("--model-path", dest="model_paths", action="append", default=[], metavar="ID=FOLDER")
-    parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_crosscorpus", help="the runs")
-    parser.add_argument("--results", type=Path, default=REPO / "outputs" / "bench_crosscorpus", help="result files")
-    args, recipe_flags = parser.parse_known_args(argv)
-    try:
-        overrides = command_line_values(recipe_flags)
-        paths = model_paths(args.model_paths, "--model-path")
-    except RecipeError as error:
-        parser.error(str(error))
+    args, overrides, paths = driver_arguments(parser, argv)
     documents = []
     for recipe in args.recipes:
         corpora = args.corpora or read_recipe_file(recipe).get("corpus")
@@ -76,7 +60,7 @@ def main(argv=None) -> list[dict]:
             overrides={**in_play, "report_to": "none", "push_to_hub": False, **overrides},
             run_dir=args.output_dir / name,
             score_labels=benchmark_labels(),
-            command="python -m bench.crosscorpus " + shlex.join(sys.argv[1:] if argv is None else argv),
+            command=args.command,
         )
         print(loco_row(document), f"\nwritten to {output}", flush=True)
         documents.append(document)

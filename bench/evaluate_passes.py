@@ -1,10 +1,9 @@
 """``ser-hf evaluate`` of a model standardised by corpus or speaker statistics: one encoder pass against two, on the
-same clips in one run (issue 69), and what computing the statistics from every clip, whatever its label, changes.
+same clips in one run (issue 69).
 
     OMP_NUM_THREADS=1 python -m bench.evaluate_passes --threads 1 \\
         --model outputs/bench_adapt/<whisper run>/fold-1 --corpus ravdess \\
-        --data-dir ../shared/data/ravdess_16k --speakers 01 --label-speakers 01,02 \\
-        --labels neutral,happy,sad,angry --results docs/results/evaluate/passes-whisper_base.json
+        --data-dir ../shared/data/ravdess_16k --speakers 01 --results docs/results/evaluate/passes-whisper_base.json
 
 Timing (``--speakers``, every label): ``one pass`` is :func:`~ser_hf.evaluation.evaluate_model.evaluate_on_dataset`
 as it runs now (each clip's pooled encoder states computed once into an empty FAST cache, statistics and head both
@@ -13,10 +12,6 @@ statistics through the model, then the whole model on every clip). Both arms sco
 agree (the largest difference of any clip's probability is recorded), and their wall times are measured in this one
 run, the two-pass arm first, so that the cache cannot serve it.
 
-Figures (``--label-speakers``, restricted to ``--labels``): the evaluation as it runs now (statistics from every
-clip of the speakers the model can read, the clips of the other labels included) against statistics from the scored
-clips alone (what evaluation computed before issue 69), each clip encoded once (the cache the first arm fills serves
-the second).
 """
 
 from __future__ import annotations
@@ -24,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,17 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import add_threads_argument, machine_line, set_threads
+from bench.harness import add_threads_argument, run_fields, set_threads
 from ser_hf.atomic_files import write_text_atomic
 
 logger = logging.getLogger("bench.evaluate_passes")
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _scores(report) -> np.ndarray:
@@ -74,8 +61,6 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default="ravdess")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--speakers", required=True, help="comma-separated speakers of the timing arms")
-    parser.add_argument("--label-speakers", help="comma-separated speakers of the figures (default: --speakers)")
-    parser.add_argument("--labels", help="comma-separated labels the figures are restricted to")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--results", type=Path, help="write the figures as JSON here")
     add_threads_argument(parser)
@@ -99,14 +84,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"{args.model} standardises with {normalization!r} statistics, not corpus or speaker.")
     source = CorpusSource(args.corpus, args.data_dir)
     speakers = args.speakers.split(",")
-    label_speakers = (args.label_speakers or args.speakers).split(",")
-    every = sorted(set(speakers) | set(label_speakers))
-    corpus = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=every)
-
-    def clips_of(chosen):
-        return corpus.filter(lambda speaker: speaker in set(chosen), input_columns="speaker_id")
-
-    timing_clips = clips_of(speakers)
+    timing_clips = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=speakers)
     user_cache = datasets.config.HF_DATASETS_CACHE
     with tempfile.TemporaryDirectory(prefix="ser_hf_evaluate_passes_") as cache:
         # An empty cache of its own: no encoder state of an earlier run is read back.
@@ -125,31 +103,15 @@ def main(argv=None) -> int:
         difference = float(np.abs(_scores(one) - _scores(two)).max())
         logger.info("one pass %.1f s, two passes %.1f s (%d clips)", one_seconds, two_seconds, len(timing_clips))
 
-        labels = args.labels.split(",") if args.labels else None
-        label_clips = clips_of(label_speakers)
-        every_clip, every_seconds = timed(
-            lambda: evaluate_on_dataset(
-                trained, label_clips, source, split="all", labels=labels, batch_size=args.batch_size
-            )
-        )
-        shared = every_clip["labels"]
-        names = label_clips.features["label"].names
-        scored_only = label_clips.filter(lambda label: names[label] in shared, input_columns="label")
-        scored, scored_seconds = timed(
-            lambda: evaluate_on_dataset(
-                trained, scored_only, source, split="all", labels=labels, batch_size=args.batch_size
-            )
-        )
         datasets.config.HF_DATASETS_CACHE = user_cache
 
     result = {
         "benchmark": "evaluate_passes",
-        "command": " ".join(
-            ["OMP_NUM_THREADS=1 python -m bench.evaluate_passes", *(argv if argv is not None else sys.argv[1:])]
+        **run_fields(
+            command=" ".join(
+                ["OMP_NUM_THREADS=1 python -m bench.evaluate_passes", *(argv if argv is not None else sys.argv[1:])]
+            )
         ),
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": _commit(),
-        "machine": machine_line(),
         "model": args.model,
         "normalization": normalization,
         "corpus": source.identity,
@@ -162,20 +124,6 @@ def main(argv=None) -> int:
             "largest_score_difference": difference,
             "figures_one_pass": _figures(one),
             "figures_two_passes": _figures(two),
-        },
-        "statistics": {
-            "speakers": label_speakers,
-            "labels": shared,
-            "from_every_readable_clip": {
-                **_figures(every_clip),
-                "statistics_clips": every_clip["normalization"]["statistics_clips"],
-                "seconds": every_seconds,
-            },
-            "from_scored_clips_only": {
-                **_figures(scored),
-                "statistics_clips": scored["normalization"]["statistics_clips"],
-                "seconds": scored_seconds,
-            },
         },
     }
     text = json.dumps(result, indent=2) + "\n"

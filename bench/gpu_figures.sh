@@ -37,7 +37,7 @@ export LD_LIBRARY_PATH=$PWD/.gpu_ffmpeg${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 SAMPLE=data/ravdess_sample
 if [ "$DEVICE" = cuda ]; then
     QUICK=()
-    PEER=(--batch-size 32 --steps 100 --workers 4 --repeats 2 --bf16 --gpu-utilisation --profile serhf)
+    PEER=(--batch-size 32 --steps 100 --workers 4 --repeats 2 --bf16 --gpu-utilisation)
     STEP=(--ssl-batch-size 32 --ssl-clips 180 --ssl-epochs 3 --repeats 2 --num-workers 4 --bf16 --gpu-utilisation)
     WHISPER_CLIPS=240
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -46,7 +46,7 @@ if [ "$DEVICE" = cuda ]; then
     SMI=$!
 else  # the smoke sizes, on the CPU: checks that every step runs and writes what the GPU run will
     QUICK=(--geometry tiny)
-    PEER=(--batch-size 2 --steps 4 --repeats 1 --warmup-steps 1 --profile serhf --profile-steps 2)
+    PEER=(--batch-size 2 --steps 4 --repeats 1 --warmup-steps 1)
     STEP=(--ssl-geometry tiny --ssl-batch-size 2 --ssl-clips 8 --ssl-epochs 2 --repeats 1 --warmup-steps 1)
     WHISPER_CLIPS=8
 fi
@@ -100,7 +100,8 @@ s = d.AudioDecoder(sorted(glob.glob('$SAMPLE/Actor_01/*.flac'))[0]).get_all_samp
 print('torchcodec decodes:', tuple(s.data.shape), s.sample_rate)" || exit 2
 pack
 
-# 1. Full fine-tuning: ser-hf against the example script, real clips, then the profile of a ser-hf run
+# 1. Full fine-tuning: ser-hf against the example script, real clips (the run of 2026-11 also profiled a ser-hf run:
+# bench/peer.py --profile, since removed; its figures are in docs/results/LOG.md)
 step peer_full_real 150 $PY -m bench.peer --data-dir $SAMPLE --device "$DEVICE" "${QUICK[@]}" "${PEER[@]}" \
     --json "$WORK/results/peer_full_real.json"
 

@@ -7,13 +7,17 @@ read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import platform
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -25,10 +29,6 @@ from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
 
 from ser_hf import load_corpus, prepare_audio, speaker_split
-from ser_hf.evaluation.metrics import classification_metrics
-from ser_hf.inputs.base import model_inputs
-from ser_hf.inputs.collators import AudioClassificationCollator
-from ser_hf.inputs.raw_audio import RawAudioMode
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "ravdess_sample"
@@ -54,6 +54,60 @@ def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
     if not overrides:
         return recipe.stem
     return f"{recipe.stem}-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}"
+
+
+#: wav2vec2 geometries: base, its strides and kernels at a third of its width and depth (quick mode on 2 CPU
+#: cores), and transformers' test geometry (smoke runs).
+SSL_GEOMETRIES = {
+    "base": {},
+    "reduced": dict(
+        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, conv_dim=(128,) * 7
+    ),
+    # --smoke only: transformers' test geometry.
+    "tiny": dict(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(32, 32, 32),
+        conv_stride=(4, 4, 4),
+        conv_kernel=(8, 8, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        classifier_proj_size=8,
+    ),
+}
+#: nvidia-smi's sampling, beside the runs (--gpu-utilisation).
+NVIDIA_SMI = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "500"]
+#: Utilisation that counts as a busy GPU (issue 16's target).
+BUSY_PERCENT = 85
+
+
+def driver_parser(name: str, doc: str) -> argparse.ArgumentParser:
+    """The flags the protocol drivers (bench/accuracy.py, bench/crosscorpus.py) share: recipes, local checkpoints,
+    the runs' and the result files' folders (``outputs/bench_NAME``); any other ``--key value`` overrides the recipes
+    (:func:`driver_arguments`)."""
+    parser = argparse.ArgumentParser(f"python -m bench.{name}", description=doc, allow_abbrev=False)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("recipes", nargs="+", type=Path)
+    parser.add_argument("--model-path", dest="model_paths", action="append", default=[], metavar="ID=FOLDER")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / f"bench_{name}", help="the runs")
+    parser.add_argument("--results", type=Path, default=REPO / "outputs" / f"bench_{name}", help="result files")
+    return parser
+
+
+def driver_arguments(parser: argparse.ArgumentParser, argv=None) -> tuple[argparse.Namespace, dict, dict]:
+    """The driver's flags, its recipe overrides (typed values) and its ``--model-path`` folders; an override or a
+    folder pair that does not read is a usage error naming it."""
+    from ser_hf.errors import RecipeError
+    from ser_hf.recipe.overrides import command_line_values, model_paths
+
+    args, recipe_flags = parser.parse_known_args(argv)
+    args.command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
+    try:
+        return args, command_line_values(recipe_flags), model_paths(args.model_paths, "--model-path")
+    except RecipeError as error:
+        parser.error(str(error))
 
 
 def add_threads_argument(parser) -> None:
@@ -115,6 +169,19 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def check_device(device: str, gpu_utilisation: bool = False, bf16: bool = False) -> None:
+    """Stop before any work when the flags ask for what this machine cannot do, saying why."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            f"--device {device}: torch sees no CUDA GPU here (torch.cuda.is_available() is false; torch "
+            f"{torch.__version__}). Run on a machine with a GPU, or leave --device out to measure on CPU."
+        )
+    if gpu_utilisation and torch.device(device).type != "cuda":
+        raise SystemExit("--gpu-utilisation samples nvidia-smi: it needs --device cuda.")
+    if bf16 and torch.device(device).type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise SystemExit(f"--bf16: {torch.cuda.get_device_name()} does not support bf16.")
+
+
 def data_dir(quick: bool, override: Optional[Path] = None) -> Path:
     """The RAVDESS folder a benchmark reads: ``--data-dir``, the shipped sample (quick), or the shared corpus."""
     if override is not None:
@@ -126,6 +193,12 @@ def data_dir(quick: bool, override: Optional[Path] = None) -> Path:
     return SHARED_RAVDESS
 
 
+def split_speakers(speakers: set[str]) -> tuple[list[str], list[str]]:
+    """(train, validation) actors among `speakers`: the sample's 01-06 / 07-08, or 01-16 / 17-20 of the full corpus."""
+    train, validation = QUICK_SPEAKERS if not speakers - set(QUICK_SPEAKERS[0] + QUICK_SPEAKERS[1]) else FULL_SPEAKERS
+    return [s for s in train if s in speakers], [s for s in validation if s in speakers]
+
+
 def ravdess_splits(folder: Path, *, prepared: bool, num_proc: Optional[int] = None) -> DatasetDict:
     """Train and validation splits by actor (the sample's 01-06 / 07-08, or 01-16 / 17-20 of the full corpus).
 
@@ -135,10 +208,7 @@ def ravdess_splits(folder: Path, *, prepared: bool, num_proc: Optional[int] = No
     corpus = load_corpus("ravdess", folder)
     if prepared:
         corpus = prepare_audio(corpus, num_proc=num_proc)
-    speakers = set(corpus.unique("speaker_id"))
-    train, validation = QUICK_SPEAKERS if not speakers - set(QUICK_SPEAKERS[0] + QUICK_SPEAKERS[1]) else FULL_SPEAKERS
-    train = [s for s in train if s in speakers]
-    validation = [s for s in validation if s in speakers]
+    train, validation = split_speakers(set(corpus.unique("speaker_id")))
     return speaker_split(corpus, train_speakers=train, validation_speakers=validation, test_speakers=[])
 
 
@@ -167,21 +237,84 @@ class EpochTimer(TrainerCallback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-@torch.no_grad()
-def validation_metrics(model, feature_extractor, validation, device: str) -> dict:
-    """UA and WA on whole validation clips, computed the same way for both loops' models."""
-    model.eval()
-    collator = AudioClassificationCollator(feature_extractor)
-    # Encoders fed no attention mask see padding: they are evaluated clip by clip, as pipeline() runs them.
-    batch_size = 16 if feature_extractor.return_attention_mask else 1
-    validation = model_inputs(validation, RawAudioMode.columns)
-    rows = [validation[i] for i in range(len(validation))]
-    logits = []
-    for start in range(0, len(rows), batch_size):
-        batch = collator(rows[start : start + batch_size])
-        batch.pop("labels")
-        logits.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
-    metrics = classification_metrics(
-        [row["label"] for row in rows], np.concatenate(logits), validation.features["label"].names
-    )
-    return {"ua": metrics["unweighted_accuracy"], "wa": metrics["accuracy"]}
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` where the file system allows, a copy elsewhere."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def run_measured(arm: str, arguments: list[str], report: Path, threads: Optional[int], **env: str) -> dict:
+    """One arm of ``bench/peer/measure.py`` (``serhf`` or ``peer``) in its own process, offline, its log beside
+    `report`; what it measured. A failed run stops the benchmark with the end of its log."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # carried wheels stay reachable
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **env}
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), SER_HF_BENCH_THREADS=str(threads))
+    log = report.with_suffix(".log")
+    with open(log, "w") as out:
+        command = [sys.executable, str(REPO / "bench" / "peer" / "measure.py"), str(report), arm, *arguments]
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if done.returncode != 0 or not report.exists():
+        tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
+        raise SystemExit(f"{arm} run failed (exit {done.returncode}); end of {log}:\n{tail}")
+    return json.loads(report.read_text())
+
+
+class UtilisationSampler:
+    """``nvidia-smi`` sampling GPU utilisation every 500 ms in a subprocess beside the runs; each sample is stamped
+    with the time it arrived, so that a run's steady state can be cut out of the stream."""
+
+    def __init__(self):
+        if shutil.which(NVIDIA_SMI[0]) is None:
+            raise SystemExit("--gpu-utilisation needs nvidia-smi on the PATH (it samples the GPU beside the runs).")
+        self.samples: list[tuple[float, float]] = []
+        self._process = subprocess.Popen(NVIDIA_SMI, stdout=subprocess.PIPE, text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            try:
+                self.samples.append((time.perf_counter(), float(line.split(",")[0])))
+            except ValueError:
+                continue  # "[N/A]" or a message: not a sample
+
+    def between(self, start: Optional[float], end: Optional[float]) -> list[float]:
+        if start is None or end is None:
+            return []
+        return [value for stamp, value in list(self.samples) if start <= stamp <= end]
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+def utilisation_summary(runs: list[list[float]]) -> dict:
+    samples = [value for run in runs for value in run]
+    if not samples:
+        return {"samples": 0, "mean_percent": float("nan"), "busy_fraction": float("nan")}
+    return {
+        "samples": len(samples),
+        "mean_percent": sum(samples) / len(samples),
+        "busy_fraction": sum(value >= BUSY_PERCENT for value in samples) / len(samples),
+    }
+
+
+def write_fixed_length(source: Path, target: Path, seconds: float) -> None:
+    """The clip `source` cut or zero-padded to `seconds`, written to `target` (its format from its suffix)."""
+    import soundfile
+
+    audio, rate = soundfile.read(source, dtype="float32", always_2d=True)
+    samples = round(seconds * rate)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(target, np.pad(audio[:samples], ((0, max(samples - len(audio), 0)), (0, 0))), rate)
+
+
+def fixed_length_copy(folder: Path, seconds: float, destination: Path) -> Path:
+    """Every RAVDESS clip of ``folder`` cut or zero-padded to ``seconds``, written under its own file name, so that
+    the benchmarks' arms read clips of one length the way they read the real ones."""
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac")):
+        write_fixed_length(path, destination / path.relative_to(folder), seconds)
+    return destination

@@ -3,7 +3,7 @@
     python -m bench.peer --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
     python -m bench.peer                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
     python -m bench.peer --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \
-        --gpu-utilisation --profile serhf           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_wav2vec2.sh)
+        --gpu-utilisation                           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_figures.sh)
 
 The peer is transformers' ``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged
 in ``bench/peer/`` (its header says which commit). Both tools fine-tune the same randomly initialised wav2vec2
@@ -28,35 +28,33 @@ on CUDA, peak GPU memory is ``torch.cuda.max_memory_allocated`` over the step lo
 
 On a GPU, ``--gpu-utilisation`` samples ``nvidia-smi`` every 500 ms beside the runs (as bench/train_step.py does) and
 reports each run's steady state (from the end of step ``--warmup-steps`` to the end of the last): the mean
-utilisation and the share of samples at 85 % or more. ``--profile ARM ...`` adds one run of each arm named, after the
-timed ones and left out of every figure, with ``torch.profiler`` over ``--profile-steps`` steps of its steady state:
-the operators that took most device and CPU time, and the share of the window the device was busy (``profile_<arm>`` in
-the JSON).
+utilisation and the share of samples at 85 % or more.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from bench.harness import (
-    FULL_SPEAKERS,
-    QUICK_SPEAKERS,
-    REPO,
+    SSL_GEOMETRIES,
+    UtilisationSampler,
     add_threads_argument,
+    check_device,
     data_dir,
+    link_or_copy,
     machine_line,
     median,
     run_fields,
+    run_measured,
+    split_speakers,
+    utilisation_summary,
+    write_fixed_length,
 )
 
-MEASURE = REPO / "bench" / "peer" / "measure.py"
 ARMS = ("serhf", "peer")
 ARM_NAMES = {"serhf": "ser-hf", "peer": "example script"}
 SAMPLING_RATE = 16000
@@ -86,10 +84,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--gpu-utilisation", action="store_true", help="sample nvidia-smi beside the runs (needs --device cuda)"
     )
-    parser.add_argument(
-        "--profile", nargs="+", choices=ARMS, default=[], help="one more, untimed run of these arms, profiled"
-    )
-    parser.add_argument("--profile-steps", type=int, default=10, help="steps the profiler records (default 10)")
     parser.add_argument("--json", type=Path, help="also write every run's figures and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, runs) and print it")
     add_threads_argument(parser)
@@ -101,13 +95,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.geometry = args.geometry or ("tiny" if args.quick else "base")
     args.batch_size = args.batch_size or (4 if args.quick else 8)
     args.steps = args.steps or (6 if args.quick else 20)
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False).")
-    if args.gpu_utilisation and args.device != "cuda":
-        raise SystemExit("--gpu-utilisation samples nvidia-smi: it needs --device cuda.")
+    check_device(args.device, args.gpu_utilisation, args.bf16)
     if args.bf16 and args.device == "cpu":
         print("note: --bf16 on CPU runs bf16 autocast on the CPU", flush=True)
     return args
@@ -117,8 +105,6 @@ def save_encoder(folder: Path, geometry: str, seed: int) -> None:
     """A randomly initialised bare wav2vec2 encoder and its feature extractor, as a checkpoint folder."""
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    from bench.train_step import SSL_GEOMETRIES
 
     torch.manual_seed(seed)
     # layerdrop off: a dropped layer costs no compute, which would make two runs' step times differ by chance.
@@ -132,17 +118,12 @@ def write_clips(source: Path, work: Path, args) -> tuple[Path, Path, list[str], 
 
     Returns (ravdess folder, audiofolder, train speakers, validation speakers, training clips).
     """
-    import numpy as np
-    import soundfile
     from datasets import Audio
 
     from ser_hf import load_corpus
 
     corpus = load_corpus("ravdess", source).cast_column("audio", Audio(decode=False))
-    speakers = set(corpus.unique("speaker_id"))
-    train, validation = QUICK_SPEAKERS if not speakers - set(QUICK_SPEAKERS[0] + QUICK_SPEAKERS[1]) else FULL_SPEAKERS
-    train = [s for s in train if s in speakers]
-    validation = [s for s in validation if s in speakers]
+    train, validation = split_speakers(set(corpus.unique("speaker_id")))
     names = corpus.features["label"].names
     ravdess, audiofolder = work / "ravdess", work / "audiofolder"
     rows = {"train": [], "validation": []}
@@ -161,16 +142,10 @@ def write_clips(source: Path, work: Path, args) -> tuple[Path, Path, list[str], 
                 target.parent.mkdir(parents=True, exist_ok=True)
             if args.seconds is None:
                 for target in targets:
-                    _link_or_copy(path, target)
+                    link_or_copy(path, target)
                 continue
-            audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
-            if rate != SAMPLING_RATE:
-                raise SystemExit(f"{path}: {rate} Hz; --seconds needs {SAMPLING_RATE} Hz clips (ravdess_16k).")
-            length = int(round(args.seconds * SAMPLING_RATE))
-            audio = audio.mean(axis=1)[:length]
-            audio = np.pad(audio, (0, length - len(audio)))
-            soundfile.write(targets[0], audio, SAMPLING_RATE)
-            _link_or_copy(targets[0], targets[1])
+            write_fixed_length(path, targets[0], args.seconds)
+            link_or_copy(targets[0], targets[1])
     # The speakers left after --clips: ser-hf's split names only speakers its corpus folder holds.
     train, validation = (
         [s for s in speakers if any(r["speaker_id"] == s for r in rows[split])]
@@ -190,13 +165,6 @@ def _every_label_first(rows: list[dict], clips: int) -> list[dict]:
     queues = [[group[i] for i in rng.permutation(len(group))] for _, group in sorted(by_label.items())]
     interleaved = [queue[i] for i in range(max(map(len, queues))) for queue in queues if i < len(queue)]
     return interleaved[:clips]
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 def serhf_arguments(args, recipe: Path, model: Path, ravdess: Path, train, validation, output: Path) -> list[str]:
@@ -258,59 +226,17 @@ def peer_arguments(args, model: Path, audiofolder: Path, output: Path) -> list[s
     return flags
 
 
-def run_arm(
-    arm: str,
-    arguments: list[str],
-    work: Path,
-    run,
-    threads,
-    warmup_steps=5,
-    sampler=None,
-    profile_steps=None,
-    timeout=None,
-) -> dict:
-    """One run of ``arm`` in its own process (``measure.py``); with ``profile_steps``, profiled (its figures are not
-    timings to compare). A run that outlasts ``timeout`` seconds is stopped and returns ``{"timed_out": timeout}``."""
-    report, log = work / f"{arm}_{run}.json", work / f"{arm}_{run}.log"
-    # The repository first, then what the caller's path holds (packages installed beside the interpreter's: wheels
-    # carried to a GPU machine).
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYTHONPATH=path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    env["HF_DATASETS_CACHE"] = str(work / "datasets_cache")
-    env["SER_HF_BENCH_WARMUP_STEPS"] = str(warmup_steps)
-    if profile_steps:
-        env.update(
-            SER_HF_BENCH_PROFILE=str(work / f"{arm}_{run}.profile.json"), SER_HF_BENCH_PROFILE_STEPS=str(profile_steps)
-        )
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), SER_HF_BENCH_THREADS=str(threads))
-    with open(log, "w") as out:
-        try:
-            done = subprocess.run(
-                [sys.executable, str(MEASURE), str(report), arm, *arguments],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return {"timed_out": timeout}
-    if done.returncode != 0 or not report.exists():
-        tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
-        raise SystemExit(f"{ARM_NAMES[arm]} run {run} failed (exit {done.returncode}); end of {log}:\n{tail}")
-    result = json.loads(report.read_text())
+def run_arm(arm: str, arguments: list[str], work: Path, run, threads, warmup_steps=5, sampler=None) -> dict:
+    """One run of ``arm`` in its own process (``measure.py``)."""
+    env = {"HF_DATASETS_CACHE": str(work / "datasets_cache"), "SER_HF_BENCH_WARMUP_STEPS": str(warmup_steps)}
+    result = run_measured(arm, arguments, work / f"{arm}_{run}.json", threads, **env)
     steps, batch = result["steps"], result["batch_size"]
     if result.get("steps_after_first_seconds"):
         result["clips_per_second_after_step_1"] = (steps - 1) * batch / result["steps_after_first_seconds"]
     # Trainer's train_samples_per_second, from its train_runtime unrounded (it logs both rounded).
     result["clips_per_second"] = steps * batch / result["train_runtime"]
     if sampler is not None:
-        from bench.train_step import utilisation_summary
-
         result["gpu_utilisation"] = utilisation_summary([sampler.between(*result.get("steady_clock", (None, None)))])
-    if profile_steps:
-        profile = work / f"{arm}_{run}.profile.json"
-        result["profile"] = json.loads(profile.read_text()) if profile.exists() else None
     return result
 
 
@@ -367,8 +293,6 @@ def main(argv=None) -> dict:
 
         sampler = None
         if args.gpu_utilisation:
-            from bench.train_step import UtilisationSampler
-
             sampler = UtilisationSampler()
         runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
         try:
@@ -382,24 +306,11 @@ def main(argv=None) -> dict:
                 sampler.close()
         summary = summarise(runs, args.loss_tolerance)
         print(summary_line(summary, args.loss_tolerance), flush=True)
-        fields = {**run_fields(args.device), "runs": runs, "summary": summary}
-        if args.json:  # written before the profiled runs, so that one that does not end loses no figure
-            args.json.write_text(json.dumps(fields, indent=1))
-        profiles = {}
-        for arm in args.profile:
-            # Bounded (three times the arm's slowest timed run, and a minute): the profiler's processing can be long.
-            limit = 3 * max(r["process_seconds"] for r in runs[arm]) + 60
-            result = run_arm(
-                arm, arguments(arm, "profile"), work, "profile", args.threads, args.warmup_steps,
-                profile_steps=args.profile_steps, timeout=limit,
-            )  # fmt: skip
-            profiles[f"profile_{arm}"] = result
-            print(profile_line(arm, result.get("profile"), result.get("timed_out")), flush=True)
-        if args.json and profiles:
-            args.json.write_text(json.dumps({**fields, **profiles}, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps({**run_fields(args.device), "runs": runs, "summary": summary}, indent=1))
         if args.keep:
             print(f"runs and logs kept in {work}")
-        return {"runs": runs, "summary": summary, **profiles}
+        return {"runs": runs, "summary": summary}
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -419,20 +330,6 @@ def run_line(arm: str, run: int, result: dict) -> str:
             f", GPU {busy['mean_percent']:.0f} % ({busy['busy_fraction']:.0%} of {busy['samples']} samples >= 85 %)"
         )
     return line + f", whole process {result['process_seconds']:.0f} s"
-
-
-def profile_line(arm: str, profile: dict | None, timed_out: float | None = None) -> str:
-    """Where a profiled run's steady-state steps spent their time, in a line."""
-    if timed_out:
-        return f"  {ARM_NAMES[arm]:>14} profile: stopped after {timed_out:.0f} s, none written"
-    if not profile:
-        return f"  {ARM_NAMES[arm]:>14} profile: none written (fewer steps than --warmup-steps + --profile-steps?)"
-    top = ", ".join(f"{row['name']} {row['self_cpu_ms']:.0f}" for row in profile["top_by_self_cpu_time"][:4])
-    busy = profile["device_busy_share"]
-    return (
-        f"  {ARM_NAMES[arm]:>14} profile: {profile['steps']} steps in {profile['wall_ms']:.0f} ms, device busy "
-        f"{profile['device_busy_ms']:.0f} ms ({busy:.0%}); most CPU time (ms): {top}"
-    )
 
 
 def summary_line(summary: dict, tolerance: float) -> str:

@@ -10,7 +10,7 @@ of docs/results/LOG.md uses), trained for the same ``--epochs`` with the same ba
 both ways:
 
 - **ser-hf**: a fine-tuning recipe (default ``recipes/ravdess_whisper_tiny_en_top2.yaml``: the top 2 layers on the
-  cached input of the first of them, each clip through its own length) through ``bench/accuracy.py``'s fold, its
+  cached input of the first of them, each clip through its own length) through ``ser-hf kfold``'s fold, its
   ``num_train_epochs`` set to ``--epochs``, nothing else changed;
 - **the example script**: transformers' ``run_audio_classification.py`` (vendored unchanged in ``bench/peer/``,
   run by ``bench/peer/measure.py``) fine-tuning ``WhisperForAudioClassification`` from the same checkpoint on the same
@@ -28,18 +28,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.accuracy import add_model_path_argument, kfold_recipe, parse_model_paths, run_recipe
-from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
+from bench.harness import (
+    REPO,
+    SAMPLE,
+    SHARED_RAVDESS,
+    add_threads_argument,
+    link_or_copy,
+    machine_line,
+    run_fields,
+    run_measured,
+    set_threads,
+)
+from ser_hf.cli.loco import add_model_path_argument
+from ser_hf.experiments.kfold import kfold_values
+from ser_hf.recipe import Recipe
+from ser_hf.recipe.overrides import model_paths as parse_model_paths
+from ser_hf.recipe.overrides import with_model_path
 from ser_hf.recipe.yaml_io import read_recipe_file
+from ser_hf.training.run_recipe import run_parsed_recipe
 
-MEASURE = REPO / "bench" / "peer" / "measure.py"
 #: The real Whisper tiny.en encoder the repository ships (pretrained/README.md): the quick mode's model.
 EMBEDDED = REPO / "pretrained" / "whisper-tiny.en-encoder"
 
@@ -68,21 +78,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def fold_values(args, model_paths: dict[str, str], output: Path) -> dict:
-    """ser-hf's recipe on the fold (bench/accuracy.py's speaker k-fold), `--epochs` epochs and `--batch-size`."""
-    overrides = {"num_train_epochs": args.epochs, "use_cpu": args.device == "cpu"}
+    """ser-hf's recipe on the fold (``ser-hf kfold``'s speaker k-fold, fold seed 42, this fold alone), `--epochs`
+    epochs and `--batch-size`."""
+    values = with_model_path(read_recipe_file(args.recipe), model_paths)
+    values.update(data_dir=str(args.data_dir), num_train_epochs=args.epochs, use_cpu=args.device == "cpu")
+    values.update(report_to="none", disable_tqdm=True)
     if args.batch_size:
-        overrides["per_device_train_batch_size"] = args.batch_size
-    return kfold_recipe(
-        args.recipe,
-        args.data_dir,
-        folds=4 if args.quick else 5,
-        seed=42,
-        output_dir=output,
-        validation_size=0.0,
-        overrides=overrides,
-        only_folds=[args.fold],
-        model_paths=model_paths,
-    )
+        values["per_device_train_batch_size"] = args.batch_size
+    return {**kfold_values(values, 4 if args.quick else 5, 42, output), "folds": [args.fold]}
 
 
 def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, list[tuple[str, str, str]]]:
@@ -110,10 +113,7 @@ def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, l
         target = folder / split / names[row["label"]] / Path(row["path"]).name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            try:
-                os.link(row["path"], target)
-            except OSError:
-                shutil.copyfile(row["path"], target)
+            link_or_copy(row["path"], target)
         clips[split].append((row["path"], names[row["label"]], row["speaker_id"]))
     return clips
 
@@ -145,18 +145,7 @@ def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, lear
     if report.exists() and (output / "config.json").exists():
         print(f"the example script's run in {output} finished: read back", flush=True)
         return json.loads(report.read_text())
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    if args.threads:
-        env.update(OMP_NUM_THREADS=str(args.threads), SER_HF_BENCH_THREADS=str(args.threads))
-    log = output.parent / "peer.log"
-    with open(log, "w") as out:
-        done = subprocess.run(
-            [sys.executable, str(MEASURE), str(report), "peer", *flags], stdout=out, stderr=subprocess.STDOUT, env=env
-        )
-    if done.returncode != 0 or not report.exists():
-        tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
-        raise SystemExit(f"the example script failed (exit {done.returncode}); end of {log}:\n{tail}")
-    return json.loads(report.read_text())
+    return run_measured("peer", flags, report, args.threads)
 
 
 def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[str, str, str]], device: str) -> dict:
@@ -186,14 +175,14 @@ def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[st
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    model_paths = parse_model_paths(args.model_paths)
+    model_paths = parse_model_paths(args.model_paths, "--model-path")
     if args.quick:
         model_paths.setdefault(read_recipe_file(args.recipe)["model_name_or_path"], str(EMBEDDED))
     work = args.output_dir or Path(tempfile.mkdtemp(prefix="ser_hf_peer_finetune_"))
     set_threads(args.threads)
     print(machine_line(), flush=True)
     values = fold_values(args, model_paths, work / "serhf")
-    (serhf,) = run_recipe(values, None)
+    (serhf,) = [report.to_dict() for report in run_parsed_recipe(Recipe.from_values(values))]
     model, batch = values["model_name_or_path"], values["per_device_train_batch_size"]
     learning_rate = values["learning_rate"]  # the fine-tuned layers'; the recipe's head has its own
     clips = write_audiofolder(serhf, args.data_dir, work / "audiofolder")

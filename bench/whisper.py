@@ -1,9 +1,8 @@
 """Whisper's frozen encoder in ser-hf against transformers' `WhisperForAudioClassification` run the straightforward
-way, on the same real clips in one run; and which of its layers carry the emotion.
+way, on the same real clips in one run.
 
     python -m bench.whisper --model ../shared/models/whisper-base-encoder                 # speed and window, 96 clips
     python -m bench.whisper --model ../shared/models/whisper-base-encoder --clips 1200    # all of actors 01-20
-    python -m bench.whisper --model ../shared/models/whisper-base-encoder --layers        # per-layer probe, 5 folds
     python -m bench.whisper --model pretrained/whisper-tiny.en-encoder --device cuda      # on a GPU (both ways there)
 
 Speed (one-off FAST cache): ser-hf encodes each clip once through `encode_dataset` (a `window`-second encoder window,
@@ -13,10 +12,6 @@ Printed: clips per second of both, their ratio, and the minutes per 1,000 clips.
 clip's mean states (per layer) through the short window and through the 30-s window, the clip's own frames pooled in
 both, and what transformers' class pools (the whole window, padding included) against the clip's own frames.
 
-Layers (``--layers``): a logistic regression on each layer's mean states (and on the mean of all layers), standardised
-with the training speakers' statistics (global) or each speaker's own (speaker), on the same speaker 5-fold as
-bench/accuracy.py (actors 01-20, fold seed 42): pooled test UA per layer. Reads the cache `bench/accuracy.py` wrote
-for the same encoder and window (or computes it once).
 """
 
 from __future__ import annotations
@@ -32,7 +27,6 @@ import torch
 
 from bench.harness import SHARED_RAVDESS, machine_line, run_fields
 from ser_hf import load_corpus, prepare_audio
-from ser_hf.data.dataset_info import column_values
 from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 
@@ -130,53 +124,6 @@ def speed_and_window(args) -> dict:
     return results
 
 
-def layer_probe(args) -> dict:
-    """Logistic regression per layer on the cached states, on bench/accuracy.py's speaker folds."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score  # unweighted accuracy: the mean of per-class recalls
-
-    from ser_hf.data.splits import speaker_kfold
-
-    dataset = corpus(args.data_dir, 10**9)
-    labels = dataset.features["label"].names
-    model, feature_extractor = ser_hf_encoder(str(args.model), args.window, labels)
-    encoded = encode_dataset(model, feature_extractor, dataset, batch_size=BATCH_SIZE)
-    states = np.asarray(encoded.with_format("numpy")["encoder_states"], np.float64)
-    speakers = np.asarray(column_values(encoded, "speaker_id"))
-    targets = np.asarray(column_values(encoded, "label"))
-    folds = speaker_kfold(encoded.remove_columns(["waveform", "encoder_states"]), n_splits=5, seed=42)
-
-    def standardised(features, normalization, train_rows):
-        out = np.empty_like(features)
-        if normalization == "global":
-            mean, std = features[train_rows].mean(0), features[train_rows].std(0) + 1e-5
-            return (features - mean) / std
-        for speaker in np.unique(speakers):
-            rows = speakers == speaker
-            out[rows] = (features[rows] - features[rows].mean(0)) / (features[rows].std(0) + 1e-5)
-        return out
-
-    results = {}
-    layer_names = [f"layer {index}" for index in range(states.shape[1])] + ["mean of layers"]
-    for normalization in ("global", "speaker"):
-        scores = {}
-        for index, name in enumerate(layer_names):
-            features = states.mean(1) if index == states.shape[1] else states[:, index]
-            predicted = np.empty_like(targets)
-            for fold in folds:
-                test_speakers = set(column_values(fold["test"], "speaker_id"))
-                test_rows = np.isin(speakers, list(test_speakers))
-                train_rows = ~test_rows
-                x = standardised(features, normalization, train_rows)
-                classifier = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced")
-                classifier.fit(x[train_rows], targets[train_rows])
-                predicted[test_rows] = classifier.predict(x[test_rows])
-            scores[name] = round(100 * balanced_accuracy_score(targets, predicted), 1)
-        results[normalization] = scores
-        print(f"{normalization}: pooled test UA by layer (0 = input embeddings): {scores}")
-    return results
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -186,15 +133,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips", type=int, default=96, help="clips for the speed and window measures")
     parser.add_argument("--window", type=int, default=10, help="ser-hf's encoder window in seconds")
     parser.add_argument("--skip-30s", action="store_true", help="do not encode through ser-hf's 30-s window too")
-    parser.add_argument("--layers", action="store_true", help="the per-layer probe instead")
-    parser.add_argument("--c", type=float, default=0.1, help="the probe's inverse regularisation strength")
     parser.add_argument("--cache-dir", type=Path, help="where the speed runs write their (unreused) caches")
     parser.add_argument("--device", default="cpu", help="where both ways of the speed measure run (cpu or cuda)")
     parser.add_argument("--results", type=Path, help="write the results to this .json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(machine_line(args.device))
-    results = layer_probe(args) if args.layers else speed_and_window(args)
+    results = speed_and_window(args)
     results.update(run_fields(args.device))
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,7 @@ leaves out the first step's warm-up), Trainer's own logged ``train_runtime``, ``
 Peak RSS is this process's ``ru_maxrss`` (DataLoader workers are other processes: their peak is reported apart).
 ``SER_HF_BENCH_WARMUP_STEPS`` (default 5): the run's steady state starts at the end of that step; its start and end are
 recorded on ``time.perf_counter``'s clock (CLOCK_MONOTONIC on Linux, the same in every process), so that bench/peer.py
-can cut its nvidia-smi samples to it. ``SER_HF_BENCH_PROFILE=PATH`` runs ``torch.profiler`` over the
-``SER_HF_BENCH_PROFILE_STEPS`` steps (default 10) after the steady state starts and writes where their time went to
-PATH (JSON: the top operators by self device time and by self CPU time, the window's wall time, the device's busy
-time).
+can cut its nvidia-smi samples to it.
 
 The example script calls ``evaluate.load("accuracy")``, which downloads the metric from the Hub; the benchmark runs
 offline, so that one call is answered here with a local accuracy (the benchmark never evaluates, so it is not used).
@@ -58,8 +55,6 @@ def _measure_every_trainer(record: dict) -> None:
     from transformers import Trainer, TrainerCallback
 
     warmup_steps = int(os.environ.get("SER_HF_BENCH_WARMUP_STEPS", "5"))
-    profile_path = os.environ.get("SER_HF_BENCH_PROFILE")
-    profile_steps = int(os.environ.get("SER_HF_BENCH_PROFILE_STEPS", "10"))
 
     class StepLoopTimer(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
@@ -79,11 +74,6 @@ def _measure_every_trainer(record: dict) -> None:
                 self._first_step_end = time.perf_counter()
             if state.global_step == warmup_steps:
                 record["steady_clock"] = [time.perf_counter(), None]
-                if profile_path:
-                    self._profiler = _StepProfiler(torch)
-            elif profile_path and state.global_step == warmup_steps + profile_steps and hasattr(self, "_profiler"):
-                self._profiler.finish(Path(profile_path), profile_steps)
-                del self._profiler
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -112,55 +102,6 @@ def _measure_every_trainer(record: dict) -> None:
         self.add_callback(StepLoopTimer())
 
     Trainer.__init__ = measured_init
-
-
-class _StepProfiler:
-    """``torch.profiler`` over a window of training steps, summarised as where the time went (the operators that took
-    most device time and most CPU time, and the share of the window's wall time the device was busy)."""
-
-    def __init__(self, torch):
-        from torch.profiler import ProfilerActivity, profile
-
-        self.torch = torch
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-        self.profile = profile(activities=activities)
-        self.profile.__enter__()
-        self.started = time.perf_counter()
-
-    def finish(self, path: Path, steps: int) -> None:
-        if self.torch.cuda.is_available():
-            self.torch.cuda.synchronize()
-        wall = time.perf_counter() - self.started
-        self.profile.__exit__(None, None, None)
-        averages = self.profile.key_averages()
-
-        def rows(key: str) -> list[dict]:
-            ranked = sorted(averages, key=lambda event: getattr(event, key, 0), reverse=True)[:25]
-            return [
-                {
-                    "name": event.key,
-                    "calls": event.count,
-                    "self_cpu_ms": event.self_cpu_time_total / 1000,
-                    "self_device_ms": getattr(event, "self_device_time_total", 0) / 1000,
-                }
-                for event in ranked
-            ]
-
-        # The device's busy time: its kernels' and copies' own time (events on the device), not the CPU launching them.
-        device_ms = sum(
-            getattr(event, "self_device_time_total", 0) / 1000
-            for event in averages
-            if "CUDA" in str(getattr(event, "device_type", ""))
-        )
-        summary = {
-            "steps": steps,
-            "wall_ms": wall * 1000,
-            "device_busy_ms": device_ms,
-            "device_busy_share": device_ms / (wall * 1000) if wall else None,
-            "top_by_self_device_time": rows("self_device_time_total"),
-            "top_by_self_cpu_time": rows("self_cpu_time_total"),
-        }
-        path.write_text(json.dumps(summary, indent=1))
 
 
 def main(argv: list[str]) -> None:

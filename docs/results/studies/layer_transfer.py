@@ -37,12 +37,16 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from bench.accuracy import add_model_path_argument, parse_model_paths, prepare_recipe
-from bench.crosscorpus import merged_values
+from bench.crosscorpus import benchmark_labels
 from bench.harness import SHARED_CORPORA, add_threads_argument, machine_line, run_fields, set_threads
+from ser_hf.cli.loco import add_model_path_argument
 from ser_hf.data.dataset_info import column_values
 from ser_hf.errors import RecipeError
+from ser_hf.experiments.loco import loco_values
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
+from ser_hf.recipe import Recipe
+from ser_hf.recipe.overrides import model_paths as parse_model_paths
+from ser_hf.training.data_stage import prepare_recipe_data
 
 #: The candidates when ``--layers`` is not given (Whisper base: layers 0-6).
 DEFAULT_CANDIDATES = ("0-6", "1-6", "0-3", "1-3", "2-4", "2-5", "3-5", "4-6")
@@ -142,12 +146,16 @@ def merged_columns(recipe: Path, model_paths: Mapping[str, str]) -> dict[str, np
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: this benchmark needs ../shared/data.")
     with tempfile.TemporaryDirectory() as folder:
-        values = merged_values(
-            recipe, Path(folder), dict(model_paths), {"feature_extractor_config.normalization": "global"}
-        )
+        in_play = {
+            "corpus": list(SHARED_CORPORA),
+            "data_dir": [str(path) for path in SHARED_CORPORA.values()],
+            "labels": benchmark_labels(),
+            "feature_extractor_config.normalization": "global",
+        }
+        values, _ = loco_values(recipe, in_play, model_paths=model_paths)
         if not values.get("cache_encoder_outputs") or values.get("pooling_mode") != "layer_statistics":
             raise RecipeError(f"{recipe} is not a FAST recipe with pooling_mode: layer_statistics")
-        _, _, dataset = prepare_recipe(values)
+        _, dataset = prepare_recipe_data(Recipe.from_values({**values, "output_dir": folder}))
     columns = {name: np.asarray(column_values(dataset, name)) for name in ("label", "corpus", "speaker_id")}
     columns[ENCODER_STATES_COLUMN] = np.asarray(dataset.with_format("numpy")[ENCODER_STATES_COLUMN], np.float32)
     corpora = columns["corpus"]
@@ -207,7 +215,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--normalizations", nargs="+", default=["global", "corpus"], choices=["global", "corpus"])
     args = parser.parse_args(argv)
     try:
-        model_paths = parse_model_paths(args.model_paths)
+        model_paths = parse_model_paths(args.model_paths, "--model-path")
         candidates = {spec: parse_layers(spec) for spec in args.layers}
     except RecipeError as error:
         parser.error(str(error))

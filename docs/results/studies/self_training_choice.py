@@ -27,7 +27,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bench.accuracy import parse_model_paths
 from bench.harness import machine_line, set_threads
 from docs.results.studies.layer_transfer import (
     PROBE_C,
@@ -40,6 +39,7 @@ from docs.results.studies.layer_transfer import (
     standardised,
 )
 from ser_hf.errors import RecipeError
+from ser_hf.recipe.overrides import model_paths as parse_model_paths
 from ser_hf.training.self_training import pick_pseudo_labels
 
 DEFAULT_CANDIDATES = ("0.3:0", "0.3:1", "0.3:2", "0.5:1", "0.5:2", "0.8:1", "0.8:2")
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--candidates", nargs="+", default=list(DEFAULT_CANDIDATES), help="SHARE:ROUNDS each")
     args = parser.parse_args(argv)
     try:
-        model_paths = parse_model_paths(args.model_paths)
+        model_paths = parse_model_paths(args.model_paths, "--model-path")
         candidates = {spec: parse_candidate(spec) for spec in args.candidates}
         set_threads(args.threads)
         logging.basicConfig(level=logging.WARNING)

@@ -33,7 +33,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bench.accuracy import parse_model_paths
 from bench.harness import machine_line, set_threads
 from docs.results.studies.layer_transfer import (
     PROBE_C,
@@ -49,6 +48,7 @@ from docs.results.studies.layer_transfer import (
 )
 from ser_hf.errors import RecipeError
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
+from ser_hf.recipe.overrides import model_paths as parse_model_paths
 
 DEFAULT_CANDIDATES = (
     "corpus",
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--cluster-layers", default="0-1", help="layers whose mean states the clusters are drawn on")
     args = parser.parse_args(argv)
     try:
-        model_paths = parse_model_paths(args.model_paths)
+        model_paths = parse_model_paths(args.model_paths, "--model-path")
         candidates = {spec: parse_candidate(spec) for spec in args.candidates}
         cluster_layers = parse_layers(args.cluster_layers)
         set_threads(args.threads)

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import yaml
 
-from bench.accuracy import add_model_path_argument, parse_model_paths
 from bench.harness import REPO, SHARED_CORPORA, commit, machine_line
+from ser_hf.cli.loco import add_model_path_argument
+from ser_hf.recipe.overrides import model_paths as parse_model_paths
 
 GUIDE = REPO / "docs" / "guides" / "your-data.md"
 #: The folder's split: one speaker validates, two test, the other six train.
@@ -64,7 +65,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_your_data")
     args = parser.parse_args(argv)
-    model_paths = parse_model_paths(args.model_paths)
+    model_paths = parse_model_paths(args.model_paths, "--model-path")
     if not SHARED_CORPORA["nemo"].is_dir():
         raise SystemExit(f"{SHARED_CORPORA['nemo']} missing: this study needs ../shared/data.")
     from ser_hf.train import main as train_main
