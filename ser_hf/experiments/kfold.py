@@ -8,7 +8,9 @@ validation speakers (fixed epochs, last model) trains on all of each fold's trai
 it does not list in ``train_only_corpora`` (or ``--fold_corpus``) while its other corpora train in every fold. The
 resolved values (:meth:`~ser_hf.recipe.Recipe.from_values`) run through the
 sequence ``ser-hf train`` runs (:func:`ser_hf.training.run_recipe.run_parsed_recipe`), whose run folder keeps them in
-its ``recipe.yaml``: a finished fold is read back and an interrupted one resumes from its last checkpoint. The result
+its ``recipe.yaml``: a finished fold is read back and an interrupted one resumes from its last checkpoint. An ensemble
+recipe (``ensemble_members``) runs each member so on the same folds (in ``members/NAME`` of the run folder), then
+fuses the members' scores fold by fold (:func:`ser_hf.training.ensemble.fuse_members`). The result
 file (:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine) holds each fold's scores and the
 summary: the mean and standard deviation over the folds, and the folds' test speakers pooled with a speaker-bootstrap
 95 % interval, the figure BENCHMARKS.md reports.
@@ -120,7 +122,14 @@ def run_kfold(
     from ..recipe import Recipe
     from ..recipe.overrides import apply_overrides, overridden_keys, with_model_path
     from ..recipe.yaml_io import read_recipe_file
-    from ..training.ensemble import is_ensemble_recipe
+    from ..training.ensemble import (
+        MEMBERS_FOLDER,
+        fuse_members,
+        is_ensemble_recipe,
+        member_recipes,
+        member_values,
+        member_weights,
+    )
     from ..training.run_recipe import run_parsed_recipe
 
     if folds < 2:
@@ -133,13 +142,29 @@ def run_kfold(
             "--output_dir); leave them out of the recipe overrides."
         )
     raw = read_recipe_file(recipe)
-    if is_ensemble_recipe(raw):
-        raise RecipeError(f"{recipe} is an ensemble recipe: run ser-hf kfold on each member recipe.")
-    values = with_model_path(apply_overrides(raw, overrides), model_paths)
+    values = apply_overrides(raw, overrides)
     base = values.get("output_dir") or f"outputs/{Path(recipe).stem}"
     run_dir = Path(output_dir) if output_dir is not None else Path(f"{base}-kfold{folds}-seed{fold_seed}")
     validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
-    resolved = kfold_values(values, folds, fold_seed, run_dir, validation_size, fold_corpus)
+
+    def folded(values: dict, folder: Path) -> dict:
+        values = with_model_path(values, model_paths)
+        return kfold_values(values, folds, fold_seed, folder, validation_size, fold_corpus)
+
+    if is_ensemble_recipe(raw):
+        # Each member on the same folds (the ensemble's keys given to it) into MEMBERS_FOLDER, then fused fold by fold.
+        members = {
+            member.stem: folded(
+                apply_overrides(member_values(member, raw, run_dir), overrides), run_dir / MEMBERS_FOLDER / member.stem
+            )
+            for member in member_recipes(recipe, raw)
+        }
+        weights = member_weights(recipe, raw, len(members))
+        fingerprint = {"ensemble_members": {name: dict(sorted(v.items())) for name, v in members.items()}}
+        fingerprint["member_weights"] = weights
+    else:
+        resolved = folded(values, run_dir)
+        fingerprint = {key: resolved[key] for key in sorted(resolved)}
     settings = {
         "recipe": str(recipe),
         "overrides": overrides,
@@ -148,12 +173,16 @@ def run_kfold(
         "fold_seed": fold_seed,
         "output_dir": str(run_dir),
         # What the folds train, not where the recipe lay: an edited recipe is another experiment.
-        "recipe_values": {key: resolved[key] for key in sorted(resolved)},
+        "recipe_values": fingerprint,
     }
     pooled: dict[str, Any] = {}
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)
     try:
-        reports = run_parsed_recipe(Recipe.from_values(resolved))
+        if is_ensemble_recipe(raw):
+            runs = [(Path(v["output_dir"]), run_parsed_recipe(Recipe.from_values(v))) for v in members.values()]
+            reports = fuse_members(recipe, runs, run_dir, weights)
+        else:
+            reports = run_parsed_recipe(Recipe.from_values(resolved))
     except TooManyFoldsError as error:  # named as the user typed it: --folds, not the recipe's num_folds
         raise RecipeError(
             f"--folds {folds}: the recipe's folded corpus has {error.speakers} speakers, and a speaker k-fold needs "

@@ -246,6 +246,17 @@ def train_ensemble(
         write_text_atomic(member_recipe, yaml.safe_dump(merged, sort_keys=False))
         logger.info("Ensemble member %s: training from %s", member.name, member_recipe)
         member_runs.append((Path(merged["output_dir"]), train([str(member_recipe), *overrides])))
+    return fuse_members(recipe, member_runs, output_dir, weights)
+
+
+def fuse_members(
+    recipe: str | Path,
+    member_runs: Sequence[tuple[Path, Sequence[RunReport]]],
+    output_dir: Path,
+    weights: Optional[Sequence[float]] = None,
+) -> list[RunReport]:
+    """Every split's (or fold's) member runs (each member's run folder and reports, in the same order of folds) fused
+    into one saved ensemble in ``output_dir`` with its report and card, and for k-fold the mean ± std summary."""
     if len({len(reports) for _, reports in member_runs}) != 1:
         raise RecipeError(f"The members of {recipe} trained different numbers of folds: they cannot be fused.")
     reports = []
@@ -278,6 +289,7 @@ __all__ = [
     "MEMBERS_FOLDER",
     "MEMBER_WEIGHTS_KEY",
     "ensemble_report",
+    "fuse_members",
     "fuse_clip_predictions",
     "is_ensemble_recipe",
     "member_recipes",

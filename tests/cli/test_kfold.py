@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
@@ -89,19 +90,15 @@ def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
         kfold_values(merged, 5, 42, tmp_path, fold_corpus="cremad")
 
 
-def test_model_path_and_ensemble_recipes_are_answered_before_anything_runs(tmp_path, recipe, capsys):
-    """``--model_path`` must be ID=FOLDER (the flag named as typed); an ensemble recipe is refused in one line; a
-    recipe's Hub id is replaced by the local folder given for it, and nothing else."""
+def test_model_path_must_be_id_equals_folder_and_replaces_only_that_id(tmp_path, recipe, capsys):
+    """``--model_path`` must be ID=FOLDER (the flag named as typed, nothing written); a recipe's Hub id is replaced
+    by the local folder given for it, and nothing else."""
     from ser_hf.recipe.overrides import with_model_path
 
     command = ["kfold", str(recipe), "--output", str(tmp_path / "k.json"), "--model_path", "openai/whisper-base"]
     assert cli_main(command) == 2
     assert "--model_path 'openai/whisper-base' is not of the form ID=FOLDER" in capsys.readouterr().err
     assert not (tmp_path / "k.json").exists()
-    ensemble = tmp_path / "e.yaml"
-    ensemble.write_text(f"ensemble_members: [{recipe.name}, {recipe.name}]\n")
-    with pytest.raises(RecipeError, match="is an ensemble recipe: run ser-hf kfold on each member recipe"):
-        run_kfold(ensemble, tmp_path / "k.json")
     paths = {"openai/whisper-base": "/models/whisper-base"}
     assert with_model_path({"model_name_or_path": "openai/whisper-base"}, paths) == {
         "model_name_or_path": "/models/whisper-base"
@@ -109,3 +106,28 @@ def test_model_path_and_ensemble_recipes_are_answered_before_anything_runs(tmp_p
     assert with_model_path({"model_name_or_path": "openai/whisper-tiny"}, paths) == {
         "model_name_or_path": "openai/whisper-tiny"
     }
+
+
+def test_an_ensemble_recipe_is_folded_member_by_member_and_fused_on_each_fold(tmp_path, tiny_ravdess):
+    """Each member trains on the k-fold's folds (the ensemble's keys given to it, its own output folder under the
+    run's members/), and each fold's fused model scores that fold's test speakers; the result file's cells are the
+    fused models' and its fingerprint holds each member's resolved values."""
+    for name, channels in (("a", [4, 8]), ("b", [4, 4])):
+        write_recipe(tmp_path / f"{name}.yaml", tiny_ravdess, model_config={"conv_channels": channels})
+    ensemble = tmp_path / "ensemble.yaml"
+    shared = {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False, "max_steps": 1}
+    ensemble.write_text(yaml.safe_dump({"ensemble_members": ["a.yaml", "b.yaml"], "member_weights": [2, 1], **shared}))
+    run_dir = tmp_path / "runs"
+    document = run_kfold(ensemble, tmp_path / "k.json", folds=2, output_dir=run_dir, overrides={"disable_tqdm": True})
+    members = document["settings"]["recipe_values"]["ensemble_members"]
+    assert set(members) == {"a", "b"} and members["b"]["model_config"] == {"conv_channels": [4, 4]}
+    assert members["a"]["max_steps"] == 1 and members["a"]["split_protocol"] == "kfold"
+    for cell in document["cells"]:
+        fold = f"fold-{cell['fold']}"
+        fused = json.loads((run_dir / fold / "metrics.json").read_text())
+        assert fused["ensemble"]["weights"] == [2.0, 1.0]  # the recipe's member_weights
+        assert cell["unweighted_accuracy"] == round(100 * fused["evaluation"]["test"]["unweighted_accuracy"], 2)
+        for member in ("a", "b"):
+            trained = json.loads((run_dir / "members" / member / fold / "metrics.json").read_text())
+            assert trained["split"]["speakers"]["test"] == cell["test_speakers"]
+    assert sorted(s for cell in document["cells"] for s in cell["test_speakers"]) == ["01", "02", "03", "04"]
