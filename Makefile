@@ -79,15 +79,12 @@ demo: setup
 demo-opensmile:
 	$(MAKE) demo DEMO_RECIPE=recipes/demo.yaml DEMO_OUT=outputs/demo
 
-# Every benchmark's quick mode on the shipped sample, one torch thread (see BENCHMARKS.md): ser-hf's way against the
-# straightforward one, measured side by side. Full modes read ../shared/data/ravdess_16k: drop --quick.
+# The training-step and inference benchmarks' quick modes on the shipped sample, one torch thread (see BENCHMARKS.md):
+# ser-hf's way against the straightforward one, side by side. Full modes read ../shared/data/ravdess_16k: drop --quick.
 BENCH_ARGS ?= --quick
 bench: setup
-	$(PY) -m bench.prepare $(BENCH_ARGS)
 	$(PY) -m bench.train_step $(BENCH_ARGS) --threads 1
-	$(PY) -m bench.fast_mode $(BENCH_ARGS) --threads 1
 	$(PY) -m bench.inference $(BENCH_ARGS) --threads 1
-	$(PY) -m bench.models $(BENCH_ARGS) --threads 1
 
 lint: setup
 	$(PY) -m ruff check ser_hf tests bench

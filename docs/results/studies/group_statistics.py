@@ -3,7 +3,7 @@ corpus-normalised ones) classifying each speaker's clips in groups of k, each gr
 statistics as ``ser-hf predict --speakers`` computes them, against the same clips standardised with the training
 statistics the model stores (what a single recording falls back to).
 
-    python -m bench.accuracy recipes/ravdess_whisper_base_fast_speaker.yaml --only-folds 0 \\
+    python -m bench.accuracy recipes/ravdess_whisper_base_fast_speaker.yaml \\
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder --output-dir outputs/bench_accuracy
     python -m docs.results.studies.group_statistics \\
         outputs/bench_accuracy/ravdess_whisper_base_fast_speaker-seed42/fold-0 --sizes 1 2 3 5 10 --threads 1
