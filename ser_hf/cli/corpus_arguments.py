@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import yaml
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from .commands import COMMANDS
 from ..recipe.overrides import key_value_pairs
+from .commands import COMMANDS
 from .corpus_arguments import csv_list, speaker_ids
 from .errors import RESUME_HINT
 
