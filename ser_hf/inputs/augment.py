@@ -58,8 +58,9 @@ class WaveformAugmentation:
     """Random waveform perturbations for the training split; each applied with its own probability.
 
     The perturbations run in a fixed order: speed, pitch, reverb, noise, gain, band-limiting, telephone, codec (the
-    speaker's voice, then the room, then the background, then the recording level and channel, then the transmission). Each draws from its own child
-    generator seeded from `rng`, so switching one on or off (an ablation) leaves the draws of the others unchanged.
+    speaker's voice, then the room, then the background, then the recording level and channel, then the
+    transmission). Each draws from its own child generator seeded from `rng`, so switching one on or off (an ablation)
+    leaves the draws of the others unchanged.
     Pitch, recorded noise, gain and band-limiting are audiomentations' `PitchShift`, `AddBackgroundNoise`, `Gain` and
     `LowPassFilter`; coloured noise, reverberation, the telephone channel and the codecs are those of
     ``ser-hf evaluate --conditions`` (:mod:`.degradations`: audiomentations' `AddColorNoise`, rooms simulated by

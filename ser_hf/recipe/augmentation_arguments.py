@@ -34,7 +34,7 @@ class AugmentationArguments:
         default_factory=lambda: [10.0, 30.0], metadata={"help": "SNR range [low, high] of the added noise, in dB."}
     )
     noise_files: Optional[list[str]] = field(
-        default=None, metadata={"help": "Recorded noise clips to mix in; generated noise (noise_colors) when not given."}
+        default=None, metadata={"help": "Recorded noise clips to mix in; generated noise (noise_colors) if not given."}
     )
     noise_colors: list[str] = field(
         default_factory=lambda: ["white"],
