@@ -14,7 +14,7 @@ import math
 import numbers
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -37,18 +37,6 @@ from .degradations import (
 )
 
 __all__ = ["PROBABILITIES", "SpecAugment", "WaveformAugmentation"]
-
-#: The perturbations' probabilities, each a field of :class:`WaveformAugmentation` (and of a recipe).
-PROBABILITIES = (
-    "noise_prob",
-    "gain_prob",
-    "speed_prob",
-    "pitch_prob",
-    "reverb_prob",
-    "lowpass_prob",
-    "telephone_prob",
-    "codec_prob",
-)
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +303,10 @@ class WaveformAugmentation:
         return audiomentations.AddBackgroundNoise(
             sounds_path=list(self.noise_files), min_snr_db=low, max_snr_db=high, noise_rms="relative", p=1.0
         )
+
+
+#: The perturbations' probabilities, each a field of :class:`WaveformAugmentation` (and a recipe key).
+PROBABILITIES = tuple(item.name for item in fields(WaveformAugmentation) if item.name.endswith("_prob"))
 
 
 @dataclass
