@@ -188,9 +188,7 @@ def test_the_copies_are_drawn_from_augmentation_seed_not_the_training_seed(tmp_p
         return np.stack([np.asarray(row) for row in encoded[copy_column(1)]])
 
     # (The tiny encoder is initialised from the training seed, so the training seed stays 1 here.)
-    default = first_copy("default", seed=1)
-    np.testing.assert_array_equal(default, first_copy("explicit", seed=1, augmentation_seed=1))
-    assert not np.allclose(default, first_copy("other", seed=1, augmentation_seed=5), atol=1e-4)
+    assert not np.allclose(first_copy("default", seed=1), first_copy("other", seed=1, augmentation_seed=5), atol=1e-4)
     training_args = SimpleNamespace(seed=7)
     assert copies_seed(SimpleNamespace(augmentation_seed=None), training_args) == 7
     assert copies_seed(SimpleNamespace(augmentation_seed=5), training_args) == 5
