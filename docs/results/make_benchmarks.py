@@ -83,17 +83,13 @@ is the dated [research log](docs/results/LOG.md); the result files' folders are 
 """
 
 LOCO_INTRO = """\
-## Headline: leave-one-corpus-out (bench/crosscorpus.py)
+<a id="three-corpora"></a>
+### Leave-one-corpus-out over three corpora: the earlier runs (dated records)
 
-Users never deploy on the corpus a model was trained on, so the headline is **leave-one-corpus-out**: train on every
-real corpus but one of `../shared/data` (RAVDESS actors 01–20, TESS, nEMO), test on every speaker of the one left out,
-on the 6 emotions all three share (neutral, happy, sad, angry, fearful, surprised), each corpus in turn. Each cell is
-the pooled UA on the left-out corpus with its 95 % speaker-bootstrap interval where the corpus has enough speakers
-(TESS has 2: none); a row run with several training seeds shows their mean and, in brackets, their range. The
-statistics column says what the features are standardised with, and so what a user must supply: "corpus" and
-"speaker" read unlabelled recordings of the same set-up or speaker (transductive), "global" classifies one clip alone.
-`ser-hf loco RECIPE --seeds 42 7 43 --data_dir RAVDESS TESS NEMO --output RESULT.json` runs it (the rows: bench/, the
-same protocol). `general_*` rows: the general recipes on three corpora; on four, as they ship, [below](#four-corpora).
+RAVDESS, TESS and nEMO only, by the former bench/crosscorpus.py, which trained the `ravdess_*` recipes on the six
+shared emotions only: compare these rows with each other, not with the headline. Pooled UA with its speaker interval
+(TESS's 2 speakers: none); several seeds: mean (range). Statistics: "corpus"/"speaker" read unlabelled clips of the
+set-up or speaker (transductive), "global" one clip alone. `python -m bench.crosscorpus RECIPE` runs one again.
 """
 
 KFOLD_INTRO = """\
@@ -102,18 +98,13 @@ KFOLD_INTRO = """\
 ## Accuracy: speaker 5-fold on RAVDESS (bench/accuracy.py)
 
 `../shared/data/ravdess_16k`: RAVDESS speech, actors 01–20, 1,200 clips, 8 classes. Stratified speaker-grouped
-5-fold, 4 test actors a fold, fold seed 42 for every recipe, so rows are paired fold by fold; a recipe that chooses an
-epoch on validation actors takes them from each fold's training actors. UA mean ± std is over the 5 folds; the pooled
-UA is that of all 1,200 test predictions together with its 95 % speaker-bootstrap interval ("–": recorded before the
-benchmark pooled the folds). Transductive rows ("own stats": yes) standardise each test speaker (or corpus) with
-statistics of their own unlabelled clips: read them as "when several recordings of each speaker are at hand". The
-general recipes train on TESS, nEMO and BanglaSER as well (`*-four_corpora.json`; on three corpora: LOG.md) and are
-scored on the same RAVDESS folds. One row per shipped recipe; "–" throughout: not
-measured under this protocol (CREMA-D is not available to the project's benchmarks). Command, on any recipe:
-`ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS`
-(`ser_hf.experiments.run_kfold`, the same folds); the rows here were written by
-`python -m bench.accuracy recipes/NAME.yaml --results docs/results/ravdess_kfold/accuracy-NAME.json`, which also runs
-the random-split control (`--leakage`) and several fold seeds.
+5-fold, 4 test actors a fold, fold seed 42 for every recipe (rows paired fold by fold); validation actors, where a
+recipe chooses an epoch, come from each fold's training actors. UA mean ± std over the 5 folds; pooled UA of all 1,200
+test predictions with its 95 % speaker-bootstrap interval ("–": recorded before the folds were pooled). "own stats":
+each test speaker (or corpus) standardised with their own unlabelled clips (transductive). The general recipes train
+on TESS, nEMO and BanglaSER as well, scored on the same folds. "–" throughout: not measured (no CREMA-D audio here).
+`ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS` (the same
+folds; `python -m bench.accuracy RECIPE` is a driver over it); the rows were written by the former bench/accuracy.py.
 """
 
 DEMO_INTRO = """\
@@ -150,15 +141,17 @@ k-fold.
 LEAKAGE_INTRO = """\
 ### Speaker leakage: random folds against speaker folds
 
-`--leakage` trains every fold a second time on a random split of the same clips with the same sizes (all 20 actors in
-train and test); the inflation is the difference, fold by fold (mean ± std over the folds).
+The former `bench/accuracy.py --leakage` (dated records) trained every fold a second time on a random split of the
+same clips with the same sizes (all 20 actors in train and test); the inflation is the difference, fold by fold (mean ±
+std over the folds). A recipe's control is now `ser-hf leakage-study`.
 """
 
 SPEAKER_CHECK_INTRO = """\
-**When a speaker does not span the emotions.** `bench/speaker_check.py`: the four-corpus models as they ship (3 seeds)
-on their left-out corpus, each speaker keeping every clip, one or two emotions (all still tested), or half of them one;
-mean UA over the corpora (seed range), 3 draws each. `checked`: `speaker_statistics_check`, the speaker recipe's:
-{link} (equal corpus weights: speaker_check-loco4.json).
+**When a speaker does not span the emotions.** A study by the former bench/speaker_check.py (`ser-hf evaluate
+--emotions-per-speaker N --speaker-statistics-check` scores one model under these conditions): the four-corpus models
+as they ship (3 seeds) on their left-out corpus, each speaker keeping every clip, one or two emotions (all still
+tested), or half of them one; mean UA over the corpora (seed range), 3 draws each. `checked`:
+`speaker_statistics_check`, the speaker recipe's: {link} (equal corpus weights: speaker_check-loco4.json).
 """
 SPEAKER_CHECK_RESULTS = "crosscorpus/speaker_check-loco4-banglaser_half.json"
 SPEAKER_CHECK_ARMS = {
@@ -169,16 +162,17 @@ SPEAKER_CHECK_ARMS = {
 }
 
 EMOTIONS_INTRO = """\
-The same on the RAVDESS k-fold (`--test-emotions-per-speaker N`: N emotions of each test actor, drawn per actor; UA
+The same on the RAVDESS k-fold (the former `bench/accuracy.py --test-emotions-per-speaker N`, now `ser-hf evaluate
+--emotions-per-speaker N` on a fold's model: N emotions of each test actor, drawn per actor; UA
 over the emotions present, so compare a recipe's rows with each other; "all" is its k-fold above):
 """
 
 FOLD_SEEDS_INTRO = """\
 ### Other fold seeds
 
-The shipped recipes on other speaker folds of the same actors (`--fold-seed`): seed 7 gave the folds the recipes were
-tuned on; a range of seeds (`--seeds N`: N seeds from the first) is one run over all of them. `general_whisper_base`:
-the recipe as it was on three corpora (not run again on four).
+The shipped recipes on other speaker folds of the same actors (`--fold_seed`; `python -m bench.accuracy --fold-seeds 7
+43 44 45`: one k-fold and one result file per seed): seed 7 gave the folds the recipes were tuned on.
+`general_whisper_base`: the recipe as it was on three corpora (not run again on four).
 """
 
 YOUR_DATA_INTRO = """\
@@ -203,8 +197,8 @@ SPEED_INTRO = """\
 
 Each benchmark does the same work two ways in one run, on the same machine, clips and model; the ratio is the
 straightforward way's time over ser-hf's (above 1: ser-hf is faster). The benchmarks whose runs predate their JSON
-files (`bench/train_step.py`, `bench/fast_mode.py`, `bench/models.py`, `bench/peer.py`, `bench/prepare.py`,
-`bench/scale.py`, `bench/timeline.py`) are in the [research log](docs/results/LOG.md) until they are run again.
+files (`bench/train_step.py`, `bench/peer.py`) are in the [research log](docs/results/LOG.md) until they are run again;
+so are those of benchmarks since removed (fast_mode, models, prepare, scale, timeline), as dated records.
 """
 
 GPU_INTRO = """\
@@ -733,34 +727,45 @@ def adapt_section() -> str:
 
 # --- Recording conditions -----------------------------------------------------------------------------------------
 
-ROBUSTNESS_RESULTS = "robustness/loco-speaker-seed42.json"
+ROBUSTNESS_RESULTS = "robustness/loco4-general_whisper_base_speaker.json"
+#: The recipe trained for the recording conditions, and the one it was chosen against.
+ROBUSTNESS_RECIPES = ("general_whisper_base_speaker_conditions", "general_whisper_base_speaker")
 ROBUSTNESS_ANCHOR = "BENCHMARKS.md#recordings-as-users-make-them-benchrobustnesspy"
 ROBUSTNESS_INTRO = """\
 ## Recordings as users make them (bench/robustness.py)
 
-`ser-hf evaluate --conditions` on the general speaker model of each leave-one-corpus-out direction (training seed 42),
-on its left-out corpus (a seeded sample, six emotions): UA (%) and, in brackets, its change against clean.
+`ser-hf evaluate --conditions` on every [four-corpus](#four-corpora) `ser-hf loco` model, on a seeded sample of {clips}
+clips per emotion of its left-out corpus: mean over corpora of the seeds' mean (change against clean; seed range).
+`general_whisper_base_speaker_conditions` trains on a copy of every clip under noise, rooms, telephone and codecs.
 """
 
 
 def robustness_section() -> str:
     data = read(ROBUSTNESS_RESULTS)
-    names = data["conditions"]
-    corpora = data["corpora"]
+    names = [*data["conditions"], "conditions"]
     rows = []
-    for corpus, row in corpora.items():
-        cells = [f"{one(row[name]['unweighted_accuracy'])} ({row[name]['change']:+.1f})" for name in names]
-        rows.append([corpus, one(row["clean"]), *cells])
-    if len(corpora) > 1:
-        mean_clean = sum(row["clean"] for row in corpora.values()) / len(corpora)
-        means = []
-        for name in names:
-            ua = sum(row[name]["unweighted_accuracy"] for row in corpora.values()) / len(corpora)
-            change = sum(row[name]["change"] for row in corpora.values()) / len(corpora)
-            means.append(f"**{one(ua)}** ({change:+.1f})")
-        rows.append([f"mean of {len(corpora)}", f"**{one(mean_clean)}**", *means])
-    header = ["corpus left out", "clean", *[f"`{name}`" for name in names]]
-    text = ROBUSTNESS_INTRO + "\n" + table(header, rows, ["---", *["---:"] * (len(names) + 1)])
+    for recipe, run in data["runs"].items():
+        mean = run["summary"]["mean"]
+        clean = mean["clean"]
+
+        def cell(column: str) -> str:
+            low, high = mean[column]["range"]
+            bold = "**" if column == "conditions" else ""
+            change = mean[column]["mean"] - clean["mean"]
+            return f"{bold}{one(mean[column]['mean'])}{bold} ({change:+.1f}; {one(low)}-{one(high)})"
+
+        seeds = run["summary"]["seeds"]
+        rows.append(
+            [
+                code(recipe),
+                str(len(seeds)),
+                f"**{one(clean['mean'])}** ({one(clean['range'][0])}-{one(clean['range'][1])})",
+                *[cell(c) for c in names],
+            ]
+        )
+    header = ["recipe", "seeds", "clean", *[f"`{name}`" for name in data["conditions"]], "conditions"]
+    intro = ROBUSTNESS_INTRO.format(clips=data["clips_per_label"])
+    text = intro + "\n" + table(header, rows, ["---", "---:", "---:", *["---:"] * len(names)])
     return text + f"\nRun on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(ROBUSTNESS_RESULTS)}.\n"
 
 
@@ -984,18 +989,33 @@ def gpu_section() -> str:
 
 LOCO4_INTRO = """\
 <a id="four-corpora"></a>
-### Leave-one-corpus-out over four corpora: the general recipes as they ship (bench/crosscorpus.py --corpora)
+## Headline: leave-one-corpus-out over four corpora (ser-hf loco)
 
-The headline's protocol and seeds with BanglaSER (Bangla, 34 speakers): each left-out corpus scored on its emotions
-among the six above (BanglaSER: five, no fear; `ser-hf loco --score_labels`). The general recipes train on all four,
-BanglaSER drawn half as often as each other corpus, a weight chosen on training seed 44, which no row uses; the
-equal-weight runs, the choice, and why TESS left out varies more than with three corpora: docs/results/LOG.md.
+Users never deploy on the corpus a model was trained on: each general recipe as it ships trained on every corpus of
+`../shared/data` but one (RAVDESS actors 01–20, TESS, nEMO, BanglaSER) and tested on every speaker of the one left out,
+with seeds 42, 7 and 43 (mean (range)); each left-out corpus scored on its emotions among neutral, happy, sad, angry,
+fearful, surprised (the protocol: docs/guides/evaluation.md). `ser-hf loco recipes/NAME.yaml --seeds 42 7 43
+--data_dir RAVDESS TESS NEMO BANGLASER --score_labels neutral happy sad angry fearful surprised --output RESULT.json`;
+`*-banglaser_half.json`: the former bench's run of the same protocol. BanglaSER is drawn at half weight (chosen on
+seed 44: docs/results/LOG.md).
 """
 #: The shipped general recipes' four-corpus result files (BanglaSER at half weight, as they ship), by recipe.
+#: A recipe's `ser-hf loco` file (``-ser_hf_loco.json``) where it has one, else the former bench's.
 LOCO4_RESULTS = {
-    "general_whisper_base_speaker": "crosscorpus/loco4-general_whisper_base_speaker-banglaser_half.json",
-    "general_whisper_base": "crosscorpus/loco4-general_whisper_base-banglaser_half.json",
-    "general_whisper_base_single_clip": "crosscorpus/loco4-general_whisper_base_single_clip-banglaser_half.json",
+    recipe: next(
+        relative
+        for relative in (
+            f"crosscorpus/loco4-{recipe}-ser_hf_loco.json",
+            f"crosscorpus/loco4-{recipe}-banglaser_half.json",
+        )
+        if (RESULTS / relative).is_file()
+    )
+    for recipe in (
+        "general_whisper_base_speaker",
+        "general_whisper_base_speaker_conditions",
+        "general_whisper_base",
+        "general_whisper_base_single_clip",
+    )
 }
 LOCO4_CORPORA = ("ravdess", "tess", "nemo", "banglaser")
 
@@ -1005,8 +1025,11 @@ def loco4_figures(relative: str) -> tuple[dict[str, list[float]], int, float | N
     with (a seed still running counts once it is); the number of those seeds; and the mean over the four corpora of
     their seeds' means (None before any seed is complete)."""
     by_seed: dict[str, dict[str, float]] = {}
-    for row in read(relative)["rows"]:
-        by_seed.setdefault(row["variant"], {})[row["test"]] = row["unweighted_accuracy"]
+    data = read(relative)
+    # A `ser-hf loco` result file holds cells (each with its seed); bench/crosscorpus.py's older files, rows.
+    for row in data["cells"] if "cells" in data else data["rows"]:
+        seed = row["seed"] if "cells" in data else row["variant"]
+        by_seed.setdefault(seed, {})[row["test"]] = row["unweighted_accuracy"]
     complete = [scores for scores in by_seed.values() if all(corpus in scores for corpus in LOCO4_CORPORA)]
     by_corpus = {corpus: [scores[corpus] for scores in complete] for corpus in LOCO4_CORPORA} if complete else {}
     seeds = len(complete)
@@ -1047,8 +1070,8 @@ def loco4_section() -> str:
 def render() -> str:
     sections = [
         INTRO,
-        loco_section(),
         loco4_section(),
+        loco_section(),
         kfold_section(),
         held_out_section(),
         adapt_section(),
@@ -1115,17 +1138,15 @@ def headline_table() -> str:
             f"{one(one_emotion['speaker']['mean'])} %)",
         ],
     ]
-    robustness = read(ROBUSTNESS_RESULTS)
-    corpora = list(robustness["corpora"].values())
-    clean = sum(row["clean"] for row in corpora) / len(corpora)
-    degraded = sum(row[name]["unweighted_accuracy"] for row in corpora for name in robustness["conditions"])
-    degraded /= len(corpora) * len(robustness["conditions"])
+    runs = read(ROBUSTNESS_RESULTS)["runs"]
+    trained, plain = (runs[name]["summary"]["mean"] for name in ROBUSTNESS_RECIPES)
     rows.append(
         [
             "a folder of known speakers recorded on phones, in noise, in rooms",
-            "`ser-hf evaluate --conditions` measures it on your model",
-            f"{one(degraded)} % under five recording conditions, {one(clean)} % clean "
-            f"([row]({ROBUSTNESS_ANCHOR}), {len(corpora)} corpora)",
+            f"`recipes/{ROBUSTNESS_RECIPES[0]}.yaml`; `ser-hf evaluate --conditions` measures your model",
+            f"{one(trained['conditions']['mean'])} % under five recording conditions, {one(trained['clean']['mean'])} "
+            f"% clean; {one(plain['conditions']['mean'])} % and {one(plain['clean']['mean'])} % trained without them "
+            f"([row]({ROBUSTNESS_ANCHOR}), four corpora)",
         ]
     )
     text = table(["your recordings", "recipe or command", "mean UA on unseen corpora"], rows)
