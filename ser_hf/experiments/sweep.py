@@ -6,8 +6,8 @@
 The grid comes from ``--grid KEY=V1,V2,...`` flags and/or a ``sweep:`` section of the recipe (``grid``, ``random``,
 ``metric``, ``split``, ``seed``, ``backend``); a key is any recipe key, or ``model_config.KEY`` (a dotted key sets
 one entry of a mapping). Every point is checked (keys and values) before the first one trains. Each point trains
-into ``OUTPUT_DIR/<point>/`` from the self-contained ``recipe.yaml`` written there, as ``ser_hf.train`` runs a recipe
-(:func:`ser_hf.training.run_recipe.run_recipe`); a
+into ``OUTPUT_DIR/<point>/`` on its values (:func:`ser_hf.training.run_recipe.run_parsed_recipe`), with the
+self-contained ``recipe.yaml`` that reproduces it written there first; a
 finished point (``sweep_point.json``) is never trained again, and an interrupted one resumes from its checkpoints.
 The sweep ranks the points by a validation metric (choosing on the test split would be tuning on it) and writes
 ``sweep.csv``, ``sweep.md`` and ``sweep.png`` (the metric against each swept key).
@@ -28,7 +28,6 @@ import logging
 import math
 import random
 import re
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from ..recipe.recipe import Recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file
 from ..run_folder import METRICS_FILE, RUN_CONFIG_FILE, read_run
 from ..run_record import TrainingRecord
-from ..training.run_recipe import run_recipe
+from ..training.run_recipe import run_parsed_recipe
 from .compare import summarize_reports
 from .constants import BACKENDS
 
@@ -267,13 +266,10 @@ def point_recipe(base_values: Mapping[str, Any], values: Mapping[str, Any], run_
 
 def check_point(recipe: Mapping[str, Any], values: Mapping[str, Any]) -> None:
     """Parse a point's recipe as ``ser_hf.train`` will (every key and value checked), without training."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = write_recipe_file(Path(folder) / POINT_RECIPE, recipe)
-        try:
-            Recipe.parse([str(path)])
-        except RecipeError as error:
-            message = str(error).replace(f" (recipe {path})", "").replace(f" in recipe {path}", "")
-            raise RecipeError(f"Sweep point {dict(values)}: {message}") from None
+    try:
+        Recipe.from_values(recipe)
+    except RecipeError as error:
+        raise RecipeError(f"Sweep point {dict(values)}: {error}") from None
 
 
 def plan_sweep(
@@ -339,8 +335,9 @@ def point_results(point: SweepPoint, status: str = "finished", error: Optional[s
 
 
 def run_point(point: SweepPoint) -> dict[str, Any]:
-    """Train one point as ``ser_hf.train`` trains a recipe (:func:`~ser_hf.training.run_recipe.run_recipe`) unless it
-    has finished; returns its results row."""
+    """Train one point as ``ser_hf.train`` trains a recipe (:func:`~ser_hf.training.run_recipe.run_parsed_recipe`, on
+    the values of the recipe file written in its folder to reproduce it) unless it has finished; returns its results
+    row."""
     if point.finished:
         logger.info("Sweep point %s has finished already: reading its results.", point.name)
         return point_results(point)
@@ -352,7 +349,8 @@ def run_point(point: SweepPoint) -> dict[str, Any]:
     )
     logger.info("Sweep point %s: training into %s", point.values, point.run_dir)
     started = time.time()
-    run_recipe([str(recipe_path)])
+    recipe = Recipe.from_values(point.recipe)
+    run_parsed_recipe(recipe.replace(args=[str(recipe_path)]))
     write_text_atomic(
         point.run_dir / POINT_MARKER,
         json.dumps(

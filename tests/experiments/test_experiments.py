@@ -131,11 +131,15 @@ def test_sweep_resumes_without_training_finished_points_again(workspace, monkeyp
     sweep = workspace["sweep"]
     finished = {path.name: (path / "metrics.json").stat().st_mtime_ns for path in sweep.iterdir() if path.is_dir()}
     trained = []
-    run_recipe = ser_hf.experiments.sweep.run_recipe  # the sequence ser_hf.train runs a recipe with
-    monkeypatch.setattr(ser_hf.experiments.sweep, "run_recipe", lambda args: trained.append(args) or run_recipe(args))
+    run_parsed_recipe = ser_hf.experiments.sweep.run_parsed_recipe  # the sequence ser_hf.train runs a recipe with
+    monkeypatch.setattr(
+        ser_hf.experiments.sweep,
+        "run_parsed_recipe",
+        lambda recipe: trained.append((recipe.path, recipe.training.learning_rate)) or run_parsed_recipe(recipe),
+    )
 
     assert cli_main(["sweep", str(workspace["recipe"]), "--grid", "learning_rate=1.0e-3,5.0e-2,2.0e-2"]) == 0
-    assert trained == [[str(sweep / "learning_rate=0.02" / "recipe.yaml")]]  # only the new point trained
+    assert trained == [(str(sweep / "learning_rate=0.02" / "recipe.yaml"), 0.02)]  # only the new point trained
     for name, stamp in finished.items():
         assert (sweep / name / "metrics.json").stat().st_mtime_ns == stamp
     assert len(pd.read_csv(sweep / "sweep.csv")) == 3
