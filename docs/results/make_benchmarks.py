@@ -742,30 +742,27 @@ clips per emotion of its left-out corpus: mean over corpora of the seeds' mean (
 
 def robustness_section() -> str:
     data = read(ROBUSTNESS_RESULTS)
-    names = [*data["conditions"], "conditions"]
     rows = []
     for recipe, run in data["runs"].items():
         mean = run["summary"]["mean"]
-        clean = mean["clean"]
+        clean = mean["clean"]["mean"]
 
-        def cell(column: str) -> str:
-            low, high = mean[column]["range"]
-            bold = "**" if column == "conditions" else ""
-            change = mean[column]["mean"] - clean["mean"]
-            return f"{bold}{one(mean[column]['mean'])}{bold} ({change:+.1f}; {one(low)}-{one(high)})"
+        def spread(column: str) -> str:
+            return f"{one(mean[column]['range'][0])}-{one(mean[column]['range'][1])}"
 
-        seeds = run["summary"]["seeds"]
+        changes = [f"{one(mean[c]['mean'])} ({mean[c]['mean'] - clean:+.1f})" for c in data["conditions"]]
+        overall = mean["conditions"]["mean"]
         rows.append(
             [
-                code(recipe),
-                str(len(seeds)),
-                f"**{one(clean['mean'])}** ({one(clean['range'][0])}-{one(clean['range'][1])})",
-                *[cell(c) for c in names],
+                f"{code(recipe)}, {len(run['summary']['seeds'])} seeds",
+                f"**{one(clean)}** ({spread('clean')})",
+                *changes,
+                f"**{one(overall)}** ({overall - clean:+.1f}; {spread('conditions')})",
             ]
         )
-    header = ["recipe", "seeds", "clean", *[f"`{name}`" for name in data["conditions"]], "conditions"]
+    header = ["recipe", "clean", *[f"`{name}`" for name in data["conditions"]], "conditions"]
     intro = ROBUSTNESS_INTRO.format(clips=data["clips_per_label"])
-    text = intro + "\n" + table(header, rows, ["---", "---:", "---:", *["---:"] * len(names)])
+    text = intro + "\n" + table(header, rows, ["---", *["---:"] * (len(header) - 1)])
     return text + f"\nRun on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(ROBUSTNESS_RESULTS)}.\n"
 
 
