@@ -156,8 +156,10 @@ def codec_round_trip(waveform: np.ndarray, sampling_rate: int, codec: str, bitra
     return _same_length(decoded, len(waveform))
 
 
+@functools.cache
 def check_codec(codec: str) -> None:
-    """Refuse, naming it, a codec the FFmpeg that torchcodec loads cannot encode (a build without libopus)."""
+    """Refuse, naming it, a codec the FFmpeg that torchcodec loads cannot encode (a build without libopus); a codec
+    that encodes is tried once per process (recipe checks and every augmentation instance ask again)."""
     try:
         codec_round_trip(np.zeros(1600, dtype=np.float32), 16000, codec, 32000)
     except Exception as error:  # torchcodec raises RuntimeError from FFmpeg, or fails to load FFmpeg at all

@@ -490,3 +490,19 @@ def test_a_recipe_passes_every_waveform_perturbation_on():
     augmentation = arguments.waveform_augmentation(SAMPLING_RATE)
     assert (augmentation.telephone_prob, augmentation.codec_prob, augmentation.codecs) == (0.25, 0.5, ("opus",))
     assert augmentation.noise_colors == ("pink",)
+
+
+def test_a_codec_ffmpeg_cannot_encode_is_refused_by_name_before_any_clip(monkeypatch):
+    from ser_hf.inputs import degradations
+
+    def no_encoder(*args, **kwargs):
+        raise RuntimeError("Unknown encoder")
+
+    degradations.check_codec.cache_clear()
+    monkeypatch.setattr(degradations, "codec_round_trip", no_encoder)
+    try:
+        with pytest.raises(ValueError, match="mp3: the FFmpeg libraries torchcodec loads cannot encode it"):
+            WaveformAugmentation(codec_prob=0.5, codecs=("mp3",))
+        WaveformAugmentation(codec_prob=0.0, codecs=("mp3",))  # never applied: not checked
+    finally:
+        degradations.check_codec.cache_clear()
