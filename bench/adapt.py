@@ -114,50 +114,51 @@ def trained_general_model(left_out: str, model_path: str, work: Path) -> Path:
     return output_dir
 
 
+def corpus_means(by_direction: Mapping[str, float]) -> dict[str, float]:
+    """Each corpus left out among `by_direction`'s directions: the mean of its directions (TESS's two)."""
+    means = {}
+    for corpus in CORPORA:
+        values = [
+            by_direction[name] for name, left_out, _, _ in DIRECTIONS if left_out == corpus and name in by_direction
+        ]
+        if values:
+            means[corpus] = float(np.mean(values))
+    return means
+
+
 def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     """Per condition, arm and k: each direction's mean, lowest and highest UA over draws, TESS's two directions
     averaged into TESS's figure, the mean of the corpora measured (with the range of that mean over draws), and the
     adaptation's own estimates: their mean, and their mean absolute difference from the test UA over the cells."""
+
+    def key(cell: Mapping[str, Any]) -> tuple:
+        return cell.get("condition", "ordinary"), cell["arm"], cell["k"]
+
     cells = [(name, cell) for name, document in directions.items() for cell in document["cells"]]
     keys = sorted(
-        {(cell.get("condition", "ordinary"), cell["arm"], cell["k"]) for _, cell in cells},
-        key=lambda key: (LEARNING_CURVE_CONDITIONS.index(key[0]), LEARNING_CURVE_ARMS.index(key[1]), key[2]),
+        {key(cell) for _, cell in cells},
+        key=lambda k: (LEARNING_CURVE_CONDITIONS.index(k[0]), LEARNING_CURVE_ARMS.index(k[1]), k[2]),
     )
     rows = []
     for condition, arm, k in keys:
-        chosen = [
-            (name, cell)
-            for name, cell in cells
-            if (cell.get("condition", "ordinary"), cell["arm"], cell["k"]) == (condition, arm, k)
-        ]
+        chosen = [(name, cell) for name, cell in cells if key(cell) == (condition, arm, k)]
         by_direction, by_draw = {}, {}
-        for name in directions:
-            values = [cell["unweighted_accuracy"] for owner, cell in chosen if owner == name]
-            if values:
-                by_direction[name] = {
-                    "mean": round(float(np.mean(values)), 2),
-                    "min": min(values),
-                    "max": max(values),
-                    "draws": len(values),
-                }
-            for owner, cell in chosen:
-                if owner == name:
-                    by_draw.setdefault(cell["draw"], {})[name] = cell["unweighted_accuracy"]
-        corpora = {}
-        for corpus in CORPORA:
-            names = [name for name, left_out, _, _ in DIRECTIONS if left_out == corpus and name in by_direction]
-            if names:
-                corpora[corpus] = round(float(np.mean([by_direction[name]["mean"] for name in names])), 2)
-        draw_means = []
-        for scores in by_draw.values():
-            per_corpus = [
-                np.mean([scores[name] for name, left_out, _, _ in DIRECTIONS if left_out == corpus and name in scores])
-                for corpus in corpora
-                if any(left_out == corpus and name in scores for name, left_out, _, _ in DIRECTIONS)
-            ]
-            if len(per_corpus) == len(corpora):
-                draw_means.append(float(np.mean(per_corpus)))
+        for name, cell in chosen:
+            by_direction.setdefault(name, []).append(cell["unweighted_accuracy"])
+            by_draw.setdefault(cell["draw"], {})[name] = cell["unweighted_accuracy"]
+        by_direction = {
+            name: {"mean": round(float(np.mean(v)), 2), "min": min(v), "max": max(v), "draws": len(v)}
+            for name, v in sorted(by_direction.items(), key=lambda item: list(directions).index(item[0]))
+        }
+        corpora = {c: round(v, 2) for c, v in corpus_means({n: d["mean"] for n, d in by_direction.items()}).items()}
+        # A draw's mean over the corpora counts once every corpus has a figure of that draw.
+        draw_means = [
+            np.mean(list(means.values()))
+            for means in map(corpus_means, by_draw.values())
+            if means.keys() == corpora.keys()
+        ]
         estimated = [cell for _, cell in chosen if cell.get("estimate_ua") is not None]
+        others = [v for c, v in corpora.items() if c != CHOICE_CORPUS]
         rows.append(
             {
                 "condition": condition,
@@ -167,11 +168,7 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
                 "by_corpus": corpora,
                 "corpora": sorted(corpora),
                 "loco_mean": round(float(np.mean(list(corpora.values()))), 2) if corpora else None,
-                "mean_without_choice_corpus": (
-                    round(float(np.mean([v for c, v in corpora.items() if c != CHOICE_CORPUS])), 2)
-                    if any(c != CHOICE_CORPUS for c in corpora)
-                    else None
-                ),
+                "mean_without_choice_corpus": round(float(np.mean(others)), 2) if others else None,
                 "loco_draw_range": [round(min(draw_means), 2), round(max(draw_means), 2)] if draw_means else None,
                 "estimate_mean": (
                     round(float(np.mean([cell["estimate_ua"] for cell in estimated])), 2) if estimated else None
@@ -303,20 +300,14 @@ def main(argv=None) -> dict:
         models = {left_out: str(args.output_dir / f"general-without-{left_out}") for _, left_out, _, _ in chosen}
         write_results(args.results, merged_directions(documents), models)
         return json.loads(args.results.read_text())
-    models: dict[str, Path] = {}
-
-    def general_model(left_out: str) -> Path:
-        """Trained when its first direction comes (so that a direction's curve starts as soon as its model is)."""
-        if left_out not in models:
-            models[left_out] = trained_general_model(left_out, args.model_path, args.output_dir)
-        return models[left_out]
-
+    # Each general model is trained when its first direction comes (trained_general_model reads it back after).
     if args.time:
         work = args.output_dir / f"timing-{time.strftime('%Y%m%d-%H%M%S')}"
         timings = []
         for _, left_out, adapt, _ in chosen:
             if left_out not in {timing["corpus"] for timing in timings}:
-                timings.append(time_adaptation(general_model(left_out), left_out, adapt, work))
+                general = trained_general_model(left_out, args.model_path, args.output_dir)
+                timings.append(time_adaptation(general, left_out, adapt, work))
                 print(timings[-1], flush=True)
         document = {
             "benchmark": "bench/adapt.py --time",
@@ -325,14 +316,28 @@ def main(argv=None) -> dict:
         }
         write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
         return document
-    documents = {}
+    documents, models = {}, {}
     for condition in args.conditions:
         for name, left_out, adapt, test in chosen:
             if condition == "few-emotions" and len(adapt) < 2:
                 continue  # one adaptation speaker heard in two emotions cannot cover six (module text)
-            documents[condition, name] = run_direction(args, condition, name, left_out, adapt, test, models)
-            models_used = {left_out: str(path) for left_out, path in models.items()}
-            write_results(args.results, merged_directions(documents), models_used)
+            general = trained_general_model(left_out, args.model_path, args.output_dir)
+            models[left_out] = str(general)
+            documents[condition, name] = run_learning_curve(
+                general,
+                CORPORA[left_out],
+                curve_file(args.output_dir, f"{condition}-{name}"),
+                corpus=left_out,
+                adapt_speakers=adapt,
+                test_speakers=test,
+                labels=SHARED_LABELS,
+                ks=args.ks,
+                draws=args.draws,
+                arms=args.arms,
+                conditions=[condition],
+                on_cell=lambda cell, condition=condition, name=name: print(condition, name, cell, flush=True),
+            )
+            write_results(args.results, merged_directions(documents), models)
     return json.loads(args.results.read_text())
 
 
@@ -346,26 +351,6 @@ def merged_directions(documents: Mapping[tuple[str, str], Mapping[str, Any]]) ->
         )
         entry["cells"].extend(document["cells"])
     return merged
-
-
-def run_direction(args, condition, name, left_out, adapt, test, models) -> dict:
-    """One direction's ``ser-hf learning-curve`` under one condition (its general model trained when first needed)."""
-    if left_out not in models:
-        models[left_out] = trained_general_model(left_out, args.model_path, args.output_dir)
-    return run_learning_curve(
-        models[left_out],
-        CORPORA[left_out],
-        curve_file(args.output_dir, f"{condition}-{name}"),
-        corpus=left_out,
-        adapt_speakers=adapt,
-        test_speakers=test,
-        labels=SHARED_LABELS,
-        ks=args.ks,
-        draws=args.draws,
-        arms=args.arms,
-        conditions=[condition],
-        on_cell=lambda cell: print(condition, name, cell, flush=True),
-    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import add_threads_argument, run_fields, set_threads
-from ser_hf.atomic_files import write_text_atomic
+from bench.harness import add_threads_argument, set_threads, write_json
 
 logger = logging.getLogger("bench.evaluate_passes")
 
@@ -105,13 +104,9 @@ def main(argv=None) -> int:
 
         datasets.config.HF_DATASETS_CACHE = user_cache
 
+    command = ["OMP_NUM_THREADS=1 python -m bench.evaluate_passes", *(sys.argv[1:] if argv is None else argv)]
     result = {
         "benchmark": "evaluate_passes",
-        **run_fields(
-            command=" ".join(
-                ["OMP_NUM_THREADS=1 python -m bench.evaluate_passes", *(argv if argv is not None else sys.argv[1:])]
-            )
-        ),
         "model": args.model,
         "normalization": normalization,
         "corpus": source.identity,
@@ -126,11 +121,8 @@ def main(argv=None) -> int:
             "figures_two_passes": _figures(two),
         },
     }
-    text = json.dumps(result, indent=2) + "\n"
-    print(text)
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(args.results, text)
+    print(json.dumps(result["timing"], indent=2))
+    write_json(args.results, result, command=" ".join(command))
     return 0
 
 

@@ -19,8 +19,6 @@ clone.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -28,7 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, add_threads_argument, machine_line, run_fields, set_threads
+from bench.harness import (
+    REPO,
+    SAMPLE,
+    SHARED_RAVDESS,
+    alternating,
+    machine_line,
+    speed_arguments,
+    speed_parser,
+    write_json,
+)
 from ser_hf import load_corpus
 from ser_hf.data.decode import decode_waveform
 from ser_hf.inputs.top_layers import CachedLowerLayersModel
@@ -46,28 +53,16 @@ def top_layers_trainable(model, encoder, top_layers: int) -> list[torch.nn.Param
     return [parameter for parameter in model.parameters() if parameter.requires_grad]
 
 
-def timed_step(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
-
-
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    parser = speed_parser(
+        __doc__.split("\n\n")[0], quick="the shipped sample instead of ../shared/data", smoke="2 clips, 1 step each"
+    )
     parser.add_argument("--model", type=Path, default=EMBEDDED, help="a Whisper checkpoint folder")
     parser.add_argument("--top-layers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=4, help="timed steps of each way")
-    parser.add_argument("--quick", action="store_true", help="the shipped sample instead of ../shared/data")
-    parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, 2 clips, 1 step each")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--device", default="cpu", help="where both ways run (cuda on a GPU machine); default cpu")
     parser.add_argument("--bf16", action="store_true", help="both ways' steps under bf16 autocast (as Trainer's bf16)")
-    add_threads_argument(parser)
-    args = parser.parse_args(argv)
-    if args.smoke:
-        args.quick, args.batch_size, args.repeats = True, 2, 1
-    set_threads(args.threads)
+    args = speed_arguments(parser, argv, batch_size=2, repeats=1)
     data = SAMPLE if args.quick or not SHARED_RAVDESS.is_dir() else SHARED_RAVDESS
     corpus = load_corpus("ravdess", data)
     rng = np.random.default_rng(0)
@@ -77,7 +72,7 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     labels = torch.tensor(picked["label"], device=device)
     names = corpus.features["label"]
-    print(machine_line())
+    print(machine_line(args.device))
     print(
         f"{args.model.name}: top {args.top_layers} layer(s) fine-tuned, batch {args.batch_size} real RAVDESS clips "
         f"({np.mean([len(c) for c in clips]) / 16000:.1f} s on average), {args.threads} thread(s)"
@@ -157,11 +152,12 @@ def main(argv=None) -> dict:
         return {"peak_mib": peak / 2**20, "step_mib": (peak - before) / 2**20}
 
     memory = {"ser-hf": step_memory(ours_step), "transformers": step_memory(peer_step)}  # the warm-up steps
-    times = {"ser-hf": [], "transformers": []}
-    for repeat in range(args.repeats):
-        order = (("ser-hf", ours_step), ("transformers", peer_step))
-        for name, step in order if repeat % 2 == 0 else order[::-1]:
-            times[name].append(timed_step(step))
+    steps = {"ser-hf": ours_step, "transformers": peer_step}
+    times = {name: [] for name in steps}
+    for _, name in alternating(args.repeats, list(steps), mirrored=True):
+        start = time.perf_counter()
+        steps[name]()
+        times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, seconds in medians.items():
         used = memory[name]
@@ -173,18 +169,9 @@ def main(argv=None) -> dict:
         f"  ser-hf / transformers clips/s: {ratio:.1f}x; ser-hf's one-off encoding of these clips: {one_off:.2f} s, "
         f"repaid after {one_off / saved:.2f} epoch(s)"
     )
-    result = {
-        "medians": medians,
-        "ratio": ratio,
-        "one_off_seconds": one_off,
-        "gpu_memory": memory,
-        "bf16": args.bf16,
-        "batch_size": args.batch_size,
-        "device": str(device),
-        **run_fields(),
-    }
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    result = {"medians": medians, "ratio": ratio, "one_off_seconds": one_off, "gpu_memory": memory, "bf16": args.bf16}
+    result.update(batch_size=args.batch_size, device=str(device))
+    write_json(args.json, result, args.device)
     return result
 
 

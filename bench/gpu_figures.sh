@@ -169,7 +169,7 @@ step adapt_k20 120 bash -c general
 
 # 3. LoRA and FAST against the straightforward loop, 3-s clips
 for mode in lora fast; do
-    step "train_step_${mode}_3s" 75 $PY -m bench.train_step --data-dir $SAMPLE --device "$DEVICE" --models ssl \
+    step "train_step_${mode}_3s" 75 $PY -m bench.train_step --data-dir $SAMPLE --device "$DEVICE" \
         --ssl-mode $mode --seconds 3 "${STEP[@]}" --json "$WORK/results/train_step_${mode}_3s.json"
 done
 

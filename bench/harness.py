@@ -1,5 +1,7 @@
-"""What the training and inference benchmarks share: the machine they ran on, the RAVDESS data they read, its
-speaker-independent split, epoch timing, validation metrics and medians.
+"""What the benchmarks share: their flags (the speed comparisons' ``--quick``, ``--smoke``, ``--device``, ``--json``,
+``--threads``; the protocol drivers' recipes and overrides), A B A B alternation, the machine they ran on and the
+result file's run fields, the RAVDESS data they read and its speaker-independent split, epoch timing, GPU sampling,
+and the runs of transformers' example script.
 
 Quick modes read the clips the repository ships (``data/ravdess_sample``: actors 01-08, 30 clips each); full modes
 read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
@@ -14,7 +16,6 @@ import os
 import platform
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -125,6 +126,48 @@ def set_threads(threads: Optional[int]) -> None:
         torch.set_num_threads(threads)
 
 
+def speed_parser(doc: str, quick: str, smoke: str, device: bool = True) -> argparse.ArgumentParser:
+    """The flags the speed comparisons share: ``--quick`` and ``--smoke`` (the test suite's run) with what each means
+    to the script, ``--device`` (default: the GPU where there is one), ``--json`` and ``--threads``."""
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--smoke", action="store_true", help=f"the test suite's run: {smoke}")
+    if device:
+        parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_threads_argument(parser)
+    return parser
+
+
+def speed_arguments(parser: argparse.ArgumentParser, argv=None, **smoke: Any) -> argparse.Namespace:
+    """The parsed flags, torch's threads set; ``--smoke`` implies ``--quick`` and sets `smoke`'s values on the flags
+    the command line left at their defaults."""
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    if args.smoke:
+        args.quick = True
+        for key, value in smoke.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+    return args
+
+
+def write_json(path: Optional[Path], document: Mapping[str, Any], device: str = "cpu", command=None) -> None:
+    """`document` after the run's fields (:func:`run_fields`) as JSON at `path`, if one is given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**run_fields(device, command), **document}, indent=2, default=str) + "\n")
+
+
+def alternating(repeats: int, arms: Sequence[str], mirrored: bool = False):
+    """``(run, arm)`` over `repeats` rounds of every arm, A B A B (``mirrored``: A B B A), so that other work on a
+    shared machine weighs on every arm alike, and run k of one arm has run k of the other beside it."""
+    for run in range(repeats):
+        yield from ((run, arm) for arm in (arms[::-1] if mirrored and run % 2 else arms))
+
+
 def machine_line(device: str = "cpu") -> str:
     """Cores, CPU or GPU, library versions, date and the load average (other work on a shared machine)."""
     processor = _cpu_model()
@@ -219,10 +262,6 @@ def subset(dataset: Dataset, clips: Optional[int], seed: int = 0) -> Dataset:
     return dataset.shuffle(seed=seed).select(range(clips))
 
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
 class EpochTimer(TrainerCallback):
     """Wall-clock seconds of every epoch (data loading, forward, backward and optimizer steps)."""
 
@@ -260,6 +299,17 @@ def run_measured(arm: str, arguments: list[str], report: Path, threads: Optional
         tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
         raise SystemExit(f"{arm} run failed (exit {done.returncode}); end of {log}:\n{tail}")
     return json.loads(report.read_text())
+
+
+def peer_flags(model, audiofolder: Path, output: Path, **settings: Any) -> list[str]:
+    """transformers' example script's flags for a training run on `audiofolder` (``--dataset_name``, offline) with no
+    evaluation or checkpoint, ``--remove_unused_columns False`` (which it needs), and each of `settings` as
+    ``--key value``."""
+    flags = ["--model_name_or_path", str(model), "--dataset_name", str(audiofolder), "--output_dir", str(output)]
+    settings = dict(remove_unused_columns=False, eval_strategy="no", save_strategy="no", report_to="none", **settings)
+    for key, value in {"do_train": True, "disable_tqdm": True, **settings}.items():
+        flags += [f"--{key}", str(value)]
+    return flags
 
 
 class UtilisationSampler:

@@ -15,26 +15,24 @@ is printed (the model masks padding, so batching changes no score beyond float r
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import datasets
-import torch
 from transformers import pipeline, set_seed
 
 from bench.harness import (
     REPO,
     SAMPLE,
     SHARED_RAVDESS,
-    add_threads_argument,
+    alternating,
     machine_line,
-    median,
-    run_fields,
-    set_threads,
+    speed_arguments,
+    speed_parser,
+    write_json,
 )
 from ser_hf.data.decode import decode_waveform
 from ser_hf.emotions import EMOTIONS
@@ -109,11 +107,10 @@ def bench(files, args) -> dict:
         one_call_per_file(classifier, files[:2])  # first-call costs are not part of either figure
         batched(classifier, files[:2], args.batch_size)
         times, results = {way: [] for way in ways}, {}
-        for repeat in range(args.repeats):
-            for way in list(ways) if repeat % 2 == 0 else list(ways)[::-1]:
-                started = time.perf_counter()
-                results[way] = ways[way](classifier, files)
-                times[way].append(time.perf_counter() - started)
+        for _, way in alternating(args.repeats, list(ways), mirrored=True):
+            started = time.perf_counter()
+            results[way] = ways[way](classifier, files)
+            times[way].append(time.perf_counter() - started)
     rates = {arm: len(files) / median(seconds) for arm, seconds in times.items()}
     for arm, rate in rates.items():
         print(f"{arm:<29}: {rate:8.1f} clips/s   {rate / rates['one call per file']:6.2f}x one call per file")
@@ -124,28 +121,15 @@ def bench(files, args) -> dict:
     return {**report, "largest_difference": difference, "same_top_label": agree}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="60 clips of the shipped sample")
-    parser.add_argument("--smoke", action="store_true", help="4 clips, one run (tests)")
-    parser.add_argument("--data-dir", type=Path, help="a folder of audio files instead of the default")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+def main(argv=None) -> None:
+    parser = speed_parser(__doc__, quick="60 clips of the shipped sample", smoke="4 clips, batch 2, one run")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, help="alternating runs of each way (default 3; quick 2)")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    add_threads_argument(parser)
-    args = parser.parse_args()
-    set_threads(args.threads)
-    if args.smoke:
-        args.quick, args.repeats, args.batch_size = True, 1, 2
+    args = speed_arguments(parser, argv, repeats=1, batch_size=2)
     datasets.disable_progress_bars()
     logging.getLogger("transformers").setLevel(logging.ERROR)
     args.repeats = args.repeats or (2 if args.quick else 3)
-    if args.data_dir is not None:
-        folders = [args.data_dir]
-    elif args.quick:
+    if args.quick:
         folders = [SAMPLE / "Actor_07", SAMPLE / "Actor_08"]
     else:
         folders = [SHARED_RAVDESS / f"Actor_{actor}" for actor in range(17, 21)]
@@ -154,9 +138,7 @@ def main() -> None:
         files = files[:4]
     print(f"# bench/inference.py on {machine_line(args.device)}")
     print(f"files: {len(files)} under {', '.join(str(f) for f in folders)}; device {args.device}")
-    results = [bench(files, args)]
-    if args.json:
-        args.json.write_text(json.dumps({**run_fields(args.device), "results": results}, indent=2, default=str))
+    write_json(args.json, {"results": [bench(files, args)]}, args.device)
 
 
 if __name__ == "__main__":

@@ -21,15 +21,12 @@ Printed: seconds of each, the ratio, and the largest difference between the two 
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench.harness import REPO, SAMPLE, SHARED_CORPORA, add_threads_argument, run_fields, set_threads
+from bench.harness import REPO, SAMPLE, SHARED_CORPORA, machine_line, speed_arguments, speed_parser, write_json
 from ser_hf import load_corpus, merge_corpora, prepare_audio
 from ser_hf.data.corpora import CORPORA
 from ser_hf.experiments.loco import shared_labels
@@ -65,15 +62,10 @@ def corpora(quick: bool, smoke: bool) -> tuple[dict, object]:
     return alone, prepare_audio(merge_corpora(list(loaded.values()), labels=labels))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the shipped sample as two corpora")
-    parser.add_argument("--smoke", action="store_true", help="the test suite's run: --quick, 3 clips a corpus")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    add_threads_argument(parser)
-    args = parser.parse_args()
-    args.quick = args.quick or args.smoke or not FULL_MODEL.is_dir()
-    set_threads(args.threads)
+def main(argv=None) -> None:
+    parser = speed_parser(__doc__.split("\n\n")[0], "the shipped sample as two corpora", "3 clips a corpus", False)
+    args = speed_arguments(parser, argv)
+    args.quick = args.quick or not FULL_MODEL.is_dir()
 
     recipe = QUICK_RECIPE if args.quick else FULL_RECIPE
     # Each clip through its own length (trim_window, as the top-layers recipes encode), not the 10-s window.
@@ -104,7 +96,6 @@ def main() -> None:
 
     clips = {name: len(dataset) for name, dataset in alone.items()}
     report = {
-        **run_fields(),
         "recipe": str(recipe.relative_to(REPO)),
         "clips": {"merged": len(merged), **clips},
         "seconds": {"anew": anew_seconds, "from each corpus's cache": reuse_seconds},
@@ -112,7 +103,7 @@ def main() -> None:
         "ratio": anew_seconds / reuse_seconds,
         "max_abs_difference": difference,
     }
-    print(report["machine"])
+    print(machine_line())
     print(f"{report['recipe']}: {len(merged)} clips merged from " + ", ".join(f"{n} ({c})" for n, c in clips.items()))
     print(
         "  each corpus encoded alone first (one-off): " + ", ".join(f"{n} {s:.1f} s" for n, s in each_seconds.items())
@@ -120,8 +111,7 @@ def main() -> None:
     print(f"  merged, encoded anew:                  {anew_seconds:8.1f} s")
     print(f"  merged, from each corpus's cache:      {reuse_seconds:8.1f} s   ({report['ratio']:.1f}x)")
     print(f"  largest difference between the arms' states: {difference:.2e}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

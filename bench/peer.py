@@ -1,156 +1,183 @@
-"""SSL training throughput of ser-hf against transformers' own example script, run side by side with the same flags.
+"""ser-hf against transformers' own example script, side by side on the same clips: the script is
+``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged in ``bench/peer/`` (its
+header says which commit). The script's
+runs (each its own process, ``bench/peer/measure.py``, which adds the same measurement to every `Trainer` from
+outside) read the clips as an ``audiofolder`` (``train/LABEL/``, ``validation/LABEL/``), offline. Two comparisons:
+
+**Training throughput** (the default): both tools fine-tune the same randomly initialised wav2vec2 encoder
+(``--geometry tiny`` or ``base``; the classification head is each tool's own) on a temporary RAVDESS-format folder
+(hard links, or WAV files cut or padded to ``--seconds``) that ``ser-hf train`` reads, also run by ``measure.py``.
 
     python -m bench.peer --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
     python -m bench.peer                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
     python -m bench.peer --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \
         --gpu-utilisation                           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_figures.sh)
 
-The peer is transformers' ``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged
-in ``bench/peer/`` (its header says which commit). Both tools fine-tune the same randomly initialised wav2vec2
-encoder (``Wav2Vec2Model`` and ``Wav2Vec2FeatureExtractor`` saved to a temporary folder, ``--geometry tiny`` or
-``base``, the wav2vec2-base sizes; the classification head is each tool's own) on the same clips: a temporary
-RAVDESS-format folder (hard links, or WAV files cut or padded to ``--seconds``) that ``ser-hf train`` reads as the
-``ravdess`` corpus, and the same files as an ``audiofolder`` (``train/LABEL/``, ``validation/LABEL/``) that the
-script loads with ``--dataset_name FOLDER``, offline. Same flags for both: batch size, ``max_steps``, learning rate,
-maximum clip length (``max_length_seconds`` / ``max_duration_seconds``: longer clips are cropped at random), seed,
-bf16 or fp32, DataLoader workers; no evaluation or checkpoint during training. Everything else is each tool's default
-(the peer: ``--remove_unused_columns False``, which it needs, clips decoded on every access, random batches; ser-hf:
-clips decoded once, the frozen feature encoder cached on CPU, batches grouped by length).
+Same settings for both: batch size, ``max_steps``, learning rate 3e-5, clips cropped at random to 20 s, seed 42, bf16
+or fp32, DataLoader workers; no evaluation or checkpoint. Everything else is each tool's default (the peer: clips
+decoded on every access, random batches; ser-hf: clips decoded once, the frozen feature encoder cached on CPU,
+batches grouped by length). The tools alternate A B A B over ``--repeats``. clips/s is Trainer's own
+``train_samples_per_second`` (steps x batch / ``train_runtime``: the step loop, the first step included, the tools'
+one-off costs before training not); "after step 1" is the wall clock from the end of the first step to the end of the
+last. The ratio is the median of the runs' own ratios. Both must end at the same ``train_loss`` (within 5 %). Peak
+RSS is each run's process; on CUDA, peak GPU memory is ``torch.cuda.max_memory_allocated`` over the step loop;
+``--gpu-utilisation`` samples ``nvidia-smi`` every 500 ms over each run's steady state (after step
+``--warmup-steps``): the mean utilisation and the share of samples at 85 % or more.
 
-Each run is its own process (``bench/peer/measure.py``), alternating A B A B over ``--repeats`` so that other work on
-a shared machine weighs on both alike. clips/s is Trainer's own logged ``train_samples_per_second`` (steps x batch /
-``train_runtime``, the whole step loop: the first step's warm-up included, the tools' one-off costs before training
-not); "after step 1" is the wall clock from the end of the first step to the end of the last. The ratio is the median
-of the runs' own ratios (run k of ser-hf against run k of the peer). The training loss is Trainer's ``train_loss``
-(the mean over all steps): both must end within ``--loss-tolerance`` of each other. Peak RSS is each run's process;
-on CUDA, peak GPU memory is ``torch.cuda.max_memory_allocated`` over the step loop, recorded by a callback that
-``measure.py`` adds to both tools' ``Trainer`` from outside.
+**Fine-tuning a Whisper encoder** (``--fold``): UA and clips/s side by side on one speaker fold of RAVDESS actors 01-20
+(of the speaker 5-fold with fold seed 42 that every RAVDESS row of docs/results/LOG.md uses), trained for the same
+``--epochs`` with the same batch size and encoder learning rate both ways.
 
-On a GPU, ``--gpu-utilisation`` samples ``nvidia-smi`` every 500 ms beside the runs (as bench/train_step.py does) and
-reports each run's steady state (from the end of step ``--warmup-steps`` to the end of the last): the mean
-utilisation and the share of samples at 85 % or more.
+    python -m bench.peer --fold 0 --epochs 1 --threads 1 \
+        --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder \
+        --json docs/results/ravdess_kfold/peer_finetune-whisper_tiny_en.json
+    python -m bench.peer --fold 0 --quick --threads 1   # the shipped sample and tiny.en (pretrained/), a few minutes
+
+ser-hf trains a fine-tuning recipe (``--recipe``, default ``recipes/ravdess_whisper_tiny_en_top2.yaml``: the top 2
+layers on the cached input of the first of them, each clip through its own length) through ``ser-hf kfold``'s fold,
+its ``num_train_epochs`` set to ``--epochs``, nothing else changed. The script fine-tunes
+``WhisperForAudioClassification`` from the same checkpoint on the same training clips, every clip padded to Whisper's
+30-s window, the whole encoder trained (it has no flag to freeze some layers), ``--freeze_feature_encoder False``,
+its other settings its defaults; its saved model is then scored on the fold's test clips through the same window.
+Printed: each arm's test UA (pooled clips, speaker-bootstrap 95 % interval), WA, training clips/s (Trainer's
+``train_samples_per_second``) and minutes (its ``train_runtime``: ser-hf's one-off encoding and either tool's loading
+left out). A fold's test speakers are 4 actors: one fold at few epochs says how the two ways compare at equal
+epochs, not what either reaches.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import tempfile
 from pathlib import Path
+from statistics import median
+from typing import Optional
 
 from bench.harness import (
+    REPO,
+    SAMPLE,
+    SHARED_RAVDESS,
     SSL_GEOMETRIES,
     UtilisationSampler,
-    add_threads_argument,
+    alternating,
     check_device,
     data_dir,
     link_or_copy,
     machine_line,
-    median,
-    run_fields,
+    peer_flags,
     run_measured,
+    speed_arguments,
+    speed_parser,
     split_speakers,
     utilisation_summary,
     write_fixed_length,
+    write_json,
 )
+from ser_hf.cli.loco import add_model_path_argument
+from ser_hf.experiments.kfold import kfold_values
+from ser_hf.recipe import Recipe
+from ser_hf.recipe.overrides import model_paths as parse_model_paths
+from ser_hf.recipe.overrides import with_model_path
+from ser_hf.recipe.yaml_io import read_recipe_file
+from ser_hf.training.run_recipe import run_parsed_recipe
 
+#: The real Whisper tiny.en encoder the repository ships (pretrained/README.md): ``--fold --quick``'s model.
+EMBEDDED = REPO / "pretrained" / "whisper-tiny.en-encoder"
 ARMS = ("serhf", "peer")
 ARM_NAMES = {"serhf": "ser-hf", "peer": "example script"}
-SAMPLING_RATE = 16000
+#: The settings both tools get besides the flags (no command has needed another value).
+SEED, LEARNING_RATE, MAX_SECONDS, LOSS_TOLERANCE = 42, 3.0e-5, 20.0, 0.05
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shipped sample, tiny geometry, 6 steps of 4 clips")
-    parser.add_argument(
-        "--smoke", action="store_true", help="the test suite's run: --quick, 2 steps of 2, 8 clips, once"
+def parse_args(argv=None):
+    parser = speed_parser(
+        __doc__.split("\n\n")[0],
+        quick="the shipped sample; throughput: tiny geometry, 6 steps of 4 clips; --fold: 4 folds, tiny.en",
+        smoke="throughput: 2 steps of 2, 8 clips, once; --fold: batch 4, 0.05 epochs",
     )
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default: the sample or ../shared/data)")
-    parser.add_argument("--geometry", choices=["tiny", "base"], help="encoder sizes (default: tiny quick, else base)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision in both (default fp32)")
-    parser.add_argument("--batch-size", type=int, help="per-device training batch (default: 4 quick, 8)")
-    parser.add_argument("--steps", type=int, help="max_steps of each run (default: 6 quick, 20)")
-    parser.add_argument("--learning-rate", type=float, default=3.0e-5)
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="crop longer training clips to this")
-    parser.add_argument("--seconds", type=float, help="train on every clip cut or padded to this many seconds")
-    parser.add_argument("--clips", type=int, help="training clips (a random subset, the same for both)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers in both")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each tool, alternating")
-    parser.add_argument("--loss-tolerance", type=float, default=0.05, help="relative difference of the losses")
-    parser.add_argument("--warmup-steps", type=int, default=5, help="steps of each run before its steady state")
-    parser.add_argument(
-        "--gpu-utilisation", action="store_true", help="sample nvidia-smi beside the runs (needs --device cuda)"
-    )
-    parser.add_argument("--json", type=Path, help="also write every run's figures and the summary here")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, runs) and print it")
-    add_threads_argument(parser)
-    args = parser.parse_args(argv)
+    parser.add_argument("--batch-size", type=int, help="training batch (default: 4 quick, 8; --fold: the recipe's)")
+    throughput = parser.add_argument_group("training throughput")
+    throughput.add_argument("--geometry", choices=["tiny", "base"], help="encoder sizes (default: tiny quick, base)")
+    throughput.add_argument("--bf16", action="store_true", help="bf16 mixed precision in both (default fp32)")
+    throughput.add_argument("--steps", type=int, help="max_steps of each run (default: 6 quick, 20)")
+    throughput.add_argument("--seconds", type=float, help="train on every clip cut or padded to this many seconds")
+    throughput.add_argument("--clips", type=int, help="training clips (a random subset, the same for both)")
+    throughput.add_argument("--workers", type=int, default=0, help="DataLoader workers in both")
+    throughput.add_argument("--repeats", type=int, default=2, help="runs of each tool, alternating")
+    throughput.add_argument("--warmup-steps", type=int, default=5, help="steps of each run before its steady state")
+    throughput.add_argument("--gpu-utilisation", action="store_true", help="sample nvidia-smi (needs --device cuda)")
+    fold = parser.add_argument_group("fine-tuning a Whisper encoder on a speaker fold")
+    fold.add_argument("--fold", type=int, help="the speaker fold (0-4, fold seed 42): this comparison")
+    fold.add_argument("--recipe", type=Path, default=REPO / "recipes" / "ravdess_whisper_tiny_en_top2.yaml")
+    fold.add_argument("--epochs", type=float, default=1.0, help="training epochs of both (default 1)")
+    fold.add_argument("--output-dir", type=Path, help="where both train (default: a temporary folder, kept)")
+    add_model_path_argument(fold)
+    args = speed_arguments(parser, argv)
+    if args.fold is not None:
+        if args.smoke:
+            args.batch_size, args.epochs = args.batch_size or 4, 0.05
+        args.data_dir = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
+        return args
     if args.smoke:
-        args.quick = True
         args.steps, args.batch_size, args.repeats = args.steps or 2, args.batch_size or 2, 1
         args.clips = args.clips or 8
     args.geometry = args.geometry or ("tiny" if args.quick else "base")
     args.batch_size = args.batch_size or (4 if args.quick else 8)
     args.steps = args.steps or (6 if args.quick else 20)
     check_device(args.device, args.gpu_utilisation, args.bf16)
-    if args.bf16 and args.device == "cpu":
-        print("note: --bf16 on CPU runs bf16 autocast on the CPU", flush=True)
     return args
 
 
-def save_encoder(folder: Path, geometry: str, seed: int) -> None:
+def save_encoder(folder: Path, geometry: str) -> None:
     """A randomly initialised bare wav2vec2 encoder and its feature extractor, as a checkpoint folder."""
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    torch.manual_seed(seed)
+    torch.manual_seed(SEED)
     # layerdrop off: a dropped layer costs no compute, which would make two runs' step times differ by chance.
-    config = Wav2Vec2Config(**SSL_GEOMETRIES[geometry], layerdrop=0.0)
-    Wav2Vec2Model(config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(sampling_rate=SAMPLING_RATE).save_pretrained(folder)
+    Wav2Vec2Model(Wav2Vec2Config(**SSL_GEOMETRIES[geometry], layerdrop=0.0)).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(folder)
 
 
-def write_clips(source: Path, work: Path, args) -> tuple[Path, Path, list[str], list[str], int]:
-    """The clips both tools read: a RAVDESS-format folder for ser-hf and an audiofolder for the example script.
-
-    Returns (ravdess folder, audiofolder, train speakers, validation speakers, training clips).
-    """
+def rows_by_split(source: Path, splits: Optional[dict[str, list[str]]] = None) -> tuple[dict, list[str]]:
+    """The RAVDESS clips of `source` (``path``, ``label``, ``speaker_id``) of each split's speakers (by default
+    :func:`~bench.harness.split_speakers`'s train and validation actors), and the label names."""
     from datasets import Audio
 
     from ser_hf import load_corpus
 
     corpus = load_corpus("ravdess", source).cast_column("audio", Audio(decode=False))
-    train, validation = split_speakers(set(corpus.unique("speaker_id")))
-    names = corpus.features["label"].names
-    ravdess, audiofolder = work / "ravdess", work / "audiofolder"
-    rows = {"train": [], "validation": []}
+    splits = splits or dict(zip(("train", "validation"), split_speakers(set(corpus.unique("speaker_id")))))
+    rows = {split: [] for split in splits}
     for row in corpus.select_columns(["path", "label", "speaker_id"]):
-        split = "train" if row["speaker_id"] in train else "validation" if row["speaker_id"] in validation else None
+        split = next((split for split, speakers in splits.items() if row["speaker_id"] in speakers), None)
         if split:
             rows[split].append(row)
+    return rows, corpus.features["label"].names
+
+
+def write_clips(source: Path, work: Path, args) -> tuple[Path, Path, list[str], list[str], int]:
+    """The clips both tools read: a RAVDESS-format folder for ser-hf and an audiofolder for the example script.
+    Returns (ravdess folder, audiofolder, train speakers, validation speakers, training clips)."""
+    rows, names = rows_by_split(source)
+    ravdess, audiofolder = work / "ravdess", work / "audiofolder"
     if args.clips is not None:
         rows = {split: _every_label_first(split_rows, args.clips) for split, split_rows in rows.items()}
     for split, split_rows in rows.items():
         for row in split_rows:
             path = Path(row["path"])
             name = path.name if args.seconds is None else path.stem + ".wav"
-            targets = [ravdess / path.parent.name / name, audiofolder / split / names[row["label"]] / name]
-            for target in targets:
-                target.parent.mkdir(parents=True, exist_ok=True)
+            ours, theirs = ravdess / path.parent.name / name, audiofolder / split / names[row["label"]] / name
+            ours.parent.mkdir(parents=True, exist_ok=True)
+            theirs.parent.mkdir(parents=True, exist_ok=True)
             if args.seconds is None:
-                for target in targets:
-                    link_or_copy(path, target)
-                continue
-            write_fixed_length(path, targets[0], args.seconds)
-            link_or_copy(targets[0], targets[1])
+                link_or_copy(path, ours)
+            else:
+                write_fixed_length(path, ours, args.seconds)
+            link_or_copy(ours, theirs)
     # The speakers left after --clips: ser-hf's split names only speakers its corpus folder holds.
-    train, validation = (
-        [s for s in speakers if any(r["speaker_id"] == s for r in rows[split])]
-        for split, speakers in (("train", train), ("validation", validation))
-    )
+    train, validation = (sorted({row["speaker_id"] for row in rows[split]}) for split in ("train", "validation"))
     return ravdess, audiofolder, train, validation, len(rows["train"])
 
 
@@ -178,11 +205,11 @@ def serhf_arguments(args, recipe: Path, model: Path, ravdess: Path, train, valid
         "train_speakers": train,
         "validation_speakers": validation,
         "test_speakers": [],
-        "max_duration_seconds": args.max_seconds,
-        "seed": args.seed,
+        "max_duration_seconds": MAX_SECONDS,
+        "seed": SEED,
         "max_steps": args.steps,
         "per_device_train_batch_size": args.batch_size,
-        "learning_rate": args.learning_rate,
+        "learning_rate": LEARNING_RATE,
         "precision": "bf16" if args.bf16 else "fp32",
         "dataloader_num_workers": args.workers,
         "use_cpu": args.device == "cpu",
@@ -199,37 +226,10 @@ def serhf_arguments(args, recipe: Path, model: Path, ravdess: Path, train, valid
     return [str(recipe), "--output_dir", str(output), "--overwrite_output_dir", "true"]
 
 
-def peer_arguments(args, model: Path, audiofolder: Path, output: Path) -> list[str]:
-    """The example script's flags for the same run."""
-    flags = [
-        "--model_name_or_path", str(model),
-        "--dataset_name", str(audiofolder),
-        "--output_dir", str(output),
-        "--remove_unused_columns", "False",
-        "--do_train",
-        "--max_length_seconds", str(args.max_seconds),
-        "--seed", str(args.seed),
-        "--max_steps", str(args.steps),
-        "--per_device_train_batch_size", str(args.batch_size),
-        "--learning_rate", str(args.learning_rate),
-        "--dataloader_num_workers", str(args.workers),
-        "--eval_strategy", "no",
-        "--save_strategy", "no",
-        "--logging_steps", str(max(1, args.steps // 5)),
-        "--report_to", "none",
-        "--disable_tqdm", "True",
-    ]  # fmt: skip
-    if args.bf16:
-        flags.append("--bf16")
-    if args.device == "cpu":
-        flags.append("--use_cpu")
-    return flags
-
-
-def run_arm(arm: str, arguments: list[str], work: Path, run, threads, warmup_steps=5, sampler=None) -> dict:
-    """One run of ``arm`` in its own process (``measure.py``)."""
-    env = {"HF_DATASETS_CACHE": str(work / "datasets_cache"), "SER_HF_BENCH_WARMUP_STEPS": str(warmup_steps)}
-    result = run_measured(arm, arguments, work / f"{arm}_{run}.json", threads, **env)
+def run_arm(arm: str, arguments: list[str], work: Path, run: int, args, sampler) -> dict:
+    """One run of ``arm`` in its own process (``measure.py``), with its clips/s."""
+    env = {"HF_DATASETS_CACHE": str(work / "datasets_cache"), "SER_HF_BENCH_WARMUP_STEPS": str(args.warmup_steps)}
+    result = run_measured(arm, arguments, work / f"{arm}_{run}.json", args.threads, **env)
     steps, batch = result["steps"], result["batch_size"]
     if result.get("steps_after_first_seconds"):
         result["clips_per_second_after_step_1"] = (steps - 1) * batch / result["steps_after_first_seconds"]
@@ -240,7 +240,7 @@ def run_arm(arm: str, arguments: list[str], work: Path, run, threads, warmup_ste
     return result
 
 
-def summarise(runs: dict[str, list[dict]], tolerance: float) -> dict:
+def summarise(runs: dict[str, list[dict]]) -> dict:
     pairs = list(zip(runs["serhf"], runs["peer"]))
     summary = {
         "ratio": median([a["clips_per_second"] / b["clips_per_second"] for a, b in pairs]),
@@ -262,17 +262,19 @@ def summarise(runs: dict[str, list[dict]], tolerance: float) -> dict:
             }
     a, b = summary["serhf"]["train_loss"], summary["peer"]["train_loss"]
     summary["loss_difference"] = abs(a - b) / max(abs(b), 1e-12)
-    summary["equal_loss"] = summary["loss_difference"] <= tolerance
+    summary["equal_loss"] = summary["loss_difference"] <= LOSS_TOLERANCE
     return summary
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.fold is not None:
+        return fold_main(args)
     source = data_dir(args.quick, args.data_dir)
-    work = Path(tempfile.mkdtemp(prefix="ser_hf_peer_"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="ser_hf_peer_") as folder:
+        work = Path(folder)
         model = work / "encoder"
-        save_encoder(model, args.geometry, args.seed)
+        save_encoder(model, args.geometry)
         ravdess, audiofolder, train, validation, clips = write_clips(source, work, args)
         geometry = "wav2vec2-base" if args.geometry == "base" else f"wav2vec2 ({args.geometry})"
         clip_kind = f"every clip cut or padded to {args.seconds:g} s" if args.seconds else "real clips"
@@ -280,40 +282,38 @@ def main(argv=None) -> dict:
         print(
             f"{geometry}, random weights, full fine-tuning (feature encoder frozen), {args.device}, "
             f"{'bf16' if args.bf16 else 'fp32'}; {clips} training clips of {source} ({clip_kind}), batch "
-            f"{args.batch_size}, {args.steps} steps, lr {args.learning_rate:g}, max {args.max_seconds:g} s, "
-            f"{args.workers} DataLoader workers, seed {args.seed}, {args.repeats} runs of each, alternating",
+            f"{args.batch_size}, {args.steps} steps, {args.workers} DataLoader workers, {args.repeats} runs of each",
             flush=True,
         )
-
-        def arguments(arm: str, run) -> list[str]:
-            output = work / f"run_{arm}_{run}"
-            if arm == "serhf":
-                return serhf_arguments(args, work / "recipe.yaml", model, ravdess, train, validation, output)
-            return peer_arguments(args, model, audiofolder, output)
-
-        sampler = None
-        if args.gpu_utilisation:
-            sampler = UtilisationSampler()
+        peer_settings = dict(
+            max_length_seconds=MAX_SECONDS,
+            seed=SEED,
+            max_steps=args.steps,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=LEARNING_RATE,
+            dataloader_num_workers=args.workers,
+            logging_steps=max(1, args.steps // 5),
+            bf16=args.bf16,
+            use_cpu=args.device == "cpu",
+        )
+        sampler = UtilisationSampler() if args.gpu_utilisation else None
         runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
         try:
-            for run in range(args.repeats):
-                for arm in ARMS:
-                    result = run_arm(arm, arguments(arm, run), work, run, args.threads, args.warmup_steps, sampler)
-                    runs[arm].append(result)
-                    print(run_line(arm, run, result), flush=True)
+            for run, arm in alternating(args.repeats, ARMS):
+                output = work / f"run_{arm}_{run}"
+                if arm == "serhf":
+                    arguments = serhf_arguments(args, work / "recipe.yaml", model, ravdess, train, validation, output)
+                else:
+                    arguments = peer_flags(model, audiofolder, output, **peer_settings)
+                runs[arm].append(run_arm(arm, arguments, work, run, args, sampler))
+                print(run_line(arm, run, runs[arm][-1]), flush=True)
         finally:
             if sampler is not None:
                 sampler.close()
-        summary = summarise(runs, args.loss_tolerance)
-        print(summary_line(summary, args.loss_tolerance), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps({**run_fields(args.device), "runs": runs, "summary": summary}, indent=1))
-        if args.keep:
-            print(f"runs and logs kept in {work}")
-        return {"runs": runs, "summary": summary}
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    summary = summarise(runs)
+    print(summary_line(summary), flush=True)
+    write_json(args.json, {"runs": runs, "summary": summary}, args.device)
+    return {"runs": runs, "summary": summary}
 
 
 def run_line(arm: str, run: int, result: dict) -> str:
@@ -326,26 +326,144 @@ def run_line(arm: str, run: int, result: dict) -> str:
         line += f", peak GPU memory {result['peak_gpu_memory_bytes'] / 2**30:.2f} GiB"
     if "gpu_utilisation" in result:
         busy = result["gpu_utilisation"]
-        line += (
-            f", GPU {busy['mean_percent']:.0f} % ({busy['busy_fraction']:.0%} of {busy['samples']} samples >= 85 %)"
-        )
+        line += f", GPU {busy['mean_percent']:.0f} % ({busy['busy_fraction']:.0%} of samples >= 85 %)"
     return line + f", whole process {result['process_seconds']:.0f} s"
 
 
-def summary_line(summary: dict, tolerance: float) -> str:
+def summary_line(summary: dict) -> str:
     a, b = summary["serhf"], summary["peer"]
-    line = (
+    return (
         f"ser-hf {a['clips_per_second']:.2f} clips/s against the example script's {b['clips_per_second']:.2f}: "
         f"{summary['ratio']:.2f}x (median of the runs' ratios; {summary['ratio_after_step_1']:.2f}x after step 1); "
         f"train_loss {a['train_loss']:.4f} against {b['train_loss']:.4f} "
-        f"({'same' if summary['equal_loss'] else 'NOT the same'} within {tolerance:.0%})"
+        f"({'same' if summary['equal_loss'] else 'NOT the same'} within {LOSS_TOLERANCE:.0%})"
     )
-    if "peak_gpu_memory_bytes" in a and "peak_gpu_memory_bytes" in b:
-        line += (
-            f"; peak GPU memory {a['peak_gpu_memory_bytes'] / 2**30:.2f} against "
-            f"{b['peak_gpu_memory_bytes'] / 2**30:.2f} GiB"
+
+
+def fold_values(args, model_paths: dict[str, str], output: Path) -> dict:
+    """ser-hf's recipe on the fold (``ser-hf kfold``'s speaker k-fold, fold seed 42, this fold alone), `--epochs`
+    epochs and `--batch-size`."""
+    values = with_model_path(read_recipe_file(args.recipe), model_paths)
+    values.update(data_dir=str(args.data_dir), num_train_epochs=args.epochs, use_cpu=args.device == "cpu")
+    values.update(report_to="none", disable_tqdm=True)
+    if args.batch_size:
+        values["per_device_train_batch_size"] = args.batch_size
+    return {**kfold_values(values, 4 if args.quick else 5, 42, output), "folds": [args.fold]}
+
+
+def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """The fold's clips as an ``audiofolder`` (``train/LABEL/``, and the test clips as ``validation/LABEL/``, which
+    the script loads but never scores), hard links where the file system allows; ``(path, label, speaker)`` per
+    split. The clips and labels are the ones ser-hf's report names."""
+    speakers = report["split"]["speakers"]
+    rows, names = rows_by_split(data_dir, {"train": speakers["train"], "validation": speakers["test"]})
+    clips: dict[str, list[tuple[str, str, str]]] = {}
+    for split, split_rows in rows.items():
+        for row in split_rows:
+            target = folder / split / names[row["label"]] / Path(row["path"]).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                link_or_copy(row["path"], target)
+            clips.setdefault(split, []).append((row["path"], names[row["label"]], row["speaker_id"]))
+    return clips
+
+
+def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, learning_rate: float) -> dict:
+    """The example script's run (``bench/peer/measure.py``, its own process; the whole encoder trained: the script has
+    no flag to freeze some layers); what it measured (read back where a previous run in the same `output` finished)."""
+    flags = peer_flags(
+        model,
+        audiofolder,
+        output,
+        freeze_feature_encoder=False,
+        seed=42,
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=batch,
+        learning_rate=learning_rate,
+        logging_steps=5,
+        use_cpu=args.device == "cpu",
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = output.parent / "peer_measure.json"
+    if report.exists() and (output / "config.json").exists():
+        print(f"the example script's run in {output} finished: read back", flush=True)
+        return json.loads(report.read_text())
+    return run_measured("peer", flags, report, args.threads)
+
+
+def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[str, str, str]], device: str) -> dict:
+    """The example script's saved model on the test clips, through its own preprocessing (the 30-s window)."""
+    import numpy as np
+    import soundfile
+    import torch
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    from ser_hf.evaluation.metrics import classification_metrics
+
+    model = AutoModelForAudioClassification.from_pretrained(model_dir).eval().to(device)
+    extractor = AutoFeatureExtractor.from_pretrained(feature_extractor_dir)
+    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    logits = []
+    for start in range(0, len(clips), 8):
+        waves = [
+            soundfile.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+            for path, _, _ in clips[start : start + 8]
+        ]
+        inputs = extractor(waves, sampling_rate=extractor.sampling_rate, return_tensors="pt").to(device)
+        with torch.no_grad():
+            logits.append(model(**inputs).logits.float().cpu().numpy())
+    labels = [names.index(label) for _, label, _ in clips]
+    return classification_metrics(labels, np.concatenate(logits), names, speakers=[s for _, _, s in clips])
+
+
+def fold_main(args) -> dict:
+    """``--fold``: ser-hf's recipe on the fold against the example script, both scored on its test clips."""
+    model_paths = parse_model_paths(args.model_paths, "--model-path")
+    if args.quick:
+        model_paths.setdefault(read_recipe_file(args.recipe)["model_name_or_path"], str(EMBEDDED))
+    work = args.output_dir or Path(tempfile.mkdtemp(prefix="ser_hf_peer_fold_"))
+    print(machine_line(), flush=True)
+    values = fold_values(args, model_paths, work / "serhf")
+    (serhf,) = [report.to_dict() for report in run_parsed_recipe(Recipe.from_values(values))]
+    model, batch = values["model_name_or_path"], values["per_device_train_batch_size"]
+    learning_rate = values["learning_rate"]  # the fine-tuned layers'; the recipe's head has its own
+    clips = write_audiofolder(serhf, args.data_dir, work / "audiofolder")
+    print(
+        f"fold {args.fold} (fold seed 42): {len(clips['train'])} training clips, {len(clips['validation'])} test "
+        f"clips of {', '.join(serhf['split']['speakers']['test'])}; {args.epochs:g} epochs, batch {batch}, encoder "
+        f"learning rate {learning_rate:g}, {model}",
+        flush=True,
+    )
+    peer = peer_arm(args, model, work / "audiofolder", work / "peer" / "model", batch, learning_rate)
+    peer_test = score_peer(work / "peer" / "model", model, clips["validation"], args.device)
+    from ser_hf.evaluation.bootstrap import format_interval, pooled_intervals
+
+    arms = {}
+    for name, test, training in (
+        ("ser-hf", serhf["evaluation"]["test"], serhf["training"]),
+        ("example script", peer_test, peer),
+    ):
+        arms[name] = {
+            "unweighted_accuracy": test["unweighted_accuracy"],
+            "accuracy": test["accuracy"],
+            "confidence_intervals": pooled_intervals([test]),
+            "clips_per_second": training["train_samples_per_second"],
+            "minutes": training["train_runtime"] / 60,
+        }
+        print(
+            f"  {name:>14}: UA {100 * test['unweighted_accuracy']:.1f} "
+            f"{format_interval(arms[name]['confidence_intervals'], 'unweighted_accuracy')}, WA "
+            f"{100 * test['accuracy']:.1f}; training {arms[name]['clips_per_second']:.2f} clips/s, "
+            f"{arms[name]['minutes']:.1f} min",
+            flush=True,
         )
-    return line
+    ratio = arms["ser-hf"]["clips_per_second"] / arms["example script"]["clips_per_second"]
+    print(f"ser-hf trains {ratio:.1f}x the example script's clips/s at {args.epochs:g} epochs", flush=True)
+    test_speakers = serhf["split"]["speakers"]["test"]
+    summary = {"fold": args.fold, "test_speakers": test_speakers, "epochs": args.epochs, "ratio": ratio, "arms": arms}
+    write_json(args.json, summary, args.device)
+    print(f"runs kept in {work}")
+    return summary
 
 
 if __name__ == "__main__":

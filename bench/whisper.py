@@ -17,7 +17,6 @@ both, and what transformers' class pools (the whole window, padding included) ag
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.harness import SHARED_RAVDESS, machine_line, run_fields
+from bench.harness import SHARED_RAVDESS, machine_line, write_json
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
@@ -86,9 +85,7 @@ def speed_and_window(args) -> dict:
         if args.device != "cpu":  # the first kernels and library handles, untimed (the other way pays them after)
             encode_dataset(model, feature_extractor, dataset.select(range(BATCH_SIZE)), batch_size=BATCH_SIZE)
         started = time.perf_counter()
-        encoded = encode_dataset(
-            model, feature_extractor, dataset, batch_size=BATCH_SIZE, cache_dir=args.cache_dir, load_from_cache=False
-        )
+        encoded = encode_dataset(model, feature_extractor, dataset, batch_size=BATCH_SIZE, load_from_cache=False)
         seconds = time.perf_counter() - started
         name = f"ser_hf_{window or 30}s"
         results[name] = {"seconds": round(seconds, 1), "clips_per_second": round(len(waveforms) / seconds, 2)}
@@ -133,17 +130,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips", type=int, default=96, help="clips for the speed and window measures")
     parser.add_argument("--window", type=int, default=10, help="ser-hf's encoder window in seconds")
     parser.add_argument("--skip-30s", action="store_true", help="do not encode through ser-hf's 30-s window too")
-    parser.add_argument("--cache-dir", type=Path, help="where the speed runs write their (unreused) caches")
     parser.add_argument("--device", default="cpu", help="where both ways of the speed measure run (cpu or cuda)")
     parser.add_argument("--results", type=Path, help="write the results to this .json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(machine_line(args.device))
     results = speed_and_window(args)
-    results.update(run_fields(args.device))
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.results, results, args.device)
     return results
 
 

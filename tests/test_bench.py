@@ -79,8 +79,8 @@ def test_peer_runs_ser_hf_and_the_example_script_on_the_same_clips(monkeypatch, 
     assert summary["equal_loss"]
 
 
-def test_peer_finetune_scores_both_ways_of_fine_tuning_on_the_same_fold(monkeypatch, tmp_path):
-    report = run_bench("peer_finetune", monkeypatch, tmp_path, "--output-dir", str(tmp_path / "runs"))
+def test_peer_fold_scores_both_ways_of_fine_tuning_on_the_same_fold(monkeypatch, tmp_path):
+    report = run_bench("peer", monkeypatch, tmp_path, "--fold", "0", "--output-dir", str(tmp_path / "runs"))
     arms = report["arms"]
     assert set(arms) == {"ser-hf", "example script"} and report["epochs"] == 0.05
     for arm in arms.values():

@@ -802,7 +802,7 @@ def speed_rows() -> list[list[str]]:
     data = read(relative)
     ours, theirs = data["arms"]["ser-hf"], data["arms"]["example script"]
     add(
-        "`bench/peer_finetune.py`: Whisper tiny.en fine-tuned, one fold, against transformers' "
+        "`bench/peer.py --fold`: Whisper tiny.en fine-tuned, one fold, against transformers' "
         f"`run_audio_classification.py` (clips/s; UA {one(percent(ours['unweighted_accuracy']))} against "
         f"{one(percent(theirs['unweighted_accuracy']))})",
         f"{ours['clips_per_second']:.2f}",
