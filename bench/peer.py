@@ -1,48 +1,37 @@
-"""ser-hf against transformers' own example script, side by side on the same clips: the script is
-``examples/pytorch/audio-classification/run_audio_classification.py``, vendored unchanged in ``bench/peer/`` (its
-header says which commit). The script's
-runs (each its own process, ``bench/peer/measure.py``, which adds the same measurement to every `Trainer` from
-outside) read the clips as an ``audiofolder`` (``train/LABEL/``, ``validation/LABEL/``), offline. Two comparisons:
+"""ser-hf against transformers' own example script (``run_audio_classification.py``, vendored unchanged in
+``bench/peer/``; its header names the commit), side by side on the same clips. Each run is its own process
+(``bench/peer/measure.py`` adds the same measurement to every `Trainer` from outside); the script reads the clips as
+an ``audiofolder``, offline.
 
-**Training throughput** (the default): both tools fine-tune the same randomly initialised wav2vec2 encoder
-(``--geometry tiny`` or ``base``; the classification head is each tool's own) on a temporary RAVDESS-format folder
-(hard links, or WAV files cut or padded to ``--seconds``) that ``ser-hf train`` reads, also run by ``measure.py``.
+**Training throughput** (default): both fine-tune the same randomly initialised wav2vec2 encoder (``--geometry``)
+on a temporary RAVDESS-format folder (hard links, or WAV files cut or padded to ``--seconds``).
 
     python -m bench.peer --quick --threads 1        # shipped RAVDESS sample, tiny wav2vec2, a few steps: ~1 min
     python -m bench.peer                            # ../shared/data/ravdess_16k, wav2vec2-base geometry
-    python -m bench.peer --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \
+    python -m bench.peer --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \\
         --gpu-utilisation                           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_figures.sh)
 
-Same settings for both: batch size, ``max_steps``, learning rate 3e-5, clips cropped at random to 20 s, seed 42, bf16
-or fp32, DataLoader workers; no evaluation or checkpoint. Everything else is each tool's default (the peer: clips
-decoded on every access, random batches; ser-hf: clips decoded once, the frozen feature encoder cached on CPU,
-batches grouped by length). The tools alternate A B A B over ``--repeats``. clips/s is Trainer's own
-``train_samples_per_second`` (steps x batch / ``train_runtime``: the step loop, the first step included, the tools'
-one-off costs before training not); "after step 1" is the wall clock from the end of the first step to the end of the
-last. The ratio is the median of the runs' own ratios. Both must end at the same ``train_loss`` (within 5 %). Peak
-RSS is each run's process; on CUDA, peak GPU memory is ``torch.cuda.max_memory_allocated`` over the step loop;
-``--gpu-utilisation`` samples ``nvidia-smi`` every 500 ms over each run's steady state (after step
-``--warmup-steps``): the mean utilisation and the share of samples at 85 % or more.
+Shared: batch size, ``max_steps``, learning rate 3e-5, random 20-s crops, seed 42, precision, DataLoader workers; no
+evaluation or checkpoint; all else each tool's default. The tools alternate A B A B over ``--repeats``. clips/s is
+Trainer's ``train_samples_per_second`` (the step loop); "after step 1" times from the end of the first step. The
+ratio is the median of the runs' ratios; both must end at the same ``train_loss`` (within 5 %). Peak RSS per process;
+on CUDA the peak GPU memory over the step loop and, with ``--gpu-utilisation``, ``nvidia-smi`` every 500 ms after
+step ``--warmup-steps`` (mean, and share of samples at 85 % or more).
 
-**Fine-tuning a Whisper encoder** (``--fold``): UA and clips/s side by side on one speaker fold of RAVDESS actors 01-20
-(of the speaker 5-fold with fold seed 42 that every RAVDESS row of docs/results/LOG.md uses), trained for the same
-``--epochs`` with the same batch size and encoder learning rate both ways.
+**Fine-tuning a Whisper encoder** (``--fold``): UA and clips/s on one speaker fold of RAVDESS actors 01-20 (fold seed
+42, as docs/results/LOG.md's RAVDESS rows), the same ``--epochs``, batch size and encoder learning rate both ways.
 
-    python -m bench.peer --fold 0 --epochs 1 --threads 1 \
-        --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder \
+    python -m bench.peer --fold 0 --epochs 1 --threads 1 \\
+        --model-path openai/whisper-tiny.en=../shared/models/whisper-tiny.en-encoder \\
         --json docs/results/ravdess_kfold/peer_finetune-whisper_tiny_en.json
     python -m bench.peer --fold 0 --quick --threads 1   # the shipped sample and tiny.en (pretrained/), a few minutes
 
-ser-hf trains a fine-tuning recipe (``--recipe``, default ``recipes/ravdess_whisper_tiny_en_top2.yaml``: the top 2
-layers on the cached input of the first of them, each clip through its own length) through ``ser-hf kfold``'s fold,
-its ``num_train_epochs`` set to ``--epochs``, nothing else changed. The script fine-tunes
-``WhisperForAudioClassification`` from the same checkpoint on the same training clips, every clip padded to Whisper's
-30-s window, the whole encoder trained (it has no flag to freeze some layers), ``--freeze_feature_encoder False``,
-its other settings its defaults; its saved model is then scored on the fold's test clips through the same window.
-Printed: each arm's test UA (pooled clips, speaker-bootstrap 95 % interval), WA, training clips/s (Trainer's
-``train_samples_per_second``) and minutes (its ``train_runtime``: ser-hf's one-off encoding and either tool's loading
-left out). A fold's test speakers are 4 actors: one fold at few epochs says how the two ways compare at equal
-epochs, not what either reaches.
+ser-hf trains ``--recipe`` (default ``recipes/ravdess_whisper_tiny_en_top2.yaml``) through ``ser-hf kfold``'s fold,
+``num_train_epochs`` set to ``--epochs``. The script fine-tunes ``WhisperForAudioClassification`` from the same
+checkpoint, every clip padded to the 30-s window, the whole encoder trained (it cannot freeze layers); its model is
+scored on the fold's test clips through the same window. Printed: each arm's test UA (speaker-bootstrap 95 %
+interval), WA, clips/s and minutes (Trainer's ``train_runtime``). One fold at few epochs compares the two ways at
+equal epochs, not what either reaches.
 """
 
 from __future__ import annotations
