@@ -290,21 +290,25 @@ def clip_fingerprint(splits: Mapping[str, Dataset]) -> dict[str, dict[str, Any]]
     fingerprint = {}
     for name, split in splits.items():
         label_names = split.features["label"].names
-        rows = sorted(
-            f"{path}\t{label_names[label]}\t{speaker}"
-            for path, label, speaker in zip(
-                column_values(split, "path"), column_values(split, "label"), column_values(split, "speaker_id")
-            )
+        fingerprint[name] = rows_fingerprint(
+            column_values(split, "path"),
+            [label_names[label] for label in column_values(split, "label")],
+            column_values(split, "speaker_id"),
         )
-        speakers: dict[str, int] = {}
-        for speaker in column_values(split, "speaker_id"):
-            speakers[str(speaker)] = speakers.get(str(speaker), 0) + 1
-        fingerprint[name] = {
-            "clips": len(rows),
-            "speakers": dict(sorted(speakers.items())),
-            "sha256": hashlib.sha256("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest(),
-        }
     return fingerprint
+
+
+def rows_fingerprint(paths: Sequence[Any], labels: Sequence[str], speakers: Sequence[Any]) -> dict[str, Any]:
+    """One :func:`clip_fingerprint` record of clips given as their paths, label names and speakers."""
+    rows = sorted(f"{path}\t{label}\t{speaker}" for path, label, speaker in zip(paths, labels, speakers))
+    counts: dict[str, int] = {}
+    for speaker in speakers:
+        counts[str(speaker)] = counts.get(str(speaker), 0) + 1
+    return {
+        "clips": len(rows),
+        "speakers": dict(sorted(counts.items())),
+        "sha256": hashlib.sha256("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest(),
+    }
 
 
 def clip_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:

@@ -13,7 +13,9 @@ recipe (``ensemble_members``) runs each member so on the same folds (in ``member
 fuses the members' scores fold by fold (:func:`ser_hf.training.ensemble.fuse_members`). The result
 file (:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine) holds each fold's scores and the
 summary: the mean and standard deviation over the folds, and the folds' test speakers pooled with a speaker-bootstrap
-95 % interval, the figure BENCHMARKS.md reports.
+95 % interval, the figure BENCHMARKS.md reports. Its settings hold the resolved recipe values and a fingerprint of the
+clips, so that a result file is never resumed by another recipe or on other clips (the refusal names what changed);
+its cells are the folds' runs as this call leaves them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import RecipeError
-from .results import ResultFile
+from .results import CLIPS_SETTING, ResultFile
 
 EXPERIMENT = "kfold"
 #: A recipe's fixed split, dropped for k-fold.
@@ -101,6 +103,14 @@ def _summary(cells: list[dict], pooled: Optional[dict] = None) -> dict[str, Any]
     return summary
 
 
+def clips_of(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The clips the recipe `values` loads (:func:`~ser_hf.data.splits.rows_fingerprint` of its merged corpora)."""
+    from ..data.splits import clip_fingerprint
+    from .loco import load_corpora
+
+    return clip_fingerprint({"all": load_corpora(values)})["all"]
+
+
 def run_kfold(
     recipe: str | os.PathLike,
     output: str | os.PathLike,
@@ -174,6 +184,10 @@ def run_kfold(
         "output_dir": str(run_dir),
         # What the folds train, not where the recipe lay: an edited recipe is another experiment.
         "recipe_values": fingerprint,
+        # And on which clips (each member's, for an ensemble): clips added, removed or relabelled are another too.
+        CLIPS_SETTING: (
+            {name: clips_of(v) for name, v in members.items()} if is_ensemble_recipe(raw) else clips_of(resolved)
+        ),
     }
     pooled: dict[str, Any] = {}
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)
@@ -190,10 +204,11 @@ def run_kfold(
         ) from None
     # The folds' test speakers pooled with a speaker-bootstrap interval, from the reports the run returned.
     pooled.update(pooled_intervals([report.evaluation["test"].to_dict() for report in reports]) or {})
+    # The cells are the folds' runs as they are now (read back or trained by this call): a fold trained anew
+    # (overwrite_output_dir) replaces the figure an earlier run wrote, never sits beside it.
+    results.cells = []
     for report in reports:
         key = f"fold/{report.fold}"
-        if results.done(key):
-            continue
         test = report.evaluation["test"]
         results.cells.append(
             {

@@ -28,8 +28,8 @@ Every arm is scored on the test speakers' clips of the labels scored: the corpus
 interval) and what it kept (``kept``) beside the test figure. Each cell is a folder of links named
 ``SPEAKER__LABEL__N.ext`` (the test speakers' clips and the drawn ones), which the adaptation reads as a user's folder;
 its adapted model is removed once scored (``keep_models`` keeps them). The result file
-(:class:`~ser_hf.experiments.results.ResultFile`, bound to the model's files by a fingerprint) is written after every
-cell, and a run started again with it skips the cells it holds.
+(:class:`~ser_hf.experiments.results.ResultFile`, bound to the model's files and the clips by fingerprints) is written
+after every cell, and a run started again with it skips the cells it holds.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import RecipeError
 from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
-from .results import ResultFile, file_fingerprint
+from .results import CLIPS_SETTING, ResultFile, file_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +234,7 @@ def run_learning_curve(
     """Run the learning curve of `model` on the corpus in `data_dir` (module docstring) into the result file
     `output`; returns its document (``summary``: per condition, arm and k, the mean UA over the draws, and every
     cell)."""
+    from ..data.splits import rows_fingerprint
     from ..recipe.adaptation import trained_model_facts
 
     for flag, given, known in (("--arms", arms, ARMS), ("--conditions", conditions, CONDITIONS)):
@@ -265,6 +266,8 @@ def run_learning_curve(
         "adapt_speakers": sorted(adapt_speakers),
         "test_speakers": sorted(test_speakers),
         "labels": clips.labels,
+        # The clips, not the folder: clips added, removed or relabelled since are another experiment.
+        CLIPS_SETTING: rows_fingerprint([str(path) for path in clips.paths], clips.label_of, clips.speaker_of),
     }
     results = ResultFile(output, EXPERIMENT, settings, summarize, command=command)
     made_work_folder = not work.exists()

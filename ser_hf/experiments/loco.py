@@ -8,12 +8,14 @@ them), as the recipe trains; the left-out corpus is scored on its own emotions t
 one of the recipe's corpora holds (:func:`scored_labels`), the model's choice restricted to them
 (:func:`restrict_choice`, as ``ser-hf evaluate`` scores a corpus on the labels it shares with a model). Each corpus'
 statistics are over its clips in play. This is the protocol of BENCHMARKS.md's headline ("Headline:
-leave-one-corpus-out"): its general rows are this experiment on the three corpora with their seeds.
+leave-one-corpus-out"): its rows are this experiment on the four corpora with their seeds.
 
 A cell is one (left-out corpus, training seed, normalisation); each trains through the training stages
 (:func:`ser_hf.training.train_stage.train_and_evaluate`) in its own folder, so a finished cell is read back and an
 interrupted one resumes from its last checkpoint, and the result file
-(:class:`~ser_hf.experiments.results.ResultFile`) is written after every cell.
+(:class:`~ser_hf.experiments.results.ResultFile`) is written after every cell. Its settings hold the resolved recipe
+values and a fingerprint of the clips (:func:`~ser_hf.data.splits.rows_fingerprint`), so that a run started again
+after either changed is refused, naming the change, instead of mixing cells of two experiments.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..emotions import EMOTIONS
 from ..errors import RecipeError
-from .results import ResultFile
+from .results import CLIPS_SETTING, ResultFile
 
 logger = logging.getLogger(__name__)
 
@@ -203,16 +205,22 @@ def parse_values(values: Mapping[str, Any]):
     return Recipe.from_values(values)
 
 
-def corpus_labels(values: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The emotions each corpus of `values` holds (its clips', after the recipe's ``label_map`` and ``labels``), by
-    corpus name, in ser-hf's order: what a corpus trains on, and what it can be scored on."""
-    from ..data.dataset_info import column_values
+def load_corpora(values: Mapping[str, Any]):
+    """The clips of every corpus of `values` as ``ser-hf train`` loads them (the recipe's ``label_map`` and ``labels``
+    applied, nothing decoded): one dataset with ``corpus``, ``path``, ``label`` and ``speaker_id`` columns."""
     from ..training.data_stage import load_dataset_from_args, recipe_shortest_clip
 
     recipe = parse_values(values)
-    dataset = load_dataset_from_args(
+    return load_dataset_from_args(
         recipe.data, shortest_clip=recipe_shortest_clip(recipe.model, recipe.data.sampling_rate)
     )
+
+
+def corpus_labels(dataset) -> dict[str, list[str]]:
+    """The emotions each corpus of `dataset` (:func:`load_corpora`) holds, by corpus name, in ser-hf's order: what a
+    corpus trains on, and what it can be scored on."""
+    from ..data.dataset_info import column_values
+
     names = dataset.features["label"].names
     held: dict[str, set[str]] = {}
     for corpus, label in zip(column_values(dataset, "corpus"), column_values(dataset, "label")):
@@ -341,6 +349,7 @@ def run_loco(
     default), training into `run_dir` (default: the recipe's ``output_dir`` + ``-loco``), and write the result file
     `output` after every cell; cells it holds are skipped. A left-out corpus is scored on its emotions among
     `score_labels` (default: those every corpus in play holds). Returns its document."""
+    from ..data.splits import clip_fingerprint
     from ..run_folder import fold_folder
     from ..training.run_recipe import setup_logging
 
@@ -369,6 +378,9 @@ def run_loco(
         # What the cells train, not where the recipe lay: an edited recipe is another experiment.
         "recipe_values": {key: values[key] for key in sorted(values)},
     }
+    # And on which clips: a corpus folder whose clips were added, removed or relabelled is another experiment too.
+    dataset = load_corpora(values)
+    settings[CLIPS_SETTING] = clip_fingerprint({"all": dataset})["all"]
     results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, in_play), command=command)
     todo = [
         (seed, normalization, corpus)
@@ -389,7 +401,7 @@ def run_loco(
             total - len(todo),
             output,
         )
-        labels_of = corpus_labels(values)
+        labels_of = corpus_labels(dataset)
         missing = [name for name in in_play if name not in labels_of]
         if missing:
             raise RecipeError(f"{', '.join(missing)}: no clip loaded; check data_dir.")

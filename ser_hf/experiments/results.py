@@ -74,6 +74,11 @@ def file_fingerprint(paths) -> str:
     return digest.hexdigest()
 
 
+#: The settings key of the clips an experiment measured (a :func:`~ser_hf.data.splits.rows_fingerprint` record: their
+#: number, their number per speaker and a digest of their paths, labels and speakers).
+CLIPS_SETTING = "clips"
+
+
 def first_difference(key: str, written: Any, value: Any) -> tuple[str, Any, Any]:
     """Where two settings differ, down to the first differing entry of mappings (``recipe_values.labels``)."""
     if isinstance(written, dict) and isinstance(value, dict):
@@ -135,6 +140,18 @@ class ResultFile:
             )
         for key, value in self.settings.items():
             written = document["settings"].get(key)
+            if key == CLIPS_SETTING and written != value:
+                from ..data.splits import clip_changes
+
+                changes = (
+                    "; ".join(clip_changes({"corpora": written}, {"corpora": value}))
+                    if isinstance(written, dict)
+                    else "it records none: an earlier ser-hf wrote it"
+                )
+                raise RecipeError(
+                    f"{self.path} was written on other clips than the corpora hold now ({changes}): give another "
+                    "--output to measure the corpora as they are, or delete the file to start over."
+                )
             if written != value:
                 key, written, value = first_difference(key, written, value)
                 raise RecipeError(
@@ -166,4 +183,4 @@ class ResultFile:
         write_text_atomic(self.path, json.dumps(self.document(), indent=2) + "\n")
 
 
-__all__ = ["ResultFile", "file_fingerprint", "machine_description", "run_fields", "source_commit"]
+__all__ = ["CLIPS_SETTING", "ResultFile", "file_fingerprint", "machine_description", "run_fields", "source_commit"]

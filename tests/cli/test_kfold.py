@@ -12,6 +12,7 @@ import yaml
 from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.kfold import run_kfold
+from tests.conftest import linked_corpus
 from tests.recipe.test_parser import write_recipe
 
 
@@ -42,10 +43,28 @@ def test_kfold_tests_every_speaker_once_and_resumes(tmp_path, recipe, capsys, mo
     for fold in (0, 1):
         assert json.loads((run_dir / f"fold-{fold}" / "config.json").read_text())["conv_channels"] == [4, 6]
 
-    # Run again: the folds are read back (nothing trains), the result is the same.
+    # Run again: the folds are read back (nothing trains), the result is the same; the cells are the runs' figures,
+    # never an earlier file's (one edited here stands for a fold trained anew with overwrite_output_dir since).
     monkeypatch.setattr("ser_hf.training.trainer.SERTrainer.train", lambda *a, **k: pytest.fail("a fold trained"))
+    stale = json.loads(output.read_text())
+    stale["cells"][0]["unweighted_accuracy"] = -1.0
+    output.write_text(json.dumps(stale))
     assert cli_main(command) == 0
     assert json.loads(output.read_text())["cells"] == document["cells"]
+
+
+@pytest.mark.slow  # a 2-fold k-fold of one step a fold before the refusal
+def test_a_result_file_is_not_resumed_on_other_clips(tmp_path, tiny_ravdess):
+    corpus = linked_corpus(tiny_ravdess, tmp_path / "ravdess")
+    recipe = write_recipe(tmp_path / "r.yaml", corpus, eval_strategy="no", save_strategy="no", max_steps=1)
+    output = tmp_path / "kfold.json"
+    options = dict(folds=2, output_dir=tmp_path / "runs", overrides={"disable_tqdm": True})
+    run_kfold(recipe, output, **options)
+    assert json.loads(output.read_text())["settings"]["clips"]["clips"] == 32
+    next((corpus / "Actor_03").iterdir()).unlink()  # a clip deleted since
+    with pytest.raises(RecipeError, match=r"other clips than the corpora hold now \(corpora: 32 clips then, 31 now "
+                       r"\(speaker 03: 8 -> 7\)\)"):  # fmt: skip
+        run_kfold(recipe, output, **options)
 
 
 def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):

@@ -16,7 +16,7 @@ from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.learning_curve import draw_clips, draw_unstratified, run_learning_curve
 from ser_hf.train import main as train_main
-from tests.conftest import RAVDESS_SAMPLE
+from tests.conftest import RAVDESS_SAMPLE, linked_corpus
 from tests.recipe.test_parser import write_recipe
 from tests.training.test_self_training import FAST
 
@@ -199,6 +199,16 @@ def test_a_result_file_of_another_model_or_malformed_is_refused(tmp_path, traine
             run_learning_curve(trained_model, corpus, output, arms=["zero-shot"], **options)
     with pytest.raises(RecipeError, match="is inside --work_dir"):
         run_learning_curve(trained_model, corpus, tmp_path / "lc" / "c.json", work_dir=tmp_path / "lc", **options)
+
+
+def test_a_result_file_is_not_resumed_on_other_clips(tmp_path, trained_model):
+    corpus = linked_corpus(RAVDESS_SAMPLE, tmp_path / "ravdess")
+    options = dict(corpus="ravdess", adapt_speakers=ADAPT, test_speakers=TEST, labels=LABELS, ks=[0])
+    output = tmp_path / "curve.json"
+    run_learning_curve(trained_model, corpus, output, arms=["zero-shot"], **options)
+    next(clip for clip in (corpus / "Actor_07").iterdir() if clip.name.split("-")[2] == "03").unlink()  # a happy clip
+    with pytest.raises(RecipeError, match=r"hold now \(corpora: (\d+) clips then, (?!\1)\d+ now \(speaker 07: "):
+        run_learning_curve(trained_model, corpus, output, arms=["zero-shot"], **options)
 
 
 def test_a_work_folder_of_the_users_is_refused_before_anything_runs(tmp_path, trained_model, corpus):

@@ -125,6 +125,41 @@ def test_the_protocol_refuses_what_it_sets_itself(tmp_path, recipe):
     assert not (tmp_path / "l.json").exists()
 
 
+def test_a_result_file_is_not_resumed_on_other_clips(tmp_path, monkeypatch):
+    """The clips are fingerprinted before any cell trains (a cell's training stands in here): a result file written on
+    other clips is refused in one line naming the corpus' change, and nothing trains."""
+    import ser_hf.experiments.loco as loco
+
+    ravdess = linked_corpus(RAVDESS_SAMPLE, tmp_path / "ravdess", keep=lambda clip: clip.parent.name <= "Actor_02")
+    for seed, code in enumerate(TESS_CODES):
+        write_audio(tmp_path / "tess" / "OAF" / f"OAF_back_{code}.wav", seconds=0.5, seed=seed)
+    recipe = write_recipe(tmp_path / "r.yaml", ravdess, load_best_model_at_end=False)
+    values = yaml.safe_load(recipe.read_text())
+    recipe.write_text(
+        yaml.safe_dump({**values, "corpus": ["ravdess", "tess"], "data_dir": [str(ravdess), str(tmp_path / "tess")]})
+    )
+    trained = []
+
+    def train_left_out(values, left_out, **kwargs):
+        trained.append(left_out)
+        row = {"train": "the others", "test": left_out, "scored_labels": ["sad"]}
+        return {**row, "unweighted_accuracy": 50.0, "accuracy": 50.0, "macro_f1": 50.0}, {}
+
+    monkeypatch.setattr(loco, "train_left_out", train_left_out)
+    output = tmp_path / "loco.json"
+    run_loco(recipe, output, run_dir=tmp_path / "runs")
+    assert sorted(trained) == ["ravdess", "tess"]
+    assert json.loads(output.read_text())["settings"]["clips"]["speakers"] == {
+        "ravdess:01": 30,
+        "ravdess:02": 30,
+        "tess:OAF": 7,
+    }
+    (tmp_path / "tess" / "OAF" / "OAF_back_ps.wav").unlink()
+    with pytest.raises(RecipeError, match=r"\(corpora: 67 clips then, 66 now \(speaker tess:OAF: 7 -> 6\)\)") as error:
+        run_loco(recipe, output, run_dir=tmp_path / "runs")
+    assert "\n" not in str(error.value) and len(trained) == 2
+
+
 def test_score_labels_reach_the_protocol_from_the_command_line(tmp_path, recipe, monkeypatch, capsys):
     """``--score_labels`` (BENCHMARKS.md's four-corpus protocol: the six emotions RAVDESS, TESS and nEMO share, where
     the left-out corpus has them) is passed to run_loco as given; an unknown emotion is refused before training."""

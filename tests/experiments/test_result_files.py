@@ -54,3 +54,24 @@ def test_a_malformed_result_file_is_one_line_naming_it(tmp_path, text, problem):
     with pytest.raises(RecipeError, match=problem) as error:
         result_file(path, {"folds": 5})
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_other_clips_are_named_by_their_counts_per_speaker(tmp_path):
+    from ser_hf.data.splits import rows_fingerprint
+    from ser_hf.experiments.results import CLIPS_SETTING
+
+    path = tmp_path / "loco.json"
+    paths, labels, speakers = ["a.wav", "b.wav", "c.wav"], ["sad", "angry", "sad"], ["01", "01", "02"]
+    result_file(path, {CLIPS_SETTING: rows_fingerprint(paths, labels, speakers)}).write()
+    # The same clips listed in another order are the same clips.
+    assert result_file(path, {CLIPS_SETTING: rows_fingerprint(paths[::-1], labels[::-1], speakers[::-1])}).cells == []
+    with pytest.raises(RecipeError, match=r"other clips than the corpora hold now \(corpora: 3 clips then, 2 now "):
+        result_file(path, {CLIPS_SETTING: rows_fingerprint(paths[:2], labels[:2], speakers[:2])})
+    with pytest.raises(RecipeError, match=r"3 clips then and now, but other files or labels"):
+        result_file(path, {CLIPS_SETTING: rows_fingerprint(paths, ["sad", "sad", "sad"], speakers)})
+    document = json.loads(path.read_text())
+    del document["settings"][CLIPS_SETTING]  # as an earlier ser-hf wrote it
+    path.write_text(json.dumps(document))
+    with pytest.raises(RecipeError, match="it records none: an earlier ser-hf wrote it") as error:
+        result_file(path, {CLIPS_SETTING: rows_fingerprint(paths, labels, speakers)})
+    assert "\n" not in str(error.value)
