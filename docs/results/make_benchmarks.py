@@ -383,13 +383,42 @@ def accuracy_files() -> list[str]:
     )
 
 
+#: The fold seed of BENCHMARKS.md's k-fold table (other seeds: "Other fold seeds").
+KFOLD_SEED = 42
+#: What a k-fold result file's overrides may hold without changing what the recipe trains (where the corpora lie).
+KFOLD_NEUTRAL_OVERRIDES = {"data_dir", "report_to", "push_to_hub", "disable_tqdm"}
+
+
 def accuracy_entries():
-    """Every recipe scored by bench/accuracy.py: (file, its data, the recipe's summary, the command's flags)."""
+    """Every recipe's speaker k-fold: (file, its data, the recipe's summary, the command's flags). A ``ser-hf kfold``
+    result file is one recipe (:func:`kfold_summary`); the former bench/accuracy.py's files list several."""
     for relative in accuracy_files():
         data = read(relative)
         flags = set(re.findall(r"(--[\w-]+)", data.get("command", "")))
+        if data.get("experiment") == "kfold":
+            if data["settings"]["fold_seed"] != KFOLD_SEED:
+                flags.add("--fold-seed")
+            yield relative, data, kfold_summary(data), flags
+            continue
         for summary in data.get("recipes", []):
             yield relative, data, summary, flags
+
+
+def kfold_summary(data: dict) -> dict:
+    """A ``ser-hf kfold`` result file's recipe, figures and pooled interval, as the tables read a summary."""
+    settings, summary = data["settings"], data["summary"]
+    values = settings.get("recipe_values") or {}
+    normalization = (values.get("feature_extractor_config") or {}).get("normalization")
+    overrides = settings.get("overrides") or {}
+    return {
+        "recipe": settings["recipe"],
+        "overrides": {key: value for key, value in overrides.items() if key not in KFOLD_NEUTRAL_OVERRIDES},
+        "transductive": normalization in ("speaker", "corpus"),
+        "mean_std": {
+            metric: f"{summary['mean'][metric]:.1f} ± {summary['std'][metric]:.1f}" for metric in summary["mean"]
+        },
+        "confidence_intervals": summary.get("pooled"),
+    }
 
 
 def recipe_name(summary: dict) -> str:
@@ -415,8 +444,12 @@ def as_shipped(summary: dict) -> bool:
     return True
 
 
-def fold_seed(command: str) -> str | None:
+def fold_seed(data: dict) -> str | None:
     """The fold seed a k-fold ran with (``--seeds N`` runs N seeds from it: ``43-45``), or None for the default."""
+    if data.get("experiment") == "kfold":
+        seed = data["settings"]["fold_seed"]
+        return None if seed == KFOLD_SEED else str(seed)
+    command = data.get("command", "")
     match = re.search(r"--fold-seed (\d+)", command)
     if not match:
         return None
@@ -611,7 +644,7 @@ def fold_seeds_table() -> str:
     latest: dict[tuple[str, str], tuple] = {}
     shipped = set(shipped_recipes())
     for relative, data, summary, _ in accuracy_entries():
-        seeds = fold_seed(data.get("command", ""))
+        seeds = fold_seed(data)
         name = recipe_name(summary)
         if seeds is None or not as_shipped(summary) or name not in shipped:
             continue
