@@ -1025,21 +1025,13 @@ Users never deploy on the corpus a model was trained on: each general recipe as 
 `../shared/data` but one (RAVDESS actors 01–20, TESS, nEMO, BanglaSER) and tested on every speaker of the one left out,
 with seeds 42, 7 and 43 (mean (range)); each left-out corpus scored on its emotions among neutral, happy, sad, angry,
 fearful, surprised (the protocol: docs/guides/evaluation.md). `ser-hf loco recipes/NAME.yaml --seeds 42 7 43
---data_dir RAVDESS TESS NEMO BANGLASER --score_labels neutral happy sad angry fearful surprised --output RESULT.json`;
-`*-banglaser_half.json`: the former bench's run of the same protocol. BanglaSER is drawn at half weight (chosen on
-seed 44: docs/results/LOG.md).
+--data_dir RAVDESS TESS NEMO BANGLASER --score_labels neutral happy sad angry fearful surprised --output RESULT.json`
+wrote every row. BanglaSER is drawn at half weight (chosen on seed 44: docs/results/LOG.md). The former bench's runs
+of the same protocol (`*-banglaser_half.json`) stay as records; LOG.md compares them.
 """
-#: The shipped general recipes' four-corpus result files (BanglaSER at half weight, as they ship), by recipe.
-#: A recipe's `ser-hf loco` file (``-ser_hf_loco.json``) where it has one, else the former bench's.
+#: The shipped general recipes' four-corpus ``ser-hf loco`` result files (BanglaSER at half weight, as they ship).
 LOCO4_RESULTS = {
-    recipe: next(
-        relative
-        for relative in (
-            f"crosscorpus/loco4-{recipe}-ser_hf_loco.json",
-            f"crosscorpus/loco4-{recipe}-banglaser_half.json",
-        )
-        if (RESULTS / relative).is_file()
-    )
+    recipe: f"crosscorpus/loco4-{recipe}-ser_hf_loco.json"
     for recipe in (
         "general_whisper_base_speaker",
         "general_whisper_base_speaker_conditions",
@@ -1055,11 +1047,8 @@ def loco4_figures(relative: str) -> tuple[dict[str, list[float]], int, float | N
     with (a seed still running counts once it is); the number of those seeds; and the mean over the four corpora of
     their seeds' means (None before any seed is complete)."""
     by_seed: dict[str, dict[str, float]] = {}
-    data = read(relative)
-    # A `ser-hf loco` result file holds cells (each with its seed); bench/crosscorpus.py's older files, rows.
-    for row in data["cells"] if "cells" in data else data["rows"]:
-        seed = row["seed"] if "cells" in data else row["variant"]
-        by_seed.setdefault(seed, {})[row["test"]] = row["unweighted_accuracy"]
+    for cell in read(relative)["cells"]:
+        by_seed.setdefault(cell["seed"], {})[cell["test"]] = cell["unweighted_accuracy"]
     complete = [scores for scores in by_seed.values() if all(corpus in scores for corpus in LOCO4_CORPORA)]
     by_corpus = {corpus: [scores[corpus] for scores in complete] for corpus in LOCO4_CORPORA} if complete else {}
     seeds = len(complete)
