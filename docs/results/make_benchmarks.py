@@ -104,7 +104,8 @@ test predictions with its 95 % speaker-bootstrap interval ("–": recorded befor
 each test speaker (or corpus) standardised with their own unlabelled clips (transductive). The general recipes train
 on TESS, nEMO and BanglaSER as well, scored on the same folds. "–" throughout: not measured (no CREMA-D audio here).
 `ser-hf kfold recipes/NAME.yaml --folds 5 --fold_seed 42 --output RESULT.json --data_dir PATH/TO/RAVDESS` (the same
-folds; `python -m bench.accuracy RECIPE` is a driver over it); the rows were written by the former bench/accuracy.py.
+folds; `python -m bench.accuracy RECIPE` is a driver over it) wrote the rows whose file ends in `-seed42.json`; the
+others were written by the former bench/accuracy.py (dated records).
 """
 
 DEMO_INTRO = """\
