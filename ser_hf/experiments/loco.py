@@ -207,7 +207,8 @@ def parse_values(values: Mapping[str, Any]):
 
 def load_corpora(values: Mapping[str, Any]):
     """The clips of every corpus of `values` as ``ser-hf train`` loads them (the recipe's ``label_map`` and ``labels``
-    applied, nothing decoded): one dataset with ``corpus``, ``path``, ``label`` and ``speaker_id`` columns."""
+    applied, every clip checked and decoded once into the waveform cache that training then reads): one dataset with
+    ``corpus``, ``path``, ``label`` and ``speaker_id`` columns."""
     from ..training.data_stage import load_dataset_from_args, recipe_shortest_clip
 
     recipe = parse_values(values)
