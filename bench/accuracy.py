@@ -16,19 +16,18 @@ with a digest of the overrides where there are any; read back, fold by fold, whe
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
+import shlex
+import sys
 from pathlib import Path
+from typing import Any, Mapping
 
-from bench.harness import (
-    EXTRA_CORPORA,
-    SAMPLE,
-    SHARED_CORPORA,
-    SHARED_RAVDESS,
-    driver_arguments,
-    driver_parser,
-    variant_name,
-)
+from bench.harness import EXTRA_CORPORA, REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.kfold import kfold_row, run_kfold
+from ser_hf.recipe.overrides import command_line_values, model_paths
 from ser_hf.recipe.yaml_io import read_recipe_file
 
 #: The corpus the benchmark's folds split; a merged recipe's other corpora train in every fold.
@@ -49,8 +48,21 @@ def corpus_folders(recipe: Path, ravdess: Path) -> list[str]:
     return [str(shared[name]) for name in corpora]
 
 
+def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
+    """A recipe's name in result files and run folders: its file name, and a digest of its overrides where there are
+    any, so that a variant never reads back (or is refused by) the plain recipe's runs."""
+    if not overrides:
+        return recipe.stem
+    return f"{recipe.stem}-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}"
+
+
 def main(argv=None) -> list[dict]:
-    parser = driver_parser("accuracy", __doc__)
+    parser = argparse.ArgumentParser("python -m bench.accuracy", description=__doc__, allow_abbrev=False)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("recipes", nargs="+", type=Path)
+    parser.add_argument("--model-path", dest="model_paths", action="append", default=[], metavar="ID=FOLDER")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_accuracy", help="the runs")
+    parser.add_argument("--results", type=Path, default=REPO / "outputs" / "bench_accuracy", help="result files")
     parser.add_argument("--quick", action="store_true", help="the shipped sample (actors 01-08), 4 folds")
     parser.add_argument("--data-dir", type=Path, help="RAVDESS folder (default ../shared/data/ravdess_16k)")
     parser.add_argument("--folds", type=int, help="speaker folds (default 5; 4 with --quick)")
@@ -61,9 +73,11 @@ def main(argv=None) -> list[dict]:
         default=[42],
         help="fold seeds, each a k-fold (42: the folds BENCHMARKS.md reports; choose options on others)",
     )
-    args, overrides, paths = driver_arguments(parser, argv)
+    args, recipe_flags = parser.parse_known_args(argv)
+    command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
     ravdess = args.data_dir or (SAMPLE if args.quick else SHARED_RAVDESS)
-    try:
+    try:  # an override, a folder pair or a corpus that does not read is a usage error naming it
+        overrides, paths = command_line_values(recipe_flags), model_paths(args.model_paths, "--model-path")
         folders = {recipe: corpus_folders(recipe, ravdess) for recipe in args.recipes}
     except RecipeError as error:
         parser.error(str(error))
@@ -81,7 +95,7 @@ def main(argv=None) -> list[dict]:
                 model_paths=paths,
                 output_dir=args.output_dir / f"{name}-seed{fold_seed}",
                 fold_corpus=FOLDED_CORPUS if len(folders[recipe]) > 1 else None,
-                command=args.command,
+                command=command,
             )
             print(kfold_row(document), f"\nwritten to {output}", flush=True)
             documents.append(document)

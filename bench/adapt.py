@@ -7,19 +7,19 @@ the general model as it ships, left out corpus by corpus over RAVDESS (actors 01
         --results docs/results/adapt/timing.json
 
 For each corpus left out, recipes/general_whisper_base_speaker.yaml is trained as it ships (its settings, statistics,
-validation speakers and the calibration temperature they fit) on the other corpora (``ser-hf train``; a model already
-trained under ``--output-dir`` is read back): BanglaSER is always among them, as in the recipe, and never left out
-(it has no fear, one of the emotions every direction is scored on). Its validation speakers are RAVDESS actors 17-20,
-as shipped; with RAVDESS left out, nEMO's TP0 and WR0 validate instead. The left-out corpus' speakers are then split
-in two, as in every earlier curve: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted) adapt
-and the other five test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean of the
-two). Each direction is one ``ser-hf learning-curve`` result (:func:`ser_hf.experiments.run_learning_curve`) on the six
-emotions the three corpora share, and ``--results`` gathers them (the summary per condition, arm and k: each
+validation speakers and the calibration temperature they fit) on the other corpora (as ``ser-hf train`` trains it; a
+model already trained under ``--output-dir`` is read back): BanglaSER is always among them, as in the recipe, and never
+left out (it has no fear, one of the emotions every direction is scored on). Its validation speakers are RAVDESS actors
+17-20, as shipped; with RAVDESS left out, nEMO's TP0 and WR0 validate instead. The left-out corpus' speakers are then
+split in two, as in every earlier curve: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted)
+adapt and the other five test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean
+of the two). Each direction is one ``ser-hf learning-curve`` result (:func:`ser_hf.experiments.run_learning_curve`) on
+the six emotions the three corpora share, and ``--results`` gathers them (the summary per condition, arm and k: each
 direction's mean over draws, TESS's two directions averaged, then the mean of the corpora; beside it the mean of the
 adaptation's own cross-validated estimates and their mean absolute difference from the test speakers' UA). The
-``few-emotions`` condition (every speaker heard in two emotions) runs on RAVDESS and nEMO only: TESS has one
-adaptation speaker, who cannot be heard in two emotions and cover six. Every result file is written after each cell,
-and the command started again resumes.
+``few-emotions`` condition (every speaker heard in two emotions) runs on RAVDESS and nEMO only: TESS has one adaptation
+speaker, who cannot be heard in two emotions and cover six. Every result file is written after each cell, and the
+command started again resumes.
 
 ``--time`` times one ``ser-hf adapt`` of each general model on 5 clips per emotion of its left-out corpus (draw 1),
 laid out as a user's flat folder, in a fresh process with empty caches (the encoding included); run it on an idle
@@ -39,15 +39,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import yaml
 
+from bench.harness import means_over_corpora
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
-from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS
-from ser_hf.experiments.learning_curve import CurveCorpus, draw_clips
+from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
+from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveCorpus, draw_clips
+from ser_hf.experiments.loco import loco_values
 from ser_hf.experiments.results import run_fields
+from ser_hf.recipe import Recipe
 from ser_hf.recipe.adaptation import trained_model_facts
 from ser_hf.recipe.yaml_io import read_recipe_file
+from ser_hf.training.run_recipe import run_parsed_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -69,61 +72,37 @@ DIRECTIONS = [
     ("tess:YAF->OAF", "tess", ["YAF"], ["OAF"]),
     ("nemo", "nemo", NEMO_SPEAKERS[:4], NEMO_SPEAKERS[4:]),
 ]
+LEFT_OUT = {name: left_out for name, left_out, _, _ in DIRECTIONS}
 TIME_K = 5
 #: The corpus the adaptation settings were chosen on (RAVDESS left out, choice draws): the summary also gives the mean
 #: of the other corpora.
 CHOICE_CORPUS = "ravdess"
 
 
-def general_recipe(left_out: str, model_path: str, output_dir: Path) -> Path:
-    """recipes/general_whisper_base_speaker.yaml as it ships, on the corpora other than `left_out`."""
-    values = read_recipe_file(GENERAL_RECIPE)
-    kept = [corpus for corpus in values["corpus"] if corpus != left_out]
-    values.update(
-        model_name_or_path=model_path,
-        corpus=kept,
-        data_dir=[str(TRAINING_CORPORA[corpus]) for corpus in kept],
-        corpus_weights={corpus: weight for corpus, weight in values["corpus_weights"].items() if corpus != left_out},
-        output_dir=str(output_dir),
-        disable_tqdm=True,
-        report_to="none",
-    )
+def general_values(left_out: str, model_path: str, output_dir: Path) -> dict:
+    """recipes/general_whisper_base_speaker.yaml as it ships on the corpora other than `left_out` (taken out as
+    ``ser-hf loco`` takes them out, :func:`~ser_hf.experiments.loco.loco_values`), with the recipe's split where its
+    speakers remain."""
+    shipped = read_recipe_file(GENERAL_RECIPE)
+    paths = {"data_dir": [str(TRAINING_CORPORA[name]) for name in shipped["corpus"]], "model_name_or_path": model_path}
+    values, _ = loco_values(GENERAL_RECIPE, paths, corpora=[name for name in shipped["corpus"] if name != left_out])
+    train_only = [corpus for corpus in shipped["train_only_corpora"] if corpus != left_out]
+    split = {key: shipped[key] for key in ("train_speakers", "validation_speakers")}
     if left_out == "ravdess":  # the recipe's training and validation speakers are RAVDESS's: nEMO's two validate
-        values["train_only_corpora"] = [corpus for corpus in values["train_only_corpora"] if corpus != "nemo"]
-        values["train_speakers"] = [
-            f"nemo:{s}" for s in NEMO_SPEAKERS if f"nemo:{s}" not in VALIDATION_WITHOUT_RAVDESS
-        ]
-        values["validation_speakers"] = VALIDATION_WITHOUT_RAVDESS
-    else:
-        values["train_only_corpora"] = [corpus for corpus in values["train_only_corpora"] if corpus != left_out]
+        train_only.remove("nemo")
+        split["train_speakers"] = [f"nemo:{s}" for s in NEMO_SPEAKERS if f"nemo:{s}" not in VALIDATION_WITHOUT_RAVDESS]
+        split["validation_speakers"] = VALIDATION_WITHOUT_RAVDESS
     # The recipe's test actors (RAVDESS 21-24) are not in ../shared's RAVDESS (actors 01-20): no test split.
-    values["test_speakers"] = []
-    path = output_dir.parent / f"{output_dir.name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
-    return path
+    return {**values, **split, "train_only_corpora": train_only, "test_speakers": [], "output_dir": str(output_dir)}
 
 
 def trained_general_model(left_out: str, model_path: str, work: Path) -> Path:
-    """The general model without `left_out`, trained once (``ser-hf train`` in a fresh process) and read back."""
+    """The general model without `left_out`, trained once (as ``ser-hf train`` trains a recipe) and read back."""
     output_dir = work / f"general-without-{left_out}"
     if not (output_dir / "model.safetensors").is_file():
-        recipe = general_recipe(left_out, model_path, output_dir)
-        subprocess.run([sys.executable, "-m", "ser_hf.cli", "train", str(recipe), "--overwrite_output_dir", "true"],
-                       check=True)  # fmt: skip
+        values = general_values(left_out, model_path, output_dir)
+        run_parsed_recipe(Recipe.from_values({**values, "overwrite_output_dir": True, "disable_tqdm": True}))
     return output_dir
-
-
-def corpus_means(by_direction: Mapping[str, float]) -> dict[str, float]:
-    """Each corpus left out among `by_direction`'s directions: the mean of its directions (TESS's two)."""
-    means = {}
-    for corpus in CORPORA:
-        values = [
-            by_direction[name] for name, left_out, _, _ in DIRECTIONS if left_out == corpus and name in by_direction
-        ]
-        if values:
-            means[corpus] = float(np.mean(values))
-    return means
 
 
 def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
@@ -142,21 +121,20 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     rows = []
     for condition, arm, k in keys:
         chosen = [(name, cell) for name, cell in cells if key(cell) == (condition, arm, k)]
-        by_direction, by_draw = {}, {}
+        by_direction = {}
         for name, cell in chosen:
             by_direction.setdefault(name, []).append(cell["unweighted_accuracy"])
-            by_draw.setdefault(cell["draw"], {})[name] = cell["unweighted_accuracy"]
         by_direction = {
             name: {"mean": round(float(np.mean(v)), 2), "min": min(v), "max": max(v), "draws": len(v)}
             for name, v in sorted(by_direction.items(), key=lambda item: list(directions).index(item[0]))
         }
-        corpora = {c: round(v, 2) for c, v in corpus_means({n: d["mean"] for n, d in by_direction.items()}).items()}
-        # A draw's mean over the corpora counts once every corpus has a figure of that draw.
-        draw_means = [
-            np.mean(list(means.values()))
-            for means in map(corpus_means, by_draw.values())
-            if means.keys() == corpora.keys()
-        ]
+        # TESS's two directions averaged into its figure; a draw's mean over the corpora counts once every corpus has
+        # a figure of that draw.
+        by_corpus, by_draw = means_over_corpora(
+            (LEFT_OUT[name], cell["draw"], cell["unweighted_accuracy"]) for name, cell in chosen
+        )
+        corpora = {corpus: round(by_corpus[corpus], 2) for corpus in CORPORA if corpus in by_corpus}
+        draw_means = list(by_draw.values())
         estimated = [cell for _, cell in chosen if cell.get("estimate_ua") is not None]
         others = [v for c, v in corpora.items() if c != CHOICE_CORPUS]
         rows.append(
@@ -239,14 +217,10 @@ def time_adaptation(general: Path, corpus: str, adapt: Sequence[str], work: Path
     1) in a user's flat folder, in a fresh process with empty caches (the encoding included)."""
     clips = CurveCorpus(corpus, CORPORA[corpus], {}, trained_model_facts(general)["labels"], SHARED_LABELS)
     rows = draw_clips(clips.label_of, clips.speaker_of, adapt, TIME_K, 1)
-    folder = work / f"my_recordings-{corpus}"
-    folder.mkdir(parents=True)
-    for number, row in enumerate(rows):
-        name = f"{clips.speaker_of[row]}_{clips.label_of[row]}_{number}{clips.paths[row].suffix}"
-        (folder / name).symlink_to(clips.paths[row].resolve())
+    folder = clips.link_folder(work / f"my_recordings-{corpus}", rows)
     command = [sys.executable, "-m", "ser_hf.cli", "adapt", str(general), "--data_dir", str(folder)]
-    command += ["--output_dir", str(work / f"adapted-{corpus}"), "--label_regex", r"_(?P<label>[a-z]+)_\d+\.\w+$"]
-    command += ["--speaker_regex", r"^(?P<speaker>[^_]+)_"]
+    command += ["--output_dir", str(work / f"adapted-{corpus}"), "--label_regex", LABEL_REGEX]
+    command += ["--speaker_regex", SPEAKER_REGEX]
     environment = {**os.environ, "HF_DATASETS_CACHE": str(work / f"cache-{corpus}"), "OMP_NUM_THREADS": "2"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -275,8 +249,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--results", type=Path, required=True, help="the JSON gathered from every direction")
     parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / "bench_adapt")
     parser.add_argument("--directions", nargs="+", choices=[d[0] for d in DIRECTIONS], help="default: all")
-    parser.add_argument("--ks", type=int, nargs="+", default=[0, 1, 2, 5, 10, 20])
-    parser.add_argument("--draws", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--ks", type=int, nargs="+", default=list(LEARNING_CURVE_DEFAULTS["ks"]))
+    parser.add_argument("--draws", type=int, nargs="+", default=list(LEARNING_CURVE_DEFAULTS["draws"]))
     parser.add_argument("--arms", nargs="+", default=["zero-shot", "random", "suggested", "oracle"])
     parser.add_argument("--conditions", nargs="+", default=list(LEARNING_CURVE_CONDITIONS))
     parser.add_argument("--time", action="store_true", help="time one ser-hf adapt per corpus left out (module doc)")
@@ -290,16 +264,6 @@ def main(argv=None) -> dict:
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
     chosen = [d for d in DIRECTIONS if args.directions is None or d[0] in args.directions]
-    if args.gather:
-        documents = {
-            (condition, name): json.loads(curve_file(args.output_dir, f"{condition}-{name}").read_text())
-            for condition in args.conditions
-            for name, _, _, _ in chosen
-            if curve_file(args.output_dir, f"{condition}-{name}").is_file()
-        }
-        models = {left_out: str(args.output_dir / f"general-without-{left_out}") for _, left_out, _, _ in chosen}
-        write_results(args.results, merged_directions(documents), models)
-        return json.loads(args.results.read_text())
     # Each general model is trained when its first direction comes (trained_general_model reads it back after).
     if args.time:
         work = args.output_dir / f"timing-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -316,41 +280,35 @@ def main(argv=None) -> dict:
         }
         write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
         return document
-    documents, models = {}, {}
+    directions, models = {}, {}
     for condition in args.conditions:
         for name, left_out, adapt, test in chosen:
-            if condition == "few-emotions" and len(adapt) < 2:
+            path = curve_file(args.output_dir, f"{condition}-{name}")
+            if condition == "few-emotions" and len(adapt) < 2 or args.gather and not path.is_file():
                 continue  # one adaptation speaker heard in two emotions cannot cover six (module text)
-            general = trained_general_model(left_out, args.model_path, args.output_dir)
-            models[left_out] = str(general)
-            documents[condition, name] = run_learning_curve(
-                general,
-                CORPORA[left_out],
-                curve_file(args.output_dir, f"{condition}-{name}"),
-                corpus=left_out,
-                adapt_speakers=adapt,
-                test_speakers=test,
-                labels=SHARED_LABELS,
-                ks=args.ks,
-                draws=args.draws,
-                arms=args.arms,
-                conditions=[condition],
-                on_cell=lambda cell, condition=condition, name=name: print(condition, name, cell, flush=True),
-            )
-            write_results(args.results, merged_directions(documents), models)
+            models[left_out] = str(args.output_dir / f"general-without-{left_out}")
+            if args.gather:
+                document = json.loads(path.read_text())
+            else:
+                document = run_learning_curve(
+                    trained_general_model(left_out, args.model_path, args.output_dir),
+                    CORPORA[left_out],
+                    path,
+                    corpus=left_out,
+                    adapt_speakers=adapt,
+                    test_speakers=test,
+                    labels=SHARED_LABELS,
+                    ks=args.ks,
+                    draws=args.draws,
+                    arms=args.arms,
+                    conditions=[condition],
+                    on_cell=lambda cell, condition=condition, name=name: print(condition, name, cell, flush=True),
+                )
+            # A direction's files (one per condition) as one: every condition's cells, the first file's settings.
+            entry = directions.setdefault(name, {"settings": document["settings"], "command": document["command"]})
+            entry["cells"] = entry.get("cells", []) + document["cells"]
+            write_results(args.results, directions, models)
     return json.loads(args.results.read_text())
-
-
-def merged_directions(documents: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, dict]:
-    """Each direction's result files (one per condition) as one document: the cells of every condition (each cell
-    names its condition), the first file's settings, and its command."""
-    merged: dict[str, dict] = {}
-    for (_, name), document in documents.items():
-        entry = merged.setdefault(
-            name, {"settings": document["settings"], "command": document["command"], "cells": []}
-        )
-        entry["cells"].extend(document["cells"])
-    return merged
 
 
 if __name__ == "__main__":

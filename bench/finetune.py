@@ -26,18 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.harness import (
-    REPO,
-    SAMPLE,
-    SHARED_RAVDESS,
-    alternating,
-    machine_line,
-    speed_arguments,
-    speed_parser,
-    write_json,
-)
+from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, alternating, speed_arguments, speed_parser, write_json
 from ser_hf import load_corpus
 from ser_hf.data.decode import decode_waveform
+from ser_hf.experiments.results import machine_description
 from ser_hf.inputs.top_layers import CachedLowerLayersModel
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 from ser_hf.models.modeling_whisper import pool_layer_statistics
@@ -72,7 +64,7 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     labels = torch.tensor(picked["label"], device=device)
     names = corpus.features["label"]
-    print(machine_line(args.device))
+    print(machine_description(args.device))
     print(
         f"{args.model.name}: top {args.top_layers} layer(s) fine-tuned, batch {args.batch_size} real RAVDESS clips "
         f"({np.mean([len(c) for c in clips]) / 16000:.1f} s on average), {args.threads} thread(s)"

@@ -1,7 +1,6 @@
 """What the benchmarks share: their flags (the speed comparisons' ``--quick``, ``--smoke``, ``--device``, ``--json``,
-``--threads``; the protocol drivers' recipes and overrides), A B A B alternation, the machine they ran on and the
-result file's run fields, the RAVDESS data they read and its speaker-independent split, epoch timing, GPU sampling,
-and the runs of transformers' example script.
+``--threads``), A B A B alternation, the result file, the RAVDESS data
+they read and its speaker-independent split, epoch timing, GPU sampling, and the runs of transformers' example script.
 
 Quick modes read the clips the repository ships (``data/ravdess_sample``: actors 01-08, 30 clips each); full modes
 read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
@@ -10,26 +9,23 @@ read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import platform
-import shlex
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-import transformers
 from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
 
 from ser_hf import load_corpus, prepare_audio, speaker_split
+from ser_hf.experiments.results import run_fields
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "ravdess_sample"
@@ -47,14 +43,6 @@ EXTRA_CORPORA = {"banglaser": SHARED_RAVDESS.parent / "banglaser"}
 #: Speaker-independent splits: (train actors, validation actors) of the sample and of the 20-actor corpus.
 QUICK_SPEAKERS = ([f"{a:02d}" for a in range(1, 7)], ["07", "08"])
 FULL_SPEAKERS = ([f"{a:02d}" for a in range(1, 17)], ["17", "18", "19", "20"])
-
-
-def variant_name(recipe: Path, overrides: Mapping[str, Any]) -> str:
-    """A recipe's name in result files and run folders: its file name, and a digest of its overrides where there are
-    any, so that a variant never reads back (or is refused by) the plain recipe's runs."""
-    if not overrides:
-        return recipe.stem
-    return f"{recipe.stem}-{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}"
 
 
 #: wav2vec2 geometries: base, its strides and kernels at a third of its width and depth (quick mode on 2 CPU
@@ -82,33 +70,28 @@ SSL_GEOMETRIES = {
 NVIDIA_SMI = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "500"]
 #: Utilisation that counts as a busy GPU (issue 16's target).
 BUSY_PERCENT = 85
+#: Largest relative difference of two compared ways' final training losses that counts as equal (a faster way that
+#: learns something else is no win).
+LOSS_TOLERANCE = 0.05
 
 
-def driver_parser(name: str, doc: str) -> argparse.ArgumentParser:
-    """The flags the protocol drivers (bench/accuracy.py, bench/crosscorpus.py) share: recipes, local checkpoints,
-    the runs' and the result files' folders (``outputs/bench_NAME``); any other ``--key value`` overrides the recipes
-    (:func:`driver_arguments`)."""
-    parser = argparse.ArgumentParser(f"python -m bench.{name}", description=doc, allow_abbrev=False)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("recipes", nargs="+", type=Path)
-    parser.add_argument("--model-path", dest="model_paths", action="append", default=[], metavar="ID=FOLDER")
-    parser.add_argument("--output-dir", type=Path, default=REPO / "outputs" / f"bench_{name}", help="the runs")
-    parser.add_argument("--results", type=Path, default=REPO / "outputs" / f"bench_{name}", help="result files")
-    return parser
-
-
-def driver_arguments(parser: argparse.ArgumentParser, argv=None) -> tuple[argparse.Namespace, dict, dict]:
-    """The driver's flags, its recipe overrides (typed values) and its ``--model-path`` folders; an override or a
-    folder pair that does not read is a usage error naming it."""
-    from ser_hf.errors import RecipeError
-    from ser_hf.recipe.overrides import command_line_values, model_paths
-
-    args, recipe_flags = parser.parse_known_args(argv)
-    args.command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
-    try:
-        return args, command_line_values(recipe_flags), model_paths(args.model_paths, "--model-path")
-    except RecipeError as error:
-        parser.error(str(error))
+def means_over_corpora(figures: Iterable[tuple[str, Any, float]]) -> tuple[dict[str, float], dict[Any, float]]:
+    """The accuracy drivers' averages of ``(corpus, repeat, figure)`` triples, a repeat being a training seed or a draw
+    (several figures of one corpus and repeat, such as TESS's two directions, are averaged first): each corpus' mean
+    over its repeats (corpora in the order they come), and the mean over the corpora of each repeat that has them all
+    (by repeat, sorted)."""
+    cells: dict[tuple[str, Any], list[float]] = {}
+    for corpus, repeat, figure in figures:
+        cells.setdefault((corpus, repeat), []).append(figure)
+    means = {key: float(np.mean(values)) for key, values in cells.items()}
+    corpora = list(dict.fromkeys(corpus for corpus, _ in means))
+    by_corpus = {corpus: float(np.mean([v for (c, _), v in means.items() if c == corpus])) for corpus in corpora}
+    by_repeat = {
+        repeat: float(np.mean([means[corpus, repeat] for corpus in corpora]))
+        for repeat in sorted({repeat for _, repeat in means})
+        if all((corpus, repeat) in means for corpus in corpora)
+    }
+    return by_corpus, by_repeat
 
 
 def add_threads_argument(parser) -> None:
@@ -155,10 +138,11 @@ def speed_arguments(parser: argparse.ArgumentParser, argv=None, **smoke: Any) ->
 
 
 def write_json(path: Optional[Path], document: Mapping[str, Any], device: str = "cpu", command=None) -> None:
-    """`document` after the run's fields (:func:`run_fields`) as JSON at `path`, if one is given."""
+    """`document` after the run's fields (:func:`~ser_hf.experiments.results.run_fields`: the command, date, commit
+    and machine, which docs/results/make_benchmarks.py reads) as JSON at `path`, if one is given."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**run_fields(device, command), **document}, indent=2, default=str) + "\n")
+        path.write_text(json.dumps({**run_fields(command, device), **document}, indent=2, default=str) + "\n")
 
 
 def alternating(repeats: int, arms: Sequence[str], mirrored: bool = False):
@@ -166,50 +150,6 @@ def alternating(repeats: int, arms: Sequence[str], mirrored: bool = False):
     shared machine weighs on every arm alike, and run k of one arm has run k of the other beside it."""
     for run in range(repeats):
         yield from ((run, arm) for arm in (arms[::-1] if mirrored and run % 2 else arms))
-
-
-def machine_line(device: str = "cpu") -> str:
-    """Cores, CPU or GPU, library versions, date and the load average (other work on a shared machine)."""
-    processor = _cpu_model()
-    where = f"{os.cpu_count()} cores ({processor})"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        where += f", GPU {torch.cuda.get_device_name()}"
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (
-        f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}"
-    )
-
-
-def commit() -> str:
-    """The commit the benchmark ran from (``git rev-parse HEAD`` in the repository), "unknown" outside a checkout."""
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return done.stdout.strip()
-
-
-def run_fields(device: str = "cpu", command: Optional[str] = None) -> dict:
-    """What every result file under docs/results records of its run, first: the command (``sys.argv`` unless given),
-    the date, the commit and the machine (docs/results/make_benchmarks.py reads them into BENCHMARKS.md)."""
-    return {
-        "command": " ".join(sys.argv) if command is None else command,
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": commit(),
-        "machine": machine_line(device),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def check_device(device: str, gpu_utilisation: bool = False, bf16: bool = False) -> None:
@@ -350,6 +290,16 @@ def utilisation_summary(runs: list[list[float]]) -> dict:
         "mean_percent": sum(samples) / len(samples),
         "busy_fraction": sum(value >= BUSY_PERCENT for value in samples) / len(samples),
     }
+
+
+def gpu_figures(peak_bytes: Optional[float], utilisation: Optional[Mapping[str, float]]) -> str:
+    """The GPU part of a printed line: peak memory and nvidia-smi's utilisation (:func:`utilisation_summary`), where
+    measured."""
+    line = "" if peak_bytes is None else f", peak GPU memory {peak_bytes / 2**30:.2f} GiB"
+    if utilisation:
+        busy = utilisation["busy_fraction"]
+        line += f", GPU {utilisation['mean_percent']:.0f} % ({busy:.0%} of samples at {BUSY_PERCENT} % or more)"
+    return line
 
 
 def write_fixed_length(source: Path, target: Path, seconds: float) -> None:

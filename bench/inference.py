@@ -24,18 +24,10 @@ from statistics import median
 import datasets
 from transformers import pipeline, set_seed
 
-from bench.harness import (
-    REPO,
-    SAMPLE,
-    SHARED_RAVDESS,
-    alternating,
-    machine_line,
-    speed_arguments,
-    speed_parser,
-    write_json,
-)
+from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, alternating, speed_arguments, speed_parser, write_json
 from ser_hf.data.decode import decode_waveform
 from ser_hf.emotions import EMOTIONS
+from ser_hf.experiments.results import machine_description
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 
 #: The Whisper encoder the repository embeds (real weights, so its batching is measured on a real encoder).
@@ -136,7 +128,7 @@ def main(argv=None) -> None:
     files = sorted(path for folder in folders for path in folder.rglob("*") if path.suffix in (".flac", ".wav"))
     if args.smoke:
         files = files[:4]
-    print(f"# bench/inference.py on {machine_line(args.device)}")
+    print(f"# bench/inference.py on {machine_description(args.device)}")
     print(f"files: {len(files)} under {', '.join(str(f) for f in folders)}; device {args.device}")
     write_json(args.json, {"results": [bench(files, args)]}, args.device)
 

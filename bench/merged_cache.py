@@ -6,7 +6,7 @@ alone), on the same encoder and clips, in one run, each arm in an empty cache fo
     python -m bench.merged_cache --threads 1 # RAVDESS 01-20, TESS and nEMO merged as leave-one-corpus-out merges them
 
 The full mode loads the three real corpora of ``../shared/data`` alone (as a run on one of them does: every label,
-every clip) and merged on the labels they share (as ``bench/crosscorpus.py`` and a multi-corpus recipe do: RAVDESS's
+every clip) and merged on the labels they share (as ``ser-hf loco`` and a multi-corpus recipe do: RAVDESS's
 calm and disgust and TESS's disgust left out, speakers renamed, another row order), through the FAST recipe of
 Whisper tiny.en (``recipes/ravdess_whisper_tiny_en_fast.yaml``, the weights in ``../shared/models``), each clip
 through its own length (``trim_window``). Arms:
@@ -26,10 +26,11 @@ import time
 
 import numpy as np
 
-from bench.harness import REPO, SAMPLE, SHARED_CORPORA, machine_line, speed_arguments, speed_parser, write_json
+from bench.harness import REPO, SAMPLE, SHARED_CORPORA, speed_arguments, speed_parser, write_json
 from ser_hf import load_corpus, merge_corpora, prepare_audio
 from ser_hf.data.corpora import CORPORA
 from ser_hf.experiments.loco import shared_labels
+from ser_hf.experiments.results import machine_description
 from ser_hf.inputs.encoder_states import ENCODER_STATES_COLUMN, encode_dataset
 from ser_hf.recipe import parse_recipe
 from ser_hf.training.model_stage import build_model
@@ -103,7 +104,7 @@ def main(argv=None) -> None:
         "ratio": anew_seconds / reuse_seconds,
         "max_abs_difference": difference,
     }
-    print(machine_line())
+    print(machine_description())
     print(f"{report['recipe']}: {len(merged)} clips merged from " + ", ".join(f"{n} ({c})" for n, c in clips.items()))
     print(
         "  each corpus encoded alone first (one-off): " + ", ".join(f"{n} {s:.1f} s" for n, s in each_seconds.items())

@@ -43,6 +43,7 @@ from statistics import median
 from typing import Optional
 
 from bench.harness import (
+    LOSS_TOLERANCE,
     REPO,
     SAMPLE,
     SHARED_RAVDESS,
@@ -51,8 +52,8 @@ from bench.harness import (
     alternating,
     check_device,
     data_dir,
+    gpu_figures,
     link_or_copy,
-    machine_line,
     peer_flags,
     run_measured,
     speed_arguments,
@@ -64,6 +65,7 @@ from bench.harness import (
 )
 from ser_hf.cli.loco import add_model_path_argument
 from ser_hf.experiments.kfold import kfold_values
+from ser_hf.experiments.results import machine_description
 from ser_hf.recipe import Recipe
 from ser_hf.recipe.overrides import model_paths as parse_model_paths
 from ser_hf.recipe.overrides import with_model_path
@@ -75,7 +77,7 @@ EMBEDDED = REPO / "pretrained" / "whisper-tiny.en-encoder"
 ARMS = ("serhf", "peer")
 ARM_NAMES = {"serhf": "ser-hf", "peer": "example script"}
 #: The settings both tools get besides the flags (no command has needed another value).
-SEED, LEARNING_RATE, MAX_SECONDS, LOSS_TOLERANCE = 42, 3.0e-5, 20.0, 0.05
+SEED, LEARNING_RATE, MAX_SECONDS = 42, 3.0e-5, 20.0
 
 
 def parse_args(argv=None):
@@ -267,7 +269,7 @@ def main(argv=None) -> dict:
         ravdess, audiofolder, train, validation, clips = write_clips(source, work, args)
         geometry = "wav2vec2-base" if args.geometry == "base" else f"wav2vec2 ({args.geometry})"
         clip_kind = f"every clip cut or padded to {args.seconds:g} s" if args.seconds else "real clips"
-        print(machine_line(args.device), flush=True)
+        print(machine_description(args.device), flush=True)
         print(
             f"{geometry}, random weights, full fine-tuning (feature encoder frozen), {args.device}, "
             f"{'bf16' if args.bf16 else 'fp32'}; {clips} training clips of {source} ({clip_kind}), batch "
@@ -311,11 +313,7 @@ def run_line(arm: str, run: int, result: dict) -> str:
         f"({result['clips_per_second_after_step_1']:6.2f} after step 1), train_loss {result['train_loss']:.4f}, "
         f"peak RSS {result['peak_rss_bytes'] / 2**30:.2f} GiB"
     )
-    if "peak_gpu_memory_bytes" in result:
-        line += f", peak GPU memory {result['peak_gpu_memory_bytes'] / 2**30:.2f} GiB"
-    if "gpu_utilisation" in result:
-        busy = result["gpu_utilisation"]
-        line += f", GPU {busy['mean_percent']:.0f} % ({busy['busy_fraction']:.0%} of samples >= 85 %)"
+    line += gpu_figures(result.get("peak_gpu_memory_bytes"), result.get("gpu_utilisation"))
     return line + f", whole process {result['process_seconds']:.0f} s"
 
 
@@ -381,28 +379,23 @@ def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, lear
 
 
 def score_peer(model_dir: Path, feature_extractor_dir: str, clips: list[tuple[str, str, str]], device: str) -> dict:
-    """The example script's saved model on the test clips, through its own preprocessing (the 30-s window)."""
+    """The example script's saved model on the test clips through ``pipeline("audio-classification")`` and its own
+    preprocessing (the 30-s window)."""
     import numpy as np
-    import soundfile
-    import torch
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+    from transformers import pipeline
 
+    from ser_hf.data.decode import decode_waveform
     from ser_hf.evaluation.metrics import classification_metrics
 
-    model = AutoModelForAudioClassification.from_pretrained(model_dir).eval().to(device)
-    extractor = AutoFeatureExtractor.from_pretrained(feature_extractor_dir)
-    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    logits = []
-    for start in range(0, len(clips), 8):
-        waves = [
-            soundfile.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
-            for path, _, _ in clips[start : start + 8]
-        ]
-        inputs = extractor(waves, sampling_rate=extractor.sampling_rate, return_tensors="pt").to(device)
-        with torch.no_grad():
-            logits.append(model(**inputs).logits.float().cpu().numpy())
+    classifier = pipeline(
+        "audio-classification", model=str(model_dir), feature_extractor=feature_extractor_dir, device=device
+    )
+    names = [classifier.model.config.id2label[index] for index in range(classifier.model.config.num_labels)]
+    waves = [decode_waveform(path, classifier.feature_extractor.sampling_rate) for path, _, _ in clips]
+    outputs = classifier(waves, batch_size=8, top_k=None)
+    scores = np.log([[{s["label"]: s["score"] for s in output}[name] for name in names] for output in outputs])
     labels = [names.index(label) for _, label, _ in clips]
-    return classification_metrics(labels, np.concatenate(logits), names, speakers=[s for _, _, s in clips])
+    return classification_metrics(labels, scores, names, speakers=[speaker for _, _, speaker in clips])
 
 
 def fold_main(args) -> dict:
@@ -411,7 +404,7 @@ def fold_main(args) -> dict:
     if args.quick:
         model_paths.setdefault(read_recipe_file(args.recipe)["model_name_or_path"], str(EMBEDDED))
     work = args.output_dir or Path(tempfile.mkdtemp(prefix="ser_hf_peer_fold_"))
-    print(machine_line(), flush=True)
+    print(machine_description(), flush=True)
     values = fold_values(args, model_paths, work / "serhf")
     (serhf,) = [report.to_dict() for report in run_parsed_recipe(Recipe.from_values(values))]
     model, batch = values["model_name_or_path"], values["per_device_train_batch_size"]

@@ -25,12 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import means_over_corpora
 from ser_hf.atomic_files import write_text_atomic
+from ser_hf.errors import RecipeError
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveCorpus
-from ser_hf.experiments.results import run_fields
+from ser_hf.experiments.results import read_result_file, run_fields
 from ser_hf.inputs.degradations import parse_conditions
 from ser_hf.recipe.adaptation import trained_model_facts
+from ser_hf.recipe.overrides import key_value_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 #: The conditions of issue 86's targets: noise at 10 and 0 dB SNR, telephone, Opus at 12 kbit/s, a room of RT60 0.6 s.
@@ -69,13 +72,8 @@ def score(model: Path, folder: Path, labels: list[str]) -> dict:
 
 
 def summary(cells: dict) -> dict:
-    """Per left-out corpus, the mean over seeds of clean UA and of each condition's UA and change; then the mean over
-    corpora of each seed, and those seed means' mean and range (clean, each condition, and the conditions' mean)."""
-    corpora = sorted(
-        {cell["test"] for cell in cells.values()}, key=list(cell["test"] for cell in cells.values()).index
-    )
-    seeds = sorted({cell["seed"] for cell in cells.values()})
-    columns = ["clean", *CONDITIONS, "conditions"]
+    """Per left-out corpus, the mean over seeds of clean UA and of each condition's UA; then the mean over corpora of
+    each seed, and those seed means' mean and range (clean, each condition, and the conditions' mean)."""
 
     def value(cell: dict, column: str) -> float:
         if column == "clean":
@@ -84,33 +82,25 @@ def summary(cells: dict) -> dict:
             return float(np.mean([cell[name]["unweighted_accuracy"] for name in CONDITIONS]))
         return cell[column]["unweighted_accuracy"]
 
-    by_corpus = {
-        corpus: {
-            column: round(float(np.mean([value(c, column) for c in cells.values() if c["test"] == corpus])), 2)
-            for column in columns
-        }
-        for corpus in corpora
+    columns = {
+        column: means_over_corpora((cell["test"], cell["seed"], value(cell, column)) for cell in cells.values())
+        for column in ["clean", *CONDITIONS, "conditions"]
     }
-    by_seed = {}
-    for seed in seeds:
-        of_seed = [c for c in cells.values() if c["seed"] == seed]
-        if {c["test"] for c in of_seed} == set(corpora):  # a seed counts once every corpus is scored
-            by_seed[seed] = {column: float(np.mean([value(c, column) for c in of_seed])) for column in columns}
-    mean = (
-        {
-            column: {
-                "mean": round(float(np.mean([row[column] for row in by_seed.values()])), 2),
-                "range": [
-                    round(min(row[column] for row in by_seed.values()), 2),
-                    round(max(row[column] for row in by_seed.values()), 2),
-                ],  # fmt: skip
-            }
-            for column in columns
-        }
-        if by_seed
-        else {}
-    )
-    return {"corpora": corpora, "seeds": sorted(by_seed), "by_corpus": by_corpus, "mean": mean}
+    by_corpus, by_seed = columns["clean"]
+    return {
+        "corpora": list(by_corpus),
+        "seeds": list(by_seed),
+        "by_corpus": {corpus: {c: round(means[0][corpus], 2) for c, means in columns.items()} for corpus in by_corpus},
+        "mean": {
+            column: {"mean": round(float(np.mean(list(seeds.values()))), 2), "range": _range(seeds.values())}
+            for column, (_, seeds) in columns.items()
+            if seeds
+        },
+    }
+
+
+def _range(values) -> list[float]:
+    return [round(min(values), 2), round(max(values), 2)]
 
 
 def markdown(document: dict) -> str:
@@ -150,10 +140,16 @@ def markdown(document: dict) -> str:
 def loco_cells(path: Path) -> tuple[dict, dict]:
     """The settings of a ``ser-hf loco`` result file and its cells by key, refused in one line when it is not one."""
     try:
-        document = json.loads(path.read_text())
-        return document["settings"], {cell["key"]: cell for cell in document["cells"]}
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise SystemExit(f"--loco {path}: not a ser-hf loco result file ({error!r})") from None
+        document = read_result_file(path, "loco", "give --loco a ser-hf loco result file")
+    except RecipeError as error:
+        raise SystemExit(f"--loco {error}") from None
+    return document["settings"], {cell["key"]: cell for cell in document["cells"]}
+
+
+def write_results(path: Path, document: dict) -> None:
+    """The result file and its table beside it (``.md``), each written whole or not at all."""
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+    write_text_atomic(path.with_suffix(".md"), markdown(document))
 
 
 def main(argv=None) -> dict:
@@ -165,12 +161,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips-per-label", type=int, default=40)
     parser.add_argument("--samples-dir", type=Path, default=REPO / "outputs" / "robustness_samples")
     args = parser.parse_args(argv)
-    runs = {}
-    for text in args.loco:
-        name, _, path = text.partition("=")
-        if not path:
-            raise SystemExit(f"--loco {text}: expected NAME=RESULT.json")
-        runs[name] = Path(path)
+    try:
+        runs = {name: Path(path) for name, path in key_value_pairs(args.loco, "--loco", "NAME=RESULT.json").items()}
+    except RecipeError as error:
+        parser.error(str(error))
     document = json.loads(args.results.read_text()) if args.results.is_file() else {"runs": {}}
     if document.get("clips_per_label", args.clips_per_label) != args.clips_per_label:
         raise SystemExit(f"{args.results} holds samples of {document['clips_per_label']} clips a label: --restart")
@@ -199,12 +193,10 @@ def main(argv=None) -> dict:
             row = score(model, folder, [label for label in labels if label in cell["scored_labels"]])
             run["cells"][key] = {"test": corpus, "seed": cell["seed"], "model": str(model), **row}
             print(name, key, row["clean"], {c: row[c]["change"] for c in CONDITIONS}, flush=True)
-            write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
-            write_text_atomic(args.results.with_suffix(".md"), markdown(document))
+            write_results(args.results, document)
     for run in document["runs"].values():
         run["summary"] = summary(run["cells"])
-    write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
-    write_text_atomic(args.results.with_suffix(".md"), markdown(document))
+    write_results(args.results, document)
     return document
 
 

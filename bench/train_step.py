@@ -47,6 +47,7 @@ import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, Wav2Vec2Config, set_seed
 
 from bench.harness import (
+    LOSS_TOLERANCE,
     SSL_GEOMETRIES,
     EpochTimer,
     UtilisationSampler,
@@ -54,7 +55,7 @@ from bench.harness import (
     check_device,
     data_dir,
     fixed_length_copy,
-    machine_line,
+    gpu_figures,
     ravdess_splits,
     speed_arguments,
     speed_parser,
@@ -63,6 +64,7 @@ from bench.harness import (
     write_json,
 )
 from ser_hf.data.decode import WAVEFORM_COLUMN
+from ser_hf.experiments.results import machine_description
 from ser_hf.inputs.feature_encoder_cache import NUM_SAMPLES_COLUMN
 from ser_hf.inputs.modes import input_mode as recipe_input_mode
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor, ssl_lora_config
@@ -79,8 +81,6 @@ SSL_MODES = {
     "fast": {"freeze_base_model": True, "cache_encoder_outputs": True},
 }
 ARMS = ("straightforward", "ser-hf")
-#: Largest relative difference of the loops' final losses that counts as equal.
-LOSS_TOLERANCE = 0.05
 
 
 def build_model(args, labels):
@@ -257,7 +257,7 @@ def run(args, splits_audio, splits_prepared, sampler: Optional[UtilisationSample
             f"  {arm:<15} run {repeat + 1}: one-off {one_off:.1f} s, epochs "
             + ", ".join(f"{seconds:.1f}" for seconds in timer.seconds)
             + f" s, padded {100 * meter.padded_fraction:.0f} %, final loss {result['final_loss'][-1]:.4f}"
-            + (f", peak GPU memory {result['peak_gpu_mib'][-1]:.0f} MiB" if on_gpu else ""),
+            + gpu_figures(result["peak_gpu_mib"][-1] * 2**20 if on_gpu else None, None),
             flush=True,
         )
         del trainer, model
@@ -296,12 +296,8 @@ def report(args, clips: int, results: dict[str, dict]) -> dict:
         if result["utilisation"]:
             summary[arm]["gpu_utilisation"] = utilisation_summary(result["utilisation"])
         line = f"  {arm:<15} {rates[arm]:8.2f} clips/s, padded {100 * median(result['padded']):.0f} %"
-        if result["peak_gpu_mib"]:
-            line += f", peak GPU memory {summary[arm]['peak_gpu_mib']:.0f} MiB"
-        if result["utilisation"]:
-            busy = summary[arm]["gpu_utilisation"]
-            line += f", GPU {busy['mean_percent']:.0f} % ({busy['busy_fraction']:.0%} of samples at 85 % or more)"
-        print(line)
+        peak = summary[arm].get("peak_gpu_mib")
+        print(line + gpu_figures(peak * 2**20 if peak else None, summary[arm].get("gpu_utilisation")))
     summary["speedup"] = rates["ser-hf"] / rates["straightforward"]
     summary["run_speedups"] = [
         sum(timed(a)) / sum(timed(b)) for a, b in zip(straight["epoch_seconds"], ours["epoch_seconds"])
@@ -357,7 +353,7 @@ def main(argv=None) -> None:
     datasets.disable_progress_bars()
 
     folder = data_dir(args.quick, args.data_dir)
-    print(f"# bench/train_step.py on {machine_line(args.device)}")
+    print(f"# bench/train_step.py on {machine_description(args.device)}")
     scratch = tempfile.TemporaryDirectory(prefix="bench_train_step_clips_")
     if args.seconds:
         folder = fixed_length_copy(folder, args.seconds, Path(scratch.name) / "ravdess")

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.harness import SHARED_RAVDESS, machine_line, write_json
+from bench.harness import SHARED_RAVDESS, write_json
 from ser_hf import load_corpus, prepare_audio
+from ser_hf.experiments.results import machine_description
 from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
 
@@ -134,7 +135,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--results", type=Path, help="write the results to this .json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    print(machine_line(args.device))
+    print(machine_description(args.device))
     results = speed_and_window(args)
     write_json(args.results, results, args.device)
     return results

@@ -1,12 +1,14 @@
-"""bench/adapt.py's own logic, the rest being ``ser-hf learning-curve`` (tests/cli/test_learning_curve.py): the
-general model of each direction is the shipped speaker-statistics recipe less the left-out corpus (its validation
-speakers kept where they exist), and the summary averages draws, then TESS's two directions, then the corpora."""
+"""bench/adapt.py's own logic, the rest being ``ser-hf learning-curve`` (tests/cli/test_learning_curve.py): the general
+model of each direction is the shipped speaker-statistics recipe less the left-out corpus (its validation speakers kept
+where they exist; values, no recipe file written), and the summary averages draws, then TESS's two directions, then the
+corpora."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
+from ser_hf.recipe import Recipe
 from tests.conftest import load_bench
 
 adapt = load_bench("adapt")
@@ -56,19 +58,21 @@ def test_the_summary_keeps_the_conditions_apart_and_scores_the_adaptations_own_e
 @pytest.mark.parametrize("left_out", ["ravdess", "tess", "nemo"])
 def test_each_general_model_is_the_shipped_speaker_recipe_without_the_left_out_corpus(tmp_path, left_out):
     shipped = yaml.safe_load(adapt.GENERAL_RECIPE.read_text())
-    recipe = yaml.safe_load(adapt.general_recipe(left_out, "whisper-base", tmp_path / "general").read_text())
+    recipe = adapt.general_values(left_out, "whisper-base", tmp_path / "general")
     assert left_out not in recipe["corpus"] and len(recipe["corpus"]) == len(shipped["corpus"]) - 1
     assert left_out not in recipe["corpus_weights"] and left_out not in recipe["train_only_corpora"]
     # BanglaSER (never left out: it lacks fear) trains in every direction, read from ../shared/data/banglaser.
     assert recipe["data_dir"][recipe["corpus"].index("banglaser")] == str(adapt.SHARED / "banglaser")
     assert "banglaser" in recipe["train_only_corpora"]
     changed = {"corpus", "data_dir", "corpus_weights", "train_only_corpora", "model_name_or_path", "output_dir"}
-    changed |= {"disable_tqdm", "report_to", "train_speakers", "validation_speakers", "test_speakers"}
+    changed |= {"push_to_hub", "report_to", "train_speakers", "validation_speakers", "test_speakers"}
     # Everything else (statistics, head, training settings) as shipped.
     assert {key: value for key, value in recipe.items() if key not in changed} == {
         key: value for key, value in shipped.items() if key not in changed
     }
     assert recipe["feature_extractor_config"] == {"normalization": "speaker", "speaker_statistics_check": True}
+    # The values train as they are (ser-hf train's parser, every key checked), into the folder asked for.
+    assert Recipe.from_values(recipe).training.output_dir == str(tmp_path / "general")
     if left_out == "ravdess":  # nEMO's two speakers validate (and fit the temperature) in RAVDESS's place
         assert recipe["validation_speakers"] == ["nemo:TP0", "nemo:WR0"]
         assert "nemo" not in recipe["train_only_corpora"] and "nemo:TP0" not in recipe["train_speakers"]

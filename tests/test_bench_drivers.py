@@ -1,5 +1,5 @@
-"""bench/accuracy.py and bench/crosscorpus.py are drivers over ser-hf kfold and ser-hf loco: they name the corpora's
-folders, the seeds and the result files; the protocol (and its tests) is ser_hf.experiments'."""
+"""bench/accuracy.py is a driver over ser-hf kfold: it names the corpora's folders, the fold seeds and the result
+files; the protocol (and its tests) is ser_hf.experiments'."""
 
 from __future__ import annotations
 
@@ -44,15 +44,3 @@ def test_the_kfold_driver_folds_ravdess_and_reads_a_merged_recipes_other_corpora
     )
     with pytest.raises(RecipeError, match="merges savee: not among ../shared/data's"):
         accuracy.corpus_folders(other, tiny_ravdess)
-
-
-def test_the_loco_driver_scores_every_left_out_corpus_on_the_six_emotions_of_the_three_corpora(
-    tmp_path, capsys, monkeypatch
-):
-    crosscorpus = load_bench("crosscorpus")
-    assert crosscorpus.benchmark_labels() == ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
-    absent = {name: tmp_path / "absent" / name for name in crosscorpus.SHARED_CORPORA}
-    monkeypatch.setattr(crosscorpus, "SHARED_CORPORA", absent)
-    with pytest.raises(SystemExit):
-        crosscorpus.main([str(REPO / "recipes" / "ravdess_whisper_base_fast.yaml"), "--results", str(tmp_path)])
-    assert "absent/ravdess" in capsys.readouterr().err and not list(tmp_path.glob("*.json"))

@@ -62,5 +62,5 @@ def test_the_table_gives_each_corpus_and_the_mean_with_its_seed_range():
 def test_a_file_that_is_not_a_loco_result_is_refused_in_one_line(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"rows": []}))
-    with pytest.raises(SystemExit, match="other.json: not a ser-hf loco result file"):
+    with pytest.raises(SystemExit, match="--loco .*other.json: not a loco result file"):
         robustness.loco_cells(path)

@@ -89,7 +89,8 @@ LOCO_INTRO = """\
 RAVDESS, TESS and nEMO only, by the former bench/crosscorpus.py, which trained the `ravdess_*` recipes on the six
 shared emotions only: compare these rows with each other, not with the headline. Pooled UA with its speaker interval
 (TESS's 2 speakers: none); several seeds: mean (range). Statistics: "corpus"/"speaker" read unlabelled clips of the
-set-up or speaker (transductive), "global" one clip alone. `python -m bench.crosscorpus RECIPE` runs one again.
+set-up or speaker (transductive), "global" one clip alone. `ser-hf loco RECIPE --corpus ravdess tess nemo --data_dir
+RAVDESS TESS NEMO --score_labels neutral happy sad angry fearful surprised --output RESULT.json` runs one again.
 """
 
 KFOLD_INTRO = """\
@@ -124,7 +125,7 @@ recipes on other fold seeds (seed 7: the folds they were tuned on), and the your
 """
 
 CROSS_INTRO = """\
-### Cross-corpus: RAVDESS and TESS (bench/crosscorpus.py)
+### Cross-corpus: RAVDESS and TESS (the former bench/crosscorpus.py)
 
 Each recipe trained on every speaker of one corpus and tested on every speaker of the other, on the 7 emotions they
 share (RAVDESS's calm left out). The interval is the speaker bootstrap; TESS's two speakers are too few for one.

@@ -17,19 +17,29 @@ from ..atomic_files import write_text_atomic
 from ..errors import RecipeError
 
 
-def machine_description() -> str:
-    """Cores, CPU or GPU, library versions, date and the load average (other work on a shared machine)."""
+def machine_description(device: Optional[str] = None) -> str:
+    """Cores, CPU model, GPU (where `device` is a CUDA one; by default wherever torch sees one), library versions,
+    date and the load average (other work on a shared machine)."""
     import torch
     import transformers
 
-    where = f"{os.cpu_count()} cores ({platform.processor() or platform.machine()})"
-    if torch.cuda.is_available():
+    where = f"{os.cpu_count()} cores ({_cpu_model()})"
+    if (device is None or str(device).startswith("cuda")) and torch.cuda.is_available():
         where += f", GPU {torch.cuda.get_device_name()}"
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
     return (
         f"{platform.node()}: {where}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"transformers {transformers.__version__}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load}"
     )
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, where ``platform.processor()`` is empty)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def source_commit() -> str:
@@ -49,13 +59,14 @@ def source_commit() -> str:
     return done.stdout.strip()
 
 
-def run_fields(command: Optional[str] = None) -> dict[str, str]:
-    """``command`` (``sys.argv`` unless given), ``date``, ``commit`` and ``machine``."""
+def run_fields(command: Optional[str] = None, device: Optional[str] = None) -> dict[str, str]:
+    """``command`` (``sys.argv`` unless given), ``date``, ``commit`` and ``machine`` (:func:`machine_description`
+    of `device`)."""
     return {
         "command": " ".join(sys.argv) if command is None else command,
         "date": time.strftime("%Y-%m-%d"),
         "commit": source_commit(),
-        "machine": machine_description(),
+        "machine": machine_description(device),
     }
 
 
@@ -86,6 +97,26 @@ def first_difference(key: str, written: Any, value: Any) -> tuple[str, Any, Any]
             if written.get(name) != value.get(name):
                 return first_difference(f"{key}.{name}", written.get(name), value.get(name))
     return key, written, value
+
+
+def read_result_file(path: str | os.PathLike, experiment: str, remedy: str = "give another file") -> dict[str, Any]:
+    """The result file of `experiment` (``loco``, ``kfold``, ``learning-curve``) at `path`, refused in one line naming
+    the file and what is wrong (ending with `remedy`) where it cannot be read or is not such a file."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise RecipeError(f"{path}: cannot be read back as a result file ({error}).") from None
+    where = f"{path}: not a {experiment} result file"
+    if not isinstance(document, dict):
+        raise RecipeError(f"{where} (a JSON {type(document).__name__}, not an object); {remedy}.")
+    if not isinstance(document.get("settings"), dict) or not isinstance(document.get("cells", []), list):
+        raise RecipeError(f"{where} (no settings object or no list of cells); {remedy}.")
+    if any(not isinstance(cell, dict) or "key" not in cell for cell in document.get("cells", [])):
+        raise RecipeError(f"{where} (a cell without its key); {remedy}.")
+    if document.get("experiment") != experiment:
+        raise RecipeError(f"{path} holds a {document.get('experiment')!r} result, not {experiment!r}: {remedy}.")
+    return document
 
 
 class ResultFile:
@@ -122,22 +153,7 @@ class ResultFile:
             self._read_back()
 
     def _read_back(self) -> None:
-        try:
-            document = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise RecipeError(f"{self.path}: cannot be read back as a result file ({error}).") from None
-        where = f"{self.path}: not a {self.experiment} result file"
-        if not isinstance(document, dict):
-            raise RecipeError(f"{where} (a JSON {type(document).__name__}, not an object); give another --output.")
-        if not isinstance(document.get("settings"), dict) or not isinstance(document.get("cells", []), list):
-            raise RecipeError(f"{where} (no settings object or no list of cells); give another --output.")
-        if any(not isinstance(cell, dict) or "key" not in cell for cell in document.get("cells", [])):
-            raise RecipeError(f"{where} (a cell without its key); give another --output.")
-        if document.get("experiment") != self.experiment:
-            raise RecipeError(
-                f"{self.path} holds a {document.get('experiment')!r} result, not {self.experiment!r}: give another "
-                "--output."
-            )
+        document = read_result_file(self.path, self.experiment, "give another --output")
         for key, value in self.settings.items():
             written = document["settings"].get(key)
             if key == CLIPS_SETTING and written != value:
@@ -183,4 +199,12 @@ class ResultFile:
         write_text_atomic(self.path, json.dumps(self.document(), indent=2) + "\n")
 
 
-__all__ = ["CLIPS_SETTING", "ResultFile", "file_fingerprint", "machine_description", "run_fields", "source_commit"]
+__all__ = [
+    "CLIPS_SETTING",
+    "ResultFile",
+    "file_fingerprint",
+    "machine_description",
+    "read_result_file",
+    "run_fields",
+    "source_commit",
+]

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import machine_line, run_fields, set_threads
+from bench.harness import set_threads
+from ser_hf.experiments.results import machine_description, run_fields
 
 WHOLE = "whole"
 TRAINING = "training"
@@ -74,7 +75,7 @@ def main(argv=None) -> dict:
     labels = {clip["path"]: clip["label"] for clip in clips}
     speakers = {clip["path"]: clip["speaker_id"] for clip in clips}
     classifier = load_classifier(str(args.model))
-    print(machine_line())
+    print(machine_description())
     print(f"{args.model}: {len(clips)} test clips of {len(set(speakers.values()))} speakers")
     rng = np.random.default_rng(args.seed)
     results = {}

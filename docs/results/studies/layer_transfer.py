@@ -5,16 +5,16 @@ leave-one-corpus-out, made without the left-out corpus.
         --model-path openai/whisper-base=../shared/models/whisper-base-encoder \\
         --results docs/results/crosscorpus/layer_transfer-whisper_base.json
 
-The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO on the labels all three share, as
-``bench/crosscorpus.py`` loads them; every layer's mean and standard deviation per clip) is read once. For every
-ordered pair of corpora (train on one, test on the other) and every candidate set of layers (``--layers``, e.g.
+The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO on the labels all three share, as the
+former ``bench/crosscorpus.py`` loaded them; every layer's mean and standard deviation per clip) is read once. For
+every ordered pair of corpora (train on one, test on the other) and every candidate set of layers (``--layers``, e.g.
 ``0-6 1-3 2-4``; 0 is the input embeddings), a probe, a class-balanced logistic regression (C 0.1) on those layers'
-statistics, is trained and scored (UA on the test corpus), with the statistics standardised as each normalisation
-does (``global``: the training corpus' statistics; ``corpus``: each corpus with its own). A probe, not the recipe's
-head: 24 fits a normalisation take a minute where the recipe would take an hour, and only the ranking is used.
+statistics, is trained and scored (UA on the test corpus), with the statistics standardised as each normalisation does
+(``global``: the training corpus' statistics; ``corpus``: each corpus with its own). A probe, not the recipe's head: 24
+fits a normalisation take a minute where the recipe would take an hour, and only the ranking is used.
 
 The choice for a left-out corpus is the candidate with the best mean UA over the pairs of the *other* corpora (both
-directions): the left-out corpus is never read, so ``bench/crosscorpus.py --set model_config.pooled_layers=...``
+directions): the left-out corpus is never read, so ``ser-hf loco --model_config.pooled_layers ...``
 with that choice reports an honest figure for it. The choice for a general recipe (trained on every corpus, scored
 on corpora nobody here has) is the best mean over all pairs. Printed: the table of pairs, and the choices; with
 ``--results``, the same as JSON and a Markdown table beside it.
@@ -37,12 +37,13 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from bench.crosscorpus import benchmark_labels
-from bench.harness import SHARED_CORPORA, add_threads_argument, machine_line, run_fields, set_threads
+from bench.harness import SHARED_CORPORA, add_threads_argument, set_threads
 from ser_hf.cli.loco import add_model_path_argument
+from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
 from ser_hf.errors import RecipeError
-from ser_hf.experiments.loco import loco_values
+from ser_hf.experiments.loco import loco_values, shared_labels
+from ser_hf.experiments.results import machine_description, run_fields
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
 from ser_hf.recipe import Recipe
 from ser_hf.recipe.overrides import model_paths as parse_model_paths
@@ -132,9 +133,9 @@ def choices(scores: Mapping[str, Mapping[str, float]], corpora: Sequence[str], k
 
 
 def merged_states(recipe: Path, model_paths: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(states, labels, corpora)`` of every clip of the corpora ``bench/crosscorpus.py`` merges, read from the FAST
-    `recipe`'s cache (encoded first where it is not cached): states `(clips, layers, 2 x width)`, each layer's mean
-    and standard deviation."""
+    """``(states, labels, corpora)`` of every clip of the corpora the former ``bench/crosscorpus.py`` merged, read from
+    the FAST `recipe`'s cache (encoded first where it is not cached): states `(clips, layers, 2 x width)`, each
+    layer's mean and standard deviation."""
     columns = merged_columns(recipe, model_paths)
     return columns[ENCODER_STATES_COLUMN], columns["label"], columns["corpus"]
 
@@ -149,7 +150,9 @@ def merged_columns(recipe: Path, model_paths: Mapping[str, str]) -> dict[str, np
         in_play = {
             "corpus": list(SHARED_CORPORA),
             "data_dir": [str(path) for path in SHARED_CORPORA.values()],
-            "labels": benchmark_labels(),
+            "labels": shared_labels(
+                {name: CORPORA[name].emotion_codes.values() for name in SHARED_CORPORA}, list(SHARED_CORPORA)
+            ),
             "feature_extractor_config.normalization": "global",
         }
         values, _ = loco_values(recipe, in_play, model_paths=model_paths)
@@ -221,7 +224,7 @@ def main(argv=None) -> dict:
         parser.error(str(error))
     set_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
-    print(machine_line())
+    print(machine_description())
     try:
         states, labels, corpora = merged_states(args.recipe, model_paths)
     except RecipeError as error:

@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bench.harness import machine_line, set_threads
+from bench.harness import set_threads
 from docs.results.studies.layer_transfer import (
     PROBE_C,
     choice_table,
@@ -39,6 +39,7 @@ from docs.results.studies.layer_transfer import (
     standardised,
 )
 from ser_hf.errors import RecipeError
+from ser_hf.experiments.results import machine_description
 from ser_hf.recipe.overrides import model_paths as parse_model_paths
 from ser_hf.training.self_training import pick_pseudo_labels
 
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         candidates = {spec: parse_candidate(spec) for spec in args.candidates}
         set_threads(args.threads)
         logging.basicConfig(level=logging.WARNING)
-        print(machine_line())
+        print(machine_description())
         states, labels, corpora = merged_states(args.recipe, model_paths)
     except RecipeError as error:
         parser.error(str(error))

@@ -8,7 +8,7 @@ labels), against each speaker's own (the ``speaker`` normalisation, which needs 
         --results docs/results/crosscorpus/statistics_transfer-whisper_base.json
 
 The recipe's FAST cache of the merged corpora (RAVDESS actors 01-20, TESS, nEMO on the labels all three share, as
-``bench/crosscorpus.py`` loads them) is read once. For every ordered pair of corpora and every candidate
+the former ``bench/crosscorpus.py`` loaded them) is read once. For every ordered pair of corpora and every candidate
 (``--candidates``: ``corpus``, ``whitened``, ``speaker``, ``clusters:K``, ``speaker_space:K``), every layer's
 statistics are standardised as the candidate says and a probe (class-balanced logistic regression, C 0.1, as in
 ``layer_transfer``) is trained on one corpus and scored (UA) on the other. ``clusters:K`` groups each corpus'
@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bench.harness import machine_line, set_threads
+from bench.harness import set_threads
 from docs.results.studies.layer_transfer import (
     PROBE_C,
     choice_table,
@@ -47,6 +47,7 @@ from docs.results.studies.layer_transfer import (
     standardised,
 )
 from ser_hf.errors import RecipeError
+from ser_hf.experiments.results import machine_description
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
 from ser_hf.recipe.overrides import model_paths as parse_model_paths
 
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         cluster_layers = parse_layers(args.cluster_layers)
         set_threads(args.threads)
         logging.basicConfig(level=logging.WARNING)
-        print(machine_line())
+        print(machine_description())
         columns = merged_columns(args.recipe, model_paths)
     except RecipeError as error:
         parser.error(str(error))

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import yaml
 
-from bench.harness import REPO, SHARED_CORPORA, commit, machine_line
+from bench.harness import REPO, SHARED_CORPORA
 from ser_hf.cli.loco import add_model_path_argument
+from ser_hf.experiments.results import machine_description, source_commit
 from ser_hf.recipe.overrides import model_paths as parse_model_paths
 
 GUIDE = REPO / "docs" / "guides" / "your-data.md"
@@ -75,7 +76,7 @@ def main(argv=None) -> list[dict]:
     other = "speaker" if guide_normalization == "global" else "global"
     folder = flat_folder(args.output_dir)
     rows = json.loads(args.results.read_text())["rows"] if args.results.is_file() else []
-    print(machine_line(), flush=True)
+    print(machine_description(), flush=True)
     encoders = {"guide": recipe["model_name_or_path"], "whisper-base": model_paths.get(BASE, BASE)}
     for encoder, path in encoders.items():
         for normalization in (guide_normalization, other):
@@ -120,9 +121,9 @@ def main(argv=None) -> list[dict]:
                         "benchmark": "docs/results/studies/your_data.py",
                         "protocol": f"the guide's recipe on nEMO laid out flat; {SPLIT}",
                         "command": "python " + " ".join(sys.argv),
-                        "machine": machine_line(),
+                        "machine": machine_description(),
                         "date": time.strftime("%Y-%m-%d"),
-                        "commit": commit(),
+                        "commit": source_commit(),
                         "rows": rows,
                     },
                     indent=1,
