@@ -36,11 +36,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from bench.harness import means_over_corpora
+from bench.harness import means_over_corpora, write_json
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
 from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
@@ -113,6 +113,10 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     def key(cell: Mapping[str, Any]) -> tuple:
         return cell.get("condition", "ordinary"), cell["arm"], cell["k"]
 
+    def mean(values) -> Optional[float]:
+        values = list(values)
+        return round(float(np.mean(values)), 2) if values else None
+
     cells = [(name, cell) for name, document in directions.items() for cell in document["cells"]]
     keys = sorted(
         {key(cell) for _, cell in cells},
@@ -121,12 +125,11 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     rows = []
     for condition, arm, k in keys:
         chosen = [(name, cell) for name, cell in cells if key(cell) == (condition, arm, k)]
-        by_direction = {}
+        by_direction = {}  # in the directions' order, as `cells` comes
         for name, cell in chosen:
             by_direction.setdefault(name, []).append(cell["unweighted_accuracy"])
         by_direction = {
-            name: {"mean": round(float(np.mean(v)), 2), "min": min(v), "max": max(v), "draws": len(v)}
-            for name, v in sorted(by_direction.items(), key=lambda item: list(directions).index(item[0]))
+            name: {"mean": mean(v), "min": min(v), "max": max(v), "draws": len(v)} for name, v in by_direction.items()
         }
         # TESS's two directions averaged into its figure; a draw's mean over the corpora counts once every corpus has
         # a figure of that draw.
@@ -134,9 +137,7 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
             (LEFT_OUT[name], cell["draw"], cell["unweighted_accuracy"]) for name, cell in chosen
         )
         corpora = {corpus: round(by_corpus[corpus], 2) for corpus in CORPORA if corpus in by_corpus}
-        draw_means = list(by_draw.values())
         estimated = [cell for _, cell in chosen if cell.get("estimate_ua") is not None]
-        others = [v for c, v in corpora.items() if c != CHOICE_CORPUS]
         rows.append(
             {
                 "condition": condition,
@@ -145,17 +146,13 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
                 "by_direction": by_direction,
                 "by_corpus": corpora,
                 "corpora": sorted(corpora),
-                "loco_mean": round(float(np.mean(list(corpora.values()))), 2) if corpora else None,
-                "mean_without_choice_corpus": round(float(np.mean(others)), 2) if others else None,
-                "loco_draw_range": [round(min(draw_means), 2), round(max(draw_means), 2)] if draw_means else None,
-                "estimate_mean": (
-                    round(float(np.mean([cell["estimate_ua"] for cell in estimated])), 2) if estimated else None
-                ),
-                "estimate_error": (
-                    round(float(np.mean([abs(c["estimate_ua"] - c["unweighted_accuracy"]) for c in estimated])), 2)
-                    if estimated
-                    else None
-                ),
+                "loco_mean": mean(corpora.values()),
+                "mean_without_choice_corpus": mean(v for c, v in corpora.items() if c != CHOICE_CORPUS),
+                "loco_draw_range": [round(min(by_draw.values()), 2), round(max(by_draw.values()), 2)]
+                if by_draw
+                else None,
+                "estimate_mean": mean(cell["estimate_ua"] for cell in estimated),
+                "estimate_error": mean(abs(cell["estimate_ua"] - cell["unweighted_accuracy"]) for cell in estimated),
                 "kept_unchanged": sum(cell.get("kept") in ("unchanged", "not adapted") for _, cell in chosen),
                 "cells": len(chosen),
             }
@@ -273,13 +270,9 @@ def main(argv=None) -> dict:
                 general = trained_general_model(left_out, args.model_path, args.output_dir)
                 timings.append(time_adaptation(general, left_out, adapt, work))
                 print(timings[-1], flush=True)
-        document = {
-            "benchmark": "bench/adapt.py --time",
-            **run_fields("python " + " ".join(sys.argv)),
-            "timings": timings,
-        }
-        write_text_atomic(args.results, json.dumps(document, indent=2) + "\n")
-        return document
+        command = "python " + " ".join(sys.argv)
+        write_json(args.results, {"benchmark": "bench/adapt.py --time", "timings": timings}, command=command)
+        return json.loads(args.results.read_text())
     directions, models = {}, {}
     for condition in args.conditions:
         for name, left_out, adapt, test in chosen:

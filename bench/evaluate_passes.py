@@ -23,10 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 from bench.harness import add_threads_argument, set_threads, write_json
+from ser_hf.experiments.loco import METRICS
 
 logger = logging.getLogger("bench.evaluate_passes")
 
@@ -38,12 +40,7 @@ def _scores(report) -> np.ndarray:
 
 def _figures(report) -> dict:
     (metrics,) = report["evaluation"].values()
-    return {
-        "clips": metrics["clips"],
-        "unweighted_accuracy": round(metrics["unweighted_accuracy"], 4),
-        "accuracy": round(metrics["accuracy"], 4),
-        "macro_f1": round(metrics["macro_f1"], 4),
-    }
+    return {"clips": metrics["clips"], **{key: round(metrics[key], 4) for key in METRICS}}
 
 
 def timed(run) -> tuple[dict, float]:
@@ -84,25 +81,18 @@ def main(argv=None) -> int:
     source = CorpusSource(args.corpus, args.data_dir)
     speakers = args.speakers.split(",")
     timing_clips = load_evaluation_corpus(source, trained.feature_extractor.sampling_rate, speakers=speakers)
-    user_cache = datasets.config.HF_DATASETS_CACHE
-    with tempfile.TemporaryDirectory(prefix="ser_hf_evaluate_passes_") as cache:
-        # An empty cache of its own: no encoder state of an earlier run is read back.
-        datasets.config.HF_DATASETS_CACHE = Path(cache)
-        encodes_once = evaluate_module.encodes_once
-        evaluate_module.encodes_once = lambda model, feature_extractor: False
-        try:
-            two, two_seconds = timed(
-                lambda: evaluate_on_dataset(trained, timing_clips, source, split="all", batch_size=args.batch_size)
-            )
-        finally:
-            evaluate_module.encodes_once = encodes_once
-        one, one_seconds = timed(
-            lambda: evaluate_on_dataset(trained, timing_clips, source, split="all", batch_size=args.batch_size)
-        )
-        difference = float(np.abs(_scores(one) - _scores(two)).max())
-        logger.info("one pass %.1f s, two passes %.1f s (%d clips)", one_seconds, two_seconds, len(timing_clips))
 
-        datasets.config.HF_DATASETS_CACHE = user_cache
+    def evaluate():
+        return evaluate_on_dataset(trained, timing_clips, source, split="all", batch_size=args.batch_size)
+
+    # An empty cache of its own: no encoder state of an earlier run is read back.
+    with tempfile.TemporaryDirectory(prefix="ser_hf_evaluate_passes_") as cache:
+        with mock.patch.object(datasets.config, "HF_DATASETS_CACHE", Path(cache)):
+            with mock.patch.object(evaluate_module, "encodes_once", lambda model, feature_extractor: False):
+                two, two_seconds = timed(evaluate)
+            one, one_seconds = timed(evaluate)
+    difference = float(np.abs(_scores(one) - _scores(two)).max())
+    logger.info("one pass %.1f s, two passes %.1f s (%d clips)", one_seconds, two_seconds, len(timing_clips))
 
     command = ["OMP_NUM_THREADS=1 python -m bench.evaluate_passes", *(sys.argv[1:] if argv is None else argv)]
     result = {

@@ -1,4 +1,5 @@
-"""Inference throughput: batched `pipeline("audio-classification")` against one pipeline call per file, in one run.
+"""Inference throughput: ``ser-hf predict``'s batched `pipeline("audio-classification")` against one pipeline call per
+file, in one run.
 
     python -m bench.inference --quick        # 60 clips of the shipped sample (actors 07-08)
     python -m bench.inference                # 240 clips of ../shared/data/ravdess_16k (actors 17-20)
@@ -7,11 +8,11 @@
 The model is the Whisper tiny.en encoder the repository embeds (real weights) under a classifier head, as the demo
 recipe builds it, saved with `save_pretrained` and loaded by `pipeline("audio-classification")`, as a trained model
 would be. "one call per file" is what notebooks do: ``classifier(path)`` for each file, the pipeline decoding it
-through FFmpeg; "one call per decoded clip" leaves the decoding out (ser-hf's decoder, before the calls). "batched"
-decodes every file once with ser-hf's decoder, sorts the clips by length and calls the pipeline once with
-``batch_size``. They return every label's score; the largest score difference between batched and one call per file
-is printed (the model masks padding, so batching changes no score beyond float rounding).
-"""
+through FFmpeg; "one call per decoded clip" leaves the decoding out (ser-hf's decoder, before the calls). "batched" is
+what ``ser-hf predict`` runs (``classify_files``): each file decoded once with ser-hf's decoder, a chunk of clips at a
+time sorted by length, ``batch_size`` clips a forward pass. They return every label's score; the largest score
+difference between batched and one call per file is printed (the model masks padding, so batching changes no score
+beyond float rounding)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from transformers import pipeline, set_seed
 
 from bench.harness import REPO, SAMPLE, SHARED_RAVDESS, alternating, speed_arguments, speed_parser, write_json
 from ser_hf.data.decode import decode_waveform
+from ser_hf.deploy.classify import classify_files
 from ser_hf.emotions import EMOTIONS
 from ser_hf.experiments.results import machine_description
 from ser_hf.models import build_ssl_classifier, build_ssl_feature_extractor
@@ -62,16 +64,11 @@ def one_call_per_array(classifier, files) -> list:
 
 
 def batched(classifier, files, batch_size: int) -> list:
-    """Every file's scores from one pipeline call over all of them: decoded once with ser-hf's decoder (libsndfile +
-    soxr, as training reads them), longest first so that each batch holds clips of similar length."""
-    sampling_rate = classifier.feature_extractor.sampling_rate
-    waveforms = [decode_waveform(str(path), sampling_rate) for path in files]
-    order = sorted(range(len(files)), key=lambda index: -len(waveforms[index]))
-    inputs = [{"raw": waveforms[index], "sampling_rate": sampling_rate} for index in order]
-    results = [None] * len(files)
-    for index, scores in zip(order, classifier(inputs, batch_size=batch_size, top_k=None)):
-        results[index] = scores
-    return results
+    """What ``ser-hf predict`` runs (:func:`~ser_hf.deploy.classify.classify_files`): the files decoded with ser-hf's
+    decoder a chunk at a time, longest first, `batch_size` clips a forward pass; every label's score, highest first."""
+    predictions = classify_files(classifier, [str(path) for path in files], batch_size=batch_size, progress=False)
+    ranked = (sorted(prediction.scores.items(), key=lambda item: -item[1]) for prediction in predictions)
+    return [[{"label": label, "score": score} for label, score in scores] for scores in ranked]
 
 
 def same_top_label(first: list, second: list) -> int:

@@ -134,42 +134,47 @@ def save_encoder(folder: Path, geometry: str) -> None:
 def rows_by_split(source: Path, splits: Optional[dict[str, list[str]]] = None) -> tuple[dict, list[str]]:
     """The RAVDESS clips of `source` (``path``, ``label``, ``speaker_id``) of each split's speakers (by default
     :func:`~bench.harness.split_speakers`'s train and validation actors), and the label names."""
-    from datasets import Audio
-
     from ser_hf import load_corpus
 
-    corpus = load_corpus("ravdess", source).cast_column("audio", Audio(decode=False))
+    corpus = load_corpus("ravdess", source).select_columns(["path", "label", "speaker_id"])  # nothing decoded
     splits = splits or dict(zip(("train", "validation"), split_speakers(set(corpus.unique("speaker_id")))))
-    rows = {split: [] for split in splits}
-    for row in corpus.select_columns(["path", "label", "speaker_id"]):
-        split = next((split for split, speakers in splits.items() if row["speaker_id"] in speakers), None)
-        if split:
-            rows[split].append(row)
+    rows = {split: [row for row in corpus if row["speaker_id"] in speakers] for split, speakers in splits.items()}
     return rows, corpus.features["label"].names
+
+
+def write_audiofolder(
+    rows: dict[str, list[dict]], names: list[str], folder: Path, ravdess: Optional[Path] = None, seconds=None
+) -> None:
+    """Each split's clips (:func:`rows_by_split`) as an ``audiofolder`` for the example script (``SPLIT/LABEL/NAME``,
+    hard links where the file system allows); with `ravdess`, first as a RAVDESS-format folder for ser-hf
+    (``Actor_NN/NAME``: links, or WAV files cut or padded to `seconds`), which the audiofolder links to."""
+    for split, split_rows in rows.items():
+        for row in split_rows:
+            path = Path(row["path"])
+            name = path.name if seconds is None else path.stem + ".wav"
+            if ravdess is not None:
+                ours, path = path, ravdess / path.parent.name / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if seconds is None:
+                    link_or_copy(ours, path)
+                else:
+                    write_fixed_length(ours, path, seconds)
+            target = folder / split / names[row["label"]] / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                link_or_copy(path, target)
 
 
 def write_clips(source: Path, work: Path, args) -> tuple[Path, Path, list[str], list[str], int]:
     """The clips both tools read: a RAVDESS-format folder for ser-hf and an audiofolder for the example script.
     Returns (ravdess folder, audiofolder, train speakers, validation speakers, training clips)."""
     rows, names = rows_by_split(source)
-    ravdess, audiofolder = work / "ravdess", work / "audiofolder"
     if args.clips is not None:
         rows = {split: _every_label_first(split_rows, args.clips) for split, split_rows in rows.items()}
-    for split, split_rows in rows.items():
-        for row in split_rows:
-            path = Path(row["path"])
-            name = path.name if args.seconds is None else path.stem + ".wav"
-            ours, theirs = ravdess / path.parent.name / name, audiofolder / split / names[row["label"]] / name
-            ours.parent.mkdir(parents=True, exist_ok=True)
-            theirs.parent.mkdir(parents=True, exist_ok=True)
-            if args.seconds is None:
-                link_or_copy(path, ours)
-            else:
-                write_fixed_length(path, ours, args.seconds)
-            link_or_copy(ours, theirs)
+    write_audiofolder(rows, names, work / "audiofolder", work / "ravdess", args.seconds)
     # The speakers left after --clips: ser-hf's split names only speakers its corpus folder holds.
     train, validation = (sorted({row["speaker_id"] for row in rows[split]}) for split in ("train", "validation"))
-    return ravdess, audiofolder, train, validation, len(rows["train"])
+    return work / "ravdess", work / "audiofolder", train, validation, len(rows["train"])
 
 
 def _every_label_first(rows: list[dict], clips: int) -> list[dict]:
@@ -338,23 +343,6 @@ def fold_values(args, model_paths: dict[str, str], output: Path) -> dict:
     return {**kfold_values(values, 4 if args.quick else 5, 42, output), "folds": [args.fold]}
 
 
-def write_audiofolder(report: dict, data_dir: Path, folder: Path) -> dict[str, list[tuple[str, str, str]]]:
-    """The fold's clips as an ``audiofolder`` (``train/LABEL/``, and the test clips as ``validation/LABEL/``, which
-    the script loads but never scores), hard links where the file system allows; ``(path, label, speaker)`` per
-    split. The clips and labels are the ones ser-hf's report names."""
-    speakers = report["split"]["speakers"]
-    rows, names = rows_by_split(data_dir, {"train": speakers["train"], "validation": speakers["test"]})
-    clips: dict[str, list[tuple[str, str, str]]] = {}
-    for split, split_rows in rows.items():
-        for row in split_rows:
-            target = folder / split / names[row["label"]] / Path(row["path"]).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                link_or_copy(row["path"], target)
-            clips.setdefault(split, []).append((row["path"], names[row["label"]], row["speaker_id"]))
-    return clips
-
-
 def peer_arm(args, model: str, audiofolder: Path, output: Path, batch: int, learning_rate: float) -> dict:
     """The example script's run (``bench/peer/measure.py``, its own process; the whole encoder trained: the script has
     no flag to freeze some layers); what it measured (read back where a previous run in the same `output` finished)."""
@@ -409,7 +397,11 @@ def fold_main(args) -> dict:
     (serhf,) = [report.to_dict() for report in run_parsed_recipe(Recipe.from_values(values))]
     model, batch = values["model_name_or_path"], values["per_device_train_batch_size"]
     learning_rate = values["learning_rate"]  # the fine-tuned layers'; the recipe's head has its own
-    clips = write_audiofolder(serhf, args.data_dir, work / "audiofolder")
+    # The fold's clips (the test clips as validation/, which the script loads but never scores), as ser-hf split them.
+    speakers = serhf["split"]["speakers"]
+    rows, names = rows_by_split(args.data_dir, {"train": speakers["train"], "validation": speakers["test"]})
+    write_audiofolder(rows, names, work / "audiofolder")
+    clips = {split: [(row["path"], names[row["label"]], row["speaker_id"]) for row in r] for split, r in rows.items()}
     print(
         f"fold {args.fold} (fold seed 42): {len(clips['train'])} training clips, {len(clips['validation'])} test "
         f"clips of {', '.join(serhf['split']['speakers']['test'])}; {args.epochs:g} epochs, batch {batch}, encoder "

@@ -34,12 +34,16 @@ def machine_description(device: Optional[str] = None) -> str:
 
 
 def _cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, where ``platform.processor()`` is empty)."""
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, where ``platform.processor()`` is empty), without trademark
+    signs (``Intel Xeon Processor``)."""
+    import re
+
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+            name = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
     except (OSError, StopIteration):
-        return platform.processor() or platform.machine() or "unknown CPU"
+        name = platform.processor() or platform.machine() or "unknown CPU"
+    return re.sub(r"\s*\((?:R|TM)\)", "", name)
 
 
 def source_commit() -> str:

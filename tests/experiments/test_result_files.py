@@ -75,3 +75,29 @@ def test_other_clips_are_named_by_their_counts_per_speaker(tmp_path):
     with pytest.raises(RecipeError, match="it records none: an earlier ser-hf wrote it") as error:
         result_file(path, {CLIPS_SETTING: rows_fingerprint(paths, labels, speakers)})
     assert "\n" not in str(error.value)
+
+
+def test_the_machine_line_names_the_cpu_without_trademark_signs_and_the_gpu_only_where_it_runs(monkeypatch):
+    """Result files record the machine; BENCHMARKS.md reads "N cores (CPU)" from it, so the CPU's name holds no
+    parenthesis of its own, and a CPU run on a machine with a GPU does not claim the GPU."""
+    import builtins
+    import io
+    import re
+
+    import torch
+
+    from ser_hf.experiments import results
+
+    cpuinfo = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480C CPU @ 2.0GHz (TM)\n"
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins,
+        "open",
+        lambda path, *a, **k: io.StringIO(cpuinfo) if path == "/proc/cpuinfo" else real_open(path, *a, **k),
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "NVIDIA H200")
+    on_cpu, on_gpu = results.machine_description("cpu"), results.machine_description("cuda")
+    assert re.match(r"[^:]*: \d+ cores \(Intel Xeon Platinum 8480C CPU @ 2.0GHz\), torch", on_cpu)
+    assert "GPU" not in on_cpu and ", GPU NVIDIA H200, torch" in on_gpu
+    assert "GPU NVIDIA H200" in results.run_fields("cmd")["machine"]  # by default: wherever torch sees one
