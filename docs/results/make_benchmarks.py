@@ -826,7 +826,8 @@ def speed_rows() -> list[list[str]]:
     for result in data["results"]:
         rates = result["rates"]
         add(
-            f"`bench/inference.py`: {result['model']}, batched `pipeline` against one call per file (clips/s)",
+            f"`bench/inference.py`: {result['model']}, `ser-hf predict`'s batches against one `pipeline` call per file "
+            "(clips/s)",
             f"{rates['batched']:.2f}",
             f"{rates['one call per file']:.2f}",
             rates["batched"] / rates["one call per file"],
