@@ -1,6 +1,6 @@
-"""What the benchmarks share: their flags (the speed comparisons' ``--quick``, ``--smoke``, ``--device``, ``--json``,
-``--threads``), A B A B alternation, the result file, the RAVDESS data
-they read and its speaker-independent split, epoch timing, GPU sampling, and the runs of transformers' example script.
+"""What the benchmarks share: the speed comparisons' flags (``--quick``, ``--smoke``, ``--device``, ``--json``,
+``--threads``), A B A B alternation, the result file, the accuracy drivers' averages over corpora, the RAVDESS data
+they read and its speaker split, epoch timing, GPU sampling, and the runs of transformers' example script.
 
 Quick modes read the clips the repository ships (``data/ravdess_sample``: actors 01-08, 30 clips each); full modes
 read ``../shared/data/ravdess_16k`` (actors 01-20, 60 clips each).
