@@ -164,7 +164,7 @@ def write_results(path: Path, directions: Mapping[str, Mapping[str, Any]], model
     document = {
         "benchmark": "bench/adapt.py",
         "protocol": "leave-one-corpus-out, adaptation speakers apart from test speakers (ser-hf learning-curve)",
-        **run_fields("python " + " ".join(sys.argv)),
+        **run_fields(),
         "general_recipe": str(GENERAL_RECIPE.relative_to(REPO)),
         "general_models": dict(models),
         "settings": {
@@ -270,8 +270,7 @@ def main(argv=None) -> dict:
                 general = trained_general_model(left_out, args.model_path, args.output_dir)
                 timings.append(time_adaptation(general, left_out, adapt, work))
                 print(timings[-1], flush=True)
-        command = "python " + " ".join(sys.argv)
-        write_json(args.results, {"benchmark": "bench/adapt.py --time", "timings": timings}, command=command)
+        write_json(args.results, {"benchmark": "bench/adapt.py --time", "timings": timings})
         return json.loads(args.results.read_text())
     directions, models = {}, {}
     for condition in args.conditions:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +168,7 @@ def main(argv=None) -> dict:
     if document.get("clips_per_label", args.clips_per_label) != args.clips_per_label:
         raise SystemExit(f"{args.results} holds samples of {document['clips_per_label']} clips a label: --restart")
     document.update(
-        run_fields("python -m bench.robustness " + " ".join(sys.argv[1:] if argv is None else argv)),
+        run_fields(),
         conditions=CONDITIONS,
         clips_per_label=args.clips_per_label,
     )

@@ -64,10 +64,13 @@ def source_commit() -> str:
 
 
 def run_fields(command: Optional[str] = None, device: Optional[str] = None) -> dict[str, str]:
-    """``command`` (``sys.argv`` unless given), ``date``, ``commit`` and ``machine`` (:func:`machine_description`
-    of `device`)."""
+    """``command`` (unless given, the command line this process started with, as it can be typed again:
+    ``python -m bench.inference --quick``), ``date``, ``commit`` and ``machine`` (:func:`machine_description` of
+    `device`)."""
+    import shlex
+
     return {
-        "command": " ".join(sys.argv) if command is None else command,
+        "command": shlex.join(["python", *sys.orig_argv[1:]]) if command is None else command,
         "date": time.strftime("%Y-%m-%d"),
         "commit": source_commit(),
         "machine": machine_description(device),

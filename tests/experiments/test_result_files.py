@@ -101,3 +101,15 @@ def test_the_machine_line_names_the_cpu_without_trademark_signs_and_the_gpu_only
     assert re.match(r"[^:]*: \d+ cores \(Intel Xeon Platinum 8480C CPU @ 2.0GHz\), torch", on_cpu)
     assert "GPU" not in on_cpu and ", GPU NVIDIA H200, torch" in on_gpu
     assert "GPU NVIDIA H200" in results.run_fields("cmd")["machine"]  # by default: wherever torch sees one
+
+
+def test_the_recorded_command_is_the_command_line_as_it_can_be_typed_again(monkeypatch):
+    """Unless a caller names it, the command is how this process was started (``python -m bench.inference ...``), not
+    ``sys.argv``, whose first item is the module's file."""
+    import sys
+
+    from ser_hf.experiments import results
+
+    monkeypatch.setattr(sys, "orig_argv", ["/opt/venv/bin/python3.11", "-m", "bench.inference", "--json", "a b.json"])
+    assert results.run_fields()["command"] == "python -m bench.inference --json 'a b.json'"
+    assert results.run_fields("ser-hf kfold r.yaml")["command"] == "ser-hf kfold r.yaml"
