@@ -1,4 +1,4 @@
-"""A merged corpus's encoder states taken from each corpus's cache (``ser_hf.inputs.clip_index``), against encoding
+"""A merged corpus's encoder states taken from each corpus's cache (``ser_hf.data.clip_index``), against encoding
 the merged corpus anew (the straightforward way, and what ser-hf did before: the cache was keyed by the dataset
 alone), on the same encoder and clips, in one run, each arm in an empty cache folder of its own.
 

@@ -24,6 +24,7 @@ from torch import nn
 from transformers import Data2VecAudioForSequenceClassification, PreTrainedModel
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from ..data.clip_index import assemble_states, clip_digests, find_cached_clips, index_path, write_clip_index
 from ..data.dataset_info import column_values, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
@@ -32,7 +33,6 @@ from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_lay
 from ..models.pooling import _VARIANCE_FLOOR
 from ..models.runtime.padding import is_padding_invariant
 from ..models.runtime.registry import ENCODER_FAMILIES
-from .clip_index import assemble_states, clip_digests, find_cached_clips, index_path, write_clip_index
 from .collators import PAD_TO_MULTIPLE_OF, clip_seed
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -153,7 +153,7 @@ def encode_dataset(
     extractor's settings: a second call with the same encoder and data reads the file, any change recomputes it. The
     file holds only the new column; every column of `dataset` is kept. Without a file of its own, a dataset takes the
     states of the clips that any cache of the same encoder in `cache_dir` holds (an index of clip digests beside each
-    file, :mod:`.clip_index`: a merged corpus from each corpus's cache) and encodes only the others.
+    file, :mod:`~ser_hf.data.clip_index`: a merged corpus from each corpus's cache) and encodes only the others.
 
     Args:
         model (`PreTrainedModel`): an SSL classifier that passes :func:`check_cacheable`; run on its own device.
@@ -298,7 +298,7 @@ def _clip_digests(dataset: Dataset, augmented: bool) -> list[str]:
     """Each clip's digest in the clip index (`clip_digests`); for an augmented copy, joined with the seed its draws
     take from the clip's folder and file name (`clip_seed`), since the same samples under another name draw other
     augmentations."""
-    digests = clip_digests(dataset)
+    digests = clip_digests(dataset, WAVEFORM_COLUMN)
     if not augmented:
         return digests
     return [f"{digest}:{clip_seed(path)}" for digest, path in zip(digests, column_values(dataset, "path"))]
@@ -312,7 +312,11 @@ def _reuse_cached_clips(
     `None` when no cache holds any of them."""
     # A damaged cache of another dataset is deleted (and its clips encoded), as the dataset's own would be.
     locations = find_cached_clips(
-        cache_dir, reusable_key, digests, usable=lambda path, rows: not discard_damaged_cache(path, rows)
+        cache_dir,
+        reusable_key,
+        digests,
+        usable=lambda path, rows: not discard_damaged_cache(path, rows),
+        prefix="encoder",
     )
     missing = [row for row, location in enumerate(locations) if location is None]
     if len(missing) == len(locations):
@@ -366,7 +370,7 @@ def encoder_key(
     lower_layer: Optional[int] = None,
 ) -> str:
     """:func:`encoder_cache_key` without the clips: the key of the encoder alone, which the index of each cache file
-    is filed under (:mod:`.clip_index`)."""
+    is filed under (:mod:`~ser_hf.data.clip_index`)."""
     parts = (ENCODER_CACHE_VERSION, "encoder", *_encoder_key_parts(model, feature_extractor, precision, lower_layer))
     return model_state_key(parts, model.base_model.state_dict())
 

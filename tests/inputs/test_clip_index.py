@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 
+from ser_hf.data.clip_index import INDEX_SUFFIX, clip_digests
 from ser_hf.inputs import encoder_states
-from ser_hf.inputs.clip_index import INDEX_SUFFIX, clip_digests
 from ser_hf.inputs.encoder_states import encode_dataset
 from tests.conftest_models import LABELS, load_clip, tiny_whisper_fast
 
@@ -100,10 +100,10 @@ def test_a_clip_digest_depends_on_its_samples_only():
     moved = Dataset.from_dict(
         {"waveform": corpus["waveform"][::-1]}, features=Features({"waveform": FEATURES["waveform"]})
     )
-    assert clip_digests(moved) == clip_digests(corpus)[::-1]
-    assert len(set(clip_digests(corpus))) == 2
+    assert clip_digests(moved, "waveform") == clip_digests(corpus, "waveform")[::-1]
+    assert len(set(clip_digests(corpus, "waveform"))) == 2
     louder = corpus.map(lambda row: {"waveform": np.asarray(row["waveform"], np.float32) * 0.5})
-    assert not set(clip_digests(louder)) & set(clip_digests(corpus))
+    assert not set(clip_digests(louder, "waveform")) & set(clip_digests(corpus, "waveform"))
 
 
 def test_an_index_naming_a_file_outside_the_cache_folder_is_never_read_or_deleted(tmp_path):

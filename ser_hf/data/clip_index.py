@@ -1,0 +1,143 @@
+"""What a cache computed from clips holds, clip by clip, so that other datasets reuse it.
+
+A cache file written for one dataset (the decoded audio of :func:`~ser_hf.data.decode.prepare_audio`, the encoder
+states of :func:`~ser_hf.inputs.encoder_states.encode_dataset`) would otherwise be computed again for the same clips
+loaded another way (several corpora merged, some labels dropped, another order, a fold, an adaptation pool). Each
+cache file therefore has an index beside it, ``<prefix>-<file key>.<key>.clips.json``: one digest per row, in row
+order, under a key of what computed the rows (the encoder's weights and settings; the decoder, rate and storage type),
+no dataset. A dataset takes every clip a cache of the same key already holds and computes only the others.
+
+- Encoder states: a clip's digest is that of its decoded samples (:func:`clip_digests`); the rows found are written as
+  the dataset's own cache file (:func:`assemble_states`), read directly by the next run.
+- Decoded audio: a clip's digest is that of its file (path, size, modification time, :mod:`~ser_hf.data.decode`); the
+  rows found are read where they are (:func:`select_clips`: memory-mapped slices, no copy), so each clip's audio is
+  on disk once, whichever sets it is part of.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from datasets import Dataset, concatenate_datasets
+
+from ..atomic_files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+#: The end of an index file's name (after the encoder's key).
+INDEX_SUFFIX = ".clips.json"
+# Clips hashed per batch read from the Arrow file.
+_DIGEST_BATCH = 64
+
+#: Where a clip's states are: ``(cache file, row)``.
+ClipLocation = tuple[Path, int]
+
+
+def clip_digests(dataset: Dataset, column: str) -> list[str]:
+    """A digest (BLAKE2b, 128 bits, hex) of each row's decoded samples (their dtype, shape and bytes): equal for the
+    same clip decoded the same way, whichever dataset holds it. About a second per 1,000 clips of a few seconds."""
+    digests = []
+    for batch in dataset.select_columns([column]).with_format("numpy").iter(batch_size=_DIGEST_BATCH):
+        for waveform in batch[column]:
+            samples = np.ascontiguousarray(waveform)
+            hasher = hashlib.blake2b(digest_size=16)
+            hasher.update(f"{samples.dtype}:{samples.shape}\0".encode())
+            hasher.update(samples.tobytes())
+            digests.append(hasher.hexdigest())
+    return digests
+
+
+def index_path(cache_file: Path, key: str) -> Path:
+    """The index beside `cache_file` of the clips it holds, computed by what `key` names (an encoder, a decoder)."""
+    return cache_file.with_name(f"{cache_file.stem}.{key}{INDEX_SUFFIX}")
+
+
+def write_clip_index(cache_file: Path, key: str, digests: Sequence[str]) -> None:
+    """Write the index of `cache_file`'s rows (`digests`, in row order); atomically, after the cache file is whole."""
+    record = {"cache_file": cache_file.name, "clips": list(digests)}
+    write_text_atomic(index_path(cache_file, key), json.dumps(record) + "\n")
+
+
+def find_cached_clips(
+    cache_dir: Path,
+    key: str,
+    digests: Sequence[str],
+    usable: Callable[[Path, int], bool] = lambda cache_file, rows: True,
+    *,
+    prefix: str,
+) -> list[Optional[ClipLocation]]:
+    """Where a cache file ``<prefix>-*.arrow`` in `cache_dir` indexed under `key` holds each clip of `digests`
+    (`None`: in none). An index whose cache file is gone, holds another number of rows or is not
+    `usable(cache_file, rows)` (checked only for the files that hold a clip wanted) is skipped."""
+    found: list[Optional[ClipLocation]] = [None] * len(digests)
+    for index in sorted(cache_dir.glob(f"{prefix}-*.{key}{INDEX_SUFFIX}")):
+        try:
+            record = json.loads(index.read_text(encoding="utf-8"))
+            cache_file = index.parent / record["cache_file"]
+            clips = record["clips"]
+            rows = {digest: row for row, digest in enumerate(clips)}  # a clip a corpus holds twice: its last row
+            # Only a cache file of this kind beside its index (the reuse may delete a damaged one): never a path
+            # elsewhere.
+            if (
+                not _is_cache_name(record["cache_file"], prefix)
+                or not cache_file.exists()
+                or Dataset.from_file(str(cache_file)).num_rows != len(clips)
+            ):
+                continue
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("Skipping the cache index %s, which does not read back: %s", index, error)
+            continue
+        wanted = [position for position, digest in enumerate(digests) if found[position] is None and digest in rows]
+        if not wanted or not usable(cache_file, len(clips)):
+            continue
+        for position in wanted:
+            found[position] = (cache_file, rows[digests[position]])
+        if all(location is not None for location in found):
+            break
+    return found
+
+
+def _is_cache_name(name: str, prefix: str) -> bool:
+    """Whether `name` is a cache file's own name (``<prefix>-<key>.arrow``), no folder in it."""
+    return Path(name).name == name and name.startswith(f"{prefix}-") and name.endswith(".arrow")
+
+
+def assemble_states(locations: Sequence[ClipLocation], cache_file: Path, key: str) -> Dataset:
+    """The rows at `locations`, in their order, written to `cache_file` (the dataset's own cache, fingerprint
+    `key`)."""
+    files = list(dict.fromkeys(path for path, _ in locations))
+    parts = [Dataset.from_file(str(path)) for path in files]
+    offsets = dict(zip(files, np.cumsum([0] + [len(part) for part in parts[:-1]])))
+    rows = [int(offsets[path]) + row for path, row in locations]
+    merged = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    return merged.select(rows).flatten_indices(cache_file_name=str(cache_file), new_fingerprint=key)
+
+
+def select_clips(locations: Sequence[ClipLocation]) -> Dataset:
+    """The rows at `locations`, in their order, read where they are: each run of consecutive rows of one file is a
+    memory-mapped slice of it, the runs concatenated (no indices mapping, nothing copied or written)."""
+    files = {path: Dataset.from_file(str(path)) for path in dict.fromkeys(path for path, _ in locations)}
+    runs: list[list] = []  # [file, first row, number of rows]
+    for path, row in locations:
+        if runs and runs[-1][0] == path and runs[-1][1] + runs[-1][2] == row:
+            runs[-1][2] += 1
+        else:
+            runs.append([path, row, 1])
+    pieces = [files[path].select(range(start, start + length)) for path, start, length in runs]
+    return pieces[0] if len(pieces) == 1 else concatenate_datasets(pieces)
+
+
+__all__ = [
+    "INDEX_SUFFIX",
+    "assemble_states",
+    "clip_digests",
+    "find_cached_clips",
+    "index_path",
+    "select_clips",
+    "write_clip_index",
+]
