@@ -58,6 +58,11 @@ def score(model: Path, folder: Path, labels: list[str]) -> dict:
     source = CorpusSource("folder", str(folder), options={"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX})
     report = evaluate_model(str(model), source, split="all", labels=labels, conditions=parse_conditions(CONDITIONS))
     conditions = report["recording_conditions"]
+    if conditions.get("failed"):  # a cell with a condition missing would not compare with the others
+        raise RuntimeError(
+            f"{model}: not scored under "
+            + "; ".join(f"{row['condition']} ({row['error']})" for row in conditions["failed"])
+        )
     row = {"clean": round(100 * conditions["clean"]["unweighted_accuracy"], 2), "clips": conditions["clean"]["clips"]}
     for name, condition in zip(CONDITIONS, conditions["conditions"]):
         change = condition["change"]

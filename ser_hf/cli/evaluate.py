@@ -100,7 +100,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     """One model on one corpus: eval_report.json/md and the confusion matrix; more: the cross-corpus matrix."""
     from ..evaluation.cross_corpus import cross_corpus_matrix, format_cross_corpus
     from ..evaluation.eval_report import format_eval_report, write_eval_report
-    from ..evaluation.evaluate_model import default_output_dir, evaluate_model
+    from ..evaluation.evaluate_model import EVAL_REPORT_JSON, default_output_dir, evaluate_model
 
     sources = evaluation_sources(args)
     speakers = speaker_ids(args.speakers)
@@ -124,6 +124,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
         write_eval_report(output_dir, report)
         print(format_eval_report(report))
         print(f"Report written to {output_dir}")
+        failed = (report.get("recording_conditions") or {}).get("failed")
+        if failed:  # after the report is written: the passes scored are kept, the failure is still an error
+            raise ValueError(
+                f"condition {failed[0]['condition']} could not be scored ({failed[0]['error']})"
+                + (f", and {len(failed) - 1} other condition(s)" if len(failed) > 1 else "")
+                + f"; the clean figures and the other conditions' are written to {output_dir / EVAL_REPORT_JSON}."
+            )
     else:
         if args.speakers:
             raise ValueError("--speakers applies to one model on one corpus; a matrix uses --split.")

@@ -85,6 +85,21 @@ def keep_emotions_per_speaker(
     return dataset.select(rows)
 
 
+def check_conditions_for_clips(conditions: Sequence[RecordingCondition], speakers: Sequence[str]) -> None:
+    """Refuse, before any clip is scored, a condition the clips cannot take: babble mixes in clips of other speakers,
+    so the clips (``speakers``: each clip's speaker) need two speakers or more. The error names the condition, its
+    parameter and what the clips hold."""
+    present = sorted(set(speakers))
+    for condition in conditions:
+        if condition.talkers and len(present) < 2:
+            holds = f"one speaker only ({present[0]})" if present else "no clip"
+            raise ValueError(
+                f"condition {condition}: speakers={condition.talkers} mixes in clips of other speakers than each "
+                f"clip's own, and the evaluated clips have {holds}; babble needs clips of 2 speakers or more "
+                "(it takes the others in turn where there are fewer than speakers)."
+            )
+
+
 def degraded_clips(dataset: Dataset, condition: RecordingCondition, seed: int, sampling_rate: int) -> Dataset:
     """``dataset`` with each clip's ``waveform`` degraded under ``condition``, made here and now (never written beside
     the recordings: the datasets cache holds it, as it holds the decoded clips). Each clip draws from a generator
@@ -94,8 +109,7 @@ def degraded_clips(dataset: Dataset, condition: RecordingCondition, seed: int, s
     result's fingerprint, and so the key of the encoder cache that FAST models read, holds the condition and the
     seed."""
     speakers = [str(value) for value in column_values(dataset, "speaker_id")]
-    if condition.talkers and len(set(speakers)) < 2:
-        raise ValueError(f"{condition} mixes in other speakers' clips, and the evaluated clips have one speaker only.")
+    check_conditions_for_clips([condition], speakers)
     clips_by_speaker: dict[str, list[int]] = {}
     for row, speaker in enumerate(speakers):
         clips_by_speaker.setdefault(speaker, []).append(row)
@@ -144,7 +158,10 @@ def _degrade_batch(
                 row = rows[int(rng.integers(len(rows)))]
                 talkers.append(np.asarray(clips[row][WAVEFORM_COLUMN], dtype=np.float32))
         waveform = np.asarray(waveform, dtype=np.float32)
-        waveforms.append(condition.apply(waveform, sampling_rate, rng, talkers))
+        degraded = condition.apply(waveform, sampling_rate, rng, talkers)
+        if not np.isfinite(degraded).all():  # said here, not later as a model whose weights hold NaN
+            raise ValueError(f"condition {condition} turned {path} into infinite or NaN samples.")
+        waveforms.append(degraded)
     return {WAVEFORM_COLUMN: waveforms}
 
 
@@ -177,4 +194,11 @@ def condition_record(
     }
 
 
-__all__ = ["DEGRADATION_VERSION", "assign_emotions", "condition_record", "degraded_clips", "keep_emotions_per_speaker"]
+__all__ = [
+    "DEGRADATION_VERSION",
+    "assign_emotions",
+    "check_conditions_for_clips",
+    "condition_record",
+    "degraded_clips",
+    "keep_emotions_per_speaker",
+]

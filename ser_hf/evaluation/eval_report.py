@@ -144,6 +144,9 @@ def recording_conditions_table(record: Optional[Mapping[str, Any]]) -> Optional[
             f"{format_interval(row.get('confidence_intervals'), 'unweighted_accuracy')} | "
             f"{_change(row['change']['unweighted_accuracy_difference'])} | {_change_interval(row['change'])} |"
         )
+    for row in record.get("failed", []):  # a condition whose pass failed on the clips: named, with its error
+        error = " ".join(str(row["error"]).split()).replace("|", "\\|")
+        lines.append(f"| `{row['condition']}` | {row['description']} | not scored: {error} | – | – | – |")
     return "\n".join(lines) + "\n"
 
 

@@ -61,7 +61,7 @@ from ..run_folder import (
 )
 from ..run_record import RunConfig, RunReport
 from .clip_lengths import leave_out_clips_too_long, leave_out_clips_too_short, readable_clips
-from .conditions import condition_record, degraded_clips, keep_emotions_per_speaker
+from .conditions import check_conditions_for_clips, condition_record, degraded_clips, keep_emotions_per_speaker
 from .constants import INTERVAL_METRICS, SPLITS
 from .eval_report import corpus_relation, write_eval_report
 from .metrics import classification_metrics, clip_predictions
@@ -641,6 +641,8 @@ def evaluate_model(
     if emotions_per_speaker is not None:
         evaluated = evaluated_labels(trained.labels, dataset.features["label"].names, labels)
         dataset = keep_emotions_per_speaker(dataset, emotions_per_speaker, condition_seed, evaluated)
+    # A condition the clips cannot take (babble among one speaker's clips) is refused before the clean pass.
+    check_conditions_for_clips(conditions, [str(value) for value in column_values(dataset, "speaker_id")])
     selection = {"split": split, "speakers": speakers, "labels": labels, "batch_size": batch_size}
     report = evaluate_on_dataset(trained, dataset, source, **selection)
     if conditions:
@@ -670,12 +672,27 @@ def score_conditions(
 ) -> dict[str, Any]:
     """The clips of ``dataset`` scored under each of ``conditions`` as :func:`evaluate_on_dataset` scored them clean
     (``clean_report``; ``selection``: its split, speakers, labels and batch size), each condition's figures set beside
-    the clean ones (:func:`~.conditions.condition_record`)."""
+    the clean ones (:func:`~.conditions.condition_record`). A condition that fails on the clips (an encoder that
+    refuses one, samples turned non-finite) is listed under ``failed`` with its error, and the others are scored: the
+    passes already done are never lost to it."""
     ((key, clean),) = clean_report["evaluation"].items()
-    records = []
+    records, failed = [], []
     for condition in conditions:
-        degraded = degraded_clips(dataset, condition, seed, trained.feature_extractor.sampling_rate)
-        (metrics,) = evaluate_on_dataset(trained, degraded, source, **selection)["evaluation"].values()
+        try:
+            degraded = degraded_clips(dataset, condition, seed, trained.feature_extractor.sampling_rate)
+            (metrics,) = evaluate_on_dataset(trained, degraded, source, **selection)["evaluation"].values()
+        except Exception as error:  # any failure of this condition's pass is its own; the report keeps the rest
+            logger.debug("%s failed", condition, exc_info=True)
+            logger.warning("%s on %s under %s: not scored (%s)", trained.name, key, condition, error)
+            failed.append(
+                {
+                    "condition": str(condition),
+                    "family": condition.family,
+                    "description": condition.description(),
+                    "error": f"{type(error).__name__}: {error}",
+                }
+            )
+            continue
         records.append(condition_record(condition, clean, metrics))
         logger.info(
             "%s on %s under %s: UA %.1f%% (clean %.1f%%)",
@@ -696,6 +713,7 @@ def score_conditions(
             "confidence_intervals": clean.get("confidence_intervals"),
         },
         "conditions": records,
+        **({"failed": failed} if failed else {}),
     }
 
 

@@ -28,7 +28,10 @@ from .degradations import (
     CODECS,
     NOISE_COLORS,
     add_colored_noise,
+    check_bitrate,
     check_codec,
+    check_rt60,
+    check_snr,
     codec_round_trip,
     reverberate,
     seeded_global_rngs,
@@ -147,12 +150,19 @@ class WaveformAugmentation:
             )
         if not -24.0 <= self.pitch_semitones[0] <= self.pitch_semitones[1] <= 24.0:  # audiomentations' bounds
             raise ValueError(f"pitch_semitones must lie within [-24, 24], got {self.pitch_semitones!r}")
-        if self.reverb_rt60[0] <= 0:
-            raise ValueError(f"reverb_rt60 must be positive seconds, got {self.reverb_rt60!r}")
+        # The ranges ser-hf evaluate --conditions takes (degradations.py): past them the noise gain overflows, the
+        # room simulation runs for minutes, or FFmpeg's encoder refuses the bit rate in the middle of training.
+        for end in self.noise_snr_db:
+            check_snr(end, "noise_snr_db")
+        for end in self.reverb_rt60:
+            check_rt60(end, "reverb_rt60")
         if self.codec_bitrate_kbps[0] < 1:
             raise ValueError(f"codec_bitrate_kbps must be at least 1 kbit/s, got {self.codec_bitrate_kbps!r}")
         self.noise_colors = _check_choices("noise_colors", self.noise_colors, NOISE_COLORS)
         self.codecs = _check_choices("codecs", self.codecs, CODECS)
+        for codec in self.codecs:  # bits per second, as drawn: whole kbit/s
+            for end in (math.floor(self.codec_bitrate_kbps[0]), math.ceil(self.codec_bitrate_kbps[1])):
+                check_bitrate(codec, 1000 * end, "codec_bitrate_kbps")
         if self.codec_prob > 0:
             for codec in self.codecs:  # an FFmpeg without the encoder is refused here, before any clip is encoded
                 check_codec(codec)

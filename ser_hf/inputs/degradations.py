@@ -37,6 +37,20 @@ MU_LAW_CHANNELS = 256
 #: Codecs of :func:`codec_round_trip`: FFmpeg's format name, and the rate each encodes at (Opus works at 48 kHz; a clip
 #: given at another rate is resampled by FFmpeg on the way in and out).
 CODECS = {"opus": ("opus", 48000), "mp3": ("mp3", None)}
+#: The bit rates (bits per second, a mono clip) each codec is given: FFmpeg's libopus wrapper refuses anything outside
+#: 500-256,000 per channel (``avcodec_open2`` fails); LAME takes any number but encodes MPEG Layer III's 8-320 kbit/s
+#: only, the nearest of them otherwise (``tests/inputs/test_degradations.py`` checks both against the FFmpeg
+#: torchcodec loads).
+CODEC_BITRATES = {"opus": (500, 256_000), "mp3": (8_000, 320_000)}
+#: Signal-to-noise ratios (dB) a noise or babble condition takes: below -40 dB the noise is a hundred times the speech
+#: and nothing of the clip is left to classify; above 100 dB it is under what 16-bit audio resolves (96 dB) and the
+#: clip is clean. Outside, the gain ``10**(snr/20)`` overflows or turns the clip into inf/NaN.
+SNR_RANGE_DB = (-40.0, 100.0)
+#: Reverberation times (seconds) a room takes: from a small, damped room to a large hall.
+RT60_RANGE = (0.1, 3.0)
+#: How many other speakers' clips babble mixes into a clip: each one costs a pass over the clip, and beyond a few
+#: dozen talkers babble is indistinguishable from stationary speech-shaped noise.
+BABBLE_SPEAKERS_RANGE = (1, 20)
 #: Rooms simulated per reverberation time: each clip is heard in one of them (drawn from its generator).
 ROOMS_PER_RT60 = 4
 #: RT60s are simulated on this grid (seconds), so that a range of them needs a handful of rooms, each simulated once.
@@ -316,7 +330,7 @@ class ColoredNoise(RecordingCondition):
     def __post_init__(self):
         if self.color not in NOISE_COLORS:
             raise ValueError(f"noise color {self.color!r} is not one of {', '.join(NOISE_COLORS)}.")
-        _check_finite("snr", self.snr_db)
+        check_snr(self.snr_db)
 
     @property
     def name(self) -> str:
@@ -342,9 +356,12 @@ class Babble(RecordingCondition):
     family: ClassVar[str] = "additive noise"
 
     def __post_init__(self):
-        _check_finite("snr", self.snr_db)
-        if self.speakers < 1:
-            raise ValueError(f"babble needs at least one other speaker, got speakers={self.speakers}.")
+        check_snr(self.snr_db)
+        low, high = BABBLE_SPEAKERS_RANGE
+        if not low <= self.speakers <= high:
+            raise ValueError(
+                f"speakers must be between {low} and {high} (other speakers' clips mixed in), got {self.speakers}."
+            )
 
     @property
     def name(self) -> str:
@@ -391,8 +408,7 @@ class Codec(RecordingCondition):
     def __post_init__(self):
         if self.codec not in CODECS:
             raise ValueError(f"codec {self.codec!r} is not one of {', '.join(CODECS)}.")
-        if self.bitrate < 1000:
-            raise ValueError(f"{self.codec} bitrate must be at least 1k (bits per second), got {self.bitrate}.")
+        check_bitrate(self.codec, self.bitrate)
 
     @property
     def name(self) -> str:
@@ -419,9 +435,7 @@ class Reverberation(RecordingCondition):
     rt60: float
 
     def __post_init__(self):
-        _check_finite("rt60", self.rt60)
-        if not 0.1 <= self.rt60 <= 3.0:
-            raise ValueError(f"rt60 must be between 0.1 and 3 seconds, got {self.rt60:g}.")
+        check_rt60(self.rt60)
 
     @property
     def name(self) -> str:
@@ -443,9 +457,34 @@ class Reverberation(RecordingCondition):
             raise ValueError(f"reverb needs pyroomacoustics ({error}): pip install pyroomacoustics.") from None
 
 
-def _check_finite(name: str, value: float) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}.")
+def _check_between(name: str, value: float, low: float, high: float, unit: str) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be between {low:g} and {high:g} {unit}, got {value:g}.")
+
+
+def check_snr(snr_db: float, name: str = "snr") -> None:
+    """Refuse a signal-to-noise ratio outside :data:`SNR_RANGE_DB`, naming ``name`` and the range."""
+    _check_between(name, snr_db, *SNR_RANGE_DB, "dB")
+
+
+def check_rt60(rt60: float, name: str = "rt60") -> None:
+    """Refuse a reverberation time outside :data:`RT60_RANGE`, naming ``name`` and the range."""
+    _check_between(name, rt60, *RT60_RANGE, "seconds")
+
+
+def check_bitrate(codec: str, bitrate: float, name: str = "bitrate") -> None:
+    """Refuse a bit rate (bits per second) outside what ``codec`` encodes (:data:`CODEC_BITRATES`), naming ``name``
+    and the codec's range."""
+    low, high = CODEC_BITRATES[codec]
+    if not (math.isfinite(bitrate) and low <= bitrate <= high):
+        raise ValueError(
+            f"{name} of {codec} must be between {_kbits(low)} and {_kbits(high)} bits per second (what FFmpeg's "
+            f"{codec} encoder takes for a mono clip), got {_kbits(bitrate)}."
+        )
+
+
+def _kbits(bitrate: float) -> str:
+    return f"{bitrate / 1000:g}k" if bitrate >= 1000 else f"{bitrate:g}"
 
 
 def _number(text: str) -> float:
@@ -558,7 +597,11 @@ def distinct_conditions(conditions: Sequence[RecordingCondition]) -> list[Record
 
 
 __all__ = [
+    "BABBLE_SPEAKERS_RANGE",
+    "CODEC_BITRATES",
     "CONDITIONS",
+    "RT60_RANGE",
+    "SNR_RANGE_DB",
     "Babble",
     "Codec",
     "ColoredNoise",
@@ -567,6 +610,9 @@ __all__ = [
     "Telephone",
     "add_babble",
     "add_colored_noise",
+    "check_bitrate",
+    "check_rt60",
+    "check_snr",
     "codec_round_trip",
     "condition_usage",
     "distinct_conditions",

@@ -131,7 +131,7 @@ def test_the_seed_draws_the_degradation_and_babble_comes_from_other_speakers():
     _, babbled = waveforms(Babble(0.0, speakers=2), 0)
     assert all(len(a) == len(b) and not np.array_equal(a, b) for a, b in zip(clean, babbled))
     one_speaker = dataset.filter(lambda speaker: speaker == "01", input_columns="speaker_id")
-    with pytest.raises(ValueError, match="mixes in other speakers' clips, and the evaluated clips have one speaker"):
+    with pytest.raises(ValueError, match="mixes in clips of other speakers than each clip's own, and the evaluated"):
         degraded_clips(one_speaker, Babble(0.0), 0, 16000)
 
 
@@ -149,3 +149,61 @@ def test_a_bad_condition_is_a_usage_error_listing_the_valid_ones(tmp_path, capsy
     assert evaluate(missing, tmp_path / "out", "--conditions", "telephone", "telephone") == 2
     assert last_error_line(capsys) == "ser-hf: error: condition telephone is given more than once."
     assert not (tmp_path / "out").exists()
+
+
+def test_babble_among_one_speakers_clips_is_refused_before_the_clean_pass(
+    tmp_path, whisper_folder, capsys, monkeypatch
+):
+    import ser_hf.evaluation.evaluate_model as evaluate_model
+
+    def no_clean_pass(*args, **kwargs):
+        raise AssertionError("the clean pass ran before the condition was refused")
+
+    monkeypatch.setattr(evaluate_model, "evaluate_on_dataset", no_clean_pass)
+    output = tmp_path / "out"
+    status = cli_main(
+        ["evaluate", "--model", str(whisper_folder), "--corpus", "ravdess", "--data-dir", str(RAVDESS_SAMPLE)]
+        + ["--speakers", "01", "--output-dir", str(output), "--conditions", "telephone", "babble:snr=5"]
+    )
+    assert status == 2
+    error = last_error_line(capsys)
+    assert error.startswith("ser-hf: error: condition babble:snr=5,speakers=4: speakers=4 mixes in clips of other ")
+    assert "the evaluated clips have one speaker only (01); babble needs clips of 2 speakers or more" in error
+    assert not output.exists()
+
+
+def test_a_condition_failing_on_the_clips_is_named_and_the_passes_scored_are_written(
+    tmp_path, whisper_folder, capsys, monkeypatch
+):
+    import ser_hf.evaluation.evaluate_model as evaluate_model
+
+    def refusing_telephone(dataset, condition, seed, sampling_rate):
+        if str(condition) == "telephone":
+            raise RuntimeError("initializeEncoder: avcodec_open2 failed")  # as FFmpeg's encoder refuses a clip
+        return degraded_clips(dataset, condition, seed, sampling_rate)
+
+    monkeypatch.setattr(evaluate_model, "degraded_clips", refusing_telephone)
+    output = tmp_path / "out"
+    assert evaluate(whisper_folder, output, "--conditions", "pink_noise:snr=0", "telephone", "babble:snr=0") == 2
+    captured = capsys.readouterr()
+    error = captured.err.strip().splitlines()[-1]
+    assert error == (
+        "ser-hf: error: condition telephone could not be scored (RuntimeError: initializeEncoder: avcodec_open2 "
+        f"failed); the clean figures and the other conditions' are written to {output / 'eval_report.json'}."
+    )
+    report = json.loads((output / "eval_report.json").read_text())
+    record = report["recording_conditions"]
+    (clean,) = report["evaluation"].values()
+    assert record["clean"]["unweighted_accuracy"] == clean["unweighted_accuracy"]
+    assert [row["condition"] for row in record["conditions"]] == ["pink_noise:snr=0", "babble:snr=0,speakers=4"]
+    assert all(row["clips"] == clean["clips"] for row in record["conditions"])
+    assert [(row["condition"], row["error"]) for row in record["failed"]] == [
+        ("telephone", "RuntimeError: initializeEncoder: avcodec_open2 failed")
+    ]
+    markdown = (output / "eval_report.md").read_text()
+    assert "| `telephone` | telephone: 300-3,400 Hz, 8 kHz, mu-law | not scored: RuntimeError: " in markdown
+    assert (
+        f"| `pink_noise:snr=0` | pink noise, 0 dB SNR | {100 * record['conditions'][0]['unweighted_accuracy']:.1f} %"
+        in markdown
+    )
+    assert "## Recording conditions" in captured.out

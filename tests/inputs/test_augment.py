@@ -473,6 +473,11 @@ def test_noise_colours_are_drawn_per_clip_and_one_colour_keeps_the_white_noise_d
         ({"codecs": ("aac",)}, "codecs must name one or more of opus, mp3"),
         ({"codecs": ()}, "codecs must name one or more"),
         ({"codec_bitrate_kbps": (0.5, 8.0)}, "codec_bitrate_kbps must be at least 1 kbit/s"),
+        # The ranges ser-hf evaluate --conditions takes, refused when the recipe is read, not in training.
+        ({"codec_bitrate_kbps": (8.0, 1000.0)}, "codec_bitrate_kbps of opus must be between 500 and 256k"),
+        ({"codecs": ("mp3",), "codec_bitrate_kbps": (4.0, 32.0)}, "codec_bitrate_kbps of mp3 must be between 8k"),
+        ({"noise_snr_db": (10.0, 1.0e9)}, r"noise_snr_db must be between -40 and 100 dB, got 1e\+09"),
+        ({"reverb_rt60": (0.2, 30.0)}, "reverb_rt60 must be between 0.1 and 3 seconds, got 30"),
         ({"telephone_prob": 1.5}, "telephone_prob"),
     ],
 )

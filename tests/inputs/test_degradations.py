@@ -8,12 +8,14 @@ import pytest
 import soundfile
 
 from ser_hf.inputs.degradations import (
+    CODEC_BITRATES,
     CONDITIONS,
     Babble,
     Codec,
     ColoredNoise,
     Reverberation,
     Telephone,
+    codec_round_trip,
     parse_condition,
     parse_conditions,
     room_impulse_response,
@@ -162,11 +164,11 @@ def test_conditions_read_back_as_they_are_written():
         ("pink_noise", "condition 'pink_noise' needs snr: write it as pink_noise:snr=DB."),
         ("pink_noise:snr=loud", "condition 'pink_noise:snr=loud': snr: 'loud' is not a number; write it as "),
         ("opus:bitrate=12q", "bitrate: '12q' is not a bit rate (e.g. 12k or 12000)"),
-        ("opus:bitrate=500", "opus bitrate must be at least 1k"),
+        ("opus:bitrate=499", "bitrate of opus must be between 500 and 256k bits per second"),
         ("reverb:rt=0.6", "'rt=0.6' is not a parameter of reverb (its parameters: rt60); write it as reverb:rt60="),
         ("reverb:rt60=0", "rt60 must be between 0.1 and 3 seconds"),
         ("telephone:band=wide", "'band=wide' is not a parameter of telephone (its parameters: none)"),
-        ("babble:snr=5,speakers=0", "babble needs at least one other speaker"),
+        ("babble:snr=5,speakers=0", "speakers must be between 1 and 20"),
     ],
 )
 def test_a_bad_condition_is_named_with_how_to_write_it(text, message):
@@ -180,3 +182,40 @@ def test_a_bad_condition_is_named_with_how_to_write_it(text, message):
 def test_a_condition_given_twice_is_refused():
     with pytest.raises(ValueError, match="pink_noise:snr=10 is given more than once"):
         parse_conditions(["pink_noise:snr=10", "pink_noise:snr=10.0"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # The gain 10**(snr/20) overflowed after the clean pass; -1000 dB turned the clips into inf/NaN.
+        ("pink_noise:snr=1e9", "condition 'pink_noise:snr=1e9': snr must be between -40 and 100 dB, got 1e+09."),
+        ("white_noise:snr=-1000", "condition 'white_noise:snr=-1000': snr must be between -40 and 100 dB, got -1000."),
+        ("brown_noise:snr=nan", "condition 'brown_noise:snr=nan': snr must be between -40 and 100 dB, got nan."),
+        ("babble:snr=200", "condition 'babble:snr=200': snr must be between -40 and 100 dB, got 200."),
+        ("babble:snr=5,speakers=100000", "'babble:snr=5,speakers=100000': speakers must be between 1 and 20"),
+        # FFmpeg's encoder refused it only when the first clip was encoded.
+        (
+            "opus:bitrate=100000k",
+            "condition 'opus:bitrate=100000k': bitrate of opus must be between 500 and 256k bits per second (what "
+            "FFmpeg's opus encoder takes for a mono clip), got 100000k.",
+        ),
+        ("mp3:bitrate=1k", "condition 'mp3:bitrate=1k': bitrate of mp3 must be between 8k and 320k bits per second"),
+        ("reverb:rt60=30", "condition 'reverb:rt60=30': rt60 must be between 0.1 and 3 seconds, got 30."),
+    ],
+)
+def test_a_value_past_its_range_is_refused_naming_the_condition_parameter_and_range(text, message):
+    with pytest.raises(ValueError) as error:
+        parse_condition(text)
+    assert message in str(error.value)
+
+
+def test_the_codec_bit_rate_ranges_are_what_the_installed_ffmpeg_encodes():
+    """The ends of each range encode; past opus' ends FFmpeg refuses (LAME takes any number and clamps it)."""
+    clip = speech()[:RATE]
+    for codec, (low, high) in CODEC_BITRATES.items():
+        for bitrate in (low, high):
+            assert codec_round_trip(clip, RATE, codec, bitrate).shape == clip.shape
+    low, high = CODEC_BITRATES["opus"]
+    for bitrate in (low - 1, high + 1):
+        with pytest.raises(RuntimeError):
+            codec_round_trip(clip, RATE, "opus", bitrate)
