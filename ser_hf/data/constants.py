@@ -10,6 +10,9 @@ PROTOCOLS = ("speaker", "kfold", "loso", "random")
 #: How the decoded waveforms and the cached encoder outputs are stored (``cache_precision``): float32, or float16 at
 #: half the size (see docs/results/LOG.md, "Scale").
 CACHE_PRECISIONS = ("float32", "float16")
+#: How :func:`~ser_hf.data.decode.prepare_audio` stores the decoded waveforms: 16-bit integer PCM (the default), or
+#: float16 or float32; readers get float32 in every case.
+WAVEFORM_PRECISIONS = ("int16", "float16", "float32")
 
 #: Audio formats every loader accepts: libsndfile reads the first ones, FFmpeg (through torchcodec) the others.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
@@ -55,5 +58,6 @@ __all__ = [
     "NAMED_CORPORA",
     "PROTOCOLS",
     "VERIFY_LEVELS",
+    "WAVEFORM_PRECISIONS",
     "canonical_corpus_name",
 ]

@@ -97,8 +97,9 @@ class DataArguments:
     cache_precision: str = field(
         default="float32",
         metadata={
-            "help": "How the decoded waveforms and the cached encoder outputs (feature encoder, FAST) are stored: "
-            "float32, or float16 at half the disk and memory (see docs/results/LOG.md, Scale).",
+            "help": "How the cached encoder outputs (feature encoder, FAST) are stored: float32, or float16 at half "
+            "the disk and memory (see docs/results/LOG.md, Scale); the decoded waveforms are kept as 16-bit PCM, "
+            "or as float16 with float16.",
             "choices": list(CACHE_PRECISIONS),
         },
     )

@@ -14,7 +14,7 @@ from transformers import AutoConfig
 from ..data.audit import LeakageReport, audit_leakage
 from ..data.corpora import load_corpus, merge_corpora
 from ..data.dataset_info import column_values
-from ..data.decode import ShortestClip, prepare_audio
+from ..data.decode import ShortestClip, prepare_audio, waveform_precision
 from ..data.splits import SplitError, split_dataset
 from ..errors import RecipeError
 from ..inputs.base import InputMode, minimum_clip_samples
@@ -54,7 +54,7 @@ def load_dataset_from_args(data_args: DataArguments, shortest_clip: Optional[Sho
         dataset,
         num_proc=data_args.preprocessing_num_workers,
         skip_invalid=data_args.skip_invalid,
-        precision=data_args.cache_precision,
+        precision=waveform_precision(data_args.cache_precision),
         shortest_clip=shortest_clip,
     )
 
