@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from ..atomic_files import write_text_atomic
 from ..errors import RecipeError
-from ..recipe.adaptation import ADAPTATION_FILE, trained_model_facts
+from ..recipe.adaptation import ADAPTATION_FILE, read_adaptation_record, trained_model_facts
 
 if TYPE_CHECKING:
     from ..run_record import RunReport
@@ -65,6 +65,7 @@ class AdaptationPlan:
         labels (`list[str]`, *optional*): the emotions of the folder kept.
         test_speakers (`list[str]`): speakers kept out of the adaptation and scored.
         unlabelled (`dict[str, str]`): each unlabelled recording self-training may use -> its speaker.
+        statistics_recordings, self_train, fitted_digests: see the fields' comments.
         record (`dict`): the adaptation's record (``adaptation.json``), so far.
         labelled_paths (`list[Path]`): every clip of the labelled folder (the test speakers' included).
     """
@@ -80,6 +81,13 @@ class AdaptationPlan:
     unlabelled: dict[str, str] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
     labelled_paths: list[Path] = field(default_factory=list)
+    #: Each recording that gives its speaker's statistics only (the sheet's clips answered with no emotion, and the
+    #: unlabelled recordings) -> its speaker.
+    statistics_recordings: dict[str, str] = field(default_factory=dict)
+    #: Whether the unlabelled recordings are also self-trained on (one round), or give statistics only.
+    self_train: bool = True
+    #: The digests of the clips the model was already fitted on (its own ``adaptation.json``).
+    fitted_digests: set[str] = field(default_factory=set)
 
     @property
     def transductive(self) -> bool:
@@ -103,6 +111,7 @@ def adapt(
     overrides: Optional[Mapping[str, Any]] = None,
     revision: Optional[str] = None,
     labels_csv: Optional[str | os.PathLike] = None,
+    self_train: bool = True,
 ) -> RunReport:
     """Adapt the trained model `model` (a run's folder or a Hub id) to the labelled recordings in `data_dir`, saving
     the adapted model in `output_dir`; returns the adapted run's report (``report.evaluation["test"]`` when
@@ -115,8 +124,11 @@ def adapt(
         corpus_options (`Mapping`, *optional*): other folder-corpus options (``csv_path``, ``label_column``, ...).
         labels (`Sequence[str]`, *optional*): keep only these emotions of the folder.
         test_speakers (`Sequence[str]`): speakers kept out of the adaptation and scored.
-        unlabelled_dir (`str`, *optional*): unlabelled recordings of the same set-up, for one self-training round.
-            Recordings that are clips of `data_dir` (the same bytes) are left out of it, and counted.
+        unlabelled_dir (`str`, *optional*): unlabelled recordings of the same set-up: each labelled speaker's give
+            that speaker's statistics (as at inference, with the labelled clips; no label read), and with
+            `self_train` one self-training round reads them all. Recordings that are clips of `data_dir` (the same
+            bytes) are left out of it, and counted.
+        self_train (`bool`, defaults to `True`): self-train on `unlabelled_dir` (else it gives statistics only).
         self_train_on_test_speakers (`bool`): allow `unlabelled_dir` to hold test speakers' recordings (refused
             otherwise); the report and the card then say the evaluation is transductive.
         overrides (`Mapping`, *optional*): recipe values changed (a dotted key sets one entry of a mapping).
@@ -138,6 +150,7 @@ def adapt(
         self_train_on_test_speakers=self_train_on_test_speakers,
         revision=revision,
         labels_csv=labels_csv,
+        self_train=self_train,
     )
     return run_plan(plan, seed=seed, overrides=overrides or {})
 
@@ -154,7 +167,7 @@ def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Optional[Mappin
     from ..hub.card import write_model_card
     from ..run_folder import REPORT_MARKDOWN
 
-    if plan.unlabelled:
+    if plan.unlabelled and plan.self_train:
         work = plan.output_dir.parent / f"{plan.output_dir.name}{SELF_TRAINING_SUFFIX}"
         first_output = work / LABELLED_ONLY_FOLDER
         first, _ = run_adaptation(plan, plan.data_dir, plan.corpus_options, first_output, seed)
@@ -167,6 +180,9 @@ def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Optional[Mappin
     else:
         report, selection = run_adaptation(plan, plan.data_dir, plan.corpus_options, plan.output_dir, seed)
     plan.record["selection"] = selection.to_dict()
+    # The clips this model is fitted on, by their bytes: adapting it again never scores them (its estimate would be
+    # of clips it learnt).
+    plan.record["fitted_clips"] = sorted(set(selection.fitted_clips) | plan.fitted_digests)
     write_text_atomic(plan.output_dir / ADAPTATION_FILE, json.dumps(plan.record, indent=2) + "\n")
     write_report(plan.output_dir, report)
     # The report opens with what the user must know first: what was kept, and how good it is expected to be.
@@ -237,12 +253,14 @@ def check_adaptation(
     self_train_on_test_speakers: bool = False,
     revision: Optional[str] = None,
     labels_csv: Optional[str | os.PathLike] = None,
+    self_train: bool = True,
 ) -> AdaptationPlan:
     """Every input of :func:`adapt` checked, file names only (nothing decoded; with `labels_csv`, only its labelled
     rows written beside the output, ``OUT.labels.csv``): one :class:`~ser_hf.errors.RecipeError` naming the flag,
     folder, file or label at fault. Returns the plan."""
     model_dir = resolve_model_folder(model, revision)
     facts = trained_model_facts(model_dir)
+    fitted = (read_adaptation_record(model_dir) or {}).get("fitted_clips", [])
     if labels_csv is not None:
         given = [f"--{key}" for key in ("label_regex", "csv_path") if (corpus_options or {}).get(key)]
         given += ["--label_regex"] if label_regex else []
@@ -253,9 +271,9 @@ def check_adaptation(
         corpus_options = {**(corpus_options or {}), "label_column": "label", "speaker_column": "speaker"}
     options = folder_corpus_options(label_regex, speaker_regex, corpus_options)
     data, output = check_folders(data_dir, output_dir, unlabelled_dir, model_dir)
-    sheet_record = {}
+    sheet_record, statistics_rows = {}, {}
     if labels_csv is not None:
-        from .sheet import labelled_rows_csv
+        from .sheet import labelled_rows_csv, speech_rows
 
         labelled_csv = output.parent / f"{output.name}{LABELS_SUFFIX}"
         # The whole sheet is checked (the model's emotions, every file in the folder) before the file is written.
@@ -263,6 +281,7 @@ def check_adaptation(
         counts = labelled_rows_csv(labels_csv, labelled_csv, labels=facts["labels"], data_dir=data)
         options["csv_path"] = str(labelled_csv)
         sheet_record = {"labels_csv": str(labels_csv), "sheet_answers": counts}
+        statistics_rows = speech_rows(labels_csv, data)
     plan = AdaptationPlan(
         model_dir=model_dir,
         model=str(model),
@@ -272,12 +291,23 @@ def check_adaptation(
         labels=list(labels) if labels else None,
         test_speakers=list(test_speakers),
         unlabelled_dir=Path(unlabelled_dir).expanduser() if unlabelled_dir is not None else None,
+        statistics_recordings=statistics_rows,
+        self_train=self_train,
+        fitted_digests=set(fitted),
     )
     plan.record.update(sheet_record)
     try:
         plan.labelled_paths = check_labelled_clips(plan, facts["labels"])
         if plan.unlabelled_dir is not None:
             check_unlabelled_recordings(plan, plan.labelled_paths, self_train_on_test_speakers)
+            plan.statistics_recordings.update(plan.unlabelled)
+        if fitted:
+            logger.warning(
+                "%s was adapted before: the %d clips it was fitted on (its adaptation.json) never count in this "
+                "adaptation's estimate.",
+                model,
+                len(fitted),
+            )
     except RecipeError:
         if labels_csv is not None:  # the file derived from the user's sheet goes with the refused adaptation
             Path(options["csv_path"]).unlink(missing_ok=True)
@@ -416,6 +446,9 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
             "so self-training has nothing to read; give a folder of other, unlabelled recordings."
         )
     heard = sorted({speaker for speaker in usable.values() if speaker in plan.test_speakers})
+    if heard and not plan.self_train:  # statistics only: a test speaker's recordings give no labelled one's
+        usable = {recording: speaker for recording, speaker in usable.items() if speaker not in plan.test_speakers}
+        heard = []
     if heard and not allow_test_speakers:
         raise RecipeError(
             f"--unlabelled_dir {plan.unlabelled_dir} holds recordings of the test speakers {', '.join(heard)}: "
@@ -453,6 +486,8 @@ def run_adaptation(
         test_speakers=plan.test_speakers,
         seed=seed,
         scored_paths=scored_paths,
+        statistics_recordings=plan.statistics_recordings,
+        fitted_digests=plan.fitted_digests,
     )
 
 

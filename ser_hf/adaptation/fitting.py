@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..errors import RecipeError
-from .selection import Classifier, Selection, select_adaptation, training_statistics
+from .selection import AS_SAVED, STATISTICS_RULES, Classifier, Selection, select_adaptation, training_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +30,20 @@ logger = logging.getLogger(__name__)
 @dataclass
 class LabelledStates:
     """The labelled clips as the selection reads them: each clip's path, label (index into ``labels``), speaker,
-    whether it is scored in the cross-validation (pseudo-labelled clips only train), and its projected
-    representation standardised for training and for evaluation."""
+    whether it is scored in the cross-validation (pseudo-labelled clips, and clips the model was fitted on, only
+    train), and its projected representation standardised for training and for evaluation under each statistics rule
+    (:data:`~.selection.STATISTICS_RULES`; the model's own first)."""
 
     paths: list[str]
     labels: np.ndarray
     label_names: list[str]
     speakers: list[str]
     scored: np.ndarray
-    training: np.ndarray
-    evaluation: np.ndarray
+    training: dict[str, np.ndarray]
+    evaluation: dict[str, np.ndarray]
     statistics: dict[str, Any]
-    normalization: Optional[dict[str, Any]] = None
+    normalizations: dict[str, Optional[dict[str, Any]]] = field(default_factory=dict)
+    digests: list[str] = field(default_factory=list)
 
 
 def projected_representation(model, feature_extractor, rows: Sequence[Mapping[str, Any]], plan) -> np.ndarray:
@@ -79,6 +81,87 @@ def unlabelled_normalization(feature_extractor, encoded, model):
     return plan
 
 
+def model_statistics_rule(feature_extractor) -> str:
+    """The statistics rule a model applies at inference (:data:`~.selection.STATISTICS_RULES`): ``own``, ``checked``
+    (speaker statistics, checked) or ``set`` (``normalization="corpus"``: the statistics of all the clips classified
+    together); ``as saved`` for a model standardised otherwise (no rule to choose)."""
+    from ..evaluation.speaker_check import checks_speakers
+
+    mode = getattr(feature_extractor, "normalization", None)
+    if mode == "corpus":
+        return "set"
+    if mode == "speaker":
+        return "checked" if checks_speakers(feature_extractor) else "own"
+    return AS_SAVED
+
+
+def apply_statistics_rule(feature_extractor, rule: str) -> None:
+    """Save `feature_extractor` with the statistics rule `rule` (see :func:`model_statistics_rule`)."""
+    if rule == AS_SAVED or rule == model_statistics_rule(feature_extractor):
+        return
+    feature_extractor.speaker_statistics_check = rule == "checked"
+    feature_extractor.normalization = "corpus" if rule == "set" else "speaker"
+
+
+def _states_rows(encoded, group_column: str = "speaker_id"):
+    from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN
+
+    return encoded.select_columns([ENCODER_STATES_COLUMN, group_column]).with_format("numpy")
+
+
+def statistics_rule_plans(model, feature_extractor, labelled, others, label_ids, speakers, num_labels):
+    """The normalisation plans of training and of evaluation under each statistics rule, the model's own first, and
+    the record of what each gave. Each speaker's statistics come from their labelled clips and `others` (their other
+    recordings: no label read), as at inference; the check runs over them all together, decided by the classifier
+    the model started from."""
+    import copy
+
+    from datasets import concatenate_datasets
+
+    from ..evaluation.speaker_check import checked_head_statistics, merged_statistics_of
+    from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, statistics_by_speaker
+
+    rule = model_statistics_rule(feature_extractor)
+    base = unlabelled_normalization(feature_extractor, labelled, model)
+    if rule == AS_SAVED:
+        return {AS_SAVED: (base, base)}, {}
+    rows = _states_rows(labelled)
+    every = rows if others is None else concatenate_datasets([_states_rows(labelled), _states_rows(others)])
+    every = every.with_format("numpy")
+    by_speaker = statistics_by_speaker(
+        (row["speaker_id"], np.asarray(row[ENCODER_STATES_COLUMN]).reshape(1, -1)) for row in every
+    )
+    floor = feature_extractor.variance_floor
+    own = {speaker: value.statistics(floor) for speaker, value in by_speaker.items()}
+    shared = merged_statistics_of(by_speaker).statistics(floor)
+    few, training_record = training_statistics(label_ids, speakers, num_labels)
+    checked, check = checked_head_statistics(model, feature_extractor, every, "speaker_id", by_speaker)
+
+    def plan(statistics: dict) -> NormalizationPlan:
+        return NormalizationPlan(mode="speaker", speaker_statistics=dict(statistics))
+
+    by_labels = {speaker: (shared if speaker in few else value) for speaker, value in own.items()}
+    plans = {
+        "own": (plan(by_labels), plan(own)),
+        "checked": (plan(by_labels), copy.copy(plan(checked))),
+        "set": (plan({speaker: shared for speaker in own}), plan({speaker: shared for speaker in own})),
+    }
+    plans["checked"][1].check = check
+    order = [rule] + [other for other in STATISTICS_RULES if other != rule]
+    record = {
+        "model_rule": rule,
+        "recordings_per_speaker": {speaker: int(value.count) for speaker, value in sorted(by_speaker.items())},
+        "training": training_record,
+        "checked": {
+            "decided_by": "the classifier the model started from, over every labelled speaker's recordings together",
+            "set_statistics_for_all": check["set_statistics_for_all"],
+            "median_divergence": check["median_divergence"],
+            "fallback": check["fallback"],
+        },
+    }
+    return {name: plans[name] for name in order}, record
+
+
 def labelled_states(
     model,
     feature_extractor,
@@ -87,23 +170,23 @@ def labelled_states(
     labels: Optional[Sequence[str]],
     test_speakers: Sequence[str],
     scored_paths: Optional[set[str]] = None,
+    statistics_recordings: Optional[Mapping[str, str]] = None,
+    fitted_digests: Optional[set[str]] = None,
 ) -> LabelledStates:
     """Decode and encode the labelled clips of `data_dir` (a folder corpus read with `options`; the test speakers'
-    left out) and standardise them (see the module text). `scored_paths` (resolved) are the clips the
-    cross-validation scores: the others (self-training's pseudo-labelled clips) only train."""
-    import copy
+    left out), and standardise them under each statistics rule (see :mod:`.selection`). Clips with the same bytes are
+    one clip (the first kept, the log counts the others). `scored_paths` (resolved) are the clips the cross-validation
+    scores (default all; self-training's pseudo-labelled clips only train); clips whose digest is in
+    `fitted_digests` (the clips the model was already fitted on) train but are never scored.
+    `statistics_recordings` (path -> speaker) and the folder's clips of labels left out give statistics only."""
+    from datasets import Audio, Dataset
 
     from ..data.corpora import load_corpus
     from ..data.dataset_info import column_values
     from ..data.decode import ShortestClip, prepare_audio
-    from ..evaluation.speaker_check import (
-        checked_head_statistics,
-        checks_speakers,
-        merged_statistics_of,
-    )
     from ..inputs.base import minimum_clip_samples
     from ..inputs.fast_mode import encoder_states_once
-    from ..inputs.speaker_normalization import ENCODER_STATES_COLUMN, speaker_statistics
+    from .adapt import file_digest
 
     sampling_rate = feature_extractor.sampling_rate
     dataset = load_corpus("folder", str(data_dir), sampling_rate=sampling_rate, **dict(options))
@@ -111,17 +194,39 @@ def labelled_states(
     names = list(labels) if labels else list(folder_names)
     index = {folder_names.index(name): position for position, name in enumerate(names) if name in folder_names}
     excluded = set(test_speakers)
-    dataset = dataset.filter(
-        lambda speaker, label: speaker not in excluded and label in index, input_columns=["speaker_id", "label"]
-    )
+    keep = [
+        s not in excluded and label in index
+        for s, label in zip(*(column_values(dataset, c) for c in ("speaker_id", "label")))
+    ]
+    paths_all = column_values(dataset, "path")
+    digests = [file_digest(Path(path)) for path in paths_all]
+    seen: dict[str, int] = {}
+    labelled_rows, other_rows, merged = [], [], 0
+    for row, (kept, digest, speaker) in enumerate(zip(keep, digests, column_values(dataset, "speaker_id"))):
+        if digest in seen:
+            merged += 1
+            continue
+        seen[digest] = row
+        if kept:
+            labelled_rows.append(row)
+        elif speaker not in excluded:
+            other_rows.append(row)
+    if merged:
+        logger.warning(
+            "%d clip(s) of %s have the same bytes as another clip (a copy, under another name or speaker): each is "
+            "one clip, kept once.",
+            merged,
+            data_dir,
+        )
     samples, what = minimum_clip_samples(model.config, feature_extractor)
     shortest = ShortestClip(samples / sampling_rate, what) if samples > 1 else None
-    prepared = prepare_audio(dataset, skip_invalid=True, shortest_clip=shortest)
-    if len(prepared) < len(dataset):
+    labelled = dataset.select(labelled_rows)
+    prepared = prepare_audio(labelled, skip_invalid=True, shortest_clip=shortest)
+    if len(prepared) < len(labelled):
         logger.warning(
             "%d of %d labelled clips cannot be read by the model (undecodable, silent or too short): left out.",
-            len(dataset) - len(prepared),
-            len(dataset),
+            len(labelled) - len(prepared),
+            len(labelled),
         )
     encoded = encoder_states_once(model, feature_extractor, prepared, 8)
     label_ids = np.asarray([index[label] for label in column_values(encoded, "label")], dtype=np.int64)
@@ -129,44 +234,69 @@ def labelled_states(
     paths = [str(path) for path in column_values(encoded, "path")]
     if len(set(label_ids.tolist())) < 2:
         raise RecipeError(f"{data_dir}: the model can read clips of fewer than two emotions; label more clips.")
-    base = unlabelled_normalization(feature_extractor, encoded, model)
-    statistics: dict[str, Any] = {"normalization": getattr(feature_extractor, "normalization", None)}
-    training_plan = evaluation_plan = base
-    if base is not None and base.mode == "speaker":
-        few, statistics["training"] = training_statistics(label_ids, speakers, len(names))
-        by_group = speaker_statistics(feature_extractor, encoded, model, base.group_column)
-        shared = merged_statistics_of(by_group).statistics(feature_extractor.variance_floor)
-        training_plan = copy.copy(base)
-        training_plan.speaker_statistics = {
-            group: (shared if group in few else value) for group, value in base.speaker_statistics.items()
-        }
-        if checks_speakers(feature_extractor):
-            rows = encoded.select_columns([ENCODER_STATES_COLUMN, base.group_column]).with_format("numpy")
-            evaluation_plan = copy.copy(base)
-            # Decided by the classifier the model started from (checked_head_statistics uses speaker_check_head).
-            evaluation_plan.speaker_statistics, check = checked_head_statistics(
-                model, feature_extractor, rows, base.group_column, by_group
-            )
-            statistics["evaluation"] = {
-                "rule": "as at inference: the speaker check of the model the adaptation starts from",
-                "set_statistics_for_all": check["set_statistics_for_all"],
-                "fallback": check["fallback"],
-            }
-    columns = [ENCODER_STATES_COLUMN] + ([base.group_column] if base is not None else [])
-    rows = encoded.select_columns(columns).with_format("numpy")
+    # Statistics only: the labelled speakers' other recordings (the folder's clips of labels left out, and those
+    # given unlabelled), which read no label.
+    labelled_speakers = set(speakers)
+    extra = [(p, s) for p, s in (statistics_recordings or {}).items() if s in labelled_speakers]
+    extra = [(p, s) for p, s in extra if file_digest(Path(p)) not in seen]
+    speaker_of = column_values(dataset, "speaker_id")
+    other_rows = [row for row in other_rows if speaker_of[row] in labelled_speakers]
+    other_paths, other_speakers = [paths_all[row] for row in other_rows], [speaker_of[row] for row in other_rows]
+    others = None
+    if extra or other_paths:
+        recordings = other_paths + [p for p, _ in extra]
+        table = Dataset.from_dict(
+            {"audio": recordings, "path": recordings, "speaker_id": other_speakers + [s for _, s in extra]}
+        ).cast_column("audio", Audio(sampling_rate=sampling_rate))
+        others = encoder_states_once(
+            model, feature_extractor, prepare_audio(table, skip_invalid=True, shortest_clip=shortest), 8
+        )
+        logger.info(
+            "Statistics of the %d labelled speaker(s) from their %d labelled clips and %d other recordings.",
+            len(labelled_speakers),
+            len(paths),
+            len(others),
+        )
+    plans, record = statistics_rule_plans(model, feature_extractor, encoded, others, label_ids, speakers, len(names))
+    statistics: dict[str, Any] = {
+        "normalization": getattr(feature_extractor, "normalization", None),
+        "labelled_clips": len(paths),
+        "other_recordings": 0 if others is None else len(others),
+        "merged_copies": merged,
+        **record,
+    }
+    digest_of = dict(zip(map(str, paths_all), digests))
     scored = np.ones(len(paths), dtype=bool)
     if scored_paths is not None:
         scored = np.asarray([str(Path(path).resolve()) in scored_paths for path in paths])
+    if fitted_digests:
+        fitted = np.asarray([digest_of[path] in fitted_digests for path in paths])
+        if fitted.any():
+            logger.warning(
+                "%d of %d labelled clips are clips the model was already fitted on (its adaptation.json): they train "
+                "but never count in the estimate.",
+                int(fitted.sum()),
+                len(paths),
+            )
+        scored &= ~fitted
+        statistics["clips_the_model_was_fitted_on"] = int(fitted.sum())
+    group = next(iter(plans.values()))[1]
+    rows = _states_rows(encoded, group.group_column if group is not None else "speaker_id")
     return LabelledStates(
         paths=paths,
         labels=label_ids,
         label_names=names,
         speakers=speakers,
         scored=scored,
-        training=projected_representation(model, feature_extractor, rows, training_plan),
-        evaluation=projected_representation(model, feature_extractor, rows, evaluation_plan),
+        training={
+            rule: projected_representation(model, feature_extractor, rows, plan[0]) for rule, plan in plans.items()
+        },
+        evaluation={
+            rule: projected_representation(model, feature_extractor, rows, plan[1]) for rule, plan in plans.items()
+        },
         statistics=statistics,
-        normalization=evaluation_plan.to_dict() if evaluation_plan is not None else None,
+        normalizations={rule: plan[1].to_dict() if plan[1] is not None else None for rule, plan in plans.items()},
+        digests=[digest_of[path] for path in paths],
     )
 
 
@@ -219,9 +349,12 @@ def fit_adaptation(
     test_speakers: Sequence[str] = (),
     seed: int = 0,
     scored_paths: Optional[set[str]] = None,
+    statistics_recordings: Optional[Mapping[str, str]] = None,
+    fitted_digests: Optional[set[str]] = None,
 ) -> tuple[Any, Selection]:
     """Choose and fit the adaptation of the model in `model_dir` to the labelled clips of `data_dir`, save it in
-    `output_dir` with its report (test speakers scored) and return ``(RunReport, Selection)``."""
+    `output_dir` with the statistics rule chosen and its report (test speakers scored) and return ``(RunReport,
+    Selection)``. `statistics_recordings` and `fitted_digests` as in :func:`labelled_states`."""
     from ..evaluation.evaluate_model import CorpusSource, TrainedModel, evaluate_model
     from ..models.runtime.loading import load_model
     from ..run_record import RunReport, SplitMetrics, SplitRecord, TrainingRecord
@@ -229,7 +362,17 @@ def fit_adaptation(
 
     started = time.perf_counter()
     model, feature_extractor = load_model(model_dir, allow_onnx=False, purpose="ser-hf adapt")
-    states = labelled_states(model, feature_extractor, data_dir, options, labels, test_speakers, scored_paths)
+    states = labelled_states(
+        model,
+        feature_extractor,
+        data_dir,
+        options,
+        labels,
+        test_speakers,
+        scored_paths,
+        statistics_recordings=statistics_recordings,
+        fitted_digests=fitted_digests,
+    )
     start, new_labels = start_classifier(model, states.label_names)
     selection = select_adaptation(
         start,
@@ -240,11 +383,19 @@ def fit_adaptation(
         new_labels=new_labels,
         seed=seed,
         scored=states.scored,
+        label_names=states.label_names,
     )
     selection.statistics = states.statistics
+    selection.fitted_clips = list(states.digests)
+    rule = selection.chosen.rule
+    if rule != AS_SAVED:
+        selection.statistics["rule"] = rule
+        selection.statistics["why"] = statistics_rule_reason(selection)
+        logger.warning("Statistics rule: %s.", selection.statistics["why"])
     set_classifier(model, selection.classifier, states.label_names)
+    apply_statistics_rule(feature_extractor, rule)
     export_model(model, feature_extractor, output_dir)
-    evaluation, normalization = {}, states.normalization
+    evaluation, normalization = {}, states.normalizations.get(rule)
     if test_speakers:
         source = CorpusSource("folder", str(data_dir), options=dict(options))
         # The model in memory is the one just saved (its weights, labels and feature extractor): not loaded again.
@@ -269,6 +420,19 @@ def fit_adaptation(
     )
     write_run_config(model_dir, output_dir, data_dir, options, states.label_names, test_speakers, seed)
     return report, selection
+
+
+def statistics_rule_reason(selection: Selection) -> str:
+    """Why the adapted model applies its statistics rule: the best cross-validated UA under each rule."""
+    best: dict[str, tuple[float, str]] = {}
+    for name, score in selection.scores.items():
+        rule = name.rsplit(", ", 1)[1].removesuffix(" statistics") if ", " in name else selection.model_rule
+        if rule not in best or score > best[rule][0]:
+            best[rule] = (score, name)
+    listed = "; ".join(f"{rule} {score:.1f} % ({name})" for rule, (score, name) in best.items())
+    kept = selection.chosen.rule
+    origin = "the model's own" if kept == selection.model_rule else f"the model's own was {selection.model_rule}"
+    return f"{kept}, chosen with the adaptation by cross-validation ({origin}); best held-out UA per rule: {listed}"
 
 
 def write_run_config(
@@ -310,4 +474,11 @@ def write_run_config(
     write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
 
 
-__all__ = ["LabelledStates", "fit_adaptation", "labelled_states", "unlabelled_normalization"]
+__all__ = [
+    "LabelledStates",
+    "apply_statistics_rule",
+    "fit_adaptation",
+    "labelled_states",
+    "model_statistics_rule",
+    "unlabelled_normalization",
+]

@@ -32,7 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import RecipeError
-from ..recipe.adaptation import ADAPTATION_FILE
+from ..recipe.adaptation import ADAPTATION_FILE, read_adaptation_record
 from .sheet import (
     NOT_EMOTIONS,
     NOT_SPEECH,
@@ -69,6 +69,8 @@ class AdaptationJob:
     last_line: str = "starting"
     error: Optional[str] = None
     recognizer: Any = None
+    #: The adaptation kept the model as it was (nothing new to try).
+    unchanged: bool = False
     report: str = ""
     estimate: str = ""
 
@@ -198,14 +200,18 @@ class LabellingSession:
                 test_speakers=test_speakers,
                 revision=self.revision,
             )
-            job.recognizer = EmotionRecognizer(
-                load_classifier(str(job.output_dir)), max_recording_minutes=self.max_recording_minutes
-            )
+            # What the adaptation kept and how good it is expected to be on new speakers (ser-hf adapt's last line).
+            record = read_adaptation_record(job.output_dir) or {}
+            if not record:
+                raise RecipeError(f"{job.output_dir / ADAPTATION_FILE}: missing; the adaptation wrote no record.")
+            job.estimate = record["selection"]["estimate_line"]
+            job.unchanged = bool(record["selection"]["unchanged"])
+            if not job.unchanged:  # a model kept as it was is the original: nothing new to try
+                job.recognizer = EmotionRecognizer(
+                    load_classifier(str(job.output_dir)), max_recording_minutes=self.max_recording_minutes
+                )
             report = job.output_dir / REPORT_MARKDOWN
             job.report = report.read_text() if report.is_file() else ""
-            # What the adaptation kept and how good it is expected to be on new speakers (ser-hf adapt's last line).
-            record = json.loads((job.output_dir / ADAPTATION_FILE).read_text())
-            job.estimate = record["selection"]["estimate_line"]
             job.state = "done"
             logger.info("Adapted model served beside the original: %s", job.output_dir)
         except (RecipeError, ValueError, OSError, RuntimeError) as error:
@@ -228,6 +234,12 @@ class LabellingSession:
             return f"Adapting ({elapsed:.0f} s): {job.last_line}"
         if job.state == "failed":
             return f"The adaptation failed: {job.error}"
+        if job.unchanged:
+            return (
+                f"Kept unchanged: the adaptation found nothing that beats the model on your held-out speakers, so "
+                f"the model stays as it was (saved as it is in `{job.output_dir}`). {job.estimate} Label more clips, "
+                "of more speakers and of every emotion, then press **Adapt** again."
+            )
         return (
             f"Adapted: `{job.output_dir}`. {job.estimate} The **Try** tab scores a recording with it beside the "
             "original (ser-hf predict, app and push take the folder)."
@@ -236,14 +248,13 @@ class LabellingSession:
     def adapted_model(self) -> Optional[tuple[str, Any, str]]:
         """The last adapted model, for the "Try" tab: ``(title, recognizer, report)``, or `None`."""
         job = self.job
-        if job is None or job.state != "done":
+        if job is None or job.state != "done" or job.unchanged:
             return None
         return f"Adapted model ({job.output_dir.name})", job.recognizer, job.report
 
 
 def _key_script(keys: Mapping[str, str]) -> str:
     """JavaScript that clicks the answer button of a key (`keys`: key -> button id), outside text fields."""
-    import json
 
     return (
         "if (!window.serHfLabelKeys) { window.serHfLabelKeys = true;"

@@ -1,5 +1,5 @@
 """Which adaptation to keep, chosen by cross-validation over the user's labelled speakers, with an estimate of how good
-it is on new speakers of the same set-up.
+it is on new speakers of the same set-up that runs the way the saved model runs.
 
 An adaptation on a few clips can make a model worse: too few clips to move a head safely, speakers heard in one
 emotion, a set-up the model already handles. So ``ser-hf adapt`` never assumes it helps. Every candidate below is a
@@ -13,21 +13,32 @@ cached pooled encoder states: seconds, no re-encoding), so each is saved as the 
   isotropic variance (the nearest-class-mean few-shot learner, a linear classifier in this form);
 * ``head+prototypes``: the trained head's and the prototypes' log-probabilities averaged (a product of experts).
 
-Each is scored on held-out speakers (:func:`cross_validation_folds`: leave-one-speaker-out when the speakers are few,
-grouped k-fold otherwise, folds over clips when there is one speaker, said), every clip scored once out of fold, and
-the unweighted accuracy of those predictions is the candidate's estimate, with a speaker-bootstrap interval (a clip
-interval, said, below five speakers). An adaptation is kept only where its gain over the unchanged model on those
-held-out clips clears a paired bootstrap interval (:func:`gain_over_unchanged`: the lower end of a one-sided 90 % bound
-above zero), and only from :data:`MIN_CLIPS_PER_LABEL` labelled clips per emotion of :data:`MIN_SPEAKERS` speakers, so
-that a handful of lucky clips never replaces the model the user started from; among those, the best wins, and a
-candidate must beat a simpler one by more than one labelled clip's worth of UA (``100 / labelled clips`` points). The
-winner is refitted on every labelled clip.
+An emotion with fewer than :data:`MIN_CLIPS_PER_LABEL` labelled clips is not adapted: its classifier row stays the
+model's in every candidate (the log names it), unless the model lacks that emotion.
 
-Statistics: the model standardises each speaker's encoder states with that speaker's statistics. A labelled speaker
-heard in few emotions (fewer than half of the labels, known from the labels themselves) gets the statistics of all the
-labelled clips instead, as the inference check (:mod:`ser_hf.evaluation.speaker_check`) gives such speakers: their
-own statistics would erase the emotion the head must learn. The held-out speakers of each fold are standardised as the
-model would standardise them at inference (the check, decided by the model the user started from).
+**Statistics rules.** A model that standardises each speaker's encoder states with that speaker's statistics can do
+so three ways at inference: every speaker with their own statistics (``own``), every clip with the statistics of all
+the clips classified together (``set``), or as the check of :mod:`ser_hf.evaluation.speaker_check` decides
+(``checked``: the set's where the model's predictions say the speakers are heard in few emotions). Each candidate is
+cross-validated under each rule, and the rule chosen is the one the adapted model is saved with, so that the model
+does at inference exactly what each fold did to its held-out speakers. Each speaker's statistics come from all of
+their recordings the user gave (labelled or not; they read no label).
+
+Each candidate is scored on held-out speakers (:func:`cross_validation_folds`: leave-one-speaker-out when the speakers
+are few, grouped k-fold otherwise, folds over clips when there is one speaker, said), every clip scored once out of
+fold. An adaptation is kept only where its gain over the unchanged model on those held-out clips clears a paired
+bootstrap interval (:func:`gain_over_unchanged`: the lower end of a one-sided 90 % bound above zero), and only from
+:data:`MIN_CLIPS_PER_LABEL` labelled clips of two emotions at least and :data:`MIN_SPEAKERS` speakers, so that a
+handful of lucky clips never replaces the model the user started from; among those, the best wins, and a candidate
+must beat a simpler one by more than one labelled clip's worth of UA (``100 / labelled clips`` points). The winner
+is refitted on every labelled clip.
+
+**The estimate** is of the whole procedure, choice included (nested cross-validation): each outer fold's held-out
+speakers are classified by the candidate that the same choice, run on the other speakers alone, keeps. Its interval is
+a :data:`ESTIMATE_CONFIDENCE` speaker-bootstrap interval (a clip interval, said, below five speakers). The model
+before adaptation needs no nesting (nothing is fitted): its figure is what ``ser-hf evaluate`` gives on the labelled
+clips with the same recordings. Below :data:`MIN_ESTIMATE_CLIPS_PER_LABEL` labelled clips per emotion or two
+speakers, no figure is printed: the line says so instead.
 """
 
 from __future__ import annotations
@@ -48,42 +59,59 @@ HEAD_STRENGTHS = (1.0, 0.1, 0.01)
 PROTOTYPE_MIX = 0.5
 #: Leave one speaker out up to this many labelled speakers; grouped k-fold with this many folds beyond.
 MAX_FOLDS = 10
+#: The folds of the choice inside each outer fold of the nested estimate (grouped k-fold beyond this many speakers).
+INNER_FOLDS = 5
 #: Folds over clips when every labelled clip is one speaker's.
 CLIP_FOLDS = 5
 #: The confidence of the paired interval of the UA gain over the unchanged model that an adaptation must clear (its
 #: lower end above zero): a one-sided 90 % bound.
 GAIN_CONFIDENCE = 0.8
-#: Fewer labelled clips than this many per labelled emotion (on average) and the model is kept as it is: on the choice
-#: draws (RAVDESS left out, draws 100-101, which no reported figure uses) every adaptation of one or two clips per
-#: emotion that cleared the paired interval still lost on the test speakers.
+#: The stated level of the estimate's interval.
+ESTIMATE_CONFIDENCE = 0.9
+#: An emotion with fewer labelled clips than this is not adapted (its row stays the model's), and an adaptation needs
+#: two emotions with this many: on the choice draws (RAVDESS left out, draws 100-101, which no reported figure uses)
+#: every adaptation of one or two clips per emotion that cleared the paired interval still lost on the test speakers.
 MIN_CLIPS_PER_LABEL = 5
 #: Labelled clips of fewer speakers than this and the model is kept as it is: folds over one speaker's clips cannot
 #: show that an adaptation carries over to new speakers (on the choice draws of TESS left out, draws 100-101, the
 #: adaptations chosen on one speaker's clips lost up to 29 points on the other speaker).
 MIN_SPEAKERS = 2
+#: Fewer scored clips than this many per emotion (or fewer than :data:`MIN_SPEAKERS` speakers) and no estimate is
+#: printed: a UA over a handful of clips moves by tens of points from one clip to the next.
+MIN_ESTIMATE_CLIPS_PER_LABEL = 3
 #: A speaker's labelled clips cover fewer than this share of the labels: standardised with all the labelled clips'
-#: statistics (heard in few emotions).
+#: statistics in training (heard in few emotions).
 MIN_LABEL_SHARE = 0.5
+#: The statistics rules a speaker-standardised model can be saved with (module text); ``AS_SAVED`` for any other.
+STATISTICS_RULES = ("own", "checked", "set")
+AS_SAVED = "as saved"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One adaptation a user's clips are cross-validated on: its ``name``, ``kind`` and (``head``) pull ``strength``.
-    Candidates are listed simplest first; a tie goes to the earlier."""
+    """One adaptation a user's clips are cross-validated on: its ``name``, ``kind``, (``head``) pull ``strength`` and
+    the statistics ``rule`` it is standardised with. Candidates are listed simplest first; a tie goes to the
+    earlier."""
 
     name: str
     kind: str
     strength: Optional[float] = None
+    rule: str = AS_SAVED
 
 
-def candidates(new_labels: bool) -> list[Candidate]:
-    """The candidates, simplest first; the unchanged model and the mix with its head only where the model knows every
-    label of the user's (a head cannot name an emotion it never learnt)."""
-    listed = [] if new_labels else [Candidate("unchanged", "unchanged")]
-    listed += [Candidate(f"head (pull {strength:g})", "head", strength) for strength in HEAD_STRENGTHS]
-    if not new_labels:
-        listed.append(Candidate("head+prototypes", "mixed"))
-    listed.append(Candidate("prototypes", "prototypes"))
+def candidates(new_labels: bool, rules: Sequence[str] = (AS_SAVED,)) -> list[Candidate]:
+    """The candidates, simplest first, under each statistics rule of `rules` (the first is the model's own, which
+    names carry no mention of); the unchanged model and the mix with its head only where the model knows every label
+    of the user's (a head cannot name an emotion it never learnt)."""
+    kinds = [] if new_labels else [("unchanged", "unchanged", None)]
+    kinds += [(f"head (pull {strength:g})", "head", strength) for strength in HEAD_STRENGTHS]
+    kinds += [] if new_labels else [("head+prototypes", "mixed", None)]
+    kinds.append(("prototypes", "prototypes", None))
+    listed = []
+    for name, kind, strength in kinds:
+        for rule in rules:
+            suffix = "" if rule == rules[0] else f", {rule} statistics"
+            listed.append(Candidate(f"{name}{suffix}", kind, strength, rule))
     return listed
 
 
@@ -107,14 +135,27 @@ def class_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
     return weights / weights.sum()
 
 
-def fit_head(start: Classifier, projected: np.ndarray, labels: np.ndarray, strength: float) -> Classifier:
+def adapted_rows(labels: np.ndarray, num_labels: int, new_rows: Sequence[int] = ()) -> np.ndarray:
+    """Which classifier rows an adaptation on clips of `labels` may move: the emotions with
+    :data:`MIN_CLIPS_PER_LABEL` clips or more, and those the model lacks (`new_rows`, which only a fit can give a
+    row); every other row stays the model's."""
+    free = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels) >= MIN_CLIPS_PER_LABEL
+    free[list(new_rows)] = True
+    return free
+
+
+def fit_head(
+    start: Classifier, projected: np.ndarray, labels: np.ndarray, strength: float, free: Optional[np.ndarray] = None
+) -> Classifier:
     """The classifier minimising the class-balanced cross-entropy on (`projected`, `labels`) plus ``strength`` times
     the squared distance of its weights and biases from `start` (L2-SP), by L-BFGS from `start` (a convex problem: the
-    same answer from any start)."""
+    same answer from any start). Only the rows `free` marks (default all) move; the others stay `start`'s."""
     from scipy.optimize import minimize
     from scipy.special import log_softmax
 
     num_labels, width = start.weight.shape
+    free = np.ones(num_labels, dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    mask = np.concatenate([np.repeat(free, width), free]).astype(np.float64)
     weights = class_weights(labels, num_labels)
     onehot = np.eye(num_labels)[labels]
     origin = np.concatenate([start.weight.ravel(), start.bias])
@@ -127,18 +168,22 @@ def fit_head(start: Classifier, projected: np.ndarray, labels: np.ndarray, stren
         residual = weights[:, None] * (np.exp(log_probabilities) - onehot)
         gradient = np.concatenate([(residual.T @ projected).ravel(), residual.sum(axis=0)])
         offset = parameters - origin
-        return value + strength * float(offset @ offset), gradient + 2 * strength * offset
+        return value + strength * float(offset @ offset), mask * (gradient + 2 * strength * offset)
 
     result = minimize(loss, origin, jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    fitted = result.x
+    fitted = origin + mask * (result.x - origin)
     return Classifier(fitted[: num_labels * width].reshape(num_labels, width), fitted[num_labels * width :])
 
 
-def fit_prototypes(start: Classifier, projected: np.ndarray, labels: np.ndarray) -> Classifier:
+def fit_prototypes(
+    start: Classifier, projected: np.ndarray, labels: np.ndarray, free: Optional[np.ndarray] = None
+) -> Classifier:
     """The nearest-class-mean classifier: ``logit_c = -|z - mean_c|^2 / (2 var)`` up to a term shared by the classes,
     with one variance over every dimension and class (the labelled clips' spread around their class means; around
-    their overall mean where every class has one clip). A label without a labelled clip keeps `start`'s row."""
+    their overall mean where every class has one clip). A label without a labelled clip, or not `free`, keeps
+    `start`'s row."""
     num_labels = start.weight.shape[0]
+    free = np.ones(num_labels, dtype=bool) if free is None else np.asarray(free, dtype=bool)
     weight, bias = start.weight.copy(), start.bias.copy()
     means = {label: projected[labels == label].mean(axis=0) for label in np.unique(labels)}
     deviations = projected - np.stack([means[label] for label in labels])
@@ -146,19 +191,27 @@ def fit_prototypes(start: Classifier, projected: np.ndarray, labels: np.ndarray)
         deviations = projected - projected.mean(axis=0)
     variance = max(float(np.mean(deviations**2)), 1e-6)
     for label in range(num_labels):
-        if label in means:
+        if label in means and free[label]:
             weight[label] = means[label] / variance
             bias[label] = -0.5 * float(means[label] @ means[label]) / variance
     return Classifier(weight, bias)
 
 
-def fit_candidate(candidate: Candidate, start: Classifier, projected: np.ndarray, labels: np.ndarray) -> Classifier:
-    """`candidate` fitted on the labelled clips (`projected`, `labels`), starting from the model's classifier."""
+def fit_candidate(
+    candidate: Candidate,
+    start: Classifier,
+    projected: np.ndarray,
+    labels: np.ndarray,
+    new_rows: Sequence[int] = (),
+) -> Classifier:
+    """`candidate` fitted on the labelled clips (`projected`, `labels`), starting from the model's classifier; rows
+    of emotions with too few clips stay the model's (:func:`adapted_rows`)."""
     if candidate.kind == "unchanged":
         return start
+    free = adapted_rows(labels, start.weight.shape[0], new_rows)
     if candidate.kind == "head":
-        return fit_head(start, projected, labels, candidate.strength)
-    prototypes = fit_prototypes(start, projected, labels)
+        return fit_head(start, projected, labels, candidate.strength, free)
+    prototypes = fit_prototypes(start, projected, labels, free)
     if candidate.kind == "prototypes":
         return prototypes
     if candidate.kind == "mixed":
@@ -170,24 +223,25 @@ def fit_candidate(candidate: Candidate, start: Classifier, projected: np.ndarray
 
 
 def cross_validation_folds(
-    labels: np.ndarray, speakers: Sequence[Hashable], seed: int = 0
+    labels: np.ndarray, speakers: Sequence[Hashable], seed: int = 0, max_folds: int = MAX_FOLDS
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
-    """Train/held-out folds over the labelled clips and a line naming them: leave-one-speaker-out up to
-    :data:`MAX_FOLDS` speakers, grouped k-fold (:data:`MAX_FOLDS` folds) beyond, stratified folds over clips when there
-    is one speaker (then the estimate is of new clips of that speaker, not of new speakers)."""
+    """Train/held-out folds over the labelled clips and a line naming them: leave-one-speaker-out up to `max_folds`
+    speakers, grouped k-fold (`max_folds` folds) beyond, stratified folds over clips when there is one speaker (then
+    the estimate is of new clips of that speaker, not of new speakers)."""
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedKFold
 
     groups = np.asarray([str(speaker) for speaker in speakers], dtype=object)
     distinct = len(set(groups.tolist()))
     index = np.zeros(len(labels))
     if distinct >= 2:
-        if distinct <= MAX_FOLDS:
+        if distinct <= max_folds:
             return list(
                 LeaveOneGroupOut().split(index, labels, groups)
             ), f"leave-one-speaker-out ({distinct} speakers)"
-        splitter = GroupKFold(n_splits=MAX_FOLDS, shuffle=True, random_state=seed)
-        return list(splitter.split(index, labels, groups)), f"{MAX_FOLDS} folds of speakers ({distinct} speakers)"
-    smallest = int(np.bincount(labels)[np.bincount(labels) > 0].min())
+        splitter = GroupKFold(n_splits=max_folds, shuffle=True, random_state=seed)
+        return list(splitter.split(index, labels, groups)), f"{max_folds} folds of speakers ({distinct} speakers)"
+    counts = np.bincount(labels)
+    smallest = int(counts[counts > 0].min())
     folds = max(2, min(CLIP_FOLDS, smallest))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     if smallest < 2:
@@ -232,14 +286,26 @@ def unweighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
 
 
 def interval(labels: np.ndarray, predictions: np.ndarray, speakers: Sequence[Hashable], num_labels: int) -> dict:
-    """The 95 % interval of the UA of out-of-fold predictions: by speaker bootstrap from five speakers, by clip
-    bootstrap below (said in ``method``)."""
+    """The :data:`ESTIMATE_CONFIDENCE` interval of the UA of out-of-fold predictions: by speaker bootstrap from five
+    speakers, by clip bootstrap below (said in ``method``)."""
     from ..evaluation.bootstrap import speaker_bootstrap
 
-    result = speaker_bootstrap(labels, predictions, speakers, num_labels, metrics=("unweighted_accuracy",))
+    result = speaker_bootstrap(
+        labels,
+        predictions,
+        speakers,
+        num_labels,
+        metrics=("unweighted_accuracy",),
+        confidence_level=ESTIMATE_CONFIDENCE,
+    )
     chosen = result if result["reliable"] else result.get("clip_bootstrap", result)
     low, high = chosen["intervals"]["unweighted_accuracy"]
-    return {"low": round(100 * low, 1), "high": round(100 * high, 1), "method": chosen["method"]}
+    return {
+        "low": round(100 * low, 1),
+        "high": round(100 * high, 1),
+        "method": chosen["method"],
+        "confidence_level": ESTIMATE_CONFIDENCE,
+    }
 
 
 @dataclass
@@ -251,25 +317,35 @@ class Selection:
     folds: str
     scores: dict[str, float]
     estimate: dict[str, Any]
-    before: dict[str, Any]
+    before: Optional[dict[str, Any]]
     statistics: dict[str, Any] = field(default_factory=dict)
     gains: dict[str, dict[str, Any]] = field(default_factory=dict)
     too_few_clips: Optional[str] = None
+    #: Why an adaptation was kept without the cross-validation's say (the model lacks a label of the user's).
+    forced: Optional[str] = None
+    model_rule: str = AS_SAVED
+    short_labels: dict[str, int] = field(default_factory=dict)
+    #: The digests of the clips the classifier was fitted on (``adaptation.json``'s ``fitted_clips``, not here).
+    fitted_clips: list[str] = field(default_factory=list, repr=False)
 
     @property
     def unchanged(self) -> bool:
-        return self.chosen.kind == "unchanged"
+        return self.chosen.kind == "unchanged" and self.chosen.rule == self.model_rule
 
     def to_dict(self) -> dict[str, Any]:
         record = {
             "chosen": self.chosen.name,
             "kind": self.chosen.kind,
             "strength": self.chosen.strength,
+            "statistics_rule": self.chosen.rule,
+            "model_statistics_rule": self.model_rule,
             "unchanged": self.unchanged,
             "cross_validation": self.folds,
             "cross_validated_ua": self.scores,
             "gain_over_unchanged": self.gains,
             "too_few_clips": self.too_few_clips,
+            "forced": self.forced,
+            "short_labels": self.short_labels,
             "estimate": self.estimate,
             "before_adaptation": self.before,
             "statistics": self.statistics,
@@ -282,133 +358,225 @@ class Selection:
         return self.to_dict()["estimate_line"]
 
 
+def _figure(estimate: Mapping[str, Any]) -> str:
+    return f"{estimate['ua']:.1f} % [{estimate['low']:.1f}, {estimate['high']:.1f}]"
+
+
 def estimate_line(selection: Mapping[str, Any]) -> str:
-    """One line: the expected UA on new speakers of the user's set-up, with the model before adaptation's."""
+    """One line: the expected UA on new speakers of the user's set-up (or why there is no figure), with the model
+    before adaptation's, and what was kept."""
     estimate, before = selection["estimate"], selection["before_adaptation"]
-    if selection.get("too_few_clips") and selection["unchanged"]:
+    if selection.get("forced"):
+        kept = f"adaptation kept: {selection['chosen']}, without the cross-validation's say: {selection['forced']}"
+    elif selection.get("too_few_clips") and selection["unchanged"]:
         kept = f"the model is kept unchanged: {selection['too_few_clips']}"
     elif selection["unchanged"]:
         kept = "the model is kept unchanged: no adaptation beat it on your held-out speakers"
     else:
         kept = f"adaptation kept: {selection['chosen']}"
-    text = f"Expected UA on new speakers of your set-up: {estimate['ua']:.1f} % [{estimate['low']:.1f}, " + (
-        f"{estimate['high']:.1f}]"
+    if estimate.get("ua") is None:
+        return f"No estimate of the UA on new speakers of your set-up: {estimate['too_few']} ({kept})."
+    level = round(100 * estimate.get("confidence_level", 0.95))
+    text = f"Expected UA on new speakers of your set-up: {_figure(estimate)} ({level} % interval)"
+    if before is not None and before.get("ua") is not None and not selection["unchanged"]:
+        text += f"; the model before adaptation: {_figure(before)}"
+    nested = "nested cross-validation" if estimate.get("nested") else "cross-validated"
+    return f"{text} ({kept}; {nested}, {selection['cross_validation']}" + (
+        "; a clip interval: too few speakers for a speaker interval)" if "clip" in estimate["method"] else ")"
     )
-    if before is not None and not selection["unchanged"]:
-        text += f"; the model before adaptation: {before['ua']:.1f} % [{before['low']:.1f}, {before['high']:.1f}]"
-    clip_interval = "clip" in estimate["method"]
-    return f"{text} ({kept}; cross-validated, {selection['cross_validation']}" + (
-        "; a clip interval: too few speakers for a speaker interval)" if clip_interval else ")"
-    )
+
+
+@dataclass
+class _Choice:
+    """One run of the choice on some of the labelled clips: the candidate kept, every candidate's out-of-fold
+    predictions and UA, the gains over the unchanged model, and why the model was kept where it was too few."""
+
+    chosen: Candidate
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    description: str
+    predictions: dict[str, np.ndarray]
+    scores: dict[str, float]
+    gains: dict[str, dict[str, Any]]
+    too_few: Optional[str]
+    short: dict[int, int]
+
+
+class _Problem:
+    """The labelled clips as every run of the choice reads them (the candidates, their inputs under each statistics
+    rule, the labels, speakers and which clips are scored)."""
+
+    def __init__(self, start, training, evaluation, labels, speakers, new_rows, scored, seed):
+        self.start, self.training, self.evaluation = start, training, evaluation
+        self.labels, self.speakers = labels, np.asarray([str(s) for s in speakers], dtype=object)
+        self.new_rows, self.scored, self.seed = list(new_rows), scored, seed
+        self.num_labels = start.weight.shape[0]
+        self.rules = list(training)
+        self.listed = candidates(bool(self.new_rows), self.rules)
+
+    def fit(self, candidate: Candidate, rows: np.ndarray) -> Classifier:
+        return fit_candidate(
+            candidate, self.start, self.training[candidate.rule][rows], self.labels[rows], self.new_rows
+        )
+
+    def predict(self, classifier: Classifier, candidate: Candidate, rows: np.ndarray) -> np.ndarray:
+        return classifier.logits(self.evaluation[candidate.rule][rows]).argmax(axis=1)
+
+    def choose(self, rows: np.ndarray, max_folds: int = MAX_FOLDS) -> _Choice:
+        """The choice (module text) on the clips `rows`: folds over their scored clips (every unscored clip trains in
+        every fold), every candidate's out-of-fold predictions, the gates, and the best candidate allowed."""
+        scored_rows, unscored_rows = rows[self.scored[rows]], rows[~self.scored[rows]]
+        labels, speakers = self.labels[scored_rows], self.speakers[scored_rows]
+        folds, description = cross_validation_folds(labels, speakers, self.seed, max_folds)
+        folds = [(np.concatenate([scored_rows[train], unscored_rows]), scored_rows[held]) for train, held in folds]
+        predictions = {candidate.name: np.zeros(len(self.labels), dtype=np.int64) for candidate in self.listed}
+        for train, held_out in folds:
+            for candidate in self.listed:
+                fitted = self.fit(candidate, train)
+                predictions[candidate.name][held_out] = self.predict(fitted, candidate, held_out)
+        scores = {name: round(unweighted_accuracy(labels, p[scored_rows]), 2) for name, p in predictions.items()}
+        gains = {}
+        if not self.new_rows:
+            # Against the model as it is, an adaptation must show a gain the held-out clips can tell from noise.
+            unchanged = predictions[self.listed[0].name][scored_rows]
+            gains = {
+                candidate.name: gain_over_unchanged(
+                    labels, unchanged, predictions[candidate.name][scored_rows], speakers, self.num_labels
+                )
+                for candidate in self.listed[1:]
+            }
+        counts = np.bincount(labels, minlength=self.num_labels)
+        short = {label: int(count) for label, count in enumerate(counts) if 0 < count < MIN_CLIPS_PER_LABEL}
+        too_few = None
+        if np.count_nonzero(counts >= MIN_CLIPS_PER_LABEL) < 2:
+            too_few = f"fewer than {MIN_CLIPS_PER_LABEL} labelled clips of two emotions"
+        elif len(set(speakers.tolist())) < MIN_SPEAKERS:
+            too_few = "clips of one speaker, which cannot show that an adaptation carries over to new speakers"
+        allowed = [
+            candidate
+            for candidate in self.listed
+            if candidate is self.listed[0]
+            or (too_few is None and (candidate.name not in gains or gains[candidate.name]["low"] > 0))
+        ]
+        margin = 100.0 / max(len(scored_rows), 1)
+        chosen = allowed[0]
+        for candidate in allowed[1:]:
+            if scores[candidate.name] > scores[chosen.name] + margin:
+                chosen = candidate
+        return _Choice(chosen, folds, description, predictions, scores, gains, too_few, short)
+
+    def nested_predictions(self, outer: _Choice) -> np.ndarray:
+        """Each outer fold's held-out clips classified by what the choice, run on that fold's other clips alone
+        (:data:`INNER_FOLDS` folds), keeps and fits there."""
+        predictions = np.zeros(len(self.labels), dtype=np.int64)
+        for train, held_out in outer.folds:
+            inner = self.choose(np.sort(train), max_folds=INNER_FOLDS)
+            predictions[held_out] = self.predict(self.fit(inner.chosen, train), inner.chosen, held_out)
+        return predictions
 
 
 def select_adaptation(
     start: Classifier,
-    training: np.ndarray,
-    evaluation: np.ndarray,
+    training: np.ndarray | Mapping[str, np.ndarray],
+    evaluation: np.ndarray | Mapping[str, np.ndarray],
     labels: np.ndarray,
     speakers: Sequence[Hashable],
     *,
-    new_labels: bool = False,
+    new_labels: bool | Sequence[int] = False,
     seed: int = 0,
     scored: Optional[np.ndarray] = None,
+    label_names: Optional[Sequence[str]] = None,
 ) -> Selection:
-    """Cross-validate every candidate and refit the winner on all the labelled clips.
+    """Cross-validate every candidate under every statistics rule, refit the winner on all the labelled clips, and
+    estimate the whole procedure by nested cross-validation.
 
     Args:
         start (`Classifier`): the model's classifier on the user's labels (calibrated units).
-        training (`np.ndarray`, `(clips, width)`): each labelled clip's projected representation standardised as the
-            adaptation trains on it (:func:`training_statistics`).
-        evaluation (`np.ndarray`, `(clips, width)`): the same clips standardised as the model standardises them at
-            inference (each held-out fold is scored on these).
+        training (`np.ndarray` `(clips, width)`, or a mapping of statistics rule to one): each labelled clip's
+            projected representation standardised as the adaptation trains on it under each rule; the first rule is
+            the model's own (a plain array: the model's own only).
+        evaluation (same): the same clips standardised as the model standardises them at inference under each rule
+            (each held-out fold is scored on these).
         labels (`np.ndarray`), speakers (`Sequence`): each clip's label (index into the user's labels) and speaker.
-        new_labels (`bool`): the user's labels include some the model lacks (no unchanged candidate then).
+        new_labels (`bool` or rows): the rows of the user's labels that the model lacks (`True`: some, unnamed; no
+            unchanged candidate then).
         scored (`np.ndarray` of `bool`, *optional*): the clips the estimate scores (default all); the others
-            (self-training's pseudo-labelled clips) only train.
+            (self-training's pseudo-labelled clips, clips the model was fitted on) only train.
+        label_names (`Sequence[str]`, *optional*): the labels' names, for the log and the record.
     """
+    if not isinstance(training, Mapping):
+        training, evaluation = {AS_SAVED: training}, {AS_SAVED: evaluation}
     labels = np.asarray(labels, dtype=np.int64)
     scored = np.ones(len(labels), dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
-    folds, description = cross_validation_folds(labels[scored], np.asarray(speakers, dtype=object)[scored], seed)
-    # Folds over the scored clips; every unscored clip trains in every fold.
-    scored_rows, unscored_rows = np.flatnonzero(scored), np.flatnonzero(~scored)
-    folds = [(np.concatenate([scored_rows[train], unscored_rows]), scored_rows[held]) for train, held in folds]
-    listed = candidates(new_labels)
-    predictions = {candidate.name: np.zeros(len(labels), dtype=np.int64) for candidate in listed}
-    for train, held_out in folds:
-        for candidate in listed:
-            fitted = fit_candidate(candidate, start, training[train], labels[train])
-            predictions[candidate.name][held_out] = fitted.logits(evaluation[held_out]).argmax(axis=1)
-    scores = {
-        name: round(unweighted_accuracy(labels[scored], predicted[scored]), 2)
-        for name, predicted in predictions.items()
-    }
-    margin = 100.0 / int(scored.sum())
-    num_labels = start.weight.shape[0]
-    gains = {}
-    if "unchanged" in predictions:
-        # Against the model as it is, an adaptation must show a gain the held-out clips can tell from noise.
-        gains = {
-            candidate.name: gain_over_unchanged(
-                labels[scored],
-                predictions["unchanged"][scored],
-                predictions[candidate.name][scored],
-                [speaker for speaker, kept in zip(speakers, scored) if kept],
-                num_labels,
-            )
-            for candidate in listed[1:]
-        }
-    present = len(np.unique(labels[scored]))
-    labelled_speakers = len({str(speaker) for speaker, kept in zip(speakers, scored) if kept})
-    too_few = None
-    if int(scored.sum()) < MIN_CLIPS_PER_LABEL * present:
-        too_few = f"fewer than {MIN_CLIPS_PER_LABEL} labelled clips per emotion"
-    elif labelled_speakers < MIN_SPEAKERS:
-        too_few = "clips of one speaker, which cannot show that an adaptation carries over to new speakers"
-    enough = too_few is None
-    if not enough:
-        logger.warning(
-            "%d labelled clips of %d emotion(s) and %d speaker(s): %s; the model is kept as it is (label more clips, "
-            "of more speakers, to adapt it).",
-            int(scored.sum()),
-            present,
-            labelled_speakers,
-            too_few,
+    if isinstance(new_labels, bool):  # the rows the model lacks are the zero rows start_classifier gives them
+        new_rows = np.flatnonzero(~start.weight.any(axis=1)).tolist() if new_labels else []
+    else:
+        new_rows = [int(row) for row in new_labels]
+    names = list(label_names) if label_names else [str(label) for label in range(start.weight.shape[0])]
+    problem = _Problem(start, dict(training), dict(evaluation), labels, speakers, new_rows, scored, seed)
+    choice = problem.choose(np.arange(len(labels)))
+    chosen, forced = choice.chosen, None
+    if choice.too_few and new_rows:  # no unchanged model to keep: the simplest adaptation, and the log says so
+        missing = ", ".join(names[row] for row in new_rows)
+        forced = f"the model lacks {missing}, which only a new classifier row can name ({choice.too_few})"
+    scored_rows = np.flatnonzero(scored)
+    scored_speakers = problem.speakers[scored_rows].tolist()
+    present = len(np.unique(labels[scored_rows]))
+
+    def figure(predicted: np.ndarray) -> dict[str, Any]:
+        ua = round(unweighted_accuracy(labels[scored_rows], predicted[scored_rows]), 2)
+        return {"ua": ua, **interval(labels[scored_rows], predicted[scored_rows], scored_speakers, problem.num_labels)}
+
+    too_few_for_estimate = None
+    if len(set(scored_speakers)) < MIN_SPEAKERS or len(scored_rows) < MIN_ESTIMATE_CLIPS_PER_LABEL * present:
+        too_few_for_estimate = (
+            f"{len(scored_rows)} scored labelled clip(s) of {len(set(scored_speakers))} speaker(s) are too few for a "
+            f"figure worth printing ({MIN_ESTIMATE_CLIPS_PER_LABEL} per emotion and {MIN_SPEAKERS} speakers needed)"
         )
-    allowed = [
-        candidate
-        for candidate in listed
-        if candidate.kind == "unchanged"
-        or (enough and (candidate.name not in gains or gains[candidate.name]["low"] > 0))
-    ]
-    if not allowed:  # no unchanged model (new labels) and too few clips: the simplest adaptation
-        allowed = [listed[0]]
-    chosen = allowed[0]
-    for candidate in allowed[1:]:
-        if scores[candidate.name] > scores[chosen.name] + margin:
-            chosen = candidate
-
-    def estimate(name: str) -> dict[str, Any]:
-        speakers_scored = [speaker for speaker, kept in zip(speakers, scored) if kept]
-        bounds = interval(labels[scored], predictions[name][scored], speakers_scored, num_labels)
-        return {"ua": scores[name], **bounds}
-
+        estimate: dict[str, Any] = {"ua": None, "low": None, "high": None, "too_few": too_few_for_estimate}
+    else:
+        nested = problem.nested_predictions(choice) if len(problem.listed) > 1 else choice.predictions[chosen.name]
+        estimate = {**figure(nested), "nested": len(problem.listed) > 1}
+    model_candidate = problem.listed[0]
+    before = None
+    if not new_rows and too_few_for_estimate is None:
+        before = figure(choice.predictions[model_candidate.name])
     selection = Selection(
-        too_few_clips=too_few,
-        gains=gains,
         chosen=chosen,
-        classifier=fit_candidate(chosen, start, training, labels),
-        folds=description,
-        scores=scores,
-        estimate=estimate(chosen.name),
-        before=estimate("unchanged") if "unchanged" in scores else None,
+        classifier=problem.fit(chosen, np.arange(len(labels))),
+        folds=choice.description,
+        scores=choice.scores,
+        estimate=estimate,
+        before=before,
+        gains=choice.gains,
+        too_few_clips=choice.too_few,
+        forced=forced,
+        model_rule=problem.rules[0],
+        short_labels={names[label]: count for label, count in choice.short.items()},
     )
+    if choice.too_few and not forced:
+        logger.warning(
+            "%d labelled clips of %d speaker(s): %s; the model is kept as it is (label more clips, of more speakers, "
+            "to adapt it).",
+            len(scored_rows),
+            len(set(scored_speakers)),
+            choice.too_few,
+        )
+    elif forced:
+        logger.warning("Adaptation kept without the cross-validation's say: %s: %s.", chosen.name, forced)
+    elif choice.short:
+        logger.warning(
+            "Too few labelled clips of %s (fewer than %d): their classifier rows stay the model's in every "
+            "adaptation; label more clips of them to adapt them too.",
+            ", ".join(f"{names[label]} ({count})" for label, count in choice.short.items()),
+            MIN_CLIPS_PER_LABEL,
+        )
     logger.info(
         "Adaptation chosen by cross-validation (%s; a candidate must beat a simpler one by %.1f points): %s. UA per "
         "candidate: %s.",
-        description,
-        margin,
+        choice.description,
+        100.0 / max(len(scored_rows), 1),
         chosen.name,
-        ", ".join(f"{name} {score:.1f}" for name, score in scores.items()),
+        ", ".join(f"{name} {score:.1f}" for name, score in choice.scores.items()),
     )
     return selection
 
@@ -436,7 +604,8 @@ def training_statistics(
     if few:
         logger.warning(
             "Adaptation statistics: %d of %d labelled speaker(s) are heard in fewer than %d emotions (from their "
-            "labels): they are standardised with the statistics of all the labelled clips, not their own.",
+            "labels): they are standardised with the statistics of all the labelled clips in training, not their "
+            "own.",
             len(few),
             len(by_speaker),
             needed,
@@ -445,9 +614,11 @@ def training_statistics(
 
 
 __all__ = [
+    "AS_SAVED",
     "Candidate",
     "Classifier",
     "HEAD_STRENGTHS",
+    "STATISTICS_RULES",
     "Selection",
     "candidates",
     "cross_validation_folds",

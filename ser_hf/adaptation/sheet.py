@@ -342,6 +342,21 @@ def labelled_rows(
     return emotions, counts
 
 
+def speech_rows(sheet: str | os.PathLike, data_dir: str | os.PathLike) -> dict[str, str]:
+    """The sheet's clips of speech answered with no emotion (unanswered or skipped, with a speaker and a file in
+    `data_dir`) -> their speakers: recordings that give their speaker's statistics, as at inference (no label read).
+    Clips answered "not speech" are left out."""
+    root = Path(data_dir).expanduser()
+    rows = {}
+    for row in read_sheet(sheet):
+        if row.is_emotion or answer_spelling(row.label) == NOT_SPEECH or not row.speaker or not row.path:
+            continue
+        path = root / row.path
+        if path.is_file():
+            rows[str(path)] = row.speaker
+    return rows
+
+
 def labelled_rows_csv(
     sheet: str | os.PathLike,
     destination: Path,
@@ -375,6 +390,7 @@ __all__ = [
     "claim_sheet",
     "labelled_rows",
     "labelled_rows_csv",
+    "speech_rows",
     "read_sheet",
     "record_answer",
     "sheet_order",

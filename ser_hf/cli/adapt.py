@@ -10,8 +10,6 @@ its estimate on new speakers as its last line; the output folder is an ordinary 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import yaml
 
@@ -73,7 +71,15 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--unlabelled_dir",
         "--unlabelled-dir",
-        help="unlabelled recordings of the same set-up: one self-training round on them after the adaptation",
+        help="unlabelled recordings of the same set-up: each labelled speaker's give that speaker's statistics "
+        "(as at inference), and one self-training round reads them after the adaptation (unless --no_self_train)",
+    )
+    parser.add_argument(
+        "--no_self_train",
+        "--no-self-train",
+        dest="self_train",
+        action="store_false",
+        help="use --unlabelled_dir for the speakers' statistics only, with no self-training round",
     )
     parser.add_argument(
         "--self_train_on_test_speakers",
@@ -102,13 +108,14 @@ def adapt_command(args: argparse.Namespace) -> int:
         test_speakers=speaker_ids(args.test_speakers, "--test_speakers") or (),
         unlabelled_dir=args.unlabelled_dir,
         self_train_on_test_speakers=args.self_train_on_test_speakers,
+        self_train=args.self_train,
         revision=args.revision,
         labels_csv=args.labels_csv,
         seed=args.seed,
     )
-    from ..recipe.adaptation import ADAPTATION_FILE
+    from ..recipe.adaptation import read_adaptation_record
 
-    record = json.loads((Path(args.output_dir).expanduser() / ADAPTATION_FILE).read_text())
+    record = read_adaptation_record(args.output_dir)
     print(record["selection"]["estimate_line"])  # the last line: how good the kept model is expected to be
     return 0
 

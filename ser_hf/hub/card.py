@@ -28,7 +28,7 @@ from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA, CorpusSpec
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES, EnsembleConfig
-from ..recipe.adaptation import ADAPTATION_FILE
+from ..recipe.adaptation import read_adaptation_record
 from ..recipe.augmentation_arguments import AugmentationArguments
 from ..recipe.data_arguments import DataArguments
 from ..recipe.fields import card_rows
@@ -217,11 +217,10 @@ class SERCardData:
         trained model (a Hub id or the folder's name), its labelled clips and speakers (from the report, or the
         adaptation's record where a self-training round added pseudo-labelled clips), which adaptation the
         cross-validation kept and its estimate on new speakers (:mod:`ser_hf.adaptation.selection`)."""
-        record_file = self.run.run_dir / ADAPTATION_FILE
-        if not record_file.is_file():
+        record = read_adaptation_record(self.run.run_dir)
+        if record is None:
             return None
-        record = json.loads(record_file.read_text())
-        selection = record.get("selection")
+        selection = record["selection"]
         # The model as the user named it (a Hub id is read from its snapshot in the Hub cache).
         source = str(record.get("adapted_from") or self.model_args.get("model_name_or_path"))
         return {

@@ -92,9 +92,42 @@ def trained_model_facts(model_dir: str | os.PathLike) -> dict[str, Any]:
     return facts
 
 
+#: What ``adaptation.json``'s ``selection`` must hold for the card, the labelling page and the command to read it.
+SELECTION_KEYS = {"chosen": str, "unchanged": bool, "estimate": dict, "estimate_line": str}
+
+
+def read_adaptation_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``adaptation.json`` of an adapted model's folder (`None` where there is none), checked: a file that is not
+    JSON, not a mapping, or whose ``selection`` is not a mapping holding :data:`SELECTION_KEYS` of their types is a
+    :class:`~ser_hf.errors.RecipeError` in one line naming the file and the key (a damaged or hand-edited record)."""
+    path = Path(folder).expanduser() / ADAPTATION_FILE
+    if not path.is_file():
+        return None
+    record = _read_json(path, "the adaptation's record")
+    if not isinstance(record, dict):
+        raise RecipeError(f"{path}: not a mapping of the adaptation's record but {type(record).__name__}.")
+    selection = record.get("selection")
+    if not isinstance(selection, dict):
+        raise RecipeError(
+            f"{path}: 'selection' is {type(selection).__name__}, not the mapping ser-hf adapt writes (what the "
+            "cross-validation kept); adapt the model again to rewrite it."
+        )
+    for key, kind in SELECTION_KEYS.items():
+        if not isinstance(selection.get(key), kind):
+            raise RecipeError(
+                f"{path}: selection.{key} is {selection.get(key)!r}, not a {kind.__name__} as ser-hf adapt writes it; "
+                "adapt the model again to rewrite it."
+            )
+    fitted = record.get("fitted_clips", [])
+    if not isinstance(fitted, list) or not all(isinstance(digest, str) for digest in fitted):
+        raise RecipeError(f"{path}: fitted_clips is not a list of clip digests.")
+    return record
+
+
 __all__ = [
     "ADAPTABLE_FAMILIES",
     "ADAPTATION_FILE",
     "ADAPTATION_SELF_TRAINING_SHARE",
+    "read_adaptation_record",
     "trained_model_facts",
 ]

@@ -63,7 +63,7 @@ def test_the_head_fit_moves_as_far_as_its_pull_lets_it():
 
 
 def test_prototypes_classify_by_the_nearest_class_mean_and_keep_the_models_row_without_clips():
-    features, labels, _ = clusters(1, 4, labels=3)
+    features, labels, _ = clusters(1, 5, labels=3)
     keep = labels < 2  # no clip of the third emotion
     start = Classifier(np.arange(24.0).reshape(3, 8), np.array([1.0, 2.0, 3.0]))
     fitted = fit_candidate(Candidate("prototypes", "prototypes"), start, features[keep], labels[keep])
@@ -215,6 +215,121 @@ def test_too_few_clips_or_one_speaker_keep_the_model_and_say_why():
     assert "folds over clips" in selection.folds
     features, labels, speakers = clusters(4, 1)  # four speakers, four clips of each emotion
     selection = select_adaptation(wrong, features, features, labels, speakers)
-    assert selection.unchanged and "fewer than 5 labelled clips per emotion" in selection.estimate_line()
+    assert selection.unchanged and "fewer than 5 labelled clips of two emotions" in selection.estimate_line()
     features, labels, speakers = clusters(5, 1)  # five of each: enough
     assert not select_adaptation(wrong, features, features, labels, speakers).unchanged
+
+
+# --- One standardisation from the estimate to the deployed model (issue 92) ----------------------------------------
+
+ALL_CODES = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+}
+ALL_CODES["08"] = "surprised"
+LABELLED = ["happy", "sad", "angry"]
+
+
+def split_folders(root: Path, actors=("04", "05", "06"), labelled_per_emotion: int = 2) -> tuple[Path, Path, Path]:
+    """Three folders of the same actors' clips: ``labelled`` (two clips of each of :data:`LABELLED` per actor),
+    ``unlabelled`` (their clips of the other emotions, named without a label) and ``together`` (both, every clip
+    named with its emotion: what ``ser-hf evaluate`` reads, scoring :data:`LABELLED` and reading the others for the
+    statistics)."""
+    folders = [root / name for name in ("labelled", "unlabelled", "together")]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    for actor in actors:
+        clips = sorted((RAVDESS_SAMPLE / f"Actor_{actor}").glob("*.flac"))
+        for number, clip in enumerate(clips):
+            emotion = ALL_CODES[clip.name.split("-")[2]]
+            if emotion in LABELLED:
+                if sum(other.name.split("-")[2] == clip.name.split("-")[2] for other in clips[:number]) >= (
+                    labelled_per_emotion
+                ):
+                    continue
+                (folders[0] / f"S{actor}_{emotion}_{number}.flac").symlink_to(clip.resolve())
+            else:
+                (folders[1] / f"S{actor}_x_{number}.flac").symlink_to(clip.resolve())
+            (folders[2] / f"S{actor}_{emotion}_{number}.flac").symlink_to(clip.resolve())
+    return tuple(folders)
+
+
+def evaluated_ua(model, folder: Path) -> float:
+    source = CorpusSource("folder", str(folder), options=FOLDER_OPTIONS)
+    (metrics,) = evaluate_model(model, source, labels=LABELLED)["evaluation"].values()
+    return round(100 * metrics["unweighted_accuracy"], 2)
+
+
+def test_the_unchanged_models_cross_validated_ua_is_what_evaluate_gives_under_every_statistics_rule(
+    tmp_path, speaker_model
+):
+    """Cause 1: each held-out speaker was standardised with the statistics of their few labelled clips, while the
+    deployed model standardises each speaker with all their recordings. Cause 2: the folds and the saved model applied
+    different statistics rules. With the speakers' other recordings given unlabelled (statistics only), the unchanged
+    model's cross-validated UA under each rule equals what ``ser-hf evaluate`` gives on the same clips with the same
+    recordings, for the model saved with that rule (the function the adaptation saves it with)."""
+    from ser_hf.adaptation.fitting import apply_statistics_rule
+    from ser_hf.evaluation.evaluate_model import TrainedModel
+    from ser_hf.models.runtime.loading import load_model
+
+    labelled, unlabelled, together = split_folders(tmp_path)
+    adapt(
+        str(speaker_model),
+        labelled,
+        tmp_path / "adapted",
+        labels=LABELLED,
+        unlabelled_dir=unlabelled,
+        self_train=False,
+        **FOLDER_OPTIONS,
+    )
+    record = json.loads((tmp_path / "adapted" / "adaptation.json").read_text())
+    selection = record["selection"]
+    assert selection["model_statistics_rule"] == "checked"  # the general speaker recipe's
+    assert selection["statistics"]["other_recordings"] == 3 * 18  # each actor's 18 clips of other emotions
+    assert not (tmp_path / "adapted.self-training").exists()  # statistics only: no self-training round
+    scores = selection["cross_validated_ua"]
+    for rule, name in (
+        ("checked", "unchanged"),
+        ("own", "unchanged, own statistics"),
+        ("set", "unchanged, set statistics"),
+    ):
+        model, extractor = load_model(speaker_model, allow_onnx=False)
+        apply_statistics_rule(extractor, rule)
+        saved = TrainedModel(name_or_path=str(speaker_model), model=model, feature_extractor=extractor)
+        assert scores[name] == evaluated_ua(saved, together), rule
+    # The model before adaptation is that figure, not one of statistics from the few labelled clips.
+    assert selection["before_adaptation"] is None or selection["before_adaptation"]["ua"] == scores["unchanged"]
+    # Without the other recordings, the folds standardise with the labelled clips alone, as evaluate does on them.
+    adapt(str(speaker_model), labelled, tmp_path / "labelled-only", labels=LABELLED, **FOLDER_OPTIONS)
+    alone = json.loads((tmp_path / "labelled-only" / "adaptation.json").read_text())["selection"]
+    assert alone["cross_validated_ua"]["unchanged"] == evaluated_ua(str(speaker_model), labelled)
+
+
+def test_the_saved_model_applies_the_statistics_rule_the_cross_validation_chose(tmp_path, speaker_model, monkeypatch):
+    """Whichever rule the cross-validation keeps is the one the saved model applies: forced to each rule in turn,
+    the saved preprocessor_config.json standardises as the folds did, and the record says which rule and why."""
+    labelled, unlabelled, _ = split_folders(tmp_path / "clips")
+    expected = {"own": ("speaker", False), "checked": ("speaker", True), "set": ("corpus", False)}
+    for rule, (normalization, checked) in expected.items():
+        only = [Candidate(f"head (pull 1), {rule}", "head", 1.0, rule)]
+        monkeypatch.setattr(selection_module, "candidates", lambda new_labels, rules, only=only: only)
+        output = tmp_path / rule
+        adapt(
+            str(speaker_model),
+            labelled,
+            output,
+            labels=LABELLED,
+            unlabelled_dir=unlabelled,
+            self_train=False,
+            **FOLDER_OPTIONS,
+        )
+        saved = json.loads((output / "preprocessor_config.json").read_text())
+        assert (saved["normalization"], saved.get("speaker_statistics_check", False)) == (normalization, checked)
+        record = json.loads((output / "adaptation.json").read_text())["selection"]
+        assert record["statistics_rule"] == rule and record["statistics"]["rule"] == rule
+        assert record["statistics"]["why"].startswith(rule)
