@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: The run's configuration, written when a run starts and compared when it resumes.
 RUN_CONFIG_FILE = "run_config.json"
-#: What each split held (clips per speaker, a digest of the clips: :func:`~ser_hf.data.splits.clip_fingerprint`),
+#: What each split held (clips per speaker, each clip's label, speaker and bytes' digest:
+#: :func:`~ser_hf.data.splits.clip_fingerprint`),
 #: written beside ``run_config.json`` and compared before a run is resumed or read back.
 CLIP_FINGERPRINT_FILE = "clip_fingerprint.json"
 #: A finished split's report (written last: it marks the run finished) and the same as Markdown.

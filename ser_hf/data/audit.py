@@ -8,10 +8,8 @@ actor reads the same sentences) and are reported for information only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Mapping, Optional
@@ -20,6 +18,7 @@ from datasets import Dataset, DatasetDict
 
 from .dataset_info import column_values, get_ser_info
 from .errors import LeakageError
+from .file_digests import file_digests
 
 logger = logging.getLogger(__name__)
 
@@ -87,31 +86,14 @@ class LeakageReport:
         return "\n".join(lines) + "\n"
 
 
-# Each file's sha256 by path, with the size and modification time it was hashed at: every fold of a k-fold or
-# leave-one-speaker-out run audits the same files, and each is read once per process, not once per fold.
-_FILE_HASHES: dict[str, tuple[int, int, str]] = {}
-
-
-def file_sha256(path: str) -> str:
-    """The sha256 of a file's bytes, read once per process while its size and modification time stay the same."""
-    stat = os.stat(path)
-    known = _FILE_HASHES.get(path)
-    if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
-        return known[2]
-    digest = _sha256(path)
-    _FILE_HASHES[path] = (stat.st_size, stat.st_mtime_ns, digest)
-    return digest
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _hashes(dataset: Dataset) -> dict[str, list[str]]:
+    """The split's clips grouped by the digest of their bytes (:func:`~.file_digests.file_digests`)."""
+    paths = column_values(dataset, "path")
     by_hash: dict[str, list[str]] = {}
-    for path in column_values(dataset, "path"):
-        by_hash.setdefault(file_sha256(path), []).append(path)
+    for path, digest in zip(paths, file_digests(paths)):
+        if digest is None:
+            raise FileNotFoundError(f"{path}: no such file, so it cannot be checked for copies in other splits.")
+        by_hash.setdefault(digest, []).append(path)
     return by_hash
 
 

@@ -6,8 +6,9 @@ Every function returns ``DatasetDict``s whose splits record their protocol, seed
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
+from pathlib import PurePath
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.model_selection import GroupShuffleSplit, LeaveOneGroupOut, Stratif
 from .constants import PROTOCOLS
 from .dataset_info import column_values, get_ser_info, set_ser_info
 from .errors import SplitError, TooManyFoldsError
+from .file_digests import file_digests
 
 logger = logging.getLogger(__name__)
 
@@ -284,9 +286,8 @@ def split_dataset(
 
 
 def clip_fingerprint(splits: Mapping[str, Dataset]) -> dict[str, dict[str, Any]]:
-    """What each split holds, for a run folder to record and a later run to compare (:func:`clip_changes`): its number
-    of clips, its clips per speaker, and a SHA-256 of its sorted ``path``, label name and ``speaker_id`` rows (which
-    clips they are, not their paths: the record stays small and names no local file)."""
+    """What each split holds (a :func:`rows_fingerprint` record each), for a run folder to record and a later run to
+    compare (:func:`clip_changes`)."""
     fingerprint = {}
     for name, split in splits.items():
         label_names = split.features["label"].names
@@ -298,22 +299,94 @@ def clip_fingerprint(splits: Mapping[str, Dataset]) -> dict[str, dict[str, Any]]
     return fingerprint
 
 
+def _clip_names(paths: Sequence[str]) -> list[str]:
+    """Each path relative to the folder that holds them all (``Actor_01/03-01-05-01-01-01-01.wav``, or
+    ``ravdess/Actor_01/...`` for merged corpora), with its own folder at least (one speaker's clips are
+    ``Actor_04/...`` too): the record names no local folder, and a corpus moved elsewhere holds the same clips."""
+    absolute = [os.path.abspath(path) for path in paths]
+    folders = {os.path.dirname(path) for path in absolute}
+    try:
+        common = os.path.commonpath(list(folders)) if folders else ""
+    except ValueError:  # paths on several drives
+        return [PurePath(path).as_posix() for path in absolute]
+    if folders == {common}:
+        common = os.path.dirname(common)
+    return [PurePath(os.path.relpath(path, common)).as_posix() for path in absolute]
+
+
 def rows_fingerprint(paths: Sequence[Any], labels: Sequence[str], speakers: Sequence[Any]) -> dict[str, Any]:
-    """One :func:`clip_fingerprint` record of clips given as their paths, label names and speakers."""
-    rows = sorted(f"{path}\t{label}\t{speaker}" for path, label, speaker in zip(paths, labels, speakers))
+    """One :func:`clip_fingerprint` record of clips given as their paths, label names and speakers: their number, their
+    number per speaker, and under ``files`` each clip, by its path relative to the folder holding them all, as
+    ``"DIGEST LABEL SPEAKER"`` (DIGEST: :func:`~.file_digests.file_digests` of its bytes, ``-`` where it is no file).
+    The same clips listed in another order, or their corpus moved, give the same record; a clip whose bytes, label or
+    speaker changed does not, and :func:`changed_clips` names it."""
+    paths = [str(path) for path in paths]
+    digests = file_digests(paths)
+    rows = sorted(
+        (name, f"{digest or '-'} {label} {speaker}")
+        for name, digest, label, speaker in zip(_clip_names(paths), digests, labels, speakers)
+    )
+    files: dict[str, str] = {}
+    for name, row in rows:
+        # The same file listed twice is two rows: its second listing gets a number.
+        key, copy = name, 1
+        while key in files:
+            copy += 1
+            key = f"{name} #{copy}"
+        files[key] = row
     counts: dict[str, int] = {}
     for speaker in speakers:
         counts[str(speaker)] = counts.get(str(speaker), 0) + 1
-    return {
-        "clips": len(rows),
-        "speakers": dict(sorted(counts.items())),
-        "sha256": hashlib.sha256("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest(),
-    }
+    return {"clips": len(rows), "speakers": dict(sorted(counts.items())), "files": files}
+
+
+def records_contents(record: Any) -> bool:
+    """Whether a :func:`rows_fingerprint` record holds each clip's contents (an earlier ser-hf recorded only a digest
+    of the clips' paths, labels and speakers)."""
+    return isinstance(record, Mapping) and isinstance(record.get("files"), Mapping)
+
+
+def changed_clips(before: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, str]:
+    """The clips two :func:`rows_fingerprint` records hold differently, by name, each with what changed: ``new``,
+    ``gone``, ``other contents``, ``angry -> sad``, ``speaker 01 -> 02``."""
+
+    def parsed(record: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        return {name: tuple((str(row).split(" ", 2) + ["", ""])[:3]) for name, row in record["files"].items()}
+
+    old, new = parsed(before), parsed(now)
+    changes = {}
+    for name in sorted({*old, *new}):
+        then, current = old.get(name), new.get(name)
+        if then == current:
+            continue
+        if then is None or current is None:
+            changes[name] = "new" if then is None else "gone"
+            continue
+        what = []
+        if then[0] != current[0]:
+            what.append("other contents")
+        if then[1] != current[1]:
+            what.append(f"{then[1]} -> {current[1]}")
+        if then[2] != current[2]:
+            what.append(f"speaker {then[2]} -> {current[2]}")
+        changes[name] = ", ".join(what)
+    return changes
+
+
+def name_changed_clips(changes: Mapping[str, str], *, since: str = "", limit: int = 5) -> str:
+    """``7 clips changed: a.wav (other contents), b.wav (gone), ... (and 2 more)``: the count and up to `limit` of
+    the :func:`changed_clips` (`since`: words after "changed", ``since the result file was written``)."""
+    named = ", ".join(f"{name} ({what})" for name, what in list(changes.items())[:limit])
+    more = f" (and {len(changes) - limit} more)" if len(changes) > limit else ""
+    changed = " ".join(filter(None, ["changed", since]))
+    return f"{len(changes)} clip{'s' if len(changes) != 1 else ''} {changed}: {named}{more}"
 
 
 def clip_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """How the splits of two :func:`clip_fingerprint` records differ, one phrase per changed split (``"train: 24
-    clips then, 22 now (speaker 01: 12 -> 10)"``); empty when they hold the same clips."""
+    clips then, 22 now (speaker 01: 12 -> 10), 2 clips changed: Actor_01/a.wav (gone), Actor_01/b.wav (gone)"``);
+    empty when they hold the same clips. A split recorded without its clips' contents (an earlier ser-hf) is a
+    change: that record cannot vouch for the clips."""
     changes = []
     for name in [*before, *(name for name in now if name not in before)]:
         old, new = before.get(name), now.get(name)
@@ -323,7 +396,11 @@ def clip_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
             then, current = (f"{record.get('clips')} clips" if record else "no split" for record in (old, new))
             changes.append(f"{name}: {then} then, {current} now")
             continue
-        if old.get("sha256") == new.get("sha256"):
+        if not records_contents(old):
+            changes.append(f"{name}: recorded without the clips' contents (an earlier ser-hf)")
+            continue
+        clips = changed_clips(old, new)
+        if not clips:
             continue
         old_speakers, new_speakers = old.get("speakers") or {}, new.get("speakers") or {}
         speakers = [
@@ -332,12 +409,12 @@ def clip_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
             if old_speakers.get(speaker, 0) != new_speakers.get(speaker, 0)
         ]
         if old.get("clips") == new.get("clips") and not speakers:
-            changes.append(f"{name}: {new.get('clips')} clips then and now, but other files or labels")
+            counts = f"{new.get('clips')} clips then and now"
         else:
-            changes.append(
-                f"{name}: {old.get('clips')} clips then, {new.get('clips')} now"
-                + (f" ({', '.join(speakers)})" if speakers else "")
+            counts = f"{old.get('clips')} clips then, {new.get('clips')} now" + (
+                f" ({', '.join(speakers)})" if speakers else ""
             )
+        changes.append(f"{name}: {counts}, {name_changed_clips(clips)}")
     return changes
 
 

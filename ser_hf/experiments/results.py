@@ -93,7 +93,7 @@ def file_fingerprint(paths) -> str:
 
 
 #: The settings key of the clips an experiment measured (a :func:`~ser_hf.data.splits.rows_fingerprint` record: their
-#: number, their number per speaker and a digest of their paths, labels and speakers).
+#: number, their number per speaker, and each clip's label, speaker and a digest of its bytes, by name).
 CLIPS_SETTING = "clips"
 
 
@@ -163,18 +163,10 @@ class ResultFile:
         document = read_result_file(self.path, self.experiment, "give another --output")
         for key, value in self.settings.items():
             written = document["settings"].get(key)
-            if key == CLIPS_SETTING and written != value:
-                from ..data.splits import clip_changes
-
-                changes = (
-                    "; ".join(clip_changes({"corpora": written}, {"corpora": value}))
-                    if isinstance(written, dict)
-                    else "it records none: an earlier ser-hf wrote it"
-                )
-                raise RecipeError(
-                    f"{self.path} was written on other clips than the corpora hold now ({changes}): give another "
-                    "--output to measure the corpora as they are, or delete the file to start over."
-                )
+            if key == CLIPS_SETTING:
+                if written != value:
+                    self._refuse_other_clips(written, value)
+                continue
             if written != value:
                 key, written, value = first_difference(key, written, value)
                 raise RecipeError(
@@ -182,6 +174,30 @@ class ResultFile:
                     "other settings, the same settings to resume, or delete the file to start over."
                 )
         self.cells = list(document.get("cells", []))
+
+    def _refuse_other_clips(self, written: Any, value: Any) -> None:
+        """Refuse the file, written on other clips than ``value`` (a :func:`~ser_hf.data.splits.rows_fingerprint`
+        record, or one per member of an ensemble), naming up to five of the clips that changed."""
+        from ..data.splits import changed_clips, name_changed_clips, records_contents
+
+        remedy = "give another --output to measure the corpora as they are, or delete the file to start over."
+        single = records_contents(value)
+        records = ({"": written}, {"": value}) if single else (written, value)
+        if not isinstance(records[0], dict) or not all(records_contents(r) for r in records[0].values()):
+            raise RecipeError(
+                f"{self.path} was written by an earlier ser-hf, which did not record the clips' contents (a digest "
+                f"of each clip's bytes), so it cannot vouch for the clips it measured: {remedy}"
+            )
+        changes = {}
+        for member in sorted({*records[0], *records[1]}):
+            before, now = records[0].get(member), records[1].get(member)
+            prefix = f"{member}: " if member else ""
+            for name, what in changed_clips(before or {"files": {}}, now or {"files": {}}).items():
+                changes[prefix + name] = what
+        if not changes:  # the same clips, recorded otherwise
+            return
+        listing = name_changed_clips(changes, since="since the result file was written")
+        raise RecipeError(f"{self.path}: {listing}; {remedy}")
 
     def done(self, key: str) -> bool:
         """Whether the cell `key` is finished (a resumed run skips it)."""
@@ -193,12 +209,13 @@ class ResultFile:
         self.write()
 
     def document(self) -> dict[str, Any]:
+        # The settings last: they list every clip measured (one line each), which a reader of the figures skips.
         return {
             "experiment": self.experiment,
             **self.fields,
-            "settings": self.settings,
             "summary": self.summarize(self.cells),
             "cells": self.cells,
+            "settings": self.settings,
         }
 
     def write(self) -> None:

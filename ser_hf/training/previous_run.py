@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..data.splits import clip_changes
+from ..data.splits import clip_changes, records_contents
 from ..errors import RecipeError
 from ..recipe.augmentation_arguments import AugmentationArguments
 from ..recipe.data_arguments import DataArguments
@@ -80,14 +80,21 @@ def check_same_recipe(output_dir: Path, run_config: RunConfig | Mapping[str, Any
 
 def check_same_clips(output_dir: Path, fingerprint: Mapping[str, Any]) -> None:
     """Refuse to resume (or read back) a run in ``output_dir`` that trained or was evaluated on other clips than
-    ``splits`` now hold (:func:`~ser_hf.data.splits.clip_fingerprint`: clips deleted, added or relabelled since),
-    naming each split that changed and by how much; a run that recorded no fingerprint (an earlier ser-hf) passes."""
+    ``splits`` now hold (:func:`~ser_hf.data.splits.clip_fingerprint`: clips deleted, added, relabelled or with other
+    bytes since), naming each split that changed, by how much and up to five of its clips; a run that recorded no
+    fingerprint passes, one whose fingerprint lacks the clips' contents (an earlier ser-hf) is refused."""
     run = RunDir(output_dir)
     if not run.holds_progress():
         return
     before = run.read_json(CLIP_FINGERPRINT_FILE)
     if before is None:
         return
+    if not isinstance(before, dict) or not all(records_contents(record) for record in before.values()):
+        raise RecipeError(
+            f"{output_dir} holds a run whose {CLIP_FINGERPRINT_FILE} an earlier ser-hf wrote without the clips' "
+            "contents (a digest of each clip's bytes), so it cannot vouch for the clips that run saw. Set "
+            "overwrite_output_dir to train anew on the corpus as it is, or choose another output_dir."
+        )
     changes = clip_changes(before, fingerprint)
     if changes:
         raise RecipeError(

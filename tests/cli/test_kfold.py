@@ -12,7 +12,7 @@ import yaml
 from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.kfold import run_kfold
-from tests.conftest import linked_corpus
+from tests.conftest import RAVDESS_SAMPLE, linked_corpus
 from tests.recipe.test_parser import write_recipe
 
 
@@ -60,11 +60,27 @@ def test_a_result_file_is_not_resumed_on_other_clips(tmp_path, tiny_ravdess):
     output = tmp_path / "kfold.json"
     options = dict(folds=2, output_dir=tmp_path / "runs", overrides={"disable_tqdm": True})
     run_kfold(recipe, output, **options)
-    assert json.loads(output.read_text())["settings"]["clips"]["clips"] == 32
-    next((corpus / "Actor_03").iterdir()).unlink()  # a clip deleted since
-    with pytest.raises(RecipeError, match=r"other clips than the corpora hold now \(corpora: 32 clips then, 31 now "
-                       r"\(speaker 03: 8 -> 7\)\)"):  # fmt: skip
+    document = json.loads(output.read_text())
+    assert document["settings"]["clips"]["clips"] == 32
+    # Four clips' bytes replaced by other recordings of their speaker, names (so labels and speakers) kept.
+    clips = sorted((corpus / "Actor_03").iterdir())[:4]
+    others = [
+        clip
+        for clip in sorted((RAVDESS_SAMPLE / "Actor_03").iterdir())
+        if not (corpus / "Actor_03" / clip.name).exists()
+    ]
+    for clip, other in zip(clips, others):
+        clip.unlink()  # a link into the shipped sample: replaced, not written through
+        clip.write_bytes(other.read_bytes())
+    named = ", ".join(rf"Actor_03/{clip.name} \(other contents\)" for clip in clips)
+    with pytest.raises(
+        RecipeError, match=rf"kfold.json: 4 clips changed since the result file was written: {named}; "
+    ):
         run_kfold(recipe, output, **options)
+    sorted((corpus / "Actor_04").iterdir())[0].unlink()  # and a clip deleted since
+    with pytest.raises(RecipeError, match=r"5 clips changed since the result file was written: .*\(gone\)"):
+        run_kfold(recipe, output, **options)
+    assert json.loads(output.read_text()) == document  # the refused file is left as it was
 
 
 def test_the_split_settings_are_the_experiments_own(tmp_path, recipe):

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pytest
@@ -62,23 +63,27 @@ def test_random_protocol_recorded_in_the_splits_allows_overlap(ravdess):
 
 
 def test_every_fold_audits_files_hashed_once_and_again_after_an_edit(tiny_ravdess, tmp_path, monkeypatch):
-    from ser_hf.data import audit
+    from ser_hf.data import file_digests
     from ser_hf.data.splits import speaker_kfold
 
     corpus_dir = tmp_path / "corpus"
     shutil.copytree(tiny_ravdess, corpus_dir)  # copies, not links: one is edited below
     corpus = load_corpus("ravdess", corpus_dir)
     hashed = []
-    sha256 = audit._sha256
-    monkeypatch.setattr(audit, "_sha256", lambda path: hashed.append(path) or sha256(path))
+    digest = file_digests.hashlib.file_digest
+    monkeypatch.setattr(file_digests, "_KNOWN", {})
+    monkeypatch.setattr(
+        file_digests.hashlib, "file_digest", lambda file, kind: hashed.append(file.name) or digest(file, kind)
+    )
     folds = speaker_kfold(corpus, n_splits=4)
     for splits in folds:
         assert audit_leakage(splits).passed
-    assert len(folds) == 4 and sorted(hashed) == sorted(corpus["path"])  # each file once, not once per fold
+    resolved = sorted(os.path.realpath(path) for path in corpus["path"])
+    assert len(folds) == 4 and sorted(hashed) == resolved  # each file once, not once per fold
 
     edited = corpus["path"][0]
     with open(edited, "ab") as handle:
         handle.write(b"\0")  # trailing bytes: another size, so another hash
     hashed.clear()
     audit_leakage(folds[0])
-    assert hashed == [edited]
+    assert hashed == [os.path.realpath(edited)]

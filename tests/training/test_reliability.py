@@ -471,18 +471,42 @@ def test_a_run_on_a_corpus_that_changed_since_is_not_read_back_and_names_the_cha
     )
     (first,) = main([str(recipe)])
     assert main([str(recipe)]) == [first]  # the same corpus: the finished run is read back
-    # Clips deleted from a training and a test speaker: the old report is not this corpus' any more.
-    for actor in ("Actor_01", "Actor_04"):
-        sorted((data / actor).iterdir())[0].unlink()
     before = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()}
+    # A test clip's bytes replaced by another recording of the speaker (one the corpus lacks), its name kept.
+    replaced = sorted((data / "Actor_04").iterdir())[1]
+    other = sorted((REPO / "data" / "ravdess_sample" / "Actor_04").iterdir())[1]
+    replaced.unlink()
+    replaced.write_bytes(other.read_bytes())
+    with pytest.raises(RecipeError) as error:
+        main([str(recipe)])
+    message = str(error.value)
+    assert (
+        f"(test: 8 clips then and now, 1 clip changed: Actor_04/{replaced.name} (other contents); recorded" in message
+    )
+    # Clips deleted from a training and a test speaker: the old report is not this corpus' any more.
+    deleted = [sorted((data / actor).iterdir())[0] for actor in ("Actor_01", "Actor_04")]
+    for clip in deleted:
+        clip.unlink()
     with pytest.raises(RecipeError) as error:
         main([str(recipe)])
     message = str(error.value)
     assert "\n" not in message and "holds a run on other clips than the corpus holds now" in message
-    assert "train: 16 clips then, 15 now (speaker 01: 8 -> 7)" in message
-    assert "test: 8 clips then, 7 now (speaker 04: 8 -> 7)" in message and "validation" not in message
-    assert "clip_fingerprint.json" in message and "overwrite_output_dir" in message
+    assert (
+        f"train: 16 clips then, 15 now (speaker 01: 8 -> 7), 1 clip changed: Actor_01/{deleted[0].name} (gone)"
+        in message
+    )
+    assert "test: 8 clips then, 7 now (speaker 04: 8 -> 7), 2 clips changed: " in message
+    assert f"Actor_04/{deleted[1].name} (gone), Actor_04/{replaced.name} (other contents)" in message
+    assert "validation" not in message and "clip_fingerprint.json" in message and "overwrite_output_dir" in message
     assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()} == before  # nothing lost
+    # A fingerprint an earlier ser-hf wrote (no clip contents) cannot vouch for the clips: refused in one line.
+    fingerprint = tmp_path / "run" / "clip_fingerprint.json"
+    earlier = {split: {"clips": record["clips"], "speakers": record["speakers"], "sha256": "0" * 64}
+               for split, record in json.loads(fingerprint.read_text()).items()}  # fmt: skip
+    fingerprint.write_text(json.dumps(earlier))
+    with pytest.raises(RecipeError, match="an earlier ser-hf wrote without the clips' contents") as error:
+        main([str(recipe)])
+    assert "\n" not in str(error.value) and "overwrite_output_dir" in str(error.value)
     (retrained,) = main([str(recipe), "--overwrite_output_dir", "true"])
     assert retrained.split.clips == {"train": 15, "validation": 8, "test": 7}
 
