@@ -42,15 +42,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    with _naming(path, path.parent):
+        handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(handle)
     partial = Path(partial)
     try:
-        yield partial
-        give_plain_mode(partial)  # mkstemp creates the file readable by its owner only
-        os.replace(partial, path)
+        with _naming(path, partial):
+            yield partial
+            give_plain_mode(partial)  # mkstemp creates the file readable by its owner only
+            os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(path: Path, temporary: Path) -> Iterator[None]:
+    """An `OSError` about ``temporary`` (the temporary name, or the folder it is made in) raised again naming
+    ``path``, the name the caller asked for: a user never sees the ``.partial`` name, which is gone once it fails."""
+    try:
+        yield
+    except OSError as error:
+        if str(temporary) not in (str(error.filename), str(error.filename2)):
+            raise
+        raise type(error)(error.errno, error.strerror, str(path)) from None
 
 
 def save_figure(figure, path: str | os.PathLike) -> None:
@@ -82,7 +96,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    with _naming(path, path.parent):
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield staging
         for source in sorted(staging.rglob("*"), key=lambda item: (item.suffix == ".json", str(item))):
@@ -92,7 +107,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 give_plain_mode(source)
-                os.replace(source, target)
+                with _naming(target, source):
+                    os.replace(source, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -21,6 +21,7 @@
     ser-hf compare outputs/a outputs/b
     ser-hf leakage-study recipes/demo.yaml
     ser-hf embed outputs/demo --corpus ravdess --data-dir data/ravdess_sample
+    ser-hf cache list   (or ser-hf cache delete --older-than 30 [--yes], ser-hf cache delete --all)
 
 ``--corpus``/``--data-dir`` may be repeated to merge corpora onto the shared vocabulary (``data``), or to evaluate
 on several corpora (``evaluate``). The Hub token comes from ``HF_TOKEN`` or ``hf auth login``, never a flag.

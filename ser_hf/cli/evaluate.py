@@ -12,6 +12,7 @@ from ..inputs.degradations import condition_usage, parse_condition
 from .commands import COMMANDS
 from .corpus_arguments import add_corpus_arguments, csv_list, parse_corpus_arguments, positive_int, speaker_ids
 from .flags import add_speaker_check_argument
+from .output_paths import check_output_folder
 
 
 def add_evaluate_parser(commands) -> argparse.ArgumentParser:
@@ -102,6 +103,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from ..evaluation.eval_report import format_eval_report, write_eval_report
     from ..evaluation.evaluate_model import EVAL_REPORT_JSON, default_output_dir, evaluate_model
 
+    if args.output_dir is not None:  # before a model or a clip is read
+        check_output_folder("--output-dir", args.output_dir, overwrite=True, data_dirs=args.data_dir)
     sources = evaluation_sources(args)
     speakers = speaker_ids(args.speakers)
     labels = csv_list(args.labels)

@@ -13,6 +13,7 @@ import sys
 from .commands import COMMANDS
 from .errors import RESUME_HINT
 from .loco import add_model_path_argument
+from .output_paths import check_result_file
 
 
 def add_kfold_parser(commands) -> argparse.ArgumentParser:
@@ -44,8 +45,10 @@ def add_kfold_parser(commands) -> argparse.ArgumentParser:
 
 
 def kfold_command(args: argparse.Namespace) -> int:
-    from ..experiments.kfold import kfold_row, run_kfold
+    from ..experiments.kfold import EXPERIMENT, kfold_row, run_kfold
     from ..recipe.overrides import command_line_values, model_paths
+
+    check_result_file("--output", args.output, EXPERIMENT)  # before any work: a folder, a link, another file
 
     document = run_kfold(
         args.recipe,

@@ -19,6 +19,7 @@ from ..recipe.overrides import key_value_pairs
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, speaker_ids
 from .errors import RESUME_HINT
+from .output_paths import check_result_file
 
 
 def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
@@ -70,7 +71,9 @@ def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
 
 
 def learning_curve_command(args: argparse.Namespace) -> int:
-    from ..experiments.learning_curve import run_learning_curve, summary_table
+    from ..experiments.learning_curve import EXPERIMENT, run_learning_curve, summary_table
+
+    check_result_file("--output", args.output, EXPERIMENT)  # before any work: a folder, a link, another file
 
     options: dict[str, Any] = {
         key: yaml.safe_load(value) for key, value in key_value_pairs(args.option, "--option").items()

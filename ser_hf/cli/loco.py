@@ -12,6 +12,7 @@ import sys
 
 from .commands import COMMANDS
 from .errors import RESUME_HINT
+from .output_paths import check_result_file
 
 
 def add_loco_parser(commands) -> argparse.ArgumentParser:
@@ -73,8 +74,10 @@ def add_model_path_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def loco_command(args: argparse.Namespace) -> int:
-    from ..experiments.loco import loco_row, run_loco
+    from ..experiments.loco import EXPERIMENT, loco_row, run_loco
     from ..recipe.overrides import command_line_values, model_paths
+
+    check_result_file("--output", args.output, EXPERIMENT)  # before any work: a folder, a link, another file
 
     document = run_loco(
         args.recipe,
