@@ -58,6 +58,9 @@ COMMANDS: dict[str, Command] = {
     "embed": Command(
         "embed", "pooled embeddings of a model for a corpus, and their 2-D map by emotion and by speaker"
     ),
+    "cache": Command(
+        "cache", "list what ser-hf keeps in its cache folder (decoded audio, encoder states), delete it by age or all"
+    ),
     "app": Command(
         "app", f"a web app to try a model: upload or record speech, see its emotion scores ({install_hint('app')})"
     ),
