@@ -305,7 +305,10 @@ def prepare_audio(
                 )
                 locations = [location or decoded_at[key] for key, location in zip(keys, locations)]
     for cache_file in dict.fromkeys(path for path, _ in locations):
-        os.utime(cache_file)  # its last use, which `ser-hf cache delete --older-than` reads
+        try:
+            os.utime(cache_file)  # its last use, which `ser-hf cache delete --older-than` reads
+        except OSError:  # a cache folder shared read-only
+            pass
     decoded = select_clips(locations) if locations else _empty_waveforms(precision)
     problems = _unusable_clips(dataset, decoded, sampling_rate, shortest_clip)
     corpora = (

@@ -128,7 +128,10 @@ def scan_cache(cache_dir: Optional[str | os.PathLike] = None) -> list[CacheEntry
         if entry.kind in CACHE_KINDS.values():
             entry.clips, entry.source = _describe_arrow_file(path)
             # Reading it is no use: its access time goes back to what it was, for the next scan's "last use".
-            os.utime(path, ns=(stats[0].st_atime_ns, stats[0].st_mtime_ns))
+            try:
+                os.utime(path, ns=(stats[0].st_atime_ns, stats[0].st_mtime_ns))
+            except OSError:  # a folder shared read-only: its access time is not ours to keep
+                pass
         entries.append(entry)
     return sorted(entries, key=lambda entry: (entry.last_used, str(entry.path)))
 
