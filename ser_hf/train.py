@@ -67,8 +67,8 @@ def recipe_values(args: Sequence[str]) -> dict:
 
 
 if __name__ == "__main__":
-    from .cli.errors import RESUME_HINT, run_reporting_errors
+    from .cli.errors import RESUME_HINT, recipe_spelling, run_reporting_errors
 
     # The errors `ser-hf train` prints as one line (a recipe mistake, a corpus or split problem, a folder that cannot
     # be written) are printed the same way here, also under `accelerate launch -m ser_hf.train`; so is Ctrl-C.
-    sys.exit(run_reporting_errors(main, "ser_hf.train", interrupted_hint=RESUME_HINT))
+    sys.exit(run_reporting_errors(main, "ser_hf.train", interrupted_hint=RESUME_HINT, spell=recipe_spelling))

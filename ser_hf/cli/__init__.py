@@ -46,8 +46,8 @@ from ..hub.token import redact_log_handlers
 from ..hub_timeouts import use_hub_timeout
 from .commands import COMMANDS
 from .corpus_arguments import corpus_option_names, positive_int
-from .errors import DEBUG_VARIABLE, USER_ERRORS, error_line, run_reporting_errors
-from .flags import FullFlagsParser, attach_pattern_values, option_strings, unknown_flags_message
+from .errors import DEBUG_VARIABLE, USER_ERRORS, command_spelling, error_line, run_reporting_errors
+from .flags import FullFlagsParser, attach_pattern_values, command_parser, option_strings, unknown_flags_message
 
 logger = logging.getLogger("ser_hf")
 
@@ -117,7 +117,8 @@ QUIET_LOGGERS = ("httpx", "httpx2", "httpcore")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_named(argv)
-    args = parse_args(build_parser({command} if command else ()), argv)
+    parser = build_parser({command} if command else ())
+    args = parse_args(parser, argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -131,8 +132,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         use_hub_timeout()  # a bad SER_HF_HUB_TIMEOUT is an error of input: one line, like the others
         return args.run(args)
 
+    takes_recipe_flags = args.command == "train" or getattr(args, "takes_recipe_flags", False)
     return run_reporting_errors(
-        command, "ser-hf", interrupted_hint=getattr(args, "interrupted_hint", None), debug=args.debug
+        command,
+        "ser-hf",
+        interrupted_hint=getattr(args, "interrupted_hint", None),
+        debug=args.debug,
+        spell=command_spelling(command_parser(parser, args.command, args), takes_recipe_flags),
     )
 
 

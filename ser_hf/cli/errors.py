@@ -3,6 +3,7 @@ status 2, no traceback; ``ser-hf --debug`` or ``SER_HF_DEBUG=1`` lets the error 
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..data.errors import CorpusError, LeakageError, SplitError
+from ..errors import SettingHint, Spelling
 from ..extras import MissingExtraError
 from ..hub.token import redact_tokens
 from ..training.errors import NonFiniteLossError
@@ -43,7 +45,11 @@ def debug_requested(flag: bool = False) -> bool:
 
 
 def run_reporting_errors(
-    command: Callable[[], Any], prog: str, interrupted_hint: Optional[str] = None, debug: bool = False
+    command: Callable[[], Any],
+    prog: str,
+    interrupted_hint: Optional[str] = None,
+    debug: bool = False,
+    spell: Optional[Spelling] = None,
 ) -> int:
     """Run ``command`` (``ser-hf``'s commands, ``python -m ser_hf.train``) and return its exit status: an error of
     input is printed as one line ``PROG: error: ...`` and gives status 2, as argparse's usage errors do; Ctrl-C is
@@ -51,14 +57,15 @@ def run_reporting_errors(
     of wherever the command happened to be. With ``debug`` (``ser-hf --debug``) or ``SER_HF_DEBUG=1`` both are
     raised again, so that Python prints their traceback (and exits with status 1, or 130 for Ctrl-C). Every
     traceback printed from here on (debug, a bug's, a thread's) goes through :func:`print_redacted_traceback`, so a
-    Hub token that an error echoes is never printed, with or without ``--debug``."""
+    Hub token that an error echoes is never printed, with or without ``--debug``. ``spell`` writes the library
+    parameters an error's remedy names as the running command sets them (:func:`command_spelling`)."""
     redact_printed_tracebacks()
     try:
         status = command()
     except USER_ERRORS as error:
         if debug_requested(debug):
             raise
-        print(f"{prog}: error: {redact_tokens(error_line(error))}", file=sys.stderr)
+        print(f"{prog}: error: {redact_tokens(error_line(error, spell))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if debug_requested(debug):
@@ -95,9 +102,13 @@ def redact_printed_tracebacks() -> None:
         threading.excepthook = _print_redacted_thread_traceback
 
 
-def error_line(error: BaseException) -> str:
-    """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``), and
-    transformers' refusal of a model's own code names the command-line flag as well as the Python argument."""
+def error_line(error: BaseException, spell: Optional[Spelling] = None) -> str:
+    """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``),
+    transformers' refusal of a model's own code names the command-line flag as well as the Python argument, and an
+    error whose remedy is a library parameter (:class:`~ser_hf.errors.SettingHint`) names it as ``spell`` writes it
+    (the running command's flag, :func:`command_spelling`)."""
+    if spell is not None and isinstance(error, SettingHint):
+        return error.message_for(spell)
     if isinstance(error, OSError) and error.strerror and error.filename is not None:
         paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
         return f"{paths}: {error.strerror}"
@@ -105,6 +116,46 @@ def error_line(error: BaseException) -> str:
     if remote_code is not None and "trust_remote_code=True" in str(error):
         return remote_code_line(remote_code["name"])
     return str(error)
+
+
+def command_spelling(parser: argparse.ArgumentParser, takes_recipe_flags: bool = False) -> Spelling:
+    """How the command of ``parser`` sets a library parameter (the one place the command line maps parameters to its
+    flags): a flag of its own whose destination is the parameter (``--skip-invalid``); for a command that runs a
+    recipe (``takes_recipe_flags``), the recipe key and its override flag; for one that passes corpus options
+    (``--option KEY=VALUE``), that; `None` where it cannot set it, so that no hint names a flag it does not take."""
+
+    def spell(name: str, value: Any) -> Optional[str]:
+        written = "true" if value is True else "false" if value is False else str(value)
+        for action in parser._actions:
+            if action.dest == name and action.option_strings:
+                flag = next(option for option in action.option_strings if option.startswith("--"))
+                return flag if isinstance(action, argparse._StoreTrueAction) and value is True else f"{flag} {written}"
+        if takes_recipe_flags and (in_recipe := recipe_spelling(name, value)) is not None:
+            return in_recipe
+        option = next((action for action in parser._actions if "--option" in action.option_strings), None)
+        if option is not None and name in _corpus_parameters():
+            return f"--option {name}={written}"
+        return None
+
+    return spell
+
+
+def recipe_spelling(name: str, value: Any) -> Optional[str]:
+    """A recipe key as a recipe and its override flag set it (``skip_invalid: true in the recipe (--skip_invalid
+    true)``), for ``ser-hf train`` and ``python -m ser_hf.train``; `None` for a name that is no recipe key."""
+    from ..recipe.keys import ser_hf_keys
+
+    written = "true" if value is True else "false" if value is False else str(value)
+    return f"{name}: {written} in the recipe (--{name} {written})" if name in ser_hf_keys() else None
+
+
+def _corpus_parameters() -> set[str]:
+    """The keywords ``load_corpus`` takes, which ``--option KEY=VALUE`` passes on."""
+    import inspect
+
+    from ..data.corpora import load_corpus
+
+    return set(inspect.signature(load_corpus).parameters) - {"name", "data_dir"}
 
 
 #: transformers' refusal to load a model whose config.json (``auto_map``) names code of its own, without
@@ -128,9 +179,11 @@ __all__ = [
     "INTERRUPTED_STATUS",
     "RESUME_HINT",
     "USER_ERRORS",
+    "command_spelling",
     "debug_requested",
     "error_line",
     "print_redacted_traceback",
+    "recipe_spelling",
     "redact_printed_tracebacks",
     "remote_code_line",
     "run_reporting_errors",

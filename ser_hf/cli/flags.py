@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 
 class FullFlagsParser(argparse.ArgumentParser):
@@ -24,6 +24,19 @@ def option_strings(parser: argparse.ArgumentParser) -> Iterator[str]:
         if isinstance(action, argparse._SubParsersAction):
             for sub_parser in action.choices.values():
                 yield from option_strings(sub_parser)
+
+
+def command_parser(parser: argparse.ArgumentParser, command: str, args: Optional[argparse.Namespace] = None):
+    """The parser of ``command`` under the ``ser-hf`` parser ``parser``; with the parsed ``args``, the parser of the
+    sub-command they ran under it (``ser-hf data split``'s)."""
+    subparsers = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    chosen = subparsers.choices[command]
+    while args is not None:
+        inner = next((a for a in chosen._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if inner is None or getattr(args, inner.dest, None) not in inner.choices:
+            break
+        chosen = inner.choices[getattr(args, inner.dest)]
+    return chosen
 
 
 #: The metavar of the flags whose value is a regular expression, which may start with '-' (``-(?P<speaker>[fm]\d)-``).
@@ -95,6 +108,7 @@ __all__ = [
     "FullFlagsParser",
     "add_speaker_check_argument",
     "closest_flag",
+    "command_parser",
     "option_strings",
     "unknown_flags_message",
 ]

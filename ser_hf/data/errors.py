@@ -4,7 +4,9 @@ command line can name them without importing ``datasets``."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
+
+from ..errors import SettingHint, Spelling, setting_spelling
 
 if TYPE_CHECKING:
     from .audit import LeakageReport
@@ -17,46 +19,78 @@ class CorpusError(ValueError):
 class InvalidClipError(CorpusError):
     """One clip is unusable (unparseable name, unknown emotion code, empty or undecodable audio)."""
 
-    def __init__(self, path: str | os.PathLike, problem: str):
+    def __init__(self, path: str | os.PathLike, problem: str, kind: Optional[str] = None):
         self.path = str(path)
         self.problem = problem
+        #: What is wrong in words that hold for every clip it applies to (``speaker_regex '...' does not match their
+        #: paths``): clips of one kind are named once together. By default the problem itself.
+        self.kind = kind or problem
         super().__init__(f"{self.path}: {problem}")
 
     def __reduce__(self):
-        # Raised in datasets' worker processes too: it must survive pickling with both arguments.
-        return type(self), (self.path, self.problem)
+        # Raised in datasets' worker processes too: it must survive pickling with every argument.
+        return type(self), (self.path, self.problem, self.kind)
 
 
-class InvalidClipsError(InvalidClipError):
-    """Several clips of a corpus are unusable: every one named (up to :attr:`SHOWN`), so that they are fixed in one go;
-    ``errors`` holds them all, ``path`` and ``problem`` are the first's."""
+class InvalidClipsError(SettingHint, InvalidClipError):
+    """Several clips of a corpus are unusable: every one accounted for (clips of one kind of problem together, up to
+    :attr:`SHOWN` lines), so that they are fixed in one go; ``errors`` holds them all, ``path`` and ``problem`` are
+    the first's. The remedy of leaving them out (``skip_invalid``) is offered where other clips are usable
+    (``usable``: how many; `None`: not known), in the words of the caller (:meth:`message_for`)."""
 
-    #: How many of the unusable clips the message names.
+    #: How many lines the message gives the unusable clips.
     SHOWN = 20
+    #: Clips named for a kind of problem that many clips share.
+    EXAMPLES = 3
+    hint_parameters = (("skip_invalid", True),)
 
-    def __init__(self, corpus: str, errors: list[InvalidClipError]):
+    def __init__(self, corpus: str, errors: list[InvalidClipError], usable: Optional[int] = None):
         self.corpus = corpus
         self.errors = list(errors)
+        self.usable = usable
         first = self.errors[0]
-        CorpusError.__init__(
-            self,
-            self.listing(corpus, self.errors)
-            + "\nFix them, or leave them out with skip_invalid: true (--skip-invalid), which lists them in the "
-            "dataset's record (get_ser_info(dataset)['skipped']).",
-        )
-        self.path, self.problem = first.path, first.problem
+        CorpusError.__init__(self, self.message_for(setting_spelling))
+        self.path, self.problem, self.kind = first.path, first.problem, first.kind
+
+    def message_for(self, spell: Spelling) -> str:
+        """The listing, then the remedy: ``skip_invalid`` as ``spell`` writes it, where it applies and the caller
+        can set it."""
+        text = self.listing(self.corpus, self.errors)
+        setting = spell("skip_invalid", True)
+        if self.usable == 0:
+            return text + f"\nNo clip of {self.corpus} is usable: fix what is named above."
+        if setting is None:
+            return text + "\nFix them, or move them out of the folder."
+        return text + f"\nFix them, or leave them out with {setting} (each one it leaves out is logged)."
 
     @classmethod
     def listing(cls, corpus: str, errors: list[InvalidClipError]) -> str:
-        """``N unusable CORPUS clip(s):`` and a line per clip (the first :attr:`SHOWN`, then how many more):
-        the error's text, and the warning of the clips ``skip_invalid`` leaves out."""
-        lines = [f"  {error.path}: {error.problem}" for error in errors[: cls.SHOWN]]
-        if len(errors) > cls.SHOWN:
-            lines.append(f"  ... and {len(errors) - cls.SHOWN} more")
+        """``N unusable CORPUS clip(s):`` and a line per clip and its problem, or, for a kind of problem more than
+        :attr:`EXAMPLES` clips share (a regex that matches no path), one line saying how many and naming the first
+        few; :attr:`SHOWN` lines at most, then how many more clips."""
+        kinds: dict[str, list[InvalidClipError]] = {}
+        for error in errors:
+            kinds.setdefault(getattr(error, "kind", error.problem), []).append(error)
+        lines, named = [], 0
+        for kind, group in kinds.items():
+            if len(group) > cls.EXAMPLES:
+                if len(lines) == cls.SHOWN:
+                    break
+                examples = ", ".join(error.path for error in group[: cls.EXAMPLES])
+                lines.append(f"  {len(group)} clips: {kind} ({examples} and {len(group) - cls.EXAMPLES} more)")
+                named += len(group)
+                continue
+            for error in group:
+                if len(lines) == cls.SHOWN:
+                    break
+                lines.append(f"  {error.path}: {error.problem}")
+                named += 1
+        if named < len(errors):
+            lines.append(f"  ... and {len(errors) - named} more")
         return f"{len(errors)} unusable {corpus} clip(s):\n" + "\n".join(lines)
 
     def __reduce__(self):
-        return type(self), (self.corpus, self.errors)
+        return type(self), (self.corpus, self.errors, self.usable)
 
 
 class RecordingTooLongError(InvalidClipError):

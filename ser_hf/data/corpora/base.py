@@ -167,7 +167,7 @@ def build_corpus(
     if len(invalid) == 1:
         raise invalid[0]
     if invalid:
-        raise InvalidClipsError(spec.full_name, invalid)
+        raise InvalidClipsError(spec.full_name, invalid, usable=len(clips))
     if not clips:
         raise CorpusError(
             f"No usable {spec.full_name} clips: every clip was skipped or dropped "

@@ -135,7 +135,11 @@ def load_folder(
     def parse(path: Path) -> Clip:
         code = raw_label(path)
         if code is None:
-            raise InvalidClipError(path, f"label_regex '{label_regex}' does not match '{searched(path)}'")
+            raise InvalidClipError(
+                path,
+                f"label_regex '{label_regex}' does not match '{searched(path)}'",
+                kind=f"label_regex '{label_regex}' does not match their paths",
+            )
         code = code.strip()
         if code not in codes:
             raise InvalidClipError(
@@ -149,7 +153,11 @@ def load_folder(
         else:
             match = _search("speaker_regex", speaker_pattern, searched(path))
             if match is None:
-                raise InvalidClipError(path, f"speaker_regex '{speaker_regex}' does not match '{searched(path)}'")
+                raise InvalidClipError(
+                    path,
+                    f"speaker_regex '{speaker_regex}' does not match '{searched(path)}'",
+                    kind=f"speaker_regex '{speaker_regex}' does not match their paths",
+                )
             speaker = _group(match, speaker_pattern, "speaker")
             if not speaker:
                 # The regex is at fault, not the clip: one error, not one per clip it leaves without a speaker.
