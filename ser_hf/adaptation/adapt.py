@@ -17,7 +17,6 @@ too, so that what is measured is what users run.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -416,12 +415,6 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
     return [Path(path) for path in column_values(labelled, "path")]
 
 
-def file_digest(path: Path) -> str:
-    """A hash of a file's bytes: the same recording under another name or folder is the same clip."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "blake2b").hexdigest()
-
-
 def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], allow_test_speakers: bool) -> None:
     """The unlabelled recordings self-training may use, each with its speaker (read with the labelled folder's
     ``speaker_regex``): those of the labelled folder (the same bytes) are left out and counted; those of a test
@@ -430,8 +423,12 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
 
     recordings = [str(path) for path in find_audio_files(plan.unlabelled_dir)]  # links keep their own names
     speakers = unlabelled_speakers(recordings, plan.unlabelled_dir, plan.corpus_options)
-    labelled_digests = {file_digest(path) for path in labelled}
-    repeated = [recording for recording in recordings if file_digest(Path(recording)) in labelled_digests]
+    from ..data.file_digests import file_digests
+
+    labelled_digests = set(file_digests(labelled))
+    repeated = [
+        recording for recording, digest in zip(recordings, file_digests(recordings)) if digest in labelled_digests
+    ]
     if repeated:
         logger.warning(
             "--unlabelled_dir: %d of %d recordings are clips of --data_dir (the same bytes), left out of "

@@ -184,9 +184,9 @@ def labelled_states(
     from ..data.corpora import load_corpus
     from ..data.dataset_info import column_values
     from ..data.decode import ShortestClip, prepare_audio
+    from ..data.file_digests import file_digests
     from ..inputs.base import minimum_clip_samples
     from ..inputs.fast_mode import encoder_states_once
-    from .adapt import file_digest
 
     sampling_rate = feature_extractor.sampling_rate
     dataset = load_corpus("folder", str(data_dir), sampling_rate=sampling_rate, **dict(options))
@@ -199,7 +199,7 @@ def labelled_states(
         for s, label in zip(*(column_values(dataset, c) for c in ("speaker_id", "label")))
     ]
     paths_all = column_values(dataset, "path")
-    digests = [file_digest(Path(path)) for path in paths_all]
+    digests = file_digests(paths_all)
     seen: dict[str, int] = {}
     labelled_rows, other_rows, merged = [], [], 0
     for row, (kept, digest, speaker) in enumerate(zip(keep, digests, column_values(dataset, "speaker_id"))):
@@ -238,7 +238,7 @@ def labelled_states(
     # given unlabelled), which read no label.
     labelled_speakers = set(speakers)
     extra = [(p, s) for p, s in (statistics_recordings or {}).items() if s in labelled_speakers]
-    extra = [(p, s) for p, s in extra if file_digest(Path(p)) not in seen]
+    extra = [(p, s) for (p, s), digest in zip(extra, file_digests([p for p, _ in extra])) if digest not in seen]
     speaker_of = column_values(dataset, "speaker_id")
     other_rows = [row for row in other_rows if speaker_of[row] in labelled_speakers]
     other_paths, other_speakers = [paths_all[row] for row in other_rows], [speaker_of[row] for row in other_rows]

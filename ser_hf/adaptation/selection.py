@@ -513,6 +513,8 @@ def select_adaptation(
         new_rows = [int(row) for row in new_labels]
     names = list(label_names) if label_names else [str(label) for label in range(start.weight.shape[0])]
     problem = _Problem(start, dict(training), dict(evaluation), labels, speakers, new_rows, scored, seed)
+    if not scored.any():
+        return _nothing_to_score(problem, names)
     choice = problem.choose(np.arange(len(labels)))
     chosen, forced = choice.chosen, None
     if choice.too_few and new_rows:  # no unchanged model to keep: the simplest adaptation, and the log says so
@@ -579,6 +581,27 @@ def select_adaptation(
         ", ".join(f"{name} {score:.1f}" for name, score in choice.scores.items()),
     )
     return selection
+
+
+def _nothing_to_score(problem: _Problem, names: Sequence[str]) -> Selection:
+    """Every labelled clip is one the model was fitted on (or pseudo-labelled): nothing can be cross-validated, so the
+    model is kept (the simplest adaptation where it lacks a label), and the line says why."""
+    reason = "every labelled clip is one the model was already fitted on or a pseudo-labelled one, so none can score"
+    chosen, forced = problem.listed[0], None
+    if problem.new_rows:
+        forced = f"the model lacks {', '.join(names[row] for row in problem.new_rows)} ({reason})"
+    logger.warning("Nothing to cross-validate: %s; %s.", reason, "the model is kept" if not forced else forced)
+    return Selection(
+        chosen=chosen,
+        classifier=problem.fit(chosen, np.arange(len(problem.labels))),
+        folds="none (no clip to score)",
+        scores={},
+        estimate={"ua": None, "low": None, "high": None, "too_few": reason},
+        before=None,
+        too_few_clips=reason,
+        forced=forced,
+        model_rule=problem.rules[0],
+    )
 
 
 def training_statistics(

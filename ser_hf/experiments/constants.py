@@ -8,7 +8,10 @@ PROJECTION_METHODS = ("auto", "umap", "tsne", "pca")
 #: The arms of ``ser-hf learning-curve`` (:mod:`.learning_curve`), its conditions, and its defaults: the arms, the
 #: labelled clips per emotion (k; the unstratified arms label k x labels clips) and the draw seeds.
 LEARNING_CURVE_ARMS = ("zero-shot", "random", "suggested", "oracle", "oracle+self-training")
-LEARNING_CURVE_CONDITIONS = ("ordinary", "few-emotions")
+LEARNING_CURVE_CONDITIONS = ("ordinary", "few-emotions", "telephone-babble")
+#: The recording conditions of the ``telephone-babble`` condition, applied in this order to every clip of the corpus
+#: (``ser-hf evaluate --conditions`` syntax): a telephone call from a room where others talk.
+TELEPHONE_BABBLE = ("babble:snr=5", "telephone")
 LEARNING_CURVE_DEFAULTS = {
     "arms": ("zero-shot", "random", "oracle"),
     "conditions": ("ordinary",),
@@ -21,5 +24,6 @@ __all__ = [
     "LEARNING_CURVE_ARMS",
     "LEARNING_CURVE_CONDITIONS",
     "LEARNING_CURVE_DEFAULTS",
+    "TELEPHONE_BABBLE",
     "PROJECTION_METHODS",
 ]

@@ -18,10 +18,17 @@ adaptation speakers as a user could:
 - ``oracle+self-training``: the oracle's clips, and the adaptation speakers' other clips unlabelled
   (``ser-hf adapt --unlabelled_dir``).
 
-Conditions: ``ordinary`` (every clip), and ``few-emotions``: every adaptation and test speaker heard in
+Conditions: ``ordinary`` (every clip); ``few-emotions``: every adaptation and test speaker heard in
 :data:`FEW_EMOTIONS` emotions only (:func:`ser_hf.evaluation.conditions.assign_emotions`, the assignment
-``ser-hf evaluate --emotions-per-speaker`` makes, per side so that every emotion stays), where per-speaker
-statistics break; the oracle then labels k clips of an emotion or as many as the speakers have.
+``ser-hf evaluate --emotions-per-speaker`` makes, per side so that every emotion stays; a side whose speakers cannot
+cover every emotion so is refused before any cell), where per-speaker statistics break; the oracle then labels k clips
+of an emotion or as many as the speakers have; ``telephone-babble``: every clip of the corpus heard through
+:data:`~.constants.TELEPHONE_BABBLE` (the functions of ``ser-hf evaluate --conditions``: other speakers of the corpus
+talking at 5 dB, then a telephone channel), written once as FLAC files under the work folder: recordings far from
+any the model trained on, where the labels have the most to add.
+
+In every adapted arm the adaptation speakers' other clips are given unlabelled (``--unlabelled_dir``, statistics only:
+a user has their recordings, labelled or not), and ``oracle+self-training`` also self-trains on them.
 
 Every arm is scored on the test speakers' clips of the labels scored: the corpus' labels that the model has (or
 ``labels``), and every adapted cell records the adaptation's own cross-validated estimate (``estimate_ua`` and its
@@ -44,7 +51,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import RecipeError
-from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
+from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS, TELEPHONE_BABBLE
 from .results import CLIPS_SETTING, ResultFile, file_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -100,7 +107,6 @@ def summarize(cells: list[dict]) -> list[dict]:
             for k in sorted({cell["k"] for cell in chosen}):
                 at_k = [cell for cell in chosen if cell["k"] == k]
                 values = [cell["unweighted_accuracy"] for cell in at_k]
-                estimates = [cell["estimate_ua"] for cell in at_k if cell.get("estimate_ua") is not None]
                 rows.append(
                     {
                         "condition": condition,
@@ -109,24 +115,44 @@ def summarize(cells: list[dict]) -> list[dict]:
                         "mean": round(float(np.mean(values)), 2),
                         "min": round(min(values), 2),
                         "max": round(max(values), 2),
-                        "estimate": round(float(np.mean(estimates)), 2) if estimates else None,
+                        **estimate_summary(at_k),
                         "draws": len(values),
                     }
                 )
     return rows
 
 
+def estimate_summary(cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How the adaptation's own estimates of `cells` held on the test speakers: their mean, their mean absolute error
+    from the test UA, the share of intervals that hold the test UA (coverage), and how many cells had an estimate."""
+    estimated = [cell for cell in cells if cell.get("estimate_ua") is not None]
+    covered = [cell["covered"] for cell in estimated if cell.get("covered") is not None]
+
+    def mean(values) -> Optional[float]:
+        values = list(values)
+        return round(float(np.mean(values)), 2) if values else None
+
+    return {
+        "estimate": mean(cell["estimate_ua"] for cell in estimated),
+        "estimate_error": mean(abs(cell["estimate_ua"] - cell["unweighted_accuracy"]) for cell in estimated),
+        "coverage": mean(100.0 * bool(value) for value in covered),
+        "estimated": len(estimated),
+    }
+
+
 def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """The summary as a Markdown table, a row a user can paste beside BENCHMARKS.md's."""
     lines = [
-        "| condition | arm | k | UA % (mean) | range over draws | own estimate % | draws |",
-        "|---|---|---:|---:|---|---:|---:|",
+        "| condition | arm | k | UA % (mean) | range over draws | own estimate % (error) | interval holds the "
+        "test UA | draws |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
     ]
     for row in summary:
-        estimate = "-" if row.get("estimate") is None else f"{row['estimate']:.1f}"
+        estimate = "-" if row.get("estimate") is None else f"{row['estimate']:.1f} ({row['estimate_error']:.1f})"
+        coverage = "-" if row.get("coverage") is None else f"{row['coverage']:.0f} % of {row['estimated']}"
         lines.append(
             f"| {row.get('condition', 'ordinary')} | {row['arm']} | {row['k']} | {row['mean']:.1f} | "
-            f"{row['min']:.1f}-{row['max']:.1f} | {estimate} | {row['draws']} |"
+            f"{row['min']:.1f}-{row['max']:.1f} | {estimate} | {coverage} | {row['draws']} |"
         )
     return "\n".join(lines)
 
@@ -161,6 +187,9 @@ class CurveCorpus:
         self.paths = [Path(column_values(dataset, "path")[i]) for i in keep]
         self.label_of = [names[column_values(dataset, "label")[i]] for i in keep]
         self.speaker_of = [str(column_values(dataset, "speaker_id")[i]) for i in keep]
+        self.dataset = dataset.select(keep)
+        #: Each condition's recordings where they are not the corpus' own (``telephone-babble``'s degraded copies).
+        self.condition_paths: dict[str, list[Path]] = {}
 
     def check_speakers(self, adapt: Sequence[str], test: Sequence[str]) -> None:
         self.adapt_speakers, self.test_speakers = list(adapt), list(test)
@@ -175,6 +204,53 @@ class CurveCorpus:
         if both:
             raise RecipeError(f"--adapt_speakers and --test_speakers both name {', '.join(both)}: keep them apart.")
 
+    def check_condition(self, condition: str) -> None:
+        """Refuse, before any cell, a ``few-emotions`` condition whose speakers on one side cannot keep every emotion
+        (each speaker is heard in :data:`FEW_EMOTIONS`): its cells would score a subset of the emotions."""
+        if condition != "few-emotions":
+            return
+        kept = self.kept_rows(condition)
+        for flag, side in (("--adapt_speakers", self.adapt_speakers), ("--test_speakers", self.test_speakers)):
+            heard = {self.label_of[row] for row in kept if self.speaker_of[row] in set(side)}
+            missing = [label for label in self.labels if label not in heard]
+            if missing:
+                raise RecipeError(
+                    f"--conditions few-emotions: {flag} ({len(side)} speaker(s)), each heard in {FEW_EMOTIONS} "
+                    f"emotions, cannot keep every emotion scored (no clip of {', '.join(missing)} left): its cells "
+                    f"would score a subset of the {len(self.labels)} labels. Give that side more speakers "
+                    f"({-(-len(self.labels) // FEW_EMOTIONS)} at least), or leave the condition out."
+                )
+
+    def path_of(self, row: int, condition: str) -> Path:
+        """The recording of `row` under `condition`."""
+        return self.condition_paths[condition][row] if condition in self.condition_paths else self.paths[row]
+
+    def degrade(self, condition: str, folder: Path) -> None:
+        """Write every clip heard under `condition` (``telephone-babble``: :data:`~.constants.TELEPHONE_BABBLE` in
+        turn, seeded by :data:`CONDITION_SEED`) as 16-bit FLAC into `folder` once (files already there are kept),
+        and read the condition's clips from there."""
+        if condition != "telephone-babble":
+            return
+        targets = [folder / f"{row:05d}.flac" for row in range(len(self.paths))]
+        if not all(target.is_file() for target in targets):
+            import soundfile
+
+            from ..data.decode import WAVEFORM_COLUMN, prepare_audio
+            from ..evaluation.conditions import degraded_clips
+            from ..inputs.degradations import parse_condition
+
+            sampling_rate = self.dataset.features["audio"].sampling_rate or 16000
+            clips = prepare_audio(self.dataset.cast_column("audio", _audio(sampling_rate)))
+            for spec in TELEPHONE_BABBLE:
+                clips = degraded_clips(clips, parse_condition(spec), CONDITION_SEED, sampling_rate)
+            folder.mkdir(parents=True, exist_ok=True)
+            for target, row in zip(targets, clips.select_columns([WAVEFORM_COLUMN]).with_format("numpy")):
+                waveform = np.clip(np.asarray(row[WAVEFORM_COLUMN], dtype=np.float32), -1.0, 1.0)
+                partial = target.with_suffix(".partial.flac")
+                soundfile.write(partial, waveform, sampling_rate, subtype="PCM_16")
+                partial.replace(target)
+        self.condition_paths[condition] = targets
+
     def rows_of(self, speakers: Sequence[str], condition: str = "ordinary") -> list[int]:
         """The rows of `speakers`' clips; under the ``few-emotions`` condition, of the emotions each keeps."""
         kept = self.kept_rows(condition)
@@ -184,7 +260,7 @@ class CurveCorpus:
         """The clips the condition keeps: every clip, or (``few-emotions``) each speaker's clips of the
         :data:`FEW_EMOTIONS` emotions :func:`~ser_hf.evaluation.conditions.assign_emotions` gives them, assigned
         among the adaptation speakers and among the test speakers apart (each side keeps every emotion)."""
-        if condition == "ordinary":
+        if condition != "few-emotions":
             return set(range(len(self.paths)))
         from ..evaluation.conditions import assign_emotions
 
@@ -199,16 +275,20 @@ class CurveCorpus:
             }
         return kept
 
-    def link_folder(self, folder: Path, rows: Sequence[int], unlabelled: bool = False) -> Path:
-        """A folder of links to the clips `rows`, named ``SPEAKER__LABEL__N.ext`` (``unlabelled`` for the label)."""
+    def link_folder(
+        self, folder: Path, rows: Sequence[int], unlabelled: bool = False, condition: str = "ordinary"
+    ) -> Path:
+        """A folder of links to the clips `rows` (as heard under `condition`), named ``SPEAKER__LABEL__N.ext``
+        (``unlabelled`` for the label)."""
         if folder.is_dir():
             shutil.rmtree(folder)  # a folder this experiment made, left by an interrupted cell
         folder.mkdir(parents=True)
         for number, row in enumerate(rows):
             label = "unlabelled" if unlabelled else self.label_of[row]
             speaker = self.speaker_of[row].replace("/", "_")
-            name = f"{speaker}{LINK_SEPARATOR}{label}{LINK_SEPARATOR}{number:05d}{self.paths[row].suffix}"
-            (folder / name).symlink_to(self.paths[row].resolve())
+            path = self.path_of(row, condition)
+            name = f"{speaker}{LINK_SEPARATOR}{label}{LINK_SEPARATOR}{number:05d}{path.suffix}"
+            (folder / name).symlink_to(path.resolve())
         return folder
 
 
@@ -269,9 +349,13 @@ def run_learning_curve(
         # The clips, not the folder: clips added, removed or relabelled since are another experiment.
         CLIPS_SETTING: rows_fingerprint([str(path) for path in clips.paths], clips.label_of, clips.speaker_of),
     }
+    for condition in conditions:
+        clips.check_condition(condition)
     results = ResultFile(output, EXPERIMENT, settings, summarize, command=command)
     made_work_folder = not work.exists()
     own_work_folder(work)
+    for condition in conditions:
+        clips.degrade(condition, work / f"corpus-{condition}")
     cells = [(condition, 0, None) for condition in conditions if 0 in ks and "zero-shot" in arms]
     cells += [(condition, k, draw) for condition in conditions for k in ks if k > 0 for draw in draws]
     for condition, k, draw in _progress(cells):
@@ -285,12 +369,22 @@ def run_learning_curve(
             for cell in results.cells[before:]:
                 on_cell(cell)
     results.write()
-    if not keep_models:  # what this experiment wrote there, and the folder itself where it made it
+    if (
+        not keep_models
+    ):  # what this experiment wrote there (the degraded corpora kept), and the folder where it made it
         for child in work.iterdir():
+            if child.name.startswith("corpus-"):
+                continue
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-        if made_work_folder:
+        if made_work_folder and not any(work.iterdir()):
             work.rmdir()
     return results.document()
+
+
+def _audio(sampling_rate: int):
+    from datasets import Audio
+
+    return Audio(sampling_rate=sampling_rate)
 
 
 def _key(condition: str, arm: str, k: int, draw: Optional[int]) -> str:
@@ -324,7 +418,7 @@ def _zero_shot(model, clips: CurveCorpus, condition: str, work: Path, results: R
 
     started = time.perf_counter()
     test_rows = clips.rows_of(clips.test_speakers, condition)
-    folder = clips.link_folder(work / f"zero-shot-{condition}", test_rows)
+    folder = clips.link_folder(work / f"zero-shot-{condition}", test_rows, condition=condition)
     source = CorpusSource("folder", str(folder), options={"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX})
     report = evaluate_model(str(model), source, speakers=list(clips.test_speakers), labels=clips.labels)
     (metrics,) = report["evaluation"].values()
@@ -363,10 +457,17 @@ def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, result
             scores["test_clips"] = zero["test_clips"]
             cell = {**_cell(condition, arm, k, draw, scores, time.perf_counter() - started), "kept": "not adapted"}
         else:
-            folder = clips.link_folder(cell_dir / f"{arm}-labelled", list(rows) + list(test_rows))
+            folder = clips.link_folder(cell_dir / f"{arm}-labelled", list(rows) + list(test_rows), condition=condition)
+            if "unlabelled_dir" not in extra:  # the adaptation speakers' other recordings: statistics only
+                others = [row for row in pool if row not in set(rows)]
+                unlabelled = clips.link_folder(cell_dir / f"{arm}-unlabelled", others, True, condition)
+                extra = {**extra, "unlabelled_dir": unlabelled, "self_train": False}
             report = adapt(model, folder, output, labels=clips.labels, **common, **extra)
             scores = _scores(report.evaluation["test"].to_dict())
             cell = {**_cell(condition, arm, k, draw, scores, time.perf_counter() - started), **_estimate(output)}
+            if cell["estimate_ua"] is not None:
+                low, high = cell["estimate_interval"]
+                cell["covered"] = low <= cell["unweighted_accuracy"] <= high
         missing = [label for label in clips.labels if label not in present]
         results.add({**cell, "labelled_clips": len(rows), "missing_labels": missing})
         remove(output)
@@ -376,7 +477,7 @@ def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, result
         adapted_cell("random", draw_unstratified(pool, budget, draw), started)
     if "suggested" in wanted:
         started = time.perf_counter()
-        adapted_cell("suggested", _suggested_rows(model, clips, pool, budget, draw, cell_dir), started)
+        adapted_cell("suggested", _suggested_rows(model, clips, pool, budget, draw, cell_dir, condition), started)
     oracle = draw_clips(
         [clips.label_of[row] for row in pool],
         [clips.speaker_of[row] for row in pool],
@@ -391,18 +492,20 @@ def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, result
     if "oracle+self-training" in wanted:
         started = time.perf_counter()
         unlabelled = clips.link_folder(
-            cell_dir / "unlabelled", [row for row in pool if row not in set(oracle)], unlabelled=True
+            cell_dir / "unlabelled", [row for row in pool if row not in set(oracle)], True, condition
         )
         adapted_cell("oracle+self-training", oracle, started, unlabelled_dir=unlabelled)
         remove(cell_dir / f"oracle+self-training{SELF_TRAINING_SUFFIX}" / LABELLED_ONLY_FOLDER)
 
 
-def _suggested_rows(model, clips: CurveCorpus, pool_rows, budget: int, draw: int, cell_dir: Path) -> list[int]:
+def _suggested_rows(
+    model, clips: CurveCorpus, pool_rows, budget: int, draw: int, cell_dir: Path, condition: str
+) -> list[int]:
     """The first `budget` rows of the sheet ``ser-hf suggest`` writes for the adaptation speakers' clips (its
     clustering seeded by `draw`): what a user following the suggestions labels with that budget."""
     from ..adaptation.suggest import suggest
 
-    pool = clips.link_folder(cell_dir / "pool", pool_rows, unlabelled=True)
+    pool = clips.link_folder(cell_dir / "pool", pool_rows, True, condition)
     sheet = cell_dir / "suggested.csv"
     if sheet.exists():
         sheet.unlink()  # this experiment's own sheet, left by an interrupted cell
@@ -421,16 +524,16 @@ def _scores(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 def _estimate(output: Path) -> dict[str, Any]:
     """What the adaptation in `output` kept and its own cross-validated estimate (``adaptation.json``)."""
-    import json
+    from ..recipe.adaptation import read_adaptation_record
 
-    from ..recipe.adaptation import ADAPTATION_FILE
-
-    selection = json.loads((output / ADAPTATION_FILE).read_text())["selection"]
+    selection = read_adaptation_record(output)["selection"]
     estimate, before = selection["estimate"], selection.get("before_adaptation") or {}
     return {
         "kept": selection["chosen"],
+        "statistics_rule": selection.get("statistics_rule"),
         "estimate_ua": estimate["ua"],
         "estimate_interval": [estimate["low"], estimate["high"]],
+        "estimate_level": estimate.get("confidence_level"),
         "estimate_before_ua": before.get("ua"),
     }
 

@@ -29,6 +29,7 @@ from ..hub_timeouts import (
     transport_errors,
     use_hub_timeout,
 )
+from ..recipe.adaptation import read_adaptation_record
 from ..run_folder import CARD_FILE, CLIP_FINGERPRINT_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
 from .card import SERCardData, create_model_card
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
@@ -158,6 +159,7 @@ def push_to_hub(
     # Hand-edited records (a proportion out of range, a string for a number) are refused before anything is
     # published, with or without a card: metrics.json and run_config.json are pushed as they are.
     RunDir(run_dir).check_records()
+    read_adaptation_record(run_dir)  # an adapted model's record, which the card reads: damaged, refused here
     if create_card:
         # A clear error for a folder that holds no finished run, or a licence `other` without its text.
         SERCardData.read(run_dir, license=license).card_license()

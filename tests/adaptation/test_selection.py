@@ -333,3 +333,80 @@ def test_the_saved_model_applies_the_statistics_rule_the_cross_validation_chose(
         record = json.loads((output / "adaptation.json").read_text())["selection"]
         assert record["statistics_rule"] == rule and record["statistics"]["rule"] == rule
         assert record["statistics"]["why"].startswith(rule)
+
+
+# --- Inputs that must not inflate the estimate or mislabel the choice (issue 92, point 5) --------------------------
+
+
+def test_an_emotion_with_too_few_clips_keeps_the_models_row_and_the_log_names_it(caplog):
+    """One clip of the first emotion among nine of each other: the rule holds per emotion, so every candidate keeps
+    the model's row of that emotion, and the log says which emotion is short."""
+    features, labels, speakers = clusters(6, 2, labels=3)
+    keep = (labels != 0) | np.isin(np.arange(len(labels)), np.flatnonzero(labels == 0)[:1])
+    wrong = Classifier(np.roll(np.eye(3, 8), 1, axis=0), np.arange(3.0))
+    with caplog.at_level("WARNING"):
+        selection = select_adaptation(
+            wrong,
+            features[keep],
+            features[keep],
+            labels[keep],
+            [s for s, k in zip(speakers, keep) if k],
+            label_names=["neutral", "happy", "sad"],
+        )
+    assert not selection.unchanged  # the two emotions with enough clips adapt
+    assert np.array_equal(selection.classifier.weight[0], wrong.weight[0]) and selection.classifier.bias[0] == 0.0
+    assert selection.short_labels == {"neutral": 1}
+    assert "Too few labelled clips of neutral (1)" in caplog.text
+
+
+def test_a_model_lacking_a_label_with_too_few_clips_says_the_head_it_saves(caplog):
+    """The model lacks an emotion the user labelled, with too few clips to cross-validate: a new head is the only way
+    to name it, and the log, the choice and the line say that head is kept (never "the model is kept as it is")."""
+    features, labels, speakers = clusters(3, 1, labels=3)
+    start = Classifier(np.vstack([np.eye(3, 8)[:2], np.zeros(8)]), np.zeros(3))  # no row for the third emotion
+    with caplog.at_level("WARNING"):
+        selection = select_adaptation(
+            start, features, features, labels, speakers, new_labels=[2], label_names=["happy", "sad", "calm"]
+        )
+    line = selection.estimate_line()
+    assert not selection.unchanged and selection.chosen.kind == "head"
+    assert "adaptation kept: head (pull 1), without the cross-validation's say: the model lacks calm" in line
+    assert "kept as it is" not in caplog.text and "the model lacks calm" in caplog.text
+    assert selection.to_dict()["forced"].startswith("the model lacks calm")
+
+
+def test_no_estimate_is_printed_from_too_few_clips_and_none_from_clips_the_model_was_fitted_on():
+    features, labels, speakers = clusters(4, 2)  # two clips of each emotion per speaker: 8 of each
+    selection = select_adaptation(perfect(), features, features, labels, speakers)
+    assert selection.estimate["ua"] is not None
+    few = select_adaptation(perfect(), features[:6], features[:6], labels[:6], speakers[:6])  # one speaker
+    assert few.estimate["ua"] is None and few.estimate_line().startswith("No estimate of the UA on new speakers")
+    none = select_adaptation(perfect(), features, features, labels, speakers, scored=np.zeros(len(labels), bool))
+    assert none.unchanged and none.estimate["ua"] is None
+    assert "already fitted on" in none.estimate_line()
+
+
+def test_copies_under_another_speaker_are_one_clip_and_an_adapted_models_own_clips_never_score(
+    tmp_path, speaker_model, caplog
+):
+    """The same clips copied under a second speaker's name would train in the folds that score the first speaker
+    (leave-one-speaker-out with the copy in the training folds): clips with the same bytes are one clip, and the log
+    counts them. An adapted model adapted again on the clips it was fitted on: those clips never count in its
+    estimate (adaptation.json knows them), and the command says so."""
+    labelled, unlabelled, _ = split_folders(tmp_path / "clips", labelled_per_emotion=4)
+    for clip in sorted(labelled.glob("S04_*")):
+        (labelled / clip.name.replace("S04_", "S09_")).symlink_to(clip.resolve())
+    with caplog.at_level("WARNING"):
+        adapt(str(speaker_model), labelled, tmp_path / "first", labels=LABELLED, **FOLDER_OPTIONS)
+    first = json.loads((tmp_path / "first" / "adaptation.json").read_text())
+    assert first["selection"]["statistics"]["merged_copies"] == 12
+    assert "12 clip(s)" in caplog.text and "kept once" in caplog.text
+    assert "(3 speakers)" in first["selection"]["cross_validation"]
+    assert len(first["fitted_clips"]) == 36
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        adapt(str(tmp_path / "first"), labelled, tmp_path / "again", labels=LABELLED, **FOLDER_OPTIONS)
+    again = json.loads((tmp_path / "again" / "adaptation.json").read_text())["selection"]
+    assert again["statistics"]["clips_the_model_was_fitted_on"] == 36
+    assert again["estimate"]["ua"] is None and "already fitted on" in again["estimate_line"]
+    assert "the 36 clips it was fitted on" in caplog.text

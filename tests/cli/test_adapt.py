@@ -166,3 +166,29 @@ def test_self_training_on_the_test_speakers_own_clips_is_said_in_the_report_and_
         "**Transductive evaluation:** self-trained on the test speakers' own unlabelled clips (SPB)"
         in (out / "README.md").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    "content, named",
+    [
+        ('{"selection": {"chosen": "head (pull 1)", "unchan', "cannot be read as JSON"),
+        ('{"selection": ["head (pull 1)"]}', "'selection' is list"),
+        ('{"selection": {"unchanged": false, "estimate": {}, "estimate_line": "x"}}', "selection.chosen is None"),
+        ('["a", "list"]', "not a mapping"),
+    ],
+)
+def test_a_damaged_adaptation_record_is_refused_by_push_in_one_line_naming_the_file(
+    tmp_path, trained_run, capsys, monkeypatch, content, named
+):
+    """A truncated adaptation.json, a selection that is not a mapping or one without its keys: ser-hf push says so
+    in one line naming the file, before the Hub is asked anything (never a TypeError or KeyError from the card)."""
+    import shutil
+
+    folder = tmp_path / "adapted"
+    shutil.copytree(trained_run, folder)
+    (folder / "adaptation.json").write_text(content)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing answers there: the refusal comes first
+    assert cli_main(["push", str(folder), "--repo-id", "user/adapted"]) != 0
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(folder / "adaptation.json") in error and named in error
+    assert "Traceback" not in error and "KeyError" not in error and "TypeError" not in error

@@ -322,3 +322,39 @@ def test_selections_sent_over_http_as_a_hostile_page_would_are_answered_without_
     ]
     assert len(labelling_warnings(caplog)) == 3
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_adaptation_that_kept_the_model_says_kept_unchanged_and_offers_nothing_new_to_try(page, monkeypatch):
+    """The adaptation kept the model as it was: the page says "kept unchanged" and why, never "Adapted", and its Try
+    tab offers no second model (it would be the original under another name)."""
+    import importlib
+    import json
+
+    from ser_hf.adaptation.labelling_page import AdaptationJob
+    from ser_hf.adaptation.selection import estimate_line
+
+    page, _ = page
+    selection = {
+        "chosen": "unchanged",
+        "unchanged": True,
+        "too_few_clips": "fewer than 5 labelled clips of two emotions",
+        "estimate": {"ua": None, "low": None, "high": None, "too_few": "4 scored labelled clip(s) are too few"},
+        "before_adaptation": None,
+        "cross_validation": "leave-one-speaker-out (2 speakers)",
+    }
+    selection["estimate_line"] = estimate_line(selection)
+
+    def adapted(model, folder, output_dir, **options):
+        output_dir.mkdir(parents=True)
+        (output_dir / "adaptation.json").write_text(json.dumps({"selection": selection}))
+
+    monkeypatch.setattr(importlib.import_module("ser_hf.adaptation.adapt"), "adapt", adapted)
+    session = page.session
+    job = AdaptationJob(output_dir=session.output_dir / "adaptation-1")
+    session.job = job
+    session._adapt(job, [])
+    status = session.adaptation_status()
+    assert job.state == "done" and job.unchanged and job.recognizer is None
+    assert status.startswith("Kept unchanged") and "Adapted" not in status
+    assert "fewer than 5 labelled clips of two emotions" in status
+    assert session.adapted_model() is None
