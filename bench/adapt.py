@@ -44,7 +44,7 @@ from bench.harness import means_over_corpora, write_json
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
 from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
-from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveCorpus, draw_clips
+from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveCorpus, draw_clips, estimate_summary
 from ser_hf.experiments.loco import loco_values
 from ser_hf.experiments.results import run_fields
 from ser_hf.recipe import Recipe
@@ -137,7 +137,6 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
             (LEFT_OUT[name], cell["draw"], cell["unweighted_accuracy"]) for name, cell in chosen
         )
         corpora = {corpus: round(by_corpus[corpus], 2) for corpus in CORPORA if corpus in by_corpus}
-        estimated = [cell for _, cell in chosen if cell.get("estimate_ua") is not None]
         rows.append(
             {
                 "condition": condition,
@@ -151,13 +150,19 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
                 "loco_draw_range": [round(min(by_draw.values()), 2), round(max(by_draw.values()), 2)]
                 if by_draw
                 else None,
-                "estimate_mean": mean(cell["estimate_ua"] for cell in estimated),
-                "estimate_error": mean(abs(cell["estimate_ua"] - cell["unweighted_accuracy"]) for cell in estimated),
+                **estimates(cell for _, cell in chosen),
                 "kept_unchanged": sum(cell.get("kept") in ("unchanged", "not adapted") for _, cell in chosen),
                 "cells": len(chosen),
             }
         )
     return rows
+
+
+def estimates(cells) -> dict[str, Any]:
+    """The adaptation's own estimates over `cells` (:func:`~ser_hf.experiments.learning_curve.estimate_summary`):
+    their mean (``estimate_mean``), mean absolute error, coverage and count."""
+    summary = estimate_summary(list(cells))
+    return {"estimate_mean": summary.pop("estimate"), **summary}
 
 
 def write_results(path: Path, directions: Mapping[str, Mapping[str, Any]], models: Mapping[str, str]) -> None:
@@ -188,11 +193,12 @@ def markdown(document: Mapping[str, Any]) -> str:
         "",
         "k: clips per emotion of the oracle arm; the random and suggested arms label as many clips (k x 6), whatever "
         "their emotions. Own estimate: the adaptation's cross-validated UA on the labelled speakers (mean), and its "
-        "mean absolute difference from the test speakers' UA.",
+        "mean absolute difference from the test speakers' UA; coverage: the share of its 90 % intervals that hold the "
+        "test UA, of the cells with an estimate (none is printed below 3 clips per emotion or 2 speakers).",
         "",
         "| condition | arm | k | RAVDESS left out | TESS left out | nEMO left out | mean (draws' range) | "
-        "own estimate (error) | kept unchanged |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "own estimate (error) | coverage | kept unchanged |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in document["summary"][""]:
         corpora = [f"{row['by_corpus'][c]:.1f}" if c in row["by_corpus"] else "-" for c in CORPORA]
