@@ -507,6 +507,9 @@ class EvalReport(JsonRecord):
             said so: see ``cross_corpus``).
         split (`EvalSplitRecord`): the split scored, its clips and speakers.
         labels (`list[str]`): the labels scored (those the model and the corpus share).
+        dropped_clips (`dict[str, int]`, *optional*): the clips left out for their label, by label.
+        unknown_label_clips (`dict[str, int]`, *optional*): of them, the clips of labels the model does not know, by
+            label (left unscored; absent from a report written before it was recorded).
         normalization (`dict`, *optional*): how the speakers were normalised (``transductive`` when on their own
             clips).
         evaluation (`dict[str, SplitMetrics]`): the metrics, by evaluated corpus.
@@ -525,6 +528,7 @@ class EvalReport(JsonRecord):
     labels: list[str] = field(default_factory=list)
     restricted_to_shared_labels: Optional[bool] = None
     dropped_clips: Optional[dict[str, Any]] = None
+    unknown_label_clips: Optional[dict[str, Any]] = None
     unscored_clips: Optional[list[Any]] = None
     cross_corpus: Optional[bool] = None
     training_overlap: Optional[dict[str, Any]] = None

@@ -170,10 +170,18 @@ def format_eval_report(report: Mapping[str, Any]) -> str:
         )
     else:
         lines.append(f"- Labels: {', '.join(report['labels'])}")
-    if report["dropped_clips"]:
+    unknown = report.get("unknown_label_clips") or {}
+    if unknown:
         lines.append(
-            "- Clips dropped (label unknown to the model): "
-            + ", ".join(f"{label} {count}" for label, count in report["dropped_clips"].items())
+            f"- Clips left unscored, their label unknown to the model: {sum(unknown.values())} "
+            f"({', '.join(f'{label} {count}' for label, count in unknown.items())}); the figures cover the labels "
+            "above only"
+        )
+    not_asked = {label: count for label, count in (report.get("dropped_clips") or {}).items() if label not in unknown}
+    if not_asked:
+        lines.append(
+            f"- Clips of labels not evaluated: {sum(not_asked.values())} "
+            f"({', '.join(f'{label} {count}' for label, count in not_asked.items())})"
         )
     unscored = report.get("unscored_clips") or []
     if unscored:

@@ -458,6 +458,19 @@ def evaluate_on_dataset(
     for index in names:
         if corpus_labels[index] not in shared:
             dropped[corpus_labels[index]] = dropped.get(corpus_labels[index], 0) + 1
+    # Of those, the clips whose label the model has no output for: left unscored whatever was asked, and said.
+    unknown_label_clips = {label: dropped[label] for label in sorted(dropped) if label not in trained.labels}
+    if unknown_label_clips:
+        logger.warning(
+            "%s knows no %s: %d of the %d clips of %s are left unscored (%s); its figures cover %s only.",
+            trained.name,
+            " or ".join(unknown_label_clips),
+            sum(unknown_label_clips.values()),
+            len(names),
+            f"{source.identity} ({split_name})",
+            ", ".join(f"{label} {count}" for label, count in unknown_label_clips.items()),
+            ", ".join(shared),
+        )
     other_labels = None
     if dropped:
         keep_ids = {corpus_labels.index(label) for label in shared}
@@ -522,7 +535,10 @@ def evaluate_on_dataset(
         "split": {"name": split_name, "clips": {key: len(dataset)}, "speakers": {key: evaluated_speakers}},
         "labels": shared,
         "restricted_to_shared_labels": shared != trained.labels,
+        # Clips left out for their label, by label: those of labels the model lacks and those not asked for.
         "dropped_clips": dropped,
+        # Of them, the clips of labels the model has no output for, by label (left unscored; a WARNING says so).
+        "unknown_label_clips": unknown_label_clips,
         # Clips the model cannot classify (too short), each with its error, as ser-hf predict reports them.
         "unscored_clips": unscored,
         "cross_corpus": cross_corpus,
@@ -624,7 +640,8 @@ def evaluate_model(
 
     Returns:
         `dict`: the report: the model and corpus, the split and its speakers, the labels evaluated (those the model
-        and the corpus share) and the clips dropped for other labels, whether it is cross-corpus, which evaluated
+        and the corpus share), the clips dropped for other labels (``dropped_clips``, by label) and among them those
+        of labels the model does not know (``unknown_label_clips``), whether it is cross-corpus, which evaluated
         speakers the model's own run trained or validated on, how the features were standardised
         (``normalization``: a model trained on speaker-normalised features gets each evaluated speaker's statistics,
         from their clips here, and the report says it is transductive), the clips too short for the model to classify

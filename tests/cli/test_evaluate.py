@@ -4,15 +4,17 @@ files it writes, and its one-line errors. What the evaluation computes is tested
 from __future__ import annotations
 
 import json
+import logging
 
 from ser_hf.cli import main as cli_main
 from tests.conftest import last_error_line
 
 
-def test_evaluate_prints_the_report_and_writes_it(tmp_path, tiny_ravdess, tiny_crnn_folder, capsys):
+def test_evaluate_prints_the_report_and_writes_it(tmp_path, tiny_ravdess, tiny_crnn_folder, capsys, caplog):
     output = tmp_path / "report"
     evaluate = ["evaluate", "--model", str(tiny_crnn_folder), "--corpus", "ravdess", "--data-dir", str(tiny_ravdess)]
-    assert cli_main([*evaluate, "--speakers", "04", "--output-dir", str(output)]) == 0
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert cli_main([*evaluate, "--speakers", "04", "--output-dir", str(output)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == f"Report written to {output}"
     assert sorted(path.name for path in output.iterdir()) == [
@@ -24,6 +26,27 @@ def test_evaluate_prints_the_report_and_writes_it(tmp_path, tiny_ravdess, tiny_c
     (metrics,) = report["evaluation"].values()
     assert metrics["clips"] + sum(report["dropped_clips"].values()) == 8  # actor 04's clips of tiny_ravdess
     assert f"{100 * metrics['unweighted_accuracy']:.1f}" in "\n".join(out[:-1])
+    # The model knows no "calm": actor 04's calm clip is left unscored, and the report, the printed report and a
+    # warning say how many of which label.
+    assert report["unknown_label_clips"] == {"calm": 1} and metrics["clips"] == 7
+    said = (
+        "- Clips left unscored, their label unknown to the model: 1 (calm 1); the figures cover the labels above only"
+    )
+    assert said in out and said in (output / "eval_report.md").read_text().splitlines()
+    (warning,) = [record.getMessage() for record in caplog.records if "left unscored" in record.getMessage()]
+    assert "knows no calm: 1 of the 8 clips of ravdess (speakers 04) are left unscored (calm 1)" in warning
+    assert [record.levelno for record in caplog.records if "left unscored" in record.getMessage()] == [logging.WARNING]
+
+    # Labels left out on request are not the model's gap: said apart, without a warning of their own.
+    caplog.clear()
+    labels = "neutral,happy,sad,angry,fearful,disgust"
+    with caplog.at_level(logging.WARNING, logger="ser_hf"):
+        assert cli_main([*evaluate, "--speakers", "04", "--labels", labels, "--output-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    report = json.loads((tmp_path / "r" / "eval_report.json").read_text())
+    assert report["dropped_clips"] == {"calm": 1, "surprised": 1} and report["unknown_label_clips"] == {"calm": 1}
+    assert "- Clips of labels not evaluated: 1 (surprised 1)" in out
+    assert [record.getMessage() for record in caplog.records if "surprised" in record.getMessage()] == []
 
 
 def test_evaluate_errors_are_one_line_before_any_model_is_loaded(tmp_path, tiny_ravdess, tiny_crnn_folder, capsys):

@@ -185,6 +185,7 @@ def test_cross_corpus_matrix_on_two_real_corpora_uses_their_shared_labels(
     # The CREMA-D model meets RAVDESS' calm and surprised clips: they are left out and counted.
     reverse = json.loads((output / cells[cremad_model]["ravdess"]["report"]).read_text())
     assert reverse["dropped_clips"] == {"calm": 4, "surprised": 4} and not reverse["restricted_to_shared_labels"]
+    assert reverse["unknown_label_clips"] == {"calm": 4, "surprised": 4}  # the model lacks them: left unscored
     assert "| model \\ corpus | ravdess | cremad |" in (output / "cross_corpus.md").read_text()
     assert (
         f"Trained on: {ravdess_model}: RAVDESS; {cremad_model}: CREMA-D." in (output / "cross_corpus.md").read_text()
