@@ -61,7 +61,8 @@ def add_learning_curve_parser(commands) -> argparse.ArgumentParser:
         nargs="+",
         choices=LEARNING_CURVE_CONDITIONS,
         default=list(LEARNING_CURVE_DEFAULTS["conditions"]),
-        help="ordinary, and/or few-emotions: every speaker heard in two emotions only (default: %(default)s)",
+        help="ordinary; few-emotions: every speaker heard in two emotions only; telephone-babble: every clip heard "
+        "through a telephone from a room where others talk (default: %(default)s)",
     )
     parser.add_argument("--output", required=True, help="the result file (JSON), written after every cell")
     parser.add_argument("--work_dir", "--work-dir", help="where the cells' folders go (default: OUTPUT.work)")
