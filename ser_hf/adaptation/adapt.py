@@ -186,6 +186,12 @@ def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Optional[Mappin
     write_report(plan.output_dir, report)
     # The report opens with what the user must know first: what was kept, and how good it is expected to be.
     notes = [f"**{selection.estimate_line()}**"]
+    unscored = selection.statistics.get("test_clips_left_unscored") or {}
+    if unscored:
+        notes.append(
+            f"The test speakers' clips of emotions the adapted model does not choose among are left unscored: "
+            f"{sum(unscored.values())} ({', '.join(f'{label} {count}' for label, count in unscored.items())})."
+        )
     if plan.transductive:
         notes.insert(0, f"**{TRANSDUCTIVE_NOTE}**")
     report_file = plan.output_dir / REPORT_MARKDOWN

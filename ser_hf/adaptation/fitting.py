@@ -404,6 +404,8 @@ def fit_adaptation(
         (metrics,) = scored["evaluation"].values()
         evaluation["test"] = SplitMetrics.from_dict(metrics)
         normalization = scored.get("normalization") or normalization
+        # The test speakers' clips of emotions the adapted model does not choose among: never scored, always said.
+        selection.statistics["test_clips_left_unscored"] = dict(scored.get("dropped_clips") or {})
     report = RunReport(
         protocol="speaker",
         split=SplitRecord.from_dict(

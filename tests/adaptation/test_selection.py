@@ -410,3 +410,17 @@ def test_copies_under_another_speaker_are_one_clip_and_an_adapted_models_own_cli
     assert again["statistics"]["clips_the_model_was_fitted_on"] == 36
     assert again["estimate"]["ua"] is None and "already fitted on" in again["estimate_line"]
     assert "the 36 clips it was fitted on" in caplog.text
+
+
+def test_test_speakers_clips_of_an_emotion_the_adapted_model_lacks_are_counted_in_the_report(tmp_path, speaker_model):
+    labelled, _, _ = split_folders(tmp_path / "clips")
+    for number, clip in enumerate(sorted((RAVDESS_SAMPLE / "Actor_07").glob("03-01-0[1345]-*.flac"))):
+        emotion = ALL_CODES[clip.name.split("-")[2]]
+        (labelled / f"S07_{emotion}_{number}.flac").symlink_to(clip.resolve())
+    report = adapt(
+        str(speaker_model), labelled, tmp_path / "out", labels=LABELLED, test_speakers=["S07"], **FOLDER_OPTIONS
+    )
+    assert report.evaluation["test"].clips == 12  # actor 07's four clips of each labelled emotion
+    record = json.loads((tmp_path / "out" / "adaptation.json").read_text())["selection"]
+    assert record["statistics"]["test_clips_left_unscored"] == {"neutral": 2}
+    assert "left unscored: 2 (neutral 2)" in (tmp_path / "out" / "report.md").read_text()
