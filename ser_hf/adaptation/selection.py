@@ -203,12 +203,13 @@ def fit_candidate(
     projected: np.ndarray,
     labels: np.ndarray,
     new_rows: Sequence[int] = (),
+    free: Optional[np.ndarray] = None,
 ) -> Classifier:
-    """`candidate` fitted on the labelled clips (`projected`, `labels`), starting from the model's classifier; rows
-    of emotions with too few clips stay the model's (:func:`adapted_rows`)."""
+    """`candidate` fitted on the labelled clips (`projected`, `labels`), starting from the model's classifier; only
+    the rows `free` marks move (default: :func:`adapted_rows` of `labels`)."""
     if candidate.kind == "unchanged":
         return start
-    free = adapted_rows(labels, start.weight.shape[0], new_rows)
+    free = adapted_rows(labels, start.weight.shape[0], new_rows) if free is None else free
     if candidate.kind == "head":
         return fit_head(start, projected, labels, candidate.strength, free)
     prototypes = fit_prototypes(start, projected, labels, free)
@@ -412,10 +413,13 @@ class _Problem:
         self.num_labels = start.weight.shape[0]
         self.rules = list(training)
         self.listed = candidates(bool(self.new_rows), self.rules)
+        # Which rows adapt is the user's clips' to say (every labelled clip counted), and the same in every fold: the
+        # folds then measure the rows the saved model moves, not fewer (a fold holds fewer clips of each emotion).
+        self.free = adapted_rows(labels, self.num_labels, self.new_rows)
 
     def fit(self, candidate: Candidate, rows: np.ndarray) -> Classifier:
         return fit_candidate(
-            candidate, self.start, self.training[candidate.rule][rows], self.labels[rows], self.new_rows
+            candidate, self.start, self.training[candidate.rule][rows], self.labels[rows], self.new_rows, self.free
         )
 
     def predict(self, classifier: Classifier, candidate: Candidate, rows: np.ndarray) -> np.ndarray:

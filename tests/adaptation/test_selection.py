@@ -26,6 +26,7 @@ from ser_hf.adaptation.selection import (
     select_adaptation,
     training_statistics,
 )
+from ser_hf.data.corpora.ravdess import SPEC as RAVDESS_SPEC
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.train import main as train_main
@@ -198,7 +199,10 @@ def test_speakers_heard_in_one_emotion_no_longer_make_the_adaptation_collapse(tm
     chosen = adapted("chosen")  # as shipped: the cross-validation chooses
     # The head refitted, as the adaptation did before: it can only get worse than the model where the statistics
     # erase the emotion (each labelled speaker standardised with their own clips, all of one emotion).
-    monkeypatch.setattr(selection_module, "candidates", lambda new_labels: [Candidate("head", "head", 0.01)])
+    monkeypatch.setattr(
+        selection_module, "candidates", lambda new_labels, rules: [Candidate("head", "head", 0.01, rules[0])]
+    )
+    monkeypatch.setattr(selection_module, "MIN_CLIPS_PER_LABEL", 1)  # four clips of each emotion: let every row move
     with_labels_rule = adapted("labels-rule")
     monkeypatch.setattr(fitting_module, "training_statistics", lambda labels, speakers, count: (set(), {}))
     own_statistics = adapted("own-statistics")
@@ -222,16 +226,7 @@ def test_too_few_clips_or_one_speaker_keep_the_model_and_say_why():
 
 # --- One standardisation from the estimate to the deployed model (issue 92) ----------------------------------------
 
-ALL_CODES = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-}
-ALL_CODES["08"] = "surprised"
+ALL_CODES = RAVDESS_SPEC.emotion_codes  # RAVDESS file names: code -> emotion
 LABELLED = ["happy", "sad", "angry"]
 
 
