@@ -87,12 +87,13 @@ def test_labelling_by_click_and_key_survives_a_reload_then_adapt_and_try_the_ada
     cell = f"//*[@id='label-table']//*[normalize-space(text())='{rows[5].path}']"
     wait_for(lambda: browser.find_elements(By.XPATH, cell), what="the table's sixth row")[-1].click()
     wait_for(lambda: f"Clip 6 of {len(rows)}" in page_text(), what="the clip of the table's sixth row")
-    # Adapt, in the background, with progress on the page; then the adapted model is tried beside the original.
+    # Adapt, in the background, with progress on the page. Two answered clips are too few to adapt on: the page says
+    # the model was kept unchanged and why, with no figure, and the Try tab scores with the original alone.
     browser.find_element(By.ID, "adapt-button").click()
-    wait_for(lambda: "Adapted:" in page_text() or "failed" in page_text(), timeout=300, what="the adaptation")
-    assert "Adapted:" in page_text(), page_text()
-    # How good the adapted model is expected to be on new speakers (or that the model was kept): on the page.
-    assert "Expected UA on new speakers of your set-up:" in page_text()
+    finished = ("Adapted:", "Kept unchanged", "failed")
+    wait_for(lambda: any(word in page_text() for word in finished), timeout=300, what="the adaptation")
+    assert "Kept unchanged" in page_text() and "Adapted:" not in page_text(), page_text()
+    assert "No estimate of the UA on new speakers of your set-up" in page_text()
     browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Try')]").click()
     clip = sorted(RAVDESS_SAMPLE.glob("Actor_08/*.flac"))[3]
     file_input = wait_for(
@@ -100,12 +101,12 @@ def test_labelling_by_click_and_key_survives_a_reload_then_adapt_and_try_the_ada
         what="the Try tab's upload",
     )
     file_input[-1].send_keys(str(clip))
-    adapted = wait_for(
-        lambda: browser.find_elements(By.CSS_SELECTOR, "#second-model [data-testid='label-output-value']"),
+    wait_for(
+        lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid='label-output-value']") if e.text],
         timeout=60,
-        what="the adapted model's scores",
+        what="the model's scores",
     )
-    assert adapted[0].text in {labels[0], labels[1]}  # the adapted model chooses among the answered emotions
+    assert not [e for e in browser.find_elements(By.CSS_SELECTOR, "#second-model") if e.is_displayed()]
 
 
 def test_the_page_plays_only_clips_inside_the_folder(labelling, tmp_path):
