@@ -88,6 +88,8 @@ def model_statistics_rule(feature_extractor) -> str:
     from ..evaluation.speaker_check import checks_speakers
 
     mode = getattr(feature_extractor, "normalization", None)
+    if not hasattr(feature_extractor, "speaker_statistics_check"):  # only Whisper extractors check or switch rules
+        return AS_SAVED
     if mode == "corpus":
         return "set"
     if mode == "speaker":
