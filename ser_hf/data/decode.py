@@ -10,14 +10,14 @@ corpora prepared before, a fold, an adaptation pool) is assembled from them by r
 copy) and writes nothing; only the clips no file holds are decoded, into a new file of their own. Labels and metadata
 never come from the cache.
 
-The waveforms are stored as 16-bit integer PCM by default (``precision="int16"``: each sample times 32767, rounded and
-clipped to [-1, 1], a quarter-step error of at most 1/65534, as a 16-bit WAV file keeps it; the audio of a 16-bit file
-read at its own rate is kept exactly), as float16 (``precision="float16"``, the recipe's ``cache_precision``: 11
-significant bits of every sample, a relative error below 0.05 %, which changed no prediction of the models
-docs/results/LOG.md ("Scale") trained both ways), or as float32. 16-bit PCM is a column of the feature type
-:class:`Pcm16Waveform`, registered with ``datasets`` when this module is imported, which every reader (rows, NumPy
-batches, ``map``) gets back as float32 in [-1, 1]; the float columns are cast back to float32 by their readers (the
-collators do).
+The waveforms are stored as 16-bit integer PCM by default (``precision="int16"``: each sample times 32768, rounded and
+clipped to 16 bits, an error of at most half a step, 1/65536, as a 16-bit WAV file keeps it; the audio of a 16-bit file
+read at its own rate is kept exactly, since libsndfile reads its samples as the integer / 32768), as float16
+(``precision="float16"``, the recipe's ``cache_precision``: 11 significant bits of every sample, a relative error below
+0.05 %, which changed no prediction of the models docs/results/LOG.md ("Scale") trained both ways), or as float32.
+16-bit PCM is a column of the feature type :class:`Pcm16Waveform`, registered with ``datasets`` when this module is
+imported, which every reader (rows, NumPy batches, ``map``) gets back as float32 in [-1, 1]; the float columns are cast
+back to float32 by their readers (the collators do).
 """
 
 from __future__ import annotations
@@ -52,12 +52,14 @@ from .errors import InvalidClipsError, RecordingTooLongError
 logger = logging.getLogger(__name__)
 
 #: Bump when decoding changes, so caches written by older code are not reused.
-DECODER_VERSION = 1
+DECODER_VERSION = 2  # 2: 16-bit PCM at full scale 32768 (was 32767)
 WAVEFORM_COLUMN = "waveform"
 #: The name of every decoded-audio cache file begins with it (``waveforms-<key>.arrow``).
 WAVEFORM_CACHE_PREFIX = "waveforms"
-#: Full scale of 16-bit PCM: a sample of 1.0 is stored as 32767.
-PCM16_SCALE = 32767
+#: Full scale of 16-bit PCM, as libsndfile and FFmpeg read it (a sample is its integer / 32768): a 16-bit file decoded
+#: at its own rate is stored, and read back, exactly; 1.0 and beyond are stored as the largest sample, 32767.
+PCM16_SCALE = 32768
+PCM16_RANGE = (-32768, 32767)
 #: libsndfile's diagnosis of a WAV/AIFF whose data chunk is shorter than its header says (a cut-off copy).
 TRUNCATED_DATA_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(?P<declared>\d+)\s*\(should be (?P<present>\d+)\)", re.M)
 
@@ -144,8 +146,8 @@ def stored_waveform(path: str, waveform: np.ndarray, precision: str) -> np.ndarr
 
 
 def pcm16_samples(waveform: np.ndarray) -> np.ndarray:
-    """``waveform`` (float, full scale 1.0) as 16-bit PCM: times 32767, rounded, clipped to [-32767, 32767]."""
-    return np.clip(np.rint(np.asarray(waveform, np.float32) * PCM16_SCALE), -PCM16_SCALE, PCM16_SCALE).astype(np.int16)
+    """``waveform`` (float, full scale 1.0) as 16-bit PCM: times 32768, rounded, clipped to [-32768, 32767]."""
+    return np.clip(np.rint(np.asarray(waveform, np.float32) * PCM16_SCALE), *PCM16_RANGE).astype(np.int16)
 
 
 @dataclass
@@ -175,7 +177,8 @@ class Pcm16Waveform:
         """Any Arrow list of numbers as ``list<int16>``: floats scaled to 16-bit PCM, integers kept."""
         if pa.types.is_floating(storage.type.value_type):
             values = pc.multiply(storage.flatten().cast(pa.float32()), pa.scalar(PCM16_SCALE, pa.float32()))
-            values = pc.round(pc.min_element_wise(pc.max_element_wise(values, -PCM16_SCALE), PCM16_SCALE))
+            low, high = PCM16_RANGE
+            values = pc.min_element_wise(pc.max_element_wise(pc.round(values), low), high)
             offsets = storage.offsets if storage.offset == 0 else pc.subtract(storage.offsets, storage.offsets[0])
             storage = pa.ListArray.from_arrays(offsets, values.cast(pa.int16()), mask=storage.is_null())
         return storage.cast(self.pa_type)

@@ -103,12 +103,14 @@ def test_16_bit_pcm_reads_back_within_half_a_step_at_half_the_bytes_of_float32(t
     rng = np.random.default_rng(0)
     samples = np.concatenate([rng.uniform(-1, 1, 10_000), [1.0, -1.0, 0.0, 1.5, -3.0]]).astype(np.float32)
     stored = pcm16_samples(samples)
-    assert stored.dtype == np.int16 and stored.max() == PCM16_SCALE and stored.min() == -PCM16_SCALE
+    assert stored.dtype == np.int16 and stored.max() == PCM16_SCALE - 1 and stored.min() == -PCM16_SCALE
     read = Pcm16Waveform().decode_example(stored)
     assert read.dtype == np.float32
-    inside = np.abs(samples) <= 1
+    largest = (PCM16_SCALE - 1) / PCM16_SCALE  # the largest sample, 32767 / 32768: 1.0 itself is past it
+    inside = (samples >= -1) & (samples <= largest)
     assert np.abs(read - samples)[inside].max() <= 0.5 / PCM16_SCALE + 1e-7
-    np.testing.assert_array_equal(read[~inside], np.sign(samples[~inside]))  # beyond full scale: clipped
+    beyond = np.where(samples[~inside] > 0, (PCM16_SCALE - 1) / PCM16_SCALE, -1.0).astype(np.float32)
+    np.testing.assert_array_equal(read[~inside], beyond)  # beyond full scale: clipped
     # Arrow's cast (a map returning float waveforms into the column) stores what pcm16_samples stores.
     cast = Pcm16Waveform().cast_storage(pa.array([samples[:5000], samples[5000:]], pa.list_(pa.float32())))
     np.testing.assert_array_equal(np.concatenate(cast.to_pylist()), stored)
