@@ -219,12 +219,14 @@ def waveform_precision(cache_precision: str) -> str:
 
 
 def clip_cache_keys(paths: list[str], sampling_rate: int, precision: str) -> list[str]:
-    """Each clip's key in the decoded-audio cache: a hash of what its decoded audio depends on, its file's path, size
-    and modification time, the rate, the storage type and the decoder."""
+    """Each clip's key in the decoded-audio cache: a hash of what its decoded audio depends on, its file's resolved
+    path (a link is the file it leads to: the folders of links an experiment makes per cell decode nothing again),
+    size and modification time, the rate, the storage type and the decoder."""
     keys = []
     for path in paths:
         stat = os.stat(path)
-        keys.append(Hasher.hash((path, stat.st_size, stat.st_mtime_ns, sampling_rate, precision, DECODER_VERSION)))
+        resolved = os.path.realpath(path)
+        keys.append(Hasher.hash((resolved, stat.st_size, stat.st_mtime_ns, sampling_rate, precision, DECODER_VERSION)))
     return keys
 
 

@@ -152,3 +152,17 @@ def soundfile_write_silence(path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, np.zeros(1600, np.float32), 16000)
+
+
+def test_a_folder_of_links_to_prepared_clips_decodes_and_writes_nothing(tiny_ravdess, tmp_path, monkeypatch):
+    """Links to clips already decoded (the folders of links ser-hf learning-curve makes per cell, a user's folder of
+    links) are the files they lead to: read from the cache, nothing decoded or written again."""
+    from tests.conftest import linked_corpus
+
+    cache = tmp_path / "cache"
+    prepare_audio(load_corpus("ravdess", tiny_ravdess), cache_dir=cache, num_proc=1)
+    written = cache_files(cache)
+    decoded = counting_decoder(monkeypatch)
+    links = linked_corpus(tiny_ravdess, tmp_path / "links")
+    prepared = prepare_audio(load_corpus("ravdess", links), cache_dir=cache, num_proc=1)
+    assert decoded == [] and cache_files(cache) == written and len(prepared) > 0
