@@ -190,8 +190,9 @@ ADAPT_INTRO = """\
 ## Adapting the general model: learning curve (bench/adapt.py)
 
 `ser-hf learning-curve` from the general speaker recipe trained without the corpus left out: clips of some of its
-speakers labelled as users could (`random`: k x 6, labels unread; `suggested`: `ser-hf suggest`'s first k x 6;
-`oracle`: k of each emotion, which no user can choose), `ser-hf adapt`, the other speakers scored. The earlier
+speakers labelled as users could (`random`: k x 6, labels unread; `oracle`: k of each emotion, which no user can
+choose), their other clips given unlabelled (statistics only), `ser-hf adapt`, the other speakers scored.
+`telephone-babble`: every clip heard through a telephone from a room of talkers, far from training. The earlier
 adaptation (its head trained through `Trainer`): [its curve](docs/results/adapt/learning-curve-trainer_head.md).
 """
 
@@ -720,6 +721,10 @@ def held_out_section() -> str:
 # --- Adaptation ---------------------------------------------------------------------------------------------------
 
 
+#: The corpora the adaptation learning curve leaves out, as BENCHMARKS.md names them.
+ADAPT_CORPORA = {"ravdess": "RAVDESS", "tess": "TESS", "nemo": "nEMO"}
+
+
 def adapt_section() -> str:
     relative = "adapt/learning-curve.json"
     data = read(relative)
@@ -730,9 +735,13 @@ def adapt_section() -> str:
     for condition in dict.fromkeys(arm.get("condition", "ordinary") for arm in summary):
         arms = [arm for arm in summary if arm.get("condition", "ordinary") == condition]
         adapted = [arm for arm in arms if arm["arm"] != "zero-shot"]
+        # A condition run on some of the corpora says which (its mean is theirs).
+        measured = sorted({corpus for arm in arms for corpus in arm.get("corpora", [])})
+        if condition != "few-emotions" and measured and len(measured) < len(ADAPT_CORPORA):
+            condition = f"{condition} ({', '.join(ADAPT_CORPORA[corpus] for corpus in measured)} only)"
         if adapted and all(arm.get("kept_unchanged") == arm.get("cells") for arm in adapted):
             zero = next(arm for arm in arms if arm["arm"] == "zero-shot")
-            folded.append(f"every cell kept the model ({one(zero.get('loco_mean'))}).")
+            folded.append(f"`{condition}`: every cell kept the model ({one(zero.get('loco_mean'))}).")
             continue
         for name in dict.fromkeys(arm["arm"] for arm in arms):
             by_k = {arm["k"]: arm for arm in arms if arm["arm"] == name}
@@ -751,14 +760,16 @@ def adapt_section() -> str:
                     f"{kept} of {cells}",
                 ]
             )
+    few = any(arm.get("condition") == "few-emotions" for arm in summary)
     header = ["condition", "arm", *[f"k = {k}" for k in ks], "own estimate's error (k >= 10)", "coverage"]
     header.append("kept unchanged")
     text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---", *["---:"] * (len(ks) + 3)])
     return text + (
         f"\nMean UA (%) over the corpora left out, draws 1-3 (per corpus: {link(relative[:-5] + '.md')}); own "
         "estimate's error: its mean absolute difference from the test UA over the cells with an estimate (at "
-        "k >= 10 in brackets); coverage: the share of those cells whose interval holds the test UA. `few-emotions` "
-        f"(every speaker heard in two emotions; RAVDESS, nEMO): {' '.join(folded) or 'above'} "
+        "k >= 10 in brackets); coverage: the share of those cells whose interval holds the test UA. "
+        + ("`few-emotions`: every speaker heard in two emotions, on RAVDESS and nEMO only. " if few else "")
+        + f"{' '.join(folded)}{' ' if folded else ''}"
         f"Run on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(relative)}.\n"
     )
 
