@@ -189,10 +189,9 @@ shown, narrower).
 ADAPT_INTRO = """\
 ## Adapting the general model: learning curve (bench/adapt.py)
 
-`ser-hf learning-curve` from the general speaker recipe trained without the corpus left out: clips of some of its
-speakers labelled as users could (`random`: k x 6, labels unread; `oracle`: k of each emotion, which no user can
-choose), their other clips given unlabelled (statistics only), `ser-hf adapt`, the other speakers scored.
-`telephone-babble`: every clip heard through a telephone from a room of talkers, far from training. The earlier
+`ser-hf learning-curve` from the general speaker recipe trained without the corpus left out: some speakers' clips
+labelled (`random`: k x 6, labels unread; `oracle`: k of each emotion), their others unlabelled, `ser-hf adapt`, the
+other speakers scored; `telephone-babble`: every clip heard by telephone from a room of talkers. The earlier
 adaptation (its head trained through `Trainer`): [its curve](docs/results/adapt/learning-curve-trainer_head.md).
 """
 
