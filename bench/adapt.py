@@ -204,13 +204,15 @@ def markdown(document: Mapping[str, Any]) -> str:
         corpora = [f"{row['by_corpus'][c]:.1f}" if c in row["by_corpus"] else "-" for c in CORPORA]
         low, high = row["loco_draw_range"] or (row["loco_mean"], row["loco_mean"])
         mean = f"{row['loco_mean']:.1f} ({low:.1f}-{high:.1f})" if row["loco_mean"] is not None else "-"
-        estimate = "-"
+        estimate, coverage = "-", "-"
         if row.get("estimate_mean") is not None:
             estimate = f"{row['estimate_mean']:.1f} ({row['estimate_error']:.1f})"
+        if row.get("coverage") is not None:
+            coverage = f"{row['coverage']:.0f} % of {row['estimated']}"
         kept = f"{row.get('kept_unchanged', 0)} of {row.get('cells', 0)}" if row["arm"] != "zero-shot" else "-"
         lines.append(
             f"| {row['condition']} | {row['arm']} | {row['k']} | {' | '.join(corpora)} | {mean} | {estimate} | "
-            f"{kept} |"
+            f"{coverage} | {kept} |"
         )
     return "\n".join(lines) + "\n"
 
