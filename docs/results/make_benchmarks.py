@@ -191,8 +191,7 @@ ADAPT_INTRO = """\
 
 `ser-hf learning-curve` from the general speaker recipe trained without the corpus left out: some speakers' clips
 labelled (`random`: k x 6, labels unread; `oracle`: k of each emotion), their others unlabelled, `ser-hf adapt`, the
-other speakers scored; `telephone-babble`: every clip heard by telephone from a room of talkers. The earlier
-adaptation (its head trained through `Trainer`): [its curve](docs/results/adapt/learning-curve-trainer_head.md).
+other speakers scored; `telephone-babble`: every clip heard by telephone from a room of talkers.
 """
 
 SPEED_INTRO = """\
@@ -733,26 +732,23 @@ def adapt_section() -> str:
     folded = []
     for condition in dict.fromkeys(arm.get("condition", "ordinary") for arm in summary):
         arms = [arm for arm in summary if arm.get("condition", "ordinary") == condition]
-        adapted = [arm for arm in arms if arm["arm"] != "zero-shot"]
+        zero = next((one(arm.get("loco_mean")) for arm in arms if arm["arm"] == "zero-shot"), MISSING)
         # A condition run on some of the corpora says which (its mean is theirs).
         measured = sorted({corpus for arm in arms for corpus in arm.get("corpora", [])})
         if condition != "few-emotions" and measured and len(measured) < len(ADAPT_CORPORA):
             condition = f"{condition} ({', '.join(ADAPT_CORPORA[corpus] for corpus in measured)} only)"
-        if adapted and all(arm.get("kept_unchanged") == arm.get("cells") for arm in adapted):
-            zero = next(arm for arm in arms if arm["arm"] == "zero-shot")
-            folded.append(f"`{condition}`: every cell kept the model ({one(zero.get('loco_mean'))}).")
-            continue
-        for name in dict.fromkeys(arm["arm"] for arm in arms):
+        for name in dict.fromkeys(arm["arm"] for arm in arms if arm["arm"] != "zero-shot"):
             by_k = {arm["k"]: arm for arm in arms if arm["arm"] == name}
-            if name == "zero-shot":
-                rows.append([condition, name, *[one(by_k[0].get("loco_mean"))] * len(ks), *[MISSING] * 3])
-                continue
             kept = sum(arm.get("kept_unchanged", 0) for arm in by_k.values())
             cells = sum(arm.get("cells", 0) for arm in by_k.values())
+            if kept == cells:  # an arm that kept the model everywhere is a sentence, not a row of one figure
+                folded.append(f"`{condition}`, {name}: every cell kept the model ({zero}).")
+                continue
             rows.append(
                 [
                     condition,
                     name,
+                    zero,
                     *[f"**{one(by_k[k].get('loco_mean'))}**" if k in by_k else MISSING for k in ks],
                     estimate_error(by_k.values()),
                     coverage(by_k.values()),
@@ -760,9 +756,9 @@ def adapt_section() -> str:
                 ]
             )
     few = any(arm.get("condition") == "few-emotions" for arm in summary)
-    header = ["condition", "arm", *[f"k = {k}" for k in ks], "own estimate's error (k >= 10)", "coverage"]
-    header.append("kept unchanged")
-    text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---", *["---:"] * (len(ks) + 3)])
+    header = ["condition", "arm", "zero-shot", *[f"k = {k}" for k in ks], "own estimate's error (k >= 10)"]
+    header += ["coverage", "kept unchanged"]
+    text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---", *["---:"] * (len(ks) + 4)])
     return text + (
         f"\nMean UA (%) over the corpora left out, draws 1-3 (per corpus: {link(relative[:-5] + '.md')}); own "
         "estimate's error: its mean absolute difference from the test UA over the cells with an estimate (at "
