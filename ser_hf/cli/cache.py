@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 
 from .commands import COMMANDS
+from .number_arguments import non_negative_days
 
 
 def add_cache_parser(commands) -> argparse.ArgumentParser:
@@ -43,7 +43,10 @@ def add_cache_parser(commands) -> argparse.ArgumentParser:
     )
     which = delete.add_mutually_exclusive_group(required=True)
     which.add_argument(
-        "--older-than", type=days, metavar="DAYS", help="delete the caches unused for more than DAYS days (0 or more)"
+        "--older-than",
+        type=non_negative_days,
+        metavar="DAYS",
+        help="delete the caches unused for more than DAYS days (0 or more)",
     )
     which.add_argument("--all", action="store_true", help="delete every cache file ser-hf wrote")
     delete.add_argument("--yes", "-y", action="store_true", help="delete without asking")
@@ -56,17 +59,6 @@ def add_cache_parser(commands) -> argparse.ArgumentParser:
         )
     listing.add_argument("--json", action="store_true", help="print the entries as JSON")
     return parser
-
-
-def days(text: str) -> float:
-    """A number of days: finite and 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of days: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be 0 or more days, got {text!r}")
-    return value
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -135,4 +127,4 @@ def _table(entries, title: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["add_cache_parser", "days", "delete_command", "list_command"]
+__all__ = ["add_cache_parser", "delete_command", "list_command"]

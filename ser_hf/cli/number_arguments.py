@@ -49,6 +49,14 @@ def non_negative_seconds(text: str) -> float:
     return value
 
 
+def non_negative_days(text: str) -> float:
+    """A number of days: finite and 0 or more (``ser-hf cache delete --older-than``)."""
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be 0 or more days, got {text!r}")
+    return value
+
+
 def port_number(text: str) -> int:
     """A TCP port, 1 to 65535."""
     try:
@@ -60,4 +68,11 @@ def port_number(text: str) -> int:
     return value
 
 
-__all__ = ["MIN_HOP_SECONDS", "hop_seconds", "non_negative_seconds", "port_number", "positive_seconds"]
+__all__ = [
+    "MIN_HOP_SECONDS",
+    "hop_seconds",
+    "non_negative_days",
+    "non_negative_seconds",
+    "port_number",
+    "positive_seconds",
+]
