@@ -393,7 +393,8 @@ def fit_adaptation(
     if rule != AS_SAVED:
         selection.statistics["rule"] = rule
         selection.statistics["why"] = statistics_rule_reason(selection)
-        logger.warning("Statistics rule: %s.", selection.statistics["why"])
+        if not selection.unchanged:  # a model kept as it was keeps its rule: its estimate line says so already
+            logger.warning("Statistics rule: %s.", selection.statistics["why"])
     set_classifier(model, selection.classifier, states.label_names)
     apply_statistics_rule(feature_extractor, rule)
     export_model(model, feature_extractor, output_dir)
