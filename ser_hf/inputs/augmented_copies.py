@@ -8,6 +8,10 @@ reverberation, noise, gain, speed, pitch, band-limiting, telephone, codecs:
 like the clip's own states. Training then draws, for every clip of every epoch, the clip's own states or
 one of its copies' (from a generator seeded by the seed, the epoch and the clip, so a resumed run draws what an
 uninterrupted one would); validation, test and the statistics of ``normalization`` read the clips' own states only.
+A copy is mixed (each perturbation at the recipe's probability) or, by ``augmented_copy_conditions``, in one
+recording condition (that perturbation on every clip); a copy in one condition is standardised with each speaker's
+statistics over the copy, as ``ser-hf evaluate --conditions`` standardises a condition (each speaker's statistics
+over their degraded clips), and a mixed copy with the speaker's statistics of their own clips (issue 96).
 Encoding costs ``N + 1`` times FAST mode's; every epoch after it costs what FAST mode's does. Fine-tuning the top
 layers (``finetune_top_layers``) takes copies the same way:
 :class:`~ser_hf.inputs.top_layers_copies.TopLayersCopiesMode` caches each copy's input to the first fine-tuned layer
@@ -16,8 +20,9 @@ too (:func:`add_augmented_copies`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -27,7 +32,9 @@ from ..data.dataset_info import get_ser_info, set_ser_info
 from .collators import clip_seed
 from .encoder_states import LOWER_STATES_COLUMN, encode_dataset
 from .fast_mode import EncoderStatesCollator, FastMode
-from .speaker_normalization import ENCODER_STATES_COLUMN
+from .speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, speaker_statistics
+
+logger = logging.getLogger(__name__)
 
 
 def copy_column(copy: int, column: str = ENCODER_STATES_COLUMN) -> str:
@@ -48,7 +55,6 @@ def add_augmented_copies(mode: FastMode, encoded: Dataset, training_args) -> Dat
     own states (:func:`encode_dataset`)."""
     model, feature_extractor = mode.build_encoder(encoded, training_args)  # the encoder of the clips' own states
     lower_layer = mode.lower_layer(model)
-    augmentation = mode.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate)
     states_columns = (ENCODER_STATES_COLUMN, LOWER_STATES_COLUMN)
     clips = encoded.remove_columns([name for name in states_columns if name in encoded.column_names])
     columns = []
@@ -60,7 +66,7 @@ def add_augmented_copies(mode: FastMode, encoded: Dataset, training_args) -> Dat
             batch_size=training_args.per_device_eval_batch_size,
             precision=mode.data_args.cache_precision,
             lower_layer=lower_layer,
-            augmentation=augmentation,
+            augmentation=mode.augmentation_args.copy_augmentation(copy, feature_extractor.sampling_rate),
             augmentation_seed=copies_seed(mode.augmentation_args, training_args) * 1_000_003 + copy,
             column=copy_column(copy),
         )
@@ -73,15 +79,22 @@ def add_augmented_copies(mode: FastMode, encoded: Dataset, training_args) -> Dat
     return set_ser_info(concatenate_datasets([encoded, *columns], axis=1), **info)
 
 
+#: The key under which :class:`AugmentedCopiesCollator` marks the copy it drew for a row (0: the clip itself).
+DRAWN_COPY = "_drawn_copy"
+
+
 @dataclass
 class AugmentedCopiesCollator(EncoderStatesCollator):
     """:class:`EncoderStatesCollator` for training: each row's states (its pooled ones, and its input to the first
     fine-tuned layer where the row has it) are its own or one of its `copies` augmented copies', drawn uniformly from
-    a generator seeded by (`seed`, `epoch`, the clip's path)."""
+    a generator seeded by (`seed`, `epoch`, the clip's path). A copy that `copy_statistics` holds (a copy in one
+    recording condition: ``{copy: {speaker: statistics}}``) is standardised with its speaker's statistics over that
+    copy, as ``ser-hf evaluate --conditions`` standardises a condition; the others with the plan's."""
 
     copies: int = 0
     seed: int = 0
     epoch: int = 0
+    copy_statistics: dict = field(default_factory=dict)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         drawn = []
@@ -96,9 +109,23 @@ class AugmentedCopiesCollator(EncoderStatesCollator):
                         for column in (ENCODER_STATES_COLUMN, LOWER_STATES_COLUMN)
                         if column in row
                     },
+                    DRAWN_COPY: choice,
                 }
             drawn.append(row)
         return super().__call__(drawn)
+
+    def row_statistics(self, rows: list[dict[str, Any]]) -> Optional[list[Optional[Any]]]:
+        """The plan's statistics of each row, those of its speaker over the drawn copy where the copy has its own."""
+        statistics = super().row_statistics(rows)
+        if statistics is None or not self.copy_statistics:
+            return statistics
+        group = self.normalization.group_column
+        return [
+            self.copy_statistics[row[DRAWN_COPY]].get(row[group], own)
+            if row.get(DRAWN_COPY) in self.copy_statistics
+            else own
+            for row, own in zip(rows, statistics)
+        ]
 
 
 class WithAugmentedCopies:
@@ -133,9 +160,41 @@ class WithAugmentedCopies:
 
     def collators(self, feature_extractor, inputs, training_args, normalization=None, extra_columns=()):
         training = self.training_collator(
-            feature_extractor, normalization, copies=self.copies, seed=training_args.seed
+            feature_extractor,
+            normalization,
+            copies=self.copies,
+            seed=training_args.seed,
+            copy_statistics=self.copy_statistics(feature_extractor, inputs["train"], normalization),
         )
         return training, self.evaluation_collator(feature_extractor, normalization)
+
+    def copy_statistics(
+        self, feature_extractor, train: Dataset, normalization: Optional[NormalizationPlan]
+    ) -> dict[int, dict[str, Any]]:
+        """``{copy: {speaker: statistics}}`` for the copies in one recording condition (``augmented_copy_conditions``):
+        each training speaker's statistics over their clips' states in that copy (each corpus', under corpus
+        normalisation), read from the cached states, without labels. Empty where the plan has no statistics by
+        group (global normalisation) or every copy is mixed."""
+        copies = self.augmentation_args.own_statistics_copies()
+        if normalization is None or normalization.speaker_statistics is None or not copies:
+            return {}
+        group = normalization.group_column
+        by_copy = {}
+        for copy in copies:
+            states = train.select_columns([copy_column(copy), group]).rename_column(
+                copy_column(copy), ENCODER_STATES_COLUMN
+            )
+            by_group = speaker_statistics(feature_extractor, states, group_column=group)
+            by_copy[copy] = {
+                name: running.statistics(feature_extractor.variance_floor) for name, running in by_group.items()
+            }
+        logger.info(
+            "Augmented copies %s (%s): each standardised with its %d groups' statistics over the copy.",
+            ", ".join(map(str, copies)),
+            ", ".join(self.augmentation_args.copy_condition(copy) for copy in copies),
+            len(by_copy[copies[0]]),
+        )
+        return by_copy
 
 
 class AugmentedCopiesMode(WithAugmentedCopies, FastMode):
@@ -148,6 +207,7 @@ class AugmentedCopiesMode(WithAugmentedCopies, FastMode):
 __all__ = [
     "AugmentedCopiesCollator",
     "AugmentedCopiesMode",
+    "DRAWN_COPY",
     "WithAugmentedCopies",
     "add_augmented_copies",
     "copy_column",

@@ -161,14 +161,16 @@ class EncoderStatesCollator:
         states = np.stack([np.asarray(row[ENCODER_STATES_COLUMN], dtype=np.float32) for row in rows])
         batch = {ENCODER_STATES_COLUMN: torch.from_numpy(states)}
         clip_statistics = getattr(self.feature_extractor, "clip_statistics", None)
-        statistics = (
-            clip_statistics(len(rows), clip_statistics_of(self.normalization, rows)) if clip_statistics else None
-        )
+        statistics = clip_statistics(len(rows), self.row_statistics(rows)) if clip_statistics else None
         if statistics is not None:
             batch["state_mean"], batch["state_std"] = (torch.from_numpy(value) for value in statistics)
         if "label" in rows[0]:
             batch["labels"] = torch.tensor([row["label"] for row in rows], dtype=torch.long)
         return batch
+
+    def row_statistics(self, rows: list[dict[str, Any]]) -> Optional[list[Optional[Any]]]:
+        """Each row's statistics: its speaker's (its corpus', under corpus normalisation) from the plan, or `None`."""
+        return clip_statistics_of(self.normalization, rows)
 
 
 class FastMode(InputMode):

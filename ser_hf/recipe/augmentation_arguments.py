@@ -4,7 +4,7 @@ split, with the checks that stop settings the recipe's model cannot use before a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import RecipeError
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 #: Models whose inputs have one size for every clip, so that two clips' inputs can be mixed (``mixup_alpha``).
 MIXUP_MODEL_TYPES = ("opensmile",)
+
+#: ``augmented_copy_conditions``' entry for a copy drawn as the recipe's waveform augmentation draws (every
+#: perturbation at its probability), against a copy in one condition.
+MIXED_COPY = "mixed"
 
 
 @dataclass
@@ -118,6 +122,18 @@ class AugmentationArguments:
             "Validation and test clips are never augmented."
         },
     )
+    augmented_copy_conditions: Optional[list[str]] = field(
+        default=None,
+        metadata={
+            "help": "What each of the cached_augmented_copies holds, one entry per copy: 'mixed' (the recipe's "
+            "waveform augmentation, each perturbation at its probability) or one perturbation (noise, reverb, "
+            "telephone, codec, gain, speed, pitch, lowpass) applied to every clip of the copy, drawn from the "
+            "recipe's ranges, the others off. A copy in one condition is standardised as ser-hf evaluate --conditions "
+            "standardises a recording condition: each speaker's states with that speaker's statistics over the copy "
+            "(each corpus' under corpus normalisation); a mixed copy with the statistics of the speaker's own clips. "
+            "Default: every copy mixed."
+        },
+    )
     augmentation_seed: Optional[int] = field(
         default=None,
         metadata={
@@ -175,6 +191,7 @@ class AugmentationArguments:
         copies = self.cached_augmented_copies
         if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 32:
             raise RecipeError(f"cached_augmented_copies: {copies!r} must be a whole number from 0 to 32.")
+        self.augmented_copy_conditions = self._checked_copy_conditions()
         seed = self.augmentation_seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise RecipeError(f"augmentation_seed: {seed!r} must be a whole number from 0, or unset.")
@@ -218,6 +235,49 @@ class AugmentationArguments:
             codecs=tuple(self.codecs),
             codec_bitrate_kbps=tuple(self.codec_bitrate_kbps),
         )
+
+    def _checked_copy_conditions(self) -> Optional[list[str]]:
+        """``augmented_copy_conditions`` as strings, one per copy, each ``mixed`` or a perturbation's name."""
+        conditions = as_list(self.augmented_copy_conditions)
+        if conditions is None:
+            return None
+        conditions = [str(condition) for condition in conditions]
+        known = [MIXED_COPY, *self.waveform_perturbations()]
+        unknown = [condition for condition in conditions if condition not in known]
+        if unknown:
+            raise RecipeError(
+                f"augmented_copy_conditions: {unknown[0]!r} is not a copy's condition; each entry is one of "
+                f"{', '.join(known)}."
+            )
+        if len(conditions) != self.cached_augmented_copies:
+            raise RecipeError(
+                f"augmented_copy_conditions: {len(conditions)} entries ({conditions}) for cached_augmented_copies: "
+                f"{self.cached_augmented_copies}; give one condition per copy."
+            )
+        return conditions
+
+    def copy_condition(self, copy: int) -> str:
+        """The condition of the `copy`-th cached augmented copy (1-based): ``mixed``, or one perturbation's name."""
+        return (self.augmented_copy_conditions or [MIXED_COPY] * self.cached_augmented_copies)[copy - 1]
+
+    def copy_augmentation(self, copy: int, sampling_rate: int):
+        """The :class:`~ser_hf.inputs.augment.WaveformAugmentation` of the `copy`-th cached copy: the recipe's for a
+        mixed copy; for a copy in one condition, that perturbation on every clip (probability 1, the recipe's
+        ranges) and the others off."""
+        condition = self.copy_condition(copy)
+        if condition == MIXED_COPY:
+            return self.waveform_augmentation(sampling_rate)
+        probabilities = {name: 0.0 for name in self.waveform_probabilities()} | {f"{condition}_prob": 1.0}
+        return replace(self, **probabilities).waveform_augmentation(sampling_rate)
+
+    def own_statistics_copies(self) -> list[int]:
+        """The copies (1-based) in one condition, each standardised with its speakers' statistics over the copy."""
+        return [copy for copy in range(1, self.cached_augmented_copies + 1) if self.copy_condition(copy) != MIXED_COPY]
+
+    @classmethod
+    def waveform_perturbations(cls) -> list[str]:
+        """The waveform perturbations' names (``reverb`` for ``reverb_prob``)."""
+        return [name.removesuffix("_prob") for name in cls.waveform_probabilities()]
 
     @classmethod
     def waveform_probabilities(cls) -> list[str]:
@@ -268,12 +328,20 @@ class AugmentationArguments:
                 "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset."
             )
         waveform_augmentation = self.waveform_augmentation(16000) is not None
-        if self.cached_augmented_copies and not (model_args.cache_encoder_outputs and waveform_augmentation):
+        copies_augmented = waveform_augmentation or bool(self.own_statistics_copies())
+        if self.cached_augmented_copies and not (model_args.cache_encoder_outputs and copies_augmented):
             raise RecipeError(
                 f"cached_augmented_copies: {self.cached_augmented_copies} encodes augmented copies of each clip once "
                 "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
                 "gain_prob, speed_prob, pitch_prob, reverb_prob, lowpass_prob, telephone_prob or codec_prob above "
                 "0)."
+            )
+        if self.own_statistics_copies() and model_args.finetune_top_layers:
+            raise RecipeError(
+                f"augmented_copy_conditions: {self.augmented_copy_conditions} standardises each copy in one condition "
+                "with its speakers' statistics over the copy, which FAST mode computes once; finetune_top_layers: "
+                f"{model_args.finetune_top_layers} computes the statistics again as the top layers train: give every "
+                f"copy the condition {MIXED_COPY!r}, or leave finetune_top_layers unset."
             )
         if model_args.cache_encoder_outputs and (
             (waveform_augmentation and not self.cached_augmented_copies) or self.ssl_masking()
@@ -285,4 +353,4 @@ class AugmentationArguments:
             )
 
 
-__all__ = ["AugmentationArguments", "MIXUP_MODEL_TYPES"]
+__all__ = ["AugmentationArguments", "MIXED_COPY", "MIXUP_MODEL_TYPES"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 from datasets import Dataset, Features, List, Value
 
 from ser_hf.inputs.augment import WaveformAugmentation
 from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copies_seed, copy_column
+from ser_hf.inputs.collators import clip_seed
 from ser_hf.inputs.encoder_states import encode_dataset
 from ser_hf.inputs.top_layers import TopLayersMode
 from ser_hf.inputs.top_layers_copies import LowerStatesCopiesCollator, TopLayersCopiesMode
@@ -192,3 +194,80 @@ def test_the_copies_are_drawn_from_augmentation_seed_not_the_training_seed(tmp_p
     training_args = SimpleNamespace(seed=7)
     assert copies_seed(SimpleNamespace(augmentation_seed=None), training_args) == 7
     assert copies_seed(SimpleNamespace(augmentation_seed=5), training_args) == 5
+
+
+def test_a_copy_in_one_condition_is_standardised_with_its_speakers_statistics_over_the_copy(tmp_path, tiny_ravdess):
+    """Issue 96: a copy in one recording condition (``augmented_copy_conditions``) applies that perturbation to every
+    clip, and the training collator standardises a row drawn from it with its speaker's statistics over the copy, as
+    ``ser-hf evaluate --conditions`` standardises a condition; the clip itself and a mixed copy keep the speaker's
+    statistics of their own clips."""
+    from datasets import DatasetDict
+
+    from ser_hf.inputs.augmented_copies import DRAWN_COPY
+    from ser_hf.inputs.speaker_normalization import fit_normalization, speaker_statistics
+    from ser_hf.recipe.parser import parse_recipe
+    from ser_hf.training.data_stage import load_dataset_from_args
+    from ser_hf.training.model_stage import build_model, recipe_input_mode
+    from tests.inputs.test_modes import TINY_WHISPER_FAST
+    from tests.recipe.test_parser import write_recipe
+
+    recipe = write_recipe(
+        tmp_path / "rooms.yaml",
+        tiny_ravdess,
+        output_dir=str(tmp_path / "rooms"),
+        **{**TINY_WHISPER_FAST, "feature_extractor_config": {"normalization": "speaker"}},
+        cached_augmented_copies=2,
+        augmented_copy_conditions=["mixed", "reverb"],
+        noise_prob=0.5,
+        reverb_rt60=[0.6, 0.6],
+    )
+    model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
+    assert augmentation_args.own_statistics_copies() == [2]
+    room = augmentation_args.copy_augmentation(2, 16000)
+    assert (room.reverb_prob, room.noise_prob) == (1.0, 0.0)  # every clip of the copy in a room, nothing else
+    mode = recipe_input_mode(model_args, data_args, augmentation_args)
+    train = mode.prepare_corpus(load_dataset_from_args(data_args), training_args)
+    _, feature_extractor = build_model(model_args, augmentation_args, train.features["label"])
+    plan = fit_normalization(feature_extractor, DatasetDict(train=train))
+    training, _ = mode.collators(feature_extractor, DatasetDict(train=train), training_args, normalization=plan)
+
+    speaker = train[0]["speaker_id"]
+    in_room = train.select_columns([copy_column(2), "speaker_id"]).rename_column(copy_column(2), "encoder_states")
+    expected = speaker_statistics(feature_extractor, in_room)[speaker].statistics(feature_extractor.variance_floor)
+    rows = [dict(train[index]) for index in range(len(train)) if train[index]["speaker_id"] == speaker]
+    drawn = {}
+    for epoch in range(12):  # until the clip itself, the mixed copy and the room copy have each been drawn
+        training.epoch = epoch
+        batch = training(rows)
+        for row, mean in zip(rows, batch["state_mean"]):
+            choice = int(np.random.default_rng([training.seed, epoch, clip_seed(row["path"])]).integers(0, 3))
+            drawn.setdefault(choice, mean.numpy())
+    assert set(drawn) == {0, 1, 2}
+    np.testing.assert_allclose(drawn[2], expected[0].reshape(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(drawn[0], plan.speaker_statistics[speaker][0].reshape(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(drawn[1], drawn[0])  # a mixed copy: the statistics of the speaker's own clips
+    assert not np.allclose(drawn[2], drawn[0], atol=1e-4)
+    assert DRAWN_COPY not in batch
+
+
+def test_copy_conditions_are_checked_when_the_recipe_is_read():
+    from ser_hf.errors import RecipeError
+    from ser_hf.recipe.augmentation_arguments import AugmentationArguments
+
+    with pytest.raises(RecipeError, match=r"augmented_copy_conditions: 'room' is not .* reverb"):
+        AugmentationArguments(reverb_prob=0.3, cached_augmented_copies=1, augmented_copy_conditions=["room"])
+    with pytest.raises(RecipeError, match=r"augmented_copy_conditions: 2 entries .* cached_augmented_copies: 1"):
+        AugmentationArguments(
+            reverb_prob=0.3, cached_augmented_copies=1, augmented_copy_conditions=["mixed", "reverb"]
+        )
+    top_layers = SimpleNamespace(
+        is_baseline=False,
+        model_type="whisper",
+        cache_feature_encoder=False,
+        cache_encoder_outputs=True,
+        finetune_top_layers=2,
+    )
+    rooms = AugmentationArguments(cached_augmented_copies=1, augmented_copy_conditions=["reverb"])
+    with pytest.raises(RecipeError, match="finetune_top_layers: 2 computes the statistics again"):
+        rooms.check_model(top_layers)
+    rooms.check_model(SimpleNamespace(**{**vars(top_layers), "finetune_top_layers": 0}))  # a room copy alone is enough
