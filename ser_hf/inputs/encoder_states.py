@@ -181,6 +181,49 @@ def encode_dataset(
         `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`
         or a split, are flattened first, as `concatenate_datasets` needs).
     """
+    _check_encoding_inputs(model, feature_extractor, dataset, batch_size, precision, lower_layer, augmentation, column)
+    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key, reusable_key = _encoding_keys(
+        model, feature_extractor, dataset, precision, lower_layer, augmentation, augmentation_seed, column
+    )
+    cache_file = cache_dir / f"encoder-{key}.arrow"
+    if load_from_cache and cache_file.exists():
+        discard_damaged_cache(cache_file, len(dataset))
+    encoder = _StatesEncoder(
+        model,
+        feature_extractor,
+        batch_size=batch_size,
+        batch_group_norm=batch_group_norm,
+        precision=precision,
+        lower_layer=lower_layer,
+        augmentation=augmentation,
+        augmentation_seed=augmentation_seed,
+        column=column,
+        load_from_cache=load_from_cache,
+    )
+    states = encoder.encode_or_reuse(dataset, cache_file, key, reusable_key)
+    encoder.log(cache_file, len(states))
+
+    if dataset._indices is not None:
+        dataset = dataset.flatten_indices()
+    states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
+    result = concatenate_datasets([dataset, states], axis=1)
+    return set_ser_info(result, encoder_cache=str(cache_file))
+
+
+def _check_encoding_inputs(
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    dataset: Dataset,
+    batch_size: int,
+    precision: str,
+    lower_layer: Optional[int],
+    augmentation: Optional[Any],
+    column: str,
+) -> None:
+    """Raise a `ValueError` for any argument of :func:`encode_dataset` it cannot encode with, before the encoder's
+    weights are hashed or a clip is read."""
     check_cacheable(model)
     if WAVEFORM_COLUMN not in dataset.column_names:
         raise ValueError(
@@ -193,105 +236,160 @@ def encode_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     check_precision(precision)
-
-    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     if lower_layer is not None:
         check_lower_layer(model, lower_layer)
+    if augmentation is not None and "path" not in dataset.column_names:
+        raise ValueError("Encoding augmented copies needs the dataset's 'path' column (each clip's draws).")
+
+
+def _encoding_keys(
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    dataset: Dataset,
+    precision: str,
+    lower_layer: Optional[int],
+    augmentation: Optional[Any],
+    augmentation_seed: int,
+    column: str,
+) -> tuple[str, str]:
+    """The key of the dataset's cache file, and the key of the encoder alone that each cache file's clip index is filed
+    under (:mod:`~ser_hf.data.clip_index`), both folding in the augmentation of an augmented copy.
+
+    The tags joined to the augmentation are those the caches were written under: changing them orphans every cache.
+    """
     key = encoder_cache_key(model, feature_extractor, dataset, precision=precision, lower_layer=lower_layer)
-    if augmentation is not None:
-        if "path" not in dataset.column_names:
-            raise ValueError("Encoding augmented copies needs the dataset's 'path' column (each clip's draws).")
-        # Each clip's draws are seeded by its folder and file name (clip_seed), not its whole path, since this tag.
-        key = model_state_key((key, repr(augmentation), augmentation_seed, "clip_seed:folder/name"), {})
-    cache_file = cache_dir / f"encoder-{key}.arrow"
-    if load_from_cache and cache_file.exists():
-        discard_damaged_cache(cache_file, len(dataset))
-    # Clip by clip reuse across datasets (clip_index). An augmented copy's draws depend on the clip's folder and file
-    # name as well (clip_seed): its copies are indexed by both, under the augmentation's key.
     reusable_key = encoder_key(model, feature_extractor, precision=precision, lower_layer=lower_layer)
-    if augmentation is not None:
-        reusable_key = model_state_key((reusable_key, repr(augmentation), augmentation_seed, column, "clip_seed"), {})
-    use_weighted_layer_sum = bool(model.config.use_weighted_layer_sum)
+    if augmentation is None:
+        return key, reusable_key
+    # Each clip's draws are seeded by its folder and file name (clip_seed), not its whole path, since this tag.
+    key = model_state_key((key, repr(augmentation), augmentation_seed, "clip_seed:folder/name"), {})
+    # An augmented copy's draws depend on the clip's folder and file name as well (clip_seed): its copies are indexed
+    # by both (_clip_digests), under the augmentation's key.
+    reusable_key = model_state_key((reusable_key, repr(augmentation), augmentation_seed, column, "clip_seed"), {})
+    return key, reusable_key
+
+
+def _state_features(model: PreTrainedModel, precision: str, lower_layer: Optional[int], column: str) -> Features:
+    """The Arrow schema of the columns :func:`encode_dataset` writes: fixed-size lists, so the shape is part of the
+    schema (a wrong one fails at write time) and stays plain Arrow that any reader understands, where datasets'
+    `Array2D` is an extension type only datasets decodes."""
     hidden_size = model.config.hidden_size
-    # Fixed-size Arrow lists: the shape is part of the schema (a wrong one fails at write time) and stays plain Arrow
-    # that any reader understands, where datasets' Array2D is an extension type only datasets decodes.
+    layers = model.config.num_hidden_layers + 1 if model.config.use_weighted_layer_sum else None
     state_width = 2 * hidden_size if pools_layer_statistics(model) else hidden_size  # means, standard deviations
     state_feature = List(Value(precision), length=state_width)
     if pools_layer_statistics(model):
-        state_feature = List(state_feature, length=model.config.num_hidden_layers + 1 if use_weighted_layer_sum else 1)
-    elif use_weighted_layer_sum:
-        state_feature = List(state_feature, length=model.config.num_hidden_layers + 1)
+        state_feature = List(state_feature, length=layers or 1)
+    elif layers is not None:
+        state_feature = List(state_feature, length=layers)
     features = {column: state_feature}
     if lower_layer is not None:
         features[LOWER_STATES_COLUMN] = List(List(Value(precision), length=hidden_size))
+    return Features(features)
 
-    if batch_group_norm is None:
-        batch_group_norm = model.device.type != "cpu"
-    batched = is_padding_invariant(model, feature_extractor) or (
-        batch_group_norm and _first_conv_layer_apart_is_exact(model)
-    )
-    encoded = {"clips": 0, "seconds": 0.0}
-    was_training = model.training
-    model.eval()
-    # NumPy batches: the default format would make every sample of a batch a Python float.
-    read = [WAVEFORM_COLUMN] + (["path"] if augmentation is not None else [])
-    waveforms = dataset.select_columns(read).with_format("numpy")
 
-    def encode(clips: Dataset, file: Path, fingerprint: str) -> Dataset:
+class _StatesEncoder:
+    """Runs the frozen encoder over a dataset's clips through `Dataset.map` into cache files, counting the clips it
+    encoded and their time for :meth:`log`.
+
+    Padding-invariant encoders, and group-norm ones whose first convolution runs clip by clip (`batch_group_norm`), run
+    in batches of `batch_size` clips sorted by length within map batches of :data:`_FORWARD_BATCHES_PER_MAP_BATCH`
+    forward batches (a larger map batch pads less); any other encoder one clip per forward.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        feature_extractor: SequenceFeatureExtractor,
+        *,
+        batch_size: int,
+        batch_group_norm: Optional[bool],
+        precision: str,
+        lower_layer: Optional[int],
+        augmentation: Optional[Any],
+        augmentation_seed: int,
+        column: str,
+        load_from_cache: bool,
+    ):
+        self.model = model
+        self.feature_extractor = feature_extractor
+        self.batch_size = batch_size
+        if batch_group_norm is None:
+            batch_group_norm = model.device.type != "cpu"
+        self.batched = is_padding_invariant(model, feature_extractor) or (
+            batch_group_norm and _first_conv_layer_apart_is_exact(model)
+        )
+        self.precision = precision
+        self.lower_layer = lower_layer
+        self.augmentation = augmentation
+        self.augmentation_seed = augmentation_seed
+        self.column = column
+        self.load_from_cache = load_from_cache
+        self.features = _state_features(model, precision, lower_layer, column)
+        self.read = [WAVEFORM_COLUMN] + (["path"] if augmentation is not None else [])
+        self.encoded = {"clips": 0, "seconds": 0.0}
+
+    def encode_or_reuse(self, dataset: Dataset, cache_file: Path, key: str, reusable_key: str) -> Dataset:
+        """The states of `dataset`'s clips in `cache_file`: read back when it exists, else assembled from the caches of
+        the same encoder that hold some of its clips (the others encoded), else encoded; the file is then indexed by
+        its clips' digests for other datasets to reuse. The model is in eval mode meanwhile, then as it was."""
+        augmented = self.augmentation is not None
+        digests = None
+        states = None
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            # NumPy batches: the default format would make every sample of a batch a Python float.
+            waveforms = dataset.select_columns(self.read).with_format("numpy")
+            if self.load_from_cache and not cache_file.exists():
+                digests = _clip_digests(dataset, augmented)
+                states = _reuse_cached_clips(waveforms, digests, cache_file.parent, key, reusable_key, self)
+            if states is None:
+                states = self(waveforms, cache_file, key)
+        finally:
+            self.model.train(was_training)
+        if not index_path(cache_file, reusable_key).exists():
+            write_clip_index(cache_file, reusable_key, digests or _clip_digests(dataset, augmented))
+        return states
+
+    def __call__(self, clips: Dataset, file: Path, fingerprint: str) -> Dataset:
+        """Encode `clips` (the columns :attr:`read`) into the cache file `file`, or read it back."""
         return clips.map(
             _encode_batch,
             batched=True,
-            batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if batched else batch_size,
+            batch_size=self.batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if self.batched else self.batch_size,
             fn_kwargs={
-                "model": model,
-                "feature_extractor": feature_extractor,
-                "forward_batch_size": batch_size if batched else 1,
-                "encoded": encoded,
-                "precision": precision,
-                "lower_layer": lower_layer,
-                "augmentation": augmentation,
-                "augmentation_seed": augmentation_seed,
-                "column": column,
+                "model": self.model,
+                "feature_extractor": self.feature_extractor,
+                "forward_batch_size": self.batch_size if self.batched else 1,
+                "encoded": self.encoded,
+                "precision": self.precision,
+                "lower_layer": self.lower_layer,
+                "augmentation": self.augmentation,
+                "augmentation_seed": self.augmentation_seed,
+                "column": self.column,
             },
-            remove_columns=read,
-            features=Features(features),
+            remove_columns=self.read,
+            features=self.features,
             cache_file_name=str(file),
-            load_from_cache_file=load_from_cache,
+            load_from_cache_file=self.load_from_cache,
             # The key already covers what the states depend on; without it datasets would hash the model by pickling.
             new_fingerprint=fingerprint,
             desc="Encoding clips with the frozen encoder",
         )
 
-    digests = None
-    states = None
-    try:
-        if load_from_cache and not cache_file.exists():
-            digests = _clip_digests(dataset, augmentation is not None)
-            states = _reuse_cached_clips(waveforms, digests, cache_dir, key, reusable_key, encode)
-        if states is None:
-            states = encode(waveforms, cache_file, key)
-    finally:
-        model.train(was_training)
-    if not index_path(cache_file, reusable_key).exists():
-        write_clip_index(cache_file, reusable_key, digests or _clip_digests(dataset, augmentation is not None))
-    if encoded["clips"]:
-        logger.info(
-            "Encoded %d clips in %.1f s (%s, %s) into %s",
-            encoded["clips"],
-            encoded["seconds"],
-            model.device,
-            f"batches of {batch_size}" if batched else "one clip per forward",
-            cache_file,
-        )
-    else:
-        logger.info("Loaded the encoder states of %d clips from %s", len(states), cache_file)
-
-    if dataset._indices is not None:
-        dataset = dataset.flatten_indices()
-    states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
-    result = concatenate_datasets([dataset, states], axis=1)
-    return set_ser_info(result, encoder_cache=str(cache_file))
+    def log(self, cache_file: Path, num_clips: int) -> None:
+        """Log how many clips were encoded, in what time and how, or that the states were read from `cache_file`."""
+        if self.encoded["clips"]:
+            logger.info(
+                "Encoded %d clips in %.1f s (%s, %s) into %s",
+                self.encoded["clips"],
+                self.encoded["seconds"],
+                self.model.device,
+                f"batches of {self.batch_size}" if self.batched else "one clip per forward",
+                cache_file,
+            )
+        else:
+            logger.info("Loaded the encoder states of %d clips from %s", num_clips, cache_file)
 
 
 def _clip_digests(dataset: Dataset, augmented: bool) -> list[str]:
