@@ -143,7 +143,7 @@ def command_spelling(parser: argparse.ArgumentParser, takes_recipe_flags: bool =
 def recipe_spelling(name: str, value: Any) -> Optional[str]:
     """A recipe key as a recipe and its override flag set it (``skip_invalid: true in the recipe (--skip_invalid
     true)``), for ``ser-hf train`` and ``python -m ser_hf.train``; `None` for a name that is no recipe key."""
-    from ..recipe.keys import ser_hf_keys
+    from ..recipe.schema import ser_hf_keys
 
     written = "true" if value is True else "false" if value is False else str(value)
     return f"{name}: {written} in the recipe (--{name} {written})" if name in ser_hf_keys() else None

@@ -12,24 +12,15 @@ reader needs is derived from the fields: :func:`number_rules` (the range checks 
 :func:`card_rows` (the model card's hyperparameters and augmentation) and :func:`outcome_fields` (the training settings
 a resumed run must share, :func:`ser_hf.training.previous_run.check_same_recipe`).
 
-This module imports neither torch nor transformers: the checks that answer a recipe before those imports read the facts
-from the dataclasses' source (:func:`facts_from_source`), as :mod:`ser_hf.recipe.keys` reads their field names, so a
-fact is written with this module's names (imported by name into the dataclasses' modules) and literals only.
+This module imports neither torch nor transformers. The checks that answer a recipe before those imports read the
+ranges from the recipe's generated schema (:mod:`ser_hf.recipe.schema`), which is made from these facts.
 """
 
 from __future__ import annotations
 
-import ast
 import collections
 import dataclasses
-import functools
-import logging
-import os
 from typing import Any, Mapping, NamedTuple, Optional
-
-from .dataclass_sources import class_source, recipe_class_nodes
-
-logger = logging.getLogger(__name__)
 
 #: The metadata key of a field's range (:class:`NumberRule`).
 RANGE = "range"
@@ -178,50 +169,6 @@ def outcome_fields(arguments: Any) -> frozenset[str]:
     return frozenset(name for name, facts in field_facts(arguments).items() if facts.get(OUTCOME))
 
 
-def _metadata_facts(statement: ast.AnnAssign, names: dict[str, Any], source: str) -> dict[str, Any]:
-    """The facts of one ``name: type = field(..., metadata={...})`` line of the file `source`, evaluated with
-    `names`."""
-    call = statement.value
-    metadata = (
-        next((k.value for k in call.keywords if k.arg == "metadata"), None) if isinstance(call, ast.Call) else None
-    )
-    if not isinstance(metadata, ast.Dict):
-        return {}
-    facts = {}
-    for key, value in zip(metadata.keys, metadata.values):
-        if isinstance(key, ast.Constant) and key.value in FACT_KEYS:
-            try:
-                facts[key.value] = eval(compile(ast.Expression(value), source, "eval"), {"__builtins__": {}}, names)
-            except Exception as error:
-                raise RuntimeError(
-                    f"{os.path.basename(source)}: the {key.value!r} fact of {statement.target.id} "
-                    f"({ast.unparse(value)}) must be written with ser_hf.recipe.fields' names and literals only: "
-                    f"{error}"
-                ) from None
-    return facts
-
-
-@functools.lru_cache(maxsize=1)
-def facts_from_source() -> dict[str, dict[str, Any]]:
-    """:func:`field_facts` of every recipe dataclass, read from its module's source without importing it (the modules
-    import torch and transformers), with :data:`TRAINING_ARGUMENTS_FACTS`: what the checks that run before those
-    imports read (:data:`ser_hf.recipe.values.NUMBER_RULES`). A test keeps it equal to the dataclasses' own. Without
-    the source (an installation of compiled modules only) ser-hf's own fields are left to the dataclasses' checks."""
-    try:
-        nodes = recipe_class_nodes()
-    except OSError as error:
-        logger.debug("The recipe fields' facts not read from the recipe dataclasses' source: %s", error)
-        nodes = {}
-    names = {name: globals()[name] for name in __all__}
-    facts = {}
-    for class_name, node in nodes.items():
-        for statement in node.body:
-            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-                if stated := _metadata_facts(statement, names, class_source(class_name)):
-                    facts[statement.target.id] = stated
-    return {**facts, **{name: dict(stated) for name, stated in TRAINING_ARGUMENTS_FACTS.items() if name not in facts}}
-
-
 __all__ = [
     "AT_LEAST_ONE",
     "CARD",
@@ -234,7 +181,6 @@ __all__ = [
     "RANGE",
     "TRAINING_ARGUMENTS_FACTS",
     "card_rows",
-    "facts_from_source",
     "field_facts",
     "number_rules",
     "outcome_fields",

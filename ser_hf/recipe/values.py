@@ -12,15 +12,14 @@ import os
 from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import RecipeError
-from .fields import RANGE, NumberRule, facts_from_source, number_rules
+from . import schema
+from .fields import NumberRule, number_rules
 
 #: What each numeric recipe value must be (:class:`~ser_hf.recipe.fields.NumberRule`): the ``range`` fact of each
-#: recipe key, read from its field's metadata in its dataclass' source without importing it
-#: (:func:`~ser_hf.recipe.fields.facts_from_source`). Booleans are never numbers (YAML's ``true`` is not a learning
-#: rate); a value that is not a number at all is left to the parser's type check.
-NUMBER_RULES: dict[str, NumberRule] = {
-    name: facts[RANGE] for name, facts in facts_from_source().items() if RANGE in facts
-}
+#: recipe key, as the recipe's generated schema holds it (:func:`ser_hf.recipe.schema.number_rules`). Booleans are
+#: never numbers (YAML's ``true`` is not a learning rate); a value that is not a number at all is left to the parser's
+#: type check.
+NUMBER_RULES: dict[str, NumberRule] = schema.number_rules()
 
 
 def _shown(value: Any) -> str:

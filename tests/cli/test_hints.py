@@ -21,7 +21,7 @@ from ser_hf.cli.flags import command_parser, option_strings
 from ser_hf.cli.sweep import build_sweep_parser
 from ser_hf.data.errors import InvalidClipError, InvalidClipsError
 from ser_hf.errors import SettingHint
-from ser_hf.recipe.keys import ser_hf_keys, training_arguments_keys
+from ser_hf.recipe.schema import ser_hf_keys, training_arguments_keys
 from tests.conftest import RAVDESS_SAMPLE, REPO
 from tests.training.test_adaptation import write_model_config
 

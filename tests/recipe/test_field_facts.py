@@ -17,7 +17,7 @@ from transformers import TrainingArguments
 
 from ser_hf.errors import RecipeError
 from ser_hf.hub import card
-from ser_hf.recipe import fields, values
+from ser_hf.recipe import fields, schema, values
 from ser_hf.recipe.augmentation_arguments import AugmentationArguments
 from ser_hf.recipe.data_arguments import DataArguments
 from ser_hf.recipe.fields import CardRow, NumberRule
@@ -140,12 +140,9 @@ def test_outcome_fields_are_the_old_ones():
     )
 
 
-def test_facts_read_from_the_source_equal_the_dataclasses():
-    """What the checks before torch read from the dataclasses' source is what the imported dataclasses hold."""
-    imported = {
-        name: facts for arguments in RECIPE_DATACLASSES for name, facts in fields.field_facts(arguments).items()
-    }
-    assert fields.facts_from_source() == imported
+def test_ranges_read_from_the_schema_equal_the_dataclasses():
+    """What the checks before torch read from the generated schema is what the imported dataclasses hold."""
+    assert schema.number_rules() == fields.number_rules(*RECIPE_DATACLASSES)
 
 
 def test_every_training_field_ser_hf_declares_says_whether_it_changes_what_is_trained():

@@ -1,9 +1,11 @@
-"""The recipe keys known before torch and transformers load: equal to the dataclasses' fields, and a misspelt key in a
-recipe answered quickly by both entry points, naming the key, its closest match and the file."""
+"""The recipe keys known before torch and transformers load (the generated schema): equal to the dataclasses' fields
+and kept fresh, and a misspelt key in a recipe answered quickly by both entry points, naming the key, its closest
+match and the file."""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import subprocess
 import sys
 import textwrap
@@ -15,17 +17,13 @@ import yaml
 from transformers import TrainingArguments
 
 from ser_hf.errors import RecipeError
+from ser_hf.recipe import schema
 from ser_hf.recipe.augmentation_arguments import AugmentationArguments
 from ser_hf.recipe.data_arguments import DataArguments
-from ser_hf.recipe.dataclass_sources import RECIPE_CLASS_MODULES
-from ser_hf.recipe.keys import (
-    check_recipe_before_imports,
-    recipe_keys_before_imports,
-    ser_hf_keys,
-    training_arguments_keys,
-)
+from ser_hf.recipe.keys import check_recipe_before_imports
 from ser_hf.recipe.model_arguments import ModelArguments
-from ser_hf.recipe.parser import RECIPE_DATACLASSES, RecipeParser
+from ser_hf.recipe.parser import RecipeParser
+from ser_hf.recipe.schema import recipe_keys_before_imports, ser_hf_keys, training_arguments_keys
 from ser_hf.recipe.training_arguments import SERTrainingArguments
 from tests.conftest import REPO
 
@@ -37,24 +35,37 @@ def init_fields(dataclass_type) -> set[str]:
     return {f.name for f in dataclasses.fields(dataclass_type) if f.init}
 
 
-def test_the_keys_read_from_the_sources_equal_the_dataclass_fields():
+def test_the_schema_is_what_the_dataclasses_give():
+    """The shipped schema is generated from the dataclasses; a field added or changed without regenerating it fails
+    here, naming the command that writes it again."""
+    shipped, generated = schema.SCHEMA_FILE.read_text(encoding="utf-8"), schema.schema_text(schema.build_schema())
+    stale = "".join(difflib.unified_diff(shipped.splitlines(True), generated.splitlines(True), n=1))
+    assert not stale, f"ser_hf/recipe/schema.json is stale: run {schema.REFRESH_COMMAND}\n{stale[:3000]}"
+
+
+def test_the_schema_keys_equal_the_dataclass_fields():
     inherited = init_fields(TrainingArguments)
-    assert training_arguments_keys() == inherited
     own = set().union(
         *(init_fields(dataclass) for dataclass in (ModelArguments, DataArguments, AugmentationArguments)),
         init_fields(SERTrainingArguments) - inherited,
     )
     # SERTrainingArguments also declares some inherited fields again, with ser-hf's defaults.
     assert ser_hf_keys() - inherited == own and "corpus_adversarial_weight" in own
+    assert training_arguments_keys() == inherited - ser_hf_keys()
     assert recipe_keys_before_imports() == RecipeParser().field_names()
+    assert schema.schema_is_current()
 
 
-def test_each_recipe_dataclass_is_read_from_the_module_that_defines_it():
-    """The checks before torch read each section's fields from the module :data:`RECIPE_CLASS_MODULES` names: the
-    module that defines the class, in the parser's section order."""
-    assert list(RECIPE_CLASS_MODULES) == [dataclass.__name__ for dataclass in RECIPE_DATACLASSES]
-    for dataclass in RECIPE_DATACLASSES:
-        assert dataclass.__module__ == f"ser_hf.recipe.{RECIPE_CLASS_MODULES[dataclass.__name__]}"
+def test_keys_the_schema_lacks_are_left_to_the_parser_under_another_transformers(tmp_path, monkeypatch):
+    """A transformers release that adds a key must not make it look misspelt: the early check lets the parser
+    decide."""
+    recipe = tmp_path / "new_key.yaml"
+    recipe.write_text("model_type: cnn1d\na_key_of_a_later_transformers: 1\n")
+    with pytest.raises(RecipeError, match="a_key_of_a_later_transformers"):
+        check_recipe_before_imports([str(recipe)])
+    monkeypatch.setattr(schema, "schema_is_current", lambda: False)
+    monkeypatch.setattr("ser_hf.recipe.keys.schema_is_current", lambda: False)
+    check_recipe_before_imports([str(recipe)])
 
 
 def test_every_shipped_recipe_passes_the_early_check(tmp_path):
@@ -157,3 +168,13 @@ def test_torch_and_transformers_are_not_imported_when_the_key_error_is_raised(tm
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.startswith("heavy: [] |"), result.stdout + result.stderr
     assert "'num_train_epoch' (did you mean 'num_train_epochs'?)" in result.stdout
+
+
+def test_no_module_of_ser_hf_parses_python_source_at_run_time():
+    """The recipe's schema is generated data (ser_hf/recipe/schema.json), not a reading of source files with `ast`."""
+    readers = [
+        str(path.relative_to(REPO))
+        for path in sorted((REPO / "ser_hf").rglob("*.py"))
+        if any(text in path.read_text() for text in ("import ast", "from ast ", "inspect.getsource"))
+    ]
+    assert readers == []

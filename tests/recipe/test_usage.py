@@ -1,5 +1,6 @@
-"""``ser-hf train --help`` (ser-hf's own keys by section, read from source: torch and transformers are not imported),
-``--help-all`` (transformers' keys too), and a misspelt flag: an error naming the closest key, never a prefix match."""
+"""``ser-hf train --help`` (ser-hf's own keys by section, read from the generated schema: torch and transformers are
+not imported), ``--help-all`` (transformers' keys too), and a misspelt flag: an error naming the closest key, never a
+prefix match."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import pytest
 
 from ser_hf.cli import main as cli_main
 from ser_hf.errors import RecipeError
-from ser_hf.recipe.keys import ser_hf_keys, training_arguments_keys
-from ser_hf.recipe.usage import recipe_sections
+from ser_hf.recipe.schema import load_schema, ser_hf_keys, training_arguments_keys
 from tests.conftest import RAVDESS_SAMPLE, REPO
 from tests.recipe.test_parser import write_recipe
 
@@ -62,9 +62,9 @@ def test_train_help_lists_ser_hf_keys_by_section_without_importing_torch_or_tran
 
 
 def test_every_ser_hf_recipe_key_has_a_help_text():
-    keys = [key for section in recipe_sections() for key in section.keys]
-    assert {key.name for key in keys} == ser_hf_keys()
-    assert [key.name for key in keys if not key.help.strip()] == []
+    keys = [key for section in load_schema()["sections"] for key in section["keys"]]
+    assert {key["name"] for key in keys} == ser_hf_keys()
+    assert [key["name"] for key in keys if not key["help"].strip()] == []
 
 
 def test_help_all_lists_transformers_keys_too(capsys):
