@@ -146,37 +146,83 @@ def build_ssl_classifier(
     ```
     """
     _check_regime(freeze_feature_encoder, num_frozen_layers, freeze_base_model, lora_config)
-    pretrained = None
-    if isinstance(model_name_or_config, PreTrainedConfig):
-        config = copy.deepcopy(model_name_or_config)
-        if from_pretrained_kwargs:
-            raise ValueError(f"{sorted(from_pretrained_kwargs)} only apply when loading a checkpoint, not a config.")
+    config, pretrained = _starting_config(model_name_or_config, from_pretrained_kwargs)
+    family, pooling_mode = _family_and_pooling(config, pooling_mode)
+    settings = _config_settings(config_overrides, use_weighted_layer_sum, classifier_proj_size)
+    settings["id2label"], settings["label2id"] = label_maps(labels, id2label, label2id)
+    head_labels = fine_tuned_labels(config) if pretrained is not None else None
+    task_labels = [settings["id2label"][i] for i in sorted(settings["id2label"])]
+    _check_head_choice(pretrained, head_labels, task_labels, reinitialize_head, match_head_labels)
+    config_class, model_class, pooling = _classes_for_pooling(family, pooling_mode)
+    config = _convert_config(config, config_class, {**settings, **pooling})
+    if pretrained is None:
+        model = model_class(config)
     else:
-        pretrained = model_name_or_config
-        check_model_location(
-            pretrained, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
+        model = _load_classifier(
+            model_class, pretrained, config, head_labels, task_labels, match_head_labels, from_pretrained_kwargs
         )
-        check_weights_readable(pretrained)
-        hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
-        config = AutoConfig.from_pretrained(pretrained, **hub_kwargs)
+    if encoder_window_seconds is not None:
+        set_encoder_window(model, encoder_window_seconds)
+    model = _apply_regime(model, freeze_feature_encoder, num_frozen_layers, freeze_base_model, lora_config)
+    logger.info("Built %s: %s", type(model).__name__, count_parameters(model))
+    return model
 
+
+def _hub_kwargs(from_pretrained_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `from_pretrained` that also say where the checkpoint's other files are read from (its
+    config, its weights file)."""
+    return {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
+
+
+def _family_and_pooling(config: PreTrainedConfig, pooling_mode: Optional[str]) -> tuple[Any, str]:
+    """The encoder family of `config`'s `model_type` and the pooling the classifier takes (:func:`_pooling_mode`),
+    refusing a model type no family has and a pooling the family's heads lack."""
     family = _FAMILY_OF_MODEL_TYPE.get(config.model_type)
     if family is None:
         raise ValueError(
             f"model_type {config.model_type!r} is not a supported speech encoder; expected one of "
             f"{', '.join(SSL_MODEL_TYPES)}."
         )
-    if pooling_mode is None:
-        pooling_mode = getattr(config, "pooling_mode", "mean")
+    pooling_mode = _pooling_mode(config, pooling_mode)
     pooling_modes = POOLING_MODES + ((LAYER_STATISTICS,) if family.config_class is SerWhisperConfig else ())
     if pooling_mode not in pooling_modes:
         raise ValueError(f"pooling_mode must be one of {', '.join(pooling_modes)}, got {pooling_mode!r}.")
+    return family, pooling_mode
 
-    settings = _config_settings(config_overrides, use_weighted_layer_sum, classifier_proj_size)
-    settings["id2label"], settings["label2id"] = label_maps(labels, id2label, label2id)
-    head_labels = fine_tuned_labels(config) if pretrained is not None else None
-    task_labels = [settings["id2label"][i] for i in sorted(settings["id2label"])]
-    keep_head = head_labels == task_labels
+
+def _pooling_mode(config: PreTrainedConfig, pooling_mode: Optional[str]) -> str:
+    """`pooling_mode`, or when it is not given the checkpoint's own (transformers' configs have none: the mean)."""
+    return pooling_mode if pooling_mode is not None else getattr(config, "pooling_mode", "mean")
+
+
+def _starting_config(
+    model_name_or_config: Union[str, os.PathLike, PreTrainedConfig], from_pretrained_kwargs: Mapping[str, Any]
+) -> tuple[PreTrainedConfig, Optional[Union[str, os.PathLike]]]:
+    """The config the classifier starts from, and the checkpoint whose weights it loads (`None` for a config given
+    directly, whose model is initialised at random). A checkpoint's location and weights are checked first, so that a
+    misspelt folder or an unreadable file is named before transformers asks the Hub."""
+    if isinstance(model_name_or_config, PreTrainedConfig):
+        if from_pretrained_kwargs:
+            raise ValueError(f"{sorted(from_pretrained_kwargs)} only apply when loading a checkpoint, not a config.")
+        return copy.deepcopy(model_name_or_config), None
+    pretrained = model_name_or_config
+    check_model_location(
+        pretrained, revision=from_pretrained_kwargs.get("revision"), token=from_pretrained_kwargs.get("token")
+    )
+    check_weights_readable(pretrained)
+    return AutoConfig.from_pretrained(pretrained, **_hub_kwargs(from_pretrained_kwargs)), pretrained
+
+
+def _check_head_choice(
+    pretrained: Optional[Union[str, os.PathLike]],
+    head_labels: Optional[list[str]],
+    task_labels: list[str],
+    reinitialize_head: bool,
+    match_head_labels: bool,
+) -> None:
+    """Raise a `ValueError` unless what becomes of the checkpoint's classification head is clear: a head fine-tuned
+    for other labels is kept only when matched to the task's by name (`match_head_labels`) or replaced when asked
+    (`reinitialize_head`), never loaded silently with the wrong meaning."""
     if match_head_labels and reinitialize_head:
         raise ValueError("match_head_labels keeps the checkpoint's head and reinitialize_head replaces it: pick one.")
     if match_head_labels and head_labels is None:
@@ -189,51 +235,66 @@ def build_ssl_classifier(
             f"match_head_labels: {pretrained} was fine-tuned for {head_labels}, none of this task's {task_labels}; "
             "set reinitialize_head=True to train a new head on its encoder instead."
         )
-    if head_labels is not None and not keep_head and not reinitialize_head and not match_head_labels:
+    if head_labels is not None and head_labels != task_labels and not reinitialize_head and not match_head_labels:
         raise ValueError(
             f"{pretrained} has a classification head fine-tuned for the labels {head_labels}, not this task's "
             f"{task_labels}. Set reinitialize_head=True (recipe key reinitialize_head: true) to train a new head on "
             "its encoder."
         )
-    config_class, model_class, pooling = _classes_for_pooling(family, pooling_mode)
-    config = _convert_config(config, config_class, {**settings, **pooling})
 
-    if pretrained is None:
-        model = model_class(config)
-    else:
-        # A head of another shape (other labels, another pooling) is left out of the loaded weights and initialised.
-        from_pretrained_kwargs.setdefault("ignore_mismatched_sizes", True)
-        # Matched by label below: the classifier of another number of labels is expected to differ in shape.
-        expected_shapes = ("classifier.",) if match_head_labels else ()
-        model = _load_quietly(model_class, pretrained, config, from_pretrained_kwargs, expected_shapes)
-        if match_head_labels and not keep_head:
-            _match_classifier_rows(model, pretrained, head_labels, task_labels, from_pretrained_kwargs)
-        elif head_labels is not None and not keep_head:
-            # Same shape, other labels: it was loaded, so start it anew here (PyTorch's default initialisation).
-            for name, module in model.named_modules():
-                if name.split(".")[0] in ("projector", "classifier", "pooler") and hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
-            logger.info(
-                "%s: new classification head for %s (the checkpoint's was for %s).",
-                pretrained,
-                task_labels,
-                head_labels,
-            )
 
-    if encoder_window_seconds is not None:
-        set_encoder_window(model, encoder_window_seconds)
+def _load_classifier(
+    model_class: type,
+    pretrained: Union[str, os.PathLike],
+    config: PreTrainedConfig,
+    head_labels: Optional[list[str]],
+    task_labels: list[str],
+    match_head_labels: bool,
+    from_pretrained_kwargs: dict[str, Any],
+) -> PreTrainedModel:
+    """`model_class` with the checkpoint's weights: a head fine-tuned for exactly the task's labels kept, one for other
+    labels matched to them row by row (`match_head_labels`) or started anew (as :func:`_check_head_choice` allowed),
+    a head of another shape (other labels, another pooling) initialised."""
+    # A head of another shape (other labels, another pooling) is left out of the loaded weights and initialised.
+    from_pretrained_kwargs.setdefault("ignore_mismatched_sizes", True)
+    # Matched by label below: the classifier of another number of labels is expected to differ in shape.
+    expected_shapes = ("classifier.",) if match_head_labels else ()
+    model = _load_quietly(model_class, pretrained, config, from_pretrained_kwargs, expected_shapes)
+    if head_labels is None or head_labels == task_labels:
+        return model
+    if match_head_labels:
+        _match_classifier_rows(model, pretrained, head_labels, task_labels, from_pretrained_kwargs)
+        return model
+    # Same shape, other labels: it was loaded, so start it anew here (PyTorch's default initialisation).
+    for name, module in model.named_modules():
+        if name.split(".")[0] in HEAD_MODULES and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    logger.info(
+        "%s: new classification head for %s (the checkpoint's was for %s).", pretrained, task_labels, head_labels
+    )
+    return model
+
+
+def _apply_regime(
+    model: PreTrainedModel,
+    freeze_feature_encoder: bool,
+    num_frozen_layers: int,
+    freeze_base_model: bool,
+    lora_config: Optional[LoraConfig],
+) -> Union[PreTrainedModel, PeftModel]:
+    """`model` under its training regime (checked by :func:`_check_regime`): LoRA adapters, the whole encoder frozen,
+    or its lowest layers frozen; the feature encoder frozen under each, and under full fine-tuning unless asked not."""
     if freeze_feature_encoder or lora_config is not None or freeze_base_model:
         # Besides freezing its weights, this stops the feature encoder marking the waveform as requiring grad: with
         # the encoder frozen (LoRA, freeze_base_model) autograd would otherwise record the frozen convolutions and
         # run their backward pass for nothing (slower LoRA steps, more saved activations: see docs/results/LOG.md).
         model.freeze_feature_encoder()
     if lora_config is not None:
-        model = apply_lora(model, lora_config)
-    elif freeze_base_model:
+        return apply_lora(model, lora_config)
+    if freeze_base_model:
         model.freeze_base_model()
     elif num_frozen_layers:
         freeze_encoder_layers(model, num_frozen_layers)
-    logger.info("Built %s: %s", type(model).__name__, count_parameters(model))
     return model
 
 
@@ -253,8 +314,7 @@ def _match_classifier_rows(
     classifier = getattr(model, "classifier", None)
     if not isinstance(classifier, nn.Linear):
         raise ValueError(f"match_head_labels needs a final linear classifier; {type(model).__name__} has none.")
-    hub_kwargs = {key: from_pretrained_kwargs[key] for key in _HUB_KWARGS if key in from_pretrained_kwargs}
-    weights_file = cached_file(str(pretrained), "model.safetensors", **hub_kwargs)
+    weights_file = cached_file(str(pretrained), "model.safetensors", **_hub_kwargs(from_pretrained_kwargs))
     with safe_open(weights_file, framework="pt") as weights:
         if not {"classifier.weight", "classifier.bias"} <= set(weights.keys()):
             raise ValueError(f"match_head_labels: {weights_file} holds no classifier.weight and classifier.bias.")
@@ -379,7 +439,7 @@ def check_config_overrides(
     family = _FAMILY_OF_MODEL_TYPE.get(config.model_type)
     if family is None:
         return
-    config_class, _, pooling = _classes_for_pooling(family, pooling_mode or getattr(config, "pooling_mode", "mean"))
+    config_class, _, pooling = _classes_for_pooling(family, _pooling_mode(config, pooling_mode))
     _convert_config(config, config_class, {**_config_settings(config_overrides, use_weighted_layer_sum), **pooling})
 
 
