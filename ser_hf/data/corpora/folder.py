@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
@@ -53,19 +54,11 @@ def load_folder(
     """Load a folder or CSV corpus (see the module docstring). ``build_options`` go to :func:`build_corpus`. Without
     a ``corpus_name`` the corpus is named after its folder (:func:`folder_corpus_name`), and the log says so."""
     # Imported here, not with the module (they load datasets): the recipe's checks read this loader's options first.
-    from ...emotions import EMOTIONS, canonical_emotion
     from ..dataset_info import get_ser_info, set_ser_info
-    from .base import RESERVED_COLUMNS, build_corpus
+    from .base import build_corpus
 
     root = Path(data_dir).expanduser().resolve()
-    if not corpus_name:
-        corpus_name = folder_corpus_name(root)
-        logger.info(
-            "The folder corpus at %s has no corpus_name: it is called %r after its folder (in its corpus column, "
-            "speaker prefixes, reports and output folders); set corpus_name to name it otherwise.",
-            root,
-            corpus_name,
-        )
+    corpus_name = corpus_name or _named_after_folder(root)
     if speaker_column is None and speaker_regex is None:
         raise CorpusError(
             "A folder corpus needs speaker_column (with csv_path) or speaker_regex so that splits "
@@ -76,51 +69,53 @@ def load_folder(
     if label_pattern is not None and csv_path is not None:
         raise CorpusError("label_regex reads labels from file names; with csv_path the labels come from label_column.")
     label_map = {str(k).strip().lower(): v for k, v in dict(label_map or {}).items()}
+    label_column = label_column or "label"
 
     if csv_path is not None:
-        rows, csv_skipped = read_clips_csv(
-            Path(csv_path),
-            root,
-            path_column,
-            label_column or "label",
-            speaker_column,
-            skip_invalid=build_options.get("skip_invalid", False),
+        files, table, metadata_columns, csv_skipped = _csv_clips(
+            Path(csv_path), root, path_column, label_column, speaker_column, build_options.get("skip_invalid", False)
         )
-        metadata_columns = [c for c in rows[0][1] if c not in {path_column, label_column or "label", speaker_column}]
-        clashes = sorted(set(metadata_columns) & set(RESERVED_COLUMNS))
-        if clashes:
-            raise CorpusError(
-                f"{csv_path}: column(s) {clashes} would overwrite ser-hf's own columns "
-                f"{list(RESERVED_COLUMNS)}; rename them in the CSV."
-            )
-        files = [path for path, _ in rows]
-        table = {str(path): row for path, row in rows}
     else:
         if speaker_column is not None:
             raise CorpusError("speaker_column needs csv_path; for a folder layout use speaker_regex.")
         files, table, metadata_columns, csv_skipped = find_audio_files(root), {}, [], []
+    reader = _FolderClips(
+        root=root,
+        table=table,
+        label_column=label_column,
+        label_pattern=label_pattern,
+        speaker_column=speaker_column,
+        speaker_pattern=speaker_pattern,
+        metadata_columns=metadata_columns,
+    )
+    reader.codes = reader.known_codes(files, label_map)
+    spec = _folder_spec(corpus_name, reader.codes, metadata_columns, text_column)
+    dataset = build_corpus(spec, files, reader.parse, label_map=label_map, **build_options)
+    if csv_skipped:
+        info = get_ser_info(dataset)
+        dataset = set_ser_info(dataset, skipped=csv_skipped + info.get("skipped", []))
+    return dataset
 
-    def searched(path: Path) -> str:
-        """What the regexes are tried on: the path relative to the data directory, ``/`` between folders."""
-        return path.relative_to(root).as_posix()
 
-    def raw_label(path: Path) -> Optional[str]:
-        if table:
-            return table[str(path)][label_column or "label"]
-        if label_pattern is None:
-            return path.parent.name
-        match = _search("label_regex", label_pattern, searched(path))
-        return _group(match, label_pattern, "label") if match else None
+def _named_after_folder(root: Path) -> str:
+    """The name of a folder corpus given without ``corpus_name`` (:func:`folder_corpus_name`), logged, since it names
+    the corpus everywhere its name shows."""
+    corpus_name = folder_corpus_name(root)
+    logger.info(
+        "The folder corpus at %s has no corpus_name: it is called %r after its folder (in its corpus column, "
+        "speaker prefixes, reports and output folders); set corpus_name to name it otherwise.",
+        root,
+        corpus_name,
+    )
+    return corpus_name
 
-    # Codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label (or a name the
-    # label regex does not match) fails in parse(), per file, so that skip_invalid can skip it.
-    codes = {}
-    for path in files:
-        code = (raw_label(path) or "").strip()
-        if canonical_emotion(code) is not None or code.lower() in label_map:
-            codes[code] = canonical_emotion(code) or code.lower()
 
-    spec = CorpusSpec(
+def _folder_spec(
+    corpus_name: str, codes: dict[str, str], metadata_columns: list[str], text_column: Optional[str]
+) -> CorpusSpec:
+    """The corpus spec of a folder or CSV corpus: its name, the label codes its clips use, its metadata columns (all
+    strings) and its transcript column when the CSV has it; none of a published corpus's facts."""
+    return CorpusSpec(
         name=corpus_name,
         full_name=corpus_name,
         homepage="",
@@ -132,53 +127,122 @@ def load_folder(
         text_column=text_column if text_column in metadata_columns else None,
     )
 
-    def parse(path: Path) -> Clip:
-        code = raw_label(path)
+
+def _csv_clips(
+    csv_path: Path,
+    root: Path,
+    path_column: str,
+    label_column: str,
+    speaker_column: Optional[str],
+    skip_invalid: bool,
+) -> tuple[list[Path], dict[str, dict], list[str], list[dict[str, str]]]:
+    """The clips a metadata CSV lists (:func:`read_clips_csv`): their paths, each one's row by path, the metadata
+    columns (every column but the path, label and speaker) and the rows skipped. A metadata column named as one of
+    ser-hf's own is refused, since it would overwrite it."""
+    from .base import RESERVED_COLUMNS
+
+    rows, skipped = read_clips_csv(
+        csv_path, root, path_column, label_column, speaker_column, skip_invalid=skip_invalid
+    )
+    metadata_columns = [c for c in rows[0][1] if c not in {path_column, label_column, speaker_column}]
+    clashes = sorted(set(metadata_columns) & set(RESERVED_COLUMNS))
+    if clashes:
+        raise CorpusError(
+            f"{csv_path}: column(s) {clashes} would overwrite ser-hf's own columns "
+            f"{list(RESERVED_COLUMNS)}; rename them in the CSV."
+        )
+    return [path for path, _ in rows], {str(path): row for path, row in rows}, metadata_columns, skipped
+
+
+@dataclass
+class _FolderClips:
+    """Reads each clip of a folder or CSV corpus: its label from the CSV row, the label regex or its parent folder,
+    its speaker from the CSV row or the speaker regex, its metadata from the CSV row."""
+
+    root: Path
+    #: Each clip's CSV row by its path; empty for a folder layout.
+    table: dict[str, dict]
+    label_column: str
+    label_pattern: Optional[regex.Pattern]
+    speaker_column: Optional[str]
+    speaker_pattern: Optional[regex.Pattern]
+    metadata_columns: list[str]
+    #: The label codes ser-hf can place, and the label each gives (:meth:`known_codes`).
+    codes: dict[str, str] = field(default_factory=dict)
+
+    def searched(self, path: Path) -> str:
+        """What the regexes are tried on: the path relative to the data directory, ``/`` between folders."""
+        return path.relative_to(self.root).as_posix()
+
+    def raw_label(self, path: Path) -> Optional[str]:
+        """The clip's label as the corpus writes it; `None` when the label regex does not match its path."""
+        if self.table:
+            return self.table[str(path)][self.label_column]
+        if self.label_pattern is None:
+            return path.parent.name
+        match = _search("label_regex", self.label_pattern, self.searched(path))
+        return _group(match, self.label_pattern, "label") if match else None
+
+    def known_codes(self, files: Sequence[Path], label_map: Mapping[str, Optional[str]]) -> dict[str, str]:
+        """The codes ser-hf can place: vocabulary names and aliases, and labels the user maps. Any other label (or a
+        name the label regex does not match) fails in :meth:`parse`, per file, so that skip_invalid can skip it."""
+        from ...emotions import canonical_emotion
+
+        codes = {}
+        for path in files:
+            code = (self.raw_label(path) or "").strip()
+            if canonical_emotion(code) is not None or code.lower() in label_map:
+                codes[code] = canonical_emotion(code) or code.lower()
+        return codes
+
+    def parse(self, path: Path) -> Clip:
+        """The clip at `path`, or an `InvalidClipError` saying what it lacks."""
+        from ...emotions import EMOTIONS
+
+        code = self.raw_label(path)
         if code is None:
+            label_regex = self.label_pattern.pattern
             raise InvalidClipError(
                 path,
-                f"label_regex '{label_regex}' does not match '{searched(path)}'",
+                f"label_regex '{label_regex}' does not match '{self.searched(path)}'",
                 kind=f"label_regex '{label_regex}' does not match their paths",
             )
         code = code.strip()
-        if code not in codes:
+        if code not in self.codes:
             raise InvalidClipError(
                 path,
                 f"label {code!r} is not an emotion ser-hf knows ({', '.join(EMOTIONS)}); "
                 f"map it with label_map={{{code.lower()!r}: ...}} or drop it with None",
             )
-        row = table.get(str(path), {})
-        if speaker_column is not None:
-            speaker = row[speaker_column].strip()
-        else:
-            match = _search("speaker_regex", speaker_pattern, searched(path))
-            if match is None:
-                raise InvalidClipError(
-                    path,
-                    f"speaker_regex '{speaker_regex}' does not match '{searched(path)}'",
-                    kind=f"speaker_regex '{speaker_regex}' does not match their paths",
-                )
-            speaker = _group(match, speaker_pattern, "speaker")
-            if not speaker:
-                # The regex is at fault, not the clip: one error, not one per clip it leaves without a speaker.
-                raise CorpusError(
-                    f"speaker_regex '{speaker_regex}' reads an empty speaker from '{searched(path)}' ({path}): its "
-                    "speaker group can match nothing; make it match at least one character (+, not * or ?)."
-                )
+        row = self.table.get(str(path), {})
+        speaker = row[self.speaker_column].strip() if self.speaker_column is not None else self.regex_speaker(path)
         if not speaker:
             raise InvalidClipError(path, "empty speaker id")
         return Clip(
             path=str(path),
             speaker_id=speaker,
             emotion_code=code,
-            metadata={column: row.get(column) for column in metadata_columns},
+            metadata={column: row.get(column) for column in self.metadata_columns},
         )
 
-    dataset = build_corpus(spec, files, parse, label_map=label_map, **build_options)
-    if csv_skipped:
-        info = get_ser_info(dataset)
-        dataset = set_ser_info(dataset, skipped=csv_skipped + info.get("skipped", []))
-    return dataset
+    def regex_speaker(self, path: Path) -> str:
+        """The speaker the speaker regex reads from the clip's path."""
+        speaker_regex = self.speaker_pattern.pattern
+        match = _search("speaker_regex", self.speaker_pattern, self.searched(path))
+        if match is None:
+            raise InvalidClipError(
+                path,
+                f"speaker_regex '{speaker_regex}' does not match '{self.searched(path)}'",
+                kind=f"speaker_regex '{speaker_regex}' does not match their paths",
+            )
+        speaker = _group(match, self.speaker_pattern, "speaker")
+        if not speaker:
+            # The regex is at fault, not the clip: one error, not one per clip it leaves without a speaker.
+            raise CorpusError(
+                f"speaker_regex '{speaker_regex}' reads an empty speaker from '{self.searched(path)}' ({path}): its "
+                "speaker group can match nothing; make it match at least one character (+, not * or ?)."
+            )
+        return speaker
 
 
 def folder_corpus_name(data_dir: str | os.PathLike) -> str:
