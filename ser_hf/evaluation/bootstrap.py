@@ -219,6 +219,51 @@ def format_intervals(bootstrap_result: Optional[Mapping[str, Any]]) -> Optional[
     return f"{level} confidence intervals (speaker bootstrap over {bootstrap_result['speakers']} speakers): {cells}."
 
 
+def speaker_prediction_interval(
+    labels: Sequence[int],
+    predictions: Sequence[int],
+    speakers: Sequence[Any],
+    num_classes: int,
+    *,
+    new_speakers: Optional[int] = None,
+    metric: str = "unweighted_accuracy",
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Where `metric` will fall on a *new* group of `new_speakers` speakers (default: as many as were scored), from
+    clips scored one by one: a bootstrap prediction interval. A confidence interval (:func:`speaker_bootstrap`) says
+    how far the figure of these speakers is from the population's; a new group's figure also moves by its own draw of
+    speakers, so the interval here is the observed figure plus the percentiles of (a resample of `new_speakers`
+    speakers' figure - a resample of the scored speakers' figure), both drawn independently from the scored speakers
+    (about sqrt(2) times the confidence interval's width at equal sizes). ``reliable`` is false below
+    :data:`MIN_RELIABLE_SPEAKERS` speakers, where no speaker resampling says much; the interval is then the clip
+    bootstrap's (:func:`clip_bootstrap_intervals`, ``method`` says so), which says how far the figure moves over
+    these clips only."""
+    names, confusions = speaker_confusions(labels, predictions, speakers, num_classes)
+    count, new_count = len(names), new_speakers or len(names)
+    observed = float(metrics_from_confusion(confusions.sum(axis=0))[metric])
+    result = {"confidence_level": confidence_level, "n_resamples": n_resamples, "speakers": count}
+    if count < MIN_RELIABLE_SPEAKERS:
+        clips = clip_bootstrap_intervals(
+            confusions.sum(axis=0), metrics=(metric,), confidence_level=confidence_level, n_resamples=n_resamples
+        )
+        return {**result, "method": clips["method"], "reliable": False, "interval": clips["intervals"][metric]}
+    generator = np.random.default_rng(seed)
+    statistic = _resampled_metric(confusions, metric)
+    scored = statistic(generator.integers(0, count, size=(n_resamples, count)))
+    new_group = statistic(generator.integers(0, count, size=(n_resamples, new_count)))
+    tail = 100 * (1 - confidence_level) / 2
+    low, high = np.clip(observed + np.nanpercentile(new_group - scored, [tail, 100 - tail]), 0.0, 1.0)
+    return {
+        **result,
+        "method": f"speaker bootstrap prediction interval: the figure of a new group of {new_count} speakers",
+        "reliable": True,
+        "new_speakers": new_count,
+        "interval": [float(low), float(high)],
+    }
+
+
 def paired_comparison(
     labels: Sequence[int],
     predictions_a: Sequence[int],
@@ -297,4 +342,5 @@ __all__ = [
     "bootstrap_intervals",
     "speaker_bootstrap",
     "speaker_confusions",
+    "speaker_prediction_interval",
 ]
