@@ -123,7 +123,38 @@ def build_corpus(
             empty or undecodable files fail here, not in the middle of training.
         join (`Callable[[list[Clip]], None]`, *optional*): adds metadata from side tables to the parsed clips.
     """
-    # A user's label_map extends the corpus default (EmoDB drops boredom unless the user maps it).
+    policy = _label_policy(spec, label_map, labels)
+    clips, skipped, dropped = _read_clips(
+        spec, files, parse, policy, skip_invalid=skip_invalid, check_audio=check_audio
+    )
+    if join is not None:
+        join(clips)
+    dataset = _clips_dataset(spec, clips, policy, sampling_rate, check_audio)
+    if dropped:
+        logger.info("%s: dropped by the label policy: %s", spec.full_name, dropped)
+    if skipped:
+        logger.warning(
+            "%s: skipped %d invalid clip(s); the list is in get_ser_info(dataset)['skipped']",
+            spec.full_name,
+            len(skipped),
+        )
+    return set_ser_info(
+        dataset,
+        corpora=[spec.name],
+        label_policy=policy.to_dict(),
+        dropped_by_label_policy=dropped,
+        skipped=skipped,
+        sampling_rate=sampling_rate,
+        text_column=spec.text_column,
+    )
+
+
+def _label_policy(
+    spec: CorpusSpec, label_map: Optional[Mapping[str, Optional[str]]], labels: Optional[Sequence[str]]
+) -> LabelPolicy:
+    """The corpus's label policy: the user's `label_map` on top of the corpus default (EmoDB drops boredom unless the
+    user maps it) and the task's `labels`; refused when a code it keeps falls outside ser-hf's vocabulary, before any
+    file is read."""
     policy = LabelPolicy(
         label_map={**spec.default_label_map, **dict(label_map or {})},
         labels=list(labels) if labels is not None else None,
@@ -134,19 +165,28 @@ def build_corpus(
             f"{spec.full_name} label(s) {outside} are not in ser-hf's vocabulary {list(EMOTIONS)}; "
             f"merge them into one of its labels or drop them with label_map={{{outside[0]!r}: None}}."
         )
+    return policy
+
+
+def _read_clips(
+    spec: CorpusSpec,
+    files: Iterable[str | os.PathLike],
+    parse: ClipParser,
+    policy: LabelPolicy,
+    *,
+    skip_invalid: bool,
+    check_audio: bool,
+) -> tuple[list[Clip], list[dict[str, str]], dict[str, int]]:
+    """Each file parsed (and its header read, with `check_audio`) into a clip labelled by `policy`; also the clips
+    skipped (`skip_invalid`) and how many of each code the policy dropped.
+
+    Without `skip_invalid`, every unusable clip is named at once, after the others were read; a corpus left with no
+    clip is an error either way.
+    """
     clips: list[Clip] = []
     skipped: list[dict[str, str]] = []
     dropped: dict[str, int] = {}
-
     invalid: list[InvalidClipError] = []
-
-    def reject(error: InvalidClipError) -> None:
-        if not skip_invalid:
-            invalid.append(error)  # every unusable clip is named at once, after the others were read
-            return
-        logger.warning("Skipping %s", error)
-        skipped.append({"path": error.path, "problem": error.problem})
-
     for path in files:
         path = Path(path)
         try:
@@ -154,11 +194,15 @@ def build_corpus(
             if check_audio:
                 clip.metadata.update(probe_audio(path))
         except InvalidClipError as error:
-            reject(error)
+            if not skip_invalid:
+                invalid.append(error)
+                continue
+            logger.warning("Skipping %s", error)
+            skipped.append({"path": error.path, "problem": error.problem})
             continue
-        emotion = policy.apply(spec.emotion_codes[clip.emotion_code])
+        original = spec.emotion_codes[clip.emotion_code]
+        emotion = policy.apply(original)
         if emotion is None:
-            original = spec.emotion_codes[clip.emotion_code]
             dropped[original] = dropped.get(original, 0) + 1
             continue
         clip.metadata["label"] = emotion
@@ -173,9 +217,14 @@ def build_corpus(
             f"No usable {spec.full_name} clips: every clip was skipped or dropped "
             f"(skipped {len(skipped)}, dropped by label policy {dropped})."
         )
-    if join is not None:
-        join(clips)
+    return clips, skipped, dropped
 
+
+def _clips_dataset(
+    spec: CorpusSpec, clips: list[Clip], policy: LabelPolicy, sampling_rate: int, check_audio: bool
+) -> Dataset:
+    """The `Dataset` of the corpus's clips: the columns every corpus has (:func:`corpus_features`), its metadata and
+    its citation, homepage and licence."""
     class_label = policy.class_label(clip.metadata["label"] for clip in clips)
     features = corpus_features(class_label, spec.metadata, sampling_rate, with_probe=check_audio)
     columns: dict[str, list] = {name: [] for name in features}
@@ -195,24 +244,7 @@ def build_corpus(
     # row through torchcodec, which needs FFmpeg's libraries even where ser-hf reads every file with libsndfile.
     plain = Features({**features, "audio": Value("string")})
     info = DatasetInfo(citation=spec.citation, homepage=spec.homepage, license=spec.license, features=plain)
-    dataset = Dataset.from_dict(columns, features=plain, info=info).cast_column("audio", features["audio"])
-    if dropped:
-        logger.info("%s: dropped by the label policy: %s", spec.full_name, dropped)
-    if skipped:
-        logger.warning(
-            "%s: skipped %d invalid clip(s); the list is in get_ser_info(dataset)['skipped']",
-            spec.full_name,
-            len(skipped),
-        )
-    return set_ser_info(
-        dataset,
-        corpora=[spec.name],
-        label_policy=policy.to_dict(),
-        dropped_by_label_policy=dropped,
-        skipped=skipped,
-        sampling_rate=sampling_rate,
-        text_column=spec.text_column,
-    )
+    return Dataset.from_dict(columns, features=plain, info=info).cast_column("audio", features["audio"])
 
 
 def decode_every_clip(dataset: Dataset, skip_invalid: bool = False) -> Dataset:
