@@ -28,7 +28,7 @@ from unittest import mock
 import numpy as np
 
 from bench.harness import add_threads_argument, set_threads, write_json
-from ser_hf.experiments.loco import METRICS
+from ser_hf.experiments.protocol import METRICS
 
 logger = logging.getLogger("bench.evaluate_passes")
 

@@ -432,21 +432,36 @@ def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Seq
     }
 
 
-def evaluate_on_dataset(
-    trained: TrainedModel,
-    dataset: Dataset,
-    source: CorpusSource,
+def scores_among(
+    paths: Sequence[str],
+    speakers: Sequence[str],
+    clip_labels: Sequence[str],
+    scores: np.ndarray,
+    score_labels: Sequence[str],
+    labels: Sequence[str],
     *,
-    split: str = "auto",
-    speakers: Optional[Sequence[str]] = None,
-    labels: Optional[Sequence[str]] = None,
-    batch_size: int = 8,
+    sexes: Optional[Sequence[Optional[str]]] = None,
+    corpora: Optional[Sequence[str]] = None,
 ) -> dict[str, Any]:
-    """Evaluate a model on a prepared corpus; returns the evaluation report (see :func:`evaluate_model`)."""
-    split_name, keep = _selection(trained, source, split, speakers)
+    """The metrics (with their speaker-bootstrap intervals) and ``clip_predictions`` of clips of `labels` whose model
+    scores (`scores`: logits or log-probabilities, a column per label of `score_labels`, which may hold more) choose
+    among `labels` only: how a model is scored on the labels it shares with a corpus (:func:`evaluate_on_dataset`,
+    leave-one-corpus-out's left-out corpus)."""
+    labels = list(labels)
+    columns = [list(score_labels).index(label) for label in labels]
+    chosen = np.asarray(scores)[:, columns]
+    targets = [labels.index(label) for label in clip_labels]
+    metrics = classification_metrics(targets, chosen, labels, speakers=speakers, sexes=sexes, corpora=corpora)
+    metrics["clip_predictions"] = clip_predictions(paths, speakers, targets, chosen, labels)
+    return metrics
+
+
+def _shared_label_clips(
+    trained: TrainedModel, dataset: Dataset, source: CorpusSource, key: str, labels: Optional[Sequence[str]]
+) -> tuple[Dataset, list[str], dict[str, int], dict[str, int], Optional[Dataset]]:
+    """``(clips scored, the labels they are scored on, clips dropped by label, of them those of labels the model
+    lacks, the dropped clips or None)``: the clips of the labels the model and the corpus share (and `labels`)."""
     corpus_labels = dataset.features["label"].names
-    if keep is not None:
-        dataset = _speakers_clips(dataset, source, keep)
     shared = evaluated_labels(trained.labels, corpus_labels, labels)
     if len(shared) < 2:
         raise ValueError(
@@ -467,7 +482,7 @@ def evaluate_on_dataset(
             " or ".join(unknown_label_clips),
             sum(unknown_label_clips.values()),
             len(names),
-            f"{source.identity} ({split_name})",
+            key,
             ", ".join(f"{label} {count}" for label, count in unknown_label_clips.items()),
             ", ".join(shared),
         )
@@ -476,7 +491,28 @@ def evaluate_on_dataset(
         keep_ids = {corpus_labels.index(label) for label in shared}
         other_labels = dataset.filter(lambda label: label not in keep_ids, input_columns="label")
         dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
+    return dataset, shared, dropped, unknown_label_clips, other_labels
+
+
+def evaluate_on_dataset(
+    trained: TrainedModel,
+    dataset: Dataset,
+    source: CorpusSource,
+    *,
+    split: str = "auto",
+    speakers: Optional[Sequence[str]] = None,
+    labels: Optional[Sequence[str]] = None,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Evaluate a model on a prepared corpus; returns the evaluation report (see :func:`evaluate_model`)."""
+    split_name, keep = _selection(trained, source, split, speakers)
+    corpus_labels = dataset.features["label"].names
+    if keep is not None:
+        dataset = _speakers_clips(dataset, source, keep)
     key = f"{source.identity} ({split_name})"
+    dataset, shared, dropped, unknown_label_clips, other_labels = _shared_label_clips(
+        trained, dataset, source, key, labels
+    )
     dataset, unscored = leave_out_clips_too_short(trained, dataset, key)
     dataset, too_long = leave_out_clips_too_long(trained, dataset, key)
     unscored += too_long
@@ -506,33 +542,18 @@ def evaluate_on_dataset(
         normalization["statistics_clips"] = statistics_clips_record(
             dataset, other_clips, len(unscored) + other_unreadable, split_name
         )
-    columns = [trained.labels.index(label) for label in shared]  # the model chooses among the shared labels only
-    targets = [shared.index(corpus_labels[i]) for i in column_values(dataset, "label")]
     clip_speakers = column_values(dataset, "speaker_id")
-    sexes = column_values(dataset, "sex") if "sex" in dataset.column_names else None
-    corpora = column_values(dataset, "corpus") if "corpus" in dataset.column_names else None
-    metrics = classification_metrics(
-        targets, logits[:, columns], shared, speakers=clip_speakers, sexes=sexes, corpora=corpora
+    metrics = scores_among(  # the model chooses among the shared labels only
+        column_values(dataset, "path"),
+        clip_speakers,
+        [corpus_labels[i] for i in column_values(dataset, "label")],
+        logits,
+        trained.labels,
+        shared,
+        sexes=column_values(dataset, "sex") if "sex" in dataset.column_names else None,
+        corpora=column_values(dataset, "corpus") if "corpus" in dataset.column_names else None,
     )
-    metrics["clip_predictions"] = clip_predictions(
-        column_values(dataset, "path"), clip_speakers, targets, logits[:, columns], shared
-    )
-    evaluated_speakers = sorted(set(clip_speakers))
-    overlap = _training_overlap(trained, source, evaluated_speakers)
-    relation = corpus_relation(trained.corpora, source.identity)
-    cross_corpus = relation == "cross-corpus"
-    report = {
-        "protocol": "cross-corpus" if cross_corpus else "within-corpus",
-        "fold": None,
-        "model": trained.name_or_path,
-        "model_labels": trained.labels,
-        "corpus": source.name,
-        "corpus_name": source.full_name,
-        # Provenance of every figure: what the model trained on, and whether this corpus is one of them.
-        "training_corpora": trained.corpora or None,
-        "corpus_relation": relation,
-        "data_dir": str(source.data_dir),
-        "split": {"name": split_name, "clips": {key: len(dataset)}, "speakers": {key: evaluated_speakers}},
+    scored = {
         "labels": shared,
         "restricted_to_shared_labels": shared != trained.labels,
         # Clips left out for their label, by label: those of labels the model lacks and those not asked for.
@@ -541,19 +562,9 @@ def evaluate_on_dataset(
         "unknown_label_clips": unknown_label_clips,
         # Clips the model cannot classify (too short), each with its error, as ser-hf predict reports them.
         "unscored_clips": unscored,
-        "cross_corpus": cross_corpus,
-        "training_overlap": overlap,
-        "speaker_independent": None if overlap is None else not overlap.get("train"),
-        # What the validation speakers of the model's own run chose (the best epoch only where they did).
-        "run_validation_choices": (
-            validation_choices(trained.run_report, trained.run_config.training if trained.run_config else None)
-            if trained.run_report is not None and overlap is not None
-            else None
-        ),
-        "normalization": normalization,
-        "setup_shift": setup_shift,
-        "evaluation": {key: metrics},
     }
+    report = _evaluation_report(trained, source, split_name, key, sorted(set(clip_speakers)), len(dataset), scored)
+    report.update(normalization=normalization, setup_shift=setup_shift, evaluation={key: metrics})
     logger.info(
         "%s on %s: UA %.1f%%, WA %.1f%% on %d clips (%d labels)",
         trained.name,
@@ -563,13 +574,52 @@ def evaluate_on_dataset(
         metrics["clips"],
         len(shared),
     )
-    if overlap and overlap.get("train"):
+    if report["training_overlap"] and report["training_overlap"].get("train"):
         logger.warning(
             "%s trained on speakers %s that this evaluation uses: these scores are not speaker-independent.",
             trained.name,
-            overlap["train"],
+            report["training_overlap"]["train"],
         )
     return report
+
+
+def _evaluation_report(
+    trained: TrainedModel,
+    source: CorpusSource,
+    split_name: str,
+    key: str,
+    speakers: list[str],
+    clips: int,
+    scored: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What an evaluation report says of the model, the corpus and the clips (`scored`: which labels and clips were
+    scored): the protocol, the provenance of every figure (what the model trained on, whether this corpus is one of
+    them) and the overlap of the evaluated `speakers` with the model's own run."""
+    overlap = _training_overlap(trained, source, speakers)
+    relation = corpus_relation(trained.corpora, source.identity)
+    cross_corpus = relation == "cross-corpus"
+    return {
+        "protocol": "cross-corpus" if cross_corpus else "within-corpus",
+        "fold": None,
+        "model": trained.name_or_path,
+        "model_labels": trained.labels,
+        "corpus": source.name,
+        "corpus_name": source.full_name,
+        "training_corpora": trained.corpora or None,
+        "corpus_relation": relation,
+        "data_dir": str(source.data_dir),
+        "split": {"name": split_name, "clips": {key: clips}, "speakers": {key: speakers}},
+        **scored,
+        "cross_corpus": cross_corpus,
+        "training_overlap": overlap,
+        "speaker_independent": None if overlap is None else not overlap.get("train"),
+        # What the validation speakers of the model's own run chose (the best epoch only where they did).
+        "run_validation_choices": (
+            validation_choices(trained.run_report, trained.run_config.training if trained.run_config else None)
+            if trained.run_report is not None and overlap is not None
+            else None
+        ),
+    }
 
 
 def _group_statistics(model, feature_extractor) -> bool:
@@ -778,6 +828,7 @@ __all__ = [
     "load_trained_model",
     "predict_logits",
     "evaluated_labels",
+    "scores_among",
     "score_conditions",
     "run_training_sources",
 ]

@@ -7,6 +7,7 @@ runs, the speaker-leakage study, embedding maps, and the adaptation learning cur
     ser-hf embed --model DIR --corpus NAME --data-dir DIR
     ser-hf kfold RECIPE.yaml --folds 5 --fold_seed 42 --output result.json
     ser-hf loco RECIPE.yaml --seeds 42 7 43 --output result.json
+    run_protocol(LeaveOneSpeakerOut(), "RECIPE.yaml", "result.json")
     ser-hf learning-curve MODEL --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
 
 Each builds on the training stages (:mod:`ser_hf.training.train_stage` and its siblings) and on
@@ -22,6 +23,10 @@ from ..lazy_exports import lazy_exports
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
+    "KFold": ".kfold",
+    "LeaveOneCorpusOut": ".loco",
+    "LeaveOneSpeakerOut": ".loso",
+    "Protocol": ".protocol",
     "compare_runs": ".compare",
     "embed_corpus": ".embed",
     "matched_random_split": ".leakage",
@@ -30,6 +35,7 @@ _EXPORTS = {
     "run_kfold": ".kfold",
     "run_learning_curve": ".learning_curve",
     "run_loco": ".loco",
+    "run_protocol": ".protocol",
     "run_sweep": ".sweep",
     "summarize_run": ".compare",
     "write_comparison": ".compare",
@@ -38,6 +44,10 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
+    "KFold",
+    "LeaveOneCorpusOut",
+    "LeaveOneSpeakerOut",
+    "Protocol",
     "compare_runs",
     "embed_corpus",
     "matched_random_split",
@@ -46,6 +56,7 @@ __all__ = [
     "run_leakage_study",
     "run_learning_curve",
     "run_loco",
+    "run_protocol",
     "run_sweep",
     "summarize_run",
     "write_comparison",
@@ -54,8 +65,10 @@ __all__ = [
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .compare import compare_runs, summarize_run, write_comparison
     from .embed import embed_corpus, pooled_embeddings
-    from .kfold import run_kfold
+    from .kfold import KFold, run_kfold
     from .leakage import matched_random_split, run_leakage_study
     from .learning_curve import run_learning_curve
-    from .loco import run_loco
+    from .loco import LeaveOneCorpusOut, run_loco
+    from .loso import LeaveOneSpeakerOut
+    from .protocol import Protocol, run_protocol
     from .sweep import run_sweep

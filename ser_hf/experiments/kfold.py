@@ -15,7 +15,8 @@ file (:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, ma
 summary: the mean and standard deviation over the folds, and the folds' test speakers pooled with a speaker-bootstrap
 95 % interval, the figure BENCHMARKS.md reports. Its settings hold the resolved recipe values and a fingerprint of the
 clips, so that a result file is never resumed by another recipe or on other clips (the refusal names what changed);
-its cells are the folds' runs as this call leaves them.
+its cells are the folds' runs as this call leaves them. :class:`KFold` is the protocol; :func:`run_kfold` runs it
+(:func:`~ser_hf.experiments.protocol.run_protocol`).
 """
 
 from __future__ import annotations
@@ -25,21 +26,11 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import RecipeError
-from .results import CLIPS_SETTING, ResultFile
+from .protocol import METRICS, Protocol, cell_scores, load_corpora, run_protocol, selects_on_validation
 
 EXPERIMENT = "kfold"
-#: A recipe's fixed split, dropped for k-fold.
-SPLIT_KEYS = ("train_speakers", "validation_speakers", "test_speakers", "test_size", "folds")
-#: The recipe keys the experiment sets itself: a recipe override of one of them is refused.
-SET_BY_EXPERIMENT = SPLIT_KEYS + ("split_protocol", "num_folds", "split_seed", "seed", "output_dir")
 #: The share of each fold's training speakers held out for validation by a recipe that chooses on them.
 VALIDATION_SIZE = 0.2
-
-
-def selects_on_validation(values: dict) -> bool:
-    """Whether a recipe uses validation speakers to choose anything: its best epoch (``load_best_model_at_end``, on by
-    default) or when to stop (``early_stopping_patience``)."""
-    return bool(values.get("load_best_model_at_end", True)) or values.get("early_stopping_patience") is not None
 
 
 def folded_corpus(values: dict, fold_corpus: Optional[str] = None) -> Optional[str]:
@@ -61,6 +52,133 @@ def folded_corpus(values: dict, fold_corpus: Optional[str] = None) -> Optional[s
     return folded[0]
 
 
+class KFold(Protocol):
+    """Speaker k-fold (module docstring): one cell per fold, every fold trained by one run of the recipe's training
+    sequence, which reads back or resumes each fold's run itself. :class:`~ser_hf.experiments.loso.LeaveOneSpeakerOut`
+    is the same with one fold per speaker.
+
+    Args:
+        folds (`int`): the number of folds (2 or more).
+        fold_seed (`int`): the seed of the fold assignment, and the training seed.
+        fold_corpus (`str`, *optional*): in a recipe merging corpora, the corpus the folds split.
+    """
+
+    experiment = EXPERIMENT
+    title = "ser-hf kfold"
+    sets_how = "--folds, --fold_seed, --output_dir"
+    keeps = ("validation_size", "train_only_corpora")
+    also_sets = ("split_seed", "seed")
+    takes_ensembles = True
+    rereads_runs = True
+    pools_cells = True
+
+    def __init__(self, folds: int = 5, fold_seed: int = 42, fold_corpus: Optional[str] = None):
+        self.folds, self.fold_seed, self.fold_corpus = folds, fold_seed, fold_corpus
+        self.run_suffix = f"-kfold{folds}-seed{fold_seed}"
+        self.members: Optional[dict[str, dict[str, Any]]] = None
+
+    def check(self) -> None:
+        if self.folds < 2:
+            raise RecipeError(f"--folds {self.folds}: a k-fold needs 2 folds or more.")
+
+    def folded(self, values: Mapping[str, Any], output_dir: Path, validation_size: float) -> dict[str, Any]:
+        """A recipe's values with its split replaced by the protocol's (module docstring): `validation_size` of each
+        fold's training speakers validate where the recipe chooses on them; a merged recipe's folds split one corpus
+        (:func:`folded_corpus`)."""
+        folded = folded_corpus(dict(values), self.fold_corpus)
+        values = self.without_split(values)
+        if folded is not None:
+            values["train_only_corpora"] = [name for name in values["corpus"] if name != folded]
+        values.update(
+            self.split_values(),
+            validation_size=validation_size if selects_on_validation(values) else 0.0,
+            split_seed=self.fold_seed,
+            seed=self.fold_seed,
+            output_dir=str(output_dir),
+        )
+        return values
+
+    def split_values(self) -> dict[str, Any]:
+        """The recipe's split protocol under the protocol, and its number of folds."""
+        return {"split_protocol": "kfold", "num_folds": self.folds}
+
+    def resolve(self, recipe, raw, values, run_dir, overrides, model_paths) -> None:
+        from ..recipe.overrides import apply_overrides, with_model_path
+        from ..training import ensemble
+
+        self.recipe, self.run_dir = recipe, run_dir
+        validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
+        if not ensemble.is_ensemble_recipe(raw):
+            self.values = self.folded(with_model_path(values, model_paths), run_dir, validation_size)
+            return
+        # Each member on the same folds (the ensemble's keys given to it) into MEMBERS_FOLDER, then fused fold by fold.
+        self.members = {}
+        for member in ensemble.member_recipes(recipe, raw):
+            member_values = apply_overrides(ensemble.member_values(member, raw, run_dir), overrides)
+            folder = run_dir / ensemble.MEMBERS_FOLDER / member.stem
+            self.members[member.stem] = self.folded(
+                with_model_path(member_values, model_paths), folder, validation_size
+            )
+        self.weights = ensemble.member_weights(recipe, raw, len(self.members))
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self.members is None:
+            return super().fingerprint()
+        members = {name: dict(sorted(values.items())) for name, values in self.members.items()}
+        return {"ensemble_members": members, "member_weights": self.weights}
+
+    def clip_record(self) -> dict[str, Any]:
+        from ..data.splits import clip_fingerprint
+
+        if self.members is None:
+            return super().clip_record()
+        return {name: clip_fingerprint({"all": load_corpora(v)})["all"] for name, v in self.members.items()}
+
+    def settings(self) -> dict[str, Any]:
+        return {"folds": self.folds, "fold_seed": self.fold_seed, "output_dir": str(self.run_dir)}
+
+    def cells(self) -> dict[str, Any]:
+        # One run of the training sequence makes, reads back and resumes them all (train).
+        return {f"fold/{fold}": fold for fold in range(self.folds)}
+
+    def train(self, todo):
+        from ..data.errors import TooManyFoldsError
+        from ..recipe import Recipe
+        from ..training.ensemble import fuse_members
+        from ..training.run_recipe import run_parsed_recipe
+
+        try:
+            if self.members is not None:
+                runs = [
+                    (Path(v["output_dir"]), run_parsed_recipe(Recipe.from_values(v))) for v in self.members.values()
+                ]
+                reports = fuse_members(self.recipe, runs, self.run_dir, self.weights)
+            else:
+                reports = run_parsed_recipe(Recipe.from_values(self.values))
+        except TooManyFoldsError as error:  # named as the user typed it: --folds, not the recipe's num_folds
+            raise RecipeError(
+                f"--folds {self.folds}: the recipe's folded corpus has {error.speakers} speakers, and a speaker "
+                f"k-fold needs one per fold at least: give --folds 2 to {error.speakers}."
+            ) from None
+        for report in reports:
+            test = report.evaluation["test"]
+            row = {"key": f"fold/{report.fold}", "fold": report.fold}
+            row["test_speakers"] = report.split.speakers.get("test", [])
+            yield {**row, **cell_scores(test.to_dict()), "test_clips": test.clips}, test.to_dict()
+
+    def summarize(self, cells: list[dict]) -> dict[str, Any]:
+        import numpy as np
+
+        if not cells:
+            return {}
+        values = {name: [cell[name] for cell in cells] for name in METRICS}
+        return {
+            "folds": len(cells),
+            "mean": {name: round(float(np.mean(v)), 2) for name, v in values.items()},
+            "std": {name: round(float(np.std(v, ddof=1)), 2) if len(v) > 1 else 0.0 for name, v in values.items()},
+        }
+
+
 def kfold_values(
     values: dict,
     folds: int,
@@ -69,46 +187,8 @@ def kfold_values(
     validation_size: float = VALIDATION_SIZE,
     fold_corpus: Optional[str] = None,
 ) -> dict:
-    """A recipe's values with its split replaced by speaker k-fold (module docstring); `validation_size` of each fold's
-    training speakers validate where the recipe chooses on them; a merged recipe's folds split one corpus
-    (:func:`folded_corpus`)."""
-    folded = folded_corpus(values, fold_corpus)
-    values = {key: value for key, value in values.items() if key not in SPLIT_KEYS}
-    if folded is not None:
-        values["train_only_corpora"] = [name for name in values["corpus"] if name != folded]
-    values.update(
-        split_protocol="kfold",
-        num_folds=folds,
-        validation_size=validation_size if selects_on_validation(values) else 0.0,
-        split_seed=fold_seed,
-        seed=fold_seed,
-        output_dir=str(output_dir),
-    )
-    return values
-
-
-def _summary(cells: list[dict], pooled: Optional[dict] = None) -> dict[str, Any]:
-    import numpy as np
-
-    if not cells:
-        return {}
-    values = {name: [cell[name] for cell in cells] for name in ("unweighted_accuracy", "accuracy", "macro_f1")}
-    summary: dict[str, Any] = {
-        "folds": len(cells),
-        "mean": {name: round(float(np.mean(v)), 2) for name, v in values.items()},
-        "std": {name: round(float(np.std(v, ddof=1)), 2) if len(v) > 1 else 0.0 for name, v in values.items()},
-    }
-    if pooled:
-        summary["pooled"] = pooled
-    return summary
-
-
-def clips_of(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The clips the recipe `values` loads (:func:`~ser_hf.data.splits.rows_fingerprint` of its merged corpora)."""
-    from ..data.splits import clip_fingerprint
-    from .loco import load_corpora
-
-    return clip_fingerprint({"all": load_corpora(values)})["all"]
+    """A recipe's values with its split replaced by speaker k-fold (:meth:`KFold.folded`)."""
+    return KFold(folds, fold_seed, fold_corpus).folded(values, output_dir, validation_size)
 
 
 def run_kfold(
@@ -123,106 +203,13 @@ def run_kfold(
     fold_corpus: Optional[str] = None,
     command: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Run `recipe` (its values changed by `overrides`, recipe keys to values, a dotted key setting one entry of a
-    mapping; ``model_name_or_path`` read from the local folder `model_paths` gives for it) under speaker `folds`-fold
-    cross-validation (fold assignment seeded by `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` +
-    ``-kfold{folds}-seed{fold_seed}``) and write the result file `output`; returns its document."""
-    from ..data.errors import TooManyFoldsError
-    from ..evaluation.bootstrap import pooled_intervals
-    from ..recipe import Recipe
-    from ..recipe.overrides import apply_overrides, overridden_keys, with_model_path
-    from ..recipe.yaml_io import read_recipe_file
-    from ..training.ensemble import (
-        MEMBERS_FOLDER,
-        fuse_members,
-        is_ensemble_recipe,
-        member_recipes,
-        member_values,
-        member_weights,
+    """Run `recipe` under speaker `folds`-fold cross-validation (:class:`KFold`; fold assignment seeded by
+    `fold_seed`) into `output_dir` (default: the recipe's ``output_dir`` + ``-kfold{folds}-seed{fold_seed}``) and
+    write the result file `output` (:func:`~ser_hf.experiments.protocol.run_protocol`); returns its document."""
+    protocol = KFold(folds, fold_seed, fold_corpus)
+    return run_protocol(
+        protocol, recipe, output, overrides=overrides, model_paths=model_paths, run_dir=output_dir, command=command
     )
-    from ..training.run_recipe import run_parsed_recipe
-
-    if folds < 2:
-        raise RecipeError(f"--folds {folds}: a k-fold needs 2 folds or more.")
-    overrides = dict(overrides or {})
-    clashing = sorted(overridden_keys(overrides) & set(SET_BY_EXPERIMENT))
-    if clashing:
-        raise RecipeError(
-            f"{', '.join('--' + key for key in clashing)}: set by ser-hf kfold itself (--folds, --fold_seed, "
-            "--output_dir); leave them out of the recipe overrides."
-        )
-    raw = read_recipe_file(recipe)
-    values = apply_overrides(raw, overrides)
-    base = values.get("output_dir") or f"outputs/{Path(recipe).stem}"
-    run_dir = Path(output_dir) if output_dir is not None else Path(f"{base}-kfold{folds}-seed{fold_seed}")
-    validation_size = float(overrides.get("validation_size", VALIDATION_SIZE))
-
-    def folded(values: dict, folder: Path) -> dict:
-        values = with_model_path(values, model_paths)
-        return kfold_values(values, folds, fold_seed, folder, validation_size, fold_corpus)
-
-    if is_ensemble_recipe(raw):
-        # Each member on the same folds (the ensemble's keys given to it) into MEMBERS_FOLDER, then fused fold by fold.
-        members = {
-            member.stem: folded(
-                apply_overrides(member_values(member, raw, run_dir), overrides), run_dir / MEMBERS_FOLDER / member.stem
-            )
-            for member in member_recipes(recipe, raw)
-        }
-        weights = member_weights(recipe, raw, len(members))
-        fingerprint = {"ensemble_members": {name: dict(sorted(v.items())) for name, v in members.items()}}
-        fingerprint["member_weights"] = weights
-    else:
-        resolved = folded(values, run_dir)
-        fingerprint = {key: resolved[key] for key in sorted(resolved)}
-    settings = {
-        "recipe": str(recipe),
-        "overrides": overrides,
-        "model_paths": dict(model_paths or {}),
-        "folds": folds,
-        "fold_seed": fold_seed,
-        "output_dir": str(run_dir),
-        # What the folds train, not where the recipe lay: an edited recipe is another experiment.
-        "recipe_values": fingerprint,
-        # And on which clips (each member's, for an ensemble): clips added, removed or relabelled are another too.
-        CLIPS_SETTING: (
-            {name: clips_of(v) for name, v in members.items()} if is_ensemble_recipe(raw) else clips_of(resolved)
-        ),
-    }
-    pooled: dict[str, Any] = {}
-    results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, pooled), command=command)
-    try:
-        if is_ensemble_recipe(raw):
-            runs = [(Path(v["output_dir"]), run_parsed_recipe(Recipe.from_values(v))) for v in members.values()]
-            reports = fuse_members(recipe, runs, run_dir, weights)
-        else:
-            reports = run_parsed_recipe(Recipe.from_values(resolved))
-    except TooManyFoldsError as error:  # named as the user typed it: --folds, not the recipe's num_folds
-        raise RecipeError(
-            f"--folds {folds}: the recipe's folded corpus has {error.speakers} speakers, and a speaker k-fold needs "
-            f"one per fold at least: give --folds 2 to {error.speakers}."
-        ) from None
-    # The folds' test speakers pooled with a speaker-bootstrap interval, from the reports the run returned.
-    pooled.update(pooled_intervals([report.evaluation["test"].to_dict() for report in reports]) or {})
-    # The cells are the folds' runs as they are now (read back or trained by this call): a fold trained anew
-    # (overwrite_output_dir) replaces the figure an earlier run wrote, never sits beside it.
-    results.cells = []
-    for report in reports:
-        key = f"fold/{report.fold}"
-        test = report.evaluation["test"]
-        results.cells.append(
-            {
-                "key": key,
-                "fold": report.fold,
-                "test_speakers": report.split.speakers.get("test", []),
-                "unweighted_accuracy": round(100 * test.unweighted_accuracy, 2),
-                "accuracy": round(100 * test.accuracy, 2),
-                "macro_f1": round(100 * test.macro_f1, 2),
-                "test_clips": test.clips,
-            }
-        )
-    results.write()
-    return results.document()
 
 
 def kfold_row(document: dict[str, Any]) -> str:
@@ -243,4 +230,4 @@ def kfold_row(document: dict[str, Any]) -> str:
     )
 
 
-__all__ = ["kfold_row", "run_kfold"]
+__all__ = ["KFold", "kfold_row", "kfold_values", "run_kfold"]

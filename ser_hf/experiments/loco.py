@@ -13,9 +13,9 @@ leave-one-corpus-out"): its rows are this experiment on the four corpora with th
 A cell is one (left-out corpus, training seed, normalisation); each trains through the training stages
 (:func:`ser_hf.training.train_stage.train_and_evaluate`) in its own folder, so a finished cell is read back and an
 interrupted one resumes from its last checkpoint, and the result file
-(:class:`~ser_hf.experiments.results.ResultFile`) is written after every cell. Its settings hold the resolved recipe
-values and a fingerprint of the clips (:func:`~ser_hf.data.splits.rows_fingerprint`), so that a run started again
-after either changed is refused, naming the change, instead of mixing cells of two experiments.
+(:class:`~ser_hf.experiments.results.ResultFile`) is written after every cell. :class:`LeaveOneCorpusOut` is the
+protocol, run by :func:`~ser_hf.experiments.protocol.run_protocol` (what every protocol shares: the overrides, the
+clips' fingerprint that refuses a result file written on other clips or by another recipe, resuming, the summary).
 """
 
 from __future__ import annotations
@@ -27,24 +27,11 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..emotions import EMOTIONS
 from ..errors import RecipeError
-from .results import CLIPS_SETTING, ResultFile
+from .protocol import Protocol, cell_scores, parse_values, read_values, run_protocol, selects_on_validation
 
 logger = logging.getLogger(__name__)
 
 EXPERIMENT = "loco"
-#: Recipe keys of a split, which the protocol replaces by its own (train on every speaker of the other corpora, test
-#: on every speaker of the one left out); a recipe override of one of them is refused.
-SPLIT_KEYS = (
-    "split_protocol",
-    "train_speakers",
-    "validation_speakers",
-    "test_speakers",
-    "test_size",
-    "validation_size",
-    "num_folds",
-    "folds",
-    "train_only_corpora",
-)
 #: What each normalisation needs besides the clip itself (the left-out corpus' statistics are transductive).
 NORMALIZATIONS = {
     "global": "the single clip",
@@ -52,8 +39,6 @@ NORMALIZATIONS = {
     "corpus": "the corpus' unlabelled clips",
     "speaker": "the speaker's unlabelled clips",
 }
-#: The test metrics each cell records, in percent.
-METRICS = ("unweighted_accuracy", "accuracy", "macro_f1")
 #: The folder of the cells of a normalisation (the recipe's own: ``recipe``) and training seed.
 CELL_FOLDER = "{normalization}-seed{seed}"
 
@@ -105,53 +90,46 @@ def scored_labels(own: Sequence[str], model_labels: Sequence[str], shared: Seque
 
 def restrict_choice(evaluation: Mapping[str, Any], labels: Sequence[str]) -> dict:
     """An evaluation (a report's ``evaluation["test"]`` as a dict) of clips of `labels` by a model trained on more,
-    scored again with the model's choice restricted to them: its metrics and speaker-bootstrap intervals from its
-    ``clip_predictions``, each clip's scores of those emotions renormalised."""
-    from ..evaluation.metrics import classification_metrics, clip_predictions
-    from ..training.ensemble import fuse_clip_predictions
+    scored again with the model's choice restricted to them (:func:`~ser_hf.evaluation.evaluate_model.scores_among`,
+    as ``ser-hf evaluate`` scores a corpus on the labels it shares with a model): its metrics and speaker-bootstrap
+    intervals from its ``clip_predictions``, each clip's scores of those emotions renormalised."""
+    import numpy as np
+
+    from ..evaluation.evaluate_model import scores_among
 
     labels = list(labels)
     clips = evaluation["clip_predictions"]
     foreign = sorted({clip["label"] for clip in clips} - set(labels))
     if foreign:
         raise ValueError(f"clips of {', '.join(foreign)} in an evaluation meant for {', '.join(labels)} only")
-    # The emotions' scores as an ensemble of one member reads them: the metrics and clip scores softmax them.
-    paths, speakers, label_ids, log_scores = fuse_clip_predictions([clips], labels)
-    metrics = classification_metrics(label_ids, log_scores, labels, speakers=speakers)
-    metrics["clip_predictions"] = clip_predictions(paths, speakers, label_ids, log_scores, labels)
-    return metrics
+    names = list(clips[0]["scores"]) if clips else labels
+    probabilities = np.array([[clip["scores"][name] for name in names] for clip in clips]).reshape(-1, len(names))
+    return scores_among(
+        [clip["path"] for clip in clips],
+        [clip["speaker_id"] for clip in clips],
+        [clip["label"] for clip in clips],
+        np.log(np.clip(probabilities, 1e-12, None)),
+        names,
+        labels,
+    )
 
 
 # --- The recipe on the merged corpora -------------------------------------------------------------------------------
 
 
-def loco_values(
+def in_play_values(
     recipe: str | os.PathLike,
-    overrides: Optional[Mapping[str, Any]] = None,
-    *,
+    values: Mapping[str, Any],
     corpora: Optional[Sequence[str]] = None,
     model_paths: Optional[Mapping[str, str]] = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The recipe's values (changed by `overrides`, recipe keys to values, a dotted key setting one entry of a
-    mapping) on its merged corpora in play (`corpora` of them, by name; all by default), its split keys dropped, and
-    the names of the corpora in play. `model_paths` loads a local folder wherever ``model_name_or_path`` names a Hub
-    checkpoint."""
-    from ..recipe.overrides import apply_overrides, overridden_keys, with_model_path
-    from ..recipe.yaml_io import read_recipe_file
-    from ..training.ensemble import is_ensemble_recipe
+    """The recipe's `values` (its overrides applied) on its merged corpora in play (`corpora` of them, by name; all by
+    default), its split keys dropped, and the names of the corpora in play. `model_paths` loads a local folder wherever
+    ``model_name_or_path`` names a Hub checkpoint."""
+    from ..recipe.overrides import with_model_path
 
-    overrides = dict(overrides or {})
-    clashing = sorted(overridden_keys(overrides) & set(SPLIT_KEYS + ("output_dir",)))
-    if clashing:
-        raise RecipeError(
-            f"{', '.join('--' + key for key in clashing)}: set by ser-hf loco itself (each corpus left out in turn, "
-            "into --run_dir); leave them out of the recipe overrides."
-        )
-    raw = read_recipe_file(recipe)
-    if is_ensemble_recipe(raw):
-        raise RecipeError(f"{recipe} is an ensemble recipe: run ser-hf loco on each member recipe.")
-    values = {key: value for key, value in apply_overrides(raw, overrides).items() if key not in SPLIT_KEYS}
-    if values.get("load_best_model_at_end", True) or values.get("early_stopping_patience") is not None:
+    values = LeaveOneCorpusOut.without_split(values)
+    if selects_on_validation(values):
         raise RecipeError(
             f"{recipe} chooses its epoch on validation speakers; leave-one-corpus-out trains on every speaker of the "
             "other corpora for fixed epochs: set load_best_model_at_end: false (or --load_best_model_at_end false) "
@@ -184,6 +162,19 @@ def loco_values(
     return values, in_play
 
 
+def loco_values(
+    recipe: str | os.PathLike,
+    overrides: Optional[Mapping[str, Any]] = None,
+    *,
+    corpora: Optional[Sequence[str]] = None,
+    model_paths: Optional[Mapping[str, str]] = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The values the protocol trains (:func:`in_play_values`) of the file `recipe` changed by `overrides` (recipe
+    keys to values, a dotted key setting one entry of a mapping), and the names of the corpora in play."""
+    _, values = read_values(LeaveOneCorpusOut, recipe, overrides or {})
+    return in_play_values(recipe, values, corpora, model_paths)
+
+
 def cell_values(values: Mapping[str, Any], seed: Optional[int], normalization: Optional[str], run_dir: Path) -> dict:
     """`values` (:func:`loco_values`) for one training `seed` and `normalization` (the recipe's where `None`), trained
     under `run_dir`."""
@@ -198,28 +189,9 @@ def cell_values(values: Mapping[str, Any], seed: Optional[int], normalization: O
     return cell
 
 
-def parse_values(values: Mapping[str, Any]):
-    """The :class:`~ser_hf.recipe.Recipe` of `values`, parsed as ``ser-hf train`` parses a file (every key checked)."""
-    from ..recipe import Recipe
-
-    return Recipe.from_values(values)
-
-
-def load_corpora(values: Mapping[str, Any]):
-    """The clips of every corpus of `values` as ``ser-hf train`` loads them (the recipe's ``label_map`` and ``labels``
-    applied, every clip checked and decoded once into the waveform cache that training then reads): one dataset with
-    ``corpus``, ``path``, ``label`` and ``speaker_id`` columns."""
-    from ..training.data_stage import load_dataset_from_args, recipe_shortest_clip
-
-    recipe = parse_values(values)
-    return load_dataset_from_args(
-        recipe.data, shortest_clip=recipe_shortest_clip(recipe.model, recipe.data.sampling_rate)
-    )
-
-
 def corpus_labels(dataset) -> dict[str, list[str]]:
-    """The emotions each corpus of `dataset` (:func:`load_corpora`) holds, by corpus name, in ser-hf's order: what a
-    corpus trains on, and what it can be scored on."""
+    """The emotions each corpus of `dataset` (:func:`~ser_hf.experiments.protocol.load_corpora`) holds, by corpus
+    name, in ser-hf's order: what a corpus trains on, and what it can be scored on."""
     from ..data.dataset_info import column_values
 
     names = dataset.features["label"].names
@@ -286,50 +258,157 @@ def train_left_out(
         "model_labels": model_labels,
         "scored_labels": test_labels,
         "minutes": round(report["training"]["wall_seconds"] / 60, 2),
-        **{name: round(100 * test[name], 2) for name in METRICS},
+        **cell_scores(test),
         "confidence_intervals": pooled_intervals([test]),
     }
     return row, report
 
 
-# --- The experiment -----------------------------------------------------------------------------------------------
+# --- The protocol -------------------------------------------------------------------------------------------------
 
 
 def cell_key(left_out: str, seed: Optional[int], normalization: Optional[str]) -> str:
     return f"{left_out}/seed={seed}/normalization={normalization or 'recipe'}"
 
 
-def _summary(cells: list[dict], corpora: Sequence[str]) -> dict[str, Any]:
-    """For each normalisation: each left-out corpus' UA over the seeds (mean, min, max), and the mean over the
-    corpora of each seed that left every one out (mean, min, max): BENCHMARKS.md's headline cells."""
-    import numpy as np
+class LeaveOneCorpusOut(Protocol):
+    """Leave-one-corpus-out (module docstring): a cell per training seed, normalisation and left-out corpus, each
+    trained by :func:`train_left_out` in its own folder.
 
-    summary: dict[str, Any] = {}
-    for normalization in dict.fromkeys(cell["normalization"] for cell in cells):
-        mine = [cell for cell in cells if cell["normalization"] == normalization]
-        by_seed: dict[Any, dict[str, float]] = {}
-        for cell in mine:
-            by_seed.setdefault(cell["seed"], {})[cell["test"]] = cell["unweighted_accuracy"]
-        entry: dict[str, Any] = {"left_out": {}}
-        for corpus in corpora:
-            values = [runs[corpus] for runs in by_seed.values() if corpus in runs]
-            if values:
-                entry["left_out"][corpus] = {
-                    "mean": round(float(np.mean(values)), 2),
-                    "min": min(values),
-                    "max": max(values),
-                    "seeds": len(values),
+    Args:
+        seeds (`Sequence[int]`, *optional*): training seeds, each a run of every cell (default: the recipe's).
+        normalizations (`Sequence[str]`, *optional*): ``feature_extractor_config.normalization`` values, each a run
+            of every cell (default: the recipe's).
+        corpora (`Sequence[str]`, *optional*): the recipe's corpora in play, by name (default: all).
+        score_labels (`Sequence[str]`, *optional*): a left-out corpus is scored on its emotions among these (default:
+            those every corpus in play holds).
+    """
+
+    experiment = EXPERIMENT
+    title = "ser-hf loco"
+    sets_how = "each corpus left out in turn, into --run_dir"
+    run_suffix = "-loco"
+
+    def __init__(
+        self,
+        seeds: Optional[Sequence[int]] = None,
+        normalizations: Optional[Sequence[str]] = None,
+        corpora: Optional[Sequence[str]] = None,
+        score_labels: Optional[Sequence[str]] = None,
+    ):
+        self.seeds, self.normalizations, self.corpora = seeds, normalizations, corpora
+        self.score_labels = list(score_labels) if score_labels else None
+
+    def check(self) -> None:
+        unknown = sorted(set(self.normalizations or ()) - set(NORMALIZATIONS))
+        if unknown:
+            raise RecipeError(f"--normalizations {' '.join(unknown)}: choose among {', '.join(NORMALIZATIONS)}.")
+        unknown = [label for label in self.score_labels or () if label not in EMOTIONS]
+        if unknown:
+            raise RecipeError(f"--score_labels {' '.join(unknown)}: not emotions of ser-hf ({', '.join(EMOTIONS)}).")
+
+    def resolve(self, recipe, raw, values, run_dir, overrides, model_paths) -> None:
+        self.values, self.in_play = in_play_values(recipe, values, self.corpora, model_paths)
+        self.run_dir = run_dir
+        self.seed_list = list(self.seeds) if self.seeds else [self.values.get("seed")]
+        own = (self.values.get("feature_extractor_config") or {}).get("normalization")
+        self.normalization_list = list(self.normalizations) if self.normalizations else [own]
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "corpora": self.in_play,
+            "data_dir": self.values["data_dir"],
+            "seeds": self.seed_list,
+            "normalizations": self.normalization_list,
+            "run_dir": str(self.run_dir),
+            "score_labels": self.score_labels,
+        }
+
+    def cells(self) -> dict[str, Any]:
+        return {
+            cell_key(corpus, seed, normalization): (seed, normalization, corpus)
+            for seed in self.seed_list
+            for normalization in self.normalization_list
+            for corpus in self.in_play
+        }
+
+    def train(self, todo):
+        from ..run_folder import fold_folder
+        from ..training.run_recipe import setup_logging
+
+        total = len(self.cells())
+        setup_logging(parse_values(self.values).training)
+        logger.info(
+            "Leave-one-corpus-out: %d cells (%s left out; seeds %s; statistics %s), %d read back from %s",
+            total,
+            ", ".join(self.in_play),
+            ", ".join(map(str, self.seed_list)),
+            ", ".join(n or "the recipe's" for n in self.normalization_list),
+            total - len(todo),
+            self.result_path,
+        )
+        labels_of = corpus_labels(self.dataset)
+        missing = [name for name in self.in_play if name not in labels_of]
+        if missing:
+            raise RecipeError(f"{', '.join(missing)}: no clip loaded; check data_dir.")
+        # Scored on the emotions all of the recipe's corpora in play share, where the left-out corpus has them.
+        shared = self.score_labels or shared_labels(labels_of, self.in_play)
+        for done, (key, (seed, normalization, corpus)) in enumerate(todo, start=total - len(todo) + 1):
+            folder = self.run_dir / CELL_FOLDER.format(normalization=normalization or "recipe", seed=seed)
+            statistics = normalization or "the recipe's"
+            logger.info("Cell %d/%d: %s left out, seed %s, %s statistics", done, total, corpus, seed, statistics)
+            fold = self.in_play.index(corpus)
+            row, report = train_left_out(
+                cell_values(self.values, seed, normalization, folder),
+                corpus,
+                corpora=self.in_play,
+                labels_of=labels_of,
+                shared=shared,
+                fold=fold,
+            )
+            logger.info(
+                "Cell %d/%d: %s left out (trained on %s): UA %.1f, WA %.1f, macro-F1 %.1f on %s",
+                done,
+                total,
+                corpus,
+                row["train"],
+                row["unweighted_accuracy"],
+                row["accuracy"],
+                row["macro_f1"],
+                ", ".join(row["scored_labels"]),
+            )
+            cell = {"key": key, "seed": seed, "normalization": normalization or "recipe", **row}
+            yield {**cell, "run": str(folder / fold_folder(fold))}, report.get("evaluation", {}).get("test")
+
+    def summarize(self, cells: list[dict]) -> dict[str, Any]:
+        """For each normalisation: each left-out corpus' UA over the seeds (mean, min, max), and the mean over the
+        corpora of each seed that left every one out (mean, min, max): BENCHMARKS.md's headline cells."""
+        import numpy as np
+
+        summary: dict[str, Any] = {}
+        for normalization in dict.fromkeys(cell["normalization"] for cell in cells):
+            by_seed: dict[Any, dict[str, float]] = {}
+            for cell in cells:
+                if cell["normalization"] == normalization:
+                    by_seed.setdefault(cell["seed"], {})[cell["test"]] = cell["unweighted_accuracy"]
+            entry: dict[str, Any] = {"left_out": {}}
+            for corpus in self.in_play:
+                values = [runs[corpus] for runs in by_seed.values() if corpus in runs]
+                if values:
+                    mean = round(float(np.mean(values)), 2)
+                    entry["left_out"][corpus] = {"mean": mean, "min": min(values), "max": max(values)}
+                    entry["left_out"][corpus]["seeds"] = len(values)
+            all_left_out = [runs for runs in by_seed.values() if set(self.in_play) <= set(runs)]
+            means = [float(np.mean([runs[c] for c in self.in_play])) for runs in all_left_out]
+            if means:
+                entry["mean"] = {
+                    "mean": round(float(np.mean(means)), 2),
+                    "min": round(min(means), 2),
+                    "max": round(max(means), 2),
+                    "seeds": len(means),
                 }
-        means = [float(np.mean([runs[c] for c in corpora])) for runs in by_seed.values() if set(corpora) <= set(runs)]
-        if means:
-            entry["mean"] = {
-                "mean": round(float(np.mean(means)), 2),
-                "min": round(min(means), 2),
-                "max": round(max(means), 2),
-                "seeds": len(means),
-            }
-        summary[str(normalization)] = entry
-    return summary
+            summary[str(normalization)] = entry
+        return summary
 
 
 def run_loco(
@@ -345,109 +424,14 @@ def run_loco(
     score_labels: Optional[Sequence[str]] = None,
     command: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Leave each corpus of `recipe` (its values changed by `overrides`; `corpora` of them) out in turn, for each
-    training seed of `seeds` (the recipe's by default) and each normalisation of `normalizations` (the recipe's by
-    default), training into `run_dir` (default: the recipe's ``output_dir`` + ``-loco``), and write the result file
-    `output` after every cell; cells it holds are skipped. A left-out corpus is scored on its emotions among
-    `score_labels` (default: those every corpus in play holds). Returns its document."""
-    from ..data.splits import clip_fingerprint
-    from ..run_folder import fold_folder
-    from ..training.run_recipe import setup_logging
-
-    values, in_play = loco_values(recipe, overrides, corpora=corpora, model_paths=model_paths)
-    unknown = sorted(set(normalizations or ()) - set(NORMALIZATIONS))
-    if unknown:
-        raise RecipeError(f"--normalizations {' '.join(unknown)}: choose among {', '.join(NORMALIZATIONS)}.")
-    unknown = [label for label in score_labels or () if label not in EMOTIONS]
-    if unknown:
-        raise RecipeError(f"--score_labels {' '.join(unknown)}: not emotions of ser-hf ({', '.join(EMOTIONS)}).")
-    base = values.get("output_dir") or f"outputs/{Path(recipe).stem}"
-    run_dir = Path(run_dir) if run_dir is not None else Path(f"{base}-loco")
-    seed_list = list(seeds) if seeds else [values.get("seed")]
-    own = (values.get("feature_extractor_config") or {}).get("normalization")
-    normalization_list = list(normalizations) if normalizations else [own]
-    settings = {
-        "recipe": str(recipe),
-        "overrides": dict(overrides or {}),
-        "corpora": in_play,
-        "data_dir": values["data_dir"],
-        "model_paths": dict(model_paths or {}),
-        "seeds": seed_list,
-        "normalizations": normalization_list,
-        "run_dir": str(run_dir),
-        "score_labels": list(score_labels) if score_labels else None,
-        # What the cells train, not where the recipe lay: an edited recipe is another experiment.
-        "recipe_values": {key: values[key] for key in sorted(values)},
-    }
-    # And on which clips: a corpus folder whose clips were added, removed or relabelled is another experiment too.
-    dataset = load_corpora(values)
-    settings[CLIPS_SETTING] = clip_fingerprint({"all": dataset})["all"]
-    results = ResultFile(output, EXPERIMENT, settings, lambda cells: _summary(cells, in_play), command=command)
-    todo = [
-        (seed, normalization, corpus)
-        for seed in seed_list
-        for normalization in normalization_list
-        for corpus in in_play
-        if not results.done(cell_key(corpus, seed, normalization))
-    ]
-    total = len(seed_list) * len(normalization_list) * len(in_play)
-    if todo:
-        setup_logging(parse_values(values).training)
-        logger.info(
-            "Leave-one-corpus-out: %d cells (%s left out; seeds %s; statistics %s), %d read back from %s",
-            total,
-            ", ".join(in_play),
-            ", ".join(map(str, seed_list)),
-            ", ".join(n or "the recipe's" for n in normalization_list),
-            total - len(todo),
-            output,
-        )
-        labels_of = corpus_labels(dataset)
-        missing = [name for name in in_play if name not in labels_of]
-        if missing:
-            raise RecipeError(f"{', '.join(missing)}: no clip loaded; check data_dir.")
-        # Scored on the emotions all of the recipe's corpora in play share, where the left-out corpus has them.
-        shared = list(score_labels) if score_labels else shared_labels(labels_of, in_play)
-        for done, (seed, normalization, corpus) in enumerate(todo, start=total - len(todo) + 1):
-            folder = run_dir / CELL_FOLDER.format(normalization=normalization or "recipe", seed=seed)
-            logger.info(
-                "Cell %d/%d: %s left out, seed %s, %s statistics",
-                done,
-                total,
-                corpus,
-                seed,
-                normalization or "the recipe's",
-            )
-            row, _ = train_left_out(
-                cell_values(values, seed, normalization, folder),
-                corpus,
-                corpora=in_play,
-                labels_of=labels_of,
-                shared=shared,
-                fold=in_play.index(corpus),
-            )
-            results.add(
-                {
-                    "key": cell_key(corpus, seed, normalization),
-                    "seed": seed,
-                    "normalization": normalization or "recipe",
-                    **row,
-                    "run": str(folder / fold_folder(in_play.index(corpus))),
-                }
-            )
-            logger.info(
-                "Cell %d/%d: %s left out (trained on %s): UA %.1f, WA %.1f, macro-F1 %.1f on %s",
-                done,
-                total,
-                corpus,
-                row["train"],
-                row["unweighted_accuracy"],
-                row["accuracy"],
-                row["macro_f1"],
-                ", ".join(row["scored_labels"]),
-            )
-    results.write()
-    return results.document()
+    """Leave each corpus of `recipe` (its values changed by `overrides`; `corpora` of them) out in turn
+    (:class:`LeaveOneCorpusOut`), training into `run_dir` (default: the recipe's ``output_dir`` + ``-loco``), and
+    write the result file `output` after every cell; cells it holds are skipped
+    (:func:`~ser_hf.experiments.protocol.run_protocol`). Returns its document."""
+    protocol = LeaveOneCorpusOut(seeds, normalizations, corpora, score_labels)
+    return run_protocol(
+        protocol, recipe, output, overrides=overrides, model_paths=model_paths, run_dir=run_dir, command=command
+    )
 
 
 def _interval(cell: Mapping[str, Any]) -> str:
@@ -493,9 +477,11 @@ def loco_row(document: Mapping[str, Any]) -> str:
 
 
 __all__ = [
+    "LeaveOneCorpusOut",
     "cell_values",
     "corpus_labels",
     "corpus_names",
+    "in_play_values",
     "loco_row",
     "loco_values",
     "restrict_choice",
