@@ -176,7 +176,7 @@ def build_app(
             decoded; `None` for no limit.
         extra_tabs (`Callable`, *optional*): renders more tabs of the app (Gradio components built inside it), shown
             before the "Try" tab, which then becomes a tab too (the labelling page of
-            :mod:`ser_hf.adaptation.labelling_page`).
+            :mod:`ser_hf.labelling_page`).
         second_model (`Callable`, *optional*): asked at each classification for another model to score the recording
             with beside this one, ``(title, recognizer, report markdown)`` or `None` while there is none (an adapted
             model, served once its adaptation ends, without restarting the app).
@@ -187,39 +187,79 @@ def build_app(
 
         classifier = load_classifier(model, revision=revision, trust_remote_code=trust_remote_code)
     recognizer = EmotionRecognizer(classifier, timeline_seconds, max_recording_minutes)
-
-    def segment_table(result: AppResult) -> Optional[dict[str, list]]:
-        if result.timeline_rows is None:
-            return None
-        headers = list(result.timeline_rows[0]) if result.timeline_rows else ["start", "end", "label", "score"]
-        return {"headers": headers, "data": [list(row.values()) for row in result.timeline_rows]}
-
-    def classify(path):
-        try:
-            result = recognizer(path)
-        except ValueError as error:
-            # The user sees the message; the log gets one line, not Gradio's traceback of an expected refusal.
-            logger.warning("Refused %s: %s", Path(path).name if path else "an empty request", error)
-            raise gr.Error(str(error), print_exception=False) from None
-        has_timeline = result.timeline_rows is not None
-        return (
-            result.scores,
-            gr.update(value=result.timeline_plot, visible=has_timeline),
-            gr.update(value=segment_table(result), visible=has_timeline),
-        )
-
     # A demo recording is classified now, and its results are the page's first values: they show at once.
     shown = recognizer(audio) if audio is not None else AppResult(scores={}, duration=0.0)
+    page = _TryPage(gr, recognizer, shown, audio, second_model)
     long_note = (
         f" Recordings longer than {timeline_seconds:g} s also get their emotion over time: the speech segments found "
         "by voice activity detection, each with its scores."
         if timeline_seconds is not None
         else ""
     )
+    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
+        gr.Markdown(
+            f"# Speech emotion recognition\n"
+            f"Model: `{model}`{f' ({revision})' if revision else ''}. Upload or record speech; the model scores "
+            f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
+        )
+        if extra_tabs is None:
+            page.render()
+        else:
+            with gr.Tabs():
+                extra_tabs()
+                with gr.Tab("Try", id="try"):
+                    page.render()
+    refuse_files_not_uploaded(app)
+    return app
 
-    def classify_with_both(path):
-        own = classify(path)
-        other = second_model()
+
+def _segment_table(result: AppResult) -> Optional[dict[str, list]]:
+    """The speech segments of a recording's timeline as a Gradio table; `None` for a recording without one."""
+    if result.timeline_rows is None:
+        return None
+    headers = list(result.timeline_rows[0]) if result.timeline_rows else ["start", "end", "label", "score"]
+    return {"headers": headers, "data": [list(row.values()) for row in result.timeline_rows]}
+
+
+class _TryPage:
+    """The "Try" section of :func:`build_app`: a recording, its scores, its timeline and speech segments, and (with
+    `second_model`) the scores of a second model beside them, filled when a recording is classified."""
+
+    def __init__(
+        self,
+        gr,
+        recognizer: EmotionRecognizer,
+        shown: AppResult,
+        audio: Optional[str],
+        second_model: Optional[Callable[[], Optional[tuple[str, EmotionRecognizer, str]]]],
+    ):
+        self.gr = gr
+        self.recognizer = recognizer
+        self.shown = shown
+        self.audio = audio
+        self.second_model = second_model
+
+    def classify(self, path):
+        """The scores, plot and segment table of the recording at `path`; a recording the app refuses is answered on
+        the page, and in one log line rather than Gradio's traceback of an expected refusal."""
+        gr = self.gr
+        try:
+            result = self.recognizer(path)
+        except ValueError as error:
+            logger.warning("Refused %s: %s", Path(path).name if path else "an empty request", error)
+            raise gr.Error(str(error), print_exception=False) from None
+        has_timeline = result.timeline_rows is not None
+        return (
+            result.scores,
+            gr.update(value=result.timeline_plot, visible=has_timeline),
+            gr.update(value=_segment_table(result), visible=has_timeline),
+        )
+
+    def classify_with_both(self, path):
+        """:meth:`classify`, then the second model's scores and report, hidden while there is no second model."""
+        gr = self.gr
+        own = self.classify(path)
+        other = self.second_model()
         if other is None:
             return (*own, gr.update(visible=False), gr.update(visible=False))
         title, second, report = other
@@ -229,49 +269,38 @@ def build_app(
             raise gr.Error(str(error), print_exception=False) from None
         return (*own, gr.update(value=result.scores, label=title, visible=True), gr.update(value=report, visible=True))
 
-    def try_section():
+    def render(self) -> None:
+        """Build the section's components inside the current Gradio `Blocks`, and classify on a click, a finished
+        recording or an upload."""
+        gr, shown = self.gr, self.shown
         has_timeline = shown.timeline_rows is not None
         with gr.Row():
             with gr.Column(scale=1):
                 # Upload first: it is what the page opens on, and a server (or a browser without one) has no
                 # microphone.
-                recording = gr.Audio(value=audio, sources=["upload", "microphone"], type="filepath", label="Recording")
+                recording = gr.Audio(
+                    value=self.audio, sources=["upload", "microphone"], type="filepath", label="Recording"
+                )
                 button = gr.Button("Classify", variant="primary")
                 segments = gr.Dataframe(
-                    segment_table(shown), label="Speech segments", visible=has_timeline, interactive=False
+                    _segment_table(shown), label="Speech segments", visible=has_timeline, interactive=False
                 )
             with gr.Column(scale=1):
                 scores = gr.Label(
-                    shown.scores or None, label="The whole recording", num_top_classes=len(recognizer.labels)
+                    shown.scores or None, label="The whole recording", num_top_classes=len(self.recognizer.labels)
                 )
-                if second_model is not None:
+                if self.second_model is not None:
                     second_scores = gr.Label(None, label="Adapted model", visible=False, elem_id="second-model")
                     second_report = gr.Markdown(visible=False, elem_id="second-model-report")
         plot = gr.Image(shown.timeline_plot, label="Emotion over time", format="png", visible=has_timeline, height=380)
         outputs = [scores, plot, segments]
-        run = classify
-        if second_model is not None:
+        run = self.classify
+        if self.second_model is not None:
             outputs += [second_scores, second_report]
-            run = classify_with_both
+            run = self.classify_with_both
         button.click(run, inputs=recording, outputs=outputs, api_name="classify")
         recording.stop_recording(run, inputs=recording, outputs=outputs, api_name=False)
         recording.upload(run, inputs=recording, outputs=outputs, api_name=False)
-
-    with gr.Blocks(title=f"ser-hf: {model}", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
-        gr.Markdown(
-            f"# Speech emotion recognition\n"
-            f"Model: `{model}`{f' ({revision})' if revision else ''}. Upload or record speech; the model scores "
-            f"each of its emotions ({', '.join(recognizer.labels)}).{long_note}"
-        )
-        if extra_tabs is None:
-            try_section()
-        else:
-            with gr.Tabs():
-                extra_tabs()
-                with gr.Tab("Try", id="try"):
-                    try_section()
-    refuse_files_not_uploaded(app)
-    return app
 
 
 def _sent_names(inputs: Any) -> str:
