@@ -19,7 +19,6 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
-from datasets import config as datasets_config
 from torch import nn
 from transformers import Data2VecAudioForSequenceClassification, PreTrainedModel
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
@@ -33,6 +32,7 @@ from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_lay
 from ..models.pooling import _VARIANCE_FLOOR
 from ..models.runtime.padding import is_padding_invariant
 from ..models.runtime.registry import ENCODER_FAMILIES
+from .cache_folder import ser_hf_cache_dir
 from .collators import PAD_TO_MULTIPLE_OF, clip_seed
 from .speaker_normalization import ENCODER_STATES_COLUMN
 
@@ -57,9 +57,9 @@ _NORMALIZATION_KEYS = ("normalization", "feature_mean", "feature_std", "setup_sh
 _TRANSFORMERS_HEAD_CONFIG_KEYS = ("classifier_proj_size", "use_weighted_layer_sum", "use_cache")
 #: ser-hf's own config fields that change the encoder's states (Whisper's window trimming).
 SER_HF_ENCODING_CONFIG_KEYS = ("trim_window",)
-# Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
-# larger one pads less.
-_FORWARD_BATCHES_PER_MAP_BATCH = 8
+#: Clips per `Dataset.map` batch, in units of forward batches: clips are sorted by length within a map batch, so a
+#: larger one pads less (here and in the feature-encoder cache).
+FORWARD_BATCHES_PER_MAP_BATCH = 8
 
 
 def check_cacheable(model: Any) -> None:
@@ -182,7 +182,7 @@ def encode_dataset(
         or a split, are flattened first, as `concatenate_datasets` needs).
     """
     _check_encoding_inputs(model, feature_extractor, dataset, batch_size, precision, lower_layer, augmentation, column)
-    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
+    cache_dir = Path(cache_dir or ser_hf_cache_dir())
     cache_dir.mkdir(parents=True, exist_ok=True)
     key, reusable_key = _encoding_keys(
         model, feature_extractor, dataset, precision, lower_layer, augmentation, augmentation_seed, column
@@ -292,7 +292,7 @@ class _StatesEncoder:
     encoded and their time for :meth:`log`.
 
     Padding-invariant encoders, and group-norm ones whose first convolution runs clip by clip (`batch_group_norm`), run
-    in batches of `batch_size` clips sorted by length within map batches of :data:`_FORWARD_BATCHES_PER_MAP_BATCH`
+    in batches of `batch_size` clips sorted by length within map batches of :data:`FORWARD_BATCHES_PER_MAP_BATCH`
     forward batches (a larger map batch pads less); any other encoder one clip per forward.
     """
 
@@ -356,7 +356,7 @@ class _StatesEncoder:
         return clips.map(
             _encode_batch,
             batched=True,
-            batch_size=self.batch_size * _FORWARD_BATCHES_PER_MAP_BATCH if self.batched else self.batch_size,
+            batch_size=self.batch_size * FORWARD_BATCHES_PER_MAP_BATCH if self.batched else self.batch_size,
             fn_kwargs={
                 "model": self.model,
                 "feature_extractor": self.feature_extractor,

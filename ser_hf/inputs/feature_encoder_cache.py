@@ -42,7 +42,6 @@ import numpy as np
 import pyarrow.compute as pc
 import torch
 from datasets import Array2D, Dataset, DatasetDict, Features, Value, concatenate_datasets
-from datasets import config as datasets_config
 from torch import nn
 from transformers import set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
@@ -51,7 +50,13 @@ from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
-from .encoder_states import first_conv_layer_per_clip, model_state_key, padded_length
+from .cache_folder import ser_hf_cache_dir
+from .encoder_states import (
+    FORWARD_BATCHES_PER_MAP_BATCH,
+    first_conv_layer_per_clip,
+    model_state_key,
+    padded_length,
+)
 from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)
@@ -72,15 +77,11 @@ _FEATURE_ENCODER_CONFIG_KEYS = (
     "feat_extract_norm",
     "feat_extract_activation",
 )
-# Clips per `Dataset.map` batch, in forward batches: clips are sorted by length within it, so padding stays small.
-_FORWARD_BATCHES_PER_MAP_BATCH = 8
 
 
 def feature_encoder(model: nn.Module) -> Optional[nn.Module]:
     """The convolutional feature encoder of an SSL classifier (through a peft wrapper), or `None` for other models."""
-    if hasattr(model, "get_base_model"):  # peft.PeftModel
-        model = model.get_base_model()
-    base = getattr(model, "base_model", None)
+    base = getattr(_unwrapped(model), "base_model", None)
     encoder = getattr(base, "feature_extractor", None)
     return encoder if isinstance(encoder, nn.Module) and hasattr(encoder, "conv_layers") else None
 
@@ -170,6 +171,47 @@ def encode_feature_encoder_outputs(
     Returns:
         `Dataset`: `dataset`'s other columns with `extract_features` and `num_samples`, in `dataset`'s format type.
     """
+    encoder = _frozen_feature_encoder(model)
+    if WAVEFORM_COLUMN not in dataset.column_names:
+        raise ValueError(
+            f"encode_feature_encoder_outputs reads the {WAVEFORM_COLUMN!r} column, which the dataset "
+            f"lacks (columns: {', '.join(dataset.column_names)}); run ser_hf.prepare_audio first."
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_precision(precision)
+    encoder_key = feature_encoder_key(model, feature_extractor)
+    # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
+    key = model_state_key((encoder_key, dataset._fingerprint) + (() if precision == "float32" else (precision,)), {})
+    cache_dir = Path(cache_dir or ser_hf_cache_dir())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"feature-encoder-{key}.arrow"
+    frames = _run_feature_encoder(
+        _unwrapped(model),
+        encoder,
+        feature_extractor,
+        dataset,
+        batch_size=batch_size,
+        precision=precision,
+        cache_file=cache_file,
+        key=key,
+        load_from_cache=load_from_cache,
+    )
+    others = dataset if keep_waveform else dataset.remove_columns(WAVEFORM_COLUMN)
+    if others._indices is not None:  # concatenate_datasets needs rows in their stored order
+        others = others.flatten_indices()
+    result = concatenate_datasets([others, frames], axis=1)
+    result = result.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
+    return set_ser_info(result, feature_encoder=encoder_key)
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The transformers classifier of `model`, through a peft wrapper."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _frozen_feature_encoder(model: nn.Module) -> nn.Module:
+    """`model`'s feature encoder, refused when it has none or when it trains (its outputs would change every step)."""
     encoder = feature_encoder(model)
     if encoder is None:
         raise ValueError(f"{type(model).__name__} has no convolutional feature encoder to cache.")
@@ -179,21 +221,23 @@ def encode_feature_encoder_outputs(
             f"The feature encoder trains ({trainable[0]} requires grad), so its outputs change every "
             "step and cannot be cached: freeze it (freeze_feature_encoder) or train without the cache."
         )
-    if WAVEFORM_COLUMN not in dataset.column_names:
-        raise ValueError(
-            f"encode_feature_encoder_outputs reads the {WAVEFORM_COLUMN!r} column, which the dataset "
-            f"lacks (columns: {', '.join(dataset.column_names)}); run ser_hf.prepare_audio first."
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    check_precision(precision)
-    classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
-    encoder_key = feature_encoder_key(model, feature_extractor)
-    # float32 caches keep the key they had before the precision was an option; float16 ones hash its name.
-    key = model_state_key((encoder_key, dataset._fingerprint) + (() if precision == "float32" else (precision,)), {})
-    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"feature-encoder-{key}.arrow"
+    return encoder
+
+
+def _run_feature_encoder(
+    classifier: nn.Module,
+    encoder: nn.Module,
+    feature_extractor: SequenceFeatureExtractor,
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    precision: str,
+    cache_file: Path,
+    key: str,
+    load_from_cache: bool,
+) -> Dataset:
+    """The `extract_features` and `num_samples` of `dataset`'s clips, computed by `Dataset.map` into `cache_file` (or
+    read back from it) with the encoder in eval mode meanwhile, and logged."""
     channels = encoder.conv_layers[-1].conv.out_channels
     encoded = {"clips": 0, "seconds": 0.0}
     was_training = encoder.training
@@ -204,7 +248,7 @@ def encode_feature_encoder_outputs(
         frames = waveforms.map(
             _encode_batch,
             batched=True,
-            batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
+            batch_size=batch_size * FORWARD_BATCHES_PER_MAP_BATCH,
             fn_kwargs={
                 "encoder": encoder,
                 "output_lengths": classifier._get_feat_extract_output_lengths,
@@ -223,7 +267,7 @@ def encode_feature_encoder_outputs(
             ),
             # Rows of frames are large (hundreds of KB each): the writer flushes every map batch instead of holding
             # datasets' default 1,000 rows in memory.
-            writer_batch_size=batch_size * _FORWARD_BATCHES_PER_MAP_BATCH,
+            writer_batch_size=batch_size * FORWARD_BATCHES_PER_MAP_BATCH,
             cache_file_name=str(cache_file),
             load_from_cache_file=load_from_cache,
             # The key covers what the frames depend on; without it datasets would hash the model by pickling it.
@@ -243,13 +287,7 @@ def encode_feature_encoder_outputs(
         )
     else:
         logger.info("Loaded the feature-encoder outputs of %d clips from %s", len(frames), cache_file)
-
-    others = dataset if keep_waveform else dataset.remove_columns(WAVEFORM_COLUMN)
-    if others._indices is not None:  # concatenate_datasets needs rows in their stored order
-        others = others.flatten_indices()
-    result = concatenate_datasets([others, frames], axis=1)
-    result = result.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
-    return set_ser_info(result, feature_encoder=encoder_key)
+    return frames
 
 
 def feature_encoder_key(model: nn.Module, feature_extractor: SequenceFeatureExtractor) -> str:
@@ -258,8 +296,7 @@ def feature_encoder_key(model: nn.Module, feature_extractor: SequenceFeatureExtr
     encoder = feature_encoder(model)
     if encoder is None:
         raise ValueError(f"{type(model).__name__} has no convolutional feature encoder.")
-    classifier = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = classifier.config.to_dict()
+    config = _unwrapped(model).config.to_dict()
     return model_state_key(
         (
             FEATURE_CACHE_VERSION,
