@@ -67,7 +67,7 @@ class KFold(Protocol):
     title = "ser-hf kfold"
     sets_how = "--folds, --fold_seed, --output_dir"
     keeps = ("validation_size", "train_only_corpora")
-    also_sets = ("split_seed", "seed")
+    also_sets = ("split_seed", "seed", "output_dir")
     takes_ensembles = True
     rereads_runs = True
     pools_cells = True

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping, Optional
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Optional
 
 from ..errors import RecipeError
 from .results import CLIPS_SETTING, ResultFile
@@ -81,7 +81,7 @@ class Protocol:
     #: The split keys (:data:`SPLIT_KEYS`) a recipe still sets under the protocol.
     keeps: ClassVar[tuple[str, ...]] = ()
     #: Recipe keys besides the split's that the protocol sets.
-    also_sets: ClassVar[tuple[str, ...]] = ()
+    also_sets: ClassVar[tuple[str, ...]] = ("output_dir",)
     #: The end of the default runs' folder, after the recipe's ``output_dir``.
     run_suffix: str = ""
     #: Whether it trains an ensemble recipe (each member on the same cells).
@@ -101,7 +101,7 @@ class Protocol:
     @classmethod
     def sets(cls) -> tuple[str, ...]:
         """The recipe keys the protocol sets itself: a recipe override of one of them is refused."""
-        return tuple(key for key in SPLIT_KEYS if key not in cls.keeps) + cls.also_sets + ("output_dir",)
+        return tuple(key for key in SPLIT_KEYS if key not in cls.keeps) + cls.also_sets
 
     @classmethod
     def without_split(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,6 +184,32 @@ def read_values(
     return raw, apply_overrides(raw, overrides)
 
 
+def train_cells(
+    protocol: Protocol, results: Optional[ResultFile] = None
+) -> Iterator[tuple[dict[str, Any], Optional[Mapping[str, Any]]]]:
+    """Train and score the protocol's cells, each row recorded in `results` as it comes (and the file written, where
+    the cells are trained one by one); yields each cell's row and test evaluation. The cells `results` holds are
+    skipped, unless the protocol rereads its runs (or keeps no result file): then every cell is its run as this call
+    leaves it, read back or trained."""
+    cells = protocol.cells()
+    rereads = protocol.rereads_runs or results is None
+    todo = [(key, cell) for key, cell in cells.items() if rereads or not results.done(key)]
+    if not todo:
+        return
+    trained = protocol.train(todo)
+    if results is not None and protocol.rereads_runs:
+        # Every run read back or trained by this call: a run trained anew (overwrite_output_dir) replaces the figure
+        # an earlier call wrote, never sits beside it.
+        trained = list(trained)
+        results.cells = []
+    for row, evaluation in trained:
+        if results is not None:
+            results.cells.append(row)
+            if not protocol.rereads_runs:  # written after every cell: an interrupted run keeps what it finished
+                results.write()
+        yield row, evaluation
+
+
 def run_protocol(
     protocol: Protocol,
     recipe: str | os.PathLike,
@@ -228,19 +254,8 @@ def run_protocol(
 
     results = ResultFile(output, protocol.experiment, settings, summarize, command=command)
     protocol.result_path = results.path
-    cells = protocol.cells()
-    todo = [(key, cell) for key, cell in cells.items() if protocol.rereads_runs or not results.done(key)]
-    trained = protocol.train(todo) if todo else []
-    if protocol.rereads_runs:
-        # Every run read back or trained by this call: a run trained anew (overwrite_output_dir) replaces the figure
-        # an earlier call wrote, never sits beside it.
-        trained = list(trained)
-        results.cells = []
-    for row, evaluation in trained:
+    for _, evaluation in train_cells(protocol, results):
         evaluations.append(evaluation)
-        results.cells.append(row)
-        if not protocol.rereads_runs:  # written after every cell, so that an interrupted run keeps what it finished
-            results.write()
     results.write()
     return results.document()
 
@@ -256,4 +271,5 @@ __all__ = [
     "read_values",
     "run_protocol",
     "selects_on_validation",
+    "train_cells",
 ]

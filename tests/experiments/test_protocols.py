@@ -23,7 +23,7 @@ class EachSeed(Protocol):
     experiment = "each-seed"
     title = "the each-seed protocol"
     sets_how = "a seed per cell"
-    also_sets = ("seed",)
+    also_sets = ("seed", "output_dir")
 
     def __init__(self):
         self.trained = []
