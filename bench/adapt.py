@@ -41,6 +41,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from bench.harness import means_over_corpora, write_json
+from ser_hf.adaptation.trained_model import trained_model_facts
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
 from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
@@ -48,7 +49,6 @@ from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveC
 from ser_hf.experiments.loco import loco_values
 from ser_hf.experiments.results import run_fields
 from ser_hf.recipe import Recipe
-from ser_hf.recipe.adaptation import trained_model_facts
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.training.run_recipe import run_parsed_recipe
 

@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from .atomic_files import write_text_atomic
-from .errors import RecipeError
+from .errors import RecipeError, RunRecordError
 from .recipe.yaml_io import RECIPE_FILE
 from .run_record import EvalReport, FoldSummary, RunConfig, RunReport
 
@@ -75,6 +75,9 @@ CROSS_CORPUS_JSON = "cross_corpus.json"
 CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
 CROSS_CORPUS_PNG = "cross_corpus_ua.png"
 #: The lock a training holds on its output folder, and who holds it (the lock file itself is emptied on each try).
+#: Written by ``ser-hf adapt`` into the adapted model's folder: what it was adapted from, on how many labelled (and
+#: pseudo-labelled) clips, and what the cross-validation kept with its estimate; the model card reads it.
+ADAPTATION_FILE = "adaptation.json"
 LOCK_FILE = ".ser-hf.lock"
 HOLDER_FILE = ".ser-hf.lock.json"
 
@@ -551,6 +554,44 @@ def remove_run_outputs(folder: Path, kind: str = "run") -> list[str]:
     return kept
 
 
+# --- An adapted model's record ------------------------------------------------------------------------------------
+
+
+#: What ``adaptation.json``'s ``selection`` must hold for the card, the labelling page and the command to read it.
+SELECTION_KEYS = {"chosen": str, "unchanged": bool, "estimate": dict, "estimate_line": str}
+
+
+def read_adaptation_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``adaptation.json`` of an adapted model's folder (`None` where there is none), checked: a file that is not
+    JSON, not a mapping, or whose ``selection`` is not a mapping holding :data:`SELECTION_KEYS` of their types is a
+    :class:`~ser_hf.errors.RunRecordError` in one line naming the file and the key (damaged, or edited by hand)."""
+    path = Path(folder).expanduser() / ADAPTATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunRecordError(f"{path}: cannot be read as JSON ({error}).") from None
+    if not isinstance(record, dict):
+        raise RunRecordError(f"{path}: not a mapping of the adaptation's record but {type(record).__name__}.")
+    selection = record.get("selection")
+    if not isinstance(selection, dict):
+        raise RunRecordError(
+            f"{path}: 'selection' is {type(selection).__name__}, not the mapping ser-hf adapt writes (what the "
+            "cross-validation kept); adapt the model again to rewrite it."
+        )
+    for key, kind in SELECTION_KEYS.items():
+        if not isinstance(selection.get(key), kind):
+            raise RunRecordError(
+                f"{path}: selection.{key} is {selection.get(key)!r}, not a {kind.__name__} as ser-hf adapt writes it; "
+                "adapt the model again to rewrite it."
+            )
+    fitted = record.get("fitted_clips", [])
+    if not isinstance(fitted, list) or not all(isinstance(digest, str) for digest in fitted):
+        raise RunRecordError(f"{path}: fitted_clips is not a list of clip digests.")
+    return record
+
+
 # --- The lock -----------------------------------------------------------------------------------------------------
 
 
@@ -677,6 +718,8 @@ def _refused_pickle(path: Path) -> Optional[str]:
 
 
 __all__ = [
+    "ADAPTATION_FILE",
+    "read_adaptation_record",
     "CARD_FILE",
     "CLIP_FINGERPRINT_FILE",
     "CONFUSION_MATRIX_PNG",

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from ..atomic_files import write_text_atomic
-from ..errors import RecipeError
-from ..recipe.adaptation import ADAPTATION_FILE, read_adaptation_record, trained_model_facts
+from ..run_folder import ADAPTATION_FILE, read_adaptation_record
+from .errors import AdaptationError
+from .trained_model import trained_model_facts
 
 if TYPE_CHECKING:
     from ..run_record import RunReport
@@ -158,7 +159,7 @@ def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Optional[Mappin
     """Run a checked :class:`AdaptationPlan`: the adaptation (twice with a self-training round), then the record, the
     report and the card. Its last log line is the estimate (:func:`~.selection.estimate_line`)."""
     if overrides:
-        raise RecipeError(
+        raise AdaptationError(
             f"--set {', '.join(sorted(overrides))}: ser-hf adapt trains no recipe any more (it chooses among "
             "adaptations by cross-validation on your labelled speakers, ser_hf.adaptation.selection); drop --set."
         )
@@ -214,7 +215,7 @@ def folder_corpus_options(
     if speaker_regex:
         options["speaker_regex"] = speaker_regex
     if "speaker_regex" not in options and "speaker_column" not in options:
-        raise RecipeError(
+        raise AdaptationError(
             "--speaker_regex is needed (the statistics and any --test_speakers are per speaker): e.g. "
             "'^(?P<speaker>[A-Z]+\\d)_' for files named SPEAKER_..., or '(?P<speaker>[^/]+)$' for a speaker per file."
         )
@@ -223,7 +224,7 @@ def folder_corpus_options(
             try:
                 re.compile(options[key])
             except re.error as error:
-                raise RecipeError(f"--{key} {options[key]!r} is not a regular expression: {error}.") from None
+                raise AdaptationError(f"--{key} {options[key]!r} is not a regular expression: {error}.") from None
     return options
 
 
@@ -261,7 +262,7 @@ def check_adaptation(
     self_train: bool = True,
 ) -> AdaptationPlan:
     """Every input of :func:`adapt` checked, file names only (nothing decoded; with `labels_csv`, only its labelled
-    rows written beside the output, ``OUT.labels.csv``): one :class:`~ser_hf.errors.RecipeError` naming the flag,
+    rows written beside the output, ``OUT.labels.csv``): one :class:`~ser_hf.errors.AdaptationError` naming the flag,
     folder, file or label at fault. Returns the plan."""
     model_dir = resolve_model_folder(model, revision)
     facts = trained_model_facts(model_dir)
@@ -270,7 +271,7 @@ def check_adaptation(
         given = [f"--{key}" for key in ("label_regex", "csv_path") if (corpus_options or {}).get(key)]
         given += ["--label_regex"] if label_regex else []
         if given:
-            raise RecipeError(
+            raise AdaptationError(
                 f"--labels_csv gives each clip's label and speaker: drop {', '.join(sorted(set(given)))}."
             )
         corpus_options = {**(corpus_options or {}), "label_column": "label", "speaker_column": "speaker"}
@@ -313,7 +314,7 @@ def check_adaptation(
                 model,
                 len(fitted),
             )
-    except RecipeError:
+    except AdaptationError:
         if labels_csv is not None:  # the file derived from the user's sheet goes with the refused adaptation
             Path(options["csv_path"]).unlink(missing_ok=True)
         raise
@@ -339,21 +340,21 @@ def check_folders(
     folders = {"--data_dir": data_dir, "--unlabelled_dir": unlabelled_dir}
     for flag, folder in folders.items():
         if folder is not None and not Path(folder).expanduser().is_dir():
-            raise RecipeError(f"{flag} {folder}: no such folder.")
+            raise AdaptationError(f"{flag} {folder}: no such folder.")
     output = _resolved(output_dir)
     if output == _resolved(model_dir):
-        raise RecipeError("--output_dir is the model's own folder: save the adapted model elsewhere.")
+        raise AdaptationError("--output_dir is the model's own folder: save the adapted model elsewhere.")
     for flag, folder in folders.items():
         if folder is None:
             continue
         audio = _resolved(folder)
         if _inside(output, audio):
-            raise RecipeError(
+            raise AdaptationError(
                 f"--output_dir {output_dir} is inside {flag} {folder}: ser-hf never writes its outputs among audio "
                 "files; save the adapted model elsewhere."
             )
         if _inside(audio, output):
-            raise RecipeError(
+            raise AdaptationError(
                 f"{flag} {folder} is inside --output_dir {output_dir}, which the adapted model is saved to: save it "
                 "elsewhere."
             )
@@ -378,11 +379,11 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
     speakers = column_values(labelled, "speaker_id")
     unknown = sorted(set(plan.test_speakers) - set(speakers))
     if unknown:
-        raise RecipeError(
+        raise AdaptationError(
             f"--test_speakers {', '.join(unknown)}: not among {plan.data_dir}'s speakers {sorted(set(speakers))}."
         )
     if set(speakers) <= set(plan.test_speakers):
-        raise RecipeError(f"--test_speakers names every speaker of {plan.data_dir}: none is left to adapt on.")
+        raise AdaptationError(f"--test_speakers names every speaker of {plan.data_dir}: none is left to adapt on.")
     counts = Counter(
         folder_names[label]
         for label, speaker in zip(column_values(labelled, "label"), speakers)
@@ -394,14 +395,14 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
         names = list(model_labels) + [name for name in folder_names if name not in model_labels and counts[name]]
     impossible = [name for name in names if not counts[name] and name not in model_labels]
     if impossible:
-        raise RecipeError(
+        raise AdaptationError(
             f"{plan.data_dir}: no clip of {', '.join(impossible)} among the speakers who adapt (clips per label: "
             f"{dict(counts) or 'none'}), and the model has no such emotion: label at least one clip of it, or leave "
             "it out with --labels."
         )
     labelled_emotions = [name for name in names if counts[name]]
     if len(labelled_emotions) < 2:
-        raise RecipeError(
+        raise AdaptationError(
             f"{plan.data_dir}: clips of {len(labelled_emotions)} emotion(s) of {', '.join(names)} only "
             f"({', '.join(labelled_emotions) or 'none'}); label two emotions at least."
         )
@@ -444,7 +445,7 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
         )
     usable = {recording: speakers[recording] for recording in recordings if recording not in set(repeated)}
     if not usable:
-        raise RecipeError(
+        raise AdaptationError(
             f"--unlabelled_dir {plan.unlabelled_dir}: every recording in it is a clip of --data_dir {plan.data_dir}, "
             "so self-training has nothing to read; give a folder of other, unlabelled recordings."
         )
@@ -453,7 +454,7 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
         usable = {recording: speaker for recording, speaker in usable.items() if speaker not in plan.test_speakers}
         heard = []
     if heard and not allow_test_speakers:
-        raise RecipeError(
+        raise AdaptationError(
             f"--unlabelled_dir {plan.unlabelled_dir} holds recordings of the test speakers {', '.join(heard)}: "
             "self-training on them would adapt the model to the very clips it is scored on. Leave them out of the "
             "folder, or pass --self_train_on_test_speakers to do so knowingly (the report and the card then say the "
@@ -499,14 +500,14 @@ def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> t
     predicted emotion (:func:`~ser_hf.training.self_training.pick_pseudo_labels`) and make the corpus of the
     self-training round in the folder `corpus`: links to the labelled clips and to the kept recordings (with the
     predicted labels), listed in a CSV with their speakers. Returns the folder and the record of the adaptation's
-    clips (:data:`~ser_hf.recipe.adaptation.ADAPTATION_FILE`)."""
+    clips (:data:`~ser_hf.run_folder.ADAPTATION_FILE`)."""
     import numpy as np
 
     from ..data.corpora import load_corpus
     from ..data.dataset_info import column_values
     from ..deploy.predict import predict_files
-    from ..recipe.adaptation import ADAPTATION_SELF_TRAINING_SHARE
     from ..training.self_training import pick_pseudo_labels
+    from .trained_model import ADAPTATION_SELF_TRAINING_SHARE
 
     labelled = load_corpus("folder", plan.data_dir, **plan.corpus_options)
     names = labelled.features["label"].names
@@ -520,7 +521,7 @@ def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> t
     predict_files(adapted, speakers_csv=speakers_csv, progress=False, on_prediction=predictions.append)
     scored = [prediction for prediction in predictions if prediction.scores]
     if not scored:
-        raise RecipeError(f"--unlabelled_dir {plan.unlabelled_dir}: no recording in it could be classified.")
+        raise AdaptationError(f"--unlabelled_dir {plan.unlabelled_dir}: no recording in it could be classified.")
     labels = list(scored[0].scores)
     probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
     picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
@@ -560,7 +561,7 @@ def unlabelled_speakers(recordings: Sequence[str], root: Path, options: Mapping[
     to `root`; a recording it does not match is named in the error."""
     pattern = options.get("speaker_regex")
     if pattern is None:
-        raise RecipeError("--unlabelled_dir needs --speaker_regex: each recording's speaker is read with it.")
+        raise AdaptationError("--unlabelled_dir needs --speaker_regex: each recording's speaker is read with it.")
     compiled = re.compile(pattern)
     speakers = {}
     for recording in recordings:
@@ -568,7 +569,7 @@ def unlabelled_speakers(recordings: Sequence[str], root: Path, options: Mapping[
         match = compiled.search(searched)
         speaker = (match.group("speaker") if "speaker" in compiled.groupindex else match.group(1)) if match else None
         if not speaker:
-            raise RecipeError(f"--unlabelled_dir: --speaker_regex {pattern!r} finds no speaker in {searched!r}.")
+            raise AdaptationError(f"--unlabelled_dir: --speaker_regex {pattern!r} finds no speaker in {searched!r}.")
         speakers[recording] = speaker
     return speakers
 

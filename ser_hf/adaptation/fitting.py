@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..errors import RecipeError
+from .errors import AdaptationError
 from .selection import AS_SAVED, STATISTICS_RULES, Classifier, Selection, select_adaptation, training_statistics
 
 logger = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def labelled_states(
     speakers = [str(speaker) for speaker in column_values(encoded, "speaker_id")]
     paths = [str(path) for path in column_values(encoded, "path")]
     if len(set(label_ids.tolist())) < 2:
-        raise RecipeError(f"{data_dir}: the model can read clips of fewer than two emotions; label more clips.")
+        raise AdaptationError(f"{data_dir}: the model can read clips of fewer than two emotions; label more clips.")
     # Statistics only: the labelled speakers' other recordings (the folder's clips of labels left out, and those
     # given unlabelled), which read no label.
     labelled_speakers = set(speakers)
@@ -456,9 +456,9 @@ def write_run_config(
     import json
 
     from ..atomic_files import write_text_atomic
-    from ..recipe.adaptation import trained_model_facts
     from ..run_folder import RUN_CONFIG_FILE
     from ..run_record import RunConfig
+    from .trained_model import trained_model_facts
 
     source = Path(model_dir) / RUN_CONFIG_FILE
     model = json.loads(source.read_text()).get("model", {}) if source.is_file() else {}

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..atomic_files import write_text_atomic
-from ..errors import RecipeError
+from .errors import AdaptationError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ SHEET_COLUMNS = ("path", "speaker", "label", "model_guess", "model_probability")
 LOCK_SECONDS = 10.0
 
 
-class SheetError(RecipeError):
+class SheetError(AdaptationError):
     """A labelling sheet that cannot be used as it is: the message names the sheet, and where it can, the line, the
     column and the value at fault."""
 

@@ -26,8 +26,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..atomic_files import write_text_atomic
-from ..errors import RecipeError
 from .adapt import csv_text, folder_corpus_options, resolve_model_folder
+from .errors import AdaptationError
 from .sheet import SheetRow, read_sheet, write_sheet
 
 logger = logging.getLogger(__name__)
@@ -88,24 +88,24 @@ def suggest(
         seed (`int`, *optional*, defaults to 0): the seed of the clustering.
     """
     from ..data.corpora.spec import find_audio_files
-    from ..recipe.adaptation import trained_model_facts
+    from .trained_model import trained_model_facts
 
     if per_emotion < 1:
-        raise RecipeError(f"--per_emotion must be at least 1, got {per_emotion}.")
+        raise AdaptationError(f"--per_emotion must be at least 1, got {per_emotion}.")
     options = folder_corpus_options(speaker_regex=speaker_regex)
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise RecipeError(f"{folder}: no such folder of recordings.")
+        raise AdaptationError(f"{folder}: no such folder of recordings.")
     sheet = Path(sheet).expanduser()
     if sheet.resolve().is_relative_to(root.resolve()):
-        raise RecipeError(
+        raise AdaptationError(
             f"--output {sheet} is inside {folder}: ser-hf never writes its outputs among audio files; write the sheet "
             "elsewhere."
         )
     if sheet.exists():
         answered = [row for row in read_sheet(sheet) if row.answered]
         if answered:
-            raise RecipeError(
+            raise AdaptationError(
                 f"{sheet} holds {len(answered)} answers already: ser-hf suggest never overwrites them; write the new "
                 "sheet elsewhere (--output), or delete this one."
             )
@@ -116,11 +116,13 @@ def suggest(
     speakers, unusable = recording_speakers(recordings, root, options["speaker_regex"])
     usable = [recording for recording in recordings if recording in speakers]
     if not usable:
-        raise RecipeError(f"--speaker_regex {options['speaker_regex']!r} finds no speaker in any file of {folder}.")
+        raise AdaptationError(
+            f"--speaker_regex {options['speaker_regex']!r} finds no speaker in any file of {folder}."
+        )
     scored, skipped = score_recordings(model_dir, usable, speakers, batch_size, corpus=resolved_root.name)
     unusable += skipped
     if not scored["paths"]:
-        raise RecipeError(f"{folder}: the model can read none of its {len(recordings)} recordings (see the log).")
+        raise AdaptationError(f"{folder}: the model can read none of its {len(recordings)} recordings (see the log).")
     order = choose_clips(scored["probabilities"], scored["states"], scored["speakers"], per_emotion, seed=seed)
     rows = []
     for row in order:

@@ -1,4 +1,5 @@
-"""What ``ser-hf adapt`` reads of a trained model before anything heavy is imported, and its constants.
+"""What ``ser-hf adapt`` reads of a trained model before anything heavy is imported, and its constants (the record
+an adaptation writes, ``adaptation.json``, is the run folder's: :func:`ser_hf.run_folder.read_adaptation_record`).
 
 :func:`trained_model_facts` reads the trained model's folder (its ``config.json`` and ``preprocessor_config.json``,
 as JSON: nothing heavy is imported, so a wrong folder is answered at once) and refuses, naming the file and key, a
@@ -14,15 +15,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecipeError
+from .errors import AdaptationError
 
 #: The encoder families whose trained classifiers can be adapted: FAST mode caches their frozen encoder's states, so
 #: only the head trains (a test keeps this list equal to the registry's encoder families).
 ADAPTABLE_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
-
-#: Written by ``ser-hf adapt`` into the adapted model's folder: what it was adapted from, on how many labelled (and
-#: pseudo-labelled) clips, and what the cross-validation kept with its estimate; the model card reads it.
-ADAPTATION_FILE = "adaptation.json"
 
 #: The feature extractors' ``normalization`` values that standardise with stored statistics (an adapted model keeps
 #: its own): ``ser_hf.models.feature_normalization.STATISTICS_NORMALIZATIONS``, which imports torch (a test keeps the
@@ -38,9 +35,11 @@ def _read_json(path: Path, what: str) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise RecipeError(f"{path.parent} is not a trained ser-hf model: it has no {path.name} ({what}).") from None
+        raise AdaptationError(
+            f"{path.parent} is not a trained ser-hf model: it has no {path.name} ({what})."
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RecipeError(f"{path}: cannot be read as JSON ({error}).") from None
+        raise AdaptationError(f"{path}: cannot be read as JSON ({error}).") from None
 
 
 def trained_model_facts(model_dir: str | os.PathLike) -> dict[str, Any]:
@@ -50,35 +49,39 @@ def trained_model_facts(model_dir: str | os.PathLike) -> dict[str, Any]:
     folder that is not a trained ser-hf classifier on a pretrained encoder."""
     folder = Path(model_dir).expanduser()
     if not folder.is_dir():
-        raise RecipeError(f"No such model folder: {folder} (give the output_dir of a ser-hf training run).")
+        raise AdaptationError(f"No such model folder: {folder} (give the output_dir of a ser-hf training run).")
     config = _read_json(folder / "config.json", "the model's configuration")
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
-        raise RecipeError(f"{folder / 'config.json'}: no model_type; is this a transformers model folder?")
+        raise AdaptationError(f"{folder / 'config.json'}: no model_type; is this a transformers model folder?")
     family = model_type.removeprefix("ser_").replace("_", "-")
     if family not in ADAPTABLE_FAMILIES:
-        raise RecipeError(
+        raise AdaptationError(
             f"{folder / 'config.json'}: model_type {model_type!r} cannot be adapted: ser-hf adapt trains the head of "
             f"a classifier on a pretrained speech encoder ({', '.join(ADAPTABLE_FAMILIES)}); train a baseline anew "
             "with ser-hf train."
         )
     id2label = config.get("id2label")
     if not isinstance(id2label, dict) or not id2label:
-        raise RecipeError(f"{folder / 'config.json'}: no id2label, so the model's labels are unknown.")
+        raise AdaptationError(f"{folder / 'config.json'}: no id2label, so the model's labels are unknown.")
     try:
         labels = [str(id2label[key]) for key in sorted(id2label, key=int)]
     except ValueError:
-        raise RecipeError(f"{folder / 'config.json'}: id2label keys must be class numbers, got {sorted(id2label)}.")
+        raise AdaptationError(
+            f"{folder / 'config.json'}: id2label keys must be class numbers, got {sorted(id2label)}."
+        )
     if labels == [f"LABEL_{i}" for i in range(len(labels))]:
-        raise RecipeError(
+        raise AdaptationError(
             f"{folder / 'config.json'}: id2label holds only transformers' placeholder labels (LABEL_0 to "
             f"LABEL_{len(labels) - 1}): {folder} is a bare encoder, not a trained emotion classifier; train one with "
             "ser-hf train first."
         )
     if len(set(labels)) != len(labels):
-        raise RecipeError(f"{folder / 'config.json'}: id2label names a label twice: {labels}.")
+        raise AdaptationError(f"{folder / 'config.json'}: id2label names a label twice: {labels}.")
     if not (folder / "model.safetensors").is_file():
-        raise RecipeError(f"{folder} has no model.safetensors: ser-hf adapt starts from a model saved in safetensors.")
+        raise AdaptationError(
+            f"{folder} has no model.safetensors: ser-hf adapt starts from a model saved in safetensors."
+        )
     extractor = _read_json(folder / "preprocessor_config.json", "the model's feature extractor")
     facts = {
         "family": family,
@@ -92,42 +95,9 @@ def trained_model_facts(model_dir: str | os.PathLike) -> dict[str, Any]:
     return facts
 
 
-#: What ``adaptation.json``'s ``selection`` must hold for the card, the labelling page and the command to read it.
-SELECTION_KEYS = {"chosen": str, "unchanged": bool, "estimate": dict, "estimate_line": str}
-
-
-def read_adaptation_record(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``adaptation.json`` of an adapted model's folder (`None` where there is none), checked: a file that is not
-    JSON, not a mapping, or whose ``selection`` is not a mapping holding :data:`SELECTION_KEYS` of their types is a
-    :class:`~ser_hf.errors.RecipeError` in one line naming the file and the key (a damaged or hand-edited record)."""
-    path = Path(folder).expanduser() / ADAPTATION_FILE
-    if not path.is_file():
-        return None
-    record = _read_json(path, "the adaptation's record")
-    if not isinstance(record, dict):
-        raise RecipeError(f"{path}: not a mapping of the adaptation's record but {type(record).__name__}.")
-    selection = record.get("selection")
-    if not isinstance(selection, dict):
-        raise RecipeError(
-            f"{path}: 'selection' is {type(selection).__name__}, not the mapping ser-hf adapt writes (what the "
-            "cross-validation kept); adapt the model again to rewrite it."
-        )
-    for key, kind in SELECTION_KEYS.items():
-        if not isinstance(selection.get(key), kind):
-            raise RecipeError(
-                f"{path}: selection.{key} is {selection.get(key)!r}, not a {kind.__name__} as ser-hf adapt writes it; "
-                "adapt the model again to rewrite it."
-            )
-    fitted = record.get("fitted_clips", [])
-    if not isinstance(fitted, list) or not all(isinstance(digest, str) for digest in fitted):
-        raise RecipeError(f"{path}: fitted_clips is not a list of clip digests.")
-    return record
-
-
 __all__ = [
     "ADAPTABLE_FAMILIES",
-    "ADAPTATION_FILE",
     "ADAPTATION_SELF_TRAINING_SHARE",
-    "read_adaptation_record",
+    "STORED_STATISTICS",
     "trained_model_facts",
 ]

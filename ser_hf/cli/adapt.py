@@ -113,7 +113,7 @@ def adapt_command(args: argparse.Namespace) -> int:
         labels_csv=args.labels_csv,
         seed=args.seed,
     )
-    from ..recipe.adaptation import read_adaptation_record
+    from ..run_folder import read_adaptation_record
 
     record = read_adaptation_record(args.output_dir)
     print(record["selection"]["estimate_line"])  # the last line: how good the kept model is expected to be

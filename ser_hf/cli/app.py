@@ -117,7 +117,7 @@ def app_command(args: argparse.Namespace) -> int:
     else:
         from pathlib import Path
 
-        from ..adaptation.labelling_page import build_labelling_app
+        from .labelling_page import build_labelling_app
 
         folder = Path(args.label).expanduser()
         sheet = args.sheet or folder.resolve().with_name(f"{folder.resolve().name}.labels.csv")

@@ -12,20 +12,20 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..data.errors import CorpusError, LeakageError, SplitError
-from ..errors import SettingHint, Spelling
+from ..errors import SerHfError, SettingHint, Spelling
 from ..extras import MissingExtraError
 from ..hub.token import redact_tokens
 from ..training.errors import NonFiniteLossError
 
-#: Errors of input (a path, a label, a split option, a recipe value, a clip), of the file system (a folder that cannot
-#: be written, a name too long: OSError naming the path) or of the Hub (no access, no repository, unreachable:
+#: Errors of input (:class:`~ser_hf.errors.SerHfError`: a path, a label, a split option, a recipe value, a clip, an
+#: adaptation's folders; ValueError for those the libraries under ser-hf raise), of the file system (a folder that
+#: cannot be written, a name too long: OSError naming the path) or of the Hub (no access, no repository, unreachable:
 #: HubPushError is a ConnectionError), a training loss that turned NaN (its message names the step, the clips and the
 #: fix), and an optional part of ser-hf that a command needs and is not installed (MissingExtraError, naming the
 #: command that installs it): one line naming it, no traceback. Anything else is a bug and keeps its traceback.
-#: ``RecipeError`` is a ValueError and ``huggingface_hub``'s ``HfHubHTTPError`` an OSError: both are caught without
-#: importing their modules (transformers, the Hub client) before a command needs them.
-USER_ERRORS = (CorpusError, SplitError, LeakageError, NonFiniteLossError, MissingExtraError, ValueError, OSError)
+#: ``huggingface_hub``'s ``HfHubHTTPError`` is an OSError: it is caught without importing the Hub client before a
+#: command needs it.
+USER_ERRORS = (SerHfError, NonFiniteLossError, MissingExtraError, ValueError, OSError)
 
 #: What ``ser-hf train`` (and ``python -m ser_hf.train``) says after Ctrl-C: a run saves checkpoints and picks up from
 #: the last one when the same command runs again.

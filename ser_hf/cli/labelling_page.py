@@ -31,9 +31,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..errors import RecipeError
-from ..recipe.adaptation import ADAPTATION_FILE, read_adaptation_record
-from .sheet import (
+from ..adaptation.errors import AdaptationError
+from ..adaptation.sheet import (
     NOT_EMOTIONS,
     NOT_SPEECH,
     SKIP,
@@ -45,6 +44,7 @@ from .sheet import (
     record_answer,
     sheet_order,
 )
+from ..run_folder import ADAPTATION_FILE, read_adaptation_record
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +182,10 @@ class LabellingSession:
         return job
 
     def _adapt(self, job: AdaptationJob, test_speakers: list[str]) -> None:
+        from ..adaptation.adapt import adapt
         from ..deploy.app import EmotionRecognizer
         from ..deploy.pipelines import load_classifier
         from ..run_folder import REPORT_MARKDOWN
-        from .adapt import adapt
 
         handler = _LastLine(job)
         progress_loggers = [logging.getLogger(name) for name in PROGRESS_LOGGERS]
@@ -203,7 +203,7 @@ class LabellingSession:
             # What the adaptation kept and how good it is expected to be on new speakers (ser-hf adapt's last line).
             record = read_adaptation_record(job.output_dir) or {}
             if not record:
-                raise RecipeError(f"{job.output_dir / ADAPTATION_FILE}: missing; the adaptation wrote no record.")
+                raise AdaptationError(f"{job.output_dir / ADAPTATION_FILE}: missing; the adaptation wrote no record.")
             job.estimate = record["selection"]["estimate_line"]
             job.unchanged = bool(record["selection"]["unchanged"])
             if not job.unchanged:  # a model kept as it was is the original: nothing new to try
@@ -214,7 +214,7 @@ class LabellingSession:
             job.report = report.read_text() if report.is_file() else ""
             job.state = "done"
             logger.info("Adapted model served beside the original: %s", job.output_dir)
-        except (RecipeError, ValueError, OSError, RuntimeError) as error:
+        except (AdaptationError, ValueError, OSError, RuntimeError) as error:
             job.state, job.error = "failed", str(error)
             logger.warning("The adaptation failed: %s", error)
         except Exception as error:  # a bug must not leave the page saying "Adapting" for ever
@@ -351,14 +351,14 @@ class LabellingPage:
         logger.warning("Labelling page: %s", message)
         try:
             rows = self.session.rows()
-        except (RecipeError, ValueError, OSError):
+        except (AdaptationError, ValueError, OSError):
             return shown, message, "No clip to show until the sheet can be read again.", None, "", []
         return self.view(self.locate(shown, rows)[0], rows, notice=message)
 
     def _guarded(self, shown: Any, request) -> tuple:
         try:
             return request()
-        except (RecipeError, ValueError, OSError) as error:  # the sheet, as a user or another program left it
+        except (AdaptationError, ValueError, OSError) as error:  # the sheet, as a user or another program left it
             return self._trouble(shown, str(error))
 
     def open(self, shown: Any = None) -> tuple:
@@ -522,23 +522,23 @@ def build_labelling_app(
     page of the recordings in `folder` as its first tab. The sheet `sheet` is read if it exists; otherwise
     ``ser-hf suggest`` writes it first (`speaker_regex`, `per_emotion`). Adapted models go to `output_dir` (default:
     ``SHEET.adapted`` beside the sheet)."""
+    from ..adaptation.adapt import resolve_model_folder
+    from ..adaptation.trained_model import trained_model_facts
     from ..deploy.app import MAX_RECORDING_MINUTES, build_app
-    from ..recipe.adaptation import trained_model_facts
-    from .adapt import resolve_model_folder
 
     folder = Path(folder).expanduser()
     sheet = Path(sheet).expanduser()
     if not folder.is_dir():
-        raise RecipeError(f"--label {folder}: no such folder of recordings.")
+        raise AdaptationError(f"--label {folder}: no such folder of recordings.")
     if not sheet.exists():
-        from .suggest import suggest
+        from ..adaptation.suggest import suggest
 
         logger.info("No sheet %s yet: choosing the clips to label (ser-hf suggest).", sheet)
         suggest(model, folder, sheet, per_emotion=per_emotion, speaker_regex=speaker_regex, revision=revision)
     labels = trained_model_facts(resolve_model_folder(model, revision))["labels"]
     output = Path(output_dir).expanduser() if output_dir else sheet.with_name(f"{sheet.stem}.adapted")
     if output.resolve().is_relative_to(folder.resolve()):
-        raise RecipeError(
+        raise AdaptationError(
             f"The adapted models' folder {output} is inside {folder}: ser-hf never writes its outputs among audio "
             "files."
         )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Optional
 
-from ..errors import SettingHint, Spelling, setting_spelling
+from ..errors import SerHfError, SettingHint, Spelling, setting_spelling
 
 if TYPE_CHECKING:
     from .audit import LeakageReport
 
 
-class CorpusError(ValueError):
+class CorpusError(SerHfError):
     """A corpus could not be loaded: the message names the folder, file, code or value at fault."""
 
 
@@ -97,7 +97,7 @@ class RecordingTooLongError(InvalidClipError):
     """A recording longer than a caller's bound, found by decoding no further than the bound."""
 
 
-class SplitError(ValueError):
+class SplitError(SerHfError):
     """A split cannot be made as asked (unknown speaker, overlapping lists, too few speakers ...)."""
 
 
@@ -105,13 +105,14 @@ class TooManyFoldsError(SplitError):
     """A speaker k-fold asked for more folds than the dataset has speakers (``folds`` and ``speakers`` say how many),
     so that each command can name the flag its user typed."""
 
-    def __init__(self, message: str, folds: int, speakers: int):
-        super().__init__(message)
+    def __init__(self, message: str, folds: int, speakers: int, parameter: Optional[str] = None):
+        super().__init__(message, parameter=parameter)
         self.folds, self.speakers = folds, speakers
 
 
-class LeakageError(RuntimeError):
-    """A split leaks: the message says how, ``report`` has the details."""
+class LeakageError(SerHfError, RuntimeError):
+    """A split leaks: the message says how, ``report`` has the details. A RuntimeError too, as it was before the
+    errors had a common base."""
 
     def __init__(self, report: LeakageReport):
         self.report = report

@@ -176,7 +176,7 @@ def build_app(
             decoded; `None` for no limit.
         extra_tabs (`Callable`, *optional*): renders more tabs of the app (Gradio components built inside it), shown
             before the "Try" tab, which then becomes a tab too (the labelling page of
-            :mod:`ser_hf.labelling_page`).
+            :mod:`ser_hf.cli.labelling_page`).
         second_model (`Callable`, *optional*): asked at each classification for another model to score the recording
             with beside this one, ``(title, recognizer, report markdown)`` or `None` while there is none (an adapted
             model, served once its adaptation ends, without restarting the app).

@@ -314,8 +314,8 @@ def run_learning_curve(
     """Run the learning curve of `model` on the corpus in `data_dir` (module docstring) into the result file
     `output`; returns its document (``summary``: per condition, arm and k, the mean UA over the draws, and every
     cell)."""
+    from ..adaptation.trained_model import trained_model_facts
     from ..data.splits import rows_fingerprint
-    from ..recipe.adaptation import trained_model_facts
 
     for flag, given, known in (("--arms", arms, ARMS), ("--conditions", conditions, CONDITIONS)):
         unknown = sorted(set(given) - set(known))
@@ -524,7 +524,7 @@ def _scores(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 def _estimate(output: Path) -> dict[str, Any]:
     """What the adaptation in `output` kept and its own cross-validated estimate (``adaptation.json``)."""
-    from ..recipe.adaptation import read_adaptation_record
+    from ..run_folder import read_adaptation_record
 
     selection = read_adaptation_record(output)["selection"]
     estimate, before = selection["estimate"], selection.get("before_adaptation") or {}

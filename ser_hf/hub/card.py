@@ -28,12 +28,20 @@ from ..atomic_files import atomic_path
 from ..data.corpora import CORPORA, CorpusSpec
 from ..evaluation.report import no_test_split_text, validation_choices, validation_role
 from ..models import BASELINES, EnsembleConfig
-from ..recipe.adaptation import read_adaptation_record
 from ..recipe.augmentation_arguments import AugmentationArguments
 from ..recipe.data_arguments import DataArguments
 from ..recipe.fields import card_rows
 from ..recipe.training_arguments import SERTrainingArguments
-from ..run_folder import CARD_FILE, RECIPE_FILE, RUN_CONFIG_FILE, SUMMARY_FILE, RunDir, RunRecord, read_run
+from ..run_folder import (
+    CARD_FILE,
+    RECIPE_FILE,
+    RUN_CONFIG_FILE,
+    SUMMARY_FILE,
+    RunDir,
+    RunRecord,
+    read_adaptation_record,
+    read_run,
+)
 from ..run_record import RunReport
 from .card_results import (
     EVAL_REPORT_COLUMNS,

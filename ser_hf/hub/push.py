@@ -29,8 +29,15 @@ from ..hub_timeouts import (
     transport_errors,
     use_hub_timeout,
 )
-from ..recipe.adaptation import read_adaptation_record
-from ..run_folder import CARD_FILE, CLIP_FINGERPRINT_FILE, CROSS_CORPUS_JSON, EVAL_REPORT_JSON, LOCK_FILE, RunDir
+from ..run_folder import (
+    CARD_FILE,
+    CLIP_FINGERPRINT_FILE,
+    CROSS_CORPUS_JSON,
+    EVAL_REPORT_JSON,
+    LOCK_FILE,
+    RunDir,
+    read_adaptation_record,
+)
 from .card import SERCardData, create_model_card
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 

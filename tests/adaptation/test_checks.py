@@ -12,8 +12,8 @@ import pytest
 from huggingface_hub import constants
 
 from ser_hf.adaptation import check_adaptation
+from ser_hf.adaptation.errors import AdaptationError
 from ser_hf.cli import main as cli_main
-from ser_hf.errors import RecipeError
 from tests.conftest import RAVDESS_SAMPLE
 from tests.training.test_adaptation import write_model_config
 
@@ -77,7 +77,7 @@ def test_unlabelled_recordings_that_are_labelled_clips_are_left_out_of_self_trai
     assert sorted(Path(path).name for path in plan.unlabelled) == ["U_new_1.flac", "U_new_2.flac"]
     assert set(plan.unlabelled.values()) == {"U"}
     # The labelled folder itself as the unlabelled one: nothing left to self-train on, said at once.
-    with pytest.raises(RecipeError, match="every recording in it is a clip of --data_dir"):
+    with pytest.raises(AdaptationError, match="every recording in it is a clip of --data_dir"):
         check_adaptation(model, labelled, tmp_path / "out", unlabelled_dir=labelled, corpus_options=PATTERNS)
     assert not (tmp_path / "out").exists()
 

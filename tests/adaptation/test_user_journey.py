@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ser_hf.adaptation.trained_model import STORED_STATISTICS
 from ser_hf.cli import main as cli_main
-from ser_hf.recipe.adaptation import STORED_STATISTICS
 from ser_hf.recipe.data_arguments import DataArguments
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.train import main as train_main

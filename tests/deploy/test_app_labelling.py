@@ -20,7 +20,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 gradio = pytest.importorskip("gradio")
 
-from ser_hf.adaptation.labelling_page import SHEET_RELOADED, build_labelling_app  # noqa: E402
+from ser_hf.cli.labelling_page import SHEET_RELOADED, build_labelling_app  # noqa: E402
 from ser_hf.deploy.app import launch_options  # noqa: E402
 from tests.deploy.test_app import browser, free_port  # noqa: E402, F401
 
@@ -141,7 +141,7 @@ def test_a_browser_test_without_chromium_fails_where_ci_requires_the_browser(mon
 @pytest.fixture
 def page(tmp_path):
     """The page's requests (no server, no model) over a sheet of four shipped clips."""
-    from ser_hf.adaptation.labelling_page import LabellingPage, LabellingSession
+    from ser_hf.cli.labelling_page import LabellingPage, LabellingSession
 
     folder = tmp_path / "recordings"
     folder.mkdir()
@@ -156,7 +156,7 @@ def page(tmp_path):
 
 
 def labelling_warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "ser_hf.adaptation.labelling_page" and r.levelno >= 30]
+    return [r.getMessage() for r in caplog.records if r.name == "ser_hf.cli.labelling_page" and r.levelno >= 30]
 
 
 def test_an_answer_goes_to_the_clip_played_when_the_sheet_was_sorted_on_disk_and_the_page_is_told(page):
@@ -182,7 +182,7 @@ def test_a_missing_sheet_is_one_sentence_on_the_page_and_one_line_in_the_log(pag
     page, sheet = page
     shown = page.open()[0]
     sheet.unlink()
-    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+    with caplog.at_level(logging.INFO, logger="ser_hf.cli.labelling_page"):
         for request in (lambda: page.step(shown, 1), lambda: page.open(shown), lambda: page.answer("sad", shown)):
             caplog.clear()
             kept, notice, about, audio, progress, table = request()
@@ -197,7 +197,7 @@ def test_a_selection_that_names_no_clip_is_one_sentence_and_one_log_line(page, c
     page, sheet = page
     shown = page.open()[0]
     event = gradio.SelectData(None, {"index": [row, 1], "value": "x", "row_value": None})
-    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+    with caplog.at_level(logging.INFO, logger="ser_hf.cli.labelling_page"):
         kept, notice, about, *_ = page.select(shown, event)
     assert notice == f"That selection ({row!r}) names no clip of the sheet: choose a row of the table."
     assert kept["path"] == shown["path"] and about.startswith("Clip 1 of 4")
@@ -252,7 +252,7 @@ def test_in_the_browser_a_deleted_sheet_then_next_is_one_sentence_and_one_log_li
     wait_for(lambda: "Clip 1 of" in page_text(), what="the first clip")
     sheet.unlink()
     missing = f"{sheet}: no such labelling sheet (ser-hf suggest writes one)."
-    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+    with caplog.at_level(logging.INFO, logger="ser_hf.cli.labelling_page"):
         browser.find_element(By.ID, "label-next").click()
         wait_for(lambda: missing in page_text(), what="the missing sheet said on the page")
         assert "Error" not in page_text()
@@ -293,7 +293,7 @@ def test_selections_sent_over_http_as_a_hostile_page_would_are_answered_without_
     (select,) = [block for block in app.fns.values() if getattr(block.fn, "__name__", "") == "chosen"]
     base = url.rstrip("/")
     notices = []
-    with caplog.at_level(logging.INFO, logger="ser_hf.adaptation.labelling_page"):
+    with caplog.at_level(logging.INFO, logger="ser_hf.cli.labelling_page"):
         for number, row in enumerate([read_sheet(sheet)[1].path, 1.5, None]):
             session = f"hostile{number}"
             joined = httpx.post(
@@ -331,8 +331,8 @@ def test_an_adaptation_that_kept_the_model_says_kept_unchanged_and_offers_nothin
     import importlib
     import json
 
-    from ser_hf.adaptation.labelling_page import AdaptationJob
     from ser_hf.adaptation.selection import estimate_line
+    from ser_hf.cli.labelling_page import AdaptationJob
 
     page, _ = page
     selection = {

@@ -13,12 +13,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainingArguments, WhisperConfig
 
-from ser_hf.errors import RecipeError
+from ser_hf.adaptation.errors import AdaptationError
+from ser_hf.adaptation.trained_model import ADAPTABLE_FAMILIES, STORED_STATISTICS, trained_model_facts
 from ser_hf.inputs.fast_mode import CachedEncoderHead
 from ser_hf.models import build_ssl_classifier
 from ser_hf.models.feature_normalization import STATISTICS_NORMALIZATIONS
 from ser_hf.models.runtime.registry import ENCODER_FAMILIES
-from ser_hf.recipe.adaptation import ADAPTABLE_FAMILIES, STORED_STATISTICS, trained_model_facts
 from ser_hf.training.trainer import SERTrainer
 from tests.conftest_models import TINY_WHISPER
 
@@ -125,8 +125,8 @@ def write_model_config(folder: Path, **config) -> Path:
 )
 def test_a_folder_that_is_no_trained_ser_hf_classifier_is_refused_naming_the_file(tmp_path, config, message):
     folder = write_model_config(tmp_path / "model", **config)
-    with pytest.raises(RecipeError, match=message) as error:
+    with pytest.raises(AdaptationError, match=message) as error:
         trained_model_facts(folder)
     assert "config.json" in str(error.value)
-    with pytest.raises(RecipeError, match="No such model folder"):
+    with pytest.raises(AdaptationError, match="No such model folder"):
         trained_model_facts(tmp_path / "missing")
