@@ -64,9 +64,9 @@ from .clip_lengths import leave_out_clips_too_long, leave_out_clips_too_short, r
 from .conditions import check_conditions_for_clips, condition_record, degraded_clips, keep_emotions_per_speaker
 from .constants import INTERVAL_METRICS, SPLITS
 from .eval_report import corpus_relation, write_eval_report
-from .metrics import classification_metrics, clip_predictions
 from .report import validation_choices
 from .setup_shift import setup_shift_report, standardized_states
+from .shared_labels import evaluated_labels, scores_among, shared_label_clips
 from .speaker_check import checked_head_statistics, checks_speakers, set_speaker_check, warn_unchecked
 
 logger = logging.getLogger(__name__)
@@ -261,14 +261,6 @@ def _speakers_clips(dataset: Dataset, source: CorpusSource, speakers: Sequence[s
     return dataset.filter(lambda speaker: speaker in wanted, input_columns="speaker_id")
 
 
-def evaluated_labels(
-    model_labels: Sequence[str], corpus_labels: Sequence[str], labels: Optional[Sequence[str]] = None
-) -> list[str]:
-    """The labels both the model and the corpus have (and ``labels``, when given), in the model's order."""
-    wanted = set(corpus_labels) & (set(labels) if labels is not None else set(model_labels))
-    return [label for label in model_labels if label in wanted]
-
-
 @torch.no_grad()
 def predict_logits(
     model: PreTrainedModel,
@@ -432,68 +424,6 @@ def _training_overlap(trained: TrainedModel, source: CorpusSource, speakers: Seq
     }
 
 
-def scores_among(
-    paths: Sequence[str],
-    speakers: Sequence[str],
-    clip_labels: Sequence[str],
-    scores: np.ndarray,
-    score_labels: Sequence[str],
-    labels: Sequence[str],
-    *,
-    sexes: Optional[Sequence[Optional[str]]] = None,
-    corpora: Optional[Sequence[str]] = None,
-) -> dict[str, Any]:
-    """The metrics (with their speaker-bootstrap intervals) and ``clip_predictions`` of clips of `labels` whose model
-    scores (`scores`: logits or log-probabilities, a column per label of `score_labels`, which may hold more) choose
-    among `labels` only: how a model is scored on the labels it shares with a corpus (:func:`evaluate_on_dataset`,
-    leave-one-corpus-out's left-out corpus)."""
-    labels = list(labels)
-    columns = [list(score_labels).index(label) for label in labels]
-    chosen = np.asarray(scores)[:, columns]
-    targets = [labels.index(label) for label in clip_labels]
-    metrics = classification_metrics(targets, chosen, labels, speakers=speakers, sexes=sexes, corpora=corpora)
-    metrics["clip_predictions"] = clip_predictions(paths, speakers, targets, chosen, labels)
-    return metrics
-
-
-def _shared_label_clips(
-    trained: TrainedModel, dataset: Dataset, source: CorpusSource, key: str, labels: Optional[Sequence[str]]
-) -> tuple[Dataset, list[str], dict[str, int], dict[str, int], Optional[Dataset]]:
-    """``(clips scored, the labels they are scored on, clips dropped by label, of them those of labels the model
-    lacks, the dropped clips or None)``: the clips of the labels the model and the corpus share (and `labels`)."""
-    corpus_labels = dataset.features["label"].names
-    shared = evaluated_labels(trained.labels, corpus_labels, labels)
-    if len(shared) < 2:
-        raise ValueError(
-            f"{trained.name_or_path} (labels {trained.labels}) and {source.identity} (labels "
-            f"{corpus_labels}) share {len(shared)} label(s) {shared}: nothing to classify."
-        )
-    names = column_values(dataset, "label")
-    dropped: dict[str, int] = {}
-    for index in names:
-        if corpus_labels[index] not in shared:
-            dropped[corpus_labels[index]] = dropped.get(corpus_labels[index], 0) + 1
-    # Of those, the clips whose label the model has no output for: left unscored whatever was asked, and said.
-    unknown_label_clips = {label: dropped[label] for label in sorted(dropped) if label not in trained.labels}
-    if unknown_label_clips:
-        logger.warning(
-            "%s knows no %s: %d of the %d clips of %s are left unscored (%s); its figures cover %s only.",
-            trained.name,
-            " or ".join(unknown_label_clips),
-            sum(unknown_label_clips.values()),
-            len(names),
-            key,
-            ", ".join(f"{label} {count}" for label, count in unknown_label_clips.items()),
-            ", ".join(shared),
-        )
-    other_labels = None
-    if dropped:
-        keep_ids = {corpus_labels.index(label) for label in shared}
-        other_labels = dataset.filter(lambda label: label not in keep_ids, input_columns="label")
-        dataset = dataset.filter(lambda label: label in keep_ids, input_columns="label")
-    return dataset, shared, dropped, unknown_label_clips, other_labels
-
-
 def evaluate_on_dataset(
     trained: TrainedModel,
     dataset: Dataset,
@@ -510,7 +440,7 @@ def evaluate_on_dataset(
     if keep is not None:
         dataset = _speakers_clips(dataset, source, keep)
     key = f"{source.identity} ({split_name})"
-    dataset, shared, dropped, unknown_label_clips, other_labels = _shared_label_clips(
+    dataset, shared, dropped, unknown_label_clips, other_labels = shared_label_clips(
         trained, dataset, source, key, labels
     )
     dataset, unscored = leave_out_clips_too_short(trained, dataset, key)
@@ -827,8 +757,6 @@ __all__ = [
     "load_evaluation_corpus",
     "load_trained_model",
     "predict_logits",
-    "evaluated_labels",
-    "scores_among",
     "score_conditions",
     "run_training_sources",
 ]

@@ -90,12 +90,12 @@ def scored_labels(own: Sequence[str], model_labels: Sequence[str], shared: Seque
 
 def restrict_choice(evaluation: Mapping[str, Any], labels: Sequence[str]) -> dict:
     """An evaluation (a report's ``evaluation["test"]`` as a dict) of clips of `labels` by a model trained on more,
-    scored again with the model's choice restricted to them (:func:`~ser_hf.evaluation.evaluate_model.scores_among`,
+    scored again with the model's choice restricted to them (:func:`~ser_hf.evaluation.shared_labels.scores_among`,
     as ``ser-hf evaluate`` scores a corpus on the labels it shares with a model): its metrics and speaker-bootstrap
     intervals from its ``clip_predictions``, each clip's scores of those emotions renormalised."""
     import numpy as np
 
-    from ..evaluation.evaluate_model import scores_among
+    from ..evaluation.shared_labels import scores_among
 
     labels = list(labels)
     clips = evaluation["clip_predictions"]
