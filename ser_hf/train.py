@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from .data.corpus_sources import missing_corpus_hint
 from .errors import RecipeError
-from .recipe.keys import check_recipe_before_imports
+from .recipe.keys import check_recipe_before_imports, split_recipe_args
 from .recipe.usage import HELP_ALL_FLAG, check_command_line_flags, help_requested, train_help
 from .recipe.values import overrides_before_imports
 from .recipe.yaml_io import read_recipe_file
@@ -43,27 +43,23 @@ def main(args: Optional[Sequence[str]] = None) -> list[RunReport]:
     if help_flag is not None:
         sys.stdout.write(train_help())
         return []
-    # The recipe's keys and the command line's flags, before torch and transformers load: a misspelt key is
-    # answered at once; a missing corpus folder, with where the corpus comes from and the flag to pass.
+    # The recipe file and the flags, each read once; its keys and values, and the flags' names, checked before torch
+    # and transformers load: a misspelt key is answered at once; a missing corpus folder, with where the corpus comes
+    # from and the flag to pass.
+    path, flags = split_recipe_args(args)
+    values = read_recipe_file(path) if path is not None else {}
+    overrides = overrides_before_imports(flags)
     try:
-        check_recipe_before_imports(args)
+        check_recipe_before_imports(path, values, overrides)
     except RecipeError as error:
-        hint = missing_corpus_hint(recipe_values(args))
+        hint = missing_corpus_hint({**values, **overrides}) if path is not None else None
         if hint:
             raise RecipeError(f"{error} {hint}") from None
         raise
-    check_command_line_flags(args[1:] if args and not str(args[0]).startswith("-") else args)
+    check_command_line_flags(flags)
     from .training.run_recipe import run_recipe
 
-    return run_recipe(args)
-
-
-def recipe_values(args: Sequence[str]) -> dict:
-    """The values of ``RECIPE.yaml [--key value ...]``, the command line's over the file's (as checked before the
-    imports; the parser reads them again)."""
-    if not args or str(args[0]).startswith("-"):
-        return {}
-    return {**read_recipe_file(args[0]), **overrides_before_imports(list(args[1:]))}
+    return run_recipe(args, file_values=values)
 
 
 if __name__ == "__main__":

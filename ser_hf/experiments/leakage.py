@@ -268,10 +268,8 @@ def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
         # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
         # random run's recipe is the study's with its split keys (protocol, the shares the study drew, no speaker
         # lists) written too, so that it runs again as it ran.
-        run_recipe_args = [*recipe_args, "--output_dir", str(study_dir / run)]
-        if run == RANDOM_RUN:
-            run_recipe_args += [f"--{key}" for key in RANDOM_SPLIT_KEYS]
-        finish_run(run_recipe.replace(push_to_hub=False), [reports[run]], recipe_args=run_recipe_args)
+        given = {*parsed.given, "output_dir", *(RANDOM_SPLIT_KEYS if run == RANDOM_RUN else ())}
+        finish_run(run_recipe.replace(push_to_hub=False, given=given), [reports[run]])
 
     study = study_report(reports, audits, recipe, model_args.model_type, data_args.corpus)
     study["output_dir"] = str(study_dir)

@@ -349,8 +349,7 @@ def run_point(point: SweepPoint) -> dict[str, Any]:
     )
     logger.info("Sweep point %s: training into %s", point.values, point.run_dir)
     started = time.time()
-    recipe = Recipe.from_values(point.recipe)
-    run_parsed_recipe(recipe.replace(args=[str(recipe_path)]))
+    run_parsed_recipe(Recipe.from_values(point.recipe, given=point.recipe.keys(), path=str(recipe_path)))
     write_text_atomic(
         point.run_dir / POINT_MARKER,
         json.dumps(

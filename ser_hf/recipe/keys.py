@@ -7,13 +7,12 @@ after the seconds those imports take. The keys and ranges come from the recipe's
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ..errors import RecipeError
 from .errors import unknown_key_message
 from .schema import recipe_keys_before_imports, schema_is_current
-from .values import overrides_before_imports, value_problems
-from .yaml_io import read_recipe_file
+from .values import value_problems
 
 #: The recipe key that lists an ensemble's member recipes (:mod:`ser_hf.training.ensemble`); an ensemble recipe holds
 #: keys of its own, which it checks itself.
@@ -30,25 +29,31 @@ def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: s
         )
 
 
-def check_recipe_before_imports(args: Sequence[str]) -> None:
-    """For ``RECIPE.yaml [--key value ...]``: stop on a recipe that is not a YAML mapping, holds an unknown key (with
-    the recipe parser's message), a number out of its range or a path that does not exist
+def split_recipe_args(args: Sequence[str]) -> tuple[Optional[str], list[str]]:
+    """``RECIPE.yaml [--key value ...]`` as the recipe file (`None` without one) and the flags."""
+    args = [str(arg) for arg in args]
+    if args and not args[0].startswith("-"):
+        return args[0], args[1:]
+    return None, args
+
+
+def check_recipe_before_imports(path: Optional[str], values: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """For the recipe file `path`, its `values` and the command line's `overrides` (read leniently:
+    :func:`~ser_hf.recipe.values.overrides_before_imports`): stop on an unknown key of the file (with the recipe
+    parser's message), a number out of its range or a path that does not exist
     (:func:`~ser_hf.recipe.values.value_problems`, on the file's values with the command line's over them), before
     torch and transformers are imported. Ensemble recipes are left to the ensemble, and keys the schema lacks under a
     transformers other than the schema's to the parser."""
-    if not args or str(args[0]).startswith("-"):
-        return
-    values = read_recipe_file(args[0])
-    if ENSEMBLE_MEMBERS_KEY in values:
+    if path is None or ENSEMBLE_MEMBERS_KEY in values:
         return
     if schema_is_current():
-        check_recipe_keys(values, recipe_keys_before_imports(), args[0])
-    problems = value_problems({**values, **overrides_before_imports(list(args[1:]))})
+        check_recipe_keys(values, recipe_keys_before_imports(), path)
+    problems = value_problems({**values, **overrides})
     if len(problems) == 1:
-        raise RecipeError(f"{problems[0]} (recipe {args[0]})")
+        raise RecipeError(f"{problems[0]} (recipe {path})")
     if problems:
         numbered = " ".join(f"({number}) {problem}" for number, problem in enumerate(problems, start=1))
-        raise RecipeError(f"{len(problems)} values of recipe {args[0]} cannot work: {numbered}")
+        raise RecipeError(f"{len(problems)} values of recipe {path} cannot work: {numbered}")
 
 
-__all__ = ["ENSEMBLE_MEMBERS_KEY", "check_recipe_before_imports", "check_recipe_keys"]
+__all__ = ["ENSEMBLE_MEMBERS_KEY", "check_recipe_before_imports", "check_recipe_keys", "split_recipe_args"]

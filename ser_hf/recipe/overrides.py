@@ -18,15 +18,16 @@ from .yaml_io import load_yaml
 
 def recipe_keys() -> set[str]:
     """Every key a recipe may set (the fields of the four recipe dataclasses)."""
-    from .parser import RecipeParser  # the dataclasses import the models: only where a key is checked
+    from .parser import recipe_field_names  # the dataclasses import the models: only where a key is checked
 
-    return RecipeParser().field_names()
+    return set(recipe_field_names())
 
 
 def read_recipe_values(path: str | os.PathLike, sections: Sequence[str] = ()) -> tuple[dict[str, Any], dict]:
     """The recipe's values and, apart, its experiment ``sections`` (such as ``sweep``), after checking that every
     other key is a recipe key."""
-    from .parser import check_recipe_keys, read_recipe_file
+    from .keys import check_recipe_keys
+    from .yaml_io import read_recipe_file
 
     values = read_recipe_file(path)
     extracted = {name: values.pop(name) for name in sections if name in values}

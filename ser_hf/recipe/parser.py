@@ -1,27 +1,31 @@
-"""The recipe parser: ``RECIPE.yaml [--key value ...]`` into the recipe's dataclasses. The YAML sets the parser's
-defaults (as TRL's ``TrlParser`` does) and command-line flags override them; an unknown key, a value of the wrong type
-or one outside a key's choices stops the run before any work, naming the key and the file.
+"""The recipe parser: ``RECIPE.yaml [--key value ...]`` into the recipe's dataclasses. The file's values are read once,
+the command line's flags once (typed by the dataclasses' fields, through :class:`RecipeParser`), the flags' values over
+the file's; the dataclasses are then built from those values directly (:func:`build_sections`), which is also the
+library's entry for values that come from no file (:meth:`ser_hf.recipe.Recipe.from_values`). An unknown key, a value
+of the wrong type or one outside a key's choices stops the run before any work, naming the key and the file.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections.abc
 import copy
 import dataclasses
 import enum
+import functools
 import os
-import sys
 import types
 import typing
 from typing import Any, Literal, Mapping, Optional, Sequence
 
 from transformers import HfArgumentParser
+from transformers.hf_argparser import string_to_bool
 
 from ..errors import RecipeError
 from .augmentation_arguments import AugmentationArguments
 from .data_arguments import DataArguments
 from .fields import FACT_KEYS
-from .keys import check_recipe_keys
+from .keys import check_recipe_keys, split_recipe_args
 from .model_arguments import ModelArguments
 from .training_arguments import SERTrainingArguments
 from .usage import TRAIN_USAGE, unknown_flags_error
@@ -33,8 +37,8 @@ RECIPE_DATACLASSES = (ModelArguments, DataArguments, AugmentationArguments, SERT
 
 
 class RecipeParser(HfArgumentParser):
-    """`HfArgumentParser` for ``RECIPE.yaml [--key value ...]``: the YAML sets the parser's defaults (as TRL's
-    ``TrlParser`` does), command-line flags override them, and unknown keys in either are errors."""
+    """`HfArgumentParser` for the ``--key value`` flags after a recipe (and ``--help-all``): each flag's value typed by
+    its field; a flag not given is left out (:meth:`parse_flags`), so that it never replaces the recipe's value."""
 
     def __init__(self, dataclass_types=RECIPE_DATACLASSES, **kwargs):
         kwargs.setdefault("usage", f"{TRAIN_USAGE} (or python -m ser_hf.train RECIPE.yaml ...)")
@@ -65,58 +69,102 @@ class RecipeParser(HfArgumentParser):
         )
         HfArgumentParser._parse_dataclass_field(parser, argparse_field)
 
-    def field_names(self) -> set[str]:
-        return {
-            f.name for dataclass_type in self.dataclass_types for f in dataclasses.fields(dataclass_type) if f.init
-        }
-
-    def parse_recipe(self, args: Optional[Sequence[str]] = None) -> tuple:
-        """Parse ``[RECIPE.yaml] [--key value ...]`` into the dataclasses; a recipe key that is not a field of any
-        of them raises :class:`RecipeError` naming the key and the file, before anything else runs."""
-        args = list(sys.argv[1:]) if args is None else list(args)
-        recipe_path, values = None, {}
-        if args and not args[0].startswith("-"):
-            recipe_path, args = args[0], args[1:]
-        if recipe_path is not None:
-            values = read_recipe(recipe_path, self.field_names())
-        return self.parse_values(values, args, recipe_path)
-
-    def parse_values(
-        self, values: Mapping[str, Any], args: Sequence[str] = (), recipe_path: Optional[str] = None
-    ) -> tuple:
-        """Parse recipe `values` (the mapping a recipe file holds; `recipe_path` names its file in errors) and
-        ``--key value`` `args` over them into the dataclasses: every key checked as in a file, strings parsed from
-        `args` only."""
-        values, args = dict(values), list(args)
-        where = f" (recipe {recipe_path})" if recipe_path else ""
-        check_recipe_keys(values, self.field_names(), recipe_path or "the recipe's values")
-        if values:
-            # argparse checks choices on the command line only; a recipe's values are checked here.
-            for action in self._actions:
-                if action.dest in values and action.choices is not None:
-                    value = values[action.dest]
-                    if value is None and action.default is None:
-                        continue  # a field whose default is None (recipe.yaml of a run writes every value)
-                    if value not in action.choices and str(value) not in {str(c) for c in action.choices}:
-                        raise RecipeError(
-                            f"{action.dest}: {value!r} is not one of {', '.join(map(str, action.choices))}{where}."
-                        )
-            check_recipe_types(values, self.dataclass_types, recipe_path or "the recipe's values")
-            self.set_defaults(**values)
+    def parse_flags(self, args: Sequence[str], source: Optional[str] = None) -> dict[str, Any]:
+        """The values of the ``--key value`` flags `args` gives, typed as their fields are, and only those: an
+        unknown flag raises :class:`RecipeError` naming the closest key."""
+        for action in self._actions:
+            action.default = argparse.SUPPRESS
         try:
-            parsed = self.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
-        except ValueError as error:  # RecipeError, or TrainingArguments' own checks
-            raise RecipeError(f"{error}{where}") from None
-        *dataclasses_, remaining = parsed
+            namespace, remaining = self.parse_known_args(list(args))
+        except ValueError as error:
+            raise RecipeError(f"{error}{f' (recipe {source})' if source else ''}") from None
         if remaining:
-            raise RecipeError(unknown_flags_error(remaining, self.field_names()))
-        given = set(values) | {arg[2:].partition("=")[0] for arg in args if arg.startswith("--")}
-        for data_args in (d for d in dataclasses_ if isinstance(d, DataArguments)):
-            try:
-                data_args.check_split_keys(given)
-            except RecipeError as error:
-                raise RecipeError(f"{error}{where}") from None
-        return tuple(dataclasses_)
+            raise RecipeError(unknown_flags_error(remaining, recipe_field_names()))
+        return vars(namespace)
+
+
+@functools.lru_cache(maxsize=1)
+def recipe_field_names() -> frozenset[str]:
+    """Every key a recipe may set: the init fields of the four recipe dataclasses."""
+    return frozenset(
+        f.name for dataclass_type in RECIPE_DATACLASSES for f in dataclasses.fields(dataclass_type) if f.init
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _hints() -> dict[str, Any]:
+    hints = {}
+    for dataclass_type in RECIPE_DATACLASSES:
+        hints.update(typing.get_type_hints(dataclass_type))
+    return hints
+
+
+def _without_none_and_str(hint: Any) -> list[Any]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [arg for arg in typing.get_args(hint) if arg not in (type(None), str)]
+    return [hint]
+
+
+@functools.lru_cache(maxsize=1)
+def recipe_choices() -> dict[str, tuple]:
+    """The values each key with choices takes, as the command line offers them: its ``choices`` metadata, its
+    `Literal`'s values, or its `Enum`'s (an ``Enum | str`` field of transformers takes the enum's values)."""
+    choices = {}
+    for dataclass_type in RECIPE_DATACLASSES:
+        for field in dataclasses.fields(dataclass_type):
+            hint, listed = _hints()[field.name], field.metadata.get("choices")
+            kinds = _without_none_and_str(hint)
+            literal = len(kinds) == 1 and typing.get_origin(kinds[0]) is Literal and str not in typing.get_args(hint)
+            if listed is None and literal:
+                listed = typing.get_args(kinds[0])
+            elif listed is None and len(kinds) == 1 and isinstance(kinds[0], type) and issubclass(kinds[0], enum.Enum):
+                listed = [member.value for member in kinds[0]]
+            if field.init and listed is not None:
+                choices[field.name] = tuple(listed)
+    return choices
+
+
+def _check_choices(values: Mapping[str, Any], where: str) -> None:
+    defaults = {f.name: f.default for dataclass_type in RECIPE_DATACLASSES for f in dataclasses.fields(dataclass_type)}
+    for key, choices in recipe_choices().items():
+        if key not in values:
+            continue
+        value = values[key]
+        if value is None and defaults.get(key) is None:
+            continue  # a field whose default is None (recipe.yaml of a run writes every value)
+        if value not in choices and str(value) not in {str(c) for c in choices}:
+            raise RecipeError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{where}.")
+
+
+def _converted(value: Any, hint: Any) -> Any:
+    """A YAML string of a number or true/false key (``learning_rate: "1e-3"``) as the number or boolean, as argparse
+    converted a string default; any other value as it is."""
+    kinds = _without_none_and_str(hint)
+    if not isinstance(value, str) or str in typing.get_args(hint) or hint is str or len(kinds) != 1:
+        return value
+    if kinds[0] is bool:
+        return string_to_bool(value)
+    return kinds[0](value) if kinds[0] in (int, float) else value
+
+
+def build_sections(values: Mapping[str, Any], source: Optional[str | os.PathLike] = None) -> tuple:
+    """``(model_args, data_args, augmentation_args, training_args)`` of recipe `values` (a mapping of recipe keys to
+    typed values, as a recipe file holds them; `source` names the file in errors): every key, type and choice checked,
+    then each dataclass built from its keys."""
+    where = f" (recipe {source})" if source else ""
+    check_recipe_keys(values, recipe_field_names(), source or "the recipe's values")
+    _check_choices(values, where)
+    check_recipe_types(values, source or "the recipe's values")
+    converted = {key: _converted(value, _hints()[key]) for key, value in values.items()}
+    sections = []
+    try:
+        for dataclass_type in RECIPE_DATACLASSES:
+            names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
+            sections.append(dataclass_type(**{key: value for key, value in converted.items() if key in names}))
+        sections[1].check_split_keys(set(values))
+    except ValueError as error:  # RecipeError, or TrainingArguments' own checks
+        raise RecipeError(f"{error}{where}") from None
+    return tuple(sections)
 
 
 def _matches_type(value: Any, hint: Any) -> bool:
@@ -148,21 +196,17 @@ def _matches_type(value: Any, hint: Any) -> bool:
     return True  # a type the recipe cannot spell (a callable, an object): left to the dataclass' own checks
 
 
-def check_recipe_types(values: dict[str, Any], dataclass_types: Sequence[type], recipe_path) -> None:
-    """Stop on a recipe value of the wrong type, naming the key, the value, the expected type and the file.
-
-    argparse converts string defaults with each option's type, but a YAML list, mapping or number set as a default
-    would reach the dataclasses unchecked (and fail deep inside training, or not at all)."""
-    hints = {}
-    for dataclass_type in dataclass_types:
-        hints.update(typing.get_type_hints(dataclass_type))
+def check_recipe_types(values: Mapping[str, Any], recipe_path) -> None:
+    """Stop on a recipe value of the wrong type, naming the key, the value, the expected type and the file: a YAML
+    list, mapping or number would otherwise reach the dataclasses unchecked (and fail deep inside training, or not at
+    all)."""
     for key, value in values.items():
-        hint = hints.get(key)
+        hint = _hints().get(key)
         if hint is None:
             continue
         scalar = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
         converters = [arg for arg in scalar if arg in (int, float, bool)]
-        if isinstance(value, str) and converters:  # argparse converts it (a YAML string such as "1e-3", or a typo)
+        if isinstance(value, str) and converters:  # converted where it can be (a YAML string such as "1e-3")
             if not any(_converts(value, arg) for arg in converters) and not _matches_type(value, hint):
                 raise RecipeError(f"{key}: {value!r} is not a valid {type_name(hint)} (recipe {recipe_path}).")
             continue
@@ -180,25 +224,31 @@ def _converts(text: str, scalar_type: type) -> bool:
     return True
 
 
-def read_recipe(path: str | os.PathLike, known_keys: set[str]) -> dict[str, Any]:
-    """The recipe's key/value pairs, after checking that it is a YAML mapping of known keys."""
-    values = read_recipe_file(path)
-    check_recipe_keys(values, known_keys, path)
-    return values
+def read_recipe_args(
+    args: Sequence[str], file_values: Optional[Mapping[str, Any]] = None
+) -> tuple[dict[str, Any], Optional[str]]:
+    """The values of ``RECIPE.yaml [--key value ...]`` (the flags' over the file's) and the file: the file read unless
+    its values are given (`file_values`, read by a caller that checked them already), the flags read once."""
+    path, flags = split_recipe_args(args)
+    values = dict(file_values if file_values is not None else read_recipe_file(path) if path is not None else {})
+    check_recipe_keys(values, recipe_field_names(), path)
+    return {**values, **RecipeParser().parse_flags(flags, path)}, path
 
 
-def parse_recipe(args: Optional[Sequence[str]] = None):
+def parse_recipe(args: Sequence[str]) -> tuple:
     """``(model_args, data_args, augmentation_args, training_args)`` from ``RECIPE.yaml [--key value ...]``."""
-    return RecipeParser().parse_recipe(args)
+    values, path = read_recipe_args(args)
+    return build_sections(values, path)
 
 
 __all__ = [
     "RECIPE_DATACLASSES",
     "RecipeParser",
-    "check_recipe_keys",
+    "build_sections",
     "check_recipe_types",
     "parse_recipe",
-    "read_recipe",
-    "read_recipe_file",
+    "read_recipe_args",
+    "recipe_choices",
+    "recipe_field_names",
     "yaml_error_line",
 ]

@@ -2,7 +2,8 @@
 ``RECIPE.yaml [--key value ...]`` (:meth:`Recipe.parse`) and saved in a run folder in one resolved form
 (:meth:`Recipe.to_run_config`), from which both of the run's copies are derived: ``run_config.json`` (every resolved
 value: what a resumed run is compared against, what the card, ``compare`` and ``evaluate`` read) and ``recipe.yaml``
-(the keys the recipe and command line set, with those values: ``python -m ser_hf.train recipe.yaml`` runs it again).
+(the keys the recipe and command line set, recorded when they were read, with those values: ``python -m ser_hf.train
+recipe.yaml`` runs it again).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from ..run_record import RunConfig
 from .augmentation_arguments import AugmentationArguments
@@ -26,13 +27,14 @@ SECTION_TITLES = {"model": "Model", "data": "Data", "augmentation": "Augmentatio
 
 @dataclass
 class Recipe:
-    """A training recipe: its four sections, and the command line it was parsed from.
+    """A training recipe: its four sections, and which keys its file and command line gave.
 
     Args:
         model (`ModelArguments`), data (`DataArguments`), augmentation (`AugmentationArguments`),
         training (`SERTrainingArguments`): the sections.
-        args (`tuple[str, ...]`, *optional*): ``RECIPE.yaml [--key value ...]`` as given; ``recipe.yaml`` then
-            lists only the keys they set (every key without them).
+        given (`frozenset[str]`, *optional*): the keys the recipe file and the command line set, recorded when they
+            were read; ``recipe.yaml`` then lists only those (every key when not given).
+        path (`str`, *optional*): the recipe file it was read from, if any.
 
     Example:
 
@@ -48,35 +50,35 @@ class Recipe:
     data: DataArguments
     augmentation: AugmentationArguments
     training: SERTrainingArguments
-    args: Optional[tuple[str, ...]] = None
+    given: Optional[frozenset[str]] = None
+    path: Optional[str] = None
 
     def __post_init__(self):
-        if self.args is not None:
-            self.args = tuple(self.args)
+        if self.given is not None:
+            self.given = frozenset(self.given)
 
     @classmethod
-    def parse(cls, args: Optional[Sequence[str]] = None) -> Recipe:
-        """Parse ``[RECIPE.yaml] [--key value ...]`` (the YAML sets the defaults, flags override them; an unknown key
-        is a :class:`~ser_hf.errors.RecipeError` naming it and the file), and check the augmentation and the training
-        options against the model (and corpora)."""
+    def parse(cls, args: Optional[Sequence[str]] = None, file_values: Optional[Mapping[str, Any]] = None) -> Recipe:
+        """Parse ``[RECIPE.yaml] [--key value ...]`` (flags override the file's values, `file_values` where the caller
+        read the file already; an unknown key is a :class:`~ser_hf.errors.RecipeError` naming it and the file), and
+        check the augmentation and the training options against the model (and corpora)."""
         import sys
 
-        from .parser import RecipeParser
+        from .parser import read_recipe_args
 
-        args = tuple(sys.argv[1:] if args is None else args)
-        recipe = cls(*RecipeParser().parse_recipe(list(args)), args=args)
-        recipe.augmentation.check_model(recipe.model)
-        recipe.training.check_model(recipe.model, recipe.data)
-        return recipe
+        values, path = read_recipe_args(sys.argv[1:] if args is None else args, file_values)
+        return cls.from_values(values, given=values.keys(), path=path)
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any], args: Sequence[str] = ()) -> Recipe:
-        """The recipe of `values` (a mapping of recipe keys to values, as a recipe file holds them; ``--key value``
-        `args` over them), parsed and checked as :meth:`parse` parses a file: the library's typed entry, with no
-        file written or read."""
-        from .parser import RecipeParser
+    def from_values(
+        cls, values: Mapping[str, Any], given: Optional[Iterable[str]] = None, path: Optional[str] = None
+    ) -> Recipe:
+        """The recipe of `values` (a mapping of recipe keys to typed values, as a recipe file holds them), built and
+        checked as :meth:`parse` builds a file's: the library's typed entry, with no file written or read. `given`
+        names the keys ``recipe.yaml`` lists (every key when not given); `path` names the file in errors."""
+        from .parser import build_sections
 
-        recipe = cls(*RecipeParser().parse_values(values, args), args=None)
+        recipe = cls(*build_sections(values, path), given=None if given is None else frozenset(given), path=path)
         recipe.augmentation.check_model(recipe.model)
         recipe.training.check_model(recipe.model, recipe.data)
         return recipe
@@ -85,15 +87,11 @@ class Recipe:
         """The four sections in order (``model_args, data_args, augmentation_args, training_args = recipe``)."""
         return iter((self.model, self.data, self.augmentation, self.training))
 
-    @property
-    def path(self) -> Optional[str]:
-        """The recipe file it was parsed from, if any."""
-        return self.args[0] if self.args and not self.args[0].startswith("-") else None
-
     def replace(self, **changes) -> Recipe:
         """A copy with sections replaced (``recipe.replace(training=...)``), or, for a key of a section, that section
         changed: ``recipe.replace(output_dir="runs/a")``."""
-        sections = {name: changes.pop(name) for name in list(changes) if name in SECTION_TITLES or name == "args"}
+        own = (*SECTION_TITLES, "given", "path")
+        sections = {name: changes.pop(name) for name in list(changes) if name in own}
         for key, value in changes.items():
             owner = next(
                 (name for name in SECTION_TITLES if key in {f.name for f in dataclasses.fields(getattr(self, name))}),
@@ -122,7 +120,7 @@ class Recipe:
         set, with the values the run used (token keys never); returns its path."""
         config = self.to_run_config()
         sections = {title: getattr(config, name) for name, title in SECTION_TITLES.items()}
-        return write_recipe(output_dir, sections, self.args)
+        return write_recipe(output_dir, sections, self.given, self.path)
 
 
 __all__ = ["Recipe", "SECTION_TITLES"]

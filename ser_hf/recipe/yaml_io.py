@@ -5,18 +5,15 @@ settings, in the recipe's sections) and of the recipes experiments generate."""
 from __future__ import annotations
 
 import collections.abc
-import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Collection, Mapping, Optional
 
 import yaml
 
 from ..atomic_files import write_text_atomic
 from ..errors import RecipeError
-
-logger = logging.getLogger(__name__)
 
 #: The recipe a run writes into its folder, which ``python -m ser_hf.train`` runs again.
 RECIPE_FILE = "recipe.yaml"
@@ -136,7 +133,8 @@ def yaml_error_line(error: yaml.YAMLError) -> str:
 def write_recipe(
     output_dir: str | os.PathLike,
     sections: Mapping[str, Mapping[str, Any]],
-    recipe_args: Optional[Sequence[str]] = None,
+    given: Optional[Collection[str]] = None,
+    source: Optional[str | os.PathLike] = None,
 ) -> Path:
     """Write ``recipe.yaml``: the keys the run's recipe and command line set, with the values the run used, in the
     recipe's sections (``# Model``, ``# Data``, ``# Augmentation``, ``# Training``). Token keys are never written.
@@ -144,31 +142,16 @@ def write_recipe(
     Args:
         sections (`Mapping[str, Mapping[str, Any]]`): each section's arguments as a dict (``dataclasses.asdict``,
             ``TrainingArguments.to_dict``), e.g. ``{"Model": {...}, "Data": {...}}``.
-        recipe_args (`Sequence[str]`, *optional*): the run's ``RECIPE.yaml [--key value ...]`` (only the keys
-            they name matter: a ``--key`` without a value adds ``key``); every key is written when not given.
+        given (`Collection[str]`, *optional*): the keys the recipe and command line set; every key when not given.
+        source (`str`, *optional*): the recipe file the run was read from, named in the header.
     """
-    keys: Optional[set[str]] = None
-    source = None
-    if recipe_args is not None:
-        recipe_args = list(recipe_args)
-        keys = set()
-        if recipe_args and not recipe_args[0].startswith("-"):
-            source = recipe_args[0]
-            try:
-                with open(source, encoding="utf-8") as handle:
-                    keys.update((load_yaml(handle) or {}).keys())
-            except OSError as error:  # the recipe moved during the run: write every value instead
-                logger.warning("Cannot read the recipe %s again (%s); recipe.yaml lists every setting.", source, error)
-                keys = None
-        if keys is not None:
-            keys.update(arg[2:].split("=", 1)[0] for arg in recipe_args if arg.startswith("--"))
     origin = f" (from {Path(source).name} and the command line)" if source else ""
     lines = [f"# The recipe of this run as ser-hf ran it{origin}.", "# python -m ser_hf.train recipe.yaml", ""]
     for title, values in sections.items():
         chosen = {
             key: _plain(value)
             for key, value in values.items()
-            if (keys is None or key in keys) and not key.endswith("_token")
+            if (given is None or key in given) and not key.endswith("_token")
         }
         if chosen:
             text = yaml.dump(chosen, Dumper=_RecipeDumper, sort_keys=False, allow_unicode=True, width=119)

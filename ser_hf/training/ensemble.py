@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
-import yaml
 
-from ..atomic_files import atomic_directory, write_text_atomic
+from ..atomic_files import atomic_directory
 from ..errors import RecipeError
 from ..evaluation.metrics import classification_metrics, clip_predictions
 from ..evaluation.report import write_fold_summary, write_report
@@ -32,7 +31,8 @@ from ..models.configuration_ensemble import EnsembleConfig
 from ..models.modeling_ensemble import EnsembleForAudioClassification
 from ..models.runtime.ensemble import build_ensemble, member_name
 from ..recipe.keys import ENSEMBLE_MEMBERS_KEY
-from ..recipe.parser import read_recipe_file
+from ..recipe.recipe import Recipe
+from ..recipe.yaml_io import read_recipe_file
 from ..run_folder import RUN_CONFIG_FILE, RunDir, fold_folder
 from ..run_record import EnsembleRecord, RunConfig, RunReport, SplitMetrics, TrainingRecord, ValidationChoices
 
@@ -226,26 +226,31 @@ def save_ensemble(
 
 
 def train_ensemble(
-    recipe: str | Path, overrides: Sequence[str], train: Callable[[list[str]], list[RunReport]]
+    recipe: str | Path,
+    values: Mapping[str, Any],
+    flags: Sequence[str],
+    train: Callable[[Recipe], list[RunReport]],
 ) -> list[RunReport]:
-    """Train an ensemble recipe: each member recipe (its values updated with the ensemble's shared keys, written to
-    ``OUTPUT_DIR/members/NAME.yaml``) through ``train`` (:func:`ser_hf.training.run_recipe.run_recipe`) with the
-    command line's ``overrides``, then every split's (or fold's) members fused into one saved ensemble with its
-    report, card and, for k-fold, the mean ± std summary. Members that finished are read back, so an interrupted run
-    resumes."""
-    values = read_recipe_file(recipe)
+    """Train the ensemble recipe `recipe` (its `values`): each member recipe's values, updated with the ensemble's
+    shared keys and the command line's `flags` (read once, typed), through ``train``
+    (:func:`ser_hf.training.run_recipe.run_parsed_recipe`), then every split's (or fold's) members fused into one saved
+    ensemble with its report, card and, for k-fold, the mean ± std summary. Members that finished are read back, so
+    an interrupted run resumes."""
+    from ..recipe.parser import RecipeParser
+
     members = member_recipes(recipe, values)
     weights = member_weights(recipe, values, len(members))
-    overrides, output_dir = _pop_output_dir(list(overrides))
-    output_dir = Path(output_dir or values.get("output_dir") or Path("outputs") / Path(recipe).stem)
+    overrides = RecipeParser().parse_flags(flags, str(recipe))
+    # The command line's output_dir is the ensemble's; each member trains in a folder under it.
+    output_dir = Path(
+        overrides.pop("output_dir", None) or values.get("output_dir") or Path("outputs") / Path(recipe).stem
+    )
     member_runs = []
     for member in members:
-        merged = member_values(member, values, output_dir)
-        member_recipe = output_dir / MEMBERS_FOLDER / f"{member.stem}.yaml"
-        member_recipe.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(member_recipe, yaml.safe_dump(merged, sort_keys=False))
-        logger.info("Ensemble member %s: training from %s", member.name, member_recipe)
-        member_runs.append((Path(merged["output_dir"]), train([str(member_recipe), *overrides])))
+        merged = {**member_values(member, values, output_dir), **overrides}
+        logger.info("Ensemble member %s: training into %s", member.name, merged["output_dir"])
+        member_recipe = Recipe.from_values(merged, given=merged.keys(), path=str(member))
+        member_runs.append((Path(merged["output_dir"]), train(member_recipe)))
     return fuse_members(recipe, member_runs, output_dir, weights)
 
 
@@ -272,16 +277,6 @@ def fuse_members(
         write_model_card(output_dir)
     logger.info("Finished: the ensemble is in %s (its members in %s)", output_dir, output_dir / MEMBERS_FOLDER)
     return reports
-
-
-def _pop_output_dir(overrides: list[str]) -> tuple[list[str], Optional[str]]:
-    """The command line's overrides without ``--output_dir`` (the ensemble's, not its members'), and its value."""
-    for index, argument in enumerate(overrides):
-        if argument.startswith("--output_dir=") or argument.startswith("--output-dir="):
-            return overrides[:index] + overrides[index + 1 :], argument.split("=", 1)[1]
-        if argument in ("--output_dir", "--output-dir") and index + 1 < len(overrides):
-            return overrides[:index] + overrides[index + 2 :], overrides[index + 1]
-    return overrides, None
 
 
 __all__ = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
@@ -37,17 +36,15 @@ def export_model(
         feature_extractor.save_pretrained(staging)
 
 
-def finish_run(recipe: Recipe, reports: list[RunReport], /, *, recipe_args: Optional[list[str]] = None):
+def finish_run(recipe: Recipe, reports: list[RunReport], /):
     """``finish_run(recipe, reports)``: the end of a run, on the main process only: write ``recipe.yaml``
-    (:meth:`~ser_hf.recipe.Recipe.write_yaml`, listing the keys ``recipe_args`` set, by default those of the command
-    line the recipe was parsed from) and the model cards (a k-fold run's folds with their mean ± std, and its own card
-    at the top), then push the run when ``push_to_hub`` is set.
+    (:meth:`~ser_hf.recipe.Recipe.write_yaml`, listing the keys the recipe's file and command line gave,
+    :attr:`~ser_hf.recipe.Recipe.given`) and the model cards (a k-fold run's folds with their mean ± std, and its own
+    card at the top), then push the run when ``push_to_hub`` is set.
 
     The token comes from ``hub_token`` or ``huggingface_hub``'s usual sources; ``run_config.json`` holds it masked.
     Returns the push's `CommitInfo`, or `None`.
     """
-    if recipe_args is not None:
-        recipe = recipe.replace(args=recipe_args)
     training_args = recipe.training
     if not training_args.should_save:
         return None

@@ -13,8 +13,9 @@ import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
+from ..recipe.keys import split_recipe_args
 from ..recipe.recipe import Recipe
 from ..recipe.yaml_io import read_recipe_file
 from ..run_folder import SUMMARY_FILE, check_output_dir, fold_folder, hold_output_dir
@@ -92,20 +93,22 @@ def check_pretrained_model(model_args) -> None:
         check_model_location(model_args.model_name_or_path, revision=model_args.model_revision)
 
 
-def run_recipe(args: Sequence[str]) -> list[RunReport]:
-    """Run ``RECIPE.yaml [--key value ...]``; returns the report (``metrics.json``) of every split trained:
-    one, or one per fold. An ensemble recipe (``ensemble_members``, see :mod:`ser_hf.training.ensemble`) trains each
-    member recipe through this function, then fuses them."""
+def run_recipe(args: Sequence[str], file_values: Optional[Mapping[str, Any]] = None) -> list[RunReport]:
+    """Run ``RECIPE.yaml [--key value ...]`` (`file_values`: the recipe file's values where the caller read them
+    already, as :func:`ser_hf.train.main` does for its early checks); returns the report (``metrics.json``) of every
+    split trained: one, or one per fold. An ensemble recipe (``ensemble_members``, see :mod:`ser_hf.training.ensemble`)
+    trains each member recipe from its values through :func:`run_parsed_recipe`, then fuses them."""
     from .ensemble import is_ensemble_recipe, train_ensemble
 
-    args = list(args)
-    if args and args[0].endswith((".yaml", ".yml")) and Path(args[0]).is_file():
-        if is_ensemble_recipe(read_recipe_file(args[0])):
-            if not logging.getLogger().handlers:
-                logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-            return train_ensemble(args[0], args[1:], train=run_recipe)
+    path, flags = split_recipe_args(args)
+    if file_values is None and path is not None:
+        file_values = read_recipe_file(path)
+    if path is not None and is_ensemble_recipe(file_values):
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+        return train_ensemble(path, file_values, flags, train=run_parsed_recipe)
     # Configuration: YAML recipe, then command-line overrides; unknown keys stop here.
-    return run_parsed_recipe(Recipe.parse(args))
+    return run_parsed_recipe(Recipe.parse(args, file_values))
 
 
 def run_parsed_recipe(recipe: Recipe) -> list[RunReport]:
@@ -142,7 +145,7 @@ def train_recipe(recipe: Recipe) -> list[RunReport]:
     input_mode, dataset = prepare_recipe_data(recipe)
 
     # Split by speaker, audit each split (leakage, labels) before its model is built, then train and evaluate each.
-    reports = [report for _, _, report in train_folds(recipe, input_mode, dataset)]
+    reports = train_folds(recipe, input_mode, dataset)
 
     # Folds: mean ± std of every metric.
     output_dir = Path(recipe.training.output_dir)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 from datasets import Dataset, DatasetDict
@@ -54,30 +53,17 @@ from .trainer import (
 logger = logging.getLogger(__name__)
 
 
-def train_folds(
-    recipe: Recipe,
-    input_mode: InputMode,
-    dataset: Dataset,
-    /,
-    *,
-    recipe_file: Optional[str | os.PathLike] = None,
-    reduce_test: Optional[Callable[[DatasetDict, Optional[int]], DatasetDict]] = None,
-) -> Iterator[tuple[Optional[int], DatasetDict, RunReport]]:
+def train_folds(recipe: Recipe, input_mode: InputMode, dataset: Dataset, /) -> list[RunReport]:
     """``train_folds(recipe, input_mode, dataset)``: split the prepared corpus
     (:func:`~ser_hf.training.data_stage.prepare_recipe_data`) by the recipe's protocol, audit each split (leakage,
-    labels) before its model is built, then train and evaluate it; yields ``(fold, splits, report)`` as each
-    finishes. ``reduce_test(splits, fold)`` changes a split before it is audited (the benchmark's fewer emotions per
-    test speaker); ``recipe_file`` (the recipe's file by default) is named in the audit's errors."""
-    recipe_file = recipe_file if recipe_file is not None else recipe.path
+    labels) before its model is built, then train and evaluate it; returns the report of each split, in fold order."""
+    reports = []
     for fold, splits in make_folds(dataset, recipe.data):
-        if reduce_test is not None:
-            splits = reduce_test(splits, fold)
-        leakage_report = audit_split(splits, fold, recipe=recipe_file)
-        yield (
-            fold,
-            splits,
-            train_and_evaluate(recipe, splits, fold=fold, leakage_report=leakage_report, input_mode=input_mode),
+        leakage_report = audit_split(splits, fold, recipe=recipe.path)
+        reports.append(
+            train_and_evaluate(recipe, splits, fold=fold, leakage_report=leakage_report, input_mode=input_mode)
         )
+    return reports
 
 
 def fold_training_args(training_args: SERTrainingArguments, output_dir: str, has_validation: bool):
@@ -111,15 +97,42 @@ def train_and_evaluate(
     the splits come from.
 
     A split whose ``metrics.json`` exists has finished and is read back; one with checkpoints resumes from the last.
+    The steps, in order: :func:`finished_report` and :func:`resume_checkpoint` (resume), :func:`start_split` (the
+    model and its inputs), :func:`self_train`, :func:`train_with_soup` (train, soup), :func:`calibrate_and_evaluate`
+    (calibrate), :func:`split_report` and :func:`save_split` (report).
     """
-    model_args, data_args, augmentation_args, training_args = recipe
-    output_dir = Path(training_args.output_dir) / (fold_folder(fold) if fold is not None else "")
-    run_config = recipe.to_run_config()
-    if training_args.overwrite_output_dir:
-        remove_previous_run(output_dir, training_args)
-    check_same_recipe(output_dir, run_config)
-    fingerprint = clip_fingerprint(splits)
-    check_same_clips(output_dir, fingerprint)
+    output_dir = Path(recipe.training.output_dir) / (fold_folder(fold) if fold is not None else "")
+    finished = finished_report(recipe, splits, output_dir)
+    if finished is not None:
+        return finished
+    checkpoint = resume_checkpoint(recipe.training, output_dir, fold)
+    run = start_split(recipe, splits, output_dir, fold, input_mode)
+    started = time.perf_counter()
+    training_inputs, picked = self_train(run)
+    trainer, train_result = train_with_soup(run, training_inputs, checkpoint)
+    training_record = {
+        **train_result.metrics,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "resumed_from": checkpoint,
+        "self_training_clips": picked or None,
+    }
+    calibration, evaluation = calibrate_and_evaluate(run, trainer)
+    report = split_report(run, trainer, calibration, evaluation, leakage_report, training_record)
+    save_split(run, trainer, report, calibration)
+    return report
+
+
+# --- Resume ----------------------------------------------------------------------------------------------------------
+
+
+def finished_report(recipe: Recipe, splits: DatasetDict, output_dir: Path) -> Optional[RunReport]:
+    """The report of the split when ``output_dir`` holds it finished (read back, not trained again), else `None`;
+    refuses a folder trained from another recipe or on other clips, and clears it first with
+    ``overwrite_output_dir``."""
+    if recipe.training.overwrite_output_dir:
+        remove_previous_run(output_dir, recipe.training)
+    check_same_recipe(output_dir, recipe.to_run_config())
+    check_same_clips(output_dir, clip_fingerprint(splits))
     finished = RunDir(output_dir).read_report()
     if finished is not None:
         logger.warning(
@@ -128,9 +141,12 @@ def train_and_evaluate(
             output_dir,
             output_dir / METRICS_FILE,
         )
-        return finished
+    return finished
 
-    label_names = splits["train"].features["label"].names
+
+def resume_checkpoint(training_args: SERTrainingArguments, output_dir: Path, fold: Optional[int]) -> Optional[str]:
+    """The checkpoint the split resumes from: the recipe's ``resume_from_checkpoint`` (one split only, not past
+    ``max_steps``), else the last complete one in ``output_dir``, else `None`."""
     checkpoint = training_args.resume_from_checkpoint
     if checkpoint is not None and fold is not None:
         raise RecipeError(
@@ -138,8 +154,8 @@ def train_and_evaluate(
             "fold resumes from the last checkpoint in its own folder without it."
         )
     if checkpoint is None and output_dir.is_dir():
-        checkpoint = RunDir(output_dir).last_complete_checkpoint(max_steps=training_args.max_steps)
-    elif checkpoint is not None and training_args.max_steps > 0:
+        return RunDir(output_dir).last_complete_checkpoint(max_steps=training_args.max_steps)
+    if checkpoint is not None and training_args.max_steps > 0:
         step = checkpoint_step(checkpoint)
         if step is not None and step > training_args.max_steps:
             raise RecipeError(
@@ -147,6 +163,57 @@ def train_and_evaluate(
                 f"{training_args.max_steps}: resumed, it would end at once, trained further than asked. Raise "
                 "max_steps, or resume from an earlier checkpoint."
             )
+    return checkpoint
+
+
+# --- The split's model and inputs ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class SplitRun:
+    """What the steps of one split's training share: its recipe and folder, its training arguments, the splits
+    (clips the model cannot take dropped) and the model inputs its input mode made from them, the model and feature
+    extractor, and the speaker normalisation fitted on them."""
+
+    recipe: Recipe
+    fold: Optional[int]
+    output_dir: Path
+    args: SERTrainingArguments
+    splits: DatasetDict
+    inputs: DatasetDict
+    mode: InputMode
+    model: Any
+    feature_extractor: Any
+    normalization: Optional[NormalizationPlan]
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.splits["train"].features["label"].names
+
+    def trainer(self, inputs: DatasetDict, args: SERTrainingArguments) -> SERTrainer:
+        """The `SERTrainer` of the current model on `inputs` with `args` (:func:`build_trainer`)."""
+        return build_trainer(
+            self.model, self.feature_extractor, inputs, self.mode, args, self.label_names, self.normalization
+        )
+
+    def member_args(self, folder: Path, **changes) -> SERTrainingArguments:
+        """The training arguments of a self-training round or a soup member trained in `folder`."""
+        return dataclasses.replace(fold_training_args(self.args, str(folder), "validation" in self.inputs), **changes)
+
+    def new_model(self) -> None:
+        """A new model, seeded as the split's first (a self-training round starts from scratch)."""
+        set_seed(self.args.seed)
+        model_args, _, augmentation_args, _ = self.recipe
+        self.model, _ = build_model(model_args, augmentation_args, self.splits["train"].features["label"])
+        reset_temperature(self.model)
+
+
+def start_split(
+    recipe: Recipe, splits: DatasetDict, output_dir: Path, fold: Optional[int], input_mode: Optional[InputMode]
+) -> SplitRun:
+    """Check the split's training options, record its recipe and clips in ``output_dir``, then build its model and
+    the model inputs: clips too short or too long for the model dropped, the speaker normalisation fitted."""
+    model_args, data_args, augmentation_args, training_args = recipe
     args = fold_training_args(training_args, str(output_dir), "validation" in splits)
     if args.self_training_rounds and not len(splits.get("test", [])):
         raise RecipeError(
@@ -157,9 +224,9 @@ def train_and_evaluate(
     if args.should_save:
         output_dir.mkdir(parents=True, exist_ok=True)
         # Written aside and renamed: another process may be reading the previous one in check_same_recipe.
-        write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config.to_dict(), indent=2, default=str) + "\n")
-        write_text_atomic(output_dir / CLIP_FINGERPRINT_FILE, json.dumps(fingerprint, indent=2) + "\n")
-
+        run_config = recipe.to_run_config().to_dict()
+        write_text_atomic(output_dir / RUN_CONFIG_FILE, json.dumps(run_config, indent=2, default=str) + "\n")
+        write_text_atomic(output_dir / CLIP_FINGERPRINT_FILE, json.dumps(clip_fingerprint(splits), indent=2) + "\n")
     set_seed(args.seed)
     model, feature_extractor = build_model(model_args, augmentation_args, splits["train"].features["label"])
     reset_temperature(model)
@@ -174,105 +241,129 @@ def train_and_evaluate(
     normalization = fit_normalization(feature_extractor, splits)
     inputs = mode.fold_inputs(model, feature_extractor, splits, args)
     args = mode.fold_training_args(args, feature_extractor, inputs)
+    return SplitRun(recipe, fold, output_dir, args, splits, inputs, mode, model, feature_extractor, normalization)
 
-    started = time.perf_counter()
-    # Self-training: each round's model picks test clips by its predictions, which the next one trains on as well.
-    training_inputs, picked = inputs, []
-    for round_index in range(args.self_training_rounds):
-        folder = round_folder(output_dir, round_index)
+
+# --- Train -----------------------------------------------------------------------------------------------------------
+
+
+def self_train(run: SplitRun) -> tuple[DatasetDict, list[int]]:
+    """Self-training (``self_training_rounds``): each round's model picks test clips by its predictions, which the
+    next one trains on as well; returns the inputs the final model trains on and how many clips each round picked.
+    A round that finished is read back (its picks), one with checkpoints resumes."""
+    inputs, training_inputs, picked = run.inputs, run.inputs, []
+    for round_index in range(run.args.self_training_rounds):
+        folder = round_folder(run.output_dir, round_index)
         picks = read_picks(folder, len(inputs["test"]))
         if picks is None:
-            round_trainer = build_trainer(
-                model,
-                feature_extractor,
-                training_inputs,
-                mode,
-                fold_training_args(args, str(folder), "validation" in inputs),
-                label_names,
-                normalization=normalization,
-            )
-            round_checkpoint = (
-                RunDir(folder).last_complete_checkpoint(max_steps=args.max_steps) if folder.is_dir() else None
-            )
-            round_trainer.train(resume_from_checkpoint=round_checkpoint)
+            round_trainer = run.trainer(training_inputs, run.member_args(folder))
+            resume = RunDir(folder).last_complete_checkpoint(max_steps=run.args.max_steps) if folder.is_dir() else None
+            round_trainer.train(resume_from_checkpoint=resume)
             picks = pick_pseudo_labels(
-                predict_split(round_trainer, inputs["test"], "test")[1], args.self_training_share
+                predict_split(round_trainer, inputs["test"], "test")[1], run.args.self_training_share
             )
             if round_trainer.is_world_process_zero():
-                write_picks(folder, *picks, label_names, len(inputs["test"]))
+                write_picks(folder, *picks, run.label_names, len(inputs["test"]))
             round_trainer.accelerator.wait_for_everyone()
         picked.append(len(picks[0]))
         training_inputs = DatasetDict({**inputs, "train": with_pseudo_labels(inputs["train"], inputs["test"], *picks)})
-        set_seed(args.seed)  # the next round from scratch, as the first began
-        model, _ = build_model(model_args, augmentation_args, splits["train"].features["label"])
-        reset_temperature(model)
+        run.new_model()  # the next round from scratch, as the first began
+    return training_inputs, picked
 
-    # A model soup's other members (soup_size): trained from the weights the run starts from, each in its folder.
+
+def train_with_soup(run: SplitRun, training_inputs: DatasetDict, checkpoint: Optional[str]):
+    """Train the split's model on `training_inputs` (resuming from `checkpoint`); with ``soup_size``, the soup's
+    other members first, each from the weights the run starts from in its own folder, then averaged into the model.
+    Returns the trainer and its ``train`` result."""
+
     def train_member(index: int, folder: Path) -> bool:
-        member_args = dataclasses.replace(
-            fold_training_args(args, str(folder), "validation" in inputs), seed=args.seed + index
-        )
-        member = build_trainer(
-            model, feature_extractor, training_inputs, mode, member_args, label_names, normalization=normalization
-        )
-        resume = RunDir(folder).last_complete_checkpoint(max_steps=args.max_steps) if folder.is_dir() else None
+        member = run.trainer(training_inputs, run.member_args(folder, seed=run.args.seed + index))
+        resume = RunDir(folder).last_complete_checkpoint(max_steps=run.args.max_steps) if folder.is_dir() else None
         member.train(resume_from_checkpoint=resume)
         return member.is_world_process_zero()
 
-    soup = train_members(model, args.soup_size, output_dir, train_member)
-    trainer = build_trainer(
-        model, feature_extractor, training_inputs, mode, args, label_names, normalization=normalization
-    )
+    soup = train_members(run.model, run.args.soup_size, run.output_dir, train_member)
+    trainer = run.trainer(training_inputs, run.args)
     if checkpoint:
         logger.info("Resuming from %s", checkpoint)
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    finish_soup(model, soup)
-    train_seconds = time.perf_counter() - started
+    finish_soup(run.model, soup)
+    return trainer, train_result
 
-    if normalization is not None and checks_speakers(feature_extractor):
-        # The evaluated speakers' statistics checked with the trained model, as ser-hf evaluate and predict check them.
-        check_split_speakers(model, feature_extractor, inputs, normalization)
-    # Temperature scaling is fitted on the validation split's logits, and every split is then reported calibrated.
+
+# --- Calibrate and report --------------------------------------------------------------------------------------------
+
+
+def calibrate_and_evaluate(run: SplitRun, trainer: SERTrainer):
+    """Temperature scaling fitted on the validation split's logits, then every held-out split evaluated with it;
+    returns the calibration and ``{split: metrics}``. With speaker normalisation, the evaluated speakers' statistics
+    are checked with the trained model first, as ``ser-hf evaluate`` and ``predict`` check them."""
+    if run.normalization is not None and checks_speakers(run.feature_extractor):
+        check_split_speakers(run.model, run.feature_extractor, run.inputs, run.normalization)
     predictions = {
-        name: predict_split(trainer, inputs[name], name) for name in ("validation", "test") if name in inputs
+        name: predict_split(trainer, run.inputs[name], name) for name in ("validation", "test") if name in run.inputs
     }
     validation_labels, validation_logits = predictions.get("validation", (None, None))
     calibration = fit_temperature_scaling(
-        validation_logits, validation_labels, enabled=args.calibrate_temperature, min_clips=args.calibration_min_clips
+        validation_logits,
+        validation_labels,
+        enabled=run.args.calibrate_temperature,
+        min_clips=run.args.calibration_min_clips,
     )
     temperature = calibration.temperature if calibration.fitted else None
     evaluation = {
-        name: evaluate_split(trainer, inputs[name], label_names, name, predictions=split, temperature=temperature)
+        name: evaluate_split(
+            trainer, run.inputs[name], run.label_names, name, predictions=split, temperature=temperature
+        )
         for name, split in predictions.items()
     }
+    return calibration, evaluation
+
+
+def split_record(splits: DatasetDict) -> SplitRecord:
+    """The clips and speakers of each split, with the split's own settings where the split recorded them."""
     split_info = get_ser_info(splits["train"])
-    report = RunReport(
-        protocol=data_args.split_protocol,
-        fold=fold,
-        split=SplitRecord.from_dict(
-            {
-                "clips": {name: len(split) for name, split in splits.items()},
-                "speakers": {name: sorted(set(column_values(split, "speaker_id"))) for name, split in splits.items()},
-                # The split's own settings, where the split recorded them.
-                **{
-                    key: value
-                    for key, value in split_info.items()
-                    if key in ("split_protocol", "seed", "speaker_lists", "n_splits", "test_speaker")
-                },
-            }
-        ),
+    return SplitRecord.from_dict(
+        {
+            "clips": {name: len(split) for name, split in splits.items()},
+            "speakers": {name: sorted(set(column_values(split, "speaker_id"))) for name, split in splits.items()},
+            **{
+                key: value
+                for key, value in split_info.items()
+                if key in ("split_protocol", "seed", "speaker_lists", "n_splits", "test_speaker")
+            },
+        }
+    )
+
+
+def split_report(
+    run: SplitRun,
+    trainer: SERTrainer,
+    calibration,
+    evaluation: Mapping[str, Mapping[str, Any]],
+    leakage_report: Optional[LeakageReport],
+    training_record: Mapping[str, Any],
+) -> RunReport:
+    """The split's :class:`~ser_hf.run_record.RunReport`: its splits, audit, normalisation, scores, calibration,
+    what the validation speakers chose, and the training (`training_record`: Trainer's train_* metrics, the wall
+    time, the checkpoint resumed from, the self-training picks; the trainer's state added here)."""
+    args, state = run.args, trainer.state
+    return RunReport(
+        protocol=run.recipe.data.split_protocol,
+        fold=run.fold,
+        split=split_record(run.splits),
         leakage_audit=leakage_report.to_dict() if leakage_report is not None else None,
-        normalization=normalization.to_dict() if normalization is not None else None,
+        normalization=run.normalization.to_dict() if run.normalization is not None else None,
         # Every figure of this report is in-corpus: on held-out speakers of the corpora the model trained on.
-        training_corpora=split_info.get("corpora") or list(data_args.corpus),
-        labels=label_names,
+        training_corpora=get_ser_info(run.splits["train"]).get("corpora") or list(run.recipe.data.corpus),
+        labels=run.label_names,
         evaluation={name: SplitMetrics.from_dict(metrics) for name, metrics in evaluation.items()},
         calibration=CalibrationRecord.from_dict(calibration.to_dict()),
         # What the validation speakers chose (reports and cards say so, and only what they did): Trainer keeps the
         # best checkpoint only with load_best_model_at_end and a checkpoint evaluated on them.
         validation_choices=(
             ValidationChoices(
-                best_epoch=bool(args.load_best_model_at_end and trainer.state.best_model_checkpoint),
+                best_epoch=bool(args.load_best_model_at_end and state.best_model_checkpoint),
                 early_stopping=args.early_stopping_patience is not None,
                 temperature=calibration.fitted_on == "validation",
             )
@@ -282,29 +373,30 @@ def train_and_evaluate(
         # Trainer's own train_* metrics (whichever its version reports), then ser-hf's.
         training=TrainingRecord.from_dict(
             {
-                **train_result.metrics,
-                "wall_seconds": round(train_seconds, 1),
-                "global_step": trainer.state.global_step,
-                "epochs": trainer.state.epoch,
-                "best_checkpoint": trainer.state.best_model_checkpoint,
-                "best_metric": trainer.state.best_metric,
-                "resumed_from": checkpoint,
-                "parameters": dataclasses.asdict(count_parameters(model)),
-                "self_training_clips": picked or None,
+                **training_record,
+                "global_step": state.global_step,
+                "epochs": state.epoch,
+                "best_checkpoint": state.best_model_checkpoint,
+                "best_metric": state.best_metric,
+                "parameters": dataclasses.asdict(count_parameters(run.model)),
             }
         ),
     )
+
+
+def save_split(run: SplitRun, trainer: SERTrainer, report: RunReport, calibration) -> None:
+    """On the main process: the trained model (with its feature extractor and temperature), ``metrics.json`` and the
+    plots, and the split's model card."""
     if trainer.is_world_process_zero():
         export_model(
-            mode.exported_model(model, trainer.model),
-            feature_extractor,
-            output_dir,
+            run.mode.exported_model(run.model, trainer.model),
+            run.feature_extractor,
+            run.output_dir,
             temperature=calibration.temperature,
         )
-        write_report(output_dir, report, trainer.state.log_history)
-        write_model_card(output_dir)
+        write_report(run.output_dir, report, trainer.state.log_history)
+        write_model_card(run.output_dir)
     trainer.accelerator.wait_for_everyone()
-    return report
 
 
 def build_trainer(
@@ -406,10 +498,20 @@ def corpus_weight_keys(corpora: list[str], corpus_weights: Mapping[str, float]) 
 
 
 __all__ = [
+    "SplitRun",
     "build_trainer",
+    "calibrate_and_evaluate",
     "corpus_weight_keys",
+    "finished_report",
     "fold_training_args",
+    "resume_checkpoint",
+    "save_split",
+    "self_train",
+    "split_record",
+    "split_report",
+    "start_split",
     "train_and_evaluate",
     "train_folds",
+    "train_with_soup",
     "training_sample_weights",
 ]

@@ -17,15 +17,23 @@ import yaml
 from transformers import TrainingArguments
 
 from ser_hf.errors import RecipeError
-from ser_hf.recipe import schema
+from ser_hf.recipe import generate_schema, keys, schema
 from ser_hf.recipe.augmentation_arguments import AugmentationArguments
 from ser_hf.recipe.data_arguments import DataArguments
-from ser_hf.recipe.keys import check_recipe_before_imports
 from ser_hf.recipe.model_arguments import ModelArguments
-from ser_hf.recipe.parser import RecipeParser
+from ser_hf.recipe.parser import recipe_field_names
 from ser_hf.recipe.schema import recipe_keys_before_imports, ser_hf_keys, training_arguments_keys
 from ser_hf.recipe.training_arguments import SERTrainingArguments
+from ser_hf.recipe.values import overrides_before_imports
+from ser_hf.recipe.yaml_io import read_recipe_file
 from tests.conftest import REPO
+
+
+def check_recipe_before_imports(args: list[str]) -> None:
+    """The early check of ``RECIPE.yaml [--key value ...]``, as :func:`ser_hf.train.main` reads them."""
+    path, flags = keys.split_recipe_args(args)
+    keys.check_recipe_before_imports(path, read_recipe_file(path) if path else {}, overrides_before_imports(flags))
+
 
 #: Generous against a busy 2-core machine; the same error takes well under a second on an idle one.
 ERROR_SECONDS_BOUND = 4.0
@@ -38,7 +46,8 @@ def init_fields(dataclass_type) -> set[str]:
 def test_the_schema_is_what_the_dataclasses_give():
     """The shipped schema is generated from the dataclasses; a field added or changed without regenerating it fails
     here, naming the command that writes it again."""
-    shipped, generated = schema.SCHEMA_FILE.read_text(encoding="utf-8"), schema.schema_text(schema.build_schema())
+    shipped = schema.SCHEMA_FILE.read_text(encoding="utf-8")
+    generated = generate_schema.schema_text(generate_schema.build_schema())
     stale = "".join(difflib.unified_diff(shipped.splitlines(True), generated.splitlines(True), n=1))
     assert not stale, f"ser_hf/recipe/schema.json is stale: run {schema.REFRESH_COMMAND}\n{stale[:3000]}"
 
@@ -52,7 +61,7 @@ def test_the_schema_keys_equal_the_dataclass_fields():
     # SERTrainingArguments also declares some inherited fields again, with ser-hf's defaults.
     assert ser_hf_keys() - inherited == own and "corpus_adversarial_weight" in own
     assert training_arguments_keys() == inherited - ser_hf_keys()
-    assert recipe_keys_before_imports() == RecipeParser().field_names()
+    assert recipe_keys_before_imports() == recipe_field_names()
     assert schema.schema_is_current()
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 import pytest
+import yaml
 
 from ser_hf.errors import RecipeError
 from ser_hf.recipe import Recipe
@@ -19,13 +20,8 @@ from tests.conftest import write_cnn_recipe
 def test_a_recipe_parses_yaml_then_overrides_into_its_four_sections(tmp_path, tiny_ravdess):
     path = write_cnn_recipe(tmp_path / "r.yaml", data_dir=[str(tiny_ravdess)])
     recipe = Recipe.parse([str(path), "--learning_rate", "3.0e-2", "--num_time_masks", "2"])
-    assert recipe.path == str(path) and recipe.args == (
-        str(path),
-        "--learning_rate",
-        "3.0e-2",
-        "--num_time_masks",
-        "2",
-    )
+    # The keys the file and the command line gave, recorded as they were read.
+    assert recipe.path == str(path) and recipe.given == {*yaml.safe_load(path.read_text()), "num_time_masks"}
     model_args, data_args, augmentation_args, training_args = recipe
     assert (model_args.model_type, data_args.corpus, augmentation_args.num_time_masks) == ("cnn2d", ["ravdess"], 2)
     assert training_args.learning_rate == 3.0e-2 and recipe.training is training_args

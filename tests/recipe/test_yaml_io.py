@@ -3,13 +3,12 @@ run reading back as the same recipe."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
 
 from ser_hf.errors import RecipeError
-from ser_hf.recipe import yaml_io
+from ser_hf.recipe import Recipe, yaml_io
 from ser_hf.recipe.parser import parse_recipe
 from tests.recipe.test_parser import write_recipe
 
@@ -80,15 +79,10 @@ def test_the_recipe_a_run_writes_parses_back_to_the_same_arguments(tmp_path):
         "--class_weights",
         "balanced",
     ]
-    model_args, data_args, augmentation_args, training_args = parse_recipe(recipe_args)
-    sections = {
-        "Model": dataclasses.asdict(model_args),
-        "Data": dataclasses.asdict(data_args),
-        "Augmentation": dataclasses.asdict(augmentation_args),
-        "Training": training_args.to_dict(),
-    }
+    parsed = Recipe.parse(recipe_args)
+    model_args, data_args, augmentation_args, training_args = parsed
     (tmp_path / "run").mkdir()
-    path = yaml_io.write_recipe(tmp_path / "run", sections, recipe_args)
+    path = parsed.write_yaml(tmp_path / "run")
 
     text = path.read_text()
     assert path.name == yaml_io.RECIPE_FILE

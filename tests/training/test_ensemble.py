@@ -167,7 +167,9 @@ def test_an_ensemble_recipe_reports_what_its_saved_model_scores(tmp_path, tiny_r
     run = tmp_path / "ensemble"
     members = [json.loads((run / "members" / name / "metrics.json").read_text()) for name in ("cnn", "smile")]
     assert all(member["split"]["speakers"] == {"train": ["01", "02", "03"], "test": ["04"]} for member in members)
-    assert yaml.safe_load((run / "members" / "smile.yaml").read_text())["model_type"] == "opensmile"
+    # Each member trains from its values (no member recipe written to call it); its run keeps the recipe it ran.
+    assert yaml.safe_load((run / "members" / "smile" / "recipe.yaml").read_text())["model_type"] == "opensmile"
+    assert not (run / "members" / "smile.yaml").exists()
     assert report.to_dict() == json.loads((run / "metrics.json").read_text())
     assert report.ensemble.weights == [2.0, 1.0]
     # Every key the ensemble's report holds is a field of the typed record, and it reads back as written.
