@@ -162,14 +162,9 @@ def _pooled_states(model, feature_extractor, clips: list[np.ndarray]) -> list[np
 def _classify_by_encoder_states(
     classifier,
     files: Sequence[str],
-    speakers: Optional[Mapping[str, Optional[str]]],
     groups: Mapping[str, Optional[str]],
+    reader: _FileReader,
     *,
-    window_seconds: Optional[float],
-    hop_seconds: Optional[float],
-    max_whole_file_seconds: float,
-    min_samples: int,
-    too_short: str,
     batch_size: int,
     progress: bool,
     min_statistics_rows: int,
@@ -181,79 +176,19 @@ def _classify_by_encoder_states(
     progress bar counts the files encoded."""
     from tqdm.auto import tqdm
 
-    model, extractor = classifier.model, classifier.feature_extractor
-    sampling_rate = extractor.sampling_rate
-    predictions: list[FilePrediction] = []
-    windows: list[_EncodedWindow] = []
-    pending: list[tuple[_EncodedWindow, np.ndarray]] = []
-    file_windows: list[int] = []
-    group_windows: Counter = Counter()
-    group_seconds: Counter = Counter()
     with _files_bar(tqdm, len(files), progress) as bar:
-
-        def encode_pending() -> None:
-            states = _pooled_states(model, extractor, [clip for _, clip in pending])
-            for (window, _), window_states in zip(pending, states):
-                prediction = predictions[window.file]
-                if isinstance(window_states, Exception):
-                    if prediction.error is None:
-                        where = ""
-                        if file_windows[window.file] > 1:
-                            where = f" (window {window.start / sampling_rate:.3f}-{window.end / sampling_rate:.3f} s)"
-                        prediction.error = (
-                            f"the model could not classify it{where}: {type(window_states).__name__}: {window_states}"
-                        )
-                else:
-                    window.states = window_states
-                bar.update(1 / file_windows[window.file])
-            pending.clear()
-
+        encoded = _EncodedFiles(classifier, groups, batch_size, bar)
         for path in files:
-            waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
-            if speakers is not None:
-                prediction.speaker = speakers[path]
-            predictions.append(prediction)
-            if waveform is None:
-                file_windows.append(0)
-                bar.update(1)
-                continue
-            warn_if_too_short(prediction)
-            bounds = model_windows(extractor, waveform, window_seconds, hop_seconds, max_whole_file_seconds)
-            file_windows.append(len(bounds))
-            if groups[path] is not None:
-                group_windows[groups[path]] += len(bounds)
-                group_seconds[groups[path]] += len(waveform) / sampling_rate
-            for start, end in bounds:
-                window = _EncodedWindow(len(predictions) - 1, start, end)
-                windows.append(window)
-                pending.append((window, waveform[start:end]))
-                if len(pending) >= batch_size:
-                    encode_pending()
-        if pending:
-            encode_pending()
-
-    scored = [window for window in windows if window.states is not None and predictions[window.file].error is None]
-    rows = (
-        (groups[files[window.file]], window.states.reshape(1, -1))
-        for window in scored
-        if groups[files[window.file]] is not None
-    )
-    statistics = statistics_of_groups(extractor, rows, group_windows, group_seconds, min_statistics_rows)
-    plan = NormalizationPlan(extractor.normalization, speaker_statistics=statistics)
-    head_rows = [
-        {ENCODER_STATES_COLUMN: window.states, plan.group_column: groups[files[window.file]]} for window in scored
+            encoded.add(path, *reader.read(path))
+        encoded.encode_pending()
+    predictions = encoded.predictions
+    scored = [
+        window for window in encoded.windows if window.states is not None and predictions[window.file].error is None
     ]
-    if checks_speakers(extractor) and statistics:
-        # The speakers statistics_of_groups kept (enough windows of their own) are checked against each other.
-        kept = statistics_by_speaker(
-            (row[plan.group_column], row[ENCODER_STATES_COLUMN].reshape(1, -1))
-            for row in head_rows
-            if row[plan.group_column] in statistics
-        )
-        plan.speaker_statistics, _ = checked_head_statistics(model, extractor, head_rows, plan.group_column, kept)
-    logits = head_logits(model, extractor, head_rows, plan)
+    logits = _head_logits_of_windows(classifier, files, groups, scored, encoded, min_statistics_rows)
     probabilities = _softmax(logits)
     labels = model_labels(classifier)
+    sampling_rate = classifier.feature_extractor.sampling_rate
     for window, window_logits, window_probabilities in zip(scored, logits, probabilities):
         prediction = predictions[window.file]
         if prediction.error is not None:
@@ -272,6 +207,139 @@ def _classify_by_encoder_states(
         if prediction.error is not None:
             prediction.windows = []
     return predictions
+
+
+class _EncodedFiles:
+    """The files read so far, their windows and each window's pooled encoder states, encoded ``batch_size`` windows at
+    a time; also each statistics group's number of windows and seconds of audio (what its statistics rest on)."""
+
+    def __init__(self, classifier, groups: Mapping[str, Optional[str]], batch_size: int, bar):
+        self.model, self.extractor = classifier.model, classifier.feature_extractor
+        self.groups, self.batch_size, self.bar = groups, batch_size, bar
+        self.predictions: list[FilePrediction] = []
+        self.windows: list[_EncodedWindow] = []
+        self.pending: list[tuple[_EncodedWindow, np.ndarray]] = []
+        self.file_windows: list[int] = []
+        self.group_windows: Counter = Counter()
+        self.group_seconds: Counter = Counter()
+
+    def add(
+        self, path: str, waveform: Optional[np.ndarray], prediction: FilePrediction, bounds: Sequence[tuple[int, int]]
+    ) -> None:
+        """Take a file read by :meth:`_FileReader.read`, and encode its windows as batches fill."""
+        self.predictions.append(prediction)
+        if waveform is None:
+            self.file_windows.append(0)
+            self.bar.update(1)
+            return
+        self.file_windows.append(len(bounds))
+        group = self.groups[path]
+        if group is not None:
+            self.group_windows[group] += len(bounds)
+            self.group_seconds[group] += len(waveform) / self.extractor.sampling_rate
+        for start, end in bounds:
+            window = _EncodedWindow(len(self.predictions) - 1, start, end)
+            self.windows.append(window)
+            self.pending.append((window, waveform[start:end]))
+            if len(self.pending) >= self.batch_size:
+                self.encode_pending()
+
+    def encode_pending(self) -> None:
+        """Encode the windows waiting; a window the model cannot take fails its file (the first failure named)."""
+        if not self.pending:
+            return
+        states = _pooled_states(self.model, self.extractor, [clip for _, clip in self.pending])
+        for (window, _), window_states in zip(self.pending, states):
+            prediction = self.predictions[window.file]
+            num_windows = self.file_windows[window.file]
+            if isinstance(window_states, Exception):
+                if prediction.error is None:
+                    prediction.error = _window_failure(
+                        window_states, window.start, window.end, self.extractor.sampling_rate, num_windows
+                    )
+            else:
+                window.states = window_states
+            self.bar.update(1 / num_windows)
+        self.pending.clear()
+
+
+def _head_logits_of_windows(
+    classifier,
+    files: Sequence[str],
+    groups: Mapping[str, Optional[str]],
+    scored: list[_EncodedWindow],
+    encoded: _EncodedFiles,
+    min_statistics_rows: int,
+) -> np.ndarray:
+    """The head's logits of each window of `scored`, its states standardised with its group's statistics (taken over
+    the windows of the group's files, and checked against each other where the model checks speakers); a group with
+    too few windows, or a file without a group, gets the training statistics."""
+    model, extractor = classifier.model, classifier.feature_extractor
+    rows = (
+        (groups[files[window.file]], window.states.reshape(1, -1))
+        for window in scored
+        if groups[files[window.file]] is not None
+    )
+    statistics = statistics_of_groups(
+        extractor, rows, encoded.group_windows, encoded.group_seconds, min_statistics_rows
+    )
+    plan = NormalizationPlan(extractor.normalization, speaker_statistics=statistics)
+    head_rows = [
+        {ENCODER_STATES_COLUMN: window.states, plan.group_column: groups[files[window.file]]} for window in scored
+    ]
+    if checks_speakers(extractor) and statistics:
+        # The speakers statistics_of_groups kept (enough windows of their own) are checked against each other.
+        kept = statistics_by_speaker(
+            (row[plan.group_column], row[ENCODER_STATES_COLUMN].reshape(1, -1))
+            for row in head_rows
+            if row[plan.group_column] in statistics
+        )
+        plan.speaker_statistics, _ = checked_head_statistics(model, extractor, head_rows, plan.group_column, kept)
+    return head_logits(model, extractor, head_rows, plan)
+
+
+def _window_failure(error: Exception, start: int, end: int, sampling_rate: int, num_windows: int) -> str:
+    """The error of a file one of whose windows the model could not classify, naming the window when there are
+    several."""
+    where = ""
+    if num_windows > 1:
+        where = f" (window {start / sampling_rate:.3f}-{end / sampling_rate:.3f} s)"
+    return f"the model could not classify it{where}: {type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True)
+class _FileReader:
+    """How :func:`classify_files` reads a file: decoded (:func:`read_clip`, a file it cannot classify given an error),
+    its speaker put in its result, and cut into the model's windows."""
+
+    extractor: Any
+    window_seconds: Optional[float]
+    hop_seconds: Optional[float]
+    max_whole_file_seconds: float
+    min_samples: int
+    too_short: str
+    speakers: Optional[Mapping[str, Optional[str]]]
+
+    def window_options(self) -> dict[str, Any]:
+        """The windowing as the keyword arguments of :func:`speaker_statistics_of_files`."""
+        return dict(
+            window_seconds=self.window_seconds,
+            hop_seconds=self.hop_seconds,
+            max_whole_file_seconds=self.max_whole_file_seconds,
+        )
+
+    def read(self, path: str) -> tuple[Optional[np.ndarray], FilePrediction, list[tuple[int, int]]]:
+        """The file's waveform (`None` when it cannot be classified), its result so far and its windows' bounds."""
+        waveform, prediction = read_clip(path, self.extractor.sampling_rate, self.min_samples, self.too_short)
+        if self.speakers is not None:
+            prediction.speaker = self.speakers[path]
+        if waveform is None:
+            return None, prediction, []
+        warn_if_too_short(prediction)
+        bounds = model_windows(
+            self.extractor, waveform, self.window_seconds, self.hop_seconds, self.max_whole_file_seconds
+        )
+        return waveform, prediction, bounds
 
 
 def _files_bar(tqdm, files: int, progress: bool):
@@ -367,10 +435,9 @@ class _WindowQueue:
     def _fail(self, record: _PendingFile, window: _Window, error: Exception) -> None:
         if record.prediction.error is not None:
             return
-        where = ""
-        if record.num_windows > 1:
-            where = f" (window {window.start / self.sampling_rate:.3f}-{window.end / self.sampling_rate:.3f} s)"
-        record.prediction.error = f"the model could not classify it{where}: {type(error).__name__}: {error}"
+        record.prediction.error = _window_failure(
+            error, window.start, window.end, self.sampling_rate, record.num_windows
+        )
         record.prediction.windows = []
 
     def _scores(self, batch: list[_Window]) -> list[dict[str, float] | Exception]:
@@ -440,32 +507,26 @@ def classify_files(
     model standardised per corpus, the files classified together) whose statistics would rest on fewer than
     ``min_statistics_rows`` feature vectors (:data:`~ser_hf.deploy.speakers.MIN_STATISTICS_ROWS`, measured).
     """
-    from tqdm.auto import tqdm
-
     files = list(files)
-    sampling_rate = classifier.feature_extractor.sampling_rate
+    extractor = classifier.feature_extractor
+    sampling_rate = extractor.sampling_rate
     min_samples, too_short = shortest_clip(classifier)
     if window_seconds is not None and window_seconds * sampling_rate < min_samples:
         raise ValueError(
             f"window_seconds (--window-seconds) {window_seconds} is shorter than "
             f"{too_short.format(ms=f'{min_samples / sampling_rate * 1000:.1f}')}: no window could be classified."
         )
-    window_seconds, max_whole_file_seconds = fit_to_encoder_window(
-        classifier.feature_extractor, window_seconds, max_whole_file_seconds
+    window_seconds, max_whole_file_seconds = fit_to_encoder_window(extractor, window_seconds, max_whole_file_seconds)
+    reader = _FileReader(
+        extractor, window_seconds, hop_seconds, max_whole_file_seconds, min_samples, too_short, speakers
     )
     groups = _statistics_groups(classifier, files, speakers)
-    window_options = dict(
-        window_seconds=window_seconds, hop_seconds=hop_seconds, max_whole_file_seconds=max_whole_file_seconds
-    )
-    if groups is not None and encodes_once(classifier.model, classifier.feature_extractor):
+    if groups is not None and encodes_once(classifier.model, extractor):
         yield from _classify_by_encoder_states(
             classifier,
             files,
-            speakers,
             groups,
-            **window_options,
-            min_samples=min_samples,
-            too_short=too_short,
+            reader,
             batch_size=batch_size,
             progress=progress,
             min_statistics_rows=min_statistics_rows,
@@ -473,19 +534,35 @@ def classify_files(
         return
     statistics = {}
     if groups is not None:
-        warn_unchecked(classifier.feature_extractor)
+        warn_unchecked(extractor)
         statistics = speaker_statistics_of_files(
-            classifier.feature_extractor,
+            extractor,
             files,
             groups,
             model=classifier.model,
-            **window_options,
+            **reader.window_options(),
             min_samples=min_samples,
             progress=progress,
             min_statistics_rows=min_statistics_rows,
         )
-    extractor = classifier.feature_extractor
-    if not is_padding_invariant(classifier.model, extractor):
+    yield from _classify_by_windows(classifier, files, groups, statistics, reader, batch_size, progress)
+
+
+def _classify_by_windows(
+    classifier,
+    files: Sequence[str],
+    groups: Optional[Mapping[str, Optional[str]]],
+    statistics: Mapping[str, Statistics],
+    reader: _FileReader,
+    batch_size: int,
+    progress: bool,
+) -> Iterator[FilePrediction]:
+    """Every file's prediction, in order, its windows classified through the pipeline a chunk at a time
+    (:class:`_WindowQueue`), each standardised with its group's `statistics` where it has some; then the recordings'
+    shift from the training statistics is judged when enough windows were standardised."""
+    from tqdm.auto import tqdm
+
+    if not is_padding_invariant(classifier.model, classifier.feature_extractor):
         batch_size = 1  # group-norm encoders (no attention mask) and data2vec-audio hear the padding of a batch
     with (
         standardized_states(classifier.model) as standardized,
@@ -493,15 +570,11 @@ def classify_files(
     ):
         queue = _WindowQueue(classifier, batch_size, bar)
         for path in files:
-            waveform, prediction = read_clip(path, sampling_rate, min_samples, too_short)
-            if speakers is not None:
-                prediction.speaker = speakers[path]
+            waveform, prediction, bounds = reader.read(path)
             group = groups[path] if groups is not None else None
             if waveform is None:
                 queue.add(prediction, None)
             else:
-                warn_if_too_short(prediction)
-                bounds = model_windows(extractor, waveform, window_seconds, hop_seconds, max_whole_file_seconds)
                 queue.add(prediction, waveform, bounds, statistics.get(group))
             while queue.chunk_ready():
                 queue.classify_chunk()
