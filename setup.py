@@ -12,7 +12,8 @@ PACKAGES = find_packages(where=str(Path(__file__).resolve().parent), include=["s
     "ser_hf.hub_cards"
 ]
 PACKAGE_DIR = {"ser_hf.hub_cards": "hub_cards"}
-PACKAGE_DATA = {"ser_hf.hub_cards": ["*.md", "*.jinja"]}
+#: The card templates, and the recipe's generated schema (read before torch loads: ser_hf/recipe/schema.py).
+PACKAGE_DATA = {"ser_hf.hub_cards": ["*.md", "*.jinja"], "ser_hf.recipe": ["schema.json"]}
 
 if __name__ == "__main__":
     setup(packages=PACKAGES, package_dir=PACKAGE_DIR, package_data=PACKAGE_DATA)
