@@ -14,10 +14,10 @@ left out (it has no fear, one of the emotions every direction is scored on). Its
 split in two, as in every earlier curve: RAVDESS actors 01-10 adapt and 11-20 test; nEMO's first four speakers (sorted)
 adapt and the other five test; TESS one speaker adapts and the other tests, each way round (TESS's figure is the mean
 of the two). Each direction is one ``ser-hf learning-curve`` result (:func:`ser_hf.experiments.run_learning_curve`) on
-the six emotions the three corpora share, and ``--results`` gathers them (the summary per condition, arm and k: each
+the six emotions the three corpora share, and ``--results`` gathers them (the summary per scenario, arm and k: each
 direction's mean over draws, TESS's two directions averaged, then the mean of the corpora; beside it the mean of the
 adaptation's own cross-validated estimates and their mean absolute difference from the test speakers' UA). The
-``few-emotions`` condition (every speaker heard in two emotions) runs on RAVDESS and nEMO only: TESS has one adaptation
+``few-emotions`` scenario (every speaker heard in two emotions) runs on RAVDESS and nEMO only: TESS has one adaptation
 speaker, who cannot be heard in two emotions and cover six. Every result file is written after each cell, and the
 command started again resumes.
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -44,8 +45,15 @@ from bench.harness import means_over_corpora, write_json
 from ser_hf.adaptation.trained_model import trained_model_facts
 from ser_hf.atomic_files import write_text_atomic
 from ser_hf.experiments import run_learning_curve
-from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS
-from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveCorpus, draw_clips, estimate_summary
+from ser_hf.experiments.constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_DEFAULTS, LEARNING_CURVE_SCENARIOS
+from ser_hf.experiments.learning_curve import (
+    LABEL_REGEX,
+    SPEAKER_REGEX,
+    CurveCorpus,
+    draw_clips,
+    estimate_summary,
+    scenario_of,
+)
 from ser_hf.experiments.loco import loco_values
 from ser_hf.experiments.results import run_fields
 from ser_hf.recipe import Recipe
@@ -106,12 +114,12 @@ def trained_general_model(left_out: str, model_path: str, work: Path) -> Path:
 
 
 def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
-    """Per condition, arm and k: each direction's mean, lowest and highest UA over draws, TESS's two directions
+    """Per scenario, arm and k: each direction's mean, lowest and highest UA over draws, TESS's two directions
     averaged into TESS's figure, the mean of the corpora measured (with the range of that mean over draws), and the
     adaptation's own estimates: their mean, and their mean absolute difference from the test UA over the cells."""
 
     def key(cell: Mapping[str, Any]) -> tuple:
-        return cell.get("condition", "ordinary"), cell["arm"], cell["k"]
+        return scenario_of(cell), cell["arm"], cell["k"]
 
     def mean(values) -> Optional[float]:
         values = list(values)
@@ -120,11 +128,11 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     cells = [(name, cell) for name, document in directions.items() for cell in document["cells"]]
     keys = sorted(
         {key(cell) for _, cell in cells},
-        key=lambda k: (LEARNING_CURVE_CONDITIONS.index(k[0]), LEARNING_CURVE_ARMS.index(k[1]), k[2]),
+        key=lambda k: (LEARNING_CURVE_SCENARIOS.index(k[0]), LEARNING_CURVE_ARMS.index(k[1]), k[2]),
     )
     rows = []
-    for condition, arm, k in keys:
-        chosen = [(name, cell) for name, cell in cells if key(cell) == (condition, arm, k)]
+    for scenario, arm, k in keys:
+        chosen = [(name, cell) for name, cell in cells if key(cell) == (scenario, arm, k)]
         by_direction = {}  # in the directions' order, as `cells` comes
         for name, cell in chosen:
             by_direction.setdefault(name, []).append(cell["unweighted_accuracy"])
@@ -139,7 +147,7 @@ def summary(directions: Mapping[str, Mapping[str, Any]]) -> list[dict]:
         corpora = {corpus: round(by_corpus[corpus], 2) for corpus in CORPORA if corpus in by_corpus}
         rows.append(
             {
-                "condition": condition,
+                "scenario": scenario,
                 "arm": arm,
                 "k": k,
                 "by_direction": by_direction,
@@ -196,7 +204,7 @@ def markdown(document: Mapping[str, Any]) -> str:
         "mean absolute difference from the test speakers' UA; coverage: the share of its 90 % intervals that hold the "
         "test UA, of the cells with an estimate (none is printed below 3 clips per emotion or 2 speakers).",
         "",
-        "| condition | arm | k | RAVDESS left out | TESS left out | nEMO left out | mean (draws' range) | "
+        "| scenario | arm | k | RAVDESS left out | TESS left out | nEMO left out | mean (draws' range) | "
         "own estimate (error) | coverage | kept unchanged |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -211,7 +219,7 @@ def markdown(document: Mapping[str, Any]) -> str:
             coverage = f"{row['coverage']:.0f} % of {row['estimated']}"
         kept = f"{row.get('kept_unchanged', 0)} of {row.get('cells', 0)}" if row["arm"] != "zero-shot" else "-"
         lines.append(
-            f"| {row['condition']} | {row['arm']} | {row['k']} | {' | '.join(corpora)} | {mean} | {estimate} | "
+            f"| {row['scenario']} | {row['arm']} | {row['k']} | {' | '.join(corpora)} | {mean} | {estimate} | "
             f"{coverage} | {kept} |"
         )
     return "\n".join(lines) + "\n"
@@ -257,7 +265,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--ks", type=int, nargs="+", default=list(LEARNING_CURVE_DEFAULTS["ks"]))
     parser.add_argument("--draws", type=int, nargs="+", default=list(LEARNING_CURVE_DEFAULTS["draws"]))
     parser.add_argument("--arms", nargs="+", default=["zero-shot", "random", "suggested", "oracle"])
-    parser.add_argument("--conditions", nargs="+", default=list(LEARNING_CURVE_CONDITIONS))
+    parser.add_argument("--scenarios", nargs="+", default=list(LEARNING_CURVE_SCENARIOS))
     parser.add_argument("--time", action="store_true", help="time one ser-hf adapt per corpus left out (module doc)")
     parser.add_argument(
         "--gather",
@@ -265,6 +273,7 @@ def main(argv=None) -> dict:
         help="train and adapt nothing: gather the directions' result files already under --output-dir into --results",
     )
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # a line per cell
     missing = [str(path) for path in TRAINING_CORPORA.values() if not path.is_dir()]
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: bench/adapt.py needs ../shared/data.")
@@ -281,10 +290,10 @@ def main(argv=None) -> dict:
         write_json(args.results, {"benchmark": "bench/adapt.py --time", "timings": timings})
         return json.loads(args.results.read_text())
     directions, models = {}, {}
-    for condition in args.conditions:
+    for scenario in args.scenarios:
         for name, left_out, adapt, test in chosen:
-            path = curve_file(args.output_dir, f"{condition}-{name}")
-            if condition == "few-emotions" and len(adapt) < 2 or args.gather and not path.is_file():
+            path = curve_file(args.output_dir, f"{scenario}-{name}")
+            if scenario == "few-emotions" and len(adapt) < 2 or args.gather and not path.is_file():
                 continue  # one adaptation speaker heard in two emotions cannot cover six (module text)
             models[left_out] = str(args.output_dir / f"general-without-{left_out}")
             if args.gather:
@@ -301,10 +310,9 @@ def main(argv=None) -> dict:
                     ks=args.ks,
                     draws=args.draws,
                     arms=args.arms,
-                    conditions=[condition],
-                    on_cell=lambda cell, condition=condition, name=name: print(condition, name, cell, flush=True),
+                    scenarios=[scenario],
                 )
-            # A direction's files (one per condition) as one: every condition's cells, the first file's settings.
+            # A direction's files (one per scenario) as one: every scenario's cells, the first file's settings.
             entry = directions.setdefault(name, {"settings": document["settings"], "command": document["command"]})
             entry["cells"] = entry.get("cells", []) + document["cells"]
             write_results(args.results, directions, models)

@@ -1,6 +1,11 @@
 """Outputs written whole or not at all: each file goes to a temporary name in its folder, then is renamed over the
 final name (``os.replace`` is atomic on POSIX and Windows). A run killed while writing leaves the previous version or
-nothing, never half a report that a resumed run would take for a finished one."""
+nothing, never half a report that a resumed run would take for a finished one.
+
+Where an output may go is decided here too, once: :func:`output_relation` says whether an output path is, lies inside
+or holds a folder a call reads (its audio, a model), and :func:`refuse_output_among` refuses it, naming the
+parameters. Every guard of an output path (a run's ``output_dir``, ``ser-hf adapt``, ``suggest``, the labelling page,
+the command line's ``--output`` checks in :mod:`ser_hf.cli.output_paths`) asks :func:`output_relation`."""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Optional
+
+from .errors import InputError
 
 
 def _file_mode() -> int:
@@ -113,4 +120,41 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["atomic_directory", "atomic_path", "give_plain_mode", "save_figure", "write_text_atomic"]
+def output_relation(output: str | os.PathLike, folder: str | os.PathLike) -> Optional[str]:
+    """How the output path ``output`` stands to ``folder`` (both resolved: ``~`` expanded, links followed): ``"is"``,
+    ``"is inside"``, ``"contains"``, or `None` where they are apart."""
+    written, read = Path(output).expanduser().resolve(), Path(folder).expanduser().resolve()
+    if written == read:
+        return "is"
+    if written.is_relative_to(read):
+        return "is inside"
+    return "contains" if read.is_relative_to(written) else None
+
+
+def refuse_output_among(
+    output: str | os.PathLike, inputs: Mapping[str, Optional[str | os.PathLike]], parameter: str = "output_dir"
+) -> None:
+    """Refuse the output ``output`` (the parameter ``parameter``) that is, lies inside or holds one of ``inputs``
+    (parameter -> folder a call reads; `None` for one not given): ser-hf never writes its outputs among the files it
+    reads (a user's audio, a model). An :class:`~ser_hf.errors.InputError` names both parameters."""
+    for name, folder in inputs.items():
+        relation = None if folder is None else output_relation(output, folder)
+        if relation is not None:
+            itself = " itself" if relation == "is" else ""
+            raise InputError(
+                f"{parameter} {output} {relation} {name} {folder}{itself}: ser-hf never writes its outputs among the "
+                f"files it reads (audio, a model); choose another {parameter}.",
+                parameter=parameter,
+                mentions=(name,),
+            )
+
+
+__all__ = [
+    "atomic_directory",
+    "atomic_path",
+    "give_plain_mode",
+    "output_relation",
+    "refuse_output_among",
+    "save_figure",
+    "write_text_atomic",
+]

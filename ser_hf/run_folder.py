@@ -29,8 +29,8 @@ from typing import Any, Iterator, Optional, Sequence, Union
 from filelock import FileLock, Timeout
 from transformers.utils import CONFIG_NAME, FEATURE_EXTRACTOR_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
-from .atomic_files import write_text_atomic
-from .errors import RecipeError, RunRecordError
+from .atomic_files import output_relation, write_text_atomic
+from .errors import RecipeError
 from .recipe.yaml_io import RECIPE_FILE
 from .run_record import EvalReport, FoldSummary, RunConfig, RunReport
 
@@ -75,9 +75,6 @@ CROSS_CORPUS_JSON = "cross_corpus.json"
 CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
 CROSS_CORPUS_PNG = "cross_corpus_ua.png"
 #: The lock a training holds on its output folder, and who holds it (the lock file itself is emptied on each try).
-#: Written by ``ser-hf adapt`` into the adapted model's folder: what it was adapted from, on how many labelled (and
-#: pseudo-labelled) clips, and what the cross-validation kept with its estimate; the model card reads it.
-ADAPTATION_FILE = "adaptation.json"
 LOCK_FILE = ".ser-hf.lock"
 HOLDER_FILE = ".ser-hf.lock.json"
 
@@ -495,20 +492,16 @@ def is_run_output(name: str) -> bool:
     )
 
 
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or path.is_relative_to(folder)
-
-
 def check_output_dir(output_dir: str | os.PathLike, data_dirs: Sequence[str | os.PathLike] = ()) -> None:
     """Refuse an ``output_dir`` that is (or contains) one of the recipe's data directories, or that already holds
     files no ser-hf run wrote (a run would mix its outputs with them, and ``overwrite_output_dir`` would be asked
     to remove them). An empty or missing folder, and a previous run's folder, are fine."""
     folder = Path(output_dir).expanduser().resolve()
     for data_dir in data_dirs:
-        data = Path(data_dir).expanduser().resolve()
-        if _within(data, folder):
+        relation = output_relation(folder, data_dir)
+        if relation in ("is", "contains"):  # an output inside a corpus folder is left to the corpus' own check
             raise RecipeError(
-                f"output_dir {str(output_dir)!r} {'is' if data == folder else 'contains'} the data "
+                f"output_dir {str(output_dir)!r} {relation} the data "
                 f"directory {str(data_dir)!r}: a run writes its outputs there. Choose another "
                 "output_dir (outputs/NAME, say)."
             )
@@ -552,44 +545,6 @@ def remove_run_outputs(folder: Path, kind: str = "run") -> list[str]:
         else:
             kept.append(name)
     return kept
-
-
-# --- An adapted model's record ------------------------------------------------------------------------------------
-
-
-#: What ``adaptation.json``'s ``selection`` must hold for the card, the labelling page and the command to read it.
-SELECTION_KEYS = {"chosen": str, "unchanged": bool, "estimate": dict, "estimate_line": str}
-
-
-def read_adaptation_record(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``adaptation.json`` of an adapted model's folder (`None` where there is none), checked: a file that is not
-    JSON, not a mapping, or whose ``selection`` is not a mapping holding :data:`SELECTION_KEYS` of their types is a
-    :class:`~ser_hf.errors.RunRecordError` in one line naming the file and the key (damaged, or edited by hand)."""
-    path = Path(folder).expanduser() / ADAPTATION_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RunRecordError(f"{path}: cannot be read as JSON ({error}).") from None
-    if not isinstance(record, dict):
-        raise RunRecordError(f"{path}: not a mapping of the adaptation's record but {type(record).__name__}.")
-    selection = record.get("selection")
-    if not isinstance(selection, dict):
-        raise RunRecordError(
-            f"{path}: 'selection' is {type(selection).__name__}, not the mapping ser-hf adapt writes (what the "
-            "cross-validation kept); adapt the model again to rewrite it."
-        )
-    for key, kind in SELECTION_KEYS.items():
-        if not isinstance(selection.get(key), kind):
-            raise RunRecordError(
-                f"{path}: selection.{key} is {selection.get(key)!r}, not a {kind.__name__} as ser-hf adapt writes it; "
-                "adapt the model again to rewrite it."
-            )
-    fitted = record.get("fitted_clips", [])
-    if not isinstance(fitted, list) or not all(isinstance(digest, str) for digest in fitted):
-        raise RunRecordError(f"{path}: fitted_clips is not a list of clip digests.")
-    return record
 
 
 # --- The lock -----------------------------------------------------------------------------------------------------
@@ -718,8 +673,6 @@ def _refused_pickle(path: Path) -> Optional[str]:
 
 
 __all__ = [
-    "ADAPTATION_FILE",
-    "read_adaptation_record",
     "CARD_FILE",
     "CLIP_FINGERPRINT_FILE",
     "CONFUSION_MATRIX_PNG",

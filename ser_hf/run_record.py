@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Optional, TypeVar, Union
 
 from .errors import RunRecordError
@@ -605,7 +608,49 @@ class RunConfig(JsonRecord):
         return [corpus] if isinstance(corpus, str) else list(corpus)
 
 
+# --- An adapted model's record (read before anything heavy is imported: ser-hf adapt, the card, push) --------
+
+#: Written by ``ser-hf adapt`` into the adapted model's folder: what it was adapted from, on how many labelled (and
+#: pseudo-labelled) clips, and what the cross-validation kept with its estimate; the model card reads it.
+ADAPTATION_FILE = "adaptation.json"
+
+#: What ``adaptation.json``'s ``selection`` must hold for the card, the labelling page and the command to read it.
+SELECTION_KEYS = {"chosen": str, "unchanged": bool, "estimate": dict, "estimate_line": str}
+
+
+def read_adaptation_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``adaptation.json`` of an adapted model's folder (`None` where there is none), checked: a file that is not
+    JSON, not a mapping, or whose ``selection`` is not a mapping holding :data:`SELECTION_KEYS` of their types is a
+    :class:`~ser_hf.errors.RunRecordError` in one line naming the file and the key (damaged, or edited by hand)."""
+    path = Path(folder).expanduser() / ADAPTATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunRecordError(f"{path}: cannot be read as JSON ({error}).") from None
+    if not isinstance(record, dict):
+        raise RunRecordError(f"{path}: not a mapping of the adaptation's record but {type(record).__name__}.")
+    selection = record.get("selection")
+    if not isinstance(selection, dict):
+        raise RunRecordError(
+            f"{path}: 'selection' is {type(selection).__name__}, not the mapping ser-hf adapt writes (what the "
+            "cross-validation kept); adapt the model again to rewrite it."
+        )
+    for key, kind in SELECTION_KEYS.items():
+        if not isinstance(selection.get(key), kind):
+            raise RunRecordError(
+                f"{path}: selection.{key} is {selection.get(key)!r}, not a {kind.__name__} as ser-hf adapt writes it; "
+                "adapt the model again to rewrite it."
+            )
+    fitted = record.get("fitted_clips", [])
+    if not isinstance(fitted, list) or not all(isinstance(digest, str) for digest in fitted):
+        raise RunRecordError(f"{path}: fitted_clips is not a list of clip digests.")
+    return record
+
+
 __all__ = [
+    "ADAPTATION_FILE",
     "COUNT",
     "NON_NEGATIVE",
     "POSITIVE",
@@ -624,4 +669,5 @@ __all__ = [
     "SplitRecord",
     "TrainingRecord",
     "ValidationChoices",
+    "read_adaptation_record",
 ]

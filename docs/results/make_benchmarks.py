@@ -21,8 +21,8 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Optional
 from statistics import mean
+from typing import Optional
 
 import yaml
 
@@ -730,8 +730,8 @@ def adapt_section() -> str:
     ks = sorted({arm["k"] for arm in summary if arm["k"] > 0})
     rows = []
     folded = []
-    for condition in dict.fromkeys(arm.get("condition", "ordinary") for arm in summary):
-        arms = [arm for arm in summary if arm.get("condition", "ordinary") == condition]
+    for condition in dict.fromkeys(arm.get("scenario", arm.get("condition", "ordinary")) for arm in summary):
+        arms = [arm for arm in summary if arm.get("scenario", arm.get("condition", "ordinary")) == condition]
         zero = next((one(arm.get("loco_mean")) for arm in arms if arm["arm"] == "zero-shot"), MISSING)
         # A condition run on some of the corpora says which (its mean is theirs).
         measured = sorted({corpus for arm in arms for corpus in arm.get("corpora", [])})
@@ -755,7 +755,7 @@ def adapt_section() -> str:
                     f"{kept} of {cells}",
                 ]
             )
-    few = any(arm.get("condition") == "few-emotions" for arm in summary)
+    few = any(arm.get("scenario", arm.get("condition")) == "few-emotions" for arm in summary)
     header = ["condition", "arm", "zero-shot", *[f"k = {k}" for k in ks], "own estimate's error (k >= 10)"]
     header += ["coverage", "kept unchanged"]
     text = ADAPT_INTRO + "\n" + table(header, rows, ["---", "---", *["---:"] * (len(ks) + 4)])
@@ -1164,7 +1164,7 @@ def headline_table() -> str:
     adapted = next(
         arm
         for arm in read("adapt/learning-curve.json")["summary"][""]
-        if (arm.get("condition", "ordinary"), arm["arm"], arm["k"]) == ("ordinary", "random", 5)
+        if (arm.get("scenario", arm.get("condition", "ordinary")), arm["arm"], arm["k"]) == ("ordinary", "random", 5)
     )
     one_emotion = read(SPEAKER_CHECK_RESULTS)["summary"]["one emotion"]["arms"]
     rows = [

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-from ..atomic_files import write_text_atomic
-from ..run_folder import ADAPTATION_FILE, read_adaptation_record
+from ..atomic_files import refuse_output_among, write_text_atomic
+from ..run_record import ADAPTATION_FILE, read_adaptation_record
 from .errors import AdaptationError
 from .trained_model import trained_model_facts
 
@@ -108,7 +108,6 @@ def adapt(
     unlabelled_dir: Optional[str | os.PathLike] = None,
     self_train_on_test_speakers: bool = False,
     seed: int = 42,
-    overrides: Optional[Mapping[str, Any]] = None,
     revision: Optional[str] = None,
     labels_csv: Optional[str | os.PathLike] = None,
     self_train: bool = True,
@@ -131,7 +130,6 @@ def adapt(
         self_train (`bool`, defaults to `True`): self-train on `unlabelled_dir` (else it gives statistics only).
         self_train_on_test_speakers (`bool`): allow `unlabelled_dir` to hold test speakers' recordings (refused
             otherwise); the report and the card then say the evaluation is transductive.
-        overrides (`Mapping`, *optional*): recipe values changed (a dotted key sets one entry of a mapping).
         revision (`str`, *optional*): the branch, tag or commit of a Hub model.
         labels_csv (`str`, *optional*): a labelling sheet (``ser-hf suggest``, :mod:`.sheet`) whose paths are relative
             to `data_dir`: the adaptation reads the rows answered with an emotion (each row's label and speaker; skip,
@@ -152,17 +150,12 @@ def adapt(
         labels_csv=labels_csv,
         self_train=self_train,
     )
-    return run_plan(plan, seed=seed, overrides=overrides or {})
+    return run_plan(plan, seed=seed)
 
 
-def run_plan(plan: AdaptationPlan, *, seed: int = 42, overrides: Optional[Mapping[str, Any]] = None) -> RunReport:
+def run_plan(plan: AdaptationPlan, *, seed: int = 42) -> RunReport:
     """Run a checked :class:`AdaptationPlan`: the adaptation (twice with a self-training round), then the record, the
     report and the card. Its last log line is the estimate (:func:`~.selection.estimate_line`)."""
-    if overrides:
-        raise AdaptationError(
-            f"--set {', '.join(sorted(overrides))}: ser-hf adapt trains no recipe any more (it chooses among "
-            "adaptations by cross-validation on your labelled speakers, ser_hf.adaptation.selection); drop --set."
-        )
     from ..evaluation.report import write_report
     from ..hub.card import write_model_card
     from ..run_folder import REPORT_MARKDOWN
@@ -216,15 +209,19 @@ def folder_corpus_options(
         options["speaker_regex"] = speaker_regex
     if "speaker_regex" not in options and "speaker_column" not in options:
         raise AdaptationError(
-            "--speaker_regex is needed (the statistics and any --test_speakers are per speaker): e.g. "
-            "'^(?P<speaker>[A-Z]+\\d)_' for files named SPEAKER_..., or '(?P<speaker>[^/]+)$' for a speaker per file."
+            "speaker_regex is needed (the statistics and any test_speakers are per speaker): e.g. "
+            "'^(?P<speaker>[A-Z]+\\d)_' for files named SPEAKER_..., or '(?P<speaker>[^/]+)$' for a speaker per file.",
+            parameter="speaker_regex",
+            mentions=("test_speakers",),
         )
     for key in ("label_regex", "speaker_regex"):
         if options.get(key) is not None:
             try:
                 re.compile(options[key])
             except re.error as error:
-                raise AdaptationError(f"--{key} {options[key]!r} is not a regular expression: {error}.") from None
+                raise AdaptationError(
+                    f"{key} {options[key]!r} is not a regular expression: {error}.", parameter=key
+                ) from None
     return options
 
 
@@ -262,17 +259,19 @@ def check_adaptation(
     self_train: bool = True,
 ) -> AdaptationPlan:
     """Every input of :func:`adapt` checked, file names only (nothing decoded; with `labels_csv`, only its labelled
-    rows written beside the output, ``OUT.labels.csv``): one :class:`~ser_hf.errors.AdaptationError` naming the flag,
+    rows written beside the output, ``OUT.labels.csv``): one :class:`~.errors.AdaptationError` naming the parameter,
     folder, file or label at fault. Returns the plan."""
     model_dir = resolve_model_folder(model, revision)
     facts = trained_model_facts(model_dir)
     fitted = (read_adaptation_record(model_dir) or {}).get("fitted_clips", [])
     if labels_csv is not None:
-        given = [f"--{key}" for key in ("label_regex", "csv_path") if (corpus_options or {}).get(key)]
-        given += ["--label_regex"] if label_regex else []
+        given = sorted({key for key in ("label_regex", "csv_path") if (corpus_options or {}).get(key)})
+        given = sorted(set(given) | ({"label_regex"} if label_regex else set()))
         if given:
             raise AdaptationError(
-                f"--labels_csv gives each clip's label and speaker: drop {', '.join(sorted(set(given)))}."
+                f"labels_csv gives each clip's label and speaker: drop {', '.join(given)}.",
+                parameter="labels_csv",
+                mentions=tuple(given),
             )
         corpus_options = {**(corpus_options or {}), "label_column": "label", "speaker_column": "speaker"}
     options = folder_corpus_options(label_regex, speaker_regex, corpus_options)
@@ -325,10 +324,6 @@ def _resolved(path: str | os.PathLike) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def check_folders(
     data_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -337,27 +332,11 @@ def check_folders(
 ) -> tuple[Path, Path]:
     """The labelled and unlabelled folders exist; the output is neither the model's folder nor inside an audio folder
     (ser-hf never writes its outputs among audio files), nor an audio folder inside it."""
-    folders = {"--data_dir": data_dir, "--unlabelled_dir": unlabelled_dir}
-    for flag, folder in folders.items():
+    folders = {"data_dir": data_dir, "unlabelled_dir": unlabelled_dir}
+    for name, folder in folders.items():
         if folder is not None and not Path(folder).expanduser().is_dir():
-            raise AdaptationError(f"{flag} {folder}: no such folder.")
-    output = _resolved(output_dir)
-    if output == _resolved(model_dir):
-        raise AdaptationError("--output_dir is the model's own folder: save the adapted model elsewhere.")
-    for flag, folder in folders.items():
-        if folder is None:
-            continue
-        audio = _resolved(folder)
-        if _inside(output, audio):
-            raise AdaptationError(
-                f"--output_dir {output_dir} is inside {flag} {folder}: ser-hf never writes its outputs among audio "
-                "files; save the adapted model elsewhere."
-            )
-        if _inside(audio, output):
-            raise AdaptationError(
-                f"{flag} {folder} is inside --output_dir {output_dir}, which the adapted model is saved to: save it "
-                "elsewhere."
-            )
+            raise AdaptationError(f"{name} {folder}: no such folder.", parameter=name)
+    refuse_output_among(output_dir, {"model": model_dir, **folders})
     return Path(data_dir).expanduser(), Path(output_dir).expanduser()
 
 
@@ -380,10 +359,14 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
     unknown = sorted(set(plan.test_speakers) - set(speakers))
     if unknown:
         raise AdaptationError(
-            f"--test_speakers {', '.join(unknown)}: not among {plan.data_dir}'s speakers {sorted(set(speakers))}."
+            f"test_speakers {', '.join(unknown)}: not among {plan.data_dir}'s speakers {sorted(set(speakers))}.",
+            parameter="test_speakers",
         )
     if set(speakers) <= set(plan.test_speakers):
-        raise AdaptationError(f"--test_speakers names every speaker of {plan.data_dir}: none is left to adapt on.")
+        raise AdaptationError(
+            f"test_speakers names every speaker of {plan.data_dir}: none is left to adapt on.",
+            parameter="test_speakers",
+        )
     counts = Counter(
         folder_names[label]
         for label, speaker in zip(column_values(labelled, "label"), speakers)
@@ -398,7 +381,9 @@ def check_labelled_clips(plan: AdaptationPlan, model_labels: Sequence[str]) -> l
         raise AdaptationError(
             f"{plan.data_dir}: no clip of {', '.join(impossible)} among the speakers who adapt (clips per label: "
             f"{dict(counts) or 'none'}), and the model has no such emotion: label at least one clip of it, or leave "
-            "it out with --labels."
+            "it out of labels.",
+            parameter="data_dir",
+            mentions=("labels",),
         )
     labelled_emotions = [name for name in names if counts[name]]
     if len(labelled_emotions) < 2:
@@ -438,7 +423,7 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
     ]
     if repeated:
         logger.warning(
-            "--unlabelled_dir: %d of %d recordings are clips of --data_dir (the same bytes), left out of "
+            "unlabelled_dir: %d of %d recordings are clips of data_dir (the same bytes), left out of "
             "self-training: they are labelled already.",
             len(repeated),
             len(recordings),
@@ -446,8 +431,10 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
     usable = {recording: speakers[recording] for recording in recordings if recording not in set(repeated)}
     if not usable:
         raise AdaptationError(
-            f"--unlabelled_dir {plan.unlabelled_dir}: every recording in it is a clip of --data_dir {plan.data_dir}, "
-            "so self-training has nothing to read; give a folder of other, unlabelled recordings."
+            f"unlabelled_dir {plan.unlabelled_dir}: every recording in it is a clip of data_dir {plan.data_dir}, "
+            "so self-training has nothing to read; give a folder of other, unlabelled recordings.",
+            parameter="unlabelled_dir",
+            mentions=("data_dir",),
         )
     heard = sorted({speaker for speaker in usable.values() if speaker in plan.test_speakers})
     if heard and not plan.self_train:  # statistics only: a test speaker's recordings give no labelled one's
@@ -455,10 +442,12 @@ def check_unlabelled_recordings(plan: AdaptationPlan, labelled: Sequence[Path], 
         heard = []
     if heard and not allow_test_speakers:
         raise AdaptationError(
-            f"--unlabelled_dir {plan.unlabelled_dir} holds recordings of the test speakers {', '.join(heard)}: "
+            f"unlabelled_dir {plan.unlabelled_dir} holds recordings of the test speakers {', '.join(heard)}: "
             "self-training on them would adapt the model to the very clips it is scored on. Leave them out of the "
-            "folder, or pass --self_train_on_test_speakers to do so knowingly (the report and the card then say the "
-            "evaluation is transductive)."
+            "folder, or set self_train_on_test_speakers to do so knowingly (the report and the card then say the "
+            "evaluation is transductive).",
+            parameter="unlabelled_dir",
+            mentions=("self_train_on_test_speakers",),
         )
     if heard:
         logger.warning("Self-training reads the test speakers' own unlabelled clips (%s): transductive.", heard)
@@ -500,7 +489,7 @@ def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> t
     predicted emotion (:func:`~ser_hf.training.self_training.pick_pseudo_labels`) and make the corpus of the
     self-training round in the folder `corpus`: links to the labelled clips and to the kept recordings (with the
     predicted labels), listed in a CSV with their speakers. Returns the folder and the record of the adaptation's
-    clips (:data:`~ser_hf.run_folder.ADAPTATION_FILE`)."""
+    clips (:data:`~ser_hf.run_record.ADAPTATION_FILE`)."""
     import numpy as np
 
     from ..data.corpora import load_corpus
@@ -521,7 +510,10 @@ def self_training_corpus(plan: AdaptationPlan, adapted: Path, corpus: Path) -> t
     predict_files(adapted, speakers_csv=speakers_csv, progress=False, on_prediction=predictions.append)
     scored = [prediction for prediction in predictions if prediction.scores]
     if not scored:
-        raise AdaptationError(f"--unlabelled_dir {plan.unlabelled_dir}: no recording in it could be classified.")
+        raise AdaptationError(
+            f"unlabelled_dir {plan.unlabelled_dir}: no recording in it could be classified.",
+            parameter="unlabelled_dir",
+        )
     labels = list(scored[0].scores)
     probabilities = np.array([[p.scores[label] for label in labels] for p in scored], dtype=np.float64)
     picked, predicted = pick_pseudo_labels(np.log(np.clip(probabilities, 1e-12, None)), ADAPTATION_SELF_TRAINING_SHARE)
@@ -561,7 +553,11 @@ def unlabelled_speakers(recordings: Sequence[str], root: Path, options: Mapping[
     to `root`; a recording it does not match is named in the error."""
     pattern = options.get("speaker_regex")
     if pattern is None:
-        raise AdaptationError("--unlabelled_dir needs --speaker_regex: each recording's speaker is read with it.")
+        raise AdaptationError(
+            "unlabelled_dir needs speaker_regex: each recording's speaker is read with it.",
+            parameter="speaker_regex",
+            mentions=("unlabelled_dir",),
+        )
     compiled = re.compile(pattern)
     speakers = {}
     for recording in recordings:
@@ -569,7 +565,11 @@ def unlabelled_speakers(recordings: Sequence[str], root: Path, options: Mapping[
         match = compiled.search(searched)
         speaker = (match.group("speaker") if "speaker" in compiled.groupindex else match.group(1)) if match else None
         if not speaker:
-            raise AdaptationError(f"--unlabelled_dir: --speaker_regex {pattern!r} finds no speaker in {searched!r}.")
+            raise AdaptationError(
+                f"unlabelled_dir: speaker_regex {pattern!r} finds no speaker in {searched!r}.",
+                parameter="speaker_regex",
+                mentions=("unlabelled_dir",),
+            )
         speakers[recording] = speaker
     return speakers
 

@@ -164,6 +164,76 @@ def statistics_rule_plans(model, feature_extractor, labelled, others, label_ids,
     return {name: plans[name] for name in order}, record
 
 
+def _distinct_rows(
+    keep: Sequence[bool], digests: Sequence[str], speakers: Sequence[Any], excluded: set, data_dir
+) -> tuple[list[int], list[int], dict[str, int]]:
+    """The rows of the clips that adapt (``keep``) and of the other clips of speakers not excluded, each clip once
+    (clips with the same bytes are one clip, the first kept, the others counted in the log), and each digest's first
+    row."""
+    seen: dict[str, int] = {}
+    labelled_rows, other_rows = [], []
+    for row, (kept, digest, speaker) in enumerate(zip(keep, digests, speakers)):
+        if digest in seen:
+            continue
+        seen[digest] = row
+        if kept:
+            labelled_rows.append(row)
+        elif speaker not in excluded:
+            other_rows.append(row)
+    if len(seen) < len(digests):
+        logger.warning(
+            "%d clip(s) of %s have the same bytes as another clip (a copy, under another name or speaker): each is "
+            "one clip, kept once.",
+            len(digests) - len(seen),
+            data_dir,
+        )
+    return labelled_rows, other_rows, seen
+
+
+def _statistics_states(model, feature_extractor, recordings: Sequence[tuple[str, str]], shortest):
+    """The encoder states of `recordings` (path, speaker) that give the labelled speakers' statistics only, or `None`
+    where there are none."""
+    if not recordings:
+        return None
+    from datasets import Audio, Dataset
+
+    from ..data.decode import prepare_audio
+    from ..inputs.fast_mode import encoder_states_once
+
+    paths = [path for path, _ in recordings]
+    table = Dataset.from_dict(
+        {"audio": paths, "path": paths, "speaker_id": [speaker for _, speaker in recordings]}
+    ).cast_column("audio", Audio(sampling_rate=feature_extractor.sampling_rate))
+    prepared = prepare_audio(table, skip_invalid=True, shortest_clip=shortest)
+    return encoder_states_once(model, feature_extractor, prepared, 8)
+
+
+def _scored_clips(
+    paths: Sequence[str],
+    digests: Sequence[str],
+    scored_paths: Optional[set[str]],
+    fitted_digests: Optional[set[str]],
+    statistics: dict[str, Any],
+) -> np.ndarray:
+    """Which labelled clips the estimate scores: those of `scored_paths` (resolved; default all), less those the
+    model was already fitted on (`fitted_digests`), which train only (counted in `statistics`)."""
+    scored = np.ones(len(paths), dtype=bool)
+    if scored_paths is not None:
+        scored = np.asarray([str(Path(path).resolve()) in scored_paths for path in paths])
+    if fitted_digests:
+        fitted = np.asarray([digest in fitted_digests for digest in digests])
+        if fitted.any():
+            logger.warning(
+                "%d of %d labelled clips are clips the model was already fitted on (its adaptation.json): they train "
+                "but never count in the estimate.",
+                int(fitted.sum()),
+                len(paths),
+            )
+        scored &= ~fitted
+        statistics["clips_the_model_was_fitted_on"] = int(fitted.sum())
+    return scored
+
+
 def labelled_states(
     model,
     feature_extractor,
@@ -181,8 +251,6 @@ def labelled_states(
     scores (default all; self-training's pseudo-labelled clips only train); clips whose digest is in
     `fitted_digests` (the clips the model was already fitted on) train but are never scored.
     `statistics_recordings` (path -> speaker) and the folder's clips of labels left out give statistics only."""
-    from datasets import Audio, Dataset
-
     from ..data.corpora import load_corpus
     from ..data.dataset_info import column_values
     from ..data.decode import ShortestClip, prepare_audio
@@ -202,24 +270,9 @@ def labelled_states(
     ]
     paths_all = column_values(dataset, "path")
     digests = file_digests(paths_all)
-    seen: dict[str, int] = {}
-    labelled_rows, other_rows, merged = [], [], 0
-    for row, (kept, digest, speaker) in enumerate(zip(keep, digests, column_values(dataset, "speaker_id"))):
-        if digest in seen:
-            merged += 1
-            continue
-        seen[digest] = row
-        if kept:
-            labelled_rows.append(row)
-        elif speaker not in excluded:
-            other_rows.append(row)
-    if merged:
-        logger.warning(
-            "%d clip(s) of %s have the same bytes as another clip (a copy, under another name or speaker): each is "
-            "one clip, kept once.",
-            merged,
-            data_dir,
-        )
+    speaker_ids = column_values(dataset, "speaker_id")
+    labelled_rows, other_rows, seen = _distinct_rows(keep, digests, speaker_ids, excluded, data_dir)
+    merged = len(digests) - len(seen)
     samples, what = minimum_clip_samples(model.config, feature_extractor)
     shortest = ShortestClip(samples / sampling_rate, what) if samples > 1 else None
     labelled = dataset.select(labelled_rows)
@@ -241,18 +294,10 @@ def labelled_states(
     labelled_speakers = set(speakers)
     extra = [(p, s) for p, s in (statistics_recordings or {}).items() if s in labelled_speakers]
     extra = [(p, s) for (p, s), digest in zip(extra, file_digests([p for p, _ in extra])) if digest not in seen]
-    speaker_of = column_values(dataset, "speaker_id")
-    other_rows = [row for row in other_rows if speaker_of[row] in labelled_speakers]
-    other_paths, other_speakers = [paths_all[row] for row in other_rows], [speaker_of[row] for row in other_rows]
-    others = None
-    if extra or other_paths:
-        recordings = other_paths + [p for p, _ in extra]
-        table = Dataset.from_dict(
-            {"audio": recordings, "path": recordings, "speaker_id": other_speakers + [s for _, s in extra]}
-        ).cast_column("audio", Audio(sampling_rate=sampling_rate))
-        others = encoder_states_once(
-            model, feature_extractor, prepare_audio(table, skip_invalid=True, shortest_clip=shortest), 8
-        )
+    other_rows = [row for row in other_rows if speaker_ids[row] in labelled_speakers]
+    recordings = [(paths_all[row], speaker_ids[row]) for row in other_rows] + extra
+    others = _statistics_states(model, feature_extractor, recordings, shortest)
+    if others is not None:
         logger.info(
             "Statistics of the %d labelled speaker(s) from their %d labelled clips and %d other recordings.",
             len(labelled_speakers),
@@ -268,20 +313,7 @@ def labelled_states(
         **record,
     }
     digest_of = dict(zip(map(str, paths_all), digests))
-    scored = np.ones(len(paths), dtype=bool)
-    if scored_paths is not None:
-        scored = np.asarray([str(Path(path).resolve()) in scored_paths for path in paths])
-    if fitted_digests:
-        fitted = np.asarray([digest_of[path] in fitted_digests for path in paths])
-        if fitted.any():
-            logger.warning(
-                "%d of %d labelled clips are clips the model was already fitted on (its adaptation.json): they train "
-                "but never count in the estimate.",
-                int(fitted.sum()),
-                len(paths),
-            )
-        scored &= ~fitted
-        statistics["clips_the_model_was_fitted_on"] = int(fitted.sum())
+    scored = _scored_clips(paths, [digest_of[path] for path in paths], scored_paths, fitted_digests, statistics)
     group = next(iter(plans.values()))[1]
     rows = _states_rows(encoded, group.group_column if group is not None else "speaker_id")
     return LabelledStates(

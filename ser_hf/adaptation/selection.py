@@ -525,27 +525,7 @@ def select_adaptation(
         missing = ", ".join(names[row] for row in new_rows)
         forced = f"the model lacks {missing}, which only a new classifier row can name ({choice.too_few})"
     scored_rows = np.flatnonzero(scored)
-    scored_speakers = problem.speakers[scored_rows].tolist()
-    present = len(np.unique(labels[scored_rows]))
-
-    def figure(predicted: np.ndarray) -> dict[str, Any]:
-        ua = round(unweighted_accuracy(labels[scored_rows], predicted[scored_rows]), 2)
-        return {"ua": ua, **interval(labels[scored_rows], predicted[scored_rows], scored_speakers, problem.num_labels)}
-
-    too_few_for_estimate = None
-    if len(set(scored_speakers)) < MIN_SPEAKERS or len(scored_rows) < MIN_ESTIMATE_CLIPS_PER_LABEL * present:
-        too_few_for_estimate = (
-            f"{len(scored_rows)} scored labelled clip(s) of {len(set(scored_speakers))} speaker(s) are too few for a "
-            f"figure worth printing ({MIN_ESTIMATE_CLIPS_PER_LABEL} per emotion and {MIN_SPEAKERS} speakers needed)"
-        )
-        estimate: dict[str, Any] = {"ua": None, "low": None, "high": None, "too_few": too_few_for_estimate}
-    else:
-        nested = problem.nested_predictions(choice) if len(problem.listed) > 1 else choice.predictions[chosen.name]
-        estimate = {**figure(nested), "nested": len(problem.listed) > 1}
-    model_candidate = problem.listed[0]
-    before = None
-    if not new_rows and too_few_for_estimate is None:
-        before = figure(choice.predictions[model_candidate.name])
+    estimate, before = _estimates(problem, choice, scored_rows, bool(new_rows))
     selection = Selection(
         chosen=chosen,
         classifier=problem.fit(chosen, np.arange(len(labels))),
@@ -559,6 +539,41 @@ def select_adaptation(
         model_rule=problem.rules[0],
         short_labels={names[label]: count for label, count in choice.short.items()},
     )
+    _log_choice(choice, forced, names, scored_rows, problem.speakers[scored_rows].tolist())
+    return selection
+
+
+def _estimates(
+    problem: _Problem, choice: _Choice, scored_rows: np.ndarray, new_rows: bool
+) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    """The estimate of the whole procedure on the scored clips (nested where there is a choice to nest; `None`
+    figures, and why, where the clips are too few for one worth printing), and the model's own figure before
+    adaptation on them (`None` where the model lacks a label or the clips are too few)."""
+    labels = problem.labels
+    scored_speakers = problem.speakers[scored_rows].tolist()
+    present = len(np.unique(labels[scored_rows]))
+
+    def figure(predicted: np.ndarray) -> dict[str, Any]:
+        ua = round(unweighted_accuracy(labels[scored_rows], predicted[scored_rows]), 2)
+        return {"ua": ua, **interval(labels[scored_rows], predicted[scored_rows], scored_speakers, problem.num_labels)}
+
+    if len(set(scored_speakers)) < MIN_SPEAKERS or len(scored_rows) < MIN_ESTIMATE_CLIPS_PER_LABEL * present:
+        too_few = (
+            f"{len(scored_rows)} scored labelled clip(s) of {len(set(scored_speakers))} speaker(s) are too few for a "
+            f"figure worth printing ({MIN_ESTIMATE_CLIPS_PER_LABEL} per emotion and {MIN_SPEAKERS} speakers needed)"
+        )
+        return {"ua": None, "low": None, "high": None, "too_few": too_few}, None
+    nested = problem.nested_predictions(choice) if len(problem.listed) > 1 else choice.predictions[choice.chosen.name]
+    estimate = {**figure(nested), "nested": len(problem.listed) > 1}
+    before = None if new_rows else figure(choice.predictions[problem.listed[0].name])
+    return estimate, before
+
+
+def _log_choice(
+    choice: _Choice, forced: Optional[str], names: Sequence[str], scored_rows: np.ndarray, scored_speakers: list
+) -> None:
+    """Say what the cross-validation chose and why: the model kept for too few clips, a choice forced, labels too
+    short of clips to adapt, then the scores of every candidate."""
     if choice.too_few and not forced:
         logger.warning(
             "%d labelled clips of %d speaker(s): %s; the model is kept as it is (label more clips, of more speakers, "
@@ -568,7 +583,7 @@ def select_adaptation(
             choice.too_few,
         )
     elif forced:
-        logger.warning("Adaptation kept without the cross-validation's say: %s: %s.", chosen.name, forced)
+        logger.warning("Adaptation kept without the cross-validation's say: %s: %s.", choice.chosen.name, forced)
     elif choice.short:
         logger.warning(
             "Too few labelled clips of %s (fewer than %d): their classifier rows stay the model's in every "
@@ -581,10 +596,9 @@ def select_adaptation(
         "candidate: %s.",
         choice.description,
         100.0 / max(len(scored_rows), 1),
-        chosen.name,
+        choice.chosen.name,
         ", ".join(f"{name} {score:.1f}" for name, score in choice.scores.items()),
     )
-    return selection
 
 
 def _nothing_to_score(problem: _Problem, names: Sequence[str]) -> Selection:

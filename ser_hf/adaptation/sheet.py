@@ -1,5 +1,5 @@
 """The labelling sheet: the CSV ``ser-hf suggest`` writes, a person (or the labelling page) fills in, and ``ser-hf
-adapt --labels_csv`` reads.
+adapt --labels-csv`` reads.
 
 One row per suggested clip, in the order to label them: ``path`` (relative to the folder of recordings, ``/`` between
 folders), ``speaker``, ``label`` (empty until answered: one of the model's emotions, or :data:`SKIP` or
@@ -335,9 +335,10 @@ def labelled_rows(
     emotions = [row for row in kept.values() if row.label not in NOT_EMOTIONS]
     if not emotions:
         raise SheetError(
-            f"--labels_csv {sheet}: no row has an emotion in its label column yet ({len(rows)} rows: "
+            f"labels_csv {sheet}: no row has an emotion in its label column yet ({len(rows)} rows: "
             f"{counts[SKIP]} skipped, {counts[NOT_SPEECH]} not speech, {counts['unanswered']} unanswered): label some "
-            "clips first (ser-hf app MODEL --label FOLDER, or any spreadsheet)."
+            "clips first (ser-hf app MODEL --label FOLDER, or any spreadsheet).",
+            parameter="labels_csv",
         )
     return emotions, counts
 

@@ -25,7 +25,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..atomic_files import write_text_atomic
+from ..atomic_files import refuse_output_among, write_text_atomic
 from .adapt import csv_text, folder_corpus_options, resolve_model_folder
 from .errors import AdaptationError
 from .sheet import SheetRow, read_sheet, write_sheet
@@ -91,23 +91,20 @@ def suggest(
     from .trained_model import trained_model_facts
 
     if per_emotion < 1:
-        raise AdaptationError(f"--per_emotion must be at least 1, got {per_emotion}.")
+        raise AdaptationError(f"per_emotion must be at least 1, got {per_emotion}.", parameter="per_emotion")
     options = folder_corpus_options(speaker_regex=speaker_regex)
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise AdaptationError(f"{folder}: no such folder of recordings.")
+        raise AdaptationError(f"folder {folder}: no such folder of recordings.", parameter="folder")
     sheet = Path(sheet).expanduser()
-    if sheet.resolve().is_relative_to(root.resolve()):
-        raise AdaptationError(
-            f"--output {sheet} is inside {folder}: ser-hf never writes its outputs among audio files; write the sheet "
-            "elsewhere."
-        )
+    refuse_output_among(sheet, {"folder": folder}, parameter="sheet")
     if sheet.exists():
         answered = [row for row in read_sheet(sheet) if row.answered]
         if answered:
             raise AdaptationError(
-                f"{sheet} holds {len(answered)} answers already: ser-hf suggest never overwrites them; write the new "
-                "sheet elsewhere (--output), or delete this one."
+                f"sheet {sheet} holds {len(answered)} answers already: ser-hf suggest never overwrites them; write "
+                "the new sheet elsewhere, or delete this one.",
+                parameter="sheet",
             )
     model_dir = resolve_model_folder(model, revision)
     labels = trained_model_facts(model_dir)["labels"]
@@ -117,7 +114,8 @@ def suggest(
     usable = [recording for recording in recordings if recording in speakers]
     if not usable:
         raise AdaptationError(
-            f"--speaker_regex {options['speaker_regex']!r} finds no speaker in any file of {folder}."
+            f"speaker_regex {options['speaker_regex']!r} finds no speaker in any file of {folder}.",
+            parameter="speaker_regex",
         )
     scored, skipped = score_recordings(model_dir, usable, speakers, batch_size, corpus=resolved_root.name)
     unusable += skipped
@@ -181,7 +179,7 @@ def recording_speakers(
         if speaker:
             speakers[recording] = speaker
         else:
-            missed.append({"path": recording, "problem": f"--speaker_regex {speaker_regex!r} finds no speaker in it"})
+            missed.append({"path": recording, "problem": f"speaker_regex {speaker_regex!r} finds no speaker in it"})
     return speakers, missed
 
 

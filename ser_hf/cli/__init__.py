@@ -12,11 +12,11 @@
     ser-hf ensemble outputs/opensmile outputs/cnn2d --output-dir outputs/ensemble [--weights 0.6 0.4]
     ser-hf push outputs/demo --repo-id me/ser-demo [--private]
     ser-hf app outputs/demo [--host 127.0.0.1 --port 7860]   (a web app: the app extra, ser_hf.extras)
-    ser-hf adapt outputs/demo --data_dir MY_CLIPS --output_dir MY_MODEL --speaker_regex PATTERN
-    ser-hf suggest outputs/demo MY_RECORDINGS --speaker_regex PATTERN --output sheet.csv
+    ser-hf adapt outputs/demo --data-dir MY_CLIPS --output-dir MY_MODEL --speaker-regex PATTERN
+    ser-hf suggest outputs/demo MY_RECORDINGS --speaker-regex PATTERN --output sheet.csv
     ser-hf kfold recipes/demo.yaml --folds 5 --output kfold.json
     ser-hf loco recipes/general_whisper_base.yaml --output loco.json
-    ser-hf learning-curve outputs/demo --data_dir DIR --adapt_speakers A,B --test_speakers C --output curve.json
+    ser-hf learning-curve outputs/demo --data-dir DIR --adapt-speakers A,B --test-speakers C --output curve.json
     ser-hf sweep recipes/demo.yaml --grid learning_rate=1.0e-3,3.0e-3
     ser-hf compare outputs/a outputs/b
     ser-hf leakage-study recipes/demo.yaml
@@ -47,7 +47,14 @@ from ..hub_timeouts import use_hub_timeout
 from .commands import COMMANDS
 from .corpus_arguments import corpus_option_names, positive_int
 from .errors import DEBUG_VARIABLE, USER_ERRORS, command_spelling, error_line, run_reporting_errors
-from .flags import FullFlagsParser, attach_pattern_values, command_parser, option_strings, unknown_flags_message
+from .flags import (
+    FullFlagsParser,
+    accept_both_spellings,
+    attach_pattern_values,
+    command_parser,
+    option_strings,
+    unknown_flags_message,
+)
 
 logger = logging.getLogger("ser_hf")
 
@@ -61,7 +68,8 @@ def build_parser(commands_to_build: Optional[Collection[str]] = None) -> argpars
     """The ``ser-hf`` parser. Each command of `commands_to_build` (every one when `None`) gets its full parser from
     its module (:data:`.commands.COMMANDS`); the others are listed by name and help only, as ``ser-hf --help`` shows
     them, and their modules are not imported. Every parser takes flags as spelt, never by prefix
-    (:class:`.flags.FullFlagsParser`; argparse builds the sub-command parsers with their parent's class)."""
+    (:class:`.flags.FullFlagsParser`; argparse builds the sub-command parsers with their parent's class), each long
+    flag in kebab-case and in the underscore spelling too (:func:`.flags.accept_both_spellings`)."""
     parser = FullFlagsParser(
         prog="ser-hf",
         description="Speech emotion recognition on the HF stack. An error of input (a path, a value, a model file) is "
@@ -84,7 +92,7 @@ def build_parser(commands_to_build: Optional[Collection[str]] = None) -> argpars
             getattr(module, f"add_{command.module}_parser")(commands)
         else:
             commands.add_parser(name, help=command.help)
-    return parser
+    return accept_both_spellings(parser)
 
 
 def command_named(argv: Sequence[str]) -> Optional[str]:
@@ -104,7 +112,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
     # Commands that run a recipe (train, kfold) pass the flags they do not know to the recipe parser.
     takes_recipe_flags = getattr(args, "command", None) == "train" or getattr(args, "takes_recipe_flags", False)
     if unknown and not takes_recipe_flags:
-        parser.error(unknown_flags_message(unknown, option_strings(parser)))
+        parser.error(unknown_flags_message(unknown, option_strings(parser, hidden=False)))
     if unknown:
         args.recipe_args = [*unknown, *args.recipe_args]
     return args

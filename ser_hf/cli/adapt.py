@@ -1,5 +1,5 @@
-"""``ser-hf adapt MODEL --data_dir FOLDER --output_dir OUT``: adapt a trained ser-hf model to a user's recordings
-with a few labelled clips (and, with ``--unlabelled_dir``, their unlabelled recordings of the same set-up).
+"""``ser-hf adapt MODEL --data-dir FOLDER --output-dir OUT``: adapt a trained ser-hf model to a user's recordings
+with a few labelled clips (and, with ``--unlabelled-dir``, their unlabelled recordings of the same set-up).
 
 A thin shell over :func:`ser_hf.adaptation.adapt`, which checks every input before a clip is encoded, chooses the
 adaptation by cross-validation over the labelled speakers (never worse there than the model it starts from) and prints
@@ -31,18 +31,16 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
         "model", help="a trained ser-hf model on a speech encoder: a run's output_dir, or a Hub id (see --revision)"
     )
     parser.add_argument(
-        "--data_dir", "--data-dir", required=True, help="your labelled recordings: a folder corpus (see --label_regex)"
+        "--data-dir", required=True, help="your labelled recordings: a folder corpus (see --label-regex)"
     )
-    parser.add_argument("--output_dir", "--output-dir", required=True, help="where the adapted model is saved")
+    parser.add_argument("--output-dir", required=True, help="where the adapted model is saved")
     parser.add_argument(
-        "--label_regex",
         "--label-regex",
         metavar="PATTERN",
         help="read each file's emotion from its name, e.g. '_(?P<label>[a-z]+)_\\d+\\.wav$' (default: the folder "
         "layout FOLDER/<emotion>/<file>)",
     )
     parser.add_argument(
-        "--speaker_regex",
         "--speaker-regex",
         metavar="PATTERN",
         help="read each file's speaker from its path, e.g. '^(?P<speaker>[A-Z]+\\d)_' (a speaker per file: "
@@ -56,36 +54,31 @@ def add_adapt_parser(commands) -> argparse.ArgumentParser:
         help="another folder-corpus option (csv_path, label_column, speaker_column, corpus_name, ...), repeatable",
     )
     parser.add_argument(
-        "--labels_csv",
         "--labels-csv",
         metavar="SHEET.csv",
         help="a labelling sheet (ser-hf suggest, the app's labelling page): adapt on its rows answered with an "
-        "emotion (paths relative to --data_dir; skip and not-speech rows left out) instead of --label_regex",
+        "emotion (paths relative to --data-dir; skip and not-speech rows left out) instead of --label-regex",
     )
     parser.add_argument("--labels", help="keep only these emotions of the folder, comma-separated")
     parser.add_argument(
-        "--test_speakers",
         "--test-speakers",
         help="speakers kept out of the adaptation and scored (comma-separated); default: every speaker adapts",
     )
     parser.add_argument(
-        "--unlabelled_dir",
         "--unlabelled-dir",
         help="unlabelled recordings of the same set-up: each labelled speaker's give that speaker's statistics "
-        "(as at inference), and one self-training round reads them after the adaptation (unless --no_self_train)",
+        "(as at inference), and one self-training round reads them after the adaptation (unless --no-self-train)",
     )
     parser.add_argument(
-        "--no_self_train",
         "--no-self-train",
         dest="self_train",
         action="store_false",
-        help="use --unlabelled_dir for the speakers' statistics only, with no self-training round",
+        help="use --unlabelled-dir for the speakers' statistics only, with no self-training round",
     )
     parser.add_argument(
-        "--self_train_on_test_speakers",
         "--self-train-on-test-speakers",
         action="store_true",
-        help="let --unlabelled_dir hold recordings of --test_speakers (refused otherwise): the evaluation is then "
+        help="let --unlabelled-dir hold recordings of --test-speakers (refused otherwise): the evaluation is then "
         "transductive, and the report and the card say so",
     )
     parser.add_argument("--revision", help="branch, tag or commit of a Hub model")
@@ -105,7 +98,7 @@ def adapt_command(args: argparse.Namespace) -> int:
         speaker_regex=args.speaker_regex,
         corpus_options={key: yaml.safe_load(value) for key, value in key_value_pairs(args.option, "--option").items()},
         labels=csv_list(args.labels),
-        test_speakers=speaker_ids(args.test_speakers, "--test_speakers") or (),
+        test_speakers=speaker_ids(args.test_speakers, "--test-speakers") or (),
         unlabelled_dir=args.unlabelled_dir,
         self_train_on_test_speakers=args.self_train_on_test_speakers,
         self_train=args.self_train,
@@ -113,7 +106,7 @@ def adapt_command(args: argparse.Namespace) -> int:
         labels_csv=args.labels_csv,
         seed=args.seed,
     )
-    from ..run_folder import read_adaptation_record
+    from ..run_record import read_adaptation_record
 
     record = read_adaptation_record(args.output_dir)
     print(record["selection"]["estimate_line"])  # the last line: how good the kept model is expected to be

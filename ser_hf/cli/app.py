@@ -71,13 +71,11 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         "does not exist",
     )
     label.add_argument(
-        "--speaker_regex",
         "--speaker-regex",
         metavar="PATTERN",
         help="read each recording's speaker from its path (as ser-hf suggest and adapt do), when the sheet is written",
     )
     label.add_argument(
-        "--per_emotion",
         "--per-emotion",
         type=positive_int,
         default=5,
@@ -85,7 +83,6 @@ def add_app_parser(commands) -> argparse.ArgumentParser:
         help="clips suggested per emotion, when the sheet is written (default 5)",
     )
     label.add_argument(
-        "--adapted_dir",
         "--adapted-dir",
         metavar="DIR",
         help="where the adapted models go (default: SHEET.adapted beside the sheet)",

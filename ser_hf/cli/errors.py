@@ -10,7 +10,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from ..errors import SerHfError, SettingHint, Spelling
 from ..extras import MissingExtraError
@@ -104,11 +104,16 @@ def redact_printed_tracebacks() -> None:
 
 def error_line(error: BaseException, spell: Optional[Spelling] = None) -> str:
     """The message of an error; an OSError of a path reads ``PATH: REASON`` (not ``[Errno 13] ...: 'PATH'``),
-    transformers' refusal of a model's own code names the command-line flag as well as the Python argument, and an
+    transformers' refusal of a model's own code names the command-line flag as well as the Python argument, an
     error whose remedy is a library parameter (:class:`~ser_hf.errors.SettingHint`) names it as ``spell`` writes it
-    (the running command's flag, :func:`command_spelling`)."""
+    (the running command's flag, :func:`command_spelling`), and the parameters a library error names
+    (:attr:`~ser_hf.errors.SerHfError.parameters`) are written as the running command's flags
+    (:meth:`CommandSpelling.flag`)."""
     if spell is not None and isinstance(error, SettingHint):
         return error.message_for(spell)
+    flag_of = getattr(spell, "flag", None)
+    if flag_of is not None and isinstance(error, SerHfError) and error.parameters:
+        return in_flags(str(error), error.parameters, flag_of)
     if isinstance(error, OSError) and error.strerror and error.filename is not None:
         paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
         return f"{paths}: {error.strerror}"
@@ -118,26 +123,66 @@ def error_line(error: BaseException, spell: Optional[Spelling] = None) -> str:
     return str(error)
 
 
-def command_spelling(parser: argparse.ArgumentParser, takes_recipe_flags: bool = False) -> Spelling:
-    """How the command of ``parser`` sets a library parameter (the one place the command line maps parameters to its
-    flags): a flag of its own whose destination is the parameter (``--skip-invalid``); for a command that runs a
-    recipe (``takes_recipe_flags``), the recipe key and its override flag; for one that passes corpus options
-    (``--option KEY=VALUE``), that; `None` where it cannot set it, so that no hint names a flag it does not take."""
+#: The library parameters whose command-line flag has another name in some command: parameter -> the destinations
+#: of the flags that set it, tried in turn in the running command's parser (``ser-hf suggest --output`` is
+#: ``suggest(sheet=)``, ``ser-hf app --adapted-dir`` the labelling page's ``output_dir``). Every parameter is also
+#: the destination of the flag of its own name (``data_dir`` -> ``--data-dir``); with the parsers, this is the one
+#: table from the library's words to the command line's.
+PARAMETER_FLAGS: dict[str, tuple[str, ...]] = {
+    "corpus_options": ("option",),
+    "sheet": ("output",),
+    "output_dir": ("adapted_dir",),
+    "folder": ("label",),
+}
 
-    def spell(name: str, value: Any) -> Optional[str]:
+
+class CommandSpelling:
+    """How the command of ``parser`` writes a library parameter (the one place the command line maps parameters to its
+    flags). Called as a :data:`~ser_hf.errors.Spelling` ``(name, value)``, it writes a setting: a flag of its own
+    whose destination is the parameter (``--skip-invalid``); for a command that runs a recipe
+    (``takes_recipe_flags``), the recipe key and its override flag; for one that passes corpus options (``--option
+    KEY=VALUE``), that; `None` where it cannot set it, so that no hint names a flag it does not take. :meth:`flag`
+    names a parameter by the flag alone, for the messages of :class:`~ser_hf.errors.SerHfError`."""
+
+    def __init__(self, parser: argparse.ArgumentParser, takes_recipe_flags: bool = False):
+        self.parser, self.takes_recipe_flags = parser, takes_recipe_flags
+
+    def flag(self, name: str) -> Optional[str]:
+        """The flag (kebab-case, as ``--help`` shows it) that sets the parameter ``name``, or `None`."""
+        for dest in (name, *PARAMETER_FLAGS.get(name, ())):
+            for action in self.parser._actions:
+                if action.dest == dest and action.option_strings:
+                    return next((option for option in action.option_strings if option.startswith("--")), None)
+        return None
+
+    def __call__(self, name: str, value: Any) -> Optional[str]:
         written = "true" if value is True else "false" if value is False else str(value)
-        for action in parser._actions:
+        for action in self.parser._actions:
             if action.dest == name and action.option_strings:
                 flag = next(option for option in action.option_strings if option.startswith("--"))
                 return flag if isinstance(action, argparse._StoreTrueAction) and value is True else f"{flag} {written}"
-        if takes_recipe_flags and (in_recipe := recipe_spelling(name, value)) is not None:
+        if self.takes_recipe_flags and (in_recipe := recipe_spelling(name, value)) is not None:
             return in_recipe
-        option = next((action for action in parser._actions if "--option" in action.option_strings), None)
+        option = next((action for action in self.parser._actions if "--option" in action.option_strings), None)
         if option is not None and name in _corpus_parameters():
             return f"--option {name}={written}"
         return None
 
-    return spell
+
+def command_spelling(parser: argparse.ArgumentParser, takes_recipe_flags: bool = False) -> CommandSpelling:
+    """How the command of ``parser`` writes library parameters: :class:`CommandSpelling`."""
+    return CommandSpelling(parser, takes_recipe_flags)
+
+
+def in_flags(message: str, parameters: Sequence[str], flag_of: Callable[[str], Optional[str]]) -> str:
+    """``message`` with the first mention of each of ``parameters`` (a whole name: ``data_dir``, not ``data_dirs``
+    nor ``--data_dir``) written as the flag ``flag_of`` gives it; a parameter the command has no flag for stays as
+    it is."""
+    for name in parameters:
+        flag = flag_of(name)
+        if flag is not None:
+            message = re.sub(rf"(?<![\w./-]){re.escape(name)}(?![\w/-])", lambda _: flag, message, count=1)
+    return message
 
 
 def recipe_spelling(name: str, value: Any) -> Optional[str]:
@@ -177,11 +222,14 @@ def remote_code_line(name: str) -> str:
 __all__ = [
     "DEBUG_VARIABLE",
     "INTERRUPTED_STATUS",
+    "PARAMETER_FLAGS",
     "RESUME_HINT",
     "USER_ERRORS",
+    "CommandSpelling",
     "command_spelling",
     "debug_requested",
     "error_line",
+    "in_flags",
     "print_redacted_traceback",
     "recipe_spelling",
     "redact_printed_tracebacks",

@@ -1,29 +1,107 @@
 """Flags taken as spelt, never by prefix: argparse's default ``allow_abbrev=True`` took ``--num_train_epoch 3`` (a
 typo) for ``--num_train_epochs`` and started training. Every ``ser-hf`` parser is a :class:`FullFlagsParser` (the
 sub-command parsers too: argparse builds them with the class of their parent), and a flag it does not know is an
-error naming the closest one it does (:func:`unknown_flags_message`)."""
+error naming the closest one it does (:func:`unknown_flags_message`).
+
+Every flag of every command is spelt one way, in kebab-case (``--data-dir``), and taken in the other as well
+(``--data_dir``, the spelling of the recipe keys and of ``python -m ser_hf.train``): :func:`accept_both_spellings`
+gives each long flag its other spelling once the parser is built, whoever wrote the command, and ``--help``, the usage
+line and argparse's own errors show the kebab-case one alone."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
+#: The attribute of an action that holds the spellings it takes without showing them (:func:`accept_both_spellings`).
+HIDDEN_SPELLINGS = "hidden_option_strings"
+
 
 class FullFlagsParser(argparse.ArgumentParser):
-    """`argparse.ArgumentParser` with ``allow_abbrev=False`` unless asked otherwise."""
+    """`argparse.ArgumentParser` with ``allow_abbrev=False`` unless asked otherwise, whose help, usage and errors leave
+    out the spellings a flag takes without showing them (:func:`accept_both_spellings`)."""
 
     def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
         super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
+    def format_help(self) -> str:
+        with _shown_spellings_only(self):
+            return super().format_help()
 
-def option_strings(parser: argparse.ArgumentParser) -> Iterator[str]:
-    """Every long flag of ``parser`` and of the sub-command parsers under it."""
+    def format_usage(self) -> str:
+        with _shown_spellings_only(self):
+            return super().format_usage()
+
+    def error(self, message: str):
+        # argparse names a flag by all its spellings ("argument --data-dir/--data_dir: expected one argument").
+        for action in self._actions:
+            for hidden in getattr(action, HIDDEN_SPELLINGS, ()):
+                message = message.replace(f"/{hidden}", "")
+        super().error(message)
+
+
+@contextlib.contextmanager
+def _shown_spellings_only(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """``parser``'s actions without their hidden spellings while it writes its help or usage."""
+    saved = [(action, action.option_strings) for action in parser._actions if getattr(action, HIDDEN_SPELLINGS, ())]
+    for action, strings in saved:
+        hidden = getattr(action, HIDDEN_SPELLINGS)
+        action.option_strings = [option for option in strings if option not in hidden]
+    try:
+        yield
+    finally:
+        for action, strings in saved:
+            action.option_strings = strings
+
+
+def kebab_case(flag: str) -> str:
+    """``--data_dir`` -> ``--data-dir``: the spelling ``--help`` shows."""
+    return "--" + flag[2:].replace("_", "-")
+
+
+def accept_both_spellings(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give every long flag of ``parser`` and of its sub-command parsers both spellings: the kebab-case one first (what
+    ``--help`` shows and the errors name), the underscore one taken as well and hidden. A spelling another flag of the
+    parser already holds is left to it, and ``--no-X`` of a boolean pair keeps its one spelling (argparse reads the
+    ``--no-`` prefix to know the value)."""
     for action in parser._actions:
-        yield from (option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_parser in {id(sub): sub for sub in action.choices.values()}.values():
+                accept_both_spellings(sub_parser)
+            continue
+        if getattr(action, HIDDEN_SPELLINGS, None) is not None:
+            continue
+        shown, hidden = [], []
+        for option in action.option_strings:
+            if not option.startswith("--"):
+                shown.append(option)
+                continue
+            if isinstance(action, argparse.BooleanOptionalAction) and option.startswith("--no-"):
+                shown.append(option)
+                continue
+            kebab, snake = kebab_case(option), "--" + option[2:].replace("-", "_")
+            for spelling, into in ((kebab, shown), (snake, hidden)):
+                holder = parser._option_string_actions.get(spelling)
+                if spelling not in shown + hidden and holder in (None, action):
+                    into.append(spelling)
+                    parser._option_string_actions[spelling] = action
+        hidden = [option for option in hidden if option not in shown]
+        action.option_strings = shown + hidden
+        setattr(action, HIDDEN_SPELLINGS, frozenset(hidden))
+    return parser
+
+
+def option_strings(parser: argparse.ArgumentParser, hidden: bool = True) -> Iterator[str]:
+    """Every long flag of ``parser`` and of the sub-command parsers under it; without `hidden`, only the spellings
+    ``--help`` shows."""
+    for action in parser._actions:
+        leave_out = () if hidden else getattr(action, HIDDEN_SPELLINGS, ())
+        yield from (option for option in action.option_strings if option.startswith("--") and option not in leave_out)
         if isinstance(action, argparse._SubParsersAction):
             for sub_parser in action.choices.values():
-                yield from option_strings(sub_parser)
+                yield from option_strings(sub_parser, hidden)
 
 
 def command_parser(parser: argparse.ArgumentParser, command: str, args: Optional[argparse.Namespace] = None):
@@ -106,9 +184,11 @@ def add_speaker_check_argument(parser: argparse.ArgumentParser) -> None:
 
 __all__ = [
     "FullFlagsParser",
+    "accept_both_spellings",
     "add_speaker_check_argument",
     "closest_flag",
     "command_parser",
+    "kebab_case",
     "option_strings",
     "unknown_flags_message",
 ]

@@ -44,7 +44,8 @@ from ..adaptation.sheet import (
     record_answer,
     sheet_order,
 )
-from ..run_folder import ADAPTATION_FILE, read_adaptation_record
+from ..atomic_files import refuse_output_among
+from ..run_record import ADAPTATION_FILE, read_adaptation_record
 
 logger = logging.getLogger(__name__)
 
@@ -529,7 +530,7 @@ def build_labelling_app(
     folder = Path(folder).expanduser()
     sheet = Path(sheet).expanduser()
     if not folder.is_dir():
-        raise AdaptationError(f"--label {folder}: no such folder of recordings.")
+        raise AdaptationError(f"folder {folder}: no such folder of recordings.", parameter="folder")
     if not sheet.exists():
         from ..adaptation.suggest import suggest
 
@@ -537,11 +538,7 @@ def build_labelling_app(
         suggest(model, folder, sheet, per_emotion=per_emotion, speaker_regex=speaker_regex, revision=revision)
     labels = trained_model_facts(resolve_model_folder(model, revision))["labels"]
     output = Path(output_dir).expanduser() if output_dir else sheet.with_name(f"{sheet.stem}.adapted")
-    if output.resolve().is_relative_to(folder.resolve()):
-        raise AdaptationError(
-            f"The adapted models' folder {output} is inside {folder}: ser-hf never writes its outputs among audio "
-            "files."
-        )
+    refuse_output_among(output, {"folder": folder})
     session = LabellingSession(
         model,
         folder,

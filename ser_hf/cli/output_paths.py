@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+from ..atomic_files import output_relation
+
 #: Files that make a folder a model folder (a run, a fold, an export, a Hub snapshot): ser-hf writes nothing there.
 MODEL_FILES = ("config.json", "model.safetensors")
 #: What ``ser-hf data split`` writes at the top of its ``--output`` (beside one folder per split, or per fold).
@@ -46,10 +48,6 @@ def holds_audio(folder: Path) -> bool:
         return False
 
 
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or path.is_relative_to(folder)
-
-
 def check_not_model_or_corpus(
     flag: str, value: str | os.PathLike, folder: Path, data_dirs: Sequence[str | os.PathLike] = ()
 ) -> None:
@@ -57,9 +55,8 @@ def check_not_model_or_corpus(
     ``data_dirs`` (the command's corpora). ``--overwrite`` does not lift this."""
     resolved = folder.expanduser().resolve()
     for data_dir in data_dirs:
-        data = Path(data_dir).expanduser().resolve()
-        if _within(resolved, data) or _within(data, resolved):
-            relation = "is" if data == resolved else ("is inside" if _within(resolved, data) else "contains")
+        relation = output_relation(resolved, data_dir)
+        if relation is not None:
             raise ValueError(
                 f"{flag} {value}: {folder} {relation} the data directory {data_dir}; ser-hf never writes into a "
                 "corpus. Choose a folder outside it."

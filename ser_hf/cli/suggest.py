@@ -1,6 +1,6 @@
-"""``ser-hf suggest MODEL FOLDER --per_emotion N --speaker_regex PATTERN --output SHEET.csv``: which of your unlabelled
+"""``ser-hf suggest MODEL FOLDER --per-emotion N --speaker-regex PATTERN --output SHEET.csv``: which of your unlabelled
 recordings to label first, written to a labelling sheet that the app's labelling page (``ser-hf app MODEL --label
-FOLDER``), or any spreadsheet, fills in and ``ser-hf adapt --labels_csv SHEET.csv`` reads.
+FOLDER``), or any spreadsheet, fills in and ``ser-hf adapt --labels-csv SHEET.csv`` reads.
 
 A thin shell over :func:`ser_hf.adaptation.suggest.suggest`: the recordings are encoded once with the model's frozen
 encoder, into the cache the adaptation reads back, so the adaptation encodes none of them again.
@@ -30,7 +30,6 @@ def add_suggest_parser(commands) -> argparse.ArgumentParser:
         "--output", required=True, metavar="SHEET.csv", help="the labelling sheet written (outside FOLDER)"
     )
     parser.add_argument(
-        "--per_emotion",
         "--per-emotion",
         type=positive_int,
         default=5,
@@ -38,7 +37,6 @@ def add_suggest_parser(commands) -> argparse.ArgumentParser:
         help="clips suggested per emotion of the model (default 5)",
     )
     parser.add_argument(
-        "--speaker_regex",
         "--speaker-regex",
         metavar="PATTERN",
         help="read each file's speaker from its path, e.g. '^(?P<speaker>[A-Z]+\\d)_' (a speaker per file: "
@@ -68,8 +66,8 @@ def suggest_command(args: argparse.Namespace) -> int:
     print(
         f"{len(result.rows)} of {result.recordings} recordings to label, in order, in {result.sheet}{unusable}. "
         f"Label them in the app (ser-hf app {args.model} --label {args.folder} --sheet {result.sheet}) or in the "
-        f"sheet's label column, then: ser-hf adapt {args.model} --data_dir {args.folder} --labels_csv "
-        f"{result.sheet} --output_dir ADAPTED",
+        f"sheet's label column, then: ser-hf adapt {args.model} --data-dir {args.folder} --labels-csv "
+        f"{result.sheet} --output-dir ADAPTED",
         flush=True,
     )
     return 0

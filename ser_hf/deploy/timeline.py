@@ -30,8 +30,9 @@ from .voice_activity import VADOptions, load_vad, speech_segments
 logger = logging.getLogger(__name__)
 
 SMOOTHING_METHODS = ("none", "mean", "exponential")
-#: Seconds of the audio around each speech segment that it is classified with (:func:`segment_context`), chosen by
-#: ``bench/timeline.py`` (docs/results/LOG.md): the value with which segments best agree with whole-clip predictions.
+#: Seconds of the audio around each speech segment that it is classified with (:func:`segment_context`): the value
+#: with which segments best agree with whole-clip predictions, as measured on 2026-11-25 (docs/results/LOG.md, "bench/
+#: timeline.py: timeline segments against whole-clip predictions"; the script is gone, the record stays).
 DEFAULT_SEGMENT_CONTEXT = 1.0
 
 
@@ -194,7 +195,7 @@ def segment_context(
     segment (no audio is classified twice, no other speech is heard) nor past the recording's ends.
 
     Models trained on whole acted clips heard the silence around each utterance; the VAD's tight segments lack it,
-    and their predictions then differ from the whole clip's (``bench/timeline.py``, docs/results/LOG.md)."""
+    and their predictions then differ from the whole clip's (docs/results/LOG.md records the measurement)."""
     if not (context_seconds >= 0):
         raise ValueError(f"context_seconds must not be negative, got {context_seconds}.")
     widened = []

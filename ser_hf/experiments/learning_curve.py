@@ -1,5 +1,5 @@
-"""How many labelled clips an adaptation needs: ``ser-hf learning-curve MODEL --data_dir FOLDER --adapt_speakers A
---test_speakers T``, the adaptation learning curve of a trained model on one corpus, through the adaptation users run
+"""How many labelled clips an adaptation needs: ``ser-hf learning-curve MODEL --data-dir FOLDER --adapt-speakers A
+--test-speakers T``, the adaptation learning curve of a trained model on one corpus, through the adaptation users run
 (:func:`ser_hf.adaptation.adapt`, the code of ``ser-hf adapt``).
 
 The corpus' speakers are split in two: *adaptation speakers*, whose clips a user would have (a few labelled, the rest
@@ -16,10 +16,11 @@ adaptation speakers as a user could:
 - ``oracle``: k clips of every emotion, drawn by their true labels: a baseline no user has (they would have to know
   the labels to choose the clips), kept to compare with earlier curves;
 - ``oracle+self-training``: the oracle's clips, and the adaptation speakers' other clips unlabelled
-  (``ser-hf adapt --unlabelled_dir``).
+  (``ser-hf adapt --unlabelled-dir``).
 
-Conditions: ``ordinary`` (every clip); ``few-emotions``: every adaptation and test speaker heard in
-:data:`FEW_EMOTIONS` emotions only (:func:`ser_hf.evaluation.conditions.assign_emotions`, the assignment
+Scenarios (what a user's speakers and recordings are like; a *recording condition* is the other word, that of
+``ser-hf evaluate --conditions``): ``ordinary`` (every clip); ``few-emotions``: every adaptation and test speaker
+heard in :data:`FEW_EMOTIONS` emotions only (:func:`ser_hf.evaluation.conditions.assign_emotions`, the assignment
 ``ser-hf evaluate --emotions-per-speaker`` makes, per side so that every emotion stays; a side whose speakers cannot
 cover every emotion so is refused before any cell), where per-speaker statistics break; the oracle then labels k clips
 of an emotion or as many as the speakers have; ``telephone-babble``: every clip of the corpus heard through
@@ -27,7 +28,7 @@ of an emotion or as many as the speakers have; ``telephone-babble``: every clip 
 talking at 5 dB, then a telephone channel), written once as FLAC files under the work folder: recordings far from
 any the model trained on, where the labels have the most to add.
 
-In every adapted arm the adaptation speakers' other clips are given unlabelled (``--unlabelled_dir``, statistics only:
+In every adapted arm the adaptation speakers' other clips are given unlabelled (``--unlabelled-dir``, statistics only:
 a user has their recordings, labelled or not), and ``oracle+self-training`` also self-trains on them.
 
 Every arm is scored on the test speakers' clips of the labels scored: the corpus' labels that the model has (or
@@ -46,24 +47,26 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..errors import RecipeError
-from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS, LEARNING_CURVE_DEFAULTS, TELEPHONE_BABBLE
+from ..adaptation.errors import AdaptationError
+from ..atomic_files import output_relation
+from .constants import LEARNING_CURVE_ARMS, LEARNING_CURVE_DEFAULTS, LEARNING_CURVE_SCENARIOS, TELEPHONE_BABBLE
 from .results import CLIPS_SETTING, ResultFile, file_fingerprint
 
 logger = logging.getLogger(__name__)
 
-ARMS, CONDITIONS = LEARNING_CURVE_ARMS, LEARNING_CURVE_CONDITIONS
-DEFAULT_ARMS, DEFAULT_KS, DEFAULT_DRAWS, DEFAULT_CONDITIONS = (
-    LEARNING_CURVE_DEFAULTS[key] for key in ("arms", "ks", "draws", "conditions")
+ARMS, SCENARIOS = LEARNING_CURVE_ARMS, LEARNING_CURVE_SCENARIOS
+DEFAULT_ARMS, DEFAULT_KS, DEFAULT_DRAWS, DEFAULT_SCENARIOS = (
+    LEARNING_CURVE_DEFAULTS[key] for key in ("arms", "ks", "draws", "scenarios")
 )
-#: The emotions each speaker keeps in the ``few-emotions`` condition.
+#: The emotions each speaker keeps in the ``few-emotions`` scenario.
 FEW_EMOTIONS = 2
-#: The seed of the ``few-emotions`` condition's assignment of emotions to speakers.
-CONDITION_SEED = 0
+#: The seed of the ``few-emotions`` scenario's assignment of emotions to speakers, and of ``telephone-babble``'s
+#: recording conditions.
+SCENARIO_SEED = 0
 #: How a cell's links are named and read back (``SPEAKER__LABEL__N.ext``; unlabelled ones ``SPEAKER__unlabelled__N``).
 LINK_SEPARATOR = "__"
 LABEL_REGEX = rf"{LINK_SEPARATOR}(?P<label>[a-z_]+?){LINK_SEPARATOR}\d+\.\w+$"
@@ -84,7 +87,7 @@ def draw_clips(
     for label in sorted(set(labels.tolist())):
         pool = np.flatnonzero((labels == label) & np.isin(speakers, list(adapt)))
         if len(pool) < k and not at_most:
-            raise RecipeError(f"{label}: {len(pool)} clips of the adaptation speakers, fewer than k = {k}.")
+            raise AdaptationError(f"{label}: {len(pool)} clips of the adaptation speakers, fewer than k = {k}.")
         rows.extend(generator.choice(pool, size=min(k, len(pool)), replace=False).tolist())
     return np.sort(np.array(rows, dtype=int))
 
@@ -93,23 +96,23 @@ def draw_unstratified(pool: Sequence[int], count: int, seed: int) -> list[int]:
     """`count` of the rows `pool` (the adaptation speakers' clips) drawn at random (`seed`), their labels unread (the
     random arm: what a user labelling whatever comes ends with)."""
     if len(pool) < count:
-        raise RecipeError(f"{len(pool)} clips of the adaptation speakers, fewer than the {count} to label.")
+        raise AdaptationError(f"{len(pool)} clips of the adaptation speakers, fewer than the {count} to label.")
     return sorted(np.random.default_rng([seed, count]).choice(np.asarray(pool), size=count, replace=False).tolist())
 
 
 def summarize(cells: list[dict]) -> list[dict]:
-    """Per condition, arm and k: the mean, lowest and highest unweighted accuracy over the draws (in %), and the mean
+    """Per scenario, arm and k: the mean, lowest and highest unweighted accuracy over the draws (in %), and the mean
     of the adaptation's own estimates where it made them."""
     rows = []
-    for condition in CONDITIONS:
+    for scenario in SCENARIOS:
         for arm in ARMS:
-            chosen = [cell for cell in cells if cell.get("condition", "ordinary") == condition and cell["arm"] == arm]
+            chosen = [cell for cell in cells if scenario_of(cell) == scenario and cell["arm"] == arm]
             for k in sorted({cell["k"] for cell in chosen}):
                 at_k = [cell for cell in chosen if cell["k"] == k]
                 values = [cell["unweighted_accuracy"] for cell in at_k]
                 rows.append(
                     {
-                        "condition": condition,
+                        "scenario": scenario,
                         "arm": arm,
                         "k": k,
                         "mean": round(float(np.mean(values)), 2),
@@ -120,6 +123,12 @@ def summarize(cells: list[dict]) -> list[dict]:
                     }
                 )
     return rows
+
+
+def scenario_of(cell: Mapping[str, Any]) -> str:
+    """The scenario of a cell or a summary row: ``scenario``, or ``condition`` in the files written before the word
+    was changed (docs/results/adapt/ keeps them as they were measured)."""
+    return str(cell.get("scenario", cell.get("condition", "ordinary")))
 
 
 def estimate_summary(cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -143,7 +152,7 @@ def estimate_summary(cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """The summary as a Markdown table, a row a user can paste beside BENCHMARKS.md's."""
     lines = [
-        "| condition | arm | k | UA % (mean) | range over draws | own estimate % (error) | interval holds the "
+        "| scenario | arm | k | UA % (mean) | range over draws | own estimate % (error) | interval holds the "
         "test UA | draws |",
         "|---|---|---:|---:|---|---:|---:|---:|",
     ]
@@ -151,7 +160,7 @@ def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
         estimate = "-" if row.get("estimate") is None else f"{row['estimate']:.1f} ({row['estimate_error']:.1f})"
         coverage = "-" if row.get("coverage") is None else f"{row['coverage']:.0f} % of {row['estimated']}"
         lines.append(
-            f"| {row.get('condition', 'ordinary')} | {row['arm']} | {row['k']} | {row['mean']:.1f} | "
+            f"| {scenario_of(row)} | {row['arm']} | {row['k']} | {row['mean']:.1f} | "
             f"{row['min']:.1f}-{row['max']:.1f} | {estimate} | {coverage} | {row['draws']} |"
         )
     return "\n".join(lines)
@@ -177,9 +186,11 @@ class CurveCorpus:
         self.labels = list(labels) if labels else [name for name in names if name in model_labels]
         unknown = sorted(set(self.labels) - set(names))
         if unknown:
-            raise RecipeError(f"--labels {', '.join(unknown)}: not among the corpus' labels {names}.")
+            raise AdaptationError(
+                f"labels {', '.join(unknown)}: not among the corpus' labels {names}.", parameter="labels"
+            )
         if len(self.labels) < 2:
-            raise RecipeError(
+            raise AdaptationError(
                 f"The corpus' labels {names} and the model's {list(model_labels)} share fewer than two: nothing to "
                 "score a learning curve on."
             )
@@ -188,48 +199,56 @@ class CurveCorpus:
         self.label_of = [names[column_values(dataset, "label")[i]] for i in keep]
         self.speaker_of = [str(column_values(dataset, "speaker_id")[i]) for i in keep]
         self.dataset = dataset.select(keep)
-        #: Each condition's recordings where they are not the corpus' own (``telephone-babble``'s degraded copies).
-        self.condition_paths: dict[str, list[Path]] = {}
+        #: Each scenario's recordings where they are not the corpus' own (``telephone-babble``'s degraded copies).
+        self.scenario_paths: dict[str, list[Path]] = {}
 
     def check_speakers(self, adapt: Sequence[str], test: Sequence[str]) -> None:
         self.adapt_speakers, self.test_speakers = list(adapt), list(test)
         known = set(self.speaker_of)
-        for flag, speakers in (("--adapt_speakers", adapt), ("--test_speakers", test)):
+        for name, speakers in (("adapt_speakers", adapt), ("test_speakers", test)):
             unknown = sorted(set(speakers) - known)
             if unknown:
-                raise RecipeError(f"{flag} {', '.join(unknown)}: not among the corpus' speakers {sorted(known)}.")
+                raise AdaptationError(
+                    f"{name} {', '.join(unknown)}: not among the corpus' speakers {sorted(known)}.", parameter=name
+                )
             if not speakers:
-                raise RecipeError(f"{flag}: no speaker given.")
+                raise AdaptationError(f"{name}: no speaker given.", parameter=name)
         both = sorted(set(adapt) & set(test))
         if both:
-            raise RecipeError(f"--adapt_speakers and --test_speakers both name {', '.join(both)}: keep them apart.")
+            raise AdaptationError(
+                f"adapt_speakers and test_speakers both name {', '.join(both)}: keep them apart.",
+                parameter="adapt_speakers",
+                mentions=("test_speakers",),
+            )
 
-    def check_condition(self, condition: str) -> None:
-        """Refuse, before any cell, a ``few-emotions`` condition whose speakers on one side cannot keep every emotion
+    def check_scenario(self, scenario: str) -> None:
+        """Refuse, before any cell, a ``few-emotions`` scenario whose speakers on one side cannot keep every emotion
         (each speaker is heard in :data:`FEW_EMOTIONS`): its cells would score a subset of the emotions."""
-        if condition != "few-emotions":
+        if scenario != "few-emotions":
             return
-        kept = self.kept_rows(condition)
-        for flag, side in (("--adapt_speakers", self.adapt_speakers), ("--test_speakers", self.test_speakers)):
+        kept = self.kept_rows(scenario)
+        for name, side in (("adapt_speakers", self.adapt_speakers), ("test_speakers", self.test_speakers)):
             heard = {self.label_of[row] for row in kept if self.speaker_of[row] in set(side)}
             missing = [label for label in self.labels if label not in heard]
             if missing:
-                raise RecipeError(
-                    f"--conditions few-emotions: {flag} ({len(side)} speaker(s)), each heard in {FEW_EMOTIONS} "
+                raise AdaptationError(
+                    f"scenarios few-emotions: {name} ({len(side)} speaker(s)), each heard in {FEW_EMOTIONS} "
                     f"emotions, cannot keep every emotion scored (no clip of {', '.join(missing)} left): its cells "
                     f"would score a subset of the {len(self.labels)} labels. Give that side more speakers "
-                    f"({-(-len(self.labels) // FEW_EMOTIONS)} at least), or leave the condition out."
+                    f"({-(-len(self.labels) // FEW_EMOTIONS)} at least), or leave the scenario out.",
+                    parameter="scenarios",
+                    mentions=(name,),
                 )
 
-    def path_of(self, row: int, condition: str) -> Path:
-        """The recording of `row` under `condition`."""
-        return self.condition_paths[condition][row] if condition in self.condition_paths else self.paths[row]
+    def path_of(self, row: int, scenario: str) -> Path:
+        """The recording of `row` under `scenario`."""
+        return self.scenario_paths[scenario][row] if scenario in self.scenario_paths else self.paths[row]
 
-    def degrade(self, condition: str, folder: Path) -> None:
-        """Write every clip heard under `condition` (``telephone-babble``: :data:`~.constants.TELEPHONE_BABBLE` in
-        turn, seeded by :data:`CONDITION_SEED`) as 16-bit FLAC into `folder` once (files already there are kept),
-        and read the condition's clips from there."""
-        if condition != "telephone-babble":
+    def degrade(self, scenario: str, folder: Path) -> None:
+        """Write every clip heard under `scenario` (``telephone-babble``: :data:`~.constants.TELEPHONE_BABBLE` in
+        turn, seeded by :data:`SCENARIO_SEED`) as 16-bit FLAC into `folder` once (files already there are kept),
+        and read the scenario's clips from there."""
+        if scenario != "telephone-babble":
             return
         targets = [folder / f"{row:05d}.flac" for row in range(len(self.paths))]
         if not all(target.is_file() for target in targets):
@@ -242,32 +261,32 @@ class CurveCorpus:
             sampling_rate = self.dataset.features["audio"].sampling_rate or 16000
             clips = prepare_audio(self.dataset.cast_column("audio", _audio(sampling_rate)))
             for spec in TELEPHONE_BABBLE:
-                clips = degraded_clips(clips, parse_condition(spec), CONDITION_SEED, sampling_rate)
+                clips = degraded_clips(clips, parse_condition(spec), SCENARIO_SEED, sampling_rate)
             folder.mkdir(parents=True, exist_ok=True)
             for target, row in zip(targets, clips.select_columns([WAVEFORM_COLUMN]).with_format("numpy")):
                 waveform = np.clip(np.asarray(row[WAVEFORM_COLUMN], dtype=np.float32), -1.0, 1.0)
                 partial = target.with_suffix(".partial.flac")
                 soundfile.write(partial, waveform, sampling_rate, subtype="PCM_16")
                 partial.replace(target)
-        self.condition_paths[condition] = targets
+        self.scenario_paths[scenario] = targets
 
-    def rows_of(self, speakers: Sequence[str], condition: str = "ordinary") -> list[int]:
-        """The rows of `speakers`' clips; under the ``few-emotions`` condition, of the emotions each keeps."""
-        kept = self.kept_rows(condition)
+    def rows_of(self, speakers: Sequence[str], scenario: str = "ordinary") -> list[int]:
+        """The rows of `speakers`' clips; under the ``few-emotions`` scenario, of the emotions each keeps."""
+        kept = self.kept_rows(scenario)
         return [i for i, speaker in enumerate(self.speaker_of) if speaker in set(speakers) and i in kept]
 
-    def kept_rows(self, condition: str) -> set[int]:
-        """The clips the condition keeps: every clip, or (``few-emotions``) each speaker's clips of the
+    def kept_rows(self, scenario: str) -> set[int]:
+        """The clips the scenario keeps: every clip, or (``few-emotions``) each speaker's clips of the
         :data:`FEW_EMOTIONS` emotions :func:`~ser_hf.evaluation.conditions.assign_emotions` gives them, assigned
         among the adaptation speakers and among the test speakers apart (each side keeps every emotion)."""
-        if condition != "few-emotions":
+        if scenario != "few-emotions":
             return set(range(len(self.paths)))
         from ..evaluation.conditions import assign_emotions
 
         emotions = list(range(len(self.labels)))
         kept = set()
         for side in (self.adapt_speakers, self.test_speakers):
-            assigned = assign_emotions(sorted(side), emotions, FEW_EMOTIONS, CONDITION_SEED)
+            assigned = assign_emotions(sorted(side), emotions, FEW_EMOTIONS, SCENARIO_SEED)
             kept |= {
                 i
                 for i, (speaker, label) in enumerate(zip(self.speaker_of, self.label_of))
@@ -276,9 +295,9 @@ class CurveCorpus:
         return kept
 
     def link_folder(
-        self, folder: Path, rows: Sequence[int], unlabelled: bool = False, condition: str = "ordinary"
+        self, folder: Path, rows: Sequence[int], unlabelled: bool = False, scenario: str = "ordinary"
     ) -> Path:
-        """A folder of links to the clips `rows` (as heard under `condition`), named ``SPEAKER__LABEL__N.ext``
+        """A folder of links to the clips `rows` (as heard under `scenario`), named ``SPEAKER__LABEL__N.ext``
         (``unlabelled`` for the label)."""
         if folder.is_dir():
             shutil.rmtree(folder)  # a folder this experiment made, left by an interrupted cell
@@ -286,7 +305,7 @@ class CurveCorpus:
         for number, row in enumerate(rows):
             label = "unlabelled" if unlabelled else self.label_of[row]
             speaker = self.speaker_of[row].replace("/", "_")
-            path = self.path_of(row, condition)
+            path = self.path_of(row, scenario)
             name = f"{speaker}{LINK_SEPARATOR}{label}{LINK_SEPARATOR}{number:05d}{path.suffix}"
             (folder / name).symlink_to(path.resolve())
         return folder
@@ -305,31 +324,32 @@ def run_learning_curve(
     ks: Sequence[int] = DEFAULT_KS,
     draws: Sequence[int] = DEFAULT_DRAWS,
     arms: Sequence[str] = DEFAULT_ARMS,
-    conditions: Sequence[str] = DEFAULT_CONDITIONS,
+    scenarios: Sequence[str] = DEFAULT_SCENARIOS,
     work_dir: Optional[str | os.PathLike] = None,
     keep_models: bool = False,
     command: Optional[str] = None,
-    on_cell: Optional[Callable[[dict], None]] = None,
 ) -> dict[str, Any]:
     """Run the learning curve of `model` on the corpus in `data_dir` (module docstring) into the result file
-    `output`; returns its document (``summary``: per condition, arm and k, the mean UA over the draws, and every
+    `output`; returns its document (``summary``: per scenario, arm and k, the mean UA over the draws, and every
     cell)."""
     from ..adaptation.trained_model import trained_model_facts
     from ..data.splits import rows_fingerprint
 
-    for flag, given, known in (("--arms", arms, ARMS), ("--conditions", conditions, CONDITIONS)):
+    for name, given, known in (("arms", arms, ARMS), ("scenarios", scenarios, SCENARIOS)):
         unknown = sorted(set(given) - set(known))
         if unknown:
-            raise RecipeError(f"{flag} {', '.join(unknown)}: the choices are {', '.join(known)}.")
+            raise AdaptationError(f"{name} {', '.join(unknown)}: the choices are {', '.join(known)}.", parameter=name)
     if any(k < 0 for k in ks):
-        raise RecipeError(f"--ks {list(ks)}: clips per emotion are 0 or more.")
+        raise AdaptationError(f"ks {list(ks)}: clips per emotion are 0 or more.", parameter="ks")
     if any(draw < 0 for draw in draws):
-        raise RecipeError(f"--draws {list(draws)}: draw seeds are 0 or more.")
+        raise AdaptationError(f"draws {list(draws)}: draw seeds are 0 or more.", parameter="draws")
     work = Path(work_dir) if work_dir is not None else Path(output).with_suffix(".work")
-    if Path(output).resolve().parent == work.resolve() or work.resolve() in Path(output).resolve().parents:
-        raise RecipeError(
-            f"--output {output} is inside --work_dir {work}, whose cells are removed once scored: write the result "
-            "file elsewhere."
+    if output_relation(output, work) == "is inside":
+        raise AdaptationError(
+            f"output {output} is inside work_dir {work}, whose cells are removed once scored: write the result "
+            "file elsewhere.",
+            parameter="output",
+            mentions=("work_dir",),
         )
     from ..adaptation.adapt import resolve_model_folder
 
@@ -349,25 +369,24 @@ def run_learning_curve(
         # The clips, not the folder: clips added, removed or relabelled since are another experiment.
         CLIPS_SETTING: rows_fingerprint([str(path) for path in clips.paths], clips.label_of, clips.speaker_of),
     }
-    for condition in conditions:
-        clips.check_condition(condition)
+    for scenario in scenarios:
+        clips.check_scenario(scenario)
     results = ResultFile(output, EXPERIMENT, settings, summarize, command=command)
     made_work_folder = not work.exists()
     own_work_folder(work)
-    for condition in conditions:
-        clips.degrade(condition, work / f"corpus-{condition}")
-    cells = [(condition, 0, None) for condition in conditions if 0 in ks and "zero-shot" in arms]
-    cells += [(condition, k, draw) for condition in conditions for k in ks if k > 0 for draw in draws]
-    for condition, k, draw in _progress(cells):
+    for scenario in scenarios:
+        clips.degrade(scenario, work / f"corpus-{scenario}")
+    cells = [(scenario, 0, None) for scenario in scenarios if 0 in ks and "zero-shot" in arms]
+    cells += [(scenario, k, draw) for scenario in scenarios for k in ks if k > 0 for draw in draws]
+    for scenario, k, draw in _progress(cells):
         before = len(results.cells)
         if k == 0:
-            if not results.done(_key(condition, "zero-shot", 0, None)):
-                _zero_shot(model, clips, condition, work, results)
+            if not results.done(_key(scenario, "zero-shot", 0, None)):
+                _zero_shot(model, clips, scenario, work, results)
         else:
-            _draw_cell(model, clips, condition, k, draw, arms, work, results, keep_models)
-        if on_cell is not None:
-            for cell in results.cells[before:]:
-                on_cell(cell)
+            _draw_cell(model, clips, scenario, k, draw, arms, work, results, keep_models)
+        for cell in results.cells[before:]:
+            logger.info("learning curve cell %s: UA %.2f %%", cell["key"], cell["unweighted_accuracy"])
     results.write()
     if (
         not keep_models
@@ -387,10 +406,10 @@ def _audio(sampling_rate: int):
     return Audio(sampling_rate=sampling_rate)
 
 
-def _key(condition: str, arm: str, k: int, draw: Optional[int]) -> str:
-    """A cell's key: ``arm/k/draw`` (``zero-shot/0``), prefixed by its condition other than ``ordinary``."""
+def _key(scenario: str, arm: str, k: int, draw: Optional[int]) -> str:
+    """A cell's key: ``arm/k/draw`` (``zero-shot/0``), prefixed by its scenario other than ``ordinary``."""
     key = f"{arm}/{k}" if draw is None else f"{arm}/{k}/{draw}"
-    return key if condition == "ordinary" else f"{condition}:{key}"
+    return key if scenario == "ordinary" else f"{scenario}:{key}"
 
 
 def own_work_folder(folder: Path) -> Path:
@@ -398,9 +417,10 @@ def own_work_folder(folder: Path) -> Path:
     is ever removed; an existing folder without the mark that holds anything is refused."""
     mark = folder / WORK_MARK
     if folder.is_dir() and any(folder.iterdir()) and not mark.is_file():
-        raise RecipeError(
-            f"--work_dir {folder} holds files ser-hf learning-curve did not write: give a new or empty folder (the "
-            "cells' folders are removed once scored)."
+        raise AdaptationError(
+            f"work_dir {folder} holds files ser-hf learning-curve did not write: give a new or empty folder (the "
+            "cells' folders are removed once scored).",
+            parameter="work_dir",
         )
     folder.mkdir(parents=True, exist_ok=True)
     mark.touch()
@@ -413,29 +433,29 @@ def _progress(cells: list) -> Any:
     return tqdm(cells, desc="learning curve", unit="cell", disable=None)
 
 
-def _zero_shot(model, clips: CurveCorpus, condition: str, work: Path, results: ResultFile) -> None:
+def _zero_shot(model, clips: CurveCorpus, scenario: str, work: Path, results: ResultFile) -> None:
     from ..evaluation.evaluate_model import CorpusSource, evaluate_model
 
     started = time.perf_counter()
-    test_rows = clips.rows_of(clips.test_speakers, condition)
-    folder = clips.link_folder(work / f"zero-shot-{condition}", test_rows, condition=condition)
+    test_rows = clips.rows_of(clips.test_speakers, scenario)
+    folder = clips.link_folder(work / f"zero-shot-{scenario}", test_rows, scenario=scenario)
     source = CorpusSource("folder", str(folder), options={"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX})
     report = evaluate_model(str(model), source, speakers=list(clips.test_speakers), labels=clips.labels)
     (metrics,) = report["evaluation"].values()
-    results.add(_cell(condition, "zero-shot", 0, None, _scores(metrics), time.perf_counter() - started))
+    results.add(_cell(scenario, "zero-shot", 0, None, _scores(metrics), time.perf_counter() - started))
 
 
-def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, results, keep_models) -> None:
+def _draw_cell(model, clips: CurveCorpus, scenario, k, draw, arms, work, results, keep_models) -> None:
     """The arms of one draw (`draw`) at k, each through :func:`ser_hf.adaptation.adapt`."""
     from ..adaptation import adapt
     from ..adaptation.adapt import LABELLED_ONLY_FOLDER, SELF_TRAINING_SUFFIX
 
-    wanted = [arm for arm in arms if arm != "zero-shot" and not results.done(_key(condition, arm, k, draw))]
+    wanted = [arm for arm in arms if arm != "zero-shot" and not results.done(_key(scenario, arm, k, draw))]
     if not wanted:
         return
-    test_rows = clips.rows_of(clips.test_speakers, condition)
-    pool = clips.rows_of(clips.adapt_speakers, condition)
-    cell_dir = work / f"{condition}-k{k}-draw{draw}"
+    test_rows = clips.rows_of(clips.test_speakers, scenario)
+    pool = clips.rows_of(clips.adapt_speakers, scenario)
+    cell_dir = work / f"{scenario}-k{k}-draw{draw}"
     patterns = {"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX}
     common = dict(test_speakers=list(clips.test_speakers), seed=draw, corpus_options=patterns)
     budget = k * len(clips.labels)
@@ -452,19 +472,19 @@ def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, result
         present = [label for label in clips.labels if label in {clips.label_of[row] for row in rows}]
         output = cell_dir / arm
         if len(present) < 2:  # ser-hf adapt needs clips of two emotions: the user keeps the model
-            zero = next(c for c in results.cells if c["key"] == _key(condition, "zero-shot", 0, None))
+            zero = next(c for c in results.cells if c["key"] == _key(scenario, "zero-shot", 0, None))
             scores = {name: zero[name] / 100 for name in ("unweighted_accuracy", "accuracy", "macro_f1")}
             scores["test_clips"] = zero["test_clips"]
-            cell = {**_cell(condition, arm, k, draw, scores, time.perf_counter() - started), "kept": "not adapted"}
+            cell = {**_cell(scenario, arm, k, draw, scores, time.perf_counter() - started), "kept": "not adapted"}
         else:
-            folder = clips.link_folder(cell_dir / f"{arm}-labelled", list(rows) + list(test_rows), condition=condition)
+            folder = clips.link_folder(cell_dir / f"{arm}-labelled", list(rows) + list(test_rows), scenario=scenario)
             if "unlabelled_dir" not in extra:  # the adaptation speakers' other recordings: statistics only
                 others = [row for row in pool if row not in set(rows)]
-                unlabelled = clips.link_folder(cell_dir / f"{arm}-unlabelled", others, True, condition)
+                unlabelled = clips.link_folder(cell_dir / f"{arm}-unlabelled", others, True, scenario)
                 extra = {**extra, "unlabelled_dir": unlabelled, "self_train": False}
             report = adapt(model, folder, output, labels=clips.labels, **common, **extra)
             scores = _scores(report.evaluation["test"].to_dict())
-            cell = {**_cell(condition, arm, k, draw, scores, time.perf_counter() - started), **_estimate(output)}
+            cell = {**_cell(scenario, arm, k, draw, scores, time.perf_counter() - started), **_estimate(output)}
             if cell["estimate_ua"] is not None:
                 low, high = cell["estimate_interval"]
                 cell["covered"] = low <= cell["unweighted_accuracy"] <= high
@@ -477,14 +497,14 @@ def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, result
         adapted_cell("random", draw_unstratified(pool, budget, draw), started)
     if "suggested" in wanted:
         started = time.perf_counter()
-        adapted_cell("suggested", _suggested_rows(model, clips, pool, budget, draw, cell_dir, condition), started)
+        adapted_cell("suggested", _suggested_rows(model, clips, pool, budget, draw, cell_dir, scenario), started)
     oracle = draw_clips(
         [clips.label_of[row] for row in pool],
         [clips.speaker_of[row] for row in pool],
         clips.adapt_speakers,
         k,
         draw,
-        at_most=condition != "ordinary",
+        at_most=scenario != "ordinary",
     )
     oracle = [pool[row] for row in oracle]
     if "oracle" in wanted:
@@ -492,20 +512,20 @@ def _draw_cell(model, clips: CurveCorpus, condition, k, draw, arms, work, result
     if "oracle+self-training" in wanted:
         started = time.perf_counter()
         unlabelled = clips.link_folder(
-            cell_dir / "unlabelled", [row for row in pool if row not in set(oracle)], True, condition
+            cell_dir / "unlabelled", [row for row in pool if row not in set(oracle)], True, scenario
         )
         adapted_cell("oracle+self-training", oracle, started, unlabelled_dir=unlabelled)
         remove(cell_dir / f"oracle+self-training{SELF_TRAINING_SUFFIX}" / LABELLED_ONLY_FOLDER)
 
 
 def _suggested_rows(
-    model, clips: CurveCorpus, pool_rows, budget: int, draw: int, cell_dir: Path, condition: str
+    model, clips: CurveCorpus, pool_rows, budget: int, draw: int, cell_dir: Path, scenario: str
 ) -> list[int]:
     """The first `budget` rows of the sheet ``ser-hf suggest`` writes for the adaptation speakers' clips (its
     clustering seeded by `draw`): what a user following the suggestions labels with that budget."""
     from ..adaptation.suggest import suggest
 
-    pool = clips.link_folder(cell_dir / "pool", pool_rows, True, condition)
+    pool = clips.link_folder(cell_dir / "pool", pool_rows, True, scenario)
     sheet = cell_dir / "suggested.csv"
     if sheet.exists():
         sheet.unlink()  # this experiment's own sheet, left by an interrupted cell
@@ -524,7 +544,7 @@ def _scores(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 def _estimate(output: Path) -> dict[str, Any]:
     """What the adaptation in `output` kept and its own cross-validated estimate (``adaptation.json``)."""
-    from ..run_folder import read_adaptation_record
+    from ..run_record import read_adaptation_record
 
     selection = read_adaptation_record(output)["selection"]
     estimate, before = selection["estimate"], selection.get("before_adaptation") or {}
@@ -538,11 +558,11 @@ def _estimate(output: Path) -> dict[str, Any]:
     }
 
 
-def _cell(condition: str, arm: str, k: int, draw: Optional[int], scores: Mapping[str, Any], seconds: float) -> dict:
+def _cell(scenario: str, arm: str, k: int, draw: Optional[int], scores: Mapping[str, Any], seconds: float) -> dict:
     """A finished cell: its key, the scores in % and the seconds it took."""
     return {
-        "key": _key(condition, arm, k, draw),
-        "condition": condition,
+        "key": _key(scenario, arm, k, draw),
+        "scenario": scenario,
         "arm": arm,
         "k": k,
         "draw": draw,
@@ -552,4 +572,13 @@ def _cell(condition: str, arm: str, k: int, draw: Optional[int], scores: Mapping
     }
 
 
-__all__ = ["ARMS", "CONDITIONS", "draw_clips", "draw_unstratified", "run_learning_curve", "summarize", "summary_table"]
+__all__ = [
+    "ARMS",
+    "SCENARIOS",
+    "draw_clips",
+    "draw_unstratified",
+    "run_learning_curve",
+    "scenario_of",
+    "summarize",
+    "summary_table",
+]

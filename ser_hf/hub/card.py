@@ -39,10 +39,9 @@ from ..run_folder import (
     SUMMARY_FILE,
     RunDir,
     RunRecord,
-    read_adaptation_record,
     read_run,
 )
-from ..run_record import RunReport
+from ..run_record import RunReport, read_adaptation_record
 from .card_results import (
     EVAL_REPORT_COLUMNS,
     KFOLD_COLUMNS,

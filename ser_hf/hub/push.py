@@ -36,8 +36,8 @@ from ..run_folder import (
     EVAL_REPORT_JSON,
     LOCK_FILE,
     RunDir,
-    read_adaptation_record,
 )
+from ..run_record import read_adaptation_record
 from .card import SERCardData, create_model_card
 from .report_table import default_path_in_repo, folder_rows, reports_dataset_card, table_file, table_lines
 

@@ -103,7 +103,7 @@ def test_suggest_writes_a_sheet_and_adapt_reads_its_answers_without_encoding_a_c
     # Every readable recording encoded once (or read from a cache of the same encoder another test wrote).
     assert re.search(r"Encoded 24 clips|Reused the encoder states of \d+ of 24 clips", caplog.text)
     out = capsys.readouterr().out
-    assert f"in {sheet}; 3 cannot be used" in out and "--labels_csv" in out
+    assert f"in {sheet}; 3 cannot be used" in out and "--labels-csv" in out
     with open(sheet, newline="") as handle:
         assert next(csv.reader(handle)) == list(SHEET_COLUMNS)
     rows = read_sheet(sheet)

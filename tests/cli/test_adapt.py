@@ -26,8 +26,8 @@ from tests.training.test_self_training import FAST
     [
         (["--labels", "angry,sad"], "no clip of sad among the speakers who adapt"),
         (["--labels", "angry"], "clips of 1 emotion(s) of angry only"),
-        (["--test_speakers", "SPA"], "--test_speakers names every speaker"),
-        (["--test_speakers", "NOBODY"], "--test_speakers NOBODY: not among"),
+        (["--test_speakers", "SPA"], "--test-speakers names every speaker"),
+        (["--test_speakers", "NOBODY"], "--test-speakers NOBODY: not among"),
         (["--label_regex", r"_(?P<label>[a-z]+)_\d+\.flac$"], "label 'boredom' is not an emotion ser-hf knows"),
         (["--label_regex", r"_(?P<label>[a-z]+_\d+\.flac$"], "is not a regular expression"),
     ],

@@ -150,7 +150,7 @@ def test_debug_and_ser_hf_debug_show_the_traceback_behind_the_one_line_error(tmp
 @pytest.mark.parametrize(
     ("argv", "closest"),
     [
-        (["predict", "model", "clip.wav", "--top_k", "3"], "--top-k"),
+        (["predict", "model", "clip.wav", "--top_kk", "3"], "--top-k"),
         (["predict", "model", "clip.wav", "--window-second", "4"], "--window-seconds"),
         (["data", "summary", "--corpus", "ravdess", "--data-dir", "d", "--jso"], "--json"),
     ],
@@ -164,6 +164,47 @@ def test_a_flag_is_never_taken_by_its_prefix_and_a_misspelt_one_names_the_closes
     assert exit_status.value.code == 2
     assert f"error: unrecognized arguments: {' '.join(argv[-2:] if argv[-1].isdigit() else argv[-1:])}" in err
     assert f"(did you mean {closest}?)" in err
+
+
+def test_every_flag_of_every_command_is_taken_in_both_spellings_and_shown_in_kebab_case(capsys):
+    """One spelling across commands (issue 93): each long flag is shown in kebab-case by --help and its usage line, and
+    taken with underscores too (the recipe keys' spelling), so that ``adapt --data_dir`` and ``evaluate --data_dir``
+    both work as ``--data-dir`` does; argparse's own errors name the kebab-case spelling."""
+    import argparse
+
+    from ser_hf.cli import build_parser
+    from ser_hf.cli.flags import HIDDEN_SPELLINGS, command_parser
+
+    def parsers(parser):
+        yield parser.prog, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_parser in action.choices.values():
+                    yield from parsers(sub_parser)
+
+    parser = build_parser()
+    for name, command in parsers(parser):
+        shown = command.format_help()
+        flags = [
+            option
+            for action in command._actions
+            for option in action.option_strings
+            if option.startswith("--") and option not in getattr(action, HIDDEN_SPELLINGS, ())
+        ]
+        for flag in flags:
+            assert "_" not in flag, (name, flag)
+            assert flag in shown, (name, flag)
+            if "-" in flag[2:] and not flag.startswith("--no-"):
+                snake = "--" + flag[2:].replace("-", "_")
+                assert snake in command._option_string_actions, (name, snake)
+                listed = [line for line in shown.splitlines() if line.lstrip().startswith("-")]
+                assert not any(snake in line.split() or f"{snake}," in line for line in listed), (name, snake)
+    adapt = command_parser(parser, "adapt")
+    taken = adapt.parse_args(["m", "--data_dir", "a", "--output-dir", "b", "--no-self-train"])
+    assert (taken.data_dir, taken.output_dir, taken.self_train) == ("a", "b", False)
+    with pytest.raises(SystemExit):
+        cli_main(["adapt", "m", "--output_dir", "b", "--data_dir"])
+    assert "argument --data-dir: expected one argument" in capsys.readouterr().err
 
 
 def test_the_command_lines_docstring_shows_every_command():

@@ -13,7 +13,7 @@ import pytest
 
 import ser_hf.experiments.learning_curve as curve_module
 from ser_hf.cli import main as cli_main
-from ser_hf.errors import RecipeError
+from ser_hf.errors import RecipeError, SerHfError
 from ser_hf.experiments.learning_curve import draw_clips, draw_unstratified, run_learning_curve
 from ser_hf.train import main as train_main
 from tests.conftest import RAVDESS_SAMPLE, linked_corpus
@@ -49,7 +49,7 @@ def test_draws_take_k_clips_of_every_label_from_the_adaptation_speakers_only():
         assert sorted(labels[row] for row in rows) == ["a", "a", "b", "b"]
     draws = {tuple(draw_clips(labels, speakers, ["s1", "s2"], 1, seed)) for seed in range(5)}
     assert len(draws) > 1  # the seed draws
-    with pytest.raises(RecipeError, match="fewer than k = 5"):
+    with pytest.raises(SerHfError, match="fewer than k = 5"):
         draw_clips(labels, speakers, ["s1"], 5, 0)
     assert len(draw_clips(labels, speakers, ["s1"], 5, 0, at_most=True)) == 4  # all of s1's clips
 
@@ -59,7 +59,7 @@ def test_the_random_arm_draws_from_the_pool_without_reading_labels():
     draws = [draw_unstratified(pool, 6, seed) for seed in range(20)]
     assert all(len(rows) == 6 and set(rows) <= set(pool) for rows in draws)
     assert len({tuple(rows) for rows in draws}) > 1
-    with pytest.raises(RecipeError, match="fewer than the 21 to label"):
+    with pytest.raises(SerHfError, match="fewer than the 21 to label"):
         draw_unstratified(pool, 21, 0)
 
 
@@ -115,20 +115,20 @@ def test_the_curve_runs_ser_hf_adapt_per_cell_scores_the_test_speakers_and_resum
 
 def test_speakers_and_arms_are_checked_before_any_adaptation(tmp_path, trained_model, corpus):
     options = dict(corpus="ravdess", labels=LABELS)
-    with pytest.raises(RecipeError, match="both name 06"):
+    with pytest.raises(SerHfError, match="adapt_speakers and test_speakers both name 06"):
         run_learning_curve(
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=["06"], **options
         )
-    with pytest.raises(RecipeError, match="--test_speakers 99: not among"):
+    with pytest.raises(SerHfError, match="^test_speakers 99: not among"):
         run_learning_curve(
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=["99"], **options
         )
-    with pytest.raises(RecipeError, match=r"--draws \[-1\]: draw seeds are 0 or more"):
+    with pytest.raises(SerHfError, match=r"^draws \[-1\]: draw seeds are 0 or more"):
         run_learning_curve(
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=TEST, draws=[-1]
         )
     assert not (tmp_path / "c.work").exists()  # refused before its work folder was made
-    with pytest.raises(RecipeError, match="--arms fine-tuned"):
+    with pytest.raises(SerHfError, match="^arms fine-tuned"):
         run_learning_curve(
             trained_model, corpus, tmp_path / "c.json", adapt_speakers=ADAPT, test_speakers=TEST, arms=["fine-tuned"]
         )
@@ -162,8 +162,8 @@ def test_the_few_emotions_condition_hears_every_speaker_in_two_emotions(tmp_path
     corpus.mkdir()
     for actor in ADAPT + ["07", "08"]:
         (corpus / f"Actor_{actor}").symlink_to(RAVDESS_SAMPLE / f"Actor_{actor}")
-    options = dict(corpus="ravdess", adapt_speakers=ADAPT, labels=LABELS, conditions=["few-emotions"])
-    with pytest.raises(RecipeError, match=r"--test_speakers \(1 speaker\(s\)\), each heard in 2 emotions, cannot"):
+    options = dict(corpus="ravdess", adapt_speakers=ADAPT, labels=LABELS, scenarios=["few-emotions"])
+    with pytest.raises(SerHfError, match=r"test_speakers \(1 speaker\(s\)\), each heard in 2 emotions, cannot"):
         run_learning_curve(trained_model, corpus, tmp_path / "one.json", test_speakers=TEST, **options)
     assert not (tmp_path / "one.json").exists() and not (tmp_path / "one.work").exists()
     document = run_learning_curve(
@@ -197,7 +197,7 @@ def test_the_telephone_babble_condition_hears_every_clip_through_a_phone_in_a_ro
         tmp_path / "curve.json",
         ks=[0],
         arms=["zero-shot"],
-        conditions=["telephone-babble"],
+        scenarios=["telephone-babble"],
         **options,
     )
     (cell,) = document["cells"]
@@ -236,7 +236,7 @@ def test_a_result_file_of_another_model_or_malformed_is_refused(tmp_path, traine
         output.write_text(text)
         with pytest.raises(RecipeError, match=problem):
             run_learning_curve(trained_model, corpus, output, arms=["zero-shot"], **options)
-    with pytest.raises(RecipeError, match="is inside --work_dir"):
+    with pytest.raises(SerHfError, match="is inside work_dir"):
         run_learning_curve(trained_model, corpus, tmp_path / "lc" / "c.json", work_dir=tmp_path / "lc", **options)
 
 
@@ -257,7 +257,7 @@ def test_a_work_folder_of_the_users_is_refused_before_anything_runs(tmp_path, tr
     work = tmp_path / "mine"
     work.mkdir()
     (work / "notes.txt").write_text("mine")
-    with pytest.raises(RecipeError, match="holds files ser-hf learning-curve did not write"):
+    with pytest.raises(SerHfError, match="holds files ser-hf learning-curve did not write"):
         run_learning_curve(
             trained_model,
             corpus,

@@ -14,7 +14,7 @@ def test_suggest_refuses_a_sheet_inside_the_folder_and_one_that_holds_answers(tm
     folder.mkdir()
     flags = ["--speaker_regex", SPEAKER_REGEX]
     status = cli_main(["suggest", "model", str(folder), *flags, "--output", str(folder / "sheet.csv")])
-    assert status == 2 and "never writes its outputs among audio files" in capsys.readouterr().err
+    assert status == 2 and "never writes its outputs among the files it reads" in capsys.readouterr().err
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("path,speaker,label\nSPA_00.flac,SPA,angry\n")
     status = cli_main(["suggest", "model", str(folder), *flags, "--output", str(sheet)])
@@ -24,4 +24,4 @@ def test_suggest_refuses_a_sheet_inside_the_folder_and_one_that_holds_answers(tm
 
 def test_suggest_needs_a_speaker_pattern(tmp_path, capsys):
     status = cli_main(["suggest", "model", str(tmp_path), "--output", str(tmp_path / "s.csv")])
-    assert status == 2 and "--speaker_regex" in capsys.readouterr().err
+    assert status == 2 and "--speaker-regex" in capsys.readouterr().err
