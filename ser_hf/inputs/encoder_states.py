@@ -735,6 +735,27 @@ def _whisper_states_in_windows(
     return np.concatenate([mean, std], axis=-1).astype(np.float32)
 
 
+def _normalized_apart(
+    feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """The clips' input values, each normalised on its own (an extractor without attention mask would include the
+    padding), then zero-padded, with the sample mask that gives the encoder its frame mask, and each clip's length."""
+    values = [
+        feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="np")[
+            "input_values"
+        ][0]
+        for waveform in waveforms
+    ]
+    num_samples = [len(value) for value in values]
+    padded = padded_length(max(num_samples))
+    input_values = torch.zeros(len(values), padded)
+    attention_mask = torch.zeros(len(values), padded, dtype=torch.long)
+    for row, value in enumerate(values):
+        input_values[row, : len(value)] = torch.from_numpy(value)
+        attention_mask[row, : len(value)] = 1
+    return input_values, attention_mask, num_samples
+
+
 @torch.no_grad()
 def _encode_clips(
     model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveforms: list[np.ndarray]
@@ -760,21 +781,7 @@ def _encode_clips(
         and _first_conv_layer_apart_is_exact(model)
     )
     if first_layer_apart:
-        # Each clip normalised on its own (an extractor without attention mask would include the padding), then
-        # zero-padded, with the sample mask that gives the encoder its frame mask.
-        values = [
-            feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="np")[
-                "input_values"
-            ][0]
-            for waveform in waveforms
-        ]
-        num_samples = [len(value) for value in values]
-        padded = padded_length(max(num_samples))
-        input_values = torch.zeros(len(values), padded)
-        attention_mask = torch.zeros(len(values), padded, dtype=torch.long)
-        for row, value in enumerate(values):
-            input_values[row, : len(value)] = torch.from_numpy(value)
-            attention_mask[row, : len(value)] = 1
+        input_values, attention_mask, num_samples = _normalized_apart(feature_extractor, waveforms)
         context = first_conv_layer_per_clip(model.base_model.feature_extractor, num_samples)
     else:
         inputs = feature_extractor(
