@@ -175,13 +175,13 @@ def command_spelling(parser: argparse.ArgumentParser, takes_recipe_flags: bool =
 
 
 def in_flags(message: str, parameters: Sequence[str], flag_of: Callable[[str], Optional[str]]) -> str:
-    """``message`` with the first mention of each of ``parameters`` (a whole name: ``data_dir``, not ``data_dirs``
-    nor ``--data_dir``) written as the flag ``flag_of`` gives it; a parameter the command has no flag for stays as
-    it is."""
+    """``message`` with the first mention of each of ``parameters`` (a whole name: ``data_dir``, not ``data_dirs``,
+    ``--data_dir``, ``data_dir/`` nor ``data_dir.json``) written as the flag ``flag_of`` gives it; a parameter the
+    command has no flag for stays as it is."""
     for name in parameters:
         flag = flag_of(name)
         if flag is not None:
-            message = re.sub(rf"(?<![\w./-]){re.escape(name)}(?![\w/-])", lambda _: flag, message, count=1)
+            message = re.sub(rf"(?<![\w./-]){re.escape(name)}(?![\w/-]|\.\w)", lambda _: flag, message, count=1)
     return message
 
 

@@ -26,6 +26,7 @@ from typing import Any, Hashable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..models.feature_normalization import RunningStatistics, Statistics
 
 logger = logging.getLogger(__name__)
@@ -227,10 +228,11 @@ def set_speaker_check(feature_extractor, enabled: Optional[bool], model: str) ->
     if getattr(feature_extractor, "normalization", None) != "speaker" or not hasattr(
         feature_extractor, "speaker_statistics_check"
     ):
-        raise ValueError(
-            f"--speaker-statistics-check applies to Whisper models standardised per speaker; {model} has "
+        raise InputError(
+            f"speaker_statistics_check applies to Whisper models standardised per speaker; {model} has "
             f"{type(feature_extractor).__name__} with "
-            f"normalization={getattr(feature_extractor, 'normalization', None)!r}."
+            f"normalization={getattr(feature_extractor, 'normalization', None)!r}.",
+            parameter="speaker_statistics_check",
         )
     feature_extractor.speaker_statistics_check = bool(enabled)
 

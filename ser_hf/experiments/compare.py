@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
+from ..errors import InputError
 from ..evaluation.bootstrap import format_interval, paired_comparison
 from ..evaluation.constants import INTERVAL_METRICS, METRIC_LABELS
 from ..evaluation.metrics import summarize_folds
@@ -113,10 +114,11 @@ def common_split(runs: Mapping[str, Sequence[str]]) -> str:
     for split in ("test", "validation"):
         if all(split in splits for splits in runs.values()):
             return split
-    raise ValueError(
+    raise InputError(
         "The runs share neither a test nor a validation evaluation ("
         + "; ".join(f"{name}: {', '.join(splits) or 'none'}" for name, splits in runs.items())
-        + "); compare runs that share one, or name it with --split."
+        + "); compare runs that share one, or name it as split.",
+        parameter="split",
     )
 
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from ..atomic_files import atomic_directory, save_figure, write_text_atomic
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
+from ..errors import InputError
 from ..inputs.collators import AudioClassificationCollator
 from ..models.runtime.loading import load_model
 from ..models.runtime.padding import is_padding_invariant
@@ -196,10 +197,11 @@ def embed_corpus(
     model, feature_extractor = load_embedding_model(model_name)
     audio_rate = getattr(dataset.features.get("audio"), "sampling_rate", None)
     if audio_rate is not None and audio_rate != feature_extractor.sampling_rate:
-        raise ValueError(
+        raise InputError(
             f"The corpus is decoded at {audio_rate} Hz but {model_name} reads "
-            f"{feature_extractor.sampling_rate} Hz audio: load it with --sampling-rate "
-            f"{feature_extractor.sampling_rate}."
+            f"{feature_extractor.sampling_rate} Hz audio: load it with sampling_rate "
+            f"{feature_extractor.sampling_rate}.",
+            parameter="sampling_rate",
         )
     prepared = prepare_audio(dataset)
     embeddings, logits = pooled_embeddings(

@@ -106,9 +106,12 @@ def first_difference(key: str, written: Any, value: Any) -> tuple[str, Any, Any]
     return key, written, value
 
 
-def read_result_file(path: str | os.PathLike, experiment: str, remedy: str = "give another file") -> dict[str, Any]:
+def read_result_file(
+    path: str | os.PathLike, experiment: str, remedy: str = "give another file", parameter: Optional[str] = None
+) -> dict[str, Any]:
     """The result file of `experiment` (``loco``, ``kfold``, ``learning-curve``) at `path`, refused in one line naming
-    the file and what is wrong (ending with `remedy`) where it cannot be read or is not such a file."""
+    the file and what is wrong (ending with `remedy`, which may name the caller's `parameter`) where it cannot be read
+    or is not such a file."""
     path = Path(path)
     try:
         document = json.loads(path.read_text())
@@ -116,13 +119,15 @@ def read_result_file(path: str | os.PathLike, experiment: str, remedy: str = "gi
         raise RecipeError(f"{path}: cannot be read back as a result file ({error}).") from None
     where = f"{path}: not a {experiment} result file"
     if not isinstance(document, dict):
-        raise RecipeError(f"{where} (a JSON {type(document).__name__}, not an object); {remedy}.")
+        raise RecipeError(f"{where} (a JSON {type(document).__name__}, not an object); {remedy}.", parameter=parameter)
     if not isinstance(document.get("settings"), dict) or not isinstance(document.get("cells", []), list):
-        raise RecipeError(f"{where} (no settings object or no list of cells); {remedy}.")
+        raise RecipeError(f"{where} (no settings object or no list of cells); {remedy}.", parameter=parameter)
     if any(not isinstance(cell, dict) or "key" not in cell for cell in document.get("cells", [])):
-        raise RecipeError(f"{where} (a cell without its key); {remedy}.")
+        raise RecipeError(f"{where} (a cell without its key); {remedy}.", parameter=parameter)
     if document.get("experiment") != experiment:
-        raise RecipeError(f"{path} holds a {document.get('experiment')!r} result, not {experiment!r}: {remedy}.")
+        raise RecipeError(
+            f"{path} holds a {document.get('experiment')!r} result, not {experiment!r}: {remedy}.", parameter=parameter
+        )
     return document
 
 
@@ -160,7 +165,7 @@ class ResultFile:
             self._read_back()
 
     def _read_back(self) -> None:
-        document = read_result_file(self.path, self.experiment, "give another --output")
+        document = read_result_file(self.path, self.experiment, "give another output", "output")
         for key, value in self.settings.items():
             written = document["settings"].get(key)
             if key == CLIPS_SETTING:
@@ -170,8 +175,9 @@ class ResultFile:
             if written != value:
                 key, written, value = first_difference(key, written, value)
                 raise RecipeError(
-                    f"{self.path} was written with {key} = {written!r}, not {value!r}: give another --output to run "
-                    "other settings, the same settings to resume, or delete the file to start over."
+                    f"{self.path} was written with {key} = {written!r}, not {value!r}: give another output to run "
+                    "other settings, the same settings to resume, or delete the file to start over.",
+                    parameter="output",
                 )
         self.cells = list(document.get("cells", []))
 
@@ -180,13 +186,14 @@ class ResultFile:
         record, or one per member of an ensemble), naming up to five of the clips that changed."""
         from ..data.splits import changed_clips, name_changed_clips, records_contents
 
-        remedy = "give another --output to measure the corpora as they are, or delete the file to start over."
+        remedy = "give another output to measure the corpora as they are, or delete the file to start over."
         single = records_contents(value)
         records = ({"": written}, {"": value}) if single else (written, value)
         if not isinstance(records[0], dict) or not all(records_contents(r) for r in records[0].values()):
             raise RecipeError(
                 f"{self.path} was written by an earlier ser-hf, which did not record the clips' contents (a digest "
-                f"of each clip's bytes), so it cannot vouch for the clips it measured: {remedy}"
+                f"of each clip's bytes), so it cannot vouch for the clips it measured: {remedy}",
+                parameter="output",
             )
         changes = {}
         for member in sorted({*records[0], *records[1]}):
@@ -197,7 +204,7 @@ class ResultFile:
         if not changes:  # the same clips, recorded otherwise
             return
         listing = name_changed_clips(changes, since="since the result file was written")
-        raise RecipeError(f"{self.path}: {listing}; {remedy}")
+        raise RecipeError(f"{self.path}: {listing}; {remedy}", parameter="output")
 
     def done(self, key: str) -> bool:
         """Whether the cell `key` is finished (a resumed run skips it)."""

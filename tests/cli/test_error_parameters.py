@@ -54,6 +54,9 @@ def test_the_command_line_writes_the_parameters_an_error_names_as_its_own_flags(
         in_flags("data_dirs and data_dir, data_dir", ["data_dir"], adapt.flag) == "data_dirs and --data-dir, data_dir"
     )
     assert in_flags("folds 3", ["folds"], adapt.flag) == "folds 3"
+    learning_curve = command_spelling(command_parser(parser, "learning-curve"))
+    message = "output.json was written with k = 1: give another output to run other settings"
+    assert in_flags(message, ["output"], learning_curve.flag) == message.replace("another output", "another --output")
 
 
 def test_an_adaptation_error_names_the_flag_on_the_command_line_and_the_parameter_in_python(tmp_path, capsys):
