@@ -33,6 +33,7 @@ from transformers import PreTrainedModel
 
 from ..data.corpora import CORPORA, corpus_name, load_corpus
 from ..data.corpora.folder import folder_corpus_name
+from ..data.corpus_settings import options_of_each_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import WAVEFORM_COLUMN, prepare_audio
 from ..inputs.collators import AudioClassificationCollator, FunctionalsCollator, padding_multiple
@@ -51,7 +52,6 @@ from ..models import EnsembleForAudioClassification  # importing ser_hf.models r
 from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.runtime.loading import load_model
 from ..models.runtime.padding import is_padding_invariant
-from ..recipe.values import options_of_each_corpus
 from ..run_folder import (
     EVAL_REPORT_JSON,
     EVAL_REPORT_MARKDOWN,

@@ -55,7 +55,7 @@ def corpus_names(values: Mapping[str, Any]) -> list[str]:
     ``corpus_name`` where given, a folder corpus' folder name, or the corpus' own name."""
     from ..data.constants import canonical_corpus_name
     from ..data.corpora.folder import folder_corpus_name
-    from ..recipe.values import options_of_each_corpus
+    from ..data.corpus_settings import options_of_each_corpus
 
     corpora, data_dirs = _as_list(values.get("corpus")), _as_list(values.get("data_dir"))
     if len(corpora) != len(data_dirs):

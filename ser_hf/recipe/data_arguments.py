@@ -4,13 +4,14 @@ split them, with the checks that stop a recipe whose data settings cannot work b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Collection, Optional, Sequence
+from typing import Any, Collection, Optional
 
-from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS, canonical_corpus_name
+from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
+from ..data.corpus_settings import corpus_name_problem, corpus_weights, options_of_each_corpus, train_only_corpora
 from ..errors import RecipeError
 from .fields import CardRow, NumberRule
-from .value_forms import as_list, as_mapping, is_weight
-from .values import check_numbers, corpus_name_problem, options_of_each_corpus
+from .value_forms import as_list, as_mapping
+from .values import check_numbers
 from .yaml_io import load_yaml
 
 
@@ -55,7 +56,13 @@ class DataArguments:
     labels: Optional[list[str]] = field(
         default=None, metadata={"help": "Label set to keep (others are dropped), e.g. [neutral, happy, sad, angry]."}
     )
-    sampling_rate: int = field(default=16000, metadata={"help": "Rate clips are decoded to (mono)."})
+    sampling_rate: int = field(
+        default=16000,
+        metadata={
+            "help": "Rate clips are decoded to (mono).",
+            "range": NumberRule("a positive number of samples per second", greater_than=0),
+        },
+    )
     skip_invalid: bool = field(
         default=False, metadata={"help": "Skip (and list) clips that fail to decode instead of stopping."}
     )
@@ -76,7 +83,13 @@ class DataArguments:
     validation_size: float = field(
         default=0.1, metadata={"help": "Share of speakers held out for validation (0 for none)."}
     )
-    num_folds: int = field(default=5, metadata={"help": "Folds of the kfold protocol."})
+    num_folds: int = field(
+        default=5,
+        metadata={
+            "help": "Folds of the kfold protocol.",
+            "range": NumberRule("at least 2 (each fold tests on the speakers the others train on)", at_least=2),
+        },
+    )
     folds: Optional[list[int]] = field(
         default=None,
         metadata={"help": "Run only these folds (0-based) of a kfold or loso protocol.", "outcome": False},
@@ -113,9 +126,9 @@ class DataArguments:
         if not isinstance(self.corpus_options, list):
             self.corpus_options = as_mapping(self.corpus_options, "corpus_options") or {}
         self.label_map = as_mapping(self.label_map, "label_map")
-        self.corpus_weights = _corpus_weights_option(self.corpus_weights, self.corpus)
+        self.corpus_weights = corpus_weights(as_mapping(self.corpus_weights, "corpus_weights"), self.corpus)
         self.labels = as_list(self.labels)
-        self.train_only_corpora = _train_only_corpora_option(self.train_only_corpora, self.corpus)
+        self.train_only_corpora = train_only_corpora(as_list(self.train_only_corpora), self.corpus)
         for name in ("train_speakers", "validation_speakers", "test_speakers"):
             speakers = as_list(getattr(self, name))
             setattr(self, name, None if speakers is None else [str(s) for s in speakers])
@@ -137,17 +150,6 @@ class DataArguments:
             raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
         if self.cache_precision not in CACHE_PRECISIONS:
             raise RecipeError(f"cache_precision {self.cache_precision!r} is not one of {', '.join(CACHE_PRECISIONS)}.")
-        if self.max_duration_seconds is not None and self.max_duration_seconds <= 0:
-            raise RecipeError(f"max_duration_seconds must be positive, got {self.max_duration_seconds}.")
-        if self.sampling_rate <= 0:
-            raise RecipeError(
-                f"sampling_rate must be a positive number of samples per second, got {self.sampling_rate}."
-            )
-        if self.num_folds < 2:
-            raise RecipeError(
-                f"num_folds must be at least 2 (each fold tests on the speakers the others train on), "
-                f"got {self.num_folds}."
-            )
 
     def check_split_keys(self, given: Collection[str]) -> None:
         """Refuse shares of speakers (``test_size``, ``validation_size``) given with speaker lists, which the speaker
@@ -188,68 +190,6 @@ class DataArguments:
         if self.split_protocol == "loso":
             return {"validation_size": self.validation_size, "seed": self.split_seed}
         return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
-
-
-def _train_only_corpora_option(value: Any, corpora: Sequence[str]) -> Optional[list[str]]:
-    names = as_list(value)
-    if not names:
-        return None
-    names = [str(name) for name in names]
-    unknown = [name for name in names if name not in corpora]
-    if unknown:
-        raise RecipeError(
-            f"train_only_corpora names {', '.join(map(repr, unknown))}, which the recipe does not train on (corpus: "
-            f"{', '.join(corpora)})."
-        )
-    if set(names) >= set(corpora):
-        raise RecipeError(
-            f"train_only_corpora lists every corpus of the recipe ({', '.join(corpora)}): none is left to validate "
-            "or test on. Leave at least one out."
-        )
-    return names
-
-
-def _corpus_weights_option(value: Any, corpora: Sequence[str]) -> Optional[dict[str, float]]:
-    """``corpus_weights`` keyed as the corpora's ``corpus`` column holds them: names matched to ``corpus`` as
-    ``load_corpus`` matches them (case, aliases: ``RAVDESS``, ``CREMA-D``), every corpus of the recipe given a weight
-    (1 where none is named). The values are kept as written; :func:`~ser_hf.training.trainer.corpus_sampling_weights`
-    scales them by the largest before dividing, so ``1.0e+308`` weighs as ``1``."""
-    weights = as_mapping(value, "corpus_weights")
-    if weights is None:
-        return None
-    names = list(dict.fromkeys(canonical_corpus_name(corpus) for corpus in corpora))
-    given: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
-    unknown = []
-    for name, weight in weights.items():
-        key = canonical_corpus_name(str(name))
-        if key not in names:
-            unknown.append(str(name))
-        elif key in given:
-            raise RecipeError(
-                f"corpus_weights names corpus {key!r} twice ({spelled[key]!r} and {str(name)!r}): give it one weight."
-            )
-        else:
-            given[key], spelled[key] = weight, str(name)
-    if unknown:
-        raise RecipeError(
-            f"corpus_weights names {', '.join(map(repr, sorted(unknown)))}, which the recipe does not train on "
-            f"(corpus: {', '.join(corpora)})."
-        )
-    bad = {spelled[key]: weight for key, weight in given.items() if not is_weight(weight) or weight <= 0}
-    if bad:
-        raise RecipeError(f"corpus_weights must map corpora to positive finite numbers; bad entries: {bad}.")
-    if len(corpora) < 2:
-        raise RecipeError("corpus_weights weighs corpora against each other: it needs two corpora or more.")
-    resolved = {name: float(given.get(name, 1.0)) for name in names}
-    largest = max(resolved.values())
-    drowned = [spelled.get(name, name) for name, weight in resolved.items() if weight / largest == 0.0]
-    if drowned:
-        raise RecipeError(
-            f"corpus_weights: the weight of {', '.join(map(repr, drowned))} is too small beside the largest "
-            f"({largest:g}) to be drawn at all; give weights within a few orders of magnitude of each other."
-        )
-    return resolved
 
 
 __all__ = ["DataArguments"]

@@ -78,6 +78,7 @@ class SERTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "Stop after this many evaluations without improvement of metric_for_best_model.",
+            "range": AT_LEAST_ONE,
             "card": CardRow(16),
             "outcome": True,
         },
@@ -240,6 +241,7 @@ class SERTrainingArguments(TrainingArguments):
             "the recipe or on the command line always wins. Workers are started again every epoch "
             "(dataloader_persistent_workers stays off), so that each epoch's random crops and augmentation "
             "reach them; clips are decoded once into the Arrow cache before training, never in the workers.",
+            "range": NumberRule("0 or more", at_least=0),
             "outcome": False,
         },
     )
@@ -248,8 +250,6 @@ class SERTrainingArguments(TrainingArguments):
         self._check_training_length()
         if self.dataloader_num_workers is None:
             self.dataloader_num_workers = default_dataloader_workers(self.use_cpu)
-        elif self.dataloader_num_workers < 0:
-            raise RecipeError(f"dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
         self.class_weights = _class_weights_option(self.class_weights)
         if self.precision == "auto":
             gpu_bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -265,8 +265,6 @@ class SERTrainingArguments(TrainingArguments):
             os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
         if self.dataloader_pin_memory and (self.use_cpu or not torch.cuda.is_available()):
             self.dataloader_pin_memory = False  # pinned memory only speeds copies to a GPU (torch warns otherwise)
-        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise RecipeError(f"early_stopping_patience must be at least 1, got {self.early_stopping_patience}.")
         # Batches in pinned memory are copied to the GPU without the host waiting for the copy (accelerate's
         # non_blocking), unless the recipe's accelerator_config says otherwise.
         non_blocking_set = self.accelerator_config is not None and (

@@ -13,6 +13,7 @@ from transformers import AutoConfig
 
 from ..data.audit import LeakageReport, audit_leakage
 from ..data.corpora import load_corpus, merge_corpora
+from ..data.corpus_settings import options_of_each_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import ShortestClip, prepare_audio, waveform_precision
 from ..data.splits import SplitError, split_dataset
@@ -22,7 +23,6 @@ from ..models.runtime.baselines import default_feature_extractor
 from ..recipe.data_arguments import DataArguments
 from ..recipe.model_arguments import ModelArguments
 from ..recipe.recipe import Recipe
-from ..recipe.values import options_of_each_corpus
 from .corpus_adversary import adversary_corpora
 from .model_stage import check_model_config, recipe_input_mode
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ser_hf.recipe.values import corpus_problems
+from ser_hf.data.corpus_settings import corpus_problems
 from tests.conftest import RAVDESS_SAMPLE, REPO
 
 SAMPLE_SPEAKERS = ["01", "02", "03", "04", "05", "06", "07", "08"]
