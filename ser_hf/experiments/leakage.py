@@ -2,7 +2,9 @@
 
 What it trains and writes is the help of ``ser-hf leakage-study`` (:mod:`ser_hf.cli.leakage_study`):
 :func:`run_leakage_study` trains the recipe under its speaker-independent split and under a random split of the same
-clips with the same sizes, audits both, and writes ``leakage.json``, ``leakage.md`` and ``leakage.png``.
+clips with the same sizes (the two cells of :class:`LeakageStudy`, trained by
+:func:`~ser_hf.experiments.protocol.train_cells` as every protocol's cells are), audits both, and writes
+``leakage.json``, ``leakage.md`` and ``leakage.png``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS, view_metrics
 from ..recipe.recipe import Recipe
 from ..run_folder import RUN_CONFIG_FILE
 from ..run_record import RunReport
+from .protocol import SPLIT_KEYS, Protocol, train_cells
 
 logger = logging.getLogger(__name__)
 
@@ -223,65 +226,97 @@ RANDOM_SPLIT_KEYS = (
 )
 
 
+class LeakageStudy(Protocol):
+    """The study's two cells: the recipe's speaker-independent split and a random split of the same clips with the
+    same sizes (:func:`matched_random_split`), each audited and trained (or read back, or resumed) in its folder of
+    the study's ``output_dir``. It keeps no result file: ``leakage.json`` is its report (:func:`run_leakage_study`).
+
+    Args:
+        recipe_args (`Sequence[str]`): ``RECIPE.yaml [--key value ...]``, as ``ser-hf train`` takes them.
+    """
+
+    experiment = "leakage-study"
+    title = "ser-hf leakage-study"
+    sets_how = "nothing: the recipe's speaker split is one of its two"
+    keeps = SPLIT_KEYS
+    also_sets = ()
+
+    def __init__(self, recipe_args: Sequence[str]):
+        self.parsed = Recipe.parse(list(recipe_args))
+        self.recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else "(command line)"
+        self.study_dir = Path(self.parsed.training.output_dir)
+        self.audits: dict[str, LeakageReport] = {}
+
+    def check(self) -> None:
+        data_args = self.parsed.data
+        if data_args.split_protocol != "speaker":
+            raise RecipeError(
+                f"leakage-study compares a speaker-independent train/validation/test split with a random "
+                f"one; {self.recipe} has split_protocol {data_args.split_protocol!r}: use a recipe with "
+                "split_protocol: speaker."
+            )
+        if (self.study_dir / RUN_CONFIG_FILE).is_file():
+            raise RecipeError(
+                f"{self.study_dir} holds a training run; the study needs a folder of its own: set --output_dir."
+            )
+
+    def cells(self) -> dict[str, Any]:
+        """Each run's splits and data arguments: the recipe's corpus and input mode prepared as ser_hf.train prepares
+        them (both runs read them), its speaker split, then a random split of the same clips with the same sizes."""
+        from ..training.data_stage import audit_split, make_folds, prepare_recipe_data
+
+        data_args = self.parsed.data
+        self.input_mode, dataset = prepare_recipe_data(self.parsed)
+        ((_, speaker_splits),) = make_folds(dataset, data_args)
+        self.audits[SPEAKER_RUN] = audit_split(speaker_splits)
+        random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
+        self.audits[RANDOM_RUN] = audit_leakage(random_splits, raise_on_leakage=False)
+        # The random run's configuration records the shares random_split drew its held-out clips with.
+        shares = get_ser_info(random_splits["train"])
+        drawn = ("random", shares["test_size"], shares["validation_size"], None, None, None)
+        random_data_args = dataclasses.replace(data_args, **dict(zip(RANDOM_SPLIT_KEYS, drawn)))
+        return {SPEAKER_RUN: (speaker_splits, data_args), RANDOM_RUN: (random_splits, random_data_args)}
+
+    def train(self, todo):
+        from ..training.export_stage import finish_run
+        from ..training.train_stage import train_and_evaluate
+
+        for run, (splits, data_args) in todo:
+            logger.info("Leakage study: training the %s run into %s", run, self.study_dir / run)
+            recipe = self.parsed.replace(data=data_args, output_dir=str(self.study_dir / run))
+            report = train_and_evaluate(recipe, splits, leakage_report=self.audits[run], input_mode=self.input_mode)
+            # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result).
+            # The random run's recipe is the study's with its split keys (protocol, the shares the study drew, no
+            # speaker lists) written too, so that it runs again as it ran.
+            given = {*self.parsed.given, "output_dir", *(RANDOM_SPLIT_KEYS if run == RANDOM_RUN else ())}
+            finish_run(recipe.replace(push_to_hub=False, given=given), [report])
+            yield {"key": run, "report": report}, report.evaluation.get("test")
+
+    def summarize(self, cells: list[dict]) -> dict[str, Any]:
+        """What the study found (:func:`study_report`) from its two runs' reports."""
+        reports = {cell["key"]: cell["report"] for cell in cells}
+        model_args, data_args = self.parsed.model, self.parsed.data
+        return study_report(reports, self.audits, self.recipe, model_args.model_type, data_args.corpus)
+
+
 def run_leakage_study(recipe_args: Sequence[str]) -> dict[str, Any]:
-    """Run the study for ``RECIPE.yaml [--key value ...]``; returns what ``leakage.json`` holds."""
-    from ..training.data_stage import audit_split, make_folds, prepare_recipe_data
-    from ..training.export_stage import finish_run
-    from ..training.train_stage import train_and_evaluate
-
-    parsed = Recipe.parse(recipe_args)
-    model_args, data_args, augmentation_args, training_args = parsed
-    recipe = recipe_args[0] if recipe_args and not recipe_args[0].startswith("-") else "(command line)"
-    if data_args.split_protocol != "speaker":
-        raise RecipeError(
-            f"leakage-study compares a speaker-independent train/validation/test split with a random "
-            f"one; {recipe} has split_protocol {data_args.split_protocol!r}: use a recipe with "
-            "split_protocol: speaker."
-        )
-    study_dir = Path(training_args.output_dir)
-    if (study_dir / RUN_CONFIG_FILE).is_file():
-        raise RecipeError(f"{study_dir} holds a training run; the study needs a folder of its own: set --output_dir.")
-
-    # Data: the recipe's corpus and input mode prepared as ser_hf.train prepares them (both runs read them), its
-    # speaker split, then a random split of the same clips with the same sizes.
-    input_mode, dataset = prepare_recipe_data(parsed)
-    ((_, speaker_splits),) = make_folds(dataset, data_args)
-    audits = {SPEAKER_RUN: audit_split(speaker_splits)}
-    random_splits = matched_random_split(dataset, speaker_splits, seed=data_args.split_seed)
-    audits[RANDOM_RUN] = audit_leakage(random_splits, raise_on_leakage=False)
-    # The random run's configuration records the shares random_split drew its held-out clips with.
-    shares = get_ser_info(random_splits["train"])
-    random_data_args = dataclasses.replace(
-        data_args,
-        **dict(zip(RANDOM_SPLIT_KEYS, ("random", shares["test_size"], shares["validation_size"], None, None, None))),
-    )
-
-    # Train and evaluate both (each resumes, or is read back when it has finished).
-    reports = {}
-    for run, splits, run_data_args in (
-        (SPEAKER_RUN, speaker_splits, data_args),
-        (RANDOM_RUN, random_splits, random_data_args),
-    ):
-        logger.info("Leakage study: training the %s run into %s", run, study_dir / run)
-        run_recipe = parsed.replace(data=run_data_args, output_dir=str(study_dir / run))
-        reports[run] = train_and_evaluate(run_recipe, splits, leakage_report=audits[run], input_mode=input_mode)
-        # Each run's recipe.yaml and card, as for any run; never pushed (a random-split model is not a result). The
-        # random run's recipe is the study's with its split keys (protocol, the shares the study drew, no speaker
-        # lists) written too, so that it runs again as it ran.
-        given = {*parsed.given, "output_dir", *(RANDOM_SPLIT_KEYS if run == RANDOM_RUN else ())}
-        finish_run(run_recipe.replace(push_to_hub=False, given=given), [reports[run]])
-
-    study = study_report(reports, audits, recipe, model_args.model_type, data_args.corpus)
-    study["output_dir"] = str(study_dir)
-    if training_args.should_save:
-        study_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(study_dir / LEAKAGE_JSON, json.dumps(study, indent=2, default=str) + "\n")
-        write_text_atomic(study_dir / LEAKAGE_MARKDOWN, format_study(study, audits))
-        plot_study(study, study_dir / LEAKAGE_PNG, split="test" if "test" in study["inflation"] else "validation")
-    return study
+    """Run the study for ``RECIPE.yaml [--key value ...]`` (:class:`LeakageStudy`); returns what ``leakage.json``
+    holds."""
+    study = LeakageStudy(recipe_args)
+    study.check()
+    report = study.summarize([row for row, _ in train_cells(study)])
+    report["output_dir"] = str(study.study_dir)
+    if study.parsed.training.should_save:
+        study.study_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(study.study_dir / LEAKAGE_JSON, json.dumps(report, indent=2, default=str) + "\n")
+        write_text_atomic(study.study_dir / LEAKAGE_MARKDOWN, format_study(report, study.audits))
+        split = "test" if "test" in report["inflation"] else "validation"
+        plot_study(report, study.study_dir / LEAKAGE_PNG, split=split)
+    return report
 
 
 __all__ = [
+    "LeakageStudy",
     "format_study",
     "matched_random_fractions",
     "matched_random_split",
