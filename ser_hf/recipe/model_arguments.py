@@ -18,21 +18,15 @@ from huggingface_hub.errors import StrictDataclassError
 from ..errors import RecipeError
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
-from ..models.feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
-from ..models.feature_normalization import GROUP_NORMALIZATIONS
+from ..models.model_settings import check_model_settings
 from ..models.pooling import POOLING_MODES
 from ..models.runtime.registry import ENCODER_FAMILIES
-from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
 from .errors import unknown_key_message
 from .fields import AT_LEAST_ONE, NumberRule
 from .value_forms import as_list, as_mapping, type_name
 from .values import check_numbers
 
-#: The fields of a Whisper feature extractor a recipe's feature_extractor_config may set.
-WHISPER_EXTRACTOR_FIELDS = ("normalization", "trim_silence_db", "speaker_statistics_check")
 MODEL_TYPES = tuple(BASELINES) + tuple(t for t in SSL_MODEL_TYPES if not t.startswith("ser_"))
-#: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
-WHISPER_MODEL_TYPE = "whisper"
 #: The pooling modes a pretrained encoder's head takes (``pooling_mode``).
 PRETRAINED_POOLING_MODES = (*POOLING_MODES, LAYER_STATISTICS)
 
@@ -215,190 +209,16 @@ class ModelArguments:
             # An encoder's config is built with the head's regime (build_model), which some fields need.
             head = {} if self.is_baseline else self.head_config_fields()
             _check_config_values("model_config", {**head, **self.model_config}, config_class)
-        if self.is_baseline:
-            ssl_only = {
-                "model_name_or_path": self.model_name_or_path,
-                "pooling_mode": self.pooling_mode,
-                "use_weighted_layer_sum": self.use_weighted_layer_sum,
-                "num_frozen_layers": self.num_frozen_layers,
-                "freeze_base_model": self.freeze_base_model,
-                "use_lora": self.use_lora,
-                "cache_encoder_outputs": self.cache_encoder_outputs,
-                "cache_feature_encoder": self.cache_feature_encoder,
-            }
-            set_fields = [name for name, value in ssl_only.items() if value]
-            if set_fields:
-                raise RecipeError(
-                    f"{', '.join(set_fields)} only apply to SSL encoders, not to the {self.model_type} "
-                    "baseline (it trains from scratch)."
-                )
-        elif self.model_type == WHISPER_MODEL_TYPE:
-            unknown = sorted(set(self.feature_extractor_config) - set(WHISPER_EXTRACTOR_FIELDS))
-            if unknown:
-                raise RecipeError(
-                    f"feature_extractor_config: {', '.join(unknown)} cannot be set for Whisper; it takes "
-                    f"{', '.join(f'`{name}`' for name in WHISPER_EXTRACTOR_FIELDS)} only (the rest is the "
-                    "checkpoint's preprocessor_config.json)."
-                )
-            trim = self.feature_extractor_config.get("trim_silence_db")
-            if not is_trim_silence_db(trim):
-                raise RecipeError(
-                    f"feature_extractor_config.trim_silence_db: {trim!r} is not a number of dB above 0 (e.g. 30: "
-                    "frames quieter than 30 dB below the clip's loudest are trimmed from its ends), nor null."
-                )
-            normalization = self.feature_extractor_config.get("normalization", "none")
-            if normalization not in STATE_NORMALIZATIONS:
-                raise RecipeError(
-                    f"feature_extractor_config.normalization: {normalization!r} is not one of "
-                    f"{', '.join(STATE_NORMALIZATIONS)}."
-                )
-            check = self.feature_extractor_config.get("speaker_statistics_check", False)
-            if not isinstance(check, bool) or (check and normalization != "speaker"):
-                raise RecipeError(
-                    f"feature_extractor_config.speaker_statistics_check: {check!r} must be true or false, and true "
-                    f"only with normalization: speaker (here {normalization!r})."
-                )
-        elif self.feature_extractor_config:
-            raise RecipeError(
-                "feature_extractor_config applies to the baselines and Whisper; other SSL encoders use their "
-                "checkpoint's."
-            )
-        if self.encoder_window_seconds is not None:
-            if self.model_type != WHISPER_MODEL_TYPE:
-                raise RecipeError(
-                    f"encoder_window_seconds applies to Whisper encoders, not to model_type {self.model_type!r}."
-                )
-            if isinstance(self.encoder_window_seconds, bool) or not 1 <= self.encoder_window_seconds <= 30:
-                raise RecipeError(
-                    f"encoder_window_seconds: {self.encoder_window_seconds!r} must be a whole number of seconds "
-                    "from 1 to 30 (Whisper's positional embeddings cover 30 s)."
-                )
-        conflicts = self._regime_conflicts()
-        if len(conflicts) == 1:
-            raise RecipeError(conflicts[0])
-        if conflicts:
-            raise RecipeError(
-                f"{len(conflicts)} settings of the recipe conflict: "
-                + " ".join(f"({number}) {text}" for number, text in enumerate(conflicts, start=1))
-            )
+        check_model_settings(self)
 
     @property
     def is_baseline(self) -> bool:
         return self.model_type in BASELINES
 
-    def _regime_conflicts(self) -> list[str]:
-        """Every training-regime setting that conflicts with another, each in words with what to change: reported
-        together, in one error, before anything is decoded."""
-        conflicts = []
-        normalization = self.feature_extractor_config.get("normalization", "none")
-        if self.model_type == WHISPER_MODEL_TYPE and normalization != "none" and not self.cache_encoder_outputs:
-            conflicts.append(
-                f"feature_extractor_config.normalization: {normalization} standardises the frozen encoder's "
-                "states with statistics of their cache: it needs cache_encoder_outputs: true and "
-                "freeze_base_model: true."
-            )
-        if normalization == UTTERANCE_NORMALIZATION and self.pooling_mode != LAYER_STATISTICS:
-            conflicts.append(
-                f"feature_extractor_config.normalization: {UTTERANCE_NORMALIZATION} centres each clip's frames on "
-                f"their own mean, which leaves only their spread to pool: it needs pooling_mode: {LAYER_STATISTICS} "
-                f"(got {self.pooling_mode!r})."
-            )
-        # With finetune_top_layers, LoRA adapts the top layers only, on the cached lower ones (_check_top_layers).
-        whole_encoder_lora = self.use_lora and not self.finetune_top_layers
-        if whole_encoder_lora and self.use_weighted_layer_sum:
-            conflicts.append(
-                "use_lora with use_weighted_layer_sum is not supported: peft adapter checkpoints do not "
-                "hold the layer weights, so best-model loading and resuming would lose them."
-            )
-        if whole_encoder_lora and (self.freeze_base_model or self.num_frozen_layers):
-            conflicts.append(
-                "use_lora already freezes the whole encoder: drop freeze_base_model and num_frozen_layers."
-            )
-        if self.num_frozen_layers and self.freeze_base_model:
-            conflicts.append(
-                "num_frozen_layers and freeze_base_model both set: freeze_base_model freezes every layer; keep one."
-            )
-        if self.cache_feature_encoder and not self.freeze_feature_encoder:
-            conflicts.append(
-                "cache_feature_encoder: true needs freeze_feature_encoder: true (a feature encoder that "
-                "trains changes its outputs every step)."
-            )
-        if self.cache_feature_encoder and self.cache_encoder_outputs:
-            conflicts.append(
-                "cache_feature_encoder and cache_encoder_outputs (FAST mode) are both set: FAST mode "
-                "already caches the whole encoder's outputs; leave cache_feature_encoder unset."
-            )
-        # Whisper's classifier reads SpecAugment's keys only on the cached frames of finetune_top_layers (wav2vec 2.0,
-        # HuBERT and WavLM apply them to their own hidden states in training, as transformers does).
-        if (
-            self.model_type == WHISPER_MODEL_TYPE
-            and self.model_config.get("apply_spec_augment")
-            and not self.finetune_top_layers
-        ):
-            conflicts.append(
-                "model_config.apply_spec_augment: true needs finetune_top_layers with Whisper (it masks the cached "
-                "input of the first fine-tuned layer; FAST mode caches pooled statistics that no mask reaches, and "
-                "the other Whisper regimes do not read it): set finetune_top_layers, or drop apply_spec_augment and "
-                "augment the audio (cached_augmented_copies, augmentation probabilities)."
-            )
-        if self.finetune_top_layers:
-            try:
-                self._check_top_layers()
-            except RecipeError as error:
-                return conflicts + [str(error)]  # it names the FAST keys it needs itself
-        if self.cache_encoder_outputs:
-            if not self.freeze_base_model:
-                conflicts.append(
-                    "cache_encoder_outputs needs freeze_base_model: true (a trained encoder's outputs "
-                    "change every step and cannot be cached; finetune_top_layers trains the top layers on them)."
-                )
-            if self.pooling_mode not in (None, "mean", LAYER_STATISTICS):
-                conflicts.append(
-                    f"cache_encoder_outputs needs mean pooling (or {LAYER_STATISTICS} for Whisper), not "
-                    f"pooling_mode={self.pooling_mode!r}: only they can be computed from cached pooled layer "
-                    "outputs."
-                )
-        return conflicts
-
     def head_config_fields(self) -> dict[str, Any]:
         """The head's regime as config fields (``pooling_mode``, ``use_weighted_layer_sum``), those the recipe sets."""
         fields = {"pooling_mode": self.pooling_mode, "use_weighted_layer_sum": self.use_weighted_layer_sum}
         return {key: value for key, value in fields.items() if value is not None}
-
-    def _check_top_layers(self) -> None:
-        """Every key that conflicts with ``finetune_top_layers``, in one error with the working form."""
-        value = self.finetune_top_layers
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise RecipeError(f"finetune_top_layers: {value!r} must be a whole number of layers (0: none).")
-        wanted = {
-            "model_type": (self.model_type, WHISPER_MODEL_TYPE),
-            "cache_encoder_outputs": (self.cache_encoder_outputs, True),
-            "freeze_base_model": (self.freeze_base_model, True),
-            "use_weighted_layer_sum": (self.use_weighted_layer_sum, True),
-            "pooling_mode": (self.pooling_mode, LAYER_STATISTICS),
-            "model_config.trim_window": (self.model_config.get("trim_window", False), True),
-            "num_frozen_layers": (self.num_frozen_layers, 0),
-        }
-        conflicts = [f"{key}: {have!r} (needs {need!r})" for key, (have, need) in wanted.items() if have != need]
-        unknown = [name for name in self.lora_target_modules or () if name not in TOP_LAYERS_LORA_TARGET_MODULES]
-        if self.use_lora and unknown:
-            conflicts.append(
-                f"lora_target_modules: {', '.join(map(str, unknown))} (a Whisper encoder layer's linear modules are "
-                f"{', '.join(TOP_LAYERS_LORA_TARGET_MODULES)})"
-            )
-        normalization = self.feature_extractor_config.get("normalization", "none")
-        if normalization not in ("none", "global", *GROUP_NORMALIZATIONS):
-            conflicts.append(
-                f"feature_extractor_config.normalization: {normalization!r} (needs 'global', 'speaker', 'corpus' or "
-                "'none': the fine-tuned layers read each clip's cached frames as they are)"
-            )
-        if conflicts:
-            raise RecipeError(
-                f"finetune_top_layers: {value} conflicts with " + "; ".join(conflicts) + ". A recipe that works: "
-                "model_type: whisper, cache_encoder_outputs: true, freeze_base_model: true, "
-                "use_weighted_layer_sum: true, pooling_mode: layer_statistics, model_config: {trim_window: true}, "
-                "feature_extractor_config: {normalization: global} (recipes/ravdess_whisper_tiny_en_top2.yaml)."
-            )
 
 
 def _config_field_types(config_class: type) -> dict[str, Any]:
@@ -447,4 +267,4 @@ def _check_known_keys(name: str, values: dict, defaults) -> None:
         raise RecipeError(f"{name}: {hints} is not a field of {type(defaults).__name__}.")
 
 
-__all__ = ["MODEL_TYPES", "ModelArguments", "PRETRAINED_POOLING_MODES", "WHISPER_MODEL_TYPE"]
+__all__ = ["MODEL_TYPES", "ModelArguments", "PRETRAINED_POOLING_MODES"]
