@@ -28,7 +28,7 @@ def test_the_summary_averages_draws_then_teses_two_directions_then_the_corpora()
         "nemo": _document([("oracle", 5, 1, 50.0), ("oracle", 5, 2, 40.0)]),
     }
     (row,) = adapt.summary(directions)
-    assert row["condition"] == "ordinary" and row["estimate_mean"] is None
+    assert row["scenario"] == "ordinary" and row["estimate_mean"] is None
     assert row["by_corpus"] == {"ravdess": 65.0, "tess": 90.0, "nemo": 45.0}
     assert row["loco_mean"] == pytest.approx(200 / 3, abs=0.01)
     # Draw 1: (60 + (80 + 100) / 2 + 50) / 3; draw 2: (70 + (90 + 90) / 2 + 40) / 3.
@@ -37,7 +37,8 @@ def test_the_summary_averages_draws_then_teses_two_directions_then_the_corpora()
     assert row["mean_without_choice_corpus"] == 67.5  # TESS and nEMO: the settings were chosen on RAVDESS
 
 
-def test_the_summary_keeps_the_conditions_apart_and_scores_the_adaptations_own_estimate():
+def test_the_summary_keeps_the_scenarios_apart_and_scores_the_adaptations_own_estimate():
+    # Cells as the result files written before the word changed hold them: their scenario under "condition".
     def cell(condition, arm, draw, ua, estimate=None):
         return {"condition": condition, "arm": arm, "k": 5, "draw": draw, "unweighted_accuracy": ua,
                 "estimate_ua": estimate, "kept": "prototypes"}  # fmt: skip
@@ -49,7 +50,7 @@ def test_the_summary_keeps_the_conditions_apart_and_scores_the_adaptations_own_e
         "nemo": {"cells": [cell("ordinary", "random", 1, 50.0, 48.0), cell("few-emotions", "random", 1, 44.0, 44.0)]},
     }
     ordinary, few = adapt.summary(directions)
-    assert (ordinary["condition"], few["condition"]) == ("ordinary", "few-emotions")
+    assert (ordinary["scenario"], few["scenario"]) == ("ordinary", "few-emotions")
     assert ordinary["loco_mean"] == 55.0 and ordinary["corpora"] == ["nemo", "ravdess"]
     assert ordinary["estimate_mean"] == 59.0 and ordinary["estimate_error"] == 6.0  # |70 - 60| and |48 - 50|
     assert few["loco_mean"] == 42.0 and few["estimate_error"] == 5.0

@@ -1,5 +1,7 @@
 """Choices of the deploy stage that ``ser-hf predict`` checks before loading a model (no ``torch`` import)."""
 
+from ..errors import InputError
+
 #: The files ``--output`` writes: per-window and per-file results as CSV or JSON.
 OUTPUT_SUFFIXES = (".csv", ".json")
 #: Where ``--speaker-from`` takes each recording's speaker from: the name of the folder it lies in.
@@ -16,14 +18,16 @@ def check_window_options(window_seconds: "float | None", hop_seconds: "float | N
     <ser_hf.deploy.predict.predict_files>` and :func:`timeline_files <ser_hf.deploy.timeline.timeline_files>` call
     it first): a batch of no window, a hop without the window it spaces, a window or hop that is not positive."""
     if batch_size < 1:
-        raise ValueError(f"batch_size (--batch-size) must be at least 1, got {batch_size}.")
+        raise InputError(f"batch_size must be at least 1, got {batch_size}.", parameter="batch_size")
     if hop_seconds is not None and window_seconds is None:
-        raise ValueError(
-            "hop_seconds (--hop-seconds) needs window_seconds (--window-seconds): the length of the windows it spaces."
+        raise InputError(
+            "hop_seconds needs window_seconds: the length of the windows it spaces.",
+            parameter="hop_seconds",
+            mentions=("window_seconds",),
         )
     for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
         if value is not None and not value > 0:  # NaN included
-            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be positive, got {value}.")
+            raise InputError(f"{name} must be positive, got {value}.", parameter=name)
 
 
 __all__ = ["DEFAULT_SMOOTHING", "OUTPUT_SUFFIXES", "SPEAKER_SOURCES", "check_window_options"]

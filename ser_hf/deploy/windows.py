@@ -10,6 +10,7 @@ import numpy as np
 
 from ..data.corpora import InvalidClipError, probe_audio
 from ..data.decode import decode_waveform
+from ..errors import InputError
 from ..inputs.base import RECEPTIVE_FIELD, minimum_clip_samples
 from .results import FilePrediction
 
@@ -147,9 +148,10 @@ def fit_to_encoder_window(
     if encoder_window is None:
         return window_seconds, max_whole_file_seconds
     if window_seconds is not None and window_seconds > encoder_window:
-        raise ValueError(
+        raise InputError(
             f"window_seconds {window_seconds:g} is longer than the model's {encoder_window:g}-s encoder window: "
-            f"pass --window-seconds {encoder_window:g} or less."
+            f"give {encoder_window:g} or less.",
+            parameter="window_seconds",
         )
     return window_seconds, min(max_whole_file_seconds, float(encoder_window))
 

@@ -167,7 +167,7 @@ def test_inputs_are_listed_once_and_bad_options_stop_before_the_model_runs(
     first = find_audio_inputs([clip_folder])[0]
     assert find_audio_inputs([first, clip_folder, first]) == find_audio_inputs([clip_folder])
     for model, options, message in [
-        (crnn_model, ["--hop-seconds", "1"], "hop_seconds (--hop-seconds) needs window_seconds"),
+        (crnn_model, ["--hop-seconds", "1"], "--hop-seconds needs --window-seconds"),
         (
             maskless_ssl_model,
             ["--window-seconds", "0.001"],
