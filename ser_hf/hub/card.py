@@ -30,7 +30,6 @@ from ..evaluation.report import no_test_split_text, validation_choices, validati
 from ..models import BASELINES, EnsembleConfig
 from ..recipe.augmentation_arguments import AugmentationArguments
 from ..recipe.data_arguments import DataArguments
-from ..recipe.fields import card_rows
 from ..recipe.training_arguments import SERTrainingArguments
 from ..run_folder import (
     CARD_FILE,
@@ -58,6 +57,7 @@ from .card_results import (
     per_sex_text,
     results_rows,
 )
+from .card_rows import card_rows, row_details
 
 logger = logging.getLogger(__name__)
 
@@ -611,7 +611,7 @@ class SERCardData:
         for _, key, row in _AUGMENTATION_NAMES:
             probability = augmentation.get(key) or 0
             if probability:
-                parts.append(f"{row.label} (p = {probability}, {row.details(augmentation)})")
+                parts.append(f"{row.label} (p = {probability}, {row_details(row, augmentation)})")
         if augmentation.get("num_time_masks") or augmentation.get("num_freq_masks"):
             parts.append(
                 f"SpecAugment ({augmentation.get('num_time_masks')} time masks of up to "

@@ -9,8 +9,9 @@ under the keys :data:`RANGE` (a :class:`NumberRule`), :data:`CARD` (a :class:`Ca
 where another value trains another model). The fields ``SERTrainingArguments`` inherits from transformers'
 ``TrainingArguments`` without declaring them again have theirs in :data:`TRAINING_ARGUMENTS_FACTS`. Every table a
 reader needs is derived from the fields: :func:`number_rules` (the range checks of :mod:`ser_hf.recipe.values`),
-:func:`card_rows` (the model card's hyperparameters and augmentation) and :func:`outcome_fields` (the training settings
-a resumed run must share, :func:`ser_hf.training.previous_run.check_same_recipe`).
+:func:`ser_hf.hub.card_rows.card_rows` (the model card's hyperparameters and augmentation) and
+:func:`outcome_fields` (the training settings a resumed run must share,
+:func:`ser_hf.training.previous_run.check_same_recipe`).
 
 This module imports neither torch nor transformers. The checks that answer a recipe before those imports read the
 ranges from the recipe's generated schema (:mod:`ser_hf.recipe.schema`), which is made from these facts.
@@ -18,7 +19,6 @@ ranges from the recipe's generated schema (:mod:`ser_hf.recipe.schema`), which i
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Any, Mapping, NamedTuple, Optional
 
@@ -75,10 +75,6 @@ class CardRow(NamedTuple):
     row: int
     label: Optional[str] = None
     detail: Optional[str] = None
-
-    def details(self, settings: Mapping[str, Any]) -> str:
-        """`detail` filled in from `settings` (a setting missing from them reads ``None``)."""
-        return (self.detail or "").format_map(collections.defaultdict(lambda: None, settings))
 
 
 # Rules several keys share.
@@ -152,18 +148,6 @@ def number_rules(*arguments: Any) -> dict[str, NumberRule]:
     return {name: facts[RANGE] for one in arguments for name, facts in field_facts(one).items() if RANGE in facts}
 
 
-def card_rows(sections: Mapping[str, Any]) -> tuple[tuple[str, str, CardRow], ...]:
-    """``(section, key, row)`` of every field the model card shows, in the card's order, of the dataclasses
-    `sections` maps the run config's sections to (``{"training": SERTrainingArguments, ...}``)."""
-    rows = [
-        (section, name, facts[CARD])
-        for section, arguments in sections.items()
-        for name, facts in field_facts(arguments).items()
-        if CARD in facts
-    ]
-    return tuple(sorted(rows, key=lambda row: row[2].row))
-
-
 def outcome_fields(arguments: Any) -> frozenset[str]:
     """The fields of a recipe dataclass (or instance) whose facts say that they change what a run trains."""
     return frozenset(name for name, facts in field_facts(arguments).items() if facts.get(OUTCOME))
@@ -180,7 +164,6 @@ __all__ = [
     "POSITIVE_RATE",
     "RANGE",
     "TRAINING_ARGUMENTS_FACTS",
-    "card_rows",
     "field_facts",
     "number_rules",
     "outcome_fields",

@@ -17,6 +17,7 @@ from transformers import TrainingArguments
 
 from ser_hf.errors import RecipeError
 from ser_hf.hub import card
+from ser_hf.hub.card_rows import card_rows, row_details
 from ser_hf.recipe import fields, schema, values
 from ser_hf.recipe.augmentation_arguments import AugmentationArguments
 from ser_hf.recipe.data_arguments import DataArguments
@@ -209,12 +210,12 @@ def test_a_field_added_with_facts_shows_in_every_derived_table():
     assert fields.number_rules(_EchoAugmentation)["echo_prob"] == NumberRule("in [0, 1]", at_least=0, at_most=1)
     with pytest.raises(RecipeError, match=r"^echo_prob must be in \[0, 1\], got 1.5\.$"):
         _EchoAugmentation(echo_prob=1.5)
-    rows = fields.card_rows({"augmentation": _EchoAugmentation})
+    rows = card_rows({"augmentation": _EchoAugmentation})
     assert rows[-1] == ("augmentation", "echo_prob", CardRow(9, "echo", "delay {echo_ms} ms"))
-    assert rows[-1][2].details({"echo_ms": 40}) == "delay 40 ms"
+    assert row_details(rows[-1][2], {"echo_ms": 40}) == "delay 40 ms"
 
     assert "curriculum_steps" in fields.number_rules(_TrainingWithExtras)
-    rows = fields.card_rows({"training": _TrainingWithExtras, "data": DataArguments})
+    rows = card_rows({"training": _TrainingWithExtras, "data": DataArguments})
     assert [name for _, name, _ in rows][-3:] == ["max_duration_seconds", "soup_size", "curriculum_steps"]
     outcome = fields.outcome_fields(_TrainingWithExtras)
     assert "curriculum_steps" in outcome and "progress_bar_colour" not in outcome
