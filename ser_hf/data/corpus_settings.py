@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..errors import RecipeError
 from .audio_files import walk_audio_files
 from .constants import NAMED_CORPORA, canonical_corpus_name
+from .split_settings import SPEAKER_LISTS
 
 
 def options_of_each_corpus(corpus: Sequence[str], corpus_options: Any) -> list[dict[str, Any]]:
@@ -52,6 +53,22 @@ def options_of_each_corpus(corpus: Sequence[str], corpus_options: Any) -> list[d
     return [dict(corpus_options)]
 
 
+def check_corpora(corpus: Sequence[str], data_dirs: Sequence[str], corpus_options: Any) -> None:
+    """Raise :class:`~ser_hf.errors.RecipeError` unless a run names a corpus at least, one data directory per corpus,
+    loader options it can give each corpus (:func:`options_of_each_corpus`) and no two corpora under one name
+    (:func:`corpus_name_problem`)."""
+    if not corpus:
+        raise RecipeError("corpus is required: the corpus (or corpora) to train on, e.g. corpus: ravdess.")
+    if len(corpus) != len(data_dirs):
+        raise RecipeError(
+            f"Give one data_dir per corpus: {len(corpus)} corpora ({', '.join(corpus)}) and {len(data_dirs)} data_dir."
+        )
+    options_of_each_corpus(corpus, corpus_options)  # one mapping per corpus, or the error naming why
+    problem = corpus_name_problem({"corpus": corpus, "data_dir": data_dirs, "corpus_options": corpus_options})
+    if problem:
+        raise RecipeError(problem)
+
+
 def corpus_name_problem(values: Mapping[str, Any]) -> Optional[str]:
     """Two corpora of a recipe under one name (two folder corpora named after folders of one name, or the same
     ``corpus_name``) would merge their speakers (speaker ``01`` of each becoming one): what to do, or `None`."""
@@ -84,7 +101,6 @@ def corpus_name_problem(values: Mapping[str, Any]) -> Optional[str]:
 #: How long one regex match of a file name may take in these checks; a longer one is left to the corpus loader (which
 #: names a catastrophic pattern itself).
 _MATCH_SECONDS = 1.0
-_SPEAKER_LISTS = ("train_speakers", "validation_speakers", "test_speakers")
 
 
 def _group_of(pattern, match, group: str) -> str:
@@ -218,7 +234,7 @@ def corpus_problems(values: Mapping[str, Any]) -> list[str]:
     if not speakers or values.get("split_protocol", "speaker") != "speaker":
         return problems  # other protocols do not read the lists
     where = "the folder's file names (its" if len(corpus) == 1 else "the folders' file names (their"
-    for key in _SPEAKER_LISTS:
+    for key in SPEAKER_LISTS:
         listed = values.get(key)
         listed = [listed] if isinstance(listed, (str, int, float)) else list(listed or [])
         unknown = [str(speaker) for speaker in listed if not _is_known_speaker(speaker, speakers)]
@@ -299,6 +315,7 @@ def _is_positive_weight(weight: Any) -> bool:
 
 
 __all__ = [
+    "check_corpora",
     "corpus_name_problem",
     "corpus_problems",
     "corpus_weights",

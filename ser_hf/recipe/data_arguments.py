@@ -4,10 +4,11 @@ split them, with the checks that stop a recipe whose data settings cannot work b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Collection, Optional
+from typing import Optional
 
 from ..data.constants import CACHE_PRECISIONS, CORPUS_NAMES, PROTOCOLS
-from ..data.corpus_settings import corpus_name_problem, corpus_weights, options_of_each_corpus, train_only_corpora
+from ..data.corpus_settings import check_corpora, corpus_weights, train_only_corpora
+from ..data.split_settings import SPEAKER_LISTS
 from ..errors import RecipeError
 from .fields import CardRow, NumberRule
 from .value_forms import as_list, as_mapping
@@ -129,67 +130,15 @@ class DataArguments:
         self.corpus_weights = corpus_weights(as_mapping(self.corpus_weights, "corpus_weights"), self.corpus)
         self.labels = as_list(self.labels)
         self.train_only_corpora = train_only_corpora(as_list(self.train_only_corpora), self.corpus)
-        for name in ("train_speakers", "validation_speakers", "test_speakers"):
+        for name in SPEAKER_LISTS:
             speakers = as_list(getattr(self, name))
             setattr(self, name, None if speakers is None else [str(s) for s in speakers])
         self.folds = None if self.folds is None else [int(f) for f in as_list(self.folds)]
-        if not self.corpus:
-            raise RecipeError("corpus is required: the corpus (or corpora) to train on, e.g. corpus: ravdess.")
-        if len(self.corpus) != len(self.data_dir):
-            raise RecipeError(
-                f"Give one data_dir per corpus: {len(self.corpus)} corpora ({', '.join(self.corpus)}) "
-                f"and {len(self.data_dir)} data_dir."
-            )
-        options_of_each_corpus(self.corpus, self.corpus_options)  # one mapping per corpus, or the error naming why
-        problem = corpus_name_problem(
-            {"corpus": self.corpus, "data_dir": self.data_dir, "corpus_options": self.corpus_options}
-        )
-        if problem:
-            raise RecipeError(problem)
+        check_corpora(self.corpus, self.data_dir, self.corpus_options)
         if self.split_protocol not in PROTOCOLS:
             raise RecipeError(f"split_protocol {self.split_protocol!r} is not one of {', '.join(PROTOCOLS)}.")
         if self.cache_precision not in CACHE_PRECISIONS:
             raise RecipeError(f"cache_precision {self.cache_precision!r} is not one of {', '.join(CACHE_PRECISIONS)}.")
-
-    def check_split_keys(self, given: Collection[str]) -> None:
-        """Refuse shares of speakers (``test_size``, ``validation_size``) given with speaker lists, which the speaker
-        protocol would silently ignore; ``given`` holds the keys the recipe or the command line set."""
-        if self.split_protocol != "speaker":
-            return
-        lists = [
-            name
-            for name in ("train_speakers", "validation_speakers", "test_speakers")
-            if getattr(self, name) is not None
-        ]
-        sizes = [name for name in ("test_size", "validation_size") if name in given]
-        if lists and sizes:
-            raise RecipeError(
-                f"{' and '.join(sizes)} cannot be used with {', '.join(lists)}: the split takes the "
-                f"speakers named and would ignore {' and '.join(sizes)}. Remove one or the other."
-            )
-
-    def split_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`ser_hf.data.splits.split_dataset` for the recipe's protocol."""
-        options = self._protocol_options()
-        if self.train_only_corpora:
-            options["train_only_corpora"] = self.train_only_corpora
-        return options
-
-    def _protocol_options(self) -> dict[str, Any]:
-        if self.split_protocol == "speaker":
-            if any(v is not None for v in (self.train_speakers, self.validation_speakers, self.test_speakers)):
-                return {
-                    "train_speakers": self.train_speakers,
-                    "validation_speakers": self.validation_speakers,
-                    "test_speakers": self.test_speakers,
-                    "seed": self.split_seed,
-                }
-            return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
-        if self.split_protocol == "kfold":
-            return {"n_splits": self.num_folds, "validation_size": self.validation_size, "seed": self.split_seed}
-        if self.split_protocol == "loso":
-            return {"validation_size": self.validation_size, "seed": self.split_seed}
-        return {"test_size": self.test_size, "validation_size": self.validation_size, "seed": self.split_seed}
 
 
 __all__ = ["DataArguments"]

@@ -18,8 +18,8 @@ from huggingface_hub.errors import StrictDataclassError
 from ..errors import RecipeError
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
-from ..models.model_settings import check_model_settings
 from ..models.pooling import POOLING_MODES
+from ..models.runtime.model_settings import check_model_settings
 from ..models.runtime.registry import ENCODER_FAMILIES
 from .errors import unknown_key_message
 from .fields import AT_LEAST_ONE, NumberRule

@@ -21,6 +21,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
+from ..data.split_settings import check_split_keys
 from ..errors import RecipeError
 from .augmentation_arguments import AugmentationArguments
 from .data_arguments import DataArguments
@@ -161,7 +162,7 @@ def build_sections(values: Mapping[str, Any], source: Optional[str | os.PathLike
         for dataclass_type in RECIPE_DATACLASSES:
             names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
             sections.append(dataclass_type(**{key: value for key, value in converted.items() if key in names}))
-        sections[1].check_split_keys(set(values))
+        check_split_keys(sections[1], set(values))
     except ValueError as error:  # RecipeError, or TrainingArguments' own checks
         raise RecipeError(f"{error}{where}") from None
     return tuple(sections)

@@ -16,6 +16,7 @@ from ..data.corpora import load_corpus, merge_corpora
 from ..data.corpus_settings import options_of_each_corpus
 from ..data.dataset_info import column_values
 from ..data.decode import ShortestClip, prepare_audio, waveform_precision
+from ..data.split_settings import split_options
 from ..data.splits import SplitError, split_dataset
 from ..errors import RecipeError
 from ..inputs.base import InputMode, minimum_clip_samples
@@ -85,7 +86,7 @@ def recipe_shortest_clip(model_args: ModelArguments, sampling_rate: int) -> Opti
 def make_folds(dataset: Dataset, data_args: DataArguments) -> list[tuple[Optional[int], DatasetDict]]:
     """The recipe's split as ``(fold, splits)`` pairs: one pair with fold `None` for the speaker and random
     protocols, one per selected fold for kfold and loso."""
-    folds = split_dataset(dataset, data_args.split_protocol, **data_args.split_options())
+    folds = split_dataset(dataset, data_args.split_protocol, **split_options(data_args))
     if data_args.split_protocol in ("speaker", "random"):
         if data_args.folds is not None:
             raise RecipeError(f"folds selects folds of kfold or loso, not of the {data_args.split_protocol} protocol.")

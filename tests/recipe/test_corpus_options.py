@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ser_hf.errors import RecipeError
 from ser_hf.data.corpus_settings import corpus_name_problem, corpus_problems, options_of_each_corpus
+from ser_hf.errors import RecipeError
 from ser_hf.training.data_stage import load_dataset_from_args
 from tests.conftest import REPO, write_audio
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from transformers import HfArgumentParser
 
+from ser_hf.data.split_settings import split_options
 from ser_hf.errors import RecipeError
 from ser_hf.recipe.parser import RecipeParser, parse_recipe
 from ser_hf.recipe.yaml_io import read_recipe_file
@@ -236,10 +237,10 @@ def test_ravdess_recipes_name_their_test_actors_and_how_to_run_on_actors_01_to_2
         SplitError,
         match=rf"test_speakers: speaker\(s\) \['{prefix}21', '{prefix}22', '{prefix}23', '{prefix}24'\] are not in",
     ) as error:
-        split_dataset(twenty_actors, data_args.split_protocol, **data_args.split_options())
+        split_dataset(twenty_actors, data_args.split_protocol, **split_options(data_args))
     assert "--test_speakers" in str(error.value)
     _, data_args, _, _ = parse_recipe([str(path), *flags])
-    (splits,) = split_dataset(twenty_actors, data_args.split_protocol, **data_args.split_options())
+    (splits,) = split_dataset(twenty_actors, data_args.split_protocol, **split_options(data_args))
     speakers = {name: sorted(set(split["speaker_id"])) for name, split in splits.items()}
     assert speakers == {
         "train": [f"{prefix}{actor:02d}" for actor in range(1, 17)] + (["tess:OAF"] if merged else []),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ser_hf.cli import main as cli_main
+from ser_hf.data.split_settings import split_options
 from ser_hf.errors import RecipeError
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.train import main
@@ -93,7 +94,7 @@ def test_test_size_with_speaker_lists_is_refused_on_the_command_line_too(tmp_pat
         tmp_path / "shares.yaml", tmp_path, train_speakers=None, validation_speakers=None, test_speakers=None
     )
     _, data_args, _, _ = parse_recipe([str(no_lists), "--test_size", "0.25"])
-    assert data_args.split_options() == {"test_size": 0.25, "validation_size": 0.1, "seed": 42}
+    assert split_options(data_args) == {"test_size": 0.25, "validation_size": 0.1, "seed": 42}
 
     assert (
         cli_main(

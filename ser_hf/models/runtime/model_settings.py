@@ -1,7 +1,8 @@
 """What a model's settings get wrong, in the words of the recipe keys that set them: the keys that only SSL encoders
 take, set for a baseline; a Whisper feature extractor's fields; Whisper's encoder window; and the training regimes that
 conflict (LoRA, frozen and cached encoders, FAST mode, the top layers fine-tuned on cached ones). They are facts of the
-model families, so they live with the models; the recipe's model section (``ser_hf.recipe.model_arguments``) runs
+model families, so they live with the models (beside the registry and builders that read them, not among the
+files a saved model carries); the recipe's model section (``ser_hf.recipe.model_arguments``) runs
 :func:`check_model_settings` on itself. `settings` is any object with the model section's attributes (this stage
 never imports the recipe, which sits above it).
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import RecipeError
-from . import BASELINES
-from .configuration_whisper import LAYER_STATISTICS
-from .feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
-from .feature_normalization import GROUP_NORMALIZATIONS
-from .runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES
+from ...errors import RecipeError
+from ..configuration_whisper import LAYER_STATISTICS
+from ..feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
+from ..feature_normalization import GROUP_NORMALIZATIONS
+from .baselines import BASELINES
+from .ssl import TOP_LAYERS_LORA_TARGET_MODULES
 
 #: The fields of a Whisper feature extractor a recipe's feature_extractor_config may set.
 WHISPER_EXTRACTOR_FIELDS = ("normalization", "trim_silence_db", "speaker_statistics_check")
