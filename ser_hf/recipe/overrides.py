@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import RecipeError
 from .errors import unknown_key_message
+from .values import flag_words
 from .yaml_io import load_yaml
 
 
@@ -41,17 +42,9 @@ def command_line_values(arguments: Sequence[str]) -> dict[str, Any]:
     key (``--feature_extractor_config.normalization corpus``) sets one entry of a mapping (:func:`apply_overrides`)."""
     known = recipe_keys()
     values: dict[str, Any] = {}
-    index = 0
-    while index < len(arguments):
-        token = arguments[index]
-        if not token.startswith("--") or token == "--":
+    for token, key, given in flag_words(arguments):
+        if key is None:
             raise RecipeError(f"Unexpected argument {token!r}: recipe overrides are --key value pairs.")
-        key, has_value, inline = token[2:].partition("=")
-        index += 1
-        given = [inline] if has_value else []
-        while not has_value and index < len(arguments) and not arguments[index].startswith("--"):
-            given.append(arguments[index])
-            index += 1
         if key not in known and key.startswith("no_") and key[3:] in known and not given:
             values[key[3:]] = False
             continue

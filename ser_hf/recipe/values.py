@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from ..data.corpus_settings import corpus_name_problem, corpus_problems
 from ..errors import RecipeError
@@ -90,6 +90,26 @@ def value_problems(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def flag_words(args: Sequence[str]) -> Iterator[tuple[str, Optional[str], list[str]]]:
+    """``(token, key, words)`` of each ``--key value [value ...]`` or ``--key=value`` group of a command line, in
+    order; a token that is no flag (before the first one, or ``--`` alone) comes back as ``(token, None, [])``. Both
+    readings of a recipe's flags group the words so: :func:`overrides_before_imports` and
+    :func:`ser_hf.recipe.overrides.command_line_values`."""
+    index = 0
+    while index < len(args):
+        token = str(args[index])
+        index += 1
+        if not token.startswith("--") or token == "--":
+            yield token, None, []
+            continue
+        key, has_value, inline = token[2:].partition("=")
+        words = [inline] if has_value else []
+        while not has_value and index < len(args) and not str(args[index]).startswith("--"):
+            words.append(str(args[index]))
+            index += 1
+        yield token, key, words
+
+
 def overrides_before_imports(args: list[str]) -> dict[str, Any]:
     """``--key value [value ...]`` and ``--key=value`` pairs of a recipe's command line, each value read as YAML (a
     flag alone is `True`): what overrides the recipe file's values, for the checks above, read leniently before any
@@ -98,17 +118,9 @@ def overrides_before_imports(args: list[str]) -> dict[str, Any]:
     import yaml
 
     values: dict[str, Any] = {}
-    index = 0
-    while index < len(args):
-        token = str(args[index])
-        index += 1
-        if not token.startswith("--"):
+    for _, key, words in flag_words(args):
+        if key is None:
             continue
-        key, _, inline = token[2:].partition("=")
-        words = [inline] if inline else []
-        while not inline and index < len(args) and not str(args[index]).startswith("--"):
-            words.append(str(args[index]))
-            index += 1
         try:
             parsed = [yaml.safe_load(word) for word in words]
         except yaml.YAMLError:
@@ -121,6 +133,7 @@ __all__ = [
     "NUMBER_RULES",
     "check_number",
     "check_numbers",
+    "flag_words",
     "number_problem",
     "overrides_before_imports",
     "value_problems",
