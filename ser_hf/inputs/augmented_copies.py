@@ -30,7 +30,8 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..data.dataset_info import get_ser_info, set_ser_info
 from .collators import clip_seed
-from .encoder_states import LOWER_STATES_COLUMN, encode_dataset
+from .encoder_cache_keys import LOWER_STATES_COLUMN
+from .encoder_states import encode_dataset
 from .fast_mode import EncoderStatesCollator, FastMode
 from .speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, speaker_statistics
 

@@ -36,12 +36,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
 from ..models.modeling_whisper import SerWhisperForAudioClassification, centred_layer_statistics
 from .base import InputMode, drop_clips_longer_than, drop_clips_shorter_than, receptive_field_seconds
-from .encoder_states import (
-    check_cacheable,
-    encode_dataset,
-    encoder_cache_key,
-    pools_layer_statistics,
-)
+from .encoder_cache_keys import encoder_cache_key, pools_layer_statistics
+from .encoder_states import check_cacheable, encode_dataset
 from .speaker_normalization import ENCODER_STATES_COLUMN, NormalizationPlan, clip_statistics_of
 
 logger = logging.getLogger(__name__)

@@ -51,12 +51,8 @@ from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .cache_folder import ser_hf_cache_dir
-from .encoder_states import (
-    FORWARD_BATCHES_PER_MAP_BATCH,
-    first_conv_layer_per_clip,
-    model_state_key,
-    padded_length,
-)
+from .encoder_cache_keys import model_state_key
+from .encoder_states import FORWARD_BATCHES_PER_MAP_BATCH, first_conv_layer_per_clip, padded_length
 from .raw_audio import RawAudioMode
 
 logger = logging.getLogger(__name__)

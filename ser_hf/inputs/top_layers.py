@@ -55,7 +55,8 @@ from ..models.feature_normalization import GROUP_NORMALIZATIONS
 from ..models.modeling_whisper import pool_layer_statistics
 from ..models.runtime.ssl import TOP_LAYERS_LORA_TARGET_MODULES, check_lora_targets
 from .base import InputMode
-from .encoder_states import LOWER_STATES_COLUMN, check_lower_layer
+from .encoder_cache_keys import LOWER_STATES_COLUMN
+from .encoder_states import check_lower_layer
 from .fast_mode import EncoderStatesCollator, FastMode, _cross_entropy
 from .speaker_normalization import (
     ENCODER_STATES_COLUMN,

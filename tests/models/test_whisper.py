@@ -17,7 +17,8 @@ from transformers import (
     pipeline,
 )
 
-from ser_hf.inputs.encoder_states import check_cacheable, encode_dataset, encoder_cache_key
+from ser_hf.inputs.encoder_cache_keys import encoder_cache_key
+from ser_hf.inputs.encoder_states import check_cacheable, encode_dataset
 from ser_hf.inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator
 from ser_hf.models import (
     ClipLongerThanWindowError,
