@@ -6,7 +6,7 @@ id resolved as ``ser-hf predict`` resolves one), the folders (none inside anothe
 labelled clips (every label with a clip of a speaker who adapts), and the unlabelled recordings (those of the labelled
 folder left out of self-training, those of the test speakers refused unless the user says so). What the adaptation
 reads of a trained model before anything heavy is imported is :mod:`.trained_model`'s (the record it writes,
-``adaptation.json``, the run folder's: :func:`ser_hf.run_folder.read_adaptation_record`); its error is
+``adaptation.json``, a run record: :func:`ser_hf.run_record.read_adaptation_record`); its error is
 :class:`~.errors.AdaptationError`.
 
 Which clips to label is :func:`suggest`'s answer (``ser-hf suggest``): a labelling sheet (:mod:`.sheet`) that a

@@ -1,5 +1,5 @@
 """What ``ser-hf adapt`` reads of a trained model before anything heavy is imported, and its constants (the record
-an adaptation writes, ``adaptation.json``, is the run folder's: :func:`ser_hf.run_folder.read_adaptation_record`).
+an adaptation writes, ``adaptation.json``, is a run record: :func:`ser_hf.run_record.read_adaptation_record`).
 
 :func:`trained_model_facts` reads the trained model's folder (its ``config.json`` and ``preprocessor_config.json``,
 as JSON: nothing heavy is imported, so a wrong folder is answered at once) and refuses, naming the file and key, a
