@@ -8,19 +8,22 @@ fills them from the file and the command line.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from huggingface_hub.dataclasses import type_validator
-from huggingface_hub.errors import StrictDataclassError
 
 from ..errors import RecipeError
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.pooling import POOLING_MODES
-from ..models.runtime.model_settings import check_model_settings
-from ..models.runtime.registry import ENCODER_FAMILIES
+from ..models.runtime.baselines import default_feature_extractor
+from ..models.runtime.model_settings import (
+    check_config_values,
+    check_model_settings,
+    config_field_types,
+    model_config_class,
+)
 from .errors import unknown_key_message
 from .fields import AT_LEAST_ONE, NumberRule
 from .value_forms import as_list, as_mapping, type_name
@@ -188,27 +191,18 @@ class ModelArguments:
                 f"pooling_mode {unknown_key_message(self.pooling_mode, PRETRAINED_POOLING_MODES)} is not one of "
                 f"{', '.join(PRETRAINED_POOLING_MODES)} ({LAYER_STATISTICS}: Whisper only)."
             )
-        from transformers import AutoConfig
-
-        from ..models import default_feature_extractor
-
+        config_class = model_config_class(self.model_type)
+        _check_known_keys("model_config", self.model_config, config_class())
         if self.is_baseline:
-            config_class = BASELINES[self.model_type][0]
-            _check_known_keys("model_config", self.model_config, config_class())
             _check_known_keys(
                 "feature_extractor_config", self.feature_extractor_config, default_feature_extractor(self.model_type)
             )
-        else:
-            # ser-hf's config of the family (its pooling fields, Whisper's head_dropout) extends the checkpoint's.
-            family = ENCODER_FAMILIES.get(self.model_type)
-            config_class = family.pooling_config_class if family else type(AutoConfig.for_model(self.model_type))
-            _check_known_keys("model_config", self.model_config, config_class())
         _check_config_types("model_config", self.model_config, config_class)
         if self.is_baseline or self.model_name_or_path is None:
             # The whole config is built from model_config (no checkpoint under it): its own checks run here.
             # An encoder's config is built with the head's regime (build_model), which some fields need.
             head = {} if self.is_baseline else self.head_config_fields()
-            _check_config_values("model_config", {**head, **self.model_config}, config_class)
+            check_config_values("model_config", {**head, **self.model_config}, config_class)
         check_model_settings(self)
 
     @property
@@ -221,23 +215,10 @@ class ModelArguments:
         return {key: value for key, value in fields.items() if value is not None}
 
 
-def _config_field_types(config_class: type) -> dict[str, Any]:
-    """The annotated type of each field of a config class. Annotations a module left as strings (``from __future__
-    import annotations``, as ser-hf's baseline configs, whose ``@strict`` type checks then do not run) are evaluated;
-    a class whose annotations do not evaluate (transformers' ``PreTrainedConfig``) leaves its fields unchecked."""
-    field_types: dict[str, Any] = {}
-    for klass in reversed(config_class.__mro__):
-        try:
-            field_types.update(inspect.get_annotations(klass, eval_str=True))
-        except (NameError, TypeError, SyntaxError):
-            continue
-    return field_types
-
-
 def _check_config_types(name: str, values: dict, config_class: type) -> None:
     """Stop on a config value of the wrong type (``conv_channels: 16`` for a list), naming the key, the value and the
     type, with ``huggingface_hub``'s own type check of strict dataclasses."""
-    field_types = _config_field_types(config_class)
+    field_types = config_field_types(config_class)
     for key, value in values.items():
         expected = field_types.get(key)
         if expected is None:
@@ -246,16 +227,6 @@ def _check_config_types(name: str, values: dict, config_class: type) -> None:
             type_validator(key, value, expected)
         except (TypeError, ValueError):
             raise RecipeError(f"{name}.{key}: {value!r} is not a valid {type_name(expected)}.") from None
-
-
-def _check_config_values(name: str, values: dict, config_class: type) -> None:
-    """Build the config from ``values`` so that its own checks (``validate_architecture``) stop the run now, in one
-    line, rather than as a ``StrictDataclassError`` once the data is loaded."""
-    try:
-        config_class(**values)
-    except (StrictDataclassError, TypeError, ValueError) as error:
-        cause = error.__cause__ if isinstance(error, StrictDataclassError) and error.__cause__ else error
-        raise RecipeError(f"{name}: {cause}") from None
 
 
 def _check_known_keys(name: str, values: dict, defaults) -> None:

@@ -1,14 +1,16 @@
 """What a model's settings get wrong, in the words of the recipe keys that set them: the keys that only SSL encoders
-take, set for a baseline; a Whisper feature extractor's fields; Whisper's encoder window; and the training regimes that
-conflict (LoRA, frozen and cached encoders, FAST mode, the top layers fine-tuned on cached ones). They are facts of the
-model families, so they live with the models (beside the registry and builders that read them, not among the
-files a saved model carries); the recipe's model section (``ser_hf.recipe.model_arguments``) runs
-:func:`check_model_settings` on itself. `settings` is any object with the model section's attributes (this stage
-never imports the recipe, which sits above it).
+take, set for a baseline; a Whisper feature extractor's fields; Whisper's encoder window; the training regimes that
+conflict (LoRA, frozen and cached encoders, FAST mode, the top layers fine-tuned on cached ones); and the config class
+a model type is configured with, its fields' types and its own checks (:func:`model_config_class`,
+:func:`config_field_types`, :func:`check_config_values`). They are facts of the model families, so they live with the
+models, beside the registry and builders that read them (not among the files a saved model carries). The recipe's
+model section (``ser_hf.recipe.model_arguments``) runs them on itself: `settings` is any object with that section's
+attributes (this stage never imports the recipe, which sits above it).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ...errors import RecipeError
@@ -16,6 +18,7 @@ from ..configuration_whisper import LAYER_STATISTICS
 from ..feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
 from ..feature_normalization import GROUP_NORMALIZATIONS
 from .baselines import BASELINES
+from .registry import ENCODER_FAMILIES
 from .ssl import TOP_LAYERS_LORA_TARGET_MODULES
 
 #: The fields of a Whisper feature extractor a recipe's feature_extractor_config may set.
@@ -53,6 +56,45 @@ def check_model_settings(settings: Any) -> None:
             f"{len(conflicts)} settings of the recipe conflict: "
             + " ".join(f"({number}) {text}" for number, text in enumerate(conflicts, start=1))
         )
+
+
+def model_config_class(model_type: str) -> type:
+    """The config class a recipe's ``model_config`` is checked against: a baseline's own, or for an encoder, ser-hf's
+    config of its family (its pooling fields, Whisper's head_dropout), which extends the checkpoint's, or
+    transformers' config of the model type."""
+    if model_type in BASELINES:
+        return BASELINES[model_type][0]
+    family = ENCODER_FAMILIES.get(model_type)
+    if family:
+        return family.pooling_config_class
+    from transformers import AutoConfig
+
+    return type(AutoConfig.for_model(model_type))
+
+
+def config_field_types(config_class: type) -> dict[str, Any]:
+    """The annotated type of each field of a config class. Annotations a module left as strings (``from __future__
+    import annotations``, as ser-hf's baseline configs, whose ``@strict`` type checks then do not run) are evaluated;
+    a class whose annotations do not evaluate (transformers' ``PreTrainedConfig``) leaves its fields unchecked."""
+    field_types: dict[str, Any] = {}
+    for klass in reversed(config_class.__mro__):
+        try:
+            field_types.update(inspect.get_annotations(klass, eval_str=True))
+        except (NameError, TypeError, SyntaxError):
+            continue
+    return field_types
+
+
+def check_config_values(name: str, values: dict, config_class: type) -> None:
+    """Build the config from ``values`` so that its own checks (``validate_architecture``) stop the run now, in one
+    line naming `name`, rather than as a ``StrictDataclassError`` once the data is loaded."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        config_class(**values)
+    except (StrictDataclassError, TypeError, ValueError) as error:
+        cause = error.__cause__ if isinstance(error, StrictDataclassError) and error.__cause__ else error
+        raise RecipeError(f"{name}: {cause}") from None
 
 
 def _check_baseline_settings(settings: Any) -> None:
@@ -213,4 +255,12 @@ def _check_top_layers(settings: Any) -> None:
         )
 
 
-__all__ = ["WHISPER_EXTRACTOR_FIELDS", "WHISPER_MODEL_TYPE", "check_model_settings", "regime_conflicts"]
+__all__ = [
+    "WHISPER_EXTRACTOR_FIELDS",
+    "WHISPER_MODEL_TYPE",
+    "check_config_values",
+    "check_model_settings",
+    "config_field_types",
+    "model_config_class",
+    "regime_conflicts",
+]
