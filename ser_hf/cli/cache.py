@@ -62,7 +62,8 @@ def add_cache_parser(commands) -> argparse.ArgumentParser:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from ..inputs.cache_folder import scan_cache, ser_hf_cache_dir
+    from ..data.cache_dir import ser_hf_cache_dir
+    from ..inputs.cache_folder import scan_cache
 
     folder = args.cache_dir or ser_hf_cache_dir()
     entries = scan_cache(folder)
@@ -74,7 +75,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def delete_command(args: argparse.Namespace) -> int:
-    from ..inputs.cache_folder import delete_entries, entries_to_delete, human_size, scan_cache, ser_hf_cache_dir
+    from ..data.cache_dir import ser_hf_cache_dir
+    from ..inputs.cache_folder import delete_entries, entries_to_delete, human_size, scan_cache
 
     folder = args.cache_dir or ser_hf_cache_dir()
     chosen = entries_to_delete(scan_cache(folder), older_than_days=None if args.all else args.older_than)

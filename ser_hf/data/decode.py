@@ -37,12 +37,12 @@ import pyarrow.compute as pc
 import soundfile
 import soxr
 from datasets import Dataset, Features, List, Value, concatenate_datasets
-from datasets import config as datasets_config
 from datasets.features.features import register_feature
 from datasets.fingerprint import Hasher
 from filelock import FileLock
 
 from . import ffmpeg
+from .cache_dir import ser_hf_cache_dir
 from .clip_index import find_cached_clips, select_clips, write_clip_index
 from .constants import CACHE_PRECISIONS, WAVEFORM_PRECISIONS
 from .corpora.base import InvalidClipError, decoder_problem
@@ -290,7 +290,7 @@ def prepare_audio(
     sampling_rate = dataset.features["audio"].sampling_rate
     if sampling_rate is None:
         raise ValueError("The dataset's audio column has no sampling_rate; load the corpus with sampling_rate=...")
-    cache_dir = Path(cache_dir or Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf")
+    cache_dir = Path(cache_dir or ser_hf_cache_dir())
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = column_values(dataset, "path")
     # The cache holds only path -> waveform; labels and metadata stay with the dataset, so a new label policy or

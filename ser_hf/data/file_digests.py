@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..atomic_files import write_text_atomic
+from .cache_dir import ser_hf_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,7 @@ _KNOWN: dict[str, tuple[int, int, int, str]] = {}
 
 def digest_cache_path() -> Path:
     """Where the digests are kept: ``file_digests.json`` in ``$HF_DATASETS_CACHE/ser_hf`` (read when called)."""
-    from datasets import config as datasets_config
-
-    return Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf" / DIGEST_CACHE_FILE
+    return ser_hf_cache_dir() / DIGEST_CACHE_FILE
 
 
 def _blake2b():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..data.cache_dir import ser_hf_cache_dir
 from ..data.clip_index import INDEX_SUFFIX
 from ..data.decode import WAVEFORM_CACHE_PREFIX
 
@@ -36,13 +37,6 @@ KEPT_KINDS = ("lock", "other")
 # datasets writes a cache file under a temporary name (tmpXXXXXXXX) and renames it once whole.
 _TEMPORARY_NAME = re.compile(r"^tmp[a-z0-9_]{6,}$")
 _SECONDS_PER_DAY = 86400.0
-
-
-def ser_hf_cache_dir() -> Path:
-    """``$HF_DATASETS_CACHE/ser_hf``, where ser-hf's caches are written by default (read when called)."""
-    from datasets import config as datasets_config
-
-    return Path(datasets_config.HF_DATASETS_CACHE) / "ser_hf"
 
 
 @dataclass
@@ -207,5 +201,4 @@ __all__ = [
     "entries_to_delete",
     "human_size",
     "scan_cache",
-    "ser_hf_cache_dir",
 ]

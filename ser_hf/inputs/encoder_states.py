@@ -20,6 +20,7 @@ from torch import nn
 from transformers import Data2VecAudioForSequenceClassification, PreTrainedModel
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from ..data.cache_dir import ser_hf_cache_dir
 from ..data.clip_index import assemble_states, clip_digests, find_cached_clips, index_path, write_clip_index
 from ..data.dataset_info import column_values, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
@@ -29,7 +30,6 @@ from ..models.modeling_whisper import SerWhisperForAudioClassification, pool_lay
 from ..models.pooling import _VARIANCE_FLOOR
 from ..models.runtime.padding import is_padding_invariant
 from ..models.runtime.registry import ENCODER_FAMILIES
-from .cache_folder import ser_hf_cache_dir
 from .collators import PAD_TO_MULTIPLE_OF, clip_seed
 from .encoder_cache_keys import (
     LOWER_STATES_COLUMN,

@@ -46,11 +46,11 @@ from torch import nn
 from transformers import set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from ..data.cache_dir import ser_hf_cache_dir
 from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..errors import RecipeError
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
-from .cache_folder import ser_hf_cache_dir
 from .encoder_cache_keys import model_state_key
 from .encoder_states import FORWARD_BATCHES_PER_MAP_BATCH, first_conv_layer_per_clip, padded_length
 from .raw_audio import RawAudioMode

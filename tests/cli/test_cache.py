@@ -10,7 +10,8 @@ import pytest
 
 from ser_hf import load_corpus, prepare_audio
 from ser_hf.cli import main
-from ser_hf.inputs.cache_folder import human_size, scan_cache, ser_hf_cache_dir
+from ser_hf.data.cache_dir import ser_hf_cache_dir
+from ser_hf.inputs.cache_folder import human_size, scan_cache
 from tests.conftest import write_audio
 
 DAY = 86400
