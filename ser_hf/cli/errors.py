@@ -133,6 +133,8 @@ PARAMETER_FLAGS: dict[str, tuple[str, ...]] = {
     "sheet": ("output",),
     "output_dir": ("adapted_dir",),
     "folder": ("label",),
+    "speakers_csv": ("speakers",),
+    "plot": ("timeline_plot",),
 }
 
 

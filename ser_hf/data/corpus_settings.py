@@ -170,7 +170,7 @@ def _named_corpus_speakers(name: str, data_dir: str, strict: bool) -> tuple[Opti
         problems.append(
             f"data_dir: {len(read.invalid)} of the {read.files} audio files of {data_dir!r} are not {spec.full_name} "
             f"clips ({'; '.join(shown)}{more}): move them out of the folder, or leave them out with skip_invalid: "
-            "true (--skip_invalid)."
+            "true."
         )
     return set(read.speakers), problems
 

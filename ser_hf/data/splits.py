@@ -188,13 +188,14 @@ def speaker_kfold(
     speakers = _speakers(dataset)
     n_speakers = len(set(speakers.tolist()))
     if not 2 <= n_splits <= n_speakers:
-        # Named as recipes and the command line set it: n_splits is only this function's name for it.
+        # Named as recipes set it too: n_splits is this function's name for a recipe's num_folds.
         raise TooManyFoldsError(
-            f"{n_splits} folds asked for (num_folds in a recipe, --n-splits on the command line), but "
+            f"{n_splits} folds asked for (a recipe's num_folds, n_splits), but "
             f"a speaker-grouped k-fold needs at least one speaker per fold and the dataset has "
             f"{n_speakers} speakers: ask for 2 to {n_speakers} folds.",
             folds=n_splits,
             speakers=n_speakers,
+            parameter="n_splits",
         )
     labels = np.asarray(column_values(dataset, "label"))
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)

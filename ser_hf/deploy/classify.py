@@ -27,6 +27,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..evaluation.setup_shift import setup_shift_report, standardized_states
 from ..evaluation.speaker_check import checked_head_statistics, checks_speakers, warn_unchecked
 from ..inputs.fast_mode import encodes_once, head_logits
@@ -512,9 +513,10 @@ def classify_files(
     sampling_rate = extractor.sampling_rate
     min_samples, too_short = shortest_clip(classifier)
     if window_seconds is not None and window_seconds * sampling_rate < min_samples:
-        raise ValueError(
-            f"window_seconds (--window-seconds) {window_seconds} is shorter than "
-            f"{too_short.format(ms=f'{min_samples / sampling_rate * 1000:.1f}')}: no window could be classified."
+        raise InputError(
+            f"window_seconds {window_seconds} is shorter than "
+            f"{too_short.format(ms=f'{min_samples / sampling_rate * 1000:.1f}')}: no window could be classified.",
+            parameter="window_seconds",
         )
     window_seconds, max_whole_file_seconds = fit_to_encoder_window(extractor, window_seconds, max_whole_file_seconds)
     reader = _FileReader(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
+from ..errors import InputError
 from ..evaluation.speaker_check import set_speaker_check
 from .classify import classify_files
 from .constants import check_window_options
@@ -68,7 +69,10 @@ def predict_files(
     check_window_options(window_seconds, hop_seconds, batch_size)
     table = read_speakers_csv(speakers_csv) if speakers_csv is not None else None
     if not files and table is None:
-        raise ValueError("Give audio files or folders to classify (or --speakers CSV, whose files are classified).")
+        raise InputError(
+            "Give audio files or folders to classify (or speakers_csv, whose files are classified).",
+            parameter="speakers_csv",
+        )
     files = list(files) if files else list(table)
     speakers = None
     if table is not None:

@@ -129,8 +129,8 @@ def speakers_from_training_regex(
         return None
     logger.info(
         "Each file's speaker read with the speaker_regex of the model's training corpus (%s, from its "
-        "run_config.json) in its path relative to the folder given: %d speaker(s) in %d file(s). Pass --speakers or "
-        "--speaker-from to group them otherwise.",
+        "run_config.json) in its path relative to the folder given: %d speaker(s) in %d file(s). Pass speakers_csv or "
+        "speaker_from (--speakers or --speaker-from) to group them otherwise.",
         described,
         len({speaker for speaker in speakers.values() if speaker is not None}),
         len(files) - len(unmatched),

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from .constants import DEFAULT_SMOOTHING, OUTPUT_SUFFIXES, check_window_options
 from .diarization import SpeakerTurn, read_rttm, split_by_speaker, turns_of
 from .voice_activity import VADOptions, load_vad, speech_segments
@@ -507,12 +508,12 @@ def plot_timeline(timeline: Timeline, path: "str | os.PathLike | None" = None):
 
 
 def timeline_plot_path(target: str | os.PathLike, file: str, many: bool) -> Path:
-    """Where ``--timeline-plot`` puts a recording's PNG: ``target`` itself when it names a ``.png`` file (one
-    recording), otherwise ``target/<name>.timeline.png``."""
+    """Where a timeline's `plot` (``ser-hf predict --timeline-plot``) puts a recording's PNG: ``target`` itself
+    when it names a ``.png`` file (one recording), otherwise ``target/<name>.timeline.png``."""
     target = Path(target)
     if target.suffix.lower() == ".png":
         if many:
-            raise ValueError(f"--timeline-plot {target}: give a folder for the plots of several recordings.")
+            raise InputError(f"plot {target}: give a folder for the plots of several recordings.", parameter="plot")
         return target
     return target / f"{Path(file).stem}.timeline.png"
 

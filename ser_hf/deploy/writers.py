@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from ..atomic_files import atomic_path
+from ..errors import InputError
 from .constants import OUTPUT_SUFFIXES
 from .results import FilePrediction
 
@@ -40,7 +41,7 @@ class PredictionWriter:
     ):
         self.path = Path(path)
         if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
-            raise ValueError(f"--output {self.path}: write .csv or .json.")
+            raise InputError(f"output {self.path}: write .csv or .json.", parameter="output")
         self.labels, self.top_k, self.speaker_column = list(labels), top_k, speaker_column
         self.files = self.windows = self.failed = 0
         self._stack: Optional[contextlib.ExitStack] = None

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..atomic_files import save_figure, write_text_atomic
+from ..errors import InputError
 from ..run_folder import CROSS_CORPUS_JSON, CROSS_CORPUS_MARKDOWN, CROSS_CORPUS_PNG, EVAL_REPORT_JSON
 from .constants import view_metrics
 from .eval_report import corpora_names, write_eval_report
@@ -53,9 +54,10 @@ def cross_corpus_matrix(
     rate = rates.pop()
     identities = [source.identity for source in sources]
     if len(set(identities)) != len(identities):
-        raise ValueError(
+        raise InputError(
             f"Two corpora have the same name {identities} (a folder corpus is named by its corpus_name, else its "
-            "folder's name): give each a corpus_name of its own (--option corpus_name=...)."
+            "folder's name): give each a corpus_name of its own (corpus_options corpus_name=...).",
+            parameter="corpus_options",
         )
     # Keyed by each corpus' name in reports (a folder corpus' corpus_name or folder name), never the loader's: two
     # folder corpora are two columns.

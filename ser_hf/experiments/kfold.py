@@ -4,19 +4,18 @@ The recipe runs under the speaker-grouped k-fold protocol (every speaker is test
 them), as BENCHMARKS.md's k-fold table runs every recipe: its own split lists dropped, ``split_protocol: kfold``,
 ``num_folds``, the fold seed as ``split_seed`` and as the training ``seed``; a recipe that chooses nothing on
 validation speakers (fixed epochs, last model) trains on all of each fold's training speakers, one that does holds out
-``validation_size`` of them (0.2 unless ``--validation_size`` says); a merged recipe's folds split the one corpus
-it does not list in ``train_only_corpora`` (or ``--fold_corpus``) while its other corpora train in every fold. The
-resolved values (:meth:`~ser_hf.recipe.Recipe.from_values`) run through the
-sequence ``ser-hf train`` runs (:func:`ser_hf.training.run_recipe.run_parsed_recipe`), whose run folder keeps them in
-its ``recipe.yaml``: a finished fold is read back and an interrupted one resumes from its last checkpoint. An ensemble
-recipe (``ensemble_members``) runs each member so on the same folds (in ``members/NAME`` of the run folder), then
-fuses the members' scores fold by fold (:func:`ser_hf.training.ensemble.fuse_members`). The result
-file (:class:`~ser_hf.experiments.results.ResultFile`: command, date, commit, machine) holds each fold's scores and the
-summary: the mean and standard deviation over the folds, and the folds' test speakers pooled with a speaker-bootstrap
-95 % interval, the figure BENCHMARKS.md reports. Its settings hold the resolved recipe values and a fingerprint of the
-clips, so that a result file is never resumed by another recipe or on other clips (the refusal names what changed);
-its cells are the folds' runs as this call leaves them. :class:`KFold` is the protocol; :func:`run_kfold` runs it
-(:func:`~ser_hf.experiments.protocol.run_protocol`).
+``validation_size`` of them (0.2 unless the ``validation_size`` override says); a merged recipe's folds split the one
+corpus it does not list in ``train_only_corpora`` (or ``fold_corpus``) while its other corpora train in every fold. The
+resolved values (:meth:`~ser_hf.recipe.Recipe.from_values`) run through the sequence ``ser-hf train`` runs
+(:func:`ser_hf.training.run_recipe.run_parsed_recipe`), whose run folder keeps them in its ``recipe.yaml``: a finished
+fold is read back and an interrupted one resumes from its last checkpoint. An ensemble recipe (``ensemble_members``)
+runs each member so on the same folds (in ``members/NAME`` of the run folder), then fuses the members' scores fold by
+fold (:func:`ser_hf.training.ensemble.fuse_members`). The result file (:class:`~ser_hf.experiments.results.ResultFile`:
+command, date, commit, machine) holds each fold's scores and the summary: the mean and standard deviation over the
+folds, and the folds' test speakers pooled with a speaker-bootstrap 95 % interval, the figure BENCHMARKS.md reports.
+Its settings hold the resolved recipe values and a fingerprint of the clips, so that a result file is never resumed by
+another recipe or on other clips (the refusal names what changed); its cells are the folds' runs as this call leaves
+them. :class:`KFold` is the protocol; :func:`run_kfold` runs it (:func:`~ser_hf.experiments.protocol.run_protocol`).
 """
 
 from __future__ import annotations
@@ -41,13 +40,17 @@ def folded_corpus(values: dict, fold_corpus: Optional[str] = None) -> Optional[s
         return None
     if fold_corpus is not None:
         if fold_corpus not in corpora:
-            raise RecipeError(f"--fold_corpus {fold_corpus}: not among the recipe's corpora ({', '.join(corpora)}).")
+            raise RecipeError(
+                f"fold_corpus {fold_corpus}: not among the recipe's corpora ({', '.join(corpora)}).",
+                parameter="fold_corpus",
+            )
         return fold_corpus
     folded = [name for name in corpora if name not in (values.get("train_only_corpora") or [])]
     if len(folded) != 1:
         raise RecipeError(
             f"The recipe merges {', '.join(corpora)} and trains on {', '.join(folded) or 'none of them'} only in "
-            "its splits: name the corpus the folds split with --fold_corpus (the others train in every fold)."
+            "its splits: name the corpus the folds split with fold_corpus (the others train in every fold).",
+            parameter="fold_corpus",
         )
     return folded[0]
 
@@ -65,7 +68,7 @@ class KFold(Protocol):
 
     experiment = EXPERIMENT
     title = "ser-hf kfold"
-    sets_how = "--folds, --fold_seed, --output_dir"
+    sets_how = "folds, fold_seed, output_dir"
     keeps = ("validation_size", "train_only_corpora")
     also_sets = ("split_seed", "seed", "output_dir")
     takes_ensembles = True
@@ -79,7 +82,7 @@ class KFold(Protocol):
 
     def check(self) -> None:
         if self.folds < 2:
-            raise RecipeError(f"--folds {self.folds}: a k-fold needs 2 folds or more.")
+            raise RecipeError(f"folds {self.folds}: a k-fold needs 2 folds or more.", parameter="folds")
 
     def folded(self, values: Mapping[str, Any], output_dir: Path, validation_size: float) -> dict[str, Any]:
         """A recipe's values with its split replaced by the protocol's (module docstring): `validation_size` of each
@@ -155,10 +158,11 @@ class KFold(Protocol):
                 reports = fuse_members(self.recipe, runs, self.run_dir, self.weights)
             else:
                 reports = run_parsed_recipe(Recipe.from_values(self.values))
-        except TooManyFoldsError as error:  # named as the user typed it: --folds, not the recipe's num_folds
+        except TooManyFoldsError as error:  # named as the caller gave it: folds, not the recipe's num_folds
             raise RecipeError(
-                f"--folds {self.folds}: the recipe's folded corpus has {error.speakers} speakers, and a speaker "
-                f"k-fold needs one per fold at least: give --folds 2 to {error.speakers}."
+                f"folds {self.folds}: the recipe's folded corpus has {error.speakers} speakers, and a speaker "
+                f"k-fold needs one per fold at least: give 2 to {error.speakers} folds.",
+                parameter="folds",
             ) from None
         for report in reports:
             test = report.evaluation["test"]

@@ -1,6 +1,6 @@
 """Leave-one-corpus-out accuracy of a recipe: ``ser-hf loco RECIPE.yaml --seeds 42 7 43 --output result.json``.
 
-The recipe's corpora (its ``corpus``/``data_dir`` lists, or ``--corpora`` of them) are loaded merged, and each is
+The recipe's corpora (its ``corpus``/``data_dir`` lists, or ``corpora`` of them) are loaded merged, and each is
 left out in turn: the recipe trains on every speaker of the others for its fixed epochs (no validation speakers: the
 protocol chooses nothing on them, so a recipe that picks its epoch on them is refused) and is tested on every speaker
 of the one left out. It trains on every emotion its training corpora hold (the recipe's ``labels`` where it sets
@@ -132,8 +132,8 @@ def in_play_values(
     if selects_on_validation(values):
         raise RecipeError(
             f"{recipe} chooses its epoch on validation speakers; leave-one-corpus-out trains on every speaker of the "
-            "other corpora for fixed epochs: set load_best_model_at_end: false (or --load_best_model_at_end false) "
-            "and no early_stopping_patience."
+            "other corpora for fixed epochs: set load_best_model_at_end: false and no early_stopping_patience (in "
+            "the recipe or its overrides)."
         )
     names = corpus_names(values)
     if len(set(names)) != len(names):
@@ -141,11 +141,14 @@ def in_play_values(
     in_play = names if corpora is None else [name for name in names if name in set(corpora)]
     unknown = sorted(set(corpora or ()) - set(names))
     if unknown:
-        raise RecipeError(f"--corpora {' '.join(unknown)}: not among the recipe's corpora ({', '.join(names)}).")
+        raise RecipeError(
+            f"corpora {' '.join(unknown)}: not among the recipe's corpora ({', '.join(names)}).", parameter="corpora"
+        )
     if len(in_play) < 2:
         raise RecipeError(
             f"leave-one-corpus-out needs two corpora at least (one to train on, one to leave out); {recipe} puts "
-            f"{', '.join(in_play) or 'none'} in play: list more under corpus and data_dir (or --corpus, --data_dir)."
+            f"{', '.join(in_play) or 'none'} in play: list more under corpus and data_dir (in the recipe or its "
+            "overrides)."
         )
     keep = [index for index, name in enumerate(names) if name in in_play]
     values["corpus"] = [_as_list(values["corpus"])[index] for index in keep]
@@ -286,7 +289,7 @@ class LeaveOneCorpusOut(Protocol):
 
     experiment = EXPERIMENT
     title = "ser-hf loco"
-    sets_how = "each corpus left out in turn, into --run_dir"
+    sets_how = "each corpus left out in turn, into run_dir"
     run_suffix = "-loco"
 
     def __init__(
@@ -302,10 +305,16 @@ class LeaveOneCorpusOut(Protocol):
     def check(self) -> None:
         unknown = sorted(set(self.normalizations or ()) - set(NORMALIZATIONS))
         if unknown:
-            raise RecipeError(f"--normalizations {' '.join(unknown)}: choose among {', '.join(NORMALIZATIONS)}.")
+            raise RecipeError(
+                f"normalizations {' '.join(unknown)}: choose among {', '.join(NORMALIZATIONS)}.",
+                parameter="normalizations",
+            )
         unknown = [label for label in self.score_labels or () if label not in EMOTIONS]
         if unknown:
-            raise RecipeError(f"--score_labels {' '.join(unknown)}: not emotions of ser-hf ({', '.join(EMOTIONS)}).")
+            raise RecipeError(
+                f"score_labels {' '.join(unknown)}: not emotions of ser-hf ({', '.join(EMOTIONS)}).",
+                parameter="score_labels",
+            )
 
     def resolve(self, recipe, raw, values, run_dir, overrides, model_paths) -> None:
         self.values, self.in_play = in_play_values(recipe, values, self.corpora, model_paths)

@@ -163,7 +163,7 @@ def check_overrides(protocol: type[Protocol] | Protocol, overrides: Mapping[str,
     clashing = sorted(overridden_keys(overrides) & set(protocol.sets()))
     if clashing:
         raise RecipeError(
-            f"{', '.join('--' + key for key in clashing)}: set by {protocol.title} itself "
+            f"{', '.join(clashing)}: set by {protocol.title} itself "
             f"({protocol.sets_how}); leave them out of the recipe overrides."
         )
 

@@ -89,7 +89,9 @@ class SweepSpec:
 
     def __post_init__(self):
         if not self.grid:
-            raise RecipeError("A sweep needs a grid: --grid KEY=V1,V2 or a sweep: {grid: {KEY: [V1, V2]}} section.")
+            raise RecipeError(
+                "A sweep needs a grid: grid options (KEY=V1,V2) or a sweep: {grid: {KEY: [V1, V2]}} section."
+            )
         empty = [key for key, values in self.grid.items() if not isinstance(values, list) or not values]
         if empty:
             raise RecipeError(f"Grid key(s) {empty} need a non-empty list of values.")
@@ -202,17 +204,17 @@ def check_grid_keys(grid: Mapping[str, list], base_values: Mapping[str, Any], ov
     before any run, naming the key."""
     known = recipe_keys()
     for key in grid:
-        top = check_dotted_key(key, "--grid", known)
+        top = check_dotted_key(key, "grid", known)
         dot = "." in key
         if top in _RESERVED_KEYS:
-            raise RecipeError(f"--grid: {top} cannot be swept; the sweep gives each point its own folder under it.")
+            raise RecipeError(f"grid key {top} cannot be swept; the sweep gives each point its own folder under it.")
         if top in overrides:
             raise RecipeError(
-                f"--grid: {key} is also set on the command line (--{top}), which would override every "
+                f"grid key {key} is also set on the command line (--{top}), which would override every "
                 "point's value; drop one of them."
             )
         if dot and base_values.get(top) is not None and not isinstance(base_values.get(top), (dict, str)):
-            raise RecipeError(f"--grid: {key!r} sets an entry of {top}, which is not a mapping in the recipe.")
+            raise RecipeError(f"grid key {key!r} sets an entry of {top}, which is not a mapping in the recipe.")
 
 
 def grid_points(grid: Mapping[str, list]) -> list[dict[str, Any]]:
@@ -429,7 +431,8 @@ def import_optuna():
     except ImportError:
         raise RecipeError(
             "backend optuna needs optuna, which is not installed: pip install optuna (or "
-            f"{install_hint('experiments')}); the grid backend, with or without --random, needs nothing more."
+            f"{install_hint('experiments')}); the grid backend, with or without a random draw of points, needs "
+            "nothing more."
         ) from None
     return optuna
 

@@ -112,15 +112,15 @@ def test_each_corpus_left_out_once_on_its_shared_emotions_and_resumed(tmp_path, 
 
 
 def test_the_protocol_refuses_what_it_sets_itself(tmp_path, recipe):
-    with pytest.raises(RecipeError, match="--test_speakers: set by ser-hf loco itself"):
+    with pytest.raises(RecipeError, match="^test_speakers: set by ser-hf loco itself"):
         run_loco(recipe, tmp_path / "l.json", overrides={"test_speakers": ["01"]})
     with pytest.raises(RecipeError, match="chooses its epoch on validation speakers"):
         run_loco(recipe, tmp_path / "l.json", overrides={"load_best_model_at_end": True})
     with pytest.raises(RecipeError, match="two corpora at least"):
         run_loco(recipe, tmp_path / "l.json", corpora=["tess"])
-    with pytest.raises(RecipeError, match="--corpora nemo: not among the recipe's corpora"):
+    with pytest.raises(RecipeError, match="^corpora nemo: not among the recipe's corpora"):
         run_loco(recipe, tmp_path / "l.json", corpora=["tess", "nemo"])
-    with pytest.raises(RecipeError, match="--score_labels fear joy: not emotions of ser-hf"):
+    with pytest.raises(RecipeError, match="^score_labels fear joy: not emotions of ser-hf"):
         run_loco(recipe, tmp_path / "l.json", score_labels=["happy", "fear", "joy"])
     assert not (tmp_path / "l.json").exists()
 
@@ -175,7 +175,7 @@ def test_score_labels_reach_the_protocol_from_the_command_line(tmp_path, recipe,
     assert calls[0]["score_labels"] == labels
     monkeypatch.undo()
     assert cli_main(["loco", str(recipe), "--output", str(tmp_path / "l.json"), "--score_labels", "joy"]) == 2
-    assert "--score_labels joy: not emotions of ser-hf" in capsys.readouterr().err
+    assert "ser-hf: error: --score-labels joy: not emotions of ser-hf" in capsys.readouterr().err
 
 
 def test_scored_labels_are_the_left_out_corpus_own_that_the_model_has_among_the_shared():

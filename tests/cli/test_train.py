@@ -185,7 +185,7 @@ def test_too_many_folds_for_the_speakers_names_the_recipe_key(tmp_path, tiny_rav
     )
     assert cli_main(["train", str(recipe)]) == 2
     assert (
-        "ser-hf: error: 12 folds asked for (num_folds in a recipe, --n-splits on the command line), but a "
+        "ser-hf: error: 12 folds asked for (a recipe's num_folds, n_splits), but a "
         "speaker-grouped k-fold needs at least one speaker per fold and the dataset has 4 speakers: ask for 2 to "
         "4 folds."
     ) in capsys.readouterr().err

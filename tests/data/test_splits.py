@@ -103,7 +103,9 @@ def test_kfold_covers_every_clip_once_as_test_with_disjoint_speakers(ravdess):
     for fold in with_validation:
         assert len({frozenset(_speakers(s)) for s in fold.values()}) == 3
         assert audit_leakage(fold, check_files=False).speaker_independent
-    with pytest.raises(SplitError, match=r"9 folds asked for \(num_folds in a recipe.*the dataset has 8 speakers"):
+    with pytest.raises(
+        SplitError, match=r"9 folds asked for \(a recipe's num_folds, n_splits\).*the dataset has 8 speakers"
+    ):
         speaker_kfold(ravdess, n_splits=9)
 
 

@@ -171,7 +171,7 @@ def test_inputs_are_listed_once_and_bad_options_stop_before_the_model_runs(
         (
             maskless_ssl_model,
             ["--window-seconds", "0.001"],
-            "window_seconds (--window-seconds) 0.001 is shorter than the model's receptive field",
+            "ser-hf: error: --window-seconds 0.001 is shorter than the model's receptive field",
         ),
     ]:
         assert cli_main(["predict", str(model), first, "--no-progress", *options]) == 2

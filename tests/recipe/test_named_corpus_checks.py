@@ -74,7 +74,7 @@ def test_a_folder_of_other_files_and_files_the_parser_refuses(tmp_path):
     assert len(problems) == 2
     assert problems[0].startswith(f"data_dir: 2 of the 3 audio files of {str(mixed)!r} are not RAVDESS clips (")
     assert "'Actor_02/03-01-09-01-01-01-02.wav': unknown RAVDESS emotion code '09'" in problems[0]
-    assert problems[0].endswith("or leave them out with skip_invalid: true (--skip_invalid).")
+    assert problems[0].endswith("or leave them out with skip_invalid: true.")
     # Speakers come from the names that parse: actor 02's one file does not.
     assert problems[1].startswith("test_speakers: speaker(s) ['02']")
     assert corpus_problems({**values, "skip_invalid": True, "test_speakers": ["01"]}) == []

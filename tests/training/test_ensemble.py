@@ -74,7 +74,10 @@ def test_building_an_ensemble_checks_its_members(tmp_path, member_dirs):
         build_ensemble([member_dirs[0], tmp_path / "reversed"])
     with pytest.raises(ValueError, match="at least two models"):
         build_ensemble(member_dirs[:1])
-    with pytest.raises(ValueError, match=r"weights \(member_weights, --weights\) must be positive"):
+    with pytest.raises(
+        ValueError,
+        match=r"^weights \[1.0, 0.0\]: the members' weights \(member_weights in a recipe\) must be positive",
+    ):
         build_ensemble(member_dirs, weights=[1.0, 0.0])
 
 

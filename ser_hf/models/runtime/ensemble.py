@@ -10,6 +10,7 @@ from typing import Optional, Sequence, Union
 
 from transformers import PreTrainedModel
 
+from ...errors import InputError
 from ..configuration_ensemble import EnsembleConfig
 from ..feature_extraction_ensemble import EnsembleFeatureExtractor
 from ..modeling_ensemble import EnsembleForAudioClassification
@@ -40,9 +41,10 @@ def ensemble_from_models(
                 f"{name} has {own}."
             )
     if weights is not None and (len(weights) != len(models) or not all(float(w) > 0 for w in weights)):
-        raise ValueError(
-            f"The members' weights (member_weights, --weights) must be positive, one per member ({len(models)}); "
-            f"got {list(weights)}."
+        raise InputError(
+            f"weights {list(weights)}: the members' weights (member_weights in a recipe) must be positive, one per "
+            f"member ({len(models)}).",
+            parameter="weights",
         )
     if any(isinstance(model, EnsembleForAudioClassification) for model in models):
         raise ValueError("An ensemble member cannot be an ensemble itself: list its members instead.")
