@@ -11,7 +11,8 @@ the running command, from one table (:mod:`ser_hf.cli.errors`). The stages' own 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+import difflib
+from typing import Any, Callable, Iterable, Optional
 
 #: How a caller sets a library parameter, for an error whose remedy is one: ``(name, value)`` -> the words that set
 #: it (``skip_invalid=True`` in Python, ``--skip-invalid`` for ``ser-hf evaluate``), or `None` where it cannot.
@@ -75,6 +76,13 @@ class RunRecordError(SerHfError):
     damaged): the message names the file, the key (a dotted path) and the value."""
 
 
+def unknown_key_message(key: str, known: Iterable[str]) -> str:
+    """A misspelt key or name with the closest known one, as every stage's error words it: ``'lerning_rate' (did you
+    mean 'learning_rate'?)``."""
+    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+    return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
 __all__ = [
     "InputError",
     "RecipeError",
@@ -83,4 +91,5 @@ __all__ = [
     "SettingHint",
     "Spelling",
     "setting_spelling",
+    "unknown_key_message",
 ]

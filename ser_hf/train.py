@@ -17,10 +17,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from .cli.train_help import HELP_ALL_FLAG, check_command_line_flags, help_requested, train_help
 from .data.corpus_sources import missing_corpus_hint
 from .errors import RecipeError
 from .recipe.keys import check_recipe_before_imports, split_recipe_args
-from .recipe.usage import HELP_ALL_FLAG, check_command_line_flags, help_requested, train_help
 from .recipe.values import overrides_before_imports
 from .recipe.yaml_io import read_recipe_file
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..recipe.usage import TRAIN_USAGE
+from ..recipe.keys import TRAIN_USAGE
 from .commands import COMMANDS
 from .errors import RESUME_HINT
 

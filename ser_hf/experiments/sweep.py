@@ -37,11 +37,10 @@ from typing import Any, Mapping, Optional, Sequence
 import pandas as pd
 
 from ..atomic_files import atomic_path, save_figure, write_text_atomic
-from ..errors import RecipeError
+from ..errors import RecipeError, unknown_key_message
 from ..evaluation.constants import METRIC_LABELS, SCALAR_METRICS, view_metrics
 from ..extras import install_hint
 from ..metric_table import METRICS
-from ..recipe.errors import unknown_key_message
 from ..recipe.overrides import check_dotted_key, command_line_values, read_recipe_values, recipe_keys, set_value
 from ..recipe.recipe import Recipe
 from ..recipe.yaml_io import load_yaml, write_recipe_file

@@ -6,17 +6,19 @@ after the seconds those imports take. The keys and ranges come from the recipe's
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from ..errors import RecipeError
-from .errors import unknown_key_message
+from ..errors import RecipeError, unknown_key_message
 from .schema import recipe_keys_before_imports, schema_is_current
 from .values import value_problems
 
 #: The recipe key that lists an ensemble's member recipes (:mod:`ser_hf.training.ensemble`); an ensemble recipe holds
 #: keys of its own, which it checks itself.
 ENSEMBLE_MEMBERS_KEY = "ensemble_members"
+#: The usage line of training, as ``ser-hf train`` and ``python -m ser_hf.train`` print it.
+TRAIN_USAGE = "ser-hf train RECIPE.yaml [--key value ...]"
 
 
 def check_recipe_keys(values: dict[str, Any], known_keys: Iterable[str], path: str | os.PathLike) -> None:
@@ -56,4 +58,24 @@ def check_recipe_before_imports(path: Optional[str], values: Mapping[str, Any], 
         raise RecipeError(f"{len(problems)} values of recipe {path} cannot work: {numbered}")
 
 
-__all__ = ["ENSEMBLE_MEMBERS_KEY", "check_recipe_before_imports", "check_recipe_keys", "split_recipe_args"]
+def unknown_flags_error(remaining: Sequence[str], known_keys: Iterable[str]) -> str:
+    """The error of command-line tokens that are no recipe key, naming the closest key of each misspelt flag
+    (``--num_train_epoch`` -> ``--num_train_epochs``)."""
+    known = sorted(set(known_keys))
+    flags = [str(token)[2:].partition("=")[0].replace("-", "_") for token in remaining if str(token).startswith("--")]
+    hints = [f"--{close[0]}" for flag in flags if (close := difflib.get_close_matches(flag, known, n=1))]
+    did_you_mean = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return (
+        f"Unknown command-line argument(s) {' '.join(map(str, remaining))}{did_you_mean}; every option is a recipe "
+        "key (ser-hf train --help lists them)."
+    )
+
+
+__all__ = [
+    "ENSEMBLE_MEMBERS_KEY",
+    "TRAIN_USAGE",
+    "check_recipe_before_imports",
+    "check_recipe_keys",
+    "split_recipe_args",
+    "unknown_flags_error",
+]

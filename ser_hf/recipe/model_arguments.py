@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from huggingface_hub.dataclasses import type_validator
 
-from ..errors import RecipeError
+from ..errors import RecipeError, unknown_key_message
 from ..models import BASELINES, SSL_MODEL_TYPES
 from ..models.configuration_whisper import LAYER_STATISTICS
 from ..models.pooling import POOLING_MODES
@@ -24,7 +24,6 @@ from ..models.runtime.model_settings import (
     config_field_types,
     model_config_class,
 )
-from .errors import unknown_key_message
 from .fields import AT_LEAST_ONE, NumberRule
 from .value_forms import as_list, as_mapping, type_name
 from .values import check_numbers

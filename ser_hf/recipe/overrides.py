@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional, Sequence
 
-from ..errors import RecipeError
-from .errors import unknown_key_message
+from ..errors import RecipeError, unknown_key_message
 from .values import flag_words
 from .yaml_io import load_yaml
 

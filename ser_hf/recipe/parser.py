@@ -26,10 +26,9 @@ from ..errors import RecipeError
 from .augmentation_arguments import AugmentationArguments
 from .data_arguments import DataArguments
 from .fields import FACT_KEYS
-from .keys import check_recipe_keys, split_recipe_args
+from .keys import TRAIN_USAGE, check_recipe_keys, split_recipe_args, unknown_flags_error
 from .model_arguments import ModelArguments
 from .training_arguments import SERTrainingArguments
-from .usage import TRAIN_USAGE, unknown_flags_error
 from .value_forms import type_name
 from .yaml_io import read_recipe_file, yaml_error_line
 

@@ -14,8 +14,7 @@ import torch
 import yaml
 from transformers import TrainingArguments
 
-from ..errors import RecipeError
-from .errors import unknown_key_message
+from ..errors import RecipeError, unknown_key_message
 from .fields import AT_LEAST_ONE, OFF_OR_POSITIVE, POSITIVE_RATE, CardRow, NumberRule
 from .value_forms import as_mapping, is_weight
 from .values import check_numbers

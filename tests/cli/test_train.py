@@ -103,7 +103,7 @@ def test_the_headline_command_without_crema_d_names_the_corpus_its_source_and_th
     """`ser-hf train recipes/cremad_full.yaml` where CREMA-D is not: one line that says what to do, read from the
     corpus module's SPEC, before torch or transformers is imported."""
     from ser_hf.data.corpora.cremad import SPEC
-    from tests.recipe.test_usage import run_ser_hf
+    from tests.cli.test_train_help import run_ser_hf
 
     recipe = tmp_path / "cremad_full.yaml"
     recipe.write_text((REPO / "recipes" / "cremad_full.yaml").read_text())  # data_dir: data/cremad/AudioWAV

@@ -5,7 +5,6 @@ and datasets load."""
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import os
@@ -14,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
+from ...errors import unknown_key_message
 from ..audio_files import walk_audio_files
 from ..constants import CORPUS_NAMES, NAMED_CORPORA, canonical_corpus_name
 from ..errors import CorpusError, InvalidClipError
@@ -91,10 +91,7 @@ def corpus_options_problem(name: str, options: Iterable[str]) -> Optional[str]:
     unknown = sorted(set(options) - set(known))
     if not unknown:
         return None
-    named = ", ".join(
-        f"{option!r}" + "".join(f" (did you mean {close!r}?)" for close in difflib.get_close_matches(option, known, 1))
-        for option in unknown
-    )
+    named = ", ".join(unknown_key_message(option, known) for option in unknown)
     return f"Corpus {key!r} has no option{'s' if len(unknown) > 1 else ''} {named}: " + (
         f"its options are {', '.join(known)}." if known else "it takes no corpus options."
     )

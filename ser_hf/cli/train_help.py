@@ -1,6 +1,7 @@
 """``ser-hf train --help`` without torch or transformers: ser-hf's own recipe keys, grouped as the recipe dataclasses
 group them (model, data, augmentation, training), read from the recipe's generated schema
-(:mod:`ser_hf.recipe.schema`). transformers' ``TrainingArguments`` keys (some 100) are behind ``--help-all``, which is
+(:mod:`ser_hf.recipe.schema`). It is command-line text, so it lives with the commands; ``python -m ser_hf.train``
+prints the same help. transformers' ``TrainingArguments`` keys (some 100) are behind ``--help-all``, which is
 the recipe parser's full help and imports transformers to print it.
 
 A misspelt command-line flag is answered here too, before the imports (:func:`check_command_line_flags`).
@@ -8,15 +9,13 @@ A misspelt command-line flag is answered here too, before the imports (:func:`ch
 
 from __future__ import annotations
 
-import difflib
 import textwrap
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 from ..errors import RecipeError
-from .schema import load_schema, recipe_keys_before_imports, schema_is_current, training_arguments_keys
+from ..recipe.keys import TRAIN_USAGE, unknown_flags_error
+from ..recipe.schema import load_schema, recipe_keys_before_imports, schema_is_current, training_arguments_keys
 
-#: The usage line of training, as ``ser-hf train`` and ``python -m ser_hf.train`` print it.
-TRAIN_USAGE = "ser-hf train RECIPE.yaml [--key value ...]"
 #: ``--help``/``-h``: ser-hf's own keys, at once; ``--help-all``: every key, transformers' included.
 HELP_FLAGS = ("-h", "--help")
 HELP_ALL_FLAG = "--help-all"
@@ -92,25 +91,4 @@ def check_command_line_flags(args: Sequence[str]) -> None:
         raise RecipeError(unknown_flags_error(unknown, known))
 
 
-def unknown_flags_error(remaining: Sequence[str], known_keys: Iterable[str]) -> str:
-    """The error of command-line tokens that are no recipe key, naming the closest key of each misspelt flag
-    (``--num_train_epoch`` -> ``--num_train_epochs``)."""
-    known = sorted(set(known_keys))
-    flags = [str(token)[2:].partition("=")[0].replace("-", "_") for token in remaining if str(token).startswith("--")]
-    hints = [f"--{close[0]}" for flag in flags if (close := difflib.get_close_matches(flag, known, n=1))]
-    did_you_mean = f" (did you mean {', '.join(hints)}?)" if hints else ""
-    return (
-        f"Unknown command-line argument(s) {' '.join(map(str, remaining))}{did_you_mean}; every option is a recipe "
-        "key (ser-hf train --help lists them)."
-    )
-
-
-__all__ = [
-    "HELP_ALL_FLAG",
-    "HELP_FLAGS",
-    "TRAIN_USAGE",
-    "check_command_line_flags",
-    "help_requested",
-    "train_help",
-    "unknown_flags_error",
-]
+__all__ = ["HELP_ALL_FLAG", "HELP_FLAGS", "check_command_line_flags", "help_requested", "train_help"]
