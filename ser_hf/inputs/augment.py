@@ -15,7 +15,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import soxr
@@ -24,6 +24,7 @@ import torchaudio.transforms as T
 
 from ..data.corpora.base import InvalidClipError
 from ..data.decode import decode_waveform
+from ..errors import RecipeError
 from .degradations import (
     CODECS,
     NOISE_COLORS,
@@ -42,6 +43,14 @@ from .degradations import (
 __all__ = ["PROBABILITIES", "SpecAugment", "WaveformAugmentation"]
 
 logger = logging.getLogger(__name__)
+
+
+#: A recipe's ``augmented_copy_conditions`` entry for a copy drawn as the recipe's waveform augmentation draws (every
+#: perturbation at its probability), against a copy in one condition.
+MIXED_COPY = "mixed"
+
+#: Models whose inputs have one size for every clip, so that two clips' inputs can be mixed (``mixup_alpha``).
+MIXUP_MODEL_TYPES = ("opensmile",)
 
 
 @dataclass
@@ -481,3 +490,99 @@ def _check_paths(name: str, value: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, Sequence):
         raise ValueError(f"{name} must be a list of file paths, got {value!r}")
     return tuple(os.fspath(path) for path in value)
+
+
+def waveform_augmentation(
+    settings: Any, sampling_rate: int, condition: Optional[str] = None
+) -> Optional[WaveformAugmentation]:
+    """The :class:`WaveformAugmentation` a recipe's augmentation section (`settings`: any object with its attributes,
+    :class:`~ser_hf.recipe.AugmentationArguments`) asks for, or `None` when it asks for none. A `condition` (a
+    perturbation's name, as a cached copy in one recording condition has) puts that perturbation on every clip
+    (probability 1, the section's ranges) and the others off."""
+    names = [item.name for item in fields(WaveformAugmentation) if item.name.endswith("_prob")]
+    probabilities = {name: getattr(settings, name) for name in names}
+    if condition is not None:
+        probabilities = {name: 1.0 if name == f"{condition}_prob" else 0.0 for name in names}
+    if not any(probabilities.values()):
+        return None
+    return WaveformAugmentation(
+        sampling_rate=sampling_rate,
+        **probabilities,
+        noise_snr_db=tuple(settings.noise_snr_db),
+        noise_files=settings.noise_files or (),
+        gain_db=tuple(settings.gain_db),
+        speed_factors=tuple(settings.speed_factors),
+        pitch_semitones=tuple(settings.pitch_semitones),
+        reverb_rt60=tuple(settings.reverb_rt60),
+        impulse_responses=settings.impulse_responses or (),
+        lowpass_hz=tuple(settings.lowpass_hz),
+        noise_colors=tuple(settings.noise_colors),
+        codecs=tuple(settings.codecs),
+        codec_bitrate_kbps=tuple(settings.codec_bitrate_kbps),
+    )
+
+
+def spec_augment(settings: Any) -> Optional[SpecAugment]:
+    """The :class:`SpecAugment` a recipe's augmentation section (`settings`) asks for spectrogram inputs, or `None`."""
+    if not (settings.num_time_masks or settings.num_freq_masks):
+        return None
+    return SpecAugment(
+        num_time_masks=settings.num_time_masks,
+        time_mask_width=settings.time_mask_width,
+        num_freq_masks=settings.num_freq_masks,
+        freq_mask_width=settings.freq_mask_width,
+    )
+
+
+def check_model_augmentation(settings: Any, model_args: Any) -> None:
+    """Refuse the augmentation a recipe's section (`settings`) asks for that the recipe's model (`model_args`,
+    :class:`~ser_hf.recipe.ModelArguments`) cannot use, rather than silently ignoring it: the model's inputs decide
+    which augmentation can apply (spectrogram masks, waveform perturbations before a cache, mixing fixed-size
+    inputs)."""
+    # Every baseline but the raw-waveform CNN reads frame features (log-mel or MFCC) that SpecAugment can mask.
+    spectrogram_input = model_args.is_baseline and model_args.model_type != "cnn1d"
+    if (settings.num_time_masks or settings.num_freq_masks) and not spectrogram_input:
+        raise RecipeError(
+            f"num_time_masks/num_freq_masks mask spectrograms; {model_args.model_type} reads "
+            "waveforms (use mask_time_prob/mask_feature_prob for SSL encoders)."
+        )
+    if settings.ssl_masking() and model_args.is_baseline:
+        raise RecipeError(
+            f"mask_time_prob/mask_feature_prob configure SSL encoders, not the "
+            f"{model_args.model_type} baseline (use num_time_masks/num_freq_masks)."
+        )
+    if settings.mixup_alpha and model_args.model_type not in MIXUP_MODEL_TYPES:
+        raise RecipeError(
+            f"mixup_alpha: {settings.mixup_alpha:g} mixes fixed-size inputs (the {', '.join(MIXUP_MODEL_TYPES)} "
+            f"functionals); {model_args.model_type} reads clips of varying length, whose padding and attention "
+            "masks a mix would blur: leave mixup_alpha unset."
+        )
+    augments_waveforms = waveform_augmentation(settings, 16000) is not None
+    if model_args.cache_feature_encoder and augments_waveforms:
+        raise RecipeError(
+            "cache_feature_encoder: true runs the feature encoder once per clip, so waveform "
+            "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset."
+        )
+    copies_augmented = augments_waveforms or bool(settings.own_statistics_copies())
+    if settings.cached_augmented_copies and not (model_args.cache_encoder_outputs and copies_augmented):
+        raise RecipeError(
+            f"cached_augmented_copies: {settings.cached_augmented_copies} encodes augmented copies of each clip once "
+            "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
+            "gain_prob, speed_prob, pitch_prob, reverb_prob, lowpass_prob, telephone_prob or codec_prob above "
+            "0)."
+        )
+    if settings.own_statistics_copies() and model_args.finetune_top_layers:
+        raise RecipeError(
+            f"augmented_copy_conditions: {settings.augmented_copy_conditions} standardises each copy in one condition "
+            "with its speakers' statistics over the copy, which FAST mode computes once; finetune_top_layers: "
+            f"{model_args.finetune_top_layers} computes the statistics again as the top layers train: give every "
+            f"copy the condition {MIXED_COPY!r}, or leave finetune_top_layers unset."
+        )
+    if model_args.cache_encoder_outputs and (
+        (augments_waveforms and not settings.cached_augmented_copies) or settings.ssl_masking()
+    ):
+        raise RecipeError(
+            "cache_encoder_outputs encodes each clip once, so waveform augmentation and SSL masking "
+            "cannot apply as they do in training on audio: set cached_augmented_copies: N to encode N augmented "
+            "copies of each clip once, turn them off, or train without the cache."
+        )

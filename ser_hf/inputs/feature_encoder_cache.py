@@ -50,6 +50,7 @@ from ..data.cache_dir import ser_hf_cache_dir
 from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..errors import RecipeError
+from .augment import waveform_augmentation
 from .base import InputMode, drop_clips_shorter_than, receptive_field_seconds
 from .encoder_cache_keys import model_state_key
 from .encoder_states import FORWARD_BATCHES_PER_MAP_BATCH, first_conv_layer_per_clip, padded_length
@@ -426,7 +427,7 @@ class FeatureEncoderCacheMode(InputMode):
             dataset,
             sampling_rate,
             max_duration_seconds=self.data_args.max_duration_seconds,
-            waveform_augmentation=self.augmentation_args.waveform_augmentation(sampling_rate),
+            waveform_augmentation=waveform_augmentation(self.augmentation_args, sampling_rate),
         )
 
     def _prepare_corpus(self, dataset: Dataset, training_args) -> Dataset:

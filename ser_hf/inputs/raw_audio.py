@@ -12,6 +12,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..data.decode import WAVEFORM_COLUMN
 from ..models.feature_extraction_whisper import SerWhisperFeatureExtractor
+from .augment import spec_augment, waveform_augmentation
 from .base import InputMode
 from .collators import AudioClassificationCollator, padding_multiple
 
@@ -43,8 +44,8 @@ class RawAudioMode(InputMode):
             feature_extractor,
             max_duration_seconds=self.data_args.max_duration_seconds,
             seed=training_args.seed,
-            augmentation=self.augmentation_args.waveform_augmentation(feature_extractor.sampling_rate),
-            spec_augment=self.augmentation_args.spec_augment(),
+            augmentation=waveform_augmentation(self.augmentation_args, feature_extractor.sampling_rate),
+            spec_augment=spec_augment(self.augmentation_args),
             extra_columns=extra_columns,
             normalization=normalization,
         )

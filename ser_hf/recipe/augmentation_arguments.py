@@ -4,23 +4,14 @@ split, with the checks that stop settings the recipe's model cannot use before a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
 
 from ..errors import RecipeError
+from ..inputs.augment import MIXED_COPY, spec_augment, waveform_augmentation
 from .fields import OFF_OR_POSITIVE, CardRow
 from .value_forms import as_list, as_range
 from .values import check_numbers
-
-if TYPE_CHECKING:
-    from .model_arguments import ModelArguments
-
-#: Models whose inputs have one size for every clip, so that two clips' inputs can be mixed (``mixup_alpha``).
-MIXUP_MODEL_TYPES = ("opensmile",)
-
-#: ``augmented_copy_conditions``' entry for a copy drawn as the recipe's waveform augmentation draws (every
-#: perturbation at its probability), against a copy in one condition.
-MIXED_COPY = "mixed"
 
 
 @dataclass
@@ -201,40 +192,10 @@ class AugmentationArguments:
                 raise RecipeError(f"{name}: {missing} do not exist.")
         check_numbers(self)
         try:  # the augmentation classes validate their values; fail here, before any data is loaded
-            self.waveform_augmentation(16000)
-            self.spec_augment()
+            waveform_augmentation(self, 16000)
+            spec_augment(self)
         except ValueError as error:
             raise RecipeError(str(error)) from None
-
-    def waveform_augmentation(self, sampling_rate: int):
-        """The :class:`~ser_hf.inputs.augment.WaveformAugmentation` the recipe asks for, or `None` when it asks for
-        none."""
-        if not any(getattr(self, name) for name in self.waveform_probabilities()):
-            return None
-        from ..inputs.augment import WaveformAugmentation
-
-        return WaveformAugmentation(
-            sampling_rate=sampling_rate,
-            noise_prob=self.noise_prob,
-            noise_snr_db=tuple(self.noise_snr_db),
-            noise_files=self.noise_files or (),
-            gain_prob=self.gain_prob,
-            gain_db=tuple(self.gain_db),
-            speed_prob=self.speed_prob,
-            speed_factors=tuple(self.speed_factors),
-            pitch_prob=self.pitch_prob,
-            pitch_semitones=tuple(self.pitch_semitones),
-            reverb_prob=self.reverb_prob,
-            reverb_rt60=tuple(self.reverb_rt60),
-            impulse_responses=self.impulse_responses or (),
-            lowpass_prob=self.lowpass_prob,
-            lowpass_hz=tuple(self.lowpass_hz),
-            noise_colors=tuple(self.noise_colors),
-            telephone_prob=self.telephone_prob,
-            codec_prob=self.codec_prob,
-            codecs=tuple(self.codecs),
-            codec_bitrate_kbps=tuple(self.codec_bitrate_kbps),
-        )
 
     def _checked_copy_conditions(self) -> Optional[list[str]]:
         """``augmented_copy_conditions`` as strings, one per copy, each ``mixed`` or a perturbation's name."""
@@ -265,10 +226,7 @@ class AugmentationArguments:
         mixed copy; for a copy in one condition, that perturbation on every clip (probability 1, the recipe's
         ranges) and the others off."""
         condition = self.copy_condition(copy)
-        if condition == MIXED_COPY:
-            return self.waveform_augmentation(sampling_rate)
-        probabilities = {name: 0.0 for name in self.waveform_probabilities()} | {f"{condition}_prob": 1.0}
-        return replace(self, **probabilities).waveform_augmentation(sampling_rate)
+        return waveform_augmentation(self, sampling_rate, None if condition == MIXED_COPY else condition)
 
     def own_statistics_copies(self) -> list[int]:
         """The copies (1-based) in one condition, each standardised with its speakers' statistics over the copy."""
@@ -284,73 +242,10 @@ class AugmentationArguments:
         """The waveform perturbations' probabilities (``*_prob``; wav2vec2's ``mask_*_prob`` mask features)."""
         return [item.name for item in fields(cls) if item.name.endswith("_prob") and not item.name.startswith("mask_")]
 
-    def spec_augment(self):
-        """The :class:`~ser_hf.inputs.augment.SpecAugment` for spectrogram inputs, or `None`."""
-        if not (self.num_time_masks or self.num_freq_masks):
-            return None
-        from ..inputs.augment import SpecAugment
-
-        return SpecAugment(
-            num_time_masks=self.num_time_masks,
-            time_mask_width=self.time_mask_width,
-            num_freq_masks=self.num_freq_masks,
-            freq_mask_width=self.freq_mask_width,
-        )
-
     def ssl_masking(self) -> dict[str, Any]:
         """wav2vec2-style masking settings to write into an SSL encoder's config (only those the recipe sets)."""
         names = ("mask_time_prob", "mask_time_length", "mask_feature_prob", "mask_feature_length")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
-    def check_model(self, model_args: ModelArguments) -> None:
-        """Refuse augmentation settings the chosen model cannot use, rather than silently ignoring them."""
-        # Every baseline but the raw-waveform CNN reads frame features (log-mel or MFCC) that SpecAugment can mask.
-        spectrogram_input = model_args.is_baseline and model_args.model_type != "cnn1d"
-        if (self.num_time_masks or self.num_freq_masks) and not spectrogram_input:
-            raise RecipeError(
-                f"num_time_masks/num_freq_masks mask spectrograms; {model_args.model_type} reads "
-                "waveforms (use mask_time_prob/mask_feature_prob for SSL encoders)."
-            )
-        if self.ssl_masking() and model_args.is_baseline:
-            raise RecipeError(
-                f"mask_time_prob/mask_feature_prob configure SSL encoders, not the "
-                f"{model_args.model_type} baseline (use num_time_masks/num_freq_masks)."
-            )
-        if self.mixup_alpha and model_args.model_type not in MIXUP_MODEL_TYPES:
-            raise RecipeError(
-                f"mixup_alpha: {self.mixup_alpha:g} mixes fixed-size inputs (the {', '.join(MIXUP_MODEL_TYPES)} "
-                f"functionals); {model_args.model_type} reads clips of varying length, whose padding and attention "
-                "masks a mix would blur: leave mixup_alpha unset."
-            )
-        if model_args.cache_feature_encoder and self.waveform_augmentation(16000) is not None:
-            raise RecipeError(
-                "cache_feature_encoder: true runs the feature encoder once per clip, so waveform "
-                "augmentation cannot apply: turn it off, or leave cache_feature_encoder unset."
-            )
-        waveform_augmentation = self.waveform_augmentation(16000) is not None
-        copies_augmented = waveform_augmentation or bool(self.own_statistics_copies())
-        if self.cached_augmented_copies and not (model_args.cache_encoder_outputs and copies_augmented):
-            raise RecipeError(
-                f"cached_augmented_copies: {self.cached_augmented_copies} encodes augmented copies of each clip once "
-                "for FAST mode: it needs cache_encoder_outputs: true and a waveform augmentation (noise_prob, "
-                "gain_prob, speed_prob, pitch_prob, reverb_prob, lowpass_prob, telephone_prob or codec_prob above "
-                "0)."
-            )
-        if self.own_statistics_copies() and model_args.finetune_top_layers:
-            raise RecipeError(
-                f"augmented_copy_conditions: {self.augmented_copy_conditions} standardises each copy in one condition "
-                "with its speakers' statistics over the copy, which FAST mode computes once; finetune_top_layers: "
-                f"{model_args.finetune_top_layers} computes the statistics again as the top layers train: give every "
-                f"copy the condition {MIXED_COPY!r}, or leave finetune_top_layers unset."
-            )
-        if model_args.cache_encoder_outputs and (
-            (waveform_augmentation and not self.cached_augmented_copies) or self.ssl_masking()
-        ):
-            raise RecipeError(
-                "cache_encoder_outputs encodes each clip once, so waveform augmentation and SSL masking "
-                "cannot apply as they do in training on audio: set cached_augmented_copies: N to encode N augmented "
-                "copies of each clip once, turn them off, or train without the cache."
-            )
 
-
-__all__ = ["AugmentationArguments", "MIXED_COPY", "MIXUP_MODEL_TYPES"]
+__all__ = ["AugmentationArguments"]

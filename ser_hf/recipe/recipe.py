@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
+from ..inputs.augment import check_model_augmentation
 from ..run_record import RunConfig
 from .augmentation_arguments import AugmentationArguments
 from .data_arguments import DataArguments
@@ -79,7 +80,7 @@ class Recipe:
         from .parser import build_sections
 
         recipe = cls(*build_sections(values, path), given=None if given is None else frozenset(given), path=path)
-        recipe.augmentation.check_model(recipe.model)
+        check_model_augmentation(recipe.augmentation, recipe.model)
         recipe.training.check_model(recipe.model, recipe.data)
         return recipe
 

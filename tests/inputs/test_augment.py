@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from ser_hf.inputs.augment import SpecAugment, WaveformAugmentation
+from ser_hf.inputs.augment import SpecAugment, WaveformAugmentation, waveform_augmentation
 
 SAMPLING_RATE = 16000
 ALL_ON = WaveformAugmentation(noise_prob=1.0, gain_prob=1.0, speed_prob=1.0, pitch_prob=1.0, reverb_prob=1.0)
@@ -492,7 +492,7 @@ def test_a_recipe_passes_every_waveform_perturbation_on():
 
     assert sorted(AugmentationArguments.waveform_probabilities()) == sorted(PROBABILITIES)
     arguments = AugmentationArguments(telephone_prob=0.25, codec_prob=0.5, codecs=["opus"], noise_colors="pink")
-    augmentation = arguments.waveform_augmentation(SAMPLING_RATE)
+    augmentation = waveform_augmentation(arguments, SAMPLING_RATE)
     assert (augmentation.telephone_prob, augmentation.codec_prob, augmentation.codecs) == (0.25, 0.5, ("opus",))
     assert augmentation.noise_colors == ("pink",)
 

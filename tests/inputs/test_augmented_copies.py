@@ -10,7 +10,7 @@ import pytest
 import torch
 from datasets import Dataset, Features, List, Value
 
-from ser_hf.inputs.augment import WaveformAugmentation
+from ser_hf.inputs.augment import WaveformAugmentation, check_model_augmentation
 from ser_hf.inputs.augmented_copies import AugmentedCopiesCollator, copies_seed, copy_column
 from ser_hf.inputs.collators import clip_seed
 from ser_hf.inputs.encoder_states import encode_dataset
@@ -269,5 +269,6 @@ def test_copy_conditions_are_checked_when_the_recipe_is_read():
     )
     rooms = AugmentationArguments(cached_augmented_copies=1, augmented_copy_conditions=["reverb"])
     with pytest.raises(RecipeError, match="finetune_top_layers: 2 computes the statistics again"):
-        rooms.check_model(top_layers)
-    rooms.check_model(SimpleNamespace(**{**vars(top_layers), "finetune_top_layers": 0}))  # a room copy alone is enough
+        check_model_augmentation(rooms, top_layers)
+    # A room copy alone is enough.
+    check_model_augmentation(rooms, SimpleNamespace(**{**vars(top_layers), "finetune_top_layers": 0}))

@@ -7,6 +7,7 @@ import torch
 from accelerate import PartialState
 
 from ser_hf.errors import RecipeError
+from ser_hf.inputs.augment import check_model_augmentation
 from ser_hf.recipe.parser import parse_recipe
 from tests.recipe.test_parser import write_recipe
 
@@ -26,7 +27,7 @@ def test_augmentation_the_model_cannot_use_is_refused(tmp_path):
         ]
     )
     with pytest.raises(RecipeError, match="num_time_masks/num_freq_masks mask spectrograms"):
-        augmentation_args.check_model(model_args)
+        check_model_augmentation(augmentation_args, model_args)
 
 
 def test_gpu_runs_copy_pinned_batches_without_waiting(tmp_path, monkeypatch):

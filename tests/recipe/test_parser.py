@@ -12,6 +12,7 @@ from transformers import HfArgumentParser
 
 from ser_hf.data.split_settings import split_options
 from ser_hf.errors import RecipeError
+from ser_hf.inputs.augment import check_model_augmentation, waveform_augmentation
 from ser_hf.recipe.parser import RecipeParser, parse_recipe
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.training.ensemble import is_ensemble_recipe, member_recipes, member_values
@@ -178,7 +179,7 @@ def test_every_shipped_recipe_parses(recipe, tmp_path):
         assert "# Data" in recipe.read_text()
         return
     model_args, data_args, augmentation_args, training_args = parse_recipe([str(recipe)])
-    augmentation_args.check_model(model_args)
+    check_model_augmentation(augmentation_args, model_args)
     assert data_args.corpus and training_args.output_dir
     text = recipe.read_text()
     assert "# Model" in text and "# Data" in text and "# Training" in text
@@ -376,7 +377,7 @@ def test_cached_augmented_copies_need_fast_mode_and_an_augmentation(tmp_path):
     augmentation_args = Recipe.parse(
         [str(write_recipe(tmp_path / "e.yaml", tmp_path, cached_augmented_copies=2, lowpass_prob=0.5, **fast))]
     ).augmentation
-    assert augmentation_args.cached_augmented_copies == 2 and augmentation_args.waveform_augmentation(16000).enabled
+    assert augmentation_args.cached_augmented_copies == 2 and waveform_augmentation(augmentation_args, 16000).enabled
 
 
 def test_conflicting_training_regime_settings_are_reported_together(tmp_path):

@@ -8,6 +8,7 @@ import torch
 from transformers import PretrainedConfig, set_seed
 
 from ser_hf.errors import RecipeError
+from ser_hf.inputs.augment import check_model_augmentation
 from ser_hf.recipe.parser import parse_recipe
 from ser_hf.training.trainer import SERTrainer
 from tests.recipe.test_parser import write_recipe
@@ -98,12 +99,12 @@ def test_mixup_alpha_0_trains_as_before(tmp_path):
 def test_recipe_takes_mixup_for_functionals_and_refuses_it_for_variable_length_inputs(tmp_path):
     functionals = write_recipe(tmp_path / "f.yaml", tmp_path, model_type="opensmile", model_config={}, mixup_alpha=0.4)
     model_args, _, augmentation_args, _ = parse_recipe([str(functionals)])
-    augmentation_args.check_model(model_args)
+    check_model_augmentation(augmentation_args, model_args)
     assert augmentation_args.mixup_alpha == 0.4
     model_args, _, augmentation_args, _ = parse_recipe(
         [str(write_recipe(tmp_path / "r.yaml", tmp_path, mixup_alpha=0.4))]
     )
     with pytest.raises(RecipeError, match="mixup_alpha: 0.4 mixes fixed-size inputs .*cnn2d reads clips of varying"):
-        augmentation_args.check_model(model_args)
+        check_model_augmentation(augmentation_args, model_args)
     with pytest.raises(RecipeError, match=r"mixup_alpha must be 0 \(off\) or positive, got -0.2"):
         parse_recipe([str(write_recipe(tmp_path / "bad.yaml", tmp_path, mixup_alpha=-0.2))])
