@@ -35,7 +35,10 @@ is refitted on every labelled clip.
 
 **The estimate** is of the whole procedure, choice included (nested cross-validation): each outer fold's held-out
 speakers are classified by the candidate that the same choice, run on the other speakers alone, keeps. Its interval is
-a :data:`ESTIMATE_CONFIDENCE` speaker-bootstrap interval (a clip interval, said, below five speakers). The model
+a :data:`ESTIMATE_CONFIDENCE` prediction interval for the UA of a new group of as many speakers (speaker bootstrap:
+the figure moves with the draw of the labelled speakers and with the new group's own, so a confidence interval of the
+labelled speakers' figure held the UA of new speakers in only 68 % of the learning curve's cells; a clip interval,
+said, below five speakers). The model
 before adaptation needs no nesting (nothing is fitted): its figure is what ``ser-hf evaluate`` gives on the labelled
 clips with the same recordings. Below :data:`MIN_ESTIMATE_CLIPS_PER_LABEL` labelled clips per emotion or two
 speakers, no figure is printed: the line says so instead.
@@ -287,24 +290,20 @@ def unweighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
 
 
 def interval(labels: np.ndarray, predictions: np.ndarray, speakers: Sequence[Hashable], num_labels: int) -> dict:
-    """The :data:`ESTIMATE_CONFIDENCE` interval of the UA of out-of-fold predictions: by speaker bootstrap from five
-    speakers, by clip bootstrap below (said in ``method``)."""
-    from ..evaluation.bootstrap import speaker_bootstrap
+    """The :data:`ESTIMATE_CONFIDENCE` interval of where the UA of out-of-fold predictions falls on a new group of as
+    many speakers: a speaker-bootstrap prediction interval from five speakers (the scored speakers' own draw and the
+    new group's, :func:`~ser_hf.evaluation.bootstrap.speaker_prediction_interval`), a clip interval below (said in
+    ``method``)."""
+    from ..evaluation.bootstrap import speaker_prediction_interval
 
-    result = speaker_bootstrap(
-        labels,
-        predictions,
-        speakers,
-        num_labels,
-        metrics=("unweighted_accuracy",),
-        confidence_level=ESTIMATE_CONFIDENCE,
+    result = speaker_prediction_interval(
+        labels, predictions, speakers, num_labels, confidence_level=ESTIMATE_CONFIDENCE
     )
-    chosen = result if result["reliable"] else result.get("clip_bootstrap", result)
-    low, high = chosen["intervals"]["unweighted_accuracy"]
+    low, high = result["interval"]
     return {
         "low": round(100 * low, 1),
         "high": round(100 * high, 1),
-        "method": chosen["method"],
+        "method": result["method"],
         "confidence_level": ESTIMATE_CONFIDENCE,
     }
 

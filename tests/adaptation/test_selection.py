@@ -419,3 +419,22 @@ def test_test_speakers_clips_of_an_emotion_the_adapted_model_lacks_are_counted_i
     record = json.loads((tmp_path / "out" / "adaptation.json").read_text())["selection"]
     assert record["statistics"]["test_clips_left_unscored"] == {"neutral": 2}
     assert "left unscored: 2 (neutral 2)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_estimates_interval_is_a_prediction_interval_for_new_speakers():
+    """Issue 92: the estimate's interval is where the UA of a new group of as many speakers falls (a prediction
+    interval: the labelled speakers' draw and the new group's), wider than the confidence interval of the labelled
+    speakers' own figure on the same out-of-fold predictions."""
+    from ser_hf.evaluation.bootstrap import speaker_bootstrap
+
+    evaluation, labels, speakers = clusters(8, 3, spread=1.2, seed=4)
+    estimate = select_adaptation(perfect(), evaluation, evaluation, labels, speakers).estimate
+    assert "prediction interval" in estimate["method"] and "8 speakers" in estimate["method"]
+    assert estimate["low"] <= estimate["ua"] <= estimate["high"]
+    predictions = perfect().logits(evaluation).argmax(axis=1)
+    prediction = selection_module.interval(labels, predictions, speakers, 3)
+    confidence = speaker_bootstrap(
+        labels, predictions, speakers, 3, metrics=("unweighted_accuracy",), confidence_level=0.9
+    )["intervals"]["unweighted_accuracy"]
+    assert prediction["confidence_level"] == 0.9
+    assert prediction["high"] - prediction["low"] > 100 * (confidence[1] - confidence[0]) + 1
