@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bench.harness import EXTRA_CORPORA, REPO, SAMPLE, SHARED_CORPORA, SHARED_RAVDESS
+from ser_hf.cli.flags import model_paths
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.kfold import kfold_row, run_kfold
-from ser_hf.recipe.overrides import command_line_values, model_paths
+from ser_hf.recipe.overrides import command_line_values
 from ser_hf.recipe.yaml_io import read_recipe_file
 
 #: The corpus the benchmark's folds split; a merged recipe's other corpora train in every fold.

@@ -63,12 +63,12 @@ from bench.harness import (
     write_fixed_length,
     write_json,
 )
+from ser_hf.cli.flags import model_paths as parse_model_paths
 from ser_hf.cli.loco import add_model_path_argument
 from ser_hf.experiments.kfold import kfold_values
 from ser_hf.experiments.results import machine_description
+from ser_hf.model_location import with_model_path
 from ser_hf.recipe import Recipe
-from ser_hf.recipe.overrides import model_paths as parse_model_paths
-from ser_hf.recipe.overrides import with_model_path
 from ser_hf.recipe.yaml_io import read_recipe_file
 from ser_hf.training.run_recipe import run_parsed_recipe
 

@@ -27,12 +27,12 @@ import numpy as np
 from bench.harness import means_over_corpora
 from ser_hf.adaptation.trained_model import trained_model_facts
 from ser_hf.atomic_files import write_text_atomic
+from ser_hf.cli.flags import key_value_pairs
 from ser_hf.errors import RecipeError
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX, CurveCorpus
 from ser_hf.experiments.results import read_result_file, run_fields
 from ser_hf.inputs.degradations import parse_conditions
-from ser_hf.recipe.overrides import key_value_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 #: The conditions of issue 86's targets: noise at 10 and 0 dB SNR, telephone, Opus at 12 kbit/s, a room of RT60 0.6 s.

@@ -1,14 +1,17 @@
 """Whether a model name is a local folder that is not there, answered from the name and the file system alone: no
 torch, transformers or datasets is imported, so that ``ser-hf predict outputs/dmeo clip.wav`` says "No such folder"
 at once instead of after seconds of imports. The Hub side of finding a model (the cache, one lookup without retries)
-is :func:`ser_hf.models.runtime.location.check_model_location`, which starts with :func:`check_local_model_path`."""
+is :func:`ser_hf.models.runtime.location.check_model_location`, which starts with :func:`check_local_model_path`.
+
+A local copy of a Hub checkpoint stands in for it here too (:func:`with_model_path`: ``--model_path ID=FOLDER`` of
+the experiment commands), so that the experiments and the commands share one rule."""
 
 from __future__ import annotations
 
 import difflib
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -64,4 +67,12 @@ def check_local_model_path(name_or_path: Union[str, os.PathLike]) -> None:
         raise ModelNotFoundError(f"No such folder: {name} ({reason}).{closest_folder(path)}")
 
 
-__all__ = ["ModelNotFoundError", "check_local_model_path", "closest_folder", "looks_local"]
+def with_model_path(values: Mapping[str, Any], paths: Optional[Mapping[str, str]]) -> dict[str, Any]:
+    """A copy of recipe ``values`` loading the local folder `paths` gives for its ``model_name_or_path``, if any."""
+    result = dict(values)
+    if result.get("model_name_or_path") in (paths or {}):
+        result["model_name_or_path"] = paths[result["model_name_or_path"]]
+    return result
+
+
+__all__ = ["ModelNotFoundError", "check_local_model_path", "closest_folder", "looks_local", "with_model_path"]

@@ -13,10 +13,10 @@ import argparse
 
 import yaml
 
-from ..recipe.overrides import key_value_pairs
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, speaker_ids
 from .errors import RESUME_HINT
+from .flags import key_value_pairs
 
 
 def add_adapt_parser(commands) -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import yaml
 
 from ..data.constants import CORPUS_NAMES, VERIFY_LEVELS
 from ..data.errors import CorpusError
-from ..recipe.overrides import key_value_pairs
+from .flags import key_value_pairs
 
 #: load_corpus arguments with a flag of their own (not accepted through --option).
 CORPUS_ARGUMENTS = ("sampling_rate", "label_map", "labels", "skip_invalid", "verify")

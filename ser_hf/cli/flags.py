@@ -15,6 +15,8 @@ import contextlib
 import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
+from ..errors import RecipeError
+
 #: The attribute of an action that holds the spellings it takes without showing them (:func:`accept_both_spellings`).
 HIDDEN_SPELLINGS = "hidden_option_strings"
 
@@ -182,7 +184,29 @@ def add_speaker_check_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def key_value_pairs(
+    items: Sequence[str], option: str, example: str = "KEY=VALUE", allow_empty: bool = True
+) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeated flag as a dict of strings (an empty VALUE where `allow_empty`); the error
+    names the flag (`option`) as typed and shows the form (`example`)."""
+    pairs = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or not (allow_empty or value.strip()):
+            raise RecipeError(f"{option} {item!r} is not of the form {example}.")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def model_paths(items: Sequence[str], option: str = "--model_path") -> dict[str, str]:
+    """``ID=FOLDER`` items (``--model_path``: load FOLDER wherever a recipe's ``model_name_or_path`` is ID, a local
+    copy of a Hub checkpoint) as a mapping; the error names the flag as typed."""
+    return key_value_pairs(items, option, "ID=FOLDER, e.g. openai/whisper-base=PATH", allow_empty=False)
+
+
 __all__ = [
+    "key_value_pairs",
+    "model_paths",
     "FullFlagsParser",
     "accept_both_spellings",
     "add_speaker_check_argument",

@@ -46,7 +46,8 @@ def add_kfold_parser(commands) -> argparse.ArgumentParser:
 
 def kfold_command(args: argparse.Namespace) -> int:
     from ..experiments.kfold import EXPERIMENT, kfold_row, run_kfold
-    from ..recipe.overrides import command_line_values, model_paths
+    from ..recipe.overrides import command_line_values
+    from .flags import model_paths
 
     check_result_file("--output", args.output, EXPERIMENT)  # before any work: a folder, a link, another file
 

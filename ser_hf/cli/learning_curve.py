@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from ..recipe.overrides import key_value_pairs
 from .commands import COMMANDS
 from .corpus_arguments import csv_list, speaker_ids
 from .errors import RESUME_HINT
+from .flags import key_value_pairs
 from .output_paths import check_result_file
 
 

@@ -61,7 +61,7 @@ def add_loco_parser(commands) -> argparse.ArgumentParser:
 
 
 def add_model_path_argument(parser: argparse.ArgumentParser) -> None:
-    """``--model_path ID=FOLDER`` (repeatable), read by :func:`ser_hf.recipe.overrides.model_paths`."""
+    """``--model_path ID=FOLDER`` (repeatable), read by :func:`ser_hf.cli.flags.model_paths`."""
     parser.add_argument(
         "--model_path",
         "--model-path",
@@ -75,7 +75,8 @@ def add_model_path_argument(parser: argparse.ArgumentParser) -> None:
 
 def loco_command(args: argparse.Namespace) -> int:
     from ..experiments.loco import EXPERIMENT, loco_row, run_loco
-    from ..recipe.overrides import command_line_values, model_paths
+    from ..recipe.overrides import command_line_values
+    from .flags import model_paths
 
     check_result_file("--output", args.output, EXPERIMENT)  # before any work: a folder, a link, another file
 

@@ -106,7 +106,8 @@ class KFold(Protocol):
         return {"split_protocol": "kfold", "num_folds": self.folds}
 
     def resolve(self, recipe, raw, values, run_dir, overrides, model_paths) -> None:
-        from ..recipe.overrides import apply_overrides, with_model_path
+        from ..model_location import with_model_path
+        from ..recipe.overrides import apply_overrides
         from ..training import ensemble
 
         self.recipe, self.run_dir = recipe, run_dir

@@ -126,7 +126,7 @@ def in_play_values(
     """The recipe's `values` (its overrides applied) on its merged corpora in play (`corpora` of them, by name; all by
     default), its split keys dropped, and the names of the corpora in play. `model_paths` loads a local folder wherever
     ``model_name_or_path`` names a Hub checkpoint."""
-    from ..recipe.overrides import with_model_path
+    from ..model_location import with_model_path
 
     values = LeaveOneCorpusOut.without_split(values)
     if selects_on_validation(values):

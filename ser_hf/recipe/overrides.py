@@ -106,43 +106,12 @@ def overridden_keys(overrides: Mapping[str, Any]) -> set[str]:
     return {key.partition(".")[0] for key in overrides}
 
 
-def key_value_pairs(
-    items: Sequence[str], option: str, example: str = "KEY=VALUE", allow_empty: bool = True
-) -> dict[str, str]:
-    """``KEY=VALUE`` items of a repeated flag as a dict of strings (an empty VALUE where `allow_empty`); the error
-    names the flag (`option`) as typed and shows the form (`example`)."""
-    pairs = {}
-    for item in items:
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip() or not (allow_empty or value.strip()):
-            raise RecipeError(f"{option} {item!r} is not of the form {example}.")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
-def model_paths(items: Sequence[str], option: str = "--model_path") -> dict[str, str]:
-    """``ID=FOLDER`` items (``--model_path``: load FOLDER wherever a recipe's ``model_name_or_path`` is ID, a local
-    copy of a Hub checkpoint) as a mapping; the error names the flag as typed."""
-    return key_value_pairs(items, option, "ID=FOLDER, e.g. openai/whisper-base=PATH", allow_empty=False)
-
-
-def with_model_path(values: Mapping[str, Any], paths: Optional[Mapping[str, str]]) -> dict[str, Any]:
-    """A copy of recipe ``values`` loading the local folder `paths` gives for its ``model_name_or_path``, if any."""
-    result = dict(values)
-    if result.get("model_name_or_path") in (paths or {}):
-        result["model_name_or_path"] = paths[result["model_name_or_path"]]
-    return result
-
-
 __all__ = [
     "apply_overrides",
     "check_dotted_key",
     "command_line_values",
-    "key_value_pairs",
-    "model_paths",
     "overridden_keys",
     "read_recipe_values",
     "recipe_keys",
     "set_value",
-    "with_model_path",
 ]

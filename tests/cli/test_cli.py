@@ -216,3 +216,20 @@ def test_the_command_lines_docstring_shows_every_command():
     usage = ser_hf.cli.__doc__.split("\n\n")[1]
     missing = [name for name in COMMANDS if f"ser-hf {name} " not in usage]
     assert not missing, f"ser_hf/cli/__init__.py's usage lines lack {missing}"
+
+
+def test_key_value_and_id_folder_flags_are_read_once_with_the_flag_named():
+    from ser_hf.cli.flags import key_value_pairs, model_paths
+    from ser_hf.errors import RecipeError
+
+    assert key_value_pairs(["csv_path=a.csv", "corpus_name = mine", "calm="], "--option") == {
+        "csv_path": "a.csv",
+        "corpus_name": "mine",
+        "calm": "",  # --label-map calm= drops a label
+    }
+    with pytest.raises(RecipeError, match="--option 'csv_path' is not of the form KEY=VALUE"):
+        key_value_pairs(["csv_path"], "--option")
+    assert model_paths(["openai/whisper-base=/m/wb"]) == {"openai/whisper-base": "/m/wb"}
+    for item in ("openai/whisper-base", "openai/whisper-base=", "=/m/wb"):
+        with pytest.raises(RecipeError, match=f"--model-path '{item}' is not of the form ID=FOLDER"):
+            model_paths([item], "--model-path")

@@ -128,7 +128,7 @@ def test_the_recipe_is_folded_as_the_benchmark_folds_it(tmp_path):
 def test_model_path_must_be_id_equals_folder_and_replaces_only_that_id(tmp_path, recipe, capsys):
     """``--model_path`` must be ID=FOLDER (the flag named as typed, nothing written); a recipe's Hub id is replaced
     by the local folder given for it, and nothing else."""
-    from ser_hf.recipe.overrides import with_model_path
+    from ser_hf.model_location import with_model_path
 
     command = ["kfold", str(recipe), "--output", str(tmp_path / "k.json"), "--model_path", "openai/whisper-base"]
     assert cli_main(command) == 2

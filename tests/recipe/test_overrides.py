@@ -10,8 +10,6 @@ from ser_hf.errors import RecipeError
 from ser_hf.recipe.overrides import (
     apply_overrides,
     command_line_values,
-    key_value_pairs,
-    model_paths,
     read_recipe_values,
     set_value,
 )
@@ -68,17 +66,3 @@ def test_a_dotted_command_line_key_overrides_one_entry_and_is_checked():
     }
     with pytest.raises(RecipeError, match="--model_confg.dropout: unknown recipe key 'model_confg'"):
         command_line_values(["--model_confg.dropout", "0.1"])
-
-
-def test_key_value_and_id_folder_flags_are_read_once_with_the_flag_named():
-    assert key_value_pairs(["csv_path=a.csv", "corpus_name = mine", "calm="], "--option") == {
-        "csv_path": "a.csv",
-        "corpus_name": "mine",
-        "calm": "",  # --label-map calm= drops a label
-    }
-    with pytest.raises(RecipeError, match="--option 'csv_path' is not of the form KEY=VALUE"):
-        key_value_pairs(["csv_path"], "--option")
-    assert model_paths(["openai/whisper-base=/m/wb"]) == {"openai/whisper-base": "/m/wb"}
-    for item in ("openai/whisper-base", "openai/whisper-base=", "=/m/wb"):
-        with pytest.raises(RecipeError, match=f"--model-path '{item}' is not of the form ID=FOLDER"):
-            model_paths([item], "--model-path")

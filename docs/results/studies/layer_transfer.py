@@ -38,6 +38,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from bench.harness import SHARED_CORPORA, add_threads_argument, set_threads
+from ser_hf.cli.flags import model_paths as parse_model_paths
 from ser_hf.cli.loco import add_model_path_argument
 from ser_hf.data.corpora import CORPORA
 from ser_hf.data.dataset_info import column_values
@@ -46,7 +47,6 @@ from ser_hf.experiments.loco import loco_values, shared_labels
 from ser_hf.experiments.results import machine_description, run_fields
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
 from ser_hf.recipe import Recipe
-from ser_hf.recipe.overrides import model_paths as parse_model_paths
 from ser_hf.training.data_stage import prepare_recipe_data
 
 #: The candidates when ``--layers`` is not given (Whisper base: layers 0-6).

@@ -38,9 +38,9 @@ from docs.results.studies.layer_transfer import (
     probe_report,
     standardised,
 )
+from ser_hf.cli.flags import model_paths as parse_model_paths
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.results import machine_description
-from ser_hf.recipe.overrides import model_paths as parse_model_paths
 from ser_hf.training.self_training import pick_pseudo_labels
 
 DEFAULT_CANDIDATES = ("0.3:0", "0.3:1", "0.3:2", "0.5:1", "0.5:2", "0.8:1", "0.8:2")

@@ -46,10 +46,10 @@ from docs.results.studies.layer_transfer import (
     probe_report,
     standardised,
 )
+from ser_hf.cli.flags import model_paths as parse_model_paths
 from ser_hf.errors import RecipeError
 from ser_hf.experiments.results import machine_description
 from ser_hf.inputs.speaker_normalization import ENCODER_STATES_COLUMN
-from ser_hf.recipe.overrides import model_paths as parse_model_paths
 
 DEFAULT_CANDIDATES = (
     "corpus",

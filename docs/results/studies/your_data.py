@@ -28,9 +28,9 @@ from pathlib import Path
 import yaml
 
 from bench.harness import REPO, SHARED_CORPORA
+from ser_hf.cli.flags import model_paths as parse_model_paths
 from ser_hf.cli.loco import add_model_path_argument
 from ser_hf.experiments.results import machine_description, source_commit
-from ser_hf.recipe.overrides import model_paths as parse_model_paths
 
 GUIDE = REPO / "docs" / "guides" / "your-data.md"
 #: The folder's split: one speaker validates, two test, the other six train.
