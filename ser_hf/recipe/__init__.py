@@ -20,7 +20,6 @@ _EXPORTS = {
     "ModelArguments": ".model_arguments",
     "SERTrainingArguments": ".training_arguments",
     "RecipeError": "..errors",
-    "unknown_key_message": "..errors",
     "command_line_values": ".overrides",
     "read_recipe_values": ".overrides",
     "recipe_keys": ".overrides",
