@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any, Optional
 
+from ..atomic_files import write_text_atomic
 from .fields import RANGE, TRAINING_ARGUMENTS_FACTS
 from .schema import REFRESH_COMMAND, SCHEMA_FILE
 from .value_forms import type_name
@@ -79,7 +80,7 @@ def schema_text(schema: dict[str, Any]) -> str:
 
 def main() -> int:
     """Write :data:`~ser_hf.recipe.schema.SCHEMA_FILE` again from the dataclasses."""
-    SCHEMA_FILE.write_text(schema_text(build_schema()), encoding="utf-8")
+    write_text_atomic(SCHEMA_FILE, schema_text(build_schema()))
     sys.stdout.write(f"wrote {SCHEMA_FILE}\n")
     return 0
 
