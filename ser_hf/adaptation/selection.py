@@ -37,8 +37,8 @@ is refitted on every labelled clip.
 speakers are classified by the candidate that the same choice, run on the other speakers alone, keeps. Its interval is
 a :data:`ESTIMATE_CONFIDENCE` prediction interval for the UA of a new group of as many speakers (speaker bootstrap:
 the figure moves with the draw of the labelled speakers and with the new group's own, so a confidence interval of the
-labelled speakers' figure held the UA of new speakers in only 68 % of the learning curve's cells; a clip interval,
-said, below five speakers). The model
+labelled speakers' figure held the UA of new speakers in only 68 % of the learning curve's cells; from two to four
+speakers Student's t over their figures, and a clip interval for one, said). The model
 before adaptation needs no nesting (nothing is fitted): its figure is what ``ser-hf evaluate`` gives on the labelled
 clips with the same recordings. Below :data:`MIN_ESTIMATE_CLIPS_PER_LABEL` labelled clips per emotion or two
 speakers, no figure is printed: the line says so instead.
@@ -292,8 +292,8 @@ def unweighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
 def interval(labels: np.ndarray, predictions: np.ndarray, speakers: Sequence[Hashable], num_labels: int) -> dict:
     """The :data:`ESTIMATE_CONFIDENCE` interval of where the UA of out-of-fold predictions falls on a new group of as
     many speakers: a speaker-bootstrap prediction interval from five speakers (the scored speakers' own draw and the
-    new group's, :func:`~ser_hf.evaluation.bootstrap.speaker_prediction_interval`), a clip interval below (said in
-    ``method``)."""
+    new group's, :func:`~ser_hf.evaluation.bootstrap.speaker_prediction_interval`), Student's t from two to four
+    speakers, a clip interval for one (said in ``method``)."""
     from ..evaluation.bootstrap import speaker_prediction_interval
 
     result = speaker_prediction_interval(
@@ -381,9 +381,16 @@ def estimate_line(selection: Mapping[str, Any]) -> str:
     if before is not None and before.get("ua") is not None and not selection["unchanged"]:
         text += f"; the model before adaptation: {_figure(before)}"
     nested = "nested cross-validation" if estimate.get("nested") else "cross-validated"
-    return f"{text} ({kept}; {nested}, {selection['cross_validation']}" + (
-        "; a clip interval: too few speakers for a speaker interval)" if "clip" in estimate["method"] else ")"
-    )
+    return f"{text} ({kept}; {nested}, {selection['cross_validation']}{_interval_caveat(estimate['method'])})"
+
+
+def _interval_caveat(method: str) -> str:
+    """What the reader should know about an interval that is not a speaker bootstrap's."""
+    if "clip" in method:
+        return "; a clip interval: one speaker says nothing of how new speakers differ"
+    if "Student" in method:
+        return "; a Student's t interval: too few speakers to resample"
+    return ""
 
 
 @dataclass

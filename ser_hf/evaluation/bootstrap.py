@@ -237,18 +237,21 @@ def speaker_prediction_interval(
     speakers, so the interval here is the observed figure plus the percentiles of (a resample of `new_speakers`
     speakers' figure - a resample of the scored speakers' figure), both drawn independently from the scored speakers
     (about sqrt(2) times the confidence interval's width at equal sizes). ``reliable`` is false below
-    :data:`MIN_RELIABLE_SPEAKERS` speakers, where no speaker resampling says much; the interval is then the clip
-    bootstrap's (:func:`clip_bootstrap_intervals`, ``method`` says so), which says how far the figure moves over
-    these clips only."""
+    :data:`MIN_RELIABLE_SPEAKERS` speakers, where speaker resampling says little: from two to four speakers the
+    interval is Student's t over the speakers' own figures (:func:`_small_sample_prediction`), and for one speaker the
+    clip bootstrap's (:func:`clip_bootstrap_intervals`), which says how far the figure moves over these clips only
+    (``method`` says which)."""
     names, confusions = speaker_confusions(labels, predictions, speakers, num_classes)
     count, new_count = len(names), new_speakers or len(names)
     observed = float(metrics_from_confusion(confusions.sum(axis=0))[metric])
     result = {"confidence_level": confidence_level, "n_resamples": n_resamples, "speakers": count}
-    if count < MIN_RELIABLE_SPEAKERS:
+    if count < 2:
         clips = clip_bootstrap_intervals(
             confusions.sum(axis=0), metrics=(metric,), confidence_level=confidence_level, n_resamples=n_resamples
         )
         return {**result, "method": clips["method"], "reliable": False, "interval": clips["intervals"][metric]}
+    if count < MIN_RELIABLE_SPEAKERS:
+        return {**result, **_small_sample_prediction(confusions, observed, new_count, metric, confidence_level)}
     generator = np.random.default_rng(seed)
     statistic = _resampled_metric(confusions, metric)
     scored = statistic(generator.integers(0, count, size=(n_resamples, count)))
@@ -259,6 +262,30 @@ def speaker_prediction_interval(
         **result,
         "method": f"speaker bootstrap prediction interval: the figure of a new group of {new_count} speakers",
         "reliable": True,
+        "new_speakers": new_count,
+        "interval": [float(low), float(high)],
+    }
+
+
+def _small_sample_prediction(
+    confusions: np.ndarray, observed: float, new_count: int, metric: str, confidence_level: float
+) -> dict[str, Any]:
+    """A prediction interval from two to four speakers, too few to resample: the observed figure plus or minus
+    Student's t quantile (``speakers - 1`` degrees of freedom) times the spread of the speakers' own figures times
+    ``sqrt(1 / speakers + 1 / new_count)``, the textbook interval for the mean of a new sample."""
+    from scipy.stats import t as student_t
+
+    each = np.asarray(metrics_from_confusion(confusions)[metric], dtype=np.float64)
+    count = len(confusions)
+    spread = float(np.nanstd(each, ddof=1)) if np.isfinite(each).sum() > 1 else 0.0
+    half = float(student_t.ppf((1 + confidence_level) / 2, count - 1)) * spread * np.sqrt(1 / count + 1 / new_count)
+    low, high = np.clip([observed - half, observed + half], 0.0, 1.0)
+    return {
+        "method": (
+            f"Student's t prediction interval over {count} speakers' figures (too few to resample): the figure of "
+            f"a new group of {new_count} speakers"
+        ),
+        "reliable": False,
         "new_speakers": new_count,
         "interval": [float(low), float(high)],
     }

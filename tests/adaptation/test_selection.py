@@ -118,7 +118,7 @@ def test_a_tie_goes_to_the_simpler_candidate_and_a_gain_must_exceed_one_clips_wo
     features, labels, speakers = clusters(3, 2)
     selection = select_adaptation(perfect(), features, features, labels, speakers)
     assert selection.chosen.name == "unchanged"  # every candidate scores 100: the simplest is kept
-    assert "too few speakers for a speaker interval" in selection.estimate_line()  # 3 speakers: a clip interval
+    assert "a Student's t interval: too few speakers to resample" in selection.estimate_line()  # 3 speakers
 
 
 def test_pseudo_labelled_clips_train_but_are_never_scored():

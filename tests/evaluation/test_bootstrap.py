@@ -175,8 +175,21 @@ def test_the_prediction_interval_holds_a_new_group_of_speakers_where_the_confide
     assert held_by_confidence / trials <= held_by_prediction / trials - 0.05  # 0.82 measured
 
 
-def test_the_prediction_interval_falls_back_to_a_clip_interval_below_five_speakers_and_says_so():
-    result = speaker_prediction_interval(*_scored_speakers(3), 4, confidence_level=0.9)
-    assert not result["reliable"] and "clip bootstrap" in result["method"]
-    low, high = result["interval"]
+def test_below_five_speakers_the_prediction_interval_is_students_t_and_still_holds_new_speakers():
+    """Four speakers are too few to resample: the interval is Student's t over their own figures, which holds the UA
+    of four new speakers about 90 % of the time at 90 % (0.92 over 200 draws measured; 60 here); one speaker gets
+    the clip bootstrap, said as such."""
+    held = 0
+    for trial in range(60):
+        population = np.random.default_rng(trial).uniform(0.35, 0.85, size=8)
+        scored = _scored_speakers(4, accuracy_of=lambda s: population[s], seed=trial)
+        new = _scored_speakers(4, accuracy_of=lambda s: population[4 + s], seed=1000 + trial)
+        truth = metrics_from_confusion(speaker_confusions(*new, 4)[1].sum(axis=0))["unweighted_accuracy"]
+        result = speaker_prediction_interval(*scored, 4, confidence_level=0.9)
+        assert not result["reliable"] and "Student's t" in result["method"] and "4 speakers" in result["method"]
+        held += result["interval"][0] <= truth <= result["interval"][1]
+    assert held / 60 >= 0.83
+    alone = speaker_prediction_interval(*_scored_speakers(1), 4, confidence_level=0.9)
+    assert not alone["reliable"] and "clip bootstrap" in alone["method"]
+    low, high = alone["interval"]
     assert 0.0 <= low < high <= 1.0
