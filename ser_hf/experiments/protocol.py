@@ -12,6 +12,7 @@ each cell, and writes the summary with its speaker-bootstrap interval.
 
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Optional
@@ -65,7 +66,7 @@ def cell_scores(evaluation: Mapping[str, Any]) -> dict[str, float]:
     return {name: round(100 * evaluation[name], 2) for name in METRICS}
 
 
-class Protocol:
+class Protocol(abc.ABC):
     """An evaluation protocol: which cells exist and how each is trained; :func:`run_protocol` runs it.
 
     A subclass sets the class attributes and implements :meth:`resolve`, :meth:`settings`, :meth:`cells`,
@@ -122,8 +123,10 @@ class Protocol:
         model_paths: Mapping[str, str],
     ) -> None:
         """Set :attr:`values` from the recipe file's `raw` values and those `overrides` changed (`values`), training
-        under `run_dir`, ``model_name_or_path`` read from the local folder `model_paths` gives for it."""
-        raise NotImplementedError
+        under `run_dir`, ``model_name_or_path`` read from the local folder `model_paths` gives for it. Only
+        :func:`run_protocol` calls it: a protocol that trains its cells through :func:`train_cells` alone (the leakage
+        study) need not implement it."""
+        raise TypeError(f"{type(self).__name__} is not run by run_protocol: it reads no recipe values (resolve)")
 
     def fingerprint(self) -> dict[str, Any]:
         """What the cells train (the result file's ``recipe_values``): the resolved values, sorted."""
@@ -139,21 +142,21 @@ class Protocol:
 
     def settings(self) -> dict[str, Any]:
         """The protocol's own settings (its arguments, its runs' folder): a result file written with others is
-        refused."""
-        raise NotImplementedError
+        refused. Only :func:`run_protocol` calls it (as :meth:`resolve`)."""
+        raise TypeError(f"{type(self).__name__} is not run by run_protocol: it records no settings")
 
+    @abc.abstractmethod
     def cells(self) -> dict[str, Any]:
         """Every cell, by key, with what :meth:`train` needs to train it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def train(self, todo: list[tuple[str, Any]]) -> Iterable[tuple[dict[str, Any], Mapping[str, Any]]]:
         """Train the cells `todo` (key and :meth:`cells`' value each); yield each cell's result file row (its key
         first) and its test evaluation (a report's ``evaluation["test"]`` as a dict)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def summarize(self, cells: list[dict]) -> dict[str, Any]:
         """The summary of the result file's cells."""
-        raise NotImplementedError
 
 
 def check_overrides(protocol: type[Protocol] | Protocol, overrides: Mapping[str, Any]) -> None:
@@ -245,6 +248,7 @@ def run_protocol(
     }
     evaluations: list[Mapping[str, Any]] = []
 
+    @abc.abstractmethod
     def summarize(cells: list[dict]) -> dict[str, Any]:
         summary = protocol.summarize(cells)
         pooled = pooled_intervals(evaluations) if protocol.pools_cells and evaluations else None
