@@ -22,9 +22,21 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from .errors import AdaptationError
-from .selection import AS_SAVED, STATISTICS_RULES, Classifier, Selection, select_adaptation, training_statistics
+from .selection import (
+    AS_SAVED,
+    PROJECTOR_RULES,
+    STATISTICS_RULES,
+    Classifier,
+    PooledStates,
+    Selection,
+    select_adaptation,
+    training_statistics,
+)
 
 logger = logging.getLogger(__name__)
+
+#: The two standardisations of each statistics rule: as the adaptation trains, as inference gives.
+SIDES = ("training", "evaluation")
 
 
 @dataclass
@@ -32,7 +44,8 @@ class LabelledStates:
     """The labelled clips as the selection reads them: each clip's path, label (index into ``labels``), speaker,
     whether it is scored in the cross-validation (pseudo-labelled clips, and clips the model was fitted on, only
     train), and its projected representation standardised for training and for evaluation under each statistics rule
-    (:data:`~.selection.STATISTICS_RULES`; the model's own first)."""
+    (:data:`~.selection.STATISTICS_RULES`; the model's own first); ``pooled``, the projector's inputs, where the
+    projector reads pooled states."""
 
     paths: list[str]
     labels: np.ndarray
@@ -44,22 +57,41 @@ class LabelledStates:
     statistics: dict[str, Any]
     normalizations: dict[str, Optional[dict[str, Any]]] = field(default_factory=dict)
     digests: list[str] = field(default_factory=list)
+    pooled: Optional[PooledStates] = None
 
 
-def projected_representation(model, feature_extractor, rows: Sequence[Mapping[str, Any]], plan) -> np.ndarray:
+def head_inputs(
+    model, feature_extractor, rows: Sequence[Mapping[str, Any]], plan
+) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """Each row's input to the model's ``classifier`` (after the projector; the model's own head on cached pooled
-    encoder states, in evaluation mode), standardised with ``plan``'s statistics."""
+    encoder states, in evaluation mode), standardised with ``plan``'s statistics; and its input to the projector where
+    the projector reads one pooled vector per clip whose projection is that input (Whisper's ``layer_statistics``
+    pooling), `None` otherwise (a projector of frames, pooled after)."""
     from ..inputs.fast_mode import head_logits
 
-    captured = []
-    hook = model.classifier.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    captured: dict[str, list] = {"classifier": [], "projector": []}
+    hooks = [
+        getattr(model, name).register_forward_hook(
+            lambda module, inputs, output, name=name: captured[name].append(inputs[0].detach().float().cpu().numpy())
+        )
+        for name in captured
+    ]
     try:
         head_logits(model, feature_extractor, rows, plan)
     finally:
-        hook.remove()
-    if not captured:
-        return np.zeros((0, model.classifier.in_features))
-    return np.concatenate([tensor.detach().float().cpu().numpy() for tensor in captured]).astype(np.float64)
+        for hook in hooks:
+            hook.remove()
+    if not captured["classifier"]:
+        return np.zeros((0, model.classifier.in_features)), None
+    projected = np.concatenate(captured["classifier"]).astype(np.float64)
+    pooled = None
+    if all(batch.ndim == 2 for batch in captured["projector"]):
+        pooled = np.concatenate(captured["projector"]).astype(np.float64)
+        weight = model.projector.weight.detach().float().cpu().numpy().astype(np.float64)
+        bias = model.projector.bias.detach().float().cpu().numpy().astype(np.float64)
+        if pooled.shape[0] != projected.shape[0] or not np.allclose(pooled @ weight.T + bias, projected, atol=1e-3):
+            pooled = None
+    return projected, pooled
 
 
 def unlabelled_normalization(feature_extractor, encoded, model):
@@ -316,21 +348,28 @@ def labelled_states(
     scored = _scored_clips(paths, [digest_of[path] for path in paths], scored_paths, fitted_digests, statistics)
     group = next(iter(plans.values()))[1]
     rows = _states_rows(encoded, group.group_column if group is not None else "speaker_id")
+    inputs = {
+        (rule, side): head_inputs(model, feature_extractor, rows, plan[index])
+        for rule, plan in plans.items()
+        for index, side in enumerate(("training", "evaluation"))
+    }
+    # The projector's inputs under the rules a projector+head candidate may be saved with (PROJECTOR_RULES).
+    projector_rules = [rule for rule in plans if rule in PROJECTOR_RULES]
+    pooled = None
+    if projector_rules and all(inputs[rule, side][1] is not None for rule in projector_rules for side in SIDES):
+        pooled = PooledStates(*({rule: inputs[rule, side][1] for rule in projector_rules} for side in SIDES))
     return LabelledStates(
         paths=paths,
         labels=label_ids,
         label_names=names,
         speakers=speakers,
         scored=scored,
-        training={
-            rule: projected_representation(model, feature_extractor, rows, plan[0]) for rule, plan in plans.items()
-        },
-        evaluation={
-            rule: projected_representation(model, feature_extractor, rows, plan[1]) for rule, plan in plans.items()
-        },
+        training={rule: inputs[rule, "training"][0] for rule in plans},
+        evaluation={rule: inputs[rule, "evaluation"][0] for rule in plans},
         statistics=statistics,
         normalizations={rule: plan[1].to_dict() if plan[1] is not None else None for rule, plan in plans.items()},
         digests=[digest_of[path] for path in paths],
+        pooled=pooled,
     )
 
 
@@ -349,11 +388,25 @@ def start_classifier(model, label_names: Sequence[str]) -> tuple[Classifier, boo
     return Classifier(start_weight / temperature, start_bias / temperature), bool(new)
 
 
-def set_classifier(model, classifier: Classifier, label_names: Sequence[str]) -> None:
+def set_classifier(
+    model, classifier: Classifier, label_names: Sequence[str], pooled: Optional[PooledStates] = None
+) -> None:
     """Give `model` the chosen classifier on the user's labels (stored in the model's own units: its forward pass
-    divides by the calibration temperature), keeping the classifier it started from for the speaker check."""
+    divides by the calibration temperature), keeping the classifier it started from for the speaker check; and, for
+    a classifier whose projector moved, the moved projector (from `pooled`, the states it was fitted on)."""
     import torch
     from torch import nn
+
+    if classifier.shift is not None:
+        if pooled is None:
+            raise ValueError("A classifier whose projector moved needs the pooled states it was fitted on.")
+        change = classifier.shift.weight_change(pooled.training)
+        with torch.no_grad():
+            projector = model.projector
+            projector.weight += torch.tensor(change, dtype=projector.weight.dtype, device=projector.weight.device)
+            projector.bias += torch.tensor(
+                classifier.shift.bias, dtype=projector.bias.dtype, device=projector.bias.device
+            )
 
     temperature = float(getattr(model.config, "calibration_temperature", 1.0) or 1.0)
     if not getattr(model.config, "speaker_check_classifier", None):
@@ -418,6 +471,7 @@ def fit_adaptation(
         seed=seed,
         scored=states.scored,
         label_names=states.label_names,
+        pooled=states.pooled,
     )
     selection.statistics = states.statistics
     selection.fitted_clips = list(states.digests)
@@ -427,7 +481,7 @@ def fit_adaptation(
         selection.statistics["why"] = statistics_rule_reason(selection)
         if not selection.unchanged:  # a model kept as it was keeps its rule: its estimate line says so already
             logger.warning("Statistics rule: %s.", selection.statistics["why"])
-    set_classifier(model, selection.classifier, states.label_names)
+    set_classifier(model, selection.classifier, states.label_names, states.pooled)
     apply_statistics_rule(feature_extractor, rule)
     export_model(model, feature_extractor, output_dir)
     evaluation, normalization = {}, states.normalizations.get(rule)

@@ -4,14 +4,23 @@ it is on new speakers of the same set-up that runs the way the saved model runs.
 An adaptation on a few clips can make a model worse: too few clips to move a head safely, speakers heard in one
 emotion, a set-up the model already handles. So ``ser-hf adapt`` never assumes it helps. Every candidate below is a
 new linear classifier on the model's own projected representation (the input of its ``classifier`` layer, from the
-cached pooled encoder states: seconds, no re-encoding), so each is saved as the same architecture with other weights:
+cached pooled encoder states: seconds, no re-encoding), the last with its projector moved too, so each is saved as
+the same architecture with other weights:
 
 * ``unchanged``: the model as it is (its head, on the user's labels);
 * ``head`` at :data:`HEAD_STRENGTHS`: the classifier refitted on the labelled clips (class-balanced cross-entropy,
   convex, ``scipy.optimize`` L-BFGS) with an L2 pull of the given strength towards the trained classifier (L2-SP);
 * ``prototypes``: each emotion's mean of the labelled clips in that space, scored by distance under a shared
   isotropic variance (the nearest-class-mean few-shot learner, a linear classifier in this form);
-* ``head+prototypes``: the trained head's and the prototypes' log-probabilities averaged (a product of experts).
+* ``head+prototypes``: the trained head's and the prototypes' log-probabilities averaged (a product of experts);
+* ``projector+head`` at :data:`PROJECTOR_STRENGTHS`: the projector and the classifier refitted together on the cached
+  pooled states the projector reads, with an L2 pull of the given strength towards both trained layers (what the
+  earlier adaptation through ``Trainer`` did, as one L-BFGS fit of seconds: the projector's move lies in the span of
+  the labelled clips' states, so it is fitted in that span, :func:`fit_projector_head`). It moves more than a head
+  can: the 64-wide projection itself. Listed only for models whose projector reads pooled states (Whisper's
+  ``layer_statistics`` pooling), where every emotion has :data:`MIN_CLIPS_PER_LABEL` labelled clips (a moved
+  projector moves every emotion's logits), and under the ``own`` and ``set`` statistics rules only (see
+  :data:`PROJECTOR_RULES`). Saved as the same architecture with both layers' weights changed.
 
 An emotion with fewer than :data:`MIN_CLIPS_PER_LABEL` labelled clips is not adapted: its classifier row stays the
 model's in every candidate (the log names it), unless the model lacks that emotion.
@@ -58,6 +67,9 @@ logger = logging.getLogger(__name__)
 #: The strengths of the L2 pull towards the trained classifier that the ``head`` candidates use (in units of the mean
 #: class-balanced cross-entropy per clip), strongest first.
 HEAD_STRENGTHS = (1.0, 0.1, 0.01)
+#: The strengths of the L2 pull towards the trained projector and classifier that the ``projector+head`` candidates use
+#: (the same units as :data:`HEAD_STRENGTHS`, per weight of either layer), strongest first.
+PROJECTOR_STRENGTHS = (1.0, 0.1)
 #: The weight of the trained head's log-probabilities in ``head+prototypes``.
 PROTOTYPE_MIX = 0.5
 #: Leave one speaker out up to this many labelled speakers; grouped k-fold with this many folds beyond.
@@ -88,6 +100,10 @@ MIN_LABEL_SHARE = 0.5
 #: The statistics rules a speaker-standardised model can be saved with (module text); ``AS_SAVED`` for any other.
 STATISTICS_RULES = ("own", "checked", "set")
 AS_SAVED = "as saved"
+#: The statistics rules a ``projector+head`` candidate is cross-validated and saved under: never ``checked``, whose
+#: check decides with the model's projector and the classifier it started from, so that a moved projector would make
+#: the saved model's check another than the one each fold ran.
+PROJECTOR_RULES = ("own", "set", AS_SAVED)
 
 
 @dataclass(frozen=True)
@@ -102,32 +118,79 @@ class Candidate:
     rule: str = AS_SAVED
 
 
-def candidates(new_labels: bool, rules: Sequence[str] = (AS_SAVED,)) -> list[Candidate]:
+def candidates(
+    new_labels: bool, rules: Sequence[str] = (AS_SAVED,), projector_rules: Sequence[str] = ()
+) -> list[Candidate]:
     """The candidates, simplest first, under each statistics rule of `rules` (the first is the model's own, which
     names carry no mention of); the unchanged model and the mix with its head only where the model knows every label
-    of the user's (a head cannot name an emotion it never learnt)."""
+    of the user's (a head cannot name an emotion it never learnt); ``projector+head`` last, under the rules of
+    `projector_rules` only (none: not listed)."""
     kinds = [] if new_labels else [("unchanged", "unchanged", None)]
     kinds += [(f"head (pull {strength:g})", "head", strength) for strength in HEAD_STRENGTHS]
     kinds += [] if new_labels else [("head+prototypes", "mixed", None)]
     kinds.append(("prototypes", "prototypes", None))
+    kinds += [(f"projector+head (pull {strength:g})", "projector", strength) for strength in PROJECTOR_STRENGTHS]
     listed = []
     for name, kind, strength in kinds:
         for rule in rules:
+            if kind == "projector" and rule not in projector_rules:
+                continue
             suffix = "" if rule == rules[0] else f", {rule} statistics"
             listed.append(Candidate(f"{name}{suffix}", kind, strength, rule))
     return listed
 
 
 @dataclass
+class ProjectorShift:
+    """How a ``projector+head`` candidate moves the model's projector, in kernel form: its weight by ``coefficients @
+    pooled[rows]`` (the pooled states it was fitted on, as the adaptation trains on them under `rule`: the move lies
+    in their span, as any L2-pulled fit's does), its bias by ``bias``."""
+
+    coefficients: np.ndarray
+    bias: np.ndarray
+    rows: np.ndarray
+    rule: str
+
+    def weight_change(self, pooled_training: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The change of the projector's weight `(projection width, pooled width)`."""
+        return self.coefficients @ pooled_training[self.rule][self.rows]
+
+
+@dataclass
 class Classifier:
     """A linear classifier on the projected representation, in calibrated logit units: ``logits = z @ weight.T +
-    bias``."""
+    bias``; with a ``shift``, the projector moved too (``projector+head``), whose projected representation is
+    ``z + kernel @ shift.coefficients.T + shift.bias`` (`kernel`: the clips' pooled states against those it was
+    fitted on)."""
 
     weight: np.ndarray
     bias: np.ndarray
+    shift: Optional[ProjectorShift] = None
 
-    def logits(self, projected: np.ndarray) -> np.ndarray:
+    def logits(self, projected: np.ndarray, kernel: Optional[np.ndarray] = None) -> np.ndarray:
+        if self.shift is not None:
+            if kernel is None:
+                raise ValueError("A classifier whose projector moved needs the clips' kernel against its own.")
+            projected = projected + kernel @ self.shift.coefficients.T + self.shift.bias
         return projected @ self.weight.T + self.bias
+
+
+@dataclass
+class PooledStates:
+    """The labelled clips' input to the model's projector (its pooled, standardised encoder states), under each
+    statistics rule of :data:`PROJECTOR_RULES` the selection cross-validates, as the adaptation trains on them and as
+    inference gives them; and their linear kernels (computed once, on first use)."""
+
+    training: Mapping[str, np.ndarray]
+    evaluation: Mapping[str, np.ndarray]
+    _kernels: dict = field(default_factory=dict, repr=False)
+
+    def kernels(self, rule: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(training @ training.T, evaluation @ training.T)`` under `rule`."""
+        if rule not in self._kernels:
+            training = self.training[rule]
+            self._kernels[rule] = (training @ training.T, self.evaluation[rule] @ training.T)
+        return self._kernels[rule]
 
 
 def class_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
@@ -176,6 +239,57 @@ def fit_head(
     result = minimize(loss, origin, jac=True, method="L-BFGS-B", options={"maxiter": 500})
     fitted = origin + mask * (result.x - origin)
     return Classifier(fitted[: num_labels * width].reshape(num_labels, width), fitted[num_labels * width :])
+
+
+def fit_projector_head(
+    start: Classifier,
+    projected: np.ndarray,
+    kernel: np.ndarray,
+    labels: np.ndarray,
+    strength: float,
+    rows: np.ndarray,
+    rule: str,
+) -> Classifier:
+    """The projector and classifier minimising the class-balanced cross-entropy on the labelled clips plus
+    ``strength`` times the squared distance of both layers' weights and biases from the model's (L2-SP), by L-BFGS from
+    the model's. The projector's move lies in the span of the clips' pooled states, so it is fitted in that span's
+    orthonormal coordinates (``kernel``, their Gram matrix, `(clips, clips)`: the pooled width never enters) and
+    returned in kernel form (:class:`ProjectorShift`); `projected` are the clips' projected representations, `rows`
+    and `rule` where their pooled states are found again to save the move."""
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    eigenvalues, vectors = np.linalg.eigh(kernel)
+    kept = eigenvalues > 1e-9 * max(float(eigenvalues.max()), 1e-12)
+    scales = np.sqrt(eigenvalues[kept])
+    coordinates = vectors[:, kept] * scales  # the clips' pooled states in an orthonormal basis of their span
+    num_labels, width = start.weight.shape
+    rank = coordinates.shape[1]
+    weights = class_weights(labels, num_labels)
+    onehot = np.eye(num_labels)[labels]
+    origin = np.concatenate([np.zeros(width * rank + width), start.weight.ravel(), start.bias])
+    sizes = np.cumsum([width * rank, width, num_labels * width])
+
+    def loss(parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        move, bias_move, weight, bias = np.split(parameters, sizes)
+        move, weight = move.reshape(width, rank), weight.reshape(num_labels, width)
+        shifted = projected + coordinates @ move.T + bias_move
+        log_probabilities = log_softmax(shifted @ weight.T + bias, axis=1)
+        value = -float(np.sum(weights * np.sum(onehot * log_probabilities, axis=1)))
+        residual = weights[:, None] * (np.exp(log_probabilities) - onehot)
+        toward = residual @ weight  # the gradient with respect to the projected representation
+        parts = [toward.T @ coordinates, toward.sum(axis=0), residual.T @ shifted, residual.sum(axis=0)]
+        gradient = np.concatenate([part.ravel() for part in parts])
+        offset = parameters - origin
+        return value + strength * float(offset @ offset), gradient + 2 * strength * offset
+
+    result = minimize(loss, origin, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    move, bias_move, weight, bias = np.split(result.x, sizes)
+    # The weight change is move @ V.T with V the basis (pooled states.T @ vectors / scales): in kernel form,
+    # coefficients @ pooled states.
+    coefficients = move.reshape(width, rank) @ (vectors[:, kept] / scales).T
+    shift = ProjectorShift(coefficients, bias_move, np.asarray(rows), rule)
+    return Classifier(weight.reshape(num_labels, width), bias, shift)
 
 
 def fit_prototypes(
@@ -412,24 +526,36 @@ class _Problem:
     """The labelled clips as every run of the choice reads them (the candidates, their inputs under each statistics
     rule, the labels, speakers and which clips are scored)."""
 
-    def __init__(self, start, training, evaluation, labels, speakers, new_rows, scored, seed):
+    def __init__(self, start, training, evaluation, labels, speakers, new_rows, scored, seed, pooled=None):
         self.start, self.training, self.evaluation = start, training, evaluation
         self.labels, self.speakers = labels, np.asarray([str(s) for s in speakers], dtype=object)
         self.new_rows, self.scored, self.seed = list(new_rows), scored, seed
         self.num_labels = start.weight.shape[0]
         self.rules = list(training)
-        self.listed = candidates(bool(self.new_rows), self.rules)
         # Which rows adapt is the user's clips' to say (every labelled clip counted), and the same in every fold: the
         # folds then measure the rows the saved model moves, not fewer (a fold holds fewer clips of each emotion).
         self.free = adapted_rows(labels, self.num_labels, self.new_rows)
+        # A moved projector moves every emotion's logits: only where every emotion has clips enough to adapt.
+        self.pooled = pooled if pooled is not None and self.free.all() else None
+        projector_rules = [rule for rule in PROJECTOR_RULES if self.pooled and rule in self.pooled.training]
+        self.listed = candidates(bool(self.new_rows), self.rules, projector_rules)
 
     def fit(self, candidate: Candidate, rows: np.ndarray) -> Classifier:
+        if candidate.kind == "projector":
+            kernel = self.pooled.kernels(candidate.rule)[0][np.ix_(rows, rows)]
+            projected = self.training[candidate.rule][rows]
+            return fit_projector_head(
+                self.start, projected, kernel, self.labels[rows], candidate.strength, rows, candidate.rule
+            )
         return fit_candidate(
             candidate, self.start, self.training[candidate.rule][rows], self.labels[rows], self.new_rows, self.free
         )
 
     def predict(self, classifier: Classifier, candidate: Candidate, rows: np.ndarray) -> np.ndarray:
-        return classifier.logits(self.evaluation[candidate.rule][rows]).argmax(axis=1)
+        kernel = None
+        if classifier.shift is not None:
+            kernel = self.pooled.kernels(candidate.rule)[1][np.ix_(rows, classifier.shift.rows)]
+        return classifier.logits(self.evaluation[candidate.rule][rows], kernel).argmax(axis=1)
 
     def choose(self, rows: np.ndarray, max_folds: int = MAX_FOLDS) -> _Choice:
         """The choice (module text) on the clips `rows`: folds over their scored clips (every unscored clip trains in
@@ -495,6 +621,7 @@ def select_adaptation(
     seed: int = 0,
     scored: Optional[np.ndarray] = None,
     label_names: Optional[Sequence[str]] = None,
+    pooled: Optional[PooledStates] = None,
 ) -> Selection:
     """Cross-validate every candidate under every statistics rule, refit the winner on all the labelled clips, and
     estimate the whole procedure by nested cross-validation.
@@ -512,6 +639,9 @@ def select_adaptation(
         scored (`np.ndarray` of `bool`, *optional*): the clips the estimate scores (default all); the others
             (self-training's pseudo-labelled clips, clips the model was fitted on) only train.
         label_names (`Sequence[str]`, *optional*): the labels' names, for the log and the record.
+        pooled (`PooledStates`, *optional*): the same clips' input to the model's projector under the rules of
+            :data:`PROJECTOR_RULES` (the ``projector+head`` candidates are listed only with them, and only where every
+            emotion has :data:`MIN_CLIPS_PER_LABEL` labelled clips).
     """
     if not isinstance(training, Mapping):
         training, evaluation = {AS_SAVED: training}, {AS_SAVED: evaluation}
@@ -522,7 +652,7 @@ def select_adaptation(
     else:
         new_rows = [int(row) for row in new_labels]
     names = list(label_names) if label_names else [str(label) for label in range(start.weight.shape[0])]
-    problem = _Problem(start, dict(training), dict(evaluation), labels, speakers, new_rows, scored, seed)
+    problem = _Problem(start, dict(training), dict(evaluation), labels, speakers, new_rows, scored, seed, pooled)
     if not scored.any():
         return _nothing_to_score(problem, names)
     choice = problem.choose(np.arange(len(labels)))
@@ -665,12 +795,16 @@ __all__ = [
     "Candidate",
     "Classifier",
     "HEAD_STRENGTHS",
+    "PROJECTOR_STRENGTHS",
+    "PooledStates",
+    "ProjectorShift",
     "STATISTICS_RULES",
     "Selection",
     "candidates",
     "cross_validation_folds",
     "estimate_line",
     "fit_candidate",
+    "fit_projector_head",
     "select_adaptation",
     "training_statistics",
 ]

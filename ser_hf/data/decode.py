@@ -174,7 +174,10 @@ class Pcm16Waveform:
         return np.asarray(value, dtype=np.float32) / np.float32(PCM16_SCALE)
 
     def cast_storage(self, storage: pa.Array) -> pa.Array:
-        """Any Arrow list of numbers as ``list<int16>``: floats scaled to 16-bit PCM, integers kept."""
+        """Any Arrow list of numbers as ``list<int16>``: floats scaled to 16-bit PCM, integers kept; a column of
+        nulls only (a batch of clips that could not be read) as nulls."""
+        if pa.types.is_null(storage.type):
+            return pa.nulls(len(storage), self.pa_type)
         if pa.types.is_floating(storage.type.value_type):
             values = pc.multiply(storage.flatten().cast(pa.float32()), pa.scalar(PCM16_SCALE, pa.float32()))
             low, high = PCM16_RANGE

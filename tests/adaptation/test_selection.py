@@ -130,6 +130,70 @@ def test_pseudo_labelled_clips_train_but_are_never_scored():
     assert "3 speakers" in selection.folds and selection.scores["unchanged"] == 100.0
 
 
+def hidden_emotions(speakers: int = 6, per_label: int = 5, width: int = 40, seed: int = 0):
+    """Pooled states whose emotion lies in directions the model's projector (4 wide) ignores: the projected
+    representation carries none of it, so no head can adapt, while a moved projector can. Returns the pooled states,
+    the projector's weight and bias, the labels and the speakers."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.repeat(np.arange(3), per_label), speakers)
+    speakers_of = [f"S{index // (3 * per_label)}" for index in range(len(labels))]
+    pooled = 0.5 * rng.standard_normal((len(labels), width))
+    pooled[np.arange(len(labels)), 10 + labels] += 3.0  # the emotion, in dimensions 10-12
+    projector = np.zeros((4, width))
+    projector[:, :4] = np.eye(4)  # the projector reads dimensions 0-3 only
+    return pooled, projector, np.zeros(4), labels, speakers_of
+
+
+def test_the_projector_fit_in_kernel_form_is_the_moved_projector():
+    """The projector+head fit works in the span of the clips' pooled states (their kernel): the classifier it
+    returns, on new clips' kernel against the fitted ones, gives the logits of the moved projector written out in
+    full; and it separates emotions the projection had lost, as far as its pull lets it."""
+    pooled, weight, bias, labels, _ = hidden_emotions()
+    start = Classifier(0.1 * np.ones((3, 4)), np.zeros(3))
+    rows = np.arange(len(labels))[::2]
+    projected = pooled @ weight.T + bias
+    loose = selection_module.fit_projector_head(
+        start, projected[rows], pooled[rows] @ pooled[rows].T, labels[rows], 1e-3, rows, "own"
+    )
+    moved_weight = weight + loose.shift.weight_change({"own": pooled})
+    written_out = (pooled @ moved_weight.T + bias + loose.shift.bias) @ loose.weight.T + loose.bias
+    np.testing.assert_allclose(loose.logits(projected, pooled @ pooled[rows].T), written_out, atol=1e-8)
+    held = np.arange(len(labels))[1::2]
+    assert (written_out[held].argmax(axis=1) == labels[held]).mean() > 0.9  # new clips, emotion found
+    assert (start.logits(projected).argmax(axis=1) == labels).mean() < 0.5
+    tight = selection_module.fit_projector_head(
+        start, projected[rows], pooled[rows] @ pooled[rows].T, labels[rows], 1e4, rows, "own"
+    )
+    assert np.abs(tight.shift.weight_change({"own": pooled})).max() < 1e-3
+    assert np.abs(tight.weight - start.weight).max() < 1e-3
+
+
+def test_a_moved_projector_is_kept_where_the_projection_lost_the_emotions_and_only_under_own_or_set_statistics():
+    pooled, weight, bias, labels, speakers = hidden_emotions()
+    start = Classifier(0.1 * np.ones((3, 4)), np.zeros(3))
+    projected = pooled @ weight.T + bias
+    rules = {"checked": projected, "own": projected, "set": projected}
+    states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
+    selection = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
+    assert selection.chosen.kind == "projector" and selection.chosen.rule in ("own", "set")
+    assert selection.estimate["ua"] > 90 and selection.scores["unchanged"] < 50
+    assert max(score for name, score in selection.scores.items() if "projector" not in name) < 60
+    assert not any("projector" in name and "checked" in name for name in selection.scores)
+    assert "projector+head (pull 1), own statistics" in selection.scores  # the model's own rule (checked) first
+    # Without the pooled states (a projector of frames), or an emotion short of clips, no projector candidate.
+    assert not any("projector" in name for name in select_adaptation(start, rules, rules, labels, speakers).scores)
+    short = np.flatnonzero((labels != 2) | (np.arange(len(labels)) < 3))
+    few = select_adaptation(
+        start,
+        {rule: value[short] for rule, value in rules.items()},
+        {rule: value[short] for rule, value in rules.items()},
+        labels[short],
+        [speakers[row] for row in short],
+        pooled=selection_module.PooledStates({"own": pooled[short]}, {"own": pooled[short]}),
+    )
+    assert not any("projector" in name for name in few.scores)
+
+
 def test_a_speaker_heard_in_fewer_than_half_the_labels_gets_the_statistics_of_all_the_labelled_clips():
     labels = np.array([0, 0, 0, 1, 2, 3, 0, 1])
     speakers = ["one", "one", "one", "two", "two", "two", "three", "three"]
@@ -200,7 +264,7 @@ def test_speakers_heard_in_one_emotion_no_longer_make_the_adaptation_collapse(tm
     # The head refitted, as the adaptation did before: it can only get worse than the model where the statistics
     # erase the emotion (each labelled speaker standardised with their own clips, all of one emotion).
     monkeypatch.setattr(
-        selection_module, "candidates", lambda new_labels, rules: [Candidate("head", "head", 0.01, rules[0])]
+        selection_module, "candidates", lambda new_labels, rules, *more: [Candidate("head", "head", 0.01, rules[0])]
     )
     monkeypatch.setattr(selection_module, "MIN_CLIPS_PER_LABEL", 1)  # four clips of each emotion: let every row move
     with_labels_rule = adapted("labels-rule")
@@ -254,9 +318,9 @@ def split_folders(root: Path, actors=("04", "05", "06"), labelled_per_emotion: i
     return tuple(folders)
 
 
-def evaluated_ua(model, folder: Path) -> float:
+def evaluated_ua(model, folder: Path, split: str = "auto") -> float:
     source = CorpusSource("folder", str(folder), options=FOLDER_OPTIONS)
-    (metrics,) = evaluate_model(model, source, labels=LABELLED)["evaluation"].values()
+    (metrics,) = evaluate_model(model, source, labels=LABELLED, split=split)["evaluation"].values()
     return round(100 * metrics["unweighted_accuracy"], 2)
 
 
@@ -312,7 +376,7 @@ def test_the_saved_model_applies_the_statistics_rule_the_cross_validation_chose(
     expected = {"own": ("speaker", False), "checked": ("speaker", True), "set": ("corpus", False)}
     for rule, (normalization, checked) in expected.items():
         only = [Candidate(f"head (pull 1), {rule}", "head", 1.0, rule)]
-        monkeypatch.setattr(selection_module, "candidates", lambda new_labels, rules, only=only: only)
+        monkeypatch.setattr(selection_module, "candidates", lambda new_labels, rules, *more, only=only: only)
         output = tmp_path / rule
         adapt(
             str(speaker_model),
@@ -328,6 +392,37 @@ def test_the_saved_model_applies_the_statistics_rule_the_cross_validation_chose(
         record = json.loads((output / "adaptation.json").read_text())["selection"]
         assert record["statistics_rule"] == rule and record["statistics"]["rule"] == rule
         assert record["statistics"]["why"].startswith(rule)
+
+
+def test_the_saved_model_applies_the_moved_projector_the_cross_validation_fitted(tmp_path, speaker_model, monkeypatch):
+    """A projector+head adaptation is saved as the model's own projector and classifier: ``ser-hf evaluate`` of the
+    saved model on the labelled clips gives what the selection's classifier, projector move included, gives on them
+    (the model standardised with each speaker's own statistics, as the folds were)."""
+    from ser_hf.models.runtime.loading import load_model
+
+    labelled, _, _ = split_folders(tmp_path / "clips", labelled_per_emotion=5)
+    only = [Candidate("projector+head (pull 0.1), own statistics", "projector", 0.1, "own")]
+    monkeypatch.setattr(selection_module, "candidates", lambda new_labels, rules, *more, only=only: only)
+    captured = {}
+
+    def selecting(*args, **kwargs):
+        captured.update(args=args, kwargs=kwargs, selection=select_adaptation(*args, **kwargs))
+        return captured["selection"]
+
+    monkeypatch.setattr(fitting_module, "select_adaptation", selecting)
+    adapt(str(speaker_model), labelled, tmp_path / "out", labels=LABELLED, **FOLDER_OPTIONS)
+    selection, pooled = captured["selection"], captured["kwargs"]["pooled"]
+    assert pooled is not None and selection.chosen.kind == "projector" and selection.classifier.shift is not None
+    _, evaluation, labels = captured["args"][1], captured["args"][2], captured["args"][3]
+    kernel = pooled.kernels("own")[1][:, selection.classifier.shift.rows]
+    predictions = selection.classifier.logits(evaluation["own"], kernel).argmax(axis=1)
+    expected = round(selection_module.unweighted_accuracy(labels, predictions), 2)
+    assert evaluated_ua(str(tmp_path / "out"), labelled, split="all") == expected  # its own clips: no test split
+    before, _ = load_model(speaker_model, allow_onnx=False)
+    after, _ = load_model(tmp_path / "out", allow_onnx=False)
+    assert not np.allclose(before.projector.weight.detach().numpy(), after.projector.weight.detach().numpy())
+    saved = json.loads((tmp_path / "out" / "preprocessor_config.json").read_text())
+    assert saved["normalization"] == "speaker" and not saved.get("speaker_statistics_check", False)
 
 
 # --- Inputs that must not inflate the estimate or mislabel the choice (issue 92, point 5) --------------------------

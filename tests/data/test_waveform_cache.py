@@ -114,6 +114,9 @@ def test_16_bit_pcm_reads_back_within_half_a_step_at_half_the_bytes_of_float32(t
     # Arrow's cast (a map returning float waveforms into the column) stores what pcm16_samples stores.
     cast = Pcm16Waveform().cast_storage(pa.array([samples[:5000], samples[5000:]], pa.list_(pa.float32())))
     np.testing.assert_array_equal(np.concatenate(cast.to_pylist()), stored)
+    # A batch whose every clip could not be read arrives as a column of nulls: nulls, not an AttributeError.
+    nulls = Pcm16Waveform().cast_storage(pa.nulls(3))
+    assert nulls.type == Pcm16Waveform.pa_type and nulls.null_count == 3
 
     for actor in (1, 2):
         write_audio(tmp_path / "data" / f"Actor_0{actor}" / f"03-01-05-01-01-01-0{actor}.wav", sampling_rate=22050)
