@@ -35,7 +35,8 @@ from ser_hf.experiments.results import read_result_file, run_fields
 from ser_hf.inputs.degradations import parse_conditions
 
 REPO = Path(__file__).resolve().parent.parent
-#: The conditions of issue 86's targets: noise at 10 and 0 dB SNR, telephone, Opus at 12 kbit/s, a room of RT60 0.6 s.
+#: The conditions of issue 86's targets: noise at 10 and 0 dB SNR, telephone, Opus at 12 kbit/s, a room of RT60 0.6 s
+#: (the default of ``--conditions``; a result file records its own, and every table reads them from it).
 CONDITIONS = ["pink_noise:snr=10", "pink_noise:snr=0", "telephone", "opus:bitrate=12k", "reverb:rt60=0.6"]
 
 
@@ -53,18 +54,19 @@ def sample_folder(corpus: str, data_dir: str, labels: list[str], folder: Path, c
     return clips.link_folder(folder, sorted(rows))
 
 
-def score(model: Path, folder: Path, labels: list[str]) -> dict:
-    """The model on the folder, clean and under every condition: UA and its change against clean, with intervals."""
+def score(model: Path, folder: Path, labels: list[str], conditions: list[str] = CONDITIONS) -> dict:
+    """The model on the folder, clean and under every condition of `conditions`: UA and its change against clean,
+    with intervals."""
     source = CorpusSource("folder", str(folder), options={"label_regex": LABEL_REGEX, "speaker_regex": SPEAKER_REGEX})
-    report = evaluate_model(str(model), source, split="all", labels=labels, conditions=parse_conditions(CONDITIONS))
-    conditions = report["recording_conditions"]
-    if conditions.get("failed"):  # a cell with a condition missing would not compare with the others
+    report = evaluate_model(str(model), source, split="all", labels=labels, conditions=parse_conditions(conditions))
+    scored = report["recording_conditions"]
+    if scored.get("failed"):  # a cell with a condition missing would not compare with the others
         raise RuntimeError(
             f"{model}: not scored under "
-            + "; ".join(f"{row['condition']} ({row['error']})" for row in conditions["failed"])
+            + "; ".join(f"{row['condition']} ({row['error']})" for row in scored["failed"])
         )
-    row = {"clean": round(100 * conditions["clean"]["unweighted_accuracy"], 2), "clips": conditions["clean"]["clips"]}
-    for name, condition in zip(CONDITIONS, conditions["conditions"]):
+    row = {"clean": round(100 * scored["clean"]["unweighted_accuracy"], 2), "clips": scored["clean"]["clips"]}
+    for name, condition in zip(conditions, scored["conditions"]):
         change = condition["change"]
         row[name] = {
             "unweighted_accuracy": round(100 * condition["unweighted_accuracy"], 2),
@@ -75,20 +77,21 @@ def score(model: Path, folder: Path, labels: list[str]) -> dict:
     return row
 
 
-def summary(cells: dict) -> dict:
-    """Per left-out corpus, the mean over seeds of clean UA and of each condition's UA; then the mean over corpora of
-    each seed, and those seed means' mean and range (clean, each condition, and the conditions' mean)."""
+def summary(cells: dict, conditions: list[str] = CONDITIONS) -> dict:
+    """Per left-out corpus, the mean over seeds of clean UA and of each condition's UA (of `conditions`); then the
+    mean over corpora of each seed, and those seed means' mean and range (clean, each condition, and the conditions'
+    mean)."""
 
     def value(cell: dict, column: str) -> float:
         if column == "clean":
             return cell["clean"]
         if column == "conditions":
-            return float(np.mean([cell[name]["unweighted_accuracy"] for name in CONDITIONS]))
+            return float(np.mean([cell[name]["unweighted_accuracy"] for name in conditions]))
         return cell[column]["unweighted_accuracy"]
 
     columns = {
         column: means_over_corpora((cell["test"], cell["seed"], value(cell, column)) for cell in cells.values())
-        for column in ["clean", *CONDITIONS, "conditions"]
+        for column in ["clean", *conditions, "conditions"]
     }
     by_corpus, by_seed = columns["clean"]
     return {
@@ -117,20 +120,21 @@ def markdown(document: dict) -> str:
         "clips of each emotion), clean and under each condition; per corpus the mean over seeds, and the mean over "
         "corpora with its range over seeds (change against clean in brackets).",
     ]
+    conditions = document.get("conditions", CONDITIONS)
     for name, run in document["runs"].items():
-        facts = summary(run["cells"])
+        facts = summary(run["cells"], conditions)
         lines += ["", f"## {name} ({run['loco']}; seeds {', '.join(map(str, facts['seeds'])) or 'incomplete'})", ""]
-        lines += ["| corpus left out | clean | " + " | ".join(CONDITIONS) + " | conditions' mean |"]
-        lines += ["|---|---:|" + "---:|" * (len(CONDITIONS) + 1)]
+        lines += ["| corpus left out | clean | " + " | ".join(conditions) + " | conditions' mean |"]
+        lines += ["|---|---:|" + "---:|" * (len(conditions) + 1)]
         for corpus, row in facts["by_corpus"].items():
-            cells = [f"{row[c]:.1f} ({row[c] - row['clean']:+.1f})" for c in [*CONDITIONS, "conditions"]]
+            cells = [f"{row[c]:.1f} ({row[c] - row['clean']:+.1f})" for c in [*conditions, "conditions"]]
             lines.append(f"| {corpus} | {row['clean']:.1f} | " + " | ".join(cells) + " |")
         if facts["mean"]:
             mean = facts["mean"]
             cells = [
                 f"{mean[c]['mean']:.1f} ({mean[c]['mean'] - mean['clean']['mean']:+.1f}; "
                 f"{mean[c]['range'][0]:.1f}-{mean[c]['range'][1]:.1f})"
-                for c in [*CONDITIONS, "conditions"]
+                for c in [*conditions, "conditions"]
             ]
             clean = mean["clean"]
             lines.append(
@@ -164,7 +168,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--clips-per-label", type=int, default=40)
     parser.add_argument("--samples-dir", type=Path, default=REPO / "outputs" / "robustness_samples")
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        default=CONDITIONS,
+        help="the conditions of ser-hf evaluate --conditions scored (default: issue 86's five)",
+    )
     args = parser.parse_args(argv)
+    try:
+        parse_conditions(args.conditions)
+    except ValueError as error:
+        parser.error(f"--conditions: {error}")
     try:
         runs = {name: Path(path) for name, path in key_value_pairs(args.loco, "--loco", "NAME=RESULT.json").items()}
     except RecipeError as error:
@@ -172,9 +186,14 @@ def main(argv=None) -> dict:
     document = json.loads(args.results.read_text()) if args.results.is_file() else {"runs": {}}
     if document.get("clips_per_label", args.clips_per_label) != args.clips_per_label:
         raise SystemExit(f"{args.results} holds samples of {document['clips_per_label']} clips a label: --restart")
+    if document.get("conditions", args.conditions) != args.conditions:
+        raise SystemExit(
+            f"{args.results} holds the conditions {' '.join(document['conditions'])}: give the same --conditions, or "
+            "another --results"
+        )
     document.update(
         run_fields(),
-        conditions=CONDITIONS,
+        conditions=args.conditions,
         clips_per_label=args.clips_per_label,
     )
     for name, path in runs.items():
@@ -194,12 +213,12 @@ def main(argv=None) -> dict:
                 args.samples_dir / f"{corpus}-{args.clips_per_label}",
                 args.clips_per_label,
             )
-            row = score(model, folder, [label for label in labels if label in cell["scored_labels"]])
+            row = score(model, folder, [label for label in labels if label in cell["scored_labels"]], args.conditions)
             run["cells"][key] = {"test": corpus, "seed": cell["seed"], "model": str(model), **row}
-            print(name, key, row["clean"], {c: row[c]["change"] for c in CONDITIONS}, flush=True)
+            print(name, key, row["clean"], {c: row[c]["change"] for c in args.conditions}, flush=True)
             write_results(args.results, document)
     for run in document["runs"].values():
-        run["summary"] = summary(run["cells"])
+        run["summary"] = summary(run["cells"], args.conditions)
     write_results(args.results, document)
     return document
 

@@ -64,3 +64,24 @@ def test_a_file_that_is_not_a_loco_result_is_refused_in_one_line(tmp_path):
     path.write_text(json.dumps({"rows": []}))
     with pytest.raises(SystemExit, match="--loco .*other.json: not a loco result file"):
         robustness.loco_cells(path)
+
+
+def test_a_result_file_of_other_conditions_is_summarised_and_tabled_by_its_own_conditions():
+    conditions = [*robustness.CONDITIONS, "reverb:rt60=1.0"]
+    cells = {
+        key: {**value, "reverb:rt60=1.0": {"unweighted_accuracy": value["clean"] - 9, "change": -9}}
+        for key, value in CELLS.items()
+    }
+    facts = robustness.summary(cells, conditions)
+    assert facts["mean"]["reverb:rt60=1.0"]["mean"] == 67.5 - 9
+    document = {
+        "date": "2026-11-29",
+        "commit": "abcdef0",
+        "command": "python -m bench.robustness --conditions ...",
+        "clips_per_label": 40,
+        "conditions": conditions,
+        "runs": {"general": {"loco": "loco.json", "cells": cells}},
+    }
+    table = robustness.markdown(document)
+    assert "| reverb:rt60=0.6 | reverb:rt60=1.0 | conditions' mean |" in table
+    assert "| ravdess | 75.0 | 71.0 (-4.0) | 65.0 (-10.0) | 72.0 (-3.0) | 73.0 (-2.0) | 69.0 (-6.0) | 66.0 (-9.0) |" in table
