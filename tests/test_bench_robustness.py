@@ -84,4 +84,5 @@ def test_a_result_file_of_other_conditions_is_summarised_and_tabled_by_its_own_c
     }
     table = robustness.markdown(document)
     assert "| reverb:rt60=0.6 | reverb:rt60=1.0 | conditions' mean |" in table
-    assert "| ravdess | 75.0 | 71.0 (-4.0) | 65.0 (-10.0) | 72.0 (-3.0) | 73.0 (-2.0) | 69.0 (-6.0) | 66.0 (-9.0) |" in table
+    row = "| ravdess | 75.0 | 71.0 (-4.0) | 65.0 (-10.0) | 72.0 (-3.0) | 73.0 (-2.0) | 69.0 (-6.0) | 66.0 (-9.0) |"
+    assert row in table
