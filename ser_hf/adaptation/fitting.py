@@ -351,7 +351,7 @@ def labelled_states(
     inputs = {
         (rule, side): head_inputs(model, feature_extractor, rows, plan[index])
         for rule, plan in plans.items()
-        for index, side in enumerate(("training", "evaluation"))
+        for index, side in enumerate(SIDES)
     }
     # The projector's inputs under the rules a projector+head candidate may be saved with (PROJECTOR_RULES).
     projector_rules = [rule for rule in plans if rule in PROJECTOR_RULES]

@@ -400,7 +400,7 @@ def test_the_saved_model_applies_the_moved_projector_the_cross_validation_fitted
     (the model standardised with each speaker's own statistics, as the folds were)."""
     from ser_hf.models.runtime.loading import load_model
 
-    labelled, _, _ = split_folders(tmp_path / "clips", labelled_per_emotion=5)
+    labelled, _, _ = split_folders(tmp_path / "clips")  # six clips of each emotion: every row may move
     only = [Candidate("projector+head (pull 0.1), own statistics", "projector", 0.1, "own")]
     monkeypatch.setattr(selection_module, "candidates", lambda new_labels, rules, *more, only=only: only)
     captured = {}
