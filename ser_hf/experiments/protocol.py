@@ -248,7 +248,6 @@ def run_protocol(
     }
     evaluations: list[Mapping[str, Any]] = []
 
-    @abc.abstractmethod
     def summarize(cells: list[dict]) -> dict[str, Any]:
         summary = protocol.summarize(cells)
         pooled = pooled_intervals(evaluations) if protocol.pools_cells and evaluations else None

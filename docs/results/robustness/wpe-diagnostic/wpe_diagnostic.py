@@ -1,7 +1,13 @@
 """Issue 96 diagnostic: does a WPE dereverberation front end give back what the room takes? The seed-44 room candidate's
 leave-one-corpus-out models on bench/robustness.py's samples: the clips in a room of RT60 0.6 s (the condition's own
 function), and the same clips dereverberated with nara_wpe (taps 10, delay 3, 3 iterations, STFT 512/128) before the
-encoder; and the clean clips through WPE. ser-hf evaluate (evaluate_model) scores every folder."""
+encoder; and the clean clips through WPE. ser-hf evaluate (evaluate_model) scores every folder.
+
+    PYTHONPATH=NARA_WPE python wpe_diagnostic.py LOCO.json RUN_ROOT OUTPUT_DIR
+
+LOCO.json: the seed-44 candidate's ``ser-hf loco`` result file (its cells' ``run`` folders relative to RUN_ROOT, the
+folder it ran in, which also holds bench/robustness.py's ``outputs/robustness_samples``); OUTPUT_DIR receives the
+degraded clips and results.json."""
 import json, sys, time, zlib
 from pathlib import Path
 import numpy as np, soundfile as sf
@@ -12,9 +18,10 @@ from ser_hf.inputs.degradations import Reverberation
 from ser_hf.evaluation.evaluate_model import CorpusSource, evaluate_model
 from ser_hf.experiments.learning_curve import LABEL_REGEX, SPEAKER_REGEX
 
-W = Path("/tmp/w96"); OUT = Path("/tmp/run96/wpe"); OUT.mkdir(parents=True, exist_ok=True)
+LOCO, W, OUT = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+OUT.mkdir(parents=True, exist_ok=True)
 LABELS = ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
-folds = {c["test"]: W / c["run"] for c in json.load(open("/tmp/run96/loco4-candidate96-seed44.json"))["cells"]}
+folds = {c["test"]: W / c["run"] for c in json.load(open(LOCO))["cells"]}
 room = Reverberation(0.6)
 def dereverb(x):
     Y = stft(x[None], size=512, shift=128).transpose(2, 0, 1)
