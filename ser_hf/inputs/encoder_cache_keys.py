@@ -82,8 +82,10 @@ def _encoder_key_parts(
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
     # Untrimmed clips keep the keys their caches had before trimming was an option.
-    if extractor.get("trim_silence_db") is None:
-        extractor.pop("trim_silence_db", None)
+    # So do clips as recorded (no `dereverberation`): the key changes only where the extractor dereverberates.
+    for key in ("trim_silence_db", "dereverberation"):
+        if extractor.get(key) is None:
+            extractor.pop(key, None)
     # Added to the extractor once a checkpoint has saved it with its class registered: says nothing of the encoding.
     extractor.pop("auto_map", None)
     parts = (

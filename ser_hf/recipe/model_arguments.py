@@ -89,7 +89,9 @@ class ModelArguments:
         metadata={
             "help": "Fields of a baseline's feature extractor (n_mels, n_mfcc, hop_length, ...); for Whisper, "
             "`normalization` (none, global, speaker, corpus or utterance) of the frozen encoder's states (FAST "
-            "mode), `trim_silence_db` (each clip's leading and trailing silence trimmed, e.g. 30) and, with speaker "
+            "mode), `trim_silence_db` (each clip's leading and trailing silence trimmed, e.g. 30), `dereverberation` "
+            "(wpe: each clip's room reverberation taken out before the encoder, in training and inference) and, "
+            "with speaker "
             "normalization, `speaker_statistics_check` (fall back to the statistics of all the clips classified "
             "together where the model's predictions say the speakers are heard in few emotions)."
         },

@@ -15,14 +15,21 @@ from typing import Any
 
 from ...errors import RecipeError
 from ..configuration_whisper import LAYER_STATISTICS
-from ..feature_extraction_whisper import STATE_NORMALIZATIONS, UTTERANCE_NORMALIZATION, is_trim_silence_db
+from ..feature_extraction_whisper import (
+    DEREVERBERATIONS,
+    STATE_NORMALIZATIONS,
+    UTTERANCE_NORMALIZATION,
+    check_dereverberation_installed,
+    is_dereverberation,
+    is_trim_silence_db,
+)
 from ..feature_normalization import GROUP_NORMALIZATIONS
 from .baselines import BASELINES
 from .registry import ENCODER_FAMILIES
 from .ssl import TOP_LAYERS_LORA_TARGET_MODULES
 
 #: The fields of a Whisper feature extractor a recipe's feature_extractor_config may set.
-WHISPER_EXTRACTOR_FIELDS = ("normalization", "trim_silence_db", "speaker_statistics_check")
+WHISPER_EXTRACTOR_FIELDS = ("normalization", "trim_silence_db", "speaker_statistics_check", "dereverberation")
 #: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
 WHISPER_MODEL_TYPE = "whisper"
 
@@ -132,6 +139,16 @@ def _check_whisper_extractor(feature_extractor_config: dict) -> None:
             f"feature_extractor_config.trim_silence_db: {trim!r} is not a number of dB above 0 (e.g. 30: "
             "frames quieter than 30 dB below the clip's loudest are trimmed from its ends), nor null."
         )
+    dereverberation = feature_extractor_config.get("dereverberation")
+    if not is_dereverberation(dereverberation):
+        raise RecipeError(
+            f"feature_extractor_config.dereverberation: {dereverberation!r} is not one of "
+            f"{', '.join(DEREVERBERATIONS)} (wpe: weighted prediction error before the encoder), nor null."
+        )
+    try:
+        check_dereverberation_installed(dereverberation)
+    except ImportError as error:
+        raise RecipeError(f"feature_extractor_config.dereverberation: {error}") from None
     normalization = feature_extractor_config.get("normalization", "none")
     if normalization not in STATE_NORMALIZATIONS:
         raise RecipeError(

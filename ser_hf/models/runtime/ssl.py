@@ -543,11 +543,18 @@ def _check_whisper_only(
     normalization: str,
     trim_silence_db: Optional[float],
     speaker_statistics_check: bool = False,
+    dereverberation: Optional[str] = None,
 ) -> None:
-    if encoder_window_seconds is not None or normalization != "none" or trim_silence_db is not None:
+    if (
+        encoder_window_seconds is not None
+        or normalization != "none"
+        or trim_silence_db is not None
+        or dereverberation is not None
+    ):
         name = feature_extractor.__name__ if isinstance(feature_extractor, type) else type(feature_extractor).__name__
         raise ValueError(
-            f"encoder_window_seconds, normalization and trim_silence_db apply to Whisper encoders, not to {name}."
+            "encoder_window_seconds, normalization, trim_silence_db and dereverberation apply to Whisper encoders, "
+            f"not to {name}."
         )
     if speaker_statistics_check:
         raise ValueError("speaker_statistics_check applies to Whisper encoders with speaker normalization.")
@@ -709,13 +716,15 @@ def build_ssl_feature_extractor(
     normalization: str = "none",
     trim_silence_db: Optional[float] = None,
     speaker_statistics_check: bool = False,
+    dereverberation: Optional[str] = None,
     **from_pretrained_kwargs,
 ) -> SequenceFeatureExtractor:
     """The feature extractor matching an SSL encoder: the checkpoint's own, or one derived from a config.
 
     Whisper encoders get a :class:`~ser_hf.models.SerWhisperFeatureExtractor` with the checkpoint's settings, the
     window `encoder_window_seconds` (the checkpoint's by default), the `normalization` of the encoder's states and
-    `trim_silence_db` (each clip's leading and trailing silence trimmed; `None`: not), and whether speaker statistics
+    `trim_silence_db` (each clip's leading and trailing silence trimmed; `None`: not), `dereverberation` (`"wpe"`:
+    each clip's reverberation taken out before the log-mel; `None`: not), and whether speaker statistics
     are checked (`speaker_statistics_check`, see :mod:`ser_hf.evaluation.speaker_check`).
 
     A checkpoint without one raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it. A config gets a
@@ -728,6 +737,7 @@ def build_ssl_feature_extractor(
         "normalization": normalization,
         "trim_silence_db": trim_silence_db,
         "speaker_statistics_check": speaker_statistics_check,
+        "dereverberation": dereverberation,
     }
     if encoder_window_seconds is not None:
         whisper_changes["chunk_length"] = encoder_window_seconds
@@ -736,7 +746,12 @@ def build_ssl_feature_extractor(
         if isinstance(feature_extractor, WhisperFeatureExtractor):
             return SerWhisperFeatureExtractor.from_whisper(feature_extractor, **whisper_changes)
         _check_whisper_only(
-            feature_extractor, encoder_window_seconds, normalization, trim_silence_db, speaker_statistics_check
+            feature_extractor,
+            encoder_window_seconds,
+            normalization,
+            trim_silence_db,
+            speaker_statistics_check,
+            dereverberation,
         )
         return feature_extractor
     if model_name_or_config.model_type in ("whisper", SerWhisperConfig.model_type):
@@ -745,7 +760,12 @@ def build_ssl_feature_extractor(
             feature_size=model_name_or_config.num_mel_bins, **{"chunk_length": window, **whisper_changes}
         )
     _check_whisper_only(
-        Wav2Vec2FeatureExtractor, encoder_window_seconds, normalization, trim_silence_db, speaker_statistics_check
+        Wav2Vec2FeatureExtractor,
+        encoder_window_seconds,
+        normalization,
+        trim_silence_db,
+        speaker_statistics_check,
+        dereverberation,
     )
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
