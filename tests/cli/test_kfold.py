@@ -143,6 +143,7 @@ def test_model_path_must_be_id_equals_folder_and_replaces_only_that_id(tmp_path,
     }
 
 
+@pytest.mark.slow  # end to end, the longest of its file: make test-slow (CI runs both)
 def test_an_ensemble_recipe_is_folded_member_by_member_and_fused_on_each_fold(tmp_path, tiny_ravdess):
     """Each member trains on the k-fold's folds (the ensemble's keys given to it, its own output folder under the
     run's members/), and each fold's fused model scores that fold's test speakers; the result file's cells are the

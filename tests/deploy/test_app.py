@@ -279,6 +279,7 @@ def browser(monkeypatch):
         driver.quit()
 
 
+@pytest.mark.slow  # end to end, the longest of its file: make test-slow (CI runs both)
 @pytest.mark.browser
 def test_the_page_opens_on_upload_and_shows_an_uploaded_clips_labels(browser, model_folder, capsys):
     """The app as ser-hf app serves it, in Chromium: it opens on the upload area (a server has no microphone),

@@ -61,6 +61,7 @@ def evaluate(model, output, *extra):
     )
 
 
+@pytest.mark.slow  # end to end, the longest of its file: make test-slow (CI runs both)
 def test_conditions_print_the_table_move_the_figures_and_repeat_with_the_seed(tmp_path, whisper_folder, capsys):
     assert evaluate(whisper_folder, tmp_path / "first", "--conditions", *CONDITIONS) == 0
     printed = capsys.readouterr().out

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import REPO
 
 #: The ``ser-hf evaluate`` report the card and the reports table read (a few keys of a real one).
@@ -27,6 +29,7 @@ EVAL_REPORT = {
 }
 
 
+@pytest.mark.slow  # end to end, the longest of its file: make test-slow (CI runs both)
 def test_a_new_metric_row_reaches_the_record_the_card_and_the_reports_table(tmp_path, cnn_run):
     run_dir = tmp_path / "run"
     shutil.copytree(cnn_run, run_dir)
