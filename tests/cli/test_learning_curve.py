@@ -211,6 +211,19 @@ def test_the_telephone_babble_condition_hears_every_clip_through_a_phone_in_a_ro
     spectrum = np.abs(np.fft.rfft(heard))
     band = np.fft.rfftfreq(len(heard), 1 / rate)
     assert spectrum[band > 4000].sum() < 0.05 * spectrum.sum()  # the telephone band: almost nothing above 4 kHz
+    # Started again (to resume, or with more cells), the curve reads its own kept folder instead of refusing it.
+    written = [path.stat().st_mtime_ns for path in degraded]
+    again = run_learning_curve(
+        trained_model,
+        corpus,
+        tmp_path / "curve.json",
+        ks=[0],
+        arms=["zero-shot"],
+        scenarios=["telephone-babble"],
+        **options,
+    )
+    assert again["cells"] == document["cells"]
+    assert [path.stat().st_mtime_ns for path in degraded] == written  # degraded once
 
 
 def test_a_result_file_of_another_model_or_malformed_is_refused(tmp_path, trained_model, corpus):
