@@ -391,9 +391,10 @@ def run_learning_curve(
     if (
         not keep_models
     ):  # what this experiment wrote there (the degraded corpora kept), and the folder where it made it
+        # The degraded corpora are kept for the next run, with the mark that says they are this experiment's.
+        kept = any(child.name.startswith("corpus-") for child in work.iterdir())
         for child in work.iterdir():
-            # The degraded corpora are kept for the next run, and the mark that says they are this experiment's.
-            if child.name.startswith("corpus-") or child.name == WORK_MARK:
+            if child.name.startswith("corpus-") or (kept and child.name == WORK_MARK):
                 continue
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         if made_work_folder and not any(work.iterdir()):
