@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("SER_HF_PACKAGE_TESTS") != "1", reason="builds the package: run by `make package`"
 )
 
-EXTRAS = {"onnx", "timeline", "app", "docs", "dev", "experiments"}
+EXTRAS = {"onnx", "timeline", "app", "docs", "dev", "experiments", "dereverberation"}
 
 
 def run(args, **kwargs) -> subprocess.CompletedProcess:
@@ -75,6 +75,7 @@ def test_metadata_extras_and_entry_point(dist):
     assert any(r.startswith("torch==2.11") for r in requirements)
     assert any(r.startswith("onnxruntime") and 'extra == "onnx"' in r for r in requirements)
     assert any(r.startswith("gradio") and 'extra == "app"' in r for r in requirements)
+    assert any(r.startswith("nara-wpe") and 'extra == "dereverberation"' in r for r in requirements)
     assert "[console_scripts]\nser-hf = ser_hf.cli:main" in entry_points
     # Every package of the source tree, the card templates as ser_hf.hub_cards, and nothing of the tests.
     packages = {str(path.parent.relative_to(REPO)) for path in (REPO / "ser_hf").rglob("__init__.py")}
