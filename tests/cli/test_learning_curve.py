@@ -191,15 +191,8 @@ def test_the_telephone_babble_condition_hears_every_clip_through_a_phone_in_a_ro
     import soundfile
 
     options = dict(corpus="ravdess", adapt_speakers=ADAPT, test_speakers=TEST, labels=LABELS)
-    document = run_learning_curve(
-        trained_model,
-        corpus,
-        tmp_path / "curve.json",
-        ks=[0],
-        arms=["zero-shot"],
-        scenarios=["telephone-babble"],
-        **options,
-    )
+    options.update(ks=[0], arms=["zero-shot"], scenarios=["telephone-babble"])
+    document = run_learning_curve(trained_model, corpus, tmp_path / "curve.json", **options)
     (cell,) = document["cells"]
     assert cell["key"] == "telephone-babble:zero-shot/0" and cell["test_clips"] == 10
     degraded = sorted((tmp_path / "curve.work" / "corpus-telephone-babble").glob("*.flac"))
@@ -213,15 +206,7 @@ def test_the_telephone_babble_condition_hears_every_clip_through_a_phone_in_a_ro
     assert spectrum[band > 4000].sum() < 0.05 * spectrum.sum()  # the telephone band: almost nothing above 4 kHz
     # Started again (to resume, or with more cells), the curve reads its own kept folder instead of refusing it.
     written = [path.stat().st_mtime_ns for path in degraded]
-    again = run_learning_curve(
-        trained_model,
-        corpus,
-        tmp_path / "curve.json",
-        ks=[0],
-        arms=["zero-shot"],
-        scenarios=["telephone-babble"],
-        **options,
-    )
+    again = run_learning_curve(trained_model, corpus, tmp_path / "curve.json", **options)
     assert again["cells"] == document["cells"]
     assert [path.stat().st_mtime_ns for path in degraded] == written  # degraded once
 

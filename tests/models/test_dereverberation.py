@@ -20,7 +20,7 @@ from ser_hf.inputs.fast_mode import CachedEncoderHead, EncoderStatesCollator
 from ser_hf.models import SerWhisperFeatureExtractor, build_ssl_feature_extractor
 from ser_hf.models.runtime.model_settings import _check_whisper_extractor
 from tests.conftest_models import load_clip
-from tests.models.test_whisper import logits, tiny_whisper
+from tests.models.test_whisper import assert_unset_field_keeps_the_cache_key, logits, tiny_whisper
 
 
 def in_a_room(seconds_of_speech: float = 2.0, rt60: float = 1.0) -> tuple[np.ndarray, np.ndarray, int]:
@@ -83,11 +83,7 @@ def test_the_cache_and_the_saved_model_dereverberate_alike(tmp_path):
 def test_dereverberation_keys_only_the_caches_it_changes_and_a_bad_setting_is_named(monkeypatch):
     model, plain = tiny_whisper(freeze_base_model=True)
     dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
-    # Clips as recorded keep the key their caches had before the setting existed (it is left out when unset).
-    before_the_setting = build_ssl_feature_extractor(model.config)
-    del before_the_setting.dereverberation
-    assert "dereverberation" not in before_the_setting.to_dict()
-    assert encoder_cache_key(model, plain, dataset) == encoder_cache_key(model, before_the_setting, dataset)
+    assert_unset_field_keeps_the_cache_key(model, dataset, "dereverberation")  # clips as recorded keep their keys
     wpe = build_ssl_feature_extractor(model.config, dereverberation="wpe")
     assert encoder_cache_key(model, wpe, dataset) != encoder_cache_key(model, plain, dataset)
 

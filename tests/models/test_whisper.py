@@ -787,14 +787,19 @@ def test_trimming_silence_gives_the_speech_alone_its_features_in_training_and_in
     torch.testing.assert_close(cached.logits, logits(model, reloaded, [long_silence]), atol=1e-4, rtol=1e-4)
 
 
-def test_trimming_is_part_of_the_cache_key_and_a_bad_setting_is_named():
-    model, plain = tiny_whisper(freeze_base_model=True)
-    dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
-    # Untrimmed extractors keep the key their caches had before the setting existed (it is left out when unset).
+def assert_unset_field_keeps_the_cache_key(model, dataset, field: str) -> None:
+    """An extractor with `field` unset keeps the cache key it had before the field existed: the key leaves it out."""
     before_the_setting = build_ssl_feature_extractor(model.config)
-    del before_the_setting.trim_silence_db
-    assert "trim_silence_db" not in before_the_setting.to_dict()
+    delattr(before_the_setting, field)
+    assert field not in before_the_setting.to_dict()
+    plain = build_ssl_feature_extractor(model.config)
     assert encoder_cache_key(model, plain, dataset) == encoder_cache_key(model, before_the_setting, dataset)
+
+
+def test_trimming_is_part_of_the_cache_key_and_a_bad_setting_is_named():
+    model, _ = tiny_whisper(freeze_base_model=True)
+    dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
+    assert_unset_field_keeps_the_cache_key(model, dataset, "trim_silence_db")  # untrimmed caches keep their keys
     keys = {
         encoder_cache_key(model, build_ssl_feature_extractor(model.config, trim_silence_db=db), dataset)
         for db in (None, 30, 40)
