@@ -185,6 +185,7 @@ def write_results(path: Path, directions: Mapping[str, Mapping[str, Any]], model
         },
         "summary": {"": summary(directions)},
         "direction_commands": {name: document["command"] for name, document in directions.items()},
+        "sources": {name: document.get("sources", {}) for name, document in directions.items()},
         "directions": {name: document["cells"] for name, document in directions.items()},
     }
     write_text_atomic(path, json.dumps(document, indent=2) + "\n")
@@ -315,6 +316,8 @@ def main(argv=None) -> dict:
             # A direction's files (one per scenario) as one: every scenario's cells, the first file's settings.
             entry = directions.setdefault(name, {"settings": document["settings"], "command": document["command"]})
             entry["cells"] = entry.get("cells", []) + document["cells"]
+            # Gathered files may come from several runs: each scenario's commit and date stay with its cells.
+            entry.setdefault("sources", {})[scenario] = {key: document.get(key) for key in ("commit", "date")}
             write_results(args.results, directions, models)
     return json.loads(args.results.read_text())
 

@@ -183,3 +183,21 @@ def test_four_corpus_rows_count_only_the_seeds_every_corpus_was_run_with(monkeyp
     by_corpus, seeds, mean = generator.loco4_figures("any.json")
     assert seeds == 2 and by_corpus["ravdess"] == [60.0, 50.0] and mean == (55 + 80 + 40 + 60) / 4
     assert generator.loco4_mean("general_whisper_base") == "58.8 % ([row](BENCHMARKS.md#four-corpora), 2 seeds of 3)"
+
+
+def test_a_curve_gathered_from_several_runs_names_each_runs_commit():
+    """bench/adapt.py --gather keeps each scenario's commit; the caption names them, not the gather's alone."""
+    one_run = {"commit": "a" * 40, "sources": {"ravdess": {"ordinary": {"commit": "b" * 40, "date": "2026-11-29"}}}}
+    assert generator.source_commits(one_run) == "commit bbbbbbb"
+    assert generator.source_commits({"commit": "c" * 40}) == "commit ccccccc"
+    several = {
+        "commit": "a" * 40,
+        "sources": {
+            "ravdess": {"ordinary": {"commit": "b" * 40}, "few-emotions": {"commit": "c" * 40}},
+            "tess:OAF->YAF": {"ordinary": {"commit": "c" * 40}},
+            "tess:YAF->OAF": {"ordinary": {"commit": "c" * 40}},
+        },
+    }
+    assert generator.source_commits(several) == (
+        "commits bbbbbbb (ordinary RAVDESS); ccccccc (few-emotions RAVDESS, ordinary TESS)"
+    )

@@ -765,8 +765,22 @@ def adapt_section() -> str:
         "k >= 10 in brackets); coverage: the share of those cells whose interval holds the test UA. "
         + ("`few-emotions`: every speaker heard in two emotions, on RAVDESS and nEMO only. " if few else "")
         + f"{' '.join(folded)}{' ' if folded else ''}"
-        f"Run on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(relative)}.\n"
+        f"Run on {date_of(data)} ({where(data)}), {source_commits(data)}: {link(relative)}.\n"
     )
+
+
+def source_commits(data: dict) -> str:
+    """The commit(s) the learning curve's cells ran at: the file's own, or, where it gathers the result files of
+    several runs (``sources``: each corpus' scenarios), each commit with the scenarios and corpora it ran."""
+    ran: dict[str, list[str]] = {}
+    for corpus, scenarios in (data.get("sources") or {}).items():
+        for scenario, source in scenarios.items():
+            name = ADAPT_CORPORA.get(corpus.split(":")[0], corpus)
+            ran.setdefault(commit_of(source), []).append(f"{scenario} {name}")
+    if len(ran) < 2:
+        return f"commit {next(iter(ran), commit_of(data))}"
+    parts = [f"{commit} ({', '.join(dict.fromkeys(cells))})" for commit, cells in ran.items()]
+    return "commits " + "; ".join(parts)
 
 
 def _weighted(rows, key: str) -> Optional[float]:
