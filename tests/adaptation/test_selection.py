@@ -176,13 +176,17 @@ def test_a_moved_projector_is_kept_where_the_projection_lost_the_emotions_and_on
     states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
     selection = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
     assert selection.chosen.kind == "projector" and selection.chosen.rule in ("own", "set")
+    # The default (pull 1) gains too little to separate them; pull 0.1 proves a gain over it and replaces it.
+    assert selection.chosen.strength == 0.1 and not selection.by_default
+    assert selection.gains["projector+head (pull 1), own statistics"]["low"] > 0
     assert selection.estimate["ua"] > 90 and selection.scores["unchanged"] < 50
     assert max(score for name, score in selection.scores.items() if "projector" not in name) < 60
     assert not any("projector" in name and "checked" in name for name in selection.scores)
     assert "projector+head (pull 1), own statistics" in selection.scores  # the model's own rule (checked) first
-    # Without the pooled states (a projector of frames), or an emotion short of clips, no projector candidate.
+    # Without the pooled states (a projector of frames), no projector candidate; an emotion short of clips still
+    # lists it (its pull holds that emotion's logits near the model's), while the heads leave that emotion's row.
     assert not any("projector" in name for name in select_adaptation(start, rules, rules, labels, speakers).scores)
-    short = np.flatnonzero((labels != 2) | (np.arange(len(labels)) < 3))
+    short = np.flatnonzero((labels != 2) | np.isin(np.arange(len(labels)), [10, 11, 12]))  # three clips of 2
     few = select_adaptation(
         start,
         {rule: value[short] for rule, value in rules.items()},
@@ -191,7 +195,40 @@ def test_a_moved_projector_is_kept_where_the_projection_lost_the_emotions_and_on
         [speakers[row] for row in short],
         pooled=selection_module.PooledStates({"own": pooled[short]}, {"own": pooled[short]}),
     )
-    assert not any("projector" in name for name in few.scores)
+    assert "projector+head (pull 1), own statistics" in few.scores and few.short_labels == {"2": 3}
+
+
+def test_the_default_adaptation_is_kept_unless_the_held_out_speakers_show_it_worse(caplog):
+    """The strongest projector+head is kept without a proven gain (the folds cannot tell a few points from noise at
+    a few labels), unless its paired gain interval lies below zero: then the model is kept. The log, the record and
+    the last line say which, and why."""
+    pooled, weight, bias, labels, speakers = hidden_emotions()
+    projected = pooled @ weight.T + bias
+    seen = projected.copy()
+    seen[np.arange(len(labels)), labels] += 4.0  # the emotion in the projection too: the model is right already
+    start = Classifier(np.eye(4)[:3], np.zeros(3))
+    states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
+    rules = {"checked": seen, "own": seen, "set": seen}
+    with caplog.at_level("INFO", logger="ser_hf.adaptation.selection"):
+        kept = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
+    gain = kept.gains["projector+head (pull 1), own statistics"]
+    assert kept.scores["unchanged"] == 100.0 and gain["low"] <= 0 <= gain["high"]  # no gain to prove
+    assert kept.chosen.name == "projector+head (pull 1), own statistics" and kept.by_default
+    record = kept.to_dict()
+    assert (
+        record["by_default"]
+        and "the default, which your held-out speakers do not show worse" in (record["estimate_line"])
+    )
+    assert "Adaptation kept by default: projector+head (pull 1), own statistics" in caplog.text
+    # Standardised with each speaker's own statistics, these clips lose their emotion (speakers heard in one each):
+    # the folds show the default worse than the model, and the model is kept.
+    erased = {"checked": seen, "own": np.zeros_like(seen), "set": seen}
+    erased_states = {"own": np.zeros_like(pooled), "set": pooled}
+    erased_pooled = selection_module.PooledStates(erased_states, erased_states)
+    kept_model = select_adaptation(start, erased, erased, labels, speakers, pooled=erased_pooled)
+    assert kept_model.gains["projector+head (pull 1), own statistics"]["high"] < 0
+    assert kept_model.unchanged and not kept_model.by_default
+    assert "no adaptation beat it" in kept_model.estimate_line()
 
 
 def test_a_speaker_heard_in_fewer_than_half_the_labels_gets_the_statistics_of_all_the_labelled_clips():
