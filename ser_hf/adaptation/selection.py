@@ -36,7 +36,7 @@ their recordings the user gave (labelled or not; they read no label).
 Each candidate is scored on held-out speakers (:func:`cross_validation_folds`: leave-one-speaker-out when the speakers
 are few, grouped k-fold otherwise, folds over clips when there is one speaker, said), every clip scored once out of
 fold. An adaptation is kept only where its gain over the unchanged model on those held-out clips clears a paired
-bootstrap interval (:func:`gain_over_unchanged`: the lower end of a one-sided 90 % bound above zero), and only from
+bootstrap interval (:func:`paired_gain`: the lower end of a one-sided 90 % bound above zero), and only from
 :data:`MIN_CLIPS_PER_LABEL` labelled clips of two emotions at least and :data:`MIN_SPEAKERS` speakers, so that a
 handful of lucky clips never replaces the model the user started from; among those, the best wins, and a candidate
 must beat a simpler one by more than one labelled clip's worth of UA (``100 / labelled clips`` points). The winner
@@ -45,7 +45,7 @@ is refitted on every labelled clip.
 **The default adaptation** is the exception to asking for a proven gain: the first ``projector+head`` listed (the
 strongest pull, under ``own`` statistics for a speaker-standardised model; what the earlier adaptation through
 ``Trainer`` did at every k) is kept unless the folds show it worse than the model (the upper end of the same paired
-interval below zero), and replaced only by a candidate that clears the gain bound and beats it by the margin. At a
+interval below zero), and replaced only by a candidate whose gain over it clears that bound (and the margin). At a
 few labels the held-out speakers cannot tell a gain of a few points from noise, so a rule asking for proof kept the
 model where adapting paid: on the choice draws (RAVDESS and nEMO left out, draws 100-101, which no reported figure
 uses) the projector+head with pull 1, kept in every cell, gained over the model in all 16 cells of k 5 and 20, and
@@ -228,18 +228,19 @@ def cross_validation_folds(
     return list(splitter.split(index, labels)), line
 
 
-def gain_over_unchanged(
-    labels: np.ndarray, unchanged: np.ndarray, candidate: np.ndarray, speakers: Sequence[Hashable], num_labels: int
+def paired_gain(
+    labels: np.ndarray, before: np.ndarray, candidate: np.ndarray, speakers: Sequence[Hashable], num_labels: int
 ) -> dict[str, Any]:
-    """The candidate's UA gain over the unchanged model on the same held-out clips, with a paired bootstrap interval
-    at :data:`GAIN_CONFIDENCE`: over speakers from five of them, over clips below (fewer speakers cannot say how far a
-    gain would move on others; clips at least say whether it is more than a few lucky ones)."""
+    """The candidate's UA gain over the predictions `before` (the unchanged model's, or the default adaptation's) on
+    the same held-out clips, with a paired bootstrap interval at :data:`GAIN_CONFIDENCE`: over speakers from five of
+    them, over clips below (fewer speakers cannot say how far a gain would move on others; clips at least say whether
+    it is more than a few lucky ones)."""
     from ..evaluation.bootstrap import MIN_RELIABLE_SPEAKERS, paired_comparison
 
     by_speaker = len(set(map(str, speakers))) >= MIN_RELIABLE_SPEAKERS
     groups = list(speakers) if by_speaker else list(range(len(labels)))
     result = paired_comparison(
-        labels, unchanged, candidate, groups, num_labels, confidence_level=GAIN_CONFIDENCE, n_resamples=1000
+        labels, before, candidate, groups, num_labels, confidence_level=GAIN_CONFIDENCE, n_resamples=1000
     )
     low, high = result["interval"]
     return {
@@ -440,7 +441,7 @@ class _Problem:
             # Against the model as it is, an adaptation must show a gain the held-out clips can tell from noise.
             unchanged = predictions[self.listed[0].name][scored_rows]
             gains = {
-                candidate.name: gain_over_unchanged(
+                candidate.name: paired_gain(
                     labels, unchanged, predictions[candidate.name][scored_rows], speakers, self.num_labels
                 )
                 for candidate in self.listed[1:]
@@ -468,7 +469,7 @@ class _Problem:
             if candidate is default or scores[candidate.name] <= scores[chosen.name] + margin:
                 continue
             if by_default:  # the default is replaced only by a gain over it the held-out clips can tell from noise
-                over = gain_over_unchanged(
+                over = paired_gain(
                     labels,
                     predictions[default.name][scored_rows],
                     predictions[candidate.name][scored_rows],
