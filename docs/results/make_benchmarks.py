@@ -189,9 +189,8 @@ shown, narrower).
 ADAPT_INTRO = """\
 ## Adapting the general model: learning curve (bench/adapt.py)
 
-`ser-hf learning-curve` from the general speaker recipe trained without the corpus left out: some speakers' clips
-labelled (`random`: k x 6, labels unread; `oracle`: k of each emotion), their others unlabelled, `ser-hf adapt`, the
-other speakers scored; `telephone-babble`: every clip heard by telephone from a room of talkers.
+`ser-hf learning-curve` from the general speaker recipe without the corpus left out: adaptation speakers' clips
+labelled (`random`: k x 6, emotions unread; `oracle`: k per emotion), `ser-hf adapt`, the other speakers scored.
 """
 
 SPEED_INTRO = """\
@@ -764,6 +763,7 @@ def adapt_section() -> str:
         "estimate's error: its mean absolute difference from the test UA over the cells with an estimate (at "
         "k >= 10 in brackets); coverage: the share of those cells whose interval holds the test UA. "
         + ("`few-emotions`: every speaker heard in two emotions, on RAVDESS and nEMO only. " if few else "")
+        + "`telephone-babble`: every clip heard by telephone from a room of talkers. "
         + f"{' '.join(folded)}{' ' if folded else ''}"
         f"Run on {date_of(data)} ({where(data)}), {source_commits(data)}: {link(relative)}.\n"
     )
