@@ -557,6 +557,7 @@ def _estimate(output: Path) -> dict[str, Any]:
         "estimate_interval": [estimate["low"], estimate["high"]],
         "estimate_level": estimate.get("confidence_level"),
         "estimate_before_ua": before.get("ua"),
+        "refused": selection.get("refused"),
     }
 
 

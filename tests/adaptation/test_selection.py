@@ -231,6 +231,39 @@ def test_the_default_adaptation_is_kept_unless_the_held_out_speakers_show_it_wor
     assert "no adaptation beat it" in kept_model.estimate_line()
 
 
+def test_an_adaptation_estimated_below_the_model_is_refused_and_the_log_the_record_and_the_line_agree(
+    caplog, monkeypatch
+):
+    """The folds keep the default, but the nested estimate (the whole choice judged on speakers it did not see) puts
+    it below the model's own figure on the same clips: the model is kept, its own figure is the estimate, and the
+    log, the record and the last line say why."""
+    pooled, weight, bias, labels, speakers = hidden_emotions()
+    projected = pooled @ weight.T + bias
+    seen = projected.copy()
+    seen[np.arange(len(labels)), labels] += 4.0
+    start = Classifier(np.eye(4)[:3], np.zeros(3))
+    states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
+    rules = {"checked": seen, "own": seen, "set": seen}
+    kept = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
+    assert kept.by_default and kept.estimate["ua"] >= kept.before["ua"]  # estimated no worse: the default stays
+    assert kept.refused is None and kept.to_dict()["refused"] is None
+    # What the nested choice keeps on the other speakers names every clip as the next emotion.
+    monkeypatch.setattr(selection_module._Problem, "nested_predictions", lambda problem, outer: (labels + 1) % 3)
+    with caplog.at_level("INFO", logger="ser_hf.adaptation.selection"):
+        refused = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
+    assert refused.unchanged and not refused.by_default and refused.chosen.name == "unchanged"
+    assert np.array_equal(refused.classifier.weight, start.weight)
+    assert refused.estimate["ua"] == refused.before["ua"] == 100.0 and not refused.estimate["nested"]
+    assert refused.refused.startswith("projector+head (pull 1), own statistics, which the folds chose, is estimated")
+    line = refused.estimate_line()
+    assert line.startswith("Expected UA on new speakers of your set-up: 100.0 %")
+    assert "the model is kept unchanged: projector+head (pull 1), own statistics, which the folds chose" in line
+    assert "below the model's own 100.0 % on the same clips" in line
+    assert json.loads(json.dumps(refused.to_dict()))["refused"] == refused.refused
+    assert "Adaptation refused: projector+head (pull 1), own statistics" in caplog.text
+    assert "the model is kept as it is" in caplog.text
+
+
 def test_a_speaker_heard_in_fewer_than_half_the_labels_gets_the_statistics_of_all_the_labelled_clips():
     labels = np.array([0, 0, 0, 1, 2, 3, 0, 1])
     speakers = ["one", "one", "one", "two", "two", "two", "three", "three"]
