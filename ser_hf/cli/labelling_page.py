@@ -237,8 +237,9 @@ class LabellingSession:
             return f"The adaptation failed: {job.error}"
         if job.unchanged:
             return (
-                f"Kept unchanged: the adaptation found nothing that beats the model on your held-out speakers, so "
-                f"the model stays as it was (saved as it is in `{job.output_dir}`). {job.estimate} Label more clips, "
+                "Kept unchanged: the adaptation found nothing that beats the model on your held-out speakers (the "
+                f"estimate's line that follows says why), so the model stays as it was (saved as it is in "
+                f"`{job.output_dir}`). {job.estimate} Label more clips, "
                 "of more speakers and of every emotion, then press **Adapt** again."
             )
         return (
