@@ -198,17 +198,22 @@ def test_a_moved_projector_is_kept_where_the_projection_lost_the_emotions_and_on
     assert "projector+head (pull 1), own statistics" in few.scores and few.short_labels == {"2": 3}
 
 
+def model_right_already():
+    """:func:`hidden_emotions` with the emotion in the projection too, so that the model is right already: the
+    classifier, the inputs under every rule, labels, speakers, pooled states (and the raw pooled and projected)."""
+    pooled, weight, bias, labels, speakers = hidden_emotions()
+    seen = pooled @ weight.T + bias
+    seen[np.arange(len(labels)), labels] += 4.0
+    start = Classifier(np.eye(4)[:3], np.zeros(3))
+    states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
+    return start, {"checked": seen, "own": seen, "set": seen}, labels, speakers, states, pooled, seen
+
+
 def test_the_default_adaptation_is_kept_unless_the_held_out_speakers_show_it_worse(caplog):
     """The strongest projector+head is kept without a proven gain (the folds cannot tell a few points from noise at
     a few labels), unless its paired gain interval lies below zero: then the model is kept. The log, the record and
     the last line say which, and why."""
-    pooled, weight, bias, labels, speakers = hidden_emotions()
-    projected = pooled @ weight.T + bias
-    seen = projected.copy()
-    seen[np.arange(len(labels)), labels] += 4.0  # the emotion in the projection too: the model is right already
-    start = Classifier(np.eye(4)[:3], np.zeros(3))
-    states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
-    rules = {"checked": seen, "own": seen, "set": seen}
+    start, rules, labels, speakers, states, pooled, seen = model_right_already()
     with caplog.at_level("INFO", logger="ser_hf.adaptation.selection"):
         kept = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
     gain = kept.gains["projector+head (pull 1), own statistics"]
@@ -238,13 +243,7 @@ def test_an_adaptation_estimated_below_the_model_is_refused_and_the_log_the_reco
     """The folds keep the default (as in the test above, where its nested estimate is not below the model's), but
     the nested estimate (the whole choice judged on speakers it did not see) puts it below the model's own figure:
     the model is kept, its own figure is the estimate, and the log, the record and the last line say why."""
-    pooled, weight, bias, labels, speakers = hidden_emotions()
-    projected = pooled @ weight.T + bias
-    seen = projected.copy()
-    seen[np.arange(len(labels)), labels] += 4.0
-    start = Classifier(np.eye(4)[:3], np.zeros(3))
-    states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
-    rules = {"checked": seen, "own": seen, "set": seen}
+    start, rules, labels, speakers, states, _, _ = model_right_already()
     # What the nested choice keeps on the other speakers names every clip as the next emotion.
     monkeypatch.setattr(selection_module._Problem, "nested_predictions", lambda problem, outer: (labels + 1) % 3)
     with caplog.at_level("INFO", logger="ser_hf.adaptation.selection"):
