@@ -311,6 +311,8 @@ class Selection:
     by_default: bool = False
     #: Why the adaptation the folds chose was refused (its nested estimate below the model's own figure).
     refused: Optional[str] = None
+    #: The nested predictions' paired UA gain over the unchanged model's on the scored clips (:func:`paired_gain`).
+    nested_gain: Optional[dict[str, Any]] = None
     #: The digests of the clips the classifier was fitted on (``adaptation.json``'s ``fitted_clips``, not here).
     fitted_clips: list[str] = field(default_factory=list, repr=False)
 
@@ -333,6 +335,7 @@ class Selection:
             "forced": self.forced,
             "by_default": self.by_default,
             "refused": self.refused,
+            "nested_gain_over_unchanged": self.nested_gain,
             "short_labels": self.short_labels,
             "estimate": self.estimate,
             "before_adaptation": self.before,
@@ -559,7 +562,7 @@ def select_adaptation(
         missing = ", ".join(names[row] for row in new_rows)
         forced = f"the model lacks {missing}, which only a new classifier row can name ({choice.too_few})"
     scored_rows = np.flatnonzero(scored)
-    estimate, before = _estimates(problem, choice, scored_rows, bool(new_rows))
+    estimate, before, nested_gain = _estimates(problem, choice, scored_rows, bool(new_rows))
     refused = None
     if forced is None and chosen is not problem.listed[0] and _estimated_worse(estimate, before):
         # The nested estimate judges the whole choice on speakers it did not see: below the model, the model is kept.
@@ -582,6 +585,7 @@ def select_adaptation(
         short_labels={names[label]: count for label, count in choice.short.items()},
         by_default=choice.by_default and forced is None and refused is None,
         refused=refused,
+        nested_gain=nested_gain,
     )
     _log_choice(choice, forced, names, scored_rows, problem.speakers[scored_rows].tolist(), refused)
     if refused:
@@ -598,10 +602,11 @@ def _estimated_worse(estimate: Mapping[str, Any], before: Optional[Mapping[str, 
 
 def _estimates(
     problem: _Problem, choice: _Choice, scored_rows: np.ndarray, new_rows: bool
-) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+) -> tuple[dict[str, Any], Optional[dict[str, Any]], Optional[dict[str, Any]]]:
     """The estimate of the whole procedure on the scored clips (nested where there is a choice to nest; `None`
-    figures, and why, where the clips are too few for one worth printing), and the model's own figure before
-    adaptation on them (`None` where the model lacks a label or the clips are too few)."""
+    figures, and why, where the clips are too few for one worth printing), the model's own figure before
+    adaptation on them, and the estimate's paired gain over it (both `None` where the model lacks a label or the
+    clips are too few)."""
     labels = problem.labels
     scored_speakers = problem.speakers[scored_rows].tolist()
     present = len(np.unique(labels[scored_rows]))
@@ -615,11 +620,16 @@ def _estimates(
             f"{len(scored_rows)} scored labelled clip(s) of {len(set(scored_speakers))} speaker(s) are too few for a "
             f"figure worth printing ({MIN_ESTIMATE_CLIPS_PER_LABEL} per emotion and {MIN_SPEAKERS} speakers needed)"
         )
-        return {"ua": None, "low": None, "high": None, "too_few": too_few}, None
+        return {"ua": None, "low": None, "high": None, "too_few": too_few}, None, None
     nested = problem.nested_predictions(choice) if len(problem.listed) > 1 else choice.predictions[choice.chosen.name]
     estimate = {**figure(nested), "nested": len(problem.listed) > 1}
-    before = None if new_rows else figure(choice.predictions[problem.listed[0].name])
-    return estimate, before
+    if new_rows:
+        return estimate, None, None
+    unchanged = choice.predictions[problem.listed[0].name]
+    gain = paired_gain(
+        labels[scored_rows], unchanged[scored_rows], nested[scored_rows], scored_speakers, problem.num_labels
+    )
+    return estimate, figure(unchanged), gain
 
 
 def _log_choice(
