@@ -221,6 +221,9 @@ def test_the_default_adaptation_is_kept_unless_the_held_out_speakers_show_it_wor
     assert kept.chosen.name == "projector+head (pull 1), own statistics" and kept.by_default
     assert kept.estimate["ua"] >= kept.before["ua"] and kept.refused is None  # estimated no worse: not refused
     record = kept.to_dict()
+    nested_gain = record["nested_gain_over_unchanged"]  # the nested estimate's paired gain over the model
+    assert abs(nested_gain["gain"] - (kept.estimate["ua"] - kept.before["ua"])) < 0.02
+    assert nested_gain["low"] <= nested_gain["gain"] <= nested_gain["high"]
     assert (
         record["by_default"]
         and "the default, which your held-out speakers do not show worse" in (record["estimate_line"])
@@ -256,7 +259,10 @@ def test_an_adaptation_estimated_below_the_model_is_refused_and_the_log_the_reco
     assert line.startswith("Expected UA on new speakers of your set-up: 100.0 %")
     assert "the model is kept unchanged: projector+head (pull 1), own statistics, which the folds chose" in line
     assert "below the model's own 100.0 % on the same clips" in line
-    assert json.loads(json.dumps(refused.to_dict()))["refused"] == refused.refused
+    record = json.loads(json.dumps(refused.to_dict()))
+    assert record["refused"] == refused.refused
+    # Every clip wrong against every clip right: the gain the refusal read is recorded, all of it below zero.
+    assert record["nested_gain_over_unchanged"]["gain"] == -100.0 and record["nested_gain_over_unchanged"]["high"] < 0
     assert "Adaptation refused: projector+head (pull 1), own statistics" in caplog.text
     assert "the model is kept as it is" in caplog.text and "Adaptation kept by default" not in caplog.text
 
