@@ -557,7 +557,6 @@ def _estimate(output: Path) -> dict[str, Any]:
         "estimate_interval": [estimate["low"], estimate["high"]],
         "estimate_level": estimate.get("confidence_level"),
         "estimate_before_ua": before.get("ua"),
-        "refused": selection.get("refused"),
         "nested_gain": selection.get("nested_gain_over_unchanged"),
     }
 
