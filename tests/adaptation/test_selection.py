@@ -176,10 +176,12 @@ def test_a_moved_projector_is_kept_where_the_projection_lost_the_emotions_and_on
     states = selection_module.PooledStates({"own": pooled, "set": pooled}, {"own": pooled, "set": pooled})
     selection = select_adaptation(start, rules, rules, labels, speakers, pooled=states)
     assert selection.chosen.kind == "projector" and selection.chosen.rule in ("own", "set")
-    # The default (pull 1) gains too little to separate them; pull 0.1 proves a gain over it and replaces it.
-    assert selection.chosen.strength == 0.1 and not selection.by_default
+    # The default (pull 1) proves a gain over the model; once kept it stands, though a looser pull scores higher.
+    assert selection.chosen.name == "projector+head (pull 1), own statistics" and selection.by_default
     assert selection.gains["projector+head (pull 1), own statistics"]["low"] > 0
-    assert selection.estimate["ua"] > 90 and selection.scores["unchanged"] < 50
+    assert selection.scores["projector+head (pull 0.1), own statistics"] > selection.scores[selection.chosen.name]
+    # The cost of standing: the default's 40 % where pull 0.1 scores 100 % on the held-out speakers.
+    assert selection.estimate["ua"] < 50 and selection.scores["unchanged"] < 50
     assert max(score for name, score in selection.scores.items() if "projector" not in name) < 60
     assert not any("projector" in name and "checked" in name for name in selection.scores)
     assert "projector+head (pull 1), own statistics" in selection.scores  # the model's own rule (checked) first
