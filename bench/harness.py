@@ -139,10 +139,21 @@ def speed_arguments(parser: argparse.ArgumentParser, argv=None, **smoke: Any) ->
 
 def write_json(path: Optional[Path], document: Mapping[str, Any], device: str = "cpu", command=None) -> None:
     """`document` after the run's fields (:func:`~ser_hf.experiments.results.run_fields`: the command, date, commit
-    and machine, which docs/results/make_benchmarks.py reads) as JSON at `path`, if one is given."""
+    and machine, which docs/results/make_benchmarks.py reads) as JSON at `path`, if one is given; the commit is
+    ``BENCH_COMMIT``'s where that is set (:func:`result_fields`)."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**run_fields(command, device), **document}, indent=2, default=str) + "\n")
+        path.write_text(json.dumps({**result_fields(device, command), **document}, indent=2, default=str) + "\n")
+
+
+def result_fields(device: str = "cpu", command=None) -> dict[str, str]:
+    """:func:`~ser_hf.experiments.results.run_fields`, the commit from ``BENCH_COMMIT`` where the caller sets it: the
+    device tool's copy of the working tree reports a commit of its own (on 2026-11-30 an older one of main), not the
+    code that runs."""
+    fields = run_fields(command, device)
+    if os.environ.get("BENCH_COMMIT"):
+        fields["commit"] = os.environ["BENCH_COMMIT"]
+    return fields
 
 
 def alternating(repeats: int, arms: Sequence[str], mirrored: bool = False):
@@ -224,21 +235,32 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def run_measured(arm: str, arguments: list[str], report: Path, threads: Optional[int], **env: str) -> dict:
+def run_measured(
+    arm: str, arguments: list[str], report: Path, threads: Optional[int], step_times: bool = False, **env: str
+) -> dict:
     """One arm of ``bench/peer/measure.py`` (``serhf`` or ``peer``) in its own process, offline, its log beside
-    `report`; what it measured. A failed run stops the benchmark with the end of its log."""
+    `report`; what it measured. With `step_times`, through ``bench/peer/measure_steps.py``: each step's timings
+    (bench/step_timing.py) are read back into the result as ``step_times``. A failed run stops the benchmark with the
+    end of its log."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # carried wheels stay reachable
     env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **env}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), SER_HF_BENCH_THREADS=str(threads))
+    steps = report.with_suffix(".steps.json")
+    if step_times:
+        env["SER_HF_BENCH_STEP_TIMES"] = str(steps)
+    runner = "measure_steps.py" if step_times else "measure.py"
     log = report.with_suffix(".log")
     with open(log, "w") as out:
-        command = [sys.executable, str(REPO / "bench" / "peer" / "measure.py"), str(report), arm, *arguments]
+        command = [sys.executable, str(REPO / "bench" / "peer" / runner), str(report), arm, *arguments]
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     if done.returncode != 0 or not report.exists():
         tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
         raise SystemExit(f"{arm} run failed (exit {done.returncode}); end of {log}:\n{tail}")
-    return json.loads(report.read_text())
+    result = json.loads(report.read_text())
+    if step_times and steps.exists():
+        result["step_times"] = json.loads(steps.read_text())
+    return result
 
 
 def peer_flags(model, audiofolder: Path, output: Path, **settings: Any) -> list[str]:

@@ -11,12 +11,19 @@ on a temporary RAVDESS-format folder (hard links, or WAV files cut or padded to 
     python -m bench.peer --device cuda --bf16 --batch-size 32 --steps 100 --workers 4 --seconds 3 \\
         --gpu-utilisation                           # on a GPU (BENCHMARKS.md, "GPU"; bench/gpu_figures.sh)
 
-Shared: batch size, ``max_steps``, learning rate 3e-5, random 20-s crops, seed 42, precision, DataLoader workers; no
-evaluation or checkpoint; all else each tool's default. The tools alternate A B A B over ``--repeats``. clips/s is
-Trainer's ``train_samples_per_second`` (the step loop); "after step 1" times from the end of the first step. The
-ratio is the median of the runs' ratios; both must end at the same ``train_loss`` (within 5 %). Peak RSS per process;
-on CUDA the peak GPU memory over the step loop and, with ``--gpu-utilisation``, ``nvidia-smi`` every 500 ms after
-step ``--warmup-steps`` (mean, and share of samples at 85 % or more).
+Shared: batch size, ``max_steps``, learning rate 3e-5, random 20-s crops, seed 42 (``--seeds``), precision, DataLoader
+workers; no evaluation or checkpoint; all else each tool's default. ``--equal-inputs`` also makes both read the same
+inputs and batches: the encoder's feature extractor returns an attention mask (the script asks for one anyway; ser-hf
+takes the checkpoint's, and wav2vec2-base's has none, so its padded clips are normalised over their padding), and
+ser-hf draws batches at random as the script does instead of grouping them by length; what is left between the arms
+is each tool's random streams (head initialisation, batch order, dropout) and label order. Every run's steps are timed
+from inside its `Trainer` (bench/step_timing.py: the wait between steps, the host and stream time of a step).
+
+The tools alternate A B A B over ``--repeats`` (for each seed). clips/s is Trainer's ``train_samples_per_second`` (the
+step loop); "after step 1" times from the end of the first step. The ratio is the median of the runs' ratios; both
+must end at the same ``train_loss`` (within 5 %). Peak RSS per process; on CUDA the peak GPU memory over the step loop
+and, with ``--gpu-utilisation``, ``nvidia-smi`` every 500 ms after step ``--warmup-steps`` (mean, and share of samples
+at 85 % or more).
 
 **Fine-tuning a Whisper encoder** (``--fold``): UA and clips/s on one speaker fold of RAVDESS actors 01-20 (fold seed
 42, as docs/results/LOG.md's RAVDESS rows), the same ``--epochs``, batch size and encoder learning rate both ways.
@@ -63,6 +70,7 @@ from bench.harness import (
     write_fixed_length,
     write_json,
 )
+from bench.step_timing import describe as describe_steps
 from ser_hf.cli.flags import model_paths as parse_model_paths
 from ser_hf.cli.loco import add_model_path_argument
 from ser_hf.experiments.kfold import kfold_values
@@ -98,6 +106,15 @@ def parse_args(argv=None):
     throughput.add_argument("--repeats", type=int, default=2, help="runs of each tool, alternating")
     throughput.add_argument("--warmup-steps", type=int, default=5, help="steps of each run before its steady state")
     throughput.add_argument("--gpu-utilisation", action="store_true", help="sample nvidia-smi (needs --device cuda)")
+    throughput.add_argument(
+        "--equal-inputs",
+        action="store_true",
+        help="both arms read the same inputs and batches: an attention mask from the feature extractor, batches "
+        "drawn at random in ser-hf too (the loss comparison; default: each tool's own way)",
+    )
+    throughput.add_argument(
+        "--seeds", type=int, nargs="+", default=[SEED], help="training seeds, each run by both arms (default 42)"
+    )
     fold = parser.add_argument_group("fine-tuning a Whisper encoder on a speaker fold")
     fold.add_argument("--fold", type=int, help="the speaker fold (0-4, fold seed 42): this comparison")
     fold.add_argument("--recipe", type=Path, default=REPO / "recipes" / "ravdess_whisper_tiny_en_top2.yaml")
@@ -120,15 +137,16 @@ def parse_args(argv=None):
     return args
 
 
-def save_encoder(folder: Path, geometry: str) -> None:
-    """A randomly initialised bare wav2vec2 encoder and its feature extractor, as a checkpoint folder."""
+def save_encoder(folder: Path, geometry: str, attention_mask: bool = False) -> None:
+    """A randomly initialised bare wav2vec2 encoder and its feature extractor, as a checkpoint folder (the extractor
+    returning an attention mask with `attention_mask`, as wav2vec2-large-lv60's does; wav2vec2-base's does not)."""
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(SEED)
     # layerdrop off: a dropped layer costs no compute, which would make two runs' step times differ by chance.
     Wav2Vec2Model(Wav2Vec2Config(**SSL_GEOMETRIES[geometry], layerdrop=0.0)).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=attention_mask).save_pretrained(folder)
 
 
 def rows_by_split(source: Path, splits: Optional[dict[str, list[str]]] = None) -> tuple[dict, list[str]]:
@@ -190,8 +208,11 @@ def _every_label_first(rows: list[dict], clips: int) -> list[dict]:
     return interleaved[:clips]
 
 
-def serhf_arguments(args, recipe: Path, model: Path, ravdess: Path, train, validation, output: Path) -> list[str]:
-    """``ser-hf train`` arguments: a recipe with the benchmark's settings (written once), the output folder apart."""
+def serhf_arguments(
+    args, recipe: Path, model: Path, ravdess: Path, train, validation, output: Path, seed: int = SEED, **overrides
+) -> list[str]:
+    """``ser-hf train`` arguments: a recipe with the benchmark's settings and `overrides` (written once; an override
+    of `None` leaves the key to ser-hf's default), the output folder and the seed apart."""
     settings = {
         "model_type": "wav2vec2",
         "model_name_or_path": str(model),
@@ -217,15 +238,25 @@ def serhf_arguments(args, recipe: Path, model: Path, ravdess: Path, train, valid
         "report_to": "none",
         "disable_tqdm": True,
     }
+    if getattr(args, "equal_inputs", False):
+        # The example script's batches (random, not grouped by length) and head (mean pooling, ser-hf's default for a
+        # transformers checkpoint, named so that a change of that default shows here).
+        settings.update(train_sampling_strategy="random", pooling_mode="mean")
+    settings.update(overrides)
+    settings = {key: value for key, value in settings.items() if value is not None}
     if not recipe.exists():
         recipe.write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items()))
-    return [str(recipe), "--output_dir", str(output), "--overwrite_output_dir", "true"]
+    return [str(recipe), "--output_dir", str(output), "--overwrite_output_dir", "true", "--seed", str(seed)]
 
 
-def run_arm(arm: str, arguments: list[str], work: Path, run: int, args, sampler) -> dict:
-    """One run of ``arm`` in its own process (``measure.py``), with its clips/s."""
-    env = {"HF_DATASETS_CACHE": str(work / "datasets_cache"), "SER_HF_BENCH_WARMUP_STEPS": str(args.warmup_steps)}
-    result = run_measured(arm, arguments, work / f"{arm}_{run}.json", args.threads, **env)
+def run_arm(arm: str, arguments: list[str], work: Path, run, args, sampler, **env: str) -> dict:
+    """One run of ``arm`` in its own process (``measure_steps.py``: its steps timed too), with its clips/s."""
+    env = {
+        "HF_DATASETS_CACHE": str(work / "datasets_cache"),
+        "SER_HF_BENCH_WARMUP_STEPS": str(args.warmup_steps),
+        **env,
+    }
+    result = run_measured(arm, arguments, work / f"{arm}_{run}.json", args.threads, step_times=True, **env)
     steps, batch = result["steps"], result["batch_size"]
     if result.get("steps_after_first_seconds"):
         result["clips_per_second_after_step_1"] = (steps - 1) * batch / result["steps_after_first_seconds"]
@@ -237,6 +268,8 @@ def run_arm(arm: str, arguments: list[str], work: Path, run: int, args, sampler)
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict:
+    """The median ratio of the paired runs' clips/s, each arm's medians, and whether both end at the same
+    ``train_loss``: each arm's median over its runs (with several seeds, also each seed's and their spread)."""
     pairs = list(zip(runs["serhf"], runs["peer"]))
     summary = {
         "ratio": median([a["clips_per_second"] / b["clips_per_second"] for a, b in pairs]),
@@ -251,6 +284,13 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         }
         if all("peak_gpu_memory_bytes" in r for r in runs[arm]):
             summary[arm]["peak_gpu_memory_bytes"] = max(r["peak_gpu_memory_bytes"] for r in runs[arm])
+        seeds = sorted({r["seed"] for r in runs[arm] if "seed" in r})
+        if len(seeds) > 1:
+            by_seed = {seed: median([r["train_loss"] for r in runs[arm] if r.get("seed") == seed]) for seed in seeds}
+            summary[arm]["train_loss_by_seed"] = by_seed
+            summary[arm]["train_loss_seed_spread"] = (max(by_seed.values()) - min(by_seed.values())) / (
+                sum(by_seed.values()) / len(by_seed)
+            )
         if all("gpu_utilisation" in r for r in runs[arm]):
             summary[arm]["gpu_utilisation"] = {
                 key: median([r["gpu_utilisation"][key] for r in runs[arm]])
@@ -270,20 +310,21 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="ser_hf_peer_") as folder:
         work = Path(folder)
         model = work / "encoder"
-        save_encoder(model, args.geometry)
+        save_encoder(model, args.geometry, attention_mask=args.equal_inputs)
         ravdess, audiofolder, train, validation, clips = write_clips(source, work, args)
         geometry = "wav2vec2-base" if args.geometry == "base" else f"wav2vec2 ({args.geometry})"
         clip_kind = f"every clip cut or padded to {args.seconds:g} s" if args.seconds else "real clips"
+        inputs = "equal inputs (attention mask, random batches in both)" if args.equal_inputs else "each tool's inputs"
         print(machine_description(args.device), flush=True)
         print(
             f"{geometry}, random weights, full fine-tuning (feature encoder frozen), {args.device}, "
             f"{'bf16' if args.bf16 else 'fp32'}; {clips} training clips of {source} ({clip_kind}), batch "
-            f"{args.batch_size}, {args.steps} steps, {args.workers} DataLoader workers, {args.repeats} runs of each",
+            f"{args.batch_size}, {args.steps} steps, {args.workers} DataLoader workers, {args.repeats} runs of each "
+            f"per seed, seeds {' '.join(map(str, args.seeds))}; {inputs}",
             flush=True,
         )
         peer_settings = dict(
             max_length_seconds=MAX_SECONDS,
-            seed=SEED,
             max_steps=args.steps,
             per_device_train_batch_size=args.batch_size,
             learning_rate=LEARNING_RATE,
@@ -295,13 +336,15 @@ def main(argv=None) -> dict:
         sampler = UtilisationSampler() if args.gpu_utilisation else None
         runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
         try:
-            for run, arm in alternating(args.repeats, ARMS):
-                output = work / f"run_{arm}_{run}"
+            for seed, (run, arm) in ((seed, pair) for seed in args.seeds for pair in alternating(args.repeats, ARMS)):
+                output = work / f"run_{arm}_{seed}_{run}"
                 if arm == "serhf":
-                    arguments = serhf_arguments(args, work / "recipe.yaml", model, ravdess, train, validation, output)
+                    arguments = serhf_arguments(
+                        args, work / "recipe.yaml", model, ravdess, train, validation, output, seed=seed
+                    )
                 else:
-                    arguments = peer_flags(model, audiofolder, output, **peer_settings)
-                runs[arm].append(run_arm(arm, arguments, work, run, args, sampler))
+                    arguments = peer_flags(model, audiofolder, output, seed=seed, **peer_settings)
+                runs[arm].append({"seed": seed, **run_arm(arm, arguments, work, f"{seed}_{run}", args, sampler)})
                 print(run_line(arm, run, runs[arm][-1]), flush=True)
         finally:
             if sampler is not None:
@@ -313,22 +356,32 @@ def main(argv=None) -> dict:
 
 
 def run_line(arm: str, run: int, result: dict) -> str:
+    seed = f" (seed {result['seed']})" if "seed" in result else ""
     line = (
-        f"  {ARM_NAMES[arm]:>14} run {run + 1}: {result['clips_per_second']:6.2f} clips/s "
+        f"  {ARM_NAMES[arm]:>14} run {run + 1}{seed}: {result['clips_per_second']:6.2f} clips/s "
         f"({result['clips_per_second_after_step_1']:6.2f} after step 1), train_loss {result['train_loss']:.4f}, "
         f"peak RSS {result['peak_rss_bytes'] / 2**30:.2f} GiB"
     )
     line += gpu_figures(result.get("peak_gpu_memory_bytes"), result.get("gpu_utilisation"))
-    return line + f", whole process {result['process_seconds']:.0f} s"
+    line += f", whole process {result['process_seconds']:.0f} s"
+    if "step_times" in result:
+        line += "\n      " + describe_steps(result["step_times"].get("summary", {}))
+    return line
 
 
 def summary_line(summary: dict) -> str:
     a, b = summary["serhf"], summary["peer"]
+    spreads = "".join(
+        f"; {ARM_NAMES[arm]}'s seeds {summary[arm]['train_loss_seed_spread']:.1%} apart"
+        for arm in ARMS
+        if "train_loss_seed_spread" in summary[arm]
+    )
     return (
         f"ser-hf {a['clips_per_second']:.2f} clips/s against the example script's {b['clips_per_second']:.2f}: "
         f"{summary['ratio']:.2f}x (median of the runs' ratios; {summary['ratio_after_step_1']:.2f}x after step 1); "
         f"train_loss {a['train_loss']:.4f} against {b['train_loss']:.4f} "
-        f"({'same' if summary['equal_loss'] else 'NOT the same'} within {LOSS_TOLERANCE:.0%})"
+        f"({'same' if summary['equal_loss'] else 'NOT the same'} within {LOSS_TOLERANCE:.0%}, "
+        f"{summary['loss_difference']:.1%} apart{spreads})"
     )
 
 

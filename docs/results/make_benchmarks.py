@@ -197,32 +197,36 @@ SPEED_INTRO = """\
 ## Speed: ser-hf against the straightforward way and the peer
 
 Each benchmark does the same work two ways in one run, on the same machine, clips and model; the ratio is the
-straightforward way's time over ser-hf's (above 1: ser-hf is faster). The benchmarks whose runs predate their JSON
-files (`bench/train_step.py`, `bench/peer.py`) are in the [research log](docs/results/LOG.md) until they are run again;
-so are those of benchmarks since removed (fast_mode, models, prepare, scale, timeline), as dated records.
+straightforward way's time over ser-hf's (above 1: ser-hf is faster). Earlier CPU runs and removed benchmarks:
+the dated [research log](docs/results/LOG.md).
 """
 
 GPU_INTRO = """\
 ## GPU
 
-One call of `bash bench/gpu_figures.sh` on the device tool's machine, every row from that run: wav2vec2-base (random
-weights, feature encoder frozen) in bf16 at batch 32 on the RAVDESS sample (actors 01-06), ser-hf against transformers'
-`run_audio_classification.py` (`bench/peer.py`: each tool's defaults, the same clips, steps and flags; clips/s over the
-step loop) and against the straightforward `Trainer` loop (`bench/train_step.py`, LoRA and FAST, clips cut or padded to
-3 s: epochs after the first, in brackets whole runs with ser-hf's encoding); the Whisper FAST cache against the 30-s
-window (`bench/whisper.py`); one `ser-hf adapt` at 20 clips per emotion. GPU utilisation: `nvidia-smi` every 500 ms
-over each run's steady state (after step 5), mean and share of samples at 85 % or more; sizes in the script's header.
+`bash bench/gpu_figures.sh` (equal inputs: `bench/gpu_profile.sh`) on the device tool's machine: wav2vec2-base
+(random weights, feature encoder frozen), bf16, batch 32, the RAVDESS sample (actors 01-06), ser-hf against
+transformers' `run_audio_classification.py` (`bench/peer.py`: each tool's defaults, or equal inputs; clips/s over the
+step loop; 100-step runs vary up to 2x between calls) and the straightforward `Trainer` loop (`bench/train_step.py`,
+3-s clips: epochs after the first, in brackets whole runs); the Whisper FAST cache; one `ser-hf adapt` at k = 20. GPU
+utilisation: `nvidia-smi` every 500 ms after step 5, mean and share of samples at 85 % or more.
 """
 #: The GPU run's files (docs/results/gpu/), in the order of the table's rows.
 GPU_RUN = "gpu/run.json"
-GPU_PEER_ROWS = (("gpu/peer_full_real.json", "real clips"), ("gpu/peer_full_3s.json", "3-s clips"))
+GPU_PEER_ROWS = (
+    ("gpu/peer_full_real.json", "real clips"),
+    ("gpu/peer_equal_real.json", "real clips, equal inputs"),
+    ("gpu/peer_full_3s.json", "3-s clips"),
+)
+#: Where a ser-hf step's time goes (bench/gpu_profile.sh): the profiled run, and the run with workers kept.
+GPU_PROFILE = "gpu/profile_serhf_real.json"
+GPU_PERSISTENT = "gpu/step_variants_real2.json"
 GPU_STEP_ROWS = (("gpu/train_step_lora_3s.json", "LoRA"), ("gpu/train_step_fast_3s.json", "FAST"))
 GPU_WHISPER = "gpu/whisper_fast_cache.json"
 GPU_ADAPT = "gpu/adapt_k20.json"
 
 FINETUNE_STEP_INTRO = """\
-`bench/finetune.py` on one H100 (the device tool's machine): Whisper base fine-tuned, one training step's median
-time, ser-hf's loop against the straightforward `Trainer` one, batch 32, with the peak GPU memory of each.
+`bench/finetune.py` on one H100: Whisper base fine-tuned, a training step's median time and peak GPU memory, batch 32.
 """
 
 LOG_OUTRO = """\
@@ -1030,6 +1034,25 @@ def gpu_run_rows() -> list[list[str]]:
     return rows
 
 
+def gpu_profile_line() -> str:
+    """One line on where ser-hf's step goes (the profile's run, then the same run with DataLoader workers kept)."""
+    if not (RESULTS / GPU_PROFILE).exists():
+        return ""
+    run = read(GPU_PROFILE)["runs"]["default"]
+    times, profile = run["step_times"]["summary"], run["step_times"]["profile"]
+    conv = next(op for op in profile["top_by_device_time"] if op["name"] == "aten::cudnn_convolution")
+    kept = read(GPU_PERSISTENT)["runs"]["persistent"]
+    return (
+        f"\nWhere the real-clip step goes (`bash bench/gpu_profile.sh`, {read(GPU_PROFILE)['date']}): "
+        f"{100 * times['share_between_by_kind']['first_in_epoch']:.0f} % of the loop between epochs (workers started "
+        f"again every 6-step epoch), a {times['wall_ms']['median']:.0f}-ms step whose GPU work is "
+        f"{profile['kernel_ms_per_step']:.0f} ms of {profile['kernels_per_step']:.0f} kernels, "
+        f"{conv['self_device_ms_per_step']:.0f} ms of it in cuDNN convolutions; workers kept: "
+        f"{kept['clips_per_second']:.0f} clips/s, GPU {utilisation(kept['gpu_utilisation'])}: "
+        f"{link(GPU_PROFILE)}.\n"
+    )
+
+
 def gpu_section() -> str:
     header = ["benchmark", "clips", "ser-hf", "the other way", "ratio", "peak GPU MiB, ser-hf / other"]
     header += ["GPU utilisation, ser-hf", "data"]
@@ -1044,6 +1067,7 @@ def gpu_section() -> str:
         )
     else:
         text += "\nNot run yet: `bash bench/gpu_figures.sh` needs the device tool's machine.\n"
+    text += gpu_profile_line()
     rows = []
     for path in sorted(RESULTS.glob("*/finetune_step-*.json")):
         relative = str(path.relative_to(RESULTS))
