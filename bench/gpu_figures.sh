@@ -51,29 +51,8 @@ else  # the smoke sizes, on the CPU: checks that every step runs and writes what
     WHISPER_CLIPS=8
 fi
 
-pack() {  # everything written so far, as one file (the call returns 8 files at most)
-    tar czf "$OUT/gpu_figures.tgz" -C "$WORK" results
-}
-
-step() {  # step NAME SECONDS COMMAND...: run it bounded, log it, pack; skipped once the budget is spent
-    local name=$1 limit=$2
-    shift 2
-    if [ -n "${STEPS:-}" ] && [[ " $STEPS " != *" $name "* ]]; then
-        return
-    fi
-    if ((SECONDS + 20 > BUDGET)); then
-        echo "== $name: skipped ($SECONDS s of the $BUDGET s budget spent)" | tee -a "$WORK/results/steps.log"
-        return
-    fi
-    local started=$SECONDS
-    ((limit > BUDGET - SECONDS)) && limit=$((BUDGET - SECONDS))
-    echo "== $name (at $started s, at most $limit s)"
-    timeout "$limit" "$@" > "$WORK/results/$name.log" 2>&1
-    local status=$?
-    echo "== $name: exit $status after $((SECONDS - started)) s" | tee -a "$WORK/results/steps.log"
-    grep -v -i "warn\|it/s\]\|examples/s\]\|Writing model shards" "$WORK/results/$name.log" | tail -n 12
-    pack
-}
+RESULTS=$WORK/results PACK=gpu_figures.tgz
+source bench/gpu_steps.sh  # pack, and step NAME SECONDS COMMAND...
 
 # What ran where: the device, the versions, the command
 $PY - "$WORK/results/run.json" "$COMMIT" "$DEVICE" <<'EOF'

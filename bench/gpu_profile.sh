@@ -54,29 +54,8 @@ else  # the smoke sizes, on the CPU: checks that every step runs and writes what
 fi
 SECONDS=0
 
-pack() {  # everything written so far, as one file (the call returns 8 files at most)
-    tar czf "$OUT/gpu_profile.tgz" -C "$WORK" results
-}
-
-step() {  # step NAME SECONDS COMMAND...: run it bounded, log it, pack; skipped once the budget is spent
-    local name=$1 limit=$2
-    shift 2
-    if [ -n "${STEPS:-}" ] && [[ " $STEPS " != *" $name "* ]]; then
-        return
-    fi
-    if ((SECONDS + 20 > BUDGET)); then
-        echo "== $name: skipped ($SECONDS s of the $BUDGET s budget spent)" | tee -a "$R/steps.log"
-        return
-    fi
-    local started=$SECONDS
-    ((limit > BUDGET - SECONDS)) && limit=$((BUDGET - SECONDS))
-    echo "== $name (at $started s, at most $limit s): $*" | tee -a "$R/steps.log"
-    timeout --kill-after=10 "$limit" "$@" > "$R/$name.log" 2>&1
-    local status=$?
-    echo "== $name: exit $status after $((SECONDS - started)) s" | tee -a "$R/steps.log"
-    grep -v -i "warn\|it/s\]\|examples/s\]\|Writing model shards" "$R/$name.log" | tail -n 16
-    pack
-}
+RESULTS=$R PACK=gpu_profile.tgz
+source bench/gpu_steps.sh  # pack, and step NAME SECONDS COMMAND...
 
 # What ran where: the date, the device, the versions, the commit and a digest of the bench files that ran
 $PY - "$R/run.json" "$COMMIT" "$DEVICE" <<'EOF'

@@ -14,7 +14,7 @@ through its own length (``trim_window``). Arms:
 - "anew": the merged corpus encoded in an empty cache folder;
 - "from each corpus's cache": each corpus encoded alone first (the one-off cost a user has paid who trained on each,
   printed apart), then the merged corpus, whose states are taken from those caches (its digests computed, rows
-  copied into its own cache file); no clip is encoded again.
+  read where they are since 2026-11-30, copied into a cache file of its own before); no clip is encoded again.
 
 Printed: seconds of each, the ratio, and the largest difference between the two arms' states (0: the same values).
 """

@@ -57,14 +57,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Keep datasets' and ser-hf's caches out of the user's home."""
-    cache = tmp_path_factory.getbasetemp() / "hf_datasets_cache"
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Keep datasets' and ser-hf's caches out of the user's home, from the session's start: module- and
+    session-scoped fixtures (the models trained once per file) run before any function-scoped fixture, and wrote their
+    encodings and decoded clips into ``~/.cache/huggingface/datasets/ser_hf`` when this was function-scoped."""
     import datasets.config
 
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    cache = tmp_path_factory.getbasetemp() / "hf_datasets_cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_DATASETS_CACHE", str(cache))
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+        yield cache
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,13 @@ cache file therefore has an index beside it, ``<prefix>-<file key>.<key>.clips.j
 order, under a key of what computed the rows (the encoder's weights and settings; the decoder, rate and storage type),
 no dataset. A dataset takes every clip a cache of the same key already holds and computes only the others.
 
-- Encoder states: a clip's digest is that of its decoded samples (:func:`clip_digests`); the rows found are written as
-  the dataset's own cache file (:func:`assemble_states`), read directly by the next run.
-- Decoded audio: a clip's digest is that of its file (path, size, modification time, :mod:`~ser_hf.data.decode`); the
-  rows found are read where they are (:func:`select_clips`: memory-mapped slices, no copy), so each clip's audio is
-  on disk once, whichever sets it is part of.
+- Encoder states: a clip's digest is that of its decoded samples (:func:`clip_digests`).
+- Decoded audio: a clip's digest is that of its file (path, size, modification time, :mod:`~ser_hf.data.decode`).
+
+Either way the rows found are read where they are (:func:`select_clips`: memory-mapped slices, no copy), and the clips
+no cache held are computed into a cache file of their own, indexed in turn: each clip's audio and states are on disk
+once, whichever sets (corpora merged, folds, adaptation pools, learning-curve cells) they are part of, and a dataset
+with an indices mapping is read the same way (:func:`rows_in_place`), never flattened into a copy.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset
 
 from ..atomic_files import write_text_atomic
 
@@ -107,23 +109,11 @@ def _is_cache_name(name: str, prefix: str) -> bool:
     return Path(name).name == name and name.startswith(f"{prefix}-") and name.endswith(".arrow")
 
 
-def assemble_states(locations: Sequence[ClipLocation], cache_file: Path, key: str) -> Dataset:
-    """The rows at `locations`, in their order, written to `cache_file` (the dataset's own cache, fingerprint
-    `key`)."""
-    files = list(dict.fromkeys(path for path, _ in locations))
-    parts = [Dataset.from_file(str(path)) for path in files]
-    offsets = dict(zip(files, np.cumsum([0] + [len(part) for part in parts[:-1]])))
-    rows = [int(offsets[path]) + row for path, row in locations]
-    merged = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-    return merged.select(rows).flatten_indices(cache_file_name=str(cache_file), new_fingerprint=key)
-
-
 def select_clips(locations: Sequence[ClipLocation]) -> Dataset:
     """The rows at `locations` (at least one), in their order, read where they are: each run of consecutive rows of
     one file is a memory-mapped slice of it, the slices concatenated (no indices mapping, nothing copied or written).
     A few runs for a merged set of corpora; one per row, at worst, for rows in random order (about 0.3 ms each)."""
     from datasets.fingerprint import Hasher
-    from datasets.table import concat_tables
 
     files = {path: Dataset.from_file(str(path)) for path in dict.fromkeys(path for path, _ in locations)}
     runs: list[list] = []  # [file, first row, number of rows]
@@ -132,19 +122,49 @@ def select_clips(locations: Sequence[ClipLocation]) -> Dataset:
             runs[-1][2] += 1
         else:
             runs.append([path, row, 1])
-    # The tables themselves: one `Dataset` per run (`select`, `concatenate_datasets`) costs milliseconds each.
-    table = concat_tables([files[path].data.slice(start, length) for path, start, length in runs])
     first = next(iter(files.values()))
     fingerprint = Hasher.hash([(files[path]._fingerprint, start, length) for path, start, length in runs])
-    return Dataset(table, info=first.info.copy(), fingerprint=fingerprint)
+    return _from_slices([(files[path], start, length) for path, start, length in runs], first, fingerprint)
+
+
+def rows_in_place(dataset: Dataset) -> Dataset:
+    """`dataset` without its indices mapping (after `select`, `filter` or a split), its rows read where they are
+    (memory-mapped slices of its table, as :func:`select_clips`) rather than flattened into a new cache file, which
+    `Dataset.flatten_indices` writes beside the data for every selection. Its format is kept."""
+    if dataset._indices is None:
+        return dataset
+    from datasets.fingerprint import Hasher
+
+    rows = dataset._indices.column(0).to_numpy()
+    runs: list[list[int]] = []  # [first row, number of rows]
+    for row in rows.tolist():
+        if runs and runs[-1][0] + runs[-1][1] == row:
+            runs[-1][1] += 1
+        else:
+            runs.append([row, 1])
+    fingerprint = Hasher.hash((dataset._fingerprint, "rows in place"))
+    result = _from_slices([(dataset, start, length) for start, length in runs or [[0, 0]]], dataset, fingerprint)
+    form = dataset.format
+    return result.with_format(
+        form["type"], columns=form["columns"], output_all_columns=form["output_all_columns"], **form["format_kwargs"]
+    )
+
+
+def _from_slices(slices: Sequence[tuple[Dataset, int, int]], like: Dataset, fingerprint: str) -> Dataset:
+    """One `Dataset` of the `(dataset, first row, number of rows)` slices of the datasets' tables, concatenated."""
+    from datasets.table import concat_tables
+
+    # The tables themselves: one `Dataset` per run (`select`, `concatenate_datasets`) costs milliseconds each.
+    table = concat_tables([part.data.slice(start, length) for part, start, length in slices])
+    return Dataset(table, info=like.info.copy(), split=like.split, fingerprint=fingerprint)
 
 
 __all__ = [
     "INDEX_SUFFIX",
-    "assemble_states",
     "clip_digests",
     "find_cached_clips",
     "index_path",
+    "rows_in_place",
     "select_clips",
     "write_clip_index",
 ]

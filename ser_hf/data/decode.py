@@ -43,7 +43,7 @@ from filelock import FileLock
 
 from . import ffmpeg
 from .cache_dir import ser_hf_cache_dir
-from .clip_index import find_cached_clips, select_clips, write_clip_index
+from .clip_index import find_cached_clips, rows_in_place, select_clips, write_clip_index
 from .constants import CACHE_PRECISIONS, WAVEFORM_PRECISIONS
 from .corpora.base import InvalidClipError, decoder_problem
 from .dataset_info import column_values, get_ser_info, set_ser_info
@@ -328,8 +328,7 @@ def prepare_audio(
     if unusable and not skip_invalid:
         # Every unusable clip, of every kind, named at once: fixed in one go, not one rerun per clip or per kind.
         raise InvalidClipsError(corpora, unusable)
-    if dataset._indices is not None:
-        dataset = dataset.flatten_indices()
+    dataset = rows_in_place(dataset)  # concatenate_datasets needs rows without an indices mapping: no copy written
     prepared = concatenate_datasets([dataset, decoded.select_columns([WAVEFORM_COLUMN])], axis=1)
     if unusable:
         logger.warning("Skipping %s", InvalidClipsError.listing(corpora, unusable))

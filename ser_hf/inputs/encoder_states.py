@@ -21,7 +21,14 @@ from transformers import Data2VecAudioForSequenceClassification, PreTrainedModel
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.cache_dir import ser_hf_cache_dir
-from ..data.clip_index import assemble_states, clip_digests, find_cached_clips, index_path, write_clip_index
+from ..data.clip_index import (
+    clip_digests,
+    find_cached_clips,
+    index_path,
+    rows_in_place,
+    select_clips,
+    write_clip_index,
+)
 from ..data.dataset_info import column_values, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..models.configuration_whisper import LAYER_STATISTICS
@@ -138,7 +145,8 @@ def encode_dataset(
     extractor's settings: a second call with the same encoder and data reads the file, any change recomputes it. The
     file holds only the new column; every column of `dataset` is kept. Without a file of its own, a dataset takes the
     states of the clips that any cache of the same encoder in `cache_dir` holds (an index of clip digests beside each
-    file, :mod:`~ser_hf.data.clip_index`: a merged corpus from each corpus's cache) and encodes only the others.
+    file, :mod:`~ser_hf.data.clip_index`: a merged corpus from each corpus's cache, read where they are) and encodes
+    only the others, into a cache file of their own.
 
     Args:
         model (`PreTrainedModel`): an SSL classifier that passes :func:`check_cacheable`; run on its own device.
@@ -164,7 +172,7 @@ def encode_dataset(
 
     Returns:
         `Dataset`: `dataset` with the `encoder_states` column added (rows with an indices mapping, as after `select`
-        or a split, are flattened first, as `concatenate_datasets` needs).
+        or a split, are read in place first, as `concatenate_datasets` needs; no copy is written).
     """
     _check_encoding_inputs(model, feature_extractor, dataset, batch_size, precision, lower_layer, augmentation, column)
     cache_dir = Path(cache_dir or ser_hf_cache_dir())
@@ -190,11 +198,16 @@ def encode_dataset(
     states = encoder.encode_or_reuse(dataset, cache_file, key, reusable_key)
     encoder.log(cache_file, len(states))
 
-    if dataset._indices is not None:
-        dataset = dataset.flatten_indices()
+    dataset = rows_in_place(dataset)  # concatenate_datasets needs rows without an indices mapping: no copy written
     states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
     result = concatenate_datasets([dataset, states], axis=1)
-    return set_ser_info(result, encoder_cache=str(cache_file))
+    # The dataset's own cache file, or the files its clips' states were read from.
+    return set_ser_info(result, encoder_cache=str(cache_file) if cache_file.exists() else _files_of(states))
+
+
+def _files_of(states: Dataset) -> str:
+    """The cache files `states` reads, joined by ``os.pathsep``."""
+    return os.pathsep.join(dict.fromkeys(file["filename"] for file in states.cache_files))
 
 
 def _check_encoding_inputs(
@@ -332,7 +345,7 @@ class _StatesEncoder:
                 states = self(waveforms, cache_file, key)
         finally:
             self.model.train(was_training)
-        if not index_path(cache_file, reusable_key).exists():
+        if cache_file.exists() and not index_path(cache_file, reusable_key).exists():
             write_clip_index(cache_file, reusable_key, digests or _clip_digests(dataset, augmented))
         return states
 
@@ -390,9 +403,10 @@ def _clip_digests(dataset: Dataset, augmented: bool) -> list[str]:
 def _reuse_cached_clips(
     waveforms: Dataset, digests: list[str], cache_dir: Path, key: str, reusable_key: str, encode
 ) -> Optional[Dataset]:
-    """The states of `waveforms` from the caches of the same encoder that hold some of its clips (`clip_index`), the
-    others encoded by `encode` into a cache of their own, all written to the dataset's cache file (key `key`);
-    `None` when no cache holds any of them."""
+    """The states of `waveforms` from the caches of the same encoder that hold some of its clips (`clip_index`), read
+    where they are (:func:`select_clips`), the others encoded by `encode` into a cache file of their own, indexed for
+    the next dataset that holds them; `None` when no cache holds any of them. Nothing is copied: a set of clips that
+    other caches hold (a fold, an adaptation pool, a learning-curve cell) adds no file."""
     # A damaged cache of another dataset is deleted (and its clips encoded), as the dataset's own would be.
     locations = find_cached_clips(
         cache_dir,
@@ -413,10 +427,7 @@ def _reuse_cached_clips(
         write_clip_index(part_file, reusable_key, missing_digests)
         for position, row in enumerate(missing):
             locations[row] = (part_file, position)
-    assembled = assemble_states(locations, cache_dir / f"encoder-{key}.arrow", key)
-    if missing:  # the dataset's own cache holds those clips now, and is indexed by encode_dataset
-        part_file.unlink()
-        index_path(part_file, reusable_key).unlink()
+    states = select_clips(locations)
     logger.info(
         "Reused the encoder states of %d of %d clips from %d cache file(s) of the same encoder; encoded %d.",
         len(locations) - len(missing),
@@ -424,7 +435,7 @@ def _reuse_cached_clips(
         reused_files,
         len(missing),
     )
-    return assembled
+    return states
 
 
 def padded_length(num_samples: int) -> int:

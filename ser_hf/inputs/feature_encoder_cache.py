@@ -47,6 +47,7 @@ from transformers import set_seed
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..data.cache_dir import ser_hf_cache_dir
+from ..data.clip_index import rows_in_place
 from ..data.dataset_info import get_ser_info, set_ser_info
 from ..data.decode import WAVEFORM_COLUMN, cast_to_precision, check_precision
 from ..errors import RecipeError
@@ -195,8 +196,7 @@ def encode_feature_encoder_outputs(
         load_from_cache=load_from_cache,
     )
     others = dataset if keep_waveform else dataset.remove_columns(WAVEFORM_COLUMN)
-    if others._indices is not None:  # concatenate_datasets needs rows in their stored order
-        others = others.flatten_indices()
+    others = rows_in_place(others)  # concatenate_datasets needs rows without an indices mapping: no copy written
     result = concatenate_datasets([others, frames], axis=1)
     result = result.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
     return set_ser_info(result, feature_encoder=encoder_key)

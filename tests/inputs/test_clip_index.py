@@ -69,12 +69,28 @@ def test_a_merged_corpus_takes_each_corpus_cached_states_and_encodes_only_new_cl
     )
     assert reused["label"] == merged["label"] and reused["corpus"] == ["b"] * 3 + ["a"] * 4 + ["c"]
 
-    # The merged dataset has its own cache file and index now (the part encoded alone was folded into it): read
-    # directly, nothing encoded.
+    # The clip no cache held has a cache file of its own, indexed; the merged set is read from the three files where
+    # they are, again without encoding, and no copy of the states is written for it.
     counts.clear()
     again = encode_dataset(model, extractor, merged, cache_dir=tmp_path)
     assert counts == [] and again["encoder_states"] == reused["encoder_states"]
     assert len(list(tmp_path.glob("encoder-*.arrow"))) == len(list(tmp_path.glob(f"encoder-*{INDEX_SUFFIX}"))) == 3
+
+
+def test_folds_and_pools_of_an_encoded_corpus_add_no_file_to_the_cache(tmp_path, monkeypatch):
+    """A learning curve's cells, a k-fold's folds and an adaptation's pools select clips of a corpus already encoded:
+    each used to write a copy of its states and of its selected rows (``flatten_indices``); the cache now grows only
+    with clips no file holds."""
+    model, extractor = tiny_whisper_fast()
+    corpus = _corpus("a", range(6)).map(lambda row: row, cache_file_name=str(tmp_path / "corpus.arrow"))
+    whole = encode_dataset(model, extractor, corpus, cache_dir=tmp_path)
+    files = sorted(path.name for path in tmp_path.iterdir())
+    counts = _counting_encoder(monkeypatch)
+    for rows in ([4, 1, 2], [0, 5], [3, 2, 1, 0]):
+        part = encode_dataset(model, extractor, corpus.select(rows), cache_dir=tmp_path)
+        assert part["label"] == [corpus["label"][row] for row in rows]
+        np.testing.assert_array_equal(np.asarray(part["encoder_states"]), np.asarray(whole["encoder_states"])[rows])
+    assert counts == [] and sorted(path.name for path in tmp_path.iterdir()) == files
 
 
 def test_another_encoder_or_a_deleted_cache_is_never_reused(tmp_path, monkeypatch):
