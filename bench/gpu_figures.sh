@@ -55,23 +55,7 @@ RESULTS=$WORK/results PACK=gpu_figures.tgz
 source bench/gpu_steps.sh  # pack, and step NAME SECONDS COMMAND...
 
 # What ran where: the device, the versions, the command
-$PY - "$WORK/results/run.json" "$COMMIT" "$DEVICE" <<'EOF'
-import importlib.metadata as metadata, json, os, subprocess, sys, time
-path, commit, device = sys.argv[1:]
-import torch
-versions = {name: metadata.version(name) for name in
-            ("torch", "transformers", "datasets", "accelerate", "peft", "torchcodec", "soundfile", "numpy")}
-gpu = None
-if device == "cuda":
-    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                         capture_output=True, text=True).stdout.strip()
-run = {"script": "bench/gpu_figures.sh", "date": time.strftime("%Y-%m-%d"), "commit": commit, "gpu": gpu,
-       "cuda_available": torch.cuda.is_available(), "cpu_cores": os.cpu_count(), "python": sys.version.split()[0],
-       "versions": versions}
-json.dump(run, open(path, "w"), indent=1)
-print(json.dumps(run))
-EOF
-[ $? -eq 0 ] || exit 2
+$PY -m bench.device_run "$WORK/results/run.json" "$COMMIT" "$DEVICE" bench/gpu_figures.sh || exit 2
 # torchcodec must decode through the carried FFmpeg (the example script and the straightforward loop decode with it)
 $PY -c "
 import glob, torchcodec.decoders as d

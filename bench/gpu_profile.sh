@@ -58,27 +58,9 @@ RESULTS=$R PACK=gpu_profile.tgz
 source bench/gpu_steps.sh  # pack, and step NAME SECONDS COMMAND...
 
 # What ran where: the date, the device, the versions, the commit and a digest of the bench files that ran
-$PY - "$R/run.json" "$COMMIT" "$DEVICE" <<'EOF'
-import hashlib, importlib.metadata as metadata, json, os, pathlib, subprocess, sys, time
-path, commit, device = sys.argv[1:]
-import torch
-versions = {name: metadata.version(name) for name in
-            ("torch", "transformers", "datasets", "accelerate", "peft", "torchcodec", "soundfile", "numpy")}
-gpu = None
-if device == "cuda":
-    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                         capture_output=True, text=True).stdout.strip()
-files = ["bench/gpu_profile.sh", "bench/gpu_profile.py", "bench/step_timing.py", "bench/peer.py", "bench/harness.py",
-         "bench/peer/measure.py", "bench/peer/measure_steps.py", "ser_hf/inputs/collators.py",
-         "ser_hf/training/trainer.py"]
-run = {"script": "bench/gpu_profile.sh", "date": time.strftime("%Y-%m-%d %H:%M"), "commit": commit, "gpu": gpu,
-       "cuda_available": torch.cuda.is_available(), "cpu_cores": os.cpu_count(), "python": sys.version.split()[0],
-       "versions": versions,
-       "file_digests": {f: hashlib.sha256(pathlib.Path(f).read_bytes()).hexdigest()[:12] for f in files}}
-json.dump(run, open(path, "w"), indent=1)
-print(json.dumps(run))
-EOF
-[ $? -eq 0 ] || exit 2
+$PY -m bench.device_run "$R/run.json" "$COMMIT" "$DEVICE" bench/gpu_profile.sh bench/gpu_profile.sh \
+    bench/gpu_profile.py bench/step_timing.py bench/peer.py bench/harness.py bench/peer/measure.py \
+    bench/peer/measure_steps.py ser_hf/inputs/collators.py ser_hf/training/trainer.py || exit 2
 # torchcodec must decode through the carried FFmpeg (the example script decodes its audiofolder with it)
 $PY -c "
 import glob, torchcodec.decoders as d
