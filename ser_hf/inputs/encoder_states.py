@@ -196,7 +196,8 @@ def encode_dataset(
         load_from_cache=load_from_cache,
     )
     states = encoder.encode_or_reuse(dataset, cache_file, key, reusable_key)
-    encoder.log(cache_file, len(states))
+    if cache_file.exists():  # else read in place from other caches, which the reuse's own line names
+        encoder.log(cache_file, len(states))
 
     dataset = rows_in_place(dataset)  # concatenate_datasets needs rows without an indices mapping: no copy written
     states = states.with_format(dataset.format["type"], **dataset.format["format_kwargs"])
