@@ -82,8 +82,9 @@ def _encoder_key_parts(
     for key in _NORMALIZATION_KEYS:
         extractor.pop(key, None)
     # Untrimmed clips keep the keys their caches had before trimming was an option.
-    # So do clips as recorded (no `dereverberation`): the key changes only where the extractor dereverberates.
-    for key in ("trim_silence_db", "dereverberation"):
+    # So do clips as recorded (no `dereverberation`): the key changes only where the extractor dereverberates; and
+    # WPE's default filter (no `dereverberation_taps`) keeps the key it had before the length was an option.
+    for key in ("trim_silence_db", "dereverberation", "dereverberation_taps"):
         if extractor.get(key) is None:
             extractor.pop(key, None)
     # Added to the extractor once a checkpoint has saved it with its class registered: says nothing of the encoding.

@@ -27,9 +27,12 @@ TRIM_MIN_SAMPLES = 1600
 #: `dereverberation` values: none (`None`), or weighted prediction error (`"wpe"`, nara_wpe).
 DEREVERBERATIONS = ("wpe",)
 #: Weighted prediction error as `dereverberation="wpe"` runs it (nara_wpe's `wpe` on one channel): an STFT of 512
-#: samples every 128 (32 ms every 8 ms at 16 kHz), a prediction filter of 10 frames after a delay of 3 (the direct
-#: sound and early reflections, which carry the voice, are kept), 3 iterations.
+#: samples every 128 (32 ms every 8 ms at 16 kHz), a prediction filter of 10 frames (`dereverberation_taps` sets
+#: another length) after a delay of 3 (the direct sound and early reflections, which carry the voice, are kept),
+#: 3 iterations.
 WPE_SETTINGS = {"stft_size": 512, "stft_shift": 128, "taps": 10, "delay": 3, "iterations": 3}
+#: The longest prediction filter `dereverberation_taps` takes: 100 frames of 8 ms, 0.8 s of a room's tail.
+MAX_DEREVERBERATION_TAPS = 100
 #: How to install the package `dereverberation="wpe"` needs (ser_hf.extras.install_hint's words: this file imports
 #: nothing from ser-hf).
 WPE_INSTALL = (
@@ -41,6 +44,26 @@ WPE_INSTALL = (
 def is_dereverberation(value) -> bool:
     """Whether `value` is a `dereverberation` setting: `None` (clips as recorded) or in :data:`DEREVERBERATIONS`."""
     return value is None or (isinstance(value, str) and value in DEREVERBERATIONS)
+
+
+def is_dereverberation_taps(value) -> bool:
+    """Whether `value` is a `dereverberation_taps` setting: `None` (:data:`WPE_SETTINGS`' 10) or a whole number of
+    STFT frames from 1 to :data:`MAX_DEREVERBERATION_TAPS`."""
+    return value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DEREVERBERATION_TAPS
+    )
+
+
+def dereverberation_taps_problem(taps, dereverberation) -> Optional[str]:
+    """Why `dereverberation_taps=taps` cannot go with `dereverberation`, or `None` where it can."""
+    if not is_dereverberation_taps(taps):
+        return (
+            f"dereverberation_taps must be a whole number of STFT frames (8 ms each) from 1 to "
+            f"{MAX_DEREVERBERATION_TAPS}, or null (the default {WPE_SETTINGS['taps']}), got {taps!r}."
+        )
+    if taps is not None and dereverberation is None:
+        return f"dereverberation_taps ({taps}) sets the filter of dereverberation: wpe, which is not set."
+    return None
 
 
 def check_dereverberation_installed(value) -> None:
@@ -80,6 +103,9 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             `ser-hf predict` and `ser-hf evaluate --conditions`, whose room is added first). About 0.02 s per second
             of audio on one core. Needs the `dereverberation` extra (nara-wpe). `None` (the default): clips as
             recorded.
+        dereverberation_taps (`int`, *optional*): with `dereverberation="wpe"`, the length of the prediction filter
+            in STFT frames of 8 ms (1 to :data:`MAX_DEREVERBERATION_TAPS`): a longer filter reaches further into a
+            room's tail and costs time in proportion. `None` (the default): :data:`WPE_SETTINGS`' 10 frames.
         trim_silence_db (`float`, *optional*): trim each clip's leading and trailing frames quieter than this many
             dB below its loudest frame (`librosa.effects.trim`, 25-ms frames) before the log-mel, so that the
             silence a recording set-up leaves around speech (a second on each side of a RAVDESS clip, little in
@@ -104,6 +130,7 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         trim_silence_db: Optional[float] = None,
         speaker_statistics_check: bool = False,
         dereverberation: Optional[str] = None,
+        dereverberation_taps: Optional[int] = None,
         **kwargs,
     ):
         if normalization not in STATE_NORMALIZATIONS:
@@ -114,6 +141,9 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
             raise ValueError(
                 f"dereverberation must be null or one of {', '.join(DEREVERBERATIONS)}, got {dereverberation!r}."
             )
+        taps_problem = dereverberation_taps_problem(dereverberation_taps, dereverberation)
+        if taps_problem:
+            raise ValueError(taps_problem)
         check_dereverberation_installed(dereverberation)
         if not isinstance(speaker_statistics_check, bool):
             raise ValueError(f"speaker_statistics_check must be true or false, got {speaker_statistics_check!r}.")
@@ -129,10 +159,12 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         self.feature_std = feature_std
         self.trim_silence_db = trim_silence_db
         self.dereverberation = dereverberation
+        self.dereverberation_taps = dereverberation_taps
 
     def dereverberate(self, clip) -> np.ndarray:
-        """`clip` with its late reverberation taken out (`dereverberation="wpe"`: :data:`WPE_SETTINGS`), as long as
-        it was; as it is without that setting, or where it is shorter than one STFT frame."""
+        """`clip` with its late reverberation taken out (`dereverberation="wpe"`: :data:`WPE_SETTINGS`, the filter
+        `dereverberation_taps` long where set), as long as it was; as it is without that setting, or where it is
+        shorter than one STFT frame."""
         clip = np.asarray(clip, dtype=np.float32)
         if self.dereverberation is None or clip.ndim != 1 or len(clip) < WPE_SETTINGS["stft_size"]:
             return clip
@@ -144,7 +176,7 @@ class SerWhisperFeatureExtractor(FeatureStatisticsMixin, WhisperFeatureExtractor
         spectrum = stft(clip[None].astype(np.float64), size=size, shift=shift).transpose(2, 0, 1)
         filtered = wpe(
             spectrum,
-            taps=WPE_SETTINGS["taps"],
+            taps=self.dereverberation_taps or WPE_SETTINGS["taps"],
             delay=WPE_SETTINGS["delay"],
             iterations=WPE_SETTINGS["iterations"],
             statistics_mode="full",

@@ -1,6 +1,7 @@
 """The Whisper feature extractor's dereverberation front end (`dereverberation="wpe"`, nara_wpe): it takes a room's
 late reverberation out of each clip before the log-mel, by itself in a batch, alike in the encoder cache and in the
-saved model, keys the caches it changes (and only those), and names a bad setting or a missing package."""
+saved model, keys the caches it changes (and only those), reaches further into the room's tail with a longer filter
+(`dereverberation_taps`), and names a bad setting or a missing package."""
 
 from __future__ import annotations
 
@@ -93,7 +94,9 @@ def test_dereverberation_keys_only_the_caches_it_changes_and_a_bad_setting_is_na
             SerWhisperFeatureExtractor(feature_size=16, dereverberation=bad)
         with pytest.raises(RecipeError, match=f"feature_extractor_config.dereverberation: {bad!r} is not one of wpe"):
             _check_whisper_extractor({"dereverberation": bad})
-    with pytest.raises(ValueError, match="dereverberation apply to Whisper encoders, not to Wav2Vec2FeatureExtractor"):
+    with pytest.raises(
+        ValueError, match="dereverberation .*apply to Whisper encoders, not to Wav2Vec2FeatureExtractor"
+    ):
         build_ssl_feature_extractor(Wav2Vec2Config(), dereverberation="wpe")
 
     # Without nara_wpe, the extractor (so a saved model's loading) and the recipe say how to install it.
@@ -104,3 +107,46 @@ def test_dereverberation_keys_only_the_caches_it_changes_and_a_bad_setting_is_na
     with pytest.raises(RecipeError, match=r"dereverberation: dereverberation='wpe' runs nara_wpe.*ser-hf\[derev"):
         _check_whisper_extractor({"dereverberation": "wpe"})
     SerWhisperFeatureExtractor(feature_size=16)  # clips as recorded need nothing more
+
+
+def test_a_longer_prediction_filter_takes_more_of_the_rooms_tail_and_is_saved_keyed_and_checked(tmp_path):
+    _, wet, speech_samples = in_a_room()
+    tail = slice(speech_samples + 1600, None)
+    short = SerWhisperFeatureExtractor(feature_size=16, dereverberation="wpe")
+    default = SerWhisperFeatureExtractor(feature_size=16, dereverberation="wpe", dereverberation_taps=10)
+    long = SerWhisperFeatureExtractor(feature_size=16, dereverberation="wpe", dereverberation_taps=40)
+    np.testing.assert_array_equal(default.dereverberate(wet), short.dereverberate(wet))  # unset: 10 frames
+    assert np.sum(long.dereverberate(wet)[tail] ** 2) < 0.8 * np.sum(short.dereverberate(wet)[tail] ** 2)
+
+    long.save_pretrained(tmp_path)
+    assert AutoFeatureExtractor.from_pretrained(tmp_path).dereverberation_taps == 40
+
+    # The caches of WPE's default filter keep the key they had before the length was an option; another length keys
+    # its own.
+    model, _ = tiny_whisper(freeze_base_model=True)
+    dataset = Dataset.from_dict({"waveform": [load_clip(0, 0.5)]})
+    before_the_setting = build_ssl_feature_extractor(model.config, dereverberation="wpe")
+    delattr(before_the_setting, "dereverberation_taps")
+    assert "dereverberation_taps" not in before_the_setting.to_dict()
+    keys = [
+        encoder_cache_key(
+            model, build_ssl_feature_extractor(model.config, dereverberation="wpe", dereverberation_taps=taps), dataset
+        )
+        for taps in (None, 20, 40)
+    ]
+    assert keys[0] == encoder_cache_key(model, before_the_setting, dataset) and len(set(keys)) == 3
+
+    for bad in (0, 101, 2.5, "20", True):
+        with pytest.raises(
+            ValueError, match=f"dereverberation_taps must be a whole number of STFT frames .* got {bad!r}"
+        ):
+            SerWhisperFeatureExtractor(feature_size=16, dereverberation="wpe", dereverberation_taps=bad)
+        with pytest.raises(RecipeError, match=f"feature_extractor_config.dereverberation_taps must be .* got {bad!r}"):
+            _check_whisper_extractor({"dereverberation": "wpe", "dereverberation_taps": bad})
+    without_wpe = "dereverberation_taps \\(20\\) sets the filter of dereverberation: wpe, which is not set"
+    with pytest.raises(ValueError, match=without_wpe):
+        SerWhisperFeatureExtractor(feature_size=16, dereverberation_taps=20)
+    with pytest.raises(RecipeError, match=f"feature_extractor_config.{without_wpe}"):
+        _check_whisper_extractor({"dereverberation_taps": 20})
+    with pytest.raises(ValueError, match="dereverberation_taps\\) apply to Whisper encoders, not to Wav2Vec2"):
+        build_ssl_feature_extractor(Wav2Vec2Config(), dereverberation_taps=20)

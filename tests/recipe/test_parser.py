@@ -127,7 +127,7 @@ def test_unknown_recipe_key_names_the_key_and_the_file(tmp_path):
         (
             {"model_type": "whisper", "model_config": {}, "feature_extractor_config": {"trim_db": 30}},
             "feature_extractor_config: trim_db cannot be set for Whisper; it takes `normalization`, "
-            "`trim_silence_db`, `speaker_statistics_check`, `dereverberation` only",
+            "`trim_silence_db`, `speaker_statistics_check`, `dereverberation`, `dereverberation_taps` only",
         ),
         (
             {

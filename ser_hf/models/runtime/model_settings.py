@@ -20,6 +20,7 @@ from ..feature_extraction_whisper import (
     STATE_NORMALIZATIONS,
     UTTERANCE_NORMALIZATION,
     check_dereverberation_installed,
+    dereverberation_taps_problem,
     is_dereverberation,
     is_trim_silence_db,
 )
@@ -29,7 +30,13 @@ from .registry import ENCODER_FAMILIES
 from .ssl import TOP_LAYERS_LORA_TARGET_MODULES
 
 #: The fields of a Whisper feature extractor a recipe's feature_extractor_config may set.
-WHISPER_EXTRACTOR_FIELDS = ("normalization", "trim_silence_db", "speaker_statistics_check", "dereverberation")
+WHISPER_EXTRACTOR_FIELDS = (
+    "normalization",
+    "trim_silence_db",
+    "speaker_statistics_check",
+    "dereverberation",
+    "dereverberation_taps",
+)
 #: The encoder family whose feature extractor takes `normalization` and whose window can be shortened.
 WHISPER_MODEL_TYPE = "whisper"
 
@@ -145,6 +152,9 @@ def _check_whisper_extractor(feature_extractor_config: dict) -> None:
             f"feature_extractor_config.dereverberation: {dereverberation!r} is not one of "
             f"{', '.join(DEREVERBERATIONS)} (wpe: weighted prediction error before the encoder), nor null."
         )
+    taps_problem = dereverberation_taps_problem(feature_extractor_config.get("dereverberation_taps"), dereverberation)
+    if taps_problem:
+        raise RecipeError(f"feature_extractor_config.{taps_problem}")
     try:
         check_dereverberation_installed(dereverberation)
     except ImportError as error:

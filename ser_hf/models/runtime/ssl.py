@@ -544,17 +544,19 @@ def _check_whisper_only(
     trim_silence_db: Optional[float],
     speaker_statistics_check: bool = False,
     dereverberation: Optional[str] = None,
+    dereverberation_taps: Optional[int] = None,
 ) -> None:
     if (
         encoder_window_seconds is not None
         or normalization != "none"
         or trim_silence_db is not None
         or dereverberation is not None
+        or dereverberation_taps is not None
     ):
         name = feature_extractor.__name__ if isinstance(feature_extractor, type) else type(feature_extractor).__name__
         raise ValueError(
-            "encoder_window_seconds, normalization, trim_silence_db and dereverberation apply to Whisper encoders, "
-            f"not to {name}."
+            "encoder_window_seconds, normalization, trim_silence_db and dereverberation (with dereverberation_taps) "
+            f"apply to Whisper encoders, not to {name}."
         )
     if speaker_statistics_check:
         raise ValueError("speaker_statistics_check applies to Whisper encoders with speaker normalization.")
@@ -717,6 +719,7 @@ def build_ssl_feature_extractor(
     trim_silence_db: Optional[float] = None,
     speaker_statistics_check: bool = False,
     dereverberation: Optional[str] = None,
+    dereverberation_taps: Optional[int] = None,
     **from_pretrained_kwargs,
 ) -> SequenceFeatureExtractor:
     """The feature extractor matching an SSL encoder: the checkpoint's own, or one derived from a config.
@@ -724,7 +727,8 @@ def build_ssl_feature_extractor(
     Whisper encoders get a :class:`~ser_hf.models.SerWhisperFeatureExtractor` with the checkpoint's settings, the
     window `encoder_window_seconds` (the checkpoint's by default), the `normalization` of the encoder's states and
     `trim_silence_db` (each clip's leading and trailing silence trimmed; `None`: not), `dereverberation` (`"wpe"`:
-    each clip's reverberation taken out before the log-mel; `None`: not), and whether speaker statistics
+    each clip's reverberation taken out before the log-mel, by a prediction filter `dereverberation_taps` frames
+    long, 10 where `None`; `None`: not), and whether speaker statistics
     are checked (`speaker_statistics_check`, see :mod:`ser_hf.evaluation.speaker_check`).
 
     A checkpoint without one raises :class:`~ser_hf.models.MissingFeatureExtractorError` naming it. A config gets a
@@ -738,6 +742,7 @@ def build_ssl_feature_extractor(
         "trim_silence_db": trim_silence_db,
         "speaker_statistics_check": speaker_statistics_check,
         "dereverberation": dereverberation,
+        "dereverberation_taps": dereverberation_taps,
     }
     if encoder_window_seconds is not None:
         whisper_changes["chunk_length"] = encoder_window_seconds
@@ -752,6 +757,7 @@ def build_ssl_feature_extractor(
             trim_silence_db,
             speaker_statistics_check,
             dereverberation,
+            dereverberation_taps,
         )
         return feature_extractor
     if model_name_or_config.model_type in ("whisper", SerWhisperConfig.model_type):
@@ -766,6 +772,7 @@ def build_ssl_feature_extractor(
         trim_silence_db,
         speaker_statistics_check,
         dereverberation,
+        dereverberation_taps,
     )
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
