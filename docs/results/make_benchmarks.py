@@ -197,8 +197,7 @@ SPEED_INTRO = """\
 ## Speed: ser-hf against the straightforward way and the peer
 
 Each benchmark does the same work two ways in one run, on the same machine, clips and model; the ratio is the
-straightforward way's time over ser-hf's (above 1: ser-hf is faster). Earlier CPU runs and removed benchmarks:
-the dated [research log](docs/results/LOG.md).
+straightforward way's time over ser-hf's (above 1: ser-hf is faster); earlier runs: the [research log](docs/results/LOG.md).
 """
 
 GPU_INTRO = """\
@@ -816,42 +815,70 @@ def coverage(rows) -> str:
 # --- Recording conditions -----------------------------------------------------------------------------------------
 
 ROBUSTNESS_RESULTS = "robustness/loco4-general_whisper_base_speaker.json"
+#: The conditions recipe with the WPE front end (issue 96), scored on the same samples later, with a room of 1.0 s too:
+#: its row, and the column of the conditions only it was scored under.
+ROBUSTNESS_FRONT_END = "robustness/loco4-general_whisper_base_speaker_conditions_wpe.json"
+ROBUSTNESS_FRONT_END_LABEL = "`general_whisper_base_speaker_conditions` with `dereverberation: wpe` (not shipped)"
 #: The recipe trained for the recording conditions, and the one it was chosen against.
 ROBUSTNESS_RECIPES = ("general_whisper_base_speaker_conditions", "general_whisper_base_speaker")
 ROBUSTNESS_ANCHOR = "BENCHMARKS.md#recordings-as-users-make-them-benchrobustnesspy"
 ROBUSTNESS_INTRO = """\
 ## Recordings as users make them (bench/robustness.py)
 
-`ser-hf evaluate --conditions` on every [four-corpus](#four-corpora) `ser-hf loco` model, on a seeded sample of {clips}
-clips per emotion of its left-out corpus: mean over corpora of the seeds' mean (change against clean; seed range).
-`general_whisper_base_speaker_conditions` trains on a copy of every clip under noise, rooms, telephone and codecs.
+`ser-hf evaluate --conditions` on every [four-corpus](#four-corpora) `ser-hf loco` model, {clips} clips per emotion of its
+left-out corpus (seeded): mean over corpora of the seeds' mean (change against clean; seed range). The conditions
+recipe trains on copies under noise, rooms, telephone and codecs; conditions: the first five ({later}: WPE row only).
 """
 
 
+def robustness_row(label: str, cells: dict, conditions: list[str], columns: list[str]) -> list[str]:
+    """A table row from a bench/robustness.py run's cells: clean and each of `columns` (the mean over corpora of the
+    seeds' mean, its change against clean; `MISSING` where the run did not score it), and the mean over `conditions`,
+    each seed's mean over corpora giving the range."""
+    by_seed: dict[int, dict[str, dict[str, float]]] = {}
+    for cell in cells.values():
+        values = {"clean": cell["clean"], **{c: cell[c]["unweighted_accuracy"] for c in columns if c in cell}}
+        values["conditions"] = mean(values[c] for c in conditions)
+        by_seed.setdefault(cell["seed"], {})[cell["test"]] = values
+    corpora = {corpus for seed in by_seed.values() for corpus in seed}
+    complete = [seed for seed in by_seed.values() if set(seed) == corpora]
+
+    def seeds(column: str) -> tuple[float, float, float]:
+        """The seeds' mean and range, rounded as bench/robustness.py's summary rounds them."""
+        figures = [mean(seed[corpus][column] for corpus in corpora) for seed in complete]
+        return round(mean(figures), 2), round(min(figures), 2), round(max(figures), 2)
+
+    clean, overall = seeds("clean"), seeds("conditions")
+    scored = complete[0][next(iter(corpora))]
+    changes = [f"{one(seeds(c)[0])} ({seeds(c)[0] - clean[0]:+.1f})" if c in scored else MISSING for c in columns]
+    return [
+        f"{label}, {len(complete)} seed{'s' if len(complete) > 1 else ''}",
+        f"**{one(clean[0])}** ({one(clean[1])}-{one(clean[2])})",
+        *changes,
+        f"**{one(overall[0])}** ({overall[0] - clean[0]:+.1f}; {one(overall[1])}-{one(overall[2])})",
+    ]
+
+
 def robustness_section() -> str:
-    data = read(ROBUSTNESS_RESULTS)
-    rows = []
-    for recipe, run in data["runs"].items():
-        mean = run["summary"]["mean"]
-        clean = mean["clean"]["mean"]
-
-        def spread(column: str) -> str:
-            return f"{one(mean[column]['range'][0])}-{one(mean[column]['range'][1])}"
-
-        changes = [f"{one(mean[c]['mean'])} ({mean[c]['mean'] - clean:+.1f})" for c in data["conditions"]]
-        overall = mean["conditions"]["mean"]
-        rows.append(
-            [
-                f"{code(recipe)}, {len(run['summary']['seeds'])} seeds",
-                f"**{one(clean)}** ({spread('clean')})",
-                *changes,
-                f"**{one(overall)}** ({overall - clean:+.1f}; {spread('conditions')})",
-            ]
-        )
-    header = ["recipe", "clean", *[f"`{name}`" for name in data["conditions"]], "conditions"]
-    intro = ROBUSTNESS_INTRO.format(clips=data["clips_per_label"])
+    data, front_end = read(ROBUSTNESS_RESULTS), read(ROBUSTNESS_FRONT_END)
+    conditions = data["conditions"]
+    later = [c for c in front_end["conditions"] if c not in conditions]
+    columns = [*conditions, *later]
+    rows = [robustness_row(code(recipe), run["cells"], conditions, columns) for recipe, run in data["runs"].items()]
+    rows += [
+        robustness_row(ROBUSTNESS_FRONT_END_LABEL, run["cells"], conditions, columns)
+        for run in front_end["runs"].values()
+    ]
+    header = ["recipe", "clean", *[f"`{name}`" for name in columns], "conditions"]
+    intro = ROBUSTNESS_INTRO.format(clips=data["clips_per_label"], later=", ".join(f"`{c}`" for c in later))
     text = intro + "\n" + table(header, rows, ["---", *["---:"] * (len(header) - 1)])
-    return text + f"\nRun on {date_of(data)} ({where(data)}), commit {commit_of(data)}: {link(ROBUSTNESS_RESULTS)}.\n"
+    runs = [(data, ROBUSTNESS_RESULTS), (front_end, ROBUSTNESS_FRONT_END)]
+    return (
+        text
+        + "\nRun on "
+        + "; ".join(f"{date_of(run)} ({where(run)}), commit {commit_of(run)}: {link(relative)}" for run, relative in runs)
+        + ".\n"
+    )
 
 
 # --- Speed and GPU ------------------------------------------------------------------------------------------------
