@@ -173,6 +173,7 @@ def test_babble_among_one_speakers_clips_is_refused_before_the_clean_pass(
     assert not output.exists()
 
 
+@pytest.mark.slow  # the longest test of `make test` (18 s): make test-slow (CI runs both)
 def test_a_condition_failing_on_the_clips_is_named_and_the_passes_scored_are_written(
     tmp_path, whisper_folder, capsys, monkeypatch
 ):

@@ -744,36 +744,20 @@ def build_ssl_feature_extractor(
         "dereverberation": dereverberation,
         "dereverberation_taps": dereverberation_taps,
     }
-    if encoder_window_seconds is not None:
-        whisper_changes["chunk_length"] = encoder_window_seconds
+    window = {} if encoder_window_seconds is None else {"chunk_length": encoder_window_seconds}
     if not isinstance(model_name_or_config, PreTrainedConfig):
         feature_extractor = load_feature_extractor(model_name_or_config, **from_pretrained_kwargs)
         if isinstance(feature_extractor, WhisperFeatureExtractor):
-            return SerWhisperFeatureExtractor.from_whisper(feature_extractor, **whisper_changes)
-        _check_whisper_only(
-            feature_extractor,
-            encoder_window_seconds,
-            normalization,
-            trim_silence_db,
-            speaker_statistics_check,
-            dereverberation,
-            dereverberation_taps,
-        )
+            return SerWhisperFeatureExtractor.from_whisper(feature_extractor, **whisper_changes, **window)
+        _check_whisper_only(feature_extractor, encoder_window_seconds, **whisper_changes)
         return feature_extractor
     if model_name_or_config.model_type in ("whisper", SerWhisperConfig.model_type):
-        window = model_name_or_config.max_source_positions // WHISPER_FRAMES_PER_SECOND
+        checkpoint_window = model_name_or_config.max_source_positions // WHISPER_FRAMES_PER_SECOND
         return SerWhisperFeatureExtractor(
-            feature_size=model_name_or_config.num_mel_bins, **{"chunk_length": window, **whisper_changes}
+            feature_size=model_name_or_config.num_mel_bins,
+            **{"chunk_length": checkpoint_window, **window, **whisper_changes},
         )
-    _check_whisper_only(
-        Wav2Vec2FeatureExtractor,
-        encoder_window_seconds,
-        normalization,
-        trim_silence_db,
-        speaker_statistics_check,
-        dereverberation,
-        dereverberation_taps,
-    )
+    _check_whisper_only(Wav2Vec2FeatureExtractor, encoder_window_seconds, **whisper_changes)
     return Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16000,
